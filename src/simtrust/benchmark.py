@@ -1,0 +1,119 @@
+"""The benchmark contract shared by every ``bench/`` module.
+
+A benchmark module in ``bench/`` defines ``NAME`` (its CLI name), a one-line
+``DESCRIPTION`` and ``run(quick: bool) -> BenchResult``. The result prints as
+one JSON object::
+
+    {"bench": NAME, "metrics": {...}, "limits": {...}, "ratios": {...},
+     "machine": {"cpus": N, "python": "3.x"}}
+
+``limits`` are what this machine's primitives reach in the same run, so the
+``ratios`` (metric / limit) stay comparable on shared, drifting machines.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from simtrust.errors import NotFound
+
+__all__ = [
+    "BenchResult",
+    "bench_dir",
+    "discover",
+    "load_bench",
+    "machine_info",
+    "rate",
+]
+
+
+@dataclass(slots=True)
+class BenchResult:
+    """Figures of one benchmark run; ``notes`` are free-form facts (sizes, store)."""
+
+    bench: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    limits: dict[str, float] = field(default_factory=dict)
+    ratios: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def ratio(self, name: str, metric: str, limit: str, divisor: float = 1.0) -> None:
+        """Record ``metrics[metric] / (limits[limit] / divisor)`` as ``ratios[name]``."""
+        bound = self.limits[limit] / divisor
+        self.ratios[name] = round(self.metrics[metric] / bound, 4) if bound else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "bench": self.bench,
+            "metrics": self.metrics,
+            "limits": self.limits,
+            "ratios": self.ratios,
+            "machine": machine_info(),
+        }
+        if self.notes:
+            out["notes"] = self.notes
+        return out
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count() or 1,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def rate(fn: Callable[[], object], *, min_seconds: float = 0.5, batch: int = 100) -> float:
+    """Calls per second of ``fn`` measured over at least ``min_seconds``."""
+    count = 0
+    start = time.perf_counter()
+    deadline = start + min_seconds
+    while True:
+        for _ in range(batch):
+            fn()
+        count += batch
+        now = time.perf_counter()
+        if now >= deadline:
+            return count / (now - start)
+
+
+def bench_dir() -> Path:
+    """The ``bench/`` folder of the source tree (``SIMTRUST_BENCH_DIR`` overrides)."""
+    override = os.environ.get("SIMTRUST_BENCH_DIR")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[2] / "bench"
+
+
+def discover() -> dict[str, Path]:
+    """Benchmark name → module file, for every ``bench/bench_*.py``."""
+    folder = bench_dir()
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in sorted(folder.glob("bench_*.py")):
+        name = path.stem.removeprefix("bench_").replace("_", "-")
+        found[name] = path
+    return found
+
+
+def load_bench(name: str) -> ModuleType:
+    """Import the benchmark module called ``name`` (e.g. ``ledger-ingest``)."""
+    found = discover()
+    if name not in found:
+        known = ", ".join(found) or "none (is the source tree's bench/ folder present?)"
+        raise NotFound(f"no benchmark {name!r}; known: {known}")
+    spec = importlib.util.spec_from_file_location(f"simtrust_bench_{name}", found[name])
+    if spec is None or spec.loader is None:
+        raise NotFound(f"cannot load benchmark {name!r}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,1 @@
+"""simtrust.cli."""
