@@ -2,13 +2,20 @@
 
 from simtrust.store._db import Database, PostgresDatabase, Row, SqliteDatabase, open_database
 from simtrust.store._migrations import Migration, applied_versions, apply_migrations
+from simtrust.store._tenants import ROLES, ApiKey, NewApiKey, Role, Tenant, TenantStore
 
 __all__ = [
+    "ROLES",
+    "ApiKey",
     "Database",
     "Migration",
+    "NewApiKey",
     "PostgresDatabase",
+    "Role",
     "Row",
     "SqliteDatabase",
+    "Tenant",
+    "TenantStore",
     "applied_versions",
     "apply_migrations",
     "open_database",

@@ -1,0 +1,87 @@
+"""Request dependencies: the runtime and the authenticated principal.
+
+Callers authenticate with ``Authorization: Bearer <api key>`` (or the
+``X-API-Key`` header). A tenant-bound principal sees only its own tenant's
+objects: :meth:`Principal.check_tenant` answers *not found* for anything else,
+so the existence of other tenants' objects is not revealed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from simtrust.errors import AuthenticationRequired, NotFound, PermissionDenied
+from simtrust.runtime import Runtime
+from simtrust.store import Role
+
+__all__ = ["CurrentPrincipal", "CurrentRuntime", "Principal", "get_principal", "get_runtime"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: str
+    role: Role
+    tenant_id: str | None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator-admin"
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        return f"apikey:{self.key_id}"
+
+    def check_tenant(self, tenant_id: str | None) -> None:
+        """Raise NotFound unless this principal may see objects of ``tenant_id``."""
+        if self.is_operator:
+            return
+        if tenant_id is None or tenant_id != self.tenant_id:
+            raise NotFound("no such object")
+
+    def scope(self, requested: str | None) -> str | None:
+        """The tenant a listing is limited to: a tenant key's own, or the operator's choice."""
+        if self.is_operator:
+            return requested
+        if requested is not None and requested != self.tenant_id:
+            raise NotFound(f"no tenant {requested!r}")
+        return self.tenant_id
+
+    def require_admin(self) -> None:
+        if self.role == "tenant-viewer":
+            raise PermissionDenied("this action needs an admin key")
+
+    def require_operator(self) -> None:
+        if not self.is_operator:
+            raise PermissionDenied("this action needs an operator-admin key")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+CurrentRuntime = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_principal(
+    rt: CurrentRuntime,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal:
+    presented = x_api_key
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationRequired("use Authorization: Bearer <api key>")
+        presented = token
+    if not presented:
+        raise AuthenticationRequired("an API key is required")
+    key = rt.tenants.authenticate(presented)
+    return Principal(key.id, key.role, key.tenant_id)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,1 @@
+"""HTTP route modules; the app includes the ``router`` of each module here."""
