@@ -1,1 +1,81 @@
-"""simtrust.ledger."""
+"""simtrust.ledger: the tangle, UTXO value, anchors and the ordering seam (docs/ledger.md).
+
+One node ingests signed messages (``LedgerNode.submit_many``), keeps the
+tangle and its tips, orders finalized messages through an :class:`Orderer`
+(``SoloOrderer`` when it is the only validator) and applies them, in that
+order only, to the handlers registered per payload type.
+"""
+
+from simtrust.ledger._codec import (
+    MAX_MESSAGE_SIZE,
+    MAX_PARENTS,
+    PAYLOAD_NAMES,
+    Anchor,
+    Foundry,
+    Message,
+    Opaque,
+    Output,
+    PayloadType,
+    TaggedData,
+    Transaction,
+    Unlock,
+    decode_message,
+    encode_anchor,
+    encode_tagged_data,
+    encode_transaction,
+    message_id,
+    network_id_from_name,
+    output_id,
+    signing_bytes,
+)
+from simtrust.ledger._keys import Ed25519Signer, verify_ed25519
+from simtrust.ledger._node import LedgerConfig, LedgerNode, StateSnapshot, SubmitResult
+from simtrust.ledger._orderer import (
+    CommittedSubDag,
+    CommittedSubDagLike,
+    FinalizedHandler,
+    FinalizedMessage,
+    Orderer,
+    SoloOrderer,
+)
+from simtrust.ledger._runtime import ledger_node
+from simtrust.ledger._utxo import Balance, Genesis, foundry_token_id
+
+__all__ = [
+    "MAX_MESSAGE_SIZE",
+    "MAX_PARENTS",
+    "PAYLOAD_NAMES",
+    "Anchor",
+    "Balance",
+    "CommittedSubDag",
+    "CommittedSubDagLike",
+    "Ed25519Signer",
+    "FinalizedHandler",
+    "FinalizedMessage",
+    "Foundry",
+    "Genesis",
+    "LedgerConfig",
+    "LedgerNode",
+    "Message",
+    "Opaque",
+    "Orderer",
+    "Output",
+    "PayloadType",
+    "SoloOrderer",
+    "StateSnapshot",
+    "SubmitResult",
+    "TaggedData",
+    "Transaction",
+    "Unlock",
+    "decode_message",
+    "encode_anchor",
+    "encode_tagged_data",
+    "encode_transaction",
+    "foundry_token_id",
+    "ledger_node",
+    "message_id",
+    "network_id_from_name",
+    "output_id",
+    "signing_bytes",
+    "verify_ed25519",
+]

@@ -1,0 +1,917 @@
+"""The ledger node: ingest (decode → verify → validate → store → tips → finalize) and queries.
+
+Validation rules and their reason codes are listed in ``docs/ledger.md``
+("Validation"); every rejection raises or returns ``Rejected(reason, ...)``.
+A batch is acknowledged only after the store transaction that holds its
+messages, their finalization and the ledger state they changed has
+committed, so a crash at any moment loses nothing acknowledged and a
+restart rebuilds the in-memory indexes from the store (``docs/ledger.md``,
+"Durability").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from simtrust.errors import (
+    ConfigError,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    Rejected,
+    SimtrustError,
+)
+from simtrust.ledger._codec import (
+    PAYLOAD_NAMES,
+    Anchor,
+    Message,
+    Output,
+    PayloadType,
+    Transaction,
+    Unlock,
+    decode_message,
+    encode_anchor,
+    encode_tagged_data,
+    encode_transaction,
+    essence_digest,
+    network_id_from_name,
+    signing_bytes,
+    transaction_essence,
+)
+from simtrust.ledger._keys import Ed25519Signer
+from simtrust.ledger._orderer import (
+    CommittedSubDagLike,
+    FinalizedHandler,
+    FinalizedMessage,
+    Orderer,
+    SoloOrderer,
+)
+from simtrust.ledger._pool import VerifierPool, verify_chunk
+from simtrust.ledger._schema import MIGRATIONS
+from simtrust.ledger._tangle import IssuerQuota, SolidBuffer, TipPool
+from simtrust.ledger._utxo import Balance, Genesis, UtxoLedger
+from simtrust.store import Database, apply_migrations
+
+__all__ = ["LedgerConfig", "LedgerNode", "StateSnapshot", "SubmitResult"]
+
+DEFAULT_SUPPLY = 10**15
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerConfig:
+    """Node rules and limits; defaults are the values ``docs/ledger.md`` specifies."""
+
+    network: str = "simtrust-local"
+    max_parent_age_ms: int = 600_000
+    tip_max_age_ms: int = 300_000
+    max_future_skew_ms: int = 30_000
+    max_past_skew_ms: int = 600_000
+    quota_rate: float = 50.0
+    quota_burst: int = 500
+    buffer_max: int = 10_000
+    buffer_max_age_ms: int = 60_000
+    parents_to_select: int = 4
+    chunk: int = 1024
+    workers: int = 0
+    pool_threshold: int = 512
+    inflight: int = 4
+
+    @property
+    def network_id(self) -> bytes:
+        return network_id_from_name(self.network)
+
+
+class SubmitResult(NamedTuple):
+    """Outcome of one submitted message.
+
+    ``status``: ``accepted`` (stored and committed), ``duplicate`` (already
+    stored), ``pending`` (waiting for the ``missing`` parents, not yet
+    stored), ``rejected`` (``reason`` names the rule).
+    """
+
+    status: str
+    message_id: bytes | None
+    reason: str | None = None
+    detail: str | None = None
+    missing: tuple[bytes, ...] = ()
+
+    def raise_if_rejected(self) -> SubmitResult:
+        if self.status == "rejected":
+            raise Rejected(self.reason or "rejected", self.detail or "message rejected")
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "status": self.status,
+            "message_id": self.message_id.hex() if self.message_id else None,
+        }
+        if self.reason:
+            out["reason"] = self.reason
+            out["detail"] = self.detail
+        if self.missing:
+            out["missing"] = [m.hex() for m in self.missing]
+        return out
+
+
+class StateSnapshot(NamedTuple):
+    """What must be identical after a restart and after a recomputation."""
+
+    messages: int
+    finalized: int
+    utxo_hash: str
+    tips_hash: str
+    order_hash: str
+
+
+class _AnchorIndex:
+    """Built-in handler for anchor payloads: rows for ``ledger_anchors``."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[bytes, bytes, str, int, int, int, bytes, int]] = []
+
+    def apply(self, fm: FinalizedMessage) -> None:
+        body = fm.body
+        if not isinstance(body, Anchor):
+            raise Rejected("payload", "not an anchor")
+        self.rows.append(
+            (fm.message_id, fm.issuer, body.domain, body.first, body.last, body.size,
+             body.root, fm.order)
+        )
+
+
+class _Rows:
+    __slots__ = ("finalized", "messages", "rounds")
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[int, bytes, bytes, int, int, bytes, bytes]] = []
+        self.finalized: list[tuple[int, bytes, int, int, str | None]] = []
+        self.rounds: list[tuple[int, bytes, int, int]] = []
+
+
+Decoded = list[Message | Rejected]
+
+
+class LedgerNode:
+    """One ledger node over a :class:`~simtrust.store.Database`.
+
+    ``signer`` is the node's own key (it issues anchors and, as the sole
+    validator, leads every round). ``orderer`` defaults to the one-validator
+    :class:`SoloOrderer`.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        signer: Ed25519Signer,
+        *,
+        config: LedgerConfig | None = None,
+        genesis: Genesis | None = None,
+        clock: Clock = _now,
+        orderer: Orderer | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.signer = signer
+        self.config = config or LedgerConfig()
+        self.network_id = self.config.network_id
+        self.clock = clock
+        self.orderer = orderer or SoloOrderer(signer.public_key)
+        self._rng = rng or random.Random()  # noqa: S311 - tip choice is not a secret
+        self._lock = threading.RLock()
+        self._pool = VerifierPool(self.config.workers)
+        self._handlers: dict[str, list[FinalizedHandler]] = {}
+        self.utxo = UtxoLedger()
+        self._anchors = _AnchorIndex()
+        self._handlers["transaction"] = [self._utxo_handler()]
+        self._handlers["anchor"] = [self._anchors]
+        self.stats: dict[str, int] = {"evicted": 0, "dropped": 0}
+        apply_migrations(db, MIGRATIONS)
+        self.genesis = self._init_genesis(genesis)
+        self._load()
+
+    # ------------------------------------------------------------ set-up
+
+    def _utxo_handler(self) -> FinalizedHandler:
+        utxo = self.utxo
+
+        class _Utxo:
+            def apply(self, fm: FinalizedMessage) -> None:
+                try:
+                    utxo.apply(fm)
+                except Rejected:
+                    utxo.mark_void(fm.message_id)
+                    raise
+
+        return _Utxo()
+
+    def _now_ms(self) -> int:
+        return int(self.clock().timestamp() * 1000)
+
+    def _init_genesis(self, genesis: Genesis | None) -> Genesis:
+        row = self.db.query_one("SELECT value FROM ledger_meta WHERE key = 'genesis'")
+        if row is not None:
+            stored = Genesis.decode(bytes(row[0]))
+            if genesis is not None and genesis.id != stored.id:
+                raise ConfigError("the store holds a different genesis than the one given")
+            if stored.network_id != self.network_id:
+                raise ConfigError("the store belongs to another network")
+            return stored
+        if genesis is None:
+            genesis = Genesis(
+                self.network_id,
+                self._now_ms(),
+                (Output(self.signer.public_key, DEFAULT_SUPPLY),),
+            )
+        if genesis.network_id != self.network_id:
+            raise ConfigError("genesis names another network")
+        utxo = UtxoLedger()
+        utxo.load_genesis(genesis)
+        with self.db.transaction():
+            self.db.execute(
+                "INSERT INTO ledger_meta (key, value) VALUES ('genesis', ?)", (genesis.encode(),)
+            )
+            self.db.execute(
+                "INSERT INTO ledger_finalized (ord, message_id, round, status, reason)"
+                " VALUES (0, ?, 0, 0, NULL)",
+                (genesis.id,),
+            )
+            self.db.execute(
+                "INSERT INTO ledger_rounds (round, leader, first_ord, count) VALUES (0, ?, 0, 1)",
+                (genesis.id,),
+            )
+            self.db.executemany(
+                "INSERT INTO ledger_outputs (output_id, owner, amount, body, created_ord)"
+                " VALUES (?, ?, ?, ?, ?)",
+                utxo.new_rows,
+            )
+        return genesis
+
+    def _load(self) -> None:
+        """(Re)build every in-memory index from the store."""
+        g = self.genesis
+        self._known: dict[bytes, int] = {g.id: g.time_ms}
+        self._children: dict[bytes, list[bytes]] = {}
+        self._tips = TipPool()
+        self._buffer = SolidBuffer(self.config.buffer_max, self.config.buffer_max_age_ms)
+        self._quota = IssuerQuota(self.config.quota_rate, self.config.quota_burst)
+        self._unfinal: dict[bytes, Message] = {}
+        self._pending_commits: deque[CommittedSubDagLike] = deque()
+        self._final: dict[bytes, int] = {}
+        self._void: dict[bytes, str] = {}
+        self._seq = 0
+        for seq, raw_id, at, parents in self.db.query(
+            "SELECT seq, id, issued_at, parents FROM ledger_messages ORDER BY seq"
+        ):
+            plist = [bytes(parents[i : i + 32]) for i in range(0, len(parents), 32)]
+            self._index(bytes(raw_id), int(at), plist)
+            self._seq = int(seq)
+        self._order = 0
+        for ord_, mid, status, reason in self.db.query(
+            "SELECT ord, message_id, status, reason FROM ledger_finalized ORDER BY ord"
+        ):
+            self._final[bytes(mid)] = int(ord_)
+            if status:
+                self._void[bytes(mid)] = str(reason)
+            self._order = int(ord_)
+        self.utxo = UtxoLedger()
+        self.utxo.restore(
+            ((bytes(o), bytes(b)) for o, b in self.db.query(
+                "SELECT output_id, body FROM ledger_outputs WHERE spent_ord IS NULL"
+            )),
+            self._void,
+        )
+        self._handlers["transaction"][0] = self._utxo_handler()
+        self._anchors.rows.clear()
+        row = self.db.query_one("SELECT MAX(round) FROM ledger_rounds")
+        last_round = int(row[0]) if row and row[0] is not None else 0
+        unfinal: list[Message] = []
+        if len(self._known) > len(self._final):
+            unfinal = [
+                decode_message(bytes(raw))
+                for mid, raw in self.db.query("SELECT id, raw FROM ledger_messages ORDER BY seq")
+                if bytes(mid) not in self._final
+            ]
+        for m in unfinal:
+            self._unfinal[m.id] = m
+        self.orderer.restore(last_round, unfinal)
+
+    def _index(self, mid: bytes, at: int, parents: Sequence[bytes]) -> None:
+        self._known[mid] = at
+        children = self._children
+        for p in parents:
+            c = children.get(p)
+            if c is None:
+                children[p] = [mid]
+            else:
+                c.append(mid)
+        self._tips.add(mid, at, parents)
+
+    def register_handler(self, payload_type: str, handler: FinalizedHandler) -> None:
+        """Have ``handler.apply(fm)`` called for each finalized message of ``payload_type``.
+
+        Handlers run in finalized order inside the store transaction; register
+        them before ingest starts (state a handler keeps outside the store is
+        its own to rebuild on restart).
+        """
+        if payload_type not in PAYLOAD_NAMES.values():
+            raise InvalidInput(f"unknown payload type {payload_type!r}")
+        with self._lock:
+            self._handlers.setdefault(payload_type, []).append(handler)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # ------------------------------------------------------------ ingest
+
+    def submit(self, raw: bytes) -> SubmitResult:
+        """Ingest one message; raise :class:`Rejected` if it breaks a rule."""
+        return self.submit_many([raw])[0].raise_if_rejected()
+
+    def submit_many(self, raws: Sequence[bytes]) -> list[SubmitResult]:
+        """Ingest many messages; each result is returned after its chunk committed."""
+        cfg = self.config
+        chunks = [raws[i : i + cfg.chunk] for i in range(0, len(raws), cfg.chunk)]
+        results: list[SubmitResult] = []
+        with self._lock:
+            if len(raws) < cfg.pool_threshold:
+                for chunk in chunks:
+                    decoded, vraws, unlocks = self._decode(chunk)
+                    ok, uok = verify_chunk(vraws, unlocks)
+                    results.extend(self._process(decoded, ok, uok))
+                return results
+            inflight: deque[tuple[Decoded, Any]] = deque()
+            for chunk in chunks:
+                decoded, vraws, unlocks = self._decode(chunk)
+                inflight.append((decoded, self._pool.submit(vraws, unlocks)))
+                if len(inflight) >= cfg.inflight:
+                    d, fut = inflight.popleft()
+                    results.extend(self._process(d, *fut.get()))
+            while inflight:
+                d, fut = inflight.popleft()
+                results.extend(self._process(d, *fut.get()))
+        return results
+
+    def _decode(
+        self, chunk: Sequence[bytes]
+    ) -> tuple[Decoded, list[bytes], list[tuple[bytes, bytes, bytes]]]:
+        decoded: Decoded = []
+        vraws: list[bytes] = []
+        unlocks: list[tuple[bytes, bytes, bytes]] = []
+        net = self.network_id
+        for raw in chunk:
+            try:
+                if not isinstance(raw, bytes):
+                    raise Rejected("encoding", "a message is bytes")
+                m = decode_message(raw)
+            except Rejected as exc:
+                decoded.append(exc)
+                continue
+            decoded.append(m)
+            vraws.append(raw)
+            body = m.body
+            if type(body) is Transaction and body.unlocks:
+                digest = essence_digest(net, body.essence)
+                for u in body.unlocks:
+                    unlocks.append((u.public_key, u.signature, digest))
+        return decoded, vraws, unlocks
+
+    def _process(self, decoded: Decoded, ok: bytes, uok: bytes) -> list[SubmitResult]:
+        now = self._now_ms()
+        results: list[SubmitResult] = []
+        rows = _Rows()
+        vi = ui = 0
+        try:
+            with self.db.transaction():
+                for item in decoded:
+                    if isinstance(item, Rejected):
+                        results.append(
+                            SubmitResult("rejected", None, item.reason, item.detail)
+                        )
+                        continue
+                    good = ok[vi]
+                    vi += 1
+                    body = item.body
+                    if type(body) is Transaction and body.unlocks:
+                        n = len(body.unlocks)
+                        good = good and all(uok[ui : ui + n])
+                        ui += n
+                    if not good:
+                        results.append(
+                            SubmitResult("rejected", item.id, "signature",
+                                         "a signature does not verify")
+                        )
+                        continue
+                    results.append(self._admit(item, now, rows))
+                self._finalize(rows)
+                self._flush(rows)
+        except BaseException:
+            self._load()
+            raise
+        return results
+
+    def _admit(self, m: Message, now: int, rows: _Rows) -> SubmitResult:
+        mid = m.id
+        if mid in self._known:
+            return SubmitResult("duplicate", mid)
+        if mid in self._buffer:
+            return SubmitResult("pending", mid, missing=tuple(
+                p for p in m.parents if p not in self._known))
+        cfg = self.config
+        try:
+            if m.network_id != self.network_id:
+                raise Rejected("network", "message belongs to another network")
+            if m.issued_at > now + cfg.max_future_skew_ms:
+                raise Rejected("timestamp-skew", "message issued too far in the future")
+            if m.issued_at < now - cfg.max_past_skew_ms:
+                raise Rejected("timestamp-skew", "message issued too far in the past")
+            self._payload_rules(m)
+            if not self._quota.take(m.issuer, now):
+                raise Rejected("rate-limit", "issuer quota exhausted; retry later")
+        except Rejected as exc:
+            return SubmitResult("rejected", mid, exc.reason, exc.detail)
+        known = self._known
+        missing = tuple(p for p in m.parents if p not in known)
+        if missing:
+            evicted = self._buffer.add(m, missing, now)
+            self.stats["evicted"] += len(evicted)
+            return SubmitResult("pending", mid, missing=missing)
+        try:
+            self._solidify(m, rows)
+        except Rejected as exc:
+            return SubmitResult("rejected", mid, exc.reason, exc.detail)
+        self._release_waiting(mid, rows)
+        return SubmitResult("accepted", mid)
+
+    def _payload_rules(self, m: Message) -> None:
+        body = m.body
+        if type(body) is Transaction:
+            if any(u.public_key == m.issuer for u in body.unlocks):
+                raise Rejected("payload", "the issuer's signature already unlocks its inputs")
+        elif type(body) is Anchor and len(body.root) != 32:
+            raise Rejected("payload", "anchor root must be 32 bytes")
+
+    def _solidify(self, m: Message, rows: _Rows) -> None:
+        known = self._known
+        gid = self.genesis.id
+        floor = m.issued_at - self.config.max_parent_age_ms
+        for p in m.parents:
+            if p == gid:
+                continue
+            at = known[p]
+            if at < floor:
+                raise Rejected("parents-age", "a parent is older than the maximum parent age")
+            if at > m.issued_at:
+                raise Rejected("parents-age", "a parent was issued after the message")
+        self._seq += 1
+        self._index(m.id, m.issued_at, m.parents)
+        rows.messages.append(
+            (self._seq, m.id, m.issuer, m.issued_at, m.payload_type, b"".join(m.parents), m.raw)
+        )
+        self._unfinal[m.id] = m
+        self.orderer.on_solid(m)
+
+    def _release_waiting(self, mid: bytes, rows: _Rows) -> None:
+        stack = [mid]
+        while stack:
+            parent = stack.pop()
+            for child in self._buffer.waiting_on(parent):
+                if all(p in self._known for p in child.parents):
+                    self._buffer.release(child.id)
+                    try:
+                        self._solidify(child, rows)
+                    except Rejected:
+                        self.stats["dropped"] += 1
+                        continue
+                    stack.append(child.id)
+
+    # ------------------------------------------------------------ finalization
+
+    def _finalize(self, rows: _Rows) -> None:
+        self._pending_commits.extend(self.orderer.take_commits())
+        handlers = self._handlers
+        while self._pending_commits:
+            commit = self._pending_commits[0]
+            ids = [i for i in commit.ordered_message_ids if i not in self._final]
+            if any(i not in self._unfinal for i in ids):
+                break  # the committee committed messages this node has not stored yet
+            self._pending_commits.popleft()
+            rows.rounds.append((commit.round, commit.leader, self._order + 1, len(ids)))
+            for mid in ids:
+                m = self._unfinal.pop(mid)
+                self._order += 1
+                order = self._order
+                name = PAYLOAD_NAMES[m.payload_type]
+                status, reason = 0, None
+                hs = handlers.get(name)
+                if hs:
+                    fm = FinalizedMessage(m, name, order, commit.round)
+                    try:
+                        for h in hs:
+                            h.apply(fm)
+                    except Rejected as exc:
+                        status, reason = 1, exc.reason
+                    except SimtrustError as exc:
+                        status, reason = 1, exc.code
+                if status:
+                    self._void[mid] = str(reason)
+                self._final[mid] = order
+                rows.finalized.append((order, mid, commit.round, status, reason))
+
+    def _flush(self, rows: _Rows) -> None:
+        db = self.db
+        if rows.messages:
+            db.executemany(
+                "INSERT INTO ledger_messages (seq, id, issuer, issued_at, payload_type, parents,"
+                " raw) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows.messages,
+            )
+        if rows.rounds:
+            db.executemany(
+                "INSERT INTO ledger_rounds (round, leader, first_ord, count) VALUES (?, ?, ?, ?)",
+                rows.rounds,
+            )
+        if rows.finalized:
+            db.executemany(
+                "INSERT INTO ledger_finalized (ord, message_id, round, status, reason)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows.finalized,
+            )
+        utxo = self.utxo
+        if utxo.new_rows:
+            db.executemany(
+                "INSERT INTO ledger_outputs (output_id, owner, amount, body, created_ord)"
+                " VALUES (?, ?, ?, ?, ?)",
+                utxo.new_rows,
+            )
+            utxo.new_rows.clear()
+        if utxo.spent_rows:
+            db.executemany(
+                "UPDATE ledger_outputs SET spent_ord = ? WHERE output_id = ?", utxo.spent_rows
+            )
+            utxo.spent_rows.clear()
+        if self._anchors.rows:
+            db.executemany(
+                "INSERT INTO ledger_anchors (message_id, issuer, domain, first_seq, last_seq,"
+                " size, root, ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._anchors.rows,
+            )
+            self._anchors.rows.clear()
+
+    # ------------------------------------------------------------ issuing
+
+    def select_parents(self, count: int | None = None) -> list[bytes]:
+        """Uniform random recent tips (the genesis id when no tip is recent enough)."""
+        with self._lock:
+            chosen = self._tips.select(
+                self._rng,
+                self._now_ms(),
+                self.config.tip_max_age_ms,
+                count or self.config.parents_to_select,
+            )
+            return chosen or [self.genesis.id]
+
+    def build(
+        self,
+        payload_type: int | str,
+        payload: bytes,
+        *,
+        signer: Ed25519Signer | None = None,
+        parents: Sequence[bytes] | None = None,
+        issued_at_ms: int | None = None,
+    ) -> bytes:
+        """Encode and sign a message, choosing parents by tip selection when none are given."""
+        ptype = _payload_code(payload_type)
+        key = signer or self.signer
+        at = self._now_ms() if issued_at_ms is None else issued_at_ms
+        chosen = list(parents) if parents else self.select_parents()
+        body = signing_bytes(self.network_id, key.public_key, at, chosen, ptype, payload)
+        return body + key.sign(body)
+
+    def issue(
+        self,
+        payload_type: int | str,
+        payload: bytes,
+        *,
+        signer: Ed25519Signer | None = None,
+        parents: Sequence[bytes] | None = None,
+    ) -> SubmitResult:
+        """Build, sign and submit one message; raise :class:`Rejected` on rejection."""
+        with self._lock:
+            return self.submit(self.build(payload_type, payload, signer=signer, parents=parents))
+
+    def issue_data(self, tag: bytes, data: bytes, signer: Ed25519Signer | None = None) -> bytes:
+        result = self.issue(PayloadType.TAGGED_DATA, encode_tagged_data(tag, data), signer=signer)
+        return _accepted_id(result)
+
+    def anchor(self, domain: str, first: int, last: int, size: int, root: bytes) -> bytes:
+        """Issue an anchor message signed by the node key; return its id."""
+        payload = encode_anchor(Anchor(domain, first, last, size, root))
+        return _accepted_id(self.issue(PayloadType.ANCHOR, payload))
+
+    def transfer(
+        self,
+        signer: Ed25519Signer,
+        to: bytes,
+        amount: int,
+        *,
+        token: bytes | None = None,
+    ) -> bytes:
+        """Send ``amount`` base units (or native tokens of ``token``) from ``signer`` to ``to``."""
+        if len(to) != 32:
+            raise InvalidInput("recipient must be a 32-byte Ed25519 public key")
+        if amount <= 0:
+            raise InvalidInput("amount must be positive")
+        with self._lock:
+            owner = signer.public_key
+            chosen: list[tuple[bytes, Output]] = []
+            have_base = have_token = 0
+            for oid, out in self.utxo.outputs_of(owner):
+                if out.foundry is not None:
+                    continue
+                tok = dict(out.tokens).get(token, 0) if token else 0
+                if token and not tok:
+                    continue
+                chosen.append((oid, out))
+                have_base += out.amount
+                have_token += tok
+                if (have_token if token else have_base) >= amount:
+                    break
+            if (have_token if token else have_base) < amount:
+                raise InvalidInput("insufficient funds")
+            outputs = _transfer_outputs(owner, to, amount, token, chosen, have_base)
+            payload = encode_transaction([o for o, _ in chosen], outputs)
+            return _accepted_id(self.issue(PayloadType.TRANSACTION, payload, signer=signer))
+
+    def sign_unlock(self, signer: Ed25519Signer, inputs: Sequence[bytes],
+                    outputs: Sequence[Output]) -> Unlock:
+        """An unlock by ``signer`` for a transaction another key issues."""
+        digest = essence_digest(self.network_id, transaction_essence(inputs, outputs))
+        return Unlock(signer.public_key, signer.sign(digest))
+
+    # ------------------------------------------------------------ queries
+
+    def missing(self) -> list[bytes]:
+        """Ids the node waits for: parents of buffered messages and committed-but-unseen ids."""
+        with self._lock:
+            self._buffer.expire(self._now_ms())
+            wanted = set(self._buffer.missing(self._known))
+            for c in self._pending_commits:
+                wanted.update(
+                    i for i in c.ordered_message_ids
+                    if i not in self._unfinal and i not in self._final
+                )
+            return sorted(wanted)
+
+    def tips(self) -> list[bytes]:
+        with self._lock:
+            return self._tips.ids()
+
+    def children(self, msg_id: bytes) -> list[bytes]:
+        with self._lock:
+            if msg_id not in self._known:
+                raise NotFound("no such message")
+            return sorted(self._children.get(msg_id, ()))
+
+    def get_raw(self, msg_id: bytes) -> bytes:
+        row = self.db.query_one("SELECT raw FROM ledger_messages WHERE id = ?", (msg_id,))
+        if row is None:
+            raise NotFound("no such message")
+        return bytes(row[0])
+
+    def get_message(self, msg_id: bytes) -> Message:
+        return decode_message(self.get_raw(msg_id))
+
+    def status(self, msg_id: bytes) -> dict[str, Any]:
+        """State of a message: unknown, pending, solid, finalized or conflicting."""
+        with self._lock:
+            out: dict[str, Any] = {"message_id": msg_id.hex()}
+            if msg_id in self._final:
+                out["order"] = self._final[msg_id]
+                if msg_id in self._void:
+                    out["state"] = "conflicting"
+                    out["reason"] = self._void[msg_id]
+                else:
+                    out["state"] = "finalized"
+            elif msg_id in self._unfinal:
+                out["state"] = "solid"
+            elif msg_id in self._buffer:
+                out["state"] = "pending"
+            else:
+                out["state"] = "unknown"
+            return out
+
+    def balance(self, owner: bytes) -> Balance:
+        with self._lock:
+            return self.utxo.balance(owner)
+
+    def outputs(self, owner: bytes) -> list[tuple[bytes, Output]]:
+        with self._lock:
+            return self.utxo.outputs_of(owner)
+
+    def recent(self, limit: int = 20, issuer: bytes | None = None) -> list[dict[str, Any]]:
+        """Newest stored messages, optionally of one issuer (explorer queries)."""
+        limit = max(1, min(limit, 500))
+        if issuer is None:
+            rows = self.db.query(
+                "SELECT seq, id, issuer, issued_at, payload_type FROM ledger_messages"
+                " ORDER BY seq DESC LIMIT ?",
+                (limit,),
+            )
+        else:
+            rows = self.db.query(
+                "SELECT seq, id, issuer, issued_at, payload_type FROM ledger_messages"
+                " WHERE issuer = ? ORDER BY seq DESC LIMIT ?",
+                (issuer, limit),
+            )
+        return [
+            {
+                "seq": int(seq),
+                "message_id": bytes(mid).hex(),
+                "issuer": bytes(iss).hex(),
+                "issued_at": int(at),
+                "payload_type": PAYLOAD_NAMES.get(int(pt), str(pt)),
+            }
+            for seq, mid, iss, at, pt in rows
+        ]
+
+    def finalized_since(self, after: int, limit: int = 100) -> list[dict[str, Any]]:
+        """Finalized messages with order > ``after`` (the feed)."""
+        rows = self.db.query(
+            "SELECT f.ord, f.message_id, f.round, f.status, f.reason, m.issuer,"
+            " m.payload_type FROM ledger_finalized f JOIN ledger_messages m"
+            " ON m.id = f.message_id WHERE f.ord > ? ORDER BY f.ord LIMIT ?",
+            (after, max(1, min(limit, 1000))),
+        )
+        return [
+            {
+                "order": int(o),
+                "message_id": bytes(mid).hex(),
+                "round": int(r),
+                "state": "conflicting" if s else "finalized",
+                "reason": reason,
+                "issuer": bytes(iss).hex(),
+                "payload_type": PAYLOAD_NAMES.get(int(pt), str(pt)),
+            }
+            for o, mid, r, s, reason, iss, pt in rows
+        ]
+
+    def anchor_covering(
+        self, domain: str, seq: int, issuer: bytes | None = None
+    ) -> dict[str, Any] | None:
+        """The first finalized anchor of ``domain`` whose range holds ``seq``."""
+        issuer = issuer or self.signer.public_key
+        row = self.db.query_one(
+            "SELECT message_id, first_seq, last_seq, size, root, ord FROM ledger_anchors"
+            " WHERE domain = ? AND issuer = ? AND first_seq <= ? AND last_seq >= ?"
+            " ORDER BY ord LIMIT 1",
+            (domain, issuer, seq, seq),
+        )
+        if row is None:
+            return None
+        mid, first, last, size, root, ord_ = row
+        return {
+            "message_id": bytes(mid), "first": int(first), "last": int(last),
+            "size": int(size), "root": bytes(root), "order": int(ord_),
+        }
+
+    def last_anchored(self, domain: str, issuer: bytes | None = None) -> int:
+        """Highest record sequence number anchored in ``domain`` (0 if none)."""
+        row = self.db.query_one(
+            "SELECT MAX(last_seq) FROM ledger_anchors WHERE domain = ? AND issuer = ?",
+            (domain, issuer or self.signer.public_key),
+        )
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def info(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "network": self.config.network,
+                "network_id": self.network_id.hex(),
+                "genesis": self.genesis.id.hex(),
+                "node_key": self.signer.public_key.hex(),
+                "messages": len(self._known) - 1,
+                "finalized": self._order,
+                "tips": len(self._tips),
+                "pending": len(self._buffer),
+                "missing": len(self.missing()),
+                "unspent_outputs": len(self.utxo),
+                "evicted": self.stats["evicted"],
+            }
+
+    # ------------------------------------------------------------ integrity
+
+    def snapshot(self) -> StateSnapshot:
+        """Hashes of the live state (UTXO set, tips, finalized order)."""
+        with self._lock:
+            order = sorted(self._final.items(), key=lambda kv: kv[1])
+            return StateSnapshot(
+                len(self._known) - 1,
+                len(order) - 1,
+                self.utxo.state_hash().hex(),
+                _hash_ids(self._tips.ids()),
+                _hash_ids([k for k, _ in order]),
+            )
+
+    def recompute(self) -> StateSnapshot:
+        """The same hashes recomputed from the stored messages alone, replaying the order."""
+        with self._lock:
+            raws = {
+                bytes(mid): bytes(raw)
+                for mid, raw in self.db.query("SELECT id, raw FROM ledger_messages")
+            }
+            parents_of: set[bytes] = set()
+            for raw in raws.values():
+                parents_of.update(decode_message(raw).parents)
+            tips = sorted(m for m in raws if m not in parents_of)
+            utxo = UtxoLedger()
+            utxo.load_genesis(self.genesis)
+            order_rows = self.db.query(
+                "SELECT ord, message_id, round FROM ledger_finalized ORDER BY ord"
+            )
+            ids = []
+            for ord_, raw_id, rnd in order_rows:
+                mid = bytes(raw_id)
+                ids.append(mid)
+                if int(ord_) == 0:
+                    continue
+                m = decode_message(raws[mid])
+                if m.payload_type == PayloadType.TRANSACTION:
+                    fm = FinalizedMessage(m, "transaction", int(ord_), int(rnd))
+                    try:
+                        utxo.apply(fm)
+                    except Rejected:
+                        utxo.mark_void(mid)
+            if len(set(ids)) != len(ids):
+                raise IntegrityError("a message appears twice in the finalized order")
+            return StateSnapshot(
+                len(raws), len(ids) - 1, utxo.state_hash().hex(), _hash_ids(tips),
+                _hash_ids(ids),
+            )
+
+
+def _hash_ids(ids: Iterable[bytes]) -> str:
+    h = hashlib.blake2b(digest_size=32)
+    for i in ids:
+        h.update(i)
+    return h.hexdigest()
+
+
+def _payload_code(payload_type: int | str) -> int:
+    if isinstance(payload_type, str):
+        for code, name in PAYLOAD_NAMES.items():
+            if name == payload_type:
+                return code
+        raise InvalidInput(f"unknown payload type {payload_type!r}")
+    if payload_type not in PAYLOAD_NAMES:
+        raise InvalidInput(f"unknown payload type {payload_type}")
+    return int(payload_type)
+
+
+def _accepted_id(result: SubmitResult) -> bytes:
+    result.raise_if_rejected()
+    if result.message_id is None:
+        raise Rejected("encoding", "message has no id")
+    return result.message_id
+
+
+def _transfer_outputs(  # noqa: PLR0917 - private helper of transfer()
+    owner: bytes,
+    to: bytes,
+    amount: int,
+    token: bytes | None,
+    chosen: Sequence[tuple[bytes, Output]],
+    have_base: int,
+) -> list[Output]:
+    tokens_in: dict[bytes, int] = {}
+    for _, out in chosen:
+        for tid, n in out.tokens:
+            tokens_in[tid] = tokens_in.get(tid, 0) + n
+    if token is None:
+        outputs = [Output(to, amount)]
+        change_base = have_base - amount
+        change_tokens = tokens_in
+    else:
+        # The recipient's output carries the tokens; base units all go back as change.
+        outputs = [Output(to, 0, ((token, amount),))]
+        change_base = have_base
+        change_tokens = dict(tokens_in)
+        change_tokens[token] -= amount
+    rest = tuple(sorted((t, n) for t, n in change_tokens.items() if n))
+    if change_base or rest:
+        outputs.append(Output(owner, change_base, rest))
+    return outputs
+

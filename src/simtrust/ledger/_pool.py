@@ -1,0 +1,59 @@
+"""Ed25519 verification spread over worker processes, in batches.
+
+Signature verification is the one CPU-bound step of ingest that parallelizes
+without shared state, so the node ships whole chunks of raw messages to a
+process pool (one worker per core) and keeps decoding, validating and storing
+in its own process while the workers verify (``docs/ledger.md``, "Ingest
+pipeline"). A worker needs no decoder: the issuer key, signature and signed
+bytes sit at fixed offsets of every message.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Sequence
+from multiprocessing.pool import AsyncResult, Pool
+
+from simtrust.ledger._codec import ISSUER_OFFSET, SIGNATURE_SIZE
+from simtrust.ledger._keys import verify_ed25519_ok
+
+__all__ = ["VerifierPool", "verify_chunk"]
+
+UnlockJob = tuple[bytes, bytes, bytes]
+
+
+def verify_chunk(raws: Sequence[bytes], unlocks: Sequence[UnlockJob]) -> tuple[bytes, bytes]:
+    """One status byte per message and per unlock job: 1 valid, 0 invalid."""
+    ok = bytearray(len(raws))
+    for i, raw in enumerate(raws):
+        ok[i] = verify_ed25519_ok(
+            raw[ISSUER_OFFSET : ISSUER_OFFSET + 32], raw[-SIGNATURE_SIZE:], raw[:-SIGNATURE_SIZE]
+        )
+    uok = bytearray(len(unlocks))
+    for i, (key, sig, digest) in enumerate(unlocks):
+        uok[i] = verify_ed25519_ok(key, sig, digest)
+    return bytes(ok), bytes(uok)
+
+
+class VerifierPool:
+    """A lazily started pool of ``workers`` processes (spawned, so safe beside threads)."""
+
+    __slots__ = ("_pool", "workers")
+
+    def __init__(self, workers: int = 0) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._pool: Pool | None = None
+
+    def submit(
+        self, raws: Sequence[bytes], unlocks: Sequence[UnlockJob]
+    ) -> AsyncResult[tuple[bytes, bytes]]:
+        if self._pool is None:
+            self._pool = multiprocessing.get_context("spawn").Pool(self.workers)
+        return self._pool.apply_async(verify_chunk, (list(raws), list(unlocks)))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None

@@ -1,0 +1,65 @@
+"""Tables of the ledger node (component ``ledger``), portable across SQLite and PostgreSQL.
+
+Layout and the reasons for it: ``docs/ledger.md`` ("Storage"). Messages are
+stored once, raw, with the few columns the node indexes; the finalized order,
+rounds, UTXO outputs and anchors are derived tables written in the same
+transaction as the messages whose finalization produced them.
+"""
+
+from __future__ import annotations
+
+from simtrust.store import Migration
+
+__all__ = ["MIGRATIONS"]
+
+_V1 = """
+CREATE TABLE ledger_meta (
+    key TEXT PRIMARY KEY,
+    value {blob} NOT NULL
+);
+CREATE TABLE ledger_messages (
+    seq {bigint} PRIMARY KEY,
+    id {blob} NOT NULL UNIQUE,
+    issuer {blob} NOT NULL,
+    issued_at {bigint} NOT NULL,
+    payload_type INTEGER NOT NULL,
+    parents {blob} NOT NULL,
+    raw {blob} NOT NULL
+);
+CREATE INDEX ledger_messages_issuer ON ledger_messages (issuer, seq);
+CREATE TABLE ledger_finalized (
+    ord {bigint} PRIMARY KEY,
+    message_id {blob} NOT NULL UNIQUE,
+    round {bigint} NOT NULL,
+    status INTEGER NOT NULL,
+    reason TEXT
+);
+CREATE TABLE ledger_rounds (
+    round {bigint} PRIMARY KEY,
+    leader {blob} NOT NULL,
+    first_ord {bigint} NOT NULL,
+    count {bigint} NOT NULL
+);
+CREATE TABLE ledger_outputs (
+    output_id {blob} PRIMARY KEY,
+    owner {blob} NOT NULL,
+    amount {bigint} NOT NULL,
+    body {blob} NOT NULL,
+    created_ord {bigint} NOT NULL,
+    spent_ord {bigint}
+);
+CREATE INDEX ledger_outputs_owner ON ledger_outputs (owner);
+CREATE TABLE ledger_anchors (
+    message_id {blob} PRIMARY KEY,
+    issuer {blob} NOT NULL,
+    domain TEXT NOT NULL,
+    first_seq {bigint} NOT NULL,
+    last_seq {bigint} NOT NULL,
+    size {bigint} NOT NULL,
+    root {blob} NOT NULL,
+    ord {bigint} NOT NULL
+);
+CREATE INDEX ledger_anchors_range ON ledger_anchors (domain, last_seq)
+"""
+
+MIGRATIONS: list[Migration] = [Migration("ledger", 1, "messages, order, outputs, anchors", _V1)]
