@@ -1,1 +1,40 @@
-"""simtrust.detect."""
+"""simtrust.detect: device-behaviour detection over flow records (DESIGN.md "Detect").
+
+Pcap metering into :class:`~simtrust.policy.flow.FlowRecord`, per-device and
+per-cohort baselines, the streaming :class:`Detector` (scan, DDoS, beacon,
+volume, time of day, new destination, SIM in a new device), alert sinks, the
+attack generator (:mod:`simtrust.detect.attacks`) and the evaluation harness
+(:mod:`simtrust.detect.evaluation`).
+"""
+
+from simtrust.detect._baseline import FEATURES, Baseline
+from simtrust.detect._engine import Detector, Thresholds
+from simtrust.detect._meter import (
+    ACTIVE_TIMEOUT_S,
+    IDLE_TIMEOUT_S,
+    Capture,
+    DnsAnswer,
+    FlowMeter,
+    PcapError,
+    read_pcap,
+)
+from simtrust.detect._model import ALERT_KINDS, Alert, AttachEvent, DeviceRef, iso_utc
+
+__all__ = [
+    "ACTIVE_TIMEOUT_S",
+    "ALERT_KINDS",
+    "FEATURES",
+    "IDLE_TIMEOUT_S",
+    "Alert",
+    "AttachEvent",
+    "Baseline",
+    "Capture",
+    "Detector",
+    "DeviceRef",
+    "DnsAnswer",
+    "FlowMeter",
+    "PcapError",
+    "Thresholds",
+    "iso_utc",
+    "read_pcap",
+]
