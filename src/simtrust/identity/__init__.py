@@ -1,1 +1,169 @@
-"""simtrust.identity."""
+"""Identity: DIDs rooted in the SIM, W3C verifiable credentials, revocation, reusable KYC.
+
+Public surface of the identity layer (DESIGN.md "Identity"): did:key and the
+ledger-anchored did:simtrust method (docs/did-method.md), Data Integrity
+EdDSA proofs, VC-JOSE and SD-JWT, Bitstring Status Lists, secure elements
+and reusable KYC with ledger-anchored verification receipts (docs/identity.md).
+"""
+
+from simtrust.identity._contexts import (
+    BUNDLED_CONTEXTS,
+    CREDENTIALS_V2,
+    EXAMPLES_V2,
+    bundled_context,
+    document_loader,
+)
+from simtrust.identity._credentials import (
+    StatusChecker,
+    StatusResult,
+    VerifiedCredential,
+    VerifiedPresentation,
+    check_validity_period,
+    create_presentation,
+    issue_credential,
+    issuer_of,
+    validate_credential,
+    verify_credential,
+    verify_presentation,
+)
+from simtrust.identity._dataintegrity import (
+    CRYPTOSUITES,
+    VerifiedProof,
+    add_proof,
+    proof_hash,
+    rdfc_canonicalize,
+    verify_proofs,
+)
+from simtrust.identity._didkey import did_key, did_key_x25519, resolve_did_key
+from simtrust.identity._didsimtrust import (
+    IDENTITY_PAYLOAD_TYPE,
+    ApplyOutcome,
+    DidRegistry,
+    FinalizedMessage,
+    add_key_patch,
+    create_operation,
+    deactivate_operation,
+    decode_identity_payload,
+    identity_payload,
+    remove_key_patch,
+    simtrust_did,
+    update_operation,
+)
+from simtrust.identity._errors import DidNotFound, InvalidDid, OperationRejected, VerificationFailed
+from simtrust.identity._jcs import canonicalize
+from simtrust.identity._jose import VC_JWT_MEDIA_TYPE, issue_vc_jwt, verify_vc_jwt
+from simtrust.identity._keys import (
+    Ed25519Signer,
+    Signer,
+    decode_multikey,
+    ed25519_multikey,
+    ed25519_to_x25519_public,
+    verify_ed25519,
+    x25519_multikey,
+)
+from simtrust.identity._kyc import KYC_ATTRIBUTES, KYC_VCT, KycIssuer, KycVerifier, ReceiptLedger
+from simtrust.identity._multibase import multibase_decode, multibase_encode
+from simtrust.identity._receipt import VerificationReceipt, receipt_hash
+from simtrust.identity._report import verification_report
+from simtrust.identity._resolver import DidMethod, DidResolver, Resolution, parse_did
+from simtrust.identity._sdjwt import VerifiedSdJwt, issue_sd_jwt, present_sd_jwt, verify_sd_jwt
+from simtrust.identity._secure_element import (
+    Keyring,
+    SecureElement,
+    SecureElementSigner,
+    SoftwareSecureElement,
+)
+from simtrust.identity._sim import SimIdentity, provision_sim_identity
+from simtrust.identity._statuslist import (
+    MIN_LIST_SIZE,
+    StatusListRegistry,
+    StatusListVerifier,
+    decode_status_list,
+    encode_status_list,
+    status_bit,
+)
+
+__all__ = [
+    "BUNDLED_CONTEXTS",
+    "CREDENTIALS_V2",
+    "CRYPTOSUITES",
+    "EXAMPLES_V2",
+    "IDENTITY_PAYLOAD_TYPE",
+    "KYC_ATTRIBUTES",
+    "KYC_VCT",
+    "MIN_LIST_SIZE",
+    "VC_JWT_MEDIA_TYPE",
+    "ApplyOutcome",
+    "DidMethod",
+    "DidNotFound",
+    "DidRegistry",
+    "DidResolver",
+    "Ed25519Signer",
+    "FinalizedMessage",
+    "InvalidDid",
+    "Keyring",
+    "KycIssuer",
+    "KycVerifier",
+    "OperationRejected",
+    "ReceiptLedger",
+    "Resolution",
+    "SecureElement",
+    "SecureElementSigner",
+    "Signer",
+    "SimIdentity",
+    "SoftwareSecureElement",
+    "StatusChecker",
+    "StatusListRegistry",
+    "StatusListVerifier",
+    "StatusResult",
+    "VerificationFailed",
+    "VerificationReceipt",
+    "VerifiedCredential",
+    "VerifiedPresentation",
+    "VerifiedProof",
+    "VerifiedSdJwt",
+    "add_key_patch",
+    "add_proof",
+    "bundled_context",
+    "canonicalize",
+    "check_validity_period",
+    "create_operation",
+    "create_presentation",
+    "deactivate_operation",
+    "decode_identity_payload",
+    "decode_multikey",
+    "decode_status_list",
+    "did_key",
+    "did_key_x25519",
+    "document_loader",
+    "ed25519_multikey",
+    "ed25519_to_x25519_public",
+    "encode_status_list",
+    "identity_payload",
+    "issue_credential",
+    "issue_sd_jwt",
+    "issue_vc_jwt",
+    "issuer_of",
+    "multibase_decode",
+    "multibase_encode",
+    "parse_did",
+    "present_sd_jwt",
+    "proof_hash",
+    "provision_sim_identity",
+    "rdfc_canonicalize",
+    "receipt_hash",
+    "remove_key_patch",
+    "resolve_did_key",
+    "simtrust_did",
+    "status_bit",
+    "update_operation",
+    "validate_credential",
+    "verification_report",
+    "verify_credential",
+    "verify_ed25519",
+    "verify_presentation",
+    "verify_proofs",
+    "verify_sd_jwt",
+    "verify_vc_jwt",
+    "x25519_multikey",
+]

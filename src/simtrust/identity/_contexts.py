@@ -1,0 +1,56 @@
+"""The JSON-LD contexts simtrust knows, bundled as package data (never fetched).
+
+Served: W3C VC Data Model 2.0 ``https://www.w3.org/ns/credentials/v2`` (which
+also defines Data Integrity and Bitstring Status List terms) and the examples
+context ``https://www.w3.org/ns/credentials/examples/v2`` the W3C vectors use,
+both as published (see /work/shared/contexts/SOURCE_COMMIT). The document
+loader refuses every other URL, so canonicalization never touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from simtrust.identity._errors import VerificationFailed
+
+__all__ = [
+    "BUNDLED_CONTEXTS",
+    "CREDENTIALS_V2",
+    "EXAMPLES_V2",
+    "KNOWN_CONTEXTS",
+    "bundled_context",
+    "document_loader",
+]
+
+CREDENTIALS_V2 = "https://www.w3.org/ns/credentials/v2"
+EXAMPLES_V2 = "https://www.w3.org/ns/credentials/examples/v2"
+
+BUNDLED_CONTEXTS: dict[str, str] = {
+    CREDENTIALS_V2: "credentials-v2.jsonld",
+    EXAMPLES_V2: "credentials-examples-v2.jsonld",
+}
+
+#: Contexts a credential may name. DID-document contexts appear only in DID
+#: documents (JCS-signed, never expanded), so they are not needed here.
+KNOWN_CONTEXTS = frozenset(BUNDLED_CONTEXTS)
+
+
+@cache
+def bundled_context(url: str) -> dict[str, Any]:
+    """The parsed context document for ``url``; ``unknown-context`` if not bundled."""
+    name = BUNDLED_CONTEXTS.get(url)
+    if name is None:
+        raise VerificationFailed(
+            "unknown-context", f"context {url!r} is not bundled; simtrust never fetches contexts"
+        )
+    text = resources.files("simtrust.identity").joinpath("contexts", name).read_text("utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+def document_loader(url: str, options: Any = None) -> dict[str, Any]:
+    """A pyld document loader that serves only the bundled contexts."""
+    return {"contextUrl": None, "documentUrl": url, "document": bundled_context(url)}

@@ -1,0 +1,81 @@
+"""Tables of the identity component (DID registry, status lists, secure elements, receipts).
+
+The DID tables are ledger state: written only by :class:`DidRegistry.apply`
+from finalized ledger messages (docs/did-method.md §6).
+"""
+
+from __future__ import annotations
+
+from simtrust.store import Migration
+
+__all__ = ["MIGRATIONS"]
+
+_V1 = """
+CREATE TABLE identity_did (
+    did TEXT PRIMARY KEY,
+    network TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    deactivated INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE identity_did_version (
+    did TEXT NOT NULL REFERENCES identity_did(did),
+    version INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    operation_hash TEXT NOT NULL,
+    message_id {blob} NOT NULL,
+    ledger_order {bigint} NOT NULL,
+    valid_from TEXT NOT NULL,
+    PRIMARY KEY (did, version)
+);
+CREATE INDEX identity_did_version_time ON identity_did_version (did, valid_from);
+CREATE TABLE identity_did_operation (
+    operation_hash TEXT PRIMARY KEY,
+    did TEXT NOT NULL,
+    message_id {blob} NOT NULL,
+    ledger_order {bigint} NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE identity_ledger_cursor (
+    component TEXT PRIMARY KEY,
+    ledger_order {bigint} NOT NULL
+);
+CREATE TABLE identity_status_list (
+    list_id TEXT PRIMARY KEY,
+    issuer TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    bits {blob} NOT NULL,
+    allocated INTEGER NOT NULL,
+    credential TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE identity_status_alloc (
+    list_id TEXT NOT NULL REFERENCES identity_status_list(list_id),
+    idx INTEGER NOT NULL,
+    credential_id TEXT,
+    PRIMARY KEY (list_id, idx)
+);
+CREATE TABLE identity_se_key (
+    element_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    public_key {blob} NOT NULL,
+    sealed {blob} NOT NULL,
+    PRIMARY KEY (element_id, label)
+);
+CREATE TABLE identity_receipt (
+    receipt_hash TEXT PRIMARY KEY,
+    presentation_hash TEXT NOT NULL,
+    verifier TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    verified_at TEXT NOT NULL,
+    message_id {blob},
+    ledger_order {bigint}
+)
+"""
+
+MIGRATIONS: list[Migration] = [
+    Migration(component="identity", version=1, name="dids-status-lists-keys-receipts", sql=_V1),
+]

@@ -1,0 +1,315 @@
+"""Revocation and suspension with the W3C Bitstring Status List v1.0.
+
+§2.1 entries (``BitstringStatusListEntry``), §2.2 status list credentials,
+§3.1 generate (GZIP, then multibase base64url without padding; bit 0 is the
+left-most bit of the first byte), §3.2 validate, §6.1 herd privacy: every list
+holds at least 131,072 entries and indexes are drawn at random from the unused
+ones, persisted so that no index is ever handed out twice.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import secrets
+import zlib
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from simtrust.errors import Conflict, DecodeError, InvalidInput, NotFound
+from simtrust.identity._contexts import CREDENTIALS_V2
+from simtrust.identity._credentials import StatusResult, issue_credential, verify_credential
+from simtrust.identity._errors import VerificationFailed
+from simtrust.identity._jcs import canonicalize
+from simtrust.identity._keys import Signer
+from simtrust.identity._multibase import multibase_decode, multibase_encode
+from simtrust.identity._resolver import DidResolver
+from simtrust.identity._time import format_datetime
+from simtrust.store import Database
+
+__all__ = [
+    "MIN_LIST_SIZE",
+    "STATUS_PURPOSES",
+    "StatusListRegistry",
+    "StatusListVerifier",
+    "decode_status_list",
+    "encode_status_list",
+    "status_bit",
+]
+
+MIN_LIST_SIZE = 131_072
+STATUS_PURPOSES = ("revocation", "suspension")
+#: A decoded list larger than this is refused (a GZIP bomb guard): 16 Mi entries.
+_MAX_LIST_BYTES = 2 * 1024 * 1024
+
+
+def encode_status_list(bits: bytes) -> str:
+    """§3.1 Generate: GZIP the bitstring, then multibase base64url (``u`` prefix)."""
+    return multibase_encode(gzip.compress(bits, compresslevel=9, mtime=0), "u")
+
+
+def decode_status_list(encoded: object) -> bytes:
+    """§3.2 Expand: undo the multibase base64url and GZIP; refuse oversized lists."""
+    if not isinstance(encoded, str) or not encoded.startswith("u"):
+        raise DecodeError("encodedList must be multibase base64url (prefix u)")
+    compressed = multibase_decode(encoded)
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        bits = inflater.decompress(compressed, _MAX_LIST_BYTES + 1)
+    except zlib.error as exc:
+        raise DecodeError("encodedList is not GZIP data") from exc
+    if len(bits) > _MAX_LIST_BYTES or inflater.unconsumed_tail:
+        raise DecodeError("status list is larger than simtrust accepts")
+    if not inflater.eof:
+        raise DecodeError("encodedList is truncated")
+    return bits
+
+
+def status_bit(bits: bytes, index: int) -> bool:
+    """Bit ``index`` counted from the left-most bit of the first byte (§3.1)."""
+    if not 0 <= index < len(bits) * 8:
+        raise DecodeError("status list index out of range")
+    return bool(bits[index // 8] & (0x80 >> (index % 8)))
+
+
+def _set_bit(bits: bytearray, index: int, value: bool) -> None:
+    mask = 0x80 >> (index % 8)
+    if value:
+        bits[index // 8] |= mask
+    else:
+        bits[index // 8] &= ~mask & 0xFF
+
+
+class StatusListRegistry:
+    """An issuer's status lists, persisted in the identity tables.
+
+    Each change re-signs and stores the status list credential, which is what
+    the issuer publishes (``published``) for verifiers to read.
+    """
+
+    __slots__ = ("_db", "_random")
+
+    def __init__(self, db: Database, *, random_index: Callable[[int], int] | None = None) -> None:
+        self._db = db
+        self._random = random_index or secrets.randbelow
+
+    def create(
+        self,
+        list_id: str,
+        *,
+        issuer: str,
+        purpose: str,
+        signer: Signer,
+        now: datetime,
+        size: int = MIN_LIST_SIZE,
+    ) -> dict[str, Any]:
+        """Create an empty list and publish its first credential."""
+        if purpose not in STATUS_PURPOSES:
+            raise InvalidInput(f"statusPurpose must be one of {STATUS_PURPOSES}")
+        if size < MIN_LIST_SIZE or size % 8:
+            raise InvalidInput(
+                f"a status list holds at least {MIN_LIST_SIZE} entries (herd privacy)"
+            )
+        with self._db.transaction():
+            self._db.execute(
+                "INSERT INTO identity_status_list (list_id, issuer, purpose, size, bits,"
+                " allocated, credential, updated) VALUES (?, ?, ?, ?, ?, 0, '', ?)",
+                (list_id, issuer, purpose, size, bytes(size // 8), format_datetime(now)),
+            )
+            return self._publish(list_id, signer, now)
+
+    def allocate(self, list_id: str, credential_id: str | None = None) -> dict[str, Any]:
+        """Reserve a random unused index and return the ``credentialStatus`` entry."""
+        with self._db.transaction():
+            row = self._db.query_one(
+                "SELECT purpose, size, allocated FROM identity_status_list WHERE list_id = ?",
+                (list_id,),
+            )
+            if row is None:
+                raise NotFound(f"no status list {list_id}")
+            purpose, size, allocated = str(row[0]), int(row[1]), int(row[2])
+            if allocated >= size:
+                raise Conflict(f"status list {list_id} is full")
+            index = self._pick(list_id, size)
+            self._db.execute(
+                "INSERT INTO identity_status_alloc (list_id, idx, credential_id) VALUES (?, ?, ?)",
+                (list_id, index, credential_id),
+            )
+            self._db.execute(
+                "UPDATE identity_status_list SET allocated = allocated + 1 WHERE list_id = ?",
+                (list_id,),
+            )
+        return {
+            "id": f"{list_id}#{index}",
+            "type": "BitstringStatusListEntry",
+            "statusPurpose": purpose,
+            "statusListIndex": str(index),
+            "statusListCredential": list_id,
+        }
+
+    def _pick(self, list_id: str, size: int) -> int:
+        for _ in range(64):
+            candidate = self._random(size)
+            taken = self._db.query_one(
+                "SELECT 1 FROM identity_status_alloc WHERE list_id = ? AND idx = ?",
+                (list_id, candidate),
+            )
+            if taken is None:
+                return candidate
+        # Nearly full: choose uniformly among the indexes still free.
+        used = {
+            int(r[0])
+            for r in self._db.query(
+                "SELECT idx FROM identity_status_alloc WHERE list_id = ?", (list_id,)
+            )
+        }
+        free = [i for i in range(size) if i not in used]
+        return free[self._random(len(free))]
+
+    def set_status(
+        self, list_id: str, index: int, value: bool, *, signer: Signer, now: datetime
+    ) -> dict[str, Any]:
+        """Set or clear the bit of an allocated index and republish the list."""
+        with self._db.transaction():
+            row = self._db.query_one(
+                "SELECT bits FROM identity_status_list WHERE list_id = ?", (list_id,)
+            )
+            if row is None:
+                raise NotFound(f"no status list {list_id}")
+            if (
+                self._db.query_one(
+                    "SELECT 1 FROM identity_status_alloc WHERE list_id = ? AND idx = ?",
+                    (list_id, index),
+                )
+                is None
+            ):
+                raise NotFound(f"index {index} of {list_id} was never allocated")
+            bits = bytearray(bytes(row[0]))
+            _set_bit(bits, index, value)
+            self._db.execute(
+                "UPDATE identity_status_list SET bits = ? WHERE list_id = ?", (bytes(bits), list_id)
+            )
+            return self._publish(list_id, signer, now)
+
+    def _publish(self, list_id: str, signer: Signer, now: datetime) -> dict[str, Any]:
+        row = self._db.query_one(
+            "SELECT issuer, purpose, bits FROM identity_status_list WHERE list_id = ?", (list_id,)
+        )
+        if row is None:
+            raise NotFound(f"no status list {list_id}")
+        credential = {
+            "@context": [CREDENTIALS_V2],
+            "id": list_id,
+            "type": ["VerifiableCredential", "BitstringStatusListCredential"],
+            "issuer": str(row[0]),
+            "validFrom": format_datetime(now),
+            "credentialSubject": {
+                "id": f"{list_id}#list",
+                "type": "BitstringStatusList",
+                "statusPurpose": str(row[1]),
+                "encodedList": encode_status_list(bytes(row[2])),
+            },
+        }
+        signed = issue_credential(credential, signer, now=now)
+        self._db.execute(
+            "UPDATE identity_status_list SET credential = ?, updated = ? WHERE list_id = ?",
+            (canonicalize(signed).decode("utf-8"), format_datetime(now), list_id),
+        )
+        return signed
+
+    def published(self, list_id: str) -> dict[str, Any]:
+        """The current signed status list credential of ``list_id``."""
+        row = self._db.query_one(
+            "SELECT credential FROM identity_status_list WHERE list_id = ?", (list_id,)
+        )
+        if row is None:
+            raise NotFound(f"no status list {list_id}")
+        document: dict[str, Any] = json.loads(str(row[0]))
+        return document
+
+    def lists(self, issuer: str) -> list[tuple[str, str]]:
+        """(list id, purpose) of every list of ``issuer``."""
+        rows = self._db.query(
+            "SELECT list_id, purpose FROM identity_status_list WHERE issuer = ? ORDER BY list_id",
+            (issuer,),
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+
+class StatusListVerifier:
+    """A :class:`StatusChecker` that reads status list credentials through ``fetch``.
+
+    ``fetch(url)`` returns the published status list credential (from the
+    local registry, or over HTTP in a deployment); its proof, issuer and
+    validity are checked before a bit is read (§3.2).
+    """
+
+    __slots__ = ("_fetch", "_resolver")
+
+    def __init__(self, fetch: Callable[[str], dict[str, Any]], resolver: DidResolver) -> None:
+        self._fetch = fetch
+        self._resolver = resolver
+
+    def check(self, entry: dict[str, Any], issuer: str, now: datetime) -> StatusResult:
+        if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
+            raise VerificationFailed(
+                "malformed", "credentialStatus is not a BitstringStatusListEntry"
+            )
+        purpose = entry.get("statusPurpose")
+        url = entry.get("statusListCredential")
+        raw_index = entry.get("statusListIndex")
+        if purpose not in STATUS_PURPOSES:
+            raise VerificationFailed("malformed", f"unsupported statusPurpose {purpose!r}")
+        if not isinstance(url, str) or not isinstance(raw_index, str) or not raw_index.isdigit():
+            raise VerificationFailed(
+                "malformed", "status entry needs a list URL and a decimal index"
+            )
+        index = int(raw_index)
+        try:
+            listed = self._fetch(url)
+        except (NotFound, DecodeError) as exc:
+            raise VerificationFailed(
+                "status-unavailable", f"cannot read status list {url}", statusListCredential=url
+            ) from exc
+        try:
+            verified = verify_credential(listed, resolver=self._resolver, now=now)
+        except VerificationFailed as exc:
+            raise VerificationFailed(
+                "status-unavailable",
+                f"status list credential does not verify: {exc.detail}",
+                statusListCredential=url,
+            ) from exc
+        subject = verified.credential.get("credentialSubject")
+        if (
+            verified.issuer != issuer
+            or listed.get("id") != url
+            or not isinstance(subject, dict)
+            or subject.get("type") != "BitstringStatusList"
+            or subject.get("statusPurpose") != purpose
+        ):
+            raise VerificationFailed(
+                "status-unavailable",
+                "status list credential does not match the entry (issuer, id or purpose)",
+                statusListCredential=url,
+            )
+        try:
+            bits = decode_status_list(subject.get("encodedList"))
+            if len(bits) * 8 < MIN_LIST_SIZE:
+                raise DecodeError("status list is shorter than 131,072 entries")
+            value = status_bit(bits, index)
+        except DecodeError as exc:
+            raise VerificationFailed(
+                "status-unavailable", exc.detail, statusListCredential=url
+            ) from exc
+        result = StatusResult(purpose, url, index, value)
+        if value:
+            reason = "revoked" if purpose == "revocation" else "suspended"
+            raise VerificationFailed(
+                reason,
+                f"the credential is {reason} (status list {url}, index {index})",
+                statusListCredential=url,
+                statusListIndex=index,
+                statusPurpose=purpose,
+            )
+        return result
