@@ -146,7 +146,7 @@ class SqliteDatabase(Database):
     def script(self, sql: str) -> None:
         with self.transaction():
             for statement in _split_statements(self.render(sql)):
-                self._conn.execute(statement)
+                self._execute(statement, ())
 
     def close(self) -> None:
         with self._lock:
@@ -230,7 +230,10 @@ class PostgresDatabase(Database):
     def script(self, sql: str) -> None:
         with self.transaction():
             for statement in _split_statements(self.render(sql)):
-                self._conn.execute(statement.replace("%", "%%"))
+                try:
+                    self._conn.execute(statement)
+                except self._psycopg.Error as exc:
+                    raise self._wrap(exc) from exc
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,281 @@
+"""Root commands: version, init, serve, demo, bench, audit, keys."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+import simtrust
+from simtrust.cli._common import console, emit_json, err_console, open_runtime, progress_bar
+from simtrust.config import load_settings
+from simtrust.errors import InvalidInput
+from simtrust.runtime import Runtime
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="simtrust: trust and security platform for cellular IoT.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+keys_app = typer.Typer(help="Master keys that seal secrets at rest.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"simtrust {simtrust.__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", envvar="SIMTRUST_HOME", help="Data directory (~/.simtrust)."),
+    ] = None,
+) -> None:
+    """simtrust: trust and security platform for cellular IoT."""
+    if home is not None:
+        os.environ["SIMTRUST_HOME"] = str(home)
+
+
+@app.command()
+def init(
+    json_out: JsonOpt = False,
+    new_key: Annotated[
+        bool, typer.Option("--new-key", help="Create another operator key even if one exists.")
+    ] = False,
+) -> None:
+    """Create the data directory, master key and the first operator-admin API key."""
+    settings = load_settings()
+    existed = settings.master_key_file.exists()
+    rt = Runtime.initialise(settings)
+    try:
+        secret = None
+        if new_key or not rt.tenants.list_keys():
+            with rt.db.transaction():
+                created = rt.tenants.create_key("operator-admin", "initial operator key")
+                rt.audit.append(actor="cli:init", action="apikey.create",
+                                subject=f"apikey:{created.key.id}", outcome="success",
+                                details={"role": "operator-admin"})
+            secret = created.secret
+        result = {
+            "home": str(settings.home),
+            "store": settings.store_url.split("://", 1)[0],
+            "master_key_id": rt.keyring.active_key_id,
+            "initialised": not existed,
+            "operator_api_key": secret,
+        }
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(result)
+        return
+    console.print(f"data directory: {result['home']} ({result['store']})")
+    console.print(f"master key: {result['master_key_id']}")
+    if secret:
+        console.print(f"operator API key (shown once, keep it safe): [bold]{secret}[/bold]")
+    else:
+        console.print("already initialised; use --new-key for another operator key")
+
+
+@app.command()
+def serve(
+    bind: Annotated[str | None, typer.Option(help="HOST:PORT (default from settings).")] = None,
+) -> None:
+    """Run the HTTP API server."""
+    import uvicorn
+
+    from simtrust.api import create_app
+
+    rt = open_runtime()
+    host, port = rt.settings.api_host, rt.settings.api_port
+    if bind:
+        host, _, port_text = bind.rpartition(":")
+        if not host or not port_text.isdigit():
+            raise InvalidInput(f"--bind must be HOST:PORT, got {bind!r}")
+        port = int(port_text)
+    err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json)")
+    try:
+        uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+    finally:
+        rt.close()
+
+
+@app.command()
+def demo(
+    json_out: JsonOpt = False,
+    home: Annotated[
+        Path | None, typer.Option("--dir", help="Run in this directory instead of a fresh one.")
+    ] = None,
+) -> None:
+    """Run the end-to-end scenario on a fresh SQLite data directory and print a report."""
+    from simtrust.demo import run_demo
+
+    report = run_demo(home, say=None if json_out else console.print)
+    if json_out:
+        emit_json(report)
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    name: Annotated[str, typer.Argument(help="Benchmark name, or `all`, or `list`.")],
+    json_out: JsonOpt = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Small sizes (seconds).")] = False,
+) -> None:
+    """Run a benchmark; figures sit next to this machine's own limits."""
+    from simtrust.benchmark import discover, load_bench
+
+    found = discover()
+    if name == "list":
+        if json_out:
+            emit_json(sorted(found))
+        else:
+            for bench_name in found:
+                console.print(bench_name)
+        return
+    names = sorted(found) if name == "all" else [name]
+    for bench_name in names:
+        module = load_bench(bench_name)
+        result = module.run(quick=quick).to_json()
+        if json_out:
+            emit_json(result)
+        else:
+            _print_bench(result)
+
+
+def _print_bench(result: dict[str, object]) -> None:
+    table = Table(title=f"bench {result['bench']}")
+    table.add_column("kind")
+    table.add_column("key")
+    table.add_column("value", justify="right")
+    for kind in ("metrics", "limits", "ratios"):
+        values = result.get(kind)
+        if isinstance(values, dict):
+            for key, value in values.items():
+                shown = f"{value:,.6g}" if isinstance(value, float | int) else str(value)
+                table.add_row(kind, key, shown)
+    console.print(table)
+    notes = result.get("notes")
+    if notes:
+        console.print(f"notes: {notes}")
+
+
+@audit_app.command("verify")
+def audit_verify(json_out: JsonOpt = False) -> None:
+    """Check the hash chain; name every altered, removed, inserted or reordered record."""
+    rt = open_runtime()
+    try:
+        total = rt.audit.count()
+        with progress_bar("verifying audit chain", total, enabled=not json_out) as advance:
+            last = 0
+
+            def step(n: int) -> None:
+                nonlocal last
+                advance(n - last)
+                last = n
+
+            breaks = rt.audit.verify(progress=step)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({
+            "intact": not breaks,
+            "records": total,
+            "breaks": [
+                {"seq": b.seq, "event_id": b.event_id, "problem": b.problem, "detail": b.detail}
+                for b in breaks
+            ],
+        })
+    elif breaks:
+        for b in breaks:
+            err_console.print(f"[red]{b.problem}[/red] at record {b.seq}: {b.detail}")
+    else:
+        console.print(f"audit chain intact: {total} records")
+    if breaks:
+        raise typer.Exit(1)
+
+
+@audit_app.command("query")
+def audit_query(
+    subject: Annotated[str | None, typer.Option(help="Only records about this subject.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only records of this tenant.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many records.")] = 50,
+    json_out: JsonOpt = False,
+) -> None:
+    """List audit records, oldest first."""
+    rt = open_runtime()
+    try:
+        events = rt.audit.query(subject=subject, tenant_id=tenant, action=action, limit=limit)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json([e.to_json() for e in events])
+        return
+    table = Table()
+    for column in ("seq", "at", "actor", "action", "subject", "outcome", "reason"):
+        table.add_column(column)
+    for e in events:
+        table.add_row(str(e.seq), e.at.isoformat(timespec="seconds"), e.actor, e.action,
+                      e.subject, e.outcome, e.reason)
+    console.print(table)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    json_out: JsonOpt = False,
+    retire: Annotated[
+        bool, typer.Option("--retire", help="Drop the old master keys after re-wrapping.")
+    ] = False,
+) -> None:
+    """Add a master key and re-wrap every sealed secret under it."""
+    rt = open_runtime()
+    try:
+        old = [k for k in rt.keyring.key_ids]
+        with progress_bar("re-wrapping sealed secrets", None, enabled=not json_out) as advance:
+            new_kid, count = rt.rotate_master_key(progress=lambda n: advance(1))
+        retired = []
+        if retire:
+            for kid in old:
+                rt.keyring.retire(kid)
+                retired.append(kid)
+        rt.audit.append(actor="cli:keys", action="masterkey.rotate", subject=f"masterkey:{new_kid}",
+                        outcome="success", details={"rewrapped": count, "retired": retired})
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({"active": new_kid, "rewrapped": count, "retired": retired})
+    else:
+        console.print(f"active master key {new_kid}; re-wrapped {count} sealed values")
+
+
+@keys_app.command("list")
+def keys_list(json_out: JsonOpt = False) -> None:
+    """Show master key ids (never the keys)."""
+    rt = open_runtime()
+    try:
+        info = {"active": rt.keyring.active_key_id, "keys": rt.keyring.key_ids}
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(info)
+    else:
+        for kid in info["keys"]:
+            marker = " (active)" if kid == info["active"] else ""
+            console.print(f"{kid}{marker}")

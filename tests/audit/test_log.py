@@ -1,0 +1,123 @@
+"""The hash-chained audit log: appends, queries, and verification that names each break."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from simtrust.audit import GENESIS_HASH, AuditEntry, AuditLog, chain_hash
+from simtrust.errors import InvalidInput
+from simtrust.runtime import Runtime
+
+
+def _fill(log: AuditLog, n: int) -> list[str]:
+    return [
+        log.append(actor="test", action="thing.touch", subject=f"thing:{i}", outcome="success",
+                   tenant_id="acme" if i % 2 else "globex", details={"i": i}).event_id
+        for i in range(1, n + 1)
+    ]
+
+
+def test_chain_links_records(runtime: Runtime) -> None:
+    _fill(runtime.audit, 3)
+    events = list(runtime.audit.iter_all())
+    assert [1, 2, 3] == [e.seq for e in events]
+    assert GENESIS_HASH == events[0].prev_hash
+    for before, after in zip(events, events[1:], strict=False):
+        assert before.hash == after.prev_hash
+    for e in events:
+        assert e.hash == chain_hash(e.prev_hash, e.canonical())
+    assert [] == runtime.audit.verify()
+
+
+def test_altered_record_is_named(runtime: Runtime) -> None:
+    ids = _fill(runtime.audit, 5)
+    runtime.db.execute("UPDATE audit_events SET outcome = 'deny' WHERE seq = 3")
+    breaks = runtime.audit.verify()
+    assert [(3, ids[2], "altered")] == [(b.seq, b.event_id, b.problem) for b in breaks]
+
+
+def test_removed_record_is_named(runtime: Runtime) -> None:
+    _fill(runtime.audit, 5)
+    runtime.db.execute("DELETE FROM audit_events WHERE seq = 2")
+    breaks = runtime.audit.verify()
+    assert [(2, "removed")] == [(b.seq, b.problem) for b in breaks]
+
+
+def test_reordered_records_are_named(runtime: Runtime) -> None:
+    _fill(runtime.audit, 5)
+    # Swap the content of records 2 and 4 while keeping sequence numbers and each
+    # record's own hash consistent with its content: only the chain order is wrong.
+    rows = {r[0]: r for r in runtime.db.query(
+        "SELECT seq, event_id, at, actor, action, subject, outcome, reason, tenant_id, details,"
+        " prev_hash, hash FROM audit_events")}
+    events = {e.seq: e for e in runtime.audit.iter_all()}
+    with runtime.db.transaction():
+        runtime.db.execute("DELETE FROM audit_events WHERE seq IN (2, 4)")
+        for new_seq, old_seq in ((2, 4), (4, 2)):
+            old = events[old_seq]
+            moved = dataclasses.replace(old, seq=new_seq)
+            digest = chain_hash(old.prev_hash, moved.canonical())
+            r = rows[old_seq]
+            runtime.db.execute(
+                "INSERT INTO audit_events (seq, event_id, at, actor, action, subject, outcome,"
+                " reason, tenant_id, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (new_seq, *r[1:10], old.prev_hash, digest),
+            )
+    problems = {(b.seq, b.problem) for b in runtime.audit.verify()}
+    assert (2, "reordered") in problems
+    assert (4, "reordered") in problems
+
+
+def test_inserted_record_is_named(runtime: Runtime) -> None:
+    _fill(runtime.audit, 2)
+    forged_prev = b"\x01" * 32
+    fake = runtime.audit.query(limit=1)[0]
+    moved = dataclasses.replace(fake, seq=3, event_id="forged", prev_hash=forged_prev)
+    runtime.db.execute(
+        "INSERT INTO audit_events (seq, event_id, at, actor, action, subject, outcome, reason,"
+        " tenant_id, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (3, "forged", moved.at.isoformat(), moved.actor, moved.action, moved.subject,
+         moved.outcome, moved.reason, moved.tenant_id, "{\"i\":1}", forged_prev,
+         chain_hash(forged_prev, dataclasses.replace(moved).canonical())),
+    )
+    problems = [(b.seq, b.problem) for b in runtime.audit.verify()]
+    assert (3, "inserted") in problems or (3, "altered") in problems
+
+
+def test_query_filters(runtime: Runtime) -> None:
+    _fill(runtime.audit, 6)
+    assert 3 == len(runtime.audit.query(tenant_id="acme"))
+    assert ["thing:4"] == [e.subject for e in runtime.audit.query(subject="thing:4")]
+    assert [5, 6] == [e.seq for e in runtime.audit.query(after_seq=4)]
+    future = datetime.now(UTC) + timedelta(days=1)
+    assert [] == runtime.audit.query(since=future)
+    assert 6 == len(runtime.audit.query(until=future))
+    with pytest.raises(InvalidInput):
+        runtime.audit.query(limit=0)
+
+
+def test_append_many_is_one_chain(runtime: Runtime) -> None:
+    entries = [AuditEntry("svc", "attach.decide", f"imsi:{i}", "allow") for i in range(50)]
+    events = runtime.audit.append_many(entries)
+    assert list(range(1, 51)) == [e.seq for e in events]
+    assert [] == runtime.audit.verify()
+
+
+def test_second_writer_is_detected_and_retried(runtime: Runtime) -> None:
+    other = AuditLog(runtime.db, runtime.clock)
+    runtime.audit.append(actor="a", action="x.y", subject="s", outcome="info")
+    other.append(actor="b", action="x.y", subject="s", outcome="info")
+    runtime.audit.append(actor="a", action="x.y", subject="s", outcome="info")
+    assert [1, 2, 3] == [e.seq for e in runtime.audit.iter_all()]
+    assert [] == runtime.audit.verify()
+
+
+@pytest.mark.parametrize(("field", "value"), [("actor", ""), ("outcome", "maybe")])
+def test_bad_entries_are_refused(runtime: Runtime, field: str, value: str) -> None:
+    args = {"actor": "a", "action": "x.y", "subject": "s", "outcome": "info", field: value}
+    with pytest.raises(InvalidInput):
+        runtime.audit.append(**args)
+    assert 0 == runtime.audit.count()
