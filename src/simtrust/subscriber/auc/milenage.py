@@ -6,8 +6,8 @@ TS 35.208. AES comes from ``cryptography`` (one ECB encryptor per K, reused).
 
 Speed: OUT1..OUT5 depend only on TEMP = E_K(RAND ⊕ OPc), so every kernel block is
 formed from TEMP by byte rotations and one XOR with a per-key constant, and all
-of them go through AES in one ``update`` call. :meth:`Milenage.eps_batch` does
-the same across many RANDs at once (two AES calls for a whole batch).
+of them go through AES in one ``update`` call; :meth:`Milenage.kernel_batch`
+does the same for many RANDs of one SIM at once (two AES calls per batch).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class Milenage:
     shows either.
     """
 
-    __slots__ = ("_a1", "_a2", "_a3", "_a4", "_a5", "_enc", "_opc", "_opc4", "_opc_int", "_upd")
+    __slots__ = ("_a1", "_a2", "_a3", "_a4", "_a5", "_cache", "_enc", "_opc", "_opc_int", "_upd")
 
     def __init__(self, k: bytes, opc: bytes) -> None:
         k = check_len("K", k, 16)
@@ -94,7 +94,7 @@ class Milenage:
         self._a3 = _rot(o, 32) ^ 2  # OUT3: r3 = 32, c3 = 2
         self._a4 = _rot(o, 64) ^ 4  # OUT4: r4 = 64, c4 = 4
         self._a5 = _rot(o, 96) ^ 8  # OUT5: r5 = 96, c5 = 8
-        self._opc4 = int.from_bytes(opc * 4, "big")
+        self._cache: dict[tuple[bytes, int], tuple[int, int]] = {}
 
     @classmethod
     def from_op(cls, k: bytes, op: bytes) -> Milenage:
@@ -185,57 +185,94 @@ class Milenage:
             f5star=(out5 >> 80).to_bytes(6, "big"),
         )
 
-    # -- batched vector material ---------------------------------------------
+    # -- vector material (the hot path of vector generation) -------------------
 
-    def eps_batch(self, rands: bytes, sqns: list[bytes], amf: bytes) -> bytes:
-        """Kernel outputs for ``len(sqns)`` vectors in two AES calls.
-
-        ``rands`` is the concatenation of the RANDs (16 octets each). Returns one
-        64-octet record per vector, concatenated::
-
-            [0:8] MAC-A  [8:16] MAC-S(unused)  [16:22] SQN ⊕ AK  [22:24] -
-            [24:32] XRES  [32:48] CK  [48:64] IK
-
-        SQN ⊕ AK is folded into the output mask so it costs no per-vector work.
-        """
-        n = len(sqns)
-        amf = check_len("AMF", amf, 2)
-        if len(rands) != 16 * n:
-            raise ValueError("rands must hold 16 octets per SQN")
-        temps = self._upd(
-            (int.from_bytes(rands, "big") ^ int.from_bytes(self._opc * n, "big")).to_bytes(
-                16 * n, "big"
+    def _const(self, amf: bytes, n: int) -> tuple[int, int]:
+        """(kernel-input constant, output mask) for ``n`` records with this AMF, cached."""
+        key = (amf, n)
+        hit = self._cache.get(key)
+        if hit is None:
+            in1_amf = int.from_bytes((bytes(6) + amf) * 2, "big")
+            one = (
+                (self._a1 ^ in1_amf).to_bytes(16, "big")
+                + self._a2.to_bytes(16, "big")
+                + self._a3.to_bytes(16, "big")
+                + self._a4.to_bytes(16, "big")
             )
-        )
-        # Kernel inputs per vector: TEMP, TEMP, rot32(TEMP), rot64(TEMP) bytes-wise,
-        # then one XOR with the constants and IN1 for the whole batch.
-        blocks = b"".join(
-            [
-                t + t + t[4:] + t[:4] + t[8:] + t[:8]
-                for t in [temps[i : i + 16] for i in range(0, 16 * n, 16)]
-            ]
-        )
-        const = (
-            (self._a1.to_bytes(16, "big"))
-            + self._a2.to_bytes(16, "big")
-            + self._a3.to_bytes(16, "big")
-            + self._a4.to_bytes(16, "big")
-        )
-        zero48 = bytes(48)
-        zero42 = bytes(42)
-        zero16 = bytes(16)
-        in_mask = b"".join([(s + amf) * 2 + zero48 for s in sqns])
-        out_mask = b"".join([zero16 + s + zero42 for s in sqns])
-        outs = self._upd(
-            (
-                int.from_bytes(blocks, "big")
-                ^ int.from_bytes(const * n, "big")
-                ^ int.from_bytes(in_mask, "big")
-            ).to_bytes(64 * n, "big")
-        )
-        opc4 = self._opc.__mul__(4)
+            hit = (int.from_bytes(one * n, "big"), int.from_bytes(self._opc * (4 * n), "big"))
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
+
+    def kernel(self, rand: bytes, sqn: bytes, amf: bytes) -> bytes:
+        """The 64-octet vector record for one (RAND, SQN, AMF), in two AES calls.
+
+        Layout (the same per record in :meth:`kernel_batch`)::
+
+            [0:8] MAC-A  [8:16] MAC-S  [16:22] SQN ⊕ AK  [22:24] -
+            [24:32] XRES  [32:48] CK  [48:64] IK
+        """
+        if len(rand) != 16 or len(sqn) != 6 or len(amf) != 2:
+            check_len("RAND", rand, 16)
+            check_len("SQN", sqn, 6)
+            check_len("AMF", amf, 2)
+        t = self._upd((int.from_bytes(rand, "big") ^ self._opc_int).to_bytes(16, "big"))
+        const, opc4 = self._const(amf, 1)
+        s = int.from_bytes(sqn, "big")
+        x = int.from_bytes(t + t + t[4:] + t[:4] + t[8:] + t[:8], "big") ^ const
+        out = self._upd((x ^ ((s << 64 | s) << 400)).to_bytes(64, "big"))
+        return (int.from_bytes(out, "big") ^ opc4 ^ (s << 336)).to_bytes(64, "big")
+
+    def kernel_batch(self, rands: bytes, sqns: bytes, amf: bytes) -> bytes:
+        """:meth:`kernel` records for many vectors of this SIM, in two AES calls in all.
+
+        ``rands`` and ``sqns`` are concatenations (16 and 6 octets per vector).
+        The per-vector rotations and placements are strided memoryview copies, so
+        the Python work per vector is a constant few operations.
+        """
+        n = len(rands) // 16
+        if len(rands) != 16 * n or len(sqns) != 6 * n or n == 0:
+            raise ValueError("rands and sqns must hold 16 and 6 octets per vector")
+        check_len("AMF", amf, 2)
+        const, opc4 = self._const(amf, n)
+        temps = memoryview(
+            self._upd(
+                (int.from_bytes(rands, "big") ^ self._const_opc(n)).to_bytes(16 * n, "big")
+            )
+        ).cast("I")
+        # Kernel inputs per vector, in 32-bit words w0..w3 of TEMP:
+        # [w0 w1 w2 w3] [w0 w1 w2 w3] [w1 w2 w3 w0] [w2 w3 w0 w1]
+        blocks = bytearray(64 * n)
+        bw = memoryview(blocks).cast("I")
+        for dst, src in _KERNEL_WORDS:
+            bw[dst::16] = temps[src::4]
+        # SQN into IN1 (octets 0..5 and 8..13) and into the output (16..21).
+        in_mask = bytearray(64 * n)
+        out_mask = bytearray(64 * n)
+        for j in range(6):
+            col = sqns[j::6]
+            in_mask[j::64] = col
+            in_mask[8 + j :: 64] = col
+            out_mask[16 + j :: 64] = col
+        x = int.from_bytes(blocks, "big") ^ const ^ int.from_bytes(in_mask, "big")
+        out = self._upd(x.to_bytes(64 * n, "big"))
         return (
-            int.from_bytes(outs, "big")
-            ^ int.from_bytes(opc4 * n, "big")
-            ^ int.from_bytes(out_mask, "big")
+            int.from_bytes(out, "big") ^ opc4 ^ int.from_bytes(out_mask, "big")
         ).to_bytes(64 * n, "big")
+
+    def _const_opc(self, n: int) -> int:
+        key = (b"", n)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = (int.from_bytes(self._opc * n, "big"), 0)
+            self._cache[key] = hit
+        return hit[0]
+
+
+_KERNEL_WORDS = (
+    (0, 0), (1, 1), (2, 2), (3, 3),
+    (4, 0), (5, 1), (6, 2), (7, 3),
+    (8, 1), (9, 2), (10, 3), (11, 0),
+    (12, 2), (13, 3), (14, 0), (15, 1),
+)  # fmt: skip

@@ -1,0 +1,101 @@
+"""The AuC: 3GPP authentication algorithms, vectors, SQN management, SUCI.
+
+One algorithm per module: :mod:`.milenage` (TS 35.206), :mod:`.tuak` (TS 35.231)
+with :mod:`.keccak`, :mod:`.kdf` (TS 33.220/33.401/33.402/33.501 key
+derivations), :mod:`.vectors` (EPS-AKA, 5G-AKA, EAP-AKA' vectors), :mod:`.sqn`
+(TS 33.102 Annex C), :mod:`.resync` (AUTS), :mod:`.usim` (the device side),
+:mod:`.suci` (TS 33.501 Annex C) and :mod:`.diagnose`. Pure logic: no I/O, no
+clock; randomness is passed in.
+"""
+
+from simtrust.subscriber.auc.errors import MacFailure, SyncFailure
+from simtrust.subscriber.auc.kdf import (
+    ck_ik_prime,
+    hmac_sha256,
+    hres_star,
+    kasme,
+    kausf,
+    kdf,
+    kseaf,
+    plmn_id,
+    res_star,
+    serving_network_name,
+)
+from simtrust.subscriber.auc.keccak import keccak_f1600, keccak_f1600_bytes
+from simtrust.subscriber.auc.milenage import F2345, Milenage, MilenageOutput, compute_opc
+from simtrust.subscriber.auc.resync import RESYNC_AMF, build_auts, resynchronise, verify_auts
+from simtrust.subscriber.auc.sqn import (
+    DEFAULT_DELTA,
+    DEFAULT_IND_BITS,
+    AucSqnState,
+    UsimSqnArray,
+    split_sqn,
+)
+from simtrust.subscriber.auc.tuak import Tuak, TuakF2345, TuakOutput, compute_topc
+from simtrust.subscriber.auc.usim import AkaResponse, Usim
+from simtrust.subscriber.auc.vectors import (
+    AkaFunctions,
+    EapAkaPrimeVector,
+    EpsVector,
+    HeAv5g,
+    RandSource,
+    SeAv5g,
+    build_autn,
+    eap_aka_prime_vector,
+    eps_vector,
+    eps_vectors,
+    he_av_5g,
+    he_avs_5g,
+    se_av_5g,
+    with_separation_bit,
+)
+
+__all__ = [
+    "DEFAULT_DELTA",
+    "DEFAULT_IND_BITS",
+    "F2345",
+    "RESYNC_AMF",
+    "AkaFunctions",
+    "AkaResponse",
+    "AucSqnState",
+    "EapAkaPrimeVector",
+    "EpsVector",
+    "HeAv5g",
+    "MacFailure",
+    "Milenage",
+    "MilenageOutput",
+    "RandSource",
+    "SeAv5g",
+    "SyncFailure",
+    "Tuak",
+    "TuakF2345",
+    "TuakOutput",
+    "Usim",
+    "UsimSqnArray",
+    "build_autn",
+    "build_auts",
+    "ck_ik_prime",
+    "compute_opc",
+    "compute_topc",
+    "eap_aka_prime_vector",
+    "eps_vector",
+    "eps_vectors",
+    "he_av_5g",
+    "he_avs_5g",
+    "hmac_sha256",
+    "hres_star",
+    "kasme",
+    "kausf",
+    "kdf",
+    "keccak_f1600",
+    "keccak_f1600_bytes",
+    "kseaf",
+    "plmn_id",
+    "res_star",
+    "resynchronise",
+    "se_av_5g",
+    "serving_network_name",
+    "split_sqn",
+    "verify_auts",
+    "with_separation_bit",
+]
