@@ -66,14 +66,18 @@ def rdfc_canonicalize(document: dict[str, Any]) -> bytes:
     """RDF Dataset Canonicalization (RDFC-1.0 / URDNA2015) as N-Quads bytes."""
     from pyld import jsonld  # noqa: PLC0415  pyld is slow to import; load on first RDFC use
 
+    def dropped(term: object) -> None:
+        # Safe mode (VC-DI 1.0 §4.3 note): a term no context defines would be left
+        # out of the canonical form, and so out of what the signature covers.
+        raise VerificationFailed("malformed", f"term {term!r} is not defined by the @context")
+
     try:
-        nquads = jsonld.normalize(
+        nquads = jsonld.JsonLdProcessor(on_property_dropped=dropped).normalize(
             document,
             {
                 "algorithm": "URDNA2015",
                 "format": "application/n-quads",
                 "documentLoader": document_loader,
-                "safe": True,
             },
         )
     except jsonld.JsonLdError as exc:
