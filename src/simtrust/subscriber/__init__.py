@@ -1,1 +1,118 @@
-"""simtrust.subscriber."""
+"""Subscriber security core: identifiers, SIM/device inventory, AuC service, attach decisions.
+
+Typed identifiers (IMSI, ICCID, IMEI, IMEISV, TAC, PLMN) per TS 23.003 and
+ITU-T E.118; the inventory with sealed K/OPc and the SIM life cycle; bulk import
+of SIM-vendor files; the AuC with persisted SQN state (the pure algorithms live
+in :mod:`simtrust.subscriber.auc`); attach decisions with IMEI–ICCID binding,
+blocklist and roaming rules; the address map flows are attributed with.
+"""
+
+from simtrust.subscriber._addresses import AddressBook, Lease
+from simtrust.subscriber._alerts import (
+    AlertDispatcher,
+    AlertSink,
+    MemorySink,
+    MqttSink,
+    SwapAlert,
+    WebhookSink,
+    alert_topic,
+)
+from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason
+from simtrust.subscriber._auc_service import AuthService, aka_functions
+from simtrust.subscriber._blocklist import Blocklist, BlocklistEntry, BlockMatch
+from simtrust.subscriber._errors import ImportRejected, RowError
+from simtrust.subscriber._hn_keys import HomeNetworkKey, HomeNetworkKeys
+from simtrust.subscriber._identifiers import (
+    THREE_DIGIT_MNC_MCCS,
+    Iccid,
+    Imei,
+    ImeiSv,
+    Imsi,
+    Plmn,
+    Tac,
+    luhn_check_digit,
+    parse_equipment,
+)
+from simtrust.subscriber._import import HEADER_ALIASES, ImportSummary, SimImporter, count_rows
+from simtrust.subscriber._inventory import Inventory, SimSpec
+from simtrust.subscriber._model import (
+    TRANSITIONS,
+    Algorithm,
+    Apn,
+    AttachPolicy,
+    BindingMode,
+    Device,
+    DeviceGroup,
+    OpKind,
+    Roaming,
+    Sim,
+    SimSecrets,
+    SimState,
+    SwapAction,
+    TuakParams,
+    UnknownDevice,
+    check_transition,
+)
+from simtrust.subscriber._services import (
+    SubscriberServices,
+    build_services,
+    subscriber_services,
+)
+
+__all__ = [
+    "HEADER_ALIASES",
+    "THREE_DIGIT_MNC_MCCS",
+    "TRANSITIONS",
+    "AddressBook",
+    "AlertDispatcher",
+    "AlertSink",
+    "Algorithm",
+    "Apn",
+    "AttachDecision",
+    "AttachEngine",
+    "AttachPolicy",
+    "AuthService",
+    "BindingMode",
+    "BlockMatch",
+    "Blocklist",
+    "BlocklistEntry",
+    "Device",
+    "DeviceGroup",
+    "HomeNetworkKey",
+    "HomeNetworkKeys",
+    "Iccid",
+    "Imei",
+    "ImeiSv",
+    "ImportRejected",
+    "ImportSummary",
+    "Imsi",
+    "Inventory",
+    "Lease",
+    "MemorySink",
+    "MqttSink",
+    "OpKind",
+    "Plmn",
+    "Reason",
+    "Roaming",
+    "RowError",
+    "Sim",
+    "SimImporter",
+    "SimSecrets",
+    "SimSpec",
+    "SimState",
+    "SubscriberServices",
+    "SwapAction",
+    "SwapAlert",
+    "Tac",
+    "TuakParams",
+    "UnknownDevice",
+    "WebhookSink",
+    "aka_functions",
+    "alert_topic",
+    "build_services",
+    "check_transition",
+    "count_rows",
+    "luhn_check_digit",
+    "parse_equipment",
+    "subscriber_services",
+]

@@ -1,0 +1,557 @@
+"""Attach decisions: may this SIM, in this equipment, attach in this serving network?
+
+The checks, in order (the first failing one decides): the SIM is known and in a
+state that may attach (``active``, or ``test``); the equipment is not on the
+blocklist (IMEI, then TAC ranges); the serving PLMN is the home PLMN or one the
+SIM's roaming rule permits; the IMEI–ICCID binding (docs/subscriber.md,
+"Binding"): exact pair > IMEI-only > ICCID-only > policy for unknowns. A SIM in
+another device than the one it is locked to is a SIM-swap event: an audit
+record, an alert (webhook, MQTT) and the tenant's action (deny,
+allow-and-alert, suspend).
+
+Decisions run from an in-memory cache of SIMs, bindings, devices, groups,
+policies and the blocklist. Writes go through the store; local writes drop the
+cached items at once, and the change feed (``sub_changes``) is polled every
+``sync_interval`` seconds for writes of other processes. Every decision is an
+audit record; plain decisions are appended in batches (``append_many``) by a
+flusher thread, decisions that change state are appended in the transaction of
+their change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from simtrust.audit import AuditEntry
+from simtrust.errors import Conflict, SimtrustError
+from simtrust.subscriber._addresses import AddressBook
+from simtrust.subscriber._alerts import AlertDispatcher, SwapAlert
+from simtrust.subscriber._blocklist import Blocklist, BlocklistIndex
+from simtrust.subscriber._identifiers import Iccid, Imei, ImeiSv, Imsi, Plmn, parse_equipment
+from simtrust.subscriber._inventory import Inventory
+from simtrust.subscriber._model import (
+    AttachPolicy,
+    BindingMode,
+    DeviceGroup,
+    Roaming,
+    SimState,
+    SwapAction,
+    UnknownDevice,
+)
+
+__all__ = ["AttachDecision", "AttachEngine", "Reason"]
+
+_log = logging.getLogger("simtrust.subscriber.attach")
+
+
+class Reason(StrEnum):
+    """Stable reason codes of attach decisions."""
+
+    OK = "ok"
+    OK_TEST = "ok-test-state"
+    OK_BOUND = "ok-first-use-bound"
+    OK_SWAP_ALERTED = "ok-sim-swap-alerted"
+    WOULD_BIND = "ok-would-bind"
+    UNKNOWN_SIM = "unknown-sim"
+    SIM_INVENTORY = "sim-inventory"
+    SIM_SUSPENDED = "sim-suspended"
+    SIM_TERMINATED = "sim-terminated"
+    IMEI_BLOCKED = "imei-blocklisted"
+    TAC_BLOCKED = "tac-blocklisted"
+    ROAMING = "roaming-not-permitted"
+    DEVICE_BOUND = "device-bound-to-other-sim"
+    SIM_SWAP = "sim-swap"
+    SIM_SWAP_SUSPENDED = "sim-swap-suspended"
+    UNKNOWN_DEVICE = "unknown-device"
+    FOREIGN_DEVICE = "device-of-other-tenant"
+    ADDRESS = "address-unavailable"
+
+
+_STATE_REASON = {
+    SimState.INVENTORY: Reason.SIM_INVENTORY,
+    SimState.SUSPENDED: Reason.SIM_SUSPENDED,
+    SimState.TERMINATED: Reason.SIM_TERMINATED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AttachDecision:
+    """The answer: ``allowed`` with a stable ``reason`` code and a sentence."""
+
+    allowed: bool
+    reason: str
+    detail: str
+    imsi: str
+    imei: str
+    serving_plmn: str
+    iccid: str | None = None
+    tenant_id: str | None = None
+    address: str | None = None
+    swap: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "decision": "allow" if self.allowed else "deny",
+            "reason": self.reason,
+            "detail": self.detail,
+            "imsi": self.imsi,
+            "imei": self.imei,
+            "serving_plmn": self.serving_plmn,
+            "iccid": self.iccid,
+            "tenant_id": self.tenant_id,
+            "address": self.address,
+            "swap": self.swap,
+        }
+
+
+class _SimView:
+    """What a decision needs of a SIM (no secrets)."""
+
+    __slots__ = ("apn", "binding_mode", "group_id", "home", "iccid", "imsi", "roaming",
+                 "state", "static_ip", "tenant_id")
+
+    def __init__(self, row: Any) -> None:
+        self.iccid = str(row[0])
+        self.imsi = str(row[1])
+        self.tenant_id = str(row[2])
+        self.state = SimState(row[3])
+        mnc_length = int(row[4])
+        self.home = Plmn(self.imsi[:3], self.imsi[3 : 3 + mnc_length])
+        self.group_id = None if row[5] is None else int(row[5])
+        self.apn = None if row[6] is None else str(row[6])
+        self.static_ip = None if row[7] is None else str(row[7])
+        self.binding_mode = None if row[8] is None else BindingMode(row[8])
+        self.roaming = Roaming.from_text(row[9])
+
+
+_MISSING: Any = object()
+
+
+class AttachEngine:
+    """Decides attaches from a coherent cache; audit appended in batches."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        blocklist: Blocklist,
+        addresses: AddressBook,
+        alerts: AlertDispatcher,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        audit_batch: int = 1024,
+        audit_interval: float = 0.2,
+        sync_interval: float = 0.5,
+        max_cached: int = 500_000,
+    ) -> None:
+        self._inv = inventory
+        self._blocklist = blocklist
+        self.addresses = addresses
+        self.alerts = alerts
+        self._clock = clock or inventory.now
+        self._audit_batch = audit_batch
+        self._audit_interval = audit_interval
+        self._sync_interval = sync_interval
+        self._max_cached = max_cached
+        self._sims: dict[str, _SimView | None] = {}
+        self._sim_bindings: dict[str, dict[str, BindingMode]] = {}
+        self._dev_bindings: dict[str, dict[str, BindingMode]] = {}
+        self._devices: dict[str, tuple[str, int | None] | None] = {}
+        self._groups: dict[int, DeviceGroup] = {}
+        self._policies: dict[str, AttachPolicy] = {}
+        self._index: BlocklistIndex | None = None
+        self._pending: list[AuditEntry] = []
+        self._pending_lock = threading.Lock()
+        self._bind_lock = threading.RLock()
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._seen_seq = inventory.changes.head()
+        self._next_sync = time.monotonic() + sync_interval
+        self.decisions = 0
+        inventory.subscribe(self._on_change)
+
+    def __repr__(self) -> str:
+        return f"AttachEngine(cached_sims={len(self._sims)}, pending_audit={len(self._pending)})"
+
+    # -- the decision ----------------------------------------------------------
+
+    def decide(
+        self,
+        imsi: Imsi | str,
+        equipment: Imei | ImeiSv | str,
+        serving_plmn: Plmn | str,
+        *,
+        actor: str = "attach",
+        dry_run: bool = False,
+    ) -> AttachDecision:
+        """Decide one attach. ``dry_run`` evaluates without binding, actions, alerts or audit."""
+        imsi_v = imsi if isinstance(imsi, Imsi) else Imsi(imsi)
+        if isinstance(equipment, str):
+            equipment = parse_equipment(equipment)
+        imei = equipment.imei if isinstance(equipment, ImeiSv) else equipment
+        plmn = serving_plmn if isinstance(serving_plmn, Plmn) else Plmn.parse(serving_plmn)
+        if time.monotonic() >= self._next_sync:
+            self.sync()
+        for _attempt in range(3):
+            try:
+                return self._decide(imsi_v.value, imei, plmn, actor, dry_run)
+            except Conflict:
+                # Another writer bound this SIM or device between our read and write.
+                self._drop_bindings(imsi_v.value, imei.value)
+        return self._decide(imsi_v.value, imei, plmn, actor, dry_run)
+
+    def _decide(
+        self, imsi: str, imei: Imei, plmn: Plmn, actor: str, dry_run: bool
+    ) -> AttachDecision:
+        self.decisions += 1
+        imei_s = imei.value
+        sim = self._sim(imsi)
+        if sim is None:
+            return self._done(actor, dry_run, False, Reason.UNKNOWN_SIM,
+                              "no SIM with this IMSI", imsi, imei_s, plmn)
+        base = (imsi, imei_s, plmn)
+        if sim.state is not SimState.ACTIVE and sim.state is not SimState.TEST:
+            return self._done(actor, dry_run, False, _STATE_REASON[sim.state],
+                              f"SIM is {sim.state}", *base, sim)
+        index = self._index if self._index is not None else self._load_index()
+        blocked = index.match(imei_s[:14], sim.tenant_id)
+        if blocked is not None:
+            reason = Reason.IMEI_BLOCKED if blocked.kind == "imei" else Reason.TAC_BLOCKED
+            return self._done(actor, dry_run, False, reason,
+                              f"equipment blocklisted ({blocked.reason}, entry {blocked.entry_id})",
+                              *base, sim)
+        policy = self._policy(sim.tenant_id)
+        group = self._group(sim.group_id) if sim.group_id is not None else None
+        roaming = sim.roaming or (group.roaming if group else None) or policy.roaming
+        if not roaming.permits(sim.home, plmn):
+            return self._done(actor, dry_run, False, Reason.ROAMING,
+                              f"roaming in {plmn} is not permitted", *base, sim)
+        mode = sim.binding_mode or (group.binding_mode if group else None) or policy.binding_mode
+        sim_bound = self._bindings_of_sim(sim.iccid)
+        # 1. exact pair: this SIM and this device are bound to each other.
+        if imei_s in sim_bound:
+            return self._allow(actor, dry_run, Reason.OK, "bound pair", sim, imei_s, plmn)
+        dev_bound = self._bindings_of_device(imei_s)
+        # 2. IMEI-only: the device is locked to another SIM.
+        locking = sorted(c for c, m in dev_bound.items() if m.locks_device and c != sim.iccid)
+        if locking:
+            self._swap_event(actor, dry_run, "device-with-new-sim", sim, imei_s, plmn, locking,
+                             "deny", policy)
+            return self._done(actor, dry_run, False, Reason.DEVICE_BOUND,
+                              "device is bound to another SIM", *base, sim, swap=True)
+        # 3. ICCID-only: this SIM is locked to another device (SIM swap).
+        locked_to = sorted(d for d, m in sim_bound.items() if m.locks_sim)
+        if locked_to:
+            action = (group.swap_action if group else None) or policy.swap_action
+            return self._sim_swap(actor, dry_run, action, sim, imei_s, plmn, locked_to, policy)
+        # 4. policy for unknowns.
+        device = self._device(imei_s)
+        if device is None and policy.unknown_device is UnknownDevice.DENY:
+            return self._done(actor, dry_run, False, Reason.UNKNOWN_DEVICE,
+                              "device not in the tenant's inventory", *base, sim)
+        if device is not None and device[0] != sim.tenant_id:
+            return self._done(actor, dry_run, False, Reason.FOREIGN_DEVICE,
+                              "device belongs to another tenant", *base, sim)
+        if sim_bound:
+            # Seen before in another device that does not lock it: still a swap event.
+            self._swap_event(actor, dry_run, "sim-in-new-device", sim, imei_s, plmn,
+                             sorted(sim_bound), "allow", policy)
+        if mode is BindingMode.NONE or sim.state is SimState.TEST:
+            reason = Reason.OK_TEST if sim.state is SimState.TEST else Reason.OK
+            return self._allow(actor, dry_run, reason, "no binding applies", sim, imei_s, plmn,
+                               swap=bool(sim_bound))
+        if mode is BindingMode.EXACT_PAIR and dev_bound:
+            return self._done(actor, dry_run, False, Reason.DEVICE_BOUND,
+                              "exact-pair binding needs a device bound to no other SIM",
+                              *base, sim)
+        if dry_run:
+            return self._allow(actor, dry_run, Reason.WOULD_BIND, f"would bind ({mode})",
+                               sim, imei_s, plmn)
+        return self._bind(actor, mode, sim, imei_s, plmn, swap=bool(sim_bound))
+
+    # -- outcomes --------------------------------------------------------------
+
+    def _allow(
+        self, actor: str, dry_run: bool, reason: Reason, detail: str, sim: _SimView,
+        imei: str, plmn: Plmn, *, swap: bool = False, sync_audit: bool = False,
+    ) -> AttachDecision:
+        address = None
+        if not dry_run:
+            try:
+                address = self.addresses.assign(sim.imsi, sim.tenant_id, sim.apn, sim.static_ip)
+            except SimtrustError as exc:
+                return self._done(actor, dry_run, False, Reason.ADDRESS, exc.detail,
+                                  sim.imsi, imei, plmn, sim)
+        else:
+            address = self.addresses.address_of(sim.imsi)
+        return self._done(actor, dry_run, True, reason, detail, sim.imsi, imei, plmn, sim,
+                          address=address, swap=swap, sync_audit=sync_audit)
+
+    def _done(
+        self, actor: str, dry_run: bool, allowed: bool, reason: Reason, detail: str,
+        imsi: str, imei: str, plmn: Plmn, sim: _SimView | None = None, *,
+        address: str | None = None, swap: bool = False, sync_audit: bool = False,
+    ) -> AttachDecision:
+        decision = AttachDecision(
+            allowed, str(reason), detail, imsi, imei, str(plmn),
+            sim.iccid if sim else None, sim.tenant_id if sim else None, address, swap,
+        )
+        if dry_run:
+            return decision
+        entry = AuditEntry(
+            actor=actor,
+            action="attach.decide",
+            subject=f"sim:{sim.iccid}" if sim else f"imsi:{imsi}",
+            outcome="allow" if allowed else "deny",
+            reason=str(reason),
+            tenant_id=sim.tenant_id if sim else None,
+            details={"imsi": imsi, "imei": imei, "plmn": str(plmn), "address": address},
+            at=self._clock(),
+        )
+        if sync_audit:
+            self._inv.audit.append_many([entry])
+        else:
+            self._enqueue(entry)
+        return decision
+
+    def _bind(
+        self, actor: str, mode: BindingMode, sim: _SimView, imei: str, plmn: Plmn, *,
+        swap: bool,
+    ) -> AttachDecision:
+        inv = self._inv
+        with self._bind_lock, inv.db.transaction():
+            inv.db.execute(
+                "INSERT INTO sub_bindings (iccid, imei, mode, sim_lock, dev_lock, bound_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (sim.iccid, imei, str(mode),
+                 sim.iccid if mode.locks_sim else None,
+                 imei if mode.locks_device else None,
+                 self._clock().isoformat()),
+            )
+            inv.changes.record("binding", sim.iccid)
+            inv.changes.record("binding-imei", imei)
+            inv.audit.append(
+                actor=actor, action="binding.create", subject=f"sim:{sim.iccid}",
+                outcome="success", reason=str(mode), tenant_id=sim.tenant_id,
+                details={"imei": imei, "mode": str(mode)},
+            )
+            decision = self._allow(actor, False, Reason.OK_BOUND, f"bound on first use ({mode})",
+                                   sim, imei, plmn, swap=swap, sync_audit=True)
+        self._drop_bindings(sim.imsi, imei, iccid=sim.iccid)
+        return decision
+
+    def _sim_swap(
+        self, actor: str, dry_run: bool, action: SwapAction, sim: _SimView, imei: str,
+        plmn: Plmn, locked_to: list[str], policy: AttachPolicy,
+    ) -> AttachDecision:
+        base = (sim.imsi, imei, plmn)
+        self._swap_event(actor, dry_run, "sim-in-new-device", sim, imei, plmn, locked_to,
+                         str(action), policy)
+        if action is SwapAction.ALLOW_AND_ALERT:
+            return self._allow(actor, dry_run, Reason.OK_SWAP_ALERTED,
+                               "SIM is bound to another device; allowed and alerted",
+                               sim, imei, plmn, swap=True, sync_audit=True)
+        if action is SwapAction.SUSPEND and not dry_run:
+            self._inv.transition(Iccid(sim.iccid), SimState.SUSPENDED, actor=actor,
+                                 reason="sim-swap")
+            return self._done(actor, dry_run, False, Reason.SIM_SWAP_SUSPENDED,
+                              "SIM is bound to another device; SIM suspended",
+                              *base, sim, swap=True, sync_audit=True)
+        return self._done(actor, dry_run, False, Reason.SIM_SWAP,
+                          "SIM is bound to another device", *base, sim, swap=True,
+                          sync_audit=True)
+
+    def _swap_event(
+        self, actor: str, dry_run: bool, kind: str, sim: _SimView, imei: str, plmn: Plmn,
+        bound_to: list[str], action: str, policy: AttachPolicy,
+    ) -> None:
+        if dry_run:
+            return
+        at = self._clock()
+        self._inv.audit.append(
+            actor=actor, action="attach.sim-swap", subject=f"sim:{sim.iccid}",
+            outcome="alert", reason=kind, tenant_id=sim.tenant_id,
+            details={"imsi": sim.imsi, "imei": imei, "bound_to": bound_to,
+                     "plmn": str(plmn), "action": action},
+            at=at,
+        )
+        self.alerts.submit(SwapAlert(
+            kind=kind, tenant_id=sim.tenant_id, imsi=sim.imsi, iccid=sim.iccid, imei=imei,
+            bound_to=bound_to, serving_plmn=str(plmn), action=action,
+            reason=kind, at=at.isoformat(), webhook_url=policy.webhook_url,
+        ))
+
+    # -- audit batching ----------------------------------------------------------
+
+    def _enqueue(self, entry: AuditEntry) -> None:
+        with self._pending_lock:
+            self._pending.append(entry)
+            full = len(self._pending) >= self._audit_batch
+        if full:
+            self.flush()
+        elif self._flusher is None:
+            self._start_flusher()
+
+    def _start_flusher(self) -> None:
+        with self._pending_lock:
+            if self._flusher is not None:
+                return
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name="simtrust-attach-audit", daemon=True
+            )
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self._audit_interval):
+            try:
+                self.flush()
+            except SimtrustError as exc:
+                _log.error("attach audit flush failed (will retry): %s", exc.detail)
+
+    def flush(self) -> int:
+        """Append buffered decision records now; return how many."""
+        with self._pending_lock:
+            entries, self._pending = self._pending, []
+        if not entries:
+            return 0
+        try:
+            self._inv.audit.append_many(entries)
+        except BaseException:
+            with self._pending_lock:
+                self._pending[:0] = entries
+            raise
+        return len(entries)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
+            self._flusher = None
+        self.flush()
+
+    # -- cache -------------------------------------------------------------------
+
+    def _sim(self, imsi: str) -> _SimView | None:
+        view = self._sims.get(imsi, _MISSING)
+        if view is not _MISSING:
+            return view  # type: ignore[no-any-return]
+        row = self._inv.db.query_one(
+            "SELECT iccid, imsi, tenant_id, state, mnc_length, group_id, apn, static_ip,"
+            " binding_mode, roaming FROM sub_sims WHERE imsi = ?",
+            (imsi,),
+        )
+        loaded = None if row is None else _SimView(row)
+        if len(self._sims) >= self._max_cached:
+            self._sims.clear()
+        self._sims[imsi] = loaded
+        return loaded
+
+    def _bindings_of_sim(self, iccid: str) -> dict[str, BindingMode]:
+        found = self._sim_bindings.get(iccid)
+        if found is None:
+            found = {str(i): BindingMode(m) for i, m in self._inv.db.query(
+                "SELECT imei, mode FROM sub_bindings WHERE iccid = ?", (iccid,)
+            )}
+            if len(self._sim_bindings) >= self._max_cached:
+                self._sim_bindings.clear()
+            self._sim_bindings[iccid] = found
+        return found
+
+    def _bindings_of_device(self, imei: str) -> dict[str, BindingMode]:
+        found = self._dev_bindings.get(imei)
+        if found is None:
+            found = {str(c): BindingMode(m) for c, m in self._inv.db.query(
+                "SELECT iccid, mode FROM sub_bindings WHERE imei = ?", (imei,)
+            )}
+            if len(self._dev_bindings) >= self._max_cached:
+                self._dev_bindings.clear()
+            self._dev_bindings[imei] = found
+        return found
+
+    def _device(self, imei: str) -> tuple[str, int | None] | None:
+        found = self._devices.get(imei, _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[no-any-return]
+        row = self._inv.db.query_one(
+            "SELECT tenant_id, group_id FROM sub_devices WHERE imei = ?", (imei,)
+        )
+        value = None if row is None else (str(row[0]), None if row[1] is None else int(row[1]))
+        if len(self._devices) >= self._max_cached:
+            self._devices.clear()
+        self._devices[imei] = value
+        return value
+
+    def _group(self, group_id: int) -> DeviceGroup:
+        group = self._groups.get(group_id)
+        if group is None:
+            group = self._groups[group_id] = self._inv.get_group(group_id)
+        return group
+
+    def _policy(self, tenant_id: str) -> AttachPolicy:
+        policy = self._policies.get(tenant_id)
+        if policy is None:
+            policy = self._policies[tenant_id] = self._inv.policy(tenant_id)
+        return policy
+
+    def _load_index(self) -> BlocklistIndex:
+        index = self._index = self._blocklist.index()
+        return index
+
+    def _drop_bindings(self, imsi: str, imei: str, *, iccid: str | None = None) -> None:
+        view = self._sims.get(imsi)
+        if iccid is None and view is not None:
+            iccid = view.iccid
+        if iccid is not None:
+            self._sim_bindings.pop(iccid, None)
+        self._dev_bindings.pop(imei, None)
+
+    def _on_change(self, kind: str, item: str) -> None:
+        if kind == "sim":
+            if item == "*":
+                self._sims.clear()
+            else:
+                self._sims.pop(item, None)
+                self.addresses.forget(item)
+        elif kind == "binding":
+            self._sim_bindings.pop(item, None)
+        elif kind == "binding-imei":
+            self._dev_bindings.pop(item, None)
+        elif kind == "device":
+            self._devices.pop(item, None)
+        elif kind == "group":
+            self._groups.pop(int(item), None)
+        elif kind == "policy":
+            self._policies.pop(item, None)
+        elif kind == "blocklist":
+            self._index = None
+        elif kind == "lease":
+            self.addresses.forget(item, remote=True)
+
+    def invalidate(self) -> None:
+        """Drop every cached item (the next decisions reload from the store)."""
+        self._sims.clear()
+        self._sim_bindings.clear()
+        self._dev_bindings.clear()
+        self._devices.clear()
+        self._groups.clear()
+        self._policies.clear()
+        self._index = None
+        self.addresses.forget_all()
+
+    def sync(self) -> int:
+        """Apply changes other processes made since the last sync; return how many."""
+        self._next_sync = time.monotonic() + self._sync_interval
+        changes, reload_all = self._inv.changes.since(self._seen_seq)
+        if reload_all:
+            self.invalidate()
+        for seq, kind, item in changes:
+            self._on_change(kind, item)
+            self._seen_seq = max(self._seen_seq, seq)
+        return len(changes)

@@ -1,0 +1,180 @@
+"""The AuC with persistence: authentication vectors for stored SIMs, SQN kept in the store.
+
+Builds the SIM's algorithm set (MILENAGE with OP or OPc, TUAK with TOP or TOPc
+and its sizes) from its unsealed secrets, issues fresh SQNs per TS 33.102
+Annex C and stores the advanced SQN state with compare-and-swap on
+``sqn_version`` in the transaction that audits the issue, so two AuCs on one
+store never issue the same SQN. Re-synchronisation verifies AUTS (MAC-S),
+resets SEQ_HE (TS 33.102 §6.3.5) and audits it; a forged AUTS is audited and
+refused. Vectors: EPS-AKA (TS 33.401 §6.1.2), 5G HE AV (TS 33.501 §6.1.3.2),
+EAP-AKA' (TS 33.402 §6.2).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+from simtrust.errors import AuthenticationFailure, Conflict, NotFound
+from simtrust.subscriber._identifiers import Imsi, Plmn
+from simtrust.subscriber._inventory import Inventory
+from simtrust.subscriber._model import OpKind, Sim, SimState, TuakParams
+from simtrust.subscriber._sqn import decode_sqn_state, encode_sqn_state
+from simtrust.subscriber.auc.errors import MacFailure
+from simtrust.subscriber.auc.kdf import plmn_id
+from simtrust.subscriber.auc.milenage import Milenage
+from simtrust.subscriber.auc.resync import resynchronise
+from simtrust.subscriber.auc.sqn import AucSqnState
+from simtrust.subscriber.auc.tuak import Tuak
+from simtrust.subscriber.auc.vectors import (
+    AkaFunctions,
+    EapAkaPrimeVector,
+    EpsVector,
+    HeAv5g,
+    RandSource,
+    eap_aka_prime_vector,
+    eps_vectors,
+    he_avs_5g,
+)
+
+__all__ = ["AuthService", "aka_functions"]
+
+T = TypeVar("T")
+_ATTEMPTS = 8
+
+
+def aka_functions(op_kind: OpKind, k: bytes, op: bytes, tuak: TuakParams | None) -> AkaFunctions:
+    """The algorithm set of a SIM from its secrets (OP/TOP are combined with K here)."""
+    if op_kind is OpKind.OPC:
+        return Milenage(k, op)
+    if op_kind is OpKind.OP:
+        return Milenage.from_op(k, op)
+    params = (tuak or TuakParams()).to_json()
+    if op_kind is OpKind.TOPC:
+        return Tuak(k, op, **params)
+    return Tuak.from_top(k, op, **params)
+
+
+class AuthService:
+    """Vectors and re-synchronisation for SIMs in an :class:`Inventory`."""
+
+    __slots__ = ("_inv", "_rand")
+
+    def __init__(self, inventory: Inventory, *, rand: RandSource = os.urandom) -> None:
+        self._inv = inventory
+        self._rand = rand
+
+    def __repr__(self) -> str:
+        return f"AuthService({self._inv!r})"
+
+    def subscriber(self, imsi: Imsi) -> tuple[Sim, AkaFunctions]:
+        """The SIM and its algorithm set; NotFound or AuthenticationFailure with a 3GPP cause."""
+        sim = self._inv.find_sim(imsi)
+        if sim is None:
+            raise NotFound("no subscriber with this SUPI", cause="USER_NOT_FOUND")
+        if sim.state not in (SimState.ACTIVE, SimState.TEST):
+            raise AuthenticationFailure(
+                f"subscriber's SIM is {sim.state}", cause="AUTHENTICATION_REJECTED",
+                reason=f"sim-{sim.state}",
+            )
+        secrets = self._inv.open_secrets(sim.iccid)
+        return sim, aka_functions(secrets.op_kind, secrets.k, secrets.op, sim.tuak)
+
+    def _advance(
+        self,
+        sim: Sim,
+        produce: Callable[[AucSqnState], tuple[list[T], AucSqnState]],
+        *,
+        actor: str,
+        action: str,
+        details: dict[str, object],
+    ) -> list[T]:
+        inv = self._inv
+        for _attempt in range(_ATTEMPTS):
+            text, version = inv.sqn_state(sim.iccid)
+            out, after = produce(decode_sqn_state(text))
+            with inv.db.transaction():
+                if inv.swap_sqn_state(sim.iccid, encode_sqn_state(after), version):
+                    inv.audit.append(
+                        actor=actor, action=action, subject=f"sim:{sim.iccid}",
+                        outcome="success", tenant_id=sim.tenant_id,
+                        details={**details, "count": len(out), "seq_he": after.seq},
+                    )
+                    return out
+        raise Conflict("SQN state is contended; retry", iccid=sim.iccid.value)
+
+    def eps_vectors(
+        self, imsi: Imsi, serving: Plmn, count: int = 1, *, actor: str = "auc"
+    ) -> list[EpsVector]:
+        """``count`` EPS-AKA vectors for the serving network (K_ASME bound to its PLMN id)."""
+        sim, alg = self.subscriber(imsi)
+        sn_id = plmn_id(serving.mcc, serving.mnc)
+        return self._advance(
+            sim,
+            lambda state: eps_vectors(alg, state, count, sn_id, sim.amf, self._rand),
+            actor=actor, action="auc.eps-vectors", details={"serving_plmn": str(serving)},
+        )
+
+    def he_av_5g(self, imsi: Imsi, sn_name: str, *, actor: str = "auc") -> HeAv5g:
+        """One 5G HE AV (RAND, AUTN, XRES*, K_AUSF) for the serving network name."""
+        sim, alg = self.subscriber(imsi)
+        return self._advance(
+            sim,
+            lambda state: he_avs_5g(alg, state, 1, sn_name, sim.amf, self._rand),
+            actor=actor, action="auc.5g-he-av", details={"serving_network_name": sn_name},
+        )[0]
+
+    def eap_aka_prime(
+        self, imsi: Imsi, network_name: str, *, actor: str = "auc"
+    ) -> EapAkaPrimeVector:
+        """One EAP-AKA' vector (CK', IK' bound to ``network_name``)."""
+        sim, alg = self.subscriber(imsi)
+
+        def produce(state: AucSqnState) -> tuple[list[EapAkaPrimeVector], AucSqnState]:
+            sqns, after = state.issue(1)
+            vector = eap_aka_prime_vector(alg, sqns[0], sim.amf, network_name, self._rand(16))
+            return [vector], after
+
+        return self._advance(
+            sim, produce, actor=actor, action="auc.eap-aka-prime",
+            details={"network_name": network_name},
+        )[0]
+
+    def resynchronise(
+        self, imsi: Imsi, rand: bytes, auts: bytes, *, actor: str = "auc"
+    ) -> bytes:
+        """Verify AUTS for the RAND the USIM rejected and reset SEQ_HE; returns SQN_MS.
+
+        A forged AUTS (MAC-S mismatch) is audited and raises
+        :class:`AuthenticationFailure` with cause ``AUTHENTICATION_REJECTED``.
+        """
+        sim, alg = self.subscriber(imsi)
+        inv = self._inv
+        for _attempt in range(_ATTEMPTS):
+            text, version = inv.sqn_state(sim.iccid)
+            before = decode_sqn_state(text)
+            try:
+                after, sqn_ms = resynchronise(alg, before, rand, auts)
+            except MacFailure as exc:
+                inv.audit.append(
+                    actor=actor, action="auc.resync", subject=f"sim:{sim.iccid}",
+                    outcome="failure", reason="mac-s", tenant_id=sim.tenant_id,
+                    details={"rand": rand.hex()},
+                )
+                raise AuthenticationFailure(
+                    "re-synchronisation refused: AUTS does not verify",
+                    cause="AUTHENTICATION_REJECTED", reason="mac-s",
+                ) from exc
+            with inv.db.transaction():
+                if inv.swap_sqn_state(sim.iccid, encode_sqn_state(after), version):
+                    inv.audit.append(
+                        actor=actor, action="auc.resync", subject=f"sim:{sim.iccid}",
+                        outcome="success",
+                        reason="reset" if after != before else "already-fresh",
+                        tenant_id=sim.tenant_id,
+                        details={"sqn_ms": sqn_ms.hex(), "seq_he_before": before.seq,
+                                 "seq_he_after": after.seq},
+                    )
+                    return sqn_ms
+        raise Conflict("SQN state is contended; retry", iccid=sim.iccid.value)

@@ -1,0 +1,155 @@
+"""Home network key pairs for SUCI de-concealment (TS 33.501 Annex C.3, C.3.4).
+
+Profile A uses X25519, profile B secp256r1 (public key stored compressed). Each
+pair has the home network public key identifier (0..255) the UE puts in the
+SUCI. Private keys are sealed with the runtime keyring (AAD names the key id
+and profile) and opened only to de-conceal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, x25519
+
+from simtrust.audit import AuditLog
+from simtrust.crypto import Keyring
+from simtrust.errors import Conflict, InvalidInput, NotFound
+from simtrust.store import Database
+
+__all__ = ["HomeNetworkKey", "HomeNetworkKeys", "public_key_of"]
+
+PROFILES = ("A", "B")
+
+
+def _aad(key_id: int, profile: str) -> bytes:
+    return f"simtrust/subscriber/hn-key/{key_id}/{profile}/private".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class HomeNetworkKey:
+    """A home network public key (the private half stays sealed in the store)."""
+
+    key_id: int
+    profile: str
+    public_key: bytes
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "profile": self.profile,
+            "public_key": self.public_key.hex(),
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def public_key_of(profile: str, private: bytes) -> bytes:
+    """The public key the UE is provisioned with, from the raw private key."""
+    if profile == "A":
+        if len(private) != 32:
+            raise InvalidInput("profile A private key is 32 octets", field="private_key")
+        return x25519.X25519PrivateKey.from_private_bytes(private).public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+    if profile == "B":
+        if len(private) != 32:
+            raise InvalidInput("profile B private key is 32 octets", field="private_key")
+        key = ec.derive_private_key(int.from_bytes(private, "big"), ec.SECP256R1())
+        return key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
+        )
+    raise InvalidInput("profile must be A or B", field="profile")
+
+
+def _generate(profile: str) -> bytes:
+    if profile == "A":
+        return x25519.X25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+    if profile == "B":
+        value = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+        return value.to_bytes(32, "big")
+    raise InvalidInput("profile must be A or B", field="profile")
+
+
+class HomeNetworkKeys:
+    """Stored home network key pairs, private halves sealed."""
+
+    __slots__ = ("_audit", "_clock", "_db", "_keyring")
+
+    def __init__(
+        self, db: Database, keyring: Keyring, audit: AuditLog, clock: Callable[[], datetime]
+    ) -> None:
+        self._db = db
+        self._keyring = keyring
+        self._audit = audit
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"HomeNetworkKeys({self._db!r})"
+
+    def generate(self, key_id: int, profile: str, *, actor: str) -> HomeNetworkKey:
+        """Create a key pair; the private key never leaves the store unsealed."""
+        return self.install(key_id, profile, _generate(profile), actor=actor)
+
+    def install(
+        self, key_id: int, profile: str, private: bytes, *, actor: str
+    ) -> HomeNetworkKey:
+        """Store an existing private key (e.g. the one already provisioned on USIMs)."""
+        if not 0 <= key_id <= 255:
+            raise InvalidInput("home network public key id must be 0..255", field="key_id")
+        public = public_key_of(profile, private)
+        now = self._clock()
+        with self._db.transaction():
+            if self._db.query_one("SELECT key_id FROM sub_hn_keys WHERE key_id = ?", (key_id,)):
+                raise Conflict(f"home network key {key_id} exists", key_id=key_id)
+            self._db.execute(
+                "INSERT INTO sub_hn_keys (key_id, profile, public_key, private_sealed,"
+                " created_at) VALUES (?, ?, ?, ?, ?)",
+                (key_id, profile, public, self._keyring.seal(private, _aad(key_id, profile)),
+                 now.isoformat()),
+            )
+            self._audit.append(
+                actor=actor, action="hn-key.install", subject=f"hn-key:{key_id}",
+                outcome="success", details={"profile": profile, "public_key": public.hex()},
+            )
+        return HomeNetworkKey(key_id, profile, public, now)
+
+    def get(self, key_id: int) -> HomeNetworkKey:
+        row = self._db.query_one(
+            "SELECT key_id, profile, public_key, created_at FROM sub_hn_keys WHERE key_id = ?",
+            (key_id,),
+        )
+        if row is None:
+            raise NotFound(f"no home network key {key_id}", key_id=key_id)
+        return HomeNetworkKey(int(row[0]), str(row[1]), bytes(row[2]),
+                              datetime.fromisoformat(str(row[3])))
+
+    def list(self) -> list[HomeNetworkKey]:
+        rows = self._db.query("SELECT key_id FROM sub_hn_keys ORDER BY key_id")
+        return [self.get(int(r[0])) for r in rows]
+
+    def private_key(self, key_id: int, profile: str) -> bytes:
+        """Unseal the private key of ``key_id``; NotFound if absent or of another profile."""
+        row = self._db.query_one(
+            "SELECT profile, private_sealed FROM sub_hn_keys WHERE key_id = ?", (key_id,)
+        )
+        if row is None or str(row[0]) != profile:
+            raise NotFound(f"no profile {profile} home network key {key_id}", key_id=key_id)
+        return self._keyring.open(bytes(row[1]), _aad(key_id, profile))
+
+    def remove(self, key_id: int, *, actor: str) -> None:
+        key = self.get(key_id)
+        with self._db.transaction():
+            self._db.execute("DELETE FROM sub_hn_keys WHERE key_id = ?", (key_id,))
+            self._audit.append(
+                actor=actor, action="hn-key.remove", subject=f"hn-key:{key_id}",
+                outcome="success", details={"profile": key.profile},
+            )
