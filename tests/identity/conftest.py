@@ -44,7 +44,9 @@ class FakeLedger:
         self.order += 1
         self.time += 10
         message = Finalized(
-            message_id=hashlib.blake2b(payload + self.order.to_bytes(8, "big"), digest_size=32).digest(),
+            message_id=hashlib.blake2b(
+                payload + self.order.to_bytes(8, "big"), digest_size=32
+            ).digest(),
             issuer=b"\x01" * 32,
             issued_at=self.time,
             payload_type=payload_type,
@@ -90,7 +92,10 @@ def vectors(shared_dir: Path) -> Callable[[str], Any]:
 
 def credential_for(issuer: str, subject: str | None = None, **extra: Any) -> dict[str, Any]:
     credential: dict[str, Any] = {
-        "@context": ["https://www.w3.org/ns/credentials/v2", "https://www.w3.org/ns/credentials/examples/v2"],
+        "@context": [
+            "https://www.w3.org/ns/credentials/v2",
+            "https://www.w3.org/ns/credentials/examples/v2",
+        ],
         "id": "urn:uuid:0b4fbd4e-7a43-4b8b-9e49-1f1d0c0a2b3c",
         "type": ["VerifiableCredential", "DeviceCertificate"],
         "issuer": issuer,

@@ -43,7 +43,9 @@ def test_only_the_issuer_key_may_sign(issuer_signer: Ed25519Signer) -> None:
     from simtrust.identity import add_proof
 
     forged = add_proof(credential_for(issuer_signer.controller), other, created=NOW)
-    assert "key-not-authorized" == _reason(verify_credential, forged, resolver=DidResolver(), now=NOW)
+    assert "key-not-authorized" == _reason(
+        verify_credential, forged, resolver=DidResolver(), now=NOW
+    )
 
 
 @pytest.mark.parametrize(
@@ -65,7 +67,10 @@ def test_validity_period_uses_the_clock_passed_in(
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"@context": ["https://www.w3.org/ns/credentials/v2", "https://evil.example/ctx"]}, "unknown-context"),
+        (
+            {"@context": ["https://www.w3.org/ns/credentials/v2", "https://evil.example/ctx"]},
+            "unknown-context",
+        ),
         ({"@context": ["https://www.w3.org/2018/credentials/v1"]}, "malformed"),
         ({"type": ["DeviceCertificate"]}, "malformed"),
         ({"issuer": 42}, "malformed"),
@@ -75,12 +80,16 @@ def test_validity_period_uses_the_clock_passed_in(
         ({"credentialStatus": ["x"]}, "malformed"),
     ],
 )
-def test_bad_data_model_is_reported(issuer_signer: Ed25519Signer, change: dict[str, Any], reason: str) -> None:
+def test_bad_data_model_is_reported(
+    issuer_signer: Ed25519Signer, change: dict[str, Any], reason: str
+) -> None:
     credential = {**credential_for(issuer_signer.controller), **change}
     assert reason == _reason(verify_credential, credential, resolver=DidResolver(), now=NOW)
 
 
-def test_status_entry_without_checker_is_not_silently_accepted(issuer_signer: Ed25519Signer) -> None:
+def test_status_entry_without_checker_is_not_silently_accepted(
+    issuer_signer: Ed25519Signer,
+) -> None:
     credential = credential_for(
         issuer_signer.controller,
         credentialStatus={"type": "BitstringStatusListEntry", "statusPurpose": "revocation"},
@@ -92,29 +101,49 @@ def test_status_entry_without_checker_is_not_silently_accepted(issuer_signer: Ed
 def test_presentation_with_holder_binding_challenge_and_domain(
     issuer_signer: Ed25519Signer, holder_signer: Ed25519Signer
 ) -> None:
-    vc = issue_credential(credential_for(issuer_signer.controller, holder_signer.controller), issuer_signer, now=NOW)
+    vc = issue_credential(
+        credential_for(issuer_signer.controller, holder_signer.controller), issuer_signer, now=NOW
+    )
     vp = create_presentation([vc], holder_signer, now=NOW, challenge="c-123", domain="op-b.example")
-    result = verify_presentation(vp, resolver=DidResolver(), now=NOW, challenge="c-123", domain="op-b.example")
+    result = verify_presentation(
+        vp, resolver=DidResolver(), now=NOW, challenge="c-123", domain="op-b.example"
+    )
     assert holder_signer.controller == result.holder
     assert [issuer_signer.controller] == [c.issuer for c in result.credentials]
     assert "challenge" == _reason(
-        verify_presentation, vp, resolver=DidResolver(), now=NOW, challenge="replayed", domain="op-b.example"
+        verify_presentation,
+        vp,
+        resolver=DidResolver(),
+        now=NOW,
+        challenge="replayed",
+        domain="op-b.example",
     )
     assert "domain" == _reason(
-        verify_presentation, vp, resolver=DidResolver(), now=NOW, challenge="c-123", domain="op-c.example"
+        verify_presentation,
+        vp,
+        resolver=DidResolver(),
+        now=NOW,
+        challenge="c-123",
+        domain="op-c.example",
     )
 
 
 def test_presentation_by_someone_else_breaks_holder_binding(
     issuer_signer: Ed25519Signer, holder_signer: Ed25519Signer
 ) -> None:
-    vc = issue_credential(credential_for(issuer_signer.controller, holder_signer.controller), issuer_signer, now=NOW)
+    vc = issue_credential(
+        credential_for(issuer_signer.controller, holder_signer.controller), issuer_signer, now=NOW
+    )
     thief = Ed25519Signer.generate()
     vp = create_presentation([vc], thief, now=NOW, challenge="c")
-    assert "holder-binding" == _reason(verify_presentation, vp, resolver=DidResolver(), now=NOW, challenge="c")
+    assert "holder-binding" == _reason(
+        verify_presentation, vp, resolver=DidResolver(), now=NOW, challenge="c"
+    )
     vp = create_presentation([vc], holder_signer, now=NOW, challenge="c")
     vp["holder"] = thief.controller
-    assert "invalid-signature" == _reason(verify_presentation, vp, resolver=DidResolver(), now=NOW, challenge="c")
+    assert "invalid-signature" == _reason(
+        verify_presentation, vp, resolver=DidResolver(), now=NOW, challenge="c"
+    )
 
 
 def test_presentation_with_assertion_proof_fails_purpose(
@@ -133,7 +162,9 @@ def test_presentation_with_assertion_proof_fails_purpose(
 
 def test_report_never_raises_for_garbage() -> None:
     for garbage in (None, 3, "x", [], {"proof": 1}, {"@context": "x"}):
-        report = verification_report(lambda g=garbage: verify_credential(g, resolver=DidResolver(), now=NOW))
+        report = verification_report(
+            lambda g=garbage: verify_credential(g, resolver=DidResolver(), now=NOW)
+        )
         assert report["verified"] is False
         assert report["errors"][0]["reason"] == "malformed"
 
@@ -141,5 +172,11 @@ def test_report_never_raises_for_garbage() -> None:
 def test_report_of_a_good_credential(issuer_signer: Ed25519Signer) -> None:
     vc = issue_credential(credential_for(issuer_signer.controller), issuer_signer, now=NOW)
     report = verification_report(lambda: verify_credential(vc, resolver=DidResolver(), now=NOW))
-    assert {"verified": True, "errors": [], "warnings": [], "checks": ["proof", "validityPeriod"],
-            "issuer": issuer_signer.controller, "status": []} == report
+    assert {
+        "verified": True,
+        "errors": [],
+        "warnings": [],
+        "checks": ["proof", "validityPeriod"],
+        "issuer": issuer_signer.controller,
+        "status": [],
+    } == report

@@ -43,7 +43,10 @@ def test_jcs_intermediate_values_match_vectors(vectors: Load) -> None:
     config = vectors("eddsa-jcs-2022/proofConfigJCS.json")
     assert vectors("eddsa-jcs-2022/canonDocJCS.txt").encode() == canonicalize(unsigned)
     assert vectors("eddsa-jcs-2022/proofCanonJCS.txt").encode() == canonicalize(config)
-    assert vectors("eddsa-jcs-2022/docHashJCS.txt") == hashlib.sha256(canonicalize(unsigned)).hexdigest()
+    assert (
+        vectors("eddsa-jcs-2022/docHashJCS.txt")
+        == hashlib.sha256(canonicalize(unsigned)).hexdigest()
+    )
     combined = proof_hash("eddsa-jcs-2022", config, unsigned)
     assert vectors("eddsa-jcs-2022/proofHashJCS.txt") == combined[:32].hex()
     assert vectors("eddsa-jcs-2022/combinedHashJCS.txt") == combined.hex()
@@ -61,8 +64,14 @@ def test_jcs_issue_is_bit_exact_with_signed_vector(vectors: Load) -> None:
 def test_rdfc_intermediate_values_match_vectors(vectors: Load) -> None:
     unsigned = vectors("unsigned.json")
     config = vectors("eddsa-rdfc-2022/proofConfigDataInt.json")
-    assert vectors("eddsa-rdfc-2022/canonDocDataInt.txt") + "\n" == rdfc_canonicalize(unsigned).decode()
-    assert vectors("eddsa-rdfc-2022/proofCanonDataInt.txt") + "\n" == rdfc_canonicalize(config).decode()
+    assert (
+        vectors("eddsa-rdfc-2022/canonDocDataInt.txt") + "\n"
+        == rdfc_canonicalize(unsigned).decode()
+    )
+    assert (
+        vectors("eddsa-rdfc-2022/proofCanonDataInt.txt") + "\n"
+        == rdfc_canonicalize(config).decode()
+    )
     combined = proof_hash("eddsa-rdfc-2022", config, unsigned)
     assert vectors("eddsa-rdfc-2022/combinedHashDataInt.txt") == combined.hex()
     assert vectors("eddsa-rdfc-2022/sigHexDataInt.txt") == _signer(vectors).sign(combined).hex()
@@ -75,7 +84,9 @@ def test_rdfc_issue_is_bit_exact_with_signed_vector(vectors: Load) -> None:
     assert vectors("eddsa-rdfc-2022/signedDataInt.json") == signed
 
 
-@pytest.mark.parametrize("name", ["eddsa-jcs-2022/signedJCS.json", "eddsa-rdfc-2022/signedDataInt.json"])
+@pytest.mark.parametrize(
+    "name", ["eddsa-jcs-2022/signedJCS.json", "eddsa-rdfc-2022/signedDataInt.json"]
+)
 def test_signed_vectors_verify(vectors: Load, name: str) -> None:
     [proof] = verify_proofs(vectors(name), resolver=DidResolver(), now=NOW)
     assert "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2" == proof.controller
@@ -93,8 +104,16 @@ def _mutations() -> list[tuple[str, Callable[[dict[str, Any]], None], str]]:
 
     return [
         ("altered-subject", set_(["credentialSubject", "alumniOf"], "Evil U"), "invalid-signature"),
-        ("altered-created", set_(["proof", "created"], "2023-02-24T23:36:39Z"), "invalid-signature"),
-        ("wrong-suite", set_(["proof", "cryptosuite"], "ecdsa-jcs-2019"), "unsupported-cryptosuite"),
+        (
+            "altered-created",
+            set_(["proof", "created"], "2023-02-24T23:36:39Z"),
+            "invalid-signature",
+        ),
+        (
+            "wrong-suite",
+            set_(["proof", "cryptosuite"], "ecdsa-jcs-2019"),
+            "unsupported-cryptosuite",
+        ),
         ("wrong-type", set_(["proof", "type"], "Ed25519Signature2020"), "unsupported-cryptosuite"),
         ("purpose", set_(["proof", "proofPurpose"], "authentication"), "proof-purpose"),
         ("bad-value", set_(["proof", "proofValue"], "z0OIl"), "malformed"),
@@ -104,14 +123,27 @@ def _mutations() -> list[tuple[str, Callable[[dict[str, Any]], None], str]]:
             set_(["proof", "verificationMethod"], Ed25519Signer.generate().verification_method),
             "invalid-signature",
         ),
-        ("key-not-listed", set_(["proof", "verificationMethod"], "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2#other"), "key-not-authorized"),
-        ("unknown-method", set_(["proof", "verificationMethod"], "did:web:example.com#key"), "unresolvable"),
+        (
+            "key-not-listed",
+            set_(
+                ["proof", "verificationMethod"],
+                "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2#other",
+            ),
+            "key-not-authorized",
+        ),
+        (
+            "unknown-method",
+            set_(["proof", "verificationMethod"], "did:web:example.com#key"),
+            "unresolvable",
+        ),
         ("context-mismatch", set_(["proof", "@context"], ["https://example.org/x"]), "malformed"),
         ("no-proof", lambda d: d.pop("proof"), "malformed"),
     ]
 
 
-@pytest.mark.parametrize(("name", "mutate", "reason"), _mutations(), ids=[m[0] for m in _mutations()])
+@pytest.mark.parametrize(
+    ("name", "mutate", "reason"), _mutations(), ids=[m[0] for m in _mutations()]
+)
 def test_altered_documents_fail_with_reason(
     vectors: Load, name: str, mutate: Callable[[dict[str, Any]], None], reason: str
 ) -> None:
@@ -196,7 +228,9 @@ def test_proof_chain_signs_the_previous_proof(vectors: Load) -> None:
 
 def test_chain_to_unknown_proof_cannot_be_created(vectors: Load) -> None:
     with pytest.raises(VerificationFailed):
-        add_proof(vectors("unsigned.json"), Ed25519Signer.generate(), created=NOW, previous_proof="urn:x")
+        add_proof(
+            vectors("unsigned.json"), Ed25519Signer.generate(), created=NOW, previous_proof="urn:x"
+        )
 
 
 def test_challenge_domain_and_expiry_are_enforced(vectors: Load) -> None:
@@ -211,8 +245,12 @@ def test_challenge_domain_and_expiry_are_enforced(vectors: Load) -> None:
         expires=datetime(2026, 6, 2, tzinfo=UTC),
     )
     ok = verify_proofs(
-        document, resolver=DidResolver(), now=NOW, proof_purpose="authentication",
-        challenge="n-0S6_WzA2Mj", domain="operator-b.example",
+        document,
+        resolver=DidResolver(),
+        now=NOW,
+        proof_purpose="authentication",
+        challenge="n-0S6_WzA2Mj",
+        domain="operator-b.example",
     )
     assert 1 == len(ok)
     for kwargs, reason in [
@@ -226,7 +264,9 @@ def test_challenge_domain_and_expiry_are_enforced(vectors: Load) -> None:
         assert reason == failure.value.reason
     with pytest.raises(VerificationFailed) as failure:
         verify_proofs(
-            document, resolver=DidResolver(), now=datetime(2026, 7, 1, tzinfo=UTC),
+            document,
+            resolver=DidResolver(),
+            now=datetime(2026, 7, 1, tzinfo=UTC),
             proof_purpose="authentication",
         )
     assert "expired" == failure.value.reason

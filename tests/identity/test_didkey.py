@@ -28,7 +28,12 @@ def test_ed25519_vector_did_and_derived_key_agreement(vector: dict[str, str]) ->
     assert [agreement_id] == document["keyAgreement"]
     assert vector["keyAgreementId"][1:] == methods[agreement_id]["publicKeyMultibase"]
     signing_id = f"{vector['did']}#{vector['did'].removeprefix('did:key:')}"
-    for relationship in ("authentication", "assertionMethod", "capabilityInvocation", "capabilityDelegation"):
+    for relationship in (
+        "authentication",
+        "assertionMethod",
+        "capabilityInvocation",
+        "capabilityDelegation",
+    ):
         assert [signing_id] == document[relationship]
 
 
@@ -50,12 +55,22 @@ def test_x25519_vector_resolves_to_key_agreement_only(did: str, key: str) -> Non
     assert "assertionMethod" not in document
     from simtrust.identity import decode_multikey
 
-    assert b58decode(key) == decode_multikey(document["verificationMethod"][0]["publicKeyMultibase"])[1]
+    assert (
+        b58decode(key)
+        == decode_multikey(document["verificationMethod"][0]["publicKeyMultibase"])[1]
+    )
 
 
 @pytest.mark.parametrize(
     "bad",
-    ["did:key:", "did:key:abc", "did:key:z111", "did:key:zQ3s", "did:web:example.com", "did:key:z6Mk#x"],
+    [
+        "did:key:",
+        "did:key:abc",
+        "did:key:z111",
+        "did:key:zQ3s",
+        "did:web:example.com",
+        "did:key:z6Mk#x",
+    ],
 )
 def test_bad_did_key_is_invalid_did(bad: str) -> None:
     with pytest.raises(InvalidDid):

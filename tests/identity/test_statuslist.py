@@ -68,7 +68,9 @@ def test_gzip_bomb_is_refused() -> None:
 
 def _registry(db: Database, signer: Ed25519Signer, **kwargs: int) -> StatusListRegistry:
     registry = StatusListRegistry(db)
-    registry.create(LIST, issuer=signer.controller, purpose="revocation", signer=signer, now=NOW, **kwargs)
+    registry.create(
+        LIST, issuer=signer.controller, purpose="revocation", signer=signer, now=NOW, **kwargs
+    )
     return registry
 
 
@@ -79,7 +81,9 @@ def test_list_smaller_than_herd_privacy_minimum_is_refused(
         _registry(identity_db, issuer_signer, size=1024)
 
 
-def test_allocation_is_random_unique_and_persisted(identity_db: Database, issuer_signer: Ed25519Signer) -> None:
+def test_allocation_is_random_unique_and_persisted(
+    identity_db: Database, issuer_signer: Ed25519Signer
+) -> None:
     registry = _registry(identity_db, issuer_signer)
     indexes = [int(registry.allocate(LIST)["statusListIndex"]) for _ in range(40)]
     assert 40 == len(set(indexes))
@@ -97,20 +101,28 @@ def test_full_list_refuses_allocation(identity_db: Database, issuer_signer: Ed25
         registry.allocate(LIST)
 
 
-def test_unallocated_index_cannot_be_set(identity_db: Database, issuer_signer: Ed25519Signer) -> None:
+def test_unallocated_index_cannot_be_set(
+    identity_db: Database, issuer_signer: Ed25519Signer
+) -> None:
     registry = _registry(identity_db, issuer_signer)
     with pytest.raises(NotFound):
         registry.set_status(LIST, 3, True, signer=issuer_signer, now=NOW)
 
 
-@pytest.mark.parametrize(("purpose", "reason"), [("revocation", "revoked"), ("suspension", "suspended")])
+@pytest.mark.parametrize(
+    ("purpose", "reason"), [("revocation", "revoked"), ("suspension", "suspended")]
+)
 def test_verifier_reports_status_with_the_list_it_read(
     identity_db: Database, issuer_signer: Ed25519Signer, purpose: str, reason: str
 ) -> None:
     registry = StatusListRegistry(identity_db)
-    registry.create(LIST, issuer=issuer_signer.controller, purpose=purpose, signer=issuer_signer, now=NOW)
+    registry.create(
+        LIST, issuer=issuer_signer.controller, purpose=purpose, signer=issuer_signer, now=NOW
+    )
     entry = registry.allocate(LIST, credential_id="urn:uuid:1")
-    vc = issue_credential(credential_for(issuer_signer.controller, credentialStatus=entry), issuer_signer, now=NOW)
+    vc = issue_credential(
+        credential_for(issuer_signer.controller, credentialStatus=entry), issuer_signer, now=NOW
+    )
     checker = StatusListVerifier(registry.published, DidResolver())
     result = verify_credential(vc, resolver=DidResolver(), now=NOW, status=checker)
     assert [(purpose, LIST, int(entry["statusListIndex"]), False)] == [
@@ -119,13 +131,19 @@ def test_verifier_reports_status_with_the_list_it_read(
     index = int(entry["statusListIndex"])
     registry.set_status(LIST, index, True, signer=issuer_signer, now=NOW + timedelta(minutes=1))
     with pytest.raises(VerificationFailed) as failure:
-        verify_credential(vc, resolver=DidResolver(), now=NOW + timedelta(minutes=2), status=checker)
+        verify_credential(
+            vc, resolver=DidResolver(), now=NOW + timedelta(minutes=2), status=checker
+        )
     assert reason == failure.value.reason
     assert LIST == failure.value.context["statusListCredential"]
     assert index == failure.value.context["statusListIndex"]
     if purpose == "suspension":
-        registry.set_status(LIST, index, False, signer=issuer_signer, now=NOW + timedelta(minutes=3))
-        verify_credential(vc, resolver=DidResolver(), now=NOW + timedelta(minutes=4), status=checker)
+        registry.set_status(
+            LIST, index, False, signer=issuer_signer, now=NOW + timedelta(minutes=3)
+        )
+        verify_credential(
+            vc, resolver=DidResolver(), now=NOW + timedelta(minutes=4), status=checker
+        )
 
 
 def test_status_list_from_another_issuer_is_not_trusted(
@@ -134,17 +152,23 @@ def test_status_list_from_another_issuer_is_not_trusted(
     registry = _registry(identity_db, issuer_signer)
     entry = registry.allocate(LIST)
     mallory = Ed25519Signer.generate()
-    vc = issue_credential(credential_for(mallory.controller, credentialStatus=entry), mallory, now=NOW)
+    vc = issue_credential(
+        credential_for(mallory.controller, credentialStatus=entry), mallory, now=NOW
+    )
     checker = StatusListVerifier(registry.published, DidResolver())
     with pytest.raises(VerificationFailed) as failure:
         verify_credential(vc, resolver=DidResolver(), now=NOW, status=checker)
     assert "status-unavailable" == failure.value.reason
 
 
-def test_tampered_status_list_is_not_read(identity_db: Database, issuer_signer: Ed25519Signer) -> None:
+def test_tampered_status_list_is_not_read(
+    identity_db: Database, issuer_signer: Ed25519Signer
+) -> None:
     registry = _registry(identity_db, issuer_signer)
     entry = registry.allocate(LIST)
-    vc = issue_credential(credential_for(issuer_signer.controller, credentialStatus=entry), issuer_signer, now=NOW)
+    vc = issue_credential(
+        credential_for(issuer_signer.controller, credentialStatus=entry), issuer_signer, now=NOW
+    )
 
     def tampered(url: str) -> dict[str, object]:
         listed = registry.published(url)
@@ -154,14 +178,28 @@ def test_tampered_status_list_is_not_read(identity_db: Database, issuer_signer: 
         return listed
 
     with pytest.raises(VerificationFailed) as failure:
-        verify_credential(vc, resolver=DidResolver(), now=NOW, status=StatusListVerifier(tampered, DidResolver()))
+        verify_credential(
+            vc, resolver=DidResolver(), now=NOW, status=StatusListVerifier(tampered, DidResolver())
+        )
     assert "status-unavailable" == failure.value.reason
 
 
-def test_unknown_list_url_is_status_unavailable(identity_db: Database, issuer_signer: Ed25519Signer) -> None:
+def test_unknown_list_url_is_status_unavailable(
+    identity_db: Database, issuer_signer: Ed25519Signer
+) -> None:
     registry = _registry(identity_db, issuer_signer)
-    entry = {**registry.allocate(LIST), "statusListCredential": "https://operator-a.example/status/404"}
-    vc = issue_credential(credential_for(issuer_signer.controller, credentialStatus=entry), issuer_signer, now=NOW)
+    entry = {
+        **registry.allocate(LIST),
+        "statusListCredential": "https://operator-a.example/status/404",
+    }
+    vc = issue_credential(
+        credential_for(issuer_signer.controller, credentialStatus=entry), issuer_signer, now=NOW
+    )
     with pytest.raises(VerificationFailed) as failure:
-        verify_credential(vc, resolver=DidResolver(), now=NOW, status=StatusListVerifier(registry.published, DidResolver()))
+        verify_credential(
+            vc,
+            resolver=DidResolver(),
+            now=NOW,
+            status=StatusListVerifier(registry.published, DidResolver()),
+        )
     assert "status-unavailable" == failure.value.reason
