@@ -16,16 +16,14 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-
-from simtrust.runtime import Runtime  # noqa: E402
-from simtrust.store import Database, PostgresDatabase, SqliteDatabase  # noqa: E402
+from simtrust.runtime import Runtime
+from simtrust.store import Database, PostgresDatabase, SqliteDatabase
 
 REPO = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("SIMTRUST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,7 +26,7 @@ def test_chain_links_records(runtime: Runtime) -> None:
     events = list(runtime.audit.iter_all())
     assert [1, 2, 3] == [e.seq for e in events]
     assert GENESIS_HASH == events[0].prev_hash
-    for before, after in zip(events, events[1:], strict=False):
+    for before, after in itertools.pairwise(events):
         assert before.hash == after.prev_hash
     for e in events:
         assert e.hash == chain_hash(e.prev_hash, e.canonical())

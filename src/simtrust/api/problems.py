@@ -64,7 +64,7 @@ def problem(
 
 
 def _safe_context(context: dict[str, Any]) -> dict[str, Any]:
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in context.items():
         if isinstance(value, str | int | float | bool) or value is None:
             out[key] = value

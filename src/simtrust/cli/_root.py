@@ -247,7 +247,7 @@ def keys_rotate(
     """Add a master key and re-wrap every sealed secret under it."""
     rt = open_runtime()
     try:
-        old = [k for k in rt.keyring.key_ids]
+        old = list(rt.keyring.key_ids)
         with progress_bar("re-wrapping sealed secrets", None, enabled=not json_out) as advance:
             new_kid, count = rt.rotate_master_key(progress=lambda n: advance(1))
         retired = []

@@ -145,7 +145,7 @@ class Keyring:
         return self._header(self._active, dek) + nonce + body
 
     def open(self, blob: bytes, aad: bytes) -> bytes:
-        kid, dek, offset = self._unwrap(blob)
+        _, dek, offset = self._unwrap(blob)
         nonce = blob[offset : offset + _NONCE]
         try:
             return AESGCM(dek).decrypt(nonce, blob[offset + _NONCE :], aad)
@@ -174,7 +174,9 @@ class Keyring:
         kid, offset = _parse_kid(blob)
         wrapper = self._wrappers.get(kid)
         if wrapper is None:
-            raise UnknownKey(f"sealed with master key {kid!r}, which this keyring lacks", key_id=kid)
+            raise UnknownKey(
+                f"sealed with master key {kid!r}, which this keyring lacks", key_id=kid
+            )
         end = offset + _NONCE + _WRAPPED
         if len(blob) < end + _NONCE + 16:
             raise DecodeError("sealed value is truncated")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import warnings
+from typing import Any
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -39,9 +38,13 @@ def run(ctx: Any) -> dict[str, Any]:
     ctx.data["tenant_key"] = tenant_key
     ctx.say(f"created tenants {', '.join(tenants)} and a tenant-admin key for {tenants[0]}")
     # Tenant isolation: Acme's key cannot see Globex.
-    peek = client.get(f"/v1/tenants/{tenants[1]}", headers={"Authorization": f"Bearer {tenant_key}"})
+    peek = client.get(
+        f"/v1/tenants/{tenants[1]}", headers={"Authorization": f"Bearer {tenant_key}"}
+    )
     ctx.say(f"acme key reading globex -> HTTP {peek.status_code} ({peek.json()['title']})")
-    bad = client.post("/v1/tenants", content=b"{not json", headers={**op, "content-type": "application/json"})
+    bad = client.post(
+        "/v1/tenants", content=b"{not json", headers={**op, "content-type": "application/json"}
+    )
     ctx.say(f"malformed JSON -> HTTP {bad.status_code} {bad.headers['content-type']}")
     if peek.status_code != 404 or bad.status_code != 400:
         raise RuntimeError("tenant isolation or problem details misbehaved")
