@@ -164,9 +164,7 @@ def _core(alg: AkaFunctions, rand: bytes, sqn: bytes, amf: bytes) -> tuple[bytes
     return build_autn(sqn, f.ak, amf, alg.f1(rand, sqn, amf)), f
 
 
-def eps_vector(
-    alg: AkaFunctions, sqn: bytes, amf: bytes, sn_id: bytes, rand: bytes
-) -> EpsVector:
+def eps_vector(alg: AkaFunctions, sqn: bytes, amf: bytes, sn_id: bytes, rand: bytes) -> EpsVector:
     """One EPS-AKA vector for a given SQN and RAND (separation bit forced to 1)."""
     rand = check_len("RAND", rand, 16)
     check_len("SN id", sn_id, 3)
@@ -176,9 +174,7 @@ def eps_vector(
     return EpsVector(rand, f.res, autn, k)
 
 
-def he_av_5g(
-    alg: AkaFunctions, sqn: bytes, amf: bytes, sn_name: str, rand: bytes
-) -> HeAv5g:
+def he_av_5g(alg: AkaFunctions, sqn: bytes, amf: bytes, sn_name: str, rand: bytes) -> HeAv5g:
     """One 5G HE AV for a given SQN and RAND (separation bit forced to 1)."""
     rand = check_len("RAND", rand, 16)
     amf = with_separation_bit(amf)
