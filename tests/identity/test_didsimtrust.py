@@ -152,7 +152,7 @@ def test_stale_and_replayed_updates_are_rejected(registry: DidRegistry, ledger: 
 
 
 def test_redelivered_message_is_ignored(registry: DidRegistry, ledger: FakeLedger) -> None:
-    did, key1 = _new()
+    _did, key1 = _new()
     message = ledger.finalize(
         "identity",
         identity_payload("did-operation", create_operation(key1, network=NET, nonce="n1", now=NOW)),
@@ -257,7 +257,7 @@ def test_a_controller_did_may_update(registry: DidRegistry, ledger: FakeLedger) 
 def test_create_must_be_derived_from_the_signing_key(
     registry: DidRegistry, ledger: FakeLedger
 ) -> None:
-    did, key1 = _new("n1")
+    _did, key1 = _new("n1")
     operation = create_operation(key1, network=NET, nonce="n1", now=NOW)
     squatted = {**operation, "nonce": "n2"}
     outcome = _submit(registry, ledger, squatted)
