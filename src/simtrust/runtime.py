@@ -14,7 +14,7 @@ import importlib
 import importlib.util
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +23,14 @@ from simtrust.audit import AuditLog
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
 from simtrust.errors import ConfigError
-from simtrust.store import Database, Migration, TenantStore, apply_migrations, open_database
+from simtrust.store import (
+    Database,
+    Migration,
+    SealedColumn,
+    TenantStore,
+    apply_migrations,
+    open_database,
+)
 
 __all__ = ["SCHEMA_PACKAGES", "Runtime", "SealedColumn", "all_migrations", "utc_now"]
 
@@ -43,15 +50,6 @@ SCHEMA_PACKAGES = (
 )
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class SealedColumn:
-    """A column holding :meth:`Keyring.seal` blobs, keyed by ``key_column``."""
-
-    table: str
-    key_column: str
-    column: str
 
 
 def utc_now() -> datetime:
@@ -155,13 +153,13 @@ class Runtime:
         count = 0
         for column in sealed_columns():
             rows = self.db.query(
-                f"SELECT {column.key_column}, {column.column} FROM {column.table}"  # noqa: S608
+                f"SELECT {column.key_column}, {column.column} FROM {column.table}"
                 f" WHERE {column.column} IS NOT NULL"
             )
             with self.db.transaction():
                 for key, blob in rows:
                     self.db.execute(
-                        f"UPDATE {column.table} SET {column.column} = ?"  # noqa: S608
+                        f"UPDATE {column.table} SET {column.column} = ?"
                         f" WHERE {column.key_column} = ?",
                         (self.keyring.rewrap(bytes(blob)), key),
                     )

@@ -1,7 +1,12 @@
 """Persistence: the database seam, migrations, and the base aggregate stores."""
 
 from simtrust.store._db import Database, PostgresDatabase, Row, SqliteDatabase, open_database
-from simtrust.store._migrations import Migration, applied_versions, apply_migrations
+from simtrust.store._migrations import (
+    Migration,
+    SealedColumn,
+    applied_versions,
+    apply_migrations,
+)
 from simtrust.store._tenants import ROLES, ApiKey, NewApiKey, Role, Tenant, TenantStore
 
 __all__ = [
@@ -13,6 +18,7 @@ __all__ = [
     "PostgresDatabase",
     "Role",
     "Row",
+    "SealedColumn",
     "SqliteDatabase",
     "Tenant",
     "TenantStore",

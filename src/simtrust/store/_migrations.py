@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from simtrust.errors import StoreError
 from simtrust.store._db import Database
 
-__all__ = ["Migration", "apply_migrations", "applied_versions"]
+__all__ = ["Migration", "applied_versions", "apply_migrations"]
 
 _BOOKKEEPING = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -42,6 +42,19 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class SealedColumn:
+    """A column holding ``Keyring.seal`` blobs, keyed by ``key_column``.
+
+    Packages list theirs in ``_schema.SEALED_COLUMNS`` so that master-key
+    rotation can re-wrap every sealed value.
+    """
+
+    table: str
+    key_column: str
+    column: str
 
 
 def applied_versions(db: Database) -> dict[tuple[str, int], str]:

@@ -11,7 +11,7 @@ locks that side, so the store itself forbids two locks on one SIM or device.
 
 from __future__ import annotations
 
-from simtrust.runtime import SealedColumn
+from simtrust.store import SealedColumn
 from simtrust.store import Migration
 
 __all__ = ["MIGRATIONS", "SEALED_COLUMNS"]
