@@ -73,6 +73,7 @@ from simtrust.identity._secure_element import (
     SecureElementSigner,
     SoftwareSecureElement,
 )
+from simtrust.identity._service import IdentityService, LedgerIdentityHandler, identity_service
 from simtrust.identity._sim import SimIdentity, provision_sim_identity
 from simtrust.identity._statuslist import (
     MIN_LIST_SIZE,
@@ -100,10 +101,12 @@ __all__ = [
     "DidResolver",
     "Ed25519Signer",
     "FinalizedMessage",
+    "IdentityService",
     "InvalidDid",
     "Keyring",
     "KycIssuer",
     "KycVerifier",
+    "LedgerIdentityHandler",
     "OperationRejected",
     "ReceiptLedger",
     "Resolution",
@@ -140,6 +143,7 @@ __all__ = [
     "ed25519_to_x25519_public",
     "encode_status_list",
     "identity_payload",
+    "identity_service",
     "issue_credential",
     "issue_sd_jwt",
     "issue_vc_jwt",

@@ -436,8 +436,10 @@ class DidRegistry:
         did = op.get("did") if isinstance(op.get("did"), str) else ""
         kind = str(op.get("type"))
         if self._db.query_one(
-            "SELECT 1 FROM identity_did_operation WHERE operation_hash = ?", (op_hash,)
+            "SELECT 1 FROM identity_did_operation WHERE operation_hash = ? AND outcome = 'applied'",
+            (op_hash,),
         ):
+            self._record(op_hash, str(did), message, "rejected", "replayed")
             return ApplyOutcome("rejected", kind, did, reason="replayed")
         try:
             version = self._check_and_write(message, op, op_hash)
@@ -696,6 +698,22 @@ class DidRegistry:
             {"operationHash": r[0], "outcome": r[1], "reason": r[2], "order": int(r[3])}
             for r in rows
         ]
+
+    def outcome_of(self, message_id: bytes) -> ApplyOutcome | None:
+        """What applying the finalized message ``message_id`` did (None: not seen yet)."""
+        row = self._db.query_one(
+            "SELECT did, outcome, reason FROM identity_did_operation WHERE message_id = ?",
+            (bytes(message_id),),
+        )
+        if row is None:
+            return None
+        did, outcome, reason = str(row[0]), str(row[1]), str(row[2])
+        if outcome != "applied":
+            return ApplyOutcome(outcome, "did-operation", did, reason=reason.split(":", 1)[0])
+        version = self._db.query_one(
+            "SELECT version FROM identity_did_version WHERE message_id = ?", (bytes(message_id),)
+        )
+        return ApplyOutcome(outcome, "did-operation", did, int(version[0]) if version else None)
 
     def current_version(self, did: str) -> str:
         return str(self.resolve(did).document_metadata["versionId"])

@@ -31,13 +31,14 @@ CREATE TABLE identity_did_version (
 );
 CREATE INDEX identity_did_version_time ON identity_did_version (did, valid_from);
 CREATE TABLE identity_did_operation (
-    operation_hash TEXT PRIMARY KEY,
+    message_id {blob} PRIMARY KEY,
+    operation_hash TEXT NOT NULL,
     did TEXT NOT NULL,
-    message_id {blob} NOT NULL,
     ledger_order {bigint} NOT NULL,
     outcome TEXT NOT NULL,
     reason TEXT NOT NULL
 );
+CREATE INDEX identity_did_operation_hash ON identity_did_operation (operation_hash);
 CREATE TABLE identity_ledger_cursor (
     component TEXT PRIMARY KEY,
     ledger_order {bigint} NOT NULL
