@@ -374,17 +374,19 @@ class _RowParser:
         self._tenant = tenant_id
         self._default_sqn = initial_sqn_state()
 
-    def _cell(self, record: list[str], name: str) -> str:
-        index = self._columns.get(name)
-        if index is None or index >= len(record):
-            return ""
-        return record[index].strip()
-
     def parse(
         self, line: int, record: list[str], errors: list[RowError]
     ) -> tuple[Any, ...] | None:
         bad: list[RowError] = []
-        cell = self._cell
+        width = len(record)
+        cells = {
+            name: record[index].strip() if index < width else ""
+            for name, index in self._columns.items()
+        }
+        get = cells.get
+
+        def cell(_record: list[str], name: str) -> str:
+            return get(name, "")
 
         def fail(name: str, message: str) -> None:
             bad.append(RowError(line, name, message))

@@ -1,0 +1,315 @@
+"""Attach decisions: state, blocklist, roaming, the three binding modes, SIM swap, cache."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from simtrust.crypto import Keyring
+from simtrust.runtime import Runtime
+from simtrust.store import open_database
+from simtrust.subscriber import (
+    AttachPolicy,
+    BindingMode,
+    MemorySink,
+    Plmn,
+    Reason,
+    Roaming,
+    SimState,
+    SubscriberServices,
+    SwapAction,
+    UnknownDevice,
+    build_services,
+)
+
+from .conftest import TENANT, imei, imsi, spec
+
+HOME = Plmn("001", "01")
+
+
+def decide(s: SubscriberServices, n_sim: int, n_dev: int, plmn: Plmn = HOME):
+    return s.attach.decide(imsi(n_sim), imei(n_dev), plmn, actor="test")
+
+
+def policy(s: SubscriberServices, **kwargs: object) -> None:
+    s.inventory.set_policy(replace(AttachPolicy(TENANT), **kwargs), actor="test")  # type: ignore[arg-type]
+
+
+def test_unknown_sim_and_states(lite: SubscriberServices) -> None:
+    assert Reason.UNKNOWN_SIM == decide(lite, 1, 1).reason
+    for n, state, reason in ((2, SimState.INVENTORY, Reason.SIM_INVENTORY),
+                             (3, SimState.SUSPENDED, Reason.SIM_SUSPENDED),
+                             (4, SimState.TERMINATED, Reason.SIM_TERMINATED)):
+        lite.inventory.add_sim(TENANT, spec(n, state=state), actor="test")
+        decision = decide(lite, n, 1)
+        assert (False, reason) == (decision.allowed, decision.reason)
+    lite.inventory.add_sim(TENANT, spec(5), actor="test")
+    ok = decide(lite, 5, 1)
+    assert (True, Reason.OK) == (ok.allowed, ok.reason)
+    assert "allow" == ok.to_json()["decision"]
+
+
+def test_every_decision_is_audited(lite: SubscriberServices) -> None:
+    lite.inventory.add_sim(TENANT, spec(1), actor="test")
+    for _ in range(5):
+        decide(lite, 1, 1)
+    decide(lite, 9, 1)
+    lite.attach.flush()
+    events = lite.inventory.audit.query(action="attach.decide")
+    assert ["allow"] * 5 + ["deny"] == [e.outcome for e in events]
+    assert "unknown-sim" == events[-1].reason
+    assert f"imsi:{imsi(9)}" == events[-1].subject
+    assert {"imsi": imsi(1).value, "imei": imei(1).value, "plmn": "00101"}.items() \
+        <= events[0].details.items()
+    assert [] == lite.inventory.audit.verify()
+
+
+def test_audit_flushed_in_background(lite: SubscriberServices) -> None:
+    lite.inventory.add_sim(TENANT, spec(1), actor="test")
+    decide(lite, 1, 1)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and not lite.inventory.audit.query(action="attach.decide"):
+        time.sleep(0.05)
+    assert 1 == len(lite.inventory.audit.query(action="attach.decide"))
+
+
+def test_blocklist_imei_and_tac_range(lite: SubscriberServices) -> None:
+    lite.inventory.add_sim(TENANT, spec(1), actor="test")
+    assert decide(lite, 1, 7).allowed
+    lite.blocklist.add_imei(imei(7).value, actor="test", reason="stolen")
+    denied = decide(lite, 1, 7)
+    assert (False, Reason.IMEI_BLOCKED) == (denied.allowed, denied.reason)
+    assert "stolen" in denied.detail
+    lite.blocklist.add_tac_range("86000000", "86999999", actor="test", reason="insecure model")
+    assert Reason.TAC_BLOCKED == lite.attach.decide(imsi(1), imei(1, tac="86123456"), HOME).reason
+    assert decide(lite, 1, 8).allowed
+    # A tenant-scoped entry does not block other tenants' SIMs.
+    lite.blocklist.add_imei(imei(8).value, actor="test", tenant_id="other")
+    assert decide(lite, 1, 8).allowed
+
+
+def test_blocklist_csv_import(lite: SubscriberServices) -> None:
+    from simtrust.subscriber import ImportRejected
+
+    text = (f"type,value,value_to,reason\nimei,{imei(3)},,lost\ntac,35209900,35209900,recall\n"
+            "imei,123,,\nfoo,1,,\n")
+    with pytest.raises(ImportRejected) as info:
+        lite.blocklist.import_csv(text, actor="test")
+    assert [4, 5] == [e.line for e in info.value.errors]
+    assert [] == lite.blocklist.entries()
+    good = "\n".join(text.splitlines()[:3]) + "\n"
+    assert 2 == lite.blocklist.import_csv(good, actor="test")
+    lite.inventory.add_sim(TENANT, spec(1), actor="test")
+    assert Reason.IMEI_BLOCKED == decide(lite, 1, 3).reason
+    assert Reason.TAC_BLOCKED == decide(lite, 1, 4).reason
+
+
+def test_roaming_rules_sim_over_group_over_tenant(lite: SubscriberServices) -> None:
+    inv = lite.inventory
+    france, uk = Plmn("208", "01"), Plmn("234", "15")
+    group = inv.create_group(TENANT, "eu", actor="test", roaming=Roaming.parse(["208"]))
+    inv.add_sim(TENANT, spec(1), actor="test")
+    inv.add_sim(TENANT, spec(2, group_id=group.id), actor="test")
+    inv.add_sim(TENANT, spec(3, group_id=group.id, roaming=Roaming.parse(["234-15"])),
+                actor="test")
+    assert Reason.ROAMING == decide(lite, 1, 1, france).reason  # default: home only
+    assert decide(lite, 2, 2, france).allowed
+    assert not decide(lite, 2, 2, uk).allowed
+    assert decide(lite, 3, 3, uk).allowed
+    assert not decide(lite, 3, 3, france).allowed
+    policy(lite, roaming=Roaming.parse(["*"]))
+    assert decide(lite, 1, 1, uk).allowed
+
+
+def test_exact_pair(lite: SubscriberServices, alerts: MemorySink) -> None:
+    policy(lite, binding_mode=BindingMode.EXACT_PAIR)
+    for n in (1, 2):
+        lite.inventory.add_sim(TENANT, spec(n), actor="test")
+    first = decide(lite, 1, 1)
+    assert (True, Reason.OK_BOUND) == (first.allowed, first.reason)
+    assert Reason.OK == decide(lite, 1, 1).reason
+    moved = decide(lite, 1, 2)  # SIM 1 in another device
+    assert (False, Reason.SIM_SWAP, True) == (moved.allowed, moved.reason, moved.swap)
+    intruder = decide(lite, 2, 1)  # another SIM in SIM 1's device
+    assert (False, Reason.DEVICE_BOUND) == (intruder.allowed, intruder.reason)
+    lite.alerts.flush()
+    assert ["sim-in-new-device", "device-with-new-sim"] == [a.kind for a in alerts.alerts]
+    assert [imei(1).value] == alerts.alerts[0].bound_to
+    assert f"simtrust/alerts/{TENANT}/{imsi(1)}" == alerts.alerts[0].topic
+    swaps = lite.inventory.audit.query(action="attach.sim-swap")
+    assert 2 == len(swaps)
+    # SIM 2 may not bind to a device that has any binding (exact pair).
+    assert Reason.OK_BOUND == decide(lite, 2, 3).reason
+
+
+def test_iccid_primary(lite: SubscriberServices, alerts: MemorySink) -> None:
+    policy(lite, binding_mode=BindingMode.ICCID_PRIMARY)
+    lite.inventory.add_sim(TENANT, spec(1), actor="test")
+    lite.inventory.add_sim(TENANT, spec(2, binding_mode=BindingMode.NONE), actor="test")
+    assert Reason.OK_BOUND == decide(lite, 1, 1).reason
+    assert Reason.SIM_SWAP == decide(lite, 1, 2).reason  # the SIM is locked
+    other = decide(lite, 2, 1)  # the device is free to host other SIMs
+    assert (True, Reason.OK) == (other.allowed, other.reason)
+
+
+def test_imei_primary(lite: SubscriberServices, alerts: MemorySink) -> None:
+    policy(lite, binding_mode=BindingMode.IMEI_PRIMARY)
+    lite.inventory.add_sim(TENANT, spec(1), actor="test")
+    lite.inventory.add_sim(TENANT, spec(2, binding_mode=BindingMode.NONE), actor="test")
+    assert Reason.OK_BOUND == decide(lite, 1, 1).reason
+    assert Reason.DEVICE_BOUND == decide(lite, 2, 1).reason  # the device is locked
+    moved = decide(lite, 1, 2)  # the SIM is free: allowed, reported, new device bound
+    assert (True, Reason.OK_BOUND, True) == (moved.allowed, moved.reason, moved.swap)
+    assert Reason.DEVICE_BOUND == decide(lite, 2, 2).reason
+    lite.alerts.flush()
+    assert ["device-with-new-sim", "sim-in-new-device", "device-with-new-sim"] == \
+        [a.kind for a in alerts.alerts]
+
+
+def test_exact_pair_outranks_device_lock(lite: SubscriberServices) -> None:
+    """A recorded pair decides even if the SIM's own mode changed meanwhile."""
+    policy(lite, binding_mode=BindingMode.IMEI_PRIMARY)
+    lite.inventory.add_sim(TENANT, spec(1), actor="test")
+    assert Reason.OK_BOUND == decide(lite, 1, 1).reason
+    policy(lite, binding_mode=BindingMode.EXACT_PAIR, unknown_device=UnknownDevice.DENY)
+    assert Reason.OK == decide(lite, 1, 1).reason  # pair match beats unknown-device policy
+
+
+def test_swap_actions(lite: SubscriberServices, alerts: MemorySink) -> None:
+    inv = lite.inventory
+    lenient = inv.create_group(TENANT, "lenient", actor="test",
+                               binding_mode=BindingMode.ICCID_PRIMARY,
+                               swap_action=SwapAction.ALLOW_AND_ALERT)
+    strict = inv.create_group(TENANT, "strict", actor="test",
+                              binding_mode=BindingMode.ICCID_PRIMARY,
+                              swap_action=SwapAction.SUSPEND)
+    inv.add_sim(TENANT, spec(1, group_id=lenient.id), actor="test")
+    inv.add_sim(TENANT, spec(2, group_id=strict.id), actor="test")
+    decide(lite, 1, 1)
+    decide(lite, 2, 2)
+    allowed = decide(lite, 1, 9)
+    assert (True, Reason.OK_SWAP_ALERTED) == (allowed.allowed, allowed.reason)
+    suspended = decide(lite, 2, 9)
+    assert (False, Reason.SIM_SWAP_SUSPENDED) == (suspended.allowed, suspended.reason)
+    assert SimState.SUSPENDED == inv.get_sim_by_imsi(imsi(2)).state
+    assert Reason.SIM_SUSPENDED == decide(lite, 2, 2).reason  # cache saw the transition
+    transitions = inv.audit.query(action="sim.transition")
+    assert ["sim-swap"] == [e.reason for e in transitions]
+    lite.alerts.flush()
+    assert ["allow-and-alert", "suspend"] == [a.action for a in alerts.alerts]
+
+
+def test_test_state_never_binds(lite: SubscriberServices) -> None:
+    policy(lite, binding_mode=BindingMode.EXACT_PAIR)
+    lite.inventory.add_sim(TENANT, spec(1, state=SimState.TEST), actor="test")
+    assert Reason.OK_TEST == decide(lite, 1, 1).reason
+    assert Reason.OK_TEST == decide(lite, 1, 2).reason
+
+
+def test_unknown_and_foreign_devices(lite: SubscriberServices, sqlite_runtime: Runtime) -> None:
+    sqlite_runtime.tenants.create_tenant("other", "Other")
+    policy(lite, unknown_device=UnknownDevice.DENY)
+    lite.inventory.add_sim(TENANT, spec(1), actor="test")
+    assert Reason.UNKNOWN_DEVICE == decide(lite, 1, 1).reason
+    lite.inventory.add_device(TENANT, imei(1), actor="test")
+    assert decide(lite, 1, 1).allowed
+    lite.inventory.add_device("other", imei(2), actor="test")
+    assert Reason.FOREIGN_DEVICE == decide(lite, 1, 2).reason
+
+
+def test_binding_mode_change_relearns(lite: SubscriberServices) -> None:
+    lite.inventory.add_sim(TENANT, spec(1, binding_mode=BindingMode.EXACT_PAIR), actor="test")
+    decide(lite, 1, 1)
+    assert Reason.SIM_SWAP == decide(lite, 1, 2).reason
+    sim = lite.inventory.get_sim_by_imsi(imsi(1))
+    lite.inventory.update_sim(sim.iccid, actor="test", binding_mode=BindingMode.ICCID_PRIMARY)
+    assert Reason.OK_BOUND == decide(lite, 1, 2).reason
+
+
+def test_dry_run_changes_nothing(lite: SubscriberServices) -> None:
+    policy(lite, binding_mode=BindingMode.EXACT_PAIR)
+    lite.inventory.add_sim(TENANT, spec(1), actor="test")
+    probe = lite.attach.decide(imsi(1), imei(1), HOME, dry_run=True)
+    assert (True, Reason.WOULD_BIND) == (probe.allowed, probe.reason)
+    lite.attach.flush()
+    assert [] == lite.inventory.audit.query(action="attach.decide")
+    assert Reason.OK_BOUND == decide(lite, 1, 1).reason
+
+
+def test_addresses_from_pool_and_static(lite: SubscriberServices) -> None:
+    inv = lite.inventory
+    inv.create_apn(TENANT, "iot", actor="test", pool="10.9.0.0/30")
+    inv.add_sim(TENANT, spec(1, apn="iot"), actor="test")
+    inv.add_sim(TENANT, spec(2, apn="iot"), actor="test")
+    inv.add_sim(TENANT, spec(3, apn="iot"), actor="test")
+    inv.add_sim(TENANT, spec(4, static_ip="192.0.2.7"), actor="test")
+    assert "10.9.0.1" == decide(lite, 1, 1).address
+    assert "10.9.0.1" == decide(lite, 1, 1).address
+    assert "10.9.0.2" == decide(lite, 2, 2).address
+    exhausted = decide(lite, 3, 3)
+    assert (False, Reason.ADDRESS) == (exhausted.allowed, exhausted.reason)
+    assert "192.0.2.7" == decide(lite, 4, 4).address
+    book = lite.addresses
+    assert imsi(2).value == book.lookup("10.9.0.2")
+    assert imsi(4).value == book.lookup("192.0.2.7")
+    assert book.lookup("10.9.0.3") is None
+    book.release(imsi(1).value)
+    assert book.lookup("10.9.0.1") is None
+    assert "10.9.0.1" == decide(lite, 3, 3).address
+
+
+def test_bindings_persist_across_engines(subs: SubscriberServices, runtime: Runtime) -> None:
+    """On SQLite and PostgreSQL: a new engine over the same store sees the bindings."""
+    policy(subs, binding_mode=BindingMode.EXACT_PAIR)
+    subs.inventory.add_sim(TENANT, spec(1), actor="test")
+    assert Reason.OK_BOUND == decide(subs, 1, 1).reason
+    fresh = build_services(runtime, sinks=[MemorySink()])
+    try:
+        assert Reason.OK == decide(fresh, 1, 1).reason
+        assert Reason.SIM_SWAP == decide(fresh, 1, 2).reason
+    finally:
+        fresh.close()
+
+
+def test_cache_follows_writes_of_another_process(tmp_path: Path) -> None:
+    """Two runtimes on one SQLite file: B's cache learns A's writes from the change feed."""
+    a = Runtime.ephemeral(tmp_path / "a")
+    b = Runtime(a.settings, open_database(a.settings.store_url),
+                Keyring.load(a.settings.master_key_file))
+    try:
+        a.tenants.create_tenant(TENANT, "Acme")
+        sa = build_services(a, sinks=[MemorySink()])
+        sb = build_services(b, sinks=[MemorySink()])
+        sim = sa.inventory.add_sim(TENANT, spec(1), actor="test")
+        assert decide(sb, 1, 1).allowed
+        sa.inventory.transition(sim.iccid, SimState.SUSPENDED, actor="test")
+        sa.blocklist.add_imei(imei(5).value, actor="test")
+        assert decide(sb, 1, 1).allowed  # still cached until the next sync
+        assert 2 <= sb.attach.sync()
+        assert Reason.SIM_SUSPENDED == decide(sb, 1, 1).reason
+        sa.inventory.transition(sim.iccid, SimState.ACTIVE, actor="test")
+        sb.attach.sync()
+        assert Reason.IMEI_BLOCKED == decide(sb, 1, 5).reason
+        sa.close()
+        sb.close()
+    finally:
+        b.close()
+        a.close()
+
+
+def test_in_process_rate_smoke(lite: SubscriberServices) -> None:
+    """A loose floor here; the benchmark measures the real figure."""
+    for n in range(1, 201):
+        lite.inventory.add_sim(TENANT, spec(n), actor="test")
+    for n in range(1, 201):
+        decide(lite, n, n)
+    engine = lite.attach
+    started = time.perf_counter()
+    for i in range(4000):
+        n = 1 + i % 200
+        engine.decide(imsi(n), imei(n), HOME)
+    rate = 4000 / (time.perf_counter() - started)
+    assert rate > 2000
