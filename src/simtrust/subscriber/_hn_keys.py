@@ -1,7 +1,7 @@
 """Home network key pairs for SUCI de-concealment (TS 33.501 Annex C.3, C.3.4).
 
 Profile A uses X25519, profile B secp256r1 (public key stored compressed). Each
-pair has the home network public key identifier (0..255) the UE puts in the
+pair has the home network public key identifier (1..255) the UE puts in the
 SUCI. Private keys are sealed with the runtime keyring (AAD names the key id
 and profile) and opened only to de-conceal.
 """
@@ -18,12 +18,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, x25519
 
 from simtrust.audit import AuditLog
 from simtrust.crypto import Keyring
-from simtrust.errors import Conflict, InvalidInput, NotFound
+from simtrust.errors import Conflict, InvalidIdentifier, InvalidInput, NotFound
 from simtrust.store import Database
+from simtrust.subscriber._identifiers import Imsi
+from simtrust.subscriber.auc.suci import PROFILE_A, PROFILE_B, deconceal, parse_suci
+from simtrust.subscriber.auc.suci import HomeNetworkKey as SuciKey
 
 __all__ = ["HomeNetworkKey", "HomeNetworkKeys", "public_key_of"]
 
 PROFILES = ("A", "B")
+_SCHEMES = {"A": PROFILE_A, "B": PROFILE_B}
 
 
 def _aad(key_id: int, profile: str) -> bytes:
@@ -48,35 +52,26 @@ class HomeNetworkKey:
         }
 
 
+def _scheme(profile: str) -> int:
+    if profile not in _SCHEMES:
+        raise InvalidInput("profile must be A or B", field="profile")
+    return _SCHEMES[profile]
+
+
 def public_key_of(profile: str, private: bytes) -> bytes:
-    """The public key the UE is provisioned with, from the raw private key."""
-    if profile == "A":
-        if len(private) != 32:
-            raise InvalidInput("profile A private key is 32 octets", field="private_key")
-        return x25519.X25519PrivateKey.from_private_bytes(private).public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-    if profile == "B":
-        if len(private) != 32:
-            raise InvalidInput("profile B private key is 32 octets", field="private_key")
-        key = ec.derive_private_key(int.from_bytes(private, "big"), ec.SECP256R1())
-        return key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
-        )
-    raise InvalidInput("profile must be A or B", field="profile")
+    """The public key the UE is provisioned with, from the raw 32-octet private key."""
+    return SuciKey.from_private_bytes(_scheme(profile), 1, private).public_bytes
 
 
 def _generate(profile: str) -> bytes:
-    if profile == "A":
+    if _scheme(profile) == PROFILE_A:
         return x25519.X25519PrivateKey.generate().private_bytes(
             serialization.Encoding.Raw,
             serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),
         )
-    if profile == "B":
-        value = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
-        return value.to_bytes(32, "big")
-    raise InvalidInput("profile must be A or B", field="profile")
+    value = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+    return value.to_bytes(32, "big")
 
 
 class HomeNetworkKeys:
@@ -103,8 +98,8 @@ class HomeNetworkKeys:
         self, key_id: int, profile: str, private: bytes, *, actor: str
     ) -> HomeNetworkKey:
         """Store an existing private key (e.g. the one already provisioned on USIMs)."""
-        if not 0 <= key_id <= 255:
-            raise InvalidInput("home network public key id must be 0..255", field="key_id")
+        if not 1 <= key_id <= 255:
+            raise InvalidInput("home network public key id must be 1..255", field="key_id")
         public = public_key_of(profile, private)
         now = self._clock()
         with self._db.transaction():
@@ -136,14 +131,37 @@ class HomeNetworkKeys:
         rows = self._db.query("SELECT key_id FROM sub_hn_keys ORDER BY key_id")
         return [self.get(int(r[0])) for r in rows]
 
-    def private_key(self, key_id: int, profile: str) -> bytes:
+    def private_key(self, key_id: int, profile: str) -> SuciKey:
         """Unseal the private key of ``key_id``; NotFound if absent or of another profile."""
         row = self._db.query_one(
             "SELECT profile, private_sealed FROM sub_hn_keys WHERE key_id = ?", (key_id,)
         )
         if row is None or str(row[0]) != profile:
             raise NotFound(f"no profile {profile} home network key {key_id}", key_id=key_id)
-        return self._keyring.open(bytes(row[1]), _aad(key_id, profile))
+        raw = self._keyring.open(bytes(row[1]), _aad(key_id, profile))
+        return SuciKey.from_private_bytes(_scheme(profile), key_id, raw)
+
+    def deconceal(self, suci: str) -> Imsi:
+        """The IMSI inside an IMSI-type SUCI (the SIDF of TS 33.501 §6.12.5).
+
+        Raises InvalidIdentifier for a malformed SUCI or a NAI-type SUPI,
+        UnknownKey for a key this home network does not hold and
+        DecryptionFailed when the SUCI's MAC tag does not verify.
+        """
+        parsed = parse_suci(suci)
+        if parsed.supi_type != 0:
+            raise InvalidIdentifier("only IMSI-type SUCIs are served", kind="SUCI",
+                                    reason="supi-type")
+
+        def lookup(scheme: int, key_id: int) -> SuciKey | None:
+            profile = "A" if scheme == PROFILE_A else "B"
+            try:
+                return self.private_key(key_id, profile)
+            except NotFound:
+                return None
+
+        supi = deconceal(parsed, lookup)
+        return Imsi(supi.removeprefix("imsi-"), len(parsed.mnc))
 
     def remove(self, key_id: int, *, actor: str) -> None:
         key = self.get(key_id)
