@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from simtrust.errors import InvalidInput, Rejected
+from simtrust.errors import InvalidInput, NotFound, Rejected
 from simtrust.identity._credentials import (
     VerifiedCredential,
     VerifiedPresentation,
@@ -189,6 +189,15 @@ class IdentityService:
         if not isinstance(url, str) or not isinstance(index, str) or not index.isdigit():
             raise InvalidInput("a status entry has statusListCredential and statusListIndex")
         return self.status.set_status(url, int(index), value, signer=self.issuer(), now=self.now())
+
+    def update_status(self, credential_id: str, purpose: str, value: bool) -> dict[str, Any]:
+        """Set or clear ``credential_id``'s bit in its ``purpose`` list (VC-API status update)."""
+        for list_id, index, list_purpose in self.status.entries_for(credential_id):
+            if list_purpose == purpose:
+                return self.status.set_status(
+                    list_id, index, value, signer=self.issuer(), now=self.now()
+                )
+        raise NotFound(f"credential {credential_id} has no {purpose} status entry")
 
     def verify_credential(self, document: object) -> VerifiedCredential:
         if isinstance(document, str):

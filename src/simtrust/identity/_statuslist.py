@@ -228,6 +228,16 @@ class StatusListRegistry:
         document: dict[str, Any] = json.loads(str(row[0]))
         return document
 
+    def entries_for(self, credential_id: str) -> list[tuple[str, int, str]]:
+        """(list id, index, purpose) of every index allocated to ``credential_id``."""
+        rows = self._db.query(
+            "SELECT a.list_id, a.idx, l.purpose FROM identity_status_alloc a"
+            " JOIN identity_status_list l ON l.list_id = a.list_id"
+            " WHERE a.credential_id = ? ORDER BY a.list_id",
+            (credential_id,),
+        )
+        return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
+
     def lists(self, issuer: str) -> list[tuple[str, str]]:
         """(list id, purpose) of every list of ``issuer``."""
         rows = self._db.query(
