@@ -12,6 +12,7 @@ from simtrust.subscriber import (
     Imei,
     Imsi,
     MemorySink,
+    OpKind,
     SimSecrets,
     SimSpec,
     SimState,
@@ -19,7 +20,6 @@ from simtrust.subscriber import (
     build_services,
     luhn_check_digit,
 )
-from simtrust.subscriber import OpKind
 
 #: TS 35.208 test set 1 (K, OP, OPc).
 K1 = bytes.fromhex("465b5ce8b199b49faa5f0a2ee238a6bc")

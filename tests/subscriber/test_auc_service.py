@@ -98,7 +98,8 @@ def test_tuak_sim_with_top(lite: SubscriberServices) -> None:
     vector = lite.auth.eps_vectors(imsi(1), SERVING)[0]
     card = Usim(Tuak.from_top(k, top, res_bits=128))
     response, _ = card.authenticate(vector.rand, vector.autn)
-    assert vector.xres == response.res and 16 == len(response.res)
+    assert vector.xres == response.res
+    assert 16 == len(response.res)
 
 
 def test_resync_from_auts(subs: SubscriberServices) -> None:
@@ -185,7 +186,8 @@ def test_home_network_keys_and_suci(subs: SubscriberServices) -> None:
     b = keys.generate(2, "B", actor="test")
     assert (32, 33) == (len(a.public_key), len(b.public_key))
     row = subs.inventory.db.query_one("SELECT private_sealed FROM sub_hn_keys WHERE key_id = 1")
-    assert row is not None and len(bytes(row[0])) > 32
+    assert row is not None
+    assert len(bytes(row[0])) > 32
     for scheme, key in ((PROFILE_A, a), (PROFILE_B, b)):
         suci = conceal_imsi(imsi(7).value, 2, scheme=scheme, key_id=key.key_id,
                             hn_public_key=key.public_key)

@@ -112,7 +112,8 @@ def test_tuak_rows(lite: SubscriberServices, tmp_path: Path) -> None:
                     + "\n", encoding="utf-8")
     lite.importer.import_file(path, TENANT, actor="test")
     sim = lite.inventory.get_sim(iccid(1))
-    assert sim.tuak is not None and 256 == sim.tuak.res_bits
+    assert sim.tuak is not None
+    assert 256 == sim.tuak.res_bits
     assert k == lite.inventory.open_secrets(sim.iccid).k
 
 

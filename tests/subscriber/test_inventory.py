@@ -41,10 +41,12 @@ def test_provision_seals_secrets_and_never_shows_them(subs: SubscriberServices) 
     row = inv.db.query_one("SELECT k_sealed, op_sealed FROM sub_sims WHERE iccid = ?",
                            (sim.iccid.value,))
     assert row is not None
-    assert K1 not in bytes(row[0]) and OPC1 not in bytes(row[1])
+    assert K1 not in bytes(row[0])
+    assert OPC1 not in bytes(row[1])
     opened = inv.open_secrets(sim.iccid)
     assert (K1, OPC1, OpKind.OPC) == (opened.k, opened.op, opened.op_kind)
-    assert K1.hex() not in repr(opened) and "redacted" in repr(opened)
+    assert K1.hex() not in repr(opened)
+    assert "redacted" in repr(opened)
 
 
 def test_sealed_secret_bound_to_its_row_and_field(subs: SubscriberServices) -> None:
@@ -176,7 +178,8 @@ def test_groups_devices_apns_policy(subs: SubscriberServices) -> None:
     updated = inv.update_sim(sim.iccid, actor="test", binding_mode=BindingMode.IMEI_PRIMARY,
                              roaming=Roaming.parse(["*"]))
     assert BindingMode.IMEI_PRIMARY == updated.binding_mode
-    assert updated.roaming is not None and updated.roaming.anywhere
+    assert updated.roaming is not None
+    assert updated.roaming.anywhere
     cleared = inv.update_sim(sim.iccid, actor="test", clear=["roaming", "group_id"])
     assert (None, None) == (cleared.roaming, cleared.group_id)
 
