@@ -1,0 +1,54 @@
+"""Consortium networking: genesis, authenticated links, gossip and catch-up, local testnets.
+
+Several validator processes become one consortium (``docs/network.md``):
+each runs a :class:`ConsortiumNode` — the ledger node of ``simtrust.ledger``
+ordered by the committee of ``simtrust.ledger.consensus`` — connected to the
+others over mutually authenticated, encrypted TCP links whose node keys are
+pinned in genesis. :class:`Testnet` starts N of them on loopback.
+"""
+
+from simtrust.ledger.net._api import decode_batch, encode_batch
+from simtrust.ledger.net._committee_orderer import BlockStore, CommitteeOrderer, LedgerCommit
+from simtrust.ledger.net._explorer import render_tangle_svg, tangle_view
+from simtrust.ledger.net._genesis import (
+    ConsensusParams,
+    NetworkGenesis,
+    NodeKeys,
+    ValidatorEntry,
+    free_ports,
+    generate_local_network,
+)
+from simtrust.ledger.net._node import ConsortiumNode, NodeOptions
+from simtrust.ledger.net._peers import PeerLimits, PeerNetwork, TokenBucket
+from simtrust.ledger.net._process import run_node
+from simtrust.ledger.net._testnet import NodeClient, NodeInfo, Testnet
+from simtrust.ledger.net._transport import HandshakeFailed, SecureLink, accept_link, open_link
+
+__all__ = [
+    "BlockStore",
+    "CommitteeOrderer",
+    "ConsensusParams",
+    "ConsortiumNode",
+    "HandshakeFailed",
+    "LedgerCommit",
+    "NetworkGenesis",
+    "NodeClient",
+    "NodeInfo",
+    "NodeKeys",
+    "NodeOptions",
+    "PeerLimits",
+    "PeerNetwork",
+    "SecureLink",
+    "Testnet",
+    "TokenBucket",
+    "ValidatorEntry",
+    "accept_link",
+    "decode_batch",
+    "encode_batch",
+    "free_ports",
+    "generate_local_network",
+    "open_link",
+    "render_tangle_svg",
+    "run_node",
+    "tangle_view",
+]

@@ -1,0 +1,156 @@
+"""The committee as the ledger node's orderer, and the store of validator blocks.
+
+``docs/network.md`` ("Node"): the consensus core decides commits; this
+adapter hands them to :class:`simtrust.ledger.LedgerNode` through the
+``Orderer`` seam (``take_commits``) and remembers which solid messages still
+need a block. A message submitted by this node's clients goes into its next
+block; one that arrived by gossip is proposed too if no block has carried it
+after a grace period (its origin may have crashed). Blocks are persisted in
+acceptance order (table ``ledger_net_blocks``) so a restarted node replays
+them into a fresh core and re-derives the same commits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from simtrust.ledger import CommittedSubDagLike, Message, Orderer
+from simtrust.ledger.consensus import Block, CommittedSubDag
+from simtrust.store import Database, Migration, apply_migrations
+
+__all__ = ["MIGRATIONS", "BlockStore", "CommitteeOrderer", "LedgerCommit"]
+
+_V1 = """
+CREATE TABLE ledger_net_blocks (
+    seq {serial},
+    digest {blob} NOT NULL UNIQUE,
+    round {bigint} NOT NULL,
+    author INTEGER NOT NULL,
+    raw {blob} NOT NULL
+)
+"""
+
+MIGRATIONS: list[Migration] = [Migration("ledger-net", 1, "validator blocks", _V1)]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerCommit:
+    """A consensus commit in the shape the ledger's ``Orderer`` seam expects."""
+
+    leader: bytes
+    round: int
+    ordered_message_ids: tuple[bytes, ...]
+    index: int
+    timestamp_ms: int
+
+    @classmethod
+    def of(cls, sub: CommittedSubDag) -> LedgerCommit:
+        return cls(sub.leader.digest, sub.round, sub.message_ids, sub.index, sub.timestamp_ms)
+
+
+class BlockStore:
+    """Validator blocks in the order the core accepted them."""
+
+    __slots__ = ("db",)
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        apply_migrations(db, MIGRATIONS)
+
+    def load(self) -> list[Block]:
+        return [
+            Block.decode(bytes(raw))
+            for (raw,) in self.db.query("SELECT raw FROM ledger_net_blocks ORDER BY seq")
+        ]
+
+    def append(self, blocks: Sequence[Block]) -> None:
+        if not blocks:
+            return
+        with self.db.transaction():
+            self.db.executemany(
+                "INSERT INTO ledger_net_blocks (digest, round, author, raw) VALUES (?, ?, ?, ?)",
+                [(b.digest, b.round, b.author, b.encode()) for b in blocks],
+            )
+
+    def count(self) -> int:
+        row = self.db.query_one("SELECT COUNT(*) FROM ledger_net_blocks")
+        return int(row[0]) if row else 0
+
+
+class CommitteeOrderer(Orderer):
+    """Commits come from the consensus core; proposals come from solid messages."""
+
+    __slots__ = ("_carried", "_clock", "_commits", "_foreign", "_local", "_origin_local",
+                 "grace_s")
+
+    def __init__(self, grace_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.grace_s = grace_s
+        self._clock = clock
+        self._commits: deque[LedgerCommit] = deque()
+        self._local: OrderedDict[bytes, None] = OrderedDict()
+        self._foreign: OrderedDict[bytes, float] = OrderedDict()
+        self._carried: set[bytes] = set()
+        self._origin_local = False
+
+    # -- the ledger's side -------------------------------------------------
+
+    def restore(self, last_round: int, unfinalized: Sequence[Message]) -> None:
+        """Messages stored but not finalized before a restart: propose them again."""
+        for m in unfinalized:
+            self._local[m.id] = None
+
+    def on_solid(self, message: Message) -> None:
+        mid = message.id
+        if mid in self._carried:
+            return
+        if self._origin_local:
+            self._local[mid] = None
+        else:
+            self._foreign[mid] = self._clock()
+
+    def take_commits(self) -> list[CommittedSubDagLike]:
+        out: list[CommittedSubDagLike] = list(self._commits)
+        self._commits.clear()
+        return out
+
+    # -- the network's side ------------------------------------------------
+
+    def local(self, on: bool) -> None:
+        """While on, messages that become solid came from this node's own clients."""
+        self._origin_local = on
+
+    def push(self, subs: Iterable[CommittedSubDag]) -> None:
+        self._commits.extend(LedgerCommit.of(s) for s in subs)
+
+    def carried(self, block: Block) -> None:
+        """A block carries these ids: nobody needs to propose them again."""
+        carried = self._carried
+        for mid in block.payload:
+            carried.add(mid)
+            self._local.pop(mid, None)
+            self._foreign.pop(mid, None)
+
+    def proposal(self, limit: int) -> list[bytes]:
+        """Ids for this node's next block: its clients' messages, then orphans past grace."""
+        ids: list[bytes] = []
+        local = self._local
+        while local and len(ids) < limit:
+            mid, _ = local.popitem(last=False)
+            if mid not in self._carried:
+                ids.append(mid)
+        floor = self._clock() - self.grace_s
+        foreign = self._foreign
+        while foreign and len(ids) < limit:
+            mid, seen = next(iter(foreign.items()))
+            if seen > floor:
+                break
+            del foreign[mid]
+            if mid not in self._carried:
+                ids.append(mid)
+        return ids
+
+    def backlog(self) -> int:
+        return len(self._local) + len(self._foreign)

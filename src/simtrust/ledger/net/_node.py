@@ -1,0 +1,372 @@
+"""A consortium validator: the ledger node, the consensus core and the peer network in one loop.
+
+``docs/network.md`` ("Node", "Catch-up"). Client messages are ingested by
+the :class:`~simtrust.ledger.LedgerNode` and pushed to every peer in
+batches; peers pull what they miss (parents of buffered messages, messages a
+commit names). Validator blocks are produced by the
+:class:`~simtrust.ledger.consensus.Core` at most every
+``min_round_interval_ms``, persisted before they are sent, and exchanged
+with the same push/pull pattern; a node that was down or cut off learns the
+frontier from its peers' periodic re-broadcast of their latest block and
+fetches the blocks in between, and the messages their commits name, before
+applying those commits in the one committed order. Everything runs on one
+asyncio loop, so ledger and core see one caller at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from simtrust.errors import NotFound, Rejected, SimtrustError
+from simtrust.ledger import LedgerNode, SubmitResult
+from simtrust.ledger.consensus import (
+    Block,
+    BlockAccepted,
+    CommittedSubDag,
+    Core,
+    EquivocationDetected,
+    MissingBlocks,
+    Output,
+)
+from simtrust.ledger.net._committee_orderer import BlockStore, CommitteeOrderer
+from simtrust.ledger.net._genesis import NetworkGenesis, NodeKeys
+from simtrust.ledger.net._peers import PeerLimits, PeerNetwork
+from simtrust.ledger.net._wire import (
+    MAX_ITEMS,
+    Frame,
+    FrameType,
+    Status,
+    encode_get_blocks,
+    encode_get_msgs,
+    encode_items,
+    encode_ping,
+    encode_status,
+)
+from simtrust.store import Database
+
+__all__ = ["ConsortiumNode", "NodeOptions"]
+
+log = logging.getLogger("simtrust.ledger.net")
+
+_FRAME_BUDGET = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class NodeOptions:
+    """Local timing of one node (network-wide timing lives in genesis)."""
+
+    tick_s: float = 0.01
+    rebroadcast_s: float = 0.5
+    status_s: float = 1.0
+    retry_s: float = 0.3
+    grace_s: float = 2.0
+    response_blocks: int = 2000
+    max_fetch: int = 2048
+
+
+def _chunks(items: Sequence[bytes], count: int = MAX_ITEMS) -> Iterable[list[bytes]]:
+    batch: list[bytes] = []
+    size = 0
+    for item in items:
+        if batch and (len(batch) >= count or size + len(item) > _FRAME_BUDGET):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += len(item) + 4
+    if batch:
+        yield batch
+
+
+class ConsortiumNode:
+    """One validator of a consortium network over a store."""
+
+    def __init__(
+        self,
+        genesis: NetworkGenesis,
+        keys: NodeKeys,
+        db: Database,
+        *,
+        options: NodeOptions | None = None,
+        limits: PeerLimits | None = None,
+        bind: str | None = None,
+    ) -> None:
+        self.genesis = genesis
+        self.entry = keys.check_against(genesis)
+        self.id = self.entry.id
+        self.options = options or NodeOptions()
+        self.committee = genesis.committee()
+        self.params = genesis.consensus
+        self.blocks = BlockStore(db)
+        self.orderer = CommitteeOrderer(self.options.grace_s)
+        self.ledger = LedgerNode(
+            db,
+            keys.ledger_signer(),
+            config=genesis.ledger_config(workers=1, pool_threshold=1 << 30),
+            genesis=genesis.ledger_genesis(),
+            orderer=self.orderer,
+        )
+        self.stats: dict[str, int] = {
+            "blocks_in": 0, "blocks_rejected": 0, "msgs_in": 0, "msgs_rejected": 0,
+            "commits": 0, "equivocations": 0, "proposed": 0, "requests_in": 0,
+            "replayed_commits": 0,
+        }
+        self._rng = random.Random()
+        stored = self.blocks.load()
+        self.core, outputs = Core.restore(
+            self.committee, stored, author=self.id, key=keys.block_key(),
+            leader_timeout_ms=self.params.leader_timeout_ms,
+        )
+        applied = self._applied_commits()
+        fresh: list[CommittedSubDag] = []
+        for out in outputs:
+            if isinstance(out, BlockAccepted):
+                self.orderer.carried(out.block)
+            elif isinstance(out, CommittedSubDag) and out.index >= applied:
+                fresh.append(out)
+        self.stats["replayed_commits"] = len(fresh)
+        self.orderer.push(fresh)
+        self._apply_commits()
+        self.net = PeerNetwork(genesis, keys, self._on_frame, limits=limits,
+                               on_connect=self._on_connect, bind=bind)
+        self.peer_status: dict[int, Status] = {}
+        self._gossip: list[bytes] = []
+        self._last_proposal = 0.0
+        self._last_rebroadcast = 0.0
+        self._last_status = 0.0
+        self._last_retry = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._own_latest: Block | None = None
+        for block in reversed(stored):
+            if block.author == self.id:
+                self._own_latest = block
+                break
+
+    def __repr__(self) -> str:
+        return f"ConsortiumNode(validator={self.id}, network={self.genesis.network!r})"
+
+    # -- life cycle --------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.net.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.net.stop()
+        self.ledger.close()
+
+    async def _run(self) -> None:
+        tick = self.options.tick_s
+        while True:
+            try:
+                self.step(time.monotonic())
+            except SimtrustError as exc:
+                log.warning("node step failed: %s", exc.detail)
+            await asyncio.sleep(tick)
+
+    # -- client side -------------------------------------------------------
+
+    def submit(self, raws: Sequence[bytes]) -> list[SubmitResult]:
+        """Ingest messages from this node's clients and gossip the admitted ones."""
+        self.orderer.local(True)
+        try:
+            results = self.ledger.submit_many(raws)
+        finally:
+            self.orderer.local(False)
+        for raw, result in zip(raws, results, strict=True):
+            if result.status in ("accepted", "pending"):
+                self._gossip.append(raw)
+        return results
+
+    def status(self) -> dict[str, Any]:
+        core = self.core
+        ledger = self.ledger
+        return {
+            "validator": self.id,
+            "network": self.genesis.network,
+            "genesis": self.genesis.id.hex(),
+            "round": core.highest_round,
+            "last_decided_round": core.last_decided_round,
+            "commits": core.commit_count,
+            "finalized": self.finalized_count(),
+            "messages": ledger.info()["messages"],
+            "blocks": len(core),
+            "pending_blocks": core.pending_count(),
+            "backlog": self.orderer.backlog(),
+            "links": self.net.connected(),
+            "paused": self.net.paused,
+            "peers": {
+                str(i): {"round": s.highest_round, "commits": s.commits, "finalized": s.finalized}
+                for i, s in sorted(self.peer_status.items())
+            },
+            "stats": dict(self.stats),
+            "limits": self.net.stats(),
+        }
+
+    def finalized_count(self) -> int:
+        row = self.ledger.db.query_one("SELECT MAX(ord) FROM ledger_finalized")
+        return int(row[0]) if row and row[0] is not None else 0
+
+    # -- the loop ----------------------------------------------------------
+
+    def step(self, now: float) -> None:
+        """One tick: flush gossip, propose if due, re-broadcast, retry fetches."""
+        if self._gossip:
+            batch, self._gossip = self._gossip, []
+            for chunk in _chunks(batch):
+                self.net.broadcast(encode_items(FrameType.MSGS, chunk))
+        self._maybe_propose(now)
+        opts = self.options
+        if now - self._last_rebroadcast >= opts.rebroadcast_s and self._own_latest is not None:
+            self._last_rebroadcast = now
+            self.net.broadcast(encode_items(FrameType.BLOCKS, [self._own_latest.encode()]))
+        if now - self._last_retry >= opts.retry_s:
+            self._last_retry = now
+            self._retry_fetches()
+        if now - self._last_status >= opts.status_s:
+            self._last_status = now
+            self.net.broadcast(encode_status(self._status_frame()))
+
+    def _status_frame(self) -> Status:
+        core = self.core
+        return Status(core.highest_round, core.last_decided_round, core.commit_count,
+                      self.finalized_count())
+
+    def _maybe_propose(self, now: float) -> None:
+        if self.net.paused:
+            return
+        if now - self._last_proposal < self.params.min_round_interval_ms / 1000:
+            return
+        now_ms = int(time.time() * 1000)
+        if self.core.ready_round(now_ms) is None:
+            return
+        self._last_proposal = now
+        block = self.core.propose(now_ms, self.orderer.proposal(self.params.max_ids_per_block))
+        self.blocks.append([block])
+        self._own_latest = block
+        self.stats["proposed"] += 1
+        self._handle(self.core.on_block(block), source=None, own=block.digest)
+        self.net.broadcast(encode_items(FrameType.BLOCKS, [block.encode()]), droppable=False)
+
+    def _peer_choice(self) -> int | None:
+        links = self.net.connected()
+        return self._rng.choice(links) if links else None
+
+    def _retry_fetches(self) -> None:
+        peer = self._peer_choice()
+        if peer is None:
+            return
+        refs = self.core.missing_refs()
+        if refs:
+            floor = max(1, self.core.last_decided_round - 1)
+            digests = [r.digest for r in refs[:MAX_ITEMS]]
+            self.net.send(peer, encode_get_blocks(digests, floor), droppable=False)
+        wanted = self.ledger.missing()
+        if wanted:
+            self.net.send(peer, encode_get_msgs(wanted[: self.options.max_fetch]),
+                          droppable=False)
+
+    def _on_connect(self, peer: int) -> None:
+        self.net.send(peer, encode_status(self._status_frame()), droppable=False)
+        if self._own_latest is not None:
+            self.net.send(peer, encode_items(FrameType.BLOCKS, [self._own_latest.encode()]),
+                          droppable=False)
+
+    # -- frames from peers -------------------------------------------------
+
+    def _on_frame(self, peer: int, frame: Frame) -> None:
+        kind = frame.type
+        if kind == FrameType.MSGS:
+            self._on_msgs(frame.items)
+        elif kind == FrameType.BLOCKS:
+            self._on_blocks(peer, frame.items)
+        elif kind == FrameType.GET_BLOCKS:
+            self.stats["requests_in"] += 1
+            found = self.core.history(frame.items, frame.floor, self.options.response_blocks)
+            for chunk in _chunks([b.encode() for b in found]):
+                self.net.send(peer, encode_items(FrameType.BLOCKS, chunk), droppable=False)
+        elif kind == FrameType.GET_MSGS:
+            self.stats["requests_in"] += 1
+            raws = []
+            for mid in frame.items:
+                with contextlib.suppress(NotFound):
+                    raws.append(self.ledger.get_raw(mid))
+            for chunk in _chunks(raws):
+                self.net.send(peer, encode_items(FrameType.MSGS, chunk), droppable=False)
+        elif kind == FrameType.STATUS and frame.status is not None:
+            self.peer_status[peer] = frame.status
+        elif kind == FrameType.PING:
+            self.net.send(peer, encode_ping(frame.nonce, pong=True), droppable=False)
+
+    def _on_msgs(self, raws: Sequence[bytes]) -> None:
+        results = self.ledger.submit_many(list(raws))
+        self.stats["msgs_in"] += len(raws)
+        self.stats["msgs_rejected"] += sum(r.status == "rejected" for r in results)
+
+    def _on_blocks(self, peer: int, raws: Sequence[bytes]) -> None:
+        outputs: list[Output] = []
+        for raw in raws:
+            self.stats["blocks_in"] += 1
+            try:
+                block = Block.decode(raw)
+                outputs.extend(self.core.on_block(block))
+            except SimtrustError:
+                self.stats["blocks_rejected"] += 1
+        self._handle(outputs, source=peer)
+        self._maybe_propose(time.monotonic())
+
+    def _handle(
+        self, outputs: list[Output], *, source: int | None, own: bytes | None = None
+    ) -> None:
+        accepted: list[Block] = []
+        commits: list[CommittedSubDag] = []
+        for out in outputs:
+            if isinstance(out, BlockAccepted):
+                self.orderer.carried(out.block)
+                if out.block.digest != own:
+                    accepted.append(out.block)
+            elif isinstance(out, MissingBlocks):
+                target = source if source is not None else self._peer_choice()
+                if target is not None:
+                    floor = max(1, self.core.last_decided_round - 1)
+                    self.net.send(target, encode_get_blocks([r.digest for r in out.refs], floor),
+                                  droppable=False)
+            elif isinstance(out, EquivocationDetected):
+                self.stats["equivocations"] += 1
+                log.warning("equivocation by validator %s in round %s",
+                            out.proof.first.author, out.proof.first.round)
+            elif isinstance(out, CommittedSubDag):
+                commits.append(out)
+        self.blocks.append(accepted)
+        if commits:
+            self.stats["commits"] += len(commits)
+            self.orderer.push(commits)
+            self._apply_commits()
+
+    # -- ledger hooks (see docs/network.md, "Hooks") -----------------------
+
+    def _apply_commits(self) -> None:
+        """Let the ledger finalize what the orderer holds, without new messages.
+
+        ``LedgerNode`` finalizes only inside an ingest batch; an empty batch
+        through its batch processor is the one way to run finalization alone.
+        """
+        try:
+            self.ledger._process([], b"", b"")
+        except Rejected as exc:
+            log.warning("finalization failed: %s", exc.detail)
+
+    def _applied_commits(self) -> int:
+        row = self.ledger.db.query_one("SELECT COUNT(*) FROM ledger_rounds WHERE round > 0")
+        return int(row[0]) if row else 0
