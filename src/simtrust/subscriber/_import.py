@@ -17,6 +17,7 @@ case-insensitive and ignore spaces, ``_`` and ``-``. Accepted columns:
 ``KECCAKITERATIONS``, ``MACBITS``, ``RESBITS``, ``CKBITS``, ``IKBITS``: TUAK sizes
 ``STATE``           optional initial life-cycle state (default ``inventory``)
 ``APN``, ``STATICIP``, ``GROUP`` (device group name): optional attach settings
+``AUTHMETHOD``      optional 5G method, ``5G_AKA`` (default) or ``EAP_AKA_PRIME``
 ==================  =========================================================
 
 Other columns (PIN1, PUK1, ADM1, KIC, KID, ...) are ignored and reported; they
@@ -42,7 +43,7 @@ from simtrust.errors import InvalidInput, NotFound
 from simtrust.subscriber._errors import ImportRejected, RowError
 from simtrust.subscriber._identifiers import Iccid, Imsi
 from simtrust.subscriber._inventory import Inventory, secret_aad
-from simtrust.subscriber._model import Algorithm, OpKind, SimState, TuakParams
+from simtrust.subscriber._model import Algorithm, AuthMethod, OpKind, SimState, TuakParams
 from simtrust.subscriber._sqn import initial_sqn_state
 
 __all__ = ["HEADER_ALIASES", "ImportSummary", "SimImporter", "count_rows"]
@@ -73,6 +74,7 @@ HEADER_ALIASES: dict[str, str] = {
     "staticip": "static_ip",
     "ip": "static_ip",
     "group": "group",
+    "authmethod": "auth_method",
 }
 
 _BATCH = 2_000
@@ -470,6 +472,12 @@ class _RowParser:
                 static_ip = str(ipaddress.ip_address(static_ip))
             except ValueError:
                 fail("static_ip", "not an IP address")
+        method_text = cell(record, "auth_method").upper() or "5G_AKA"
+        try:
+            method = AuthMethod(method_text)
+        except ValueError:
+            fail("auth_method", "auth method must be 5G_AKA or EAP_AKA_PRIME")
+            method = AuthMethod.FIVEG_AKA
         apn = cell(record, "apn").lower() or None
         if apn is not None and apn not in self._apns:
             fail("apn", f"no APN {apn!r} for this tenant")
@@ -479,7 +487,7 @@ class _RowParser:
         return (
             iccid.value, imsi.value, imsi.mnc_length, self._tenant, str(state),
             str(algorithm), params, str(kind), k, op, amf.hex() if amf else "8000", sqn_state,
-            group_id, apn, static_ip, None, None, self._now, self._now,
+            group_id, apn, static_ip, None, None, self._now, self._now, str(method),
         )
 
 

@@ -27,6 +27,7 @@ from simtrust.subscriber._model import (
     Algorithm,
     Apn,
     AttachPolicy,
+    AuthMethod,
     BindingMode,
     Device,
     DeviceGroup,
@@ -67,6 +68,7 @@ class SimSpec:
     static_ip: str | None = None
     binding_mode: BindingMode | None = None
     roaming: Roaming | None = None
+    auth_method: AuthMethod = AuthMethod.FIVEG_AKA
     sqn_state: str = field(default_factory=initial_sqn_state)
 
     def __post_init__(self) -> None:
@@ -97,13 +99,13 @@ def _address(text: str) -> str:
 
 _SIM_COLUMNS = (
     "iccid, imsi, mnc_length, tenant_id, state, algorithm, algo_params, op_kind, amf,"
-    " group_id, apn, static_ip, binding_mode, roaming, created_at, updated_at"
+    " group_id, apn, static_ip, binding_mode, roaming, created_at, updated_at, auth_method"
 )
 _INSERT_SIM = (
     "INSERT INTO sub_sims (iccid, imsi, mnc_length, tenant_id, state, algorithm, algo_params,"
     " op_kind, k_sealed, op_sealed, amf, sqn_state, sqn_version, group_id, apn, static_ip,"
-    " binding_mode, roaming, created_at, updated_at)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?,?)"
+    " binding_mode, roaming, created_at, updated_at, auth_method)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -126,6 +128,7 @@ def _sim_from_row(row: Sequence[Any]) -> Sim:
         roaming=Roaming.from_text(row[13]),
         created_at=datetime.fromisoformat(str(row[14])),
         updated_at=datetime.fromisoformat(str(row[15])),
+        auth_method=AuthMethod(row[16]),
     )
 
 
@@ -209,6 +212,7 @@ class Inventory:
             spec.roaming.to_text() if spec.roaming else None,
             now,
             now,
+            str(spec.auth_method),
         )
 
     def insert_sealed_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -347,6 +351,7 @@ class Inventory:
         static_ip: str | None = None,
         binding_mode: BindingMode | None = None,
         roaming: Roaming | None = None,
+        auth_method: AuthMethod | None = None,
         clear: Sequence[str] = (),
     ) -> Sim:
         """Change attach settings of a SIM (``clear`` names settings to reset to inherit).
@@ -372,6 +377,8 @@ class Inventory:
             values["binding_mode"] = str(binding_mode)
         if roaming is not None:
             values["roaming"] = roaming.to_text()
+        if auth_method is not None:
+            values["auth_method"] = str(auth_method)
         for name in clear:
             values[name] = None
         if not values:

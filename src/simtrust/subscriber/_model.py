@@ -24,6 +24,7 @@ __all__ = [
     "Algorithm",
     "Apn",
     "AttachPolicy",
+    "AuthMethod",
     "BindingMode",
     "Device",
     "DeviceGroup",
@@ -92,6 +93,13 @@ class OpKind(StrEnum):
     def derived(self) -> bool:
         """True for OPc/TOPc (already combined with K)."""
         return self in (OpKind.OPC, OpKind.TOPC)
+
+
+class AuthMethod(StrEnum):
+    """The 5G primary authentication method of a subscriber (TS 33.501 §6.1.3)."""
+
+    FIVEG_AKA = "5G_AKA"
+    EAP_AKA_PRIME = "EAP_AKA_PRIME"
 
 
 class BindingMode(StrEnum):
@@ -256,6 +264,7 @@ class Sim:
     op_kind: OpKind
     amf: bytes
     tuak: TuakParams | None
+    auth_method: AuthMethod
     group_id: int | None
     apn: str | None
     static_ip: str | None
@@ -276,6 +285,7 @@ class Sim:
             "op_kind": str(self.op_kind),
             "amf": self.amf.hex(),
             "tuak": self.tuak.to_json() if self.tuak else None,
+            "auth_method": str(self.auth_method),
             "group_id": self.group_id,
             "apn": self.apn,
             "static_ip": self.static_ip,

@@ -11,8 +11,7 @@ locks that side, so the store itself forbids two locks on one SIM or device.
 
 from __future__ import annotations
 
-from simtrust.store import SealedColumn
-from simtrust.store import Migration
+from simtrust.store import Migration, SealedColumn
 
 __all__ = ["MIGRATIONS", "SEALED_COLUMNS"]
 
@@ -52,6 +51,7 @@ MIGRATIONS = [
             k_sealed {blob} NOT NULL,
             op_sealed {blob} NOT NULL,
             amf TEXT NOT NULL,
+            auth_method TEXT NOT NULL DEFAULT '5G_AKA',
             sqn_state TEXT NOT NULL,
             sqn_version {bigint} NOT NULL DEFAULT 0,
             group_id {bigint} REFERENCES sub_groups (id),

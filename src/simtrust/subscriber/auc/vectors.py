@@ -169,6 +169,15 @@ def eps_vector(alg: AkaFunctions, sqn: bytes, amf: bytes, sn_id: bytes, rand: by
     rand = check_len("RAND", rand, 16)
     check_len("SN id", sn_id, 3)
     amf = with_separation_bit(amf)
+    if type(alg) is Milenage:
+        # The per-request path of the AuC: one kernel call, K_ASME inline (RFC 2104).
+        r = alg.kernel(rand, sqn, amf)
+        x = r[16:22]
+        key = r[32:64]
+        msg = b"\x10" + sn_id + b"\x00\x03" + x + b"\x00\x06"
+        inner = _sha256(key.translate(_IPAD) + _FILL36 + msg).digest()
+        k_asme = _sha256(key.translate(_OPAD) + _FILL5C + inner).digest()
+        return tuple.__new__(EpsVector, (rand, r[24:32], x + amf + r[:8], k_asme))
     autn, f = _core(alg, rand, sqn, amf)
     k = hmac_sha256(f.ck + f.ik, b"\x10" + sn_id + b"\x00\x03" + autn[:6] + b"\x00\x06")
     return EpsVector(rand, f.res, autn, k)
