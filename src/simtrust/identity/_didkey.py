@@ -48,6 +48,11 @@ def resolve_did_key(did: str) -> dict[str, Any]:
     return _copy(_resolve(did))
 
 
+def cached_did_key(did: str) -> dict[str, Any]:
+    """The shared cached document of a did:key: read it, never change it."""
+    return _resolve(did)
+
+
 def _copy(document: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in document.items():

@@ -123,6 +123,7 @@ def x25519_multikey(public: bytes) -> str:
     return multibase_encode(multicodec_wrap(X25519_PUB, public))
 
 
+@lru_cache(maxsize=4096)
 def decode_multikey(value: str) -> tuple[int, bytes]:
     """(codec, 32 raw key bytes) of a Multikey ``publicKeyMultibase``."""
     codec, key = multicodec_unwrap(multibase_decode(value))

@@ -33,6 +33,7 @@ ED25519_PRIV = 0x1300
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(_B58)}
+_B58_POWERS = [58**i for i in range(11)]
 #: Longest base58 text decoded: keys, signatures and ids are far shorter; this
 #: keeps a hostile input from costing quadratic big-integer work.
 _B58_MAX = 1024
@@ -53,11 +54,16 @@ def b58decode(text: str) -> bytes:
     if len(text) > _B58_MAX:
         raise DecodeError("base58 text too long")
     number = 0
-    for char in text:
-        digit = _B58_INDEX.get(char)
-        if digit is None:
-            raise DecodeError("invalid base58 character")
-        number = number * 58 + digit
+    # Ten digits at a time in small integers, then one big-integer step per chunk.
+    for start in range(0, len(text), 10):
+        chunk = text[start : start + 10]
+        small = 0
+        for char in chunk:
+            digit = _B58_INDEX.get(char)
+            if digit is None:
+                raise DecodeError("invalid base58 character")
+            small = small * 58 + digit
+        number = number * _B58_POWERS[len(chunk)] + small
     zeros = len(text) - len(text.lstrip("1"))
     body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
     return b"\0" * zeros + body

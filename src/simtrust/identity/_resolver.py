@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from simtrust.errors import DecodeError
-from simtrust.identity._didkey import resolve_did_key
+from simtrust.identity._didkey import cached_did_key, resolve_did_key
 from simtrust.identity._errors import DidNotFound, InvalidDid, VerificationFailed
 from simtrust.identity._keys import decode_multikey
 from simtrust.identity._multibase import ED25519_PUB, b58decode
@@ -104,7 +104,10 @@ class DidResolver:
             raise VerificationFailed("key-not-authorized", "verificationMethod must be a DID URL")
         did = vm_url.split("#", 1)[0]
         try:
-            resolution = self.resolve(did)
+            # did:key documents are immutable: read the cached one without copying it.
+            resolution = (
+                Resolution(cached_did_key(did)) if did.startswith("did:key:") else self.resolve(did)
+            )
         except (DidNotFound, InvalidDid) as exc:
             raise VerificationFailed(
                 "unresolvable", f"cannot resolve {did}: {exc.detail}", verificationMethod=vm_url
