@@ -20,7 +20,7 @@ from simtrust.subscriber._alerts import (
 from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason
 from simtrust.subscriber._auc_service import AuthService, aka_functions
 from simtrust.subscriber._blocklist import Blocklist, BlocklistEntry, BlockMatch
-from simtrust.subscriber._errors import ImportRejected, RowError
+from simtrust.subscriber._errors import ImportRejected, NotImplementedHere, RowError
 from simtrust.subscriber._hn_keys import HomeNetworkKey, HomeNetworkKeys
 from simtrust.subscriber._identifiers import (
     THREE_DIGIT_MNC_MCCS,
@@ -59,6 +59,7 @@ from simtrust.subscriber._services import (
     build_services,
     subscriber_services,
 )
+from simtrust.subscriber._udm import UdmService
 
 __all__ = [
     "HEADER_ALIASES",
@@ -92,6 +93,7 @@ __all__ = [
     "Lease",
     "MemorySink",
     "MqttSink",
+    "NotImplementedHere",
     "OpKind",
     "Plmn",
     "Reason",
@@ -107,6 +109,7 @@ __all__ = [
     "SwapAlert",
     "Tac",
     "TuakParams",
+    "UdmService",
     "UnknownDevice",
     "WebhookSink",
     "aka_functions",

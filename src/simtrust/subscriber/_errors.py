@@ -4,6 +4,8 @@
 
     InvalidInput
     └── ImportRejected      a bulk file had bad rows; ``errors`` lists every one by line
+    NotImplementedHere (501) a request for a feature this home network does not offer
+                            (e.g. a SUCI protection scheme; TS 29.503 UNSUPPORTED_PROTECTION_SCHEME)
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from simtrust.errors import InvalidInput
+from simtrust.errors import InvalidInput, SimtrustError
 
-__all__ = ["ImportRejected", "RowError"]
+__all__ = ["ImportRejected", "NotImplementedHere", "RowError"]
 
 #: At most this many row errors are copied into the problem document.
 _CONTEXT_ERRORS = 1000
@@ -51,3 +53,11 @@ class ImportRejected(InvalidInput):
         )
         self.errors = list(errors)
         self.rows = rows
+
+
+class NotImplementedHere(SimtrustError):
+    """The request needs a feature this home network does not offer."""
+
+    code = "not-implemented"
+    status = 501
+    title = "Not implemented"

@@ -14,6 +14,7 @@ from simtrust.subscriber._blocklist import Blocklist
 from simtrust.subscriber._hn_keys import HomeNetworkKeys
 from simtrust.subscriber._import import SimImporter
 from simtrust.subscriber._inventory import Inventory
+from simtrust.subscriber._udm import UdmService
 
 if TYPE_CHECKING:
     from simtrust.runtime import Runtime
@@ -32,6 +33,7 @@ class SubscriberServices:
     auth: AuthService
     attach: AttachEngine
     hn_keys: HomeNetworkKeys
+    udm: UdmService
     alerts: AlertDispatcher
 
     def __repr__(self) -> str:
@@ -51,14 +53,17 @@ def build_services(rt: Runtime, sinks: list[AlertSink] | None = None) -> Subscri
     if sinks is None:
         sinks = [WebhookSink(), MqttSink(rt.settings.mqtt_url)]
     alerts = AlertDispatcher(sinks)
+    auth = AuthService(inventory, rand=os.urandom)
+    hn_keys = HomeNetworkKeys(rt.db, rt.keyring, rt.audit, rt.clock)
     return SubscriberServices(
         inventory=inventory,
         blocklist=blocklist,
         addresses=addresses,
         importer=SimImporter(inventory),
-        auth=AuthService(inventory, rand=os.urandom),
+        auth=auth,
         attach=AttachEngine(inventory, blocklist, addresses, alerts, clock=rt.clock),
-        hn_keys=HomeNetworkKeys(rt.db, rt.keyring, rt.audit, rt.clock),
+        hn_keys=hn_keys,
+        udm=UdmService(inventory, auth, hn_keys),
         alerts=alerts,
     )
 

@@ -1,0 +1,217 @@
+"""The UDM/ARPF side of Nudm_UEAuthentication ``generate-auth-data`` (TS 29.503 §5.4.2.2, §6.3).
+
+Takes the ``supiOrSuci`` path value and an ``AuthenticationInfoRequest`` (JSON
+object) and returns an ``AuthenticationInfoResult``: a 5G HE AV (``5G_HE_AKA``:
+RAND, AUTN, XRES*, K_AUSF, TS 33.501 §6.1.3.2) or an EAP-AKA' vector
+(RAND, AUTN, XRES, CK', IK', TS 33.501 §6.1.3.1 with the serving network name
+as the network name), per the subscriber's authentication method. A SUCI is
+de-concealed first (the SIDF, TS 33.501 §6.12.5). ``resynchronizationInfo``
+(RAND, AUTS) re-synchronises SQN before the new vector (TS 33.501 §6.1.3.3.2).
+The serving network must be one the SIM's roaming rule permits.
+
+Errors carry the application error ``cause`` of TS 29.503 / TS 29.500:
+``MANDATORY_IE_MISSING`` / ``MANDATORY_IE_INCORRECT`` (400), ``USER_NOT_FOUND``
+(404), ``AUTHENTICATION_REJECTED``, ``SERVING_NETWORK_NOT_AUTHORIZED``,
+``INVALID_HN_PUBLIC_KEY_IDENTIFIER``, ``INVALID_SCHEME_OUTPUT`` (403) and
+``UNSUPPORTED_PROTECTION_SCHEME`` (501).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from simtrust.errors import (
+    AuthenticationFailure,
+    DecryptionFailed,
+    InvalidIdentifier,
+    InvalidInput,
+    NotFound,
+    UnknownKey,
+)
+from simtrust.subscriber._auc_service import AuthService
+from simtrust.subscriber._errors import NotImplementedHere
+from simtrust.subscriber._hn_keys import HomeNetworkKeys
+from simtrust.subscriber._identifiers import Imsi, Plmn
+from simtrust.subscriber._inventory import Inventory
+from simtrust.subscriber._model import AuthMethod, Roaming
+from simtrust.subscriber.auc.suci import NULL_SCHEME, PROFILE_A, PROFILE_B, parse_suci
+
+__all__ = ["UdmService"]
+
+_SNN = re.compile(
+    r"^(5G:mnc(?P<mnc>[0-9]{3})[.]mcc(?P<mcc>[0-9]{3})[.]3gppnetwork[.]org(:[A-F0-9]{11})?"
+    r"|5G:NSWO)$"
+)
+_RAND = re.compile(r"^[A-Fa-f0-9]{32}$")
+_AUTS = re.compile(r"^[A-Fa-f0-9]{28}$")
+_SUPI = re.compile(r"^imsi-[0-9]{5,15}$")
+
+
+def _missing(param: str) -> InvalidInput:
+    return InvalidInput(f"{param} is required", cause="MANDATORY_IE_MISSING",
+                        invalid_param=f"/{param}")
+
+
+def _incorrect(param: str, why: str) -> InvalidInput:
+    return InvalidInput(f"{param}: {why}", cause="MANDATORY_IE_INCORRECT",
+                        invalid_param=f"/{param}")
+
+
+def _serving_plmns(sn_name: str) -> list[Plmn]:
+    """The PLMNs a serving network name may stand for (its MNC is zero-padded to 3)."""
+    match = _SNN.match(sn_name)
+    if match is None or match.group("mcc") is None:
+        return []
+    mcc, mnc = match.group("mcc"), match.group("mnc")
+    plmns = [Plmn(mcc, mnc)]
+    if mnc.startswith("0"):
+        plmns.append(Plmn(mcc, mnc[1:]))
+    return plmns
+
+
+class UdmService:
+    """generate-auth-data over the inventory, the AuC service and the home network keys."""
+
+    __slots__ = ("_auth", "_inv", "_keys")
+
+    def __init__(self, inventory: Inventory, auth: AuthService, keys: HomeNetworkKeys) -> None:
+        self._inv = inventory
+        self._auth = auth
+        self._keys = keys
+
+    def __repr__(self) -> str:
+        return f"UdmService({self._inv!r})"
+
+    def resolve(self, supi_or_suci: str) -> Imsi:
+        """The IMSI a SUPI (``imsi-…``) or SUCI (``suci-0-…``) names."""
+        if supi_or_suci.startswith("suci-"):
+            try:
+                suci = parse_suci(supi_or_suci)
+            except InvalidIdentifier as exc:
+                raise InvalidInput(f"malformed SUCI: {exc.detail}",
+                                   cause="MANDATORY_IE_INCORRECT",
+                                   invalid_param="{supiOrSuci}") from exc
+            if suci.scheme not in (NULL_SCHEME, PROFILE_A, PROFILE_B):
+                raise NotImplementedHere("protection scheme not supported",
+                                         cause="UNSUPPORTED_PROTECTION_SCHEME")
+            try:
+                return self._keys.deconceal(str(suci))
+            except UnknownKey as exc:
+                raise AuthenticationFailure(
+                    "no home network key with this identifier",
+                    cause="INVALID_HN_PUBLIC_KEY_IDENTIFIER") from exc
+            except DecryptionFailed as exc:
+                raise AuthenticationFailure(
+                    "SUCI scheme output does not decrypt", cause="INVALID_SCHEME_OUTPUT"
+                ) from exc
+            except InvalidIdentifier as exc:
+                raise AuthenticationFailure(
+                    "SUCI does not conceal an IMSI", cause="INVALID_SCHEME_OUTPUT") from exc
+        if not _SUPI.match(supi_or_suci):
+            raise InvalidInput("supiOrSuci must be imsi-<digits> or a SUCI",
+                               cause="MANDATORY_IE_INCORRECT", invalid_param="{supiOrSuci}")
+        try:
+            imsi = Imsi(supi_or_suci.removeprefix("imsi-"))
+        except InvalidIdentifier as exc:
+            raise InvalidInput(f"bad SUPI: {exc.detail}", cause="MANDATORY_IE_INCORRECT",
+                               invalid_param="{supiOrSuci}") from exc
+        sim = self._inv.find_sim(imsi)
+        return imsi if sim is None else sim.imsi
+
+    def generate_auth_data(
+        self, supi_or_suci: str, request: Mapping[str, Any], *, actor: str
+    ) -> dict[str, Any]:
+        """The AuthenticationInfoResult for an AuthenticationInfoRequest."""
+        sn_name, resync = _validate(request)
+        imsi = self.resolve(supi_or_suci)
+        sim = self._inv.find_sim(imsi)
+        if sim is None:
+            raise NotFound("no subscriber with this SUPI", cause="USER_NOT_FOUND")
+        self._check_serving_network(sim.imsi, sim.roaming, sim.group_id, sim.tenant_id, sn_name)
+        if resync is not None:
+            self._auth.resynchronise(sim.imsi, resync[0], resync[1], actor=actor)
+        supi = sim.imsi.supi
+        if sim.auth_method is AuthMethod.EAP_AKA_PRIME:
+            eap = self._auth.eap_aka_prime(sim.imsi, sn_name, actor=actor)
+            return {
+                "authType": "EAP_AKA_PRIME",
+                "authenticationVector": {
+                    "avType": "EAP_AKA_PRIME",
+                    "rand": eap.rand.hex(),
+                    "xres": eap.xres.hex(),
+                    "autn": eap.autn.hex(),
+                    "ckPrime": eap.ck_prime.hex(),
+                    "ikPrime": eap.ik_prime.hex(),
+                },
+                "supi": supi,
+            }
+        av = self._auth.he_av_5g(sim.imsi, sn_name, actor=actor)
+        return {
+            "authType": "5G_AKA",
+            "authenticationVector": {
+                "avType": "5G_HE_AKA",
+                "rand": av.rand.hex(),
+                "xresStar": av.xres_star.hex(),
+                "autn": av.autn.hex(),
+                "kausf": av.kausf.hex(),
+            },
+            "supi": supi,
+        }
+
+    def _check_serving_network(
+        self, imsi: Imsi, roaming: Roaming | None, group_id: int | None, tenant_id: str,
+        sn_name: str,
+    ) -> None:
+        plmns = _serving_plmns(sn_name)
+        if not plmns:
+            return  # 5G:NSWO is served by the home network itself
+        rule = roaming
+        if rule is None and group_id is not None:
+            rule = self._inv.get_group(group_id).roaming
+        if rule is None:
+            rule = self._inv.policy(tenant_id).roaming
+        home = imsi.plmn
+        if not any(rule.permits(home, plmn) for plmn in plmns):
+            raise AuthenticationFailure(
+                "the serving network is not authorized for this subscriber",
+                cause="SERVING_NETWORK_NOT_AUTHORIZED",
+            )
+
+
+def _validate(request: Mapping[str, Any]) -> tuple[str, tuple[bytes, bytes] | None]:
+    sn_name = request.get("servingNetworkName")
+    if sn_name is None:
+        raise _missing("servingNetworkName")
+    if not isinstance(sn_name, str) or not _SNN.match(sn_name):
+        raise _incorrect("servingNetworkName", "not a serving network name (TS 24.501 §9.12.1)")
+    ausf = request.get("ausfInstanceId")
+    if ausf is None:
+        raise _missing("ausfInstanceId")
+    try:
+        uuid.UUID(str(ausf))
+    except ValueError:
+        raise _incorrect("ausfInstanceId", "must be a UUID") from None
+    features = request.get("supportedFeatures")
+    if features is not None and (
+        not isinstance(features, str) or not re.fullmatch(r"[A-Fa-f0-9]*", features)
+    ):
+        raise InvalidInput("supportedFeatures must be hex", cause="INVALID_MSG_FORMAT",
+                           invalid_param="/supportedFeatures")
+    info = request.get("resynchronizationInfo")
+    if info is None:
+        return sn_name, None
+    if not isinstance(info, Mapping):
+        raise _incorrect("resynchronizationInfo", "must be an object")
+    rand, auts = info.get("rand"), info.get("auts")
+    if rand is None:
+        raise _missing("resynchronizationInfo/rand")
+    if auts is None:
+        raise _missing("resynchronizationInfo/auts")
+    if not isinstance(rand, str) or not _RAND.match(rand):
+        raise _incorrect("resynchronizationInfo/rand", "must be 32 hex digits")
+    if not isinstance(auts, str) or not _AUTS.match(auts):
+        raise _incorrect("resynchronizationInfo/auts", "must be 28 hex digits")
+    return sn_name, (bytes.fromhex(rand), bytes.fromhex(auts))
