@@ -1,0 +1,163 @@
+"""Peer limits: token buckets, a flooding peer throttled then cut off, others still served."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+
+from simtrust.ledger.net import (
+    NodeKeys,
+    PeerLimits,
+    PeerNetwork,
+    TokenBucket,
+    generate_local_network,
+)
+from simtrust.ledger.net._wire import Frame, FrameType, encode_items, encode_ping
+
+
+def test_token_bucket_allows_a_burst_then_the_rate() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=10.0, burst=5.0, clock=lambda: now[0])
+    assert [0.0] * 5 == [bucket.take(1) for _ in range(5)]
+    assert abs(0.1 - bucket.take(1)) < 1e-9  # in debt by one token: 0.1 s at 10/s
+    now[0] += 1.0
+    assert 0.0 == bucket.take(5)
+
+
+def test_flooding_peer_is_throttled_and_disconnected_while_an_honest_peer_is_served(
+    tmp_path: Path,
+) -> None:
+    genesis, paths = generate_local_network(3, tmp_path)
+    keys = [NodeKeys.load(p) for p in paths]
+    limits = PeerLimits(frames_per_s=200.0, burst_frames=50.0, flood_window_s=2.0,
+                        flood_ratio=0.5, ban_s=30.0, redial_s=0.1)
+    handled: dict[int, int] = {1: 0, 2: 0}
+    rtts: list[float] = []
+    sent_at: dict[int, float] = {}
+
+    async def go() -> None:
+        victim: PeerNetwork
+
+        def on_victim(peer: int, frame: Frame) -> None:
+            handled[peer] += 1
+            if frame.type == FrameType.PING:
+                victim.send(peer, encode_ping(frame.nonce, pong=True), droppable=False)
+
+        def on_honest(peer: int, frame: Frame) -> None:
+            if frame.type == FrameType.PONG:
+                rtts.append(time.monotonic() - sent_at[frame.nonce])
+
+        victim = PeerNetwork(genesis, keys[0], on_victim, limits=limits)
+        honest = PeerNetwork(genesis, keys[1], on_honest)
+        flooder = PeerNetwork(genesis, keys[2], lambda p, f: None)
+        for net in (victim, honest, flooder):
+            await net.start()
+        try:
+            deadline = time.monotonic() + 10
+            while (victim.connected() != [1, 2]) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert [1, 2] == victim.connected()
+            link = flooder.peers[0].link
+            assert link is not None
+            junk = encode_items(FrameType.MSGS, [b"\x00" * 100])
+
+            async def flood() -> int:
+                sent = 0
+                try:
+                    while True:
+                        link.write(junk)
+                        sent += 1
+                        if sent % 64 == 0:
+                            await link.drain()
+                except (ConnectionError, OSError):
+                    return sent
+
+            flood_task = asyncio.create_task(flood())
+            start = time.monotonic()
+            nonce = 0
+            while time.monotonic() - start < 3.5:
+                nonce += 1
+                sent_at[nonce] = time.monotonic()
+                honest.send(0, encode_ping(nonce), droppable=False)
+                await asyncio.sleep(0.05)
+            elapsed = time.monotonic() - start
+            await asyncio.sleep(0.3)
+            flood_task.cancel()
+            # The flooder got at most its rate plus burst through to the handler ...
+            assert handled[2] <= limits.frames_per_s * elapsed + limits.burst_frames + 50
+            # ... was disconnected and stays banned (its redials are refused) ...
+            assert 2 not in victim.connected()
+            assert victim.peers[2].stats.disconnects >= 1
+            # ... while every ping of the honest peer was answered promptly.
+            assert 1 in victim.connected()
+            assert nonce - 2 <= len(rtts)
+            assert statistics.median(rtts) < 0.25
+        finally:
+            for net in (flooder, honest, victim):
+                await net.stop()
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+
+
+def test_outbound_queue_is_bounded_and_gossip_is_dropped_when_full(tmp_path: Path) -> None:
+    genesis, paths = generate_local_network(2, tmp_path)
+    keys = [NodeKeys.load(p) for p in paths]
+    limits = PeerLimits(out_frames=4)
+
+    async def go() -> None:
+        a = PeerNetwork(genesis, keys[0], lambda p, f: None, limits=limits)
+        b = PeerNetwork(genesis, keys[1], lambda p, f: None, limits=limits)
+        await a.start()
+        await b.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not a.connected() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            frame = encode_items(FrameType.MSGS, [b"x" * 10])
+            # Queued synchronously, before the writer task runs: the fifth is dropped.
+            results = [a.send(1, frame) for _ in range(6)]
+            assert [True] * 4 + [False] * 2 == results
+            assert 2 == a.peers[1].stats.dropped_out
+            # Priority frames may fill twice the bound; one more means the peer does not drain: cut off.
+            assert all(a.send(1, frame, droppable=False) for _ in range(4))
+            assert not a.send(1, frame, droppable=False)
+            assert [] == a.connected()
+        finally:
+            await a.stop()
+            await b.stop()
+
+    asyncio.run(asyncio.wait_for(go(), 20))
+
+
+def test_paused_links_drop_and_refuse_until_resumed(tmp_path: Path) -> None:
+    genesis, paths = generate_local_network(2, tmp_path)
+    keys = [NodeKeys.load(p) for p in paths]
+
+    async def wait_for(cond: object, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond():  # type: ignore[operator]
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    async def go() -> None:
+        a = PeerNetwork(genesis, keys[0], lambda p, f: None, limits=PeerLimits(redial_s=0.05))
+        b = PeerNetwork(genesis, keys[1], lambda p, f: None, limits=PeerLimits(redial_s=0.05))
+        await a.start()
+        await b.start()
+        try:
+            assert await wait_for(lambda: a.connected() == [1])
+            a.pause()
+            await asyncio.sleep(0.5)
+            assert [] == a.connected()
+            assert [] == b.connected()
+            a.resume()
+            assert await wait_for(lambda: a.connected() == [1] and b.connected() == [0])
+        finally:
+            await a.stop()
+            await b.stop()
+
+    asyncio.run(asyncio.wait_for(go(), 20))
