@@ -1,0 +1,654 @@
+"""The consensus core: one validator's DAG, the commit rule, and its proposals.
+
+A pure state machine (``docs/consensus.md`` §5–§7): blocks go in through
+``Core.on_block``, proposals come out of ``Core.propose``; time is an argument,
+never read. The commit rule is Mysticeti's three-round wave on an uncertified
+DAG with a leader in every round (Babel et al., "Mysticeti", 2023, §3–§4):
+votes in round r+1, certificates in round r+2, direct commit or skip, indirect
+decision through the first committed anchor at round ≥ r+3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from simtrust.errors import InvalidInput, InvalidTransition, Rejected
+
+from ._block import Block, BlockRef
+from ._committee import Committee
+
+__all__ = [
+    "BlockAccepted",
+    "CommittedSubDag",
+    "Core",
+    "EquivocationDetected",
+    "EquivocationProof",
+    "MissingBlocks",
+    "Output",
+    "Verifier",
+]
+
+Verifier = Callable[[Block, Ed25519PublicKey], None]
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedSubDag:
+    """One committed leader and the newly finalized blocks of its past cone.
+
+    ``index`` counts commits from 0; ``message_ids`` is the finalized order of
+    payload ids (blocks by round, author, digest; ids in block order; an id
+    already finalized earlier is dropped: first occurrence wins).
+    """
+
+    index: int
+    leader: BlockRef
+    round: int
+    timestamp_ms: int
+    blocks: tuple[BlockRef, ...]
+    message_ids: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockAccepted:
+    """The block joined the DAG (all its ancestors are present): persist it."""
+
+    block: Block
+
+
+@dataclass(frozen=True, slots=True)
+class MissingBlocks:
+    """Blocks referenced by a waiting block that this core does not hold: fetch them."""
+
+    refs: tuple[BlockRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EquivocationProof:
+    """Two different signed blocks by one author for one (epoch, round)."""
+
+    first: Block
+    second: Block
+
+    def verify(self, committee: Committee) -> None:
+        """Raise unless this proves equivocation by a member of ``committee``."""
+        a, b = self.first, self.second
+        if (a.epoch, a.round, a.author) != (b.epoch, b.round, b.author):
+            raise Rejected("not-equivocation", "blocks are for different slots")
+        if a.digest == b.digest:
+            raise Rejected("not-equivocation", "the two blocks are the same")
+        if a.epoch != committee.epoch or not committee.contains(a.author):
+            raise Rejected("author", "author is not in this committee")
+        key = committee.public_key(a.author)
+        a.verify_signature(key)
+        b.verify_signature(key)
+
+
+@dataclass(frozen=True, slots=True)
+class EquivocationDetected:
+    """First evidence that an author signed two blocks in one round."""
+
+    proof: EquivocationProof
+
+
+Output = BlockAccepted | MissingBlocks | EquivocationDetected | CommittedSubDag
+
+_UNDECIDED = 0
+_COMMIT = 1
+_SKIP = 2
+
+
+def _verify_signature(block: Block, key: Ed25519PublicKey) -> None:
+    block.verify_signature(key)
+
+
+class Core:
+    """The consensus state of one validator (or of an observer, without a key).
+
+    Driver contract (``docs/consensus.md`` §7): feed every received block to
+    ``on_block`` and act on the outputs in order; call ``ready_round(now)``
+    when something changes or at ``wake_at()``; when it returns a round,
+    ``propose(now, ids)``, persist the block, pass it to ``on_block`` and
+    broadcast it. After a crash, replay persisted blocks through ``on_block``.
+    """
+
+    __slots__ = (
+        "_blame_weight",
+        "_blamers",
+        "_blocks",
+        "_cert_authors",
+        "_cert_weight",
+        "_certifiers",
+        "_commit_index",
+        "_committed",
+        "_delivered",
+        "_equivocations",
+        "_highest_round",
+        "_key",
+        "_last_decided",
+        "_last_proposed",
+        "_max_pending",
+        "_max_versions",
+        "_max_weak",
+        "_missing",
+        "_pending",
+        "_quorum_round",
+        "_quorum_seen_at",
+        "_round_authors",
+        "_round_weight",
+        "_slots",
+        "_unreferenced",
+        "_verify",
+        "_votes",
+        "_waiting",
+        "author",
+        "committee",
+        "leader_timeout_ms",
+    )
+
+    def __init__(
+        self,
+        committee: Committee,
+        *,
+        author: int | None = None,
+        key: Ed25519PrivateKey | None = None,
+        verifier: Verifier | None = None,
+        leader_timeout_ms: int = 1000,
+        max_pending: int = 10_000,
+        max_versions: int = 4,
+        max_weak_parents: int = 64,
+    ) -> None:
+        if (author is None) != (key is None):
+            raise InvalidInput("a validator core needs both its author index and its key")
+        if author is not None and key is not None:
+            if not committee.contains(author):
+                raise InvalidInput(f"author {author} is not in the committee")
+            raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            if raw != committee.validators[author].public_key:
+                raise InvalidInput("the key does not match the author's key in the committee")
+        self.committee = committee
+        self.author = author
+        self._key = key
+        self._verify: Verifier = verifier or _verify_signature
+        self.leader_timeout_ms = leader_timeout_ms
+        self._max_pending = max_pending
+        self._max_versions = max_versions
+        self._max_weak = max_weak_parents
+        self._blocks: dict[bytes, Block] = {}
+        self._slots: dict[tuple[int, int], list[bytes]] = {}
+        self._round_authors: dict[int, set[int]] = {}
+        self._round_weight: dict[int, int] = {}
+        self._quorum_round = 0
+        self._highest_round = 0
+        self._last_proposed = 0
+        self._quorum_seen_at: dict[int, int] = {}
+        self._pending: dict[bytes, Block] = {}
+        self._waiting: dict[bytes, set[bytes]] = {}
+        self._missing: dict[bytes, BlockRef] = {}
+        self._unreferenced: dict[bytes, BlockRef] = {}
+        self._equivocations: dict[tuple[int, int], EquivocationProof] = {}
+        self._votes: dict[bytes, bytes | None] = {}
+        self._blamers: dict[int, set[int]] = {}
+        self._blame_weight: dict[int, int] = {}
+        self._cert_authors: dict[bytes, set[int]] = {}
+        self._cert_weight: dict[bytes, int] = {}
+        self._certifiers: dict[bytes, bytes] = {}
+        self._last_decided = 0
+        self._committed: set[bytes] = set()
+        self._commit_index = 0
+        self._delivered: set[bytes] = set()
+
+    def __repr__(self) -> str:
+        return (
+            f"Core(author={self.author}, epoch={self.committee.epoch}, "
+            f"blocks={len(self._blocks)}, decided={self._last_decided}, "
+            f"commits={self._commit_index})"
+        )
+
+    # -- queries -----------------------------------------------------------
+
+    @property
+    def last_decided_round(self) -> int:
+        """Every leader round up to this one is committed or skipped."""
+        return self._last_decided
+
+    @property
+    def commit_count(self) -> int:
+        return self._commit_index
+
+    @property
+    def highest_round(self) -> int:
+        return self._highest_round
+
+    @property
+    def last_proposed_round(self) -> int:
+        return self._last_proposed
+
+    def get(self, digest: bytes) -> Block | None:
+        """A block of the DAG (accepted, not merely pending)."""
+        return self._blocks.get(digest)
+
+    def __contains__(self, digest: object) -> bool:
+        return digest in self._blocks
+
+    def __len__(self) -> int:
+        return len(self._blocks)
+
+    def missing_refs(self) -> tuple[BlockRef, ...]:
+        """Every block some waiting block references and this core lacks (for retries)."""
+        return tuple(sorted(self._missing.values()))
+
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    def equivocations(self) -> tuple[EquivocationProof, ...]:
+        return tuple(self._equivocations[k] for k in sorted(self._equivocations))
+
+    def blocks_at(self, round_: int) -> tuple[Block, ...]:
+        found: list[Block] = []
+        for author in sorted(self._round_authors.get(round_, ())):
+            found.extend(self._blocks[d] for d in self._slots[(round_, author)])
+        return tuple(found)
+
+    def history(self, digests: Iterable[bytes], floor_round: int, limit: int) -> list[Block]:
+        """Held blocks among ``digests`` and their ancestors at rounds ≥ ``floor_round``,
+        parents first, at most ``limit`` (to answer a peer's request)."""
+        seen: set[bytes] = set()
+        stack = [d for d in digests if d in self._blocks]
+        found: list[Block] = []
+        while stack and len(found) < limit:
+            digest = stack.pop()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            block = self._blocks[digest]
+            found.append(block)
+            stack.extend(
+                p.digest for p in block.parents if p.round >= floor_round and p.digest not in seen
+            )
+        found.sort(key=lambda b: b.ref)
+        return found
+
+    # -- proposals ---------------------------------------------------------
+
+    def proposal_round(self) -> int | None:
+        """The round this validator may propose next (quorum of the previous round held)."""
+        if self.author is None:
+            return None
+        candidate = self._quorum_round + 1
+        return candidate if candidate > self._last_proposed else None
+
+    def ready_round(self, now_ms: int) -> int | None:
+        """The round to propose now, or None to wait.
+
+        Waits for the previous round's leader block, at most
+        ``leader_timeout_ms`` after this method first saw the round possible.
+        """
+        round_ = self.proposal_round()
+        if round_ is None:
+            return None
+        if round_ == 1:
+            return round_
+        previous = round_ - 1
+        if self._slots.get((previous, self.committee.leader(previous))):
+            return round_
+        first = self._quorum_seen_at.setdefault(round_, now_ms)
+        return round_ if now_ms - first >= self.leader_timeout_ms else None
+
+    def wake_at(self) -> int | None:
+        """When a pending leader timeout expires (if ``ready_round`` is waiting on one)."""
+        round_ = self.proposal_round()
+        if round_ is None or round_ not in self._quorum_seen_at:
+            return None
+        return self._quorum_seen_at[round_] + self.leader_timeout_ms
+
+    def propose(self, now_ms: int, payload_ids: Sequence[bytes]) -> Block:
+        """Sign this validator's block for ``proposal_round()``.
+
+        Parents: one block (the first seen) of every author of the previous
+        round, plus up to ``max_weak_parents`` older blocks nothing references
+        yet. The caller persists the block, then feeds it to ``on_block``.
+        """
+        round_ = self.proposal_round()
+        if round_ is None or self._key is None or self.author is None:
+            raise InvalidTransition("no round to propose (no quorum yet, or an observer core)")
+        parents: dict[tuple[int, int], BlockRef] = {}
+        if round_ > 1:
+            previous = round_ - 1
+            for author in self._round_authors.get(previous, ()):
+                first = self._blocks[self._slots[(previous, author)][0]]
+                parents[(previous, author)] = first.ref
+            weak = sorted(
+                (r for r in self._unreferenced.values() if r.round < previous),
+                key=lambda r: (-r.round, r.author, r.digest),
+            )
+            for ref in weak:
+                if len(parents) >= len(self.committee) + self._max_weak:
+                    break
+                parents.setdefault((ref.round, ref.author), ref)
+        block = Block.create(
+            epoch=self.committee.epoch,
+            round=round_,
+            author=self.author,
+            timestamp_ms=now_ms,
+            parents=sorted(parents.values()),
+            payload=payload_ids,
+            key=self._key,
+        )
+        self._last_proposed = round_
+        return block
+
+    # -- ingestion ---------------------------------------------------------
+
+    def on_block(self, block: Block) -> list[Output]:
+        """Take a block from the network (or from this validator's own ``propose``).
+
+        Raises ``Rejected`` (epoch, author, round, parents, parent-round,
+        parent-author, parent-quorum, parent-mismatch, equivocation-limit) or
+        ``InvalidSignature``. A duplicate returns no outputs.
+        """
+        digest = block.digest
+        if digest in self._blocks or digest in self._pending:
+            return []
+        self._check_static(block)
+        versions = self._slots.get((block.round, block.author), ())
+        if len(versions) >= self._max_versions and digest not in self._missing:
+            raise Rejected(
+                "equivocation-limit",
+                "too many versions of this author's block for the round",
+                round=block.round,
+                author=block.author,
+            )
+        self._verify(block, self.committee.public_key(block.author))
+        outputs: list[Output] = []
+        self._missing.pop(digest, None)
+        unknown: list[BlockRef] = []
+        for parent in block.parents:
+            held = self._blocks.get(parent.digest) or self._pending.get(parent.digest)
+            if held is not None:
+                if held.ref != parent:
+                    raise Rejected("parent-mismatch", "a parent reference names the wrong slot")
+                if parent.digest in self._pending:
+                    unknown.append(parent)
+            else:
+                unknown.append(parent)
+        if unknown:
+            self._park(block, unknown, outputs)
+            return outputs
+        accepted_any = self._accept_cascade(block, outputs)
+        if accepted_any:
+            outputs.extend(self._try_commit())
+        return outputs
+
+    def _check_static(self, block: Block) -> None:
+        committee = self.committee
+        if block.epoch != committee.epoch:
+            raise Rejected("epoch", f"block of epoch {block.epoch} in epoch {committee.epoch}")
+        if not committee.contains(block.author):
+            raise Rejected("author", f"author {block.author} is not in the committee")
+        if block.round < 1:
+            raise Rejected("round", "rounds start at 1")
+        if block.round == 1:
+            if block.parents:
+                raise Rejected("parents", "a round-1 block has no parents")
+            return
+        previous = block.round - 1
+        weight = 0
+        for parent in block.parents:
+            if parent.round >= block.round or parent.round < 1:
+                raise Rejected("parent-round", "a parent must be of an earlier round ≥ 1")
+            if not committee.contains(parent.author):
+                raise Rejected("parent-author", "a parent's author is not in the committee")
+            if parent.round == previous:
+                weight += committee.weight(parent.author)
+        if not committee.is_quorum(weight):
+            raise Rejected(
+                "parent-quorum", "parents of the previous round hold 2/3 of the weight or less"
+            )
+
+    def _park(self, block: Block, unknown: list[BlockRef], outputs: list[Output]) -> None:
+        if len(self._pending) >= self._max_pending:
+            self._evict(next(iter(self._pending)))
+        self._pending[block.digest] = block
+        newly: list[BlockRef] = []
+        for parent in unknown:
+            self._waiting.setdefault(parent.digest, set()).add(block.digest)
+            if parent.digest not in self._pending and parent.digest not in self._missing:
+                self._missing[parent.digest] = parent
+                newly.append(parent)
+        if newly:
+            outputs.append(MissingBlocks(tuple(newly)))
+
+    def _evict(self, digest: bytes) -> None:
+        block = self._pending.pop(digest)
+        for parent in block.parents:
+            children = self._waiting.get(parent.digest)
+            if children is None:
+                continue
+            children.discard(digest)
+            if not children:
+                del self._waiting[parent.digest]
+                self._missing.pop(parent.digest, None)
+
+    def _ready(self, block: Block) -> bool:
+        return all(p.digest in self._blocks for p in block.parents)
+
+    def _accept_cascade(self, block: Block, outputs: list[Output]) -> bool:
+        queue = [block]
+        accepted = False
+        while queue:
+            current = queue.pop()
+            self._pending.pop(current.digest, None)
+            self._accept(current, outputs)
+            accepted = True
+            for child_digest in sorted(self._waiting.pop(current.digest, ())):
+                child = self._pending.get(child_digest)
+                if child is None:
+                    continue
+                mismatch = any(
+                    p.digest == current.digest and p != current.ref for p in child.parents
+                )
+                if mismatch:
+                    self._evict(child_digest)
+                elif self._ready(child):
+                    queue.append(child)
+        return accepted
+
+    def _accept(self, block: Block, outputs: list[Output]) -> None:
+        committee = self.committee
+        digest = block.digest
+        round_, author = block.round, block.author
+        self._blocks[digest] = block
+        versions = self._slots.setdefault((round_, author), [])
+        if versions and (round_, author) not in self._equivocations:
+            proof = EquivocationProof(self._blocks[versions[0]], block)
+            self._equivocations[(round_, author)] = proof
+            outputs.append(EquivocationDetected(proof))
+        versions.append(digest)
+        authors = self._round_authors.setdefault(round_, set())
+        if author not in authors:
+            authors.add(author)
+            weight = self._round_weight.get(round_, 0) + committee.weight(author)
+            self._round_weight[round_] = weight
+            if round_ > self._quorum_round and committee.is_quorum(weight):
+                self._quorum_round = round_
+        self._highest_round = max(self._highest_round, round_)
+        if author == self.author:
+            self._last_proposed = max(self._last_proposed, round_)
+        for parent in block.parents:
+            self._unreferenced.pop(parent.digest, None)
+        self._unreferenced[digest] = block.ref
+        # Vote: a block of round r+1 votes for the leader block of r it references.
+        if round_ >= 2:
+            leader_round = round_ - 1
+            leader = committee.leader(leader_round)
+            vote = None
+            for parent in block.parents:
+                if parent.round == leader_round and parent.author == leader:
+                    vote = parent.digest
+                    break
+            self._votes[digest] = vote
+            if vote is None:
+                blamers = self._blamers.setdefault(leader_round, set())
+                if author not in blamers:
+                    blamers.add(author)
+                    self._blame_weight[leader_round] = self._blame_weight.get(
+                        leader_round, 0
+                    ) + committee.weight(author)
+        # Certificate: a block of round r+2 whose r+1 parents voting for one
+        # leader block hold a quorum. Parents have distinct authors per round,
+        # so at most one leader block can reach a quorum within one block.
+        if round_ >= 3:
+            support: dict[bytes, int] = {}
+            for parent in block.parents:
+                if parent.round == round_ - 1:
+                    vote = self._votes.get(parent.digest)
+                    if vote is not None:
+                        support[vote] = support.get(vote, 0) + committee.weight(parent.author)
+            for leader_digest, weight in support.items():
+                if committee.is_quorum(weight):
+                    self._certifiers[digest] = leader_digest
+                    cert_authors = self._cert_authors.setdefault(leader_digest, set())
+                    if author not in cert_authors:
+                        cert_authors.add(author)
+                        self._cert_weight[leader_digest] = self._cert_weight.get(
+                            leader_digest, 0
+                        ) + committee.weight(author)
+        outputs.append(BlockAccepted(block))
+
+    # -- commit rule -------------------------------------------------------
+
+    def _direct(self, round_: int) -> tuple[int, bytes | None]:
+        leader = self.committee.leader(round_)
+        for digest in self._slots.get((round_, leader), ()):
+            if self.committee.is_quorum(self._cert_weight.get(digest, 0)):
+                return _COMMIT, digest
+        if self.committee.is_quorum(self._blame_weight.get(round_, 0)):
+            return _SKIP, None
+        return _UNDECIDED, None
+
+    def _certified_in_history(self, anchor: Block, round_: int) -> bytes | None:
+        """The leader block of ``round_`` certified by a block in ``anchor``'s past, if any."""
+        leader = self.committee.leader(round_)
+        versions = self._slots.get((round_, leader), ())
+        if not any(d in self._cert_authors for d in versions):
+            return None
+        target = round_ + 2
+        seen: set[bytes] = set()
+        stack = [anchor.digest]
+        while stack:
+            digest = stack.pop()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            block = self._blocks[digest]
+            if block.round == target:
+                certified = self._certifiers.get(digest)
+                if certified is not None:
+                    return certified
+                continue
+            stack.extend(
+                p.digest for p in block.parents if p.round >= target and p.digest not in seen
+            )
+        return None
+
+    def _try_commit(self) -> list[Output]:
+        top = self._highest_round
+        first = self._last_decided + 1
+        if top - 1 < first:
+            return []
+        decisions: dict[int, tuple[int, bytes | None]] = {}
+        for round_ in range(top - 1, first - 1, -1):
+            kind, digest = self._direct(round_)
+            if kind == _UNDECIDED:
+                kind, digest = self._indirect(round_, decisions, top)
+            decisions[round_] = (kind, digest)
+        outputs: list[Output] = []
+        for round_ in range(first, top):
+            kind, digest = decisions[round_]
+            if kind == _UNDECIDED:
+                break
+            if kind == _COMMIT and digest is not None:
+                outputs.append(self._commit(digest))
+            self._last_decided = round_
+        return outputs
+
+    def _indirect(
+        self, round_: int, decisions: dict[int, tuple[int, bytes | None]], top: int
+    ) -> tuple[int, bytes | None]:
+        for anchor_round in range(round_ + 3, top):
+            kind, digest = decisions[anchor_round]
+            if kind == _SKIP:
+                continue
+            if kind == _UNDECIDED or digest is None:
+                return _UNDECIDED, None
+            certified = self._certified_in_history(self._blocks[digest], round_)
+            if certified is not None:
+                return _COMMIT, certified
+            return _SKIP, None
+        return _UNDECIDED, None
+
+    def _commit(self, leader_digest: bytes) -> CommittedSubDag:
+        leader = self._blocks[leader_digest]
+        cone: list[Block] = []
+        stack = [leader_digest]
+        committed = self._committed
+        while stack:
+            digest = stack.pop()
+            if digest in committed:
+                continue
+            committed.add(digest)
+            block = self._blocks[digest]
+            cone.append(block)
+            stack.extend(p.digest for p in block.parents if p.digest not in committed)
+        cone.sort(key=lambda b: b.ref)
+        ids: list[bytes] = []
+        delivered = self._delivered
+        for block in cone:
+            for mid in block.payload:
+                if mid not in delivered:
+                    delivered.add(mid)
+                    ids.append(mid)
+        sub = CommittedSubDag(
+            index=self._commit_index,
+            leader=leader.ref,
+            round=leader.round,
+            timestamp_ms=leader.timestamp_ms,
+            blocks=tuple(b.ref for b in cone),
+            message_ids=tuple(ids),
+        )
+        self._commit_index += 1
+        return sub
+
+    @classmethod
+    def restore(
+        cls,
+        committee: Committee,
+        blocks: Iterable[Block],
+        *,
+        author: int | None = None,
+        key: Ed25519PrivateKey | None = None,
+        verifier: Verifier | None = None,
+        leader_timeout_ms: int = 1000,
+    ) -> tuple[Core, list[Output]]:
+        """A core rebuilt from persisted blocks (in acceptance order) and the outputs
+        replay produced: commits come out again with the same indices, and the
+        validator's own blocks set its last proposed round so it never signs a
+        second block for a round it already signed before the crash."""
+        core = cls(
+            committee,
+            author=author,
+            key=key,
+            verifier=verifier,
+            leader_timeout_ms=leader_timeout_ms,
+        )
+        outputs: list[Output] = []
+        for block in blocks:
+            outputs.extend(core.on_block(block))
+        return core, outputs

@@ -1,0 +1,585 @@
+"""Deterministic discrete-event simulator driving many consensus cores in one process.
+
+``docs/consensus.md`` §9: a seeded RNG, a virtual millisecond clock, links with
+latency distributions and loss, partitions that heal, crash-recovery from
+persisted blocks, and byzantine validators (equivocating, withholding, lying
+about parents, silent). The honest nodes run exactly ``Core``, driven as a
+network node drives it. Same seed, same run, event for event.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, cast
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from simtrust.errors import InvalidInput, InvalidSignature, Rejected, SimtrustError
+
+from ._block import Block, BlockRef
+from ._committee import Committee
+from ._core import (
+    BlockAccepted,
+    CommittedSubDag,
+    Core,
+    EquivocationDetected,
+    MissingBlocks,
+    Output,
+)
+
+__all__ = [
+    "Behaviour",
+    "Crash",
+    "ForkDetectedError",
+    "Latency",
+    "Partition",
+    "SimConfig",
+    "SimResult",
+    "check_prefixes",
+    "run",
+]
+
+Behaviour = Literal["honest", "equivocate", "withhold", "lie", "silent"]
+
+
+class ForkDetectedError(SimtrustError):
+    """Two honest nodes finalized sequences where neither is a prefix of the other."""
+
+    code = "fork-detected"
+    status = 500
+    title = "Consensus safety violated"
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """One-way link delay in ms: ``fixed``, ``uniform`` (a..b) or ``lognormal``
+    (median a, shape b), never below 0.1 ms."""
+
+    kind: Literal["fixed", "uniform", "lognormal"]
+    a: float
+    b: float = 0.0
+
+    @classmethod
+    def fixed(cls, ms: float) -> Latency:
+        return cls("fixed", ms)
+
+    @classmethod
+    def uniform(cls, low_ms: float, high_ms: float) -> Latency:
+        return cls("uniform", low_ms, high_ms)
+
+    @classmethod
+    def lognormal(cls, median_ms: float, sigma: float) -> Latency:
+        return cls("lognormal", median_ms, sigma)
+
+    def sample(self, rng: random.Random) -> float:
+        if self.kind == "fixed":
+            value = self.a
+        elif self.kind == "uniform":
+            value = rng.uniform(self.a, self.b)
+        else:
+            value = self.a * math.exp(rng.gauss(0.0, self.b))
+        return max(0.1, value)
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """From ``start_ms`` until ``end_ms`` only nodes of one group reach each other.
+    Nodes listed in no group form one more group together."""
+
+    start_ms: float
+    end_ms: float
+    groups: tuple[frozenset[int], ...]
+
+    def blocks(self, now: float, a: int, b: int) -> bool:
+        if not self.start_ms <= now < self.end_ms:
+            return False
+        return self._group(a) != self._group(b)
+
+    def _group(self, node: int) -> int:
+        for index, group in enumerate(self.groups):
+            if node in group:
+                return index
+        return -1
+
+
+@dataclass(frozen=True, slots=True)
+class Crash:
+    """Node ``node`` stops at ``at_ms`` (losing all memory but its persisted blocks)
+    and, unless ``restart_ms`` is None, restarts then from them."""
+
+    node: int
+    at_ms: float
+    restart_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    validators: int = 4
+    seed: int = 0
+    duration_ms: float = 3000.0
+    weights: tuple[int, ...] | None = None
+    latency: Latency = field(default_factory=lambda: Latency.uniform(20.0, 80.0))
+    loss: float = 0.0
+    partitions: tuple[Partition, ...] = ()
+    crashes: tuple[Crash, ...] = ()
+    byzantine: Mapping[int, Behaviour] = field(default_factory=dict)
+    leader_timeout_ms: int = 250
+    min_round_ms: float = 1.0
+    tick_ms: float = 150.0
+    ids_per_block: int = 2
+    wire: bool = False
+    verify_signatures: bool = True
+    max_response_blocks: int = 4000
+
+
+@dataclass(slots=True)
+class SimResult:
+    """What a run produced: each node's commits (with the virtual time of each),
+    message finality latencies at honest nodes, and counters."""
+
+    config: SimConfig
+    honest: frozenset[int]
+    commits: dict[int, list[CommittedSubDag]]
+    commit_times: dict[int, list[float]]
+    finality_ms: list[float]
+    stats: dict[str, int]
+    rounds: dict[int, int]
+
+    def commits_after(self, node: int, time_ms: float) -> int:
+        return sum(1 for t in self.commit_times[node] if t >= time_ms)
+
+    def check_safety(self) -> None:
+        """Raise ``ForkDetectedError`` unless all honest sequences are prefixes of one another
+        and no restarted node re-derived a different history."""
+        if self.stats.get("replay_mismatch", 0):
+            raise ForkDetectedError("a restarted node re-derived a different commit sequence")
+        check_prefixes([self.commits[n] for n in sorted(self.honest)])
+
+
+def check_prefixes(sequences: Sequence[Sequence[CommittedSubDag]]) -> None:
+    """Raise ``ForkDetectedError`` unless every pair of commit sequences is prefix-related,
+    both in committed leaders and in finalized message ids."""
+    longest = max(sequences, key=len, default=[])
+    ids_longest = [m for sub in longest for m in sub.message_ids]
+    for seq in sequences:
+        for index, sub in enumerate(seq):
+            other = longest[index]
+            if (sub.leader, sub.blocks) != (other.leader, other.blocks):
+                raise ForkDetectedError(f"commit {index} differs between honest nodes")
+        ids = [m for sub in seq for m in sub.message_ids]
+        if ids != ids_longest[: len(ids)]:
+            raise ForkDetectedError("finalized message orders differ between honest nodes")
+
+
+class _VerifyCache:
+    """Ed25519 verification once per (block, signature) for the whole simulation."""
+
+    __slots__ = ("_ok",)
+
+    def __init__(self) -> None:
+        self._ok: dict[bytes, bytes] = {}
+
+    def __call__(self, block: Block, key: Ed25519PublicKey) -> None:
+        if self._ok.get(block.digest) == block.signature:
+            return
+        block.verify_signature(key)
+        self._ok[block.digest] = block.signature
+
+
+class _SignedRegistry:
+    """Closed-world signature check: the block's signature is one the simulation made
+    with the author's key (every key lives in the simulation), at the cost of a dict
+    lookup instead of an Ed25519 verification."""
+
+    __slots__ = ("_signed",)
+
+    def __init__(self) -> None:
+        self._signed: dict[bytes, tuple[int, bytes]] = {}
+
+    def register(self, block: Block) -> Block:
+        self._signed[block.digest] = (block.author, block.signature)
+        return block
+
+    def __call__(self, block: Block, key: Ed25519PublicKey) -> None:
+        if self._signed.get(block.digest) != (block.author, block.signature):
+            raise InvalidSignature("block signature was not made by its author")
+
+
+class _Node:
+    __slots__ = (
+        "alive",
+        "behaviour",
+        "commit_times",
+        "commits",
+        "core",
+        "extra",
+        "generation",
+        "id",
+        "key",
+        "last_proposal",
+        "store",
+        "targets",
+        "wake",
+    )
+
+    def __init__(self, node_id: int, key: Ed25519PrivateKey, behaviour: Behaviour) -> None:
+        self.id = node_id
+        self.key = key
+        self.behaviour: Behaviour = behaviour
+        self.core: Core | None = None
+        self.alive = behaviour != "silent"
+        self.generation = 0
+        self.store: list[Block] = []
+        self.commits: list[CommittedSubDag] = []
+        self.commit_times: list[float] = []
+        self.extra: dict[bytes, Block] = {}
+        self.last_proposal = 0.0
+        self.targets: tuple[int, ...] = ()
+        self.wake: float | None = None
+
+
+_Message = tuple[str, object]
+
+
+class _Simulation:
+    def __init__(self, config: SimConfig) -> None:
+        if config.validators < 1:
+            raise InvalidInput("a simulation needs at least one validator")
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.now = 0.0
+        self._queue: list[tuple[float, int, str, int, object]] = []
+        self._seq = 0
+        keys = [
+            Ed25519PrivateKey.from_private_bytes(self.rng.randbytes(32))
+            for _ in range(config.validators)
+        ]
+        weights = config.weights or (1,) * config.validators
+        if len(weights) != config.validators:
+            raise InvalidInput("one weight per validator")
+        self.committee = Committee.from_keys(
+            0,
+            [
+                (k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw), w)
+                for k, w in zip(keys, weights, strict=True)
+            ],
+        )
+        self.registry = _SignedRegistry()
+        self.verifier: _VerifyCache | _SignedRegistry = (
+            _VerifyCache() if config.verify_signatures else self.registry
+        )
+        self.nodes = [
+            _Node(i, keys[i], config.byzantine.get(i, "honest")) for i in range(config.validators)
+        ]
+        others = list(range(config.validators))
+        for node in self.nodes:
+            peers = [p for p in others if p != node.id]
+            self.rng.shuffle(peers)
+            node.targets = tuple(sorted(peers[: len(peers) // 2]))
+            if node.alive:
+                node.core = self._new_core(node)
+        self.birth: dict[bytes, float] = {}
+        self.finality: list[float] = []
+        self.stats: dict[str, int] = {
+            "messages": 0,
+            "dropped": 0,
+            "rejected": 0,
+            "equivocations_seen": 0,
+            "replay_mismatch": 0,
+            "requests": 0,
+        }
+
+    def _new_core(self, node: _Node) -> Core:
+        return Core(
+            self.committee,
+            author=node.id,
+            key=node.key,
+            verifier=self.verifier,
+            leader_timeout_ms=self.config.leader_timeout_ms,
+        )
+
+    # -- event plumbing ----------------------------------------------------
+
+    def _push(self, time: float, kind: str, node: int, payload: object) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (time, self._seq, kind, node, payload))
+
+    def _send(self, src: int, dst: int, message: _Message) -> None:
+        self.stats["messages"] += 1
+        if self.config.loss and self.rng.random() < self.config.loss:
+            self.stats["dropped"] += 1
+            return
+        delay = self.config.latency.sample(self.rng)
+        self._push(self.now + delay, "deliver", dst, (src, message))
+
+    def _broadcast(self, src: int, message: _Message, targets: Sequence[int] | None = None) -> None:
+        for dst in targets if targets is not None else range(len(self.nodes)):
+            if dst != src:
+                self._send(src, dst, message)
+
+    def _blocked(self, a: int, b: int) -> bool:
+        return any(p.blocks(self.now, a, b) for p in self.config.partitions)
+
+    # -- running -----------------------------------------------------------
+
+    def run(self) -> SimResult:
+        for node in self.nodes:
+            if node.alive:
+                self._push(self.rng.uniform(0, 5), "tick", node.id, 0)
+        for crash in self.config.crashes:
+            self._push(crash.at_ms, "crash", crash.node, None)
+            if crash.restart_ms is not None:
+                self._push(crash.restart_ms, "restart", crash.node, None)
+        end = self.config.duration_ms
+        while self._queue and self._queue[0][0] <= end:
+            time, _, kind, node_id, payload = heapq.heappop(self._queue)
+            self.now = time
+            node = self.nodes[node_id]
+            if kind == "crash":
+                node.alive = False
+                node.core = None
+                node.generation += 1
+            elif kind == "restart":
+                self._restart(node)
+            elif not node.alive or node.core is None:
+                continue
+            elif kind == "deliver":
+                src, message = cast(tuple[int, _Message], payload)
+                if self._blocked(src, node_id):
+                    self.stats["dropped"] += 1
+                    continue
+                self._deliver(node, src, message)
+            elif kind == "tick":
+                if payload != node.generation:
+                    continue
+                self._tick(node)
+            elif kind == "wake" and payload == node.generation:
+                node.wake = None
+                self._maybe_propose(node)
+        return self._result()
+
+    def _result(self) -> SimResult:
+        faulty = {i for i, b in self.config.byzantine.items() if b != "honest"}
+        honest = frozenset(n.id for n in self.nodes if n.id not in faulty)
+        return SimResult(
+            config=self.config,
+            honest=honest,
+            commits={n.id: n.commits for n in self.nodes},
+            commit_times={n.id: n.commit_times for n in self.nodes},
+            finality_ms=self.finality,
+            stats=dict(self.stats),
+            rounds={n.id: (n.core.highest_round if n.core else 0) for n in self.nodes},
+        )
+
+    def _restart(self, node: _Node) -> None:
+        node.alive = True
+        node.generation += 1
+        node.wake = None
+        core, outputs = Core.restore(
+            self.committee,
+            node.store,
+            author=node.id,
+            key=node.key,
+            verifier=self.verifier,
+            leader_timeout_ms=self.config.leader_timeout_ms,
+        )
+        node.core = core
+        replayed = [o for o in outputs if isinstance(o, CommittedSubDag)]
+        for sub in replayed:
+            if sub.index >= len(node.commits) or node.commits[sub.index] != sub:
+                self.stats["replay_mismatch"] += 1
+        self._push(self.now + self.rng.uniform(0, 5), "tick", node.id, node.generation)
+
+    def _tick(self, node: _Node) -> None:
+        core = node.core
+        if core is None:
+            return
+        missing = core.missing_refs()
+        if missing:
+            self._request(node, self._random_peer(node), missing)
+        own = core.last_proposed_round
+        if own and node.behaviour != "lie":
+            mine = [b for b in core.blocks_at(own) if b.author == node.id]
+            if mine:
+                self._broadcast(node.id, ("blocks", mine[:1]), self._targets(node))
+        self._maybe_propose(node)
+        self._push(self.now + self.config.tick_ms, "tick", node.id, node.generation)
+
+    def _random_peer(self, node: _Node) -> int:
+        if len(self.nodes) == 1:
+            return node.id
+        peer = self.rng.randrange(len(self.nodes) - 1)
+        return peer if peer < node.id else peer + 1
+
+    def _targets(self, node: _Node) -> Sequence[int] | None:
+        return node.targets if node.behaviour == "withhold" else None
+
+    def _request(self, node: _Node, peer: int, refs: Sequence[BlockRef]) -> None:
+        if peer == node.id or node.core is None:
+            return
+        self.stats["requests"] += 1
+        floor = max(1, node.core.last_decided_round - 1)
+        self._send(node.id, peer, ("request", (tuple(r.digest for r in refs[:256]), floor)))
+
+    def _deliver(self, node: _Node, src: int, message: _Message) -> None:
+        kind, body = message
+        if kind == "blocks":
+            blocks: Sequence[Block] = body  # type: ignore[assignment]
+            for block in blocks:
+                if self.config.wire:
+                    block = Block.decode(block.encode())  # noqa: PLW2901 - exercise the codec
+                self._ingest(node, src, block)
+            self._maybe_propose(node)
+        elif kind == "request":
+            if node.behaviour in {"withhold", "silent"}:
+                return
+            digests, floor = cast(tuple[tuple[bytes, ...], int], body)
+            assert node.core is not None
+            found = node.core.history(digests, floor, self.config.max_response_blocks)
+            found.extend(node.extra[d] for d in digests if d in node.extra)
+            if found:
+                self._send(node.id, src, ("blocks", found))
+
+    def _ingest(self, node: _Node, src: int, block: Block) -> None:
+        core = node.core
+        assert core is not None
+        try:
+            outputs = core.on_block(block)
+        except (Rejected, InvalidSignature):
+            self.stats["rejected"] += 1
+            return
+        self._handle(node, outputs, src)
+
+    def _handle(self, node: _Node, outputs: list[Output], src: int) -> None:
+        for output in outputs:
+            if isinstance(output, BlockAccepted):
+                node.store.append(output.block)
+            elif isinstance(output, MissingBlocks):
+                self._request(node, src, output.refs)
+            elif isinstance(output, EquivocationDetected):
+                self.stats["equivocations_seen"] += 1
+            elif isinstance(output, CommittedSubDag):
+                node.commits.append(output)
+                node.commit_times.append(self.now)
+                if node.behaviour == "honest":
+                    for mid in output.message_ids:
+                        born = self.birth.get(mid)
+                        if born is not None:
+                            self.finality.append(self.now - born)
+
+    def _maybe_propose(self, node: _Node) -> None:
+        core = node.core
+        if core is None:
+            return
+        earliest = node.last_proposal + self.config.min_round_ms
+        if self.now < earliest and core.proposal_round() is not None:
+            self._schedule_wake(node, earliest)
+            return
+        if core.ready_round(int(self.now)) is not None:
+            block = self.registry.register(core.propose(int(self.now), self._fresh_ids(node)))
+            self._handle(node, core.on_block(block), node.id)
+            self._publish(node, block)
+            if core.proposal_round() is not None:
+                self._schedule_wake(node, self.now + self.config.min_round_ms)
+                return
+        wake = core.wake_at()
+        if wake is not None:
+            self._schedule_wake(node, float(wake))
+
+    def _schedule_wake(self, node: _Node, at: float) -> None:
+        if node.wake is not None and node.wake <= at and node.wake >= self.now:
+            return
+        node.wake = at
+        self._push(max(at, self.now), "wake", node.id, node.generation)
+
+    def _fresh_ids(self, node: _Node) -> list[bytes]:
+        count = self.config.ids_per_block
+        start, span = node.last_proposal, self.now - node.last_proposal
+        node.last_proposal = self.now
+        ids = []
+        for k in range(count):
+            mid = self.rng.randbytes(32)
+            if node.behaviour == "honest":
+                self.birth[mid] = start + span * (k + 1) / count
+            ids.append(mid)
+        return ids
+
+    def _publish(self, node: _Node, block: Block) -> None:
+        behaviour = node.behaviour
+        if behaviour == "equivocate":
+            twin = self._sign(
+                epoch=block.epoch,
+                round=block.round,
+                author=block.author,
+                timestamp_ms=block.timestamp_ms,
+                parents=block.parents,
+                payload=[self.rng.randbytes(32)],
+                key=node.key,
+            )
+            node.extra[twin.digest] = twin
+            peers = [p for p in range(len(self.nodes)) if p != node.id]
+            half = set(node.targets)
+            self._broadcast(node.id, ("blocks", [block]), [p for p in peers if p in half])
+            self._broadcast(node.id, ("blocks", [twin]), [p for p in peers if p not in half])
+        elif behaviour == "lie" and block.round > 1 and self.rng.random() < 0.5:
+            self._broadcast(node.id, ("blocks", [self._lie(node, block)]))
+        else:
+            self._broadcast(node.id, ("blocks", [block]), self._targets(node))
+
+    def _sign(
+        self,
+        *,
+        epoch: int,
+        round: int,
+        author: int,
+        timestamp_ms: int,
+        parents: Sequence[BlockRef],
+        payload: Sequence[bytes],
+        key: Ed25519PrivateKey,
+    ) -> Block:
+        block = Block.create(
+            epoch=epoch,
+            round=round,
+            author=author,
+            timestamp_ms=timestamp_ms,
+            parents=parents,
+            payload=payload,
+            key=key,
+        )
+        return self.registry.register(block)
+
+    def _lie(self, node: _Node, block: Block) -> Block:
+        parents = list(block.parents)
+        choice = self.rng.randrange(3)
+        index = self.rng.randrange(len(parents))
+        victim = parents[index]
+        if choice == 0:  # a parent that does not exist
+            parents[index] = BlockRef(victim.round, victim.author, self.rng.randbytes(32))
+        elif choice == 1:  # a parent at the wrong round (digest of a real block)
+            parents[index] = BlockRef(max(1, victim.round - 1), victim.author, victim.digest)
+            parents = sorted({(p.round, p.author): p for p in parents}.values())
+        else:  # a "parent" from the block's own round
+            parents.append(BlockRef(block.round, (node.id + 1) % len(self.nodes), victim.digest))
+            parents = sorted({(p.round, p.author): p for p in parents}.values())
+        return self._sign(
+            epoch=block.epoch,
+            round=block.round,
+            author=block.author,
+            timestamp_ms=block.timestamp_ms,
+            parents=parents,
+            payload=block.payload,
+            key=node.key,
+        )
+
+
+def run(config: SimConfig) -> SimResult:
+    """Run one simulation to ``config.duration_ms`` of virtual time."""
+    return _Simulation(config).run()
