@@ -134,6 +134,8 @@ def _cmdline(pid: int) -> str:
 class Testnet:
     """N local validators under one directory; every process it starts, it can stop."""
 
+    __test__ = False  # not a pytest test class despite its name
+
     def __init__(self, directory: Path, nodes: list[NodeInfo], network: str) -> None:
         self.directory = directory
         self.nodes = nodes
