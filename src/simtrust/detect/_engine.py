@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,22 +64,23 @@ class Thresholds:
     cooldown_s: float = 600.0
 
 
-_LOCAL_NETS = tuple(
-    ipaddress.ip_network(n)
-    for n in (
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "100.64.0.0/10",
-        "169.254.0.0/16",
-        "127.0.0.0/8",
-        "0.0.0.0/8",
-        "fc00::/7",
-        "fe80::/10",
-        "::1/128",
-        "::/128",
+# (network, mask) pairs of IPv4 space that is local to a site or an operator's core.
+_LOCAL_V4 = tuple(
+    (int(n.network_address), int(n.netmask))
+    for n in map(
+        ipaddress.IPv4Network,
+        (
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "169.254.0.0/16",
+            "127.0.0.0/8",
+            "0.0.0.0/8",
+        ),
     )
 )
+_LOCAL_V6 = tuple(map(ipaddress.IPv6Network, ("fc00::/7", "fe80::/10", "::1/128", "::/128")))
 
 
 def _classify(addr: str) -> int:
@@ -87,13 +89,24 @@ def _classify(addr: str) -> int:
     Documentation and benchmarking ranges count as unicast on purpose: they
     stand for Internet hosts in tests and never occur on a live network.
     """
+    if ":" not in addr:
+        try:
+            value = int.from_bytes(socket.inet_aton(addr), "big")
+        except OSError:
+            return _LOCAL
+        if value >> 28 == 0xE or value & 0xFF == 0xFF:
+            return _GROUP
+        for net, mask in _LOCAL_V4:
+            if value & mask == net:
+                return _LOCAL
+        return _UNICAST
     try:
-        ip = ipaddress.ip_address(addr)
+        ip6 = ipaddress.IPv6Address(addr)
     except ValueError:
         return _LOCAL
-    if ip.is_multicast or addr.endswith(".255"):
+    if ip6.is_multicast:
         return _GROUP
-    if any(ip in net for net in _LOCAL_NETS if net.version == ip.version):
+    if any(ip6 in net for net in _LOCAL_V6):
         return _LOCAL
     return _UNICAST
 
@@ -235,6 +248,20 @@ class Detector:
         cohorts = [Baseline.merge("cohort", g, parts) for g, parts in sorted(groups.items())]
         return devices + cohorts
 
+    def thresholds_for(self, imsi: str) -> dict[str, float]:
+        """The thresholds in force for a device seen so far (empty when it is unknown)."""
+        dev = self._by_imsi.get(imsi)
+        if dev is None:
+            return {}
+        return {
+            "scan_score_60s": dev.th_scan,
+            "breadth_60s": dev.th_breadth,
+            "dst_packets_10s": dev.th_dpk,
+            "dst_flows_10s": dev.th_dflows,
+            "dst_bytes_10s": dev.th_dbytes,
+            "bytes_60s": dev.th_vol,
+        }
+
     def _resolve(self, dev: _Dev) -> None:
         th = self.th
         dev.base = self._device_base.get(dev.ref.imsi)
@@ -289,7 +316,7 @@ class Detector:
             return f"device:{dev.ref.imsi}", b
         return f"cohort:{dev.ref.device_group}", c
 
-    def _alert(  # noqa: PLR0917 - private helper called from every detector
+    def _alert(
         self,
         dev: _Dev,
         kind: str,
@@ -455,14 +482,21 @@ class Detector:
         share = 1.0 if dur <= 10.0 else 10.0 / dur
         e = dev.dst_cur.get(dst)
         if e is None:
-            e = dev.dst_cur[dst] = [0.0, 0.0, 0.0, f.start, 0.0]
+            # packets, flows, bytes, first start, unanswered flows, quiet until
+            e = dev.dst_cur[dst] = [0.0, 0.0, 0.0, f.start, 0.0, 0.0]
         e[0] += f.packets * share
         e[1] += 1.0
         e[2] += octets * share
         if unanswered:
             e[4] += 1.0
-        if learn is None and (
-            e[0] >= dev.th_dpk * 0.5 or e[1] >= dev.th_dflows * 0.5 or e[2] >= dev.th_dbytes * 0.5
+        if (
+            learn is None
+            and t >= e[5]
+            and (
+                e[0] >= dev.th_dpk * 0.5
+                or e[1] >= dev.th_dflows * 0.5
+                or e[2] >= dev.th_dbytes * 0.5
+            )
         ):
             out += self._ddos_check(dev, dst, e, t, w10, f)
 
@@ -548,7 +582,7 @@ class Detector:
             ev,
         )
 
-    def _ddos_check(  # noqa: PLR0917 - private hot-path helper, no keyword overhead
+    def _ddos_check(
         self,
         dev: _Dev,
         dst: str,
@@ -572,6 +606,7 @@ class Detector:
         if not hits:
             return []
         if (last := dev.alerted.get(("ddos", dst))) is not None and t - last < self.th.cooldown_s:
+            e[5] = last + self.th.cooldown_s
             return []
         feature, observed, threshold = max(hits, key=lambda h: h[1] / h[2])
         ev = self._threshold_evidence(dev, feature, observed, threshold, 10.0)

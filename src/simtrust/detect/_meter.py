@@ -128,9 +128,7 @@ def _ip6(b: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET6, b)
 
 
-def _transport(  # noqa: PLR0917 - private hot-path helper
-    ts: float, src: str, dst: str, proto: int, length: int, l4: bytes
-) -> Packet:
+def _transport(ts: float, src: str, dst: str, proto: int, length: int, l4: bytes) -> Packet:
     sport = dport = flags = 0
     payload = b""
     if proto == PROTO_TCP and len(l4) >= 20:
@@ -456,7 +454,8 @@ def meter_packets(
             exported.extend([p.ts] * len(done))
     tail = meter.flush()
     recs.extend(tail)
-    exported.extend([(cap.last_ts or 0.0)] * len(tail))
+    # A live meter would export these once idle: the last packet plus the idle timeout.
+    exported.extend([r.end + meter.idle_timeout for r in tail])
     return cap
 
 

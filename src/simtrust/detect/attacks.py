@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 import socket
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,14 +76,50 @@ class AttackTraffic:
     rate: float
 
 
+def _rng(seed: int) -> random.Random:
+    return random.Random(seed)
+
+
 def _a(addr: str) -> bytes:
     return socket.inet_aton(addr)
 
 
-def _eth(
-    ip: dpkt.ip.IP, src_mac: bytes = DOC_MAC_DEVICE, dst_mac: bytes = DOC_MAC_GATEWAY
-) -> bytes:
-    return bytes(dpkt.ethernet.Ethernet(src=src_mac, dst=dst_mac, type=0x0800, data=ip))
+def _eth(ip: bytes, src_mac: bytes = DOC_MAC_DEVICE, dst_mac: bytes = DOC_MAC_GATEWAY) -> bytes:
+    return dst_mac + src_mac + b"\x08\x00" + ip
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(memoryview(data).cast("H"))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    # Computed on native-order words; swap back when the host is little-endian.
+    value = ~total & 0xFFFF
+    return socket.htons(value) if socket.htons(1) != 1 else value
+
+
+def _ip4(src: str, dst: str, proto: int, payload: bytes, ident: int = 0) -> bytes:
+    """An IPv4 header (RFC 791 §3.1, no options, TTL 64) in front of ``payload``."""
+    head = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(payload),
+        ident & 0xFFFF,
+        0,
+        64,
+        proto,
+        0,
+        _a(src),
+        _a(dst),
+    )
+    return head[:10] + struct.pack("!H", _checksum(head)) + head[12:] + payload
+
+
+def _l4_sum(src: str, dst: str, proto: int, segment: bytes) -> int:
+    pseudo = _a(src) + _a(dst) + struct.pack("!BBH", 0, proto, len(segment))
+    return _checksum(pseudo + segment)
 
 
 def _tcp(
@@ -97,36 +133,33 @@ def _tcp(
     data: bytes = b"",
     opts: bytes = b"",
     rng: random.Random | None = None,
-) -> dpkt.ip.IP:
-    tcp = dpkt.tcp.TCP(
-        sport=sport,
-        dport=dport,
-        seq=seq & 0xFFFFFFFF,
-        ack=ack & 0xFFFFFFFF,
-        flags=flags,
-        win=(rng.getrandbits(16) if rng else 14600) or 1,
-        opts=opts,
-        data=data,
+) -> bytes:
+    """A TCP segment (RFC 9293 §3.1) in an IPv4 packet, checksums filled in."""
+    win = (rng.getrandbits(16) if rng else 14600) or 1
+    off = (20 + len(opts)) // 4
+    head = struct.pack(
+        "!HHIIBBHHH",
+        sport & 0xFFFF,
+        dport & 0xFFFF,
+        seq & 0xFFFFFFFF,
+        ack & 0xFFFFFFFF,
+        off << 4,
+        flags,
+        win,
+        0,
+        0,
     )
-    tcp.off = (20 + len(opts)) // 4
-    ip = dpkt.ip.IP(
-        src=_a(src),
-        dst=_a(dst),
-        p=dpkt.ip.IP_PROTO_TCP,
-        ttl=64,
-        data=tcp,
-        id=rng.getrandbits(16) if rng else 0,
-    )
-    ip.len = 20 + len(bytes(tcp))
-    return ip
+    seg = head + opts + data
+    csum = _l4_sum(src, dst, 6, seg)
+    seg = seg[:16] + struct.pack("!H", csum) + seg[18:]
+    return _ip4(src, dst, 6, seg, rng.getrandbits(16) if rng else 0)
 
 
-def _udp(src: str, dst: str, sport: int, dport: int, data: bytes, ident: int = 0) -> dpkt.ip.IP:
-    udp = dpkt.udp.UDP(sport=sport, dport=dport, data=data)
-    udp.ulen = 8 + len(data)
-    ip = dpkt.ip.IP(src=_a(src), dst=_a(dst), p=dpkt.ip.IP_PROTO_UDP, ttl=64, data=udp, id=ident)
-    ip.len = 20 + udp.ulen
-    return ip
+def _udp(src: str, dst: str, sport: int, dport: int, data: bytes, ident: int = 0) -> bytes:
+    """A UDP datagram (RFC 768) in an IPv4 packet, checksums filled in."""
+    seg = struct.pack("!HHHH", sport & 0xFFFF, dport & 0xFFFF, 8 + len(data), 0) + data
+    csum = _l4_sum(src, dst, 17, seg) or 0xFFFF
+    return _ip4(src, dst, 17, seg[:6] + struct.pack("!H", csum) + seg[8:], ident)
 
 
 def _times(start: float, duration: float, rate: float, rng: random.Random) -> list[float]:
@@ -142,6 +175,7 @@ def _random_target(rng: random.Random) -> str:
 def mirai_scan(
     device: str,
     start: float,
+    *,
     duration: float = 60.0,
     rate: float = 160.0,
     seed: int = 1,
@@ -152,7 +186,7 @@ def mirai_scan(
     About 3 % of targets answer with RST and 1 % with SYN-ACK (which the device's
     kernel resets, the raw-socket scanner having no connection for it).
     """
-    rng = random.Random(seed)
+    rng = _rng(seed)
     sport = rng.randrange(1024, 65535)
     frames: list[Frame] = []
     for i, t in enumerate(_times(start, duration, rate, rng)):
@@ -193,6 +227,7 @@ def mirai_scan(
 def mirai_udp_flood(
     device: str,
     start: float,
+    *,
     duration: float = 30.0,
     rate: float = 400.0,
     seed: int = 2,
@@ -200,7 +235,7 @@ def mirai_udp_flood(
     device_mac: bytes = DOC_MAC_DEVICE,
 ) -> AttackTraffic:
     """``attack_udp_generic``: random source and destination port per packet, 512 bytes."""
-    rng = random.Random(seed)
+    rng = _rng(seed)
     frames = [
         (
             t,
@@ -235,6 +270,7 @@ _SYN_OPTS = (
 def mirai_syn_flood(
     device: str,
     start: float,
+    *,
     duration: float = 30.0,
     rate: float = 1000.0,
     seed: int = 3,
@@ -242,7 +278,7 @@ def mirai_syn_flood(
     device_mac: bytes = DOC_MAC_DEVICE,
 ) -> AttackTraffic:
     """``attack_tcp_syn``: SYN with MSS/SACK/TS/WS options, random ports and sequence."""
-    rng = random.Random(seed)
+    rng = _rng(seed)
     frames = [
         (
             t,
@@ -268,6 +304,7 @@ def mirai_syn_flood(
 def mirai_ack_flood(
     device: str,
     start: float,
+    *,
     duration: float = 30.0,
     rate: float = 400.0,
     seed: int = 4,
@@ -275,7 +312,7 @@ def mirai_ack_flood(
     device_mac: bytes = DOC_MAC_DEVICE,
 ) -> AttackTraffic:
     """``attack_tcp_ack``: ACK with random sequence numbers and ports, 512 random bytes."""
-    rng = random.Random(seed)
+    rng = _rng(seed)
     frames = [
         (
             t,
@@ -302,6 +339,7 @@ def mirai_ack_flood(
 def mirai_gre_flood(
     device: str,
     start: float,
+    *,
     duration: float = 30.0,
     rate: float = 300.0,
     seed: int = 5,
@@ -309,7 +347,7 @@ def mirai_gre_flood(
     device_mac: bytes = DOC_MAC_DEVICE,
 ) -> AttackTraffic:
     """``attack_gre_ip``: GRE (protocol 47) carrying IP/UDP with 512 random bytes."""
-    rng = random.Random(seed)
+    rng = _rng(seed)
     frames = []
     for t in _times(start, duration, rate, rng):
         inner = bytes(
@@ -323,10 +361,7 @@ def mirai_gre_flood(
             )
         )
         gre = struct.pack("!HH", 0, 0x0800) + inner
-        ip = dpkt.ip.IP(
-            src=_a(device), dst=_a(target), p=47, ttl=64, data=gre, id=rng.getrandbits(16)
-        )
-        ip.len = 20 + len(gre)
+        ip = _ip4(device, target, 47, gre, rng.getrandbits(16))
         frames.append((t, _eth(ip, device_mac)))
     return AttackTraffic("gre", "ddos", device, start, start + duration, frames, target, rate)
 
@@ -342,6 +377,7 @@ _USER_AGENTS = (
 def mirai_http_flood(
     device: str,
     start: float,
+    *,
     duration: float = 30.0,
     rate: float = 200.0,
     seed: int = 6,
@@ -354,7 +390,7 @@ def mirai_http_flood(
     ``rate`` is requests per second over all connections; the target answers
     each request (so flows are two-way and complete, as on a live server).
     """
-    rng = random.Random(seed)
+    rng = _rng(seed)
     frames: list[Frame] = []
     per_conn = rate / connections
     for c in range(connections):
@@ -458,6 +494,7 @@ def mirai_http_flood(
 def flood(
     device: str,
     start: float,
+    *,
     duration: float = 30.0,
     rate: float = 250.0,
     seed: int = 7,
@@ -467,7 +504,7 @@ def flood(
     device_mac: bytes = DOC_MAC_DEVICE,
 ) -> AttackTraffic:
     """A plain volumetric flood: one UDP 5-tuple at a constant rate (what ``udpplain`` does)."""
-    rng = random.Random(seed)
+    rng = _rng(seed)
     sport = rng.randrange(1024, 65535)
     payload = rng.randbytes(size)
     frames = [
@@ -480,6 +517,7 @@ def flood(
 def beacon(
     device: str,
     start: float,
+    *,
     duration: float = 600.0,
     period: float = 30.0,
     jitter: float = 0.1,
@@ -489,7 +527,7 @@ def beacon(
     device_mac: bytes = DOC_MAC_DEVICE,
 ) -> AttackTraffic:
     """C2 check-in: a short TCP exchange every ``period`` ± ``jitter`` × period (uniform)."""
-    rng = random.Random(seed)
+    rng = _rng(seed)
     frames: list[Frame] = []
     t = start
     while t < start + duration:
@@ -536,11 +574,16 @@ def generate(
     kind: str,
     device: str,
     start: float,
+    *,
     seed: int = 1,
     device_mac: bytes = DOC_MAC_DEVICE,
-    **params: float,
+    params: Mapping[str, float] | None = None,
 ) -> AttackTraffic:
-    """One attack of ``kind`` (a key of :data:`ATTACK_CLASSES`) from ``device``."""
+    """One attack of ``kind`` (a key of :data:`ATTACK_CLASSES`) from ``device``.
+
+    ``params`` overrides the maker's keyword arguments (``rate``, ``duration``,
+    ``period``, ``jitter``, ...).
+    """
     makers = {
         "scan": mirai_scan,
         "udp": mirai_udp_flood,
@@ -554,7 +597,9 @@ def generate(
     maker = makers.get(kind)
     if maker is None:
         raise InvalidInput(f"unknown attack kind {kind!r}", kinds=sorted(makers))
-    return maker(device, start, seed=seed, device_mac=device_mac, **params)  # type: ignore[operator]
+    extra = dict(params or {})
+    traffic: AttackTraffic = maker(device, start, seed=seed, device_mac=device_mac, **extra)  # type: ignore[operator]
+    return traffic
 
 
 def inject(benign: Iterable[Frame], *attacks: AttackTraffic) -> list[Frame]:
