@@ -360,10 +360,6 @@ class FlowDecoder:
     def _learn(self, ctx: _Ctx, tid: int, fields: tuple[TemplateField, ...], *,
                options: bool) -> None:
         exporter, domain, now = ctx.exporter, ctx.domain, ctx.now
-        if sum(f.length for f in fields if f.length != VARLEN) == 0 and not any(
-                f.length == VARLEN for f in fields):
-            self._stats.drops["zero_length_template"] += 1
-            return
         key = (exporter, domain, tid)
         if key not in self._templates and len(self._templates) >= self.max_templates:
             self._stats.drops["template_limit"] += 1
@@ -387,17 +383,20 @@ class FlowDecoder:
         fields = []
         for i in range(count):
             if pos + 4 > end:
+                self._stats.drops["template_malformed"] += 1
                 return None
             ie, length = struct.unpack_from("!HH", data, pos)
             pos += 4
             pen = 0
             if ipfix and ie & 0x8000:
                 if pos + 4 > end:
+                    self._stats.drops["template_malformed"] += 1
                     return None
                 pen = struct.unpack_from("!I", data, pos)[0]
                 ie &= 0x7FFF
                 pos += 4
             if length == 0 or (not ipfix and length == VARLEN):
+                self._stats.drops["zero_length_field" if length == 0 else "template_malformed"] += 1
                 return None
             fields.append(TemplateField(ie, length, pen, scope=i < scope_count))
         return tuple(fields), pos
@@ -421,7 +420,6 @@ class FlowDecoder:
             parsed = self._read_fields(data, pos + head, end, count, ipfix=True,
                                        scope_count=scope)
             if parsed is None:
-                self._stats.drops["template_malformed"] += 1
                 return
             fields, pos = parsed
             self._learn(ctx, tid, fields, options=options)
@@ -434,7 +432,6 @@ class FlowDecoder:
                 return
             parsed = self._read_fields(data, pos + 4, end, count, ipfix=False)
             if parsed is None:
-                self._stats.drops["template_malformed"] += 1
                 return
             fields, pos = parsed
             self._learn(ctx, tid, fields, options=False)
@@ -451,7 +448,6 @@ class FlowDecoder:
             parsed = self._read_fields(data, pos + 6, end, n_scope + n_opt, ipfix=False,
                                        scope_count=n_scope)
             if parsed is None:
-                self._stats.drops["template_malformed"] += 1
                 return
             fields, pos = parsed
             self._learn(ctx, tid, fields, options=True)
