@@ -202,13 +202,16 @@ class Blocklist:
             )
         self._notify("blocklist", "*")
 
-    def remove(self, entry_id: int, *, actor: str) -> None:
+    def get(self, entry_id: int) -> BlocklistEntry:
         row = self._db.query_one(
             f"SELECT {_COLUMNS} FROM sub_blocklist WHERE id = ?", (entry_id,)
         )
         if row is None:
             raise NotFound(f"no blocklist entry {entry_id}", entry_id=entry_id)
-        entry = _entry(row)
+        return _entry(row)
+
+    def remove(self, entry_id: int, *, actor: str) -> None:
+        entry = self.get(entry_id)
         with self._db.transaction():
             self._db.execute("DELETE FROM sub_blocklist WHERE id = ?", (entry_id,))
             self._changes.record("blocklist", "*")

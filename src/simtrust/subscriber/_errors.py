@@ -44,10 +44,11 @@ class ImportRejected(InvalidInput):
 
     def __init__(self, errors: Sequence[RowError], rows: int) -> None:
         first = errors[0] if errors else None
+        bad_rows = len({e.line for e in errors})
         super().__init__(
-            f"{len(errors)} bad row(s) of {rows}; nothing was imported"
+            f"{bad_rows} bad row(s) of {rows}; nothing was imported"
             + (f" (first: {first})" if first else ""),
-            bad_rows=len(errors),
+            bad_rows=bad_rows,
             rows=rows,
             errors=[str(e) for e in errors[:_CONTEXT_ERRORS]],
         )

@@ -402,8 +402,20 @@ class Inventory:
         self.notify("sim", sim.imsi.value)
         return self.get_sim(iccid)
 
-    def clear_bindings(self, iccid: Iccid) -> list[str]:
-        """Drop every IMEI binding of a SIM; return the IMEIs it was bound to."""
+    def bindings(self, iccid: Iccid) -> list[dict[str, str]]:
+        """The IMEIs a SIM is bound to, with mode and time."""
+        rows = self._db.query(
+            "SELECT imei, mode, bound_at FROM sub_bindings WHERE iccid = ? ORDER BY bound_at",
+            (iccid.value,),
+        )
+        return [{"imei": str(i), "mode": str(m), "bound_at": str(t)} for i, m, t in rows]
+
+    def clear_bindings(self, iccid: Iccid, *, actor: str | None = None) -> list[str]:
+        """Drop every IMEI binding of a SIM; return the IMEIs it was bound to.
+
+        With ``actor`` the reset is audited (an operator confirming a device swap);
+        without, it is part of a change the caller audits.
+        """
         with self._db.transaction():
             imeis = [str(r[0]) for r in self._db.query(
                 "SELECT imei FROM sub_bindings WHERE iccid = ?", (iccid.value,)
@@ -412,6 +424,15 @@ class Inventory:
             self._write("binding", iccid.value)
             for imei in imeis:
                 self._write("binding-imei", imei)
+            if actor is not None:
+                row = self._db.query_one(
+                    "SELECT tenant_id FROM sub_sims WHERE iccid = ?", (iccid.value,)
+                )
+                self._audit.append(
+                    actor=actor, action="binding.reset", subject=f"sim:{iccid}",
+                    outcome="success", tenant_id=None if row is None else str(row[0]),
+                    details={"imeis": imeis},
+                )
         self.notify("binding", iccid.value)
         for imei in imeis:
             self.notify("binding-imei", imei)
