@@ -1,0 +1,379 @@
+"""Consortium ledger over loopback: four validator processes, rising offered load, finality.
+
+Four ``simtrust node run`` processes on 127.0.0.1 (a ``Testnet``) form one
+committee. Client threads submit pre-signed messages (64 issuers, each a
+chain that also approves another issuer's earlier message) in batches over
+the validators' HTTP APIs, round-robin, at a rising offered load; a poller
+reads validator 0's finalized feed, so latency is submission → finality as a
+client sees it. The limit, measured in the same run before the validators
+start: this machine's Ed25519 verification rate on all cores; every message
+is verified by each of the four validators, so a quarter of it bounds the
+network on one machine. ``quick=True`` runs the same node code in one
+process (four validators on one event loop, still over loopback TCP) for a
+few seconds at a low load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import multiprocessing
+import os
+import statistics
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from simtrust.benchmark import BenchResult
+from simtrust.ledger import Ed25519Signer, encode_tagged_data, network_id_from_name, signing_bytes
+from simtrust.ledger._keys import verify_ed25519_ok
+from simtrust.ledger.net import (
+    ConsensusParams,
+    ConsortiumNode,
+    NetworkGenesis,
+    NodeKeys,
+    NodeOptions,
+    Testnet,
+    generate_local_network,
+)
+from simtrust.store import SqliteDatabase
+
+NAME = "ledger-network"
+DESCRIPTION = "four validators over loopback: finalized messages/s and submission-to-finality"
+
+VALIDATORS = 4
+LANES = 64
+CROSS = 20
+FULL_STEPS = (250, 500, 1000, 1500, 2000, 2500, 3000)
+FULL_STEP_S = 9.0
+QUICK_STEPS = (50, 100)
+QUICK_STEP_S = 1.5
+TICK_S = 0.05
+DRAIN_S = 20.0
+CONSENSUS = ConsensusParams(leader_timeout_ms=500, min_round_interval_ms=50)
+
+
+# ---------------------------------------------------------------- signing
+
+
+def _lane_key(lane: int) -> Ed25519Signer:
+    seed = hashlib.blake2b(f"bench-network-lane-{lane}".encode(), digest_size=32).digest()
+    return Ed25519Signer(seed)
+
+
+def _sign_slice(args: tuple[str, int, bytes, list[bytes], int, int]) -> list[bytes]:
+    """Messages ``first..first+len(cross)-1`` of one lane: each approves its predecessor
+    and, from index CROSS on, another lane's message CROSS positions earlier."""
+    network, lane, previous, cross, first, t0 = args
+    key = _lane_key(lane)
+    nid = network_id_from_name(network)
+    out = []
+    for offset, other in enumerate(cross):
+        k = first + offset
+        parents = [previous] if not other else [previous, other]
+        body = signing_bytes(nid, key.public_key, t0 + k // 100, parents, 0,
+                             encode_tagged_data(b"bench", k.to_bytes(8, "big") + os.urandom(24)))
+        raw = body + key.sign(body)
+        out.append(raw)
+        previous = hashlib.blake2b(raw, digest_size=32).digest()
+    return out
+
+
+def presign(network: str, genesis_id: bytes, per_lane: int) -> list[list[bytes]]:
+    """Sign LANES chains in slices of CROSS messages on every core.
+
+    A slice only needs ids of earlier slices, so the lanes of one slice sign in
+    parallel. Issue times grow by 1 ms every 100 messages of a lane, so every
+    parent is issued no later than its child.
+    """
+    t0 = int(time.time() * 1000)
+    lanes: list[list[bytes]] = [[] for _ in range(LANES)]
+    ids: list[list[bytes]] = [[] for _ in range(LANES)]
+    with multiprocessing.get_context("fork").Pool(os.cpu_count() or 1) as pool:
+        for first in range(0, per_lane, CROSS):
+            size = min(CROSS, per_lane - first)
+            jobs = []
+            for lane in range(LANES):
+                other = ids[(lane + 1) % LANES]
+                cross = [other[k - CROSS] if k >= CROSS else b""
+                         for k in range(first, first + size)]
+                previous = ids[lane][-1] if ids[lane] else genesis_id
+                jobs.append((network, lane, previous, cross, first, t0))
+            for lane, raws in enumerate(pool.map(_sign_slice, jobs)):
+                lanes[lane].extend(raws)
+                ids[lane].extend(hashlib.blake2b(r, digest_size=32).digest() for r in raws)
+    return lanes
+
+
+def _verify_worker(args: tuple[bytes, bytes, bytes, float]) -> int:
+    key, sig, data, seconds = args
+    count = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(100):
+            verify_ed25519_ok(key, sig, data)
+        count += 100
+    return count
+
+
+def verify_rate(seconds: float) -> float:
+    """Ed25519 verifications per second using every core (libsodium, as the nodes)."""
+    key = _lane_key(0)
+    data = os.urandom(180)
+    sig = key.sign(data)
+    cores = os.cpu_count() or 1
+    start = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(cores) as pool:
+        counts = pool.map(_verify_worker, [(key.public_key, sig, data, seconds)] * cores)
+    return sum(counts) / max(seconds, time.perf_counter() - start - 0.05)
+
+
+# ---------------------------------------------------------------- drivers
+
+
+class _ProcessDriver:
+    """Validators as processes; clients over HTTP."""
+
+    def __init__(self, directory: Path) -> None:
+        self.net = Testnet.create(directory, VALIDATORS, consensus=CONSENSUS)
+        self.net.up(timeout=180)
+        self.network = self.net.network
+        self.genesis_id = NetworkGenesis.load(self.net.genesis_file).ledger_genesis().id
+        self._local = threading.local()
+
+    def _client(self, node: int) -> Any:
+        clients = getattr(self._local, "clients", None)
+        if clients is None:
+            clients = self._local.clients = {}
+        if node not in clients:
+            clients[node] = self.net.client(node)
+        return clients[node]
+
+    def submit(self, node: int, raws: list[bytes]) -> list[str]:
+        return [r["status"] for r in self._client(node).submit(raws)]
+
+    def finalized(self, after: int) -> list[tuple[int, bytes]]:
+        return [(o, m) for o, m, _ in self._client(0).finalized(after)]
+
+    def close(self) -> None:
+        self.net.down()
+
+
+class _InProcessDriver:
+    """Validators on one event loop in a background thread (quick runs)."""
+
+    def __init__(self, directory: Path) -> None:
+        genesis, paths = generate_local_network(VALIDATORS, directory, consensus=CONSENSUS)
+        self.network = genesis.network
+        self.genesis_id = genesis.ledger_genesis().id
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.dbs = [SqliteDatabase(directory / f"node-{i}.db") for i in range(VALIDATORS)]
+        self.nodes = [
+            ConsortiumNode(genesis, NodeKeys.load(p), db, options=NodeOptions())
+            for p, db in zip(paths, self.dbs, strict=True)
+        ]
+        for n in self.nodes:
+            self._call(n.start()).result(30)
+
+    def _call(self, coro: Any) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def submit(self, node: int, raws: list[bytes]) -> list[str]:
+        async def go() -> list[str]:
+            return [r.status for r in self.nodes[node].submit(raws)]
+
+        result: list[str] = self._call(go()).result(30)
+        return result
+
+    def finalized(self, after: int) -> list[tuple[int, bytes]]:
+        async def go() -> list[tuple[int, bytes]]:
+            rows = self.nodes[0].ledger.finalized_since(after, 1000)
+            return [(r["order"], bytes.fromhex(r["message_id"])) for r in rows]
+
+        result: list[tuple[int, bytes]] = self._call(go()).result(30)
+        return result
+
+    def close(self) -> None:
+        for n in self.nodes:
+            self._call(n.stop()).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        for db in self.dbs:
+            db.close()
+
+
+# ---------------------------------------------------------------- the run
+
+
+class _Load:
+    def __init__(self, lanes: list[list[bytes]]) -> None:
+        self.lanes = lanes
+        self.cursor = [0] * len(lanes)
+        self.submitted: dict[bytes, float] = {}
+        self.step_of: dict[bytes, int] = {}
+        self.rejected = 0
+        self.lock = threading.Lock()
+
+    def take(self, node: int, count: int) -> list[bytes]:
+        """The next ``count`` messages of the lanes assigned to ``node``, round-robin."""
+        mine = [i for i in range(len(self.lanes)) if i % VALIDATORS == node]
+        out: list[bytes] = []
+        while len(out) < count:
+            progressed = False
+            for i in mine:
+                if self.cursor[i] < len(self.lanes[i]) and len(out) < count:
+                    out.append(self.lanes[i][self.cursor[i]])
+                    self.cursor[i] += 1
+                    progressed = True
+            if not progressed:
+                break
+        return out
+
+
+def _sender(driver: Any, load: _Load, node: int, steps: Sequence[int], step_s: float,
+            start: float, errors: list[str]) -> None:
+    owed = 0.0
+    for index, offered in enumerate(steps):
+        step_end = start + (index + 1) * step_s
+        while True:
+            now = time.monotonic()
+            if now >= step_end:
+                break
+            owed += offered / VALIDATORS * TICK_S
+            count = int(owed)
+            owed -= count
+            with load.lock:
+                batch = load.take(node, count)
+            if batch:
+                t = time.monotonic()
+                ids = [hashlib.blake2b(r, digest_size=32).digest() for r in batch]
+                try:
+                    statuses = driver.submit(node, batch)
+                except Exception as exc:  # noqa: BLE001 - reported in the notes, run goes on
+                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                    statuses = ["error"] * len(batch)
+                with load.lock:
+                    for mid, status in zip(ids, statuses, strict=True):
+                        if status in ("accepted", "pending", "duplicate"):
+                            load.submitted[mid] = t
+                            load.step_of[mid] = index
+                        else:
+                            load.rejected += 1
+            delay = TICK_S - (time.monotonic() - now)
+            if delay > 0:
+                time.sleep(delay)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(quick: bool) -> BenchResult:
+    steps = QUICK_STEPS if quick else FULL_STEPS
+    step_s = QUICK_STEP_S if quick else FULL_STEP_S
+    result = BenchResult(NAME)
+    result.limits["verify_per_s"] = round(verify_rate(0.5 if quick else 2.0), 1)
+    result.limits["network_bound_per_s"] = round(result.limits["verify_per_s"] / VALIDATORS, 1)
+    total = int(sum(steps) * step_s * 1.1) + LANES
+    per_lane = total // LANES + 1
+    with TemporaryDirectory() as tmp:
+        started = time.monotonic()
+        driver: Any = (_InProcessDriver if quick else _ProcessDriver)(Path(tmp) / "net")
+        result.notes["startup_s"] = round(time.monotonic() - started, 1)
+        try:
+            lanes = presign(driver.network, driver.genesis_id, per_lane)
+            load = _Load(lanes)
+            finalized_at: dict[bytes, float] = {}
+            errors: list[str] = []
+            start = time.monotonic()
+            threads = [
+                threading.Thread(target=_sender,
+                                 args=(driver, load, n, steps, step_s, start, errors))
+                for n in range(VALIDATORS)
+            ]
+            for thread in threads:
+                thread.start()
+            after = 0
+            end = start + len(steps) * step_s
+            while True:
+                now = time.monotonic()
+                rows = driver.finalized(after)
+                seen = time.monotonic()
+                for order, mid in rows:
+                    finalized_at.setdefault(mid, seen)
+                    after = order
+                if now > end:
+                    with load.lock:
+                        pending = [m for m in load.submitted if m not in finalized_at]
+                    if not pending or now > end + DRAIN_S:
+                        break
+                if len(rows) < 1000:
+                    time.sleep(0.05)
+            for thread in threads:
+                thread.join(30)
+        finally:
+            driver.close()
+    _report(result, load, finalized_at, steps, step_s, start, errors, quick)
+    return result
+
+
+def _report(result: BenchResult, load: _Load, finalized_at: dict[bytes, float],
+            steps: Sequence[int], step_s: float, start: float, errors: list[str],
+            quick: bool) -> None:
+    drain_end = max(finalized_at.values(), default=start)
+    table = []
+    best: dict[str, float] | None = None
+    for index, offered in enumerate(steps):
+        lo, hi = start + index * step_s, start + (index + 1) * step_s
+        sent = [m for m, s in load.step_of.items() if s == index]
+        latencies = [
+            (finalized_at[m] if m in finalized_at else max(drain_end, hi)) - load.submitted[m]
+            for m in sent
+        ]
+        done = sum(1 for t in finalized_at.values() if lo <= t < hi)
+        row = {
+            "offered_per_s": offered,
+            "submitted_per_s": round(len(sent) / step_s, 1),
+            "finalized_per_s": round(done / step_s, 1),
+            "p50_s": round(_percentile(latencies, 0.50), 3),
+            "p99_s": round(_percentile(latencies, 0.99), 3),
+            "unfinalized": sum(1 for m in sent if m not in finalized_at),
+        }
+        table.append(row)
+        if best is None or row["finalized_per_s"] > best["finalized_per_s"]:
+            best = row
+    assert best is not None
+    everything = [finalized_at[m] - t for m, t in load.submitted.items() if m in finalized_at]
+    result.metrics["finalized_per_s"] = best["finalized_per_s"]
+    result.metrics["finality_p50_s"] = best["p50_s"]
+    result.metrics["finality_p99_s"] = best["p99_s"]
+    result.metrics["run_finality_p50_s"] = (
+        round(statistics.median(everything), 3) if everything else -1.0
+    )
+    result.metrics["submitted"] = len(load.submitted)
+    result.metrics["finalized"] = sum(1 for m in load.submitted if m in finalized_at)
+    result.ratio("finalized_to_network_bound", "finalized_per_s", "network_bound_per_s")
+    result.notes.update(
+        mode="in-process validators (quick)" if quick else "validator processes",
+        validators=VALIDATORS,
+        issuers=LANES,
+        step_s=step_s,
+        steps=table,
+        rejected=load.rejected,
+        client_errors=errors[:5],
+        target="finalized_per_s >= 2000 with p50 <= 1 s and p99 <= 3 s",
+        definition=(
+            "finalized_per_s: highest per-step rate of finalizations seen at validator 0;"
+            " p50/p99: submission-to-finality of the messages submitted in that step"
+            " (unfinalized ones count until the end of the drain)"
+        ),
+    )
