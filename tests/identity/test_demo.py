@@ -14,7 +14,10 @@ def test_identity_demo_step(sqlite_runtime: Runtime, tmp_path: Path) -> None:
     report = step.run(DemoContext(sqlite_runtime, tmp_path, said.append))
     assert report["device_certificate_verified"] is True
     assert ["age_over_18", "nationality"] == report["kyc_disclosed"]
-    assert ("revoked", "revoked") == (report["kyc_after_revocation"], report["certificate_after_revocation"])
+    assert ("revoked", "revoked") == (
+        report["kyc_after_revocation"],
+        report["certificate_after_revocation"],
+    )
     assert report["receipt_anchored_order"] > 0
     assert not any("Lovelace" in line for line in said)
     assert 40 == step.ORDER

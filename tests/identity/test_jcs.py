@@ -21,15 +21,21 @@ def test_rfc8785_test_data(shared_dir: Path, name: str) -> None:
     data = json.loads((base / "input" / f"{name}.json").read_text("utf-8"))
     expected = (base / "output" / f"{name}.json").read_bytes().rstrip(b"\n")
     assert expected == canonicalize(data)
-    hexed = bytes.fromhex((base / "outhex" / f"{name}.txt").read_text().replace(" ", "").replace("\n", ""))
+    hexed = bytes.fromhex(
+        (base / "outhex" / f"{name}.txt").read_text().replace(" ", "").replace("\n", "")
+    )
     assert hexed == canonicalize(data)
 
 
 _text = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
     ["\u20ac", "\U0001f600", "\ue000", "a\u0000b", "\u007f", "\x1f", '"\\']
 )
-_scalars = st.none() | st.booleans() | st.integers(min_value=-(2**60), max_value=2**60) | _text | st.floats(
-    allow_nan=False, allow_infinity=False
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | _text
+    | st.floats(allow_nan=False, allow_infinity=False)
 )
 _json = st.recursive(
     _scalars,

@@ -155,6 +155,32 @@ def test_reusable_kyc_flow_with_anchored_receipt_and_revocation(
     assert 1 == len(receipts.for_issuer(issuer.did))  # type: ignore[attr-defined]
 
 
+def test_receipt_waits_when_the_ledger_refuses_and_is_sent_again(
+    identity_db: Database, ledger: FakeLedger
+) -> None:
+    from simtrust.errors import RateLimited
+    from simtrust.identity import VerificationReceipt
+
+    registry = DidRegistry(identity_db)
+    calls: list[bytes] = []
+
+    def submit(kind: str, body: bytes) -> bytes:
+        calls.append(body)
+        if len(calls) == 1:
+            raise RateLimited("issuer quota exhausted")
+        return registry.apply(ledger.finalize(kind, body)).outcome.encode()
+
+    receipts = ReceiptLedger(identity_db, submit=submit)
+    receipt = VerificationReceipt(
+        "cd" * 32, "did:example:v", "did:example:i", "2026-06-01T12:00:00Z"
+    )
+    digest = receipts.record(receipt)
+    assert [receipt] == receipts.pending()
+    assert 1 == receipts.anchor_pending()
+    assert receipts.anchored_in(digest) is not None
+    assert [] == receipts.pending()
+
+
 def test_receipt_replay_on_ledger_is_refused(identity_db: Database, ledger: FakeLedger) -> None:
     from simtrust.identity import VerificationReceipt, identity_payload
 

@@ -11,6 +11,7 @@ def test_all_is_sorted_and_complete() -> None:
     # Submodules imported by the package show up as attributes; they are not API.
     modules = {name for name in public if type(getattr(identity, name)).__name__ == "module"}
     assert public - modules == exported
+
     # isort-style order (ruff RUF022): CONSTANTS, then Classes, then functions.
     def rank(name: str) -> tuple[int, str]:
         return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from simtrust.errors import DecodeError
+from simtrust.errors import DecodeError, SimtrustError
 from simtrust.identity._credentials import StatusChecker
 from simtrust.identity._didsimtrust import IDENTITY_PAYLOAD_TYPE, identity_payload
 from simtrust.identity._errors import VerificationFailed
@@ -89,11 +89,25 @@ class ReceiptLedger:
                         receipt.verified_at,
                     ),
                 )
-        if self._submit is not None:
+        self._send(receipt)
+        return digest
+
+    def _send(self, receipt: VerificationReceipt) -> bool:
+        if self._submit is None:
+            return False
+        try:
             self._submit(
                 IDENTITY_PAYLOAD_TYPE, identity_payload("verification-receipt", receipt.to_json())
             )
-        return digest
+        except SimtrustError:
+            # The verification stands; the receipt stays pending (rate limit, ledger
+            # down) until anchor_pending() sends it again.
+            return False
+        return True
+
+    def anchor_pending(self) -> int:
+        """Submit every receipt not yet anchored; return how many were accepted."""
+        return sum(self._send(receipt) for receipt in self.pending())
 
     def pending(self) -> list[VerificationReceipt]:
         rows = self._db.query(
