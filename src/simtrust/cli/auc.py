@@ -17,20 +17,22 @@ import typer
 
 from simtrust.errors import SimtrustError
 from simtrust.subscriber.auc import (
+    HomeNetworkKey,
     Milenage,
     Tuak,
     compute_opc,
     compute_topc,
+    deconceal,
     eap_aka_prime_vector,
     eps_vector,
     he_av_5g,
+    parse_hex,
+    parse_suci,
     plmn_id,
     se_av_5g,
     serving_network_name,
 )
-from simtrust.subscriber.auc._util import parse_hex
-from simtrust.subscriber.auc.diagnose import diagnose as run_diagnosis
-from simtrust.subscriber.auc.suci import HomeNetworkKey, deconceal, parse_suci
+from simtrust.subscriber.auc import diagnose as run_diagnosis
 
 __all__ = ["NAME", "app"]
 

@@ -8,6 +8,8 @@ derivations), :mod:`.vectors` (EPS-AKA, 5G-AKA, EAP-AKA' vectors), :mod:`.sqn`
 clock; randomness is passed in.
 """
 
+from simtrust.subscriber.auc._util import parse_hex
+from simtrust.subscriber.auc.diagnose import VERDICTS, Diagnosis, Hypothesis, diagnose
 from simtrust.subscriber.auc.errors import MacFailure, SyncFailure
 from simtrust.subscriber.auc.kdf import (
     ck_ik_prime,
@@ -30,6 +32,16 @@ from simtrust.subscriber.auc.sqn import (
     AucSqnState,
     UsimSqnArray,
     split_sqn,
+)
+from simtrust.subscriber.auc.suci import (
+    NULL_SCHEME,
+    PROFILE_A,
+    PROFILE_B,
+    HomeNetworkKey,
+    Suci,
+    conceal_imsi,
+    deconceal,
+    parse_suci,
 )
 from simtrust.subscriber.auc.tuak import Tuak, TuakF2345, TuakOutput, compute_topc
 from simtrust.subscriber.auc.usim import AkaResponse, Usim
@@ -54,18 +66,26 @@ __all__ = [
     "DEFAULT_DELTA",
     "DEFAULT_IND_BITS",
     "F2345",
+    "NULL_SCHEME",
+    "PROFILE_A",
+    "PROFILE_B",
     "RESYNC_AMF",
+    "VERDICTS",
     "AkaFunctions",
     "AkaResponse",
     "AucSqnState",
+    "Diagnosis",
     "EapAkaPrimeVector",
     "EpsVector",
     "HeAv5g",
+    "HomeNetworkKey",
+    "Hypothesis",
     "MacFailure",
     "Milenage",
     "MilenageOutput",
     "RandSource",
     "SeAv5g",
+    "Suci",
     "SyncFailure",
     "Tuak",
     "TuakF2345",
@@ -77,6 +97,9 @@ __all__ = [
     "ck_ik_prime",
     "compute_opc",
     "compute_topc",
+    "conceal_imsi",
+    "deconceal",
+    "diagnose",
     "eap_aka_prime_vector",
     "eps_vector",
     "eps_vectors",
@@ -90,6 +113,8 @@ __all__ = [
     "keccak_f1600",
     "keccak_f1600_bytes",
     "kseaf",
+    "parse_hex",
+    "parse_suci",
     "plmn_id",
     "res_star",
     "resynchronise",
