@@ -1,0 +1,178 @@
+"""``simtrust sim``: the SIM inventory — bulk import of vendor files, list, show, life cycle.
+
+``import`` reads a SIM-vendor output file (headers in docs/subscriber.md) in one
+transaction with a progress bar; on bad rows nothing is written and every bad
+row is reported by line number (exit code 2). ``--json`` prints one object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from simtrust.cli._common import console, emit_json, err_console, open_runtime
+from simtrust.subscriber import (
+    Iccid,
+    ImportRejected,
+    SimState,
+    count_rows,
+    subscriber_services,
+)
+
+__all__ = ["NAME", "app"]
+
+NAME = "sim"
+
+app = typer.Typer(name=NAME, help="SIM inventory: import vendor files, list, show, life cycle.",
+                  no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
+ACTOR = "cli"
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(help="SIM-vendor CSV (ICCID, IMSI, KI, OPC|OP, ...)")],
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="Tenant the SIMs belong to.")],
+    json_out: JsonOpt = False,
+    errors_file: Annotated[
+        Path | None, typer.Option("--errors", help="Also write the bad-row report here.")
+    ] = None,
+) -> None:
+    """Import a vendor file all-or-nothing, with a progress bar."""
+    if not file.is_file():
+        err_console.print(f"simtrust sim: error: {file} is not a readable file")
+        raise typer.Exit(2)
+    rt = open_runtime()
+    try:
+        importer = subscriber_services(rt).importer
+        total = count_rows(file)
+        try:
+            if json_out:
+                summary = importer.import_file(file, tenant, actor=ACTOR)
+            else:
+                with Progress(
+                    TextColumn("[bold]{task.description}"),
+                    BarColumn(),
+                    TaskProgressColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]} rows/s"),
+                    TimeElapsedColumn(),
+                    TimeRemainingColumn(),
+                    console=err_console,
+                ) as progress:
+                    task = progress.add_task(f"importing {file.name}", total=total, rate="-")
+
+                    def advance(rows: int) -> None:
+                        speed = progress.tasks[task].speed
+                        progress.update(task, completed=rows,
+                                        rate=f"{speed:,.0f}" if speed else "-")
+
+                    summary = importer.import_file(file, tenant, actor=ACTOR, progress=advance)
+        except ImportRejected as exc:
+            _report_rejection(exc, json_out, errors_file)
+            raise typer.Exit(2) from None
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(summary.to_json())
+        return
+    console.print(
+        f"imported [bold]{summary.imported:,}[/bold] SIMs for {tenant} in "
+        f"{summary.seconds:.1f} s ({summary.rows_per_s:,.0f} rows/s); sha256 {summary.sha256}"
+    )
+    if summary.ignored_columns:
+        console.print(f"ignored columns (not stored): {', '.join(summary.ignored_columns)}")
+
+
+def _report_rejection(exc: ImportRejected, json_out: bool, errors_file: Path | None) -> None:
+    lines = [str(e) for e in exc.errors]
+    if errors_file is not None:
+        errors_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if json_out:
+        emit_json({"ok": False, "rows": exc.rows, "bad_rows": exc.context["bad_rows"],
+                   "errors": [e.to_json() for e in exc.errors]})
+        return
+    err_console.print(f"[red]rejected:[/red] {exc.detail}")
+    for line in lines:
+        err_console.print(f"  {line}", markup=False, highlight=False)
+
+
+@app.command("list")
+def list_sims(
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t")] = None,
+    state: Annotated[SimState | None, typer.Option("--state")] = None,
+    after: Annotated[str, typer.Option("--after", help="ICCID to continue after.")] = "",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 50,
+    json_out: JsonOpt = False,
+) -> None:
+    """List SIMs by ICCID (never their secrets)."""
+    rt = open_runtime()
+    try:
+        inventory = subscriber_services(rt).inventory
+        sims = inventory.list_sims(tenant, state=state, after=after, limit=limit)
+        counts = inventory.count_sims(tenant)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({"sims": [s.to_json() for s in sims], "counts": counts})
+        return
+    table = Table("ICCID", "IMSI", "tenant", "state", "algorithm", "op", "APN")
+    for sim in sims:
+        table.add_row(sim.iccid.value, sim.imsi.value, sim.tenant_id, str(sim.state),
+                      str(sim.algorithm), str(sim.op_kind), sim.apn or "")
+    console.print(table)
+    console.print(", ".join(f"{k}: {v:,}" for k, v in counts.items() if v) or "no SIMs")
+
+
+@app.command("show")
+def show(iccid: Annotated[str, typer.Argument()], json_out: JsonOpt = False) -> None:
+    """Show one SIM, its bindings and address."""
+    rt = open_runtime()
+    try:
+        services = subscriber_services(rt)
+        sim = services.inventory.get_sim(Iccid(iccid))
+        doc: dict[str, Any] = sim.to_json()
+        doc["bindings"] = services.inventory.bindings(sim.iccid)
+        doc["address"] = services.addresses.address_of(sim.imsi.value)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(doc)
+        return
+    table = Table("field", "value", show_header=False)
+    for key, value in doc.items():
+        table.add_row(key, "" if value is None else str(value))
+    console.print(table)
+
+
+@app.command("transition")
+def transition(
+    iccid: Annotated[str, typer.Argument()],
+    state: Annotated[SimState, typer.Argument(help="Target life-cycle state.")],
+    reason: Annotated[str, typer.Option("--reason")] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Move a SIM along inventory → test → active → suspended → terminated."""
+    rt = open_runtime()
+    try:
+        sim = subscriber_services(rt).inventory.transition(Iccid(iccid), state, actor=ACTOR,
+                                                           reason=reason)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(sim.to_json())
+        return
+    console.print(f"SIM {sim.iccid} is now [bold]{sim.state}[/bold]")
