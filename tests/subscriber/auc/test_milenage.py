@@ -115,3 +115,8 @@ def test_wrong_lengths_are_rejected(k: bytes, opc: bytes, field: str) -> None:
 def test_kernel_rejects_short_rand() -> None:
     with pytest.raises(InvalidInput):
         Milenage(bytes(16), bytes(16)).kernel(bytes(15), bytes(6), bytes(2))
+
+
+def test_kernel_batch_rejects_mismatched_columns() -> None:
+    with pytest.raises(InvalidInput):
+        Milenage(bytes(16), bytes(16)).kernel_batch(bytes(32), bytes(6), bytes(2))

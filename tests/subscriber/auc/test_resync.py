@@ -137,3 +137,17 @@ def test_usim_can_require_the_separation_bit() -> None:
     with pytest.raises(AuthenticationFailure) as err:
         Usim(M).authenticate(RAND, autn, require_separation_bit=True)
     assert "separation-bit" == err.value.context["reason"]
+
+
+@settings(max_examples=60)
+@given(auts=st.binary(min_size=14, max_size=14))
+def test_random_auts_fails_only_with_mac_failure(auts: bytes) -> None:
+    with pytest.raises(MacFailure):
+        verify_auts(M, RAND, auts)
+
+
+@settings(max_examples=60)
+@given(autn=st.binary(min_size=16, max_size=16), rand=st.binary(min_size=16, max_size=16))
+def test_random_autn_fails_only_with_mac_failure(autn: bytes, rand: bytes) -> None:
+    with pytest.raises(MacFailure):
+        Usim(M).authenticate(rand, autn)

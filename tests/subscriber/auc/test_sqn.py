@@ -129,3 +129,13 @@ def test_usim_accepts_exactly_the_fresh_sqns(seqs: list[int]) -> None:
         assert fresh == accepted
         if fresh:
             highest[ind] = seq
+
+
+@given(st.binary(min_size=7, max_size=7))
+def test_decoding_stored_state_fails_only_with_decode_error(blob: bytes) -> None:
+    try:
+        state = AucSqnState.from_bytes(blob)
+    except DecodeError:
+        assert blob[0] > 10  # only an impossible IND length is refused
+    else:
+        assert blob == state.to_bytes()

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from simtrust.errors import InvalidInput
 from simtrust.subscriber.auc._util import check_len
 
 __all__ = ["F2345", "Milenage", "MilenageOutput", "compute_opc"]
@@ -230,7 +231,7 @@ class Milenage:
         """
         n = len(rands) // 16
         if len(rands) != 16 * n or len(sqns) != 6 * n or n == 0:
-            raise ValueError("rands and sqns must hold 16 and 6 octets per vector")
+            raise InvalidInput("rands and sqns must hold 16 and 6 octets per vector")
         check_len("AMF", amf, 2)
         const, opc4 = self._const(amf, n)
         temps = memoryview(
