@@ -3,7 +3,7 @@ and the SD-JWT VC profile draft-ietf-oauth-sd-jwt-vc for ``typ`` and ``vct``).
 
 Written by hand over :mod:`simtrust.identity._jws` (signatures verified with
 joserfc): no maintained Python SD-JWT library was available in this
-environment. Covered: disclosures of object properties (§4.2.1), ``_sd`` and
+environment. Covered: disclosures of top-level object properties (§4.2.1), ``_sd`` and
 ``_sd_alg`` sha-256 (§4.1), decoy digests (§4.2.5), the key binding JWT with
 ``nonce``, ``aud``, ``iat`` and ``sd_hash`` (§4.3), and the verifier's checks
 (§7.1 issuer-signed JWT, §7.3 key binding), including duplicate and
