@@ -1,0 +1,290 @@
+"""Carrying out policy actions: ``log``, ``alert`` (webhook, MQTT), ``block``, ``remove``.
+
+Every violation and every action taken is written to the audit log. Side
+effects run on a worker thread so the inline decision path never waits for a
+webhook, a broker or the store; a ``remove`` also takes effect synchronously
+in the engine's own removed set. Repeated violations with the same key (one
+rule, one destination, one period) are acted on once and counted after that.
+The seams other services fill are small protocols: :class:`RemoveAction`
+(suspend the SIM, revoke its credentials), :class:`AlertSink`, :class:`AuditSink`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from simtrust.errors import SimtrustError
+from simtrust.policy._evaluate import Decision, Violation
+from simtrust.policy._model import Action
+
+__all__ = [
+    "ActionDispatcher",
+    "AlertSink",
+    "AuditSink",
+    "MemoryAlertSink",
+    "MqttAlertSink",
+    "PolicyAlert",
+    "RecordingRemoveAction",
+    "RemoveAction",
+    "WebhookAlertSink",
+]
+
+log = logging.getLogger(__name__)
+
+
+class AlertDeliveryError(SimtrustError):
+    """An alert could not be delivered to its sink."""
+
+    code = "alert-delivery-failed"
+    status = 502
+    title = "Alert delivery failed"
+
+
+class AuditSink(Protocol):
+    """What :class:`~simtrust.audit.AuditLog` offers (``rt.audit``)."""
+
+    def append(self, *, actor: str, action: str, subject: str, outcome: str,
+               reason: str = "", tenant_id: str | None = None,
+               details: dict[str, Any] | None = None) -> object: ...
+
+
+class RemoveAction(Protocol):
+    """Take a SIM off the network: suspend it (next attach denied), revoke its credentials.
+
+    The subscriber inventory fills this (SIM → ``suspended``), identity adds
+    credential revocation; compose several with :meth:`ActionDispatcher`'s list.
+    Raise a :class:`~simtrust.errors.SimtrustError` on failure (it is audited).
+    """
+
+    def remove(self, imsi: str, *, tenant_id: str, reason: str, actor: str) -> None: ...
+
+
+class AlertSink(Protocol):
+    """Delivers one alert document; raises on failure."""
+
+    def send(self, alert: PolicyAlert) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyAlert:
+    """A policy violation as it is sent to webhooks and MQTT."""
+
+    imsi: str
+    tenant_id: str
+    at: float
+    violation: Violation
+    flow: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "policy-violation",
+            "imsi": self.imsi,
+            "tenant_id": self.tenant_id,
+            "at": self.at,
+            "violation": self.violation.to_dict(),
+            "flow": self.flow,
+        }
+
+
+class MemoryAlertSink:
+    """Keeps alerts in a list (tests, the demo)."""
+
+    def __init__(self) -> None:
+        self.alerts: list[PolicyAlert] = []
+
+    def send(self, alert: PolicyAlert) -> None:
+        self.alerts.append(alert)
+
+
+class WebhookAlertSink:
+    """POSTs each alert as JSON to a URL (the tenant's SIEM or chat hook)."""
+
+    def __init__(self, url: str, *, timeout: float = 5.0,
+                 client: httpx.Client | None = None) -> None:
+        self.url = url
+        self._client = client if client is not None else httpx.Client(timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"WebhookAlertSink({self.url.split('?')[0]!r})"
+
+    def send(self, alert: PolicyAlert) -> None:
+        try:
+            response = self._client.post(self.url, json=alert.to_dict())
+        except httpx.HTTPError as exc:
+            raise AlertDeliveryError(f"webhook unreachable: {type(exc).__name__}") from None
+        if response.status_code >= 300:
+            raise AlertDeliveryError(f"webhook answered {response.status_code}")
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class MqttAlertSink:
+    """Publishes alerts (QoS 1) on ``<prefix>/<tenant>/<imsi>`` at an MQTT broker."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 1883, *,
+                 prefix: str = "simtrust/policy/alerts", timeout: float = 5.0) -> None:
+        self.prefix = prefix.rstrip("/")
+        self.timeout = timeout
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        self._client.connect(host, port, keepalive=30)
+        self._client.loop_start()
+
+    def topic(self, alert: PolicyAlert) -> str:
+        return f"{self.prefix}/{alert.tenant_id}/{alert.imsi}"
+
+    def send(self, alert: PolicyAlert) -> None:
+        info = self._client.publish(self.topic(alert), json.dumps(alert.to_dict()), qos=1)
+        info.wait_for_publish(self.timeout)
+        if not info.is_published():
+            raise AlertDeliveryError("MQTT broker did not acknowledge the alert")
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
+class RecordingRemoveAction:
+    """A :class:`RemoveAction` that only records (tests; runs without an inventory)."""
+
+    def __init__(self) -> None:
+        self.removed: list[tuple[str, str]] = []
+
+    def remove(self, imsi: str, *, tenant_id: str, reason: str, actor: str) -> None:
+        self.removed.append((imsi, reason))
+
+
+_Job = tuple[Decision, str, dict[str, Any], float]
+
+
+class ActionDispatcher:
+    """Audits violations and runs their actions on a worker thread.
+
+    ``on_remove`` is called synchronously (the engine marks the SIM removed
+    before the next decision); the :class:`RemoveAction` callbacks run on the
+    worker. :meth:`flush` waits until everything queued is done.
+    """
+
+    def __init__(self, audit: AuditSink | None = None, *, sinks: Sequence[AlertSink] = (),
+                 removers: Sequence[RemoveAction] = (), actor: str = "policy-engine",
+                 max_keys: int = 200_000) -> None:
+        self.audit = audit
+        self.sinks = list(sinks)
+        self.removers = list(removers)
+        self.actor = actor
+        self._seen: dict[str, int] = {}
+        self._max_keys = max_keys
+        self._queue: queue.Queue[_Job | threading.Event] = queue.Queue()
+        self._lock = threading.Lock()
+        self.failures = 0
+        self.on_remove: Callable[[str], None] | None = None
+        self._worker = threading.Thread(target=self._run, name="policy-actions", daemon=True)
+        self._worker.start()
+
+    def submit(self, decision: Decision, tenant_id: str, flow: dict[str, Any],
+               at: float) -> None:
+        """Queue the violations of ``decision``; already-seen violation keys are only counted."""
+        fresh = []
+        with self._lock:
+            for v in decision.violations:
+                n = self._seen.get(v.key, 0)
+                if n == 0:
+                    fresh.append(v)
+                    if len(self._seen) >= self._max_keys:
+                        self._seen.clear()
+                self._seen[v.key] = n + 1
+        if not fresh:
+            return
+        if decision.imsi and self.on_remove is not None and any(
+                Action.REMOVE in v.actions for v in fresh):
+            self.on_remove(decision.imsi)
+        self._queue.put((Decision(decision.allowed, tuple(fresh), decision.imsi, decision.reason),
+                         tenant_id, flow, at))
+
+    def repeats(self, key: str) -> int:
+        return self._seen.get(key, 0)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
+    def close(self) -> None:
+        self.flush()
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if isinstance(job, threading.Event):
+                job.set()
+                continue
+            try:
+                self._handle(*job)
+            except Exception:  # one bad job must not stop enforcement of the next
+                self.failures += 1
+                log.exception("policy action failed")
+
+    def _audit(self, **fields: Any) -> None:
+        if self.audit is not None:
+            self.audit.append(actor=self.actor, **fields)
+
+    def _handle(self, decision: Decision, tenant_id: str, flow: dict[str, Any],
+                at: float) -> None:
+        imsi = decision.imsi or "unknown"
+        subject = f"imsi:{imsi}"
+        for v in decision.violations:
+            details = {"violation": v.to_dict(), "flow": flow, "at": at}
+            self._audit(action="policy.violation", subject=subject,
+                        outcome="blocked" if not decision.allowed else "allowed",
+                        reason=v.kind, tenant_id=tenant_id, details=details)
+            for action in v.actions:
+                if action is Action.LOG:
+                    continue  # the violation record above is the log entry
+                if action is Action.BLOCK:
+                    self._audit(action="policy.block", subject=subject, outcome="success",
+                                reason=v.kind, tenant_id=tenant_id,
+                                details={"rule_id": v.rule_id, "policy": v.policy,
+                                         "version": v.version, "flow": flow})
+                elif action is Action.ALERT:
+                    self._alert(PolicyAlert(imsi, tenant_id, at, v, flow), subject)
+                elif action is Action.REMOVE:
+                    self._remove(imsi, tenant_id, v, subject)
+
+    def _alert(self, alert: PolicyAlert, subject: str) -> None:
+        for sink in self.sinks:
+            outcome, reason = "success", alert.violation.kind
+            try:
+                sink.send(alert)
+            except SimtrustError as exc:
+                self.failures += 1
+                outcome, reason = "failure", exc.detail
+            self._audit(action="policy.alert", subject=subject, outcome=outcome, reason=reason,
+                        tenant_id=alert.tenant_id,
+                        details={"sink": repr(sink), "rule_id": alert.violation.rule_id})
+
+    def _remove(self, imsi: str, tenant_id: str, v: Violation, subject: str) -> None:
+        reason = f"policy {v.policy} v{v.version} rule {v.rule_id}: {v.kind}"
+        if not self.removers:
+            self._audit(action="policy.remove", subject=subject, outcome="success",
+                        reason=v.kind, tenant_id=tenant_id,
+                        details={"note": "enforced at the gateway only (no remover set)"})
+        for remover in self.removers:
+            outcome, why = "success", v.kind
+            try:
+                remover.remove(imsi, tenant_id=tenant_id, reason=reason, actor=self.actor)
+            except SimtrustError as exc:
+                self.failures += 1
+                outcome, why = "failure", exc.detail
+            self._audit(action="policy.remove", subject=subject, outcome=outcome, reason=why,
+                        tenant_id=tenant_id, details={"remover": type(remover).__name__,
+                                                      "rule_id": v.rule_id})

@@ -1,0 +1,157 @@
+"""The policy engine: address → SIM → device context → compiled policy → actions.
+
+Two entry points share one :class:`~simtrust.policy._evaluate.PolicySet`:
+:meth:`PolicyEngine.decide` answers an inline gateway before a flow starts
+(counting flow starts against rate caps), and :meth:`PolicyEngine.ingest`
+takes finished flow records from the collector or pcap metering (counting
+bytes against volume caps). Violations go to the
+:class:`~simtrust.policy._actions.ActionDispatcher`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from simtrust.policy._actions import ActionDispatcher
+from simtrust.policy._evaluate import Decision, PolicySet
+from simtrust.policy._model import DeviceContext, Policy
+from simtrust.policy.flow import FlowRecord
+
+__all__ = ["AddressResolver", "DeviceDirectory", "FlowVerdict", "PolicyEngine", "StaticDirectory"]
+
+
+class AddressResolver(Protocol):
+    """``ip → IMSI`` of the SIM holding that address (AddressMap, the subscriber AddressBook)."""
+
+    def lookup(self, address: str) -> str | None: ...
+
+
+class DeviceDirectory(Protocol):
+    """``IMSI → DeviceContext`` (tenant, APN, group, time zone, serving MCC)."""
+
+    def context(self, imsi: str) -> DeviceContext | None: ...
+
+
+class StaticDirectory:
+    """An in-memory :class:`DeviceDirectory` (tests, offline analysis, benchmarks)."""
+
+    def __init__(self, devices: Iterable[DeviceContext] = ()) -> None:
+        self._devices = {d.imsi: d for d in devices}
+
+    def add(self, device: DeviceContext) -> None:
+        self._devices[device.imsi] = device
+
+    def context(self, imsi: str) -> DeviceContext | None:
+        return self._devices.get(imsi)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowVerdict:
+    """An ingested flow, the SIM it belongs to, its direction and the decision."""
+
+    flow: FlowRecord
+    imsi: str
+    uplink: bool
+    decision: Decision
+
+
+_UNKNOWN = Decision(False, (), None, "unknown-device")
+
+
+class PolicyEngine:
+    """Decides and enforces; thread-safe for concurrent :meth:`decide` calls."""
+
+    def __init__(self, policies: PolicySet, addresses: AddressResolver,
+                 directory: DeviceDirectory, dispatcher: ActionDispatcher | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.policies = policies
+        self.addresses = addresses
+        self.directory = directory
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.removed: set[str] = set()
+        self.unmapped = 0
+        self._lock = threading.Lock()
+        if dispatcher is not None:
+            dispatcher.on_remove = self.removed.add
+
+    def install(self, policy: Policy) -> None:
+        """Take a new policy version into effect (hook for ``PolicyStore.on_change``)."""
+        with self._lock:
+            self.policies.put(policy)
+
+    def decide(self, *, dst_addr: str, dst_port: int, protocol: int,
+               src_addr: str | None = None, imsi: str | None = None, src_port: int = 0,
+               at: float | None = None) -> Decision:
+        """May this flow start? The device is named by ``imsi`` or by its address."""
+        now = self.clock() if at is None else at
+        if imsi is None:
+            if src_addr is None:
+                return _UNKNOWN
+            imsi = self.addresses.lookup(src_addr)
+            if imsi is None:
+                return _UNKNOWN
+        if imsi in self.removed:
+            return Decision(False, (), imsi, "removed")
+        device = self.directory.context(imsi)
+        if device is None:
+            return Decision(False, (), imsi, "unknown-device")
+        flow = FlowRecord(now, now, src_addr or "", dst_addr, src_port, dst_port, protocol, 0, 0)
+        with self._lock:
+            decision = self.policies.evaluate(flow, device, at=now, count_start=True)
+        if decision.violations and self.dispatcher is not None:
+            self.dispatcher.submit(decision, device.tenant_id, _flow_dict(flow), now)
+        return decision
+
+    def ingest(self, flows: Iterable[FlowRecord]) -> list[FlowVerdict]:
+        """Map finished flows to SIMs, count them, act on violations.
+
+        A flow whose source is a SIM's address is uplink (the device is the
+        client); one whose destination is, downlink — its peer is then checked
+        against the device's allowed destinations from the other side.
+        """
+        out: list[FlowVerdict] = []
+        lookup = self.addresses.lookup
+        context = self.directory.context
+        evaluate = self.policies.evaluate
+        dispatcher = self.dispatcher
+        for flow in flows:
+            imsi = lookup(flow.src_addr)
+            uplink = imsi is not None
+            if imsi is None:
+                imsi = lookup(flow.dst_addr)
+                if imsi is None:
+                    self.unmapped += 1
+                    continue
+            device = context(imsi)
+            if device is None:
+                self.unmapped += 1
+                continue
+            view = flow if uplink else FlowRecord(
+                flow.start, flow.end, flow.dst_addr, flow.src_addr, flow.dst_port,
+                flow.src_port, flow.protocol, flow.packets, flow.octets, flow.tcp_flags,
+                flow.exporter)
+            with self._lock:
+                decision = evaluate(view, device, count_start=uplink, count_bytes=True)
+            if imsi in self.removed:
+                decision = Decision(False, decision.violations, imsi, "removed")
+            if decision.violations and dispatcher is not None:
+                dispatcher.submit(decision, device.tenant_id, _flow_dict(flow), flow.start)
+            out.append(FlowVerdict(flow, imsi, uplink, decision))
+        return out
+
+    def restore(self, imsi: str) -> None:
+        """Lift a ``remove`` in the engine (after the SIM was reactivated)."""
+        self.removed.discard(imsi)
+
+
+def _flow_dict(flow: FlowRecord) -> dict[str, object]:
+    return {
+        "src": flow.src_addr, "dst": flow.dst_addr, "sport": flow.src_port,
+        "dport": flow.dst_port, "proto": flow.protocol, "packets": flow.packets,
+        "octets": flow.octets, "start": flow.start, "end": flow.end,
+    }
