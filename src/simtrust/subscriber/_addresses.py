@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from simtrust.errors import Conflict
 from simtrust.subscriber._inventory import Inventory
 
-__all__ = ["AddressBook", "Lease"]
+__all__ = ["AddressBook", "Lease", "LeaseListener"]
 
 _MAX_NEGATIVE = 100_000
+
+#: ``(imsi, apn, address)`` on a lease; ``(imsi, None, None)`` on a release.
+LeaseListener = Callable[[str, str | None, str | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +47,12 @@ class Lease:
 class AddressBook:
     """Leases addresses to SIMs and maps addresses back to IMSIs."""
 
-    __slots__ = ("_by_address", "_by_imsi", "_inventory", "_lock", "_missing", "_pools")
+    __slots__ = ("_by_address", "_by_imsi", "_inventory", "_listeners", "_lock", "_missing",
+                 "_pools")
 
     def __init__(self, inventory: Inventory) -> None:
         self._inventory = inventory
+        self._listeners: list[LeaseListener] = []
         self._by_imsi: dict[str, str | None] = {}
         self._by_address: dict[str, str] = {}
         self._missing: set[str] = set()
@@ -56,6 +61,12 @@ class AddressBook:
 
     def __repr__(self) -> str:
         return f"AddressBook(cached={len(self._by_imsi)})"
+
+    def subscribe(self, listener: LeaseListener) -> None:
+        """Call ``listener(imsi, apn, address)`` on every lease of this process, and
+        ``listener(imsi, None, None)`` on every release (e.g. to fill a
+        :class:`simtrust.policy.AddressMap` a gateway keeps in memory)."""
+        self._listeners.append(listener)
 
     # -- reads ---------------------------------------------------------------
 
@@ -155,6 +166,8 @@ class AddressBook:
         self._by_imsi[imsi] = address
         self._by_address[address] = imsi
         self._missing.discard(address)
+        for listener in self._listeners:
+            listener(imsi, apn, address)
         return address
 
     def release(self, imsi: str) -> None:
@@ -163,6 +176,8 @@ class AddressBook:
             inv.db.execute("DELETE FROM sub_leases WHERE imsi = ?", (imsi,))
             inv.changes.record("lease", imsi)
         self.forget(imsi)
+        for listener in self._listeners:
+            listener(imsi, None, None)
 
     def _pool(self, tenant_id: str, apn: str) -> Iterator[str] | None:
         key = (tenant_id, apn)
