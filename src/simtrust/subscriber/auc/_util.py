@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from simtrust.errors import InvalidInput
 
-__all__ = ["check_len", "parse_hex", "xor"]
+__all__ = ["HMAC_IPAD", "HMAC_OPAD", "IPAD_FILL32", "OPAD_FILL32", "check_len", "parse_hex", "xor"]
+
+# RFC 2104 pads as bytes.translate tables (key ⊕ 0x36 / key ⊕ 0x5c octet by octet), and
+# the pad over the 32 zero octets that extend a 256-bit key (CK ‖ IK) to the SHA-256 block.
+HMAC_IPAD = bytes(b ^ 0x36 for b in range(256))
+HMAC_OPAD = bytes(b ^ 0x5C for b in range(256))
+IPAD_FILL32 = b"\x36" * 32
+OPAD_FILL32 = b"\x5c" * 32
 
 
 def check_len(name: str, value: bytes, *sizes: int) -> bytes:

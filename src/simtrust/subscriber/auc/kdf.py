@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 
 from simtrust.errors import InvalidInput
-from simtrust.subscriber.auc._util import check_len
+from simtrust.subscriber.auc._util import HMAC_IPAD, HMAC_OPAD, check_len
 
 __all__ = [
     "ck_ik_prime",
@@ -34,8 +34,6 @@ __all__ = [
 ]
 
 _sha256 = hashlib.sha256
-_IPAD = bytes(b ^ 0x36 for b in range(256))
-_OPAD = bytes(b ^ 0x5C for b in range(256))
 _IPAD_FILL = {n: b"\x36" * (64 - n) for n in range(65)}
 _OPAD_FILL = {n: b"\x5c" * (64 - n) for n in range(65)}
 
@@ -45,8 +43,8 @@ def hmac_sha256(key: bytes, msg: bytes) -> bytes:
     if len(key) > 64:
         key = _sha256(key).digest()
     n = len(key)
-    inner = _sha256(key.translate(_IPAD) + _IPAD_FILL[n] + msg).digest()
-    return _sha256(key.translate(_OPAD) + _OPAD_FILL[n] + inner).digest()
+    inner = _sha256(key.translate(HMAC_IPAD) + _IPAD_FILL[n] + msg).digest()
+    return _sha256(key.translate(HMAC_OPAD) + _OPAD_FILL[n] + inner).digest()
 
 
 def _encode_params(params: tuple[bytes, ...]) -> bytes:

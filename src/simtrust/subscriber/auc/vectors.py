@@ -20,7 +20,13 @@ from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 from simtrust.errors import InvalidInput
-from simtrust.subscriber.auc._util import check_len
+from simtrust.subscriber.auc._util import (
+    HMAC_IPAD,
+    HMAC_OPAD,
+    IPAD_FILL32,
+    OPAD_FILL32,
+    check_len,
+)
 from simtrust.subscriber.auc.kdf import (
     ck_ik_prime,
     hmac_sha256,
@@ -53,10 +59,6 @@ __all__ = [
 RandSource = Callable[[int], bytes]
 
 _sha256 = hashlib.sha256
-_IPAD = bytes(b ^ 0x36 for b in range(256))
-_OPAD = bytes(b ^ 0x5C for b in range(256))
-_FILL36 = b"\x36" * 32  # ipad over the 32 zero octets that pad a 256-bit key to the block
-_FILL5C = b"\x5c" * 32
 
 
 class F2345Like(Protocol):
@@ -169,14 +171,14 @@ def eps_vector(alg: AkaFunctions, sqn: bytes, amf: bytes, sn_id: bytes, rand: by
     rand = check_len("RAND", rand, 16)
     check_len("SN id", sn_id, 3)
     amf = with_separation_bit(amf)
-    if type(alg) is Milenage:
+    if isinstance(alg, Milenage):
         # The per-request path of the AuC: one kernel call, K_ASME inline (RFC 2104).
         r = alg.kernel(rand, sqn, amf)
         x = r[16:22]
         key = r[32:64]
         msg = b"\x10" + sn_id + b"\x00\x03" + x + b"\x00\x06"
-        inner = _sha256(key.translate(_IPAD) + _FILL36 + msg).digest()
-        k_asme = _sha256(key.translate(_OPAD) + _FILL5C + inner).digest()
+        inner = _sha256(key.translate(HMAC_IPAD) + IPAD_FILL32 + msg).digest()
+        k_asme = _sha256(key.translate(HMAC_OPAD) + OPAD_FILL32 + inner).digest()
         return tuple.__new__(EpsVector, (rand, r[24:32], x + amf + r[:8], k_asme))
     autn, f = _core(alg, rand, sqn, amf)
     k = hmac_sha256(f.ck + f.ik, b"\x10" + sn_id + b"\x00\x03" + autn[:6] + b"\x00\x06")
@@ -256,10 +258,10 @@ def eps_vectors(
     # The HMAC pads for every key of the batch come from two translate() calls;
     # each vector then costs two SHA-256 calls and a few slices (RFC 2104).
     raw = alg.kernel_batch(rands, sqns, amf)
-    ki = raw.translate(_IPAD)
-    ko = raw.translate(_OPAD)
+    ki = raw.translate(HMAC_IPAD)
+    ko = raw.translate(HMAC_OPAD)
     autns = _autns(raw, count, amf)
-    head = _FILL36 + b"\x10" + sn_id + b"\x00\x03"
+    head = IPAD_FILL32 + b"\x10" + sn_id + b"\x00\x03"
     sha = _sha256
     new = tuple.__new__
     out: list[EpsVector] = []
@@ -274,7 +276,7 @@ def eps_vectors(
                     rands[q : q + 16],
                     raw[o + 24 : o + 32],
                     autns[q : q + 16],
-                    sha(ko[o + 32 : o + 64] + _FILL5C + inner).digest(),
+                    sha(ko[o + 32 : o + 64] + OPAD_FILL32 + inner).digest(),
                 ),
             )
         )
@@ -299,13 +301,13 @@ def he_avs_5g(
         ]
         return avs, after
     raw = alg.kernel_batch(rands, sqns, amf)
-    ki = raw.translate(_IPAD)
-    ko = raw.translate(_OPAD)
+    ki = raw.translate(HMAC_IPAD)
+    ko = raw.translate(HMAC_OPAD)
     autns = _autns(raw, count, amf)
     name = sn_name.encode()
     snp = name + len(name).to_bytes(2, "big")
-    rs_head = _FILL36 + b"\x6b" + snp
-    ka_head = _FILL36 + b"\x6a" + snp
+    rs_head = IPAD_FILL32 + b"\x6b" + snp
+    ka_head = IPAD_FILL32 + b"\x6a" + snp
     sha = _sha256
     new = tuple.__new__
     out: list[HeAv5g] = []
@@ -314,7 +316,7 @@ def he_avs_5g(
         q = o >> 2
         rnd = rands[q : q + 16]
         kin = ki[o + 32 : o + 64]
-        kout = ko[o + 32 : o + 64] + _FILL5C
+        kout = ko[o + 32 : o + 64] + OPAD_FILL32
         xs_in = sha(kin + rs_head + rnd + b"\x00\x10" + raw[o + 24 : o + 32] + b"\x00\x08")
         ka_in = sha(kin + ka_head + raw[o + 16 : o + 22] + b"\x00\x06")
         append(
