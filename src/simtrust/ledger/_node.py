@@ -200,7 +200,12 @@ class LedgerNode:
         self._handlers["anchor"] = [self._anchors]
         self.stats: dict[str, int] = {"evicted": 0, "dropped": 0}
         apply_migrations(db, MIGRATIONS)
+        if db.dialect == "sqlite":
+            # The tangle's indexes are keyed by random hashes: a page cache that
+            # holds them avoids re-reading B-tree pages on every insert.
+            db.execute("PRAGMA cache_size = -131072")
         self.genesis = self._init_genesis(genesis)
+        self.genesis_id = self.genesis.id
         self._load()
 
     # ------------------------------------------------------------ set-up
@@ -245,25 +250,26 @@ class LedgerNode:
                 "INSERT INTO ledger_meta (key, value) VALUES ('genesis', ?)", (genesis.encode(),)
             )
             self.db.execute(
-                "INSERT INTO ledger_finalized (ord, message_id, round, status, reason)"
-                " VALUES (0, ?, 0, 0, NULL)",
-                (genesis.id,),
+                "INSERT INTO ledger_finalized (ord, seq, round, status, reason)"
+                " VALUES (0, 0, 0, 0, NULL)"
             )
             self.db.execute(
                 "INSERT INTO ledger_rounds (round, leader, first_ord, count) VALUES (0, ?, 0, 1)",
                 (genesis.id,),
             )
             self.db.executemany(
-                "INSERT INTO ledger_outputs (output_id, owner, amount, body, created_ord)"
-                " VALUES (?, ?, ?, ?, ?)",
-                utxo.new_rows,
+                "INSERT INTO ledger_outputs (okey, output_id, owner, amount, body, created_ord)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(i, *row) for i, row in enumerate(utxo.new_rows)],
             )
         return genesis
 
     def _load(self) -> None:
         """(Re)build every in-memory index from the store."""
         g = self.genesis
-        self._known: dict[bytes, int] = {g.id: g.time_ms}
+        self._known: dict[bytes, int] = {self.genesis_id: g.time_ms}
+        self._seq_of: dict[bytes, int] = {self.genesis_id: 0}
+        by_seq: dict[int, bytes] = {0: self.genesis_id}
         self._children: dict[bytes, list[bytes]] = {}
         self._tips = TipPool()
         self._buffer = SolidBuffer(self.config.buffer_max, self.config.buffer_max_age_ms)
@@ -277,15 +283,19 @@ class LedgerNode:
             "SELECT seq, id, issued_at, parents FROM ledger_messages ORDER BY seq"
         ):
             plist = [bytes(parents[i : i + 32]) for i in range(0, len(parents), 32)]
-            self._index(bytes(raw_id), int(at), plist)
+            mid = bytes(raw_id)
             self._seq = int(seq)
+            self._index(mid, int(at), plist)
+            self._seq_of[mid] = self._seq
+            by_seq[self._seq] = mid
         self._order = 0
-        for ord_, mid, status, reason in self.db.query(
-            "SELECT ord, message_id, status, reason FROM ledger_finalized ORDER BY ord"
+        for ord_, seq, status, reason in self.db.query(
+            "SELECT ord, seq, status, reason FROM ledger_finalized ORDER BY ord"
         ):
-            self._final[bytes(mid)] = int(ord_)
+            fid = by_seq[int(seq)]
+            self._final[fid] = int(ord_)
             if status:
-                self._void[bytes(mid)] = str(reason)
+                self._void[fid] = str(reason)
             self._order = int(ord_)
         self.utxo = UtxoLedger()
         self.utxo.restore(
@@ -466,7 +476,7 @@ class LedgerNode:
 
     def _solidify(self, m: Message, rows: _Rows) -> None:
         known = self._known
-        gid = self.genesis.id
+        gid = self.genesis_id
         floor = m.issued_at - self.config.max_parent_age_ms
         for p in m.parents:
             if p == gid:
@@ -477,6 +487,7 @@ class LedgerNode:
             if at > m.issued_at:
                 raise Rejected("parents-age", "a parent was issued after the message")
         self._seq += 1
+        self._seq_of[m.id] = self._seq
         self._index(m.id, m.issued_at, m.parents)
         rows.messages.append(
             (self._seq, m.id, m.issuer, m.issued_at, m.payload_type, b"".join(m.parents), m.raw)
@@ -529,7 +540,7 @@ class LedgerNode:
                 if status:
                     self._void[mid] = str(reason)
                 self._final[mid] = order
-                rows.finalized.append((order, mid, commit.round, status, reason))
+                rows.finalized.append((order, self._seq_of[mid], commit.round, status, reason))
 
     def _flush(self, rows: _Rows) -> None:
         db = self.db
@@ -546,21 +557,23 @@ class LedgerNode:
             )
         if rows.finalized:
             db.executemany(
-                "INSERT INTO ledger_finalized (ord, message_id, round, status, reason)"
+                "INSERT INTO ledger_finalized (ord, seq, round, status, reason)"
                 " VALUES (?, ?, ?, ?, ?)",
                 rows.finalized,
             )
         utxo = self.utxo
+        final = self._final
         if utxo.new_rows:
             db.executemany(
-                "INSERT INTO ledger_outputs (output_id, owner, amount, body, created_ord)"
-                " VALUES (?, ?, ?, ?, ?)",
-                utxo.new_rows,
+                "INSERT INTO ledger_outputs (okey, output_id, owner, amount, body, created_ord)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(_okey(final, r[0]), *r) for r in utxo.new_rows],
             )
             utxo.new_rows.clear()
         if utxo.spent_rows:
             db.executemany(
-                "UPDATE ledger_outputs SET spent_ord = ? WHERE output_id = ?", utxo.spent_rows
+                "UPDATE ledger_outputs SET spent_ord = ? WHERE okey = ?",
+                [(o, _okey(final, oid)) for o, oid in utxo.spent_rows],
             )
             utxo.spent_rows.clear()
         if self._anchors.rows:
@@ -582,7 +595,7 @@ class LedgerNode:
                 self.config.tip_max_age_ms,
                 count or self.config.parents_to_select,
             )
-            return chosen or [self.genesis.id]
+            return chosen or [self.genesis_id]
 
     def build(
         self,
@@ -687,7 +700,10 @@ class LedgerNode:
             return sorted(self._children.get(msg_id, ()))
 
     def get_raw(self, msg_id: bytes) -> bytes:
-        row = self.db.query_one("SELECT raw FROM ledger_messages WHERE id = ?", (msg_id,))
+        seq = self._seq_of.get(msg_id)
+        row = None
+        if seq:
+            row = self.db.query_one("SELECT raw FROM ledger_messages WHERE seq = ?", (seq,))
         if row is None:
             raise NotFound("no such message")
         return bytes(row[0])
@@ -751,9 +767,9 @@ class LedgerNode:
     def finalized_since(self, after: int, limit: int = 100) -> list[dict[str, Any]]:
         """Finalized messages with order > ``after`` (the feed)."""
         rows = self.db.query(
-            "SELECT f.ord, f.message_id, f.round, f.status, f.reason, m.issuer,"
+            "SELECT f.ord, m.id, f.round, f.status, f.reason, m.issuer,"
             " m.payload_type FROM ledger_finalized f JOIN ledger_messages m"
-            " ON m.id = f.message_id WHERE f.ord > ? ORDER BY f.ord LIMIT ?",
+            " ON m.seq = f.seq WHERE f.ord > ? ORDER BY f.ord LIMIT ?",
             (after, max(1, min(limit, 1000))),
         )
         return [
@@ -829,10 +845,13 @@ class LedgerNode:
     def recompute(self) -> StateSnapshot:
         """The same hashes recomputed from the stored messages alone, replaying the order."""
         with self._lock:
-            raws = {
-                bytes(mid): bytes(raw)
-                for mid, raw in self.db.query("SELECT id, raw FROM ledger_messages")
-            }
+            raws: dict[bytes, bytes] = {}
+            by_seq = {0: self.genesis_id}
+            for seq, blob in self.db.query("SELECT seq, raw FROM ledger_messages ORDER BY seq"):
+                raw = bytes(blob)
+                mid = hashlib.blake2b(raw, digest_size=32).digest()
+                raws[mid] = raw
+                by_seq[int(seq)] = mid
             parents_of: set[bytes] = set()
             for raw in raws.values():
                 parents_of.update(decode_message(raw).parents)
@@ -840,11 +859,11 @@ class LedgerNode:
             utxo = UtxoLedger()
             utxo.load_genesis(self.genesis)
             order_rows = self.db.query(
-                "SELECT ord, message_id, round FROM ledger_finalized ORDER BY ord"
+                "SELECT ord, seq, round FROM ledger_finalized ORDER BY ord"
             )
             ids = []
-            for ord_, raw_id, rnd in order_rows:
-                mid = bytes(raw_id)
+            for ord_, seq, rnd in order_rows:
+                mid = by_seq[int(seq)]
                 ids.append(mid)
                 if int(ord_) == 0:
                     continue
@@ -861,6 +880,11 @@ class LedgerNode:
                 len(raws), len(ids) - 1, utxo.state_hash().hex(), _hash_ids(tips),
                 _hash_ids(ids),
             )
+
+
+def _okey(final: dict[bytes, int], oid: bytes) -> int:
+    """Row key of an output: creating order × 65536 + index (grows with time)."""
+    return final[oid[:32]] * 65536 + int.from_bytes(oid[32:34], "big")
 
 
 def _hash_ids(ids: Iterable[bytes]) -> str:

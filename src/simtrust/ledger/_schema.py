@@ -1,7 +1,9 @@
 """Tables of the ledger node (component ``ledger``), portable across SQLite and PostgreSQL.
 
 Layout and the reasons for it: ``docs/ledger.md`` ("Storage"). Messages are
-stored once, raw, with the few columns the node indexes; the finalized order,
+stored once, raw, keyed by arrival sequence; every table's key grows with
+time (hash-keyed B-tree indexes would rewrite a random page per row), and
+the id → sequence index lives in memory, rebuilt on start. The finalized order,
 rounds, UTXO outputs and anchors are derived tables written in the same
 transaction as the messages whose finalization produced them.
 """
@@ -19,7 +21,7 @@ CREATE TABLE ledger_meta (
 );
 CREATE TABLE ledger_messages (
     seq {bigint} PRIMARY KEY,
-    id {blob} NOT NULL UNIQUE,
+    id {blob} NOT NULL,
     issuer {blob} NOT NULL,
     issued_at {bigint} NOT NULL,
     payload_type INTEGER NOT NULL,
@@ -29,7 +31,7 @@ CREATE TABLE ledger_messages (
 CREATE INDEX ledger_messages_issuer ON ledger_messages (issuer, seq);
 CREATE TABLE ledger_finalized (
     ord {bigint} PRIMARY KEY,
-    message_id {blob} NOT NULL UNIQUE,
+    seq {bigint} NOT NULL,
     round {bigint} NOT NULL,
     status INTEGER NOT NULL,
     reason TEXT
@@ -41,7 +43,8 @@ CREATE TABLE ledger_rounds (
     count {bigint} NOT NULL
 );
 CREATE TABLE ledger_outputs (
-    output_id {blob} PRIMARY KEY,
+    okey {bigint} PRIMARY KEY,
+    output_id {blob} NOT NULL,
     owner {blob} NOT NULL,
     amount {bigint} NOT NULL,
     body {blob} NOT NULL,

@@ -32,10 +32,10 @@ _FOUNDRY_DOMAIN = b"simtrust/foundry/v1"
 _GENESIS_DOMAIN = b"simtrust/genesis/v1"
 
 
-def foundry_token_id(first_input: bytes, output_index: int) -> bytes:
-    """Token id of a foundry created at ``output_index`` by a tx with smallest input ``first_input``."""
+def foundry_token_id(first: bytes, output_index: int) -> bytes:
+    """Token id of the foundry at output ``output_index`` of a tx with lowest input ``first``."""
     return hashlib.blake2b(
-        _FOUNDRY_DOMAIN + first_input + struct.pack(">H", output_index), digest_size=32
+        _FOUNDRY_DOMAIN + first + struct.pack(">H", output_index), digest_size=32
     ).digest()
 
 

@@ -1,0 +1,215 @@
+"""Ledger ingest: decode → verify → validate → store → tips → finalize, on one node.
+
+Pre-signs N messages (70 % tagged data, 30 % value transactions with one or
+two inputs and change, a few double spends) in parallel worker processes, then
+times their ingestion by one node on SQLite (and on PostgreSQL when it is
+reachable). The limit is this machine's Ed25519 verification rate on all cores,
+measured in the same run with the same library and the same process pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import random
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from simtrust.benchmark import BenchResult
+from simtrust.ledger import (
+    Ed25519Signer,
+    Genesis,
+    LedgerConfig,
+    LedgerNode,
+    Output,
+    PayloadType,
+    encode_tagged_data,
+    encode_transaction,
+    message_id,
+    network_id_from_name,
+    output_id,
+    signing_bytes,
+)
+from simtrust.ledger._pool import verify_chunk
+from simtrust.store import PostgresDatabase, open_database
+
+NAME = "ledger-ingest"
+DESCRIPTION = "ledger node ingest rate (SQLite and PostgreSQL) against 2-core Ed25519 verification"
+
+NETWORK = "simtrust-bench"
+LANES = 16
+WALLETS_PER_LANE = 8
+START_BALANCE = 10**12
+VALUE_SHARE = 0.30
+DOUBLE_SPEND_SHARE = 0.001
+PG_URL = os.environ.get("SIMTRUST_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _wallet(lane: int, index: int) -> Ed25519Signer:
+    seed = hashlib.blake2b(f"bench-wallet-{lane}-{index}".encode(), digest_size=32).digest()
+    return Ed25519Signer(seed)
+
+
+def make_genesis(t0: int) -> Genesis:
+    outputs = tuple(
+        Output(_wallet(lane, w).public_key, START_BALANCE)
+        for lane in range(LANES)
+        for w in range(WALLETS_PER_LANE)
+    )
+    return Genesis(network_id_from_name(NETWORK), t0 - 1000, outputs)
+
+
+def gen_lane(args: tuple[int, int, int, bytes]) -> list[bytes]:
+    """Pre-sign ``count`` messages of one lane (its own wallets and sub-tangle)."""
+    lane, count, t0, genesis_id = args
+    rng = random.Random(lane)  # noqa: S311 - workload shape, not a secret
+    net = network_id_from_name(NETWORK)
+    wallets = [_wallet(lane, w) for w in range(WALLETS_PER_LANE)]
+    # Each wallet owns a main output (spent and recreated as change) and small receipts.
+    main: list[tuple[bytes, int]] = [
+        (output_id(genesis_id, lane * WALLETS_PER_LANE + w), START_BALANCE)
+        for w in range(WALLETS_PER_LANE)
+    ]
+    receipts: list[list[tuple[bytes, int]]] = [[] for _ in wallets]
+    spent: list[bytes] = []
+    tips: list[bytes] = [genesis_id]
+    out: list[bytes] = []
+    for i in range(count):
+        w = i % WALLETS_PER_LANE
+        key = wallets[w]
+        at = t0 + (i * LANES + lane) // 10
+        k = min(len(tips), rng.choice((2, 3, 4)))
+        parents = rng.sample(tips, k)
+        roll = rng.random()
+        if roll < DOUBLE_SPEND_SHARE and spent:
+            # Re-spend an output spent before: finalized as conflicting (white flag).
+            ptype = PayloadType.TRANSACTION
+            payload = encode_transaction(
+                [rng.choice(spent)], [Output(wallets[(w + 1) % WALLETS_PER_LANE].public_key, 1)]
+            )
+        elif roll < VALUE_SHARE:
+            ptype = PayloadType.TRANSACTION
+            to = (w + 1 + rng.randrange(WALLETS_PER_LANE - 1)) % WALLETS_PER_LANE
+            amount = rng.randint(1, 1000)
+            inputs = [main[w]]
+            if receipts[w] and rng.random() < 0.5:
+                inputs.append(receipts[w].pop(0))
+            total = sum(a for _, a in inputs)
+            payload = encode_transaction(
+                [o for o, _ in inputs],
+                [Output(wallets[to].public_key, amount), Output(key.public_key, total - amount)],
+            )
+        else:
+            ptype = PayloadType.TAGGED_DATA
+            payload = encode_tagged_data(b"telemetry", rng.randbytes(rng.randint(32, 160)))
+        body = signing_bytes(net, key.public_key, at, parents, ptype, payload)
+        raw = body + key.sign(body)
+        mid = message_id(raw)
+        if ptype == PayloadType.TRANSACTION and roll >= DOUBLE_SPEND_SHARE:
+            spent.extend(o for o, _ in inputs)
+            receipts[to].append((output_id(mid, 0), amount))
+            main[w] = (output_id(mid, 1), total - amount)
+        for p in parents:
+            if p in tips and p != genesis_id:
+                tips.remove(p)
+        if genesis_id in tips and len(tips) > 1:
+            tips.remove(genesis_id)
+        tips.append(mid)
+        if len(tips) > 32:
+            tips.pop(0)
+        out.append(raw)
+    return out
+
+
+def presign(n: int, t0: int, genesis_id: bytes, pool: multiprocessing.pool.Pool) -> list[bytes]:
+    per_lane = -(-n // LANES)
+    lanes = pool.map(gen_lane, [(lane, per_lane, t0, genesis_id) for lane in range(LANES)])
+    # Interleave lanes message by message: the node sees one busy tangle.
+    ordered = [lanes[lane][i] for i in range(per_lane) for lane in range(LANES)]
+    return ordered[:n] if len(ordered) > n else ordered
+
+
+def verify_rate(raws: Sequence[bytes], pool: multiprocessing.pool.Pool, chunk: int = 1024) -> float:
+    chunks = [list(raws[i : i + chunk]) for i in range(0, len(raws), chunk)]
+    start = time.perf_counter()
+    results = pool.starmap(verify_chunk, [(c, []) for c in chunks])
+    elapsed = time.perf_counter() - start
+    if not all(all(ok) for ok, _ in results):
+        raise RuntimeError("pre-signed messages failed verification")
+    return len(raws) / elapsed
+
+
+def ingest(db_url: str, raws: Sequence[bytes], genesis: Genesis, schema: str | None = None,
+           chunk: int = 1024) -> tuple[float, LedgerNode]:
+    db = open_database(db_url, schema=schema)
+    config = LedgerConfig(
+        network=NETWORK, quota_rate=1e9, quota_burst=10**9, chunk=chunk,
+        max_past_skew_ms=3_600_000, max_parent_age_ms=3_600_000, tip_max_age_ms=3_600_000,
+    )
+    node = LedgerNode(db, Ed25519Signer.generate(), config=config, genesis=genesis,
+                      clock=lambda: datetime.now(UTC))
+    node.submit_many(raws[:chunk])  # warm the verifier pool; counted below
+    start = time.perf_counter()
+    results = node.submit_many(raws[chunk:])
+    elapsed = time.perf_counter() - start
+    bad = [r for r in results if r.status != "accepted"]
+    if bad:
+        raise RuntimeError(f"{len(bad)} messages not accepted, first: {bad[0]}")
+    if node.info()["finalized"] != len(raws):
+        raise RuntimeError("not every message was finalized")
+    return (len(raws) - chunk) / elapsed, node
+
+
+def run(quick: bool) -> BenchResult:
+    n = 4_000 if quick else 200_000
+    pg_n = 2_000 if quick else 60_000
+    result = BenchResult(NAME)
+    t0 = int(time.time() * 1000)
+    genesis = make_genesis(t0)
+    ctx = multiprocessing.get_context("spawn")
+    workers = os.cpu_count() or 1
+    with ctx.Pool(workers) as pool:
+        start = time.perf_counter()
+        raws = presign(n, t0, genesis.id, pool)
+        result.notes["presign_s"] = round(time.perf_counter() - start, 2)
+        result.limits["verify_per_s"] = round(verify_rate(raws[: min(n, 60_000)], pool), 1)
+    with TemporaryDirectory() as tmp:
+        rate, node = ingest(f"sqlite:///{Path(tmp) / 'ledger.db'}", raws, genesis)
+        info = node.info()
+        conflicts = sum(1 for s in node.finalized_since(0, 1000) if s["state"] == "conflicting")
+        node.close()
+        node.db.close()
+    result.metrics["msgs_per_s"] = round(rate, 1)
+    result.ratio("msgs_to_verify", "msgs_per_s", "verify_per_s")
+    result.notes.update(
+        messages=n,
+        value_share=VALUE_SHARE,
+        unspent_outputs=info["unspent_outputs"],
+        conflicts_in_first_1000=conflicts,
+        store="sqlite (WAL)",
+        workers=workers,
+    )
+    try:
+        schema = f"bench_ledger_{os.getpid()}"
+        pg_rate, pg_node = ingest(PG_URL, raws[:pg_n], genesis, schema=schema)
+        pg_node.close()
+        if isinstance(pg_node.db, PostgresDatabase):
+            pg_node.db.drop_schema()
+        pg_node.db.close()
+        result.metrics["pg_msgs_per_s"] = round(pg_rate, 1)
+        result.ratio("pg_msgs_to_verify", "pg_msgs_per_s", "verify_per_s")
+        result.notes["pg_messages"] = pg_n
+    except Exception as exc:  # noqa: BLE001 - PostgreSQL figures are optional when it is down
+        result.notes["pg_error"] = f"{type(exc).__name__}: {exc}"[:200]
+    return result
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(run("--quick" in sys.argv).to_json(), indent=2))
