@@ -66,7 +66,7 @@ def make_genesis(t0: int) -> Genesis:
 def gen_lane(args: tuple[int, int, int, bytes]) -> list[bytes]:
     """Pre-sign ``count`` messages of one lane (its own wallets and sub-tangle)."""
     lane, count, t0, genesis_id = args
-    rng = random.Random(lane)  # noqa: S311 - workload shape, not a secret
+    rng = random.Random(lane)
     net = network_id_from_name(NETWORK)
     wallets = [_wallet(lane, w) for w in range(WALLETS_PER_LANE)]
     # Each wallet owns a main output (spent and recreated as change) and small receipts.

@@ -190,7 +190,7 @@ class LedgerNode:
         self.network_id = self.config.network_id
         self.clock = clock
         self.orderer = orderer or SoloOrderer(signer.public_key)
-        self._rng = rng or random.Random()  # noqa: S311 - tip choice is not a secret
+        self._rng = rng or random.Random()
         self._lock = threading.RLock()
         self._pool = VerifierPool(self.config.workers)
         self._handlers: dict[str, list[FinalizedHandler]] = {}
@@ -912,7 +912,7 @@ def _accepted_id(result: SubmitResult) -> bytes:
     return result.message_id
 
 
-def _transfer_outputs(  # noqa: PLR0917 - private helper of transfer()
+def _transfer_outputs(
     owner: bytes,
     to: bytes,
     amount: int,
