@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Sequence
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,7 +31,7 @@ def set_(set_id: int, payload: bytes) -> bytes:
     return struct.pack("!HH", set_id, 4 + len(payload)) + payload
 
 
-def template(tid: int, fields: list[tuple[int, int]] | list[tuple[int, int, int]]) -> bytes:
+def template(tid: int, fields: Sequence[tuple[int, ...]]) -> bytes:
     out = struct.pack("!HH", tid, len(fields))
     for f in fields:
         if len(f) == 3:
