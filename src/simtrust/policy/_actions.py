@@ -214,6 +214,11 @@ class ActionDispatcher:
     def repeats(self, key: str) -> int:
         return self._seen.get(key, 0)
 
+    def violation_counts(self) -> dict[str, int]:
+        """How often each violation key was seen (acted on once, counted always)."""
+        with self._lock:
+            return dict(self._seen)
+
     def flush(self, timeout: float = 10.0) -> None:
         done = threading.Event()
         self._queue.put(done)
@@ -245,7 +250,7 @@ class ActionDispatcher:
         for v in decision.violations:
             details = {"violation": v.to_dict(), "flow": flow, "at": at}
             self._audit(action="policy.violation", subject=subject,
-                        outcome="blocked" if not decision.allowed else "allowed",
+                        outcome="deny" if not decision.allowed else "alert",
                         reason=v.kind, tenant_id=tenant_id, details=details)
             for action in v.actions:
                 if action is Action.LOG:
