@@ -20,10 +20,11 @@ def test_issue_increments_seq_and_cycles_ind() -> None:
     assert AucSqnState(seq=14, ind=2) == after
 
 
-def test_issue_joined_equals_issue() -> None:
+@pytest.mark.parametrize("count", [0, 1, 5, 15, 16, 70])
+def test_issue_joined_equals_issue(count: int) -> None:
     state = AucSqnState(seq=99, ind=17, ind_bits=6)
-    out, a = state.issue(70)
-    joined, b = state.issue_joined(70)
+    out, a = state.issue(count)
+    joined, b = state.issue_joined(count)
     assert (b"".join(out), a) == (joined, b)
 
 

@@ -100,13 +100,16 @@ class AucSqnState:
             raise Conflict("SQN space exhausted for this SIM", reason="sqn-exhausted")
         ind = self.ind
         base = self.seq + 1
-        packed = struct.pack(
-            f">{count}Q", *[((base + i) << bits) | ((ind + i) & mask) for i in range(count)]
-        )
+        values = [((base + i) << bits) | ((ind + i) & mask) for i in range(count)]
+        after = AucSqnState(seq=last, ind=(ind + count) % modulus, ind_bits=bits)
+        if count < 16:
+            return b"".join([v.to_bytes(6, "big") for v in values]), after
+        # Pack as 64-bit words and drop their two zero top octets with strided copies.
+        packed = struct.pack(f">{count}Q", *values)
         out = bytearray(6 * count)
         for j in range(6):
             out[j::6] = packed[2 + j :: 8]
-        return bytes(out), AucSqnState(seq=last, ind=(ind + count) % modulus, ind_bits=bits)
+        return bytes(out), after
 
     def next_would_be_accepted(self, sqn_ms: bytes, delta: int = DEFAULT_DELTA) -> bool:
         """Whether the next SEQ issued lies above SEQ_MS and within Δ (§6.3.5)."""
