@@ -65,7 +65,8 @@ def test_mirai_scan_is_detected_with_telnet_evidence(rate: float) -> None:
     ],
 )
 def test_flood_vectors_are_detected_as_ddos(kind: str, vector: str) -> None:
-    alerts = _run(Detector({DEV: REF}), attacks.generate(kind, DEV, T0))
+    traffic = attacks.generate(kind, DEV, T0, params={"duration": 12.0})
+    alerts = _run(Detector({DEV: REF}), traffic)
     ddos = [a for _, a in alerts if a.kind == "ddos"]
     assert ddos, f"{kind} flood not detected"
     assert ddos[0].evidence["target"] == attacks.VICTIM_ADDRESS

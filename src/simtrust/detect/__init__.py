@@ -19,6 +19,15 @@ from simtrust.detect._meter import (
     read_pcap,
 )
 from simtrust.detect._model import ALERT_KINDS, Alert, AttachEvent, DeviceRef, iso_utc
+from simtrust.detect._offline import analyze, learn_baselines, load_subscribers, replay
+from simtrust.detect._sinks import (
+    AlertSink,
+    AuditSink,
+    FanoutSink,
+    MemorySink,
+    MqttSink,
+    alert_topic,
+)
 
 __all__ = [
     "ACTIVE_TIMEOUT_S",
@@ -26,15 +35,25 @@ __all__ = [
     "FEATURES",
     "IDLE_TIMEOUT_S",
     "Alert",
+    "AlertSink",
     "AttachEvent",
+    "AuditSink",
     "Baseline",
     "Capture",
     "Detector",
     "DeviceRef",
     "DnsAnswer",
+    "FanoutSink",
     "FlowMeter",
+    "MemorySink",
+    "MqttSink",
     "PcapError",
     "Thresholds",
+    "alert_topic",
+    "analyze",
     "iso_utc",
+    "learn_baselines",
+    "load_subscribers",
     "read_pcap",
+    "replay",
 ]

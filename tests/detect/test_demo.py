@@ -1,0 +1,29 @@
+"""The demo step: a fleet behaves, one meter scans, exactly that SIM is alerted with evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simtrust.demo import DemoContext
+from simtrust.demo import detect as step
+from simtrust.runtime import Runtime
+
+
+def test_demo_step_detects_the_scanner(tmp_path: Path) -> None:
+    rt = Runtime.ephemeral(tmp_path)
+    said: list[str] = []
+    try:
+        ctx = DemoContext(rt=rt, home=tmp_path, say=said.append)
+        result = step.run(ctx)
+        assert step.ORDER == 60
+        assert result["alert"]["kind"] == "scan"
+        assert result["alert"]["imsi"] == result["infected"]["imsi"]
+        assert result["alerts_on_healthy_meters"] == 0
+        assert result["alert"]["evidence"]["telnet_targets"] > 0
+        assert "audit" in result["delivered_to"]
+        actions = [r[0] for r in rt.db.query("SELECT action FROM audit_events")]
+        assert "detect.alert.scan" in actions
+        assert ctx.data["detect_alert"] == result["alert"]
+        assert any("scan" in line for line in said)
+    finally:
+        rt.close()
