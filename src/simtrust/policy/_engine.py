@@ -48,6 +48,9 @@ class StaticDirectory:
     def context(self, imsi: str) -> DeviceContext | None:
         return self._devices.get(imsi)
 
+    def imsis(self) -> list[str]:
+        return sorted(self._devices)
+
 
 @dataclass(frozen=True, slots=True)
 class FlowVerdict:

@@ -1,0 +1,161 @@
+"""Policies, inline flow decisions, gateway facts and the nftables rendering over HTTP.
+
+Tenant admins write their own tenant's policies (each write a new, audited
+version); viewers read them. The inline decision, the name→address reports
+and device registrations are the gateway's calls and need an operator key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.errors import InvalidInput
+from simtrust.policy import (
+    DeviceContext,
+    GatewayDevice,
+    Scope,
+    policy_from_dict,
+    policy_service,
+    render_ruleset,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/policy", tags=["policy"])
+
+
+class PolicyBody(BaseModel):
+    """The rules of a policy (see docs/policy.md for each rule kind)."""
+
+    model_config = ConfigDict(extra="forbid")
+    rules: list[dict[str, Any]] = Field(default_factory=list, max_length=64)
+
+
+class DecideBody(BaseModel):
+    """One flow about to start; the device is named by ``imsi`` or by ``src_addr``."""
+
+    model_config = ConfigDict(extra="forbid")
+    dst_addr: str = Field(max_length=64)
+    dst_port: int = Field(ge=0, le=65535)
+    protocol: int = Field(ge=0, le=255)
+    src_addr: str | None = Field(default=None, max_length=64)
+    src_port: int = Field(default=0, ge=0, le=65535)
+    imsi: str | None = Field(default=None, pattern=r"^[0-9]{6,15}$")
+    at: float | None = None
+
+
+class NamesBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=253)
+    addresses: list[str] = Field(max_length=256)
+
+
+class DeviceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    imsi: str = Field(pattern=r"^[0-9]{6,15}$")
+    tenant_id: str = Field(min_length=1, max_length=64)
+    apn: str = ""
+    group: str = ""
+    tz: str = "UTC"
+    serving_mcc: str | None = Field(default=None, pattern=r"^[0-9]{3}$")
+    address: str | None = None
+
+
+@router.get("/policies", summary="Current policies (a tenant sees only its own)")
+def list_policies(rt: CurrentRuntime, who: CurrentPrincipal,
+                  tenant_id: str | None = None) -> dict[str, Any]:
+    scope = who.scope(tenant_id)
+    return {"policies": [p.to_dict() for p in policy_service(rt).store.current(scope)]}
+
+
+@router.put("/policies/{tenant_id}/{scope}", summary="Write a new version of a policy")
+def put_policy(tenant_id: str, scope: str, body: PolicyBody, rt: CurrentRuntime,
+               who: CurrentPrincipal) -> dict[str, Any]:
+    who.check_tenant(tenant_id)
+    who.require_admin()
+    policy = policy_from_dict({"tenant_id": tenant_id, "scope": scope, "rules": body.rules})
+    return policy_service(rt).store.put(policy, actor=who.actor).to_dict()
+
+
+@router.get("/policies/{tenant_id}/{scope}", summary="A policy (latest or a given version)")
+def get_policy(tenant_id: str, scope: str, rt: CurrentRuntime, who: CurrentPrincipal,
+               version: int | None = Query(None, ge=1)) -> dict[str, Any]:
+    who.check_tenant(tenant_id)
+    return policy_service(rt).store.get(tenant_id, Scope.parse(scope), version).to_dict()
+
+
+@router.get("/policies/{tenant_id}/{scope}/history", summary="Every version of a policy")
+def policy_history(tenant_id: str, scope: str, rt: CurrentRuntime,
+                   who: CurrentPrincipal) -> dict[str, Any]:
+    who.check_tenant(tenant_id)
+    rows = policy_service(rt).store.history(tenant_id, Scope.parse(scope))
+    return {"versions": [{**p.to_dict(), "actor": a, "created_at": c} for p, a, c in rows]}
+
+
+@router.delete("/policies/{tenant_id}/{scope}", status_code=status.HTTP_200_OK,
+               summary="Deactivate a policy (a new, inactive version)")
+def delete_policy(tenant_id: str, scope: str, rt: CurrentRuntime,
+                  who: CurrentPrincipal) -> dict[str, Any]:
+    who.check_tenant(tenant_id)
+    who.require_admin()
+    return policy_service(rt).store.delete(tenant_id, Scope.parse(scope),
+                                           actor=who.actor).to_dict()
+
+
+@router.post("/decide", summary="May this flow start? (inline gateway, operator key)")
+def decide(body: DecideBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_operator()
+    if body.imsi is None and body.src_addr is None:
+        raise InvalidInput("give imsi or src_addr", field="imsi")
+    decision = policy_service(rt).engine.decide(
+        dst_addr=body.dst_addr, dst_port=body.dst_port, protocol=body.protocol,
+        src_addr=body.src_addr, imsi=body.imsi, src_port=body.src_port, at=body.at)
+    return decision.to_dict()
+
+
+@router.post("/names", summary="Report a DNS answer the gateway saw (operator key)")
+def report_names(body: NamesBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_operator()
+    try:
+        policy_service(rt).names.report(body.name, body.addresses)
+    except ValueError:
+        raise InvalidInput("addresses must be IP addresses", field="addresses") from None
+    return {"name": body.name, "addresses": sorted(body.addresses)}
+
+
+@router.post("/devices", summary="Register a device context and address (operator key)")
+def register_device(body: DeviceBody, rt: CurrentRuntime, who: CurrentPrincipal
+                    ) -> dict[str, Any]:
+    who.require_operator()
+    ctx = DeviceContext(body.imsi, body.tenant_id, body.apn, body.group, body.tz,
+                        body.serving_mcc)
+    try:
+        policy_service(rt).register(ctx, body.address)
+    except ValueError:
+        raise InvalidInput("bad address", field="address") from None
+    return {"imsi": body.imsi, "address": body.address}
+
+
+@router.get("/nftables/{tenant_id}", summary="The tenant's nftables ruleset for the gateway",
+            response_class=Response)
+def nftables(tenant_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> Response:
+    who.check_tenant(tenant_id)
+    service = policy_service(rt)
+    devices = []
+    for imsi in service.devices.imsis():
+        ctx = service.devices.context(imsi)
+        addr = service.addresses.address_of(imsi)
+        if ctx is not None and addr is not None and ctx.tenant_id == tenant_id:
+            devices.append(GatewayDevice(ctx, addr))
+    text = render_ruleset(tenant_id, service.policies, devices, service.engine.removed)
+    return Response(text, media_type="text/plain")
+
+
+@router.get("/status", summary="Policy engine counters (operator key)")
+def engine_status(rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_operator()
+    return policy_service(rt).status()
