@@ -365,6 +365,15 @@ def test_sim_identity_keys_stay_in_the_secure_element(
     assert ["did-key-1"] == element.labels()
 
 
+def test_registry_bound_to_a_network_refuses_other_networks(
+    identity_db: Database, ledger: FakeLedger
+) -> None:
+    registry = DidRegistry(identity_db, network="mainnet")
+    _, key1 = _new()
+    outcome = _submit(registry, ledger, create_operation(key1, network=NET, nonce="n1", now=NOW))
+    assert ("rejected", "wrong-network") == (outcome.outcome, outcome.reason)
+
+
 def test_invalid_documents_are_rejected(registry: DidRegistry, ledger: FakeLedger) -> None:
     did, key1 = _new()
     _submit(registry, ledger, create_operation(key1, network=NET, nonce="n1", now=NOW))

@@ -388,10 +388,14 @@ class DidRegistry:
     Also a :class:`DidMethod` for :class:`DidResolver` (``resolver.register("simtrust", reg)``).
     """
 
-    __slots__ = ("_db", "_resolver")
+    __slots__ = ("_db", "_network", "_resolver")
 
-    def __init__(self, db: Database, resolver: DidResolver | None = None) -> None:
+    def __init__(
+        self, db: Database, resolver: DidResolver | None = None, *, network: str | None = None
+    ) -> None:
+        """``network``: when given, operations on DIDs of other networks are refused."""
         self._db = db
+        self._network = network
         self._resolver = resolver or DidResolver()
         self._resolver.register("simtrust", self)
 
@@ -469,6 +473,10 @@ class DidRegistry:
         if not isinstance(did, str):
             raise OperationRejected("malformed", "operation names no DID")
         network, _ = _parse(did)
+        if self._network is not None and network != self._network:
+            raise OperationRejected(
+                "wrong-network", f"this ledger is {self._network}, not {network}"
+            )
         proofs = proofs_of(op)
         if len(proofs) != 1 or proofs[0].get("cryptosuite") != "eddsa-jcs-2022":
             raise OperationRejected("unauthorized", "an operation carries one eddsa-jcs-2022 proof")

@@ -77,7 +77,7 @@ class IdentityService:
 
         self.rt = rt
         self.network = rt.settings.network_id
-        self.registry = DidRegistry(rt.db)
+        self.registry = DidRegistry(rt.db, network=self.network)
         self.resolver: DidResolver = self.registry.resolver
         self.node: LedgerNode = ledger_node(rt)
         self.node.register_handler(IDENTITY_PAYLOAD_TYPE, LedgerIdentityHandler(self.registry))
