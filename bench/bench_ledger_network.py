@@ -67,7 +67,8 @@ def _lane_key(lane: int) -> Ed25519Signer:
 
 def _sign_slice(args: tuple[str, int, bytes, list[bytes], int, int]) -> list[bytes]:
     """Messages ``first..first+len(cross)-1`` of one lane: each approves its predecessor
-    and, from index CROSS on, another lane's message CROSS positions earlier."""
+    and, from index CROSS on, another lane's message CROSS positions earlier (a lane
+    sent by the same client thread, so that parent is always submitted first)."""
     network, lane, previous, cross, first, t0 = args
     key = _lane_key(lane)
     nid = network_id_from_name(network)
@@ -98,7 +99,7 @@ def presign(network: str, genesis_id: bytes, per_lane: int) -> list[list[bytes]]
             size = min(CROSS, per_lane - first)
             jobs = []
             for lane in range(LANES):
-                other = ids[(lane + 1) % LANES]
+                other = ids[(lane + VALIDATORS) % LANES]
                 cross = [other[k - CROSS] if k >= CROSS else b""
                          for k in range(first, first + size)]
                 previous = ids[lane][-1] if ids[lane] else genesis_id
@@ -281,6 +282,7 @@ def run(quick: bool) -> BenchResult:
     steps = QUICK_STEPS if quick else FULL_STEPS
     step_s = QUICK_STEP_S if quick else FULL_STEP_S
     result = BenchResult(NAME)
+    result.notes["loadavg_before"] = [round(x, 2) for x in os.getloadavg()]
     result.limits["verify_per_s"] = round(verify_rate(0.5 if quick else 2.0), 1)
     result.limits["network_bound_per_s"] = round(result.limits["verify_per_s"] / VALIDATORS, 1)
     total = int(sum(steps) * step_s * 1.1) + LANES
@@ -322,6 +324,7 @@ def run(quick: bool) -> BenchResult:
                 thread.join(30)
         finally:
             driver.close()
+    result.notes["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     _report(result, load, finalized_at, steps, step_s, start, errors, quick)
     return result
 

@@ -24,8 +24,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simtrust.errors import NotFound, Rejected, SimtrustError
-from simtrust.ledger import LedgerNode, SubmitResult
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from simtrust.errors import InvalidSignature, NotFound, Rejected, SimtrustError
+from simtrust.ledger import LedgerNode, SubmitResult, verify_ed25519
 from simtrust.ledger.consensus import (
     Block,
     BlockAccepted,
@@ -34,6 +36,7 @@ from simtrust.ledger.consensus import (
     EquivocationDetected,
     MissingBlocks,
     Output,
+    block_signing_message,
 )
 from simtrust.ledger.net._committee_orderer import BlockStore, CommitteeOrderer
 from simtrust.ledger.net._genesis import NetworkGenesis, NodeKeys
@@ -84,6 +87,20 @@ def _chunks(items: Sequence[bytes], count: int = MAX_ITEMS) -> Iterable[list[byt
         yield batch
 
 
+def _verify_block(block: Block, key: Ed25519PublicKey) -> None:
+    """Block signatures through libsodium, the verifier the ledger uses for messages.
+
+    About three times faster than OpenSSL's Ed25519 here, and blocks arrive
+    from three peers per round (``docs/decisions/ledger-ed25519-libsodium.md``).
+    """
+    try:
+        verify_ed25519(key.public_bytes_raw(), block.signature,
+                       block_signing_message(block.digest))
+    except InvalidSignature:
+        raise InvalidSignature("block signature does not verify", round=block.round,
+                               author=block.author) from None
+
+
 class ConsortiumNode:
     """One validator of a consortium network over a store."""
 
@@ -121,7 +138,7 @@ class ConsortiumNode:
         stored = self.blocks.load()
         self.core, outputs = Core.restore(
             self.committee, stored, author=self.id, key=keys.block_key(),
-            leader_timeout_ms=self.params.leader_timeout_ms,
+            verifier=_verify_block, leader_timeout_ms=self.params.leader_timeout_ms,
         )
         applied = self._applied_commits()
         fresh: list[CommittedSubDag] = []
