@@ -91,7 +91,9 @@ def diagnose(
     """Explain a failed MILENAGE challenge. Exactly one of ``op``/``opc`` is given.
 
     ``sqn_ms`` is the highest SQN the SIM accepted (from its EF or an AUTS),
-    ``expected_amf`` the AMF the subscriber profile should use.
+    ``expected_amf`` the AMF the subscriber profile should use. SQN freshness is
+    judged against that highest SEQ, as a USIM applying the age limit L does
+    (C.2.3); without L a USIM could still accept an older SEQ on an unused IND.
     """
     k = check_len("K", k, 16)
     rand = check_len("RAND", rand, 16)
