@@ -375,6 +375,13 @@ class LedgerNode:
                 results.extend(self._process(d, *fut.get()))
         return results
 
+    def finalize(self) -> int:
+        """Apply commits the orderer decided outside ingest (committee timers); return count."""
+        with self._lock:
+            before = self._order
+            self._process([], b"", b"")
+            return self._order - before
+
     def _decode(
         self, chunk: Sequence[bytes]
     ) -> tuple[Decoded, list[bytes], list[tuple[bytes, bytes, bytes]]]:
@@ -644,6 +651,19 @@ class LedgerNode:
         token: bytes | None = None,
     ) -> bytes:
         """Send ``amount`` base units (or native tokens of ``token``) from ``signer`` to ``to``."""
+        with self._lock:
+            raw = self.build_transfer(signer, to, amount, token=token)
+            return _accepted_id(self.submit(raw))
+
+    def build_transfer(
+        self,
+        signer: Ed25519Signer,
+        to: bytes,
+        amount: int,
+        *,
+        token: bytes | None = None,
+    ) -> bytes:
+        """A signed transfer message spending ``signer``'s finalized outputs (not submitted)."""
         if len(to) != 32:
             raise InvalidInput("recipient must be a 32-byte Ed25519 public key")
         if amount <= 0:
@@ -667,7 +687,7 @@ class LedgerNode:
                 raise InvalidInput("insufficient funds")
             outputs = _transfer_outputs(owner, to, amount, token, chosen, have_base)
             payload = encode_transaction([o for o, _ in chosen], outputs)
-            return _accepted_id(self.issue(PayloadType.TRANSACTION, payload, signer=signer))
+            return self.build(PayloadType.TRANSACTION, payload, signer=signer)
 
     def sign_unlock(self, signer: Ed25519Signer, inputs: Sequence[bytes],
                     outputs: Sequence[Output]) -> Unlock:
