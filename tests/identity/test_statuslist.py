@@ -200,3 +200,52 @@ def test_unknown_list_url_is_status_unavailable(
             status=StatusListVerifier(registry.published, DidResolver()),
         )
     assert "status-unavailable" == failure.value.reason
+
+
+def test_status_list_anchor_on_the_ledger_detects_equivocation(
+    identity_db: Database, issuer_signer: Ed25519Signer
+) -> None:
+    from simtrust.identity import DidRegistry, identity_payload
+    from simtrust.identity._statusanchor import status_list_anchor
+
+    from .conftest import FakeLedger
+
+    ledger, registry = FakeLedger(), DidRegistry(identity_db)
+    status = StatusListRegistry(identity_db)
+    first = status.create(
+        LIST, issuer=issuer_signer.controller, purpose="revocation", signer=issuer_signer, now=NOW
+    )
+    entry = status.allocate(LIST)
+    anchor = identity_payload("status-list", status_list_anchor(first, issuer_signer, NOW))
+    assert "applied" == registry.apply(ledger.finalize("identity", anchor)).outcome
+    # Someone else cannot anchor a list of this issuer.
+    mallory = Ed25519Signer.generate()
+    forged = status_list_anchor(first, mallory, NOW)
+    forged["issuer"] = issuer_signer.controller
+    outcome = registry.apply(ledger.finalize("identity", identity_payload("status-list", forged)))
+    assert ("rejected", "invalid-signature") == (
+        outcome.outcome,
+        outcome.reason,
+    ) or outcome.reason == "key-not-authorized"
+    vc = issue_credential(
+        credential_for(issuer_signer.controller, credentialStatus=entry), issuer_signer, now=NOW
+    )
+    checker = StatusListVerifier(
+        status.published, DidResolver(), anchored=registry.latest_status_anchor
+    )
+    assert [False] == [
+        s.set for s in verify_credential(vc, resolver=DidResolver(), now=NOW, status=checker).status
+    ]
+    # The issuer revokes but shows verifiers a list the ledger does not hold: refused.
+    status.set_status(
+        LIST,
+        int(entry["statusListIndex"]),
+        True,
+        signer=issuer_signer,
+        now=NOW + timedelta(seconds=1),
+    )
+    with pytest.raises(VerificationFailed) as failure:
+        verify_credential(
+            vc, resolver=DidResolver(), now=NOW + timedelta(seconds=2), status=checker
+        )
+    assert "status-unavailable" == failure.value.reason

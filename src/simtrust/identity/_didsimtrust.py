@@ -33,10 +33,12 @@ from simtrust.identity._keys import Signer, decode_multikey, ed25519_multikey
 from simtrust.identity._multibase import b58encode
 from simtrust.identity._receipt import receipt_hash
 from simtrust.identity._resolver import DidResolver, Resolution, method_key
+from simtrust.identity._statusanchor import check_status_anchor
 from simtrust.store import Database
 
 __all__ = [
     "IDENTITY_PAYLOAD_TYPE",
+    "PAYLOAD_KINDS",
     "RELATIONSHIPS",
     "ApplyOutcome",
     "DidRegistry",
@@ -52,6 +54,8 @@ __all__ = [
 ]
 
 IDENTITY_PAYLOAD_TYPE = "identity"
+#: Kinds of identity payload bodies (docs/did-method.md §6, docs/identity.md).
+PAYLOAD_KINDS = ("did-operation", "verification-receipt", "status-list")
 RELATIONSHIPS = (
     "authentication",
     "assertionMethod",
@@ -212,7 +216,7 @@ def remove_key_patch(vm_id: str) -> dict[str, Any]:
 
 def identity_payload(kind: str, body: dict[str, Any]) -> bytes:
     """The ledger ``identity`` payload body: JCS of ``{"v": 1, "kind": ..., kind: body}``."""
-    if kind not in ("did-operation", "verification-receipt"):
+    if kind not in PAYLOAD_KINDS:
         raise DecodeError(f"unknown identity payload kind {kind!r}")
     data = canonicalize({"v": 1, "kind": kind, kind: body})
     if len(data) > MAX_PAYLOAD_BYTES:
@@ -232,7 +236,7 @@ def decode_identity_payload(data: bytes) -> tuple[str, dict[str, Any]]:
         raise DecodeError("identity payload must be an object with v = 1")
     kind = envelope.get("kind")
     body = envelope.get(kind) if isinstance(kind, str) else None
-    if kind not in ("did-operation", "verification-receipt") or not isinstance(body, dict):
+    if kind not in PAYLOAD_KINDS or not isinstance(body, dict):
         raise DecodeError("identity payload has an unknown kind or no body")
     if set(envelope) != {"v", "kind", kind}:
         raise DecodeError("identity payload has unexpected members")
@@ -378,6 +382,10 @@ def _timestamp(value: datetime | int | float) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _aware(value: datetime | int | float) -> datetime:
+    return datetime.fromisoformat(_timestamp(value).replace("Z", "+00:00"))
+
+
 def _public_time(stored: str) -> str:
     return stored[:19] + "Z"
 
@@ -433,6 +441,8 @@ class DidRegistry:
                 return ApplyOutcome("rejected", reason="malformed: " + exc.detail)
             if kind == "verification-receipt":
                 return self._anchor_receipt(message, body)
+            if kind == "status-list":
+                return self._anchor_status_list(message, body)
             return self._apply_operation(message, body)
 
     def _apply_operation(self, message: FinalizedMessage, op: dict[str, Any]) -> ApplyOutcome:
@@ -481,7 +491,7 @@ class DidRegistry:
         if len(proofs) != 1 or proofs[0].get("cryptosuite") != "eddsa-jcs-2022":
             raise OperationRejected("unauthorized", "an operation carries one eddsa-jcs-2022 proof")
         when = _timestamp(message.issued_at)
-        now = datetime.fromisoformat(when.replace("Z", "+00:00"))
+        now = _aware(message.issued_at)
         current = self._db.query_one(
             "SELECT version, deactivated FROM identity_did WHERE did = ?", (did,)
         )
@@ -628,6 +638,30 @@ class DidRegistry:
                 (bytes(message.message_id), int(message.order), digest),
             )
         return ApplyOutcome("applied", "verification-receipt")
+
+    def _anchor_status_list(self, message: FinalizedMessage, body: dict[str, Any]) -> ApplyOutcome:
+        """Record the digest of an issuer's status list credential (signed by the issuer)."""
+        try:
+            list_id, issuer, digest = check_status_anchor(
+                body, resolver=self._resolver, now=_aware(message.issued_at)
+            )
+        except VerificationFailed as exc:
+            return ApplyOutcome("rejected", "status-list", reason=exc.reason)
+        self._db.execute(
+            "INSERT INTO identity_status_anchor (message_id, list_id, issuer, digest, ledger_order)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (bytes(message.message_id), list_id, issuer, digest, int(message.order)),
+        )
+        return ApplyOutcome("applied", "status-list")
+
+    def latest_status_anchor(self, list_id: str) -> str | None:
+        """Digest of the status list credential last anchored for ``list_id``."""
+        row = self._db.query_one(
+            "SELECT digest FROM identity_status_anchor WHERE list_id = ?"
+            " ORDER BY ledger_order DESC LIMIT 1",
+            (list_id,),
+        )
+        return None if row is None else str(row[0])
 
     # -- reading
 

@@ -77,6 +77,18 @@ CREATE TABLE identity_receipt (
 )
 """
 
+_V2 = """
+CREATE TABLE identity_status_anchor (
+    message_id {blob} PRIMARY KEY,
+    list_id TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    ledger_order {bigint} NOT NULL
+);
+CREATE INDEX identity_status_anchor_list ON identity_status_anchor (list_id, ledger_order)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=1, name="dids-status-lists-keys-receipts", sql=_V1),
+    Migration(component="identity", version=2, name="status-list-anchors", sql=_V2),
 ]

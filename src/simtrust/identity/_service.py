@@ -36,6 +36,7 @@ from simtrust.identity._jose import verify_vc_jwt
 from simtrust.identity._kyc import ReceiptLedger
 from simtrust.identity._resolver import DidResolver, Resolution
 from simtrust.identity._secure_element import SecureElementSigner, SoftwareSecureElement
+from simtrust.identity._statusanchor import status_list_anchor
 from simtrust.identity._statuslist import STATUS_PURPOSES, StatusListRegistry, StatusListVerifier
 
 if TYPE_CHECKING:
@@ -82,7 +83,9 @@ class IdentityService:
         self.node: LedgerNode = ledger_node(rt)
         self.node.register_handler(IDENTITY_PAYLOAD_TYPE, LedgerIdentityHandler(self.registry))
         self.status = StatusListRegistry(rt.db)
-        self.status_checker = StatusListVerifier(self.status.published, self.resolver)
+        self.status_checker = StatusListVerifier(
+            self.status.published, self.resolver, anchored=self.registry.latest_status_anchor
+        )
         self.receipts = ReceiptLedger(rt.db, submit=self._submit_raw)
 
     def now(self) -> datetime:
@@ -147,10 +150,15 @@ class IdentityService:
         signer = self.issuer()
         list_id = f"urn:simtrust:status:{self.network}:{purpose}:1"
         if (list_id, purpose) not in self.status.lists(signer.controller):
-            self.status.create(
+            published = self.status.create(
                 list_id, issuer=signer.controller, purpose=purpose, signer=signer, now=self.now()
             )
+            self._anchor_status_list(published, signer)
         return list_id
+
+    def _anchor_status_list(self, published: dict[str, Any], signer: SecureElementSigner) -> None:
+        body = status_list_anchor(published, signer, self.now())
+        self._submit_raw(IDENTITY_PAYLOAD_TYPE, identity_payload("status-list", body))
 
     # -- credentials
 
@@ -188,14 +196,17 @@ class IdentityService:
         url, index = entry.get("statusListCredential"), entry.get("statusListIndex")
         if not isinstance(url, str) or not isinstance(index, str) or not index.isdigit():
             raise InvalidInput("a status entry has statusListCredential and statusListIndex")
-        return self.status.set_status(url, int(index), value, signer=self.issuer(), now=self.now())
+        signer = self.issuer()
+        published = self.status.set_status(url, int(index), value, signer=signer, now=self.now())
+        self._anchor_status_list(published, signer)
+        return published
 
     def update_status(self, credential_id: str, purpose: str, value: bool) -> dict[str, Any]:
         """Set or clear ``credential_id``'s bit in its ``purpose`` list (VC-API status update)."""
         for list_id, index, list_purpose in self.status.entries_for(credential_id):
             if list_purpose == purpose:
-                return self.status.set_status(
-                    list_id, index, value, signer=self.issuer(), now=self.now()
+                return self.set_status(
+                    {"statusListCredential": list_id, "statusListIndex": str(index)}, value
                 )
         raise NotFound(f"credential {credential_id} has no {purpose} status entry")
 

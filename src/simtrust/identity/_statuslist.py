@@ -25,6 +25,7 @@ from simtrust.identity._jcs import canonicalize
 from simtrust.identity._keys import Signer
 from simtrust.identity._multibase import multibase_decode, multibase_encode
 from simtrust.identity._resolver import DidResolver
+from simtrust.identity._statusanchor import credential_digest
 from simtrust.identity._time import format_datetime
 from simtrust.store import Database
 
@@ -255,11 +256,19 @@ class StatusListVerifier:
     validity are checked before a bit is read (§3.2).
     """
 
-    __slots__ = ("_fetch", "_resolver")
+    __slots__ = ("_anchored", "_fetch", "_resolver")
 
-    def __init__(self, fetch: Callable[[str], dict[str, Any]], resolver: DidResolver) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[str], dict[str, Any]],
+        resolver: DidResolver,
+        *,
+        anchored: Callable[[str], str | None] | None = None,
+    ) -> None:
+        """``anchored(url)``: the digest the ledger holds for the list; the list read must match."""
         self._fetch = fetch
         self._resolver = resolver
+        self._anchored = anchored
 
     def check(self, entry: dict[str, Any], issuer: str, now: datetime) -> StatusResult:
         if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
@@ -290,6 +299,12 @@ class StatusListVerifier:
                 f"status list credential does not verify: {exc.detail}",
                 statusListCredential=url,
             ) from exc
+        if self._anchored is not None and self._anchored(url) != credential_digest(listed):
+            raise VerificationFailed(
+                "status-unavailable",
+                "the status list read is not the one anchored on the ledger",
+                statusListCredential=url,
+            )
         subject = verified.credential.get("credentialSubject")
         if (
             verified.issuer != issuer
