@@ -1,0 +1,294 @@
+"""Safety and liveness of the consensus core under the deterministic simulator (docs/consensus.md §9–§10).
+
+What is asserted, precisely:
+
+* safety, every run: the commit sequences of all honest nodes (crash-recovered
+  nodes included) are prefixes of one another, leader by leader, block by
+  block and in finalized message ids, and a restarted node re-derives exactly
+  the commits it had made — whenever the byzantine weight is below 1/3;
+* liveness, runs with honest weight above 2/3: every honest node commits in
+  the run, and after a partition heals or a crashed node returns every live
+  honest node commits again;
+* stall: with 1/3 of the weight or more crashed, no honest node commits once
+  in-flight blocks are processed (and safety still holds); commits resume
+  after the crashed nodes restart.
+
+1,000 seeded runs over six scenarios below; ``test_sweep_large_committees``
+(marked slow) adds committees of 10 to 100 validators.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from simtrust.ledger.consensus import sim
+from simtrust.ledger.consensus.sim import Crash, Latency, Partition, SimConfig
+
+BEHAVIOURS: tuple[sim.Behaviour, ...] = ("equivocate", "withhold", "lie", "silent")
+CHUNKS = 10
+
+
+def _latency(rng: random.Random) -> Latency:
+    return rng.choice(
+        [
+            Latency.uniform(10, 60),
+            Latency.fixed(30),
+            Latency.lognormal(25, 0.6),
+            Latency.uniform(1, 120),
+        ]
+    )
+
+
+def _seeds(scenario: int, chunk: int, per_chunk: int) -> range:
+    start = scenario * 100_000 + chunk * per_chunk
+    return range(start, start + per_chunk)
+
+
+def honest_config(seed: int) -> SimConfig:
+    rng = random.Random(seed)
+    return SimConfig(
+        validators=rng.choice([4, 5, 7]),
+        seed=seed,
+        duration_ms=2000,
+        latency=_latency(rng),
+        loss=rng.choice([0.0, 0.05, 0.15]),
+        verify_signatures=False,
+    )
+
+
+def byzantine_config(seed: int) -> SimConfig:
+    rng = random.Random(seed)
+    n = rng.choice([4, 5, 7])
+    faulty = rng.sample(range(n), (n - 1) // 3)
+    return SimConfig(
+        validators=n,
+        seed=seed,
+        duration_ms=1800,
+        latency=_latency(rng),
+        loss=rng.choice([0.0, 0.05]),
+        byzantine={f: rng.choice(BEHAVIOURS) for f in faulty},
+        verify_signatures=False,
+    )
+
+
+HEAL_MS = 900.0
+
+
+def partition_config(seed: int) -> SimConfig:
+    rng = random.Random(seed)
+    n = rng.choice([4, 5, 7])
+    nodes = list(range(n))
+    rng.shuffle(nodes)
+    cut = rng.randrange(1, n)
+    return SimConfig(
+        validators=n,
+        seed=seed,
+        duration_ms=2400,
+        latency=_latency(rng),
+        partitions=(Partition(rng.uniform(100, 400), HEAL_MS, (frozenset(nodes[:cut]),)),),
+        verify_signatures=False,
+    )
+
+
+def crash_config(seed: int) -> SimConfig:
+    rng = random.Random(seed)
+    n = rng.choice([4, 5, 7])
+    crashed = rng.sample(range(n), (n - 1) // 3)
+    crashes = []
+    for node in crashed:
+        at = rng.uniform(100, 800)
+        crashes.append(Crash(node, at, at + rng.uniform(100, 700)))
+    return SimConfig(
+        validators=n,
+        seed=seed,
+        duration_ms=2400,
+        latency=_latency(rng),
+        loss=rng.choice([0.0, 0.05]),
+        crashes=tuple(crashes),
+        verify_signatures=False,
+    )
+
+
+STALL_AT, RESTART_AT = 500.0, 1400.0
+
+
+def stall_config(seed: int) -> SimConfig:
+    rng = random.Random(seed)
+    n = rng.choice([4, 6])
+    crashed = rng.sample(range(n), n // 2)  # 1/2 of the weight: no quorum
+    return SimConfig(
+        validators=n,
+        seed=seed,
+        duration_ms=2600,
+        latency=Latency.uniform(10, 60),
+        crashes=tuple(Crash(c, STALL_AT, RESTART_AT) for c in crashed),
+        verify_signatures=False,
+    )
+
+
+def weighted_config(seed: int) -> SimConfig:
+    rng = random.Random(seed)
+    n = rng.choice([4, 5, 6])
+    weights = tuple(rng.randint(1, 10) for _ in range(n))
+    total = sum(weights)
+    byzantine: dict[int, sim.Behaviour] = {}
+    faulty_weight = 0
+    for node in rng.sample(range(n), n):
+        if 3 * (faulty_weight + weights[node]) < total:
+            byzantine[node] = rng.choice(BEHAVIOURS)
+            faulty_weight += weights[node]
+    return SimConfig(
+        validators=n,
+        seed=seed,
+        duration_ms=2000,
+        weights=weights,
+        latency=_latency(rng),
+        byzantine=byzantine,
+        verify_signatures=False,
+    )
+
+
+def _live_honest(result: sim.SimResult) -> list[int]:
+    return sorted(result.honest)
+
+
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_honest_runs_are_safe_and_live(chunk: int) -> None:
+    for seed in _seeds(1, chunk, 30):
+        result = sim.run(honest_config(seed))
+        result.check_safety()
+        for node in _live_honest(result):
+            assert len(result.commits[node]) >= 2, (seed, node)
+
+
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_byzantine_minority_cannot_fork_or_stop_honest_nodes(chunk: int) -> None:
+    for seed in _seeds(2, chunk, 30):
+        result = sim.run(byzantine_config(seed))
+        result.check_safety()
+        for node in _live_honest(result):
+            assert len(result.commits[node]) >= 2, (seed, node, result.config.byzantine)
+
+
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_commits_resume_after_a_partition_heals(chunk: int) -> None:
+    for seed in _seeds(3, chunk, 15):
+        result = sim.run(partition_config(seed))
+        result.check_safety()
+        for node in _live_honest(result):
+            assert result.commits_after(node, HEAL_MS) >= 1, (seed, node)
+
+
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+def test_crashed_nodes_recover_from_persisted_blocks(chunk: int) -> None:
+    for seed in _seeds(4, chunk, 15):
+        config = crash_config(seed)
+        result = sim.run(config)
+        result.check_safety()
+        assert 0 == result.stats["replay_mismatch"]
+        for crash in config.crashes:
+            assert crash.restart_ms is not None
+            assert result.commits_after(crash.node, crash.restart_ms) >= 1, (seed, crash)
+        for node in _live_honest(result):
+            assert len(result.commits[node]) >= 2, (seed, node)
+
+
+@pytest.mark.parametrize("chunk", range(5))
+def test_a_third_or_more_crashed_stalls_without_forking(chunk: int) -> None:
+    for seed in _seeds(5, chunk, 10):
+        config = stall_config(seed)
+        result = sim.run(config)
+        result.check_safety()
+        crashed = {c.node for c in config.crashes}
+        for node in _live_honest(result):
+            stalled = [t for t in result.commit_times[node] if STALL_AT + 300 <= t < RESTART_AT]
+            assert [] == stalled, (seed, node)
+            assert result.commits_after(node, RESTART_AT) >= 1, (seed, node)
+        assert crashed
+
+
+@pytest.mark.parametrize("chunk", range(5))
+def test_weighted_committees_with_byzantine_weight_below_a_third(chunk: int) -> None:
+    for seed in _seeds(6, chunk, 10):
+        result = sim.run(weighted_config(seed))
+        result.check_safety()
+        for node in _live_honest(result):
+            assert len(result.commits[node]) >= 2, (seed, node, result.config.weights)
+
+
+def test_same_seed_same_run() -> None:
+    config = byzantine_config(7)
+    a, b = sim.run(config), sim.run(config)
+    assert a.commits == b.commits
+    assert a.commit_times == b.commit_times
+    assert a.stats == b.stats
+    c = sim.run(byzantine_config(8))
+    assert a.commit_times != c.commit_times
+
+
+def test_real_signatures_and_wire_encoding() -> None:
+    """The closed-world signature registry is a shortcut: the same run verifies with Ed25519."""
+    base = byzantine_config(11)
+    fast = sim.run(base)
+    config = SimConfig(
+        validators=base.validators,
+        seed=base.seed,
+        duration_ms=base.duration_ms,
+        latency=base.latency,
+        loss=base.loss,
+        byzantine=base.byzantine,
+        verify_signatures=True,
+        wire=True,
+    )
+    slow = sim.run(config)
+    slow.check_safety()
+    assert fast.commits == slow.commits
+
+
+def test_equivocators_are_detected_and_liars_rejected() -> None:
+    result = sim.run(
+        SimConfig(validators=7, seed=3, duration_ms=1500, byzantine={1: "equivocate", 4: "lie"})
+    )
+    result.check_safety()
+    assert result.stats["equivocations_seen"] > 0
+    assert result.stats["rejected"] > 0
+    leaders = {s.leader.author for n in result.honest for s in result.commits[n]}
+    assert 1 not in leaders or 4 not in leaders or len(leaders) > 2
+
+
+def test_check_prefixes_detects_a_fork() -> None:
+    a = sim.run(SimConfig(validators=4, seed=1, duration_ms=800, verify_signatures=False))
+    b = sim.run(SimConfig(validators=4, seed=2, duration_ms=800, verify_signatures=False))
+    sim.check_prefixes([a.commits[0], a.commits[1]])
+    with pytest.raises(sim.ForkDetectedError):
+        sim.check_prefixes([a.commits[0], b.commits[0]])
+
+
+def test_one_validator_commits_every_round() -> None:
+    result = sim.run(SimConfig(validators=1, seed=0, duration_ms=200, min_round_ms=10.0))
+    rounds = [s.round for s in result.commits[0]]
+    assert list(range(1, len(rounds) + 1)) == rounds
+    assert len(rounds) >= 15
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [10, 25, 50, 100])
+def test_sweep_large_committees(n: int) -> None:
+    faulty = (n - 1) // 3
+    rng = random.Random(n)
+    byzantine = {f: rng.choice(BEHAVIOURS) for f in rng.sample(range(n), faulty)}
+    for seed in range(2 if n <= 25 else 1):
+        config = SimConfig(
+            validators=n,
+            seed=seed,
+            duration_ms=1500 if n <= 25 else 1000,
+            latency=Latency.uniform(20, 60),
+            byzantine=byzantine,
+            verify_signatures=False,
+        )
+        result = sim.run(config)
+        result.check_safety()
+        for node in _live_honest(result):
+            assert len(result.commits[node]) >= 1, (n, node)
