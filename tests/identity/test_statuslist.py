@@ -223,6 +223,14 @@ def test_status_list_anchor_on_the_ledger_detects_equivocation(
     forged = status_list_anchor(first, mallory, NOW)
     forged["issuer"] = issuer_signer.controller
     outcome = registry.apply(ledger.finalize("identity", identity_payload("status-list", forged)))
+    assert ("rejected", "invalid-signature") == (outcome.outcome, outcome.reason)
+    from simtrust.identity import add_proof
+
+    unsigned = {k: v for k, v in forged.items() if k != "proof"}
+    signed_by_mallory = add_proof(unsigned, mallory, created=NOW)
+    outcome = registry.apply(
+        ledger.finalize("identity", identity_payload("status-list", signed_by_mallory))
+    )
     assert ("rejected", "key-not-authorized") == (outcome.outcome, outcome.reason)
     vc = issue_credential(
         credential_for(issuer_signer.controller, credentialStatus=entry), issuer_signer, now=NOW
