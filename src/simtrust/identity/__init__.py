@@ -37,6 +37,7 @@ from simtrust.identity._dataintegrity import (
 from simtrust.identity._didkey import did_key, did_key_x25519, resolve_did_key
 from simtrust.identity._didsimtrust import (
     IDENTITY_PAYLOAD_TYPE,
+    PAYLOAD_KINDS,
     ApplyOutcome,
     DidRegistry,
     FinalizedMessage,
@@ -75,6 +76,7 @@ from simtrust.identity._secure_element import (
 )
 from simtrust.identity._service import IdentityService, LedgerIdentityHandler, identity_service
 from simtrust.identity._sim import SimIdentity, provision_sim_identity
+from simtrust.identity._statusanchor import status_list_anchor
 from simtrust.identity._statuslist import (
     MIN_LIST_SIZE,
     StatusListRegistry,
@@ -93,6 +95,7 @@ __all__ = [
     "KYC_ATTRIBUTES",
     "KYC_VCT",
     "MIN_LIST_SIZE",
+    "PAYLOAD_KINDS",
     "VC_JWT_MEDIA_TYPE",
     "ApplyOutcome",
     "DidMethod",
@@ -160,6 +163,7 @@ __all__ = [
     "resolve_did_key",
     "simtrust_did",
     "status_bit",
+    "status_list_anchor",
     "update_operation",
     "validate_credential",
     "verification_report",
