@@ -149,7 +149,7 @@ def test_volume_anomaly_against_trained_baseline() -> None:
     day = T0 + 86400 * 10 + 9 * 3600
     alerts = []
     for i in range(40):
-        alerts += det.observe(_flow(day + i, "198.51.100.20", octets=100_000, packets=70))
+        alerts += det.observe(_flow(day + i, "198.51.100.20", octets=200_000, packets=140))
     vol = [a for a in alerts if a.kind == "volume"]
     assert len(vol) == 1
     assert vol[0].evidence["baseline"] == f"device:{REF.imsi}"

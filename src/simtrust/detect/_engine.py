@@ -31,6 +31,7 @@ __all__ = ["Detector", "Thresholds"]
 
 _SYN, _ACK = 0x02, 0x10
 _TELNET = frozenset((23, 2323))
+_INFRA_PORTS = frozenset((53, 123, 5353))
 _UNICAST, _LOCAL, _GROUP = 0, 1, 2
 
 
@@ -51,8 +52,9 @@ class Thresholds:
     ddos_flows_floor: float = 150.0
     ddos_bytes_floor: float = 4_000_000.0
     ddos_factor: float = 10.0
-    volume_floor_trained: float = 2_000_000.0
-    volume_floor_default: float = 30_000_000.0
+    ddos_known_factor: float = 5.0
+    volume_floor_trained: float = 5_000_000.0
+    volume_floor_default: float = 60_000_000.0
     volume_factor: float = 10.0
     beacon_min_contacts: int = 7
     beacon_max_cv: float = 0.2
@@ -508,17 +510,27 @@ class Detector:
                 out += self._volume_alert(dev, vol, t)
 
             # Destinations outside the baseline: beaconing, new destination, time of day.
-            if cls == _UNICAST and not unanswered:
-                known = dev.known.get(dst)
-                if known is None:
-                    known = self._knows(dev, dst)
-                    if known or len(dev.known) < 100_000:
-                        dev.known[dst] = known
-                if not known:
-                    out += self._contact(dev, f, dst)
+            if cls == _UNICAST and not unanswered and not self._known(dev, dst):
+                out += self._contact(dev, f, dst)
             if dev.time_on and int(t // 3600) % 24 in dev.quiet:
                 out += self._time_check(dev, f)
         return out
+
+    def _classify(self, dst: str) -> int:
+        cls = self._class.get(dst)
+        if cls is None:
+            if len(self._class) > 1_000_000:
+                self._class.clear()
+            cls = self._class[dst] = _classify(dst)
+        return cls
+
+    def _known(self, dev: _Dev, dst: str) -> bool:
+        known = dev.known.get(dst)
+        if known is None:
+            known = self._knows(dev, dst)
+            if known or len(dev.known) < 100_000:
+                dev.known[dst] = known
+        return known
 
     def _knows(self, dev: _Dev, dst: str) -> bool:
         names = self._names.get(dst, ())
@@ -596,13 +608,17 @@ class Detector:
         pk = e[0] + (prev[0] * frac if prev else 0.0)
         fl = e[1] + (prev[1] * frac if prev else 0.0)
         by = e[2] + (prev[2] * frac if prev else 0.0)
+        # A device streaming to its own service (a baseline destination, or one it
+        # resolved by name) is held to a higher bar than traffic to an unknown target.
+        known = self._known(dev, dst) if self._classify(dst) == _UNICAST else True
+        scale = self.th.ddos_known_factor if known else 1.0
         hits = []
-        if pk >= dev.th_dpk:
-            hits.append(("dst_packets_10s", pk, dev.th_dpk))
-        if fl >= dev.th_dflows:
-            hits.append(("dst_flows_10s", fl, dev.th_dflows))
-        if by >= dev.th_dbytes:
-            hits.append(("dst_bytes_10s", by, dev.th_dbytes))
+        if pk >= dev.th_dpk * scale:
+            hits.append(("dst_packets_10s", pk, dev.th_dpk * scale))
+        if fl >= dev.th_dflows * scale:
+            hits.append(("dst_flows_10s", fl, dev.th_dflows * scale))
+        if by >= dev.th_dbytes * scale:
+            hits.append(("dst_bytes_10s", by, dev.th_dbytes * scale))
         if not hits:
             return []
         if (last := dev.alerted.get(("ddos", dst))) is not None and t - last < self.th.cooldown_s:
@@ -629,6 +645,7 @@ class Detector:
                 "flows_per_s": round(fl / 10.0, 1),
                 "bits_per_s": round(by * 8 / 10.0),
                 "all_triggers": [h[0] for h in hits],
+                "target_known": known,
             }
         )
         first = min(e[3], prev[3]) if prev else e[3]
@@ -661,7 +678,10 @@ class Detector:
         th = self.th
         out: list[Alert] = []
         b = dev.beacons.get(dst)
-        if b is None:
+        if f.dst_port in _INFRA_PORTS and f.protocol != PROTO_TCP:
+            # Time and name service polls (NTP, DNS) are periodic by design.
+            b = None
+        elif b is None:
             if len(dev.beacons) < 10_000:
                 # [first, last contact start, intervals, mean, M2]
                 dev.beacons[dst] = [f.start, f.start, 0.0, 0.0, 0.0]
