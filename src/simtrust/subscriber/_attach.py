@@ -34,6 +34,7 @@ from simtrust.errors import Conflict, SimtrustError
 from simtrust.subscriber._addresses import AddressBook
 from simtrust.subscriber._alerts import AlertDispatcher, SwapAlert
 from simtrust.subscriber._blocklist import Blocklist, BlocklistIndex
+from simtrust.subscriber._changes import OVERLAP
 from simtrust.subscriber._identifiers import Iccid, Imei, ImeiSv, Imsi, Plmn, parse_equipment
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._model import (
@@ -173,6 +174,7 @@ class AttachEngine:
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self._seen_seq = inventory.changes.head()
+        self._applied: set[int] = set()
         self._next_sync = time.monotonic() + sync_interval
         self.decisions = 0
         inventory.subscribe(self._on_change)
@@ -242,10 +244,11 @@ class AttachEngine:
         # 2. IMEI-only: the device is locked to another SIM.
         locking = sorted(c for c, m in dev_bound.items() if m.locks_device and c != sim.iccid)
         if locking:
-            self._swap_event(actor, dry_run, "device-with-new-sim", sim, imei_s, plmn, locking,
-                             "deny", policy)
+            event = self._swap_event(actor, dry_run, "device-with-new-sim", sim, imei_s, plmn,
+                                     locking, "deny", policy)
             return self._done(actor, dry_run, False, Reason.DEVICE_BOUND,
-                              "device is bound to another SIM", *base, sim, swap=True)
+                              "device is bound to another SIM", *base, sim, swap=True,
+                              sync=event)
         # 3. ICCID-only: this SIM is locked to another device (SIM swap).
         locked_to = sorted(d for d, m in sim_bound.items() if m.locks_sim)
         if locked_to:
@@ -259,28 +262,33 @@ class AttachEngine:
         if device is not None and device[0] != sim.tenant_id:
             return self._done(actor, dry_run, False, Reason.FOREIGN_DEVICE,
                               "device belongs to another tenant", *base, sim)
+        event = None
         if sim_bound:
             # Seen before in another device that does not lock it: still a swap event.
-            self._swap_event(actor, dry_run, "sim-in-new-device", sim, imei_s, plmn,
-                             sorted(sim_bound), "allow", policy)
+            event = self._swap_event(actor, dry_run, "sim-in-new-device", sim, imei_s, plmn,
+                                     sorted(sim_bound), "allow", policy)
         if mode is BindingMode.NONE or sim.state is SimState.TEST:
             reason = Reason.OK_TEST if sim.state is SimState.TEST else Reason.OK
             return self._allow(actor, dry_run, reason, "no binding applies", sim, imei_s, plmn,
-                               swap=bool(sim_bound))
+                               swap=bool(sim_bound), sync=event)
         if mode is BindingMode.EXACT_PAIR and dev_bound:
             return self._done(actor, dry_run, False, Reason.DEVICE_BOUND,
                               "exact-pair binding needs a device bound to no other SIM",
-                              *base, sim)
+                              *base, sim, sync=event)
         if dry_run:
             return self._allow(actor, dry_run, Reason.WOULD_BIND, f"would bind ({mode})",
                                sim, imei_s, plmn)
-        return self._bind(actor, mode, sim, imei_s, plmn, swap=bool(sim_bound))
+        return self._bind(actor, mode, sim, imei_s, plmn, swap=bool(sim_bound), event=event)
 
     # -- outcomes --------------------------------------------------------------
+    #
+    # ``sync`` holds audit records that must be appended with the decision's own
+    # record, at once and in one transaction (swap events, new bindings); plain
+    # decisions are queued for the batch flusher.
 
     def _allow(
         self, actor: str, dry_run: bool, reason: Reason, detail: str, sim: _SimView,
-        imei: str, plmn: Plmn, *, swap: bool = False, sync_audit: bool = False,
+        imei: str, plmn: Plmn, *, swap: bool = False, sync: list[AuditEntry] | None = None,
     ) -> AttachDecision:
         address = None
         if not dry_run:
@@ -288,16 +296,16 @@ class AttachEngine:
                 address = self.addresses.assign(sim.imsi, sim.tenant_id, sim.apn, sim.static_ip)
             except SimtrustError as exc:
                 return self._done(actor, dry_run, False, Reason.ADDRESS, exc.detail,
-                                  sim.imsi, imei, plmn, sim)
+                                  sim.imsi, imei, plmn, sim, sync=sync)
         else:
             address = self.addresses.address_of(sim.imsi)
         return self._done(actor, dry_run, True, reason, detail, sim.imsi, imei, plmn, sim,
-                          address=address, swap=swap, sync_audit=sync_audit)
+                          address=address, swap=swap, sync=sync)
 
     def _done(
         self, actor: str, dry_run: bool, allowed: bool, reason: Reason, detail: str,
         imsi: str, imei: str, plmn: Plmn, sim: _SimView | None = None, *,
-        address: str | None = None, swap: bool = False, sync_audit: bool = False,
+        address: str | None = None, swap: bool = False, sync: list[AuditEntry] | None = None,
     ) -> AttachDecision:
         decision = AttachDecision(
             allowed, str(reason), detail, imsi, imei, str(plmn),
@@ -315,17 +323,22 @@ class AttachEngine:
             details={"imsi": imsi, "imei": imei, "plmn": str(plmn), "address": address},
             at=self._clock(),
         )
-        if sync_audit:
-            self._inv.audit.append_many([entry])
+        if sync is not None:
+            self._inv.audit.append_many([*sync, entry])
         else:
             self._enqueue(entry)
         return decision
 
     def _bind(
         self, actor: str, mode: BindingMode, sim: _SimView, imei: str, plmn: Plmn, *,
-        swap: bool,
+        swap: bool, event: list[AuditEntry] | None,
     ) -> AttachDecision:
         inv = self._inv
+        bound = AuditEntry(
+            actor=actor, action="binding.create", subject=f"sim:{sim.iccid}",
+            outcome="success", reason=str(mode), tenant_id=sim.tenant_id,
+            details={"imei": imei, "mode": str(mode)}, at=self._clock(),
+        )
         with self._bind_lock, inv.db.transaction():
             inv.db.execute(
                 "INSERT INTO sub_bindings (iccid, imei, mode, sim_lock, dev_lock, bound_at)"
@@ -337,13 +350,8 @@ class AttachEngine:
             )
             inv.changes.record("binding", sim.iccid)
             inv.changes.record("binding-imei", imei)
-            inv.audit.append(
-                actor=actor, action="binding.create", subject=f"sim:{sim.iccid}",
-                outcome="success", reason=str(mode), tenant_id=sim.tenant_id,
-                details={"imei": imei, "mode": str(mode)},
-            )
             decision = self._allow(actor, False, Reason.OK_BOUND, f"bound on first use ({mode})",
-                                   sim, imei, plmn, swap=swap, sync_audit=True)
+                                   sim, imei, plmn, swap=swap, sync=[*(event or []), bound])
         self._drop_bindings(sim.imsi, imei, iccid=sim.iccid)
         return decision
 
@@ -352,41 +360,41 @@ class AttachEngine:
         plmn: Plmn, locked_to: list[str], policy: AttachPolicy,
     ) -> AttachDecision:
         base = (sim.imsi, imei, plmn)
-        self._swap_event(actor, dry_run, "sim-in-new-device", sim, imei, plmn, locked_to,
-                         str(action), policy)
+        event = self._swap_event(actor, dry_run, "sim-in-new-device", sim, imei, plmn,
+                                 locked_to, str(action), policy)
         if action is SwapAction.ALLOW_AND_ALERT:
             return self._allow(actor, dry_run, Reason.OK_SWAP_ALERTED,
                                "SIM is bound to another device; allowed and alerted",
-                               sim, imei, plmn, swap=True, sync_audit=True)
+                               sim, imei, plmn, swap=True, sync=event)
         if action is SwapAction.SUSPEND and not dry_run:
             self._inv.transition(Iccid(sim.iccid), SimState.SUSPENDED, actor=actor,
                                  reason="sim-swap")
             return self._done(actor, dry_run, False, Reason.SIM_SWAP_SUSPENDED,
                               "SIM is bound to another device; SIM suspended",
-                              *base, sim, swap=True, sync_audit=True)
+                              *base, sim, swap=True, sync=event)
         return self._done(actor, dry_run, False, Reason.SIM_SWAP,
-                          "SIM is bound to another device", *base, sim, swap=True,
-                          sync_audit=True)
+                          "SIM is bound to another device", *base, sim, swap=True, sync=event)
 
     def _swap_event(
         self, actor: str, dry_run: bool, kind: str, sim: _SimView, imei: str, plmn: Plmn,
         bound_to: list[str], action: str, policy: AttachPolicy,
-    ) -> None:
+    ) -> list[AuditEntry] | None:
+        """Submit the alert; return its audit record (appended with the decision)."""
         if dry_run:
-            return
+            return None
         at = self._clock()
-        self._inv.audit.append(
-            actor=actor, action="attach.sim-swap", subject=f"sim:{sim.iccid}",
-            outcome="alert", reason=kind, tenant_id=sim.tenant_id,
-            details={"imsi": sim.imsi, "imei": imei, "bound_to": bound_to,
-                     "plmn": str(plmn), "action": action},
-            at=at,
-        )
         self.alerts.submit(SwapAlert(
             kind=kind, tenant_id=sim.tenant_id, imsi=sim.imsi, iccid=sim.iccid, imei=imei,
             bound_to=bound_to, serving_plmn=str(plmn), action=action,
             reason=kind, at=at.isoformat(), webhook_url=policy.webhook_url,
         ))
+        return [AuditEntry(
+            actor=actor, action="attach.sim-swap", subject=f"sim:{sim.iccid}",
+            outcome="alert", reason=kind, tenant_id=sim.tenant_id,
+            details={"imsi": sim.imsi, "imei": imei, "bound_to": bound_to,
+                     "plmn": str(plmn), "action": action},
+            at=at,
+        )]
 
     # -- audit batching ----------------------------------------------------------
 
@@ -551,7 +559,16 @@ class AttachEngine:
         changes, reload_all = self._inv.changes.since(self._seen_seq)
         if reload_all:
             self.invalidate()
+        applied = 0
         for seq, kind, item in changes:
+            # The feed re-reads a window behind our position; apply each change once.
+            if seq in self._applied:
+                continue
+            self._applied.add(seq)
             self._on_change(kind, item)
             self._seen_seq = max(self._seen_seq, seq)
-        return len(changes)
+            applied += 1
+        horizon = self._seen_seq - 2 * OVERLAP
+        if len(self._applied) > 4 * OVERLAP:
+            self._applied = {seq for seq in self._applied if seq > horizon}
+        return applied

@@ -1,0 +1,276 @@
+"""Attach decisions in-process and over HTTP, next to this machine's lookup limit.
+
+Figures (issue 4): ``metrics.decisions_per_s`` (in-process decisions on SQLite,
+every one audited, per CPU second of this process including the audit flusher
+thread), ``metrics.http_decisions_per_s`` (POST /v1/attach/decisions against a
+real uvicorn on 127.0.0.1 started here, ``HTTP_CLIENTS`` keep-alive clients),
+``metrics.http_p50_s`` / ``metrics.http_p99_s`` (one client, sequential
+requests). ``limits.point_select_per_s`` is the rate of the least a cache-less
+decision would do: one dict lookup plus one SQLite point select of the SIM row;
+``limits.http_healthz_per_s`` is the same server answering ``/healthz`` to the
+same clients (the HTTP stack's own ceiling on this machine, in the same run).
+
+The fleet: ``SIMS`` active SIMs imported from a vendor file, exact-pair binding,
+an APN pool, each SIM attaching in its own device; the first pass binds every
+pair and leases its address (``metrics.first_use_decisions_per_s``), the
+measured passes are re-attaches, with one in ``SWAP_EVERY`` coming from another
+device (a SIM swap: denied, alerted, audited synchronously).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from simtrust.benchmark import BenchResult
+from simtrust.config import load_settings
+from simtrust.runtime import Runtime
+from simtrust.subscriber import (
+    AttachPolicy,
+    BindingMode,
+    Imei,
+    Imsi,
+    MemorySink,
+    Plmn,
+    build_services,
+    luhn_check_digit,
+)
+
+NAME = "attach"
+DESCRIPTION = "Attach decisions in-process (SQLite) and over HTTP vs a dict+point-select limit"
+
+TENANT = "bench"
+SWAP_EVERY = 50
+HTTP_CLIENTS = 4
+HOME = Plmn("001", "01")
+
+
+def _fleet_file(path: Path, count: int) -> Path:
+    keys = os.urandom(32 * count).hex()
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("ICCID,IMSI,KI,OPC,STATE,APN\n")
+        for i in range(count):
+            body = f"89882{i:013d}"
+            fh.write(f"{body}{luhn_check_digit(body)},00101{i:010d},{keys[64 * i:64 * i + 32]},"
+                     f"{keys[64 * i + 32:64 * i + 64]},active,iot\n")
+    return path
+
+
+def _imsi(i: int) -> Imsi:
+    return Imsi(f"00101{i:010d}", 2)
+
+
+def _imei(i: int) -> Imei:
+    return Imei.from_tac_snr("35209900", f"{i % 1_000_000:06d}")
+
+
+def _cpu_rate(step: Callable[[], int], seconds: float) -> float:
+    done = 0
+    start = time.process_time()
+    while True:
+        done += step()
+        now = time.process_time()
+        if now - start >= seconds:
+            return done / (now - start)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+_SERVER = """
+import sys, uvicorn
+from simtrust.api import create_app
+from simtrust.config import load_settings
+from simtrust.runtime import Runtime
+from pathlib import Path
+rt = Runtime.open(load_settings(env={}, home=Path(sys.argv[1])))
+uvicorn.run(create_app(rt), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
+            access_log=False)
+"""
+
+
+def _http(home: Path, key: str, sims: int, requests: int) -> dict[str, float]:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, str(home), str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the API server did not start") from None
+                time.sleep(0.1)
+
+        def body(i: int) -> dict[str, str]:
+            n = i % sims
+            return {"imsi": _imsi(n).value, "imei": _imei(n).value, "serving_plmn": "00101"}
+
+        with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+            for i in range(min(sims, 200)):  # warm the server's cache and connection
+                client.post("/v1/attach/decisions", json=body(i)).raise_for_status()
+            latencies = []
+            for i in range(requests):
+                started = time.perf_counter()
+                response = client.post("/v1/attach/decisions", json=body(i))
+                latencies.append(time.perf_counter() - started)
+                response.raise_for_status()
+        latencies.sort()
+        per_client = max(1, requests // HTTP_CLIENTS)
+
+        def decide(client: httpx.Client, i: int) -> None:
+            client.post("/v1/attach/decisions", json=body(i)).raise_for_status()
+
+        def healthz(client: httpx.Client, _i: int) -> None:
+            client.get("/healthz").raise_for_status()
+
+        return {
+            "http_decisions_per_s": round(_parallel(base, headers, decide, per_client), 1),
+            "http_healthz_per_s": round(_parallel(base, headers, healthz, per_client), 1),
+            "http_p50_s": round(statistics.median(latencies), 6),
+            "http_p99_s": round(latencies[min(len(latencies) - 1,
+                                              int(len(latencies) * 0.99))], 6),
+        }
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _parallel(
+    base: str, headers: dict[str, str], call: Callable[[httpx.Client, int], None],
+    per_client: int,
+) -> float:
+    """Requests per second of ``HTTP_CLIENTS`` keep-alive clients doing ``call`` in turn."""
+    errors: list[BaseException] = []
+
+    def worker(offset: int) -> None:
+        try:
+            with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+                for i in range(per_client):
+                    call(client, offset + i)
+        except BaseException as exc:  # noqa: BLE001 - reported after join
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k * per_client,))
+               for k in range(HTTP_CLIENTS)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"HTTP client failed: {errors[0]!r}")
+    return per_client * HTTP_CLIENTS / elapsed
+
+
+def run(quick: bool) -> BenchResult:
+    sims = 2_000 if quick else 20_000
+    seconds = 0.5 if quick else 3.0
+    requests = 200 if quick else 3_000
+    result = BenchResult(NAME)
+    with tempfile.TemporaryDirectory(prefix="simtrust-bench-attach-") as tmp:
+        home = Path(tmp) / "home"
+        rt = Runtime.initialise(load_settings(env={}, home=home))
+        try:
+            rt.tenants.create_tenant(TENANT, "Bench fleet")
+            operator = rt.tenants.create_key("operator-admin", "bench")
+            sink = MemorySink()
+            services = build_services(rt, sinks=[sink])
+            inventory = services.inventory
+            inventory.create_apn(TENANT, "iot", actor="bench", pool="10.64.0.0/16")
+            inventory.set_policy(AttachPolicy(TENANT, binding_mode=BindingMode.EXACT_PAIR),
+                                 actor="bench")
+            summary = services.importer.import_file(_fleet_file(Path(tmp) / "fleet.csv", sims),
+                                                    TENANT, actor="bench")
+            result.notes["import_rows_per_s"] = round(summary.rows_per_s, 1)
+            engine = services.attach
+            imsis = [_imsi(i) for i in range(sims)]
+            imeis = [_imei(i) for i in range(sims)]
+
+            started = time.perf_counter()
+            for i in range(sims):
+                decision = engine.decide(imsis[i], imeis[i], HOME)
+                if not decision.allowed:
+                    raise RuntimeError(f"first attach denied: {decision.reason}")
+            engine.flush()
+            result.metrics["first_use_decisions_per_s"] = round(
+                sims / (time.perf_counter() - started), 1)
+
+            rng = random.Random(7)
+            order = [rng.randrange(sims) for _ in range(4096)]
+            stranger = _imei(sims + 1)
+            cursor = [0]
+
+            def step() -> int:
+                i0 = cursor[0]
+                for k in range(256):
+                    n = order[(i0 + k) & 4095]
+                    imei = stranger if (i0 + k) % SWAP_EVERY == 0 else imeis[n]
+                    engine.decide(imsis[n], imei, HOME)
+                cursor[0] = i0 + 256
+                return 256
+
+            cpu_rate = _cpu_rate(step, seconds)
+            wall_started = time.perf_counter()
+            count = 0
+            while time.perf_counter() - wall_started < seconds:
+                count += step()
+            wall = time.perf_counter() - wall_started
+            engine.flush()
+            result.metrics["decisions_per_s"] = round(cpu_rate, 1)
+            result.metrics["decisions_per_wall_s"] = round(count / wall, 1)
+
+            audited = rt.audit.count()
+            # The limit: a dict lookup and a point select of the SIM row per decision.
+            table = {imsi.value: i for i, imsi in enumerate(imsis)}
+            db = rt.db
+
+            def raw() -> int:
+                for k in range(256):
+                    n = order[k & 4095]
+                    table.get(imsis[n].value)
+                    db.query_one("SELECT state, tenant_id FROM sub_sims WHERE imsi = ?",
+                                 (imsis[n].value,))
+                return 256
+
+            result.limits["point_select_per_s"] = round(_cpu_rate(raw, seconds), 1)
+            result.ratio("decisions_to_point_select", "decisions_per_s", "point_select_per_s")
+            result.notes.update({
+                "sims": sims, "store": "sqlite", "binding": "exact-pair",
+                "swap_every": SWAP_EVERY, "audit_records": audited,
+                "alerts": len(sink.alerts), "audit_batch": 1024,
+            })
+            services.close()
+        finally:
+            rt.close()
+        http = _http(home, operator.secret, sims, requests)
+        result.limits["http_healthz_per_s"] = http.pop("http_healthz_per_s")
+        result.metrics.update(http)
+        result.ratio("http_to_healthz", "http_decisions_per_s", "http_healthz_per_s")
+        result.notes["http_clients"] = HTTP_CLIENTS
+        result.notes["http_requests"] = requests
+    return result
