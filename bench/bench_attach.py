@@ -188,9 +188,9 @@ def _parallel(
 
 
 def run(quick: bool) -> BenchResult:
-    sims = 2_000 if quick else 20_000
-    seconds = 0.5 if quick else 3.0
-    requests = 200 if quick else 3_000
+    sims = 400 if quick else 20_000
+    seconds = 0.3 if quick else 3.0
+    requests = 100 if quick else 3_000
     result = BenchResult(NAME)
     with tempfile.TemporaryDirectory(prefix="simtrust-bench-attach-") as tmp:
         home = Path(tmp) / "home"
