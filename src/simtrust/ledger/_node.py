@@ -199,6 +199,7 @@ class LedgerNode:
         self._handlers["transaction"] = [self._utxo_handler()]
         self._handlers["anchor"] = [self._anchors]
         self.stats: dict[str, int] = {"evicted": 0, "dropped": 0}
+        self._busy = False
         apply_migrations(db, MIGRATIONS)
         if db.dialect == "sqlite":
             # The tangle's indexes are keyed by random hashes: a page cache that
@@ -406,6 +407,15 @@ class LedgerNode:
                     unlocks.append((u.public_key, u.signature, digest))
         return decoded, vraws, unlocks
 
+    def _sync(self) -> None:
+        """Reload the indexes when another process (a CLI next to the server) wrote messages."""
+        if self._busy:
+            return  # inside ingest: our own rows are not flushed yet
+        row = self.db.query_one("SELECT MAX(seq) FROM ledger_messages")
+        stored = int(row[0]) if row and row[0] is not None else 0
+        if stored != self._seq:
+            self._load()
+
     def _process(self, decoded: Decoded, ok: bytes, uok: bytes) -> list[SubmitResult]:
         now = self._now_ms()
         results: list[SubmitResult] = []
@@ -413,6 +423,8 @@ class LedgerNode:
         vi = ui = 0
         try:
             with self.db.transaction():
+                self._sync()
+                self._busy = True
                 for item in decoded:
                     if isinstance(item, Rejected):
                         results.append(
@@ -436,8 +448,11 @@ class LedgerNode:
                 self._finalize(rows)
                 self._flush(rows)
         except BaseException:
+            self._busy = False
             self._load()
             raise
+        finally:
+            self._busy = False
         return results
 
     def _admit(self, m: Message, now: int, rows: _Rows) -> SubmitResult:
@@ -711,10 +726,12 @@ class LedgerNode:
 
     def tips(self) -> list[bytes]:
         with self._lock:
+            self._sync()
             return self._tips.ids()
 
     def children(self, msg_id: bytes) -> list[bytes]:
         with self._lock:
+            self._sync()
             if msg_id not in self._known:
                 raise NotFound("no such message")
             return sorted(self._children.get(msg_id, ()))
@@ -734,6 +751,7 @@ class LedgerNode:
     def status(self, msg_id: bytes) -> dict[str, Any]:
         """State of a message: unknown, pending, solid, finalized or conflicting."""
         with self._lock:
+            self._sync()
             out: dict[str, Any] = {"message_id": msg_id.hex()}
             if msg_id in self._final:
                 out["order"] = self._final[msg_id]
@@ -752,10 +770,12 @@ class LedgerNode:
 
     def balance(self, owner: bytes) -> Balance:
         with self._lock:
+            self._sync()
             return self.utxo.balance(owner)
 
     def outputs(self, owner: bytes) -> list[tuple[bytes, Output]]:
         with self._lock:
+            self._sync()
             return self.utxo.outputs_of(owner)
 
     def recent(self, limit: int = 20, issuer: bytes | None = None) -> list[dict[str, Any]]:
@@ -834,6 +854,7 @@ class LedgerNode:
 
     def info(self) -> dict[str, Any]:
         with self._lock:
+            self._sync()
             return {
                 "network": self.config.network,
                 "network_id": self.network_id.hex(),
