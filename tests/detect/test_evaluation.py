@@ -41,3 +41,12 @@ def test_discover_lists_device_type_folders(sentinel: Path) -> None:
     corpus = discover(sentinel)
     assert len(corpus) >= 16
     assert all(files for files in corpus.values())
+
+
+def test_plots_are_png(sentinel: Path, tmp_path: Path) -> None:
+    from simtrust.detect.plots import write_plots
+
+    paths = write_plots(sentinel, tmp_path, device_type="TP-LinkPlugHS100")
+    assert [p.name for p in paths] == ["detect-baseline.png", "detect-alert.png"]
+    for p in paths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -127,6 +127,7 @@ def write_plots(root: Path, out_dir: Path, device_type: str | None = None) -> li
         ax.set_xlabel("seconds into capture")
         ax.set_ylabel(label)
         ax.set_yscale("symlog")
+        ax.set_ylim(bottom=0)
         ax.legend(fontsize=7)
         ax.set_title(f"{device_type}: {variant.name}")
     fig.tight_layout()
