@@ -1,0 +1,33 @@
+"""The node on SQLite and PostgreSQL: same behaviour, restart resumes identical state."""
+
+from __future__ import annotations
+
+from simtrust.ledger import Ed25519Signer, LedgerNode, PayloadType
+from simtrust.store import Database
+from tests.ledger.conftest import ManualClock
+
+BOB = Ed25519Signer(b"\x0b" * 32)
+
+
+def test_ingest_transfer_restart(db: Database, clock: ManualClock, operator: Ed25519Signer) -> None:
+    node = LedgerNode(db, operator, clock=clock)
+    data = node.issue_data(b"t", b"x")
+    tx = node.transfer(operator, BOB.public_key, 77)
+    node.issue(PayloadType.IDENTITY, b"did-op")
+    node.anchor("audit", 1, 4, 4, b"\x05" * 32)
+    assert 77 == node.balance(BOB.public_key).amount
+    live = node.snapshot()
+    assert live == node.recompute()
+    assert 4 == live.finalized
+    node.close()
+    again = LedgerNode(db, operator, clock=clock)
+    assert live == again.snapshot()
+    assert "finalized" == again.status(tx)["state"]
+    assert [tx] == again.children(data)
+    assert 77 == again.balance(BOB.public_key).amount
+    assert again.anchor_covering("audit", 3) is not None
+    assert 4 == again.last_anchored("audit")
+    assert [m["payload_type"] for m in again.recent(10)] == [
+        "anchor", "identity", "transaction", "tagged-data"]
+    assert 4 == len(again.finalized_since(0))
+    again.close()
