@@ -97,6 +97,14 @@ def _types(document: dict[str, Any]) -> list[str]:
     return types
 
 
+def _no_nulls(document: dict[str, Any]) -> None:
+    # JSON-LD drops null values, so under eddsa-rdfc-2022 a property set to null
+    # is invisible to the signature; VCDM properties never take null.
+    nulls = sorted(k for k, v in document.items() if v is None)
+    if nulls:
+        raise VerificationFailed("malformed", f"properties may not be null: {nulls}")
+
+
 def issuer_of(credential: dict[str, Any]) -> str:
     """The issuer URL (§4.7: a URL or an object with an ``id``)."""
     issuer = credential.get("issuer")
@@ -112,6 +120,7 @@ def validate_credential(credential: object) -> dict[str, Any]:
     if not isinstance(credential, dict):
         raise VerificationFailed("malformed", "a credential is a JSON object")
     _check_contexts(credential)
+    _no_nulls(credential)
     if "VerifiableCredential" not in _types(credential):
         raise VerificationFailed("malformed", "type must include VerifiableCredential")
     issuer_of(credential)
@@ -228,6 +237,7 @@ def verify_presentation(
     if not isinstance(presentation, dict):
         raise VerificationFailed("malformed", "a presentation is a JSON object")
     _check_contexts(presentation)
+    _no_nulls(presentation)
     if "VerifiablePresentation" not in _types(presentation):
         raise VerificationFailed("malformed", "type must include VerifiablePresentation")
     holder = presentation.get("holder")
