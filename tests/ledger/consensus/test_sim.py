@@ -151,7 +151,7 @@ def weighted_config(seed: int) -> SimConfig:
 
 
 def _live_honest(result: sim.SimResult) -> list[int]:
-    return sorted(result.honest)
+    return sorted(result.honest & result.alive)
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))

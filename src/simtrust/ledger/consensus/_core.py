@@ -342,6 +342,8 @@ class Core:
             key=self._key,
         )
         self._last_proposed = round_
+        for seen in [r for r in self._quorum_seen_at if r <= round_]:
+            del self._quorum_seen_at[seen]
         return block
 
     # -- ingestion ---------------------------------------------------------

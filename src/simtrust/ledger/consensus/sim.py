@@ -143,10 +143,13 @@ class SimConfig:
 @dataclass(slots=True)
 class SimResult:
     """What a run produced: each node's commits (with the virtual time of each),
-    message finality latencies at honest nodes, and counters."""
+    message finality latencies at honest nodes, and counters. ``honest`` are the
+    validators without byzantine behaviour (crashed ones included), ``alive``
+    those running at the end."""
 
     config: SimConfig
     honest: frozenset[int]
+    alive: frozenset[int]
     commits: dict[int, list[CommittedSubDag]]
     commit_times: dict[int, list[float]]
     finality_ms: list[float]
@@ -372,6 +375,7 @@ class _Simulation:
         return SimResult(
             config=self.config,
             honest=honest,
+            alive=frozenset(n.id for n in self.nodes if n.alive),
             commits={n.id: n.commits for n in self.nodes},
             commit_times={n.id: n.commit_times for n in self.nodes},
             finality_ms=self.finality,
