@@ -313,3 +313,35 @@ def test_in_process_rate_smoke(lite: SubscriberServices) -> None:
         engine.decide(imsi(n), imei(n), HOME)
     rate = 4000 / (time.perf_counter() - started)
     assert rate > 2000
+
+
+def test_concurrent_first_attaches(subs: SubscriberServices) -> None:
+    """Threads binding and leasing at once (SQLite and PostgreSQL): no deadlock, one lock each."""
+    import threading
+
+    policy(subs, binding_mode=BindingMode.EXACT_PAIR)
+    subs.inventory.create_apn(TENANT, "iot", actor="test", pool="10.50.0.0/24")
+    for n in range(1, 41):
+        subs.inventory.add_sim(TENANT, spec(n, apn="iot"), actor="test")
+    results: list[tuple[int, int, str]] = []
+    lock = threading.Lock()
+
+    def worker(offset: int) -> None:
+        # Every thread tries every SIM in its own device: exactly one may bind each SIM.
+        for n in range(1, 41):
+            decision = decide(subs, n, 100 * offset + n)
+            with lock:
+                results.append((offset, n, decision.reason))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(1, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    bound = [(n, reason) for _o, n, reason in results if reason == Reason.OK_BOUND]
+    assert sorted(n for n, _ in bound) == list(range(1, 41))
+    rows = subs.inventory.db.query("SELECT COUNT(*), COUNT(DISTINCT iccid) FROM sub_bindings")
+    assert (40, 40) == tuple(rows[0])
+    leases = subs.inventory.db.query("SELECT COUNT(DISTINCT address) FROM sub_leases")
+    assert 40 == leases[0][0]

@@ -339,6 +339,13 @@ class AttachEngine:
             outcome="success", reason=str(mode), tenant_id=sim.tenant_id,
             details={"imei": imei, "mode": str(mode)}, at=self._clock(),
         )
+        # Lease first, in its own transaction: the address book takes its lock before
+        # the store's, so holding the store inside it here could deadlock.
+        try:
+            address = self.addresses.assign(sim.imsi, sim.tenant_id, sim.apn, sim.static_ip)
+        except SimtrustError as exc:
+            return self._done(actor, False, False, Reason.ADDRESS, exc.detail, sim.imsi, imei,
+                              plmn, sim, sync=event)
         with self._bind_lock, inv.db.transaction():
             inv.db.execute(
                 "INSERT INTO sub_bindings (iccid, imei, mode, sim_lock, dev_lock, bound_at)"
@@ -350,8 +357,9 @@ class AttachEngine:
             )
             inv.changes.record("binding", sim.iccid)
             inv.changes.record("binding-imei", imei)
-            decision = self._allow(actor, False, Reason.OK_BOUND, f"bound on first use ({mode})",
-                                   sim, imei, plmn, swap=swap, sync=[*(event or []), bound])
+            decision = self._done(actor, False, True, Reason.OK_BOUND,
+                                  f"bound on first use ({mode})", sim.imsi, imei, plmn, sim,
+                                  address=address, swap=swap, sync=[*(event or []), bound])
         self._drop_bindings(sim.imsi, imei, iccid=sim.iccid)
         return decision
 
