@@ -240,13 +240,16 @@ class _Load:
 def _sender(driver: Any, load: _Load, node: int, steps: Sequence[int], step_s: float,
             start: float, errors: list[str]) -> None:
     owed = 0.0
+    last = start
     for index, offered in enumerate(steps):
         step_end = start + (index + 1) * step_s
         while True:
             now = time.monotonic()
             if now >= step_end:
                 break
-            owed += offered / VALIDATORS * TICK_S
+            # Owed messages follow elapsed time, so a slow request does not lower the offer.
+            owed += offered / VALIDATORS * (now - last)
+            last = now
             count = int(owed)
             owed -= count
             with load.lock:

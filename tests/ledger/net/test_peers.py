@@ -7,12 +7,16 @@ import statistics
 import time
 from pathlib import Path
 
+import pytest
+
+from simtrust.ledger import network_id_from_name
 from simtrust.ledger.net import (
     NodeKeys,
     PeerLimits,
     PeerNetwork,
     TokenBucket,
     generate_local_network,
+    open_link,
 )
 from simtrust.ledger.net._wire import Frame, FrameType, encode_items, encode_ping
 
@@ -161,3 +165,39 @@ def test_paused_links_drop_and_refuse_until_resumed(tmp_path: Path) -> None:
             await b.stop()
 
     asyncio.run(asyncio.wait_for(go(), 20))
+
+
+def test_a_live_validator_refuses_keys_genesis_does_not_pin(tmp_path: Path) -> None:
+    genesis, paths = generate_local_network(2, tmp_path)
+    keys = [NodeKeys.load(p) for p in paths]
+    stranger = NodeKeys.generate(1)
+
+    async def go() -> None:
+        a = PeerNetwork(genesis, keys[0], lambda p, f: None)
+        await a.start()
+        try:
+            host, port = genesis.validators[0].p2p.split(":")
+            with pytest.raises((asyncio.IncompleteReadError, ConnectionError)):
+                await open_link(host, int(port), network_id=network_id_from_name(genesis.network),
+                                key=stranger.transport_key(),
+                                expected_peer=genesis.validators[0].node_key)
+            # The pinned validator 1 does get in; when it stops, its link goes away.
+            b = PeerNetwork(genesis, keys[1], lambda p, f: None)
+            await b.start()
+            deadline = time.monotonic() + 10
+            while not a.connected() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert [1] == a.connected()
+            await b.stop()
+            assert [] == a.connected() or await _gone(a)
+        finally:
+            await a.stop()
+
+    asyncio.run(asyncio.wait_for(go(), 20))
+
+
+async def _gone(net: PeerNetwork) -> bool:
+    deadline = time.monotonic() + 5
+    while net.connected() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return not net.connected()
