@@ -10,11 +10,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from functools import lru_cache
 
-from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from simtrust.errors import DecodeError, InvalidSignature
+from simtrust.errors import DecodeError
 from simtrust.identity._multibase import (
     ED25519_PRIV,
     ED25519_PUB,
@@ -24,6 +23,7 @@ from simtrust.identity._multibase import (
     multicodec_unwrap,
     multicodec_wrap,
 )
+from simtrust.ledger import verify_ed25519 as _ledger_verify
 
 __all__ = [
     "Ed25519Signer",
@@ -148,16 +148,10 @@ def ed25519_to_x25519_public(public: bytes) -> bytes:
     return u.to_bytes(32, "little")
 
 
-@lru_cache(maxsize=4096)
-def _public_key(public: bytes) -> Ed25519PublicKey:
-    return Ed25519PublicKey.from_public_bytes(public)
-
-
 def verify_ed25519(public: bytes, signature: bytes, data: bytes) -> None:
-    """Raise :class:`InvalidSignature` unless ``signature`` is valid over ``data``."""
-    if len(public) != 32 or len(signature) != 64:
-        raise InvalidSignature("malformed Ed25519 key or signature")
-    try:
-        _public_key(bytes(public)).verify(signature, data)
-    except (_CryptoInvalidSignature, ValueError) as exc:
-        raise InvalidSignature("Ed25519 signature does not verify") from exc
+    """Raise :class:`InvalidSignature` unless ``signature`` is valid over ``data``.
+
+    The project's one Ed25519 verifier (libsodium, strict: canonical ``S``, no
+    small-order keys) lives with the ledger, where verification bounds ingest.
+    """
+    _ledger_verify(bytes(public), bytes(signature), data)
