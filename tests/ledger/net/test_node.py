@@ -51,7 +51,9 @@ def test_validators_finalize_one_order_and_a_restarted_one_catches_up(
             first = make_messages(genesis.network, client, [genesis.ledger_genesis().id], 150)
             results = nodes[0].submit(first)
             assert {"accepted"} == {r.status for r in results}
-            second = make_messages(genesis.network, client, [results[-1].message_id], 100)
+            last = results[-1].message_id
+            assert last is not None
+            second = make_messages(genesis.network, client, [last], 100)
             # Node 2 may not hold the parent yet: its messages wait for it (pending).
             second_ids = {r.message_id for r in nodes[2].submit(second)}
             await _until(lambda: all(n.finalized_count() == 250 for n in nodes), 30)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -56,7 +57,7 @@ async def _pair(
 
 
 def _run(coro: Awaitable[None]) -> None:
-    asyncio.run(asyncio.wait_for(coro, 20))  # type: ignore[arg-type]
+    asyncio.run(asyncio.wait_for(coro, 20))
 
 
 def test_pinned_peers_exchange_encrypted_frames_both_ways() -> None:
@@ -162,12 +163,12 @@ def test_an_impostor_cannot_complete_the_handshake_with_a_copied_hello() -> None
 
         real_raw = t._raw
 
-        def lying_raw(key: object) -> bytes:
+        def lying_raw(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
             if key is impostor:
                 return _pub(a)
-            return real_raw(key)  # type: ignore[arg-type]
+            return real_raw(key)
 
-        t._raw = lying_raw  # type: ignore[assignment]
+        t._raw = lying_raw
         try:
             _client, server = await _pair(impostor, b, allowed=lambda k: k == _pub(a),
                                          expected=_pub(b))
