@@ -13,8 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from simtrust.policy._actions import ActionDispatcher
 from simtrust.policy._evaluate import Decision, PolicySet
@@ -52,8 +51,7 @@ class StaticDirectory:
         return sorted(self._devices)
 
 
-@dataclass(frozen=True, slots=True)
-class FlowVerdict:
+class FlowVerdict(NamedTuple):
     """An ingested flow, the SIM it belongs to, its direction and the decision."""
 
     flow: FlowRecord
@@ -122,29 +120,30 @@ class PolicyEngine:
         context = self.directory.context
         evaluate = self.policies.evaluate
         dispatcher = self.dispatcher
-        for flow in flows:
-            imsi = lookup(flow.src_addr)
-            uplink = imsi is not None
-            if imsi is None:
-                imsi = lookup(flow.dst_addr)
+        removed = self.removed
+        with self._lock:
+            for flow in flows:
+                imsi = lookup(flow.src_addr)
+                uplink = imsi is not None
                 if imsi is None:
+                    imsi = lookup(flow.dst_addr)
+                    if imsi is None:
+                        self.unmapped += 1
+                        continue
+                device = context(imsi)
+                if device is None:
                     self.unmapped += 1
                     continue
-            device = context(imsi)
-            if device is None:
-                self.unmapped += 1
-                continue
-            view = flow if uplink else FlowRecord(
-                flow.start, flow.end, flow.dst_addr, flow.src_addr, flow.dst_port,
-                flow.src_port, flow.protocol, flow.packets, flow.octets, flow.tcp_flags,
-                flow.exporter)
-            with self._lock:
+                view = flow if uplink else FlowRecord(
+                    flow.start, flow.end, flow.dst_addr, flow.src_addr, flow.dst_port,
+                    flow.src_port, flow.protocol, flow.packets, flow.octets, flow.tcp_flags,
+                    flow.exporter)
                 decision = evaluate(view, device, count_start=uplink, count_bytes=True)
-            if imsi in self.removed:
-                decision = Decision(False, decision.violations, imsi, "removed")
-            if decision.violations and dispatcher is not None:
-                dispatcher.submit(decision, device.tenant_id, _flow_dict(flow), flow.start)
-            out.append(FlowVerdict(flow, imsi, uplink, decision))
+                if imsi in removed:
+                    decision = Decision(False, decision.violations, imsi, "removed")
+                if decision.violations and dispatcher is not None:
+                    dispatcher.submit(decision, device.tenant_id, _flow_dict(flow), flow.start)
+                out.append(FlowVerdict(flow, imsi, uplink, decision))
         return out
 
     def restore(self, imsi: str) -> None:

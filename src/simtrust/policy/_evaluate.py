@@ -15,8 +15,9 @@ import bisect
 import ipaddress
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from simtrust.policy._model import (
@@ -97,11 +98,22 @@ class LocalClock:
     for one instant holds for its whole UTC quarter hour.
     """
 
-    __slots__ = ("_cache", "_zones")
+    __slots__ = ("_cache", "_months", "_zones")
 
     def __init__(self) -> None:
         self._cache: dict[str, tuple[int, int]] = {}
         self._zones: dict[str, ZoneInfo] = {}
+        self._months: dict[int, int] = {}
+
+    def month(self, local: float) -> int:
+        """Month number (year * 12 + month - 1) of a local epoch time."""
+        day = int(local) // 86400
+        hit = self._months.get(day)
+        if hit is None:
+            if len(self._months) > 4096:
+                self._months.clear()
+            hit = self._months[day] = _month_key(local)
+        return hit
 
     def local(self, tz: str, ts: float) -> float:
         slot = int(ts // 900)
@@ -150,9 +162,11 @@ class Violation:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The answer to "may this flow start?": ``allowed`` plus the violations behind it."""
+class Decision(NamedTuple):
+    """The answer to "may this flow start?": ``allowed`` plus the violations behind it.
+
+    A named tuple (immutable, and cheap to build on the per-flow path).
+    """
 
     allowed: bool
     violations: tuple[Violation, ...] = ()
@@ -245,7 +259,7 @@ class _CompiledDest:
 
 
 class _CompiledTime:
-    __slots__ = ("by_day", "rule", "tz")
+    __slots__ = ("always", "by_day", "rule", "tz")
 
     def __init__(self, rule: TimeWindowRule) -> None:
         self.rule = rule
@@ -262,6 +276,8 @@ class _CompiledTime:
                         by_day[(d + 1) % 7].append((0, e))
         self.by_day = tuple(tuple(x) for x in by_day)
 
+        self.always = all(any(s == 0 and e == 1440 for s, e in day) for day in self.by_day)
+
     def allows(self, weekday: int, minute: int) -> bool:
         return any(s <= minute < e for s, e in self.by_day[weekday])
 
@@ -275,10 +291,12 @@ class CompiledPolicy:
     roaming: tuple[RoamingRule, Policy, frozenset[str]] | None
     volume: tuple[tuple[VolumeCapRule, Policy], ...]
     rate: tuple[tuple[RateCapRule, Policy], ...]
+    empty: bool = False
+    #: (destination, port, protocol) → allowed; IoT devices reuse few destinations
+    dest_memo: dict[tuple[str, int, int], bool] = field(default_factory=dict)
 
-    @property
-    def empty(self) -> bool:
-        return not (self.dest or self.time or self.roaming or self.volume or self.rate)
+    def __post_init__(self) -> None:
+        self.empty = not (self.dest or self.time or self.roaming or self.volume or self.rate)
 
 
 def _compile_dest(rule: DestinationRule, names: NameMap) -> tuple[_CompiledDest, ...]:
@@ -352,6 +370,7 @@ class PolicySet:
         self.clock = LocalClock()
         self._by_scope: dict[tuple[str, ScopeKind, str], Policy] = {}
         self._effective: dict[tuple[str, str, str, str], CompiledPolicy] = {}
+        self._by_layers: dict[tuple[tuple[str, int], ...], CompiledPolicy] = {}
         self._names_version = self.names.version
         self._addr_cache: dict[str, tuple[int, int]] = {}
         for p in policies:
@@ -365,6 +384,7 @@ class PolicySet:
         else:
             self._by_scope.pop(key, None)
         self._effective.clear()
+        self._by_layers.clear()
 
     def policies(self) -> list[Policy]:
         return list(self._by_scope.values())
@@ -372,6 +392,7 @@ class PolicySet:
     def effective(self, device: DeviceContext) -> CompiledPolicy:
         if self.names.version != self._names_version:
             self._effective.clear()
+            self._by_layers.clear()
             self._names_version = self.names.version
         key = (device.tenant_id, device.apn, device.group, device.imsi)
         hit = self._effective.get(key)
@@ -388,8 +409,16 @@ class PolicySet:
             if device.group else None,
             self._by_scope.get((device.tenant_id, ScopeKind.DEVICE, device.imsi)),
         ]
+        present = sorted((p for p in layers if p), key=lambda p: SCOPE_RANK[p.scope.kind])
+        layer_key = tuple((p.key, p.version) for p in present)
+        shared = self._by_layers.get(layer_key)
+        if shared is None:
+            shared = self._by_layers[layer_key] = self._combine(present)
+        return shared
+
+    def _combine(self, present: list[Policy]) -> CompiledPolicy:
         chosen: dict[str, tuple[Policy, tuple[Rule, ...]]] = {}
-        for policy in sorted((p for p in layers if p), key=lambda p: SCOPE_RANK[p.scope.kind]):
+        for policy in present:
             for kind in policy.kinds():
                 chosen[kind] = (policy, policy.rules_of(kind))
         dest = time_ = roaming = None
@@ -429,23 +458,35 @@ class PolicySet:
         volume counters (ingestion of finished flows) — the inline gateway only
         counts starts and checks the volume already used.
         """
-        cp = self.effective(device)
+        cp = None
+        if self.names.version == self._names_version:
+            cp = self._effective.get((device.tenant_id, device.apn, device.group, device.imsi))
+        if cp is None:
+            cp = self.effective(device)
         if cp.empty:
             return Decision(True, (), device.imsi)
         now = flow.start if at is None else at
         violations: list[Violation] = []
         if cp.dest is not None:
             rule, pol, dests = cp.dest
-            family, addr = self._addr(flow.dst_addr)
             port, proto = flow.dst_port, flow.protocol
-            if not any(d.match(family, addr, port, proto) for d in dests):
+            memo = cp.dest_memo
+            mkey = (flow.dst_addr, port, proto)
+            ok = memo.get(mkey)
+            if ok is None:
+                family, addr = self._addr(flow.dst_addr)
+                ok = any(d.match(family, addr, port, proto) for d in dests)
+                if len(memo) >= 65536:
+                    memo.clear()
+                memo[mkey] = ok
+            if not ok:
                 violations.append(Violation(
                     "destination", rule.id, pol.key, pol.version,
                     f"{flow.dst_addr} port {port} proto {proto} is not an allowed destination",
                     rule.actions, f"{rule.id}:{flow.dst_addr}:{port}:{proto}"))
         tz = device.tz
         local: float | None = None
-        if cp.time is not None:
+        if cp.time is not None and not cp.time[0].always:
             ct, pol = cp.time
             local = self.clock.local(ct.tz or tz, now)
             weekday, minute = _weekday_minute(local)
@@ -465,26 +506,38 @@ class PolicySet:
         if cp.volume:
             own_tz = cp.time is not None and cp.time[0].tz is not None
             lt = local if local is not None and not own_tz else self.clock.local(tz, now)
+            volume = self.usage._volume
+            imsi = device.imsi
             for vrule, pol in cp.volume:
-                if vrule.period == "hour":
+                period = vrule.period
+                if period == "hour":
                     bucket = int(lt) // 3600
-                elif vrule.period == "day":
+                elif period == "day":
                     bucket = int(lt) // 86400
                 else:
-                    bucket = _month_key(lt)
+                    bucket = self.clock.month(lt)
+                vkey = (imsi, period)
+                cur = volume.get(vkey)
+                used = cur[1] if cur is not None and cur[0] == bucket else 0
                 if count_bytes:
-                    used = self.usage.add_bytes(device.imsi, vrule.period, bucket, flow.octets)
+                    used += flow.octets
+                    volume[vkey] = (bucket, used)
+                    over = used > vrule.max_bytes
                 else:
-                    used = self.usage.bytes_in(device.imsi, vrule.period, bucket)
-                if (used > vrule.max_bytes) if count_bytes else (used >= vrule.max_bytes):
+                    over = used >= vrule.max_bytes
+                if over:
                     violations.append(Violation(
                         "volume", vrule.id, pol.key, pol.version,
-                        f"{used} bytes this {vrule.period}, cap {vrule.max_bytes}",
+                        f"{used} bytes this {period}, cap {vrule.max_bytes}",
                         vrule.actions, f"{vrule.id}:{bucket}"))
         if cp.rate and count_start:
+            flows = self.usage._flows
             for rrule2, pol in cp.rate:
                 window = int(now // rrule2.per_seconds)
-                n = self.usage.add_flow(device.imsi, rrule2.per_seconds, window)
+                rkey = (device.imsi, rrule2.per_seconds)
+                rcur = flows.get(rkey)
+                n = 1 if rcur is None or rcur[0] != window else rcur[1] + 1
+                flows[rkey] = (window, n)
                 if n > rrule2.max_flows:
                     violations.append(Violation(
                         "rate", rrule2.id, pol.key, pol.version,

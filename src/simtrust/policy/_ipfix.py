@@ -513,13 +513,14 @@ class FlowDecoder:
         start_of, end_of = self._time_getters(tpl, ctx)
         exporter = ctx.exporter
         append = out.append
+        make = FlowRecord._make  # tuple.__new__: no per-field keyword handling
         for r in rows:
-            append(FlowRecord(
+            append(make((
                 start_of(r), end_of(r), ntoa(r[i_src]), ntoa(r[i_dst]),
                 r[i_sp] if i_sp is not None else 0, r[i_dp] if i_dp is not None else 0,
                 r[i_pr] if i_pr is not None else 0, r[i_pkt] if i_pkt is not None else 0,
                 r[i_oct] if i_oct is not None else 0, r[i_fl] if i_fl is not None else 0,
-                exporter))
+                exporter, None)))
 
     def _time_getters(self, tpl: Template, ctx: _Ctx) -> tuple[Callable[[tuple[Any, ...]], float],
                                  Callable[[tuple[Any, ...]], float]]:
