@@ -43,6 +43,7 @@ def test_discover_lists_device_type_folders(sentinel: Path) -> None:
     assert all(files for files in corpus.values())
 
 
+@pytest.mark.slow
 def test_plots_are_png(sentinel: Path, tmp_path: Path) -> None:
     from simtrust.detect.plots import write_plots
 

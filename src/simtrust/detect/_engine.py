@@ -510,8 +510,12 @@ class Detector:
                 out += self._volume_alert(dev, vol, t)
 
             # Destinations outside the baseline: beaconing, new destination, time of day.
-            if cls == _UNICAST and not unanswered and not self._known(dev, dst):
-                out += self._contact(dev, f, dst)
+            if cls == _UNICAST and not unanswered:
+                known = dev.known.get(dst)
+                if known is None:
+                    known = self._known(dev, dst)
+                if not known:
+                    out += self._contact(dev, f, dst)
             if dev.time_on and int(t // 3600) % 24 in dev.quiet:
                 out += self._time_check(dev, f)
         return out
