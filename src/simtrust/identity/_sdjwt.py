@@ -2,8 +2,10 @@
 and the SD-JWT VC profile draft-ietf-oauth-sd-jwt-vc for ``typ`` and ``vct``).
 
 Written by hand over :mod:`simtrust.identity._jws` (signatures verified with
-joserfc): no maintained Python SD-JWT library was available in this
-environment. Covered: disclosures of top-level object properties (§4.2.1), ``_sd`` and
+joserfc): the IETF reference implementation (``sd-jwt`` on PyPI, last released
+2024-02) signs with jwcrypto key objects holding the private key, which a
+secure element never hands out, and would add a second JOSE library.
+Covered: disclosures of top-level object properties (§4.2.1), ``_sd`` and
 ``_sd_alg`` sha-256 (§4.1), decoy digests (§4.2.5), the key binding JWT with
 ``nonce``, ``aud``, ``iat`` and ``sd_hash`` (§4.3), and the verifier's checks
 (§7.1 issuer-signed JWT, §7.3 key binding), including duplicate and
