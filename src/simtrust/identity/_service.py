@@ -11,6 +11,7 @@ under the runtime keyring.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,8 @@ class IdentityService:
             self.status.published, self.resolver, anchored=self.registry.latest_status_anchor
         )
         self.receipts = ReceiptLedger(rt.db, submit=self._submit_raw)
+        # Serialises first-use creation of the issuer DID and status lists.
+        self._lock = threading.RLock()
 
     def now(self) -> datetime:
         return self.rt.clock()
@@ -125,6 +128,10 @@ class IdentityService:
 
     def issuer(self) -> SecureElementSigner:
         """The platform issuer (did:simtrust, created on the ledger on first use)."""
+        with self._lock:
+            return self._issuer()
+
+    def _issuer(self) -> SecureElementSigner:
         element = self.element(_ISSUER_ELEMENT)
         if _ISSUER_LABEL not in element.labels():
             element.generate_key(_ISSUER_LABEL)
@@ -149,7 +156,9 @@ class IdentityService:
             raise InvalidInput(f"statusPurpose must be one of {STATUS_PURPOSES}")
         signer = self.issuer()
         list_id = f"urn:simtrust:status:{self.network}:{purpose}:1"
-        if (list_id, purpose) not in self.status.lists(signer.controller):
+        with self._lock:
+            if (list_id, purpose) in self.status.lists(signer.controller):
+                return list_id
             published = self.status.create(
                 list_id, issuer=signer.controller, purpose=purpose, signer=signer, now=self.now()
             )
