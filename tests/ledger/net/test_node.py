@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -85,3 +86,51 @@ def test_validators_finalize_one_order_and_a_restarted_one_catches_up(
                 db.close()
 
     asyncio.run(asyncio.wait_for(go(), 120))
+
+
+def test_a_block_naming_a_message_nobody_holds_is_never_committed(
+    tmp_path: Path, local_network: tuple[NetworkGenesis, list[NodeKeys]]
+) -> None:
+    """Validator 3 proposes an id no one can produce; the others hold its block back,
+    never vote for it, and keep finalizing everything real."""
+    genesis, keys = local_network
+    client = Ed25519Signer.generate()
+    fake = os.urandom(32)
+
+    async def go() -> None:
+        dbs = [SqliteDatabase(tmp_path / f"b{i}.db") for i in range(4)]
+        nodes = [ConsortiumNode(genesis, k, db, options=OPTIONS)
+                 for k, db in zip(keys, dbs, strict=True)]
+        honest_proposal = nodes[3].orderer.proposal
+        injected: list[bytes] = []
+
+        def lying_proposal(limit: int) -> list[bytes]:
+            ids = honest_proposal(limit)
+            if not injected:
+                injected.append(fake)
+                return [*ids, fake]
+            return ids
+
+        nodes[3].orderer.proposal = lying_proposal  # type: ignore[method-assign]
+        for n in nodes:
+            await n.start()
+        try:
+            raws = make_messages(genesis.network, client, [genesis.ledger_genesis().id], 60)
+            nodes[0].submit(raws)
+            await _until(lambda: all(n.finalized_count() == 60 for n in nodes[:3]), 30)
+            more = make_messages(genesis.network, client, nodes[0].ledger.select_parents(4), 40)
+            nodes[1].submit(more)
+            await _until(lambda: all(n.finalized_count() == 100 for n in nodes[:3]), 30)
+            assert injected
+            for n in nodes[:3]:
+                assert fake not in _order(n)
+                assert n.core.get(fake) is None
+            assert any(n.stats["held_blocks"] for n in nodes[:3])
+            assert _order(nodes[0]) == _order(nodes[1]) == _order(nodes[2])
+        finally:
+            for n in nodes:
+                await n.stop()
+            for db in dbs:
+                db.close()
+
+    asyncio.run(asyncio.wait_for(go(), 90))

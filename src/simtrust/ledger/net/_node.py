@@ -20,6 +20,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,7 +55,7 @@ from simtrust.ledger.net._wire import (
 )
 from simtrust.store import Database
 
-__all__ = ["ConsortiumNode", "NodeOptions"]
+__all__ = ["AvailabilityGate", "ConsortiumNode", "NodeOptions"]
 
 log = logging.getLogger("simtrust.ledger.net")
 
@@ -85,6 +86,70 @@ def _chunks(items: Sequence[bytes], count: int = MAX_ITEMS) -> Iterable[list[byt
         size += len(item) + 4
     if batch:
         yield batch
+
+
+class AvailabilityGate:
+    """Blocks held back until this node holds every message id they carry.
+
+    An honest validator feeds a block to its core (and so may reference and
+    vote for it) only when it holds the block's payload; a committed block's
+    messages are therefore held by the honest validators that certified it,
+    and a block naming ids nobody can produce is never committed
+    (``docs/network.md``, "Availability"). Bounded in blocks and in age.
+    """
+
+    __slots__ = ("_by_id", "_held", "max_age_s", "max_blocks")
+
+    def __init__(self, max_blocks: int = 4096, max_age_s: float = 30.0) -> None:
+        self.max_blocks = max_blocks
+        self.max_age_s = max_age_s
+        self._held: OrderedDict[bytes, tuple[Block, set[bytes], float]] = OrderedDict()
+        self._by_id: dict[bytes, set[bytes]] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def __contains__(self, digest: object) -> bool:
+        return digest in self._held
+
+    def hold(self, block: Block, missing: Iterable[bytes], now: float) -> None:
+        while len(self._held) >= self.max_blocks:
+            self._drop(next(iter(self._held)))
+        wanted = set(missing)
+        self._held[block.digest] = (block, wanted, now)
+        for mid in wanted:
+            self._by_id.setdefault(mid, set()).add(block.digest)
+
+    def _drop(self, digest: bytes) -> None:
+        _, wanted, _ = self._held.pop(digest)
+        for mid in wanted:
+            waiters = self._by_id.get(mid)
+            if waiters is not None:
+                waiters.discard(digest)
+                if not waiters:
+                    del self._by_id[mid]
+
+    def arrived(self, ids: Iterable[bytes]) -> list[Block]:
+        """Blocks whose last missing message is among ``ids``, by round."""
+        released: list[Block] = []
+        for mid in ids:
+            for digest in self._by_id.pop(mid, ()):
+                entry = self._held.get(digest)
+                if entry is None:
+                    continue
+                entry[1].discard(mid)
+                if not entry[1]:
+                    del self._held[digest]
+                    released.append(entry[0])
+        released.sort(key=lambda b: b.ref)
+        return released
+
+    def wanted(self, now: float, older_than: float) -> list[bytes]:
+        """Missing ids of blocks held at least ``older_than`` s; drops blocks past max age."""
+        for digest in [d for d, (_, _, t) in self._held.items() if now - t > self.max_age_s]:
+            self._drop(digest)
+        return sorted({m for _, wanted, t in self._held.values() if now - t >= older_than
+                       for m in wanted})
 
 
 def _verify_block(block: Block, key: Ed25519PublicKey) -> None:
@@ -132,8 +197,9 @@ class ConsortiumNode:
         self.stats: dict[str, int] = {
             "blocks_in": 0, "blocks_rejected": 0, "msgs_in": 0, "msgs_rejected": 0,
             "commits": 0, "equivocations": 0, "proposed": 0, "requests_in": 0,
-            "replayed_commits": 0,
+            "replayed_commits": 0, "held_blocks": 0,
         }
+        self.gate = AvailabilityGate()
         self._rng = random.Random()
         stored = self.blocks.load()
         self.core, outputs = Core.restore(
@@ -204,7 +270,18 @@ class ConsortiumNode:
         for raw, result in zip(raws, results, strict=True):
             if result.status in ("accepted", "pending"):
                 self._gossip.append(raw)
+        self._release(results)
         return results
+
+    def _release(self, results: Sequence[SubmitResult]) -> None:
+        """Feed the core the held blocks whose payload these results completed."""
+        if not len(self.gate):
+            return
+        ids = [r.message_id for r in results
+               if r.message_id is not None and r.status != "rejected"]
+        released = self.gate.arrived(ids)
+        if released:
+            self._feed(released, None)
 
     def status(self) -> dict[str, Any]:
         core = self.core
@@ -220,6 +297,7 @@ class ConsortiumNode:
             "messages": ledger.info()["messages"],
             "blocks": len(core),
             "pending_blocks": core.pending_count(),
+            "held_blocks": len(self.gate),
             "backlog": self.orderer.backlog(),
             "links": self.net.connected(),
             "paused": self.net.paused,
@@ -290,6 +368,9 @@ class ConsortiumNode:
             digests = [r.digest for r in refs[:MAX_ITEMS]]
             self.net.send(peer, encode_get_blocks(digests, floor), droppable=False)
         wanted = self.ledger.missing()
+        if len(self.gate):
+            held = self.gate.wanted(time.monotonic(), self.options.retry_s)
+            wanted = sorted(set(wanted).union(held))
         if wanted:
             self.net.send(peer, encode_get_msgs(wanted[: self.options.max_fetch]),
                           droppable=False)
@@ -330,17 +411,51 @@ class ConsortiumNode:
         results = self.ledger.submit_many(list(raws))
         self.stats["msgs_in"] += len(raws)
         self.stats["msgs_rejected"] += sum(r.status == "rejected" for r in results)
+        self._release(results)
 
     def _on_blocks(self, peer: int, raws: Sequence[bytes]) -> None:
-        outputs: list[Output] = []
+        ready: list[Block] = []
+        wanted: list[bytes] = []
+        now = time.monotonic()
+        status = self.ledger.status
         for raw in raws:
             self.stats["blocks_in"] += 1
             try:
                 block = Block.decode(raw)
+            except SimtrustError:
+                self.stats["blocks_rejected"] += 1
+                continue
+            digest = block.digest
+            if digest in self.core or digest in self.gate:
+                continue
+            missing = [m for m in block.payload if status(m)["state"] == "unknown"]
+            if not missing:
+                ready.append(block)
+                continue
+            # Only a committee member's genuine block may occupy the gate.
+            try:
+                if not self.committee.contains(block.author):
+                    raise Rejected("author", "block author is not in the committee")
+                _verify_block(block, self.committee.public_key(block.author))
+            except SimtrustError:
+                self.stats["blocks_rejected"] += 1
+                continue
+            self.gate.hold(block, missing, now)
+            self.stats["held_blocks"] += 1
+            wanted.extend(missing)
+        for start in range(0, len(wanted), MAX_ITEMS):
+            self.net.send(peer, encode_get_msgs(wanted[start : start + MAX_ITEMS]),
+                          droppable=False)
+        self._feed(ready, peer)
+
+    def _feed(self, blocks: Sequence[Block], source: int | None) -> None:
+        outputs: list[Output] = []
+        for block in blocks:
+            try:
                 outputs.extend(self.core.on_block(block))
             except SimtrustError:
                 self.stats["blocks_rejected"] += 1
-        self._handle(outputs, source=peer)
+        self._handle(outputs, source=source)
         self._maybe_propose(time.monotonic())
 
     def _handle(
