@@ -1,0 +1,66 @@
+"""Policy over the real subscriber inventory: attach address → flow → remove → attach denied."""
+
+from __future__ import annotations
+
+from simtrust.policy import FlowRecord, build_policy_service, policy_from_dict
+from simtrust.runtime import Runtime
+from simtrust.subscriber import (
+    Iccid,
+    Imei,
+    Imsi,
+    MemorySink,
+    OpKind,
+    SimSecrets,
+    SimSpec,
+    SimState,
+    build_services,
+    luhn_check_digit,
+    subscriber_services,
+)
+
+K1 = bytes.fromhex("465b5ce8b199b49faa5f0a2ee238a6bc")
+OPC1 = bytes.fromhex("cd63cb71954a9f4e48a5994e37a02baf")
+T = "acme"
+
+
+def test_remove_suspends_the_sim_and_the_next_attach_is_denied(
+        sqlite_runtime: Runtime) -> None:
+    rt = sqlite_runtime
+    rt.tenants.create_tenant(T, "Acme")
+    subs = rt.extension("subscriber", lambda: build_services(rt, sinks=[MemorySink()]))
+    assert subs is subscriber_services(rt)
+    inv = subs.inventory
+    inv.create_apn(T, "iot", actor="test", pool="10.9.0.0/29")
+    group = inv.create_group(T, "cameras", actor="test")
+    body = "89882" + "0" * 12 + "1"
+    iccid = Iccid(body + str(luhn_check_digit(body)))
+    imsi = Imsi("001010000000001", 2)
+    inv.add_sim(T, SimSpec(iccid, imsi, SimSecrets(K1, OPC1, OpKind.OPC),
+                           state=SimState.ACTIVE, apn="iot", group_id=group.id), actor="test")
+    imei = Imei.from_tac_snr("35209900", "000001")
+    first = subs.attach.decide(imsi, imei, "00101")
+    assert first.allowed, first.detail
+    assert first.address is not None
+
+    service = build_policy_service(rt)  # default remover: SuspendSim over the inventory
+    try:
+        service.store.put(policy_from_dict({"tenant_id": T, "scope": "group:cameras", "rules": [
+            {"kind": "destination", "allow": [{"cidrs": ["192.0.2.0/24"], "ports": [443]}],
+             "actions": ["block", "remove"]}]}), actor="test")
+        ok = service.engine.decide(src_addr=first.address, dst_addr="192.0.2.1", dst_port=443,
+                                   protocol=6)
+        assert (True, imsi.value) == (ok.allowed, ok.imsi)
+        verdicts = service.engine.ingest([FlowRecord(1.0, 2.0, first.address, "198.51.100.4",
+                                                     40000, 23, 6, 3, 180)])
+        assert "destination" == verdicts[0].decision.reason
+        service.dispatcher.flush()
+        assert SimState.SUSPENDED == inv.get_sim(iccid).state
+        again = subs.attach.decide(imsi, imei, "00101")
+        assert not again.allowed
+        cut = service.engine.decide(src_addr=first.address, dst_addr="192.0.2.1", dst_port=443,
+                                    protocol=6)
+        assert (False, "removed") == (cut.allowed, cut.reason)
+        removes = rt.audit.query(action="policy.remove", limit=10)
+        assert ["success"] == [e.outcome for e in removes]
+    finally:
+        service.close()
