@@ -271,7 +271,7 @@ def encode_payload(body: Payload) -> tuple[int, bytes]:
     raise _bad("opaque payloads need an explicit type code")
 
 
-def signing_bytes(  # noqa: PLR0917 - the fields of the header, in wire order
+def signing_bytes(
     network_id: bytes,
     issuer: bytes,
     issued_at: int,

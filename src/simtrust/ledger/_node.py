@@ -158,7 +158,7 @@ class _Rows:
 
     def __init__(self) -> None:
         self.messages: list[tuple[int, bytes, bytes, int, int, bytes, bytes]] = []
-        self.finalized: list[tuple[int, bytes, int, int, str | None]] = []
+        self.finalized: list[tuple[int, int, int, int, str | None]] = []
         self.rounds: list[tuple[int, bytes, int, int]] = []
 
 
