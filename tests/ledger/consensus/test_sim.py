@@ -292,3 +292,28 @@ def test_sweep_large_committees(n: int) -> None:
         result.check_safety()
         for node in _live_honest(result):
             assert len(result.commits[node]) >= 1, (n, node)
+
+
+def test_block_processing_cost_queues_messages_and_slows_rounds() -> None:
+    """With one CPU per node, 10 blocks a round at 3 ms each lengthen every round."""
+    base = SimConfig(
+        validators=10, seed=4, duration_ms=1500, latency=Latency.fixed(20), verify_signatures=False
+    )
+    free = sim.run(base)
+    costly = sim.run(
+        SimConfig(
+            validators=10,
+            seed=4,
+            duration_ms=1500,
+            latency=Latency.fixed(20),
+            verify_signatures=False,
+            block_cost_ms=3.0,
+        )
+    )
+    costly.check_safety()
+    assert (
+        sorted(costly.finality_ms)[len(costly.finality_ms) // 2]
+        > sorted(free.finality_ms)[len(free.finality_ms) // 2]
+    )
+    assert max(costly.rounds.values()) < max(free.rounds.values())
+    assert min(len(costly.commits[n]) for n in costly.honest) >= 5

@@ -147,6 +147,7 @@ class Core:
         "_verify",
         "_votes",
         "_waiting",
+        "_weights",
         "author",
         "committee",
         "leader_timeout_ms",
@@ -173,6 +174,7 @@ class Core:
             if raw != committee.validators[author].public_key:
                 raise InvalidInput("the key does not match the author's key in the committee")
         self.committee = committee
+        self._weights: tuple[int, ...] = tuple(v.weight for v in committee.validators)
         self.author = author
         self._key = key
         self._verify: Verifier = verifier or _verify_signature
@@ -374,7 +376,7 @@ class Core:
         for parent in block.parents:
             held = self._blocks.get(parent.digest) or self._pending.get(parent.digest)
             if held is not None:
-                if held.ref != parent:
+                if held.round != parent.round or held.author != parent.author:
                     raise Rejected("parent-mismatch", "a parent reference names the wrong slot")
                 if parent.digest in self._pending:
                     unknown.append(parent)
@@ -401,14 +403,17 @@ class Core:
                 raise Rejected("parents", "a round-1 block has no parents")
             return
         previous = block.round - 1
+        weights = self._weights
+        size = len(weights)
         weight = 0
         for parent in block.parents:
-            if parent.round >= block.round or parent.round < 1:
+            p_round = parent.round
+            if p_round >= block.round or p_round < 1:
                 raise Rejected("parent-round", "a parent must be of an earlier round ≥ 1")
-            if not committee.contains(parent.author):
+            if parent.author >= size:
                 raise Rejected("parent-author", "a parent's author is not in the committee")
-            if parent.round == previous:
-                weight += committee.weight(parent.author)
+            if p_round == previous:
+                weight += weights[parent.author]
         if not committee.is_quorum(weight):
             raise Rejected(
                 "parent-quorum", "parents of the previous round hold 2/3 of the weight or less"
@@ -476,52 +481,53 @@ class Core:
         authors = self._round_authors.setdefault(round_, set())
         if author not in authors:
             authors.add(author)
-            weight = self._round_weight.get(round_, 0) + committee.weight(author)
+            weight = self._round_weight.get(round_, 0) + self._weights[author]
             self._round_weight[round_] = weight
             if round_ > self._quorum_round and committee.is_quorum(weight):
                 self._quorum_round = round_
         self._highest_round = max(self._highest_round, round_)
         if author == self.author:
             self._last_proposed = max(self._last_proposed, round_)
+        # One pass over the parents: unreferenced tips, the vote (a block of
+        # round r+1 votes for the leader block of r it references) and the
+        # support for the leader of r-1 (a certificate, below).
+        weights = self._weights
+        unreferenced = self._unreferenced
+        votes = self._votes
+        previous = round_ - 1
+        leader = committee.leader(previous) if round_ >= 2 else -1
+        vote: bytes | None = None
+        support: dict[bytes, int] = {}
         for parent in block.parents:
-            self._unreferenced.pop(parent.digest, None)
-        self._unreferenced[digest] = block.ref
-        # Vote: a block of round r+1 votes for the leader block of r it references.
-        if round_ >= 2:
-            leader_round = round_ - 1
-            leader = committee.leader(leader_round)
-            vote = None
-            for parent in block.parents:
-                if parent.round == leader_round and parent.author == leader:
+            unreferenced.pop(parent.digest, None)
+            if parent.round == previous:
+                if parent.author == leader:
                     vote = parent.digest
-                    break
-            self._votes[digest] = vote
+                voted = votes.get(parent.digest)
+                if voted is not None:
+                    support[voted] = support.get(voted, 0) + weights[parent.author]
+        unreferenced[digest] = block.ref
+        if round_ >= 2:
+            votes[digest] = vote
             if vote is None:
-                blamers = self._blamers.setdefault(leader_round, set())
+                blamers = self._blamers.setdefault(previous, set())
                 if author not in blamers:
                     blamers.add(author)
-                    self._blame_weight[leader_round] = self._blame_weight.get(
-                        leader_round, 0
-                    ) + committee.weight(author)
+                    self._blame_weight[previous] = (
+                        self._blame_weight.get(previous, 0) + weights[author]
+                    )
         # Certificate: a block of round r+2 whose r+1 parents voting for one
         # leader block hold a quorum. Parents have distinct authors per round,
         # so at most one leader block can reach a quorum within one block.
-        if round_ >= 3:
-            support: dict[bytes, int] = {}
-            for parent in block.parents:
-                if parent.round == round_ - 1:
-                    vote = self._votes.get(parent.digest)
-                    if vote is not None:
-                        support[vote] = support.get(vote, 0) + committee.weight(parent.author)
-            for leader_digest, weight in support.items():
-                if committee.is_quorum(weight):
-                    self._certifiers[digest] = leader_digest
-                    cert_authors = self._cert_authors.setdefault(leader_digest, set())
-                    if author not in cert_authors:
-                        cert_authors.add(author)
-                        self._cert_weight[leader_digest] = self._cert_weight.get(
-                            leader_digest, 0
-                        ) + committee.weight(author)
+        for leader_digest, weight in support.items():
+            if committee.is_quorum(weight):
+                self._certifiers[digest] = leader_digest
+                cert_authors = self._cert_authors.setdefault(leader_digest, set())
+                if author not in cert_authors:
+                    cert_authors.add(author)
+                    self._cert_weight[leader_digest] = (
+                        self._cert_weight.get(leader_digest, 0) + weights[author]
+                    )
         outputs.append(BlockAccepted(block))
 
     # -- commit rule -------------------------------------------------------

@@ -122,6 +122,17 @@ class Crash:
 
 @dataclass(frozen=True, slots=True)
 class SimConfig:
+    """One run. Times in virtual ms. ``byzantine`` maps node → behaviour;
+    ``leader_timeout_ms`` is each core's wait for a round's leader, ``tick_ms``
+    the period of re-sending the latest own block and retrying missing blocks,
+    ``min_round_ms`` the least time between two proposals of a node,
+    ``ids_per_block`` the fresh message ids in every proposal, ``wire`` passes
+    every delivered block through ``encode``/``decode``, ``verify_signatures``
+    chooses Ed25519 (True) or the closed-world check (False, see
+    ``docs/decisions/consensus-simulator-signatures.md``), ``block_cost_ms``
+    is the CPU time a node spends per received block (one CPU per node:
+    messages queue behind each other)."""
+
     validators: int = 4
     seed: int = 0
     duration_ms: float = 3000.0
@@ -138,6 +149,7 @@ class SimConfig:
     wire: bool = False
     verify_signatures: bool = True
     max_response_blocks: int = 4000
+    block_cost_ms: float = 0.0
 
 
 @dataclass(slots=True)
@@ -220,6 +232,7 @@ class _Node:
     __slots__ = (
         "alive",
         "behaviour",
+        "busy_until",
         "commit_times",
         "commits",
         "core",
@@ -247,6 +260,7 @@ class _Node:
         self.last_proposal = 0.0
         self.targets: tuple[int, ...] = ()
         self.wake: float | None = None
+        self.busy_until = 0.0
 
 
 _Message = tuple[str, object]
@@ -328,6 +342,11 @@ class _Simulation:
             if dst != src:
                 self._send(src, dst, message)
 
+    def _cost(self, message: _Message) -> float:
+        if message[0] != "blocks" or not self.config.block_cost_ms:
+            return 0.0
+        return self.config.block_cost_ms * len(cast(Sequence[Block], message[1]))
+
     def _blocked(self, a: int, b: int) -> bool:
         return any(p.blocks(self.now, a, b) for p in self.config.partitions)
 
@@ -359,7 +378,17 @@ class _Simulation:
                 if self._blocked(src, node_id):
                     self.stats["dropped"] += 1
                     continue
+                cost = self._cost(message)
+                if cost > 0:
+                    # One CPU per node: messages queue behind the ones before.
+                    node.busy_until = max(self.now, node.busy_until) + cost
+                    self._push(node.busy_until, "process", node_id, (node.generation, src, message))
+                    continue
                 self._deliver(node, src, message)
+            elif kind == "process":
+                generation, src, message = cast(tuple[int, int, _Message], payload)
+                if generation == node.generation:
+                    self._deliver(node, src, message)
             elif kind == "tick":
                 if payload != node.generation:
                     continue
@@ -385,6 +414,7 @@ class _Simulation:
 
     def _restart(self, node: _Node) -> None:
         node.alive = True
+        node.busy_until = self.now
         node.generation += 1
         node.wake = None
         core, outputs = Core.restore(
