@@ -15,7 +15,7 @@ from pathlib import Path
 from unittest import mock
 
 from simtrust.cli import main
-from tests.policy.test_ipfix import FLOW_FIELDS, REC, ipfix, set_, template
+from tests.policy.test_ipfix import FLOW_FIELDS, REC, flow_record, ipfix, set_, template
 
 MAIN = "import sys; from simtrust.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -88,3 +88,52 @@ def test_flows_collect_prints_decoded_flows(tmp_path: Path) -> None:
     assert len(flows) >= 2, err
     assert ("192.0.2.10", 443, 900) == (flows[0]["dst"], flows[0]["dport"], flows[0]["octets"])
     assert lines[-1]["stats"]["records"] >= 2
+
+
+def test_flows_collect_enforce_maps_flows_to_sims(tmp_path: Path) -> None:
+    """``--enforce``: flows from a SIM's attach address are judged by the stored policy."""
+    from simtrust.policy import policy_from_dict, policy_service
+    from simtrust.runtime import Runtime
+    from tests.policy.test_integration import provision
+
+    home = tmp_path / "home"
+    assert 0 == run(home, "init").returncode
+    with mock.patch.dict(os.environ, {"SIMTRUST_HOME": str(home)}):
+        from simtrust.config import load_settings
+
+        rt = Runtime.open(load_settings())
+        try:
+            address, _iccid, imsi, _imei = provision(rt)
+            policy_service(rt).store.put(policy_from_dict({
+                "tenant_id": "acme", "scope": "group:cameras", "rules": [
+                    {"kind": "destination", "allow": [{"cidrs": ["192.0.2.0/24"]}],
+                     "actions": ["log"]}]}), actor="test")
+        finally:
+            rt.close()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "SIMTRUST_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-c", MAIN, "flows", "collect", "--port",
+                             str(port), "--count", "2", "--duration", "20", "--json",
+                             "--enforce"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    rec = flow_record(address, "198.51.100.9", 40000, 23, 6, 2, 120, 1_700_000_000_000,
+                      1_700_000_000_500)
+    try:
+        msg = ipfix([set_(2, template(256, FLOW_FIELDS)), set_(256, rec + REC)])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for _ in range(60):
+                tx.sendto(msg, ("127.0.0.1", port))
+                time.sleep(0.1)
+                if proc.poll() is not None:
+                    break
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    flows = [json.loads(line) for line in out.splitlines() if '"dst"' in line]
+    judged = [f for f in flows if f.get("imsi") == imsi.value]
+    assert judged, err
+    assert "destination" == judged[0]["decision"]["reason"]
+    assert not any("imsi" in f for f in flows if f["src"] != address)

@@ -23,9 +23,8 @@ OPC1 = bytes.fromhex("cd63cb71954a9f4e48a5994e37a02baf")
 T = "acme"
 
 
-def test_remove_suspends_the_sim_and_the_next_attach_is_denied(
-        sqlite_runtime: Runtime) -> None:
-    rt = sqlite_runtime
+def provision(rt: Runtime) -> tuple[str, Iccid, Imsi, Imei]:
+    """Tenant, APN pool, group and one active SIM, attached: (address, iccid, imsi, imei)."""
     rt.tenants.create_tenant(T, "Acme")
     subs = rt.extension("subscriber", lambda: build_services(rt, sinks=[MemorySink()]))
     assert subs is subscriber_services(rt)
@@ -41,25 +40,41 @@ def test_remove_suspends_the_sim_and_the_next_attach_is_denied(
     first = subs.attach.decide(imsi, imei, "00101")
     assert first.allowed, first.detail
     assert first.address is not None
+    return first.address, iccid, imsi, imei
 
+
+def test_remove_suspends_the_sim_and_the_next_attach_is_denied(
+        sqlite_runtime: Runtime) -> None:
+    rt = sqlite_runtime
+    address, iccid, imsi, imei = provision(rt)
+    subs = subscriber_services(rt)
+    inv = subs.inventory
     service = build_policy_service(rt)  # default remover: SuspendSim over the inventory
     try:
         service.store.put(policy_from_dict({"tenant_id": T, "scope": "group:cameras", "rules": [
             {"kind": "destination", "allow": [{"cidrs": ["192.0.2.0/24"], "ports": [443]}],
              "actions": ["block", "remove"]}]}), actor="test")
-        ok = service.engine.decide(src_addr=first.address, dst_addr="192.0.2.1", dst_port=443,
+        ok = service.engine.decide(src_addr=address, dst_addr="192.0.2.1", dst_port=443,
                                    protocol=6)
         assert (True, imsi.value) == (ok.allowed, ok.imsi)
-        verdicts = service.engine.ingest([FlowRecord(1.0, 2.0, first.address, "198.51.100.4",
+        verdicts = service.engine.ingest([FlowRecord(1.0, 2.0, address, "198.51.100.4",
                                                      40000, 23, 6, 3, 180)])
         assert "destination" == verdicts[0].decision.reason
         service.dispatcher.flush()
         assert SimState.SUSPENDED == inv.get_sim(iccid).state
         again = subs.attach.decide(imsi, imei, "00101")
         assert not again.allowed
-        cut = service.engine.decide(src_addr=first.address, dst_addr="192.0.2.1", dst_port=443,
+        cut = service.engine.decide(src_addr=address, dst_addr="192.0.2.1", dst_port=443,
                                     protocol=6)
         assert (False, "removed") == (cut.allowed, cut.reason)
+        # a fresh engine (e.g. after a restart) knows from the inventory the SIM is suspended
+        fresh = build_policy_service(rt)
+        try:
+            late = fresh.engine.decide(imsi=imsi.value, dst_addr="192.0.2.1", dst_port=443,
+                                       protocol=6)
+            assert (False, "sim-inactive") == (late.allowed, late.reason)
+        finally:
+            fresh.close()
         removes = rt.audit.query(action="policy.remove", limit=10)
         assert ["success"] == [e.outcome for e in removes]
     finally:

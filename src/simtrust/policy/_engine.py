@@ -101,6 +101,8 @@ class PolicyEngine:
         device = self.directory.context(imsi)
         if device is None:
             return Decision(False, (), imsi, "unknown-device")
+        if not device.active:
+            return Decision(False, (), imsi, "sim-inactive")
         flow = FlowRecord(now, now, src_addr or "", dst_addr, src_port, dst_port, protocol, 0, 0)
         with self._lock:
             decision = self.policies.evaluate(flow, device, at=now, count_start=True)
@@ -141,6 +143,8 @@ class PolicyEngine:
                 decision = evaluate(view, device, count_start=uplink, count_bytes=True)
                 if imsi in removed:
                     decision = Decision(False, decision.violations, imsi, "removed")
+                elif not device.active:
+                    decision = Decision(False, decision.violations, imsi, "sim-inactive")
                 if decision.violations and dispatcher is not None:
                     dispatcher.submit(decision, device.tenant_id, _flow_dict(flow), flow.start)
                 out.append(FlowVerdict(flow, imsi, uplink, decision))

@@ -101,6 +101,8 @@ class DeviceContext:
 
     Filled by the subscriber inventory (tenant, APN, group, time zone) and the
     attach path (``serving_mcc``: the MCC of the network the SIM is attached to).
+    ``active`` is false for a SIM that is suspended or terminated: none of its
+    flows may start.
     """
 
     imsi: str
@@ -109,6 +111,7 @@ class DeviceContext:
     group: str = ""
     tz: str = "UTC"
     serving_mcc: str | None = None
+    active: bool = True
 
 
 def _actions(raw: Any) -> tuple[Action, ...]:

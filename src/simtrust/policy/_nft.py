@@ -93,7 +93,7 @@ def render_ruleset(tenant_id: str, policies: PolicySet, devices: Iterable[Gatewa
         if gd.context.tenant_id != tenant_id:
             raise InvalidInput(f"device {gd.context.imsi} is not of tenant {tenant_id}")
         addr = ipaddress.ip_address(gd.address)
-        if gd.context.imsi in removed_set:
+        if gd.context.imsi in removed_set or not gd.context.active:
             (gone4 if addr.version == 4 else gone6).append(str(addr))
             continue
         dev = f"dev_{n}"

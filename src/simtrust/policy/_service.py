@@ -35,6 +35,7 @@ class InventoryDirectory:
         self._rt = rt
         self._static = static
         self._cache: dict[str, DeviceContext | None] = {}
+        self._subscribed = False
 
     def forget(self, imsi: str | None = None) -> None:
         if imsi is None:
@@ -54,20 +55,30 @@ class InventoryDirectory:
         self._cache[imsi] = ctx
         return ctx
 
+    def _changed(self, kind: str, item: str) -> None:
+        if kind == "sim" and item != "*":
+            self._cache.pop(item, None)
+        elif kind in ("sim", "group"):
+            self._cache.clear()
+
     def _from_inventory(self, imsi: str) -> DeviceContext | None:
         try:
-            from simtrust.subscriber import Imsi, subscriber_services
+            from simtrust.subscriber import Imsi, SimState, subscriber_services
         except ImportError:
             return None
         try:
             inventory = subscriber_services(self._rt).inventory
+            if not self._subscribed:
+                inventory.subscribe(self._changed)  # SIM state or group changes drop the cache
+                self._subscribed = True
             sim = inventory.find_sim(Imsi(imsi))
             if sim is None:
                 return None
             group = inventory.get_group(sim.group_id).name if sim.group_id is not None else ""
         except SimtrustError:
             return None
-        return DeviceContext(imsi, sim.tenant_id, apn=sim.apn or "", group=group)
+        active = sim.state in (SimState.ACTIVE, SimState.TEST)
+        return DeviceContext(imsi, sim.tenant_id, apn=sim.apn or "", group=group, active=active)
 
 
 class SuspendSim:
