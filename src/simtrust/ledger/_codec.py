@@ -46,6 +46,7 @@ __all__ = [
     "message_id",
     "network_id_from_name",
     "output_id",
+    "parents_of",
     "signing_bytes",
     "split_output_id",
     "transaction_essence",
@@ -170,6 +171,10 @@ class Message(NamedTuple):
         return PAYLOAD_NAMES[self.payload_type]
 
 
+_blake2b = hashlib.blake2b
+_new_message = tuple.__new__
+
+
 def _bad(detail: str) -> Rejected:
     return Rejected("encoding", detail)
 
@@ -182,6 +187,12 @@ def network_id_from_name(name: str) -> bytes:
 def message_id(raw: bytes) -> bytes:
     """Id of a message: BLAKE2b-256 of its complete signed encoding."""
     return hashlib.blake2b(raw, digest_size=32).digest()
+
+
+def parents_of(raw: bytes) -> list[bytes]:
+    """Parent ids of an encoded message already known to be valid (fixed offsets)."""
+    count = raw[HEADER_SIZE - 1]
+    return [raw[i : i + 32] for i in range(HEADER_SIZE, HEADER_SIZE + 32 * count, 32)]
 
 
 def output_id(msg_id: bytes, index: int) -> bytes:
@@ -315,10 +326,11 @@ def decode_message(raw: bytes) -> Message:
     end = pos + 32 * count
     if end + 5 + SIGNATURE_SIZE > n:
         raise _bad("message truncated in parents")
-    parents = tuple(raw[i : i + 32] for i in range(pos, end, 32))
-    for a, b in pairwise(parents):
-        if a >= b:
-            raise _bad("parents must be strictly ascending")
+    parents = tuple([raw[i : i + 32] for i in range(pos, end, 32)])
+    if count > 1:
+        for a, b in pairwise(parents):
+            if a >= b:
+                raise _bad("parents must be strictly ascending")
     ptype = raw[end]
     (plen,) = _U32.unpack_from(raw, end + 1)
     pstart = end + 5
@@ -327,18 +339,22 @@ def decode_message(raw: bytes) -> Message:
         raise _bad("payload length does not match the message length")
     payload = raw[pstart:pend]
     body = decode_payload(ptype, payload)
-    return Message(
-        message_id(raw),
-        version,
-        network_id,
-        issuer,
-        issued_at,
-        parents,
-        ptype,
-        payload,
-        raw[pend:],
-        body,
-        raw,
+    # tuple.__new__ skips the generated NamedTuple constructor: this runs per message.
+    return _new_message(
+        Message,
+        (
+            _blake2b(raw, digest_size=32).digest(),
+            version,
+            network_id,
+            issuer,
+            issued_at,
+            parents,
+            ptype,
+            payload,
+            raw[pend:],
+            body,
+            raw,
+        ),
     )
 
 

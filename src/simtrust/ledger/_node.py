@@ -41,7 +41,9 @@ from simtrust.ledger._codec import (
     encode_tagged_data,
     encode_transaction,
     essence_digest,
+    message_id,
     network_id_from_name,
+    parents_of,
     signing_bytes,
     transaction_essence,
 )
@@ -157,7 +159,7 @@ class _Rows:
     __slots__ = ("finalized", "messages", "rounds")
 
     def __init__(self) -> None:
-        self.messages: list[tuple[int, bytes, bytes, int, int, bytes, bytes]] = []
+        self.messages: list[tuple[int, bytes, int, int, bytes]] = []
         self.finalized: list[tuple[int, int, int, int, str | None]] = []
         self.rounds: list[tuple[int, bytes, int, int]] = []
 
@@ -205,6 +207,7 @@ class LedgerNode:
             # The tangle's indexes are keyed by random hashes: a page cache that
             # holds them avoids re-reading B-tree pages on every insert.
             db.execute("PRAGMA cache_size = -131072")
+            db.execute("PRAGMA wal_autocheckpoint = 16384")
         self.genesis = self._init_genesis(genesis)
         self.genesis_id = self.genesis.id
         self._load()
@@ -259,8 +262,8 @@ class LedgerNode:
                 (genesis.id,),
             )
             self.db.executemany(
-                "INSERT INTO ledger_outputs (okey, output_id, owner, amount, body, created_ord)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO ledger_outputs (okey, output_id, body, created_ord)"
+                " VALUES (?, ?, ?, ?)",
                 [(i, *row) for i, row in enumerate(utxo.new_rows)],
             )
         return genesis
@@ -280,11 +283,12 @@ class LedgerNode:
         self._final: dict[bytes, int] = {}
         self._void: dict[bytes, str] = {}
         self._seq = 0
-        for seq, raw_id, at, parents in self.db.query(
-            "SELECT seq, id, issued_at, parents FROM ledger_messages ORDER BY seq"
+        for seq, at, blob in self.db.query(
+            "SELECT seq, issued_at, raw FROM ledger_messages ORDER BY seq"
         ):
-            plist = [bytes(parents[i : i + 32]) for i in range(0, len(parents), 32)]
-            mid = bytes(raw_id)
+            raw = bytes(blob)
+            mid = message_id(raw)
+            plist = parents_of(raw)
             self._seq = int(seq)
             self._index(mid, int(at), plist)
             self._seq_of[mid] = self._seq
@@ -298,11 +302,14 @@ class LedgerNode:
             if status:
                 self._void[fid] = str(reason)
             self._order = int(ord_)
+        spent = {int(k) for (k,) in self.db.query("SELECT okey FROM ledger_spends")}
         self.utxo = UtxoLedger()
         self.utxo.restore(
-            ((bytes(o), bytes(b)) for o, b in self.db.query(
-                "SELECT output_id, body FROM ledger_outputs WHERE spent_ord IS NULL"
-            )),
+            (
+                (bytes(o), bytes(b))
+                for k, o, b in self.db.query("SELECT okey, output_id, body FROM ledger_outputs")
+                if int(k) not in spent
+            ),
             self._void,
         )
         self._handlers["transaction"][0] = self._utxo_handler()
@@ -313,8 +320,11 @@ class LedgerNode:
         if len(self._known) > len(self._final):
             unfinal = [
                 decode_message(bytes(raw))
-                for mid, raw in self.db.query("SELECT id, raw FROM ledger_messages ORDER BY seq")
-                if bytes(mid) not in self._final
+                for mid, raw in (
+                    (message_id(bytes(r)), r)
+                    for (r,) in self.db.query("SELECT raw FROM ledger_messages ORDER BY seq")
+                )
+                if mid not in self._final
             ]
         for m in unfinal:
             self._unfinal[m.id] = m
@@ -512,7 +522,7 @@ class LedgerNode:
         self._seq_of[m.id] = self._seq
         self._index(m.id, m.issued_at, m.parents)
         rows.messages.append(
-            (self._seq, m.id, m.issuer, m.issued_at, m.payload_type, b"".join(m.parents), m.raw)
+            (self._seq, m.issuer, m.issued_at, m.payload_type, m.raw)
         )
         self._unfinal[m.id] = m
         self.orderer.on_solid(m)
@@ -568,8 +578,8 @@ class LedgerNode:
         db = self.db
         if rows.messages:
             db.executemany(
-                "INSERT INTO ledger_messages (seq, id, issuer, issued_at, payload_type, parents,"
-                " raw) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO ledger_messages (seq, issuer, issued_at, payload_type, raw)"
+                " VALUES (?, ?, ?, ?, ?)",
                 rows.messages,
             )
         if rows.rounds:
@@ -587,14 +597,14 @@ class LedgerNode:
         final = self._final
         if utxo.new_rows:
             db.executemany(
-                "INSERT INTO ledger_outputs (okey, output_id, owner, amount, body, created_ord)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO ledger_outputs (okey, output_id, body, created_ord)"
+                " VALUES (?, ?, ?, ?)",
                 [(_okey(final, r[0]), *r) for r in utxo.new_rows],
             )
             utxo.new_rows.clear()
         if utxo.spent_rows:
             db.executemany(
-                "UPDATE ledger_outputs SET spent_ord = ? WHERE okey = ?",
+                "INSERT INTO ledger_spends (ord, okey) VALUES (?, ?)",
                 [(o, _okey(final, oid)) for o, oid in utxo.spent_rows],
             )
             utxo.spent_rows.clear()
@@ -783,31 +793,31 @@ class LedgerNode:
         limit = max(1, min(limit, 500))
         if issuer is None:
             rows = self.db.query(
-                "SELECT seq, id, issuer, issued_at, payload_type FROM ledger_messages"
+                "SELECT seq, raw, issuer, issued_at, payload_type FROM ledger_messages"
                 " ORDER BY seq DESC LIMIT ?",
                 (limit,),
             )
         else:
             rows = self.db.query(
-                "SELECT seq, id, issuer, issued_at, payload_type FROM ledger_messages"
+                "SELECT seq, raw, issuer, issued_at, payload_type FROM ledger_messages"
                 " WHERE issuer = ? ORDER BY seq DESC LIMIT ?",
                 (issuer, limit),
             )
         return [
             {
                 "seq": int(seq),
-                "message_id": bytes(mid).hex(),
+                "message_id": message_id(bytes(raw)).hex(),
                 "issuer": bytes(iss).hex(),
                 "issued_at": int(at),
                 "payload_type": PAYLOAD_NAMES.get(int(pt), str(pt)),
             }
-            for seq, mid, iss, at, pt in rows
+            for seq, raw, iss, at, pt in rows
         ]
 
     def finalized_since(self, after: int, limit: int = 100) -> list[dict[str, Any]]:
         """Finalized messages with order > ``after`` (the feed)."""
         rows = self.db.query(
-            "SELECT f.ord, m.id, f.round, f.status, f.reason, m.issuer,"
+            "SELECT f.ord, m.raw, f.round, f.status, f.reason, m.issuer,"
             " m.payload_type FROM ledger_finalized f JOIN ledger_messages m"
             " ON m.seq = f.seq WHERE f.ord > ? ORDER BY f.ord LIMIT ?",
             (after, max(1, min(limit, 1000))),
@@ -815,14 +825,14 @@ class LedgerNode:
         return [
             {
                 "order": int(o),
-                "message_id": bytes(mid).hex(),
+                "message_id": message_id(bytes(raw)).hex(),
                 "round": int(r),
                 "state": "conflicting" if s else "finalized",
                 "reason": reason,
                 "issuer": bytes(iss).hex(),
                 "payload_type": PAYLOAD_NAMES.get(int(pt), str(pt)),
             }
-            for o, mid, r, s, reason, iss, pt in rows
+            for o, raw, r, s, reason, iss, pt in rows
         ]
 
     def anchor_covering(

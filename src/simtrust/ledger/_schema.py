@@ -2,8 +2,10 @@
 
 Layout and the reasons for it: ``docs/ledger.md`` ("Storage"). Messages are
 stored once, raw, keyed by arrival sequence; every table's key grows with
-time (hash-keyed B-tree indexes would rewrite a random page per row), and
-the id → sequence index lives in memory, rebuilt on start. The finalized order,
+time and spends are appended rather than updated in place (hash-keyed
+B-tree indexes and in-place updates rewrite a random page per row). Ids,
+parents and owners are inside the stored bytes; the id → sequence index
+lives in memory, rebuilt on start. The finalized order,
 rounds, UTXO outputs and anchors are derived tables written in the same
 transaction as the messages whose finalization produced them.
 """
@@ -21,11 +23,9 @@ CREATE TABLE ledger_meta (
 );
 CREATE TABLE ledger_messages (
     seq {bigint} PRIMARY KEY,
-    id {blob} NOT NULL,
     issuer {blob} NOT NULL,
     issued_at {bigint} NOT NULL,
     payload_type INTEGER NOT NULL,
-    parents {blob} NOT NULL,
     raw {blob} NOT NULL
 );
 CREATE INDEX ledger_messages_issuer ON ledger_messages (issuer, seq);
@@ -45,13 +45,13 @@ CREATE TABLE ledger_rounds (
 CREATE TABLE ledger_outputs (
     okey {bigint} PRIMARY KEY,
     output_id {blob} NOT NULL,
-    owner {blob} NOT NULL,
-    amount {bigint} NOT NULL,
     body {blob} NOT NULL,
-    created_ord {bigint} NOT NULL,
-    spent_ord {bigint}
+    created_ord {bigint} NOT NULL
 );
-CREATE INDEX ledger_outputs_owner ON ledger_outputs (owner);
+CREATE TABLE ledger_spends (
+    ord {bigint} NOT NULL,
+    okey {bigint} NOT NULL
+);
 CREATE TABLE ledger_anchors (
     message_id {blob} PRIMARY KEY,
     issuer {blob} NOT NULL,

@@ -93,7 +93,7 @@ class UtxoLedger:
         self._unspent: dict[bytes, Output] = {}
         self._by_owner: dict[bytes, set[bytes]] = {}
         self._void: set[bytes] = set()
-        self.new_rows: list[tuple[bytes, bytes, int, bytes, int]] = []
+        self.new_rows: list[tuple[bytes, bytes, int]] = []
         self.spent_rows: list[tuple[int, bytes]] = []
 
     # ----------------------------------------------------------- loading
@@ -241,4 +241,4 @@ class UtxoLedger:
         for index, out in enumerate(outputs):
             oid = output_id(tx_id, index)
             self._add(oid, out)
-            self.new_rows.append((oid, out.owner, out.amount, encode_output(out), order))
+            self.new_rows.append((oid, encode_output(out), order))
