@@ -55,6 +55,11 @@ def test_policy_crud_versions_and_isolation(api: Any, sqlite_runtime: Runtime,
     assert "table inet simtrust_acme" in ruleset.text
     assert "10.64.0.9 : jump dev_0" in ruleset.text
 
+    hook = {"webhook_url": "https://hooks.example.com/x"}
+    assert 200 == api.put("/v1/policy/alerting/acme", json=hook, headers=h_admin).status_code
+    assert api.get("/v1/policy/alerting/acme", headers=h_viewer).json()["webhook"]
+    assert 404 == api.put("/v1/policy/alerting/acme", json=hook, headers=h_other).status_code
+
     assert 200 == api.delete(url, headers=h_admin).status_code
     assert [] == api.get("/v1/policy/policies", headers=h_admin).json()["policies"]
     actions = [e.action for e in sqlite_runtime.audit.query(tenant_id="acme", limit=50)]

@@ -69,17 +69,17 @@ def test_flows_collect_prints_decoded_flows(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     env = {**os.environ, "SIMTRUST_HOME": str(tmp_path / "home")}
     proc = subprocess.Popen([sys.executable, "-c", MAIN, "flows", "collect", "--port",
-                             str(port), "--count", "2", "--duration", "20", "--json"],
+                             str(port), "--count", "2", "--duration", "40", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         msg = ipfix([set_(2, template(256, FLOW_FIELDS)), set_(256, REC + REC)])
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-            for _ in range(40):  # until the collector is up and has counted the flows
+            for _ in range(250):  # until the collector is up and has counted the flows
                 tx.sendto(msg, ("127.0.0.1", port))
                 time.sleep(0.1)
                 if proc.poll() is not None:
                     break
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -115,7 +115,7 @@ def test_flows_collect_enforce_maps_flows_to_sims(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     env = {**os.environ, "SIMTRUST_HOME": str(home)}
     proc = subprocess.Popen([sys.executable, "-c", MAIN, "flows", "collect", "--port",
-                             str(port), "--count", "2", "--duration", "20", "--json",
+                             str(port), "--count", "2", "--duration", "40", "--json",
                              "--enforce"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     rec = flow_record(address, "198.51.100.9", 40000, 23, 6, 2, 120, 1_700_000_000_000,
@@ -123,12 +123,12 @@ def test_flows_collect_enforce_maps_flows_to_sims(tmp_path: Path) -> None:
     try:
         msg = ipfix([set_(2, template(256, FLOW_FIELDS)), set_(256, rec + REC)])
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-            for _ in range(60):
+            for _ in range(250):  # the child may take seconds to start on a loaded machine
                 tx.sendto(msg, ("127.0.0.1", port))
                 time.sleep(0.1)
                 if proc.poll() is not None:
                     break
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -188,6 +188,18 @@ def test_webhook_alert_is_posted() -> None:
     assert ["success"] == [e["outcome"] for e in alert_audits]
 
 
+def test_unreachable_broker_fails_delivery_not_construction() -> None:
+    sink = MqttAlertSink("mqtt://127.0.0.1:9", timeout=0.5)
+    engine, audit, _, addresses = make_engine({**ALLOW_HTTPS, "actions": ["alert"]},
+                                              sinks=[sink])
+    engine.decide(src_addr=addresses.address_of(IMSI), dst_addr="203.0.113.1", dst_port=443,
+                  protocol=6)
+    assert engine.dispatcher is not None
+    engine.dispatcher.flush()
+    (event,) = [e for e in audit.events if e["action"] == "policy.alert"]
+    assert ("failure", True) == (event["outcome"], "unreachable" in event["reason"])
+
+
 def test_unreachable_webhook_is_audited_as_failure() -> None:
     rule = {**ALLOW_HTTPS, "actions": ["alert"]}
     engine, audit, _, addresses = make_engine(
@@ -216,7 +228,7 @@ def test_mqtt_alert_reaches_the_real_broker(require_service: Any) -> None:
     sub.on_message = on_message
     sub.connect("127.0.0.1", 1883)
     sub.loop_start()
-    sink = MqttAlertSink("127.0.0.1", 1883, prefix=prefix)
+    sink = MqttAlertSink("mqtt://127.0.0.1:1883", prefix=prefix)
     try:
         sub.subscribe(f"{prefix}/#", qos=1)
         assert subscribed.wait(5)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from simtrust.errors import NotFound
+from simtrust.errors import InvalidInput, NotFound
 from simtrust.policy import (
     DeviceContext,
     FlowRecord,
@@ -61,6 +61,22 @@ def test_every_change_is_a_new_version_and_old_ones_stay(db: Database) -> None:
     assert ["policy.change", "policy.change", "policy.change", "policy.delete"] == [
         e["action"] for e in audit.events]
     assert "version 2" == audit.events[1]["reason"]
+
+
+def test_tenant_webhook_is_stored_and_audited(db: Database) -> None:
+    apply_migrations(db, MIGRATIONS)
+    audit = ListAudit()
+    store = PolicyStore(db, audit)
+    assert store.webhook(T) is None
+    store.set_webhook(T, "https://hooks.example.com/acme?token=s3cret", actor="alice")
+    assert "https://hooks.example.com/acme?token=s3cret" == store.webhook(T)
+    assert "https://hooks.example.com/acme?token=s3cret" == PolicyStore(db).webhook(T)
+    store.set_webhook(T, None, actor="alice")
+    assert store.webhook(T) is None
+    assert ["set", "cleared"] == [e["reason"] for e in audit.events]
+    assert "s3cret" not in repr(audit.events), "the URL's secret query is not audited"
+    with pytest.raises(InvalidInput):
+        store.set_webhook(T, "ftp://x", actor="alice")
 
 
 def test_service_on_runtime_audits_changes_and_violations(runtime: Runtime) -> None:

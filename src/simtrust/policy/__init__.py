@@ -14,6 +14,7 @@ from simtrust.policy._actions import (
     PolicyAlert,
     RecordingRemoveAction,
     RemoveAction,
+    TenantWebhookSink,
     WebhookAlertSink,
 )
 from simtrust.policy._addressmap import AddressMap, AddressPoolExhausted
@@ -106,6 +107,7 @@ __all__ = [
     "SuspendSim",
     "Template",
     "TemplateField",
+    "TenantWebhookSink",
     "TimeWindow",
     "TimeWindowRule",
     "UsageMeter",

@@ -18,12 +18,13 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlparse
 
 import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from simtrust.errors import SimtrustError
+from simtrust.errors import InvalidInput, SimtrustError
 from simtrust.policy._evaluate import Decision, Violation
 from simtrust.policy._model import Action
 
@@ -36,6 +37,7 @@ __all__ = [
     "PolicyAlert",
     "RecordingRemoveAction",
     "RemoveAction",
+    "TenantWebhookSink",
     "WebhookAlertSink",
 ]
 
@@ -130,28 +132,77 @@ class WebhookAlertSink:
 
 
 class MqttAlertSink:
-    """Publishes alerts (QoS 1) on ``<prefix>/<tenant>/<imsi>`` at an MQTT broker."""
+    """Publishes alerts (QoS 1) on ``<prefix>/<tenant>/<imsi>``; connects on first use.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 1883, *,
+    ``url`` is ``mqtt://host:port`` (the runtime's ``mqtt_url``). A broker that is
+    down fails the delivery (audited), never the construction of the service.
+    """
+
+    def __init__(self, url: str = "mqtt://127.0.0.1:1883", *,
                  prefix: str = "simtrust/policy/alerts", timeout: float = 5.0) -> None:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
+            raise InvalidInput(f"MQTT URL must be mqtt://host[:port], got {url!r}")
+        self.host = parsed.hostname
+        self.port = parsed.port or 1883
         self.prefix = prefix.rstrip("/")
         self.timeout = timeout
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2)
-        self._client.connect(host, port, keepalive=30)
-        self._client.loop_start()
+        self._client: mqtt.Client | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"MqttAlertSink({self.host}:{self.port})"
 
     def topic(self, alert: PolicyAlert) -> str:
         return f"{self.prefix}/{alert.tenant_id}/{alert.imsi}"
 
+    def _connected(self) -> mqtt.Client:
+        with self._lock:
+            if self._client is None:
+                client = mqtt.Client(CallbackAPIVersion.VERSION2)
+                try:
+                    client.connect(self.host, self.port, keepalive=30)
+                except OSError as exc:
+                    raise AlertDeliveryError(
+                        f"MQTT broker {self.host}:{self.port} unreachable: "
+                        f"{type(exc).__name__}") from None
+                client.loop_start()
+                self._client = client
+            return self._client
+
     def send(self, alert: PolicyAlert) -> None:
-        info = self._client.publish(self.topic(alert), json.dumps(alert.to_dict()), qos=1)
+        client = self._connected()
+        info = client.publish(self.topic(alert), json.dumps(alert.to_dict()), qos=1)
         info.wait_for_publish(self.timeout)
         if not info.is_published():
             raise AlertDeliveryError("MQTT broker did not acknowledge the alert")
 
     def close(self) -> None:
-        self._client.loop_stop()
-        self._client.disconnect()
+        with self._lock:
+            if self._client is not None:
+                self._client.loop_stop()
+                self._client.disconnect()
+                self._client = None
+
+
+class TenantWebhookSink:
+    """POSTs each alert to its tenant's webhook URL, if the tenant configured one."""
+
+    def __init__(self, lookup: Callable[[str], str | None], *, timeout: float = 5.0) -> None:
+        self._lookup = lookup
+        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
+
+    def __repr__(self) -> str:
+        return "TenantWebhookSink()"
+
+    def send(self, alert: PolicyAlert) -> None:
+        url = self._lookup(alert.tenant_id)
+        if url is None:
+            return
+        WebhookAlertSink(url, client=self._client).send(alert)
+
+    def close(self) -> None:
+        self._client.close()
 
 
 class RecordingRemoveAction:

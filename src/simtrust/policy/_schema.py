@@ -25,4 +25,16 @@ MIGRATIONS = [
         CREATE INDEX policy_versions_tenant ON policy_versions (tenant_id, scope, version)
         """,
     ),
+    Migration(
+        "policy",
+        2,
+        "alert targets",
+        """
+        CREATE TABLE policy_alert_targets (
+            tenant_id TEXT PRIMARY KEY,
+            webhook_url TEXT,
+            updated_at TEXT NOT NULL
+        )
+        """,
+    ),
 ]

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from simtrust.errors import SimtrustError
-from simtrust.policy._actions import ActionDispatcher, AlertSink, RemoveAction
+from simtrust.policy._actions import (
+    ActionDispatcher,
+    AlertSink,
+    MqttAlertSink,
+    RemoveAction,
+    TenantWebhookSink,
+)
 from simtrust.policy._addressmap import AddressMap
 from simtrust.policy._engine import AddressResolver, PolicyEngine, StaticDirectory
 from simtrust.policy._evaluate import NameMap, PolicySet
@@ -151,6 +157,10 @@ class PolicyService:
 
     def close(self) -> None:
         self.dispatcher.close()
+        for sink in self.dispatcher.sinks:
+            closer = getattr(sink, "close", None)
+            if closer is not None:
+                closer()
 
     def status(self) -> dict[str, Any]:
         return {
@@ -164,13 +174,17 @@ class PolicyService:
 
 def build_policy_service(rt: Runtime, sinks: list[AlertSink] | None = None,
                          removers: list[RemoveAction] | None = None) -> PolicyService:
+    """Build the services; ``sinks`` default to the tenant's webhook and the MQTT broker,
+    ``removers`` to suspending the SIM in the subscriber inventory."""
     store = PolicyStore(rt.db, rt.audit, rt.clock)
     names = NameMap()
     policies = PolicySet(store.current(), names)
     addresses = AddressMap()
     devices = StaticDirectory()
     directory = InventoryDirectory(rt, devices)
-    dispatcher = ActionDispatcher(rt.audit, sinks=sinks or [],
+    if sinks is None:
+        sinks = [TenantWebhookSink(store.webhook), MqttAlertSink(rt.settings.mqtt_url)]
+    dispatcher = ActionDispatcher(rt.audit, sinks=sinks,
                                   removers=removers if removers is not None else [SuspendSim(rt)])
     engine = PolicyEngine(policies, LayeredAddresses(rt, addresses), directory, dispatcher,
                           clock=lambda: rt.clock().timestamp())

@@ -11,8 +11,9 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from urllib.parse import urlparse
 
-from simtrust.errors import Conflict, NotFound
+from simtrust.errors import Conflict, InvalidInput, NotFound
 from simtrust.policy._actions import AuditSink
 from simtrust.policy._model import Policy, Scope, policy_from_dict
 from simtrust.store import Database
@@ -33,6 +34,7 @@ class PolicyStore:
         self._audit = audit
         self._clock = clock
         self.on_change: list[Callable[[Policy], None]] = []
+        self._webhooks: dict[str, str | None] = {}
 
     def put(self, policy: Policy, *, actor: str) -> Policy:
         """Store ``policy`` as the next version of its (tenant, scope); return it numbered."""
@@ -91,6 +93,35 @@ class PolicyStore:
             "SELECT body, actor, created_at FROM policy_versions WHERE tenant_id = ? AND scope = ?"
             " ORDER BY version", (tenant_id, scope.key))
         return [(policy_from_dict(json.loads(str(b))), str(a), str(c)) for b, a, c in rows]
+
+    def set_webhook(self, tenant_id: str, url: str | None, *, actor: str) -> None:
+        """Set (or clear, with None) where ``alert`` actions of the tenant are POSTed."""
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise InvalidInput("webhook URL must be http(s)://", field="webhook_url")
+        if url is not None and len(url) > 2048:
+            raise InvalidInput("webhook URL too long", field="webhook_url")
+        with self._db.transaction():
+            self._db.execute("DELETE FROM policy_alert_targets WHERE tenant_id = ?", (tenant_id,))
+            self._db.execute(
+                "INSERT INTO policy_alert_targets (tenant_id, webhook_url, updated_at)"
+                " VALUES (?, ?, ?)", (tenant_id, url, self._clock().isoformat()))
+            if self._audit is not None:
+                host = urlparse(url).netloc if url else None
+                self._audit.append(actor=actor, action="policy.webhook",
+                                   subject=f"tenant:{tenant_id}", outcome="success",
+                                   reason="set" if url else "cleared", tenant_id=tenant_id,
+                                   details={"host": host})
+        self._webhooks.pop(tenant_id, None)
+
+    def webhook(self, tenant_id: str) -> str | None:
+        """The tenant's webhook URL (cached; this process's writes refresh it)."""
+        if tenant_id in self._webhooks:
+            return self._webhooks[tenant_id]
+        row = self._db.query_one(
+            "SELECT webhook_url FROM policy_alert_targets WHERE tenant_id = ?", (tenant_id,))
+        url = None if row is None or row[0] is None else str(row[0])
+        self._webhooks[tenant_id] = url
+        return url
 
     def current(self, tenant_id: str | None = None) -> list[Policy]:
         """The latest version of each (tenant, scope) that is active."""

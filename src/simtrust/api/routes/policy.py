@@ -106,6 +106,28 @@ def delete_policy(tenant_id: str, scope: str, rt: CurrentRuntime,
                                            actor=who.actor).to_dict()
 
 
+class AlertingBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    webhook_url: str | None = Field(default=None, max_length=2048)
+
+
+@router.put("/alerting/{tenant_id}", summary="Set the tenant's webhook for policy alerts")
+def set_alerting(tenant_id: str, body: AlertingBody, rt: CurrentRuntime,
+                 who: CurrentPrincipal) -> dict[str, Any]:
+    who.check_tenant(tenant_id)
+    who.require_admin()
+    policy_service(rt).store.set_webhook(tenant_id, body.webhook_url, actor=who.actor)
+    return {"tenant_id": tenant_id, "webhook": body.webhook_url is not None}
+
+
+@router.get("/alerting/{tenant_id}", summary="Whether the tenant has a policy-alert webhook")
+def get_alerting(tenant_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.check_tenant(tenant_id)
+    url = policy_service(rt).store.webhook(tenant_id)
+    return {"tenant_id": tenant_id, "webhook": url is not None,
+            "mqtt_topic": f"simtrust/policy/alerts/{tenant_id}/+"}
+
+
 @router.post("/decide", summary="May this flow start? (inline gateway, operator key)")
 def decide(body: DecideBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
