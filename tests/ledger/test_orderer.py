@@ -150,3 +150,20 @@ def test_solo_orderer_commits_every_round() -> None:
     solo.on_solid(m)
     commits = solo.take_commits()
     assert [CommittedSubDag(b"\x05" * 32, 8, (m.id,))] == commits
+
+
+def test_late_handler_replays_finalized_messages(node: LedgerNode) -> None:
+    """Identity messages finalized before the registry registered are replayed in order."""
+    first = node.issue("identity", b"early-1").message_id or b""
+    node.issue_data(b"t", b"other")
+    bad = node.issue("identity", b"bad").message_id or b""
+    rec = Recorder(refuse=b"bad")
+    node.register_handler("identity", rec, replay_from=1)
+    assert [first] == [fm.message_id for fm in rec.seen]
+    assert [1] == [fm.order for fm in rec.seen]
+    assert {"state": "conflicting", "reason": "did-invalid"}.items() <= node.status(bad).items()
+    later = node.issue("identity", b"later").message_id or b""
+    assert [first, later] == [fm.message_id for fm in rec.seen]
+    again = Recorder()
+    node.register_handler("identity", again, replay_from=5)
+    assert [] == again.seen

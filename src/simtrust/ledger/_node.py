@@ -341,17 +341,45 @@ class LedgerNode:
                 c.append(mid)
         self._tips.add(mid, at, parents)
 
-    def register_handler(self, payload_type: str, handler: FinalizedHandler) -> None:
+    def register_handler(
+        self, payload_type: str, handler: FinalizedHandler, *, replay_from: int | None = None
+    ) -> None:
         """Have ``handler.apply(fm)`` called for each finalized message of ``payload_type``.
 
-        Handlers run in finalized order inside the store transaction; register
-        them before ingest starts (state a handler keeps outside the store is
-        its own to rebuild on restart).
+        Handlers run in finalized order inside the store transaction. With
+        ``replay_from``, messages of that type already finalized at order
+        ``>= replay_from`` (while no such handler was registered in this
+        process: a CLI, a restart, a peer's messages) are applied first, in
+        order; a handler keeps a cursor to make replays idempotent.
         """
         if payload_type not in PAYLOAD_NAMES.values():
             raise InvalidInput(f"unknown payload type {payload_type!r}")
         with self._lock:
             self._handlers.setdefault(payload_type, []).append(handler)
+            if replay_from is not None:
+                self._replay(payload_type, handler, replay_from)
+
+    def _replay(self, name: str, handler: FinalizedHandler, start: int) -> None:
+        rows = self.db.query(
+            "SELECT f.ord, f.round, f.status, m.raw FROM ledger_finalized f"
+            " JOIN ledger_messages m ON m.seq = f.seq"
+            " WHERE f.ord >= ? AND m.payload_type = ? ORDER BY f.ord",
+            (max(1, start), _payload_code(name)),
+        )
+        with self.db.transaction():
+            for ord_, rnd, status, raw in rows:
+                if status:
+                    continue  # already void by another handler
+                m = decode_message(bytes(raw))
+                try:
+                    handler.apply(FinalizedMessage(m, name, int(ord_), int(rnd)))
+                except SimtrustError as exc:
+                    reason = exc.reason if isinstance(exc, Rejected) else exc.code
+                    self.db.execute(
+                        "UPDATE ledger_finalized SET status = 1, reason = ? WHERE ord = ?",
+                        (reason, int(ord_)),
+                    )
+                    self._void[m.id] = reason
 
     def close(self) -> None:
         self._pool.close()
