@@ -125,19 +125,22 @@ def evaluate_cmd(
     types: Annotated[
         str | None, typer.Option("--types", help="Comma-separated device types (default: all).")
     ] = None,
+    stress: Annotated[
+        bool, typer.Option("--stress", help="Run the below-documented-rate variants instead.")
+    ] = False,
     plots: Annotated[
         Path | None,
         typer.Option("--plots", help="Write PNG plots of a baseline and an alert here."),
     ] = None,
 ) -> None:
     """Benign captures + injected Mirai/flood/beacon attacks: precision, recall, false alarms."""
-    from simtrust.detect.evaluation import evaluate
+    from simtrust.detect.evaluation import STRESS_VARIANTS, VARIANTS, evaluate
 
     root = data or _shared_root() / "data" / "pcaps" / "iot-sentinel"
     if not root.is_dir():
         _fail(f"{root}: no such capture folder")
     chosen = [t.strip() for t in types.split(",") if t.strip()] if types else None
-    report = evaluate(root, device_types=chosen)
+    report = evaluate(root, device_types=chosen, variants=STRESS_VARIANTS if stress else VARIANTS)
     doc = report.to_json()
     if plots is not None:
         from simtrust.detect.plots import write_plots

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import heapq
+import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -37,6 +38,12 @@ def load_subscribers(path: str | Path) -> dict[str, DeviceRef]:
         ip, imsi = (row.get("ip") or "").strip(), (row.get("imsi") or "").strip()
         if not ip or not imsi:
             raise InvalidInput(f"{p}:{n}: ip and imsi are required", file=str(p), line=n)
+        try:
+            ip = ipaddress.ip_address(ip).compressed
+        except ValueError as exc:
+            raise InvalidInput(
+                f"{p}:{n}: {ip!r} is not an IP address", file=str(p), line=n
+            ) from exc
         out[ip] = DeviceRef(
             imsi, (row.get("device_group") or "").strip(), (row.get("tenant") or "").strip()
         )

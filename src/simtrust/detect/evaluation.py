@@ -39,6 +39,7 @@ from simtrust.detect._offline import learn_baselines, replay
 from simtrust.policy.flow import FlowRecord
 
 __all__ = [
+    "STRESS_VARIANTS",
     "VARIANTS",
     "DeviceCapture",
     "EvaluationReport",
@@ -80,6 +81,23 @@ VARIANTS: tuple[Variant, ...] = (
         "beacon",
         (("period", 60.0), ("jitter", 0.25), ("duration", 900.0)),
     ),
+)
+
+# Below the documented rates: where detection stops (reported as limits, not tuned to).
+STRESS_VARIANTS: tuple[Variant, ...] = (
+    Variant("scan-2pps", "scan", "scan", (("rate", 2.0),)),
+    Variant("scan-0.2pps", "scan", "scan", (("rate", 0.2), ("duration", 300.0))),
+    Variant("udp-50pps", "udp", "ddos", (("rate", 50.0),)),
+    Variant("syn-50pps", "syn", "ddos", (("rate", 50.0),)),
+    Variant("flood-100pps", "flood", "ddos", (("rate", 100.0),)),
+    Variant("http-50rps", "http", "ddos", (("rate", 50.0),)),
+    Variant(
+        "beacon-300s-10pct",
+        "beacon",
+        "beacon",
+        (("period", 300.0), ("jitter", 0.1), ("duration", 3000.0)),
+    ),
+    Variant("beacon-30s-50pct", "beacon", "beacon", (("jitter", 0.5), ("duration", 900.0))),
 )
 
 _CLASS_KIND = {"scan": "scan", "ddos": "ddos", "beacon": "beacon"}
