@@ -11,9 +11,12 @@ What is asserted, precisely:
   honest node commits again;
 * stall: with 1/3 of the weight or more crashed, no honest node commits once
   in-flight blocks are processed (and safety still holds); commits resume
-  after the crashed nodes restart.
+  after the crashed nodes restart;
+* with 1/3 or more of the weight withholding or silent (omission faults, no
+  equivocation), no two running nodes' sequences fork — progress is not
+  asserted; nothing at all is asserted with 1/3 or more *equivocating* weight.
 
-1,000 seeded runs over six scenarios below; ``test_sweep_large_committees``
+1,030 seeded runs over seven scenarios below; ``test_sweep_large_committees``
 (marked slow) adds committees of 10 to 100 validators.
 """
 
@@ -216,6 +219,28 @@ def test_weighted_committees_with_byzantine_weight_below_a_third(chunk: int) -> 
         result.check_safety()
         for node in _live_honest(result):
             assert len(result.commits[node]) >= 2, (seed, node, result.config.weights)
+
+
+@pytest.mark.parametrize("chunk", range(3))
+def test_a_third_or_more_omission_faults_never_fork(chunk: int) -> None:
+    """Withholding or silent validators (no equivocation) of any weight cannot fork the
+    others (docs/consensus.md §8, last paragraph); progress is not asserted."""
+    for seed in _seeds(7, chunk, 10):
+        rng = random.Random(seed)
+        n = rng.choice([4, 7])
+        faulty = rng.sample(range(n), rng.randint((n + 2) // 3, n - 1))
+        config = SimConfig(
+            validators=n,
+            seed=seed,
+            duration_ms=1500,
+            latency=_latency(rng),
+            byzantine={f: rng.choice(("withhold", "silent")) for f in faulty},
+            verify_signatures=False,
+        )
+        result = sim.run(config)
+        # withholders are faulty but never equivocate: their commits must agree too
+        everyone = [result.commits[i] for i in range(n) if config.byzantine.get(i) != "silent"]
+        sim.check_prefixes(everyone)
 
 
 def test_same_seed_same_run() -> None:
