@@ -106,13 +106,21 @@ def test_options_template_sampling_is_kept() -> None:
     assert 7 == d.options[("e", 7)][300]["scope:149"]
 
 
-def test_v9_options_template_sampling_interval() -> None:
+def test_v9_options_template_sampling_interval_scales_counts() -> None:
     d = FlowDecoder()
     # scope: system (1, 4); option SAMPLING_INTERVAL 34 (4), SAMPLING_ALGORITHM 35 (1)
     opt = struct.pack("!HHH", 260, 4, 8) + struct.pack("!HHHHHH", 1, 4, 34, 4, 35, 1)
     rec = struct.pack("!IIB", 0, 64, 2) + b"\x00\x00\x00"  # padded to 4
     d.decode(v9([set_(1, opt), set_(260, rec)]), "r", 0)
     assert {"r/3": 64} == d.stats()["sampling"]
+    fields = [(8, 4), (12, 4), (1, 4), (2, 4)]
+    data = socket.inet_aton("10.0.0.1") + socket.inet_aton("10.0.0.2") + struct.pack("!II", 100, 2)
+    (f,) = d.decode(v9([set_(0, template(256, fields)), set_(256, data)]), "r", 0)
+    assert (6400, 128) == (f.octets, f.packets)
+    raw = FlowDecoder(scale_sampled=False)
+    raw.decode(v9([set_(1, opt), set_(260, rec)]), "r", 0)
+    (g,) = raw.decode(v9([set_(0, template(256, fields)), set_(256, data)]), "r", 0)
+    assert (100, 2) == (g.octets, g.packets)
 
 
 def test_variable_length_and_enterprise_fields_are_skipped() -> None:
@@ -220,3 +228,25 @@ def test_fuzz_structured_messages_never_raise(sets: list[tuple[int, bytes]],
         assert all(f.packets >= 0 for f in flows)
     for i in range(len(body)):
         d.decode(ipfix(body[: i + 1])[:-1], "f", 0)  # truncated mid-set
+
+
+def test_collector_survives_garbage_and_keeps_decoding() -> None:
+    """Junk datagrams over real UDP are counted; a later good message still decodes."""
+    import time
+
+    from simtrust.policy import FlowCollector
+
+    got: list[object] = []
+    with FlowCollector(got.extend) as collector, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        for junk in (b"", b"\x00", b"\x00\x0a" + b"\xff" * 40, b"\x00\x09" + b"\x00" * 30,
+                     ipfix([struct.pack("!HH", 256, 0)])):
+            tx.sendto(junk, (collector.host, collector.port))
+        tx.sendto(ipfix([set_(2, template(256, FLOW_FIELDS)), set_(256, REC)]),
+                  (collector.host, collector.port))
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.02)
+        drops = collector.decoder.drops
+    assert 1 == len(got)
+    assert sum(drops.values()) >= 4

@@ -230,8 +230,11 @@ class FlowDecoder:
     drop counters by reason (``drops``).
     """
 
-    def __init__(self, *, template_timeout: float = 1800.0, max_templates: int = 65536) -> None:
+    def __init__(self, *, template_timeout: float = 1800.0, max_templates: int = 65536,
+                 scale_sampled: bool = True) -> None:
         self.template_timeout = template_timeout
+        #: multiply packet and octet counts by the stream's sampling interval (1-in-N)
+        self.scale_sampled = scale_sampled
         self.max_templates = max_templates
         self._templates: dict[tuple[str, int, int], Template] = {}
         self.options: dict[StreamKey, dict[int, dict[str, int | bytes]]] = {}
@@ -514,6 +517,9 @@ class FlowDecoder:
         exporter = ctx.exporter
         append = out.append
         make = FlowRecord._make  # tuple.__new__: no per-field keyword handling
+        scale = self.sampling.get((ctx.exporter, ctx.domain), 1) if self.scale_sampled else 1
+        if scale > 1 and (i_pkt is not None or i_oct is not None):
+            rows = [_scaled(r, i_pkt, i_oct, scale) for r in rows]
         for r in rows:
             append(make((
                 start_of(r), end_of(r), ntoa(r[i_src]), ntoa(r[i_dst]),
@@ -552,6 +558,17 @@ class FlowDecoder:
                     (lambda r, ib=ib, base=base: base + r[ib] / 1000.0))
         t = float(export_secs)
         return (lambda r: t), (lambda r: t)
+
+
+def _scaled(row: tuple[Any, ...], i_pkt: int | None, i_oct: int | None,
+            scale: int) -> tuple[Any, ...]:
+    """Estimate totals from a 1-in-``scale`` sampled record (RFC 7011 §5, RFC 3954 §8)."""
+    values = list(row)
+    if i_pkt is not None:
+        values[i_pkt] *= scale
+    if i_oct is not None:
+        values[i_oct] *= scale
+    return tuple(values)
 
 
 def _ntp(value: int) -> float:
