@@ -260,3 +260,21 @@ def test_per_record_path_is_fast() -> None:
         det.observe(r)
     rate = len(recs) / (time.perf_counter() - t)
     assert rate > 60_000, f"{rate:.0f} records/s"
+
+
+def test_assign_binds_a_pooled_address_at_attach() -> None:
+    det = Detector()
+    scan = attacks.mirai_scan("192.0.2.77", T0, duration=20, rate=50)
+    det.assign("192.0.2.77", DeviceRef("001010000000123", "meter", "acme"))
+    alerts = _run(det, scan)
+    assert [a.imsi for _, a in alerts if a.kind == "scan"] == ["001010000000123"]
+
+
+def test_flush_finalises_learning_windows() -> None:
+    det = Detector({DEV: REF}, learn=True)
+    det.observe(_flow(T0, "198.51.100.20", octets=5000))
+    det.flush(T0 + 600)
+    base = next(b for b in det.baselines() if b.scope == "device")
+    assert base.windows == 1
+    assert base.features["bytes_60s"] == 5000
+    assert 443 in base.ports

@@ -741,6 +741,9 @@ class Detector:
                 "observed": dst,
                 "names": sorted(self._names.get(dst, ())),
                 "port": f.dst_port,
+                "port_in_baseline": any(
+                    b is not None and f.dst_port in b.ports for b in (dev.base, dev.cohort)
+                ),
                 "protocol": f.protocol,
                 "expected": "one of the baseline's addresses, prefixes or names",
                 "new_destinations": list(dev.new_dsts)[-10:],
