@@ -426,3 +426,17 @@ def test_restore_replays_the_same_commits_and_never_reproposes(dag4: Dag) -> Non
     assert core.last_proposed_round == restored.last_proposed_round
     assert 9 == restored.proposal_round()
     assert len(commits(out)) >= 5
+
+
+def test_an_evicted_block_that_others_wait_for_is_requested_again(dag4: Dag) -> None:
+    layers = dag4.rounds(3)
+    core = Core(dag4.committee, max_pending=4)
+    core.on_block(layers[1][0])  # waits for round 1
+    for block in layers[2]:  # wait for round 2; the fourth evicts layers[1][0]
+        core.on_block(block)
+    assert 4 == core.pending_count()
+    assert layers[1][0].ref in core.missing_refs()
+    feed(core, layers[0])
+    feed(core, layers[1])
+    assert 0 == core.pending_count()
+    assert 12 == len(core)

@@ -442,6 +442,8 @@ class Core:
             if not children:
                 del self._waiting[parent.digest]
                 self._missing.pop(parent.digest, None)
+        if digest in self._waiting:  # blocks still wait for it: fetch it again
+            self._missing[digest] = block.ref
 
     def _ready(self, block: Block) -> bool:
         return all(p.digest in self._blocks for p in block.parents)
