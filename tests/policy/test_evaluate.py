@@ -203,3 +203,15 @@ def test_inline_decision_p99_well_under_a_millisecond() -> None:
         samples.append(time.perf_counter() - t)
     samples.sort()
     assert samples[int(len(samples) * 0.99)] < 0.0005
+
+
+def test_utc_segments_shift_local_windows_into_utc_days() -> None:
+    from simtrust.policy._nft import utc_segments
+
+    weekdays = [[(480, 1080)]] * 5 + [[], []]  # Mon-Fri 08:00-18:00 local
+    winter = datetime(2024, 1, 15, 12, tzinfo=UTC).timestamp()
+    summer = datetime(2024, 7, 15, 12, tzinfo=UTC).timestamp()
+    assert [(d, 420, 1020) for d in range(5)] == utc_segments(weekdays, "Europe/Berlin", winter)
+    assert [(d, 360, 960) for d in range(5)] == utc_segments(weekdays, "Europe/Berlin", summer)
+    monday_early = [[(0, 120)]] + [[]] * 6  # Mon 00:00-02:00 in Tokyo = Sun 15:00-17:00 UTC
+    assert [(6, 900, 1020)] == utc_segments(monday_early, "Asia/Tokyo", winter)

@@ -12,8 +12,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -128,3 +130,35 @@ def test_allowed_passes_forbidden_dropped_and_counted_remove_cuts_off(
     apply_ruleset(render_ruleset(TENANT, policies, [device], removed=[IMSI]), netns=gw)
     assert connect(netns, "10.77.2.2", 8080).startswith("fail")
     assert read_counters(TENANT, netns=gw)["removed_drop"][0] >= 1
+
+
+def _window_around(now: float, *, inside: bool) -> dict[str, object]:
+    """A one-hour UTC window containing ``now`` (or twelve hours away from it)."""
+    t = datetime.fromtimestamp(now + (0 if inside else 12 * 3600), UTC)
+    start = t.replace(minute=0, second=0) - timedelta(minutes=30 if t.minute < 30 else 0)
+    end = start + timedelta(hours=1)
+    days = sorted({start.weekday(), end.weekday()})
+    return {"kind": "time", "tz": "UTC", "windows": [
+        {"days": days, "start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}]}
+
+
+def test_time_window_is_enforced_in_the_kernel(netns: dict[str, str]) -> None:
+    dest = {"kind": "destination", "allow": [{"cidrs": ["10.77.2.0/24"], "ports": [8080]}]}
+    device = GatewayDevice(DeviceContext(IMSI, TENANT, group="cameras", tz="Asia/Tokyo"),
+                           "10.77.1.2")
+    gw = netns["gw"]
+    now = time.time()
+    closed = policy_from_dict({"tenant_id": TENANT, "scope": "tenant",
+                               "rules": [dest, _window_around(now, inside=False)]})
+    apply_ruleset(render_ruleset(TENANT, PolicySet([closed]), [device], at=now), netns=gw)
+    assert connect(netns, "10.77.2.2", 8080).startswith("fail")
+    assert read_counters(TENANT, netns=gw)["dev_0_time_drop"][0] >= 1
+
+    opened = policy_from_dict({"tenant_id": TENANT, "scope": "tenant",
+                               "rules": [dest, _window_around(now, inside=True)]})
+    apply_ruleset(render_ruleset(TENANT, PolicySet([opened]), [device], at=now), netns=gw)
+    assert "ok" == connect(netns, "10.77.2.2", 8080)
+    assert connect(netns, "10.77.2.2", 9090).startswith("fail")
+    counters = read_counters(TENANT, netns=gw)
+    assert (0, 0) == counters["dev_0_time_drop"]
+    assert counters["dev_0_drop"][0] >= 1

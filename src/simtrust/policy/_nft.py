@@ -4,27 +4,34 @@ One table per tenant (``inet simtrust_<tenant>``) holding: interval sets of
 allowed destination addresses per device, a verdict map from each device's
 address to its own chain, named counters on every drop rule, a ``removed``
 set that cuts a SIM off in both directions, and flow-start rate caps as
-``limit rate over``. The file replaces the table atomically when applied
-with ``nft -f`` (nft(8), "RULESET"). Time windows and volume caps are
-enforced by the decision API and flow ingestion, not in the kernel.
+``limit rate over``. Time windows become ``meta day`` / ``meta hour`` matches
+in UTC, converted from the device's zone at render time (re-render after a
+DST change; the ruleset is loaded with ``TZ=UTC`` so nft does not shift the
+hours again). The file replaces the table atomically when applied with
+``nft -f`` (nft(8), "RULESET"). Volume caps are enforced by the decision API
+and flow ingestion, not in the kernel.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from simtrust.errors import InvalidInput, StoreError
 from simtrust.policy._evaluate import PolicySet
 from simtrust.policy._model import Destination, DestinationRule, DeviceContext
 
 __all__ = ["GatewayDevice", "NftError", "apply_ruleset", "read_counters", "render_ruleset",
-           "table_name"]
+           "table_name", "utc_segments"]
 
 
 class NftError(StoreError):
@@ -49,6 +56,43 @@ def table_name(tenant_id: str) -> str:
 def _port_expr(ports: tuple[tuple[int, int], ...]) -> str:
     items = [str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ports]
     return items[0] if len(items) == 1 else "{ " + ", ".join(items) + " }"
+
+
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_WEEK = 7 * 1440
+
+
+def utc_segments(by_day: Sequence[Sequence[tuple[int, int]]], tz: str,
+                 at: float) -> list[tuple[int, int, int]]:
+    """Local allowed minutes per weekday → (UTC weekday, start, end) minutes, at time ``at``."""
+    offset = datetime.fromtimestamp(at, UTC).astimezone(ZoneInfo(tz)).utcoffset()
+    shift = int(offset.total_seconds()) // 60 if offset is not None else 0
+    minutes: list[tuple[int, int]] = []
+    for day, windows in enumerate(by_day):
+        for s, e in windows:
+            lo = (day * 1440 + s - shift) % _WEEK
+            length = e - s
+            if lo + length <= _WEEK:
+                minutes.append((lo, lo + length))
+            else:
+                minutes.append((lo, _WEEK))
+                minutes.append((0, lo + length - _WEEK))
+    out: list[tuple[int, int, int]] = []
+    for lo, hi in sorted(minutes):
+        cur = lo
+        while cur < hi:
+            day, start = divmod(cur, 1440)
+            end = min(hi - day * 1440, 1440)
+            out.append((day, start, end))
+            cur = day * 1440 + end
+    return out
+
+
+def _hhmm(minute: int, *, end: bool = False) -> str:
+    if end:  # nft hour ranges are inclusive: stop one second before the end minute
+        second = minute * 60 - 1
+        return f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
+    return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 def _dest_rules(dev: str, index: int, dest: Destination, resolved: Sequence[str],
@@ -78,8 +122,12 @@ def _dest_rules(dev: str, index: int, dest: Destination, resolved: Sequence[str]
 
 
 def render_ruleset(tenant_id: str, policies: PolicySet, devices: Iterable[GatewayDevice],
-                   removed: Iterable[str] = ()) -> str:
-    """The nft script that (re)creates the tenant's table; ``removed`` are IMSIs cut off."""
+                   removed: Iterable[str] = (), *, at: float | None = None) -> str:
+    """The nft script that (re)creates the tenant's table; ``removed`` are IMSIs cut off.
+
+    ``at`` (default now) fixes the zone offsets used for time windows.
+    """
+    when = time.time() if at is None else at
     table = table_name(tenant_id)
     removed_set = set(removed)
     sets: list[str] = []
@@ -109,8 +157,9 @@ def render_ruleset(tenant_id: str, policies: PolicySet, devices: Iterable[Gatewa
                 amount = rate_rule.max_flows
             body.append(f'    ct state new limit rate over {amount}/{per} burst {amount} packets'
                         f' counter name "{dev}_rate_drop" drop')
+        dest_body: list[str] = []
         if cp.dest is None:
-            body.append("    accept")
+            dest_body.append("    accept")
         else:
             rule, _pol, _compiled = cp.dest
             assert isinstance(rule, DestinationRule)
@@ -119,9 +168,19 @@ def render_ruleset(tenant_id: str, policies: PolicySet, devices: Iterable[Gatewa
                 if dest.names and not dest.cidrs and not resolved:
                     continue  # a name nobody resolved yet allows nothing
                 for r in _dest_rules(dev, i, dest, resolved, sets):
-                    body.append(f"    {r}")
+                    dest_body.append(f"    {r}")
             counters.append(f"{dev}_drop")
-            body.append(f'    counter name "{dev}_drop" drop')
+            dest_body.append(f'    counter name "{dev}_drop" drop')
+        if cp.time is not None and not cp.time[0].always:
+            ct = cp.time[0]
+            for day, start, end in utc_segments(ct.by_day, ct.tz or gd.context.tz, when):
+                body.append(f'    meta day "{_DAYS[day]}" meta hour "{_hhmm(start)}"-'
+                            f'"{_hhmm(end, end=True)}" jump {dev}_dest')
+            counters.append(f"{dev}_time_drop")
+            body.append(f'    counter name "{dev}_time_drop" drop')
+            chains.append(f"  chain {dev}_dest {{\n" + "\n".join(dest_body) + "\n  }")
+        else:
+            body.extend(dest_body)
         chains.append(f"  chain {dev} {{\n" + "\n".join(body) + "\n  }")
         (vmap4 if addr.version == 4 else vmap6).append(f"{addr} : jump {dev}")
 
@@ -162,8 +221,10 @@ def _nft(args: list[str], script: str | None = None, netns: str | None = None) -
     if netns is not None:
         cmd = ["ip", "netns", "exec", netns, *cmd]
     # argv list from fixed words and a checked namespace name; no shell is involved
+    # TZ=UTC: rendered hours are UTC already; nft must not shift them by the host's zone
+    env = {**os.environ, "TZ": "UTC"}
     done = subprocess.run(cmd, input=script, capture_output=True, text=True, check=False,  # noqa: S603
-                          timeout=30)
+                          timeout=30, env=env)
     if done.returncode != 0:
         raise NftError(f"nft failed: {done.stderr.strip()[:500]}")
     return done.stdout
