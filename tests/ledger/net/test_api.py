@@ -116,3 +116,14 @@ def test_arbitrary_batch_bytes_decode_or_raise(data: bytes) -> None:
     except DecodeError:
         return
     assert encode_batch(items) == data
+
+
+def test_requests_from_one_peer_are_rate_limited(
+    solo: tuple[TestClient, ConsortiumNode],
+) -> None:
+    _, node = solo
+    burst = int(node.options.request_burst)
+    answers = [node._may_ask(7) for _ in range(burst + 20)]
+    assert all(answers[: burst - 1])
+    assert not answers[-1]
+    assert node._may_ask(8)  # another peer has its own bucket

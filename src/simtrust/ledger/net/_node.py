@@ -41,7 +41,7 @@ from simtrust.ledger.consensus import (
 )
 from simtrust.ledger.net._committee_orderer import BlockStore, CommitteeOrderer
 from simtrust.ledger.net._genesis import NetworkGenesis, NodeKeys
-from simtrust.ledger.net._peers import PeerLimits, PeerNetwork
+from simtrust.ledger.net._peers import PeerLimits, PeerNetwork, TokenBucket
 from simtrust.ledger.net._wire import (
     MAX_ITEMS,
     Frame,
@@ -73,6 +73,8 @@ class NodeOptions:
     grace_s: float = 2.0
     response_blocks: int = 2000
     max_fetch: int = 2048
+    requests_per_s: float = 50.0
+    request_burst: float = 100.0
 
 
 def _chunks(items: Sequence[bytes], count: int = MAX_ITEMS) -> Iterable[list[bytes]]:
@@ -197,9 +199,10 @@ class ConsortiumNode:
         self.stats: dict[str, int] = {
             "blocks_in": 0, "blocks_rejected": 0, "msgs_in": 0, "msgs_rejected": 0,
             "commits": 0, "equivocations": 0, "proposed": 0, "requests_in": 0,
-            "replayed_commits": 0, "held_blocks": 0,
+            "replayed_commits": 0, "held_blocks": 0, "requests_dropped": 0,
         }
         self.gate = AvailabilityGate()
+        self._request_buckets: dict[int, TokenBucket] = {}
         self._rng = random.Random()
         stored = self.blocks.load()
         self.core, outputs = Core.restore(
@@ -256,6 +259,8 @@ class ConsortiumNode:
                 self.step(time.monotonic())
             except SimtrustError as exc:
                 log.warning("node step failed: %s", exc.detail)
+            except Exception:  # the validator keeps running; the bug is logged
+                log.exception("node step failed")
             await asyncio.sleep(tick)
 
     # -- client side -------------------------------------------------------
@@ -317,10 +322,7 @@ class ConsortiumNode:
 
     def step(self, now: float) -> None:
         """One tick: flush gossip, propose if due, re-broadcast, retry fetches."""
-        if self._gossip:
-            batch, self._gossip = self._gossip, []
-            for chunk in _chunks(batch):
-                self.net.broadcast(encode_items(FrameType.MSGS, chunk))
+        self._flush_gossip()
         self._maybe_propose(now)
         opts = self.options
         if now - self._last_rebroadcast >= opts.rebroadcast_s and self._own_latest is not None:
@@ -332,6 +334,12 @@ class ConsortiumNode:
         if now - self._last_status >= opts.status_s:
             self._last_status = now
             self.net.broadcast(encode_status(self._status_frame()))
+
+    def _flush_gossip(self) -> None:
+        if self._gossip:
+            batch, self._gossip = self._gossip, []
+            for chunk in _chunks(batch):
+                self.net.broadcast(encode_items(FrameType.MSGS, chunk))
 
     def _status_frame(self) -> Status:
         core = self.core
@@ -347,6 +355,9 @@ class ConsortiumNode:
         if self.core.ready_round(now_ms) is None:
             return
         self._last_proposal = now
+        # Messages before the block that names them: links are FIFO, so peers
+        # hold the payload when the block arrives and need not pull it.
+        self._flush_gossip()
         block = self.core.propose(now_ms, self.orderer.proposal(self.params.max_ids_per_block))
         self.blocks.append([block])
         self._own_latest = block
@@ -389,6 +400,8 @@ class ConsortiumNode:
             self._on_msgs(frame.items)
         elif kind == FrameType.BLOCKS:
             self._on_blocks(peer, frame.items)
+        elif kind in (FrameType.GET_BLOCKS, FrameType.GET_MSGS) and not self._may_ask(peer):
+            self.stats["requests_dropped"] += 1
         elif kind == FrameType.GET_BLOCKS:
             self.stats["requests_in"] += 1
             found = self.core.history(frame.items, frame.floor, self.options.response_blocks)
@@ -406,6 +419,17 @@ class ConsortiumNode:
             self.peer_status[peer] = frame.status
         elif kind == FrameType.PING:
             self.net.send(peer, encode_ping(frame.nonce, pong=True), droppable=False)
+
+    def _may_ask(self, peer: int) -> bool:
+        """Requests cost this node reads and bandwidth: a token bucket per peer bounds them."""
+        bucket = self._request_buckets.get(peer)
+        if bucket is None:
+            bucket = self._request_buckets[peer] = TokenBucket(
+                self.options.requests_per_s, self.options.request_burst)
+        if bucket.take(1) > 0:
+            bucket.take(-1)  # refused requests cost nothing
+            return False
+        return True
 
     def _on_msgs(self, raws: Sequence[bytes]) -> None:
         results = self.ledger.submit_many(list(raws))

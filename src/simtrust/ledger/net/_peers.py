@@ -355,7 +355,14 @@ class PeerNetwork:
                         self._drop(peer, "undecodable frames", ban=True)
                         return
                     continue
-                self._handler(peer.entry.id, frame)
+                try:
+                    self._handler(peer.entry.id, frame)
+                except SimtrustError as exc:
+                    log.warning("frame from validator %s refused: %s", peer.entry.id, exc.detail)
+                except Exception:  # a handler bug must not silently stop this reader
+                    log.exception("handler failed on a frame from validator %s", peer.entry.id)
+                    self._drop(peer, "handler failed")
+                    return
         except (asyncio.IncompleteReadError, OSError, ConnectionError) as exc:
             if peer.link is link:
                 self._drop(peer, f"closed: {type(exc).__name__}")
