@@ -172,17 +172,24 @@ def run(quick: bool) -> BenchResult:
     genesis = make_genesis(t0)
     ctx = multiprocessing.get_context("spawn")
     workers = os.cpu_count() or 1
+    sample = min(n, 60_000)
     with ctx.Pool(workers) as pool:
         start = time.perf_counter()
         raws = presign(n, t0, genesis.id, pool)
         result.notes["presign_s"] = round(time.perf_counter() - start, 2)
-        result.limits["verify_per_s"] = round(verify_rate(raws[: min(n, 60_000)], pool), 1)
+        before = verify_rate(raws[:sample], pool)
     with TemporaryDirectory() as tmp:
         rate, node = ingest(f"sqlite:///{Path(tmp) / 'ledger.db'}", raws, genesis)
         info = node.info()
         conflicts = sum(1 for s in node.finalized_since(0, 1000) if s["state"] == "conflicting")
         node.close()
         node.db.close()
+    with ctx.Pool(workers) as pool:
+        after = verify_rate(raws[:sample], pool)
+    # The machine is shared and its load drifts: the bound is measured right
+    # before and right after the ingest run, and their mean is the limit.
+    result.limits["verify_per_s"] = round((before + after) / 2, 1)
+    result.notes["verify_per_s_before_after"] = [round(before, 1), round(after, 1)]
     result.metrics["msgs_per_s"] = round(rate, 1)
     result.ratio("msgs_to_verify", "msgs_per_s", "verify_per_s")
     result.notes.update(
