@@ -24,6 +24,9 @@ def test_demo_step_detects_the_scanner(tmp_path: Path) -> None:
         actions = [r[0] for r in rt.db.query("SELECT action FROM audit_events")]
         assert "detect.alert.scan" in actions
         assert ctx.data["detect_alert"] == result["alert"]
+        assert result["sim_swap_alert"]["kind"] == "sim-swap"
+        assert result["sim_swap_alert"]["evidence"]["tac_changed"] is True
+        assert result["removal"]["outcome"].startswith("recorded")
         assert any("scan" in line for line in said)
     finally:
         rt.close()

@@ -6,7 +6,7 @@ import random
 import socket
 from typing import Any
 
-from simtrust.detect import Detector, DeviceRef, FlowMeter
+from simtrust.detect import Alert, AttachEvent, Detector, DeviceRef, FlowMeter
 from simtrust.detect._meter import decode_packet
 from simtrust.detect._sinks import AuditSink, FanoutSink, MemorySink, MqttSink
 from simtrust.detect.attacks import mirai_scan
@@ -49,14 +49,37 @@ def _broker_reachable(url: str) -> bool:
         return False
 
 
+def _fleet(ctx: Any) -> tuple[dict[str, DeviceRef], str, bool]:
+    """The subscriber step's attached meters when it ran; a synthetic fleet otherwise."""
+    sub = ctx.data.get("subscriber")
+    if sub and sub.get("addresses"):
+        tenant = str(sub["tenant"])
+        # Skip the SIMs the subscriber step swapped (7) and blocklisted (9).
+        imsis = [i for i in sub["imsis"][20:] if sub["addresses"].get(i)][:6]
+        return (
+            {sub["addresses"][i]: DeviceRef(i, "smart-meter", tenant) for i in imsis},
+            tenant,
+            True,
+        )
+    tenant = ctx.data.get("tenant", "acme-meters")
+    return (
+        {
+            f"192.0.2.{11 + i}": DeviceRef(f"00101000000{100 + i}", "smart-meter", tenant)
+            for i in range(6)
+        },
+        tenant,
+        False,
+    )
+
+
 def run(ctx: Any) -> dict[str, Any]:
     rt = ctx.rt
-    tenant = ctx.data.get("tenant", "acme-meters")
-    addresses = [f"192.0.2.{11 + i}" for i in range(6)]
-    fleet = {
-        a: DeviceRef(f"00101000000{100 + i}", "smart-meter", tenant)
-        for i, a in enumerate(addresses)
-    }
+    fleet, tenant, attached = _fleet(ctx)
+    addresses = sorted(fleet)
+    ctx.say(
+        f"fleet of {len(fleet)} meters of tenant {tenant} "
+        f"({'attached by the subscriber step' if attached else 'synthetic'})"
+    )
     now = rt.clock().timestamp()
     day0 = now - 2 * _DAY
 
@@ -102,11 +125,15 @@ def run(ctx: Any) -> dict[str, Any]:
                 sink.emit(alert)
                 if first_alert_at is None:
                     first_alert_at = exported
+        swap = _sim_swap(ctx, det, tenant, now)
+        for alert in swap:
+            sink.emit(alert)
     finally:
         if mqtt is not None:
             mqtt.close()
-    alerts = [a for a in memory.alerts if a.imsi == fleet[infected].imsi]
-    others = [a for a in memory.alerts if a.imsi != fleet[infected].imsi]
+    flow_alerts = [a for a in memory.alerts if a.kind != "sim-swap"]
+    alerts = [a for a in flow_alerts if a.imsi == fleet[infected].imsi]
+    others = [a for a in flow_alerts if a.imsi != fleet[infected].imsi]
     if not alerts or others:
         raise SimtrustError("the scanner was not the one (and only) device alerted")
     alert = alerts[0]
@@ -117,7 +144,7 @@ def run(ctx: Any) -> dict[str, Any]:
         f"{ev['threshold']} (baseline {ev['baseline']} expected {ev['expected']}), "
         f"telnet share {ev.get('telnet_share')}"
     )
-    removal = _remove(rt, alert)
+    removal = _remove(ctx, alert)
     ctx.say(f"  removal: {removal['outcome']}")
     ctx.data["detect_alert"] = alert.to_json()
     return {
@@ -128,24 +155,65 @@ def run(ctx: Any) -> dict[str, Any]:
         "delivered_to": ["memory", "audit"] + (["mqtt"] if mqtt is not None else []),
         "alerts_on_healthy_meters": len(others),
         "removal": removal,
+        "sim_swap_alert": swap[0].to_json() if swap else None,
     }
 
 
-def _remove(rt: Any, alert: Any) -> dict[str, Any]:
-    """Ask the policy layer to remove the device when it offers that; otherwise record it."""
+def _sim_swap(ctx: Any, det: Detector, tenant: str, now: float) -> list[Alert]:
+    """Attach events: a SIM known in its meter shows up in another device."""
+    sub = ctx.data.get("subscriber")
+    if sub and len(sub.get("imsis", ())) > 7:
+        from simtrust.subscriber import Imei
+
+        imsi = sub["imsis"][7]
+        old, new = sub["devices"][imsi], Imei.from_tac_snr("35209900", "777777").value
+    else:
+        imsi, old, new = "001010000000107", "867530900000007", "352099007777773"
+    det.observe_attach(AttachEvent(now - 30 * _DAY, imsi, old, tenant, "smart-meter"))
+    alerts = det.observe_attach(AttachEvent(now - 60, imsi, new, tenant, "smart-meter"))
+    for a in alerts:
+        ctx.say(f"[bold]{a.kind}[/bold] alert for SIM {a.imsi}: {a.summary}")
+    return alerts
+
+
+def _remove(ctx: Any, alert: Any) -> dict[str, Any]:
+    """Remove the device: the policy layer's remove action when it has one, otherwise the
+    same effect through the inventory (suspend the SIM, so its next attach is denied)."""
     from simtrust import policy
 
+    rt = ctx.rt
     remover = getattr(policy, "remove_device", None)
     if callable(remover):
         result = remover(rt, alert.imsi, reason=f"detect:{alert.kind}")
         return {"outcome": "removed", "via": "simtrust.policy.remove_device", "result": str(result)}
+    sub = ctx.data.get("subscriber")
+    if sub and alert.imsi in sub.get("devices", {}):
+        from simtrust.subscriber import Imsi, Plmn, SimState, subscriber_services
+
+        services = subscriber_services(rt)
+        sim = services.inventory.find_sim(Imsi(alert.imsi))
+        if sim is not None:
+            services.inventory.transition(
+                sim.iccid,
+                SimState.SUSPENDED,
+                actor="detect",
+                reason=f"detect:{alert.kind} {alert.summary}",
+            )
+            again = services.attach.decide(
+                alert.imsi, sub["devices"][alert.imsi], Plmn("001", "01"), actor="demo"
+            )
+            return {
+                "outcome": "SIM suspended",
+                "via": "subscriber inventory (remove action of the policy layer not present)",
+                "next_attach": "allowed" if again.allowed else f"denied ({again.reason})",
+            }
     rt.audit.append(
         actor="detect",
         action="detect.remove-requested",
         subject=f"sim:{alert.imsi}",
         outcome="info",
-        reason="policy remove action not available in this build; alert recorded",
+        reason="no remove action available; alert recorded",
         tenant_id=alert.tenant or None,
         details={"kind": alert.kind, "at": alert.to_json()["at"]},
     )
-    return {"outcome": "recorded (no policy remove action available)", "via": "audit"}
+    return {"outcome": "recorded (no remove action available)", "via": "audit"}
