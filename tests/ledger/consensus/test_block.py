@@ -103,7 +103,7 @@ def test_limits() -> None:
 def test_block_is_immutable(dag4: Dag) -> None:
     block = dag4.block(1, 0)
     with pytest.raises(AttributeError):
-        block.round = 5  # type: ignore[misc]
+        block.round = 5
 
 
 @settings(max_examples=400, deadline=None)
