@@ -125,6 +125,9 @@ def evaluate_cmd(
     types: Annotated[
         str | None, typer.Option("--types", help="Comma-separated device types (default: all).")
     ] = None,
+    untrained: Annotated[
+        bool, typer.Option("--untrained", help="Test against default floors, no training.")
+    ] = False,
     stress: Annotated[
         bool, typer.Option("--stress", help="Run the below-documented-rate variants instead.")
     ] = False,

@@ -614,7 +614,7 @@ class Detector:
         by = e[2] + (prev[2] * frac if prev else 0.0)
         # A device streaming to its own service (a baseline destination, or one it
         # resolved by name) is held to a higher bar than traffic to an unknown target.
-        known = self._known(dev, dst) if self._classify(dst) == _UNICAST else True
+        known = self._classify(dst) == _GROUP or self._known(dev, dst)
         scale = self.th.ddos_known_factor if known else 1.0
         hits = []
         if pk >= dev.th_dpk * scale:

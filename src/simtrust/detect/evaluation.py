@@ -287,8 +287,13 @@ def evaluate(
     thresholds: Thresholds | None = None,
     max_captures: int | None = None,
     seeds: int = 3,
+    trained: bool = True,
 ) -> EvaluationReport:
-    """Run the two-fold evaluation over the device-type folders under ``root``."""
+    """Run the two-fold evaluation over the device-type folders under ``root``.
+
+    ``trained=False`` runs the test captures against the default floors only (what
+    ``simtrust detect pcap`` does without ``--train``).
+    """
     corpus = discover(root)
     types = [t for t in corpus if device_types is None or t in device_types]
     runs: list[_Run] = []
@@ -307,7 +312,7 @@ def evaluate(
             for c in train:
                 for a in c.addresses:
                     train_subs[a] = DeviceRef(imsi, dtype)
-            baselines = learn_baselines([c.capture for c in train], train_subs)
+            baselines = learn_baselines([c.capture for c in train], train_subs) if trained else []
             for ci, c in enumerate(test):
                 subs = {a: DeviceRef(imsi, dtype) for a in c.addresses}
                 benign = replay(Detector(subs, baselines, thresholds), c.capture)
