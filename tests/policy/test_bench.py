@@ -1,0 +1,29 @@
+"""The flows and policy benchmarks run in quick mode and report the keys issue 6 names."""
+
+from __future__ import annotations
+
+import pytest
+
+from simtrust.benchmark import load_bench
+
+
+@pytest.mark.slow
+def test_quick_flows_bench_reports_its_keys() -> None:
+    result = load_bench("flows").run(quick=True).to_json()
+    metrics = result["metrics"]
+    for key in ("records_per_s", "decode_only_per_s", "decode_map_policy_per_s"):
+        assert metrics[key] > 0, key
+    assert metrics["decode_only_per_s"] > metrics["records_per_s"]
+    assert result["limits"]["raw_unpack_records_per_s"] > 0
+    assert {} == result["notes"]["decoder_drops"]
+    assert result["notes"]["records"] == 20_000
+
+
+@pytest.mark.slow
+def test_quick_policy_bench_reports_its_keys() -> None:
+    result = load_bench("policy").run(quick=True).to_json()
+    metrics = result["metrics"]
+    for key in ("decisions_per_s", "p99_s", "http_decisions_per_s", "http_p99_s"):
+        assert metrics[key] > 0, key
+    assert metrics["p99_s"] < 0.001, "in-process p99 well under a millisecond"
+    assert 0.9 < result["notes"]["in_process_allowed_fraction"] < 1.0
