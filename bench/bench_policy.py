@@ -149,6 +149,15 @@ def _http(result: BenchResult, n: int, rng: random.Random) -> None:
                         samples.append(time.perf_counter() - t)
                         denied += not r.json()["allowed"]
                     elapsed = time.perf_counter() - start
+                    batch = [{"src_addr": src, "dst_addr": dst, "dst_port": dport,
+                              "protocol": proto} for src, dst, dport, proto in _requests(500, rng)]
+                    rounds = max(2, n // 500)
+                    t = time.perf_counter()
+                    for _ in range(rounds):
+                        r = client.post("/v1/policy/decide/batch", json={"flows": batch})
+                        assert len(r.json()["decisions"]) == len(batch)
+                    result.metrics["http_batch_decisions_per_s"] = round(
+                        rounds * len(batch) / (time.perf_counter() - t))
             finally:
                 server.should_exit = True
                 thread.join(timeout=10)
@@ -171,6 +180,7 @@ def run(quick: bool) -> BenchResult:
     result.notes.update({
         "devices": DEVICES,
         "http_client": "one keep-alive httpx client, sequential requests",
+        "http_batch": "POST /v1/policy/decide/batch with 500 flows per request",
         "store": "sqlite (ephemeral runtime)",
     })
     return result

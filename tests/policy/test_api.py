@@ -51,6 +51,13 @@ def test_policy_crud_versions_and_isolation(api: Any, sqlite_runtime: Runtime,
                                              "protocol": 6}, headers=operator_headers).json()
     assert (True, False) == (ok["allowed"], no["allowed"])
     assert "destination" == no["violations"][0]["kind"]
+    batch = api.post("/v1/policy/decide/batch", json={"flows": [
+        {"src_addr": "10.64.0.9", "dst_addr": "192.0.2.7", "dst_port": 443, "protocol": 6},
+        {"src_addr": "10.64.0.9", "dst_addr": "192.0.2.7", "dst_port": 80, "protocol": 6},
+        {"src_addr": "10.99.0.1", "dst_addr": "192.0.2.7", "dst_port": 443, "protocol": 6}]},
+        headers=operator_headers).json()["decisions"]
+    assert [(True, "ok"), (False, "destination"), (False, "unknown-device")] == [
+        (d["allowed"], d["reason"]) for d in batch]
     ruleset = api.get("/v1/policy/nftables/acme", headers=h_admin)
     assert "table inet simtrust_acme" in ruleset.text
     assert "10.64.0.9 : jump dev_0" in ruleset.text

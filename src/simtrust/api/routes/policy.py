@@ -139,6 +139,26 @@ def decide(body: DecideBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[
     return decision.to_dict()
 
 
+class DecideBatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    flows: list[DecideBody] = Field(min_length=1, max_length=1000)
+
+
+@router.post("/decide/batch", summary="Decide up to 1,000 flow starts in one call (operator key)")
+def decide_batch(body: DecideBatchBody, rt: CurrentRuntime, who: CurrentPrincipal
+                 ) -> dict[str, Any]:
+    who.require_operator()
+    engine = policy_service(rt).engine
+    out = []
+    for f in body.flows:
+        if f.imsi is None and f.src_addr is None:
+            raise InvalidInput("every flow needs imsi or src_addr", field="imsi")
+        out.append(engine.decide(dst_addr=f.dst_addr, dst_port=f.dst_port, protocol=f.protocol,
+                                 src_addr=f.src_addr, imsi=f.imsi, src_port=f.src_port,
+                                 at=f.at).to_dict())
+    return {"decisions": out}
+
+
 @router.post("/names", summary="Report a DNS answer the gateway saw (operator key)")
 def report_names(body: NamesBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
