@@ -431,9 +431,11 @@ class Detector:
                 found = self._by_addr[f.src_addr] = self._device(ref)
             dev = found
         t = f.end
+        packets = f.packets
         if t < dev.t_first:
             dev.t_first = f.start
-        dev.t_last = max(dev.t_last, t)
+        if t > dev.t_last:  # noqa: PLR1730 - a branch is cheaper than max() per record
+            dev.t_last = t
         w = int(t // 60)
         if w > dev.w60:
             self._roll60(dev, w)
@@ -452,12 +454,12 @@ class Detector:
         learn = dev.learn
         if learn is not None:
             learn.ports.add(f.dst_port)
-            if cls == _UNICAST and f.packets > 2:
+            if cls == _UNICAST and packets > 2:
                 learn.add_destination(dst, self._names.get(dst, ()))
 
         # Scanning: unanswered TCP attempts (SYN without ACK) to many destinations.
         unanswered = f.protocol == PROTO_TCP and f.tcp_flags & (_SYN | _ACK) == _SYN
-        if unanswered and f.packets <= 3 and cls != _GROUP:
+        if unanswered and packets <= 3 and cls != _GROUP:
             syn = dev.syn_cur
             if dst not in syn:
                 if not syn:
@@ -470,7 +472,7 @@ class Detector:
                     score = len(syn) + len(dev.tel_cur) + dev.syn_prev * (1.0 - frac)
                     if score >= dev.th_scan:
                         out += self._scan_alert(dev, score, t)
-        if f.packets <= 2 and cls == _UNICAST and dst not in dev.brd_cur:
+        if packets <= 2 and cls == _UNICAST and dst not in dev.brd_cur:
             if not dev.brd_cur:
                 dev.brd_first = f.start
             dev.brd_cur.add(dst)
@@ -486,7 +488,7 @@ class Detector:
         if e is None:
             # packets, flows, bytes, first start, unanswered flows, quiet until
             e = dev.dst_cur[dst] = [0.0, 0.0, 0.0, f.start, 0.0, 0.0]
-        e[0] += f.packets * share
+        e[0] += packets * share
         e[1] += 1.0
         e[2] += octets * share
         if unanswered:

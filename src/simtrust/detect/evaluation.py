@@ -236,6 +236,7 @@ class EvaluationReport:
     variants: dict[str, dict[str, Any]]
     thresholds: dict[str, Any]
     missed: list[dict[str, str]] = field(default_factory=list)
+    trained: bool = True
 
     @property
     def false_alarms_per_device_day(self) -> float:
@@ -246,6 +247,7 @@ class EvaluationReport:
         return {
             "device_types": self.device_types,
             "folds": self.folds,
+            "trained": self.trained,
             "benign": {
                 "runs": self.benign_runs,
                 "device_days": round(self.benign_device_days, 4),
@@ -337,9 +339,11 @@ def evaluate(
                     runs.append(
                         _Run(dtype, c.path.name, v.name, v.attack_class, start, alerts, imsi)
                     )
-    return _score(
+    report = _score(
         types, runs, benign_runs, benign_days, false_alarms, variants, thresholds or Thresholds()
     )
+    report.trained = trained
+    return report
 
 
 def _score(
