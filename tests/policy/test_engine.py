@@ -82,6 +82,9 @@ def test_address_map_pools_static_and_release() -> None:
     with pytest.raises(NotFound):
         am.attach("001010000000003", "nopool")
     am.attach("001010000000004", "b", "10.0.0.2")  # same private address, other APN
+    am.add_pool("c", "10.1.0.0/30")
+    am.attach("001010000000006", "c", "10.1.0.1")  # explicit address leaves the pool
+    assert "10.1.0.2" == am.attach("001010000000007", "c")
     with pytest.raises(Conflict):
         am.attach("001010000000005", "b", "10.0.0.2")
 
@@ -114,6 +117,22 @@ def test_repeated_violations_are_acted_on_once_and_counted() -> None:
     assert 1 == audit.actions().count("policy.violation")
     (count,) = engine.dispatcher.violation_counts().values()
     assert 5 == count
+
+
+def test_a_scanner_is_audited_per_rule_within_a_budget() -> None:
+    engine, audit, _, addresses = make_engine(ALLOW_HTTPS)
+    src = addresses.address_of(IMSI)
+    for i in range(200):
+        engine.decide(src_addr=src, dst_addr=f"198.51.100.{i}", dst_port=23, protocol=6)
+    assert engine.dispatcher is not None
+    engine.dispatcher.flush()
+    assert 180 == engine.dispatcher.suppressed
+    violations = [e for e in audit.events if e["action"] == "policy.violation"]
+    assert 21 == len(violations), "20 acted on, then one summary of the rest"
+    summary = violations[-1]
+    assert ("info", 200, 180) == (summary["outcome"], summary["details"]["distinct_violations"],
+                                  summary["details"]["not_acted_on"])
+    assert 200 == len(engine.dispatcher.violation_counts())
 
 
 def test_remove_cuts_the_device_off_and_calls_the_remover() -> None:

@@ -15,6 +15,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -218,6 +219,23 @@ class RecordingRemoveAction:
 _Job = tuple[Decision, str, dict[str, Any], float]
 
 
+@dataclass(slots=True)
+class _Budget:
+    """Distinct violations of one rule by one SIM in one minute."""
+
+    minute: int
+    used: int
+    tenant_id: str
+    sample: Violation
+
+
+@dataclass(frozen=True, slots=True)
+class _Summary:
+    imsi: str
+    budget: _Budget
+    suppressed: int
+
+
 class ActionDispatcher:
     """Audits violations and runs their actions on a worker thread.
 
@@ -228,14 +246,18 @@ class ActionDispatcher:
 
     def __init__(self, audit: AuditSink | None = None, *, sinks: Sequence[AlertSink] = (),
                  removers: Sequence[RemoveAction] = (), actor: str = "policy-engine",
-                 max_keys: int = 200_000) -> None:
+                 max_keys: int = 200_000, max_distinct_per_minute: int = 20) -> None:
         self.audit = audit
         self.sinks = list(sinks)
         self.removers = list(removers)
         self.actor = actor
         self._seen: dict[str, int] = {}
         self._max_keys = max_keys
-        self._queue: queue.Queue[_Job | threading.Event] = queue.Queue()
+        self._per_minute = max_distinct_per_minute
+        self._budget: dict[tuple[str, str], _Budget] = {}
+        #: distinct violations not acted on individually (over the per-minute budget)
+        self.suppressed = 0
+        self._queue: queue.Queue[_Job | _Summary | threading.Event] = queue.Queue()
         self._lock = threading.Lock()
         self.failures = 0
         self.on_remove: Callable[[str], None] | None = None
@@ -246,13 +268,27 @@ class ActionDispatcher:
                at: float) -> None:
         """Queue the violations of ``decision``; already-seen violation keys are only counted."""
         fresh = []
+        minute = int(at // 60)
+        imsi = decision.imsi or ""
         with self._lock:
             for v in decision.violations:
                 n = self._seen.get(v.key, 0)
                 if n == 0:
-                    fresh.append(v)
                     if len(self._seen) >= self._max_keys:
                         self._seen.clear()
+                    # a scanner breaks one rule towards thousands of destinations: act on
+                    # the first few per rule and minute, count the rest
+                    bkey = (imsi, v.rule_id)
+                    budget = self._budget.get(bkey)
+                    if budget is None or budget.minute != minute:
+                        if budget is not None:
+                            self._summarise(imsi, budget)
+                        budget = self._budget[bkey] = _Budget(minute, 0, tenant_id, v)
+                    if budget.used < self._per_minute:
+                        fresh.append(v)
+                    else:
+                        self.suppressed += 1
+                    budget.used += 1
                 self._seen[v.key] = n + 1
         if not fresh:
             return
@@ -270,7 +306,24 @@ class ActionDispatcher:
         with self._lock:
             return dict(self._seen)
 
+    def _summarise(self, imsi: str, budget: _Budget) -> None:
+        if budget.used > self._per_minute:
+            self._queue.put(_Summary(imsi, budget, budget.used - self._per_minute))
+
+    def _sweep(self) -> None:
+        minute = int(time.time() // 60)
+        with self._lock:
+            for key, budget in list(self._budget.items()):
+                if budget.minute < minute:
+                    self._summarise(key[0], budget)
+                    del self._budget[key]
+
     def flush(self, timeout: float = 10.0) -> None:
+        """Wait for queued work, writing summaries of violations counted but not acted on."""
+        with self._lock:
+            for (imsi, _rule), budget in self._budget.items():
+                self._summarise(imsi, budget)
+            self._budget.clear()
         done = threading.Event()
         self._queue.put(done)
         done.wait(timeout)
@@ -280,12 +333,19 @@ class ActionDispatcher:
 
     def _run(self) -> None:
         while True:
-            job = self._queue.get()
+            try:
+                job = self._queue.get(timeout=30.0)
+            except queue.Empty:
+                self._sweep()  # summarise budgets of minutes that ended without a new violation
+                continue
             if isinstance(job, threading.Event):
                 job.set()
                 continue
             try:
-                self._handle(*job)
+                if isinstance(job, _Summary):
+                    self._summary(job)
+                else:
+                    self._handle(*job)
             except Exception:  # one bad job must not stop enforcement of the next
                 self.failures += 1
                 log.exception("policy action failed")
@@ -315,6 +375,14 @@ class ActionDispatcher:
                     self._alert(PolicyAlert(imsi, tenant_id, at, v, flow), subject)
                 elif action is Action.REMOVE:
                     self._remove(imsi, tenant_id, v, subject)
+
+    def _summary(self, job: _Summary) -> None:
+        v, b = job.budget.sample, job.budget
+        self._audit(action="policy.violation", subject=f"imsi:{job.imsi}", outcome="info",
+                    reason=v.kind, tenant_id=b.tenant_id,
+                    details={"summary": True, "rule_id": v.rule_id, "policy": v.policy,
+                             "version": v.version, "minute": b.minute * 60,
+                             "distinct_violations": b.used, "not_acted_on": job.suppressed})
 
     def _alert(self, alert: PolicyAlert, subject: str) -> None:
         for sink in self.sinks:

@@ -66,6 +66,9 @@ class AddressMap:
             self._release(imsi)
             if address is not None:
                 addr = str(ipaddress.ip_address(address))
+                pool = self._pools.get(apn)
+                if pool is not None and addr in pool.free:
+                    pool.free.remove(addr)
             elif (apn, imsi) in self._static:
                 addr = self._static[(apn, imsi)]
             else:
