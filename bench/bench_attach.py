@@ -1,9 +1,11 @@
 """Attach decisions in-process and over HTTP, next to this machine's lookup limit.
 
 Figures (issue 4): ``metrics.decisions_per_s`` (in-process decisions on SQLite,
-every one audited, per CPU second of this process including the audit flusher
-thread), ``metrics.http_decisions_per_s`` (POST /v1/attach/decisions against a
-real uvicorn on 127.0.0.1 started here, ``HTTP_CLIENTS`` keep-alive clients),
+every one audited in ``attach.decisions`` batch records, per CPU second of this
+process including the audit flusher thread; ``decisions_per_s_record_audit``
+with one audit record per decision), ``metrics.http_decisions_per_s``
+(POST /v1/attach/decisions against a real uvicorn on 127.0.0.1 started here,
+``HTTP_CLIENTS`` keep-alive clients),
 ``metrics.http_p50_s`` / ``metrics.http_p99_s`` (one client, sequential
 requests). ``limits.point_select_per_s`` is the rate of the least a cache-less
 decision would do: one dict lookup plus one SQLite point select of the SIM row;
@@ -37,6 +39,7 @@ from simtrust.benchmark import BenchResult
 from simtrust.config import load_settings
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
+    AttachEngine,
     AttachPolicy,
     BindingMode,
     Imei,
@@ -105,9 +108,10 @@ uvicorn.run(create_app(rt), host="127.0.0.1", port=int(sys.argv[2]), log_level="
 
 def _http(home: Path, key: str, sims: int, requests: int) -> dict[str, float]:
     port = _free_port()
+    log = (home / "server.log").open("w+b")
     server = subprocess.Popen(
         [sys.executable, "-c", _SERVER, str(home), str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {key}"}
@@ -119,7 +123,9 @@ def _http(home: Path, key: str, sims: int, requests: int) -> dict[str, float]:
                     break
             except httpx.HTTPError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the API server did not start") from None
+                    log.seek(0)
+                    tail = log.read().decode(errors="replace").strip().splitlines()[-3:]
+                    raise RuntimeError(f"the API server did not start: {tail}") from None
                 time.sleep(0.1)
 
         def body(i: int) -> dict[str, str]:
@@ -157,6 +163,7 @@ def _http(home: Path, key: str, sims: int, requests: int) -> dict[str, float]:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+        log.close()
 
 
 def _parallel(
@@ -244,6 +251,11 @@ def run(quick: bool) -> BenchResult:
             result.metrics["decisions_per_s"] = round(cpu_rate, 1)
             result.metrics["decisions_per_wall_s"] = round(count / wall, 1)
 
+            # The same decisions with one audit record per decision (``record`` mode).
+            engine = AttachEngine(inventory, services.blocklist, services.addresses,
+                                  services.alerts, audit_mode="record")
+            result.metrics["decisions_per_s_record_audit"] = round(_cpu_rate(step, seconds), 1)
+            engine.close()
             audited = rt.audit.count()
             # The limit: a dict lookup and a point select of the SIM row per decision.
             table = {imsi.value: i for i, imsi in enumerate(imsis)}
@@ -262,7 +274,7 @@ def run(quick: bool) -> BenchResult:
             result.notes.update({
                 "sims": sims, "store": "sqlite", "binding": "exact-pair",
                 "swap_every": SWAP_EVERY, "audit_records": audited,
-                "alerts": len(sink.alerts), "audit_batch": 1024,
+                "alerts": len(sink.alerts), "audit_mode": "batch",
             })
             services.close()
         finally:

@@ -12,6 +12,7 @@ from simtrust.crypto import Keyring
 from simtrust.runtime import Runtime
 from simtrust.store import open_database
 from simtrust.subscriber import (
+    AttachEngine,
     AttachPolicy,
     BindingMode,
     MemorySink,
@@ -23,9 +24,10 @@ from simtrust.subscriber import (
     SwapAction,
     UnknownDevice,
     build_services,
+    decision_history,
 )
 
-from .conftest import TENANT, imei, imsi, spec
+from .conftest import TENANT, iccid, imei, imsi, spec
 
 HOME = Plmn("001", "01")
 
@@ -53,27 +55,55 @@ def test_unknown_sim_and_states(lite: SubscriberServices) -> None:
 
 
 def test_every_decision_is_audited(lite: SubscriberServices) -> None:
+    """Batch mode: plain decisions land in attach.decisions records, one row each."""
     lite.inventory.add_sim(TENANT, spec(1), actor="test")
     for _ in range(5):
         decide(lite, 1, 1)
     decide(lite, 9, 1)
     lite.attach.flush()
-    events = lite.inventory.audit.query(action="attach.decide")
-    assert ["allow"] * 5 + ["deny"] == [e.outcome for e in events]
-    assert "unknown-sim" == events[-1].reason
-    assert f"imsi:{imsi(9)}" == events[-1].subject
-    assert {"imsi": imsi(1).value, "imei": imei(1).value, "plmn": "00101"}.items() \
-        <= events[0].details.items()
+    records = lite.inventory.audit.query(action="attach.decisions")
+    assert [f"tenant:{TENANT}", "attach:unknown-sims"] == [r.subject for r in records]
+    assert "5 allow, 0 deny" == records[0].reason
+    history = decision_history(lite.inventory.audit, tenant_id=None)
+    assert ["allow"] * 5 + ["deny"] == [row["outcome"] for row in history]
+    assert "unknown-sim" == history[-1]["reason"]
+    assert {"imsi": imsi(1).value, "imei": imei(1).value, "plmn": "00101",
+            "iccid": iccid(1).value} .items() <= history[0].items()
+    one_sim = decision_history(lite.inventory.audit, tenant_id=TENANT, imsi=imsi(1).value)
+    assert 5 == len(one_sim)
     assert [] == lite.inventory.audit.verify()
+
+
+def test_record_mode_writes_one_record_per_decision(sqlite_runtime: Runtime) -> None:
+    sqlite_runtime.tenants.create_tenant(TENANT, "Acme")
+    services = build_services(sqlite_runtime, sinks=[])
+    engine = AttachEngine(services.inventory, services.blocklist, services.addresses,
+                          services.alerts, audit_mode="record")
+    try:
+        services.inventory.add_sim(TENANT, spec(1), actor="test")
+        for _ in range(3):
+            engine.decide(imsi(1), imei(1), HOME, actor="test")
+        engine.decide(imsi(2), imei(1), HOME, actor="test")
+        engine.flush()
+        events = services.inventory.audit.query(action="attach.decide")
+        assert ["allow"] * 3 + ["deny"] == [e.outcome for e in events]
+        assert f"sim:{iccid(1)}" == events[0].subject
+        assert f"imsi:{imsi(2)}" == events[-1].subject
+        history = decision_history(services.inventory.audit, tenant_id=None)
+        assert 4 == len(history)
+    finally:
+        engine.close()
+        services.close()
 
 
 def test_audit_flushed_in_background(lite: SubscriberServices) -> None:
     lite.inventory.add_sim(TENANT, spec(1), actor="test")
     decide(lite, 1, 1)
     deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and not lite.inventory.audit.query(action="attach.decide"):
+    while time.monotonic() < deadline and not decision_history(lite.inventory.audit,
+                                                              tenant_id=TENANT):
         time.sleep(0.05)
-    assert 1 == len(lite.inventory.audit.query(action="attach.decide"))
+    assert 1 == len(decision_history(lite.inventory.audit, tenant_id=TENANT))
 
 
 def test_blocklist_imei_and_tac_range(lite: SubscriberServices) -> None:
@@ -235,7 +265,7 @@ def test_dry_run_changes_nothing(lite: SubscriberServices) -> None:
     probe = lite.attach.decide(imsi(1), imei(1), HOME, dry_run=True)
     assert (True, Reason.WOULD_BIND) == (probe.allowed, probe.reason)
     lite.attach.flush()
-    assert [] == lite.inventory.audit.query(action="attach.decide")
+    assert [] == decision_history(lite.inventory.audit, tenant_id=None)
     assert Reason.OK_BOUND == decide(lite, 1, 1).reason
 
 

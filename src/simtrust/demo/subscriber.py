@@ -23,6 +23,7 @@ from simtrust.subscriber import (
     Plmn,
     Roaming,
     SwapAction,
+    decision_history,
     luhn_check_digit,
     subscriber_services,
 )
@@ -187,7 +188,8 @@ def run(ctx: Any) -> dict[str, Any]:
             "alert_deliveries": services.alerts.delivered,
             "alert_failures": services.alerts.failed,
             "address_lookup": {addresses[imsis[5]]: flow_owner},
-            "audit_attach_records": len(rt.audit.query(action="attach.decide", limit=10_000)),
+            "audited_decisions": len(decision_history(rt.audit, tenant_id=tenant,
+                                                      limit=100_000)),
         }
     finally:
         server.shutdown()

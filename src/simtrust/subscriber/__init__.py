@@ -20,6 +20,7 @@ from simtrust.subscriber._alerts import (
 from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason
 from simtrust.subscriber._auc_service import AuthService, aka_functions
 from simtrust.subscriber._blocklist import Blocklist, BlocklistEntry, BlockMatch
+from simtrust.subscriber._decision_log import decision_history
 from simtrust.subscriber._errors import ImportRejected, NotImplementedHere, RowError
 from simtrust.subscriber._hn_keys import HomeNetworkKey, HomeNetworkKeys
 from simtrust.subscriber._identifiers import (
@@ -117,6 +118,7 @@ __all__ = [
     "build_services",
     "check_transition",
     "count_rows",
+    "decision_history",
     "luhn_check_digit",
     "parse_equipment",
     "subscriber_services",

@@ -12,10 +12,11 @@ allow-and-alert, suspend).
 Decisions run from an in-memory cache of SIMs, bindings, devices, groups,
 policies and the blocklist. Writes go through the store; local writes drop the
 cached items at once, and the change feed (``sub_changes``) is polled every
-``sync_interval`` seconds for writes of other processes. Every decision is an
-audit record; plain decisions are appended in batches (``append_many``) by a
-flusher thread, decisions that change state are appended in the transaction of
-their change.
+``sync_interval`` seconds for writes of other processes. Every decision goes to
+the audit log: plain decisions are queued and written by a flusher thread
+(``append_many``), as ``attach.decisions`` batch records in ``batch`` mode or one
+record each in ``record`` mode (:mod:`._decision_log`); decisions that change
+state are their own record, appended in the transaction of their change.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from simtrust.audit import AuditEntry
-from simtrust.errors import Conflict, SimtrustError
+from simtrust.errors import Conflict, InvalidInput, SimtrustError
 from simtrust.subscriber._addresses import AddressBook
 from simtrust.subscriber._alerts import AlertDispatcher, SwapAlert
 from simtrust.subscriber._blocklist import Blocklist, BlocklistIndex
 from simtrust.subscriber._changes import OVERLAP
+from simtrust.subscriber._decision_log import DecisionRow, batch_entries, record_entry
 from simtrust.subscriber._identifiers import Iccid, Imei, ImeiSv, Imsi, Plmn, parse_equipment
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._model import (
@@ -147,6 +149,7 @@ class AttachEngine:
         alerts: AlertDispatcher,
         *,
         clock: Callable[[], datetime] | None = None,
+        audit_mode: Literal["batch", "record"] = "batch",
         audit_batch: int = 1024,
         audit_interval: float = 0.2,
         sync_interval: float = 0.5,
@@ -157,6 +160,9 @@ class AttachEngine:
         self.addresses = addresses
         self.alerts = alerts
         self._clock = clock or inventory.now
+        if audit_mode not in ("batch", "record"):
+            raise InvalidInput("audit_mode must be batch or record", field="audit_mode")
+        self._audit_mode = audit_mode
         self._audit_batch = audit_batch
         self._audit_interval = audit_interval
         self._sync_interval = sync_interval
@@ -168,7 +174,7 @@ class AttachEngine:
         self._groups: dict[int, DeviceGroup] = {}
         self._policies: dict[str, AttachPolicy] = {}
         self._index: BlocklistIndex | None = None
-        self._pending: list[AuditEntry] = []
+        self._pending: list[tuple[str, DecisionRow]] = []
         self._pending_lock = threading.Lock()
         self._bind_lock = threading.RLock()
         self._stop = threading.Event()
@@ -313,20 +319,14 @@ class AttachEngine:
         )
         if dry_run:
             return decision
-        entry = AuditEntry(
-            actor=actor,
-            action="attach.decide",
-            subject=f"sim:{sim.iccid}" if sim else f"imsi:{imsi}",
-            outcome="allow" if allowed else "deny",
-            reason=str(reason),
-            tenant_id=sim.tenant_id if sim else None,
-            details={"imsi": imsi, "imei": imei, "plmn": str(plmn), "address": address},
-            at=self._clock(),
+        row: DecisionRow = (
+            self._clock().isoformat(), decision.tenant_id, decision.iccid, imsi, imei,
+            decision.serving_plmn, "allow" if allowed else "deny", str(reason), address,
         )
         if sync is not None:
-            self._inv.audit.append_many([*sync, entry])
+            self._inv.audit.append_many([*sync, record_entry(actor, row)])
         else:
-            self._enqueue(entry)
+            self._enqueue((actor, row))
         return decision
 
     def _bind(
@@ -406,7 +406,7 @@ class AttachEngine:
 
     # -- audit batching ----------------------------------------------------------
 
-    def _enqueue(self, entry: AuditEntry) -> None:
+    def _enqueue(self, entry: tuple[str, DecisionRow]) -> None:
         with self._pending_lock:
             self._pending.append(entry)
             full = len(self._pending) >= self._audit_batch
@@ -432,18 +432,22 @@ class AttachEngine:
                 _log.error("attach audit flush failed (will retry): %s", exc.detail)
 
     def flush(self) -> int:
-        """Append buffered decision records now; return how many."""
+        """Append queued decisions to the audit log now; return how many decisions."""
         with self._pending_lock:
-            entries, self._pending = self._pending, []
-        if not entries:
+            queued, self._pending = self._pending, []
+        if not queued:
             return 0
+        if self._audit_mode == "batch":
+            entries = batch_entries(queued)
+        else:
+            entries = [record_entry(actor, row) for actor, row in queued]
         try:
             self._inv.audit.append_many(entries)
         except BaseException:
             with self._pending_lock:
-                self._pending[:0] = entries
+                self._pending[:0] = queued
             raise
-        return len(entries)
+        return len(queued)
 
     def close(self) -> None:
         self._stop.set()
