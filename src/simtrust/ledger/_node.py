@@ -34,6 +34,7 @@ from simtrust.ledger._codec import (
     Message,
     Output,
     PayloadType,
+    TaggedData,
     Transaction,
     Unlock,
     decode_message,
@@ -508,22 +509,24 @@ class LedgerNode:
                 raise Rejected("timestamp-skew", "message issued too far in the future")
             if m.issued_at < now - cfg.max_past_skew_ms:
                 raise Rejected("timestamp-skew", "message issued too far in the past")
-            self._payload_rules(m)
+            if type(m.body) is not TaggedData:
+                self._payload_rules(m)
             if not self._quota.take(m.issuer, now):
                 raise Rejected("rate-limit", "issuer quota exhausted; retry later")
         except Rejected as exc:
             return SubmitResult("rejected", mid, exc.reason, exc.detail)
         known = self._known
-        missing = tuple(p for p in m.parents if p not in known)
+        missing = [p for p in m.parents if p not in known]
         if missing:
             evicted = self._buffer.add(m, missing, now)
             self.stats["evicted"] += len(evicted)
-            return SubmitResult("pending", mid, missing=missing)
+            return SubmitResult("pending", mid, missing=tuple(missing))
         try:
             self._solidify(m, rows)
         except Rejected as exc:
             return SubmitResult("rejected", mid, exc.reason, exc.detail)
-        self._release_waiting(mid, rows)
+        if len(self._buffer):
+            self._release_waiting(mid, rows)
         return SubmitResult("accepted", mid)
 
     def _payload_rules(self, m: Message) -> None:
@@ -574,22 +577,26 @@ class LedgerNode:
     def _finalize(self, rows: _Rows) -> None:
         self._pending_commits.extend(self.orderer.take_commits())
         handlers = self._handlers
+        final, unfinal, seq_of, void = self._final, self._unfinal, self._seq_of, self._void
+        append = rows.finalized.append
+        names = PAYLOAD_NAMES
         while self._pending_commits:
             commit = self._pending_commits[0]
-            ids = [i for i in commit.ordered_message_ids if i not in self._final]
-            if any(i not in self._unfinal for i in ids):
+            ids = [i for i in commit.ordered_message_ids if i not in final]
+            if any(i not in unfinal for i in ids):
                 break  # the committee committed messages this node has not stored yet
             self._pending_commits.popleft()
-            rows.rounds.append((commit.round, commit.leader, self._order + 1, len(ids)))
+            rnd = commit.round
+            rows.rounds.append((rnd, commit.leader, self._order + 1, len(ids)))
+            order = self._order
             for mid in ids:
-                m = self._unfinal.pop(mid)
-                self._order += 1
-                order = self._order
-                name = PAYLOAD_NAMES[m.payload_type]
-                status, reason = 0, None
+                m = unfinal.pop(mid)
+                order += 1
+                name = names[m.payload_type]
                 hs = handlers.get(name)
                 if hs:
-                    fm = FinalizedMessage(m, name, order, commit.round)
+                    status, reason = 0, None
+                    fm = FinalizedMessage(m, name, order, rnd)
                     try:
                         for h in hs:
                             h.apply(fm)
@@ -597,10 +604,13 @@ class LedgerNode:
                         status, reason = 1, exc.reason
                     except SimtrustError as exc:
                         status, reason = 1, exc.code
-                if status:
-                    self._void[mid] = str(reason)
-                self._final[mid] = order
-                rows.finalized.append((order, self._seq_of[mid], commit.round, status, reason))
+                    if status:
+                        void[mid] = str(reason)
+                    append((order, seq_of[mid], rnd, status, reason))
+                else:
+                    append((order, seq_of[mid], rnd, 0, None))
+                final[mid] = order
+                self._order = order
 
     def _flush(self, rows: _Rows) -> None:
         db = self.db
