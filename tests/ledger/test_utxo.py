@@ -119,6 +119,23 @@ def test_foundry_mints_transfers_and_melts_tokens(
     ])
     assert "finalized" == node.status(minted)["state"]
     assert {token: 1_250} == node.balance(op).tokens
+    # Melt 250: minted goes 1500 -> 1250 and 250 tokens leave circulation.
+    foundry_now = output_id(minted, 0)
+    holding = output_id(minted, 1)
+    held = node.utxo.get(holding)
+    assert held is not None
+    melted = tx(node, operator, [foundry_now, holding], [
+        Output(op, 1, (), Foundry(token, 1_250, 1_000_000)),
+        Output(op, held.amount, ((token, 1_000),)),
+    ])
+    assert "finalized" == node.status(melted)["state"]
+    assert {token: 1_000} == node.balance(op).tokens
+    # The maximum supply is fixed for the foundry's life.
+    raised = tx(node, operator, [output_id(melted, 0), output_id(melted, 1)], [
+        Output(op, 1, (), Foundry(token, 1_250, 2_000_000)),
+        Output(op, held.amount, ((token, 1_000),)),
+    ])
+    assert "conflict-foundry" == node.status(raised)["reason"]
 
 
 def test_token_rules_void_bad_transitions(node: LedgerNode, operator: Ed25519Signer) -> None:
