@@ -29,6 +29,8 @@ def test_policy_crud_versions_and_isolation(api: Any, sqlite_runtime: Runtime,
     assert 1 == len(api.get(url, params={"version": 1}, headers=h_viewer).json()["rules"])
     assert 2 == len(api.get(f"{url}/history", headers=h_viewer).json()["versions"])
     assert 403 == api.put(url, json={"rules": RULES}, headers=h_viewer).status_code
+    assert 404 == api.put("/v1/policy/policies/nosuch/tenant", json={"rules": RULES},
+                          headers=operator_headers).status_code
     assert 404 == api.get(url, headers=h_other).status_code
     assert 404 == api.put(url, json={"rules": RULES}, headers=h_other).status_code
     assert [] == api.get("/v1/policy/policies", headers=h_other).json()["policies"]

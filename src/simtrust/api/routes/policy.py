@@ -77,6 +77,7 @@ def put_policy(tenant_id: str, scope: str, body: PolicyBody, rt: CurrentRuntime,
                who: CurrentPrincipal) -> dict[str, Any]:
     who.check_tenant(tenant_id)
     who.require_admin()
+    rt.tenants.get_tenant(tenant_id)  # NotFound for a tenant that does not exist
     policy = policy_from_dict({"tenant_id": tenant_id, "scope": scope, "rules": body.rules})
     return policy_service(rt).store.put(policy, actor=who.actor).to_dict()
 
