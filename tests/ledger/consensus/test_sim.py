@@ -14,9 +14,13 @@ What is asserted, precisely:
   after the crashed nodes restart;
 * with 1/3 or more of the weight withholding or silent (omission faults, no
   equivocation), no two running nodes' sequences fork — progress is not
-  asserted; nothing at all is asserted with 1/3 or more *equivocating* weight.
+  asserted; nothing at all is asserted with 1/3 or more *equivocating* weight;
+* epochs: a committee change (members removed, weights changed) applied at one
+  commit keeps every sequence prefix-consistent across the boundary, and every
+  running honest node, crash-recovered or lagging ones included, reaches the
+  new epoch and commits in it.
 
-1,030 seeded runs over seven scenarios below; ``test_sweep_large_committees``
+1,060 seeded runs over eight scenarios below; ``test_sweep_large_committees``
 (marked slow) adds committees of 10 to 100 validators.
 """
 
@@ -241,6 +245,62 @@ def test_a_third_or_more_omission_faults_never_fork(chunk: int) -> None:
         # withholders are faulty but never equivocate: their commits must agree too
         everyone = [result.commits[i] for i in range(n) if config.byzantine.get(i) != "silent"]
         sim.check_prefixes(everyone)
+
+
+def epoch_config(seed: int) -> SimConfig:
+    rng = random.Random(seed)
+    n = rng.choice([4, 5, 7])
+    kept = sorted(rng.sample(range(n), rng.randint(max(1, n - 2), n)))
+    crashes: tuple[Crash, ...] = ()
+    if rng.random() < 0.5 and n > 4:
+        node = rng.choice(kept)
+        at = rng.uniform(100, 900)
+        crashes = (Crash(node, at, at + rng.uniform(200, 600)),)
+    return SimConfig(
+        validators=n,
+        seed=seed,
+        duration_ms=2500,
+        latency=_latency(rng),
+        crashes=crashes,
+        epoch_change=sim.EpochChange(rng.randint(0, 8), {k: rng.randint(1, 3) for k in kept}),
+        verify_signatures=False,
+    )
+
+
+@pytest.mark.parametrize("chunk", range(3))
+def test_committee_change_at_an_epoch_boundary(chunk: int) -> None:
+    """Every node switches at the same commit, keeps one prefix-consistent sequence
+    across the boundary, and commits in the new epoch (removed nodes as observers)."""
+    for seed in _seeds(8, chunk, 10):
+        config = epoch_config(seed)
+        result = sim.run(config)
+        result.check_safety()
+        assert config.epoch_change is not None
+        switch = config.epoch_change.at_commit + 1
+        for node in _live_honest(result):
+            assert 1 == result.epochs[node], (seed, node)
+            assert len(result.commits[node]) > switch, (seed, node)
+            assert 0 == result.commits[node][switch].index  # epoch 1 counts from 0 again
+
+
+def test_removing_a_silent_validator_speeds_up_rounds() -> None:
+    base = SimConfig(
+        validators=5, seed=3, duration_ms=3000, byzantine={4: "silent"}, verify_signatures=False
+    )
+    kept = sim.run(base)
+    removed = sim.run(
+        SimConfig(
+            validators=5,
+            seed=3,
+            duration_ms=3000,
+            byzantine={4: "silent"},
+            verify_signatures=False,
+            epoch_change=sim.EpochChange(3, {0: 1, 1: 1, 2: 1, 3: 1}),
+        )
+    )
+    removed.check_safety()
+    for node in range(4):
+        assert len(removed.commits[node]) > 1.5 * len(kept.commits[node])
 
 
 def test_same_seed_same_run() -> None:

@@ -25,7 +25,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from simtrust.errors import InvalidInput, InvalidSignature, Rejected, SimtrustError
 
 from ._block import Block, BlockRef
-from ._committee import Committee
+from ._committee import (
+    Committee,
+    CommitteeChange,
+    CommitteeChangeSignature,
+    sign_committee_change,
+    verify_committee_change,
+)
 from ._core import (
     BlockAccepted,
     CommittedSubDag,
@@ -38,6 +44,7 @@ from ._core import (
 __all__ = [
     "Behaviour",
     "Crash",
+    "EpochChange",
     "ForkDetectedError",
     "Latency",
     "Partition",
@@ -121,6 +128,18 @@ class Crash:
 
 
 @dataclass(frozen=True, slots=True)
+class EpochChange:
+    """Right after commit ``at_commit`` (counted from 0) of epoch 0 every node moves to
+    epoch 1, whose committee gives node ``i`` weight ``weights[i]`` (nodes left out
+    leave the committee and follow as observers). The change is a
+    ``CommitteeChange`` signed by every non-silent member of epoch 0, and each node
+    checks it with ``verify_committee_change`` before switching."""
+
+    at_commit: int
+    weights: Mapping[int, int]
+
+
+@dataclass(frozen=True, slots=True)
 class SimConfig:
     """One run. Times in virtual ms. ``byzantine`` maps node → behaviour;
     ``leader_timeout_ms`` is each core's wait for a round's leader, ``tick_ms``
@@ -131,7 +150,8 @@ class SimConfig:
     chooses Ed25519 (True) or the closed-world check (False, see
     ``docs/decisions/consensus-simulator-signatures.md``), ``block_cost_ms``
     is the CPU time a node spends per received block (one CPU per node:
-    messages queue behind each other)."""
+    messages queue behind each other); ``epoch_change`` moves every node to a
+    new committee at one commit."""
 
     validators: int = 4
     seed: int = 0
@@ -150,6 +170,7 @@ class SimConfig:
     verify_signatures: bool = True
     max_response_blocks: int = 4000
     block_cost_ms: float = 0.0
+    epoch_change: EpochChange | None = None
 
 
 @dataclass(slots=True)
@@ -167,6 +188,7 @@ class SimResult:
     finality_ms: list[float]
     stats: dict[str, int]
     rounds: dict[int, int]
+    epochs: dict[int, int]
 
     def commits_after(self, node: int, time_ms: float) -> int:
         return sum(1 for t in self.commit_times[node] if t >= time_ms)
@@ -236,12 +258,15 @@ class _Node:
         "commit_times",
         "commits",
         "core",
+        "epoch",
         "extra",
         "generation",
         "id",
         "key",
         "last_proposal",
-        "store",
+        "retired",
+        "stores",
+        "tail_asked",
         "targets",
         "wake",
     )
@@ -253,7 +278,10 @@ class _Node:
         self.core: Core | None = None
         self.alive = behaviour != "silent"
         self.generation = 0
-        self.store: list[Block] = []
+        self.epoch = 0
+        self.stores: list[list[Block]] = [[]]
+        self.retired: list[Core] = []  # cores of past epochs, to answer requests
+        self.tail_asked = -math.inf
         self.commits: list[CommittedSubDag] = []
         self.commit_times: list[float] = []
         self.extra: dict[bytes, Block] = {}
@@ -289,6 +317,22 @@ class _Simulation:
                 for k, w in zip(keys, weights, strict=True)
             ],
         )
+        self.committees = [self.committee]
+        self.indices: list[dict[int, int]] = [{i: i for i in range(config.validators)}]
+        self.change: tuple[CommitteeChange, list[CommitteeChangeSignature]] | None = None
+        if config.epoch_change is not None:
+            members = sorted(config.epoch_change.weights.items())
+            change = CommitteeChange(
+                1, tuple((self.committee.validators[i].public_key, w) for i, w in members)
+            )
+            signatures = [
+                sign_committee_change(change, i, keys[i])
+                for i in range(config.validators)
+                if config.byzantine.get(i) != "silent"
+            ]
+            self.committees.append(verify_committee_change(self.committee, change, signatures))
+            self.indices.append({node: index for index, (node, _) in enumerate(members)})
+            self.change = (change, signatures)
         self.registry = _SignedRegistry()
         self.verifier: _VerifyCache | _SignedRegistry = (
             _VerifyCache() if config.verify_signatures else self.registry
@@ -315,13 +359,31 @@ class _Simulation:
         }
 
     def _new_core(self, node: _Node) -> Core:
-        return Core(
-            self.committee,
-            author=node.id,
-            key=node.key,
+        return self._restore(node, 0, [])[0]
+
+    def _restore(self, node: _Node, epoch: int, blocks: list[Block]) -> tuple[Core, list[Output]]:
+        author = self.indices[epoch].get(node.id)
+        return Core.restore(
+            self.committees[epoch],
+            blocks,
+            author=author,
+            key=node.key if author is not None else None,
             verifier=self.verifier,
             leader_timeout_ms=self.config.leader_timeout_ms,
         )
+
+    def _switch_epoch(self, node: _Node) -> None:
+        """The committing node checks the change and starts the next epoch's core."""
+        assert self.change is not None
+        change, signatures = self.change
+        committee = verify_committee_change(self.committees[node.epoch], change, signatures)
+        node.epoch += 1
+        node.stores.append([])
+        if node.core is not None:
+            node.retired.append(node.core)
+        assert committee == self.committees[node.epoch]
+        node.core = self._restore(node, node.epoch, [])[0]
+        node.wake = None
 
     # -- event plumbing ----------------------------------------------------
 
@@ -410,6 +472,7 @@ class _Simulation:
             finality_ms=self.finality,
             stats=dict(self.stats),
             rounds={n.id: (n.core.highest_round if n.core else 0) for n in self.nodes},
+            epochs={n.id: n.epoch for n in self.nodes},
         )
 
     def _restart(self, node: _Node) -> None:
@@ -417,19 +480,22 @@ class _Simulation:
         node.busy_until = self.now
         node.generation += 1
         node.wake = None
-        core, outputs = Core.restore(
-            self.committee,
-            node.store,
-            author=node.id,
-            key=node.key,
-            verifier=self.verifier,
-            leader_timeout_ms=self.config.leader_timeout_ms,
-        )
+        offset = 0
+        node.retired = []
+        for epoch in range(node.epoch + 1):
+            core, outputs = self._restore(node, epoch, node.stores[epoch])
+            if epoch < node.epoch:
+                node.retired.append(core)
+            replayed = [o for o in outputs if isinstance(o, CommittedSubDag)]
+            if epoch < node.epoch:
+                assert self.config.epoch_change is not None
+                replayed = replayed[: self.config.epoch_change.at_commit + 1]
+            for sub in replayed:
+                position = offset + sub.index
+                if position >= len(node.commits) or node.commits[position] != sub:
+                    self.stats["replay_mismatch"] += 1
+            offset += len(replayed)
         node.core = core
-        replayed = [o for o in outputs if isinstance(o, CommittedSubDag)]
-        for sub in replayed:
-            if sub.index >= len(node.commits) or node.commits[sub.index] != sub:
-                self.stats["replay_mismatch"] += 1
         self._push(self.now + self.rng.uniform(0, 5), "tick", node.id, node.generation)
 
     def _tick(self, node: _Node) -> None:
@@ -441,7 +507,7 @@ class _Simulation:
             self._request(node, self._random_peer(node), missing)
         own = core.last_proposed_round
         if own and node.behaviour != "lie":
-            mine = [b for b in core.blocks_at(own) if b.author == node.id]
+            mine = [b for b in core.blocks_at(own) if b.author == core.author]
             if mine:
                 self._broadcast(node.id, ("blocks", mine[:1]), self._targets(node))
         self._maybe_propose(node)
@@ -478,9 +544,19 @@ class _Simulation:
             digests, floor = cast(tuple[tuple[bytes, ...], int], body)
             assert node.core is not None
             found = node.core.history(digests, floor, self.config.max_response_blocks)
+            for old in node.retired:
+                found.extend(old.history(digests, 1, self.config.max_response_blocks))
             found.extend(node.extra[d] for d in digests if d in node.extra)
             if found:
                 self._send(node.id, src, ("blocks", found))
+        elif kind == "tail":
+            epoch = cast(int, body)
+            if node.behaviour in {"withhold", "silent"} or epoch >= len(node.retired):
+                return
+            old = node.retired[epoch]
+            tail = list(old.blocks_at(old.highest_round))
+            if tail:
+                self._send(node.id, src, ("blocks", tail))
 
     def _ingest(self, node: _Node, src: int, block: Block) -> None:
         core = node.core
@@ -489,13 +565,18 @@ class _Simulation:
             outputs = core.on_block(block)
         except (Rejected, InvalidSignature):
             self.stats["rejected"] += 1
+            if block.epoch > node.epoch and self.now - node.tail_asked >= self.config.tick_ms:
+                # The peer is in a later epoch: ask for the last blocks of ours,
+                # whose ancestors lead this node to the switching commit.
+                node.tail_asked = self.now
+                self._send(node.id, src, ("tail", node.epoch))
             return
         self._handle(node, outputs, src)
 
     def _handle(self, node: _Node, outputs: list[Output], src: int) -> None:
         for output in outputs:
             if isinstance(output, BlockAccepted):
-                node.store.append(output.block)
+                node.stores[node.epoch].append(output.block)
             elif isinstance(output, MissingBlocks):
                 self._request(node, src, output.refs)
             elif isinstance(output, EquivocationDetected):
@@ -508,6 +589,12 @@ class _Simulation:
                         born = self.birth.get(mid)
                         if born is not None:
                             self.finality.append(self.now - born)
+                change = self.config.epoch_change
+                if change and node.epoch == 0 and output.index == change.at_commit:
+                    # Later outputs of the old epoch are void: nothing after
+                    # the switching commit is finalized in epoch 0.
+                    self._switch_epoch(node)
+                    return
 
     def _maybe_propose(self, node: _Node) -> None:
         core = node.core
