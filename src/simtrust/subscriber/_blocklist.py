@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import csv
-import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -244,18 +243,29 @@ class Blocklist:
 
         Raises :class:`ImportRejected` listing every bad line (1-based, header = 1).
         """
-        reader = csv.reader(io.StringIO(text))
+        physical = text.removeprefix("\ufeff").split("\n")
+
+        def parse(line_text: str) -> list[str]:
+            return next(csv.reader([line_text.rstrip("\r")]), [])
+
         try:
-            header = [h.strip().lower() for h in next(reader)]
-        except StopIteration:
-            raise InvalidInput("blocklist file is empty", field="file") from None
+            header = [h.strip().lower() for h in parse(physical[0])]
+        except csv.Error as exc:
+            raise InvalidInput(f"malformed header line: {exc}", field="header") from None
+        if not any(header):
+            raise InvalidInput("blocklist file is empty", field="file")
         for required in ("type", "value"):
             if required not in header:
                 raise InvalidInput(f"blocklist header lacks {required!r}", field="header")
         col = {name: i for i, name in enumerate(header)}
         entries: list[tuple[str | None, str, str, str, str, str]] = []
         errors: list[RowError] = []
-        for line, row in enumerate(reader, start=2):
+        for line, line_text in enumerate(physical[1:], start=2):
+            try:
+                row = parse(line_text)
+            except csv.Error as exc:
+                errors.append(RowError(line, "row", f"malformed CSV line: {exc}"))
+                continue
             if not any(cell.strip() for cell in row):
                 continue
 

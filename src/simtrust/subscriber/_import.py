@@ -170,8 +170,11 @@ class SimImporter:
             raise NotFound(f"cannot read {path}: {exc.strerror}", file=str(path)) from exc
         with raw:
             hashing = _HashingReader(raw)
+            # Undecodable bytes become U+FFFD and fail the row's own checks, so every
+            # bad row is still reported by line instead of the file failing at once.
             text = io.TextIOWrapper(
-                io.BufferedReader(hashing, 1 << 20), encoding="utf-8-sig", newline=""
+                io.BufferedReader(hashing, 1 << 20), encoding="utf-8-sig", errors="replace",
+                newline="",
             )
             return self.import_stream(
                 text, tenant_id, actor=actor, name=path.name, progress=progress,
@@ -198,7 +201,10 @@ class SimImporter:
         except StopIteration:
             raise InvalidInput("the file is empty", field="file") from None
         dialect = _dialect(header_text)
-        header = next(csv.reader([header_text], dialect))
+        try:
+            header = next(csv.reader([header_text.rstrip("\r\n")], dialect))
+        except csv.Error as exc:
+            raise InvalidInput(f"malformed header line: {exc}", field="header") from None
         columns, ignored = _columns(header)
         groups = {g.name: g.id for g in inv.list_groups(tenant_id)}
         apns = {a.name for a in inv.list_apns(tenant_id)}
@@ -214,6 +220,9 @@ class SimImporter:
             check_store = db.query_one("SELECT 1 FROM sub_sims LIMIT 1") is not None
             for line, record in _records(lines, dialect):
                 rows += 1
+                if isinstance(record, str):
+                    errors.append(RowError(line, "row", record))
+                    continue
                 parsed = parser.parse(line, record, errors)
                 if parsed is not None:
                     iccid_n, imsi_n = int(parsed[0]), int(parsed[1])
@@ -324,18 +333,18 @@ def _dialect(header: str) -> type[csv.Dialect]:
 
 def _records(
     lines: Iterator[tuple[int, str]], dialect: type[csv.Dialect]
-) -> Iterator[tuple[int, list[str]]]:
-    # Vendor files do not quote across lines, so each physical line is one record.
-    numbers: list[int] = []
+) -> Iterator[tuple[int, list[str] | str]]:
+    """(line number, fields) per physical line, or (line number, error text) if malformed.
 
-    def texts() -> Iterator[str]:
-        for number, text in lines:
-            numbers.append(number)
-            yield text
-
-    for record in csv.reader(texts(), dialect):
-        yield numbers[0], record
-        numbers.clear()
+    Vendor files do not quote across lines, so each physical line is one record;
+    parsing line by line keeps a malformed line from ending the whole file.
+    """
+    reader_of = csv.reader
+    for number, text in lines:
+        try:
+            yield number, next(reader_of([text.rstrip("\r\n")], dialect))
+        except (csv.Error, StopIteration) as exc:
+            yield number, f"malformed CSV line: {exc}"
 
 
 def _columns(header: list[str]) -> tuple[dict[str, int], list[str]]:
