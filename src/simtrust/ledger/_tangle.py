@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 from simtrust.ledger._codec import Message
 
@@ -115,10 +115,9 @@ class SolidBuffer:
         if msg_id in self._arrived:
             self._remove(msg_id)
 
-    def missing(self, known: Iterable[bytes] | None = None) -> list[bytes]:
-        """Parent ids some buffered message waits for and that are not buffered themselves."""
-        have = set(known or ())
-        return sorted(p for p in self._waiting if p not in self._arrived and p not in have)
+    def missing(self, known: Container[bytes] = frozenset()) -> list[bytes]:
+        """Parent ids some buffered message waits for, neither buffered nor in ``known``."""
+        return sorted(p for p in self._waiting if p not in self._arrived and p not in known)
 
 
 class IssuerQuota:
