@@ -80,6 +80,10 @@ def test_import_over_http(api: Any, tenants: dict[str, dict[str, str]]) -> None:
 def test_attach_and_address_over_http(api: Any, tenants: dict[str, dict[str, str]],
                                       operator_headers: dict[str, str]) -> None:
     api.post("/v1/apns", json={"name": "iot", "pool": "10.1.0.0/29"}, headers=tenants["acme"])
+    api.post("/v1/devices", json={"imei": imei(1).value, "label": "meter 1"},
+             headers=tenants["acme"])
+    devices = api.get("/v1/devices", headers=tenants["acme"]).json()["devices"]
+    assert [imei(1).value] == [d["imei"] for d in devices]
     api.post("/v1/sims", json=sim_body(1, apn="iot"), headers=tenants["acme"])
     api.put(f"/v1/tenants/{TENANT}/attach-policy", json={"binding_mode": "exact-pair"},
             headers=tenants["acme"])
@@ -97,6 +101,10 @@ def test_attach_and_address_over_http(api: Any, tenants: dict[str, dict[str, str
     assert 404 == api.get("/v1/addresses/10.1.0.2", headers=operator_headers).status_code
     sim = api.get(f"/v1/sims/{iccid(1)}", headers=tenants["acme"]).json()
     assert [imei(1).value] == [b["imei"] for b in sim["bindings"]]
+    history = api.get(f"/v1/sims/{iccid(1)}/decisions", headers=tenants["acme"]).json()
+    assert ["ok-first-use-bound", "sim-swap"] == [d["reason"] for d in history["decisions"]]
+    assert 404 == api.get(f"/v1/sims/{iccid(1)}/decisions",
+                          headers=tenants["globex"]).status_code
     reset = api.delete(f"/v1/sims/{iccid(1)}/bindings", headers=tenants["acme"]).json()
     assert [imei(1).value] == reset["released"]
     again = api.post("/v1/attach/decisions", json={**body, "imei": imei(2).value},

@@ -9,6 +9,7 @@ lookups are operator-admin operations (the network elements' role).
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Query, status
@@ -35,6 +36,7 @@ from simtrust.subscriber import (
     SwapAction,
     TuakParams,
     UnknownDevice,
+    decision_history,
     subscriber_services,
 )
 
@@ -219,6 +221,18 @@ def transition_sim(iccid: str, body: TransitionIn, rt: CurrentRuntime,
                                          reason=body.reason).to_json()
 
 
+@router.get("/sims/{iccid}/decisions", summary="A SIM's attach decisions from the audit log")
+def sim_decisions(iccid: str, rt: CurrentRuntime, who: CurrentPrincipal,
+                  since: datetime | None = None,
+                  limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+    services = _services(rt)
+    sim = _visible_sim(services, who, iccid)
+    services.attach.flush()
+    rows = decision_history(rt.audit, tenant_id=sim.tenant_id, iccid=sim.iccid.value,
+                            since=since, limit=limit)
+    return {"decisions": rows}
+
+
 @router.delete("/sims/{iccid}/bindings", summary="Reset a SIM's IMEI bindings (re-learn)")
 def reset_bindings(iccid: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_admin()
@@ -292,6 +306,16 @@ def create_device(body: DeviceIn, rt: CurrentRuntime, who: CurrentPrincipal) -> 
         imeisv=ImeiSv(body.imeisv) if body.imeisv else None,
         group_id=body.group_id, label=body.label,
     ).to_json()
+
+
+@router.get("/devices", summary="List a tenant's devices (keyset pages by IMEI)")
+def list_devices(rt: CurrentRuntime, who: CurrentPrincipal, tenant_id: str | None = None,
+                 after: str = "", limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+    scope = who.scope(tenant_id)
+    if scope is None:
+        raise InvalidInput("tenant_id is required", field="tenant_id")
+    devices = _services(rt).inventory.list_devices(scope, after=after, limit=limit)
+    return {"devices": [d.to_json() for d in devices]}
 
 
 @router.get("/devices/{imei}", summary="Get a device")
