@@ -55,3 +55,20 @@ def test_key_role_rules(runtime: Runtime) -> None:
         runtime.tenants.create_key("superuser", "x", None)
     with pytest.raises(NotFound):
         runtime.tenants.create_key("tenant-admin", "x", "ghost")
+
+
+def test_cached_authentication_still_sees_revocation(runtime: Runtime) -> None:
+    new = runtime.tenants.create_key("operator-admin", "root")
+    assert new.key.id == runtime.tenants.authenticate(new.secret).id
+    assert new.key.id == runtime.tenants.authenticate(new.secret).id  # served from the cache
+    runtime.tenants.revoke_key(new.key.id)
+    with pytest.raises(AuthenticationRequired, match="revoked"):
+        runtime.tenants.authenticate(new.secret)
+
+
+def test_cache_never_admits_a_wrong_key(runtime: Runtime) -> None:
+    new = runtime.tenants.create_key("operator-admin", "root")
+    runtime.tenants.authenticate(new.secret)
+    wrong = new.secret[:-2] + ("AA" if not new.secret.endswith("AA") else "BB")
+    with pytest.raises(AuthenticationRequired):
+        runtime.tenants.authenticate(wrong)

@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
@@ -21,7 +23,19 @@ from simtrust.errors import AuthenticationRequired, Conflict, InvalidInput, NotF
 from simtrust.store._db import Database
 from simtrust.store._migrations import Migration
 
-__all__ = ["MIGRATIONS", "ROLES", "ApiKey", "NewApiKey", "Role", "Tenant", "TenantStore"]
+__all__ = [
+    "AUTH_CACHE_SECONDS",
+    "MIGRATIONS",
+    "ROLES",
+    "ApiKey",
+    "NewApiKey",
+    "Role",
+    "Tenant",
+    "TenantStore",
+]
+
+AUTH_CACHE_SECONDS = 5.0
+_AUTH_CACHE_MAX = 4096
 
 Role = Literal["operator-admin", "tenant-admin", "tenant-viewer"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -108,10 +122,12 @@ def _digest(secret: str) -> bytes:
 class TenantStore:
     """Tenants and API keys over a :class:`Database`."""
 
-    __slots__ = ("_db",)
+    __slots__ = ("_cache", "_cache_lock", "_db")
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._cache: dict[bytes, tuple[ApiKey, float]] = {}
+        self._cache_lock = threading.Lock()
 
     # -- tenants ---------------------------------------------------------------
 
@@ -172,6 +188,12 @@ class TenantStore:
         match = _KEY.fullmatch(presented.strip())
         if match is None:
             raise AuthenticationRequired("malformed API key")
+        digest = _digest(presented.strip())
+        now = time.monotonic()
+        with self._cache_lock:
+            cached = self._cache.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
         row = self._db.query_one(
             "SELECT id, tenant_id, role, name, created_at, revoked_at, digest"
             " FROM api_keys WHERE id = ?",
@@ -179,11 +201,15 @@ class TenantStore:
         )
         # Compare even when the id is unknown, so timing does not reveal ids.
         stored = bytes(row[6]) if row is not None else bytes(32)
-        if not hmac.compare_digest(stored, _digest(presented.strip())) or row is None:
+        if not hmac.compare_digest(stored, digest) or row is None:
             raise AuthenticationRequired("unknown API key")
         key = _key_from_row(row)
         if key.revoked_at is not None:
             raise AuthenticationRequired("API key revoked")
+        with self._cache_lock:
+            if len(self._cache) >= _AUTH_CACHE_MAX:
+                self._cache.clear()
+            self._cache[digest] = (key, now + AUTH_CACHE_SECONDS)
         return key
 
     def get_key(self, key_id: str) -> ApiKey:
@@ -209,6 +235,9 @@ class TenantStore:
             self._db.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ?", (_now().isoformat(), key_id)
             )
+        with self._cache_lock:
+            for digest in [d for d, (k, _) in self._cache.items() if k.id == key_id]:
+                del self._cache[digest]
         return self.get_key(key_id)
 
 
