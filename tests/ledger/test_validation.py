@@ -173,3 +173,22 @@ def test_rejected_reasons_do_not_store(node: LedgerNode) -> None:
     for raw in (b"", b"\x01" * 300):
         node.submit_many([raw])
     assert before == node.snapshot()
+
+
+def test_stuck_verifier_pool_falls_back_to_inline(make_node: NodeFactory) -> None:
+    """A pool that never answers (a worker died) does not hang ingest."""
+    import multiprocessing
+
+    class Stuck:
+        def get(self, timeout: float) -> tuple[bytes, bytes]:
+            raise multiprocessing.TimeoutError
+
+    node = make_node(quota_burst=10_000, pool_threshold=8, chunk=8)
+    node._pool.submit = lambda raws, unlocks: Stuck()  # type: ignore[method-assign]
+    raws = [data_msg(node) for _ in range(20)]
+    bad = bytearray(raws[3])
+    bad[-1] ^= 1
+    raws[3] = bytes(bad)
+    results = node.submit_many(raws)
+    assert ["signature"] == [r.reason for r in results if r.status == "rejected"]
+    assert 19 == sum(r.status == "accepted" for r in results)

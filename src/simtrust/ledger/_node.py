@@ -12,6 +12,8 @@ restart rebuilds the in-memory indexes from the store (``docs/ledger.md``,
 from __future__ import annotations
 
 import hashlib
+import logging
+import multiprocessing
 import random
 import threading
 from collections import deque
@@ -56,7 +58,7 @@ from simtrust.ledger._orderer import (
     Orderer,
     SoloOrderer,
 )
-from simtrust.ledger._pool import VerifierPool, verify_chunk
+from simtrust.ledger._pool import UnlockJob, VerifierPool, verify_chunk
 from simtrust.ledger._schema import MIGRATIONS
 from simtrust.ledger._tangle import IssuerQuota, SolidBuffer, TipPool
 from simtrust.ledger._utxo import Balance, Genesis, UtxoLedger
@@ -65,6 +67,8 @@ from simtrust.store import Database, apply_migrations
 __all__ = ["LedgerConfig", "LedgerNode", "StateSnapshot", "SubmitResult"]
 
 DEFAULT_SUPPLY = 10**15
+_POOL_TIMEOUT_S = 120.0
+log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
@@ -403,17 +407,28 @@ class LedgerNode:
                     ok, uok = verify_chunk(vraws, unlocks)
                     results.extend(self._process(decoded, ok, uok))
                 return results
-            inflight: deque[tuple[Decoded, Any]] = deque()
+            inflight: deque[tuple[Decoded, list[bytes], list[UnlockJob], Any]] = deque()
             for chunk in chunks:
                 decoded, vraws, unlocks = self._decode(chunk)
-                inflight.append((decoded, self._pool.submit(vraws, unlocks)))
+                inflight.append((decoded, vraws, unlocks, self._pool.submit(vraws, unlocks)))
                 if len(inflight) >= cfg.inflight:
-                    d, fut = inflight.popleft()
-                    results.extend(self._process(d, *fut.get()))
+                    results.extend(self._process(*self._verified(inflight.popleft())))
             while inflight:
-                d, fut = inflight.popleft()
-                results.extend(self._process(d, *fut.get()))
+                results.extend(self._process(*self._verified(inflight.popleft())))
         return results
+
+    def _verified(
+        self, job: tuple[Decoded, list[bytes], list[UnlockJob], Any]
+    ) -> tuple[Decoded, bytes, bytes]:
+        decoded, vraws, unlocks, fut = job
+        try:
+            ok, uok = fut.get(timeout=_POOL_TIMEOUT_S)
+        except multiprocessing.TimeoutError:
+            # A worker died or hangs: verify here rather than wait forever.
+            log.warning("verifier pool timed out; verifying %d messages inline", len(vraws))
+            self._pool.close()
+            ok, uok = verify_chunk(vraws, unlocks)
+        return decoded, ok, uok
 
     def finalize(self) -> int:
         """Apply commits the orderer decided outside ingest (committee timers); return count."""
@@ -422,12 +437,10 @@ class LedgerNode:
             self._process([], b"", b"")
             return self._order - before
 
-    def _decode(
-        self, chunk: Sequence[bytes]
-    ) -> tuple[Decoded, list[bytes], list[tuple[bytes, bytes, bytes]]]:
+    def _decode(self, chunk: Sequence[bytes]) -> tuple[Decoded, list[bytes], list[UnlockJob]]:
         decoded: Decoded = []
         vraws: list[bytes] = []
-        unlocks: list[tuple[bytes, bytes, bytes]] = []
+        unlocks: list[UnlockJob] = []
         net = self.network_id
         for raw in chunk:
             try:

@@ -18,7 +18,7 @@ from multiprocessing.pool import AsyncResult, Pool
 from simtrust.ledger._codec import ISSUER_OFFSET, SIGNATURE_SIZE
 from simtrust.ledger._keys import verify_ed25519_ok
 
-__all__ = ["VerifierPool", "verify_chunk"]
+__all__ = ["UnlockJob", "VerifierPool", "verify_chunk"]
 
 UnlockJob = tuple[bytes, bytes, bytes]
 
