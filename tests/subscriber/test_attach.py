@@ -375,3 +375,17 @@ def test_concurrent_first_attaches(subs: SubscriberServices) -> None:
     assert (40, 40) == tuple(rows[0])
     leases = subs.inventory.db.query("SELECT COUNT(DISTINCT address) FROM sub_leases")
     assert 40 == leases[0][0]
+
+
+def test_termination_releases_address_and_bindings(subs: SubscriberServices) -> None:
+    policy(subs, binding_mode=BindingMode.EXACT_PAIR)
+    subs.inventory.create_apn(TENANT, "iot", actor="test", pool="10.60.0.0/30")
+    sim = subs.inventory.add_sim(TENANT, spec(1, apn="iot"), actor="test")
+    subs.inventory.add_sim(TENANT, spec(2, apn="iot"), actor="test")
+    assert "10.60.0.1" == decide(subs, 1, 1).address
+    subs.inventory.transition(sim.iccid, SimState.TERMINATED, actor="test")
+    assert subs.addresses.lookup("10.60.0.1") is None
+    assert [] == subs.inventory.bindings(sim.iccid)
+    # The device is free again, and so is the address.
+    second = decide(subs, 2, 1)
+    assert (Reason.OK_BOUND, "10.60.0.1") == (second.reason, second.address)

@@ -332,13 +332,22 @@ class Inventory:
             if changed != 1:
                 raise Conflict("SIM state changed concurrently; retry", iccid=iccid.value)
             self._write("sim", sim.imsi.value)
+            released: list[str] = []
+            if target is SimState.TERMINATED:
+                # A terminated SIM gives back its address and device bindings.
+                self._db.execute("DELETE FROM sub_leases WHERE imsi = ?", (sim.imsi.value,))
+                self._write("lease", sim.imsi.value)
+                released = self.clear_bindings(iccid)
             self._audit.append(
                 actor=actor, action="sim.transition", subject=f"sim:{iccid}",
                 outcome="success", reason=reason or f"{sim.state}->{target}",
                 tenant_id=sim.tenant_id,
-                details={"from": str(sim.state), "to": str(target), "imsi": sim.imsi.value},
+                details={"from": str(sim.state), "to": str(target), "imsi": sim.imsi.value,
+                         **({"released_bindings": released} if released else {})},
             )
         self.notify("sim", sim.imsi.value)
+        if target is SimState.TERMINATED:
+            self.notify("lease", sim.imsi.value)
         return self.get_sim(iccid)
 
     def update_sim(
