@@ -183,8 +183,18 @@ def test_stuck_verifier_pool_falls_back_to_inline(make_node: NodeFactory) -> Non
         def get(self, timeout: float) -> tuple[bytes, bytes]:
             raise multiprocessing.TimeoutError
 
+    class StuckPool:
+        closed = False
+
+        def submit(self, raws: object, unlocks: object) -> Stuck:
+            return Stuck()
+
+        def close(self) -> None:
+            self.closed = True
+
     node = make_node(quota_burst=10_000, pool_threshold=8, chunk=8)
-    node._pool.submit = lambda raws, unlocks: Stuck()  # type: ignore[method-assign]
+    pool = StuckPool()
+    node._pool = pool  # type: ignore[assignment]
     raws = [data_msg(node) for _ in range(20)]
     bad = bytearray(raws[3])
     bad[-1] ^= 1
@@ -192,3 +202,4 @@ def test_stuck_verifier_pool_falls_back_to_inline(make_node: NodeFactory) -> Non
     results = node.submit_many(raws)
     assert ["signature"] == [r.reason for r in results if r.status == "rejected"]
     assert 19 == sum(r.status == "accepted" for r in results)
+    assert pool.closed
