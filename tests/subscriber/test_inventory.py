@@ -196,3 +196,18 @@ def test_roaming_rules() -> None:
     assert not Roaming().permits(home, Plmn("208", "10"))
     assert Roaming.parse(["*"]).permits(home, Plmn("310", "410"))
     assert rule == Roaming.from_text(rule.to_text())
+
+
+def test_master_key_rotation_rewraps_sim_and_home_network_keys(
+    subs: SubscriberServices, runtime: object
+) -> None:
+    inv = subs.inventory
+    sim = inv.add_sim(TENANT, spec(1), actor="test")
+    subs.hn_keys.generate(1, "A", actor="test")
+    old_kid = inv.keyring.active_key_id
+    new_kid, count = runtime.rotate_master_key()  # type: ignore[attr-defined]
+    assert 3 == count
+    assert new_kid != old_kid
+    inv.keyring.retire(old_kid)
+    assert K1 == inv.open_secrets(sim.iccid).k
+    assert 1 == subs.hn_keys.private_key(1, "A").key_id
