@@ -20,7 +20,7 @@ import contextlib
 import logging
 import random
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +28,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from simtrust.errors import InvalidSignature, NotFound, Rejected, SimtrustError
-from simtrust.ledger import LedgerNode, SubmitResult, verify_ed25519
+from simtrust.ledger import LedgerNode, SubmitResult, message_id, verify_ed25519
 from simtrust.ledger.consensus import (
     Block,
     BlockAccepted,
@@ -75,6 +75,9 @@ class NodeOptions:
     max_fetch: int = 2048
     requests_per_s: float = 50.0
     request_burst: float = 100.0
+    ingest_chunk: int = 256
+    inbox_max: int = 20_000
+    seen_max: int = 1_000_000
 
 
 def _chunks(items: Sequence[bytes], count: int = MAX_ITEMS) -> Iterable[list[bytes]]:
@@ -200,6 +203,7 @@ class ConsortiumNode:
             "blocks_in": 0, "blocks_rejected": 0, "msgs_in": 0, "msgs_rejected": 0,
             "commits": 0, "equivocations": 0, "proposed": 0, "requests_in": 0,
             "replayed_commits": 0, "held_blocks": 0, "requests_dropped": 0,
+            "msgs_duplicate": 0,
         }
         self.gate = AvailabilityGate()
         self._request_buckets: dict[int, TokenBucket] = {}
@@ -220,9 +224,13 @@ class ConsortiumNode:
         self.orderer.push(fresh)
         self._apply_commits()
         self.net = PeerNetwork(genesis, keys, self._on_frame, limits=limits,
-                               on_connect=self._on_connect, bind=bind)
+                               on_connect=self._on_connect, bind=bind,
+                               may_read=self._inbox_has_room)
         self.peer_status: dict[int, Status] = {}
         self._gossip: list[bytes] = []
+        self._inbox: deque[bytes] = deque()
+        self._inbox_ids: dict[bytes, int] = {}
+        self._seen: set[bytes] = set()
         self._last_proposal = 0.0
         self._last_rebroadcast = 0.0
         self._last_status = 0.0
@@ -261,7 +269,8 @@ class ConsortiumNode:
                 log.warning("node step failed: %s", exc.detail)
             except Exception:  # the validator keeps running; the bug is logged
                 log.exception("node step failed")
-            await asyncio.sleep(tick)
+            # With messages still queued, yield to the links and go on at once.
+            await asyncio.sleep(0 if self._inbox else tick)
 
     # -- client side -------------------------------------------------------
 
@@ -279,11 +288,14 @@ class ConsortiumNode:
         return results
 
     def _release(self, results: Sequence[SubmitResult]) -> None:
-        """Feed the core the held blocks whose payload these results completed."""
-        if not len(self.gate):
-            return
+        """Remember what the ledger now holds; feed the core the blocks that completes."""
         ids = [r.message_id for r in results
                if r.message_id is not None and r.status != "rejected"]
+        if len(self._seen) > self.options.seen_max:
+            self._seen.clear()  # only a fast path: the ledger itself is asked on a miss
+        self._seen.update(ids)
+        if not len(self.gate):
+            return
         released = self.gate.arrived(ids)
         if released:
             self._feed(released, None)
@@ -303,6 +315,7 @@ class ConsortiumNode:
             "blocks": len(core),
             "pending_blocks": core.pending_count(),
             "held_blocks": len(self.gate),
+            "inbox": len(self._inbox),
             "backlog": self.orderer.backlog(),
             "links": self.net.connected(),
             "paused": self.net.paused,
@@ -321,7 +334,8 @@ class ConsortiumNode:
     # -- the loop ----------------------------------------------------------
 
     def step(self, now: float) -> None:
-        """One tick: flush gossip, propose if due, re-broadcast, retry fetches."""
+        """One tick: ingest queued gossip, flush gossip, propose if due, re-broadcast, retry."""
+        self._ingest_some()
         self._flush_gossip()
         self._maybe_propose(now)
         opts = self.options
@@ -381,7 +395,8 @@ class ConsortiumNode:
         wanted = self.ledger.missing()
         if len(self.gate):
             held = self.gate.wanted(time.monotonic(), self.options.retry_s)
-            wanted = sorted(set(wanted).union(held))
+            inbox = self._inbox_ids
+            wanted = sorted(set(wanted).union(m for m in held if m not in inbox))
         if wanted:
             self.net.send(peer, encode_get_msgs(wanted[: self.options.max_fetch]),
                           droppable=False)
@@ -431,17 +446,49 @@ class ConsortiumNode:
             return False
         return True
 
+    def _inbox_has_room(self) -> bool:
+        return len(self._inbox) < self.options.inbox_max
+
     def _on_msgs(self, raws: Sequence[bytes]) -> None:
-        results = self.ledger.submit_many(list(raws))
+        """Queue gossiped messages; they are ingested in chunks between other work."""
+        inbox, ids, seen = self._inbox, self._inbox_ids, self._seen
+        status = self.ledger.status
+        for raw in raws:
+            mid = message_id(raw)
+            # A duplicate would cost a signature check; the ledger is asked because a
+            # message seen once may have left its buffer since (then it is wanted again).
+            if mid in ids or (mid in seen and status(mid)["state"] != "unknown"):
+                self.stats["msgs_duplicate"] += 1
+                continue
+            ids[mid] = 1
+            inbox.append(raw)
         self.stats["msgs_in"] += len(raws)
+
+    def _ingest_some(self) -> None:
+        """Ingest one chunk of queued gossip (the loop comes back at once while any is left)."""
+        inbox = self._inbox
+        if not inbox:
+            return
+        chunk = [inbox.popleft() for _ in range(min(len(inbox), self.options.ingest_chunk))]
+        try:
+            results = self.ledger.submit_many(chunk)
+        finally:
+            for raw in chunk:
+                self._inbox_ids.pop(message_id(raw), None)
         self.stats["msgs_rejected"] += sum(r.status == "rejected" for r in results)
         self._release(results)
+
+    def holds(self, mid: bytes) -> bool:
+        """Whether this node has message ``mid`` (stored, waiting for parents, or queued)."""
+        if mid in self._seen or mid in self._inbox_ids:
+            return True
+        return bool(self.ledger.status(mid)["state"] != "unknown")
 
     def _on_blocks(self, peer: int, raws: Sequence[bytes]) -> None:
         ready: list[Block] = []
         wanted: list[bytes] = []
         now = time.monotonic()
-        status = self.ledger.status
+        holds = self.holds
         for raw in raws:
             self.stats["blocks_in"] += 1
             try:
@@ -452,7 +499,7 @@ class ConsortiumNode:
             digest = block.digest
             if digest in self.core or digest in self.gate:
                 continue
-            missing = [m for m in block.payload if status(m)["state"] == "unknown"]
+            missing = [m for m in block.payload if not holds(m)]
             if not missing:
                 ready.append(block)
                 continue
@@ -467,6 +514,7 @@ class ConsortiumNode:
             self.gate.hold(block, missing, now)
             self.stats["held_blocks"] += 1
             wanted.extend(missing)
+        wanted = [m for m in wanted if m not in self._inbox_ids]
         for start in range(0, len(wanted), MAX_ITEMS):
             self.net.send(peer, encode_get_msgs(wanted[start : start + MAX_ITEMS]),
                           droppable=False)

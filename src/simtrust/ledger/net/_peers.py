@@ -141,6 +141,7 @@ class PeerNetwork:
         limits: PeerLimits | None = None,
         on_connect: Callable[[int], None] | None = None,
         bind: str | None = None,
+        may_read: Callable[[], bool] | None = None,
     ) -> None:
         self.genesis = genesis
         self.me = keys.check_against(genesis)
@@ -148,6 +149,7 @@ class PeerNetwork:
         self._network_id = network_id_from_name(genesis.network)
         self._handler = handler
         self._on_connect = on_connect
+        self._may_read = may_read
         self.limits = limits or PeerLimits()
         self._bind = bind or self.me.p2p
         self.peers = {v.id: _Peer(v) for v in genesis.validators if v.id != self.me.id}
@@ -337,6 +339,9 @@ class PeerNetwork:
         frame_bucket = TokenBucket(limits.frames_per_s, limits.burst_frames)
         try:
             while peer.link is link:
+                # The node's inbox is full: stop reading every peer until it drains.
+                while self._may_read is not None and not self._may_read():
+                    await asyncio.sleep(0.005)
                 data = await link.recv()
                 peer.stats.frames_in += 1
                 peer.stats.bytes_in += len(data)
