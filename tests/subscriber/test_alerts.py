@@ -139,28 +139,3 @@ def test_failed_sink_is_counted_not_raised() -> None:
     assert dispatcher.flush(5)
     assert (0, 1) == (dispatcher.delivered, dispatcher.failed)
     dispatcher.close()
-
-
-def test_leases_can_fill_the_policy_address_map(sqlite_runtime: Runtime) -> None:
-    from simtrust.policy import AddressMap
-
-    sqlite_runtime.tenants.create_tenant(TENANT, "Acme")
-    services = build_services(sqlite_runtime, sinks=[])
-    gateway_map = AddressMap()
-
-    def forward(imsi_: str, apn: str | None, address: str | None) -> None:
-        if address is None:
-            gateway_map.detach(imsi_)
-        else:
-            gateway_map.attach(imsi_, apn or "", address)
-
-    services.addresses.subscribe(forward)
-    try:
-        services.inventory.add_sim(TENANT, spec(1, static_ip="192.0.2.10"), actor="test")
-        assert services.attach.decide(imsi(1), imei(1), Plmn("001", "01")).allowed
-        assert imsi(1).value == gateway_map.lookup("192.0.2.10")
-        assert imsi(1).value == services.addresses.lookup("192.0.2.10")
-        services.addresses.release(imsi(1).value)
-        assert gateway_map.lookup("192.0.2.10") is None
-    finally:
-        services.close()

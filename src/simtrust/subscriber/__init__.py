@@ -21,6 +21,7 @@ from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason
 from simtrust.subscriber._auc_service import AuthService, aka_functions
 from simtrust.subscriber._blocklist import Blocklist, BlocklistEntry, BlockMatch
 from simtrust.subscriber._decision_log import decision_history
+from simtrust.subscriber._directory import SubscriberDirectory
 from simtrust.subscriber._errors import ImportRejected, NotImplementedHere, RowError
 from simtrust.subscriber._hn_keys import HomeNetworkKey, HomeNetworkKeys
 from simtrust.subscriber._identifiers import (
@@ -105,6 +106,7 @@ __all__ = [
     "SimSecrets",
     "SimSpec",
     "SimState",
+    "SubscriberDirectory",
     "SubscriberServices",
     "SwapAction",
     "SwapAlert",

@@ -174,6 +174,7 @@ class AttachEngine:
         self._groups: dict[int, DeviceGroup] = {}
         self._policies: dict[str, AttachPolicy] = {}
         self._index: BlocklistIndex | None = None
+        self._serving: dict[str, str] = {}
         self._pending: list[tuple[str, DecisionRow]] = []
         self._pending_lock = threading.Lock()
         self._bind_lock = threading.RLock()
@@ -319,6 +320,8 @@ class AttachEngine:
         )
         if dry_run:
             return decision
+        if allowed:
+            self._serving[imsi] = plmn.mcc
         row: DecisionRow = (
             self._clock().isoformat(), decision.tenant_id, decision.iccid, imsi, imei,
             decision.serving_plmn, "allow" if allowed else "deny", str(reason), address,
@@ -457,6 +460,17 @@ class AttachEngine:
         self.flush()
 
     # -- cache -------------------------------------------------------------------
+
+    def sim_view(self, imsi: str) -> _SimView | None:
+        """The cached view of a SIM (tenant, state, APN, group, ...), or None."""
+        return self._sim(imsi)
+
+    def group_name(self, group_id: int | None) -> str | None:
+        return None if group_id is None else self._group(group_id).name
+
+    def serving_mcc(self, imsi: str) -> str | None:
+        """The MCC of the network the SIM last attached in (allowed), as seen here."""
+        return self._serving.get(imsi)
 
     def _sim(self, imsi: str) -> _SimView | None:
         view = self._sims.get(imsi, _MISSING)

@@ -11,6 +11,7 @@ from simtrust.subscriber._alerts import AlertDispatcher, AlertSink, MqttSink, We
 from simtrust.subscriber._attach import AttachEngine
 from simtrust.subscriber._auc_service import AuthService
 from simtrust.subscriber._blocklist import Blocklist
+from simtrust.subscriber._directory import SubscriberDirectory
 from simtrust.subscriber._hn_keys import HomeNetworkKeys
 from simtrust.subscriber._import import SimImporter
 from simtrust.subscriber._inventory import Inventory
@@ -38,6 +39,10 @@ class SubscriberServices:
 
     def __repr__(self) -> str:
         return f"SubscriberServices({self.inventory!r})"
+
+    def directory(self, tz: str = "UTC") -> SubscriberDirectory:
+        """The policy engine's ``DeviceDirectory`` over this inventory."""
+        return SubscriberDirectory(self.attach, tz)
 
     def close(self) -> None:
         """Flush buffered audit records and stop alert delivery."""
