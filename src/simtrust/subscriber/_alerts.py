@@ -176,10 +176,11 @@ class MqttSink(AlertSink):
 class AlertDispatcher:
     """A queue and one worker thread feeding every sink."""
 
-    __slots__ = ("_queue", "_sinks", "_thread", "delivered", "failed")
+    __slots__ = ("_lock", "_queue", "_sinks", "_thread", "delivered", "failed")
 
     def __init__(self, sinks: list[AlertSink]) -> None:
         self._sinks = list(sinks)
+        self._lock = threading.Lock()
         self._queue: queue.Queue[SwapAlert | None] = queue.Queue(maxsize=10_000)
         self._thread: threading.Thread | None = None
         self.delivered = 0
@@ -194,10 +195,12 @@ class AlertDispatcher:
 
     def submit(self, alert: SwapAlert) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="simtrust-alerts", daemon=True
-            )
-            self._thread.start()
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="simtrust-alerts", daemon=True
+                    )
+                    self._thread.start()
         try:
             self._queue.put_nowait(alert)
         except queue.Full:
@@ -230,10 +233,11 @@ class AlertDispatcher:
         return True
 
     def close(self) -> None:
-        if self._thread is not None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
             self.flush()
             self._queue.put(None)
-            self._thread.join(timeout=5)
-            self._thread = None
+            thread.join(timeout=5)
         for sink in self._sinks:
             sink.close()
