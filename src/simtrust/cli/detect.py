@@ -143,7 +143,12 @@ def evaluate_cmd(
     if not root.is_dir():
         _fail(f"{root}: no such capture folder")
     chosen = [t.strip() for t in types.split(",") if t.strip()] if types else None
-    report = evaluate(root, device_types=chosen, variants=STRESS_VARIANTS if stress else VARIANTS)
+    report = evaluate(
+        root,
+        device_types=chosen,
+        variants=STRESS_VARIANTS if stress else VARIANTS,
+        trained=not untrained,
+    )
     doc = report.to_json()
     if plots is not None:
         from simtrust.detect.plots import write_plots
