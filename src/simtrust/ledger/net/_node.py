@@ -348,6 +348,7 @@ class ConsortiumNode:
         if now - self._last_status >= opts.status_s:
             self._last_status = now
             self.net.broadcast(encode_status(self._status_frame()))
+            self.orderer.applied(self._last_applied_round())
 
     def _flush_gossip(self) -> None:
         if self._gossip:
@@ -570,6 +571,10 @@ class ConsortiumNode:
             self.ledger._process([], b"", b"")
         except Rejected as exc:
             log.warning("finalization failed: %s", exc.detail)
+
+    def _last_applied_round(self) -> int:
+        row = self.ledger.db.query_one("SELECT MAX(round) FROM ledger_rounds")
+        return int(row[0]) if row and row[0] is not None else 0
 
     def _applied_commits(self) -> int:
         row = self.ledger.db.query_one("SELECT COUNT(*) FROM ledger_rounds WHERE round > 0")
