@@ -636,15 +636,7 @@ class _Simulation:
     def _publish(self, node: _Node, block: Block) -> None:
         behaviour = node.behaviour
         if behaviour == "equivocate":
-            twin = self._sign(
-                epoch=block.epoch,
-                round=block.round,
-                author=block.author,
-                timestamp_ms=block.timestamp_ms,
-                parents=block.parents,
-                payload=[self.rng.randbytes(32)],
-                key=node.key,
-            )
+            twin = self._resign(node, block, block.parents, [self.rng.randbytes(32)])
             node.extra[twin.digest] = twin
             peers = [p for p in range(len(self.nodes)) if p != node.id]
             half = set(node.targets)
@@ -655,27 +647,20 @@ class _Simulation:
         else:
             self._broadcast(node.id, ("blocks", [block]), self._targets(node))
 
-    def _sign(
-        self,
-        *,
-        epoch: int,
-        round: int,
-        author: int,
-        timestamp_ms: int,
-        parents: Sequence[BlockRef],
-        payload: Sequence[bytes],
-        key: Ed25519PrivateKey,
+    def _resign(
+        self, node: _Node, block: Block, parents: Sequence[BlockRef], payload: Sequence[bytes]
     ) -> Block:
-        block = Block.create(
-            epoch=epoch,
-            round=round,
-            author=author,
-            timestamp_ms=timestamp_ms,
+        """A byzantine variant of ``block`` in the same slot, signed by its author."""
+        variant = Block.create(
+            epoch=block.epoch,
+            round=block.round,
+            author=block.author,
+            timestamp_ms=block.timestamp_ms,
             parents=parents,
             payload=payload,
-            key=key,
+            key=node.key,
         )
-        return self.registry.register(block)
+        return self.registry.register(variant)
 
     def _lie(self, node: _Node, block: Block) -> Block:
         parents = list(block.parents)
@@ -690,15 +675,7 @@ class _Simulation:
         else:  # a "parent" from the block's own round
             parents.append(BlockRef(block.round, (node.id + 1) % len(self.nodes), victim.digest))
             parents = sorted({(p.round, p.author): p for p in parents}.values())
-        return self._sign(
-            epoch=block.epoch,
-            round=block.round,
-            author=block.author,
-            timestamp_ms=block.timestamp_ms,
-            parents=parents,
-            payload=block.payload,
-            key=node.key,
-        )
+        return self._resign(node, block, parents, block.payload)
 
 
 def run(config: SimConfig) -> SimResult:
