@@ -160,3 +160,27 @@ def test_attack_command_writes_a_capture(
     assert summary["class"] == "ddos"
     with out.open("rb") as fh:
         assert sum(1 for _ in dpkt.pcap.Reader(fh)) > summary["frames"]
+
+
+def test_evaluate_command_reports_per_class(
+    simtrust: Callable[..., Result], sentinel: Path
+) -> None:
+    res = simtrust(
+        "detect",
+        "evaluate",
+        "--data",
+        sentinel,
+        "--types",
+        "Aria",
+        "--max-captures",
+        "2",
+        "--stress",
+        "--json",
+    )
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["device_types"] == ["Aria"]
+    assert set(doc["classes"]) == {"scan", "ddos", "beacon"}
+    assert doc["benign"]["runs"] == 2
+    assert doc["trained"] is True
+    assert "scan-2pps" in doc["variants"]

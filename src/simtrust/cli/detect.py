@@ -125,6 +125,9 @@ def evaluate_cmd(
     types: Annotated[
         str | None, typer.Option("--types", help="Comma-separated device types (default: all).")
     ] = None,
+    max_captures: Annotated[
+        int | None, typer.Option("--max-captures", help="Use at most N captures per type.")
+    ] = None,
     untrained: Annotated[
         bool, typer.Option("--untrained", help="Test against default floors, no training.")
     ] = False,
@@ -148,6 +151,7 @@ def evaluate_cmd(
         device_types=chosen,
         variants=STRESS_VARIANTS if stress else VARIANTS,
         trained=not untrained,
+        max_captures=max_captures,
     )
     doc = report.to_json()
     if plots is not None:
