@@ -97,3 +97,38 @@ def test_mqtt_delivers_alert_json(require_service: Callable[[str], None]) -> Non
     assert payload["kind"] == "scan"
     assert payload["evidence"] == {"feature": "scan_score_60s", "observed": 80.0}
     assert payload["at"] == "2023-11-14T22:13:20.000Z"
+
+
+class _Broken:
+    def emit(self, alert: Alert) -> None:
+        raise StoreError("receiver down")
+
+
+def test_service_delivers_and_survives_a_failing_sink() -> None:
+    from simtrust.detect import DetectionService, DeviceRef, attacks
+    from simtrust.detect._meter import decode_packet, meter_packets
+
+    memory = MemorySink()
+    service = DetectionService([_Broken(), memory], {"192.0.2.5": DeviceRef("1", "g", "acme")})
+    traffic = attacks.mirai_scan("192.0.2.5", T0, duration=20, rate=50)
+    cap = meter_packets(decode_packet(t, 1, f) for t, f in traffic.frames)
+    alerts = service.observe_many(cap.records)
+    assert [a.kind for a in alerts] == ["scan"]
+    assert memory.alerts == alerts
+    assert (service.delivered, service.failed) == (1, 1)
+
+
+def test_runtime_service_writes_the_audit_log(tmp_path: Path) -> None:
+    from simtrust.detect import AttachEvent, detection_service
+
+    rt = Runtime.ephemeral(tmp_path)
+    try:
+        service = detection_service(rt)
+        assert detection_service(rt) is service
+        service.observe_attach(AttachEvent(T0, "001010000000001", "356938035643809"))
+        alerts = service.observe_attach(AttachEvent(T0 + 9e5, "001010000000001", "490154203237518"))
+        assert [a.kind for a in alerts] == ["sim-swap"]
+        actions = [r[0] for r in rt.db.query("SELECT action FROM audit_events")]
+        assert "detect.alert.sim-swap" in actions
+    finally:
+        rt.close()

@@ -20,6 +20,7 @@ from simtrust.detect._meter import (
 )
 from simtrust.detect._model import ALERT_KINDS, Alert, AttachEvent, DeviceRef, iso_utc
 from simtrust.detect._offline import analyze, learn_baselines, load_subscribers, replay
+from simtrust.detect._service import DetectionService, detection_service
 from simtrust.detect._sinks import (
     AlertSink,
     AuditSink,
@@ -40,6 +41,7 @@ __all__ = [
     "AuditSink",
     "Baseline",
     "Capture",
+    "DetectionService",
     "Detector",
     "DeviceRef",
     "DnsAnswer",
@@ -51,6 +53,7 @@ __all__ = [
     "Thresholds",
     "alert_topic",
     "analyze",
+    "detection_service",
     "iso_utc",
     "learn_baselines",
     "load_subscribers",

@@ -1,0 +1,90 @@
+"""The live detection service: a :class:`Detector` wired to alert sinks over one runtime.
+
+Collectors hand it flow records and the subscriber service hands it attach
+events; every alert goes to the audit log and the MQTT broker the settings
+name. A sink that fails (broker down) is counted and logged, never raised into
+the data path, so detection keeps running while delivery is degraded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from simtrust.detect._baseline import Baseline
+from simtrust.detect._engine import Detector, Thresholds
+from simtrust.detect._model import Alert, AttachEvent, DeviceRef
+from simtrust.detect._sinks import AlertSink, AuditSink, MqttSink
+from simtrust.errors import SimtrustError
+from simtrust.policy.flow import FlowRecord
+
+__all__ = ["DetectionService", "detection_service"]
+
+_log = logging.getLogger("simtrust.detect")
+
+
+class DetectionService:
+    """Detector + sinks. ``observe`` is the per-record entry point of the live path."""
+
+    def __init__(
+        self,
+        sinks: Sequence[AlertSink],
+        subscribers: Mapping[str, DeviceRef] | None = None,
+        baselines: Iterable[Baseline] = (),
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        self.detector = Detector(subscribers, baselines, thresholds)
+        self.sinks = list(sinks)
+        self.delivered = 0
+        self.failed = 0
+
+    def __repr__(self) -> str:
+        return f"DetectionService(sinks={len(self.sinks)}, delivered={self.delivered})"
+
+    def _emit(self, alerts: list[Alert]) -> list[Alert]:
+        for alert in alerts:
+            for sink in self.sinks:
+                try:
+                    sink.emit(alert)
+                    self.delivered += 1
+                except SimtrustError as exc:
+                    self.failed += 1
+                    _log.warning("alert delivery to %r failed: %s", sink, exc.detail)
+        return alerts
+
+    def observe(self, flow: FlowRecord) -> list[Alert]:
+        alerts = self.detector.observe(flow)
+        return self._emit(alerts) if alerts else alerts
+
+    def observe_many(self, flows: Iterable[FlowRecord]) -> list[Alert]:
+        out: list[Alert] = []
+        observe = self.detector.observe
+        for f in flows:
+            alerts = observe(f)
+            if alerts:
+                out += self._emit(alerts)
+        return out
+
+    def observe_attach(self, event: AttachEvent) -> list[Alert]:
+        return self._emit(self.detector.observe_attach(event))
+
+    def assign(self, address: str, ref: DeviceRef) -> None:
+        self.detector.assign(address, ref)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            close = getattr(sink, "close", None)
+            if callable(close):
+                close()
+
+
+def detection_service(rt: Any) -> DetectionService:
+    """The runtime's detection service (one per runtime): audit log and MQTT sinks."""
+
+    def build() -> DetectionService:
+        sinks: list[AlertSink] = [AuditSink(rt.audit), MqttSink(rt.settings.mqtt_url)]
+        return DetectionService(sinks)
+
+    service: DetectionService = rt.extension("detect", build)
+    return service
