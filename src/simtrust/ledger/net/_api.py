@@ -62,7 +62,7 @@ async def status(request: Request, who: CurrentPrincipal) -> dict[str, Any]:
 @router.post("/submit", summary="Submit a batch of signed messages (length-prefixed binary)")
 async def submit(request: Request, who: CurrentPrincipal) -> dict[str, Any]:
     raws = decode_batch(await request.body())
-    results = _node(request).submit(raws)
+    results = await _node(request).submit_async(raws)
     return {"results": [r.to_json() for r in results]}
 
 

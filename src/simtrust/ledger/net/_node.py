@@ -274,6 +274,16 @@ class ConsortiumNode:
 
     # -- client side -------------------------------------------------------
 
+    async def submit_async(self, raws: Sequence[bytes]) -> list[SubmitResult]:
+        """:meth:`submit` in chunks, yielding to links and blocks between them."""
+        chunk = self.options.ingest_chunk
+        results: list[SubmitResult] = []
+        for start in range(0, len(raws), chunk):
+            results.extend(self.submit(raws[start : start + chunk]))
+            if start + chunk < len(raws):
+                await asyncio.sleep(0)
+        return results
+
     def submit(self, raws: Sequence[bytes]) -> list[SubmitResult]:
         """Ingest messages from this node's clients and gossip the admitted ones."""
         self.orderer.local(True)
@@ -393,11 +403,13 @@ class ConsortiumNode:
             floor = max(1, self.core.last_decided_round - 1)
             digests = [r.digest for r in refs[:MAX_ITEMS]]
             self.net.send(peer, encode_get_blocks(digests, floor), droppable=False)
-        wanted = self.ledger.missing()
+        missing = set(self.ledger.missing())
         if len(self.gate):
-            held = self.gate.wanted(time.monotonic(), self.options.retry_s)
-            inbox = self._inbox_ids
-            wanted = sorted(set(wanted).union(m for m in held if m not in inbox))
+            missing.update(self.gate.wanted(time.monotonic(), self.options.retry_s))
+        # Queued messages are on their way into the ledger: asking again would only
+        # bring duplicates, each costing a signature check.
+        inbox = self._inbox_ids
+        wanted = sorted(m for m in missing if m not in inbox)
         if wanted:
             self.net.send(peer, encode_get_msgs(wanted[: self.options.max_fetch]),
                           droppable=False)
