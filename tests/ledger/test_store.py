@@ -31,3 +31,24 @@ def test_ingest_transfer_restart(db: Database, clock: ManualClock, operator: Ed2
         "anchor", "identity", "transaction", "tagged-data"]
     assert 4 == len(again.finalized_since(0))
     again.close()
+
+
+def test_second_process_writes_are_picked_up(tmp_path: object, clock: ManualClock,
+                                             operator: Ed25519Signer) -> None:
+    """A CLI writing to the store next to the server: the server's node reloads its indexes."""
+    from pathlib import Path
+
+    from simtrust.store import SqliteDatabase
+
+    path = Path(str(tmp_path)) / "shared.db"
+    server = LedgerNode(SqliteDatabase(path), operator, clock=clock)
+    cli = LedgerNode(SqliteDatabase(path), operator, clock=clock)
+    paid = cli.transfer(operator, BOB.public_key, 5)
+    assert "finalized" == server.status(paid)["state"]
+    assert 5 == server.balance(BOB.public_key).amount
+    after = server.issue_data(b"t", b"server again")  # continues the sequence, no conflict
+    assert "finalized" == cli.status(after)["state"]
+    assert server.snapshot() == cli.snapshot() == server.recompute()
+    for node in (server, cli):
+        node.close()
+        node.db.close()
