@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from simtrust.audit import GENESIS_HASH, AuditEntry, AuditLog, chain_hash
 from simtrust.errors import InvalidInput
@@ -122,3 +125,30 @@ def test_bad_entries_are_refused(runtime: Runtime, field: str, value: str) -> No
     with pytest.raises(InvalidInput):
         runtime.audit.append(**args)
     assert 0 == runtime.audit.count()
+
+
+def test_rolled_back_outer_transaction_leaves_no_gap(runtime: Runtime) -> None:
+    runtime.audit.append(actor="a", action="x.y", subject="s", outcome="info")
+    with pytest.raises(RuntimeError), runtime.db.transaction():
+        runtime.audit.append(actor="a", action="x.y", subject="rolled-back", outcome="info")
+        raise RuntimeError("the caller's change failed")
+    runtime.audit.append(actor="a", action="x.y", subject="after", outcome="info")
+    assert [(1, "s"), (2, "after")] == [(e.seq, e.subject) for e in runtime.audit.iter_all()]
+    assert [] == runtime.audit.verify()
+
+
+@given(
+    st.dictionaries(st.text(max_size=8), st.one_of(st.integers(), st.text(max_size=8),
+                                                   st.none(), st.booleans()), max_size=4),
+    st.text(min_size=1, max_size=12),
+    st.one_of(st.none(), st.text(max_size=6)),
+)
+def test_canonical_equals_sorted_compact_json(details: dict, actor: str, tenant: str | None) -> None:
+    from simtrust.audit._log import _canonical
+
+    doc = {"seq": 7, "event_id": "e", "at": "2026-01-01T00:00:00.000000Z", "actor": actor,
+           "action": "a.b", "subject": "s\u00e9\"", "outcome": "info", "reason": "r\n",
+           "tenant_id": tenant, "details": details}
+    expected = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert expected == _canonical(7, "e", doc["at"], actor, "a.b", doc["subject"], "info",
+                                  "r\n", tenant, details)

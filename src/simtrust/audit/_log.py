@@ -142,12 +142,32 @@ def _canonical(
     seq: int, event_id: str, at: str, actor: str, action: str, subject: str,
     outcome: str, reason: str, tenant_id: str | None, details: dict[str, Any],
 ) -> bytes:
-    doc = {
-        "seq": seq, "event_id": event_id, "at": at, "actor": actor, "action": action,
-        "subject": subject, "outcome": outcome, "reason": reason, "tenant_id": tenant_id,
-        "details": details,
-    }
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _canonical_with(seq, event_id, at, actor, action, subject, outcome, reason,
+                           tenant_id, _details_json(details))
+
+
+def _details_json(details: dict[str, Any]) -> str:
+    return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+_q = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _canonical_with(
+    seq: int, event_id: str, at: str, actor: str, action: str, subject: str,
+    outcome: str, reason: str, tenant_id: str | None, details_json: str,
+) -> bytes:
+    """JSON of the record with sorted keys and no whitespace, details already encoded.
+
+    Byte-identical to ``json.dumps(record, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)``; built by hand so the details are encoded once per append.
+    """
+    return (
+        f'{{"action":{_q(action)},"actor":{_q(actor)},"at":{_q(at)},'
+        f'"details":{details_json},"event_id":{_q(event_id)},"outcome":{_q(outcome)},'
+        f'"reason":{_q(reason)},"seq":{seq},"subject":{_q(subject)},'
+        f'"tenant_id":{_q(tenant_id)}}}'
+    ).encode()
 
 
 def chain_hash(prev_hash: bytes, canonical: bytes) -> bytes:
@@ -209,29 +229,30 @@ class AuditLog:
                 self._head = self._load_head()
             seq, prev = self._head
             now = self._clock()
+            # If the caller's outer transaction rolls back, these records vanish:
+            # forget the head so the next append reloads it from the store.
+            self._db.on_rollback(self._forget_head)
             events: list[AuditEvent] = []
             rows: list[tuple[Any, ...]] = []
             for entry in entries:
                 seq += 1
                 event_id = str(uuid.uuid4())
-                at = entry.at or now
+                at = (entry.at or now).astimezone(UTC)
                 at_text = _iso(at)
-                canonical = _canonical(
+                details_json = _details_json(entry.details)
+                canonical = _canonical_with(
                     seq, event_id, at_text, entry.actor, entry.action, entry.subject,
-                    entry.outcome, entry.reason, entry.tenant_id, entry.details,
+                    entry.outcome, entry.reason, entry.tenant_id, details_json,
                 )
                 digest = chain_hash(prev, canonical)
                 events.append(AuditEvent(
-                    seq, event_id, _parse_iso(at_text), entry.actor, entry.action,
+                    seq, event_id, at, entry.actor, entry.action,
                     entry.subject, entry.outcome, entry.reason, entry.tenant_id,
                     dict(entry.details), prev, digest,
                 ))
                 rows.append((
                     seq, event_id, at_text, entry.actor, entry.action, entry.subject,
-                    entry.outcome, entry.reason, entry.tenant_id,
-                    json.dumps(entry.details, sort_keys=True, separators=(",", ":"),
-                               ensure_ascii=False),
-                    prev, digest,
+                    entry.outcome, entry.reason, entry.tenant_id, details_json, prev, digest,
                 ))
                 prev = digest
             try:
@@ -244,6 +265,9 @@ class AuditLog:
                 raise
             self._head = (seq, prev)
         return events
+
+    def _forget_head(self) -> None:
+        self._head = None
 
     def get(self, event_id: str) -> AuditEvent | None:
         row = self._db.query_one(

@@ -14,7 +14,7 @@ import re
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +46,7 @@ class Database(ABC):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._depth = 0
+        self._on_rollback: list[Callable[[], None]] = []
 
     def render(self, sql: str) -> str:
         """Replace dialect tokens in schema SQL."""
@@ -67,10 +68,32 @@ class Database(ABC):
                 self._depth -= 1
                 if outer:
                     self._rollback()
+                    self._run_rollback_hooks()
                 raise
             self._depth -= 1
             if outer:
-                self._commit()
+                try:
+                    self._commit()
+                except BaseException:
+                    self._run_rollback_hooks()
+                    raise
+                self._on_rollback.clear()
+
+    def on_rollback(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` if the current outermost transaction rolls back.
+
+        In-memory caches of stored state (the audit chain head, the attach
+        cache) register here so that they never run ahead of the store.
+        """
+        with self._lock:
+            if self._depth == 0:
+                raise StoreError("on_rollback needs an open transaction")
+            self._on_rollback.append(hook)
+
+    def _run_rollback_hooks(self) -> None:
+        hooks, self._on_rollback = self._on_rollback, []
+        for hook in hooks:
+            hook()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Execute one statement inside a transaction; return the row count."""
