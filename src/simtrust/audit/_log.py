@@ -150,7 +150,8 @@ def _details_json(details: dict[str, Any]) -> str:
     return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-_q = json.JSONEncoder(ensure_ascii=False).encode
+# The C string quoter json.dumps(ensure_ascii=False) itself uses.
+_q: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _canonical_with(
@@ -166,7 +167,7 @@ def _canonical_with(
         f'{{"action":{_q(action)},"actor":{_q(actor)},"at":{_q(at)},'
         f'"details":{details_json},"event_id":{_q(event_id)},"outcome":{_q(outcome)},'
         f'"reason":{_q(reason)},"seq":{seq},"subject":{_q(subject)},'
-        f'"tenant_id":{_q(tenant_id)}}}'
+        f'"tenant_id":{"null" if tenant_id is None else _q(tenant_id)}}}'
     ).encode()
 
 
