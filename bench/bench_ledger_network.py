@@ -53,6 +53,8 @@ FULL_STEP_S = 9.0
 QUICK_STEPS = (50, 100)
 QUICK_STEP_S = 1.5
 TICK_S = 0.05
+MAX_REQUEST = 1000  # ~200 KB per request, under the API's body limit
+WARMUP = (100,)  # a first step not counted: links, caches and the poller settle
 DRAIN_S = 20.0
 CONSENSUS = ConsensusParams(leader_timeout_ms=500, min_round_interval_ms=50)
 
@@ -250,7 +252,8 @@ def _sender(driver: Any, load: _Load, node: int, steps: Sequence[int], step_s: f
             # Owed messages follow elapsed time, so a slow request does not lower the offer.
             owed += offered / VALIDATORS * (now - last)
             last = now
-            count = int(owed)
+            # One request carries at most MAX_REQUEST messages; the rest stays owed.
+            count = min(int(owed), MAX_REQUEST)
             owed -= count
             with load.lock:
                 batch = load.take(node, count)
@@ -282,7 +285,8 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run(quick: bool) -> BenchResult:
-    steps = QUICK_STEPS if quick else FULL_STEPS
+    steps = QUICK_STEPS if quick else (*WARMUP, *FULL_STEPS)
+    warm = 0 if quick else len(WARMUP)
     step_s = QUICK_STEP_S if quick else FULL_STEP_S
     result = BenchResult(NAME)
     result.notes["loadavg_before"] = [round(x, 2) for x in os.getloadavg()]
@@ -311,7 +315,11 @@ def run(quick: bool) -> BenchResult:
             end = start + len(steps) * step_s
             while True:
                 now = time.monotonic()
-                rows = driver.finalized(after)
+                try:
+                    rows = driver.finalized(after)
+                except Exception as exc:  # noqa: BLE001 - a slow answer is noted, polling goes on
+                    errors.append(f"poll: {type(exc).__name__}: {exc}"[:200])
+                    rows = []
                 seen = time.monotonic()
                 for order, mid in rows:
                     finalized_at.setdefault(mid, seen)
@@ -328,13 +336,13 @@ def run(quick: bool) -> BenchResult:
         finally:
             driver.close()
     result.notes["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    _report(result, load, finalized_at, steps, step_s, start, errors, quick)
+    _report(result, load, finalized_at, steps, step_s, start, errors, quick, warm)
     return result
 
 
 def _report(result: BenchResult, load: _Load, finalized_at: dict[bytes, float],
             steps: Sequence[int], step_s: float, start: float, errors: list[str],
-            quick: bool) -> None:
+            quick: bool, warm: int) -> None:
     drain_end = max(finalized_at.values(), default=start)
     table = []
     best: dict[str, float] | None = None
@@ -355,10 +363,12 @@ def _report(result: BenchResult, load: _Load, finalized_at: dict[bytes, float],
             "unfinalized": sum(1 for m in sent if m not in finalized_at),
         }
         table.append(row)
-        if best is None or row["finalized_per_s"] > best["finalized_per_s"]:
+        if index < warm:
+            row["warmup"] = 1
+        elif best is None or row["finalized_per_s"] > best["finalized_per_s"]:
             best = row
     assert best is not None
-    at_target = [r for r in table if r["p50_s"] <= 1.0 and r["p99_s"] <= 3.0]
+    at_target = [r for r in table[warm:] if r["p50_s"] <= 1.0 and r["p99_s"] <= 3.0]
     result.metrics["finalized_per_s_within_target_latency"] = max(
         (r["finalized_per_s"] for r in at_target), default=0.0
     )
