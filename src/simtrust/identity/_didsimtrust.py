@@ -413,6 +413,13 @@ class DidRegistry:
 
     # -- applying finalized messages
 
+    def applied_through(self) -> int:
+        """The finalized order of the last message this registry applied (0: none)."""
+        row = self._db.query_one(
+            "SELECT ledger_order FROM identity_ledger_cursor WHERE component = 'registry'"
+        )
+        return 0 if row is None else int(row[0])
+
     def apply(self, message: FinalizedMessage) -> ApplyOutcome:
         """Apply one finalized message; invalid operations are recorded and refused, not raised."""
         if message.payload_type != IDENTITY_PAYLOAD_TYPE:

@@ -82,7 +82,13 @@ class IdentityService:
         self.registry = DidRegistry(rt.db, network=self.network)
         self.resolver: DidResolver = self.registry.resolver
         self.node: LedgerNode = ledger_node(rt)
-        self.node.register_handler(IDENTITY_PAYLOAD_TYPE, LedgerIdentityHandler(self.registry))
+        # Replay identity messages finalized while no registry listened (a CLI
+        # submit, a peer's messages, a restart) before taking new ones.
+        self.node.register_handler(
+            IDENTITY_PAYLOAD_TYPE,
+            LedgerIdentityHandler(self.registry),
+            replay_from=self.registry.applied_through() + 1,
+        )
         self.status = StatusListRegistry(rt.db)
         self.status_checker = StatusListVerifier(
             self.status.published, self.resolver, anchored=self.registry.latest_status_anchor
