@@ -52,3 +52,10 @@ def test_bad_settings_are_reported(tmp_path: Path, text: str, message: str) -> N
 def test_missing_explicit_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(env={"SIMTRUST_CONFIG": str(tmp_path / "nope.toml")})
+
+
+def test_anchor_interval(tmp_path: Path) -> None:
+    s = load_settings(env={"SIMTRUST_HOME": str(tmp_path), "SIMTRUST_ANCHOR_INTERVAL_S": "2.5"})
+    assert 2.5 == s.anchor_interval_s
+    with pytest.raises(ConfigError, match="negative"):
+        load_settings(env={"SIMTRUST_HOME": str(tmp_path), "SIMTRUST_ANCHOR_INTERVAL_S": "-1"})

@@ -37,6 +37,7 @@ class Settings:
     network_id: str = "simtrust-local"
     max_body_bytes: int = 1_048_576
     log_level: str = "INFO"
+    anchor_interval_s: float = 60.0
 
     @property
     def api_host(self) -> str:
@@ -60,6 +61,7 @@ _ENV = {
     "network_id": "SIMTRUST_NETWORK_ID",
     "max_body_bytes": "SIMTRUST_MAX_BODY_BYTES",
     "log_level": "SIMTRUST_LOG_LEVEL",
+    "anchor_interval_s": "SIMTRUST_ANCHOR_INTERVAL_S",
 }
 
 
@@ -90,6 +92,14 @@ def _coerce(key: str, raw: Any) -> Any:
         if value <= 0:
             raise ConfigError(f"{key} must be positive", setting=key)
         return value
+    if key == "anchor_interval_s":
+        try:
+            seconds = float(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{key} must be a number of seconds", setting=key) from exc
+        if seconds < 0:
+            raise ConfigError(f"{key} must not be negative (0 disables)", setting=key)
+        return seconds
     if key == "api_bind":
         text = str(raw)
         host, sep, port = text.rpartition(":")

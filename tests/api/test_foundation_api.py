@@ -184,3 +184,22 @@ def test_audit_over_http(api: Any, acme: dict[str, str], operator_headers: dict[
     other = api.get("/v1/audit/events?tenant_id=globex", headers=operator_headers).json()["events"]
     _problem(api.get(f"/v1/audit/events/{other[0]['event_id']}",
                      headers={"Authorization": acme["tenant-admin"]}), 404)
+
+
+def test_audit_proof_over_http(api: Any, acme: dict[str, str],
+                               operator_headers: dict[str, str]) -> None:
+    own = api.get("/v1/audit/events", headers={"Authorization": acme["tenant-admin"]}).json()
+    event_id = own["events"][0]["event_id"]
+    _problem(api.get(f"/v1/audit/events/{event_id}/proof",
+                     headers={"Authorization": acme["tenant-admin"]}), 404)
+    _problem(api.post("/v1/audit/anchor", headers={"Authorization": acme["tenant-admin"]}), 403)
+    receipt = api.post("/v1/audit/anchor", headers=operator_headers).json()
+    assert receipt["size"] >= 1
+    proof = api.get(f"/v1/audit/events/{event_id}/proof",
+                    headers={"Authorization": acme["tenant-admin"]}).json()
+    from simtrust.audit.anchoring import verify_event_proof
+
+    assert event_id == verify_event_proof(proof).event_id
+    other = api.get("/v1/audit/events?tenant_id=globex", headers=operator_headers).json()["events"]
+    _problem(api.get(f"/v1/audit/events/{other[0]['event_id']}/proof",
+                     headers={"Authorization": acme["tenant-admin"]}), 404)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from rich.table import Table
 import simtrust
 from simtrust.cli._common import console, emit_json, err_console, open_runtime, progress_bar
 from simtrust.config import load_settings
-from simtrust.errors import InvalidInput
+from simtrust.errors import InvalidInput, SimtrustError
 from simtrust.runtime import Runtime
 
 __all__ = ["app"]
@@ -109,10 +110,33 @@ def serve(
             raise InvalidInput(f"--bind must be HOST:PORT, got {bind!r}")
         port = int(port_text)
     err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json)")
+    anchoring = _start_anchoring(rt)
     try:
         uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
     finally:
+        if anchoring is not None:
+            anchoring.set()
         rt.close()
+
+
+def _start_anchoring(rt: Runtime) -> threading.Event | None:
+    """Anchor new audit records every ``anchor_interval_s`` seconds in the background."""
+    interval = rt.settings.anchor_interval_s
+    if interval <= 0:
+        return None
+    from simtrust.audit.anchoring import anchor_pending
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                anchor_pending(rt)
+            except SimtrustError as exc:
+                err_console.print(f"audit anchoring failed: {exc.detail}")
+
+    threading.Thread(target=loop, name="audit-anchoring", daemon=True).start()
+    return stop
 
 
 @app.command()
@@ -235,6 +259,68 @@ def audit_query(
         table.add_row(str(e.seq), e.at.isoformat(timespec="seconds"), e.actor, e.action,
                       e.subject, e.outcome, e.reason)
     console.print(table)
+
+
+@audit_app.command("anchor")
+def audit_anchor(json_out: JsonOpt = False) -> None:
+    """Anchor every audit record not anchored yet on the ledger (one Merkle root)."""
+    from simtrust.audit.anchoring import anchor_pending
+
+    rt = open_runtime()
+    try:
+        receipt = anchor_pending(rt)
+    finally:
+        rt.close()
+    result = receipt.to_json() if receipt else {"anchored": 0}
+    if json_out:
+        emit_json(result)
+    elif receipt is None:
+        console.print("nothing to anchor: every audit record is anchored")
+    else:
+        console.print(f"anchored records {result['first']}..{result['last']} "
+                      f"in ledger message {result['message_id']}")
+
+
+@audit_app.command("prove")
+def audit_prove(event_id: Annotated[str, typer.Argument(help="Audit event id.")]) -> None:
+    """Print the inclusion proof (JSON) of an audit event against its finalized ledger anchor."""
+    from simtrust.audit.anchoring import prove_event
+
+    rt = open_runtime()
+    try:
+        proof = prove_event(rt, event_id)
+    finally:
+        rt.close()
+    emit_json(proof)
+
+
+@audit_app.command("check-proof")
+def audit_check_proof(
+    file: Annotated[Path, typer.Argument(help="A proof printed by `simtrust audit prove`.")],
+    issuer: Annotated[
+        str | None, typer.Option(help="Hex Ed25519 key the anchor must be issued by.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Verify a proof offline: anchor signature, anchored range, Merkle path. No store needed."""
+    import json
+
+    from simtrust.audit.anchoring import verify_event_proof
+
+    try:
+        proof = json.loads(file.read_text(encoding="utf-8"))
+        trusted = bytes.fromhex(issuer) if issuer else None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"cannot read proof {file}: {exc}") from exc
+    if not isinstance(proof, dict):
+        raise InvalidInput("a proof is a JSON object")
+    verified = verify_event_proof(proof, trusted_issuer=trusted)
+    result = {"verified": True, "event_id": proof["event"]["event_id"],
+              "anchor": proof["anchor"]["message_id"], "root": verified.root.hex()}
+    if json_out:
+        emit_json(result)
+    else:
+        console.print(f"proof verified: event {result['event_id']} is in anchor {result['anchor']}")
 
 
 @keys_app.command("rotate")

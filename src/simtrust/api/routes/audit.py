@@ -42,6 +42,27 @@ def get_event(event_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[
     return event.to_json()
 
 
+@router.get("/events/{event_id}/proof",
+            summary="Inclusion proof of a record against its finalized ledger anchor")
+def prove(event_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    from simtrust.audit.anchoring import prove_event
+
+    event = rt.audit.get(event_id)
+    if event is None:
+        raise NotFound(f"no audit event {event_id!r}")
+    who.check_tenant(event.tenant_id)
+    return prove_event(rt, event_id)
+
+
+@router.post("/anchor", summary="Anchor every record not anchored yet (operator-admin)")
+def anchor(rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    from simtrust.audit.anchoring import anchor_pending
+
+    who.require_operator()
+    receipt = anchor_pending(rt)
+    return receipt.to_json() if receipt else {"anchored": 0}
+
+
 @router.post("/verify", summary="Verify the whole hash chain (operator-admin)")
 def verify_chain(rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
