@@ -129,6 +129,9 @@ class _Dev:
         "cohort",
         "dst_cur",
         "dst_prev",
+        "h_dbytes",
+        "h_dflows",
+        "h_dpk",
         "known",
         "learn",
         "new_dsts",
@@ -180,6 +183,7 @@ class _Dev:
         self.learn: Baseline | None = None
         self.th_scan = self.th_breadth = self.th_dpk = self.th_dflows = 0.0
         self.th_dbytes = self.th_vol = 0.0
+        self.h_dpk = self.h_dflows = self.h_dbytes = 0.0
         self.time_on = False
         self.quiet: frozenset[int] = frozenset()
 
@@ -213,7 +217,6 @@ class Detector:
         self._names: dict[str, set[str]] = {}
         self._class: dict[str, int] = {}
         self._imeis: dict[str, dict[str, float]] = {}
-        self.records = 0
 
     # -- configuration -------------------------------------------------------------------
 
@@ -281,6 +284,8 @@ class Detector:
         dev.th_dpk = max(th.ddos_packets_floor, th.ddos_factor * expected("dst_packets_10s"))
         dev.th_dflows = max(th.ddos_flows_floor, th.ddos_factor * expected("dst_flows_10s"))
         dev.th_dbytes = max(th.ddos_bytes_floor, th.ddos_factor * expected("dst_bytes_10s"))
+        # Below half a threshold the exact sliding check is skipped.
+        dev.h_dpk, dev.h_dflows, dev.h_dbytes = dev.th_dpk / 2, dev.th_dflows / 2, dev.th_dbytes / 2
         dev.th_vol = (
             max(th.volume_floor_trained, th.volume_factor * expected("bytes_60s"))
             if trained
@@ -419,7 +424,6 @@ class Detector:
 
     def observe(self, f: FlowRecord) -> list[Alert]:
         """Account one flow record; returns the alerts it completes (usually none)."""
-        self.records += 1
         ref = self._refs.get(f.src_addr)
         if ref is None:
             if f.imsi is None or f.dst_addr in self._refs:
@@ -436,12 +440,12 @@ class Detector:
             dev.t_first = f.start
         if t > dev.t_last:  # noqa: PLR1730 - a branch is cheaper than max() per record
             dev.t_last = t
-        w = int(t // 60)
-        if w > dev.w60:
-            self._roll60(dev, w)
         w10 = int(t // 10)
         if w10 > dev.w10:
+            if w10 // 6 > dev.w60:
+                self._roll60(dev, w10 // 6)
             self._roll10(dev, w10)
+        w = dev.w60
         dst = f.dst_addr
         cls = self._class.get(dst)
         if cls is None:
@@ -496,20 +500,17 @@ class Detector:
         if (
             learn is None
             and t >= e[5]
-            and (
-                e[0] >= dev.th_dpk * 0.5
-                or e[1] >= dev.th_dflows * 0.5
-                or e[2] >= dev.th_dbytes * 0.5
-            )
+            and (e[0] >= dev.h_dpk or e[1] >= dev.h_dflows or e[2] >= dev.h_dbytes)
         ):
             out += self._ddos_check(dev, dst, e, t, w10, f)
 
         # Volume: bytes sent per 60 s.
         if learn is None:
-            vol = dev.by_cur + dev.by_prev * (1.0 - (t - w * 60) / 60.0)
-            if vol >= dev.th_vol:
-                dev.by_first = max(dev.t_first, w * 60.0 - (60.0 if dev.by_prev else 0.0))
-                out += self._volume_alert(dev, vol, t)
+            if dev.by_cur + dev.by_prev >= dev.th_vol:
+                vol = dev.by_cur + dev.by_prev * (1.0 - (t - w * 60) / 60.0)
+                if vol >= dev.th_vol:
+                    dev.by_first = max(dev.t_first, w * 60.0 - (60.0 if dev.by_prev else 0.0))
+                    out += self._volume_alert(dev, vol, t)
 
             # Destinations outside the baseline: beaconing, new destination, time of day.
             if cls == _UNICAST and not unanswered:
