@@ -278,3 +278,17 @@ def test_flush_finalises_learning_windows() -> None:
     assert base.windows == 1
     assert base.features["bytes_60s"] == 5000
     assert 443 in base.ports
+
+
+def test_address_classes() -> None:
+    from simtrust.detect._engine import _GROUP, _LOCAL, _UNICAST, _classify
+
+    assert _classify("239.255.255.250") == _GROUP
+    assert _classify("10.10.10.255") == _GROUP
+    assert _classify("ff02::fb") == _GROUP
+    assert _classify("192.168.1.4") == _LOCAL
+    assert _classify("100.64.3.1") == _LOCAL
+    assert _classify("fe80::1") == _LOCAL
+    assert _classify("198.51.100.7") == _UNICAST
+    assert _classify("2001:db8::7") == _UNICAST
+    assert _classify("not-an-address") == _LOCAL

@@ -168,3 +168,27 @@ def test_flow_meter_table_is_bounded() -> None:
         out += meter.add(p)
     assert len(meter) == 10
     assert len(out) == 40
+
+
+def test_ipv6_packets_are_metered() -> None:
+    import socket
+
+    udp = dpkt.udp.UDP(sport=5353, dport=443, data=b"hello")
+    udp.ulen = 13
+    ip6 = dpkt.ip6.IP6(
+        src=socket.inet_pton(socket.AF_INET6, "2001:db8::1"),
+        dst=socket.inet_pton(socket.AF_INET6, "2001:db8::2"),
+        nxt=17,
+        hlim=64,
+        data=udp,
+        plen=13,
+    )
+    p = decode_packet(1.0, 101, bytes(ip6))
+    assert p is not None
+    assert (p.src, p.dst, p.sport, p.dport, p.proto) == (
+        "2001:db8::1",
+        "2001:db8::2",
+        5353,
+        443,
+        17,
+    )
