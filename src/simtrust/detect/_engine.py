@@ -466,7 +466,8 @@ class Detector:
         if unanswered and packets <= 3 and cls != _GROUP:
             syn = dev.syn_cur
             if dst not in syn:
-                if not syn:
+                if not syn and not dev.syn_prev:
+                    # First evidence: keep the previous window's start while it counts.
                     dev.syn_first = f.start
                 syn[dst] = f.dst_port
                 if f.dst_port in _TELNET:
@@ -477,7 +478,7 @@ class Detector:
                     if score >= dev.th_scan:
                         out += self._scan_alert(dev, score, t)
         if packets <= 2 and cls == _UNICAST and dst not in dev.brd_cur:
-            if not dev.brd_cur:
+            if not dev.brd_cur and not dev.brd_prev:
                 dev.brd_first = f.start
             dev.brd_cur.add(dst)
             if learn is None:
