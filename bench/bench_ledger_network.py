@@ -218,24 +218,32 @@ class _Load:
     def __init__(self, lanes: list[list[bytes]]) -> None:
         self.lanes = lanes
         self.cursor = [0] * len(lanes)
+        self.turn: dict[int, int] = {}
         self.submitted: dict[bytes, float] = {}
         self.step_of: dict[bytes, int] = {}
         self.rejected = 0
         self.lock = threading.Lock()
 
     def take(self, node: int, count: int) -> list[bytes]:
-        """The next ``count`` messages of the lanes assigned to ``node``, round-robin."""
+        """The next ``count`` messages of the lanes assigned to ``node``, round-robin.
+
+        The rotation carries over between calls, so every lane advances at the
+        same pace whatever the batch size (a lane's cross parent, CROSS
+        messages back in another lane of the same node, is always sent first).
+        """
         mine = [i for i in range(len(self.lanes)) if i % VALIDATORS == node]
         out: list[bytes] = []
-        while len(out) < count:
-            progressed = False
-            for i in mine:
-                if self.cursor[i] < len(self.lanes[i]) and len(out) < count:
-                    out.append(self.lanes[i][self.cursor[i]])
-                    self.cursor[i] += 1
-                    progressed = True
-            if not progressed:
-                break
+        idle = 0
+        while len(out) < count and idle < len(mine):
+            turn = self.turn.get(node, 0)
+            self.turn[node] = (turn + 1) % len(mine)
+            lane = mine[turn]
+            if self.cursor[lane] < len(self.lanes[lane]):
+                out.append(self.lanes[lane][self.cursor[lane]])
+                self.cursor[lane] += 1
+                idle = 0
+            else:
+                idle += 1
         return out
 
 

@@ -312,7 +312,7 @@ class ConsortiumNode:
 
     def status(self) -> dict[str, Any]:
         core = self.core
-        ledger = self.ledger
+        info = self.ledger.info()
         return {
             "validator": self.id,
             "network": self.genesis.network,
@@ -321,7 +321,7 @@ class ConsortiumNode:
             "last_decided_round": core.last_decided_round,
             "commits": core.commit_count,
             "finalized": self.finalized_count(),
-            "messages": ledger.info()["messages"],
+            "ledger": {k: info[k] for k in ("messages", "pending", "missing", "evicted")},
             "blocks": len(core),
             "pending_blocks": core.pending_count(),
             "held_blocks": len(self.gate),
