@@ -1,0 +1,278 @@
+"""Applying a flow batch from one JetStream partition exactly once: policy, detection, store.
+
+A batch is identified by (stream, partition, stream sequence). The last applied
+sequence of each partition lives in ``policy_nats_offsets`` and is advanced in the
+same store transaction as the batch's effects that are kept in the store — the
+per-device byte counters behind volume caps (``policy_nats_usage``) and the
+detection alerts' audit records — so a batch redelivered after a crash (JetStream
+at-least-once delivery, ADR-31 "Consumers", explicit ack) is recognised and
+skipped instead of counted twice. See ``docs/decisions/policy-nats-exactly-once.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from simtrust.policy._engine import AddressResolver, FlowVerdict, PolicyEngine
+from simtrust.policy._nats_codec import FlowBatch
+from simtrust.store import Migration, apply_migrations
+
+if TYPE_CHECKING:
+    from simtrust.runtime import Runtime
+
+__all__ = ["MIGRATIONS", "ApplyResult", "BatchApplier", "Detection"]
+
+MIGRATIONS = [
+    Migration(
+        "policy_nats",
+        1,
+        "partition offsets and device byte counters",
+        """
+        CREATE TABLE policy_nats_offsets (
+            stream TEXT NOT NULL,
+            part INTEGER NOT NULL,
+            last_seq {bigint} NOT NULL,
+            batches {bigint} NOT NULL,
+            records {bigint} NOT NULL,
+            octets {bigint} NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (stream, part)
+        );
+        CREATE TABLE policy_nats_usage (
+            imsi TEXT NOT NULL,
+            period TEXT NOT NULL,
+            bucket {bigint} NOT NULL,
+            octets {bigint} NOT NULL,
+            stream TEXT NOT NULL,
+            part INTEGER NOT NULL,
+            PRIMARY KEY (imsi, period)
+        );
+        CREATE INDEX policy_nats_usage_part ON policy_nats_usage (stream, part)
+        """,
+    ),
+]
+
+_PERIODS = ("hour", "day", "month")
+
+
+class Detection(Protocol):
+    """What the applier needs of :class:`simtrust.detect.DetectionService`."""
+
+    def observe(self, flow: Any) -> list[Any]: ...
+
+    def assign(self, address: str, ref: Any) -> None: ...
+
+
+class _BatchAddresses:
+    """Resolver that knows the producer's SIM mapping of the current batch first."""
+
+    __slots__ = ("current", "fallback")
+
+    def __init__(self, fallback: AddressResolver | None) -> None:
+        self.current: dict[str, str] = {}
+        self.fallback = fallback
+
+    def lookup(self, address: str) -> str | None:
+        found = self.current.get(address)
+        if found is None and self.fallback is not None:
+            return self.fallback.lookup(address)
+        return found
+
+
+class _AlreadyApplied(Exception):
+    """The offset row moved past this sequence (another process applied it)."""
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """What one batch did: ``applied`` is False for a duplicate that was skipped."""
+
+    applied: bool
+    records: int = 0
+    verdicts: list[FlowVerdict] = field(default_factory=list)
+    alerts: list[Any] = field(default_factory=list)
+
+
+class BatchApplier:
+    """Applies batches of partitions of one stream to a runtime's policy and detection.
+
+    The policy engine shares the runtime's compiled policies, device directory,
+    action dispatcher and removed-SIM set; its address resolver answers from the
+    SIM mapping the producer shipped with each batch, then from the runtime's own.
+    Not thread-safe: one consumer loop drives it.
+    """
+
+    def __init__(self, rt: Runtime, *, stream: str, partitions: Iterable[int],
+                 detection: Detection | None = None) -> None:
+        from simtrust.policy._service import policy_service
+
+        self.rt = rt
+        self.stream = stream
+        self.partitions = sorted(set(partitions))
+        self.service = policy_service(rt)
+        base = self.service.engine
+        self.addresses = _BatchAddresses(base.addresses)
+        self.engine = PolicyEngine(base.policies, self.addresses, base.directory,
+                                   self.service.dispatcher, clock=base.clock)
+        # one removed set and one on_remove callback for the runtime, not one per engine
+        self.engine.removed = base.removed
+        self.service.dispatcher.on_remove = base.removed.add
+        self.detection = detection
+        self._assigned: dict[str, str] = {}
+        self.duplicates = 0
+        self.batches = 0
+        self.records = 0
+        apply_migrations(rt.db, MIGRATIONS)
+        self._last = self._load()
+
+    def __repr__(self) -> str:
+        return f"BatchApplier(stream={self.stream!r}, partitions={self.partitions})"
+
+    # -- state ------------------------------------------------------------------------
+
+    def _load(self) -> dict[int, int]:
+        db = self.rt.db
+        now = self.rt.clock().isoformat()
+        last: dict[int, int] = {}
+        with db.transaction():
+            for part in self.partitions:
+                row = db.query_one("SELECT last_seq FROM policy_nats_offsets"
+                                   " WHERE stream = ? AND part = ?", (self.stream, part))
+                if row is None:
+                    db.execute("INSERT INTO policy_nats_offsets (stream, part, last_seq, batches,"
+                               " records, octets, updated_at) VALUES (?, ?, 0, 0, 0, 0, ?)",
+                               (self.stream, part, now))
+                    last[part] = 0
+                else:
+                    last[part] = int(row[0])
+            marks = ",".join("?" for _ in self.partitions)
+            rows = db.query("SELECT imsi, period, bucket, octets FROM policy_nats_usage"
+                            f" WHERE stream = ? AND part IN ({marks})",
+                            (self.stream, *self.partitions)) if self.partitions else []
+        volume = self._volume()
+        for imsi, period, bucket, octets in rows:
+            volume[(str(imsi), str(period))] = (int(bucket), int(octets))
+        return last
+
+    def _volume(self) -> dict[tuple[str, str], tuple[int, int]]:
+        # the byte counters of the volume caps (same package; UsageMeter has no export API)
+        return self.engine.policies.usage._volume
+
+    def _reload_usage(self, imsis: Iterable[str]) -> None:
+        """Put the in-memory counters of ``imsis`` back to what the store holds."""
+        volume = self._volume()
+        for imsi in imsis:
+            for period in _PERIODS:
+                volume.pop((imsi, period), None)
+            for period, bucket, octets in self.rt.db.query(
+                    "SELECT period, bucket, octets FROM policy_nats_usage WHERE imsi = ?",
+                    (imsi,)):
+                volume[(imsi, str(period))] = (int(bucket), int(octets))
+
+    def last_applied(self, partition: int) -> int:
+        """The stream sequence of the last batch applied for ``partition`` (0: none)."""
+        return self._last.get(partition, 0)
+
+    def totals(self) -> dict[int, dict[str, int]]:
+        """Per partition: last sequence, batches, records and octets applied (from the store)."""
+        out: dict[int, dict[str, int]] = {}
+        for part, seq, batches, records, octets in self.rt.db.query(
+                "SELECT part, last_seq, batches, records, octets FROM policy_nats_offsets"
+                " WHERE stream = ? ORDER BY part", (self.stream,)):
+            out[int(part)] = {"last_seq": int(seq), "batches": int(batches),
+                              "records": int(records), "octets": int(octets)}
+        return out
+
+    # -- applying ---------------------------------------------------------------------
+
+    def apply(self, partition: int, seq: int, batch: FlowBatch) -> ApplyResult:
+        """Apply ``batch`` (stream sequence ``seq``) once; a sequence already applied is skipped.
+
+        Policy runs first and its audit records are flushed; then detection, the
+        byte counters and the new offset commit in one transaction. A failure
+        leaves the offset where it was and the counters as stored, so the
+        redelivered batch is applied as if for the first time.
+        """
+        if partition not in self._last:
+            raise ValueError(f"partition {partition} is not one of {self.partitions}")
+        if seq <= self._last[partition]:
+            self.duplicates += 1
+            return ApplyResult(False)
+        current: dict[str, str] = {}
+        records = []
+        octets = 0
+        for record, uplink in batch.flows:
+            records.append(record)
+            octets += record.octets
+            if record.imsi is not None:
+                current[record.src_addr if uplink else record.dst_addr] = record.imsi
+        self.addresses.current = current
+        touched: set[str] = set()
+        try:
+            verdicts = self.engine.ingest(records)
+            touched = {v.imsi for v in verdicts}
+            self.service.dispatcher.flush()
+            alerts = self._commit(partition, seq, len(records), octets, records, touched)
+        except _AlreadyApplied:
+            self._reload_usage(touched)
+            self._last[partition] = max(self._last[partition], seq)
+            self.duplicates += 1
+            return ApplyResult(False)
+        except BaseException:
+            self._reload_usage(touched)
+            raise
+        finally:
+            self.addresses.current = {}
+        self._last[partition] = seq
+        self.batches += 1
+        self.records += len(records)
+        return ApplyResult(True, len(records), verdicts, alerts)
+
+    def _commit(self, partition: int, seq: int, count: int, octets: int,
+                records: list[Any], touched: set[str]) -> list[Any]:
+        db = self.rt.db
+        alerts: list[Any] = []
+        with db.transaction():
+            moved = db.execute(
+                "UPDATE policy_nats_offsets SET last_seq = ?, batches = batches + 1,"
+                " records = records + ?, octets = octets + ?, updated_at = ?"
+                " WHERE stream = ? AND part = ? AND last_seq < ?",
+                (seq, count, octets, self.rt.clock().isoformat(), self.stream, partition, seq))
+            if moved != 1:
+                raise _AlreadyApplied(seq)
+            if self.detection is not None:
+                self._assign(self.detection)
+                observe = self.detection.observe
+                for record in records:
+                    found = observe(record)
+                    if found:
+                        alerts.extend(found)
+            volume = self._volume()
+            rows = []
+            for imsi in touched:
+                for period in _PERIODS:
+                    cur = volume.get((imsi, period))
+                    if cur is not None:
+                        rows.append((imsi, period, cur[0], cur[1], self.stream, partition))
+            if rows:
+                db.executemany(
+                    "INSERT INTO policy_nats_usage (imsi, period, bucket, octets, stream, part)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (imsi, period) DO UPDATE SET"
+                    " bucket = excluded.bucket, octets = excluded.octets,"
+                    " stream = excluded.stream, part = excluded.part", rows)
+        return alerts
+
+    def _assign(self, detection: Detection) -> None:
+        """Tell detection which SIM holds each address of the batch (its own map is empty)."""
+        from simtrust.detect import DeviceRef
+
+        current = self.addresses.current
+        for address, imsi in current.items():
+            if self._assigned.get(address) == imsi:
+                continue
+            ctx = self.engine.directory.context(imsi)
+            ref = DeviceRef(imsi, ctx.group if ctx else "", ctx.tenant_id if ctx else "")
+            detection.assign(address, ref)
+            self._assigned[address] = imsi
