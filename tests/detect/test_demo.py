@@ -30,3 +30,19 @@ def test_demo_step_detects_the_scanner(tmp_path: Path) -> None:
         assert any("scan" in line for line in said)
     finally:
         rt.close()
+
+
+def test_demo_step_removes_an_attached_meter(tmp_path: Path) -> None:
+    """After the subscriber step attached its fleet, the scanner's SIM is suspended."""
+    from simtrust.demo import subscriber
+
+    rt = Runtime.ephemeral(tmp_path)
+    try:
+        ctx = DemoContext(rt=rt, home=tmp_path, say=lambda _text: None)
+        subscriber.run(ctx)
+        result = step.run(ctx)
+        assert result["infected"]["imsi"] in ctx.data["subscriber"]["imsis"]
+        assert result["removal"]["outcome"] == "removed (SIM suspended)"
+        assert result["removal"]["next_attach"].startswith("denied")
+    finally:
+        rt.close()

@@ -176,44 +176,41 @@ def _sim_swap(ctx: Any, det: Detector, tenant: str, now: float) -> list[Alert]:
     return alerts
 
 
-def _remove(ctx: Any, alert: Any) -> dict[str, Any]:
-    """Remove the device: the policy layer's remove action when it has one, otherwise the
-    same effect through the inventory (suspend the SIM, so its next attach is denied)."""
+def _remove(ctx: Any, alert: Alert) -> dict[str, Any]:
+    """Remove the device: the policy layer's remove action (suspend the SIM, so its next
+    attach is denied) when the SIM is in the inventory; otherwise record the request."""
     from simtrust import policy
 
     rt = ctx.rt
-    remover = getattr(policy, "remove_device", None)
-    if callable(remover):
-        result = remover(rt, alert.imsi, reason=f"detect:{alert.kind}")
-        return {"outcome": "removed", "via": "simtrust.policy.remove_device", "result": str(result)}
     sub = ctx.data.get("subscriber")
-    if sub and alert.imsi in sub.get("devices", {}):
-        from simtrust.subscriber import Imsi, Plmn, SimState, subscriber_services
+    if not (sub and alert.imsi in sub.get("devices", {})):
+        rt.audit.append(
+            actor="detect",
+            action="detect.remove-requested",
+            subject=f"sim:{alert.imsi}",
+            outcome="info",
+            reason="SIM not in the inventory (synthetic fleet); alert recorded",
+            tenant_id=alert.tenant or None,
+            details={"kind": alert.kind, "at": alert.to_json()["at"]},
+        )
+        return {"outcome": "recorded (SIM not in the inventory)", "via": "audit"}
+    from simtrust.subscriber import Imsi, Plmn, SimState, subscriber_services
 
-        services = subscriber_services(rt)
-        sim = services.inventory.find_sim(Imsi(alert.imsi))
-        if sim is not None:
-            services.inventory.transition(
-                sim.iccid,
-                SimState.SUSPENDED,
-                actor="detect",
-                reason=f"detect:{alert.kind} {alert.summary}",
-            )
-            again = services.attach.decide(
-                alert.imsi, sub["devices"][alert.imsi], Plmn("001", "01"), actor="demo"
-            )
-            return {
-                "outcome": "SIM suspended",
-                "via": "subscriber inventory (remove action of the policy layer not present)",
-                "next_attach": "allowed" if again.allowed else f"denied ({again.reason})",
-            }
-    rt.audit.append(
-        actor="detect",
-        action="detect.remove-requested",
-        subject=f"sim:{alert.imsi}",
-        outcome="info",
-        reason="no remove action available; alert recorded",
-        tenant_id=alert.tenant or None,
-        details={"kind": alert.kind, "at": alert.to_json()["at"]},
+    services = subscriber_services(rt)
+    reason = f"detect:{alert.kind} {alert.summary}"
+    remover = getattr(policy, "SuspendSim", None)
+    if remover is not None:
+        remover(rt).remove(alert.imsi, tenant_id=alert.tenant, reason=reason, actor="detect")
+        via = "simtrust.policy.SuspendSim (the policy remove action)"
+    else:
+        sim = services.inventory.get_sim_by_imsi(Imsi(alert.imsi))
+        services.inventory.transition(sim.iccid, SimState.SUSPENDED, actor="detect", reason=reason)
+        via = "subscriber inventory"
+    again = services.attach.decide(
+        alert.imsi, sub["devices"][alert.imsi], Plmn("001", "01"), actor="demo"
     )
-    return {"outcome": "recorded (no remove action available)", "via": "audit"}
+    return {
+        "outcome": "removed (SIM suspended)",
+        "via": via,
+        "next_attach": "allowed" if again.allowed else f"denied ({again.reason})",
+    }
