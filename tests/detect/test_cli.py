@@ -184,3 +184,43 @@ def test_evaluate_command_reports_per_class(
     assert doc["benign"]["runs"] == 2
     assert doc["trained"] is True
     assert "scan-2pps" in doc["variants"]
+
+
+def test_policies_run_beside_the_detectors(
+    simtrust: Callable[..., Result], hue_files: list[Path], tmp_path: Path
+) -> None:
+    subs = tmp_path / "map.csv"
+    subs.write_text(f"ip,imsi,device_group,tenant\n{DEVICE},001010000000006,hue-bridge,acme\n")
+    policies = tmp_path / "policies.json"
+    policies.write_text(
+        json.dumps(
+            [
+                {
+                    "tenant_id": "acme",
+                    "scope": "tenant",
+                    "rules": [
+                        {
+                            "kind": "destination",
+                            "allow": [
+                                {"cidrs": ["203.0.113.0/24"], "ports": [443], "protocols": ["tcp"]}
+                            ],
+                            "actions": ["alert"],
+                        },
+                    ],
+                }
+            ]
+        )
+    )
+    res = simtrust(
+        "detect", "pcap", hue_files[0], "--subscribers", subs, "--policies", policies, "--json"
+    )
+    assert res.returncode == 0, res.stderr
+    docs = [json.loads(line) for line in res.stdout.splitlines()]
+    assert docs, "the Hue bridge talks to destinations outside the allow list"
+    assert all(d["kind"] == "destination" for d in docs)
+    assert docs[0]["evidence"]["source"] == "policy"
+    assert docs[0]["tenant"] == "acme"
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    res = simtrust("detect", "pcap", hue_files[0], "--subscribers", subs, "--policies", bad)
+    assert res.returncode == 2

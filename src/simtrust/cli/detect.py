@@ -18,8 +18,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from simtrust.detect import Baseline, read_pcap
-from simtrust.detect._offline import analyze, learn_baselines, load_subscribers
+from simtrust.detect import Baseline, Detector, read_pcap
+from simtrust.detect._offline import learn_baselines, load_subscribers, policy_alerts, replay
 from simtrust.errors import InvalidInput, SimtrustError
 
 __all__ = ["NAME", "app"]
@@ -49,6 +49,7 @@ def _pcap_parser() -> _Parser:
     p.add_argument("--subscribers", required=True)
     p.add_argument("--train", nargs="+", action="extend", default=[])
     p.add_argument("--baselines")
+    p.add_argument("--policies")
     p.add_argument("--save-baselines")
     p.add_argument("--json", action="store_true", dest="json_out")
     return p
@@ -60,11 +61,13 @@ def _pcap_parser() -> _Parser:
 )
 def pcap(ctx: typer.Context) -> None:
     """Meter captures and run the detectors: FILE... --subscribers MAP.csv [--train FILE...]
-    [--baselines B.json] [--save-baselines B.json] [--json].
+    [--baselines B.json] [--save-baselines B.json] [--policies P.json] [--json].
 
     MAP.csv has the header ip,imsi,device_group (optional tenant). Without
     --train or --baselines, cohort defaults apply (floors that normal IoT
     traffic stays far below); the detectors needing a learnt baseline stay quiet.
+    --policies takes a JSON list of tenant policies (simtrust.policy form); their
+    violations are reported as alerts of the rule's kind.
     """
     try:
         args = _pcap_parser().parse_args(ctx.args)
@@ -82,14 +85,23 @@ def pcap(ctx: typer.Context) -> None:
             baselines += [Baseline.from_json(b) for b in doc]
         if args.train:
             baselines += learn_baselines([read_pcap([f]) for f in args.train], subscribers)
+        policy_docs: list[dict[str, Any]] = []
+        if args.policies:
+            try:
+                loaded = json.loads(Path(args.policies).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise InvalidInput(f"{args.policies}: unreadable policies ({exc})") from exc
+            policy_docs = loaded if isinstance(loaded, list) else [loaded]
         capture = read_pcap(args.files)
+        violations = policy_alerts(capture, subscribers, policy_docs) if policy_docs else []
     except SimtrustError as exc:
         _fail(exc.detail)
     if args.save_baselines:
         Path(args.save_baselines).write_text(
             json.dumps([b.to_json() for b in baselines], indent=1), encoding="utf-8"
         )
-    alerts = analyze([capture], subscribers, baselines)
+    detected = replay(Detector(subscribers, baselines), capture)
+    alerts = [a for _, a in sorted(detected + violations, key=lambda x: x[0])]
     for alert in alerts:
         doc = alert.to_json()
         if args.json_out:

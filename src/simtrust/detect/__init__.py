@@ -19,7 +19,13 @@ from simtrust.detect._meter import (
     read_pcap,
 )
 from simtrust.detect._model import ALERT_KINDS, Alert, AttachEvent, DeviceRef, iso_utc
-from simtrust.detect._offline import analyze, learn_baselines, load_subscribers, replay
+from simtrust.detect._offline import (
+    analyze,
+    learn_baselines,
+    load_subscribers,
+    policy_alerts,
+    replay,
+)
 from simtrust.detect._service import DetectionService, detection_service
 from simtrust.detect._sinks import (
     AlertSink,
@@ -57,6 +63,7 @@ __all__ = [
     "iso_utc",
     "learn_baselines",
     "load_subscribers",
+    "policy_alerts",
     "read_pcap",
     "replay",
 ]

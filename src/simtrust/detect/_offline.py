@@ -12,6 +12,7 @@ import heapq
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from simtrust.detect._baseline import Baseline
 from simtrust.detect._engine import Detector, Thresholds
@@ -19,7 +20,7 @@ from simtrust.detect._meter import Capture
 from simtrust.detect._model import Alert, DeviceRef
 from simtrust.errors import InvalidInput
 
-__all__ = ["analyze", "learn_baselines", "load_subscribers", "replay"]
+__all__ = ["analyze", "learn_baselines", "load_subscribers", "policy_alerts", "replay"]
 
 
 def load_subscribers(path: str | Path) -> dict[str, DeviceRef]:
@@ -113,3 +114,80 @@ def analyze(
     for cap in captures:
         merged = list(heapq.merge(merged, replay(det, cap), key=lambda x: x[0]))
     return [a for _, a in merged]
+
+
+def policy_alerts(
+    capture: Capture,
+    subscribers: Mapping[str, DeviceRef],
+    policy_docs: Sequence[Mapping[str, Any]],
+    cooldown_s: float = 600.0,
+) -> list[tuple[float, Alert]]:
+    """Evaluate the tenant policies (``simtrust.policy`` form) on a capture's flows.
+
+    Each violation becomes an alert of the violated rule's kind (``destination``,
+    ``time``, ``volume``, ``rate``, ``roaming``) whose evidence says which policy
+    and rule, and what the flow was; one per SIM and rule per ``cooldown_s``.
+    The first address of each SIM in the map is the one policies see.
+    """
+    from simtrust.policy import (
+        AddressMap,
+        DeviceContext,
+        PolicyEngine,
+        PolicySet,
+        StaticDirectory,
+        policy_from_dict,
+    )
+
+    policies = PolicySet([policy_from_dict(d) for d in policy_docs])
+    addresses = AddressMap()
+    directory = StaticDirectory()
+    seen: set[str] = set()
+    for ip, ref in subscribers.items():
+        if ref.imsi in seen:
+            continue
+        seen.add(ref.imsi)
+        addresses.attach(ref.imsi, "pcap", ip)
+        directory.add(DeviceContext(ref.imsi, ref.tenant, apn="pcap", group=ref.device_group))
+    refs = {ref.imsi: ref for ref in subscribers.values()}
+    engine = PolicyEngine(policies, addresses, directory, None)
+    last: dict[tuple[str, str], float] = {}
+    out: list[tuple[float, Alert]] = []
+    order = sorted(range(len(capture.records)), key=lambda i: capture.exported_at[i])
+    for i in order:
+        flow = capture.records[i]
+        for verdict in engine.ingest([flow]):
+            for v in verdict.decision.violations:
+                key = (verdict.imsi, v.rule_id)
+                if key in last and flow.start - last[key] < cooldown_s:
+                    continue
+                last[key] = flow.start
+                ref = refs.get(verdict.imsi, DeviceRef(verdict.imsi))
+                evidence = {
+                    "source": "policy",
+                    "feature": f"policy-rule:{v.kind}",
+                    "baseline": f"policy:{v.policy}@v{v.version}#{v.rule_id}",
+                    "observed": {
+                        "src": flow.src_addr,
+                        "dst": flow.dst_addr,
+                        "dport": flow.dst_port,
+                        "proto": flow.protocol,
+                        "packets": flow.packets,
+                        "octets": flow.octets,
+                    },
+                    "expected": v.detail,
+                    "actions": [str(a) for a in v.actions],
+                    "uplink": verdict.uplink,
+                }
+                alert = Alert(
+                    v.kind,
+                    verdict.imsi,
+                    flow.start,
+                    flow.end,
+                    v.detail,
+                    evidence,
+                    ref.device_group,
+                    ref.tenant,
+                    "medium",
+                )
+                out.append((capture.exported_at[i], alert))
+    return out
