@@ -95,6 +95,18 @@ def test_idle_and_active_timeouts_split_flows() -> None:
         (101, lambda ip: ip),  # raw IP
         (113, lambda ip: b"\x00" * 14 + b"\x08\x00" + ip),  # Linux cooked
         (0, lambda ip: struct.pack("<I", 2) + ip),  # BSD loopback
+        # 802.11 QoS data frame (to DS) with LLC/SNAP, bare and behind an 8-byte radiotap header
+        (105, lambda ip: b"\x88\x01" + b"\x00" * 24 + b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + ip),
+        (
+            127,
+            lambda ip: (
+                b"\x00\x00\x08\x00\x00\x00\x00\x00"
+                + b"\x88\x01"
+                + b"\x00" * 24
+                + b"\xaa\xaa\x03\x00\x00\x00\x08\x00"
+                + ip
+            ),
+        ),
     ],
 )
 def test_link_types(linktype: int, wrap: object) -> None:
@@ -142,7 +154,10 @@ def test_fuzz_garbage_never_crashes(data: bytes) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.binary(max_size=120), max_size=20), st.sampled_from([0, 1, 101, 113, 228]))
+@given(
+    st.lists(st.binary(max_size=120), max_size=20),
+    st.sampled_from([0, 1, 101, 105, 113, 127, 228, 276]),
+)
 def test_fuzz_valid_container_garbage_frames(frames: list[bytes], linktype: int) -> None:
     data = _pcap([(float(i), f) for i, f in enumerate(frames)], linktype)
     cap = meter_packets(iter_pcap(data))

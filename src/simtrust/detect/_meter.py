@@ -7,7 +7,9 @@ idle/active/end-of-flow). Timeouts: idle 15 s (the Cisco NetFlow inactive
 default), active 60 s (the value recommended for security monitoring), and a
 TCP connection ends when both sides sent FIN or either sent RST.
 
-Capture files are read with dpkt (pcap and pcapng); link, network and transport
+Capture files are read with dpkt (pcap and pcapng); link layers: Ethernet (802.1Q),
+raw IP, Linux cooked v1/v2, BSD loopback, and unprotected 802.11 data frames (with
+or without radiotap). Link, network and transport
 headers are sliced by hand with :mod:`struct` because dpkt's full decode of every
 layer costs ten times as much per packet and the meter needs only the headers.
 DNS answers seen in the capture are kept as name→address facts, as a gateway's
@@ -63,6 +65,8 @@ _LT_LINUX_SLL = 113
 _LT_IPV4 = 228
 _LT_IPV6 = 229
 _LT_LINUX_SLL2 = 276
+_LT_IEEE802_11 = 105
+_LT_RADIOTAP = 127
 
 _ETH_IPV4 = 0x0800
 _ETH_IPV6 = 0x86DD
@@ -178,6 +182,31 @@ def _decode_ip(ts: float, buf: bytes) -> Packet | None:
     return None
 
 
+def _decode_80211(ts: float, frame: bytes) -> Packet | None:
+    """An unprotected IEEE 802.11 data frame carrying LLC/SNAP (IEEE 802.11-2020 §9.2-9.3)."""
+    if len(frame) < 24:
+        return None
+    fc0, fc1 = frame[0], frame[1]
+    if (fc0 >> 2) & 0x3 != 2 or fc1 & 0x40:  # not a data frame, or protected
+        return None
+    subtype = fc0 >> 4
+    if subtype & 0x4:  # null-function frames carry no payload
+        return None
+    off = 24
+    if fc1 & 0x03 == 0x03:  # ToDS and FromDS: a fourth address
+        off += 6
+    if subtype & 0x8:  # QoS data
+        off += 2
+        if fc1 & 0x80:  # +HTC
+            off += 4
+    if frame[off : off + 6] != b"\xaa\xaa\x03\x00\x00\x00" or len(frame) < off + 8:
+        return None
+    etype = struct.unpack_from("!H", frame, off + 6)[0]
+    if etype not in (_ETH_IPV4, _ETH_IPV6):
+        return None
+    return _decode_ip(ts, frame[off + 8 :])
+
+
 def decode_packet(ts: float, linktype: int, frame: bytes) -> Packet | None:
     """Header facts of one captured frame, or ``None`` when it is not an IP packet."""
     if linktype == _LT_ETHERNET:
@@ -199,6 +228,10 @@ def decode_packet(ts: float, linktype: int, frame: bytes) -> Packet | None:
         return _decode_ip(ts, frame[16:])
     if linktype == _LT_LINUX_SLL2:
         return _decode_ip(ts, frame[20:])
+    if linktype == _LT_IEEE802_11:
+        return _decode_80211(ts, frame)
+    if linktype == _LT_RADIOTAP and len(frame) >= 4:
+        return _decode_80211(ts, frame[struct.unpack_from("<H", frame, 2)[0] :])
     return None
 
 
@@ -213,6 +246,8 @@ _SUPPORTED_LINKTYPES = {
     _LT_IPV4,
     _LT_IPV6,
     _LT_LINUX_SLL2,
+    _LT_IEEE802_11,
+    _LT_RADIOTAP,
 }
 
 
