@@ -61,6 +61,7 @@ def test_mirai_scan_is_detected_with_telnet_evidence(rate: float) -> None:
         ("ack", "ack-flood"),
         ("gre", "gre-flood"),
         ("http", "http-flood"),
+        ("dns", "dns-flood"),
         ("flood", "udp-flood"),
     ],
 )
@@ -69,7 +70,7 @@ def test_flood_vectors_are_detected_as_ddos(kind: str, vector: str) -> None:
     alerts = _run(Detector({DEV: REF}), traffic)
     ddos = [a for _, a in alerts if a.kind == "ddos"]
     assert ddos, f"{kind} flood not detected"
-    assert ddos[0].evidence["target"] == attacks.VICTIM_ADDRESS
+    assert ddos[0].evidence["target"] == traffic.target
     assert ddos[0].evidence["vector"] == vector
     _required_evidence(ddos[0])
     assert not [a for _, a in alerts if a.kind == "scan"]

@@ -636,6 +636,8 @@ class Detector:
         ev = self._threshold_evidence(dev, feature, observed, threshold, 10.0)
         syn_share = e[4] / e[1] if e[1] else 0.0
         vector = {1: "icmp-flood", 17: "udp-flood", 47: "gre-flood"}.get(f.protocol, "ip-flood")
+        if f.protocol == 17 and f.dst_port == 53:
+            vector = "dns-flood"
         if f.protocol == PROTO_TCP:
             if syn_share > 0.5:
                 vector = "syn-flood"

@@ -8,12 +8,14 @@ port 23 nine times in ten and 2323 otherwise, with the sequence number set to
 the target address so replies are recognised without state; the attack vectors
 flood one target with UDP (random ports, 512-byte payload), SYN (random ports,
 TCP options), ACK (random sequence, 512-byte payload), GRE (encapsulated
-IP/UDP) or HTTP requests. A generic volumetric flood and a periodic C2
+IP/UDP), HTTP requests or random-subdomain DNS queries ("water torture") through
+the device's resolver. A generic volumetric flood and a periodic C2
 check-in (period ± uniform jitter) complete the set.
 
 Rates (per device, sized for a cellular IoT uplink of a few Mbit/s):
 scan 160 SYN/s (the scanner's per-iteration burst), UDP 400 pps, SYN 1,000 pps,
-ACK 400 pps, GRE 300 pps, HTTP 10 connections × 20 requests/s, generic flood
+ACK 400 pps, GRE 300 pps, HTTP 10 connections × 20 requests/s, DNS 200 queries/s,
+generic flood
 250 pps of 1,000-byte UDP, beacon every 30 s ± 10 %. Every synthetic address is
 in a documentation or benchmarking range (RFC 5737 TEST-NET-1/2/3, RFC 2544
 198.18.0.0/15, RFC 3849 2001:db8::/32, RFC 7042 00:00:5e:00:53:xx), so nothing
@@ -45,6 +47,7 @@ __all__ = [
     "generate",
     "inject",
     "mirai_ack_flood",
+    "mirai_dns_flood",
     "mirai_gre_flood",
     "mirai_http_flood",
     "mirai_scan",
@@ -366,6 +369,38 @@ def mirai_gre_flood(
     return AttackTraffic("gre", "ddos", device, start, start + duration, frames, target, rate)
 
 
+def mirai_dns_flood(
+    device: str,
+    start: float,
+    *,
+    duration: float = 30.0,
+    rate: float = 200.0,
+    seed: int = 9,
+    resolver: str = "192.0.2.53",
+    domain: str = "victim.example",
+    device_mac: bytes = DOC_MAC_DEVICE,
+) -> AttackTraffic:
+    """``attack_udp_dns`` ("water torture"): A queries for random 12-character labels under
+    the victim's domain, sent to the device's resolver from random ports and query ids."""
+    rng = _rng(seed)
+    labels = domain.split(".")
+    tail = b"".join(bytes([len(x)]) + x.encode() for x in labels) + b"\x00"
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    frames = []
+    for t in _times(start, duration, rate, rng):
+        label = "".join(rng.choice(alphabet) for _ in range(12)).encode()
+        query = (
+            struct.pack("!HHHHHH", rng.getrandbits(16), 0x0100, 1, 0, 0, 0)
+            + bytes([12])
+            + label
+            + tail
+            + struct.pack("!HH", 1, 1)
+        )
+        ip = _udp(device, resolver, rng.randrange(1024, 65535), 53, query, rng.getrandbits(16))
+        frames.append((t, _eth(ip, device_mac)))
+    return AttackTraffic("dns", "ddos", device, start, start + duration, frames, resolver, rate)
+
+
 _USER_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/51.0.2704.103 Safari/537.36",
@@ -565,6 +600,7 @@ ATTACK_CLASSES: dict[str, str] = {
     "ack": "ddos",
     "gre": "ddos",
     "http": "ddos",
+    "dns": "ddos",
     "flood": "ddos",
     "beacon": "beacon",
 }
@@ -591,6 +627,7 @@ def generate(
         "ack": mirai_ack_flood,
         "gre": mirai_gre_flood,
         "http": mirai_http_flood,
+        "dns": mirai_dns_flood,
         "flood": flood,
         "beacon": beacon,
     }

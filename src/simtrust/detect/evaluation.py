@@ -72,6 +72,7 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("ack-400pps", "ack", "ddos"),
     Variant("gre-300pps", "gre", "ddos"),
     Variant("http-200rps", "http", "ddos"),
+    Variant("dns-200qps", "dns", "ddos"),
     Variant("flood-250pps", "flood", "ddos"),
     Variant("flood-150pps", "flood", "ddos", (("rate", 150.0),)),
     Variant("beacon-30s-10pct", "beacon", "beacon"),
@@ -91,6 +92,7 @@ STRESS_VARIANTS: tuple[Variant, ...] = (
     Variant("syn-50pps", "syn", "ddos", (("rate", 50.0),)),
     Variant("flood-100pps", "flood", "ddos", (("rate", 100.0),)),
     Variant("http-50rps", "http", "ddos", (("rate", 50.0),)),
+    Variant("dns-20qps", "dns", "ddos", (("rate", 20.0),)),
     Variant(
         "beacon-300s-10pct",
         "beacon",
