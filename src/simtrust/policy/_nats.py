@@ -96,7 +96,7 @@ class FlowStreamSettings:
     name: str = DEFAULT_FLOW_STREAM
     subject_prefix: str = DEFAULT_FLOW_SUBJECT
     max_age_s: float = 24 * 3600.0
-    max_bytes: int = 8 << 30
+    max_bytes: int = 1 << 30
     duplicate_window_s: float = 120.0
     file_storage: bool = True
 
@@ -186,6 +186,7 @@ class FlowPublisher:
         self._thread: threading.Thread | None = None
         self._nc: Any = None
         self._js: Any = None
+        self._linger_task: asyncio.Task[None] | None = None
         self._closed = threading.Event()
         self.records = 0
         self.batches = 0
@@ -207,7 +208,7 @@ class FlowPublisher:
         self._nc = await nats.connect(self.url, connect_timeout=self.timeout,
                                       max_reconnect_attempts=-1, reconnect_time_wait=0.5)
         self._js = self._nc.jetstream(timeout=self.timeout)
-        self._loop.create_task(self._linger_loop())
+        self._linger_task = self._loop.create_task(self._linger_loop())
 
     def __enter__(self) -> FlowPublisher:
         return self.start()
@@ -222,7 +223,7 @@ class FlowPublisher:
             imsi = self.resolver.lookup(flow.src_addr)
             if imsi is None:
                 imsi = self.resolver.lookup(flow.dst_addr)
-                uplink = imsi is not None
+                uplink = False
         key = f"imsi:{imsi}" if imsi is not None else f"addr:{flow.src_addr}"
         part = self._keys.get(key)
         if part is None:
@@ -307,6 +308,13 @@ class FlowPublisher:
                 raise SimtrustError(f"{self._inflight} flow batches unacknowledged "
                                     f"after {timeout} s")
 
+    async def _shutdown(self) -> None:
+        if self._linger_task is not None:
+            self._linger_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._linger_task
+        await self._nc.close()
+
     def close(self) -> None:
         if self._thread is None or self._closed.is_set():
             return
@@ -315,7 +323,7 @@ class FlowPublisher:
         finally:
             self._closed.set()
             with contextlib.suppress(Exception):  # best effort on shutdown
-                asyncio.run_coroutine_threadsafe(self._nc.close(), self._loop).result(5)
+                asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
 
@@ -349,15 +357,17 @@ class FlowConsumer:
     ``<durable>-p<p>-of<of>`` filtered to ``<prefix>.<p>``; batches are applied
     in stream order and acknowledged (``+ACK``, waiting for the server's reply)
     after the applier committed them. A batch the applier fails on is
-    ``+NAK``-ed with a delay and the rest of its fetch is handed back so order
-    within the partition holds; malformed messages are ``+TERM``-ed.
+    ``+NAK``-ed with a delay and the rest of its fetch is handed back, so order
+    within the partition mostly holds (the applier does not rely on it);
+    malformed messages are ``+TERM``-ed. Every ``prune_every`` messages the
+    applier forgets sequences below the consumer's ack floor.
     ``before_ack(partition, seq)`` is a test seam between commit and ack.
     """
 
     def __init__(self, applier: BatchApplier, *, url: str, of: int,
                  settings: FlowStreamSettings | None = None, durable: str = "simtrust-flows",
                  fetch_batch: int = 8, ack_wait: float = 30.0, max_deliver: int = 20,
-                 fetch_timeout: float = 0.5, nak_delay: float = 1.0,
+                 fetch_timeout: float = 0.5, nak_delay: float = 1.0, prune_every: int = 256,
                  before_ack: Callable[[int, int], object] | None = None) -> None:
         if of < 1 or any(not 0 <= p < of for p in applier.partitions):
             raise InvalidInput(f"partitions {applier.partitions} must lie in 0..{of - 1}",
@@ -373,6 +383,7 @@ class FlowConsumer:
         self.fetch_timeout = fetch_timeout
         self.nak_delay = nak_delay
         self.before_ack = before_ack
+        self.prune_every = prune_every
         self.stats = ConsumerStats()
         self._last_activity = time.monotonic()
 
@@ -431,20 +442,36 @@ class FlowConsumer:
                                        durable=self.durable_name(partition),
                                        stream=self.settings.name, config=config)
 
+    async def _prune(self, partition: int, sub: Any) -> None:
+        """Forget applied sequences below the consumer's ack floor (never redelivered)."""
+        try:
+            info = await sub.consumer_info()
+        except (nats.errors.Error, nats.js.errors.Error) as exc:
+            log.warning("consumer info of partition %s: %r", partition, exc)
+            return
+        self.applier.forget_below(partition, info.ack_floor.stream_seq)
+
     async def _partition_loop(self, partition: int, sub: Any, stop: asyncio.Event) -> None:
+        handled = 0
         while not stop.is_set():
+            if handled >= self.prune_every:
+                handled = 0
+                await self._prune(partition, sub)
             try:
                 msgs = await sub.fetch(self.fetch_batch, timeout=self.fetch_timeout)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either
                 continue
             except nats.errors.ConnectionClosedError:
                 return
+            if not msgs:
+                continue
             self._last_activity = time.monotonic()
             for i, msg in enumerate(msgs):
                 if not await self._handle(partition, msg):
                     for rest in msgs[i + 1:]:
                         await rest.nak()
                     break
+                handled += 1
                 self._last_activity = time.monotonic()
 
     async def _handle(self, partition: int, msg: Any) -> bool:

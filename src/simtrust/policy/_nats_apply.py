@@ -1,12 +1,14 @@
 """Applying a flow batch from one JetStream partition exactly once: policy, detection, store.
 
-A batch is identified by (stream, partition, stream sequence). The last applied
-sequence of each partition lives in ``policy_nats_offsets`` and is advanced in the
-same store transaction as the batch's effects that are kept in the store — the
-per-device byte counters behind volume caps (``policy_nats_usage``) and the
-detection alerts' audit records — so a batch redelivered after a crash (JetStream
-at-least-once delivery, ADR-31 "Consumers", explicit ack) is recognised and
-skipped instead of counted twice. See ``docs/decisions/policy-nats-exactly-once.md``.
+A batch is identified by (stream, partition, stream sequence). Its sequence is
+recorded in ``policy_nats_applied`` in the same store transaction as the batch's
+effects that are kept in the store — the per-device byte counters behind volume
+caps (``policy_nats_usage``), the per-partition totals and the detection alerts'
+audit records — so a batch redelivered after a crash (JetStream at-least-once
+delivery, nats-server docs "Consumers": AckExplicit, AckWait) is recognised and
+skipped instead of counted twice, in whatever order redeliveries arrive.
+Sequences at or below the consumer's ack floor can never come again and are
+forgotten. See ``docs/decisions/policy-nats-exactly-once.md``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ MIGRATIONS = [
             stream TEXT NOT NULL,
             part INTEGER NOT NULL,
             last_seq {bigint} NOT NULL,
+            floor_seq {bigint} NOT NULL,
             batches {bigint} NOT NULL,
             records {bigint} NOT NULL,
             octets {bigint} NOT NULL,
@@ -49,7 +52,13 @@ MIGRATIONS = [
             part INTEGER NOT NULL,
             PRIMARY KEY (imsi, period)
         );
-        CREATE INDEX policy_nats_usage_part ON policy_nats_usage (stream, part)
+        CREATE INDEX policy_nats_usage_part ON policy_nats_usage (stream, part);
+        CREATE TABLE policy_nats_applied (
+            stream TEXT NOT NULL,
+            part INTEGER NOT NULL,
+            seq {bigint} NOT NULL,
+            PRIMARY KEY (stream, part, seq)
+        )
         """,
     ),
 ]
@@ -82,7 +91,7 @@ class _BatchAddresses:
 
 
 class _AlreadyApplied(Exception):
-    """The offset row moved past this sequence (another process applied it)."""
+    """The sequence is recorded already (another process applied it)."""
 
 
 @dataclass(slots=True)
@@ -125,36 +134,44 @@ class BatchApplier:
         self.batches = 0
         self.records = 0
         apply_migrations(rt.db, MIGRATIONS)
-        self._last = self._load()
+        self._floor: dict[int, int] = {}
+        self._applied = self._load()
 
     def __repr__(self) -> str:
         return f"BatchApplier(stream={self.stream!r}, partitions={self.partitions})"
 
     # -- state ------------------------------------------------------------------------
 
-    def _load(self) -> dict[int, int]:
+    def _load(self) -> dict[int, set[int]]:
         db = self.rt.db
         now = self.rt.clock().isoformat()
         last: dict[int, int] = {}
+        applied: dict[int, set[int]] = {p: set() for p in self.partitions}
         with db.transaction():
             for part in self.partitions:
-                row = db.query_one("SELECT last_seq FROM policy_nats_offsets"
+                row = db.query_one("SELECT floor_seq FROM policy_nats_offsets"
                                    " WHERE stream = ? AND part = ?", (self.stream, part))
                 if row is None:
-                    db.execute("INSERT INTO policy_nats_offsets (stream, part, last_seq, batches,"
-                               " records, octets, updated_at) VALUES (?, ?, 0, 0, 0, 0, ?)",
+                    db.execute("INSERT INTO policy_nats_offsets (stream, part, last_seq,"
+                               " floor_seq, batches, records, octets, updated_at)"
+                               " VALUES (?, ?, 0, 0, 0, 0, 0, ?)",
                                (self.stream, part, now))
                     last[part] = 0
                 else:
                     last[part] = int(row[0])
             marks = ",".join("?" for _ in self.partitions)
+            for part, seq in db.query("SELECT part, seq FROM policy_nats_applied"
+                                      f" WHERE stream = ? AND part IN ({marks})",
+                                      (self.stream, *self.partitions)):
+                applied[int(part)].add(int(seq))
             rows = db.query("SELECT imsi, period, bucket, octets FROM policy_nats_usage"
                             f" WHERE stream = ? AND part IN ({marks})",
                             (self.stream, *self.partitions)) if self.partitions else []
         volume = self._volume()
         for imsi, period, bucket, octets in rows:
             volume[(str(imsi), str(period))] = (int(bucket), int(octets))
-        return last
+        self._floor = last
+        return applied
 
     def _volume(self) -> dict[tuple[str, str], tuple[int, int]]:
         # the byte counters of the volume caps (same package; UsageMeter has no export API)
@@ -171,9 +188,23 @@ class BatchApplier:
                     (imsi,)):
                 volume[(imsi, str(period))] = (int(bucket), int(octets))
 
-    def last_applied(self, partition: int) -> int:
-        """The stream sequence of the last batch applied for ``partition`` (0: none)."""
-        return self._last.get(partition, 0)
+    def is_applied(self, partition: int, seq: int) -> bool:
+        """Whether the batch at stream sequence ``seq`` of ``partition`` was applied."""
+        return seq <= self._floor.get(partition, 0) or seq in self._applied.get(partition, ())
+
+    def forget_below(self, partition: int, ack_floor: int) -> int:
+        """Drop remembered sequences ≤ ``ack_floor`` (acknowledged: never redelivered)."""
+        if ack_floor <= self._floor.get(partition, 0):
+            return 0
+        with self.rt.db.transaction():
+            self.rt.db.execute("UPDATE policy_nats_offsets SET floor_seq = ? WHERE stream = ?"
+                               " AND part = ? AND floor_seq < ?",
+                               (ack_floor, self.stream, partition, ack_floor))
+            n = self.rt.db.execute("DELETE FROM policy_nats_applied WHERE stream = ? AND part = ?"
+                                   " AND seq <= ?", (self.stream, partition, ack_floor))
+        self._floor[partition] = ack_floor
+        self._applied[partition] = {s for s in self._applied[partition] if s > ack_floor}
+        return n
 
     def totals(self) -> dict[int, dict[str, int]]:
         """Per partition: last sequence, batches, records and octets applied (from the store)."""
@@ -195,9 +226,9 @@ class BatchApplier:
         leaves the offset where it was and the counters as stored, so the
         redelivered batch is applied as if for the first time.
         """
-        if partition not in self._last:
+        if partition not in self._applied:
             raise ValueError(f"partition {partition} is not one of {self.partitions}")
-        if seq <= self._last[partition]:
+        if self.is_applied(partition, seq):
             self.duplicates += 1
             return ApplyResult(False)
         current: dict[str, str] = {}
@@ -217,7 +248,7 @@ class BatchApplier:
             alerts = self._commit(partition, seq, len(records), octets, records, touched)
         except _AlreadyApplied:
             self._reload_usage(touched)
-            self._last[partition] = max(self._last[partition], seq)
+            self._applied[partition].add(seq)
             self.duplicates += 1
             return ApplyResult(False)
         except BaseException:
@@ -225,7 +256,7 @@ class BatchApplier:
             raise
         finally:
             self.addresses.current = {}
-        self._last[partition] = seq
+        self._applied[partition].add(seq)
         self.batches += 1
         self.records += len(records)
         return ApplyResult(True, len(records), verdicts, alerts)
@@ -235,13 +266,16 @@ class BatchApplier:
         db = self.rt.db
         alerts: list[Any] = []
         with db.transaction():
-            moved = db.execute(
-                "UPDATE policy_nats_offsets SET last_seq = ?, batches = batches + 1,"
-                " records = records + ?, octets = octets + ?, updated_at = ?"
-                " WHERE stream = ? AND part = ? AND last_seq < ?",
-                (seq, count, octets, self.rt.clock().isoformat(), self.stream, partition, seq))
-            if moved != 1:
-                raise _AlreadyApplied(seq)
+            if db.query_one("SELECT 1 FROM policy_nats_applied WHERE stream = ? AND part = ?"
+                            " AND seq = ?", (self.stream, partition, seq)) is not None:
+                raise _AlreadyApplied(seq)  # another process of this partition applied it
+            db.execute("INSERT INTO policy_nats_applied (stream, part, seq) VALUES (?, ?, ?)",
+                       (self.stream, partition, seq))
+            db.execute(
+                "UPDATE policy_nats_offsets SET last_seq = CASE WHEN last_seq < ? THEN ?"
+                " ELSE last_seq END, batches = batches + 1, records = records + ?,"
+                " octets = octets + ?, updated_at = ? WHERE stream = ? AND part = ?",
+                (seq, seq, count, octets, self.rt.clock().isoformat(), self.stream, partition))
             if self.detection is not None:
                 self._assign(self.detection)
                 observe = self.detection.observe
