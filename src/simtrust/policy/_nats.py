@@ -49,6 +49,7 @@ __all__ = [
     "FlowConsumer",
     "FlowPublisher",
     "FlowStreamSettings",
+    "NatsUnavailable",
     "ensure_flow_stream",
     "flow_partition",
     "parse_partitions",
@@ -59,6 +60,21 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FLOW_STREAM = "SIMTRUST_FLOWS"
 DEFAULT_FLOW_SUBJECT = "simtrust.flows"
+
+
+class NatsUnavailable(SimtrustError):
+    """The NATS server could not be reached or JetStream refused a request."""
+
+    code = "nats-unavailable"
+    status = 503
+    title = "NATS unavailable"
+
+
+async def _connect(url: str, **options: Any) -> Any:
+    try:
+        return await nats.connect(url, connect_timeout=5, **options)
+    except (OSError, nats.errors.Error) as exc:
+        raise NatsUnavailable(f"cannot reach NATS at {url}: {exc!r}", url=url) from exc
 
 
 def flow_partition(key: str, partitions: int) -> int:
@@ -134,9 +150,12 @@ def setup_flow_stream(url: str, settings: FlowStreamSettings) -> str:
     """Blocking :func:`ensure_flow_stream` for the CLI."""
 
     async def go() -> str:
-        nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0)
+        nc = await _connect(url, max_reconnect_attempts=0)
         try:
             return await ensure_flow_stream(nc.jetstream(), settings)
+        except nats.js.errors.APIError as exc:
+            raise NatsUnavailable(f"JetStream refused stream {settings.name}: {exc}",
+                                  stream=settings.name) from exc
         finally:
             await nc.close()
 
@@ -205,8 +224,8 @@ class FlowPublisher:
         return self
 
     async def _connect(self) -> None:
-        self._nc = await nats.connect(self.url, connect_timeout=self.timeout,
-                                      max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+        self._nc = await _connect(self.url, max_reconnect_attempts=-1,
+                                  reconnect_time_wait=0.5)
         self._js = self._nc.jetstream(timeout=self.timeout)
         self._linger_task = self._loop.create_task(self._linger_loop())
 
@@ -396,8 +415,7 @@ class FlowConsumer:
     async def run(self, *, stop: asyncio.Event | None = None, idle_exit: float | None = None,
                   duration: float | None = None) -> ConsumerStats:
         """Consume until ``stop`` is set, nothing arrived for ``idle_exit`` s, or ``duration``."""
-        nc = await nats.connect(self.url, connect_timeout=5, max_reconnect_attempts=-1,
-                                reconnect_time_wait=0.5)
+        nc = await _connect(self.url, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
         stop = stop or asyncio.Event()
         deadline = time.monotonic() + duration if duration else None
         self._last_activity = time.monotonic()
