@@ -196,7 +196,8 @@ class FlowPublisher:
         self._lock = threading.Lock()
         self._buffers: dict[int, list[MappedFlow]] = {}
         self._since: dict[int, float] = {}
-        self._keys: dict[str, int] = {}
+        self._by_imsi: dict[str, int] = {}
+        self._by_addr: dict[str, int] = {}
         self._slots = threading.BoundedSemaphore(max_pending)
         self._idle = threading.Condition()
         self._inflight = 0
@@ -243,14 +244,19 @@ class FlowPublisher:
             if imsi is None:
                 imsi = self.resolver.lookup(flow.dst_addr)
                 uplink = False
-        key = f"imsi:{imsi}" if imsi is not None else f"addr:{flow.src_addr}"
-        part = self._keys.get(key)
+        name = imsi if imsi is not None else flow.src_addr
+        cache = self._by_imsi if imsi is not None else self._by_addr
+        part = cache.get(name)
         if part is None:
-            if len(self._keys) > 1_000_000:
-                self._keys.clear()
-            part = self._keys[key] = flow_partition(key, self.partitions)
-        mapped = flow if imsi == flow.imsi else flow._replace(imsi=imsi)
-        return part, MappedFlow(mapped, uplink)
+            if len(cache) > 1_000_000:
+                cache.clear()
+            prefix = "imsi:" if imsi is not None else "addr:"
+            part = cache[name] = flow_partition(prefix + name, self.partitions)
+        if imsi != flow.imsi:
+            flow = FlowRecord(flow.start, flow.end, flow.src_addr, flow.dst_addr, flow.src_port,
+                              flow.dst_port, flow.protocol, flow.packets, flow.octets,
+                              flow.tcp_flags, flow.exporter, imsi)
+        return part, MappedFlow(flow, uplink)
 
     def publish(self, flows: Iterable[FlowRecord]) -> None:
         """Queue ``flows``; full batches are sent at once (thread-safe)."""
