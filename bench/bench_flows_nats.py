@@ -14,6 +14,7 @@ pull consumer that only fetches and acknowledges them.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import random
 import tempfile
@@ -169,13 +170,38 @@ def _consumer(rt: Runtime, settings: FlowStreamSettings) -> FlowConsumer:
                         fetch_timeout=0.2)
 
 
+def _child(settings: FlowStreamSettings, parts: list[int], home: str, out: Any) -> None:
+    rt = _runtime(Path(home))
+    applier = BatchApplier(rt, stream=settings.name, partitions=parts, detection=_detection())
+    consumer = FlowConsumer(applier, url=URL, of=PARTITIONS, settings=settings,
+                            fetch_batch=16, fetch_timeout=0.2)
+    t = time.perf_counter()
+    stats = consumer.run_blocking(idle_exit=1.0)
+    out.put((stats.records, time.perf_counter() - t - 1.0))
+    rt.close()
+
+
+def _two_processes(settings: FlowStreamSettings, tmp: str) -> tuple[int, float]:
+    """Records and seconds for two consumer processes, two partitions each, own stores."""
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_child, args=(settings, parts, f"{tmp}/p{i}", out))
+             for i, parts in enumerate(([0, 1], [2, 3]))]
+    for proc in procs:
+        proc.start()
+    results = [out.get(timeout=600) for _ in procs]
+    for proc in procs:
+        proc.join(30)
+    return sum(r for r, _ in results), max(s for _, s in results)
+
+
 def run(quick: bool) -> BenchResult:
     rng = random.Random(7)
     n = 15_000 if quick else 300_000
     flows = _flows(n, rng)
     tag = uuid.uuid4().hex[:8]
     raw_settings = _settings(f"RAW{tag}")
-    ours, e2e = _settings(tag), _settings(f"E2E{tag}")
+    ours, e2e, duo = _settings(tag), _settings(f"E2E{tag}"), _settings(f"DUO{tag}")
     result = BenchResult(NAME)
     pub = FlowPublisher(URL, partitions=PARTITIONS, resolver=_addresses())
     sample = [pub.partition_of(f)[1] for f in flows[:BATCH]]
@@ -183,7 +209,7 @@ def run(quick: bool) -> BenchResult:
     messages = -(-n // BATCH)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            for s in (raw_settings, ours, e2e):
+            for s in (raw_settings, ours, e2e) if quick else (raw_settings, ours, e2e, duo):
                 setup_flow_stream(URL, s)
             raw_pub_s, raw_con_s = asyncio.run(_raw(raw_settings, [os.urandom(size)] * messages))
             pub_s, batches = _publish(ours, flows)
@@ -215,8 +241,15 @@ def run(quick: bool) -> BenchResult:
             e2e_s = time.perf_counter() - t
             worker.join()
             rt2.close()
+            if not quick:  # the point of partitions: a second process on the second core
+                _publish(duo, flows)
+                duo_records, duo_s = _two_processes(duo, tmp)
+                if duo_records != n:
+                    raise RuntimeError(f"two consumers applied {duo_records} of {n} records")
+                result.metrics["consumed_records_per_s_two_processes"] = round(n / duo_s)
+                result.notes["two_processes_vs_one"] = round(con_s / duo_s, 2)
         finally:
-            asyncio.run(_drop(raw_settings.name, ours.name, e2e.name))
+            asyncio.run(_drop(raw_settings.name, ours.name, e2e.name, duo.name))
 
     result.metrics["published_records_per_s"] = round(n / pub_s)
     result.metrics["consumed_records_per_s"] = round(n / con_s)
@@ -235,6 +268,9 @@ def run(quick: bool) -> BenchResult:
         "records_per_batch": BATCH, "batches": batches, "batch_bytes": size,
         "bytes_per_record": round(size / BATCH, 1), "in_flight": IN_FLIGHT,
         "consumer": "one process, all partitions, SQLite store, policy + detection",
+        "end_to_end": "publisher and consumer in this one process (they share the GIL)",
+        "two_processes": "full run only: two forked consumers, partitions 0-1 and 2-3, "
+                         "each with its own SQLite store",
         "alerts": stats.alerts, "policy_violations": stats.violations,
         "timing": "wall-clock on a shared machine; consumed_records_per_cpu_s is per CPU-second",
     })
