@@ -84,7 +84,10 @@ def _addresses() -> AddressMap:
 
 
 def _runtime(home: Path) -> Runtime:
-    rt = Runtime.ephemeral(home)
+    return _provision(Runtime.ephemeral(home))
+
+
+def _provision(rt: Runtime) -> Runtime:
     service = rt.extension("policy", lambda: build_policy_service(
         rt, sinks=[MemoryAlertSink()], removers=[RecordingRemoveAction()]))
     for i in range(DEVICES):
@@ -323,3 +326,47 @@ def test_malformed_messages_are_counted_and_terminated(
             await nc.close()
 
     assert (0, 0) == asyncio.run(pending())
+
+
+CHILD = """
+import os, signal, sys
+from pathlib import Path
+from simtrust.policy import BatchApplier, FlowConsumer, FlowStreamSettings
+from tests.policy.test_nats import URL, Recorder, _runtime
+home, name, prefix = sys.argv[1:4]
+rt = _runtime(Path(home))
+applier = BatchApplier(rt, stream=name, partitions=[0], detection=Recorder())
+consumer = FlowConsumer(applier, url=URL, of=1, ack_wait=1.0,
+                        settings=FlowStreamSettings(name=name, subject_prefix=prefix),
+                        before_ack=lambda p, s: os.kill(os.getpid(), signal.SIGKILL))
+consumer.run_blocking(idle_exit=20)
+"""
+
+
+def test_consumer_process_killed_between_commit_and_ack_counts_once(
+        stream: FlowStreamSettings, runtimes: Callable[[str], Runtime], tmp_path: Path) -> None:
+    """A real SIGKILL after the commit: the batch comes back, is recognised, counted once."""
+    import subprocess
+    import sys
+
+    from simtrust.config import load_settings
+
+    flows = _flows(50)
+    _publish(stream, flows, partitions=1, batch=25)
+    home = tmp_path / "killed-home"
+    repo = Path(__file__).resolve().parents[2]
+    child = subprocess.run([sys.executable, "-c", CHILD, str(home), stream.name,
+                            stream.subject_prefix], cwd=repo, capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert -9 == child.returncode, child.stderr
+    rt = _provision(Runtime.open(load_settings(env={}, home=home)))
+    try:
+        assert 1 == BatchApplier(rt, stream=stream.name, partitions=[0]).totals()[0]["batches"]
+        consumer, _ = _consume(rt, stream, [0], 1, ack_wait=1.0, idle=2.5)
+        # 51 flows in batches of 25: one was committed by the killed process, two remain
+        assert (1, 2) == (consumer.stats.duplicates, consumer.stats.batches)
+        assert len(flows) == consumer.applier.totals()[0]["records"]
+        assert _expected_octets(flows) == _device_octets(rt)
+    finally:
+        policy_service(rt).close()
+        rt.close()
