@@ -370,3 +370,14 @@ def test_consumer_process_killed_between_commit_and_ack_counts_once(
     finally:
         policy_service(rt).close()
         rt.close()
+
+
+def test_batches_that_no_stream_accepts_are_counted_as_errors(
+        stream: FlowStreamSettings) -> None:
+    """No stream on the subject (nats-setup not run): retried, then counted, never silent."""
+    setup_flow_stream(URL, stream)  # the fixture deletes it afterwards
+    missing = FlowStreamSettings(name=stream.name, subject_prefix=f"{stream.subject_prefix}x")
+    with FlowPublisher(URL, partitions=1, settings=missing, batch_records=10,
+                       retry_for=0.3) as pub:
+        pub.publish(_flows(19))
+    assert (0, 2) == (pub.records, pub.errors)

@@ -173,13 +173,15 @@ class FlowPublisher:
     loop of its own. A batch goes out when it holds ``batch_records`` flows or
     is ``linger`` seconds old; at most ``max_pending`` batches await their
     JetStream acknowledgement (back pressure on the caller beyond that). Every
-    batch carries a ``Nats-Msg-Id`` so a retried publish is stored once.
+    batch carries a ``Nats-Msg-Id`` so a retried publish is stored once; a batch
+    not stored within ``retry_for`` seconds is counted in :attr:`errors`.
     """
 
     def __init__(self, url: str, *, partitions: int,
                  settings: FlowStreamSettings | None = None,
                  resolver: AddressResolver | None = None, batch_records: int = 512,
-                 linger: float = 0.05, max_pending: int = 64, timeout: float = 5.0) -> None:
+                 linger: float = 0.05, max_pending: int = 64, timeout: float = 5.0,
+                 retry_for: float = 30.0) -> None:
         if not 1 <= batch_records <= MAX_BATCH_RECORDS:
             raise InvalidInput(f"batch_records must be 1..{MAX_BATCH_RECORDS}",
                                field="batch_records")
@@ -192,6 +194,7 @@ class FlowPublisher:
         self.batch_records = batch_records
         self.linger = linger
         self.timeout = timeout
+        self.retry_for = retry_for
         self._producer = uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
         self._buffers: dict[int, list[MappedFlow]] = {}
@@ -304,20 +307,25 @@ class FlowPublisher:
             self._loop)
 
     async def _publish(self, subject: str, payload: bytes, msg_id: str, count: int) -> None:
+        # a server restart or leader change is retried with the same Nats-Msg-Id (stored once)
+        # for up to retry_for seconds; the pending-batch bound holds the collector back meanwhile
+        deadline = time.monotonic() + self.retry_for
+        delay = 0.1
         try:
-            for attempt in range(3):
+            while True:
                 try:
                     await self._js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
-                    self.records += count
-                    self.batches += 1
-                    return
-                except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError,
-                        nats.js.errors.NoStreamResponseError, nats.js.errors.APIError) as exc:
-                    if attempt == 2:
+                except nats.errors.Error as exc:
+                    if time.monotonic() + delay > deadline:
                         self.errors += 1
                         log.warning("flow batch %s not stored: %r", msg_id, exc)
-                    else:
-                        await asyncio.sleep(0.2 * (attempt + 1))
+                        return
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+                self.records += count
+                self.batches += 1
+                return
         finally:
             self._slots.release()
             with self._idle:
