@@ -1,18 +1,184 @@
-"""``simtrust node``: run one consortium validator (``docs/network.md``, "Running a node")."""
+"""``simtrust node``: run one consortium validator process (``docs/network.md``, "Running a node").
+
+The process is a composition of the interfaces layer: a runtime on the
+node's data directory, the :class:`~simtrust.ledger.net.ConsortiumNode`
+(ledger, consensus core, peer links), and the simtrust HTTP API with the
+committee-ordered ledger behind every ledger route, plus the validator's own
+routes under ``/v1/ledger/network`` (:data:`validator_router`). Everything
+runs on one asyncio loop; SIGTERM/SIGINT stop the API server, then the node.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
 
-__all__ = ["NAME", "app"]
+from simtrust.api.deps import CurrentPrincipal
+from simtrust.config import load_settings
+from simtrust.ledger.net import (
+    ConsortiumNode,
+    NetworkGenesis,
+    NodeKeys,
+    NodeOptions,
+    apply_peer_overrides,
+    decode_batch,
+)
+from simtrust.ledger.net._genesis import parse_address
+from simtrust.runtime import Runtime
+
+__all__ = ["NAME", "app", "ensure_api_key", "run_node", "validator_router"]
 
 NAME = "node"
 
+log = logging.getLogger("simtrust.ledger.net")
+
 app = typer.Typer(name=NAME, help="A consortium validator node.", no_args_is_help=True)
+
+# ---------------------------------------------------------------- HTTP routes
+
+validator_router = APIRouter(prefix="/v1/ledger/network", tags=["ledger-network"])
+
+
+def _node(request: Request) -> ConsortiumNode:
+    node: ConsortiumNode = request.app.state.consortium
+    return node
+
+
+# Handlers are async: they run on the loop that owns the node, one caller at a time.
+
+
+@validator_router.get("/status", summary="Rounds, commits, finalized count, links, peer limits")
+async def status(request: Request, who: CurrentPrincipal) -> dict[str, Any]:
+    return _node(request).status()
+
+
+@validator_router.post("/submit", summary="Submit signed messages (u32-length-prefixed batch)")
+async def submit(request: Request, who: CurrentPrincipal) -> dict[str, Any]:
+    raws = decode_batch(await request.body())
+    results = await _node(request).submit_async(raws)
+    return {"results": [r.to_json() for r in results]}
+
+
+@validator_router.get("/parents", summary="Parents by tip selection, for clients that sign")
+async def parents(
+    request: Request, who: CurrentPrincipal, count: int = Query(4, ge=1, le=8)
+) -> dict[str, Any]:
+    return {"parents": [p.hex() for p in _node(request).ledger.select_parents(count)]}
+
+
+@validator_router.get("/finalized", summary="Finalized messages after an order position")
+async def finalized(
+    request: Request,
+    who: CurrentPrincipal,
+    after: int = Query(0, ge=0),
+    limit: int = Query(1000, ge=1, le=1000),
+) -> dict[str, Any]:
+    rows = _node(request).ledger.finalized_since(after, limit)
+    return {"finalized": [[r["order"], r["message_id"], r["state"]] for r in rows]}
+
+
+@validator_router.get("/snapshot", summary="Hashes of the UTXO set, tips and finalized order")
+async def snapshot(request: Request, who: CurrentPrincipal) -> dict[str, Any]:
+    return dict(_node(request).ledger.snapshot()._asdict())
+
+
+class LinksBody(BaseModel):
+    paused: bool
+
+
+@validator_router.post("/links", summary="Pause (partition this node) or resume its links")
+async def links(request: Request, body: LinksBody, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_operator()
+    node = _node(request)
+    if body.paused:
+        node.net.pause()
+    else:
+        node.net.resume()
+    return {"paused": node.net.paused, "links": node.net.connected()}
+
+
+# ---------------------------------------------------------------- the process
+
+
+def ensure_api_key(rt: Runtime, path: Path) -> None:
+    """Write a new operator-admin API key to ``path`` (mode 0600) unless it exists."""
+    if path.exists():
+        return
+    with rt.db.transaction():
+        created = rt.tenants.create_key("operator-admin", "consortium node operator")
+        rt.audit.append(actor="node:run", action="apikey.create",
+                        subject=f"apikey:{created.key.id}", outcome="success",
+                        details={"role": "operator-admin"})
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(created.secret + "\n")
+
+
+async def _serve(
+    genesis: NetworkGenesis,
+    keys: NodeKeys,
+    home: Path,
+    api: str,
+    api_key_file: Path | None,
+    listen: str | None,
+    options: NodeOptions,
+) -> None:
+    import uvicorn
+
+    from simtrust.api.app import create_app
+
+    settings = dataclasses.replace(load_settings(env={}, home=home), network_id=genesis.network)
+    rt = Runtime.initialise(settings)
+    try:
+        if api_key_file is not None:
+            ensure_api_key(rt, api_key_file)
+        node = ConsortiumNode(genesis, keys, rt.db, options=options, bind=listen)
+        rt.extension("ledger", lambda: node.ledger)
+        web = create_app(rt)
+        web.include_router(validator_router)
+        web.state.consortium = node
+        host, port = parse_address(api)
+        config = uvicorn.Config(web, host=host, port=port, log_level="warning",
+                                lifespan="off", access_log=False)
+        server = uvicorn.Server(config)
+        await node.start()
+        log.info("validator %s up: api %s p2p %s", node.id, api, listen or node.entry.p2p)
+        try:
+            await server.serve()
+        finally:
+            await node.stop()
+    finally:
+        rt.close()
+
+
+def run_node(
+    genesis_file: Path,
+    key_file: Path,
+    home: Path,
+    *,
+    api: str = "127.0.0.1:8700",
+    api_key_file: Path | None = None,
+    peers: list[str] | None = None,
+    listen: str | None = None,
+    options: NodeOptions | None = None,
+) -> None:
+    """Run a validator until SIGTERM/SIGINT."""
+    genesis = apply_peer_overrides(NetworkGenesis.load(genesis_file), peers or [])
+    keys = NodeKeys.load(key_file)
+    keys.check_against(genesis)
+    asyncio.run(_serve(genesis, keys, home, api, api_key_file, listen,
+                       options or NodeOptions()))
+
+
+# ---------------------------------------------------------------- the command
 
 
 @app.command("run")
@@ -37,8 +203,6 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log link events.")] = False,
 ) -> None:
     """Run a validator until SIGTERM/SIGINT: ledger, consensus, P2P links, HTTP API."""
-    from simtrust.ledger.net import run_node
-
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

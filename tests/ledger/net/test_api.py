@@ -1,4 +1,4 @@
-"""The validator's HTTP routes: batch submit, status, finalized feed, snapshot, links."""
+"""The validator's HTTP routes (``simtrust.cli.node``): submit, status, feed, snapshot, links."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simtrust.api import create_app
+from simtrust.cli.node import validator_router
 from simtrust.errors import DecodeError, PayloadTooLarge
 from simtrust.ledger import Ed25519Signer
 from simtrust.ledger.net import (
+    MAX_BATCH,
     ConsensusParams,
     ConsortiumNode,
     NodeKeys,
@@ -22,7 +24,6 @@ from simtrust.ledger.net import (
     encode_batch,
     generate_local_network,
 )
-from simtrust.ledger.net._api import MAX_BATCH, router
 from simtrust.runtime import Runtime
 
 from .conftest import make_messages
@@ -37,7 +38,7 @@ def solo(sqlite_runtime: Runtime, tmp_path: Path) -> Iterator[tuple[TestClient, 
     node = ConsortiumNode(genesis, NodeKeys.load(paths[0]), sqlite_runtime.db)
     sqlite_runtime.extension("ledger", lambda: node.ledger)
     app = create_app(sqlite_runtime)
-    app.include_router(router)
+    app.include_router(validator_router)
     app.state.consortium = node
     with TestClient(app) as client:
         yield client, node

@@ -7,7 +7,7 @@ others over mutually authenticated, encrypted TCP links whose node keys are
 pinned in genesis. :class:`Testnet` starts N of them on loopback.
 """
 
-from simtrust.ledger.net._api import decode_batch, encode_batch
+from simtrust.ledger.net._batch import MAX_BATCH, decode_batch, encode_batch
 from simtrust.ledger.net._committee_orderer import BlockStore, CommitteeOrderer, LedgerCommit
 from simtrust.ledger.net._explorer import render_tangle_svg, tangle_view
 from simtrust.ledger.net._genesis import (
@@ -15,16 +15,17 @@ from simtrust.ledger.net._genesis import (
     NetworkGenesis,
     NodeKeys,
     ValidatorEntry,
+    apply_peer_overrides,
     free_ports,
     generate_local_network,
 )
 from simtrust.ledger.net._node import ConsortiumNode, NodeOptions
 from simtrust.ledger.net._peers import PeerLimits, PeerNetwork, TokenBucket
-from simtrust.ledger.net._process import run_node
 from simtrust.ledger.net._testnet import NodeClient, NodeInfo, Testnet
 from simtrust.ledger.net._transport import HandshakeFailed, SecureLink, accept_link, open_link
 
 __all__ = [
+    "MAX_BATCH",
     "BlockStore",
     "CommitteeOrderer",
     "ConsensusParams",
@@ -43,12 +44,12 @@ __all__ = [
     "TokenBucket",
     "ValidatorEntry",
     "accept_link",
+    "apply_peer_overrides",
     "decode_batch",
     "encode_batch",
     "free_ports",
     "generate_local_network",
     "open_link",
     "render_tangle_svg",
-    "run_node",
     "tangle_view",
 ]

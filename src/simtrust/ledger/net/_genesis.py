@@ -11,6 +11,7 @@ written with mode 0600; seeds never appear in reprs.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -36,6 +37,7 @@ __all__ = [
     "NetworkGenesis",
     "NodeKeys",
     "ValidatorEntry",
+    "apply_peer_overrides",
     "free_ports",
     "generate_local_network",
 ]
@@ -251,6 +253,21 @@ class NetworkGenesis:
             if v.node_key == node_key:
                 return v
         return None
+
+
+def apply_peer_overrides(genesis: NetworkGenesis, peers: list[str]) -> NetworkGenesis:
+    """Replace P2P addresses: each override is ``ID=HOST:PORT`` (the keys stay pinned)."""
+    if not peers:
+        return genesis
+    entries = list(genesis.validators)
+    for item in peers:
+        ident, sep, address = item.partition("=")
+        if not sep or not ident.isdigit() or int(ident) >= len(entries):
+            raise InvalidInput(f"peer override {item!r} is not ID=HOST:PORT for a validator id")
+        parse_address(address)
+        entry = entries[int(ident)]
+        entries[int(ident)] = dataclasses.replace(entry, p2p=address)
+    return dataclasses.replace(genesis, validators=tuple(entries))
 
 
 def _raw_public(key: Ed25519PrivateKey) -> bytes:

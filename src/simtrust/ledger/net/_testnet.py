@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from simtrust.errors import ConfigError, InvalidInput, NotFound
-from simtrust.ledger.net._api import encode_batch
+from simtrust.ledger.net._batch import encode_batch
 from simtrust.ledger.net._genesis import ConsensusParams, free_ports, generate_local_network
 
 __all__ = ["NodeClient", "NodeInfo", "Testnet"]
