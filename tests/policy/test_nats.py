@@ -257,10 +257,10 @@ def test_crash_after_commit_before_ack_is_redelivered_and_counted_once(
         raise Crash
 
     with pytest.raises(Crash):
-        _consume(rt, stream, [0], 1, before_ack=die, ack_wait=1.0)
+        _consume(rt, stream, [0], 1, before_ack=die, ack_wait=0.6)
     assert 1 == len(crashed)
     # a restarted consumer (fresh applier: state from the store) gets the batch again
-    consumer, _ = _consume(rt, stream, [0], 1, ack_wait=1.0, idle=2.5)
+    consumer, _ = _consume(rt, stream, [0], 1, ack_wait=0.6, idle=1.8)
     assert 1 == consumer.stats.duplicates
     assert len(flows) == consumer.applier.totals()[0]["records"]
     assert _expected_octets(flows) == _device_octets(rt)
@@ -275,7 +275,7 @@ def test_consumer_killed_before_commit_gets_redelivery(
     _publish(stream, flows, partitions=1, batch=10)
     rt = runtimes("killed")
     consumer = FlowConsumer(BatchApplier(rt, stream=stream.name, partitions=[0]), url=URL,
-                            of=1, settings=stream, ack_wait=1.0)
+                            of=1, settings=stream, ack_wait=0.6)
 
     async def take_and_die() -> int:
         nc = await nats.connect(URL)
@@ -286,7 +286,7 @@ def test_consumer_killed_before_commit_gets_redelivery(
             await nc.close()
 
     assert 3 == asyncio.run(take_and_die())
-    consumer2, rec = _consume(rt, stream, [0], 1, ack_wait=1.0, idle=2.5)
+    consumer2, rec = _consume(rt, stream, [0], 1, ack_wait=0.6, idle=1.8)
     assert sorted(map(_key, flows)) == sorted(map(_key, rec.flows))
     assert 0 == consumer2.stats.duplicates
     assert _expected_octets(flows) == _device_octets(rt)
@@ -312,7 +312,7 @@ def test_malformed_messages_are_counted_and_terminated(
 
     asyncio.run(junk())
     rt = runtimes("junk")
-    consumer, rec = _consume(rt, stream, [0, 1], 2, ack_wait=1.0, idle=2.0)
+    consumer, rec = _consume(rt, stream, [0, 1], 2, ack_wait=1.0, idle=1.0)
     assert {"short_header": 1, "bad_partition": 1, "partition_mismatch": 1} == \
         dict(consumer.stats.malformed)
     assert sorted(map(_key, flows)) == sorted(map(_key, rec.flows))
@@ -336,7 +336,7 @@ from tests.policy.test_nats import URL, Recorder, _runtime
 home, name, prefix = sys.argv[1:4]
 rt = _runtime(Path(home))
 applier = BatchApplier(rt, stream=name, partitions=[0], detection=Recorder())
-consumer = FlowConsumer(applier, url=URL, of=1, ack_wait=1.0,
+consumer = FlowConsumer(applier, url=URL, of=1, ack_wait=0.6,
                         settings=FlowStreamSettings(name=name, subject_prefix=prefix),
                         before_ack=lambda p, s: os.kill(os.getpid(), signal.SIGKILL))
 consumer.run_blocking(idle_exit=20)
@@ -362,7 +362,7 @@ def test_consumer_process_killed_between_commit_and_ack_counts_once(
     rt = _provision(Runtime.open(load_settings(env={}, home=home)))
     try:
         assert 1 == BatchApplier(rt, stream=stream.name, partitions=[0]).totals()[0]["batches"]
-        consumer, _ = _consume(rt, stream, [0], 1, ack_wait=1.0, idle=2.5)
+        consumer, _ = _consume(rt, stream, [0], 1, ack_wait=0.6, idle=1.8)
         # 51 flows in batches of 25: one was committed by the killed process, two remain
         assert (1, 2) == (consumer.stats.duplicates, consumer.stats.batches)
         assert len(flows) == consumer.applier.totals()[0]["records"]
@@ -381,3 +381,12 @@ def test_batches_that_no_stream_accepts_are_counted_as_errors(
                        retry_for=0.3) as pub:
         pub.publish(_flows(19))
     assert (0, 2) == (pub.records, pub.errors)
+
+
+def test_unreachable_server_raises_nats_unavailable() -> None:
+    from simtrust.policy import NatsUnavailable
+
+    with pytest.raises(NatsUnavailable):
+        setup_flow_stream("nats://127.0.0.1:1", FlowStreamSettings(name="NEVER"))
+    with pytest.raises(NatsUnavailable):
+        FlowPublisher("nats://127.0.0.1:1", partitions=1).start()

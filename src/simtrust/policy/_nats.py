@@ -70,11 +70,24 @@ class NatsUnavailable(SimtrustError):
     title = "NATS unavailable"
 
 
-async def _connect(url: str, **options: Any) -> Any:
+async def _log_nats_error(exc: Exception) -> None:
+    log.warning("NATS: %r", exc)
+
+
+async def _connect(url: str, *, persistent: bool) -> Any:
+    """Connect, failing after three attempts; ``persistent`` then reconnects without end.
+
+    nats-py's initial connect loops forever unless reconnect attempts are
+    bounded, so the bound is lifted only once the first connection stands.
+    """
     try:
-        return await nats.connect(url, connect_timeout=5, **options)
+        nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=2,
+                                reconnect_time_wait=0.5, error_cb=_log_nats_error)
     except (OSError, nats.errors.Error) as exc:
         raise NatsUnavailable(f"cannot reach NATS at {url}: {exc!r}", url=url) from exc
+    if persistent:
+        nc.options["max_reconnect_attempts"] = -1
+    return nc
 
 
 def flow_partition(key: str, partitions: int) -> int:
@@ -150,7 +163,7 @@ def setup_flow_stream(url: str, settings: FlowStreamSettings) -> str:
     """Blocking :func:`ensure_flow_stream` for the CLI."""
 
     async def go() -> str:
-        nc = await _connect(url, max_reconnect_attempts=0)
+        nc = await _connect(url, persistent=False)
         try:
             return await ensure_flow_stream(nc.jetstream(), settings)
         except nats.js.errors.APIError as exc:
@@ -224,12 +237,17 @@ class FlowPublisher:
         self._thread = threading.Thread(target=self._loop.run_forever, name="flow-publisher",
                                         daemon=True)
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._connect(), self._loop).result(self.timeout + 5)
+        try:
+            asyncio.run_coroutine_threadsafe(self._connect(), self._loop).result(self.timeout + 10)
+        except BaseException:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            self._thread = None
+            raise
         return self
 
     async def _connect(self) -> None:
-        self._nc = await _connect(self.url, max_reconnect_attempts=-1,
-                                  reconnect_time_wait=0.5)
+        self._nc = await _connect(self.url, persistent=True)
         self._js = self._nc.jetstream(timeout=self.timeout)
         self._linger_task = self._loop.create_task(self._linger_loop())
 
@@ -323,6 +341,10 @@ class FlowPublisher:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 2.0)
                     continue
+                except Exception:  # nobody awaits this task: count and log instead of losing it
+                    self.errors += 1
+                    log.exception("flow batch %s not stored", msg_id)
+                    return
                 self.records += count
                 self.batches += 1
                 return
@@ -429,7 +451,7 @@ class FlowConsumer:
     async def run(self, *, stop: asyncio.Event | None = None, idle_exit: float | None = None,
                   duration: float | None = None) -> ConsumerStats:
         """Consume until ``stop`` is set, nothing arrived for ``idle_exit`` s, or ``duration``."""
-        nc = await _connect(self.url, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+        nc = await _connect(self.url, persistent=True)
         stop = stop or asyncio.Event()
         deadline = time.monotonic() + duration if duration else None
         self._last_activity = time.monotonic()
@@ -470,9 +492,17 @@ class FlowConsumer:
             ack_wait=self.ack_wait, max_deliver=self.max_deliver,
             max_ack_pending=max(self.fetch_batch * 4, 16),
             filter_subject=self.settings.subject(partition))
-        return await js.pull_subscribe(self.settings.subject(partition),
-                                       durable=self.durable_name(partition),
-                                       stream=self.settings.name, config=config)
+        try:
+            return await js.pull_subscribe(self.settings.subject(partition),
+                                           durable=self.durable_name(partition),
+                                           stream=self.settings.name, config=config)
+        except nats.js.errors.NotFoundError as exc:
+            raise NatsUnavailable(f"stream {self.settings.name} does not exist "
+                                  "(simtrust flows nats-setup creates it)",
+                                  stream=self.settings.name) from exc
+        except nats.js.errors.APIError as exc:
+            raise NatsUnavailable(f"JetStream refused consumer {self.durable_name(partition)}:"
+                                  f" {exc}", stream=self.settings.name) from exc
 
     async def _prune(self, partition: int, sub: Any) -> None:
         """Forget applied sequences below the consumer's ack floor (never redelivered)."""
