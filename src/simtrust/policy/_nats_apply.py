@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from simtrust.errors import InvalidInput
 from simtrust.policy._engine import AddressResolver, FlowVerdict, PolicyEngine
 from simtrust.policy._nats_codec import FlowBatch
 from simtrust.store import Migration, apply_migrations
@@ -222,12 +223,13 @@ class BatchApplier:
         """Apply ``batch`` (stream sequence ``seq``) once; a sequence already applied is skipped.
 
         Policy runs first and its audit records are flushed; then detection, the
-        byte counters and the new offset commit in one transaction. A failure
-        leaves the offset where it was and the counters as stored, so the
+        byte counters and the batch's sequence commit in one transaction. A failure
+        leaves the sequence unrecorded and the counters as stored, so the
         redelivered batch is applied as if for the first time.
         """
         if partition not in self._applied:
-            raise ValueError(f"partition {partition} is not one of {self.partitions}")
+            raise InvalidInput(f"partition {partition} is not one of {self.partitions}",
+                               field="partition")
         if self.is_applied(partition, seq):
             self.duplicates += 1
             return ApplyResult(False)
@@ -240,10 +242,10 @@ class BatchApplier:
             if record.imsi is not None:
                 current[record.src_addr if uplink else record.dst_addr] = record.imsi
         self.addresses.current = current
-        touched: set[str] = set()
+        touched = set(current.values())  # what ingest may count, should it fail half-way
         try:
             verdicts = self.engine.ingest(records)
-            touched = {v.imsi for v in verdicts}
+            touched.update(v.imsi for v in verdicts)
             self.service.dispatcher.flush()
             alerts = self._commit(partition, seq, len(records), octets, records, touched)
         except _AlreadyApplied:
