@@ -128,3 +128,20 @@ def test_requests_from_one_peer_are_rate_limited(
     assert all(answers[: burst - 1])
     assert not answers[-1]
     assert node._may_ask(8)  # another peer has its own bucket
+
+
+def test_a_validator_behind_its_peers_refuses_clients_with_429(
+    solo: tuple[TestClient, ConsortiumNode], operator_headers: dict[str, str]
+) -> None:
+    client, node = solo
+    raws = make_messages(node.genesis.network, Ed25519Signer.generate(),
+                         [node.genesis.ledger_genesis().id], 3)
+    node._inbox.extend([b"queued"] * (node.options.busy_inbox + 1))
+    response = client.post("/v1/ledger/network/submit", content=encode_batch(raws),
+                           headers={**operator_headers, "Content-Type": "application/octet-stream"})
+    assert 429 == response.status_code
+    assert 1 == node.stats["clients_refused"]
+    node._inbox.clear()
+    response = client.post("/v1/ledger/network/submit", content=encode_batch(raws),
+                           headers={**operator_headers, "Content-Type": "application/octet-stream"})
+    assert 200 == response.status_code

@@ -27,7 +27,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from simtrust.errors import InvalidSignature, NotFound, Rejected, SimtrustError
+from simtrust.errors import InvalidSignature, NotFound, RateLimited, Rejected, SimtrustError
 from simtrust.ledger import LedgerNode, SubmitResult, message_id, verify_ed25519
 from simtrust.ledger.consensus import (
     Block,
@@ -77,6 +77,7 @@ class NodeOptions:
     request_burst: float = 100.0
     ingest_chunk: int = 256
     inbox_max: int = 20_000
+    busy_inbox: int = 4_000
     seen_max: int = 1_000_000
 
 
@@ -203,7 +204,7 @@ class ConsortiumNode:
             "blocks_in": 0, "blocks_rejected": 0, "msgs_in": 0, "msgs_rejected": 0,
             "commits": 0, "equivocations": 0, "proposed": 0, "requests_in": 0,
             "replayed_commits": 0, "held_blocks": 0, "requests_dropped": 0,
-            "msgs_duplicate": 0,
+            "msgs_duplicate": 0, "clients_refused": 0,
         }
         self.gate = AvailabilityGate()
         self._request_buckets: dict[int, TokenBucket] = {}
@@ -275,7 +276,18 @@ class ConsortiumNode:
     # -- client side -------------------------------------------------------
 
     async def submit_async(self, raws: Sequence[bytes]) -> list[SubmitResult]:
-        """:meth:`submit` in chunks, yielding to links and blocks between them."""
+        """:meth:`submit` in chunks, yielding to links and blocks between them.
+
+        Admission control: while the gossip inbox holds more than ``busy_inbox``
+        messages this validator is behind its peers, and taking more client
+        messages would only lengthen every queue; clients get ``RateLimited``
+        (HTTP 429) and retry, so overload degrades to the node's capacity
+        instead of growing latency without bound.
+        """
+        if len(self._inbox) > self.options.busy_inbox:
+            self.stats["clients_refused"] += 1
+            raise RateLimited("validator is busy ingesting its peers' messages; retry shortly",
+                              inbox=len(self._inbox))
         chunk = self.options.ingest_chunk
         results: list[SubmitResult] = []
         for start in range(0, len(raws), chunk):
