@@ -13,6 +13,8 @@ EAP-AKA' (TS 33.402 §6.2).
 from __future__ import annotations
 
 import os
+import random
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -56,6 +58,11 @@ def aka_functions(op_kind: OpKind, k: bytes, op: bytes, tuak: TuakParams | None)
     return Tuak.from_top(k, op, **params)
 
 
+def _backoff(attempt: int) -> None:
+    """Jittered wait before retrying a compare-and-swap lost to another process."""
+    time.sleep(random.uniform(0, 0.002 * (2**attempt)))
+
+
 class AuthService:
     """Vectors and re-synchronisation for SIMs in an :class:`Inventory`."""
 
@@ -91,10 +98,12 @@ class AuthService:
         details: dict[str, object],
     ) -> list[T]:
         inv = self._inv
-        for _attempt in range(_ATTEMPTS):
-            text, version = inv.sqn_state(sim.iccid)
-            out, after = produce(decode_sqn_state(text))
+        for attempt in range(_ATTEMPTS):
+            # Read and swap in one transaction: threads of this process are
+            # serialised by the store; the compare-and-swap guards other processes.
             with inv.db.transaction():
+                text, version = inv.sqn_state(sim.iccid)
+                out, after = produce(decode_sqn_state(text))
                 if inv.swap_sqn_state(sim.iccid, encode_sqn_state(after), version):
                     inv.audit.append(
                         actor=actor, action=action, subject=f"sim:{sim.iccid}",
@@ -102,6 +111,7 @@ class AuthService:
                         details={**details, "count": len(out), "seq_he": after.seq},
                     )
                     return out
+            _backoff(attempt)
         raise Conflict("SQN state is contended; retry", iccid=sim.iccid.value)
 
     def eps_vectors(
@@ -151,12 +161,28 @@ class AuthService:
         """
         sim, alg = self.subscriber(imsi)
         inv = self._inv
-        for _attempt in range(_ATTEMPTS):
-            text, version = inv.sqn_state(sim.iccid)
-            before = decode_sqn_state(text)
-            try:
-                after, sqn_ms = resynchronise(alg, before, rand, auts)
-            except MacFailure as exc:
+        for attempt in range(_ATTEMPTS):
+            forged: MacFailure | None = None
+            with inv.db.transaction():
+                text, version = inv.sqn_state(sim.iccid)
+                before = decode_sqn_state(text)
+                try:
+                    after, sqn_ms = resynchronise(alg, before, rand, auts)
+                except MacFailure as exc:
+                    forged = exc
+                else:
+                    if inv.swap_sqn_state(sim.iccid, encode_sqn_state(after), version):
+                        inv.audit.append(
+                            actor=actor, action="auc.resync", subject=f"sim:{sim.iccid}",
+                            outcome="success",
+                            reason="reset" if after != before else "already-fresh",
+                            tenant_id=sim.tenant_id,
+                            details={"sqn_ms": sqn_ms.hex(), "seq_he_before": before.seq,
+                                     "seq_he_after": after.seq},
+                        )
+                        return sqn_ms
+            if forged is not None:
+                # Audited after the (empty) transaction, so the refusal is kept.
                 inv.audit.append(
                     actor=actor, action="auc.resync", subject=f"sim:{sim.iccid}",
                     outcome="failure", reason="mac-s", tenant_id=sim.tenant_id,
@@ -165,16 +191,6 @@ class AuthService:
                 raise AuthenticationFailure(
                     "re-synchronisation refused: AUTS does not verify",
                     cause="AUTHENTICATION_REJECTED", reason="mac-s",
-                ) from exc
-            with inv.db.transaction():
-                if inv.swap_sqn_state(sim.iccid, encode_sqn_state(after), version):
-                    inv.audit.append(
-                        actor=actor, action="auc.resync", subject=f"sim:{sim.iccid}",
-                        outcome="success",
-                        reason="reset" if after != before else "already-fresh",
-                        tenant_id=sim.tenant_id,
-                        details={"sqn_ms": sqn_ms.hex(), "seq_he_before": before.seq,
-                                 "seq_he_after": after.seq},
-                    )
-                    return sqn_ms
+                ) from forged
+            _backoff(attempt)
         raise Conflict("SQN state is contended; retry", iccid=sim.iccid.value)
