@@ -20,49 +20,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from simtrust.errors import InvalidInput
 from simtrust.policy._engine import AddressResolver, FlowVerdict, PolicyEngine
 from simtrust.policy._nats_codec import FlowBatch
-from simtrust.store import Migration, apply_migrations
 
 if TYPE_CHECKING:
     from simtrust.runtime import Runtime
 
+from simtrust.policy._schema import NATS_MIGRATIONS
+
 __all__ = ["MIGRATIONS", "ApplyResult", "BatchApplier", "Detection"]
 
-MIGRATIONS = [
-    Migration(
-        "policy_nats",
-        1,
-        "partition offsets and device byte counters",
-        """
-        CREATE TABLE policy_nats_offsets (
-            stream TEXT NOT NULL,
-            part INTEGER NOT NULL,
-            last_seq {bigint} NOT NULL,
-            floor_seq {bigint} NOT NULL,
-            batches {bigint} NOT NULL,
-            records {bigint} NOT NULL,
-            octets {bigint} NOT NULL,
-            updated_at TEXT NOT NULL,
-            PRIMARY KEY (stream, part)
-        );
-        CREATE TABLE policy_nats_usage (
-            imsi TEXT NOT NULL,
-            period TEXT NOT NULL,
-            bucket {bigint} NOT NULL,
-            octets {bigint} NOT NULL,
-            stream TEXT NOT NULL,
-            part INTEGER NOT NULL,
-            PRIMARY KEY (imsi, period)
-        );
-        CREATE INDEX policy_nats_usage_part ON policy_nats_usage (stream, part);
-        CREATE TABLE policy_nats_applied (
-            stream TEXT NOT NULL,
-            part INTEGER NOT NULL,
-            seq {bigint} NOT NULL,
-            PRIMARY KEY (stream, part, seq)
-        )
-        """,
-    ),
-]
+MIGRATIONS = NATS_MIGRATIONS
 
 _PERIODS = ("hour", "day", "month")
 
@@ -134,7 +100,6 @@ class BatchApplier:
         self.duplicates = 0
         self.batches = 0
         self.records = 0
-        apply_migrations(rt.db, MIGRATIONS)
         self._floor: dict[int, int] = {}
         self._applied = self._load()
 

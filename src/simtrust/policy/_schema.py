@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from simtrust.store import Migration
 
-__all__ = ["MIGRATIONS"]
+__all__ = ["MIGRATIONS", "NATS_MIGRATIONS"]
 
 MIGRATIONS = [
     Migration(
@@ -38,3 +38,43 @@ MIGRATIONS = [
         """,
     ),
 ]
+
+#: Partitioned NATS ingestion: applied stream sequences and restored byte counters.
+NATS_MIGRATIONS = [
+    Migration(
+        "policy_nats",
+        1,
+        "partition offsets and device byte counters",
+        """
+        CREATE TABLE policy_nats_offsets (
+            stream TEXT NOT NULL,
+            part INTEGER NOT NULL,
+            last_seq {bigint} NOT NULL,
+            floor_seq {bigint} NOT NULL,
+            batches {bigint} NOT NULL,
+            records {bigint} NOT NULL,
+            octets {bigint} NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (stream, part)
+        );
+        CREATE TABLE policy_nats_usage (
+            imsi TEXT NOT NULL,
+            period TEXT NOT NULL,
+            bucket {bigint} NOT NULL,
+            octets {bigint} NOT NULL,
+            stream TEXT NOT NULL,
+            part INTEGER NOT NULL,
+            PRIMARY KEY (imsi, period)
+        );
+        CREATE INDEX policy_nats_usage_part ON policy_nats_usage (stream, part);
+        CREATE TABLE policy_nats_applied (
+            stream TEXT NOT NULL,
+            part INTEGER NOT NULL,
+            seq {bigint} NOT NULL,
+            PRIMARY KEY (stream, part, seq)
+        )
+        """,
+    ),
+]
+
+MIGRATIONS += NATS_MIGRATIONS
