@@ -426,13 +426,15 @@ def _report(result: BenchResult, load: _Load, finalized_at: dict[bytes, float],
             best = row
     assert best is not None
     at_target = [r for r in table[warm:] if r["p50_s"] <= 1.0 and r["p99_s"] <= 3.0]
-    result.metrics["finalized_per_s_within_target_latency"] = max(
-        (r["finalized_per_s"] for r in at_target), default=0.0
-    )
+    # Headline: the fastest step that meets the latency target (else the fastest step).
+    head = max(at_target, key=lambda r: r["finalized_per_s"]) if at_target else best
     everything = [finalized_at[m] - t for m, t in load.submitted.items() if m in finalized_at]
-    result.metrics["finalized_per_s"] = best["finalized_per_s"]
-    result.metrics["finality_p50_s"] = best["p50_s"]
-    result.metrics["finality_p99_s"] = best["p99_s"]
+    result.metrics["finalized_per_s"] = head["finalized_per_s"]
+    result.metrics["finality_p50_s"] = head["p50_s"]
+    result.metrics["finality_p99_s"] = head["p99_s"]
+    result.metrics["peak_finalized_per_s"] = best["finalized_per_s"]
+    result.metrics["peak_finality_p50_s"] = best["p50_s"]
+    result.metrics["peak_finality_p99_s"] = best["p99_s"]
     result.metrics["run_finality_p50_s"] = (
         round(statistics.median(everything), 3) if everything else -1.0
     )
@@ -449,11 +451,12 @@ def _report(result: BenchResult, load: _Load, finalized_at: dict[bytes, float],
         busy_refusals=load.refused,
         client_errors=errors[:5],
         target="finalized_per_s >= 2000 with p50 <= 1 s and p99 <= 3 s",
+        headline_within_target=bool(at_target),
         definition=(
-            "finalized_per_s: highest per-step rate of finalizations seen at validator 0;"
-            " p50/p99: submission-to-finality of the messages submitted in that step"
+            "per 9 s step: finalizations seen at validator 0 per second, and the"
+            " submission-to-finality p50/p99 of the messages submitted in the step"
             " (unfinalized ones count until the end of the drain);"
-            " finalized_per_s_within_target_latency: highest step rate whose p50 <= 1 s"
-            " and p99 <= 3 s"
+            " finalized_per_s/finality_p50_s/finality_p99_s: the fastest step with"
+            " p50 <= 1 s and p99 <= 3 s (the fastest step if none); peak_*: the fastest step"
         ),
     )
