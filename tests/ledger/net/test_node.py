@@ -134,3 +134,26 @@ def test_a_block_naming_a_message_nobody_holds_is_never_committed(
                 db.close()
 
     asyncio.run(asyncio.wait_for(go(), 90))
+
+
+def test_forged_and_malformed_blocks_count_against_the_sender(
+    tmp_path: Path, local_network: tuple[NetworkGenesis, list[NodeKeys]]
+) -> None:
+    from simtrust.ledger.consensus import Block
+
+    genesis, keys = local_network
+    db = SqliteDatabase(tmp_path / "f.db")
+    node = ConsortiumNode(genesis, keys[0], db, options=OPTIONS)
+    block = Block.create(epoch=0, round=1, author=1, timestamp_ms=0, parents=[], payload=[],
+                         key=keys[1].block_key())
+    good = block.encode()
+    forged = good[:-1] + bytes([good[-1] ^ 1])
+    node._on_blocks(1, [forged, b"\x01garbage"])
+    assert 2 == node.net.peers[1].stats.strikes
+    assert 2 == node.stats["blocks_rejected"]
+    assert node.core.get(block.digest) is None  # the forgery did not enter the DAG
+    node._on_blocks(2, [good])  # the genuine block, forwarded by another peer, is fine
+    assert 0 == node.net.peers[2].stats.strikes
+    assert node.core.get(block.digest) is not None
+    node.ledger.close()
+    db.close()

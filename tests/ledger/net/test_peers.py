@@ -201,3 +201,31 @@ async def _gone(net: PeerNetwork) -> bool:
     while net.connected() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     return not net.connected()
+
+
+def test_repeated_faults_close_the_link_and_ban_the_peer(tmp_path: Path) -> None:
+    genesis, paths = generate_local_network(2, tmp_path)
+    keys = [NodeKeys.load(p) for p in paths]
+    limits = PeerLimits(max_strikes=3, ban_s=30.0, redial_s=0.05)
+
+    async def go() -> None:
+        a = PeerNetwork(genesis, keys[0], lambda p, f: None, limits=limits)
+        b = PeerNetwork(genesis, keys[1], lambda p, f: None, limits=limits)
+        await a.start()
+        await b.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not a.connected() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            a.strike(1, "test fault")
+            a.strike(1, "test fault")
+            assert [1] == a.connected()
+            a.strike(1, "test fault")
+            assert [] == a.connected()
+            await asyncio.sleep(0.5)  # b redials every 50 ms; the ban refuses it
+            assert [] == a.connected()
+        finally:
+            await a.stop()
+            await b.stop()
+
+    asyncio.run(asyncio.wait_for(go(), 20))

@@ -519,7 +519,9 @@ class ConsortiumNode:
             try:
                 block = Block.decode(raw)
             except SimtrustError:
+                # Honest peers forward only blocks they decoded: this one is the sender's fault.
                 self.stats["blocks_rejected"] += 1
+                self.net.strike(peer, "sent an undecodable block")
                 continue
             digest = block.digest
             if digest in self.core or digest in self.gate:
@@ -533,8 +535,10 @@ class ConsortiumNode:
                 if not self.committee.contains(block.author):
                     raise Rejected("author", "block author is not in the committee")
                 _verify_block(block, self.committee.public_key(block.author))
-            except SimtrustError:
+            except SimtrustError as exc:
                 self.stats["blocks_rejected"] += 1
+                if isinstance(exc, InvalidSignature):
+                    self.net.strike(peer, "sent a block with a forged signature")
                 continue
             self.gate.hold(block, missing, now)
             self.stats["held_blocks"] += 1
@@ -550,7 +554,14 @@ class ConsortiumNode:
         for block in blocks:
             try:
                 outputs.extend(self.core.on_block(block))
+            except InvalidSignature:
+                # Peers forward only blocks their core verified: a forgery is the sender's.
+                self.stats["blocks_rejected"] += 1
+                if source is not None:
+                    self.net.strike(source, "sent a block with a forged signature")
             except SimtrustError:
+                # Other rejections (e.g. an equivocator's extra versions) may be forwarded
+                # by honest peers, so they are counted, not held against the sender.
                 self.stats["blocks_rejected"] += 1
         self._handle(outputs, source=source)
         self._maybe_propose(time.monotonic())

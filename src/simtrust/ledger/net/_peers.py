@@ -190,6 +190,18 @@ class PeerNetwork:
     def paused(self) -> bool:
         return self._state.paused
 
+    def strike(self, peer_id: int, why: str) -> None:
+        """Count a provable fault of ``peer_id`` (a forged or malformed block); at
+        ``max_strikes`` the link is closed and the peer banned."""
+        peer = self.peers.get(peer_id)
+        if peer is None:
+            return
+        peer.stats.strikes += 1
+        log.warning("validator %s: %s", peer_id, why)
+        if peer.stats.strikes >= self.limits.max_strikes:
+            peer.stats.strikes = 0
+            self._drop(peer, f"too many faults ({why})", ban=True)
+
     def connected(self) -> list[int]:
         return sorted(i for i, p in self.peers.items() if p.link is not None)
 
@@ -355,9 +367,8 @@ class PeerNetwork:
                 try:
                     frame = decode_frame(data)
                 except SimtrustError:
-                    peer.stats.strikes += 1
-                    if peer.stats.strikes >= limits.max_strikes:
-                        self._drop(peer, "undecodable frames", ban=True)
+                    self.strike(peer.entry.id, "undecodable frame")
+                    if peer.link is not link:
                         return
                     continue
                 try:
