@@ -58,6 +58,8 @@ def _print(data: dict[str, Any], json_out: bool) -> None:
                                                      "finalized")))
     console.print(table)
     console.print(f"genesis: {data['genesis']}")
+    console.print(f"API keys: {data['directory']}/node-<id>/api-key;"
+                  f" logs: {data['directory']}/node-<id>/node.log")
 
 
 @app.command("up")
