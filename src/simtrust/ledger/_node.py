@@ -169,7 +169,9 @@ class _Rows:
         self.rounds: list[tuple[int, bytes, int, int]] = []
 
 
-Decoded = list[Message | Rejected]
+#: A decoded message, a decoding rejection, or the result of a duplicate (known
+#: before verification: an id is the hash of the complete signed bytes).
+Decoded = list[Message | Rejected | SubmitResult]
 
 
 class LedgerNode:
@@ -205,8 +207,14 @@ class LedgerNode:
         self._anchors = _AnchorIndex()
         self._handlers["transaction"] = [self._utxo_handler()]
         self._handlers["anchor"] = [self._anchors]
-        self.stats: dict[str, int] = {"evicted": 0, "dropped": 0}
+        self.stats: dict[str, int] = {"evicted": 0, "dropped": 0, "committed_admitted": 0}
         self._busy = False
+        # Commits taken from the orderer and not yet applied. They outlive a
+        # rebuild of the indexes (``_load``): the orderer hands each commit once.
+        self._pending_commits: deque[CommittedSubDagLike] = deque()
+        self._taken: list[CommittedSubDagLike] = []
+        self._named: frozenset[bytes] = frozenset()
+        self._vouched: set[bytes] = set()
         apply_migrations(db, MIGRATIONS)
         if db.dialect == "sqlite":
             # The tangle's indexes are keyed by random hashes: a page cache that
@@ -282,9 +290,9 @@ class LedgerNode:
         self._children: dict[bytes, list[bytes]] = {}
         self._tips = TipPool()
         self._buffer = SolidBuffer(self.config.buffer_max, self.config.buffer_max_age_ms)
+        self._vouched = set()
         self._quota = IssuerQuota(self.config.quota_rate, self.config.quota_burst)
         self._unfinal: dict[bytes, Message] = {}
-        self._pending_commits: deque[CommittedSubDagLike] = deque()
         self._final: dict[bytes, int] = {}
         self._void: dict[bytes, str] = {}
         self._seq = 0
@@ -334,6 +342,7 @@ class LedgerNode:
         for m in unfinal:
             self._unfinal[m.id] = m
         self.orderer.restore(last_round, unfinal)
+        self._name_committed()
 
     def _index(self, mid: bytes, at: int, parents: Sequence[bytes]) -> None:
         self._known[mid] = at
@@ -437,15 +446,33 @@ class LedgerNode:
             self._process([], b"", b"")
             return self._order - before
 
+    def holds(self, msg_id: bytes) -> bool:
+        """Whether this node stores ``msg_id`` or holds it waiting for its parents.
+
+        Memory only (no store read, unlike :meth:`status`): cheap enough for
+        the network layer to ask for every id a gossip frame or a block names.
+        """
+        return msg_id in self._known or msg_id in self._buffer
+
     def _decode(self, chunk: Sequence[bytes]) -> tuple[Decoded, list[bytes], list[UnlockJob]]:
         decoded: Decoded = []
         vraws: list[bytes] = []
         unlocks: list[UnlockJob] = []
         net = self.network_id
+        known, buffer = self._known, self._buffer
         for raw in chunk:
             try:
                 if not isinstance(raw, bytes):
                     raise Rejected("encoding", "a message is bytes")
+                mid = message_id(raw)
+                if mid in known:
+                    decoded.append(SubmitResult("duplicate", mid))
+                    continue
+                if mid in buffer:
+                    # The same bytes wait for parents: verified when they arrived.
+                    decoded.append(SubmitResult("pending", mid, missing=tuple(
+                        p for p in parents_of(raw) if p not in known)))
+                    continue
                 m = decode_message(raw)
             except Rejected as exc:
                 decoded.append(exc)
@@ -473,11 +500,15 @@ class LedgerNode:
         results: list[SubmitResult] = []
         rows = _Rows()
         vi = ui = 0
+        self._taken = []
         try:
             with self.db.transaction():
                 self._sync()
                 self._busy = True
                 for item in decoded:
+                    if isinstance(item, SubmitResult):
+                        results.append(item)
+                        continue
                     if isinstance(item, Rejected):
                         results.append(
                             SubmitResult("rejected", None, item.reason, item.detail)
@@ -497,11 +528,17 @@ class LedgerNode:
                         )
                         continue
                     results.append(self._admit(item, now, rows))
+                if self._vouched and not len(self._buffer):
+                    self._vouched.clear()  # no committed message waits for parents
                 self._finalize(rows)
                 self._flush(rows)
         except BaseException:
             self._busy = False
+            taken, self._taken = self._taken, []
             self._load()
+            # The commits this failed batch applied were rolled back with it.
+            self._pending_commits.extendleft(reversed(taken))
+            self._name_committed()
             raise
         finally:
             self._busy = False
@@ -515,22 +552,31 @@ class LedgerNode:
             return SubmitResult("pending", mid, missing=tuple(
                 p for p in m.parents if p not in self._known))
         cfg = self.config
+        # Named by a commit this node holds, or a parent of such a message: the
+        # committee admitted it, so a node catching up after a long absence
+        # must too (docs/ledger.md, "Committed messages").
+        committed = mid in self._named or mid in self._vouched
         try:
             if m.network_id != self.network_id:
                 raise Rejected("network", "message belongs to another network")
             if m.issued_at > now + cfg.max_future_skew_ms:
                 raise Rejected("timestamp-skew", "message issued too far in the future")
-            if m.issued_at < now - cfg.max_past_skew_ms:
+            if m.issued_at < now - cfg.max_past_skew_ms and not committed:
                 raise Rejected("timestamp-skew", "message issued too far in the past")
             if type(m.body) is not TaggedData:
                 self._payload_rules(m)
-            if not self._quota.take(m.issuer, now):
+            if not committed and not self._quota.take(m.issuer, now):
                 raise Rejected("rate-limit", "issuer quota exhausted; retry later")
         except Rejected as exc:
             return SubmitResult("rejected", mid, exc.reason, exc.detail)
+        if committed:
+            self.stats["committed_admitted"] += 1
+            self._vouched.discard(mid)
         known = self._known
         missing = [p for p in m.parents if p not in known]
         if missing:
+            if committed:
+                self._vouched.update(missing)
             evicted = self._buffer.add(m, missing, now)
             self.stats["evicted"] += len(evicted)
             return SubmitResult("pending", mid, missing=tuple(missing))
@@ -598,7 +644,7 @@ class LedgerNode:
             ids = [i for i in commit.ordered_message_ids if i not in final]
             if any(i not in unfinal for i in ids):
                 break  # the committee committed messages this node has not stored yet
-            self._pending_commits.popleft()
+            self._taken.append(self._pending_commits.popleft())
             rnd = commit.round
             rows.rounds.append((rnd, commit.leader, self._order + 1, len(ids)))
             order = self._order
@@ -624,6 +670,18 @@ class LedgerNode:
                     append((order, seq_of[mid], rnd, 0, None))
                 final[mid] = order
                 self._order = order
+        self._name_committed()
+
+    def _name_committed(self) -> None:
+        """Ids that commits waiting to be applied name and this node has not stored."""
+        if not self._pending_commits:
+            self._named = frozenset()
+            return
+        final, unfinal = self._final, self._unfinal
+        self._named = frozenset(
+            i for c in self._pending_commits for i in c.ordered_message_ids
+            if i not in final and i not in unfinal
+        )
 
     def _flush(self, rows: _Rows) -> None:
         db = self.db
@@ -759,11 +817,7 @@ class LedgerNode:
         with self._lock:
             self._buffer.expire(self._now_ms())
             wanted = set(self._buffer.missing(self._known))
-            for c in self._pending_commits:
-                wanted.update(
-                    i for i in c.ordered_message_ids
-                    if i not in self._unfinal and i not in self._final
-                )
+            wanted.update(i for i in self._named if not self.holds(i))
             return sorted(wanted)
 
     def tips(self) -> list[bytes]:

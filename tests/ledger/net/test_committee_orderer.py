@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from simtrust.ledger import Ed25519Signer, Message, decode_message
 from simtrust.ledger.consensus import Block, BlockRef, CommittedSubDag
-from simtrust.ledger.net import CommitteeOrderer, ConsensusParams, ConsortiumNode, NodeKeys
-from simtrust.ledger.net import generate_local_network as local_network
-from simtrust.store import SqliteDatabase
+from simtrust.ledger.net import CommitteeOrderer
 
 from .conftest import make_messages
 
@@ -51,38 +48,12 @@ def test_ids_carried_by_any_block_are_never_proposed_again() -> None:
     assert 0 == orderer.backlog()
 
 
-def test_commits_dropped_by_a_ledger_reload_are_handed_over_again() -> None:
+def test_commits_are_handed_over_once() -> None:
     orderer = CommitteeOrderer()
     orderer.restore(0, [])
     subs = [CommittedSubDag(i, BlockRef(r, 0, os.urandom(32)), r, 0, (), (os.urandom(32),))
             for i, r in enumerate((1, 2, 4))]
     orderer.push(subs)
     assert [1, 2, 4] == [c.round for c in orderer.take_commits()]
-    orderer.applied(1)
-    orderer.restore(1, [])  # the ledger rebuilt itself; it had applied round 1 only
-    again = orderer.take_commits()
-    assert [2, 4] == [c.round for c in again]
-    assert [subs[1].message_ids, subs[2].message_ids] == [c.ordered_message_ids for c in again]
-
-
-def test_node_finalizes_commits_the_ledger_lost_in_a_reload(tmp_path: Path) -> None:
-    genesis, paths = local_network(1, tmp_path / "net",
-                                   consensus=ConsensusParams(min_round_interval_ms=0))
-    db = SqliteDatabase(tmp_path / "n.db")
-    node = ConsortiumNode(genesis, NodeKeys.load(paths[0]), db)
-    raws = make_messages(genesis.network, Ed25519Signer.generate(),
-                         [genesis.ledger_genesis().id], 5)
-    node.submit(raws)
-    real_apply = node._apply_commits
-    node._apply_commits = lambda: None  # type: ignore[method-assign]
-    for i in range(6):
-        node.step(10.0 + i)
-    assert node.core.commit_count >= 1
-    node.orderer.take_commits()  # the ledger took them ...
-    node.ledger._load()  # ... and dropped them rebuilding from the store
-    assert 0 == node.finalized_count()
-    node._apply_commits = real_apply  # type: ignore[method-assign]
-    node._apply_commits()
-    assert 5 == node.finalized_count()
-    node.ledger.close()
-    db.close()
+    orderer.restore(1, [])  # a ledger rebuild keeps the commits it took: none come again
+    assert [] == orderer.take_commits()

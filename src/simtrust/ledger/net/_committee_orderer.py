@@ -83,8 +83,8 @@ class BlockStore:
 class CommitteeOrderer(Orderer):
     """Commits come from the consensus core; proposals come from solid messages."""
 
-    __slots__ = ("_carried", "_clock", "_commits", "_foreign", "_handed", "_local",
-                 "_origin_local", "_restored", "grace_s")
+    __slots__ = ("_carried", "_clock", "_commits", "_foreign", "_local", "_origin_local",
+                 "grace_s")
 
     def __init__(self, grace_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.grace_s = grace_s
@@ -94,26 +94,18 @@ class CommitteeOrderer(Orderer):
         self._foreign: OrderedDict[bytes, float] = OrderedDict()
         self._carried: set[bytes] = set()
         self._origin_local = False
-        self._handed: deque[LedgerCommit] = deque()
-        self._restored = False
 
     # -- the ledger's side -------------------------------------------------
 
     def restore(self, last_round: int, unfinalized: Sequence[Message]) -> None:
         """Messages stored but not finalized: propose them again (unless a block has them).
 
-        The ledger also calls this when it rebuilds its indexes from the store
-        after a failed ingest, dropping commits it had taken but not applied;
-        those (rounds after ``last_round``) are queued again, in order.
+        Commits already handed over are the ledger's: it keeps those it has not
+        applied across a rebuild of its indexes, so none is queued again here.
         """
         for m in unfinalized:
             if m.id not in self._carried:
                 self._local[m.id] = None
-        if self._restored:
-            again = [c for c in self._handed if c.round > last_round]
-            self._commits.extendleft(reversed(again))
-            self._handed.clear()
-        self._restored = True
 
     def on_solid(self, message: Message) -> None:
         mid = message.id
@@ -126,15 +118,8 @@ class CommitteeOrderer(Orderer):
 
     def take_commits(self) -> list[CommittedSubDagLike]:
         out: list[CommittedSubDagLike] = list(self._commits)
-        self._handed.extend(self._commits)
         self._commits.clear()
         return out
-
-    def applied(self, last_round: int) -> None:
-        """The ledger has applied every commit up to ``last_round``: forget them."""
-        handed = self._handed
-        while handed and handed[0].round <= last_round:
-            handed.popleft()
 
     # -- the network's side ------------------------------------------------
 

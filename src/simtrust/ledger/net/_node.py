@@ -78,7 +78,6 @@ class NodeOptions:
     ingest_chunk: int = 256
     inbox_max: int = 20_000
     busy_inbox: int = 4_000
-    seen_max: int = 1_000_000
 
 
 def _chunks(items: Sequence[bytes], count: int = MAX_ITEMS) -> Iterable[list[bytes]]:
@@ -231,7 +230,6 @@ class ConsortiumNode:
         self._gossip: list[bytes] = []
         self._inbox: deque[bytes] = deque()
         self._inbox_ids: dict[bytes, int] = {}
-        self._seen: set[bytes] = set()
         self._last_proposal = 0.0
         self._last_rebroadcast = 0.0
         self._last_status = 0.0
@@ -313,9 +311,6 @@ class ConsortiumNode:
         """Remember what the ledger now holds; feed the core the blocks that completes."""
         ids = [r.message_id for r in results
                if r.message_id is not None and r.status != "rejected"]
-        if len(self._seen) > self.options.seen_max:
-            self._seen.clear()  # only a fast path: the ledger itself is asked on a miss
-        self._seen.update(ids)
         if not len(self.gate):
             return
         released = self.gate.arrived(ids)
@@ -370,7 +365,6 @@ class ConsortiumNode:
         if now - self._last_status >= opts.status_s:
             self._last_status = now
             self.net.broadcast(encode_status(self._status_frame()))
-            self.orderer.applied(self._last_applied_round())
 
     def _flush_gossip(self) -> None:
         if self._gossip:
@@ -476,13 +470,12 @@ class ConsortiumNode:
 
     def _on_msgs(self, raws: Sequence[bytes]) -> None:
         """Queue gossiped messages; they are ingested in chunks between other work."""
-        inbox, ids, seen = self._inbox, self._inbox_ids, self._seen
-        status = self.ledger.status
+        inbox, ids = self._inbox, self._inbox_ids
+        holds = self.ledger.holds
         for raw in raws:
             mid = message_id(raw)
-            # A duplicate would cost a signature check; the ledger is asked because a
-            # message seen once may have left its buffer since (then it is wanted again).
-            if mid in ids or (mid in seen and status(mid)["state"] != "unknown"):
+            # Queued or held already: dropping it here saves the inbox slot.
+            if mid in ids or holds(mid):
                 self.stats["msgs_duplicate"] += 1
                 continue
             ids[mid] = 1
@@ -505,9 +498,7 @@ class ConsortiumNode:
 
     def holds(self, mid: bytes) -> bool:
         """Whether this node has message ``mid`` (stored, waiting for parents, or queued)."""
-        if mid in self._seen or mid in self._inbox_ids:
-            return True
-        return bool(self.ledger.status(mid)["state"] != "unknown")
+        return mid in self._inbox_ids or self.ledger.holds(mid)
 
     def _on_blocks(self, peer: int, raws: Sequence[bytes]) -> None:
         ready: list[Block] = []
@@ -597,19 +588,11 @@ class ConsortiumNode:
     # -- ledger hooks (see docs/network.md, "Hooks") -----------------------
 
     def _apply_commits(self) -> None:
-        """Let the ledger finalize what the orderer holds, without new messages.
-
-        ``LedgerNode`` finalizes only inside an ingest batch; an empty batch
-        through its batch processor is the one way to run finalization alone.
-        """
+        """Let the ledger finalize what the orderer holds, without new messages."""
         try:
-            self.ledger._process([], b"", b"")
+            self.ledger.finalize()
         except Rejected as exc:
             log.warning("finalization failed: %s", exc.detail)
-
-    def _last_applied_round(self) -> int:
-        row = self.ledger.db.query_one("SELECT MAX(round) FROM ledger_rounds")
-        return int(row[0]) if row and row[0] is not None else 0
 
     def _applied_commits(self) -> int:
         row = self.ledger.db.query_one("SELECT COUNT(*) FROM ledger_rounds WHERE round > 0")
