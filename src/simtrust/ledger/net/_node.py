@@ -21,8 +21,9 @@ import logging
 import random
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -60,6 +61,14 @@ __all__ = ["AvailabilityGate", "ConsortiumNode", "NodeOptions"]
 log = logging.getLogger("simtrust.ledger.net")
 
 _FRAME_BUDGET = 4 * 1024 * 1024
+#: Refusals that depend on when a message arrives, not on what it is: a message a
+#: validator's block carries may have been refused so only because this node
+#: comes back after a long absence (``docs/network.md``, "Catch-up").
+_STASHABLE = frozenset({"timestamp-skew", "rate-limit"})
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,7 @@ class NodeOptions:
     ingest_chunk: int = 256
     inbox_max: int = 20_000
     busy_inbox: int = 4_000
+    stash_max: int = 50_000
 
 
 def _chunks(items: Sequence[bytes], count: int = MAX_ITEMS) -> Iterable[list[bytes]]:
@@ -116,6 +126,10 @@ class AvailabilityGate:
 
     def __contains__(self, digest: object) -> bool:
         return digest in self._held
+
+    def wants(self, mid: bytes) -> bool:
+        """Whether a held block waits for message ``mid``."""
+        return mid in self._by_id
 
     def hold(self, block: Block, missing: Iterable[bytes], now: float) -> None:
         while len(self._held) >= self.max_blocks:
@@ -183,7 +197,9 @@ class ConsortiumNode:
         options: NodeOptions | None = None,
         limits: PeerLimits | None = None,
         bind: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """``clock`` is the ledger's wall clock (admission rules); tests move it."""
         self.genesis = genesis
         self.entry = keys.check_against(genesis)
         self.id = self.entry.id
@@ -198,13 +214,17 @@ class ConsortiumNode:
             config=genesis.ledger_config(workers=1, pool_threshold=1 << 30),
             genesis=genesis.ledger_genesis(),
             orderer=self.orderer,
+            clock=clock or _utc_now,
         )
         self.stats: dict[str, int] = {
             "blocks_in": 0, "blocks_rejected": 0, "msgs_in": 0, "msgs_rejected": 0,
             "commits": 0, "equivocations": 0, "proposed": 0, "requests_in": 0,
             "replayed_commits": 0, "held_blocks": 0, "requests_dropped": 0,
-            "msgs_duplicate": 0, "clients_refused": 0,
+            "msgs_duplicate": 0, "clients_refused": 0, "stashed": 0,
         }
+        # Messages a held block carries that the ledger refused only for their
+        # age or their issuer's quota, kept until a commit names them.
+        self._stash: OrderedDict[bytes, bytes] = OrderedDict()
         self.gate = AvailabilityGate()
         self._request_buckets: dict[int, TokenBucket] = {}
         self._rng = random.Random()
@@ -409,6 +429,7 @@ class ConsortiumNode:
             floor = max(1, self.core.last_decided_round - 1)
             digests = [r.digest for r in refs[:MAX_ITEMS]]
             self.net.send(peer, encode_get_blocks(digests, floor), droppable=False)
+        self._replay_stash()
         missing = set(self.ledger.missing())
         if len(self.gate):
             missing.update(self.gate.wanted(time.monotonic(), self.options.retry_s))
@@ -475,7 +496,7 @@ class ConsortiumNode:
         for raw in raws:
             mid = message_id(raw)
             # Queued or held already: dropping it here saves the inbox slot.
-            if mid in ids or holds(mid):
+            if mid in ids or mid in self._stash or holds(mid):
                 self.stats["msgs_duplicate"] += 1
                 continue
             ids[mid] = 1
@@ -495,10 +516,47 @@ class ConsortiumNode:
                 self._inbox_ids.pop(message_id(raw), None)
         self.stats["msgs_rejected"] += sum(r.status == "rejected" for r in results)
         self._release(results)
+        self._stash_refused(chunk, results)
+
+    def _stash_refused(self, raws: Sequence[bytes], results: Sequence[SubmitResult]) -> None:
+        """Keep messages held blocks wait for that the ledger refused for age or quota.
+
+        Their signature was verified before the refusal, so this node holds the
+        payload and the block may go to the core; once a commit names them the
+        ledger admits them (``docs/ledger.md``, "Committed messages").
+        """
+        gate, stash = self.gate, self._stash
+        if not len(gate):
+            return
+        ids: list[bytes] = []
+        for raw, r in zip(raws, results, strict=True):
+            mid = r.message_id
+            if r.status != "rejected" or r.reason not in _STASHABLE or mid is None:
+                continue
+            if not gate.wants(mid):
+                continue
+            stash[mid] = raw
+            ids.append(mid)
+            while len(stash) > self.options.stash_max:
+                stash.popitem(last=False)
+        if ids:
+            self.stats["stashed"] += len(ids)
+            released = gate.arrived(ids)
+            if released:
+                self._feed(released, None)
+
+    def _replay_stash(self) -> None:
+        """Hand the ledger the stashed messages its commits now name (and their parents)."""
+        stash = self._stash
+        while stash:
+            wanted = [m for m in self.ledger.missing() if m in stash]
+            if not wanted:
+                return
+            self._release(self.ledger.submit_many([stash.pop(m) for m in wanted]))
 
     def holds(self, mid: bytes) -> bool:
         """Whether this node has message ``mid`` (stored, waiting for parents, or queued)."""
-        return mid in self._inbox_ids or self.ledger.holds(mid)
+        return mid in self._inbox_ids or mid in self._stash or self.ledger.holds(mid)
 
     def _on_blocks(self, peer: int, raws: Sequence[bytes]) -> None:
         ready: list[Block] = []
@@ -591,6 +649,7 @@ class ConsortiumNode:
         """Let the ledger finalize what the orderer holds, without new messages."""
         try:
             self.ledger.finalize()
+            self._replay_stash()
         except Rejected as exc:
             log.warning("finalization failed: %s", exc.detail)
 
