@@ -1,1 +1,3 @@
-"""simtrust.market."""
+"""Federated CSP marketplace over TMF622/TMF641 ordering; not built yet."""
+
+__all__: list[str] = []

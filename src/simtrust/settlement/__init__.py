@@ -1,1 +1,3 @@
-"""simtrust.settlement."""
+"""Roaming and slice-SLA settlement contracts between operators; not built yet."""
+
+__all__: list[str] = []

@@ -1,1 +1,3 @@
-"""simtrust.streams."""
+"""Authenticated data channels with provenance; not built yet."""
+
+__all__: list[str] = []
