@@ -176,3 +176,27 @@ def test_commits_waiting_for_messages_survive_a_rebuild(
     assert [mid] == node.missing()
     node.submit(raw)
     assert "finalized" == node.status(mid)["state"]
+
+
+def test_a_handler_ends_the_orderers_commits_after_the_current_one(
+    scripted: tuple[LedgerNode, Scripted], operator: Ed25519Signer,
+) -> None:
+    node, orderer = scripted
+    a = node.submit(_data(node, operator, 1, [node.genesis_id])).message_id or b""
+    b = node.submit(_data(node, operator, 2, [a])).message_id or b""
+    c = node.submit(_data(node, operator, 3, [b])).message_id or b""
+
+    class Boundary:
+        def apply(self, fm: FinalizedMessage) -> None:
+            if fm.message_id == a:
+                node.end_commits_here()
+
+    node.register_handler("tagged-data", Boundary())
+    orderer.commit(1, a, b)
+    orderer.commit(2, c)
+    assert 2 == node.finalize()  # the whole first commit, none of the second
+    assert "solid" == node.status(c)["state"]
+    assert [c] == [m.id for m in node.unfinalized()]
+    orderer.commit(3, c)  # the next orderer (epoch) orders it again
+    assert 1 == node.finalize()
+    assert node.snapshot() == node.recompute()

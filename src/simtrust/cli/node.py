@@ -12,24 +12,33 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from simtrust.api.deps import CurrentPrincipal
 from simtrust.config import load_settings
+from simtrust.errors import InvalidInput
 from simtrust.ledger.net import (
     ConsortiumNode,
+    EpochCommittee,
     NetworkGenesis,
     NodeKeys,
     NodeOptions,
+    SignedCommitteeChange,
     apply_peer_overrides,
+    change_message,
     decode_batch,
+    encode_batch,
+    sign_change,
 )
 from simtrust.ledger.net._genesis import parse_address
 from simtrust.runtime import Runtime
@@ -209,3 +218,101 @@ def run(
     )
     run_node(genesis, key, home, api=api, api_key_file=api_key_file, peers=peers or [],
              listen=listen)
+
+
+def _epoch_file(path: Path) -> EpochCommittee:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read committee file {path}: {exc}") from exc
+    return EpochCommittee.from_json(data)
+
+
+@app.command("committee-change")
+def committee_change(
+    genesis: Annotated[Path, typer.Option("--genesis", help="Genesis file (JSON).")],
+    key: Annotated[
+        list[Path],
+        typer.Option("--key", help="Node key file of a current member who signs (repeat)."),
+    ],
+    members: Annotated[
+        Path | None,
+        typer.Option("--members", help='Next committee: {"epoch": N, "validators": [...]}.'),
+    ] = None,
+    change: Annotated[
+        Path | None,
+        typer.Option("--change", help="A signed change to add these signatures to."),
+    ] = None,
+    current: Annotated[
+        Path | None,
+        typer.Option("--current", help="The current committee (default: genesis, epoch 0)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the signed change here (JSON).")
+    ] = None,
+    submit: Annotated[
+        str | None,
+        typer.Option("--submit", help="Submit it as a ledger message to this node API HOST:PORT."),
+    ] = None,
+    api_key_file: Annotated[
+        Path | None, typer.Option("--api-key-file", help="Operator API key of that node.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Build or co-sign a committee change for the next epoch, and optionally submit it.
+
+    Each ``--key`` signs with its block key (docs/network.md, "Committee
+    changes"); the change takes effect once signers holding more than 2/3
+    of the current weight have signed and the message is finalized.
+    """
+    net = NetworkGenesis.load(genesis)
+    now_committee = _epoch_file(current) if current else EpochCommittee.of_genesis(net)
+    signers = [NodeKeys.load(p) for p in key]
+    if (members is None) == (change is None):
+        raise InvalidInput("give exactly one of --members (a new change) or --change")
+    if members is not None:
+        signed = sign_change(now_committee, _epoch_file(members), signers)
+    else:
+        assert change is not None
+        try:
+            existing = SignedCommitteeChange.from_json(json.loads(change.read_text()))
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"cannot read committee change {change}: {exc}") from exc
+        signed = existing.add(now_committee, signers)
+    document = json.dumps(signed.to_json(), indent=2) + "\n"
+    if out is not None:
+        out.write_text(document)
+    weight = now_committee.committee().weight_of(s.signer for s in signed.signatures)
+    result: dict[str, Any] = {
+        "epoch": signed.target.epoch,
+        "validators": len(signed.target.validators),
+        "signers": [s.signer for s in signed.signatures],
+        "signed_weight": weight,
+        "total_weight": now_committee.committee().total_weight,
+        "supermajority": now_committee.committee().is_quorum(weight),
+    }
+    if submit is not None:
+        if api_key_file is None:
+            raise InvalidInput("--submit needs --api-key-file")
+        parse_address(submit)
+        raw = change_message(net.network, signed, signers[0].ledger_signer(),
+                             issued_at_ms=int(time.time() * 1000),
+                             parents=[net.ledger_genesis().id])
+        token = api_key_file.read_text().strip()
+        response = httpx.post(
+            f"http://{submit}/v1/ledger/network/submit", content=encode_batch([raw]),
+            headers={"Authorization": f"Bearer {token}",
+                     "Content-Type": "application/octet-stream"},
+            timeout=10.0,
+        )
+        if response.status_code != 200:
+            raise InvalidInput(f"the node refused the change: HTTP {response.status_code}")
+        result["submitted"] = response.json()["results"][0]
+    if as_json:
+        typer.echo(json.dumps(result))
+    elif out is None and submit is None:
+        typer.echo(document, nl=False)
+    else:
+        typer.echo(f"epoch {result['epoch']} change signed by {result['signers']} "
+                   f"({weight}/{result['total_weight']} of the weight)"
+                   + (f"; submitted: {result['submitted']['status']}" if submit else ""))

@@ -213,6 +213,8 @@ class LedgerNode:
         # rebuild of the indexes (``_load``): the orderer hands each commit once.
         self._pending_commits: deque[CommittedSubDagLike] = deque()
         self._taken: list[CommittedSubDagLike] = []
+        self._dropped: list[CommittedSubDagLike] = []
+        self._cut = False
         self._named: frozenset[bytes] = frozenset()
         self._vouched: set[bytes] = set()
         apply_migrations(db, MIGRATIONS)
@@ -446,6 +448,20 @@ class LedgerNode:
             self._process([], b"", b"")
             return self._order - before
 
+    def end_commits_here(self) -> None:
+        """For a handler: the commit being applied is the last one of the current orderer.
+
+        Commits taken after it are discarded once it is applied (an epoch
+        boundary, ``docs/consensus.md`` §12); the messages they named stay
+        stored and unfinalized, for the next epoch's committee to order.
+        """
+        self._cut = True
+
+    def unfinalized(self) -> list[Message]:
+        """Stored messages not yet finalized, in the order they became solid."""
+        with self._lock:
+            return list(self._unfinal.values())
+
     def holds(self, msg_id: bytes) -> bool:
         """Whether this node stores ``msg_id`` or holds it waiting for its parents.
 
@@ -501,6 +517,8 @@ class LedgerNode:
         rows = _Rows()
         vi = ui = 0
         self._taken = []
+        self._dropped = []
+        self._cut = False
         try:
             with self.db.transaction():
                 self._sync()
@@ -534,9 +552,10 @@ class LedgerNode:
                 self._flush(rows)
         except BaseException:
             self._busy = False
-            taken, self._taken = self._taken, []
+            taken = self._taken + self._dropped
+            self._taken, self._dropped, self._cut = [], [], False
             self._load()
-            # The commits this failed batch applied were rolled back with it.
+            # The commits this failed batch applied (or cut) were rolled back with it.
             self._pending_commits.extendleft(reversed(taken))
             self._name_committed()
             raise
@@ -670,6 +689,13 @@ class LedgerNode:
                     append((order, seq_of[mid], rnd, 0, None))
                 final[mid] = order
                 self._order = order
+            if self._cut:
+                # A handler ended the orderer's epoch with this commit (docs/consensus.md
+                # §12): later commits of that orderer are never applied.
+                self._cut = False
+                self._dropped.extend(self._pending_commits)
+                self._pending_commits.clear()
+                break
         self._name_committed()
 
     def _name_committed(self) -> None:

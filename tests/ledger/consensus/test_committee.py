@@ -137,3 +137,22 @@ def test_fuzz_committee_change_decoder(data: bytes) -> None:
     except (DecodeError, InvalidInput):
         return
     assert data == change.encode()
+
+
+def test_an_annex_is_signed_with_the_change() -> None:
+    dag = Dag(4)
+    plain = _change(dag)
+    annexed = CommitteeChange(plain.new_epoch, plain.members, b"\x05" * 32)
+    assert 1 == plain.encode()[0]
+    assert 2 == annexed.encode()[0]
+    assert annexed == CommitteeChange.decode(annexed.encode())
+    assert plain == CommitteeChange.decode(plain.encode())
+    sigs = [sign_committee_change(annexed, i, dag.keys[i]) for i in (0, 1, 2)]
+    verify_committee_change(dag.committee, annexed, sigs)
+    other = CommitteeChange(plain.new_epoch, plain.members, b"\x06" * 32)
+    with pytest.raises(InvalidSignature):
+        verify_committee_change(dag.committee, other, sigs)
+    with pytest.raises(InvalidInput):
+        CommitteeChange(1, plain.members, b"short").encode()
+    with pytest.raises(DecodeError):
+        CommitteeChange.decode(annexed.encode()[:-1])

@@ -35,6 +35,7 @@ MAX_VALIDATORS = 1024
 MAX_WEIGHT = 2**48
 _SCHEDULE_LIMIT = 4096
 _CHANGE_VERSION = 1
+_CHANGE_VERSION_ANNEX = 2
 _CHANGE_DOMAIN = b"simtrust/consensus/committee-change/v1\x00"
 
 
@@ -182,26 +183,37 @@ def _leader_schedule(epoch: int, validators: Sequence[Validator]) -> tuple[int, 
 
 @dataclass(frozen=True, slots=True)
 class CommitteeChange:
-    """A proposed committee for ``new_epoch`` (the next epoch of the signing committee)."""
+    """A proposed committee for ``new_epoch`` (the next epoch of the signing committee).
+
+    ``annex`` (empty, or a 32-byte digest) binds what the driver needs beside
+    keys and weights — in a ledger node the members' transport keys and
+    addresses — into what the signers sign (``docs/consensus.md`` §12).
+    """
 
     new_epoch: int
     members: tuple[tuple[bytes, int], ...]
+    annex: bytes = b""
 
     def encode(self) -> bytes:
-        """version u8, new_epoch u64, count u16, then (key 32, weight u64) per member."""
-        out = bytearray(struct.pack(">BQH", _CHANGE_VERSION, self.new_epoch, len(self.members)))
+        """version u8, new_epoch u64, count u16, then (key 32, weight u64) per member;
+        version 2 appends the 32-byte annex."""
+        if self.annex and len(self.annex) != 32:
+            raise InvalidInput("a committee change annex is a 32-byte digest", field="annex")
+        version = _CHANGE_VERSION_ANNEX if self.annex else _CHANGE_VERSION
+        out = bytearray(struct.pack(">BQH", version, self.new_epoch, len(self.members)))
         for key, weight in self.members:
             out += key + struct.pack(">Q", weight)
-        return bytes(out)
+        return bytes(out) + self.annex
 
     @classmethod
     def decode(cls, data: bytes) -> CommitteeChange:
         if len(data) < 11:
             raise DecodeError("committee change too short")
         version, epoch, count = struct.unpack_from(">BQH", data, 0)
-        if version != _CHANGE_VERSION:
+        if version not in (_CHANGE_VERSION, _CHANGE_VERSION_ANNEX):
             raise DecodeError(f"unknown committee change version {version}")
-        if len(data) != 11 + 40 * count:
+        annex_len = 32 if version == _CHANGE_VERSION_ANNEX else 0
+        if len(data) != 11 + 40 * count + annex_len:
             raise DecodeError("committee change length does not match its member count")
         members = []
         for i in range(count):
@@ -209,7 +221,8 @@ class CommitteeChange:
             key = bytes(data[offset : offset + 32])
             (weight,) = struct.unpack_from(">Q", data, offset + 32)
             members.append((key, weight))
-        change = cls(epoch, tuple(members))
+        change = cls(epoch, tuple(members), bytes(data[len(data) - annex_len :]) if annex_len
+                     else b"")
         change.committee()  # validates members (count, weights, unique keys)
         return change
 

@@ -9,6 +9,15 @@ pinned in genesis. :class:`Testnet` starts N of them on loopback.
 
 from simtrust.ledger.net._batch import MAX_BATCH, decode_batch, encode_batch
 from simtrust.ledger.net._committee_orderer import BlockStore, CommitteeOrderer, LedgerCommit
+from simtrust.ledger.net._epochs import (
+    CHANGE_FORMAT,
+    COMMITTEE_CHANGE_TAG,
+    EpochCommittee,
+    EpochStore,
+    SignedCommitteeChange,
+    change_message,
+    sign_change,
+)
 from simtrust.ledger.net._explorer import render_tangle_svg, tangle_view
 from simtrust.ledger.net._genesis import (
     ConsensusParams,
@@ -25,11 +34,15 @@ from simtrust.ledger.net._testnet import NodeClient, NodeInfo, Testnet
 from simtrust.ledger.net._transport import HandshakeFailed, SecureLink, accept_link, open_link
 
 __all__ = [
+    "CHANGE_FORMAT",
+    "COMMITTEE_CHANGE_TAG",
     "MAX_BATCH",
     "BlockStore",
     "CommitteeOrderer",
     "ConsensusParams",
     "ConsortiumNode",
+    "EpochCommittee",
+    "EpochStore",
     "HandshakeFailed",
     "LedgerCommit",
     "NetworkGenesis",
@@ -40,16 +53,19 @@ __all__ = [
     "PeerLimits",
     "PeerNetwork",
     "SecureLink",
+    "SignedCommitteeChange",
     "Testnet",
     "TokenBucket",
     "ValidatorEntry",
     "accept_link",
     "apply_peer_overrides",
+    "change_message",
     "decode_batch",
     "encode_batch",
     "free_ports",
     "generate_local_network",
     "open_link",
     "render_tangle_svg",
+    "sign_change",
     "tangle_view",
 ]

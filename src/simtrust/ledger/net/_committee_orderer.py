@@ -33,7 +33,18 @@ CREATE TABLE ledger_net_blocks (
 )
 """
 
-MIGRATIONS: list[Migration] = [Migration("ledger-net", 1, "validator blocks", _V1)]
+_V2 = """
+CREATE TABLE ledger_net_epochs (
+    epoch {bigint} PRIMARY KEY,
+    round_offset {bigint} NOT NULL,
+    body {blob} NOT NULL
+)
+"""
+
+MIGRATIONS: list[Migration] = [
+    Migration("ledger-net", 1, "validator blocks", _V1),
+    Migration("ledger-net", 2, "committee epochs (docs/network.md, Committee changes)", _V2),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +58,10 @@ class LedgerCommit:
     timestamp_ms: int
 
     @classmethod
-    def of(cls, sub: CommittedSubDag) -> LedgerCommit:
-        return cls(sub.leader.digest, sub.round, sub.message_ids, sub.index, sub.timestamp_ms)
+    def of(cls, sub: CommittedSubDag, round_offset: int = 0) -> LedgerCommit:
+        """``round`` is the ledger's: the epoch's round plus the epoch's round offset."""
+        return cls(sub.leader.digest, round_offset + sub.round, sub.message_ids, sub.index,
+                   sub.timestamp_ms)
 
 
 class BlockStore:
@@ -127,8 +140,18 @@ class CommitteeOrderer(Orderer):
         """While on, messages that become solid came from this node's own clients."""
         self._origin_local = on
 
-    def push(self, subs: Iterable[CommittedSubDag]) -> None:
-        self._commits.extend(LedgerCommit.of(s) for s in subs)
+    def push(self, subs: Iterable[CommittedSubDag], round_offset: int = 0) -> None:
+        self._commits.extend(LedgerCommit.of(s, round_offset) for s in subs)
+
+    def new_epoch(self, unfinalized: Sequence[Message]) -> None:
+        """An epoch ended: its undelivered commits are void, and every message still
+        unfinalized is proposed again in the next epoch (``docs/consensus.md`` §12)."""
+        self._commits.clear()
+        self._carried.clear()
+        self._foreign.clear()
+        self._local.clear()
+        for m in unfinalized:
+            self._local[m.id] = None
 
     def carried(self, block: Block) -> None:
         """A block carries these ids: nobody needs to propose them again."""

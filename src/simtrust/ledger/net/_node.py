@@ -28,8 +28,23 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from simtrust.errors import InvalidSignature, NotFound, RateLimited, Rejected, SimtrustError
-from simtrust.ledger import LedgerNode, SubmitResult, message_id, verify_ed25519
+from simtrust.errors import (
+    DecodeError,
+    InvalidInput,
+    InvalidSignature,
+    NotFound,
+    RateLimited,
+    Rejected,
+    SimtrustError,
+)
+from simtrust.ledger import (
+    FinalizedMessage,
+    LedgerNode,
+    SubmitResult,
+    TaggedData,
+    message_id,
+    verify_ed25519,
+)
 from simtrust.ledger.consensus import (
     Block,
     BlockAccepted,
@@ -41,6 +56,12 @@ from simtrust.ledger.consensus import (
     block_signing_message,
 )
 from simtrust.ledger.net._committee_orderer import BlockStore, CommitteeOrderer
+from simtrust.ledger.net._epochs import (
+    COMMITTEE_CHANGE_TAG,
+    EpochCommittee,
+    EpochStore,
+    SignedCommitteeChange,
+)
 from simtrust.ledger.net._genesis import NetworkGenesis, NodeKeys
 from simtrust.ledger.net._peers import PeerLimits, PeerNetwork, TokenBucket
 from simtrust.ledger.net._wire import (
@@ -171,6 +192,32 @@ class AvailabilityGate:
                        for m in wanted})
 
 
+class _CommitteeChangeHandler:
+    """Finalized tagged data: a committee change (``COMMITTEE_CHANGE_TAG``) ends the epoch.
+
+    Runs inside the ledger's transaction, in finalized order, so every honest
+    node checks the same change against the same committee at the same commit.
+    A change that does not verify is void (``Rejected``), like any other
+    message whose effect fails (docs/ledger.md, "Ordering and handlers").
+    """
+
+    __slots__ = ("_node",)
+
+    def __init__(self, node: ConsortiumNode) -> None:
+        self._node = node
+
+    def apply(self, fm: FinalizedMessage) -> None:
+        body = fm.body
+        if not isinstance(body, TaggedData) or body.tag != COMMITTEE_CHANGE_TAG:
+            return
+        try:
+            change = SignedCommitteeChange.decode(body.data)
+        except (DecodeError, InvalidInput) as exc:
+            raise Rejected("committee-change",
+                           f"malformed committee change: {exc.detail}") from None
+        self._node.committee_change_finalized(fm, change)
+
+
 def _verify_block(block: Block, key: Ed25519PublicKey) -> None:
     """Block signatures through libsodium, the verifier the ledger uses for messages.
 
@@ -202,11 +249,20 @@ class ConsortiumNode:
         """``clock`` is the ledger's wall clock (admission rules); tests move it."""
         self.genesis = genesis
         self.entry = keys.check_against(genesis)
-        self.id = self.entry.id
+        self._keys = keys
         self.options = options or NodeOptions()
-        self.committee = genesis.committee()
         self.params = genesis.consensus
         self.blocks = BlockStore(db)
+        self.epochs = EpochStore(db)
+        latest = self.epochs.latest()
+        # The committee of the epoch this node is in, and the ledger round its rounds
+        # continue from (docs/network.md, "Committee changes").
+        self.epoch_committee, self._round_offset = (
+            latest if latest is not None else (EpochCommittee.of_genesis(genesis), 0))
+        self.committee = self.epoch_committee.committee()
+        self.id: int | None = self.epoch_committee.index_of(keys.public_key)
+        self._next_epoch: tuple[EpochCommittee, int, bytes] | None = None
+        self._retired: Core | None = None
         self.orderer = CommitteeOrderer(self.options.grace_s)
         self.ledger = LedgerNode(
             db,
@@ -216,11 +272,13 @@ class ConsortiumNode:
             orderer=self.orderer,
             clock=clock or _utc_now,
         )
+        self.ledger.register_handler("tagged-data", _CommitteeChangeHandler(self))
         self.stats: dict[str, int] = {
             "blocks_in": 0, "blocks_rejected": 0, "msgs_in": 0, "msgs_rejected": 0,
             "commits": 0, "equivocations": 0, "proposed": 0, "requests_in": 0,
             "replayed_commits": 0, "held_blocks": 0, "requests_dropped": 0,
             "msgs_duplicate": 0, "clients_refused": 0, "stashed": 0,
+            "blocks_other_epoch": 0, "epoch_switches": 0,
         }
         # Messages a held block carries that the ledger refused only for their
         # age or their issuer's quota, kept until a commit names them.
@@ -228,24 +286,11 @@ class ConsortiumNode:
         self.gate = AvailabilityGate()
         self._request_buckets: dict[int, TokenBucket] = {}
         self._rng = random.Random()
-        stored = self.blocks.load()
-        self.core, outputs = Core.restore(
-            self.committee, stored, author=self.id, key=keys.block_key(),
-            verifier=_verify_block, leader_timeout_ms=self.params.leader_timeout_ms,
-        )
-        applied = self._applied_commits()
-        fresh: list[CommittedSubDag] = []
-        for out in outputs:
-            if isinstance(out, BlockAccepted):
-                self.orderer.carried(out.block)
-            elif isinstance(out, CommittedSubDag) and out.index >= applied:
-                fresh.append(out)
-        self.stats["replayed_commits"] = len(fresh)
-        self.orderer.push(fresh)
-        self._apply_commits()
         self.net = PeerNetwork(genesis, keys, self._on_frame, limits=limits,
                                on_connect=self._on_connect, bind=bind,
                                may_read=self._inbox_has_room)
+        if latest is not None:
+            self.net.set_committee(self.epoch_committee.validators, keys.public_key)
         self.peer_status: dict[int, Status] = {}
         self._gossip: list[bytes] = []
         self._inbox: deque[bytes] = deque()
@@ -256,10 +301,27 @@ class ConsortiumNode:
         self._last_retry = 0.0
         self._task: asyncio.Task[None] | None = None
         self._own_latest: Block | None = None
+        epoch = self.committee.epoch
+        stored = [b for b in self.blocks.load() if b.epoch == epoch]
+        self.core, outputs = Core.restore(
+            self.committee, stored, author=self.id,
+            key=keys.block_key() if self.id is not None else None,
+            verifier=_verify_block, leader_timeout_ms=self.params.leader_timeout_ms,
+        )
         for block in reversed(stored):
             if block.author == self.id:
                 self._own_latest = block
                 break
+        applied = self._last_applied_round()
+        fresh: list[CommittedSubDag] = []
+        for out in outputs:
+            if isinstance(out, BlockAccepted):
+                self.orderer.carried(out.block)
+            elif isinstance(out, CommittedSubDag) and self._round_offset + out.round > applied:
+                fresh.append(out)
+        self.stats["replayed_commits"] = len(fresh)
+        self.orderer.push(fresh, self._round_offset)
+        self._apply_commits()
 
     def __repr__(self) -> str:
         return f"ConsortiumNode(validator={self.id}, network={self.genesis.network!r})"
@@ -331,6 +393,7 @@ class ConsortiumNode:
         """Remember what the ledger now holds; feed the core the blocks that completes."""
         ids = [r.message_id for r in results
                if r.message_id is not None and r.status != "rejected"]
+        self._maybe_switch()
         if not len(self.gate):
             return
         released = self.gate.arrived(ids)
@@ -342,6 +405,7 @@ class ConsortiumNode:
         info = self.ledger.info()
         return {
             "validator": self.id,
+            "epoch": self.committee.epoch,
             "network": self.genesis.network,
             "genesis": self.genesis.id.hex(),
             "round": core.highest_round,
@@ -398,7 +462,7 @@ class ConsortiumNode:
                       self.finalized_count())
 
     def _maybe_propose(self, now: float) -> None:
-        if self.net.paused:
+        if self.net.paused or self.id is None:
             return
         if now - self._last_proposal < self.params.min_round_interval_ms / 1000:
             return
@@ -459,7 +523,11 @@ class ConsortiumNode:
             self.stats["requests_dropped"] += 1
         elif kind == FrameType.GET_BLOCKS:
             self.stats["requests_in"] += 1
-            found = self.core.history(frame.items, frame.floor, self.options.response_blocks)
+            limit = self.options.response_blocks
+            found = self.core.history(frame.items, frame.floor, limit)
+            if self._retired is not None and len(found) < limit:
+                # A peer still in the previous epoch completes it from the retired core.
+                found += self._retired.history(frame.items, frame.floor, limit - len(found))
             for chunk in _chunks([b.encode() for b in found]):
                 self.net.send(peer, encode_items(FrameType.BLOCKS, chunk), droppable=False)
         elif kind == FrameType.GET_MSGS:
@@ -572,6 +640,10 @@ class ConsortiumNode:
                 self.stats["blocks_rejected"] += 1
                 self.net.strike(peer, "sent an undecodable block")
                 continue
+            if block.epoch != self.committee.epoch:
+                # Another epoch's block: kept by its epoch's core, never this one's.
+                self.stats["blocks_other_epoch"] += 1
+                continue
             digest = block.digest
             if digest in self.core or digest in self.gate:
                 continue
@@ -640,7 +712,7 @@ class ConsortiumNode:
         self.blocks.append(accepted)
         if commits:
             self.stats["commits"] += len(commits)
-            self.orderer.push(commits)
+            self.orderer.push(commits, self._round_offset)
             self._apply_commits()
 
     # -- ledger hooks (see docs/network.md, "Hooks") -----------------------
@@ -649,10 +721,57 @@ class ConsortiumNode:
         """Let the ledger finalize what the orderer holds, without new messages."""
         try:
             self.ledger.finalize()
+            self._maybe_switch()
             self._replay_stash()
         except Rejected as exc:
             log.warning("finalization failed: %s", exc.detail)
 
-    def _applied_commits(self) -> int:
-        row = self.ledger.db.query_one("SELECT COUNT(*) FROM ledger_rounds WHERE round > 0")
-        return int(row[0]) if row else 0
+    # -- epochs (docs/network.md, "Committee changes") ----------------------
+
+    def _maybe_switch(self) -> None:
+        """Start the next epoch if the ledger just finalized a committee change."""
+        nxt, self._next_epoch = self._next_epoch, None
+        if nxt is None:
+            return
+        target, offset, change_id = nxt
+        if self.ledger.status(change_id)["state"] != "finalized":
+            return  # the batch that applied it was rolled back; it comes again
+        self._switch(target, offset)
+
+    def _switch(self, target: EpochCommittee, round_offset: int) -> None:
+        """Stop the old core after the switching commit and start the new epoch's."""
+        log.warning("epoch %s begins: %s validators", target.epoch, len(target.validators))
+        self._retired = self.core
+        self.epoch_committee = target
+        self.committee = target.committee()
+        self._round_offset = round_offset
+        self.id = target.index_of(self._keys.public_key)
+        self.core = Core(
+            self.committee, author=self.id,
+            key=self._keys.block_key() if self.id is not None else None,
+            verifier=_verify_block, leader_timeout_ms=self.params.leader_timeout_ms,
+        )
+        self.orderer.new_epoch(self.ledger.unfinalized())
+        self.gate = AvailabilityGate()
+        self._own_latest = None
+        self._last_proposal = 0.0
+        self.peer_status.clear()
+        self._request_buckets.clear()
+        self.net.set_committee(target.validators, self._keys.public_key)
+        self.stats["epoch_switches"] += 1
+
+    def committee_change_finalized(
+        self, fm: FinalizedMessage, change: SignedCommitteeChange
+    ) -> None:
+        """The ledger is applying a valid change: record it and end the epoch with this commit."""
+        if self._next_epoch is not None:
+            raise Rejected("committee-change", "another change already ends this epoch")
+        change.verify(self.committee)
+        self.epochs.record(change.target, fm.round)
+        self.ledger.end_commits_here()
+        self._next_epoch = (change.target, fm.round, fm.message_id)
+
+    def _last_applied_round(self) -> int:
+        """The ledger round of the last applied commit (epochs continue the numbering)."""
+        row = self.ledger.db.query_one("SELECT MAX(round) FROM ledger_rounds")
+        return int(row[0]) if row and row[0] is not None else 0

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from simtrust.errors import SimtrustError
@@ -176,6 +176,43 @@ class PeerNetwork:
         for task in self._state.dialers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    def set_committee(self, validators: Sequence[ValidatorEntry], block_key: bytes) -> None:
+        """Re-pin the peer set to a new epoch's committee (``docs/network.md``).
+
+        Members that stay keep their link (under their new index); links of
+        removed members are closed and their node keys no longer pass the
+        handshake; new members are dialled or accepted by the usual rule (the
+        higher index dials). ``block_key`` finds this node in the new list; a
+        node that is no longer a member keeps no peers.
+        """
+        me = next((v for v in validators if v.public_key == block_key), None)
+        old = {p.entry.node_key: p for p in self.peers.values()}
+        for task in self._state.dialers:
+            task.cancel()
+        self._state.dialers = []
+        peers: dict[int, _Peer] = {}
+        if me is not None:
+            self.me = me
+            for entry in validators:
+                if entry.id == me.id:
+                    continue
+                peer = old.pop(entry.node_key, None)
+                if peer is None:
+                    peer = _Peer(entry)
+                else:
+                    if peer.entry.p2p != entry.p2p:
+                        self._drop(peer, "address changed with the committee")
+                    peer.entry = entry
+                peers[entry.id] = peer
+        for peer in old.values():
+            self._drop(peer, "no longer in the committee")
+        self.peers = peers
+        self._by_key = {p.entry.node_key: p for p in peers.values()}
+        if self._state.server is not None and not self._state.stopping:
+            for peer in peers.values():
+                if peer.entry.id < self.me.id:
+                    self._state.dialers.append(asyncio.create_task(self._dial_loop(peer)))
 
     def pause(self) -> None:
         """Drop every link and refuse new ones (a partition of this node)."""

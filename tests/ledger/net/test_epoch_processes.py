@@ -1,0 +1,92 @@
+"""A committee change on real processes: four validators on 127.0.0.1 switch to epoch 1.
+
+Each validator is its own ``simtrust node run`` process. The change (drop
+validator 3, validator 0 gets weight 2) is built, signed by validators
+0–2 and submitted with ``simtrust node committee-change``; the three that
+stay switch at the commit that finalizes it, keep finalizing in one order,
+and validator 3 is disconnected.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from simtrust.ledger import Ed25519Signer
+from simtrust.ledger.net import ConsensusParams, NodeClient, Testnet
+
+from .conftest import make_messages
+
+pytestmark = pytest.mark.slow
+
+
+def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if cond():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_processes_switch_to_a_new_committee_and_keep_finalizing(tmp_path: Path) -> None:
+    net = Testnet.create(tmp_path / "testnet", 4,
+                         consensus=ConsensusParams(leader_timeout_ms=400, min_round_interval_ms=50))
+    genesis = json.loads(net.genesis_file.read_text())
+    kept = genesis["validators"][:3]
+    kept[0]["weight"] = 2
+    members = tmp_path / "members.json"
+    members.write_text(json.dumps({"epoch": 1, "validators": kept}))
+    signer = Ed25519Signer.generate()
+    clients: list[NodeClient] = []
+    try:
+        net.up(timeout=60)
+        clients = [net.client(i) for i in range(4)]
+        first = clients[0].submit(make_messages(net.network, signer, clients[0].parents(), 50))
+        assert {"accepted"} == {r["status"] for r in first}
+
+        cmd = [sys.executable, "-m", "simtrust", "node", "committee-change",
+               "--genesis", str(net.genesis_file), "--members", str(members),
+               "--out", str(tmp_path / "change.json"),
+               "--submit", net.nodes[1].api, "--api-key-file", str(net.nodes[1].api_key_file),
+               "--json"]
+        for i in range(3):
+            cmd += ["--key", str(net.nodes[i].key_file)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+        assert 0 == done.returncode, done.stderr
+        result = json.loads(done.stdout)
+        assert result["supermajority"]
+        assert [0, 1, 2] == result["signers"]
+        assert "accepted" == result["submitted"]["status"]
+        change_id = bytes.fromhex(result["submitted"]["message_id"])
+
+        _wait(lambda: all(c.status()["epoch"] == 1 for c in clients[:3]), 20, "epoch 1")
+        _wait(lambda: all(sorted(c.status()["links"]) == [i for i in range(3) if i != j]
+                          for j, c in enumerate(clients[:3])), 10, "validator 3 cut off")
+        base = max(int(c.status()["finalized"]) for c in clients[:3])
+        more = clients[2].submit(make_messages(net.network, signer, clients[2].parents(), 60))
+        assert {"accepted"} == {r["status"] for r in more}
+        _wait(lambda: all(int(c.status()["finalized"]) >= base + 60 for c in clients[:3]), 20,
+              "finalization in epoch 1")
+        _wait(lambda: len({int(c.status()["finalized"]) for c in clients[:3]}) == 1, 10,
+              "the three to agree")
+        orders = [c.finalized_order() for c in clients[:3]]
+        assert orders[0] == orders[1] == orders[2]
+        assert change_id in orders[0]
+        assert {bytes.fromhex(r["message_id"]) for r in more} <= set(orders[0])
+        assert [] == clients[3].status()["links"]
+    finally:
+        for c in clients:
+            c.close()
+        net.down()
+        assert not any(net.running(i) for i in range(4))

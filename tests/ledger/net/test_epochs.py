@@ -1,0 +1,205 @@
+"""Committee changes by epoch (docs/network.md, "Committee changes"; docs/consensus.md §12).
+
+The signed change document, and four validators in one event loop over
+loopback TCP switching to a committee without validator 3 and with new
+weights: finalization goes on across the boundary, validator 3 is cut off,
+and a validator restarted after the switch resumes in the new epoch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from simtrust.cli import node as node_cli
+from simtrust.errors import InvalidSignature, Rejected, SimtrustError
+from simtrust.ledger import Ed25519Signer, message_id
+from simtrust.ledger.net import (
+    CHANGE_FORMAT,
+    ConsortiumNode,
+    EpochCommittee,
+    NetworkGenesis,
+    NodeKeys,
+    NodeOptions,
+    SignedCommitteeChange,
+    change_message,
+    sign_change,
+)
+from simtrust.store import SqliteDatabase
+
+from .conftest import make_messages
+
+OPTIONS = NodeOptions(rebroadcast_s=0.2, retry_s=0.1)
+
+
+def _target(genesis: NetworkGenesis) -> EpochCommittee:
+    """Epoch 1: validators 0..2, validator 0 with weight 2."""
+    kept = [dataclasses.replace(v, weight=2 if v.id == 0 else 1) for v in genesis.validators[:3]]
+    return EpochCommittee(1, tuple(kept))
+
+
+def test_a_change_needs_a_supermajority_and_binds_node_keys_and_addresses(
+    local_network: tuple[NetworkGenesis, list[NodeKeys]],
+) -> None:
+    genesis, keys = local_network
+    current = EpochCommittee.of_genesis(genesis)
+    change = sign_change(current, _target(genesis), keys[:3])
+    again = SignedCommitteeChange.decode(change.encode())
+    assert again == change
+    assert [2, 1, 1] == [v.weight for v in again.verify(current.committee()).validators]
+    with pytest.raises(Rejected) as info:
+        sign_change(current, _target(genesis), keys[:2]).verify(current.committee())
+    assert "no-supermajority" == info.value.reason
+    moved = dataclasses.replace(change.target.validators[1], p2p="127.0.0.1:1")
+    forged = SignedCommitteeChange(
+        EpochCommittee(1, (change.target.validators[0], moved, change.target.validators[2])),
+        change.signatures)
+    with pytest.raises(InvalidSignature):
+        forged.verify(current.committee())
+    with pytest.raises(Rejected):
+        sign_change(current, EpochCommittee(2, _target(genesis).validators), keys)
+
+
+def _order(node: ConsortiumNode) -> list[bytes]:
+    out: list[bytes] = []
+    after = 0
+    while rows := node.ledger.finalized_since(after, 1000):
+        out.extend(bytes.fromhex(r["message_id"]) for r in rows)
+        after = rows[-1]["order"]
+    return out
+
+
+async def _until(cond: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+def test_validators_switch_epoch_and_keep_finalizing(
+    tmp_path: Path, local_network: tuple[NetworkGenesis, list[NodeKeys]]
+) -> None:
+    genesis, keys = local_network
+    paths = [tmp_path / f"n{i}.db" for i in range(4)]
+    client = Ed25519Signer.generate()
+    root = genesis.ledger_genesis().id
+    change = sign_change(EpochCommittee.of_genesis(genesis), _target(genesis), keys[:3])
+
+    async def go() -> None:
+        dbs = [SqliteDatabase(p) for p in paths]
+        nodes = [ConsortiumNode(genesis, k, db, options=OPTIONS)
+                 for k, db in zip(keys, dbs, strict=True)]
+        for n in nodes:
+            await n.start()
+        try:
+            nodes[0].submit(make_messages(genesis.network, client, [root], 50))
+            # Two of four signers: finalized, but void, and nobody switches.
+            weak = sign_change(EpochCommittee.of_genesis(genesis), _target(genesis), keys[:2])
+            weak_raw = change_message(genesis.network, weak, keys[0].ledger_signer(),
+                                      issued_at_ms=int(time.time() * 1000), parents=[root])
+            weak_id = message_id(weak_raw)
+            nodes[0].submit([weak_raw])
+            await _until(lambda: all(n.ledger.status(weak_id)["state"] == "conflicting"
+                                     for n in nodes), 20)
+            assert "no-supermajority" == nodes[2].ledger.status(weak_id)["reason"]
+            assert all(0 == n.committee.epoch for n in nodes)
+            raw = change_message(genesis.network, change, keys[1].ledger_signer(),
+                                 issued_at_ms=int(time.time() * 1000), parents=[root])
+            assert "accepted" == nodes[1].submit([raw])[0].status
+            change_id = message_id(raw)
+            await _until(lambda: all(n.committee.epoch == 1 for n in nodes[:3]), 20)
+            assert [0, 1, 2] == [n.id for n in nodes[:3]]
+            assert [2, 1, 1] == [v.weight for v in nodes[0].committee.validators]
+            # Validator 3 is cut off: its links are closed and its key no longer admitted.
+            await _until(lambda: all(n.net.connected() == [i for i in range(3) if i != j]
+                                     for j, n in enumerate(nodes[:3])), 10)
+            await _until(lambda: [] == nodes[3].net.connected(), 10)
+
+            base = nodes[0].finalized_count()
+            nodes[2].submit(make_messages(genesis.network, client, [root], 60))
+            await _until(lambda: all(n.finalized_count() >= base + 60 for n in nodes[:3]), 20)
+            await _until(lambda: len({n.finalized_count() for n in nodes[:3]}) == 1, 10)
+            orders = [_order(n) for n in nodes[:3]]
+            assert orders[0] == orders[1] == orders[2]
+            assert change_id in orders[0]
+            # Validator 3, cut off at or before the boundary, holds a prefix of that order.
+            stale = _order(nodes[3])
+            assert stale == orders[0][: len(stale)]
+
+            # A validator restarted after the switch resumes in epoch 1.
+            await nodes[1].stop()
+            dbs[1].close()
+            dbs[1] = SqliteDatabase(paths[1])
+            nodes[1] = ConsortiumNode(genesis, keys[1], dbs[1], options=OPTIONS)
+            assert 1 == nodes[1].committee.epoch
+            await nodes[1].start()
+            base = nodes[0].finalized_count()
+            nodes[0].submit(make_messages(genesis.network, client, [root], 20))
+            await _until(lambda: all(n.finalized_count() >= base + 20 for n in nodes[:3]), 20)
+            await _until(lambda: len({n.finalized_count() for n in nodes[:3]}) == 1, 10)
+            assert _order(nodes[0]) == _order(nodes[1]) == _order(nodes[2])
+        finally:
+            for n in nodes:
+                await n.stop()
+            for db in dbs:
+                db.close()
+
+    asyncio.run(asyncio.wait_for(go(), 90))
+
+
+def test_committee_change_cli_builds_and_cosigns(
+    tmp_path: Path, local_network: tuple[NetworkGenesis, list[NodeKeys]]
+) -> None:
+    genesis, _ = local_network
+    net_dir = tmp_path / "net"
+    members = tmp_path / "members.json"
+    members.write_text(json.dumps({"epoch": 1, "validators": [
+        v.to_json() for v in _target(genesis).validators]}))
+    key = [str(net_dir / f"node-{i}" / "key.json") for i in range(3)]
+    runner = CliRunner()
+    first = runner.invoke(node_cli.app, [
+        "committee-change", "--genesis", str(net_dir / "genesis.json"), "--members",
+        str(members), "--key", key[0], "--out", str(tmp_path / "c.json"), "--json"])
+    assert 0 == first.exit_code, first.output
+    assert {"signers": [0], "supermajority": False}.items() <= json.loads(first.output).items()
+    second = runner.invoke(node_cli.app, [
+        "committee-change", "--genesis", str(net_dir / "genesis.json"), "--change",
+        str(tmp_path / "c.json"), "--key", key[1], "--key", key[2], "--json"])
+    assert 0 == second.exit_code, second.output
+    assert {"signers": [0, 1, 2], "signed_weight": 3, "total_weight": 4,
+            "supermajority": True}.items() <= json.loads(second.output).items()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2048))
+def test_change_decoder_refuses_junk_with_simtrust_errors(data: bytes) -> None:
+    try:
+        parsed = SignedCommitteeChange.decode(data)
+    except SimtrustError:
+        return
+    assert SignedCommitteeChange.decode(parsed.encode()) == parsed
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(["format", "epoch", "validators", "signatures"]),
+                       st.recursive(st.none() | st.integers() | st.text(max_size=8),
+                                    lambda c: st.lists(c, max_size=3)
+                                    | st.dictionaries(st.text(max_size=6), c, max_size=3),
+                                    max_leaves=8)))
+def test_change_parser_refuses_malformed_documents(doc: dict[str, object]) -> None:
+    doc.setdefault("format", CHANGE_FORMAT)
+    try:
+        parsed = SignedCommitteeChange.decode(json.dumps(doc).encode())
+    except SimtrustError:
+        return
+    assert SignedCommitteeChange.decode(parsed.encode()) == parsed
