@@ -21,6 +21,7 @@ import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from simtrust.detect._baseline import Baseline
@@ -33,6 +34,8 @@ _SYN, _ACK = 0x02, 0x10
 _TELNET = frozenset((23, 2323))
 _INFRA_PORTS = frozenset((53, 123, 5353))
 _UNICAST, _LOCAL, _GROUP = 0, 1, 2
+#: The previous 10 s window when it was not the adjacent one: shared, read-only.
+_NO_PREV: Mapping[str, list[float]] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +174,7 @@ class _Dev:
         self.by_prev = 0
         self.by_first = 0.0
         self.dst_cur: dict[str, list[float]] = {}
-        self.dst_prev: dict[str, list[float]] = {}
+        self.dst_prev: Mapping[str, list[float]] = _NO_PREV
         self.beacons: dict[str, list[float]] = {}
         self.known: dict[str, bool] = {}
         self.alerted: dict[tuple[str, str], float] = {}
@@ -381,9 +384,14 @@ class Detector:
         dev.syn_prev = len(dev.syn_cur) + len(dev.tel_cur) if adjacent else 0
         dev.brd_prev = len(dev.brd_cur) if adjacent else 0
         dev.by_prev = dev.by_cur if adjacent else 0
-        dev.syn_cur = {}
-        dev.tel_cur = set()
-        dev.brd_cur = set()
+        # Emptied in place: nothing outside the device holds these containers
+        # (alerts copy what they report), and most windows leave them empty.
+        if dev.syn_cur:
+            dev.syn_cur.clear()
+        if dev.tel_cur:
+            dev.tel_cur.clear()
+        if dev.brd_cur:
+            dev.brd_cur.clear()
         dev.by_cur = 0
         dev.w60 = w
 
@@ -405,8 +413,13 @@ class Detector:
                 dev.learn.raise_feature("dst_packets_10s", v[0])
                 dev.learn.raise_feature("dst_flows_10s", v[1])
                 dev.learn.raise_feature("dst_bytes_10s", v[2])
-        dev.dst_prev = dev.dst_cur if w == dev.w10 + 1 else {}
-        dev.dst_cur = {}
+        if w == dev.w10 + 1:
+            dev.dst_prev = dev.dst_cur
+            dev.dst_cur = {}
+        else:
+            dev.dst_prev = _NO_PREV
+            if dev.dst_cur:
+                dev.dst_cur.clear()
         dev.w10 = w
 
     def _close_all(self) -> None:
@@ -424,104 +437,140 @@ class Detector:
 
     def observe(self, f: FlowRecord) -> list[Alert]:
         """Account one flow record; returns the alerts it completes (usually none)."""
-        ref = self._refs.get(f.src_addr)
-        if ref is None:
-            if f.imsi is None or f.dst_addr in self._refs:
-                return []
-            dev = self._by_imsi.get(f.imsi) or self._device(DeviceRef(f.imsi))
-        else:
-            found = self._by_addr.get(f.src_addr)
-            if found is None:
-                found = self._by_addr[f.src_addr] = self._device(ref)
-            dev = found
-        t = f.end
-        packets = f.packets
+        # One unpack instead of a dozen attribute loads; the hot path below keeps
+        # device fields in locals and calls out only for window rolls and alerts.
+        start, t, src, dst, _sport, dport, proto, packets, octets, flags, _exp, imsi = f
+        dev = self._by_addr.get(src)
+        if dev is None:
+            # ``_by_addr`` caches ``_refs`` (``assign`` drops stale entries), so a hit
+            # there means the address is a subscriber's.
+            ref = self._refs.get(src)
+            if ref is None:
+                if imsi is None or dst in self._refs:
+                    return []
+                dev = self._by_imsi.get(imsi) or self._device(DeviceRef(imsi))
+            else:
+                dev = self._by_addr[src] = self._device(ref)
         if t < dev.t_first:
-            dev.t_first = f.start
+            dev.t_first = start
         if t > dev.t_last:  # noqa: PLR1730 - a branch is cheaper than max() per record
             dev.t_last = t
         w10 = int(t // 10)
         if w10 > dev.w10:
             if w10 // 6 > dev.w60:
                 self._roll60(dev, w10 // 6)
-            self._roll10(dev, w10)
+            if dev.learn is not None:
+                self._roll10(dev, w10)
+            else:  # _roll10 inlined for the detecting (not learning) path
+                if w10 == dev.w10 + 1:
+                    dev.dst_prev = dev.dst_cur
+                    dev.dst_cur = {}
+                else:
+                    dev.dst_prev = _NO_PREV
+                    if dev.dst_cur:
+                        dev.dst_cur.clear()
+                dev.w10 = w10
         w = dev.w60
-        dst = f.dst_addr
         cls = self._class.get(dst)
         if cls is None:
             if len(self._class) > 1_000_000:
                 self._class.clear()
             cls = self._class[dst] = _classify(dst)
         out: list[Alert] = []
-        octets = f.octets
         dev.by_cur += octets
         learn = dev.learn
         if learn is not None:
-            learn.ports.add(f.dst_port)
+            learn.ports.add(dport)
             if cls == _UNICAST and packets > 2:
                 learn.add_destination(dst, self._names.get(dst, ()))
 
         # Scanning: unanswered TCP attempts (SYN without ACK) to many destinations.
-        unanswered = f.protocol == PROTO_TCP and f.tcp_flags & (_SYN | _ACK) == _SYN
+        unanswered = proto == PROTO_TCP and flags & (_SYN | _ACK) == _SYN
         if unanswered and packets <= 3 and cls != _GROUP:
             syn = dev.syn_cur
             if dst not in syn:
                 if not syn and not dev.syn_prev:
                     # First evidence: keep the previous window's start while it counts.
-                    dev.syn_first = f.start
-                syn[dst] = f.dst_port
-                if f.dst_port in _TELNET:
+                    dev.syn_first = start
+                syn[dst] = dport
+                if dport in _TELNET:
                     dev.tel_cur.add(dst)
                 if learn is None:
                     frac = (t - w * 60) / 60.0
                     score = len(syn) + len(dev.tel_cur) + dev.syn_prev * (1.0 - frac)
                     if score >= dev.th_scan:
                         out += self._scan_alert(dev, score, t)
-        if packets <= 2 and cls == _UNICAST and dst not in dev.brd_cur:
-            if not dev.brd_cur and not dev.brd_prev:
-                dev.brd_first = f.start
-            dev.brd_cur.add(dst)
-            if learn is None:
-                est = len(dev.brd_cur) + dev.brd_prev * (1.0 - (t - w * 60) / 60.0)
-                if est >= dev.th_breadth and len(dev.syn_cur) * 2 < len(dev.brd_cur):
-                    out += self._breadth_alert(dev, est, t)
+        if packets <= 2 and cls == _UNICAST:
+            brd = dev.brd_cur
+            if dst not in brd:
+                if not brd and not dev.brd_prev:
+                    dev.brd_first = start
+                brd.add(dst)
+                if learn is None:
+                    est = len(brd) + dev.brd_prev * (1.0 - (t - w * 60) / 60.0)
+                    if est >= dev.th_breadth and len(dev.syn_cur) * 2 < len(brd):
+                        out += self._breadth_alert(dev, est, t)
 
         # Flood: per-destination packets/flows/bytes in 10 s (long flows count pro rata).
-        dur = f.end - f.start
+        dur = t - start
         share = 1.0 if dur <= 10.0 else 10.0 / dur
-        e = dev.dst_cur.get(dst)
+        dst_cur = dev.dst_cur
+        e = dst_cur.get(dst)
         if e is None:
             # packets, flows, bytes, first start, unanswered flows, quiet until
-            e = dev.dst_cur[dst] = [0.0, 0.0, 0.0, f.start, 0.0, 0.0]
-        e[0] += packets * share
-        e[1] += 1.0
-        e[2] += octets * share
-        if unanswered:
-            e[4] += 1.0
-        if (
-            learn is None
-            and t >= e[5]
-            and (e[0] >= dev.h_dpk or e[1] >= dev.h_dflows or e[2] >= dev.h_dbytes)
-        ):
+            e = dst_cur[dst] = [
+                packets * share, 1.0, octets * share, start, 1.0 if unanswered else 0.0, 0.0,
+            ]
+        else:
+            e[0] += packets * share
+            e[1] += 1.0
+            e[2] += octets * share
+            if unanswered:
+                e[4] += 1.0
+        if learn is not None:
+            return out
+        if t >= e[5] and (e[0] >= dev.h_dpk or e[1] >= dev.h_dflows or e[2] >= dev.h_dbytes):
             out += self._ddos_check(dev, dst, e, t, w10, f)
 
         # Volume: bytes sent per 60 s.
-        if learn is None:
-            if dev.by_cur + dev.by_prev >= dev.th_vol:
-                vol = dev.by_cur + dev.by_prev * (1.0 - (t - w * 60) / 60.0)
-                if vol >= dev.th_vol:
-                    dev.by_first = max(dev.t_first, w * 60.0 - (60.0 if dev.by_prev else 0.0))
-                    out += self._volume_alert(dev, vol, t)
+        if dev.by_cur + dev.by_prev >= dev.th_vol:
+            vol = dev.by_cur + dev.by_prev * (1.0 - (t - w * 60) / 60.0)
+            if vol >= dev.th_vol:
+                dev.by_first = max(dev.t_first, w * 60.0 - (60.0 if dev.by_prev else 0.0))
+                out += self._volume_alert(dev, vol, t)
 
-            # Destinations outside the baseline: beaconing, new destination, time of day.
-            if cls == _UNICAST and not unanswered:
-                known = dev.known.get(dst)
-                if known is None:
-                    known = self._known(dev, dst)
-                if not known:
-                    out += self._contact(dev, f, dst)
-            if dev.time_on and int(t // 3600) % 24 in dev.quiet:
-                out += self._time_check(dev, f)
+        # Destinations outside the baseline: beaconing, new destination, time of day.
+        if cls == _UNICAST and not unanswered:
+            known = dev.known.get(dst)
+            if known is None:
+                known = self._known(dev, dst)
+            if not known:
+                # Beaconing: Welford moments of the intervals between contacts. Time
+                # and name service polls (NTP, DNS) are periodic by design.
+                if proto == PROTO_TCP or dport not in _INFRA_PORTS:
+                    beacons = dev.beacons
+                    b = beacons.get(dst)
+                    if b is None:
+                        if len(beacons) < 10_000:
+                            # [first, last contact start, intervals, mean, M2]
+                            beacons[dst] = [start, start, 0.0, 0.0, 0.0]
+                    else:
+                        x = start - b[1]
+                        th = self.th
+                        if x >= th.beacon_merge_s:
+                            b[1] = start
+                            n = b[2] = b[2] + 1.0
+                            delta = x - b[3]
+                            mean = b[3] = b[3] + delta / n
+                            b[4] += delta * (x - mean)
+                            if n + 1 >= th.beacon_min_contacts and (
+                                th.beacon_min_period_s <= mean <= th.beacon_max_period_s
+                            ):
+                                out += self._beacon_check(dev, f, dst, b)
+                if packets > 2 and (dev.base is not None or dev.cohort is not None):
+                    out += self._destination_check(dev, f, dst)
+        if dev.time_on and int(t // 3600) % 24 in dev.quiet:
+            out += self._time_check(dev, f)
         return out
 
     def _classify(self, dst: str) -> int:
@@ -684,87 +733,74 @@ class Detector:
             severity="medium",
         )
 
-    def _contact(self, dev: _Dev, f: FlowRecord, dst: str) -> list[Alert]:
+    def _beacon_check(self, dev: _Dev, f: FlowRecord, dst: str, b: list[float]) -> list[Alert]:
+        """A beacon alert when the contact intervals so far are periodic enough."""
         th = self.th
-        out: list[Alert] = []
-        b = dev.beacons.get(dst)
-        if f.dst_port in _INFRA_PORTS and f.protocol != PROTO_TCP:
-            # Time and name service polls (NTP, DNS) are periodic by design.
-            b = None
-        elif b is None:
-            if len(dev.beacons) < 10_000:
-                # [first, last contact start, intervals, mean, M2]
-                dev.beacons[dst] = [f.start, f.start, 0.0, 0.0, 0.0]
-        elif f.start - b[1] >= th.beacon_merge_s:
-            x = f.start - b[1]
-            b[1] = f.start
-            b[2] += 1.0
-            delta = x - b[3]
-            b[3] += delta / b[2]
-            b[4] += delta * (x - b[3])
-            n = b[2]
-            if n + 1 >= th.beacon_min_contacts and (
-                th.beacon_min_period_s <= b[3] <= th.beacon_max_period_s
-            ):
-                cv = math.sqrt(b[4] / (n - 1)) / b[3] if n > 1 else 0.0
-                if cv <= th.beacon_max_cv:
-                    baseline = self._which(dev, "destinations")[0]
-                    ev = {
-                        "feature": "contact_interval_s",
-                        "baseline": baseline,
-                        "destination": dst,
-                        "port": f.dst_port,
-                        "protocol": f.protocol,
-                        "names": sorted(self._names.get(dst, ())),
-                        "contacts": int(n + 1),
-                        "period_s": round(b[3], 3),
-                        "jitter_cv": round(cv, 4),
-                        "threshold_cv": th.beacon_max_cv,
-                        "observed": round(cv, 4),
-                        "expected": "destination outside baseline; benign periodic contact "
-                        "goes to baseline destinations",
-                    }
-                    out += self._alert(
-                        dev,
-                        "beacon",
-                        dst,
-                        b[0],
-                        f.end,
-                        f"periodic contact with new destination {dst}: every "
-                        f"{b[3]:.1f} s, jitter {cv * 100:.1f} %",
-                        ev,
-                    )
-        if f.packets > 2 and (
+        n = b[2]
+        cv = math.sqrt(b[4] / (n - 1)) / b[3] if n > 1 else 0.0
+        if cv > th.beacon_max_cv:
+            return []
+        baseline = self._which(dev, "destinations")[0]
+        ev = {
+            "feature": "contact_interval_s",
+            "baseline": baseline,
+            "destination": dst,
+            "port": f.dst_port,
+            "protocol": f.protocol,
+            "names": sorted(self._names.get(dst, ())),
+            "contacts": int(n + 1),
+            "period_s": round(b[3], 3),
+            "jitter_cv": round(cv, 4),
+            "threshold_cv": th.beacon_max_cv,
+            "observed": round(cv, 4),
+            "expected": "destination outside baseline; benign periodic contact "
+            "goes to baseline destinations",
+        }
+        return self._alert(
+            dev,
+            "beacon",
+            dst,
+            b[0],
+            f.end,
+            f"periodic contact with new destination {dst}: every "
+            f"{b[3]:.1f} s, jitter {cv * 100:.1f} %",
+            ev,
+        )
+
+    def _destination_check(self, dev: _Dev, f: FlowRecord, dst: str) -> list[Alert]:
+        """A destination alert once a mature baseline exists that does not know ``dst``."""
+        th = self.th
+        if not (
             (dev.base is not None and dev.base.windows >= th.destination_min_windows)
             or (dev.cohort is not None and dev.cohort.windows >= th.destination_min_windows)
         ):
-            if dst not in dev.new_dsts and len(dev.new_dsts) < 10_000:
-                dev.new_dsts[dst] = f.start
-            baseline, _ = self._which(dev, "destinations")
-            ev2 = {
-                "feature": "destination",
-                "baseline": baseline,
-                "observed": dst,
-                "names": sorted(self._names.get(dst, ())),
-                "port": f.dst_port,
-                "port_in_baseline": any(
-                    b is not None and f.dst_port in b.ports for b in (dev.base, dev.cohort)
-                ),
-                "protocol": f.protocol,
-                "expected": "one of the baseline's addresses, prefixes or names",
-                "new_destinations": list(dev.new_dsts)[-10:],
-            }
-            out += self._alert(
-                dev,
-                "destination",
-                "",
-                dev.new_dsts.get(dst, f.start),
-                f.end,
-                f"contact with {dst} outside the baseline",
-                ev2,
-                severity="medium",
-            )
-        return out
+            return []
+        if dst not in dev.new_dsts and len(dev.new_dsts) < 10_000:
+            dev.new_dsts[dst] = f.start
+        baseline, _ = self._which(dev, "destinations")
+        ev2 = {
+            "feature": "destination",
+            "baseline": baseline,
+            "observed": dst,
+            "names": sorted(self._names.get(dst, ())),
+            "port": f.dst_port,
+            "port_in_baseline": any(
+                b is not None and f.dst_port in b.ports for b in (dev.base, dev.cohort)
+            ),
+            "protocol": f.protocol,
+            "expected": "one of the baseline's addresses, prefixes or names",
+            "new_destinations": list(dev.new_dsts)[-10:],
+        }
+        return self._alert(
+            dev,
+            "destination",
+            "",
+            dev.new_dsts.get(dst, f.start),
+            f.end,
+            f"contact with {dst} outside the baseline",
+            ev2,
+            severity="medium",
+        )
 
     def _time_check(self, dev: _Dev, f: FlowRecord) -> list[Alert]:
         hour = int(f.end // 3600) % 24
