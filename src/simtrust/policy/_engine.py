@@ -123,6 +123,7 @@ class PolicyEngine:
         evaluate = self.policies.evaluate
         dispatcher = self.dispatcher
         removed = self.removed
+        verdict = tuple.__new__  # FlowVerdict without its keyword-handling __new__
         with self._lock:
             for flow in flows:
                 imsi = lookup(flow.src_addr)
@@ -147,7 +148,7 @@ class PolicyEngine:
                     decision = Decision(False, decision.violations, imsi, "sim-inactive")
                 if decision.violations and dispatcher is not None:
                     dispatcher.submit(decision, device.tenant_id, _flow_dict(flow), flow.start)
-                out.append(FlowVerdict(flow, imsi, uplink, decision))
+                out.append(verdict(FlowVerdict, (flow, imsi, uplink, decision)))
         return out
 
     def restore(self, imsi: str) -> None:

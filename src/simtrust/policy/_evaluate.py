@@ -373,6 +373,9 @@ class PolicySet:
         self._by_layers: dict[tuple[tuple[str, int], ...], CompiledPolicy] = {}
         self._names_version = self.names.version
         self._addr_cache: dict[str, tuple[int, int]] = {}
+        #: IMSI → (the DeviceContext object last seen, its effective policy, its allowing
+        #: decision); a hit needs the very same (frozen) context object.
+        self._by_device: dict[str, tuple[DeviceContext, CompiledPolicy, Decision]] = {}
         for p in policies:
             self.put(p)
 
@@ -385,6 +388,7 @@ class PolicySet:
             self._by_scope.pop(key, None)
         self._effective.clear()
         self._by_layers.clear()
+        self._by_device.clear()
 
     def policies(self) -> list[Policy]:
         return list(self._by_scope.values())
@@ -393,6 +397,7 @@ class PolicySet:
         if self.names.version != self._names_version:
             self._effective.clear()
             self._by_layers.clear()
+            self._by_device.clear()
             self._names_version = self.names.version
         key = (device.tenant_id, device.apn, device.group, device.imsi)
         hit = self._effective.get(key)
@@ -458,13 +463,17 @@ class PolicySet:
         volume counters (ingestion of finished flows) — the inline gateway only
         counts starts and checks the volume already used.
         """
-        cp = None
-        if self.names.version == self._names_version:
-            cp = self._effective.get((device.tenant_id, device.apn, device.group, device.imsi))
-        if cp is None:
+        ent = self._by_device.get(device.imsi)
+        if ent is not None and ent[0] is device and self.names.version == self._names_version:
+            cp, fine = ent[1], ent[2]
+        else:
             cp = self.effective(device)
+            fine = Decision(True, (), device.imsi)
+            if len(self._by_device) > 1_000_000:
+                self._by_device.clear()
+            self._by_device[device.imsi] = (device, cp, fine)
         if cp.empty:
-            return Decision(True, (), device.imsi)
+            return fine
         now = flow.start if at is None else at
         violations: list[Violation] = []
         if cp.dest is not None:
@@ -505,7 +514,15 @@ class PolicySet:
                     rrule.actions, f"{rrule.id}:{device.serving_mcc}"))
         if cp.volume:
             own_tz = cp.time is not None and cp.time[0].tz is not None
-            lt = local if local is not None and not own_tz else self.clock.local(tz, now)
+            if local is not None and not own_tz:
+                lt = local
+            else:
+                # LocalClock.local's cache hit, inlined: same slot, same offset.
+                hit = self.clock._cache.get(tz)
+                if hit is not None and hit[0] == int(now // 900):
+                    lt = now + hit[1]
+                else:
+                    lt = self.clock.local(tz, now)
             volume = self.usage._volume
             imsi = device.imsi
             for vrule, pol in cp.volume:
@@ -544,7 +561,7 @@ class PolicySet:
                         f"{n} flows in {rrule2.per_seconds}s, cap {rrule2.max_flows}",
                         rrule2.actions, f"{rrule2.id}:{window}"))
         if not violations:
-            return Decision(True, (), device.imsi)
+            return fine
         blocked = any(a in _BLOCKING for v in violations for a in v.actions)
         reason = ",".join(v.kind for v in violations)
         return Decision(not blocked, tuple(violations), device.imsi, reason)
