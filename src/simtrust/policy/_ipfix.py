@@ -243,6 +243,7 @@ class FlowDecoder:
         self._sysinit: dict[StreamKey, int] = {}
         self._stats = _Stats()
         self._ntoa4: Callable[[bytes], str] = socket.inet_ntoa
+        self._addr_names: dict[bytes, str] = {}
 
     # -- public counters -------------------------------------------------
     @property
@@ -513,13 +514,37 @@ class FlowDecoder:
         i_oct = ix.get(IE_OCTETS, ix.get(IE_OCTETS_TOTAL))
         i_pkt = ix.get(IE_PACKETS, ix.get(IE_PACKETS_TOTAL))
         i_fl = ix.get(IE_TCPFLAGS)
-        start_of, end_of = self._time_getters(tpl, ctx)
         exporter = ctx.exporter
         append = out.append
-        make = FlowRecord._make  # tuple.__new__: no per-field keyword handling
         scale = self.sampling.get((ctx.exporter, ctx.domain), 1) if self.scale_sampled else 1
         if scale > 1 and (i_pkt is not None or i_oct is not None):
             rows = [_scaled(r, i_pkt, i_oct, scale) for r in rows]
+        linear = self._linear_times(tpl, ctx)
+        if (linear is not None and ntoa is socket.inet_ntoa and i_sp is not None
+                and i_dp is not None and i_pr is not None and i_pkt is not None
+                and i_oct is not None and i_fl is not None):
+            # The common shape (IPv4, every field present, millisecond times): one tuple
+            # per record, addresses through a small cache so equal addresses share one
+            # string (whose hash is then computed once for every later dict lookup).
+            i_a, i_b, base = linear
+            new = tuple.__new__
+            names = self._addr_names
+            if len(names) > 65536:
+                names.clear()
+            for r in rows:
+                sb, db = r[i_src], r[i_dst]
+                src = names.get(sb)
+                if src is None:
+                    src = names[sb] = ntoa(sb)
+                dst = names.get(db)
+                if dst is None:
+                    dst = names[db] = ntoa(db)
+                append(new(FlowRecord, (
+                    base + r[i_a] / 1000.0, base + r[i_b] / 1000.0, src, dst, r[i_sp], r[i_dp],
+                    r[i_pr], r[i_pkt], r[i_oct], r[i_fl], exporter, None)))
+            return
+        start_of, end_of = self._time_getters(tpl, ctx)
+        make = FlowRecord._make  # tuple.__new__: no per-field keyword handling
         for r in rows:
             append(make((
                 start_of(r), end_of(r), ntoa(r[i_src]), ntoa(r[i_dst]),
@@ -527,6 +552,31 @@ class FlowDecoder:
                 r[i_pr] if i_pr is not None else 0, r[i_pkt] if i_pkt is not None else 0,
                 r[i_oct] if i_oct is not None else 0, r[i_fl] if i_fl is not None else 0,
                 exporter, None)))
+
+    def _linear_times(self, tpl: Template, ctx: _Ctx) -> tuple[int, int, float] | None:
+        """``(start index, end index, base)`` when times are ``base + value / 1000.0``.
+
+        Mirrors :meth:`_time_getters` for its millisecond cases (absolute
+        milliseconds, and system-uptime milliseconds without a per-record
+        sysinit); None for every other case, which then takes the getters.
+        """
+        ix = tpl.index
+        ia, ib = ix.get(IE_START_MS), ix.get(IE_END_MS)
+        if ia is not None and ib is not None:
+            return ia, ib, 0.0
+        for a, b in ((IE_START_S, IE_END_S), (IE_START_US, IE_END_US),
+                     (IE_START_NS, IE_END_NS)):
+            if ix.get(a) is not None and ix.get(b) is not None:
+                return None
+        ia, ib = ix.get(IE_FIRST_SW), ix.get(IE_LAST_SW)
+        if ia is None or ib is None:
+            return None
+        if ctx.version == 9:
+            return ia, ib, ctx.export_secs - ctx.uptime_ms / 1000.0
+        if ix.get(IE_SYSINIT_MS) is not None:
+            return None
+        sysinit = self._sysinit.get((ctx.exporter, ctx.domain))
+        return ia, ib, sysinit / 1000.0 if sysinit is not None else float(ctx.export_secs)
 
     def _time_getters(self, tpl: Template, ctx: _Ctx) -> tuple[Callable[[tuple[Any, ...]], float],
                                  Callable[[tuple[Any, ...]], float]]:
