@@ -203,3 +203,45 @@ def test_change_parser_refuses_malformed_documents(doc: dict[str, object]) -> No
     except SimtrustError:
         return
     assert SignedCommitteeChange.decode(parsed.encode()) == parsed
+
+
+def test_a_member_partitioned_during_the_switch_fetches_the_tail_and_follows(
+    tmp_path: Path, local_network: tuple[NetworkGenesis, list[NodeKeys]]
+) -> None:
+    genesis, keys = local_network
+    client = Ed25519Signer.generate()
+    root = genesis.ledger_genesis().id
+    change = sign_change(EpochCommittee.of_genesis(genesis), _target(genesis), keys[:3])
+
+    async def go() -> None:
+        dbs = [SqliteDatabase(tmp_path / f"p{i}.db") for i in range(4)]
+        nodes = [ConsortiumNode(genesis, k, db, options=OPTIONS)
+                 for k, db in zip(keys, dbs, strict=True)]
+        for n in nodes:
+            await n.start()
+        try:
+            nodes[0].submit(make_messages(genesis.network, client, [root], 30))
+            await _until(lambda: all(n.finalized_count() == 30 for n in nodes), 20)
+            nodes[2].net.pause()  # validator 2 misses the switch
+            raw = change_message(genesis.network, change, keys[0].ledger_signer(),
+                                 issued_at_ms=int(time.time() * 1000), parents=[root])
+            nodes[0].submit([raw])
+            await _until(lambda: all(n.committee.epoch == 1 for n in nodes[:2]), 20)
+            assert 0 == nodes[2].committee.epoch
+            # Validators 0 and 1 hold 3 of epoch 1's weight 4: they finalize alone.
+            more = nodes[1].submit(make_messages(genesis.network, client, [root], 40))
+            await _until(lambda: all(n.ledger.status(more[-1].message_id or b"")["state"]
+                                     == "finalized" for n in nodes[:2]), 20)
+            nodes[2].net.resume()
+            await _until(lambda: nodes[2].committee.epoch == 1, 20)
+            assert nodes[2].stats["tail_requests"] >= 1
+            await _until(lambda: nodes[2].finalized_count() == nodes[0].finalized_count(), 20)
+            assert _order(nodes[0]) == _order(nodes[2])
+            assert nodes[0].ledger.snapshot() == nodes[2].ledger.snapshot()
+        finally:
+            for n in nodes:
+                await n.stop()
+            for db in dbs:
+                db.close()
+
+    asyncio.run(asyncio.wait_for(go(), 90))

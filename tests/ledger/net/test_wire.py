@@ -16,6 +16,7 @@ from simtrust.ledger.net._wire import (
     decode_frame,
     encode_get_blocks,
     encode_get_msgs,
+    encode_get_tail,
     encode_items,
     encode_ping,
     encode_status,
@@ -33,6 +34,8 @@ def test_frames_round_trip() -> None:
     assert status == decode_frame(encode_status(status)).status
     pong = decode_frame(encode_ping(42, pong=True))
     assert (FrameType.PONG, 42) == (pong.type, pong.nonce)
+    tail = decode_frame(encode_get_tail(3))
+    assert (FrameType.GET_TAIL, 3) == (tail.type, tail.floor)
 
 
 @pytest.mark.parametrize(
@@ -46,6 +49,7 @@ def test_frames_round_trip() -> None:
         bytes([FrameType.GET_MSGS]) + (1).to_bytes(4, "big") + b"short",
         bytes([FrameType.STATUS]) + b"\x00" * 3,
         bytes([FrameType.PING]),
+        bytes([FrameType.GET_TAIL]) + b"\x00" * 7,
     ],
 )
 def test_malformed_frames_raise_decode_error(data: bytes) -> None:

@@ -71,6 +71,7 @@ from simtrust.ledger.net._wire import (
     Status,
     encode_get_blocks,
     encode_get_msgs,
+    encode_get_tail,
     encode_items,
     encode_ping,
     encode_status,
@@ -278,7 +279,7 @@ class ConsortiumNode:
             "commits": 0, "equivocations": 0, "proposed": 0, "requests_in": 0,
             "replayed_commits": 0, "held_blocks": 0, "requests_dropped": 0,
             "msgs_duplicate": 0, "clients_refused": 0, "stashed": 0,
-            "blocks_other_epoch": 0, "epoch_switches": 0,
+            "blocks_other_epoch": 0, "epoch_switches": 0, "tail_requests": 0,
         }
         # Messages a held block carries that the ledger refused only for their
         # age or their issuer's quota, kept until a commit names them.
@@ -299,6 +300,7 @@ class ConsortiumNode:
         self._last_rebroadcast = 0.0
         self._last_status = 0.0
         self._last_retry = 0.0
+        self._last_tail = 0.0
         self._task: asyncio.Task[None] | None = None
         self._own_latest: Block | None = None
         epoch = self.committee.epoch
@@ -519,7 +521,8 @@ class ConsortiumNode:
             self._on_msgs(frame.items)
         elif kind == FrameType.BLOCKS:
             self._on_blocks(peer, frame.items)
-        elif kind in (FrameType.GET_BLOCKS, FrameType.GET_MSGS) and not self._may_ask(peer):
+        elif (kind in (FrameType.GET_BLOCKS, FrameType.GET_MSGS, FrameType.GET_TAIL)
+              and not self._may_ask(peer)):
             self.stats["requests_dropped"] += 1
         elif kind == FrameType.GET_BLOCKS:
             self.stats["requests_in"] += 1
@@ -530,6 +533,9 @@ class ConsortiumNode:
                 found += self._retired.history(frame.items, frame.floor, limit - len(found))
             for chunk in _chunks([b.encode() for b in found]):
                 self.net.send(peer, encode_items(FrameType.BLOCKS, chunk), droppable=False)
+        elif kind == FrameType.GET_TAIL:
+            self.stats["requests_in"] += 1
+            self._send_tail(peer, frame.floor)
         elif kind == FrameType.GET_MSGS:
             self.stats["requests_in"] += 1
             raws = []
@@ -542,6 +548,35 @@ class ConsortiumNode:
             self.peer_status[peer] = frame.status
         elif kind == FrameType.PING:
             self.net.send(peer, encode_ping(frame.nonce, pong=True), droppable=False)
+
+    def _ask_tail(self, peer: int, now: float) -> None:
+        """Peers are in a later epoch: ask one for the last blocks of ours (§12 of
+        ``docs/consensus.md``); their ancestors follow by the usual block requests."""
+        if now - self._last_tail < self.options.retry_s:
+            return
+        self._last_tail = now
+        self.stats["tail_requests"] += 1
+        self.net.send(peer, encode_get_tail(self.committee.epoch), droppable=False)
+
+    def _send_tail(self, peer: int, epoch: int) -> None:
+        """Answer a tail request when the retired core is of the epoch asked for."""
+        old = self._retired
+        if old is not None and old.committee.epoch == epoch:
+            self._push_tail(peer)
+
+    def _push_tail(self, peer: int | None) -> None:
+        """The last two rounds of the retired core, to ``peer`` or to every peer."""
+        old = self._retired
+        if old is None:
+            return
+        top = old.highest_round
+        found = [b for r in (top - 1, top) if r > 0 for b in old.blocks_at(r)]
+        for chunk in _chunks([b.encode() for b in found]):
+            frame = encode_items(FrameType.BLOCKS, chunk)
+            if peer is None:
+                self.net.broadcast(frame, droppable=False)
+            else:
+                self.net.send(peer, frame, droppable=False)
 
     def _may_ask(self, peer: int) -> bool:
         """Requests cost this node reads and bandwidth: a token bucket per peer bounds them."""
@@ -643,6 +678,8 @@ class ConsortiumNode:
             if block.epoch != self.committee.epoch:
                 # Another epoch's block: kept by its epoch's core, never this one's.
                 self.stats["blocks_other_epoch"] += 1
+                if block.epoch > self.committee.epoch:
+                    self._ask_tail(peer, now)
                 continue
             digest = block.digest
             if digest in self.core or digest in self.gate:
@@ -741,7 +778,11 @@ class ConsortiumNode:
     def _switch(self, target: EpochCommittee, round_offset: int) -> None:
         """Stop the old core after the switching commit and start the new epoch's."""
         log.warning("epoch %s begins: %s validators", target.epoch, len(target.validators))
+        # The blocks that let this node decide the switching commit go to every
+        # old-epoch peer first: one still short of that commit needs them, and
+        # this node no longer proposes in the old epoch.
         self._retired = self.core
+        self._push_tail(None)
         self.epoch_committee = target
         self.committee = target.committee()
         self._round_offset = round_offset

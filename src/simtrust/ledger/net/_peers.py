@@ -73,6 +73,7 @@ class PeerLimits:
     max_strikes: int = 3
     ban_s: float = 10.0
     redial_s: float = 0.25
+    leave_s: float = 2.0
 
 
 @dataclass(slots=True)
@@ -154,6 +155,9 @@ class PeerNetwork:
         self._bind = bind or self.me.p2p
         self.peers = {v.id: _Peer(v) for v in genesis.validators if v.id != self.me.id}
         self._by_key = {p.entry.node_key: p for p in self.peers.values()}
+        # Links to members a committee change removed, open for ``leave_s`` more
+        # seconds so queued blocks and answers still reach them (and they us).
+        self._leaving: dict[int, _Peer] = {}
         self._state = _State()
 
     # -- life cycle --------------------------------------------------------
@@ -171,8 +175,9 @@ class PeerNetwork:
             task.cancel()
         if self._state.server is not None:
             self._state.server.close()
-        for peer in self.peers.values():
+        for peer in [*self.peers.values(), *self._leaving.values()]:
             self._drop(peer, "stopping")
+        self._leaving.clear()
         for task in self._state.dialers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -206,13 +211,31 @@ class PeerNetwork:
                     peer.entry = entry
                 peers[entry.id] = peer
         for peer in old.values():
-            self._drop(peer, "no longer in the committee")
+            self._leave(peer)
         self.peers = peers
         self._by_key = {p.entry.node_key: p for p in peers.values()}
         if self._state.server is not None and not self._state.stopping:
             for peer in peers.values():
                 if peer.entry.id < self.me.id:
                     self._state.dialers.append(asyncio.create_task(self._dial_loop(peer)))
+
+    def _leave(self, peer: _Peer) -> None:
+        """Close a removed member's link once its queue had ``leave_s`` to drain."""
+        if peer.link is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._drop(peer, "no longer in the committee")
+            return
+        self._leaving[peer.entry.id] = peer
+
+        def close() -> None:
+            if self._leaving.get(peer.entry.id) is peer:
+                del self._leaving[peer.entry.id]
+            self._drop(peer, "no longer in the committee")
+
+        loop.call_later(self.limits.leave_s, close)
 
     def pause(self) -> None:
         """Drop every link and refuse new ones (a partition of this node)."""
@@ -249,7 +272,7 @@ class PeerNetwork:
 
     def send(self, peer_id: int, frame: bytes, *, droppable: bool = True) -> bool:
         """Queue ``frame`` for ``peer_id``; False if it was dropped (no link, queue full)."""
-        peer = self.peers.get(peer_id)
+        peer = self.peers.get(peer_id) or self._leaving.get(peer_id)
         if peer is None or peer.link is None:
             return False
         limits = self.limits

@@ -24,6 +24,7 @@ __all__ = [
     "decode_frame",
     "encode_get_blocks",
     "encode_get_msgs",
+    "encode_get_tail",
     "encode_items",
     "encode_ping",
     "encode_status",
@@ -44,6 +45,7 @@ class FrameType(IntEnum):
     STATUS = 5
     PING = 6
     PONG = 7
+    GET_TAIL = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,11 @@ def _ids(ids: Sequence[bytes]) -> bytes:
 
 def encode_get_blocks(digests: Sequence[bytes], floor: int) -> bytes:
     return bytes([FrameType.GET_BLOCKS]) + _U64.pack(floor) + _ids(digests)
+
+
+def encode_get_tail(epoch: int) -> bytes:
+    """Ask for the last blocks of ``epoch`` (a node that missed its peers' epoch switch)."""
+    return bytes([FrameType.GET_TAIL]) + _U64.pack(epoch)
 
 
 def encode_get_msgs(ids: Sequence[bytes]) -> bytes:
@@ -155,5 +162,7 @@ def decode_frame(data: bytes) -> Frame:
             raise DecodeError("status frame has the wrong length")
         return Frame(kind, status=Status(*_STATUS.unpack_from(data, 1)))
     if len(data) != 9:
-        raise DecodeError("ping frame has the wrong length")
+        raise DecodeError(f"{kind.name.lower()} frame has the wrong length")
+    if kind == FrameType.GET_TAIL:
+        return Frame(kind, floor=_U64.unpack_from(data, 1)[0])
     return Frame(kind, nonce=_U64.unpack_from(data, 1)[0])
