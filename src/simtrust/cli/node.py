@@ -272,8 +272,7 @@ def committee_change(
         raise InvalidInput("give exactly one of --members (a new change) or --change")
     if members is not None:
         signed = sign_change(now_committee, _epoch_file(members), signers)
-    else:
-        assert change is not None
+    elif change is not None:
         try:
             existing = SignedCommitteeChange.from_json(json.loads(change.read_text()))
         except (OSError, ValueError) as exc:
