@@ -139,6 +139,7 @@ async def _serve(
     api_key_file: Path | None,
     listen: str | None,
     options: NodeOptions,
+    join: EpochCommittee | None = None,
 ) -> None:
     import uvicorn
 
@@ -149,7 +150,7 @@ async def _serve(
     try:
         if api_key_file is not None:
             ensure_api_key(rt, api_key_file)
-        node = ConsortiumNode(genesis, keys, rt.db, options=options, bind=listen)
+        node = ConsortiumNode(genesis, keys, rt.db, options=options, bind=listen, join=join)
         rt.extension("ledger", lambda: node.ledger)
         web = create_app(rt)
         web.include_router(validator_router)
@@ -178,13 +179,21 @@ def run_node(
     peers: list[str] | None = None,
     listen: str | None = None,
     options: NodeOptions | None = None,
+    join_file: Path | None = None,
 ) -> None:
-    """Run a validator until SIGTERM/SIGINT."""
+    """Run a validator until SIGTERM/SIGINT (``join_file``: the change that admits it)."""
     genesis = apply_peer_overrides(NetworkGenesis.load(genesis_file), peers or [])
     keys = NodeKeys.load(key_file)
-    keys.check_against(genesis)
+    join: EpochCommittee | None = None
+    if join_file is None:
+        keys.check_against(genesis)
+    else:
+        try:
+            join = SignedCommitteeChange.from_json(json.loads(join_file.read_text())).target
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"cannot read committee change {join_file}: {exc}") from exc
     asyncio.run(_serve(genesis, keys, home, api, api_key_file, listen,
-                       options or NodeOptions()))
+                       options or NodeOptions(), join))
 
 
 # ---------------------------------------------------------------- the command
@@ -210,6 +219,11 @@ def run(
         typer.Option("--api-key-file", help="Write a new operator API key here if absent."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log link events.")] = False,
+    join: Annotated[
+        Path | None,
+        typer.Option("--join", help="A validator genesis does not name: the signed committee "
+                     "change that admits it (it follows as an observer until then)."),
+    ] = None,
 ) -> None:
     """Run a validator until SIGTERM/SIGINT: ledger, consensus, P2P links, HTTP API."""
     logging.basicConfig(
@@ -217,7 +231,7 @@ def run(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     run_node(genesis, key, home, api=api, api_key_file=api_key_file, peers=peers or [],
-             listen=listen)
+             listen=listen, join_file=join)
 
 
 def _epoch_file(path: Path) -> EpochCommittee:

@@ -31,7 +31,9 @@ from simtrust.ledger.net import (
     NodeKeys,
     NodeOptions,
     SignedCommitteeChange,
+    ValidatorEntry,
     change_message,
+    free_ports,
     sign_change,
 )
 from simtrust.store import SqliteDatabase
@@ -238,6 +240,52 @@ def test_a_member_partitioned_during_the_switch_fetches_the_tail_and_follows(
             await _until(lambda: nodes[2].finalized_count() == nodes[0].finalized_count(), 20)
             assert _order(nodes[0]) == _order(nodes[2])
             assert nodes[0].ledger.snapshot() == nodes[2].ledger.snapshot()
+        finally:
+            for n in nodes:
+                await n.stop()
+            for db in dbs:
+                db.close()
+
+    asyncio.run(asyncio.wait_for(go(), 90))
+
+
+def test_a_fifth_validator_joins_and_follows_into_the_new_epoch(
+    tmp_path: Path, local_network: tuple[NetworkGenesis, list[NodeKeys]]
+) -> None:
+    genesis, keys = local_network
+    client = Ed25519Signer.generate()
+    root = genesis.ledger_genesis().id
+    fifth = NodeKeys.generate(4)
+    entry = ValidatorEntry(4, "validator-4", fifth.public_key, fifth.node_key, 1,
+                           f"127.0.0.1:{free_ports(1)[0]}")
+    target = EpochCommittee(1, (*genesis.validators, entry))
+    change = sign_change(EpochCommittee.of_genesis(genesis), target, keys[:3])
+
+    async def go() -> None:
+        dbs = [SqliteDatabase(tmp_path / f"j{i}.db") for i in range(5)]
+        nodes = [ConsortiumNode(genesis, k, db, options=OPTIONS)
+                 for k, db in zip(keys, dbs[:4], strict=True)]
+        nodes.append(ConsortiumNode(genesis, fifth, dbs[4], options=OPTIONS, join=target))
+        assert nodes[4].id is None  # an observer until its epoch begins
+        for n in nodes:
+            await n.start()
+        try:
+            nodes[0].submit(make_messages(genesis.network, client, [root], 40))
+            raw = change_message(genesis.network, change, keys[2].ledger_signer(),
+                                 issued_at_ms=int(time.time() * 1000), parents=[root])
+            nodes[2].submit([raw])
+            await _until(lambda: all(n.committee.epoch == 1 for n in nodes), 30)
+            assert 4 == nodes[4].id
+            more = nodes[4].submit(make_messages(genesis.network, client, [root], 30))
+            assert {"accepted"} == {r.status for r in more}
+            last = more[-1].message_id or b""
+            await _until(lambda: all(n.ledger.status(last)["state"] == "finalized"
+                                     for n in nodes), 30)
+            await _until(lambda: len({n.finalized_count() for n in nodes}) == 1, 10)
+            orders = [_order(n) for n in nodes]
+            assert all(o == orders[0] for o in orders)
+            assert 1 == len({n.ledger.snapshot().utxo_hash for n in nodes})
+            assert nodes[4].stats["proposed"] > 0
         finally:
             for n in nodes:
                 await n.stop()

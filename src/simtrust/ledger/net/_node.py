@@ -62,7 +62,7 @@ from simtrust.ledger.net._epochs import (
     EpochStore,
     SignedCommitteeChange,
 )
-from simtrust.ledger.net._genesis import NetworkGenesis, NodeKeys
+from simtrust.ledger.net._genesis import NetworkGenesis, NodeKeys, ValidatorEntry
 from simtrust.ledger.net._peers import PeerLimits, PeerNetwork, TokenBucket
 from simtrust.ledger.net._wire import (
     MAX_ITEMS,
@@ -246,10 +246,23 @@ class ConsortiumNode:
         limits: PeerLimits | None = None,
         bind: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        join: EpochCommittee | None = None,
     ) -> None:
-        """``clock`` is the ledger's wall clock (admission rules); tests move it."""
+        """``clock`` is the ledger's wall clock (admission rules); tests move it.
+
+        ``join``: the committee of a later epoch these keys are a member of but
+        genesis does not name (a joining validator). The node follows the
+        earlier epochs as an observer, linked to ``join``'s members, and
+        becomes a validator when it finalizes the change to that epoch.
+        """
         self.genesis = genesis
-        self.entry = keys.check_against(genesis)
+        if join is None:
+            self.entry = keys.check_against(genesis)
+        else:
+            entry = next((v for v in join.validators if v.public_key == keys.public_key), None)
+            if entry is None or entry.node_key != keys.node_key:
+                raise InvalidInput("the key file does not match any member of the joined epoch")
+            self.entry = entry
         self._keys = keys
         self.options = options or NodeOptions()
         self.params = genesis.consensus
@@ -287,10 +300,13 @@ class ConsortiumNode:
         self.gate = AvailabilityGate()
         self._request_buckets: dict[int, TokenBucket] = {}
         self._rng = random.Random()
+        links: tuple[ValidatorEntry, ...] | None = None
+        if join is not None:
+            links = self.epoch_committee.validators if self.id is not None else join.validators
         self.net = PeerNetwork(genesis, keys, self._on_frame, limits=limits,
                                on_connect=self._on_connect, bind=bind,
-                               may_read=self._inbox_has_room)
-        if latest is not None:
+                               may_read=self._inbox_has_room, validators=links)
+        if latest is not None and join is None:
             self.net.set_committee(self.epoch_committee.validators, keys.public_key)
         self.peer_status: dict[int, Status] = {}
         self._gossip: list[bytes] = []

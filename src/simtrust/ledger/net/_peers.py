@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from simtrust.errors import SimtrustError
+from simtrust.errors import InvalidInput, SimtrustError
 from simtrust.ledger import network_id_from_name
 from simtrust.ledger.net._genesis import NetworkGenesis, NodeKeys, ValidatorEntry, parse_address
 from simtrust.ledger.net._transport import SecureLink, accept_link, open_link
@@ -143,9 +143,17 @@ class PeerNetwork:
         on_connect: Callable[[int], None] | None = None,
         bind: str | None = None,
         may_read: Callable[[], bool] | None = None,
+        validators: Sequence[ValidatorEntry] | None = None,
     ) -> None:
+        """``validators``: link to this committee instead of genesis's (a joining member)."""
         self.genesis = genesis
-        self.me = keys.check_against(genesis)
+        if validators is None:
+            self.me = keys.check_against(genesis)
+        else:
+            me = next((v for v in validators if v.public_key == keys.public_key), None)
+            if me is None or me.node_key != keys.node_key:
+                raise InvalidInput("the key file does not match any member of the committee")
+            self.me = me
         self._key = keys.transport_key()
         self._network_id = network_id_from_name(genesis.network)
         self._handler = handler
@@ -153,7 +161,8 @@ class PeerNetwork:
         self._may_read = may_read
         self.limits = limits or PeerLimits()
         self._bind = bind or self.me.p2p
-        self.peers = {v.id: _Peer(v) for v in genesis.validators if v.id != self.me.id}
+        members = genesis.validators if validators is None else tuple(validators)
+        self.peers = {v.id: _Peer(v) for v in members if v.id != self.me.id}
         self._by_key = {p.entry.node_key: p for p in self.peers.values()}
         # Links to members a committee change removed, open for ``leave_s`` more
         # seconds so queued blocks and answers still reach them (and they us).
