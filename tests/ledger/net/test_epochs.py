@@ -25,6 +25,7 @@ from simtrust.errors import InvalidSignature, Rejected, SimtrustError
 from simtrust.ledger import Ed25519Signer, message_id
 from simtrust.ledger.net import (
     CHANGE_FORMAT,
+    ConsensusParams,
     ConsortiumNode,
     EpochCommittee,
     NetworkGenesis,
@@ -34,6 +35,7 @@ from simtrust.ledger.net import (
     ValidatorEntry,
     change_message,
     free_ports,
+    generate_local_network,
     sign_change,
 )
 from simtrust.store import SqliteDatabase
@@ -293,3 +295,35 @@ def test_a_fifth_validator_joins_and_follows_into_the_new_epoch(
                 db.close()
 
     asyncio.run(asyncio.wait_for(go(), 90))
+
+
+def test_of_two_changes_in_one_commit_the_first_wins(tmp_path: Path) -> None:
+    genesis, paths = generate_local_network(1, tmp_path / "one",
+                                            consensus=ConsensusParams(min_round_interval_ms=0))
+    keys = NodeKeys.load(paths[0])
+    db = SqliteDatabase(tmp_path / "one.db")
+    node = ConsortiumNode(genesis, keys, db)
+    try:
+        current = EpochCommittee.of_genesis(genesis)
+        heavy = EpochCommittee(1, (dataclasses.replace(genesis.validators[0], weight=5),))
+        light = EpochCommittee(1, (dataclasses.replace(genesis.validators[0], weight=7),))
+        root = genesis.ledger_genesis().id
+        raws = [change_message(genesis.network, sign_change(current, t, [keys]),
+                               keys.ledger_signer(), issued_at_ms=int(time.time() * 1000),
+                               parents=[root]) for t in (heavy, light)]
+        assert {"accepted"} == {r.status for r in node.submit(raws)}
+        for i in range(6):
+            node.step(10.0 + i)
+        states = [node.ledger.status(message_id(r)) for r in raws]
+        assert 1 == node.committee.epoch
+        assert ["finalized", "conflicting"] == [s["state"] for s in states] or [
+            "conflicting", "finalized"] == [s["state"] for s in states]
+        winner = 5 if states[0]["state"] == "finalized" else 7
+        assert winner == node.committee.validators[0].weight
+        assert "committee-change" in {s.get("reason") for s in states}
+        restarted = ConsortiumNode(genesis, keys, db)
+        assert (1, winner) == (restarted.committee.epoch, restarted.committee.validators[0].weight)
+        restarted.ledger.close()
+    finally:
+        node.ledger.close()
+        db.close()

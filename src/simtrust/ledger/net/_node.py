@@ -821,7 +821,10 @@ class ConsortiumNode:
         self, fm: FinalizedMessage, change: SignedCommitteeChange
     ) -> None:
         """The ledger is applying a valid change: record it and end the epoch with this commit."""
-        if self._next_epoch is not None:
+        pending = self._next_epoch
+        # A change recorded by a batch that was rolled back is not final (and this
+        # may be that batch again); one finalized earlier in this commit is.
+        if pending is not None and self.ledger.status(pending[2])["state"] == "finalized":
             raise Rejected("committee-change", "another change already ends this epoch")
         change.verify(self.committee)
         self.epochs.record(change.target, fm.round)
