@@ -27,7 +27,7 @@ from __future__ import annotations
 import random
 import socket
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,6 +175,18 @@ def _random_target(rng: random.Random) -> str:
     return socket.inet_ntoa(struct.pack("!I", _SCAN_NET[0] + rng.randrange(_SCAN_NET[1])))
 
 
+def _paced_frames(
+    start: float,
+    duration: float,
+    rate: float,
+    rng: random.Random,
+    device_mac: bytes,
+    packet: Callable[[], bytes],
+) -> list[Frame]:
+    """One Ethernet frame per paced instant, ``packet()`` drawn after all the instants."""
+    return [(t, _eth(packet(), device_mac)) for t in _times(start, duration, rate, rng)]
+
+
 def mirai_scan(
     device: str,
     start: float,
@@ -239,23 +251,10 @@ def mirai_udp_flood(
 ) -> AttackTraffic:
     """``attack_udp_generic``: random source and destination port per packet, 512 bytes."""
     rng = _rng(seed)
-    frames = [
-        (
-            t,
-            _eth(
-                _udp(
-                    device,
-                    target,
-                    rng.getrandbits(16),
-                    rng.getrandbits(16),
-                    rng.randbytes(512),
-                    rng.getrandbits(16),
-                ),
-                device_mac,
-            ),
-        )
-        for t in _times(start, duration, rate, rng)
-    ]
+    frames = _paced_frames(start, duration, rate, rng, device_mac, lambda: _udp(
+        device, target, rng.getrandbits(16), rng.getrandbits(16), rng.randbytes(512),
+        rng.getrandbits(16),
+    ))
     return AttackTraffic("udp", "ddos", device, start, start + duration, frames, target, rate)
 
 
@@ -282,25 +281,10 @@ def mirai_syn_flood(
 ) -> AttackTraffic:
     """``attack_tcp_syn``: SYN with MSS/SACK/TS/WS options, random ports and sequence."""
     rng = _rng(seed)
-    frames = [
-        (
-            t,
-            _eth(
-                _tcp(
-                    device,
-                    target,
-                    rng.getrandbits(16),
-                    rng.getrandbits(16) or 80,
-                    dpkt.tcp.TH_SYN,
-                    seq=rng.getrandbits(32),
-                    opts=_SYN_OPTS,
-                    rng=rng,
-                ),
-                device_mac,
-            ),
-        )
-        for t in _times(start, duration, rate, rng)
-    ]
+    frames = _paced_frames(start, duration, rate, rng, device_mac, lambda: _tcp(
+        device, target, rng.getrandbits(16), rng.getrandbits(16) or 80, dpkt.tcp.TH_SYN,
+        seq=rng.getrandbits(32), opts=_SYN_OPTS, rng=rng,
+    ))
     return AttackTraffic("syn", "ddos", device, start, start + duration, frames, target, rate)
 
 
@@ -316,26 +300,10 @@ def mirai_ack_flood(
 ) -> AttackTraffic:
     """``attack_tcp_ack``: ACK with random sequence numbers and ports, 512 random bytes."""
     rng = _rng(seed)
-    frames = [
-        (
-            t,
-            _eth(
-                _tcp(
-                    device,
-                    target,
-                    rng.getrandbits(16),
-                    rng.getrandbits(16) or 80,
-                    dpkt.tcp.TH_ACK,
-                    seq=rng.getrandbits(32),
-                    ack=rng.getrandbits(32),
-                    data=rng.randbytes(512),
-                    rng=rng,
-                ),
-                device_mac,
-            ),
-        )
-        for t in _times(start, duration, rate, rng)
-    ]
+    frames = _paced_frames(start, duration, rate, rng, device_mac, lambda: _tcp(
+        device, target, rng.getrandbits(16), rng.getrandbits(16) or 80, dpkt.tcp.TH_ACK,
+        seq=rng.getrandbits(32), ack=rng.getrandbits(32), data=rng.randbytes(512), rng=rng,
+    ))
     return AttackTraffic("ack", "ddos", device, start, start + duration, frames, target, rate)
 
 
