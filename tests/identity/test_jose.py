@@ -113,7 +113,9 @@ def test_sd_jwt_hides_everything_not_disclosed(
 ) -> None:
     token = _sd_jwt(issuer_signer, holder_signer)
     payload = json.loads(b64url_decode(token.split("~")[0].split(".")[1]))
-    assert "Ada" not in json.dumps(payload)
+    # No claim value in the clear (quoted, so random base64 digests cannot match by chance).
+    assert '"Ada"' not in json.dumps(payload)
+    assert not set(KYC) & set(payload)
     assert "sha-256" == payload["_sd_alg"]
     assert len(KYC) + 3 == len(payload["_sd"])  # decoys hide how many claims exist
     shown = present_sd_jwt(
