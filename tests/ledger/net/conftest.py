@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from simtrust.ledger import Ed25519Signer, encode_tagged_data, network_id_from_name, signing_bytes
-from simtrust.ledger.net import ConsensusParams, NetworkGenesis, NodeKeys, generate_local_network
+from simtrust.ledger.net import (
+    ConsensusParams,
+    ConsortiumNode,
+    NetworkGenesis,
+    NodeKeys,
+    NodeOptions,
+    generate_local_network,
+)
 
 
 def make_messages(
@@ -34,3 +42,26 @@ def local_network(tmp_path: Path) -> tuple[NetworkGenesis, list[NodeKeys]]:
                                                        min_round_interval_ms=30)
     )
     return genesis, [NodeKeys.load(p) for p in paths]
+
+
+#: Fast gossip retries for in-process networks.
+OPTIONS = NodeOptions(rebroadcast_s=0.2, retry_s=0.1)
+
+
+def finalized_order(node: ConsortiumNode) -> list[bytes]:
+    """Every finalized message id of ``node``, in finalized order."""
+    out: list[bytes] = []
+    after = 0
+    while rows := node.ledger.finalized_since(after, 1000):
+        out.extend(bytes.fromhex(r["message_id"]) for r in rows)
+        after = rows[-1]["order"]
+    return out
+
+
+async def wait_until(cond: Callable[[], bool], timeout: float) -> None:
+    """Poll ``cond`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)

@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,6 @@ from simtrust.ledger.net import (
     EpochCommittee,
     NetworkGenesis,
     NodeKeys,
-    NodeOptions,
     SignedCommitteeChange,
     ValidatorEntry,
     change_message,
@@ -40,9 +38,7 @@ from simtrust.ledger.net import (
 )
 from simtrust.store import SqliteDatabase
 
-from .conftest import make_messages
-
-OPTIONS = NodeOptions(rebroadcast_s=0.2, retry_s=0.1)
+from .conftest import OPTIONS, finalized_order, make_messages, wait_until
 
 
 def _target(genesis: NetworkGenesis) -> EpochCommittee:
@@ -73,23 +69,6 @@ def test_a_change_needs_a_supermajority_and_binds_node_keys_and_addresses(
         sign_change(current, EpochCommittee(2, _target(genesis).validators), keys)
 
 
-def _order(node: ConsortiumNode) -> list[bytes]:
-    out: list[bytes] = []
-    after = 0
-    while rows := node.ledger.finalized_since(after, 1000):
-        out.extend(bytes.fromhex(r["message_id"]) for r in rows)
-        after = rows[-1]["order"]
-    return out
-
-
-async def _until(cond: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 def test_validators_switch_epoch_and_keep_finalizing(
     tmp_path: Path, local_network: tuple[NetworkGenesis, list[NodeKeys]]
 ) -> None:
@@ -113,7 +92,7 @@ def test_validators_switch_epoch_and_keep_finalizing(
                                       issued_at_ms=int(time.time() * 1000), parents=[root])
             weak_id = message_id(weak_raw)
             nodes[0].submit([weak_raw])
-            await _until(lambda: all(n.ledger.status(weak_id)["state"] == "conflicting"
+            await wait_until(lambda: all(n.ledger.status(weak_id)["state"] == "conflicting"
                                      for n in nodes), 20)
             assert "no-supermajority" == nodes[2].ledger.status(weak_id)["reason"]
             assert all(0 == n.committee.epoch for n in nodes)
@@ -121,23 +100,23 @@ def test_validators_switch_epoch_and_keep_finalizing(
                                  issued_at_ms=int(time.time() * 1000), parents=[root])
             assert "accepted" == nodes[1].submit([raw])[0].status
             change_id = message_id(raw)
-            await _until(lambda: all(n.committee.epoch == 1 for n in nodes[:3]), 20)
+            await wait_until(lambda: all(n.committee.epoch == 1 for n in nodes[:3]), 20)
             assert [0, 1, 2] == [n.id for n in nodes[:3]]
             assert [2, 1, 1] == [v.weight for v in nodes[0].committee.validators]
             # Validator 3 is cut off: its links are closed and its key no longer admitted.
-            await _until(lambda: all(n.net.connected() == [i for i in range(3) if i != j]
+            await wait_until(lambda: all(n.net.connected() == [i for i in range(3) if i != j]
                                      for j, n in enumerate(nodes[:3])), 10)
-            await _until(lambda: [] == nodes[3].net.connected(), 10)
+            await wait_until(lambda: [] == nodes[3].net.connected(), 10)
 
             base = nodes[0].finalized_count()
             nodes[2].submit(make_messages(genesis.network, client, [root], 60))
-            await _until(lambda: all(n.finalized_count() >= base + 60 for n in nodes[:3]), 20)
-            await _until(lambda: len({n.finalized_count() for n in nodes[:3]}) == 1, 10)
-            orders = [_order(n) for n in nodes[:3]]
+            await wait_until(lambda: all(n.finalized_count() >= base + 60 for n in nodes[:3]), 20)
+            await wait_until(lambda: len({n.finalized_count() for n in nodes[:3]}) == 1, 10)
+            orders = [finalized_order(n) for n in nodes[:3]]
             assert orders[0] == orders[1] == orders[2]
             assert change_id in orders[0]
             # Validator 3, cut off at or before the boundary, holds a prefix of that order.
-            stale = _order(nodes[3])
+            stale = finalized_order(nodes[3])
             assert stale == orders[0][: len(stale)]
 
             # A validator restarted after the switch resumes in epoch 1.
@@ -149,9 +128,9 @@ def test_validators_switch_epoch_and_keep_finalizing(
             await nodes[1].start()
             base = nodes[0].finalized_count()
             nodes[0].submit(make_messages(genesis.network, client, [root], 20))
-            await _until(lambda: all(n.finalized_count() >= base + 20 for n in nodes[:3]), 20)
-            await _until(lambda: len({n.finalized_count() for n in nodes[:3]}) == 1, 10)
-            assert _order(nodes[0]) == _order(nodes[1]) == _order(nodes[2])
+            await wait_until(lambda: all(n.finalized_count() >= base + 20 for n in nodes[:3]), 20)
+            await wait_until(lambda: len({n.finalized_count() for n in nodes[:3]}) == 1, 10)
+            assert finalized_order(nodes[0]) == finalized_order(nodes[1]) == finalized_order(nodes[2])
         finally:
             for n in nodes:
                 await n.stop()
@@ -225,22 +204,22 @@ def test_a_member_partitioned_during_the_switch_fetches_the_tail_and_follows(
             await n.start()
         try:
             nodes[0].submit(make_messages(genesis.network, client, [root], 30))
-            await _until(lambda: all(n.finalized_count() == 30 for n in nodes), 20)
+            await wait_until(lambda: all(n.finalized_count() == 30 for n in nodes), 20)
             nodes[2].net.pause()  # validator 2 misses the switch
             raw = change_message(genesis.network, change, keys[0].ledger_signer(),
                                  issued_at_ms=int(time.time() * 1000), parents=[root])
             nodes[0].submit([raw])
-            await _until(lambda: all(n.committee.epoch == 1 for n in nodes[:2]), 20)
+            await wait_until(lambda: all(n.committee.epoch == 1 for n in nodes[:2]), 20)
             assert 0 == nodes[2].committee.epoch
             # Validators 0 and 1 hold 3 of epoch 1's weight 4: they finalize alone.
             more = nodes[1].submit(make_messages(genesis.network, client, [root], 40))
-            await _until(lambda: all(n.ledger.status(more[-1].message_id or b"")["state"]
+            await wait_until(lambda: all(n.ledger.status(more[-1].message_id or b"")["state"]
                                      == "finalized" for n in nodes[:2]), 20)
             nodes[2].net.resume()
-            await _until(lambda: nodes[2].committee.epoch == 1, 20)
+            await wait_until(lambda: nodes[2].committee.epoch == 1, 20)
             assert nodes[2].stats["tail_requests"] >= 1
-            await _until(lambda: nodes[2].finalized_count() == nodes[0].finalized_count(), 20)
-            assert _order(nodes[0]) == _order(nodes[2])
+            await wait_until(lambda: nodes[2].finalized_count() == nodes[0].finalized_count(), 20)
+            assert finalized_order(nodes[0]) == finalized_order(nodes[2])
             assert nodes[0].ledger.snapshot() == nodes[2].ledger.snapshot()
         finally:
             for n in nodes:
@@ -276,15 +255,15 @@ def test_a_fifth_validator_joins_and_follows_into_the_new_epoch(
             raw = change_message(genesis.network, change, keys[2].ledger_signer(),
                                  issued_at_ms=int(time.time() * 1000), parents=[root])
             nodes[2].submit([raw])
-            await _until(lambda: all(n.committee.epoch == 1 for n in nodes), 30)
+            await wait_until(lambda: all(n.committee.epoch == 1 for n in nodes), 30)
             assert 4 == nodes[4].id
             more = nodes[4].submit(make_messages(genesis.network, client, [root], 30))
             assert {"accepted"} == {r.status for r in more}
             last = more[-1].message_id or b""
-            await _until(lambda: all(n.ledger.status(last)["state"] == "finalized"
+            await wait_until(lambda: all(n.ledger.status(last)["state"] == "finalized"
                                      for n in nodes), 30)
-            await _until(lambda: len({n.finalized_count() for n in nodes}) == 1, 10)
-            orders = [_order(n) for n in nodes]
+            await wait_until(lambda: len({n.finalized_count() for n in nodes}) == 1, 10)
+            orders = [finalized_order(n) for n in nodes]
             assert all(o == orders[0] for o in orders)
             assert 1 == len({n.ledger.snapshot().utxo_hash for n in nodes})
             assert nodes[4].stats["proposed"] > 0

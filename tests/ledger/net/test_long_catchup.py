@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,29 +20,10 @@ from simtrust.ledger import (
     network_id_from_name,
     signing_bytes,
 )
-from simtrust.ledger.net import ConsortiumNode, NetworkGenesis, NodeKeys, NodeOptions
+from simtrust.ledger.net import ConsortiumNode, NetworkGenesis, NodeKeys
 from simtrust.store import SqliteDatabase
 
-OPTIONS = NodeOptions(rebroadcast_s=0.2, retry_s=0.1)
-
-
-def _order(node: ConsortiumNode) -> list[bytes]:
-    out: list[bytes] = []
-    after = 0
-    while True:
-        rows = node.ledger.finalized_since(after, 1000)
-        if not rows:
-            return out
-        out.extend(bytes.fromhex(r["message_id"]) for r in rows)
-        after = rows[-1]["order"]
-
-
-async def _until(cond: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+from .conftest import OPTIONS, finalized_order, wait_until
 
 
 def test_a_validator_away_past_the_skew_window_catches_up(
@@ -78,13 +57,13 @@ def test_a_validator_away_past_the_skew_window_catches_up(
             await n.start()
         try:
             first = nodes[0].submit(messages([genesis.ledger_genesis().id], 40))
-            await _until(lambda: all(n.finalized_count() == 40 for n in nodes), 30)
+            await wait_until(lambda: all(n.finalized_count() == 40 for n in nodes), 30)
 
             await nodes[3].stop()
             dbs[3].close()
             away = nodes[1].submit(messages([first[-1].message_id or b""], 150))
             assert {"accepted"} == {r.status for r in away}
-            await _until(lambda: all(n.finalized_count() == 190 for n in nodes[:3]), 30)
+            await wait_until(lambda: all(n.finalized_count() == 190 for n in nodes[:3]), 30)
 
             # Eleven minutes later by every ledger clock: past the 10-minute window.
             stale = messages([away[-1].message_id or b""], 1)
@@ -93,14 +72,14 @@ def test_a_validator_away_past_the_skew_window_catches_up(
             # Tips that old are past the parent age: new messages approve the root.
             later = nodes[2].submit(messages([genesis.ledger_genesis().id], 30))
             assert {"accepted"} == {r.status for r in later}
-            await _until(lambda: all(n.finalized_count() == 220 for n in nodes[:3]), 30)
+            await wait_until(lambda: all(n.finalized_count() == 220 for n in nodes[:3]), 30)
 
             dbs[3] = SqliteDatabase(paths[3])
             nodes[3] = node(3, dbs[3])
             assert 40 == nodes[3].finalized_count()
             await nodes[3].start()
-            await _until(lambda: nodes[3].finalized_count() == 220, 40)
-            assert _order(nodes[0]) == _order(nodes[3])
+            await wait_until(lambda: nodes[3].finalized_count() == 220, 40)
+            assert finalized_order(nodes[0]) == finalized_order(nodes[3])
             assert nodes[0].ledger.snapshot().utxo_hash == nodes[3].ledger.snapshot().utxo_hash
             assert nodes[3].ledger.snapshot() == nodes[3].ledger.recompute()
             # The old messages came in as committed messages, not by a wider window.

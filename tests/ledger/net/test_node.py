@@ -4,36 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from simtrust.ledger import Ed25519Signer
-from simtrust.ledger.net import ConsortiumNode, NetworkGenesis, NodeKeys, NodeOptions
+from simtrust.ledger.net import ConsortiumNode, NetworkGenesis, NodeKeys
 from simtrust.store import SqliteDatabase
 
-from .conftest import make_messages
-
-OPTIONS = NodeOptions(rebroadcast_s=0.2, retry_s=0.1)
-
-
-def _order(node: ConsortiumNode) -> list[bytes]:
-    out: list[bytes] = []
-    after = 0
-    while True:
-        rows = node.ledger.finalized_since(after, 1000)
-        if not rows:
-            return out
-        out.extend(bytes.fromhex(r["message_id"]) for r in rows)
-        after = rows[-1]["order"]
-
-
-async def _until(cond: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+from .conftest import OPTIONS, finalized_order, make_messages, wait_until
 
 
 def test_validators_finalize_one_order_and_a_restarted_one_catches_up(
@@ -57,8 +34,8 @@ def test_validators_finalize_one_order_and_a_restarted_one_catches_up(
             second = make_messages(genesis.network, client, [last], 100)
             # Node 2 may not hold the parent yet: its messages wait for it (pending).
             second_ids = {r.message_id for r in nodes[2].submit(second)}
-            await _until(lambda: all(n.finalized_count() == 250 for n in nodes), 30)
-            orders = [_order(n) for n in nodes]
+            await wait_until(lambda: all(n.finalized_count() == 250 for n in nodes), 30)
+            orders = [finalized_order(n) for n in nodes]
             assert all(o == orders[0] for o in orders)
             assert set(orders[0]) == {r.message_id for r in results} | second_ids
             snaps = {n.ledger.snapshot() for n in nodes}
@@ -69,15 +46,15 @@ def test_validators_finalize_one_order_and_a_restarted_one_catches_up(
             dbs[3].close()
             third = make_messages(genesis.network, client, [orders[0][-1]], 120)
             assert {"accepted"} == {r.status for r in nodes[1].submit(third)}
-            await _until(lambda: all(n.finalized_count() == 370 for n in nodes[:3]), 30)
+            await wait_until(lambda: all(n.finalized_count() == 370 for n in nodes[:3]), 30)
 
             # It restarts from its store, replays its blocks and catches up.
             dbs[3] = SqliteDatabase(paths[3])
             nodes[3] = ConsortiumNode(genesis, keys[3], dbs[3], options=OPTIONS)
             assert 250 == nodes[3].finalized_count()
             await nodes[3].start()
-            await _until(lambda: nodes[3].finalized_count() == 370, 30)
-            assert _order(nodes[0]) == _order(nodes[3])
+            await wait_until(lambda: nodes[3].finalized_count() == 370, 30)
+            assert finalized_order(nodes[0]) == finalized_order(nodes[3])
             assert nodes[0].ledger.snapshot().utxo_hash == nodes[3].ledger.snapshot().utxo_hash
         finally:
             for n in nodes:
@@ -117,16 +94,16 @@ def test_a_block_naming_a_message_nobody_holds_is_never_committed(
         try:
             raws = make_messages(genesis.network, client, [genesis.ledger_genesis().id], 60)
             nodes[0].submit(raws)
-            await _until(lambda: all(n.finalized_count() == 60 for n in nodes[:3]), 30)
+            await wait_until(lambda: all(n.finalized_count() == 60 for n in nodes[:3]), 30)
             more = make_messages(genesis.network, client, nodes[0].ledger.select_parents(4), 40)
             nodes[1].submit(more)
-            await _until(lambda: all(n.finalized_count() == 100 for n in nodes[:3]), 30)
+            await wait_until(lambda: all(n.finalized_count() == 100 for n in nodes[:3]), 30)
             assert injected
             for n in nodes[:3]:
-                assert fake not in _order(n)
+                assert fake not in finalized_order(n)
                 assert n.core.get(fake) is None
             assert any(n.stats["held_blocks"] for n in nodes[:3])
-            assert _order(nodes[0]) == _order(nodes[1]) == _order(nodes[2])
+            assert finalized_order(nodes[0]) == finalized_order(nodes[1]) == finalized_order(nodes[2])
         finally:
             for n in nodes:
                 await n.stop()
