@@ -6,6 +6,7 @@ tangle and its tips, orders finalized messages through an :class:`Orderer`
 order only, to the handlers registered per payload type.
 """
 
+from simtrust.ledger._chain import chain_genesis, chain_step
 from simtrust.ledger._codec import (
     MAX_MESSAGE_SIZE,
     MAX_PARENTS,
@@ -29,7 +30,13 @@ from simtrust.ledger._codec import (
     signing_bytes,
 )
 from simtrust.ledger._keys import Ed25519Signer, verify_ed25519
-from simtrust.ledger._node import LedgerConfig, LedgerNode, StateSnapshot, SubmitResult
+from simtrust.ledger._node import (
+    CommitRecord,
+    LedgerConfig,
+    LedgerNode,
+    StateSnapshot,
+    SubmitResult,
+)
 from simtrust.ledger._orderer import (
     CommittedSubDag,
     CommittedSubDagLike,
@@ -47,6 +54,7 @@ __all__ = [
     "PAYLOAD_NAMES",
     "Anchor",
     "Balance",
+    "CommitRecord",
     "CommittedSubDag",
     "CommittedSubDagLike",
     "Ed25519Signer",
@@ -67,6 +75,8 @@ __all__ = [
     "TaggedData",
     "Transaction",
     "Unlock",
+    "chain_genesis",
+    "chain_step",
     "decode_message",
     "encode_anchor",
     "encode_tagged_data",

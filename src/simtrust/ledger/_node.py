@@ -30,6 +30,7 @@ from simtrust.errors import (
     Rejected,
     SimtrustError,
 )
+from simtrust.ledger._chain import chain_genesis, chain_step
 from simtrust.ledger._codec import (
     PAYLOAD_NAMES,
     Anchor,
@@ -64,7 +65,7 @@ from simtrust.ledger._tangle import IssuerQuota, SolidBuffer, TipPool
 from simtrust.ledger._utxo import Balance, Genesis, UtxoLedger
 from simtrust.store import Database, apply_migrations
 
-__all__ = ["LedgerConfig", "LedgerNode", "StateSnapshot", "SubmitResult"]
+__all__ = ["CommitRecord", "LedgerConfig", "LedgerNode", "StateSnapshot", "SubmitResult"]
 
 DEFAULT_SUPPLY = 10**15
 _POOL_TIMEOUT_S = 120.0
@@ -140,6 +141,26 @@ class StateSnapshot(NamedTuple):
     utxo_hash: str
     tips_hash: str
     order_hash: str
+    commit_height: int
+    commit_chain: str
+
+
+class CommitRecord(NamedTuple):
+    """One applied commit as a peer serves it to a node syncing finalized history.
+
+    ``entries`` are (raw message, status, reason) in finalized order; the
+    message ids are the hashes of the raw bytes, so a record cannot name one
+    message and carry another (``docs/network.md``, "Snapshot sync").
+    """
+
+    height: int
+    round: int
+    leader: bytes
+    entries: tuple[tuple[bytes, int, str | None], ...]
+
+    def chain_after(self, previous: bytes) -> bytes:
+        return chain_step(previous, self.round, self.leader,
+                          ((message_id(raw), st, r) for raw, st, r in self.entries))
 
 
 class _AnchorIndex:
@@ -166,7 +187,7 @@ class _Rows:
     def __init__(self) -> None:
         self.messages: list[tuple[int, bytes, int, int, bytes]] = []
         self.finalized: list[tuple[int, int, int, int, str | None]] = []
-        self.rounds: list[tuple[int, bytes, int, int]] = []
+        self.rounds: list[tuple[int, bytes, int, int, int, bytes]] = []
 
 
 #: A decoded message, a decoding rejection, or the result of a duplicate (known
@@ -273,8 +294,9 @@ class LedgerNode:
                 " VALUES (0, 0, 0, 0, NULL)"
             )
             self.db.execute(
-                "INSERT INTO ledger_rounds (round, leader, first_ord, count) VALUES (0, ?, 0, 1)",
-                (genesis.id,),
+                "INSERT INTO ledger_rounds (round, leader, first_ord, count, height, chain)"
+                " VALUES (0, ?, 0, 1, 0, ?)",
+                (genesis.id, chain_genesis(genesis.id)),
             )
             self.db.executemany(
                 "INSERT INTO ledger_outputs (okey, output_id, body, created_ord)"
@@ -331,6 +353,7 @@ class LedgerNode:
         self._anchors.rows.clear()
         row = self.db.query_one("SELECT MAX(round) FROM ledger_rounds")
         last_round = int(row[0]) if row and row[0] is not None else 0
+        self._height, self._chain = self._load_chain(by_seq)
         unfinal: list[Message] = []
         if len(self._known) > len(self._final):
             unfinal = [
@@ -345,6 +368,34 @@ class LedgerNode:
             self._unfinal[m.id] = m
         self.orderer.restore(last_round, unfinal)
         self._name_committed()
+
+    def _load_chain(self, by_seq: dict[int, bytes]) -> tuple[int, bytes]:
+        """Height and head of the commit chain; fills rows stored before it existed."""
+        row = self.db.query_one(
+            "SELECT height, chain FROM ledger_rounds ORDER BY round DESC LIMIT 1")
+        if row is not None and row[1] is not None:
+            return int(row[0]), bytes(row[1])
+        # A store from before the commit chain: compute every head once, in order.
+        outcome = {
+            int(o): (by_seq[int(q)], int(st), None if r is None else str(r))
+            for o, q, st, r in self.db.query(
+                "SELECT ord, seq, status, reason FROM ledger_finalized")
+        }
+        head = chain_genesis(self.genesis_id)
+        height = 0
+        updates: list[tuple[int, bytes, int]] = [(0, head, 0)]
+        for rnd, leader, first, count in self.db.query(
+            "SELECT round, leader, first_ord, count FROM ledger_rounds WHERE round > 0"
+            " ORDER BY round"
+        ):
+            height += 1
+            entries = [outcome[o] for o in range(int(first), int(first) + int(count))]
+            head = chain_step(head, int(rnd), bytes(leader), entries)
+            updates.append((height, head, int(rnd)))
+        with self.db.transaction():
+            self.db.executemany(
+                "UPDATE ledger_rounds SET height = ?, chain = ? WHERE round = ?", updates)
+        return height, head
 
     def _index(self, mid: bytes, at: int, parents: Sequence[bytes]) -> None:
         self._known[mid] = at
@@ -665,8 +716,9 @@ class LedgerNode:
                 break  # the committee committed messages this node has not stored yet
             self._taken.append(self._pending_commits.popleft())
             rnd = commit.round
-            rows.rounds.append((rnd, commit.leader, self._order + 1, len(ids)))
+            first = self._order + 1
             order = self._order
+            entries: list[tuple[bytes, int, str | None]] = []
             for mid in ids:
                 m = unfinal.pop(mid)
                 order += 1
@@ -685,10 +737,15 @@ class LedgerNode:
                     if status:
                         void[mid] = str(reason)
                     append((order, seq_of[mid], rnd, status, reason))
+                    entries.append((mid, status, reason))
                 else:
                     append((order, seq_of[mid], rnd, 0, None))
+                    entries.append((mid, 0, None))
                 final[mid] = order
                 self._order = order
+            self._height += 1
+            self._chain = chain_step(self._chain, rnd, commit.leader, entries)
+            rows.rounds.append((rnd, commit.leader, first, len(ids), self._height, self._chain))
             if self._cut:
                 # A handler ended the orderer's epoch with this commit (docs/consensus.md
                 # §12): later commits of that orderer are never applied.
@@ -715,7 +772,7 @@ class LedgerNode:
             _insert_rows(db, "ledger_messages (seq, issuer, issued_at, payload_type, raw)",
                          rows.messages)
         if rows.rounds:
-            _insert_rows(db, "ledger_rounds (round, leader, first_ord, count)", rows.rounds)
+            _insert_rows(db, _ROUNDS_TARGET, rows.rounds)
         if rows.finalized:
             _insert_rows(db, "ledger_finalized (ord, seq, round, status, reason)", rows.finalized)
         utxo = self.utxo
@@ -1003,6 +1060,8 @@ class LedgerNode:
                 self.utxo.state_hash().hex(),
                 _hash_ids(self._tips.ids()),
                 _hash_ids([k for k, _ in order]),
+                self._height,
+                self._chain.hex(),
             )
 
     def recompute(self) -> StateSnapshot:
@@ -1039,12 +1098,77 @@ class LedgerNode:
                         utxo.mark_void(mid)
             if len(set(ids)) != len(ids):
                 raise IntegrityError("a message appears twice in the finalized order")
+            height, head = self._recompute_chain(ids)
             return StateSnapshot(
                 len(raws), len(ids) - 1, utxo.state_hash().hex(), _hash_ids(tips),
-                _hash_ids(ids),
+                _hash_ids(ids), height, head.hex(),
             )
 
+    def _recompute_chain(self, ids: Sequence[bytes]) -> tuple[int, bytes]:
+        """The commit chain from the finalized rows alone (ids indexed by order)."""
+        outcome = {
+            int(o): (int(st), None if r is None else str(r))
+            for o, st, r in self.db.query("SELECT ord, status, reason FROM ledger_finalized")
+        }
+        head = chain_genesis(self.genesis_id)
+        height = 0
+        for rnd, leader, first, count in self.db.query(
+            "SELECT round, leader, first_ord, count FROM ledger_rounds WHERE round > 0"
+            " ORDER BY round"
+        ):
+            height += 1
+            head = chain_step(head, int(rnd), bytes(leader), (
+                (ids[o], *outcome[o]) for o in range(int(first), int(first) + int(count))))
+        return height, head
 
+    # ------------------------------------------------------------ commit chain
+
+    @property
+    def height(self) -> int:
+        """Commits applied since genesis (the commit chain's height)."""
+        return self._height
+
+    def chain_head(self) -> tuple[int, int, bytes]:
+        """(height, ledger round, chain head) of the last applied commit."""
+        with self._lock:
+            row = self.db.query_one(
+                "SELECT round FROM ledger_rounds WHERE height = ?", (self._height,))
+            return self._height, int(row[0]) if row else 0, self._chain
+
+    def chain_at(self, height: int) -> tuple[int, bytes] | None:
+        """(ledger round, chain head) after commit ``height``, if applied."""
+        row = self.db.query_one(
+            "SELECT round, chain FROM ledger_rounds WHERE height = ?", (height,))
+        if row is None or row[1] is None:
+            return None
+        return int(row[0]), bytes(row[1])
+
+    def commit_records(self, after: int, limit: int, max_bytes: int) -> list[CommitRecord]:
+        """Applied commits at heights > ``after``, in order, at most ``limit`` of them
+        and about ``max_bytes`` of raw messages (always at least one commit)."""
+        out: list[CommitRecord] = []
+        size = 0
+        rounds = self.db.query(
+            "SELECT height, round, leader, first_ord, count FROM ledger_rounds"
+            " WHERE height > ? ORDER BY height LIMIT ?", (after, limit))
+        for height, rnd, leader, first_ord, count in rounds:
+            start, stop = int(first_ord), int(first_ord) + int(count)
+            entries: list[tuple[bytes, int, str | None]] = []
+            if stop > start:
+                for raw, st, reason in self.db.query(
+                    "SELECT m.raw, f.status, f.reason FROM ledger_finalized f"
+                    " JOIN ledger_messages m ON m.seq = f.seq"
+                    " WHERE f.ord >= ? AND f.ord < ? ORDER BY f.ord", (start, stop)):
+                    entries.append((bytes(raw), int(st), None if reason is None else str(reason)))
+            cost = sum(len(e[0]) for e in entries)
+            if out and size + cost > max_bytes:
+                break
+            size += cost
+            out.append(CommitRecord(int(height), int(rnd), bytes(leader), tuple(entries)))
+        return out
+
+
+_ROUNDS_TARGET = "ledger_rounds (round, leader, first_ord, count, height, chain)"
 _ANCHOR_TARGET = (
     "ledger_anchors (message_id, issuer, domain, first_seq, last_seq, size, root, ord)"
 )
@@ -1052,7 +1176,7 @@ _ANCHOR_TARGET = (
 _PG_TYPES: dict[str, tuple[str, ...]] = {
     "ledger_messages (seq, issuer, issued_at, payload_type, raw)":
         ("bigint", "bytea", "bigint", "integer", "bytea"),
-    "ledger_rounds (round, leader, first_ord, count)": ("bigint", "bytea", "bigint", "bigint"),
+    _ROUNDS_TARGET: ("bigint", "bytea", "bigint", "bigint", "bigint", "bytea"),
     "ledger_finalized (ord, seq, round, status, reason)":
         ("bigint", "bigint", "bigint", "integer", "text"),
     "ledger_outputs (okey, output_id, body, created_ord)": ("bigint", "bytea", "bytea", "bigint"),

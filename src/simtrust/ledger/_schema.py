@@ -65,4 +65,16 @@ CREATE TABLE ledger_anchors (
 CREATE INDEX ledger_anchors_range ON ledger_anchors (domain, last_seq)
 """
 
-MIGRATIONS: list[Migration] = [Migration("ledger", 1, "messages, order, outputs, anchors", _V1)]
+# The commit chain (docs/ledger.md, "Commit chain"): each commit's height and chain
+# head, written with the commit. Rows of stores older than this migration get
+# theirs when the node next starts (LedgerNode._load).
+_V2 = """
+ALTER TABLE ledger_rounds ADD COLUMN height {bigint};
+ALTER TABLE ledger_rounds ADD COLUMN chain {blob};
+CREATE UNIQUE INDEX ledger_rounds_height ON ledger_rounds (height)
+"""
+
+MIGRATIONS: list[Migration] = [
+    Migration("ledger", 1, "messages, order, outputs, anchors", _V1),
+    Migration("ledger", 2, "commit chain heads per round", _V2),
+]
