@@ -1,15 +1,17 @@
 """The consensus core: one validator's DAG, the commit rule, and its proposals.
 
-A pure state machine (``docs/consensus.md`` §5–§7): blocks go in through
-``Core.on_block``, proposals come out of ``Core.propose``; time is an argument,
-never read. The commit rule is Mysticeti's three-round wave on an uncertified
-DAG with a leader in every round (Babel et al., "Mysticeti", 2023, §3–§4):
-votes in round r+1, certificates in round r+2, direct commit or skip, indirect
-decision through the first committed anchor at round ≥ r+3.
+A pure state machine (``docs/consensus.md`` §5–§7, garbage collection and
+resuming §7.5): blocks go in through ``Core.on_block``, proposals come out of
+``Core.propose``; time is an argument, never read. The commit rule is
+Mysticeti's three-round wave on an uncertified DAG with a leader in every round
+(Babel et al., "Mysticeti", 2023, §3–§4): votes in round r+1, certificates in
+round r+2, direct commit or skip, indirect decision through the first committed
+anchor at round ≥ r+3.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -116,6 +118,11 @@ class Core:
     when something changes or at ``wake_at()``; when it returns a round,
     ``propose(now, ids)``, persist the block, pass it to ``on_block`` and
     broadcast it. After a crash, replay persisted blocks through ``on_block``.
+
+    ``gc_depth`` (None: keep every round) bounds memory: after each commit the
+    core forgets rounds below ``gc_round`` = last committed leader round −
+    ``gc_depth``. Every validator of a network must use the same value, since
+    it decides which old blocks a commit still finalizes (§7.5).
     """
 
     __slots__ = (
@@ -128,7 +135,10 @@ class Core:
         "_commit_index",
         "_committed",
         "_delivered",
+        "_delivered_log",
         "_equivocations",
+        "_gc_depth",
+        "_gc_round",
         "_highest_round",
         "_key",
         "_last_decided",
@@ -143,6 +153,7 @@ class Core:
         "_round_authors",
         "_round_weight",
         "_slots",
+        "_stale",
         "_unreferenced",
         "_verify",
         "_votes",
@@ -164,7 +175,10 @@ class Core:
         max_pending: int = 10_000,
         max_versions: int = 4,
         max_weak_parents: int = 64,
+        gc_depth: int | None = None,
     ) -> None:
+        if gc_depth is not None and gc_depth < 0:
+            raise InvalidInput("gc_depth is a number of rounds, 0 or more")
         if (author is None) != (key is None):
             raise InvalidInput("a validator core needs both its author index and its key")
         if author is not None and key is not None:
@@ -204,7 +218,13 @@ class Core:
         self._last_decided = 0
         self._committed: set[bytes] = set()
         self._commit_index = 0
-        self._delivered: set[bytes] = set()
+        # id -> round of the leader whose commit finalized it; the log lists the
+        # same ids by commit so that garbage collection forgets them in order.
+        self._delivered: dict[bytes, int] = {}
+        self._delivered_log: deque[tuple[int, tuple[bytes, ...]]] = deque()
+        self._gc_depth = gc_depth
+        self._gc_round = 0
+        self._stale = 0
 
     def __repr__(self) -> str:
         return (
@@ -231,6 +251,21 @@ class Core:
     @property
     def last_proposed_round(self) -> int:
         return self._last_proposed
+
+    @property
+    def gc_depth(self) -> int | None:
+        return self._gc_depth
+
+    @property
+    def gc_round(self) -> int:
+        """Rounds below this one are forgotten: their blocks are ignored when they
+        arrive and count as present when referenced (0 without garbage collection)."""
+        return self._gc_round
+
+    @property
+    def stale_blocks(self) -> int:
+        """Blocks ignored because their round was below ``gc_round`` when they arrived."""
+        return self._stale
 
     def get(self, digest: bytes) -> Block | None:
         """A block of the DAG (accepted, not merely pending)."""
@@ -264,6 +299,7 @@ class Core:
         seen: set[bytes] = set()
         stack = [d for d in digests if d in self._blocks]
         found: list[Block] = []
+        floor_round = max(floor_round, self._gc_round)  # nothing is held below it
         while stack and len(found) < limit:
             digest = stack.pop()
             if digest in seen:
@@ -284,7 +320,11 @@ class Core:
         if self.author is None:
             return None
         candidate = self._quorum_round + 1
-        return candidate if candidate > self._last_proposed else None
+        # A block of round gc_round would need parents this core no longer holds
+        # (or, resumed, never held): wait for a quorum at gc_round or above.
+        if candidate <= self._last_proposed or candidate <= self._gc_round:
+            return None
+        return candidate
 
     def ready_round(self, now_ms: int) -> int | None:
         """The round to propose now, or None to wait.
@@ -355,12 +395,16 @@ class Core:
 
         Raises ``Rejected`` (epoch, author, round, parents, parent-round,
         parent-author, parent-quorum, parent-mismatch, equivocation-limit) or
-        ``InvalidSignature``. A duplicate returns no outputs.
+        ``InvalidSignature``. A duplicate returns no outputs, nor does a block
+        below ``gc_round`` (counted in ``stale_blocks``).
         """
         digest = block.digest
         if digest in self._blocks or digest in self._pending:
             return []
         self._check_static(block)
+        if block.round < self._gc_round:
+            self._stale += 1
+            return []
         versions = self._slots.get((block.round, block.author), ())
         if len(versions) >= self._max_versions and digest not in self._missing:
             raise Rejected(
@@ -373,6 +417,7 @@ class Core:
         outputs: list[Output] = []
         self._missing.pop(digest, None)
         unknown: list[BlockRef] = []
+        gc_round = self._gc_round
         for parent in block.parents:
             held = self._blocks.get(parent.digest) or self._pending.get(parent.digest)
             if held is not None:
@@ -380,7 +425,7 @@ class Core:
                     raise Rejected("parent-mismatch", "a parent reference names the wrong slot")
                 if parent.digest in self._pending:
                     unknown.append(parent)
-            else:
+            elif parent.round >= gc_round:  # below it a parent counts as present
                 unknown.append(parent)
         if unknown:
             self._park(block, unknown, outputs)
@@ -446,7 +491,8 @@ class Core:
             self._missing[digest] = block.ref
 
     def _ready(self, block: Block) -> bool:
-        return all(p.digest in self._blocks for p in block.parents)
+        gc_round = self._gc_round
+        return all(p.digest in self._blocks or p.round < gc_round for p in block.parents)
 
     def _accept_cascade(self, block: Block, outputs: list[Output]) -> bool:
         queue = [block]
@@ -511,7 +557,9 @@ class Core:
         unreferenced[digest] = block.ref
         if round_ >= 2:
             votes[digest] = vote
-            if vote is None:
+            # A blame or certificate for a slot below gc_round is never read
+            # again (those slots are decided) and would outlive the pruning.
+            if vote is None and previous >= self._gc_round:
                 blamers = self._blamers.setdefault(previous, set())
                 if author not in blamers:
                     blamers.add(author)
@@ -522,7 +570,7 @@ class Core:
         # leader block hold a quorum. Parents have distinct authors per round,
         # so at most one leader block can reach a quorum within one block.
         for leader_digest, weight in support.items():
-            if committee.is_quorum(weight):
+            if round_ - 2 >= self._gc_round and committee.is_quorum(weight):
                 self._certifiers[digest] = leader_digest
                 cert_authors = self._cert_authors.setdefault(leader_digest, set())
                 if author not in cert_authors:
@@ -569,6 +617,18 @@ class Core:
         return None
 
     def _try_commit(self) -> list[Output]:
+        outputs: list[Output] = []
+        while True:
+            before = self._gc_round
+            outputs.extend(self._decide())
+            if self._gc_round == before:
+                return outputs
+            # Blocks that waited only for parents now below gc_round are
+            # acceptable, and may decide more slots: go round again.
+            if not self._collect(before, outputs):
+                return outputs
+
+    def _decide(self) -> list[Output]:
         top = self._highest_round
         first = self._last_decided + 1
         if top - 1 < first:
@@ -606,6 +666,9 @@ class Core:
 
     def _commit(self, leader_digest: bytes) -> CommittedSubDag:
         leader = self._blocks[leader_digest]
+        # The walk stops below the gc_round in force before this commit: a
+        # function of the earlier committed leaders only, the same everywhere.
+        gc_round = self._gc_round
         cone: list[Block] = []
         stack = [leader_digest]
         committed = self._committed
@@ -616,15 +679,21 @@ class Core:
             committed.add(digest)
             block = self._blocks[digest]
             cone.append(block)
-            stack.extend(p.digest for p in block.parents if p.digest not in committed)
+            stack.extend(
+                p.digest for p in block.parents if p.round >= gc_round and p.digest not in committed
+            )
         cone.sort(key=lambda b: b.ref)
         ids: list[bytes] = []
         delivered = self._delivered
+        round_ = leader.round
         for block in cone:
             for mid in block.payload:
                 if mid not in delivered:
-                    delivered.add(mid)
+                    delivered[mid] = round_
                     ids.append(mid)
+        if self._gc_depth is not None:
+            self._delivered_log.append((round_, tuple(ids)))
+            self._gc_round = max(self._gc_round, round_ - self._gc_depth)
         sub = CommittedSubDag(
             index=self._commit_index,
             leader=leader.ref,
@@ -636,6 +705,60 @@ class Core:
         self._commit_index += 1
         return sub
 
+    # -- garbage collection ------------------------------------------------
+
+    def _collect(self, old_gc: int, outputs: list[Output]) -> bool:
+        """Forget rounds ``old_gc .. gc_round - 1``; accept the waiting blocks that
+        needed nothing else. True if any block was accepted."""
+        gc_round = self._gc_round
+        blocks, slots, committed = self._blocks, self._slots, self._committed
+        for round_ in range(old_gc, gc_round):
+            for author in self._round_authors.pop(round_, ()):
+                for digest in slots.pop((round_, author)):
+                    del blocks[digest]
+                    committed.discard(digest)
+                    self._votes.pop(digest, None)
+                    self._certifiers.pop(digest, None)
+                    self._cert_authors.pop(digest, None)
+                    self._cert_weight.pop(digest, None)
+                    self._unreferenced.pop(digest, None)
+                self._equivocations.pop((round_, author), None)
+            self._round_weight.pop(round_, None)
+            self._blamers.pop(round_, None)
+            self._blame_weight.pop(round_, None)
+        for seen in [r for r in self._quorum_seen_at if r < gc_round]:
+            del self._quorum_seen_at[seen]
+        log, delivered = self._delivered_log, self._delivered
+        while log and log[0][0] < gc_round:
+            for mid in log.popleft()[1]:
+                del delivered[mid]
+        return self._release_pending(outputs)
+
+    def _release_pending(self, outputs: list[Output]) -> bool:
+        gc_round = self._gc_round
+        for digest in [d for d, b in self._pending.items() if b.round < gc_round]:
+            self._evict(digest)
+        for digest in [d for d, ref in self._missing.items() if ref.round < gc_round]:
+            del self._missing[digest]
+        ready: list[Block] = []
+        for block in self._pending.values():
+            for parent in block.parents:
+                if parent.round < gc_round:
+                    children = self._waiting.get(parent.digest)
+                    if children is not None:
+                        children.discard(block.digest)
+                        if not children:
+                            del self._waiting[parent.digest]
+            if self._ready(block):
+                ready.append(block)
+        accepted = False
+        for block in sorted(ready, key=lambda b: b.ref):
+            if block.digest in self._pending:  # not taken by an earlier cascade
+                accepted |= self._accept_cascade(block, outputs)
+        return accepted
+
+    # -- construction ------------------------------------------------------
+
     @classmethod
     def restore(
         cls,
@@ -646,19 +769,71 @@ class Core:
         key: Ed25519PrivateKey | None = None,
         verifier: Verifier | None = None,
         leader_timeout_ms: int = 1000,
+        gc_depth: int | None = None,
     ) -> tuple[Core, list[Output]]:
         """A core rebuilt from persisted blocks (in acceptance order) and the outputs
         replay produced: commits come out again with the same indices, and the
         validator's own blocks set its last proposed round so it never signs a
-        second block for a round it already signed before the crash."""
+        second block for a round it already signed before the crash. With the
+        ``gc_depth`` the core ran with, garbage collection happens at the same
+        commits (blocks replayed below ``gc_round`` are skipped as stale)."""
         core = cls(
             committee,
             author=author,
             key=key,
             verifier=verifier,
             leader_timeout_ms=leader_timeout_ms,
+            gc_depth=gc_depth,
         )
         outputs: list[Output] = []
         for block in blocks:
             outputs.extend(core.on_block(block))
         return core, outputs
+
+    @classmethod
+    def resume(
+        cls,
+        committee: Committee,
+        *,
+        last_decided_round: int,
+        last_commit_round: int,
+        commit_index: int,
+        gc_depth: int,
+        author: int | None = None,
+        key: Ed25519PrivateKey | None = None,
+        verifier: Verifier | None = None,
+        leader_timeout_ms: int = 1000,
+        last_proposed_round: int = 0,
+    ) -> Core:
+        """A core without blocks that continues after a committed point (a node that
+        installed a finalized-state snapshot instead of replaying history).
+
+        ``last_decided_round`` and ``commit_index`` (the number of commits so far)
+        continue the decisions and indices; ``gc_round`` starts at
+        ``last_commit_round - gc_depth``. Fed the blocks of rounds ≥ ``gc_round``
+        it emits the same later commits (leader, round, index) as a core that saw
+        everything; their ``message_ids`` may also hold ids finalized before the
+        resume point, which the ledger ignores (§7.5). It never proposes a round
+        ≤ ``last_proposed_round``.
+        """
+        if gc_depth is None:
+            raise InvalidInput("resuming needs a gc_depth")
+        if not 0 <= last_commit_round <= last_decided_round:
+            raise InvalidInput("need 0 ≤ last_commit_round ≤ last_decided_round")
+        if commit_index < 0 or last_proposed_round < 0:
+            raise InvalidInput("commit_index and last_proposed_round are 0 or more")
+        if (commit_index == 0) != (last_commit_round == 0):
+            raise InvalidInput("a last commit round needs at least one commit, and back")
+        core = cls(
+            committee,
+            author=author,
+            key=key,
+            verifier=verifier,
+            leader_timeout_ms=leader_timeout_ms,
+            gc_depth=gc_depth,
+        )
+        core._last_decided = last_decided_round
+        core._commit_index = commit_index
+        core._gc_round = max(0, last_commit_round - gc_depth)
+        core._last_proposed = last_proposed_round
+        return core

@@ -151,7 +151,9 @@ class SimConfig:
     ``docs/decisions/consensus-simulator-signatures.md``), ``block_cost_ms``
     is the CPU time a node spends per received block (one CPU per node:
     messages queue behind each other); ``epoch_change`` moves every node to a
-    new committee at one commit."""
+    new committee at one commit; ``gc_depth`` is every core's garbage collection
+    depth (None: keep every round), and with it an honest node proposes again
+    the ids of its blocks that fell below its core's ``gc_round`` unfinalized."""
 
     validators: int = 4
     seed: int = 0
@@ -171,6 +173,7 @@ class SimConfig:
     max_response_blocks: int = 4000
     block_cost_ms: float = 0.0
     epoch_change: EpochChange | None = None
+    gc_depth: int | None = None
 
 
 @dataclass(slots=True)
@@ -178,7 +181,8 @@ class SimResult:
     """What a run produced: each node's commits (with the virtual time of each),
     message finality latencies at honest nodes, and counters. ``honest`` are the
     validators without byzantine behaviour (crashed ones included), ``alive``
-    those running at the end."""
+    those running at the end; ``proposed`` maps each honest node to the ids it
+    proposed, in order (first proposal only)."""
 
     config: SimConfig
     honest: frozenset[int]
@@ -189,6 +193,7 @@ class SimResult:
     stats: dict[str, int]
     rounds: dict[int, int]
     epochs: dict[int, int]
+    proposed: dict[int, list[bytes]] = field(default_factory=dict)
 
     def commits_after(self, node: int, time_ms: float) -> int:
         return sum(1 for t in self.commit_times[node] if t >= time_ms)
@@ -268,6 +273,7 @@ class _Node:
         "stores",
         "tail_asked",
         "targets",
+        "unfinalized",
         "wake",
     )
 
@@ -289,6 +295,9 @@ class _Node:
         self.targets: tuple[int, ...] = ()
         self.wake: float | None = None
         self.busy_until = 0.0
+        # Own ids not finalized yet -> round of the last own block carrying
+        # them; it survives crashes, as a ledger's unfinalized messages do.
+        self.unfinalized: dict[bytes, int] = {}
 
 
 _Message = tuple[str, object]
@@ -348,6 +357,9 @@ class _Simulation:
             if node.alive:
                 node.core = self._new_core(node)
         self.birth: dict[bytes, float] = {}
+        self.proposed: dict[int, list[bytes]] = {
+            n.id: [] for n in self.nodes if n.behaviour == "honest"
+        }
         self.finality: list[float] = []
         self.stats: dict[str, int] = {
             "messages": 0,
@@ -370,6 +382,7 @@ class _Simulation:
             key=node.key if author is not None else None,
             verifier=self.verifier,
             leader_timeout_ms=self.config.leader_timeout_ms,
+            gc_depth=self.config.gc_depth,
         )
 
     def _switch_epoch(self, node: _Node) -> None:
@@ -473,6 +486,7 @@ class _Simulation:
             stats=dict(self.stats),
             rounds={n.id: (n.core.highest_round if n.core else 0) for n in self.nodes},
             epochs={n.id: n.epoch for n in self.nodes},
+            proposed=self.proposed,
         )
 
     def _restart(self, node: _Node) -> None:
@@ -584,6 +598,8 @@ class _Simulation:
             elif isinstance(output, CommittedSubDag):
                 node.commits.append(output)
                 node.commit_times.append(self.now)
+                for mid in output.message_ids:
+                    node.unfinalized.pop(mid, None)
                 if node.behaviour == "honest":
                     for mid in output.message_ids:
                         born = self.birth.get(mid)
@@ -604,8 +620,10 @@ class _Simulation:
         if self.now < earliest and core.proposal_round() is not None:
             self._schedule_wake(node, earliest)
             return
-        if core.ready_round(int(self.now)) is not None:
-            block = self.registry.register(core.propose(int(self.now), self._fresh_ids(node)))
+        round_ = core.ready_round(int(self.now))
+        if round_ is not None:
+            ids = self._fresh_ids(node, core.gc_round, round_)
+            block = self.registry.register(core.propose(int(self.now), ids))
             self._handle(node, core.on_block(block), node.id)
             self._publish(node, block)
             if core.proposal_round() is not None:
@@ -621,16 +639,26 @@ class _Simulation:
         node.wake = at
         self._push(max(at, self.now), "wake", node.id, node.generation)
 
-    def _fresh_ids(self, node: _Node) -> list[bytes]:
+    def _fresh_ids(self, node: _Node, gc_round: int, round_: int) -> list[bytes]:
         count = self.config.ids_per_block
         start, span = node.last_proposal, self.now - node.last_proposal
         node.last_proposal = self.now
+        honest = node.behaviour == "honest"
         ids = []
+        if honest and self.config.gc_depth is not None:
+            # A block below gc_round that was not finalized never will be: its
+            # ids go into this proposal again (the oldest first).
+            ids = [m for m, r in node.unfinalized.items() if r < gc_round]
         for k in range(count):
             mid = self.rng.randbytes(32)
-            if node.behaviour == "honest":
+            if honest:
                 self.birth[mid] = start + span * (k + 1) / count
+                self.proposed[node.id].append(mid)
             ids.append(mid)
+        if honest and self.config.gc_depth is not None:
+            for mid in ids:
+                node.unfinalized.pop(mid, None)  # re-inserted last: the dict stays in round order
+                node.unfinalized[mid] = round_
         return ids
 
     def _publish(self, node: _Node, block: Block) -> None:
