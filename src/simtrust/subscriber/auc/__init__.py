@@ -46,6 +46,7 @@ from simtrust.subscriber.auc.suci import (
 from simtrust.subscriber.auc.tuak import Tuak, TuakF2345, TuakOutput, compute_topc
 from simtrust.subscriber.auc.usim import AkaResponse, Usim
 from simtrust.subscriber.auc.vectors import (
+    KDF_BACKEND,
     AkaFunctions,
     EapAkaPrimeVector,
     EpsVector,
@@ -66,6 +67,7 @@ __all__ = [
     "DEFAULT_DELTA",
     "DEFAULT_IND_BITS",
     "F2345",
+    "KDF_BACKEND",
     "NULL_SCHEME",
     "PROFILE_A",
     "PROFILE_B",

@@ -9,7 +9,9 @@
 
 RAND comes from a ``rand`` callable (``n -> n random octets``, default
 ``os.urandom``), so the functions are deterministic under test. With MILENAGE
-the batch generators run the kernel for a whole batch in two AES calls.
+the batch generators run the kernel for a whole batch in two AES calls, then
+derive the keys in the C extension :mod:`._native` when it is built (OpenSSL's
+SHA-256) or in Python, which stays the reference; both give the same octets.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from types import ModuleType
+from typing import Final, NamedTuple, Protocol
 
 from simtrust.errors import InvalidInput
 from simtrust.subscriber.auc._util import (
@@ -38,7 +41,14 @@ from simtrust.subscriber.auc.kdf import (
 from simtrust.subscriber.auc.milenage import Milenage
 from simtrust.subscriber.auc.sqn import AucSqnState
 
+_native: ModuleType | None
+try:
+    from simtrust.subscriber.auc import _native
+except ImportError:  # installed without a C compiler or the OpenSSL headers
+    _native = None
+
 __all__ = [
+    "KDF_BACKEND",
     "AkaFunctions",
     "EapAkaPrimeVector",
     "EpsVector",
@@ -61,6 +71,10 @@ RandSource = Callable[[int], bytes]
 _sha256 = hashlib.sha256
 # Below this many vectors the per-vector kernel beats the batch set-up (measured).
 _BATCH_MIN = 4
+
+#: Where the batch generators derive K_ASME, XRES* and K_AUSF: ``"native"`` (the C
+#: extension) or ``"python"``.
+KDF_BACKEND: Final = "python" if _native is None else "native"
 
 
 class F2345Like(Protocol):
@@ -277,9 +291,17 @@ def eps_vectors(
             for i in range(count)
         ]
         return vecs, after
+    raw = alg.kernel_batch(rands, sqns, amf)
+    if _native is not None:
+        return _native.eps_batch(raw, rands, sn_id, amf, EpsVector), after
+    return _eps_batch(raw, rands, sn_id, amf), after
+
+
+def _eps_batch(raw: bytes, rands: bytes, sn_id: bytes, amf: bytes) -> list[EpsVector]:
+    """EPS vectors from kernel records in Python: the reference for ``_native.eps_batch``."""
+    count = len(rands) // 16
     # The HMAC pads for every key of the batch come from two translate() calls;
     # each vector then costs two SHA-256 calls and a few slices (RFC 2104).
-    raw = alg.kernel_batch(rands, sqns, amf)
     ki = raw.translate(HMAC_IPAD)
     ko = raw.translate(HMAC_OPAD)
     autns = _autns(raw, count, amf)
@@ -302,7 +324,7 @@ def eps_vectors(
                 ),
             )
         )
-    return out, after
+    return out
 
 
 def he_avs_5g(
@@ -314,6 +336,10 @@ def he_avs_5g(
     rand: RandSource = os.urandom,
 ) -> tuple[list[HeAv5g], AucSqnState]:
     """``count`` 5G HE AVs with fresh SQNs from ``state``; returns the new state too."""
+    name = sn_name.encode()
+    if len(name) > 0xFFFF:
+        # The KDF encodes each parameter's length in two octets (TS 33.220 B.2).
+        raise InvalidInput("serving network name longer than 65535 octets", field="sn_name")
     amf = with_separation_bit(amf)
     rands, sqns, after = _batch_inputs(state, count, rand)
     if not isinstance(alg, Milenage) or count < _BATCH_MIN:
@@ -323,6 +349,14 @@ def he_avs_5g(
         ]
         return avs, after
     raw = alg.kernel_batch(rands, sqns, amf)
+    if _native is not None:
+        return _native.he_av_batch(raw, rands, name, amf, HeAv5g), after
+    return _he_av_batch(raw, rands, sn_name, amf), after
+
+
+def _he_av_batch(raw: bytes, rands: bytes, sn_name: str, amf: bytes) -> list[HeAv5g]:
+    """5G HE AVs from kernel records in Python: the reference for ``_native.he_av_batch``."""
+    count = len(rands) // 16
     ki = raw.translate(HMAC_IPAD)
     ko = raw.translate(HMAC_OPAD)
     autns = _autns(raw, count, amf)
@@ -352,4 +386,4 @@ def he_avs_5g(
                 ),
             )
         )
-    return out, after
+    return out

@@ -1,0 +1,20 @@
+"""Build of the optional C extension; the project's metadata lives in pyproject.toml.
+
+``simtrust.subscriber.auc._native`` (batched HMAC-SHA-256 on OpenSSL's libcrypto)
+is optional: without a C compiler or the OpenSSL headers the package installs
+anyway and the AuC uses its pure-Python key derivation.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "simtrust.subscriber.auc._native",
+            sources=["src/simtrust/subscriber/auc/_native.c"],
+            libraries=["crypto"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        )
+    ]
+)

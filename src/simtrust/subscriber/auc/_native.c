@@ -1,0 +1,566 @@
+/*
+ * Batched HMAC-SHA-256 (RFC 2104) for the AKA key derivations of the generic
+ * KDF (TS 33.220 Annex B.2): K_ASME (TS 33.401 Annex A.2), XRES* and K_AUSF
+ * (TS 33.501 Annex A.4, A.2), over the records of Milenage.kernel_batch.
+ *
+ * SHA-256 is OpenSSL's (libcrypto, EVP with the digest fetched once at import),
+ * which picks the CPU's SHA extensions where present; only the HMAC framing
+ * and the packing of the vector outputs are written here. Every key these
+ * derivations use is CK || IK or K_AUSF, 32 octets: shorter than the SHA-256
+ * block, so the padded key is the key, 32 zero octets, XOR the pad byte.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <string.h>
+
+#define KEY_LEN 32
+#define BLOCK_LEN 64
+#define DIGEST_LEN 32
+#define RECORD_LEN 64 /* one kernel_batch record: MAC-A, MAC-S, SQN^AK, -, XRES, CK, IK */
+#define RAND_LEN 16
+#define AUTN_LEN 16
+#define SN_ID_LEN 3
+#define AMF_LEN 2
+
+/* Offsets inside a kernel record (Milenage.kernel's layout). */
+#define OFF_MAC_A 0
+#define OFF_SQN_AK 16
+#define OFF_XRES 24
+#define OFF_CK_IK 32
+#define XRES_LEN 8
+#define SQN_AK_LEN 6
+
+/* Batches at least this large are hashed with the GIL released (about 60 us of
+ * hashing and up); a smaller one is done before another thread could use the core. */
+#define NOGIL_MIN 256
+
+/* Run ``stmt`` with the GIL released when ``cond`` holds; it must not touch Python. */
+#define WITHOUT_GIL_IF(cond, stmt)                                                           \
+    do {                                                                                     \
+        if (cond) {                                                                          \
+            Py_BEGIN_ALLOW_THREADS stmt;                                                     \
+            Py_END_ALLOW_THREADS                                                             \
+        }                                                                                    \
+        else {                                                                               \
+            stmt;                                                                            \
+        }                                                                                    \
+    } while (0)
+
+typedef struct {
+    EVP_MD *sha256;
+} native_state;
+
+static native_state *
+state_of(PyObject *module)
+{
+    return (native_state *)PyModule_GetState(module);
+}
+
+/* The digest contexts of one batch, reused for every vector: the inner and the
+ * outer pass, and a scratch one for messages that share a key's pad states. */
+typedef struct {
+    EVP_MD_CTX *inner;
+    EVP_MD_CTX *outer;
+    EVP_MD_CTX *work;
+} hmac_ctx;
+
+static void
+hmac_ctx_free(hmac_ctx *h)
+{
+    EVP_MD_CTX_free(h->inner);
+    EVP_MD_CTX_free(h->outer);
+    EVP_MD_CTX_free(h->work);
+}
+
+static int
+hmac_ctx_init(hmac_ctx *h, const EVP_MD *md)
+{
+    h->inner = EVP_MD_CTX_new();
+    h->outer = EVP_MD_CTX_new();
+    h->work = EVP_MD_CTX_new();
+    if (h->inner == NULL || h->outer == NULL || h->work == NULL
+        || !EVP_DigestInit_ex2(h->inner, md, NULL) || !EVP_DigestInit_ex2(h->outer, md, NULL)
+        || !EVP_DigestInit_ex2(h->work, md, NULL)) {
+        hmac_ctx_free(h);
+        return 0;
+    }
+    return 1;
+}
+
+/* Leave the inner and outer contexts holding the hash of the key's ipad and
+ * opad blocks, so that several messages under one key share those two
+ * compressions (the 5G HE AV derives XRES* and K_AUSF from one CK || IK). */
+static int
+hmac_set_key(hmac_ctx *h, const uint8_t key[KEY_LEN])
+{
+    uint8_t ipad[BLOCK_LEN];
+    uint8_t opad[BLOCK_LEN];
+    for (int i = 0; i < KEY_LEN; i++) {
+        ipad[i] = key[i] ^ 0x36;
+        opad[i] = key[i] ^ 0x5c;
+    }
+    memset(ipad + KEY_LEN, 0x36, BLOCK_LEN - KEY_LEN);
+    memset(opad + KEY_LEN, 0x5c, BLOCK_LEN - KEY_LEN);
+    return EVP_DigestInit_ex2(h->inner, NULL, NULL) && EVP_DigestUpdate(h->inner, ipad, BLOCK_LEN)
+           && EVP_DigestInit_ex2(h->outer, NULL, NULL)
+           && EVP_DigestUpdate(h->outer, opad, BLOCK_LEN);
+}
+
+/* HMAC of one message under the key last given to hmac_set_key. */
+static int
+hmac_message(hmac_ctx *h, const uint8_t *msg, size_t len, uint8_t out[DIGEST_LEN])
+{
+    uint8_t inner[DIGEST_LEN];
+    unsigned int n;
+    return EVP_MD_CTX_copy_ex(h->work, h->inner) && EVP_DigestUpdate(h->work, msg, len)
+           && EVP_DigestFinal_ex(h->work, inner, &n) && EVP_MD_CTX_copy_ex(h->work, h->outer)
+           && EVP_DigestUpdate(h->work, inner, DIGEST_LEN)
+           && EVP_DigestFinal_ex(h->work, out, &n);
+}
+
+/* HMAC of one message under a key used once: no copies of the pad states. */
+static int
+hmac_once(hmac_ctx *h, const uint8_t key[KEY_LEN], const uint8_t *msg, size_t len,
+          uint8_t out[DIGEST_LEN])
+{
+    uint8_t inner[DIGEST_LEN];
+    unsigned int n;
+    return hmac_set_key(h, key) && EVP_DigestUpdate(h->inner, msg, len)
+           && EVP_DigestFinal_ex(h->inner, inner, &n)
+           && EVP_DigestUpdate(h->outer, inner, DIGEST_LEN)
+           && EVP_DigestFinal_ex(h->outer, out, &n);
+}
+
+static PyObject *
+openssl_failed(void)
+{
+    PyErr_SetString(PyExc_RuntimeError, "OpenSSL SHA-256 failed");
+    return NULL;
+}
+
+/* ``count`` must divide each buffer into records of the given lengths. */
+static int
+check_records(const char *name, Py_ssize_t len, Py_ssize_t count, Py_ssize_t per)
+{
+    if (len != count * per) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s must hold %zd octets per item (%zd for %zd items), got %zd", name, per,
+                     count * per, count, len);
+        return 0;
+    }
+    return 1;
+}
+
+static int
+check_exact(const char *name, Py_ssize_t len, Py_ssize_t want)
+{
+    if (len != want) {
+        PyErr_Format(PyExc_ValueError, "%s must be %zd octets, got %zd", name, want, len);
+        return 0;
+    }
+    return 1;
+}
+
+/* The kernel records and RANDs of one batch: the count is the number of records. */
+static int
+check_batch(const Py_buffer *raw, const Py_buffer *rands, Py_ssize_t *count)
+{
+    if (raw->len == 0 || raw->len % RECORD_LEN != 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "raw must hold one or more %d-octet kernel records, got %zd octets",
+                     RECORD_LEN, raw->len);
+        return 0;
+    }
+    *count = raw->len / RECORD_LEN;
+    return check_records("rands", rands->len, *count, RAND_LEN);
+}
+
+static int
+check_tuple_type(PyObject *cls)
+{
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "cls must be a tuple subclass (a NamedTuple)");
+        return 0;
+    }
+    return 1;
+}
+
+/* An instance of the tuple subclass ``cls`` holding four new bytes objects,
+ * filled as tuple.__new__(cls, (a, b, c, d)) does, without a call into Python. */
+static PyObject *
+new_record(PyTypeObject *cls, const uint8_t *a, Py_ssize_t na, const uint8_t *b,
+           Py_ssize_t nb, const uint8_t *c, Py_ssize_t nc, const uint8_t *d, Py_ssize_t nd)
+{
+    PyObject *items[4] = {
+        PyBytes_FromStringAndSize((const char *)a, na),
+        PyBytes_FromStringAndSize((const char *)b, nb),
+        PyBytes_FromStringAndSize((const char *)c, nc),
+        PyBytes_FromStringAndSize((const char *)d, nd),
+    };
+    PyObject *rec = NULL;
+    if (items[0] != NULL && items[1] != NULL && items[2] != NULL && items[3] != NULL) {
+        rec = cls->tp_alloc(cls, 4);
+    }
+    if (rec == NULL) {
+        for (int i = 0; i < 4; i++) {
+            Py_XDECREF(items[i]);
+        }
+        return NULL;
+    }
+    for (int i = 0; i < 4; i++) {
+        PyTuple_SET_ITEM(rec, i, items[i]);
+    }
+    return rec;
+}
+
+/* AUTN = SQN ^ AK || AMF || MAC-A (TS 33.102 6.3.2) from a kernel record. */
+static void
+autn_of(const uint8_t *record, const uint8_t amf[AMF_LEN], uint8_t autn[AUTN_LEN])
+{
+    memcpy(autn, record + OFF_SQN_AK, SQN_AK_LEN);
+    memcpy(autn + SQN_AK_LEN, amf, AMF_LEN);
+    memcpy(autn + SQN_AK_LEN + AMF_LEN, record + OFF_MAC_A, 8);
+}
+
+/* -- hmac_sha256_batch ---------------------------------------------------- */
+
+static int
+hash_pairs(const EVP_MD *md, const uint8_t *keys, const uint8_t *msgs, size_t msg_len,
+           Py_ssize_t count, uint8_t *out)
+{
+    hmac_ctx h;
+    if (!hmac_ctx_init(&h, md)) {
+        return 0;
+    }
+    int ok = 1;
+    for (Py_ssize_t i = 0; ok && i < count; i++) {
+        ok = hmac_once(&h, keys + i * KEY_LEN, msgs + i * msg_len, msg_len, out + i * DIGEST_LEN);
+    }
+    hmac_ctx_free(&h);
+    return ok;
+}
+
+PyDoc_STRVAR(hmac_sha256_batch_doc,
+             "hmac_sha256_batch(keys, messages, count, /)\n--\n\n"
+             "HMAC-SHA-256 of ``count`` (key, message) pairs: ``keys`` holds 32 octets per\n"
+             "pair, ``messages`` the same number of octets per pair. Returns the 32-octet\n"
+             "MACs concatenated in order.");
+
+static PyObject *
+hmac_sha256_batch(PyObject *module, PyObject *args)
+{
+    Py_buffer keys, msgs;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "y*y*n:hmac_sha256_batch", &keys, &msgs, &count)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (count < 1) {
+        PyErr_Format(PyExc_ValueError, "count must be at least 1, got %zd", count);
+        goto done;
+    }
+    if (!check_records("keys", keys.len, count, KEY_LEN)) {
+        goto done;
+    }
+    if (msgs.len % count != 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "messages must hold the same number of octets per pair: %zd octets "
+                     "do not split into %zd",
+                     msgs.len, count);
+        goto done;
+    }
+    result = PyBytes_FromStringAndSize(NULL, count * DIGEST_LEN);
+    if (result == NULL) {
+        goto done;
+    }
+    const EVP_MD *md = state_of(module)->sha256;
+    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
+    size_t msg_len = (size_t)(msgs.len / count);
+    int ok;
+    WITHOUT_GIL_IF(count >= NOGIL_MIN,
+                   ok = hash_pairs(md, keys.buf, msgs.buf, msg_len, count, out));
+    if (!ok) {
+        Py_CLEAR(result);
+        openssl_failed();
+    }
+done:
+    PyBuffer_Release(&keys);
+    PyBuffer_Release(&msgs);
+    return result;
+}
+
+/* -- eps_batch and he_av_batch --------------------------------------------- */
+
+/* The hashing of one kind of vector for ``count`` kernel records: 1 on success,
+ * 0 when OpenSSL fails, -1 when memory runs out. Runs without the GIL. */
+typedef int (*hash_fn)(const EVP_MD *md, const uint8_t *raw, const uint8_t *rands,
+                       const uint8_t *param, size_t param_len, Py_ssize_t count, uint8_t *out);
+
+/* One vector object from its RAND, kernel record, AUTN and hash output. */
+typedef PyObject *(*record_fn)(PyTypeObject *cls, const uint8_t *rand, const uint8_t *record,
+                               const uint8_t *autn, const uint8_t *digests);
+
+typedef struct {
+    const char *format;     /* PyArg_ParseTuple format, naming the function */
+    const char *param_name; /* the per-batch parameter: serving network id or name */
+    Py_ssize_t param_len;   /* its exact length, or -1 for anything up to 65535 octets */
+    Py_ssize_t out_len;     /* hash output octets per record */
+    hash_fn hash;
+    record_fn record;
+} vector_kind;
+
+/* K_ASME = KDF(CK || IK, FC 0x10, SN id, SQN ^ AK) for every record (TS 33.401 A.2). */
+static int
+hash_kasme(const EVP_MD *md, const uint8_t *raw, const uint8_t *rands, const uint8_t *sn_id,
+           size_t sn_id_len, Py_ssize_t count, uint8_t *out)
+{
+    (void)rands;
+    (void)sn_id_len;
+    /* FC || SN id || 0x0003 || SQN ^ AK || 0x0006 */
+    uint8_t msg[1 + SN_ID_LEN + 2 + SQN_AK_LEN + 2] = {0x10};
+    memcpy(msg + 1, sn_id, SN_ID_LEN);
+    msg[4] = 0x00;
+    msg[5] = 0x03;
+    msg[12] = 0x00;
+    msg[13] = 0x06;
+    hmac_ctx h;
+    if (!hmac_ctx_init(&h, md)) {
+        return 0;
+    }
+    int ok = 1;
+    for (Py_ssize_t i = 0; ok && i < count; i++) {
+        const uint8_t *rec = raw + i * RECORD_LEN;
+        memcpy(msg + 6, rec + OFF_SQN_AK, SQN_AK_LEN);
+        ok = hmac_once(&h, rec + OFF_CK_IK, msg, sizeof msg, out + i * DIGEST_LEN);
+    }
+    hmac_ctx_free(&h);
+    return ok;
+}
+
+/* EpsVector(RAND, XRES, AUTN, K_ASME) */
+static PyObject *
+eps_record(PyTypeObject *cls, const uint8_t *rand, const uint8_t *record, const uint8_t *autn,
+           const uint8_t *kasme)
+{
+    return new_record(cls, rand, RAND_LEN, record + OFF_XRES, XRES_LEN, autn, AUTN_LEN, kasme,
+                      DIGEST_LEN);
+}
+
+/* For every record, the full KDF outputs for XRES* (FC 0x6B, TS 33.501 A.4) and
+ * K_AUSF (FC 0x6A, A.2), both keyed with CK || IK: 64 octets per record. */
+static int
+hash_he(const EVP_MD *md, const uint8_t *raw, const uint8_t *rands, const uint8_t *name,
+        size_t name_len, Py_ssize_t count, uint8_t *out)
+{
+    /* XRES*: FC || SN name || L0 || RAND || 0x0010 || RES || 0x0008
+     * K_AUSF: FC || SN name || L0 || SQN ^ AK || 0x0006 */
+    size_t head = 1 + name_len + 2;
+    size_t xs_len = head + RAND_LEN + 2 + XRES_LEN + 2;
+    size_t ka_len = head + SQN_AK_LEN + 2;
+    uint8_t *xs = PyMem_RawMalloc(xs_len + ka_len);
+    if (xs == NULL) {
+        return -1;
+    }
+    uint8_t *ka = xs + xs_len;
+    xs[0] = 0x6b;
+    ka[0] = 0x6a;
+    memcpy(xs + 1, name, name_len);
+    memcpy(ka + 1, name, name_len);
+    xs[head - 2] = ka[head - 2] = (uint8_t)(name_len >> 8);
+    xs[head - 1] = ka[head - 1] = (uint8_t)name_len;
+    xs[head + RAND_LEN] = 0x00;
+    xs[head + RAND_LEN + 1] = 0x10;
+    xs[xs_len - 2] = 0x00;
+    xs[xs_len - 1] = 0x08;
+    ka[ka_len - 2] = 0x00;
+    ka[ka_len - 1] = 0x06;
+    hmac_ctx h;
+    if (!hmac_ctx_init(&h, md)) {
+        PyMem_RawFree(xs);
+        return 0;
+    }
+    int ok = 1;
+    for (Py_ssize_t i = 0; ok && i < count; i++) {
+        const uint8_t *rec = raw + i * RECORD_LEN;
+        memcpy(xs + head, rands + i * RAND_LEN, RAND_LEN);
+        memcpy(xs + head + RAND_LEN + 2, rec + OFF_XRES, XRES_LEN);
+        memcpy(ka + head, rec + OFF_SQN_AK, SQN_AK_LEN);
+        uint8_t *o = out + i * 2 * DIGEST_LEN;
+        ok = hmac_set_key(&h, rec + OFF_CK_IK) && hmac_message(&h, xs, xs_len, o)
+             && hmac_message(&h, ka, ka_len, o + DIGEST_LEN);
+    }
+    hmac_ctx_free(&h);
+    PyMem_RawFree(xs);
+    return ok;
+}
+
+/* HeAv5g(RAND, AUTN, XRES*, K_AUSF); XRES* is the 128 least significant bits of
+ * its KDF output (TS 33.501 A.4). */
+static PyObject *
+he_record(PyTypeObject *cls, const uint8_t *rand, const uint8_t *record, const uint8_t *autn,
+          const uint8_t *keys)
+{
+    (void)record;
+    return new_record(cls, rand, RAND_LEN, autn, AUTN_LEN, keys + DIGEST_LEN / 2, DIGEST_LEN / 2,
+                      keys + DIGEST_LEN, DIGEST_LEN);
+}
+
+static PyObject *
+vector_batch(PyObject *module, PyObject *args, const vector_kind *kind)
+{
+    Py_buffer raw, rands, param, amf;
+    PyObject *cls;
+    if (!PyArg_ParseTuple(args, kind->format, &raw, &rands, &param, &amf, &cls)) {
+        return NULL;
+    }
+    PyObject *list = NULL;
+    uint8_t *digests = NULL;
+    Py_ssize_t count;
+    if (!check_batch(&raw, &rands, &count) || !check_exact("amf", amf.len, AMF_LEN)
+        || !check_tuple_type(cls)) {
+        goto done;
+    }
+    if (kind->param_len >= 0 && !check_exact(kind->param_name, param.len, kind->param_len)) {
+        goto done;
+    }
+    if (param.len > 0xFFFF) {
+        PyErr_Format(PyExc_ValueError, "%s must be at most 65535 octets, got %zd",
+                     kind->param_name, param.len);
+        goto done;
+    }
+    digests = PyMem_Malloc((size_t)(count * kind->out_len));
+    if (digests == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const EVP_MD *md = state_of(module)->sha256;
+    int ok;
+    WITHOUT_GIL_IF(count >= NOGIL_MIN, ok = kind->hash(md, raw.buf, rands.buf, param.buf,
+                                                       (size_t)param.len, count, digests));
+    if (ok < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (ok == 0) {
+        openssl_failed();
+        goto done;
+    }
+    list = PyList_New(count);
+    if (list == NULL) {
+        goto done;
+    }
+    uint8_t autn[AUTN_LEN];
+    for (Py_ssize_t i = 0; i < count; i++) {
+        const uint8_t *rec = (const uint8_t *)raw.buf + i * RECORD_LEN;
+        autn_of(rec, amf.buf, autn);
+        PyObject *v = kind->record((PyTypeObject *)cls, (const uint8_t *)rands.buf + i * RAND_LEN,
+                                   rec, autn, digests + i * kind->out_len);
+        if (v == NULL) {
+            Py_CLEAR(list);
+            goto done;
+        }
+        PyList_SET_ITEM(list, i, v);
+    }
+done:
+    PyMem_Free(digests);
+    PyBuffer_Release(&raw);
+    PyBuffer_Release(&rands);
+    PyBuffer_Release(&param);
+    PyBuffer_Release(&amf);
+    return list;
+}
+
+static const vector_kind EPS_KIND = {
+    "y*y*y*y*O:eps_batch", "sn_id", SN_ID_LEN, DIGEST_LEN, hash_kasme, eps_record,
+};
+
+static const vector_kind HE_KIND = {
+    "y*y*y*y*O:he_av_batch", "sn_name", -1, 2 * DIGEST_LEN, hash_he, he_record,
+};
+
+PyDoc_STRVAR(eps_batch_doc,
+             "eps_batch(raw, rands, sn_id, amf, cls, /)\n--\n\n"
+             "EPS-AKA vectors ``cls(RAND, XRES, AUTN, K_ASME)`` from Milenage.kernel_batch\n"
+             "records ``raw`` (64 octets each) and their RANDs (16 octets each), for the\n"
+             "3-octet serving network id and the 2-octet AMF the kernel was given.");
+
+static PyObject *
+eps_batch(PyObject *module, PyObject *args)
+{
+    return vector_batch(module, args, &EPS_KIND);
+}
+
+PyDoc_STRVAR(he_av_batch_doc,
+             "he_av_batch(raw, rands, sn_name, amf, cls, /)\n--\n\n"
+             "5G HE AVs ``cls(RAND, AUTN, XRES*, K_AUSF)`` from Milenage.kernel_batch\n"
+             "records ``raw`` (64 octets each) and their RANDs (16 octets each), for the\n"
+             "serving network name (its octets) and the 2-octet AMF the kernel was given.");
+
+static PyObject *
+he_av_batch(PyObject *module, PyObject *args)
+{
+    return vector_batch(module, args, &HE_KIND);
+}
+
+/* -- module --------------------------------------------------------------- */
+
+static PyMethodDef native_methods[] = {
+    {"eps_batch", eps_batch, METH_VARARGS, eps_batch_doc},
+    {"he_av_batch", he_av_batch, METH_VARARGS, he_av_batch_doc},
+    {"hmac_sha256_batch", hmac_sha256_batch, METH_VARARGS, hmac_sha256_batch_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static void
+native_free(void *module)
+{
+    native_state *st = state_of((PyObject *)module);
+    if (st != NULL) {
+        EVP_MD_free(st->sha256);
+        st->sha256 = NULL;
+    }
+}
+
+PyDoc_STRVAR(native_doc,
+             "Batched HMAC-SHA-256 for the AKA key derivations (TS 33.220 B.2; K_ASME per\n"
+             "TS 33.401 A.2, XRES* and K_AUSF per TS 33.501 A.4 and A.2), on OpenSSL's\n"
+             "SHA-256; vectors.py uses it when it is built and keeps the Python reference.");
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,
+    "simtrust.subscriber.auc._native",
+    native_doc,
+    sizeof(native_state),
+    native_methods,
+    NULL,
+    NULL,
+    NULL,
+    native_free,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    PyObject *m = PyModule_Create(&native_module);
+    if (m == NULL) {
+        return NULL;
+    }
+    native_state *st = state_of(m);
+    st->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (st->sha256 == NULL) {
+        Py_DECREF(m);
+        PyErr_SetString(PyExc_ImportError, "OpenSSL offers no SHA-256 implementation");
+        return NULL;
+    }
+    PyObject *all = Py_BuildValue("[sss]", "eps_batch", "he_av_batch", "hmac_sha256_batch");
+    if (all == NULL || PyModule_AddObject(m, "__all__", all) < 0) {
+        Py_XDECREF(all);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

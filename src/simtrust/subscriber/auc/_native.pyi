@@ -1,0 +1,15 @@
+"""Types of the C extension ``_native.c`` (batched HMAC-SHA-256, TS 33.220 B.2)."""
+
+from typing_extensions import Buffer
+
+from simtrust.subscriber.auc.vectors import EpsVector, HeAv5g
+
+__all__ = ["eps_batch", "he_av_batch", "hmac_sha256_batch"]
+
+def eps_batch(
+    raw: Buffer, rands: Buffer, sn_id: Buffer, amf: Buffer, cls: type[EpsVector], /
+) -> list[EpsVector]: ...
+def he_av_batch(
+    raw: Buffer, rands: Buffer, sn_name: Buffer, amf: Buffer, cls: type[HeAv5g], /
+) -> list[HeAv5g]: ...
+def hmac_sha256_batch(keys: Buffer, messages: Buffer, count: int, /) -> bytes: ...
