@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from simtrust.subscriber.auc import KDF_BACKEND
+
 BENCH = Path(__file__).resolve().parents[3] / "bench" / "bench_auc.py"
 
 
@@ -22,3 +24,6 @@ def test_quick_run_reports_every_figure() -> None:
     assert out["limits"]["aes_blocks_per_s"] > 0
     expected = out["metrics"]["eps_vectors_per_s"] / (out["limits"]["aes_blocks_per_s"] / 6)
     assert abs(round(expected, 4) - out["ratios"]["eps_to_bound"]) < 1e-3
+    # Which key derivation produced the figures, so a Python-path run is not mistaken.
+    assert KDF_BACKEND == out["notes"]["kdf"]
+    assert out["notes"]["kdf"] in {"native", "python"}
