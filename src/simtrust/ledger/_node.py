@@ -228,7 +228,8 @@ class LedgerNode:
         self._anchors = _AnchorIndex()
         self._handlers["transaction"] = [self._utxo_handler()]
         self._handlers["anchor"] = [self._anchors]
-        self.stats: dict[str, int] = {"evicted": 0, "dropped": 0, "committed_admitted": 0}
+        self.stats: dict[str, int] = {"evicted": 0, "dropped": 0, "committed_admitted": 0,
+                                      "stale_commits": 0}
         self._busy = False
         # Commits taken from the orderer and not yet applied. They outlive a
         # rebuild of the indexes (``_load``): the orderer hands each commit once.
@@ -354,6 +355,7 @@ class LedgerNode:
         row = self.db.query_one("SELECT MAX(round) FROM ledger_rounds")
         last_round = int(row[0]) if row and row[0] is not None else 0
         self._height, self._chain = self._load_chain(by_seq)
+        self._last_round = last_round
         unfinal: list[Message] = []
         if len(self._known) > len(self._final):
             unfinal = [
@@ -507,6 +509,15 @@ class LedgerNode:
         stored and unfinalized, for the next epoch's committee to order.
         """
         self._cut = True
+
+    def discard_pending_commits(self) -> int:
+        """Drop commits taken but not applied (they wait for messages); a snapshot sync
+        brings the certified commits for those rounds instead. Returns how many."""
+        with self._lock:
+            count = len(self._pending_commits)
+            self._pending_commits.clear()
+            self._name_committed()
+            return count
 
     def unfinalized(self) -> list[Message]:
         """Stored messages not yet finalized, in the order they became solid."""
@@ -711,6 +722,11 @@ class LedgerNode:
         names = PAYLOAD_NAMES
         while self._pending_commits:
             commit = self._pending_commits[0]
+            if commit.round <= self._last_round:
+                # A round applied already (a commit replayed, or installed by a sync).
+                self._pending_commits.popleft()
+                self.stats["stale_commits"] += 1
+                continue
             ids = [i for i in commit.ordered_message_ids if i not in final]
             if any(i not in unfinal for i in ids):
                 break  # the committee committed messages this node has not stored yet
@@ -744,6 +760,7 @@ class LedgerNode:
                 final[mid] = order
                 self._order = order
             self._height += 1
+            self._last_round = rnd
             self._chain = chain_step(self._chain, rnd, commit.leader, entries)
             rows.rounds.append((rnd, commit.leader, first, len(ids), self._height, self._chain))
             if self._cut:

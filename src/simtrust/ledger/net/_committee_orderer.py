@@ -41,9 +41,25 @@ CREATE TABLE ledger_net_epochs (
 )
 """
 
+_V3 = """
+CREATE TABLE ledger_net_checkpoints (
+    height {bigint} PRIMARY KEY,
+    epoch {bigint} NOT NULL,
+    ends_epoch INTEGER NOT NULL,
+    cert {blob} NOT NULL
+);
+CREATE TABLE ledger_net_resume (
+    epoch {bigint} PRIMARY KEY,
+    round {bigint} NOT NULL,
+    commits {bigint} NOT NULL
+)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration("ledger-net", 1, "validator blocks", _V1),
     Migration("ledger-net", 2, "committee epochs (docs/network.md, Committee changes)", _V2),
+    Migration("ledger-net", 3, "certified checkpoints and resume points (docs/network.md, "
+              "Snapshot sync)", _V3),
 ]
 
 
@@ -84,9 +100,35 @@ class BlockStore:
             return
         with self.db.transaction():
             self.db.executemany(
-                "INSERT INTO ledger_net_blocks (digest, round, author, raw) VALUES (?, ?, ?, ?)",
+                # A block stored before a snapshot sync may be accepted again after it.
+                "INSERT INTO ledger_net_blocks (digest, round, author, raw) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (digest) DO NOTHING",
                 [(b.digest, b.round, b.author, b.encode()) for b in blocks],
             )
+
+    def history(self, digests: Iterable[bytes], floor_round: int, limit: int,
+                skip: set[bytes]) -> list[Block]:
+        """Stored blocks among ``digests`` and their stored ancestors at rounds ≥
+        ``floor_round``, none in ``skip``, at most ``limit``: answers for blocks the
+        core already dropped below its garbage-collection horizon."""
+        seen = set(skip)
+        stack = [d for d in digests if d not in seen]
+        found: list[Block] = []
+        while stack and len(found) < limit:
+            digest = stack.pop()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            row = self.db.query_one("SELECT raw FROM ledger_net_blocks WHERE digest = ?",
+                                    (digest,))
+            if row is None:
+                continue
+            block = Block.decode(bytes(row[0]))
+            found.append(block)
+            stack.extend(p.digest for p in block.parents
+                         if p.round >= floor_round and p.digest not in seen)
+        found.sort(key=lambda b: b.ref)
+        return found
 
     def count(self) -> int:
         row = self.db.query_one("SELECT COUNT(*) FROM ledger_net_blocks")
@@ -105,7 +147,8 @@ class CommitteeOrderer(Orderer):
         self._commits: deque[LedgerCommit] = deque()
         self._local: OrderedDict[bytes, None] = OrderedDict()
         self._foreign: OrderedDict[bytes, float] = OrderedDict()
-        self._carried: set[bytes] = set()
+        # Id -> when a block first carried it (for ``reoffer``).
+        self._carried: dict[bytes, float] = {}
         self._origin_local = False
 
     # -- the ledger's side -------------------------------------------------
@@ -143,6 +186,32 @@ class CommitteeOrderer(Orderer):
     def push(self, subs: Iterable[CommittedSubDag], round_offset: int = 0) -> None:
         self._commits.extend(LedgerCommit.of(s, round_offset) for s in subs)
 
+    def push_synced(self, commits: Iterable[LedgerCommit]) -> None:
+        """Commits installed from a certified history (snapshot sync), ledger rounds."""
+        self._commits.extend(commits)
+
+    def drop_commits(self) -> None:
+        """Forget commits not yet taken (a snapshot sync replaces them)."""
+        self._commits.clear()
+
+    def reoffer(self, unfinalized: Iterable[Message], older_than: float) -> int:
+        """Forget ids a block carried more than ``older_than`` s ago, and propose again
+        those still not finalized: their block fell below the garbage-collection
+        horizon uncommitted (``docs/consensus.md``), so nothing else would finalize
+        them. Keeps the carried set bounded by what arrived within ``older_than``."""
+        floor = self._clock() - older_than
+        waiting = {m.id for m in unfinalized}
+        carried, local = self._carried, self._local
+        count = 0
+        for mid, seen in list(carried.items()):
+            if seen >= floor:
+                break  # insertion order is the order blocks first carried them
+            del carried[mid]
+            if mid in waiting:
+                local[mid] = None
+                count += 1
+        return count
+
     def new_epoch(self, unfinalized: Sequence[Message]) -> None:
         """An epoch ended: its undelivered commits are void, and every message still
         unfinalized is proposed again in the next epoch (``docs/consensus.md`` §12)."""
@@ -156,8 +225,9 @@ class CommitteeOrderer(Orderer):
     def carried(self, block: Block) -> None:
         """A block carries these ids: nobody needs to propose them again."""
         carried = self._carried
+        now = self._clock()
         for mid in block.payload:
-            carried.add(mid)
+            carried.setdefault(mid, now)
             self._local.pop(mid, None)
             self._foreign.pop(mid, None)
 

@@ -126,12 +126,18 @@ class ConsensusParams:
     leader_timeout_ms: int = 1000
     min_round_interval_ms: int = 50
     max_ids_per_block: int = 8192
+    #: Rounds of DAG a core keeps below its last committed leader (0: keep all).
+    gc_depth: int = 1000
+    #: Commits between two checkpoints the validators sign ("Snapshot sync").
+    checkpoint_interval: int = 50
 
     def to_json(self) -> dict[str, int]:
         return {
             "leader_timeout_ms": self.leader_timeout_ms,
             "min_round_interval_ms": self.min_round_interval_ms,
             "max_ids_per_block": self.max_ids_per_block,
+            "gc_depth": self.gc_depth,
+            "checkpoint_interval": self.checkpoint_interval,
         }
 
     @classmethod
@@ -139,6 +145,8 @@ class ConsensusParams:
         data = data or {}
         if not isinstance(data, dict):
             raise InvalidInput("consensus parameters must be an object")
+        if 0 < data.get("gc_depth", 1000) < 20:  # type checked below; 1..19 is too shallow
+            raise InvalidInput("gc_depth must be 0 (keep every round) or at least 20")
         return cls(
             leader_timeout_ms=_int(data.get("leader_timeout_ms", 1000), "leader_timeout_ms",
                                    10, 60_000),
@@ -146,6 +154,9 @@ class ConsensusParams:
                                        "min_round_interval_ms", 0, 10_000),
             max_ids_per_block=_int(data.get("max_ids_per_block", 8192), "max_ids_per_block",
                                    1, 8192),
+            gc_depth=_int(data.get("gc_depth", 1000), "gc_depth", 0, 1_000_000),
+            checkpoint_interval=_int(data.get("checkpoint_interval", 50), "checkpoint_interval",
+                                     1, 1_000_000),
         )
 
 

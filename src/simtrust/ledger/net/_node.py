@@ -38,6 +38,7 @@ from simtrust.errors import (
     SimtrustError,
 )
 from simtrust.ledger import (
+    CommitRecord,
     FinalizedMessage,
     LedgerNode,
     SubmitResult,
@@ -49,13 +50,22 @@ from simtrust.ledger.consensus import (
     Block,
     BlockAccepted,
     CommittedSubDag,
+    Committee,
     Core,
     EquivocationDetected,
     MissingBlocks,
     Output,
     block_signing_message,
 )
-from simtrust.ledger.net._committee_orderer import BlockStore, CommitteeOrderer
+from simtrust.ledger.net._checkpoints import (
+    Checkpoint,
+    CheckpointCert,
+    CheckpointStore,
+    CheckpointVotes,
+    sign_checkpoint,
+    verify_signature,
+)
+from simtrust.ledger.net._committee_orderer import BlockStore, CommitteeOrderer, LedgerCommit
 from simtrust.ledger.net._epochs import (
     COMMITTEE_CHANGE_TAG,
     EpochCommittee,
@@ -64,11 +74,13 @@ from simtrust.ledger.net._epochs import (
 )
 from simtrust.ledger.net._genesis import NetworkGenesis, NodeKeys, ValidatorEntry
 from simtrust.ledger.net._peers import PeerLimits, PeerNetwork, TokenBucket
+from simtrust.ledger.net._sync import END, SyncSession, commit_items
 from simtrust.ledger.net._wire import (
     MAX_ITEMS,
     Frame,
     FrameType,
     Status,
+    encode_floor,
     encode_get_blocks,
     encode_get_msgs,
     encode_get_tail,
@@ -87,6 +99,9 @@ _FRAME_BUDGET = 4 * 1024 * 1024
 #: validator's block carries may have been refused so only because this node
 #: comes back after a long absence (``docs/network.md``, "Catch-up").
 _STASHABLE = frozenset({"timestamp-skew", "rate-limit"})
+#: Frames that ask this node for work; each peer has a budget of them.
+_REQUESTS = frozenset({FrameType.GET_BLOCKS, FrameType.GET_MSGS, FrameType.GET_TAIL,
+                       FrameType.GET_CHECKPOINTS, FrameType.GET_COMMITS})
 
 
 def _utc_now() -> datetime:
@@ -110,6 +125,14 @@ class NodeOptions:
     inbox_max: int = 20_000
     busy_inbox: int = 4_000
     stash_max: int = 50_000
+    #: Snapshot sync ("Snapshot sync"): start one when a peer's ledger is this many
+    #: commits ahead (or two epochs); give a session up after ``sync_timeout_s``
+    #: without progress; answer a commits request with about ``sync_bytes``.
+    sync_commits: int = 300
+    sync_timeout_s: float = 10.0
+    sync_bytes: int = 4 * 1024 * 1024
+    #: Ids a block carried this long ago and still unfinalized are proposed again.
+    reoffer_s: float = 30.0
 
 
 def _chunks(items: Sequence[bytes], count: int = MAX_ITEMS) -> Iterable[list[bytes]]:
@@ -268,6 +291,12 @@ class ConsortiumNode:
         self.params = genesis.consensus
         self.blocks = BlockStore(db)
         self.epochs = EpochStore(db)
+        self.checkpoints = CheckpointStore(db)
+        self._votes = CheckpointVotes()
+        self._sync: SyncSession | None = None
+        self._resumed_at: int | None = None
+        self._sync_progress = 0.0
+        self._last_reoffer = 0.0
         latest = self.epochs.latest()
         # The committee of the epoch this node is in, and the ledger round its rounds
         # continue from (docs/network.md, "Committee changes").
@@ -293,6 +322,8 @@ class ConsortiumNode:
             "replayed_commits": 0, "held_blocks": 0, "requests_dropped": 0,
             "msgs_duplicate": 0, "clients_refused": 0, "stashed": 0,
             "blocks_other_epoch": 0, "epoch_switches": 0, "tail_requests": 0,
+            "checkpoints": 0, "syncs_started": 0, "syncs_failed": 0, "synced_commits": 0,
+            "reoffered": 0, "blocks_from_store": 0,
         }
         # Messages a held block carries that the ledger refused only for their
         # age or their issuer's quota, kept until a commit names them.
@@ -321,11 +352,8 @@ class ConsortiumNode:
         self._own_latest: Block | None = None
         epoch = self.committee.epoch
         stored = [b for b in self.blocks.load() if b.epoch == epoch]
-        self.core, outputs = Core.restore(
-            self.committee, stored, author=self.id,
-            key=keys.block_key() if self.id is not None else None,
-            verifier=_verify_block, leader_timeout_ms=self.params.leader_timeout_ms,
-        )
+        self.core, outputs = self._restore_core(stored)
+        self._voted_height = self.ledger.height
         for block in reversed(stored):
             if block.author == self.id:
                 self._own_latest = block
@@ -343,6 +371,38 @@ class ConsortiumNode:
 
     def __repr__(self) -> str:
         return f"ConsortiumNode(validator={self.id}, network={self.genesis.network!r})"
+
+    def _new_core(self, **resume: int) -> Core:
+        """A core for the current epoch: fresh at round 1, or resumed at a synced commit."""
+        key = self._keys.block_key() if self.id is not None else None
+        gc = self.params.gc_depth or None
+        if not resume:
+            return Core(self.committee, author=self.id, key=key, verifier=_verify_block,
+                        leader_timeout_ms=self.params.leader_timeout_ms, gc_depth=gc)
+        return Core.resume(
+            self.committee, author=self.id, key=key, verifier=_verify_block,
+            leader_timeout_ms=self.params.leader_timeout_ms, gc_depth=gc or 0, **resume)
+
+    def _restore_core(self, stored: Sequence[Block]) -> tuple[Core, list[Output]]:
+        """The epoch's core from its persisted blocks, starting at the resume point a
+        snapshot sync left (if any); the outputs replay produced."""
+        point = self.checkpoints.resume(self.committee.epoch)
+        if point is None:
+            return Core.restore(
+                self.committee, stored, author=self.id,
+                key=self._keys.block_key() if self.id is not None else None,
+                verifier=_verify_block, leader_timeout_ms=self.params.leader_timeout_ms,
+                gc_depth=self.params.gc_depth or None,
+            )
+        round_, commits = point
+        own = max((b.round for b in stored if b.author == self.id), default=0)
+        core = self._new_core(last_decided_round=round_, last_commit_round=round_,
+                              commit_index=commits, last_proposed_round=own)
+        outputs: list[Output] = []
+        for block in stored:
+            with contextlib.suppress(SimtrustError):
+                outputs.extend(core.on_block(block))
+        return core, outputs
 
     # -- life cycle --------------------------------------------------------
 
@@ -411,7 +471,7 @@ class ConsortiumNode:
         """Remember what the ledger now holds; feed the core the blocks that completes."""
         ids = [r.message_id for r in results
                if r.message_id is not None and r.status != "rejected"]
-        self._maybe_switch()
+        self._after_finalize()
         if not len(self.gate):
             return
         released = self.gate.arrived(ids)
@@ -430,6 +490,12 @@ class ConsortiumNode:
             "last_decided_round": core.last_decided_round,
             "commits": core.commit_count,
             "finalized": self.finalized_count(),
+            "height": self.ledger.height,
+            "syncing": None if self._sync is None else {
+                "peer": self._sync.peer, "after": self._sync.after,
+                "target": None if self._sync.target is None
+                else self._sync.target.checkpoint.height},
+            "checkpoint": self._latest_checkpoint(),
             "ledger": {k: info[k] for k in ("messages", "pending", "missing", "evicted")},
             "blocks": len(core),
             "pending_blocks": core.pending_count(),
@@ -467,6 +533,15 @@ class ConsortiumNode:
         if now - self._last_status >= opts.status_s:
             self._last_status = now
             self.net.broadcast(encode_status(self._status_frame()))
+        sync = self._sync
+        if sync is not None and now - self._sync_progress > opts.sync_timeout_s:
+            log.warning("snapshot sync from validator %s made no progress; giving up", sync.peer)
+            self.stats["syncs_failed"] += 1
+            self._sync = None
+        if now - self._last_reoffer >= opts.reoffer_s / 4:
+            self._last_reoffer = now
+            self.stats["reoffered"] += self.orderer.reoffer(self.ledger.unfinalized(),
+                                                            opts.reoffer_s)
 
     def _flush_gossip(self) -> None:
         if self._gossip:
@@ -477,10 +552,18 @@ class ConsortiumNode:
     def _status_frame(self) -> Status:
         core = self.core
         return Status(core.highest_round, core.last_decided_round, core.commit_count,
-                      self.finalized_count())
+                      self.finalized_count(), self.committee.epoch, self.ledger.height)
+
+    def _latest_checkpoint(self) -> dict[str, Any] | None:
+        cert = self.checkpoints.latest()
+        if cert is None:
+            return None
+        cp = cert.checkpoint
+        return {"height": cp.height, "epoch": cp.epoch, "round": cp.round,
+                "chain": cp.chain.hex(), "signers": [i for i, _ in cert.signatures]}
 
     def _maybe_propose(self, now: float) -> None:
-        if self.net.paused or self.id is None:
+        if self.net.paused or self.id is None or self._sync is not None:
             return
         if now - self._last_proposal < self.params.min_round_interval_ms / 1000:
             return
@@ -498,6 +581,16 @@ class ConsortiumNode:
         self._handle(self.core.on_block(block), source=None, own=block.digest)
         self.net.broadcast(encode_items(FrameType.BLOCKS, [block.encode()]), droppable=False)
 
+    def _request_floor(self) -> int:
+        """Lowest round whose blocks a block request wants with their ancestors: just
+        below the last decision, or, until a resumed core's first commit, its horizon
+        (it needs the uncommitted blocks down there to form the same cones)."""
+        core = self.core
+        if self._resumed_at is not None and core.commit_count <= self._resumed_at:
+            return max(1, core.gc_round)
+        self._resumed_at = None
+        return max(1, core.last_decided_round - 1)
+
     def _peer_choice(self) -> int | None:
         links = self.net.connected()
         return self._rng.choice(links) if links else None
@@ -507,8 +600,8 @@ class ConsortiumNode:
         if peer is None:
             return
         refs = self.core.missing_refs()
-        if refs:
-            floor = max(1, self.core.last_decided_round - 1)
+        if refs and self._sync is None:
+            floor = self._request_floor()
             digests = [r.digest for r in refs[:MAX_ITEMS]]
             self.net.send(peer, encode_get_blocks(digests, floor), droppable=False)
         self._replay_stash()
@@ -537,8 +630,7 @@ class ConsortiumNode:
             self._on_msgs(frame.items)
         elif kind == FrameType.BLOCKS:
             self._on_blocks(peer, frame.items)
-        elif (kind in (FrameType.GET_BLOCKS, FrameType.GET_MSGS, FrameType.GET_TAIL)
-              and not self._may_ask(peer)):
+        elif kind in _REQUESTS and not self._may_ask(peer):
             self.stats["requests_dropped"] += 1
         elif kind == FrameType.GET_BLOCKS:
             self.stats["requests_in"] += 1
@@ -547,6 +639,13 @@ class ConsortiumNode:
             if self._retired is not None and len(found) < limit:
                 # A peer still in the previous epoch completes it from the retired core.
                 found += self._retired.history(frame.items, frame.floor, limit - len(found))
+            if len(found) < limit and len(found) < len(frame.items):
+                # Blocks the core dropped below its horizon, for a peer resuming after
+                # a snapshot sync: from the store.
+                stored = self.blocks.history(frame.items, frame.floor, limit - len(found),
+                                             {b.digest for b in found})
+                self.stats["blocks_from_store"] += len(stored)
+                found += stored
             for chunk in _chunks([b.encode() for b in found]):
                 self.net.send(peer, encode_items(FrameType.BLOCKS, chunk), droppable=False)
         elif kind == FrameType.GET_TAIL:
@@ -562,6 +661,22 @@ class ConsortiumNode:
                 self.net.send(peer, encode_items(FrameType.MSGS, chunk), droppable=False)
         elif kind == FrameType.STATUS and frame.status is not None:
             self.peer_status[peer] = frame.status
+            self._consider_sync(peer, frame.status)
+        elif kind == FrameType.CHECKPOINTS:
+            self._on_checkpoints(peer, frame.items)
+        elif kind == FrameType.COMMITS:
+            self._on_commits(peer, frame.items)
+        elif kind == FrameType.GET_CHECKPOINTS:
+            self.stats["requests_in"] += 1
+            certs = self.checkpoints.for_sync(frame.floor)
+            if certs:
+                self.net.send(peer, encode_items(FrameType.CHECKPOINTS,
+                                                 [c.encode() for c in certs]), droppable=False)
+        elif kind == FrameType.GET_COMMITS:
+            self.stats["requests_in"] += 1
+            records = self.ledger.commit_records(frame.floor, 1024, self.options.sync_bytes)
+            for chunk in _chunks([*commit_items(records), END]):
+                self.net.send(peer, encode_items(FrameType.COMMITS, chunk), droppable=False)
         elif kind == FrameType.PING:
             self.net.send(peer, encode_ping(frame.nonce, pong=True), droppable=False)
 
@@ -678,6 +793,8 @@ class ConsortiumNode:
         return mid in self._inbox_ids or mid in self._stash or self.ledger.holds(mid)
 
     def _on_blocks(self, peer: int, raws: Sequence[bytes]) -> None:
+        if self._sync is not None:
+            return  # the core restarts at the synced commit; blocks before are moot
         ready: list[Block] = []
         wanted: list[bytes] = []
         now = time.monotonic()
@@ -753,7 +870,7 @@ class ConsortiumNode:
             elif isinstance(out, MissingBlocks):
                 target = source if source is not None else self._peer_choice()
                 if target is not None:
-                    floor = max(1, self.core.last_decided_round - 1)
+                    floor = self._request_floor()
                     self.net.send(target, encode_get_blocks([r.digest for r in out.refs], floor),
                                   droppable=False)
             elif isinstance(out, EquivocationDetected):
@@ -774,10 +891,186 @@ class ConsortiumNode:
         """Let the ledger finalize what the orderer holds, without new messages."""
         try:
             self.ledger.finalize()
-            self._maybe_switch()
+            self._after_finalize()
             self._replay_stash()
         except Rejected as exc:
             log.warning("finalization failed: %s", exc.detail)
+
+    # -- checkpoints and snapshot sync (docs/network.md, "Snapshot sync") ----
+
+    def _after_finalize(self) -> None:
+        """Vote for the checkpoints the ledger just passed, then switch epochs if due."""
+        height = self.ledger.height
+        if height > self._voted_height:
+            self._vote_checkpoints(height)
+        self._maybe_switch()
+
+    def _vote_checkpoints(self, height: int) -> None:
+        pending = self._next_epoch
+        ending = pending is not None and self.ledger.status(pending[2])["state"] == "finalized"
+        interval = self.params.checkpoint_interval
+        first = (self._voted_height // interval + 1) * interval
+        heights = list(range(first, height + 1, interval))
+        if ending and (not heights or heights[-1] != height):
+            heights.append(height)
+        self._voted_height = height
+        votes: list[bytes] = []
+        for h in heights:
+            at = self.ledger.chain_at(h)
+            if at is None:
+                continue
+            cp = Checkpoint(self.committee.epoch, h, at[0], ending and h == height, at[1])
+            self._votes.own(cp)
+            if self.id is not None:
+                vote = sign_checkpoint(cp, self._keys.block_key(), self.id,
+                                       self.ledger.network_id)
+                self._votes.add(vote)
+                votes.append(vote.encode())
+        if votes:
+            self.net.broadcast(encode_items(FrameType.CHECKPOINTS, votes), droppable=False)
+        self._collect_certificates()
+
+    def _committee_of(self, epoch: int) -> Committee | None:
+        if epoch == self.committee.epoch:
+            return self.committee
+        if self._retired is not None and self._retired.committee.epoch == epoch:
+            return self._retired.committee
+        return None
+
+    def _collect_certificates(self) -> None:
+        for committee in (self.committee, self._committee_of(self.committee.epoch - 1)):
+            if committee is None:
+                continue
+            for cert in self._votes.certified(committee):
+                self.checkpoints.record(cert)
+                self.stats["checkpoints"] += 1
+            for other in self._votes.conflicting(committee):
+                log.error("a quorum signed commit-chain head %s at height %s, this node "
+                          "computed another: its ledger has diverged",
+                          other.checkpoint.chain.hex(), other.checkpoint.height)
+
+    def _on_checkpoints(self, peer: int, items: Sequence[bytes]) -> None:
+        certs: list[CheckpointCert] = []
+        for item in items:
+            try:
+                certs.append(CheckpointCert.decode(item))
+            except DecodeError:
+                self.net.strike(peer, "sent an undecodable checkpoint")
+                return
+        sync = self._sync
+        if sync is not None and sync.peer == peer and sync.target is None:
+            self._choose_target(sync, certs)
+        for cert in certs:
+            committee = self._committee_of(cert.checkpoint.epoch)
+            if len(cert.signatures) == 1 and committee is not None and verify_signature(
+                    cert, committee, self.ledger.network_id):
+                self._votes.add(cert)
+        self._collect_certificates()
+
+    def _consider_sync(self, peer: int, status: Status) -> None:
+        """Start a snapshot sync when ``peer`` is too far ahead to catch up by blocks."""
+        if self._sync is not None or self.net.paused or not self.params.gc_depth:
+            return  # without GC a resumed core could not rebuild its peers' cones
+        far = status.height > self.ledger.height + self.options.sync_commits
+        if far or status.epoch >= self.committee.epoch + 2:
+            log.warning("snapshot sync from validator %s: its height %s epoch %s, ours %s "
+                        "epoch %s", peer, status.height, status.epoch, self.ledger.height,
+                        self.committee.epoch)
+            self._start_sync(peer)
+
+    def _start_sync(self, peer: int) -> None:
+        head_height, _, head = self.ledger.chain_head()
+        now = time.monotonic()
+        self._sync = SyncSession(peer, head_height, head, self.committee,
+                                 self.ledger.network_id, now)
+        self._sync_progress = now
+        self.stats["syncs_started"] += 1
+        self.net.send(peer, encode_floor(FrameType.GET_CHECKPOINTS, head_height),
+                      droppable=False)
+
+    def _choose_target(self, sync: SyncSession, certs: Sequence[CheckpointCert]) -> None:
+        if sync.choose(certs) is None:
+            return  # votes, or nothing verifiable yet: the answer may follow, or time out
+        self._sync_progress = time.monotonic()
+        # Commits waiting for messages, from the core being left behind: the
+        # certified history replaces them.
+        self.orderer.drop_commits()
+        self.ledger.discard_pending_commits()
+        self.net.send(sync.peer, encode_floor(FrameType.GET_COMMITS, sync.after),
+                      droppable=False)
+
+    def _on_commits(self, peer: int, items: Sequence[bytes]) -> None:
+        sync = self._sync
+        if sync is None or sync.peer != peer or sync.target is None:
+            return
+        try:
+            records = sync.on_items(items)
+        except (DecodeError, Rejected) as exc:
+            log.warning("snapshot sync from validator %s failed: %s", peer, exc)
+            self.stats["syncs_failed"] += 1
+            self.net.strike(peer, "served commits that do not match the certificate")
+            self._sync = None
+            return
+        self._sync_progress = time.monotonic()
+        if records is None:
+            if items and items[-1] == END:
+                self.net.send(peer, encode_floor(FrameType.GET_COMMITS, sync.after),
+                              droppable=False)
+            return
+        self._install(sync, records)
+
+    def _install(self, sync: SyncSession, records: Sequence[CommitRecord]) -> None:
+        """Apply certified commits through the ledger's own validation and handlers."""
+        target = sync.target
+        assert target is not None
+        cp = target.checkpoint
+        # This node checked that history, it did not live it: no votes for it.
+        self._voted_height = max(self._voted_height, cp.height - 1)
+        self.orderer.push_synced(
+            LedgerCommit(r.leader, r.round, SyncSession.ids(r), 0, 0) for r in records)
+        self.ledger.finalize()  # takes them: the ledger now admits their messages as committed
+        raws = [raw for r in records for raw, _, _ in r.entries]
+        for start in range(0, len(raws), 1024):
+            self._release(self.ledger.submit_many(raws[start : start + 1024]))
+        self._apply_commits()
+        self.stats["synced_commits"] += len(records)
+        at = self.ledger.chain_at(cp.height)
+        if at is None or at[1] != cp.chain:
+            # Messages still missing (parents no commit carried) arrive by the usual
+            # pulls and the ledger applies the rest; the session stays until then.
+            if self.ledger.height < cp.height:
+                return
+            log.error("after installing certified commits up to %s this ledger's head "
+                      "differs from the certificate: its handlers diverge", cp.height)
+            self.stats["syncs_failed"] += 1
+            self._sync = None
+            return
+        self.checkpoints.record(target)
+        if cp.ends_epoch:
+            # The change was applied and the epoch switched: verify the next epoch's
+            # certificates with its committee.
+            self._start_sync(sync.peer)
+            return
+        self._finish_sync(cp)
+
+    def _finish_sync(self, cp: Checkpoint) -> None:
+        """Start the epoch's core at the synced commit; the recent DAG comes from peers."""
+        round_ = cp.round - self._round_offset
+        row = self.ledger.db.query_one(
+            "SELECT COUNT(*) FROM ledger_rounds WHERE round > ?", (self._round_offset,))
+        commits = int(row[0]) if row else 0
+        own = max((b.round for b in self.blocks.load()
+                   if b.epoch == self.committee.epoch and b.author == self.id), default=0)
+        self.checkpoints.set_resume(self.committee.epoch, round_, commits)
+        self.core = self._new_core(last_decided_round=round_, last_commit_round=round_,
+                                   commit_index=commits, last_proposed_round=own)
+        self._resumed_at = commits
+        self.orderer.new_epoch(self.ledger.unfinalized())
+        self.gate = AvailabilityGate()
+        self._own_latest = None
+        self._sync = None
+        log.warning("snapshot sync done at height %s (epoch %s, round %s)",
+                    cp.height, cp.epoch, round_)
 
     # -- epochs (docs/network.md, "Committee changes") ----------------------
 
@@ -803,11 +1096,7 @@ class ConsortiumNode:
         self.committee = target.committee()
         self._round_offset = round_offset
         self.id = target.index_of(self._keys.public_key)
-        self.core = Core(
-            self.committee, author=self.id,
-            key=self._keys.block_key() if self.id is not None else None,
-            verifier=_verify_block, leader_timeout_ms=self.params.leader_timeout_ms,
-        )
+        self.core = self._new_core()
         self.orderer.new_epoch(self.ledger.unfinalized())
         self.gate = AvailabilityGate()
         self._own_latest = None

@@ -22,6 +22,7 @@ __all__ = [
     "FrameType",
     "Status",
     "decode_frame",
+    "encode_floor",
     "encode_get_blocks",
     "encode_get_msgs",
     "encode_get_tail",
@@ -34,7 +35,7 @@ MAX_ITEMS = 4096
 MAX_ITEM_BYTES = 320 * 1024
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
-_STATUS = struct.Struct(">QQQQ")
+_STATUS = struct.Struct(">QQQQQQ")
 
 
 class FrameType(IntEnum):
@@ -46,6 +47,10 @@ class FrameType(IntEnum):
     PING = 6
     PONG = 7
     GET_TAIL = 8
+    CHECKPOINTS = 9
+    GET_CHECKPOINTS = 10
+    GET_COMMITS = 11
+    COMMITS = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,8 @@ class Status:
     last_decided: int
     commits: int
     finalized: int
+    epoch: int = 0
+    height: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +76,12 @@ class Frame:
     nonce: int = 0
 
 
+_ITEM_FRAMES = (FrameType.MSGS, FrameType.BLOCKS, FrameType.CHECKPOINTS, FrameType.COMMITS)
+_FLOOR_FRAMES = (FrameType.GET_TAIL, FrameType.GET_CHECKPOINTS, FrameType.GET_COMMITS)
+
+
 def encode_items(kind: FrameType, items: Sequence[bytes]) -> bytes:
-    """A MSGS or BLOCKS frame."""
+    """A frame of length-prefixed items: MSGS, BLOCKS, CHECKPOINTS or COMMITS."""
     if len(items) > MAX_ITEMS:
         raise DecodeError(f"at most {MAX_ITEMS} items per frame")
     parts = [bytes([kind]), _U32.pack(len(items))]
@@ -92,7 +103,14 @@ def encode_get_blocks(digests: Sequence[bytes], floor: int) -> bytes:
 
 def encode_get_tail(epoch: int) -> bytes:
     """Ask for the last blocks of ``epoch`` (a node that missed its peers' epoch switch)."""
-    return bytes([FrameType.GET_TAIL]) + _U64.pack(epoch)
+    return encode_floor(FrameType.GET_TAIL, epoch)
+
+
+def encode_floor(kind: FrameType, value: int) -> bytes:
+    """GET_TAIL (an epoch), GET_CHECKPOINTS or GET_COMMITS (a commit height)."""
+    if kind not in _FLOOR_FRAMES:
+        raise DecodeError(f"{kind.name} does not carry one number")
+    return bytes([kind]) + _U64.pack(value)
 
 
 def encode_get_msgs(ids: Sequence[bytes]) -> bytes:
@@ -101,7 +119,8 @@ def encode_get_msgs(ids: Sequence[bytes]) -> bytes:
 
 def encode_status(status: Status) -> bytes:
     return bytes([FrameType.STATUS]) + _STATUS.pack(
-        status.highest_round, status.last_decided, status.commits, status.finalized
+        status.highest_round, status.last_decided, status.commits, status.finalized,
+        status.epoch, status.height,
     )
 
 
@@ -129,7 +148,7 @@ def decode_frame(data: bytes) -> Frame:
         kind = FrameType(data[0])
     except ValueError:
         raise DecodeError(f"unknown frame type {data[0]}") from None
-    if kind in (FrameType.MSGS, FrameType.BLOCKS):
+    if kind in _ITEM_FRAMES:
         if len(data) < 5:
             raise DecodeError("frame truncated before its count")
         (count,) = _U32.unpack_from(data, 1)
@@ -163,6 +182,6 @@ def decode_frame(data: bytes) -> Frame:
         return Frame(kind, status=Status(*_STATUS.unpack_from(data, 1)))
     if len(data) != 9:
         raise DecodeError(f"{kind.name.lower()} frame has the wrong length")
-    if kind == FrameType.GET_TAIL:
+    if kind in _FLOOR_FRAMES:
         return Frame(kind, floor=_U64.unpack_from(data, 1)[0])
     return Frame(kind, nonce=_U64.unpack_from(data, 1)[0])
