@@ -218,9 +218,9 @@ class Core:
         self._last_decided = 0
         self._committed: set[bytes] = set()
         self._commit_index = 0
-        # id -> round of the leader whose commit finalized it; the log lists the
-        # same ids by commit so that garbage collection forgets them in order.
-        self._delivered: dict[bytes, int] = {}
+        # Finalized ids; with GC the log lists them by commit (leader round)
+        # so that they are forgotten in order.
+        self._delivered: set[bytes] = set()
         self._delivered_log: deque[tuple[int, tuple[bytes, ...]]] = deque()
         self._gc_depth = gc_depth
         self._gc_round = 0
@@ -283,6 +283,19 @@ class Core:
 
     def pending_count(self) -> int:
         return len(self._pending)
+
+    def memory_stats(self) -> dict[str, int]:
+        """How much state the core holds (to watch garbage collection at work):
+        blocks, pending blocks, finalized block digests and finalized ids kept
+        for de-duplication, rounds with tallies, and equivocation proofs."""
+        return {
+            "blocks": len(self._blocks),
+            "pending": len(self._pending),
+            "committed": len(self._committed),
+            "delivered": len(self._delivered),
+            "rounds": len(self._round_authors),
+            "equivocations": len(self._equivocations),
+        }
 
     def equivocations(self) -> tuple[EquivocationProof, ...]:
         return tuple(self._equivocations[k] for k in sorted(self._equivocations))
@@ -689,11 +702,16 @@ class Core:
         for block in cone:
             for mid in block.payload:
                 if mid not in delivered:
-                    delivered[mid] = round_
+                    delivered.add(mid)
                     ids.append(mid)
         if self._gc_depth is not None:
             self._delivered_log.append((round_, tuple(ids)))
             self._gc_round = max(self._gc_round, round_ - self._gc_depth)
+            # Forget finalized ids now, not after the batch: the next commit's
+            # de-duplication must not depend on how many commits one call makes.
+            log = self._delivered_log
+            while log[0][0] < self._gc_round:
+                delivered.difference_update(log.popleft()[1])
         sub = CommittedSubDag(
             index=self._commit_index,
             leader=leader.ref,
@@ -728,10 +746,6 @@ class Core:
             self._blame_weight.pop(round_, None)
         for seen in [r for r in self._quorum_seen_at if r < gc_round]:
             del self._quorum_seen_at[seen]
-        log, delivered = self._delivered_log, self._delivered
-        while log and log[0][0] < gc_round:
-            for mid in log.popleft()[1]:
-                del delivered[mid]
         return self._release_pending(outputs)
 
     def _release_pending(self, outputs: list[Output]) -> bool:

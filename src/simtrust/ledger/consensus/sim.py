@@ -3,8 +3,10 @@
 ``docs/consensus.md`` §9: a seeded RNG, a virtual millisecond clock, links with
 latency distributions and loss, partitions that heal, crash-recovery from
 persisted blocks, and byzantine validators (equivocating, withholding, lying
-about parents, silent). The honest nodes run exactly ``Core``, driven as a
-network node drives it. Same seed, same run, event for event.
+about parents, silent); with garbage collection (§7.5) a node left behind the
+horizon installs a peer's committed point through ``Core.resume``. The honest
+nodes run exactly ``Core``, driven as a network node drives it. Same seed, same
+run, event for event.
 """
 
 from __future__ import annotations
@@ -153,7 +155,9 @@ class SimConfig:
     messages queue behind each other); ``epoch_change`` moves every node to a
     new committee at one commit; ``gc_depth`` is every core's garbage collection
     depth (None: keep every round), and with it an honest node proposes again
-    the ids of its blocks that fell below its core's ``gc_round`` unfinalized."""
+    the ids of its blocks that fell below its core's ``gc_round`` unfinalized,
+    and a node that needs blocks its peers already forgot takes a snapshot of
+    a peer's commits and resumes from it (``Core.resume``)."""
 
     validators: int = 4
     seed: int = 0
@@ -182,7 +186,10 @@ class SimResult:
     message finality latencies at honest nodes, and counters. ``honest`` are the
     validators without byzantine behaviour (crashed ones included), ``alive``
     those running at the end; ``proposed`` maps each honest node to the ids it
-    proposed, in order (first proposal only)."""
+    proposed (first proposal only) and the virtual time each was submitted;
+    ``approximate`` lists, per node, the positions of commits made by a resumed
+    core whose ``blocks`` may also name blocks finalized before its resume point
+    (§7.5); ``peak_blocks`` is the most blocks a node's core held at once."""
 
     config: SimConfig
     honest: frozenset[int]
@@ -193,7 +200,9 @@ class SimResult:
     stats: dict[str, int]
     rounds: dict[int, int]
     epochs: dict[int, int]
-    proposed: dict[int, list[bytes]] = field(default_factory=dict)
+    proposed: dict[int, dict[bytes, float]] = field(default_factory=dict)
+    approximate: dict[int, frozenset[int]] = field(default_factory=dict)
+    peak_blocks: dict[int, int] = field(default_factory=dict)
 
     def commits_after(self, node: int, time_ms: float) -> int:
         return sum(1 for t in self.commit_times[node] if t >= time_ms)
@@ -203,20 +212,48 @@ class SimResult:
         and no restarted node re-derived a different history."""
         if self.stats.get("replay_mismatch", 0):
             raise ForkDetectedError("a restarted node re-derived a different commit sequence")
-        check_prefixes([self.commits[n] for n in sorted(self.honest)])
+        nodes = sorted(self.honest)
+        check_prefixes(
+            [self.commits[n] for n in nodes],
+            [self.approximate.get(n, frozenset()) for n in nodes],
+        )
 
 
-def check_prefixes(sequences: Sequence[Sequence[CommittedSubDag]]) -> None:
+def _applied(seq: Sequence[CommittedSubDag]) -> list[bytes]:
+    """The ids in the order a ledger applies them: each id once, at its first finalization."""
+    seen: set[bytes] = set()
+    order: list[bytes] = []
+    for sub in seq:
+        for mid in sub.message_ids:
+            if mid not in seen:
+                seen.add(mid)
+                order.append(mid)
+    return order
+
+
+def check_prefixes(
+    sequences: Sequence[Sequence[CommittedSubDag]],
+    approximate: Sequence[frozenset[int]] = (),
+) -> None:
     """Raise ``ForkDetectedError`` unless every pair of commit sequences is prefix-related,
-    both in committed leaders and in finalized message ids."""
-    longest = max(sequences, key=len, default=[])
-    ids_longest = [m for sub in longest for m in sub.message_ids]
-    for seq in sequences:
+    in committed leaders (with round and index), in finalized blocks and in the order
+    a ledger applies the message ids. ``approximate[i]`` holds positions of sequence
+    ``i`` made by a resumed core, whose blocks are not compared (§7.5)."""
+    if not sequences:
+        return
+    marks = list(approximate) + [frozenset()] * (len(sequences) - len(approximate))
+    at = max(range(len(sequences)), key=lambda i: len(sequences[i]))
+    longest, longest_marks = sequences[at], marks[at]
+    ids_longest = _applied(longest)
+    for seq, own in zip(sequences, marks, strict=True):
         for index, sub in enumerate(seq):
             other = longest[index]
-            if (sub.leader, sub.blocks) != (other.leader, other.blocks):
+            if (sub.index, sub.leader, sub.round) != (other.index, other.leader, other.round):
                 raise ForkDetectedError(f"commit {index} differs between honest nodes")
-        ids = [m for sub in seq for m in sub.message_ids]
+            exact = index not in own and index not in longest_marks
+            if exact and sub.blocks != other.blocks:
+                raise ForkDetectedError(f"commit {index} differs between honest nodes")
+        ids = _applied(seq)
         if ids != ids_longest[: len(ids)]:
             raise ForkDetectedError("finalized message orders differ between honest nodes")
 
@@ -255,20 +292,35 @@ class _SignedRegistry:
             raise InvalidSignature("block signature was not made by its author")
 
 
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """A peer's committed point in one epoch: its commits and what ``Core.resume`` needs."""
+
+    epoch: int
+    commits: tuple[CommittedSubDag, ...]
+    last_decided_round: int
+    gc_round: int
+
+
 class _Node:
     __slots__ = (
         "alive",
+        "approximate",
+        "bases",
         "behaviour",
         "busy_until",
         "commit_times",
         "commits",
         "core",
         "epoch",
+        "epoch_start",
         "extra",
+        "gc_seen",
         "generation",
         "id",
         "key",
         "last_proposal",
+        "peak",
         "retired",
         "stores",
         "tail_asked",
@@ -298,6 +350,15 @@ class _Node:
         # Own ids not finalized yet -> round of the last own block carrying
         # them; it survives crashes, as a ledger's unfinalized messages do.
         self.unfinalized: dict[bytes, int] = {}
+        self.epoch_start = [0]  # position in ``commits`` of each epoch's first commit
+        # epoch -> (snapshot, last round signed before it): the core of that
+        # epoch restarts from Core.resume instead of from round 1.
+        self.bases: dict[int, tuple[_Snapshot, int]] = {}
+        self.approximate: set[int] = set()
+        # gc_round of the core before its next commit, and the last commit
+        # round of the snapshot it resumed from (cones are exact above it)
+        self.gc_seen = (0, -1)
+        self.peak = 0
 
 
 _Message = tuple[str, object]
@@ -357,8 +418,8 @@ class _Simulation:
             if node.alive:
                 node.core = self._new_core(node)
         self.birth: dict[bytes, float] = {}
-        self.proposed: dict[int, list[bytes]] = {
-            n.id: [] for n in self.nodes if n.behaviour == "honest"
+        self.proposed: dict[int, dict[bytes, float]] = {
+            n.id: {} for n in self.nodes if n.behaviour == "honest"
         }
         self.finality: list[float] = []
         self.stats: dict[str, int] = {
@@ -368,6 +429,7 @@ class _Simulation:
             "equivocations_seen": 0,
             "replay_mismatch": 0,
             "requests": 0,
+            "snapshots": 0,
         }
 
     def _new_core(self, node: _Node) -> Core:
@@ -375,15 +437,35 @@ class _Simulation:
 
     def _restore(self, node: _Node, epoch: int, blocks: list[Block]) -> tuple[Core, list[Output]]:
         author = self.indices[epoch].get(node.id)
-        return Core.restore(
+        base = node.bases.get(epoch)
+        if base is None:
+            return Core.restore(
+                self.committees[epoch],
+                blocks,
+                author=author,
+                key=node.key if author is not None else None,
+                verifier=self.verifier,
+                leader_timeout_ms=self.config.leader_timeout_ms,
+                gc_depth=self.config.gc_depth,
+            )
+        snapshot, signed = base
+        assert self.config.gc_depth is not None
+        core = Core.resume(
             self.committees[epoch],
-            blocks,
+            last_decided_round=snapshot.last_decided_round,
+            last_commit_round=snapshot.commits[-1].round,
+            commit_index=len(snapshot.commits),
+            gc_depth=self.config.gc_depth,
             author=author,
             key=node.key if author is not None else None,
             verifier=self.verifier,
             leader_timeout_ms=self.config.leader_timeout_ms,
-            gc_depth=self.config.gc_depth,
+            last_proposed_round=signed,
         )
+        outputs: list[Output] = []
+        for block in blocks:
+            outputs.extend(core.on_block(block))
+        return core, outputs
 
     def _switch_epoch(self, node: _Node) -> None:
         """The committing node checks the change and starts the next epoch's core."""
@@ -391,6 +473,8 @@ class _Simulation:
         change, signatures = self.change
         committee = verify_committee_change(self.committees[node.epoch], change, signatures)
         node.epoch += 1
+        node.epoch_start.append(len(node.commits))
+        node.gc_seen = (0, -1)
         node.stores.append([])
         if node.core is not None:
             node.retired.append(node.core)
@@ -487,6 +571,8 @@ class _Simulation:
             rounds={n.id: (n.core.highest_round if n.core else 0) for n in self.nodes},
             epochs={n.id: n.epoch for n in self.nodes},
             proposed=self.proposed,
+            approximate={n.id: frozenset(n.approximate) for n in self.nodes},
+            peak_blocks={n.id: n.peak for n in self.nodes},
         )
 
     def _restart(self, node: _Node) -> None:
@@ -494,7 +580,6 @@ class _Simulation:
         node.busy_until = self.now
         node.generation += 1
         node.wake = None
-        offset = 0
         node.retired = []
         for epoch in range(node.epoch + 1):
             core, outputs = self._restore(node, epoch, node.stores[epoch])
@@ -503,12 +588,11 @@ class _Simulation:
             replayed = [o for o in outputs if isinstance(o, CommittedSubDag)]
             if epoch < node.epoch:
                 assert self.config.epoch_change is not None
-                replayed = replayed[: self.config.epoch_change.at_commit + 1]
+                replayed = [s for s in replayed if s.index <= self.config.epoch_change.at_commit]
             for sub in replayed:
-                position = offset + sub.index
+                position = node.epoch_start[epoch] + sub.index
                 if position >= len(node.commits) or node.commits[position] != sub:
                     self.stats["replay_mismatch"] += 1
-            offset += len(replayed)
         node.core = core
         self._push(self.now + self.rng.uniform(0, 5), "tick", node.id, node.generation)
 
@@ -540,8 +624,14 @@ class _Simulation:
         if peer == node.id or node.core is None:
             return
         self.stats["requests"] += 1
+        asked = refs[:256]
         floor = max(1, node.core.last_decided_round - 1)
-        self._send(node.id, peer, ("request", (tuple(r.digest for r in refs[:256]), floor)))
+        if self.config.gc_depth is not None and asked:
+            # A resumed core holds nothing below what it decided: ask for the
+            # whole history down to the oldest block it lacks (never below its
+            # gc_round, since such references are not missing).
+            floor = max(1, min(floor, *(r.round for r in asked)))
+        self._send(node.id, peer, ("request", (tuple(r.digest for r in asked), floor)))
 
     def _deliver(self, node: _Node, src: int, message: _Message) -> None:
         kind, body = message
@@ -563,6 +653,12 @@ class _Simulation:
             found.extend(node.extra[d] for d in digests if d in node.extra)
             if found:
                 self._send(node.id, src, ("blocks", found))
+            if node.core.gc_round > floor:
+                # The requester decided little beyond what this node forgot: it
+                # may need blocks nobody keeps. Offer this node's committed point.
+                self._send(node.id, src, ("snapshot", self._snapshot(node)))
+        elif kind == "snapshot":
+            self._install(node, cast(_Snapshot, body))
         elif kind == "tail":
             epoch = cast(int, body)
             if node.behaviour in {"withhold", "silent"} or epoch >= len(node.retired):
@@ -571,6 +667,50 @@ class _Simulation:
             tail = list(old.blocks_at(old.highest_round))
             if tail:
                 self._send(node.id, src, ("blocks", tail))
+
+    def _snapshot(self, node: _Node) -> _Snapshot:
+        assert node.core is not None
+        start = node.epoch_start[node.epoch]
+        return _Snapshot(
+            node.epoch,
+            tuple(node.commits[start:]),
+            node.core.last_decided_round,
+            node.core.gc_round,
+        )
+
+    def _install(self, node: _Node, snapshot: _Snapshot) -> None:
+        """Resume from a peer's committed point if this node waits for blocks below the
+        peer's gc_round (forgotten by every node that far ahead) and the peer is ahead."""
+        core = node.core
+        assert core is not None
+        start = node.epoch_start[node.epoch]
+        own = len(node.commits) - start
+        if (
+            snapshot.epoch != node.epoch
+            or len(snapshot.commits) <= own
+            or not any(r.round < snapshot.gc_round for r in core.missing_refs())
+        ):
+            return
+        self.stats["snapshots"] += 1
+        change = self.config.epoch_change
+        installed = list(snapshot.commits[own:])
+        if change is not None and node.epoch == 0:
+            installed = [s for s in installed if s.index <= change.at_commit]
+        for sub in installed:
+            node.commits.append(sub)
+            node.commit_times.append(self.now)
+            for mid in sub.message_ids:
+                node.unfinalized.pop(mid, None)
+        if change is not None and node.epoch == 0 and installed[-1].index == change.at_commit:
+            self._switch_epoch(node)
+            return
+        signed = max(core.last_proposed_round, node.bases.get(node.epoch, (snapshot, 0))[1])
+        node.bases[node.epoch] = (snapshot, signed)
+        node.stores[node.epoch] = []
+        assert self.config.gc_depth is not None
+        node.gc_seen = (snapshot.gc_round, snapshot.commits[-1].round)
+        node.core = self._restore(node, node.epoch, [])[0]
+        node.wake = None
 
     def _ingest(self, node: _Node, src: int, block: Block) -> None:
         core = node.core
@@ -591,6 +731,8 @@ class _Simulation:
         for output in outputs:
             if isinstance(output, BlockAccepted):
                 node.stores[node.epoch].append(output.block)
+                if node.core is not None:
+                    node.peak = max(node.peak, len(node.core))
             elif isinstance(output, MissingBlocks):
                 self._request(node, src, output.refs)
             elif isinstance(output, EquivocationDetected):
@@ -598,6 +740,11 @@ class _Simulation:
             elif isinstance(output, CommittedSubDag):
                 node.commits.append(output)
                 node.commit_times.append(self.now)
+                gc_before, horizon = node.gc_seen
+                if gc_before <= horizon:  # may name blocks finalized before the snapshot
+                    node.approximate.add(len(node.commits) - 1)
+                if self.config.gc_depth is not None:
+                    node.gc_seen = (max(gc_before, output.round - self.config.gc_depth), horizon)
                 for mid in output.message_ids:
                     node.unfinalized.pop(mid, None)
                 if node.behaviour == "honest":
@@ -652,8 +799,8 @@ class _Simulation:
         for k in range(count):
             mid = self.rng.randbytes(32)
             if honest:
-                self.birth[mid] = start + span * (k + 1) / count
-                self.proposed[node.id].append(mid)
+                born = start + span * (k + 1) / count
+                self.birth[mid] = self.proposed[node.id][mid] = born
             ids.append(mid)
         if honest and self.config.gc_depth is not None:
             for mid in ids:
