@@ -19,6 +19,7 @@ from simtrust.ledger.net import (
     NodeOptions,
     generate_local_network,
 )
+from simtrust.store import SqliteDatabase
 
 
 def make_messages(
@@ -65,3 +66,45 @@ async def wait_until(cond: Callable[[], bool], timeout: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+class LocalNetwork:
+    """Validators of one genesis in this event loop, each on its own SQLite file.
+
+    ``async with LocalNetwork(...) as net:`` starts them all and stops and
+    closes everything on the way out; ``stop(i)`` / ``start(i)`` restart one
+    on its store (with other options, if given).
+    """
+
+    def __init__(self, genesis: NetworkGenesis, keys: Sequence[NodeKeys], directory: Path,
+                 options: NodeOptions = OPTIONS) -> None:
+        self.genesis, self.keys, self.options = genesis, list(keys), options
+        self.paths = [directory / f"validator-{i}.db" for i in range(len(keys))]
+        self.dbs: list[SqliteDatabase | None] = [None] * len(keys)
+        self.nodes: list[ConsortiumNode] = []
+
+    async def start(self, i: int, options: NodeOptions | None = None) -> ConsortiumNode:
+        db = self.dbs[i] = SqliteDatabase(self.paths[i])
+        node = ConsortiumNode(self.genesis, self.keys[i], db, options=options or self.options)
+        if i < len(self.nodes):
+            self.nodes[i] = node
+        else:
+            self.nodes.append(node)
+        await node.start()
+        return node
+
+    async def stop(self, i: int) -> None:
+        await self.nodes[i].stop()
+        db, self.dbs[i] = self.dbs[i], None
+        if db is not None:
+            db.close()
+
+    async def __aenter__(self) -> LocalNetwork:
+        for i in range(len(self.keys)):
+            await self.start(i)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for i, db in enumerate(self.dbs):
+            if db is not None:
+                await self.stop(i)

@@ -33,9 +33,8 @@ from simtrust.ledger.net import (
 )
 from simtrust.ledger.net._checkpoints import Checkpoint, CheckpointCert, sign_checkpoint
 from simtrust.ledger.net._sync import SyncSession, commit_items, decode_commit_items
-from simtrust.store import SqliteDatabase
 
-from .conftest import OPTIONS, finalized_order, make_messages, wait_until
+from .conftest import OPTIONS, LocalNetwork, finalized_order, make_messages, wait_until
 
 NID = b"\x01" * 8
 
@@ -187,19 +186,13 @@ def test_a_validator_two_epochs_behind_syncs_from_certified_state_and_validates_
     genesis, keys = sync_network
     client = Ed25519Signer.generate()
     root = genesis.ledger_genesis().id
-    paths = [tmp_path / f"s{i}.db" for i in range(4)]
 
     async def go() -> None:
-        dbs = [SqliteDatabase(p) for p in paths]
-        nodes = [ConsortiumNode(genesis, k, db, options=OPTIONS)
-                 for k, db in zip(keys, dbs, strict=True)]
-        for n in nodes:
-            await n.start()
-        try:
+        async with LocalNetwork(genesis, keys, tmp_path) as net:
+            nodes = net.nodes
             nodes[0].submit(make_messages(genesis.network, client, [root], 20))
             await wait_until(lambda: all(n.finalized_count() == 20 for n in nodes), 20)
-            await nodes[3].stop()
-            dbs[3].close()
+            await net.stop(3)
 
             # Two committee changes (same members) while validator 3 is away.
             epoch0 = EpochCommittee.of_genesis(genesis)
@@ -214,10 +207,7 @@ def test_a_validator_two_epochs_behind_syncs_from_certified_state_and_validates_
             ends = [c for c in nodes[0].checkpoints.for_sync(0) if c.checkpoint.ends_epoch]
             assert [0, 1] == [c.checkpoint.epoch for c in ends]
 
-            dbs[3] = SqliteDatabase(paths[3])
-            nodes[3] = ConsortiumNode(genesis, keys[3], dbs[3], options=OPTIONS)
-            assert 0 == nodes[3].committee.epoch
-            await nodes[3].start()
+            await net.start(3)
             await wait_until(lambda: nodes[3].committee.epoch == 2
                              and nodes[3].status()["syncing"] is None, 40)
             assert nodes[3].stats["syncs_started"] >= 2
@@ -236,11 +226,6 @@ def test_a_validator_two_epochs_behind_syncs_from_certified_state_and_validates_
             assert nodes[0].ledger.snapshot()._replace(tips_hash="") == \
                 nodes[3].ledger.snapshot()._replace(tips_hash="")
             assert nodes[3].ledger.snapshot() == nodes[3].ledger.recompute()
-        finally:
-            for n in nodes:
-                await n.stop()
-            for db in dbs:
-                db.close()
 
     asyncio.run(asyncio.wait_for(go(), 150))
 
@@ -256,20 +241,14 @@ def test_a_validator_past_the_gc_horizon_syncs_within_its_epoch_and_restarts_fro
     genesis, keys = sync_network
     client = Ed25519Signer.generate()
     root = genesis.ledger_genesis().id
-    paths = [tmp_path / f"g{i}.db" for i in range(4)]
     eager = dataclasses.replace(OPTIONS, sync_commits=5)
 
     async def go() -> None:
-        dbs = [SqliteDatabase(p) for p in paths]
-        nodes = [ConsortiumNode(genesis, k, db, options=OPTIONS)
-                 for k, db in zip(keys, dbs, strict=True)]
-        for n in nodes:
-            await n.start()
-        try:
+        async with LocalNetwork(genesis, keys, tmp_path) as net:
+            nodes = net.nodes
             nodes[0].submit(make_messages(genesis.network, client, [root], 10))
             await wait_until(lambda: all(n.finalized_count() == 10 for n in nodes), 20)
-            await nodes[3].stop()
-            dbs[3].close()
+            await net.stop(3)
             start = nodes[0].ledger.height
             for i in range(12):  # separate batches: many commits
                 nodes[i % 3].submit(make_messages(genesis.network, client, [root], 5))
@@ -277,9 +256,7 @@ def test_a_validator_past_the_gc_horizon_syncs_within_its_epoch_and_restarts_fro
             await wait_until(lambda: all(n.ledger.height >= start + 12 for n in nodes[:3]), 30)
             await wait_until(lambda: all(_checkpoint_epoch(n) == 0 for n in nodes[:3]), 30)
 
-            dbs[3] = SqliteDatabase(paths[3])
-            nodes[3] = ConsortiumNode(genesis, keys[3], dbs[3], options=eager)
-            await nodes[3].start()
+            await net.start(3, eager)
             await wait_until(lambda: nodes[3].stats["syncs_started"] >= 1
                              and nodes[3].status()["syncing"] is None, 40)
             assert nodes[3].checkpoints.resume(0) is not None
@@ -288,11 +265,8 @@ def test_a_validator_past_the_gc_horizon_syncs_within_its_epoch_and_restarts_fro
             await wait_until(lambda: all(n.ledger.status(last)["state"] == "finalized"
                                          for n in nodes), 40)
             # Restarted after the sync, it resumes its core from the recorded point.
-            await nodes[3].stop()
-            dbs[3].close()
-            dbs[3] = SqliteDatabase(paths[3])
-            nodes[3] = ConsortiumNode(genesis, keys[3], dbs[3], options=OPTIONS)
-            await nodes[3].start()
+            await net.stop(3)
+            await net.start(3)
             again = nodes[1].submit(make_messages(genesis.network, client, [root], 15))
             last = again[-1].message_id or b""
             await wait_until(lambda: all(n.ledger.status(last)["state"] == "finalized"
@@ -301,11 +275,6 @@ def test_a_validator_past_the_gc_horizon_syncs_within_its_epoch_and_restarts_fro
             orders = [finalized_order(n) for n in nodes]
             assert orders[0] == orders[1] == orders[2] == orders[3]
             assert nodes[0].ledger.chain_head() == nodes[3].ledger.chain_head()
-        finally:
-            for n in nodes:
-                await n.stop()
-            for db in dbs:
-                db.close()
 
     asyncio.run(asyncio.wait_for(go(), 150))
 
