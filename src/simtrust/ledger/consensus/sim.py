@@ -189,7 +189,9 @@ class SimResult:
     proposed (first proposal only) and the virtual time each was submitted;
     ``approximate`` lists, per node, the positions of commits made by a resumed
     core whose ``blocks`` may also name blocks finalized before its resume point
-    (§7.5); ``peak_blocks`` is the most blocks a node's core held at once."""
+    (§7.5); with garbage collection, ``peak_memory`` is the most of each
+    ``Core.memory_stats`` figure a node's core held at once, and ``gc_rounds``
+    each core's ``gc_round`` at the end."""
 
     config: SimConfig
     honest: frozenset[int]
@@ -202,7 +204,8 @@ class SimResult:
     epochs: dict[int, int]
     proposed: dict[int, dict[bytes, float]] = field(default_factory=dict)
     approximate: dict[int, frozenset[int]] = field(default_factory=dict)
-    peak_blocks: dict[int, int] = field(default_factory=dict)
+    peak_memory: dict[int, dict[str, int]] = field(default_factory=dict)
+    gc_rounds: dict[int, int] = field(default_factory=dict)
 
     def commits_after(self, node: int, time_ms: float) -> int:
         return sum(1 for t in self.commit_times[node] if t >= time_ms)
@@ -358,7 +361,7 @@ class _Node:
         # gc_round of the core before its next commit, and the last commit
         # round of the snapshot it resumed from (cones are exact above it)
         self.gc_seen = (0, -1)
-        self.peak = 0
+        self.peak: dict[str, int] = {}
 
 
 _Message = tuple[str, object]
@@ -572,7 +575,8 @@ class _Simulation:
             epochs={n.id: n.epoch for n in self.nodes},
             proposed=self.proposed,
             approximate={n.id: frozenset(n.approximate) for n in self.nodes},
-            peak_blocks={n.id: n.peak for n in self.nodes},
+            peak_memory={n.id: n.peak for n in self.nodes},
+            gc_rounds={n.id: (n.core.gc_round if n.core else 0) for n in self.nodes},
         )
 
     def _restart(self, node: _Node) -> None:
@@ -631,7 +635,8 @@ class _Simulation:
             # whole history down to the oldest block it lacks (never below its
             # gc_round, since such references are not missing).
             floor = max(1, min(floor, *(r.round for r in asked)))
-        self._send(node.id, peer, ("request", (tuple(r.digest for r in asked), floor)))
+        decided = node.core.last_decided_round
+        self._send(node.id, peer, ("request", (tuple(r.digest for r in asked), floor, decided)))
 
     def _deliver(self, node: _Node, src: int, message: _Message) -> None:
         kind, body = message
@@ -645,7 +650,7 @@ class _Simulation:
         elif kind == "request":
             if node.behaviour in {"withhold", "silent"}:
                 return
-            digests, floor = cast(tuple[tuple[bytes, ...], int], body)
+            digests, floor, decided = cast(tuple[tuple[bytes, ...], int, int], body)
             assert node.core is not None
             found = node.core.history(digests, floor, self.config.max_response_blocks)
             for old in node.retired:
@@ -653,8 +658,8 @@ class _Simulation:
             found.extend(node.extra[d] for d in digests if d in node.extra)
             if found:
                 self._send(node.id, src, ("blocks", found))
-            if node.core.gc_round > floor:
-                # The requester decided little beyond what this node forgot: it
+            if node.core.gc_round > decided:
+                # The requester has not decided the rounds this node forgot: it
                 # may need blocks nobody keeps. Offer this node's committed point.
                 self._send(node.id, src, ("snapshot", self._snapshot(node)))
         elif kind == "snapshot":
@@ -728,11 +733,12 @@ class _Simulation:
         self._handle(node, outputs, src)
 
     def _handle(self, node: _Node, outputs: list[Output], src: int) -> None:
+        if outputs and node.core is not None and self.config.gc_depth is not None:
+            for key, value in node.core.memory_stats().items():
+                node.peak[key] = max(node.peak.get(key, 0), value)
         for output in outputs:
             if isinstance(output, BlockAccepted):
                 node.stores[node.epoch].append(output.block)
-                if node.core is not None:
-                    node.peak = max(node.peak, len(node.core))
             elif isinstance(output, MissingBlocks):
                 self._request(node, src, output.refs)
             elif isinstance(output, EquivocationDetected):
