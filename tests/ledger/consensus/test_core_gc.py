@@ -293,6 +293,27 @@ def test_proposals_never_reference_blocks_below_gc_round(dag4: Dag) -> None:
     assert min(p.round for p in block.parents) >= gc.gc_round
 
 
+def test_weak_links_reach_no_further_back_than_the_last_committed_leader(dag4: Dag) -> None:
+    """Author 3's blocks of rounds 4 and 8 are never referenced. Once leader 8 is
+    committed, a GC core weak-links only the round-8 one: a link to round 4 would make
+    a validator one commit behind need a block its peers are about to forget."""
+    lonely = {(4, 3), (8, 3)}
+    previous: list[Block] = []
+    blocks: list[Block] = []
+    for r in range(1, 11):
+        kept = [b for b in previous if (b.round, b.author) not in lonely]
+        previous = [dag4.block(r, a, kept) for a in range(4)]
+        blocks += previous
+    plain = Core(dag4.committee, author=0, key=dag4.keys[0])
+    gc = Core(dag4.committee, author=0, key=dag4.keys[0], gc_depth=5)
+    assert 8 == commits(feed(gc, blocks))[-1].round
+    feed(plain, blocks)
+    assert 3 == gc.gc_round  # round 4 is still held
+    weak = {(p.round, p.author) for p in gc.propose(0, []).parents if p.round < 10}
+    assert {(8, 3)} == weak
+    assert lonely == {(p.round, p.author) for p in plain.propose(0, []).parents if p.round < 10}
+
+
 def test_history_stops_at_gc_round(dag4: Dag) -> None:
     layers = dag4.rounds(10)
     core = Core(dag4.committee, gc_depth=2)

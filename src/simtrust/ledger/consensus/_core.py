@@ -141,6 +141,7 @@ class Core:
         "_gc_round",
         "_highest_round",
         "_key",
+        "_last_commit_round",
         "_last_decided",
         "_last_proposed",
         "_max_pending",
@@ -216,6 +217,7 @@ class Core:
         self._cert_weight: dict[bytes, int] = {}
         self._certifiers: dict[bytes, bytes] = {}
         self._last_decided = 0
+        self._last_commit_round = 0
         self._committed: set[bytes] = set()
         self._commit_index = 0
         # Finalized ids; with GC the log lists them by commit (leader round)
@@ -368,7 +370,8 @@ class Core:
 
         Parents: one block (the first seen) of every author of the previous
         round, plus up to ``max_weak_parents`` older blocks nothing references
-        yet. The caller persists the block, then feeds it to ``on_block``.
+        yet (with garbage collection, none older than the last committed
+        leader). The caller persists the block, then feeds it to ``on_block``.
         """
         round_ = self.proposal_round()
         if round_ is None or self._key is None or self.author is None:
@@ -379,8 +382,13 @@ class Core:
             for author in self._round_authors.get(previous, ()):
                 first = self._blocks[self._slots[(previous, author)][0]]
                 parents[(previous, author)] = first.ref
+            # With GC, a weak link to a block older than the last committed
+            # leader would make a validator one commit behind need a block its
+            # peers forget at their next commit; such a block is left to fall
+            # below gc_round, and its author proposes its ids again (§7.5).
+            oldest = 0 if self._gc_depth is None else self._last_commit_round
             weak = sorted(
-                (r for r in self._unreferenced.values() if r.round < previous),
+                (r for r in self._unreferenced.values() if oldest <= r.round < previous),
                 key=lambda r: (-r.round, r.author, r.digest),
             )
             for ref in weak:
@@ -704,6 +712,7 @@ class Core:
                 if mid not in delivered:
                     delivered.add(mid)
                     ids.append(mid)
+        self._last_commit_round = round_
         if self._gc_depth is not None:
             self._delivered_log.append((round_, tuple(ids)))
             self._gc_round = max(self._gc_round, round_ - self._gc_depth)
@@ -849,5 +858,6 @@ class Core:
         core._last_decided = last_decided_round
         core._commit_index = commit_index
         core._gc_round = max(0, last_commit_round - gc_depth)
+        core._last_commit_round = last_commit_round
         core._last_proposed = last_proposed_round
         return core

@@ -189,7 +189,8 @@ class SimResult:
     proposed (first proposal only) and the virtual time each was submitted;
     ``approximate`` lists, per node, the positions of commits made by a resumed
     core whose ``blocks`` may also name blocks finalized before its resume point
-    (§7.5); with garbage collection, ``peak_memory`` is the most of each
+    (§7.5), and ``installed`` the positions of commits a node took from a peer's
+    snapshot instead of making them; with garbage collection, ``peak_memory`` is the most of each
     ``Core.memory_stats`` figure a node's core held at once, and ``gc_rounds``
     each core's ``gc_round`` at the end."""
 
@@ -204,11 +205,16 @@ class SimResult:
     epochs: dict[int, int]
     proposed: dict[int, dict[bytes, float]] = field(default_factory=dict)
     approximate: dict[int, frozenset[int]] = field(default_factory=dict)
+    installed: dict[int, frozenset[int]] = field(default_factory=dict)
     peak_memory: dict[int, dict[str, int]] = field(default_factory=dict)
     gc_rounds: dict[int, int] = field(default_factory=dict)
 
     def commits_after(self, node: int, time_ms: float) -> int:
-        return sum(1 for t in self.commit_times[node] if t >= time_ms)
+        """Commits the node's own core made at or after ``time_ms`` (not installed ones)."""
+        installed = self.installed.get(node, frozenset())
+        return sum(
+            1 for i, t in enumerate(self.commit_times[node]) if t >= time_ms and i not in installed
+        )
 
     def check_safety(self) -> None:
         """Raise ``ForkDetectedError`` unless all honest sequences are prefixes of one another
@@ -297,10 +303,12 @@ class _SignedRegistry:
 
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
-    """A peer's committed point in one epoch: its commits and what ``Core.resume`` needs."""
+    """A peer's committed point in one epoch: its commits (``approximate``: indices of
+    those its own resumed core made, §7.5) and what ``Core.resume`` needs."""
 
     epoch: int
     commits: tuple[CommittedSubDag, ...]
+    approximate: frozenset[int]
     last_decided_round: int
     gc_round: int
 
@@ -321,6 +329,7 @@ class _Node:
         "gc_seen",
         "generation",
         "id",
+        "installed",
         "key",
         "last_proposal",
         "peak",
@@ -358,6 +367,7 @@ class _Node:
         # epoch restarts from Core.resume instead of from round 1.
         self.bases: dict[int, tuple[_Snapshot, int]] = {}
         self.approximate: set[int] = set()
+        self.installed: set[int] = set()
         # gc_round of the core before its next commit, and the last commit
         # round of the snapshot it resumed from (cones are exact above it)
         self.gc_seen = (0, -1)
@@ -575,6 +585,7 @@ class _Simulation:
             epochs={n.id: n.epoch for n in self.nodes},
             proposed=self.proposed,
             approximate={n.id: frozenset(n.approximate) for n in self.nodes},
+            installed={n.id: frozenset(n.installed) for n in self.nodes},
             peak_memory={n.id: n.peak for n in self.nodes},
             gc_rounds={n.id: (n.core.gc_round if n.core else 0) for n in self.nodes},
         )
@@ -629,14 +640,14 @@ class _Simulation:
             return
         self.stats["requests"] += 1
         asked = refs[:256]
-        floor = max(1, node.core.last_decided_round - 1)
-        if self.config.gc_depth is not None and asked:
-            # A resumed core holds nothing below what it decided: ask for the
-            # whole history down to the oldest block it lacks (never below its
-            # gc_round, since such references are not missing).
-            floor = max(1, min(floor, *(r.round for r in asked)))
-        decided = node.core.last_decided_round
-        self._send(node.id, peer, ("request", (tuple(r.digest for r in asked), floor, decided)))
+        core = node.core
+        floor = max(1, core.last_decided_round - 1)
+        if core.gc_round and not core.blocks_at(core.gc_round):
+            # A resumed core holds nothing from before its resume point: fetch
+            # the whole window in one answer, not one round per round trip.
+            floor = core.gc_round
+        digests = tuple(r.digest for r in asked)
+        self._send(node.id, peer, ("request", (digests, floor, core.gc_round)))
 
     def _deliver(self, node: _Node, src: int, message: _Message) -> None:
         kind, body = message
@@ -650,7 +661,7 @@ class _Simulation:
         elif kind == "request":
             if node.behaviour in {"withhold", "silent"}:
                 return
-            digests, floor, decided = cast(tuple[tuple[bytes, ...], int, int], body)
+            digests, floor, gc_round = cast(tuple[tuple[bytes, ...], int, int], body)
             assert node.core is not None
             found = node.core.history(digests, floor, self.config.max_response_blocks)
             for old in node.retired:
@@ -658,9 +669,9 @@ class _Simulation:
             found.extend(node.extra[d] for d in digests if d in node.extra)
             if found:
                 self._send(node.id, src, ("blocks", found))
-            if node.core.gc_round > decided:
-                # The requester has not decided the rounds this node forgot: it
-                # may need blocks nobody keeps. Offer this node's committed point.
+            if node.core.gc_round > gc_round:
+                # This node forgot rounds the requester may still need (and
+                # every node this far ahead forgot them): offer its committed point.
                 self._send(node.id, src, ("snapshot", self._snapshot(node)))
         elif kind == "snapshot":
             self._install(node, cast(_Snapshot, body))
@@ -679,6 +690,7 @@ class _Simulation:
         return _Snapshot(
             node.epoch,
             tuple(node.commits[start:]),
+            frozenset(i - start for i in node.approximate if i >= start),
             node.core.last_decided_round,
             node.core.gc_round,
         )
@@ -702,6 +714,9 @@ class _Simulation:
         if change is not None and node.epoch == 0:
             installed = [s for s in installed if s.index <= change.at_commit]
         for sub in installed:
+            if sub.index in snapshot.approximate:
+                node.approximate.add(len(node.commits))
+            node.installed.add(len(node.commits))
             node.commits.append(sub)
             node.commit_times.append(self.now)
             for mid in sub.message_ids:
