@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from simtrust.ledger.consensus import Block, Committee
+from simtrust.ledger.consensus import Block, CommittedSubDag, Committee, Core, Output
 
 
 def raw_public(key: Ed25519PrivateKey) -> bytes:
@@ -18,6 +18,21 @@ def raw_public(key: Ed25519PrivateKey) -> bytes:
 def mid(label: str) -> bytes:
     """A 32-byte message id named by a label."""
     return label.encode().ljust(32, b".")[:32]
+
+
+def commits(outputs: list[Output]) -> list[CommittedSubDag]:
+    return [o for o in outputs if isinstance(o, CommittedSubDag)]
+
+
+def feed(core: Core, blocks: list[Block]) -> list[Output]:
+    out: list[Output] = []
+    for block in blocks:
+        out.extend(core.on_block(block))
+    return out
+
+
+def flat(layers: list[list[Block]]) -> list[Block]:
+    return [b for layer in layers for b in layer]
 
 
 class Dag:

@@ -13,7 +13,6 @@ from simtrust.ledger.consensus import (
     Block,
     BlockAccepted,
     BlockRef,
-    CommittedSubDag,
     Core,
     EquivocationDetected,
     EquivocationProof,
@@ -22,22 +21,7 @@ from simtrust.ledger.consensus import (
 )
 from simtrust.ledger.consensus.sim import check_prefixes
 
-from .conftest import Dag, mid
-
-
-def commits(outputs: list[Output]) -> list[CommittedSubDag]:
-    return [o for o in outputs if isinstance(o, CommittedSubDag)]
-
-
-def feed(core: Core, blocks: list[Block]) -> list[Output]:
-    out: list[Output] = []
-    for block in blocks:
-        out.extend(core.on_block(block))
-    return out
-
-
-def flat(layers: list[list[Block]]) -> list[Block]:
-    return [b for layer in layers for b in layer]
+from .conftest import Dag, commits, feed, flat, mid
 
 
 def test_one_validator_commits_every_round() -> None:

@@ -16,26 +16,24 @@ from simtrust.ledger.consensus import (
     CommittedSubDag,
     Core,
     MissingBlocks,
-    Output,
 )
 from simtrust.ledger.consensus.sim import check_prefixes
 
-from .conftest import Dag, mid
+from .conftest import Dag, commits, feed, flat, mid
 
 
-def commits(outputs: list[Output]) -> list[CommittedSubDag]:
-    return [o for o in outputs if isinstance(o, CommittedSubDag)]
-
-
-def feed(core: Core, blocks: list[Block]) -> list[Output]:
-    out: list[Output] = []
-    for block in blocks:
-        out.extend(core.on_block(block))
-    return out
-
-
-def flat(layers: list[list[Block]]) -> list[Block]:
-    return [b for layer in layers for b in layer]
+def resume_validator0(dag: Dag, commit_round: int, depth: int, signed: int = 0) -> Core:
+    """Validator 0 resumed after a commit at ``commit_round``, the commit_round-th one."""
+    return Core.resume(
+        dag.committee,
+        last_decided_round=commit_round,
+        last_commit_round=commit_round,
+        commit_index=commit_round,
+        gc_depth=depth,
+        author=0,
+        key=dag.keys[0],
+        last_proposed_round=signed,
+    )
 
 
 def leaders(subs: list[CommittedSubDag]) -> list[tuple[int, int, BlockRef]]:
@@ -438,16 +436,7 @@ def test_a_resumed_validator_never_proposes_at_or_below_its_last_round(dag4: Dag
     layers = dag4.rounds(12)
     for r in range(13, 21):
         layers.append(dag4.layer(r, layers[-1], [1, 2, 3]))
-    resumed = Core.resume(
-        dag4.committee,
-        last_decided_round=6,
-        last_commit_round=6,
-        commit_index=6,
-        gc_depth=2,
-        author=0,
-        key=dag4.keys[0],
-        last_proposed_round=14,
-    )
+    resumed = resume_validator0(dag4, 6, depth=2, signed=14)
     assert resumed.proposal_round() is None  # holds nothing: no quorum at any round yet
     for block in flat(layers[3:]):
         resumed.on_block(block)
@@ -462,15 +451,7 @@ def test_a_resumed_validator_never_proposes_at_or_below_its_last_round(dag4: Dag
 
 def test_a_resumed_core_does_not_propose_at_gc_round(dag4: Dag) -> None:
     """With a quorum only at gc_round - 1 (whose blocks it never holds) nothing is proposed."""
-    resumed = Core.resume(
-        dag4.committee,
-        last_decided_round=10,
-        last_commit_round=10,
-        commit_index=10,
-        gc_depth=3,
-        author=0,
-        key=dag4.keys[0],
-    )
+    resumed = resume_validator0(dag4, 10, depth=3)
     assert 7 == resumed.gc_round
     assert resumed.proposal_round() is None
     layers = dag4.rounds(7)
