@@ -960,10 +960,14 @@ class ConsortiumNode:
         sync = self._sync
         if sync is not None and sync.peer == peer and sync.target is None:
             self._choose_target(sync, certs)
+        # A vote far above this node's height cannot be for a head it will compute
+        # soon; keeping it would let a member crowd out the votes that matter.
+        horizon = self.ledger.height + 4 * self.params.checkpoint_interval
         for cert in certs:
             committee = self._committee_of(cert.checkpoint.epoch)
-            if len(cert.signatures) == 1 and committee is not None and verify_signature(
-                    cert, committee, self.ledger.network_id):
+            if (len(cert.signatures) == 1 and committee is not None
+                    and cert.checkpoint.height <= horizon
+                    and verify_signature(cert, committee, self.ledger.network_id)):
                 self._votes.add(cert)
         self._collect_certificates()
 
