@@ -83,15 +83,26 @@ class LocalNetwork:
         self.dbs: list[SqliteDatabase | None] = [None] * len(keys)
         self.nodes: list[ConsortiumNode] = []
 
-    async def start(self, i: int, options: NodeOptions | None = None) -> ConsortiumNode:
+    def open(self, i: int, options: NodeOptions | None = None) -> ConsortiumNode:
+        """Validator ``i`` on its store, not started (to inspect or patch it first)."""
         db = self.dbs[i] = SqliteDatabase(self.paths[i])
         node = ConsortiumNode(self.genesis, self.keys[i], db, options=options or self.options)
         if i < len(self.nodes):
             self.nodes[i] = node
         else:
             self.nodes.append(node)
+        return node
+
+    async def start(self, i: int, options: NodeOptions | None = None) -> ConsortiumNode:
+        node = self.open(i, options) if self.dbs[i] is None else self.nodes[i]
         await node.start()
         return node
+
+    async def open_all(self) -> list[ConsortiumNode]:
+        """Every validator opened, none started (``async with`` then starts them)."""
+        for i in range(len(self.keys)):
+            self.open(i)
+        return self.nodes
 
     async def stop(self, i: int) -> None:
         await self.nodes[i].stop()
@@ -101,7 +112,7 @@ class LocalNetwork:
 
     async def __aenter__(self) -> LocalNetwork:
         for i in range(len(self.keys)):
-            await self.start(i)
+            await self.start(i)  # opened ones (open_all) are started as they are
         return self
 
     async def __aexit__(self, *exc: object) -> None:

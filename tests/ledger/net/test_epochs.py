@@ -38,7 +38,7 @@ from simtrust.ledger.net import (
 )
 from simtrust.store import SqliteDatabase
 
-from .conftest import OPTIONS, finalized_order, make_messages, wait_until
+from .conftest import OPTIONS, LocalNetwork, finalized_order, make_messages, wait_until
 
 
 def _target(genesis: NetworkGenesis) -> EpochCommittee:
@@ -73,18 +73,13 @@ def test_validators_switch_epoch_and_keep_finalizing(
     tmp_path: Path, local_network: tuple[NetworkGenesis, list[NodeKeys]]
 ) -> None:
     genesis, keys = local_network
-    paths = [tmp_path / f"n{i}.db" for i in range(4)]
     client = Ed25519Signer.generate()
     root = genesis.ledger_genesis().id
     change = sign_change(EpochCommittee.of_genesis(genesis), _target(genesis), keys[:3])
 
     async def go() -> None:
-        dbs = [SqliteDatabase(p) for p in paths]
-        nodes = [ConsortiumNode(genesis, k, db, options=OPTIONS)
-                 for k, db in zip(keys, dbs, strict=True)]
-        for n in nodes:
-            await n.start()
-        try:
+        async with LocalNetwork(genesis, keys, tmp_path) as net:
+            nodes = net.nodes
             nodes[0].submit(make_messages(genesis.network, client, [root], 50))
             # Two of four signers: finalized, but void, and nobody switches.
             weak = sign_change(EpochCommittee.of_genesis(genesis), _target(genesis), keys[:2])
@@ -120,22 +115,14 @@ def test_validators_switch_epoch_and_keep_finalizing(
             assert stale == orders[0][: len(stale)]
 
             # A validator restarted after the switch resumes in epoch 1.
-            await nodes[1].stop()
-            dbs[1].close()
-            dbs[1] = SqliteDatabase(paths[1])
-            nodes[1] = ConsortiumNode(genesis, keys[1], dbs[1], options=OPTIONS)
-            assert 1 == nodes[1].committee.epoch
-            await nodes[1].start()
+            await net.stop(1)
+            assert 1 == net.open(1).committee.epoch
+            await net.start(1)
             base = nodes[0].finalized_count()
             nodes[0].submit(make_messages(genesis.network, client, [root], 20))
             await wait_until(lambda: all(n.finalized_count() >= base + 20 for n in nodes[:3]), 20)
             await wait_until(lambda: len({n.finalized_count() for n in nodes[:3]}) == 1, 10)
             assert finalized_order(nodes[0]) == finalized_order(nodes[1]) == finalized_order(nodes[2])
-        finally:
-            for n in nodes:
-                await n.stop()
-            for db in dbs:
-                db.close()
 
     asyncio.run(asyncio.wait_for(go(), 90))
 
@@ -197,12 +184,8 @@ def test_a_member_partitioned_during_the_switch_fetches_the_tail_and_follows(
     change = sign_change(EpochCommittee.of_genesis(genesis), _target(genesis), keys[:3])
 
     async def go() -> None:
-        dbs = [SqliteDatabase(tmp_path / f"p{i}.db") for i in range(4)]
-        nodes = [ConsortiumNode(genesis, k, db, options=OPTIONS)
-                 for k, db in zip(keys, dbs, strict=True)]
-        for n in nodes:
-            await n.start()
-        try:
+        async with LocalNetwork(genesis, keys, tmp_path) as net:
+            nodes = net.nodes
             nodes[0].submit(make_messages(genesis.network, client, [root], 30))
             await wait_until(lambda: all(n.finalized_count() == 30 for n in nodes), 20)
             nodes[2].net.pause()  # validator 2 misses the switch
@@ -221,11 +204,6 @@ def test_a_member_partitioned_during_the_switch_fetches_the_tail_and_follows(
             await wait_until(lambda: nodes[2].finalized_count() == nodes[0].finalized_count(), 20)
             assert finalized_order(nodes[0]) == finalized_order(nodes[2])
             assert nodes[0].ledger.snapshot() == nodes[2].ledger.snapshot()
-        finally:
-            for n in nodes:
-                await n.stop()
-            for db in dbs:
-                db.close()
 
     asyncio.run(asyncio.wait_for(go(), 90))
 

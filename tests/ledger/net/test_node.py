@@ -10,22 +10,18 @@ from simtrust.ledger import Ed25519Signer
 from simtrust.ledger.net import ConsortiumNode, NetworkGenesis, NodeKeys
 from simtrust.store import SqliteDatabase
 
-from .conftest import OPTIONS, finalized_order, make_messages, wait_until
+from .conftest import OPTIONS, LocalNetwork, finalized_order, make_messages, wait_until
 
 
 def test_validators_finalize_one_order_and_a_restarted_one_catches_up(
     tmp_path: Path, local_network: tuple[NetworkGenesis, list[NodeKeys]]
 ) -> None:
     genesis, keys = local_network
-    paths = [tmp_path / f"n{i}.db" for i in range(4)]
     client = Ed25519Signer.generate()
 
     async def go() -> None:
-        dbs = [SqliteDatabase(p) for p in paths]
-        nodes = [ConsortiumNode(genesis, k, db, options=OPTIONS) for k, db in zip(keys, dbs, strict=True)]
-        for n in nodes:
-            await n.start()
-        try:
+        async with LocalNetwork(genesis, keys, tmp_path) as net:
+            nodes = net.nodes
             first = make_messages(genesis.network, client, [genesis.ledger_genesis().id], 150)
             results = nodes[0].submit(first)
             assert {"accepted"} == {r.status for r in results}
@@ -42,25 +38,17 @@ def test_validators_finalize_one_order_and_a_restarted_one_catches_up(
             assert 1 == len(snaps)
 
             # Validator 3 stops; the other three keep finalizing.
-            await nodes[3].stop()
-            dbs[3].close()
+            await net.stop(3)
             third = make_messages(genesis.network, client, [orders[0][-1]], 120)
             assert {"accepted"} == {r.status for r in nodes[1].submit(third)}
             await wait_until(lambda: all(n.finalized_count() == 370 for n in nodes[:3]), 30)
 
             # It restarts from its store, replays its blocks and catches up.
-            dbs[3] = SqliteDatabase(paths[3])
-            nodes[3] = ConsortiumNode(genesis, keys[3], dbs[3], options=OPTIONS)
-            assert 250 == nodes[3].finalized_count()
-            await nodes[3].start()
+            assert 250 == net.open(3).finalized_count()
+            await net.start(3)
             await wait_until(lambda: nodes[3].finalized_count() == 370, 30)
             assert finalized_order(nodes[0]) == finalized_order(nodes[3])
             assert nodes[0].ledger.snapshot().utxo_hash == nodes[3].ledger.snapshot().utxo_hash
-        finally:
-            for n in nodes:
-                await n.stop()
-            for db in dbs:
-                db.close()
 
     asyncio.run(asyncio.wait_for(go(), 120))
 
@@ -75,9 +63,8 @@ def test_a_block_naming_a_message_nobody_holds_is_never_committed(
     fake = os.urandom(32)
 
     async def go() -> None:
-        dbs = [SqliteDatabase(tmp_path / f"b{i}.db") for i in range(4)]
-        nodes = [ConsortiumNode(genesis, k, db, options=OPTIONS)
-                 for k, db in zip(keys, dbs, strict=True)]
+        net = LocalNetwork(genesis, keys, tmp_path)
+        nodes = await net.open_all()
         honest_proposal = nodes[3].orderer.proposal
         injected: list[bytes] = []
 
@@ -89,9 +76,7 @@ def test_a_block_naming_a_message_nobody_holds_is_never_committed(
             return ids
 
         nodes[3].orderer.proposal = lying_proposal  # type: ignore[method-assign]
-        for n in nodes:
-            await n.start()
-        try:
+        async with net:
             raws = make_messages(genesis.network, client, [genesis.ledger_genesis().id], 60)
             nodes[0].submit(raws)
             await wait_until(lambda: all(n.finalized_count() == 60 for n in nodes[:3]), 30)
@@ -104,11 +89,6 @@ def test_a_block_naming_a_message_nobody_holds_is_never_committed(
                 assert n.core.get(fake) is None
             assert any(n.stats["held_blocks"] for n in nodes[:3])
             assert finalized_order(nodes[0]) == finalized_order(nodes[1]) == finalized_order(nodes[2])
-        finally:
-            for n in nodes:
-                await n.stop()
-            for db in dbs:
-                db.close()
 
     asyncio.run(asyncio.wait_for(go(), 90))
 
