@@ -20,8 +20,9 @@ LAYERS = {
     "subscriber": 2, "bootstrap": 2, "policy": 2, "detect": 2, "audit": 2,
     "market": 3, "settlement": 3, "streams": 3,
     "api": 4, "cli": 4, "web": 4, "demo": 4, "runtime": 4, "__main__": 4,
+    "testing": 5,
 }
-NAMES = {0: "base", 1: "trust", 2: "security services", 3: "solutions", 4: "interfaces"}
+NAMES = {0: "base", 1: "trust", 2: "security services", 3: "solutions", 4: "interfaces", 5: "testing gear"}
 
 
 def _top(module: str) -> str | None:
