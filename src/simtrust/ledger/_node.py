@@ -48,6 +48,7 @@ from simtrust.ledger._codec import (
     message_id,
     network_id_from_name,
     parents_of,
+    payload_code,
     signing_bytes,
     transaction_essence,
 )
@@ -433,7 +434,7 @@ class LedgerNode:
             "SELECT f.ord, f.round, f.status, m.raw FROM ledger_finalized f"
             " JOIN ledger_messages m ON m.seq = f.seq"
             " WHERE f.ord >= ? AND m.payload_type = ? ORDER BY f.ord",
-            (max(1, start), _payload_code(name)),
+            (max(1, start), payload_code(name)),
         )
         with self.db.transaction():
             for ord_, rnd, status, raw in rows:
@@ -829,7 +830,7 @@ class LedgerNode:
         issued_at_ms: int | None = None,
     ) -> bytes:
         """Encode and sign a message, choosing parents by tip selection when none are given."""
-        ptype = _payload_code(payload_type)
+        ptype = payload_code(payload_type)
         key = signer or self.signer
         at = self._now_ms() if issued_at_ms is None else issued_at_ms
         chosen = list(parents) if parents else self.select_parents()
@@ -1230,17 +1231,6 @@ def _hash_ids(ids: Iterable[bytes]) -> str:
     for i in ids:
         h.update(i)
     return h.hexdigest()
-
-
-def _payload_code(payload_type: int | str) -> int:
-    if isinstance(payload_type, str):
-        for code, name in PAYLOAD_NAMES.items():
-            if name == payload_type:
-                return code
-        raise InvalidInput(f"unknown payload type {payload_type!r}")
-    if payload_type not in PAYLOAD_NAMES:
-        raise InvalidInput(f"unknown payload type {payload_type}")
-    return int(payload_type)
 
 
 def _accepted_id(result: SubmitResult) -> bytes:

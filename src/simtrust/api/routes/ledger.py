@@ -24,17 +24,15 @@ from simtrust.errors import InvalidInput
 from simtrust.ledger import (
     MAX_MESSAGE_SIZE,
     LedgerNode,
+    balance_json,
     encode_tagged_data,
     ledger_node,
-    signing_bytes,
-)
-from simtrust.ledger._node import _payload_code
-from simtrust.ledger._views import (
-    balance_json,
     message_json,
     output_json,
     parse_hex_id,
     parse_public_key,
+    payload_code,
+    signing_bytes,
 )
 
 __all__ = ["router"]
@@ -102,7 +100,7 @@ def submit(body: SubmitBody, rt: CurrentRuntime, who: CurrentPrincipal,
 def prepare(body: PrepareBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     node = _node(rt)
     issuer = parse_public_key(body.issuer)
-    ptype = _payload_code(body.payload_type)
+    ptype = payload_code(body.payload_type)
     payload = _hex(body.payload, "payload")
     parents = (
         [parse_hex_id(p, "parent id") for p in body.parents]

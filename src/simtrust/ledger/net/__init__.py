@@ -4,7 +4,8 @@ Several validator processes become one consortium (``docs/network.md``):
 each runs a :class:`ConsortiumNode` — the ledger node of ``simtrust.ledger``
 ordered by the committee of ``simtrust.ledger.consensus`` — connected to the
 others over mutually authenticated, encrypted TCP links whose node keys are
-pinned in genesis. :class:`Testnet` starts N of them on loopback.
+pinned in genesis. :class:`Testnet` starts N of them on loopback: the operator tool
+behind ``simtrust testnet`` (``docs/decisions/network-testnet-launcher.md``).
 """
 
 from simtrust.ledger.net._batch import MAX_BATCH, decode_batch, encode_batch
@@ -27,6 +28,7 @@ from simtrust.ledger.net._genesis import (
     apply_peer_overrides,
     free_ports,
     generate_local_network,
+    parse_address,
 )
 from simtrust.ledger.net._node import ConsortiumNode, NodeOptions
 from simtrust.ledger.net._peers import PeerLimits, PeerNetwork, TokenBucket
@@ -65,6 +67,7 @@ __all__ = [
     "free_ports",
     "generate_local_network",
     "open_link",
+    "parse_address",
     "render_tangle_svg",
     "sign_change",
     "tangle_view",
