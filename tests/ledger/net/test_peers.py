@@ -11,6 +11,8 @@ import pytest
 
 from simtrust.ledger import network_id_from_name
 from simtrust.ledger.net import (
+    HandshakeFailed,
+    LinkIdentity,
     NodeKeys,
     PeerLimits,
     PeerNetwork,
@@ -177,9 +179,10 @@ def test_a_live_validator_refuses_keys_genesis_does_not_pin(tmp_path: Path) -> N
         await a.start()
         try:
             host, port = genesis.validators[0].p2p.split(":")
-            with pytest.raises((asyncio.IncompleteReadError, ConnectionError)):
-                await open_link(host, int(port), network_id=network_id_from_name(genesis.network),
-                                key=stranger.transport_key(),
+            stranger_link = LinkIdentity(network_id_from_name(genesis.network),
+                                         stranger.transport_key())
+            with pytest.raises((asyncio.IncompleteReadError, ConnectionError, HandshakeFailed)):
+                await open_link(host, int(port), identity=stranger_link,
                                 expected_peer=genesis.validators[0].node_key)
             # The pinned validator 1 does get in; when it stops, its link goes away.
             b = PeerNetwork(genesis, keys[1], lambda p, f: None)

@@ -3,7 +3,7 @@
 Several validator processes become one consortium (``docs/network.md``):
 each runs a :class:`ConsortiumNode` — the ledger node of ``simtrust.ledger``
 ordered by the committee of ``simtrust.ledger.consensus`` — connected to the
-others over mutually authenticated, encrypted TCP links whose node keys are
+others over TLS 1.3 links with mutual authentication, whose node keys are
 pinned in genesis. :class:`Testnet` starts N of them on loopback: the operator tool
 behind ``simtrust testnet`` (``docs/decisions/network-testnet-launcher.md``).
 """
@@ -33,7 +33,15 @@ from simtrust.ledger.net._genesis import (
 from simtrust.ledger.net._node import ConsortiumNode, NodeOptions
 from simtrust.ledger.net._peers import PeerLimits, PeerNetwork, TokenBucket
 from simtrust.ledger.net._testnet import NodeClient, NodeInfo, Testnet
-from simtrust.ledger.net._transport import HandshakeFailed, SecureLink, accept_link, open_link
+from simtrust.ledger.net._transport import (
+    HandshakeFailed,
+    LinkIdentity,
+    SecureLink,
+    accept_link,
+    link_certificate_name,
+    open_link,
+    verify_link_certificate,
+)
 
 __all__ = [
     "CHANGE_FORMAT",
@@ -46,6 +54,7 @@ __all__ = [
     "EpochCommittee",
     "EpochStore",
     "HandshakeFailed",
+    "LinkIdentity",
     "LedgerCommit",
     "NetworkGenesis",
     "NodeClient",
@@ -66,9 +75,11 @@ __all__ = [
     "encode_batch",
     "free_ports",
     "generate_local_network",
+    "link_certificate_name",
     "open_link",
     "parse_address",
     "render_tangle_svg",
     "sign_change",
     "tangle_view",
+    "verify_link_certificate",
 ]
