@@ -122,9 +122,16 @@ def parents(rt: CurrentRuntime, who: CurrentPrincipal,
 
 
 @router.post("/data", summary="The node issues a tagged-data message on its own key",
-             status_code=201)
+             status_code=201,
+             description=(
+                 "Operator-admin keys only: a message signed by the node key is the "
+                 "operator's statement to the whole consortium "
+                 "(docs/decisions/ledger-node-key-data.md). Tenants sign their own "
+                 "messages: POST /v1/ledger/prepare, then POST /v1/ledger/messages."),
+             responses={403: {"description": "not an operator-admin key",
+                              "content": {"application/problem+json": {}}}})
 def issue_data(body: DataBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
-    who.require_admin()
+    who.require_operator()
     node = _node(rt)
     result = node.issue(0, encode_tagged_data(body.tag.encode(), body.data.encode()))
     return result.to_json()
