@@ -1,4 +1,4 @@
-"""Validator links: TLS 1.3 with mutual authentication by pinned node keys (``docs/network.md``, "Links").
+"""Validator links: TLS 1.3, mutually authenticated by pinned node keys (``docs/network.md``).
 
 The protocol is TLS 1.3 (RFC 8446) from Python's ``ssl`` module (OpenSSL),
 both sides presenting a certificate (§4.3.2 CertificateRequest, §4.4.2
