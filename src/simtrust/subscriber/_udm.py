@@ -231,6 +231,14 @@ class UdmService:
             (sim.imsi.value,))
         return [{"authEventId": str(r[0]), **json.loads(str(r[1]))} for r in rows]
 
+    def supi_ranges(self) -> list[dict[str, str]]:
+        """The SUPI ranges this UDM serves (one per home PLMN), for the NRF's UdmInfo."""
+        rows = self._inv.db.query(
+            "SELECT substr(imsi, 1, 3 + mnc_length) AS plmn, MIN(imsi), MAX(imsi)"
+            " FROM sub_sims GROUP BY substr(imsi, 1, 3 + mnc_length) ORDER BY plmn"
+        )
+        return [{"start": str(r[1]), "end": str(r[2])} for r in rows]
+
     def _check_serving_network(
         self, imsi: Imsi, roaming: Roaming | None, group_id: int | None, tenant_id: str,
         sn_name: str,
