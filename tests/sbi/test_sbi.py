@@ -220,3 +220,19 @@ def test_tls_alpn_h2_and_mutual_tls(sqlite_runtime: Runtime, subs: SubscriberSer
     finally:
         server.stop()
     assert uuid.UUID(AUSF)
+
+
+def test_unknown_paths_and_methods_are_problems_and_keep_the_connection(udm: Udm) -> None:
+    body = {"servingNetworkName": SNN, "ausfInstanceId": AUSF}
+    with h2(udm.base) as client:
+        r = client.post("/nudm-ueau/v1/nowhere", json=body)
+        assert 404 == r.status_code
+        assert "RESOURCE_URI_STRUCTURE_NOT_FOUND" == r.json()["cause"]
+        r = client.put(f"/nudm-ueau/v1/{supi()}/security-information/generate-auth-data",
+                       json=body)
+        assert 405 == r.status_code
+        assert "POST" == r.headers["allow"]
+        # The same HTTP/2 connection still serves.
+        r = client.post(f"/nudm-ueau/v1/{supi()}/security-information/generate-auth-data",
+                        json=body)
+        assert 200 == r.status_code

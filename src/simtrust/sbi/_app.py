@@ -29,7 +29,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from simtrust.errors import InvalidInput, PayloadTooLarge, SimtrustError
+from simtrust.errors import InvalidInput, NotFound, PayloadTooLarge, SimtrustError
 from simtrust.sbi._tokens import TokenVerifier
 from simtrust.subscriber import UdmService
 
@@ -49,10 +49,10 @@ class _UnsupportedMediaType(SimtrustError):
     title = "Unsupported media type"
 
 
-class _LengthRequired(SimtrustError):
-    code = "length-required"
-    status = 411
-    title = "Length required"
+class _MethodNotAllowed(SimtrustError):
+    code = "method-not-allowed"
+    status = 405
+    title = "Method not allowed"
 
 
 def problem(exc: SimtrustError, instance: str) -> JSONResponse:
@@ -164,4 +164,21 @@ def create_sbi_app(
         Route(PREFIX + "/{supi}/auth-events/{authEventId}", endpoint(delete_auth),
               methods=["PUT"]),
     ]
-    return Starlette(routes=routes)
+
+    async def unrouted(request: Request) -> Response:
+        # Answered here, after draining the body, rather than by the router (see _drain).
+        await _drain(request)
+        path = request.url.path
+        allowed = sorted({m for r in routes if r.path_regex.match(path) for m in r.methods or ()
+                          if m != "HEAD"})
+        if allowed:
+            exc: SimtrustError = _MethodNotAllowed(f"{request.method} is not served here",
+                                                   cause="METHOD_NOT_ALLOWED")
+            response = problem(exc, path)
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
+        return problem(NotFound("no such resource", cause="RESOURCE_URI_STRUCTURE_NOT_FOUND"),
+                       path)
+
+    every = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return Starlette(routes=[*routes, Route("/{path:path}", unrouted, methods=every)])
