@@ -86,3 +86,23 @@ def test_serve_runs_the_sbi_and_registers_at_the_nrf(tmp_path: Path, shared_dir:
         nrf.stop()
     assert UDM_ID not in spec_nrf.profiles  # deregistered on shutdown
     assert [] == spec_nrf.invalid
+
+
+def test_sbi_settings(tmp_path: Path) -> None:
+    import pytest
+
+    from simtrust.errors import ConfigError
+
+    key = tmp_path / "nrf.pem"
+    key.write_text("-----BEGIN PUBLIC KEY-----\n", encoding="utf-8")
+    settings = load_settings(env={"SIMTRUST_SBI_BIND": "127.0.0.1:29503",
+                                  "SIMTRUST_NRF_URL": "http://127.0.0.1:8000/",
+                                  "SIMTRUST_NRF_PUBLIC_KEY": str(key),
+                                  "SIMTRUST_UDM_INSTANCE_ID": UDM_ID.upper()}, home=tmp_path)
+    assert "127.0.0.1:29503" == settings.sbi_bind
+    assert "http://127.0.0.1:8000" == settings.nrf_url
+    assert UDM_ID == settings.udm_instance_id
+    for var, value in (("SIMTRUST_NRF_URL", "nrf.local"), ("SIMTRUST_TLS_CERT", "/nonexistent"),
+                       ("SIMTRUST_UDM_INSTANCE_ID", "udm-1"), ("SIMTRUST_SBI_BIND", "x")):
+        with pytest.raises(ConfigError):
+            load_settings(env={var: value}, home=tmp_path)

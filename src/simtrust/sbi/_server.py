@@ -56,6 +56,9 @@ class SbiServer:
         self._config.errorlog = None
         self._config.graceful_timeout = 2.0
         self._config.h2_max_concurrent_streams = 256
+        # An AUSF keeps one HTTP/2 connection for its whole life; hypercorn's default
+        # closes it after 1,000 requests.
+        self._config.keep_alive_max_requests = 2**31
         if cert is not None and key is not None:
             self._config.certfile = str(cert)
             self._config.keyfile = str(key)
