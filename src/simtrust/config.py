@@ -38,6 +38,8 @@ class Settings:
     max_body_bytes: int = 1_048_576
     log_level: str = "INFO"
     anchor_interval_s: float = 60.0
+    radius_bind: str = ""
+    radius_acct_bind: str = ""
 
     @property
     def api_host(self) -> str:
@@ -62,6 +64,8 @@ _ENV = {
     "max_body_bytes": "SIMTRUST_MAX_BODY_BYTES",
     "log_level": "SIMTRUST_LOG_LEVEL",
     "anchor_interval_s": "SIMTRUST_ANCHOR_INTERVAL_S",
+    "radius_bind": "SIMTRUST_RADIUS_BIND",
+    "radius_acct_bind": "SIMTRUST_RADIUS_ACCT_BIND",
 }
 
 
@@ -105,6 +109,12 @@ def _coerce(key: str, raw: Any) -> Any:
         host, sep, port = text.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"api_bind must be HOST:PORT, got {text!r}", setting=key)
+        return text
+    if key in ("radius_bind", "radius_acct_bind"):
+        text = str(raw).strip()
+        host, sep, port = text.rpartition(":")
+        if text and (not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536):
+            raise ConfigError(f"{key} must be HOST:PORT (empty: off), got {text!r}", setting=key)
         return text
     if key == "store_url":
         text = str(raw)

@@ -45,6 +45,7 @@ class AaaServices:
     inventory: Inventory
     _jobs: queue.SimpleQueue[tuple[str, str] | None]
     _worker: threading.Thread | None = None
+    _watch_stop: threading.Event | None = None
 
     def __repr__(self) -> str:
         return f"AaaServices({self.server!r})"
@@ -100,7 +101,38 @@ class AaaServices:
             except (SimtrustError, OSError) as exc:
                 _log.error("disconnect of SIM %s failed: %s", imsi, exc)
 
+    def watch(self, interval: float = 0.5) -> None:
+        """Follow SIM changes other processes make (the inventory's change feed), so a
+        SIM suspended through another process's CLI or API is disconnected too."""
+        if self._watch_stop is not None:
+            return
+        stop = self._watch_stop = threading.Event()
+        changes = self.inventory.changes
+        seen = changes.head()
+        applied: set[int] = set()
+
+        def loop() -> None:
+            nonlocal seen, applied
+            while not stop.wait(interval):
+                try:
+                    rows, _reload = changes.since(seen)
+                except SimtrustError as exc:
+                    _log.error("change feed unreadable: %s", exc.detail)
+                    continue
+                for seq, kind, item in rows:
+                    if seq in applied:
+                        continue
+                    applied.add(seq)
+                    seen = max(seen, seq)
+                    self._on_change(kind, item)
+                if len(applied) > 4096:
+                    applied = {q for q in applied if q > seen - 1024}
+
+        threading.Thread(target=loop, name="simtrust-aaa-watch", daemon=True).start()
+
     def close(self) -> None:
+        if self._watch_stop is not None:
+            self._watch_stop.set()
         if self._worker is not None:
             self._jobs.put(None)
             self._worker.join(timeout=10)
