@@ -32,7 +32,10 @@ def parse_bind(text: str) -> tuple[str, int]:
 class RadiusListener:
     """Serves one UDP socket: ``kind`` is ``auth`` or ``acct``."""
 
-    def __init__(self, server: RadiusServer, host: str, port: int, kind: str) -> None:
+    def __init__(self, server: RadiusServer, host: str, port: int, kind: str, *,
+                 tap: Callable[[tuple[str, int], tuple[str, int], bytes], None] | None = None,
+                 ) -> None:
+        """``tap(src, dst, datagram)`` sees every datagram in and out (captures, tests)."""
         if kind not in ("auth", "acct"):
             raise ValueError("kind must be auth or acct")
         self.server = server
@@ -46,6 +49,7 @@ class RadiusListener:
         self.sock.bind((host, port))
         self.sock.settimeout(0.5)  # so close() is seen without a datagram arriving
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
+        self.tap = tap
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"simtrust-radius-{kind}",
                                         daemon=True)
@@ -68,6 +72,9 @@ class RadiusListener:
                 if self._stop.is_set():
                     return
                 continue
+            tap = self.tap
+            if tap is not None:
+                tap(addr, self.address, data)
             if len(data) > MAX_PACKET:
                 server.counters["malformed"] += 1
                 continue
@@ -75,9 +82,11 @@ class RadiusListener:
                 if auth:
                     answer = server.handle_auth(data, addr)
                     if answer is not None:
+                        if tap is not None:
+                            tap(self.address, addr, answer)
                         sock.sendto(answer, addr)
                 else:
-                    server.handle_acct(data, addr, _sender(sock, addr))
+                    server.handle_acct(data, addr, _sender(sock, addr, self))
             except (ValueError, OSError, SimtrustError) as exc:
                 # A bug or a transient socket error must not end the listener.
                 server.counters["malformed"] += 1
@@ -91,8 +100,11 @@ class RadiusListener:
             self._thread.join(timeout=5)
 
 
-def _sender(sock: socket.socket, addr: tuple[str, int]) -> Callable[[bytes], None]:
+def _sender(sock: socket.socket, addr: tuple[str, int], listener: RadiusListener
+            ) -> Callable[[bytes], None]:
     def send(data: bytes) -> None:
+        if listener.tap is not None:
+            listener.tap(listener.address, addr, data)
         sock.sendto(data, addr)
 
     return send
