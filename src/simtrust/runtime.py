@@ -152,8 +152,8 @@ class Runtime:
     @property
     def aaa(self) -> AaaServices:
         """The AAA services (RADIUS server, accounting, dynamic authorization), built once."""
-        from simtrust.policy import policy_service  # noqa: PLC0415 - policy imports runtime
-        from simtrust.subscriber import subscriber_services  # noqa: PLC0415 - same
+        from simtrust.policy import policy_service
+        from simtrust.subscriber import subscriber_services
 
         def build() -> AaaServices:
             subscriber = subscriber_services(self)

@@ -54,7 +54,8 @@ def test_apn_access_users_and_sessions(api: Any, operator_headers: dict[str, str
     assert 400 == bad.status_code
     user = api.post("/v1/apns/acme.iot/users?tenant_id=acme", headers=operator_headers,
                     json={"username": "meter", "password": "pw-1"})
-    assert 201 == user.status_code and "pw-1" not in user.text
+    assert 201 == user.status_code
+    assert "pw-1" not in user.text
     assert ["meter"] == api.get("/v1/apns/acme.iot/users?tenant_id=acme",
                                 headers=operator_headers).json()["users"]
     missing = api.get("/v1/apns/nope/access?tenant_id=acme", headers=operator_headers)
@@ -92,10 +93,12 @@ def test_cli_clients_apn_and_sessions(tmp_path: Path, monkeypatch: pytest.Monkey
     code, out, _ = _cli(capsys, "radius", "clients", "list", "--json")
     assert ["127.0.0.1/32"] == [c["cidr"] for c in json.loads(out)["clients"]]
     code, _, err = _cli(capsys, "radius", "clients", "add", "nonsense", "--secret", "s")
-    assert 2 == code and 1 == len(err.strip().splitlines())
+    assert 2 == code
+    assert 1 == len(err.strip().splitlines())
     assert 0 == _cli(capsys, "radius", "clients", "remove", "127.0.0.1/32")[0]
     code, _, err = _cli(capsys, "sim", "sessions", "123")
-    assert 2 == code and 1 == len(err.strip().splitlines())
+    assert 2 == code
+    assert 1 == len(err.strip().splitlines())
     rt = Runtime.open()
     try:
         rt.tenants.create_tenant("acme", "Acme")
@@ -111,4 +114,5 @@ def test_cli_clients_apn_and_sessions(tmp_path: Path, monkeypatch: pytest.Monkey
     code, out, _ = _cli(capsys, "apn", "users", "list", "acme.iot", "--tenant", "acme", "--json")
     assert {"users": ["meter"]} == json.loads(out)
     code, _, err = _cli(capsys, "apn", "access", "acme.iot", "--tenant", "acme", "--auth", "x")
-    assert 2 == code and 1 == len(err.strip().splitlines())
+    assert 2 == code
+    assert 1 == len(err.strip().splitlines())

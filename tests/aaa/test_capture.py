@@ -13,7 +13,7 @@ import pytest
 from simtrust.aaa import RadiusListener
 from simtrust.subscriber import SimState, subscriber_services
 
-from .conftest import APN, SECRET, Aaa, iccid, imsi, imeisv, radclient, wait_until
+from .conftest import APN, SECRET, Aaa, iccid, imeisv, imsi, radclient, wait_until
 from .peers import Capture, CoaReceiver
 
 

@@ -83,7 +83,7 @@ def test_mppe_key_round_trip() -> None:
     assert key == mppe_decrypt(value, b"s", bytes(16))
 
 
-@pytest.mark.parametrize("data, reason", [
+@pytest.mark.parametrize(("data", "reason"), [
     (b"\x01\x00\x00", "short"),
     (struct.pack("!BBH16s", 1, 0, 19, bytes(16)), "length"),
     (struct.pack("!BBH16s", 1, 0, 30, bytes(16)), "truncated"),

@@ -150,9 +150,9 @@ class DynamicAuthClient:
                 wait *= 2
         if result is None:
             result = CoaResult("timeout", session.acct_session_id, target, attempts)
-        kind = "disconnect" if code == Code.DISCONNECT_REQUEST else "coa"
+        verb = "disconnect" if code == Code.DISCONNECT_REQUEST else "coa"
         self._audit.append(
-            actor=actor, action=f"radius.{kind}", subject=f"sim:{session.iccid or session.imsi}",
+            actor=actor, action=f"radius.{verb}", subject=f"sim:{session.iccid or session.imsi}",
             outcome="success" if result.outcome == "ack" else "failure", reason=reason,
             tenant_id=session.tenant_id,
             details={**result.to_json(), "gateway": client.name, "framed_ip": session.framed_ip},

@@ -282,7 +282,7 @@ class RadiusServer:
         if not decision.allowed:
             reply.code = Code.ACCESS_REJECT
             reply.add(Attr.REPLY_MESSAGE, f"{decision.reason}: {decision.detail}"
-                      .encode("utf-8")[:253])
+                      .encode()[:253])
             return
         timeout = access.session_timeout if access is not None else DEFAULT_SESSION_TIMEOUT
         self._accept(reply, decision.address, decision.tenant_id, decision.iccid, timeout)
@@ -339,7 +339,7 @@ class RadiusServer:
     def _reject(self, reply: Packet, reason: str, detail: str, actor: str, sim: Any,
                 imsi: str | None = None) -> None:
         reply.code = Code.ACCESS_REJECT
-        reply.add(Attr.REPLY_MESSAGE, f"{reason}: {detail}".encode("utf-8")[:253])
+        reply.add(Attr.REPLY_MESSAGE, f"{reason}: {detail}".encode()[:253])
         self.audit.append(
             actor=actor, action="radius.access", subject=f"sim:{sim.iccid}" if sim else
             f"imsi:{imsi or '-'}", outcome="failure", reason=reason,
