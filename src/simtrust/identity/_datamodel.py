@@ -90,6 +90,8 @@ _SRI_HASHES = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": has
 _MULTIHASH = {0x12: hashlib.sha256, 0x20: hashlib.sha384, 0x16: hashlib.sha3_256,
               0x15: hashlib.sha3_384}  # fmt: skip
 _LANGUAGE_KEYS = frozenset({"@value", "@language", "@direction"})
+_PROOF = frozenset({"proof"})
+_PROOF_AND_CREDENTIALS = frozenset({"proof", "verifiableCredential"})
 _TYPED_V2 = ("credentialStatus", "termsOfUse", "evidence", "refreshService", "credentialSchema")
 
 
@@ -160,8 +162,8 @@ def _check_names(node: dict[str, Any], where: str) -> None:
 def _no_nulls(node: dict[str, Any], where: str) -> None:
     # JSON-LD drops null values, so a property set to null is invisible to an
     # RDF-canonicalized signature; no VCDM property takes null.
-    nulls = sorted(k for k, v in node.items() if v is None)
-    if nulls:
+    if None in node.values():
+        nulls = sorted(k for k, v in node.items() if v is None)
         raise _fail("VCDM2 §6.1 JSON-LD", f"{where} properties may not be null: {nulls}")
 
 
@@ -228,7 +230,7 @@ def validate_credential_model(document: object, *, secured: bool = False) -> dic
         _check_proofs(document, version)
     elif "proof" in document:
         _check_proofs(document, version)
-    check_terms({k: v for k, v in document.items() if k != "proof"}, version)
+    check_terms(document, version, skip=_PROOF)
     return document
 
 
@@ -444,9 +446,7 @@ def validate_presentation_model(document: object, *, secured: bool = True) -> di
                 raise _fail(f"{s} §4.5 Types", "an enclosed credential must have a type")
     if secured or "proof" in document:
         _check_proofs(document, version)
-    check_terms(
-        {k: v for k, v in document.items() if k not in ("verifiableCredential", "proof")}, version
-    )
+    check_terms(document, version, skip=_PROOF_AND_CREDENTIALS)
     return document
 
 
@@ -543,8 +543,13 @@ def _defined(state: _State, key: str) -> bool:
     return key in state.terms or state.vocab or ":" in key
 
 
-def _walk(node: dict[str, Any], state: _State) -> None:
-    if "@context" in node:
+_CONTEXT_KEY = frozenset({"@context"})
+_SKIP_ALWAYS = frozenset({"id", "type", "@id", "@type"})
+_NO_SKIP: frozenset[str] = frozenset()
+
+
+def _walk(node: dict[str, Any], state: _State, skip: frozenset[str] = _NO_SKIP) -> None:
+    if "@context" in node and not skip:
         raise _SlowPath
     # Type-scoped contexts are looked up in the context in force before them.
     types = node.get("type", node.get("@type"))
@@ -563,12 +568,10 @@ def _walk(node: dict[str, Any], state: _State) -> None:
             if term is not None and term.scoped is not None:
                 state = _apply(state, term.scoped, False)
     for key, value in node.items():
-        if key.startswith("@"):
-            if key in ("@id", "@type"):
-                continue
-            raise _SlowPath
-        if key in ("id", "type"):
+        if key in _SKIP_ALWAYS or key in skip:
             continue
+        if key[:1] == "@" or not key:
+            raise _SlowPath
         term = state.terms.get(key)
         if term is None and not _defined(state, key):
             raise _fail(
@@ -595,19 +598,24 @@ def _walk_value(value: object, state: _State) -> None:
             _walk_value(item, state)
 
 
-def check_terms(document: dict[str, Any], version: str = "2.0") -> None:
-    """§5.2: every property and type is defined by the context; no protected term redefined."""
+def check_terms(
+    document: dict[str, Any], version: str = "2.0", *, skip: frozenset[str] = frozenset()
+) -> None:
+    """§5.2: every property and type is defined by the context; no protected term redefined.
+
+    ``skip``: top-level properties left to their own checks (proofs belong to
+    their cryptosuite, enclosed credentials are validated one by one).
+    """
     context = document.get("@context")
     urls = tuple(context) if isinstance(context, list) else (context,)
-    if all(isinstance(u, str) and u in BUNDLED_CONTEXTS for u in urls):
-        body = {k: v for k, v in document.items() if k != "@context"}
+    if all(type(u) is str and u in BUNDLED_CONTEXTS for u in urls):
         try:
-            _walk(body, _root(urls))  # type: ignore[arg-type]
+            _walk(document, _root(urls), skip | _CONTEXT_KEY)  # type: ignore[arg-type]
         except _SlowPath:
             pass
         else:
             return
-    _expand_check(document, version)
+    _expand_check({k: v for k, v in document.items() if k not in skip}, version)
 
 
 def _expand_check(document: dict[str, Any], version: str) -> None:
