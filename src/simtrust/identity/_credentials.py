@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from simtrust.identity._contexts import CREDENTIALS_V2
+from simtrust.identity._dataintegrity import VerifiedProof, add_proof, verify_proofs
 from simtrust.identity._datamodel import (
     data_model_version,
     validate_credential_model,
     validate_presentation_model,
 )
-from simtrust.identity._dataintegrity import VerifiedProof, add_proof, verify_proofs
 from simtrust.identity._errors import VerificationFailed
 from simtrust.identity._keys import Signer
 from simtrust.identity._resolver import DidResolver
@@ -112,7 +112,9 @@ def check_validity_period(credential: dict[str, Any], now: datetime) -> None:
 
 
 def _moment(value: str, name: str) -> datetime:
-    zoned = value if value.endswith("Z") or value[-6:-5] in "+-" and value[-3] == ":" else value + "Z"
+    zoned = (
+        value if value.endswith("Z") or (value[-6:-5] in "+-" and value[-3] == ":") else value + "Z"
+    )
     return parse_datetime(zoned, name)
 
 

@@ -104,7 +104,7 @@ def _is_url(value: object) -> bool:
 
 
 def _objects(value: object, name: str, rule: str) -> list[dict[str, Any]]:
-    items = value if isinstance(value, list) else [value]
+    items: list[Any] = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(item, dict) for item in items):
         raise _fail(rule, f"{name} must be an object or a non-empty list of objects")
     return items
@@ -122,11 +122,7 @@ def _check_id(node: dict[str, Any], where: str, rule: str) -> None:
 def _type_values(node: dict[str, Any], where: str, rule: str) -> list[str]:
     value = node.get("type")
     types = [value] if isinstance(value, str) else value
-    if (
-        not isinstance(types, list)
-        or not types
-        or not all(isinstance(t, str) and t for t in types)
-    ):
+    if not isinstance(types, list) or not types or not all(isinstance(t, str) and t for t in types):
         raise _fail(rule, f"{where}.type must be a non-empty string or list of strings")
     return types
 
@@ -226,9 +222,7 @@ def validate_credential_model(document: object, *, secured: bool = False) -> dic
         _credential_v2(document)
     else:
         _credential_v1(document)
-    if secured:
-        _check_proofs(document, version)
-    elif "proof" in document:
+    if secured or "proof" in document:
         _check_proofs(document, version)
     check_terms(document, version, skip=_PROOF)
     return document
@@ -310,9 +304,7 @@ def _credential_v1(document: dict[str, Any]) -> None:
             raise _fail("VCDM1.1 §4 Basic Concepts", f"{name} is a VC Data Model 2.0 property")
 
 
-_XSD_DATETIME = re.compile(
-    r"-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?"
-)
+_XSD_DATETIME = re.compile(r"-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?")
 
 
 def _datetime(value: object, name: str, rule: str, *, stamp: bool = True) -> Any:
@@ -383,9 +375,7 @@ def _check_sri(value: object, resource: str, content: bytes | None, rule: str) -
         raise _fail(rule, f"digestSRI of {resource} does not match the bundled context")
 
 
-def _check_multibase_digest(
-    value: object, resource: str, content: bytes | None, rule: str
-) -> None:
+def _check_multibase_digest(value: object, resource: str, content: bytes | None, rule: str) -> None:
     from simtrust.errors import DecodeError
     from simtrust.identity._multibase import multibase_decode
 
@@ -610,7 +600,7 @@ def check_terms(
     urls = tuple(context) if isinstance(context, list) else (context,)
     if all(type(u) is str and u in BUNDLED_CONTEXTS for u in urls):
         try:
-            _walk(document, _root(urls), skip | _CONTEXT_KEY)  # type: ignore[arg-type]
+            _walk(document, _root(urls), skip | _CONTEXT_KEY)
         except _SlowPath:
             pass
         else:

@@ -224,8 +224,8 @@ class IdentityService:
                 self.status.allocate(self.status_list(str(p)), credential_id=credential.get("id"))
                 for p in wanted
             ]
-            existing = [] if supplied is None else (
-                supplied if isinstance(supplied, list) else [supplied]
+            existing = (
+                [] if supplied is None else (supplied if isinstance(supplied, list) else [supplied])
             )
             entries = [*existing, *allocated]
             credential["credentialStatus"] = entries[0] if len(entries) == 1 else entries
@@ -253,8 +253,7 @@ class IdentityService:
             )
         if owned[list_id] != entry["statusPurpose"]:
             raise InvalidInput(
-                f"status list {list_id} has purpose {owned[list_id]}, "
-                f"not {entry['statusPurpose']}",
+                f"status list {list_id} has purpose {owned[list_id]}, not {entry['statusPurpose']}",
                 rule=rule,
             )
         self.status.claim(
@@ -292,8 +291,14 @@ class IdentityService:
         )
 
     def verify_presentation(
-        self, document: object, *, challenge: str | None, domain: str | None
+        self,
+        document: object,
+        *,
+        challenge: str | None,
+        domain: str | None,
+        require_holder_binding: bool = False,
     ) -> VerifiedPresentation:
+        """VC-API presentation verify; holder binding only when the verifier asks for it."""
         return verify_presentation(
             document,
             resolver=self.resolver,
@@ -301,6 +306,20 @@ class IdentityService:
             challenge=challenge,
             domain=domain,
             status=self.status_checker,
+            require_holder_binding=require_holder_binding,
+            envelope=self._enveloped,
+        )
+
+    def _enveloped(self, data_url: str) -> VerifiedCredential:
+        """An enveloped credential (VCDM 2.0 §4.13.1): a ``data:application/vc+jwt`` URL."""
+        media, separator, payload = data_url.partition(",")
+        if not separator or media not in ("data:application/vc+jwt", "data:application/vc-ld+jwt"):
+            raise VerificationFailed(
+                "unsupported-envelope",
+                "enveloped credentials are read as data:application/vc+jwt URLs",
+            )
+        return verify_vc_jwt(
+            payload, resolver=self.resolver, now=self.now(), status=self.status_checker
         )
 
     def published_status_list(self, list_id: str) -> dict[str, Any]:

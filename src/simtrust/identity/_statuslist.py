@@ -85,9 +85,7 @@ def validate_status_entry(entry: object) -> None:
             "malformed", "a message status entry needs statusMessage", rule=rule
         )
     if size > 1 and "statusMessage" not in entry:
-        raise VerificationFailed(
-            "malformed", "statusSize above 1 needs statusMessage", rule=rule
-        )
+        raise VerificationFailed("malformed", "statusSize above 1 needs statusMessage", rule=rule)
     if "statusMessage" in entry:
         messages = entry["statusMessage"]
         if not isinstance(messages, list) or not messages:
