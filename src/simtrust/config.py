@@ -38,6 +38,9 @@ class Settings:
     max_body_bytes: int = 1_048_576
     log_level: str = "INFO"
     anchor_interval_s: float = 60.0
+    bootstrap_bind: str = ""
+    bootstrap_naf_fqdn: str = "localhost"
+    bootstrap_bsf_domain: str = "bsf.mnc001.mcc001.pub.3gppnetwork.org"
 
     @property
     def api_host(self) -> str:
@@ -62,6 +65,9 @@ _ENV = {
     "max_body_bytes": "SIMTRUST_MAX_BODY_BYTES",
     "log_level": "SIMTRUST_LOG_LEVEL",
     "anchor_interval_s": "SIMTRUST_ANCHOR_INTERVAL_S",
+    "bootstrap_bind": "SIMTRUST_BOOTSTRAP_BIND",
+    "bootstrap_naf_fqdn": "SIMTRUST_BOOTSTRAP_NAF_FQDN",
+    "bootstrap_bsf_domain": "SIMTRUST_BOOTSTRAP_BSF_DOMAIN",
 }
 
 
@@ -100,11 +106,13 @@ def _coerce(key: str, raw: Any) -> Any:
         if seconds < 0:
             raise ConfigError(f"{key} must not be negative (0 disables)", setting=key)
         return seconds
-    if key == "api_bind":
+    if key == "bootstrap_bind" and not str(raw):
+        return ""
+    if key in ("api_bind", "bootstrap_bind"):
         text = str(raw)
         host, sep, port = text.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"api_bind must be HOST:PORT, got {text!r}", setting=key)
+            raise ConfigError(f"{key} must be HOST:PORT, got {text!r}", setting=key)
         return text
     if key == "store_url":
         text = str(raw)
