@@ -26,6 +26,7 @@ from simtrust.bootstrap._ca import (
     IssuedCert,
     load_csr,
 )
+from simtrust.bootstrap._client import DeviceClient, EnrolmentRefused, parse_certs_only
 from simtrust.bootstrap._csr import build_csr, csr_attrs
 from simtrust.bootstrap._device import KEY_BINDING_LABEL, SimApplet, key_binding
 from simtrust.bootstrap._digest import (
@@ -79,6 +80,8 @@ __all__ = [
     "CertificateAuthorities",
     "CertificateServer",
     "DeviceClaims",
+    "DeviceClient",
+    "EnrolmentRefused",
     "EstRequest",
     "EstResponse",
     "IssuedCert",
@@ -110,6 +113,7 @@ __all__ = [
     "ks_naf",
     "load_csr",
     "parse_bootstrapping_info",
+    "parse_certs_only",
     "parse_digest",
     "rand_of_b_tid",
     "register_from_ausf",

@@ -160,12 +160,13 @@ class SimApplet(SoftwareSecureElement):
 
     def csr(self, label: str, kind: str, naf_id: NafId, now: datetime, *,
             common_name: str, sans: list[x509.GeneralName] | None = None,
-            ) -> x509.CertificateSigningRequest:
+            subject: x509.Name | None = None) -> x509.CertificateSigningRequest:
         """A CSR for the key in ``label``, signed inside, bound to the NAF key."""
         public = self._public(label)
         _, key = self._naf_key(kind, naf_id, now)
         binding = key_binding(key, self.public_key_spki(label))
-        subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, common_name)])
+        if subject is None:
+            subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, common_name)])
         return build_csr(public, subject, lambda data: self._sign_any(label, data),
                          sans=sans or [], challenge_password=binding)
 
