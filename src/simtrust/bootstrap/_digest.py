@@ -42,6 +42,7 @@ _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # noqa: S105 - RFC 7230 token grammar
 _QUOTED = r'"((?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\x09\x20-\x7e])*)"'
 _PARAM = re.compile(rf"\s*({_TOKEN})\s*=\s*(?:({_TOKEN})|{_QUOTED})\s*")
 _UNESCAPE = re.compile(r"\\(.)")
+_TOKEN_RE = re.compile(_TOKEN)
 
 
 def parse_digest(header: str) -> dict[str, str]:
@@ -129,7 +130,8 @@ _UNQUOTED = frozenset({"algorithm", "nc", "qop", "stale"})
 def format_credentials(params: Mapping[str, str]) -> str:
     """An ``Authorization`` value (RFC 7616 §3.4) from its parameters."""
     return "Digest " + ", ".join(
-        f"{k}={v}" if k in _UNQUOTED else f"{k}={_quote(v)}" for k, v in params.items()
+        f"{k}={v}" if k in _UNQUOTED and _TOKEN_RE.fullmatch(v) else f"{k}={_quote(v)}"
+        for k, v in params.items()
     )
 
 
