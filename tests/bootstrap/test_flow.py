@@ -45,7 +45,8 @@ def test_gba_bootstrap_and_p256_enrolment(env: Env) -> None:
     issued = env.boot.cas.certificates(iccid=iccid(1).value)
     assert ["good"] == [c.status for c in issued]
     actions = [e.action for e in env.rt.audit.query(limit=1000)]
-    assert "gba.bootstrap" in actions and "pki.issue" in actions
+    assert "gba.bootstrap" in actions
+    assert "pki.issue" in actions
 
 
 def test_ed25519_enrolment_and_reenrolment_over_client_tls(env: Env) -> None:
