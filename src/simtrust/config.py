@@ -42,6 +42,9 @@ class Settings:
     diameter_origin_host: str = "hss.localdomain"
     diameter_origin_realm: str = "localdomain"
     diameter_peers: str = ""
+    bootstrap_bind: str = ""
+    bootstrap_naf_fqdn: str = "localhost"
+    bootstrap_bsf_domain: str = "bsf.mnc001.mcc001.pub.3gppnetwork.org"
     radius_bind: str = ""
     radius_acct_bind: str = ""
 
@@ -77,6 +80,9 @@ _ENV = {
     "diameter_origin_host": "SIMTRUST_DIAMETER_ORIGIN_HOST",
     "diameter_origin_realm": "SIMTRUST_DIAMETER_ORIGIN_REALM",
     "diameter_peers": "SIMTRUST_DIAMETER_PEERS",
+    "bootstrap_bind": "SIMTRUST_BOOTSTRAP_BIND",
+    "bootstrap_naf_fqdn": "SIMTRUST_BOOTSTRAP_NAF_FQDN",
+    "bootstrap_bsf_domain": "SIMTRUST_BOOTSTRAP_BSF_DOMAIN",
     "radius_bind": "SIMTRUST_RADIUS_BIND",
     "radius_acct_bind": "SIMTRUST_RADIUS_ACCT_BIND",
 }
@@ -117,7 +123,7 @@ def _coerce(key: str, raw: Any) -> Any:
         if seconds < 0:
             raise ConfigError(f"{key} must not be negative (0 disables)", setting=key)
         return seconds
-    if key == "api_bind" or (key == "diameter_bind" and str(raw)):
+    if key == "api_bind" or (key in ("diameter_bind", "bootstrap_bind") and str(raw)):
         text = str(raw)
         host, sep, port = text.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536 or (
