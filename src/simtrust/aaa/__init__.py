@@ -11,6 +11,7 @@ volume caps, and Disconnect/CoA sent when a SIM is suspended or terminated.
 from simtrust.aaa._apn import AUTH_METHODS, DEFAULT_SESSION_TIMEOUT, ApnAccess, ApnAccessStore
 from simtrust.aaa._clients import DEFAULT_COA_PORT, GatewayClient, GatewayClients
 from simtrust.aaa._coa import ERROR_CAUSES, CoaResult, DynamicAuthClient
+from simtrust.aaa._eap_server import EapAkaServer, EapOutcome
 from simtrust.aaa._listener import RadiusListener, parse_bind
 from simtrust.aaa._radius import MalformedPacket, Packet
 from simtrust.aaa._server import COUNTERS, EapHandler, RadiusServer, UsageSink
@@ -30,7 +31,9 @@ __all__ = [
     "ApnAccessStore",
     "CoaResult",
     "DynamicAuthClient",
+    "EapAkaServer",
     "EapHandler",
+    "EapOutcome",
     "GatewayClient",
     "GatewayClients",
     "MalformedPacket",
