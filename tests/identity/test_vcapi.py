@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from simtrust.identity import Ed25519Signer, create_presentation
 from simtrust.runtime import Runtime
@@ -33,7 +34,10 @@ def test_issue_verify_revoke(api: Any, operator_headers: dict[str, str]) -> None
         response.json()["problemDetails"],
     )
     assert "credentialStatus" in response.json()["checks"]
-    listed = api.get(f"/credentials/status/{vc['credentialStatus']['statusListCredential']}")
+    url = vc["credentialStatus"]["statusListCredential"]
+    assert url.startswith("https://") and "/credentials/status/" in url
+    listed = api.get(urlsplit(url).path)
+    assert url == listed.json()["id"]
     assert ["VerifiableCredential", "BitstringStatusListCredential"] == listed.json()["type"]
     change = {
         "credentialId": vc["id"],
@@ -200,3 +204,17 @@ def test_presentation_without_holder_verifies(api: Any, operator_headers: dict[s
     body["options"]["holderBinding"] = True
     bound = api.post("/presentations/verify", json=body, headers=operator_headers)
     assert (400, "holder-binding") == (bound.status_code, bound.json()["errors"][0]["reason"])
+
+
+def test_public_base_url_setting(tmp_path: Any) -> None:
+    import pytest
+
+    from simtrust.config import load_settings
+    from simtrust.errors import ConfigError
+
+    env = {"SIMTRUST_PUBLIC_BASE_URL": "https://trust.example.net/"}
+    assert "https://trust.example.net" == load_settings(env, home=tmp_path).public_url
+    assert "https://localhost:8470" == load_settings({}, home=tmp_path).public_url
+    for bad in ("http://trust.example.net", "https://", "https://a.example/?q=1", "urn:x"):
+        with pytest.raises(ConfigError):
+            load_settings({"SIMTRUST_PUBLIC_BASE_URL": bad}, home=tmp_path)

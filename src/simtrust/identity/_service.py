@@ -168,7 +168,7 @@ class IdentityService:
         if purpose not in STATUS_PURPOSES:
             raise InvalidInput(f"statusPurpose must be one of {STATUS_PURPOSES}")
         signer = self.issuer()
-        list_id = f"urn:simtrust:status:{self.network}:{purpose}:1"
+        list_id = self.status_list_url(f"{self.network}/{purpose}/1")
         with self._lock:
             if (list_id, purpose) in self.status.lists(signer.controller):
                 return list_id
@@ -177,6 +177,10 @@ class IdentityService:
             )
             self._anchor_status_list(published, signer)
         return list_id
+
+    def status_list_url(self, path: str) -> str:
+        """The https URL under which ``GET /credentials/status/{path}`` serves a list."""
+        return f"{self.rt.settings.public_url}/credentials/status/{path}"
 
     def _anchor_status_list(self, published: dict[str, Any], signer: SecureElementSigner) -> None:
         body = status_list_anchor(published, signer, self.now())
@@ -322,8 +326,17 @@ class IdentityService:
             payload, resolver=self.resolver, now=self.now(), status=self.status_checker
         )
 
-    def published_status_list(self, list_id: str) -> dict[str, Any]:
-        return self.status.published(list_id)
+    def published_status_list(self, path: str) -> dict[str, Any]:
+        """The list served at ``/credentials/status/{path}`` (its id is the public URL).
+
+        Lists created before URLs were used keep their URN ids and are served by them.
+        """
+        try:
+            return self.status.published(self.status_list_url(path))
+        except NotFound:
+            if path.startswith("urn:"):
+                return self.status.published(path)
+            raise
 
 
 def _refusal(exc: VerificationFailed) -> InvalidInput:
