@@ -35,7 +35,8 @@ def test_issue_verify_revoke(api: Any, operator_headers: dict[str, str]) -> None
     )
     assert "credentialStatus" in response.json()["checks"]
     url = vc["credentialStatus"]["statusListCredential"]
-    assert url.startswith("https://") and "/credentials/status/" in url
+    assert url.startswith("https://")
+    assert "/credentials/status/" in url
     listed = api.get(urlsplit(url).path)
     assert url == listed.json()["id"]
     assert ["VerifiableCredential", "BitstringStatusListCredential"] == listed.json()["type"]
@@ -218,3 +219,44 @@ def test_public_base_url_setting(tmp_path: Any) -> None:
     for bad in ("http://trust.example.net", "https://", "https://a.example/?q=1", "urn:x"):
         with pytest.raises(ConfigError):
             load_settings({"SIMTRUST_PUBLIC_BASE_URL": bad}, home=tmp_path)
+
+
+def test_status_messages_with_status_size_2(api: Any, operator_headers: dict[str, str]) -> None:
+    messages = [
+        {"status": "0x0", "message": "pending"},
+        {"status": "0x1", "message": "accepted"},
+        {"status": "0x2", "message": "rejected"},
+        {"status": "0x3", "message": "withdrawn"},
+    ]
+    vc = _issue(
+        api,
+        operator_headers,
+        credentialStatus={
+            "type": "BitstringStatusListEntry",
+            "statusPurpose": "message",
+            "statusSize": 2,
+            "statusMessage": messages,
+        },
+    )
+    entry = vc["credentialStatus"]
+    assert (2, messages) == (entry["statusSize"], entry["statusMessage"])
+
+    def status() -> dict[str, Any]:
+        response = api.post(
+            "/credentials/verify", json={"verifiableCredential": vc}, headers=operator_headers
+        )
+        assert 200 == response.status_code, response.text
+        result: dict[str, Any] = response.json()["status"][0]
+        return result
+
+    assert ("0x0", "pending") == (status()["status"], status()["message"])
+    change = {
+        "credentialId": vc["id"],
+        "credentialStatus": [
+            {"type": "BitstringStatusListEntry", "statusPurpose": "message", "status": "0x2"}
+        ],
+    }
+    assert 200 == api.post("/credentials/status", json=change, headers=operator_headers).status_code
+    assert ("0x2", "rejected") == (status()["status"], status()["message"])
+    change["credentialStatus"][0]["status"] = "0x4"
+    assert 400 == api.post("/credentials/status", json=change, headers=operator_headers).status_code
