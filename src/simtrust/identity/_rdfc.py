@@ -212,7 +212,7 @@ def _canonical(quads: list[ox.Quad], hash_algorithm: str, blank_nodes: int | Non
         dataset.canonicalize(_OXIGRAPH[hash_algorithm])
         # pyoxigraph writes canonical N-Quads (RDFC-1.0 §4.4.3 step 7; W3C test060
         # checks the escaping); a raw newline never occurs inside a term.
-        text = ox.serialize(dataset, format=ox.RdfFormat.N_QUADS).decode("utf-8")
+        text = (ox.serialize(dataset, format=ox.RdfFormat.N_QUADS) or b"").decode("utf-8")
         lines = sorted(line + "\n" for line in text.split("\n") if line)
     else:
         labels = _bounded_labels(quads, hash_algorithm)
