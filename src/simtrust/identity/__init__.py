@@ -49,6 +49,7 @@ from simtrust.identity._didsimtrust import (
     simtrust_did,
     update_operation,
 )
+from simtrust.identity._ecdsa import EcdsaP256Signer
 from simtrust.identity._errors import DidNotFound, InvalidDid, OperationRejected, VerificationFailed
 from simtrust.identity._jcs import canonicalize
 from simtrust.identity._jose import VC_JWT_MEDIA_TYPE, issue_vc_jwt, verify_vc_jwt
@@ -109,6 +110,7 @@ __all__ = [
     "DidNotFound",
     "DidRegistry",
     "DidResolver",
+    "EcdsaP256Signer",
     "Ed25519Signer",
     "FinalizedMessage",
     "IdentityService",

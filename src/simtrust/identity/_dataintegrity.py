@@ -36,7 +36,9 @@ __all__ = [
     "verify_proofs",
 ]
 
-CRYPTOSUITES = ("eddsa-jcs-2022", "eddsa-rdfc-2022")
+CRYPTOSUITES = ("eddsa-jcs-2022", "eddsa-rdfc-2022", "ecdsa-jcs-2019", "ecdsa-rdfc-2019")
+_JCS = ("eddsa-jcs-2022", "ecdsa-jcs-2019")
+_ECDSA = ("ecdsa-jcs-2019", "ecdsa-rdfc-2019")
 Clock = Callable[[], datetime]
 
 
@@ -64,9 +66,9 @@ def proofs_of(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 def proof_hash(cryptosuite: str, proof_config: dict[str, Any], document: dict[str, Any]) -> bytes:
     """SHA-256(canonical proof config) ‖ SHA-256(canonical document) (§3.2.4, §3.3.4)."""
-    if cryptosuite == "eddsa-jcs-2022":
+    if cryptosuite in _JCS:
         canon_proof, canon_doc = canonicalize(proof_config), canonicalize(document)
-    elif cryptosuite == "eddsa-rdfc-2022":
+    elif cryptosuite in ("eddsa-rdfc-2022", "ecdsa-rdfc-2019"):
         canon_proof, canon_doc = rdfc_canonicalize(proof_config), rdfc_canonicalize(document)
     else:
         raise VerificationFailed(
@@ -92,6 +94,13 @@ def add_proof(
     if cryptosuite not in CRYPTOSUITES:
         raise VerificationFailed(
             "unsupported-cryptosuite", f"cryptosuite {cryptosuite!r} is not supported"
+        )
+    from simtrust.identity._ecdsa import EcdsaP256Signer
+
+    if (cryptosuite in _ECDSA) != isinstance(signer, EcdsaP256Signer):
+        raise VerificationFailed(
+            "unsupported-cryptosuite",
+            f"{cryptosuite} needs {'a P-256' if cryptosuite in _ECDSA else 'an Ed25519'} key",
         )
     existing = proofs_of(document)
     unsecured = {k: v for k, v in document.items() if k != "proof"}
@@ -119,7 +128,7 @@ def add_proof(
     if "@context" in unsecured:
         config["@context"] = unsecured["@context"]
     signature = signer.sign(proof_hash(cryptosuite, config, input_document))
-    proof = dict(config) if cryptosuite == "eddsa-jcs-2022" else dict(options)
+    proof = dict(config) if cryptosuite in _JCS else dict(options)
     proof["proofValue"] = "z" + b58encode(signature)
     secured = dict(unsecured)
     secured["proof"] = [*existing, proof] if existing else proof
@@ -173,6 +182,7 @@ def verify_proofs(
                 challenge=challenge,
                 domain=domain,
                 key_for=key_for or resolver.verification_key,
+                p256_key_for=None if key_for else resolver.verification_p256_key,
             )
         )
     return verified
@@ -187,6 +197,7 @@ def _verify_one(
     challenge: str | None,
     domain: str | None,
     key_for: Callable[[str, str], bytes],
+    p256_key_for: Callable[[str, str], bytes] | None = None,
 ) -> VerifiedProof:
     if proof.get("type") != "DataIntegrityProof":
         raise VerificationFailed("unsupported-cryptosuite", "proof type must be DataIntegrityProof")
@@ -222,9 +233,8 @@ def _verify_one(
     vm = proof.get("verificationMethod")
     if not isinstance(vm, str):
         raise VerificationFailed("malformed", "verificationMethod must be a DID URL")
-    key = key_for(vm, proof_purpose)
     config = {k: v for k, v in proof.items() if k != "proofValue"}
-    if suite == "eddsa-jcs-2022":
+    if suite in _JCS:
         if "@context" in config:
             context = config["@context"]
             doc_context = unsecured.get("@context")
@@ -234,10 +244,19 @@ def _verify_one(
             unsecured["@context"] = context
     else:
         if "@context" not in unsecured:
-            raise VerificationFailed("malformed", "eddsa-rdfc-2022 needs a JSON-LD @context")
+            raise VerificationFailed("malformed", f"{suite} needs a JSON-LD @context")
         config["@context"] = unsecured["@context"]
     try:
-        verify_ed25519(key, signature, proof_hash(str(suite), config, unsecured))
+        if suite in _ECDSA:
+            from simtrust.identity._ecdsa import verify_p256
+
+            p256 = p256_key_for(vm, proof_purpose) if p256_key_for else None
+            if p256 is None:
+                raise VerificationFailed("unsupported-cryptosuite", f"{suite} is not accepted here")
+            verify_p256(p256, signature, proof_hash(str(suite), config, unsecured))
+        else:
+            key = key_for(vm, proof_purpose)
+            verify_ed25519(key, signature, proof_hash(str(suite), config, unsecured))
     except InvalidSignature as exc:
         raise VerificationFailed(
             "invalid-signature", "proof signature does not verify", verificationMethod=vm
