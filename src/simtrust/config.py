@@ -42,6 +42,11 @@ class Settings:
     diameter_origin_host: str = "hss.localdomain"
     diameter_origin_realm: str = "localdomain"
     diameter_peers: str = ""
+    bootstrap_bind: str = ""
+    bootstrap_naf_fqdn: str = "localhost"
+    bootstrap_bsf_domain: str = "bsf.mnc001.mcc001.pub.3gppnetwork.org"
+    radius_bind: str = ""
+    radius_acct_bind: str = ""
 
     @property
     def api_host(self) -> str:
@@ -75,6 +80,11 @@ _ENV = {
     "diameter_origin_host": "SIMTRUST_DIAMETER_ORIGIN_HOST",
     "diameter_origin_realm": "SIMTRUST_DIAMETER_ORIGIN_REALM",
     "diameter_peers": "SIMTRUST_DIAMETER_PEERS",
+    "bootstrap_bind": "SIMTRUST_BOOTSTRAP_BIND",
+    "bootstrap_naf_fqdn": "SIMTRUST_BOOTSTRAP_NAF_FQDN",
+    "bootstrap_bsf_domain": "SIMTRUST_BOOTSTRAP_BSF_DOMAIN",
+    "radius_bind": "SIMTRUST_RADIUS_BIND",
+    "radius_acct_bind": "SIMTRUST_RADIUS_ACCT_BIND",
 }
 
 
@@ -113,7 +123,7 @@ def _coerce(key: str, raw: Any) -> Any:
         if seconds < 0:
             raise ConfigError(f"{key} must not be negative (0 disables)", setting=key)
         return seconds
-    if key == "api_bind" or (key == "diameter_bind" and str(raw)):
+    if key == "api_bind" or (key in ("diameter_bind", "bootstrap_bind") and str(raw)):
         text = str(raw)
         host, sep, port = text.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536 or (
@@ -125,6 +135,12 @@ def _coerce(key: str, raw: Any) -> Any:
         text = str(raw).strip()
         if not text or any(c.isspace() for c in text) or not text.isascii():
             raise ConfigError(f"{key} must be a DiameterIdentity (FQDN)", setting=key)
+        return text
+    if key in ("radius_bind", "radius_acct_bind"):
+        text = str(raw).strip()
+        host, sep, port = text.rpartition(":")
+        if text and (not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536):
+            raise ConfigError(f"{key} must be HOST:PORT (empty: off), got {text!r}", setting=key)
         return text
     if key == "store_url":
         text = str(raw)

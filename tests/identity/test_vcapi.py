@@ -123,3 +123,80 @@ def test_did_resolution_endpoint(api: Any, operator_headers: dict[str, str]) -> 
     assert 404 == api.get("/identifiers/did:simtrust:simtrust-local:1111111111111111").status_code
     assert 400 == api.get("/identifiers/did:nope").status_code
     assert 404 == api.get(f"/identifiers/{issuer}", params={"versionId": "7"}).status_code
+
+
+def test_issue_refuses_what_the_data_model_forbids(
+    api: Any, operator_headers: dict[str, str]
+) -> None:
+    for credential, rule in (
+        ({**UNSIGNED, "issuer": None}, "§6.1"),
+        ({**UNSIGNED, "id": ["urn:uuid:1", "urn:uuid:2"]}, "§4.4"),
+        ({**UNSIGNED, "credentialSubject": {}}, "§4.8"),
+        ({**UNSIGNED, "credentialStatus": {"id": "https://example.com/s/1"}}, "§4.10"),
+        (
+            {
+                **UNSIGNED,
+                "@context": [*UNSIGNED["@context"], {"type": "https://example.org/t"}],
+            },
+            "§5.2",
+        ),
+    ):
+        response = api.post(
+            "/credentials/issue", json={"credential": credential}, headers=operator_headers
+        )
+        assert 400 == response.status_code, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert rule in response.json()["rule"]
+
+
+def test_issue_validates_caller_status_entries(api: Any, operator_headers: dict[str, str]) -> None:
+    first = _issue(api, operator_headers, credentialStatus={"type": "BitstringStatusListEntry"})
+    entry = first["credentialStatus"]
+    reused = {**UNSIGNED, "id": "urn:uuid:other", "credentialStatus": entry}
+    response = api.post("/credentials/issue", json={"credential": reused}, headers=operator_headers)
+    assert 409 == response.status_code
+    for bad in (
+        {**entry, "statusListIndex": 5},
+        {**entry, "statusListCredential": "https://elsewhere.example/list"},
+        {**entry, "statusListIndex": str(10**9)},
+        {**entry, "statusPurpose": "suspension"},
+    ):
+        response = api.post(
+            "/credentials/issue",
+            json={"credential": {**UNSIGNED, "credentialStatus": bad}},
+            headers=operator_headers,
+        )
+        assert 400 == response.status_code, (bad, response.text)
+    fresh = {**entry, "statusListIndex": str((int(entry["statusListIndex"]) + 1) % 131072)}
+    response = api.post(
+        "/credentials/issue",
+        json={"credential": {**UNSIGNED, "credentialStatus": fresh}},
+        headers=operator_headers,
+    )
+    assert 201 == response.status_code, response.text
+
+
+def test_presentation_without_holder_verifies(api: Any, operator_headers: dict[str, str]) -> None:
+    from datetime import UTC, datetime
+
+    from simtrust.identity import add_proof
+
+    vc = _issue(api, operator_headers)
+    signer = Ed25519Signer.generate()
+    vp = add_proof(
+        {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiablePresentation"],
+            "verifiableCredential": [vc],
+        },
+        signer,
+        created=datetime.now(UTC),
+        proof_purpose="authentication",
+        challenge="n-1",
+    )
+    body = {"verifiablePresentation": vp, "options": {"checks": ["proof"], "challenge": "n-1"}}
+    ok = api.post("/presentations/verify", json=body, headers=operator_headers)
+    assert (200, True) == (ok.status_code, ok.json()["verified"]), ok.text
+    body["options"]["holderBinding"] = True
+    bound = api.post("/presentations/verify", json=body, headers=operator_headers)
+    assert (400, "holder-binding") == (bound.status_code, bound.json()["errors"][0]["reason"])

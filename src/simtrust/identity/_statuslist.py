@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import secrets
 import zlib
 from collections.abc import Callable
@@ -37,12 +38,74 @@ __all__ = [
     "decode_status_list",
     "encode_status_list",
     "status_bit",
+    "validate_status_entry",
 ]
 
 MIN_LIST_SIZE = 131_072
 STATUS_PURPOSES = ("revocation", "suspension")
 #: A decoded list larger than this is refused (a GZIP bomb guard): 16 Mi entries.
 _MAX_LIST_BYTES = 2 * 1024 * 1024
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+")
+#: §2.1 statusPurpose values this specification defines.
+ENTRY_PURPOSES = ("refresh", "revocation", "suspension", "message")
+
+
+def validate_status_entry(entry: object) -> None:
+    """§2.1 BitstringStatusListEntry: the MUSTs of one ``credentialStatus`` entry.
+
+    Entries of other types are left to their own specifications (the data
+    model only requires a ``type``, checked by the data-model validator).
+    """
+    rule = "Bitstring Status List §2.1"
+    if not isinstance(entry, dict):
+        raise VerificationFailed("malformed", "a credentialStatus entry is an object", rule=rule)
+    if entry.get("type") != "BitstringStatusListEntry":
+        return
+    purpose = entry.get("statusPurpose")
+    purposes = purpose if isinstance(purpose, list) else [purpose]
+    if not purposes or not all(isinstance(p, str) and p for p in purposes):
+        raise VerificationFailed("malformed", "statusPurpose must be a string", rule=rule)
+    index = entry.get("statusListIndex")
+    if not isinstance(index, str) or not index.isdigit() or not index.isascii():
+        raise VerificationFailed(
+            "malformed",
+            "statusListIndex must be a non-negative integer expressed as a base-10 string",
+            rule=rule,
+        )
+    url = entry.get("statusListCredential")
+    if not isinstance(url, str) or _URL.fullmatch(url) is None:
+        raise VerificationFailed("malformed", "statusListCredential must be a URL", rule=rule)
+    size = entry.get("statusSize", 1)
+    if type(size) is not int or size < 1:
+        raise VerificationFailed("malformed", "statusSize must be a positive integer", rule=rule)
+    if "message" in purposes and "statusMessage" not in entry:
+        raise VerificationFailed(
+            "malformed", "a message status entry needs statusMessage", rule=rule
+        )
+    if size > 1 and "statusMessage" not in entry:
+        raise VerificationFailed("malformed", "statusSize above 1 needs statusMessage", rule=rule)
+    if "statusMessage" in entry:
+        messages = entry["statusMessage"]
+        if not isinstance(messages, list) or not messages:
+            raise VerificationFailed("malformed", "statusMessage must be a list", rule=rule)
+        for message in messages:
+            if (
+                not isinstance(message, dict)
+                or not isinstance(message.get("status"), str)
+                or not re.fullmatch(r"0x[0-9a-fA-F]+", message["status"])
+                or not isinstance(message.get("message"), str)
+            ):
+                raise VerificationFailed(
+                    "malformed",
+                    "each statusMessage has a hex status (0x...) and a message string",
+                    rule=rule,
+                )
+        if len(messages) > 2**size:
+            raise VerificationFailed(
+                "malformed", "statusMessage lists more values than statusSize holds", rule=rule
+            )
 
 
 def encode_status_list(bits: bytes) -> str:
@@ -148,6 +211,34 @@ class StatusListRegistry:
             "statusListIndex": str(index),
             "statusListCredential": list_id,
         }
+
+    def claim(self, list_id: str, index: int, credential_id: str | None = None) -> None:
+        """Reserve ``index`` of ``list_id`` for a caller-supplied entry; refuse a used index."""
+        with self._db.transaction():
+            row = self._db.query_one(
+                "SELECT size FROM identity_status_list WHERE list_id = ?", (list_id,)
+            )
+            if row is None:
+                raise NotFound(f"no status list {list_id}")
+            if not 0 <= index < int(row[0]):
+                raise InvalidInput(
+                    f"statusListIndex {index} is outside status list {list_id}",
+                    rule="Bitstring Status List §2.1",
+                )
+            taken = self._db.query_one(
+                "SELECT 1 FROM identity_status_alloc WHERE list_id = ? AND idx = ?",
+                (list_id, index),
+            )
+            if taken is not None:
+                raise Conflict(f"index {index} of {list_id} is already in use")
+            self._db.execute(
+                "INSERT INTO identity_status_alloc (list_id, idx, credential_id) VALUES (?, ?, ?)",
+                (list_id, index, credential_id),
+            )
+            self._db.execute(
+                "UPDATE identity_status_list SET allocated = allocated + 1 WHERE list_id = ?",
+                (list_id,),
+            )
 
     def _pick(self, list_id: str, size: int) -> int:
         for _ in range(64):
@@ -271,6 +362,7 @@ class StatusListVerifier:
         self._anchored = anchored
 
     def check(self, entry: dict[str, Any], issuer: str, now: datetime) -> StatusResult:
+        validate_status_entry(entry)
         if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
             raise VerificationFailed(
                 "malformed", "credentialStatus is not a BitstringStatusListEntry"

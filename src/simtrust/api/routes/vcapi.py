@@ -39,9 +39,13 @@ class VerifyCredentialRequest(BaseModel):
 
 
 class PresentationOptions(BaseModel):
+    """VC-API verify options; ``holderBinding`` asks for holder binding (VCDM 2.0 §4.13)."""
+
     model_config = ConfigDict(extra="allow")
     challenge: str | None = None
     domain: str | None = None
+    checks: list[str] = Field(default_factory=list)
+    holderBinding: bool = False  # noqa: N815 - VC-API style member name
 
 
 class VerifyPresentationRequest(BaseModel):
@@ -69,6 +73,7 @@ def _result(report: dict[str, Any]) -> JSONResponse:
             "type": f"https://simtrust.dev/problems/verification/{e['reason']}",
             "title": e["reason"],
             "detail": e["detail"],
+            **({"rule": e["rule"]} if "rule" in e else {}),
         }
         for e in report["errors"]
     ]
@@ -115,7 +120,10 @@ def verify_presentation(
     return _result(
         verification_report(
             lambda: service.verify_presentation(
-                body.verifiablePresentation, challenge=options.challenge, domain=options.domain
+                body.verifiablePresentation,
+                challenge=options.challenge,
+                domain=options.domain,
+                require_holder_binding=options.holderBinding,
             )
         )
     )
