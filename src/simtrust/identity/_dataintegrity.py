@@ -2,8 +2,9 @@
 
 ``eddsa-jcs-2022`` (§3.3: JCS transformation, SHA-256 of proof config and of
 document, Ed25519 over their concatenation) and ``eddsa-rdfc-2022`` (§3.2: the
-same over RDF Dataset Canonicalization, done by pyld with only the bundled
-contexts). Proof sets and proof chains follow W3C VC Data Integrity 1.0 §4.1
+same over RDF Dataset Canonicalization, ``_rdfc``: native JSON-LD to RDF and
+RDFC-1.0 over the bundled contexts only). Proof sets and proof chains follow W3C
+VC Data Integrity 1.0 §4.1
 (Add Proof, ``previousProof``) and §4.5 (Verify Proof Sets and Chains): every
 proof must verify, and a chained proof signs the document together with the
 proofs it names.
@@ -18,11 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from simtrust.errors import DecodeError, InvalidSignature
-from simtrust.identity._contexts import document_loader
 from simtrust.identity._errors import VerificationFailed
 from simtrust.identity._jcs import canonicalize
 from simtrust.identity._keys import Signer, verify_ed25519
 from simtrust.identity._multibase import b58decode, b58encode
+from simtrust.identity._rdfc import rdfc_canonicalize
 from simtrust.identity._resolver import DidResolver
 from simtrust.identity._time import format_datetime, parse_datetime
 
@@ -32,7 +33,6 @@ __all__ = [
     "add_proof",
     "proof_hash",
     "proofs_of",
-    "rdfc_canonicalize",
     "verify_proofs",
 ]
 
@@ -62,37 +62,6 @@ def proofs_of(document: dict[str, Any]) -> list[dict[str, Any]]:
     if not items or not all(isinstance(item, dict) for item in items):
         raise VerificationFailed("malformed", "proof must be an object or a list of objects")
     return items
-
-
-def rdfc_canonicalize(document: dict[str, Any]) -> bytes:
-    """RDF Dataset Canonicalization (RDFC-1.0 / URDNA2015) as N-Quads bytes."""
-    from pyld import jsonld
-
-    def dropped(term: object) -> None:
-        # Safe mode (VC-DI 1.0 §4.3 note): a term no context defines would be left
-        # out of the canonical form, and so out of what the signature covers.
-        raise VerificationFailed("malformed", f"term {term!r} is not defined by the @context")
-
-    try:
-        nquads = jsonld.JsonLdProcessor(on_property_dropped=dropped).normalize(
-            document,
-            {
-                "algorithm": "URDNA2015",
-                "format": "application/n-quads",
-                "documentLoader": document_loader,
-            },
-        )
-    except jsonld.JsonLdError as exc:
-        cause: BaseException | None = exc
-        while cause is not None:
-            if isinstance(cause, VerificationFailed):
-                raise cause from exc
-            nested = getattr(cause, "cause", None)
-            cause = nested if isinstance(nested, BaseException) else cause.__cause__
-        raise VerificationFailed("malformed", f"JSON-LD processing failed: {exc.type}") from exc
-    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
-        raise VerificationFailed("malformed", "document is not valid JSON-LD") from exc
-    return str(nquads).encode("utf-8")
 
 
 def proof_hash(cryptosuite: str, proof_config: dict[str, Any], document: dict[str, Any]) -> bytes:
