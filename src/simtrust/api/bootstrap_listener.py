@@ -153,6 +153,7 @@ class BootstrapListener:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.trust_pem = b""
+        self._generation = -1
 
     def __repr__(self) -> str:
         return f"BootstrapListener({self._host}:{self._port})"
@@ -178,6 +179,8 @@ class BootstrapListener:
         return ctx
 
     def _sni(self, sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
+        if self.services.cas.generation != self._generation:
+            self.refresh()
         current = self._context
         if current is not None and current is not ctx:
             sock.context = current
@@ -185,6 +188,7 @@ class BootstrapListener:
     def refresh(self) -> None:
         """Trust the tenant CAs registered since start for client certificates."""
         with self._lock:
+            self._generation = self.services.cas.generation
             self._context = self._build_context()
 
     @property
@@ -198,7 +202,7 @@ class BootstrapListener:
         return f"https://{self._host}:{self.port}"
 
     def start(self) -> BootstrapListener:
-        self._context = self._build_context()
+        self.refresh()
         handler = type("BoundHandler", (_Handler,), {"listener": self})
         server = ThreadingHTTPServer((self._host, self._port), handler)
         server.daemon_threads = True
