@@ -89,7 +89,7 @@ def run(quick: bool) -> BenchResult:
         try:
             rt.tenants.create_tenant(TENANT, "Bench fleet")
             subs = build_services(rt, sinks=[MemorySink()])
-            rt._extensions["subscriber"] = subs  # noqa: SLF001 - share one set with rt.bootstrap
+            rt._extensions["subscriber"] = subs
             keys: list[tuple[bytes, bytes]] = []
             for i in range(devices):
                 k, opc = os.urandom(16), os.urandom(16)

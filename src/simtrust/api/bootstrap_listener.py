@@ -49,16 +49,18 @@ class _Handler(BaseHTTPRequestHandler):
         _log.debug("%s " + format, self.client_address[0], *args)
 
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        # Headers and body in one write: two small segments would meet Nagle and
-        # delayed ACK (tens of milliseconds per exchange).
-        self._headers_buffer.append(b"\r\n")
-        if self.command != "HEAD":
-            self._headers_buffer.append(body)
-        self.flush_headers()
+        # Status line, headers and body in one write: two small segments would meet
+        # Nagle and delayed ACK (tens of milliseconds per exchange).
+        self.log_request(status)
+        reason = self.responses.get(status, ("",))[0]
+        head = [f"{self.protocol_version} {status} {reason}",
+                f"Server: {self.version_string()}", f"Date: {self.date_time_string()}",
+                *(f"{name}: {value}" for name, value in headers),
+                f"Content-Length: {len(body)}"]
+        if self.close_connection:
+            head.append("Connection: close")
+        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(data + body if self.command != "HEAD" else data)
 
     def _text(self, status: int, message: str, *extra: tuple[str, str]) -> None:
         self._send(status, [("Content-Type", "text/plain; charset=utf-8"), *extra],
@@ -66,6 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
             self._text(411, "send a Content-Length")
             return None
         try:
@@ -73,8 +76,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if not 0 <= length <= _MAX_BODY:
-            self._text(413, "request body too large")
             self.close_connection = True
+            self._text(413, "request body too large")
             return None
         return self.rfile.read(length) if length else b""
 
