@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from simtrust.aaa import AaaServices, build_aaa
 from simtrust.audit import AuditLog
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
@@ -47,6 +48,7 @@ SCHEMA_PACKAGES = (
     "bootstrap",
     "policy",
     "detect",
+    "aaa",
     "settlement",
     "streams",
     "market",
@@ -170,6 +172,20 @@ class Runtime:
                 self._extensions[key] = factory()
             value: T = self._extensions[key]
             return value
+
+    @property
+    def aaa(self) -> AaaServices:
+        """The AAA services (RADIUS server, accounting, dynamic authorization), built once."""
+        from simtrust.policy import policy_service
+        from simtrust.subscriber import subscriber_services
+
+        def build() -> AaaServices:
+            subscriber = subscriber_services(self)
+            return build_aaa(self.db, self.keyring, self.audit, self.clock,
+                             subscriber.inventory, subscriber.attach,
+                             usage=policy_service(self).engine)
+
+        return self.extension("aaa", build)
 
     def rotate_master_key(self, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
         """Add a master key, re-wrap every sealed column under it; (new id, blobs re-wrapped)."""

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 import simtrust
+from simtrust.aaa import RadiusListener, parse_bind
 from simtrust.cli._common import console, emit_json, err_console, open_runtime, progress_bar
 from simtrust.config import load_settings
 from simtrust.errors import InvalidInput, SimtrustError
@@ -117,9 +118,12 @@ def serve(
     anchoring = _start_anchoring(rt)
     diameter = _start_diameter(rt)
     bootstrap = _start_bootstrap(rt)
+    listeners = _start_radius(rt)
     try:
         uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
     finally:
+        for listener in listeners:
+            listener.close()
         if bootstrap is not None:
             bootstrap.stop()
         if diameter is not None:
@@ -127,6 +131,22 @@ def serve(
         if anchoring is not None:
             anchoring.set()
         rt.close()
+
+
+def _start_radius(rt: Runtime) -> list[RadiusListener]:
+    """The RADIUS listeners ``SIMTRUST_RADIUS_BIND`` / ``SIMTRUST_RADIUS_ACCT_BIND`` name."""
+    listeners: list[RadiusListener] = []
+    for bind, kind in ((rt.settings.radius_bind, "auth"), (rt.settings.radius_acct_bind, "acct")):
+        if not bind:
+            continue
+        host, port = parse_bind(bind)
+        listener = RadiusListener(rt.aaa.server, host, port, kind).start()
+        listeners.append(listener)
+        err_console.print(f"simtrust RADIUS {kind} on udp://{listener.address[0]}:"
+                          f"{listener.address[1]}")
+    if listeners:
+        rt.aaa.watch()
+    return listeners
 
 
 def _advertised_ip(host: str) -> str:

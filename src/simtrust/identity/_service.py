@@ -11,6 +11,7 @@ under the runtime keyring.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from simtrust.identity._didsimtrust import (
     simtrust_did,
 )
 from simtrust.identity._errors import DidNotFound, VerificationFailed
+from simtrust.identity._jcs import canonicalize
 from simtrust.identity._jose import verify_vc_jwt
 from simtrust.identity._kyc import ReceiptLedger
 from simtrust.identity._resolver import DidResolver, Resolution
@@ -163,20 +165,43 @@ class IdentityService:
                 ) from None
         return signer
 
-    def status_list(self, purpose: str) -> str:
-        """The issuer's current status list of ``purpose`` (created on first use)."""
+    def status_list(
+        self,
+        purpose: str,
+        status_size: int = 1,
+        messages: list[dict[str, str]] | None = None,
+    ) -> str:
+        """The issuer's current status list of ``purpose`` (created on first use).
+
+        Lists of ``statusSize`` above 1 or with ``statusMessage`` values are
+        kept apart per size and message set (their path carries both).
+        """
         if purpose not in STATUS_PURPOSES:
             raise InvalidInput(f"statusPurpose must be one of {STATUS_PURPOSES}")
         signer = self.issuer()
-        list_id = f"urn:simtrust:status:{self.network}:{purpose}:1"
+        path = f"{self.network}/{purpose}/1"
+        if status_size != 1 or messages:
+            digest = hashlib.sha256(canonicalize(messages or [])).hexdigest()[:12]
+            path = f"{self.network}/{purpose}-{status_size}-{digest}/1"
+        list_id = self.status_list_url(path)
         with self._lock:
             if (list_id, purpose) in self.status.lists(signer.controller):
                 return list_id
             published = self.status.create(
-                list_id, issuer=signer.controller, purpose=purpose, signer=signer, now=self.now()
+                list_id,
+                issuer=signer.controller,
+                purpose=purpose,
+                signer=signer,
+                now=self.now(),
+                status_size=status_size,
+                messages=messages,
             )
             self._anchor_status_list(published, signer)
         return list_id
+
+    def status_list_url(self, path: str) -> str:
+        """The https URL under which ``GET /credentials/status/{path}`` serves a list."""
+        return f"{self.rt.settings.public_url}/credentials/status/{path}"
 
     def _anchor_status_list(self, published: dict[str, Any], signer: SecureElementSigner) -> None:
         body = status_list_anchor(published, signer, self.now())
@@ -220,8 +245,15 @@ class IdentityService:
                 raise InvalidInput("options.credentialStatus.type must be BitstringStatusListEntry")
             purposes = status.get("statusPurpose", "revocation")
             wanted = purposes if isinstance(purposes, list) else [purposes]
+            size = status.get("statusSize", 1)
+            messages = status.get("statusMessage")
+            if type(size) is not int or (messages is not None and not isinstance(messages, list)):
+                raise InvalidInput("options.credentialStatus.statusSize is an integer and "
+                                   "statusMessage a list")  # fmt: skip
             allocated = [
-                self.status.allocate(self.status_list(str(p)), credential_id=credential.get("id"))
+                self.status.allocate(
+                    self.status_list(str(p), size, messages), credential_id=credential.get("id")
+                )
                 for p in wanted
             ]
             existing = (
@@ -262,8 +294,8 @@ class IdentityService:
             credential_id=credential_id if isinstance(credential_id, str) else None,
         )
 
-    def set_status(self, entry: dict[str, Any], value: bool) -> dict[str, Any]:
-        """Set (revoke/suspend) or clear the status bit an entry points at; republish."""
+    def set_status(self, entry: dict[str, Any], value: bool | int) -> dict[str, Any]:
+        """Set (revoke/suspend, or a message status) the entry's status; republish the list."""
         url, index = entry.get("statusListCredential"), entry.get("statusListIndex")
         if not isinstance(url, str) or not isinstance(index, str) or not index.isdigit():
             raise InvalidInput("a status entry has statusListCredential and statusListIndex")
@@ -272,7 +304,7 @@ class IdentityService:
         self._anchor_status_list(published, signer)
         return published
 
-    def update_status(self, credential_id: str, purpose: str, value: bool) -> dict[str, Any]:
+    def update_status(self, credential_id: str, purpose: str, value: bool | int) -> dict[str, Any]:
         """Set or clear ``credential_id``'s bit in its ``purpose`` list (VC-API status update)."""
         for list_id, index, list_purpose in self.status.entries_for(credential_id):
             if list_purpose == purpose:
@@ -322,8 +354,17 @@ class IdentityService:
             payload, resolver=self.resolver, now=self.now(), status=self.status_checker
         )
 
-    def published_status_list(self, list_id: str) -> dict[str, Any]:
-        return self.status.published(list_id)
+    def published_status_list(self, path: str) -> dict[str, Any]:
+        """The list served at ``/credentials/status/{path}`` (its id is the public URL).
+
+        Lists created before URLs were used keep their URN ids and are served by them.
+        """
+        try:
+            return self.status.published(self.status_list_url(path))
+        except NotFound:
+            if path.startswith("urn:"):
+                return self.status.published(path)
+            raise
 
 
 def _refusal(exc: VerificationFailed) -> InvalidInput:

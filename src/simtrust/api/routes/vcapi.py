@@ -12,7 +12,7 @@ published at ``GET /credentials/status/{id}`` and DIDs resolve at
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
@@ -55,10 +55,15 @@ class VerifyPresentationRequest(BaseModel):
 
 
 class StatusChange(BaseModel):
+    """One status change: ``status`` true/false, or a ``0x..`` value for multi-bit lists."""
+
     model_config = ConfigDict(extra="forbid")
     type: str = Field(pattern="^BitstringStatusListEntry$")
-    statusPurpose: str = Field(pattern="^(revocation|suspension)$")  # noqa: N815
-    status: bool
+    statusPurpose: str = Field(pattern="^(revocation|suspension|message)$")  # noqa: N815
+    status: bool | Annotated[str, Field(pattern="^0x[0-9a-fA-F]{1,2}$")]
+
+    def value(self) -> bool | int:
+        return self.status if isinstance(self.status, bool) else int(self.status, 16)
 
 
 class UpdateStatusRequest(BaseModel):
@@ -139,7 +144,7 @@ def update_status(
     service = identity_service(rt)
     lists = []
     for change in body.credentialStatus:
-        published = service.update_status(body.credentialId, change.statusPurpose, change.status)
+        published = service.update_status(body.credentialId, change.statusPurpose, change.value())
         lists.append(published["id"])
         rt.audit.append(
             actor=who.actor,
