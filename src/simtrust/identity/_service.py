@@ -180,7 +180,7 @@ class IdentityService:
         }
 
     def issuer_for(self, issuer_id: str) -> SecureElementSigner:
-        """The platform issuer's signer under ``issuer_id``: its did:simtrust, did:web or did:key."""
+        """The platform issuer's signer as ``issuer_id``: its did:simtrust, did:web or did:key."""
         signer = self.issuer()
         if issuer_id == signer.controller:
             return signer
