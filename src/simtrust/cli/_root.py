@@ -12,12 +12,14 @@ import typer
 from rich.table import Table
 
 import simtrust
+from simtrust.aaa import RadiusListener, parse_bind
 from simtrust.cli._common import console, emit_json, err_console, open_runtime, progress_bar
 from simtrust.config import load_settings
 from simtrust.errors import InvalidInput, SimtrustError
 from simtrust.runtime import Runtime
 
 if TYPE_CHECKING:
+    from simtrust.api.bootstrap_listener import BootstrapListener
     from simtrust.diameter import DiameterListener
 
 __all__ = ["app"]
@@ -117,11 +119,17 @@ def serve(
     anchoring = _start_anchoring(rt)
     diameter = _start_diameter(rt)
     sbi = _start_sbi(rt)
+    bootstrap = _start_bootstrap(rt)
+    listeners = _start_radius(rt)
     try:
         uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
     finally:
         for stop in sbi:
             stop()
+        for listener in listeners:
+            listener.close()
+        if bootstrap is not None:
+            bootstrap.stop()
         if diameter is not None:
             diameter.stop()
         if anchoring is not None:
@@ -184,6 +192,22 @@ def _start_sbi(rt: Runtime) -> list[Callable[[], None]]:
     return stops
 
 
+def _start_radius(rt: Runtime) -> list[RadiusListener]:
+    """The RADIUS listeners ``SIMTRUST_RADIUS_BIND`` / ``SIMTRUST_RADIUS_ACCT_BIND`` name."""
+    listeners: list[RadiusListener] = []
+    for bind, kind in ((rt.settings.radius_bind, "auth"), (rt.settings.radius_acct_bind, "acct")):
+        if not bind:
+            continue
+        host, port = parse_bind(bind)
+        listener = RadiusListener(rt.aaa.server, host, port, kind).start()
+        listeners.append(listener)
+        err_console.print(f"simtrust RADIUS {kind} on udp://{listener.address[0]}:"
+                          f"{listener.address[1]}")
+    if listeners:
+        rt.aaa.watch()
+    return listeners
+
+
 def _advertised_ip(host: str) -> str:
     """The Host-IP-Address to advertise for a bind host (the machine's own for a wildcard)."""
     import ipaddress
@@ -213,6 +237,21 @@ def _start_diameter(rt: Runtime) -> DiameterListener | None:
     peers = ", ".join(sorted(node.peers)) or "none (every peer is refused)"
     err_console.print(f"simtrust Diameter S6a/S13 on {bound[0]}:{bound[1]} as "
                       f"{node.origin_host} ({node.origin_realm}); peers: {peers}")
+    return listener
+
+
+def _start_bootstrap(rt: Runtime) -> BootstrapListener | None:
+    """The HTTPS listener of Ub, EST, OCSP and CRLs when ``SIMTRUST_BOOTSTRAP_BIND`` is set."""
+    settings = rt.settings
+    if not settings.bootstrap_bind:
+        return None
+    from simtrust.api.bootstrap_listener import BootstrapListener
+
+    host, _, port = settings.bootstrap_bind.rpartition(":")
+    listener = BootstrapListener(rt.bootstrap, host, int(port),
+                                 hostnames=[settings.bootstrap_naf_fqdn, host]).start()
+    err_console.print(f"simtrust bootstrap (Ub /bsf, EST /.well-known/est, OCSP /ocsp) on "
+                      f"https://{settings.bootstrap_naf_fqdn}:{listener.port}")
     return listener
 
 
