@@ -180,7 +180,7 @@ def parse_agreement(text: str | bytes) -> RoamingAgreement:
             tariffs[key] = _integer(tariffs_in[key], f"tariffs.{key}", _MAX_TARIFF)
     if not tariffs:
         raise InvalidInput(
-            "agreement: 'tariffs' needs at least one of data_per_mb, sms_per_event, voice_per_minute"
+            "agreement: 'tariffs' needs data_per_mb, sms_per_event or voice_per_minute"
         )
     prefixes_in = data.get("imsi_prefixes", [])
     if not isinstance(prefixes_in, list) or not all(
