@@ -47,6 +47,7 @@ class Settings:
     bootstrap_bsf_domain: str = "bsf.mnc001.mcc001.pub.3gppnetwork.org"
     radius_bind: str = ""
     radius_acct_bind: str = ""
+    public_base_url: str = ""
 
     @property
     def api_host(self) -> str:
@@ -55,6 +56,14 @@ class Settings:
     @property
     def api_port(self) -> int:
         return int(self.api_bind.rsplit(":", 1)[1])
+
+    @property
+    def public_url(self) -> str:
+        """Base URL under which relying parties reach this API (status lists, did:web).
+
+        ``public_base_url`` when set; else ``https://localhost:PORT`` of the API bind.
+        """
+        return self.public_base_url or f"https://localhost:{self.api_port}"
 
     @property
     def diameter_peer_hosts(self) -> frozenset[str]:
@@ -85,6 +94,7 @@ _ENV = {
     "bootstrap_bsf_domain": "SIMTRUST_BOOTSTRAP_BSF_DOMAIN",
     "radius_bind": "SIMTRUST_RADIUS_BIND",
     "radius_acct_bind": "SIMTRUST_RADIUS_ACCT_BIND",
+    "public_base_url": "SIMTRUST_PUBLIC_BASE_URL",
 }
 
 
@@ -141,6 +151,19 @@ def _coerce(key: str, raw: Any) -> Any:
         host, sep, port = text.rpartition(":")
         if text and (not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536):
             raise ConfigError(f"{key} must be HOST:PORT (empty: off), got {text!r}", setting=key)
+        return text
+    if key == "public_base_url":
+        text = str(raw).strip().rstrip("/")
+        if text and (
+            not text.startswith("https://")
+            or len(text) <= len("https://")
+            or any(c.isspace() for c in text)
+            or any(c in text for c in "?#")
+        ):
+            raise ConfigError(
+                f"{key} must be an https:// URL without query or fragment, got {text!r}",
+                setting=key,
+            )
         return text
     if key == "store_url":
         text = str(raw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from simtrust.identity import Ed25519Signer, create_presentation
 from simtrust.runtime import Runtime
@@ -33,7 +34,11 @@ def test_issue_verify_revoke(api: Any, operator_headers: dict[str, str]) -> None
         response.json()["problemDetails"],
     )
     assert "credentialStatus" in response.json()["checks"]
-    listed = api.get(f"/credentials/status/{vc['credentialStatus']['statusListCredential']}")
+    url = vc["credentialStatus"]["statusListCredential"]
+    assert url.startswith("https://")
+    assert "/credentials/status/" in url
+    listed = api.get(urlsplit(url).path)
+    assert url == listed.json()["id"]
     assert ["VerifiableCredential", "BitstringStatusListCredential"] == listed.json()["type"]
     change = {
         "credentialId": vc["id"],
@@ -200,3 +205,58 @@ def test_presentation_without_holder_verifies(api: Any, operator_headers: dict[s
     body["options"]["holderBinding"] = True
     bound = api.post("/presentations/verify", json=body, headers=operator_headers)
     assert (400, "holder-binding") == (bound.status_code, bound.json()["errors"][0]["reason"])
+
+
+def test_public_base_url_setting(tmp_path: Any) -> None:
+    import pytest
+
+    from simtrust.config import load_settings
+    from simtrust.errors import ConfigError
+
+    env = {"SIMTRUST_PUBLIC_BASE_URL": "https://trust.example.net/"}
+    assert "https://trust.example.net" == load_settings(env, home=tmp_path).public_url
+    assert "https://localhost:8470" == load_settings({}, home=tmp_path).public_url
+    for bad in ("http://trust.example.net", "https://", "https://a.example/?q=1", "urn:x"):
+        with pytest.raises(ConfigError):
+            load_settings({"SIMTRUST_PUBLIC_BASE_URL": bad}, home=tmp_path)
+
+
+def test_status_messages_with_status_size_2(api: Any, operator_headers: dict[str, str]) -> None:
+    messages = [
+        {"status": "0x0", "message": "pending"},
+        {"status": "0x1", "message": "accepted"},
+        {"status": "0x2", "message": "rejected"},
+        {"status": "0x3", "message": "withdrawn"},
+    ]
+    vc = _issue(
+        api,
+        operator_headers,
+        credentialStatus={
+            "type": "BitstringStatusListEntry",
+            "statusPurpose": "message",
+            "statusSize": 2,
+            "statusMessage": messages,
+        },
+    )
+    entry = vc["credentialStatus"]
+    assert (2, messages) == (entry["statusSize"], entry["statusMessage"])
+
+    def status() -> dict[str, Any]:
+        response = api.post(
+            "/credentials/verify", json={"verifiableCredential": vc}, headers=operator_headers
+        )
+        assert 200 == response.status_code, response.text
+        result: dict[str, Any] = response.json()["status"][0]
+        return result
+
+    assert ("0x0", "pending") == (status()["status"], status()["message"])
+    change = {
+        "credentialId": vc["id"],
+        "credentialStatus": [
+            {"type": "BitstringStatusListEntry", "statusPurpose": "message", "status": "0x2"}
+        ],
+    }
+    assert 200 == api.post("/credentials/status", json=change, headers=operator_headers).status_code
+    assert ("0x2", "rejected") == (status()["status"], status()["message"])
+    change["credentialStatus"][0]["status"] = "0x4"
+    assert 400 == api.post("/credentials/status", json=change, headers=operator_headers).status_code

@@ -49,14 +49,21 @@ class StatusResult:
     status_list_credential: str
     index: int
     set: bool
+    value: int | None = None
+    message: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "statusPurpose": self.status_purpose,
             "statusListCredential": self.status_list_credential,
             "statusListIndex": self.index,
             "set": self.set,
         }
+        if self.value is not None:
+            out["status"] = f"0x{self.value:x}"
+        if self.message is not None:
+            out["message"] = self.message
+        return out
 
 
 class StatusChecker(Protocol):

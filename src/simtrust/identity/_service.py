@@ -11,9 +11,11 @@ under the runtime keyring.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlsplit
 
 from simtrust.errors import InvalidInput, NotFound, Rejected
 from simtrust.identity._credentials import (
@@ -25,6 +27,7 @@ from simtrust.identity._credentials import (
     verify_credential,
     verify_presentation,
 )
+from simtrust.identity._didkey import DID_CONTEXT, MULTIKEY_CONTEXT, did_key
 from simtrust.identity._didsimtrust import (
     IDENTITY_PAYLOAD_TYPE,
     ApplyOutcome,
@@ -35,7 +38,9 @@ from simtrust.identity._didsimtrust import (
     simtrust_did,
 )
 from simtrust.identity._errors import DidNotFound, VerificationFailed
+from simtrust.identity._jcs import canonicalize
 from simtrust.identity._jose import verify_vc_jwt
+from simtrust.identity._keys import ed25519_multikey
 from simtrust.identity._kyc import ReceiptLedger
 from simtrust.identity._resolver import DidResolver, Resolution
 from simtrust.identity._secure_element import SecureElementSigner, SoftwareSecureElement
@@ -96,6 +101,7 @@ class IdentityService:
             LedgerIdentityHandler(self.registry),
             replay_from=self.registry.applied_through() + 1,
         )
+        self.resolver.register("web", _LocalDidWeb(self))
         self.status = StatusListRegistry(rt.db)
         self.status_checker = StatusListVerifier(
             self.status.published, self.resolver, anchored=self.registry.latest_status_anchor
@@ -139,6 +145,57 @@ class IdentityService:
         """A software secure element whose keys are sealed under the runtime keyring."""
         return SoftwareSecureElement(element_id, db=self.rt.db, keyring=self.rt.keyring)
 
+    def web_did(self) -> str:
+        """The platform issuer's did:web, from the public base URL (W3C CCG did:web §3.2)."""
+        parts = urlsplit(self.rt.settings.public_url)
+        segments = [quote(unquote(p), safe="") for p in parts.path.split("/") if p]
+        return ":".join(["did:web", parts.netloc.replace(":", "%3A"), *segments])
+
+    def web_document(self) -> dict[str, Any]:
+        """The did:web document simtrust serves at ``/.well-known/did.json``.
+
+        It holds the platform issuer's key (the one its did:simtrust holds)
+        and names the other identifiers of that key in ``alsoKnownAs``.
+        """
+        element = self.element(_ISSUER_ELEMENT)
+        if _ISSUER_LABEL not in element.labels():
+            raise DidNotFound("the platform issuer has no key yet")
+        public = element.public_key(_ISSUER_LABEL)
+        did = self.web_did()
+        vm = f"{did}#key-1"
+        return {
+            "@context": [DID_CONTEXT, MULTIKEY_CONTEXT],
+            "id": did,
+            "alsoKnownAs": [simtrust_did(self.network, public, _ISSUER_NONCE), did_key(public)],
+            "verificationMethod": [
+                {
+                    "id": vm,
+                    "type": "Multikey",
+                    "controller": did,
+                    "publicKeyMultibase": ed25519_multikey(public),
+                }
+            ],
+            "authentication": [vm],
+            "assertionMethod": [vm],
+        }
+
+    def issuer_for(self, issuer_id: str) -> SecureElementSigner:
+        """The platform issuer's signer as ``issuer_id``: its did:simtrust, did:web or did:key."""
+        signer = self.issuer()
+        if issuer_id == signer.controller:
+            return signer
+        element = self.element(_ISSUER_ELEMENT)
+        public = element.public_key(_ISSUER_LABEL)
+        if issuer_id == self.web_did():
+            return element.signer(_ISSUER_LABEL, f"{issuer_id}#key-1")
+        if issuer_id == did_key(public):
+            return element.signer(_ISSUER_LABEL, f"{issuer_id}#{ed25519_multikey(public)}")
+        raise InvalidInput(
+            f"this issuer is {signer.controller} (also {self.web_did()} and {did_key(public)}),"
+            f" not {issuer_id}",
+            rule="VC-API issuer",
+        )
+
     def issuer(self) -> SecureElementSigner:
         """The platform issuer (did:simtrust, created on the ledger on first use)."""
         with self._lock:
@@ -163,20 +220,43 @@ class IdentityService:
                 ) from None
         return signer
 
-    def status_list(self, purpose: str) -> str:
-        """The issuer's current status list of ``purpose`` (created on first use)."""
+    def status_list(
+        self,
+        purpose: str,
+        status_size: int = 1,
+        messages: list[dict[str, str]] | None = None,
+    ) -> str:
+        """The issuer's current status list of ``purpose`` (created on first use).
+
+        Lists of ``statusSize`` above 1 or with ``statusMessage`` values are
+        kept apart per size and message set (their path carries both).
+        """
         if purpose not in STATUS_PURPOSES:
             raise InvalidInput(f"statusPurpose must be one of {STATUS_PURPOSES}")
         signer = self.issuer()
-        list_id = f"urn:simtrust:status:{self.network}:{purpose}:1"
+        path = f"{self.network}/{purpose}/1"
+        if status_size != 1 or messages:
+            digest = hashlib.sha256(canonicalize(messages or [])).hexdigest()[:12]
+            path = f"{self.network}/{purpose}-{status_size}-{digest}/1"
+        list_id = self.status_list_url(path)
         with self._lock:
             if (list_id, purpose) in self.status.lists(signer.controller):
                 return list_id
             published = self.status.create(
-                list_id, issuer=signer.controller, purpose=purpose, signer=signer, now=self.now()
+                list_id,
+                issuer=signer.controller,
+                purpose=purpose,
+                signer=signer,
+                now=self.now(),
+                status_size=status_size,
+                messages=messages,
             )
             self._anchor_status_list(published, signer)
         return list_id
+
+    def status_list_url(self, path: str) -> str:
+        """The https URL under which ``GET /credentials/status/{path}`` serves a list."""
+        return f"{self.rt.settings.public_url}/credentials/status/{path}"
 
     def _anchor_status_list(self, published: dict[str, Any], signer: SecureElementSigner) -> None:
         body = status_list_anchor(published, signer, self.now())
@@ -204,10 +284,13 @@ class IdentityService:
             validate_credential(credential)
         except VerificationFailed as exc:
             raise _refusal(exc) from exc
-        issuer_id = issuer_of(credential)
-        if issuer_id != signer.controller:
+        signer = self.issuer_for(issuer_of(credential))
+        wants_status = "credentialStatus" in credential or "credentialStatus" in options
+        if wants_status and signer.controller != self.issuer().controller:
             raise InvalidInput(
-                f"this issuer is {signer.controller}, not {issuer_id}", rule="VC-API issuer"
+                "status lists are published by the platform issuer "
+                f"{self.issuer().controller}: issue revocable credentials as that issuer",
+                rule="Bitstring Status List §3.2",
             )
         supplied = credential.get("credentialStatus")
         if supplied is not None:
@@ -220,8 +303,15 @@ class IdentityService:
                 raise InvalidInput("options.credentialStatus.type must be BitstringStatusListEntry")
             purposes = status.get("statusPurpose", "revocation")
             wanted = purposes if isinstance(purposes, list) else [purposes]
+            size = status.get("statusSize", 1)
+            messages = status.get("statusMessage")
+            if type(size) is not int or (messages is not None and not isinstance(messages, list)):
+                raise InvalidInput("options.credentialStatus.statusSize is an integer and "
+                                   "statusMessage a list")  # fmt: skip
             allocated = [
-                self.status.allocate(self.status_list(str(p)), credential_id=credential.get("id"))
+                self.status.allocate(
+                    self.status_list(str(p), size, messages), credential_id=credential.get("id")
+                )
                 for p in wanted
             ]
             existing = (
@@ -262,8 +352,8 @@ class IdentityService:
             credential_id=credential_id if isinstance(credential_id, str) else None,
         )
 
-    def set_status(self, entry: dict[str, Any], value: bool) -> dict[str, Any]:
-        """Set (revoke/suspend) or clear the status bit an entry points at; republish."""
+    def set_status(self, entry: dict[str, Any], value: bool | int) -> dict[str, Any]:
+        """Set (revoke/suspend, or a message status) the entry's status; republish the list."""
         url, index = entry.get("statusListCredential"), entry.get("statusListIndex")
         if not isinstance(url, str) or not isinstance(index, str) or not index.isdigit():
             raise InvalidInput("a status entry has statusListCredential and statusListIndex")
@@ -272,7 +362,7 @@ class IdentityService:
         self._anchor_status_list(published, signer)
         return published
 
-    def update_status(self, credential_id: str, purpose: str, value: bool) -> dict[str, Any]:
+    def update_status(self, credential_id: str, purpose: str, value: bool | int) -> dict[str, Any]:
         """Set or clear ``credential_id``'s bit in its ``purpose`` list (VC-API status update)."""
         for list_id, index, list_purpose in self.status.entries_for(credential_id):
             if list_purpose == purpose:
@@ -322,8 +412,43 @@ class IdentityService:
             payload, resolver=self.resolver, now=self.now(), status=self.status_checker
         )
 
-    def published_status_list(self, list_id: str) -> dict[str, Any]:
-        return self.status.published(list_id)
+    def published_status_list(self, path: str) -> dict[str, Any]:
+        """The list served at ``/credentials/status/{path}`` (its id is the public URL).
+
+        Lists created before URLs were used keep their URN ids and are served by them.
+        """
+        try:
+            return self.status.published(self.status_list_url(path))
+        except NotFound:
+            if path.startswith("urn:"):
+                return self.status.published(path)
+            raise
+
+
+class _LocalDidWeb:
+    """did:web resolution for this deployment's own did:web (never fetched over the network).
+
+    A did:web of another host is ``notFound`` here: simtrust does not make
+    outbound HTTPS requests while verifying (docs/decisions/identity-did-web.md).
+    """
+
+    __slots__ = ("_service",)
+
+    def __init__(self, service: IdentityService) -> None:
+        self._service = service
+
+    def resolve(
+        self,
+        did: str,
+        *,
+        version_id: str | None = None,
+        version_time: datetime | None = None,
+    ) -> Resolution:
+        if did != self._service.web_did():
+            raise DidNotFound(f"{did} is not served by this simtrust (did:web is not fetched)")
+        if version_id is not None or version_time is not None:
+            raise DidNotFound("did:web has no version history")
+        return Resolution(document=self._service.web_document())
 
 
 def _refusal(exc: VerificationFailed) -> InvalidInput:

@@ -42,7 +42,9 @@ __all__ = [
 ]
 
 MIN_LIST_SIZE = 131_072
-STATUS_PURPOSES = ("revocation", "suspension")
+STATUS_PURPOSES = ("revocation", "suspension", "message")
+#: Largest statusSize simtrust issues or reads (§2.1 allows any; 8 bits = 256 messages).
+MAX_STATUS_SIZE = 8
 #: A decoded list larger than this is refused (a GZIP bomb guard): 16 Mi entries.
 _MAX_LIST_BYTES = 2 * 1024 * 1024
 
@@ -130,6 +132,14 @@ def decode_status_list(encoded: object) -> bytes:
     return bits
 
 
+def status_value(bits: bytes, index: int, size: int) -> int:
+    """The ``size``-bit status of entry ``index`` (bits ``index*size`` onwards, §3.2 step 10)."""
+    value = 0
+    for position in range(index * size, index * size + size):
+        value = (value << 1) | status_bit(bits, position)
+    return value
+
+
 def status_bit(bits: bytes, index: int) -> bool:
     """Bit ``index`` counted from the left-most bit of the first byte (§3.1)."""
     if not 0 <= index < len(bits) * 8:
@@ -167,19 +177,50 @@ class StatusListRegistry:
         signer: Signer,
         now: datetime,
         size: int = MIN_LIST_SIZE,
+        status_size: int = 1,
+        messages: list[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
-        """Create an empty list and publish its first credential."""
+        """Create an empty list of ``size`` entries of ``status_size`` bits; publish it.
+
+        ``messages`` (§2.1 ``statusMessage``) are required for ``message`` lists
+        and for status sizes above 1, and copied into every entry allocated.
+        """
         if purpose not in STATUS_PURPOSES:
             raise InvalidInput(f"statusPurpose must be one of {STATUS_PURPOSES}")
         if size < MIN_LIST_SIZE or size % 8:
             raise InvalidInput(
                 f"a status list holds at least {MIN_LIST_SIZE} entries (herd privacy)"
             )
+        if not 1 <= status_size <= MAX_STATUS_SIZE:
+            raise InvalidInput(f"statusSize must be between 1 and {MAX_STATUS_SIZE}")
+        if (purpose == "message" or status_size > 1) and not messages:
+            raise InvalidInput("a message list or statusSize above 1 needs statusMessage")
+        if messages:
+            validate_status_entry(
+                {
+                    "type": "BitstringStatusListEntry",
+                    "statusPurpose": purpose,
+                    "statusListIndex": "0",
+                    "statusListCredential": list_id,
+                    "statusSize": status_size,
+                    "statusMessage": messages,
+                }
+            )
         with self._db.transaction():
             self._db.execute(
                 "INSERT INTO identity_status_list (list_id, issuer, purpose, size, bits,"
-                " allocated, credential, updated) VALUES (?, ?, ?, ?, ?, 0, '', ?)",
-                (list_id, issuer, purpose, size, bytes(size // 8), format_datetime(now)),
+                " allocated, credential, updated, status_size, status_messages)"
+                " VALUES (?, ?, ?, ?, ?, 0, '', ?, ?, ?)",
+                (
+                    list_id,
+                    issuer,
+                    purpose,
+                    size,
+                    bytes(size * status_size // 8),
+                    format_datetime(now),
+                    status_size,
+                    json.dumps(messages or []),
+                ),
             )
             return self._publish(list_id, signer, now)
 
@@ -187,12 +228,14 @@ class StatusListRegistry:
         """Reserve a random unused index and return the ``credentialStatus`` entry."""
         with self._db.transaction():
             row = self._db.query_one(
-                "SELECT purpose, size, allocated FROM identity_status_list WHERE list_id = ?",
+                "SELECT purpose, size, allocated, status_size, status_messages"
+                " FROM identity_status_list WHERE list_id = ?",
                 (list_id,),
             )
             if row is None:
                 raise NotFound(f"no status list {list_id}")
             purpose, size, allocated = str(row[0]), int(row[1]), int(row[2])
+            status_size, messages = int(row[3]), json.loads(str(row[4]) or "[]")
             if allocated >= size:
                 raise Conflict(f"status list {list_id} is full")
             index = self._pick(list_id, size)
@@ -204,13 +247,17 @@ class StatusListRegistry:
                 "UPDATE identity_status_list SET allocated = allocated + 1 WHERE list_id = ?",
                 (list_id,),
             )
-        return {
+        entry: dict[str, Any] = {
             "id": f"{list_id}#{index}",
             "type": "BitstringStatusListEntry",
             "statusPurpose": purpose,
             "statusListIndex": str(index),
             "statusListCredential": list_id,
         }
+        if status_size > 1 or messages:
+            entry["statusSize"] = status_size
+            entry["statusMessage"] = messages
+        return entry
 
     def claim(self, list_id: str, index: int, credential_id: str | None = None) -> None:
         """Reserve ``index`` of ``list_id`` for a caller-supplied entry; refuse a used index."""
@@ -260,12 +307,12 @@ class StatusListRegistry:
         return free[self._random(len(free))]
 
     def set_status(
-        self, list_id: str, index: int, value: bool, *, signer: Signer, now: datetime
+        self, list_id: str, index: int, value: bool | int, *, signer: Signer, now: datetime
     ) -> dict[str, Any]:
-        """Set or clear the bit of an allocated index and republish the list."""
+        """Set the status of an allocated index (a bit, or ``statusSize`` bits); republish."""
         with self._db.transaction():
             row = self._db.query_one(
-                "SELECT bits FROM identity_status_list WHERE list_id = ?", (list_id,)
+                "SELECT bits, status_size FROM identity_status_list WHERE list_id = ?", (list_id,)
             )
             if row is None:
                 raise NotFound(f"no status list {list_id}")
@@ -278,7 +325,13 @@ class StatusListRegistry:
             ):
                 raise NotFound(f"index {index} of {list_id} was never allocated")
             bits = bytearray(bytes(row[0]))
-            _set_bit(bits, index, value)
+            status_size = int(row[1])
+            number = int(value)
+            if not 0 <= number < 2**status_size:
+                raise InvalidInput(f"status {number} does not fit in {status_size} bits")
+            for offset in range(status_size):
+                bit = bool(number >> (status_size - 1 - offset) & 1)
+                _set_bit(bits, index * status_size + offset, bit)
             self._db.execute(
                 "UPDATE identity_status_list SET bits = ? WHERE list_id = ?", (bytes(bits), list_id)
             )
@@ -330,6 +383,14 @@ class StatusListRegistry:
         )
         return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
 
+    def status_size(self, list_id: str) -> int:
+        row = self._db.query_one(
+            "SELECT status_size FROM identity_status_list WHERE list_id = ?", (list_id,)
+        )
+        if row is None:
+            raise NotFound(f"no status list {list_id}")
+        return int(row[0])
+
     def lists(self, issuer: str) -> list[tuple[str, str]]:
         """(list id, purpose) of every list of ``issuer``."""
         rows = self._db.query(
@@ -370,6 +431,11 @@ class StatusListVerifier:
         purpose = entry.get("statusPurpose")
         url = entry.get("statusListCredential")
         raw_index = entry.get("statusListIndex")
+        size = int(entry.get("statusSize", 1))
+        if size > MAX_STATUS_SIZE:
+            raise VerificationFailed(
+                "status-unavailable", f"statusSize above {MAX_STATUS_SIZE} is not read"
+            )
         if purpose not in STATUS_PURPOSES:
             raise VerificationFailed("malformed", f"unsupported statusPurpose {purpose!r}")
         if not isinstance(url, str) or not isinstance(raw_index, str) or not raw_index.isdigit():
@@ -412,14 +478,34 @@ class StatusListVerifier:
             )
         try:
             bits = decode_status_list(subject.get("encodedList"))
-            if len(bits) * 8 < MIN_LIST_SIZE:
+            if len(bits) * 8 < MIN_LIST_SIZE * size:
                 raise DecodeError("status list is shorter than 131,072 entries")
-            value = status_bit(bits, index)
+            number = status_value(bits, index, size)
         except DecodeError as exc:
             raise VerificationFailed(
                 "status-unavailable", exc.detail, statusListCredential=url
             ) from exc
-        result = StatusResult(purpose, url, index, value)
+        value = bool(number)
+        message = None
+        if "statusMessage" in entry:
+            wanted = f"0x{number:x}"
+            message = next(
+                (
+                    m["message"]
+                    for m in entry["statusMessage"]
+                    if int(str(m["status"]), 16) == number
+                ),
+                None,
+            )
+            if message is None:
+                raise VerificationFailed(
+                    "status-unavailable",
+                    f"status {wanted} has no statusMessage",
+                    statusListCredential=url,
+                )
+        result = StatusResult(purpose, url, index, value, number, message)
+        if purpose == "message":
+            return result
         if value:
             reason = "revoked" if purpose == "revocation" else "suspended"
             raise VerificationFailed(
