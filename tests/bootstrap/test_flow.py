@@ -56,7 +56,6 @@ def test_ed25519_enrolment_and_reenrolment_over_client_tls(env: Env) -> None:
         ed = client.enroll(LABEL, "signing", key_type="ed25519")
         assert isinstance(ed.public_key(), ed25519.Ed25519PublicKey)
         cert = client.enroll(LABEL, "tls")
-        env.listener.refresh()
         renewed = client.reenroll(LABEL, "tls", cert)
     assert cert.subject == renewed.subject
     assert cert.serial_number != renewed.serial_number

@@ -227,6 +227,7 @@ class CertificateAuthorities:
         "_keys",
         "_records",
         "_transport",
+        "generation",
         "public_base_url",
     )
 
@@ -250,6 +251,8 @@ class CertificateAuthorities:
         self._records: dict[str, CaRecord] = {}
         self._by_key_hash: dict[bytes, str] = {}
         self._cache_lock = threading.Lock()
+        #: Bumped when this process registers a CA (listeners rebuild their client trust).
+        self.generation = 0
 
     def __repr__(self) -> str:
         return f"CertificateAuthorities({self._db!r})"
@@ -301,6 +304,7 @@ class CertificateAuthorities:
                  cert.public_bytes(serialization.Encoding.PEM).decode(), sealed, delegate_url,
                  json.dumps(profile.to_json()), self._clock().isoformat()),
             )
+            self.generation += 1
             self._audit.append(actor=actor, action="pki.ca.register", subject=f"ca:{ca_id}",
                                outcome="success", tenant_id=tenant_id,
                                details={"label": label, "mode": mode,

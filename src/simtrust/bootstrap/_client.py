@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import ssl
 import tempfile
 from collections.abc import Callable
@@ -62,7 +63,7 @@ class DeviceClient:
         self._clock = clock
         self._trust = trust_pem
         self._timeout = timeout
-        self._http = httpx.Client(verify=self._context(), timeout=timeout)
+        self._http = self._client(self._context())
 
     def __repr__(self) -> str:
         return f"DeviceClient({self.applet!r}, {self.base_url!r})"
@@ -77,6 +78,12 @@ class DeviceClient:
                 key_file.write_bytes(self.applet.tls_key_pem(key_label))
                 ctx.load_cert_chain(cert_file, key_file)
         return ctx
+
+    def _client(self, ctx: ssl.SSLContext) -> httpx.Client:
+        # No Nagle: a request's headers and body leave in separate small writes.
+        transport = httpx.HTTPTransport(
+            verify=ctx, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        return httpx.Client(transport=transport, timeout=self._timeout)
 
     def close(self) -> None:
         self._http.close()
@@ -196,8 +203,7 @@ class DeviceClient:
         csr = self.applet.csr(key_label, kind, self.naf_id, self._clock(),
                               common_name=self.applet.element_id, subject=current.subject)
         body = base64.encodebytes(csr.public_bytes(serialization.Encoding.DER))
-        with httpx.Client(verify=self._context(current, key_label),
-                          timeout=self._timeout) as client:
+        with self._client(self._context(current, key_label)) as client:
             response = client.post(
                 self.base_url + self._est(label, "simplereenroll"), content=body,
                 headers={"Content-Type": "application/pkcs10",
