@@ -66,9 +66,9 @@ def test_accounting_retransmission_is_written_once(aaa: Aaa) -> None:
 
 def test_client_over_its_rate_is_dropped(aaa: Aaa) -> None:
     server = aaa.services.server
-    server._burst = 3.0  # noqa: SLF001 - a tiny bucket for the test
-    server._rate = 0.001  # noqa: SLF001
-    server._buckets.clear()  # noqa: SLF001
+    server._burst = 3.0
+    server._rate = 0.001
+    server._buckets.clear()
     for n in range(5):
         server.handle_auth(_access(100 + n), ADDR)
     assert 2 == server.counters["rate_limited"]
