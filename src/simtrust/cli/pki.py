@@ -112,6 +112,23 @@ def ca_delegate(label: str, tenant: TenantOpt,
         console.print(f"CA {ca.label} delegated to {est_url}")
 
 
+@app.command("profile")
+def profile(label: str, org: OrgOpt = "", key_types: KeyTypesOpt = "p256,ed25519",
+            lifetime: LifetimeOpt = 7 * 86_400, max_per_hour: RateOpt = 20,
+            json_out: JsonOpt = False) -> None:
+    """Set the certificate profile of a tenant CA."""
+    rt = open_runtime()
+    try:
+        ca = rt.bootstrap.cas.set_profile(label, _profile(org, key_types, lifetime,
+                                                          max_per_hour), actor=ACTOR)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(ca.to_json())
+    else:
+        console.print(f"profile of {label}: {ca.profile.to_json()}")
+
+
 @app.command("ca-list")
 def ca_list(tenant: Annotated[str | None, typer.Option("--tenant", "-t")] = None,
             json_out: JsonOpt = False) -> None:
