@@ -30,6 +30,10 @@ def test_pki_and_bootstrap_device(env: Env, home: Path, tmp_path: Path) -> None:
                        "Acme Meters CA", "--lifetime", "3600", "--json")
     assert 0 == code, out
     assert "hosted" == json.loads(out)["mode"]
+    code, out, _ = run(home, "pki", "profile", "meters", "--key-types", "p256", "--lifetime",
+                       "7200", "--json")
+    assert (["p256"], 7200) == (json.loads(out)["profile"]["key_types"],
+                                json.loads(out)["profile"]["lifetime_s"])
     code, out, _ = run(home, "pki", "cacert", "operator-tier1")
     trust = tmp_path / "trust.pem"
     trust.write_text(out)

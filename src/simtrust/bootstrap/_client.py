@@ -195,6 +195,20 @@ class DeviceClient:
         self._check(response)
         return parse_certs_only(response.content)[0]
 
+    def renew_if_due(self, label: str, key_label: str, current: x509.Certificate, *,
+                     fraction: float = 2 / 3) -> x509.Certificate:
+        """Re-enrol once ``fraction`` of the certificate's lifetime has passed (else keep it).
+
+        Short-lived tier-2 certificates stay valid this way without an operator: a
+        device calls this on each connection attempt or on a timer.
+        """
+        if not 0 < fraction < 1:
+            raise ValueError("fraction is between 0 and 1")
+        start, end = current.not_valid_before_utc, current.not_valid_after_utc
+        if self._clock() < start + (end - start) * fraction:
+            return current
+        return self.reenroll(label, key_label, current)
+
     def reenroll(self, label: str, key_label: str, current: x509.Certificate,
                  ) -> x509.Certificate:
         """simplereenroll with the same key, authenticated by ``current`` over TLS."""
