@@ -39,7 +39,6 @@ from simtrust.identity._didsimtrust import (
 )
 from simtrust.identity._errors import DidNotFound, VerificationFailed
 from simtrust.identity._jcs import canonicalize
-from simtrust.identity._time import parse_datetime
 from simtrust.identity._jose import verify_vc_jwt
 from simtrust.identity._keys import ed25519_multikey
 from simtrust.identity._kyc import ReceiptLedger
@@ -52,6 +51,7 @@ from simtrust.identity._statuslist import (
     StatusListVerifier,
     validate_status_entry,
 )
+from simtrust.identity._time import parse_datetime
 
 if TYPE_CHECKING:
     from simtrust.ledger import LedgerNode
