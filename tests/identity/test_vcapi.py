@@ -134,7 +134,7 @@ def test_issue_refuses_what_the_data_model_forbids(
     api: Any, operator_headers: dict[str, str]
 ) -> None:
     for credential, rule in (
-        ({**UNSIGNED, "issuer": None}, "§6.1"),
+        ({**UNSIGNED, "issuer": None}, "§4.7"),
         ({**UNSIGNED, "id": ["urn:uuid:1", "urn:uuid:2"]}, "§4.4"),
         ({**UNSIGNED, "credentialSubject": {}}, "§4.8"),
         ({**UNSIGNED, "credentialStatus": {"id": "https://example.com/s/1"}}, "§4.10"),
