@@ -1,19 +1,37 @@
-"""``simtrust settle``: roaming reconciliation and statements, offline from files.
+"""``simtrust settle``: roaming reconciliation, statements and netting, offline from files.
 
 ``reconcile`` needs no data directory: it reads the agreement and both sides'
-usage files and prints one JSON document (issue 15 item 7). Unreadable input
-is one line on stderr and exit code 2, with nothing written.
+usage files and prints one JSON document (issue 15 item 7). ``statement``,
+``sign`` and ``verify`` make and check the statement both parties sign;
+``prove``/``check-proof`` prove one record against its root; ``net`` nets many
+signed statements. Unreadable input is one line on stderr and exit code 2,
+with nothing written; a signature that does not verify exits 1.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from simtrust.cli._common import console, emit_json
-from simtrust.settlement import load_agreement, reconcile_files
+from simtrust.errors import DecodeError, InvalidInput, SimtrustError
+from simtrust.identity import did_key
+from simtrust.ledger import Ed25519Signer
+from simtrust.settlement import (
+    build_statement,
+    load_agreement,
+    net_statements,
+    reconcile_files,
+    record_proof,
+    sign_statement,
+    verify_record_proof,
+    verify_statement,
+)
 
 __all__ = ["NAME", "app"]
 
@@ -53,3 +71,166 @@ def reconcile(
         f"total {statement['total_minor_units']} {statement['currency']} (minor units), "
         f"disputed {statement['disputed_minor_units']}"
     )
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except OSError as exc:
+        raise DecodeError(f"{what} {path}: cannot read ({exc.strerror})") from None
+    except ValueError:
+        raise DecodeError(f"{what} {path}: not JSON") from None
+
+
+def _write_json(path: Path, document: Any, mode: int = 0o644) -> None:
+    """Write atomically: a temporary file renamed over ``path``."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+        with os.fdopen(handle, "w") as sink:
+            json.dump(document, sink, indent=2, sort_keys=True)
+            sink.write("\n")
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def _signer(path: Path) -> Ed25519Signer:
+    data = _read_json(path, "key file")
+    seed = data.get("seed") if isinstance(data, dict) else None
+    try:
+        return Ed25519Signer(bytes.fromhex(str(seed)))
+    except ValueError:
+        raise DecodeError(f"key file {path}: 'seed' must be 64 hex digits") from None
+
+
+OutOpt = Annotated[Path, typer.Option("--out", help="Where to write the JSON document.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+@app.command()
+def keygen(out: OutOpt, json_out: JsonOpt = False) -> None:
+    """Create an Ed25519 signing key (file mode 0600); prints its did:key."""
+    if out.exists():
+        raise InvalidInput(f"{out} exists; refusing to overwrite a key")
+    signer = Ed25519Signer.generate()
+    key = did_key(signer.public_key)
+    _write_json(out, {"type": "Ed25519", "did": key, "seed": signer.seed().hex()}, 0o600)
+    if json_out:
+        emit_json({"did": key, "path": str(out)})
+    else:
+        console.print(key)
+
+
+@app.command()
+def statement(
+    agreement: Annotated[Path, typer.Option("--agreement", help="Roaming agreement JSON.")],
+    home: Annotated[Path, typer.Option("--home", help="The home network's usage CSV.")],
+    visited: Annotated[Path, typer.Option("--visited", help="The visited network's usage CSV.")],
+    out: OutOpt,
+    json_out: JsonOpt = False,
+) -> None:
+    """Reconcile and write the unsigned statement, with the records' Merkle root."""
+    terms = load_agreement(agreement)
+    result = reconcile_files(terms, home, visited)
+    document = build_statement(terms, result, home, visited)
+    _write_json(out, document)
+    if json_out:
+        emit_json(document)
+    else:
+        console.print(f"{out}: records root {document['records']['merkle_root']}")
+
+
+@app.command()
+def sign(
+    path: Annotated[Path, typer.Argument(help="Statement JSON, signed in place.")],
+    key: Annotated[Path, typer.Option("--key", help="Key file from `settle keygen`.")],
+    role: Annotated[str, typer.Option("--role", help="payer (home) or payee (visited).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Add this party's Ed25519 signature over the statement (RFC 8785 form)."""
+    document = _read_json(path, "statement")
+    if not isinstance(document, dict):
+        raise InvalidInput(f"statement {path}: not a JSON object")
+    signed = sign_statement(document, role, _signer(key))
+    _write_json(path, signed)
+    if json_out:
+        emit_json({"signed": role, "signatures": len(signed["signatures"])})
+
+
+@app.command()
+def verify(
+    path: Annotated[Path, typer.Argument(help="Statement JSON.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Check both parties' signatures; exit 1 if one is missing or does not verify."""
+    document = _read_json(path, "statement")
+    if not isinstance(document, dict):
+        raise InvalidInput(f"statement {path}: not a JSON object")
+    roles = verify_statement(document)
+    if json_out:
+        emit_json({"verified": True, "signed_by": roles})
+    else:
+        console.print(f"verified: signed by {', '.join(roles)}")
+
+
+@app.command()
+def prove(
+    home: Annotated[Path, typer.Option("--home", help="The home network's usage CSV.")],
+    visited: Annotated[Path, typer.Option("--visited", help="The visited network's usage CSV.")],
+    index: Annotated[int, typer.Option("--index", help="Record number, home records first.")],
+) -> None:
+    """Print one record with its Merkle inclusion proof (JSON)."""
+    emit_json(record_proof(home, visited, index))
+
+
+@app.command("check-proof")
+def check_proof(
+    proof: Annotated[Path, typer.Argument(help="Proof JSON from `settle prove`.")],
+    statement_path: Annotated[
+        Path, typer.Option("--statement", help="Signed statement holding the root.")
+    ],
+    json_out: JsonOpt = False,
+) -> None:
+    """Check a record's proof against a statement's records root (and its signatures)."""
+    document = _read_json(statement_path, "statement")
+    if not isinstance(document, dict):
+        raise InvalidInput(f"statement {statement_path}: not a JSON object")
+    verify_statement(document)
+    verify_record_proof(_read_json(proof, "proof"), str(document["records"]["merkle_root"]))
+    if json_out:
+        emit_json({"verified": True})
+    else:
+        console.print("verified")
+
+
+@app.command()
+def net(
+    statements: Annotated[list[Path], typer.Argument(help="Statement JSON files.")],
+    unsigned: Annotated[
+        bool, typer.Option("--unsigned", help="Accept statements without both signatures.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Multilateral netting: positions per party (sum zero) and at most N−1 transfers."""
+    documents = []
+    for path in statements:
+        document = _read_json(path, "statement")
+        if not isinstance(document, dict):
+            raise InvalidInput(f"statement {path}: not a JSON object")
+        try:
+            verify_statement(document, require=() if unsigned else ("payer", "payee"))
+        except SimtrustError as exc:
+            raise type(exc)(f"statement {path}: {exc.detail}") from None
+        documents.append(document)
+    result = net_statements(documents)
+    if json_out:
+        emit_json(result)
+        return
+    for currency, book in result["currencies"].items():
+        console.print(f"{currency}: gross {book['gross_minor_units']}")
+        for transfer in book["transfers"]:
+            console.print(
+                f"  {transfer['from']} -> {transfer['to']}: {transfer['amount_minor_units']}"
+            )
