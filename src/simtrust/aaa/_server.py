@@ -143,6 +143,7 @@ class RadiusServer:
         self._buckets: dict[int, _Bucket] = {}
         self._max_in_flight = max_in_flight
         self._in_flight: dict[int, int] = {}
+        self._flight_lock = threading.Lock()
         self._totals: dict[str, int] = {}
         self._packed: dict[str, bytes] = {}
         self._plmns: dict[str, Plmn] = {}
@@ -456,15 +457,24 @@ class RadiusServer:
             self._totals[record.session_key] = (
                 0 if stored is None else stored.in_octets + stored.out_octets)
         self._remember(key, None)
-        self._in_flight[client.id] = self._in_flight.get(client.id, 0) + 1
+        with self._flight_lock:
+            self._in_flight[client.id] = self._in_flight.get(client.id, 0) + 1
 
         def done() -> None:
-            self._in_flight[client.id] -= 1
+            with self._flight_lock:
+                self._in_flight[client.id] -= 1
             self._remember(key, out)
             self.counters["accounting_responses"] += 1
             send(out)
 
-        self.accounting.submit(record, done)
+        def failed() -> None:
+            # Not written: forget the request so that its retransmission is processed.
+            with self._flight_lock:
+                self._in_flight[client.id] -= 1
+            with self._answers_lock:
+                self._answers.pop(key, None)
+
+        self.accounting.submit(record, done, failed)
 
     def _record(self, request: Packet, client: GatewayClient, session_id: str,
                 status: str) -> AcctRecord:
