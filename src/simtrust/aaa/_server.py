@@ -218,12 +218,13 @@ class RadiusServer:
         seen, answer = self._cached(key)
         if seen:
             return answer
-        has_ma = any(kind == Attr.MESSAGE_AUTHENTICATOR for kind, _ in request.attributes)
+        first = request.first()
+        has_ma = Attr.MESSAGE_AUTHENTICATOR in first
         if has_ma and not verify_message_authenticator(wire, client.secret,
                                                         request.authenticator):
             self.counters["bad_authenticator"] += 1
             return None
-        is_eap = request.get(Attr.EAP_MESSAGE) is not None
+        is_eap = Attr.EAP_MESSAGE in first
         if is_eap and not has_ma:
             self.counters["missing_message_authenticator"] += 1
             return None
@@ -424,7 +425,8 @@ class RadiusServer:
         if not verify_request_authenticator(wire, client.secret):
             self.counters["bad_authenticator"] += 1
             return
-        if any(kind == Attr.MESSAGE_AUTHENTICATOR for kind, _ in request.attributes) and \
+        a = request.first()
+        if Attr.MESSAGE_AUTHENTICATOR in a and \
                 not verify_message_authenticator(wire, client.secret, _ZERO16):
             self.counters["bad_authenticator"] += 1
             return
@@ -433,8 +435,9 @@ class RadiusServer:
             if answer is not None:
                 send(answer)
             return
-        status = _STATUS.get(request.integer(Attr.ACCT_STATUS_TYPE) or 0)
-        session_id = request.text(Attr.ACCT_SESSION_ID)
+        status = _STATUS.get(_int(a, Attr.ACCT_STATUS_TYPE))
+        raw_id = a.get(Attr.ACCT_SESSION_ID)
+        session_id = raw_id.decode("utf-8", "replace") if raw_id is not None else None
         if status is None or (session_id is None and status in ("start", "stop", "interim")):
             self.counters["invalid_request"] += 1
             return
@@ -451,7 +454,7 @@ class RadiusServer:
             send(out)
             return
         assert session_id is not None
-        record = self._record(request, client, session_id, status)
+        record = self._record(request, a, client, session_id, status)
         if record.session_key not in self._totals:
             stored = self.accounting.get(record.session_key)
             self._totals[record.session_key] = (
@@ -476,9 +479,8 @@ class RadiusServer:
 
         self.accounting.submit(record, done, failed)
 
-    def _record(self, request: Packet, client: GatewayClient, session_id: str,
-                status: str) -> AcctRecord:
-        a = request.first()
+    def _record(self, request: Packet, a: dict[int, bytes], client: GatewayClient,
+                session_id: str, status: str) -> AcctRecord:
         imsi = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMSI))
         framed = a.get(Attr.FRAMED_IP_ADDRESS)
         framed_ip = str(ipaddress.IPv4Address(framed)) if framed and len(framed) == 4 else None
