@@ -32,3 +32,12 @@ def test_agreement_schema() -> None:
     for bad in ({**AGREEMENT, "tariffs": {"data_per_mb": 1.5}}, {**AGREEMENT, "currency": "eur"},
                 {k: v for k, v in AGREEMENT.items() if k != "tolerance_percent"}):
         assert not jsonschema.Draft202012Validator(schema).is_valid(bad)
+
+
+def test_sla_contract_schema() -> None:
+    from tests.settlement.test_sla import CONTRACT
+
+    schema = schemas()["Slice SLA contract"]
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(CONTRACT, schema)
+    assert not jsonschema.Draft202012Validator(schema).is_valid({**CONTRACT, "period_seconds": 0})

@@ -1,4 +1,4 @@
-"""Roaming settlement between operators: agreements, reconciliation, statements, netting.
+"""Settlement between operators: roaming reconciliation, statements, netting, slice SLAs.
 
 Issue 15; the file formats, the rating rule and every decision taken where the
 issue is silent are in ``docs/settlement.md``.
@@ -19,6 +19,15 @@ from simtrust.settlement._reconcile import (
     Reconciliation,
     reconcile_files,
 )
+from simtrust.settlement._sla import (
+    MEASUREMENT_COLUMNS,
+    SLA_KPIS,
+    SlaContract,
+    evaluate_sla,
+    load_sla_contract,
+    measurement_signing_bytes,
+    parse_sla_contract,
+)
 from simtrust.settlement._statement import (
     STATEMENT_TYPE,
     build_statement,
@@ -32,16 +41,23 @@ from simtrust.settlement._statement import (
 
 __all__ = [
     "CLASSES",
+    "MEASUREMENT_COLUMNS",
     "RECORDS_COLUMNS",
     "SERVICES",
+    "SLA_KPIS",
     "STATEMENT_TYPE",
     "USAGE_COLUMNS",
     "Reconciliation",
     "RoamingAgreement",
+    "SlaContract",
     "build_statement",
+    "evaluate_sla",
     "load_agreement",
+    "load_sla_contract",
+    "measurement_signing_bytes",
     "net_statements",
     "parse_agreement",
+    "parse_sla_contract",
     "parse_utc_micros",
     "reconcile_files",
     "record_leaves",
