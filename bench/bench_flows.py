@@ -20,15 +20,9 @@ import struct
 import time
 
 from simtrust.benchmark import BenchResult
-from simtrust.policy import (
-    AddressMap,
-    DeviceContext,
-    FlowDecoder,
-    PolicyEngine,
-    PolicySet,
-    StaticDirectory,
-    policy_from_dict,
-)
+from simtrust.domain import DeviceContext
+from simtrust.flows import FlowDecoder
+from simtrust.policy import AddressMap, PolicyEngine, PolicySet, StaticDirectory, policy_from_dict
 
 NAME = "flows"
 DESCRIPTION = "IPFIX decode → SIM mapping → policy → detection, records per second on one core"

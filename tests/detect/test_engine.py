@@ -8,19 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from simtrust.detect import (
-    Alert,
-    AttachEvent,
-    Baseline,
-    Detector,
-    DeviceRef,
-    Thresholds,
-    attacks,
-    read_pcap,
-)
-from simtrust.detect._meter import decode_packet, meter_packets
-from simtrust.detect._offline import learn_baselines, replay
-from simtrust.policy.flow import PROTO_TCP, PROTO_UDP, FlowRecord
+from simtrust.detect import Alert, AttachEvent, Baseline, Detector, DeviceRef, Thresholds
+from simtrust.domain import PROTO_TCP, PROTO_UDP, FlowRecord
+from simtrust.flows import decode_packet, learn_baselines, meter_packets, read_pcap, replay
+from simtrust.testing.detect import attacks
 
 DEV = "192.0.2.50"
 REF = DeviceRef("001010000000050", "camera", "acme")

@@ -13,10 +13,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simtrust.detect import ACTIVE_TIMEOUT_S, IDLE_TIMEOUT_S, FlowMeter, PcapError, read_pcap
-from simtrust.detect._meter import decode_packet, iter_pcap, meter_packets
+from simtrust.domain import PROTO_TCP, PROTO_UDP
 from simtrust.errors import DecodeError
-from simtrust.policy.flow import PROTO_TCP, PROTO_UDP
+from simtrust.flows import (
+    ACTIVE_TIMEOUT_S,
+    IDLE_TIMEOUT_S,
+    FlowMeter,
+    PcapError,
+    decode_packet,
+    iter_pcap,
+    meter_packets,
+    read_pcap,
+)
 
 
 def _ip(src: str, dst: str, l4: dpkt.Packet, proto: int) -> bytes:

@@ -92,7 +92,7 @@ def test_flows_collect_prints_decoded_flows(tmp_path: Path) -> None:
 
 def test_flows_collect_enforce_maps_flows_to_sims(tmp_path: Path) -> None:
     """``--enforce``: flows from a SIM's attach address are judged by the stored policy."""
-    from simtrust.policy import policy_from_dict, policy_service
+    from simtrust.policy import policy_from_dict
     from simtrust.runtime import Runtime
     from tests.policy.test_integration import provision
 
@@ -104,7 +104,7 @@ def test_flows_collect_enforce_maps_flows_to_sims(tmp_path: Path) -> None:
         rt = Runtime.open(load_settings())
         try:
             address, _iccid, imsi, _imei = provision(rt)
-            policy_service(rt).store.put(policy_from_dict({
+            rt.policy.store.put(policy_from_dict({
                 "tenant_id": "acme", "scope": "group:cameras", "rules": [
                     {"kind": "destination", "allow": [{"cidrs": ["192.0.2.0/24"]}],
                      "actions": ["log"]}]}), actor="test")

@@ -8,17 +8,9 @@ from typing import Any
 
 import pytest
 
+from simtrust.domain import DeviceContext, FlowRecord
 from simtrust.errors import InvalidInput
-from simtrust.policy import (
-    Action,
-    DeviceContext,
-    FlowRecord,
-    Policy,
-    PolicySet,
-    Scope,
-    ScopeKind,
-    policy_from_dict,
-)
+from simtrust.policy import Action, Policy, PolicySet, Scope, ScopeKind, policy_from_dict
 
 T = "acme"
 DEV = DeviceContext("001010000000001", T, apn="iot.acme", group="meters", tz="Europe/Berlin")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simtrust.policy import FlowDecoder
+from simtrust.flows import FlowDecoder
 
 FLOW_FIELDS = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (2, 4), (1, 8), (152, 8), (153, 8)]
 
@@ -234,7 +234,7 @@ def test_collector_survives_garbage_and_keeps_decoding() -> None:
     """Junk datagrams over real UDP are counted; a later good message still decodes."""
     import time
 
-    from simtrust.policy import FlowCollector
+    from simtrust.flows import FlowCollector
 
     got: list[object] = []
     with FlowCollector(got.extend) as collector, \

@@ -12,17 +12,9 @@ from typing import Any, ClassVar
 
 import pytest
 
+from simtrust.alerts import AlertDispatcher, MqttSink, WebhookSink
 from simtrust.runtime import Runtime
-from simtrust.subscriber import (
-    AlertDispatcher,
-    AttachPolicy,
-    BindingMode,
-    MqttSink,
-    Plmn,
-    SwapAlert,
-    WebhookSink,
-    build_services,
-)
+from simtrust.subscriber import AttachPolicy, BindingMode, Plmn, SwapAlert, build_services
 
 from .conftest import TENANT, imei, imsi, spec
 
@@ -101,7 +93,7 @@ def test_swap_alert_end_to_end(webhook: str, sqlite_runtime: Runtime,
         assert subscribed.wait(5)
         sqlite_runtime.tenants.create_tenant(tenant, "Alerts Ltd")
         sinks = [WebhookSink(timeout=2), MqttSink("mqtt://127.0.0.1:1883")]
-        services = build_services(sqlite_runtime, sinks=sinks)
+        services = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit, sqlite_runtime.clock, sinks=sinks)
         try:
             services.inventory.set_policy(
                 AttachPolicy(tenant, binding_mode=BindingMode.EXACT_PAIR, webhook_url=webhook),

@@ -69,7 +69,7 @@ def test_eps_vectors_verify_on_the_usim(subs: SubscriberServices) -> None:
 def test_sqn_survives_a_restart(subs: SubscriberServices, runtime: object) -> None:
     subs.inventory.add_sim(TENANT, spec(1), actor="test")
     first = subs.auth.he_av_5g(imsi(1), SN_NAME)
-    again = build_services(runtime, sinks=[])  # type: ignore[arg-type]
+    again = build_services(runtime.db, runtime.keyring, runtime.audit, runtime.clock, sinks=[])  # type: ignore[arg-type]
     second = again.auth.he_av_5g(imsi(1), SN_NAME)
     card = usim()
     r1, card = card.authenticate(first.rand, first.autn)

@@ -131,7 +131,7 @@ def _start_anchoring(rt: Runtime) -> threading.Event | None:
     def loop() -> None:
         while not stop.wait(interval):
             try:
-                anchor_pending(rt)
+                anchor_pending(rt.audit, rt.ledger)
             except SimtrustError as exc:
                 err_console.print(f"audit anchoring failed: {exc.detail}")
 
@@ -268,7 +268,7 @@ def audit_anchor(json_out: JsonOpt = False) -> None:
 
     rt = open_runtime()
     try:
-        receipt = anchor_pending(rt)
+        receipt = anchor_pending(rt.audit, rt.ledger)
     finally:
         rt.close()
     result = receipt.to_json() if receipt else {"anchored": 0}
@@ -288,7 +288,7 @@ def audit_prove(event_id: Annotated[str, typer.Argument(help="Audit event id.")]
 
     rt = open_runtime()
     try:
-        proof = prove_event(rt, event_id)
+        proof = prove_event(rt.audit, rt.ledger, event_id)
     finally:
         rt.close()
     emit_json(proof)

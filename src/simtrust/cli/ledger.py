@@ -16,7 +16,7 @@ import typer
 
 from simtrust.cli._common import console, emit_json, open_runtime
 from simtrust.errors import InvalidInput
-from simtrust.ledger import Ed25519Signer, LedgerNode, encode_tagged_data, ledger_node
+from simtrust.ledger import Ed25519Signer, LedgerNode, encode_tagged_data
 from simtrust.ledger._node import _payload_code
 from simtrust.ledger._views import balance_json, message_json, parse_hex_id, parse_public_key
 
@@ -38,7 +38,7 @@ KeyOpt = Annotated[
 def _session() -> Iterator[LedgerNode]:
     rt = open_runtime()
     try:
-        yield ledger_node(rt)
+        yield rt.ledger
     finally:
         rt.close()
 

@@ -151,7 +151,7 @@ async def _serve(
         if api_key_file is not None:
             ensure_api_key(rt, api_key_file)
         node = ConsortiumNode(genesis, keys, rt.db, options=options, bind=listen, join=join)
-        rt.extension("ledger", lambda: node.ledger)
+        rt.ledger = node.ledger  # the API serves the validator's ledger, not a second node
         web = create_app(rt)
         web.include_router(validator_router)
         web.state.consortium = node

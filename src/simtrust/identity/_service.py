@@ -1,20 +1,22 @@
 """The identity service of one runtime: registry wired to the ledger, issuer, status lists.
 
-:func:`identity_service` builds it once per :class:`~simtrust.runtime.Runtime`
-(``rt.extension("identity", ...)``): the :class:`DidRegistry` is registered
+The composition root builds one :class:`IdentityService` per process with the
+store, keyring, ledger node and clock: the :class:`DidRegistry` is registered
 as the ledger's ``identity`` handler, so DID state and receipt anchors change
 only from finalized messages; DID operations and receipts are submitted as
-``identity`` payloads through the runtime's ledger node. The platform issuer
-is a did:simtrust DID whose key lives in a software secure element sealed
-under the runtime keyring.
+``identity`` payloads through that ledger node. The platform issuer is a
+did:simtrust DID whose key lives in a software secure element sealed under
+the master keyring.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from simtrust.crypto import Keyring
 from simtrust.errors import InvalidInput, NotFound, Rejected
 from simtrust.identity._credentials import (
     VerifiedCredential,
@@ -39,12 +41,10 @@ from simtrust.identity._resolver import DidResolver, Resolution
 from simtrust.identity._secure_element import SecureElementSigner, SoftwareSecureElement
 from simtrust.identity._statusanchor import status_list_anchor
 from simtrust.identity._statuslist import STATUS_PURPOSES, StatusListRegistry, StatusListVerifier
+from simtrust.ledger import LedgerNode
+from simtrust.store import Database
 
-if TYPE_CHECKING:
-    from simtrust.ledger import LedgerNode
-    from simtrust.runtime import Runtime
-
-__all__ = ["IdentityService", "LedgerIdentityHandler", "identity_service"]
+__all__ = ["IdentityService", "LedgerIdentityHandler"]
 
 _ISSUER_ELEMENT = "platform-issuer"
 _ISSUER_LABEL = "assertion-1"
@@ -72,16 +72,17 @@ class LedgerIdentityHandler:
 
 
 class IdentityService:
-    """Identity operations of one runtime (used by the API, CLI and demo)."""
+    """Identity operations of one process (used by the API, CLI and demo)."""
 
-    def __init__(self, rt: Runtime) -> None:
-        from simtrust.ledger import ledger_node
-
-        self.rt = rt
-        self.network = rt.settings.network_id
-        self.registry = DidRegistry(rt.db, network=self.network)
+    def __init__(self, db: Database, keyring: Keyring, node: LedgerNode, *, network: str,
+                 clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self.keyring = keyring
+        self.clock = clock
+        self.network = network
+        self.registry = DidRegistry(db, network=self.network)
         self.resolver: DidResolver = self.registry.resolver
-        self.node: LedgerNode = ledger_node(rt)
+        self.node: LedgerNode = node
         # Replay identity messages finalized while no registry listened (a CLI
         # submit, a peer's messages, a restart) before taking new ones.
         self.node.register_handler(
@@ -89,16 +90,16 @@ class IdentityService:
             LedgerIdentityHandler(self.registry),
             replay_from=self.registry.applied_through() + 1,
         )
-        self.status = StatusListRegistry(rt.db)
+        self.status = StatusListRegistry(db)
         self.status_checker = StatusListVerifier(
             self.status.published, self.resolver, anchored=self.registry.latest_status_anchor
         )
-        self.receipts = ReceiptLedger(rt.db, submit=self._submit_raw)
+        self.receipts = ReceiptLedger(db, submit=self._submit_raw)
         # Serialises first-use creation of the issuer DID and status lists.
         self._lock = threading.RLock()
 
     def now(self) -> datetime:
-        return self.rt.clock()
+        return self.clock()
 
     # -- ledger
 
@@ -130,7 +131,7 @@ class IdentityService:
 
     def element(self, element_id: str) -> SoftwareSecureElement:
         """A software secure element whose keys are sealed under the runtime keyring."""
-        return SoftwareSecureElement(element_id, db=self.rt.db, keyring=self.rt.keyring)
+        return SoftwareSecureElement(element_id, db=self.db, keyring=self.keyring)
 
     def issuer(self) -> SecureElementSigner:
         """The platform issuer (did:simtrust, created on the ledger on first use)."""
@@ -249,7 +250,3 @@ class IdentityService:
     def published_status_list(self, list_id: str) -> dict[str, Any]:
         return self.status.published(list_id)
 
-
-def identity_service(rt: Runtime) -> IdentityService:
-    """The runtime's identity service (one per runtime)."""
-    return rt.extension("identity", lambda: IdentityService(rt))

@@ -45,7 +45,7 @@ from simtrust.ledger._orderer import (
     Orderer,
     SoloOrderer,
 )
-from simtrust.ledger._runtime import ledger_node
+from simtrust.ledger._runtime import node_signer, open_ledger_node
 from simtrust.ledger._utxo import Balance, Genesis, foundry_token_id
 
 __all__ = [
@@ -82,9 +82,10 @@ __all__ = [
     "encode_tagged_data",
     "encode_transaction",
     "foundry_token_id",
-    "ledger_node",
     "message_id",
     "network_id_from_name",
+    "node_signer",
+    "open_ledger_node",
     "output_id",
     "signing_bytes",
     "verify_ed25519",

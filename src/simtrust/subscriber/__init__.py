@@ -7,24 +7,7 @@ in :mod:`simtrust.subscriber.auc`); attach decisions with IMEI–ICCID binding,
 blocklist and roaming rules; the address map flows are attributed with.
 """
 
-from simtrust.subscriber._addresses import AddressBook, Lease
-from simtrust.subscriber._alerts import (
-    AlertDispatcher,
-    AlertSink,
-    MemorySink,
-    MqttSink,
-    SwapAlert,
-    WebhookSink,
-    alert_topic,
-)
-from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason
-from simtrust.subscriber._auc_service import AuthService, aka_functions
-from simtrust.subscriber._blocklist import Blocklist, BlocklistEntry, BlockMatch
-from simtrust.subscriber._decision_log import decision_history
-from simtrust.subscriber._directory import SubscriberDirectory
-from simtrust.subscriber._errors import ImportRejected, NotImplementedHere, RowError
-from simtrust.subscriber._hn_keys import HomeNetworkKey, HomeNetworkKeys
-from simtrust.subscriber._identifiers import (
+from simtrust.domain import (
     THREE_DIGIT_MNC_MCCS,
     Iccid,
     Imei,
@@ -35,6 +18,15 @@ from simtrust.subscriber._identifiers import (
     luhn_check_digit,
     parse_equipment,
 )
+from simtrust.subscriber._addresses import AddressBook, Lease
+from simtrust.subscriber._alerts import SwapAlert
+from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason
+from simtrust.subscriber._auc_service import AuthService, aka_functions
+from simtrust.subscriber._blocklist import Blocklist, BlocklistEntry, BlockMatch
+from simtrust.subscriber._decision_log import decision_history
+from simtrust.subscriber._directory import SubscriberDirectory
+from simtrust.subscriber._errors import ImportRejected, NotImplementedHere, RowError
+from simtrust.subscriber._hn_keys import HomeNetworkKey, HomeNetworkKeys
 from simtrust.subscriber._import import HEADER_ALIASES, ImportSummary, SimImporter, count_rows
 from simtrust.subscriber._inventory import Inventory, SimSpec
 from simtrust.subscriber._model import (
@@ -56,11 +48,7 @@ from simtrust.subscriber._model import (
     UnknownDevice,
     check_transition,
 )
-from simtrust.subscriber._services import (
-    SubscriberServices,
-    build_services,
-    subscriber_services,
-)
+from simtrust.subscriber._services import SubscriberServices, SuspendSim, build_services
 from simtrust.subscriber._udm import UdmService
 
 __all__ = [
@@ -68,8 +56,6 @@ __all__ = [
     "THREE_DIGIT_MNC_MCCS",
     "TRANSITIONS",
     "AddressBook",
-    "AlertDispatcher",
-    "AlertSink",
     "Algorithm",
     "Apn",
     "AttachDecision",
@@ -93,8 +79,6 @@ __all__ = [
     "Imsi",
     "Inventory",
     "Lease",
-    "MemorySink",
-    "MqttSink",
     "NotImplementedHere",
     "OpKind",
     "Plmn",
@@ -108,20 +92,18 @@ __all__ = [
     "SimState",
     "SubscriberDirectory",
     "SubscriberServices",
+    "SuspendSim",
     "SwapAction",
     "SwapAlert",
     "Tac",
     "TuakParams",
     "UdmService",
     "UnknownDevice",
-    "WebhookSink",
     "aka_functions",
-    "alert_topic",
     "build_services",
     "check_transition",
     "count_rows",
     "decision_history",
     "luhn_check_digit",
     "parse_equipment",
-    "subscriber_services",
 ]

@@ -51,7 +51,7 @@ def prove(event_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str,
     if event is None:
         raise NotFound(f"no audit event {event_id!r}")
     who.check_tenant(event.tenant_id)
-    return prove_event(rt, event_id)
+    return prove_event(rt.audit, rt.ledger, event_id)
 
 
 @router.post("/anchor", summary="Anchor every record not anchored yet (operator-admin)")
@@ -59,7 +59,7 @@ def anchor(rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     from simtrust.audit.anchoring import anchor_pending
 
     who.require_operator()
-    receipt = anchor_pending(rt)
+    receipt = anchor_pending(rt.audit, rt.ledger)
     return receipt.to_json() if receipt else {"anchored": 0}
 
 

@@ -25,7 +25,6 @@ from simtrust.ledger import (
     MAX_MESSAGE_SIZE,
     LedgerNode,
     encode_tagged_data,
-    ledger_node,
     signing_bytes,
 )
 from simtrust.ledger._node import _payload_code
@@ -65,7 +64,7 @@ class DataBody(BaseModel):
 
 
 def _node(rt: CurrentRuntime) -> LedgerNode:
-    return ledger_node(rt)
+    return rt.ledger
 
 
 def _hex(text: str, what: str) -> bytes:

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
-from simtrust.identity import identity_service, verification_report
+from simtrust.identity import verification_report
 
 __all__ = ["router"]
 
@@ -85,7 +85,7 @@ def issue_credential(
     body: IssueRequest, rt: CurrentRuntime, who: CurrentPrincipal
 ) -> dict[str, Any]:
     who.require_operator()
-    issued = identity_service(rt).issue(body.credential, body.options)
+    issued = rt.identity.issue(body.credential, body.options)
     rt.audit.append(
         actor=who.actor,
         action="credential.issue",
@@ -100,7 +100,7 @@ def issue_credential(
 def verify_credential(
     body: VerifyCredentialRequest, rt: CurrentRuntime, who: CurrentPrincipal
 ) -> JSONResponse:
-    service = identity_service(rt)
+    service = rt.identity
     return _result(
         verification_report(lambda: service.verify_credential(body.verifiableCredential))
     )
@@ -110,7 +110,7 @@ def verify_credential(
 def verify_presentation(
     body: VerifyPresentationRequest, rt: CurrentRuntime, who: CurrentPrincipal
 ) -> JSONResponse:
-    service = identity_service(rt)
+    service = rt.identity
     options = body.options
     return _result(
         verification_report(
@@ -128,7 +128,7 @@ def update_status(
     body: UpdateStatusRequest, rt: CurrentRuntime, who: CurrentPrincipal
 ) -> dict[str, Any]:
     who.require_operator()
-    service = identity_service(rt)
+    service = rt.identity
     lists = []
     for change in body.credentialStatus:
         published = service.update_status(body.credentialId, change.statusPurpose, change.status)
@@ -145,7 +145,7 @@ def update_status(
 
 @router.get("/credentials/status/{list_id:path}", summary="A published status list credential")
 def status_list(list_id: str, rt: CurrentRuntime) -> dict[str, Any]:
-    return identity_service(rt).published_status_list(list_id)
+    return rt.identity.published_status_list(list_id)
 
 
 @router.get("/identifiers/{did}", summary="Resolve a DID (did:key, did:simtrust) with metadata")
@@ -155,5 +155,5 @@ def resolve_did(
     versionId: str | None = None,  # noqa: N803 - DID Resolution parameter name
     versionTime: datetime | None = None,  # noqa: N803 - DID Resolution parameter name
 ) -> dict[str, Any]:
-    resolution = identity_service(rt).resolve(did, version_id=versionId, version_time=versionTime)
+    resolution = rt.identity.resolve(did, version_id=versionId, version_time=versionTime)
     return resolution.to_json()
