@@ -26,7 +26,9 @@ from typing import Any
 
 import nats
 
+from simtrust.alerts import MemorySink
 from simtrust.benchmark import BenchResult
+from simtrust.detect import DetectionService
 from simtrust.domain import DeviceContext, FlowRecord
 from simtrust.flows import (
     BatchApplier,
@@ -97,12 +99,7 @@ def _runtime(home: Path) -> Runtime:
     return rt
 
 
-def _detection() -> Any:
-    try:
-        from simtrust.alerts import MemorySink
-        from simtrust.detect import DetectionService
-    except ImportError:
-        return None
+def _detection() -> DetectionService:
     return DetectionService([MemorySink()])
 
 
@@ -165,8 +162,8 @@ def _publish(settings: FlowStreamSettings, flows: list[FlowRecord]) -> tuple[flo
 
 
 def _consumer(rt: Runtime, settings: FlowStreamSettings) -> FlowConsumer:
-    applier = BatchApplier(rt.db, rt.policy, clock=rt.clock, stream=settings.name, partitions=range(PARTITIONS),
-                           detection=_detection())
+    applier = BatchApplier(rt.db, rt.policy, clock=rt.clock, stream=settings.name,
+                           partitions=range(PARTITIONS), detection=_detection())
     return FlowConsumer(applier, url=URL, of=PARTITIONS, settings=settings, fetch_batch=16,
                         fetch_timeout=0.2, ack_wait=ACK_WAIT)
 
@@ -186,7 +183,8 @@ def _finish(consumer: FlowConsumer, n: int) -> int:
 
 def _child(settings: FlowStreamSettings, parts: list[int], home: str, out: Any) -> None:
     rt = _runtime(Path(home))
-    applier = BatchApplier(rt.db, rt.policy, clock=rt.clock, stream=settings.name, partitions=parts, detection=_detection())
+    applier = BatchApplier(rt.db, rt.policy, clock=rt.clock, stream=settings.name,
+                           partitions=parts, detection=_detection())
     consumer = FlowConsumer(applier, url=URL, of=PARTITIONS, settings=settings,
                             fetch_batch=16, fetch_timeout=0.2)
     t = time.perf_counter()

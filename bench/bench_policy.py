@@ -20,9 +20,11 @@ from typing import Any
 import httpx
 import uvicorn
 
+from simtrust.api import create_app
 from simtrust.benchmark import BenchResult, rate
 from simtrust.domain import DeviceContext
 from simtrust.policy import AddressMap, PolicyEngine, PolicySet, StaticDirectory, policy_from_dict
+from simtrust.runtime import Runtime
 
 NAME = "policy"
 DESCRIPTION = "Inline flow decisions: in-process and HTTP throughput and p99 latency"
@@ -98,8 +100,6 @@ def _free_port() -> int:
 
 
 def _http(result: BenchResult, n: int, rng: random.Random) -> None:
-    from simtrust.api import create_app
-    from simtrust.runtime import Runtime
 
     with tempfile.TemporaryDirectory() as tmp:
         rt = Runtime.ephemeral(Path(tmp) / "home")

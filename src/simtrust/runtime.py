@@ -167,12 +167,6 @@ class Runtime:
             found: T = self._built[name]
             return found
 
-    @property
-    def ledger(self) -> LedgerNode:
-        """The operator's ledger node (sole validator over this store, key sealed at rest)."""
-        return self._once("ledger", lambda: open_ledger_node(
-            self.db, self.keyring, network=self.settings.network_id, clock=self.clock))
-
     def _install(self, name: str, value: object) -> None:
         """Use ``value`` as the service ``name``; the runtime closes it with the others.
 
@@ -186,6 +180,12 @@ class Runtime:
             if current is None:
                 self._built[name] = value
                 self._order.append(value)
+
+    @property
+    def ledger(self) -> LedgerNode:
+        """The operator's ledger node (sole validator over this store, key sealed at rest)."""
+        return self._once("ledger", lambda: open_ledger_node(
+            self.db, self.keyring, network=self.settings.network_id, clock=self.clock))
 
     @ledger.setter
     def ledger(self, node: LedgerNode) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from simtrust.detect import Alert, AttachEvent, Baseline, Detector, DeviceRef, Thresholds
+from simtrust.detect._engine import _GROUP, _LOCAL, _UNICAST, _classify
 from simtrust.domain import PROTO_TCP, PROTO_UDP, FlowRecord
 from simtrust.flows import decode_packet, learn_baselines, meter_packets, read_pcap, replay
 from simtrust.testing.detect import attacks
@@ -273,7 +274,6 @@ def test_flush_finalises_learning_windows() -> None:
 
 
 def test_address_classes() -> None:
-    from simtrust.detect._engine import _GROUP, _LOCAL, _UNICAST, _classify
 
     assert _classify("239.255.255.250") == _GROUP
     assert _classify("10.10.10.255") == _GROUP

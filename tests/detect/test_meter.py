@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import socket
 import struct
 from pathlib import Path
 
@@ -28,7 +29,6 @@ from simtrust.flows import (
 
 
 def _ip(src: str, dst: str, l4: dpkt.Packet, proto: int) -> bytes:
-    import socket
 
     ip = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=proto, data=l4)
     ip.len = 20 + len(bytes(l4))
@@ -194,7 +194,6 @@ def test_flow_meter_table_is_bounded() -> None:
 
 
 def test_ipv6_packets_are_metered() -> None:
-    import socket
 
     udp = dpkt.udp.UDP(sport=5353, dport=443, data=b"hello")
     udp.ulen = 13

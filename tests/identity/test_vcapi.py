@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from simtrust.identity import Ed25519Signer, create_presentation
@@ -81,7 +82,6 @@ def test_presentation_verify_with_challenge(api: Any, operator_headers: dict[str
     vc = api.post(
         "/credentials/issue", json={"credential": credential}, headers=operator_headers
     ).json()["verifiableCredential"]
-    from datetime import UTC, datetime
 
     vp = create_presentation(
         [vc], holder, now=datetime.now(UTC), challenge="abc", domain="op-b.example"

@@ -11,6 +11,7 @@ import pytest
 from simtrust.domain import DeviceContext, FlowRecord
 from simtrust.errors import InvalidInput
 from simtrust.policy import Action, Policy, PolicySet, Scope, ScopeKind, policy_from_dict
+from simtrust.policy._nft import utc_segments
 
 T = "acme"
 DEV = DeviceContext("001010000000001", T, apn="iot.acme", group="meters", tz="Europe/Berlin")
@@ -198,7 +199,6 @@ def test_inline_decision_p99_well_under_a_millisecond() -> None:
 
 
 def test_utc_segments_shift_local_windows_into_utc_days() -> None:
-    from simtrust.policy._nft import utc_segments
 
     weekdays = [[(480, 1080)]] * 5 + [[], []]  # Mon-Fri 08:00-18:00 local
     winter = datetime(2024, 1, 15, 12, tzinfo=UTC).timestamp()

@@ -6,6 +6,8 @@ Every test uses its own stream and subject prefix and deletes the stream afterwa
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,12 +17,16 @@ import nats
 import pytest
 
 from simtrust.alerts import MemorySink
+from simtrust.config import load_settings
 from simtrust.domain import DeviceContext, FlowRecord
 from simtrust.flows import (
     BatchApplier,
     FlowConsumer,
     FlowPublisher,
     FlowStreamSettings,
+    MappedFlow,
+    NatsUnavailable,
+    encode_batch,
     ensure_flow_stream,
     flow_partition,
     parse_partitions,
@@ -297,7 +303,6 @@ def test_malformed_messages_are_counted_and_terminated(
         stream: FlowStreamSettings, runtimes: Callable[[str], Runtime]) -> None:
     flows = _flows(30)
     _publish(stream, flows, partitions=2, batch=10)
-    from simtrust.flows import MappedFlow, encode_batch
 
     wrong = encode_batch([MappedFlow(flows[0], False)], partition=1, partitions=2)
 
@@ -347,10 +352,7 @@ consumer.run_blocking(idle_exit=20)
 def test_consumer_process_killed_between_commit_and_ack_counts_once(
         stream: FlowStreamSettings, runtimes: Callable[[str], Runtime], tmp_path: Path) -> None:
     """A real SIGKILL after the commit: the batch comes back, is recognised, counted once."""
-    import subprocess
-    import sys
 
-    from simtrust.config import load_settings
 
     flows = _flows(50)
     _publish(stream, flows, partitions=1, batch=25)
@@ -385,7 +387,6 @@ def test_batches_that_no_stream_accepts_are_counted_as_errors(
 
 
 def test_unreachable_server_raises_nats_unavailable() -> None:
-    from simtrust.flows import NatsUnavailable
 
     with pytest.raises(NatsUnavailable):
         setup_flow_stream("nats://127.0.0.1:1", FlowStreamSettings(name="NEVER"))

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from simtrust.alerts import AlertDispatcher, MqttSink, WebhookSink
 from simtrust.runtime import Runtime
@@ -77,8 +79,6 @@ def test_webhook_retries_then_delivers(webhook: str) -> None:
 def test_swap_alert_end_to_end(webhook: str, sqlite_runtime: Runtime,
                                require_service: Any) -> None:
     require_service("mqtt")
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
 
     tenant = f"t{uuid.uuid4().hex[:8]}"
     got: list[tuple[str, dict[str, Any]]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from simtrust.subscriber import (
     AttachEngine,
     AttachPolicy,
     BindingMode,
+    ImportRejected,
     Plmn,
     Reason,
     Roaming,
@@ -122,7 +124,6 @@ def test_blocklist_imei_and_tac_range(lite: SubscriberServices) -> None:
 
 
 def test_blocklist_csv_import(lite: SubscriberServices) -> None:
-    from simtrust.subscriber import ImportRejected
 
     text = (f"type,value,value_to,reason\nimei,{imei(3)},,lost\ntac,35209900,35209900,recall\n"
             "imei,123,,\nfoo,1,,\n")
@@ -347,7 +348,6 @@ def test_in_process_rate_smoke(lite: SubscriberServices) -> None:
 
 def test_concurrent_first_attaches(subs: SubscriberServices) -> None:
     """Threads binding and leasing at once (SQLite and PostgreSQL): no deadlock, one lock each."""
-    import threading
 
     policy(subs, binding_mode=BindingMode.EXACT_PAIR)
     subs.inventory.create_apn(TENANT, "iot", actor="test", pool="10.50.0.0/24")

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from simtrust.errors import AuthenticationFailure, NotFound
+from simtrust.errors import AuthenticationFailure, DecryptionFailed, NotFound, UnknownKey
 from simtrust.subscriber import (
     OpKind,
     Plmn,
@@ -31,6 +31,7 @@ from simtrust.subscriber.auc import (
     plmn_id,
     split_sqn,
 )
+from simtrust.subscriber.auc.suci import PROFILE_A, PROFILE_B, conceal_imsi
 
 from .conftest import K1, OP1, OPC1, TENANT, imsi, spec
 
@@ -178,8 +179,6 @@ def test_concurrent_generation_never_repeats_an_sqn(subs: SubscriberServices) ->
 
 
 def test_home_network_keys_and_suci(subs: SubscriberServices) -> None:
-    from simtrust.errors import DecryptionFailed, UnknownKey
-    from simtrust.subscriber.auc.suci import PROFILE_A, PROFILE_B, conceal_imsi
 
     keys = subs.hn_keys
     a = keys.generate(1, "A", actor="test")

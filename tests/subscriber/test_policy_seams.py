@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from simtrust.domain import DeviceContext
+from simtrust.policy import AddressMap
 from simtrust.runtime import Runtime
-from simtrust.subscriber import Plmn, build_services
+from simtrust.subscriber import Plmn, SimState, build_services
 
 from .conftest import TENANT, imei, imsi, spec
 
 
 def test_leases_can_fill_the_policy_address_map(sqlite_runtime: Runtime) -> None:
-    from simtrust.policy import AddressMap
 
     sqlite_runtime.tenants.create_tenant(TENANT, "Acme")
     services = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit, sqlite_runtime.clock, sinks=[])
@@ -34,8 +35,6 @@ def test_leases_can_fill_the_policy_address_map(sqlite_runtime: Runtime) -> None
 
 
 def test_directory_gives_the_policy_engine_device_context(sqlite_runtime: Runtime) -> None:
-    from simtrust.domain import DeviceContext
-    from simtrust.subscriber import SimState
 
     sqlite_runtime.tenants.create_tenant(TENANT, "Acme")
     services = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit, sqlite_runtime.clock, sinks=[])

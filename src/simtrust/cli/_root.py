@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
@@ -11,8 +12,11 @@ import typer
 from rich.table import Table
 
 import simtrust
+from simtrust.audit.anchoring import anchor_pending, prove_event, verify_event_proof
+from simtrust.benchmark import discover, load_bench
 from simtrust.cli._common import console, emit_json, err_console, open_runtime, progress_bar
 from simtrust.config import load_settings
+from simtrust.demo import run_demo
 from simtrust.errors import InvalidInput, SimtrustError
 from simtrust.runtime import Runtime
 
@@ -98,9 +102,9 @@ def serve(
     bind: Annotated[str | None, typer.Option(help="HOST:PORT (default from settings).")] = None,
 ) -> None:
     """Run the HTTP API server."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 - heavy optional: the ASGI server, only for commands that serve
 
-    from simtrust.api import create_app
+    from simtrust.api import create_app  # noqa: PLC0415 - heavy: FastAPI app and every route, only where it is served
 
     rt = open_runtime()
     host, port = rt.settings.api_host, rt.settings.api_port
@@ -124,7 +128,6 @@ def _start_anchoring(rt: Runtime) -> threading.Event | None:
     interval = rt.settings.anchor_interval_s
     if interval <= 0:
         return None
-    from simtrust.audit.anchoring import anchor_pending
 
     stop = threading.Event()
 
@@ -147,7 +150,6 @@ def demo(
     ] = None,
 ) -> None:
     """Run the end-to-end scenario on a fresh SQLite data directory and print a report."""
-    from simtrust.demo import run_demo
 
     report = run_demo(home, say=None if json_out else console.print)
     if json_out:
@@ -163,7 +165,6 @@ def bench(
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes (seconds).")] = False,
 ) -> None:
     """Run a benchmark; figures sit next to this machine's own limits."""
-    from simtrust.benchmark import discover, load_bench
 
     found = discover()
     if name == "list":
@@ -264,7 +265,6 @@ def audit_query(
 @audit_app.command("anchor")
 def audit_anchor(json_out: JsonOpt = False) -> None:
     """Anchor every audit record not anchored yet on the ledger (one Merkle root)."""
-    from simtrust.audit.anchoring import anchor_pending
 
     rt = open_runtime()
     try:
@@ -284,7 +284,6 @@ def audit_anchor(json_out: JsonOpt = False) -> None:
 @audit_app.command("prove")
 def audit_prove(event_id: Annotated[str, typer.Argument(help="Audit event id.")]) -> None:
     """Print the inclusion proof (JSON) of an audit event against its finalized ledger anchor."""
-    from simtrust.audit.anchoring import prove_event
 
     rt = open_runtime()
     try:
@@ -303,9 +302,7 @@ def audit_check_proof(
     json_out: JsonOpt = False,
 ) -> None:
     """Verify a proof offline: anchor signature, anchored range, Merkle path. No store needed."""
-    import json
 
-    from simtrust.audit.anchoring import verify_event_proof
 
     try:
         proof = json.loads(file.read_text(encoding="utf-8"))

@@ -141,9 +141,9 @@ async def _serve(
     options: NodeOptions,
     join: EpochCommittee | None = None,
 ) -> None:
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 - heavy optional: the ASGI server, only for commands that serve
 
-    from simtrust.api.app import create_app
+    from simtrust.api.app import create_app  # noqa: PLC0415 - heavy: FastAPI app and every route, only where it is served
 
     settings = dataclasses.replace(load_settings(env={}, home=home), network_id=genesis.network)
     rt = Runtime.initialise(settings)

@@ -32,9 +32,9 @@ def _client(ctx: Any) -> tuple[Any, dict[str, str]]:
     if client is None or key is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            from fastapi.testclient import TestClient
+            from fastapi.testclient import TestClient  # noqa: PLC0415 - heavy: FastAPI's test client, only for the HTTP demo step
 
-        from simtrust.api import create_app
+        from simtrust.api import create_app  # noqa: PLC0415 - heavy: FastAPI app and every route, only where it is served
 
         key = ctx.rt.tenants.create_key("operator-admin", "ledger demo").secret
         client = TestClient(create_app(ctx.rt))

@@ -64,7 +64,7 @@ def proofs_of(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 def rdfc_canonicalize(document: dict[str, Any]) -> bytes:
     """RDF Dataset Canonicalization (RDFC-1.0 / URDNA2015) as N-Quads bytes."""
-    from pyld import jsonld
+    from pyld import jsonld  # noqa: PLC0415 - heavy optional: JSON-LD processor, only for RDF canonicalisation
 
     def dropped(term: object) -> None:
         # Safe mode (VC-DI 1.0 §4.3 note): a term no context defines would be left

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from simtrust.errors import DecodeError, DecryptionFailed, SimtrustError, UnknownKey
 from simtrust.ledger.net import HandshakeFailed, SecureLink, accept_link, open_link
+from simtrust.ledger.net import _transport as t
 
 NET = b"testnet!"
 
@@ -159,7 +160,6 @@ def test_an_impostor_cannot_complete_the_handshake_with_a_copied_hello() -> None
 
     async def go() -> None:
         # The impostor presents node a's public key but signs with its own key.
-        from simtrust.ledger.net import _transport as t
 
         real_raw = t._raw
 
