@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import socket
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +19,7 @@ from simtrust.benchmark import discover, load_bench
 from simtrust.cli._common import console, emit_json, err_console, open_runtime, progress_bar
 from simtrust.config import load_settings
 from simtrust.demo import run_demo
+from simtrust.diameter import DiameterListener, NodeSettings
 from simtrust.errors import InvalidInput, SimtrustError
 from simtrust.runtime import Runtime
 
@@ -115,12 +118,41 @@ def serve(
         port = int(port_text)
     err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json)")
     anchoring = _start_anchoring(rt)
+    diameter = _start_diameter(rt)
     try:
         uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
     finally:
+        if diameter is not None:
+            diameter.stop()
         if anchoring is not None:
             anchoring.set()
         rt.close()
+
+
+def _advertised_ip(host: str) -> str:
+    """The Host-IP-Address to advertise for a bind host (the machine's own for a wildcard)."""
+    address = ipaddress.ip_address(socket.gethostbyname(host))
+    if address.is_unspecified:
+        return socket.gethostbyname(socket.gethostname())
+    return str(address)
+
+
+def _start_diameter(rt: Runtime) -> DiameterListener | None:
+    """The S6a/S13 listener when ``SIMTRUST_DIAMETER_BIND`` is set (else None)."""
+    settings = rt.settings
+    if not settings.diameter_bind:
+        return None
+    subs = rt.subscriber
+    host, _, port = settings.diameter_bind.rpartition(":")
+    node = NodeSettings(settings.diameter_origin_host, settings.diameter_origin_realm,
+                        settings.diameter_peer_hosts,
+                        host_ip=_advertised_ip(host))
+    listener = DiameterListener(node, subs.hss, subs.eir, rt.audit)
+    bound = listener.start(host, int(port))
+    peers = ", ".join(sorted(node.peers)) or "none (every peer is refused)"
+    err_console.print(f"simtrust Diameter S6a/S13 on {bound[0]}:{bound[1]} as "
+                      f"{node.origin_host} ({node.origin_realm}); peers: {peers}")
+    return listener
 
 
 def _start_anchoring(rt: Runtime) -> threading.Event | None:

@@ -1,10 +1,12 @@
 """simtrust.detect: device-behaviour detection over flow records (DESIGN.md "Detect").
 
-Pcap metering into :class:`~simtrust.domain.FlowRecord`, per-device and
-per-cohort baselines, the streaming :class:`Detector` (scan, DDoS, beacon,
-volume, time of day, new destination, SIM in a new device), alert sinks, the
-attack generator (:mod:`simtrust.detect.attacks`) and the evaluation harness
-(:mod:`simtrust.detect.evaluation`).
+Per-device and per-cohort baselines, the streaming :class:`Detector` (scan,
+DDoS, beacon, volume, time of day, new destination, SIM in a new device) over
+:class:`~simtrust.domain.FlowRecord`, and the :class:`DetectionService` that
+delivers its alerts to :mod:`simtrust.alerts` sinks. Flows come from
+:mod:`simtrust.flows` (collectors, pcap metering, offline analysis); the
+attack generator and evaluation harness live in :mod:`simtrust.testing.detect`
+(test gear, never imported by product code).
 """
 
 from simtrust.detect._baseline import FEATURES, Baseline

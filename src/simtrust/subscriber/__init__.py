@@ -27,6 +27,20 @@ from simtrust.subscriber._decision_log import decision_history
 from simtrust.subscriber._directory import SubscriberDirectory
 from simtrust.subscriber._errors import ImportRejected, NotImplementedHere, RowError
 from simtrust.subscriber._hn_keys import HomeNetworkKey, HomeNetworkKeys
+from simtrust.subscriber._hss import (
+    ApnProfile,
+    AuthInfo,
+    EirService,
+    EquipmentCheck,
+    EquipmentStatus,
+    HssEvent,
+    HssOutcome,
+    HssService,
+    LocationUpdate,
+    ServingNode,
+    SubscriptionProfile,
+    equipment_from_terminal,
+)
 from simtrust.subscriber._import import HEADER_ALIASES, ImportSummary, SimImporter, count_rows
 from simtrust.subscriber._inventory import Inventory, SimSpec
 from simtrust.subscriber._model import (
@@ -58,9 +72,11 @@ __all__ = [
     "AddressBook",
     "Algorithm",
     "Apn",
+    "ApnProfile",
     "AttachDecision",
     "AttachEngine",
     "AttachPolicy",
+    "AuthInfo",
     "AuthMethod",
     "AuthService",
     "BindingMode",
@@ -69,8 +85,14 @@ __all__ = [
     "BlocklistEntry",
     "Device",
     "DeviceGroup",
+    "EirService",
+    "EquipmentCheck",
+    "EquipmentStatus",
     "HomeNetworkKey",
     "HomeNetworkKeys",
+    "HssEvent",
+    "HssOutcome",
+    "HssService",
     "Iccid",
     "Imei",
     "ImeiSv",
@@ -79,12 +101,14 @@ __all__ = [
     "Imsi",
     "Inventory",
     "Lease",
+    "LocationUpdate",
     "NotImplementedHere",
     "OpKind",
     "Plmn",
     "Reason",
     "Roaming",
     "RowError",
+    "ServingNode",
     "Sim",
     "SimImporter",
     "SimSecrets",
@@ -92,6 +116,7 @@ __all__ = [
     "SimState",
     "SubscriberDirectory",
     "SubscriberServices",
+    "SubscriptionProfile",
     "SuspendSim",
     "SwapAction",
     "SwapAlert",
@@ -104,6 +129,7 @@ __all__ = [
     "check_transition",
     "count_rows",
     "decision_history",
+    "equipment_from_terminal",
     "luhn_check_digit",
     "parse_equipment",
 ]

@@ -125,7 +125,20 @@ MIGRATIONS = [
             item TEXT NOT NULL
         )
         """,
-    )
+    ),
+    Migration(
+        "subscriber",
+        2,
+        "serving MME of each registered subscriber (S6a update location)",
+        """
+        CREATE TABLE sub_serving_nodes (
+            imsi TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            realm TEXT NOT NULL,
+            registered_at TEXT NOT NULL
+        )
+        """,
+    ),
 ]
 
 #: Sealed columns the runtime re-wraps when the master key rotates.

@@ -25,6 +25,7 @@ from simtrust.subscriber._auc_service import AuthService
 from simtrust.subscriber._blocklist import Blocklist
 from simtrust.subscriber._directory import SubscriberDirectory
 from simtrust.subscriber._hn_keys import HomeNetworkKeys
+from simtrust.subscriber._hss import EirService, HssService
 from simtrust.subscriber._import import SimImporter
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._model import SimState
@@ -46,6 +47,8 @@ class SubscriberServices:
     hn_keys: HomeNetworkKeys
     udm: UdmService
     alerts: AlertDispatcher[SwapAlert]
+    hss: HssService
+    eir: EirService
 
     def __repr__(self) -> str:
         return f"SubscriberServices({self.inventory!r})"
@@ -97,14 +100,17 @@ def build_services(db: Database, keyring: Keyring, audit: AuditLog,
     alerts: AlertDispatcher[SwapAlert] = AlertDispatcher(sinks)
     auth = AuthService(inventory, rand=os.urandom)
     hn_keys = HomeNetworkKeys(db, keyring, audit, clock)
+    attach = AttachEngine(inventory, blocklist, addresses, alerts, clock=clock)
     return SubscriberServices(
         inventory=inventory,
         blocklist=blocklist,
         addresses=addresses,
         importer=SimImporter(inventory),
         auth=auth,
-        attach=AttachEngine(inventory, blocklist, addresses, alerts, clock=clock),
+        attach=attach,
         hn_keys=hn_keys,
         udm=UdmService(inventory, auth, hn_keys),
         alerts=alerts,
+        hss=HssService(inventory, auth, attach),
+        eir=EirService(inventory, attach),
     )
