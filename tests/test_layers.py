@@ -36,7 +36,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "simtrust"
 LAYERS = {
     "errors": 0, "config": 0, "benchmark": 0, "crypto": 0, "store": 0, "domain": 0, "alerts": 0,
     "identity": 1, "ledger": 1,
-    "subscriber": 2, "bootstrap": 2, "policy": 2, "detect": 2, "audit": 2, "flows": 2,
+    "subscriber": 2, "bootstrap": 2, "aaa": 2, "policy": 2, "detect": 2, "audit": 2,
+    "flows": 2,
     "market": 3, "settlement": 3, "streams": 3,
     "api": 4, "cli": 4, "diameter": 4, "web": 4, "demo": 4, "runtime": 4, "__main__": 4,
     "testing": 5,

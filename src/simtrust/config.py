@@ -42,6 +42,12 @@ class Settings:
     diameter_origin_host: str = "hss.localdomain"
     diameter_origin_realm: str = "localdomain"
     diameter_peers: str = ""
+    bootstrap_bind: str = ""
+    bootstrap_naf_fqdn: str = "localhost"
+    bootstrap_bsf_domain: str = "bsf.mnc001.mcc001.pub.3gppnetwork.org"
+    radius_bind: str = ""
+    radius_acct_bind: str = ""
+    public_base_url: str = ""
 
     @property
     def api_host(self) -> str:
@@ -50,6 +56,14 @@ class Settings:
     @property
     def api_port(self) -> int:
         return int(self.api_bind.rsplit(":", 1)[1])
+
+    @property
+    def public_url(self) -> str:
+        """Base URL under which relying parties reach this API (status lists, did:web).
+
+        ``public_base_url`` when set; else ``https://localhost:PORT`` of the API bind.
+        """
+        return self.public_base_url or f"https://localhost:{self.api_port}"
 
     @property
     def diameter_peer_hosts(self) -> frozenset[str]:
@@ -75,6 +89,12 @@ _ENV = {
     "diameter_origin_host": "SIMTRUST_DIAMETER_ORIGIN_HOST",
     "diameter_origin_realm": "SIMTRUST_DIAMETER_ORIGIN_REALM",
     "diameter_peers": "SIMTRUST_DIAMETER_PEERS",
+    "bootstrap_bind": "SIMTRUST_BOOTSTRAP_BIND",
+    "bootstrap_naf_fqdn": "SIMTRUST_BOOTSTRAP_NAF_FQDN",
+    "bootstrap_bsf_domain": "SIMTRUST_BOOTSTRAP_BSF_DOMAIN",
+    "radius_bind": "SIMTRUST_RADIUS_BIND",
+    "radius_acct_bind": "SIMTRUST_RADIUS_ACCT_BIND",
+    "public_base_url": "SIMTRUST_PUBLIC_BASE_URL",
 }
 
 
@@ -113,7 +133,7 @@ def _coerce(key: str, raw: Any) -> Any:
         if seconds < 0:
             raise ConfigError(f"{key} must not be negative (0 disables)", setting=key)
         return seconds
-    if key == "api_bind" or (key == "diameter_bind" and str(raw)):
+    if key == "api_bind" or (key in ("diameter_bind", "bootstrap_bind") and str(raw)):
         text = str(raw)
         host, sep, port = text.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536 or (
@@ -125,6 +145,25 @@ def _coerce(key: str, raw: Any) -> Any:
         text = str(raw).strip()
         if not text or any(c.isspace() for c in text) or not text.isascii():
             raise ConfigError(f"{key} must be a DiameterIdentity (FQDN)", setting=key)
+        return text
+    if key in ("radius_bind", "radius_acct_bind"):
+        text = str(raw).strip()
+        host, sep, port = text.rpartition(":")
+        if text and (not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536):
+            raise ConfigError(f"{key} must be HOST:PORT (empty: off), got {text!r}", setting=key)
+        return text
+    if key == "public_base_url":
+        text = str(raw).strip().rstrip("/")
+        if text and (
+            not text.startswith("https://")
+            or len(text) <= len("https://")
+            or any(c.isspace() for c in text)
+            or any(c in text for c in "?#")
+        ):
+            raise ConfigError(
+                f"{key} must be an https:// URL without query or fragment, got {text!r}",
+                setting=key,
+            )
         return text
     if key == "store_url":
         text = str(raw)

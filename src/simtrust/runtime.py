@@ -24,8 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from simtrust.aaa import AaaServices, build_aaa
 from simtrust.alerts import AuditSink, MqttSink, WebhookSink
 from simtrust.audit import AuditLog
+from simtrust.bootstrap import BootstrapServices, build_bootstrap
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
 from simtrust.detect import DetectionService
@@ -60,6 +62,7 @@ SCHEMA_PACKAGES = (
     "bootstrap",
     "policy",
     "detect",
+    "aaa",
     "settlement",
     "streams",
     "market",
@@ -197,7 +200,7 @@ class Runtime:
         """DIDs, credentials and status lists, registered as the ledger's identity handler."""
         return self._once("identity", lambda: IdentityService(
             self.db, self.keyring, self.ledger, network=self.settings.network_id,
-            clock=self.clock))
+            clock=self.clock, public_url=self.settings.public_url))
 
     @property
     def subscriber(self) -> SubscriberServices:
@@ -249,6 +252,35 @@ class Runtime:
         return self._once("flows", lambda: FlowService(
             self.db, self.policy, self.detect, nats_url=self.settings.nats_url,
             clock=self.clock))
+
+    @property
+    def bootstrap(self) -> BootstrapServices:
+        """BSF, AAnF, CAs and the certificate server over the subscriber inventory."""
+
+        def build() -> BootstrapServices:
+            settings = self.settings
+            public = None
+            if settings.bootstrap_bind:
+                port = settings.bootstrap_bind.rsplit(":", 1)[1]
+                public = f"https://{settings.bootstrap_naf_fqdn}:{port}"
+            return build_bootstrap(
+                db=self.db, keyring=self.keyring, audit=self.audit, clock=self.clock,
+                subscriber=self.subscriber, naf_fqdn=settings.bootstrap_naf_fqdn,
+                bsf_domain=settings.bootstrap_bsf_domain, public_base_url=public,
+            )
+
+        return self._once("bootstrap", build)
+
+    @property
+    def aaa(self) -> AaaServices:
+        """The AAA services (RADIUS server, accounting, dynamic authorization)."""
+
+        def build() -> AaaServices:
+            subscriber = self.subscriber
+            return build_aaa(self.db, self.keyring, self.audit, self.clock,
+                             subscriber.inventory, subscriber.attach, usage=self.policy.engine)
+
+        return self._once("aaa", build)
 
     def rotate_master_key(self, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
         """Add a master key, re-wrap every sealed column under it; (new id, blobs re-wrapped)."""

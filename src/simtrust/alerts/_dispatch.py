@@ -43,6 +43,11 @@ class AlertDispatcher(Generic[A]):
     def sinks(self) -> list[AlertSink[A]]:
         return list(self._sinks)
 
+    def add_sink(self, sink: AlertSink[A]) -> None:
+        """Deliver later alerts to ``sink`` too (services built after the dispatcher's owner)."""
+        with self._lock:
+            self._sinks.append(sink)
+
     def submit(self, alert: A) -> None:
         if self._thread is None:
             with self._lock:
@@ -63,7 +68,7 @@ class AlertDispatcher(Generic[A]):
             try:
                 if alert is None:
                     return
-                for sink in self._sinks:
+                for sink in list(self._sinks):
                     try:
                         sink.send(alert)
                         self.delivered += 1

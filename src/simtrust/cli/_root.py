@@ -8,12 +8,13 @@ import os
 import socket
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 import simtrust
+from simtrust.aaa import RadiusListener, parse_bind
 from simtrust.audit.anchoring import anchor_pending, prove_event, verify_event_proof
 from simtrust.benchmark import discover, load_bench
 from simtrust.cli._common import console, emit_json, err_console, open_runtime, progress_bar
@@ -22,6 +23,9 @@ from simtrust.demo import run_demo
 from simtrust.diameter import DiameterListener, NodeSettings
 from simtrust.errors import InvalidInput, SimtrustError
 from simtrust.runtime import Runtime
+
+if TYPE_CHECKING:
+    from simtrust.api.bootstrap_listener import BootstrapListener
 
 __all__ = ["app"]
 
@@ -119,14 +123,36 @@ def serve(
     err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json)")
     anchoring = _start_anchoring(rt)
     diameter = _start_diameter(rt)
+    bootstrap = _start_bootstrap(rt)
+    listeners = _start_radius(rt)
     try:
         uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
     finally:
+        for listener in listeners:
+            listener.close()
+        if bootstrap is not None:
+            bootstrap.stop()
         if diameter is not None:
             diameter.stop()
         if anchoring is not None:
             anchoring.set()
         rt.close()
+
+
+def _start_radius(rt: Runtime) -> list[RadiusListener]:
+    """The RADIUS listeners ``SIMTRUST_RADIUS_BIND`` / ``SIMTRUST_RADIUS_ACCT_BIND`` name."""
+    listeners: list[RadiusListener] = []
+    for bind, kind in ((rt.settings.radius_bind, "auth"), (rt.settings.radius_acct_bind, "acct")):
+        if not bind:
+            continue
+        host, port = parse_bind(bind)
+        listener = RadiusListener(rt.aaa.server, host, port, kind).start()
+        listeners.append(listener)
+        err_console.print(f"simtrust RADIUS {kind} on udp://{listener.address[0]}:"
+                          f"{listener.address[1]}")
+    if listeners:
+        rt.aaa.watch()
+    return listeners
 
 
 def _advertised_ip(host: str) -> str:
@@ -152,6 +178,23 @@ def _start_diameter(rt: Runtime) -> DiameterListener | None:
     peers = ", ".join(sorted(node.peers)) or "none (every peer is refused)"
     err_console.print(f"simtrust Diameter S6a/S13 on {bound[0]}:{bound[1]} as "
                       f"{node.origin_host} ({node.origin_realm}); peers: {peers}")
+    return listener
+
+
+def _start_bootstrap(rt: Runtime) -> BootstrapListener | None:
+    """The HTTPS listener of Ub, EST, OCSP and CRLs when ``SIMTRUST_BOOTSTRAP_BIND`` is set."""
+    settings = rt.settings
+    if not settings.bootstrap_bind:
+        return None
+    from simtrust.api.bootstrap_listener import (  # noqa: PLC0415 - heavy: the FastAPI app
+        BootstrapListener,
+    )
+
+    host, _, port = settings.bootstrap_bind.rpartition(":")
+    listener = BootstrapListener(rt.bootstrap, host, int(port),
+                                 hostnames=[settings.bootstrap_naf_fqdn, host]).start()
+    err_console.print(f"simtrust bootstrap (Ub /bsf, EST /.well-known/est, OCSP /ocsp) on "
+                      f"https://{settings.bootstrap_naf_fqdn}:{listener.port}")
     return listener
 
 

@@ -25,15 +25,14 @@ from ._committee import (
     sign_committee_change,
     verify_committee_change,
 )
-from ._core import (
+from ._core import Core, Verifier
+from ._outputs import (
     BlockAccepted,
     CommittedSubDag,
-    Core,
     EquivocationDetected,
     EquivocationProof,
     MissingBlocks,
     Output,
-    Verifier,
 )
 
 __all__ = [
