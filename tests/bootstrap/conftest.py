@@ -95,7 +95,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
     rt = Runtime.ephemeral(tmp_path / "home", clock=clock)
     alerts = MemorySink()
     subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[alerts])
-    rt._extensions["subscriber"] = subs
+    rt.subscriber = subs
     rt.tenants.create_tenant(TENANT, "Acme Meters")
     rt.tenants.create_tenant(OTHER, "Globex")
     for n in (1, 2, 3):
