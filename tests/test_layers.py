@@ -39,7 +39,7 @@ LAYERS = {
     "subscriber": 2, "bootstrap": 2, "aaa": 2, "policy": 2, "detect": 2, "audit": 2,
     "flows": 2,
     "market": 3, "settlement": 3, "streams": 3,
-    "api": 4, "cli": 4, "diameter": 4, "web": 4, "demo": 4, "runtime": 4, "__main__": 4,
+    "api": 4, "cli": 4, "diameter": 4, "sbi": 4, "web": 4, "demo": 4, "runtime": 4, "__main__": 4,
     "testing": 5,
 }
 NAMES = {0: "base", 1: "trust", 2: "security services", 3: "solutions", 4: "interfaces",
@@ -54,6 +54,8 @@ FUNCTION_IMPORTS_ALLOWED = {
     "psycopg": "the PostgreSQL driver is optional; SQLite-only installs never load it",
     "pyld": "the JSON-LD processor is heavy and needed only for RDF canonicalisation",
     "matplotlib": "plotting: loaded only to draw figures",
+    "polars": "dataframes: loaded only for bulk settlement reconciliation",
+    "simtrust.sbi": "the HTTP/2 SBI app (FastAPI, hypercorn): loaded only to serve it",
 }
 
 IMPORTS = scan(SRC)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from simtrust.aaa import AaaServices, build_aaa
+from simtrust.aaa import AaaServices, EapAkaServer, build_aaa
 from simtrust.alerts import AuditSink, MqttSink, WebhookSink
 from simtrust.audit import AuditLog
 from simtrust.bootstrap import BootstrapServices, build_bootstrap
@@ -278,7 +278,8 @@ class Runtime:
         def build() -> AaaServices:
             subscriber = self.subscriber
             return build_aaa(self.db, self.keyring, self.audit, self.clock,
-                             subscriber.inventory, subscriber.attach, usage=self.policy.engine)
+                             subscriber.inventory, subscriber.attach, usage=self.policy.engine,
+                             eap=EapAkaServer(subscriber.auth, self.audit))
 
         return self._once("aaa", build)
 

@@ -139,6 +139,20 @@ MIGRATIONS = [
         )
         """,
     ),
+    Migration(
+        "subscriber",
+        3,
+        "authentication results the AUSF confirmed (Nudm_UEAU auth-events)",
+        """
+        CREATE TABLE sub_auth_events (
+            id TEXT PRIMARY KEY,
+            imsi TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX sub_auth_events_imsi ON sub_auth_events (imsi)
+        """,
+    ),
 ]
 
 #: Sealed columns the runtime re-wraps when the master key rotates.

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import unquote
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
-from simtrust.identity import verification_report
+from simtrust.identity import DidNotFound, InvalidDid, verification_report
 
 __all__ = ["router"]
 
@@ -159,6 +160,65 @@ def update_status(
 @router.get("/credentials/status/{list_id:path}", summary="A published status list credential")
 def status_list(list_id: str, rt: CurrentRuntime) -> dict[str, Any]:
     return rt.identity.published_status_list(list_id)
+
+
+@router.get(
+    "/.well-known/did.json",
+    summary="The platform issuer's did:web document (did:web:HOST of the public base URL)",
+)
+def did_web_document(rt: CurrentRuntime) -> JSONResponse:
+    document = rt.identity.web_document()
+    return JSONResponse(document, media_type="application/did+json")
+
+
+_RESOLUTION_MEDIA = 'application/ld+json;profile="https://w3id.org/did-resolution"'
+_RESOLUTION_ERRORS = {
+    "invalid-did": (400, "invalidDid"),
+    "did-not-found": (404, "notFound"),
+}
+
+
+@router.get(
+    "/1.0/identifiers/{did}",
+    summary="DIF Universal Resolver driver: resolve a DID (did:simtrust, did:key, did:web)",
+    responses={
+        400: {"description": "invalidDid"},
+        404: {"description": "notFound"},
+        410: {"description": "the DID is deactivated"},
+        501: {"description": "methodNotSupported"},
+    },
+)
+def universal_resolver(did: str, rt: CurrentRuntime, request: Request) -> JSONResponse:
+    """A DID Resolution result in the Universal Resolver driver interface.
+
+    Errors are resolution results too (``didResolutionMetadata.error``), with
+    the HTTP status the DID Resolution HTTP(S) binding gives them. The DID is
+    read from the raw path: a did:web's own ``%3A`` (an encoded port colon)
+    must not be decoded; a client that percent-encodes the whole DID sends
+    ``%253A``, which is decoded once.
+    """
+
+    raw = request.scope.get("raw_path", b"").decode("latin-1")
+    _, marker, tail = raw.partition("/1.0/identifiers/")
+    if marker and tail:
+        did = unquote(tail) if "%25" in tail else tail
+
+    try:
+        resolution = rt.identity.resolve(did)
+    except (DidNotFound, InvalidDid) as exc:
+        status_code, error = _RESOLUTION_ERRORS.get(exc.code, (404, "notFound"))
+        if exc.context.get("error") == "methodNotSupported":
+            status_code, error = 501, "methodNotSupported"
+        body = {
+            "@context": "https://w3id.org/did-resolution/v1",
+            "didDocument": None,
+            "didDocumentMetadata": {},
+            "didResolutionMetadata": {"error": error, "errorMessage": exc.detail},
+        }
+        return JSONResponse(body, status_code=status_code, media_type=_RESOLUTION_MEDIA)
+    result = resolution.to_json()
+    gone = bool(resolution.document_metadata.get("deactivated"))
+    return JSONResponse(result, status_code=410 if gone else 200, media_type=_RESOLUTION_MEDIA)
 
 
 @router.get("/identifiers/{did}", summary="Resolve a DID (did:key, did:simtrust) with metadata")
