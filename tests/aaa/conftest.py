@@ -101,13 +101,13 @@ def aaa(sqlite_runtime: Runtime) -> Iterator[Aaa]:
 
 
 def radclient(port: int, kind: str, attributes: str, secret: str = SECRET,
-              retries: int = 3) -> str:
+              retries: int = 3, timeout: float = 2.0) -> str:
     """Run Debian's radclient once; its verbose output."""
     exe = shutil.which("radclient")
     if exe is None:
         pytest.fail("radclient (freeradius-utils) is not installed")
     done = subprocess.run(
-        [exe, "-x", "-r", str(retries), "-t", "2", f"127.0.0.1:{port}", kind, secret],
+        [exe, "-x", "-r", str(retries), "-t", str(timeout), f"127.0.0.1:{port}", kind, secret],
         input=attributes, capture_output=True, text=True, timeout=60, check=False,
     )
     return done.stdout + done.stderr

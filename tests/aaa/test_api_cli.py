@@ -68,8 +68,12 @@ def test_apn_access_users_and_sessions(api: Any, operator_headers: dict[str, str
 def test_openapi_lists_the_radius_routes(api: Any) -> None:
     paths = api.get("/openapi.json").json()["paths"]
     for path in ("/v1/radius/clients", "/v1/sims/{iccid}/sessions", "/v1/apns/{name}/access",
-                 "/v1/apns/{name}/users", "/v1/sims/{iccid}/disconnect"):
-        assert path in paths
+                 "/v1/apns/{name}/users", "/v1/sims/{iccid}/disconnect", "/v1/sims/{iccid}/coa",
+                 "/v1/radius/stats"):
+        for operation in paths[path].values():
+            for code in ("400", "401", "403", "404"):
+                content = operation["responses"][code]["content"]
+                assert "application/problem+json" in content, (path, code)
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -138,7 +138,7 @@ def test_issue_refuses_what_the_data_model_forbids(
     api: Any, operator_headers: dict[str, str]
 ) -> None:
     for credential, rule in (
-        ({**UNSIGNED, "issuer": None}, "§6.1"),
+        ({**UNSIGNED, "issuer": None}, "§4.7"),
         ({**UNSIGNED, "id": ["urn:uuid:1", "urn:uuid:2"]}, "§4.4"),
         ({**UNSIGNED, "credentialSubject": {}}, "§4.8"),
         ({**UNSIGNED, "credentialStatus": {"id": "https://example.com/s/1"}}, "§4.10"),
@@ -259,3 +259,34 @@ def test_status_messages_with_status_size_2(api: Any, operator_headers: dict[str
     assert ("0x2", "rejected") == (status()["status"], status()["message"])
     change["credentialStatus"][0]["status"] = "0x4"
     assert 400 == api.post("/credentials/status", json=change, headers=operator_headers).status_code
+
+
+def test_issue_options(api: Any, operator_headers: dict[str, str]) -> None:
+    vc = _issue(
+        api,
+        operator_headers,
+        created="2026-05-01T10:00:00Z",
+        challenge="c-42",
+        domain="rp.example",
+        cryptosuite="eddsa-rdfc-2022",
+    )
+    proof = vc["proof"]
+    assert ("2026-05-01T10:00:00Z", "c-42", "rp.example", "eddsa-rdfc-2022") == (
+        proof["created"],
+        proof["challenge"],
+        proof["domain"],
+        proof["cryptosuite"],
+    )
+    for options in (
+        {"created": "yesterday"},
+        {"bogus": 1},
+        {"mandatoryPointers": ["/issuer"]},
+        {"challenge": ""},
+        {"cryptosuite": "bbs-2023"},
+    ):
+        response = api.post(
+            "/credentials/issue",
+            json={"credential": UNSIGNED, "options": options},
+            headers=operator_headers,
+        )
+        assert 400 == response.status_code, (options, response.text)

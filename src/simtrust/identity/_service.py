@@ -53,12 +53,17 @@ from simtrust.identity._statuslist import (
     StatusListVerifier,
     validate_status_entry,
 )
+from simtrust.identity._time import parse_datetime
 from simtrust.ledger import LedgerNode
 from simtrust.store import Database
 
 __all__ = ["IdentityService", "LedgerIdentityHandler"]
 
 _ISSUER_ELEMENT = "platform-issuer"
+#: VC-API IssueCredentialOptions (plus ``cryptosuite``, which picks the Data Integrity suite).
+_ISSUE_OPTIONS = frozenset(
+    {"created", "challenge", "domain", "credentialStatus", "mandatoryPointers", "cryptosuite"}
+)
 _ISSUER_LABEL = "assertion-1"
 _ISSUER_NONCE = "platform-issuer"
 
@@ -278,6 +283,15 @@ class IdentityService:
         """
         if not isinstance(credential, dict):
             raise InvalidInput("credential must be a JSON object")
+        unknown = sorted(set(options) - _ISSUE_OPTIONS)
+        if unknown:
+            raise InvalidInput(f"unknown issue options {unknown}", rule="VC-API issue options")
+        if "mandatoryPointers" in options:
+            raise InvalidInput(
+                "mandatoryPointers applies to selective-disclosure cryptosuites, which this"
+                " issuer does not offer",
+                rule="VC-API issue options",
+            )
         signer = self.issuer()
         credential = dict(credential)
         if "issuer" not in credential:
@@ -322,8 +336,25 @@ class IdentityService:
             entries = [*existing, *allocated]
             credential["credentialStatus"] = entries[0] if len(entries) == 1 else entries
         suite = str(options.get("cryptosuite", "eddsa-jcs-2022"))
+        created = self.now()
+        if "created" in options:
+            try:
+                created = parse_datetime(options["created"], "options.created")
+            except VerificationFailed as exc:
+                raise _refusal(exc) from exc
+        texts = {k: options.get(k) for k in ("challenge", "domain")}
+        for name, text in texts.items():
+            if text is not None and (not isinstance(text, str) or not text):
+                raise InvalidInput(f"options.{name} must be a non-empty string")
         try:
-            return issue_credential(credential, signer, now=self.now(), cryptosuite=suite)
+            return issue_credential(
+                credential,
+                signer,
+                now=created,
+                cryptosuite=suite,
+                challenge=texts["challenge"],
+                domain=texts["domain"],
+            )
         except VerificationFailed as exc:
             raise _refusal(exc) from exc
 

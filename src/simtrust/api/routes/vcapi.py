@@ -11,15 +11,19 @@ published at ``GET /credentials/status/{id}`` and DIDs resolve at
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal, get_principal
+from simtrust.errors import AuthenticationRequired, RateLimited
 from simtrust.identity import DidNotFound, InvalidDid, verification_report
 
 __all__ = ["router"]
@@ -73,6 +77,54 @@ class UpdateStatusRequest(BaseModel):
     credentialStatus: list[StatusChange] = Field(min_length=1)  # noqa: N815
 
 
+class _PublicLimiter:
+    """Token bucket per client address for the public verifier (per process)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def take(self, client: str) -> None:
+        now = time.monotonic()
+        rate = self.per_minute / 60.0
+        with self.lock:
+            if len(self.buckets) > 65_536:
+                self.buckets.clear()
+            tokens, last = self.buckets.get(client, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+            if tokens < 1.0:
+                self.buckets[client] = (tokens, now)
+                wait = max(1, math.ceil((1.0 - tokens) / rate))
+                raise RateLimited(
+                    "the public verifier's rate for this client is exhausted",
+                    retryAfter=wait,
+                )
+            self.buckets[client] = (tokens - 1.0, now)
+
+
+def verifier_caller(
+    request: Request,
+    rt: CurrentRuntime,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal | None:
+    """An authenticated caller, or (public verifier on) an anonymous, rate-limited one."""
+    if authorization is not None or x_api_key is not None:
+        return get_principal(rt, authorization, x_api_key)
+    if not rt.settings.vc_public_verify:
+        raise AuthenticationRequired("an API key or access token is required")
+    limiter = getattr(request.app.state, "vc_public_limiter", None)
+    if limiter is None or limiter.per_minute != rt.settings.vc_public_verify_per_minute:
+        limiter = _PublicLimiter(rt.settings.vc_public_verify_per_minute)
+        request.app.state.vc_public_limiter = limiter
+    limiter.take(request.client.host if request.client else "unknown")
+    return None
+
+
+VerifierCaller = Annotated[Principal | None, Depends(verifier_caller)]
+
+
 def _result(report: dict[str, Any]) -> JSONResponse:
     report["problemDetails"] = [
         {
@@ -109,7 +161,7 @@ def issue_credential(
 
 @router.post("/credentials/verify", summary="Verify a credential (Data Integrity or vc+jwt)")
 def verify_credential(
-    body: VerifyCredentialRequest, rt: CurrentRuntime, who: CurrentPrincipal
+    body: VerifyCredentialRequest, rt: CurrentRuntime, who: VerifierCaller
 ) -> JSONResponse:
     service = rt.identity
     return _result(
@@ -119,7 +171,7 @@ def verify_credential(
 
 @router.post("/presentations/verify", summary="Verify a presentation with challenge and domain")
 def verify_presentation(
-    body: VerifyPresentationRequest, rt: CurrentRuntime, who: CurrentPrincipal
+    body: VerifyPresentationRequest, rt: CurrentRuntime, who: VerifierCaller
 ) -> JSONResponse:
     service = rt.identity
     options = body.options
