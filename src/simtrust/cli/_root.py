@@ -181,7 +181,8 @@ def _start_sbi(rt: Runtime) -> list[Callable[[], None]]:
                                  issuer=settings.nrf_instance_id or None)
     host, _, port = settings.sbi_bind.rpartition(":")
     server = SbiServer(
-        create_sbi_app(udm, verifier, max_body_bytes=settings.max_body_bytes), host, int(port),
+        create_sbi_app(udm, verifier, max_body_bytes=settings.max_body_bytes,
+                       aanf=rt.bootstrap.aanf), host, int(port),
         cert=Path(settings.tls_cert) if settings.tls_cert else None,
         key=Path(settings.tls_key) if settings.tls_key else None,
         client_ca=Path(settings.tls_client_ca) if settings.tls_client_ca else None,
