@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
+from simtrust.alerts import MemorySink
 from simtrust.api.bootstrap_listener import BootstrapListener
 from simtrust.benchmark import BenchResult
 from simtrust.bootstrap import (
@@ -42,7 +43,6 @@ from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     Iccid,
     Imsi,
-    MemorySink,
     OpKind,
     SimSecrets,
     SimSpec,
@@ -145,8 +145,8 @@ def run(quick: bool) -> BenchResult:
         rt = Runtime.initialise(load_settings(env={}, home=home))
         try:
             rt.tenants.create_tenant(TENANT, "Bench fleet")
-            subs = build_services(rt, sinks=[MemorySink()])
-            rt._extensions["subscriber"] = subs
+            subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[MemorySink()])
+            rt.subscriber = subs
             keys: list[tuple[bytes, bytes]] = []
             for i in range(devices):
                 k, opc = os.urandom(16), os.urandom(16)
