@@ -64,7 +64,6 @@ from simtrust.subscriber import (
     SimSpec,
     SimState,
     luhn_check_digit,
-    subscriber_services,
 )
 from simtrust.subscriber.auc import Milenage, Usim, ck_ik_prime
 
@@ -369,7 +368,7 @@ def _prepare(home: Path, sims: int) -> None:
     rt = Runtime.initialise(load_settings(env={}, home=home))
     try:
         rt.tenants.create_tenant(TENANT, "Bench fleet")
-        inventory = subscriber_services(rt).inventory
+        inventory = rt.subscriber.inventory
         inventory.create_apn(TENANT, APN, actor="bench", pool="10.64.0.0/16")
         for i in range(sims):
             body = f"89882{i:013d}"
@@ -399,7 +398,7 @@ def _freeradius(directory: Path, sims: int) -> tuple[subprocess.Popen[bytes], in
         for i in range(sims):
             fh.write(f'{_imsi(i)} Cleartext-Password := "pw"\n'
                      f"\tFramed-IP-Address = 10.65.{i // 256 % 256}.{i % 256}\n")
-    proc = subprocess.Popen([exe, "-f", "-d", str(directory), "-l", "stderr"],
+    proc = subprocess.Popen([exe, "-f", "-d", str(directory), "-l", "stdout"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     probe = _access_packets(1, 1, three_gpp=False)
     for _attempt in range(100):
