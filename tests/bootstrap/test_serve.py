@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from simtrust.alerts import MemorySink
 from simtrust.bootstrap import CertProfile, DeviceClient, NafId, SimApplet, impi_from_imsi
 from simtrust.config import load_settings
 from simtrust.runtime import Runtime
-from simtrust.subscriber import MemorySink, build_services
+from simtrust.subscriber import build_services
 from simtrust.subscriber.auc import Milenage, Usim
 
 from .conftest import K1, OPC1, TENANT, add_sim, iccid, imsi
@@ -57,10 +58,9 @@ def test_serve_bootstraps_and_survives_kill_9(tmp_path: Path) -> None:
     rt = Runtime.open(load_settings(env=env))
     try:
         rt.tenants.create_tenant(TENANT, "Acme Meters")
-        subs = build_services(rt, sinks=[MemorySink()])
+        subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[MemorySink()])
+        rt.subscriber = subs
         add_sim(subs, 1)
-        subs.close()
-        rt._extensions["subscriber"] = build_services(rt, sinks=[MemorySink()])
         rt.bootstrap.cas.create_hosted(TENANT, "acme", common_name="Acme CA",
                                        profile=CertProfile(), actor="test")
         trust = rt.bootstrap.cas.operator_ca().certificate.public_bytes(
