@@ -4,8 +4,11 @@
 usage files and prints one JSON document (issue 15 item 7). ``statement``,
 ``sign`` and ``verify`` make and check the statement both parties sign;
 ``prove``/``check-proof`` prove one record against its root; ``net`` nets many
-signed statements. Unreadable input is one line on stderr and exit code 2,
-with nothing written; a signature that does not verify exits 1.
+signed statements. ``token-create``, ``token-mint`` and ``pay`` work on the
+ledger of the data directory: a settlement token's foundry, minting by its
+holder, and paying netted transfers in the token. Unreadable input is one
+line on stderr and exit code 2, with nothing written; a signature that does not
+verify exits 1.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import typer
 from simtrust.cli._common import console, emit_json
 from simtrust.errors import DecodeError, InvalidInput, SimtrustError
 from simtrust.identity import did_key
-from simtrust.ledger import Ed25519Signer
+from simtrust.ledger import Ed25519Signer, parse_hex_id
 from simtrust.settlement import (
+    SettlementTokens,
     build_statement,
     load_agreement,
     net_statements,
@@ -234,3 +238,89 @@ def net(
             console.print(
                 f"  {transfer['from']} -> {transfer['to']}: {transfer['amount_minor_units']}"
             )
+
+
+KeyOpt = Annotated[
+    Path | None,
+    typer.Option("--key", help="Key file from `settle keygen` (default: the node key)."),
+]
+
+
+def _tokens() -> tuple[Any, SettlementTokens, Any]:
+    from simtrust.cli._common import open_runtime
+    from simtrust.ledger import ledger_node
+
+    rt = open_runtime()
+    node = ledger_node(rt)
+    return rt, SettlementTokens(node), node
+
+
+@app.command("token-create")
+def token_create(
+    max_supply: Annotated[int, typer.Option("--max-supply", help="Fixed maximum supply.")],
+    initial: Annotated[int, typer.Option("--initial", help="Tokens minted now.")] = 0,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a settlement token: a foundry output the key's holder controls."""
+    rt, tokens, node = _tokens()
+    try:
+        signer = _signer(key) if key else node.signer
+        receipt = tokens.create(signer, max_supply, initial)
+    finally:
+        rt.close()
+    _print_receipt(receipt.to_json(), json_out)
+
+
+@app.command("token-mint")
+def token_mint(
+    token: Annotated[str, typer.Option("--token", help="Token id (hex).")],
+    amount: Annotated[int, typer.Option("--amount", help="Tokens to mint.")],
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Mint more of a token; only the holder of its foundry may."""
+    rt, tokens, node = _tokens()
+    try:
+        signer = _signer(key) if key else node.signer
+        receipt = tokens.mint(signer, parse_hex_id(token, "token id"), amount)
+    finally:
+        rt.close()
+    _print_receipt(receipt.to_json(), json_out)
+
+
+@app.command()
+def pay(
+    netting: Annotated[Path, typer.Argument(help="Output of `settle net --json`.")],
+    currency: Annotated[str, typer.Option("--currency", help="Which currency's transfers.")],
+    token: Annotated[str, typer.Option("--token", help="Settlement token id (hex).")],
+    key: Annotated[Path, typer.Option("--key", help="The paying party's key file.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Pay this party's netted transfers in the settlement token (finalized on return)."""
+    book = _read_json(netting, "netting")
+    try:
+        transfers = book["currencies"][currency]["transfers"]
+    except (KeyError, TypeError):
+        raise InvalidInput(f"netting {netting}: no transfers in {currency}") from None
+    if not isinstance(transfers, list):
+        raise InvalidInput(f"netting {netting}: transfers must be a list")
+    signer = _signer(key)
+    rt, tokens, _ = _tokens()
+    try:
+        paid = tokens.settle(transfers, signer, parse_hex_id(token, "token id"))
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({"paid": paid})
+    else:
+        for transfer in paid:
+            console.print(f"{transfer['to']}: {transfer['amount_minor_units']}")
+
+
+def _print_receipt(receipt: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        emit_json(receipt)
+        return
+    for name, value in receipt.items():
+        console.print(f"{name}: {value}")

@@ -38,6 +38,7 @@ from simtrust.settlement._statement import (
     verify_record_proof,
     verify_statement,
 )
+from simtrust.settlement._tokens import SettlementTokens, TokenReceipt, party_public_key
 
 __all__ = [
     "CLASSES",
@@ -49,7 +50,9 @@ __all__ = [
     "USAGE_COLUMNS",
     "Reconciliation",
     "RoamingAgreement",
+    "SettlementTokens",
     "SlaContract",
+    "TokenReceipt",
     "build_statement",
     "evaluate_sla",
     "load_agreement",
@@ -59,6 +62,7 @@ __all__ = [
     "parse_agreement",
     "parse_sla_contract",
     "parse_utc_micros",
+    "party_public_key",
     "reconcile_files",
     "record_leaves",
     "record_proof",
