@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
+
+import pytest
 
 from simtrust.aaa import Attr, Code, Packet, Vendor, decode
+from simtrust.errors import StoreError
 from simtrust.subscriber import subscriber_services
 
 from .conftest import APN, SECRET, Aaa, imeisv, imsi, wait_until
@@ -84,3 +88,28 @@ def test_accounting_on_closes_the_gateways_sessions(aaa: Aaa) -> None:
     session = aaa.services.accounting.get("1:on-1")
     assert session is not None
     assert ("closed", 11) == (session.status, session.terminate_cause)
+
+
+def test_failed_commit_is_not_answered_and_the_retransmission_is_written(
+    aaa: Aaa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = aaa.services.server
+    db = aaa.services.accounting._db
+    real = db.executemany
+    calls = {"n": 0}
+
+    def flaky(sql: str, rows: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StoreError("disk full")
+        real(sql, rows)
+
+    monkeypatch.setattr(db, "executemany", flaky)
+    answers: list[bytes] = []
+    datagram = _acct("fail-1", 1)
+    server.handle_acct(datagram, ADDR, answers.append)
+    wait_until(lambda: aaa.services.accounting.failures == 1)
+    assert [] == answers
+    server.handle_acct(datagram, ADDR, answers.append)
+    wait_until(lambda: answers)
+    assert aaa.services.accounting.get("1:fail-1") is not None

@@ -143,6 +143,7 @@ class RadiusServer:
         self._buckets: dict[int, _Bucket] = {}
         self._max_in_flight = max_in_flight
         self._in_flight: dict[int, int] = {}
+        self._flight_lock = threading.Lock()
         self._totals: dict[str, int] = {}
         self._packed: dict[str, bytes] = {}
         self._plmns: dict[str, Plmn] = {}
@@ -217,12 +218,13 @@ class RadiusServer:
         seen, answer = self._cached(key)
         if seen:
             return answer
-        has_ma = any(kind == Attr.MESSAGE_AUTHENTICATOR for kind, _ in request.attributes)
+        first = request.first()
+        has_ma = Attr.MESSAGE_AUTHENTICATOR in first
         if has_ma and not verify_message_authenticator(wire, client.secret,
                                                         request.authenticator):
             self.counters["bad_authenticator"] += 1
             return None
-        is_eap = request.get(Attr.EAP_MESSAGE) is not None
+        is_eap = Attr.EAP_MESSAGE in first
         if is_eap and not has_ma:
             self.counters["missing_message_authenticator"] += 1
             return None
@@ -423,7 +425,8 @@ class RadiusServer:
         if not verify_request_authenticator(wire, client.secret):
             self.counters["bad_authenticator"] += 1
             return
-        if any(kind == Attr.MESSAGE_AUTHENTICATOR for kind, _ in request.attributes) and \
+        a = request.first()
+        if Attr.MESSAGE_AUTHENTICATOR in a and \
                 not verify_message_authenticator(wire, client.secret, _ZERO16):
             self.counters["bad_authenticator"] += 1
             return
@@ -432,8 +435,9 @@ class RadiusServer:
             if answer is not None:
                 send(answer)
             return
-        status = _STATUS.get(request.integer(Attr.ACCT_STATUS_TYPE) or 0)
-        session_id = request.text(Attr.ACCT_SESSION_ID)
+        status = _STATUS.get(_int(a, Attr.ACCT_STATUS_TYPE))
+        raw_id = a.get(Attr.ACCT_SESSION_ID)
+        session_id = raw_id.decode("utf-8", "replace") if raw_id is not None else None
         if status is None or (session_id is None and status in ("start", "stop", "interim")):
             self.counters["invalid_request"] += 1
             return
@@ -450,25 +454,33 @@ class RadiusServer:
             send(out)
             return
         assert session_id is not None
-        record = self._record(request, client, session_id, status)
+        record = self._record(request, a, client, session_id, status)
         if record.session_key not in self._totals:
             stored = self.accounting.get(record.session_key)
             self._totals[record.session_key] = (
                 0 if stored is None else stored.in_octets + stored.out_octets)
         self._remember(key, None)
-        self._in_flight[client.id] = self._in_flight.get(client.id, 0) + 1
+        with self._flight_lock:
+            self._in_flight[client.id] = self._in_flight.get(client.id, 0) + 1
 
         def done() -> None:
-            self._in_flight[client.id] -= 1
+            with self._flight_lock:
+                self._in_flight[client.id] -= 1
             self._remember(key, out)
             self.counters["accounting_responses"] += 1
             send(out)
 
-        self.accounting.submit(record, done)
+        def failed() -> None:
+            # Not written: forget the request so that its retransmission is processed.
+            with self._flight_lock:
+                self._in_flight[client.id] -= 1
+            with self._answers_lock:
+                self._answers.pop(key, None)
 
-    def _record(self, request: Packet, client: GatewayClient, session_id: str,
-                status: str) -> AcctRecord:
-        a = request.first()
+        self.accounting.submit(record, done, failed)
+
+    def _record(self, request: Packet, a: dict[int, bytes], client: GatewayClient,
+                session_id: str, status: str) -> AcctRecord:
         imsi = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMSI))
         framed = a.get(Attr.FRAMED_IP_ADDRESS)
         framed_ip = str(ipaddress.IPv4Address(framed)) if framed and len(framed) == 4 else None
