@@ -34,6 +34,7 @@ from simtrust.streams import (
     decode_frame,
     frame_id,
     sign_annotation,
+    stream_domain,
     verify_message_proof,
 )
 
@@ -328,3 +329,9 @@ def test_frames_cross_the_real_broker_and_bad_ones_are_counted(
         publisher.close()
         subscriber.close()
     assert ["ok", "ok", "ok", "malformed", "replay"] == got
+
+
+def test_anchor_domain_fits_the_ledger() -> None:
+    domain = stream_domain(bytes(range(32)))
+    assert 50 == len(domain.encode())  # the ledger takes anchor domains of 1..64 bytes
+    assert domain.startswith("stream:")

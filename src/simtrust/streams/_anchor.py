@@ -3,7 +3,7 @@
 A batch is the ids of consecutive messages of one channel, in the order they
 were anchored; its RFC 9162 Merkle root (``simtrust.crypto.merkle``) goes on
 the ledger as an anchor payload (docs/ledger.md "Anchors") under the domain
-``stream:<channel id hex>``, its range being the channel's anchoring positions
+``stream:<channel id, unpadded base64url>``, its range being the channel's anchoring positions
 ``first..last``. A message's proof is its frame's id, its position, and the
 audit path: with the anchor read from the ledger, anyone can check that the
 frame is the one anchored, without the rest of the batch.
@@ -11,6 +11,7 @@ frame is the one anchored, without the rest of the batch.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,9 @@ AnchorFn = Callable[[str, int, int, int, bytes], bytes]
 
 
 def stream_domain(channel: bytes) -> str:
-    return f"stream:{channel.hex()}"
+    """``stream:`` and the channel id in unpadded base64url (50 characters, within the
+    ledger's 64-byte anchor domain)."""
+    return "stream:" + base64.urlsafe_b64encode(channel).rstrip(b"=").decode()
 
 
 @dataclass(frozen=True, slots=True)
