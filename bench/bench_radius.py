@@ -64,7 +64,6 @@ from simtrust.subscriber import (
     SimSpec,
     SimState,
     luhn_check_digit,
-    subscriber_services,
 )
 from simtrust.subscriber.auc import Milenage, Usim, ck_ik_prime
 
@@ -369,7 +368,7 @@ def _prepare(home: Path, sims: int) -> None:
     rt = Runtime.initialise(load_settings(env={}, home=home))
     try:
         rt.tenants.create_tenant(TENANT, "Bench fleet")
-        inventory = subscriber_services(rt).inventory
+        inventory = rt.subscriber.inventory
         inventory.create_apn(TENANT, APN, actor="bench", pool="10.64.0.0/16")
         for i in range(sims):
             body = f"89882{i:013d}"

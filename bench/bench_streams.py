@@ -18,10 +18,23 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from random import Random
 
 from simtrust.benchmark import BenchResult, rate
 from simtrust.identity import Ed25519Signer, verify_ed25519
+from simtrust.streams import (
+    ANNOTATION_KINDS,
+    Author,
+    ConfidencePolicy,
+    MqttChannelPublisher,
+    MqttChannelSubscriber,
+    Order,
+    Reader,
+    clear,
+    sign_annotation,
+)
 
 NAME = "streams"
 DESCRIPTION = "signed messages through Mosquitto verified per second vs raw Ed25519; scores/s"
@@ -36,9 +49,7 @@ WINDOW_STEP = 250
 
 def _child(announce_hex: str, count: int) -> None:
     """The subscriber process: verify ``count`` messages, then print the verdicts."""
-    import threading
 
-    from simtrust.streams import MqttChannelSubscriber, Reader
 
     reader = Reader(bytes.fromhex(announce_hex))
     done = threading.Event()
@@ -60,7 +71,6 @@ def _child(announce_hex: str, count: int) -> None:
 
 
 def _through_broker(count: int) -> tuple[float, dict[str, int]]:
-    from simtrust.streams import Author, MqttChannelPublisher
 
     ticks = itertools.count(1_700_000_000_000)
     author = Author(Ed25519Signer.generate(), lambda: next(ticks))
@@ -106,7 +116,6 @@ def _raw_sign_verify() -> float:
 
 
 def _scores() -> float:
-    from simtrust.streams import ANNOTATION_KINDS, ConfidencePolicy, sign_annotation
 
     annotator = Ed25519Signer.generate()
     annotations = [sign_annotation(annotator, "d", kind, True) for kind in ANNOTATION_KINDS]
@@ -116,9 +125,7 @@ def _scores() -> float:
 
 def _clearing_seconds(prosumers: int) -> float:
     """Seconds to clear one interval with ``prosumers`` orders (half bids, half offers)."""
-    from random import Random
 
-    from simtrust.streams import Order, clear
 
     draw = Random(17)
     orders = [

@@ -24,7 +24,6 @@ from simtrust.subscriber import (
     SimSpec,
     SimState,
     luhn_check_digit,
-    subscriber_services,
 )
 
 TENANT = "acme"
@@ -82,14 +81,14 @@ class Aaa:
                                        "state": SimState.ACTIVE, "apn": APN}
         defaults.update(kwargs)
         spec = SimSpec(iccid(n), imsi(n), **defaults)  # type: ignore[arg-type]
-        subscriber_services(self.rt).inventory.add_sim(TENANT, spec, actor="test")
+        self.rt.subscriber.inventory.add_sim(TENANT, spec, actor="test")
 
 
 @pytest.fixture
 def aaa(sqlite_runtime: Runtime) -> Iterator[Aaa]:
     rt = sqlite_runtime
     rt.tenants.create_tenant(TENANT, "Acme Meters")
-    subscriber_services(rt).inventory.create_apn(TENANT, APN, actor="test", pool="10.45.0.0/24")
+    rt.subscriber.inventory.create_apn(TENANT, APN, actor="test", pool="10.45.0.0/24")
     services = rt.aaa
     services.clients.add("127.0.0.1/32", SECRET, actor="test", name="pgw-1")
     auth = RadiusListener(services.server, "127.0.0.1", 0, "auth").start()

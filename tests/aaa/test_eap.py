@@ -15,7 +15,7 @@ import pytest
 from pyrad.packet import AccessAccept, AccessReject
 
 from simtrust.aaa._eap import aka_keys, aka_prime_keys, fips186_prf
-from simtrust.subscriber import OpKind, SimSecrets, SimState, TuakParams, subscriber_services
+from simtrust.subscriber import OpKind, SimSecrets, SimState, TuakParams
 from simtrust.subscriber.auc import Tuak
 from simtrust.subscriber.auc import Usim as AucUsim
 from simtrust.subscriber.auc import ck_ik_prime as auc_ck_ik_prime
@@ -146,7 +146,7 @@ def test_wrong_res_is_rejected_with_eap_failure(aaa: Aaa, peer: Peer) -> None:
 
 
 def test_suspended_sim_gets_no_challenge(aaa: Aaa, peer: Peer) -> None:
-    subscriber_services(aaa.rt).inventory.transition(iccid(1), SimState.SUSPENDED, actor="t")
+    aaa.rt.subscriber.inventory.transition(iccid(1), SimState.SUSPENDED, actor="t")
     result = peer.authenticate(_identity("6"))
     assert AccessReject == result.code
     assert [] == result.seen

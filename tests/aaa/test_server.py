@@ -11,7 +11,6 @@ import pytest
 
 from simtrust.aaa import Attr, Code, Packet, Vendor, decode
 from simtrust.errors import StoreError
-from simtrust.subscriber import subscriber_services
 
 from .conftest import APN, SECRET, Aaa, imeisv, imsi, wait_until
 
@@ -37,7 +36,7 @@ def _acct(session: str, status: int, identifier: int = 1) -> bytes:
 def test_retransmission_gets_the_cached_answer(aaa: Aaa) -> None:
     aaa.add_sim(1)
     server = aaa.services.server
-    attach = subscriber_services(aaa.rt).attach
+    attach = aaa.rt.subscriber.attach
     datagram = _access(1)
     first = server.handle_auth(datagram, ADDR)
     decided = attach.decisions

@@ -14,7 +14,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
+from fastapi.testclient import TestClient
 
+from simtrust.api import create_app
 from simtrust.errors import InvalidInput
 
 from .conftest import TENANT, Env, iccid
@@ -93,9 +95,7 @@ def test_token_ca_issues_signs_crl_and_ocsp(env: Env, token: str, tmp_path: Path
 
 
 def test_pkcs11_ca_over_the_api_never_returns_the_pin(env: Env, token: str) -> None:
-    from fastapi.testclient import TestClient
 
-    from simtrust.api import create_app
     key = env.rt.tenants.create_key("tenant-admin", "k", TENANT)
     with TestClient(create_app(env.rt)) as api:
         made = api.post("/v1/pki/cas", headers={"Authorization": f"Bearer {key.secret}"},

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from simtrust.identity import Ed25519Signer, create_presentation
+import pytest
+
+from simtrust.config import load_settings
+from simtrust.errors import ConfigError
+from simtrust.identity import Ed25519Signer, add_proof, create_presentation
 from simtrust.runtime import Runtime
 
 from .conftest import credential_for
@@ -86,7 +91,6 @@ def test_presentation_verify_with_challenge(api: Any, operator_headers: dict[str
     vc = api.post(
         "/credentials/issue", json={"credential": credential}, headers=operator_headers
     ).json()["verifiableCredential"]
-    from datetime import UTC, datetime
 
     vp = create_presentation(
         [vc], holder, now=datetime.now(UTC), challenge="abc", domain="op-b.example"
@@ -182,9 +186,7 @@ def test_issue_validates_caller_status_entries(api: Any, operator_headers: dict[
 
 
 def test_presentation_without_holder_verifies(api: Any, operator_headers: dict[str, str]) -> None:
-    from datetime import UTC, datetime
 
-    from simtrust.identity import add_proof
 
     vc = _issue(api, operator_headers)
     signer = Ed25519Signer.generate()
@@ -208,10 +210,7 @@ def test_presentation_without_holder_verifies(api: Any, operator_headers: dict[s
 
 
 def test_public_base_url_setting(tmp_path: Any) -> None:
-    import pytest
 
-    from simtrust.config import load_settings
-    from simtrust.errors import ConfigError
 
     env = {"SIMTRUST_PUBLIC_BASE_URL": "https://trust.example.net/"}
     assert "https://trust.example.net" == load_settings(env, home=tmp_path).public_url

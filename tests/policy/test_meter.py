@@ -3,10 +3,10 @@ only — destination and rate rules are not judged on counts — and the rule's 
 
 from __future__ import annotations
 
+from simtrust.domain import DeviceContext
 from simtrust.policy import (
     ActionDispatcher,
     AddressMap,
-    DeviceContext,
     PolicyEngine,
     PolicySet,
     RecordingRemoveAction,

@@ -11,6 +11,9 @@ from pathlib import Path
 from subprocess import CompletedProcess
 
 from simtrust.cli import main
+from simtrust.identity import did_key
+from simtrust.ledger import Ed25519Signer
+from simtrust.settlement import sign_statement
 from tests.cli.test_root import simtrust
 from tests.settlement.test_reconcile import agreement_file, row, write
 
@@ -76,9 +79,6 @@ def test_unreadable_input_is_one_line_exit_2_nothing_written(tmp_path: Path) -> 
 
 
 def test_statement_sign_verify_prove_and_net(tmp_path: Path) -> None:
-    from simtrust.identity import did_key
-    from simtrust.ledger import Ed25519Signer
-    from simtrust.settlement import sign_statement
 
     keys = {}
     for name in ("home", "visited"):

@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 
 from tests.settlement.test_reconcile import AGREEMENT
+from tests.settlement.test_sla import CONTRACT
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "settlement.md"
 
@@ -35,7 +36,6 @@ def test_agreement_schema() -> None:
 
 
 def test_sla_contract_schema() -> None:
-    from tests.settlement.test_sla import CONTRACT
 
     schema = schemas()["Slice SLA contract"]
     jsonschema.Draft202012Validator.check_schema(schema)

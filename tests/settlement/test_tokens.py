@@ -10,7 +10,7 @@ import pytest
 
 from simtrust.errors import InvalidInput
 from simtrust.identity import did_key
-from simtrust.ledger import Ed25519Signer, ledger_node
+from simtrust.ledger import Ed25519Signer
 from simtrust.runtime import Runtime
 from simtrust.settlement import SettlementTokens, net_statements, party_public_key
 from tests.settlement.test_cli import cli
@@ -19,7 +19,7 @@ A, B, C = (Ed25519Signer(bytes([n]) * 32) for n in (1, 2, 3))
 
 
 def test_create_mint_and_settle_netted_positions(sqlite_runtime: Runtime) -> None:
-    node = ledger_node(sqlite_runtime)
+    node = sqlite_runtime.ledger
     operator = node.signer
     tokens = SettlementTokens(node)
     created = tokens.create(operator, max_supply=1_000_000, initial=10_000)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import threading
 import uuid
@@ -421,7 +422,6 @@ class CertificateAuthorities:
         sans: list[x509.GeneralName] = []
         for h in hostnames:
             try:
-                import ipaddress
                 sans.append(x509.IPAddress(ipaddress.ip_address(h)))
             except ValueError:
                 sans.append(x509.DNSName(h))

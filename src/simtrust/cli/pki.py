@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from rich.table import Table
 
@@ -250,7 +251,6 @@ def crl(label: str, out: Annotated[Path, typer.Option("--out", "-o", help="DER C
     finally:
         rt.close()
     if pem:
-        from cryptography import x509
         der = x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM)
     out.write_bytes(der)
     console.print(f"CRL of {label} written to {out}")

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
-from simtrust.cli._common import console, emit_json
+from simtrust.cli._common import console, emit_json, open_runtime
 from simtrust.errors import DecodeError, InvalidInput, SimtrustError
 from simtrust.identity import did_key
 from simtrust.ledger import Ed25519Signer, parse_hex_id
@@ -247,11 +247,9 @@ KeyOpt = Annotated[
 
 
 def _tokens() -> tuple[Any, SettlementTokens, Any]:
-    from simtrust.cli._common import open_runtime
-    from simtrust.ledger import ledger_node
 
     rt = open_runtime()
-    node = ledger_node(rt)
+    node = rt.ledger
     return rt, SettlementTokens(node), node
 
 

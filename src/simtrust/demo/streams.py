@@ -17,8 +17,8 @@ import itertools
 from fractions import Fraction
 from typing import Any
 
+from simtrust.identity import Ed25519Signer
 from simtrust.ledger import Ed25519Signer as LedgerSigner
-from simtrust.ledger import ledger_node
 from simtrust.streams import (
     Author,
     BatchAnchorer,
@@ -42,9 +42,8 @@ START, END = 1_767_225_600, 1_767_226_500  # one 15-minute interval
 
 
 def run(ctx: Any) -> dict[str, Any]:
-    from simtrust.identity import Ed25519Signer
 
-    node = ledger_node(ctx.rt)
+    node = ctx.rt.ledger
     ticks = itertools.count(START * 1000)
     graph = ProvenanceGraph()
     gateway = Ed25519Signer.generate()  # the operator's annotating component

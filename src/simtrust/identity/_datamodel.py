@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from simtrust.errors import DecodeError
 from simtrust.identity._contexts import (
     BUNDLED_CONTEXTS,
     CREDENTIALS_V1,
@@ -72,6 +73,7 @@ from simtrust.identity._contexts import (
     document_loader,
 )
 from simtrust.identity._errors import VerificationFailed
+from simtrust.identity._multibase import multibase_decode
 from simtrust.identity._time import parse_datetime
 
 __all__ = [
@@ -382,8 +384,6 @@ def _check_sri(value: object, resource: str, content: bytes | None, rule: str) -
 
 
 def _check_multibase_digest(value: object, resource: str, content: bytes | None, rule: str) -> None:
-    from simtrust.errors import DecodeError
-    from simtrust.identity._multibase import multibase_decode
 
     values = value if isinstance(value, list) else [value]
     matched = False
@@ -615,7 +615,7 @@ def check_terms(
 
 
 def _expand_check(document: dict[str, Any], version: str) -> None:
-    from pyld import jsonld
+    from pyld import jsonld  # noqa: PLC0415 - heavy optional: JSON-LD processor, only for RDF canonicalisation
 
     rule = "VCDM2 §5.2 Extensibility" if version == "2.0" else "VCDM1.1 §5.3 Extensibility"
 

@@ -18,6 +18,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
@@ -304,7 +305,6 @@ def evaluate_sla(contract: SlaContract, measurements: Path) -> dict[str, Any]:
 
 
 def _iso(micros: int) -> str:
-    from datetime import UTC, datetime, timedelta
 
     moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")

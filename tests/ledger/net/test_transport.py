@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import shutil
+import socket
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import dpkt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -377,9 +379,7 @@ def test_gnutls_client_with_a_bound_certificate_completes_tls13(tmp_path: Path) 
 
 def _write_pcap(flows: list[tuple[bool, bytes]], path: Path) -> None:
     """The recorded stream as one TCP connection 127.0.0.1:40000 -> 127.0.0.2:7447."""
-    import socket
 
-    import dpkt
 
     dialler, listener = socket.inet_aton("127.0.0.1"), socket.inet_aton("127.0.0.2")
     seq = {True: 1000, False: 5000}

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from simtrust.aaa import AUTH_METHODS, DEFAULT_COA_PORT
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
 from simtrust.errors import InvalidInput
-from simtrust.subscriber import Iccid, subscriber_services
+from simtrust.subscriber import Iccid
 
 __all__ = ["router"]
 
@@ -80,7 +80,7 @@ def _tenant(who: Any, tenant_id: str | None) -> str:
 
 
 def _sim(rt: Any, who: Any, iccid: str) -> Any:
-    sim = subscriber_services(rt).inventory.get_sim(Iccid(iccid))
+    sim = rt.subscriber.inventory.get_sim(Iccid(iccid))
     who.check_tenant(sim.tenant_id)
     return sim
 
@@ -120,7 +120,7 @@ def stats(rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
 def get_access(name: str, rt: CurrentRuntime, who: CurrentPrincipal,
                tenant_id: str | None = None) -> dict[str, Any]:
     tenant = _tenant(who, tenant_id)
-    subscriber_services(rt).inventory.get_apn(tenant, name)
+    rt.subscriber.inventory.get_apn(tenant, name)
     return rt.aaa.apns.access(tenant, name).to_json()
 
 
@@ -130,7 +130,7 @@ def put_access(name: str, body: AccessIn, rt: CurrentRuntime, who: CurrentPrinci
                tenant_id: str | None = None) -> dict[str, Any]:
     who.require_admin()
     tenant = _tenant(who, tenant_id)
-    subscriber_services(rt).inventory.get_apn(tenant, name)
+    rt.subscriber.inventory.get_apn(tenant, name)
     return rt.aaa.apns.set_access(tenant, name, actor=who.actor, auth=body.auth,
                                   session_timeout=body.session_timeout).to_json()
 
@@ -139,7 +139,7 @@ def put_access(name: str, body: AccessIn, rt: CurrentRuntime, who: CurrentPrinci
 def list_users(name: str, rt: CurrentRuntime, who: CurrentPrincipal,
                tenant_id: str | None = None) -> dict[str, Any]:
     tenant = _tenant(who, tenant_id)
-    subscriber_services(rt).inventory.get_apn(tenant, name)
+    rt.subscriber.inventory.get_apn(tenant, name)
     return {"users": rt.aaa.apns.users(tenant, name)}
 
 
@@ -149,7 +149,7 @@ def add_user(name: str, body: UserIn, rt: CurrentRuntime, who: CurrentPrincipal,
              tenant_id: str | None = None) -> dict[str, Any]:
     who.require_admin()
     tenant = _tenant(who, tenant_id)
-    subscriber_services(rt).inventory.get_apn(tenant, name)
+    rt.subscriber.inventory.get_apn(tenant, name)
     rt.aaa.apns.add_user(tenant, name, body.username, body.password, actor=who.actor)
     return {"tenant_id": tenant, "apn": name, "username": body.username}
 
