@@ -10,16 +10,20 @@ credentials simtrust issued (bench/js/verify.mjs).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from simtrust.identity._contexts import CREDENTIALS_V2, EXAMPLES_V2, bundled_context
+from simtrust.identity import Ed25519Signer, issue_credential
+from simtrust.identity._contexts import CREDENTIALS_V2, EXAMPLES_V2, bundled_context, context_bytes
 
 PEERS = Path(__file__).resolve().parents[2] / "bench" / "js"
 
@@ -85,10 +89,6 @@ def test_peer_presentation_without_holder_verifies(
 
 
 def test_peer_verifies_what_simtrust_issues() -> None:
-    from datetime import UTC, datetime
-
-    from simtrust.identity import Ed25519Signer, issue_credential
-
     node = _peer()
     signer = Ed25519Signer.generate()
     credential = {
@@ -109,9 +109,4 @@ def test_peer_verifies_what_simtrust_issues() -> None:
 
 
 def _sri(url: str) -> str:
-    import base64
-    import hashlib
-
-    from simtrust.identity._contexts import context_bytes
-
     return "sha384-" + base64.b64encode(hashlib.sha384(context_bytes(url)).digest()).decode()
