@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from simtrust.identity import did_key
-from simtrust.ledger import Ed25519Signer, ledger_node
+from simtrust.ledger import Ed25519Signer
 from simtrust.settlement import (
     USAGE_COLUMNS,
     SettlementTokens,
@@ -94,10 +94,10 @@ def _statement(folder: Path, home: str, visited: str, keys: dict[str, Ed25519Sig
 def plot_netting(statements: list[dict[str, Any]], book: dict[str, Any], names: dict[str, str],
                  path: Path) -> None:
     """Bar chart: each operator's gross payable/receivable before netting, its net after."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - heavy, and only this chart needs it
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - after choosing the Agg backend
 
     parties = list(names)
     owes = {p: sum(s["total_minor_units"] for s in statements if s["payer"] == p) for p in parties}
@@ -165,7 +165,7 @@ def run(ctx: Any) -> dict[str, Any]:
     chart = folder / "netting.png"
     plot_netting(statements, book, names, chart)
 
-    node = ledger_node(ctx.rt)
+    node = ctx.rt.ledger
     tokens = SettlementTokens(node)
     token = tokens.create(node.signer, max_supply=10**12, initial=10**9).token_id
     for key in keys.values():

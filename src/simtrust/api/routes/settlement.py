@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
-from simtrust.ledger import ledger_node, parse_hex_id
+from simtrust.ledger import parse_hex_id
 from simtrust.settlement import (
     SettlementTokens,
     evaluate_sla,
@@ -133,7 +133,7 @@ async def sla_evaluate(body: SlaBody, who: CurrentPrincipal) -> dict[str, Any]:
              status_code=201, responses=_ADMIN_ERRORS)
 def create_token(body: TokenBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
-    node = ledger_node(rt)
+    node = rt.ledger
     return SettlementTokens(node).create(node.signer, body.max_supply, body.initial).to_json()
 
 
@@ -141,7 +141,7 @@ def create_token(body: TokenBody, rt: CurrentRuntime, who: CurrentPrincipal) -> 
              responses=_ADMIN_ERRORS)
 def mint(token: str, body: MintBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
-    node = ledger_node(rt)
+    node = rt.ledger
     receipt = SettlementTokens(node).mint(node.signer, parse_hex_id(token, "token id"),
                                           body.amount)
     return receipt.to_json()
