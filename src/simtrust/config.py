@@ -57,6 +57,8 @@ class Settings:
     radius_bind: str = ""
     radius_acct_bind: str = ""
     public_base_url: str = ""
+    vc_public_verify: bool = False
+    vc_public_verify_per_minute: int = 60
 
     @property
     def api_host(self) -> str:
@@ -112,6 +114,8 @@ _ENV = {
     "radius_bind": "SIMTRUST_RADIUS_BIND",
     "radius_acct_bind": "SIMTRUST_RADIUS_ACCT_BIND",
     "public_base_url": "SIMTRUST_PUBLIC_BASE_URL",
+    "vc_public_verify": "SIMTRUST_VC_PUBLIC_VERIFY",
+    "vc_public_verify_per_minute": "SIMTRUST_VC_PUBLIC_VERIFY_PER_MINUTE",
 }
 
 
@@ -186,6 +190,21 @@ def _coerce(key: str, raw: Any) -> Any:
         if text and (not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536):
             raise ConfigError(f"{key} must be HOST:PORT (empty: off), got {text!r}", setting=key)
         return text
+    if key == "vc_public_verify":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ConfigError(f"{key} must be true or false, got {raw!r}", setting=key)
+        return text in ("1", "true", "yes", "on")
+    if key == "vc_public_verify_per_minute":
+        try:
+            rate = int(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{key} must be an integer", setting=key) from exc
+        if rate <= 0:
+            raise ConfigError(f"{key} must be positive", setting=key)
+        return rate
     if key == "public_base_url":
         text = str(raw).strip().rstrip("/")
         if text and (

@@ -3,7 +3,7 @@ addresses, rejects with reasons, PAP and CHAP second-level credentials, accounti
 
 from __future__ import annotations
 
-from simtrust.subscriber import SimState, subscriber_services
+from simtrust.subscriber import SimState
 
 from .conftest import APN, Aaa, iccid, imeisv, imsi, radclient, wait_until
 
@@ -76,7 +76,7 @@ def test_wrong_secret_gets_no_answer(aaa: Aaa) -> None:
     aaa.services.apns.add_user("acme", APN, "u6", "pw", actor="test")
     out = radclient(aaa.auth_port, "auth",
                     access(6).rstrip("\n") + ', Message-Authenticator = 0x00\n',
-                    secret="not-the-secret", retries=1)
+                    secret="not-the-secret", retries=1, timeout=0.5)
     assert "Received" not in out, out
     assert aaa.services.server.counters["bad_authenticator"] >= 1
 
@@ -124,7 +124,7 @@ def test_roaming_session_is_tagged_with_the_visited_network(aaa: Aaa) -> None:
 def test_attach_decisions_from_radius_are_audited(aaa: Aaa) -> None:
     aaa.add_sim(9)
     radclient(aaa.auth_port, "auth", access(9))
-    attach = subscriber_services(aaa.rt).attach
+    attach = aaa.rt.subscriber.attach
     attach.flush()
 
     def found() -> bool:

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from simtrust.cli._common import console, emit_json, err_console, open_runtime
-from simtrust.subscriber import ImportRejected, Plmn, subscriber_services
+from simtrust.subscriber import ImportRejected, Plmn
 
 __all__ = ["NAME", "app"]
 
@@ -39,7 +39,7 @@ def check(
     """Decide whether a SIM in a device may attach in a serving network."""
     rt = open_runtime()
     try:
-        decision = subscriber_services(rt).attach.decide(
+        decision = rt.subscriber.attach.decide(
             imsi, imei, Plmn.parse(plmn), actor="cli", dry_run=dry_run
         )
     finally:
@@ -70,7 +70,7 @@ def blocklist_import(
     rt = open_runtime()
     try:
         try:
-            added = subscriber_services(rt).blocklist.import_csv(
+            added = rt.subscriber.blocklist.import_csv(
                 text, actor="cli", tenant_id=tenant, source=f"file:{file.name}"
             )
         except ImportRejected as exc:
@@ -97,7 +97,7 @@ def lookup(
     """Which SIM holds an IP address (the flow collector's question)."""
     rt = open_runtime()
     try:
-        imsi = subscriber_services(rt).addresses.lookup(address)
+        imsi = rt.subscriber.addresses.lookup(address)
     finally:
         rt.close()
     if json_out:

@@ -28,7 +28,6 @@ from simtrust.subscriber import (
     ImportRejected,
     SimState,
     count_rows,
-    subscriber_services,
 )
 
 __all__ = ["NAME", "app"]
@@ -57,7 +56,7 @@ def import_file(
         raise typer.Exit(2)
     rt = open_runtime()
     try:
-        importer = subscriber_services(rt).importer
+        importer = rt.subscriber.importer
         total = count_rows(file)
         try:
             if json_out:
@@ -121,7 +120,7 @@ def list_sims(
     """List SIMs by ICCID (never their secrets)."""
     rt = open_runtime()
     try:
-        inventory = subscriber_services(rt).inventory
+        inventory = rt.subscriber.inventory
         sims = inventory.list_sims(tenant, state=state, after=after, limit=limit)
         counts = inventory.count_sims(tenant)
     finally:
@@ -142,7 +141,7 @@ def show(iccid: Annotated[str, typer.Argument()], json_out: JsonOpt = False) -> 
     """Show one SIM, its bindings and address."""
     rt = open_runtime()
     try:
-        services = subscriber_services(rt)
+        services = rt.subscriber
         sim = services.inventory.get_sim(Iccid(iccid))
         doc: dict[str, Any] = sim.to_json()
         doc["bindings"] = services.inventory.bindings(sim.iccid)
@@ -168,7 +167,7 @@ def transition(
     """Move a SIM along inventory → test → active → suspended → terminated."""
     rt = open_runtime()
     try:
-        sim = subscriber_services(rt).inventory.transition(Iccid(iccid), state, actor=ACTOR,
+        sim = rt.subscriber.inventory.transition(Iccid(iccid), state, actor=ACTOR,
                                                            reason=reason)
     finally:
         rt.close()
@@ -187,7 +186,7 @@ def sessions(
     """The SIM's RADIUS accounting sessions (newest first): volumes, time, network."""
     rt = open_runtime()
     try:
-        sim = subscriber_services(rt).inventory.get_sim(Iccid(iccid))
+        sim = rt.subscriber.inventory.get_sim(Iccid(iccid))
         found = rt.aaa.accounting.sessions_of(sim.iccid.value, limit=limit)
     finally:
         rt.close()

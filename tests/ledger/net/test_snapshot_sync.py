@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,14 @@ from simtrust.ledger.net import (
 )
 from simtrust.ledger.net._checkpoints import Checkpoint, CheckpointCert, sign_checkpoint
 from simtrust.ledger.net._sync import SyncSession, commit_items, decode_commit_items
+from simtrust.ledger.net._wire import (
+    FrameType,
+    Status,
+    decode_frame,
+    encode_floor,
+    encode_items,
+    encode_status,
+)
 
 from .conftest import HANG_S, OPTIONS, LocalNetwork, finalized_order, make_messages, wait_until
 
@@ -230,6 +239,10 @@ def test_a_validator_two_epochs_behind_syncs_from_certified_state_and_validates_
     asyncio.run(asyncio.wait_for(go(), HANG_S))
 
 
+def _finalized_at(nodes: list[ConsortiumNode], mid: bytes) -> Callable[[], bool]:
+    return lambda: all(n.ledger.status(mid)["state"] == "finalized" for n in nodes)
+
+
 def _checkpoint_epoch(node: ConsortiumNode) -> int:
     cert = node.checkpoints.latest()
     return -1 if cert is None else cert.checkpoint.epoch
@@ -250,9 +263,9 @@ def test_a_validator_past_the_gc_horizon_syncs_within_its_epoch_and_restarts_fro
             await wait_until(lambda: all(n.finalized_count() == 10 for n in nodes))
             await net.stop(3)
             start = nodes[0].ledger.height
-            for i in range(12):  # separate batches: many commits
-                nodes[i % 3].submit(make_messages(genesis.network, client, [root], 5))
-                await asyncio.sleep(0.1)
+            for i in range(12):  # separate batches: each finalized before the next, many commits
+                results = nodes[i % 3].submit(make_messages(genesis.network, client, [root], 5))
+                await wait_until(_finalized_at(nodes[:3], results[-1].message_id or b""))
             await wait_until(lambda: all(n.ledger.height >= start + 12 for n in nodes[:3]))
             await wait_until(lambda: all(_checkpoint_epoch(n) == 0 for n in nodes[:3]))
 
@@ -280,14 +293,6 @@ def test_a_validator_past_the_gc_horizon_syncs_within_its_epoch_and_restarts_fro
 
 
 def test_sync_frames_round_trip() -> None:
-    from simtrust.ledger.net._wire import (
-        FrameType,
-        Status,
-        decode_frame,
-        encode_floor,
-        encode_items,
-        encode_status,
-    )
 
     for kind in (FrameType.GET_CHECKPOINTS, FrameType.GET_COMMITS, FrameType.GET_TAIL):
         frame = decode_frame(encode_floor(kind, 77))

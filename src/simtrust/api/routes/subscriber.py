@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
 from simtrust.errors import InvalidInput, NotFound
+from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     AttachPolicy,
     AuthMethod,
@@ -37,7 +38,6 @@ from simtrust.subscriber import (
     TuakParams,
     UnknownDevice,
     decision_history,
-    subscriber_services,
 )
 
 __all__ = ["router"]
@@ -48,8 +48,8 @@ _HEX128 = r"^[0-9A-Fa-f]{32}$"
 _HEX256 = r"^[0-9A-Fa-f]{64}$"
 
 
-def _services(rt: Any) -> SubscriberServices:
-    return subscriber_services(rt)
+def _services(rt: Runtime) -> SubscriberServices:
+    return rt.subscriber
 
 
 def _tenant_for_write(who: Any, tenant_id: str | None) -> str:

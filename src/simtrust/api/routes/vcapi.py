@@ -11,16 +11,20 @@ published at ``GET /credentials/status/{id}`` and DIDs resolve at
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
-from simtrust.identity import identity_service, verification_report
+from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal, get_principal
+from simtrust.errors import AuthenticationRequired, RateLimited
+from simtrust.identity import DidNotFound, InvalidDid, verification_report
 
 __all__ = ["router"]
 
@@ -73,6 +77,54 @@ class UpdateStatusRequest(BaseModel):
     credentialStatus: list[StatusChange] = Field(min_length=1)  # noqa: N815
 
 
+class _PublicLimiter:
+    """Token bucket per client address for the public verifier (per process)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def take(self, client: str) -> None:
+        now = time.monotonic()
+        rate = self.per_minute / 60.0
+        with self.lock:
+            if len(self.buckets) > 65_536:
+                self.buckets.clear()
+            tokens, last = self.buckets.get(client, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+            if tokens < 1.0:
+                self.buckets[client] = (tokens, now)
+                wait = max(1, math.ceil((1.0 - tokens) / rate))
+                raise RateLimited(
+                    "the public verifier's rate for this client is exhausted",
+                    retryAfter=wait,
+                )
+            self.buckets[client] = (tokens - 1.0, now)
+
+
+def verifier_caller(
+    request: Request,
+    rt: CurrentRuntime,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal | None:
+    """An authenticated caller, or (public verifier on) an anonymous, rate-limited one."""
+    if authorization is not None or x_api_key is not None:
+        return get_principal(rt, authorization, x_api_key)
+    if not rt.settings.vc_public_verify:
+        raise AuthenticationRequired("an API key or access token is required")
+    limiter = getattr(request.app.state, "vc_public_limiter", None)
+    if limiter is None or limiter.per_minute != rt.settings.vc_public_verify_per_minute:
+        limiter = _PublicLimiter(rt.settings.vc_public_verify_per_minute)
+        request.app.state.vc_public_limiter = limiter
+    limiter.take(request.client.host if request.client else "unknown")
+    return None
+
+
+VerifierCaller = Annotated[Principal | None, Depends(verifier_caller)]
+
+
 def _result(report: dict[str, Any]) -> JSONResponse:
     report["problemDetails"] = [
         {
@@ -96,7 +148,7 @@ def issue_credential(
     body: IssueRequest, rt: CurrentRuntime, who: CurrentPrincipal
 ) -> dict[str, Any]:
     who.require_operator()
-    issued = identity_service(rt).issue(body.credential, body.options)
+    issued = rt.identity.issue(body.credential, body.options)
     rt.audit.append(
         actor=who.actor,
         action="credential.issue",
@@ -109,9 +161,9 @@ def issue_credential(
 
 @router.post("/credentials/verify", summary="Verify a credential (Data Integrity or vc+jwt)")
 def verify_credential(
-    body: VerifyCredentialRequest, rt: CurrentRuntime, who: CurrentPrincipal
+    body: VerifyCredentialRequest, rt: CurrentRuntime, who: VerifierCaller
 ) -> JSONResponse:
-    service = identity_service(rt)
+    service = rt.identity
     return _result(
         verification_report(lambda: service.verify_credential(body.verifiableCredential))
     )
@@ -119,9 +171,9 @@ def verify_credential(
 
 @router.post("/presentations/verify", summary="Verify a presentation with challenge and domain")
 def verify_presentation(
-    body: VerifyPresentationRequest, rt: CurrentRuntime, who: CurrentPrincipal
+    body: VerifyPresentationRequest, rt: CurrentRuntime, who: VerifierCaller
 ) -> JSONResponse:
-    service = identity_service(rt)
+    service = rt.identity
     options = body.options
     return _result(
         verification_report(
@@ -142,7 +194,7 @@ def update_status(
     body: UpdateStatusRequest, rt: CurrentRuntime, who: CurrentPrincipal
 ) -> dict[str, Any]:
     who.require_operator()
-    service = identity_service(rt)
+    service = rt.identity
     lists = []
     for change in body.credentialStatus:
         published = service.update_status(body.credentialId, change.statusPurpose, change.value())
@@ -159,7 +211,7 @@ def update_status(
 
 @router.get("/credentials/status/{list_id:path}", summary="A published status list credential")
 def status_list(list_id: str, rt: CurrentRuntime) -> dict[str, Any]:
-    return identity_service(rt).published_status_list(list_id)
+    return rt.identity.published_status_list(list_id)
 
 
 @router.get(
@@ -167,7 +219,7 @@ def status_list(list_id: str, rt: CurrentRuntime) -> dict[str, Any]:
     summary="The platform issuer's did:web document (did:web:HOST of the public base URL)",
 )
 def did_web_document(rt: CurrentRuntime) -> JSONResponse:
-    document = identity_service(rt).web_document()
+    document = rt.identity.web_document()
     return JSONResponse(document, media_type="application/did+json")
 
 
@@ -197,7 +249,6 @@ def universal_resolver(did: str, rt: CurrentRuntime, request: Request) -> JSONRe
     must not be decoded; a client that percent-encodes the whole DID sends
     ``%253A``, which is decoded once.
     """
-    from simtrust.identity import DidNotFound, InvalidDid
 
     raw = request.scope.get("raw_path", b"").decode("latin-1")
     _, marker, tail = raw.partition("/1.0/identifiers/")
@@ -205,7 +256,7 @@ def universal_resolver(did: str, rt: CurrentRuntime, request: Request) -> JSONRe
         did = unquote(tail) if "%25" in tail else tail
 
     try:
-        resolution = identity_service(rt).resolve(did)
+        resolution = rt.identity.resolve(did)
     except (DidNotFound, InvalidDid) as exc:
         status_code, error = _RESOLUTION_ERRORS.get(exc.code, (404, "notFound"))
         if exc.context.get("error") == "methodNotSupported":
@@ -229,5 +280,5 @@ def resolve_did(
     versionId: str | None = None,  # noqa: N803 - DID Resolution parameter name
     versionTime: datetime | None = None,  # noqa: N803 - DID Resolution parameter name
 ) -> dict[str, Any]:
-    resolution = identity_service(rt).resolve(did, version_id=versionId, version_time=versionTime)
+    resolution = rt.identity.resolve(did, version_id=versionId, version_time=versionTime)
     return resolution.to_json()
