@@ -29,10 +29,12 @@ from simtrust.settlement import (
     SettlementTokens,
     build_statement,
     load_agreement,
+    load_suspensions,
     net_statements,
     reconcile_files,
     record_proof,
     sign_statement,
+    suspended_usage,
     verify_record_proof,
     verify_statement,
 )
@@ -59,11 +61,19 @@ def reconcile(
         Path | None,
         typer.Option("--records", help="Write charging_id,imsi,side,class per input record here."),
     ] = None,
+    suspended: Annotated[
+        Path | None,
+        typer.Option("--suspended", help="SIM suspensions: imsi,suspended_from,suspended_until."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Classify every record of both sides and rate the statement (integer minor units)."""
     terms = load_agreement(agreement)
+    suspensions = load_suspensions(suspended) if suspended is not None else None
+    flagged = suspended_usage(visited, suspensions) if suspensions is not None else None
     result = reconcile_files(terms, home, visited, records_out=records).to_json()
+    if flagged is not None:
+        result["fraud"] = {"suspended_sim_usage": flagged}
     if json_out:
         emit_json(result)
         return

@@ -11,6 +11,7 @@ from simtrust.settlement._agreement import (
     parse_agreement,
     parse_utc_micros,
 )
+from simtrust.settlement._fraud import SUSPENSION_COLUMNS, load_suspensions, suspended_usage
 from simtrust.settlement._netting import net_statements
 from simtrust.settlement._reconcile import (
     CLASSES,
@@ -47,6 +48,7 @@ __all__ = [
     "SERVICES",
     "SLA_KPIS",
     "STATEMENT_TYPE",
+    "SUSPENSION_COLUMNS",
     "USAGE_COLUMNS",
     "Reconciliation",
     "RoamingAgreement",
@@ -57,6 +59,7 @@ __all__ = [
     "evaluate_sla",
     "load_agreement",
     "load_sla_contract",
+    "load_suspensions",
     "measurement_signing_bytes",
     "net_statements",
     "parse_agreement",
@@ -68,6 +71,7 @@ __all__ = [
     "record_proof",
     "sign_statement",
     "statement_signing_bytes",
+    "suspended_usage",
     "verify_record_proof",
     "verify_statement",
 ]
