@@ -28,11 +28,13 @@ from simtrust.ledger import Ed25519Signer, parse_hex_id
 from simtrust.settlement import (
     SettlementTokens,
     build_statement,
+    carry_disputes,
     load_agreement,
     load_suspensions,
     net_statements,
     reconcile_files,
     record_proof,
+    resolve_dispute,
     sign_statement,
     suspended_usage,
     verify_record_proof,
@@ -187,6 +189,44 @@ def verify(
         emit_json({"verified": True, "signed_by": roles})
     else:
         console.print(f"verified: signed by {', '.join(roles)}")
+
+
+def _statement_file(path: Path) -> dict[str, Any]:
+    document = _read_json(path, "statement")
+    if not isinstance(document, dict):
+        raise InvalidInput(f"statement {path}: not a JSON object")
+    return document
+
+
+@app.command()
+def resolve(
+    path: Annotated[Path, typer.Argument(help="Signed statement whose disputes are resolved.")],
+    agreed: Annotated[int, typer.Option("--agreed", help="Minor units the payer will pay.")],
+    out: OutOpt,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the unsigned resolution of a statement's open disputes (both parties sign it)."""
+    resolution = resolve_dispute(_statement_file(path), agreed)
+    _write_json(out, resolution)
+    if json_out:
+        emit_json(resolution)
+
+
+@app.command()
+def carry(
+    path: Annotated[Path, typer.Argument(help="The next, still unsigned statement (in place).")],
+    previous: Annotated[Path, typer.Option("--previous", help="The previous signed statement.")],
+    resolution: Annotated[
+        Path | None, typer.Option("--resolution", help="Its signed resolution, if any.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Carry the previous statement's unresolved disputes into the next statement."""
+    settled = _statement_file(resolution) if resolution is not None else None
+    updated = carry_disputes(_statement_file(path), _statement_file(previous), settled)
+    _write_json(path, updated)
+    if json_out:
+        emit_json({"carried_disputes": updated["carried_disputes"]})
 
 
 @app.command()
