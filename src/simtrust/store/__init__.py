@@ -1,6 +1,7 @@
 """Persistence: the database seam, migrations, and the base aggregate stores."""
 
 from simtrust.store._db import Database, PostgresDatabase, Row, SqliteDatabase, open_database
+from simtrust.store._group import GroupCommit
 from simtrust.store._migrations import (
     Migration,
     SealedColumn,
@@ -13,6 +14,7 @@ __all__ = [
     "ROLES",
     "ApiKey",
     "Database",
+    "GroupCommit",
     "Migration",
     "NewApiKey",
     "PostgresDatabase",

@@ -45,8 +45,7 @@ class SubscriberServices:
         return SubscriberDirectory(self.attach, tz)
 
     def close(self) -> None:
-        """Flush buffered audit records and stop alert delivery."""
-        self.attach.close()
+        """Stop alert delivery (attach decisions are stored before they are answered)."""
         self.alerts.close()
 
 

@@ -227,7 +227,6 @@ def sim_decisions(iccid: str, rt: CurrentRuntime, who: CurrentPrincipal,
                   limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
     services = _services(rt)
     sim = _visible_sim(services, who, iccid)
-    services.attach.flush()
     rows = decision_history(rt.audit, tenant_id=sim.tenant_id, iccid=sim.iccid.value,
                             since=since, limit=limit)
     return {"decisions": rows}
