@@ -9,15 +9,33 @@ so the existence of other tenants' objects is not revealed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from pydantic import Field
 
 from simtrust.errors import AuthenticationRequired, NotFound, PermissionDenied
 from simtrust.runtime import Runtime
 from simtrust.store import Role
 
-__all__ = ["CurrentPrincipal", "CurrentRuntime", "Principal", "get_principal", "get_runtime"]
+__all__ = [
+    "INT64",
+    "INT64_MAX",
+    "CurrentPrincipal",
+    "CurrentRuntime",
+    "Id64",
+    "Principal",
+    "get_principal",
+    "get_runtime",
+]
+
+#: The largest integer a store column holds (SQLite INTEGER, PostgreSQL BIGINT): every
+#: integer the API accepts is bounded by it at the edge, so a larger one is a 422.
+INT64_MAX = 2**63 - 1
+#: Extra OpenAPI keywords of such an integer.
+INT64: dict[str, Any] = {"format": "int64"}
+#: A stored row id (1 .. 2**63-1).
+Id64 = Annotated[int, Field(ge=1, le=INT64_MAX, json_schema_extra=INT64)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime
 from simtrust.errors import NotFound
 
 __all__ = ["router"]
@@ -24,7 +24,7 @@ def query_events(
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    after_seq: int = Query(0, ge=0),
+    after_seq: int = Query(0, ge=0, le=INT64_MAX, json_schema_extra=INT64),
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
     scope = who.scope(tenant_id)

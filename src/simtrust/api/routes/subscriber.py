@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, status
+from fastapi import APIRouter, Body, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime, Id64
 from simtrust.errors import InvalidInput, NotFound
 from simtrust.subscriber import (
     AttachPolicy,
@@ -72,11 +72,11 @@ def _visible_sim(services: SubscriberServices, who: Any, iccid: str) -> Any:
 
 class TuakIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    keccak_iterations: int = 1
-    mac_bits: int = 64
-    res_bits: int = 64
-    ck_bits: int = 128
-    ik_bits: int = 128
+    keccak_iterations: int = Field(1, ge=1, le=255)
+    mac_bits: int = Field(64, ge=0, le=256)
+    res_bits: int = Field(64, ge=0, le=256)
+    ck_bits: int = Field(128, ge=0, le=256)
+    ik_bits: int = Field(128, ge=0, le=256)
 
 
 class SimIn(BaseModel):
@@ -95,7 +95,7 @@ class SimIn(BaseModel):
     amf: str = Field("8000", pattern=r"^[0-9A-Fa-f]{4}$")
     tuak: TuakIn | None = None
     state: SimState = SimState.INVENTORY
-    group_id: int | None = None
+    group_id: Id64 | None = None
     apn: str | None = None
     static_ip: str | None = None
     binding_mode: BindingMode | None = None
@@ -118,7 +118,7 @@ class SimIn(BaseModel):
 
 class SimPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    group_id: int | None = None
+    group_id: Id64 | None = None
     apn: str | None = None
     static_ip: str | None = None
     binding_mode: BindingMode | None = None
@@ -257,7 +257,7 @@ class DeviceIn(BaseModel):
     tenant_id: str | None = None
     imei: str
     imeisv: str | None = None
-    group_id: int | None = None
+    group_id: Id64 | None = None
     label: str = Field("", max_length=200)
 
 
@@ -404,7 +404,7 @@ class BlockIn(BaseModel):
 
 @router.get("/blocklist", summary="Blocklist entries (a tenant sees its own and global ones)")
 def list_blocklist(rt: CurrentRuntime, who: CurrentPrincipal, tenant_id: str | None = None,
-                   after_id: int = 0,
+                   after_id: int = Query(0, ge=0, le=INT64_MAX, json_schema_extra=INT64),
                    limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
     scope = who.scope(tenant_id)
     entries = _services(rt).blocklist.entries(scope, limit=limit, after_id=after_id)
@@ -441,7 +441,8 @@ def import_block(rt: CurrentRuntime, who: CurrentPrincipal, tenant_id: str | Non
 
 
 @router.delete("/blocklist/{entry_id}", summary="Remove a blocklist entry")
-def remove_block(entry_id: int, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+def remove_block(entry_id: Annotated[int, Path(ge=1, le=INT64_MAX, json_schema_extra=INT64)],
+                 rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     blocklist = _services(rt).blocklist
     who.require_admin()
     entry = blocklist.get(entry_id)
