@@ -103,7 +103,8 @@ def _coerce(key: str, raw: Any) -> Any:
     if key == "api_bind":
         text = str(raw)
         host, sep, port = text.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        numeric = port.isascii() and port.isdigit()
+        if not sep or not host or not numeric or not 0 < int(port) < 65536:
             raise ConfigError(f"api_bind must be HOST:PORT, got {text!r}", setting=key)
         return text
     if key == "store_url":

@@ -139,3 +139,23 @@ def test_import_1m(lite: SubscriberServices, tmp_path: Path) -> None:
     assert 1_000_000 == lite.inventory.count_sims(TENANT)["inventory"]
     last = lite.inventory.get_sim_by_imsi(Imsi("001010000999999"))
     assert 16 == len(lite.inventory.open_secrets(last.iccid).k)
+
+
+def test_rows_clashing_with_the_store_are_reported_after_a_bad_row(
+        subs: SubscriberServices, tmp_path: Path) -> None:
+    """Every bad row is listed: a row whose ICCID exists still is, after a malformed one."""
+    first = write_vendor_file(tmp_path / "a.csv", 3)
+    subs.importer.import_file(first, TENANT, actor="test")
+    lines = [
+        "ICCID,IMSI,KI,OPC",
+        f"{iccid(20)},00101,{K1.hex()},{OPC1.hex()}",                       # 2: bad IMSI
+        f"{iccid(1)},001010000000031,{K1.hex()},{OPC1.hex()}",              # 3: ICCID exists
+        f"{iccid(21)},001010000000002,{K1.hex()},{OPC1.hex()}",             # 4: IMSI exists
+    ]
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ImportRejected) as info:
+        subs.importer.import_file(path, TENANT, actor="test")
+    assert [(2, "imsi"), (3, "iccid"), (4, "imsi")] == \
+        [(e.line, e.field) for e in info.value.errors]
+    assert 3 == sum(subs.inventory.count_sims(TENANT).values())

@@ -53,12 +53,17 @@ class Principal:
         """How the audit log names this caller."""
         return f"apikey:{self.key_id}"
 
-    def check_tenant(self, tenant_id: str | None) -> None:
-        """Raise NotFound unless this principal may see objects of ``tenant_id``."""
+    def check_tenant(self, tenant_id: str | None, missing: NotFound | None = None) -> None:
+        """Raise NotFound unless this principal may see objects of ``tenant_id``.
+
+        ``missing`` is the very error the lookup raises for an object that does not
+        exist (same detail, same members), so another tenant's object answers
+        exactly like a missing one (docs/decisions/api-tenant-existence.md).
+        """
         if self.is_operator:
             return
         if tenant_id is None or tenant_id != self.tenant_id:
-            raise NotFound("no such object")
+            raise missing if missing is not None else NotFound("no such object")
 
     def scope(self, requested: str | None) -> str | None:
         """The tenant a listing is limited to: a tenant key's own, or the operator's choice."""

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from simtrust.cli._common import console, emit_json, err_console, open_runtime
+from simtrust.cli._common import console, emit_json, err_console, open_runtime, read_text
 from simtrust.subscriber import ImportRejected, Plmn, subscriber_services
 
 __all__ = ["NAME", "app"]
@@ -66,7 +66,7 @@ def blocklist_import(
     json_out: JsonOpt = False,
 ) -> None:
     """Import IMEIs and TAC ranges into the blocklist, all-or-nothing."""
-    text = file.read_text(encoding="utf-8-sig")
+    text = read_text(file)
     rt = open_runtime()
     try:
         try:

@@ -8,7 +8,15 @@ from simtrust.store._migrations import (
     applied_versions,
     apply_migrations,
 )
-from simtrust.store._tenants import ROLES, ApiKey, NewApiKey, Role, Tenant, TenantStore
+from simtrust.store._tenants import (
+    ROLES,
+    ApiKey,
+    NewApiKey,
+    Role,
+    Tenant,
+    TenantStore,
+    missing_key,
+)
 
 __all__ = [
     "ROLES",
@@ -26,5 +34,6 @@ __all__ = [
     "TenantStore",
     "applied_versions",
     "apply_migrations",
+    "missing_key",
     "open_database",
 ]

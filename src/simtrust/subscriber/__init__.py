@@ -17,9 +17,10 @@ from simtrust.subscriber._alerts import (
     WebhookSink,
     alert_topic,
 )
+from simtrust.subscriber._allocations import AllocationIndex, Allocations, SimAllocation
 from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason
 from simtrust.subscriber._auc_service import AuthService, aka_functions
-from simtrust.subscriber._blocklist import Blocklist, BlocklistEntry, BlockMatch
+from simtrust.subscriber._blocklist import Blocklist, BlocklistEntry, BlockMatch, missing_block
 from simtrust.subscriber._decision_log import decision_history
 from simtrust.subscriber._directory import SubscriberDirectory
 from simtrust.subscriber._errors import ImportRejected, NotImplementedHere, RowError
@@ -36,7 +37,7 @@ from simtrust.subscriber._identifiers import (
     parse_equipment,
 )
 from simtrust.subscriber._import import HEADER_ALIASES, ImportSummary, SimImporter, count_rows
-from simtrust.subscriber._inventory import Inventory, SimSpec
+from simtrust.subscriber._inventory import Inventory, SimSpec, missing_device, missing_sim
 from simtrust.subscriber._model import (
     TRANSITIONS,
     Algorithm,
@@ -71,6 +72,8 @@ __all__ = [
     "AlertDispatcher",
     "AlertSink",
     "Algorithm",
+    "AllocationIndex",
+    "Allocations",
     "Apn",
     "AttachDecision",
     "AttachEngine",
@@ -102,6 +105,7 @@ __all__ = [
     "Roaming",
     "RowError",
     "Sim",
+    "SimAllocation",
     "SimImporter",
     "SimSecrets",
     "SimSpec",
@@ -122,6 +126,9 @@ __all__ = [
     "count_rows",
     "decision_history",
     "luhn_check_digit",
+    "missing_block",
+    "missing_device",
+    "missing_sim",
     "parse_equipment",
     "subscriber_services",
 ]

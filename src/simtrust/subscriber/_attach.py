@@ -169,7 +169,7 @@ class AttachEngine:
         self._sims: dict[str, _SimView | None] = {}
         self._sim_bindings: dict[str, dict[str, BindingMode]] = {}
         self._dev_bindings: dict[str, dict[str, BindingMode]] = {}
-        self._devices: dict[str, tuple[str, int | None] | None] = {}
+        self._devices: dict[str, dict[str, int | None]] = {}
         self._groups: dict[int, DeviceGroup] = {}
         self._policies: dict[str, AttachPolicy] = {}
         self._index: BlocklistIndex | None = None
@@ -257,11 +257,11 @@ class AttachEngine:
             action = (group.swap_action if group else None) or policy.swap_action
             return self._sim_swap(actor, dry_run, action, sim, imei_s, plmn, locked_to, policy)
         # 4. policy for unknowns.
-        device = self._device(imei_s)
-        if device is None and policy.unknown_device is UnknownDevice.DENY:
+        holders = self._device(imei_s)  # tenant -> group of each inventory listing it
+        if not holders and policy.unknown_device is UnknownDevice.DENY:
             return self._done(actor, dry_run, False, Reason.UNKNOWN_DEVICE,
                               "device not in the tenant's inventory", *base, sim)
-        if device is not None and device[0] != sim.tenant_id:
+        if holders and sim.tenant_id not in holders:
             return self._done(actor, dry_run, False, Reason.FOREIGN_DEVICE,
                               "device belongs to another tenant", *base, sim)
         event = None
@@ -471,14 +471,13 @@ class AttachEngine:
             self._dev_bindings[imei] = found
         return found
 
-    def _device(self, imei: str) -> tuple[str, int | None] | None:
-        found = self._devices.get(imei, _MISSING)
-        if found is not _MISSING:
-            return found  # type: ignore[no-any-return]
-        row = self._inv.db.query_one(
+    def _device(self, imei: str) -> dict[str, int | None]:
+        found = self._devices.get(imei)
+        if found is not None:
+            return found
+        value = {str(t): None if g is None else int(g) for t, g in self._inv.db.query(
             "SELECT tenant_id, group_id FROM sub_devices WHERE imei = ?", (imei,)
-        )
-        value = None if row is None else (str(row[0]), None if row[1] is None else int(row[1]))
+        )}
         if len(self._devices) >= self._max_cached:
             self._devices.clear()
         self._devices[imei] = value

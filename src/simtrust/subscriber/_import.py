@@ -162,8 +162,12 @@ class SimImporter:
         *,
         actor: str,
         progress: Callable[[int], None] | None = None,
+        own_allocation: bool = False,
     ) -> ImportSummary:
-        """Import ``path`` for ``tenant_id``; ImportRejected (nothing written) on bad rows."""
+        """Import ``path`` for ``tenant_id``; ImportRejected (nothing written) on bad rows.
+
+        ``own_allocation``: as :meth:`Inventory.add_sim` (a row outside the tenant's
+        ranges is a bad row)."""
         try:
             raw = path.open("rb")
         except OSError as exc:
@@ -178,7 +182,7 @@ class SimImporter:
             )
             return self.import_stream(
                 text, tenant_id, actor=actor, name=path.name, progress=progress,
-                digest=hashing.digest.hexdigest,
+                digest=hashing.digest.hexdigest, own_allocation=own_allocation,
             )
 
     def import_stream(
@@ -190,6 +194,7 @@ class SimImporter:
         name: str = "<stream>",
         progress: Callable[[int], None] | None = None,
         digest: Callable[[], str] | None = None,
+        own_allocation: bool = False,
     ) -> ImportSummary:
         started = time.perf_counter()
         cpu_started = time.process_time()
@@ -209,6 +214,7 @@ class SimImporter:
         groups = {g.name: g.id for g in inv.list_groups(tenant_id)}
         apns = {a.name for a in inv.list_apns(tenant_id)}
         parser = _RowParser(columns, groups, apns, inv.now().isoformat(), tenant_id)
+        ranges = inv.allocations.index()
         db = inv.db
         errors: list[RowError] = []
         imported = 0
@@ -225,6 +231,13 @@ class SimImporter:
                     continue
                 parsed = parser.parse(line, record, errors)
                 if parsed is not None:
+                    refused = ranges.refusal(tenant_id, str(parsed[0]), str(parsed[1]),
+                                             own=own_allocation)
+                    if refused is not None:
+                        errors.append(RowError(line, "iccid" if "ICCID" in refused else "imsi",
+                                               refused))
+                        parsed = None
+                if parsed is not None:
                     iccid_n, imsi_n = int(parsed[0]), int(parsed[1])
                     if iccid_n in seen_iccid:
                         errors.append(RowError(line, "iccid", "duplicate ICCID in this file"))
@@ -234,16 +247,16 @@ class SimImporter:
                         parsed = None
                     seen_iccid.add(iccid_n)
                     seen_imsi.add(imsi_n)
-                if parsed is not None and not errors:
+                if parsed is not None:
+                    # Rows after a bad one are still checked against the store (so
+                    # every bad row is listed), just no longer sealed and written.
                     batch.append((line, parsed))
                     if len(batch) >= _BATCH:
                         imported += self._flush(batch, check_store, errors)
                         batch = []
-                elif errors and batch:
-                    batch = []  # a bad row dooms the file: stop sealing, keep validating
                 if progress is not None and rows % 1000 == 0:
                     progress(rows)
-            if batch and not errors:
+            if batch:
                 imported += self._flush(batch, check_store, errors)
             if progress is not None:
                 progress(rows)
@@ -283,6 +296,8 @@ class SimImporter:
                         if (col, value) in taken:
                             errors.append(RowError(line, col, f"a SIM with this {col} exists"))
                 return 0
+        if errors:
+            return 0  # the file is rejected: nothing to seal
         keyring = inv.keyring
         seal = keyring.seal
         rows = []

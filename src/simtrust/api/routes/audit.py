@@ -38,7 +38,7 @@ def get_event(event_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[
     event = rt.audit.get(event_id)
     if event is None:
         raise NotFound(f"no audit event {event_id!r}")
-    who.check_tenant(event.tenant_id)
+    who.check_tenant(event.tenant_id, NotFound(f"no audit event {event_id!r}"))
     return event.to_json()
 
 
@@ -50,7 +50,7 @@ def prove(event_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str,
     event = rt.audit.get(event_id)
     if event is None:
         raise NotFound(f"no audit event {event_id!r}")
-    who.check_tenant(event.tenant_id)
+    who.check_tenant(event.tenant_id, NotFound(f"no audit event {event_id!r}"))
     return prove_event(rt, event_id)
 
 

@@ -219,7 +219,8 @@ async def feed(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     node = _node(rt)
-    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    numeric = last_event_id is not None and last_event_id.isascii() and last_event_id.isdigit()
+    start = int(last_event_id) if numeric and last_event_id else after
 
     async def events() -> AsyncIterator[str]:
         cursor, sent = start, 0

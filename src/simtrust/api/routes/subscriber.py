@@ -37,6 +37,8 @@ from simtrust.subscriber import (
     TuakParams,
     UnknownDevice,
     decision_history,
+    missing_block,
+    missing_sim,
     subscriber_services,
 )
 
@@ -63,7 +65,7 @@ def _tenant_for_write(who: Any, tenant_id: str | None) -> str:
 
 def _visible_sim(services: SubscriberServices, who: Any, iccid: str) -> Any:
     sim = services.inventory.get_sim(Iccid(iccid))
-    who.check_tenant(sim.tenant_id)
+    who.check_tenant(sim.tenant_id, missing_sim(sim.iccid))
     return sim
 
 
@@ -167,7 +169,8 @@ def create_sim(body: SimIn, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[s
         roaming=Roaming.parse(body.roaming) if body.roaming is not None else None,
         auth_method=body.auth_method,
     )
-    return _services(rt).inventory.add_sim(tenant, spec, actor=who.actor).to_json()
+    return _services(rt).inventory.add_sim(tenant, spec, actor=who.actor,
+                                           own_allocation=not who.is_operator).to_json()
 
 
 @router.post("/sims/import", summary="Import a SIM-vendor CSV file (all-or-nothing)")
@@ -182,7 +185,7 @@ async def import_sims(
     importer = _services(rt).importer
     summary = await run_in_threadpool(
         importer.import_stream, io.StringIO(body, newline=""), tenant, actor=who.actor,
-        name="upload.csv",
+        name="upload.csv", own_allocation=not who.is_operator,
     )
     return summary.to_json()
 
@@ -318,9 +321,11 @@ def list_devices(rt: CurrentRuntime, who: CurrentPrincipal, tenant_id: str | Non
 
 
 @router.get("/devices/{imei}", summary="Get a device")
-def get_device(imei: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
-    device = _services(rt).inventory.get_device(Imei(imei))
-    who.check_tenant(device.tenant_id)
+def get_device(imei: str, rt: CurrentRuntime, who: CurrentPrincipal,
+               tenant_id: str | None = None) -> dict[str, Any]:
+    """A device of the caller's tenant (devices are per tenant: an IMEI may be listed
+    by several); the operator names the tenant or gets the first listing."""
+    device = _services(rt).inventory.get_device(Imei(imei), who.scope(tenant_id))
     return device.to_json()
 
 
@@ -338,6 +343,32 @@ def list_apns(rt: CurrentRuntime, who: CurrentPrincipal,
     if scope is None:
         raise InvalidInput("tenant_id is required", field="tenant_id")
     return {"apns": [a.to_json() for a in _services(rt).inventory.list_apns(scope)]}
+
+
+class AllocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    iccid_prefixes: list[str] = Field(default_factory=list, max_length=256)
+    imsi_prefixes: list[str] = Field(default_factory=list, max_length=256)
+
+
+@router.get("/tenants/{tenant_id}/sim-allocation",
+            summary="The ICCID and IMSI ranges a tenant may provision")
+def get_allocation(tenant_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.check_tenant(tenant_id)
+    rt.tenants.get_tenant(tenant_id)
+    return _services(rt).inventory.allocations.get(tenant_id).to_json()
+
+
+@router.put("/tenants/{tenant_id}/sim-allocation",
+            summary="Set a tenant's ICCID and IMSI ranges (operator-admin)")
+def put_allocation(tenant_id: str, body: AllocationIn, rt: CurrentRuntime,
+                   who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_operator()
+    rt.tenants.get_tenant(tenant_id)
+    return _services(rt).inventory.allocations.set(
+        tenant_id, iccid_prefixes=body.iccid_prefixes, imsi_prefixes=body.imsi_prefixes,
+        actor=who.actor,
+    ).to_json()
 
 
 @router.get("/tenants/{tenant_id}/attach-policy", summary="A tenant's attach policy")
@@ -449,7 +480,7 @@ def remove_block(entry_id: Annotated[int, Path(ge=1, le=INT64_MAX, json_schema_e
     if entry.tenant_id is None:
         who.require_operator()
     else:
-        who.check_tenant(entry.tenant_id)
+        who.check_tenant(entry.tenant_id, missing_block(entry_id))
     blocklist.remove(entry_id, actor=who.actor)
     return {"removed": entry_id}
 
