@@ -30,8 +30,8 @@ import time
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from simtrust.benchmark import BenchResult, rate
-from simtrust.ledger.consensus.sim import Latency, SimConfig
-from simtrust.ledger.consensus.sim import run as run_sim
+from simtrust.testing.ledger.consensus_sim import Latency, SimConfig
+from simtrust.testing.ledger.consensus_sim import run as run_sim
 
 NAME = "consensus-sim"
 DESCRIPTION = "Simulated finality latency versus committee size (4..100) at a fixed link latency"

@@ -18,10 +18,9 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from simtrust.benchmark import BenchResult
-from simtrust.ledger import Ed25519Signer, Genesis, LedgerConfig, LedgerNode
-from simtrust.ledger._pool import verify_chunk
-from simtrust.ledger._workload import LANES, NETWORK, VALUE_SHARE, gen_lane, make_genesis
+from simtrust.ledger import Ed25519Signer, Genesis, LedgerConfig, LedgerNode, verify_chunk
 from simtrust.store import PostgresDatabase, open_database
+from simtrust.testing.ledger.workload import LANES, NETWORK, VALUE_SHARE, gen_lane, make_genesis
 
 NAME = "ledger-ingest"
 DESCRIPTION = "ledger node ingest rate (SQLite and PostgreSQL) against 2-core Ed25519 verification"

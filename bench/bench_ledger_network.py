@@ -31,8 +31,13 @@ from typing import Any
 import httpx
 
 from simtrust.benchmark import BenchResult
-from simtrust.ledger import Ed25519Signer, encode_tagged_data, network_id_from_name, signing_bytes
-from simtrust.ledger._keys import verify_ed25519_ok
+from simtrust.ledger import (
+    Ed25519Signer,
+    encode_tagged_data,
+    network_id_from_name,
+    signing_bytes,
+    verify_ed25519_ok,
+)
 from simtrust.ledger.net import (
     ConsensusParams,
     ConsortiumNode,

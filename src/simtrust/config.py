@@ -38,6 +38,16 @@ class Settings:
     max_body_bytes: int = 1_048_576
     log_level: str = "INFO"
     anchor_interval_s: float = 60.0
+    diameter_bind: str = ""
+    diameter_origin_host: str = "hss.localdomain"
+    diameter_origin_realm: str = "localdomain"
+    diameter_peers: str = ""
+    bootstrap_bind: str = ""
+    bootstrap_naf_fqdn: str = "localhost"
+    bootstrap_bsf_domain: str = "bsf.mnc001.mcc001.pub.3gppnetwork.org"
+    radius_bind: str = ""
+    radius_acct_bind: str = ""
+    public_base_url: str = ""
 
     @property
     def api_host(self) -> str:
@@ -46,6 +56,19 @@ class Settings:
     @property
     def api_port(self) -> int:
         return int(self.api_bind.rsplit(":", 1)[1])
+
+    @property
+    def public_url(self) -> str:
+        """Base URL under which relying parties reach this API (status lists, did:web).
+
+        ``public_base_url`` when set; else ``https://localhost:PORT`` of the API bind.
+        """
+        return self.public_base_url or f"https://localhost:{self.api_port}"
+
+    @property
+    def diameter_peer_hosts(self) -> frozenset[str]:
+        """The Origin-Host values allowed to connect to the Diameter listener."""
+        return frozenset(p.strip() for p in self.diameter_peers.split(",") if p.strip())
 
     def with_home(self, home: Path) -> Settings:
         """Settings re-rooted at another data directory (default paths follow)."""
@@ -62,6 +85,16 @@ _ENV = {
     "max_body_bytes": "SIMTRUST_MAX_BODY_BYTES",
     "log_level": "SIMTRUST_LOG_LEVEL",
     "anchor_interval_s": "SIMTRUST_ANCHOR_INTERVAL_S",
+    "diameter_bind": "SIMTRUST_DIAMETER_BIND",
+    "diameter_origin_host": "SIMTRUST_DIAMETER_ORIGIN_HOST",
+    "diameter_origin_realm": "SIMTRUST_DIAMETER_ORIGIN_REALM",
+    "diameter_peers": "SIMTRUST_DIAMETER_PEERS",
+    "bootstrap_bind": "SIMTRUST_BOOTSTRAP_BIND",
+    "bootstrap_naf_fqdn": "SIMTRUST_BOOTSTRAP_NAF_FQDN",
+    "bootstrap_bsf_domain": "SIMTRUST_BOOTSTRAP_BSF_DOMAIN",
+    "radius_bind": "SIMTRUST_RADIUS_BIND",
+    "radius_acct_bind": "SIMTRUST_RADIUS_ACCT_BIND",
+    "public_base_url": "SIMTRUST_PUBLIC_BASE_URL",
 }
 
 
@@ -100,12 +133,39 @@ def _coerce(key: str, raw: Any) -> Any:
         if seconds < 0:
             raise ConfigError(f"{key} must not be negative (0 disables)", setting=key)
         return seconds
-    if key == "api_bind":
+    if key == "api_bind" or (key in ("diameter_bind", "bootstrap_bind") and str(raw)):
         text = str(raw)
         host, sep, port = text.rpartition(":")
         numeric = port.isascii() and port.isdigit()
-        if not sep or not host or not numeric or not 0 < int(port) < 65536:
-            raise ConfigError(f"api_bind must be HOST:PORT, got {text!r}", setting=key)
+        if not sep or not host or not numeric or not 0 <= int(port) < 65536 or (
+            key == "api_bind" and int(port) == 0
+        ):
+            raise ConfigError(f"{key} must be HOST:PORT, got {text!r}", setting=key)
+        return text
+    if key in ("diameter_origin_host", "diameter_origin_realm"):
+        text = str(raw).strip()
+        if not text or any(c.isspace() for c in text) or not text.isascii():
+            raise ConfigError(f"{key} must be a DiameterIdentity (FQDN)", setting=key)
+        return text
+    if key in ("radius_bind", "radius_acct_bind"):
+        text = str(raw).strip()
+        host, sep, port = text.rpartition(":")
+        numeric = port.isascii() and port.isdigit()
+        if text and (not sep or not host or not numeric or not 0 <= int(port) < 65536):
+            raise ConfigError(f"{key} must be HOST:PORT (empty: off), got {text!r}", setting=key)
+        return text
+    if key == "public_base_url":
+        text = str(raw).strip().rstrip("/")
+        if text and (
+            not text.startswith("https://")
+            or len(text) <= len("https://")
+            or any(c.isspace() for c in text)
+            or any(c in text for c in "?#")
+        ):
+            raise ConfigError(
+                f"{key} must be an https:// URL without query or fragment, got {text!r}",
+                setting=key,
+            )
         return text
     if key == "store_url":
         text = str(raw)

@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from simtrust.aaa import AaaServices, build_aaa
 from simtrust.audit import AuditLog
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
@@ -32,6 +33,9 @@ from simtrust.store import (
     open_database,
 )
 
+if TYPE_CHECKING:
+    from simtrust.bootstrap import BootstrapServices
+
 __all__ = ["SCHEMA_PACKAGES", "Runtime", "SealedColumn", "all_migrations", "utc_now"]
 
 #: Packages whose ``_schema`` module the runtime looks for, lowest layer first.
@@ -44,6 +48,7 @@ SCHEMA_PACKAGES = (
     "bootstrap",
     "policy",
     "detect",
+    "aaa",
     "settlement",
     "streams",
     "market",
@@ -99,9 +104,30 @@ class Runtime:
         self.tenants = TenantStore(db)
         self._extensions: dict[str, Any] = {}
         self._ext_lock = threading.RLock()
+        self._bootstrap: BootstrapServices | None = None
 
     def __repr__(self) -> str:
         return f"Runtime(home={str(self.settings.home)!r}, db={self.db!r})"
+
+    @property
+    def bootstrap(self) -> BootstrapServices:
+        """The bootstrap package's services (BSF, AAnF, CAs, certificate server), built once."""
+        with self._ext_lock:
+            if self._bootstrap is None:
+                from simtrust.bootstrap import build_bootstrap
+                from simtrust.subscriber import subscriber_services
+
+                settings = self.settings
+                public = None
+                if settings.bootstrap_bind:
+                    port = settings.bootstrap_bind.rsplit(":", 1)[1]
+                    public = f"https://{settings.bootstrap_naf_fqdn}:{port}"
+                self._bootstrap = build_bootstrap(
+                    db=self.db, keyring=self.keyring, audit=self.audit, clock=self.clock,
+                    subscriber=subscriber_services(self), naf_fqdn=settings.bootstrap_naf_fqdn,
+                    bsf_domain=settings.bootstrap_bsf_domain, public_base_url=public,
+                )
+            return self._bootstrap
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> Runtime:
@@ -146,6 +172,20 @@ class Runtime:
                 self._extensions[key] = factory()
             value: T = self._extensions[key]
             return value
+
+    @property
+    def aaa(self) -> AaaServices:
+        """The AAA services (RADIUS server, accounting, dynamic authorization), built once."""
+        from simtrust.policy import policy_service
+        from simtrust.subscriber import subscriber_services
+
+        def build() -> AaaServices:
+            subscriber = subscriber_services(self)
+            return build_aaa(self.db, self.keyring, self.audit, self.clock,
+                             subscriber.inventory, subscriber.attach,
+                             usage=policy_service(self).engine)
+
+        return self.extension("aaa", build)
 
     def rotate_master_key(self, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
         """Add a master key, re-wrap every sealed column under it; (new id, blobs re-wrapped)."""

@@ -137,8 +137,15 @@ def test_presentation_by_someone_else_breaks_holder_binding(
     thief = Ed25519Signer.generate()
     vp = create_presentation([vc], thief, now=NOW, challenge="c")
     assert "holder-binding" == _reason(
-        verify_presentation, vp, resolver=DidResolver(), now=NOW, challenge="c"
+        verify_presentation,
+        vp,
+        resolver=DidResolver(),
+        now=NOW,
+        challenge="c",
+        require_holder_binding=True,
     )
+    # VCDM 2.0 §4.13: without a request for holder binding, the presentation stands.
+    verify_presentation(vp, resolver=DidResolver(), now=NOW, challenge="c")
     vp = create_presentation([vc], holder_signer, now=NOW, challenge="c")
     vp["holder"] = thief.controller
     assert "invalid-signature" == _reason(

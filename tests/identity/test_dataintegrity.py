@@ -111,7 +111,7 @@ def _mutations() -> list[tuple[str, Callable[[dict[str, Any]], None], str]]:
         ),
         (
             "wrong-suite",
-            set_(["proof", "cryptosuite"], "ecdsa-jcs-2019"),
+            set_(["proof", "cryptosuite"], "bbs-2023"),
             "unsupported-cryptosuite",
         ),
         ("wrong-type", set_(["proof", "type"], "Ed25519Signature2020"), "unsupported-cryptosuite"),

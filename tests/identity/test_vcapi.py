@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from simtrust.identity import Ed25519Signer, create_presentation
 from simtrust.runtime import Runtime
@@ -33,7 +34,11 @@ def test_issue_verify_revoke(api: Any, operator_headers: dict[str, str]) -> None
         response.json()["problemDetails"],
     )
     assert "credentialStatus" in response.json()["checks"]
-    listed = api.get(f"/credentials/status/{vc['credentialStatus']['statusListCredential']}")
+    url = vc["credentialStatus"]["statusListCredential"]
+    assert url.startswith("https://")
+    assert "/credentials/status/" in url
+    listed = api.get(urlsplit(url).path)
+    assert url == listed.json()["id"]
     assert ["VerifiableCredential", "BitstringStatusListCredential"] == listed.json()["type"]
     change = {
         "credentialId": vc["id"],
@@ -123,3 +128,135 @@ def test_did_resolution_endpoint(api: Any, operator_headers: dict[str, str]) -> 
     assert 404 == api.get("/identifiers/did:simtrust:simtrust-local:1111111111111111").status_code
     assert 400 == api.get("/identifiers/did:nope").status_code
     assert 404 == api.get(f"/identifiers/{issuer}", params={"versionId": "7"}).status_code
+
+
+def test_issue_refuses_what_the_data_model_forbids(
+    api: Any, operator_headers: dict[str, str]
+) -> None:
+    for credential, rule in (
+        ({**UNSIGNED, "issuer": None}, "§6.1"),
+        ({**UNSIGNED, "id": ["urn:uuid:1", "urn:uuid:2"]}, "§4.4"),
+        ({**UNSIGNED, "credentialSubject": {}}, "§4.8"),
+        ({**UNSIGNED, "credentialStatus": {"id": "https://example.com/s/1"}}, "§4.10"),
+        (
+            {
+                **UNSIGNED,
+                "@context": [*UNSIGNED["@context"], {"type": "https://example.org/t"}],
+            },
+            "§5.2",
+        ),
+    ):
+        response = api.post(
+            "/credentials/issue", json={"credential": credential}, headers=operator_headers
+        )
+        assert 400 == response.status_code, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert rule in response.json()["rule"]
+
+
+def test_issue_validates_caller_status_entries(api: Any, operator_headers: dict[str, str]) -> None:
+    first = _issue(api, operator_headers, credentialStatus={"type": "BitstringStatusListEntry"})
+    entry = first["credentialStatus"]
+    reused = {**UNSIGNED, "id": "urn:uuid:other", "credentialStatus": entry}
+    response = api.post("/credentials/issue", json={"credential": reused}, headers=operator_headers)
+    assert 409 == response.status_code
+    for bad in (
+        {**entry, "statusListIndex": 5},
+        {**entry, "statusListCredential": "https://elsewhere.example/list"},
+        {**entry, "statusListIndex": str(10**9)},
+        {**entry, "statusPurpose": "suspension"},
+    ):
+        response = api.post(
+            "/credentials/issue",
+            json={"credential": {**UNSIGNED, "credentialStatus": bad}},
+            headers=operator_headers,
+        )
+        assert 400 == response.status_code, (bad, response.text)
+    fresh = {**entry, "statusListIndex": str((int(entry["statusListIndex"]) + 1) % 131072)}
+    response = api.post(
+        "/credentials/issue",
+        json={"credential": {**UNSIGNED, "credentialStatus": fresh}},
+        headers=operator_headers,
+    )
+    assert 201 == response.status_code, response.text
+
+
+def test_presentation_without_holder_verifies(api: Any, operator_headers: dict[str, str]) -> None:
+    from datetime import UTC, datetime
+
+    from simtrust.identity import add_proof
+
+    vc = _issue(api, operator_headers)
+    signer = Ed25519Signer.generate()
+    vp = add_proof(
+        {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiablePresentation"],
+            "verifiableCredential": [vc],
+        },
+        signer,
+        created=datetime.now(UTC),
+        proof_purpose="authentication",
+        challenge="n-1",
+    )
+    body = {"verifiablePresentation": vp, "options": {"checks": ["proof"], "challenge": "n-1"}}
+    ok = api.post("/presentations/verify", json=body, headers=operator_headers)
+    assert (200, True) == (ok.status_code, ok.json()["verified"]), ok.text
+    body["options"]["holderBinding"] = True
+    bound = api.post("/presentations/verify", json=body, headers=operator_headers)
+    assert (400, "holder-binding") == (bound.status_code, bound.json()["errors"][0]["reason"])
+
+
+def test_public_base_url_setting(tmp_path: Any) -> None:
+    import pytest
+
+    from simtrust.config import load_settings
+    from simtrust.errors import ConfigError
+
+    env = {"SIMTRUST_PUBLIC_BASE_URL": "https://trust.example.net/"}
+    assert "https://trust.example.net" == load_settings(env, home=tmp_path).public_url
+    assert "https://localhost:8470" == load_settings({}, home=tmp_path).public_url
+    for bad in ("http://trust.example.net", "https://", "https://a.example/?q=1", "urn:x"):
+        with pytest.raises(ConfigError):
+            load_settings({"SIMTRUST_PUBLIC_BASE_URL": bad}, home=tmp_path)
+
+
+def test_status_messages_with_status_size_2(api: Any, operator_headers: dict[str, str]) -> None:
+    messages = [
+        {"status": "0x0", "message": "pending"},
+        {"status": "0x1", "message": "accepted"},
+        {"status": "0x2", "message": "rejected"},
+        {"status": "0x3", "message": "withdrawn"},
+    ]
+    vc = _issue(
+        api,
+        operator_headers,
+        credentialStatus={
+            "type": "BitstringStatusListEntry",
+            "statusPurpose": "message",
+            "statusSize": 2,
+            "statusMessage": messages,
+        },
+    )
+    entry = vc["credentialStatus"]
+    assert (2, messages) == (entry["statusSize"], entry["statusMessage"])
+
+    def status() -> dict[str, Any]:
+        response = api.post(
+            "/credentials/verify", json={"verifiableCredential": vc}, headers=operator_headers
+        )
+        assert 200 == response.status_code, response.text
+        result: dict[str, Any] = response.json()["status"][0]
+        return result
+
+    assert ("0x0", "pending") == (status()["status"], status()["message"])
+    change = {
+        "credentialId": vc["id"],
+        "credentialStatus": [
+            {"type": "BitstringStatusListEntry", "statusPurpose": "message", "status": "0x2"}
+        ],
+    }
+    assert 200 == api.post("/credentials/status", json=change, headers=operator_headers).status_code
+    assert ("0x2", "rejected") == (status()["status"], status()["message"])
+    change["credentialStatus"][0]["status"] = "0x4"
+    assert 400 == api.post("/credentials/status", json=change, headers=operator_headers).status_code

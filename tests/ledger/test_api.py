@@ -99,3 +99,20 @@ def test_fuzz_submit_never_breaks_the_node(
     assert res.status_code in (400, 413, 422)
     assert before == node.snapshot()
     assert node.snapshot() == node.recompute()
+
+
+def test_only_the_operator_makes_the_node_sign_data(sqlite_runtime: Any, api: Any,
+                                                    operator_headers: dict[str, str]) -> None:
+    """docs/decisions/ledger-node-key-data.md: a tenant admin gets 403, nothing is issued."""
+    sqlite_runtime.tenants.create_tenant("acme", "Acme")
+    tenant = sqlite_runtime.tenants.create_key("tenant-admin", "acme", tenant_id="acme")
+    headers = {"Authorization": f"Bearer {tenant.secret}"}
+    before = api.get("/v1/ledger/info", headers=operator_headers).json()["messages"]
+    refused = api.post("/v1/ledger/data", headers=headers, json={"tag": "t", "data": "x"})
+    assert 403 == refused.status_code
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert before == api.get("/v1/ledger/info", headers=operator_headers).json()["messages"]
+    ok = api.post("/v1/ledger/data", headers=operator_headers, json={"tag": "t", "data": "x"})
+    assert 201 == ok.status_code
+    spec = api.get("/openapi.json").json()["paths"]["/v1/ledger/data"]["post"]
+    assert "application/problem+json" in spec["responses"]["403"]["content"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import simtrust.ledger._node as node_module
+import simtrust.ledger._ingest as node_module
 from simtrust.ledger import (
     CommittedSubDag,
     CommittedSubDagLike,
@@ -172,7 +172,7 @@ def test_commits_waiting_for_messages_survive_a_rebuild(
     mid = message_id(raw)
     orderer.commit(1, mid)
     assert 0 == node.finalize()
-    node._load()  # what a failed batch or another process's writes trigger
+    node.ingest._load()  # what a failed batch or another process's writes trigger
     assert [mid] == node.missing()
     node.submit(raw)
     assert "finalized" == node.status(mid)["state"]

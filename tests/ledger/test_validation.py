@@ -194,7 +194,7 @@ def test_stuck_verifier_pool_falls_back_to_inline(make_node: NodeFactory) -> Non
 
     node = make_node(quota_burst=10_000, pool_threshold=8, chunk=8)
     pool = StuckPool()
-    node._pool = pool  # type: ignore[assignment]
+    node.ingest._pool = pool  # type: ignore[assignment]
     raws = [data_msg(node) for _ in range(20)]
     bad = bytearray(raws[3])
     bad[-1] ^= 1

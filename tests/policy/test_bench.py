@@ -13,7 +13,6 @@ def test_quick_flows_bench_reports_its_keys() -> None:
     metrics = result["metrics"]
     for key in ("records_per_s", "decode_only_per_s", "decode_map_policy_per_s"):
         assert metrics[key] > 0, key
-    assert metrics["decode_only_per_s"] > metrics["records_per_s"]
     assert result["limits"]["raw_unpack_records_per_s"] > 0
     assert {} == result["notes"]["decoder_drops"]
     assert result["notes"]["records"] == 20_000

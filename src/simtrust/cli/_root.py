@@ -5,16 +5,21 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 import simtrust
+from simtrust.aaa import RadiusListener, parse_bind
 from simtrust.cli._common import console, emit_json, err_console, open_runtime, progress_bar
 from simtrust.config import load_settings
 from simtrust.errors import InvalidInput, SimtrustError
 from simtrust.runtime import Runtime
+
+if TYPE_CHECKING:
+    from simtrust.api.bootstrap_listener import BootstrapListener
+    from simtrust.diameter import DiameterListener
 
 __all__ = ["app"]
 
@@ -111,12 +116,84 @@ def serve(
         port = int(port_text)
     err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json)")
     anchoring = _start_anchoring(rt)
+    diameter = _start_diameter(rt)
+    bootstrap = _start_bootstrap(rt)
+    listeners = _start_radius(rt)
     try:
         uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
     finally:
+        for listener in listeners:
+            listener.close()
+        if bootstrap is not None:
+            bootstrap.stop()
+        if diameter is not None:
+            diameter.stop()
         if anchoring is not None:
             anchoring.set()
         rt.close()
+
+
+def _start_radius(rt: Runtime) -> list[RadiusListener]:
+    """The RADIUS listeners ``SIMTRUST_RADIUS_BIND`` / ``SIMTRUST_RADIUS_ACCT_BIND`` name."""
+    listeners: list[RadiusListener] = []
+    for bind, kind in ((rt.settings.radius_bind, "auth"), (rt.settings.radius_acct_bind, "acct")):
+        if not bind:
+            continue
+        host, port = parse_bind(bind)
+        listener = RadiusListener(rt.aaa.server, host, port, kind).start()
+        listeners.append(listener)
+        err_console.print(f"simtrust RADIUS {kind} on udp://{listener.address[0]}:"
+                          f"{listener.address[1]}")
+    if listeners:
+        rt.aaa.watch()
+    return listeners
+
+
+def _advertised_ip(host: str) -> str:
+    """The Host-IP-Address to advertise for a bind host (the machine's own for a wildcard)."""
+    import ipaddress
+    import socket
+
+    address = ipaddress.ip_address(socket.gethostbyname(host))
+    if address.is_unspecified:
+        return socket.gethostbyname(socket.gethostname())
+    return str(address)
+
+
+def _start_diameter(rt: Runtime) -> DiameterListener | None:
+    """The S6a/S13 listener when ``SIMTRUST_DIAMETER_BIND`` is set (else None)."""
+    settings = rt.settings
+    if not settings.diameter_bind:
+        return None
+    from simtrust.diameter import DiameterListener, NodeSettings
+    from simtrust.subscriber import subscriber_services
+
+    subs = subscriber_services(rt)
+    host, _, port = settings.diameter_bind.rpartition(":")
+    node = NodeSettings(settings.diameter_origin_host, settings.diameter_origin_realm,
+                        settings.diameter_peer_hosts,
+                        host_ip=_advertised_ip(host))
+    listener = DiameterListener(node, subs.hss, subs.eir, rt.audit)
+    bound = listener.start(host, int(port))
+    peers = ", ".join(sorted(node.peers)) or "none (every peer is refused)"
+    err_console.print(f"simtrust Diameter S6a/S13 on {bound[0]}:{bound[1]} as "
+                      f"{node.origin_host} ({node.origin_realm}); peers: {peers}")
+    return listener
+
+
+def _start_bootstrap(rt: Runtime) -> BootstrapListener | None:
+    """The HTTPS listener of Ub, EST, OCSP and CRLs when ``SIMTRUST_BOOTSTRAP_BIND`` is set."""
+    settings = rt.settings
+    if not settings.bootstrap_bind:
+        return None
+    from simtrust.api.bootstrap_listener import BootstrapListener
+
+    host, _, port = settings.bootstrap_bind.rpartition(":")
+    listener = BootstrapListener(rt.bootstrap, host, int(port),
+                                 hostnames=[settings.bootstrap_naf_fqdn, host]).start()
+    err_console.print(f"simtrust bootstrap (Ub /bsf, EST /.well-known/est, OCSP /ocsp) on "
+                      f"https://{settings.bootstrap_naf_fqdn}:{listener.port}")
+    return listener
 
 
 def _start_anchoring(rt: Runtime) -> threading.Event | None:

@@ -16,9 +16,17 @@ import typer
 
 from simtrust.cli._common import console, emit_json, open_runtime
 from simtrust.errors import InvalidInput
-from simtrust.ledger import Ed25519Signer, LedgerNode, encode_tagged_data, ledger_node
-from simtrust.ledger._node import _payload_code
-from simtrust.ledger._views import balance_json, message_json, parse_hex_id, parse_public_key
+from simtrust.ledger import (
+    Ed25519Signer,
+    LedgerNode,
+    balance_json,
+    encode_tagged_data,
+    ledger_node,
+    message_json,
+    parse_hex_id,
+    parse_public_key,
+    payload_code,
+)
 
 __all__ = ["NAME", "app"]
 
@@ -92,7 +100,7 @@ def submit(
                 payload = bytes.fromhex(payload_hex)
             except ValueError as exc:
                 raise InvalidInput("--payload-hex must be hex") from exc
-            result = node.issue(_payload_code(payload_type), payload,
+            result = node.issue(payload_code(payload_type), payload,
                                 signer=_signer(node, key_file))
         elif data is not None:
             payload = encode_tagged_data(tag.encode(), data.encode())

@@ -38,9 +38,9 @@ from simtrust.ledger.net import (
     change_message,
     decode_batch,
     encode_batch,
+    parse_address,
     sign_change,
 )
-from simtrust.ledger.net._genesis import parse_address
 from simtrust.runtime import Runtime
 
 __all__ = ["NAME", "app", "ensure_api_key", "run_node", "validator_router"]

@@ -176,3 +176,28 @@ def transition(
         emit_json(sim.to_json())
         return
     console.print(f"SIM {sim.iccid} is now [bold]{sim.state}[/bold]")
+
+
+@app.command("sessions")
+def sessions(
+    iccid: Annotated[str, typer.Argument()],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 50,
+    json_out: JsonOpt = False,
+) -> None:
+    """The SIM's RADIUS accounting sessions (newest first): volumes, time, network."""
+    rt = open_runtime()
+    try:
+        sim = subscriber_services(rt).inventory.get_sim(Iccid(iccid))
+        found = rt.aaa.accounting.sessions_of(sim.iccid.value, limit=limit)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({"iccid": iccid, "sessions": [s.to_json() for s in found]})
+        return
+    table = Table("session", "status", "started", "APN", "address", "in", "out", "time",
+                  "visited")
+    for s in found:
+        table.add_row(s.acct_session_id, s.status, s.started_at, s.apn or "", s.framed_ip or "",
+                      str(s.in_octets), str(s.out_octets), str(s.session_time),
+                      s.visited_plmn or "")
+    console.print(table)

@@ -67,6 +67,13 @@ def verify(
     json_out: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
     challenge: Annotated[str | None, typer.Option(help="Expected presentation challenge.")] = None,
     domain: Annotated[str | None, typer.Option(help="Expected presentation domain.")] = None,
+    holder_binding: Annotated[
+        bool,
+        typer.Option(
+            "--holder-binding",
+            help="Require the presentation's holder to have signed it and to be each subject.",
+        ),
+    ] = False,
 ) -> None:
     """Verify a credential or presentation; exit 0 verified, 1 not verified, 2 unreadable."""
     document = _read(file)
@@ -90,6 +97,7 @@ def verify(
                 challenge=challenge,
                 domain=domain,
                 status=status,
+                require_holder_binding=holder_binding,
             )
         return verify_credential(document, resolver=resolver, now=now, status=status)
 

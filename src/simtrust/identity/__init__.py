@@ -31,7 +31,6 @@ from simtrust.identity._dataintegrity import (
     VerifiedProof,
     add_proof,
     proof_hash,
-    rdfc_canonicalize,
     verify_proofs,
 )
 from simtrust.identity._didkey import did_key, did_key_x25519, resolve_did_key
@@ -50,6 +49,7 @@ from simtrust.identity._didsimtrust import (
     simtrust_did,
     update_operation,
 )
+from simtrust.identity._ecdsa import EcdsaP256Signer
 from simtrust.identity._errors import DidNotFound, InvalidDid, OperationRejected, VerificationFailed
 from simtrust.identity._jcs import canonicalize
 from simtrust.identity._jose import VC_JWT_MEDIA_TYPE, issue_vc_jwt, verify_vc_jwt
@@ -64,6 +64,13 @@ from simtrust.identity._keys import (
 )
 from simtrust.identity._kyc import KYC_ATTRIBUTES, KYC_VCT, KycIssuer, KycVerifier, ReceiptLedger
 from simtrust.identity._multibase import multibase_decode, multibase_encode
+from simtrust.identity._rdfc import (
+    MAX_NDEGREE_CALLS,
+    canonical_labels,
+    canonical_nquads,
+    jsonld_to_quads,
+    rdfc_canonicalize,
+)
 from simtrust.identity._receipt import VerificationReceipt, receipt_hash
 from simtrust.identity._report import verification_report
 from simtrust.identity._resolver import DidMethod, DidResolver, Resolution, parse_did
@@ -94,6 +101,7 @@ __all__ = [
     "IDENTITY_PAYLOAD_TYPE",
     "KYC_ATTRIBUTES",
     "KYC_VCT",
+    "MAX_NDEGREE_CALLS",
     "MIN_LIST_SIZE",
     "PAYLOAD_KINDS",
     "VC_JWT_MEDIA_TYPE",
@@ -102,6 +110,7 @@ __all__ = [
     "DidNotFound",
     "DidRegistry",
     "DidResolver",
+    "EcdsaP256Signer",
     "Ed25519Signer",
     "FinalizedMessage",
     "IdentityService",
@@ -131,6 +140,8 @@ __all__ = [
     "add_key_patch",
     "add_proof",
     "bundled_context",
+    "canonical_labels",
+    "canonical_nquads",
     "canonicalize",
     "check_validity_period",
     "create_operation",
@@ -151,6 +162,7 @@ __all__ = [
     "issue_sd_jwt",
     "issue_vc_jwt",
     "issuer_of",
+    "jsonld_to_quads",
     "multibase_decode",
     "multibase_encode",
     "parse_did",

@@ -3,8 +3,12 @@
 Served: W3C VC Data Model 2.0 ``https://www.w3.org/ns/credentials/v2`` (which
 also defines Data Integrity and Bitstring Status List terms) and the examples
 context ``https://www.w3.org/ns/credentials/examples/v2`` the W3C vectors use,
-both as published (see /work/shared/contexts/SOURCE_COMMIT). The document
-loader refuses every other URL, so canonicalization never touches the network.
+both as published (see /work/shared/contexts/SOURCE_COMMIT), and the VC Data
+Model 1.1 context ``https://www.w3.org/2018/credentials/v1`` from the copy pyld
+ships in its frozen document loader (``pyld.documentloader.frozen``, pyld ≥
+3.3), so partners' 1.1 credentials are processed with the published context.
+The document loader refuses every other URL, so canonicalization never
+touches the network.
 """
 
 from __future__ import annotations
@@ -18,19 +22,23 @@ from simtrust.identity._errors import VerificationFailed
 
 __all__ = [
     "BUNDLED_CONTEXTS",
+    "CREDENTIALS_V1",
     "CREDENTIALS_V2",
     "EXAMPLES_V2",
     "KNOWN_CONTEXTS",
     "bundled_context",
+    "context_bytes",
     "document_loader",
 ]
 
+CREDENTIALS_V1 = "https://www.w3.org/2018/credentials/v1"
 CREDENTIALS_V2 = "https://www.w3.org/ns/credentials/v2"
 EXAMPLES_V2 = "https://www.w3.org/ns/credentials/examples/v2"
 
 BUNDLED_CONTEXTS: dict[str, str] = {
     CREDENTIALS_V2: "credentials-v2.jsonld",
     EXAMPLES_V2: "credentials-examples-v2.jsonld",
+    CREDENTIALS_V1: "pyld:credentials-v1.jsonld",
 }
 
 #: Contexts a credential may name. DID-document contexts appear only in DID
@@ -46,9 +54,19 @@ def bundled_context(url: str) -> dict[str, Any]:
         raise VerificationFailed(
             "unknown-context", f"context {url!r} is not bundled; simtrust never fetches contexts"
         )
-    text = resources.files("simtrust.identity").joinpath("contexts", name).read_text("utf-8")
+    text = context_bytes(url).decode("utf-8")
     document: dict[str, Any] = json.loads(text)
     return document
+
+
+@cache
+def context_bytes(url: str) -> bytes:
+    """The bytes of a bundled context file (what a digest of it covers)."""
+    name = BUNDLED_CONTEXTS[url]
+    if name.startswith("pyld:"):
+        package = resources.files("pyld.documentloader.frozen")
+        return package.joinpath("bundled", name.removeprefix("pyld:")).read_bytes()
+    return resources.files("simtrust.identity").joinpath("contexts", name).read_bytes()
 
 
 def document_loader(url: str, options: Any = None) -> dict[str, Any]:

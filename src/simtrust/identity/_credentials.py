@@ -9,12 +9,18 @@ proofs). Validity is checked against the ``now`` the caller passes in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from simtrust.identity._contexts import CREDENTIALS_V2, KNOWN_CONTEXTS
+from simtrust.identity._contexts import CREDENTIALS_V2
 from simtrust.identity._dataintegrity import VerifiedProof, add_proof, verify_proofs
+from simtrust.identity._datamodel import (
+    data_model_version,
+    validate_credential_model,
+    validate_presentation_model,
+)
 from simtrust.identity._errors import VerificationFailed
 from simtrust.identity._keys import Signer
 from simtrust.identity._resolver import DidResolver
@@ -43,14 +49,21 @@ class StatusResult:
     status_list_credential: str
     index: int
     set: bool
+    value: int | None = None
+    message: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "statusPurpose": self.status_purpose,
             "statusListCredential": self.status_list_credential,
             "statusListIndex": self.index,
             "set": self.set,
         }
+        if self.value is not None:
+            out["status"] = f"0x{self.value:x}"
+        if self.message is not None:
+            out["message"] = self.message
+        return out
 
 
 class StatusChecker(Protocol):
@@ -75,36 +88,6 @@ class VerifiedPresentation:
     credentials: list[VerifiedCredential]
 
 
-def _check_contexts(document: dict[str, Any]) -> None:
-    context = document.get("@context")
-    if not isinstance(context, list) or not context or context[0] != CREDENTIALS_V2:
-        raise VerificationFailed(
-            "malformed", f"@context must be a list starting with {CREDENTIALS_V2}"
-        )
-    for entry in context[1:]:
-        if isinstance(entry, str):
-            if entry not in KNOWN_CONTEXTS:
-                raise VerificationFailed("unknown-context", f"unknown context {entry!r}")
-        elif not isinstance(entry, dict):
-            raise VerificationFailed("malformed", "@context entries are URLs or objects")
-
-
-def _types(document: dict[str, Any]) -> list[str]:
-    value = document.get("type")
-    types = [value] if isinstance(value, str) else value
-    if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
-        raise VerificationFailed("malformed", "type must be a string or a list of strings")
-    return types
-
-
-def _no_nulls(document: dict[str, Any]) -> None:
-    # JSON-LD drops null values, so under eddsa-rdfc-2022 a property set to null
-    # is invisible to the signature; VCDM properties never take null.
-    nulls = sorted(k for k, v in document.items() if v is None)
-    if nulls:
-        raise VerificationFailed("malformed", f"properties may not be null: {nulls}")
-
-
 def issuer_of(credential: dict[str, Any]) -> str:
     """The issuer URL (§4.7: a URL or an object with an ``id``)."""
     issuer = credential.get("issuer")
@@ -115,36 +98,31 @@ def issuer_of(credential: dict[str, Any]) -> str:
     return issuer
 
 
-def validate_credential(credential: object) -> dict[str, Any]:
-    """Check the VCDM 2.0 shape of ``credential``; return it typed as a JSON object."""
-    if not isinstance(credential, dict):
-        raise VerificationFailed("malformed", "a credential is a JSON object")
-    _check_contexts(credential)
-    _no_nulls(credential)
-    if "VerifiableCredential" not in _types(credential):
-        raise VerificationFailed("malformed", "type must include VerifiableCredential")
-    issuer_of(credential)
-    subject = credential.get("credentialSubject")
-    subjects = subject if isinstance(subject, list) else [subject]
-    if not subjects or not all(isinstance(s, dict) and s for s in subjects):
-        raise VerificationFailed("malformed", "credentialSubject must be a non-empty object")
-    for name in ("validFrom", "validUntil"):
-        if name in credential:
-            parse_datetime(credential[name], name)
-    status = credential.get("credentialStatus")
-    if status is not None:
-        entries = status if isinstance(status, list) else [status]
-        if not all(isinstance(e, dict) and "type" in e for e in entries):
-            raise VerificationFailed("malformed", "credentialStatus entries need a type")
-    return credential
+def validate_credential(credential: object, *, secured: bool = False) -> dict[str, Any]:
+    """Check every data-model MUST of ``credential`` (VCDM 2.0 or 1.1); return it typed.
+
+    ``secured``: a proof is required (verifiers; §4.12).
+    """
+    return validate_credential_model(credential, secured=secured)
 
 
 def check_validity_period(credential: dict[str, Any], now: datetime) -> None:
-    """§4.9: refuse before validFrom and after validUntil."""
-    if "validFrom" in credential and now < parse_datetime(credential["validFrom"], "validFrom"):
+    """VCDM 2.0 §4.9 (validFrom/validUntil) or 1.1 §4.6-4.7 (issuanceDate/expirationDate)."""
+    if data_model_version(credential) == "1.1":
+        start_name, end_name = "issuanceDate", "expirationDate"
+    else:
+        start_name, end_name = "validFrom", "validUntil"
+    if start_name in credential and now < _moment(credential[start_name], start_name):
         raise VerificationFailed("not-yet-valid", "the credential is not valid yet")
-    if "validUntil" in credential and now > parse_datetime(credential["validUntil"], "validUntil"):
+    if end_name in credential and now > _moment(credential[end_name], end_name):
         raise VerificationFailed("expired", "the credential has expired")
+
+
+def _moment(value: str, name: str) -> datetime:
+    zoned = (
+        value if value.endswith("Z") or (value[-6:-5] in "+-" and value[-3] == ":") else value + "Z"
+    )
+    return parse_datetime(zoned, name)
 
 
 def issue_credential(
@@ -172,7 +150,7 @@ def verify_credential(
     status: StatusChecker | None = None,
 ) -> VerifiedCredential:
     """Verify shape, proofs, issuer binding, validity period and status; raise on failure."""
-    document = validate_credential(credential)
+    document = validate_credential(credential, secured=True)
     issuer = issuer_of(document)
     proofs = verify_proofs(document, resolver=resolver, now=now, proof_purpose="assertionMethod")
     if not any(p.controller == issuer for p in proofs):
@@ -190,6 +168,11 @@ def verify_credential(
             )
         results = [status.check(entry, issuer, now) for entry in entries]
     return VerifiedCredential(credential=document, issuer=issuer, proofs=proofs, status=results)
+
+
+def _is_enveloped(item: dict[str, Any]) -> bool:
+    types = item.get("type")
+    return "EnvelopedVerifiableCredential" in (types if isinstance(types, list) else [types])
 
 
 def create_presentation(
@@ -227,24 +210,23 @@ def verify_presentation(
     challenge: str | None = None,
     domain: str | None = None,
     status: StatusChecker | None = None,
-    require_holder_binding: bool = True,
+    require_holder_binding: bool = False,
+    envelope: Callable[[str], VerifiedCredential] | None = None,
 ) -> VerifiedPresentation:
-    """Verify the holder's proof (challenge, domain), then every enclosed credential.
+    """Verify the presentation's proof (challenge, domain), then every enclosed credential.
 
-    Holder binding: the proof must come from a key of ``holder``, and each
-    credential whose subject has an ``id`` must name the holder.
+    VCDM 2.0 §4.13 makes ``holder`` optional; holder binding is checked only
+    when the verifier asks for it (``require_holder_binding``): then the proof
+    must come from a key of ``holder``, and each credential whose subject has
+    an ``id`` must name the holder. Enveloped credentials (§4.13.1) are
+    verified by ``envelope(data_url)`` (the service reads ``vc+jwt``) and
+    refused when no envelope verifier is given.
     """
-    if not isinstance(presentation, dict):
-        raise VerificationFailed("malformed", "a presentation is a JSON object")
-    _check_contexts(presentation)
-    _no_nulls(presentation)
-    if "VerifiablePresentation" not in _types(presentation):
-        raise VerificationFailed("malformed", "type must include VerifiablePresentation")
+    validate_presentation_model(presentation, secured=True)
+    assert isinstance(presentation, dict)
     holder = presentation.get("holder")
-    if holder is not None and not isinstance(holder, str):
-        holder = holder.get("id") if isinstance(holder, dict) else None
-        if not isinstance(holder, str):
-            raise VerificationFailed("malformed", "holder must be a URL")
+    if isinstance(holder, dict):
+        holder = holder.get("id")
     proofs = verify_proofs(
         presentation,
         resolver=resolver,
@@ -262,7 +244,14 @@ def verify_presentation(
     items = enclosed if isinstance(enclosed, list) else [enclosed]
     verified = []
     for item in items:
-        result = verify_credential(item, resolver=resolver, now=now, status=status)
+        if _is_enveloped(item):
+            if envelope is None:
+                raise VerificationFailed(
+                    "unsupported-envelope", "this verifier reads no enveloped credentials"
+                )
+            result = envelope(str(item["id"]))
+        else:
+            result = verify_credential(item, resolver=resolver, now=now, status=status)
         if require_holder_binding:
             subject = result.credential["credentialSubject"]
             subjects = subject if isinstance(subject, list) else [subject]

@@ -2,8 +2,9 @@
 
 ``eddsa-jcs-2022`` (§3.3: JCS transformation, SHA-256 of proof config and of
 document, Ed25519 over their concatenation) and ``eddsa-rdfc-2022`` (§3.2: the
-same over RDF Dataset Canonicalization, done by pyld with only the bundled
-contexts). Proof sets and proof chains follow W3C VC Data Integrity 1.0 §4.1
+same over RDF Dataset Canonicalization, ``_rdfc``: native JSON-LD to RDF and
+RDFC-1.0 over the bundled contexts only). Proof sets and proof chains follow W3C
+VC Data Integrity 1.0 §4.1
 (Add Proof, ``previousProof``) and §4.5 (Verify Proof Sets and Chains): every
 proof must verify, and a chained proof signs the document together with the
 proofs it names.
@@ -18,11 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from simtrust.errors import DecodeError, InvalidSignature
-from simtrust.identity._contexts import document_loader
 from simtrust.identity._errors import VerificationFailed
 from simtrust.identity._jcs import canonicalize
 from simtrust.identity._keys import Signer, verify_ed25519
 from simtrust.identity._multibase import b58decode, b58encode
+from simtrust.identity._rdfc import rdfc_canonicalize
 from simtrust.identity._resolver import DidResolver
 from simtrust.identity._time import format_datetime, parse_datetime
 
@@ -32,11 +33,12 @@ __all__ = [
     "add_proof",
     "proof_hash",
     "proofs_of",
-    "rdfc_canonicalize",
     "verify_proofs",
 ]
 
-CRYPTOSUITES = ("eddsa-jcs-2022", "eddsa-rdfc-2022")
+CRYPTOSUITES = ("eddsa-jcs-2022", "eddsa-rdfc-2022", "ecdsa-jcs-2019", "ecdsa-rdfc-2019")
+_JCS = ("eddsa-jcs-2022", "ecdsa-jcs-2019")
+_ECDSA = ("ecdsa-jcs-2019", "ecdsa-rdfc-2019")
 Clock = Callable[[], datetime]
 
 
@@ -62,42 +64,11 @@ def proofs_of(document: dict[str, Any]) -> list[dict[str, Any]]:
     return items
 
 
-def rdfc_canonicalize(document: dict[str, Any]) -> bytes:
-    """RDF Dataset Canonicalization (RDFC-1.0 / URDNA2015) as N-Quads bytes."""
-    from pyld import jsonld
-
-    def dropped(term: object) -> None:
-        # Safe mode (VC-DI 1.0 §4.3 note): a term no context defines would be left
-        # out of the canonical form, and so out of what the signature covers.
-        raise VerificationFailed("malformed", f"term {term!r} is not defined by the @context")
-
-    try:
-        nquads = jsonld.JsonLdProcessor(on_property_dropped=dropped).normalize(
-            document,
-            {
-                "algorithm": "URDNA2015",
-                "format": "application/n-quads",
-                "documentLoader": document_loader,
-            },
-        )
-    except jsonld.JsonLdError as exc:
-        cause: BaseException | None = exc
-        while cause is not None:
-            if isinstance(cause, VerificationFailed):
-                raise cause from exc
-            nested = getattr(cause, "cause", None)
-            cause = nested if isinstance(nested, BaseException) else cause.__cause__
-        raise VerificationFailed("malformed", f"JSON-LD processing failed: {exc.type}") from exc
-    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
-        raise VerificationFailed("malformed", "document is not valid JSON-LD") from exc
-    return str(nquads).encode("utf-8")
-
-
 def proof_hash(cryptosuite: str, proof_config: dict[str, Any], document: dict[str, Any]) -> bytes:
     """SHA-256(canonical proof config) ‖ SHA-256(canonical document) (§3.2.4, §3.3.4)."""
-    if cryptosuite == "eddsa-jcs-2022":
+    if cryptosuite in _JCS:
         canon_proof, canon_doc = canonicalize(proof_config), canonicalize(document)
-    elif cryptosuite == "eddsa-rdfc-2022":
+    elif cryptosuite in ("eddsa-rdfc-2022", "ecdsa-rdfc-2019"):
         canon_proof, canon_doc = rdfc_canonicalize(proof_config), rdfc_canonicalize(document)
     else:
         raise VerificationFailed(
@@ -123,6 +94,13 @@ def add_proof(
     if cryptosuite not in CRYPTOSUITES:
         raise VerificationFailed(
             "unsupported-cryptosuite", f"cryptosuite {cryptosuite!r} is not supported"
+        )
+    from simtrust.identity._ecdsa import EcdsaP256Signer
+
+    if (cryptosuite in _ECDSA) != isinstance(signer, EcdsaP256Signer):
+        raise VerificationFailed(
+            "unsupported-cryptosuite",
+            f"{cryptosuite} needs {'a P-256' if cryptosuite in _ECDSA else 'an Ed25519'} key",
         )
     existing = proofs_of(document)
     unsecured = {k: v for k, v in document.items() if k != "proof"}
@@ -150,7 +128,7 @@ def add_proof(
     if "@context" in unsecured:
         config["@context"] = unsecured["@context"]
     signature = signer.sign(proof_hash(cryptosuite, config, input_document))
-    proof = dict(config) if cryptosuite == "eddsa-jcs-2022" else dict(options)
+    proof = dict(config) if cryptosuite in _JCS else dict(options)
     proof["proofValue"] = "z" + b58encode(signature)
     secured = dict(unsecured)
     secured["proof"] = [*existing, proof] if existing else proof
@@ -204,6 +182,7 @@ def verify_proofs(
                 challenge=challenge,
                 domain=domain,
                 key_for=key_for or resolver.verification_key,
+                p256_key_for=None if key_for else resolver.verification_p256_key,
             )
         )
     return verified
@@ -218,6 +197,7 @@ def _verify_one(
     challenge: str | None,
     domain: str | None,
     key_for: Callable[[str, str], bytes],
+    p256_key_for: Callable[[str, str], bytes] | None = None,
 ) -> VerifiedProof:
     if proof.get("type") != "DataIntegrityProof":
         raise VerificationFailed("unsupported-cryptosuite", "proof type must be DataIntegrityProof")
@@ -253,9 +233,8 @@ def _verify_one(
     vm = proof.get("verificationMethod")
     if not isinstance(vm, str):
         raise VerificationFailed("malformed", "verificationMethod must be a DID URL")
-    key = key_for(vm, proof_purpose)
     config = {k: v for k, v in proof.items() if k != "proofValue"}
-    if suite == "eddsa-jcs-2022":
+    if suite in _JCS:
         if "@context" in config:
             context = config["@context"]
             doc_context = unsecured.get("@context")
@@ -265,10 +244,19 @@ def _verify_one(
             unsecured["@context"] = context
     else:
         if "@context" not in unsecured:
-            raise VerificationFailed("malformed", "eddsa-rdfc-2022 needs a JSON-LD @context")
+            raise VerificationFailed("malformed", f"{suite} needs a JSON-LD @context")
         config["@context"] = unsecured["@context"]
     try:
-        verify_ed25519(key, signature, proof_hash(str(suite), config, unsecured))
+        if suite in _ECDSA:
+            from simtrust.identity._ecdsa import verify_p256
+
+            p256 = p256_key_for(vm, proof_purpose) if p256_key_for else None
+            if p256 is None:
+                raise VerificationFailed("unsupported-cryptosuite", f"{suite} is not accepted here")
+            verify_p256(p256, signature, proof_hash(str(suite), config, unsecured))
+        else:
+            key = key_for(vm, proof_purpose)
+            verify_ed25519(key, signature, proof_hash(str(suite), config, unsecured))
     except InvalidSignature as exc:
         raise VerificationFailed(
             "invalid-signature", "proof signature does not verify", verificationMethod=vm

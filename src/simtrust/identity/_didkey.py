@@ -70,6 +70,8 @@ def _resolve(did: str) -> dict[str, Any]:
     fingerprint = did.removeprefix("did:key:")
     if not fingerprint.startswith("z") or ":" in fingerprint or "#" in fingerprint:
         raise InvalidDid("did:key identifier must be a base58btc multibase value")
+    if fingerprint.startswith("zDn"):
+        return _p256_document(did, fingerprint)
     try:
         codec, key = decode_multikey(fingerprint)
     except DecodeError as exc:
@@ -97,6 +99,27 @@ def _resolve(did: str) -> dict[str, Any]:
         vm_id = f"{did}#{fingerprint}"
         document["verificationMethod"] = [_method(vm_id, did, fingerprint)]
         document["keyAgreement"] = [vm_id]
+    return document
+
+
+def _p256_document(did: str, fingerprint: str) -> dict[str, Any]:
+    """A P-256 did:key (``zDn...``, VC-DI-ECDSA issuers): one Multikey, all relationships."""
+    from simtrust.identity._ecdsa import decode_p256_multikey, p256_multikey
+
+    try:
+        key = decode_p256_multikey(fingerprint)
+    except DecodeError as exc:
+        raise InvalidDid(f"did:key identifier does not decode: {exc.detail}") from exc
+    if p256_multikey(key) != fingerprint:
+        raise InvalidDid("did:key identifier is not in canonical form")
+    vm_id = f"{did}#{fingerprint}"
+    document: dict[str, Any] = {
+        "@context": [DID_CONTEXT, MULTIKEY_CONTEXT],
+        "id": did,
+        "verificationMethod": [_method(vm_id, did, fingerprint)],
+    }
+    for relationship in _RELATIONSHIPS:
+        document[relationship] = [vm_id]
     return document
 
 

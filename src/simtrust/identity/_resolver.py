@@ -118,6 +118,31 @@ class DidResolver:
             )
         return method_key(resolution.document, vm_url, purpose)
 
+    def verification_p256_key(self, vm_url: str, purpose: str) -> bytes:
+        """The compressed P-256 key of ``vm_url`` if authorised for ``purpose``; else raise."""
+        if not isinstance(vm_url, str) or "#" not in vm_url:
+            raise VerificationFailed("key-not-authorized", "verificationMethod must be a DID URL")
+        did = vm_url.split("#", 1)[0]
+        try:
+            resolution = (
+                Resolution(cached_did_key(did)) if did.startswith("did:key:") else self.resolve(did)
+            )
+        except (DidNotFound, InvalidDid) as exc:
+            raise VerificationFailed(
+                "unresolvable", f"cannot resolve {did}: {exc.detail}", verificationMethod=vm_url
+            ) from exc
+        if resolution.document_metadata.get("deactivated"):
+            raise VerificationFailed(
+                "key-not-authorized", f"{did} is deactivated", verificationMethod=vm_url
+            )
+        method = _listed_method(resolution.document, vm_url, purpose)
+        from simtrust.identity._ecdsa import decode_p256_multikey
+
+        try:
+            return decode_p256_multikey(str(method.get("publicKeyMultibase", "")))
+        except DecodeError as exc:
+            raise VerificationFailed("key-not-authorized", f"{vm_url} is not a P-256 key") from exc
+
 
 def _absolute(reference: str, did: str) -> str:
     return did + reference if reference.startswith("#") else reference
@@ -125,6 +150,11 @@ def _absolute(reference: str, did: str) -> str:
 
 def method_key(document: dict[str, Any], vm_url: str, purpose: str) -> bytes:
     """Find ``vm_url`` under ``purpose`` in ``document`` and return its Ed25519 key."""
+    return _ed25519_of(_listed_method(document, vm_url, purpose), vm_url)
+
+
+def _listed_method(document: dict[str, Any], vm_url: str, purpose: str) -> dict[str, Any]:
+    """The verification method ``vm_url`` if ``document`` lists it under ``purpose``."""
     did = str(document.get("id", ""))
     relationship = document.get(purpose)
     if not isinstance(relationship, list):
@@ -154,7 +184,7 @@ def method_key(document: dict[str, Any], vm_url: str, purpose: str) -> bytes:
         raise VerificationFailed(
             "key-not-authorized", f"{vm_url} is not a verification method of {did}"
         )
-    return _ed25519_of(method, vm_url)
+    return method
 
 
 def _ed25519_of(method: dict[str, Any], vm_url: str) -> bytes:

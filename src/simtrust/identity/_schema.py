@@ -88,7 +88,13 @@ CREATE TABLE identity_status_anchor (
 CREATE INDEX identity_status_anchor_list ON identity_status_anchor (list_id, ledger_order)
 """
 
+_V3 = """
+ALTER TABLE identity_status_list ADD COLUMN status_size INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE identity_status_list ADD COLUMN status_messages TEXT NOT NULL DEFAULT ''
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=1, name="dids-status-lists-keys-receipts", sql=_V1),
     Migration(component="identity", version=2, name="status-list-anchors", sql=_V2),
+    Migration(component="identity", version=3, name="status-list-sizes-messages", sql=_V3),
 ]

@@ -11,6 +11,7 @@ under the runtime keyring.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ from simtrust.identity._credentials import (
     VerifiedCredential,
     VerifiedPresentation,
     issue_credential,
+    issuer_of,
+    validate_credential,
     verify_credential,
     verify_presentation,
 )
@@ -33,12 +36,18 @@ from simtrust.identity._didsimtrust import (
     simtrust_did,
 )
 from simtrust.identity._errors import DidNotFound, VerificationFailed
+from simtrust.identity._jcs import canonicalize
 from simtrust.identity._jose import verify_vc_jwt
 from simtrust.identity._kyc import ReceiptLedger
 from simtrust.identity._resolver import DidResolver, Resolution
 from simtrust.identity._secure_element import SecureElementSigner, SoftwareSecureElement
 from simtrust.identity._statusanchor import status_list_anchor
-from simtrust.identity._statuslist import STATUS_PURPOSES, StatusListRegistry, StatusListVerifier
+from simtrust.identity._statuslist import (
+    STATUS_PURPOSES,
+    StatusListRegistry,
+    StatusListVerifier,
+    validate_status_entry,
+)
 
 if TYPE_CHECKING:
     from simtrust.ledger import LedgerNode
@@ -156,20 +165,43 @@ class IdentityService:
                 ) from None
         return signer
 
-    def status_list(self, purpose: str) -> str:
-        """The issuer's current status list of ``purpose`` (created on first use)."""
+    def status_list(
+        self,
+        purpose: str,
+        status_size: int = 1,
+        messages: list[dict[str, str]] | None = None,
+    ) -> str:
+        """The issuer's current status list of ``purpose`` (created on first use).
+
+        Lists of ``statusSize`` above 1 or with ``statusMessage`` values are
+        kept apart per size and message set (their path carries both).
+        """
         if purpose not in STATUS_PURPOSES:
             raise InvalidInput(f"statusPurpose must be one of {STATUS_PURPOSES}")
         signer = self.issuer()
-        list_id = f"urn:simtrust:status:{self.network}:{purpose}:1"
+        path = f"{self.network}/{purpose}/1"
+        if status_size != 1 or messages:
+            digest = hashlib.sha256(canonicalize(messages or [])).hexdigest()[:12]
+            path = f"{self.network}/{purpose}-{status_size}-{digest}/1"
+        list_id = self.status_list_url(path)
         with self._lock:
             if (list_id, purpose) in self.status.lists(signer.controller):
                 return list_id
             published = self.status.create(
-                list_id, issuer=signer.controller, purpose=purpose, signer=signer, now=self.now()
+                list_id,
+                issuer=signer.controller,
+                purpose=purpose,
+                signer=signer,
+                now=self.now(),
+                status_size=status_size,
+                messages=messages,
             )
             self._anchor_status_list(published, signer)
         return list_id
+
+    def status_list_url(self, path: str) -> str:
+        """The https URL under which ``GET /credentials/status/{path}`` serves a list."""
+        return f"{self.rt.settings.public_url}/credentials/status/{path}"
 
     def _anchor_status_list(self, published: dict[str, Any], signer: SecureElementSigner) -> None:
         body = status_list_anchor(published, signer, self.now())
@@ -178,36 +210,92 @@ class IdentityService:
     # -- credentials
 
     def issue(self, credential: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-        """VC-API issue: set the issuer, add requested status entries, sign."""
+        """VC-API issue: check the data model, add requested status entries, sign.
+
+        Nothing is repaired: a credential the data model forbids is refused
+        with the rule it breaks. Only an absent ``issuer`` is filled in with
+        this issuer (the VC-API issuer instance's own identifier); ``issuer:
+        null``, an issuer object without ``id`` or another issuer is refused.
+        Status entries the caller supplies must name one of this issuer's
+        status lists, with the list's purpose and an unused index in range.
+        """
         if not isinstance(credential, dict):
             raise InvalidInput("credential must be a JSON object")
         signer = self.issuer()
         credential = dict(credential)
-        issuer = credential.get("issuer")
-        issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
-        if issuer_id is None:
+        if "issuer" not in credential:
             credential["issuer"] = signer.controller
-        elif issuer_id != signer.controller:
-            raise InvalidInput(f"this issuer is {signer.controller}, not {issuer_id}")
+        try:
+            validate_credential(credential)
+        except VerificationFailed as exc:
+            raise _refusal(exc) from exc
+        issuer_id = issuer_of(credential)
+        if issuer_id != signer.controller:
+            raise InvalidInput(
+                f"this issuer is {signer.controller}, not {issuer_id}", rule="VC-API issuer"
+            )
+        supplied = credential.get("credentialStatus")
+        if supplied is not None:
+            entries = supplied if isinstance(supplied, list) else [supplied]
+            for entry in entries:
+                self._claim_status(entry, credential.get("id"))
         status = options.get("credentialStatus")
         if status is not None:
             if not isinstance(status, dict) or status.get("type") != "BitstringStatusListEntry":
                 raise InvalidInput("options.credentialStatus.type must be BitstringStatusListEntry")
             purposes = status.get("statusPurpose", "revocation")
             wanted = purposes if isinstance(purposes, list) else [purposes]
-            entries = [
-                self.status.allocate(self.status_list(str(p)), credential_id=credential.get("id"))
+            size = status.get("statusSize", 1)
+            messages = status.get("statusMessage")
+            if type(size) is not int or (messages is not None and not isinstance(messages, list)):
+                raise InvalidInput("options.credentialStatus.statusSize is an integer and "
+                                   "statusMessage a list")  # fmt: skip
+            allocated = [
+                self.status.allocate(
+                    self.status_list(str(p), size, messages), credential_id=credential.get("id")
+                )
                 for p in wanted
             ]
+            existing = (
+                [] if supplied is None else (supplied if isinstance(supplied, list) else [supplied])
+            )
+            entries = [*existing, *allocated]
             credential["credentialStatus"] = entries[0] if len(entries) == 1 else entries
         suite = str(options.get("cryptosuite", "eddsa-jcs-2022"))
         try:
             return issue_credential(credential, signer, now=self.now(), cryptosuite=suite)
         except VerificationFailed as exc:
-            raise InvalidInput(f"cannot issue: {exc.detail}", reason=exc.reason) from exc
+            raise _refusal(exc) from exc
 
-    def set_status(self, entry: dict[str, Any], value: bool) -> dict[str, Any]:
-        """Set (revoke/suspend) or clear the status bit an entry points at; republish."""
+    def _claim_status(self, entry: object, credential_id: object) -> None:
+        """Validate a caller's status entry (Bitstring Status List §2.1) and reserve its index."""
+        try:
+            validate_status_entry(entry)
+        except VerificationFailed as exc:
+            raise _refusal(exc) from exc
+        assert isinstance(entry, dict)
+        if entry.get("type") != "BitstringStatusListEntry":
+            return
+        list_id = str(entry["statusListCredential"])
+        owned = dict(self.status.lists(self.issuer().controller))
+        rule = "Bitstring Status List §2.1"
+        if list_id not in owned:
+            raise InvalidInput(
+                f"statusListCredential {list_id} is not a status list of this issuer", rule=rule
+            )
+        if owned[list_id] != entry["statusPurpose"]:
+            raise InvalidInput(
+                f"status list {list_id} has purpose {owned[list_id]}, not {entry['statusPurpose']}",
+                rule=rule,
+            )
+        self.status.claim(
+            list_id,
+            int(str(entry["statusListIndex"])),
+            credential_id=credential_id if isinstance(credential_id, str) else None,
+        )
+
+    def set_status(self, entry: dict[str, Any], value: bool | int) -> dict[str, Any]:
+        """Set (revoke/suspend, or a message status) the entry's status; republish the list."""
         url, index = entry.get("statusListCredential"), entry.get("statusListIndex")
         if (not isinstance(url, str) or not isinstance(index, str)
                 or not (index.isascii() and index.isdigit())):
@@ -217,7 +305,7 @@ class IdentityService:
         self._anchor_status_list(published, signer)
         return published
 
-    def update_status(self, credential_id: str, purpose: str, value: bool) -> dict[str, Any]:
+    def update_status(self, credential_id: str, purpose: str, value: bool | int) -> dict[str, Any]:
         """Set or clear ``credential_id``'s bit in its ``purpose`` list (VC-API status update)."""
         for list_id, index, list_purpose in self.status.entries_for(credential_id):
             if list_purpose == purpose:
@@ -236,8 +324,14 @@ class IdentityService:
         )
 
     def verify_presentation(
-        self, document: object, *, challenge: str | None, domain: str | None
+        self,
+        document: object,
+        *,
+        challenge: str | None,
+        domain: str | None,
+        require_holder_binding: bool = False,
     ) -> VerifiedPresentation:
+        """VC-API presentation verify; holder binding only when the verifier asks for it."""
         return verify_presentation(
             document,
             resolver=self.resolver,
@@ -245,10 +339,39 @@ class IdentityService:
             challenge=challenge,
             domain=domain,
             status=self.status_checker,
+            require_holder_binding=require_holder_binding,
+            envelope=self._enveloped,
         )
 
-    def published_status_list(self, list_id: str) -> dict[str, Any]:
-        return self.status.published(list_id)
+    def _enveloped(self, data_url: str) -> VerifiedCredential:
+        """An enveloped credential (VCDM 2.0 §4.13.1): a ``data:application/vc+jwt`` URL."""
+        media, separator, payload = data_url.partition(",")
+        if not separator or media not in ("data:application/vc+jwt", "data:application/vc-ld+jwt"):
+            raise VerificationFailed(
+                "unsupported-envelope",
+                "enveloped credentials are read as data:application/vc+jwt URLs",
+            )
+        return verify_vc_jwt(
+            payload, resolver=self.resolver, now=self.now(), status=self.status_checker
+        )
+
+    def published_status_list(self, path: str) -> dict[str, Any]:
+        """The list served at ``/credentials/status/{path}`` (its id is the public URL).
+
+        Lists created before URLs were used keep their URN ids and are served by them.
+        """
+        try:
+            return self.status.published(self.status_list_url(path))
+        except NotFound:
+            if path.startswith("urn:"):
+                return self.status.published(path)
+            raise
+
+
+def _refusal(exc: VerificationFailed) -> InvalidInput:
+    """An issue refused by the data model: 400 with the rule it breaks (RFC 9457 member)."""
+    context = {k: v for k, v in exc.context.items() if k != "reason"}
+    return InvalidInput(f"cannot issue: {exc.detail}", reason=exc.reason, **context)
 
 
 def identity_service(rt: Runtime) -> IdentityService:

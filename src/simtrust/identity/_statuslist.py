@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import secrets
 import zlib
 from collections.abc import Callable
@@ -37,12 +38,76 @@ __all__ = [
     "decode_status_list",
     "encode_status_list",
     "status_bit",
+    "validate_status_entry",
 ]
 
 MIN_LIST_SIZE = 131_072
-STATUS_PURPOSES = ("revocation", "suspension")
+STATUS_PURPOSES = ("revocation", "suspension", "message")
+#: Largest statusSize simtrust issues or reads (§2.1 allows any; 8 bits = 256 messages).
+MAX_STATUS_SIZE = 8
 #: A decoded list larger than this is refused (a GZIP bomb guard): 16 Mi entries.
 _MAX_LIST_BYTES = 2 * 1024 * 1024
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+")
+#: §2.1 statusPurpose values this specification defines.
+ENTRY_PURPOSES = ("refresh", "revocation", "suspension", "message")
+
+
+def validate_status_entry(entry: object) -> None:
+    """§2.1 BitstringStatusListEntry: the MUSTs of one ``credentialStatus`` entry.
+
+    Entries of other types are left to their own specifications (the data
+    model only requires a ``type``, checked by the data-model validator).
+    """
+    rule = "Bitstring Status List §2.1"
+    if not isinstance(entry, dict):
+        raise VerificationFailed("malformed", "a credentialStatus entry is an object", rule=rule)
+    if entry.get("type") != "BitstringStatusListEntry":
+        return
+    purpose = entry.get("statusPurpose")
+    purposes = purpose if isinstance(purpose, list) else [purpose]
+    if not purposes or not all(isinstance(p, str) and p for p in purposes):
+        raise VerificationFailed("malformed", "statusPurpose must be a string", rule=rule)
+    index = entry.get("statusListIndex")
+    if not isinstance(index, str) or not index.isdigit() or not index.isascii():
+        raise VerificationFailed(
+            "malformed",
+            "statusListIndex must be a non-negative integer expressed as a base-10 string",
+            rule=rule,
+        )
+    url = entry.get("statusListCredential")
+    if not isinstance(url, str) or _URL.fullmatch(url) is None:
+        raise VerificationFailed("malformed", "statusListCredential must be a URL", rule=rule)
+    size = entry.get("statusSize", 1)
+    if type(size) is not int or size < 1:
+        raise VerificationFailed("malformed", "statusSize must be a positive integer", rule=rule)
+    if "message" in purposes and "statusMessage" not in entry:
+        raise VerificationFailed(
+            "malformed", "a message status entry needs statusMessage", rule=rule
+        )
+    if size > 1 and "statusMessage" not in entry:
+        raise VerificationFailed("malformed", "statusSize above 1 needs statusMessage", rule=rule)
+    if "statusMessage" in entry:
+        messages = entry["statusMessage"]
+        if not isinstance(messages, list) or not messages:
+            raise VerificationFailed("malformed", "statusMessage must be a list", rule=rule)
+        for message in messages:
+            if (
+                not isinstance(message, dict)
+                or not isinstance(message.get("status"), str)
+                or not re.fullmatch(r"0x[0-9a-fA-F]+", message["status"])
+                or not isinstance(message.get("message"), str)
+            ):
+                raise VerificationFailed(
+                    "malformed",
+                    "each statusMessage has a hex status (0x...) and a message string",
+                    rule=rule,
+                )
+        if len(messages) > 2**size:
+            raise VerificationFailed(
+                "malformed", "statusMessage lists more values than statusSize holds", rule=rule
+            )
 
 
 def encode_status_list(bits: bytes) -> str:
@@ -65,6 +130,14 @@ def decode_status_list(encoded: object) -> bytes:
     if not inflater.eof:
         raise DecodeError("encodedList is truncated")
     return bits
+
+
+def status_value(bits: bytes, index: int, size: int) -> int:
+    """The ``size``-bit status of entry ``index`` (bits ``index*size`` onwards, §3.2 step 10)."""
+    value = 0
+    for position in range(index * size, index * size + size):
+        value = (value << 1) | status_bit(bits, position)
+    return value
 
 
 def status_bit(bits: bytes, index: int) -> bool:
@@ -104,19 +177,50 @@ class StatusListRegistry:
         signer: Signer,
         now: datetime,
         size: int = MIN_LIST_SIZE,
+        status_size: int = 1,
+        messages: list[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
-        """Create an empty list and publish its first credential."""
+        """Create an empty list of ``size`` entries of ``status_size`` bits; publish it.
+
+        ``messages`` (§2.1 ``statusMessage``) are required for ``message`` lists
+        and for status sizes above 1, and copied into every entry allocated.
+        """
         if purpose not in STATUS_PURPOSES:
             raise InvalidInput(f"statusPurpose must be one of {STATUS_PURPOSES}")
         if size < MIN_LIST_SIZE or size % 8:
             raise InvalidInput(
                 f"a status list holds at least {MIN_LIST_SIZE} entries (herd privacy)"
             )
+        if not 1 <= status_size <= MAX_STATUS_SIZE:
+            raise InvalidInput(f"statusSize must be between 1 and {MAX_STATUS_SIZE}")
+        if (purpose == "message" or status_size > 1) and not messages:
+            raise InvalidInput("a message list or statusSize above 1 needs statusMessage")
+        if messages:
+            validate_status_entry(
+                {
+                    "type": "BitstringStatusListEntry",
+                    "statusPurpose": purpose,
+                    "statusListIndex": "0",
+                    "statusListCredential": list_id,
+                    "statusSize": status_size,
+                    "statusMessage": messages,
+                }
+            )
         with self._db.transaction():
             self._db.execute(
                 "INSERT INTO identity_status_list (list_id, issuer, purpose, size, bits,"
-                " allocated, credential, updated) VALUES (?, ?, ?, ?, ?, 0, '', ?)",
-                (list_id, issuer, purpose, size, bytes(size // 8), format_datetime(now)),
+                " allocated, credential, updated, status_size, status_messages)"
+                " VALUES (?, ?, ?, ?, ?, 0, '', ?, ?, ?)",
+                (
+                    list_id,
+                    issuer,
+                    purpose,
+                    size,
+                    bytes(size * status_size // 8),
+                    format_datetime(now),
+                    status_size,
+                    json.dumps(messages or []),
+                ),
             )
             return self._publish(list_id, signer, now)
 
@@ -124,12 +228,14 @@ class StatusListRegistry:
         """Reserve a random unused index and return the ``credentialStatus`` entry."""
         with self._db.transaction():
             row = self._db.query_one(
-                "SELECT purpose, size, allocated FROM identity_status_list WHERE list_id = ?",
+                "SELECT purpose, size, allocated, status_size, status_messages"
+                " FROM identity_status_list WHERE list_id = ?",
                 (list_id,),
             )
             if row is None:
                 raise NotFound(f"no status list {list_id}")
             purpose, size, allocated = str(row[0]), int(row[1]), int(row[2])
+            status_size, messages = int(row[3]), json.loads(str(row[4]) or "[]")
             if allocated >= size:
                 raise Conflict(f"status list {list_id} is full")
             index = self._pick(list_id, size)
@@ -141,13 +247,45 @@ class StatusListRegistry:
                 "UPDATE identity_status_list SET allocated = allocated + 1 WHERE list_id = ?",
                 (list_id,),
             )
-        return {
+        entry: dict[str, Any] = {
             "id": f"{list_id}#{index}",
             "type": "BitstringStatusListEntry",
             "statusPurpose": purpose,
             "statusListIndex": str(index),
             "statusListCredential": list_id,
         }
+        if status_size > 1 or messages:
+            entry["statusSize"] = status_size
+            entry["statusMessage"] = messages
+        return entry
+
+    def claim(self, list_id: str, index: int, credential_id: str | None = None) -> None:
+        """Reserve ``index`` of ``list_id`` for a caller-supplied entry; refuse a used index."""
+        with self._db.transaction():
+            row = self._db.query_one(
+                "SELECT size FROM identity_status_list WHERE list_id = ?", (list_id,)
+            )
+            if row is None:
+                raise NotFound(f"no status list {list_id}")
+            if not 0 <= index < int(row[0]):
+                raise InvalidInput(
+                    f"statusListIndex {index} is outside status list {list_id}",
+                    rule="Bitstring Status List §2.1",
+                )
+            taken = self._db.query_one(
+                "SELECT 1 FROM identity_status_alloc WHERE list_id = ? AND idx = ?",
+                (list_id, index),
+            )
+            if taken is not None:
+                raise Conflict(f"index {index} of {list_id} is already in use")
+            self._db.execute(
+                "INSERT INTO identity_status_alloc (list_id, idx, credential_id) VALUES (?, ?, ?)",
+                (list_id, index, credential_id),
+            )
+            self._db.execute(
+                "UPDATE identity_status_list SET allocated = allocated + 1 WHERE list_id = ?",
+                (list_id,),
+            )
 
     def _pick(self, list_id: str, size: int) -> int:
         for _ in range(64):
@@ -169,12 +307,12 @@ class StatusListRegistry:
         return free[self._random(len(free))]
 
     def set_status(
-        self, list_id: str, index: int, value: bool, *, signer: Signer, now: datetime
+        self, list_id: str, index: int, value: bool | int, *, signer: Signer, now: datetime
     ) -> dict[str, Any]:
-        """Set or clear the bit of an allocated index and republish the list."""
+        """Set the status of an allocated index (a bit, or ``statusSize`` bits); republish."""
         with self._db.transaction():
             row = self._db.query_one(
-                "SELECT bits FROM identity_status_list WHERE list_id = ?", (list_id,)
+                "SELECT bits, status_size FROM identity_status_list WHERE list_id = ?", (list_id,)
             )
             if row is None:
                 raise NotFound(f"no status list {list_id}")
@@ -187,7 +325,13 @@ class StatusListRegistry:
             ):
                 raise NotFound(f"index {index} of {list_id} was never allocated")
             bits = bytearray(bytes(row[0]))
-            _set_bit(bits, index, value)
+            status_size = int(row[1])
+            number = int(value)
+            if not 0 <= number < 2**status_size:
+                raise InvalidInput(f"status {number} does not fit in {status_size} bits")
+            for offset in range(status_size):
+                bit = bool(number >> (status_size - 1 - offset) & 1)
+                _set_bit(bits, index * status_size + offset, bit)
             self._db.execute(
                 "UPDATE identity_status_list SET bits = ? WHERE list_id = ?", (bytes(bits), list_id)
             )
@@ -239,6 +383,14 @@ class StatusListRegistry:
         )
         return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
 
+    def status_size(self, list_id: str) -> int:
+        row = self._db.query_one(
+            "SELECT status_size FROM identity_status_list WHERE list_id = ?", (list_id,)
+        )
+        if row is None:
+            raise NotFound(f"no status list {list_id}")
+        return int(row[0])
+
     def lists(self, issuer: str) -> list[tuple[str, str]]:
         """(list id, purpose) of every list of ``issuer``."""
         rows = self._db.query(
@@ -271,6 +423,7 @@ class StatusListVerifier:
         self._anchored = anchored
 
     def check(self, entry: dict[str, Any], issuer: str, now: datetime) -> StatusResult:
+        validate_status_entry(entry)
         if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
             raise VerificationFailed(
                 "malformed", "credentialStatus is not a BitstringStatusListEntry"
@@ -278,6 +431,11 @@ class StatusListVerifier:
         purpose = entry.get("statusPurpose")
         url = entry.get("statusListCredential")
         raw_index = entry.get("statusListIndex")
+        size = int(entry.get("statusSize", 1))
+        if size > MAX_STATUS_SIZE:
+            raise VerificationFailed(
+                "status-unavailable", f"statusSize above {MAX_STATUS_SIZE} is not read"
+            )
         if purpose not in STATUS_PURPOSES:
             raise VerificationFailed("malformed", f"unsupported statusPurpose {purpose!r}")
         if (not isinstance(url, str) or not isinstance(raw_index, str)
@@ -321,14 +479,34 @@ class StatusListVerifier:
             )
         try:
             bits = decode_status_list(subject.get("encodedList"))
-            if len(bits) * 8 < MIN_LIST_SIZE:
+            if len(bits) * 8 < MIN_LIST_SIZE * size:
                 raise DecodeError("status list is shorter than 131,072 entries")
-            value = status_bit(bits, index)
+            number = status_value(bits, index, size)
         except DecodeError as exc:
             raise VerificationFailed(
                 "status-unavailable", exc.detail, statusListCredential=url
             ) from exc
-        result = StatusResult(purpose, url, index, value)
+        value = bool(number)
+        message = None
+        if "statusMessage" in entry:
+            wanted = f"0x{number:x}"
+            message = next(
+                (
+                    m["message"]
+                    for m in entry["statusMessage"]
+                    if int(str(m["status"]), 16) == number
+                ),
+                None,
+            )
+            if message is None:
+                raise VerificationFailed(
+                    "status-unavailable",
+                    f"status {wanted} has no statusMessage",
+                    statusListCredential=url,
+                )
+        result = StatusResult(purpose, url, index, value, number, message)
+        if purpose == "message":
+            return result
         if value:
             reason = "revoked" if purpose == "revocation" else "suspended"
             raise VerificationFailed(

@@ -27,9 +27,10 @@ from simtrust.ledger._codec import (
     message_id,
     network_id_from_name,
     output_id,
+    payload_code,
     signing_bytes,
 )
-from simtrust.ledger._keys import Ed25519Signer, verify_ed25519
+from simtrust.ledger._keys import Ed25519Signer, verify_ed25519, verify_ed25519_ok
 from simtrust.ledger._node import (
     CommitRecord,
     LedgerConfig,
@@ -45,8 +46,16 @@ from simtrust.ledger._orderer import (
     Orderer,
     SoloOrderer,
 )
+from simtrust.ledger._pool import verify_chunk
 from simtrust.ledger._runtime import ledger_node
 from simtrust.ledger._utxo import Balance, Genesis, foundry_token_id
+from simtrust.ledger._views import (
+    balance_json,
+    message_json,
+    output_json,
+    parse_hex_id,
+    parse_public_key,
+)
 
 __all__ = [
     "MAX_MESSAGE_SIZE",
@@ -75,6 +84,7 @@ __all__ = [
     "TaggedData",
     "Transaction",
     "Unlock",
+    "balance_json",
     "chain_genesis",
     "chain_step",
     "decode_message",
@@ -84,8 +94,15 @@ __all__ = [
     "foundry_token_id",
     "ledger_node",
     "message_id",
+    "message_json",
     "network_id_from_name",
     "output_id",
+    "output_json",
+    "parse_hex_id",
+    "parse_public_key",
+    "payload_code",
     "signing_bytes",
+    "verify_chunk",
     "verify_ed25519",
+    "verify_ed25519_ok",
 ]

@@ -17,7 +17,7 @@ from enum import IntEnum
 from itertools import pairwise
 from typing import NamedTuple
 
-from simtrust.errors import Rejected
+from simtrust.errors import InvalidInput, Rejected
 
 __all__ = [
     "GENESIS_PARENT_TIME",
@@ -47,6 +47,7 @@ __all__ = [
     "network_id_from_name",
     "output_id",
     "parents_of",
+    "payload_code",
     "signing_bytes",
     "split_output_id",
     "transaction_essence",
@@ -96,6 +97,21 @@ PAYLOAD_NAMES: dict[int, str] = {
     PayloadType.VALIDATOR_BLOCK: "validator-block",
     PayloadType.CONTRACT: "contract",
 }
+
+
+def payload_code(payload_type: int | str) -> int:
+    """The payload type code of a name (``"tagged-data"``) or of a code, else InvalidInput.
+
+    The one parser of payload types for the node, the HTTP API and the CLI.
+    """
+    if isinstance(payload_type, str):
+        for code, name in PAYLOAD_NAMES.items():
+            if name == payload_type:
+                return code
+        raise InvalidInput(f"unknown payload type {payload_type!r}")
+    if payload_type not in PAYLOAD_NAMES:
+        raise InvalidInput(f"unknown payload type {payload_type}")
+    return int(payload_type)
 
 
 class TaggedData(NamedTuple):

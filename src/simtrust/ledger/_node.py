@@ -1,198 +1,43 @@
-"""The ledger node: ingest (decode → verify → validate → store → tips → finalize) and queries.
+"""The ledger node (``docs/ledger.md``): one store, one ingest pipeline, a wallet, read views.
 
-Validation rules and their reason codes are listed in ``docs/ledger.md``
-("Validation"); every rejection raises or returns ``Rejected(reason, ...)``.
-A batch is acknowledged only after the store transaction that holds its
-messages, their finalization and the ledger state they changed has
-committed, so a crash at any moment loses nothing acknowledged and a
-restart rebuilds the in-memory indexes from the store (``docs/ledger.md``,
-"Durability").
+:class:`LedgerNode` builds the pieces on one :class:`~simtrust.store.Database`
+and is the surface the rest of simtrust uses. Each responsibility lives in
+its own class: :class:`~simtrust.ledger._ingest.IngestPipeline` (decode,
+verify, validate, store, finalize; the live in-memory state),
+:class:`~simtrust.ledger._wallet.Wallet` (authoring and signing messages and
+transfers) and :class:`~simtrust.ledger._reads.LedgerReader` (stored
+history: explorer, feed, anchors, commit records, recomputation). The
+node's methods delegate to them, so callers keep one object.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import multiprocessing
 import random
-import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from simtrust.errors import (
-    ConfigError,
-    IntegrityError,
-    InvalidInput,
-    NotFound,
-    Rejected,
-    SimtrustError,
-)
-from simtrust.ledger._chain import chain_genesis, chain_step
-from simtrust.ledger._codec import (
-    PAYLOAD_NAMES,
-    Anchor,
-    Message,
-    Output,
-    PayloadType,
-    TaggedData,
-    Transaction,
-    Unlock,
-    decode_message,
-    encode_anchor,
-    encode_tagged_data,
-    encode_transaction,
-    essence_digest,
-    message_id,
-    network_id_from_name,
-    parents_of,
-    signing_bytes,
-    transaction_essence,
-)
+from simtrust.errors import ConfigError
+from simtrust.ledger._chain import chain_genesis
+from simtrust.ledger._codec import Message, Output, Unlock
+from simtrust.ledger._ingest import Clock, IngestPipeline
 from simtrust.ledger._keys import Ed25519Signer
-from simtrust.ledger._orderer import (
-    CommittedSubDagLike,
-    FinalizedHandler,
-    FinalizedMessage,
-    Orderer,
-    SoloOrderer,
-)
-from simtrust.ledger._pool import UnlockJob, VerifierPool, verify_chunk
+from simtrust.ledger._orderer import FinalizedHandler, Orderer, SoloOrderer
+from simtrust.ledger._reads import LedgerReader
 from simtrust.ledger._schema import MIGRATIONS
-from simtrust.ledger._tangle import IssuerQuota, SolidBuffer, TipPool
+from simtrust.ledger._types import CommitRecord, LedgerConfig, StateSnapshot, SubmitResult
 from simtrust.ledger._utxo import Balance, Genesis, UtxoLedger
+from simtrust.ledger._wallet import Wallet
 from simtrust.store import Database, apply_migrations
 
-__all__ = ["CommitRecord", "LedgerConfig", "LedgerNode", "StateSnapshot", "SubmitResult"]
+__all__ = ["DEFAULT_SUPPLY", "CommitRecord", "LedgerConfig", "LedgerNode", "StateSnapshot",
+           "SubmitResult"]
 
 DEFAULT_SUPPLY = 10**15
-_POOL_TIMEOUT_S = 120.0
-log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerConfig:
-    """Node rules and limits; defaults are the values ``docs/ledger.md`` specifies."""
-
-    network: str = "simtrust-local"
-    max_parent_age_ms: int = 600_000
-    tip_max_age_ms: int = 300_000
-    max_future_skew_ms: int = 30_000
-    max_past_skew_ms: int = 600_000
-    quota_rate: float = 50.0
-    quota_burst: int = 500
-    buffer_max: int = 10_000
-    buffer_max_age_ms: int = 60_000
-    parents_to_select: int = 4
-    chunk: int = 1024
-    workers: int = 0
-    pool_threshold: int = 512
-    inflight: int = 4
-
-    @property
-    def network_id(self) -> bytes:
-        return network_id_from_name(self.network)
-
-
-class SubmitResult(NamedTuple):
-    """Outcome of one submitted message.
-
-    ``status``: ``accepted`` (stored and committed), ``duplicate`` (already
-    stored), ``pending`` (waiting for the ``missing`` parents, not yet
-    stored), ``rejected`` (``reason`` names the rule).
-    """
-
-    status: str
-    message_id: bytes | None
-    reason: str | None = None
-    detail: str | None = None
-    missing: tuple[bytes, ...] = ()
-
-    def raise_if_rejected(self) -> SubmitResult:
-        if self.status == "rejected":
-            raise Rejected(self.reason or "rejected", self.detail or "message rejected")
-        return self
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "status": self.status,
-            "message_id": self.message_id.hex() if self.message_id else None,
-        }
-        if self.reason:
-            out["reason"] = self.reason
-            out["detail"] = self.detail
-        if self.missing:
-            out["missing"] = [m.hex() for m in self.missing]
-        return out
-
-
-class StateSnapshot(NamedTuple):
-    """What must be identical after a restart and after a recomputation."""
-
-    messages: int
-    finalized: int
-    utxo_hash: str
-    tips_hash: str
-    order_hash: str
-    commit_height: int
-    commit_chain: str
-
-
-class CommitRecord(NamedTuple):
-    """One applied commit as a peer serves it to a node syncing finalized history.
-
-    ``entries`` are (raw message, status, reason) in finalized order; the
-    message ids are the hashes of the raw bytes, so a record cannot name one
-    message and carry another (``docs/network.md``, "Snapshot sync").
-    """
-
-    height: int
-    round: int
-    leader: bytes
-    entries: tuple[tuple[bytes, int, str | None], ...]
-
-    def chain_after(self, previous: bytes) -> bytes:
-        return chain_step(previous, self.round, self.leader,
-                          ((message_id(raw), st, r) for raw, st, r in self.entries))
-
-
-class _AnchorIndex:
-    """Built-in handler for anchor payloads: rows for ``ledger_anchors``."""
-
-    __slots__ = ("rows",)
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[bytes, bytes, str, int, int, int, bytes, int]] = []
-
-    def apply(self, fm: FinalizedMessage) -> None:
-        body = fm.body
-        if not isinstance(body, Anchor):
-            raise Rejected("payload", "not an anchor")
-        self.rows.append(
-            (fm.message_id, fm.issuer, body.domain, body.first, body.last, body.size,
-             body.root, fm.order)
-        )
-
-
-class _Rows:
-    __slots__ = ("finalized", "messages", "rounds")
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[int, bytes, int, int, bytes]] = []
-        self.finalized: list[tuple[int, int, int, int, str | None]] = []
-        self.rounds: list[tuple[int, bytes, int, int, int, bytes]] = []
-
-
-#: A decoded message, a decoding rejection, or the result of a duplicate (known
-#: before verification: an id is the hash of the complete signed bytes).
-Decoded = list[Message | Rejected | SubmitResult]
 
 
 class LedgerNode:
@@ -200,7 +45,7 @@ class LedgerNode:
 
     ``signer`` is the node's own key (it issues anchors and, as the sole
     validator, leads every round). ``orderer`` defaults to the one-validator
-    :class:`SoloOrderer`.
+    :class:`SoloOrderer`. ``ingest``, ``wallet`` and ``reads`` are the parts.
     """
 
     def __init__(
@@ -220,25 +65,6 @@ class LedgerNode:
         self.network_id = self.config.network_id
         self.clock = clock
         self.orderer = orderer or SoloOrderer(signer.public_key)
-        self._rng = rng or random.Random()
-        self._lock = threading.RLock()
-        self._pool = VerifierPool(self.config.workers)
-        self._handlers: dict[str, list[FinalizedHandler]] = {}
-        self.utxo = UtxoLedger()
-        self._anchors = _AnchorIndex()
-        self._handlers["transaction"] = [self._utxo_handler()]
-        self._handlers["anchor"] = [self._anchors]
-        self.stats: dict[str, int] = {"evicted": 0, "dropped": 0, "committed_admitted": 0,
-                                      "stale_commits": 0}
-        self._busy = False
-        # Commits taken from the orderer and not yet applied. They outlive a
-        # rebuild of the indexes (``_load``): the orderer hands each commit once.
-        self._pending_commits: deque[CommittedSubDagLike] = deque()
-        self._taken: list[CommittedSubDagLike] = []
-        self._dropped: list[CommittedSubDagLike] = []
-        self._cut = False
-        self._named: frozenset[bytes] = frozenset()
-        self._vouched: set[bytes] = set()
         apply_migrations(db, MIGRATIONS)
         if db.dialect == "sqlite":
             # The tangle's indexes are keyed by random hashes: a page cache that
@@ -247,25 +73,19 @@ class LedgerNode:
             db.execute("PRAGMA wal_autocheckpoint = 16384")
         self.genesis = self._init_genesis(genesis)
         self.genesis_id = self.genesis.id
-        self._load()
-
-    # ------------------------------------------------------------ set-up
-
-    def _utxo_handler(self) -> FinalizedHandler:
-        utxo = self.utxo
-
-        class _Utxo:
-            def apply(self, fm: FinalizedMessage) -> None:
-                try:
-                    utxo.apply(fm)
-                except Rejected:
-                    utxo.mark_void(fm.message_id)
-                    raise
-
-        return _Utxo()
+        self.ingest = IngestPipeline(db, self.genesis, signer.public_key, config=self.config,
+                                     clock=clock, orderer=self.orderer,
+                                     rng=rng or random.Random())
+        self.wallet = Wallet(self.ingest, signer)
+        self.reads = LedgerReader(self.ingest, signer.public_key)
+        self.stats = self.ingest.stats
 
     def _now_ms(self) -> int:
         return int(self.clock().timestamp() * 1000)
+
+    @property
+    def utxo(self) -> UtxoLedger:
+        return self.ingest.utxo
 
     def _init_genesis(self, genesis: Genesis | None) -> Genesis:
         row = self.db.query_one("SELECT value FROM ledger_meta WHERE key = 'genesis'")
@@ -306,974 +126,137 @@ class LedgerNode:
             )
         return genesis
 
-    def _load(self) -> None:
-        """(Re)build every in-memory index from the store."""
-        g = self.genesis
-        self._known: dict[bytes, int] = {self.genesis_id: g.time_ms}
-        self._seq_of: dict[bytes, int] = {self.genesis_id: 0}
-        by_seq: dict[int, bytes] = {0: self.genesis_id}
-        self._children: dict[bytes, list[bytes]] = {}
-        self._tips = TipPool()
-        self._buffer = SolidBuffer(self.config.buffer_max, self.config.buffer_max_age_ms)
-        self._vouched = set()
-        self._quota = IssuerQuota(self.config.quota_rate, self.config.quota_burst)
-        self._unfinal: dict[bytes, Message] = {}
-        self._final: dict[bytes, int] = {}
-        self._void: dict[bytes, str] = {}
-        self._seq = 0
-        for seq, at, blob in self.db.query(
-            "SELECT seq, issued_at, raw FROM ledger_messages ORDER BY seq"
-        ):
-            raw = bytes(blob)
-            mid = message_id(raw)
-            plist = parents_of(raw)
-            self._seq = int(seq)
-            self._index(mid, int(at), plist)
-            self._seq_of[mid] = self._seq
-            by_seq[self._seq] = mid
-        self._order = 0
-        for ord_, seq, status, reason in self.db.query(
-            "SELECT ord, seq, status, reason FROM ledger_finalized ORDER BY ord"
-        ):
-            fid = by_seq[int(seq)]
-            self._final[fid] = int(ord_)
-            if status:
-                self._void[fid] = str(reason)
-            self._order = int(ord_)
-        spent = {int(k) for (k,) in self.db.query("SELECT okey FROM ledger_spends")}
-        self.utxo = UtxoLedger()
-        self.utxo.restore(
-            (
-                (bytes(o), bytes(b))
-                for k, o, b in self.db.query("SELECT okey, output_id, body FROM ledger_outputs")
-                if int(k) not in spent
-            ),
-            self._void,
-        )
-        self._handlers["transaction"][0] = self._utxo_handler()
-        self._anchors.rows.clear()
-        row = self.db.query_one("SELECT MAX(round) FROM ledger_rounds")
-        last_round = int(row[0]) if row and row[0] is not None else 0
-        self._height, self._chain = self._load_chain(by_seq)
-        self._last_round = last_round
-        unfinal: list[Message] = []
-        if len(self._known) > len(self._final):
-            unfinal = [
-                decode_message(bytes(raw))
-                for mid, raw in (
-                    (message_id(bytes(r)), r)
-                    for (r,) in self.db.query("SELECT raw FROM ledger_messages ORDER BY seq")
-                )
-                if mid not in self._final
-            ]
-        for m in unfinal:
-            self._unfinal[m.id] = m
-        self.orderer.restore(last_round, unfinal)
-        self._name_committed()
-
-    def _load_chain(self, by_seq: dict[int, bytes]) -> tuple[int, bytes]:
-        """Height and head of the commit chain; fills rows stored before it existed."""
-        row = self.db.query_one(
-            "SELECT height, chain FROM ledger_rounds ORDER BY round DESC LIMIT 1")
-        if row is not None and row[1] is not None:
-            return int(row[0]), bytes(row[1])
-        # A store from before the commit chain: compute every head once, in order.
-        outcome = {
-            int(o): (by_seq[int(q)], int(st), None if r is None else str(r))
-            for o, q, st, r in self.db.query(
-                "SELECT ord, seq, status, reason FROM ledger_finalized")
-        }
-        head = chain_genesis(self.genesis_id)
-        height = 0
-        updates: list[tuple[int, bytes, int]] = [(0, head, 0)]
-        for rnd, leader, first, count in self.db.query(
-            "SELECT round, leader, first_ord, count FROM ledger_rounds WHERE round > 0"
-            " ORDER BY round"
-        ):
-            height += 1
-            entries = [outcome[o] for o in range(int(first), int(first) + int(count))]
-            head = chain_step(head, int(rnd), bytes(leader), entries)
-            updates.append((height, head, int(rnd)))
-        with self.db.transaction():
-            self.db.executemany(
-                "UPDATE ledger_rounds SET height = ?, chain = ? WHERE round = ?", updates)
-        return height, head
-
-    def _index(self, mid: bytes, at: int, parents: Sequence[bytes]) -> None:
-        self._known[mid] = at
-        children = self._children
-        for p in parents:
-            c = children.get(p)
-            if c is None:
-                children[p] = [mid]
-            else:
-                c.append(mid)
-        self._tips.add(mid, at, parents)
+    # ------------------------------------------------------------ ingest
 
     def register_handler(
         self, payload_type: str, handler: FinalizedHandler, *, replay_from: int | None = None
     ) -> None:
-        """Have ``handler.apply(fm)`` called for each finalized message of ``payload_type``.
-
-        Handlers run in finalized order inside the store transaction. With
-        ``replay_from``, messages of that type already finalized at order
-        ``>= replay_from`` (while no such handler was registered in this
-        process: a CLI, a restart, a peer's messages) are applied first, in
-        order; a handler keeps a cursor to make replays idempotent.
-        """
-        if payload_type not in PAYLOAD_NAMES.values():
-            raise InvalidInput(f"unknown payload type {payload_type!r}")
-        with self._lock:
-            self._handlers.setdefault(payload_type, []).append(handler)
-            if replay_from is not None:
-                self._replay(payload_type, handler, replay_from)
-
-    def _replay(self, name: str, handler: FinalizedHandler, start: int) -> None:
-        rows = self.db.query(
-            "SELECT f.ord, f.round, f.status, m.raw FROM ledger_finalized f"
-            " JOIN ledger_messages m ON m.seq = f.seq"
-            " WHERE f.ord >= ? AND m.payload_type = ? ORDER BY f.ord",
-            (max(1, start), _payload_code(name)),
-        )
-        with self.db.transaction():
-            for ord_, rnd, status, raw in rows:
-                if status:
-                    continue  # already void by another handler
-                m = decode_message(bytes(raw))
-                try:
-                    handler.apply(FinalizedMessage(m, name, int(ord_), int(rnd)))
-                except SimtrustError as exc:
-                    reason = exc.reason if isinstance(exc, Rejected) else exc.code
-                    self.db.execute(
-                        "UPDATE ledger_finalized SET status = 1, reason = ? WHERE ord = ?",
-                        (reason, int(ord_)),
-                    )
-                    self._void[m.id] = reason
+        """See :meth:`IngestPipeline.register_handler`."""
+        self.ingest.register_handler(payload_type, handler, replay_from=replay_from)
 
     def close(self) -> None:
-        self._pool.close()
-
-    # ------------------------------------------------------------ ingest
+        self.ingest.close()
 
     def submit(self, raw: bytes) -> SubmitResult:
         """Ingest one message; raise :class:`Rejected` if it breaks a rule."""
-        return self.submit_many([raw])[0].raise_if_rejected()
+        return self.ingest.submit(raw)
 
     def submit_many(self, raws: Sequence[bytes]) -> list[SubmitResult]:
         """Ingest many messages; each result is returned after its chunk committed."""
-        cfg = self.config
-        chunks = [raws[i : i + cfg.chunk] for i in range(0, len(raws), cfg.chunk)]
-        results: list[SubmitResult] = []
-        with self._lock:
-            if len(raws) < cfg.pool_threshold:
-                for chunk in chunks:
-                    decoded, vraws, unlocks = self._decode(chunk)
-                    ok, uok = verify_chunk(vraws, unlocks)
-                    results.extend(self._process(decoded, ok, uok))
-                return results
-            inflight: deque[tuple[Decoded, list[bytes], list[UnlockJob], Any]] = deque()
-            for chunk in chunks:
-                decoded, vraws, unlocks = self._decode(chunk)
-                inflight.append((decoded, vraws, unlocks, self._pool.submit(vraws, unlocks)))
-                if len(inflight) >= cfg.inflight:
-                    results.extend(self._process(*self._verified(inflight.popleft())))
-            while inflight:
-                results.extend(self._process(*self._verified(inflight.popleft())))
-        return results
-
-    def _verified(
-        self, job: tuple[Decoded, list[bytes], list[UnlockJob], Any]
-    ) -> tuple[Decoded, bytes, bytes]:
-        decoded, vraws, unlocks, fut = job
-        try:
-            ok, uok = fut.get(timeout=_POOL_TIMEOUT_S)
-        except multiprocessing.TimeoutError:
-            # A worker died or hangs: verify here rather than wait forever.
-            log.warning("verifier pool timed out; verifying %d messages inline", len(vraws))
-            self._pool.close()
-            ok, uok = verify_chunk(vraws, unlocks)
-        return decoded, ok, uok
+        return self.ingest.submit_many(raws)
 
     def finalize(self) -> int:
         """Apply commits the orderer decided outside ingest (committee timers); return count."""
-        with self._lock:
-            before = self._order
-            self._process([], b"", b"")
-            return self._order - before
+        return self.ingest.finalize()
 
     def end_commits_here(self) -> None:
-        """For a handler: the commit being applied is the last one of the current orderer.
-
-        Commits taken after it are discarded once it is applied (an epoch
-        boundary, ``docs/consensus.md`` §12); the messages they named stay
-        stored and unfinalized, for the next epoch's committee to order.
-        """
-        self._cut = True
+        """See :meth:`IngestPipeline.end_commits_here`."""
+        self.ingest.end_commits_here()
 
     def discard_pending_commits(self) -> int:
-        """Drop commits taken but not applied (they wait for messages); a snapshot sync
-        brings the certified commits for those rounds instead. Returns how many."""
-        with self._lock:
-            count = len(self._pending_commits)
-            self._pending_commits.clear()
-            self._name_committed()
-            return count
+        """See :meth:`IngestPipeline.discard_pending_commits`."""
+        return self.ingest.discard_pending_commits()
+
+    # ------------------------------------------------------------ live state
 
     def unfinalized(self) -> list[Message]:
-        """Stored messages not yet finalized, in the order they became solid."""
-        with self._lock:
-            return list(self._unfinal.values())
+        return self.ingest.unfinalized()
 
     def holds(self, msg_id: bytes) -> bool:
-        """Whether this node stores ``msg_id`` or holds it waiting for its parents.
-
-        Memory only (no store read, unlike :meth:`status`): cheap enough for
-        the network layer to ask for every id a gossip frame or a block names.
-        """
-        return msg_id in self._known or msg_id in self._buffer
-
-    def _decode(self, chunk: Sequence[bytes]) -> tuple[Decoded, list[bytes], list[UnlockJob]]:
-        decoded: Decoded = []
-        vraws: list[bytes] = []
-        unlocks: list[UnlockJob] = []
-        net = self.network_id
-        known, buffer = self._known, self._buffer
-        for raw in chunk:
-            try:
-                if not isinstance(raw, bytes):
-                    raise Rejected("encoding", "a message is bytes")
-                mid = message_id(raw)
-                if mid in known:
-                    decoded.append(SubmitResult("duplicate", mid))
-                    continue
-                if mid in buffer:
-                    # The same bytes wait for parents: verified when they arrived.
-                    decoded.append(SubmitResult("pending", mid, missing=tuple(
-                        p for p in parents_of(raw) if p not in known)))
-                    continue
-                m = decode_message(raw)
-            except Rejected as exc:
-                decoded.append(exc)
-                continue
-            decoded.append(m)
-            vraws.append(raw)
-            body = m.body
-            if type(body) is Transaction and body.unlocks:
-                digest = essence_digest(net, body.essence)
-                for u in body.unlocks:
-                    unlocks.append((u.public_key, u.signature, digest))
-        return decoded, vraws, unlocks
-
-    def _sync(self) -> None:
-        """Reload the indexes when another process (a CLI next to the server) wrote messages."""
-        if self._busy:
-            return  # inside ingest: our own rows are not flushed yet
-        row = self.db.query_one("SELECT MAX(seq) FROM ledger_messages")
-        stored = int(row[0]) if row and row[0] is not None else 0
-        if stored != self._seq:
-            self._load()
-
-    def _process(self, decoded: Decoded, ok: bytes, uok: bytes) -> list[SubmitResult]:
-        now = self._now_ms()
-        results: list[SubmitResult] = []
-        rows = _Rows()
-        vi = ui = 0
-        self._taken = []
-        self._dropped = []
-        self._cut = False
-        try:
-            with self.db.transaction():
-                self._sync()
-                self._busy = True
-                for item in decoded:
-                    if isinstance(item, SubmitResult):
-                        results.append(item)
-                        continue
-                    if isinstance(item, Rejected):
-                        results.append(
-                            SubmitResult("rejected", None, item.reason, item.detail)
-                        )
-                        continue
-                    good = ok[vi]
-                    vi += 1
-                    body = item.body
-                    if type(body) is Transaction and body.unlocks:
-                        n = len(body.unlocks)
-                        good = good and all(uok[ui : ui + n])
-                        ui += n
-                    if not good:
-                        results.append(
-                            SubmitResult("rejected", item.id, "signature",
-                                         "a signature does not verify")
-                        )
-                        continue
-                    results.append(self._admit(item, now, rows))
-                if self._vouched and not len(self._buffer):
-                    self._vouched.clear()  # no committed message waits for parents
-                self._finalize(rows)
-                self._flush(rows)
-        except BaseException:
-            self._busy = False
-            taken = self._taken + self._dropped
-            self._taken, self._dropped, self._cut = [], [], False
-            self._load()
-            # The commits this failed batch applied (or cut) were rolled back with it.
-            self._pending_commits.extendleft(reversed(taken))
-            self._name_committed()
-            raise
-        finally:
-            self._busy = False
-        return results
-
-    def _admit(self, m: Message, now: int, rows: _Rows) -> SubmitResult:
-        mid = m.id
-        if mid in self._known:
-            return SubmitResult("duplicate", mid)
-        if mid in self._buffer:
-            return SubmitResult("pending", mid, missing=tuple(
-                p for p in m.parents if p not in self._known))
-        cfg = self.config
-        # Named by a commit this node holds, or a parent of such a message: the
-        # committee admitted it, so a node catching up after a long absence
-        # must too (docs/ledger.md, "Committed messages").
-        committed = mid in self._named or mid in self._vouched
-        try:
-            if m.network_id != self.network_id:
-                raise Rejected("network", "message belongs to another network")
-            if m.issued_at > now + cfg.max_future_skew_ms:
-                raise Rejected("timestamp-skew", "message issued too far in the future")
-            if m.issued_at < now - cfg.max_past_skew_ms and not committed:
-                raise Rejected("timestamp-skew", "message issued too far in the past")
-            if type(m.body) is not TaggedData:
-                self._payload_rules(m)
-            if not committed and not self._quota.take(m.issuer, now):
-                raise Rejected("rate-limit", "issuer quota exhausted; retry later")
-        except Rejected as exc:
-            return SubmitResult("rejected", mid, exc.reason, exc.detail)
-        if committed:
-            self.stats["committed_admitted"] += 1
-            self._vouched.discard(mid)
-        known = self._known
-        missing = [p for p in m.parents if p not in known]
-        if missing:
-            if committed:
-                self._vouched.update(missing)
-            evicted = self._buffer.add(m, missing, now)
-            self.stats["evicted"] += len(evicted)
-            return SubmitResult("pending", mid, missing=tuple(missing))
-        try:
-            self._solidify(m, rows)
-        except Rejected as exc:
-            return SubmitResult("rejected", mid, exc.reason, exc.detail)
-        if len(self._buffer):
-            self._release_waiting(mid, rows)
-        return SubmitResult("accepted", mid)
-
-    def _payload_rules(self, m: Message) -> None:
-        body = m.body
-        if type(body) is Transaction:
-            if any(u.public_key == m.issuer for u in body.unlocks):
-                raise Rejected("payload", "the issuer's signature already unlocks its inputs")
-        elif type(body) is Anchor and len(body.root) != 32:
-            raise Rejected("payload", "anchor root must be 32 bytes")
-
-    def _solidify(self, m: Message, rows: _Rows) -> None:
-        known = self._known
-        gid = self.genesis_id
-        floor = m.issued_at - self.config.max_parent_age_ms
-        for p in m.parents:
-            if p == gid:
-                continue
-            at = known[p]
-            if at < floor:
-                raise Rejected("parents-age", "a parent is older than the maximum parent age")
-            if at > m.issued_at:
-                raise Rejected("parents-age", "a parent was issued after the message")
-        self._seq += 1
-        self._seq_of[m.id] = self._seq
-        self._index(m.id, m.issued_at, m.parents)
-        rows.messages.append(
-            (self._seq, m.issuer, m.issued_at, m.payload_type, m.raw)
-        )
-        self._unfinal[m.id] = m
-        self.orderer.on_solid(m)
-
-    def _release_waiting(self, mid: bytes, rows: _Rows) -> None:
-        stack = [mid]
-        while stack:
-            parent = stack.pop()
-            for child in self._buffer.waiting_on(parent):
-                if all(p in self._known for p in child.parents):
-                    self._buffer.release(child.id)
-                    try:
-                        self._solidify(child, rows)
-                    except Rejected:
-                        self.stats["dropped"] += 1
-                        continue
-                    stack.append(child.id)
-
-    # ------------------------------------------------------------ finalization
-
-    def _finalize(self, rows: _Rows) -> None:
-        self._pending_commits.extend(self.orderer.take_commits())
-        handlers = self._handlers
-        final, unfinal, seq_of, void = self._final, self._unfinal, self._seq_of, self._void
-        append = rows.finalized.append
-        names = PAYLOAD_NAMES
-        while self._pending_commits:
-            commit = self._pending_commits[0]
-            if commit.round <= self._last_round:
-                # A round applied already (a commit replayed, or installed by a sync).
-                self._pending_commits.popleft()
-                self.stats["stale_commits"] += 1
-                continue
-            ids = [i for i in commit.ordered_message_ids if i not in final]
-            if any(i not in unfinal for i in ids):
-                break  # the committee committed messages this node has not stored yet
-            self._taken.append(self._pending_commits.popleft())
-            rnd = commit.round
-            first = self._order + 1
-            order = self._order
-            entries: list[tuple[bytes, int, str | None]] = []
-            for mid in ids:
-                m = unfinal.pop(mid)
-                order += 1
-                name = names[m.payload_type]
-                hs = handlers.get(name)
-                if hs:
-                    status, reason = 0, None
-                    fm = FinalizedMessage(m, name, order, rnd)
-                    try:
-                        for h in hs:
-                            h.apply(fm)
-                    except Rejected as exc:
-                        status, reason = 1, exc.reason
-                    except SimtrustError as exc:
-                        status, reason = 1, exc.code
-                    if status:
-                        void[mid] = str(reason)
-                    append((order, seq_of[mid], rnd, status, reason))
-                    entries.append((mid, status, reason))
-                else:
-                    append((order, seq_of[mid], rnd, 0, None))
-                    entries.append((mid, 0, None))
-                final[mid] = order
-                self._order = order
-            self._height += 1
-            self._last_round = rnd
-            self._chain = chain_step(self._chain, rnd, commit.leader, entries)
-            rows.rounds.append((rnd, commit.leader, first, len(ids), self._height, self._chain))
-            if self._cut:
-                # A handler ended the orderer's epoch with this commit (docs/consensus.md
-                # §12): later commits of that orderer are never applied.
-                self._cut = False
-                self._dropped.extend(self._pending_commits)
-                self._pending_commits.clear()
-                break
-        self._name_committed()
-
-    def _name_committed(self) -> None:
-        """Ids that commits waiting to be applied name and this node has not stored."""
-        if not self._pending_commits:
-            self._named = frozenset()
-            return
-        final, unfinal = self._final, self._unfinal
-        self._named = frozenset(
-            i for c in self._pending_commits for i in c.ordered_message_ids
-            if i not in final and i not in unfinal
-        )
-
-    def _flush(self, rows: _Rows) -> None:
-        db = self.db
-        if rows.messages:
-            _insert_rows(db, "ledger_messages (seq, issuer, issued_at, payload_type, raw)",
-                         rows.messages)
-        if rows.rounds:
-            _insert_rows(db, _ROUNDS_TARGET, rows.rounds)
-        if rows.finalized:
-            _insert_rows(db, "ledger_finalized (ord, seq, round, status, reason)", rows.finalized)
-        utxo = self.utxo
-        final = self._final
-        if utxo.new_rows:
-            _insert_rows(db, "ledger_outputs (okey, output_id, body, created_ord)",
-                         [(_okey(final, r[0]), *r) for r in utxo.new_rows])
-            utxo.new_rows.clear()
-        if utxo.spent_rows:
-            _insert_rows(db, "ledger_spends (ord, okey)",
-                         [(o, _okey(final, oid)) for o, oid in utxo.spent_rows])
-            utxo.spent_rows.clear()
-        if self._anchors.rows:
-            _insert_rows(db, _ANCHOR_TARGET, self._anchors.rows)
-            self._anchors.rows.clear()
-
-    # ------------------------------------------------------------ issuing
+        return self.ingest.holds(msg_id)
 
     def select_parents(self, count: int | None = None) -> list[bytes]:
-        """Uniform random recent tips (the genesis id when no tip is recent enough)."""
-        with self._lock:
-            chosen = self._tips.select(
-                self._rng,
-                self._now_ms(),
-                self.config.tip_max_age_ms,
-                count or self.config.parents_to_select,
-            )
-            return chosen or [self.genesis_id]
-
-    def build(
-        self,
-        payload_type: int | str,
-        payload: bytes,
-        *,
-        signer: Ed25519Signer | None = None,
-        parents: Sequence[bytes] | None = None,
-        issued_at_ms: int | None = None,
-    ) -> bytes:
-        """Encode and sign a message, choosing parents by tip selection when none are given."""
-        ptype = _payload_code(payload_type)
-        key = signer or self.signer
-        at = self._now_ms() if issued_at_ms is None else issued_at_ms
-        chosen = list(parents) if parents else self.select_parents()
-        body = signing_bytes(self.network_id, key.public_key, at, chosen, ptype, payload)
-        return body + key.sign(body)
-
-    def issue(
-        self,
-        payload_type: int | str,
-        payload: bytes,
-        *,
-        signer: Ed25519Signer | None = None,
-        parents: Sequence[bytes] | None = None,
-    ) -> SubmitResult:
-        """Build, sign and submit one message; raise :class:`Rejected` on rejection."""
-        with self._lock:
-            return self.submit(self.build(payload_type, payload, signer=signer, parents=parents))
-
-    def issue_data(self, tag: bytes, data: bytes, signer: Ed25519Signer | None = None) -> bytes:
-        result = self.issue(PayloadType.TAGGED_DATA, encode_tagged_data(tag, data), signer=signer)
-        return _accepted_id(result)
-
-    def anchor(self, domain: str, first: int, last: int, size: int, root: bytes) -> bytes:
-        """Issue an anchor message signed by the node key; return its id."""
-        payload = encode_anchor(Anchor(domain, first, last, size, root))
-        return _accepted_id(self.issue(PayloadType.ANCHOR, payload))
-
-    def transfer(
-        self,
-        signer: Ed25519Signer,
-        to: bytes,
-        amount: int,
-        *,
-        token: bytes | None = None,
-    ) -> bytes:
-        """Send ``amount`` base units (or native tokens of ``token``) from ``signer`` to ``to``."""
-        with self._lock:
-            raw = self.build_transfer(signer, to, amount, token=token)
-            return _accepted_id(self.submit(raw))
-
-    def build_transfer(
-        self,
-        signer: Ed25519Signer,
-        to: bytes,
-        amount: int,
-        *,
-        token: bytes | None = None,
-    ) -> bytes:
-        """A signed transfer message spending ``signer``'s finalized outputs (not submitted)."""
-        if len(to) != 32:
-            raise InvalidInput("recipient must be a 32-byte Ed25519 public key")
-        if amount <= 0:
-            raise InvalidInput("amount must be positive")
-        with self._lock:
-            owner = signer.public_key
-            chosen: list[tuple[bytes, Output]] = []
-            have_base = have_token = 0
-            for oid, out in self.utxo.outputs_of(owner):
-                if out.foundry is not None:
-                    continue
-                tok = dict(out.tokens).get(token, 0) if token else 0
-                if token and not tok:
-                    continue
-                chosen.append((oid, out))
-                have_base += out.amount
-                have_token += tok
-                if (have_token if token else have_base) >= amount:
-                    break
-            if (have_token if token else have_base) < amount:
-                raise InvalidInput("insufficient funds")
-            outputs = _transfer_outputs(owner, to, amount, token, chosen, have_base)
-            payload = encode_transaction([o for o, _ in chosen], outputs)
-            return self.build(PayloadType.TRANSACTION, payload, signer=signer)
-
-    def sign_unlock(self, signer: Ed25519Signer, inputs: Sequence[bytes],
-                    outputs: Sequence[Output]) -> Unlock:
-        """An unlock by ``signer`` for a transaction another key issues."""
-        digest = essence_digest(self.network_id, transaction_essence(inputs, outputs))
-        return Unlock(signer.public_key, signer.sign(digest))
-
-    # ------------------------------------------------------------ queries
+        return self.ingest.select_parents(count)
 
     def missing(self) -> list[bytes]:
-        """Ids the node waits for: parents of buffered messages and committed-but-unseen ids."""
-        with self._lock:
-            self._buffer.expire(self._now_ms())
-            wanted = set(self._buffer.missing(self._known))
-            wanted.update(i for i in self._named if not self.holds(i))
-            return sorted(wanted)
+        return self.ingest.missing()
 
     def tips(self) -> list[bytes]:
-        with self._lock:
-            self._sync()
-            return self._tips.ids()
+        return self.ingest.tips()
 
     def children(self, msg_id: bytes) -> list[bytes]:
-        with self._lock:
-            self._sync()
-            if msg_id not in self._known:
-                raise NotFound("no such message")
-            return sorted(self._children.get(msg_id, ()))
-
-    def get_raw(self, msg_id: bytes) -> bytes:
-        seq = self._seq_of.get(msg_id)
-        row = None
-        if seq:
-            row = self.db.query_one("SELECT raw FROM ledger_messages WHERE seq = ?", (seq,))
-        if row is None:
-            raise NotFound("no such message")
-        return bytes(row[0])
-
-    def get_message(self, msg_id: bytes) -> Message:
-        return decode_message(self.get_raw(msg_id))
+        return self.ingest.children(msg_id)
 
     def status(self, msg_id: bytes) -> dict[str, Any]:
-        """State of a message: unknown, pending, solid, finalized or conflicting."""
-        with self._lock:
-            self._sync()
-            out: dict[str, Any] = {"message_id": msg_id.hex()}
-            if msg_id in self._final:
-                out["order"] = self._final[msg_id]
-                if msg_id in self._void:
-                    out["state"] = "conflicting"
-                    out["reason"] = self._void[msg_id]
-                else:
-                    out["state"] = "finalized"
-            elif msg_id in self._unfinal:
-                out["state"] = "solid"
-            elif msg_id in self._buffer:
-                out["state"] = "pending"
-            else:
-                out["state"] = "unknown"
-            return out
+        return self.ingest.status(msg_id)
 
     def balance(self, owner: bytes) -> Balance:
-        with self._lock:
-            self._sync()
-            return self.utxo.balance(owner)
+        return self.ingest.balance(owner)
 
     def outputs(self, owner: bytes) -> list[tuple[bytes, Output]]:
-        with self._lock:
-            self._sync()
-            return self.utxo.outputs_of(owner)
-
-    def recent(self, limit: int = 20, issuer: bytes | None = None) -> list[dict[str, Any]]:
-        """Newest stored messages, optionally of one issuer (explorer queries)."""
-        limit = max(1, min(limit, 500))
-        if issuer is None:
-            rows = self.db.query(
-                "SELECT seq, raw, issuer, issued_at, payload_type FROM ledger_messages"
-                " ORDER BY seq DESC LIMIT ?",
-                (limit,),
-            )
-        else:
-            rows = self.db.query(
-                "SELECT seq, raw, issuer, issued_at, payload_type FROM ledger_messages"
-                " WHERE issuer = ? ORDER BY seq DESC LIMIT ?",
-                (issuer, limit),
-            )
-        return [
-            {
-                "seq": int(seq),
-                "message_id": message_id(bytes(raw)).hex(),
-                "issuer": bytes(iss).hex(),
-                "issued_at": int(at),
-                "payload_type": PAYLOAD_NAMES.get(int(pt), str(pt)),
-            }
-            for seq, raw, iss, at, pt in rows
-        ]
-
-    def finalized_since(self, after: int, limit: int = 100) -> list[dict[str, Any]]:
-        """Finalized messages with order > ``after`` (the feed)."""
-        rows = self.db.query(
-            "SELECT f.ord, m.raw, f.round, f.status, f.reason, m.issuer,"
-            " m.payload_type FROM ledger_finalized f JOIN ledger_messages m"
-            " ON m.seq = f.seq WHERE f.ord > ? ORDER BY f.ord LIMIT ?",
-            (after, max(1, min(limit, 1000))),
-        )
-        return [
-            {
-                "order": int(o),
-                "message_id": message_id(bytes(raw)).hex(),
-                "round": int(r),
-                "state": "conflicting" if s else "finalized",
-                "reason": reason,
-                "issuer": bytes(iss).hex(),
-                "payload_type": PAYLOAD_NAMES.get(int(pt), str(pt)),
-            }
-            for o, raw, r, s, reason, iss, pt in rows
-        ]
-
-    def anchor_covering(
-        self, domain: str, seq: int, issuer: bytes | None = None
-    ) -> dict[str, Any] | None:
-        """The first finalized anchor of ``domain`` whose range holds ``seq``."""
-        issuer = issuer or self.signer.public_key
-        row = self.db.query_one(
-            "SELECT message_id, first_seq, last_seq, size, root, ord FROM ledger_anchors"
-            " WHERE domain = ? AND issuer = ? AND first_seq <= ? AND last_seq >= ?"
-            " ORDER BY ord LIMIT 1",
-            (domain, issuer, seq, seq),
-        )
-        if row is None:
-            return None
-        mid, first, last, size, root, ord_ = row
-        return {
-            "message_id": bytes(mid), "first": int(first), "last": int(last),
-            "size": int(size), "root": bytes(root), "order": int(ord_),
-        }
-
-    def last_anchored(self, domain: str, issuer: bytes | None = None) -> int:
-        """Highest record sequence number anchored in ``domain`` (0 if none)."""
-        row = self.db.query_one(
-            "SELECT MAX(last_seq) FROM ledger_anchors WHERE domain = ? AND issuer = ?",
-            (domain, issuer or self.signer.public_key),
-        )
-        return int(row[0]) if row and row[0] is not None else 0
+        return self.ingest.outputs(owner)
 
     def info(self) -> dict[str, Any]:
-        with self._lock:
-            self._sync()
-            return {
-                "network": self.config.network,
-                "network_id": self.network_id.hex(),
-                "genesis": self.genesis.id.hex(),
-                "node_key": self.signer.public_key.hex(),
-                "messages": len(self._known) - 1,
-                "finalized": self._order,
-                "tips": len(self._tips),
-                "pending": len(self._buffer),
-                "missing": len(self.missing()),
-                "unspent_outputs": len(self.utxo),
-                "evicted": self.stats["evicted"],
-            }
-
-    # ------------------------------------------------------------ integrity
+        return self.ingest.info()
 
     def snapshot(self) -> StateSnapshot:
-        """Hashes of the live state (UTXO set, tips, finalized order)."""
-        with self._lock:
-            order = sorted(self._final.items(), key=lambda kv: kv[1])
-            return StateSnapshot(
-                len(self._known) - 1,
-                len(order) - 1,
-                self.utxo.state_hash().hex(),
-                _hash_ids(self._tips.ids()),
-                _hash_ids([k for k, _ in order]),
-                self._height,
-                self._chain.hex(),
-            )
-
-    def recompute(self) -> StateSnapshot:
-        """The same hashes recomputed from the stored messages alone, replaying the order."""
-        with self._lock:
-            raws: dict[bytes, bytes] = {}
-            by_seq = {0: self.genesis_id}
-            for seq, blob in self.db.query("SELECT seq, raw FROM ledger_messages ORDER BY seq"):
-                raw = bytes(blob)
-                mid = hashlib.blake2b(raw, digest_size=32).digest()
-                raws[mid] = raw
-                by_seq[int(seq)] = mid
-            parents_of: set[bytes] = set()
-            for raw in raws.values():
-                parents_of.update(decode_message(raw).parents)
-            tips = sorted(m for m in raws if m not in parents_of)
-            utxo = UtxoLedger()
-            utxo.load_genesis(self.genesis)
-            order_rows = self.db.query(
-                "SELECT ord, seq, round FROM ledger_finalized ORDER BY ord"
-            )
-            ids = []
-            for ord_, seq, rnd in order_rows:
-                mid = by_seq[int(seq)]
-                ids.append(mid)
-                if int(ord_) == 0:
-                    continue
-                m = decode_message(raws[mid])
-                if m.payload_type == PayloadType.TRANSACTION:
-                    fm = FinalizedMessage(m, "transaction", int(ord_), int(rnd))
-                    try:
-                        utxo.apply(fm)
-                    except Rejected:
-                        utxo.mark_void(mid)
-            if len(set(ids)) != len(ids):
-                raise IntegrityError("a message appears twice in the finalized order")
-            height, head = self._recompute_chain(ids)
-            return StateSnapshot(
-                len(raws), len(ids) - 1, utxo.state_hash().hex(), _hash_ids(tips),
-                _hash_ids(ids), height, head.hex(),
-            )
-
-    def _recompute_chain(self, ids: Sequence[bytes]) -> tuple[int, bytes]:
-        """The commit chain from the finalized rows alone (ids indexed by order)."""
-        outcome = {
-            int(o): (int(st), None if r is None else str(r))
-            for o, st, r in self.db.query("SELECT ord, status, reason FROM ledger_finalized")
-        }
-        head = chain_genesis(self.genesis_id)
-        height = 0
-        for rnd, leader, first, count in self.db.query(
-            "SELECT round, leader, first_ord, count FROM ledger_rounds WHERE round > 0"
-            " ORDER BY round"
-        ):
-            height += 1
-            head = chain_step(head, int(rnd), bytes(leader), (
-                (ids[o], *outcome[o]) for o in range(int(first), int(first) + int(count))))
-        return height, head
-
-    # ------------------------------------------------------------ commit chain
+        return self.ingest.snapshot()
 
     @property
     def height(self) -> int:
         """Commits applied since genesis (the commit chain's height)."""
-        return self._height
+        return self.ingest.height
 
     def chain_head(self) -> tuple[int, int, bytes]:
-        """(height, ledger round, chain head) of the last applied commit."""
-        with self._lock:
-            row = self.db.query_one(
-                "SELECT round FROM ledger_rounds WHERE height = ?", (self._height,))
-            return self._height, int(row[0]) if row else 0, self._chain
+        return self.ingest.chain_head()
+
+    # ------------------------------------------------------------ wallet
+
+    def build(self, payload_type: int | str, payload: bytes, *,
+              signer: Ed25519Signer | None = None, parents: Sequence[bytes] | None = None,
+              issued_at_ms: int | None = None) -> bytes:
+        return self.wallet.build(payload_type, payload, signer=signer, parents=parents,
+                                 issued_at_ms=issued_at_ms)
+
+    def issue(self, payload_type: int | str, payload: bytes, *,
+              signer: Ed25519Signer | None = None,
+              parents: Sequence[bytes] | None = None) -> SubmitResult:
+        return self.wallet.issue(payload_type, payload, signer=signer, parents=parents)
+
+    def issue_data(self, tag: bytes, data: bytes, signer: Ed25519Signer | None = None) -> bytes:
+        return self.wallet.issue_data(tag, data, signer)
+
+    def anchor(self, domain: str, first: int, last: int, size: int, root: bytes) -> bytes:
+        return self.wallet.anchor(domain, first, last, size, root)
+
+    def transfer(self, signer: Ed25519Signer, to: bytes, amount: int, *,
+                 token: bytes | None = None) -> bytes:
+        return self.wallet.transfer(signer, to, amount, token=token)
+
+    def build_transfer(self, signer: Ed25519Signer, to: bytes, amount: int, *,
+                       token: bytes | None = None) -> bytes:
+        return self.wallet.build_transfer(signer, to, amount, token=token)
+
+    def sign_unlock(self, signer: Ed25519Signer, inputs: Sequence[bytes],
+                    outputs: Sequence[Output]) -> Unlock:
+        return self.wallet.sign_unlock(signer, inputs, outputs)
+
+    # ------------------------------------------------------------ stored history
+
+    def get_raw(self, msg_id: bytes) -> bytes:
+        return self.reads.get_raw(msg_id)
+
+    def get_message(self, msg_id: bytes) -> Message:
+        return self.reads.get_message(msg_id)
+
+    def recent(self, limit: int = 20, issuer: bytes | None = None) -> list[dict[str, Any]]:
+        return self.reads.recent(limit, issuer)
+
+    def finalized_since(self, after: int, limit: int = 100) -> list[dict[str, Any]]:
+        return self.reads.finalized_since(after, limit)
+
+    def anchor_covering(self, domain: str, seq: int,
+                        issuer: bytes | None = None) -> dict[str, Any] | None:
+        return self.reads.anchor_covering(domain, seq, issuer)
+
+    def last_anchored(self, domain: str, issuer: bytes | None = None) -> int:
+        return self.reads.last_anchored(domain, issuer)
 
     def chain_at(self, height: int) -> tuple[int, bytes] | None:
-        """(ledger round, chain head) after commit ``height``, if applied."""
-        row = self.db.query_one(
-            "SELECT round, chain FROM ledger_rounds WHERE height = ?", (height,))
-        if row is None or row[1] is None:
-            return None
-        return int(row[0]), bytes(row[1])
+        return self.reads.chain_at(height)
 
     def commit_records(self, after: int, limit: int, max_bytes: int) -> list[CommitRecord]:
-        """Applied commits at heights > ``after``, in order, at most ``limit`` of them
-        and about ``max_bytes`` of raw messages (always at least one commit)."""
-        out: list[CommitRecord] = []
-        size = 0
-        rounds = self.db.query(
-            "SELECT height, round, leader, first_ord, count FROM ledger_rounds"
-            " WHERE height > ? ORDER BY height LIMIT ?", (after, limit))
-        for height, rnd, leader, first_ord, count in rounds:
-            start, stop = int(first_ord), int(first_ord) + int(count)
-            entries: list[tuple[bytes, int, str | None]] = []
-            if stop > start:
-                for raw, st, reason in self.db.query(
-                    "SELECT m.raw, f.status, f.reason FROM ledger_finalized f"
-                    " JOIN ledger_messages m ON m.seq = f.seq"
-                    " WHERE f.ord >= ? AND f.ord < ? ORDER BY f.ord", (start, stop)):
-                    entries.append((bytes(raw), int(st), None if reason is None else str(reason)))
-            cost = sum(len(e[0]) for e in entries)
-            if out and size + cost > max_bytes:
-                break
-            size += cost
-            out.append(CommitRecord(int(height), int(rnd), bytes(leader), tuple(entries)))
-        return out
+        return self.reads.commit_records(after, limit, max_bytes)
 
-
-_ROUNDS_TARGET = "ledger_rounds (round, leader, first_ord, count, height, chain)"
-_ANCHOR_TARGET = (
-    "ledger_anchors (message_id, issuer, domain, first_seq, last_seq, size, root, ord)"
-)
-#: PostgreSQL column types of each batch insert target, for ``unnest`` arrays.
-_PG_TYPES: dict[str, tuple[str, ...]] = {
-    "ledger_messages (seq, issuer, issued_at, payload_type, raw)":
-        ("bigint", "bytea", "bigint", "integer", "bytea"),
-    _ROUNDS_TARGET: ("bigint", "bytea", "bigint", "bigint", "bigint", "bytea"),
-    "ledger_finalized (ord, seq, round, status, reason)":
-        ("bigint", "bigint", "bigint", "integer", "text"),
-    "ledger_outputs (okey, output_id, body, created_ord)": ("bigint", "bytea", "bytea", "bigint"),
-    "ledger_spends (ord, okey)": ("bigint", "bigint"),
-    _ANCHOR_TARGET: ("bytea", "bytea", "text", "bigint", "bigint", "bigint", "bytea", "bigint"),
-}
-
-
-def _insert_rows(db: Database, target: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert ``rows`` into ``target`` (``table (columns)``, constant SQL of this module).
-
-    SQLite reuses one prepared statement through ``executemany``. PostgreSQL
-    gets one statement per batch, ``INSERT … SELECT * FROM unnest(arrays)``,
-    with one array parameter per column instead of one round of
-    parse/bind/execute per row.
-    """
-    types = _PG_TYPES[target]
-    if db.dialect == "postgresql":
-        columns = [list(col) for col in zip(*rows, strict=True)]
-        arrays = ", ".join(f"?::{t}[]" for t in types)
-        db.execute(f"INSERT INTO {target} SELECT * FROM unnest({arrays})", columns)
-        return
-    one = "(" + ", ".join(["?"] * len(types)) + ")"
-    db.executemany(f"INSERT INTO {target} VALUES {one}", rows)
-
-
-def _okey(final: dict[bytes, int], oid: bytes) -> int:
-    """Row key of an output: creating order × 65536 + index (grows with time)."""
-    return final[oid[:32]] * 65536 + int.from_bytes(oid[32:34], "big")
-
-
-def _hash_ids(ids: Iterable[bytes]) -> str:
-    h = hashlib.blake2b(digest_size=32)
-    for i in ids:
-        h.update(i)
-    return h.hexdigest()
-
-
-def _payload_code(payload_type: int | str) -> int:
-    if isinstance(payload_type, str):
-        for code, name in PAYLOAD_NAMES.items():
-            if name == payload_type:
-                return code
-        raise InvalidInput(f"unknown payload type {payload_type!r}")
-    if payload_type not in PAYLOAD_NAMES:
-        raise InvalidInput(f"unknown payload type {payload_type}")
-    return int(payload_type)
-
-
-def _accepted_id(result: SubmitResult) -> bytes:
-    result.raise_if_rejected()
-    if result.message_id is None:
-        raise Rejected("encoding", "message has no id")
-    return result.message_id
-
-
-def _transfer_outputs(
-    owner: bytes,
-    to: bytes,
-    amount: int,
-    token: bytes | None,
-    chosen: Sequence[tuple[bytes, Output]],
-    have_base: int,
-) -> list[Output]:
-    tokens_in: dict[bytes, int] = {}
-    for _, out in chosen:
-        for tid, n in out.tokens:
-            tokens_in[tid] = tokens_in.get(tid, 0) + n
-    if token is None:
-        outputs = [Output(to, amount)]
-        change_base = have_base - amount
-        change_tokens = tokens_in
-    else:
-        # The recipient's output carries the tokens; base units all go back as change.
-        outputs = [Output(to, 0, ((token, amount),))]
-        change_base = have_base
-        change_tokens = dict(tokens_in)
-        change_tokens[token] -= amount
-    rest = tuple(sorted((t, n) for t, n in change_tokens.items() if n))
-    if change_base or rest:
-        outputs.append(Output(owner, change_base, rest))
-    return outputs
-
+    def recompute(self) -> StateSnapshot:
+        return self.reads.recompute()

@@ -151,6 +151,25 @@ class PolicyEngine:
                 out.append(verdict(FlowVerdict, (flow, imsi, uplink, decision)))
         return out
 
+    def meter(self, imsi: str, octets: int, *, at: float | None = None) -> Decision:
+        """Count ``octets`` a gateway reported for ``imsi`` (RADIUS accounting, RFC 2866)
+        against its volume caps only, and act on a cap crossed.
+
+        Destination, time and rate rules judge flows, not byte counts, so they are
+        not evaluated here.
+        """
+        now = self.clock() if at is None else at
+        device = self.directory.context(imsi)
+        if device is None:
+            return Decision(False, (), imsi, "unknown-device")
+        flow = FlowRecord(now, now, "", "", 0, 0, 0, 0, max(0, int(octets)))
+        with self._lock:
+            decision = self.policies.meter(flow, device, at=now)
+        if decision.violations and self.dispatcher is not None:
+            self.dispatcher.submit(decision, device.tenant_id,
+                                   {"source": "accounting", "octets": int(octets)}, now)
+        return decision
+
     def restore(self, imsi: str) -> None:
         """Lift a ``remove`` in the engine (after the SIM was reactivated)."""
         self.removed.discard(imsi)

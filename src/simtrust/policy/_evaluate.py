@@ -565,3 +565,29 @@ class PolicySet:
         blocked = any(a in _BLOCKING for v in violations for a in v.actions)
         reason = ",".join(v.kind for v in violations)
         return Decision(not blocked, tuple(violations), device.imsi, reason)
+
+    def meter(self, flow: FlowRecord, device: DeviceContext, *, at: float) -> Decision:
+        """Add ``flow.octets`` to ``device``'s volume counters and check its volume caps
+        only (byte counts a gateway reported in RADIUS accounting, RFC 2866 §5.3/§5.4)."""
+        cp = self.effective(device)
+        if not cp.volume:
+            return Decision(True, (), device.imsi)
+        local = self.clock.local(device.tz, at)
+        violations: list[Violation] = []
+        for vrule, pol in cp.volume:
+            if vrule.period == "hour":
+                bucket = int(local) // 3600
+            elif vrule.period == "day":
+                bucket = int(local) // 86400
+            else:
+                bucket = self.clock.month(local)
+            used = self.usage.add_bytes(device.imsi, vrule.period, bucket, flow.octets)
+            if used > vrule.max_bytes:
+                violations.append(Violation(
+                    "volume", vrule.id, pol.key, pol.version,
+                    f"{used} bytes this {vrule.period}, cap {vrule.max_bytes}",
+                    vrule.actions, f"{vrule.id}:{bucket}"))
+        if not violations:
+            return Decision(True, (), device.imsi)
+        blocked = any(a in _BLOCKING for v in violations for a in v.actions)
+        return Decision(not blocked, tuple(violations), device.imsi, "volume")

@@ -193,6 +193,11 @@ class AlertDispatcher:
     def sinks(self) -> list[AlertSink]:
         return list(self._sinks)
 
+    def add_sink(self, sink: AlertSink) -> None:
+        """Deliver later alerts to ``sink`` too (services built after the subscriber's)."""
+        with self._lock:
+            self._sinks.append(sink)
+
     def submit(self, alert: SwapAlert) -> None:
         if self._thread is None:
             with self._lock:
@@ -213,7 +218,7 @@ class AlertDispatcher:
             try:
                 if alert is None:
                     return
-                for sink in self._sinks:
+                for sink in list(self._sinks):
                     try:
                         sink.send(alert)
                         self.delivered += 1

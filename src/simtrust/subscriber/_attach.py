@@ -427,6 +427,20 @@ class AttachEngine:
         """The cached view of a SIM (tenant, state, APN, group, ...), or None."""
         return self._sim(imsi)
 
+    def may_roam(self, imsi: str, plmn: Plmn) -> bool:
+        """Whether the SIM's roaming rule (SIM, else group, else tenant) permits ``plmn``."""
+        sim = self._sim(imsi)
+        if sim is None:
+            return False
+        group = self._group(sim.group_id) if sim.group_id is not None else None
+        roaming = (sim.roaming or (group.roaming if group else None)
+                   or self._policy(sim.tenant_id).roaming)
+        return roaming.permits(sim.home, plmn)
+
+    def blocklist_index(self) -> BlocklistIndex:
+        """The cached blocklist snapshot (reloaded after blocklist writes)."""
+        return self._index if self._index is not None else self._load_index()
+
     def group_name(self, group_id: int | None) -> str | None:
         return None if group_id is None else self._group(group_id).name
 

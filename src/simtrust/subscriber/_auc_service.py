@@ -37,9 +37,11 @@ from simtrust.subscriber.auc.vectors import (
     EpsVector,
     HeAv5g,
     RandSource,
+    UmtsVector,
     eap_aka_prime_vector,
     eps_vectors,
     he_avs_5g,
+    umts_vector,
 )
 
 __all__ = ["AuthService", "aka_functions"]
@@ -152,6 +154,16 @@ class AuthService:
             sim, produce, actor=actor, action="auc.eap-aka-prime",
             details={"network_name": network_name},
         )[0]
+
+    def umts_vector(self, imsi: Imsi, *, actor: str = "auc") -> UmtsVector:
+        """One UMTS AV (CK and IK in clear) for a BSF over Zh (TS 33.220 §4.5.2, TS 29.109)."""
+        sim, alg = self.subscriber(imsi)
+
+        def produce(state: AucSqnState) -> tuple[list[UmtsVector], AucSqnState]:
+            sqns, after = state.issue(1)
+            return [umts_vector(alg, sqns[0], sim.amf, self._rand(16))], after
+
+        return self._advance(sim, produce, actor=actor, action="auc.umts-av", details={})[0]
 
     def resynchronise(
         self, imsi: Imsi, rand: bytes, auts: bytes, *, actor: str = "auc"

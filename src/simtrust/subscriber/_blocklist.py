@@ -112,6 +112,15 @@ class BlocklistIndex:
             {m.entry_id for seg in self._segments for _, m in seg}
         )
 
+    def matches(self, imei_body: str) -> list[tuple[str | None, BlockMatch]]:
+        """Every (tenant or None for global, entry) listing this IMEI body, IMEI entries first."""
+        found = list(self._imeis.get(imei_body, ()))
+        if self._bounds:
+            i = bisect.bisect_right(self._bounds, int(imei_body[:8])) - 1
+            if 0 <= i < len(self._segments):
+                found.extend(self._segments[i])
+        return found
+
     def match(self, imei_body: str, tenant_id: str | None) -> BlockMatch | None:
         """The first entry blocking this IMEI (14-digit body) for this tenant, if any."""
         for owner, match in self._imeis.get(imei_body, ()):

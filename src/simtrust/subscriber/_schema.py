@@ -129,6 +129,19 @@ MIGRATIONS = [
     Migration(
         "subscriber",
         2,
+        "serving MME of each registered subscriber (S6a update location)",
+        """
+        CREATE TABLE sub_serving_nodes (
+            imsi TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            realm TEXT NOT NULL,
+            registered_at TEXT NOT NULL
+        )
+        """,
+    ),
+    Migration(
+        "subscriber",
+        3,
         "SIM identifier allocations (ICCID and IMSI ranges per tenant)",
         """
         CREATE TABLE sub_allocations (
@@ -143,7 +156,7 @@ MIGRATIONS = [
     ),
     Migration(
         "subscriber",
-        3,
+        4,
         "devices per tenant: an IMEI may be in several tenants' inventories",
         """
         CREATE TABLE sub_devices_by_tenant (

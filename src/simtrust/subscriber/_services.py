@@ -13,6 +13,7 @@ from simtrust.subscriber._auc_service import AuthService
 from simtrust.subscriber._blocklist import Blocklist
 from simtrust.subscriber._directory import SubscriberDirectory
 from simtrust.subscriber._hn_keys import HomeNetworkKeys
+from simtrust.subscriber._hss import EirService, HssService
 from simtrust.subscriber._import import SimImporter
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._udm import UdmService
@@ -36,6 +37,8 @@ class SubscriberServices:
     hn_keys: HomeNetworkKeys
     udm: UdmService
     alerts: AlertDispatcher
+    hss: HssService
+    eir: EirService
 
     def __repr__(self) -> str:
         return f"SubscriberServices({self.inventory!r})"
@@ -59,16 +62,19 @@ def build_services(rt: Runtime, sinks: list[AlertSink] | None = None) -> Subscri
     alerts = AlertDispatcher(sinks)
     auth = AuthService(inventory, rand=os.urandom)
     hn_keys = HomeNetworkKeys(rt.db, rt.keyring, rt.audit, rt.clock)
+    attach = AttachEngine(inventory, blocklist, addresses, alerts, clock=rt.clock)
     return SubscriberServices(
         inventory=inventory,
         blocklist=blocklist,
         addresses=addresses,
         importer=SimImporter(inventory),
         auth=auth,
-        attach=AttachEngine(inventory, blocklist, addresses, alerts, clock=rt.clock),
+        attach=attach,
         hn_keys=hn_keys,
         udm=UdmService(inventory, auth, hn_keys),
         alerts=alerts,
+        hss=HssService(inventory, auth, attach),
+        eir=EirService(inventory, attach),
     )
 
 

@@ -17,7 +17,7 @@ from simtrust.ledger.consensus import (
     Core,
     MissingBlocks,
 )
-from simtrust.ledger.consensus.sim import check_prefixes
+from simtrust.testing.ledger.consensus_sim import check_prefixes
 
 from .conftest import Dag, commits, feed, flat, mid
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import simtrust.ledger.consensus as consensus
-from simtrust.ledger.consensus import sim
+from simtrust.testing.ledger import consensus_sim as sim
 
 
 def _isort_key(name: str) -> tuple[int, str]:

@@ -38,8 +38,8 @@ from dataclasses import replace
 
 import pytest
 
-from simtrust.ledger.consensus import sim
-from simtrust.ledger.consensus.sim import Crash, Latency, Partition, SimConfig
+from simtrust.testing.ledger import consensus_sim as sim
+from simtrust.testing.ledger.consensus_sim import Crash, Latency, Partition, SimConfig
 
 BEHAVIOURS: tuple[sim.Behaviour, ...] = ("equivocate", "withhold", "lie", "silent")
 CHUNKS = 10

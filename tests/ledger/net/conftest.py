@@ -59,13 +59,35 @@ def finalized_order(node: ConsortiumNode) -> list[bytes]:
     return out
 
 
-async def wait_until(cond: Callable[[], bool], timeout: float) -> None:
+#: The bound on any wait for a condition. Tests wait on conditions, never on
+#: time: a condition that does not hold within this long means a bug (or a
+#: hang), not a slow or shared machine, so it is far above any healthy run.
+WAIT_S = 300.0
+#: The hang guard around a whole in-loop test (several waits in sequence).
+HANG_S = 900.0
+
+
+async def wait_until(cond: Callable[[], bool], timeout: float = WAIT_S) -> None:
     """Poll ``cond`` until it holds; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+def wait_sync(cond: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
+    """Poll ``cond`` (tolerating OSError from a node still starting) until it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if cond():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
 
 
 class LocalNetwork:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from simtrust.ledger.net import Testnet
+
+from .conftest import wait_sync
 
 
 def _simtrust(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -29,15 +30,14 @@ def test_testnet_up_status_down(tmp_path: Path) -> None:
         assert node["api"].startswith("127.0.0.1:")
         assert node["p2p"].startswith("127.0.0.1:")
         assert node["running"]
-        deadline = time.monotonic() + 30
-        while True:
+
+        def round_of_node_0() -> int:
             status = json.loads(_simtrust("testnet", "status", "--dir", str(directory),
                                           "--json").stdout)
-            if status["nodes"][0].get("round", 0) >= 3 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+            return int(status["nodes"][0].get("round", 0))
+
         # A committee of one: every round it proposes is a quorum, so rounds advance.
-        assert status["nodes"][0]["round"] >= 3
+        wait_sync(lambda: round_of_node_0() >= 3, "node 0 to reach round 3")
     finally:
         down = _simtrust("testnet", "down", "--dir", str(directory), "--json")
     assert 0 == down.returncode, down.stderr

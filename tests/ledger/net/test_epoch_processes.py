@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,22 +26,9 @@ from simtrust.ledger.net import (
     free_ports,
 )
 
-from .conftest import make_messages
+from .conftest import make_messages, wait_sync
 
 pytestmark = pytest.mark.slow
-
-
-def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if cond():
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_processes_switch_to_a_new_committee_and_keep_finalizing(tmp_path: Path) -> None:
@@ -77,16 +62,16 @@ def test_processes_switch_to_a_new_committee_and_keep_finalizing(tmp_path: Path)
         assert "accepted" == result["submitted"]["status"]
         change_id = bytes.fromhex(result["submitted"]["message_id"])
 
-        _wait(lambda: all(c.status()["epoch"] == 1 for c in clients[:3]), 20, "epoch 1")
-        _wait(lambda: all(sorted(c.status()["links"]) == [i for i in range(3) if i != j]
-                          for j, c in enumerate(clients[:3])), 10, "validator 3 cut off")
+        wait_sync(lambda: all(c.status()["epoch"] == 1 for c in clients[:3]), "epoch 1")
+        wait_sync(lambda: all(sorted(c.status()["links"]) == [i for i in range(3) if i != j]
+                          for j, c in enumerate(clients[:3])), "validator 3 cut off")
         base = max(int(c.status()["finalized"]) for c in clients[:3])
         more = clients[2].submit(make_messages(net.network, signer, clients[2].parents(), 60))
         assert {"accepted"} == {r["status"] for r in more}
-        _wait(lambda: all(int(c.status()["finalized"]) >= base + 60 for c in clients[:3]), 20,
-              "finalization in epoch 1")
-        _wait(lambda: len({int(c.status()["finalized"]) for c in clients[:3]}) == 1, 10,
-              "the three to agree")
+        wait_sync(lambda: all(int(c.status()["finalized"]) >= base + 60 for c in clients[:3]),
+                  "finalization in epoch 1")
+        wait_sync(lambda: len({int(c.status()["finalized"]) for c in clients[:3]}) == 1,
+                  "the three to agree")
         orders = [c.finalized_order() for c in clients[:3]]
         assert orders[0] == orders[1] == orders[2]
         assert change_id in orders[0]
@@ -129,7 +114,7 @@ def test_a_fifth_validator_process_joins_by_committee_change(tmp_path: Path) -> 
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
         assert 0 == done.returncode, done.stderr
         assert "accepted" == json.loads(done.stdout)["submitted"]["status"]
-        _wait(lambda: all(c.status()["epoch"] == 1 for c in clients), 20, "epoch 1")
+        wait_sync(lambda: all(c.status()["epoch"] == 1 for c in clients), "epoch 1")
 
         with info.log_file.open("ab") as log:
             proc = subprocess.Popen(
@@ -138,19 +123,19 @@ def test_a_fifth_validator_process_joins_by_committee_change(tmp_path: Path) -> 
                  "--api", info.api, "--api-key-file", str(info.api_key_file),
                  "--join", str(tmp_path / "change.json")],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        _wait(lambda: info.api_key_file.exists() and bool(info.api_key_file.read_text().strip()),
-              30, "the fifth node's API key")
+        wait_sync(lambda: info.api_key_file.exists()
+                  and bool(info.api_key_file.read_text().strip()), "the fifth node's API key")
         clients.append(NodeClient(info))
-        _wait(clients[4].healthy, 30, "the fifth node's API")
-        _wait(lambda: clients[4].status()["epoch"] == 1, 30, "the fifth node in epoch 1")
+        wait_sync(clients[4].healthy, "the fifth node's API")
+        wait_sync(lambda: clients[4].status()["epoch"] == 1, "the fifth node in epoch 1")
         assert 4 == clients[4].status()["validator"]
         more = clients[4].submit(make_messages(net.network, signer, clients[4].parents(), 40))
         assert {"accepted"} == {r["status"] for r in more}
         ids = {bytes.fromhex(r["message_id"]) for r in more}
-        _wait(lambda: all(ids <= set(c.finalized_order()) for c in clients), 30,
-              "the fifth node's messages final everywhere")
-        _wait(lambda: len({int(c.status()["finalized"]) for c in clients}) == 1, 10,
-              "all five to agree")
+        wait_sync(lambda: all(ids <= set(c.finalized_order()) for c in clients),
+                  "the fifth node's messages final everywhere")
+        wait_sync(lambda: len({int(c.status()["finalized"]) for c in clients}) == 1,
+                  "all five to agree")
         orders = [c.finalized_order() for c in clients]
         assert all(o == orders[0] for o in orders)
         assert sorted(clients[0].status()["links"]) == [1, 2, 3, 4]

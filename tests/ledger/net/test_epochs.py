@@ -38,7 +38,7 @@ from simtrust.ledger.net import (
 )
 from simtrust.store import SqliteDatabase
 
-from .conftest import OPTIONS, LocalNetwork, finalized_order, make_messages, wait_until
+from .conftest import HANG_S, OPTIONS, LocalNetwork, finalized_order, make_messages, wait_until
 
 
 def _target(genesis: NetworkGenesis) -> EpochCommittee:
@@ -88,25 +88,25 @@ def test_validators_switch_epoch_and_keep_finalizing(
             weak_id = message_id(weak_raw)
             nodes[0].submit([weak_raw])
             await wait_until(lambda: all(n.ledger.status(weak_id)["state"] == "conflicting"
-                                     for n in nodes), 20)
+                                     for n in nodes))
             assert "no-supermajority" == nodes[2].ledger.status(weak_id)["reason"]
             assert all(0 == n.committee.epoch for n in nodes)
             raw = change_message(genesis.network, change, keys[1].ledger_signer(),
                                  issued_at_ms=int(time.time() * 1000), parents=[root])
             assert "accepted" == nodes[1].submit([raw])[0].status
             change_id = message_id(raw)
-            await wait_until(lambda: all(n.committee.epoch == 1 for n in nodes[:3]), 20)
+            await wait_until(lambda: all(n.committee.epoch == 1 for n in nodes[:3]))
             assert [0, 1, 2] == [n.id for n in nodes[:3]]
             assert [2, 1, 1] == [v.weight for v in nodes[0].committee.validators]
             # Validator 3 is cut off: its links are closed and its key no longer admitted.
             await wait_until(lambda: all(n.net.connected() == [i for i in range(3) if i != j]
-                                     for j, n in enumerate(nodes[:3])), 10)
-            await wait_until(lambda: [] == nodes[3].net.connected(), 10)
+                                     for j, n in enumerate(nodes[:3])))
+            await wait_until(lambda: [] == nodes[3].net.connected())
 
             base = nodes[0].finalized_count()
             nodes[2].submit(make_messages(genesis.network, client, [root], 60))
-            await wait_until(lambda: all(n.finalized_count() >= base + 60 for n in nodes[:3]), 20)
-            await wait_until(lambda: len({n.finalized_count() for n in nodes[:3]}) == 1, 10)
+            await wait_until(lambda: all(n.finalized_count() >= base + 60 for n in nodes[:3]))
+            await wait_until(lambda: len({n.finalized_count() for n in nodes[:3]}) == 1)
             orders = [finalized_order(n) for n in nodes[:3]]
             assert orders[0] == orders[1] == orders[2]
             assert change_id in orders[0]
@@ -120,11 +120,11 @@ def test_validators_switch_epoch_and_keep_finalizing(
             await net.start(1)
             base = nodes[0].finalized_count()
             nodes[0].submit(make_messages(genesis.network, client, [root], 20))
-            await wait_until(lambda: all(n.finalized_count() >= base + 20 for n in nodes[:3]), 20)
-            await wait_until(lambda: len({n.finalized_count() for n in nodes[:3]}) == 1, 10)
+            await wait_until(lambda: all(n.finalized_count() >= base + 20 for n in nodes[:3]))
+            await wait_until(lambda: len({n.finalized_count() for n in nodes[:3]}) == 1)
             assert finalized_order(nodes[0]) == finalized_order(nodes[1]) == finalized_order(nodes[2])
 
-    asyncio.run(asyncio.wait_for(go(), 90))
+    asyncio.run(asyncio.wait_for(go(), HANG_S))
 
 
 def test_committee_change_cli_builds_and_cosigns(
@@ -187,25 +187,25 @@ def test_a_member_partitioned_during_the_switch_fetches_the_tail_and_follows(
         async with LocalNetwork(genesis, keys, tmp_path) as net:
             nodes = net.nodes
             nodes[0].submit(make_messages(genesis.network, client, [root], 30))
-            await wait_until(lambda: all(n.finalized_count() == 30 for n in nodes), 20)
+            await wait_until(lambda: all(n.finalized_count() == 30 for n in nodes))
             nodes[2].net.pause()  # validator 2 misses the switch
             raw = change_message(genesis.network, change, keys[0].ledger_signer(),
                                  issued_at_ms=int(time.time() * 1000), parents=[root])
             nodes[0].submit([raw])
-            await wait_until(lambda: all(n.committee.epoch == 1 for n in nodes[:2]), 20)
+            await wait_until(lambda: all(n.committee.epoch == 1 for n in nodes[:2]))
             assert 0 == nodes[2].committee.epoch
             # Validators 0 and 1 hold 3 of epoch 1's weight 4: they finalize alone.
             more = nodes[1].submit(make_messages(genesis.network, client, [root], 40))
             await wait_until(lambda: all(n.ledger.status(more[-1].message_id or b"")["state"]
-                                     == "finalized" for n in nodes[:2]), 20)
+                                     == "finalized" for n in nodes[:2]))
             nodes[2].net.resume()
-            await wait_until(lambda: nodes[2].committee.epoch == 1, 20)
+            await wait_until(lambda: nodes[2].committee.epoch == 1)
             assert nodes[2].stats["tail_requests"] >= 1
-            await wait_until(lambda: nodes[2].finalized_count() == nodes[0].finalized_count(), 20)
+            await wait_until(lambda: nodes[2].finalized_count() == nodes[0].finalized_count())
             assert finalized_order(nodes[0]) == finalized_order(nodes[2])
             assert nodes[0].ledger.snapshot() == nodes[2].ledger.snapshot()
 
-    asyncio.run(asyncio.wait_for(go(), 90))
+    asyncio.run(asyncio.wait_for(go(), HANG_S))
 
 
 def test_a_fifth_validator_joins_and_follows_into_the_new_epoch(
@@ -233,14 +233,14 @@ def test_a_fifth_validator_joins_and_follows_into_the_new_epoch(
             raw = change_message(genesis.network, change, keys[2].ledger_signer(),
                                  issued_at_ms=int(time.time() * 1000), parents=[root])
             nodes[2].submit([raw])
-            await wait_until(lambda: all(n.committee.epoch == 1 for n in nodes), 30)
+            await wait_until(lambda: all(n.committee.epoch == 1 for n in nodes))
             assert 4 == nodes[4].id
             more = nodes[4].submit(make_messages(genesis.network, client, [root], 30))
             assert {"accepted"} == {r.status for r in more}
             last = more[-1].message_id or b""
             await wait_until(lambda: all(n.ledger.status(last)["state"] == "finalized"
-                                     for n in nodes), 30)
-            await wait_until(lambda: len({n.finalized_count() for n in nodes}) == 1, 10)
+                                     for n in nodes))
+            await wait_until(lambda: len({n.finalized_count() for n in nodes}) == 1)
             orders = [finalized_order(n) for n in nodes]
             assert all(o == orders[0] for o in orders)
             assert 1 == len({n.ledger.snapshot().utxo_hash for n in nodes})
@@ -251,7 +251,7 @@ def test_a_fifth_validator_joins_and_follows_into_the_new_epoch(
             for db in dbs:
                 db.close()
 
-    asyncio.run(asyncio.wait_for(go(), 90))
+    asyncio.run(asyncio.wait_for(go(), HANG_S))
 
 
 def test_of_two_changes_in_one_commit_the_first_wins(tmp_path: Path) -> None:

@@ -8,8 +8,6 @@ the processes this test started).
 from __future__ import annotations
 
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,22 +15,9 @@ import pytest
 from simtrust.ledger import Ed25519Signer
 from simtrust.ledger.net import ConsensusParams, NodeClient, Testnet
 
-from .conftest import make_messages
+from .conftest import make_messages, wait_sync
 
 pytestmark = pytest.mark.slow
-
-
-def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if cond():
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def _finalized(client: NodeClient) -> int:
@@ -63,7 +48,7 @@ def test_kill_restart_and_partition_of_one_validator_of_four(tmp_path: Path) -> 
         net.up(timeout=120)
         clients = [net.client(i) for i in range(4)]
         first = _load(net, clients[0], signer, 100)
-        _wait(lambda: all(_finalized(c) >= 100 for c in clients), 60, "first batch final")
+        wait_sync(lambda: all(_finalized(c) >= 100 for c in clients), "first batch final")
         assert first == set(clients[3].finalized_order(100))
 
         # SIGKILL validator 3: the other three keep finalizing.
@@ -71,15 +56,16 @@ def test_kill_restart_and_partition_of_one_validator_of_four(tmp_path: Path) -> 
         assert not net.running(3)
         base = [_finalized(c) for c in clients[:3]]
         second = _load(net, clients[1], signer, 100)
-        _wait(lambda: all(_finalized(c) >= b + 100 for c, b in zip(clients[:3], base, strict=True)),
-              60, "three validators to finalize without the fourth")
+        wait_sync(lambda: all(_finalized(c) >= b + 100
+                              for c, b in zip(clients[:3], base, strict=True)),
+                  "three validators to finalize without the fourth")
         assert second <= set(clients[0].finalized_order())
 
         # Restart it: it catches up to an identical finalized order and state.
         net.start(3)
         net.wait_ready([3], timeout=120)
         target = _finalized(clients[0])
-        _wait(lambda: _finalized(clients[3]) >= target, 90, "restarted validator to catch up")
+        wait_sync(lambda: _finalized(clients[3]) >= target, "restarted validator to catch up")
         _same_state(clients[0], clients[3])
 
         # Partition validator 2 by dropping its links; the rest finalize, it does not.
@@ -87,16 +73,16 @@ def test_kill_restart_and_partition_of_one_validator_of_four(tmp_path: Path) -> 
         stuck = _finalized(clients[2])
         base = [_finalized(clients[i]) for i in (0, 1, 3)]
         third = _load(net, clients[3], signer, 100)
-        _wait(lambda: all(_finalized(clients[i]) >= b + 100
-                          for i, b in zip((0, 1, 3), base, strict=True)),
-              60, "finalization while one validator is partitioned")
+        wait_sync(lambda: all(_finalized(clients[i]) >= b + 100
+                              for i, b in zip((0, 1, 3), base, strict=True)),
+                  "finalization while one validator is partitioned")
         assert stuck == _finalized(clients[2])
         assert third <= set(clients[1].finalized_order())
 
         # Heal: it catches up.
         clients[2].links(False)
         target = _finalized(clients[0])
-        _wait(lambda: _finalized(clients[2]) >= target, 90, "partitioned validator to catch up")
+        wait_sync(lambda: _finalized(clients[2]) >= target, "partitioned validator to catch up")
         _same_state(clients[0], clients[2])
 
         # Freeze validator 1's whole process (SIGSTOP), load the others, thaw it.
@@ -104,13 +90,13 @@ def test_kill_restart_and_partition_of_one_validator_of_four(tmp_path: Path) -> 
         try:
             base = [_finalized(clients[i]) for i in (0, 2, 3)]
             _load(net, clients[0], signer, 100)
-            _wait(lambda: all(_finalized(clients[i]) >= b + 100
-                              for i, b in zip((0, 2, 3), base, strict=True)),
-                  60, "finalization while one validator is frozen")
+            wait_sync(lambda: all(_finalized(clients[i]) >= b + 100
+                                  for i, b in zip((0, 2, 3), base, strict=True)),
+                      "finalization while one validator is frozen")
         finally:
             net.signal(1, signal.SIGCONT)
         target = _finalized(clients[0])
-        _wait(lambda: _finalized(clients[1]) >= target, 90, "thawed validator to catch up")
+        wait_sync(lambda: _finalized(clients[1]) >= target, "thawed validator to catch up")
         _same_state(clients[0], clients[1])
         for c in clients:
             assert 0 == c.status()["stats"]["equivocations"]

@@ -7,7 +7,7 @@ import os
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from simtrust.ledger.consensus import Block
-from simtrust.ledger.net._node import AvailabilityGate
+from simtrust.ledger.net._gate import AvailabilityGate
 
 
 def _block(round_: int, payload: list[bytes]) -> Block:

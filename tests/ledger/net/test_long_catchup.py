@@ -23,7 +23,7 @@ from simtrust.ledger import (
 from simtrust.ledger.net import ConsortiumNode, NetworkGenesis, NodeKeys
 from simtrust.store import SqliteDatabase
 
-from .conftest import OPTIONS, finalized_order, wait_until
+from .conftest import HANG_S, OPTIONS, finalized_order, wait_until
 
 
 def test_a_validator_away_past_the_skew_window_catches_up(
@@ -57,13 +57,13 @@ def test_a_validator_away_past_the_skew_window_catches_up(
             await n.start()
         try:
             first = nodes[0].submit(messages([genesis.ledger_genesis().id], 40))
-            await wait_until(lambda: all(n.finalized_count() == 40 for n in nodes), 30)
+            await wait_until(lambda: all(n.finalized_count() == 40 for n in nodes))
 
             await nodes[3].stop()
             dbs[3].close()
             away = nodes[1].submit(messages([first[-1].message_id or b""], 150))
             assert {"accepted"} == {r.status for r in away}
-            await wait_until(lambda: all(n.finalized_count() == 190 for n in nodes[:3]), 30)
+            await wait_until(lambda: all(n.finalized_count() == 190 for n in nodes[:3]))
 
             # Eleven minutes later by every ledger clock: past the 10-minute window.
             stale = messages([away[-1].message_id or b""], 1)
@@ -72,13 +72,13 @@ def test_a_validator_away_past_the_skew_window_catches_up(
             # Tips that old are past the parent age: new messages approve the root.
             later = nodes[2].submit(messages([genesis.ledger_genesis().id], 30))
             assert {"accepted"} == {r.status for r in later}
-            await wait_until(lambda: all(n.finalized_count() == 220 for n in nodes[:3]), 30)
+            await wait_until(lambda: all(n.finalized_count() == 220 for n in nodes[:3]))
 
             dbs[3] = SqliteDatabase(paths[3])
             nodes[3] = node(3, dbs[3])
             assert 40 == nodes[3].finalized_count()
             await nodes[3].start()
-            await wait_until(lambda: nodes[3].finalized_count() == 220, 40)
+            await wait_until(lambda: nodes[3].finalized_count() == 220)
             assert finalized_order(nodes[0]) == finalized_order(nodes[3])
             assert nodes[0].ledger.snapshot().utxo_hash == nodes[3].ledger.snapshot().utxo_hash
             assert nodes[3].ledger.snapshot() == nodes[3].ledger.recompute()
@@ -92,4 +92,4 @@ def test_a_validator_away_past_the_skew_window_catches_up(
             for db in dbs:
                 db.close()
 
-    asyncio.run(asyncio.wait_for(go(), 120))
+    asyncio.run(asyncio.wait_for(go(), HANG_S))

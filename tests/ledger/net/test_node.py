@@ -10,7 +10,7 @@ from simtrust.ledger import Ed25519Signer
 from simtrust.ledger.net import ConsortiumNode, NetworkGenesis, NodeKeys
 from simtrust.store import SqliteDatabase
 
-from .conftest import OPTIONS, LocalNetwork, finalized_order, make_messages, wait_until
+from .conftest import HANG_S, OPTIONS, LocalNetwork, finalized_order, make_messages, wait_until
 
 
 def test_validators_finalize_one_order_and_a_restarted_one_catches_up(
@@ -30,7 +30,7 @@ def test_validators_finalize_one_order_and_a_restarted_one_catches_up(
             second = make_messages(genesis.network, client, [last], 100)
             # Node 2 may not hold the parent yet: its messages wait for it (pending).
             second_ids = {r.message_id for r in nodes[2].submit(second)}
-            await wait_until(lambda: all(n.finalized_count() == 250 for n in nodes), 30)
+            await wait_until(lambda: all(n.finalized_count() == 250 for n in nodes))
             orders = [finalized_order(n) for n in nodes]
             assert all(o == orders[0] for o in orders)
             assert set(orders[0]) == {r.message_id for r in results} | second_ids
@@ -41,16 +41,16 @@ def test_validators_finalize_one_order_and_a_restarted_one_catches_up(
             await net.stop(3)
             third = make_messages(genesis.network, client, [orders[0][-1]], 120)
             assert {"accepted"} == {r.status for r in nodes[1].submit(third)}
-            await wait_until(lambda: all(n.finalized_count() == 370 for n in nodes[:3]), 30)
+            await wait_until(lambda: all(n.finalized_count() == 370 for n in nodes[:3]))
 
             # It restarts from its store, replays its blocks and catches up.
             assert 250 == net.open(3).finalized_count()
             await net.start(3)
-            await wait_until(lambda: nodes[3].finalized_count() == 370, 30)
+            await wait_until(lambda: nodes[3].finalized_count() == 370)
             assert finalized_order(nodes[0]) == finalized_order(nodes[3])
             assert nodes[0].ledger.snapshot().utxo_hash == nodes[3].ledger.snapshot().utxo_hash
 
-    asyncio.run(asyncio.wait_for(go(), 120))
+    asyncio.run(asyncio.wait_for(go(), HANG_S))
 
 
 def test_a_block_naming_a_message_nobody_holds_is_never_committed(
@@ -79,10 +79,10 @@ def test_a_block_naming_a_message_nobody_holds_is_never_committed(
         async with net:
             raws = make_messages(genesis.network, client, [genesis.ledger_genesis().id], 60)
             nodes[0].submit(raws)
-            await wait_until(lambda: all(n.finalized_count() == 60 for n in nodes[:3]), 30)
+            await wait_until(lambda: all(n.finalized_count() == 60 for n in nodes[:3]))
             more = make_messages(genesis.network, client, nodes[0].ledger.select_parents(4), 40)
             nodes[1].submit(more)
-            await wait_until(lambda: all(n.finalized_count() == 100 for n in nodes[:3]), 30)
+            await wait_until(lambda: all(n.finalized_count() == 100 for n in nodes[:3]))
             assert injected
             for n in nodes[:3]:
                 assert fake not in finalized_order(n)
@@ -90,7 +90,7 @@ def test_a_block_naming_a_message_nobody_holds_is_never_committed(
             assert any(n.stats["held_blocks"] for n in nodes[:3])
             assert finalized_order(nodes[0]) == finalized_order(nodes[1]) == finalized_order(nodes[2])
 
-    asyncio.run(asyncio.wait_for(go(), 90))
+    asyncio.run(asyncio.wait_for(go(), HANG_S))
 
 
 def test_forged_and_malformed_blocks_count_against_the_sender(

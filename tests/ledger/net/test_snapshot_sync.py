@@ -34,7 +34,7 @@ from simtrust.ledger.net import (
 from simtrust.ledger.net._checkpoints import Checkpoint, CheckpointCert, sign_checkpoint
 from simtrust.ledger.net._sync import SyncSession, commit_items, decode_commit_items
 
-from .conftest import OPTIONS, LocalNetwork, finalized_order, make_messages, wait_until
+from .conftest import HANG_S, OPTIONS, LocalNetwork, finalized_order, make_messages, wait_until
 
 NID = b"\x01" * 8
 
@@ -191,25 +191,25 @@ def test_a_validator_two_epochs_behind_syncs_from_certified_state_and_validates_
         async with LocalNetwork(genesis, keys, tmp_path) as net:
             nodes = net.nodes
             nodes[0].submit(make_messages(genesis.network, client, [root], 20))
-            await wait_until(lambda: all(n.finalized_count() == 20 for n in nodes), 20)
+            await wait_until(lambda: all(n.finalized_count() == 20 for n in nodes))
             await net.stop(3)
 
             # Two committee changes (same members) while validator 3 is away.
             epoch0 = EpochCommittee.of_genesis(genesis)
             nodes[0].submit([_change(genesis, keys, epoch0, 0)])
-            await wait_until(lambda: all(n.committee.epoch == 1 for n in nodes[:3]), 30)
+            await wait_until(lambda: all(n.committee.epoch == 1 for n in nodes[:3]))
             nodes[1].submit(make_messages(genesis.network, client, [root], 30))
             nodes[1].submit([_change(genesis, keys, nodes[1].epoch_committee, 1)])
-            await wait_until(lambda: all(n.committee.epoch == 2 for n in nodes[:3]), 30)
+            await wait_until(lambda: all(n.committee.epoch == 2 for n in nodes[:3]))
             nodes[2].submit(make_messages(genesis.network, client, [root], 30))
             # Enough commits after the second switch for a checkpoint of epoch 2.
-            await wait_until(lambda: all(_checkpoint_epoch(n) == 2 for n in nodes[:3]), 30)
+            await wait_until(lambda: all(_checkpoint_epoch(n) == 2 for n in nodes[:3]))
             ends = [c for c in nodes[0].checkpoints.for_sync(0) if c.checkpoint.ends_epoch]
             assert [0, 1] == [c.checkpoint.epoch for c in ends]
 
             await net.start(3)
             await wait_until(lambda: nodes[3].committee.epoch == 2
-                             and nodes[3].status()["syncing"] is None, 40)
+                             and nodes[3].status()["syncing"] is None)
             assert nodes[3].stats["syncs_started"] >= 2
             assert nodes[3].stats["synced_commits"] > 0
             # Validator 3 validates again: its blocks are needed for nothing here
@@ -218,8 +218,8 @@ def test_a_validator_two_epochs_behind_syncs_from_certified_state_and_validates_
             more = nodes[3].submit(make_messages(genesis.network, client, [root], 25))
             last = more[-1].message_id or b""
             await wait_until(lambda: all(n.ledger.status(last)["state"] == "finalized"
-                                         for n in nodes), 40)
-            await wait_until(lambda: len({n.finalized_count() for n in nodes}) == 1, 20)
+                                         for n in nodes))
+            await wait_until(lambda: len({n.finalized_count() for n in nodes}) == 1)
             assert nodes[3].stats["proposed"] > proposed
             orders = [finalized_order(n) for n in nodes]
             assert orders[0] == orders[1] == orders[2] == orders[3]
@@ -227,7 +227,7 @@ def test_a_validator_two_epochs_behind_syncs_from_certified_state_and_validates_
                 nodes[3].ledger.snapshot()._replace(tips_hash="")
             assert nodes[3].ledger.snapshot() == nodes[3].ledger.recompute()
 
-    asyncio.run(asyncio.wait_for(go(), 150))
+    asyncio.run(asyncio.wait_for(go(), HANG_S))
 
 
 def _checkpoint_epoch(node: ConsortiumNode) -> int:
@@ -247,36 +247,36 @@ def test_a_validator_past_the_gc_horizon_syncs_within_its_epoch_and_restarts_fro
         async with LocalNetwork(genesis, keys, tmp_path) as net:
             nodes = net.nodes
             nodes[0].submit(make_messages(genesis.network, client, [root], 10))
-            await wait_until(lambda: all(n.finalized_count() == 10 for n in nodes), 20)
+            await wait_until(lambda: all(n.finalized_count() == 10 for n in nodes))
             await net.stop(3)
             start = nodes[0].ledger.height
             for i in range(12):  # separate batches: many commits
                 nodes[i % 3].submit(make_messages(genesis.network, client, [root], 5))
                 await asyncio.sleep(0.1)
-            await wait_until(lambda: all(n.ledger.height >= start + 12 for n in nodes[:3]), 30)
-            await wait_until(lambda: all(_checkpoint_epoch(n) == 0 for n in nodes[:3]), 30)
+            await wait_until(lambda: all(n.ledger.height >= start + 12 for n in nodes[:3]))
+            await wait_until(lambda: all(_checkpoint_epoch(n) == 0 for n in nodes[:3]))
 
             await net.start(3, eager)
             await wait_until(lambda: nodes[3].stats["syncs_started"] >= 1
-                             and nodes[3].status()["syncing"] is None, 40)
+                             and nodes[3].status()["syncing"] is None)
             assert nodes[3].checkpoints.resume(0) is not None
             more = nodes[3].submit(make_messages(genesis.network, client, [root], 15))
             last = more[-1].message_id or b""
             await wait_until(lambda: all(n.ledger.status(last)["state"] == "finalized"
-                                         for n in nodes), 40)
+                                         for n in nodes))
             # Restarted after the sync, it resumes its core from the recorded point.
             await net.stop(3)
             await net.start(3)
             again = nodes[1].submit(make_messages(genesis.network, client, [root], 15))
             last = again[-1].message_id or b""
             await wait_until(lambda: all(n.ledger.status(last)["state"] == "finalized"
-                                         for n in nodes), 40)
-            await wait_until(lambda: len({n.finalized_count() for n in nodes}) == 1, 20)
+                                         for n in nodes))
+            await wait_until(lambda: len({n.finalized_count() for n in nodes}) == 1)
             orders = [finalized_order(n) for n in nodes]
             assert orders[0] == orders[1] == orders[2] == orders[3]
             assert nodes[0].ledger.chain_head() == nodes[3].ledger.chain_head()
 
-    asyncio.run(asyncio.wait_for(go(), 150))
+    asyncio.run(asyncio.wait_for(go(), HANG_S))
 
 
 def test_sync_frames_round_trip() -> None:

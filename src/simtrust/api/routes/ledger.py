@@ -24,17 +24,15 @@ from simtrust.errors import InvalidInput
 from simtrust.ledger import (
     MAX_MESSAGE_SIZE,
     LedgerNode,
+    balance_json,
     encode_tagged_data,
     ledger_node,
-    signing_bytes,
-)
-from simtrust.ledger._node import _payload_code
-from simtrust.ledger._views import (
-    balance_json,
     message_json,
     output_json,
     parse_hex_id,
     parse_public_key,
+    payload_code,
+    signing_bytes,
 )
 
 __all__ = ["router"]
@@ -102,7 +100,7 @@ def submit(body: SubmitBody, rt: CurrentRuntime, who: CurrentPrincipal,
 def prepare(body: PrepareBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     node = _node(rt)
     issuer = parse_public_key(body.issuer)
-    ptype = _payload_code(body.payload_type)
+    ptype = payload_code(body.payload_type)
     payload = _hex(body.payload, "payload")
     parents = (
         [parse_hex_id(p, "parent id") for p in body.parents]
@@ -124,9 +122,16 @@ def parents(rt: CurrentRuntime, who: CurrentPrincipal,
 
 
 @router.post("/data", summary="The node issues a tagged-data message on its own key",
-             status_code=201)
+             status_code=201,
+             description=(
+                 "Operator-admin keys only: a message signed by the node key is the "
+                 "operator's statement to the whole consortium "
+                 "(docs/decisions/ledger-node-key-data.md). Tenants sign their own "
+                 "messages: POST /v1/ledger/prepare, then POST /v1/ledger/messages."),
+             responses={403: {"description": "not an operator-admin key",
+                              "content": {"application/problem+json": {}}}})
 def issue_data(body: DataBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
-    who.require_admin()
+    who.require_operator()
     node = _node(rt)
     result = node.issue(0, encode_tagged_data(body.tag.encode(), body.data.encode()))
     return result.to_json()

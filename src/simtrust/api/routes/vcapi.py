@@ -12,7 +12,7 @@ published at ``GET /credentials/status/{id}`` and DIDs resolve at
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
@@ -39,9 +39,13 @@ class VerifyCredentialRequest(BaseModel):
 
 
 class PresentationOptions(BaseModel):
+    """VC-API verify options; ``holderBinding`` asks for holder binding (VCDM 2.0 §4.13)."""
+
     model_config = ConfigDict(extra="allow")
     challenge: str | None = None
     domain: str | None = None
+    checks: list[str] = Field(default_factory=list)
+    holderBinding: bool = False  # noqa: N815 - VC-API style member name
 
 
 class VerifyPresentationRequest(BaseModel):
@@ -51,10 +55,15 @@ class VerifyPresentationRequest(BaseModel):
 
 
 class StatusChange(BaseModel):
+    """One status change: ``status`` true/false, or a ``0x..`` value for multi-bit lists."""
+
     model_config = ConfigDict(extra="forbid")
     type: str = Field(pattern="^BitstringStatusListEntry$")
-    statusPurpose: str = Field(pattern="^(revocation|suspension)$")  # noqa: N815
-    status: bool
+    statusPurpose: str = Field(pattern="^(revocation|suspension|message)$")  # noqa: N815
+    status: bool | Annotated[str, Field(pattern="^0x[0-9a-fA-F]{1,2}$")]
+
+    def value(self) -> bool | int:
+        return self.status if isinstance(self.status, bool) else int(self.status, 16)
 
 
 class UpdateStatusRequest(BaseModel):
@@ -69,6 +78,7 @@ def _result(report: dict[str, Any]) -> JSONResponse:
             "type": f"https://simtrust.dev/problems/verification/{e['reason']}",
             "title": e["reason"],
             "detail": e["detail"],
+            **({"rule": e["rule"]} if "rule" in e else {}),
         }
         for e in report["errors"]
     ]
@@ -115,7 +125,10 @@ def verify_presentation(
     return _result(
         verification_report(
             lambda: service.verify_presentation(
-                body.verifiablePresentation, challenge=options.challenge, domain=options.domain
+                body.verifiablePresentation,
+                challenge=options.challenge,
+                domain=options.domain,
+                require_holder_binding=options.holderBinding,
             )
         )
     )
@@ -131,7 +144,7 @@ def update_status(
     service = identity_service(rt)
     lists = []
     for change in body.credentialStatus:
-        published = service.update_status(body.credentialId, change.statusPurpose, change.status)
+        published = service.update_status(body.credentialId, change.statusPurpose, change.value())
         lists.append(published["id"])
         rt.audit.append(
             actor=who.actor,

@@ -1,10 +1,10 @@
-"""Consortium consensus: committee, validator blocks, the DAG commit rule, the simulator.
+"""Consortium consensus: committee, validator blocks, the DAG commit rule.
 
 The pure core of issue 7, specified in ``docs/consensus.md``: a Mysticeti-style
 commit rule over an uncertified DAG of signed validator blocks. A ledger node
 feeds message ids into proposals and consumes ``CommittedSubDag`` outputs as
-its finalized order. ``simtrust.ledger.consensus.sim`` runs many cores in one
-deterministic process.
+its finalized order. The simulator that runs many cores in one deterministic
+process is test gear: ``simtrust.testing.ledger.consensus_sim``.
 """
 
 from ._block import (
@@ -25,15 +25,14 @@ from ._committee import (
     sign_committee_change,
     verify_committee_change,
 )
-from ._core import (
+from ._core import Core, Verifier
+from ._outputs import (
     BlockAccepted,
     CommittedSubDag,
-    Core,
     EquivocationDetected,
     EquivocationProof,
     MissingBlocks,
     Output,
-    Verifier,
 )
 
 __all__ = [

@@ -7,13 +7,21 @@ Mysticeti's three-round wave on an uncertified DAG with a leader in every round
 (Babel et al., "Mysticeti", 2023, §3–§4): votes in round r+1, certificates in
 round r+2, direct commit or skip, indirect decision through the first committed
 anchor at round ≥ r+3.
+
+One piece, although it is over 600 lines: the DAG's indexes (blocks by
+digest and by slot, the blocks waiting for ancestors, the decided rounds),
+the commit rule that reads them and the garbage collection that prunes them
+must change together under one invariant — a block is in the DAG only with
+all its ancestors above the horizon, and every decision is taken on that
+DAG — and the core is a pure state machine whose every transition the
+simulator and the safety tests replay. The values it emits live in
+``_outputs.py``.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -25,81 +33,19 @@ from simtrust.errors import InvalidInput, InvalidTransition, Rejected
 
 from ._block import Block, BlockRef
 from ._committee import Committee
+from ._outputs import (
+    BlockAccepted,
+    CommittedSubDag,
+    EquivocationDetected,
+    EquivocationProof,
+    MissingBlocks,
+    Output,
+)
 
-__all__ = [
-    "BlockAccepted",
-    "CommittedSubDag",
-    "Core",
-    "EquivocationDetected",
-    "EquivocationProof",
-    "MissingBlocks",
-    "Output",
-    "Verifier",
-]
+__all__ = ["Core", "Verifier"]
 
 Verifier = Callable[[Block, Ed25519PublicKey], None]
 
-
-@dataclass(frozen=True, slots=True)
-class CommittedSubDag:
-    """One committed leader and the newly finalized blocks of its past cone.
-
-    ``index`` counts commits from 0; ``message_ids`` is the finalized order of
-    payload ids (blocks by round, author, digest; ids in block order; an id
-    already finalized earlier is dropped: first occurrence wins).
-    """
-
-    index: int
-    leader: BlockRef
-    round: int
-    timestamp_ms: int
-    blocks: tuple[BlockRef, ...]
-    message_ids: tuple[bytes, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class BlockAccepted:
-    """The block joined the DAG (all its ancestors are present): persist it."""
-
-    block: Block
-
-
-@dataclass(frozen=True, slots=True)
-class MissingBlocks:
-    """Blocks referenced by a waiting block that this core does not hold: fetch them."""
-
-    refs: tuple[BlockRef, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class EquivocationProof:
-    """Two different signed blocks by one author for one (epoch, round)."""
-
-    first: Block
-    second: Block
-
-    def verify(self, committee: Committee) -> None:
-        """Raise unless this proves equivocation by a member of ``committee``."""
-        a, b = self.first, self.second
-        if (a.epoch, a.round, a.author) != (b.epoch, b.round, b.author):
-            raise Rejected("not-equivocation", "blocks are for different slots")
-        if a.digest == b.digest:
-            raise Rejected("not-equivocation", "the two blocks are the same")
-        if a.epoch != committee.epoch or not committee.contains(a.author):
-            raise Rejected("author", "author is not in this committee")
-        key = committee.public_key(a.author)
-        a.verify_signature(key)
-        b.verify_signature(key)
-
-
-@dataclass(frozen=True, slots=True)
-class EquivocationDetected:
-    """First evidence that an author signed two blocks in one round."""
-
-    proof: EquivocationProof
-
-
-Output = BlockAccepted | MissingBlocks | EquivocationDetected | CommittedSubDag
 
 _UNDECIDED = 0
 _COMMIT = 1

@@ -3,8 +3,9 @@
 Several validator processes become one consortium (``docs/network.md``):
 each runs a :class:`ConsortiumNode` — the ledger node of ``simtrust.ledger``
 ordered by the committee of ``simtrust.ledger.consensus`` — connected to the
-others over mutually authenticated, encrypted TCP links whose node keys are
-pinned in genesis. :class:`Testnet` starts N of them on loopback.
+others over TLS 1.3 links with mutual authentication, whose node keys are
+pinned in genesis. :class:`Testnet` starts N of them on loopback: the operator tool
+behind ``simtrust testnet`` (``docs/decisions/network-testnet-launcher.md``).
 """
 
 from simtrust.ledger.net._batch import MAX_BATCH, decode_batch, encode_batch
@@ -27,11 +28,20 @@ from simtrust.ledger.net._genesis import (
     apply_peer_overrides,
     free_ports,
     generate_local_network,
+    parse_address,
 )
 from simtrust.ledger.net._node import ConsortiumNode, NodeOptions
 from simtrust.ledger.net._peers import PeerLimits, PeerNetwork, TokenBucket
 from simtrust.ledger.net._testnet import NodeClient, NodeInfo, Testnet
-from simtrust.ledger.net._transport import HandshakeFailed, SecureLink, accept_link, open_link
+from simtrust.ledger.net._transport import (
+    HandshakeFailed,
+    LinkIdentity,
+    SecureLink,
+    accept_link,
+    link_certificate_name,
+    open_link,
+    verify_link_certificate,
+)
 
 __all__ = [
     "CHANGE_FORMAT",
@@ -45,6 +55,7 @@ __all__ = [
     "EpochStore",
     "HandshakeFailed",
     "LedgerCommit",
+    "LinkIdentity",
     "NetworkGenesis",
     "NodeClient",
     "NodeInfo",
@@ -64,8 +75,11 @@ __all__ = [
     "encode_batch",
     "free_ports",
     "generate_local_network",
+    "link_certificate_name",
     "open_link",
+    "parse_address",
     "render_tangle_svg",
     "sign_change",
     "tangle_view",
+    "verify_link_certificate",
 ]

@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 from simtrust.errors import InvalidInput, SimtrustError
 from simtrust.ledger import network_id_from_name
 from simtrust.ledger.net._genesis import NetworkGenesis, NodeKeys, ValidatorEntry, parse_address
-from simtrust.ledger.net._transport import SecureLink, accept_link, open_link
+from simtrust.ledger.net._transport import (
+    HANDSHAKE_TIMEOUT_S,
+    LinkIdentity,
+    SecureLink,
+    accept_link,
+    open_link,
+)
 from simtrust.ledger.net._wire import Frame, decode_frame
 
 __all__ = ["PeerLimits", "PeerNetwork", "TokenBucket"]
@@ -154,8 +160,7 @@ class PeerNetwork:
             if me is None or me.node_key != keys.node_key:
                 raise InvalidInput("the key file does not match any member of the committee")
             self.me = me
-        self._key = keys.transport_key()
-        self._network_id = network_id_from_name(genesis.network)
+        self._identity = LinkIdentity(network_id_from_name(genesis.network), keys.transport_key())
         self._handler = handler
         self._on_connect = on_connect
         self._may_read = may_read
@@ -173,7 +178,9 @@ class PeerNetwork:
 
     async def start(self) -> None:
         host, port = parse_address(self._bind)
-        self._state.server = await asyncio.start_server(self._on_inbound, host, port)
+        self._state.server = await asyncio.start_server(
+            self._on_inbound, host, port, ssl=self._identity.server_context(self._dialling_keys),
+            ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S)
         for peer in self.peers.values():
             if peer.entry.id < self.me.id:
                 self._state.dialers.append(asyncio.create_task(self._dial_loop(peer)))
@@ -312,8 +319,7 @@ class PeerNetwork:
             if peer.link is None and not state.paused and now >= peer.banned_until:
                 try:
                     link = await open_link(
-                        host, port, network_id=self._network_id, key=self._key,
-                        expected_peer=peer.entry.node_key,
+                        host, port, identity=self._identity, expected_peer=peer.entry.node_key,
                     )
                 except (TimeoutError, OSError, asyncio.IncompleteReadError, SimtrustError) as exc:
                     log.debug("dial %s failed: %s", peer.entry.id, exc)
@@ -323,6 +329,11 @@ class PeerNetwork:
                     else:
                         self._attach(peer, link)
             await asyncio.sleep(self.limits.redial_s)
+
+    def _dialling_keys(self) -> list[bytes]:
+        """Node keys of the members that dial this node (the higher ids): the TLS anchors."""
+        me = self.me.id
+        return [key for key, peer in self._by_key.items() if peer.entry.id > me]
 
     async def _on_inbound(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -341,7 +352,7 @@ class PeerNetwork:
 
         try:
             link = await accept_link(
-                reader, writer, network_id=self._network_id, key=self._key, allowed=allowed
+                reader, writer, identity=self._identity, allowed=allowed
             )
         except (TimeoutError, OSError, asyncio.IncompleteReadError, SimtrustError) as exc:
             log.debug("inbound handshake refused: %s", exc)

@@ -53,6 +53,7 @@ from simtrust.subscriber.auc.vectors import (
     HeAv5g,
     RandSource,
     SeAv5g,
+    UmtsVector,
     build_autn,
     eap_aka_prime_vector,
     eps_vector,
@@ -60,6 +61,7 @@ from simtrust.subscriber.auc.vectors import (
     he_av_5g,
     he_avs_5g,
     se_av_5g,
+    umts_vector,
     with_separation_bit,
 )
 
@@ -92,6 +94,7 @@ __all__ = [
     "Tuak",
     "TuakF2345",
     "TuakOutput",
+    "UmtsVector",
     "Usim",
     "UsimSqnArray",
     "build_autn",
@@ -123,6 +126,7 @@ __all__ = [
     "se_av_5g",
     "serving_network_name",
     "split_sqn",
+    "umts_vector",
     "verify_auts",
     "with_separation_bit",
 ]

@@ -56,6 +56,7 @@ __all__ = [
     "HeAv5g",
     "RandSource",
     "SeAv5g",
+    "UmtsVector",
     "build_autn",
     "eap_aka_prime_vector",
     "eps_vector",
@@ -63,6 +64,7 @@ __all__ = [
     "he_av_5g",
     "he_avs_5g",
     "se_av_5g",
+    "umts_vector",
     "with_separation_bit",
 ]
 
@@ -152,6 +154,20 @@ class EapAkaPrimeVector(NamedTuple):
         )
 
 
+class UmtsVector(NamedTuple):
+    """UMTS authentication vector RAND ‖ XRES ‖ CK ‖ IK ‖ AUTN (TS 33.102 §6.3.2), the
+    vector a BSF obtains over Zh for GBA (TS 33.220 §4.5.2)."""
+
+    rand: bytes
+    autn: bytes
+    xres: bytes
+    ck: bytes
+    ik: bytes
+
+    def __repr__(self) -> str:
+        return f"UmtsVector(rand={self.rand.hex()}, autn={self.autn.hex()}, xres=…, ck=…, ik=…)"
+
+
 def with_separation_bit(amf: bytes) -> bytes:
     """AMF with bit 0 (the most significant, TS 33.102 Annex H) set to 1."""
     amf = check_len("AMF", amf, 2)
@@ -239,6 +255,13 @@ def se_av_5g(he_av: HeAv5g, sn_name: str) -> SeAv5g:
     return SeAv5g(
         he_av.rand, he_av.autn, hres_star(he_av.rand, he_av.xres_star), kseaf(he_av.kausf, sn_name)
     )
+
+
+def umts_vector(alg: AkaFunctions, sqn: bytes, amf: bytes, rand: bytes) -> UmtsVector:
+    """One UMTS AV (TS 33.102 §6.3.2) with the AMF as provisioned."""
+    rand = check_len("RAND", rand, 16)
+    autn, f = _core(alg, rand, sqn, check_len("AMF", amf, 2))
+    return UmtsVector(rand, autn, f.res, f.ck, f.ik)
 
 
 def eap_aka_prime_vector(

@@ -25,22 +25,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from simtrust.errors import InvalidInput, InvalidSignature, Rejected, SimtrustError
-
-from ._block import Block, BlockRef
-from ._committee import (
+from simtrust.ledger.consensus import (
+    Block,
+    BlockAccepted,
+    BlockRef,
+    CommittedSubDag,
     Committee,
     CommitteeChange,
     CommitteeChangeSignature,
-    sign_committee_change,
-    verify_committee_change,
-)
-from ._core import (
-    BlockAccepted,
-    CommittedSubDag,
     Core,
     EquivocationDetected,
     MissingBlocks,
     Output,
+    sign_committee_change,
+    verify_committee_change,
 )
 
 __all__ = [

@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import random
 
-from simtrust.ledger._codec import (
+from simtrust.ledger import (
+    Ed25519Signer,
+    Genesis,
     Output,
     PayloadType,
     encode_tagged_data,
@@ -22,8 +24,6 @@ from simtrust.ledger._codec import (
     output_id,
     signing_bytes,
 )
-from simtrust.ledger._keys import Ed25519Signer
-from simtrust.ledger._utxo import Genesis
 
 __all__ = ["LANES", "NETWORK", "VALUE_SHARE", "gen_lane", "make_genesis"]
 

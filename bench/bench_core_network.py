@@ -1,0 +1,219 @@
+"""S6a AIR→AIA over Diameter/TCP on loopback, next to the same listener's DWR ceiling.
+
+Figures (issue 12): ``metrics.s6a_air_per_s`` — AIRs (one E-UTRAN vector
+each: SQN advanced in the store, audited, K_ASME derived) answered per second
+by a Diameter listener in a server process, loaded from this process over
+``CLIENTS`` MME connections with ``WINDOW`` requests in flight each;
+``metrics.s6a_p99_s`` / ``metrics.s6a_p50_s`` — request-to-answer latency
+under that load. ``limits.s6a_dwr_per_s`` is the same server, clients and
+window answering Device-Watchdog-Requests (no store, no crypto): the ceiling
+of the Diameter node and loopback TCP on this machine in this run. The SBI
+figures of the issue are not measured: the HTTP/2 SBI is not built yet.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from simtrust.benchmark import BenchResult
+from simtrust.config import load_settings
+from simtrust.diameter import Avp, Message, decode_message
+from simtrust.runtime import Runtime
+from simtrust.subscriber import (
+    Iccid,
+    Imsi,
+    MemorySink,
+    OpKind,
+    SimSecrets,
+    SimSpec,
+    SimState,
+    build_services,
+    luhn_check_digit,
+)
+
+NAME = "core-network"
+DESCRIPTION = "S6a AIR->AIA answers/s and p99 over Diameter/TCP vs the same node's DWR ceiling"
+
+TENANT = "bench"
+CLIENTS = 4
+WINDOW = 32
+V = 10415
+S6A = 16777251
+
+_SERVER = """
+import sys, threading
+from pathlib import Path
+from simtrust.config import load_settings
+from simtrust.diameter import DiameterListener, NodeSettings
+from simtrust.runtime import Runtime
+from simtrust.subscriber import MemorySink, build_services
+rt = Runtime.open(load_settings(env={}, home=Path(sys.argv[1])))
+subs = build_services(rt, sinks=[MemorySink()])
+peers = frozenset(f"mme{i}.bench" for i in range(int(sys.argv[2])))
+listener = DiameterListener(NodeSettings("hss.bench", "bench", peers, max_inflight=4096),
+                            subs.hss, subs.eir, rt.audit)
+host, port = listener.start("127.0.0.1", 0)
+print(port, flush=True)
+sys.stdin.read()
+listener.stop()
+subs.close()
+rt.close()
+"""
+
+
+def _cer(origin: str) -> bytes:
+    return Message(257, 0x80, 0, 1, 1, [
+        Avp.text(264, origin), Avp.text(296, "bench"), Avp.address(257, "127.0.0.1"),
+        Avp.u32(266, 0), Avp.text(269, "bench", mandatory=False),
+        Avp.grouped(260, [Avp.u32(266, V), Avp.u32(258, S6A)]),
+    ]).encode()
+
+
+def _air(origin: str, imsi: str, hbh: int) -> bytes:
+    return Message(318, 0xC0, S6A, hbh, hbh, [
+        Avp.text(263, f"{origin};1;{hbh}"), Avp.u32(277, 1),
+        Avp.text(264, origin), Avp.text(296, "bench"), Avp.text(283, "bench"),
+        Avp.text(1, imsi), Avp(1407, b"\x00\xf1\x10", V),
+        Avp.grouped(1408, [Avp.u32(1410, 1, V)], V),
+    ]).encode()
+
+
+def _dwr(origin: str, hbh: int) -> bytes:
+    return Message(280, 0x80, 0, hbh, hbh, [Avp.text(264, origin),
+                                            Avp.text(296, "bench")]).encode()
+
+
+def _read(sock: socket.socket, buf: bytearray) -> bytes:
+    while len(buf) < 4 or len(buf) < (struct.unpack_from(">I", buf)[0] & 0xFFFFFF):
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed")
+        buf += chunk
+    length = struct.unpack_from(">I", buf)[0] & 0xFFFFFF
+    out = bytes(buf[:length])
+    del buf[:length]
+    return out
+
+
+def _client(port: int, origin: str, kind: str, sims: int, count: int,
+            latencies: list[float], errors: list[str]) -> None:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = bytearray()
+    sock.sendall(_cer(origin))
+    if decode_message(_read(sock, buf)).u32(268) != 2001:
+        errors.append("CER refused")
+        return
+    sent: dict[int, float] = {}
+    next_id = 10
+    done = 0
+    offset = int(origin[3:].split(".", maxsplit=1)[0]) * 7919
+
+    def send() -> None:
+        nonlocal next_id
+        hbh = next_id
+        next_id += 1
+        imsi = f"00101{(offset + hbh) % sims:010d}"
+        sent[hbh] = time.perf_counter()
+        sock.sendall(_air(origin, imsi, hbh) if kind == "air" else _dwr(origin, hbh))
+
+    for _ in range(min(WINDOW, count)):
+        send()
+    while done < count:
+        raw = _read(sock, buf)
+        hbh = struct.unpack_from(">I", raw, 12)[0]
+        started = sent.pop(hbh, None)
+        if started is None:
+            continue  # a watchdog from the server
+        latencies.append(time.perf_counter() - started)
+        if struct.unpack_from(">I", raw, 4)[0] >> 24 & 0x20:
+            errors.append("error answer")
+        elif kind == "air" and decode_message(raw).u32(268) != 2001:
+            errors.append("AIR refused")
+        done += 1
+        if done + len(sent) < count:
+            send()
+    sock.close()
+
+
+def _load(port: int, kind: str, sims: int, per_client: int) -> tuple[float, list[float], int]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    threads = [threading.Thread(target=_client, args=(port, f"mme{i}.bench", kind, sims,
+                                                      per_client, latencies, errors))
+               for i in range(CLIENTS)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"{len(errors)} failed requests, first: {errors[0]}")
+    return len(latencies) / elapsed, sorted(latencies), len(latencies)
+
+
+def _pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def run(quick: bool) -> BenchResult:
+    sims = 200 if quick else 5_000
+    per_client = 100 if quick else 2_500
+    result = BenchResult(NAME)
+    with tempfile.TemporaryDirectory(prefix="simtrust-bench-corenet-") as tmp:
+        home = Path(tmp) / "home"
+        rt = Runtime.initialise(load_settings(env={}, home=home))
+        try:
+            rt.tenants.create_tenant(TENANT, "Bench fleet")
+            services = build_services(rt, sinks=[MemorySink()])
+            keys = os.urandom(32 * sims)
+            inv = services.inventory
+            for i in range(sims):
+                body = f"89882{i:013d}"
+                inv.add_sim(TENANT, SimSpec(
+                    Iccid(body + str(luhn_check_digit(body))), Imsi(f"00101{i:010d}", 2),
+                    secrets=SimSecrets(keys[32 * i:32 * i + 16], keys[32 * i + 16:32 * i + 32],
+                                       OpKind.OPC),
+                    state=SimState.ACTIVE), actor="bench")
+            services.close()
+        finally:
+            rt.close()
+        server = subprocess.Popen([sys.executable, "-c", _SERVER, str(home), str(CLIENTS)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True)
+        try:
+            assert server.stdout is not None
+            port = int(server.stdout.readline())
+            _load(port, "air", sims, max(10, per_client // 10))  # warm caches and connections
+            air_rate, air_lat, air_n = _load(port, "air", sims, per_client)
+            dwr_rate, dwr_lat, _ = _load(port, "dwr", sims, per_client * 4)
+        finally:
+            if server.stdin is not None:
+                server.stdin.close()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    result.metrics["s6a_air_per_s"] = round(air_rate, 1)
+    result.metrics["s6a_p50_s"] = round(_pct(air_lat, 0.50), 6)
+    result.metrics["s6a_p99_s"] = round(_pct(air_lat, 0.99), 6)
+    result.limits["s6a_dwr_per_s"] = round(dwr_rate, 1)
+    result.limits["s6a_dwr_p99_s"] = round(_pct(dwr_lat, 0.99), 6)
+    result.ratio("air_to_dwr", "s6a_air_per_s", "s6a_dwr_per_s")
+    result.notes.update({
+        "sims": sims, "requests": air_n, "clients": CLIENTS, "window": WINDOW,
+        "store": "sqlite", "vectors_per_air": 1,
+        "load": "a second process on loopback (this one), server in a subprocess",
+        "sbi": "not measured: the HTTP/2 SBI listener is not built",
+    })
+    return result

@@ -1,0 +1,44 @@
+"""simtrust.aaa: the AAA server of private APNs and SIM-based access over RADIUS.
+
+RADIUS (RFC 2865 access, RFC 2866 accounting, RFC 3579 EAP transport, RFC 5176
+dynamic authorization) for packet gateways (TS 29.061 §16, TS 29.561): gateway
+clients with sealed secrets, Access-Request answered by the subscriber
+package's attach decision with the SIM's address, per-APN second-level
+credentials, group-committed accounting sessions that feed the policies'
+volume caps, and Disconnect/CoA sent when a SIM is suspended or terminated.
+"""
+
+from simtrust.aaa._apn import AUTH_METHODS, DEFAULT_SESSION_TIMEOUT, ApnAccess, ApnAccessStore
+from simtrust.aaa._clients import DEFAULT_COA_PORT, GatewayClient, GatewayClients
+from simtrust.aaa._coa import ERROR_CAUSES, CoaResult, DynamicAuthClient
+from simtrust.aaa._listener import RadiusListener, parse_bind
+from simtrust.aaa._radius import MalformedPacket, Packet
+from simtrust.aaa._server import COUNTERS, EapHandler, RadiusServer, UsageSink
+from simtrust.aaa._service import AaaServices, build_aaa
+from simtrust.aaa._sessions import AccountingLog, AcctRecord, Session
+
+__all__ = [
+    "AUTH_METHODS",
+    "COUNTERS",
+    "DEFAULT_COA_PORT",
+    "DEFAULT_SESSION_TIMEOUT",
+    "ERROR_CAUSES",
+    "AaaServices",
+    "AccountingLog",
+    "AcctRecord",
+    "ApnAccess",
+    "ApnAccessStore",
+    "CoaResult",
+    "DynamicAuthClient",
+    "EapHandler",
+    "GatewayClient",
+    "GatewayClients",
+    "MalformedPacket",
+    "Packet",
+    "RadiusListener",
+    "RadiusServer",
+    "Session",
+    "UsageSink",
+    "build_aaa",
+    "parse_bind",
+]

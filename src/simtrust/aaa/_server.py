@@ -1,0 +1,471 @@
+"""The AAA server logic: Access-Request → attach decision → Accept/Reject, and accounting.
+
+Transport-free (the UDP listener hands datagrams in, sends what comes out), so
+every rule is testable without sockets. Access (RFC 2865 §4.1–§4.3, TS 29.061
+§16.4): the SIM from 3GPP-IMSI (or a digit User-Name), the equipment from
+3GPP-IMEISV, the serving network from 3GPP-SGSN-MCC-MNC, the APN from
+Called-Station-Id, the MSISDN from Calling-Station-Id; the enterprise APN's
+second-level credentials (PAP RFC 2865 §5.2, CHAP §5.3); then the subscriber
+package's attach decision (SIM state, blocklist, roaming, binding, tenant
+policy), which also leases the address. Accounting (RFC 2866 §4.1/§4.2) is
+answered after the group commit of :mod:`._sessions`. Datagrams that fail a
+check — unknown source, bad length, bad authenticator or
+Message-Authenticator (RFC 3579 §3.2), EAP without Message-Authenticator
+(§3.3), over the per-client rate — are counted and dropped silently, as
+RFC 2865 §3 asks. Retransmissions (same client, identifier and authenticator)
+get the cached answer (RFC 5080 §2.2.2).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from simtrust.aaa._apn import DEFAULT_SESSION_TIMEOUT, ApnAccessStore
+from simtrust.aaa._clients import GatewayClient, GatewayClients
+from simtrust.aaa._radius import (
+    Attr,
+    Code,
+    MalformedPacket,
+    Packet,
+    Vendor,
+    chap_response,
+    decode,
+    unhide_password,
+    verify_message_authenticator,
+    verify_request_authenticator,
+)
+from simtrust.aaa._sessions import AccountingLog, AcctRecord
+from simtrust.errors import SimtrustError
+from simtrust.subscriber import AttachEngine, Imsi, Plmn, SimState
+
+__all__ = ["COUNTERS", "EapHandler", "RadiusServer", "UsageSink"]
+
+_log = logging.getLogger("simtrust.aaa.radius")
+_ZERO16 = bytes(16)
+
+COUNTERS = (
+    "access_requests", "accepts", "rejects", "challenges", "accounting_requests",
+    "accounting_responses", "malformed", "unknown_client", "bad_authenticator",
+    "missing_message_authenticator", "duplicates", "rate_limited", "unexpected_code",
+    "invalid_request", "in_flight_dropped",
+)
+
+_STATUS = {1: "start", 2: "stop", 3: "interim", 7: "accounting-on", 8: "accounting-off"}
+
+
+class UsageSink(Protocol):
+    """Where accounted bytes go (the policy engine's volume caps)."""
+
+    def meter(self, imsi: str, octets: int, *, at: float | None = None) -> Any: ...
+
+
+class EapHandler(Protocol):
+    """The EAP server behind Access-Requests carrying EAP-Message (RFC 3579)."""
+
+    def handle(self, request: Packet, client: GatewayClient, reply: Packet) -> str | None:
+        """Fill ``reply`` (Challenge, Accept or Reject); return the IMSI authenticated
+        when ``reply`` is an Accept."""
+        ...
+
+
+class _Bucket:
+    __slots__ = ("stamp", "tokens")
+
+    def __init__(self, tokens: float) -> None:
+        self.tokens = tokens
+        self.stamp = time.monotonic()
+
+
+class RadiusServer:
+    """Answers Access-Requests and records Accounting-Requests for configured gateways."""
+
+    def __init__(
+        self,
+        clients: GatewayClients,
+        attach: AttachEngine,
+        apns: ApnAccessStore,
+        accounting: AccountingLog,
+        audit: Any,
+        clock: Callable[[], datetime],
+        *,
+        usage: UsageSink | None = None,
+        eap: EapHandler | None = None,
+        dup_ttl: float = 30.0,
+        dup_max: int = 200_000,
+        client_rate: float = 50_000.0,
+        client_burst: float = 10_000.0,
+        max_in_flight: int = 20_000,
+    ) -> None:
+        self.clients = clients
+        self.attach = attach
+        self.apns = apns
+        self.accounting = accounting
+        self.audit = audit
+        self.clock = clock
+        self.usage = usage
+        self.eap = eap
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        self._dup_ttl = dup_ttl
+        self._dup_max = dup_max
+        self._answers: OrderedDict[tuple[Any, ...], tuple[float, bytes | None]] = OrderedDict()
+        self._answers_lock = threading.Lock()
+        self._rate = client_rate
+        self._burst = client_burst
+        self._buckets: dict[int, _Bucket] = {}
+        self._max_in_flight = max_in_flight
+        self._in_flight: dict[int, int] = {}
+        self._totals: dict[str, int] = {}
+        accounting.on_committed = self._metered
+
+    def __repr__(self) -> str:
+        return f"RadiusServer({self.counters['access_requests']} access, " \
+               f"{self.counters['accounting_requests']} accounting)"
+
+    # -- common checks -----------------------------------------------------------
+
+    def _admit(self, data: bytes, addr: tuple[str, int], codes: tuple[int, ...]
+               ) -> tuple[GatewayClient, Packet, bytes, tuple[Any, ...]] | None:
+        client = self.clients.match(addr[0])
+        if client is None:
+            self.counters["unknown_client"] += 1
+            return None
+        if not self._take(client.id):
+            self.counters["rate_limited"] += 1
+            return None
+        try:
+            packet = decode(data)
+        except MalformedPacket:
+            self.counters["malformed"] += 1
+            return None
+        if packet.code not in codes:
+            self.counters["unexpected_code"] += 1
+            return None
+        wire = data[: int.from_bytes(data[2:4], "big")]
+        key = (client.id, addr, packet.identifier, packet.authenticator)
+        return client, packet, wire, key
+
+    def _take(self, client_id: int) -> bool:
+        bucket = self._buckets.get(client_id)
+        now = time.monotonic()
+        if bucket is None:
+            bucket = self._buckets[client_id] = _Bucket(self._burst)
+        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.stamp) * self._rate)
+        bucket.stamp = now
+        if bucket.tokens < 1.0:
+            return False
+        bucket.tokens -= 1.0
+        return True
+
+    def _cached(self, key: tuple[Any, ...]) -> tuple[bool, bytes | None]:
+        """(seen, answer): a retransmission gets the stored answer (None: still working)."""
+        with self._answers_lock:
+            hit = self._answers.get(key)
+            if hit is None:
+                return False, None
+            if hit[0] < time.monotonic():
+                del self._answers[key]
+                return False, None
+        self.counters["duplicates"] += 1
+        return True, hit[1]
+
+    def _remember(self, key: tuple[Any, ...], answer: bytes | None) -> None:
+        with self._answers_lock:
+            self._answers[key] = (time.monotonic() + self._dup_ttl, answer)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._dup_max:
+                self._answers.popitem(last=False)
+
+    # -- Access-Request ------------------------------------------------------------
+
+    def handle_auth(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
+        """The answer to one datagram on the authentication port, or None (dropped)."""
+        admitted = self._admit(data, addr, (Code.ACCESS_REQUEST,))
+        if admitted is None:
+            return None
+        client, request, wire, key = admitted
+        seen, answer = self._cached(key)
+        if seen:
+            return answer
+        has_ma = any(kind == Attr.MESSAGE_AUTHENTICATOR for kind, _ in request.attributes)
+        if has_ma and not verify_message_authenticator(wire, client.secret,
+                                                        request.authenticator):
+            self.counters["bad_authenticator"] += 1
+            return None
+        is_eap = request.get(Attr.EAP_MESSAGE) is not None
+        if is_eap and not has_ma:
+            self.counters["missing_message_authenticator"] += 1
+            return None
+        self.counters["access_requests"] += 1
+        reply = Packet(Code.ACCESS_REJECT, request.identifier)
+        try:
+            if is_eap and self.eap is not None:
+                eap_imsi = self.eap.handle(request, client, reply)
+                if reply.code == Code.ACCESS_ACCEPT:
+                    self._authorize(request, client, reply, eap_imsi=eap_imsi)
+            elif is_eap:
+                self.counters["invalid_request"] += 1
+                reply.add(Attr.REPLY_MESSAGE, b"EAP is not enabled")
+            else:
+                self._authorize(request, client, reply)
+        except SimtrustError as exc:
+            self.counters["invalid_request"] += 1
+            reply = Packet(Code.ACCESS_REJECT, request.identifier)
+            reply.add(Attr.REPLY_MESSAGE, exc.detail.encode("utf-8")[:253])
+        if has_ma or is_eap:
+            reply.add(Attr.MESSAGE_AUTHENTICATOR, _ZERO16)
+        counter = {Code.ACCESS_ACCEPT: "accepts", Code.ACCESS_REJECT: "rejects",
+                   Code.ACCESS_CHALLENGE: "challenges"}[reply.code]
+        self.counters[counter] += 1
+        out = reply.sign_response(request.authenticator, client.secret)
+        self._remember(key, out)
+        return out
+
+    def _authorize(self, request: Packet, client: GatewayClient, reply: Packet, *,
+                   eap_imsi: str | None = None) -> None:
+        """Decide a (SIM-identified) access; fill ``reply`` as Accept or Reject.
+
+        After EAP-AKA/AKA' the IMSI is the one the SIM proved; a 3GPP-IMSI that
+        disagrees with it is refused.
+        """
+        eap = eap_imsi is not None
+        imsi_text = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMSI))
+        if eap:
+            if imsi_text is not None and imsi_text != eap_imsi:
+                self._reject(reply, "imsi-mismatch", "3GPP-IMSI differs from the EAP identity",
+                             f"radius:{client.name}", None, imsi_text)
+                return
+            imsi_text = eap_imsi
+        if imsi_text is None:
+            name = request.text(Attr.USER_NAME)
+            if name is not None and (name.isascii() and name.isdigit()) and 14 <= len(name) <= 15:
+                imsi_text = name
+        actor = f"radius:{client.name}"
+        if imsi_text is None:
+            self._reject(reply, "imsi-missing", "no 3GPP-IMSI in the request", actor, None)
+            return
+        imsi = Imsi(imsi_text)
+        sim = self.attach.sim_view(imsi.value)
+        apn = (request.text(Attr.CALLED_STATION_ID) or "").strip().lower() or None
+        if sim is not None and apn is not None and sim.apn is not None and apn != sim.apn:
+            self._reject(reply, "apn-not-subscribed", f"SIM is not subscribed to APN {apn!r}",
+                         actor, sim, imsi.value)
+            return
+        serving_text = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_SGSN_MCC_MNC))
+        serving = Plmn.parse(serving_text) if serving_text else Plmn(
+            imsi.value[:3], imsi.value[3 : 3 + imsi.mnc_length])
+        equipment = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV))
+        if equipment is None and eap:
+            self._eap_without_equipment(reply, sim, imsi.value, serving, actor)
+            return
+        if equipment is None:
+            self._reject(reply, "equipment-missing", "no 3GPP-IMEISV in the request", actor,
+                         sim, imsi.value)
+            return
+        access = None
+        if sim is not None:
+            access = self.apns.access(sim.tenant_id, apn or sim.apn or "")
+            if access.auth != "none" and not eap and not self._second_level(
+                request, client, sim.tenant_id, access.apn, access.auth
+            ):
+                self._reject(reply, "apn-credentials", "second-level authentication failed",
+                             actor, sim, imsi.value)
+                return
+        decision = self.attach.decide(imsi, equipment, serving, actor=actor)
+        if not decision.allowed:
+            reply.code = Code.ACCESS_REJECT
+            reply.add(Attr.REPLY_MESSAGE, f"{decision.reason}: {decision.detail}"
+                      .encode()[:253])
+            return
+        timeout = access.session_timeout if access is not None else DEFAULT_SESSION_TIMEOUT
+        self._accept(reply, decision.address, decision.tenant_id, decision.iccid, timeout)
+
+    def _eap_without_equipment(self, reply: Packet, sim: Any, imsi: str, serving: Plmn,
+                               actor: str) -> None:
+        """EAP access without 3GPP-IMEISV (Wi-Fi offload): the SIM proved itself; its
+        state decides, the binding cannot be checked and the record says so."""
+        if sim is None or sim.state not in (SimState.ACTIVE, SimState.TEST):
+            state = "unknown" if sim is None else str(sim.state)
+            self._reject(reply, f"sim-{state}", f"SIM is {state}", actor, sim, imsi)
+            return
+        address = self.attach.addresses.assign(sim.imsi, sim.tenant_id, sim.apn, sim.static_ip)
+        self.audit.append(
+            actor=actor, action="radius.access", subject=f"sim:{sim.iccid}", outcome="success",
+            reason="eap-no-equipment", tenant_id=sim.tenant_id,
+            details={"imsi": imsi, "serving_plmn": str(serving), "address": address},
+        )
+        self._accept(reply, address, sim.tenant_id, sim.iccid,
+                     self.apns.access(sim.tenant_id, sim.apn or "").session_timeout)
+
+    def _accept(self, reply: Packet, address: str | None, tenant_id: str | None,
+                iccid: str | None, timeout: int) -> None:
+        reply.code = Code.ACCESS_ACCEPT
+        reply.add_int(Attr.SERVICE_TYPE, 2)  # Framed
+        reply.add_int(Attr.FRAMED_PROTOCOL, 7)  # GPRS PDP Context (TS 29.061 §16.4.7)
+        if address is not None:
+            ip = ipaddress.ip_address(address)
+            if ip.version == 4:
+                reply.add(Attr.FRAMED_IP_ADDRESS, ip.packed)
+            else:
+                reply.add(168, ip.packed)  # Framed-IPv6-Address (RFC 6911 §3.1)
+        reply.add(Attr.CLASS, f"simtrust:{tenant_id}:{iccid}".encode()[:253])
+        reply.add_int(Attr.SESSION_TIMEOUT, timeout)
+
+    def _second_level(self, request: Packet, client: GatewayClient, tenant_id: str, apn: str,
+                      method: str) -> bool:
+        user = request.text(Attr.USER_NAME)
+        if user is None:
+            return False
+        hidden = request.get(Attr.USER_PASSWORD)
+        chap = request.get(Attr.CHAP_PASSWORD)
+        if hidden is not None and method in ("pap", "any"):
+            password = unhide_password(hidden, client.secret, request.authenticator)
+            return self.apns.check_pap(tenant_id, apn, user, password)
+        if chap is not None and len(chap) == 17 and method in ("chap", "any"):
+            stored = self.apns.password(tenant_id, apn, user)
+            if stored is None:
+                return False
+            challenge = request.get(Attr.CHAP_CHALLENGE) or request.authenticator
+            return hmac.compare_digest(chap[1:], chap_response(chap[0], stored, challenge))
+        return False
+
+    def _reject(self, reply: Packet, reason: str, detail: str, actor: str, sim: Any,
+                imsi: str | None = None) -> None:
+        reply.code = Code.ACCESS_REJECT
+        reply.add(Attr.REPLY_MESSAGE, f"{reason}: {detail}".encode()[:253])
+        self.audit.append(
+            actor=actor, action="radius.access", subject=f"sim:{sim.iccid}" if sim else
+            f"imsi:{imsi or '-'}", outcome="failure", reason=reason,
+            tenant_id=sim.tenant_id if sim else None, details={"detail": detail, "imsi": imsi},
+        )
+
+    # -- Accounting-Request -------------------------------------------------------
+
+    def handle_acct(self, data: bytes, addr: tuple[str, int],
+                    send: Callable[[bytes], None]) -> None:
+        """Record one Accounting-Request; ``send`` gets the answer after the commit."""
+        admitted = self._admit(data, addr, (Code.ACCOUNTING_REQUEST,))
+        if admitted is None:
+            return
+        client, request, wire, key = admitted
+        if not verify_request_authenticator(wire, client.secret):
+            self.counters["bad_authenticator"] += 1
+            return
+        if any(kind == Attr.MESSAGE_AUTHENTICATOR for kind, _ in request.attributes) and \
+                not verify_message_authenticator(wire, client.secret, _ZERO16):
+            self.counters["bad_authenticator"] += 1
+            return
+        seen, answer = self._cached(key)
+        if seen:
+            if answer is not None:
+                send(answer)
+            return
+        status = _STATUS.get(request.integer(Attr.ACCT_STATUS_TYPE) or 0)
+        session_id = request.text(Attr.ACCT_SESSION_ID)
+        if status is None or (session_id is None and status in ("start", "stop", "interim")):
+            self.counters["invalid_request"] += 1
+            return
+        if self._in_flight.get(client.id, 0) >= self._max_in_flight:
+            self.counters["in_flight_dropped"] += 1
+            return
+        self.counters["accounting_requests"] += 1
+        response = Packet(Code.ACCOUNTING_RESPONSE, request.identifier)
+        out = response.sign_response(request.authenticator, client.secret)
+        if status in ("accounting-on", "accounting-off"):
+            self._close_all(client)
+            self.counters["accounting_responses"] += 1
+            self._remember(key, out)
+            send(out)
+            return
+        assert session_id is not None
+        record = self._record(request, client, session_id, status)
+        if record.session_key not in self._totals:
+            stored = self.accounting.get(record.session_key)
+            self._totals[record.session_key] = (
+                0 if stored is None else stored.in_octets + stored.out_octets)
+        self._remember(key, None)
+        self._in_flight[client.id] = self._in_flight.get(client.id, 0) + 1
+
+        def done() -> None:
+            self._in_flight[client.id] -= 1
+            self._remember(key, out)
+            self.counters["accounting_responses"] += 1
+            send(out)
+
+        self.accounting.submit(record, done)
+
+    def _record(self, request: Packet, client: GatewayClient, session_id: str,
+                status: str) -> AcctRecord:
+        imsi = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMSI))
+        framed = request.get(Attr.FRAMED_IP_ADDRESS)
+        framed_ip = str(ipaddress.ip_address(framed)) if framed and len(framed) == 4 else None
+        if imsi is None and framed_ip is not None:
+            imsi = self.attach.addresses.lookup(framed_ip)
+        nas = request.get(Attr.NAS_IP_ADDRESS)
+        serving = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_SGSN_MCC_MNC))
+        record = AcctRecord(
+            session_key=f"{client.id}:{session_id}", acct_session_id=session_id,
+            client_id=client.id, status="closed" if status == "stop" else "open",
+            at=self.clock().isoformat(), imsi=imsi,
+            apn=(request.text(Attr.CALLED_STATION_ID) or "").lower() or None,
+            msisdn=request.text(Attr.CALLING_STATION_ID),
+            imeisv=_text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV)),
+            framed_ip=framed_ip,
+            nas_ip=str(ipaddress.ip_address(nas)) if nas and len(nas) == 4 else None,
+            serving_plmn=serving,
+            in_octets=(request.integer(Attr.ACCT_INPUT_GIGAWORDS) or 0) << 32
+            | (request.integer(Attr.ACCT_INPUT_OCTETS) or 0),
+            out_octets=(request.integer(Attr.ACCT_OUTPUT_GIGAWORDS) or 0) << 32
+            | (request.integer(Attr.ACCT_OUTPUT_OCTETS) or 0),
+            in_packets=request.integer(Attr.ACCT_INPUT_PACKETS) or 0,
+            out_packets=request.integer(Attr.ACCT_OUTPUT_PACKETS) or 0,
+            session_time=request.integer(Attr.ACCT_SESSION_TIME) or 0,
+            terminate_cause=request.integer(Attr.ACCT_TERMINATE_CAUSE)
+            if status == "stop" else None,
+        )
+        if imsi is not None:
+            sim = self.attach.sim_view(imsi)
+            if sim is not None:
+                record.iccid = sim.iccid
+                record.tenant_id = sim.tenant_id
+                if record.apn is None:
+                    record.apn = sim.apn
+                if serving is not None and serving != str(sim.home):
+                    record.visited_plmn = serving
+        return record
+
+    def _close_all(self, client: GatewayClient) -> None:
+        """Accounting-On/Off (RFC 2866 §5.1): the gateway restarted; its sessions are over."""
+        now = self.clock().isoformat()
+        self.accounting.close_client(client.id, now)
+
+    def _metered(self, records: list[AcctRecord]) -> None:
+        """After a commit: feed the bytes accounted since the last record to the volume caps."""
+        if self.usage is None:
+            for record in records:
+                self._totals[record.session_key] = record.in_octets + record.out_octets
+            return
+        at = time.time()
+        for record in records:
+            total = record.in_octets + record.out_octets
+            before = self._totals.get(record.session_key, 0)
+            if total > before:
+                self._totals[record.session_key] = total
+                if record.imsi is not None:
+                    self.usage.meter(record.imsi, total - before, at=at)
+            if record.status == "closed":
+                self._totals.pop(record.session_key, None)
+
+
+def _text(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    text = value.decode("utf-8", "replace").strip().strip("\x00")
+    return text or None

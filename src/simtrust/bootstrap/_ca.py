@@ -1,0 +1,756 @@
+"""Tenant CAs (bring your own CA), certificate profiles, issuance, CRLs and OCSP.
+
+- A tenant registers its issuing CA under an EST label: *hosted* (its key sealed
+  at rest by the master key, generated here or imported) or *delegated* (CSRs are
+  forwarded to the enterprise's own EST server, RFC 7030 §4.2, and its answer
+  returned). The operator's tier-1 CA (``tenant_id`` NULL) only certifies the
+  bootstrap listener's TLS server; :meth:`CertificateAuthorities.issue` refuses it.
+- The profile per CA fixes the subject organisation, the SANs (device DID as URI,
+  IMEI as ``urn:imei:`` of RFC 7254, ICCID as ``urn:iccid:``), the key types
+  (P-256, Ed25519), the lifetime and EKU clientAuth (RFC 5280 §4.2.1.12).
+- Every issuance and revocation is audited; issuance is rate-limited per SIM.
+- CRLs per CA (RFC 5280 §5) and OCSP responses (RFC 6960 §4.2) signed by the CA
+  itself (§4.2.2.2), built with ``cryptography``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from simtrust.audit import AuditLog
+from simtrust.crypto import Keyring
+from simtrust.errors import (
+    Conflict,
+    DecodeError,
+    InvalidInput,
+    InvalidSignature,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    StoreError,
+)
+from simtrust.store import Database
+
+__all__ = [
+    "REVOCATION_REASONS",
+    "CaRecord",
+    "CertProfile",
+    "CertificateAuthorities",
+    "DeviceClaims",
+    "IssuedCert",
+]
+
+#: RFC 5280 §5.3.1 reasons by the names the API and CLI use.
+REVOCATION_REASONS = {
+    "unspecified": x509.ReasonFlags.unspecified,
+    "keyCompromise": x509.ReasonFlags.key_compromise,
+    "affiliationChanged": x509.ReasonFlags.affiliation_changed,
+    "superseded": x509.ReasonFlags.superseded,
+    "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
+    "certificateHold": x509.ReasonFlags.certificate_hold,
+    "privilegeWithdrawn": x509.ReasonFlags.privilege_withdrawn,
+}
+_KEY_TYPES = ("p256", "ed25519")
+_MAX_CSR = 16_384
+
+
+@dataclass(frozen=True, slots=True)
+class CertProfile:
+    """What a tenant's certificates look like (per CA)."""
+
+    organization: str = ""
+    key_types: tuple[str, ...] = _KEY_TYPES
+    lifetime_s: int = 7 * 86_400
+    san_did: bool = True
+    san_imei: bool = True
+    san_iccid: bool = True
+    max_per_hour: int = 20
+
+    def __post_init__(self) -> None:
+        if not self.key_types or any(k not in _KEY_TYPES for k in self.key_types):
+            raise InvalidInput("key types are p256 and/or ed25519", field="key_types")
+        if not 60 <= self.lifetime_s <= 825 * 86_400:
+            raise InvalidInput("lifetime must be 60 s to 825 days", field="lifetime_s")
+        if not 1 <= self.max_per_hour <= 100_000:
+            raise InvalidInput("max_per_hour must be 1-100000", field="max_per_hour")
+        if len(self.organization) > 64:
+            raise InvalidInput("organization is at most 64 characters", field="organization")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["key_types"] = list(self.key_types)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CertProfile:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "key_types" in known:
+            known["key_types"] = tuple(known["key_types"])
+        try:
+            return cls(**known)
+        except TypeError as exc:
+            raise InvalidInput(f"bad profile: {exc}", field="profile") from None
+
+
+@dataclass(frozen=True, slots=True)
+class CaRecord:
+    ca_id: str
+    tenant_id: str | None
+    label: str
+    mode: str
+    certificate: x509.Certificate = field(repr=False)
+    profile: CertProfile
+    delegate_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ca_id": self.ca_id, "tenant_id": self.tenant_id, "label": self.label,
+            "mode": self.mode, "subject": self.certificate.subject.rfc4514_string(),
+            "not_after": self.certificate.not_valid_after_utc.isoformat(),
+            "certificate_pem": self.certificate.public_bytes(
+                serialization.Encoding.PEM).decode(),
+            "delegate_url": self.delegate_url, "profile": self.profile.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceClaims:
+    """Who the certificate is for, as the certificate server established it."""
+
+    tenant_id: str
+    iccid: str
+    imsi: str
+    imei: str | None = None
+    did: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCert:
+    serial: str
+    ca_id: str
+    tenant_id: str
+    iccid: str
+    subject: str
+    not_before: str
+    not_after: str
+    status: str
+    revoked_at: str | None
+    revocation_reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _imei_urn(imei: str) -> str:
+    """``urn:imei:TAC-SNR-CD`` (RFC 7254 §3); the check digit is recomputed when absent."""
+    digits = imei[:14]
+    total = 0
+    for i, c in enumerate(digits):
+        d = int(c) * (2 if i % 2 else 1)
+        total += d // 10 + d % 10
+    cd = (10 - total % 10) % 10
+    return f"urn:imei:{digits[:8]}-{digits[8:14]}-{cd}"
+
+
+def _key_type(key: object) -> str:
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return "p256"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "ed25519"
+    return "unsupported"
+
+
+def load_csr(body: bytes) -> x509.CertificateSigningRequest:
+    """A DER or PEM CSR whose self-signature verifies (proof of possession)."""
+    if len(body) > _MAX_CSR:
+        raise DecodeError("CSR too large")
+    try:
+        csr = (x509.load_pem_x509_csr(body) if body.lstrip().startswith(b"-----")
+               else x509.load_der_x509_csr(body))
+        valid = csr.is_signature_valid
+    except (ValueError, TypeError, x509.UnsupportedGeneralNameType):
+        raise DecodeError("not a PKCS#10 certification request") from None
+    except Exception as exc:  # noqa: BLE001 - cryptography raises assorted errors on bad DER
+        raise DecodeError(f"CSR does not parse ({type(exc).__name__})") from None
+    if not valid:
+        raise InvalidSignature("CSR signature does not verify (no proof of possession)")
+    return csr
+
+
+def challenge_password(csr: x509.CertificateSigningRequest) -> str | None:
+    try:
+        value = csr.attributes.get_attribute_for_oid(x509.ObjectIdentifier("1.2.840.113549.1.9.7"))
+    except x509.AttributeNotFound:
+        return None
+    raw = value.value
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def _did_of(csr: x509.CertificateSigningRequest) -> str | None:
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
+        if uri.startswith("did:") and len(uri) <= 512:
+            return uri
+    return None
+
+
+class CertificateAuthorities:
+    """The store of CAs and certificates; keys unsealed once per process and cached."""
+
+    __slots__ = (
+        "_audit",
+        "_by_key_hash",
+        "_cache_lock",
+        "_clock",
+        "_db",
+        "_keyring",
+        "_keys",
+        "_records",
+        "_transport",
+        "public_base_url",
+    )
+
+    def __init__(
+        self,
+        db: Database,
+        keyring: Keyring,
+        audit: AuditLog,
+        clock: Callable[[], datetime],
+        *,
+        public_base_url: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._db = db
+        self._keyring = keyring
+        self._audit = audit
+        self._clock = clock
+        self.public_base_url = public_base_url
+        self._transport = transport
+        self._keys: dict[str, ec.EllipticCurvePrivateKey] = {}
+        self._records: dict[str, CaRecord] = {}
+        self._by_key_hash: dict[bytes, str] = {}
+        self._cache_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"CertificateAuthorities({self._db!r})"
+
+    # -- registration ----------------------------------------------------------
+
+    @staticmethod
+    def _aad(ca_id: str) -> bytes:
+        return f"simtrust/bootstrap/ca/{ca_id}".encode()
+
+    def _self_signed(self, common_name: str, key: ec.EllipticCurvePrivateKey,
+                     days: int) -> x509.Certificate:
+        now = self._clock()
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+        return (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(ski, critical=False)
+            .sign(key, hashes.SHA256())
+        )
+
+    def _insert(self, tenant_id: str | None, label: str, mode: str, cert: x509.Certificate,
+                key: ec.EllipticCurvePrivateKey | None, profile: CertProfile,
+                delegate_url: str | None, actor: str) -> CaRecord:
+        if not (label.replace("-", "").replace("_", "").isalnum() and 1 <= len(label) <= 64):
+            raise InvalidInput("CA label is 1-64 of [A-Za-z0-9_-]", field="label")
+        ca_id = "ca-" + uuid.uuid4().hex[:16]
+        sealed = None
+        if key is not None:
+            raw = key.private_bytes(serialization.Encoding.DER,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+            sealed = self._keyring.seal(raw, self._aad(ca_id))
+        with self._db.transaction():
+            if self._db.query_one("SELECT 1 FROM boot_cas WHERE label = ?", (label,)):
+                raise Conflict(f"a CA with label {label!r} exists", field="label")
+            self._db.execute(
+                "INSERT INTO boot_cas (ca_id, tenant_id, label, mode, cert_pem, key_sealed,"
+                " delegate_url, profile, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (ca_id, tenant_id, label, mode,
+                 cert.public_bytes(serialization.Encoding.PEM).decode(), sealed, delegate_url,
+                 json.dumps(profile.to_json()), self._clock().isoformat()),
+            )
+            self._audit.append(actor=actor, action="pki.ca.register", subject=f"ca:{ca_id}",
+                               outcome="success", tenant_id=tenant_id,
+                               details={"label": label, "mode": mode,
+                                        "subject": cert.subject.rfc4514_string()})
+        return self.get(label)
+
+    def create_hosted(self, tenant_id: str, label: str, *, common_name: str,
+                      profile: CertProfile | None = None, actor: str) -> CaRecord:
+        """A new hosted CA: P-256 key generated here and sealed by the master key."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = self._self_signed(common_name, key, 3650)
+        return self._insert(tenant_id, label, "hosted", cert, key, profile or CertProfile(),
+                            None, actor)
+
+    def import_hosted(self, tenant_id: str, label: str, *, cert_pem: bytes, key_pem: bytes,
+                      profile: CertProfile | None = None, actor: str) -> CaRecord:
+        """The tenant's own CA certificate and P-256 key (sealed at rest from here on)."""
+        try:
+            cert = x509.load_pem_x509_certificate(cert_pem)
+            key = serialization.load_pem_private_key(key_pem, password=None)
+        except (ValueError, TypeError):
+            raise DecodeError("CA certificate or key PEM does not parse") from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or _key_type(key.public_key()) != "p256":
+            raise InvalidInput("hosted CA keys are P-256", field="key_pem")
+        if cert.public_key() != key.public_key():
+            raise InvalidInput("CA key does not match the certificate", field="key_pem")
+        try:
+            bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            bc = None
+        if bc is None or not bc.ca:
+            raise InvalidInput("certificate is not a CA (basicConstraints cA)", field="cert_pem")
+        return self._insert(tenant_id, label, "hosted", cert, key, profile or CertProfile(),
+                            None, actor)
+
+    def register_delegated(self, tenant_id: str, label: str, *, est_url: str, ca_pem: bytes,
+                           profile: CertProfile | None = None, actor: str) -> CaRecord:
+        """The enterprise's own EST server issues; ``ca_pem`` is its issuing CA."""
+        if not est_url.startswith("https://"):
+            raise InvalidInput("the delegated EST URL must be https", field="est_url")
+        try:
+            cert = x509.load_pem_x509_certificate(ca_pem)
+        except ValueError:
+            raise DecodeError("CA certificate PEM does not parse") from None
+        return self._insert(tenant_id, label, "delegated", cert, None,
+                            profile or CertProfile(), est_url.rstrip("/"), actor)
+
+    def operator_ca(self) -> CaRecord:
+        """The operator's tier-1 CA (created on first use); it certifies TLS servers only."""
+        try:
+            return self.get("operator-tier1")
+        except NotFound:
+            key = ec.generate_private_key(ec.SECP256R1())
+            cert = self._self_signed("simtrust operator tier-1 CA", key, 3650)
+            try:
+                return self._insert(None, "operator-tier1", "hosted", cert, key, CertProfile(),
+                                    None, "system")
+            except Conflict:
+                return self.get("operator-tier1")
+
+    def server_certificate(self, hostnames: Sequence[str], *, days: int = 30,
+                           ) -> tuple[bytes, bytes]:
+        """(certificate chain PEM, key PEM) for a TLS server, from the tier-1 CA."""
+        ca = self.operator_ca()
+        ca_key = self._key(ca)
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = self._clock()
+        sans: list[x509.GeneralName] = []
+        for h in hostnames:
+            try:
+                import ipaddress
+                sans.append(x509.IPAddress(ipaddress.ip_address(h)))
+            except ValueError:
+                sans.append(x509.DNSName(h))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]))
+            .issuer_name(ca.certificate.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        chain = cert.public_bytes(serialization.Encoding.PEM) + ca.certificate.public_bytes(
+            serialization.Encoding.PEM)
+        return chain, key.private_bytes(serialization.Encoding.PEM,
+                                        serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption())
+
+    def set_profile(self, label: str, profile: CertProfile, *, actor: str) -> CaRecord:
+        ca = self.get(label)
+        self._db.execute("UPDATE boot_cas SET profile = ? WHERE ca_id = ?",
+                         (json.dumps(profile.to_json()), ca.ca_id))
+        self._audit.append(actor=actor, action="pki.ca.profile", subject=f"ca:{ca.ca_id}",
+                           outcome="success", tenant_id=ca.tenant_id, details=profile.to_json())
+        with self._cache_lock:
+            self._records.pop(label, None)
+        return self.get(label)
+
+    # -- look-ups --------------------------------------------------------------
+
+    def get(self, label: str) -> CaRecord:
+        """The CA registered under an EST label (NotFound: unknown CA)."""
+        record = self._records.get(label)
+        if record is not None:
+            return record
+        row = self._db.query_one(
+            "SELECT ca_id, tenant_id, label, mode, cert_pem, delegate_url, profile"
+            " FROM boot_cas WHERE label = ?", (label,),
+        )
+        if row is None:
+            raise NotFound(f"unknown CA {label!r}", reason="unknown-ca")
+        record = CaRecord(
+            str(row[0]), None if row[1] is None else str(row[1]), str(row[2]), str(row[3]),
+            x509.load_pem_x509_certificate(str(row[4]).encode()),
+            CertProfile.from_json(json.loads(str(row[6]))),
+            None if row[5] is None else str(row[5]),
+        )
+        with self._cache_lock:
+            self._records[label] = record
+        return record
+
+    def cas(self, tenant_id: str | None = None) -> list[CaRecord]:
+        sql = "SELECT label FROM boot_cas WHERE tenant_id IS NOT NULL"
+        params: tuple[Any, ...] = ()
+        if tenant_id is not None:
+            sql += " AND tenant_id = ?"
+            params = (tenant_id,)
+        return [self.get(str(r[0])) for r in self._db.query(sql + " ORDER BY label", params)]
+
+    def _by_id(self, ca_id: str) -> CaRecord:
+        row = self._db.query_one("SELECT label FROM boot_cas WHERE ca_id = ?", (ca_id,))
+        if row is None:
+            raise NotFound(f"unknown CA {ca_id!r}", reason="unknown-ca")
+        return self.get(str(row[0]))
+
+    def _key(self, ca: CaRecord) -> ec.EllipticCurvePrivateKey:
+        key = self._keys.get(ca.ca_id)
+        if key is not None:
+            return key
+        row = self._db.query_one("SELECT key_sealed FROM boot_cas WHERE ca_id = ?", (ca.ca_id,))
+        if row is None or row[0] is None:
+            raise Conflict(f"CA {ca.label!r} has no hosted key", reason="delegated-ca")
+        loaded = serialization.load_der_private_key(
+            self._keyring.open(bytes(row[0]), self._aad(ca.ca_id)), password=None)
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+            raise StoreError("stored CA key is not P-256")
+        with self._cache_lock:
+            self._keys[ca.ca_id] = loaded
+        return loaded
+
+    # -- issuance --------------------------------------------------------------
+
+    def check_rate(self, ca: CaRecord, iccid: str) -> None:
+        since = (self._clock() - timedelta(hours=1)).isoformat()
+        row = self._db.query_one(
+            "SELECT COUNT(*) FROM boot_certs WHERE iccid = ? AND issued_at > ?", (iccid, since))
+        if row is not None and int(row[0]) >= ca.profile.max_per_hour:
+            raise RateLimited(f"SIM {iccid} reached {ca.profile.max_per_hour} certificates "
+                              "per hour", retry_after=3600)
+
+    def issue(self, ca: CaRecord, csr: x509.CertificateSigningRequest, device: DeviceClaims,
+              *, actor: str, key_override: x509.Certificate | None = None) -> x509.Certificate:
+        """Sign a verified CSR under the tenant CA's profile; stored and audited."""
+        if ca.tenant_id is None:
+            raise PermissionDenied("the operator's tier-1 CA never signs tier-2 certificates",
+                                   reason="tier1-ca")
+        if ca.tenant_id != device.tenant_id:
+            raise NotFound(f"unknown CA {ca.label!r}", reason="unknown-ca")
+        public = csr.public_key()
+        kind = _key_type(public)
+        if kind not in ca.profile.key_types:
+            raise InvalidInput(f"key type {kind} is not allowed by the profile", field="csr")
+        self.check_rate(ca, device.iccid)
+        cert = self._delegate(ca, csr) if ca.mode == "delegated" else self._sign(ca, csr, device)
+        self._record(ca, cert, device, actor, kind)
+        return cert
+
+    def _sign(self, ca: CaRecord, csr: x509.CertificateSigningRequest,
+              device: DeviceClaims) -> x509.Certificate:
+        profile = ca.profile
+        now = self._clock()
+        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, device.iccid)]
+        if profile.organization:
+            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, profile.organization))
+        sans: list[x509.GeneralName] = []
+        did = device.did or _did_of(csr)
+        if profile.san_did and did:
+            sans.append(x509.UniformResourceIdentifier(did))
+        if profile.san_imei and device.imei:
+            sans.append(x509.UniformResourceIdentifier(_imei_urn(device.imei)))
+        if profile.san_iccid:
+            sans.append(x509.UniformResourceIdentifier(f"urn:iccid:{device.iccid}"))
+        public = csr.public_key()
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name(attrs)).issuer_name(ca.certificate.subject)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(min(now + timedelta(seconds=profile.lifetime_s),
+                                 ca.certificate.not_valid_after_utc))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca.certificate.public_key()), critical=False)  # type: ignore[arg-type]
+        )
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        if self.public_base_url:
+            base = self.public_base_url.rstrip("/")
+            builder = builder.add_extension(x509.AuthorityInformationAccess([
+                x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
+                                       x509.UniformResourceIdentifier(f"{base}/ocsp"))]),
+                critical=False)
+            builder = builder.add_extension(x509.CRLDistributionPoints([
+                x509.DistributionPoint([x509.UniformResourceIdentifier(
+                    f"{base}/crl/{ca.label}.crl")], None, None, None)]), critical=False)
+        return builder.sign(self._key(ca), hashes.SHA256())
+
+    def _delegate(self, ca: CaRecord, csr: x509.CertificateSigningRequest) -> x509.Certificate:
+        """RFC 7030 §4.2.1 simpleenroll at the enterprise's EST server."""
+        if ca.delegate_url is None:
+            raise Conflict(f"CA {ca.label!r} has no EST endpoint", reason="no-delegate")
+        body = base64.encodebytes(csr.public_bytes(serialization.Encoding.DER))
+        try:
+            with httpx.Client(transport=self._transport, timeout=15.0) as client:
+                response = client.post(
+                    f"{ca.delegate_url}/simpleenroll", content=body,
+                    headers={"Content-Type": "application/pkcs10",
+                             "Content-Transfer-Encoding": "base64"})
+        except httpx.HTTPError as exc:
+            raise StoreError(f"enterprise EST server unreachable ({type(exc).__name__})",
+                             reason="delegate-unreachable") from None
+        if response.status_code != 200:
+            raise PermissionDenied(f"enterprise EST server answered {response.status_code}",
+                                   reason="delegate-refused")
+        try:
+            certs = pkcs7.load_der_pkcs7_certificates(base64.b64decode(response.content))
+        except ValueError:
+            raise DecodeError("enterprise EST answer is not base64 PKCS#7") from None
+        for cert in certs:
+            if cert.public_key() == csr.public_key():
+                try:
+                    cert.verify_directly_issued_by(ca.certificate)
+                except (ValueError, TypeError, CryptoInvalidSignature):
+                    raise InvalidSignature("delegated certificate is not issued by the "
+                                           "registered CA") from None
+                return cert
+        raise DecodeError("enterprise EST answer holds no certificate for the CSR key")
+
+    def _record(self, ca: CaRecord, cert: x509.Certificate, device: DeviceClaims,
+                actor: str, kind: str) -> None:
+        spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+        serial = format(cert.serial_number, "x")
+        now = self._clock().isoformat()
+        with self._db.transaction():
+            self._db.execute(
+                "INSERT INTO boot_certs (serial, ca_id, tenant_id, iccid, subject, spki_sha256,"
+                " not_before, not_after, issued_at, der, status) VALUES"
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'good')",
+                (serial, ca.ca_id, device.tenant_id, device.iccid,
+                 cert.subject.rfc4514_string(), hashlib.sha256(spki).hexdigest(),
+                 cert.not_valid_before_utc.isoformat(), cert.not_valid_after_utc.isoformat(),
+                 now, cert.public_bytes(serialization.Encoding.DER)),
+            )
+            self._audit.append(
+                actor=actor, action="pki.issue", subject=f"sim:{device.iccid}",
+                outcome="success", tenant_id=device.tenant_id,
+                details={"serial": serial, "ca": ca.label, "key_type": kind,
+                         "not_after": cert.not_valid_after_utc.isoformat()},
+            )
+
+    def generate_key_and_issue(self, ca: CaRecord, device: DeviceClaims, *, actor: str,
+                               ) -> tuple[x509.Certificate, bytes]:
+        """serverkeygen (RFC 7030 §4.4): the key is made here; returns (cert, PKCS#8 DER)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, device.iccid)])
+        csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(
+            key, hashes.SHA256())
+        cert = self.issue(ca, csr, device, actor=actor)
+        return cert, key.private_bytes(serialization.Encoding.DER,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption())
+
+    # -- certificates and revocation -------------------------------------------
+
+    def certificates(self, *, tenant_id: str | None = None, iccid: str | None = None,
+                     limit: int = 100) -> list[IssuedCert]:
+        sql = ("SELECT serial, ca_id, tenant_id, iccid, subject, not_before, not_after, status,"
+               " revoked_at, revocation_reason FROM boot_certs WHERE 1 = 1")
+        params: list[Any] = []
+        if tenant_id is not None:
+            sql += " AND tenant_id = ?"
+            params.append(tenant_id)
+        if iccid is not None:
+            sql += " AND iccid = ?"
+            params.append(iccid)
+        rows = self._db.query(sql + " ORDER BY issued_at DESC, serial LIMIT ?",
+                              (*params, limit))
+        return [IssuedCert(*(None if v is None else str(v) for v in r)) for r in rows]  # type: ignore[arg-type]
+
+    def certificate(self, serial: str) -> IssuedCert:
+        found = self._select("serial = ?", (serial.lower(),))
+        if not found:
+            raise NotFound(f"no certificate with serial {serial}")
+        return found[0]
+
+    def _select(self, where: str, params: tuple[Any, ...]) -> list[IssuedCert]:
+        rows = self._db.query(
+            "SELECT serial, ca_id, tenant_id, iccid, subject, not_before, not_after, status,"
+            f" revoked_at, revocation_reason FROM boot_certs WHERE {where}", params)
+        return [IssuedCert(*(None if v is None else str(v) for v in r)) for r in rows]  # type: ignore[arg-type]
+
+    def revoke(self, serial: str, *, reason: str = "unspecified", actor: str) -> IssuedCert:
+        if reason not in REVOCATION_REASONS:
+            raise InvalidInput(f"unknown revocation reason {reason!r}", field="reason")
+        cert = self.certificate(serial)
+        if cert.status == "revoked":
+            return cert
+        with self._db.transaction():
+            self._db.execute(
+                "UPDATE boot_certs SET status = 'revoked', revoked_at = ?, revocation_reason = ?"
+                " WHERE serial = ? AND status = 'good'",
+                (self._clock().isoformat(), reason, cert.serial))
+            self._audit.append(actor=actor, action="pki.revoke", subject=f"sim:{cert.iccid}",
+                               outcome="success", tenant_id=cert.tenant_id,
+                               details={"serial": cert.serial, "reason": reason})
+        return self.certificate(serial)
+
+    def revoke_sim(self, iccid: str, *, reason: str, actor: str, why: str = "") -> list[str]:
+        """Revoke every valid certificate of a SIM; returns their serials."""
+        if reason not in REVOCATION_REASONS:
+            raise InvalidInput(f"unknown revocation reason {reason!r}", field="reason")
+        now = self._clock().isoformat()
+        with self._db.transaction():
+            rows = self._db.query(
+                "SELECT serial, tenant_id FROM boot_certs WHERE iccid = ? AND status = 'good'",
+                (iccid,))
+            serials = [str(r[0]) for r in rows]
+            if serials:
+                self._db.execute(
+                    "UPDATE boot_certs SET status = 'revoked', revoked_at = ?,"
+                    " revocation_reason = ? WHERE iccid = ? AND status = 'good'",
+                    (now, reason, iccid))
+                self._audit.append(actor=actor, action="pki.revoke-sim", subject=f"sim:{iccid}",
+                                   outcome="success", tenant_id=str(rows[0][1]),
+                                   reason=why, details={"serials": serials, "reason": reason})
+        return serials
+
+    def crl(self, label: str, *, validity: timedelta = timedelta(hours=1)) -> bytes:
+        """A fresh DER CRL of the CA (RFC 5280 §5) with an increasing cRLNumber."""
+        ca = self.get(label)
+        key = self._key(ca)
+        now = self._clock()
+        with self._db.transaction():
+            self._db.execute("UPDATE boot_cas SET crl_number = crl_number + 1 WHERE ca_id = ?",
+                             (ca.ca_id,))
+            row = self._db.query_one("SELECT crl_number FROM boot_cas WHERE ca_id = ?",
+                                     (ca.ca_id,))
+            revoked = self._db.query(
+                "SELECT serial, revoked_at, revocation_reason FROM boot_certs"
+                " WHERE ca_id = ? AND status = 'revoked'", (ca.ca_id,))
+        number = int(row[0]) if row else 1
+        builder = (
+            x509.CertificateRevocationListBuilder().issuer_name(ca.certificate.subject)
+            .last_update(now - timedelta(minutes=1)).next_update(now + validity)
+            .add_extension(x509.CRLNumber(number), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                key.public_key()), critical=False)
+        )
+        for serial, at, reason in revoked:
+            entry = (
+                x509.RevokedCertificateBuilder().serial_number(int(str(serial), 16))
+                .revocation_date(datetime.fromisoformat(str(at)))
+            )
+            flag = REVOCATION_REASONS.get(str(reason), x509.ReasonFlags.unspecified)
+            if flag is not x509.ReasonFlags.unspecified:
+                entry = entry.add_extension(x509.CRLReason(flag), critical=False)
+            builder = builder.add_revoked_certificate(entry.build())
+        return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+    # -- OCSP ------------------------------------------------------------------
+
+    def _ca_by_key_hash(self, key_hash: bytes, algorithm: hashes.HashAlgorithm) -> CaRecord | None:
+        cache_key = algorithm.name.encode() + b":" + key_hash
+        ca_id = self._by_key_hash.get(cache_key)
+        if ca_id is None:
+            for (label,) in self._db.query("SELECT label FROM boot_cas WHERE mode = 'hosted'"):
+                ca = self.get(str(label))
+                digest = hashes.Hash(algorithm)
+                # issuerKeyHash is over the subjectPublicKey BIT STRING value (RFC 6960 §4.1.1).
+                digest.update(ca.certificate.public_key().public_bytes(
+                    serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
+                if digest.finalize() == key_hash:
+                    ca_id = ca.ca_id
+                    with self._cache_lock:
+                        self._by_key_hash[cache_key] = ca_id
+                    break
+        return None if ca_id is None else self._by_id(ca_id)
+
+    def ocsp_response(self, request_der: bytes) -> bytes:
+        """An RFC 6960 response to a DER OCSPRequest (malformedRequest / unauthorized on error)."""
+        try:
+            request = ocsp.load_der_ocsp_request(request_der)
+            key_hash = request.issuer_key_hash
+            algorithm = request.hash_algorithm
+            serial = request.serial_number
+        except (ValueError, TypeError, NotImplementedError):
+            return ocsp.OCSPResponseBuilder.build_unsuccessful(
+                ocsp.OCSPResponseStatus.MALFORMED_REQUEST).public_bytes(
+                serialization.Encoding.DER)
+        ca = self._ca_by_key_hash(key_hash, algorithm)
+        if ca is None or ca.tenant_id is None:
+            return ocsp.OCSPResponseBuilder.build_unsuccessful(
+                ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(serialization.Encoding.DER)
+        row = self._db.query_one(
+            "SELECT status, revoked_at, revocation_reason FROM boot_certs"
+            " WHERE serial = ? AND ca_id = ?", (format(serial, "x"), ca.ca_id))
+        now = self._clock()
+        revocation_time = None
+        reason = None
+        if row is None:
+            status = ocsp.OCSPCertStatus.UNKNOWN
+        elif str(row[0]) == "revoked":
+            status = ocsp.OCSPCertStatus.REVOKED
+            revocation_time = datetime.fromisoformat(str(row[1]))
+            flag = REVOCATION_REASONS.get(str(row[2]))
+            reason = None if flag in (None, x509.ReasonFlags.unspecified) else flag
+        else:
+            status = ocsp.OCSPCertStatus.GOOD
+        builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
+            issuer_name_hash=request.issuer_name_hash, issuer_key_hash=key_hash,
+            serial_number=serial, algorithm=algorithm, cert_status=status,
+            this_update=now - timedelta(minutes=1), next_update=now + timedelta(minutes=10),
+            revocation_time=revocation_time, revocation_reason=reason,
+        ).responder_id(ocsp.OCSPResponderEncoding.HASH, ca.certificate)
+        for ext in request.extensions:
+            if isinstance(ext.value, x509.OCSPNonce):
+                builder = builder.add_extension(ext.value, critical=False)
+        return builder.sign(self._key(ca), hashes.SHA256()).public_bytes(
+            serialization.Encoding.DER)
+

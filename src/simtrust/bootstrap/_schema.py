@@ -1,0 +1,85 @@
+"""Schema of the bootstrap package (component ``bootstrap``).
+
+GBA challenges and bootstrapping contexts (Ks sealed, keyed by B-TID; TS 33.220
+§4.5.2), AKMA anchor contexts (K_AKMA sealed, keyed by A-KID; TS 33.535 §6.1),
+tenant CAs (hosted key sealed by the master key, or a delegated EST endpoint)
+with their certificate profile, and every issued certificate with its status.
+"""
+
+from __future__ import annotations
+
+from simtrust.store import Migration, SealedColumn
+
+__all__ = ["MIGRATIONS", "SEALED_COLUMNS"]
+
+MIGRATIONS = [
+    Migration(
+        "bootstrap",
+        1,
+        "GBA and AKMA contexts, tenant CAs and profiles, issued certificates",
+        """
+        CREATE TABLE boot_gba_challenges (
+            nonce TEXT PRIMARY KEY,
+            impi TEXT NOT NULL,
+            imsi TEXT NOT NULL,
+            secret_sealed {blob} NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE TABLE boot_gba_contexts (
+            b_tid TEXT PRIMARY KEY,
+            impi TEXT NOT NULL,
+            imsi TEXT NOT NULL,
+            ks_sealed {blob} NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE INDEX boot_gba_contexts_impi ON boot_gba_contexts (impi);
+        CREATE TABLE boot_akma_contexts (
+            a_kid TEXT PRIMARY KEY,
+            supi TEXT NOT NULL,
+            gpsi TEXT,
+            k_akma_sealed {blob} NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE INDEX boot_akma_contexts_supi ON boot_akma_contexts (supi);
+        CREATE TABLE boot_cas (
+            ca_id TEXT PRIMARY KEY,
+            tenant_id TEXT,
+            label TEXT NOT NULL UNIQUE,
+            mode TEXT NOT NULL,
+            cert_pem TEXT NOT NULL,
+            key_sealed {blob},
+            delegate_url TEXT,
+            profile TEXT NOT NULL,
+            crl_number {bigint} NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE boot_certs (
+            serial TEXT PRIMARY KEY,
+            ca_id TEXT NOT NULL REFERENCES boot_cas (ca_id),
+            tenant_id TEXT NOT NULL,
+            iccid TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            spki_sha256 TEXT NOT NULL,
+            not_before TEXT NOT NULL,
+            not_after TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            der {blob} NOT NULL,
+            status TEXT NOT NULL,
+            revoked_at TEXT,
+            revocation_reason TEXT
+        );
+        CREATE INDEX boot_certs_iccid ON boot_certs (iccid, issued_at);
+        CREATE INDEX boot_certs_ca ON boot_certs (ca_id, status);
+        """,
+    )
+]
+
+#: Sealed columns the runtime re-wraps when the master key rotates.
+SEALED_COLUMNS = [
+    SealedColumn("boot_gba_challenges", "nonce", "secret_sealed"),
+    SealedColumn("boot_gba_contexts", "b_tid", "ks_sealed"),
+    SealedColumn("boot_akma_contexts", "a_kid", "k_akma_sealed"),
+    SealedColumn("boot_cas", "ca_id", "key_sealed"),
+]

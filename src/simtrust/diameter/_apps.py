@@ -1,0 +1,341 @@
+"""S6a (HSS) and S13 (EIR) over the Diameter node (TS 29.272 §5, §6, §7).
+
+Handlers turn requests into calls on the subscriber package's
+:class:`~simtrust.subscriber.HssService` and
+:class:`~simtrust.subscriber.EirService` and their outcomes into answers:
+AIA with E-UTRAN-Vectors (§7.2.6), ULA with ULA-Flags and Subscription-Data
+(§7.2.4, §7.3.2), PUA (§7.2.16), ECA with Equipment-Status (§7.2.20).
+Refusals are Experimental-Result codes of §7.4 (vendor 10415): 5001 user
+unknown, 5004 roaming not allowed, 5420 unknown EPS subscription, 4181
+authentication data unavailable; malformed requests get the RFC 6733 codes
+(5005 missing AVP, 5004 invalid value) with Failed-AVP. The HSS's cancel and
+insert events become CLR (§7.2.7, Cancellation-Type per cause) and IDR
+(§7.2.9) requests to the MME holding the registration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from collections.abc import Mapping
+
+from simtrust.diameter import _dictionary as d
+from simtrust.diameter._codec import FLAG_PROXIABLE, FLAG_REQUEST, Avp, DiameterError, Message
+from simtrust.diameter._node import DiameterNode, Handler, PeerInfo, answer_to
+from simtrust.errors import InvalidIdentifier
+from simtrust.subscriber import (
+    EirService,
+    EquipmentStatus,
+    HssEvent,
+    HssOutcome,
+    HssService,
+    Plmn,
+    ServingNode,
+    SubscriptionProfile,
+    equipment_from_terminal,
+)
+
+__all__ = ["CoreNetworkApps", "decode_plmn", "encode_plmn"]
+
+_log = logging.getLogger("simtrust.diameter.s6a")
+
+_V = d.VENDOR_3GPP
+
+_EXPERIMENTAL = {
+    HssOutcome.USER_UNKNOWN: d.ERROR_USER_UNKNOWN,
+    HssOutcome.UNKNOWN_EPS_SUBSCRIPTION: d.ERROR_UNKNOWN_EPS_SUBSCRIPTION,
+    HssOutcome.EQUIPMENT_REJECTED: d.ERROR_UNKNOWN_EPS_SUBSCRIPTION,
+    HssOutcome.ROAMING_NOT_ALLOWED: d.ERROR_ROAMING_NOT_ALLOWED,
+    HssOutcome.AUTH_DATA_UNAVAILABLE: d.AUTHENTICATION_DATA_UNAVAILABLE,
+}
+
+_EQUIPMENT = {
+    EquipmentStatus.WHITELISTED: d.EQUIPMENT_WHITELISTED,
+    EquipmentStatus.BLACKLISTED: d.EQUIPMENT_BLACKLISTED,
+    EquipmentStatus.GREYLISTED: d.EQUIPMENT_GREYLISTED,
+}
+
+
+def decode_plmn(octets: bytes) -> Plmn:
+    """A Visited-PLMN-Id (TS 29.272 §7.3.9: TS 24.008 §10.5.1.13 BCD) as a :class:`Plmn`."""
+    if len(octets) != 3:
+        raise DiameterError(d.INVALID_AVP_LENGTH, "Visited-PLMN-Id must be 3 octets")
+    nibbles = [octets[0] & 0xF, octets[0] >> 4, octets[1] & 0xF, octets[1] >> 4,
+               octets[2] & 0xF, octets[2] >> 4]
+    mcc_digits = nibbles[0:3]
+    mnc_digits = [nibbles[4], nibbles[5]] + ([] if nibbles[3] == 0xF else [nibbles[3]])
+    if any(n > 9 for n in mcc_digits + mnc_digits):
+        raise DiameterError(d.INVALID_AVP_VALUE, "Visited-PLMN-Id is not BCD")
+    try:
+        return Plmn("".join(map(str, mcc_digits)), "".join(map(str, mnc_digits)))
+    except InvalidIdentifier as exc:
+        raise DiameterError(d.INVALID_AVP_VALUE, exc.detail) from exc
+
+
+def encode_plmn(plmn: Plmn) -> bytes:
+    mcc = [int(c) for c in plmn.mcc]
+    mnc = [int(c) for c in plmn.mnc]
+    third = mnc[2] if len(mnc) == 3 else 0xF
+    return bytes([mcc[1] << 4 | mcc[0], third << 4 | mcc[2], mnc[1] << 4 | mnc[0]])
+
+
+def _required(message: Message, code: int, vendor: int = 0) -> Avp:
+    avp = message.find(code, vendor)
+    if avp is None:
+        # RFC 6733 §7.5: Failed-AVP holds an example of the missing AVP.
+        raise DiameterError(d.MISSING_AVP, f"{d.AVPS[(code, vendor)][0]} is required",
+                            failed_avp=Avp(code, b"\x00" * 4, vendor).encode())
+    return avp
+
+
+class CoreNetworkApps:
+    """The S6a and S13 handlers over the HSS and EIR, plus CLR/IDR origination."""
+
+    def __init__(self, hss: HssService, eir: EirService, origin_host: str,
+                 origin_realm: str) -> None:
+        self._hss = hss
+        self._eir = eir
+        self._host = origin_host
+        self._realm = origin_realm
+        self._node: DiameterNode | None = None
+        self._session = itertools.count(1)
+        self._session_high = int.from_bytes(os.urandom(4), "big")
+
+    def __repr__(self) -> str:
+        return f"CoreNetworkApps({self._host!r})"
+
+    def handlers(self) -> Mapping[tuple[int, int], Handler]:
+        return {
+            (d.APP_S6A, d.CMD_AIR): self.air,
+            (d.APP_S6A, d.CMD_ULR): self.ulr,
+            (d.APP_S6A, d.CMD_PUR): self.pur,
+            (d.APP_S13, d.CMD_ECR): self.ecr,
+        }
+
+    def attach(self, node: DiameterNode) -> None:
+        """Send the HSS's cancel/insert events through ``node`` from now on."""
+        self._node = node
+        self._hss.subscribe(self._on_event)
+
+    def detach(self) -> None:
+        self._hss.unsubscribe(self._on_event)
+        self._node = None
+
+    # -- answers -------------------------------------------------------------
+
+    def _answer(self, request: Message, avps: list[Avp], app: int) -> Message:
+        head = [_required(request, d.SESSION_ID),
+                Avp.grouped(d.VENDOR_SPECIFIC_APPLICATION_ID, [
+                    Avp.u32(d.VENDOR_ID, _V), Avp.u32(d.AUTH_APPLICATION_ID, app)])]
+        return answer_to(request, [
+            *head, *avps, Avp.u32(d.AUTH_SESSION_STATE, d.NO_STATE_MAINTAINED),
+            Avp.text(d.ORIGIN_HOST, self._host), Avp.text(d.ORIGIN_REALM, self._realm)])
+
+    def _refusal(self, request: Message, outcome: HssOutcome, app: int) -> Message:
+        code = _EXPERIMENTAL.get(outcome)
+        if code is None:
+            return self._answer(request, [Avp.u32(d.RESULT_CODE, d.UNABLE_TO_COMPLY)], app)
+        return self._answer(request, [Avp.grouped(d.EXPERIMENTAL_RESULT, [
+            Avp.u32(d.VENDOR_ID, _V), Avp.u32(d.EXPERIMENTAL_RESULT_CODE, code)])], app)
+
+    @staticmethod
+    def _actor(peer: PeerInfo) -> str:
+        return f"diameter:{peer.host}"
+
+    # -- S6a -----------------------------------------------------------------
+
+    def air(self, request: Message, peer: PeerInfo) -> Message:
+        """Authentication-Information-Request (TS 29.272 §5.2.3.1)."""
+        _required(request, d.SESSION_ID)
+        imsi = _required(request, d.USER_NAME).as_text()
+        visited = decode_plmn(_required(request, d.VISITED_PLMN_ID, _V).data)
+        count, resync = 1, None
+        info = request.find(d.REQUESTED_EUTRAN_AUTHENTICATION_INFO, _V)
+        if info is None:
+            # Only E-UTRAN vectors are served; UTRAN/GERAN quintets/triplets are not.
+            raise DiameterError(d.MISSING_AVP, "Requested-EUTRAN-Authentication-Info is required",
+                                failed_avp=Avp(d.REQUESTED_EUTRAN_AUTHENTICATION_INFO, b"",
+                                               _V).encode())
+        for child in info.children():
+            if child.code == d.NUMBER_OF_REQUESTED_VECTORS and child.vendor == _V:
+                count = child.as_u32()
+            elif child.code == d.RE_SYNCHRONIZATION_INFO and child.vendor == _V:
+                if len(child.data) != 30:
+                    raise DiameterError(d.INVALID_AVP_LENGTH,
+                                        "Re-Synchronization-Info is RAND (16) || AUTS (14)",
+                                        failed_avp=child.encode())
+                resync = (child.data[:16], child.data[16:])
+        if count < 1:
+            raise DiameterError(d.INVALID_AVP_VALUE, "Number-Of-Requested-Vectors must be >= 1")
+        result = self._hss.authentication_info(imsi, visited, count, resync,
+                                               actor=self._actor(peer))
+        if result.outcome is not HssOutcome.OK:
+            return self._refusal(request, result.outcome, d.APP_S6A)
+        vectors = [
+            Avp.grouped(d.E_UTRAN_VECTOR, [
+                Avp.u32(d.ITEM_NUMBER, i, _V),
+                Avp(d.RAND, v.rand, _V), Avp(d.XRES, v.xres, _V),
+                Avp(d.AUTN, v.autn, _V), Avp(d.KASME, v.kasme, _V),
+            ], _V)
+            for i, v in enumerate(result.vectors, 1)
+        ]
+        return self._answer(request, [
+            Avp.u32(d.RESULT_CODE, d.SUCCESS),
+            Avp.grouped(d.AUTHENTICATION_INFO, vectors, _V),
+        ], d.APP_S6A)
+
+    def ulr(self, request: Message, peer: PeerInfo) -> Message:
+        """Update-Location-Request (TS 29.272 §5.2.1.1)."""
+        _required(request, d.SESSION_ID)
+        imsi = _required(request, d.USER_NAME).as_text()
+        visited = decode_plmn(_required(request, d.VISITED_PLMN_ID, _V).data)
+        flags = _required(request, d.ULR_FLAGS, _V).as_u32()
+        host = _required(request, d.ORIGIN_HOST).as_text()
+        realm = _required(request, d.ORIGIN_REALM).as_text()
+        terminal = request.find(d.TERMINAL_INFORMATION, _V)
+        if terminal is None:
+            # simtrust decides on the IMEI–ICCID binding; without the equipment it cannot.
+            raise DiameterError(d.MISSING_AVP, "Terminal-Information (IMEI) is required",
+                                failed_avp=Avp(d.TERMINAL_INFORMATION, b"", _V).encode())
+        imei_avp = None
+        sv = None
+        for child in terminal.children():
+            if child.code == d.IMEI and child.vendor == _V:
+                imei_avp = child
+            elif child.code == d.SOFTWARE_VERSION and child.vendor == _V:
+                sv = child.as_text()
+        if imei_avp is None:
+            raise DiameterError(d.MISSING_AVP, "Terminal-Information has no IMEI",
+                                failed_avp=Avp(d.IMEI, b"", _V).encode())
+        try:
+            equipment = equipment_from_terminal(imei_avp.as_text(), sv)
+        except InvalidIdentifier as exc:
+            raise DiameterError(d.INVALID_AVP_VALUE, exc.detail,
+                                failed_avp=imei_avp.encode()) from exc
+        result = self._hss.update_location(
+            imsi, equipment, visited, ServingNode(imsi, host, realm), actor=self._actor(peer))
+        if result.outcome is not HssOutcome.OK or result.profile is None:
+            return self._refusal(request, result.outcome, d.APP_S6A)
+        avps = [Avp.u32(d.RESULT_CODE, d.SUCCESS), Avp.u32(d.ULA_FLAGS, 1, _V)]
+        if not flags & d.ULR_FLAG_SKIP_SUBSCRIBER_DATA:
+            avps.append(subscription_data(result.profile))
+        return self._answer(request, avps, d.APP_S6A)
+
+    def pur(self, request: Message, peer: PeerInfo) -> Message:
+        """Purge-UE-Request (TS 29.272 §5.2.1.3)."""
+        _required(request, d.SESSION_ID)
+        imsi = _required(request, d.USER_NAME).as_text()
+        outcome = self._hss.purge(imsi, peer.host, actor=self._actor(peer))
+        if outcome is not HssOutcome.OK:
+            return self._refusal(request, outcome, d.APP_S6A)
+        return self._answer(request, [Avp.u32(d.RESULT_CODE, d.SUCCESS),
+                                      Avp.u32(d.PUA_FLAGS, 0, _V)], d.APP_S6A)
+
+    # -- S13 -----------------------------------------------------------------
+
+    def ecr(self, request: Message, peer: PeerInfo) -> Message:
+        """ME-Identity-Check-Request (TS 29.272 §6.2.1)."""
+        _required(request, d.SESSION_ID)
+        terminal = _required(request, d.TERMINAL_INFORMATION, _V)
+        imei_avp = None
+        sv = None
+        for child in terminal.children():
+            if child.code == d.IMEI and child.vendor == _V:
+                imei_avp = child
+            elif child.code == d.SOFTWARE_VERSION and child.vendor == _V:
+                sv = child.as_text()
+        if imei_avp is None:
+            raise DiameterError(d.MISSING_AVP, "Terminal-Information has no IMEI",
+                                failed_avp=Avp(d.IMEI, b"", _V).encode())
+        try:
+            equipment = equipment_from_terminal(imei_avp.as_text(), sv)
+        except InvalidIdentifier as exc:
+            raise DiameterError(d.INVALID_AVP_VALUE, exc.detail,
+                                failed_avp=imei_avp.encode()) from exc
+        user = request.find(d.USER_NAME)
+        check = self._eir.check(equipment, None if user is None else user.as_text(),
+                                actor=self._actor(peer))
+        return self._answer(request, [
+            Avp.u32(d.RESULT_CODE, d.SUCCESS),
+            Avp.u32(d.EQUIPMENT_STATUS, _EQUIPMENT[check.status], _V),
+        ], d.APP_S13)
+
+    # -- CLR / IDR -------------------------------------------------------------
+
+    def _on_event(self, event: HssEvent) -> None:
+        node = self._node
+        if node is None or node.loop is None:
+            return
+        asyncio.run_coroutine_threadsafe(self.notify(event), node.loop)
+
+    def _session_id(self) -> str:
+        return f"{self._host};{self._session_high};{next(self._session)}"
+
+    async def notify(self, event: HssEvent) -> Message | None:
+        """Send the CLR or IDR for ``event``; return the MME's answer (None if unreachable)."""
+        node = self._node
+        if node is None:
+            return None
+        head = [
+            Avp.text(d.SESSION_ID, self._session_id()),
+            Avp.grouped(d.VENDOR_SPECIFIC_APPLICATION_ID, [
+                Avp.u32(d.VENDOR_ID, _V), Avp.u32(d.AUTH_APPLICATION_ID, d.APP_S6A)]),
+            Avp.u32(d.AUTH_SESSION_STATE, d.NO_STATE_MAINTAINED),
+            Avp.text(d.ORIGIN_HOST, self._host), Avp.text(d.ORIGIN_REALM, self._realm),
+            Avp.text(d.DESTINATION_HOST, event.node.host),
+            Avp.text(d.DESTINATION_REALM, event.node.realm),
+            Avp.text(d.USER_NAME, event.node.imsi),
+        ]
+        if event.kind == "cancel":
+            cause = (d.CANCEL_MME_UPDATE if event.reason == "mme-update"
+                     else d.CANCEL_SUBSCRIPTION_WITHDRAWAL)
+            message = Message(d.CMD_CLR, FLAG_REQUEST | FLAG_PROXIABLE, d.APP_S6A, 0, 0, [
+                *head, Avp.u32(d.CANCELLATION_TYPE, cause, _V)])
+        else:
+            assert event.profile is not None
+            message = Message(d.CMD_IDR, FLAG_REQUEST | FLAG_PROXIABLE, d.APP_S6A, 0, 0, [
+                *head, subscription_data(event.profile)])
+        try:
+            return await node.request(event.node.host, message)
+        except (DiameterError, TimeoutError, ConnectionError) as exc:
+            _log.warning("%s to %s not delivered: %s", event.kind, event.node.host, exc)
+            return None
+
+
+def subscription_data(profile: SubscriptionProfile) -> Avp:
+    """Subscription-Data (TS 29.272 §7.3.2) for a packet-only IoT subscriber."""
+    ambr = Avp.grouped(d.AMBR, [
+        Avp.u32(d.MAX_REQUESTED_BANDWIDTH_UL, profile.ambr_ul, _V),
+        Avp.u32(d.MAX_REQUESTED_BANDWIDTH_DL, profile.ambr_dl, _V)], _V)
+    configs = []
+    for apn in profile.apns:
+        avps = [
+            Avp.u32(d.CONTEXT_IDENTIFIER, apn.context_id, _V),
+            Avp.u32(d.PDN_TYPE, 1 if apn.ipv6 else 0, _V),
+        ]
+        if apn.address is not None:
+            avps.append(Avp.address(d.SERVED_PARTY_IP_ADDRESS, apn.address, _V))
+        avps += [
+            Avp.text(d.SERVICE_SELECTION, apn.name),
+            Avp.grouped(d.EPS_SUBSCRIBED_QOS_PROFILE, [
+                Avp.u32(d.QOS_CLASS_IDENTIFIER, 9, _V),
+                Avp.grouped(d.ALLOCATION_RETENTION_PRIORITY, [
+                    Avp.u32(d.PRIORITY_LEVEL, 8, _V),
+                    Avp.u32(d.PRE_EMPTION_CAPABILITY, 1, _V),
+                    Avp.u32(d.PRE_EMPTION_VULNERABILITY, 0, _V)], _V),
+            ], _V),
+            ambr,
+        ]
+        configs.append(Avp.grouped(d.APN_CONFIGURATION, avps, _V))
+    return Avp.grouped(d.SUBSCRIPTION_DATA, [
+        Avp.u32(d.SUBSCRIBER_STATUS, 0, _V),
+        Avp.u32(d.NETWORK_ACCESS_MODE, 2, _V),
+        ambr,
+        Avp.grouped(d.APN_CONFIGURATION_PROFILE, [
+            Avp.u32(d.CONTEXT_IDENTIFIER, profile.apns[0].context_id, _V),
+            Avp.u32(d.ALL_APN_CONFIGURATIONS_INCLUDED_INDICATOR, 0, _V),
+            *configs,
+        ], _V),
+    ], _V)

@@ -1,0 +1,270 @@
+"""The Diameter vocabulary simtrust speaks: base (RFC 6733), S6a/S6d (TS 29.272), S13.
+
+Command codes (RFC 6733 §3.1, TS 29.272 §7.2), AVP codes with their data
+types (RFC 6733 §4.5, TS 29.272 §7.3, TS 29.329 §6.3 for MSISDN, TS 29.214
+§5.3 for the bandwidth AVPs, TS 29.212 §5.3 for QoS, RFC 5778 for
+Service-Selection), and result codes (RFC 6733 §7.1, TS 29.272 §7.4,
+TS 29.230). The decoder refuses an AVP with the M-bit whose (code, vendor) is
+not listed here (RFC 6733 §4.1: 5001 DIAMETER_AVP_UNSUPPORTED).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+__all__ = ["AVPS", "AvpType", "avp_type"]
+
+VENDOR_3GPP = 10415
+APP_BASE = 0
+APP_S6A = 16777251
+APP_S13 = 16777252
+APP_RELAY = 0xFFFFFFFF
+
+# Commands.
+CMD_CER = 257
+CMD_DWR = 280
+CMD_DPR = 282
+CMD_ULR = 316
+CMD_CLR = 317
+CMD_AIR = 318
+CMD_IDR = 319
+CMD_PUR = 321
+CMD_ECR = 324
+
+# Base AVPs (vendor 0).
+USER_NAME = 1
+HOST_IP_ADDRESS = 257
+AUTH_APPLICATION_ID = 258
+ACCT_APPLICATION_ID = 259
+VENDOR_SPECIFIC_APPLICATION_ID = 260
+SESSION_ID = 263
+ORIGIN_HOST = 264
+SUPPORTED_VENDOR_ID = 265
+VENDOR_ID = 266
+FIRMWARE_REVISION = 267
+RESULT_CODE = 268
+PRODUCT_NAME = 269
+DISCONNECT_CAUSE = 273
+AUTH_SESSION_STATE = 277
+ORIGIN_STATE_ID = 278
+FAILED_AVP = 279
+PROXY_HOST = 280
+ERROR_MESSAGE = 281
+ROUTE_RECORD = 282
+DESTINATION_REALM = 283
+PROXY_INFO = 284
+DESTINATION_HOST = 293
+ERROR_REPORTING_HOST = 294
+ORIGIN_REALM = 296
+EXPERIMENTAL_RESULT = 297
+EXPERIMENTAL_RESULT_CODE = 298
+INBAND_SECURITY_ID = 299
+DRMP = 301
+PROXY_STATE = 33
+SERVICE_SELECTION = 493
+
+# 3GPP AVPs (vendor 10415).
+MAX_REQUESTED_BANDWIDTH_DL = 515
+MAX_REQUESTED_BANDWIDTH_UL = 516
+SUPPORTED_FEATURES = 628
+FEATURE_LIST_ID = 629
+FEATURE_LIST = 630
+MSISDN = 701
+SERVED_PARTY_IP_ADDRESS = 848
+QOS_CLASS_IDENTIFIER = 1028
+RAT_TYPE = 1032
+ALLOCATION_RETENTION_PRIORITY = 1034
+PRIORITY_LEVEL = 1046
+PRE_EMPTION_CAPABILITY = 1047
+PRE_EMPTION_VULNERABILITY = 1048
+SUBSCRIPTION_DATA = 1400
+TERMINAL_INFORMATION = 1401
+IMEI = 1402
+SOFTWARE_VERSION = 1403
+ULR_FLAGS = 1405
+ULA_FLAGS = 1406
+VISITED_PLMN_ID = 1407
+REQUESTED_EUTRAN_AUTHENTICATION_INFO = 1408
+REQUESTED_UTRAN_GERAN_AUTHENTICATION_INFO = 1409
+NUMBER_OF_REQUESTED_VECTORS = 1410
+RE_SYNCHRONIZATION_INFO = 1411
+IMMEDIATE_RESPONSE_PREFERRED = 1412
+AUTHENTICATION_INFO = 1413
+E_UTRAN_VECTOR = 1414
+NETWORK_ACCESS_MODE = 1417
+ITEM_NUMBER = 1419
+CANCELLATION_TYPE = 1420
+CONTEXT_IDENTIFIER = 1423
+SUBSCRIBER_STATUS = 1424
+ACCESS_RESTRICTION_DATA = 1426
+ALL_APN_CONFIGURATIONS_INCLUDED_INDICATOR = 1428
+APN_CONFIGURATION_PROFILE = 1429
+APN_CONFIGURATION = 1430
+EPS_SUBSCRIBED_QOS_PROFILE = 1431
+AMBR = 1435
+IDA_FLAGS = 1441
+PUA_FLAGS = 1442
+EQUIPMENT_STATUS = 1445
+RAND = 1447
+XRES = 1448
+AUTN = 1449
+KASME = 1450
+PDN_TYPE = 1456
+IDR_FLAGS = 1490
+ERROR_DIAGNOSTIC = 1614
+UE_SRVCC_CAPABILITY = 1615
+PUR_FLAGS = 1635
+CLR_FLAGS = 1638
+UE_USAGE_TYPE = 1680
+
+# Result codes: RFC 6733 §7.1.
+SUCCESS = 2001
+COMMAND_UNSUPPORTED = 3001
+UNABLE_TO_DELIVER = 3002
+REALM_NOT_SERVED = 3003
+TOO_BUSY = 3004
+APPLICATION_UNSUPPORTED = 3007
+INVALID_HDR_BITS = 3008
+INVALID_AVP_BITS = 3009
+UNKNOWN_PEER = 3010
+AVP_UNSUPPORTED = 5001
+INVALID_AVP_VALUE = 5004
+MISSING_AVP = 5005
+NO_COMMON_APPLICATION = 5010
+UNSUPPORTED_VERSION = 5011
+UNABLE_TO_COMPLY = 5012
+INVALID_AVP_LENGTH = 5014
+INVALID_MESSAGE_LENGTH = 5015
+
+# Experimental-Result-Code values of TS 29.272 §7.4 (vendor 10415).
+ERROR_USER_UNKNOWN = 5001
+ERROR_ROAMING_NOT_ALLOWED = 5004
+ERROR_UNKNOWN_EPS_SUBSCRIPTION = 5420
+ERROR_RAT_NOT_ALLOWED = 5421
+ERROR_EQUIPMENT_UNKNOWN = 5422
+AUTHENTICATION_DATA_UNAVAILABLE = 4181
+
+# Enumerated values.
+EQUIPMENT_WHITELISTED = 0
+EQUIPMENT_BLACKLISTED = 1
+EQUIPMENT_GREYLISTED = 2
+CANCEL_MME_UPDATE = 0
+CANCEL_SUBSCRIPTION_WITHDRAWAL = 2
+NO_STATE_MAINTAINED = 1
+DISCONNECT_REBOOTING = 0
+DISCONNECT_BUSY = 1
+DISCONNECT_DO_NOT_WANT_TO_TALK = 2
+ULR_FLAG_SKIP_SUBSCRIBER_DATA = 0x04
+ULR_FLAG_INITIAL_ATTACH = 0x20
+PUR_FLAG_UE_PURGED_IN_MME = 0x01
+PUA_FLAG_FREEZE_M_TMSI = 0x01
+
+
+class AvpType(Enum):
+    OCTETS = "octets"
+    TEXT = "text"
+    IDENTITY = "identity"
+    ADDRESS = "address"
+    U32 = "u32"
+    U64 = "u64"
+    I32 = "i32"
+    ENUM = "enum"
+    GROUPED = "grouped"
+
+
+_O, _T, _D, _A = AvpType.OCTETS, AvpType.TEXT, AvpType.IDENTITY, AvpType.ADDRESS
+_U, _Q, _E, _G = AvpType.U32, AvpType.U64, AvpType.ENUM, AvpType.GROUPED
+
+#: (code, vendor) → (name, type) of every AVP simtrust understands.
+AVPS: dict[tuple[int, int], tuple[str, AvpType]] = {
+    (USER_NAME, 0): ("User-Name", _T),
+    (PROXY_STATE, 0): ("Proxy-State", _O),
+    (HOST_IP_ADDRESS, 0): ("Host-IP-Address", _A),
+    (AUTH_APPLICATION_ID, 0): ("Auth-Application-Id", _U),
+    (ACCT_APPLICATION_ID, 0): ("Acct-Application-Id", _U),
+    (VENDOR_SPECIFIC_APPLICATION_ID, 0): ("Vendor-Specific-Application-Id", _G),
+    (SESSION_ID, 0): ("Session-Id", _T),
+    (ORIGIN_HOST, 0): ("Origin-Host", _D),
+    (SUPPORTED_VENDOR_ID, 0): ("Supported-Vendor-Id", _U),
+    (VENDOR_ID, 0): ("Vendor-Id", _U),
+    (FIRMWARE_REVISION, 0): ("Firmware-Revision", _U),
+    (RESULT_CODE, 0): ("Result-Code", _U),
+    (PRODUCT_NAME, 0): ("Product-Name", _T),
+    (DISCONNECT_CAUSE, 0): ("Disconnect-Cause", _E),
+    (AUTH_SESSION_STATE, 0): ("Auth-Session-State", _E),
+    (ORIGIN_STATE_ID, 0): ("Origin-State-Id", _U),
+    (FAILED_AVP, 0): ("Failed-AVP", _O),  # quotes arbitrary, possibly broken AVPs
+    (PROXY_HOST, 0): ("Proxy-Host", _D),
+    (ERROR_MESSAGE, 0): ("Error-Message", _T),
+    (ROUTE_RECORD, 0): ("Route-Record", _D),
+    (DESTINATION_REALM, 0): ("Destination-Realm", _D),
+    (PROXY_INFO, 0): ("Proxy-Info", _G),
+    (DESTINATION_HOST, 0): ("Destination-Host", _D),
+    (ERROR_REPORTING_HOST, 0): ("Error-Reporting-Host", _D),
+    (ORIGIN_REALM, 0): ("Origin-Realm", _D),
+    (EXPERIMENTAL_RESULT, 0): ("Experimental-Result", _G),
+    (EXPERIMENTAL_RESULT_CODE, 0): ("Experimental-Result-Code", _U),
+    (INBAND_SECURITY_ID, 0): ("Inband-Security-Id", _U),
+    (DRMP, 0): ("DRMP", _E),
+    (SERVICE_SELECTION, 0): ("Service-Selection", _T),
+    (MAX_REQUESTED_BANDWIDTH_DL, VENDOR_3GPP): ("Max-Requested-Bandwidth-DL", _U),
+    (MAX_REQUESTED_BANDWIDTH_UL, VENDOR_3GPP): ("Max-Requested-Bandwidth-UL", _U),
+    (SUPPORTED_FEATURES, VENDOR_3GPP): ("Supported-Features", _G),
+    (FEATURE_LIST_ID, VENDOR_3GPP): ("Feature-List-ID", _U),
+    (FEATURE_LIST, VENDOR_3GPP): ("Feature-List", _U),
+    (MSISDN, VENDOR_3GPP): ("MSISDN", _O),
+    (SERVED_PARTY_IP_ADDRESS, VENDOR_3GPP): ("Served-Party-IP-Address", _A),
+    (QOS_CLASS_IDENTIFIER, VENDOR_3GPP): ("QoS-Class-Identifier", _E),
+    (RAT_TYPE, VENDOR_3GPP): ("RAT-Type", _E),
+    (ALLOCATION_RETENTION_PRIORITY, VENDOR_3GPP): ("Allocation-Retention-Priority", _G),
+    (PRIORITY_LEVEL, VENDOR_3GPP): ("Priority-Level", _U),
+    (PRE_EMPTION_CAPABILITY, VENDOR_3GPP): ("Pre-emption-Capability", _E),
+    (PRE_EMPTION_VULNERABILITY, VENDOR_3GPP): ("Pre-emption-Vulnerability", _E),
+    (SUBSCRIPTION_DATA, VENDOR_3GPP): ("Subscription-Data", _G),
+    (TERMINAL_INFORMATION, VENDOR_3GPP): ("Terminal-Information", _G),
+    (IMEI, VENDOR_3GPP): ("IMEI", _T),
+    (SOFTWARE_VERSION, VENDOR_3GPP): ("Software-Version", _T),
+    (ULR_FLAGS, VENDOR_3GPP): ("ULR-Flags", _U),
+    (ULA_FLAGS, VENDOR_3GPP): ("ULA-Flags", _U),
+    (VISITED_PLMN_ID, VENDOR_3GPP): ("Visited-PLMN-Id", _O),
+    (REQUESTED_EUTRAN_AUTHENTICATION_INFO, VENDOR_3GPP):
+        ("Requested-EUTRAN-Authentication-Info", _G),
+    (REQUESTED_UTRAN_GERAN_AUTHENTICATION_INFO, VENDOR_3GPP):
+        ("Requested-UTRAN-GERAN-Authentication-Info", _G),
+    (NUMBER_OF_REQUESTED_VECTORS, VENDOR_3GPP): ("Number-Of-Requested-Vectors", _U),
+    (RE_SYNCHRONIZATION_INFO, VENDOR_3GPP): ("Re-Synchronization-Info", _O),
+    (IMMEDIATE_RESPONSE_PREFERRED, VENDOR_3GPP): ("Immediate-Response-Preferred", _U),
+    (AUTHENTICATION_INFO, VENDOR_3GPP): ("Authentication-Info", _G),
+    (E_UTRAN_VECTOR, VENDOR_3GPP): ("E-UTRAN-Vector", _G),
+    (NETWORK_ACCESS_MODE, VENDOR_3GPP): ("Network-Access-Mode", _E),
+    (ITEM_NUMBER, VENDOR_3GPP): ("Item-Number", _U),
+    (CANCELLATION_TYPE, VENDOR_3GPP): ("Cancellation-Type", _E),
+    (CONTEXT_IDENTIFIER, VENDOR_3GPP): ("Context-Identifier", _U),
+    (SUBSCRIBER_STATUS, VENDOR_3GPP): ("Subscriber-Status", _E),
+    (ACCESS_RESTRICTION_DATA, VENDOR_3GPP): ("Access-Restriction-Data", _U),
+    (ALL_APN_CONFIGURATIONS_INCLUDED_INDICATOR, VENDOR_3GPP):
+        ("All-APN-Configurations-Included-Indicator", _E),
+    (APN_CONFIGURATION_PROFILE, VENDOR_3GPP): ("APN-Configuration-Profile", _G),
+    (APN_CONFIGURATION, VENDOR_3GPP): ("APN-Configuration", _G),
+    (EPS_SUBSCRIBED_QOS_PROFILE, VENDOR_3GPP): ("EPS-Subscribed-QoS-Profile", _G),
+    (AMBR, VENDOR_3GPP): ("AMBR", _G),
+    (IDA_FLAGS, VENDOR_3GPP): ("IDA-Flags", _U),
+    (PUA_FLAGS, VENDOR_3GPP): ("PUA-Flags", _U),
+    (EQUIPMENT_STATUS, VENDOR_3GPP): ("Equipment-Status", _E),
+    (RAND, VENDOR_3GPP): ("RAND", _O),
+    (XRES, VENDOR_3GPP): ("XRES", _O),
+    (AUTN, VENDOR_3GPP): ("AUTN", _O),
+    (KASME, VENDOR_3GPP): ("KASME", _O),
+    (PDN_TYPE, VENDOR_3GPP): ("PDN-Type", _E),
+    (IDR_FLAGS, VENDOR_3GPP): ("IDR-Flags", _U),
+    (ERROR_DIAGNOSTIC, VENDOR_3GPP): ("Error-Diagnostic", _E),
+    (UE_SRVCC_CAPABILITY, VENDOR_3GPP): ("UE-SRVCC-Capability", _E),
+    (PUR_FLAGS, VENDOR_3GPP): ("PUR-Flags", _U),
+    (CLR_FLAGS, VENDOR_3GPP): ("CLR-Flags", _U),
+    (UE_USAGE_TYPE, VENDOR_3GPP): ("UE-Usage-Type", _U),
+}
+
+
+def avp_type(code: int, vendor: int) -> AvpType | None:
+    found = AVPS.get((code, vendor))
+    return None if found is None else found[1]

@@ -1,0 +1,17 @@
+"""The core-network benchmark runs in quick mode and reports the S6a figures issue 12 names."""
+
+from __future__ import annotations
+
+import pytest
+
+from simtrust.benchmark import load_bench
+
+
+@pytest.mark.slow
+def test_quick_core_network_bench_reports_its_keys() -> None:
+    result = load_bench("core-network").run(quick=True).to_json()
+    metrics = result["metrics"]
+    for key in ("s6a_air_per_s", "s6a_p50_s", "s6a_p99_s"):
+        assert metrics[key] > 0, key
+    assert metrics["s6a_p50_s"] <= metrics["s6a_p99_s"]
+    assert result["limits"]["s6a_dwr_per_s"] > 0

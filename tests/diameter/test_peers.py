@@ -1,0 +1,156 @@
+"""Real peers: freeDiameter's daemon holds a session; tshark dissects the S6a/S13 traffic."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dpkt
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from simtrust.subscriber import Roaming
+
+from ..subscriber.conftest import TENANT, imei, imsi, spec
+from .conftest import Env, Mme
+from .test_s6a import air, ecr, ulr
+
+FD = shutil.which("freeDiameterd")
+TSHARK = shutil.which("tshark")
+
+
+def _wait_for(check: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    # freeDiameter 1.2 insists on a TLS credential even when every peer is No_TLS.
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fd.test.realm")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now).not_valid_after(now + timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.mark.skipif(FD is None, reason="freeDiameterd is not installed (Debian freediameter)")
+def test_freediameter_holds_a_session(env: Env, tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    conf = tmp_path / "fd.conf"
+    conf.write_text(f"""
+Identity = "fd.test.realm";
+Realm = "test.realm";
+Port = {_free_port()};
+SecPort = {_free_port()};
+ListenOn = "127.0.0.1";
+No_SCTP;
+No_IPv6;
+TwTimer = 6;
+TLS_Cred = "{cert}", "{key}";
+TLS_CA = "{cert}";
+ConnectPeer = "hss.test.realm" {{ ConnectTo = "127.0.0.1"; Port = {env.port}; No_TLS; No_SCTP; }};
+""", encoding="utf-8")
+    log = tmp_path / "fd.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(FD), "-c", str(conf), "-d"], stdout=out,
+                                stderr=subprocess.STDOUT)
+    node = env.listener.node
+    try:
+        _wait_for(lambda: any(p["host"] == "fd.test.realm" for p in node.peers()),
+                  "freeDiameter's capabilities exchange")
+        # Our watchdog (1 s) probes freeDiameter; its DWA must come back.
+        _wait_for(lambda: node.stats["dwa_received"] >= 2, "DWA from freeDiameter")
+        assert "STATE_OPEN" in log.read_text(encoding="utf-8", errors="replace")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    # freeDiameter says goodbye with a DPR on shutdown.
+    _wait_for(lambda: not any(p["host"] == "fd.test.realm" for p in node.peers()),
+              "freeDiameter's disconnect")
+
+
+class _Recorder(Mme):
+    """An MME that keeps every byte it sent and received, in order."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(port)
+        self.flows: list[tuple[bool, bytes]] = []
+
+    def send_raw(self, data: bytes) -> None:
+        self.flows.append((True, data))
+        super().send_raw(data)
+
+    def read_raw(self) -> bytes:
+        data = super().read_raw()
+        self.flows.append((False, data))
+        return data
+
+
+def _pcap(flows: list[tuple[bool, bytes]], path: Path) -> None:
+    """Write the exchange as one TCP connection mme:40000 <-> hss:3868 (the Diameter port)."""
+    mme_ip, hss_ip = socket.inet_aton("127.0.0.1"), socket.inet_aton("127.0.0.2")
+    seq = {True: 1000, False: 5000}
+    with path.open("wb") as f:
+        writer = dpkt.pcap.Writer(f, linktype=dpkt.pcap.DLT_RAW)
+        for i, (up, data) in enumerate(flows):
+            tcp = dpkt.tcp.TCP(sport=40000 if up else 3868, dport=3868 if up else 40000,
+                               seq=seq[up], ack=seq[not up],
+                               flags=dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH, data=data)
+            seq[up] += len(data)
+            ip = dpkt.ip.IP(src=mme_ip if up else hss_ip, dst=hss_ip if up else mme_ip,
+                            p=dpkt.ip.IP_PROTO_TCP, data=tcp)
+            ip.len = len(bytes(ip))
+            writer.writepkt(bytes(ip), ts=1_700_000_000 + i * 0.001)
+
+
+@pytest.mark.skipif(TSHARK is None, reason="tshark is not installed")
+def test_tshark_dissects_the_traffic_without_malformed_packets(env: Env, tmp_path: Path) -> None:
+    env.subs.inventory.add_sim(TENANT, spec(1, static_ip="10.45.0.7",
+                                            roaming=Roaming.parse(["*"])), actor="test")
+    client = _Recorder(env.port)
+    try:
+        assert 2001 == client.cer().result_code
+        assert 2001 == client.exchange(air(imsi(1).value, count=2)).result_code
+        assert 2001 == client.exchange(ulr(imsi(1).value, imei(1).value)).result_code
+        assert 0 == client.exchange(ecr(imei(1), imsi(1).value)).equipment_status
+        client.exchange(air(imsi(42).value))
+    finally:
+        client.close()
+    capture = tmp_path / "s6a.pcap"
+    _pcap(client.flows, capture)
+    fields = subprocess.run(
+        [str(TSHARK), "-r", str(capture), "-Y", "diameter", "-T", "fields",
+         "-e", "diameter.cmd.code", "-e", "diameter.flags.request"],
+        check=True, capture_output=True, text=True, timeout=120).stdout.split("\n")
+    assert 10 == len([line for line in fields if line.strip()])
+    expert = subprocess.run(
+        [str(TSHARK), "-r", str(capture), "-q", "-z", "expert,warn"],
+        check=True, capture_output=True, text=True, timeout=120).stdout
+    malformed = subprocess.run(
+        [str(TSHARK), "-r", str(capture), "-Y", "_ws.malformed || _ws.expert.severity >= warning"],
+        check=True, capture_output=True, text=True, timeout=120).stdout
+    assert "" == malformed.strip(), expert
