@@ -12,7 +12,8 @@ identity check (TS 29.272 §6.2.1) from the equipment blocklist.
 
 Outcomes are :class:`HssOutcome` values; the Diameter layer maps them to the
 result codes of TS 29.272 §7.4. Every request and decision is audited: vector
-issues and attach decisions by the AuC and attach engine, the rest here.
+issues and attach decisions by the AuC and attach engine, the rest here, each
+on disk before the answer goes out.
 """
 
 from __future__ import annotations
@@ -239,7 +240,7 @@ class HssService:
                          "no SIM with this IMSI", actor)
             return HssOutcome.USER_UNKNOWN
         db = self._inv.db
-        with db.transaction():
+        with db.transaction(durable=True):
             removed = db.execute(
                 "DELETE FROM sub_serving_nodes WHERE imsi = ? AND host = ?", (imsi, host)
             )
@@ -278,7 +279,7 @@ class HssService:
 
     def _register(self, node: ServingNode, tenant: str | None, actor: str) -> ServingNode | None:
         db = self._inv.db
-        with db.transaction():
+        with db.transaction(durable=True):
             previous = self.serving_node(node.imsi)
             db.execute(
                 "INSERT INTO sub_serving_nodes (imsi, host, realm, registered_at)"
@@ -301,7 +302,7 @@ class HssService:
     ) -> AuthInfo:
         self._inv.audit.append(
             actor=actor, action=action, subject=f"imsi:{imsi}", outcome="failure",
-            reason=str(outcome), tenant_id=tenant, details={"detail": detail},
+            reason=str(outcome), tenant_id=tenant, details={"detail": detail}, durable=True,
         )
         return AuthInfo(outcome, detail)
 
@@ -398,5 +399,6 @@ class EirService:
             reason=str(result.status), tenant_id=tenant,
             details={"equipment": str(equipment), "imsi": imsi, "entry": result.entry_id,
                      "entry_reason": result.reason},
+            durable=True,  # an answered check is on disk (docs/decisions/attach-durable-audit.md)
         )
         return result
