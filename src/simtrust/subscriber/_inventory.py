@@ -70,7 +70,7 @@ class SimSpec:
 
     iccid: Iccid
     imsi: Imsi
-    secrets: SimSecrets
+    secrets: SimSecrets = field(repr=False)
     amf: bytes = b"\x80\x00"
     tuak: TuakParams | None = None
     state: SimState = SimState.INVENTORY
@@ -96,9 +96,6 @@ class SimSpec:
     @property
     def algorithm(self) -> Algorithm:
         return self.secrets.op_kind.algorithm
-
-    def __repr__(self) -> str:
-        return f"SimSpec(iccid={self.iccid.value!r}, imsi={self.imsi.value!r}, secrets=<redacted>)"
 
 
 def _address(text: str) -> str:

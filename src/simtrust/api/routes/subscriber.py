@@ -84,16 +84,19 @@ class TuakIn(BaseModel):
 class SimIn(BaseModel):
     """A SIM to provision: exactly one of ``opc``/``op`` (MILENAGE) or ``topc``/``top`` (TUAK)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     tenant_id: str | None = None
     iccid: str
     imsi: str
     mnc_length: Literal[2, 3] | None = None
-    k: str = Field(pattern=r"^([0-9A-Fa-f]{32}|[0-9A-Fa-f]{64})$", description="K (secret)")
-    opc: str | None = Field(None, pattern=_HEX128)
-    op: str | None = Field(None, pattern=_HEX128)
-    topc: str | None = Field(None, pattern=_HEX256)
-    top: str | None = Field(None, pattern=_HEX256)
+    # Secrets: repr=False keeps them out of repr() and str() (pydantic prints both
+    # from the same field list); hide_input_in_errors keeps them out of 422 bodies.
+    k: str = Field(pattern=r"^([0-9A-Fa-f]{32}|[0-9A-Fa-f]{64})$", description="K (secret)",
+                   repr=False)
+    opc: str | None = Field(None, pattern=_HEX128, repr=False)
+    op: str | None = Field(None, pattern=_HEX128, repr=False)
+    topc: str | None = Field(None, pattern=_HEX256, repr=False)
+    top: str | None = Field(None, pattern=_HEX256, repr=False)
     amf: str = Field("8000", pattern=r"^[0-9A-Fa-f]{4}$")
     tuak: TuakIn | None = None
     state: SimState = SimState.INVENTORY
@@ -103,9 +106,6 @@ class SimIn(BaseModel):
     binding_mode: BindingMode | None = None
     roaming: list[str] | None = None
     auth_method: AuthMethod = AuthMethod.FIVEG_AKA
-
-    def __repr__(self) -> str:
-        return f"SimIn(iccid={self.iccid!r}, imsi={self.imsi!r}, secrets=<redacted>)"
 
     def secrets(self) -> SimSecrets:
         given = [(kind, value) for kind, value in (

@@ -46,7 +46,8 @@ class KeyOut(BaseModel):
 
 
 class NewKeyOut(KeyOut):
-    secret: str = Field(description="The API key. Shown once; only its hash is stored.")
+    secret: str = Field(description="The API key. Shown once; only its hash is stored.",
+                        repr=False)
 
 
 @router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantOut,
