@@ -24,7 +24,9 @@ from tests.subscriber.conftest import K1, OPC1, iccid, imsi, spec
 #: Path parameters that name a tenant-owned object.
 OWNED = {"iccid", "imei", "tenant_id", "key_id", "event_id", "entry_id"}
 #: Path parameters of objects no tenant owns (ledger, DIDs, credentials, network data).
-NOT_OWNED = {"message_id", "owner", "did", "list_id", "supiOrSuci", "address", "scope"}
+NOT_OWNED = {"message_id", "owner", "did", "list_id", "supiOrSuci", "address", "scope",
+             # named inside the tenant the tenant_id query selects, or operator-only:
+             "name", "username", "ref", "path"}
 
 SIM_CSV = "ICCID,IMSI,KI,OPC\n{iccid},{imsi},{k},{opc}\n"
 
@@ -38,6 +40,10 @@ def _sim(n: int, tenant: str) -> dict[str, Any]:
 BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/v1/sims/{iccid}"): {"apn": None},
     ("POST", "/v1/sims/{iccid}/transition"): {"state": "active"},
+    ("POST", "/v1/sims/{iccid}/disconnect"): {},
+    ("POST", "/v1/sims/{iccid}/coa"): {"session_timeout": 60},
+    ("PUT", "/v1/apns/{name}/access"): {"session_timeout": 60},
+    ("POST", "/v1/apns/{name}/users"): {"username": "u", "password": "p"},
     ("PUT", "/v1/policy/policies/{tenant_id}/{scope}"): {"rules": []},
     ("PUT", "/v1/policy/alerting/{tenant_id}"): {"webhook_url": None},
     ("PUT", "/v1/tenants/{tenant_id}/attach-policy"): {},
