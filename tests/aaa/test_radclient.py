@@ -3,7 +3,7 @@ addresses, rejects with reasons, PAP and CHAP second-level credentials, accounti
 
 from __future__ import annotations
 
-from simtrust.subscriber import SimState, subscriber_services
+from simtrust.subscriber import SimState
 
 from .conftest import APN, Aaa, iccid, imeisv, imsi, radclient, wait_until
 
@@ -124,8 +124,6 @@ def test_roaming_session_is_tagged_with_the_visited_network(aaa: Aaa) -> None:
 def test_attach_decisions_from_radius_are_audited(aaa: Aaa) -> None:
     aaa.add_sim(9)
     radclient(aaa.auth_port, "auth", access(9))
-    attach = subscriber_services(aaa.rt).attach
-    attach.flush()
 
     def found() -> bool:
         events = aaa.rt.audit.query(action="attach.decisions", limit=100)

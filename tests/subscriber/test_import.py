@@ -159,3 +159,31 @@ def test_rows_clashing_with_the_store_are_reported_after_a_bad_row(
     assert [(2, "imsi"), (3, "iccid"), (4, "imsi")] == \
         [(e.line, e.field) for e in info.value.errors]
     assert 3 == sum(subs.inventory.count_sims(TENANT).values())
+
+
+def test_static_addresses_are_never_shared(subs: SubscriberServices, tmp_path: Path) -> None:
+    """Refused at assignment: in one file, against the store, on create and update."""
+    from simtrust.errors import Conflict
+
+    from .conftest import spec
+
+    inv = subs.inventory
+    inv.add_sim(TENANT, spec(1, static_ip="10.9.9.1"), actor="test")
+    with pytest.raises(Conflict, match=r"10\.9\.9\.1"):
+        inv.add_sim(TENANT, spec(2, static_ip="10.9.9.1"), actor="test")
+    inv.add_sim(TENANT, spec(2), actor="test")
+    with pytest.raises(Conflict, match=r"10\.9\.9\.1"):
+        inv.update_sim(iccid(2), actor="test", static_ip="10.9.9.1")
+    inv.update_sim(iccid(1), actor="test", static_ip="10.9.9.1")  # its own address again
+    lines = [
+        "ICCID,IMSI,KI,OPC,STATIC_IP",
+        f"{iccid(30)},001010000000030,{K1.hex()},{OPC1.hex()},10.9.9.1",   # 2: held
+        f"{iccid(31)},001010000000031,{K1.hex()},{OPC1.hex()},10.9.9.7",   # 3: good
+        f"{iccid(32)},001010000000032,{K1.hex()},{OPC1.hex()},10.9.9.7",   # 4: same as 3
+    ]
+    path = tmp_path / "ips.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ImportRejected) as info:
+        subs.importer.import_file(path, TENANT, actor="test")
+    assert [(2, "static_ip"), (4, "static_ip")] == \
+        [(e.line, e.field) for e in info.value.errors]

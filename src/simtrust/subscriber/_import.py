@@ -147,6 +147,10 @@ class _HashingReader(io.RawIOBase):
         return len(data)
 
 
+#: Position of the static address in a parsed row (the column order of ``sub_sims``).
+_STATIC_IP = 14
+
+
 class SimImporter:
     """Imports vendor files into an :class:`Inventory`, one transaction per file."""
 
@@ -222,6 +226,7 @@ class SimImporter:
         batch: list[tuple[Any, ...]] = []
         seen_iccid: set[int] = set()
         seen_imsi: set[int] = set()
+        seen_ip: set[str] = set()
         with db.transaction():
             check_store = db.query_one("SELECT 1 FROM sub_sims LIMIT 1") is not None
             for line, record in _records(lines, dialect):
@@ -247,6 +252,13 @@ class SimImporter:
                         parsed = None
                     seen_iccid.add(iccid_n)
                     seen_imsi.add(imsi_n)
+                if parsed is not None and parsed[_STATIC_IP] is not None:
+                    if parsed[_STATIC_IP] in seen_ip:
+                        errors.append(RowError(line, "static_ip",
+                                               "duplicate static address in this file"))
+                        parsed = None
+                    else:
+                        seen_ip.add(parsed[_STATIC_IP])
                 if parsed is not None:
                     # Rows after a bad one are still checked against the store (so
                     # every bad row is listed), just no longer sealed and written.
@@ -295,6 +307,10 @@ class SimImporter:
                     for col, value in (("iccid", parsed[0]), ("imsi", parsed[1])):
                         if (col, value) in taken:
                             errors.append(RowError(line, col, f"a SIM with this {col} exists"))
+                    if ("static_ip", parsed[_STATIC_IP]) in taken:
+                        errors.append(RowError(
+                            line, "static_ip",
+                            f"address {parsed[_STATIC_IP]} is assigned to another SIM"))
                 return 0
         if errors:
             return 0  # the file is rejected: nothing to seal
@@ -325,6 +341,13 @@ def _existing(inv: Inventory, batch: list[tuple[int, tuple[Any, ...]]]) -> set[t
                 f"SELECT {col} FROM sub_sims WHERE {col} IN ({marks})", chunk
             ):
                 taken.add((col, str(value)))
+    addresses = [p[_STATIC_IP] for _line, p in batch if p[_STATIC_IP] is not None]
+    for start in range(0, len(addresses), 500):
+        chunk = addresses[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for sql in (f"SELECT static_ip FROM sub_sims WHERE static_ip IN ({marks})",
+                    f"SELECT address FROM sub_leases WHERE address IN ({marks})"):
+            taken.update(("static_ip", str(value)) for (value,) in inv.db.query(sql, chunk))
     return taken
 
 

@@ -246,6 +246,8 @@ class Inventory:
         now = self._clock().isoformat()
         with self._db.transaction():
             self._check_unique(spec)
+            if spec.static_ip is not None:
+                self._check_static_ip(spec.static_ip, spec.iccid.value, spec.imsi.value)
             self._db.execute(_INSERT_SIM, self.seal_row(spec, tenant_id, now))
             self._write("sim", spec.imsi.value)
             self._audit.append(
@@ -259,6 +261,16 @@ class Inventory:
             )
         self.notify("sim", spec.imsi.value)
         return self.get_sim(spec.iccid)
+
+    def _check_static_ip(self, address: str, iccid: str, imsi: str) -> None:
+        """Conflict if another SIM has ``address`` as its static address or leases it."""
+        taken = self._db.query_one(
+            "SELECT 1 FROM sub_sims WHERE static_ip = ? AND iccid <> ?", (address, iccid)
+        ) or self._db.query_one(
+            "SELECT 1 FROM sub_leases WHERE address = ? AND imsi <> ?", (address, imsi)
+        )
+        if taken is not None:
+            raise Conflict(f"address {address} is assigned to another SIM", field="static_ip")
 
     def _check_unique(self, spec: SimSpec) -> None:
         row = self._db.query_one(
@@ -413,6 +425,9 @@ class Inventory:
             return sim
         assignments = ", ".join(f"{name} = ?" for name in values)
         with self._db.transaction():
+            if values.get("static_ip") is not None:
+                self._check_static_ip(str(values["static_ip"]), sim.iccid.value,
+                                      sim.imsi.value)
             self._db.execute(
                 f"UPDATE sub_sims SET {assignments}, updated_at = ? WHERE iccid = ?",
                 [*values.values(), self._clock().isoformat(), iccid.value],
