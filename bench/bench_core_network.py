@@ -1,4 +1,4 @@
-"""S6a AIR→AIA over Diameter/TCP on loopback, next to the same listener's DWR ceiling.
+"""S6a AIR→AIA over Diameter/TCP and SBI generate-auth-data over h2c, with their ceilings.
 
 Figures (issue 12): ``metrics.s6a_air_per_s`` — AIRs (one E-UTRAN vector
 each: SQN advanced in the store, audited, K_ASME derived) answered per second
@@ -7,13 +7,22 @@ by a Diameter listener in a server process, loaded from this process over
 ``metrics.s6a_p99_s`` / ``metrics.s6a_p50_s`` — request-to-answer latency
 under that load. ``limits.s6a_dwr_per_s`` is the same server, clients and
 window answering Device-Watchdog-Requests (no store, no crypto): the ceiling
-of the Diameter node and loopback TCP on this machine in this run. The SBI
-figures of the issue are not measured: the HTTP/2 SBI is not built yet.
+of the Diameter node and loopback TCP on this machine in this run.
+
+``metrics.sbi_auth_per_s`` / ``metrics.sbi_p99_s``: Nudm_UEAU
+generate-auth-data (one 5G HE AV each, SQN in the store, audited) over HTTP/2
+with prior knowledge, driven by ``h2load`` (nghttp2, a second process) with
+``CLIENTS`` connections and ``WINDOW`` concurrent streams each; latencies from
+its per-request log. ``limits.sbi_404_per_s`` is the same server answering a
+path that matches no route (404 from the router: the HTTP/2 server's own
+ceiling on this machine in the same run).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import socket
 import struct
 import subprocess
@@ -54,6 +63,7 @@ from pathlib import Path
 from simtrust.config import load_settings
 from simtrust.diameter import DiameterListener, NodeSettings
 from simtrust.runtime import Runtime
+from simtrust.sbi import SbiServer, create_sbi_app
 from simtrust.subscriber import MemorySink, build_services
 rt = Runtime.open(load_settings(env={}, home=Path(sys.argv[1])))
 subs = build_services(rt, sinks=[MemorySink()])
@@ -61,12 +71,17 @@ peers = frozenset(f"mme{i}.bench" for i in range(int(sys.argv[2])))
 listener = DiameterListener(NodeSettings("hss.bench", "bench", peers, max_inflight=4096),
                             subs.hss, subs.eir, rt.audit)
 host, port = listener.start("127.0.0.1", 0)
-print(port, flush=True)
+sbi = SbiServer(create_sbi_app(subs.udm, None), "127.0.0.1", 0, lab_mode=True)
+_, sbi_port = sbi.start()
+print(port, sbi_port, flush=True)
 sys.stdin.read()
+sbi.stop()
 listener.stop()
 subs.close()
 rt.close()
 """
+_SBI_BODY = (b'{"servingNetworkName": "5G:mnc001.mcc001.3gppnetwork.org",'
+             b' "ausfInstanceId": "6f1c0c64-3d6f-4a3e-9a62-2d7b5f3f1e10"}')
 
 
 def _cer(origin: str) -> bytes:
@@ -161,6 +176,30 @@ def _load(port: int, kind: str, sims: int, per_client: int) -> tuple[float, list
     return len(latencies) / elapsed, sorted(latencies), len(latencies)
 
 
+def _h2load(url: str, requests: int, body: Path, log: Path, *, status: int = 200
+            ) -> tuple[float, list[float]]:
+    """Run h2load (h2c prior knowledge); (requests per second, sorted latencies in s)."""
+    exe = shutil.which("h2load")
+    if exe is None:
+        raise RuntimeError("h2load (Debian nghttp2-client) is needed for the SBI figures")
+    out = subprocess.run(
+        [exe, "-n", str(requests), "-c", str(CLIENTS), "-m", str(WINDOW), "-d", str(body),
+         "-H", "content-type: application/json", "--log-file", str(log), url],
+        check=True, capture_output=True, text=True, timeout=600).stdout
+    match = re.search(r"finished in [0-9.]+m?s, ([0-9.]+) req/s", out)
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
+    rows = [line.split("\t") for line in log.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    if match is None or done is None or len(rows) != requests or any(
+        int(r[1]) != status for r in rows
+    ):
+        codes = sorted({r[1] for r in rows})
+        raise RuntimeError(f"h2load failed ({len(rows)} logged, statuses {codes}): "
+                           f"{out.strip().splitlines()[-9:-6]}")
+    latencies = sorted(int(r[2]) / 1e6 for r in rows)
+    return float(match.group(1)), latencies
+
+
 def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
@@ -192,10 +231,19 @@ def run(quick: bool) -> BenchResult:
                                   stderr=subprocess.DEVNULL, text=True)
         try:
             assert server.stdout is not None
-            port = int(server.stdout.readline())
+            port, sbi_port = map(int, server.stdout.readline().split())
             _load(port, "air", sims, max(10, per_client // 10))  # warm caches and connections
             air_rate, air_lat, air_n = _load(port, "air", sims, per_client)
             dwr_rate, dwr_lat, _ = _load(port, "dwr", sims, per_client * 4)
+            body = Path(tmp) / "body.json"
+            body.write_bytes(_SBI_BODY)
+            base = f"http://127.0.0.1:{sbi_port}/nudm-ueau/v1/"
+            auth_url = f"{base}imsi-001010000000007/security-information/generate-auth-data"
+            _h2load(auth_url, 200, body, Path(tmp) / "warm.log")
+            sbi_rate, sbi_lat = _h2load(auth_url, per_client * CLIENTS, body,
+                                        Path(tmp) / "sbi.log")
+            nf_rate, _ = _h2load(f"{base}nowhere", per_client * CLIENTS * 2, body,
+                                 Path(tmp) / "404.log", status=404)
         finally:
             if server.stdin is not None:
                 server.stdin.close()
@@ -210,10 +258,15 @@ def run(quick: bool) -> BenchResult:
     result.limits["s6a_dwr_per_s"] = round(dwr_rate, 1)
     result.limits["s6a_dwr_p99_s"] = round(_pct(dwr_lat, 0.99), 6)
     result.ratio("air_to_dwr", "s6a_air_per_s", "s6a_dwr_per_s")
+    result.metrics["sbi_auth_per_s"] = round(sbi_rate, 1)
+    result.metrics["sbi_p50_s"] = round(_pct(sbi_lat, 0.50), 6)
+    result.metrics["sbi_p99_s"] = round(_pct(sbi_lat, 0.99), 6)
+    result.limits["sbi_404_per_s"] = round(nf_rate, 1)
+    result.ratio("sbi_auth_to_404", "sbi_auth_per_s", "sbi_404_per_s")
     result.notes.update({
         "sims": sims, "requests": air_n, "clients": CLIENTS, "window": WINDOW,
         "store": "sqlite", "vectors_per_air": 1,
         "load": "a second process on loopback (this one), server in a subprocess",
-        "sbi": "not measured: the HTTP/2 SBI listener is not built",
+        "sbi": "h2c prior knowledge, hypercorn, h2load as the client",
     })
     return result

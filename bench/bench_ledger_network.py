@@ -196,6 +196,9 @@ class _ProcessDriver:
     def finalized(self, after: int) -> list[tuple[int, bytes]]:
         return [(o, m) for o, m, _ in self._client(0).finalized(after)]
 
+    def latency(self, node: int) -> Any:
+        return self._client(node).status().get("latency")
+
     def close(self) -> None:
         self.net.down()
 
@@ -235,6 +238,12 @@ class _InProcessDriver:
 
         result: list[tuple[int, bytes]] = self._call(go()).result(30)
         return result
+
+    def latency(self, node: int) -> Any:
+        async def go() -> Any:
+            return self.nodes[node].status().get("latency")
+
+        return self._call(go()).result(30)
 
     def close(self) -> None:
         for n in self.nodes:
@@ -375,8 +384,17 @@ def run(quick: bool) -> BenchResult:
                 thread.start()
             after = 0
             end = start + len(steps) * step_s
+            stages: dict[int, Any] = {}
             while True:
                 now = time.monotonic()
+                step = int((now - start) // step_s) - 1
+                if 0 <= step < len(steps) and step not in stages:
+                    # Validator 0's own view of where the time went in the step just ended.
+                    try:
+                        stages[step] = driver.latency(0)
+                    except Exception as exc:  # noqa: BLE001 - a slow answer only loses the breakdown
+                        errors.append(f"status: {type(exc).__name__}: {exc}"[:200])
+                        stages[step] = None
                 try:
                     rows = driver.finalized(after)
                 except Exception as exc:  # noqa: BLE001 - a slow answer is noted, polling goes on
@@ -399,6 +417,8 @@ def run(quick: bool) -> BenchResult:
             driver.close()
     result.notes["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     _report(result, load, finalized_at, steps, step_s, start, errors, quick, warm)
+    for index, row in enumerate(result.notes["steps"]):
+        row["validator0_stages"] = stages.get(index)
     return result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -42,12 +43,22 @@ class Settings:
     diameter_origin_host: str = "hss.localdomain"
     diameter_origin_realm: str = "localdomain"
     diameter_peers: str = ""
+    sbi_bind: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    nrf_url: str = ""
+    nrf_public_key: str = ""
+    nrf_instance_id: str = ""
+    udm_instance_id: str = ""
     bootstrap_bind: str = ""
     bootstrap_naf_fqdn: str = "localhost"
     bootstrap_bsf_domain: str = "bsf.mnc001.mcc001.pub.3gppnetwork.org"
     radius_bind: str = ""
     radius_acct_bind: str = ""
     public_base_url: str = ""
+    vc_public_verify: bool = False
+    vc_public_verify_per_minute: int = 60
 
     @property
     def api_host(self) -> str:
@@ -89,12 +100,22 @@ _ENV = {
     "diameter_origin_host": "SIMTRUST_DIAMETER_ORIGIN_HOST",
     "diameter_origin_realm": "SIMTRUST_DIAMETER_ORIGIN_REALM",
     "diameter_peers": "SIMTRUST_DIAMETER_PEERS",
+    "sbi_bind": "SIMTRUST_SBI_BIND",
+    "tls_cert": "SIMTRUST_TLS_CERT",
+    "tls_key": "SIMTRUST_TLS_KEY",
+    "tls_client_ca": "SIMTRUST_TLS_CLIENT_CA",
+    "nrf_url": "SIMTRUST_NRF_URL",
+    "nrf_public_key": "SIMTRUST_NRF_PUBLIC_KEY",
+    "nrf_instance_id": "SIMTRUST_NRF_INSTANCE_ID",
+    "udm_instance_id": "SIMTRUST_UDM_INSTANCE_ID",
     "bootstrap_bind": "SIMTRUST_BOOTSTRAP_BIND",
     "bootstrap_naf_fqdn": "SIMTRUST_BOOTSTRAP_NAF_FQDN",
     "bootstrap_bsf_domain": "SIMTRUST_BOOTSTRAP_BSF_DOMAIN",
     "radius_bind": "SIMTRUST_RADIUS_BIND",
     "radius_acct_bind": "SIMTRUST_RADIUS_ACCT_BIND",
     "public_base_url": "SIMTRUST_PUBLIC_BASE_URL",
+    "vc_public_verify": "SIMTRUST_VC_PUBLIC_VERIFY",
+    "vc_public_verify_per_minute": "SIMTRUST_VC_PUBLIC_VERIFY_PER_MINUTE",
 }
 
 
@@ -133,7 +154,9 @@ def _coerce(key: str, raw: Any) -> Any:
         if seconds < 0:
             raise ConfigError(f"{key} must not be negative (0 disables)", setting=key)
         return seconds
-    if key == "api_bind" or (key in ("diameter_bind", "bootstrap_bind") and str(raw)):
+    if key == "api_bind" or (
+        key in ("diameter_bind", "sbi_bind", "bootstrap_bind") and str(raw)
+    ):
         text = str(raw)
         host, sep, port = text.rpartition(":")
         numeric = port.isascii() and port.isdigit()
@@ -142,6 +165,21 @@ def _coerce(key: str, raw: Any) -> Any:
         ):
             raise ConfigError(f"{key} must be HOST:PORT, got {text!r}", setting=key)
         return text
+    if key in ("tls_cert", "tls_key", "tls_client_ca", "nrf_public_key") and str(raw):
+        path = Path(str(raw)).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(f"{key}: no file at {path}", setting=key)
+        return str(path)
+    if key == "nrf_url" and str(raw):
+        text = str(raw).rstrip("/")
+        if not text.startswith(("http://", "https://")):
+            raise ConfigError("nrf_url must be an http:// or https:// URL", setting=key)
+        return text
+    if key in ("nrf_instance_id", "udm_instance_id") and str(raw):
+        try:
+            return str(uuid.UUID(str(raw)))
+        except ValueError as exc:
+            raise ConfigError(f"{key} must be a UUID", setting=key) from exc
     if key in ("diameter_origin_host", "diameter_origin_realm"):
         text = str(raw).strip()
         if not text or any(c.isspace() for c in text) or not text.isascii():
@@ -154,6 +192,21 @@ def _coerce(key: str, raw: Any) -> Any:
         if text and (not sep or not host or not numeric or not 0 <= int(port) < 65536):
             raise ConfigError(f"{key} must be HOST:PORT (empty: off), got {text!r}", setting=key)
         return text
+    if key == "vc_public_verify":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ConfigError(f"{key} must be true or false, got {raw!r}", setting=key)
+        return text in ("1", "true", "yes", "on")
+    if key == "vc_public_verify_per_minute":
+        try:
+            rate = int(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{key} must be an integer", setting=key) from exc
+        if rate <= 0:
+            raise ConfigError(f"{key} must be positive", setting=key)
+        return rate
     if key == "public_base_url":
         text = str(raw).strip().rstrip("/")
         if text and (

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from simtrust.aaa import AaaServices, build_aaa
+from simtrust.aaa import AaaServices, EapAkaServer, build_aaa
 from simtrust.audit import AuditLog
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
@@ -183,7 +183,8 @@ class Runtime:
             subscriber = subscriber_services(self)
             return build_aaa(self.db, self.keyring, self.audit, self.clock,
                              subscriber.inventory, subscriber.attach,
-                             usage=policy_service(self).engine)
+                             usage=policy_service(self).engine,
+                             eap=EapAkaServer(subscriber.auth, self.audit))
 
         return self.extension("aaa", build)
 

@@ -56,8 +56,9 @@ def test_ed25519_enrolment_and_reenrolment_over_client_tls(env: Env) -> None:
         ed = client.enroll(LABEL, "signing", key_type="ed25519")
         assert isinstance(ed.public_key(), ed25519.Ed25519PublicKey)
         cert = client.enroll(LABEL, "tls")
-        env.listener.refresh()
-        renewed = client.reenroll(LABEL, "tls", cert)
+        assert cert is client.renew_if_due(LABEL, "tls", cert)  # young: kept
+        env.clock.advance(minutes=45)  # the profile's lifetime is one hour
+        renewed = client.renew_if_due(LABEL, "tls", cert)
     assert cert.subject == renewed.subject
     assert cert.serial_number != renewed.serial_number
 

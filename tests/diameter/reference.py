@@ -87,3 +87,19 @@ def auts(rand: bytes, sqn_ms: bytes, k: bytes = K, opc: bytes = OPC) -> bytes:
     """The AUTS a USIM sends when it rejects SQN (TS 33.102 §6.3.3), AMF* = 0000."""
     ak_star = f2345(k, opc, rand)[4]
     return _xor(sqn_ms, ak_star) + f1(k, opc, rand, sqn_ms, b"\x00\x00", star=True)
+
+
+def _fc(fc: int, *params: bytes) -> bytes:
+    return bytes([fc]) + b"".join(p + len(p).to_bytes(2, "big") for p in params)
+
+
+def check_5g_he_av(rand: bytes, xres_star: bytes, autn: bytes, k_ausf: bytes, snn: str,
+                   k: bytes = K, opc: bytes = OPC) -> bytes:
+    """Verify a 5G HE AV (TS 33.501 Annex A.2 K_AUSF, A.4 XRES*); return its SQN."""
+    res, ck, ik, ak, _ = f2345(k, opc, rand)
+    sqn = _xor(autn[:6], ak)
+    assert autn[8:] == f1(k, opc, rand, sqn, autn[6:8])
+    name = snn.encode()
+    assert xres_star == hmac.new(ck + ik, _fc(0x6B, name, rand, res), hashlib.sha256).digest()[16:]
+    assert k_ausf == hmac.new(ck + ik, _fc(0x6A, name, autn[:6]), hashlib.sha256).digest()
+    return sqn

@@ -1,6 +1,8 @@
-"""The core-network benchmark runs in quick mode and reports the S6a figures issue 12 names."""
+"""The core-network benchmark runs in quick mode and reports the S6a and SBI figures."""
 
 from __future__ import annotations
+
+import shutil
 
 import pytest
 
@@ -8,10 +10,12 @@ from simtrust.benchmark import load_bench
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) is missing")
 def test_quick_core_network_bench_reports_its_keys() -> None:
     result = load_bench("core-network").run(quick=True).to_json()
     metrics = result["metrics"]
-    for key in ("s6a_air_per_s", "s6a_p50_s", "s6a_p99_s"):
+    for key in ("s6a_air_per_s", "s6a_p50_s", "s6a_p99_s", "sbi_auth_per_s", "sbi_p99_s"):
         assert metrics[key] > 0, key
     assert metrics["s6a_p50_s"] <= metrics["s6a_p99_s"]
     assert result["limits"]["s6a_dwr_per_s"] > 0
+    assert result["limits"]["sbi_404_per_s"] > 0

@@ -110,14 +110,14 @@ class _Recorder(Mme):
         return data
 
 
-def _pcap(flows: list[tuple[bool, bytes]], path: Path) -> None:
-    """Write the exchange as one TCP connection mme:40000 <-> hss:3868 (the Diameter port)."""
+def _pcap(flows: list[tuple[bool, bytes]], path: Path, port: int = 3868) -> None:
+    """Write the exchange as one TCP connection client:40000 <-> server:``port``."""
     mme_ip, hss_ip = socket.inet_aton("127.0.0.1"), socket.inet_aton("127.0.0.2")
     seq = {True: 1000, False: 5000}
     with path.open("wb") as f:
         writer = dpkt.pcap.Writer(f, linktype=dpkt.pcap.DLT_RAW)
         for i, (up, data) in enumerate(flows):
-            tcp = dpkt.tcp.TCP(sport=40000 if up else 3868, dport=3868 if up else 40000,
+            tcp = dpkt.tcp.TCP(sport=40000 if up else port, dport=port if up else 40000,
                                seq=seq[up], ack=seq[not up],
                                flags=dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH, data=data)
             seq[up] += len(data)

@@ -38,5 +38,3 @@ def reference_rdfc(document: dict[str, Any]) -> bytes:
     except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
         raise VerificationFailed("malformed", "document is not valid JSON-LD") from exc
     return str(nquads).encode("utf-8")
-
-

@@ -140,8 +140,10 @@ def test_did_life_cycle(home: Path) -> None:
     ]
     # The rotated-out first key no longer invokes capabilities (ids are compared whole:
     # a new key's id may start with "key-1" by chance).
-    invokers = [ref if isinstance(ref, str) else ref["id"]
-                for ref in resolved["didDocument"]["capabilityInvocation"]]
+    invokers = [
+        ref if isinstance(ref, str) else ref["id"]
+        for ref in resolved["didDocument"]["capabilityInvocation"]
+    ]
     assert f"{did}#key-1" not in invokers
     assert 1 == len(invokers)
     done = simtrust("did", "deactivate", did, "--element", "someone-else", home=home)

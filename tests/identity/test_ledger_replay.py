@@ -23,8 +23,9 @@ def test_operation_finalized_before_service_start_is_replayed(tmp_path: Path) ->
         # Only the ledger node runs here: no identity handler is registered.
         node = ledger_node(first)
         element = SoftwareSecureElement("sim-1", db=first.db, keyring=first.keyring)
-        sim = provision_sim_identity(element, network=first.settings.network_id,
-                                     now=first.clock(), label="sim-1")
+        sim = provision_sim_identity(
+            element, network=first.settings.network_id, now=first.clock(), label="sim-1"
+        )
         result = node.issue(IDENTITY_PAYLOAD_TYPE, identity_payload("did-operation", sim.operation))
         assert "rejected" != result.status
     finally:

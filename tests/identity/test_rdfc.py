@@ -103,9 +103,7 @@ CONTEXTS = [
 # Control characters are left out: pyld escapes them as URDNA2015 did, while
 # RDFC-1.0 (and this implementation) writes \\uXXXX, as W3C test060 checks above.
 _text = st.text(
-    alphabet=st.characters(
-        blacklist_categories=("Cs", "Cc"), max_codepoint=0x2FF
-    ),
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), max_codepoint=0x2FF),
     max_size=12,
 ).filter(lambda s: not s.startswith("@"))
 _iri = st.builds(
@@ -119,13 +117,16 @@ _value = st.one_of(_text, _iri, st.integers(-5, 5), st.booleans())
 @st.composite
 def credentials(draw: st.DrawFn) -> dict[str, Any]:
     subject: dict[str, Any] = {"id": draw(_iri)}
-    for name in draw(st.lists(st.sampled_from(["alumniOf", "name", "description"]),
-                              max_size=3, unique=True)):
+    for name in draw(
+        st.lists(st.sampled_from(["alumniOf", "name", "description"]), max_size=3, unique=True)
+    ):
         subject[name] = draw(_value)
     credential: dict[str, Any] = {
         "@context": CONTEXTS,
-        "type": ["VerifiableCredential", draw(st.sampled_from(
-            ["ExampleDegreeCredential", "ExampleAlumniCredential"]))],
+        "type": [
+            "VerifiableCredential",
+            draw(st.sampled_from(["ExampleDegreeCredential", "ExampleAlumniCredential"])),
+        ],
         "issuer": draw(st.one_of(_iri, st.builds(lambda i: {"id": i}, _iri))),
         "validFrom": "2026-01-01T00:00:00Z",
         "credentialSubject": draw(st.one_of(st.just(subject), st.just([subject, subject]))),
@@ -133,8 +134,9 @@ def credentials(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         credential["id"] = draw(_iri)
     if draw(st.booleans()):
-        credential["name"] = draw(st.one_of(
-            _text, st.builds(lambda v: {"@value": v, "@language": "en"}, _text)))
+        credential["name"] = draw(
+            st.one_of(_text, st.builds(lambda v: {"@value": v, "@language": "en"}, _text))
+        )
     return credential
 
 
@@ -220,12 +222,15 @@ def test_undefined_terms_and_types_are_refused() -> None:
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8)),
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-    max_leaves=10,
-))
+@given(
+    st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8)),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+        ),
+        max_leaves=10,
+    )
+)
 def test_arbitrary_json_never_escapes_as_another_error(body: Any) -> None:
     document = {"@context": CONTEXTS, "credentialSubject": body, "type": "VerifiableCredential"}
     reason = "none"

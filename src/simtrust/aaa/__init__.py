@@ -11,8 +11,29 @@ volume caps, and Disconnect/CoA sent when a SIM is suspended or terminated.
 from simtrust.aaa._apn import AUTH_METHODS, DEFAULT_SESSION_TIMEOUT, ApnAccess, ApnAccessStore
 from simtrust.aaa._clients import DEFAULT_COA_PORT, GatewayClient, GatewayClients
 from simtrust.aaa._coa import ERROR_CAUSES, CoaResult, DynamicAuthClient
+from simtrust.aaa._eap import (
+    AkaMessage,
+    EapPacket,
+    MalformedEap,
+    aka_keys,
+    aka_prime_keys,
+    decode_eap,
+    identity_value,
+    mac_of,
+    zero_mac,
+)
+from simtrust.aaa._eap_server import EapAkaServer, EapOutcome
 from simtrust.aaa._listener import RadiusListener, parse_bind
-from simtrust.aaa._radius import MalformedPacket, Packet
+from simtrust.aaa._radius import (
+    Attr,
+    Code,
+    MalformedPacket,
+    Packet,
+    Vendor,
+    decode,
+    hide_password,
+    mppe_decrypt,
+)
 from simtrust.aaa._server import COUNTERS, EapHandler, RadiusServer, UsageSink
 from simtrust.aaa._service import AaaServices, build_aaa
 from simtrust.aaa._sessions import AccountingLog, AcctRecord, Session
@@ -26,19 +47,36 @@ __all__ = [
     "AaaServices",
     "AccountingLog",
     "AcctRecord",
+    "AkaMessage",
     "ApnAccess",
     "ApnAccessStore",
+    "Attr",
     "CoaResult",
+    "Code",
     "DynamicAuthClient",
+    "EapAkaServer",
     "EapHandler",
+    "EapOutcome",
+    "EapPacket",
     "GatewayClient",
     "GatewayClients",
+    "MalformedEap",
     "MalformedPacket",
     "Packet",
     "RadiusListener",
     "RadiusServer",
     "Session",
     "UsageSink",
+    "Vendor",
+    "aka_keys",
+    "aka_prime_keys",
     "build_aaa",
+    "decode",
+    "decode_eap",
+    "hide_password",
+    "identity_value",
+    "mac_of",
+    "mppe_decrypt",
     "parse_bind",
+    "zero_mac",
 ]

@@ -46,7 +46,7 @@ class RadiusListener:
         with contextlib.suppress(OSError):  # a smaller buffer still works
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.sock.bind((host, port))
-        self.sock.settimeout(0.5)  # so close() is seen without a datagram arriving
+        self.sock.settimeout(0.1)  # so close() is seen without a datagram arriving
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.tap = tap
         self._stop = threading.Event()

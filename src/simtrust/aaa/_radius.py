@@ -195,6 +195,12 @@ class Packet:
         self.authenticator = auth
         return wire[:4] + auth + wire[20:]
 
+    def sign_access_request(self, secret: bytes) -> bytes:
+        """Encode an Access-Request: its Message-Authenticator (if present) over the
+        packet with its own Request Authenticator (RFC 3579 §3.2)."""
+        self._fill_message_authenticator(self.authenticator, secret)
+        return self.encode()
+
     def sign_request(self, secret: bytes) -> bytes:
         """Encode an Accounting/CoA/Disconnect request (RFC 2866 §3, RFC 5176 §2.3)."""
         self._fill_message_authenticator(_ZERO16, secret)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -38,6 +39,7 @@ from simtrust.aaa._radius import (
     Vendor,
     chap_response,
     decode,
+    mppe_encrypt,
     unhide_password,
     verify_message_authenticator,
     verify_request_authenticator,
@@ -67,12 +69,31 @@ class UsageSink(Protocol):
     def meter(self, imsi: str, octets: int, *, at: float | None = None) -> Any: ...
 
 
+class EapOutcomeLike(Protocol):
+    @property
+    def eap(self) -> bytes: ...
+
+    @property
+    def state(self) -> bytes | None: ...
+
+    @property
+    def imsi(self) -> str | None: ...
+
+    @property
+    def msk(self) -> bytes | None: ...
+
+    @property
+    def success(self) -> bool: ...
+
+    @property
+    def failure(self) -> bool: ...
+
+
 class EapHandler(Protocol):
     """The EAP server behind Access-Requests carrying EAP-Message (RFC 3579)."""
 
-    def handle(self, request: Packet, client: GatewayClient, reply: Packet) -> str | None:
-        """Fill ``reply`` (Challenge, Accept or Reject); return the IMSI authenticated
-        when ``reply`` is an Accept."""
+    def respond(self, eap_message: bytes, state: bytes | None, actor: str) -> EapOutcomeLike:
+        """Answer one EAP-Response; on success the outcome names the IMSI and the MSK."""
         ...
 
 
@@ -207,9 +228,7 @@ class RadiusServer:
         reply = Packet(Code.ACCESS_REJECT, request.identifier)
         try:
             if is_eap and self.eap is not None:
-                eap_imsi = self.eap.handle(request, client, reply)
-                if reply.code == Code.ACCESS_ACCEPT:
-                    self._authorize(request, client, reply, eap_imsi=eap_imsi)
+                self._eap(request, client, reply)
             elif is_eap:
                 self.counters["invalid_request"] += 1
                 reply.add(Attr.REPLY_MESSAGE, b"EAP is not enabled")
@@ -227,6 +246,40 @@ class RadiusServer:
         out = reply.sign_response(request.authenticator, client.secret)
         self._remember(key, out)
         return out
+
+    def _eap(self, request: Packet, client: GatewayClient, reply: Packet) -> None:
+        """EAP over RADIUS (RFC 3579 §3.1): the EAP-Message fragments joined, the State
+        echoed on a challenge; on EAP success the SIM's access is decided as for any
+        Access-Request and the MSK goes out in MS-MPPE-Recv/Send-Key (RFC 2548 §2.4,
+        RFC 3579 §3.3: first and second halves of the first 64 octets)."""
+        assert self.eap is not None
+        actor = f"radius:{client.name}"
+        outcome = self.eap.respond(b"".join(request.get_all(Attr.EAP_MESSAGE)),
+                                   request.get(Attr.STATE), actor)
+        if outcome.success:
+            self._authorize(request, client, reply, eap_imsi=outcome.imsi)
+            if reply.code == Code.ACCESS_ACCEPT and outcome.msk is not None:
+                _add_eap(reply, outcome.eap)
+                salt = os.urandom(2)
+                for vendor_type, key, high in ((Vendor.MS_MPPE_RECV_KEY, outcome.msk[:32], 0x80),
+                                               (Vendor.MS_MPPE_SEND_KEY, outcome.msk[32:64], 0x81)):
+                    value = mppe_encrypt(key, client.secret, request.authenticator,
+                                         bytes((high | (salt[0] & 0x7E), salt[1])))
+                    reply.add_vendor(Vendor.MICROSOFT, vendor_type, value)
+                if outcome.imsi is not None:
+                    reply.add(Attr.USER_NAME, outcome.imsi.encode())
+                return
+            reply.code = Code.ACCESS_REJECT
+            _add_eap(reply, bytes((4, outcome.eap[1], 0, 4)))
+            return
+        if outcome.failure:
+            reply.code = Code.ACCESS_REJECT
+            _add_eap(reply, outcome.eap)
+            return
+        reply.code = Code.ACCESS_CHALLENGE
+        _add_eap(reply, outcome.eap)
+        if outcome.state is not None:
+            reply.add(Attr.STATE, outcome.state)
 
     def _authorize(self, request: Packet, client: GatewayClient, reply: Packet, *,
                    eap_imsi: str | None = None) -> None:
@@ -462,6 +515,12 @@ class RadiusServer:
                     self.usage.meter(record.imsi, total - before, at=at)
             if record.status == "closed":
                 self._totals.pop(record.session_key, None)
+
+
+def _add_eap(reply: Packet, eap: bytes) -> None:
+    """EAP-Message attributes of at most 253 octets each (RFC 3579 §3.1)."""
+    for offset in range(0, len(eap), 253):
+        reply.add(Attr.EAP_MESSAGE, eap[offset : offset + 253])
 
 
 def _text(value: bytes | None) -> str | None:

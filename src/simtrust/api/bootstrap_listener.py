@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import socket
 import ssl
 import tempfile
 import threading
@@ -48,13 +49,18 @@ class _Handler(BaseHTTPRequestHandler):
         _log.debug("%s " + format, self.client_address[0], *args)
 
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        # Status line, headers and body in one write: two small segments would meet
+        # Nagle and delayed ACK (tens of milliseconds per exchange).
+        self.log_request(status)
+        reason = self.responses.get(status, ("",))[0]
+        head = [f"{self.protocol_version} {status} {reason}",
+                f"Server: {self.version_string()}", f"Date: {self.date_time_string()}",
+                *(f"{name}: {value}" for name, value in headers),
+                f"Content-Length: {len(body)}"]
+        if self.close_connection:
+            head.append("Connection: close")
+        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(data + body if self.command != "HEAD" else data)
 
     def _text(self, status: int, message: str, *extra: tuple[str, str]) -> None:
         self._send(status, [("Content-Type", "text/plain; charset=utf-8"), *extra],
@@ -62,6 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
             self._text(411, "send a Content-Length")
             return None
         try:
@@ -69,8 +76,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if not 0 <= length <= _MAX_BODY:
-            self._text(413, "request body too large")
             self.close_connection = True
+            self._text(413, "request body too large")
             return None
         return self.rfile.read(length) if length else b""
 
@@ -153,6 +160,7 @@ class BootstrapListener:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.trust_pem = b""
+        self._generation = -1
 
     def __repr__(self) -> str:
         return f"BootstrapListener({self._host}:{self._port})"
@@ -178,6 +186,8 @@ class BootstrapListener:
         return ctx
 
     def _sni(self, sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
+        if self.services.cas.generation != self._generation:
+            self.refresh()
         current = self._context
         if current is not None and current is not ctx:
             sock.context = current
@@ -185,6 +195,7 @@ class BootstrapListener:
     def refresh(self) -> None:
         """Trust the tenant CAs registered since start for client certificates."""
         with self._lock:
+            self._generation = self.services.cas.generation
             self._context = self._build_context()
 
     @property
@@ -198,7 +209,7 @@ class BootstrapListener:
         return f"https://{self._host}:{self.port}"
 
     def start(self) -> BootstrapListener:
-        self._context = self._build_context()
+        self.refresh()
         handler = type("BoundHandler", (_Handler,), {"listener": self})
         server = ThreadingHTTPServer((self._host, self._port), handler)
         server.daemon_threads = True
@@ -206,6 +217,7 @@ class BootstrapListener:
 
         def get_request() -> tuple[Any, Any]:
             sock, addr = server.socket.accept()
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             ctx = listener._context
             if ctx is None:
                 raise OSError("listener has no TLS context")

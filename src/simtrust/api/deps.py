@@ -1,9 +1,11 @@
 """Request dependencies: the runtime and the authenticated principal.
 
 Callers authenticate with ``Authorization: Bearer <api key>`` (or the
-``X-API-Key`` header). A tenant-bound principal sees only its own tenant's
-objects: :meth:`Principal.check_tenant` answers *not found* for anything else,
-so the existence of other tenants' objects is not revealed.
+``X-API-Key`` header), or with ``Bearer <access token>`` obtained from
+``POST /oauth2/token`` (OAuth 2.0 client credentials, api/_oauth.py). A
+tenant-bound principal sees only its own tenant's objects:
+:meth:`Principal.check_tenant` answers *not found* for anything else, so the
+existence of other tenants' objects is not revealed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from pydantic import Field
 
+from simtrust.api._oauth import ACCESS_TOKEN_PREFIX, redeem
 from simtrust.errors import AuthenticationRequired, NotFound, PermissionDenied
 from simtrust.runtime import Runtime
 from simtrust.store import Role
@@ -103,7 +106,11 @@ def get_principal(
         presented = token
     if not presented:
         raise AuthenticationRequired("an API key is required")
-    key = rt.tenants.authenticate(presented)
+    if presented.startswith(ACCESS_TOKEN_PREFIX):
+        # An OAuth 2.0 client-credentials access token (api/_oauth.py).
+        key = redeem(rt.keyring, rt.tenants, presented)
+    else:
+        key = rt.tenants.authenticate(presented)
     return Principal(key.id, key.role, key.tenant_id)
 
 

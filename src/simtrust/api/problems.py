@@ -81,6 +81,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             _log.error("request failed: %s %s: %s", request.method, request.url.path,
                        type(exc).__name__)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status == 429 and isinstance(exc.context.get("retryAfter"), int):
+            headers = {"Retry-After": str(exc.context["retryAfter"])}
         return problem(
             exc.status, exc.title, exc.detail, exc.code, request.url.path, headers,
             **_safe_context(exc.context),

@@ -68,6 +68,9 @@ REVOCATION_REASONS = {
     "privilegeWithdrawn": x509.ReasonFlags.privilege_withdrawn,
 }
 _KEY_TYPES = ("p256", "ed25519")
+#: How long a signed OCSP response is reused for nonce-less requests (RFC 5019).
+_OCSP_REUSE = timedelta(seconds=60)
+_OCSP_CACHE_MAX = 100_000
 _MAX_CSR = 16_384
 
 
@@ -225,8 +228,10 @@ class CertificateAuthorities:
         "_db",
         "_keyring",
         "_keys",
+        "_ocsp_cache",
         "_records",
         "_transport",
+        "generation",
         "public_base_url",
     )
 
@@ -250,6 +255,9 @@ class CertificateAuthorities:
         self._records: dict[str, CaRecord] = {}
         self._by_key_hash: dict[bytes, str] = {}
         self._cache_lock = threading.Lock()
+        self._ocsp_cache: dict[tuple[bytes, bytes, int, str, str], tuple[bytes, datetime]] = {}
+        #: Bumped when this process registers a CA (listeners rebuild their client trust).
+        self.generation = 0
 
     def __repr__(self) -> str:
         return f"CertificateAuthorities({self._db!r})"
@@ -301,6 +309,7 @@ class CertificateAuthorities:
                  cert.public_bytes(serialization.Encoding.PEM).decode(), sealed, delegate_url,
                  json.dumps(profile.to_json()), self._clock().isoformat()),
             )
+            self.generation += 1
             self._audit.append(actor=actor, action="pki.ca.register", subject=f"ca:{ca_id}",
                                outcome="success", tenant_id=tenant_id,
                                details={"label": label, "mode": mode,
@@ -434,12 +443,6 @@ class CertificateAuthorities:
             sql += " AND tenant_id = ?"
             params = (tenant_id,)
         return [self.get(str(r[0])) for r in self._db.query(sql + " ORDER BY label", params)]
-
-    def _by_id(self, ca_id: str) -> CaRecord:
-        row = self._db.query_one("SELECT label FROM boot_cas WHERE ca_id = ?", (ca_id,))
-        if row is None:
-            raise NotFound(f"unknown CA {ca_id!r}", reason="unknown-ca")
-        return self.get(str(row[0]))
 
     def _key(self, ca: CaRecord) -> ec.EllipticCurvePrivateKey:
         key = self._keys.get(ca.ca_id)
@@ -697,8 +700,8 @@ class CertificateAuthorities:
 
     def _ca_by_key_hash(self, key_hash: bytes, algorithm: hashes.HashAlgorithm) -> CaRecord | None:
         cache_key = algorithm.name.encode() + b":" + key_hash
-        ca_id = self._by_key_hash.get(cache_key)
-        if ca_id is None:
+        found = self._by_key_hash.get(cache_key)
+        if found is None:
             for (label,) in self._db.query("SELECT label FROM boot_cas WHERE mode = 'hosted'"):
                 ca = self.get(str(label))
                 digest = hashes.Hash(algorithm)
@@ -706,11 +709,11 @@ class CertificateAuthorities:
                 digest.update(ca.certificate.public_key().public_bytes(
                     serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
                 if digest.finalize() == key_hash:
-                    ca_id = ca.ca_id
+                    found = ca.label
                     with self._cache_lock:
-                        self._by_key_hash[cache_key] = ca_id
+                        self._by_key_hash[cache_key] = found
                     break
-        return None if ca_id is None else self._by_id(ca_id)
+        return None if found is None else self.get(found)
 
     def ocsp_response(self, request_der: bytes) -> bytes:
         """An RFC 6960 response to a DER OCSPRequest (malformedRequest / unauthorized on error)."""
@@ -742,15 +745,30 @@ class CertificateAuthorities:
             reason = None if flag in (None, x509.ReasonFlags.unspecified) else flag
         else:
             status = ocsp.OCSPCertStatus.GOOD
+        nonce = next((e.value for e in request.extensions if isinstance(e.value, x509.OCSPNonce)),
+                     None)
+        # RFC 5019 §2.2 / §6: without a nonce a signed response may be reused while fresh.
+        # The status is read from the store on every request, so a revocation made by
+        # any process shows at once; only the signature is reused.
+        cache_key = (request.issuer_name_hash, key_hash, serial, algorithm.name, status.name)
+        if nonce is None:
+            cached = self._ocsp_cache.get(cache_key)
+            if cached is not None and now - cached[1] < _OCSP_REUSE:
+                return cached[0]
         builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
             issuer_name_hash=request.issuer_name_hash, issuer_key_hash=key_hash,
             serial_number=serial, algorithm=algorithm, cert_status=status,
             this_update=now - timedelta(minutes=1), next_update=now + timedelta(minutes=10),
             revocation_time=revocation_time, revocation_reason=reason,
         ).responder_id(ocsp.OCSPResponderEncoding.HASH, ca.certificate)
-        for ext in request.extensions:
-            if isinstance(ext.value, x509.OCSPNonce):
-                builder = builder.add_extension(ext.value, critical=False)
-        return builder.sign(self._key(ca), hashes.SHA256()).public_bytes(
+        if nonce is not None:
+            builder = builder.add_extension(nonce, critical=False)
+        der = builder.sign(self._key(ca), hashes.SHA256()).public_bytes(
             serialization.Encoding.DER)
+        if nonce is None:
+            with self._cache_lock:
+                if len(self._ocsp_cache) >= _OCSP_CACHE_MAX:
+                    self._ocsp_cache.clear()
+                self._ocsp_cache[cache_key] = (der, now)
+        return der
 

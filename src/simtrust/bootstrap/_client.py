@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import ssl
 import tempfile
 from collections.abc import Callable
@@ -62,7 +63,7 @@ class DeviceClient:
         self._clock = clock
         self._trust = trust_pem
         self._timeout = timeout
-        self._http = httpx.Client(verify=self._context(), timeout=timeout)
+        self._http = self._client(self._context())
 
     def __repr__(self) -> str:
         return f"DeviceClient({self.applet!r}, {self.base_url!r})"
@@ -77,6 +78,12 @@ class DeviceClient:
                 key_file.write_bytes(self.applet.tls_key_pem(key_label))
                 ctx.load_cert_chain(cert_file, key_file)
         return ctx
+
+    def _client(self, ctx: ssl.SSLContext) -> httpx.Client:
+        # No Nagle: a request's headers and body leave in separate small writes.
+        transport = httpx.HTTPTransport(
+            verify=ctx, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        return httpx.Client(transport=transport, timeout=self._timeout)
 
     def close(self) -> None:
         self._http.close()
@@ -188,6 +195,20 @@ class DeviceClient:
         self._check(response)
         return parse_certs_only(response.content)[0]
 
+    def renew_if_due(self, label: str, key_label: str, current: x509.Certificate, *,
+                     fraction: float = 2 / 3) -> x509.Certificate:
+        """Re-enrol once ``fraction`` of the certificate's lifetime has passed (else keep it).
+
+        Short-lived tier-2 certificates stay valid this way without an operator: a
+        device calls this on each connection attempt or on a timer.
+        """
+        if not 0 < fraction < 1:
+            raise ValueError("fraction is between 0 and 1")
+        start, end = current.not_valid_before_utc, current.not_valid_after_utc
+        if self._clock() < start + (end - start) * fraction:
+            return current
+        return self.reenroll(label, key_label, current)
+
     def reenroll(self, label: str, key_label: str, current: x509.Certificate,
                  ) -> x509.Certificate:
         """simplereenroll with the same key, authenticated by ``current`` over TLS."""
@@ -196,8 +217,7 @@ class DeviceClient:
         csr = self.applet.csr(key_label, kind, self.naf_id, self._clock(),
                               common_name=self.applet.element_id, subject=current.subject)
         body = base64.encodebytes(csr.public_bytes(serialization.Encoding.DER))
-        with httpx.Client(verify=self._context(current, key_label),
-                          timeout=self._timeout) as client:
+        with self._client(self._context(current, key_label)) as client:
             response = client.post(
                 self.base_url + self._est(label, "simplereenroll"), content=body,
                 headers={"Content-Type": "application/pkcs10",

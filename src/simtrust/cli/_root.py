@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -117,11 +118,14 @@ def serve(
     err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json)")
     anchoring = _start_anchoring(rt)
     diameter = _start_diameter(rt)
+    sbi = _start_sbi(rt)
     bootstrap = _start_bootstrap(rt)
     listeners = _start_radius(rt)
     try:
         uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
     finally:
+        for stop in sbi:
+            stop()
         for listener in listeners:
             listener.close()
         if bootstrap is not None:
@@ -131,6 +135,61 @@ def serve(
         if anchoring is not None:
             anchoring.set()
         rt.close()
+
+
+def _udm_instance_id(rt: Runtime) -> str:
+    """The UDM's NF instance id: the setting, else a UUID kept in the data directory."""
+    import uuid
+
+    if rt.settings.udm_instance_id:
+        return rt.settings.udm_instance_id
+    path = rt.settings.home / "udm-instance-id"
+    if not path.is_file():
+        path.write_text(str(uuid.uuid4()) + "\n", encoding="utf-8")
+    return str(uuid.UUID(path.read_text(encoding="utf-8").strip()))
+
+
+def _start_sbi(rt: Runtime) -> list[Callable[[], None]]:
+    """The UDM's HTTP/2 SBI (and NRF registration) when ``SIMTRUST_SBI_BIND`` is set.
+
+    Returns the stop functions, NRF client first (it deregisters while the
+    server still answers).
+    """
+    settings = rt.settings
+    if not settings.sbi_bind:
+        return []
+    from pathlib import Path
+
+    from simtrust.sbi import NrfClient, SbiServer, TokenVerifier, create_sbi_app, udm_profile
+    from simtrust.subscriber import subscriber_services
+
+    udm = subscriber_services(rt).udm
+    instance = _udm_instance_id(rt)
+    verifier = None
+    if settings.nrf_public_key:
+        verifier = TokenVerifier(Path(settings.nrf_public_key).read_bytes(), instance,
+                                 issuer=settings.nrf_instance_id or None)
+    host, _, port = settings.sbi_bind.rpartition(":")
+    server = SbiServer(
+        create_sbi_app(udm, verifier, max_body_bytes=settings.max_body_bytes), host, int(port),
+        cert=Path(settings.tls_cert) if settings.tls_cert else None,
+        key=Path(settings.tls_key) if settings.tls_key else None,
+        client_ca=Path(settings.tls_client_ca) if settings.tls_client_ca else None,
+        lab_mode=verifier is None)
+    bound = server.start()
+    scheme = "https" if server.tls else "http"
+    mode = "OAuth2 tokens required" if verifier else "lab mode: no tokens, loopback only"
+    err_console.print(f"simtrust SBI (Nudm_UEAU, HTTP/2) on {scheme}://{bound[0]}:{bound[1]}"
+                      f" as UDM {instance} ({mode})")
+    stops: list[Callable[[], None]] = [server.stop]
+    if settings.nrf_url:
+        advertised = _advertised_ip(bound[0])
+        nrf = NrfClient(settings.nrf_url, lambda: udm_profile(
+            instance, udm.supi_ranges(), advertised, bound[1], scheme))
+        nrf.start()
+        stops.insert(0, nrf.stop)
+        err_console.print(f"registering at the NRF {settings.nrf_url}")
+    return stops
 
 
 def _start_radius(rt: Runtime) -> list[RadiusListener]:

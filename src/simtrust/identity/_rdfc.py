@@ -179,7 +179,8 @@ def _bounded_labels(quads: list[ox.Quad], hash_algorithm: str) -> dict[str, str]
     for quad in quads:
         graph = quad.graph_name
         name = (
-            "@default" if isinstance(graph, ox.DefaultGraph)
+            "@default"
+            if isinstance(graph, ox.DefaultGraph)
             else ("_:" + graph.value if isinstance(graph, ox.BlankNode) else graph.value)
         )
         dataset.setdefault(name, []).append(
@@ -255,8 +256,10 @@ def _context_terms(context: Any, terms: set[str], aliases: set[str]) -> None:
             continue
         terms.add(key)
         target = definition.get("@id") if isinstance(definition, dict) else definition
-        if isinstance(target, str) and target.startswith("@") and target not in (
-            _KEYWORD_ALIASES_OK
+        if (
+            isinstance(target, str)
+            and target.startswith("@")
+            and target not in (_KEYWORD_ALIASES_OK)
         ):
             aliases.add(key)
         if isinstance(definition, dict) and "@context" in definition:
@@ -323,9 +326,11 @@ class _Shape:
                     self.nested = self.nested or not top
                     parts.append((key, _freeze(value)))
                     continue
-                keep = verbatim or (
-                    key.startswith("@") and key not in _KEYWORD_ALIASES_OK
-                ) or key in self.contexts.aliases
+                keep = (
+                    verbatim
+                    or (key.startswith("@") and key not in _KEYWORD_ALIASES_OK)
+                    or key in self.contexts.aliases
+                )
                 parts.append((key, self._walk(value, verbatim=keep)))
             return ("{", tuple(parts))
         if isinstance(node, list):
@@ -346,9 +351,11 @@ class _Shape:
                     if key == "@context":  # only at the top: nested ones are not cached
                         out[key] = self.contexts.inline
                         continue
-                    keep = verbatim or (
-                        key.startswith("@") and key not in _KEYWORD_ALIASES_OK
-                    ) or key in self.contexts.aliases
+                    keep = (
+                        verbatim
+                        or (key.startswith("@") and key not in _KEYWORD_ALIASES_OK)
+                        or key in self.contexts.aliases
+                    )
                     out[key] = rebuild(value, verbatim=keep)
                 return out
             if isinstance(node, list):
@@ -407,7 +414,7 @@ class _Template:
                 if not isinstance(value, str) or _SENTINEL not in value:
                     pieces.append(_term(term, _Identity()) + " ")
                     continue
-                tail = value[len(_SENTINEL):]
+                tail = value[len(_SENTINEL) :]
                 index = int(tail) if value.startswith(_SENTINEL) and tail.isdigit() else -1
                 if isinstance(term, ox.NamedNode) and index >= 0:
                     found.setdefault(index, []).append("iri")
@@ -436,8 +443,10 @@ class _Template:
 
     def fill(self, values: list[str]) -> list[ox.Quad]:
         text = "".join(
-            piece if isinstance(piece, str)
-            else values[piece[0]] if piece[1] == "iri"
+            piece
+            if isinstance(piece, str)
+            else values[piece[0]]
+            if piece[1] == "iri"
             else _literal(values[piece[0]])[1:-1]
             for piece in self.pieces
         )
@@ -474,7 +483,8 @@ class _ShapeCache:
             kinds = probe.kinds
             self._remember(self._kinds, shape.key, kinds, self._size)
         pinned = {
-            i: v for i, v in enumerate(shape.values)
+            i: v
+            for i, v in enumerate(shape.values)
             if kinds.get(i) == "bad" or (kinds.get(i) == "iri" and not _safe_iri(v, contexts))
         }
         if kinds.get(-1) == "bad" or (pinned and len(pinned) == free):

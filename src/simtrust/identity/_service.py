@@ -15,6 +15,7 @@ import hashlib
 import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlsplit
 
 from simtrust.errors import InvalidInput, NotFound, Rejected
 from simtrust.identity._credentials import (
@@ -26,6 +27,7 @@ from simtrust.identity._credentials import (
     verify_credential,
     verify_presentation,
 )
+from simtrust.identity._didkey import DID_CONTEXT, MULTIKEY_CONTEXT, did_key
 from simtrust.identity._didsimtrust import (
     IDENTITY_PAYLOAD_TYPE,
     ApplyOutcome,
@@ -38,6 +40,7 @@ from simtrust.identity._didsimtrust import (
 from simtrust.identity._errors import DidNotFound, VerificationFailed
 from simtrust.identity._jcs import canonicalize
 from simtrust.identity._jose import verify_vc_jwt
+from simtrust.identity._keys import ed25519_multikey
 from simtrust.identity._kyc import ReceiptLedger
 from simtrust.identity._resolver import DidResolver, Resolution
 from simtrust.identity._secure_element import SecureElementSigner, SoftwareSecureElement
@@ -98,6 +101,7 @@ class IdentityService:
             LedgerIdentityHandler(self.registry),
             replay_from=self.registry.applied_through() + 1,
         )
+        self.resolver.register("web", _LocalDidWeb(self))
         self.status = StatusListRegistry(rt.db)
         self.status_checker = StatusListVerifier(
             self.status.published, self.resolver, anchored=self.registry.latest_status_anchor
@@ -140,6 +144,57 @@ class IdentityService:
     def element(self, element_id: str) -> SoftwareSecureElement:
         """A software secure element whose keys are sealed under the runtime keyring."""
         return SoftwareSecureElement(element_id, db=self.rt.db, keyring=self.rt.keyring)
+
+    def web_did(self) -> str:
+        """The platform issuer's did:web, from the public base URL (W3C CCG did:web §3.2)."""
+        parts = urlsplit(self.rt.settings.public_url)
+        segments = [quote(unquote(p), safe="") for p in parts.path.split("/") if p]
+        return ":".join(["did:web", parts.netloc.replace(":", "%3A"), *segments])
+
+    def web_document(self) -> dict[str, Any]:
+        """The did:web document simtrust serves at ``/.well-known/did.json``.
+
+        It holds the platform issuer's key (the one its did:simtrust holds)
+        and names the other identifiers of that key in ``alsoKnownAs``.
+        """
+        element = self.element(_ISSUER_ELEMENT)
+        if _ISSUER_LABEL not in element.labels():
+            raise DidNotFound("the platform issuer has no key yet")
+        public = element.public_key(_ISSUER_LABEL)
+        did = self.web_did()
+        vm = f"{did}#key-1"
+        return {
+            "@context": [DID_CONTEXT, MULTIKEY_CONTEXT],
+            "id": did,
+            "alsoKnownAs": [simtrust_did(self.network, public, _ISSUER_NONCE), did_key(public)],
+            "verificationMethod": [
+                {
+                    "id": vm,
+                    "type": "Multikey",
+                    "controller": did,
+                    "publicKeyMultibase": ed25519_multikey(public),
+                }
+            ],
+            "authentication": [vm],
+            "assertionMethod": [vm],
+        }
+
+    def issuer_for(self, issuer_id: str) -> SecureElementSigner:
+        """The platform issuer's signer as ``issuer_id``: its did:simtrust, did:web or did:key."""
+        signer = self.issuer()
+        if issuer_id == signer.controller:
+            return signer
+        element = self.element(_ISSUER_ELEMENT)
+        public = element.public_key(_ISSUER_LABEL)
+        if issuer_id == self.web_did():
+            return element.signer(_ISSUER_LABEL, f"{issuer_id}#key-1")
+        if issuer_id == did_key(public):
+            return element.signer(_ISSUER_LABEL, f"{issuer_id}#{ed25519_multikey(public)}")
+        raise InvalidInput(
+            f"this issuer is {signer.controller} (also {self.web_did()} and {did_key(public)}),"
+            f" not {issuer_id}",
+            rule="VC-API issuer",
+        )
 
     def issuer(self) -> SecureElementSigner:
         """The platform issuer (did:simtrust, created on the ledger on first use)."""
@@ -229,10 +284,13 @@ class IdentityService:
             validate_credential(credential)
         except VerificationFailed as exc:
             raise _refusal(exc) from exc
-        issuer_id = issuer_of(credential)
-        if issuer_id != signer.controller:
+        signer = self.issuer_for(issuer_of(credential))
+        wants_status = "credentialStatus" in credential or "credentialStatus" in options
+        if wants_status and signer.controller != self.issuer().controller:
             raise InvalidInput(
-                f"this issuer is {signer.controller}, not {issuer_id}", rule="VC-API issuer"
+                "status lists are published by the platform issuer "
+                f"{self.issuer().controller}: issue revocable credentials as that issuer",
+                rule="Bitstring Status List §3.2",
             )
         supplied = credential.get("credentialStatus")
         if supplied is not None:
@@ -366,6 +424,32 @@ class IdentityService:
             if path.startswith("urn:"):
                 return self.status.published(path)
             raise
+
+
+class _LocalDidWeb:
+    """did:web resolution for this deployment's own did:web (never fetched over the network).
+
+    A did:web of another host is ``notFound`` here: simtrust does not make
+    outbound HTTPS requests while verifying (docs/decisions/identity-did-web.md).
+    """
+
+    __slots__ = ("_service",)
+
+    def __init__(self, service: IdentityService) -> None:
+        self._service = service
+
+    def resolve(
+        self,
+        did: str,
+        *,
+        version_id: str | None = None,
+        version_time: datetime | None = None,
+    ) -> Resolution:
+        if did != self._service.web_did():
+            raise DidNotFound(f"{did} is not served by this simtrust (did:web is not fetched)")
+        if version_id is not None or version_time is not None:
+            raise DidNotFound("did:web has no version history")
+        return Resolution(document=self._service.web_document())
 
 
 def _refusal(exc: VerificationFailed) -> InvalidInput:

@@ -142,6 +142,20 @@ MIGRATIONS = [
     Migration(
         "subscriber",
         3,
+        "authentication results the AUSF confirmed (Nudm_UEAU auth-events)",
+        """
+        CREATE TABLE sub_auth_events (
+            id TEXT PRIMARY KEY,
+            imsi TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX sub_auth_events_imsi ON sub_auth_events (imsi)
+        """,
+    ),
+    Migration(
+        "subscriber",
+        4,
         "SIM identifier allocations (ICCID and IMSI ranges per tenant)",
         """
         CREATE TABLE sub_allocations (
@@ -156,7 +170,7 @@ MIGRATIONS = [
     ),
     Migration(
         "subscriber",
-        4,
+        5,
         "devices per tenant: an IMEI may be in several tenants' inventories",
         """
         CREATE TABLE sub_devices_by_tenant (

@@ -1,4 +1,4 @@
-"""The UDM/ARPF side of Nudm_UEAuthentication ``generate-auth-data`` (TS 29.503 §5.4.2.2, §6.3).
+"""The UDM/ARPF side of Nudm_UEAuthentication (TS 29.503 §5.4.2, §6.3).
 
 Takes the ``supiOrSuci`` path value and an ``AuthenticationInfoRequest`` (JSON
 object) and returns an ``AuthenticationInfoResult``: a 5G HE AV (``5G_HE_AKA``:
@@ -9,6 +9,10 @@ de-concealed first (the SIDF, TS 33.501 §6.12.5). ``resynchronizationInfo``
 (RAND, AUTS) re-synchronises SQN before the new vector (TS 33.501 §6.1.3.3.2).
 The serving network must be one the SIM's roaming rule permits.
 
+``confirm_auth`` stores the AuthEvent the AUSF posts after authenticating the
+UE (TS 29.503 §5.4.2.3, ``auth-events`` POST) and ``delete_auth`` removes it
+(§5.4.2.4: PUT of the event with ``authRemovalInd`` true); both are audited.
+
 Errors carry the application error ``cause`` of TS 29.503 / TS 29.500:
 ``MANDATORY_IE_MISSING`` / ``MANDATORY_IE_INCORRECT`` (400), ``USER_NOT_FOUND``
 (404), ``AUTHENTICATION_REJECTED``, ``SERVING_NETWORK_NOT_AUTHORIZED``,
@@ -18,9 +22,11 @@ Errors carry the application error ``cause`` of TS 29.503 / TS 29.500:
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from simtrust.errors import (
@@ -36,7 +42,7 @@ from simtrust.subscriber._errors import NotImplementedHere
 from simtrust.subscriber._hn_keys import HomeNetworkKeys
 from simtrust.subscriber._identifiers import Imsi, Plmn
 from simtrust.subscriber._inventory import Inventory
-from simtrust.subscriber._model import AuthMethod, Roaming
+from simtrust.subscriber._model import AuthMethod, Roaming, Sim
 from simtrust.subscriber.auc.suci import NULL_SCHEME, PROFILE_A, PROFILE_B, parse_suci
 
 __all__ = ["UdmService"]
@@ -161,6 +167,78 @@ class UdmService:
             "supi": supi,
         }
 
+    def _subscriber_of(self, supi: str) -> Sim:
+        if not _SUPI.match(supi):
+            raise InvalidInput("supi must be imsi-<digits>", cause="MANDATORY_IE_INCORRECT",
+                               invalid_param="{supi}")
+        try:
+            sim = self._inv.find_sim(Imsi(supi.removeprefix("imsi-")))
+        except InvalidIdentifier as exc:
+            raise InvalidInput(f"bad SUPI: {exc.detail}", cause="MANDATORY_IE_INCORRECT",
+                               invalid_param="{supi}") from exc
+        if sim is None:
+            raise NotFound("no subscriber with this SUPI", cause="USER_NOT_FOUND")
+        return sim
+
+    def confirm_auth(
+        self, supi: str, body: Mapping[str, Any], *, actor: str
+    ) -> tuple[str, dict[str, Any]]:
+        """Store the AUSF's authentication result; return (authEventId, the stored AuthEvent)."""
+        event = _auth_event(body)
+        sim = self._subscriber_of(supi)
+        event_id = str(uuid.uuid4())
+        db = self._inv.db
+        with db.transaction():
+            db.execute(
+                "INSERT INTO sub_auth_events (id, imsi, body, created_at) VALUES (?, ?, ?, ?)",
+                (event_id, sim.imsi.value, json.dumps(event, sort_keys=True),
+                 self._inv.now().isoformat()),
+            )
+            self._inv.audit.append(
+                actor=actor, action="udm.auth-event", subject=f"sim:{sim.iccid}",
+                outcome="success" if event["success"] else "failure",
+                reason=str(event["authType"]), tenant_id=sim.tenant_id,
+                details={"auth_event_id": event_id, "ausf": str(event["nfInstanceId"]),
+                         "serving_network_name": event["servingNetworkName"]},
+            )
+        return event_id, event
+
+    def delete_auth(
+        self, supi: str, event_id: str, body: Mapping[str, Any], *, actor: str
+    ) -> None:
+        """Remove a stored authentication result (the AuthEvent carries authRemovalInd)."""
+        event = _auth_event(body)
+        if event.get("authRemovalInd") is not True:
+            raise _incorrect("authRemovalInd", "must be true to remove an authentication result")
+        sim = self._subscriber_of(supi)
+        db = self._inv.db
+        with db.transaction():
+            removed = db.execute("DELETE FROM sub_auth_events WHERE id = ? AND imsi = ?",
+                                 (event_id, sim.imsi.value))
+            if not removed:
+                raise NotFound("no authentication event with this id", cause="DATA_NOT_FOUND")
+            self._inv.audit.append(
+                actor=actor, action="udm.auth-event-removed", subject=f"sim:{sim.iccid}",
+                outcome="success", reason=str(event["authType"]), tenant_id=sim.tenant_id,
+                details={"auth_event_id": event_id, "ausf": str(event["nfInstanceId"])},
+            )
+
+    def auth_events(self, supi: str) -> list[dict[str, Any]]:
+        """The stored authentication results of a subscriber (oldest first)."""
+        sim = self._subscriber_of(supi)
+        rows = self._inv.db.query(
+            "SELECT id, body FROM sub_auth_events WHERE imsi = ? ORDER BY created_at, id",
+            (sim.imsi.value,))
+        return [{"authEventId": str(r[0]), **json.loads(str(r[1]))} for r in rows]
+
+    def supi_ranges(self) -> list[dict[str, str]]:
+        """The SUPI ranges this UDM serves (one per home PLMN), for the NRF's UdmInfo."""
+        rows = self._inv.db.query(
+            "SELECT substr(imsi, 1, 3 + mnc_length) AS plmn, MIN(imsi), MAX(imsi)"
+            " FROM sub_sims GROUP BY substr(imsi, 1, 3 + mnc_length) ORDER BY plmn"
+        )
+        return [{"start": str(r[1]), "end": str(r[2])} for r in rows]
+
     def _check_serving_network(
         self, imsi: Imsi, roaming: Roaming | None, group_id: int | None, tenant_id: str,
         sn_name: str,
@@ -179,6 +257,40 @@ class UdmService:
                 "the serving network is not authorized for this subscriber",
                 cause="SERVING_NETWORK_NOT_AUTHORIZED",
             )
+
+
+_AUTH_TYPES = {"5G_AKA", "EAP_AKA_PRIME", "EAP_TLS", "NONE", "EAP_TTLS"}
+
+
+def _auth_event(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A validated AuthEvent (TS 29.503 §6.3.6.2.4) as plain JSON."""
+    if not isinstance(body, Mapping):
+        raise InvalidInput("the body must be an AuthEvent object", cause="INVALID_MSG_FORMAT")
+    for name in ("nfInstanceId", "success", "timeStamp", "authType", "servingNetworkName"):
+        if body.get(name) is None:
+            raise _missing(name)
+    try:
+        uuid.UUID(str(body["nfInstanceId"]))
+    except ValueError:
+        raise _incorrect("nfInstanceId", "must be a UUID") from None
+    if not isinstance(body["success"], bool):
+        raise _incorrect("success", "must be a boolean")
+    stamp = body["timeStamp"]
+    try:
+        if not isinstance(stamp, str) or "T" not in stamp:
+            raise ValueError(stamp)
+        datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        raise _incorrect("timeStamp", "must be an RFC 3339 date-time") from None
+    if body["authType"] not in _AUTH_TYPES:
+        raise _incorrect("authType", "not an AuthType")
+    sn_name = body["servingNetworkName"]
+    if not isinstance(sn_name, str) or not _SNN.match(sn_name):
+        raise _incorrect("servingNetworkName", "not a serving network name")
+    for flag in ("authRemovalInd", "udrRestartInd"):
+        if flag in body and not isinstance(body[flag], bool):
+            raise _incorrect(flag, "must be a boolean")
+    return dict(body)
 
 
 def _validate(request: Mapping[str, Any]) -> tuple[str, tuple[bytes, bytes] | None]:

@@ -11,14 +11,19 @@ published at ``GET /credentials/status/{id}`` and DIDs resolve at
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import unquote
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal, get_principal
+from simtrust.errors import AuthenticationRequired, RateLimited
 from simtrust.identity import identity_service, verification_report
 
 __all__ = ["router"]
@@ -72,6 +77,54 @@ class UpdateStatusRequest(BaseModel):
     credentialStatus: list[StatusChange] = Field(min_length=1)  # noqa: N815
 
 
+class _PublicLimiter:
+    """Token bucket per client address for the public verifier (per process)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def take(self, client: str) -> None:
+        now = time.monotonic()
+        rate = self.per_minute / 60.0
+        with self.lock:
+            if len(self.buckets) > 65_536:
+                self.buckets.clear()
+            tokens, last = self.buckets.get(client, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+            if tokens < 1.0:
+                self.buckets[client] = (tokens, now)
+                wait = max(1, math.ceil((1.0 - tokens) / rate))
+                raise RateLimited(
+                    "the public verifier's rate for this client is exhausted",
+                    retryAfter=wait,
+                )
+            self.buckets[client] = (tokens - 1.0, now)
+
+
+def verifier_caller(
+    request: Request,
+    rt: CurrentRuntime,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal | None:
+    """An authenticated caller, or (public verifier on) an anonymous, rate-limited one."""
+    if authorization is not None or x_api_key is not None:
+        return get_principal(rt, authorization, x_api_key)
+    if not rt.settings.vc_public_verify:
+        raise AuthenticationRequired("an API key or access token is required")
+    limiter = getattr(request.app.state, "vc_public_limiter", None)
+    if limiter is None or limiter.per_minute != rt.settings.vc_public_verify_per_minute:
+        limiter = _PublicLimiter(rt.settings.vc_public_verify_per_minute)
+        request.app.state.vc_public_limiter = limiter
+    limiter.take(request.client.host if request.client else "unknown")
+    return None
+
+
+VerifierCaller = Annotated[Principal | None, Depends(verifier_caller)]
+
+
 def _result(report: dict[str, Any]) -> JSONResponse:
     report["problemDetails"] = [
         {
@@ -108,7 +161,7 @@ def issue_credential(
 
 @router.post("/credentials/verify", summary="Verify a credential (Data Integrity or vc+jwt)")
 def verify_credential(
-    body: VerifyCredentialRequest, rt: CurrentRuntime, who: CurrentPrincipal
+    body: VerifyCredentialRequest, rt: CurrentRuntime, who: VerifierCaller
 ) -> JSONResponse:
     service = identity_service(rt)
     return _result(
@@ -118,7 +171,7 @@ def verify_credential(
 
 @router.post("/presentations/verify", summary="Verify a presentation with challenge and domain")
 def verify_presentation(
-    body: VerifyPresentationRequest, rt: CurrentRuntime, who: CurrentPrincipal
+    body: VerifyPresentationRequest, rt: CurrentRuntime, who: VerifierCaller
 ) -> JSONResponse:
     service = identity_service(rt)
     options = body.options
@@ -159,6 +212,66 @@ def update_status(
 @router.get("/credentials/status/{list_id:path}", summary="A published status list credential")
 def status_list(list_id: str, rt: CurrentRuntime) -> dict[str, Any]:
     return identity_service(rt).published_status_list(list_id)
+
+
+@router.get(
+    "/.well-known/did.json",
+    summary="The platform issuer's did:web document (did:web:HOST of the public base URL)",
+)
+def did_web_document(rt: CurrentRuntime) -> JSONResponse:
+    document = identity_service(rt).web_document()
+    return JSONResponse(document, media_type="application/did+json")
+
+
+_RESOLUTION_MEDIA = 'application/ld+json;profile="https://w3id.org/did-resolution"'
+_RESOLUTION_ERRORS = {
+    "invalid-did": (400, "invalidDid"),
+    "did-not-found": (404, "notFound"),
+}
+
+
+@router.get(
+    "/1.0/identifiers/{did}",
+    summary="DIF Universal Resolver driver: resolve a DID (did:simtrust, did:key, did:web)",
+    responses={
+        400: {"description": "invalidDid"},
+        404: {"description": "notFound"},
+        410: {"description": "the DID is deactivated"},
+        501: {"description": "methodNotSupported"},
+    },
+)
+def universal_resolver(did: str, rt: CurrentRuntime, request: Request) -> JSONResponse:
+    """A DID Resolution result in the Universal Resolver driver interface.
+
+    Errors are resolution results too (``didResolutionMetadata.error``), with
+    the HTTP status the DID Resolution HTTP(S) binding gives them. The DID is
+    read from the raw path: a did:web's own ``%3A`` (an encoded port colon)
+    must not be decoded; a client that percent-encodes the whole DID sends
+    ``%253A``, which is decoded once.
+    """
+    from simtrust.identity import DidNotFound, InvalidDid
+
+    raw = request.scope.get("raw_path", b"").decode("latin-1")
+    _, marker, tail = raw.partition("/1.0/identifiers/")
+    if marker and tail:
+        did = unquote(tail) if "%25" in tail else tail
+
+    try:
+        resolution = identity_service(rt).resolve(did)
+    except (DidNotFound, InvalidDid) as exc:
+        status_code, error = _RESOLUTION_ERRORS.get(exc.code, (404, "notFound"))
+        if exc.context.get("error") == "methodNotSupported":
+            status_code, error = 501, "methodNotSupported"
+        body = {
+            "@context": "https://w3id.org/did-resolution/v1",
+            "didDocument": None,
+            "didDocumentMetadata": {},
+            "didResolutionMetadata": {"error": error, "errorMessage": exc.detail},
+        }
+        return JSONResponse(body, status_code=status_code, media_type=_RESOLUTION_MEDIA)
+    result = resolution.to_json()
+    gone = bool(resolution.document_metadata.get("deactivated"))
+    return JSONResponse(result, status_code=410 if gone else 200, media_type=_RESOLUTION_MEDIA)
 
 
 @router.get("/identifiers/{did}", summary="Resolve a DID (did:key, did:simtrust) with metadata")

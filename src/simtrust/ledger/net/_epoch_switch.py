@@ -130,6 +130,7 @@ class EpochSwitch:
         n.peer_status.clear()
         n.requests.buckets.clear()
         n.net.set_committee(target.validators, n._keys.public_key)
+        n.probe.forget()
         n.stats["epoch_switches"] += 1
 
     def committee_change_finalized(

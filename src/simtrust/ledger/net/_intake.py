@@ -78,6 +78,8 @@ class MessageIntake:
         for raw, result in zip(raws, results, strict=True):
             if result.status in ("accepted", "pending"):
                 self.gossip.append(raw)
+        n.probe.admitted(r.message_id for r in results
+                         if r.message_id is not None and r.status in ("accepted", "pending"))
         n._release(results)
         return results
 

@@ -43,6 +43,7 @@ from simtrust.errors import (
     SimtrustError,
 )
 from simtrust.ledger import (
+    PAYLOAD_NAMES,
     LedgerNode,
     SubmitResult,
     verify_ed25519,
@@ -66,6 +67,7 @@ from simtrust.ledger.net._gate import AvailabilityGate
 from simtrust.ledger.net._genesis import NetworkGenesis, NodeKeys, ValidatorEntry
 from simtrust.ledger.net._intake import MessageIntake
 from simtrust.ledger.net._peers import PeerLimits, PeerNetwork
+from simtrust.ledger.net._probe import LatencyProbe
 from simtrust.ledger.net._serving import REQUESTS, RequestServer
 from simtrust.ledger.net._wire import (
     MAX_ITEMS,
@@ -186,6 +188,9 @@ class ConsortiumNode:
             clock=clock or _utc_now,
         )
         self.ledger.register_handler("tagged-data", CommitteeChangeHandler(self))
+        self.probe = LatencyProbe(time.monotonic)
+        for payload_type in PAYLOAD_NAMES.values():
+            self.ledger.register_handler(payload_type, self.probe)
         self.stats: dict[str, int] = {
             "blocks_in": 0, "blocks_rejected": 0, "msgs_in": 0, "msgs_rejected": 0,
             "commits": 0, "equivocations": 0, "proposed": 0, "requests_in": 0,
@@ -354,6 +359,7 @@ class ConsortiumNode:
                 for i, s in sorted(self.peer_status.items())
             },
             "stats": dict(self.stats),
+            "latency": self.probe.report(),
             "limits": self.net.stats(),
         }
 
@@ -415,6 +421,7 @@ class ConsortiumNode:
         self.blocks.append([block])
         self._own_latest = block
         self.stats["proposed"] += 1
+        self.probe.proposed(block.payload)
         self._handle(self.core.on_block(block), source=None, own=block.digest)
         self.net.broadcast(encode_items(FrameType.BLOCKS, [block.encode()]), droppable=False)
 
@@ -571,6 +578,7 @@ class ConsortiumNode:
                             out.proof.first.author, out.proof.first.round)
             elif isinstance(out, CommittedSubDag):
                 commits.append(out)
+                self.probe.committed(out.message_ids)
         self.blocks.append(accepted)
         if commits:
             self.stats["commits"] += len(commits)

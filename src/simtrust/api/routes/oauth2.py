@@ -1,0 +1,125 @@
+"""OAuth 2.0 token endpoint, client credentials grant (RFC 6749 §4.4, §5; RFC 8414 metadata).
+
+``POST /oauth2/token`` (``application/x-www-form-urlencoded``,
+``grant_type=client_credentials``), client authentication by HTTP Basic
+(§2.3.1) or ``client_id``/``client_secret`` in the body; the client id is an
+API key's id and the secret the API key. Success: 200 ``{"access_token",
+"token_type": "Bearer", "expires_in"}`` with ``Cache-Control: no-store``;
+errors per §5.2 (``invalid_request``, ``invalid_client`` 401 with
+``WWW-Authenticate``, ``unsupported_grant_type``). The form is parsed with
+the standard library (one flat form; no multipart dependency for it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import parse_qs, unquote_plus
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from simtrust.api._oauth import mint
+from simtrust.api.deps import CurrentRuntime
+from simtrust.errors import AuthenticationRequired
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["oauth2"])
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_MAX_FORM = 4096
+
+
+def _error(status: int, error: str, description: str, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={**_NO_STORE, **headers},
+    )
+
+
+def _basic(header: str | None) -> tuple[str, str] | None:
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")
+    client_id, _, secret = decoded.partition(":")
+    # §2.3.1: both parts are form-urlencoded before Basic encoding.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+@router.post(
+    "/oauth2/token",
+    summary="OAuth 2.0 token endpoint (client credentials with an API key)",
+    responses={
+        400: {"description": "invalid_request or unsupported_grant_type (RFC 6749 §5.2)"},
+        401: {"description": "invalid_client"},
+    },
+)
+async def token(request: Request, rt: CurrentRuntime) -> JSONResponse:
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return _error(400, "invalid_request", "the body must be application/x-www-form-urlencoded")
+    raw = await request.body()
+    if len(raw) > _MAX_FORM:
+        return _error(400, "invalid_request", "the form is too large")
+    try:
+        form = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        return _error(400, "invalid_request", "the form does not decode")
+    if any(len(values) > 1 for values in form.values()):
+        return _error(400, "invalid_request", "a parameter is repeated")
+    params = {k: v[0] for k, v in form.items()}
+    grant = params.get("grant_type")
+    if grant is None:
+        return _error(400, "invalid_request", "grant_type is required")
+    if grant != "client_credentials":
+        return _error(400, "unsupported_grant_type", "only client_credentials is supported")
+    basic = _basic(request.headers.get("authorization"))
+    in_body = "client_secret" in params
+    if basic is not None and in_body:
+        return _error(400, "invalid_request", "use one client authentication method")
+    client_id, secret = (
+        basic
+        if basic is not None
+        else (params.get("client_id", ""), params.get("client_secret", ""))
+    )
+    challenge = {"WWW-Authenticate": 'Basic realm="simtrust"'}
+    try:
+        key = rt.tenants.authenticate(secret)
+    except AuthenticationRequired:
+        return _error(401, "invalid_client", "client authentication failed", **challenge)
+    if key.id != client_id:
+        return _error(401, "invalid_client", "client authentication failed", **challenge)
+    issued = mint(rt.keyring, key)
+    body: dict[str, Any] = {
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+    }
+    rt.audit.append(
+        actor=f"apikey:{key.id}", action="oauth2.token", subject=key.id, outcome="success",
+        details={"grant_type": grant},
+    )  # fmt: skip
+    return JSONResponse(body, headers=_NO_STORE)
+
+
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    summary="OAuth 2.0 authorization server metadata (RFC 8414)",
+)
+def metadata(rt: CurrentRuntime) -> dict[str, Any]:
+    base = rt.settings.public_url
+    return {
+        "issuer": base,
+        "token_endpoint": f"{base}/oauth2/token",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": [],
+    }

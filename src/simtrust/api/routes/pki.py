@@ -1,0 +1,188 @@
+"""PKI: tenant CAs (bring your own CA), certificate profiles, certificates, revocation, CRL, OCSP.
+
+A tenant key manages its own tenant's CAs and certificates; an operator key any
+tenant's. Registration modes: ``hosted`` (key generated here, sealed by the master
+key), ``imported`` (the tenant's CA certificate and key, sealed from then on),
+``delegated`` (the enterprise's own EST server issues). Revocation by serial or
+for every certificate of a SIM. ``POST /v1/pki/ocsp`` answers RFC 6960 requests
+(also served by the bootstrap listener at ``/ocsp``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal
+from simtrust.bootstrap import REVOCATION_REASONS, CaRecord, CertProfile
+from simtrust.errors import InvalidInput, NotFound
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/pki", tags=["pki"])
+
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid input", **_PROBLEM},
+    401: {"description": "No or unknown API key", **_PROBLEM},
+    403: {"description": "Not allowed for this key", **_PROBLEM},
+    404: {"description": "No such CA, certificate or SIM", **_PROBLEM},
+    409: {"description": "Label already in use", **_PROBLEM},
+}
+_REASON = "|".join(REVOCATION_REASONS)
+
+
+class ProfileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    organization: str = Field(default="", max_length=64)
+    key_types: list[Literal["p256", "ed25519"]] = Field(default=["p256", "ed25519"],
+                                                        min_length=1)
+    lifetime_s: int = Field(default=7 * 86_400, ge=60, le=825 * 86_400)
+    san_did: bool = True
+    san_imei: bool = True
+    san_iccid: bool = True
+    max_per_hour: int = Field(default=20, ge=1, le=100_000)
+
+    def profile(self) -> CertProfile:
+        return CertProfile.from_json(self.model_dump())
+
+
+class CaIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenant_id: str | None = Field(None, description="Defaults to the key's tenant")
+    label: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="EST label")
+    mode: Literal["hosted", "imported", "delegated"] = "hosted"
+    common_name: str | None = Field(None, max_length=64, description="hosted: CA subject CN")
+    cert_pem: str | None = Field(None, description="imported/delegated: the CA certificate")
+    key_pem: str | None = Field(None, description="imported: the CA's P-256 key (PKCS#8)")
+    est_url: str | None = Field(None, description="delegated: https://.../.well-known/est")
+    profile: ProfileIn | None = None
+
+
+class RevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="unspecified", pattern=f"^({_REASON})$")
+
+
+def _tenant(who: Principal, requested: str | None) -> str:
+    tenant = requested if requested is not None else who.tenant_id
+    if tenant is None:
+        raise InvalidInput("name the tenant_id", field="tenant_id")
+    who.check_tenant(tenant)
+    return tenant
+
+
+def _visible(who: Principal, ca: CaRecord) -> CaRecord:
+    if ca.tenant_id is None:
+        raise NotFound(f"unknown CA {ca.label!r}")
+    who.check_tenant(ca.tenant_id)
+    return ca
+
+
+@router.post("/cas", status_code=status.HTTP_201_CREATED, responses=_ERRORS,
+             summary="Register a tenant's issuing CA (hosted, imported or delegated)")
+def register_ca(body: CaIn, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_admin()
+    tenant = _tenant(who, body.tenant_id)
+    rt.tenants.get_tenant(tenant)
+    cas = rt.bootstrap.cas
+    profile = (body.profile or ProfileIn()).profile()
+    if body.mode == "hosted":
+        record = cas.create_hosted(tenant, body.label, common_name=body.common_name or
+                                   f"{tenant} device CA", profile=profile, actor=who.actor)
+    elif body.mode == "imported":
+        if not body.cert_pem or not body.key_pem:
+            raise InvalidInput("imported CAs need cert_pem and key_pem", field="key_pem")
+        record = cas.import_hosted(tenant, body.label, cert_pem=body.cert_pem.encode(),
+                                   key_pem=body.key_pem.encode(), profile=profile,
+                                   actor=who.actor)
+    else:
+        if not body.cert_pem or not body.est_url:
+            raise InvalidInput("delegated CAs need cert_pem and est_url", field="est_url")
+        record = cas.register_delegated(tenant, body.label, est_url=body.est_url,
+                                        ca_pem=body.cert_pem.encode(), profile=profile,
+                                        actor=who.actor)
+    return record.to_json()
+
+
+@router.get("/cas", responses=_ERRORS, summary="List tenant CAs")
+def list_cas(rt: CurrentRuntime, who: CurrentPrincipal,
+             tenant_id: str | None = None) -> list[dict[str, Any]]:
+    return [ca.to_json() for ca in rt.bootstrap.cas.cas(who.scope(tenant_id))]
+
+
+@router.get("/cas/{label}", responses=_ERRORS, summary="One tenant CA")
+def get_ca(label: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    return _visible(who, rt.bootstrap.cas.get(label)).to_json()
+
+
+@router.put("/cas/{label}/profile", responses=_ERRORS, summary="Set the certificate profile")
+def set_profile(label: str, body: ProfileIn, rt: CurrentRuntime,
+                who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_admin()
+    _visible(who, rt.bootstrap.cas.get(label))
+    return rt.bootstrap.cas.set_profile(label, body.profile(), actor=who.actor).to_json()
+
+
+@router.get("/cas/{label}/crl", responses={200: {"content": {"application/pkix-crl": {}}},
+                                            **_ERRORS}, summary="The CA's current CRL (DER)")
+def get_crl(label: str, rt: CurrentRuntime) -> Response:
+    ca = rt.bootstrap.cas.get(label)
+    if ca.tenant_id is None:
+        raise NotFound(f"unknown CA {label!r}")
+    return Response(rt.bootstrap.cas.crl(label), media_type="application/pkix-crl")
+
+
+@router.get("/certificates", responses=_ERRORS, summary="Issued certificates")
+def list_certificates(rt: CurrentRuntime, who: CurrentPrincipal, tenant_id: str | None = None,
+                      iccid: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    if not 1 <= limit <= 1000:
+        raise InvalidInput("limit must be 1-1000", field="limit")
+    certs = rt.bootstrap.cas.certificates(tenant_id=who.scope(tenant_id), iccid=iccid,
+                                          limit=limit)
+    return [c.to_json() for c in certs]
+
+
+@router.get("/certificates/{serial}", responses=_ERRORS, summary="One certificate's status")
+def get_certificate(serial: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    cert = rt.bootstrap.cas.certificate(serial)
+    who.check_tenant(cert.tenant_id)
+    return cert.to_json()
+
+
+@router.post("/certificates/{serial}/revoke", responses=_ERRORS, summary="Revoke a certificate")
+def revoke_certificate(serial: str, body: RevokeIn, rt: CurrentRuntime,
+                       who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_admin()
+    cert = rt.bootstrap.cas.certificate(serial)
+    who.check_tenant(cert.tenant_id)
+    return rt.bootstrap.cas.revoke(serial, reason=body.reason, actor=who.actor).to_json()
+
+
+@router.post("/sims/{iccid}/revoke", responses=_ERRORS,
+             summary="Revoke every certificate of a SIM")
+def revoke_sim(iccid: str, body: RevokeIn, rt: CurrentRuntime,
+               who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_admin()
+    certs = rt.bootstrap.cas.certificates(iccid=iccid, limit=1)
+    if not certs:
+        raise NotFound(f"no certificates for SIM {iccid}")
+    who.check_tenant(certs[0].tenant_id)
+    serials = rt.bootstrap.cas.revoke_sim(iccid, reason=body.reason, actor=who.actor,
+                                          why="api")
+    return {"iccid": iccid, "revoked": serials}
+
+
+@router.post("/ocsp", responses={200: {"content": {"application/ocsp-response": {}}}},
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/ocsp-request": {"schema": {"type": "string",
+                                                         "format": "binary"}}}}},
+             summary="OCSP responder (RFC 6960 Appendix A.1, POST)")
+async def ocsp_post(request: Request, rt: CurrentRuntime) -> Response:
+    body = await request.body()
+    answer = await run_in_threadpool(rt.bootstrap.cas.ocsp_response, body)
+    return Response(answer, media_type="application/ocsp-response")

@@ -1,0 +1,184 @@
+"""The UDM's Nudm_UEAuthentication service on the service-based interface (TS 29.503 §6.3).
+
+Three operations of the official OpenAPI (``TS29503_Nudm_UEAU.yaml``):
+``POST /nudm-ueau/v1/{supiOrSuci}/security-information/generate-auth-data``
+(200 AuthenticationInfoResult), ``POST /nudm-ueau/v1/{supi}/auth-events``
+(201 AuthEvent with ``Location``, ConfirmAuth) and
+``PUT /nudm-ueau/v1/{supi}/auth-events/{authEventId}`` (204, DeleteAuth: the
+AuthEvent with ``authRemovalInd``). Errors are TS 29.571 ProblemDetails
+(``application/problem+json``) with the application ``cause`` (TS 29.500
+§5.2.7.2, TS 29.503 §6.3.7): 400 ``INVALID_MSG_FORMAT`` /
+``MANDATORY_IE_MISSING`` / ``MANDATORY_IE_INCORRECT``, 401/403 for tokens,
+404 ``USER_NOT_FOUND`` / ``DATA_NOT_FOUND``, 411, 413, 415, 501.
+
+Callers are authorised by OAuth2 access tokens (:mod:`._tokens`) when a
+verifier is configured; without one (lab mode) the server only binds
+loopback (enforced by :class:`~simtrust.sbi.SbiServer`). This app is apart
+from the operator API: HTTP/1.1 with API keys stays there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from simtrust.errors import InvalidInput, NotFound, PayloadTooLarge, SimtrustError
+from simtrust.sbi._tokens import TokenVerifier
+from simtrust.subscriber import UdmService
+
+__all__ = ["create_sbi_app"]
+
+PREFIX = "/nudm-ueau/v1"
+_PROBLEM_BASE = "https://simtrust.dev/problems/"
+_DEFAULT_CAUSE = {400: "INVALID_MSG_FORMAT", 401: "UNAUTHORIZED", 403: "AUTHENTICATION_REJECTED",
+                  404: "USER_NOT_FOUND", 411: "INCORRECT_LENGTH", 413: "MSG_TOO_LARGE",
+                  415: "UNSUPPORTED_MEDIA_TYPE", 500: "SYSTEM_FAILURE",
+                  501: "NOT_IMPLEMENTED"}
+
+
+class _UnsupportedMediaType(SimtrustError):
+    code = "unsupported-media-type"
+    status = 415
+    title = "Unsupported media type"
+
+
+class _MethodNotAllowed(SimtrustError):
+    code = "method-not-allowed"
+    status = 405
+    title = "Method not allowed"
+
+
+def problem(exc: SimtrustError, instance: str) -> JSONResponse:
+    """TS 29.571 §5.2.4.1 ProblemDetails for ``exc``."""
+    status = exc.status
+    cause = exc.context.get("cause")
+    body: dict[str, Any] = {
+        "type": _PROBLEM_BASE + exc.code, "title": exc.title, "status": status,
+        "detail": exc.detail, "instance": instance,
+        "cause": str(cause or _DEFAULT_CAUSE.get(status, "SYSTEM_FAILURE")),
+    }
+    param = exc.context.get("invalid_param")
+    if isinstance(param, str):
+        body["invalidParams"] = [{"param": param, "reason": exc.detail}]
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    elif status == 403 and cause == "insufficient_scope":
+        headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope", scope="nudm-ueau"'
+    return JSONResponse(body, status_code=status, headers=headers,
+                        media_type="application/problem+json")
+
+
+_DRAIN_LIMIT = 1_048_576
+
+
+async def _drain(request: Request) -> None:
+    """Read what is left of a refused request's body (bounded).
+
+    Answering an HTTP/2 stream whose DATA frames are still arriving makes
+    hypercorn drop the whole connection; reading them first keeps the
+    connection, and the AUSF's other streams on it, alive.
+    """
+    seen = 0
+    try:
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > _DRAIN_LIMIT:
+                return
+    except (RuntimeError, ClientDisconnect):
+        return  # already consumed, or the client went away
+
+
+def create_sbi_app(
+    udm: UdmService, verifier: TokenVerifier | None, *, max_body_bytes: int = 65_536
+) -> Starlette:
+    """The ASGI app of the UDM's SBI (served over HTTP/2 by :class:`SbiServer`)."""
+
+    async def _body(request: Request) -> dict[str, Any]:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise _UnsupportedMediaType("the body must be application/json")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+            raise PayloadTooLarge(f"the body is over {max_body_bytes} bytes")
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > max_body_bytes:
+                raise PayloadTooLarge(f"the body is over {max_body_bytes} bytes")
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            raise InvalidInput("the body must be a JSON object", cause="INVALID_MSG_FORMAT")
+        return body
+
+    def _actor(request: Request) -> str:
+        if verifier is None:
+            return "sbi:lab"
+        claims = verifier.verify(request.headers.get("authorization"))
+        return f"sbi:{claims.get('sub') or claims.get('iss') or 'nf'}"
+
+    def endpoint(
+        handler: Callable[[Request, str], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request, _actor(request))
+            except SimtrustError as exc:
+                await _drain(request)
+                return problem(exc, request.url.path)
+        return run
+
+    async def generate_auth_data(request: Request, actor: str) -> Response:
+        body = await _body(request)
+        result = await run_in_threadpool(
+            udm.generate_auth_data, request.path_params["supiOrSuci"], body, actor=actor)
+        return JSONResponse(result)
+
+    async def confirm_auth(request: Request, actor: str) -> Response:
+        body = await _body(request)
+        supi = request.path_params["supi"]
+        event_id, event = await run_in_threadpool(udm.confirm_auth, supi, body, actor=actor)
+        location = f"{request.base_url}".rstrip("/") + f"{PREFIX}/{supi}/auth-events/{event_id}"
+        return JSONResponse(event, status_code=201, headers={"Location": location})
+
+    async def delete_auth(request: Request, actor: str) -> Response:
+        body = await _body(request)
+        await run_in_threadpool(udm.delete_auth, request.path_params["supi"],
+                                request.path_params["authEventId"], body, actor=actor)
+        return Response(status_code=204)
+
+    routes = [
+        Route(PREFIX + "/{supiOrSuci}/security-information/generate-auth-data",
+              endpoint(generate_auth_data), methods=["POST"]),
+        Route(PREFIX + "/{supi}/auth-events", endpoint(confirm_auth), methods=["POST"]),
+        Route(PREFIX + "/{supi}/auth-events/{authEventId}", endpoint(delete_auth),
+              methods=["PUT"]),
+    ]
+
+    async def unrouted(request: Request) -> Response:
+        # Answered here, after draining the body, rather than by the router (see _drain).
+        await _drain(request)
+        path = request.url.path
+        allowed = sorted({m for r in routes if r.path_regex.match(path) for m in r.methods or ()
+                          if m != "HEAD"})
+        if allowed:
+            exc: SimtrustError = _MethodNotAllowed(f"{request.method} is not served here",
+                                                   cause="METHOD_NOT_ALLOWED")
+            response = problem(exc, path)
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
+        return problem(NotFound("no such resource", cause="RESOURCE_URI_STRUCTURE_NOT_FOUND"),
+                       path)
+
+    every = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return Starlette(routes=[*routes, Route("/{path:path}", unrouted, methods=every)])

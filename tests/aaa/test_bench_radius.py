@@ -1,0 +1,19 @@
+"""The RADIUS benchmark runs in quick mode and reports the figures issue 13 names."""
+
+from __future__ import annotations
+
+import pytest
+
+from simtrust.benchmark import load_bench
+
+
+@pytest.mark.slow
+def test_quick_radius_bench_reports_its_keys() -> None:
+    result = load_bench("radius").run(quick=True).to_json()
+    metrics = result["metrics"]
+    for key in ("access_per_s", "access_p99_s", "accounting_per_s", "eap_aka_prime_per_s"):
+        assert metrics[key] > 0, key
+    assert result["limits"]["udp_echo_per_s"] > 0
+    assert result["limits"]["freeradius_pap_per_s"] > 0
+    assert result["ratios"]["access_vs_freeradius"] > 0
+    assert result["notes"]["accounting_committed"] >= 1000

@@ -1,0 +1,16 @@
+"""The bootstrap benchmark runs in quick mode and reports the figures issue 14 names."""
+
+from __future__ import annotations
+
+import pytest
+
+from simtrust.benchmark import load_bench
+
+
+@pytest.mark.slow
+def test_quick_bootstrap_bench_reports_its_keys() -> None:
+    result = load_bench("bootstrap").run(quick=True).to_json()
+    for key in ("certs_per_s", "bootstraps_per_s", "ocsp_per_s"):
+        assert result["metrics"][key] > 0, key
+    assert result["limits"]["p256_sign_per_s"] > 0
+    assert 0 < result["ratios"]["certs_to_p256_sign"]
