@@ -20,7 +20,8 @@ import simtrust
 
 SECRET_NAME = re.compile(
     r"^(k|ki|op|opc|top|topc|secret|secrets|password|passphrase|token|private_key"
-    r"|.*_private_key|.*_secret|master_key|api_key|seed|signing_key|private_bytes)$"
+    r"|.*_private_key|.*_secret|master_key|api_key|seed|signing_key|private_bytes"
+    r"|k_[a-z0-9_]+|ck|ik|ck_prime|ik_prime|mk|msk|emsk|kc|key_pem|.*_key_pem)$"
 )
 #: Fields whose names match but hold nothing secret, with the reason.
 NOT_SECRET = {

@@ -22,11 +22,17 @@ from tests.api.openapi_walk import operations
 from tests.subscriber.conftest import K1, OPC1, iccid, imsi, spec
 
 #: Path parameters that name a tenant-owned object.
-OWNED = {"iccid", "imei", "tenant_id", "key_id", "event_id", "entry_id"}
+OWNED = {"iccid", "imei", "tenant_id", "key_id", "event_id", "entry_id", "label"}
 #: Path parameters of objects no tenant owns (ledger, DIDs, credentials, network data).
 NOT_OWNED = {"message_id", "owner", "did", "list_id", "supiOrSuci", "address", "scope",
              # named inside the tenant the tenant_id query selects, or operator-only:
-             "name", "username", "ref", "path"}
+             "name", "username", "ref", "path",
+    # a certificate serial: same not-found error in code (pki.get_certificate); no
+    # certificate can be issued here without an EST enrolment
+    "serial"}
+
+#: Public by design: a CA's CRL is fetched by relying parties without a key.
+PUBLIC = {("GET", "/v1/pki/cas/{label}/crl")}
 
 SIM_CSV = "ICCID,IMSI,KI,OPC\n{iccid},{imsi},{k},{opc}\n"
 
@@ -48,6 +54,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/policy/alerting/{tenant_id}"): {"webhook_url": None},
     ("PUT", "/v1/tenants/{tenant_id}/attach-policy"): {},
     ("PUT", "/v1/tenants/{tenant_id}/sim-allocation"): {"iccid_prefixes": ["8988299"]},
+    ("PUT", "/v1/pki/cas/{label}/profile"): {},
+    ("POST", "/v1/pki/sims/{iccid}/revoke"): {},
     ("POST", "/v1/sims"): lambda t: _sim(50, t),
     ("POST", "/v1/device-groups"): lambda t: {"tenant_id": t, "name": "meters"},
     ("POST", "/v1/devices"): lambda t: {"tenant_id": t, "imei": "352099000000501"},
@@ -57,6 +65,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/api-keys"): lambda t: {"tenant_id": t, "role": "tenant-viewer",
                                          "name": "probe"},
     ("POST", "/v1/policy/devices"): lambda t: {"tenant_id": t, "imsi": imsi(51).value},
+    ("POST", "/v1/pki/cas"): lambda t: {"tenant_id": t, "label": "probe-ca"},
 }
 #: Raw (CSV) bodies of the import operations.
 CSV_BODIES = {
@@ -82,6 +91,8 @@ def world(sqlite_runtime: Runtime) -> dict[str, Any]:
     entry = services.blocklist.entries("globex", include_global=False)[0]
     event = rt.audit.append(actor="test", action="probe", subject="sim:x", outcome="info",
                             tenant_id="globex")
+    rt.bootstrap.cas.create_hosted("globex", "globex-ca", common_name="Globex CA",
+                                   actor="test")
     services.close()
     return {
         "headers": {"Authorization": f"Bearer {acme.secret}"},
@@ -93,6 +104,7 @@ def world(sqlite_runtime: Runtime) -> dict[str, Any]:
             "key_id": (globex_key.key.id, "0123456789abcdef"),
             "event_id": (event.event_id, str(uuid.uuid4())),
             "entry_id": (str(entry.id), str(entry.id + 987_654)),
+            "label": ("globex-ca", "nosuch-ca"),
         },
     }
 
@@ -158,6 +170,8 @@ def test_other_tenants_objects_answer_like_missing_ones(
             props = doc["components"]["schemas"][ref.rsplit("/", 1)[1]].get("properties", {})
             assert "tenant_id" not in props or (method, path) in BODIES, \
                 f"give a body for {method} {path} (it names a tenant)"
+        if (method, path) in PUBLIC:
+            continue
         for owned in _owned_inputs(op, method, path):
             theirs, nobodys = world["ids"][owned]
             a = _call(api, method, path, op, owned, theirs, world)

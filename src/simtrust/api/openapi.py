@@ -4,8 +4,8 @@ FastAPI declares only the success status and a JSON 422 per operation. The
 server answers every error as an RFC 9457 problem (``application/problem+json``,
 :mod:`simtrust.api.problems`), so :func:`install_openapi` declares, for each
 operation, each problem status its shape allows (OpenAPI 3.1 §4.8.16,
-Responses Object): 401 and 403 when it takes an API key; 404 when it names
-something (a path parameter, a tenant, a stored id); 409 for an authenticated
+Responses Object): 401 and 403 when it takes an API key; 404 except on the
+health probes (what it names, or a document not published yet); 409 for an authenticated
 write; 400 when it takes any input (malformed JSON, an identifier that does not
 parse); 413 when it takes a body (the size limit); 422 when it takes any input
 (schema validation); 503 when the store can fail it. Identifier parameters
@@ -59,6 +59,10 @@ _PROBLEM_SCHEMA = {
 }
 
 
+#: Health probes: they answer, or the process is gone.
+_PROBES = frozenset({"/healthz", "/readyz"})
+
+
 def problem_statuses(method: str, path: str, operation: dict[str, Any]) -> list[int]:
     """The problem statuses an operation can answer, from its shape."""
     params = operation.get("parameters", [])
@@ -72,10 +76,8 @@ def problem_statuses(method: str, path: str, operation: dict[str, Any]) -> list[
         statuses |= {401, 403, 503}
         if method.lower() != "get":
             statuses.add(409)
-    if any(p["in"] == "path" for p in params) or "tenant_id" in names or body or (
-        authenticated and inputs
-    ):
-        statuses.add(404)
+    if path not in _PROBES:
+        statuses.add(404)  # anything it names, or a document not published yet
     if inputs or body:
         statuses |= {400, 422}
     if body:
@@ -97,7 +99,12 @@ def _document(doc: dict[str, Any]) -> dict[str, Any]:
                 responses.setdefault(str(status), {}).setdefault(
                     "description", PROBLEM_STATUSES[status])
             for status, response in responses.items():
-                if status.isdigit() and int(status) >= 400:
+                content = response.get("content", {})
+                default = content.get("application/json", {}).get("schema", {}).get(
+                    "$ref", "").endswith("/HTTPValidationError")
+                if status.isdigit() and int(status) >= 400 and (not content or default):
+                    # Routes that answer errors in their own media type (DID
+                    # resolution) declare it; every other error is a problem.
                     response["content"] = {"application/problem+json": {"schema": ref}}
             for param in operation.get("parameters", []):
                 fmt = IDENTIFIER_FORMATS.get(param["name"])
