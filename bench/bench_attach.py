@@ -42,6 +42,7 @@ from pathlib import Path
 
 import httpx
 
+from simtrust.alerts import MemorySink
 from simtrust.benchmark import BenchResult
 from simtrust.config import load_settings
 from simtrust.runtime import Runtime
@@ -51,7 +52,6 @@ from simtrust.subscriber import (
     BindingMode,
     Imei,
     Imsi,
-    MemorySink,
     Plmn,
     build_services,
     luhn_check_digit,
@@ -255,7 +255,7 @@ def run(quick: bool) -> BenchResult:
             rt.tenants.create_tenant(TENANT, "Bench fleet")
             operator = rt.tenants.create_key("operator-admin", "bench")
             sink = MemorySink()
-            services = build_services(rt, sinks=[sink])
+            services = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[sink])
             inventory = services.inventory
             inventory.create_apn(TENANT, "iot", actor="bench", pool="10.64.0.0/16")
             inventory.set_policy(AttachPolicy(TENANT, binding_mode=BindingMode.EXACT_PAIR),

@@ -7,7 +7,7 @@ ECDSA signing of a 32-byte digest in the same run, one thread);
 ``metrics.bootstraps_per_s`` (full device bootstraps over loopback: a new TLS
 connection to the bootstrap listener, Ub Digest AKA with the AuC (2 requests), EST
 simpleenroll with Digest (2 requests), a P-256 key made in the SIM applet;
-``CLIENTS`` device threads at a time, in this same process as the listener);
+``CLIENTS`` device processes at a time, started together, the listener in this one);
 ``metrics.ocsp_per_s`` (RFC 6960 requests without a nonce, as RFC 5019 clients send
 them: parsed, status read from the store every time, the signed response reused
 while fresh, one thread) and ``metrics.ocsp_nonce_per_s`` (requests with a nonce:
@@ -16,11 +16,13 @@ every response built and signed).
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
-import threading
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
@@ -28,15 +30,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
+from simtrust.alerts import MemorySink
 from simtrust.api.bootstrap_listener import BootstrapListener
 from simtrust.benchmark import BenchResult
 from simtrust.bootstrap import (
     CertProfile,
     DeviceClaims,
-    DeviceClient,
-    NafId,
-    SimApplet,
-    impi_from_imsi,
     load_csr,
 )
 from simtrust.config import load_settings
@@ -44,7 +43,6 @@ from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     Iccid,
     Imsi,
-    MemorySink,
     OpKind,
     SimSecrets,
     SimSpec,
@@ -52,7 +50,6 @@ from simtrust.subscriber import (
     build_services,
     luhn_check_digit,
 )
-from simtrust.subscriber.auc import Milenage, Usim
 
 NAME = "bootstrap"
 DESCRIPTION = "Certificates/s vs raw P-256 signing, full SIM bootstraps/s over TLS, OCSP/s"
@@ -71,8 +68,7 @@ def _imsi(i: int) -> str:
     return f"00101{i:010d}"
 
 
-def _rate(step: object, seconds: float) -> float:
-    assert callable(step)
+def _rate(step: Callable[[], int], seconds: float) -> float:
     done = 0
     start = time.perf_counter()
     while True:
@@ -80,6 +76,64 @@ def _rate(step: object, seconds: float) -> float:
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
             return done / elapsed
+
+
+_DEVICES = """
+import json, sys, time
+from datetime import UTC, datetime
+from simtrust.bootstrap import DeviceClient, NafId, SimApplet, impi_from_imsi
+from simtrust.subscriber.auc import Milenage, Usim
+job = json.loads(sys.stdin.readline())
+print("ready", flush=True)
+sys.stdin.readline()
+start = time.monotonic()
+for iccid, imsi, k, opc in job["devices"]:
+    applet = SimApplet(iccid, Usim(Milenage(bytes.fromhex(k), bytes.fromhex(opc))),
+                       impi=impi_from_imsi(imsi, 2), supi="imsi-" + imsi)
+    with DeviceClient(applet, base_url=job["url"], trust_pem=job["trust"].encode(),
+                      naf_id=NafId(job["naf"]), clock=lambda: datetime.now(UTC)) as client:
+        client.bootstrap()
+        client.enroll(job["label"], "tls")
+print(json.dumps({"start": start, "end": time.monotonic(), "n": len(job["devices"])}),
+      flush=True)
+"""
+
+
+def _bootstraps(listener: BootstrapListener, naf: str, keys: list[tuple[bytes, bytes]],
+                tmp: Path) -> float:
+    """Devices per second over ``CLIENTS`` device processes started together."""
+    procs = []
+    for c in range(CLIENTS):
+        devices = [(_iccid(i), _imsi(i), keys[i][0].hex(), keys[i][1].hex())
+                   for i in range(c, len(keys), CLIENTS)]
+        proc = subprocess.Popen([sys.executable, "-c", _DEVICES], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=(tmp / f"dev{c}.log").open("wb"),
+                                text=True)
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        proc.stdin.write(json.dumps({"devices": devices, "url": listener.base_url,
+                                     "trust": listener.trust_pem.decode(), "naf": naf,
+                                     "label": LABEL}) + "\n")
+        proc.stdin.flush()
+        procs.append(proc)
+    for proc in procs:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("a device process did not start")
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    reports = []
+    for c, proc in enumerate(procs):
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if proc.wait(timeout=600) != 0 or not line:
+            raise RuntimeError("device process failed: "
+                               + (tmp / f"dev{c}.log").read_text()[-500:])
+        reports.append(json.loads(line))
+    elapsed = max(r["end"] for r in reports) - min(r["start"] for r in reports)
+    return round(float(sum(r["n"] for r in reports)) / float(elapsed), 1)
 
 
 def run(quick: bool) -> BenchResult:
@@ -91,8 +145,8 @@ def run(quick: bool) -> BenchResult:
         rt = Runtime.initialise(load_settings(env={}, home=home))
         try:
             rt.tenants.create_tenant(TENANT, "Bench fleet")
-            subs = build_services(rt, sinks=[MemorySink()])
-            rt._extensions["subscriber"] = subs
+            subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[MemorySink()])
+            rt.subscriber = subs
             keys: list[tuple[bytes, bytes]] = []
             for i in range(devices):
                 k, opc = os.urandom(16), os.urandom(16)
@@ -109,8 +163,13 @@ def run(quick: bool) -> BenchResult:
             key = ec.generate_private_key(ec.SECP256R1())
             digest = os.urandom(32)
             algo = ec.ECDSA(hashes.SHA256())
-            result.limits["p256_sign_per_s"] = round(_rate(
-                lambda: [key.sign(digest, algo) for _ in range(64)] and 64, seconds), 1)
+
+            def sign() -> int:
+                for _ in range(64):
+                    key.sign(digest, algo)
+                return 64
+
+            result.limits["p256_sign_per_s"] = round(_rate(sign, seconds), 1)
 
             # Certificates: CSR checked, built, signed, stored, audited.
             csrs = []
@@ -154,45 +213,12 @@ def run(quick: bool) -> BenchResult:
                         .build().public_bytes(serialization.Encoding.DER) for c in issued]
             result.metrics["ocsp_nonce_per_s"] = round(_rate(answer, seconds), 1)
 
-            # Full device bootstraps over loopback TLS.
+            # Full device bootstraps over loopback TLS, devices in their own processes.
             listener = BootstrapListener(boot, "127.0.0.1", 0,
                                          hostnames=["localhost", "127.0.0.1"]).start()
             try:
-                naf = NafId(boot.server.naf_id.fqdn)
-                failures: list[BaseException] = []
-                next_device = [0]
-                lock = threading.Lock()
-
-                def worker() -> None:
-                    while True:
-                        with lock:
-                            i = next_device[0]
-                            next_device[0] += 1
-                        if i >= devices:
-                            return
-                        k, opc = keys[i]
-                        applet = SimApplet(_iccid(i), Usim(Milenage(k, opc)),
-                                           impi=impi_from_imsi(_imsi(i), 2),
-                                           supi=f"imsi-{_imsi(i)}")
-                        try:
-                            with DeviceClient(applet, base_url=listener.base_url,
-                                              trust_pem=listener.trust_pem, naf_id=naf,
-                                              clock=lambda: datetime.now(UTC)) as client:
-                                client.bootstrap()
-                                client.enroll(LABEL, "tls")
-                        except Exception as exc:  # noqa: BLE001 - counted and reported
-                            failures.append(exc)
-
-                started = time.perf_counter()
-                threads = [threading.Thread(target=worker) for _ in range(CLIENTS)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-                elapsed = time.perf_counter() - started
-                if failures:
-                    raise RuntimeError(f"{len(failures)} bootstraps failed: {failures[0]!r}")
-                result.metrics["bootstraps_per_s"] = round(devices / elapsed, 1)
+                result.metrics["bootstraps_per_s"] = _bootstraps(
+                    listener, boot.server.naf_id.fqdn, keys, Path(tmp))
             finally:
                 listener.stop()
             result.notes.update({"devices": devices, "clients": CLIENTS, "store": "sqlite",

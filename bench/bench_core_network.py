@@ -32,6 +32,7 @@ import threading
 import time
 from pathlib import Path
 
+from simtrust.alerts import MemorySink
 from simtrust.benchmark import BenchResult
 from simtrust.config import load_settings
 from simtrust.diameter import Avp, Message, decode_message
@@ -39,7 +40,6 @@ from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     Iccid,
     Imsi,
-    MemorySink,
     OpKind,
     SimSecrets,
     SimSpec,
@@ -63,10 +63,11 @@ from pathlib import Path
 from simtrust.config import load_settings
 from simtrust.diameter import DiameterListener, NodeSettings
 from simtrust.runtime import Runtime
+from simtrust.alerts import MemorySink
 from simtrust.sbi import SbiServer, create_sbi_app
-from simtrust.subscriber import MemorySink, build_services
+from simtrust.subscriber import build_services
 rt = Runtime.open(load_settings(env={}, home=Path(sys.argv[1])))
-subs = build_services(rt, sinks=[MemorySink()])
+subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[MemorySink()])
 peers = frozenset(f"mme{i}.bench" for i in range(int(sys.argv[2])))
 listener = DiameterListener(NodeSettings("hss.bench", "bench", peers, max_inflight=4096),
                             subs.hss, subs.eir, rt.audit)
@@ -213,7 +214,7 @@ def run(quick: bool) -> BenchResult:
         rt = Runtime.initialise(load_settings(env={}, home=home))
         try:
             rt.tenants.create_tenant(TENANT, "Bench fleet")
-            services = build_services(rt, sinks=[MemorySink()])
+            services = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[MemorySink()])
             keys = os.urandom(32 * sims)
             inv = services.inventory
             for i in range(sims):

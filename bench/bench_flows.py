@@ -20,15 +20,10 @@ import struct
 import time
 
 from simtrust.benchmark import BenchResult
-from simtrust.policy import (
-    AddressMap,
-    DeviceContext,
-    FlowDecoder,
-    PolicyEngine,
-    PolicySet,
-    StaticDirectory,
-    policy_from_dict,
-)
+from simtrust.detect import Detector, DeviceRef
+from simtrust.domain import DeviceContext
+from simtrust.flows import FlowDecoder
+from simtrust.policy import AddressMap, PolicyEngine, PolicySet, StaticDirectory, policy_from_dict
 
 NAME = "flows"
 DESCRIPTION = "IPFIX decode → SIM mapping → policy → detection, records per second on one core"
@@ -100,11 +95,7 @@ def _engine() -> tuple[PolicyEngine, AddressMap]:
     return PolicyEngine(PolicySet([policy]), addresses, directory, None), addresses
 
 
-def _detector(addresses: AddressMap) -> object | None:
-    try:
-        from simtrust.detect import Detector, DeviceRef
-    except ImportError:
-        return None
+def _detector(addresses: AddressMap) -> Detector:
     refs = {}
     for i in range(DEVICES):
         imsi = f"00101{i:010d}"

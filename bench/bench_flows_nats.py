@@ -26,20 +26,19 @@ from typing import Any
 
 import nats
 
+from simtrust.alerts import MemorySink
 from simtrust.benchmark import BenchResult
-from simtrust.policy import (
-    AddressMap,
+from simtrust.detect import DetectionService
+from simtrust.domain import DeviceContext, FlowRecord
+from simtrust.flows import (
     BatchApplier,
-    DeviceContext,
     FlowConsumer,
     FlowPublisher,
-    FlowRecord,
     FlowStreamSettings,
-    build_policy_service,
     encode_batch,
-    policy_from_dict,
     setup_flow_stream,
 )
+from simtrust.policy import AddressMap, build_policy_service, policy_from_dict
 from simtrust.runtime import Runtime
 
 NAME = "flows-nats"
@@ -85,7 +84,8 @@ def _addresses() -> AddressMap:
 
 def _runtime(home: Path) -> Runtime:
     rt = Runtime.ephemeral(home)
-    service = rt.extension("policy", lambda: build_policy_service(rt, sinks=[], removers=[]))
+    service = build_policy_service(rt.db, rt.audit, rt.clock)
+    rt.policy = service
     for i in range(DEVICES):
         service.register(DeviceContext(_imsi(i), TENANT, apn="iot", group="meters",
                                        tz="Europe/Berlin"))
@@ -99,11 +99,7 @@ def _runtime(home: Path) -> Runtime:
     return rt
 
 
-def _detection() -> Any:
-    try:
-        from simtrust.detect import DetectionService, MemorySink
-    except ImportError:
-        return None
+def _detection() -> DetectionService:
     return DetectionService([MemorySink()])
 
 
@@ -166,8 +162,8 @@ def _publish(settings: FlowStreamSettings, flows: list[FlowRecord]) -> tuple[flo
 
 
 def _consumer(rt: Runtime, settings: FlowStreamSettings) -> FlowConsumer:
-    applier = BatchApplier(rt, stream=settings.name, partitions=range(PARTITIONS),
-                           detection=_detection())
+    applier = BatchApplier(rt.db, rt.policy, clock=rt.clock, stream=settings.name,
+                           partitions=range(PARTITIONS), detection=_detection())
     return FlowConsumer(applier, url=URL, of=PARTITIONS, settings=settings, fetch_batch=16,
                         fetch_timeout=0.2, ack_wait=ACK_WAIT)
 
@@ -187,7 +183,8 @@ def _finish(consumer: FlowConsumer, n: int) -> int:
 
 def _child(settings: FlowStreamSettings, parts: list[int], home: str, out: Any) -> None:
     rt = _runtime(Path(home))
-    applier = BatchApplier(rt, stream=settings.name, partitions=parts, detection=_detection())
+    applier = BatchApplier(rt.db, rt.policy, clock=rt.clock, stream=settings.name,
+                           partitions=parts, detection=_detection())
     consumer = FlowConsumer(applier, url=URL, of=PARTITIONS, settings=settings,
                             fetch_batch=16, fetch_timeout=0.2)
     t = time.perf_counter()

@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from fastapi.testclient import TestClient
 
+from simtrust.api import create_app
 from simtrust.audit import AuditEntry
 from simtrust.benchmark import BenchResult, rate
 from simtrust.runtime import Runtime
@@ -41,10 +43,6 @@ def run(quick: bool = False) -> BenchResult:
             result.metrics["seal_per_s"] = round(
                 rate(lambda: rt.keyring.seal(b"0" * 16, b"aad"), min_seconds=seconds), 1)
             key = rt.tenants.create_key("operator-admin", "bench")
-            from fastapi.testclient import TestClient
-
-            from simtrust.api import create_app
-
             client = TestClient(create_app(rt))
             headers = {"Authorization": f"Bearer {key.secret}"}
             result.metrics["api_get_per_s"] = round(

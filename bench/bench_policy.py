@@ -20,16 +20,11 @@ from typing import Any
 import httpx
 import uvicorn
 
+from simtrust.api import create_app
 from simtrust.benchmark import BenchResult, rate
-from simtrust.policy import (
-    AddressMap,
-    DeviceContext,
-    PolicyEngine,
-    PolicySet,
-    StaticDirectory,
-    policy_from_dict,
-    policy_service,
-)
+from simtrust.domain import DeviceContext
+from simtrust.policy import AddressMap, PolicyEngine, PolicySet, StaticDirectory, policy_from_dict
+from simtrust.runtime import Runtime
 
 NAME = "policy"
 DESCRIPTION = "Inline flow decisions: in-process and HTTP throughput and p99 latency"
@@ -105,14 +100,12 @@ def _free_port() -> int:
 
 
 def _http(result: BenchResult, n: int, rng: random.Random) -> None:
-    from simtrust.api import create_app
-    from simtrust.runtime import Runtime
 
     with tempfile.TemporaryDirectory() as tmp:
         rt = Runtime.ephemeral(Path(tmp) / "home")
         try:
             key = rt.tenants.create_key("operator-admin", "bench gateway")
-            service = policy_service(rt)
+            service = rt.policy
             service.store.put(policy_from_dict(
                 {"tenant_id": TENANT, "scope": "group:meters", "rules": RULES}), actor="bench")
             for i in range(DEVICES):

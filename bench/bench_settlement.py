@@ -28,6 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import polars as pl
+
 from simtrust.benchmark import BenchResult
 
 NAME = "settlement"
@@ -53,8 +56,6 @@ AGREEMENT = {
 
 def _generate(n: int, folder: Path) -> dict[str, int]:
     """Write ``home.csv`` and ``visited.csv`` with ``n`` records each; return expected counts."""
-    import numpy as np
-    import polars as pl
 
     rng = np.random.default_rng(15)
     share = max(1, n // 100)

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from simtrust.api import create_app
 from simtrust.runtime import Runtime
 from simtrust.store import Database, PostgresDatabase, SqliteDatabase
 
@@ -149,9 +151,7 @@ def operator_headers(sqlite_runtime: Runtime) -> dict[str, str]:
 
 @pytest.fixture
 def api(sqlite_runtime: Runtime) -> Any:
-    from fastapi.testclient import TestClient
 
-    from simtrust.api import create_app
 
     with TestClient(create_app(sqlite_runtime)) as client:
         yield client

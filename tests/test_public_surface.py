@@ -8,6 +8,7 @@ import pkgutil
 import pytest
 
 import simtrust
+from simtrust.cli import app
 
 PACKAGES = sorted(
     info.name for info in pkgutil.iter_modules(simtrust.__path__, "simtrust.") if info.ispkg
@@ -43,7 +44,6 @@ def test_no_unlisted_public_names(name: str) -> None:
 
 
 def test_every_cli_module_mounts() -> None:
-    from simtrust.cli import app
 
     names = {group.name for group in app.registered_groups}
     assert {"audit", "keys"} <= names

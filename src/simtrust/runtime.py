@@ -1,8 +1,13 @@
-"""The composition root: one :class:`Runtime` wires settings, store, keyring and audit.
+"""The composition root: one :class:`Runtime` builds every service with its collaborators.
 
-The API server, the CLI, the demo and the tests each open a Runtime; packages
-obtain their long-lived services through :meth:`Runtime.extension`, which
-builds each service once per runtime. Schema migrations of every package
+The API server, the CLI, the demo and the tests each open a Runtime and reach
+the services through its typed attributes (:attr:`Runtime.subscriber`,
+:attr:`~Runtime.policy`, :attr:`~Runtime.detect`, :attr:`~Runtime.flows`,
+:attr:`~Runtime.ledger`, :attr:`~Runtime.identity`). Each is built on first
+use, once, by the methods below, which pass every collaborator explicitly (the
+store, keyring, audit log, clock, settings, other services, alert sinks); no
+service looks another up, and no module below the interfaces layer imports
+this one. Schema migrations of every package
 (``simtrust.<pkg>._schema.MIGRATIONS``) are applied when the runtime opens,
 and columns a package lists in ``SEALED_COLUMNS`` are re-wrapped by
 :meth:`Runtime.rotate_master_key`.
@@ -17,13 +22,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from simtrust.aaa import AaaServices, EapAkaServer, build_aaa
+from simtrust.alerts import AuditSink, MqttSink, WebhookSink
 from simtrust.audit import AuditLog
+from simtrust.bootstrap import BootstrapServices, build_bootstrap
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
+from simtrust.detect import DetectionService
 from simtrust.errors import ConfigError
+from simtrust.flows import FlowService
+from simtrust.identity import IdentityService
+from simtrust.ledger import LedgerNode, open_ledger_node
+from simtrust.policy import PolicyService, PolicyStore, build_policy_service
 from simtrust.store import (
     Database,
     Migration,
@@ -32,11 +44,13 @@ from simtrust.store import (
     apply_migrations,
     open_database,
 )
+from simtrust.subscriber import SubscriberServices, build_services
 
-if TYPE_CHECKING:
-    from simtrust.bootstrap import BootstrapServices
+__all__ = ["POLICY_ALERT_PREFIX", "SCHEMA_PACKAGES", "Runtime", "SealedColumn", "all_migrations",
+           "utc_now"]
 
-__all__ = ["SCHEMA_PACKAGES", "Runtime", "SealedColumn", "all_migrations", "utc_now"]
+#: MQTT topic prefix of policy alerts (attach and detection alerts use ``simtrust/alerts``).
+POLICY_ALERT_PREFIX = "simtrust/policy/alerts"
 
 #: Packages whose ``_schema`` module the runtime looks for, lowest layer first.
 SCHEMA_PACKAGES = (
@@ -102,32 +116,12 @@ class Runtime:
         apply_migrations(db, all_migrations())
         self.audit = AuditLog(db, clock)
         self.tenants = TenantStore(db)
-        self._extensions: dict[str, Any] = {}
-        self._ext_lock = threading.RLock()
-        self._bootstrap: BootstrapServices | None = None
+        self._built: dict[str, Any] = {}
+        self._order: list[Any] = []
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"Runtime(home={str(self.settings.home)!r}, db={self.db!r})"
-
-    @property
-    def bootstrap(self) -> BootstrapServices:
-        """The bootstrap package's services (BSF, AAnF, CAs, certificate server), built once."""
-        with self._ext_lock:
-            if self._bootstrap is None:
-                from simtrust.bootstrap import build_bootstrap
-                from simtrust.subscriber import subscriber_services
-
-                settings = self.settings
-                public = None
-                if settings.bootstrap_bind:
-                    port = settings.bootstrap_bind.rsplit(":", 1)[1]
-                    public = f"https://{settings.bootstrap_naf_fqdn}:{port}"
-                self._bootstrap = build_bootstrap(
-                    db=self.db, keyring=self.keyring, audit=self.audit, clock=self.clock,
-                    subscriber=subscriber_services(self), naf_fqdn=settings.bootstrap_naf_fqdn,
-                    bsf_domain=settings.bootstrap_bsf_domain, public_base_url=public,
-                )
-            return self._bootstrap
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> Runtime:
@@ -165,28 +159,129 @@ class Runtime:
         keyring = Keyring.generate(settings.master_key_file)
         return cls(settings, open_database(settings.store_url, schema=schema), keyring, clock)
 
-    def extension(self, key: str, factory: Callable[[], T]) -> T:
-        """The service registered under ``key``, built by ``factory`` on first use."""
-        with self._ext_lock:
-            if key not in self._extensions:
-                self._extensions[key] = factory()
-            value: T = self._extensions[key]
-            return value
+    # -- the services, each built once with its collaborators --------------------------
+
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        with self._lock:
+            if name not in self._built:
+                value = build()
+                self._built[name] = value
+                self._order.append(value)
+            found: T = self._built[name]
+            return found
+
+    def _install(self, name: str, value: object) -> None:
+        """Use ``value`` as the service ``name``; the runtime closes it with the others.
+
+        Only before the runtime built its own: services built on one instance
+        never silently switch to another.
+        """
+        with self._lock:
+            current = self._built.get(name)
+            if current is not None and current is not value:
+                raise ConfigError(f"the runtime's {name} service is in use already")
+            if current is None:
+                self._built[name] = value
+                self._order.append(value)
+
+    @property
+    def ledger(self) -> LedgerNode:
+        """The operator's ledger node (sole validator over this store, key sealed at rest)."""
+        return self._once("ledger", lambda: open_ledger_node(
+            self.db, self.keyring, network=self.settings.network_id, clock=self.clock))
+
+    @ledger.setter
+    def ledger(self, node: LedgerNode) -> None:
+        """Run on ``node`` (a consortium validator's ledger over this store)."""
+        self._install("ledger", node)
+
+    @property
+    def identity(self) -> IdentityService:
+        """DIDs, credentials and status lists, registered as the ledger's identity handler."""
+        return self._once("identity", lambda: IdentityService(
+            self.db, self.keyring, self.ledger, network=self.settings.network_id,
+            clock=self.clock, public_url=self.settings.public_url))
+
+    @property
+    def subscriber(self) -> SubscriberServices:
+        """Inventory, AuC, attach decisions; SIM-swap alerts to the tenant webhook and MQTT."""
+        return self._once("subscriber", lambda: build_services(
+            self.db, self.keyring, self.audit, self.clock,
+            sinks=[WebhookSink(), MqttSink(self.settings.mqtt_url)]))
+
+    @subscriber.setter
+    def subscriber(self, services: SubscriberServices) -> None:
+        """Use ``services`` (built with other alert sinks, e.g. in tests)."""
+        self._install("subscriber", services)
+
+    @property
+    def policy(self) -> PolicyService:
+        """Policies and decisions over the subscriber inventory; ``remove`` suspends the SIM."""
+
+        def build() -> PolicyService:
+            subscriber = self.subscriber
+
+            def tenant_webhooks(store: PolicyStore) -> list[WebhookSink]:
+                return [WebhookSink(lookup=store.webhook)]
+
+            return build_policy_service(
+                self.db, self.audit, self.clock,
+                sinks=[MqttSink(self.settings.mqtt_url, prefix=POLICY_ALERT_PREFIX)],
+                sink_factory=tenant_webhooks,
+                removers=[subscriber.suspender()],
+                directory=subscriber.directory(),
+                addresses=subscriber.addresses,
+            )
+
+        return self._once("policy", build)
+
+    @policy.setter
+    def policy(self, service: PolicyService) -> None:
+        """Use ``service`` (built with other sinks or remove actions, e.g. in tests)."""
+        self._install("policy", service)
+
+    @property
+    def detect(self) -> DetectionService:
+        """Streaming detection; alerts to the audit log and the MQTT broker."""
+        return self._once("detect", lambda: DetectionService(
+            [AuditSink(self.audit, actor="detect"), MqttSink(self.settings.mqtt_url)]))
+
+    @property
+    def flows(self) -> FlowService:
+        """The flow pipeline driving policy and detection."""
+        return self._once("flows", lambda: FlowService(
+            self.db, self.policy, self.detect, nats_url=self.settings.nats_url,
+            clock=self.clock))
+
+    @property
+    def bootstrap(self) -> BootstrapServices:
+        """BSF, AAnF, CAs and the certificate server over the subscriber inventory."""
+
+        def build() -> BootstrapServices:
+            settings = self.settings
+            public = None
+            if settings.bootstrap_bind:
+                port = settings.bootstrap_bind.rsplit(":", 1)[1]
+                public = f"https://{settings.bootstrap_naf_fqdn}:{port}"
+            return build_bootstrap(
+                db=self.db, keyring=self.keyring, audit=self.audit, clock=self.clock,
+                subscriber=self.subscriber, naf_fqdn=settings.bootstrap_naf_fqdn,
+                bsf_domain=settings.bootstrap_bsf_domain, public_base_url=public,
+            )
+
+        return self._once("bootstrap", build)
 
     @property
     def aaa(self) -> AaaServices:
-        """The AAA services (RADIUS server, accounting, dynamic authorization), built once."""
-        from simtrust.policy import policy_service
-        from simtrust.subscriber import subscriber_services
+        """The AAA services (RADIUS server, accounting, dynamic authorization)."""
 
         def build() -> AaaServices:
-            subscriber = subscriber_services(self)
+            subscriber = self.subscriber
             return build_aaa(self.db, self.keyring, self.audit, self.clock,
-                             subscriber.inventory, subscriber.attach,
-                             usage=policy_service(self).engine,
+                             subscriber.inventory, subscriber.attach, usage=self.policy.engine,
                              eap=EapAkaServer(subscriber.auth, self.audit))
 
-        return self.extension("aaa", build)
+        return self._once("aaa", build)
 
     def rotate_master_key(self, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
         """Add a master key, re-wrap every sealed column under it; (new id, blobs re-wrapped)."""
@@ -210,7 +305,11 @@ class Runtime:
         return new_kid, count
 
     def close(self) -> None:
-        for value in self._extensions.values():
+        """Close the services (last built first), then the store."""
+        with self._lock:
+            built, self._order = self._order[::-1], []
+            self._built.clear()
+        for value in built:
             closer = getattr(value, "close", None)
             if callable(closer):
                 closer()

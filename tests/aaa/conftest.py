@@ -24,7 +24,6 @@ from simtrust.subscriber import (
     SimSpec,
     SimState,
     luhn_check_digit,
-    subscriber_services,
 )
 
 TENANT = "acme"
@@ -82,14 +81,14 @@ class Aaa:
                                        "state": SimState.ACTIVE, "apn": APN}
         defaults.update(kwargs)
         spec = SimSpec(iccid(n), imsi(n), **defaults)  # type: ignore[arg-type]
-        subscriber_services(self.rt).inventory.add_sim(TENANT, spec, actor="test")
+        self.rt.subscriber.inventory.add_sim(TENANT, spec, actor="test")
 
 
 @pytest.fixture
 def aaa(sqlite_runtime: Runtime) -> Iterator[Aaa]:
     rt = sqlite_runtime
     rt.tenants.create_tenant(TENANT, "Acme Meters")
-    subscriber_services(rt).inventory.create_apn(TENANT, APN, actor="test", pool="10.45.0.0/24")
+    rt.subscriber.inventory.create_apn(TENANT, APN, actor="test", pool="10.45.0.0/24")
     services = rt.aaa
     services.clients.add("127.0.0.1/32", SECRET, actor="test", name="pgw-1")
     auth = RadiusListener(services.server, "127.0.0.1", 0, "auth").start()
@@ -102,13 +101,13 @@ def aaa(sqlite_runtime: Runtime) -> Iterator[Aaa]:
 
 
 def radclient(port: int, kind: str, attributes: str, secret: str = SECRET,
-              retries: int = 3) -> str:
+              retries: int = 3, timeout: float = 2.0) -> str:
     """Run Debian's radclient once; its verbose output."""
     exe = shutil.which("radclient")
     if exe is None:
         pytest.fail("radclient (freeradius-utils) is not installed")
     done = subprocess.run(
-        [exe, "-x", "-r", str(retries), "-t", "2", f"127.0.0.1:{port}", kind, secret],
+        [exe, "-x", "-r", str(retries), "-t", str(timeout), f"127.0.0.1:{port}", kind, secret],
         input=attributes, capture_output=True, text=True, timeout=60, check=False,
     )
     return done.stdout + done.stderr

@@ -11,7 +11,7 @@ import pytest
 
 from simtrust.cli import main
 from simtrust.runtime import Runtime
-from simtrust.subscriber import OpKind, SimSecrets, SimSpec, SimState, subscriber_services
+from simtrust.subscriber import OpKind, SimSecrets, SimSpec, SimState
 
 from .conftest import K1, OPC1, iccid, imsi
 
@@ -41,7 +41,7 @@ def test_apn_access_users_and_sessions(api: Any, operator_headers: dict[str, str
                                        sqlite_runtime: Runtime) -> None:
     rt = sqlite_runtime
     rt.tenants.create_tenant("acme", "Acme")
-    inventory = subscriber_services(rt).inventory
+    inventory = rt.subscriber.inventory
     inventory.create_apn("acme", "acme.iot", actor="t", pool="10.9.0.0/24")
     inventory.add_sim("acme", SimSpec(iccid(1), imsi(1), SimSecrets(K1, OPC1, OpKind.OPC),
                                       state=SimState.ACTIVE, apn="acme.iot"), actor="t")
@@ -68,8 +68,12 @@ def test_apn_access_users_and_sessions(api: Any, operator_headers: dict[str, str
 def test_openapi_lists_the_radius_routes(api: Any) -> None:
     paths = api.get("/openapi.json").json()["paths"]
     for path in ("/v1/radius/clients", "/v1/sims/{iccid}/sessions", "/v1/apns/{name}/access",
-                 "/v1/apns/{name}/users", "/v1/sims/{iccid}/disconnect"):
-        assert path in paths
+                 "/v1/apns/{name}/users", "/v1/sims/{iccid}/disconnect", "/v1/sims/{iccid}/coa",
+                 "/v1/radius/stats"):
+        for operation in paths[path].values():
+            for code in ("400", "401", "403", "404"):
+                content = operation["responses"][code]["content"]
+                assert "application/problem+json" in content, (path, code)
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from simtrust.aaa import RadiusListener
-from simtrust.subscriber import SimState, subscriber_services
+from simtrust.subscriber import SimState
 
 from .conftest import APN, SECRET, Aaa, iccid, imeisv, imsi, radclient, wait_until
 from .peers import Capture, CoaReceiver
@@ -46,7 +46,7 @@ def test_capture_decodes_in_tshark(aaa: Aaa, tmp_path: Path) -> None:
                         f'NAS-IP-Address = 127.0.0.1, Acct-Input-Octets = 10, '
                         f'Acct-Input-Gigawords = 2\n')
         assert "Accounting-Response" in out, out
-        subscriber_services(aaa.rt).inventory.transition(iccid(1), SimState.SUSPENDED,
+        aaa.rt.subscriber.inventory.transition(iccid(1), SimState.SUSPENDED,
                                                          actor="test")
         wait_until(lambda: len(capture.datagrams) >= 8)
     finally:

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from pyrad.packet import AccountingResponse, AcctPacket
 
-from simtrust.policy import policy_from_dict, policy_service
-from simtrust.subscriber import SimState, subscriber_services
+from simtrust.policy import policy_from_dict
+from simtrust.subscriber import SimState
 
 from .conftest import APN, SECRET, Aaa, iccid, imsi, wait_until
 from .peers import COA_REQUEST, DISCONNECT_REQUEST, CoaReceiver, pyrad_dictionary
@@ -54,7 +54,7 @@ def gateway(aaa: Aaa) -> Iterator[CoaReceiver]:
 def test_suspending_a_sim_disconnects_its_session(aaa: Aaa, gateway: CoaReceiver) -> None:
     aaa.add_sim(1)
     accounting(aaa, 1, "sess-1", 1)
-    inventory = subscriber_services(aaa.rt).inventory
+    inventory = aaa.rt.subscriber.inventory
     inventory.transition(iccid(1), SimState.SUSPENDED, actor="operator", reason="fraud")
     wait_until(lambda: gateway.received)
     request = gateway.received[0]
@@ -74,7 +74,7 @@ def test_volume_cap_crossed_in_accounting_removes_and_disconnects(
     aaa: Aaa, gateway: CoaReceiver
 ) -> None:
     aaa.add_sim(2)
-    store = policy_service(aaa.rt).store
+    store = aaa.rt.policy.store
     store.put(policy_from_dict({
         "tenant_id": "acme", "scope": f"apn:{APN}",
         "rules": [{"kind": "volume", "period": "month", "max_bytes": 10_000,
@@ -82,7 +82,7 @@ def test_volume_cap_crossed_in_accounting_removes_and_disconnects(
     }), actor="test")
     accounting(aaa, 2, "sess-2", 1)
     accounting(aaa, 2, "sess-2", 3, Acct_Input_Octets=4_000, Acct_Output_Octets=4_000)
-    inventory = subscriber_services(aaa.rt).inventory
+    inventory = aaa.rt.subscriber.inventory
     assert SimState.ACTIVE == inventory.get_sim(iccid(2)).state
     accounting(aaa, 2, "sess-2", 3, Acct_Input_Octets=9_000, Acct_Output_Octets=6_000)
     wait_until(lambda: inventory.get_sim(iccid(2)).state == SimState.SUSPENDED)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyrad.packet import AuthPacket
 
-from simtrust.aaa._radius import (
+from simtrust.aaa._radius import (  # the codec's own helpers under test
     Attr,
     Code,
     MalformedPacket,

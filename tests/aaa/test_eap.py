@@ -15,7 +15,9 @@ import pytest
 from pyrad.packet import AccessAccept, AccessReject
 
 from simtrust.aaa._eap import aka_keys, aka_prime_keys, fips186_prf
-from simtrust.subscriber import SimState, subscriber_services
+from simtrust.subscriber import OpKind, SimSecrets, SimState, TuakParams
+from simtrust.subscriber.auc import Tuak
+from simtrust.subscriber.auc import Usim as AucUsim
 from simtrust.subscriber.auc import ck_ik_prime as auc_ck_ik_prime
 
 from . import eap_peer
@@ -144,7 +146,7 @@ def test_wrong_res_is_rejected_with_eap_failure(aaa: Aaa, peer: Peer) -> None:
 
 
 def test_suspended_sim_gets_no_challenge(aaa: Aaa, peer: Peer) -> None:
-    subscriber_services(aaa.rt).inventory.transition(iccid(1), SimState.SUSPENDED, actor="t")
+    aaa.rt.subscriber.inventory.transition(iccid(1), SimState.SUSPENDED, actor="t")
     result = peer.authenticate(_identity("6"))
     assert AccessReject == result.code
     assert [] == result.seen
@@ -155,3 +157,28 @@ def test_attach_rules_still_apply_after_eap(aaa: Aaa, peer: Peer) -> None:
     result = peer.authenticate(_identity("6"), extra=extra)
     assert AccessReject == result.code
     assert any("roaming-not-permitted" in m for m in result.reply["Reply-Message"])
+
+
+class _SimtrustUsim:
+    """simtrust's own USIM (not an independent peer) playing a TUAK SIM."""
+
+    def __init__(self, k: bytes, topc: bytes) -> None:
+        self.usim = AucUsim(Tuak(k, topc, res_bits=64, mac_bits=64, ck_bits=128, ik_bits=128))
+
+    def authenticate(self, rand: bytes, autn: bytes) -> tuple[bytes, bytes, bytes] | bytes:
+        response, self.usim = self.usim.authenticate(rand, autn)
+        return response.res, response.ck, response.ik
+
+
+def test_tuak_sim_authenticates_with_eap_aka_prime(aaa: Aaa) -> None:
+    k, topc = bytes(range(32)), bytes(range(32, 64))
+    aaa.add_sim(7, secrets=SimSecrets(k, topc, OpKind.TOPC),
+                tuak=TuakParams(res_bits=64, mac_bits=64, ck_bits=128, ik_bits=128))
+    peer = Peer(_SimtrustUsim(k, topc), str(imsi(7)), SECRET.encode(),  # type: ignore[arg-type]
+                aaa.auth_port)
+    try:
+        result = peer.authenticate(_identity("6", 7))
+    finally:
+        peer.close()
+    assert AccessAccept == result.code
+    assert 64 == len(result.msk)

@@ -76,7 +76,7 @@ def test_wrong_secret_gets_no_answer(aaa: Aaa) -> None:
     aaa.services.apns.add_user("acme", APN, "u6", "pw", actor="test")
     out = radclient(aaa.auth_port, "auth",
                     access(6).rstrip("\n") + ', Message-Authenticator = 0x00\n',
-                    secret="not-the-secret", retries=1)
+                    secret="not-the-secret", retries=1, timeout=0.5)
     assert "Received" not in out, out
     assert aaa.services.server.counters["bad_authenticator"] >= 1
 

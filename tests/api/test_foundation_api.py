@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from openapi_spec_validator import validate
 
+from simtrust.audit.anchoring import verify_event_proof
 from simtrust.runtime import Runtime
 
 PROBLEM = "application/problem+json"
@@ -47,7 +49,6 @@ def test_openapi_is_served_and_valid(api: Any) -> None:
     doc = api.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     assert {"/v1/tenants", "/v1/api-keys", "/v1/audit/events", "/healthz"} <= set(doc["paths"])
-    from openapi_spec_validator import validate
 
     validate(doc)
 
@@ -197,7 +198,6 @@ def test_audit_proof_over_http(api: Any, acme: dict[str, str],
     assert receipt["size"] >= 1
     proof = api.get(f"/v1/audit/events/{event_id}/proof",
                     headers={"Authorization": acme["tenant-admin"]}).json()
-    from simtrust.audit.anchoring import verify_event_proof
 
     assert event_id == verify_event_proof(proof).event_id
     other = api.get("/v1/audit/events?tenant_id=globex", headers=operator_headers).json()["events"]

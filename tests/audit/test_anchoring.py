@@ -17,7 +17,7 @@ from simtrust.audit.anchoring import (
 )
 from simtrust.crypto.merkle import MerkleProofError, merkle_root
 from simtrust.errors import IntegrityError, InvalidInput, InvalidSignature, NotFound
-from simtrust.ledger import Anchor, decode_message, ledger_node
+from simtrust.ledger import Anchor, decode_message
 from simtrust.runtime import Runtime
 
 
@@ -30,13 +30,13 @@ def _events(rt: Runtime, n: int, start: int = 0) -> list[Any]:
 
 def test_prove_and_verify_each_event(runtime: Runtime) -> None:
     events = _events(runtime, 13)
-    receipt = anchor_pending(runtime)
+    receipt = anchor_pending(runtime.audit, runtime.ledger)
     assert receipt is not None
     assert (1, 13) == (receipt.first, receipt.last)
     assert merkle_root([leaf_data(e.seq, e.hash) for e in events]) == receipt.root
-    node = ledger_node(runtime)
+    node = runtime.ledger
     for e in events:
-        proof = json.loads(json.dumps(prove_event(runtime, e.event_id)))  # as printed
+        proof = json.loads(json.dumps(prove_event(runtime.audit, runtime.ledger, e.event_id)))  # as printed
         verified = verify_event_proof(proof, trusted_issuer=node.signer.public_key, event=e,
                                       ledger=node)
         assert (e.seq, e.hash) == (verified.seq, verified.record_hash)
@@ -45,13 +45,13 @@ def test_prove_and_verify_each_event(runtime: Runtime) -> None:
 
 def test_later_batches_anchor_only_new_records(runtime: Runtime) -> None:
     _events(runtime, 3)
-    anchor_pending(runtime)
-    assert anchor_pending(runtime) is None
+    anchor_pending(runtime.audit, runtime.ledger)
+    assert anchor_pending(runtime.audit, runtime.ledger) is None
     late = _events(runtime, 4, start=3)
-    receipt = anchor_pending(runtime)
+    receipt = anchor_pending(runtime.audit, runtime.ledger)
     assert receipt is not None
     assert (4, 7) == (receipt.first, receipt.last)
-    proof = prove_event(runtime, late[2].event_id)
+    proof = prove_event(runtime.audit, runtime.ledger, late[2].event_id)
     assert 2 == proof["proof"]["leaf_index"]
     verify_event_proof(proof, event=late[2])
 
@@ -59,16 +59,16 @@ def test_later_batches_anchor_only_new_records(runtime: Runtime) -> None:
 def test_unanchored_and_unknown_events(sqlite_runtime: Runtime) -> None:
     (e,) = _events(sqlite_runtime, 1)
     with pytest.raises(NotFound):
-        prove_event(sqlite_runtime, e.event_id)
+        prove_event(sqlite_runtime.audit, sqlite_runtime.ledger, e.event_id)
     with pytest.raises(NotFound):
-        prove_event(sqlite_runtime, "no-such-event")
+        prove_event(sqlite_runtime.audit, sqlite_runtime.ledger, "no-such-event")
 
 
 @pytest.fixture
 def proven(sqlite_runtime: Runtime) -> tuple[Runtime, Any, dict[str, Any]]:
     events = _events(sqlite_runtime, 6)
-    anchor_pending(sqlite_runtime)
-    return sqlite_runtime, events[4], prove_event(sqlite_runtime, events[4].event_id)
+    anchor_pending(sqlite_runtime.audit, sqlite_runtime.ledger)
+    return sqlite_runtime, events[4], prove_event(sqlite_runtime.audit, sqlite_runtime.ledger, events[4].event_id)
 
 
 def test_tampered_proofs_fail(proven: tuple[Runtime, Any, dict[str, Any]]) -> None:
@@ -102,11 +102,11 @@ def test_altered_log_cannot_be_proven(proven: tuple[Runtime, Any, dict[str, Any]
     rt, event, _ = proven
     rt.db.execute("UPDATE audit_events SET hash = ? WHERE seq = 2", (b"\x00" * 32,))
     with pytest.raises(IntegrityError):
-        prove_event(rt, event.event_id)
+        prove_event(rt.audit, rt.ledger, event.event_id)
 
 
 def test_anchor_records_checks_contiguity(sqlite_runtime: Runtime) -> None:
-    node = ledger_node(sqlite_runtime)
+    node = sqlite_runtime.ledger
     with pytest.raises(InvalidInput):
         anchor_records(node, [(1, b"\x00" * 32), (3, b"\x00" * 32)])
     receipt = anchor_records(node, [(1, b"\x01" * 32), (2, b"\x02" * 32)], domain="streams")

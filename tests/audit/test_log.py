@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simtrust.audit import GENESIS_HASH, AuditEntry, AuditLog, chain_hash
+from simtrust.audit._log import _canonical
 from simtrust.errors import InvalidInput
 from simtrust.runtime import Runtime
 
@@ -144,7 +145,6 @@ def test_rolled_back_outer_transaction_leaves_no_gap(runtime: Runtime) -> None:
     st.one_of(st.none(), st.text(max_size=6)),
 )
 def test_canonical_equals_sorted_compact_json(details: dict, actor: str, tenant: str | None) -> None:
-    from simtrust.audit._log import _canonical
 
     doc = {"seq": 7, "event_id": "e", "at": "2026-01-01T00:00:00.000000Z", "actor": actor,
            "action": "a.b", "subject": "s\u00e9\"", "outcome": "info", "reason": "r\n",

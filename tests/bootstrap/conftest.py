@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from simtrust.alerts import MemorySink
 from simtrust.api.bootstrap_listener import BootstrapListener
 from simtrust.bootstrap import (
     BootstrapServices,
@@ -23,7 +24,6 @@ from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     Iccid,
     Imsi,
-    MemorySink,
     OpKind,
     SimSecrets,
     SimSpec,
@@ -94,8 +94,8 @@ def env(tmp_path: Path) -> Iterator[Env]:
     clock = Clock()
     rt = Runtime.ephemeral(tmp_path / "home", clock=clock)
     alerts = MemorySink()
-    subs = build_services(rt, sinks=[alerts])
-    rt._extensions["subscriber"] = subs
+    subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[alerts])
+    rt.subscriber = subs
     rt.tenants.create_tenant(TENANT, "Acme Meters")
     rt.tenants.create_tenant(OTHER, "Globex")
     for n in (1, 2, 3):

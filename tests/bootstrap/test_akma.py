@@ -1,21 +1,21 @@
 """AKMA end to end: 5G AKA in the SIM applet, the AUSF anchoring K_AKMA at the AAnF over
-Naanf_AKMA (checked against the 3GPP OpenAPI), EST enrolment with the A-KID."""
+Naanf_AKMA on the HTTP/2 SBI (checked against the 3GPP OpenAPI), EST enrolment with the A-KID."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
-from fastapi.testclient import TestClient
 from jsonschema import Draft7Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from simtrust.api import create_app
 from simtrust.bootstrap import NafId, a_kid, a_tid, home_realm, k_af, k_akma, register_from_ausf
 from simtrust.errors import AuthenticationFailure
+from simtrust.sbi import SbiServer, create_sbi_app
 from simtrust.subscriber.auc import kausf
 
 from .conftest import LABEL, Env, iccid, imsi
@@ -59,9 +59,13 @@ def test_akma_over_naanf_then_est_with_the_a_kid(env: Env, registry: Registry) -
     assert akid == applet.a_kid
     register = {"supi": supi, "aKId": akid, "kAkma": k_akma(av.kausf, supi).hex()}
     check(registry, "TS29535_Naanf_AKMA.yaml", "AkmaKeyInfo", register)
-    key = env.rt.tenants.create_key("operator-admin", "ausf")
-    headers = {"Authorization": f"Bearer {key.secret}"}
-    with TestClient(create_app(env.rt)) as api:
+    server = SbiServer(create_sbi_app(env.subs.udm, None, aanf=env.boot.aanf), "127.0.0.1", 0,
+                       lab_mode=True)
+    _, port = server.start()
+    headers: dict[str, str] = {}
+    api = httpx.Client(base_url=f"http://127.0.0.1:{port}", http1=False, http2=True,
+                       timeout=15)
+    try:
         answer = api.post("/naanf-akma/v1/register-anchorkey", json=register, headers=headers)
         assert 200 == answer.status_code, answer.text
         check(registry, "TS29535_Naanf_AKMA.yaml", "AkmaKeyInfo", answer.json())
@@ -77,17 +81,22 @@ def test_akma_over_naanf_then_est_with_the_a_kid(env: Env, registry: Registry) -
         assert 404 == missing.status_code
         assert "application/problem+json" == missing.headers["content-type"]
         check(registry, "TS29571_CommonData.yaml", "ProblemDetails", missing.json())
+        assert "HTTP/2" == got.http_version
         bad = api.post("/naanf-akma/v1/register-anchorkey", json={"supi": supi},
                        headers=headers)
         assert 400 == bad.status_code
         check(registry, "TS29571_CommonData.yaml", "ProblemDetails", bad.json())
-        assert 401 == api.post("/naanf-akma/v1/remove-context", json={"supi": supi}).status_code
-    with env.client(applet) as client:
-        cert = client.enroll(LABEL, "tls", kind="akma")
-    assert iccid(2).value in cert.subject.rfc4514_string()
-    with TestClient(create_app(env.rt)) as api:
+        with env.client(applet) as client:
+            cert = client.enroll(LABEL, "tls", kind="akma")
+        assert iccid(2).value in cert.subject.rfc4514_string()
         gone = api.post("/naanf-akma/v1/remove-context", json={"supi": supi}, headers=headers)
         assert 204 == gone.status_code
+        again = api.post("/naanf-akma/v1/remove-context", json={"supi": supi})
+        assert 404 == again.status_code
+        assert "CONTEXT_NOT_FOUND" == again.json()["cause"]
+    finally:
+        api.close()
+        server.stop()
 
 
 def test_ausf_refuses_a_wrong_res_star(env: Env) -> None:

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import base64
+import ssl
 from datetime import timedelta
 
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from simtrust.bootstrap import EnrolmentRefused, NafId, SimApplet
+from simtrust.bootstrap import CertProfile, EnrolmentRefused, NafId, SimApplet
 from simtrust.errors import AuthenticationRequired
 from simtrust.subscriber import SimState
 from simtrust.subscriber.auc import Milenage, Usim, UsimSqnArray
 
-from .conftest import LABEL, OTHER, TENANT, Env, iccid, imsi
+from .conftest import K1, LABEL, OPC1, OTHER, TENANT, Env, iccid, imsi
 
 
 def sans(cert: x509.Certificate) -> list[str]:
@@ -64,7 +65,6 @@ def test_ed25519_enrolment_and_reenrolment_over_client_tls(env: Env) -> None:
 
 
 def test_reenrolment_without_client_certificate_is_refused(env: Env) -> None:
-    import ssl
     ctx = ssl.create_default_context(cadata=env.listener.trust_pem.decode())
     response = httpx.post(f"{env.listener.base_url}/.well-known/est/{LABEL}/simplereenroll",
                           content=b"", verify=ctx)
@@ -86,7 +86,6 @@ def test_resynchronisation_through_auts(env: Env) -> None:
 
 
 def _keys() -> tuple[bytes, bytes]:
-    from .conftest import K1, OPC1
     return K1, OPC1
 
 
@@ -144,7 +143,6 @@ def test_csr_key_not_held_by_the_sim_is_refused(env: Env) -> None:
     with env.client(applet) as client:
         client.bootstrap()
         foreign = ec.generate_private_key(ec.SECP256R1())
-        from cryptography.hazmat.primitives import hashes
         csr = (x509.CertificateSigningRequestBuilder()
                .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "x")]))
                .add_attribute(x509.oid.AttributeOID.CHALLENGE_PASSWORD, b"not-the-binding")
@@ -178,7 +176,6 @@ def test_suspension_revokes_and_blocks_new_enrolment(env: Env) -> None:
 
 
 def test_rate_limit_per_sim(env: Env) -> None:
-    from simtrust.bootstrap import CertProfile
     env.boot.cas.set_profile(LABEL, CertProfile(max_per_hour=2), actor="test")
     applet = env.applet(1)
     with env.client(applet) as client:

@@ -25,6 +25,7 @@ from simtrust.bootstrap import (
     rand_of_b_tid,
 )
 from simtrust.errors import InvalidInput
+from simtrust.subscriber.auc import kdf
 
 
 def reference_kdf(key: bytes, fc: int, *params: bytes) -> bytes:
@@ -95,5 +96,4 @@ def test_b_tid_and_impi_formats() -> None:
 @given(key=st.binary(min_size=1, max_size=64), fc=st.integers(0, 255),
        params=st.lists(st.binary(max_size=300), max_size=5))
 def test_generic_kdf_matches_the_reference(key: bytes, fc: int, params: list[bytes]) -> None:
-    from simtrust.subscriber.auc import kdf
     assert reference_kdf(key, fc, *params) == kdf(key, fc, *params)

@@ -42,7 +42,7 @@ def test_sim_seen_in_a_new_device_revokes(env: Env) -> None:
 
 def test_policy_remove_and_termination_revoke(env: Env) -> None:
     removed = enrol(env, 1)
-    env.boot.revocation.remove(imsi(1).value, tenant_id=TENANT, reason="ddos", actor="policy")
+    env.boot.revocation.remove(imsi(1), tenant_id=TENANT, reason="ddos", actor="policy")
     assert ("revoked", "privilegeWithdrawn") == status(env, removed)
     terminated = enrol(env, 2)
     env.subs.inventory.transition(iccid(2), SimState.TERMINATED, actor="test")

@@ -13,9 +13,9 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from simtrust.detect import attacks, read_pcap
-from simtrust.detect._meter import decode_packet, iter_pcap, meter_packets
 from simtrust.errors import InvalidInput
+from simtrust.flows import decode_packet, iter_pcap, meter_packets, read_pcap
+from simtrust.testing.detect import attacks
 
 T0 = 1_700_000_000.0
 DOC_NETS = [

@@ -12,7 +12,8 @@ import dpkt
 import pytest
 
 from simtrust.cli import main
-from simtrust.detect import attacks
+from simtrust.testing.detect import attacks
+from simtrust.testing.detect.cli import app as gear_app
 
 DEVICE = "10.10.10.6"  # the Hue bridge's address in its captures
 
@@ -31,7 +32,10 @@ def simtrust(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
     def run(*args: str | Path) -> Result:
         capsys.readouterr()
         try:
-            main([str(a) for a in args])
+            if args[:1] == ("gear",):  # python -m simtrust.testing.detect ...
+                gear_app([str(a) for a in args[1:]])
+            else:
+                main([str(a) for a in args])
             code = 0
         except SystemExit as exc:
             code = int(exc.code or 0)
@@ -153,7 +157,7 @@ def test_attack_command_writes_a_capture(
 ) -> None:
     out = tmp_path / "syn.pcap"
     res = simtrust(
-        "detect", "attack", "syn", "--device", DEVICE, "--out", out, "--inject", hue_files[0]
+        "gear", "attack", "syn", "--device", DEVICE, "--out", out, "--inject", hue_files[0]
     )
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
@@ -166,7 +170,7 @@ def test_evaluate_command_reports_per_class(
     simtrust: Callable[..., Result], sentinel: Path
 ) -> None:
     res = simtrust(
-        "detect",
+        "gear",
         "evaluate",
         "--data",
         sentinel,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simtrust.demo import DemoContext
+from simtrust.demo import DemoContext, subscriber
 from simtrust.demo import detect as step
 from simtrust.runtime import Runtime
 
@@ -34,7 +34,6 @@ def test_demo_step_detects_the_scanner(tmp_path: Path) -> None:
 
 def test_demo_step_removes_an_attached_meter(tmp_path: Path) -> None:
     """After the subscriber step attached its fleet, the scanner's SIM is suspended."""
-    from simtrust.demo import subscriber
 
     rt = Runtime.ephemeral(tmp_path)
     try:

@@ -7,19 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from simtrust.detect import (
-    Alert,
-    AttachEvent,
-    Baseline,
-    Detector,
-    DeviceRef,
-    Thresholds,
-    attacks,
-    read_pcap,
-)
-from simtrust.detect._meter import decode_packet, meter_packets
-from simtrust.detect._offline import learn_baselines, replay
-from simtrust.policy.flow import PROTO_TCP, PROTO_UDP, FlowRecord
+from simtrust.detect import Alert, AttachEvent, Baseline, Detector, DeviceRef, Thresholds
+from simtrust.detect._engine import _GROUP, _LOCAL, _UNICAST, _classify
+from simtrust.domain import PROTO_TCP, PROTO_UDP, FlowRecord
+from simtrust.flows import decode_packet, learn_baselines, meter_packets, read_pcap, replay
+from simtrust.testing.detect import attacks
 
 DEV = "192.0.2.50"
 REF = DeviceRef("001010000000050", "camera", "acme")
@@ -256,7 +248,6 @@ def test_flush_finalises_learning_windows() -> None:
 
 
 def test_address_classes() -> None:
-    from simtrust.detect._engine import _GROUP, _LOCAL, _UNICAST, _classify
 
     assert _classify("239.255.255.250") == _GROUP
     assert _classify("10.10.10.255") == _GROUP

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from simtrust.detect.evaluation import VARIANTS, discover, evaluate
+from simtrust.testing.detect.evaluation import VARIANTS, discover, evaluate
+from simtrust.testing.detect.plots import write_plots
 
 TYPES = ["Aria", "TP-LinkPlugHS100", "WeMoSwitch"]
 PICK = {"scan-20pps", "udp-400pps", "gre-300pps", "flood-150pps", "beacon-60s-25pct"}
@@ -45,7 +46,6 @@ def test_discover_lists_device_type_folders(sentinel: Path) -> None:
 
 @pytest.mark.slow
 def test_plots_are_png(sentinel: Path, tmp_path: Path) -> None:
-    from simtrust.detect.plots import write_plots
 
     paths = write_plots(sentinel, tmp_path, device_type="TP-LinkPlugHS100")
     assert [p.name for p in paths] == ["detect-baseline.png", "detect-alert.png"]

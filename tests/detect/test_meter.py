@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import socket
 import struct
 from pathlib import Path
 
@@ -13,14 +14,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simtrust.detect import ACTIVE_TIMEOUT_S, IDLE_TIMEOUT_S, FlowMeter, PcapError, read_pcap
-from simtrust.detect._meter import decode_packet, iter_pcap, meter_packets
+from simtrust.domain import PROTO_TCP, PROTO_UDP
 from simtrust.errors import DecodeError
-from simtrust.policy.flow import PROTO_TCP, PROTO_UDP
+from simtrust.flows import (
+    ACTIVE_TIMEOUT_S,
+    IDLE_TIMEOUT_S,
+    FlowMeter,
+    PcapError,
+    decode_packet,
+    iter_pcap,
+    meter_packets,
+    read_pcap,
+)
 
 
 def _ip(src: str, dst: str, l4: dpkt.Packet, proto: int) -> bytes:
-    import socket
 
     ip = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=proto, data=l4)
     ip.len = 20 + len(bytes(l4))
@@ -186,7 +194,6 @@ def test_flow_meter_table_is_bounded() -> None:
 
 
 def test_ipv6_packets_are_metered() -> None:
-    import socket
 
     udp = dpkt.udp.UDP(sport=5353, dport=443, data=b"hello")
     udp.ulen = 13

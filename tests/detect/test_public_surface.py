@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import simtrust.detect as detect
-from simtrust.detect import attacks, evaluation
+from simtrust.testing.detect import attacks, evaluation
 
 
 def _ruff_order(name: str) -> tuple[int, str]:

@@ -13,10 +13,19 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from simtrust.detect import Alert
-from simtrust.detect._sinks import AuditSink, FanoutSink, MemorySink, MqttSink, alert_topic
-from simtrust.errors import ConfigError, StoreError
+from simtrust.alerts import (
+    AlertDeliveryError,
+    AuditSink,
+    FanoutSink,
+    MemorySink,
+    MqttSink,
+    alert_topic,
+)
+from simtrust.detect import Alert, AttachEvent, DetectionService, DeviceRef
+from simtrust.errors import ConfigError
+from simtrust.flows import decode_packet, meter_packets
 from simtrust.runtime import Runtime
+from simtrust.testing.detect import attacks
 
 T0 = 1_700_000_000.0
 
@@ -43,7 +52,7 @@ def test_topic_is_sanitised() -> None:
 def test_audit_sink_appends_an_event(tmp_path: Path) -> None:
     rt = Runtime.ephemeral(tmp_path)
     try:
-        AuditSink(rt.audit).emit(_alert(tenant=""))
+        AuditSink(rt.audit).send(_alert(tenant=""))
         events = rt.db.query("SELECT action, subject, outcome FROM audit_events")
         assert ("detect.alert.scan", "sim:001010000000001", "alert") in [tuple(e) for e in events]
     finally:
@@ -52,7 +61,7 @@ def test_audit_sink_appends_an_event(tmp_path: Path) -> None:
 
 def test_fanout_reaches_every_sink() -> None:
     a, b = MemorySink(), MemorySink()
-    FanoutSink([a, b]).emit(_alert())
+    FanoutSink([a, b]).send(_alert())
     assert len(a.alerts) == len(b.alerts) == 1
 
 
@@ -60,8 +69,8 @@ def test_bad_url_and_unreachable_broker() -> None:
     with pytest.raises(ConfigError):
         MqttSink("http://127.0.0.1:1883")
     sink = MqttSink("mqtt://127.0.0.1:1")
-    with pytest.raises(StoreError):
-        sink.emit(_alert())
+    with pytest.raises(AlertDeliveryError):
+        sink.send(_alert())
 
 
 @pytest.mark.mqtt
@@ -85,7 +94,7 @@ def test_mqtt_delivers_alert_json(require_service: Callable[[str], None]) -> Non
         assert ready.wait(5)
         sink = MqttSink("mqtt://127.0.0.1:1883")
         try:
-            sink.emit(_alert(tenant=tenant))
+            sink.send(_alert(tenant=tenant))
         finally:
             sink.close()
         assert done.wait(5), "alert not delivered"
@@ -100,15 +109,17 @@ def test_mqtt_delivers_alert_json(require_service: Callable[[str], None]) -> Non
 
 
 class _Broken:
-    def emit(self, alert: Alert) -> None:
-        raise StoreError("receiver down")
+    name = "broken"
+
+    def send(self, alert: Alert) -> None:
+        raise AlertDeliveryError("receiver down")
+
+    def close(self) -> None:
+        pass
 
 
 def test_service_delivers_and_survives_a_failing_sink() -> None:
-    from simtrust.detect import DetectionService, DeviceRef, attacks
-    from simtrust.detect._meter import decode_packet, meter_packets
-
-    memory = MemorySink()
+    memory: MemorySink[Alert] = MemorySink()
     service = DetectionService([_Broken(), memory], {"192.0.2.5": DeviceRef("1", "g", "acme")})
     traffic = attacks.mirai_scan("192.0.2.5", T0, duration=20, rate=50)
     cap = meter_packets(decode_packet(t, 1, f) for t, f in traffic.frames)
@@ -119,12 +130,10 @@ def test_service_delivers_and_survives_a_failing_sink() -> None:
 
 
 def test_runtime_service_writes_the_audit_log(tmp_path: Path) -> None:
-    from simtrust.detect import AttachEvent, detection_service
-
     rt = Runtime.ephemeral(tmp_path)
     try:
-        service = detection_service(rt)
-        assert detection_service(rt) is service
+        service = rt.detect
+        assert rt.detect is service
         service.observe_attach(AttachEvent(T0, "001010000000001", "356938035643809"))
         alerts = service.observe_attach(AttachEvent(T0 + 9e5, "001010000000001", "490154203237518"))
         assert [a.kind for a in alerts] == ["sim-swap"]

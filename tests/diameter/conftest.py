@@ -18,9 +18,10 @@ from diameter.message import Message as PdMessage
 from diameter.message.avp.grouped import VendorSpecificApplicationId
 from diameter.message.commands import CapabilitiesExchangeRequest
 
+from simtrust.alerts import MemorySink
 from simtrust.diameter import DiameterListener, NodeSettings
 from simtrust.runtime import Runtime
-from simtrust.subscriber import MemorySink, SubscriberServices, build_services
+from simtrust.subscriber import SubscriberServices, build_services
 
 from ..subscriber.conftest import TENANT
 
@@ -44,7 +45,7 @@ class Env:
 def env(sqlite_runtime: Runtime) -> Iterator[Env]:
     sqlite_runtime.tenants.create_tenant(TENANT, "Acme Meters")
     sqlite_runtime.tenants.create_tenant("other", "Other Co")
-    subs = build_services(sqlite_runtime, sinks=[MemorySink()])
+    subs = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit, sqlite_runtime.clock, sinks=[MemorySink()])
     settings = NodeSettings(HSS, REALM, frozenset({MME, "fd.test.realm"}), watchdog_s=1.0)
     listener = DiameterListener(settings, subs.hss, subs.eir, sqlite_runtime.audit)
     host, port = listener.start("127.0.0.1", 0)

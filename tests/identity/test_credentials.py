@@ -11,6 +11,7 @@ from simtrust.identity import (
     DidResolver,
     Ed25519Signer,
     VerificationFailed,
+    add_proof,
     create_presentation,
     issue_credential,
     verification_report,
@@ -40,7 +41,6 @@ def test_only_the_issuer_key_may_sign(issuer_signer: Ed25519Signer) -> None:
         issue_credential, credential_for(issuer_signer.controller), other, now=NOW
     )
     # A proof by another key attached to a credential naming our issuer is refused.
-    from simtrust.identity import add_proof
 
     forged = add_proof(credential_for(issuer_signer.controller), other, created=NOW)
     assert "key-not-authorized" == _reason(
@@ -156,7 +156,6 @@ def test_presentation_by_someone_else_breaks_holder_binding(
 def test_presentation_with_assertion_proof_fails_purpose(
     issuer_signer: Ed25519Signer, holder_signer: Ed25519Signer
 ) -> None:
-    from simtrust.identity import add_proof
 
     vp = {
         "@context": ["https://www.w3.org/ns/credentials/v2"],

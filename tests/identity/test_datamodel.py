@@ -244,7 +244,7 @@ def test_4_7_issuer_null_is_not_repaired() -> None:
 
 
 @pytest.mark.parametrize(
-    "subject", [..., {}, [{}, {}], {"id": "did:example:abc"}, "did:example:abc", []]
+    "subject", [..., {}, [{}, {}], [{"id": "did:example:abc"}, {}], "did:example:abc", []]
 )
 def test_4_8_credential_subject(subject: Any) -> None:
     assert "§4.8" in refused(base(credentialSubject=subject)).context["rule"]
@@ -252,6 +252,7 @@ def test_4_8_credential_subject(subject: Any) -> None:
 
 def test_4_8_several_subjects() -> None:
     accepted(base(credentialSubject=[{"alumniOf": "a"}, {"id": "did:example:b", "alumniOf": "b"}]))
+    accepted(base(credentialSubject={"id": "did:example:subject"}))
 
 
 # §4.9 Validity period

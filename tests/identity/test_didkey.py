@@ -8,7 +8,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from simtrust.identity import DidResolver, Ed25519Signer, InvalidDid, did_key, resolve_did_key
+from simtrust.identity import (
+    DidResolver,
+    Ed25519Signer,
+    InvalidDid,
+    decode_multikey,
+    did_key,
+    ed25519_to_x25519_public,
+    resolve_did_key,
+)
 from simtrust.identity._multibase import b58decode
 
 from .conftest import DATA
@@ -43,7 +51,6 @@ def test_derived_x25519_key_matches_vector_private_key(vector: dict[str, str]) -
     private = X25519PrivateKey.from_private_bytes(b58decode(vector["keyAgreementPrivateKeyBase58"]))
     public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     assert b58decode(vector["keyAgreementPublicKeyBase58"]) == public
-    from simtrust.identity import ed25519_to_x25519_public
 
     assert public == ed25519_to_x25519_public(b58decode(vector["publicKeyBase58"]))
 
@@ -53,7 +60,6 @@ def test_x25519_vector_resolves_to_key_agreement_only(did: str, key: str) -> Non
     document = DidResolver().resolve(did).document
     assert [f"{did}#{did.removeprefix('did:key:')}"] == document["keyAgreement"]
     assert "assertionMethod" not in document
-    from simtrust.identity import decode_multikey
 
     assert (
         b58decode(key)

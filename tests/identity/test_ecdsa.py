@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from simtrust.identity import DidResolver, VerificationFailed, issue_credential, verify_credential
+from simtrust.identity import (
+    DidResolver,
+    Ed25519Signer,
+    VerificationFailed,
+    issue_credential,
+    verify_credential,
+)
 from simtrust.identity._dataintegrity import add_proof, verify_proofs
 from simtrust.identity._ecdsa import EcdsaP256Signer, decode_p256_multikey
 
@@ -64,7 +70,6 @@ def test_issue_and_verify_with_p256(suite: str) -> None:
 
 
 def test_proof_set_mixing_ed25519_and_p256() -> None:
-    from simtrust.identity import Ed25519Signer
 
     p256 = EcdsaP256Signer.from_multibase(SECRET)
     first = add_proof(credential_for(p256.controller), p256, created=NOW,

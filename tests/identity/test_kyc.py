@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from simtrust.crypto import Keyring
-from simtrust.errors import Conflict, DecryptionFailed, UnknownKey
+from simtrust.errors import Conflict, DecryptionFailed, RateLimited, UnknownKey
 from simtrust.identity import (
     DidRegistry,
     KycIssuer,
@@ -17,7 +17,9 @@ from simtrust.identity import (
     StatusListRegistry,
     StatusListVerifier,
     VerificationFailed,
+    VerificationReceipt,
     did_key,
+    identity_payload,
     present_sd_jwt,
     provision_sim_identity,
     verify_ed25519,
@@ -158,8 +160,6 @@ def test_reusable_kyc_flow_with_anchored_receipt_and_revocation(
 def test_receipt_waits_when_the_ledger_refuses_and_is_sent_again(
     identity_db: Database, ledger: FakeLedger
 ) -> None:
-    from simtrust.errors import RateLimited
-    from simtrust.identity import VerificationReceipt
 
     registry = DidRegistry(identity_db)
     calls: list[bytes] = []
@@ -182,7 +182,6 @@ def test_receipt_waits_when_the_ledger_refuses_and_is_sent_again(
 
 
 def test_receipt_replay_on_ledger_is_refused(identity_db: Database, ledger: FakeLedger) -> None:
-    from simtrust.identity import VerificationReceipt, identity_payload
 
     registry = DidRegistry(identity_db)
     receipt = VerificationReceipt(

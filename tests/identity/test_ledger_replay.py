@@ -9,10 +9,8 @@ from simtrust.identity import (
     IDENTITY_PAYLOAD_TYPE,
     SoftwareSecureElement,
     identity_payload,
-    identity_service,
     provision_sim_identity,
 )
-from simtrust.ledger import ledger_node
 from simtrust.runtime import Runtime
 
 
@@ -21,7 +19,7 @@ def test_operation_finalized_before_service_start_is_replayed(tmp_path: Path) ->
     first = Runtime.ephemeral(home)
     try:
         # Only the ledger node runs here: no identity handler is registered.
-        node = ledger_node(first)
+        node = first.ledger
         element = SoftwareSecureElement("sim-1", db=first.db, keyring=first.keyring)
         sim = provision_sim_identity(
             element, network=first.settings.network_id, now=first.clock(), label="sim-1"
@@ -33,7 +31,7 @@ def test_operation_finalized_before_service_start_is_replayed(tmp_path: Path) ->
 
     second = Runtime.open(load_settings(env={}, home=home))
     try:
-        service = identity_service(second)
+        service = second.identity
         resolution = service.resolve(sim.did)
         assert sim.did == resolution.document["id"]
         assert service.registry.applied_through() >= 1

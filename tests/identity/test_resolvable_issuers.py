@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from simtrust.identity import DidResolver, identity_service, verify_credential
+from simtrust.identity import DidResolver, verify_credential
 from simtrust.identity._didkey import resolve_did_key
 from simtrust.runtime import Runtime
 
@@ -29,7 +29,7 @@ def test_did_web_document_and_issuer_aliases(
     api: Any, operator_headers: dict[str, str], sqlite_runtime: Runtime
 ) -> None:
     default = _issue(api, operator_headers, None).json()["verifiableCredential"]
-    service = identity_service(sqlite_runtime)
+    service = sqlite_runtime.identity
     web = service.web_did()
     assert "did:web:localhost%3A8470" == web
     document = api.get("/.well-known/did.json")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from simtrust.identity import (
     add_key_patch,
     deactivate_operation,
-    identity_service,
     provision_sim_identity,
     remove_key_patch,
     update_operation,
@@ -17,7 +16,7 @@ from .conftest import credential_for
 
 
 def test_sim_did_lives_on_the_ledger(runtime: Runtime) -> None:
-    service = identity_service(runtime)
+    service = runtime.identity
     element = service.element("8944100000000000010")
     sim = provision_sim_identity(element, network=service.network, now=runtime.clock())
     outcome = service.submit_operation(sim.operation)
@@ -50,7 +49,7 @@ def test_sim_did_lives_on_the_ledger(runtime: Runtime) -> None:
 
 
 def test_issue_revoke_and_report(runtime: Runtime) -> None:
-    service = identity_service(runtime)
+    service = runtime.identity
     credential = credential_for(service.issuer().controller)
     vc = service.issue(credential, {"credentialStatus": {"type": "BitstringStatusListEntry"}})
     report = verification_report(lambda: service.verify_credential(vc))
@@ -65,4 +64,4 @@ def test_issue_revoke_and_report(runtime: Runtime) -> None:
         == report["errors"][0]["statusListCredential"]
     )
     # The issuer's DID was created once and is reused.
-    assert service.issuer().controller == identity_service(runtime).issuer().controller
+    assert service.issuer().controller == runtime.identity.issuer().controller

@@ -13,21 +13,25 @@ from hypothesis import strategies as st
 from simtrust.errors import Conflict, DecodeError, InvalidInput, NotFound
 from simtrust.identity import (
     MIN_LIST_SIZE,
+    DidRegistry,
     DidResolver,
     Ed25519Signer,
     StatusListRegistry,
     StatusListVerifier,
     VerificationFailed,
+    add_proof,
     decode_status_list,
     encode_status_list,
+    identity_payload,
     issue_credential,
     status_bit,
     verify_credential,
 )
 from simtrust.identity._multibase import multibase_encode
+from simtrust.identity._statusanchor import status_list_anchor
 from simtrust.store import Database
 
-from .conftest import NOW, credential_for
+from .conftest import NOW, FakeLedger, credential_for
 
 LIST = "https://operator-a.example/status/1"
 
@@ -205,10 +209,7 @@ def test_unknown_list_url_is_status_unavailable(
 def test_status_list_anchor_on_the_ledger_detects_equivocation(
     identity_db: Database, issuer_signer: Ed25519Signer
 ) -> None:
-    from simtrust.identity import DidRegistry, identity_payload
-    from simtrust.identity._statusanchor import status_list_anchor
 
-    from .conftest import FakeLedger
 
     ledger, registry = FakeLedger(), DidRegistry(identity_db)
     status = StatusListRegistry(identity_db)
@@ -224,7 +225,6 @@ def test_status_list_anchor_on_the_ledger_detects_equivocation(
     forged["issuer"] = issuer_signer.controller
     outcome = registry.apply(ledger.finalize("identity", identity_payload("status-list", forged)))
     assert ("rejected", "invalid-signature") == (outcome.outcome, outcome.reason)
-    from simtrust.identity import add_proof
 
     unsigned = {k: v for k, v in forged.items() if k != "proof"}
     signed_by_mallory = add_proof(unsigned, mallory, created=NOW)

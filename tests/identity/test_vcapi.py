@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from simtrust.identity import Ed25519Signer, create_presentation
+import pytest
+
+from simtrust.config import load_settings
+from simtrust.errors import ConfigError
+from simtrust.identity import Ed25519Signer, add_proof, create_presentation
 from simtrust.runtime import Runtime
 
 from .conftest import credential_for
@@ -86,7 +91,6 @@ def test_presentation_verify_with_challenge(api: Any, operator_headers: dict[str
     vc = api.post(
         "/credentials/issue", json={"credential": credential}, headers=operator_headers
     ).json()["verifiableCredential"]
-    from datetime import UTC, datetime
 
     vp = create_presentation(
         [vc], holder, now=datetime.now(UTC), challenge="abc", domain="op-b.example"
@@ -134,7 +138,7 @@ def test_issue_refuses_what_the_data_model_forbids(
     api: Any, operator_headers: dict[str, str]
 ) -> None:
     for credential, rule in (
-        ({**UNSIGNED, "issuer": None}, "§6.1"),
+        ({**UNSIGNED, "issuer": None}, "§4.7"),
         ({**UNSIGNED, "id": ["urn:uuid:1", "urn:uuid:2"]}, "§4.4"),
         ({**UNSIGNED, "credentialSubject": {}}, "§4.8"),
         ({**UNSIGNED, "credentialStatus": {"id": "https://example.com/s/1"}}, "§4.10"),
@@ -182,9 +186,7 @@ def test_issue_validates_caller_status_entries(api: Any, operator_headers: dict[
 
 
 def test_presentation_without_holder_verifies(api: Any, operator_headers: dict[str, str]) -> None:
-    from datetime import UTC, datetime
 
-    from simtrust.identity import add_proof
 
     vc = _issue(api, operator_headers)
     signer = Ed25519Signer.generate()
@@ -208,10 +210,7 @@ def test_presentation_without_holder_verifies(api: Any, operator_headers: dict[s
 
 
 def test_public_base_url_setting(tmp_path: Any) -> None:
-    import pytest
 
-    from simtrust.config import load_settings
-    from simtrust.errors import ConfigError
 
     env = {"SIMTRUST_PUBLIC_BASE_URL": "https://trust.example.net/"}
     assert "https://trust.example.net" == load_settings(env, home=tmp_path).public_url
@@ -260,3 +259,34 @@ def test_status_messages_with_status_size_2(api: Any, operator_headers: dict[str
     assert ("0x2", "rejected") == (status()["status"], status()["message"])
     change["credentialStatus"][0]["status"] = "0x4"
     assert 400 == api.post("/credentials/status", json=change, headers=operator_headers).status_code
+
+
+def test_issue_options(api: Any, operator_headers: dict[str, str]) -> None:
+    vc = _issue(
+        api,
+        operator_headers,
+        created="2026-05-01T10:00:00Z",
+        challenge="c-42",
+        domain="rp.example",
+        cryptosuite="eddsa-rdfc-2022",
+    )
+    proof = vc["proof"]
+    assert ("2026-05-01T10:00:00Z", "c-42", "rp.example", "eddsa-rdfc-2022") == (
+        proof["created"],
+        proof["challenge"],
+        proof["domain"],
+        proof["cryptosuite"],
+    )
+    for options in (
+        {"created": "yesterday"},
+        {"bogus": 1},
+        {"mandatoryPointers": ["/issuer"]},
+        {"challenge": ""},
+        {"cryptosuite": "bbs-2023"},
+    ):
+        response = api.post(
+            "/credentials/issue",
+            json={"credential": UNSIGNED, "options": options},
+            headers=operator_headers,
+        )
+        assert 400 == response.status_code, (options, response.text)

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simtrust.ledger import Ed25519Signer, encode_tagged_data, ledger_node
+from simtrust.ledger import Ed25519Signer, encode_tagged_data
 from simtrust.runtime import Runtime
 
 CLIENT = Ed25519Signer(b"\x31" * 32)
@@ -58,7 +58,7 @@ def test_rejection_is_a_problem_with_reason(api: Any, operator_headers: dict[str
 def test_value_queries_and_feed(
     api: Any, operator_headers: dict[str, str], sqlite_runtime: Runtime
 ) -> None:
-    node = ledger_node(sqlite_runtime)
+    node = sqlite_runtime.ledger
     tx = node.transfer(node.signer, CLIENT.public_key, 4_200)
     bal = api.get(f"/v1/ledger/balances/{CLIENT.public_key.hex()}", headers=operator_headers)
     assert 4_200 == bal.json()["amount"]
@@ -93,7 +93,7 @@ def test_reads_need_a_key(api: Any) -> None:
 def test_fuzz_submit_never_breaks_the_node(
     api: Any, operator_headers: dict[str, str], sqlite_runtime: Runtime, data: bytes
 ) -> None:
-    node = ledger_node(sqlite_runtime)
+    node = sqlite_runtime.ledger
     before = node.snapshot()
     res = api.post("/v1/ledger/messages", headers=operator_headers, json={"message": data.hex()})
     assert res.status_code in (400, 413, 422)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import struct
 
 import pytest
@@ -56,7 +57,6 @@ def test_layout_is_byte_exact() -> None:
 
 
 def test_network_id_is_blake2b_prefix() -> None:
-    import hashlib
 
     assert hashlib.blake2b(b"simtrust-local", digest_size=32).digest()[:8] == NET
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -18,8 +19,12 @@ from simtrust.ledger import (
     Orderer,
     PayloadType,
     SoloOrderer,
+    decode_message,
+    encode_tagged_data,
 )
+from simtrust.store import SqliteDatabase
 from tests.ledger.conftest import ManualClock
+from tests.ledger.test_codec import sign
 
 
 class Recorder:
@@ -88,9 +93,7 @@ class HoldingOrderer(Orderer):
 
 def test_orderer_decides_finality(tmp_path: object, clock: ManualClock,
                                   operator: Ed25519Signer) -> None:
-    from pathlib import Path
 
-    from simtrust.store import SqliteDatabase
 
     db = SqliteDatabase(Path(str(tmp_path)) / "o.db")
     orderer = HoldingOrderer()
@@ -102,7 +105,6 @@ def test_orderer_decides_finality(tmp_path: object, clock: ManualClock,
     assert "solid" == node.status(a)["state"]
     assert [] == rec.seen
     late = node.build("identity", b"late")  # signed, not yet delivered to the node
-    from simtrust.ledger import decode_message
 
     late_id = decode_message(late).id
     orderer.commit([b, late_id, a])  # the committee committed an id this node lacks
@@ -122,9 +124,7 @@ def test_orderer_decides_finality(tmp_path: object, clock: ManualClock,
 
 def test_restart_hands_unfinalized_messages_back(tmp_path: object, clock: ManualClock,
                                                  operator: Ed25519Signer) -> None:
-    from pathlib import Path
 
-    from simtrust.store import SqliteDatabase
 
     db = SqliteDatabase(Path(str(tmp_path)) / "r.db")
     node = LedgerNode(db, operator, clock=clock, orderer=HoldingOrderer())
@@ -143,8 +143,6 @@ def test_solo_orderer_commits_every_round() -> None:
     solo = SoloOrderer(b"\x05" * 32)
     assert [] == solo.take_commits()
     solo.restore(7, [])
-    from simtrust.ledger import decode_message, encode_tagged_data
-    from tests.ledger.test_codec import sign
 
     m = decode_message(sign(0, encode_tagged_data(b"", b"x")))
     solo.on_solid(m)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from simtrust.ledger import Ed25519Signer, LedgerNode, PayloadType
-from simtrust.store import Database
+from simtrust.store import Database, SqliteDatabase
 from tests.ledger.conftest import ManualClock
 
 BOB = Ed25519Signer(b"\x0b" * 32)
@@ -36,9 +38,7 @@ def test_ingest_transfer_restart(db: Database, clock: ManualClock, operator: Ed2
 def test_second_process_writes_are_picked_up(tmp_path: object, clock: ManualClock,
                                              operator: Ed25519Signer) -> None:
     """A CLI writing to the store next to the server: the server's node reloads its indexes."""
-    from pathlib import Path
 
-    from simtrust.store import SqliteDatabase
 
     path = Path(str(tmp_path)) / "shared.db"
     server = LedgerNode(SqliteDatabase(path), operator, clock=clock)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import pytest
 
 from simtrust.errors import Rejected
@@ -177,7 +179,6 @@ def test_rejected_reasons_do_not_store(node: LedgerNode) -> None:
 
 def test_stuck_verifier_pool_falls_back_to_inline(make_node: NodeFactory) -> None:
     """A pool that never answers (a worker died) does not hang ingest."""
-    import multiprocessing
 
     class Stuck:
         def get(self, timeout: float) -> tuple[bytes, bytes]:

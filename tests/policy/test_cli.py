@@ -15,6 +15,10 @@ from pathlib import Path
 from unittest import mock
 
 from simtrust.cli import main
+from simtrust.config import load_settings
+from simtrust.policy import policy_from_dict
+from simtrust.runtime import Runtime
+from tests.policy.test_integration import provision
 from tests.policy.test_ipfix import FLOW_FIELDS, REC, flow_record, ipfix, set_, template
 
 MAIN = "import sys; from simtrust.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -92,19 +96,15 @@ def test_flows_collect_prints_decoded_flows(tmp_path: Path) -> None:
 
 def test_flows_collect_enforce_maps_flows_to_sims(tmp_path: Path) -> None:
     """``--enforce``: flows from a SIM's attach address are judged by the stored policy."""
-    from simtrust.policy import policy_from_dict, policy_service
-    from simtrust.runtime import Runtime
-    from tests.policy.test_integration import provision
 
     home = tmp_path / "home"
     assert 0 == run(home, "init").returncode
     with mock.patch.dict(os.environ, {"SIMTRUST_HOME": str(home)}):
-        from simtrust.config import load_settings
 
         rt = Runtime.open(load_settings())
         try:
             address, _iccid, imsi, _imei = provision(rt)
-            policy_service(rt).store.put(policy_from_dict({
+            rt.policy.store.put(policy_from_dict({
                 "tenant_id": "acme", "scope": "group:cameras", "rules": [
                     {"kind": "destination", "allow": [{"cidrs": ["192.0.2.0/24"]}],
                      "actions": ["log"]}]}), actor="test")

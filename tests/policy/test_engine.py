@@ -12,20 +12,17 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from simtrust.alerts import MemorySink, MqttSink, WebhookSink
+from simtrust.domain import DeviceContext, FlowRecord
 from simtrust.errors import Conflict, NotFound
 from simtrust.policy import (
     ActionDispatcher,
     AddressMap,
     AddressPoolExhausted,
-    DeviceContext,
-    FlowRecord,
-    MemoryAlertSink,
-    MqttAlertSink,
     PolicyEngine,
     PolicySet,
     RecordingRemoveAction,
     StaticDirectory,
-    WebhookAlertSink,
     policy_from_dict,
 )
 
@@ -138,7 +135,7 @@ def test_a_scanner_is_audited_per_rule_within_a_budget() -> None:
 def test_remove_cuts_the_device_off_and_calls_the_remover() -> None:
     scan_guard = {"kind": "destination", "allow": [{"cidrs": ["192.0.2.0/24"]}],
                   "actions": ["block", "alert", "remove"]}
-    sink = MemoryAlertSink()
+    sink = MemorySink()
     engine, audit, remover, addresses = make_engine(scan_guard, sinks=[sink])
     src = addresses.address_of(IMSI)
     assert engine.decide(src_addr=src, dst_addr="192.0.2.1", dst_port=80, protocol=6).allowed
@@ -193,7 +190,7 @@ def test_webhook_alert_is_posted() -> None:
     try:
         url = f"http://127.0.0.1:{server.server_port}/hook"
         rule = {**ALLOW_HTTPS, "actions": ["alert"]}
-        engine, audit, _, addresses = make_engine(rule, sinks=[WebhookAlertSink(url)])
+        engine, audit, _, addresses = make_engine(rule, sinks=[WebhookSink(url)])
         engine.decide(src_addr=addresses.address_of(IMSI), dst_addr="203.0.113.1",
                       dst_port=443, protocol=6)
         assert engine.dispatcher is not None
@@ -208,7 +205,7 @@ def test_webhook_alert_is_posted() -> None:
 
 
 def test_unreachable_broker_fails_delivery_not_construction() -> None:
-    sink = MqttAlertSink("mqtt://127.0.0.1:9", timeout=0.5)
+    sink = MqttSink("mqtt://127.0.0.1:9", timeout=0.5)
     engine, audit, _, addresses = make_engine({**ALLOW_HTTPS, "actions": ["alert"]},
                                               sinks=[sink])
     engine.decide(src_addr=addresses.address_of(IMSI), dst_addr="203.0.113.1", dst_port=443,
@@ -222,7 +219,7 @@ def test_unreachable_broker_fails_delivery_not_construction() -> None:
 def test_unreachable_webhook_is_audited_as_failure() -> None:
     rule = {**ALLOW_HTTPS, "actions": ["alert"]}
     engine, audit, _, addresses = make_engine(
-        rule, sinks=[WebhookAlertSink("http://127.0.0.1:9/none", timeout=0.5)])
+        rule, sinks=[WebhookSink("http://127.0.0.1:9/none", timeout=0.5)])
     engine.decide(src_addr=addresses.address_of(IMSI), dst_addr="203.0.113.1", dst_port=443,
                   protocol=6)
     assert engine.dispatcher is not None
@@ -247,7 +244,7 @@ def test_mqtt_alert_reaches_the_real_broker(require_service: Any) -> None:
     sub.on_message = on_message
     sub.connect("127.0.0.1", 1883)
     sub.loop_start()
-    sink = MqttAlertSink("mqtt://127.0.0.1:1883", prefix=prefix)
+    sink = MqttSink("mqtt://127.0.0.1:1883", prefix=prefix)
     try:
         sub.subscribe(f"{prefix}/#", qos=1)
         assert subscribed.wait(5)

@@ -7,17 +7,10 @@ from typing import Any
 
 import pytest
 
+from simtrust.domain import DeviceContext, FlowRecord
 from simtrust.errors import InvalidInput
-from simtrust.policy import (
-    Action,
-    DeviceContext,
-    FlowRecord,
-    Policy,
-    PolicySet,
-    Scope,
-    ScopeKind,
-    policy_from_dict,
-)
+from simtrust.policy import Action, Policy, PolicySet, Scope, ScopeKind, policy_from_dict
+from simtrust.policy._nft import utc_segments
 
 T = "acme"
 DEV = DeviceContext("001010000000001", T, apn="iot.acme", group="meters", tz="Europe/Berlin")
@@ -190,7 +183,6 @@ def test_policy_round_trips_through_its_dict_form() -> None:
 
 
 def test_utc_segments_shift_local_windows_into_utc_days() -> None:
-    from simtrust.policy._nft import utc_segments
 
     weekdays = [[(480, 1080)]] * 5 + [[], []]  # Mon-Fri 08:00-18:00 local
     winter = datetime(2024, 1, 15, 12, tzinfo=UTC).timestamp()

@@ -15,7 +15,8 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from simtrust.policy import FlowCollector, FlowRecord
+from simtrust.domain import FlowRecord
+from simtrust.flows import FlowCollector
 from tests.policy.conftest import require_binaries
 
 pytestmark = pytest.mark.exporter

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from simtrust.policy import FlowRecord, build_policy_service, policy_from_dict
+from simtrust.alerts import MemorySink
+from simtrust.domain import FlowRecord
+from simtrust.policy import PolicyService, build_policy_service, policy_from_dict
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     Iccid,
     Imei,
     Imsi,
-    MemorySink,
     OpKind,
     SimSecrets,
     SimSpec,
     SimState,
     build_services,
     luhn_check_digit,
-    subscriber_services,
 )
 
 K1 = bytes.fromhex("465b5ce8b199b49faa5f0a2ee238a6bc")
@@ -26,8 +26,9 @@ T = "acme"
 def provision(rt: Runtime) -> tuple[str, Iccid, Imsi, Imei]:
     """Tenant, APN pool, group and one active SIM, attached: (address, iccid, imsi, imei)."""
     rt.tenants.create_tenant(T, "Acme")
-    subs = rt.extension("subscriber", lambda: build_services(rt, sinks=[MemorySink()]))
-    assert subs is subscriber_services(rt)
+    subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[MemorySink()])
+    rt.subscriber = subs
+    assert subs is rt.subscriber
     inv = subs.inventory
     inv.create_apn(T, "iot", actor="test", pool="10.9.0.0/29")
     group = inv.create_group(T, "cameras", actor="test")
@@ -43,13 +44,20 @@ def provision(rt: Runtime) -> tuple[str, Iccid, Imsi, Imei]:
     return first.address, iccid, imsi, imei
 
 
+def _over_inventory(rt: Runtime) -> PolicyService:
+    """A policy service wired to the subscriber inventory as the composition root does."""
+    subs = rt.subscriber
+    return build_policy_service(rt.db, rt.audit, rt.clock, removers=[subs.suspender()],
+                                directory=subs.directory(), addresses=subs.addresses)
+
+
 def test_remove_suspends_the_sim_and_the_next_attach_is_denied(
         sqlite_runtime: Runtime) -> None:
     rt = sqlite_runtime
     address, iccid, imsi, imei = provision(rt)
-    subs = subscriber_services(rt)
+    subs = rt.subscriber
     inv = subs.inventory
-    service = build_policy_service(rt)  # default remover: SuspendSim over the inventory
+    service = _over_inventory(rt)  # remover: SuspendSim over the inventory
     try:
         service.store.put(policy_from_dict({"tenant_id": T, "scope": "group:cameras", "rules": [
             {"kind": "destination", "allow": [{"cidrs": ["192.0.2.0/24"], "ports": [443]}],
@@ -68,7 +76,7 @@ def test_remove_suspends_the_sim_and_the_next_attach_is_denied(
                                     protocol=6)
         assert (False, "removed") == (cut.allowed, cut.reason)
         # a fresh engine (e.g. after a restart) knows from the inventory the SIM is suspended
-        fresh = build_policy_service(rt)
+        fresh = _over_inventory(rt)
         try:
             late = fresh.engine.decide(imsi=imsi.value, dst_addr="192.0.2.1", dst_port=443,
                                        protocol=6)

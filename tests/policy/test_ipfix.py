@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from collections.abc import Sequence
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simtrust.policy import FlowDecoder
+from simtrust.flows import FlowCollector, FlowDecoder
 
 FLOW_FIELDS = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (2, 4), (1, 8), (152, 8), (153, 8)]
 
@@ -232,9 +233,7 @@ def test_fuzz_structured_messages_never_raise(sets: list[tuple[int, bytes]],
 
 def test_collector_survives_garbage_and_keeps_decoding() -> None:
     """Junk datagrams over real UDP are counted; a later good message still decodes."""
-    import time
 
-    from simtrust.policy import FlowCollector
 
     got: list[object] = []
     with FlowCollector(got.extend) as collector, \

@@ -6,6 +6,8 @@ Every test uses its own stream and subject prefix and deletes the stream afterwa
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,23 +16,27 @@ from typing import Any
 import nats
 import pytest
 
-from simtrust.policy import (
-    AddressMap,
+from simtrust.alerts import MemorySink
+from simtrust.config import load_settings
+from simtrust.domain import DeviceContext, FlowRecord
+from simtrust.flows import (
     BatchApplier,
-    DeviceContext,
     FlowConsumer,
     FlowPublisher,
-    FlowRecord,
     FlowStreamSettings,
-    MemoryAlertSink,
-    RecordingRemoveAction,
-    build_policy_service,
+    MappedFlow,
+    NatsUnavailable,
+    encode_batch,
     ensure_flow_stream,
     flow_partition,
     parse_partitions,
-    policy_from_dict,
-    policy_service,
     setup_flow_stream,
+)
+from simtrust.policy import (
+    AddressMap,
+    RecordingRemoveAction,
+    build_policy_service,
+    policy_from_dict,
 )
 from simtrust.runtime import Runtime
 
@@ -88,8 +94,9 @@ def _runtime(home: Path) -> Runtime:
 
 
 def _provision(rt: Runtime) -> Runtime:
-    service = rt.extension("policy", lambda: build_policy_service(
-        rt, sinks=[MemoryAlertSink()], removers=[RecordingRemoveAction()]))
+    service = build_policy_service(rt.db, rt.audit, rt.clock, sinks=[MemorySink()],
+                                   removers=[RecordingRemoveAction()])
+    rt.policy = service
     for i in range(DEVICES):
         service.register(DeviceContext(_imsi(i), TENANT, apn="iot", group="meters"))
     service.store.put(policy_from_dict({"tenant_id": TENANT, "scope": "tenant", "rules": [
@@ -127,7 +134,7 @@ def runtimes(tmp_path: Path) -> Iterator[Callable[[str], Runtime]]:
 
     yield make
     for rt in made:
-        policy_service(rt).close()
+        rt.policy.close()
         rt.close()
 
 
@@ -145,7 +152,7 @@ def _consume(rt: Runtime, settings: FlowStreamSettings, parts: list[int], of: in
              recorder: Recorder | None = None, **kwargs: Any) -> tuple[FlowConsumer, Recorder]:
     recorder = recorder or Recorder()
     idle = kwargs.pop("idle", 1.0)
-    applier = BatchApplier(rt, stream=settings.name, partitions=parts, detection=recorder)
+    applier = BatchApplier(rt.db, rt.policy, clock=rt.clock, stream=settings.name, partitions=parts, detection=recorder)
     consumer = FlowConsumer(applier, url=URL, of=of, settings=settings,
                             **{"fetch_timeout": 0.2, **kwargs})
     consumer.run_blocking(idle_exit=idle)
@@ -264,7 +271,7 @@ def test_crash_after_commit_before_ack_is_redelivered_and_counted_once(
     assert 1 == consumer.stats.duplicates
     assert len(flows) == consumer.applier.totals()[0]["records"]
     assert _expected_octets(flows) == _device_octets(rt)
-    usage = policy_service(rt).engine.policies.usage
+    usage = rt.policy.engine.policies.usage
     assert all(usage.bytes_in(imsi, "month", usage._volume[(imsi, "month")][0]) == n
                for imsi, n in _expected_octets(flows).items())
 
@@ -274,7 +281,7 @@ def test_consumer_killed_before_commit_gets_redelivery(
     flows = _flows(40)
     _publish(stream, flows, partitions=1, batch=10)
     rt = runtimes("killed")
-    consumer = FlowConsumer(BatchApplier(rt, stream=stream.name, partitions=[0]), url=URL,
+    consumer = FlowConsumer(BatchApplier(rt.db, rt.policy, clock=rt.clock, stream=stream.name, partitions=[0]), url=URL,
                             of=1, settings=stream, ack_wait=0.6)
 
     async def take_and_die() -> int:
@@ -296,7 +303,6 @@ def test_malformed_messages_are_counted_and_terminated(
         stream: FlowStreamSettings, runtimes: Callable[[str], Runtime]) -> None:
     flows = _flows(30)
     _publish(stream, flows, partitions=2, batch=10)
-    from simtrust.policy import MappedFlow, encode_batch
 
     wrong = encode_batch([MappedFlow(flows[0], False)], partition=1, partitions=2)
 
@@ -331,11 +337,11 @@ def test_malformed_messages_are_counted_and_terminated(
 CHILD = """
 import os, signal, sys
 from pathlib import Path
-from simtrust.policy import BatchApplier, FlowConsumer, FlowStreamSettings
+from simtrust.flows import BatchApplier, FlowConsumer, FlowStreamSettings
 from tests.policy.test_nats import URL, Recorder, _runtime
 home, name, prefix = sys.argv[1:4]
 rt = _runtime(Path(home))
-applier = BatchApplier(rt, stream=name, partitions=[0], detection=Recorder())
+applier = BatchApplier(rt.db, rt.policy, clock=rt.clock, stream=name, partitions=[0], detection=Recorder())
 consumer = FlowConsumer(applier, url=URL, of=1, ack_wait=0.6,
                         settings=FlowStreamSettings(name=name, subject_prefix=prefix),
                         before_ack=lambda p, s: os.kill(os.getpid(), signal.SIGKILL))
@@ -346,10 +352,7 @@ consumer.run_blocking(idle_exit=20)
 def test_consumer_process_killed_between_commit_and_ack_counts_once(
         stream: FlowStreamSettings, runtimes: Callable[[str], Runtime], tmp_path: Path) -> None:
     """A real SIGKILL after the commit: the batch comes back, is recognised, counted once."""
-    import subprocess
-    import sys
 
-    from simtrust.config import load_settings
 
     flows = _flows(50)
     _publish(stream, flows, partitions=1, batch=25)
@@ -361,14 +364,14 @@ def test_consumer_process_killed_between_commit_and_ack_counts_once(
     assert -9 == child.returncode, child.stderr
     rt = _provision(Runtime.open(load_settings(env={}, home=home)))
     try:
-        assert 1 == BatchApplier(rt, stream=stream.name, partitions=[0]).totals()[0]["batches"]
+        assert 1 == BatchApplier(rt.db, rt.policy, clock=rt.clock, stream=stream.name, partitions=[0]).totals()[0]["batches"]
         consumer, _ = _consume(rt, stream, [0], 1, ack_wait=0.6, idle=1.8)
         # 51 flows in batches of 25: one was committed by the killed process, two remain
         assert (1, 2) == (consumer.stats.duplicates, consumer.stats.batches)
         assert len(flows) == consumer.applier.totals()[0]["records"]
         assert _expected_octets(flows) == _device_octets(rt)
     finally:
-        policy_service(rt).close()
+        rt.policy.close()
         rt.close()
 
 
@@ -384,7 +387,6 @@ def test_batches_that_no_stream_accepts_are_counted_as_errors(
 
 
 def test_unreachable_server_raises_nats_unavailable() -> None:
-    from simtrust.policy import NatsUnavailable
 
     with pytest.raises(NatsUnavailable):
         setup_flow_stream("nats://127.0.0.1:1", FlowStreamSettings(name="NEVER"))

@@ -6,24 +6,18 @@ from typing import Any
 
 import pytest
 
+from simtrust.domain import DeviceContext, FlowRecord
 from simtrust.errors import StoreError
-from simtrust.policy import (
-    BatchApplier,
-    DeviceContext,
-    FlowBatch,
-    FlowRecord,
-    MappedFlow,
-    build_policy_service,
-    policy_from_dict,
-    policy_service,
-)
+from simtrust.flows import BatchApplier, FlowBatch, MappedFlow
+from simtrust.policy import build_policy_service, policy_from_dict
 from simtrust.runtime import Runtime
 
 IMSI = "001010000000042"
 
 
 def _service(rt: Runtime) -> Any:
-    service = rt.extension("policy", lambda: build_policy_service(rt, sinks=[], removers=[]))
+    service = build_policy_service(rt.db, rt.audit, rt.clock)
+    rt.policy = service
     service.register(DeviceContext(IMSI, "acme", apn="iot", group="meters"))
     service.store.put(policy_from_dict({"tenant_id": "acme", "scope": "tenant", "rules": [
         {"kind": "volume", "period": "day", "max_bytes": 2500, "actions": ["log"]}]}),
@@ -45,7 +39,7 @@ def _stored(rt: Runtime) -> int:
 
 def test_a_sequence_is_applied_once_and_counters_survive_a_restart(runtime: Runtime) -> None:
     service = _service(runtime)
-    applier = BatchApplier(runtime, stream="S", partitions=[0])
+    applier = BatchApplier(runtime.db, runtime.policy, clock=runtime.clock, stream="S", partitions=[0])
     first = applier.apply(0, 5, _batch(1000))
     assert (True, 2) == (first.applied, first.records)
     assert {IMSI} == {v.imsi for v in first.verdicts}
@@ -54,7 +48,7 @@ def test_a_sequence_is_applied_once_and_counters_survive_a_restart(runtime: Runt
     assert 2020 == _stored(runtime)
     # a new process: in-memory counters gone, restored from the store
     service.policies.usage.reset()
-    again = BatchApplier(runtime, stream="S", partitions=[0])
+    again = BatchApplier(runtime.db, runtime.policy, clock=runtime.clock, stream="S", partitions=[0])
     assert not again.apply(0, 3, _batch(1000)).applied
     over = again.apply(0, 9, _batch(1000))
     assert over.applied
@@ -63,18 +57,18 @@ def test_a_sequence_is_applied_once_and_counters_survive_a_restart(runtime: Runt
     totals = again.totals()[0]
     assert (9, 3, 6, 3030) == (totals["last_seq"], totals["batches"], totals["records"],
                                totals["octets"])
-    policy_service(runtime).dispatcher.flush()
+    runtime.policy.dispatcher.flush()
 
 
 def test_forgetting_below_the_ack_floor_keeps_skipping_old_sequences(runtime: Runtime) -> None:
     _service(runtime)
-    applier = BatchApplier(runtime, stream="S", partitions=[0, 1])
+    applier = BatchApplier(runtime.db, runtime.policy, clock=runtime.clock, stream="S", partitions=[0, 1])
     for seq in (1, 2, 4):
         applier.apply(0, seq, _batch(100))
     assert 2 == applier.forget_below(0, 2)
     assert [(4,)] == [tuple(r) for r in runtime.db.query(
         "SELECT seq FROM policy_nats_applied WHERE stream = 'S' AND part = 0")]
-    fresh = BatchApplier(runtime, stream="S", partitions=[0, 1])
+    fresh = BatchApplier(runtime.db, runtime.policy, clock=runtime.clock, stream="S", partitions=[0, 1])
     assert [True, True, False] == [fresh.is_applied(0, s) for s in (1, 4, 3)]
     assert not fresh.apply(0, 2, _batch(100)).applied
     assert fresh.apply(0, 3, _batch(100)).applied
@@ -83,7 +77,7 @@ def test_forgetting_below_the_ack_floor_keeps_skipping_old_sequences(runtime: Ru
 def test_a_failed_commit_leaves_counters_and_sequence_untouched(
         runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     _service(runtime)
-    applier = BatchApplier(runtime, stream="S", partitions=[0])
+    applier = BatchApplier(runtime.db, runtime.policy, clock=runtime.clock, stream="S", partitions=[0])
     applier.apply(0, 1, _batch(500))
 
     class Broken:

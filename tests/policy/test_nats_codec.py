@@ -9,15 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simtrust.domain import FlowRecord
 from simtrust.errors import InvalidInput
-from simtrust.policy import (
-    BatchDecodeError,
-    FlowBatch,
-    FlowRecord,
-    MappedFlow,
-    decode_batch,
-    encode_batch,
-)
+from simtrust.flows import BatchDecodeError, FlowBatch, MappedFlow, decode_batch, encode_batch
 
 V4 = st.ip_addresses(v=4).map(str)
 # addresses as the IPFIX decoder writes them (inet_ntop text, e.g. ::ffff:0.0.0.0)

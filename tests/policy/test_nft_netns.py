@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from simtrust.policy import DeviceContext, PolicySet, policy_from_dict
+from simtrust.domain import DeviceContext
+from simtrust.policy import PolicySet, policy_from_dict
 from simtrust.policy._nft import GatewayDevice, apply_ruleset, read_counters, render_ruleset
 
 pytestmark = pytest.mark.netns

@@ -6,15 +6,9 @@ from typing import Any
 
 import pytest
 
+from simtrust.domain import DeviceContext, FlowRecord
 from simtrust.errors import InvalidInput, NotFound
-from simtrust.policy import (
-    DeviceContext,
-    FlowRecord,
-    PolicyStore,
-    Scope,
-    build_policy_service,
-    policy_from_dict,
-)
+from simtrust.policy import PolicyStore, Scope, build_policy_service, policy_from_dict
 from simtrust.policy._schema import MIGRATIONS
 from simtrust.runtime import Runtime
 from simtrust.store import Database, apply_migrations
@@ -80,7 +74,7 @@ def test_tenant_webhook_is_stored_and_audited(db: Database) -> None:
 
 
 def test_service_on_runtime_audits_changes_and_violations(runtime: Runtime) -> None:
-    service = build_policy_service(runtime, removers=[])
+    service = build_policy_service(runtime.db, runtime.audit, runtime.clock)
     try:
         service.register(DeviceContext("001010000000001", T, apn="iot", group="meters"),
                          address="10.64.0.2")
@@ -99,7 +93,7 @@ def test_service_on_runtime_audits_changes_and_violations(runtime: Runtime) -> N
         assert actions.count("policy.violation") == 2
         assert not runtime.audit.verify()
         # a fresh service (another process) sees the stored version
-        again = build_policy_service(runtime, removers=[])
+        again = build_policy_service(runtime.db, runtime.audit, runtime.clock)
         assert [1] == [p.version for p in again.policies.policies()]
         again.close()
     finally:

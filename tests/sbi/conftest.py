@@ -13,9 +13,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from simtrust.alerts import MemorySink
 from simtrust.runtime import Runtime
 from simtrust.sbi import SbiServer, TokenVerifier, create_sbi_app
-from simtrust.subscriber import MemorySink, SubscriberServices, build_services
+from simtrust.subscriber import SubscriberServices, build_services
 
 from ..subscriber.conftest import TENANT, spec
 
@@ -62,7 +63,7 @@ def make_cert(tmp: Path, name: str, issuer: tuple[x509.Certificate, ec.EllipticC
 @pytest.fixture
 def subs(sqlite_runtime: Runtime) -> Iterator[SubscriberServices]:
     sqlite_runtime.tenants.create_tenant(TENANT, "Acme Meters")
-    services = build_services(sqlite_runtime, sinks=[MemorySink()])
+    services = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit, sqlite_runtime.clock, sinks=[MemorySink()])
     services.inventory.add_sim(TENANT, spec(1), actor="test")
     try:
         yield services

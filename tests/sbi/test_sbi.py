@@ -24,6 +24,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from referencing import Registry
 
+from simtrust.errors import ConfigError
 from simtrust.runtime import Runtime
 from simtrust.sbi import SbiServer, create_sbi_app
 from simtrust.subscriber import SubscriberServices
@@ -188,7 +189,6 @@ def test_missing_or_forged_token_is_401(secured: Udm) -> None:
 
 
 def test_lab_mode_refuses_a_public_bind(subs: SubscriberServices) -> None:
-    from simtrust.errors import ConfigError
 
     with pytest.raises(ConfigError):
         SbiServer(create_sbi_app(subs.udm, None), "0.0.0.0", 0, lab_mode=True)

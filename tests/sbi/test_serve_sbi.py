@@ -12,12 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from simtrust.alerts import MemorySink
 from simtrust.config import load_settings
+from simtrust.errors import ConfigError
 from simtrust.runtime import Runtime
 from simtrust.sbi import SbiServer
-from simtrust.subscriber import MemorySink, build_services
+from simtrust.subscriber import build_services
 
 from ..subscriber.conftest import TENANT, imsi, spec
 from .conftest import NRF_ID, UDM_ID
@@ -59,7 +62,7 @@ def test_serve_runs_the_sbi_and_registers_at_the_nrf(tmp_path: Path, shared_dir:
     rt = Runtime.open(load_settings(env=env))
     try:
         rt.tenants.create_tenant(TENANT, "Acme Meters")
-        services = build_services(rt, sinks=[MemorySink()])
+        services = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[MemorySink()])
         services.inventory.add_sim(TENANT, spec(1), actor="test")
         services.close()
     finally:
@@ -89,9 +92,7 @@ def test_serve_runs_the_sbi_and_registers_at_the_nrf(tmp_path: Path, shared_dir:
 
 
 def test_sbi_settings(tmp_path: Path) -> None:
-    import pytest
 
-    from simtrust.errors import ConfigError
 
     key = tmp_path / "nrf.pem"
     key.write_text("-----BEGIN PUBLIC KEY-----\n", encoding="utf-8")

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from simtrust.alerts import MemorySink
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     Iccid,
     Imei,
     Imsi,
-    MemorySink,
     OpKind,
     SimSecrets,
     SimSpec,
@@ -60,7 +60,7 @@ def alerts() -> MemorySink:
 def subs(runtime: Runtime, alerts: MemorySink) -> Iterator[SubscriberServices]:
     """Subscriber services on SQLite and PostgreSQL, tenant ``acme`` created."""
     runtime.tenants.create_tenant(TENANT, "Acme Meters")
-    services = build_services(runtime, sinks=[alerts])
+    services = build_services(runtime.db, runtime.keyring, runtime.audit, runtime.clock, sinks=[alerts])
     try:
         yield services
     finally:
@@ -71,7 +71,7 @@ def subs(runtime: Runtime, alerts: MemorySink) -> Iterator[SubscriberServices]:
 def lite(sqlite_runtime: Runtime, alerts: MemorySink) -> Iterator[SubscriberServices]:
     """Subscriber services on SQLite only (for tests about logic, not storage)."""
     sqlite_runtime.tenants.create_tenant(TENANT, "Acme Meters")
-    services = build_services(sqlite_runtime, sinks=[alerts])
+    services = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit, sqlite_runtime.clock, sinks=[alerts])
     try:
         yield services
     finally:

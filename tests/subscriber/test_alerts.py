@@ -10,19 +10,13 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
+from simtrust.alerts import AlertDispatcher, MqttSink, WebhookSink
 from simtrust.runtime import Runtime
-from simtrust.subscriber import (
-    AlertDispatcher,
-    AttachPolicy,
-    BindingMode,
-    MqttSink,
-    Plmn,
-    SwapAlert,
-    WebhookSink,
-    build_services,
-)
+from simtrust.subscriber import AttachPolicy, BindingMode, Plmn, SwapAlert, build_services
 
 from .conftest import TENANT, imei, imsi, spec
 
@@ -85,8 +79,6 @@ def test_webhook_retries_then_delivers(webhook: str) -> None:
 def test_swap_alert_end_to_end(webhook: str, sqlite_runtime: Runtime,
                                require_service: Any) -> None:
     require_service("mqtt")
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
 
     tenant = f"t{uuid.uuid4().hex[:8]}"
     got: list[tuple[str, dict[str, Any]]] = []
@@ -101,7 +93,7 @@ def test_swap_alert_end_to_end(webhook: str, sqlite_runtime: Runtime,
         assert subscribed.wait(5)
         sqlite_runtime.tenants.create_tenant(tenant, "Alerts Ltd")
         sinks = [WebhookSink(timeout=2), MqttSink("mqtt://127.0.0.1:1883")]
-        services = build_services(sqlite_runtime, sinks=sinks)
+        services = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit, sqlite_runtime.clock, sinks=sinks)
         try:
             services.inventory.set_policy(
                 AttachPolicy(tenant, binding_mode=BindingMode.EXACT_PAIR, webhook_url=webhook),

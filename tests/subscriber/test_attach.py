@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from simtrust.alerts import MemorySink
 from simtrust.crypto import Keyring
 from simtrust.runtime import Runtime
 from simtrust.store import open_database
@@ -15,7 +17,7 @@ from simtrust.subscriber import (
     AttachEngine,
     AttachPolicy,
     BindingMode,
-    MemorySink,
+    ImportRejected,
     Plmn,
     Reason,
     Roaming,
@@ -76,7 +78,7 @@ def test_every_decision_is_audited(lite: SubscriberServices) -> None:
 
 def test_record_mode_writes_one_record_per_decision(sqlite_runtime: Runtime) -> None:
     sqlite_runtime.tenants.create_tenant(TENANT, "Acme")
-    services = build_services(sqlite_runtime, sinks=[])
+    services = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit, sqlite_runtime.clock, sinks=[])
     engine = AttachEngine(services.inventory, services.blocklist, services.addresses,
                           services.alerts, audit_mode="record")
     try:
@@ -120,7 +122,6 @@ def test_blocklist_imei_and_tac_range(lite: SubscriberServices) -> None:
 
 
 def test_blocklist_csv_import(lite: SubscriberServices) -> None:
-    from simtrust.subscriber import ImportRejected
 
     text = (f"type,value,value_to,reason\nimei,{imei(3)},,lost\ntac,35209900,35209900,recall\n"
             "imei,123,,\nfoo,1,,\n")
@@ -293,7 +294,7 @@ def test_bindings_persist_across_engines(subs: SubscriberServices, runtime: Runt
     policy(subs, binding_mode=BindingMode.EXACT_PAIR)
     subs.inventory.add_sim(TENANT, spec(1), actor="test")
     assert Reason.OK_BOUND == decide(subs, 1, 1).reason
-    fresh = build_services(runtime, sinks=[MemorySink()])
+    fresh = build_services(runtime.db, runtime.keyring, runtime.audit, runtime.clock, sinks=[MemorySink()])
     try:
         assert Reason.OK == decide(fresh, 1, 1).reason
         assert Reason.SIM_SWAP == decide(fresh, 1, 2).reason
@@ -308,8 +309,8 @@ def test_cache_follows_writes_of_another_process(tmp_path: Path) -> None:
                 Keyring.load(a.settings.master_key_file))
     try:
         a.tenants.create_tenant(TENANT, "Acme")
-        sa = build_services(a, sinks=[MemorySink()])
-        sb = build_services(b, sinks=[MemorySink()])
+        sa = build_services(a.db, a.keyring, a.audit, a.clock, sinks=[MemorySink()])
+        sb = build_services(b.db, b.keyring, b.audit, b.clock, sinks=[MemorySink()])
         sim = sa.inventory.add_sim(TENANT, spec(1), actor="test")
         assert decide(sb, 1, 1).allowed
         sa.inventory.transition(sim.iccid, SimState.SUSPENDED, actor="test")
@@ -329,7 +330,6 @@ def test_cache_follows_writes_of_another_process(tmp_path: Path) -> None:
 
 def test_concurrent_first_attaches(subs: SubscriberServices) -> None:
     """Threads binding and leasing at once (SQLite and PostgreSQL): no deadlock, one lock each."""
-    import threading
 
     policy(subs, binding_mode=BindingMode.EXACT_PAIR)
     subs.inventory.create_apn(TENANT, "iot", actor="test", pool="10.50.0.0/24")

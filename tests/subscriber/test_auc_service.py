@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from simtrust.errors import AuthenticationFailure, NotFound
+from simtrust.errors import AuthenticationFailure, DecryptionFailed, NotFound, UnknownKey
 from simtrust.subscriber import (
     OpKind,
     Plmn,
@@ -31,6 +31,7 @@ from simtrust.subscriber.auc import (
     plmn_id,
     split_sqn,
 )
+from simtrust.subscriber.auc.suci import PROFILE_A, PROFILE_B, conceal_imsi
 
 from .conftest import K1, OP1, OPC1, TENANT, imsi, spec
 
@@ -69,7 +70,7 @@ def test_eps_vectors_verify_on_the_usim(subs: SubscriberServices) -> None:
 def test_sqn_survives_a_restart(subs: SubscriberServices, runtime: object) -> None:
     subs.inventory.add_sim(TENANT, spec(1), actor="test")
     first = subs.auth.he_av_5g(imsi(1), SN_NAME)
-    again = build_services(runtime, sinks=[])  # type: ignore[arg-type]
+    again = build_services(runtime.db, runtime.keyring, runtime.audit, runtime.clock, sinks=[])  # type: ignore[arg-type]
     second = again.auth.he_av_5g(imsi(1), SN_NAME)
     card = usim()
     r1, card = card.authenticate(first.rand, first.autn)
@@ -178,8 +179,6 @@ def test_concurrent_generation_never_repeats_an_sqn(subs: SubscriberServices) ->
 
 
 def test_home_network_keys_and_suci(subs: SubscriberServices) -> None:
-    from simtrust.errors import DecryptionFailed, UnknownKey
-    from simtrust.subscriber.auc.suci import PROFILE_A, PROFILE_B, conceal_imsi
 
     keys = subs.hn_keys
     a = keys.generate(1, "A", actor="test")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from simtrust.errors import InvalidInput
+from simtrust.errors import Conflict, InvalidInput
 from simtrust.subscriber import ImportRejected, Imsi, OpKind, SimState, SubscriberServices
 from simtrust.subscriber._sqn import decode_sqn_state
 
-from .conftest import K1, OP1, OPC1, TENANT, iccid
+from .conftest import K1, OP1, OPC1, TENANT, iccid, spec
 from .vendorfile import write_vendor_file
 
 GOOD = f"""\ufeff# personalisation batch 42
@@ -163,10 +163,6 @@ def test_rows_clashing_with_the_store_are_reported_after_a_bad_row(
 
 def test_static_addresses_are_never_shared(subs: SubscriberServices, tmp_path: Path) -> None:
     """Refused at assignment: in one file, against the store, on create and update."""
-    from simtrust.errors import Conflict
-
-    from .conftest import spec
-
     inv = subs.inventory
     inv.add_sim(TENANT, spec(1, static_ip="10.9.9.1"), actor="test")
     with pytest.raises(Conflict, match=r"10\.9\.9\.1"):

@@ -17,6 +17,7 @@ from simtrust.subscriber import (
     BindingMode,
     ImeiSv,
     OpKind,
+    Plmn,
     Roaming,
     SimSecrets,
     SimState,
@@ -185,7 +186,6 @@ def test_groups_devices_apns_policy(subs: SubscriberServices) -> None:
 
 
 def test_roaming_rules() -> None:
-    from simtrust.subscriber import Plmn
 
     home = Plmn("262", "01")
     rule = Roaming.parse(["208", "234-15"])

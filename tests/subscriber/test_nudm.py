@@ -18,7 +18,6 @@ from simtrust.subscriber import (
     AuthMethod,
     Roaming,
     SimState,
-    subscriber_services,
 )
 from simtrust.subscriber.auc import Milenage, SyncFailure, Usim, UsimSqnArray, ck_ik_prime, kausf
 from simtrust.subscriber.auc.suci import PROFILE_A, PROFILE_B, conceal_imsi
@@ -59,7 +58,7 @@ def request_body(**extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def udm(sqlite_runtime: Runtime) -> Any:
     sqlite_runtime.tenants.create_tenant(TENANT, "Acme")
-    services = subscriber_services(sqlite_runtime)
+    services = sqlite_runtime.subscriber
     services.inventory.add_sim(TENANT, spec(1), actor="test")
     services.inventory.add_sim(TENANT, spec(2, auth_method=AuthMethod.EAP_AKA_PRIME),
                                actor="test")

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from simtrust.domain import DeviceContext
+from simtrust.policy import AddressMap
 from simtrust.runtime import Runtime
-from simtrust.subscriber import Plmn, build_services
+from simtrust.subscriber import Plmn, SimState, build_services
 
 from .conftest import TENANT, imei, imsi, spec
 
 
 def test_leases_can_fill_the_policy_address_map(sqlite_runtime: Runtime) -> None:
-    from simtrust.policy import AddressMap
 
     sqlite_runtime.tenants.create_tenant(TENANT, "Acme")
-    services = build_services(sqlite_runtime, sinks=[])
+    services = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit, sqlite_runtime.clock, sinks=[])
     gateway_map = AddressMap()
 
     def forward(imsi_: str, apn: str | None, address: str | None) -> None:
@@ -34,11 +35,9 @@ def test_leases_can_fill_the_policy_address_map(sqlite_runtime: Runtime) -> None
 
 
 def test_directory_gives_the_policy_engine_device_context(sqlite_runtime: Runtime) -> None:
-    from simtrust.policy import DeviceContext
-    from simtrust.subscriber import SimState
 
     sqlite_runtime.tenants.create_tenant(TENANT, "Acme")
-    services = build_services(sqlite_runtime, sinks=[])
+    services = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit, sqlite_runtime.clock, sinks=[])
     try:
         inv = services.inventory
         group = inv.create_group(TENANT, "meters", actor="test")

@@ -131,6 +131,8 @@ class Packet:
     identifier: int
     authenticator: bytes = _ZERO16
     attributes: list[tuple[int, bytes]] = field(default_factory=list)
+    _vendor_index: dict[tuple[int, int], bytes] | None = field(default=None, repr=False,
+                                                                compare=False)
 
     def get(self, attr: int) -> bytes | None:
         """The first value of ``attr`` or None."""
@@ -154,20 +156,30 @@ class Packet:
 
     def vendor(self, vendor_id: int, vendor_type: int) -> bytes | None:
         """The first value of a vendor attribute (RFC 2865 §5.26 layout: type, length, value)."""
+        found = self._vendor_index
+        if found is None:
+            found = {}
+            for kind, value in self.attributes:
+                if kind != Attr.VENDOR_SPECIFIC or len(value) < 6:
+                    continue
+                vendor = int.from_bytes(value[:4], "big")
+                for sub_type, sub_value in _sub_attributes(value[4:]):
+                    found.setdefault((vendor, sub_type), sub_value)
+            self._vendor_index = found
+        return found.get((vendor_id, vendor_type))
+
+    def first(self) -> dict[int, bytes]:
+        """Every attribute's first value, by type (one pass, for readers of many)."""
+        found: dict[int, bytes] = {}
         for kind, value in self.attributes:
-            if kind != Attr.VENDOR_SPECIFIC or len(value) < 6:
-                continue
-            if int.from_bytes(value[:4], "big") != vendor_id:
-                continue
-            for sub_type, sub_value in _sub_attributes(value[4:]):
-                if sub_type == vendor_type:
-                    return sub_value
-        return None
+            found.setdefault(kind, value)
+        return found
 
     def add(self, attr: int, value: bytes) -> None:
         if not 0 < len(value) <= 253:
             raise ValueError(f"attribute {attr} value must be 1..253 octets")
         self.attributes.append((attr, value))
+        self._vendor_index = None
 
     def add_int(self, attr: int, value: int) -> None:
         self.add(attr, value.to_bytes(4, "big"))

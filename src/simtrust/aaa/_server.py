@@ -143,7 +143,10 @@ class RadiusServer:
         self._buckets: dict[int, _Bucket] = {}
         self._max_in_flight = max_in_flight
         self._in_flight: dict[int, int] = {}
+        self._flight_lock = threading.Lock()
         self._totals: dict[str, int] = {}
+        self._packed: dict[str, bytes] = {}
+        self._plmns: dict[str, Plmn] = {}
         accounting.on_committed = self._metered
 
     def __repr__(self) -> str:
@@ -215,12 +218,13 @@ class RadiusServer:
         seen, answer = self._cached(key)
         if seen:
             return answer
-        has_ma = any(kind == Attr.MESSAGE_AUTHENTICATOR for kind, _ in request.attributes)
+        first = request.first()
+        has_ma = Attr.MESSAGE_AUTHENTICATOR in first
         if has_ma and not verify_message_authenticator(wire, client.secret,
                                                         request.authenticator):
             self.counters["bad_authenticator"] += 1
             return None
-        is_eap = request.get(Attr.EAP_MESSAGE) is not None
+        is_eap = Attr.EAP_MESSAGE in first
         if is_eap and not has_ma:
             self.counters["missing_message_authenticator"] += 1
             return None
@@ -312,8 +316,14 @@ class RadiusServer:
                          actor, sim, imsi.value)
             return
         serving_text = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_SGSN_MCC_MNC))
-        serving = Plmn.parse(serving_text) if serving_text else Plmn(
-            imsi.value[:3], imsi.value[3 : 3 + imsi.mnc_length])
+        if serving_text:
+            serving = self._plmns.get(serving_text)
+            if serving is None:
+                serving = Plmn.parse(serving_text)
+                if len(self._plmns) < 10_000:
+                    self._plmns[serving_text] = serving
+        else:
+            serving = Plmn(imsi.value[:3], imsi.value[3 : 3 + imsi.mnc_length])
         equipment = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV))
         if equipment is None and eap:
             self._eap_without_equipment(reply, sim, imsi.value, serving, actor)
@@ -363,11 +373,15 @@ class RadiusServer:
         reply.add_int(Attr.SERVICE_TYPE, 2)  # Framed
         reply.add_int(Attr.FRAMED_PROTOCOL, 7)  # GPRS PDP Context (TS 29.061 §16.4.7)
         if address is not None:
-            ip = ipaddress.ip_address(address)
-            if ip.version == 4:
-                reply.add(Attr.FRAMED_IP_ADDRESS, ip.packed)
+            packed = self._packed.get(address)
+            if packed is None:
+                if len(self._packed) > 1_000_000:
+                    self._packed.clear()
+                packed = self._packed[address] = ipaddress.ip_address(address).packed
+            if len(packed) == 4:
+                reply.add(Attr.FRAMED_IP_ADDRESS, packed)
             else:
-                reply.add(168, ip.packed)  # Framed-IPv6-Address (RFC 6911 §3.1)
+                reply.add(168, packed)  # Framed-IPv6-Address (RFC 6911 §3.1)
         reply.add(Attr.CLASS, f"simtrust:{tenant_id}:{iccid}".encode()[:253])
         reply.add_int(Attr.SESSION_TIMEOUT, timeout)
 
@@ -411,7 +425,8 @@ class RadiusServer:
         if not verify_request_authenticator(wire, client.secret):
             self.counters["bad_authenticator"] += 1
             return
-        if any(kind == Attr.MESSAGE_AUTHENTICATOR for kind, _ in request.attributes) and \
+        a = request.first()
+        if Attr.MESSAGE_AUTHENTICATOR in a and \
                 not verify_message_authenticator(wire, client.secret, _ZERO16):
             self.counters["bad_authenticator"] += 1
             return
@@ -420,8 +435,9 @@ class RadiusServer:
             if answer is not None:
                 send(answer)
             return
-        status = _STATUS.get(request.integer(Attr.ACCT_STATUS_TYPE) or 0)
-        session_id = request.text(Attr.ACCT_SESSION_ID)
+        status = _STATUS.get(_int(a, Attr.ACCT_STATUS_TYPE))
+        raw_id = a.get(Attr.ACCT_SESSION_ID)
+        session_id = raw_id.decode("utf-8", "replace") if raw_id is not None else None
         if status is None or (session_id is None and status in ("start", "stop", "interim")):
             self.counters["invalid_request"] += 1
             return
@@ -438,50 +454,60 @@ class RadiusServer:
             send(out)
             return
         assert session_id is not None
-        record = self._record(request, client, session_id, status)
+        record = self._record(request, a, client, session_id, status)
         if record.session_key not in self._totals:
             stored = self.accounting.get(record.session_key)
             self._totals[record.session_key] = (
                 0 if stored is None else stored.in_octets + stored.out_octets)
         self._remember(key, None)
-        self._in_flight[client.id] = self._in_flight.get(client.id, 0) + 1
+        with self._flight_lock:
+            self._in_flight[client.id] = self._in_flight.get(client.id, 0) + 1
 
         def done() -> None:
-            self._in_flight[client.id] -= 1
+            with self._flight_lock:
+                self._in_flight[client.id] -= 1
             self._remember(key, out)
             self.counters["accounting_responses"] += 1
             send(out)
 
-        self.accounting.submit(record, done)
+        def failed() -> None:
+            # Not written: forget the request so that its retransmission is processed.
+            with self._flight_lock:
+                self._in_flight[client.id] -= 1
+            with self._answers_lock:
+                self._answers.pop(key, None)
 
-    def _record(self, request: Packet, client: GatewayClient, session_id: str,
-                status: str) -> AcctRecord:
+        self.accounting.submit(record, done, failed)
+
+    def _record(self, request: Packet, a: dict[int, bytes], client: GatewayClient,
+                session_id: str, status: str) -> AcctRecord:
         imsi = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMSI))
-        framed = request.get(Attr.FRAMED_IP_ADDRESS)
-        framed_ip = str(ipaddress.ip_address(framed)) if framed and len(framed) == 4 else None
+        framed = a.get(Attr.FRAMED_IP_ADDRESS)
+        framed_ip = str(ipaddress.IPv4Address(framed)) if framed and len(framed) == 4 else None
         if imsi is None and framed_ip is not None:
             imsi = self.attach.addresses.lookup(framed_ip)
-        nas = request.get(Attr.NAS_IP_ADDRESS)
+        nas = a.get(Attr.NAS_IP_ADDRESS)
         serving = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_SGSN_MCC_MNC))
+        apn = a.get(Attr.CALLED_STATION_ID)
+        msisdn = a.get(Attr.CALLING_STATION_ID)
         record = AcctRecord(
             session_key=f"{client.id}:{session_id}", acct_session_id=session_id,
             client_id=client.id, status="closed" if status == "stop" else "open",
             at=self.clock().isoformat(), imsi=imsi,
-            apn=(request.text(Attr.CALLED_STATION_ID) or "").lower() or None,
-            msisdn=request.text(Attr.CALLING_STATION_ID),
+            apn=apn.decode("utf-8", "replace").lower() if apn else None,
+            msisdn=msisdn.decode("utf-8", "replace") if msisdn else None,
             imeisv=_text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV)),
             framed_ip=framed_ip,
-            nas_ip=str(ipaddress.ip_address(nas)) if nas and len(nas) == 4 else None,
+            nas_ip=str(ipaddress.IPv4Address(nas)) if nas and len(nas) == 4 else None,
             serving_plmn=serving,
-            in_octets=(request.integer(Attr.ACCT_INPUT_GIGAWORDS) or 0) << 32
-            | (request.integer(Attr.ACCT_INPUT_OCTETS) or 0),
-            out_octets=(request.integer(Attr.ACCT_OUTPUT_GIGAWORDS) or 0) << 32
-            | (request.integer(Attr.ACCT_OUTPUT_OCTETS) or 0),
-            in_packets=request.integer(Attr.ACCT_INPUT_PACKETS) or 0,
-            out_packets=request.integer(Attr.ACCT_OUTPUT_PACKETS) or 0,
-            session_time=request.integer(Attr.ACCT_SESSION_TIME) or 0,
-            terminate_cause=request.integer(Attr.ACCT_TERMINATE_CAUSE)
-            if status == "stop" else None,
+            in_octets=_int(a, Attr.ACCT_INPUT_GIGAWORDS) << 32 | _int(a, Attr.ACCT_INPUT_OCTETS),
+            out_octets=_int(a, Attr.ACCT_OUTPUT_GIGAWORDS) << 32
+            | _int(a, Attr.ACCT_OUTPUT_OCTETS),
+            in_packets=_int(a, Attr.ACCT_INPUT_PACKETS),
+            out_packets=_int(a, Attr.ACCT_OUTPUT_PACKETS),
+            session_time=_int(a, Attr.ACCT_SESSION_TIME),
+            terminate_cause=_int(a, Attr.ACCT_TERMINATE_CAUSE)
+            if status == "stop" and Attr.ACCT_TERMINATE_CAUSE in a else None,
         )
         if imsi is not None:
             sim = self.attach.sim_view(imsi)
@@ -521,6 +547,11 @@ def _add_eap(reply: Packet, eap: bytes) -> None:
     """EAP-Message attributes of at most 253 octets each (RFC 3579 §3.1)."""
     for offset in range(0, len(eap), 253):
         reply.add(Attr.EAP_MESSAGE, eap[offset : offset + 253])
+
+
+def _int(attributes: dict[int, bytes], kind: int) -> int:
+    value = attributes.get(kind)
+    return int.from_bytes(value, "big") if value is not None and len(value) == 4 else 0
 
 
 def _text(value: bytes | None) -> str | None:

@@ -16,7 +16,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from simtrust.errors import SimtrustError
@@ -165,7 +165,7 @@ class Session:
 class _Job:
     record: AcctRecord
     done: Callable[[], None]
-    extra: list[Callable[[], None]] = field(default_factory=list)
+    failed: Callable[[], None] | None = None
 
 
 class AccountingLog:
@@ -189,10 +189,12 @@ class AccountingLog:
     def __repr__(self) -> str:
         return f"AccountingLog(committed={self.committed}, queued={len(self._queue)})"
 
-    def submit(self, record: AcctRecord, done: Callable[[], None]) -> None:
-        """Queue ``record``; ``done()`` runs on the writer thread after it is committed."""
+    def submit(self, record: AcctRecord, done: Callable[[], None],
+               failed: Callable[[], None] | None = None) -> None:
+        """Queue ``record``; ``done()`` runs on the writer thread after it is committed,
+        ``failed()`` if the commit failed (nothing was written; the gateway retransmits)."""
         with self._cond:
-            self._queue.append(_Job(record, done))
+            self._queue.append(_Job(record, done, failed))
             self._cond.notify()
 
     def write_now(self, records: list[AcctRecord]) -> None:
@@ -226,6 +228,9 @@ class AccountingLog:
                 # Not answered: the gateway retransmits and the record comes again.
                 self.failures += len(batch)
                 _log.error("accounting commit failed for %d records: %s", len(batch), exc.detail)
+                for job in batch:
+                    if job.failed is not None:
+                        job.failed()
                 continue
             self.committed += len(batch)
             self.batches += 1

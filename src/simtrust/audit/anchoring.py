@@ -16,15 +16,12 @@ import hmac
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from simtrust.audit._log import AuditEvent, chain_hash
+from simtrust.audit._log import AuditEvent, AuditLog, chain_hash
 from simtrust.crypto.merkle import InclusionProof, inclusion_proof, merkle_root, verify_inclusion
 from simtrust.errors import IntegrityError, InvalidInput, InvalidSignature, NotFound, Rejected
-from simtrust.ledger import Anchor, LedgerNode, decode_message, ledger_node, verify_ed25519
-
-if TYPE_CHECKING:
-    from simtrust.runtime import Runtime
+from simtrust.ledger import Anchor, LedgerNode, decode_message, verify_ed25519
 
 __all__ = [
     "AUDIT_DOMAIN",
@@ -97,27 +94,26 @@ def anchor_records(
     return AnchorReceipt(mid, first, last, root)
 
 
-def anchor_pending(rt: Runtime, max_batch: int = 10_000) -> AnchorReceipt | None:
+def anchor_pending(audit: AuditLog, node: LedgerNode,
+                   max_batch: int = 10_000) -> AnchorReceipt | None:
     """Anchor every audit record not anchored yet (up to ``max_batch``); None if none."""
-    node = ledger_node(rt)
     after = node.last_anchored(AUDIT_DOMAIN)
-    events = rt.audit.query(after_seq=after, limit=max(1, min(max_batch, 10_000)))
+    events = audit.query(after_seq=after, limit=max(1, min(max_batch, 10_000)))
     if not events:
         return None
     return anchor_records(node, [(e.seq, e.hash) for e in events])
 
 
-def prove_event(rt: Runtime, event_id: str) -> dict[str, Any]:
+def prove_event(audit: AuditLog, node: LedgerNode, event_id: str) -> dict[str, Any]:
     """The inclusion proof of audit event ``event_id`` against its finalized anchor (JSON)."""
-    event = rt.audit.get(event_id)
+    event = audit.get(event_id)
     if event is None:
         raise NotFound(f"no audit event {event_id!r}")
-    node = ledger_node(rt)
     anchor = node.anchor_covering(AUDIT_DOMAIN, event.seq)
     if anchor is None:
         raise NotFound(f"audit event {event_id!r} is not anchored yet")
     first, size = anchor["first"], anchor["size"]
-    batch = rt.audit.query(after_seq=first - 1, limit=size)
+    batch = audit.query(after_seq=first - 1, limit=size)
     if [e.seq for e in batch] != list(range(first, first + size)):
         raise IntegrityError("the audit log no longer holds every record of the anchored batch")
     leaves = [leaf_data(e.seq, e.hash) for e in batch]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import threading
 import uuid
@@ -35,6 +36,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from simtrust.audit import AuditLog
+from simtrust.bootstrap._pkcs11 import Pkcs11Key, sign_certificate, sign_crl, sign_ocsp
 from simtrust.crypto import Keyring
 from simtrust.errors import (
     Conflict,
@@ -251,7 +253,7 @@ class CertificateAuthorities:
         self._clock = clock
         self.public_base_url = public_base_url
         self._transport = transport
-        self._keys: dict[str, ec.EllipticCurvePrivateKey] = {}
+        self._keys: dict[str, ec.EllipticCurvePrivateKey | Pkcs11Key] = {}
         self._records: dict[str, CaRecord] = {}
         self._by_key_hash: dict[bytes, str] = {}
         self._cache_lock = threading.Lock()
@@ -289,11 +291,14 @@ class CertificateAuthorities:
 
     def _insert(self, tenant_id: str | None, label: str, mode: str, cert: x509.Certificate,
                 key: ec.EllipticCurvePrivateKey | None, profile: CertProfile,
-                delegate_url: str | None, actor: str) -> CaRecord:
+                delegate_url: str | None, actor: str, *, ca_id: str | None = None,
+                token: dict[str, str] | None = None, pin: str | None = None) -> CaRecord:
         if not (label.replace("-", "").replace("_", "").isalnum() and 1 <= len(label) <= 64):
             raise InvalidInput("CA label is 1-64 of [A-Za-z0-9_-]", field="label")
-        ca_id = "ca-" + uuid.uuid4().hex[:16]
+        ca_id = ca_id or "ca-" + uuid.uuid4().hex[:16]
         sealed = None
+        pin_sealed = None if pin is None else self._keyring.seal(
+            pin.encode(), self._aad(ca_id) + b"/pin")
         if key is not None:
             raw = key.private_bytes(serialization.Encoding.DER,
                                     serialization.PrivateFormat.PKCS8,
@@ -304,10 +309,12 @@ class CertificateAuthorities:
                 raise Conflict(f"a CA with label {label!r} exists", field="label")
             self._db.execute(
                 "INSERT INTO boot_cas (ca_id, tenant_id, label, mode, cert_pem, key_sealed,"
-                " delegate_url, profile, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " delegate_url, profile, created_at, token, pin_sealed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ca_id, tenant_id, label, mode,
                  cert.public_bytes(serialization.Encoding.PEM).decode(), sealed, delegate_url,
-                 json.dumps(profile.to_json()), self._clock().isoformat()),
+                 json.dumps(profile.to_json()), self._clock().isoformat(),
+                 None if token is None else json.dumps(token), pin_sealed),
             )
             self.generation += 1
             self._audit.append(actor=actor, action="pki.ca.register", subject=f"ca:{ca_id}",
@@ -345,6 +352,41 @@ class CertificateAuthorities:
         return self._insert(tenant_id, label, "hosted", cert, key, profile or CertProfile(),
                             None, actor)
 
+    def create_pkcs11(self, tenant_id: str, label: str, *, module: str, token_label: str,
+                      pin: str, key_label: str, common_name: str,
+                      profile: CertProfile | None = None, actor: str) -> CaRecord:
+        """A CA whose P-256 key is generated in a PKCS#11 token and never leaves it.
+
+        The token PIN is sealed by the master key; the self-signed CA certificate is
+        signed by the token.
+        """
+        if self._db.query_one("SELECT 1 FROM boot_cas WHERE label = ?", (label,)):
+            raise Conflict(f"a CA with label {label!r} exists", field="label")
+        key = Pkcs11Key(module, token_label, pin, key_label)
+        public = key.generate()
+        now = self._clock()
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        builder = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        )
+        cert = sign_certificate(builder, key)
+        ca_id = "ca-" + uuid.uuid4().hex[:16]
+        with self._cache_lock:
+            self._keys[ca_id] = key
+        return self._insert(tenant_id, label, "pkcs11", cert, None, profile or CertProfile(),
+                            None, actor, ca_id=ca_id,
+                            token={"module": module, "token": token_label, "key": key_label},
+                            pin=pin)
+
     def register_delegated(self, tenant_id: str, label: str, *, est_url: str, ca_pem: bytes,
                            profile: CertProfile | None = None, actor: str) -> CaRecord:
         """The enterprise's own EST server issues; ``ca_pem`` is its issuing CA."""
@@ -374,13 +416,12 @@ class CertificateAuthorities:
                            ) -> tuple[bytes, bytes]:
         """(certificate chain PEM, key PEM) for a TLS server, from the tier-1 CA."""
         ca = self.operator_ca()
-        ca_key = self._key(ca)
+        ca_key = self._software_key(ca)
         key = ec.generate_private_key(ec.SECP256R1())
         now = self._clock()
         sans: list[x509.GeneralName] = []
         for h in hostnames:
             try:
-                import ipaddress
                 sans.append(x509.IPAddress(ipaddress.ip_address(h)))
             except ValueError:
                 sans.append(x509.DNSName(h))
@@ -444,20 +485,32 @@ class CertificateAuthorities:
             params = (tenant_id,)
         return [self.get(str(r[0])) for r in self._db.query(sql + " ORDER BY label", params)]
 
-    def _key(self, ca: CaRecord) -> ec.EllipticCurvePrivateKey:
+    def _key(self, ca: CaRecord) -> ec.EllipticCurvePrivateKey | Pkcs11Key:
         key = self._keys.get(ca.ca_id)
         if key is not None:
             return key
-        row = self._db.query_one("SELECT key_sealed FROM boot_cas WHERE ca_id = ?", (ca.ca_id,))
-        if row is None or row[0] is None:
+        row = self._db.query_one(
+            "SELECT key_sealed, token, pin_sealed FROM boot_cas WHERE ca_id = ?", (ca.ca_id,))
+        if row is not None and row[1] is not None and row[2] is not None:
+            token = json.loads(str(row[1]))
+            pin = self._keyring.open(bytes(row[2]), self._aad(ca.ca_id) + b"/pin").decode()
+            loaded: object = Pkcs11Key(token["module"], token["token"], pin, token["key"])
+        elif row is not None and row[0] is not None:
+            loaded = serialization.load_der_private_key(
+                self._keyring.open(bytes(row[0]), self._aad(ca.ca_id)), password=None)
+        else:
             raise Conflict(f"CA {ca.label!r} has no hosted key", reason="delegated-ca")
-        loaded = serialization.load_der_private_key(
-            self._keyring.open(bytes(row[0]), self._aad(ca.ca_id)), password=None)
-        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey | Pkcs11Key):
             raise StoreError("stored CA key is not P-256")
         with self._cache_lock:
             self._keys[ca.ca_id] = loaded
         return loaded
+
+    def _software_key(self, ca: CaRecord) -> ec.EllipticCurvePrivateKey:
+        key = self._key(ca)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise Conflict(f"CA {ca.label!r} keeps its key in a token", reason="token-ca")
+        return key
 
     # -- issuance --------------------------------------------------------------
 
@@ -531,7 +584,10 @@ class CertificateAuthorities:
             builder = builder.add_extension(x509.CRLDistributionPoints([
                 x509.DistributionPoint([x509.UniformResourceIdentifier(
                     f"{base}/crl/{ca.label}.crl")], None, None, None)]), critical=False)
-        return builder.sign(self._key(ca), hashes.SHA256())
+        key = self._key(ca)
+        if isinstance(key, Pkcs11Key):
+            return sign_certificate(builder, key)
+        return builder.sign(key, hashes.SHA256())
 
     def _delegate(self, ca: CaRecord, csr: x509.CertificateSigningRequest) -> x509.Certificate:
         """RFC 7030 §4.2.1 simpleenroll at the enterprise's EST server."""
@@ -694,6 +750,8 @@ class CertificateAuthorities:
             if flag is not x509.ReasonFlags.unspecified:
                 entry = entry.add_extension(x509.CRLReason(flag), critical=False)
             builder = builder.add_revoked_certificate(entry.build())
+        if isinstance(key, Pkcs11Key):
+            return sign_crl(builder, key).public_bytes(serialization.Encoding.DER)
         return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
     # -- OCSP ------------------------------------------------------------------
@@ -702,7 +760,8 @@ class CertificateAuthorities:
         cache_key = algorithm.name.encode() + b":" + key_hash
         found = self._by_key_hash.get(cache_key)
         if found is None:
-            for (label,) in self._db.query("SELECT label FROM boot_cas WHERE mode = 'hosted'"):
+            rows = self._db.query("SELECT label FROM boot_cas WHERE mode IN ('hosted', 'pkcs11')")
+            for (label,) in rows:
                 ca = self.get(str(label))
                 digest = hashes.Hash(algorithm)
                 # issuerKeyHash is over the subjectPublicKey BIT STRING value (RFC 6960 §4.1.1).
@@ -760,11 +819,15 @@ class CertificateAuthorities:
             serial_number=serial, algorithm=algorithm, cert_status=status,
             this_update=now - timedelta(minutes=1), next_update=now + timedelta(minutes=10),
             revocation_time=revocation_time, revocation_reason=reason,
-        ).responder_id(ocsp.OCSPResponderEncoding.HASH, ca.certificate)
+        )
         if nonce is not None:
             builder = builder.add_extension(nonce, critical=False)
-        der = builder.sign(self._key(ca), hashes.SHA256()).public_bytes(
-            serialization.Encoding.DER)
+        key = self._key(ca)
+        if isinstance(key, Pkcs11Key):
+            der = sign_ocsp(builder, key, ca.certificate.subject)
+        else:
+            der = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, ca.certificate).sign(
+                key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
         if nonce is None:
             with self._cache_lock:
                 if len(self._ocsp_cache) >= _OCSP_CACHE_MAX:

@@ -17,15 +17,16 @@ import logging
 from simtrust.bootstrap._akma import Aanf
 from simtrust.bootstrap._bsf import Bsf
 from simtrust.bootstrap._ca import CertificateAuthorities
+from simtrust.domain import Imsi
 from simtrust.errors import InvalidInput, NotFound
-from simtrust.subscriber import AlertSink, Imsi, Inventory, SimState, SwapAlert
+from simtrust.subscriber import Inventory, SimState, SwapAlert
 
 __all__ = ["SimRevocation"]
 
 _log = logging.getLogger("simtrust.bootstrap.revocation")
 
 
-class SimRevocation(AlertSink):
+class SimRevocation:
     """Listener, remove action and alert sink that revoke a SIM's tier-2 certificates."""
 
     name = "bootstrap-revocation"
@@ -65,9 +66,9 @@ class SimRevocation(AlertSink):
             self._revoke(sim.iccid.value, sim.imsi.value, "cessationOfOperation",
                          "sim-lifecycle", "sim terminated")
 
-    def remove(self, imsi: str, *, tenant_id: str, reason: str, actor: str) -> None:
+    def remove(self, imsi: Imsi, *, tenant_id: str, reason: str, actor: str) -> None:
         """``policy.RemoveAction``: revoke the SIM's credentials."""
-        sim = self._inventory.find_sim(Imsi(imsi))
+        sim = self._inventory.find_sim(imsi)
         if sim is None or sim.tenant_id != tenant_id:
             raise NotFound("no such SIM for this tenant")
         self._revoke(sim.iccid.value, sim.imsi.value, "privilegeWithdrawn", actor, reason)
@@ -81,3 +82,6 @@ class SimRevocation(AlertSink):
         if serials:
             _log.info("revoked %d certificate(s) of SIM %s after a swap", len(serials),
                       alert.iccid)
+
+    def close(self) -> None:
+        """Nothing to release (the authorities belong to the bootstrap services)."""

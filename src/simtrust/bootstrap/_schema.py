@@ -2,8 +2,9 @@
 
 GBA challenges and bootstrapping contexts (Ks sealed, keyed by B-TID; TS 33.220
 §4.5.2), AKMA anchor contexts (K_AKMA sealed, keyed by A-KID; TS 33.535 §6.1),
-tenant CAs (hosted key sealed by the master key, or a delegated EST endpoint)
-with their certificate profile, and every issued certificate with its status.
+tenant CAs (hosted key sealed by the master key, a PKCS#11 token key with its PIN
+sealed, or a delegated EST endpoint) with their certificate profile, and every
+issued certificate with its status.
 """
 
 from __future__ import annotations
@@ -73,7 +74,16 @@ MIGRATIONS = [
         CREATE INDEX boot_certs_iccid ON boot_certs (iccid, issued_at);
         CREATE INDEX boot_certs_ca ON boot_certs (ca_id, status);
         """,
-    )
+    ),
+    Migration(
+        "bootstrap",
+        2,
+        "tenant CA keys in a PKCS#11 token (module, token and key label; PIN sealed)",
+        """
+        ALTER TABLE boot_cas ADD COLUMN token TEXT;
+        ALTER TABLE boot_cas ADD COLUMN pin_sealed {blob};
+        """,
+    ),
 ]
 
 #: Sealed columns the runtime re-wraps when the master key rotates.
@@ -82,4 +92,5 @@ SEALED_COLUMNS = [
     SealedColumn("boot_gba_contexts", "b_tid", "ks_sealed"),
     SealedColumn("boot_akma_contexts", "a_kid", "k_akma_sealed"),
     SealedColumn("boot_cas", "ca_id", "key_sealed"),
+    SealedColumn("boot_cas", "ca_id", "pin_sealed"),
 ]

@@ -27,12 +27,10 @@ _CORE = {"_root", "_common", "_bench", "_demo", "_audit", "_keys"}
 
 
 def _mount_packages() -> None:
-    import simtrust.cli as package
-
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name in _CORE or info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        module = importlib.import_module(f"{__name__}.{info.name}")
         name = getattr(module, "NAME", None)
         sub = getattr(module, "app", None)
         if isinstance(name, str) and isinstance(sub, typer.Typer):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
+import socket
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,14 +17,17 @@ from rich.table import Table
 
 import simtrust
 from simtrust.aaa import RadiusListener, parse_bind
+from simtrust.audit.anchoring import anchor_pending, prove_event, verify_event_proof
+from simtrust.benchmark import discover, load_bench
 from simtrust.cli._common import console, emit_json, err_console, open_runtime, progress_bar
 from simtrust.config import load_settings
+from simtrust.demo import run_demo
+from simtrust.diameter import DiameterListener, NodeSettings
 from simtrust.errors import InvalidInput, SimtrustError
 from simtrust.runtime import Runtime
 
 if TYPE_CHECKING:
     from simtrust.api.bootstrap_listener import BootstrapListener
-    from simtrust.diameter import DiameterListener
 
 __all__ = ["app"]
 
@@ -104,9 +111,9 @@ def serve(
     bind: Annotated[str | None, typer.Option(help="HOST:PORT (default from settings).")] = None,
 ) -> None:
     """Run the HTTP API server."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 - heavy optional: the ASGI server, only for commands that serve
 
-    from simtrust.api import create_app
+    from simtrust.api import create_app  # noqa: PLC0415 - heavy: FastAPI app and every route, only where it is served
 
     rt = open_runtime()
     host, port = rt.settings.api_host, rt.settings.api_port
@@ -139,7 +146,6 @@ def serve(
 
 def _udm_instance_id(rt: Runtime) -> str:
     """The UDM's NF instance id: the setting, else a UUID kept in the data directory."""
-    import uuid
 
     if rt.settings.udm_instance_id:
         return rt.settings.udm_instance_id
@@ -158,12 +164,16 @@ def _start_sbi(rt: Runtime) -> list[Callable[[], None]]:
     settings = rt.settings
     if not settings.sbi_bind:
         return []
-    from pathlib import Path
 
-    from simtrust.sbi import NrfClient, SbiServer, TokenVerifier, create_sbi_app, udm_profile
-    from simtrust.subscriber import subscriber_services
+    from simtrust.sbi import (  # noqa: PLC0415 - heavy: the HTTP/2 SBI app (FastAPI, hypercorn)
+        NrfClient,
+        SbiServer,
+        TokenVerifier,
+        create_sbi_app,
+        udm_profile,
+    )
 
-    udm = subscriber_services(rt).udm
+    udm = rt.subscriber.udm
     instance = _udm_instance_id(rt)
     verifier = None
     if settings.nrf_public_key:
@@ -171,7 +181,8 @@ def _start_sbi(rt: Runtime) -> list[Callable[[], None]]:
                                  issuer=settings.nrf_instance_id or None)
     host, _, port = settings.sbi_bind.rpartition(":")
     server = SbiServer(
-        create_sbi_app(udm, verifier, max_body_bytes=settings.max_body_bytes), host, int(port),
+        create_sbi_app(udm, verifier, max_body_bytes=settings.max_body_bytes,
+                       aanf=rt.bootstrap.aanf), host, int(port),
         cert=Path(settings.tls_cert) if settings.tls_cert else None,
         key=Path(settings.tls_key) if settings.tls_key else None,
         client_ca=Path(settings.tls_client_ca) if settings.tls_client_ca else None,
@@ -210,9 +221,6 @@ def _start_radius(rt: Runtime) -> list[RadiusListener]:
 
 def _advertised_ip(host: str) -> str:
     """The Host-IP-Address to advertise for a bind host (the machine's own for a wildcard)."""
-    import ipaddress
-    import socket
-
     address = ipaddress.ip_address(socket.gethostbyname(host))
     if address.is_unspecified:
         return socket.gethostbyname(socket.gethostname())
@@ -224,10 +232,7 @@ def _start_diameter(rt: Runtime) -> DiameterListener | None:
     settings = rt.settings
     if not settings.diameter_bind:
         return None
-    from simtrust.diameter import DiameterListener, NodeSettings
-    from simtrust.subscriber import subscriber_services
-
-    subs = subscriber_services(rt)
+    subs = rt.subscriber
     host, _, port = settings.diameter_bind.rpartition(":")
     node = NodeSettings(settings.diameter_origin_host, settings.diameter_origin_realm,
                         settings.diameter_peer_hosts,
@@ -245,7 +250,9 @@ def _start_bootstrap(rt: Runtime) -> BootstrapListener | None:
     settings = rt.settings
     if not settings.bootstrap_bind:
         return None
-    from simtrust.api.bootstrap_listener import BootstrapListener
+    from simtrust.api.bootstrap_listener import (  # noqa: PLC0415 - heavy: the FastAPI app
+        BootstrapListener,
+    )
 
     host, _, port = settings.bootstrap_bind.rpartition(":")
     listener = BootstrapListener(rt.bootstrap, host, int(port),
@@ -260,14 +267,13 @@ def _start_anchoring(rt: Runtime) -> threading.Event | None:
     interval = rt.settings.anchor_interval_s
     if interval <= 0:
         return None
-    from simtrust.audit.anchoring import anchor_pending
 
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.wait(interval):
             try:
-                anchor_pending(rt)
+                anchor_pending(rt.audit, rt.ledger)
             except SimtrustError as exc:
                 err_console.print(f"audit anchoring failed: {exc.detail}")
 
@@ -283,7 +289,6 @@ def demo(
     ] = None,
 ) -> None:
     """Run the end-to-end scenario on a fresh SQLite data directory and print a report."""
-    from simtrust.demo import run_demo
 
     report = run_demo(home, say=None if json_out else console.print)
     if json_out:
@@ -299,7 +304,6 @@ def bench(
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes (seconds).")] = False,
 ) -> None:
     """Run a benchmark; figures sit next to this machine's own limits."""
-    from simtrust.benchmark import discover, load_bench
 
     found = discover()
     if name == "list":
@@ -400,11 +404,10 @@ def audit_query(
 @audit_app.command("anchor")
 def audit_anchor(json_out: JsonOpt = False) -> None:
     """Anchor every audit record not anchored yet on the ledger (one Merkle root)."""
-    from simtrust.audit.anchoring import anchor_pending
 
     rt = open_runtime()
     try:
-        receipt = anchor_pending(rt)
+        receipt = anchor_pending(rt.audit, rt.ledger)
     finally:
         rt.close()
     result = receipt.to_json() if receipt else {"anchored": 0}
@@ -420,11 +423,10 @@ def audit_anchor(json_out: JsonOpt = False) -> None:
 @audit_app.command("prove")
 def audit_prove(event_id: Annotated[str, typer.Argument(help="Audit event id.")]) -> None:
     """Print the inclusion proof (JSON) of an audit event against its finalized ledger anchor."""
-    from simtrust.audit.anchoring import prove_event
 
     rt = open_runtime()
     try:
-        proof = prove_event(rt, event_id)
+        proof = prove_event(rt.audit, rt.ledger, event_id)
     finally:
         rt.close()
     emit_json(proof)
@@ -439,9 +441,7 @@ def audit_check_proof(
     json_out: JsonOpt = False,
 ) -> None:
     """Verify a proof offline: anchor signature, anchored range, Merkle path. No store needed."""
-    import json
 
-    from simtrust.audit.anchoring import verify_event_proof
 
     try:
         proof = json.loads(file.read_text(encoding="utf-8"))

@@ -12,7 +12,6 @@ from rich.table import Table
 
 from simtrust.aaa import AUTH_METHODS
 from simtrust.cli._common import console, emit_json, open_runtime
-from simtrust.subscriber import subscriber_services
 
 __all__ = ["NAME", "app"]
 
@@ -38,7 +37,7 @@ def create(
     """Create an APN, optionally with an address pool."""
     rt = open_runtime()
     try:
-        apn = subscriber_services(rt).inventory.create_apn(tenant, name, actor=ACTOR, pool=pool)
+        apn = rt.subscriber.inventory.create_apn(tenant, name, actor=ACTOR, pool=pool)
     finally:
         rt.close()
     if json_out:
@@ -52,7 +51,7 @@ def list_apns(tenant: TenantOpt, json_out: JsonOpt = False) -> None:
     """A tenant's APNs with pools and access settings."""
     rt = open_runtime()
     try:
-        apns = subscriber_services(rt).inventory.list_apns(tenant)
+        apns = rt.subscriber.inventory.list_apns(tenant)
         docs = [{**a.to_json(), **rt.aaa.apns.access(tenant, a.name).to_json()} for a in apns]
     finally:
         rt.close()
@@ -79,7 +78,7 @@ def access(
     """Show or set an APN's RADIUS access settings."""
     rt = open_runtime()
     try:
-        subscriber_services(rt).inventory.get_apn(tenant, name)
+        rt.subscriber.inventory.get_apn(tenant, name)
         if auth is None and session_timeout is None:
             result = rt.aaa.apns.access(tenant, name)
         else:
@@ -103,7 +102,7 @@ def users_add(
     """Add a user to an APN."""
     rt = open_runtime()
     try:
-        subscriber_services(rt).inventory.get_apn(tenant, name)
+        rt.subscriber.inventory.get_apn(tenant, name)
         rt.aaa.apns.add_user(tenant, name, username, password, actor=ACTOR)
     finally:
         rt.close()

@@ -22,7 +22,6 @@ from simtrust.subscriber import (
     Roaming,
     SwapAction,
     UnknownDevice,
-    subscriber_services,
 )
 
 __all__ = ["NAME", "app"]
@@ -49,7 +48,7 @@ def check(
     """Decide whether a SIM in a device may attach in a serving network."""
     rt = open_runtime()
     try:
-        decision = subscriber_services(rt).attach.decide(
+        decision = rt.subscriber.attach.decide(
             imsi, imei, Plmn.parse(plmn), actor="cli", dry_run=dry_run
         )
     finally:
@@ -80,7 +79,7 @@ def blocklist_import(
     rt = open_runtime()
     try:
         try:
-            added = subscriber_services(rt).blocklist.import_csv(
+            added = rt.subscriber.blocklist.import_csv(
                 text, actor="cli", tenant_id=tenant, source=f"file:{file.name}"
             )
         except ImportRejected as exc:
@@ -107,7 +106,7 @@ def lookup(
     """Which SIM holds an IP address (the flow collector's question)."""
     rt = open_runtime()
     try:
-        imsi = subscriber_services(rt).addresses.lookup(address)
+        imsi = rt.subscriber.addresses.lookup(address)
     finally:
         rt.close()
     if json_out:
@@ -143,7 +142,7 @@ def policy(
     """Show a tenant's attach policy, or change the settings given."""
     rt = open_runtime()
     try:
-        inventory = subscriber_services(rt).inventory
+        inventory = rt.subscriber.inventory
         current = inventory.policy(tenant)
         changes: dict[str, Any] = {
             "binding_mode": binding_mode, "swap_action": swap_action,

@@ -9,6 +9,7 @@ give one line on stderr and exit code 2 (handled here, not by the main wrapper).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
@@ -190,7 +191,6 @@ def vector(
     as_json: bool = _JSON_OPT,
 ) -> None:
     """Generate one MILENAGE authentication vector (EPS-AKA by default)."""
-    import os
 
     alg = _milenage(k, op, opc)
     s = _hex("SQN", sqn, 6)

@@ -21,7 +21,6 @@ from simtrust.identity import (
     add_key_patch,
     deactivate_operation,
     decode_multikey,
-    identity_service,
     provision_sim_identity,
     remove_key_patch,
     update_operation,
@@ -42,7 +41,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def _service() -> IdentityService:
-    return identity_service(open_runtime())
+    return open_runtime().identity
 
 
 def _show(value: dict[str, Any], json_out: bool) -> None:

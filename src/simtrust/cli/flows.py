@@ -16,19 +16,16 @@ import typer
 
 from simtrust.cli._common import console, emit_json, open_runtime
 from simtrust.config import load_settings
-from simtrust.policy import (
+from simtrust.domain import FlowRecord
+from simtrust.flows import (
     DEFAULT_FLOW_STREAM,
     DEFAULT_FLOW_SUBJECT,
-    BatchApplier,
     FlowCollector,
     FlowConsumer,
     FlowDecoder,
-    FlowPublisher,
-    FlowRecord,
+    FlowService,
     FlowStreamSettings,
-    PolicyEngine,
     parse_partitions,
-    policy_service,
     setup_flow_stream,
 )
 from simtrust.runtime import Runtime
@@ -71,11 +68,12 @@ def collect(
         return
     seen = 0
     rt: Runtime | None = open_runtime() if enforce else None
-    engine: PolicyEngine | None = policy_service(rt).engine if rt is not None else None
+    pipeline: FlowService | None = rt.flows if rt is not None else None
 
     def sink(flows: list[FlowRecord]) -> None:
         nonlocal seen
-        verdicts = {id(v.flow): v for v in engine.ingest(flows)} if engine is not None else {}
+        verdicts = ({id(v.flow): v for v in pipeline.ingest(flows, detect=False).verdicts}
+                    if pipeline is not None else {})
         for f in flows:
             seen += 1
             v = verdicts.get(id(f))
@@ -107,7 +105,7 @@ def collect(
     finally:
         collector.stop()
         if rt is not None:
-            policy_service(rt).dispatcher.flush()
+            rt.flows.flush()
             rt.close()
     stats = collector.decoder.stats()
     if json_out:
@@ -121,9 +119,8 @@ def _collect_to_nats(host: str, port: int, duration: float, count: int, template
                      batch: int) -> None:
     rt = open_runtime()
     try:
-        publisher = FlowPublisher(rt.settings.nats_url, partitions=partitions, settings=settings,
-                                  resolver=policy_service(rt).engine.addresses,
-                                  batch_records=batch)
+        publisher = rt.flows.publisher(partitions=partitions, settings=settings,
+                                       batch_records=batch)
         collector = FlowCollector(publisher.publish, host=host, port=port,
                                   decoder=FlowDecoder(template_timeout=template_timeout))
         if not json_out:
@@ -173,12 +170,7 @@ def consume(
     parts = parse_partitions(partitions, of)
     rt = open_runtime()
     try:
-        detection = None
-        if detect:
-            from simtrust.detect import detection_service
-
-            detection = detection_service(rt)
-        applier = BatchApplier(rt, stream=stream, partitions=parts, detection=detection)
+        applier = rt.flows.applier(stream=stream, partitions=parts, detect=detect)
         consumer = FlowConsumer(applier, url=rt.settings.nats_url, of=of,
                                 settings=FlowStreamSettings(name=stream, subject_prefix=subject),
                                 durable=durable, ack_wait=ack_wait)
@@ -189,7 +181,7 @@ def consume(
                                           idle_exit=idle_exit or None)
         except KeyboardInterrupt:
             stats = consumer.stats
-        policy_service(rt).dispatcher.flush()
+        rt.flows.flush()
         doc = {"consumed": stats.to_json(), "partitions": {
             str(k): v for k, v in applier.totals().items() if k in parts}}
         if json_out:

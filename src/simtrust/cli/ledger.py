@@ -21,7 +21,6 @@ from simtrust.ledger import (
     LedgerNode,
     balance_json,
     encode_tagged_data,
-    ledger_node,
     message_json,
     parse_hex_id,
     parse_public_key,
@@ -46,7 +45,7 @@ KeyOpt = Annotated[
 def _session() -> Iterator[LedgerNode]:
     rt = open_runtime()
     try:
-        yield ledger_node(rt)
+        yield rt.ledger
     finally:
         rt.close()
 

@@ -141,9 +141,9 @@ async def _serve(
     options: NodeOptions,
     join: EpochCommittee | None = None,
 ) -> None:
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 - heavy optional: the ASGI server, only for commands that serve
 
-    from simtrust.api.app import create_app
+    from simtrust.api.app import create_app  # noqa: PLC0415 - heavy: FastAPI app and every route, only where it is served
 
     settings = dataclasses.replace(load_settings(env={}, home=home), network_id=genesis.network)
     rt = Runtime.initialise(settings)
@@ -151,7 +151,7 @@ async def _serve(
         if api_key_file is not None:
             ensure_api_key(rt, api_key_file)
         node = ConsortiumNode(genesis, keys, rt.db, options=options, bind=listen, join=join)
-        rt.extension("ledger", lambda: node.ledger)
+        rt.ledger = node.ledger  # the API serves the validator's ledger, not a second node
         web = create_app(rt)
         web.include_router(validator_router)
         web.state.consortium = node

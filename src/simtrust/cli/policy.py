@@ -10,16 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from simtrust.cli._common import console, emit_json, open_runtime
+from simtrust.domain import DeviceContext, FlowRecord
 from simtrust.errors import InvalidInput
 from simtrust.policy import (
-    DeviceContext,
-    FlowRecord,
     GatewayDevice,
     PolicySet,
     Scope,
     apply_ruleset,
     policy_from_dict,
-    policy_service,
     render_ruleset,
 )
 
@@ -53,7 +51,7 @@ def set_policy(tenant: str, scope: str,
     try:
         policy = policy_from_dict({"tenant_id": tenant, "scope": scope,
                                    "rules": _load_rules(file)})
-        stored = policy_service(rt).store.put(policy, actor="cli")
+        stored = rt.policy.store.put(policy, actor="cli")
     finally:
         rt.close()
     if json_out:
@@ -69,7 +67,7 @@ def show_policy(tenant: str, scope: str,
     """Show the latest (or a given) version of a policy."""
     rt = open_runtime()
     try:
-        policy = policy_service(rt).store.get(tenant, Scope.parse(scope), version)
+        policy = rt.policy.store.get(tenant, Scope.parse(scope), version)
     finally:
         rt.close()
     if json_out:
@@ -84,7 +82,7 @@ def list_policies(tenant: Annotated[str | None, typer.Option(help="Only this ten
     """List the current policies."""
     rt = open_runtime()
     try:
-        policies = policy_service(rt).store.current(tenant)
+        policies = rt.policy.store.current(tenant)
     finally:
         rt.close()
     if json_out:
@@ -100,7 +98,7 @@ def history(tenant: str, scope: str, json_out: JsonOpt = False) -> None:
     """Every version of a policy, with who wrote it and when."""
     rt = open_runtime()
     try:
-        rows = policy_service(rt).store.history(tenant, Scope.parse(scope))
+        rows = rt.policy.store.history(tenant, Scope.parse(scope))
     finally:
         rt.close()
     if json_out:
@@ -116,7 +114,7 @@ def delete_policy(tenant: str, scope: str, json_out: JsonOpt = False) -> None:
     """Deactivate a policy (stored as a new, inactive version)."""
     rt = open_runtime()
     try:
-        stored = policy_service(rt).store.delete(tenant, Scope.parse(scope), actor="cli")
+        stored = rt.policy.store.delete(tenant, Scope.parse(scope), actor="cli")
     finally:
         rt.close()
     if json_out:
@@ -137,7 +135,7 @@ def check(tenant: str, imsi: str,
     """Would this flow be allowed? Evaluates the stored policies without side effects."""
     rt = open_runtime()
     try:
-        policies = PolicySet(policy_service(rt).store.current(tenant))
+        policies = PolicySet(rt.policy.store.current(tenant))
         when = at if at is not None else rt.clock().timestamp()
     finally:
         rt.close()
@@ -171,7 +169,7 @@ def render(tenant: str,
         raise InvalidInput(f"cannot read {devices}: {exc}") from None
     rt = open_runtime()
     try:
-        policies = PolicySet(policy_service(rt).store.current(tenant))
+        policies = PolicySet(rt.policy.store.current(tenant))
     finally:
         rt.close()
     text = render_ruleset(tenant, policies, gateway, removed or [])

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from simtrust.aaa import DEFAULT_COA_PORT, CoaResult
 from simtrust.cli._common import console, emit_json, open_runtime
-from simtrust.subscriber import Iccid, subscriber_services
+from simtrust.subscriber import Iccid
 
 __all__ = ["NAME", "app"]
 
@@ -95,7 +95,7 @@ def disconnect(
     """Send a Disconnect-Request for every open session of a SIM."""
     rt = open_runtime()
     try:
-        sim = subscriber_services(rt).inventory.get_sim(Iccid(iccid))
+        sim = rt.subscriber.inventory.get_sim(Iccid(iccid))
         results = rt.aaa.disconnect_sim(sim.imsi.value, actor=ACTOR, reason=reason)
     finally:
         rt.close()
@@ -115,7 +115,7 @@ def coa(
         raise typer.BadParameter("give --session-timeout and/or --filter-id")
     rt = open_runtime()
     try:
-        sim = subscriber_services(rt).inventory.get_sim(Iccid(iccid))
+        sim = rt.subscriber.inventory.get_sim(Iccid(iccid))
         results = rt.aaa.change_sim(sim.imsi.value, actor=ACTOR, reason=reason,
                                     session_timeout=session_timeout, filter_id=filter_id)
     finally:

@@ -1,19 +1,41 @@
-"""``simtrust settle``: roaming reconciliation and statements, offline from files.
+"""``simtrust settle``: roaming reconciliation, statements and netting, offline from files.
 
 ``reconcile`` needs no data directory: it reads the agreement and both sides'
-usage files and prints one JSON document (issue 15 item 7). Unreadable input
-is one line on stderr and exit code 2, with nothing written.
+usage files and prints one JSON document (issue 15 item 7). ``statement``,
+``sign`` and ``verify`` make and check the statement both parties sign;
+``prove``/``check-proof`` prove one record against its root; ``net`` nets many
+signed statements. ``token-create``, ``token-mint`` and ``pay`` work on the
+ledger of the data directory: a settlement token's foundry, minting by its
+holder, and paying netted transfers in the token. Unreadable input is one
+line on stderr and exit code 2, with nothing written; a signature that does not
+verify exits 1.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from simtrust.cli._common import console, emit_json
-from simtrust.settlement import load_agreement, reconcile_files
+from simtrust.cli._common import console, emit_json, open_runtime
+from simtrust.errors import DecodeError, InvalidInput, SimtrustError
+from simtrust.identity import did_key
+from simtrust.ledger import Ed25519Signer, parse_hex_id
+from simtrust.settlement import (
+    SettlementTokens,
+    build_statement,
+    load_agreement,
+    net_statements,
+    reconcile_files,
+    record_proof,
+    sign_statement,
+    verify_record_proof,
+    verify_statement,
+)
 
 __all__ = ["NAME", "app"]
 
@@ -53,3 +75,253 @@ def reconcile(
         f"total {statement['total_minor_units']} {statement['currency']} (minor units), "
         f"disputed {statement['disputed_minor_units']}"
     )
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except OSError as exc:
+        raise DecodeError(f"{what} {path}: cannot read ({exc.strerror})") from None
+    except ValueError:
+        raise DecodeError(f"{what} {path}: not JSON") from None
+
+
+def _write_json(path: Path, document: Any, mode: int = 0o644) -> None:
+    """Write atomically: a temporary file renamed over ``path``."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+        with os.fdopen(handle, "w") as sink:
+            json.dump(document, sink, indent=2, sort_keys=True)
+            sink.write("\n")
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def _signer(path: Path) -> Ed25519Signer:
+    data = _read_json(path, "key file")
+    seed = data.get("seed") if isinstance(data, dict) else None
+    try:
+        return Ed25519Signer(bytes.fromhex(str(seed)))
+    except ValueError:
+        raise DecodeError(f"key file {path}: 'seed' must be 64 hex digits") from None
+
+
+OutOpt = Annotated[Path, typer.Option("--out", help="Where to write the JSON document.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+@app.command()
+def keygen(out: OutOpt, json_out: JsonOpt = False) -> None:
+    """Create an Ed25519 signing key (file mode 0600); prints its did:key."""
+    if out.exists():
+        raise InvalidInput(f"{out} exists; refusing to overwrite a key")
+    signer = Ed25519Signer.generate()
+    key = did_key(signer.public_key)
+    _write_json(out, {"type": "Ed25519", "did": key, "seed": signer.seed().hex()}, 0o600)
+    if json_out:
+        emit_json({"did": key, "path": str(out)})
+    else:
+        console.print(key)
+
+
+@app.command()
+def statement(
+    agreement: Annotated[Path, typer.Option("--agreement", help="Roaming agreement JSON.")],
+    home: Annotated[Path, typer.Option("--home", help="The home network's usage CSV.")],
+    visited: Annotated[Path, typer.Option("--visited", help="The visited network's usage CSV.")],
+    out: OutOpt,
+    json_out: JsonOpt = False,
+) -> None:
+    """Reconcile and write the unsigned statement, with the records' Merkle root."""
+    terms = load_agreement(agreement)
+    result = reconcile_files(terms, home, visited)
+    document = build_statement(terms, result, home, visited)
+    _write_json(out, document)
+    if json_out:
+        emit_json(document)
+    else:
+        console.print(f"{out}: records root {document['records']['merkle_root']}")
+
+
+@app.command()
+def sign(
+    path: Annotated[Path, typer.Argument(help="Statement JSON, signed in place.")],
+    key: Annotated[Path, typer.Option("--key", help="Key file from `settle keygen`.")],
+    role: Annotated[str, typer.Option("--role", help="payer (home) or payee (visited).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Add this party's Ed25519 signature over the statement (RFC 8785 form)."""
+    document = _read_json(path, "statement")
+    if not isinstance(document, dict):
+        raise InvalidInput(f"statement {path}: not a JSON object")
+    signed = sign_statement(document, role, _signer(key))
+    _write_json(path, signed)
+    if json_out:
+        emit_json({"signed": role, "signatures": len(signed["signatures"])})
+
+
+@app.command()
+def verify(
+    path: Annotated[Path, typer.Argument(help="Statement JSON.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Check both parties' signatures; exit 1 if one is missing or does not verify."""
+    document = _read_json(path, "statement")
+    if not isinstance(document, dict):
+        raise InvalidInput(f"statement {path}: not a JSON object")
+    roles = verify_statement(document)
+    if json_out:
+        emit_json({"verified": True, "signed_by": roles})
+    else:
+        console.print(f"verified: signed by {', '.join(roles)}")
+
+
+@app.command()
+def prove(
+    home: Annotated[Path, typer.Option("--home", help="The home network's usage CSV.")],
+    visited: Annotated[Path, typer.Option("--visited", help="The visited network's usage CSV.")],
+    index: Annotated[int, typer.Option("--index", help="Record number, home records first.")],
+) -> None:
+    """Print one record with its Merkle inclusion proof (JSON)."""
+    emit_json(record_proof(home, visited, index))
+
+
+@app.command("check-proof")
+def check_proof(
+    proof: Annotated[Path, typer.Argument(help="Proof JSON from `settle prove`.")],
+    statement_path: Annotated[
+        Path, typer.Option("--statement", help="Signed statement holding the root.")
+    ],
+    json_out: JsonOpt = False,
+) -> None:
+    """Check a record's proof against a statement's records root (and its signatures)."""
+    document = _read_json(statement_path, "statement")
+    if not isinstance(document, dict):
+        raise InvalidInput(f"statement {statement_path}: not a JSON object")
+    verify_statement(document)
+    verify_record_proof(_read_json(proof, "proof"), str(document["records"]["merkle_root"]))
+    if json_out:
+        emit_json({"verified": True})
+    else:
+        console.print("verified")
+
+
+@app.command()
+def net(
+    statements: Annotated[list[Path], typer.Argument(help="Statement JSON files.")],
+    unsigned: Annotated[
+        bool, typer.Option("--unsigned", help="Accept statements without both signatures.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Multilateral netting: positions per party (sum zero) and at most N−1 transfers."""
+    documents = []
+    for path in statements:
+        document = _read_json(path, "statement")
+        if not isinstance(document, dict):
+            raise InvalidInput(f"statement {path}: not a JSON object")
+        try:
+            if not unsigned:
+                verify_statement(document)
+            elif document.get("signatures"):
+                verify_statement(document, require=())
+        except SimtrustError as exc:
+            raise type(exc)(f"statement {path}: {exc.detail}") from None
+        documents.append(document)
+    result = net_statements(documents)
+    if json_out:
+        emit_json(result)
+        return
+    for currency, book in result["currencies"].items():
+        console.print(f"{currency}: gross {book['gross_minor_units']}")
+        for transfer in book["transfers"]:
+            console.print(
+                f"  {transfer['from']} -> {transfer['to']}: {transfer['amount_minor_units']}"
+            )
+
+
+KeyOpt = Annotated[
+    Path | None,
+    typer.Option("--key", help="Key file from `settle keygen` (default: the node key)."),
+]
+
+
+def _tokens() -> tuple[Any, SettlementTokens, Any]:
+
+    rt = open_runtime()
+    node = rt.ledger
+    return rt, SettlementTokens(node), node
+
+
+@app.command("token-create")
+def token_create(
+    max_supply: Annotated[int, typer.Option("--max-supply", help="Fixed maximum supply.")],
+    initial: Annotated[int, typer.Option("--initial", help="Tokens minted now.")] = 0,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a settlement token: a foundry output the key's holder controls."""
+    rt, tokens, node = _tokens()
+    try:
+        signer = _signer(key) if key else node.signer
+        receipt = tokens.create(signer, max_supply, initial)
+    finally:
+        rt.close()
+    _print_receipt(receipt.to_json(), json_out)
+
+
+@app.command("token-mint")
+def token_mint(
+    token: Annotated[str, typer.Option("--token", help="Token id (hex).")],
+    amount: Annotated[int, typer.Option("--amount", help="Tokens to mint.")],
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Mint more of a token; only the holder of its foundry may."""
+    rt, tokens, node = _tokens()
+    try:
+        signer = _signer(key) if key else node.signer
+        receipt = tokens.mint(signer, parse_hex_id(token, "token id"), amount)
+    finally:
+        rt.close()
+    _print_receipt(receipt.to_json(), json_out)
+
+
+@app.command()
+def pay(
+    netting: Annotated[Path, typer.Argument(help="Output of `settle net --json`.")],
+    currency: Annotated[str, typer.Option("--currency", help="Which currency's transfers.")],
+    token: Annotated[str, typer.Option("--token", help="Settlement token id (hex).")],
+    key: Annotated[Path, typer.Option("--key", help="The paying party's key file.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Pay this party's netted transfers in the settlement token (finalized on return)."""
+    book = _read_json(netting, "netting")
+    try:
+        transfers = book["currencies"][currency]["transfers"]
+    except (KeyError, TypeError):
+        raise InvalidInput(f"netting {netting}: no transfers in {currency}") from None
+    if not isinstance(transfers, list):
+        raise InvalidInput(f"netting {netting}: transfers must be a list")
+    signer = _signer(key)
+    rt, tokens, _ = _tokens()
+    try:
+        paid = tokens.settle(transfers, signer, parse_hex_id(token, "token id"))
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({"paid": paid})
+    else:
+        for transfer in paid:
+            console.print(f"{transfer['to']}: {transfer['amount_minor_units']}")
+
+
+def _print_receipt(receipt: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        emit_json(receipt)
+        return
+    for name, value in receipt.items():
+        console.print(f"{name}: {value}")

@@ -33,7 +33,6 @@ from simtrust.subscriber import (
     Roaming,
     SimState,
     count_rows,
-    subscriber_services,
 )
 
 __all__ = ["NAME", "app"]
@@ -62,7 +61,7 @@ def import_file(
         raise typer.Exit(2)
     rt = open_runtime()
     try:
-        importer = subscriber_services(rt).importer
+        importer = rt.subscriber.importer
         total = count_rows(file)
         try:
             if json_out:
@@ -126,7 +125,7 @@ def list_sims(
     """List SIMs by ICCID (never their secrets)."""
     rt = open_runtime()
     try:
-        inventory = subscriber_services(rt).inventory
+        inventory = rt.subscriber.inventory
         sims = inventory.list_sims(tenant, state=state, after=after, limit=limit)
         counts = inventory.count_sims(tenant)
     finally:
@@ -147,7 +146,7 @@ def show(iccid: Annotated[str, typer.Argument()], json_out: JsonOpt = False) -> 
     """Show one SIM, its bindings and address."""
     rt = open_runtime()
     try:
-        services = subscriber_services(rt)
+        services = rt.subscriber
         sim = services.inventory.get_sim(Iccid(iccid))
         doc: dict[str, Any] = sim.to_json()
         doc["bindings"] = services.inventory.bindings(sim.iccid)
@@ -173,7 +172,7 @@ def transition(
     """Move a SIM along inventory → test → active → suspended → terminated."""
     rt = open_runtime()
     try:
-        sim = subscriber_services(rt).inventory.transition(Iccid(iccid), state, actor=ACTOR,
+        sim = rt.subscriber.inventory.transition(Iccid(iccid), state, actor=ACTOR,
                                                            reason=reason)
     finally:
         rt.close()
@@ -192,7 +191,7 @@ def sessions(
     """The SIM's RADIUS accounting sessions (newest first): volumes, time, network."""
     rt = open_runtime()
     try:
-        sim = subscriber_services(rt).inventory.get_sim(Iccid(iccid))
+        sim = rt.subscriber.inventory.get_sim(Iccid(iccid))
         found = rt.aaa.accounting.sessions_of(sim.iccid.value, limit=limit)
     finally:
         rt.close()
@@ -241,7 +240,7 @@ def set_attach_settings(
         cleared.append(cast("ClearField", name))
     rt = open_runtime()
     try:
-        sim = subscriber_services(rt).inventory.update_sim(
+        sim = rt.subscriber.inventory.update_sim(
             Iccid(iccid), actor=ACTOR, binding_mode=binding_mode, apn=apn, static_ip=static_ip,
             group_id=group, roaming=Roaming.parse(roaming) if roaming is not None else None,
             clear=cleared,
@@ -270,7 +269,7 @@ def allocate(
     """Set the ICCID/IMSI ranges a tenant's keys may provision (replaces the old ones)."""
     rt = open_runtime()
     try:
-        allocations = subscriber_services(rt).inventory.allocations
+        allocations = rt.subscriber.inventory.allocations
         if show:
             result = allocations.get(tenant)
         else:

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from simtrust.cli._common import console, emit_json
+from simtrust.ledger.net import Testnet
 
 __all__ = ["NAME", "app"]
 
@@ -23,7 +24,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for
 
 
 def _describe(directory: Path, probe: bool) -> dict[str, Any]:
-    from simtrust.ledger.net import Testnet
 
     net = Testnet.load(directory)
     nodes = []
@@ -70,7 +70,6 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 60.0,
 ) -> None:
     """Create a genesis and keys for COUNT validators and start them on 127.0.0.1."""
-    from simtrust.ledger.net import Testnet
 
     net = Testnet.create(directory.resolve(), count)
     try:
@@ -84,7 +83,6 @@ def up(
 @app.command("down")
 def down(directory: DirOpt = Path("testnet"), json_out: JsonOpt = False) -> None:
     """Stop every validator of the testnet (its data stays for inspection)."""
-    from simtrust.ledger.net import Testnet
 
     net = Testnet.load(directory.resolve())
     net.down()

@@ -22,7 +22,6 @@ from simtrust.errors import ConfigError, SimtrustError
 from simtrust.identity import (
     DidResolver,
     StatusChecker,
-    identity_service,
     verification_report,
     verify_credential,
     verify_presentation,
@@ -80,7 +79,7 @@ def verify(
     resolver: DidResolver
     status: StatusChecker | None
     try:
-        service = identity_service(open_runtime())
+        service = open_runtime().identity
         resolver, status, now = service.resolver, service.status_checker, service.now()
     except ConfigError:
         # No data directory: did:key proofs still verify; did:simtrust and status do not.
@@ -131,7 +130,7 @@ def issue(
     if status:
         options["credentialStatus"] = {"type": "BitstringStatusListEntry", "statusPurpose": status}
     try:
-        issued = identity_service(open_runtime()).issue(document, options)
+        issued = open_runtime().identity.issue(document, options)
     except SimtrustError as exc:
         _fail(exc.detail)
     emit_json(issued)

@@ -34,13 +34,11 @@ class DemoContext:
 
 
 def steps() -> list[tuple[int, str, Any]]:
-    import simtrust.demo as package
-
     found = []
-    for info in pkgutil.iter_modules(package.__path__):
+    for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        module = importlib.import_module(f"{__name__}.{info.name}")
         if hasattr(module, "ORDER") and hasattr(module, "run"):
             found.append((int(module.ORDER), info.name, module))
     return sorted(found, key=lambda item: (item[0], item[1]))

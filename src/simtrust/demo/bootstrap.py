@@ -21,9 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
+from paho.mqtt.enums import CallbackAPIVersion
 
 from simtrust.api.bootstrap_listener import BootstrapListener
 from simtrust.bootstrap import CertProfile, DeviceClient, NafId, SimApplet, impi_from_imsi
@@ -35,7 +37,6 @@ from simtrust.subscriber import (
     SimSpec,
     SimState,
     luhn_check_digit,
-    subscriber_services,
 )
 from simtrust.subscriber.auc import Milenage, Usim
 
@@ -74,8 +75,6 @@ def _broker(tmp: Path, chain: bytes, key: bytes, ca: bytes, crl: bytes) -> tuple
 
 
 def _publish(port: int, tmp: Path, trust: bytes, cert: bytes, key: bytes) -> bool:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
 
     for name, data in (("trust.pem", trust), ("meter.pem", cert), ("meter.key", key)):
         (tmp / name).write_bytes(data)
@@ -111,7 +110,7 @@ def run(ctx: Any) -> dict[str, Any]:
     tenant = ctx.data.get("tenant") or "acme-meters"
     if tenant not in {t.id for t in rt.tenants.list_tenants()}:
         rt.tenants.create_tenant(tenant, "Acme Smart Meters")
-    subs = subscriber_services(rt)
+    subs = rt.subscriber
     body = "8988277000000000001"[:18]
     iccid = Iccid(body + str(luhn_check_digit(body)))
     imsi = Imsi("001019900000001", 2)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import socket
 from typing import Any
 
-from simtrust.detect import Alert, AttachEvent, Detector, DeviceRef, FlowMeter
-from simtrust.detect._meter import decode_packet
-from simtrust.detect._sinks import AuditSink, FanoutSink, MemorySink, MqttSink
-from simtrust.detect.attacks import mirai_scan
+from simtrust.alerts import AlertSink, AuditSink, FanoutSink, MemorySink, MqttSink
+from simtrust.detect import Alert, AttachEvent, Detector, DeviceRef
+from simtrust.domain import PROTO_TCP, PROTO_UDP, FlowRecord, Imei, Imsi, Plmn
 from simtrust.errors import SimtrustError
-from simtrust.policy.flow import PROTO_TCP, PROTO_UDP, FlowRecord
+from simtrust.flows import IDLE_TIMEOUT_S
 
 ORDER = 60
 
@@ -36,6 +36,26 @@ def _fleet_day(addresses: list[str], start: float, hours: float, seed: int) -> l
                 out.append(FlowRecord(t, t + 0.1, addr, _NTP, 123, 123, PROTO_UDP, 1, 76))
             t += 300 + rng.uniform(-3, 3)
     out.sort(key=lambda r: r.end)
+    return out
+
+
+_SCAN_NET = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range
+
+
+def _scan_flows(device: str, start: float, duration: float, rate: float,
+                seed: int) -> list[tuple[float, FlowRecord]]:
+    """A Mirai-style telnet scan as a meter exports it: one SYN-only flow per probe
+    (ports 23:2323 about 9:1, random hosts), each exported when its idle timeout ends."""
+    rng = random.Random(seed)
+    sport = rng.randrange(1024, 65535)
+    out = []
+    step = 1.0 / rate
+    for i in range(int(duration * rate)):
+        t = start + i * step + rng.uniform(0, step * 0.5)
+        dst = str(_SCAN_NET[rng.randrange(_SCAN_NET.num_addresses)])
+        dport = 2323 if i % 10 == 0 else 23
+        flow = FlowRecord(t, t, device, dst, sport, dport, PROTO_TCP, 1, 40, 0x02)
+        out.append((t + IDLE_TIMEOUT_S, flow))
     return out
 
 
@@ -95,13 +115,13 @@ def run(ctx: Any) -> dict[str, Any]:
         "packets/10 s to one"
     )
 
-    memory = MemorySink()
-    sinks: list[Any] = [memory, AuditSink(rt.audit)]
+    memory: MemorySink[Alert] = MemorySink()
+    sinks: list[AlertSink[Alert]] = [memory, AuditSink(rt.audit)]
     mqtt: MqttSink | None = None
     if _broker_reachable(rt.settings.mqtt_url):
         mqtt = MqttSink(rt.settings.mqtt_url)
         sinks.append(mqtt)
-    sink = FanoutSink(sinks)
+    sink: FanoutSink[Alert] = FanoutSink(sinks)
 
     det = Detector(fleet, baselines)
     det.learn_names(_CLOUD, "telemetry.meters.example")
@@ -109,25 +129,18 @@ def run(ctx: Any) -> dict[str, Any]:
     benign = _fleet_day(addresses, live0, 1, seed=2)
     infected = addresses[3]
     scan_start = live0 + 1800
-    scan = mirai_scan(infected, scan_start, duration=60.0, rate=160.0, seed=7)
-    meter = FlowMeter()
-    scan_records: list[tuple[float, FlowRecord]] = []
-    for ts, frame in scan.frames:
-        p = decode_packet(ts, 1, frame)
-        if p is not None:
-            scan_records += [(ts, r) for r in meter.add(p)]
-    scan_records += [(r.end + meter.idle_timeout, r) for r in meter.flush()]
+    scan_records = _scan_flows(infected, scan_start, duration=60.0, rate=160.0, seed=7)
     stream = sorted([(r.end, r) for r in benign] + scan_records, key=lambda x: x[0])
     first_alert_at: float | None = None
     try:
         for exported, rec in stream:
             for alert in det.observe(rec):
-                sink.emit(alert)
+                sink.send(alert)
                 if first_alert_at is None:
                     first_alert_at = exported
         swap = _sim_swap(ctx, det, tenant, now)
         for alert in swap:
-            sink.emit(alert)
+            sink.send(alert)
     finally:
         if mqtt is not None:
             mqtt.close()
@@ -163,8 +176,6 @@ def _sim_swap(ctx: Any, det: Detector, tenant: str, now: float) -> list[Alert]:
     """Attach events: a SIM known in its meter shows up in another device."""
     sub = ctx.data.get("subscriber")
     if sub and len(sub.get("imsis", ())) > 7:
-        from simtrust.subscriber import Imei
-
         imsi = sub["imsis"][7]
         old, new = sub["devices"][imsi], Imei.from_tac_snr("35209900", "777777").value
     else:
@@ -177,10 +188,9 @@ def _sim_swap(ctx: Any, det: Detector, tenant: str, now: float) -> list[Alert]:
 
 
 def _remove(ctx: Any, alert: Alert) -> dict[str, Any]:
-    """Remove the device: the policy layer's remove action (suspend the SIM, so its next
-    attach is denied) when the SIM is in the inventory; otherwise record the request."""
-    from simtrust import policy
-
+    """Remove the device: the policy remove action the composition root wires (suspend
+    the SIM, so its next attach is denied) when the SIM is in the inventory; otherwise
+    record the request."""
     rt = ctx.rt
     sub = ctx.data.get("subscriber")
     if not (sub and alert.imsi in sub.get("devices", {})):
@@ -194,18 +204,11 @@ def _remove(ctx: Any, alert: Alert) -> dict[str, Any]:
             details={"kind": alert.kind, "at": alert.to_json()["at"]},
         )
         return {"outcome": "recorded (SIM not in the inventory)", "via": "audit"}
-    from simtrust.subscriber import Imsi, Plmn, SimState, subscriber_services
-
-    services = subscriber_services(rt)
+    services = rt.subscriber
     reason = f"detect:{alert.kind} {alert.summary}"
-    remover = getattr(policy, "SuspendSim", None)
-    if remover is not None:
-        remover(rt).remove(alert.imsi, tenant_id=alert.tenant, reason=reason, actor="detect")
-        via = "simtrust.policy.SuspendSim (the policy remove action)"
-    else:
-        sim = services.inventory.get_sim_by_imsi(Imsi(alert.imsi))
-        services.inventory.transition(sim.iccid, SimState.SUSPENDED, actor="detect", reason=reason)
-        via = "subscriber inventory"
+    services.suspender().remove(Imsi(alert.imsi), tenant_id=alert.tenant, reason=reason,
+                                actor="detect")
+    via = "simtrust.subscriber.SuspendSim (the policy remove action)"
     again = services.attach.decide(
         alert.imsi, sub["devices"][alert.imsi], Plmn("001", "01"), actor="demo"
     )

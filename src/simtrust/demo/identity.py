@@ -10,7 +10,6 @@ from simtrust.identity import (
     KycVerifier,
     VerificationFailed,
     did_key,
-    identity_service,
     present_sd_jwt,
     provision_sim_identity,
     verification_report,
@@ -29,7 +28,7 @@ KYC = {
 
 
 def run(ctx: Any) -> dict[str, Any]:
-    service = identity_service(ctx.rt)
+    service = ctx.rt.identity
     now = service.now()
     # 1. The SIM's DID: key generated inside its secure element, created on the ledger.
     sim = provision_sim_identity(service.element(ICCID), network=service.network, now=now)

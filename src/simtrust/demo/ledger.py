@@ -20,7 +20,6 @@ from simtrust.ledger import (
     PayloadType,
     encode_transaction,
     foundry_token_id,
-    ledger_node,
     output_id,
 )
 
@@ -33,9 +32,9 @@ def _client(ctx: Any) -> tuple[Any, dict[str, str]]:
     if client is None or key is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            from fastapi.testclient import TestClient
+            from fastapi.testclient import TestClient  # noqa: PLC0415 - heavy: FastAPI's test client, only for the HTTP demo step
 
-        from simtrust.api import create_app
+        from simtrust.api import create_app  # noqa: PLC0415 - heavy: FastAPI app and every route, only where it is served
 
         key = ctx.rt.tenants.create_key("operator-admin", "ledger demo").secret
         client = TestClient(create_app(ctx.rt))
@@ -44,7 +43,7 @@ def _client(ctx: Any) -> tuple[Any, dict[str, str]]:
 
 def run(ctx: Any) -> dict[str, Any]:
     rt = ctx.rt
-    node = ledger_node(rt)
+    node = rt.ledger
     client, op = _client(ctx)
     sent = client.post("/v1/ledger/data", headers=op,
                        json={"tag": "meter-reading", "data": "meter 7: 12.4 kWh"})
@@ -84,12 +83,12 @@ def run(ctx: Any) -> dict[str, Any]:
     ctx.say(f"minted 1,000,000 settlement tokens ({node.status(minted)['state']}); "
             f"partner holds {tokens.get(token, 0)}")
 
-    receipt = anchor_pending(rt)
+    receipt = anchor_pending(rt.audit, rt.ledger)
     if receipt is None:
         raise RuntimeError("the audit log has nothing to anchor")
     middle = (receipt.first + receipt.last) // 2
     event = rt.audit.query(after_seq=middle - 1, limit=1)[0]
-    proof = prove_event(rt, event.event_id)
+    proof = prove_event(rt.audit, rt.ledger, event.event_id)
     verified = verify_event_proof(proof, trusted_issuer=node.signer.public_key, ledger=node)
     ctx.say(f"anchored audit records {receipt.first}..{receipt.last} under root "
             f"{receipt.root.hex()[:16]}…; event {verified.seq} proven "

@@ -25,7 +25,6 @@ from simtrust.subscriber import (
     SwapAction,
     decision_history,
     luhn_check_digit,
-    subscriber_services,
 )
 from simtrust.subscriber.auc import Milenage, SyncFailure, Usim, UsimSqnArray, kasme, plmn_id
 from simtrust.subscriber.auc.suci import PROFILE_A, conceal_imsi
@@ -75,7 +74,7 @@ def run(ctx: Any) -> dict[str, Any]:
     tenant = ctx.data.get("tenant") or "acme-meters"
     if tenant not in {t.id for t in rt.tenants.list_tenants()}:
         rt.tenants.create_tenant(tenant, "Acme Smart Meters")
-    services = subscriber_services(rt)
+    services = rt.subscriber
     inv = services.inventory
     _Webhook.received = []
     server = HTTPServer(("127.0.0.1", 0), _Webhook)

@@ -22,13 +22,13 @@ def run(ctx: Any) -> dict[str, Any]:
     actions: dict[str, int] = {}
     for event in rt.audit.iter_all():
         actions[event.action] = actions.get(event.action, 0) + 1
-    receipt = anchor_pending(rt)
+    receipt = anchor_pending(rt.audit, rt.ledger)
     anchored = receipt.to_json() if receipt else {"anchored": 0}
     if receipt is not None:
         ctx.say(f"anchored records {receipt.first}..{receipt.last} as Merkle root "
                 f"{receipt.root.hex()[:16]}… in ledger message {receipt.message_id.hex()[:16]}…")
     sample = next(iter(rt.audit.query(limit=1)))
-    proof = prove_event(rt, sample.event_id)
+    proof = prove_event(rt.audit, rt.ledger, sample.event_id)
     verified = verify_event_proof(proof, event=sample)
     ctx.say(f"inclusion proof of event {sample.seq} ({len(proof['proof']['audit_path'])} hashes) "
             f"verified against anchor {verified.anchor_message_id.hex()[:16]}…")

@@ -26,7 +26,7 @@ from typing import Any
 
 from simtrust.detect._baseline import Baseline
 from simtrust.detect._model import Alert, AttachEvent, DeviceRef
-from simtrust.policy.flow import PROTO_TCP, FlowRecord
+from simtrust.domain import PROTO_TCP, FlowRecord
 
 __all__ = ["Detector", "Thresholds"]
 

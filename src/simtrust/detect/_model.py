@@ -63,6 +63,22 @@ class Alert:
     tenant: str = ""
     severity: str = "high"
 
+    @property
+    def source(self) -> str:
+        return "detect"
+
+    @property
+    def tenant_id(self) -> str:
+        return self.tenant
+
+    @property
+    def webhook_url(self) -> str | None:
+        return None
+
+    def document(self) -> dict[str, Any]:
+        """The JSON form :mod:`simtrust.alerts` sinks deliver (:meth:`to_json`)."""
+        return self.to_json()
+
     def to_json(self) -> dict[str, Any]:
         """The wire form used by the CLI, the audit log and MQTT."""
         return {

@@ -1,25 +1,25 @@
-"""The live detection service: a :class:`Detector` wired to alert sinks over one runtime.
+"""The live detection service: a :class:`Detector` wired to alert sinks.
 
-Collectors hand it flow records and the subscriber service hands it attach
-events; every alert goes to the audit log and the MQTT broker the settings
-name. A sink that fails (broker down) is counted and logged, never raised into
-the data path, so detection keeps running while delivery is degraded.
+The flow pipeline (:mod:`simtrust.flows`) hands it flow records and attach
+events; every alert goes to the sinks the composition root passes (the audit
+log and the MQTT broker, :mod:`simtrust.alerts`). A sink that fails (broker
+down) is counted and logged, never raised into the data path, so detection
+keeps running while delivery is degraded.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
+from simtrust.alerts import AlertSink
 from simtrust.detect._baseline import Baseline
 from simtrust.detect._engine import Detector, Thresholds
 from simtrust.detect._model import Alert, AttachEvent, DeviceRef
-from simtrust.detect._sinks import AlertSink, AuditSink, MqttSink
+from simtrust.domain import FlowRecord
 from simtrust.errors import SimtrustError
-from simtrust.policy.flow import FlowRecord
 
-__all__ = ["DetectionService", "detection_service"]
+__all__ = ["DetectionService"]
 
 _log = logging.getLogger("simtrust.detect")
 
@@ -29,7 +29,7 @@ class DetectionService:
 
     def __init__(
         self,
-        sinks: Sequence[AlertSink],
+        sinks: Sequence[AlertSink[Alert]],
         subscribers: Mapping[str, DeviceRef] | None = None,
         baselines: Iterable[Baseline] = (),
         thresholds: Thresholds | None = None,
@@ -46,7 +46,7 @@ class DetectionService:
         for alert in alerts:
             for sink in self.sinks:
                 try:
-                    sink.emit(alert)
+                    sink.send(alert)
                     self.delivered += 1
                 except SimtrustError as exc:
                     self.failed += 1
@@ -74,17 +74,5 @@ class DetectionService:
 
     def close(self) -> None:
         for sink in self.sinks:
-            close = getattr(sink, "close", None)
-            if callable(close):
-                close()
+            sink.close()
 
-
-def detection_service(rt: Any) -> DetectionService:
-    """The runtime's detection service (one per runtime): audit log and MQTT sinks."""
-
-    def build() -> DetectionService:
-        sinks: list[AlertSink] = [AuditSink(rt.audit), MqttSink(rt.settings.mqtt_url)]
-        return DetectionService(sinks)
-
-    service: DetectionService = rt.extension("detect", build)
-    return service

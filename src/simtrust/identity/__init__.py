@@ -81,7 +81,7 @@ from simtrust.identity._secure_element import (
     SecureElementSigner,
     SoftwareSecureElement,
 )
-from simtrust.identity._service import IdentityService, LedgerIdentityHandler, identity_service
+from simtrust.identity._service import IdentityService, LedgerIdentityHandler
 from simtrust.identity._sim import SimIdentity, provision_sim_identity
 from simtrust.identity._statusanchor import status_list_anchor
 from simtrust.identity._statuslist import (
@@ -157,7 +157,6 @@ __all__ = [
     "ed25519_to_x25519_public",
     "encode_status_list",
     "identity_payload",
-    "identity_service",
     "issue_credential",
     "issue_sd_jwt",
     "issue_vc_jwt",

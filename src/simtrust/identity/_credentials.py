@@ -131,15 +131,28 @@ def issue_credential(
     *,
     now: datetime,
     cryptosuite: str = "eddsa-jcs-2022",
+    challenge: str | None = None,
+    domain: str | None = None,
 ) -> dict[str, Any]:
-    """Secure ``credential`` with a Data Integrity proof by its issuer's key."""
+    """Secure ``credential`` with a Data Integrity proof by its issuer's key.
+
+    ``now`` is the proof's ``created``; ``challenge`` and ``domain`` go into
+    the proof options (VC-API issue options).
+    """
     validate_credential(credential)
     issuer = issuer_of(credential)
     if issuer != signer.controller:
         raise VerificationFailed(
             "key-not-authorized", f"signer {signer.controller} is not the issuer {issuer}"
         )
-    return add_proof(credential, signer, created=now, cryptosuite=cryptosuite)
+    return add_proof(
+        credential,
+        signer,
+        created=now,
+        cryptosuite=cryptosuite,
+        challenge=challenge,
+        domain=domain,
+    )
 
 
 def verify_credential(

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from simtrust.errors import DecodeError, InvalidSignature
+from simtrust.identity._ecdsa import EcdsaP256Signer, verify_p256
 from simtrust.identity._errors import VerificationFailed
 from simtrust.identity._jcs import canonicalize
 from simtrust.identity._keys import Signer, verify_ed25519
@@ -95,7 +96,6 @@ def add_proof(
         raise VerificationFailed(
             "unsupported-cryptosuite", f"cryptosuite {cryptosuite!r} is not supported"
         )
-    from simtrust.identity._ecdsa import EcdsaP256Signer
 
     if (cryptosuite in _ECDSA) != isinstance(signer, EcdsaP256Signer):
         raise VerificationFailed(
@@ -248,7 +248,6 @@ def _verify_one(
         config["@context"] = unsecured["@context"]
     try:
         if suite in _ECDSA:
-            from simtrust.identity._ecdsa import verify_p256
 
             p256 = p256_key_for(vm, proof_purpose) if p256_key_for else None
             if p256 is None:

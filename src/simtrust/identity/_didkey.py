@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from simtrust.errors import DecodeError
+from simtrust.identity._ecdsa import decode_p256_multikey, p256_multikey
 from simtrust.identity._errors import InvalidDid
 from simtrust.identity._keys import (
     decode_multikey,
@@ -104,7 +105,6 @@ def _resolve(did: str) -> dict[str, Any]:
 
 def _p256_document(did: str, fingerprint: str) -> dict[str, Any]:
     """A P-256 did:key (``zDn...``, VC-DI-ECDSA issuers): one Multikey, all relationships."""
-    from simtrust.identity._ecdsa import decode_p256_multikey, p256_multikey
 
     try:
         key = decode_p256_multikey(fingerprint)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from simtrust.errors import DecodeError
 from simtrust.identity._didkey import cached_did_key, resolve_did_key
+from simtrust.identity._ecdsa import decode_p256_multikey
 from simtrust.identity._errors import DidNotFound, InvalidDid, VerificationFailed
 from simtrust.identity._keys import decode_multikey
 from simtrust.identity._multibase import ED25519_PUB, b58decode
@@ -136,7 +137,6 @@ class DidResolver:
                 "key-not-authorized", f"{did} is deactivated", verificationMethod=vm_url
             )
         method = _listed_method(resolution.document, vm_url, purpose)
-        from simtrust.identity._ecdsa import decode_p256_multikey
 
         try:
             return decode_p256_multikey(str(method.get("publicKeyMultibase", "")))

@@ -1,22 +1,24 @@
 """The identity service of one runtime: registry wired to the ledger, issuer, status lists.
 
-:func:`identity_service` builds it once per :class:`~simtrust.runtime.Runtime`
-(``rt.extension("identity", ...)``): the :class:`DidRegistry` is registered
+The composition root builds one :class:`IdentityService` per process with the
+store, keyring, ledger node and clock: the :class:`DidRegistry` is registered
 as the ledger's ``identity`` handler, so DID state and receipt anchors change
 only from finalized messages; DID operations and receipts are submitted as
-``identity`` payloads through the runtime's ledger node. The platform issuer
-is a did:simtrust DID whose key lives in a software secure element sealed
-under the runtime keyring.
+``identity`` payloads through that ledger node. The platform issuer is a
+did:simtrust DID whose key lives in a software secure element sealed under
+the master keyring.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from simtrust.crypto import Keyring
 from simtrust.errors import InvalidInput, NotFound, Rejected
 from simtrust.identity._credentials import (
     VerifiedCredential,
@@ -51,14 +53,17 @@ from simtrust.identity._statuslist import (
     StatusListVerifier,
     validate_status_entry,
 )
+from simtrust.identity._time import parse_datetime
+from simtrust.ledger import LedgerNode
+from simtrust.store import Database
 
-if TYPE_CHECKING:
-    from simtrust.ledger import LedgerNode
-    from simtrust.runtime import Runtime
-
-__all__ = ["IdentityService", "LedgerIdentityHandler", "identity_service"]
+__all__ = ["IdentityService", "LedgerIdentityHandler"]
 
 _ISSUER_ELEMENT = "platform-issuer"
+#: VC-API IssueCredentialOptions (plus ``cryptosuite``, which picks the Data Integrity suite).
+_ISSUE_OPTIONS = frozenset(
+    {"created", "challenge", "domain", "credentialStatus", "mandatoryPointers", "cryptosuite"}
+)
 _ISSUER_LABEL = "assertion-1"
 _ISSUER_NONCE = "platform-issuer"
 
@@ -84,16 +89,18 @@ class LedgerIdentityHandler:
 
 
 class IdentityService:
-    """Identity operations of one runtime (used by the API, CLI and demo)."""
+    """Identity operations of one process (used by the API, CLI and demo)."""
 
-    def __init__(self, rt: Runtime) -> None:
-        from simtrust.ledger import ledger_node
-
-        self.rt = rt
-        self.network = rt.settings.network_id
-        self.registry = DidRegistry(rt.db, network=self.network)
+    def __init__(self, db: Database, keyring: Keyring, node: LedgerNode, *, network: str,
+                 clock: Callable[[], datetime], public_url: str) -> None:
+        self.db = db
+        self.public_url = public_url.rstrip("/")
+        self.keyring = keyring
+        self.clock = clock
+        self.network = network
+        self.registry = DidRegistry(db, network=self.network)
         self.resolver: DidResolver = self.registry.resolver
-        self.node: LedgerNode = ledger_node(rt)
+        self.node: LedgerNode = node
         # Replay identity messages finalized while no registry listened (a CLI
         # submit, a peer's messages, a restart) before taking new ones.
         self.node.register_handler(
@@ -102,16 +109,16 @@ class IdentityService:
             replay_from=self.registry.applied_through() + 1,
         )
         self.resolver.register("web", _LocalDidWeb(self))
-        self.status = StatusListRegistry(rt.db)
+        self.status = StatusListRegistry(db)
         self.status_checker = StatusListVerifier(
             self.status.published, self.resolver, anchored=self.registry.latest_status_anchor
         )
-        self.receipts = ReceiptLedger(rt.db, submit=self._submit_raw)
+        self.receipts = ReceiptLedger(db, submit=self._submit_raw)
         # Serialises first-use creation of the issuer DID and status lists.
         self._lock = threading.RLock()
 
     def now(self) -> datetime:
-        return self.rt.clock()
+        return self.clock()
 
     # -- ledger
 
@@ -143,11 +150,11 @@ class IdentityService:
 
     def element(self, element_id: str) -> SoftwareSecureElement:
         """A software secure element whose keys are sealed under the runtime keyring."""
-        return SoftwareSecureElement(element_id, db=self.rt.db, keyring=self.rt.keyring)
+        return SoftwareSecureElement(element_id, db=self.db, keyring=self.keyring)
 
     def web_did(self) -> str:
         """The platform issuer's did:web, from the public base URL (W3C CCG did:web §3.2)."""
-        parts = urlsplit(self.rt.settings.public_url)
+        parts = urlsplit(self.public_url)
         segments = [quote(unquote(p), safe="") for p in parts.path.split("/") if p]
         return ":".join(["did:web", parts.netloc.replace(":", "%3A"), *segments])
 
@@ -256,7 +263,7 @@ class IdentityService:
 
     def status_list_url(self, path: str) -> str:
         """The https URL under which ``GET /credentials/status/{path}`` serves a list."""
-        return f"{self.rt.settings.public_url}/credentials/status/{path}"
+        return f"{self.public_url}/credentials/status/{path}"
 
     def _anchor_status_list(self, published: dict[str, Any], signer: SecureElementSigner) -> None:
         body = status_list_anchor(published, signer, self.now())
@@ -276,6 +283,15 @@ class IdentityService:
         """
         if not isinstance(credential, dict):
             raise InvalidInput("credential must be a JSON object")
+        unknown = sorted(set(options) - _ISSUE_OPTIONS)
+        if unknown:
+            raise InvalidInput(f"unknown issue options {unknown}", rule="VC-API issue options")
+        if "mandatoryPointers" in options:
+            raise InvalidInput(
+                "mandatoryPointers applies to selective-disclosure cryptosuites, which this"
+                " issuer does not offer",
+                rule="VC-API issue options",
+            )
         signer = self.issuer()
         credential = dict(credential)
         if "issuer" not in credential:
@@ -320,8 +336,25 @@ class IdentityService:
             entries = [*existing, *allocated]
             credential["credentialStatus"] = entries[0] if len(entries) == 1 else entries
         suite = str(options.get("cryptosuite", "eddsa-jcs-2022"))
+        created = self.now()
+        if "created" in options:
+            try:
+                created = parse_datetime(options["created"], "options.created")
+            except VerificationFailed as exc:
+                raise _refusal(exc) from exc
+        texts = {k: options.get(k) for k in ("challenge", "domain")}
+        for name, text in texts.items():
+            if text is not None and (not isinstance(text, str) or not text):
+                raise InvalidInput(f"options.{name} must be a non-empty string")
         try:
-            return issue_credential(credential, signer, now=self.now(), cryptosuite=suite)
+            return issue_credential(
+                credential,
+                signer,
+                now=created,
+                cryptosuite=suite,
+                challenge=texts["challenge"],
+                domain=texts["domain"],
+            )
         except VerificationFailed as exc:
             raise _refusal(exc) from exc
 
@@ -457,7 +490,3 @@ def _refusal(exc: VerificationFailed) -> InvalidInput:
     context = {k: v for k, v in exc.context.items() if k != "reason"}
     return InvalidInput(f"cannot issue: {exc.detail}", reason=exc.reason, **context)
 
-
-def identity_service(rt: Runtime) -> IdentityService:
-    """The runtime's identity service (one per runtime)."""
-    return rt.extension("identity", lambda: IdentityService(rt))

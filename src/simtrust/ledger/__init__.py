@@ -47,7 +47,7 @@ from simtrust.ledger._orderer import (
     SoloOrderer,
 )
 from simtrust.ledger._pool import verify_chunk
-from simtrust.ledger._runtime import ledger_node
+from simtrust.ledger._runtime import node_signer, open_ledger_node
 from simtrust.ledger._utxo import Balance, Genesis, foundry_token_id
 from simtrust.ledger._views import (
     balance_json,
@@ -92,10 +92,11 @@ __all__ = [
     "encode_tagged_data",
     "encode_transaction",
     "foundry_token_id",
-    "ledger_node",
     "message_id",
     "message_json",
     "network_id_from_name",
+    "node_signer",
+    "open_ledger_node",
     "output_id",
     "output_json",
     "parse_hex_id",

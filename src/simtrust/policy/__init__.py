@@ -1,24 +1,18 @@
-"""simtrust.policy: destination/time/volume/rate/roaming policies, decisions, flow ingestion.
+"""simtrust.policy: destination/time/volume/rate/roaming policies and decisions.
 
-The public surface: the policy model, the compiled evaluator, the IPFIX /
-NetFlow v9 decoder and collector, the address map, the policy engine with its
-actions, the versioned store and the nftables renderer.
+The public surface: the policy model, the compiled evaluator, the address map,
+the policy engine with its actions, the versioned store and the nftables
+renderer. Flows reach it from :mod:`simtrust.flows` (decoding, collection,
+partitioned ingestion); it stands on the base layer only.
 """
 
 from simtrust.policy._actions import (
     ActionDispatcher,
-    AlertSink,
-    AuditSink,
-    MemoryAlertSink,
-    MqttAlertSink,
     PolicyAlert,
     RecordingRemoveAction,
     RemoveAction,
-    TenantWebhookSink,
-    WebhookAlertSink,
 )
 from simtrust.policy._addressmap import AddressMap, AddressPoolExhausted
-from simtrust.policy._collector import FlowCollector
 from simtrust.policy._engine import (
     AddressResolver,
     DeviceDirectory,
@@ -27,12 +21,10 @@ from simtrust.policy._engine import (
     StaticDirectory,
 )
 from simtrust.policy._evaluate import Decision, NameMap, PolicySet, UsageMeter, Violation
-from simtrust.policy._ipfix import FlowDecoder, SequenceState, Template, TemplateField
 from simtrust.policy._model import (
     Action,
     Destination,
     DestinationRule,
-    DeviceContext,
     Policy,
     RateCapRule,
     RoamingRule,
@@ -45,27 +37,6 @@ from simtrust.policy._model import (
     policy_from_dict,
     rule_from_dict,
 )
-from simtrust.policy._nats import (
-    DEFAULT_FLOW_STREAM,
-    DEFAULT_FLOW_SUBJECT,
-    ConsumerStats,
-    FlowConsumer,
-    FlowPublisher,
-    FlowStreamSettings,
-    NatsUnavailable,
-    ensure_flow_stream,
-    flow_partition,
-    parse_partitions,
-    setup_flow_stream,
-)
-from simtrust.policy._nats_apply import ApplyResult, BatchApplier
-from simtrust.policy._nats_codec import (
-    BatchDecodeError,
-    FlowBatch,
-    MappedFlow,
-    decode_batch,
-    encode_batch,
-)
 from simtrust.policy._nft import (
     GatewayDevice,
     NftError,
@@ -75,52 +46,28 @@ from simtrust.policy._nft import (
     table_name,
 )
 from simtrust.policy._service import (
-    InventoryDirectory,
+    LayeredAddresses,
+    LayeredDirectory,
     PolicyService,
-    SuspendSim,
     build_policy_service,
-    policy_service,
 )
 from simtrust.policy._store import PolicyStore
-from simtrust.policy.flow import PROTO_ICMP, PROTO_TCP, PROTO_UDP, FlowRecord
 
 __all__ = [
-    "DEFAULT_FLOW_STREAM",
-    "DEFAULT_FLOW_SUBJECT",
-    "PROTO_ICMP",
-    "PROTO_TCP",
-    "PROTO_UDP",
     "Action",
     "ActionDispatcher",
     "AddressMap",
     "AddressPoolExhausted",
     "AddressResolver",
-    "AlertSink",
-    "ApplyResult",
-    "AuditSink",
-    "BatchApplier",
-    "BatchDecodeError",
-    "ConsumerStats",
     "Decision",
     "Destination",
     "DestinationRule",
-    "DeviceContext",
     "DeviceDirectory",
-    "FlowBatch",
-    "FlowCollector",
-    "FlowConsumer",
-    "FlowDecoder",
-    "FlowPublisher",
-    "FlowRecord",
-    "FlowStreamSettings",
     "FlowVerdict",
     "GatewayDevice",
-    "InventoryDirectory",
-    "MappedFlow",
-    "MemoryAlertSink",
-    "MqttAlertSink",
+    "LayeredAddresses",
+    "LayeredDirectory",
     "NameMap",
-    "NatsUnavailable",
     "NftError",
     "Policy",
     "PolicyAlert",
@@ -135,30 +82,17 @@ __all__ = [
     "Rule",
     "Scope",
     "ScopeKind",
-    "SequenceState",
     "StaticDirectory",
-    "SuspendSim",
-    "Template",
-    "TemplateField",
-    "TenantWebhookSink",
     "TimeWindow",
     "TimeWindowRule",
     "UsageMeter",
     "Violation",
     "VolumeCapRule",
-    "WebhookAlertSink",
     "apply_ruleset",
     "build_policy_service",
-    "decode_batch",
-    "encode_batch",
-    "ensure_flow_stream",
-    "flow_partition",
-    "parse_partitions",
     "policy_from_dict",
-    "policy_service",
     "read_counters",
     "render_ruleset",
     "rule_from_dict",
-    "setup_flow_stream",
     "table_name",
 ]

@@ -6,12 +6,13 @@ webhook, a broker or the store; a ``remove`` also takes effect synchronously
 in the engine's own removed set. Repeated violations with the same key (one
 rule, one destination, one period) are acted on once and counted after that.
 The seams other services fill are small protocols: :class:`RemoveAction`
-(suspend the SIM, revoke its credentials), :class:`AlertSink`, :class:`AuditSink`.
+(suspend the SIM, revoke its credentials); alerts go through the sinks of
+:mod:`simtrust.alerts` (webhook, MQTT), the audit log through its
+:class:`~simtrust.alerts.AuditWriter` protocol.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -19,46 +20,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlparse
 
-import httpx
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
-from simtrust.errors import InvalidInput, SimtrustError
+from simtrust.alerts import AlertSink, AuditWriter
+from simtrust.domain import Imsi
+from simtrust.errors import SimtrustError
 from simtrust.policy._evaluate import Decision, Violation
 from simtrust.policy._model import Action
 
 __all__ = [
     "ActionDispatcher",
-    "AlertSink",
-    "AuditSink",
-    "MemoryAlertSink",
-    "MqttAlertSink",
     "PolicyAlert",
     "RecordingRemoveAction",
     "RemoveAction",
-    "TenantWebhookSink",
-    "WebhookAlertSink",
 ]
 
 log = logging.getLogger(__name__)
-
-
-class AlertDeliveryError(SimtrustError):
-    """An alert could not be delivered to its sink."""
-
-    code = "alert-delivery-failed"
-    status = 502
-    title = "Alert delivery failed"
-
-
-class AuditSink(Protocol):
-    """What :class:`~simtrust.audit.AuditLog` offers (``rt.audit``)."""
-
-    def append(self, *, actor: str, action: str, subject: str, outcome: str,
-               reason: str = "", tenant_id: str | None = None,
-               details: dict[str, Any] | None = None) -> object: ...
 
 
 class RemoveAction(Protocol):
@@ -69,24 +45,37 @@ class RemoveAction(Protocol):
     Raise a :class:`~simtrust.errors.SimtrustError` on failure (it is audited).
     """
 
-    def remove(self, imsi: str, *, tenant_id: str, reason: str, actor: str) -> None: ...
-
-
-class AlertSink(Protocol):
-    """Delivers one alert document; raises on failure."""
-
-    def send(self, alert: PolicyAlert) -> None: ...
+    def remove(self, imsi: Imsi, *, tenant_id: str, reason: str, actor: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyAlert:
-    """A policy violation as it is sent to webhooks and MQTT."""
+    """A policy violation as :mod:`simtrust.alerts` sinks deliver it."""
 
     imsi: str
     tenant_id: str
     at: float
     violation: Violation
     flow: dict[str, Any]
+
+    @property
+    def source(self) -> str:
+        return "policy"
+
+    @property
+    def kind(self) -> str:
+        return self.violation.kind
+
+    @property
+    def summary(self) -> str:
+        return self.violation.detail
+
+    @property
+    def webhook_url(self) -> str | None:
+        return None
+
+    def document(self) -> dict[str, Any]:
+        return self.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,121 +88,14 @@ class PolicyAlert:
         }
 
 
-class MemoryAlertSink:
-    """Keeps alerts in a list (tests, the demo)."""
-
-    def __init__(self) -> None:
-        self.alerts: list[PolicyAlert] = []
-
-    def send(self, alert: PolicyAlert) -> None:
-        self.alerts.append(alert)
-
-
-class WebhookAlertSink:
-    """POSTs each alert as JSON to a URL (the tenant's SIEM or chat hook)."""
-
-    def __init__(self, url: str, *, timeout: float = 5.0,
-                 client: httpx.Client | None = None) -> None:
-        self.url = url
-        self._client = client if client is not None else httpx.Client(timeout=timeout)
-
-    def __repr__(self) -> str:
-        return f"WebhookAlertSink({self.url.split('?')[0]!r})"
-
-    def send(self, alert: PolicyAlert) -> None:
-        try:
-            response = self._client.post(self.url, json=alert.to_dict())
-        except httpx.HTTPError as exc:
-            raise AlertDeliveryError(f"webhook unreachable: {type(exc).__name__}") from None
-        if response.status_code >= 300:
-            raise AlertDeliveryError(f"webhook answered {response.status_code}")
-
-    def close(self) -> None:
-        self._client.close()
-
-
-class MqttAlertSink:
-    """Publishes alerts (QoS 1) on ``<prefix>/<tenant>/<imsi>``; connects on first use.
-
-    ``url`` is ``mqtt://host:port`` (the runtime's ``mqtt_url``). A broker that is
-    down fails the delivery (audited), never the construction of the service.
-    """
-
-    def __init__(self, url: str = "mqtt://127.0.0.1:1883", *,
-                 prefix: str = "simtrust/policy/alerts", timeout: float = 5.0) -> None:
-        parsed = urlparse(url)
-        if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
-            raise InvalidInput(f"MQTT URL must be mqtt://host[:port], got {url!r}")
-        self.host = parsed.hostname
-        self.port = parsed.port or 1883
-        self.prefix = prefix.rstrip("/")
-        self.timeout = timeout
-        self._client: mqtt.Client | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"MqttAlertSink({self.host}:{self.port})"
-
-    def topic(self, alert: PolicyAlert) -> str:
-        return f"{self.prefix}/{alert.tenant_id}/{alert.imsi}"
-
-    def _connected(self) -> mqtt.Client:
-        with self._lock:
-            if self._client is None:
-                client = mqtt.Client(CallbackAPIVersion.VERSION2)
-                try:
-                    client.connect(self.host, self.port, keepalive=30)
-                except OSError as exc:
-                    raise AlertDeliveryError(
-                        f"MQTT broker {self.host}:{self.port} unreachable: "
-                        f"{type(exc).__name__}") from None
-                client.loop_start()
-                self._client = client
-            return self._client
-
-    def send(self, alert: PolicyAlert) -> None:
-        client = self._connected()
-        info = client.publish(self.topic(alert), json.dumps(alert.to_dict()), qos=1)
-        info.wait_for_publish(self.timeout)
-        if not info.is_published():
-            raise AlertDeliveryError("MQTT broker did not acknowledge the alert")
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.loop_stop()
-                self._client.disconnect()
-                self._client = None
-
-
-class TenantWebhookSink:
-    """POSTs each alert to its tenant's webhook URL, if the tenant configured one."""
-
-    def __init__(self, lookup: Callable[[str], str | None], *, timeout: float = 5.0) -> None:
-        self._lookup = lookup
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
-
-    def __repr__(self) -> str:
-        return "TenantWebhookSink()"
-
-    def send(self, alert: PolicyAlert) -> None:
-        url = self._lookup(alert.tenant_id)
-        if url is None:
-            return
-        WebhookAlertSink(url, client=self._client).send(alert)
-
-    def close(self) -> None:
-        self._client.close()
-
-
 class RecordingRemoveAction:
     """A :class:`RemoveAction` that only records (tests; runs without an inventory)."""
 
     def __init__(self) -> None:
         self.removed: list[tuple[str, str]] = []
 
-    def remove(self, imsi: str, *, tenant_id: str, reason: str, actor: str) -> None:
-        self.removed.append((imsi, reason))
+    def remove(self, imsi: Imsi, *, tenant_id: str, reason: str, actor: str) -> None:
+        self.removed.append((str(imsi), reason))
 
 
 _Job = tuple[Decision, str, dict[str, Any], float]
@@ -244,7 +126,8 @@ class ActionDispatcher:
     worker. :meth:`flush` waits until everything queued is done.
     """
 
-    def __init__(self, audit: AuditSink | None = None, *, sinks: Sequence[AlertSink] = (),
+    def __init__(self, audit: AuditWriter | None = None, *,
+                 sinks: Sequence[AlertSink[PolicyAlert]] = (),
                  removers: Sequence[RemoveAction] = (), actor: str = "policy-engine",
                  max_keys: int = 200_000, max_distinct_per_minute: int = 20) -> None:
         self.audit = audit
@@ -405,7 +288,8 @@ class ActionDispatcher:
         for remover in self.removers:
             outcome, why = "success", v.kind
             try:
-                remover.remove(imsi, tenant_id=tenant_id, reason=reason, actor=self.actor)
+                remover.remove(Imsi(imsi), tenant_id=tenant_id, reason=reason,
+                               actor=self.actor)
             except SimtrustError as exc:
                 self.failures += 1
                 outcome, why = "failure", exc.detail

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import NamedTuple, Protocol
 
+from simtrust.domain import DeviceContext, FlowRecord
 from simtrust.policy._actions import ActionDispatcher
 from simtrust.policy._evaluate import Decision, PolicySet
-from simtrust.policy._model import DeviceContext, Policy
-from simtrust.policy.flow import FlowRecord
+from simtrust.policy._model import Policy
 
 __all__ = ["AddressResolver", "DeviceDirectory", "FlowVerdict", "PolicyEngine", "StaticDirectory"]
 

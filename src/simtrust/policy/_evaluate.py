@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from simtrust.domain import DeviceContext, FlowRecord
 from simtrust.policy._model import (
     SCOPE_RANK,
     Action,
     DestinationRule,
-    DeviceContext,
     Policy,
     RateCapRule,
     RoamingRule,
@@ -33,7 +33,6 @@ from simtrust.policy._model import (
     TimeWindowRule,
     VolumeCapRule,
 )
-from simtrust.policy.flow import FlowRecord
 
 __all__ = [
     "CompiledPolicy",
@@ -324,6 +323,15 @@ class UsageMeter:
     def __init__(self) -> None:
         self._volume: dict[tuple[str, str], tuple[int, int]] = {}
         self._flows: dict[tuple[str, int], tuple[int, int]] = {}
+
+    @property
+    def volume(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """The live byte counters: ``(imsi, period) → (bucket, octets)``.
+
+        Returned by reference on purpose: partitioned ingestion restores the
+        counters it persisted and writes back the ones a batch touched.
+        """
+        return self._volume
 
     def add_bytes(self, imsi: str, period: str, bucket: int, octets: int) -> int:
         key = (imsi, period)

@@ -26,7 +26,6 @@ __all__ = [
     "Action",
     "Destination",
     "DestinationRule",
-    "DeviceContext",
     "Policy",
     "RateCapRule",
     "RoamingRule",
@@ -93,25 +92,6 @@ class Scope:
             return cls(ScopeKind(kind), value)
         except ValueError:
             raise InvalidInput(f"unknown scope {text!r}", field="scope") from None
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceContext:
-    """What the policy needs to know about the device behind a flow.
-
-    Filled by the subscriber inventory (tenant, APN, group, time zone) and the
-    attach path (``serving_mcc``: the MCC of the network the SIM is attached to).
-    ``active`` is false for a SIM that is suspended or terminated: none of its
-    flows may start.
-    """
-
-    imsi: str
-    tenant_id: str
-    apn: str = ""
-    group: str = ""
-    tz: str = "UTC"
-    serving_mcc: str | None = None
-    active: bool = True
 
 
 def _actions(raw: Any) -> tuple[Action, ...]:

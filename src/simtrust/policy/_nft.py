@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from simtrust.domain import DeviceContext
 from simtrust.errors import InvalidInput, StoreError
 from simtrust.policy._evaluate import PolicySet
-from simtrust.policy._model import Destination, DestinationRule, DeviceContext
+from simtrust.policy._model import Destination, DestinationRule
 
 __all__ = ["GatewayDevice", "NftError", "apply_ruleset", "read_counters", "render_ruleset",
            "table_name", "utc_segments"]

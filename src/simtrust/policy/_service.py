@@ -1,131 +1,69 @@
-"""Wiring of the policy services onto a runtime, and adapters to the subscriber inventory.
+"""The policy services of one process, built from the collaborators they need.
 
-:func:`policy_service` builds one :class:`PolicyService` per runtime: the
-versioned store (changes take effect at once in the compiled set), the name
-map the gateway reports into, the engine and its action dispatcher writing
-to ``rt.audit``. Device contexts, addresses and ``remove`` come from the
-subscriber inventory when it is present (:class:`InventoryDirectory`,
-:class:`SuspendSim`); devices can also be registered directly.
+:func:`build_policy_service` makes one :class:`PolicyService`: the versioned
+store (changes take effect at once in the compiled set), the name map the
+gateway reports into, the engine and its action dispatcher writing to the
+audit log. The composition root passes what lies outside this package: the
+device directory and address resolver of the subscriber inventory (asked after
+devices registered here), the remove actions (suspend the SIM) and the alert
+sinks (tenant webhook, MQTT); policy itself imports none of those packages.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
-from simtrust.errors import SimtrustError
-from simtrust.policy._actions import (
-    ActionDispatcher,
-    AlertSink,
-    MqttAlertSink,
-    RemoveAction,
-    TenantWebhookSink,
-)
+from simtrust.alerts import AlertSink, AuditWriter
+from simtrust.domain import DeviceContext
+from simtrust.policy._actions import ActionDispatcher, PolicyAlert, RemoveAction
 from simtrust.policy._addressmap import AddressMap
-from simtrust.policy._engine import AddressResolver, PolicyEngine, StaticDirectory
+from simtrust.policy._engine import AddressResolver, DeviceDirectory, PolicyEngine, StaticDirectory
 from simtrust.policy._evaluate import NameMap, PolicySet
-from simtrust.policy._model import DeviceContext
 from simtrust.policy._store import PolicyStore
+from simtrust.store import Database
 
-if TYPE_CHECKING:
-    from simtrust.runtime import Runtime
-
-__all__ = ["InventoryDirectory", "LayeredAddresses", "PolicyService", "SuspendSim",
-           "build_policy_service", "policy_service"]
+__all__ = ["LayeredAddresses", "LayeredDirectory", "PolicyService", "build_policy_service"]
 
 
-class InventoryDirectory:
-    """Device contexts from registrations first, then the subscriber inventory."""
+class LayeredDirectory:
+    """Device contexts from registrations first, then from ``fallback`` (the inventory)."""
 
-    def __init__(self, rt: Runtime, static: StaticDirectory) -> None:
-        self._rt = rt
-        self._static = static
-        self._cache: dict[str, DeviceContext | None] = {}
-        self._subscribed = False
+    __slots__ = ("fallback", "static")
 
-    def forget(self, imsi: str | None = None) -> None:
-        if imsi is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(imsi, None)
+    def __init__(self, static: StaticDirectory, fallback: DeviceDirectory | None) -> None:
+        self.static = static
+        self.fallback = fallback
+
+    def __repr__(self) -> str:
+        return f"LayeredDirectory(fallback={self.fallback!r})"
 
     def context(self, imsi: str) -> DeviceContext | None:
-        found = self._static.context(imsi)
-        if found is not None:
+        found = self.static.context(imsi)
+        if found is not None or self.fallback is None:
             return found
-        if imsi in self._cache:
-            return self._cache[imsi]
-        ctx = self._from_inventory(imsi)
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[imsi] = ctx
-        return ctx
-
-    def _changed(self, kind: str, item: str) -> None:
-        if kind == "sim" and item != "*":
-            self._cache.pop(item, None)
-        elif kind in ("sim", "group"):
-            self._cache.clear()
-
-    def _from_inventory(self, imsi: str) -> DeviceContext | None:
-        try:
-            from simtrust.subscriber import Imsi, SimState, subscriber_services
-        except ImportError:
-            return None
-        try:
-            inventory = subscriber_services(self._rt).inventory
-            if not self._subscribed:
-                inventory.subscribe(self._changed)  # SIM state or group changes drop the cache
-                self._subscribed = True
-            sim = inventory.find_sim(Imsi(imsi))
-            if sim is None:
-                return None
-            group = inventory.get_group(sim.group_id).name if sim.group_id is not None else ""
-        except SimtrustError:
-            return None
-        active = sim.state in (SimState.ACTIVE, SimState.TEST)
-        return DeviceContext(imsi, sim.tenant_id, apn=sim.apn or "", group=group, active=active)
-
-
-class SuspendSim:
-    """:class:`RemoveAction` over the subscriber inventory: SIM → ``suspended``."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self._rt = rt
-
-    def remove(self, imsi: str, *, tenant_id: str, reason: str, actor: str) -> None:
-        from simtrust.subscriber import Imsi, SimState, subscriber_services
-
-        inventory = subscriber_services(self._rt).inventory
-        sim = inventory.get_sim_by_imsi(Imsi(imsi))
-        if sim.tenant_id != tenant_id:
-            raise SimtrustError(f"SIM {imsi} is not of tenant {tenant_id}")
-        if sim.state != SimState.SUSPENDED:
-            inventory.transition(sim.iccid, SimState.SUSPENDED, actor=actor, reason=reason)
+        return self.fallback.context(imsi)
 
 
 class LayeredAddresses:
-    """Addresses from the local :class:`AddressMap`, then the subscriber address book."""
+    """Addresses from the local :class:`AddressMap`, then from ``fallback`` (the address book)."""
 
-    def __init__(self, rt: Runtime, local: AddressMap) -> None:
-        self._rt = rt
+    __slots__ = ("fallback", "local")
+
+    def __init__(self, local: AddressMap, fallback: AddressResolver | None) -> None:
         self.local = local
-        self._book: AddressResolver | None = None
-        self._tried = False
+        self.fallback = fallback
+
+    def __repr__(self) -> str:
+        return f"LayeredAddresses(fallback={self.fallback!r})"
 
     def lookup(self, address: str) -> str | None:
         found = self.local.lookup(address)
-        if found is not None:
+        if found is not None or self.fallback is None:
             return found
-        if not self._tried:
-            self._tried = True
-            try:
-                from simtrust.subscriber import subscriber_services
-
-                self._book = subscriber_services(self._rt).addresses
-            except ImportError:
-                self._book = None
-        return self._book.lookup(address) if self._book is not None else None
+        return self.fallback.lookup(address)
 
 
 @dataclass(slots=True)
@@ -137,7 +75,7 @@ class PolicyService:
     names: NameMap
     addresses: AddressMap
     devices: StaticDirectory
-    directory: InventoryDirectory
+    directory: LayeredDirectory
     dispatcher: ActionDispatcher
     engine: PolicyEngine
 
@@ -151,16 +89,13 @@ class PolicyService:
     def register(self, device: DeviceContext, address: str | None = None) -> None:
         """Make a device known without the inventory (gateways, tests, offline runs)."""
         self.devices.add(device)
-        self.directory.forget(device.imsi)
         if address is not None:
             self.addresses.attach(device.imsi, device.apn, address)
 
     def close(self) -> None:
         self.dispatcher.close()
         for sink in self.dispatcher.sinks:
-            closer = getattr(sink, "close", None)
-            if closer is not None:
-                closer()
+            sink.close()
 
     def status(self) -> dict[str, Any]:
         return {
@@ -172,28 +107,30 @@ class PolicyService:
         }
 
 
-def build_policy_service(rt: Runtime, sinks: list[AlertSink] | None = None,
-                         removers: list[RemoveAction] | None = None) -> PolicyService:
-    """Build the services; ``sinks`` default to the tenant's webhook and the MQTT broker,
-    ``removers`` to suspending the SIM in the subscriber inventory."""
-    store = PolicyStore(rt.db, rt.audit, rt.clock)
+def build_policy_service(db: Database, audit: AuditWriter, clock: Callable[[], datetime], *,
+                         sinks: Sequence[AlertSink[PolicyAlert]] = (),
+                         removers: Sequence[RemoveAction] = (),
+                         directory: DeviceDirectory | None = None,
+                         addresses: AddressResolver | None = None,
+                         sink_factory: Callable[[PolicyStore], Sequence[AlertSink[PolicyAlert]]]
+                         | None = None) -> PolicyService:
+    """Build the services over ``db``.
+
+    ``directory`` and ``addresses`` answer for devices not registered here (the
+    subscriber inventory); ``removers`` carry out ``remove`` (suspend the SIM);
+    alerts go to ``sinks`` and to those ``sink_factory`` makes from the store
+    (the tenant webhook URLs live in it).
+    """
+    store = PolicyStore(db, audit, clock)
     names = NameMap()
     policies = PolicySet(store.current(), names)
-    addresses = AddressMap()
+    local = AddressMap()
     devices = StaticDirectory()
-    directory = InventoryDirectory(rt, devices)
-    if sinks is None:
-        sinks = [TenantWebhookSink(store.webhook), MqttAlertSink(rt.settings.mqtt_url)]
-    dispatcher = ActionDispatcher(rt.audit, sinks=sinks,
-                                  removers=removers if removers is not None else [SuspendSim(rt)])
-    engine = PolicyEngine(policies, LayeredAddresses(rt, addresses), directory, dispatcher,
-                          clock=lambda: rt.clock().timestamp())
-    service = PolicyService(store, policies, names, addresses, devices, directory, dispatcher,
-                            engine)
+    layered = LayeredDirectory(devices, directory)
+    all_sinks = [*sinks, *(sink_factory(store) if sink_factory is not None else ())]
+    dispatcher = ActionDispatcher(audit, sinks=all_sinks, removers=removers)
+    engine = PolicyEngine(policies, LayeredAddresses(local, addresses), layered, dispatcher,
+                          clock=lambda: clock().timestamp())
+    service = PolicyService(store, policies, names, local, devices, layered, dispatcher, engine)
     store.on_change.append(engine.install)
     return service
-
-
-def policy_service(rt: Runtime) -> PolicyService:
-    """The runtime's policy service (built once)."""
-    return rt.extension("policy", lambda: build_policy_service(rt))

@@ -13,8 +13,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urlparse
 
+from simtrust.alerts import AuditWriter
 from simtrust.errors import Conflict, InvalidInput, NotFound
-from simtrust.policy._actions import AuditSink
 from simtrust.policy._model import Policy, Scope, policy_from_dict
 from simtrust.store import Database
 
@@ -28,7 +28,7 @@ def _now() -> datetime:
 class PolicyStore:
     """Read and write policy versions; ``on_change`` hears of every new version."""
 
-    def __init__(self, db: Database, audit: AuditSink | None = None,
+    def __init__(self, db: Database, audit: AuditWriter | None = None,
                  clock: Callable[[], datetime] = _now) -> None:
         self._db = db
         self._audit = audit

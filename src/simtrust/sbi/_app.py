@@ -29,7 +29,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from simtrust.bootstrap import Aanf
 from simtrust.errors import InvalidInput, NotFound, PayloadTooLarge, SimtrustError
+from simtrust.sbi._akma import akma_routes
 from simtrust.sbi._tokens import TokenVerifier
 from simtrust.subscriber import UdmService
 
@@ -97,9 +99,13 @@ async def _drain(request: Request) -> None:
 
 
 def create_sbi_app(
-    udm: UdmService, verifier: TokenVerifier | None, *, max_body_bytes: int = 65_536
+    udm: UdmService, verifier: TokenVerifier | None, *, max_body_bytes: int = 65_536,
+    aanf: Aanf | None = None,
 ) -> Starlette:
-    """The ASGI app of the UDM's SBI (served over HTTP/2 by :class:`SbiServer`)."""
+    """The ASGI app of the UDM's SBI (served over HTTP/2 by :class:`SbiServer`).
+
+    With ``aanf`` it also answers Naanf_AKMA (TS 29.535 §5; :mod:`._akma`).
+    """
 
     async def _body(request: Request) -> dict[str, Any]:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -158,6 +164,7 @@ def create_sbi_app(
         return Response(status_code=204)
 
     routes = [
+        *(akma_routes(aanf, endpoint, _body) if aanf is not None else []),
         Route(PREFIX + "/{supiOrSuci}/security-information/generate-auth-data",
               endpoint(generate_auth_data), methods=["POST"]),
         Route(PREFIX + "/{supi}/auth-events", endpoint(confirm_auth), methods=["POST"]),

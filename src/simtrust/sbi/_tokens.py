@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
@@ -78,8 +80,6 @@ class TokenVerifier:
 
 
 def _is_rsa(pem: bytes) -> bool:
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     try:
         return isinstance(load_pem_public_key(pem), rsa.RSAPublicKey)

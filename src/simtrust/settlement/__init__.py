@@ -1,4 +1,4 @@
-"""Roaming settlement between operators: agreements, usage reconciliation and rating.
+"""Settlement between operators: roaming reconciliation, statements, netting, slice SLAs.
 
 Issue 15; the file formats, the rating rule and every decision taken where the
 issue is silent are in ``docs/settlement.md``.
@@ -11,6 +11,7 @@ from simtrust.settlement._agreement import (
     parse_agreement,
     parse_utc_micros,
 )
+from simtrust.settlement._netting import net_statements
 from simtrust.settlement._reconcile import (
     CLASSES,
     RECORDS_COLUMNS,
@@ -18,16 +19,55 @@ from simtrust.settlement._reconcile import (
     Reconciliation,
     reconcile_files,
 )
+from simtrust.settlement._sla import (
+    MEASUREMENT_COLUMNS,
+    SLA_KPIS,
+    SlaContract,
+    evaluate_sla,
+    load_sla_contract,
+    measurement_signing_bytes,
+    parse_sla_contract,
+)
+from simtrust.settlement._statement import (
+    STATEMENT_TYPE,
+    build_statement,
+    record_leaves,
+    record_proof,
+    sign_statement,
+    statement_signing_bytes,
+    verify_record_proof,
+    verify_statement,
+)
+from simtrust.settlement._tokens import SettlementTokens, TokenReceipt, party_public_key
 
 __all__ = [
     "CLASSES",
+    "MEASUREMENT_COLUMNS",
     "RECORDS_COLUMNS",
     "SERVICES",
+    "SLA_KPIS",
+    "STATEMENT_TYPE",
     "USAGE_COLUMNS",
     "Reconciliation",
     "RoamingAgreement",
+    "SettlementTokens",
+    "SlaContract",
+    "TokenReceipt",
+    "build_statement",
+    "evaluate_sla",
     "load_agreement",
+    "load_sla_contract",
+    "measurement_signing_bytes",
+    "net_statements",
     "parse_agreement",
+    "parse_sla_contract",
     "parse_utc_micros",
+    "party_public_key",
     "reconcile_files",
+    "record_leaves",
+    "record_proof",
+    "sign_statement",
+    "statement_signing_bytes",
+    "verify_record_proof",
+    "verify_statement",
 ]

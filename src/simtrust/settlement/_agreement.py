@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
@@ -52,7 +53,6 @@ def parse_utc_micros(text: str) -> int:
     A date alone is its midnight. Digits beyond the microsecond are dropped (floor),
     which keeps every comparison with a whole-microsecond boundary exact.
     """
-    from datetime import date
 
     match = _UTC.fullmatch(text.strip())
     if match is None:

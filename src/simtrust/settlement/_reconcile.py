@@ -95,7 +95,7 @@ class Reconciliation:
 
 
 def _pl() -> Any:
-    import polars
+    import polars  # noqa: PLC0415 - heavy optional: dataframes, only for bulk reconciliation
 
     return polars
 

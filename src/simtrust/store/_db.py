@@ -302,7 +302,7 @@ class PostgresDatabase(Database):
 
     def __init__(self, url: str, schema: str | None = None) -> None:
         super().__init__()
-        import psycopg  # imported here so SQLite-only installs start fast
+        import psycopg  # noqa: PLC0415 - optional: the PostgreSQL driver, SQLite-only installs start fast
 
         self._psycopg = psycopg
         self.url = url

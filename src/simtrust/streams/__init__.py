@@ -1,3 +1,102 @@
-"""Authenticated data channels with provenance; not built yet."""
+"""Streams: authenticated data channels with provenance and a data-confidence score.
 
-__all__: list[str] = []
+Authors publish signed, hash-chained messages on channels (public, or private
+with HPKE keyloads); readers verify each frame and say what is wrong with it;
+batches are anchored on the ledger so one message can be proven later;
+annotations signed by the components that saw a datum score how far it can
+be trusted (docs/streams.md).
+"""
+
+from simtrust.streams._anchor import (
+    AnchoredBatch,
+    BatchAnchorer,
+    stream_domain,
+    verify_message_proof,
+)
+from simtrust.streams._channel import (
+    Author,
+    SubscriberKey,
+    decode_keyload,
+    open_payload,
+    recipient_id,
+)
+from simtrust.streams._energy import (
+    Clearing,
+    Order,
+    Payment,
+    Trade,
+    clear,
+    delivered_wh,
+    settle,
+)
+from simtrust.streams._frame import (
+    HEADER_SIZE,
+    MAX_FRAME,
+    MAX_PAYLOAD,
+    Frame,
+    FrameKind,
+    decode_frame,
+    frame_id,
+)
+from simtrust.streams._meter import (
+    MeterAlert,
+    MeterReading,
+    MeterWatch,
+    decode_reading,
+    encode_reading,
+)
+from simtrust.streams._mqtt import MqttChannelPublisher, MqttChannelSubscriber, channel_topic
+from simtrust.streams._provenance import (
+    ANNOTATION_KINDS,
+    DEFAULT_WEIGHTS,
+    Annotation,
+    ConfidencePolicy,
+    Datum,
+    ProvenanceGraph,
+    sign_annotation,
+)
+from simtrust.streams._reader import VERDICTS, Delivery, Reader
+
+__all__ = [
+    "ANNOTATION_KINDS",
+    "DEFAULT_WEIGHTS",
+    "HEADER_SIZE",
+    "MAX_FRAME",
+    "MAX_PAYLOAD",
+    "VERDICTS",
+    "AnchoredBatch",
+    "Annotation",
+    "Author",
+    "BatchAnchorer",
+    "Clearing",
+    "ConfidencePolicy",
+    "Datum",
+    "Delivery",
+    "Frame",
+    "FrameKind",
+    "MeterAlert",
+    "MeterReading",
+    "MeterWatch",
+    "MqttChannelPublisher",
+    "MqttChannelSubscriber",
+    "Order",
+    "Payment",
+    "ProvenanceGraph",
+    "Reader",
+    "SubscriberKey",
+    "Trade",
+    "channel_topic",
+    "clear",
+    "decode_frame",
+    "decode_keyload",
+    "decode_reading",
+    "delivered_wh",
+    "encode_reading",
+    "frame_id",
+    "open_payload",
+    "recipient_id",
+    "settle",
+    "sign_annotation",
+    "stream_domain",
+    "verify_message_proof",
+]

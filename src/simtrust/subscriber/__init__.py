@@ -7,16 +7,19 @@ in :mod:`simtrust.subscriber.auc`); attach decisions with IMEI–ICCID binding,
 blocklist and roaming rules; the address map flows are attributed with.
 """
 
-from simtrust.subscriber._addresses import AddressBook, Lease
-from simtrust.subscriber._alerts import (
-    AlertDispatcher,
-    AlertSink,
-    MemorySink,
-    MqttSink,
-    SwapAlert,
-    WebhookSink,
-    alert_topic,
+from simtrust.domain import (
+    THREE_DIGIT_MNC_MCCS,
+    Iccid,
+    Imei,
+    ImeiSv,
+    Imsi,
+    Plmn,
+    Tac,
+    luhn_check_digit,
+    parse_equipment,
 )
+from simtrust.subscriber._addresses import AddressBook, Lease
+from simtrust.subscriber._alerts import SwapAlert
 from simtrust.subscriber._allocations import AllocationIndex, Allocations, SimAllocation
 from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason
 from simtrust.subscriber._auc_service import AuthService, aka_functions
@@ -39,17 +42,6 @@ from simtrust.subscriber._hss import (
     SubscriptionProfile,
     equipment_from_terminal,
 )
-from simtrust.subscriber._identifiers import (
-    THREE_DIGIT_MNC_MCCS,
-    Iccid,
-    Imei,
-    ImeiSv,
-    Imsi,
-    Plmn,
-    Tac,
-    luhn_check_digit,
-    parse_equipment,
-)
 from simtrust.subscriber._import import HEADER_ALIASES, ImportSummary, SimImporter, count_rows
 from simtrust.subscriber._inventory import Inventory, SimSpec, missing_device, missing_sim
 from simtrust.subscriber._model import (
@@ -71,11 +63,7 @@ from simtrust.subscriber._model import (
     UnknownDevice,
     check_transition,
 )
-from simtrust.subscriber._services import (
-    SubscriberServices,
-    build_services,
-    subscriber_services,
-)
+from simtrust.subscriber._services import SubscriberServices, SuspendSim, build_services
 from simtrust.subscriber._udm import UdmService
 
 __all__ = [
@@ -83,8 +71,6 @@ __all__ = [
     "THREE_DIGIT_MNC_MCCS",
     "TRANSITIONS",
     "AddressBook",
-    "AlertDispatcher",
-    "AlertSink",
     "Algorithm",
     "AllocationIndex",
     "Allocations",
@@ -119,8 +105,6 @@ __all__ = [
     "Inventory",
     "Lease",
     "LocationUpdate",
-    "MemorySink",
-    "MqttSink",
     "NotImplementedHere",
     "OpKind",
     "Plmn",
@@ -137,15 +121,14 @@ __all__ = [
     "SubscriberDirectory",
     "SubscriberServices",
     "SubscriptionProfile",
+    "SuspendSim",
     "SwapAction",
     "SwapAlert",
     "Tac",
     "TuakParams",
     "UdmService",
     "UnknownDevice",
-    "WebhookSink",
     "aka_functions",
-    "alert_topic",
     "build_services",
     "check_transition",
     "count_rows",
@@ -156,5 +139,4 @@ __all__ = [
     "missing_device",
     "missing_sim",
     "parse_equipment",
-    "subscriber_services",
 ]

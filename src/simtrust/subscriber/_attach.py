@@ -33,15 +33,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
+from simtrust.alerts import AlertDispatcher
 from simtrust.audit import AuditEntry
+from simtrust.domain import Iccid, Imei, ImeiSv, Imsi, Plmn, parse_equipment
 from simtrust.errors import Conflict, InvalidInput, SimtrustError
 from simtrust.store import GroupCommit
 from simtrust.subscriber._addresses import AddressBook
-from simtrust.subscriber._alerts import AlertDispatcher, SwapAlert
+from simtrust.subscriber._alerts import SwapAlert
 from simtrust.subscriber._blocklist import Blocklist, BlocklistIndex
 from simtrust.subscriber._changes import OVERLAP
 from simtrust.subscriber._decision_log import DecisionRow, batch_entries, record_entry
-from simtrust.subscriber._identifiers import Iccid, Imei, ImeiSv, Imsi, Plmn, parse_equipment
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._model import (
     AttachPolicy,
@@ -148,7 +149,7 @@ class AttachEngine:
         inventory: Inventory,
         blocklist: Blocklist,
         addresses: AddressBook,
-        alerts: AlertDispatcher,
+        alerts: AlertDispatcher[SwapAlert],
         *,
         clock: Callable[[], datetime] | None = None,
         audit_mode: Literal["batch", "record"] = "batch",

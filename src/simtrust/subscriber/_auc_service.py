@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from simtrust.domain import Imsi, Plmn
 from simtrust.errors import AuthenticationFailure, Conflict, NotFound
-from simtrust.subscriber._identifiers import Imsi, Plmn
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._model import OpKind, Sim, SimState, TuakParams
 from simtrust.subscriber._sqn import decode_sqn_state, encode_sqn_state

@@ -21,11 +21,11 @@ from datetime import datetime
 from typing import Any
 
 from simtrust.audit import AuditLog
+from simtrust.domain import Imei, ImeiSv, Tac, luhn_check_digit
 from simtrust.errors import InvalidIdentifier, InvalidInput, NotFound
 from simtrust.store import Database
 from simtrust.subscriber._changes import ChangeFeed
 from simtrust.subscriber._errors import ImportRejected, RowError
-from simtrust.subscriber._identifiers import Imei, ImeiSv, Tac, luhn_check_digit
 
 __all__ = ["BlockMatch", "Blocklist", "BlocklistEntry", "BlocklistIndex", "missing_block"]
 

@@ -10,13 +10,9 @@ flows to SIMs and their context.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from simtrust.domain import DeviceContext
 from simtrust.subscriber._attach import AttachEngine
 from simtrust.subscriber._model import SimState
-
-if TYPE_CHECKING:
-    from simtrust.policy import DeviceContext
 
 __all__ = ["SubscriberDirectory"]
 
@@ -34,10 +30,6 @@ class SubscriberDirectory:
         return f"SubscriberDirectory({self._engine!r})"
 
     def context(self, imsi: str) -> DeviceContext | None:
-        # Imported here: simtrust.policy may import simtrust.subscriber (identifiers),
-        # so a module-level import could form an import cycle.
-        from simtrust.policy import DeviceContext
-
         view = self._engine.sim_view(imsi)
         if view is None:
             return None

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, x25519
 
 from simtrust.audit import AuditLog
 from simtrust.crypto import Keyring
+from simtrust.domain import Imsi
 from simtrust.errors import Conflict, InvalidIdentifier, InvalidInput, NotFound
 from simtrust.store import Database
-from simtrust.subscriber._identifiers import Imsi
 from simtrust.subscriber.auc.suci import PROFILE_A, PROFILE_B, deconceal, parse_suci
 from simtrust.subscriber.auc.suci import HomeNetworkKey as SuciKey
 

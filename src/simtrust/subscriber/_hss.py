@@ -24,11 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from simtrust.domain import Imei, ImeiSv, Imsi, Plmn, luhn_check_digit
 from simtrust.errors import AuthenticationFailure, Conflict, InvalidIdentifier, SimtrustError
 from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason, _SimView
 from simtrust.subscriber._auc_service import AuthService
 from simtrust.subscriber._blocklist import imei_body
-from simtrust.subscriber._identifiers import Imei, ImeiSv, Imsi, Plmn, luhn_check_digit
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._model import SimState
 from simtrust.subscriber.auc.vectors import EpsVector

@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from simtrust.domain import Iccid, Imsi
 from simtrust.errors import InvalidInput, NotFound
 from simtrust.subscriber._errors import ImportRejected, RowError
-from simtrust.subscriber._identifiers import Iccid, Imsi
 from simtrust.subscriber._inventory import Inventory, secret_aad
 from simtrust.subscriber._model import Algorithm, AuthMethod, OpKind, SimState, TuakParams
 from simtrust.subscriber._sqn import initial_sqn_state

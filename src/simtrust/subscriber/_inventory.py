@@ -19,11 +19,11 @@ from typing import Any
 
 from simtrust.audit import AuditLog
 from simtrust.crypto import Keyring
+from simtrust.domain import Iccid, Imei, ImeiSv, Imsi
 from simtrust.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from simtrust.store import Database, TenantStore
 from simtrust.subscriber._allocations import Allocations
 from simtrust.subscriber._changes import ChangeFeed
-from simtrust.subscriber._identifiers import Iccid, Imei, ImeiSv, Imsi
 from simtrust.subscriber._model import (
     Algorithm,
     Apn,

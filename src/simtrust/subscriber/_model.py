@@ -16,8 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from simtrust.domain import Iccid, Imei, ImeiSv, Imsi, Plmn, Tac
 from simtrust.errors import InvalidInput, InvalidTransition
-from simtrust.subscriber._identifiers import Iccid, Imei, ImeiSv, Imsi, Plmn, Tac
 
 __all__ = [
     "TRANSITIONS",

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from simtrust.domain import Imsi, Plmn
 from simtrust.errors import (
     AuthenticationFailure,
     DecryptionFailed,
@@ -40,7 +41,6 @@ from simtrust.errors import (
 from simtrust.subscriber._auc_service import AuthService
 from simtrust.subscriber._errors import NotImplementedHere
 from simtrust.subscriber._hn_keys import HomeNetworkKeys
-from simtrust.subscriber._identifiers import Imsi, Plmn
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._model import AuthMethod, Roaming, Sim
 from simtrust.subscriber.auc.suci import NULL_SCHEME, PROFILE_A, PROFILE_B, parse_suci

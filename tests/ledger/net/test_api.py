@@ -36,7 +36,7 @@ def solo(sqlite_runtime: Runtime, tmp_path: Path) -> Iterator[tuple[TestClient, 
         1, tmp_path / "net", consensus=ConsensusParams(min_round_interval_ms=0)
     )
     node = ConsortiumNode(genesis, NodeKeys.load(paths[0]), sqlite_runtime.db)
-    sqlite_runtime.extension("ledger", lambda: node.ledger)
+    sqlite_runtime.ledger = node.ledger
     app = create_app(sqlite_runtime)
     app.include_router(validator_router)
     app.state.consortium = node

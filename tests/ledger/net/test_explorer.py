@@ -5,7 +5,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from simtrust.ledger import ledger_node
 from simtrust.ledger.net import render_tangle_svg, tangle_view
 from simtrust.ledger.net._explorer import STATE_COLOURS
 from simtrust.runtime import Runtime
@@ -14,13 +13,13 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _issue(rt: Runtime, count: int) -> list[bytes]:
-    node = ledger_node(rt)
+    node = rt.ledger
     return [node.issue_data(b"explorer", f"message {i}".encode()) for i in range(count)]
 
 
 def test_view_lists_recent_messages_with_parents_and_states(sqlite_runtime: Runtime) -> None:
     ids = _issue(sqlite_runtime, 6)
-    view = tangle_view(ledger_node(sqlite_runtime), limit=4)
+    view = tangle_view(sqlite_runtime.ledger, limit=4)
     assert [i.hex() for i in ids[-4:]] == [m["id"] for m in view["messages"]]
     # The solo orderer finalizes each message in the ingest that stores it.
     assert ["finalized"] * 4 == [m["state"] for m in view["messages"]]

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from simtrust.ledger import Ed25519Signer
+from simtrust.ledger.consensus import Block
 from simtrust.ledger.net import ConsortiumNode, NetworkGenesis, NodeKeys
 from simtrust.store import SqliteDatabase
 
@@ -96,7 +97,6 @@ def test_a_block_naming_a_message_nobody_holds_is_never_committed(
 def test_forged_and_malformed_blocks_count_against_the_sender(
     tmp_path: Path, local_network: tuple[NetworkGenesis, list[NodeKeys]]
 ) -> None:
-    from simtrust.ledger.consensus import Block
 
     genesis, keys = local_network
     db = SqliteDatabase(tmp_path / "f.db")

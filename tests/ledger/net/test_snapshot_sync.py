@@ -33,6 +33,14 @@ from simtrust.ledger.net import (
 )
 from simtrust.ledger.net._checkpoints import Checkpoint, CheckpointCert, sign_checkpoint
 from simtrust.ledger.net._sync import SyncSession, commit_items, decode_commit_items
+from simtrust.ledger.net._wire import (
+    FrameType,
+    Status,
+    decode_frame,
+    encode_floor,
+    encode_items,
+    encode_status,
+)
 
 from .conftest import HANG_S, OPTIONS, LocalNetwork, finalized_order, make_messages, wait_until
 
@@ -280,14 +288,6 @@ def test_a_validator_past_the_gc_horizon_syncs_within_its_epoch_and_restarts_fro
 
 
 def test_sync_frames_round_trip() -> None:
-    from simtrust.ledger.net._wire import (
-        FrameType,
-        Status,
-        decode_frame,
-        encode_floor,
-        encode_items,
-        encode_status,
-    )
 
     for kind in (FrameType.GET_CHECKPOINTS, FrameType.GET_COMMITS, FrameType.GET_TAIL):
         frame = decode_frame(encode_floor(kind, 77))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import shutil
+import socket
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import dpkt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -373,3 +375,88 @@ def test_gnutls_client_with_a_bound_certificate_completes_tls13(tmp_path: Path) 
         srv.close()
 
     _run(go())
+
+
+def _write_pcap(flows: list[tuple[bool, bytes]], path: Path) -> None:
+    """The recorded stream as one TCP connection 127.0.0.1:40000 -> 127.0.0.2:7447."""
+
+
+    dialler, listener = socket.inet_aton("127.0.0.1"), socket.inet_aton("127.0.0.2")
+    seq = {True: 1000, False: 5000}
+    with path.open("wb") as f:
+        writer = dpkt.pcap.Writer(f, linktype=dpkt.pcap.DLT_RAW)
+        for i, (up, data) in enumerate(flows):
+            for start in range(0, len(data), 1400):
+                piece = data[start : start + 1400]
+                tcp = dpkt.tcp.TCP(sport=40000 if up else 7447, dport=7447 if up else 40000,
+                                   seq=seq[up], ack=seq[not up],
+                                   flags=dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH, data=piece)
+                seq[up] += len(piece)
+                ip = dpkt.ip.IP(src=dialler if up else listener, dst=listener if up else dialler,
+                                p=dpkt.ip.IP_PROTO_TCP, data=tcp)
+                ip.len = len(bytes(ip))
+                writer.writepkt(bytes(ip), ts=1_700_000_000 + i * 0.001 + start * 1e-7)
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+def test_tshark_dissects_a_link_as_tls13_without_malformed_packets(tmp_path: Path) -> None:
+    a, b = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    ia, ib = LinkIdentity(NET, a), LinkIdentity(NET, b)
+    flows: list[tuple[bool, bytes]] = []
+
+    async def go() -> None:
+        accepted: asyncio.Future[SecureLink] = asyncio.get_running_loop().create_future()
+
+        async def on_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.set_result(await accept_link(reader, writer, identity=ib,
+                                                  allowed=lambda k: True))
+
+        srv = await asyncio.start_server(on_conn, "127.0.0.1", 0,
+                                         ssl=ib.server_context(lambda: [_pub(a)]))
+        port = srv.sockets[0].getsockname()[1]
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, up: bool) -> None:
+            while data := await src.read(65536):
+                flows.append((up, data))
+                dst.write(data)
+                await dst.drain()
+            dst.close()
+
+        async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            up_r, up_w = await asyncio.open_connection("127.0.0.1", port)
+            await asyncio.gather(pump(reader, up_w, True), pump(up_r, writer, False),
+                                 return_exceptions=True)
+
+        recorder = await asyncio.start_server(relay, "127.0.0.1", 0)
+        client = await open_link("127.0.0.1", recorder.sockets[0].getsockname()[1],
+                                 identity=ia, expected_peer=_pub(b))
+        server = await asyncio.wait_for(accepted, 5)
+        for size in (10, 5000):
+            await client.send(b"c" * size)
+            assert b"c" * size == await server.recv()
+            await server.send(b"s" * size)
+            assert b"s" * size == await client.recv()
+        client.close()
+        server.close()
+        await client.wait_closed()
+        srv.close()
+        recorder.close()
+
+    _run(go())
+    capture = tmp_path / "link.pcap"
+    _write_pcap(flows, capture)
+    tshark = str(shutil.which("tshark"))
+    decode = ["-d", "tcp.port==7447,tls"]
+    fields = subprocess.run(
+        [tshark, "-r", str(capture), *decode, "-Y", "tls", "-T", "fields",
+         "-e", "tls.handshake.type", "-e", "tls.handshake.extensions.supported_version",
+         "-e", "tls.record.content_type", "-e", "tls.record.opaque_type"],
+        check=True, capture_output=True, text=True, timeout=120).stdout
+    assert "1" in fields.split()[0].split(",")  # ClientHello first
+    assert "0x0304" in fields  # TLS 1.3 in supported_versions
+    assert "23" in fields  # application data records (TLS 1.3 opaque type)
+    malformed = subprocess.run(
+        [tshark, "-r", str(capture), *decode, "-Y",
+         "_ws.malformed || _ws.expert.severity >= warning"],
+        check=True, capture_output=True, text=True, timeout=120).stdout
+    assert "" == malformed.strip()

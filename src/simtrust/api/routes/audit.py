@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime
+from simtrust.audit.anchoring import anchor_pending, prove_event
 from simtrust.errors import NotFound
 
 __all__ = ["router"]
@@ -45,21 +46,19 @@ def get_event(event_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[
 @router.get("/events/{event_id}/proof",
             summary="Inclusion proof of a record against its finalized ledger anchor")
 def prove(event_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
-    from simtrust.audit.anchoring import prove_event
 
     event = rt.audit.get(event_id)
     if event is None:
         raise NotFound(f"no audit event {event_id!r}")
     who.check_tenant(event.tenant_id, NotFound(f"no audit event {event_id!r}"))
-    return prove_event(rt, event_id)
+    return prove_event(rt.audit, rt.ledger, event_id)
 
 
 @router.post("/anchor", summary="Anchor every record not anchored yet (operator-admin)")
 def anchor(rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
-    from simtrust.audit.anchoring import anchor_pending
 
     who.require_operator()
-    receipt = anchor_pending(rt)
+    receipt = anchor_pending(rt.audit, rt.ledger)
     return receipt.to_json() if receipt else {"anchored": 0}
 
 

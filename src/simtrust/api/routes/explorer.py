@@ -14,7 +14,6 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
-from simtrust.ledger import ledger_node
 from simtrust.ledger.net import render_tangle_svg, tangle_view
 
 __all__ = ["router"]
@@ -26,7 +25,7 @@ router = APIRouter(prefix="/v1/ledger/explorer", tags=["ledger-explorer"])
 def tangle(
     rt: CurrentRuntime, who: CurrentPrincipal, limit: int = Query(60, ge=1, le=500)
 ) -> dict[str, Any]:
-    return tangle_view(ledger_node(rt), limit)
+    return tangle_view(rt.ledger, limit)
 
 
 @router.get(
@@ -41,5 +40,5 @@ def tangle_svg(
     limit: int = Query(60, ge=1, le=500),
     rows: int = Query(5, ge=1, le=40),
 ) -> Response:
-    svg = render_tangle_svg(tangle_view(ledger_node(rt), limit), rows=rows)
+    svg = render_tangle_svg(tangle_view(rt.ledger, limit), rows=rows)
     return Response(svg, media_type="image/svg+xml")

@@ -26,7 +26,6 @@ from simtrust.ledger import (
     LedgerNode,
     balance_json,
     encode_tagged_data,
-    ledger_node,
     message_json,
     output_json,
     parse_hex_id,
@@ -63,7 +62,7 @@ class DataBody(BaseModel):
 
 
 def _node(rt: CurrentRuntime) -> LedgerNode:
-    return ledger_node(rt)
+    return rt.ledger
 
 
 def _hex(text: str, what: str) -> bytes:

@@ -22,7 +22,6 @@ from starlette.concurrency import run_in_threadpool
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
 from simtrust.api.problems import PROBLEM_BASE
 from simtrust.errors import InvalidInput, SimtrustError
-from simtrust.subscriber import subscriber_services
 
 __all__ = ["router"]
 
@@ -123,7 +122,7 @@ async def generate_auth_data(
         if not isinstance(body, dict):
             raise InvalidInput("the body must be a JSON AuthenticationInfoRequest object",
                                cause="INVALID_MSG_FORMAT")
-        udm = subscriber_services(rt).udm
+        udm = rt.subscriber.udm
         result = await run_in_threadpool(
             udm.generate_auth_data, supiOrSuci, body, actor=who.actor
         )

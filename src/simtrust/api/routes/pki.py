@@ -2,7 +2,8 @@
 
 A tenant key manages its own tenant's CAs and certificates; an operator key any
 tenant's. Registration modes: ``hosted`` (key generated here, sealed by the master
-key), ``imported`` (the tenant's CA certificate and key, sealed from then on),
+key), ``pkcs11`` (key generated in a PKCS#11 token, PIN sealed), ``imported``
+(the tenant's CA certificate and key, sealed from then on),
 ``delegated`` (the enterprise's own EST server issues). Revocation by serial or
 for every certificate of a SIM. ``POST /v1/pki/ocsp`` answers RFC 6960 requests
 (also served by the bootstrap listener at ``/ocsp``).
@@ -55,12 +56,16 @@ class CaIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tenant_id: str | None = Field(None, description="Defaults to the key's tenant")
     label: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="EST label")
-    mode: Literal["hosted", "imported", "delegated"] = "hosted"
+    mode: Literal["hosted", "imported", "delegated", "pkcs11"] = "hosted"
     common_name: str | None = Field(None, max_length=64, description="hosted: CA subject CN")
     cert_pem: str | None = Field(None, description="imported/delegated: the CA certificate")
     key_pem: str | None = Field(None, description="imported: the CA's P-256 key (PKCS#8)",
                                 repr=False)
     est_url: str | None = Field(None, description="delegated: https://.../.well-known/est")
+    pkcs11_module: str | None = Field(None, description="pkcs11: the token's module path")
+    token_label: str | None = Field(None, description="pkcs11: the token label")
+    pin: str | None = Field(None, description="pkcs11: user PIN (sealed, never returned)")
+    key_label: str | None = Field(None, description="pkcs11: label of the key made there")
     profile: ProfileIn | None = None
 
 
@@ -103,6 +108,15 @@ def register_ca(body: CaIn, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[s
         record = cas.import_hosted(tenant, body.label, cert_pem=body.cert_pem.encode(),
                                    key_pem=body.key_pem.encode(), profile=profile,
                                    actor=who.actor)
+    elif body.mode == "pkcs11":
+        if not (body.pkcs11_module and body.token_label and body.pin and body.key_label):
+            raise InvalidInput("pkcs11 CAs need pkcs11_module, token_label, pin and key_label",
+                               field="pkcs11_module")
+        record = cas.create_pkcs11(tenant, body.label, module=body.pkcs11_module,
+                                   token_label=body.token_label, pin=body.pin,
+                                   key_label=body.key_label,
+                                   common_name=body.common_name or f"{tenant} device CA",
+                                   profile=profile, actor=who.actor)
     else:
         if not body.cert_pem or not body.est_url:
             raise InvalidInput("delegated CAs need cert_pem and est_url", field="est_url")

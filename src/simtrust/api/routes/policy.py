@@ -13,13 +13,12 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Id64
+from simtrust.domain import DeviceContext
 from simtrust.errors import InvalidInput
 from simtrust.policy import (
-    DeviceContext,
     GatewayDevice,
     Scope,
     policy_from_dict,
-    policy_service,
     render_ruleset,
 )
 
@@ -69,7 +68,7 @@ class DeviceBody(BaseModel):
 def list_policies(rt: CurrentRuntime, who: CurrentPrincipal,
                   tenant_id: str | None = None) -> dict[str, Any]:
     scope = who.scope(tenant_id)
-    return {"policies": [p.to_dict() for p in policy_service(rt).store.current(scope)]}
+    return {"policies": [p.to_dict() for p in rt.policy.store.current(scope)]}
 
 
 @router.put("/policies/{tenant_id}/{scope}", summary="Write a new version of a policy")
@@ -79,21 +78,21 @@ def put_policy(tenant_id: str, scope: str, body: PolicyBody, rt: CurrentRuntime,
     who.require_admin()
     rt.tenants.get_tenant(tenant_id)  # NotFound for a tenant that does not exist
     policy = policy_from_dict({"tenant_id": tenant_id, "scope": scope, "rules": body.rules})
-    return policy_service(rt).store.put(policy, actor=who.actor).to_dict()
+    return rt.policy.store.put(policy, actor=who.actor).to_dict()
 
 
 @router.get("/policies/{tenant_id}/{scope}", summary="A policy (latest or a given version)")
 def get_policy(tenant_id: str, scope: str, rt: CurrentRuntime, who: CurrentPrincipal,
                version: Annotated[Id64 | None, Query()] = None) -> dict[str, Any]:
     who.check_tenant(tenant_id)
-    return policy_service(rt).store.get(tenant_id, Scope.parse(scope), version).to_dict()
+    return rt.policy.store.get(tenant_id, Scope.parse(scope), version).to_dict()
 
 
 @router.get("/policies/{tenant_id}/{scope}/history", summary="Every version of a policy")
 def policy_history(tenant_id: str, scope: str, rt: CurrentRuntime,
                    who: CurrentPrincipal) -> dict[str, Any]:
     who.check_tenant(tenant_id)
-    rows = policy_service(rt).store.history(tenant_id, Scope.parse(scope))
+    rows = rt.policy.store.history(tenant_id, Scope.parse(scope))
     return {"versions": [{**p.to_dict(), "actor": a, "created_at": c} for p, a, c in rows]}
 
 
@@ -103,7 +102,7 @@ def delete_policy(tenant_id: str, scope: str, rt: CurrentRuntime,
                   who: CurrentPrincipal) -> dict[str, Any]:
     who.check_tenant(tenant_id)
     who.require_admin()
-    return policy_service(rt).store.delete(tenant_id, Scope.parse(scope),
+    return rt.policy.store.delete(tenant_id, Scope.parse(scope),
                                            actor=who.actor).to_dict()
 
 
@@ -117,14 +116,14 @@ def set_alerting(tenant_id: str, body: AlertingBody, rt: CurrentRuntime,
                  who: CurrentPrincipal) -> dict[str, Any]:
     who.check_tenant(tenant_id)
     who.require_admin()
-    policy_service(rt).store.set_webhook(tenant_id, body.webhook_url, actor=who.actor)
+    rt.policy.store.set_webhook(tenant_id, body.webhook_url, actor=who.actor)
     return {"tenant_id": tenant_id, "webhook": body.webhook_url is not None}
 
 
 @router.get("/alerting/{tenant_id}", summary="Whether the tenant has a policy-alert webhook")
 def get_alerting(tenant_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.check_tenant(tenant_id)
-    url = policy_service(rt).store.webhook(tenant_id)
+    url = rt.policy.store.webhook(tenant_id)
     return {"tenant_id": tenant_id, "webhook": url is not None,
             "mqtt_topic": f"simtrust/policy/alerts/{tenant_id}/+"}
 
@@ -134,7 +133,7 @@ def decide(body: DecideBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[
     who.require_operator()
     if body.imsi is None and body.src_addr is None:
         raise InvalidInput("give imsi or src_addr", field="imsi")
-    decision = policy_service(rt).engine.decide(
+    decision = rt.policy.engine.decide(
         dst_addr=body.dst_addr, dst_port=body.dst_port, protocol=body.protocol,
         src_addr=body.src_addr, imsi=body.imsi, src_port=body.src_port, at=body.at)
     return decision.to_dict()
@@ -149,7 +148,7 @@ class DecideBatchBody(BaseModel):
 def decide_batch(body: DecideBatchBody, rt: CurrentRuntime, who: CurrentPrincipal
                  ) -> dict[str, Any]:
     who.require_operator()
-    engine = policy_service(rt).engine
+    engine = rt.policy.engine
     out = []
     for f in body.flows:
         if f.imsi is None and f.src_addr is None:
@@ -164,7 +163,7 @@ def decide_batch(body: DecideBatchBody, rt: CurrentRuntime, who: CurrentPrincipa
 def report_names(body: NamesBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
     try:
-        policy_service(rt).names.report(body.name, body.addresses)
+        rt.policy.names.report(body.name, body.addresses)
     except ValueError:
         raise InvalidInput("addresses must be IP addresses", field="addresses") from None
     return {"name": body.name, "addresses": sorted(body.addresses)}
@@ -177,7 +176,7 @@ def register_device(body: DeviceBody, rt: CurrentRuntime, who: CurrentPrincipal
     ctx = DeviceContext(body.imsi, body.tenant_id, body.apn, body.group, body.tz,
                         body.serving_mcc)
     try:
-        policy_service(rt).register(ctx, body.address)
+        rt.policy.register(ctx, body.address)
     except ValueError:
         raise InvalidInput("bad address", field="address") from None
     return {"imsi": body.imsi, "address": body.address}
@@ -187,7 +186,7 @@ def register_device(body: DeviceBody, rt: CurrentRuntime, who: CurrentPrincipal
             response_class=Response)
 def nftables(tenant_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> Response:
     who.check_tenant(tenant_id)
-    service = policy_service(rt)
+    service = rt.policy
     devices = []
     for imsi in service.devices.imsis():
         ctx = service.devices.context(imsi)
@@ -201,4 +200,4 @@ def nftables(tenant_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> Respo
 @router.get("/status", summary="Policy engine counters (operator key)")
 def engine_status(rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
-    return policy_service(rt).status()
+    return rt.policy.status()

@@ -17,11 +17,21 @@ from starlette.concurrency import run_in_threadpool
 from simtrust.aaa import AUTH_METHODS, DEFAULT_COA_PORT
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
 from simtrust.errors import InvalidInput
-from simtrust.subscriber import Iccid, missing_sim, subscriber_services
+from simtrust.subscriber import Iccid, missing_sim
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["radius"])
+
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid input", **_PROBLEM},
+    401: {"description": "No or unknown API key", **_PROBLEM},
+    403: {"description": "Not allowed for this key", **_PROBLEM},
+    404: {"description": "No such client, APN, user or SIM", **_PROBLEM},
+    409: {"description": "Already exists", **_PROBLEM},
+    422: {"description": "Request body or query does not validate", **_PROBLEM},
+}
 
 
 class ClientIn(BaseModel):
@@ -70,18 +80,18 @@ def _tenant(who: Any, tenant_id: str | None) -> str:
 
 
 def _sim(rt: Any, who: Any, iccid: str) -> Any:
-    sim = subscriber_services(rt).inventory.get_sim(Iccid(iccid))
+    sim = rt.subscriber.inventory.get_sim(Iccid(iccid))
     who.check_tenant(sim.tenant_id, missing_sim(sim.iccid))
     return sim
 
 
-@router.get("/radius/clients", summary="RADIUS gateway clients (operator-admin)")
+@router.get("/radius/clients", responses=_ERRORS, summary="RADIUS gateway clients (operator-admin)")
 def list_clients(rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
     return {"clients": [c.to_json() for c in rt.aaa.clients.list()]}
 
 
-@router.post("/radius/clients", status_code=status.HTTP_201_CREATED,
+@router.post("/radius/clients", responses=_ERRORS, status_code=status.HTTP_201_CREATED,
              summary="Register a gateway (CIDR + shared secret, sealed at rest)")
 def add_client(body: ClientIn, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
@@ -89,13 +99,15 @@ def add_client(body: ClientIn, rt: CurrentRuntime, who: CurrentPrincipal) -> dic
                               coa_port=body.coa_port).to_json()
 
 
-@router.delete("/radius/clients/{ref:path}", summary="Remove a gateway (by id or CIDR)")
+@router.delete("/radius/clients/{ref:path}", responses=_ERRORS,
+               summary="Remove a gateway (by id or CIDR)")
 def remove_client(ref: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
     return {"removed": rt.aaa.clients.remove(ref, actor=who.actor).to_json()}
 
 
-@router.get("/radius/stats", summary="RADIUS server counters, drops included (operator-admin)")
+@router.get("/radius/stats", responses=_ERRORS,
+            summary="RADIUS server counters, drops included (operator-admin)")
 def stats(rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
     return {"counters": dict(rt.aaa.server.counters),
@@ -104,44 +116,46 @@ def stats(rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
                            "failures": rt.aaa.accounting.failures}}
 
 
-@router.get("/apns/{name}/access", summary="An APN's RADIUS access settings")
+@router.get("/apns/{name}/access", responses=_ERRORS, summary="An APN's RADIUS access settings")
 def get_access(name: str, rt: CurrentRuntime, who: CurrentPrincipal,
                tenant_id: str | None = None) -> dict[str, Any]:
     tenant = _tenant(who, tenant_id)
-    subscriber_services(rt).inventory.get_apn(tenant, name)
+    rt.subscriber.inventory.get_apn(tenant, name)
     return rt.aaa.apns.access(tenant, name).to_json()
 
 
-@router.put("/apns/{name}/access", summary="Set an APN's second-level auth and Session-Timeout")
+@router.put("/apns/{name}/access", responses=_ERRORS,
+            summary="Set an APN's second-level auth and Session-Timeout")
 def put_access(name: str, body: AccessIn, rt: CurrentRuntime, who: CurrentPrincipal,
                tenant_id: str | None = None) -> dict[str, Any]:
     who.require_admin()
     tenant = _tenant(who, tenant_id)
-    subscriber_services(rt).inventory.get_apn(tenant, name)
+    rt.subscriber.inventory.get_apn(tenant, name)
     return rt.aaa.apns.set_access(tenant, name, actor=who.actor, auth=body.auth,
                                   session_timeout=body.session_timeout).to_json()
 
 
-@router.get("/apns/{name}/users", summary="An APN's second-level user names")
+@router.get("/apns/{name}/users", responses=_ERRORS, summary="An APN's second-level user names")
 def list_users(name: str, rt: CurrentRuntime, who: CurrentPrincipal,
                tenant_id: str | None = None) -> dict[str, Any]:
     tenant = _tenant(who, tenant_id)
-    subscriber_services(rt).inventory.get_apn(tenant, name)
+    rt.subscriber.inventory.get_apn(tenant, name)
     return {"users": rt.aaa.apns.users(tenant, name)}
 
 
-@router.post("/apns/{name}/users", status_code=status.HTTP_201_CREATED,
+@router.post("/apns/{name}/users", responses=_ERRORS, status_code=status.HTTP_201_CREATED,
              summary="Add a second-level user (password sealed at rest)")
 def add_user(name: str, body: UserIn, rt: CurrentRuntime, who: CurrentPrincipal,
              tenant_id: str | None = None) -> dict[str, Any]:
     who.require_admin()
     tenant = _tenant(who, tenant_id)
-    subscriber_services(rt).inventory.get_apn(tenant, name)
+    rt.subscriber.inventory.get_apn(tenant, name)
     rt.aaa.apns.add_user(tenant, name, body.username, body.password, actor=who.actor)
     return {"tenant_id": tenant, "apn": name, "username": body.username}
 
 
-@router.delete("/apns/{name}/users/{username}", summary="Remove a second-level user")
+@router.delete("/apns/{name}/users/{username}", responses=_ERRORS,
+               summary="Remove a second-level user")
 def remove_user(name: str, username: str, rt: CurrentRuntime, who: CurrentPrincipal,
                 tenant_id: str | None = None) -> dict[str, Any]:
     who.require_admin()
@@ -150,7 +164,8 @@ def remove_user(name: str, username: str, rt: CurrentRuntime, who: CurrentPrinci
     return {"removed": username}
 
 
-@router.get("/sims/{iccid}/sessions", summary="A SIM's RADIUS accounting sessions, newest first")
+@router.get("/sims/{iccid}/sessions", responses=_ERRORS,
+            summary="A SIM's RADIUS accounting sessions, newest first")
 def sim_sessions(iccid: str, rt: CurrentRuntime, who: CurrentPrincipal,
                  status_filter: str | None = Query(None, alias="status",
                                                    pattern="^(open|closed)$"),
@@ -160,7 +175,7 @@ def sim_sessions(iccid: str, rt: CurrentRuntime, who: CurrentPrincipal,
     return {"iccid": sim.iccid.value, "sessions": [s.to_json() for s in found]}
 
 
-@router.post("/sims/{iccid}/disconnect",
+@router.post("/sims/{iccid}/disconnect", responses=_ERRORS,
              summary="Disconnect-Request to the gateway for each open session (RFC 5176)")
 async def disconnect(iccid: str, rt: CurrentRuntime, who: CurrentPrincipal,
                      body: DisconnectIn | None = None) -> dict[str, Any]:
@@ -172,7 +187,7 @@ async def disconnect(iccid: str, rt: CurrentRuntime, who: CurrentPrincipal,
     return {"results": [r.to_json() for r in results]}
 
 
-@router.post("/sims/{iccid}/coa",
+@router.post("/sims/{iccid}/coa", responses=_ERRORS,
              summary="CoA-Request (Session-Timeout, Filter-Id) for each open session")
 async def change(iccid: str, body: CoaIn, rt: CurrentRuntime,
                  who: CurrentPrincipal) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime, Id64
 from simtrust.errors import InvalidInput, NotFound
+from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     AttachPolicy,
     AuthMethod,
@@ -39,7 +40,6 @@ from simtrust.subscriber import (
     decision_history,
     missing_block,
     missing_sim,
-    subscriber_services,
 )
 
 __all__ = ["router"]
@@ -50,8 +50,8 @@ _HEX128 = r"^[0-9A-Fa-f]{32}$"
 _HEX256 = r"^[0-9A-Fa-f]{64}$"
 
 
-def _services(rt: Any) -> SubscriberServices:
-    return subscriber_services(rt)
+def _services(rt: Runtime) -> SubscriberServices:
+    return rt.subscriber
 
 
 def _tenant_for_write(who: Any, tenant_id: str | None) -> str:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal, get_principal
 from simtrust.errors import AuthenticationRequired, RateLimited
-from simtrust.identity import identity_service, verification_report
+from simtrust.identity import DidNotFound, InvalidDid, verification_report
 
 __all__ = ["router"]
 
@@ -148,7 +148,7 @@ def issue_credential(
     body: IssueRequest, rt: CurrentRuntime, who: CurrentPrincipal
 ) -> dict[str, Any]:
     who.require_operator()
-    issued = identity_service(rt).issue(body.credential, body.options)
+    issued = rt.identity.issue(body.credential, body.options)
     rt.audit.append(
         actor=who.actor,
         action="credential.issue",
@@ -163,7 +163,7 @@ def issue_credential(
 def verify_credential(
     body: VerifyCredentialRequest, rt: CurrentRuntime, who: VerifierCaller
 ) -> JSONResponse:
-    service = identity_service(rt)
+    service = rt.identity
     return _result(
         verification_report(lambda: service.verify_credential(body.verifiableCredential))
     )
@@ -173,7 +173,7 @@ def verify_credential(
 def verify_presentation(
     body: VerifyPresentationRequest, rt: CurrentRuntime, who: VerifierCaller
 ) -> JSONResponse:
-    service = identity_service(rt)
+    service = rt.identity
     options = body.options
     return _result(
         verification_report(
@@ -194,7 +194,7 @@ def update_status(
     body: UpdateStatusRequest, rt: CurrentRuntime, who: CurrentPrincipal
 ) -> dict[str, Any]:
     who.require_operator()
-    service = identity_service(rt)
+    service = rt.identity
     lists = []
     for change in body.credentialStatus:
         published = service.update_status(body.credentialId, change.statusPurpose, change.value())
@@ -211,7 +211,7 @@ def update_status(
 
 @router.get("/credentials/status/{list_id:path}", summary="A published status list credential")
 def status_list(list_id: str, rt: CurrentRuntime) -> dict[str, Any]:
-    return identity_service(rt).published_status_list(list_id)
+    return rt.identity.published_status_list(list_id)
 
 
 @router.get(
@@ -219,7 +219,7 @@ def status_list(list_id: str, rt: CurrentRuntime) -> dict[str, Any]:
     summary="The platform issuer's did:web document (did:web:HOST of the public base URL)",
 )
 def did_web_document(rt: CurrentRuntime) -> JSONResponse:
-    document = identity_service(rt).web_document()
+    document = rt.identity.web_document()
     return JSONResponse(document, media_type="application/did+json")
 
 
@@ -249,7 +249,6 @@ def universal_resolver(did: str, rt: CurrentRuntime, request: Request) -> JSONRe
     must not be decoded; a client that percent-encodes the whole DID sends
     ``%253A``, which is decoded once.
     """
-    from simtrust.identity import DidNotFound, InvalidDid
 
     raw = request.scope.get("raw_path", b"").decode("latin-1")
     _, marker, tail = raw.partition("/1.0/identifiers/")
@@ -257,7 +256,7 @@ def universal_resolver(did: str, rt: CurrentRuntime, request: Request) -> JSONRe
         did = unquote(tail) if "%25" in tail else tail
 
     try:
-        resolution = identity_service(rt).resolve(did)
+        resolution = rt.identity.resolve(did)
     except (DidNotFound, InvalidDid) as exc:
         status_code, error = _RESOLUTION_ERRORS.get(exc.code, (404, "notFound"))
         if exc.context.get("error") == "methodNotSupported":
@@ -281,5 +280,5 @@ def resolve_did(
     versionId: str | None = None,  # noqa: N803 - DID Resolution parameter name
     versionTime: datetime | None = None,  # noqa: N803 - DID Resolution parameter name
 ) -> dict[str, Any]:
-    resolution = identity_service(rt).resolve(did, version_id=versionId, version_time=versionTime)
+    resolution = rt.identity.resolve(did, version_id=versionId, version_time=versionTime)
     return resolution.to_json()

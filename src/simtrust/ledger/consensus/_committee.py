@@ -12,6 +12,7 @@ import hashlib
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from math import gcd
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -152,7 +153,6 @@ def _leader_schedule(epoch: int, validators: Sequence[Validator]) -> tuple[int, 
     gcd and, if the cycle would exceed 4096 rounds, scaled down (each keeps at
     least one slot), so the schedule is a short table.
     """
-    from math import gcd
 
     divisor = 0
     for v in validators:

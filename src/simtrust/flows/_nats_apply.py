@@ -13,22 +13,19 @@ forgotten. See ``docs/decisions/policy-nats-exactly-once.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
+from simtrust.detect import DeviceRef
+from simtrust.domain import FlowRecord
 from simtrust.errors import InvalidInput
-from simtrust.policy._engine import AddressResolver, FlowVerdict, PolicyEngine
-from simtrust.policy._nats_codec import FlowBatch
+from simtrust.flows._nats_codec import FlowBatch
+from simtrust.policy import AddressResolver, FlowVerdict, PolicyEngine, PolicyService
+from simtrust.store import Database
 
-if TYPE_CHECKING:
-    from simtrust.runtime import Runtime
-
-from simtrust.policy._schema import NATS_MIGRATIONS
-
-__all__ = ["MIGRATIONS", "ApplyResult", "BatchApplier", "Detection"]
-
-MIGRATIONS = NATS_MIGRATIONS
+__all__ = ["ApplyResult", "BatchApplier", "Detection"]
 
 _PERIODS = ("hour", "day", "month")
 
@@ -36,9 +33,9 @@ _PERIODS = ("hour", "day", "month")
 class Detection(Protocol):
     """What the applier needs of :class:`simtrust.detect.DetectionService`."""
 
-    def observe(self, flow: Any) -> list[Any]: ...
+    def observe(self, flow: FlowRecord) -> list[Any]: ...
 
-    def assign(self, address: str, ref: Any) -> None: ...
+    def assign(self, address: str, ref: DeviceRef) -> None: ...
 
 
 class _BatchAddresses:
@@ -72,22 +69,24 @@ class ApplyResult:
 
 
 class BatchApplier:
-    """Applies batches of partitions of one stream to a runtime's policy and detection.
+    """Applies batches of partitions of one stream to a policy service and detection.
 
-    The policy engine shares the runtime's compiled policies, device directory,
+    The policy engine shares the service's compiled policies, device directory,
     action dispatcher and removed-SIM set; its address resolver answers from the
-    SIM mapping the producer shipped with each batch, then from the runtime's own.
-    Not thread-safe: one consumer loop drives it.
+    SIM mapping the producer shipped with each batch, then from the service's own.
+    ``db`` holds the applied sequences and counters (the store the policy
+    schema's ``policy_nats_*`` tables live in). Not thread-safe: one consumer
+    loop drives it.
     """
 
-    def __init__(self, rt: Runtime, *, stream: str, partitions: Iterable[int],
-                 detection: Detection | None = None) -> None:
-        from simtrust.policy._service import policy_service
-
-        self.rt = rt
+    def __init__(self, db: Database, policy: PolicyService, *, stream: str,
+                 partitions: Iterable[int], detection: Detection | None = None,
+                 clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self.clock = clock
         self.stream = stream
         self.partitions = sorted(set(partitions))
-        self.service = policy_service(rt)
+        self.service = policy
         base = self.service.engine
         self.addresses = _BatchAddresses(base.addresses)
         self.engine = PolicyEngine(base.policies, self.addresses, base.directory,
@@ -109,8 +108,8 @@ class BatchApplier:
     # -- state ------------------------------------------------------------------------
 
     def _load(self) -> dict[int, set[int]]:
-        db = self.rt.db
-        now = self.rt.clock().isoformat()
+        db = self.db
+        now = self.clock().isoformat()
         last: dict[int, int] = {}
         applied: dict[int, set[int]] = {p: set() for p in self.partitions}
         with db.transaction():
@@ -140,8 +139,7 @@ class BatchApplier:
         return applied
 
     def _volume(self) -> dict[tuple[str, str], tuple[int, int]]:
-        # the byte counters of the volume caps (same package; UsageMeter has no export API)
-        return self.engine.policies.usage._volume
+        return self.engine.policies.usage.volume
 
     def _reload_usage(self, imsis: Iterable[str]) -> None:
         """Put the in-memory counters of ``imsis`` back to what the store holds."""
@@ -149,7 +147,7 @@ class BatchApplier:
         for imsi in imsis:
             for period in _PERIODS:
                 volume.pop((imsi, period), None)
-            for period, bucket, octets in self.rt.db.query(
+            for period, bucket, octets in self.db.query(
                     "SELECT period, bucket, octets FROM policy_nats_usage WHERE imsi = ?",
                     (imsi,)):
                 volume[(imsi, str(period))] = (int(bucket), int(octets))
@@ -162,11 +160,11 @@ class BatchApplier:
         """Drop remembered sequences ≤ ``ack_floor`` (acknowledged: never redelivered)."""
         if ack_floor <= self._floor.get(partition, 0):
             return 0
-        with self.rt.db.transaction():
-            self.rt.db.execute("UPDATE policy_nats_offsets SET floor_seq = ? WHERE stream = ?"
+        with self.db.transaction():
+            self.db.execute("UPDATE policy_nats_offsets SET floor_seq = ? WHERE stream = ?"
                                " AND part = ? AND floor_seq < ?",
                                (ack_floor, self.stream, partition, ack_floor))
-            n = self.rt.db.execute("DELETE FROM policy_nats_applied WHERE stream = ? AND part = ?"
+            n = self.db.execute("DELETE FROM policy_nats_applied WHERE stream = ? AND part = ?"
                                    " AND seq <= ?", (self.stream, partition, ack_floor))
         self._floor[partition] = ack_floor
         self._applied[partition] = {s for s in self._applied[partition] if s > ack_floor}
@@ -175,7 +173,7 @@ class BatchApplier:
     def totals(self) -> dict[int, dict[str, int]]:
         """Per partition: last sequence, batches, records and octets applied (from the store)."""
         out: dict[int, dict[str, int]] = {}
-        for part, seq, batches, records, octets in self.rt.db.query(
+        for part, seq, batches, records, octets in self.db.query(
                 "SELECT part, last_seq, batches, records, octets FROM policy_nats_offsets"
                 " WHERE stream = ? ORDER BY part", (self.stream,)):
             out[int(part)] = {"last_seq": int(seq), "batches": int(batches),
@@ -230,7 +228,7 @@ class BatchApplier:
 
     def _commit(self, partition: int, seq: int, count: int, octets: int,
                 records: list[Any], touched: set[str]) -> list[Any]:
-        db = self.rt.db
+        db = self.db
         alerts: list[Any] = []
         with db.transaction():
             if db.query_one("SELECT 1 FROM policy_nats_applied WHERE stream = ? AND part = ?"
@@ -242,7 +240,7 @@ class BatchApplier:
                 "UPDATE policy_nats_offsets SET last_seq = CASE WHEN last_seq < ? THEN ?"
                 " ELSE last_seq END, batches = batches + 1, records = records + ?,"
                 " octets = octets + ?, updated_at = ? WHERE stream = ? AND part = ?",
-                (seq, seq, count, octets, self.rt.clock().isoformat(), self.stream, partition))
+                (seq, seq, count, octets, self.clock().isoformat(), self.stream, partition))
             if self.detection is not None:
                 self._assign(self.detection)
                 observe = self.detection.observe
@@ -267,8 +265,6 @@ class BatchApplier:
 
     def _assign(self, detection: Detection) -> None:
         """Tell detection which SIM holds each address of the batch (its own map is empty)."""
-        from simtrust.detect import DeviceRef
-
         current = self.addresses.current
         for address, imsi in current.items():
             if self._assigned.get(address) == imsi:

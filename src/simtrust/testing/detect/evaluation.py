@@ -31,12 +31,17 @@ from typing import Any
 
 import dpkt
 
-from simtrust.detect import attacks
-from simtrust.detect._engine import Detector, Thresholds
-from simtrust.detect._meter import Capture, decode_packet, iter_pcap, meter_packets
-from simtrust.detect._model import Alert, DeviceRef
-from simtrust.detect._offline import learn_baselines, replay
-from simtrust.policy.flow import FlowRecord
+from simtrust.detect import Alert, Detector, DeviceRef, Thresholds
+from simtrust.domain import FlowRecord
+from simtrust.flows import (
+    Capture,
+    decode_packet,
+    iter_pcap,
+    learn_baselines,
+    meter_packets,
+    replay,
+)
+from simtrust.testing.detect import attacks
 
 __all__ = [
     "STRESS_VARIANTS",

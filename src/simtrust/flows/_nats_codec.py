@@ -2,7 +2,7 @@
 
 Format version 1 (``docs/decisions/policy-nats-batch-encoding.md``), all integers
 big-endian; field meanings are the IPFIX information elements of RFC 7012 that
-:class:`~simtrust.policy.flow.FlowRecord` carries::
+:class:`~simtrust.domain.FlowRecord` carries::
 
     header   "STFB" | version u8 = 1 | flags u8 = 0 | partitions u16 | partition u16
              | records u16 | strings u16
@@ -29,8 +29,8 @@ import struct
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from simtrust.domain import FlowRecord
 from simtrust.errors import DecodeError, InvalidInput
-from simtrust.policy.flow import FlowRecord
 
 __all__ = [
     "BATCH_MAGIC",

@@ -29,8 +29,8 @@ from typing import BinaryIO
 
 import dpkt
 
+from simtrust.domain import PROTO_TCP, PROTO_UDP, FlowRecord
 from simtrust.errors import DecodeError
-from simtrust.policy.flow import PROTO_TCP, PROTO_UDP, FlowRecord
 
 __all__ = [
     "ACTIVE_TIMEOUT_S",

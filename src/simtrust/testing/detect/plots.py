@@ -14,11 +14,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from simtrust.detect._engine import Detector
-from simtrust.detect._meter import Capture
-from simtrust.detect._model import DeviceRef
-from simtrust.detect._offline import learn_baselines, replay
-from simtrust.detect.evaluation import (
+from simtrust.detect import Detector, DeviceRef
+from simtrust.flows import Capture, learn_baselines, replay
+from simtrust.testing.detect.evaluation import (
     VARIANTS,
     _attack_capture,
     _merge,

@@ -3,11 +3,11 @@
 Producers (the UDP collector) map each flow to its SIM, pick a partition by a
 stable hash of the IMSI (of the source address for unmapped flows) so every flow
 of one device lands in one partition, and publish batches
-(:mod:`simtrust.policy._nats_codec`) to ``<prefix>.<partition>`` of one stream.
+(:mod:`simtrust.flows._nats_codec`) to ``<prefix>.<partition>`` of one stream.
 Consumers run one durable pull consumer per partition with explicit
 acknowledgement (JetStream ADR-31; nats-server docs "Consumers", AckExplicit,
 AckWait, MaxDeliver) and acknowledge a message only after
-:class:`~simtrust.policy._nats_apply.BatchApplier` committed it; malformed
+:class:`~simtrust.flows.BatchApplier` committed it; malformed
 messages are counted and terminated (``+TERM``), never redelivered.
 """
 
@@ -30,17 +30,17 @@ import nats.errors
 import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 
+from simtrust.domain import FlowRecord
 from simtrust.errors import InvalidInput, SimtrustError
-from simtrust.policy._engine import AddressResolver
-from simtrust.policy._nats_apply import BatchApplier
-from simtrust.policy._nats_codec import (
+from simtrust.flows._nats_apply import BatchApplier
+from simtrust.flows._nats_codec import (
     MAX_BATCH_RECORDS,
     BatchDecodeError,
     MappedFlow,
     decode_batch,
     encode_batch,
 )
-from simtrust.policy.flow import FlowRecord
+from simtrust.policy import AddressResolver
 
 __all__ = [
     "DEFAULT_FLOW_STREAM",
@@ -182,7 +182,7 @@ class FlowPublisher:
     """Maps flows to SIMs, partitions and batches them, publishes to JetStream.
 
     :meth:`publish` is called from the collector's thread (it is a
-    :class:`~simtrust.policy.FlowCollector` sink); publishing runs on an asyncio
+    :class:`~simtrust.flows.FlowCollector` sink); publishing runs on an asyncio
     loop of its own. A batch goes out when it holds ``batch_records`` flows or
     is ``linger`` seconds old; at most ``max_pending`` batches await their
     JetStream acknowledgement (back pressure on the caller beyond that). Every

@@ -1,7 +1,7 @@
 """UDP flow collector: receives IPFIX (RFC 7011 §10.3) and NetFlow v9 datagrams.
 
 One thread reads the socket and hands every datagram to a
-:class:`~simtrust.policy._ipfix.FlowDecoder`; decoded flows go to a sink
+:class:`~simtrust.flows._ipfix.FlowDecoder`; decoded flows go to a sink
 callable in batches. A sink that raises is counted, never kills the loop.
 """
 
@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from simtrust.policy._ipfix import FlowDecoder
-from simtrust.policy.flow import FlowRecord
+from simtrust.domain import FlowRecord
+from simtrust.flows._ipfix import FlowDecoder
 
 __all__ = ["FlowCollector"]
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from simtrust.policy.flow import FlowRecord
+from simtrust.domain import FlowRecord
 
 __all__ = [
     "FlowDecoder",

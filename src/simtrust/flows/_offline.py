@@ -2,7 +2,9 @@
 
 The batch path replays metered records in the order a meter would have
 exported them, interleaved with the DNS answers seen on the wire, through the
-same :class:`Detector` the live path uses (issue 6 §6).
+same :class:`~simtrust.detect.Detector` the live path uses (issue 6 §6), and
+evaluates tenant policies on the same flows through the public
+:class:`~simtrust.policy.PolicyEngine`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from simtrust.detect._baseline import Baseline
-from simtrust.detect._engine import Detector, Thresholds
-from simtrust.detect._meter import Capture
-from simtrust.detect._model import Alert, DeviceRef
+from simtrust.detect import Alert, Baseline, Detector, DeviceRef, Thresholds
+from simtrust.domain import DeviceContext
 from simtrust.errors import InvalidInput
+from simtrust.flows._meter import Capture
+from simtrust.policy import AddressMap, PolicyEngine, PolicySet, StaticDirectory, policy_from_dict
 
 __all__ = ["analyze", "learn_baselines", "load_subscribers", "policy_alerts", "replay"]
 
@@ -129,15 +131,6 @@ def policy_alerts(
     and rule, and what the flow was; one per SIM and rule per ``cooldown_s``.
     The first address of each SIM in the map is the one policies see.
     """
-    from simtrust.policy import (
-        AddressMap,
-        DeviceContext,
-        PolicyEngine,
-        PolicySet,
-        StaticDirectory,
-        policy_from_dict,
-    )
-
     policies = PolicySet([policy_from_dict(d) for d in policy_docs])
     addresses = AddressMap()
     directory = StaticDirectory()

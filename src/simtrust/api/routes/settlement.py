@@ -1,0 +1,147 @@
+"""Settlement over HTTP: reconcile usage, verify statements, net, evaluate SLAs, tokens.
+
+The same operations as ``simtrust settle`` and ``simtrust sla``
+(``docs/settlement.md``): usage files and KPI reports travel as CSV text in
+the JSON body. JSON numbers in an agreement or contract arrive as binary
+floats and are read back through their shortest decimal form (``repr``), which
+is the number as written for up to 15 significant digits. Token creation and
+minting use the node key and need an operator-admin key.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.ledger import parse_hex_id
+from simtrust.settlement import (
+    SettlementTokens,
+    evaluate_sla,
+    net_statements,
+    parse_agreement,
+    parse_sla_contract,
+    reconcile_files,
+    verify_statement,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/settlement", tags=["settlement"])
+
+_CSV_MAX = 64 * 1024 * 1024
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "unreadable or invalid input, or a signature that does not verify",
+          **_PROBLEM},
+    401: {"description": "missing or unknown API key", **_PROBLEM},
+}
+_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    403: {"description": "not an operator-admin key", **_PROBLEM},
+    422: {"description": "the ledger did not apply the transaction", **_PROBLEM},
+}
+
+
+class ReconcileBody(BaseModel):
+    agreement: dict[str, Any] = Field(..., description="Roaming agreement (docs/settlement.md)")
+    home_csv: str = Field(..., max_length=_CSV_MAX, description="The home network's usage CSV")
+    visited_csv: str = Field(..., max_length=_CSV_MAX, description="The visited side's CSV")
+    records: bool = Field(False, description="Also return charging_id,imsi,side,class per record")
+
+
+class NetBody(BaseModel):
+    statements: list[dict[str, Any]] = Field(..., max_length=10_000)
+    require_signatures: bool = True
+
+
+class StatementBody(BaseModel):
+    statement: dict[str, Any]
+
+
+class SlaBody(BaseModel):
+    contract: dict[str, Any] = Field(..., description="Slice SLA contract (docs/settlement.md)")
+    measurements_csv: str = Field(..., max_length=_CSV_MAX)
+
+
+class TokenBody(BaseModel):
+    max_supply: int = Field(..., gt=0)
+    initial: int = Field(0, ge=0)
+
+
+class MintBody(BaseModel):
+    amount: int = Field(..., gt=0)
+
+
+def _reconcile(body: ReconcileBody) -> dict[str, Any]:
+    terms = parse_agreement(json.dumps(body.agreement))
+    with tempfile.TemporaryDirectory(prefix="simtrust-reconcile-") as folder:
+        home, visited = Path(folder) / "home.csv", Path(folder) / "visited.csv"
+        home.write_text(body.home_csv, encoding="utf-8")
+        visited.write_text(body.visited_csv, encoding="utf-8")
+        out = Path(folder) / "records.csv" if body.records else None
+        document = reconcile_files(terms, home, visited, records_out=out).to_json()
+        if out is not None:
+            document["records_csv"] = out.read_text(encoding="utf-8")
+    return document
+
+
+@router.post("/reconcile", summary="Classify both sides' usage records and rate the statement",
+             responses=_ERRORS)
+async def reconcile(body: ReconcileBody, who: CurrentPrincipal) -> dict[str, Any]:
+    return await run_in_threadpool(_reconcile, body)
+
+
+@router.post("/statements/verify", summary="Check both parties' signatures on a statement",
+             responses=_ERRORS)
+def verify(body: StatementBody, who: CurrentPrincipal) -> dict[str, Any]:
+    return {"verified": True, "signed_by": verify_statement(body.statement)}
+
+
+@router.post("/net", summary="Multilateral netting: positions and at most N−1 transfers",
+             responses=_ERRORS)
+def net(body: NetBody, who: CurrentPrincipal) -> dict[str, Any]:
+    for statement in body.statements:
+        if body.require_signatures:
+            verify_statement(statement)
+        elif statement.get("signatures"):
+            verify_statement(statement, require=())
+    return net_statements(body.statements)
+
+
+def _sla(body: SlaBody) -> dict[str, Any]:
+    contract = parse_sla_contract(json.dumps(body.contract))
+    with tempfile.TemporaryDirectory(prefix="simtrust-sla-") as folder:
+        path = Path(folder) / "measurements.csv"
+        path.write_text(body.measurements_csv, encoding="utf-8")
+        return evaluate_sla(contract, path)
+
+
+@router.post("/sla/evaluate", summary="SLA violations and credits per period",
+             responses=_ERRORS)
+async def sla_evaluate(body: SlaBody, who: CurrentPrincipal) -> dict[str, Any]:
+    return await run_in_threadpool(_sla, body)
+
+
+@router.post("/tokens", summary="Create a settlement token (foundry on the node key)",
+             status_code=201, responses=_ADMIN_ERRORS)
+def create_token(body: TokenBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_operator()
+    node = rt.ledger
+    return SettlementTokens(node).create(node.signer, body.max_supply, body.initial).to_json()
+
+
+@router.post("/tokens/{token}/mint", summary="Mint more of a token the node key's foundry holds",
+             responses=_ADMIN_ERRORS)
+def mint(token: str, body: MintBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_operator()
+    node = rt.ledger
+    receipt = SettlementTokens(node).mint(node.signer, parse_hex_id(token, "token id"),
+                                          body.amount)
+    return receipt.to_json()

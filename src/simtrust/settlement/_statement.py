@@ -1,0 +1,197 @@
+"""Roaming statements: the reconciled totals both parties sign, with the record batch's root.
+
+A statement is a JSON object; its signing bytes are the RFC 8785 (JCS) form of
+the object without ``signatures``, signed with Ed25519 (RFC 8032) by each
+party's key, named as a ``did:key``. The usage records stay off the ledger:
+the statement carries the RFC 9162 §2.1 Merkle root over every record of both
+files (``records.merkle_root``), so any single record can be proven against a
+signed statement (or a ledger anchor of that root) with an inclusion proof.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+
+from simtrust.crypto.merkle import (
+    InclusionProof,
+    inclusion_proof,
+    leaf_hash,
+    merkle_root,
+    verify_inclusion,
+)
+from simtrust.errors import DecodeError, InvalidInput, InvalidSignature
+from simtrust.identity import decode_multikey, did_key
+from simtrust.ledger import Ed25519Signer, verify_ed25519
+from simtrust.settlement._agreement import RoamingAgreement
+from simtrust.settlement._reconcile import USAGE_COLUMNS, Reconciliation
+
+__all__ = [
+    "STATEMENT_TYPE",
+    "build_statement",
+    "record_leaves",
+    "record_proof",
+    "sign_statement",
+    "statement_signing_bytes",
+    "verify_record_proof",
+    "verify_statement",
+]
+
+STATEMENT_TYPE = "RoamingStatement"
+_ROLES = ("payer", "payee")
+
+
+def _party(agreement: RoamingAgreement, side: str, plmn: str) -> str:
+    parties = agreement.raw.get("parties")
+    if isinstance(parties, dict) and isinstance(parties.get(side), str) and parties[side]:
+        return str(parties[side])
+    return f"plmn:{plmn}"
+
+
+def record_leaves(home: Path, visited: Path) -> Iterator[bytes]:
+    """Leaf data of every record: ``side`` and the ten fields, CSV-encoded, home file first.
+
+    Records are the ones reconciliation counts (blank lines skipped), in file order,
+    each re-encoded as one canonical CSV line in the column order of the format.
+    """
+    for side, path in (("home", home), ("visited", visited)):
+        try:
+            text = path.read_bytes().decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DecodeError(f"{side} file {path}: unreadable ({exc})") from None
+        reader = csv.DictReader(io.StringIO(text))
+        if reader.fieldnames is None:
+            continue
+        names = [name.strip() for name in reader.fieldnames]
+        if sorted(names) != sorted(USAGE_COLUMNS):
+            raise DecodeError(f"{side} file {path}: bad header")
+        reader.fieldnames = names
+        for row in reader:
+            values = [row.get(name) or "" for name in USAGE_COLUMNS]
+            if not any(values):
+                continue
+            line = io.StringIO()
+            csv.writer(line, lineterminator="\n").writerow([side, *values])
+            yield line.getvalue().encode()
+
+
+def build_statement(
+    agreement: RoamingAgreement, result: Reconciliation, home: Path, visited: Path
+) -> dict[str, Any]:
+    """The unsigned statement of ``result``: the home party pays the visited party."""
+    leaves = list(record_leaves(home, visited))
+    raw = agreement.raw
+    return {
+        "type": STATEMENT_TYPE,
+        "version": 1,
+        "agreement": agreement.id,
+        "period": {"from": str(raw["valid_from"]), "until": str(raw["valid_until"])},
+        "payer": _party(agreement, "home", agreement.home_plmn),
+        "payee": _party(agreement, "visited", agreement.visited_plmn),
+        "currency": agreement.currency,
+        "total_minor_units": result.statement["total_minor_units"],
+        "disputed_minor_units": result.statement["disputed_minor_units"],
+        "lines": result.statement["lines"],
+        "counts": result.counts,
+        "records": {"merkle_root": merkle_root(leaves).hex(), "size": len(leaves)},
+        "signatures": [],
+    }
+
+
+def statement_signing_bytes(statement: dict[str, Any]) -> bytes:
+    """RFC 8785 canonical JSON of the statement without its ``signatures``."""
+    body = {key: value for key, value in statement.items() if key != "signatures"}
+    try:
+        return rfc8785.dumps(body)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"statement: not canonicalizable JSON ({exc})") from None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, TypeError):
+        raise DecodeError("statement: a signature is not base64url") from None
+
+
+def sign_statement(statement: dict[str, Any], role: str, signer: Ed25519Signer) -> dict[str, Any]:
+    """A copy of ``statement`` with ``role``'s signature added (replacing an older one)."""
+    if role not in _ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(_ROLES)}")
+    key = did_key(signer.public_key)
+    party = statement.get(role)
+    if isinstance(party, str) and party.startswith("did:key:") and party != key:
+        raise InvalidInput(f"the key does not belong to the {role} {party}")
+    signature = signer.sign(statement_signing_bytes(statement))
+    others = [s for s in statement.get("signatures", []) if s.get("role") != role]
+    entry = {"role": role, "key": key, "signature": _b64(signature)}
+    return {**statement, "signatures": [*others, entry]}
+
+
+def verify_statement(statement: dict[str, Any], require: tuple[str, ...] = _ROLES) -> list[str]:
+    """Check every signature; each role in ``require`` must have signed. Returns signed roles.
+
+    A party named by ``did:key`` must have signed with that key; other party names
+    (``did:simtrust``, ``plmn:``) bind to keys through the ledger, outside this check.
+    """
+    if statement.get("type") != STATEMENT_TYPE:
+        raise InvalidInput(f"not a {STATEMENT_TYPE}")
+    signatures = statement.get("signatures", [])
+    if not isinstance(signatures, list):
+        raise InvalidInput("statement: 'signatures' must be a list")
+    message = statement_signing_bytes(statement)
+    roles: list[str] = []
+    for entry in signatures:
+        if not isinstance(entry, dict) or entry.get("role") not in _ROLES:
+            raise InvalidInput("statement: a signature has no valid role")
+        role, key = str(entry["role"]), entry.get("key")
+        if not isinstance(key, str) or not key.startswith("did:key:"):
+            raise InvalidInput("statement: a signature's key must be a did:key")
+        party = statement.get(role)
+        if isinstance(party, str) and party.startswith("did:key:") and party != key:
+            raise InvalidSignature(f"statement: the {role} signature is not by {party}")
+        _, public = decode_multikey(key.removeprefix("did:key:"))
+        verify_ed25519(public, _unb64(str(entry.get("signature", ""))), message)
+        roles.append(role)
+    missing = [role for role in require if role not in roles]
+    if missing:
+        raise InvalidSignature(f"statement: not signed by the {' and '.join(missing)}")
+    return roles
+
+
+def record_proof(home: Path, visited: Path, index: int) -> dict[str, Any]:
+    """The record at ``index`` (home records first) with its inclusion proof."""
+    leaves = list(record_leaves(home, visited))
+    if not 0 <= index < len(leaves):
+        raise InvalidInput(f"no record {index}: the files hold {len(leaves)}")
+    proof = inclusion_proof(leaves, index)
+    return {
+        "record": leaves[index].decode(),
+        "index": index,
+        "size": len(leaves),
+        "path": [node.hex() for node in proof.path],
+        "merkle_root": merkle_root(leaves).hex(),
+        "leaf_hash": leaf_hash(leaves[index]).hex(),
+    }
+
+
+def verify_record_proof(proof: dict[str, Any], root_hex: str) -> None:
+    """Raise unless ``proof`` leads from its record to ``root_hex`` (a statement's root)."""
+    try:
+        path = tuple(bytes.fromhex(node) for node in proof["path"])
+        inclusion = InclusionProof(
+            index=int(proof["index"]), tree_size=int(proof["size"]), path=path
+        )
+        verify_inclusion(str(proof["record"]).encode(), inclusion, bytes.fromhex(root_hex))
+    except (KeyError, TypeError, ValueError):
+        raise DecodeError("record proof: malformed") from None

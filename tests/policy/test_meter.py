@@ -1,0 +1,47 @@
+"""PolicyEngine.meter: byte counts a gateway reports (RADIUS accounting) against volume caps
+only — destination and rate rules are not judged on counts — and the rule's actions."""
+
+from __future__ import annotations
+
+from simtrust.domain import DeviceContext
+from simtrust.policy import (
+    ActionDispatcher,
+    AddressMap,
+    PolicyEngine,
+    PolicySet,
+    RecordingRemoveAction,
+    StaticDirectory,
+    policy_from_dict,
+)
+
+T = "acme"
+IMSI = "001010000000001"
+
+
+class _Audit:
+    def __init__(self) -> None:
+        self.records: list[dict[str, object]] = []
+
+    def append(self, **fields: object) -> None:
+        self.records.append(fields)
+
+
+def test_meter_counts_bytes_against_volume_caps_only() -> None:
+    policy = policy_from_dict({"tenant_id": T, "scope": "apn:iot.acme", "rules": [
+        {"kind": "destination", "allow": [{"cidrs": ["192.0.2.0/24"]}]},
+        {"kind": "rate", "max_flows": 1, "per_seconds": 60},
+        {"kind": "volume", "period": "day", "max_bytes": 1000, "actions": ["remove", "log"]},
+    ]})
+    remover = RecordingRemoveAction()
+    dispatcher = ActionDispatcher(_Audit(), removers=[remover])
+    engine = PolicyEngine(PolicySet([policy]), AddressMap(),
+                          StaticDirectory([DeviceContext(IMSI, T, apn="iot.acme")]), dispatcher,
+                          clock=lambda: 1_700_000_000.0)
+    first = engine.meter(IMSI, 600)
+    assert first.allowed
+    assert () == first.violations
+    second = engine.meter(IMSI, 600)
+    assert ["volume"] == [v.kind for v in second.violations]
+    dispatcher.flush()
+    assert [IMSI] == [imsi for imsi, _reason in remover.removed]
+    assert "unknown-device" == engine.meter("001010000000099", 10).reason

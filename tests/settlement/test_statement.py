@@ -1,0 +1,69 @@
+"""Statements (issue 15 item 4): both parties sign the RFC 8785 form with Ed25519, any
+change breaks a signature, and any record proves against the statement's Merkle root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simtrust.crypto.merkle import MerkleProofError
+from simtrust.errors import InvalidInput, InvalidSignature
+from simtrust.identity import did_key
+from simtrust.ledger import Ed25519Signer
+from simtrust.settlement import (
+    build_statement,
+    load_agreement,
+    reconcile_files,
+    record_leaves,
+    record_proof,
+    sign_statement,
+    verify_record_proof,
+    verify_statement,
+)
+from tests.settlement.test_reconcile import agreement_file, row, write
+
+HOME_KEY = Ed25519Signer(bytes(range(32)))
+VISITED_KEY = Ed25519Signer(bytes(range(1, 33)))
+
+
+def _statement(tmp_path: Path) -> tuple[dict[str, Any], Path, Path]:
+    parties = {"home": did_key(HOME_KEY.public_key), "visited": did_key(VISITED_KEY.public_key)}
+    terms = load_agreement(agreement_file(tmp_path, parties=parties))
+    home = write(tmp_path, "home.csv", [row("1", volume=3_000_000), row("2", volume=10**6)])
+    visited = write(tmp_path, "visited.csv", [row("1", volume=3_000_000), row("3", volume=10**6)])
+    result = reconcile_files(terms, home, visited)
+    return build_statement(terms, result, home, visited), home, visited
+
+
+def test_both_parties_sign_and_any_change_breaks_it(tmp_path: Path) -> None:
+    statement, _, _ = _statement(tmp_path)
+    assert 450 == statement["total_minor_units"]
+    assert 150 == statement["disputed_minor_units"]
+    with pytest.raises(InvalidSignature):
+        verify_statement(statement)
+    signed = sign_statement(sign_statement(statement, "payer", HOME_KEY), "payee", VISITED_KEY)
+    assert ["payer", "payee"] == verify_statement(signed)
+    tampered = {**signed, "total_minor_units": 451}
+    with pytest.raises(InvalidSignature):
+        verify_statement(tampered)
+    with pytest.raises(InvalidInput):
+        sign_statement(statement, "payer", VISITED_KEY)  # not the payer's key
+    forged = {**signed, "signatures": [dict(signed["signatures"][0], role="payee")]}
+    with pytest.raises(InvalidSignature):
+        verify_statement(forged)
+
+
+def test_every_record_proves_against_the_root(tmp_path: Path) -> None:
+    statement, home, visited = _statement(tmp_path)
+    root = statement["records"]["merkle_root"]
+    assert 4 == statement["records"]["size"] == len(list(record_leaves(home, visited)))
+    for index in range(4):
+        proof = record_proof(home, visited, index)
+        verify_record_proof(proof, root)
+    proof = record_proof(home, visited, 2)
+    assert proof["record"].startswith("visited,1,")
+    with pytest.raises(MerkleProofError):
+        verify_record_proof({**proof, "record": proof["record"].replace("visited,1,", "visited,9,")},
+                            root)

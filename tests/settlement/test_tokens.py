@@ -1,0 +1,78 @@
+"""Settlement tokens (issue 15 item 4): a foundry creates and mints the token, only its
+holder may mint, and netted positions settle as token transfers that balance to zero."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from simtrust.errors import InvalidInput
+from simtrust.identity import did_key
+from simtrust.ledger import Ed25519Signer
+from simtrust.runtime import Runtime
+from simtrust.settlement import SettlementTokens, net_statements, party_public_key
+from tests.settlement.test_cli import cli
+
+A, B, C = (Ed25519Signer(bytes([n]) * 32) for n in (1, 2, 3))
+
+
+def test_create_mint_and_settle_netted_positions(sqlite_runtime: Runtime) -> None:
+    node = sqlite_runtime.ledger
+    operator = node.signer
+    tokens = SettlementTokens(node)
+    created = tokens.create(operator, max_supply=1_000_000, initial=10_000)
+    token = created.token_id
+    assert {token: 10_000} == node.balance(operator.public_key).tokens
+    minted = tokens.mint(operator, token, 5_000)
+    assert 15_000 == minted.minted
+    assert {token: 15_000} == node.balance(operator.public_key).tokens
+    with pytest.raises(InvalidInput):
+        tokens.mint(A, token, 1)  # A holds no foundry
+    with pytest.raises(InvalidInput):
+        tokens.mint(operator, token, 1_000_000)  # beyond the maximum supply
+    # Fund three operators, net their statements, settle in tokens.
+    for party in (A, B, C):
+        node.transfer(operator, party.public_key, 1_000, token=token)
+    a, b, c = (did_key(p.public_key) for p in (A, B, C))
+    statements = [
+        {"payer": a, "payee": b, "currency": "EUR", "total_minor_units": 400},
+        {"payer": b, "payee": c, "currency": "EUR", "total_minor_units": 300},
+        {"payer": c, "payee": a, "currency": "EUR", "total_minor_units": 100},
+    ]
+    book = net_statements(statements)["currencies"]["EUR"]
+    before = {p: node.balance(party_public_key(p)).tokens[token] for p in (a, b, c)}
+    for payer in (A, B, C):
+        tokens.settle(book["transfers"], payer, token)
+    after = {p: node.balance(party_public_key(p)).tokens.get(token, 0) for p in (a, b, c)}
+    assert {p: after[p] - before[p] for p in (a, b, c)} == book["positions"]
+    assert sum(after.values()) == sum(before.values())
+
+
+def test_cli_create_mint_and_pay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIMTRUST_HOME", str(tmp_path / "home"))
+    cli("init", "--json", check=True)
+    created = json.loads(cli("settle", "token-create", "--max-supply", "1000000", "--initial",
+                             "1000", "--json", check=True).stdout)
+    token = created["token"]
+    minted = json.loads(cli("settle", "token-mint", "--token", token, "--amount", "500",
+                            "--json", check=True).stdout)
+    assert 1500 == minted["minted"]
+    payer = json.loads(cli("settle", "keygen", "--out", str(tmp_path / "a.key"), "--json",
+                           check=True).stdout)["did"]
+    payee = did_key(B.public_key)
+    cli("ledger", "transfer", "--to", party_public_key(payer).hex(), "--amount", "700",
+        "--token", token, check=True)
+    netting = tmp_path / "net.json"
+    netting.write_text(json.dumps({"currencies": {"EUR": {"transfers": [
+        {"from": payer, "to": payee, "amount_minor_units": 250}]}}}))
+    paid = json.loads(cli("settle", "pay", str(netting), "--currency", "EUR", "--token", token,
+                          "--key", str(tmp_path / "a.key"), "--json", check=True).stdout)
+    assert 1 == len(paid["paid"])
+    balance = json.loads(cli("ledger", "balance", party_public_key(payee).hex(), "--json",
+                             check=True).stdout)
+    assert {token: 250} == balance["tokens"]
+    refused = cli("settle", "token-mint", "--token", token, "--amount", "1", "--key",
+                  str(tmp_path / "a.key"))
+    assert 2 == refused.returncode
