@@ -43,7 +43,8 @@ def _bounded(schema: dict[str, Any]) -> bool:
     document's numbers may be floats, so 2**63-1 can read as 2**63), or small bounds."""
     if "enum" in schema or "const" in schema:
         return True
-    low, high = schema.get("minimum"), schema.get("maximum")
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    high = schema.get("maximum", schema.get("exclusiveMaximum"))
     if low is None or high is None:
         return False
     if schema.get("format") in ("int64", "int32"):

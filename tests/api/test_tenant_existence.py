@@ -25,6 +25,7 @@ from tests.subscriber.conftest import K1, OPC1, iccid, imsi, spec
 OWNED = {"iccid", "imei", "tenant_id", "key_id", "event_id", "entry_id", "label"}
 #: Path parameters of objects no tenant owns (ledger, DIDs, credentials, network data).
 NOT_OWNED = {"message_id", "owner", "did", "list_id", "supiOrSuci", "address", "scope",
+             "token",  # a settlement token on the ledger (consortium-wide)
              # named inside the tenant the tenant_id query selects, or operator-only:
              "name", "username", "ref", "path",
     # a certificate serial: same not-found error in code (pki.get_certificate); no
@@ -82,7 +83,7 @@ def world(sqlite_runtime: Runtime) -> dict[str, Any]:
     rt.tenants.create_tenant("globex", "Globex")
     acme = rt.tenants.create_key("tenant-admin", "acme", tenant_id="acme")
     globex_key = rt.tenants.create_key("tenant-admin", "globex", tenant_id="globex")
-    services = build_services(rt, sinks=[])
+    services = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[])
     inv = services.inventory
     inv.add_sim("globex", spec(1), actor="test")
     device = Imei("352099000000014")

@@ -23,7 +23,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     rt = Runtime.initialise(load_settings(env={}, home=path))
     try:
         rt.tenants.create_tenant("acme", "Acme")
-        services = build_services(rt, sinks=[])
+        services = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[])
         services.inventory.create_apn("acme", "iot", actor="test")
         for n in (1, 2):
             services.inventory.add_sim("acme", spec(n), actor="test")

@@ -20,7 +20,7 @@ from .conftest import K1, OPC1, TENANT, iccid, imsi, spec
 def two(sqlite_runtime: Runtime) -> SubscriberServices:
     sqlite_runtime.tenants.create_tenant(TENANT, "Acme")
     sqlite_runtime.tenants.create_tenant("globex", "Globex")
-    services = build_services(sqlite_runtime, sinks=[])
+    services = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit, sqlite_runtime.clock, sinks=[])
     # acme: ICCIDs 89882000000000000x.. (n < 100), globex: the rest of 89882...
     services.inventory.allocations.set(TENANT, iccid_prefixes=["8988200000000000000"[:16]],
                                        imsi_prefixes=["0010100000000"], actor="test")

@@ -53,7 +53,7 @@ def _prepare(home: Path) -> str:
     try:
         rt.tenants.create_tenant(TENANT, "Acme")
         key = rt.tenants.create_key("operator-admin", "durability")
-        services = build_services(rt, sinks=[])
+        services = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[])
         services.inventory.set_policy(
             AttachPolicy(TENANT, binding_mode=BindingMode.NONE,
                          unknown_device=UnknownDevice.ALLOW), actor="test")
