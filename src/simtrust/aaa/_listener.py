@@ -79,7 +79,7 @@ class RadiusListener:
                 continue
             try:
                 if auth:
-                    answer = server.handle_auth(data, addr)
+                    answer = server.handle_auth(data, addr, _sender(sock, addr, self))
                     if answer is not None:
                         if tap is not None:
                             tap(self.address, addr, answer)

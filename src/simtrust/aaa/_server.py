@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from simtrust.aaa._apn import DEFAULT_SESSION_TIMEOUT, ApnAccessStore
 from simtrust.aaa._clients import GatewayClient, GatewayClients
+from simtrust.aaa._commit import AuditCommitter
 from simtrust.aaa._radius import (
     Attr,
     Code,
@@ -45,6 +46,7 @@ from simtrust.aaa._radius import (
     verify_request_authenticator,
 )
 from simtrust.aaa._sessions import AccountingLog, AcctRecord
+from simtrust.audit import AuditEntry
 from simtrust.errors import SimtrustError
 from simtrust.subscriber import AttachEngine, Imsi, Plmn, SimState
 
@@ -144,6 +146,8 @@ class RadiusServer:
         self._max_in_flight = max_in_flight
         self._in_flight: dict[int, int] = {}
         self._flight_lock = threading.Lock()
+        self._local = threading.local()
+        self.committer = AuditCommitter(audit)
         self._totals: dict[str, int] = {}
         self._packed: dict[str, bytes] = {}
         self._plmns: dict[str, Plmn] = {}
@@ -209,8 +213,15 @@ class RadiusServer:
 
     # -- Access-Request ------------------------------------------------------------
 
-    def handle_auth(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
-        """The answer to one datagram on the authentication port, or None (dropped)."""
+    def handle_auth(self, data: bytes, addr: tuple[str, int],
+                    send: Callable[[bytes], None] | None = None) -> bytes | None:
+        """The answer to one datagram on the authentication port, or None.
+
+        An answer whose audit record this server writes itself goes out after that
+        record is committed: with ``send``, through ``send`` once the group commit is
+        done (and None is returned); without, after a synchronous append.
+        """
+        self._local.pending = []
         admitted = self._admit(data, addr, (Code.ACCESS_REQUEST,))
         if admitted is None:
             return None
@@ -248,8 +259,31 @@ class RadiusServer:
                    Code.ACCESS_CHALLENGE: "challenges"}[reply.code]
         self.counters[counter] += 1
         out = reply.sign_response(request.authenticator, client.secret)
-        self._remember(key, out)
-        return out
+        pending: list[AuditEntry] = self._local.pending
+        if not pending:
+            self._remember(key, out)
+            return out
+        self._local.pending = []
+        if send is None:
+            self.audit.append_many(pending)
+            self._remember(key, out)
+            return out
+        self._remember(key, None)
+
+        def done() -> None:
+            self._remember(key, out)
+            send(out)
+
+        def failed() -> None:
+            with self._answers_lock:
+                self._answers.pop(key, None)
+
+        self.committer.submit(pending, done, failed)
+        return None
+
+    def _record_audit(self, **fields: Any) -> None:
+        """Queue an audit record for the answer being built (committed before it is sent)."""
+        self._local.pending.append(AuditEntry(at=self.clock(), **fields))
 
     def _eap(self, request: Packet, client: GatewayClient, reply: Packet) -> None:
         """EAP over RADIUS (RFC 3579 §3.1): the EAP-Message fragments joined, the State
@@ -359,7 +393,7 @@ class RadiusServer:
             self._reject(reply, f"sim-{state}", f"SIM is {state}", actor, sim, imsi)
             return
         address = self.attach.addresses.assign(sim.imsi, sim.tenant_id, sim.apn, sim.static_ip)
-        self.audit.append(
+        self._record_audit(
             actor=actor, action="radius.access", subject=f"sim:{sim.iccid}", outcome="success",
             reason="eap-no-equipment", tenant_id=sim.tenant_id,
             details={"imsi": imsi, "serving_plmn": str(serving), "address": address},
@@ -407,7 +441,7 @@ class RadiusServer:
                 imsi: str | None = None) -> None:
         reply.code = Code.ACCESS_REJECT
         reply.add(Attr.REPLY_MESSAGE, f"{reason}: {detail}".encode()[:253])
-        self.audit.append(
+        self._record_audit(
             actor=actor, action="radius.access", subject=f"sim:{sim.iccid}" if sim else
             f"imsi:{imsi or '-'}", outcome="failure", reason=reason,
             tenant_id=sim.tenant_id if sim else None, details={"detail": detail, "imsi": imsi},

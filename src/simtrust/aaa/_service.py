@@ -137,6 +137,7 @@ class AaaServices:
             self._jobs.put(None)
             self._worker.join(timeout=10)
             self._worker = None
+        self.server.committer.close()
         self.accounting.close()
 
 

@@ -94,10 +94,10 @@ def _statement(folder: Path, home: str, visited: str, keys: dict[str, Ed25519Sig
 def plot_netting(statements: list[dict[str, Any]], book: dict[str, Any], names: dict[str, str],
                  path: Path) -> None:
     """Bar chart: each operator's gross payable/receivable before netting, its net after."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - heavy, and only this chart needs it
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - after choosing the Agg backend
 
     parties = list(names)
     owes = {p: sum(s["total_minor_units"] for s in statements if s["payer"] == p) for p in parties}

@@ -11,6 +11,7 @@ from simtrust.settlement._agreement import (
     parse_agreement,
     parse_utc_micros,
 )
+from simtrust.settlement._fraud import SUSPENSION_COLUMNS, load_suspensions, suspended_usage
 from simtrust.settlement._netting import net_statements
 from simtrust.settlement._reconcile import (
     CLASSES,
@@ -29,11 +30,15 @@ from simtrust.settlement._sla import (
     parse_sla_contract,
 )
 from simtrust.settlement._statement import (
+    RESOLUTION_TYPE,
     STATEMENT_TYPE,
     build_statement,
+    carry_disputes,
     record_leaves,
     record_proof,
+    resolve_dispute,
     sign_statement,
+    statement_id,
     statement_signing_bytes,
     verify_record_proof,
     verify_statement,
@@ -44,9 +49,11 @@ __all__ = [
     "CLASSES",
     "MEASUREMENT_COLUMNS",
     "RECORDS_COLUMNS",
+    "RESOLUTION_TYPE",
     "SERVICES",
     "SLA_KPIS",
     "STATEMENT_TYPE",
+    "SUSPENSION_COLUMNS",
     "USAGE_COLUMNS",
     "Reconciliation",
     "RoamingAgreement",
@@ -54,9 +61,11 @@ __all__ = [
     "SlaContract",
     "TokenReceipt",
     "build_statement",
+    "carry_disputes",
     "evaluate_sla",
     "load_agreement",
     "load_sla_contract",
+    "load_suspensions",
     "measurement_signing_bytes",
     "net_statements",
     "parse_agreement",
@@ -66,8 +75,11 @@ __all__ = [
     "reconcile_files",
     "record_leaves",
     "record_proof",
+    "resolve_dispute",
     "sign_statement",
+    "statement_id",
     "statement_signing_bytes",
+    "suspended_usage",
     "verify_record_proof",
     "verify_statement",
 ]

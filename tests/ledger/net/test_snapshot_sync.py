@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -238,6 +239,10 @@ def test_a_validator_two_epochs_behind_syncs_from_certified_state_and_validates_
     asyncio.run(asyncio.wait_for(go(), HANG_S))
 
 
+def _finalized_at(nodes: list[ConsortiumNode], mid: bytes) -> Callable[[], bool]:
+    return lambda: all(n.ledger.status(mid)["state"] == "finalized" for n in nodes)
+
+
 def _checkpoint_epoch(node: ConsortiumNode) -> int:
     cert = node.checkpoints.latest()
     return -1 if cert is None else cert.checkpoint.epoch
@@ -258,9 +263,9 @@ def test_a_validator_past_the_gc_horizon_syncs_within_its_epoch_and_restarts_fro
             await wait_until(lambda: all(n.finalized_count() == 10 for n in nodes))
             await net.stop(3)
             start = nodes[0].ledger.height
-            for i in range(12):  # separate batches: many commits
-                nodes[i % 3].submit(make_messages(genesis.network, client, [root], 5))
-                await asyncio.sleep(0.1)
+            for i in range(12):  # separate batches: each finalized before the next, many commits
+                results = nodes[i % 3].submit(make_messages(genesis.network, client, [root], 5))
+                await wait_until(_finalized_at(nodes[:3], results[-1].message_id or b""))
             await wait_until(lambda: all(n.ledger.height >= start + 12 for n in nodes[:3]))
             await wait_until(lambda: all(_checkpoint_epoch(n) == 0 for n in nodes[:3]))
 

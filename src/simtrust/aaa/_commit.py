@@ -1,0 +1,90 @@
+"""Group commit of the audit records behind RADIUS answers.
+
+An answer whose decision this package audits itself (a refusal before the attach
+decision, an EAP access without equipment) goes out only after its record is
+committed; records of answers that arrive together share one transaction,
+so the cost of the commit is spread over them (the pattern of
+:mod:`._sessions` for accounting).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from simtrust.audit import AuditEntry
+from simtrust.errors import SimtrustError
+
+__all__ = ["AuditCommitter"]
+
+_log = logging.getLogger("simtrust.aaa.audit")
+
+
+class _AuditLog(Protocol):
+    def append_many(self, entries: Sequence[AuditEntry]) -> Any: ...
+
+
+class AuditCommitter:
+    """Appends queued audit records in batches, then runs each batch's callbacks."""
+
+    def __init__(self, audit: _AuditLog, *, max_batch: int = 1024) -> None:
+        self._audit = audit
+        self._max_batch = max_batch
+        self._queue: deque[tuple[list[AuditEntry], Callable[[], None], Callable[[], None]]] = \
+            deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        self.batches = 0
+        self.failures = 0
+
+    def __repr__(self) -> str:
+        return f"AuditCommitter(batches={self.batches}, queued={len(self._queue)})"
+
+    def submit(self, entries: list[AuditEntry], done: Callable[[], None],
+               failed: Callable[[], None]) -> None:
+        with self._cond:
+            self._queue.append((entries, done, failed))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="simtrust-aaa-audit",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stop:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch = []
+                count = 0
+                while self._queue and count < self._max_batch:
+                    job = self._queue.popleft()
+                    batch.append(job)
+                    count += len(job[0])
+            try:
+                self._audit.append_many([entry for job in batch for entry in job[0]])
+            except SimtrustError as exc:
+                self.failures += len(batch)
+                _log.error("audit commit failed for %d answers: %s", len(batch), exc.detail)
+                for _entries, _done, failed in batch:
+                    failed()
+                continue
+            self.batches += 1
+            for _entries, done, _failed in batch:
+                try:
+                    done()
+                except OSError as exc:
+                    _log.warning("RADIUS answer not sent: %s", exc)
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
