@@ -12,6 +12,7 @@ from simtrust.settlement._agreement import (
     parse_utc_micros,
 )
 from simtrust.settlement._fraud import SUSPENSION_COLUMNS, load_suspensions, suspended_usage
+from simtrust.settlement._micropay import VOUCHER_TYPE, MicropaymentStream, aggregate_vouchers
 from simtrust.settlement._netting import net_statements
 from simtrust.settlement._reconcile import (
     CLASSES,
@@ -55,11 +56,14 @@ __all__ = [
     "STATEMENT_TYPE",
     "SUSPENSION_COLUMNS",
     "USAGE_COLUMNS",
+    "VOUCHER_TYPE",
+    "MicropaymentStream",
     "Reconciliation",
     "RoamingAgreement",
     "SettlementTokens",
     "SlaContract",
     "TokenReceipt",
+    "aggregate_vouchers",
     "build_statement",
     "carry_disputes",
     "evaluate_sla",
