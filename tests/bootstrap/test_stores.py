@@ -30,7 +30,8 @@ from .conftest import K1, OPC1, TENANT, add_sim, iccid, imsi
 
 def test_bootstrap_and_issue_on_each_store(runtime: Runtime) -> None:
     runtime.tenants.create_tenant(TENANT, "Acme")
-    subs = build_services(runtime.db, runtime.keyring, runtime.audit, runtime.clock, sinks=[MemorySink()])
+    subs = build_services(runtime.db, runtime.keyring, runtime.audit, runtime.clock,
+                          sinks=[MemorySink()])
     runtime.subscriber = subs
     try:
         add_sim(subs, 1)

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from simtrust.api.openapi import allowed_methods
 from simtrust.errors import SimtrustError
 
 __all__ = ["PROBLEM_BASE", "install_problem_handlers", "problem"]
@@ -110,8 +111,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         title = _HTTP_TITLES.get(exc.status_code, "Error")
         detail = exc.detail if isinstance(exc.detail, str) else title
         code = _HTTP_CODES.get(exc.status_code, f"http-{exc.status_code}")
-        return problem(exc.status_code, title, detail, code,
-                       request.url.path, headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route matching the path.
+            methods = allowed_methods(request.app, request.url.path)
+            if methods:
+                headers["Allow"] = ", ".join(methods)
+        return problem(exc.status_code, title, detail, code, request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:

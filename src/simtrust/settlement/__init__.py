@@ -11,6 +11,18 @@ from simtrust.settlement._agreement import (
     parse_agreement,
     parse_utc_micros,
 )
+from simtrust.settlement._contracts import (
+    CONTRACT_PAYLOAD_TYPE,
+    ContractEngine,
+    ContractRejected,
+    Transition,
+    code_hash,
+    create_payload,
+    roaming_agreement_code,
+    transition_payload,
+)
+from simtrust.settlement._fraud import SUSPENSION_COLUMNS, load_suspensions, suspended_usage
+from simtrust.settlement._micropay import VOUCHER_TYPE, MicropaymentStream, aggregate_vouchers
 from simtrust.settlement._netting import net_statements
 from simtrust.settlement._reconcile import (
     CLASSES,
@@ -29,11 +41,15 @@ from simtrust.settlement._sla import (
     parse_sla_contract,
 )
 from simtrust.settlement._statement import (
+    RESOLUTION_TYPE,
     STATEMENT_TYPE,
     build_statement,
+    carry_disputes,
     record_leaves,
     record_proof,
+    resolve_dispute,
     sign_statement,
+    statement_id,
     statement_signing_bytes,
     verify_record_proof,
     verify_statement,
@@ -42,21 +58,34 @@ from simtrust.settlement._tokens import SettlementTokens, TokenReceipt, party_pu
 
 __all__ = [
     "CLASSES",
+    "CONTRACT_PAYLOAD_TYPE",
     "MEASUREMENT_COLUMNS",
     "RECORDS_COLUMNS",
+    "RESOLUTION_TYPE",
     "SERVICES",
     "SLA_KPIS",
     "STATEMENT_TYPE",
+    "SUSPENSION_COLUMNS",
     "USAGE_COLUMNS",
+    "VOUCHER_TYPE",
+    "ContractEngine",
+    "ContractRejected",
+    "MicropaymentStream",
     "Reconciliation",
     "RoamingAgreement",
     "SettlementTokens",
     "SlaContract",
     "TokenReceipt",
+    "Transition",
+    "aggregate_vouchers",
     "build_statement",
+    "carry_disputes",
+    "code_hash",
+    "create_payload",
     "evaluate_sla",
     "load_agreement",
     "load_sla_contract",
+    "load_suspensions",
     "measurement_signing_bytes",
     "net_statements",
     "parse_agreement",
@@ -66,8 +95,13 @@ __all__ = [
     "reconcile_files",
     "record_leaves",
     "record_proof",
+    "resolve_dispute",
+    "roaming_agreement_code",
     "sign_statement",
+    "statement_id",
     "statement_signing_bytes",
+    "suspended_usage",
+    "transition_payload",
     "verify_record_proof",
     "verify_statement",
 ]
