@@ -19,6 +19,7 @@ from simtrust.settlement._contracts import (
     code_hash,
     create_payload,
     roaming_agreement_code,
+    state_hash,
     transition_payload,
 )
 from simtrust.settlement._fraud import SUSPENSION_COLUMNS, load_suspensions, suspended_usage
@@ -98,6 +99,7 @@ __all__ = [
     "resolve_dispute",
     "roaming_agreement_code",
     "sign_statement",
+    "state_hash",
     "statement_id",
     "statement_signing_bytes",
     "suspended_usage",

@@ -38,6 +38,7 @@ __all__ = [
     "code_hash",
     "create_payload",
     "roaming_agreement_code",
+    "state_hash",
     "transition_payload",
 ]
 
@@ -86,6 +87,7 @@ def _b64(data: bytes) -> str:
 
 
 def state_hash(contract: str, code: str, seq: int, state: dict[str, Any]) -> str:
+    """The hash a transition names to consume this state (sequence ``seq`` of the chain)."""
     body = {"contract": contract, "code": code, "seq": seq, "state": state}
     return hashlib.sha256(_canonical(body)).hexdigest()
 
