@@ -476,7 +476,8 @@ def keys_rotate(
     rt = open_runtime()
     try:
         old = list(rt.keyring.key_ids)
-        with progress_bar("re-wrapping sealed secrets", None, enabled=not json_out) as advance:
+        with progress_bar("re-wrapping sealed secrets", rt.sealed_count(),
+                          enabled=not json_out) as advance:
             new_kid, count = rt.rotate_master_key(progress=lambda n: advance(1))
         retired = []
         if retire:
