@@ -11,6 +11,17 @@ from simtrust.settlement._agreement import (
     parse_agreement,
     parse_utc_micros,
 )
+from simtrust.settlement._contracts import (
+    CONTRACT_PAYLOAD_TYPE,
+    ContractEngine,
+    ContractRejected,
+    Transition,
+    code_hash,
+    create_payload,
+    roaming_agreement_code,
+    state_hash,
+    transition_payload,
+)
 from simtrust.settlement._fraud import SUSPENSION_COLUMNS, load_suspensions, suspended_usage
 from simtrust.settlement._micropay import VOUCHER_TYPE, MicropaymentStream, aggregate_vouchers
 from simtrust.settlement._netting import net_statements
@@ -48,6 +59,7 @@ from simtrust.settlement._tokens import SettlementTokens, TokenReceipt, party_pu
 
 __all__ = [
     "CLASSES",
+    "CONTRACT_PAYLOAD_TYPE",
     "MEASUREMENT_COLUMNS",
     "RECORDS_COLUMNS",
     "RESOLUTION_TYPE",
@@ -57,15 +69,20 @@ __all__ = [
     "SUSPENSION_COLUMNS",
     "USAGE_COLUMNS",
     "VOUCHER_TYPE",
+    "ContractEngine",
+    "ContractRejected",
     "MicropaymentStream",
     "Reconciliation",
     "RoamingAgreement",
     "SettlementTokens",
     "SlaContract",
     "TokenReceipt",
+    "Transition",
     "aggregate_vouchers",
     "build_statement",
     "carry_disputes",
+    "code_hash",
+    "create_payload",
     "evaluate_sla",
     "load_agreement",
     "load_sla_contract",
@@ -80,10 +97,13 @@ __all__ = [
     "record_leaves",
     "record_proof",
     "resolve_dispute",
+    "roaming_agreement_code",
     "sign_statement",
+    "state_hash",
     "statement_id",
     "statement_signing_bytes",
     "suspended_usage",
+    "transition_payload",
     "verify_record_proof",
     "verify_statement",
 ]
