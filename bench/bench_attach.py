@@ -1,14 +1,20 @@
-"""Attach decisions in-process and over HTTP, next to this machine's lookup limit.
+"""Attach decisions in-process and over HTTP, next to this machine's own limits.
 
-Figures (issue 4): ``metrics.decisions_per_s`` (in-process decisions on SQLite,
-every one audited in ``attach.decisions`` batch records, per CPU second of this
-process including the audit flusher thread; ``decisions_per_s_record_audit``
-with one audit record per decision), ``metrics.http_decisions_per_s``
-(POST /v1/attach/decisions against a real uvicorn on 127.0.0.1 started here,
-``HTTP_CLIENTS`` keep-alive clients),
-``metrics.http_p50_s`` / ``metrics.http_p99_s`` (one client, sequential
-requests). ``limits.point_select_per_s`` is the rate of the least a cache-less
-decision would do: one dict lookup plus one SQLite point select of the SIM row;
+Every decision is answered only once its audit record is on disk (group commit:
+decisions made at the same time share one transaction and one fsync).
+Figures: ``metrics.decisions_per_wall_s`` (in-process decisions on SQLite from
+``THREADS`` threads, per wall second; ``notes.decisions_per_commit`` is how many
+shared each commit), ``metrics.decisions_per_s`` (the same run per CPU second of
+this process), ``metrics.sequential_decisions_per_s`` (one caller: one commit and
+fsync per decision), ``decisions_per_s_record_audit`` (one audit record per
+decision, per CPU second), ``metrics.http_decisions_per_s`` (POST
+/v1/attach/decisions against a real uvicorn on 127.0.0.1 started here,
+``HTTP_CLIENTS`` keep-alive clients), ``metrics.http_p50_s`` /
+``metrics.http_p99_s`` (one client, sequential requests).
+``limits.point_select_per_s`` is the rate of the least a cache-less decision
+would do: one dict lookup plus one SQLite point select of the SIM row;
+``limits.fsync_per_s`` is 4 KiB appends with fsync in the store's folder (the
+disk's own ceiling for one-at-a-time durable answers);
 ``limits.http_healthz_per_s`` is the same server answering ``/healthz`` to the
 same clients (the HTTP stack's own ceiling on this machine, in the same run).
 
@@ -16,7 +22,7 @@ The fleet: ``SIMS`` active SIMs imported from a vendor file, exact-pair binding,
 an APN pool, each SIM attaching in its own device; the first pass binds every
 pair and leases its address (``metrics.first_use_decisions_per_s``), the
 measured passes are re-attaches, with one in ``SWAP_EVERY`` coming from another
-device (a SIM swap: denied, alerted, audited synchronously);
+device (a SIM swap: denied, alerted, audited at once);
 ``metrics.swap_decisions_per_s`` is the rate of swap decisions alone.
 """
 
@@ -57,6 +63,7 @@ DESCRIPTION = "Attach decisions in-process (SQLite) and over HTTP vs a dict+poin
 TENANT = "bench"
 SWAP_EVERY = 1000
 HTTP_CLIENTS = 4
+THREADS = 8
 HOME = Plmn("001", "01")
 
 
@@ -87,6 +94,46 @@ def _cpu_rate(step: Callable[[], int], seconds: float) -> float:
         now = time.process_time()
         if now - start >= seconds:
             return done / (now - start)
+
+
+def _concurrent(work: Callable[[int], object], items: range) -> tuple[float, float]:
+    """Run ``work`` over ``items`` from ``THREADS`` threads: (per wall s, per CPU s)."""
+    errors: list[BaseException] = []
+
+    def worker(offset: int) -> None:
+        try:
+            for k in items[offset::THREADS]:
+                work(k)
+        except BaseException as exc:  # noqa: BLE001 - reported after join
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(THREADS)]
+    wall, cpu = time.perf_counter(), time.process_time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if errors:
+        raise RuntimeError(f"decision failed: {errors[0]!r}")
+    return len(items) / wall, len(items) / max(cpu, 1e-9)
+
+
+def _fsync_rate(folder: Path, seconds: float) -> float:
+    """Appends of 4 KiB each followed by fsync, per second, in the store's folder."""
+    path = folder / "fsync.probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        done = 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            os.write(fd, bytes(4096))
+            os.fsync(fd)
+            done += 1
+        return done / (time.perf_counter() - started)
+    finally:
+        os.close(fd)
+        path.unlink()
 
 
 def _free_port() -> int:
@@ -197,6 +244,7 @@ def _parallel(
 
 def run(quick: bool) -> BenchResult:
     sims = 400 if quick else 20_000
+    measured = 2_000 if quick else 40_000
     seconds = 0.3 if quick else 3.0
     requests = 100 if quick else 3_000
     result = BenchResult(NAME)
@@ -219,55 +267,50 @@ def run(quick: bool) -> BenchResult:
             imsis = [_imsi(i) for i in range(sims)]
             imeis = [_imei(i) for i in range(sims)]
 
-            started = time.perf_counter()
-            for i in range(sims):
+            def first(i: int) -> None:
                 decision = engine.decide(imsis[i], imeis[i], HOME)
                 if not decision.allowed:
                     raise RuntimeError(f"first attach denied: {decision.reason}")
-            engine.flush()
-            result.metrics["first_use_decisions_per_s"] = round(
-                sims / (time.perf_counter() - started), 1)
+
+            first_wall, _ = _concurrent(first, range(sims))
+            result.metrics["first_use_decisions_per_s"] = round(first_wall, 1)
 
             rng = random.Random(7)
             order = [rng.randrange(sims) for _ in range(4096)]
             stranger = _imei(sims + 1)
-            cursor = [0]
 
-            def step() -> int:
-                i0 = cursor[0]
-                for k in range(256):
-                    n = order[(i0 + k) & 4095]
-                    imei = stranger if (i0 + k) % SWAP_EVERY == 0 else imeis[n]
-                    engine.decide(imsis[n], imei, HOME)
-                cursor[0] = i0 + 256
-                return 256
+            def reattach(k: int) -> None:
+                n = order[k & 4095]
+                engine.decide(imsis[n], stranger if k % SWAP_EVERY == 0 else imeis[n], HOME)
 
-            cpu_rate = _cpu_rate(step, seconds)
-            wall_started = time.perf_counter()
-            count = 0
-            while time.perf_counter() - wall_started < seconds:
-                count += step()
-            wall = time.perf_counter() - wall_started
-            engine.flush()
+            # One caller at a time: every decision waits for its own commit and fsync.
+            lone = measured // 20
+            started = time.perf_counter()
+            for k in range(lone):
+                reattach(k)
+            result.metrics["sequential_decisions_per_s"] = round(
+                lone / (time.perf_counter() - started), 1)
+            before = engine.group_commit.batches, engine.group_commit.items
+            wall_rate, cpu_rate = _concurrent(reattach, range(measured))
+            batches = engine.group_commit.batches - before[0]
+            items = engine.group_commit.items - before[1]
             result.metrics["decisions_per_s"] = round(cpu_rate, 1)
-            result.metrics["decisions_per_wall_s"] = round(count / wall, 1)
+            result.metrics["decisions_per_wall_s"] = round(wall_rate, 1)
+            result.notes["decisions_per_commit"] = round(items / max(batches, 1), 2)
 
-            # SIM swaps alone: each is audited synchronously (swap event + decision) and alerted.
+            # SIM swaps alone: each is audited at once (swap event + decision) and alerted.
             swaps = 100 if quick else 1000
-
-            def swap_step() -> int:
-                for k in range(swaps):
-                    n = order[k & 4095]
-                    engine.decide(imsis[n], stranger, HOME)
-                return swaps
-
-            result.metrics["swap_decisions_per_s"] = round(_cpu_rate(swap_step, 0.0), 1)
+            swap_wall, _ = _concurrent(
+                lambda k: engine.decide(imsis[order[k & 4095]], stranger, HOME), range(swaps))
+            result.metrics["swap_decisions_per_s"] = round(swap_wall, 1)
             # The same decisions with one audit record per decision (``record`` mode).
             engine = AttachEngine(inventory, services.blocklist, services.addresses,
                                   services.alerts, audit_mode="record")
-            result.metrics["decisions_per_s_record_audit"] = round(_cpu_rate(step, seconds), 1)
-            engine.close()
+            _, record_cpu = _concurrent(reattach, range(measured))
+            result.metrics["decisions_per_s_record_audit"] = round(record_cpu, 1)
             audited = rt.audit.count()
+            result.limits["fsync_per_s"] = round(_fsync_rate(Path(tmp), seconds), 1)
+            result.ratio("decisions_per_fsync", "decisions_per_wall_s", "fsync_per_s")
             # The limit: a dict lookup and a point select of the SIM row per decision.
             table = {imsi.value: i for i, imsi in enumerate(imsis)}
             db = rt.db
@@ -286,6 +329,7 @@ def run(quick: bool) -> BenchResult:
                 "sims": sims, "store": "sqlite", "binding": "exact-pair",
                 "swap_every": SWAP_EVERY, "audit_records": audited,
                 "alerts": len(sink.alerts), "audit_mode": "batch",
+                "threads": THREADS,
             })
             services.close()
         finally:

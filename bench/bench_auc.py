@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from simtrust.benchmark import BenchResult
 from simtrust.subscriber.auc import (
     KDF_BACKEND,
+    KECCAK_BACKEND,
     AucSqnState,
     Milenage,
     Tuak,
@@ -154,6 +155,7 @@ def run(quick: bool) -> BenchResult:
             "kernel": "issue SQNs + RANDs + Milenage.kernel_batch, no key derivation",
             "tuak": "EPS vectors, 64-bit MAC/RES, 128-bit CK/IK, 1 Keccak iteration",
             "kdf": KDF_BACKEND,
+            "keccak": KECCAK_BACKEND,
             "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         }
     )

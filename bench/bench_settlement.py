@@ -9,6 +9,15 @@ file into typed columns, nothing else) and ``ratios.reconcile_to_parse``;
 neighbour on the same CPU does not inflate.
 Both measurements run in a child pinned to one CPU with ``POLARS_MAX_THREADS=1``.
 
+Contract transitions (issue 15): four validators in one event loop over
+loopback TCP, each with its contract engine; 300 roaming-agreement contracts
+(10 with ``--quick``), each a create and a transition signed by both parties,
+submitted round-robin. ``metrics.contract_transitions_per_s`` (finalized
+contract messages per second), ``metrics.contract_finality_p50_s`` and
+``_p99_s`` (submission to finality on validator 0), next to
+``limits.ed25519_verify_per_s`` (one core); the run fails unless every
+validator's engine ends with the same state.
+
 The files (10,000,000 records per side; 20,000 with ``--quick``) carry 1 % of
 each discrepancy class: partial pairs, visited-only, home-only, duplicates on
 each side and out-of-agreement pairs (validity, unknown service, foreign PLMN);
@@ -18,12 +27,14 @@ in the temp directory. The run checks that every class count is the injected one
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +42,32 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from simtrust.benchmark import BenchResult
+from simtrust.benchmark import BenchResult, rate
+from simtrust.identity import did_key
+from simtrust.ledger import (
+    Ed25519Signer,
+    message_id,
+    network_id_from_name,
+    payload_code,
+    signing_bytes,
+    verify_ed25519,
+)
+from simtrust.ledger.net import (
+    ConsensusParams,
+    ConsortiumNode,
+    NodeKeys,
+    NodeOptions,
+    generate_local_network,
+)
+from simtrust.settlement import (
+    ContractEngine,
+    code_hash,
+    create_payload,
+    roaming_agreement_code,
+    state_hash,
+    transition_payload,
+)
+from simtrust.store import SqliteDatabase
 
 NAME = "settlement"
 DESCRIPTION = "reconcile 10M usage records per side on one core vs raw CSV parse rate"
@@ -190,6 +226,14 @@ def run(quick: bool) -> BenchResult:
     result.limits["seconds"] = 100.0
     result.limits["peak_rss_bytes"] = float(2 << 30)
     result.ratio("reconcile_to_parse", "records_per_s", "csv_parse_per_s")
+    contracts = _contracts_on_testnet(_CONTRACTS_QUICK if quick else _CONTRACTS_FULL)
+    result.metrics.update(contracts)
+    signer = Ed25519Signer(bytes(32))
+    signature = signer.sign(b"x" * 64)
+    result.limits["ed25519_verify_per_s"] = round(
+        rate(lambda: verify_ed25519(signer.public_key, signature, b"x" * 64)), 1)
+    # Each transition is verified by four validators (message) and four engines (parties).
+    result.ratio("contracts_to_verify", "contract_transitions_per_s", "ed25519_verify_per_s")
     result.notes.update(
         records_per_side=n,
         total_minor_units=reconcile["result"]["statement"]["total_minor_units"],
@@ -199,3 +243,112 @@ def run(quick: bool) -> BenchResult:
         threads=1,
     )
     return result
+
+
+# ---------------------------------------------------------------- contracts on four validators
+
+_CONTRACTS_FULL = 300
+_CONTRACTS_QUICK = 10
+
+
+def _contract_messages(network: str, genesis_id: bytes, count: int) -> list[list[bytes]]:
+    """Per contract: a create and a sign transition (the sign approves the create)."""
+    client, home, visited = (Ed25519Signer(bytes([n]) * 32) for n in (21, 22, 23))
+    code = code_hash(roaming_agreement_code)
+    nid = network_id_from_name(network)
+    kind = payload_code("contract")
+    chains = []
+    for n in range(count):
+        initial = {"agreement": {"id": f"ra-{n}"}, "signed": [], "status": "proposed",
+                   "parties": {"home": did_key(home.public_key),
+                               "visited": did_key(visited.public_key)}}
+        name = f"ra-{n}"
+        first = state_hash(name, code, 0, initial)
+        chain, parent = [], genesis_id
+        for payload in (create_payload(name, code, initial),
+                        transition_payload(name, first, {"action": "sign"}, [home, visited])):
+            body = signing_bytes(nid, client.public_key, int(time.time() * 1000), [parent], kind,
+                                 payload)
+            chain.append(body + client.sign(body))
+            parent = message_id(chain[-1])
+        chains.append(chain)
+    return chains
+
+
+def _contracts_on_testnet(count: int) -> dict[str, float]:
+    """Submit ``count`` contracts (create + sign) round-robin to four validators; finality."""
+    with tempfile.TemporaryDirectory(prefix="simtrust-bench-contracts-") as name:
+        folder = Path(name)
+        genesis, paths = generate_local_network(
+            4, folder / "net", consensus=ConsensusParams(leader_timeout_ms=500,
+                                                         min_round_interval_ms=50))
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+
+        def call(coro: Any) -> Any:
+            return asyncio.run_coroutine_threadsafe(coro, loop).result(120)
+
+        dbs = [SqliteDatabase(folder / f"node-{i}.db") for i in range(4)]
+        nodes = [ConsortiumNode(genesis, NodeKeys.load(p), db,
+                                options=NodeOptions(rebroadcast_s=0.2, retry_s=0.1))
+                 for p, db in zip(paths, dbs, strict=True)]
+        engines = [ContractEngine([roaming_agreement_code]) for _ in nodes]
+        for engine, node in zip(engines, nodes, strict=True):
+            engine.attach(node.ledger)
+        try:
+            for node in nodes:
+                call(node.start())
+            chains = _contract_messages(genesis.network, genesis.ledger_genesis().id, count)
+            submitted: dict[bytes, float] = {}
+            began = time.perf_counter()
+            for index, chain in enumerate(chains):
+                async def send(raws: list[bytes] = chain, target: int = index % 4) -> None:
+                    nodes[target].submit(raws)
+
+                for raw in chain:
+                    submitted[message_id(raw)] = time.perf_counter()
+                call(send())
+            finalized: dict[bytes, float] = {}
+            after = 0
+            deadline = time.monotonic() + 600
+            while len(finalized) < len(submitted):
+                async def poll(start: int = after) -> list[dict[str, Any]]:
+                    rows: list[dict[str, Any]] = nodes[0].ledger.finalized_since(start, 1000)
+                    return rows
+
+                rows = call(poll())
+                now = time.perf_counter()
+                for row in rows:
+                    finalized.setdefault(bytes.fromhex(row["message_id"]), now)
+                    after = row["order"]
+                if time.monotonic() > deadline:
+                    raise RuntimeError("contract transitions did not finalize in 600 s")
+                time.sleep(0.02)
+            elapsed = time.perf_counter() - began
+
+            async def counts() -> list[int]:
+                return [n.finalized_count() for n in nodes]
+
+            while min(call(counts())) < len(submitted):
+                time.sleep(0.05)
+            prints = {e.fingerprint() for e in engines}
+            if len(prints) != 1 or engines[0].state("ra-0")["state"]["status"] != "active":
+                raise RuntimeError("validators disagree on contract state")
+        finally:
+            for node in nodes:
+                call(node.stop())
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+            for db in dbs:
+                db.close()
+    latencies = sorted(finalized[m] - submitted[m] for m in submitted)
+
+    def percentile(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+
+    return {
+        "contract_transitions_per_s": round(len(submitted) / elapsed, 1),
+        "contract_finality_p50_s": round(percentile(0.5), 4),
+        "contract_finality_p99_s": round(percentile(0.99), 4),
+    }

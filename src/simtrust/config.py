@@ -159,7 +159,8 @@ def _coerce(key: str, raw: Any) -> Any:
     ):
         text = str(raw)
         host, sep, port = text.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536 or (
+        numeric = port.isascii() and port.isdigit()
+        if not sep or not host or not numeric or not 0 <= int(port) < 65536 or (
             key == "api_bind" and int(port) == 0
         ):
             raise ConfigError(f"{key} must be HOST:PORT, got {text!r}", setting=key)
@@ -187,7 +188,8 @@ def _coerce(key: str, raw: Any) -> Any:
     if key in ("radius_bind", "radius_acct_bind"):
         text = str(raw).strip()
         host, sep, port = text.rpartition(":")
-        if text and (not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536):
+        numeric = port.isascii() and port.isdigit()
+        if text and (not sep or not host or not numeric or not 0 <= int(port) < 65536):
             raise ConfigError(f"{key} must be HOST:PORT (empty: off), got {text!r}", setting=key)
         return text
     if key == "vc_public_verify":

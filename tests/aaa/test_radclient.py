@@ -124,8 +124,6 @@ def test_roaming_session_is_tagged_with_the_visited_network(aaa: Aaa) -> None:
 def test_attach_decisions_from_radius_are_audited(aaa: Aaa) -> None:
     aaa.add_sim(9)
     radclient(aaa.auth_port, "auth", access(9))
-    attach = aaa.rt.subscriber.attach
-    attach.flush()
 
     def found() -> bool:
         events = aaa.rt.audit.query(action="attach.decisions", limit=100)

@@ -24,7 +24,7 @@ def api(env: Env) -> Any:
 
 
 def headers(env: Env, role: str, tenant: str | None) -> dict[str, str]:
-    key = env.rt.tenants.create_key(role, "k", tenant)  # type: ignore[arg-type]
+    key = env.rt.tenants.create_key(role, "k", tenant)  # type: ignore[arg-type]  # role literal
     return {"Authorization": f"Bearer {key.secret}"}
 
 
@@ -117,7 +117,7 @@ def test_certificates_revocation_crl_and_ocsp(env: Env, api: Any) -> None:
     assert [serial] == done.json()["revoked"]
     assert ocsp.OCSPCertStatus.REVOKED == status()
     crl = x509.load_der_x509_crl(api.get(f"/v1/pki/cas/{LABEL}/crl").content)
-    assert crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
+    assert crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]  # a P-256 CA key
     assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
     malformed = ocsp.load_der_ocsp_response(api.post("/v1/pki/ocsp", content=b"junk").content)
     assert ocsp.OCSPResponseStatus.MALFORMED_REQUEST == malformed.response_status

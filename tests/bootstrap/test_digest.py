@@ -34,7 +34,9 @@ def test_rfc7616_sha256_example() -> None:
 def test_auth_int_and_akav1_password_is_binary_res() -> None:
     res = bytes.fromhex("a54211d5e3ba50bf")
     body = b"<xml/>"
-    h = lambda b: hashlib.md5(b).hexdigest().encode()  # noqa: E731
+    def h(b: bytes) -> bytes:
+        return hashlib.md5(b).hexdigest().encode()
+
     a1 = b"user@realm:bsf.example:" + res
     a2 = b"GET:/bsf:" + h(body)
     expected = h(h(a1) + b":n:00000001:c:auth-int:" + h(a2)).decode()

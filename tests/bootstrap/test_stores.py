@@ -6,8 +6,10 @@ import base64
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
+from simtrust.alerts import MemorySink
 from simtrust.bootstrap import (
     CertProfile,
     DeviceClaims,
@@ -20,7 +22,7 @@ from simtrust.bootstrap import (
     parse_digest,
 )
 from simtrust.runtime import Runtime
-from simtrust.subscriber import MemorySink, SimState, build_services
+from simtrust.subscriber import SimState, build_services
 from simtrust.subscriber.auc import Milenage, Usim
 
 from .conftest import K1, OPC1, TENANT, add_sim, iccid, imsi
@@ -28,8 +30,9 @@ from .conftest import K1, OPC1, TENANT, add_sim, iccid, imsi
 
 def test_bootstrap_and_issue_on_each_store(runtime: Runtime) -> None:
     runtime.tenants.create_tenant(TENANT, "Acme")
-    subs = build_services(runtime, sinks=[MemorySink()])
-    runtime._extensions["subscriber"] = subs
+    subs = build_services(runtime.db, runtime.keyring, runtime.audit, runtime.clock,
+                          sinks=[MemorySink()])
+    runtime.subscriber = subs
     try:
         add_sim(subs, 1)
         boot = runtime.bootstrap
@@ -55,7 +58,6 @@ def test_bootstrap_and_issue_on_each_store(runtime: Runtime) -> None:
         assert boot.bsf.naf_key(info.b_tid, naf).key  # Zn
         ca = boot.cas.create_hosted(TENANT, "acme", common_name="Acme CA",
                                     profile=CertProfile(), actor="test")
-        from cryptography.hazmat.primitives.asymmetric import ec
         csr = (x509.CertificateSigningRequestBuilder()
                .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "m")]))
                .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()))

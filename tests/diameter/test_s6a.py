@@ -183,7 +183,6 @@ def test_ulr_decides_and_returns_subscription_data(sims: Env, mme: Mme) -> None:
     node = sims.subs.hss.serving_node(imsi(1).value)
     assert node is not None
     assert MME == node.host
-    sims.subs.attach.flush()
     actions = [e.action for e in sims.rt.audit.iter_all()]
     assert "hss.register" in actions
 

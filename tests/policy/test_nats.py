@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import nats.aio.msg
+import nats.errors
 import pytest
 
 from simtrust.alerts import MemorySink
@@ -392,3 +394,28 @@ def test_unreachable_server_raises_nats_unavailable() -> None:
         setup_flow_stream("nats://127.0.0.1:1", FlowStreamSettings(name="NEVER"))
     with pytest.raises(NatsUnavailable):
         FlowPublisher("nats://127.0.0.1:1", partitions=1).start()
+
+
+def test_an_ack_reply_that_times_out_does_not_stop_the_partition(
+        stream: FlowStreamSettings, runtimes: Callable[[str], Runtime],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow server reply to +ACK (seen under load) is counted; the batch it belonged to
+    comes back after ack_wait and is applied once (a duplicate), the rest flows on."""
+    flows = _flows(60)
+    _publish(stream, flows, partitions=1, batch=20)
+    rt = runtimes("slowack")
+    real = nats.aio.msg.Msg.ack_sync
+    timed_out: list[int] = []
+
+    async def slow_once(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not timed_out:
+            timed_out.append(self.metadata.sequence.stream)
+            raise nats.errors.TimeoutError
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(nats.aio.msg.Msg, "ack_sync", slow_once)
+    consumer, _ = _consume(rt, stream, [0], 1, ack_wait=0.6, idle=1.8)
+    assert 1 == consumer.stats.ack_timeouts
+    assert 1 == consumer.stats.duplicates
+    assert len(flows) == consumer.applier.totals()[0]["records"]
+    assert _expected_octets(flows) == _device_octets(rt)

@@ -11,3 +11,6 @@ def test_quick_run_reports_named_figures() -> None:
     assert {"records_per_s", "peak_rss_bytes", "seconds"} <= set(figures["metrics"])
     assert figures["limits"]["csv_parse_per_s"] > 0
     assert figures["notes"]["counts"]["partial"] == 400
+    assert {"contract_transitions_per_s", "contract_finality_p50_s",
+            "contract_finality_p99_s"} <= set(figures["metrics"])
+    assert figures["limits"]["ed25519_verify_per_s"] > 0

@@ -16,6 +16,7 @@ from simtrust.ledger import Ed25519Signer
 from simtrust.settlement import sign_statement
 from tests.cli.test_root import simtrust
 from tests.settlement.test_reconcile import agreement_file, row, write
+from tests.settlement.test_statement import HOME_KEY, VISITED_KEY, _statement
 
 
 def cli(*args: str, check: bool = False) -> CompletedProcess[str]:
@@ -131,3 +132,22 @@ def test_statement_sign_verify_prove_and_net(tmp_path: Path) -> None:
     done = cli("settle", "net", *map(str, files), "--json")
     assert 1 == done.returncode
     assert 1 == len(done.stderr.strip().splitlines())
+
+
+def test_resolve_and_carry_commands(tmp_path: Path) -> None:
+    statement, _, _ = _statement(tmp_path)
+    signed = sign_statement(sign_statement(statement, "payer", HOME_KEY), "payee", VISITED_KEY)
+    previous = tmp_path / "previous.json"
+    previous.write_text(json.dumps(signed))
+    following = tmp_path / "next.json"
+    following.write_text(json.dumps({**statement, "total_minor_units": 5}))
+    carried = json.loads(cli("settle", "carry", str(following), "--previous", str(previous),
+                             "--json", check=True).stdout)
+    assert 150 == carried["carried_disputes"][0]["remaining_minor_units"]
+    out = tmp_path / "resolution.json"
+    resolution = json.loads(cli("settle", "resolve", str(previous), "--agreed", "40", "--out",
+                                str(out), "--json", check=True).stdout)
+    assert (150, 40) == (resolution["disputed_minor_units"], resolution["agreed_minor_units"])
+    assert 2 == cli("settle", "resolve", str(previous), "--agreed", "151", "--out",
+                    str(tmp_path / "no.json")).returncode
+    assert not (tmp_path / "no.json").exists()

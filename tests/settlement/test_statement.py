@@ -14,11 +14,15 @@ from simtrust.identity import did_key
 from simtrust.ledger import Ed25519Signer
 from simtrust.settlement import (
     build_statement,
+    carry_disputes,
     load_agreement,
+    net_statements,
     reconcile_files,
     record_leaves,
     record_proof,
+    resolve_dispute,
     sign_statement,
+    statement_id,
     verify_record_proof,
     verify_statement,
 )
@@ -67,3 +71,28 @@ def test_every_record_proves_against_the_root(tmp_path: Path) -> None:
     with pytest.raises(MerkleProofError):
         verify_record_proof({**proof, "record": proof["record"].replace("visited,1,", "visited,9,")},
                             root)
+
+
+def test_disputes_resolve_by_agreement_or_carry_into_the_next_statement(tmp_path: Path) -> None:
+    statement, _, _ = _statement(tmp_path)
+    signed = sign_statement(sign_statement(statement, "payer", HOME_KEY), "payee", VISITED_KEY)
+    assert 150 == signed["disputed_minor_units"]
+    # Unresolved: the next period's statement carries the open amount, still disputed.
+    following = {**statement, "total_minor_units": 900, "disputed_minor_units": 0}
+    carried = carry_disputes(following, signed)
+    assert [{"statement": statement_id(signed), "remaining_minor_units": 150}] == \
+        carried["carried_disputes"]
+    carried = sign_statement(sign_statement(carried, "payer", HOME_KEY), "payee", VISITED_KEY)
+    # Resolved by both parties: 100 of the 150 are owed, netted with the statement.
+    resolution = resolve_dispute(carried, 100)
+    with pytest.raises(InvalidSignature):
+        verify_statement(resolution)
+    resolution = sign_statement(sign_statement(resolution, "payer", HOME_KEY), "payee",
+                                VISITED_KEY)
+    book = net_statements([carried, resolution])["currencies"]["EUR"]
+    assert 900 + 100 == book["positions"][signed["payee"]]
+    with pytest.raises(InvalidInput):
+        resolve_dispute(carried, 151)
+    # After a resolution nothing more is carried.
+    later = {**statement, "total_minor_units": 10, "disputed_minor_units": 0}
+    assert [] == carry_disputes(later, carried, resolution)["carried_disputes"]

@@ -8,11 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from simtrust.errors import InvalidInput
+from simtrust.errors import InvalidInput, InvalidSignature
 from simtrust.identity import did_key
 from simtrust.ledger import Ed25519Signer
 from simtrust.runtime import Runtime
-from simtrust.settlement import SettlementTokens, net_statements, party_public_key
+from simtrust.settlement import (
+    MicropaymentStream,
+    SettlementTokens,
+    aggregate_vouchers,
+    net_statements,
+    party_public_key,
+)
 from tests.settlement.test_cli import cli
 
 A, B, C = (Ed25519Signer(bytes([n]) * 32) for n in (1, 2, 3))
@@ -76,3 +82,24 @@ def test_cli_create_mint_and_pay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     refused = cli("settle", "token-mint", "--token", token, "--amount", "1", "--key",
                   str(tmp_path / "a.key"))
     assert 2 == refused.returncode
+
+
+def test_micropayments_aggregate_into_one_output_per_period(sqlite_runtime: Runtime) -> None:
+    node = sqlite_runtime.ledger
+    tokens = SettlementTokens(node)
+    token = tokens.create(node.signer, max_supply=10**9, initial=10**6).token_id
+    node.transfer(node.signer, A.public_key, 10_000, token=token)
+    payee = did_key(B.public_key)
+    stream = MicropaymentStream(A, payee, channel="meter-7", period="2026-01", currency="EUR")
+    vouchers = [stream.charge(1 + n % 3) for n in range(300)]
+    [aggregate] = aggregate_vouchers(vouchers)
+    assert (300, 600) == (aggregate["events"], aggregate["total_minor_units"])
+    outputs_before = len(node.outputs(B.public_key))
+    tokens.settle_stream(aggregate, A, token)
+    assert {token: 600} == node.balance(B.public_key).tokens
+    assert outputs_before + 1 == len(node.outputs(B.public_key))
+    forged = dict(vouchers[-1], cumulative_minor_units=10**6)
+    with pytest.raises(InvalidSignature):
+        aggregate_vouchers([*vouchers, forged])
+    with pytest.raises(InvalidInput):
+        aggregate_vouchers([vouchers[5], vouchers[4]])

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from simtrust.runtime import Runtime
+from simtrust.subscriber import build_services
 
 from .conftest import K1, OPC1, TENANT, iccid, imei, imsi
 
@@ -17,6 +18,8 @@ def tenants(sqlite_runtime: Runtime) -> dict[str, dict[str, str]]:
     sqlite_runtime.tenants.create_tenant("globex", "Globex")
     acme = sqlite_runtime.tenants.create_key("tenant-admin", "acme", tenant_id=TENANT)
     globex = sqlite_runtime.tenants.create_key("tenant-admin", "globex", tenant_id="globex")
+    allocations = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit, sqlite_runtime.clock, sinks=[]).inventory.allocations
+    allocations.set(TENANT, iccid_prefixes=["89882"], imsi_prefixes=["00101"], actor="test")
     return {"acme": {"Authorization": f"Bearer {acme.secret}"},
             "globex": {"Authorization": f"Bearer {globex.secret}"}}
 

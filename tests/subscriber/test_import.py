@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from simtrust.errors import InvalidInput
+from simtrust.errors import Conflict, InvalidInput
 from simtrust.subscriber import ImportRejected, Imsi, OpKind, SimState, SubscriberServices
 from simtrust.subscriber._sqn import decode_sqn_state
 
-from .conftest import K1, OP1, OPC1, TENANT, iccid
+from .conftest import K1, OP1, OPC1, TENANT, iccid, spec
 from .vendorfile import write_vendor_file
 
 GOOD = f"""\ufeff# personalisation batch 42
@@ -139,3 +139,47 @@ def test_import_1m(lite: SubscriberServices, tmp_path: Path) -> None:
     assert 1_000_000 == lite.inventory.count_sims(TENANT)["inventory"]
     last = lite.inventory.get_sim_by_imsi(Imsi("001010000999999"))
     assert 16 == len(lite.inventory.open_secrets(last.iccid).k)
+
+
+def test_rows_clashing_with_the_store_are_reported_after_a_bad_row(
+        subs: SubscriberServices, tmp_path: Path) -> None:
+    """Every bad row is listed: a row whose ICCID exists still is, after a malformed one."""
+    first = write_vendor_file(tmp_path / "a.csv", 3)
+    subs.importer.import_file(first, TENANT, actor="test")
+    lines = [
+        "ICCID,IMSI,KI,OPC",
+        f"{iccid(20)},00101,{K1.hex()},{OPC1.hex()}",                       # 2: bad IMSI
+        f"{iccid(1)},001010000000031,{K1.hex()},{OPC1.hex()}",              # 3: ICCID exists
+        f"{iccid(21)},001010000000002,{K1.hex()},{OPC1.hex()}",             # 4: IMSI exists
+    ]
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ImportRejected) as info:
+        subs.importer.import_file(path, TENANT, actor="test")
+    assert [(2, "imsi"), (3, "iccid"), (4, "imsi")] == \
+        [(e.line, e.field) for e in info.value.errors]
+    assert 3 == sum(subs.inventory.count_sims(TENANT).values())
+
+
+def test_static_addresses_are_never_shared(subs: SubscriberServices, tmp_path: Path) -> None:
+    """Refused at assignment: in one file, against the store, on create and update."""
+    inv = subs.inventory
+    inv.add_sim(TENANT, spec(1, static_ip="10.9.9.1"), actor="test")
+    with pytest.raises(Conflict, match=r"10\.9\.9\.1"):
+        inv.add_sim(TENANT, spec(2, static_ip="10.9.9.1"), actor="test")
+    inv.add_sim(TENANT, spec(2), actor="test")
+    with pytest.raises(Conflict, match=r"10\.9\.9\.1"):
+        inv.update_sim(iccid(2), actor="test", static_ip="10.9.9.1")
+    inv.update_sim(iccid(1), actor="test", static_ip="10.9.9.1")  # its own address again
+    lines = [
+        "ICCID,IMSI,KI,OPC,STATIC_IP",
+        f"{iccid(30)},001010000000030,{K1.hex()},{OPC1.hex()},10.9.9.1",   # 2: held
+        f"{iccid(31)},001010000000031,{K1.hex()},{OPC1.hex()},10.9.9.7",   # 3: good
+        f"{iccid(32)},001010000000032,{K1.hex()},{OPC1.hex()},10.9.9.7",   # 4: same as 3
+    ]
+    path = tmp_path / "ips.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ImportRejected) as info:
+        subs.importer.import_file(path, TENANT, actor="test")
+    assert [(2, "static_ip"), (4, "static_ip")] == \
+        [(e.line, e.field) for e in info.value.errors]

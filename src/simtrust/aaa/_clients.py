@@ -135,7 +135,7 @@ class GatewayClients:
     def find_ref(self, ref: str) -> GatewayClient:
         """A client by id or by CIDR."""
         text = str(ref).strip()
-        if text.isdigit():
+        if (text.isascii() and text.isdigit()):
             return self.get(int(text))
         network = parse_cidr(text)
         self.reload()

@@ -91,9 +91,9 @@ class EapOutcome:
 class _Reauth:
     imsi: str
     method: int
-    k_encr: bytes
-    k_aut: bytes
-    secret: bytes  # MK (AKA) or K_re (AKA')
+    k_encr: bytes = field(repr=False)
+    k_aut: bytes = field(repr=False)
+    secret: bytes = field(repr=False)  # MK (AKA) or K_re (AKA')
     counter: int
 
 

@@ -25,7 +25,7 @@ _log = logging.getLogger("simtrust.aaa.listener")
 
 def parse_bind(text: str) -> tuple[str, int]:
     host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536:
         raise ValueError(f"RADIUS bind must be HOST:PORT, got {text!r}")
     return host.strip("[]"), int(port)
 

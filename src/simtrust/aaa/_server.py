@@ -336,7 +336,7 @@ class RadiusServer:
             imsi_text = eap_imsi
         if imsi_text is None:
             name = request.text(Attr.USER_NAME)
-            if name is not None and name.isdigit() and 14 <= len(name) <= 15:
+            if name is not None and (name.isascii() and name.isdigit()) and 14 <= len(name) <= 15:
                 imsi_text = name
         actor = f"radius:{client.name}"
         if imsi_text is None:

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import simtrust
 from simtrust.api import routes as routes_pkg
+from simtrust.api.openapi import install_openapi
 from simtrust.api.problems import install_problem_handlers, problem
 from simtrust.runtime import Runtime
 
@@ -109,5 +110,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         router = getattr(module, "router", None)
         if router is not None:
             app.include_router(router)
+    install_openapi(app)
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)
     return app

@@ -146,6 +146,22 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, [("Content-Type", "application/ocsp-response")], answer)
 
 
+class _TlsServer(ThreadingHTTPServer):
+    """Wraps each accepted socket in TLS; the handshake runs in the connection's thread."""
+
+    daemon_threads = True
+    listener: BootstrapListener
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = self.socket.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ctx = self.listener.context
+        return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        _log.debug("connection from %s ended with an error", client_address)
+
+
 class BootstrapListener:
     """Start and stop the HTTPS listener of the bootstrap services."""
 
@@ -157,7 +173,7 @@ class BootstrapListener:
         self._hostnames = hostnames or [services.server.naf_id.fqdn, host]
         self._context: ssl.SSLContext | None = None
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _TlsServer | None = None
         self._thread: threading.Thread | None = None
         self.trust_pem = b""
         self._generation = -1
@@ -199,6 +215,12 @@ class BootstrapListener:
             self._context = self._build_context()
 
     @property
+    def context(self) -> ssl.SSLContext:
+        if self._context is None:
+            raise OSError("listener has no TLS context")
+        return self._context
+
+    @property
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError("listener not started")
@@ -211,21 +233,8 @@ class BootstrapListener:
     def start(self) -> BootstrapListener:
         self.refresh()
         handler = type("BoundHandler", (_Handler,), {"listener": self})
-        server = ThreadingHTTPServer((self._host, self._port), handler)
-        server.daemon_threads = True
-        listener = self
-
-        def get_request() -> tuple[Any, Any]:
-            sock, addr = server.socket.accept()
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            ctx = listener._context
-            if ctx is None:
-                raise OSError("listener has no TLS context")
-            return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
-
-        server.get_request = get_request  # type: ignore[method-assign]
-        server.handle_error = lambda request, client_address: _log.debug(  # type: ignore[method-assign]
-            "connection from %s ended with an error", client_address)
+        server = _TlsServer((self._host, self._port), handler)
+        server.listener = self
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="bootstrap-listener",
                                         daemon=True)

@@ -11,16 +11,34 @@ existence of other tenants' objects is not revealed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from pydantic import Field
 
 from simtrust.api._oauth import ACCESS_TOKEN_PREFIX, redeem
 from simtrust.errors import AuthenticationRequired, NotFound, PermissionDenied
 from simtrust.runtime import Runtime
 from simtrust.store import Role
 
-__all__ = ["CurrentPrincipal", "CurrentRuntime", "Principal", "get_principal", "get_runtime"]
+__all__ = [
+    "INT64",
+    "INT64_MAX",
+    "CurrentPrincipal",
+    "CurrentRuntime",
+    "Id64",
+    "Principal",
+    "get_principal",
+    "get_runtime",
+]
+
+#: The largest integer a store column holds (SQLite INTEGER, PostgreSQL BIGINT): every
+#: integer the API accepts is bounded by it at the edge, so a larger one is a 422.
+INT64_MAX = 2**63 - 1
+#: Extra OpenAPI keywords of such an integer.
+INT64: dict[str, Any] = {"format": "int64"}
+#: A stored row id (1 .. 2**63-1).
+Id64 = Annotated[int, Field(ge=1, le=INT64_MAX, json_schema_extra=INT64)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +56,17 @@ class Principal:
         """How the audit log names this caller."""
         return f"apikey:{self.key_id}"
 
-    def check_tenant(self, tenant_id: str | None) -> None:
-        """Raise NotFound unless this principal may see objects of ``tenant_id``."""
+    def check_tenant(self, tenant_id: str | None, missing: NotFound | None = None) -> None:
+        """Raise NotFound unless this principal may see objects of ``tenant_id``.
+
+        ``missing`` is the very error the lookup raises for an object that does not
+        exist (same detail, same members), so another tenant's object answers
+        exactly like a missing one (docs/decisions/api-tenant-existence.md).
+        """
         if self.is_operator:
             return
         if tenant_id is None or tenant_id != self.tenant_id:
-            raise NotFound("no such object")
+            raise missing if missing is not None else NotFound("no such object")
 
     def scope(self, requested: str | None) -> str | None:
         """The tenant a listing is limited to: a tenant key's own, or the operator's choice."""

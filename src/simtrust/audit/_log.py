@@ -209,23 +209,31 @@ class AuditLog:
         tenant_id: str | None = None,
         details: dict[str, Any] | None = None,
         at: datetime | None = None,
+        durable: bool = False,
     ) -> AuditEvent:
         entry = AuditEntry(actor, action, subject, outcome, reason, tenant_id, details or {}, at)
-        return self.append_many([entry])[0]
+        return self.append_many([entry], durable=durable)[0]
 
-    def append_many(self, entries: Sequence[AuditEntry]) -> list[AuditEvent]:
-        """Append several records in one transaction (the fast path for hot services)."""
+    def append_many(
+        self, entries: Sequence[AuditEntry], *, durable: bool = False
+    ) -> list[AuditEvent]:
+        """Append several records in one transaction (the fast path for hot services).
+
+        ``durable``: the records are on disk when this returns (see
+        :meth:`~simtrust.store.Database.transaction`); inside a caller's
+        transaction, that transaction's commit becomes durable.
+        """
         for entry in entries:
             _check_entry(entry)
         for _attempt in range(5):
             try:
-                return self._append_once(entries)
+                return self._append_once(entries, durable)
             except Conflict:
                 self._head = None
         raise Conflict("audit log is contended; append failed after retries")
 
-    def _append_once(self, entries: Sequence[AuditEntry]) -> list[AuditEvent]:
-        with self._db.transaction():
+    def _append_once(self, entries: Sequence[AuditEntry], durable: bool) -> list[AuditEvent]:
+        with self._db.transaction(durable=durable):
             if self._head is None:
                 self._head = self._load_head()
             seq, prev = self._head

@@ -163,6 +163,12 @@ class IssuedCert:
         return asdict(self)
 
 
+def _issued(row: Sequence[Any]) -> IssuedCert:
+    text = [None if v is None else str(v) for v in row]
+    return IssuedCert(str(text[0]), str(text[1]), str(text[2]), str(text[3]), str(text[4]),
+                      str(text[5]), str(text[6]), str(text[7]), text[8], text[9])
+
+
 def _imei_urn(imei: str) -> str:
     """``urn:imei:TAC-SNR-CD`` (RFC 7254 §3); the check digit is recomputed when absent."""
     digits = imei[:14]
@@ -571,7 +577,7 @@ class CertificateAuthorities:
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
                            critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca.certificate.public_key()), critical=False)  # type: ignore[arg-type]
+                ca.certificate.public_key()), critical=False)  # type: ignore[arg-type]  # CA keys are P-256
         )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
@@ -670,7 +676,7 @@ class CertificateAuthorities:
             params.append(iccid)
         rows = self._db.query(sql + " ORDER BY issued_at DESC, serial LIMIT ?",
                               (*params, limit))
-        return [IssuedCert(*(None if v is None else str(v) for v in r)) for r in rows]  # type: ignore[arg-type]
+        return [_issued(r) for r in rows]
 
     def certificate(self, serial: str) -> IssuedCert:
         found = self._select("serial = ?", (serial.lower(),))
@@ -682,7 +688,7 @@ class CertificateAuthorities:
         rows = self._db.query(
             "SELECT serial, ca_id, tenant_id, iccid, subject, not_before, not_after, status,"
             f" revoked_at, revocation_reason FROM boot_certs WHERE {where}", params)
-        return [IssuedCert(*(None if v is None else str(v) for v in r)) for r in rows]  # type: ignore[arg-type]
+        return [_issued(r) for r in rows]
 
     def revoke(self, serial: str, *, reason: str = "unspecified", actor: str) -> IssuedCert:
         if reason not in REVOCATION_REASONS:

@@ -97,7 +97,8 @@ def ks_from_ck_ik(ck: bytes, ik: bytes) -> bytes:
 def impi_from_imsi(imsi: str, mnc_length: int) -> str:
     """The IMPI a USIM without ISIM uses: ``<IMSI>@ims.mnc<MNC>.mcc<MCC>.3gppnetwork.org``
     (TS 23.003 §13.3), MNC padded to three digits."""
-    if not imsi.isdigit() or not 6 <= len(imsi) <= 15 or mnc_length not in (2, 3):
+    numeric = imsi.isascii() and imsi.isdigit()
+    if not numeric or not 6 <= len(imsi) <= 15 or mnc_length not in (2, 3):
         raise InvalidInput("IMSI must be 6-15 digits with a 2 or 3 digit MNC", field="imsi")
     mcc, mnc = imsi[:3], imsi[3:3 + mnc_length].zfill(3)
     return f"{imsi}@ims.mnc{mnc}.mcc{mcc}.3gppnetwork.org"
@@ -160,7 +161,8 @@ def a_tid(k_ausf: bytes, supi: str) -> bytes:
 
 def a_kid(a_tid_value: bytes, routing_indicator: str, realm: str) -> str:
     """A-KID = ``<RID>.<base64(A-TID)>@<realm>`` (TS 33.535 §5.1, RFC 7542 NAI)."""
-    if not (routing_indicator.isdigit() and 1 <= len(routing_indicator) <= 4):
+    numeric = routing_indicator.isascii() and routing_indicator.isdigit()
+    if not (numeric and 1 <= len(routing_indicator) <= 4):
         raise InvalidInput("routing indicator is 1-4 digits", field="routing_indicator")
     user = base64.b64encode(_check("A-TID", a_tid_value, 32)).decode("ascii")
     return f"{routing_indicator}.{user}@{realm}"

@@ -3,7 +3,7 @@
 Every module in this package that defines ``NAME`` and ``app`` (a
 ``typer.Typer``) is mounted as ``simtrust NAME``. :func:`main` turns simtrust
 errors into one line on stderr and a non-zero exit: 2 for bad input, 1 for
-anything else.
+anything else (docs/decisions/foundation-cli-exit-codes.md).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import warnings
 import typer
 
 from simtrust.cli._root import app
-from simtrust.errors import InvalidInput, SimtrustError
+from simtrust.errors import InvalidInput, Rejected, SimtrustError
 
-__all__ = ["app", "main"]
+__all__ = ["app", "bad_input", "main"]
 
 # TestClient-based demo steps import starlette.testclient, which warns about httpx.
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -40,13 +40,24 @@ def _mount_packages() -> None:
 _mount_packages()
 
 
+def bad_input(exc: SimtrustError) -> bool:
+    """Whether the caller's input was at fault (exit 2): invalid values, and bytes that
+    do not decode (a ledger message rejected for its ``encoding``)."""
+    return isinstance(exc, InvalidInput) or (
+        isinstance(exc, Rejected) and exc.reason == "encoding"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map errors to one line and an exit code."""
     try:
         code = app(args=argv, prog_name="simtrust", standalone_mode=False)
     except SimtrustError as exc:
         typer.echo(f"simtrust: error: {exc.detail}", err=True)
-        sys.exit(2 if isinstance(exc, InvalidInput) else 1)
+        sys.exit(2 if bad_input(exc) else 1)
+    except UnicodeError as exc:
+        typer.echo(f"simtrust: error: input is not valid text ({type(exc).__name__})", err=True)
+        sys.exit(2)
     except typer.Abort:
         typer.echo("simtrust: aborted", err=True)
         sys.exit(130)

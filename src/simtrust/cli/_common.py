@@ -20,9 +20,17 @@ from rich.progress import (
 )
 
 from simtrust.config import load_settings
+from simtrust.errors import InvalidInput
 from simtrust.runtime import Runtime
 
-__all__ = ["console", "emit_json", "err_console", "open_runtime", "progress_bar"]
+__all__ = [
+    "console",
+    "emit_json",
+    "err_console",
+    "open_runtime",
+    "progress_bar",
+    "read_text",
+]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -31,6 +39,19 @@ err_console = Console(stderr=True)
 def open_runtime(home: Path | None = None) -> Runtime:
     """The runtime of ``home`` (default: ``SIMTRUST_HOME`` or ``~/.simtrust``)."""
     return Runtime.open(load_settings(home=home))
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file (a BOM is dropped); InvalidInput (exit 2) if it is not UTF-8."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidInput(
+            f"{path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line})",
+            field="file",
+        ) from None
 
 
 def emit_json(value: Any) -> None:

@@ -119,7 +119,7 @@ def serve(
     host, port = rt.settings.api_host, rt.settings.api_port
     if bind:
         host, _, port_text = bind.rpartition(":")
-        if not host or not port_text.isdigit():
+        if not host or not (port_text.isascii() and port_text.isdigit()):
             raise InvalidInput(f"--bind must be HOST:PORT, got {bind!r}")
         port = int(port_text)
     err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json)")

@@ -1,4 +1,5 @@
-"""``simtrust attach``: attach decisions, the equipment blocklist, the address map.
+"""``simtrust attach``: attach decisions, the equipment blocklist, the address map, and
+each tenant's attach policy (``policy``: binding mode, swap action, roaming, webhook).
 
 ``check`` decides one attach exactly as the API does (binding on first use,
 SIM-swap actions and alerts, audit) unless ``--dry-run`` is given; the exit
@@ -7,13 +8,21 @@ code is 0 for allow and 3 for deny so scripts can branch on it.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from simtrust.cli._common import console, emit_json, err_console, open_runtime
-from simtrust.subscriber import ImportRejected, Plmn
+from simtrust.cli._common import console, emit_json, err_console, open_runtime, read_text
+from simtrust.subscriber import (
+    BindingMode,
+    ImportRejected,
+    Plmn,
+    Roaming,
+    SwapAction,
+    UnknownDevice,
+)
 
 __all__ = ["NAME", "app"]
 
@@ -66,7 +75,7 @@ def blocklist_import(
     json_out: JsonOpt = False,
 ) -> None:
     """Import IMEIs and TAC ranges into the blocklist, all-or-nothing."""
-    text = file.read_text(encoding="utf-8-sig")
+    text = read_text(file)
     rt = open_runtime()
     try:
         try:
@@ -106,3 +115,47 @@ def lookup(
         console.print(imsi or f"no SIM holds {address}")
     if imsi is None:
         raise typer.Exit(1)
+
+
+@app.command("policy")
+def policy(
+    tenant: Annotated[str, typer.Argument(help="The tenant.")],
+    binding_mode: Annotated[
+        BindingMode | None, typer.Option("--binding-mode", help="Default IMEI binding.")
+    ] = None,
+    swap_action: Annotated[
+        SwapAction | None, typer.Option("--swap-action", help="What a SIM swap does.")
+    ] = None,
+    unknown_device: Annotated[
+        UnknownDevice | None,
+        typer.Option("--unknown-device", help="Devices not in the inventory: allow or deny."),
+    ] = None,
+    roaming: Annotated[
+        list[str] | None,
+        typer.Option("--roaming", help="Permitted network: *, MCC or MCC-MNC (repeatable)."),
+    ] = None,
+    webhook: Annotated[
+        str | None, typer.Option("--webhook", help="http(s) URL SIM-swap alerts are posted to.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show a tenant's attach policy, or change the settings given."""
+    rt = open_runtime()
+    try:
+        inventory = rt.subscriber.inventory
+        current = inventory.policy(tenant)
+        changes: dict[str, Any] = {
+            "binding_mode": binding_mode, "swap_action": swap_action,
+            "unknown_device": unknown_device, "webhook_url": webhook,
+            "roaming": Roaming.parse(roaming) if roaming is not None else None,
+        }
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if changes:
+            current = inventory.set_policy(dataclasses.replace(current, **changes), actor="cli")
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(current.to_json())
+        return
+    for key, value in current.to_json().items():
+        console.print(f"{key}: {value}")

@@ -154,8 +154,8 @@ def tuak(
     _print(data, as_json)
 
 
-_PLMN = re.compile(r"^(\d{3})-?(\d{2,3})$")
-_SN_NAME = re.compile(r"^5G:mnc(\d{3})\.mcc(\d{3})\.3gppnetwork\.org$")
+_PLMN = re.compile(r"^([0-9]{3})-?([0-9]{2,3})$")
+_SN_NAME = re.compile(r"^5G:mnc([0-9]{3})\.mcc([0-9]{3})\.3gppnetwork\.org$")
 
 
 def _plmn(text: str) -> tuple[str, str]:

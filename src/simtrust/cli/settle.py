@@ -28,11 +28,15 @@ from simtrust.ledger import Ed25519Signer, parse_hex_id
 from simtrust.settlement import (
     SettlementTokens,
     build_statement,
+    carry_disputes,
     load_agreement,
+    load_suspensions,
     net_statements,
     reconcile_files,
     record_proof,
+    resolve_dispute,
     sign_statement,
+    suspended_usage,
     verify_record_proof,
     verify_statement,
 )
@@ -59,11 +63,19 @@ def reconcile(
         Path | None,
         typer.Option("--records", help="Write charging_id,imsi,side,class per input record here."),
     ] = None,
+    suspended: Annotated[
+        Path | None,
+        typer.Option("--suspended", help="SIM suspensions: imsi,suspended_from,suspended_until."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Classify every record of both sides and rate the statement (integer minor units)."""
     terms = load_agreement(agreement)
+    suspensions = load_suspensions(suspended) if suspended is not None else None
+    flagged = suspended_usage(visited, suspensions) if suspensions is not None else None
     result = reconcile_files(terms, home, visited, records_out=records).to_json()
+    if flagged is not None:
+        result["fraud"] = {"suspended_sim_usage": flagged}
     if json_out:
         emit_json(result)
         return
@@ -177,6 +189,44 @@ def verify(
         emit_json({"verified": True, "signed_by": roles})
     else:
         console.print(f"verified: signed by {', '.join(roles)}")
+
+
+def _statement_file(path: Path) -> dict[str, Any]:
+    document = _read_json(path, "statement")
+    if not isinstance(document, dict):
+        raise InvalidInput(f"statement {path}: not a JSON object")
+    return document
+
+
+@app.command()
+def resolve(
+    path: Annotated[Path, typer.Argument(help="Signed statement whose disputes are resolved.")],
+    agreed: Annotated[int, typer.Option("--agreed", help="Minor units the payer will pay.")],
+    out: OutOpt,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the unsigned resolution of a statement's open disputes (both parties sign it)."""
+    resolution = resolve_dispute(_statement_file(path), agreed)
+    _write_json(out, resolution)
+    if json_out:
+        emit_json(resolution)
+
+
+@app.command()
+def carry(
+    path: Annotated[Path, typer.Argument(help="The next, still unsigned statement (in place).")],
+    previous: Annotated[Path, typer.Option("--previous", help="The previous signed statement.")],
+    resolution: Annotated[
+        Path | None, typer.Option("--resolution", help="Its signed resolution, if any.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Carry the previous statement's unresolved disputes into the next statement."""
+    settled = _statement_file(resolution) if resolution is not None else None
+    updated = carry_disputes(_statement_file(path), _statement_file(previous), settled)
+    _write_json(path, updated)
+    if json_out:
+        emit_json({"carried_disputes": updated["carried_disputes"]})
 
 
 @app.command()

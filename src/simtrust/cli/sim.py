@@ -1,4 +1,6 @@
-"""``simtrust sim``: the SIM inventory — bulk import of vendor files, list, show, life cycle.
+"""``simtrust sim``: the SIM inventory — bulk import of vendor files, list, show, life cycle,
+attach settings (``set``: binding mode, APN, static address) and the tenant's identifier
+ranges (``allocate``).
 
 ``import`` reads a SIM-vendor output file (headers in docs/subscriber.md) in one
 transaction with a progress bar; on bad rows nothing is written and every bad
@@ -8,7 +10,7 @@ row is reported by line number (exit code 2). ``--json`` prints one object.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast, get_args
 
 import typer
 from rich.progress import (
@@ -23,9 +25,12 @@ from rich.progress import (
 from rich.table import Table
 
 from simtrust.cli._common import console, emit_json, err_console, open_runtime
+from simtrust.errors import InvalidInput
 from simtrust.subscriber import (
+    BindingMode,
     Iccid,
     ImportRejected,
+    Roaming,
     SimState,
     count_rows,
 )
@@ -200,3 +205,80 @@ def sessions(
                       str(s.in_octets), str(s.out_octets), str(s.session_time),
                       s.visited_plmn or "")
     console.print(table)
+
+
+ClearField = Literal["group_id", "apn", "static_ip", "binding_mode", "roaming"]
+
+
+@app.command("set")
+def set_attach_settings(
+    iccid: Annotated[str, typer.Argument(help="The SIM's ICCID.")],
+    binding_mode: Annotated[
+        BindingMode | None,
+        typer.Option("--binding-mode", help="IMEI binding of this SIM (overrides group/tenant)."),
+    ] = None,
+    apn: Annotated[str | None, typer.Option("--apn", help="APN the SIM attaches to.")] = None,
+    static_ip: Annotated[
+        str | None, typer.Option("--static-ip", help="Fixed address (no two SIMs share one).")
+    ] = None,
+    group: Annotated[int | None, typer.Option("--group", min=1, help="Device group id.")] = None,
+    roaming: Annotated[
+        list[str] | None,
+        typer.Option("--roaming", help="Permitted network: *, MCC or MCC-MNC (repeatable)."),
+    ] = None,
+    clear: Annotated[
+        list[str] | None,
+        typer.Option("--clear", help="Unset: group_id, apn, static_ip, binding_mode, roaming."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Change a SIM's attach settings: binding mode, APN, static address, group, roaming."""
+    cleared: list[ClearField] = []
+    for name in clear or []:
+        if name not in get_args(ClearField):
+            raise InvalidInput(f"--clear takes one of {', '.join(get_args(ClearField))}")
+        cleared.append(cast("ClearField", name))
+    rt = open_runtime()
+    try:
+        sim = rt.subscriber.inventory.update_sim(
+            Iccid(iccid), actor=ACTOR, binding_mode=binding_mode, apn=apn, static_ip=static_ip,
+            group_id=group, roaming=Roaming.parse(roaming) if roaming is not None else None,
+            clear=cleared,
+        )
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(sim.to_json())
+        return
+    console.print(f"SIM {sim.iccid}: binding {sim.binding_mode or '(group/tenant)'}, "
+                  f"APN {sim.apn or '-'}, static address {sim.static_ip or '-'}")
+
+
+@app.command("allocate")
+def allocate(
+    tenant: Annotated[str, typer.Argument(help="Tenant the ranges are allocated to.")],
+    iccid_prefix: Annotated[
+        list[str] | None, typer.Option("--iccid-prefix", help="ICCID prefix (repeatable).")
+    ] = None,
+    imsi_prefix: Annotated[
+        list[str] | None, typer.Option("--imsi-prefix", help="IMSI prefix (repeatable).")
+    ] = None,
+    show: Annotated[bool, typer.Option("--show", help="Only print the current ranges.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set the ICCID/IMSI ranges a tenant's keys may provision (replaces the old ones)."""
+    rt = open_runtime()
+    try:
+        allocations = rt.subscriber.inventory.allocations
+        if show:
+            result = allocations.get(tenant)
+        else:
+            result = allocations.set(tenant, iccid_prefixes=iccid_prefix or [],
+                                     imsi_prefixes=imsi_prefix or [], actor=ACTOR)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(result.to_json())
+        return
+    console.print(f"{tenant}: ICCID {', '.join(result.iccid_prefixes) or '-'}; "
+                  f"IMSI {', '.join(result.imsi_prefixes) or '-'}")

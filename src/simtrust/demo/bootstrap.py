@@ -61,9 +61,8 @@ def _broker(tmp: Path, chain: bytes, key: bytes, ca: bytes, crl: bytes) -> tuple
         "use_identity_as_username true\nallow_anonymous false\npersistence false\n"
         f"log_type error\nuser {getpass.getuser()}\n")
     command = ["mosquitto", "-c", str(tmp / "mosquitto.conf")]
-    # The Debian broker binary on PATH, with a config file this step wrote.
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL,  # noqa: S603
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(command,  # noqa: S603 - the broker binary, a config this step wrote
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(400):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()

@@ -158,7 +158,6 @@ def run(ctx: Any) -> dict[str, Any]:
         services.blocklist.add_imei(_device(9).value, actor="demo", reason="reported stolen")
         stolen = engine.decide(imsis[9], _device(9), HOME, actor="demo")
         services.alerts.flush(10)
-        engine.flush()
         alerts = list(_Webhook.received)
         ctx.say(f"SIM {imsis[7]} in a new device: {'ALLOW' if swapped.allowed else 'DENY'} "
                 f"({swapped.reason}); webhook alerts received: {len(alerts)} "

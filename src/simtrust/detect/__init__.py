@@ -3,7 +3,9 @@
 Per-device and per-cohort baselines, the streaming :class:`Detector` (scan,
 DDoS, beacon, volume, time of day, new destination, SIM in a new device) over
 :class:`~simtrust.domain.FlowRecord`, and the :class:`DetectionService` that
-delivers its alerts to :mod:`simtrust.alerts` sinks. Flows come from
+delivers its alerts to :mod:`simtrust.alerts` sinks. The fraud detectors
+(:class:`FraudDetector`: impossible travel, cloned SIM, equipment) read one
+per-SIM :class:`SimEvent` stream, and its alerts explain themselves the same way. Flows come from
 :mod:`simtrust.flows` (collectors, pcap metering, offline analysis); the
 attack generator and evaluation harness live in :mod:`simtrust.testing.detect`
 (test gear, never imported by product code).
@@ -11,18 +13,36 @@ attack generator and evaluation harness live in :mod:`simtrust.testing.detect`
 
 from simtrust.detect._baseline import FEATURES, Baseline
 from simtrust.detect._engine import Detector, Thresholds
+from simtrust.detect._fraud import (
+    EVENT_KINDS,
+    FRAUD_ALERT_KINDS,
+    FraudDetector,
+    FraudThresholds,
+    Place,
+    SimEvent,
+    country_places,
+    great_circle_km,
+)
 from simtrust.detect._model import ALERT_KINDS, Alert, AttachEvent, DeviceRef, iso_utc
 from simtrust.detect._service import DetectionService
 
 __all__ = [
     "ALERT_KINDS",
+    "EVENT_KINDS",
     "FEATURES",
+    "FRAUD_ALERT_KINDS",
     "Alert",
     "AttachEvent",
     "Baseline",
     "DetectionService",
     "Detector",
     "DeviceRef",
+    "FraudDetector",
+    "FraudThresholds",
+    "Place",
+    "SimEvent",
     "Thresholds",
+    "country_places",
+    "great_circle_km",
     "iso_utc",
 ]

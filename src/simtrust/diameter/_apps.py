@@ -31,6 +31,8 @@ from simtrust.subscriber import (
     HssEvent,
     HssOutcome,
     HssService,
+    Imei,
+    ImeiSv,
     Plmn,
     ServingNode,
     SubscriptionProfile,
@@ -88,6 +90,29 @@ def _required(message: Message, code: int, vendor: int = 0) -> Avp:
         raise DiameterError(d.MISSING_AVP, f"{d.AVPS[(code, vendor)][0]} is required",
                             failed_avp=Avp(code, b"\x00" * 4, vendor).encode())
     return avp
+
+
+def _equipment(request: Message) -> Imei | ImeiSv:
+    """The IMEI(SV) of the request's Terminal-Information (5005 when absent, 5004 when bad)."""
+    terminal = request.find(d.TERMINAL_INFORMATION, _V)
+    if terminal is None:
+        raise DiameterError(d.MISSING_AVP, "Terminal-Information (IMEI) is required",
+                            failed_avp=Avp(d.TERMINAL_INFORMATION, b"", _V).encode())
+    imei_avp = None
+    sv = None
+    for child in terminal.children():
+        if child.code == d.IMEI and child.vendor == _V:
+            imei_avp = child
+        elif child.code == d.SOFTWARE_VERSION and child.vendor == _V:
+            sv = child.as_text()
+    if imei_avp is None:
+        raise DiameterError(d.MISSING_AVP, "Terminal-Information has no IMEI",
+                            failed_avp=Avp(d.IMEI, b"", _V).encode())
+    try:
+        return equipment_from_terminal(imei_avp.as_text(), sv)
+    except InvalidIdentifier as exc:
+        raise DiameterError(d.INVALID_AVP_VALUE, exc.detail,
+                            failed_avp=imei_avp.encode()) from exc
 
 
 class CoreNetworkApps:
@@ -194,26 +219,8 @@ class CoreNetworkApps:
         flags = _required(request, d.ULR_FLAGS, _V).as_u32()
         host = _required(request, d.ORIGIN_HOST).as_text()
         realm = _required(request, d.ORIGIN_REALM).as_text()
-        terminal = request.find(d.TERMINAL_INFORMATION, _V)
-        if terminal is None:
-            # simtrust decides on the IMEI–ICCID binding; without the equipment it cannot.
-            raise DiameterError(d.MISSING_AVP, "Terminal-Information (IMEI) is required",
-                                failed_avp=Avp(d.TERMINAL_INFORMATION, b"", _V).encode())
-        imei_avp = None
-        sv = None
-        for child in terminal.children():
-            if child.code == d.IMEI and child.vendor == _V:
-                imei_avp = child
-            elif child.code == d.SOFTWARE_VERSION and child.vendor == _V:
-                sv = child.as_text()
-        if imei_avp is None:
-            raise DiameterError(d.MISSING_AVP, "Terminal-Information has no IMEI",
-                                failed_avp=Avp(d.IMEI, b"", _V).encode())
-        try:
-            equipment = equipment_from_terminal(imei_avp.as_text(), sv)
-        except InvalidIdentifier as exc:
-            raise DiameterError(d.INVALID_AVP_VALUE, exc.detail,
-                                failed_avp=imei_avp.encode()) from exc
+        # simtrust decides on the IMEI–ICCID binding; without the equipment it cannot.
+        equipment = _equipment(request)
         result = self._hss.update_location(
             imsi, equipment, visited, ServingNode(imsi, host, realm), actor=self._actor(peer))
         if result.outcome is not HssOutcome.OK or result.profile is None:
@@ -238,22 +245,7 @@ class CoreNetworkApps:
     def ecr(self, request: Message, peer: PeerInfo) -> Message:
         """ME-Identity-Check-Request (TS 29.272 §6.2.1)."""
         _required(request, d.SESSION_ID)
-        terminal = _required(request, d.TERMINAL_INFORMATION, _V)
-        imei_avp = None
-        sv = None
-        for child in terminal.children():
-            if child.code == d.IMEI and child.vendor == _V:
-                imei_avp = child
-            elif child.code == d.SOFTWARE_VERSION and child.vendor == _V:
-                sv = child.as_text()
-        if imei_avp is None:
-            raise DiameterError(d.MISSING_AVP, "Terminal-Information has no IMEI",
-                                failed_avp=Avp(d.IMEI, b"", _V).encode())
-        try:
-            equipment = equipment_from_terminal(imei_avp.as_text(), sv)
-        except InvalidIdentifier as exc:
-            raise DiameterError(d.INVALID_AVP_VALUE, exc.detail,
-                                failed_avp=imei_avp.encode()) from exc
+        equipment = _equipment(request)
         user = request.find(d.USER_NAME)
         check = self._eir.check(equipment, None if user is None else user.as_text(),
                                 actor=self._actor(peer))

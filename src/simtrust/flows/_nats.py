@@ -396,13 +396,14 @@ class ConsumerStats:
     failures: int = 0
     violations: int = 0
     alerts: int = 0
+    ack_timeouts: int = 0
     malformed: Counter[str] = field(default_factory=Counter)
 
     def to_json(self) -> dict[str, Any]:
         return {"batches": self.batches, "records": self.records,
                 "duplicates": self.duplicates, "failures": self.failures,
                 "violations": self.violations, "alerts": self.alerts,
-                "malformed": dict(self.malformed)}
+                "ack_timeouts": self.ack_timeouts, "malformed": dict(self.malformed)}
 
 
 class FlowConsumer:
@@ -569,5 +570,11 @@ class FlowConsumer:
             outcome = self.before_ack(partition, seq)
             if isinstance(outcome, Awaitable):
                 await outcome
-        await msg.ack_sync()
+        try:
+            await msg.ack_sync()
+        except (nats.errors.TimeoutError, TimeoutError):
+            # The batch is committed; if the ack was lost the server redelivers it
+            # after ack_wait and the applier counts it as a duplicate (by stream
+            # sequence), so a slow server reply must not stop the partition.
+            self.stats.ack_timeouts += 1
         return True

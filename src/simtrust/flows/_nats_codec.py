@@ -118,7 +118,7 @@ def encode_batch(flows: Sequence[MappedFlow], *, partition: int, partitions: int
         kind = (_SRC6 if src6 else 0) | (_DST6 if dst6 else 0)
         imsi_at = 0
         if record.imsi is not None:
-            if not (record.imsi.isdigit() and record.imsi.isascii()
+            if not (record.imsi.isascii() and record.imsi.isdigit()
                     and 5 <= len(record.imsi) <= 15):
                 raise InvalidInput(f"IMSI {record.imsi!r} is not 5-15 digits", field="imsi")
             imsi_at = intern(record.imsi)

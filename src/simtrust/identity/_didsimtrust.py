@@ -698,7 +698,8 @@ class DidRegistry:
             raise DidNotFound(f"{did} is not on the ledger", error="notFound")
         latest, deactivated, created = int(head[0]), bool(head[1]), str(head[2])
         if version_id is not None:
-            if not version_id.isdigit() or not 1 <= int(version_id) <= latest:
+            numeric = version_id.isascii() and version_id.isdigit()
+            if not numeric or not 1 <= int(version_id) <= latest:
                 raise DidNotFound(f"{did} has no version {version_id!r}", error="notFound")
             version = int(version_id)
         elif version_time is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import operator
 
 from simtrust.errors import DecodeError
 
@@ -34,6 +35,10 @@ ED25519_PRIV = 0x1300
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(_B58)}
 _B58_POWERS = [58**i for i in range(11)]
+# bytes.translate table: a base58 character to its digit value, anything else to 0xFF.
+_B58_TABLE = bytes(_B58_INDEX.get(chr(i), 0xFF) for i in range(256))
+# Weights of the ten digits of a chunk, most significant first.
+_B58_WEIGHTS = [58**i for i in range(9, -1, -1)]
 #: Longest base58 text decoded: keys, signatures and ids are far shorter; this
 #: keeps a hostile input from costing quadratic big-integer work.
 _B58_MAX = 1024
@@ -53,17 +58,18 @@ def b58encode(data: bytes) -> str:
 def b58decode(text: str) -> bytes:
     if len(text) > _B58_MAX:
         raise DecodeError("base58 text too long")
-    number = 0
-    # Ten digits at a time in small integers, then one big-integer step per chunk.
-    for start in range(0, len(text), 10):
-        chunk = text[start : start + 10]
-        small = 0
-        for char in chunk:
-            digit = _B58_INDEX.get(char)
-            if digit is None:
-                raise DecodeError("invalid base58 character")
-            small = small * 58 + digit
-        number = number * _B58_POWERS[len(chunk)] + small
+    if not text.isascii():
+        raise DecodeError("invalid base58 character")
+    digits = text.encode("ascii").translate(_B58_TABLE)
+    if 0xFF in digits:
+        raise DecodeError("invalid base58 character")
+    # Ten digits at a time: a weighted sum of small integers evaluated in C,
+    # then one big-integer step per chunk.
+    head = len(digits) % 10 or 10
+    number = sum(map(operator.mul, digits[:head], _B58_WEIGHTS[10 - head :]))
+    for start in range(head, len(digits), 10):
+        chunk = sum(map(operator.mul, digits[start : start + 10], _B58_WEIGHTS))
+        number = number * _B58_POWERS[10] + chunk
     zeros = len(text) - len(text.lstrip("1"))
     body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
     return b"\0" * zeros + body

@@ -9,7 +9,8 @@ Covered: disclosures of top-level object properties (§4.2.1), ``_sd`` and
 ``_sd_alg`` sha-256 (§4.1), decoy digests (§4.2.5), the key binding JWT with
 ``nonce``, ``aud``, ``iat`` and ``sd_hash`` (§4.3), and the verifier's checks
 (§7.1 issuer-signed JWT, §7.3 key binding), including duplicate and
-unreferenced disclosures.
+unreferenced disclosures. Interoperability with the reference implementation
+is tested both ways (tests/identity/test_sdjwt_interop.py).
 """
 
 from __future__ import annotations

@@ -388,7 +388,8 @@ class IdentityService:
     def set_status(self, entry: dict[str, Any], value: bool | int) -> dict[str, Any]:
         """Set (revoke/suspend, or a message status) the entry's status; republish the list."""
         url, index = entry.get("statusListCredential"), entry.get("statusListIndex")
-        if not isinstance(url, str) or not isinstance(index, str) or not index.isdigit():
+        if (not isinstance(url, str) or not isinstance(index, str)
+                or not (index.isascii() and index.isdigit())):
             raise InvalidInput("a status entry has statusListCredential and statusListIndex")
         signer = self.issuer()
         published = self.status.set_status(url, int(index), value, signer=signer, now=self.now())

@@ -438,7 +438,8 @@ class StatusListVerifier:
             )
         if purpose not in STATUS_PURPOSES:
             raise VerificationFailed("malformed", f"unsupported statusPurpose {purpose!r}")
-        if not isinstance(url, str) or not isinstance(raw_index, str) or not raw_index.isdigit():
+        if (not isinstance(url, str) or not isinstance(raw_index, str)
+                or not (raw_index.isascii() and raw_index.isdigit())):
             raise VerificationFailed(
                 "malformed", "status entry needs a list URL and a decimal index"
             )

@@ -9,7 +9,9 @@ from simtrust.identity._errors import VerificationFailed
 
 __all__ = ["format_datetime", "parse_datetime"]
 
-_DATETIME = re.compile(r"-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+_DATETIME = re.compile(
+    r"-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", re.ASCII
+)
 
 
 def parse_datetime(value: object, name: str) -> datetime:

@@ -120,7 +120,7 @@ def _port_ranges(raw: Any) -> tuple[tuple[int, int], ...]:
             raise InvalidInput("port must be a number", field="ports")
         if isinstance(item, int):
             lo = hi = item
-        elif isinstance(item, str) and re.fullmatch(r"\d{1,5}(-\d{1,5})?", item):
+        elif isinstance(item, str) and re.fullmatch(r"[0-9]{1,5}(-[0-9]{1,5})?", item):
             a, _, b = item.partition("-")
             lo, hi = int(a), int(b or a)
         else:

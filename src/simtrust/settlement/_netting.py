@@ -1,9 +1,10 @@
 """Multilateral netting of roaming statements into at most N−1 settlement transfers.
 
-Each statement says its payer owes its payee ``total_minor_units`` of a currency
-(disputed amounts are not netted: they wait for resolution or the next
-statement). Per currency, every party's net position is what it is owed minus
-what it owes; positions sum to zero. Transfers then pair the largest debtor with
+Each statement says its payer owes its payee ``total_minor_units`` of a currency,
+and each signed dispute resolution its ``agreed_minor_units`` (open disputes
+are not netted: they wait for resolution or move into the next statement).
+Per currency, every party's net position is what it is owed minus what it
+owes; positions sum to zero. Transfers then pair the largest debtor with
 the largest creditor and settle the smaller of the two, so each transfer closes
 at least one party's position and N parties with non-zero positions need at
 most N−1 transfers. Integers only; ties broken by party name, so every party
@@ -22,7 +23,12 @@ __all__ = ["net_statements"]
 
 def _amount(statement: dict[str, Any], index: int) -> tuple[str, str, str, int]:
     payer, payee = statement.get("payer"), statement.get("payee")
-    currency, total = statement.get("currency"), statement.get("total_minor_units")
+    currency = statement.get("currency")
+    # A signed dispute resolution is an obligation too: the amount both parties agreed.
+    field = "agreed_minor_units" if statement.get("type") == "DisputeResolution" else (
+        "total_minor_units"
+    )
+    total = statement.get(field)
     if not isinstance(payer, str) or not isinstance(payee, str) or not payer or not payee:
         raise InvalidInput(f"statement {index}: 'payer' and 'payee' must be non-empty strings")
     if payer == payee:
@@ -30,7 +36,7 @@ def _amount(statement: dict[str, Any], index: int) -> tuple[str, str, str, int]:
     if not isinstance(currency, str) or not currency:
         raise InvalidInput(f"statement {index}: 'currency' is missing")
     if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-        raise InvalidInput(f"statement {index}: 'total_minor_units' must be a non-negative integer")
+        raise InvalidInput(f"statement {index}: {field!r} must be a non-negative integer")
     return payer, payee, currency, total
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,17 +34,23 @@ from simtrust.settlement._agreement import RoamingAgreement
 from simtrust.settlement._reconcile import USAGE_COLUMNS, Reconciliation
 
 __all__ = [
+    "RESOLUTION_TYPE",
     "STATEMENT_TYPE",
     "build_statement",
+    "carry_disputes",
     "record_leaves",
     "record_proof",
+    "resolve_dispute",
     "sign_statement",
+    "statement_id",
     "statement_signing_bytes",
     "verify_record_proof",
     "verify_statement",
 ]
 
 STATEMENT_TYPE = "RoamingStatement"
+RESOLUTION_TYPE = "DisputeResolution"
+_SIGNED_TYPES = (STATEMENT_TYPE, RESOLUTION_TYPE)
 _ROLES = ("payer", "payee")
 
 
@@ -144,8 +151,8 @@ def verify_statement(statement: dict[str, Any], require: tuple[str, ...] = _ROLE
     A party named by ``did:key`` must have signed with that key; other party names
     (``did:simtrust``, ``plmn:``) bind to keys through the ledger, outside this check.
     """
-    if statement.get("type") != STATEMENT_TYPE:
-        raise InvalidInput(f"not a {STATEMENT_TYPE}")
+    if statement.get("type") not in _SIGNED_TYPES:
+        raise InvalidInput(f"not a {' or '.join(_SIGNED_TYPES)}")
     signatures = statement.get("signatures", [])
     if not isinstance(signatures, list):
         raise InvalidInput("statement: 'signatures' must be a list")
@@ -195,3 +202,73 @@ def verify_record_proof(proof: dict[str, Any], root_hex: str) -> None:
         verify_inclusion(str(proof["record"]).encode(), inclusion, bytes.fromhex(root_hex))
     except (KeyError, TypeError, ValueError):
         raise DecodeError("record proof: malformed") from None
+
+
+def statement_id(statement: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the statement's signing bytes: what resolutions and carries cite."""
+    return hashlib.sha256(statement_signing_bytes(statement)).hexdigest()
+
+
+def _open_disputes(statement: dict[str, Any]) -> int:
+    carried = statement.get("carried_disputes", [])
+    if not isinstance(carried, list):
+        raise InvalidInput("statement: 'carried_disputes' must be a list")
+    disputed = statement.get("disputed_minor_units")
+    if isinstance(disputed, bool) or not isinstance(disputed, int) or disputed < 0:
+        raise InvalidInput("statement: 'disputed_minor_units' must be a non-negative integer")
+    return disputed + sum(int(entry.get("remaining_minor_units", 0)) for entry in carried)
+
+
+def resolve_dispute(statement: dict[str, Any], agreed_minor_units: int) -> dict[str, Any]:
+    """The unsigned resolution of a statement's open disputes (its own and those it carries).
+
+    ``agreed_minor_units`` of them are owed by the payer to the payee (netted like a
+    statement once both sign); the rest is dropped by agreement.
+    """
+    verify_statement(statement)
+    open_amount = _open_disputes(statement)
+    if not 0 <= agreed_minor_units <= open_amount:
+        raise InvalidInput(f"the agreed amount must lie between 0 and {open_amount}")
+    return {
+        "type": RESOLUTION_TYPE,
+        "version": 1,
+        "statement": statement_id(statement),
+        "agreement": statement.get("agreement"),
+        "payer": statement["payer"],
+        "payee": statement["payee"],
+        "currency": statement["currency"],
+        "disputed_minor_units": open_amount,
+        "agreed_minor_units": agreed_minor_units,
+        "signatures": [],
+    }
+
+
+def carry_disputes(
+    next_statement: dict[str, Any],
+    previous: dict[str, Any],
+    resolution: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``next_statement`` (unsigned) carrying what ``previous`` left unresolved.
+
+    Disputes that the dispute window let expire move into the next statement of the
+    same agreement and parties: they stay disputed (never netted) until a resolution
+    signed by both parties settles them.
+    """
+    verify_statement(previous)
+    if next_statement.get("signatures"):
+        raise InvalidInput("carry disputes before the parties sign the next statement")
+    for field in ("agreement", "payer", "payee", "currency"):
+        if next_statement.get(field) != previous.get(field):
+            raise InvalidInput(f"the statements differ in {field}: nothing to carry")
+    remaining = _open_disputes(previous)
+    if resolution is not None:
+        verify_statement(resolution)
+        if resolution.get("type") != RESOLUTION_TYPE or resolution.get(
+            "statement"
+        ) != statement_id(previous):
+            raise InvalidInput("the resolution does not resolve the previous statement")
+        remaining = 0  # a signed resolution settles every open dispute of that statement
+    carried = [dict(entry) for entry in next_statement.get("carried_disputes", [])]
+    if remaining:
+        carried.append({"statement": statement_id(previous), "remaining_minor_units": remaining})
+    return {**next_statement, "carried_disputes": carried}

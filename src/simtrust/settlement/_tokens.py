@@ -144,3 +144,14 @@ class SettlementTokens:
                 raise Rejected(str(state.get("reason")), "a settlement transfer was not applied")
             paid.append({**transfer, "message_id": message.hex()})
         return paid
+
+    def settle_stream(
+        self, aggregate: dict[str, Any], payer: Ed25519Signer, token: bytes
+    ) -> dict[str, Any]:
+        """Pay one aggregated micropayment stream with a single token transfer."""
+        transfer = {"from": aggregate.get("payer"), "to": aggregate.get("payee"),
+                    "amount_minor_units": aggregate.get("total_minor_units")}
+        paid = self.settle([transfer], payer, token)
+        if not paid:
+            raise InvalidInput("the stream's payer is not this key")
+        return {**aggregate, "message_id": paid[0]["message_id"]}

@@ -1,18 +1,28 @@
 """Persistence: the database seam, migrations, and the base aggregate stores."""
 
 from simtrust.store._db import Database, PostgresDatabase, Row, SqliteDatabase, open_database
+from simtrust.store._group import GroupCommit
 from simtrust.store._migrations import (
     Migration,
     SealedColumn,
     applied_versions,
     apply_migrations,
 )
-from simtrust.store._tenants import ROLES, ApiKey, NewApiKey, Role, Tenant, TenantStore
+from simtrust.store._tenants import (
+    ROLES,
+    ApiKey,
+    NewApiKey,
+    Role,
+    Tenant,
+    TenantStore,
+    missing_key,
+)
 
 __all__ = [
     "ROLES",
     "ApiKey",
     "Database",
+    "GroupCommit",
     "Migration",
     "NewApiKey",
     "PostgresDatabase",
@@ -24,5 +34,6 @@ __all__ = [
     "TenantStore",
     "applied_versions",
     "apply_migrations",
+    "missing_key",
     "open_database",
 ]

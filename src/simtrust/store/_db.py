@@ -6,10 +6,20 @@ placeholders and the few type names that differ (see :data:`TYPE_TOKENS`).
 SQLite runs in WAL mode; PostgreSQL uses psycopg 3. Each implementation keeps
 one connection guarded by a re-entrant lock, and :meth:`Database.transaction`
 is the only way to write, so a failure rolls back whole and loses nothing.
+
+A ``durable`` transaction is on disk when it returns. SQLite runs with
+``synchronous=NORMAL`` (a commit survives a crash of the process, not of the
+machine), so a durable commit then fsyncs the write-ahead log, outside the
+connection lock: commits that land while one fsync runs are covered by the
+next one, which is group commit at the file level (the pattern of
+PostgreSQL's own ``commit_delay``). PostgreSQL commits with
+``synchronous_commit = on`` for a durable transaction, the server flushing
+its WAL before COMMIT returns.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import threading
@@ -46,7 +56,13 @@ class Database(ABC):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._depth = 0
+        self._owner: int | None = None
+        self._durable = False
         self._on_rollback: list[Callable[[], None]] = []
+        # Durable commits are numbered; ``_synced`` is the last one known on disk.
+        self._sync_lock = threading.Lock()
+        self._commits = 0
+        self._synced = 0
 
     def render(self, sql: str) -> str:
         """Replace dialect tokens in schema SQL."""
@@ -55,29 +71,69 @@ class Database(ABC):
         return sql
 
     @contextmanager
-    def transaction(self) -> Iterator[Database]:
-        """Run the block atomically; nested use joins the outer transaction."""
+    def transaction(self, *, durable: bool = False) -> Iterator[Database]:
+        """Run the block atomically; nested use joins the outer transaction.
+
+        ``durable``: the outermost transaction is on disk (fsync) before its
+        ``with`` block exits; a durable nested block makes the outer one durable.
+        """
+        ticket = 0
         with self._lock:
             outer = self._depth == 0
             if outer:
                 self._begin()
+                self._owner = threading.get_ident()
+                self._durable = False
+            if durable:
+                self._durable = True
             self._depth += 1
             try:
                 yield self
             except BaseException:
                 self._depth -= 1
                 if outer:
+                    self._owner = None
                     self._rollback()
                     self._run_rollback_hooks()
                 raise
             self._depth -= 1
             if outer:
+                self._owner = None
                 try:
+                    if self._durable:
+                        self._prepare_durable_commit()
                     self._commit()
                 except BaseException:
                     self._run_rollback_hooks()
                     raise
                 self._on_rollback.clear()
+                if self._durable:
+                    self._commits += 1
+                    ticket = self._commits
+        if ticket:
+            self._sync_through(ticket)
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the calling thread has a transaction open on this database."""
+        return self._depth > 0 and self._owner == threading.get_ident()
+
+    def _sync_through(self, ticket: int) -> None:
+        """Return once durable commit ``ticket`` is on disk (one fsync covers many)."""
+        with self._sync_lock:
+            if self._synced >= ticket:
+                return
+            target = self._commits
+            self._sync()
+            self._synced = target
+
+    @abstractmethod
+    def _prepare_durable_commit(self) -> None:
+        """Make the coming COMMIT durable by itself, where the store can."""
+
+    @abstractmethod
+    def _sync(self) -> None:
+        """Flush the commits made so far to stable storage, where COMMIT did not."""
 
     def on_rollback(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` if the current outermost transaction rolls back.
@@ -165,6 +221,25 @@ class SqliteDatabase(Database):
 
     def __repr__(self) -> str:
         return f"SqliteDatabase({self.path!r})"
+
+    def _prepare_durable_commit(self) -> None:
+        """NORMAL commits are not fsynced; :meth:`_sync` follows the commit instead."""
+
+    def _sync(self) -> None:
+        if self.path == ":memory:":
+            return
+        # WAL mode: a commit is complete once its frames are in the -wal file; a
+        # checkpoint that moved them on already synced the main file (NORMAL).
+        try:
+            fd = os.open(self.path + "-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise StoreError(f"sqlite: cannot sync the write-ahead log: {exc}") from exc
+        finally:
+            os.close(fd)
 
     def script(self, sql: str) -> None:
         with self.transaction():
@@ -271,6 +346,12 @@ class PostgresDatabase(Database):
 
     def _begin(self) -> None:
         self._conn.execute("BEGIN")
+
+    def _prepare_durable_commit(self) -> None:
+        self._conn.execute("SET LOCAL synchronous_commit TO on")
+
+    def _sync(self) -> None:
+        """The server flushed its WAL before a durable COMMIT returned."""
 
     def _commit(self) -> None:
         self._conn.execute("COMMIT")

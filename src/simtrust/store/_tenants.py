@@ -32,7 +32,13 @@ __all__ = [
     "Role",
     "Tenant",
     "TenantStore",
+    "missing_key",
 ]
+
+def missing_key(key_id: str) -> NotFound:
+    """The error for an API key that is not there (or not the caller's: the same answer)."""
+    return NotFound(f"no API key {key_id!r}", key_id=key_id)
+
 
 AUTH_CACHE_SECONDS = 5.0
 _AUTH_CACHE_MAX = 4096
@@ -218,7 +224,7 @@ class TenantStore:
             (key_id,),
         )
         if row is None:
-            raise NotFound(f"no API key {key_id!r}", key_id=key_id)
+            raise missing_key(key_id)
         return _key_from_row(row)
 
     def list_keys(self, tenant_id: str | None = None) -> list[ApiKey]:

@@ -20,9 +20,10 @@ from simtrust.domain import (
 )
 from simtrust.subscriber._addresses import AddressBook, Lease
 from simtrust.subscriber._alerts import SwapAlert
+from simtrust.subscriber._allocations import AllocationIndex, Allocations, SimAllocation
 from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason
 from simtrust.subscriber._auc_service import AuthService, aka_functions
-from simtrust.subscriber._blocklist import Blocklist, BlocklistEntry, BlockMatch
+from simtrust.subscriber._blocklist import Blocklist, BlocklistEntry, BlockMatch, missing_block
 from simtrust.subscriber._decision_log import decision_history
 from simtrust.subscriber._directory import SubscriberDirectory
 from simtrust.subscriber._errors import ImportRejected, NotImplementedHere, RowError
@@ -42,7 +43,7 @@ from simtrust.subscriber._hss import (
     equipment_from_terminal,
 )
 from simtrust.subscriber._import import HEADER_ALIASES, ImportSummary, SimImporter, count_rows
-from simtrust.subscriber._inventory import Inventory, SimSpec
+from simtrust.subscriber._inventory import Inventory, SimSpec, missing_device, missing_sim
 from simtrust.subscriber._model import (
     TRANSITIONS,
     Algorithm,
@@ -71,6 +72,8 @@ __all__ = [
     "TRANSITIONS",
     "AddressBook",
     "Algorithm",
+    "AllocationIndex",
+    "Allocations",
     "Apn",
     "ApnProfile",
     "AttachDecision",
@@ -110,6 +113,7 @@ __all__ = [
     "RowError",
     "ServingNode",
     "Sim",
+    "SimAllocation",
     "SimImporter",
     "SimSecrets",
     "SimSpec",
@@ -131,5 +135,8 @@ __all__ = [
     "decision_history",
     "equipment_from_terminal",
     "luhn_check_digit",
+    "missing_block",
+    "missing_device",
+    "missing_sim",
     "parse_equipment",
 ]

@@ -12,19 +12,22 @@ allow-and-alert, suspend).
 Decisions run from an in-memory cache of SIMs, bindings, devices, groups,
 policies and the blocklist. Writes go through the store; local writes drop the
 cached items at once, and the change feed (``sub_changes``) is polled every
-``sync_interval`` seconds for writes of other processes. Every decision goes to
-the audit log: plain decisions are queued and written by a flusher thread
-(``append_many``), as ``attach.decisions`` batch records in ``batch`` mode or one
-record each in ``record`` mode (:mod:`._decision_log`); decisions that change
-state are their own record, appended in the transaction of their change.
+``sync_interval`` seconds for writes of other processes.
+
+Acknowledged means durable: a decision is returned only once its audit record is
+on disk (docs/decisions/attach-durable-audit.md). Plain decisions go through a
+group commit (:class:`simtrust.store.GroupCommit`): decisions made at the same
+time share one transaction and one fsync, written as ``attach.decisions`` batch
+records in ``batch`` mode or one record each in ``record`` mode
+(:mod:`._decision_log`); decisions that change state are their own record,
+appended durably in the transaction of their change.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -34,6 +37,7 @@ from simtrust.alerts import AlertDispatcher
 from simtrust.audit import AuditEntry
 from simtrust.domain import Iccid, Imei, ImeiSv, Imsi, Plmn, parse_equipment
 from simtrust.errors import Conflict, InvalidInput, SimtrustError
+from simtrust.store import GroupCommit
 from simtrust.subscriber._addresses import AddressBook
 from simtrust.subscriber._alerts import SwapAlert
 from simtrust.subscriber._blocklist import Blocklist, BlocklistIndex
@@ -51,8 +55,6 @@ from simtrust.subscriber._model import (
 )
 
 __all__ = ["AttachDecision", "AttachEngine", "Reason"]
-
-_log = logging.getLogger("simtrust.subscriber.attach")
 
 
 class Reason(StrEnum):
@@ -140,7 +142,7 @@ _MISSING: Any = object()
 
 
 class AttachEngine:
-    """Decides attaches from a coherent cache; audit appended in batches."""
+    """Decides attaches from a coherent cache; audit group-committed before each answer."""
 
     def __init__(
         self,
@@ -151,8 +153,6 @@ class AttachEngine:
         *,
         clock: Callable[[], datetime] | None = None,
         audit_mode: Literal["batch", "record"] = "batch",
-        audit_batch: int = 1024,
-        audit_interval: float = 0.2,
         sync_interval: float = 0.5,
         max_cached: int = 500_000,
     ) -> None:
@@ -164,23 +164,18 @@ class AttachEngine:
         if audit_mode not in ("batch", "record"):
             raise InvalidInput("audit_mode must be batch or record", field="audit_mode")
         self._audit_mode = audit_mode
-        self._audit_batch = audit_batch
-        self._audit_interval = audit_interval
+        self._audit: GroupCommit[tuple[str, DecisionRow]] = GroupCommit(self._write_audit)
         self._sync_interval = sync_interval
         self._max_cached = max_cached
         self._sims: dict[str, _SimView | None] = {}
         self._sim_bindings: dict[str, dict[str, BindingMode]] = {}
         self._dev_bindings: dict[str, dict[str, BindingMode]] = {}
-        self._devices: dict[str, tuple[str, int | None] | None] = {}
+        self._devices: dict[str, dict[str, int | None]] = {}
         self._groups: dict[int, DeviceGroup] = {}
         self._policies: dict[str, AttachPolicy] = {}
         self._index: BlocklistIndex | None = None
         self._serving: dict[str, str] = {}
-        self._pending: list[tuple[str, DecisionRow]] = []
-        self._pending_lock = threading.Lock()
         self._bind_lock = threading.RLock()
-        self._stop = threading.Event()
-        self._flusher: threading.Thread | None = None
         self._seen_seq = inventory.changes.head()
         self._applied: set[int] = set()
         self._next_sync = time.monotonic() + sync_interval
@@ -188,7 +183,7 @@ class AttachEngine:
         inventory.subscribe(self._on_change)
 
     def __repr__(self) -> str:
-        return f"AttachEngine(cached_sims={len(self._sims)}, pending_audit={len(self._pending)})"
+        return f"AttachEngine(cached_sims={len(self._sims)}, audit={self._audit!r})"
 
     # -- the decision ----------------------------------------------------------
 
@@ -263,11 +258,11 @@ class AttachEngine:
             action = (group.swap_action if group else None) or policy.swap_action
             return self._sim_swap(actor, dry_run, action, sim, imei_s, plmn, locked_to, policy)
         # 4. policy for unknowns.
-        device = self._device(imei_s)
-        if device is None and policy.unknown_device is UnknownDevice.DENY:
+        holders = self._device(imei_s)  # tenant -> group of each inventory listing it
+        if not holders and policy.unknown_device is UnknownDevice.DENY:
             return self._done(actor, dry_run, False, Reason.UNKNOWN_DEVICE,
                               "device not in the tenant's inventory", *base, sim)
-        if device is not None and device[0] != sim.tenant_id:
+        if holders and sim.tenant_id not in holders:
             return self._done(actor, dry_run, False, Reason.FOREIGN_DEVICE,
                               "device belongs to another tenant", *base, sim)
         event = None
@@ -292,7 +287,8 @@ class AttachEngine:
     #
     # ``sync`` holds audit records that must be appended with the decision's own
     # record, at once and in one transaction (swap events, new bindings); plain
-    # decisions are queued for the batch flusher.
+    # decisions join the group commit. Either way the record is on disk before
+    # the decision is returned.
 
     def _allow(
         self, actor: str, dry_run: bool, reason: Reason, detail: str, sim: _SimView,
@@ -327,10 +323,13 @@ class AttachEngine:
             self._clock().isoformat(), decision.tenant_id, decision.iccid, imsi, imei,
             decision.serving_plmn, "allow" if allowed else "deny", str(reason), address,
         )
-        if sync is not None:
-            self._inv.audit.append_many([*sync, record_entry(actor, row)])
+        if sync is not None or self._inv.db.in_transaction:
+            # Inside a transaction (a new binding) the record commits with it; the
+            # group's leader could not take the store while this thread holds it.
+            self._inv.audit.append_many([*(sync or []), record_entry(actor, row)],
+                                        durable=True)
         else:
-            self._enqueue((actor, row))
+            self._audit.submit((actor, row))
         return decision
 
     def _bind(
@@ -350,7 +349,7 @@ class AttachEngine:
         except SimtrustError as exc:
             return self._done(actor, False, False, Reason.ADDRESS, exc.detail, sim.imsi, imei,
                               plmn, sim, sync=event)
-        with self._bind_lock, inv.db.transaction():
+        with self._bind_lock, inv.db.transaction(durable=True):
             inv.db.execute(
                 "INSERT INTO sub_bindings (iccid, imei, mode, sim_lock, dev_lock, bound_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -408,57 +407,20 @@ class AttachEngine:
             at=at,
         )]
 
-    # -- audit batching ----------------------------------------------------------
+    # -- audit group commit -------------------------------------------------------
 
-    def _enqueue(self, entry: tuple[str, DecisionRow]) -> None:
-        with self._pending_lock:
-            self._pending.append(entry)
-            full = len(self._pending) >= self._audit_batch
-        if full:
-            self.flush()
-        elif self._flusher is None:
-            self._start_flusher()
+    @property
+    def group_commit(self) -> GroupCommit[tuple[str, DecisionRow]]:
+        """The group commit of plain decisions (its ``batches``/``items`` counters)."""
+        return self._audit
 
-    def _start_flusher(self) -> None:
-        with self._pending_lock:
-            if self._flusher is not None:
-                return
-            self._flusher = threading.Thread(
-                target=self._flush_loop, name="simtrust-attach-audit", daemon=True
-            )
-            self._flusher.start()
-
-    def _flush_loop(self) -> None:
-        while not self._stop.wait(self._audit_interval):
-            try:
-                self.flush()
-            except SimtrustError as exc:
-                _log.error("attach audit flush failed (will retry): %s", exc.detail)
-
-    def flush(self) -> int:
-        """Append queued decisions to the audit log now; return how many decisions."""
-        with self._pending_lock:
-            queued, self._pending = self._pending, []
-        if not queued:
-            return 0
+    def _write_audit(self, queued: Sequence[tuple[str, DecisionRow]]) -> None:
+        """Write decisions made at the same time: one transaction, one fsync."""
         if self._audit_mode == "batch":
             entries = batch_entries(queued)
         else:
             entries = [record_entry(actor, row) for actor, row in queued]
-        try:
-            self._inv.audit.append_many(entries)
-        except BaseException:
-            with self._pending_lock:
-                self._pending[:0] = queued
-            raise
-        return len(queued)
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._flusher is not None:
-            self._flusher.join(timeout=5)
-            self._flusher = None
-        self.flush()
+        self._inv.audit.append_many(entries, durable=True)
 
     # -- cache -------------------------------------------------------------------
 
@@ -524,14 +486,13 @@ class AttachEngine:
             self._dev_bindings[imei] = found
         return found
 
-    def _device(self, imei: str) -> tuple[str, int | None] | None:
-        found = self._devices.get(imei, _MISSING)
-        if found is not _MISSING:
-            return found  # type: ignore[no-any-return]
-        row = self._inv.db.query_one(
+    def _device(self, imei: str) -> dict[str, int | None]:
+        found = self._devices.get(imei)
+        if found is not None:
+            return found
+        value = {str(t): None if g is None else int(g) for t, g in self._inv.db.query(
             "SELECT tenant_id, group_id FROM sub_devices WHERE imei = ?", (imei,)
-        )
-        value = None if row is None else (str(row[0]), None if row[1] is None else int(row[1]))
+        )}
         if len(self._devices) >= self._max_cached:
             self._devices.clear()
         self._devices[imei] = value

@@ -6,7 +6,9 @@ Annex C and stores the advanced SQN state with compare-and-swap on
 ``sqn_version`` in the transaction that audits the issue, so two AuCs on one
 store never issue the same SQN. Re-synchronisation verifies AUTS (MAC-S),
 resets SEQ_HE (TS 33.102 §6.3.5) and audits it; a forged AUTS is audited and
-refused. Vectors: EPS-AKA (TS 33.401 §6.1.2), 5G HE AV (TS 33.501 §6.1.3.2),
+refused. The transaction is durable (fsync) before a vector or SQN_MS is
+returned, so an answered request is in the audit trail after any crash.
+Vectors: EPS-AKA (TS 33.401 §6.1.2), 5G HE AV (TS 33.501 §6.1.3.2),
 EAP-AKA' (TS 33.402 §6.2).
 """
 
@@ -103,7 +105,7 @@ class AuthService:
         for attempt in range(_ATTEMPTS):
             # Read and swap in one transaction: threads of this process are
             # serialised by the store; the compare-and-swap guards other processes.
-            with inv.db.transaction():
+            with inv.db.transaction(durable=True):
                 text, version = inv.sqn_state(sim.iccid)
                 out, after = produce(decode_sqn_state(text))
                 if inv.swap_sqn_state(sim.iccid, encode_sqn_state(after), version):
@@ -175,7 +177,7 @@ class AuthService:
         inv = self._inv
         for attempt in range(_ATTEMPTS):
             forged: MacFailure | None = None
-            with inv.db.transaction():
+            with inv.db.transaction(durable=True):
                 text, version = inv.sqn_state(sim.iccid)
                 before = decode_sqn_state(text)
                 try:
@@ -198,7 +200,7 @@ class AuthService:
                 inv.audit.append(
                     actor=actor, action="auc.resync", subject=f"sim:{sim.iccid}",
                     outcome="failure", reason="mac-s", tenant_id=sim.tenant_id,
-                    details={"rand": rand.hex()},
+                    details={"rand": rand.hex()}, durable=True,
                 )
                 raise AuthenticationFailure(
                     "re-synchronisation refused: AUTS does not verify",

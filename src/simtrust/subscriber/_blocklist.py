@@ -27,7 +27,12 @@ from simtrust.store import Database
 from simtrust.subscriber._changes import ChangeFeed
 from simtrust.subscriber._errors import ImportRejected, RowError
 
-__all__ = ["BlockMatch", "Blocklist", "BlocklistEntry", "BlocklistIndex"]
+__all__ = ["BlockMatch", "Blocklist", "BlocklistEntry", "BlocklistIndex", "missing_block"]
+
+
+def missing_block(entry_id: int) -> NotFound:
+    """The error for an entry that is not there (or not the caller's: the same answer)."""
+    return NotFound(f"no blocklist entry {entry_id}", entry_id=entry_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +75,7 @@ def _imei_body(text: str) -> str:
         return Imei(value).value[:14]
     if len(value) == 16:
         return ImeiSv(value).value[:14]
-    if len(value) == 14 and value.isdigit():
+    if len(value) == 14 and (value.isascii() and value.isdigit()):
         return value
     raise InvalidIdentifier(
         "blocklisted IMEI must have 14, 15 (IMEI) or 16 (IMEISV) digits",
@@ -215,7 +220,7 @@ class Blocklist:
             f"SELECT {_COLUMNS} FROM sub_blocklist WHERE id = ?", (entry_id,)
         )
         if row is None:
-            raise NotFound(f"no blocklist entry {entry_id}", entry_id=entry_id)
+            raise missing_block(entry_id)
         return _entry(row)
 
     def remove(self, entry_id: int, *, actor: str) -> None:

@@ -12,7 +12,8 @@ identity check (TS 29.272 §6.2.1) from the equipment blocklist.
 
 Outcomes are :class:`HssOutcome` values; the Diameter layer maps them to the
 result codes of TS 29.272 §7.4. Every request and decision is audited: vector
-issues and attach decisions by the AuC and attach engine, the rest here.
+issues and attach decisions by the AuC and attach engine, the rest here, each
+on disk before the answer goes out.
 """
 
 from __future__ import annotations
@@ -137,10 +138,11 @@ def equipment_from_terminal(imei: str, software_version: str | None) -> Imei | I
     IMEI holds the 14 digits TAC+SNR (a 15th, the check digit, may follow);
     Software-Version the 2-digit SVN, which makes it an IMEISV.
     """
-    if not imei.isdigit() or len(imei) not in (14, 15):
+    if not (imei.isascii() and imei.isdigit()) or len(imei) not in (14, 15):
         raise InvalidIdentifier("IMEI must be 14 or 15 digits", kind="IMEI", reason="length")
     if software_version is not None:
-        if len(software_version) != 2 or not software_version.isdigit():
+        numeric = software_version.isascii() and software_version.isdigit()
+        if len(software_version) != 2 or not numeric:
             raise InvalidIdentifier("Software-Version must be 2 digits", kind="IMEISV",
                                     reason="length")
         return ImeiSv(imei[:14] + software_version)
@@ -238,7 +240,7 @@ class HssService:
                          "no SIM with this IMSI", actor)
             return HssOutcome.USER_UNKNOWN
         db = self._inv.db
-        with db.transaction():
+        with db.transaction(durable=True):
             removed = db.execute(
                 "DELETE FROM sub_serving_nodes WHERE imsi = ? AND host = ?", (imsi, host)
             )
@@ -277,7 +279,7 @@ class HssService:
 
     def _register(self, node: ServingNode, tenant: str | None, actor: str) -> ServingNode | None:
         db = self._inv.db
-        with db.transaction():
+        with db.transaction(durable=True):
             previous = self.serving_node(node.imsi)
             db.execute(
                 "INSERT INTO sub_serving_nodes (imsi, host, realm, registered_at)"
@@ -300,7 +302,7 @@ class HssService:
     ) -> AuthInfo:
         self._inv.audit.append(
             actor=actor, action=action, subject=f"imsi:{imsi}", outcome="failure",
-            reason=str(outcome), tenant_id=tenant, details={"detail": detail},
+            reason=str(outcome), tenant_id=tenant, details={"detail": detail}, durable=True,
         )
         return AuthInfo(outcome, detail)
 
@@ -397,5 +399,6 @@ class EirService:
             reason=str(result.status), tenant_id=tenant,
             details={"equipment": str(equipment), "imsi": imsi, "entry": result.entry_id,
                      "entry_reason": result.reason},
+            durable=True,  # an answered check is on disk (docs/decisions/attach-durable-audit.md)
         )
         return result

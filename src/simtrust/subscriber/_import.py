@@ -147,6 +147,10 @@ class _HashingReader(io.RawIOBase):
         return len(data)
 
 
+#: Position of the static address in a parsed row (the column order of ``sub_sims``).
+_STATIC_IP = 14
+
+
 class SimImporter:
     """Imports vendor files into an :class:`Inventory`, one transaction per file."""
 
@@ -162,8 +166,12 @@ class SimImporter:
         *,
         actor: str,
         progress: Callable[[int], None] | None = None,
+        own_allocation: bool = False,
     ) -> ImportSummary:
-        """Import ``path`` for ``tenant_id``; ImportRejected (nothing written) on bad rows."""
+        """Import ``path`` for ``tenant_id``; ImportRejected (nothing written) on bad rows.
+
+        ``own_allocation``: as :meth:`Inventory.add_sim` (a row outside the tenant's
+        ranges is a bad row)."""
         try:
             raw = path.open("rb")
         except OSError as exc:
@@ -178,7 +186,7 @@ class SimImporter:
             )
             return self.import_stream(
                 text, tenant_id, actor=actor, name=path.name, progress=progress,
-                digest=hashing.digest.hexdigest,
+                digest=hashing.digest.hexdigest, own_allocation=own_allocation,
             )
 
     def import_stream(
@@ -190,6 +198,7 @@ class SimImporter:
         name: str = "<stream>",
         progress: Callable[[int], None] | None = None,
         digest: Callable[[], str] | None = None,
+        own_allocation: bool = False,
     ) -> ImportSummary:
         started = time.perf_counter()
         cpu_started = time.process_time()
@@ -209,6 +218,7 @@ class SimImporter:
         groups = {g.name: g.id for g in inv.list_groups(tenant_id)}
         apns = {a.name for a in inv.list_apns(tenant_id)}
         parser = _RowParser(columns, groups, apns, inv.now().isoformat(), tenant_id)
+        ranges = inv.allocations.index()
         db = inv.db
         errors: list[RowError] = []
         imported = 0
@@ -216,6 +226,7 @@ class SimImporter:
         batch: list[tuple[Any, ...]] = []
         seen_iccid: set[int] = set()
         seen_imsi: set[int] = set()
+        seen_ip: set[str] = set()
         with db.transaction():
             check_store = db.query_one("SELECT 1 FROM sub_sims LIMIT 1") is not None
             for line, record in _records(lines, dialect):
@@ -224,6 +235,13 @@ class SimImporter:
                     errors.append(RowError(line, "row", record))
                     continue
                 parsed = parser.parse(line, record, errors)
+                if parsed is not None:
+                    refused = ranges.refusal(tenant_id, str(parsed[0]), str(parsed[1]),
+                                             own=own_allocation)
+                    if refused is not None:
+                        errors.append(RowError(line, "iccid" if "ICCID" in refused else "imsi",
+                                               refused))
+                        parsed = None
                 if parsed is not None:
                     iccid_n, imsi_n = int(parsed[0]), int(parsed[1])
                     if iccid_n in seen_iccid:
@@ -234,16 +252,23 @@ class SimImporter:
                         parsed = None
                     seen_iccid.add(iccid_n)
                     seen_imsi.add(imsi_n)
-                if parsed is not None and not errors:
+                if parsed is not None and parsed[_STATIC_IP] is not None:
+                    if parsed[_STATIC_IP] in seen_ip:
+                        errors.append(RowError(line, "static_ip",
+                                               "duplicate static address in this file"))
+                        parsed = None
+                    else:
+                        seen_ip.add(parsed[_STATIC_IP])
+                if parsed is not None:
+                    # Rows after a bad one are still checked against the store (so
+                    # every bad row is listed), just no longer sealed and written.
                     batch.append((line, parsed))
                     if len(batch) >= _BATCH:
                         imported += self._flush(batch, check_store, errors)
                         batch = []
-                elif errors and batch:
-                    batch = []  # a bad row dooms the file: stop sealing, keep validating
                 if progress is not None and rows % 1000 == 0:
                     progress(rows)
-            if batch and not errors:
+            if batch:
                 imported += self._flush(batch, check_store, errors)
             if progress is not None:
                 progress(rows)
@@ -282,7 +307,13 @@ class SimImporter:
                     for col, value in (("iccid", parsed[0]), ("imsi", parsed[1])):
                         if (col, value) in taken:
                             errors.append(RowError(line, col, f"a SIM with this {col} exists"))
+                    if ("static_ip", parsed[_STATIC_IP]) in taken:
+                        errors.append(RowError(
+                            line, "static_ip",
+                            f"address {parsed[_STATIC_IP]} is assigned to another SIM"))
                 return 0
+        if errors:
+            return 0  # the file is rejected: nothing to seal
         keyring = inv.keyring
         seal = keyring.seal
         rows = []
@@ -310,6 +341,13 @@ def _existing(inv: Inventory, batch: list[tuple[int, tuple[Any, ...]]]) -> set[t
                 f"SELECT {col} FROM sub_sims WHERE {col} IN ({marks})", chunk
             ):
                 taken.add((col, str(value)))
+    addresses = [p[_STATIC_IP] for _line, p in batch if p[_STATIC_IP] is not None]
+    for start in range(0, len(addresses), 500):
+        chunk = addresses[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for sql in (f"SELECT static_ip FROM sub_sims WHERE static_ip IN ({marks})",
+                    f"SELECT address FROM sub_leases WHERE address IN ({marks})"):
+            taken.update(("static_ip", str(value)) for (value,) in inv.db.query(sql, chunk))
     return taken
 
 

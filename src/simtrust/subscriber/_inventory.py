@@ -22,6 +22,7 @@ from simtrust.crypto import Keyring
 from simtrust.domain import Iccid, Imei, ImeiSv, Imsi
 from simtrust.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from simtrust.store import Database, TenantStore
+from simtrust.subscriber._allocations import Allocations
 from simtrust.subscriber._changes import ChangeFeed
 from simtrust.subscriber._model import (
     Algorithm,
@@ -43,9 +44,19 @@ from simtrust.subscriber._model import (
 )
 from simtrust.subscriber._sqn import initial_sqn_state
 
-__all__ = ["Inventory", "SimSpec", "secret_aad"]
+__all__ = ["Inventory", "SimSpec", "missing_device", "missing_sim", "secret_aad"]
 
 Listener = Callable[[str, str], None]
+
+
+def missing_sim(iccid: Iccid) -> NotFound:
+    """The error for a SIM that is not there (or not the caller's: the same answer)."""
+    return NotFound(f"no SIM with ICCID {iccid}", iccid=iccid.value)
+
+
+def missing_device(imei: Imei) -> NotFound:
+    """The error for a device that is not there (or not the caller's: the same answer)."""
+    return NotFound(f"no device with IMEI {imei}", imei=imei.value)
 
 
 def secret_aad(iccid: str, field_name: str) -> bytes:
@@ -59,7 +70,7 @@ class SimSpec:
 
     iccid: Iccid
     imsi: Imsi
-    secrets: SimSecrets
+    secrets: SimSecrets = field(repr=False)
     amf: bytes = b"\x80\x00"
     tuak: TuakParams | None = None
     state: SimState = SimState.INVENTORY
@@ -85,9 +96,6 @@ class SimSpec:
     @property
     def algorithm(self) -> Algorithm:
         return self.secrets.op_kind.algorithm
-
-    def __repr__(self) -> str:
-        return f"SimSpec(iccid={self.iccid.value!r}, imsi={self.imsi.value!r}, secrets=<redacted>)"
 
 
 def _address(text: str) -> str:
@@ -135,7 +143,8 @@ def _sim_from_row(row: Sequence[Any]) -> Sim:
 class Inventory:
     """SIMs, devices, groups, APNs and attach policy of every tenant, over one store."""
 
-    __slots__ = ("_audit", "_clock", "_db", "_keyring", "_listeners", "_tenants", "changes")
+    __slots__ = ("_audit", "_clock", "_db", "_keyring", "_listeners", "_tenants", "allocations",
+                 "changes")
 
     def __init__(
         self,
@@ -149,6 +158,7 @@ class Inventory:
         self._audit = audit
         self._clock = clock
         self._tenants = TenantStore(db)
+        self.allocations = Allocations(db, audit, clock)
         self._listeners: list[Listener] = []
         self.changes = ChangeFeed(db)
 
@@ -219,14 +229,25 @@ class Inventory:
         """Insert rows built by :meth:`seal_row` (inside the caller's transaction)."""
         self._db.executemany(_INSERT_SIM, rows)
 
-    def add_sim(self, tenant_id: str, spec: SimSpec, *, actor: str) -> Sim:
-        """Provision one SIM; Conflict if its ICCID or IMSI is taken."""
+    def add_sim(
+        self, tenant_id: str, spec: SimSpec, *, actor: str, own_allocation: bool = False
+    ) -> Sim:
+        """Provision one SIM; Conflict if its ICCID or IMSI is taken.
+
+        ``own_allocation`` (a tenant's own request): both identifiers must lie in the
+        tenant's ranges (PermissionDenied otherwise, checked before anything else);
+        without it (the operator) neither may lie in another tenant's ranges.
+        """
         self.require_tenant(tenant_id)
+        self.allocations.check(tenant_id, spec.iccid.value, spec.imsi.value,
+                               own=own_allocation)
         if spec.group_id is not None:
             self._check_group(tenant_id, spec.group_id)
         now = self._clock().isoformat()
         with self._db.transaction():
             self._check_unique(spec)
+            if spec.static_ip is not None:
+                self._check_static_ip(spec.static_ip, spec.iccid.value, spec.imsi.value)
             self._db.execute(_INSERT_SIM, self.seal_row(spec, tenant_id, now))
             self._write("sim", spec.imsi.value)
             self._audit.append(
@@ -240,6 +261,16 @@ class Inventory:
             )
         self.notify("sim", spec.imsi.value)
         return self.get_sim(spec.iccid)
+
+    def _check_static_ip(self, address: str, iccid: str, imsi: str) -> None:
+        """Conflict if another SIM has ``address`` as its static address or leases it."""
+        taken = self._db.query_one(
+            "SELECT 1 FROM sub_sims WHERE static_ip = ? AND iccid <> ?", (address, iccid)
+        ) or self._db.query_one(
+            "SELECT 1 FROM sub_leases WHERE address = ? AND imsi <> ?", (address, imsi)
+        )
+        if taken is not None:
+            raise Conflict(f"address {address} is assigned to another SIM", field="static_ip")
 
     def _check_unique(self, spec: SimSpec) -> None:
         row = self._db.query_one(
@@ -256,7 +287,7 @@ class Inventory:
             (iccid.value,),
         )
         if row is None:
-            raise NotFound(f"no SIM with ICCID {iccid}", iccid=iccid.value)
+            raise missing_sim(iccid)
         return _sim_from_row(row)
 
     def find_sim(self, imsi: Imsi) -> Sim | None:
@@ -394,6 +425,9 @@ class Inventory:
             return sim
         assignments = ", ".join(f"{name} = ?" for name in values)
         with self._db.transaction():
+            if values.get("static_ip") is not None:
+                self._check_static_ip(str(values["static_ip"]), sim.iccid.value,
+                                      sim.imsi.value)
             self._db.execute(
                 f"UPDATE sub_sims SET {assignments}, updated_at = ? WHERE iccid = ?",
                 [*values.values(), self._clock().isoformat(), iccid.value],
@@ -453,7 +487,7 @@ class Inventory:
             "SELECT op_kind, k_sealed, op_sealed FROM sub_sims WHERE iccid = ?", (iccid.value,)
         )
         if row is None:
-            raise NotFound(f"no SIM with ICCID {iccid}", iccid=iccid.value)
+            raise missing_sim(iccid)
         kind = OpKind(row[0])
         k = self._keyring.open(bytes(row[1]), secret_aad(iccid.value, "k"))
         op = self._keyring.open(bytes(row[2]), secret_aad(iccid.value, str(kind)))
@@ -467,7 +501,7 @@ class Inventory:
             "SELECT sqn_state, sqn_version FROM sub_sims WHERE iccid = ?", (iccid.value,)
         )
         if row is None:
-            raise NotFound(f"no SIM with ICCID {iccid}", iccid=iccid.value)
+            raise missing_sim(iccid)
         return str(row[0]), int(row[1])
 
     def swap_sqn_state(self, iccid: Iccid, state: str, expected_version: int) -> bool:
@@ -565,7 +599,10 @@ class Inventory:
         if group_id is not None:
             self._check_group(tenant_id, group_id)
         with self._db.transaction():
-            if self._db.query_one("SELECT imei FROM sub_devices WHERE imei = ?", (imei.value,)):
+            # Devices are per tenant (docs/decisions/api-tenant-existence.md): only the
+            # tenant's own inventory is checked, so another tenant's is never revealed.
+            if self._db.query_one("SELECT imei FROM sub_devices WHERE tenant_id = ? AND imei = ?",
+                                  (tenant_id, imei.value)):
                 raise Conflict("a device with this IMEI exists", imei=imei.value)
             self._db.execute(
                 "INSERT INTO sub_devices (imei, imeisv, tac, tenant_id, group_id, label,"
@@ -586,14 +623,18 @@ class Inventory:
                 outcome="success", tenant_id=tenant_id,
             )
         self.notify("device", imei.value)
-        return self.get_device(imei)
+        return self.get_device(imei, tenant_id)
 
-    def find_device(self, imei: Imei) -> Device | None:
-        row = self._db.query_one(
-            "SELECT imei, imeisv, tenant_id, group_id, label, created_at"
-            " FROM sub_devices WHERE imei = ?",
-            (imei.value,),
-        )
+    def find_device(self, imei: Imei, tenant_id: str | None = None) -> Device | None:
+        """The device in ``tenant_id``'s inventory; without a tenant (the operator's
+        view), the first of the tenants' records of this IMEI by tenant id."""
+        sql = ("SELECT imei, imeisv, tenant_id, group_id, label, created_at"
+               " FROM sub_devices WHERE imei = ?")
+        params: list[Any] = [imei.value]
+        if tenant_id is not None:
+            sql += " AND tenant_id = ?"
+            params.append(tenant_id)
+        row = self._db.query_one(sql + " ORDER BY tenant_id LIMIT 1", params)
         if row is None:
             return None
         return Device(
@@ -605,10 +646,10 @@ class Inventory:
             created_at=datetime.fromisoformat(str(row[5])),
         )
 
-    def get_device(self, imei: Imei) -> Device:
-        device = self.find_device(imei)
+    def get_device(self, imei: Imei, tenant_id: str | None = None) -> Device:
+        device = self.find_device(imei, tenant_id)
         if device is None:
-            raise NotFound(f"no device with IMEI {imei}", imei=imei.value)
+            raise missing_device(imei)
         return device
 
     def list_devices(self, tenant_id: str, *, after: str = "", limit: int = 100) -> list[Device]:
@@ -616,7 +657,7 @@ class Inventory:
             "SELECT imei FROM sub_devices WHERE tenant_id = ? AND imei > ? ORDER BY imei LIMIT ?",
             (tenant_id, after, limit),
         )
-        return [self.get_device(Imei(str(r[0]))) for r in rows]
+        return [self.get_device(Imei(str(r[0])), tenant_id) for r in rows]
 
     # -- APNs ----------------------------------------------------------------
 

@@ -224,7 +224,7 @@ class Roaming:
             entry = str(raw).strip()
             if entry == "*":
                 anywhere = True
-            elif len(entry) == 3 and entry.isdigit():
+            elif len(entry) == 3 and (entry.isascii() and entry.isdigit()):
                 countries.add(entry)
             else:
                 networks.add(str(Plmn.parse(entry)))

@@ -153,6 +153,44 @@ MIGRATIONS = [
         CREATE INDEX sub_auth_events_imsi ON sub_auth_events (imsi)
         """,
     ),
+    Migration(
+        "subscriber",
+        4,
+        "SIM identifier allocations (ICCID and IMSI ranges per tenant)",
+        """
+        CREATE TABLE sub_allocations (
+            kind TEXT NOT NULL,
+            prefix TEXT NOT NULL,
+            tenant_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (kind, prefix)
+        );
+        CREATE INDEX sub_allocations_tenant ON sub_allocations (tenant_id)
+        """,
+    ),
+    Migration(
+        "subscriber",
+        5,
+        "devices per tenant: an IMEI may be in several tenants' inventories",
+        """
+        CREATE TABLE sub_devices_by_tenant (
+            imei TEXT NOT NULL,
+            imeisv TEXT,
+            tac TEXT NOT NULL,
+            tenant_id TEXT NOT NULL,
+            group_id {bigint} REFERENCES sub_groups (id),
+            label TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, imei)
+        );
+        INSERT INTO sub_devices_by_tenant
+            (imei, imeisv, tac, tenant_id, group_id, label, created_at)
+            SELECT imei, imeisv, tac, tenant_id, group_id, label, created_at FROM sub_devices;
+        DROP TABLE sub_devices;
+        ALTER TABLE sub_devices_by_tenant RENAME TO sub_devices;
+        CREATE INDEX sub_devices_imei ON sub_devices (imei)
+        """,
+    ),
 ]
 
 #: Sealed columns the runtime re-wraps when the master key rotates.

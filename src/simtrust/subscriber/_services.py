@@ -62,8 +62,7 @@ class SubscriberServices:
         return SuspendSim(self.inventory)
 
     def close(self) -> None:
-        """Flush buffered audit records and stop alert delivery."""
-        self.attach.close()
+        """Stop alert delivery (attach decisions are stored before they are answered)."""
         self.alerts.close()
 
 

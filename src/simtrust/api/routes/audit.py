@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime
 from simtrust.audit.anchoring import anchor_pending, prove_event
 from simtrust.errors import NotFound
 
@@ -25,7 +25,7 @@ def query_events(
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    after_seq: int = Query(0, ge=0),
+    after_seq: int = Query(0, ge=0, le=INT64_MAX, json_schema_extra=INT64),
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
     scope = who.scope(tenant_id)
@@ -39,7 +39,7 @@ def get_event(event_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[
     event = rt.audit.get(event_id)
     if event is None:
         raise NotFound(f"no audit event {event_id!r}")
-    who.check_tenant(event.tenant_id)
+    who.check_tenant(event.tenant_id, NotFound(f"no audit event {event_id!r}"))
     return event.to_json()
 
 
@@ -50,7 +50,7 @@ def prove(event_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str,
     event = rt.audit.get(event_id)
     if event is None:
         raise NotFound(f"no audit event {event_id!r}")
-    who.check_tenant(event.tenant_id)
+    who.check_tenant(event.tenant_id, NotFound(f"no audit event {event_id!r}"))
     return prove_event(rt.audit, rt.ledger, event_id)
 
 

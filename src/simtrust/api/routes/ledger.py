@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime
 from simtrust.errors import InvalidInput
 from simtrust.ledger import (
     MAX_MESSAGE_SIZE,
@@ -205,7 +205,7 @@ def outputs(owner: str, rt: CurrentRuntime, who: CurrentPrincipal,
 
 @router.get("/finalized", summary="Finalized messages after an order number (polling feed)")
 def finalized(rt: CurrentRuntime, who: CurrentPrincipal,
-              after: int = Query(0, ge=0),
+              after: int = Query(0, ge=0, le=INT64_MAX, json_schema_extra=INT64),
               limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
     return {"finalized": _node(rt).finalized_since(after, limit)}
 
@@ -217,12 +217,14 @@ async def feed(
     request: Request,
     rt: CurrentRuntime,
     who: CurrentPrincipal,
-    after: int = Query(0, ge=0),
-    max_events: int = Query(0, ge=0, description="stop after this many events (0: follow)"),
+    after: int = Query(0, ge=0, le=INT64_MAX, json_schema_extra=INT64),
+    max_events: int = Query(0, ge=0, le=INT64_MAX, json_schema_extra=INT64,
+                            description="stop after this many events (0: follow)"),
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     node = _node(rt)
-    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    numeric = last_event_id is not None and last_event_id.isascii() and last_event_id.isdigit()
+    start = int(last_event_id) if numeric and last_event_id else after
 
     async def events() -> AsyncIterator[str]:
         cursor, sent = start, 0

@@ -46,6 +46,25 @@ class AuthenticationInfoRequest(BaseModel):
     ausfInstanceId: str = Field(examples=["6f1c0c64-3d6f-4a3e-9a62-2d7b5f3f1e10"])  # noqa: N815
 
 
+def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its ``$defs`` inlined (their ``#/$defs/..``
+    references would otherwise point into the root of the OpenAPI document)."""
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    inlined: dict[str, Any] = inline(schema)
+    return inlined
+
+
 def problem_details(exc: SimtrustError, instance: str) -> JSONResponse:
     """A TS 29.571 ProblemDetails for a simtrust error (cause from the error's context)."""
     status = exc.status
@@ -71,7 +90,9 @@ def problem_details(exc: SimtrustError, instance: str) -> JSONResponse:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": AuthenticationInfoRequest.model_json_schema()}
+                "application/json": {
+                    "schema": _inline_defs(AuthenticationInfoRequest.model_json_schema())
+                }
             },
         }
     },

@@ -59,8 +59,9 @@ def _basic(header: str | None) -> tuple[str, str] | None:
     "/oauth2/token",
     summary="OAuth 2.0 token endpoint (client credentials with an API key)",
     responses={
-        400: {"description": "invalid_request or unsupported_grant_type (RFC 6749 §5.2)"},
-        401: {"description": "invalid_client"},
+        400: {"description": "invalid_request or unsupported_grant_type (RFC 6749 §5.2)",
+              "content": {"application/json": {}}},
+        401: {"description": "invalid_client", "content": {"application/json": {}}},
     },
 )
 async def token(request: Request, rt: CurrentRuntime) -> JSONResponse:

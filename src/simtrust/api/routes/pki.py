@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -59,7 +59,8 @@ class CaIn(BaseModel):
     mode: Literal["hosted", "imported", "delegated", "pkcs11"] = "hosted"
     common_name: str | None = Field(None, max_length=64, description="hosted: CA subject CN")
     cert_pem: str | None = Field(None, description="imported/delegated: the CA certificate")
-    key_pem: str | None = Field(None, description="imported: the CA's P-256 key (PKCS#8)")
+    key_pem: str | None = Field(None, description="imported: the CA's P-256 key (PKCS#8)",
+                                repr=False)
     est_url: str | None = Field(None, description="delegated: https://.../.well-known/est")
     pkcs11_module: str | None = Field(None, description="pkcs11: the token's module path")
     token_label: str | None = Field(None, description="pkcs11: the token label")
@@ -82,9 +83,11 @@ def _tenant(who: Principal, requested: str | None) -> str:
 
 
 def _visible(who: Principal, ca: CaRecord) -> CaRecord:
+    # Another tenant's CA answers exactly as a missing one (the store's own error).
+    missing = NotFound(f"unknown CA {ca.label!r}", reason="unknown-ca")
     if ca.tenant_id is None:
-        raise NotFound(f"unknown CA {ca.label!r}")
-    who.check_tenant(ca.tenant_id)
+        raise missing
+    who.check_tenant(ca.tenant_id, missing)
     return ca
 
 
@@ -153,9 +156,8 @@ def get_crl(label: str, rt: CurrentRuntime) -> Response:
 
 @router.get("/certificates", responses=_ERRORS, summary="Issued certificates")
 def list_certificates(rt: CurrentRuntime, who: CurrentPrincipal, tenant_id: str | None = None,
-                      iccid: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    if not 1 <= limit <= 1000:
-        raise InvalidInput("limit must be 1-1000", field="limit")
+                      iccid: str | None = None,
+                      limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     certs = rt.bootstrap.cas.certificates(tenant_id=who.scope(tenant_id), iccid=iccid,
                                           limit=limit)
     return [c.to_json() for c in certs]
@@ -164,7 +166,7 @@ def list_certificates(rt: CurrentRuntime, who: CurrentPrincipal, tenant_id: str 
 @router.get("/certificates/{serial}", responses=_ERRORS, summary="One certificate's status")
 def get_certificate(serial: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     cert = rt.bootstrap.cas.certificate(serial)
-    who.check_tenant(cert.tenant_id)
+    who.check_tenant(cert.tenant_id, NotFound(f"no certificate with serial {serial}"))
     return cert.to_json()
 
 

@@ -7,12 +7,12 @@ and device registrations are the gateway's calls and need an operator key.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Id64
 from simtrust.domain import DeviceContext
 from simtrust.errors import InvalidInput
 from simtrust.policy import (
@@ -83,7 +83,7 @@ def put_policy(tenant_id: str, scope: str, body: PolicyBody, rt: CurrentRuntime,
 
 @router.get("/policies/{tenant_id}/{scope}", summary="A policy (latest or a given version)")
 def get_policy(tenant_id: str, scope: str, rt: CurrentRuntime, who: CurrentPrincipal,
-               version: int | None = Query(None, ge=1)) -> dict[str, Any]:
+               version: Annotated[Id64 | None, Query()] = None) -> dict[str, Any]:
     who.check_tenant(tenant_id)
     return rt.policy.store.get(tenant_id, Scope.parse(scope), version).to_dict()
 

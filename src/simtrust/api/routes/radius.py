@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from simtrust.aaa import AUTH_METHODS, DEFAULT_COA_PORT
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
 from simtrust.errors import InvalidInput
-from simtrust.subscriber import Iccid
+from simtrust.subscriber import Iccid, missing_sim
 
 __all__ = ["router"]
 
@@ -81,7 +81,7 @@ def _tenant(who: Any, tenant_id: str | None) -> str:
 
 def _sim(rt: Any, who: Any, iccid: str) -> Any:
     sim = rt.subscriber.inventory.get_sim(Iccid(iccid))
-    who.check_tenant(sim.tenant_id)
+    who.check_tenant(sim.tenant_id, missing_sim(sim.iccid))
     return sim
 
 

@@ -19,7 +19,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime
 from simtrust.ledger import parse_hex_id
 from simtrust.settlement import (
     SettlementTokens,
@@ -71,12 +71,12 @@ class SlaBody(BaseModel):
 
 
 class TokenBody(BaseModel):
-    max_supply: int = Field(..., gt=0)
-    initial: int = Field(0, ge=0)
+    max_supply: int = Field(..., gt=0, le=INT64_MAX, json_schema_extra=INT64)
+    initial: int = Field(0, ge=0, le=INT64_MAX, json_schema_extra=INT64)
 
 
 class MintBody(BaseModel):
-    amount: int = Field(..., gt=0)
+    amount: int = Field(..., gt=0, le=INT64_MAX, json_schema_extra=INT64)
 
 
 def _reconcile(body: ReconcileBody) -> dict[str, Any]:

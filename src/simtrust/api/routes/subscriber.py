@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, status
+from fastapi import APIRouter, Body, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime, Id64
 from simtrust.errors import InvalidInput, NotFound
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
@@ -38,6 +38,8 @@ from simtrust.subscriber import (
     TuakParams,
     UnknownDevice,
     decision_history,
+    missing_block,
+    missing_sim,
 )
 
 __all__ = ["router"]
@@ -63,7 +65,7 @@ def _tenant_for_write(who: Any, tenant_id: str | None) -> str:
 
 def _visible_sim(services: SubscriberServices, who: Any, iccid: str) -> Any:
     sim = services.inventory.get_sim(Iccid(iccid))
-    who.check_tenant(sim.tenant_id)
+    who.check_tenant(sim.tenant_id, missing_sim(sim.iccid))
     return sim
 
 
@@ -72,38 +74,38 @@ def _visible_sim(services: SubscriberServices, who: Any, iccid: str) -> Any:
 
 class TuakIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    keccak_iterations: int = 1
-    mac_bits: int = 64
-    res_bits: int = 64
-    ck_bits: int = 128
-    ik_bits: int = 128
+    keccak_iterations: int = Field(1, ge=1, le=255)
+    mac_bits: int = Field(64, ge=0, le=256)
+    res_bits: int = Field(64, ge=0, le=256)
+    ck_bits: int = Field(128, ge=0, le=256)
+    ik_bits: int = Field(128, ge=0, le=256)
 
 
 class SimIn(BaseModel):
     """A SIM to provision: exactly one of ``opc``/``op`` (MILENAGE) or ``topc``/``top`` (TUAK)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     tenant_id: str | None = None
     iccid: str
     imsi: str
     mnc_length: Literal[2, 3] | None = None
-    k: str = Field(pattern=r"^([0-9A-Fa-f]{32}|[0-9A-Fa-f]{64})$", description="K (secret)")
-    opc: str | None = Field(None, pattern=_HEX128)
-    op: str | None = Field(None, pattern=_HEX128)
-    topc: str | None = Field(None, pattern=_HEX256)
-    top: str | None = Field(None, pattern=_HEX256)
+    # Secrets: repr=False keeps them out of repr() and str() (pydantic prints both
+    # from the same field list); hide_input_in_errors keeps them out of 422 bodies.
+    k: str = Field(pattern=r"^([0-9A-Fa-f]{32}|[0-9A-Fa-f]{64})$", description="K (secret)",
+                   repr=False)
+    opc: str | None = Field(None, pattern=_HEX128, repr=False)
+    op: str | None = Field(None, pattern=_HEX128, repr=False)
+    topc: str | None = Field(None, pattern=_HEX256, repr=False)
+    top: str | None = Field(None, pattern=_HEX256, repr=False)
     amf: str = Field("8000", pattern=r"^[0-9A-Fa-f]{4}$")
     tuak: TuakIn | None = None
     state: SimState = SimState.INVENTORY
-    group_id: int | None = None
+    group_id: Id64 | None = None
     apn: str | None = None
     static_ip: str | None = None
     binding_mode: BindingMode | None = None
     roaming: list[str] | None = None
     auth_method: AuthMethod = AuthMethod.FIVEG_AKA
-
-    def __repr__(self) -> str:
-        return f"SimIn(iccid={self.iccid!r}, imsi={self.imsi!r}, secrets=<redacted>)"
 
     def secrets(self) -> SimSecrets:
         given = [(kind, value) for kind, value in (
@@ -118,7 +120,7 @@ class SimIn(BaseModel):
 
 class SimPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    group_id: int | None = None
+    group_id: Id64 | None = None
     apn: str | None = None
     static_ip: str | None = None
     binding_mode: BindingMode | None = None
@@ -167,7 +169,8 @@ def create_sim(body: SimIn, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[s
         roaming=Roaming.parse(body.roaming) if body.roaming is not None else None,
         auth_method=body.auth_method,
     )
-    return _services(rt).inventory.add_sim(tenant, spec, actor=who.actor).to_json()
+    return _services(rt).inventory.add_sim(tenant, spec, actor=who.actor,
+                                           own_allocation=not who.is_operator).to_json()
 
 
 @router.post("/sims/import", summary="Import a SIM-vendor CSV file (all-or-nothing)")
@@ -182,7 +185,7 @@ async def import_sims(
     importer = _services(rt).importer
     summary = await run_in_threadpool(
         importer.import_stream, io.StringIO(body, newline=""), tenant, actor=who.actor,
-        name="upload.csv",
+        name="upload.csv", own_allocation=not who.is_operator,
     )
     return summary.to_json()
 
@@ -227,7 +230,6 @@ def sim_decisions(iccid: str, rt: CurrentRuntime, who: CurrentPrincipal,
                   limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
     services = _services(rt)
     sim = _visible_sim(services, who, iccid)
-    services.attach.flush()
     rows = decision_history(rt.audit, tenant_id=sim.tenant_id, iccid=sim.iccid.value,
                             since=since, limit=limit)
     return {"decisions": rows}
@@ -258,7 +260,7 @@ class DeviceIn(BaseModel):
     tenant_id: str | None = None
     imei: str
     imeisv: str | None = None
-    group_id: int | None = None
+    group_id: Id64 | None = None
     label: str = Field("", max_length=200)
 
 
@@ -319,9 +321,11 @@ def list_devices(rt: CurrentRuntime, who: CurrentPrincipal, tenant_id: str | Non
 
 
 @router.get("/devices/{imei}", summary="Get a device")
-def get_device(imei: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
-    device = _services(rt).inventory.get_device(Imei(imei))
-    who.check_tenant(device.tenant_id)
+def get_device(imei: str, rt: CurrentRuntime, who: CurrentPrincipal,
+               tenant_id: str | None = None) -> dict[str, Any]:
+    """A device of the caller's tenant (devices are per tenant: an IMEI may be listed
+    by several); the operator names the tenant or gets the first listing."""
+    device = _services(rt).inventory.get_device(Imei(imei), who.scope(tenant_id))
     return device.to_json()
 
 
@@ -339,6 +343,32 @@ def list_apns(rt: CurrentRuntime, who: CurrentPrincipal,
     if scope is None:
         raise InvalidInput("tenant_id is required", field="tenant_id")
     return {"apns": [a.to_json() for a in _services(rt).inventory.list_apns(scope)]}
+
+
+class AllocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    iccid_prefixes: list[str] = Field(default_factory=list, max_length=256)
+    imsi_prefixes: list[str] = Field(default_factory=list, max_length=256)
+
+
+@router.get("/tenants/{tenant_id}/sim-allocation",
+            summary="The ICCID and IMSI ranges a tenant may provision")
+def get_allocation(tenant_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.check_tenant(tenant_id)
+    rt.tenants.get_tenant(tenant_id)
+    return _services(rt).inventory.allocations.get(tenant_id).to_json()
+
+
+@router.put("/tenants/{tenant_id}/sim-allocation",
+            summary="Set a tenant's ICCID and IMSI ranges (operator-admin)")
+def put_allocation(tenant_id: str, body: AllocationIn, rt: CurrentRuntime,
+                   who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_operator()
+    rt.tenants.get_tenant(tenant_id)
+    return _services(rt).inventory.allocations.set(
+        tenant_id, iccid_prefixes=body.iccid_prefixes, imsi_prefixes=body.imsi_prefixes,
+        actor=who.actor,
+    ).to_json()
 
 
 @router.get("/tenants/{tenant_id}/attach-policy", summary="A tenant's attach policy")
@@ -405,7 +435,7 @@ class BlockIn(BaseModel):
 
 @router.get("/blocklist", summary="Blocklist entries (a tenant sees its own and global ones)")
 def list_blocklist(rt: CurrentRuntime, who: CurrentPrincipal, tenant_id: str | None = None,
-                   after_id: int = 0,
+                   after_id: int = Query(0, ge=0, le=INT64_MAX, json_schema_extra=INT64),
                    limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
     scope = who.scope(tenant_id)
     entries = _services(rt).blocklist.entries(scope, limit=limit, after_id=after_id)
@@ -442,14 +472,15 @@ def import_block(rt: CurrentRuntime, who: CurrentPrincipal, tenant_id: str | Non
 
 
 @router.delete("/blocklist/{entry_id}", summary="Remove a blocklist entry")
-def remove_block(entry_id: int, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+def remove_block(entry_id: Annotated[int, Path(ge=1, le=INT64_MAX, json_schema_extra=INT64)],
+                 rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     blocklist = _services(rt).blocklist
     who.require_admin()
     entry = blocklist.get(entry_id)
     if entry.tenant_id is None:
         who.require_operator()
     else:
-        who.check_tenant(entry.tenant_id)
+        who.check_tenant(entry.tenant_id, missing_block(entry_id))
     blocklist.remove(entry_id, actor=who.actor)
     return {"removed": entry_id}
 

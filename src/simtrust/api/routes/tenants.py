@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
 from simtrust.errors import PermissionDenied
+from simtrust.store import missing_key
 
 __all__ = ["router"]
 
@@ -45,7 +46,8 @@ class KeyOut(BaseModel):
 
 
 class NewKeyOut(KeyOut):
-    secret: str = Field(description="The API key. Shown once; only its hash is stored.")
+    secret: str = Field(description="The API key. Shown once; only its hash is stored.",
+                        repr=False)
 
 
 @router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantOut,
@@ -98,7 +100,7 @@ def list_keys(rt: CurrentRuntime, who: CurrentPrincipal,
 def revoke_key(key_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_admin()
     key = rt.tenants.get_key(key_id)
-    who.check_tenant(key.tenant_id)
+    who.check_tenant(key.tenant_id, missing_key(key_id))
     with rt.db.transaction():
         key = rt.tenants.revoke_key(key_id)
         rt.audit.append(actor=who.actor, action="apikey.revoke", subject=f"apikey:{key.id}",

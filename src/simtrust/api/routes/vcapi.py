@@ -234,10 +234,10 @@ _RESOLUTION_ERRORS = {
     "/1.0/identifiers/{did}",
     summary="DIF Universal Resolver driver: resolve a DID (did:simtrust, did:key, did:web)",
     responses={
-        400: {"description": "invalidDid"},
-        404: {"description": "notFound"},
-        410: {"description": "the DID is deactivated"},
-        501: {"description": "methodNotSupported"},
+        400: {"description": "invalidDid", "content": {_RESOLUTION_MEDIA: {}}},
+        404: {"description": "notFound", "content": {_RESOLUTION_MEDIA: {}}},
+        410: {"description": "the DID is deactivated", "content": {_RESOLUTION_MEDIA: {}}},
+        501: {"description": "methodNotSupported", "content": {_RESOLUTION_MEDIA: {}}},
     },
 )
 def universal_resolver(did: str, rt: CurrentRuntime, request: Request) -> JSONResponse:

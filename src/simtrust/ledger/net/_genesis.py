@@ -273,7 +273,7 @@ def apply_peer_overrides(genesis: NetworkGenesis, peers: list[str]) -> NetworkGe
     entries = list(genesis.validators)
     for item in peers:
         ident, sep, address = item.partition("=")
-        if not sep or not ident.isdigit() or int(ident) >= len(entries):
+        if not sep or not (ident.isascii() and ident.isdigit()) or int(ident) >= len(entries):
             raise InvalidInput(f"peer override {item!r} is not ID=HOST:PORT for a validator id")
         parse_address(address)
         entry = entries[int(ident)]

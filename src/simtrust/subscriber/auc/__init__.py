@@ -23,7 +23,12 @@ from simtrust.subscriber.auc.kdf import (
     res_star,
     serving_network_name,
 )
-from simtrust.subscriber.auc.keccak import keccak_f1600, keccak_f1600_bytes
+from simtrust.subscriber.auc.keccak import (
+    KECCAK_BACKEND,
+    keccak_f1600,
+    keccak_f1600_bytes,
+    keccak_f1600_reference,
+)
 from simtrust.subscriber.auc.milenage import F2345, Milenage, MilenageOutput, compute_opc
 from simtrust.subscriber.auc.resync import RESYNC_AMF, build_auts, resynchronise, verify_auts
 from simtrust.subscriber.auc.sqn import (
@@ -70,6 +75,7 @@ __all__ = [
     "DEFAULT_IND_BITS",
     "F2345",
     "KDF_BACKEND",
+    "KECCAK_BACKEND",
     "NULL_SCHEME",
     "PROFILE_A",
     "PROFILE_B",
@@ -117,6 +123,7 @@ __all__ = [
     "kdf",
     "keccak_f1600",
     "keccak_f1600_bytes",
+    "keccak_f1600_reference",
     "kseaf",
     "parse_hex",
     "parse_suci",

@@ -506,12 +506,115 @@ he_av_batch(PyObject *module, PyObject *args)
     return vector_batch(module, args, &HE_KIND);
 }
 
+/* -- Keccak-f[1600] (FIPS 202 §3.2-3.4) for TUAK (TS 35.231 §6) ----------- */
+
+static const uint64_t KECCAK_RC[24] = {
+    0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808AULL,
+    0x8000000080008000ULL, 0x000000000000808BULL, 0x0000000080000001ULL,
+    0x8000000080008081ULL, 0x8000000000008009ULL, 0x000000000000008AULL,
+    0x0000000000000088ULL, 0x0000000080008009ULL, 0x000000008000000AULL,
+    0x000000008000808BULL, 0x800000000000008BULL, 0x8000000000008089ULL,
+    0x8000000000008003ULL, 0x8000000000008002ULL, 0x8000000000000080ULL,
+    0x000000000000800AULL, 0x800000008000000AULL, 0x8000000080008081ULL,
+    0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
+};
+
+/* rho offsets r[x + 5y] (FIPS 202 Table 2). */
+static const unsigned KECCAK_RHO[25] = {
+    0, 1, 62, 28, 27,
+    36, 44, 6, 55, 20,
+    3, 10, 43, 25, 39,
+    41, 45, 15, 21, 8,
+    18, 2, 61, 56, 14,
+};
+
+static inline uint64_t
+rotl64(uint64_t v, unsigned n)
+{
+    return n == 0 ? v : (v << n) | (v >> (64 - n));
+}
+
+static void
+keccak_permute(uint64_t a[25])
+{
+    uint64_t b[25], c[5], d[5];
+    for (int round = 0; round < 24; round++) {
+        for (int x = 0; x < 5; x++) {
+            c[x] = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
+        }
+        for (int x = 0; x < 5; x++) {
+            d[x] = c[(x + 4) % 5] ^ rotl64(c[(x + 1) % 5], 1);
+        }
+        for (int i = 0; i < 25; i++) {
+            a[i] ^= d[i % 5];
+        }
+        /* rho and pi: B[y, 2x + 3y] = rot(A[x, y], r[x, y]). */
+        for (int x = 0; x < 5; x++) {
+            for (int y = 0; y < 5; y++) {
+                b[y + 5 * ((2 * x + 3 * y) % 5)] = rotl64(a[x + 5 * y], KECCAK_RHO[x + 5 * y]);
+            }
+        }
+        for (int y = 0; y < 5; y++) {
+            for (int x = 0; x < 5; x++) {
+                a[x + 5 * y] = b[x + 5 * y]
+                               ^ (~b[(x + 1) % 5 + 5 * y] & b[(x + 2) % 5 + 5 * y]);
+            }
+        }
+        a[0] ^= KECCAK_RC[round];
+    }
+}
+
+PyDoc_STRVAR(keccak_f1600_doc,
+             "keccak_f1600(state, iterations, /)\n--\n\n"
+             "Apply Keccak-f[1600] ``iterations`` times to a 200-octet state (lane\n"
+             "``x + 5y`` little-endian at octet ``8 * (x + 5y)``); returns the new state.");
+
+static PyObject *
+keccak_f1600(PyObject *module, PyObject *args)
+{
+    (void)module;
+    Py_buffer state;
+    int iterations;
+    if (!PyArg_ParseTuple(args, "y*i:keccak_f1600", &state, &iterations)) {
+        return NULL;
+    }
+    if (state.len != 200 || iterations < 1 || iterations > 255) {
+        PyBuffer_Release(&state);
+        PyErr_SetString(PyExc_ValueError,
+                        "keccak_f1600 takes a 200-octet state and 1..255 iterations");
+        return NULL;
+    }
+    uint64_t lanes[25];
+    const unsigned char *in = state.buf;
+    for (int i = 0; i < 25; i++) {
+        uint64_t v = 0;
+        for (int j = 7; j >= 0; j--) {
+            v = (v << 8) | in[8 * i + j];
+        }
+        lanes[i] = v;
+    }
+    PyBuffer_Release(&state);
+    Py_BEGIN_ALLOW_THREADS
+    for (int n = 0; n < iterations; n++) {
+        keccak_permute(lanes);
+    }
+    Py_END_ALLOW_THREADS
+    unsigned char out[200];
+    for (int i = 0; i < 25; i++) {
+        for (int j = 0; j < 8; j++) {
+            out[8 * i + j] = (unsigned char)(lanes[i] >> (8 * j));
+        }
+    }
+    return PyBytes_FromStringAndSize((const char *)out, 200);
+}
+
 /* -- module --------------------------------------------------------------- */
 
 static PyMethodDef native_methods[] = {
     {"eps_batch", eps_batch, METH_VARARGS, eps_batch_doc},
     {"he_av_batch", he_av_batch, METH_VARARGS, he_av_batch_doc},
     {"hmac_sha256_batch", hmac_sha256_batch, METH_VARARGS, hmac_sha256_batch_doc},
+    {"keccak_f1600", keccak_f1600, METH_VARARGS, keccak_f1600_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,10 +1,10 @@
-"""Types of the C extension ``_native.c`` (batched HMAC-SHA-256, TS 33.220 B.2)."""
+"""Types of the C extension ``_native.c`` (batched HMAC-SHA-256, TS 33.220 B.2; Keccak-f)."""
 
 from typing_extensions import Buffer
 
 from simtrust.subscriber.auc.vectors import EpsVector, HeAv5g
 
-__all__ = ["eps_batch", "he_av_batch", "hmac_sha256_batch"]
+__all__ = ["eps_batch", "he_av_batch", "hmac_sha256_batch", "keccak_f1600"]
 
 def eps_batch(
     raw: Buffer, rands: Buffer, sn_id: Buffer, amf: Buffer, cls: type[EpsVector], /
@@ -13,3 +13,4 @@ def he_av_batch(
     raw: Buffer, rands: Buffer, sn_name: Buffer, amf: Buffer, cls: type[HeAv5g], /
 ) -> list[HeAv5g]: ...
 def hmac_sha256_batch(keys: Buffer, messages: Buffer, count: int, /) -> bytes: ...
+def keccak_f1600(state: Buffer, iterations: int, /) -> bytes: ...

@@ -65,9 +65,9 @@ def kdf(key: bytes, fc: int, *params: bytes) -> bytes:
 
 def plmn_id(mcc: str, mnc: str) -> bytes:
     """Serving network id (PLMN identity, TS 24.008 §10.5.1.13) as 3 octets."""
-    if not (len(mcc) == 3 and mcc.isdigit()):
+    if not (len(mcc) == 3 and (mcc.isascii() and mcc.isdigit())):
         raise InvalidInput("MCC must be 3 digits", field="mcc")
-    if not (len(mnc) in (2, 3) and mnc.isdigit()):
+    if not (len(mnc) in (2, 3) and (mnc.isascii() and mnc.isdigit())):
         raise InvalidInput("MNC must be 2 or 3 digits", field="mnc")
     d = [int(c) for c in mcc]
     m = [int(c) for c in mnc]

@@ -4,11 +4,27 @@
 padding) and no library on our list exposes the bare permutation, which TUAK
 (TS 35.231 §6) applies directly to a 1600-bit INOUT block. The state is 25
 64-bit lanes; lane ``x + 5*y`` holds octets ``8*(x+5y) .. +7`` little-endian.
+
+:func:`keccak_f1600_bytes` runs the C permutation of the ``_native``
+extension when it is built (:data:`KECCAK_BACKEND` says which);
+:func:`keccak_f1600_reference` is the Python implementation, kept as the
+independent reference the tests compare the C one with.
 """
 
 from __future__ import annotations
 
-__all__ = ["keccak_f1600", "keccak_f1600_bytes"]
+from types import ModuleType
+
+_native: ModuleType | None
+try:
+    from simtrust.subscriber.auc import _native
+except ImportError:  # installed without a C compiler: the Python permutation serves
+    _native = None
+
+__all__ = ["KECCAK_BACKEND", "keccak_f1600", "keccak_f1600_bytes", "keccak_f1600_reference"]
+
+#: ``"c"`` when the permutation runs in the C extension, else ``"python"``.
+KECCAK_BACKEND = "c" if _native is not None else "python"
 
 _M64 = (1 << 64) - 1
 
@@ -177,6 +193,16 @@ def keccak_f1600(lanes: list[int], rounds: int = 24) -> list[int]:
 
 def keccak_f1600_bytes(state: bytes, iterations: int = 1) -> bytes:
     """Apply the permutation ``iterations`` times to a 200-octet state."""
+    if len(state) != 200:
+        raise ValueError("Keccak-f[1600] state is 200 octets")
+    if _native is not None and 1 <= iterations <= 255:
+        permuted: bytes = _native.keccak_f1600(state, iterations)
+        return permuted
+    return keccak_f1600_reference(state, iterations)
+
+
+def keccak_f1600_reference(state: bytes, iterations: int = 1) -> bytes:
+    """The pure-Python permutation, ``iterations`` times over a 200-octet state."""
     if len(state) != 200:
         raise ValueError("Keccak-f[1600] state is 200 octets")
     lanes = [int.from_bytes(state[i : i + 8], "little") for i in range(0, 200, 8)]

@@ -54,7 +54,7 @@ _MAC_LEN = 8
 
 def encode_msin(msin: str) -> bytes:
     """MSIN digits → BCD octets, low nibble first, 'F' filler (TS 33.501 C.3.3)."""
-    if not msin.isdigit() or not 1 <= len(msin) <= 10:
+    if not (msin.isascii() and msin.isdigit()) or not 1 <= len(msin) <= 10:
         raise InvalidIdentifier("MSIN must be 1..10 digits", field="msin")
     digits = [int(c) for c in msin] + ([0xF] if len(msin) % 2 else [])
     return bytes((digits[i + 1] << 4) | digits[i] for i in range(0, len(digits), 2))
@@ -214,7 +214,7 @@ def ecies_decrypt(key: HomeNetworkKey, output: bytes) -> bytes:
     return _ctr(enc_key, icb, ciphertext)
 
 
-_DIGITS = re.compile(r"\d+")
+_DIGITS = re.compile(r"[0-9]+")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
 
@@ -256,9 +256,9 @@ def parse_suci(text: str) -> Suci:
         if len(parts) != 8:
             raise InvalidIdentifier("IMSI-based SUCI has 8 fields", reason="fields")
         mcc, mnc = parts[2], parts[3]
-        if not (len(mcc) == 3 and mcc.isdigit()):
+        if not (len(mcc) == 3 and (mcc.isascii() and mcc.isdigit())):
             raise InvalidIdentifier("MCC must be 3 digits", reason="mcc")
-        if not (len(mnc) in (2, 3) and mnc.isdigit()):
+        if not (len(mnc) in (2, 3) and (mnc.isascii() and mnc.isdigit())):
             raise InvalidIdentifier("MNC must be 2 or 3 digits", reason="mnc")
         home = f"{mcc}-{mnc}"
     elif supi_type == "1":
@@ -341,7 +341,8 @@ def conceal_imsi(
     a fresh one comes from the library's CSPRNG.
     """
     digits = imsi.removeprefix("imsi-")
-    if not (digits.isdigit() and 6 <= len(digits) <= 15) or mnc_len not in (2, 3):
+    numeric = digits.isascii() and digits.isdigit()
+    if not (numeric and 6 <= len(digits) <= 15) or mnc_len not in (2, 3):
         raise InvalidIdentifier("IMSI must be 6..15 digits with a 2- or 3-digit MNC")
     mcc, mnc, msin = digits[:3], digits[3 : 3 + mnc_len], digits[3 + mnc_len :]
     if scheme == NULL_SCHEME:

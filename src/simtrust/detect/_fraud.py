@@ -1,0 +1,537 @@
+"""Fraud detectors over one per-SIM event stream: impossible travel, cloned SIM, equipment.
+
+Pure logic: no I/O, no clock; every decision uses the events' own time
+(``SimEvent.at``, UNIX seconds), so the same code runs live and over recorded
+or generated streams. Inputs (issue 19 §1) are one :class:`SimEvent` per
+authentication (TS 33.501 §6.1 / TS 29.272 §5.2.3.1 Authentication-Information
+answers; a synchronisation failure carries AUTS, TS 33.102 §6.3.5), location
+update (serving PLMN, TS 23.003 §12.1, optionally the cell or tracking area and
+its position), RADIUS accounting session (RFC 2866 Start/Interim/Stop) and
+flow summary.
+
+Detectors (each :class:`~simtrust.detect.Alert` names what was seen, when, and
+the threshold it crossed in ``evidence``):
+
+* ``impossible-travel`` — the great-circle distance between the last place a
+  SIM was seen and the new one, less the uncertainty of both positions, over
+  the time between them exceeds a plausible speed (default 1,000 km/h: faster
+  than any airliner's block speed). Places are the serving country's centroid
+  (``data/mcc_centroids.json``, MCC → country, sources named there) with an
+  uncertainty radius of ``radius_factor ×`` the radius of a disc of the
+  country's area, or a cell position given by the caller with
+  ``cell_radius_km``. An MCC without a position never yields a distance.
+* ``sim-clone`` — the same IMSI alternating between two serving networks that
+  cannot both be reached in the time between (A → B → A), or between two
+  devices (IMEI A → B → A) within ``imei_alternation_s``; ``auts_failures``
+  synchronisation failures within ``auts_window_s``; two accounting sessions
+  open at once from different devices or serving networks.
+* ``equipment`` — an IMEI failing the Luhn check of TS 23.003 Annex B (or not
+  15/16 digits), a TAC outside those of the device model registered for the
+  SIM, a blocklisted IMEI or TAC, and IMEI churn (more than ``churn_imeis``
+  distinct IMEIs within ``churn_window_s``).
+
+State per tracked SIM is one ``__slots__`` object: the last place (a shared
+tuple from the table), times, the current and previous IMEI, a bounded tuple of
+recent IMEIs and of open sessions, and a lazily created cooldown map; strings
+for PLMNs come from the events and are interned. The work per event is a dict
+look-up and a few comparisons; distances are computed only when the place
+changes, the Luhn check only when the IMEI changes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
+
+from simtrust.detect._model import Alert
+from simtrust.domain import luhn_check_digit
+from simtrust.errors import InvalidInput
+
+__all__ = [
+    "EVENT_KINDS",
+    "FRAUD_ALERT_KINDS",
+    "FraudDetector",
+    "FraudThresholds",
+    "Place",
+    "SimEvent",
+    "country_places",
+    "great_circle_km",
+]
+
+AUTH = "auth"
+SYNC_FAILURE = "auth-sync-failure"
+LOCATION = "location"
+SESSION_START = "session-start"
+SESSION_UPDATE = "session-update"
+SESSION_STOP = "session-stop"
+FLOW = "flow"
+EVENT_KINDS = (AUTH, SYNC_FAILURE, LOCATION, SESSION_START, SESSION_UPDATE, SESSION_STOP, FLOW)
+_KINDS = frozenset(EVENT_KINDS)
+
+FRAUD_ALERT_KINDS = ("equipment", "impossible-travel", "sim-clone")
+
+_EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
+_DIGITS = frozenset("0123456789")
+
+
+@dataclass(frozen=True, slots=True)
+class SimEvent:
+    """One observation of a SIM by any interface.
+
+    ``plmn`` is the serving network (MCC+MNC digits) where known; ``imei`` the
+    equipment identity (IMEI or IMEISV) where the interface carries it;
+    ``cell`` the cell or tracking-area identity and ``lat``/``lon`` its
+    position when the operator's cell table knows it; ``session`` the
+    accounting session id of session events.
+    """
+
+    at: float
+    imsi: str
+    kind: str
+    plmn: str = ""
+    imei: str = ""
+    cell: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    session: str = ""
+    tenant: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise InvalidInput(f"unknown SIM event kind {self.kind!r}")
+        if not self.imsi:
+            raise InvalidInput("SIM event without an IMSI")
+        if not math.isfinite(self.at):
+            raise InvalidInput("SIM event time must be finite")
+        if (self.lat is None) != (self.lon is None):
+            raise InvalidInput("a cell position needs both latitude and longitude")
+        if self.lat is not None and self.lon is not None and not (
+            -90.0 <= self.lat <= 90.0 and -180.0 <= self.lon <= 180.0
+        ):
+            raise InvalidInput("cell position out of range")
+        if self.kind.startswith("session-") and not self.session:
+            raise InvalidInput("a session event needs its session id")
+
+
+#: A place: (latitude°, longitude°, uncertainty radius km, label).
+Place = tuple[float, float, float, str]
+
+
+def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Haversine great-circle distance on the mean Earth sphere, in km."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * _EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def country_places(radius_factor: float = 1.5) -> Mapping[str, Place]:
+    """MCC → (lat, lon, uncertainty radius km, ISO country) from the shipped table."""
+    raw = resources.files("simtrust.detect").joinpath("data/mcc_centroids.json").read_text()
+    doc = json.loads(raw)
+    out: dict[str, Place] = {}
+    for iso, c in doc["countries"].items():
+        radius = radius_factor * math.sqrt(float(c["area_km2"]) / math.pi)
+        place = (float(c["lat"]), float(c["lon"]), radius, iso)
+        for mcc in c["mcc"]:
+            out[mcc] = place
+    return MappingProxyType(out)
+
+
+@dataclass(frozen=True, slots=True)
+class FraudThresholds:
+    """Thresholds of the fraud detectors (``docs/decisions/detect-fraud-thresholds.md``)."""
+
+    max_speed_kmh: float = 1000.0
+    min_distance_km: float = 200.0
+    min_transfer_s: float = 1800.0
+    radius_factor: float = 1.5
+    cell_radius_km: float = 35.0
+    network_alternation_s: float = 6 * 3600.0
+    imei_alternation_s: float = 24 * 3600.0
+    auts_failures: int = 3
+    auts_window_s: float = 24 * 3600.0
+    session_stale_s: float = 2 * 3600.0
+    churn_imeis: int = 3
+    churn_window_s: float = 7 * 86_400.0
+    flap_returns: int = 4
+    flap_window_s: float = 12 * 3600.0
+    flap_min_span_s: float = 2 * 3600.0
+    cooldown_s: float = 6 * 3600.0
+
+
+class _Sim:
+    """Per-SIM state (kept compact: see the module docstring)."""
+
+    __slots__ = (
+        "at",
+        "auts",
+        "auts_from",
+        "flip_from",
+        "flips",
+        "hop_bad",
+        "imei",
+        "imei_left",
+        "imeis",
+        "place",
+        "plmn",
+        "prev_imei",
+        "prev_place",
+        "prev_plmn",
+        "quiet",
+        "sessions",
+        "since",
+    )
+
+    def __init__(self) -> None:
+        self.plmn = ""
+        self.place: Place | None = None
+        self.at = 0.0  # last time seen at ``place``
+        self.since = 0.0  # first time seen at ``place``
+        self.prev_plmn = ""
+        self.prev_place: Place | None = None
+        self.hop_bad = False  # reaching ``place`` was an impossible hop
+        self.flips = 0  # returns to the previous network within the flap window
+        self.flip_from = 0.0
+        self.imei = ""
+        self.prev_imei = ""
+        self.imei_left = 0.0
+        self.imeis: tuple[tuple[str, float], ...] = ()
+        self.auts = 0
+        self.auts_from = 0.0
+        self.sessions: tuple[tuple[str, str, str, float], ...] = ()
+        self.quiet: dict[str, float] | None = None
+
+
+def _imei_problem(imei: str) -> str:
+    """Why an IMEI/IMEISV is malformed (TS 23.003 §6.2, Annex B), or ``""``."""
+    if not _DIGITS.issuperset(imei):
+        return "non-digit"
+    if len(imei) == 16:
+        return "svn-reserved" if imei.endswith("99") else ""
+    if len(imei) != 15:
+        return "length"
+    if ord(imei[-1]) - 48 != luhn_check_digit(imei[:-1]):
+        return "check-digit"
+    return ""
+
+
+class FraudDetector:
+    """Impossible travel, cloned-SIM and equipment detectors over :class:`SimEvent` streams.
+
+    ``models`` maps an IMSI to the TACs of the device model registered for it
+    (share one frozenset per model); ``blocked`` holds blocklisted IMEIs
+    (14-digit payload or full) and TACs (8 digits). ``places`` overrides the
+    MCC table (tests, operator-specific tables).
+    """
+
+    def __init__(
+        self,
+        thresholds: FraudThresholds | None = None,
+        models: Mapping[str, frozenset[str]] | None = None,
+        blocked: Iterable[str] = (),
+        places: Mapping[str, Place] | None = None,
+    ) -> None:
+        self.thresholds = th = thresholds or FraudThresholds()
+        self._places = places if places is not None else country_places(th.radius_factor)
+        self._models: dict[str, frozenset[str]] = dict(models or {})
+        self._blocked = frozenset(blocked)
+        self._sims: dict[str, _Sim] = {}
+        self.events = 0
+        self.alerts = 0
+
+    def __repr__(self) -> str:
+        return f"FraudDetector(sims={len(self._sims)}, events={self.events}, alerts={self.alerts})"
+
+    def __len__(self) -> int:
+        return len(self._sims)
+
+    def register_model(self, imsi: str, tacs: frozenset[str]) -> None:
+        """The TACs of the device model registered for ``imsi`` (inventory)."""
+        self._models[imsi] = tacs
+
+    # -- entry point ---------------------------------------------------------------------
+
+    def observe(self, ev: SimEvent) -> list[Alert]:
+        """Account one event; the alerts it raises (usually none)."""
+        self.events += 1
+        sim = self._sims.get(ev.imsi)
+        if sim is None:
+            sim = self._sims[ev.imsi] = _Sim()
+        out: list[Alert] | None = None
+        kind = ev.kind
+        if ev.plmn or ev.lat is not None:
+            if ev.plmn == sim.plmn and ev.lat is None:
+                sim.at = ev.at
+            else:
+                out = self._move(sim, ev)
+        if ev.imei and ev.imei != sim.imei:
+            found = self._equipment(sim, ev)
+            if found:
+                out = found if out is None else out + found
+        if kind == SYNC_FAILURE:
+            found = self._sync_failure(sim, ev)
+            if found:
+                out = found if out is None else out + found
+        elif kind[0] == "s":  # session-start / -update / -stop
+            found = self._session(sim, ev)
+            if found:
+                out = found if out is None else out + found
+        if out:
+            self.alerts += len(out)
+            return out
+        return []
+
+    def observe_many(self, events: Iterable[SimEvent]) -> list[Alert]:
+        out: list[Alert] = []
+        observe = self.observe
+        for ev in events:
+            found = observe(ev)
+            if found:
+                out += found
+        return out
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _alert(
+        self, sim: _Sim, ev: SimEvent, kind: str, key: str, summary: str,
+        evidence: dict[str, Any], at: float,
+    ) -> list[Alert]:
+        quiet = sim.quiet
+        if quiet is None:
+            quiet = sim.quiet = {}
+        name = kind + ":" + key
+        if quiet.get(name, -math.inf) > ev.at:
+            return []
+        # drop expired cooldowns so the map stays as small as the live alerts
+        for k in [k for k, until in quiet.items() if until <= ev.at]:
+            del quiet[k]
+        quiet[name] = ev.at + self.thresholds.cooldown_s
+        return [Alert(kind=kind, imsi=ev.imsi, at=at, raised_at=ev.at, summary=summary,
+                      evidence=evidence, tenant=ev.tenant)]
+
+    def _place(self, ev: SimEvent) -> Place | None:
+        if ev.lat is not None and ev.lon is not None:
+            return (ev.lat, ev.lon, self.thresholds.cell_radius_km, ev.cell or ev.plmn)
+        return self._places.get(ev.plmn[:3])
+
+    def _gap_km(self, a: Place, b: Place) -> float:
+        """Distance that must have been covered at least: centre distance less both radii."""
+        if a is b:
+            return 0.0
+        return max(0.0, great_circle_km(a[0], a[1], b[0], b[1]) - a[2] - b[2])
+
+    def _move(self, sim: _Sim, ev: SimEvent) -> list[Alert] | None:
+        th = self.thresholds
+        plmn = sys.intern(ev.plmn) if ev.plmn else sim.plmn
+        place = self._place(ev)
+        old, old_plmn, left = sim.place, sim.plmn, sim.at
+        out: list[Alert] | None = None
+        bad = False
+        if old is not None and place is not None and ev.at >= left:
+            gap = self._gap_km(old, place)
+            if gap > th.min_distance_km:
+                # a journey of that length needs the flight and the time to board and
+                # leave the aircraft (min_transfer_s) at the least
+                hours = (ev.at - left) / 3600.0
+                speed = gap / hours if hours > 0 else math.inf
+                bad = ev.at - left < gap / th.max_speed_kmh * 3600.0 + th.min_transfer_s
+            if bad:
+                out = self._alert(
+                    sim, ev, "impossible-travel", old[3] + ">" + place[3],
+                    f"SIM {ev.imsi} seen in {place[3]} ({plmn}) "
+                    f"{ev.at - left:.0f} s after {old[3]} ({old_plmn}): "
+                    f"at least {gap:.0f} km, faster than {th.max_speed_kmh:.0f} km/h "
+                    f"with {th.min_transfer_s / 60:.0f} min to board",
+                    {
+                        "feature": "travel_speed_kmh",
+                        "from": {"plmn": old_plmn, "place": old[3], "last_seen": left},
+                        "to": {"plmn": plmn, "place": place[3], "cell": ev.cell},
+                        "min_distance_km": round(gap, 1),
+                        "elapsed_s": round(ev.at - left, 3),
+                        "observed": round(speed, 1) if math.isfinite(speed) else "inf",
+                        "threshold": th.max_speed_kmh,
+                        "min_transfer_s": th.min_transfer_s,
+                        "event": ev.kind,
+                    },
+                    left,
+                )
+                # Out impossibly and straight back impossibly (A → B → A): the SIM
+                # is in two places at once.
+                prev = sim.prev_place
+                if (
+                    sim.hop_bad
+                    and prev is not None
+                    and self._gap_km(prev, place) <= th.min_distance_km
+                    and ev.at - sim.since <= th.network_alternation_s
+                ):
+                    found = self._alert(
+                        sim, ev, "sim-clone", "networks",
+                        f"SIM {ev.imsi} alternates between {old_plmn} ({old[3]}) and "
+                        f"{plmn} ({place[3]}), {gap:.0f} km apart at least",
+                        {
+                            "feature": "serving_network_alternation",
+                            "networks": [sim.prev_plmn, old_plmn, plmn],
+                            "min_distance_km": round(gap, 1),
+                            "other_network_seen": [sim.since, left],
+                            "returned_at": ev.at,
+                            "threshold_kmh": th.max_speed_kmh,
+                            "threshold_s": th.network_alternation_s,
+                        },
+                        sim.since,
+                    )
+                    out = found if out is None else out + found
+        if plmn != old_plmn and plmn == sim.prev_plmn and old_plmn:
+            found = self._flap(sim, ev, plmn, old_plmn)
+            if found:
+                out = found if out is None else out + found
+        if place is not None or not sim.place:
+            sim.prev_place, sim.prev_plmn = sim.place, sim.plmn
+            sim.place, sim.plmn = place, plmn
+            sim.since = sim.at = ev.at
+            sim.hop_bad = bad
+        else:
+            # a network without a known position: keep the last fix, note the network
+            sim.prev_plmn, sim.plmn = sim.plmn, plmn
+            sim.at = ev.at
+        return out
+
+    def _flap(self, sim: _Sim, ev: SimEvent, plmn: str, other: str) -> list[Alert]:
+        """Back and forth between two networks for hours: two SIMs on two networks.
+
+        A device at a border or in poor coverage flaps for minutes; a clone on
+        another network keeps the alternation going for hours.
+        """
+        th = self.thresholds
+        if sim.flips == 0 or ev.at - sim.flip_from > th.flap_window_s:
+            sim.flips, sim.flip_from = 1, ev.at
+            return []
+        sim.flips += 1
+        if sim.flips < th.flap_returns or ev.at - sim.flip_from < th.flap_min_span_s:
+            return []
+        return self._alert(
+            sim, ev, "sim-clone", "flapping",
+            f"SIM {ev.imsi} returned {sim.flips} times between networks {plmn} and {other} "
+            f"over {(ev.at - sim.flip_from) / 3600:.1f} h",
+            {"feature": "serving_network_flapping", "networks": [plmn, other],
+             "observed": sim.flips, "first_return_at": sim.flip_from, "returned_at": ev.at,
+             "threshold": th.flap_returns, "window_s": th.flap_window_s,
+             "min_span_s": th.flap_min_span_s},
+            sim.flip_from,
+        )
+
+    def _equipment(self, sim: _Sim, ev: SimEvent) -> list[Alert]:
+        th = self.thresholds
+        imei = ev.imei
+        out: list[Alert] = []
+        problem = _imei_problem(imei)
+        if problem:
+            out += self._alert(
+                sim, ev, "equipment", "invalid:" + imei,
+                f"SIM {ev.imsi} in equipment with an invalid IMEI {imei!r} ({problem})",
+                {"feature": "imei_valid", "observed": imei, "reason": problem,
+                 "rule": "TS 23.003 §6.2 and Annex B (Luhn)"},
+                ev.at,
+            )
+        tac = imei[:8]
+        if imei in self._blocked or imei[:14] in self._blocked or tac in self._blocked:
+            out += self._alert(
+                sim, ev, "equipment", "blocked:" + imei,
+                f"SIM {ev.imsi} in blocklisted equipment {imei}",
+                {"feature": "imei_blocklist", "observed": imei, "tac": tac,
+                 "reason": "blocklisted"},
+                ev.at,
+            )
+        model = self._models.get(ev.imsi)
+        if model is not None and tac not in model and not problem:
+            out += self._alert(
+                sim, ev, "equipment", "tac:" + tac,
+                f"SIM {ev.imsi} in a device of TAC {tac}, not the registered model",
+                {"feature": "tac_matches_model", "observed": tac, "expected": sorted(model),
+                 "reason": "tac-mismatch"},
+                ev.at,
+            )
+        # IMEI alternation A → B → A: two devices share the SIM.
+        if sim.imei and imei == sim.prev_imei and ev.at - sim.imei_left <= th.imei_alternation_s:
+            out += self._alert(
+                sim, ev, "sim-clone", "devices",
+                f"SIM {ev.imsi} alternates between devices {imei} and {sim.imei}",
+                {"feature": "imei_alternation", "devices": [imei, sim.imei],
+                 "left_first_device_at": sim.imei_left, "returned_at": ev.at,
+                 "threshold_s": th.imei_alternation_s},
+                sim.imei_left,
+            )
+        # churn: distinct IMEIs within the window (bounded list, newest last)
+        horizon = ev.at - th.churn_window_s
+        recent = tuple(e for e in sim.imeis if e[1] >= horizon and e[0] != imei)
+        recent = (*recent[-th.churn_imeis:], (imei, ev.at))
+        sim.imeis = recent
+        if len(recent) > th.churn_imeis:
+            out += self._alert(
+                sim, ev, "equipment", "churn",
+                f"SIM {ev.imsi} used in {len(recent)} devices within "
+                f"{th.churn_window_s / 86400:.0f} days",
+                {"feature": "imei_churn", "observed": len(recent),
+                 "devices": [e[0] for e in recent], "first_seen": [e[1] for e in recent],
+                 "threshold": th.churn_imeis, "window_s": th.churn_window_s},
+                recent[0][1],
+            )
+        if sim.imei:
+            sim.prev_imei = sim.imei
+            sim.imei_left = ev.at
+        sim.imei = sys.intern(imei) if len(imei) <= 16 else imei
+        return out
+
+    def _sync_failure(self, sim: _Sim, ev: SimEvent) -> list[Alert]:
+        th = self.thresholds
+        if sim.auts == 0 or ev.at - sim.auts_from > th.auts_window_s:
+            sim.auts, sim.auts_from = 1, ev.at
+        else:
+            sim.auts += 1
+        if sim.auts < th.auts_failures:
+            return []
+        return self._alert(
+            sim, ev, "sim-clone", "auts",
+            f"SIM {ev.imsi}: {sim.auts} synchronisation failures (AUTS) since "
+            f"{ev.at - sim.auts_from:.0f} s",
+            {"feature": "auts_resync_failures", "observed": sim.auts,
+             "first_at": sim.auts_from, "threshold": th.auts_failures,
+             "window_s": th.auts_window_s, "rule": "TS 33.102 §6.3.5"},
+            sim.auts_from,
+        )
+
+    def _session(self, sim: _Sim, ev: SimEvent) -> list[Alert]:
+        th = self.thresholds
+        sid, at = ev.session, ev.at
+        live = tuple(s for s in sim.sessions if s[0] != sid and at - s[3] <= th.session_stale_s)
+        if ev.kind == SESSION_STOP:
+            sim.sessions = live
+            return []
+        mine = next((s for s in sim.sessions if s[0] == sid), None)
+        imei = ev.imei or (mine[1] if mine else sim.imei)
+        plmn = ev.plmn or (mine[2] if mine else sim.plmn)
+        sim.sessions = (*live[-3:], (sid, imei, plmn, at))
+        if mine is not None:
+            return []
+        # RFC 2866 Stops get lost: a new session of the same device on the same
+        # network replaces the old one; another device or network means two SIMs.
+        others = [s for s in live if s[1] != imei or s[2] != plmn]
+        if not others:
+            return []
+        other = others[-1]
+        return self._alert(
+            sim, ev, "sim-clone", "sessions",
+            f"SIM {ev.imsi} has two sessions at once: {sid} and {other[0]}",
+            {"feature": "concurrent_sessions",
+             "sessions": [{"id": sid, "imei": imei, "plmn": plmn, "seen": at},
+                          {"id": other[0], "imei": other[1], "plmn": other[2],
+                           "seen": other[3]}],
+             "stale_after_s": th.session_stale_s},
+            other[3],
+        )

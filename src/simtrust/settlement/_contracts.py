@@ -1,0 +1,272 @@
+"""Contracts as state chains on the ledger: deterministic transitions registered by code hash.
+
+A contract is created by a ``contract`` payload naming its id, the hash of its
+transition code and its initial state; each transition is a ``contract``
+payload that consumes the current state (it names its hash, as a transaction
+names the output it spends) and, once finalized, recreates it. Of two
+transitions naming the same state the first in finalized order wins and the
+other is recorded as rejected (``stale-state``), as the UTXO ledger's white
+flag does. Inputs and states are RFC 8785 JSON without floats; transition
+code gets the state, the input and the set of parties that signed, and
+nothing else (no clock, no randomness), so every validator that applies the
+same finalized order holds the same states. A transition that fails is
+recorded with its reason and changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import inspect
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import rfc8785
+
+from simtrust.errors import InvalidInput, SimtrustError
+from simtrust.identity import decode_multikey, did_key
+from simtrust.ledger import Ed25519Signer, FinalizedMessage, LedgerNode, verify_ed25519
+
+__all__ = [
+    "CONTRACT_PAYLOAD_TYPE",
+    "ContractEngine",
+    "ContractRejected",
+    "Transition",
+    "code_hash",
+    "create_payload",
+    "roaming_agreement_code",
+    "state_hash",
+    "transition_payload",
+]
+
+CONTRACT_PAYLOAD_TYPE = "contract"
+
+#: Transition code: (state, input, signers) → the new state; raise ContractRejected to refuse.
+Transition = Callable[[dict[str, Any], dict[str, Any], frozenset[str]], dict[str, Any]]
+
+
+class ContractRejected(SimtrustError):
+    """A transition's code refused it; ``reason`` is recorded in the contract's history."""
+
+    code = "contract-rejected"
+    status = 422
+    title = "Contract transition rejected"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def code_hash(code: Transition) -> str:
+    """SHA-256 (hex) of the transition function's source: the name contracts cite."""
+    return hashlib.sha256(inspect.getsource(code).encode()).hexdigest()
+
+
+def _canonical(value: Any) -> bytes:
+    def check(item: Any) -> None:
+        if isinstance(item, float):
+            raise InvalidInput("contract data must not hold floats (use integer minor units)")
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if not isinstance(key, str):
+                    raise InvalidInput("contract data keys must be strings")
+                check(inner)
+        elif isinstance(item, list):
+            for inner in item:
+                check(inner)
+
+    check(value)
+    return rfc8785.dumps(value)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def state_hash(contract: str, code: str, seq: int, state: dict[str, Any]) -> str:
+    """The hash a transition names to consume this state (sequence ``seq`` of the chain)."""
+    body = {"contract": contract, "code": code, "seq": seq, "state": state}
+    return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+def create_payload(contract: str, code: str, state: dict[str, Any]) -> bytes:
+    """The payload creating ``contract`` with transition code ``code`` and its first state."""
+    return _canonical({"op": "create", "contract": contract, "code": code, "state": state})
+
+
+def transition_payload(
+    contract: str, prev: str, data: dict[str, Any], signers: list[Ed25519Signer]
+) -> bytes:
+    """The payload of one transition consuming state ``prev``, signed by ``signers``."""
+    message = _canonical({"contract": contract, "prev": prev, "input": data})
+    signatures = [{"key": did_key(s.public_key), "signature": _b64(s.sign(message))}
+                  for s in signers]
+    return _canonical({"op": "transition", "contract": contract, "prev": prev, "input": data,
+                       "signatures": signatures})
+
+
+@dataclass
+class _Contract:
+    code: str
+    seq: int
+    state: dict[str, Any]
+    hash: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ContractEngine:
+    """Applies finalized ``contract`` payloads in order; the same order gives the same states."""
+
+    def __init__(self, codes: list[Transition]) -> None:
+        self._codes = {code_hash(code): code for code in codes}
+        self._contracts: dict[str, _Contract] = {}
+        self.rejected: list[dict[str, Any]] = []
+        self._applied = 0
+        self._lock = threading.Lock()
+
+    def attach(self, node: LedgerNode) -> None:
+        """Apply every finalized contract payload of ``node`` from the start, then new ones."""
+        node.register_handler(CONTRACT_PAYLOAD_TYPE, self, replay_from=self._applied + 1)
+
+    # -- the ledger handler
+
+    def apply(self, message: FinalizedMessage) -> None:
+        with self._lock:
+            if message.order <= self._applied:
+                return
+            self._applied = message.order
+            record = {"order": message.order, "message_id": message.message_id.hex()}
+            try:
+                self._apply(bytes(message.payload), record)
+            except (ContractRejected, InvalidInput) as exc:
+                reason = exc.reason if isinstance(exc, ContractRejected) else exc.detail
+                entry = {**record, "status": "rejected", "reason": reason}
+                self.rejected.append(entry)
+                target = self._contracts.get(str(record.get("contract")))
+                if target is not None:
+                    target.history.append(entry)
+
+    def _apply(self, payload: bytes, record: dict[str, Any]) -> None:
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            raise ContractRejected("malformed") from None
+        if not isinstance(body, dict) or not isinstance(body.get("contract"), str):
+            raise ContractRejected("malformed")
+        name = body["contract"]
+        record["contract"] = name
+        if body.get("op") == "create":
+            self._create(name, body, record)
+        elif body.get("op") == "transition":
+            self._transition(name, body, record)
+        else:
+            raise ContractRejected("unknown-op")
+
+    def _create(self, name: str, body: dict[str, Any], record: dict[str, Any]) -> None:
+        if name in self._contracts:
+            raise ContractRejected("exists")
+        code, state = body.get("code"), body.get("state")
+        if code not in self._codes:
+            raise ContractRejected("unknown-code")
+        if not isinstance(state, dict):
+            raise ContractRejected("malformed")
+        _canonical(state)
+        digest = state_hash(name, str(code), 0, state)
+        contract = _Contract(str(code), 0, state, digest)
+        contract.history.append({**record, "status": "applied", "op": "create",
+                                 "state_hash": digest})
+        self._contracts[name] = contract
+
+    def _transition(self, name: str, body: dict[str, Any], record: dict[str, Any]) -> None:
+        contract = self._contracts.get(name)
+        if contract is None:
+            raise ContractRejected("unknown-contract")
+        if body.get("prev") != contract.hash:
+            raise ContractRejected("stale-state")
+        data = body.get("input")
+        if not isinstance(data, dict):
+            raise ContractRejected("malformed")
+        message = _canonical({"contract": name, "prev": contract.hash, "input": data})
+        signers = set()
+        for entry in body.get("signatures", []):
+            key = entry.get("key") if isinstance(entry, dict) else None
+            if not isinstance(key, str) or not key.startswith("did:key:"):
+                raise ContractRejected("signature")
+            try:
+                _, public = decode_multikey(key.removeprefix("did:key:"))
+                text = str(entry.get("signature", ""))
+                signature = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+                verify_ed25519(public, signature, message)
+            except (SimtrustError, ValueError):
+                raise ContractRejected("signature") from None
+            signers.add(key)
+        new_state = self._codes[contract.code](
+            _copy(contract.state), _copy(data), frozenset(signers)
+        )
+        if not isinstance(new_state, dict):
+            raise ContractRejected("code-returned-no-state")
+        _canonical(new_state)
+        seq = contract.seq + 1
+        digest = state_hash(name, contract.code, seq, new_state)
+        contract.seq, contract.state, contract.hash = seq, new_state, digest
+        contract.history.append({**record, "status": "applied", "op": "transition",
+                                 "state_hash": digest})
+
+    # -- queries
+
+    def state(self, name: str) -> dict[str, Any]:
+        """``{contract, code, seq, state, state_hash}`` of a contract."""
+        with self._lock:
+            contract = self._contracts.get(name)
+            if contract is None:
+                raise InvalidInput(f"no contract {name!r}")
+            return {"contract": name, "code": contract.code, "seq": contract.seq,
+                    "state": _copy(contract.state), "state_hash": contract.hash}
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        with self._lock:
+            contract = self._contracts.get(name)
+            if contract is None:
+                raise InvalidInput(f"no contract {name!r}")
+            return [dict(entry) for entry in contract.history]
+
+    def fingerprint(self) -> str:
+        """One hash over every contract's state hash: equal on validators that agree."""
+        with self._lock:
+            body = {name: c.hash for name, c in sorted(self._contracts.items())}
+        return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+def _copy(value: dict[str, Any]) -> dict[str, Any]:
+    copied: dict[str, Any] = json.loads(rfc8785.dumps(value))
+    return copied
+
+
+def roaming_agreement_code(
+    state: dict[str, Any], data: dict[str, Any], signers: frozenset[str]
+) -> dict[str, Any]:
+    """A roaming agreement both parties sign on the ledger (issue 15 item 2).
+
+    State: ``{agreement, parties: {home, visited} (did:key), signed: [...], status}``.
+    Input ``{"action": "sign"}`` adds the signing parties; the agreement becomes
+    ``active`` once both signed. ``{"action": "terminate"}`` needs both signatures.
+    """
+    parties = state.get("parties", {})
+    members = {parties.get("home"), parties.get("visited")}
+    action = data.get("action")
+    if action == "sign":
+        if state.get("status") != "proposed":
+            raise ContractRejected("not-proposed")
+        new = sorted(set(state.get("signed", [])) | (signers & members))
+        if not signers & members:
+            raise ContractRejected("not-a-party")
+        status = "active" if set(new) == members else "proposed"
+        return {**state, "signed": new, "status": status}
+    if action == "terminate":
+        if not members <= signers:
+            raise ContractRejected("needs-both-parties")
+        return {**state, "status": "terminated"}
+    raise ContractRejected("unknown-action")

@@ -1,0 +1,69 @@
+"""The C Keccak-f[1600] equals the Python reference, and TUAK passes TS 35.233 through both.
+
+Without the extension these tests skip (CI sets SIMTRUST_REQUIRE_NATIVE=1 and
+test_native.py fails there if the build fell back).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simtrust.subscriber.auc import (
+    KECCAK_BACKEND,
+    Tuak,
+    keccak_f1600_bytes,
+    keccak_f1600_reference,
+    tuak,
+)
+from tests.subscriber.auc.conftest import h
+from tests.subscriber.auc.test_tuak import FUNCTIONS
+
+try:
+    from simtrust.subscriber.auc import _native
+except ImportError:
+    _native = None  # type: ignore[assignment]  # the extension is optional; tests skip
+
+needs_native = pytest.mark.skipif(KECCAK_BACKEND != "c", reason="the C extension is not built")
+
+
+@needs_native
+def test_zero_state_known_answer() -> None:
+    # The first lane of Keccak-f[1600] applied to the all-zero state (FIPS 202 test data).
+    assert "f1258f7940e1dde7" == keccak_f1600_bytes(bytes(200))[:8][::-1].hex()
+
+
+@needs_native
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=200, max_size=200), st.integers(1, 4))
+def test_native_equals_the_python_reference(state: bytes, iterations: int) -> None:
+    assert keccak_f1600_reference(state, iterations) == keccak_f1600_bytes(state, iterations)
+
+
+@needs_native
+def test_native_rejects_bad_input() -> None:
+    assert _native is not None
+    with pytest.raises(ValueError, match="200-octet"):
+        _native.keccak_f1600(bytes(199), 1)
+    with pytest.raises(ValueError, match="iterations"):
+        _native.keccak_f1600(bytes(200), 0)
+
+
+def _check(s: dict[str, Any]) -> None:
+    assert s["TOPc"] == tuak.compute_topc(h(s["K"]), h(s["TOP"]), s["keccak_iterations"]).hex()
+    alg = Tuak(h(s["K"]), h(s["TOPc"]), mac_bits=len(s["f1"]) * 4, res_bits=len(s["f2"]) * 4,
+               ck_bits=len(s["f3"]) * 4, ik_bits=len(s["f4"]) * 4,
+               keccak_iterations=s["keccak_iterations"])
+    out = alg.compute(h(s["RAND"]), h(s["SQN"]), h(s["AMF"]))
+    assert {f: s[f] for f in FUNCTIONS} == {f: getattr(out, f).hex() for f in FUNCTIONS}
+
+
+def test_ts35233_sets_through_the_c_and_the_python_permutation(
+    tuak_set: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _check(tuak_set)  # the default: the C permutation when built
+    monkeypatch.setattr(tuak, "keccak_f1600_bytes", keccak_f1600_reference)
+    _check(tuak_set)  # the Python reference
