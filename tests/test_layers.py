@@ -15,6 +15,8 @@ shown to fail the rules.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -184,3 +186,13 @@ def test_checker_catches_product_code_importing_the_gear(tmp_path: Path) -> None
 def test_checker_resolves_relative_imports(tmp_path: Path, relative: str) -> None:
     imports = scan(_tree(tmp_path, {**CLEAN, "upper/_rel.py": relative + "\n"}))
     assert ["simtrust/upper/_rel.py"] == [str(i.path) for i in private_imports(imports)]
+
+
+def test_the_layer_picture_is_drawn_from_the_graph(tmp_path: Path) -> None:
+    out = tmp_path / "packages.svg"
+    tool = SRC.parents[1] / "tools" / "draw_layers.py"
+    subprocess.run([sys.executable, str(tool), str(out)], check=True, capture_output=True,
+                   timeout=120)
+    svg = out.read_text(encoding="utf-8")
+    assert svg.startswith("<?xml")
+    assert "<svg" in svg

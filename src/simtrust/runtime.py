@@ -35,6 +35,7 @@ from simtrust.errors import ConfigError
 from simtrust.flows import FlowService
 from simtrust.identity import IdentityService
 from simtrust.ledger import LedgerNode, open_ledger_node
+from simtrust.market import MarketService
 from simtrust.policy import PolicyService, PolicyStore, build_policy_service
 from simtrust.store import (
     Database,
@@ -239,6 +240,11 @@ class Runtime:
     def policy(self, service: PolicyService) -> None:
         """Use ``service`` (built with other sinks or remove actions, e.g. in tests)."""
         self._install("policy", service)
+
+    @property
+    def market(self) -> MarketService:
+        """TMF620 catalog and TMF622 product orders."""
+        return self._once("market", lambda: MarketService(self.db, self.audit, self.clock))
 
     @property
     def detect(self) -> DetectionService:

@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from simtrust.detect import Alert, AttachEvent, Baseline, Detector, DeviceRef, Thresholds
-from simtrust.detect._engine import _GROUP, _LOCAL, _UNICAST, _classify
+from simtrust.detect._addresses import GROUP as _GROUP
+from simtrust.detect._addresses import LOCAL as _LOCAL
+from simtrust.detect._addresses import UNICAST as _UNICAST
+from simtrust.detect._addresses import classify as _classify
 from simtrust.domain import PROTO_TCP, PROTO_UDP, FlowRecord
 from simtrust.flows import decode_packet, learn_baselines, meter_packets, read_pcap, replay
 from simtrust.testing.detect import attacks

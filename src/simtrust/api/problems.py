@@ -19,9 +19,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from simtrust.api.openapi import allowed_methods
 from simtrust.errors import SimtrustError
 
-__all__ = ["PROBLEM_BASE", "install_problem_handlers", "problem"]
+__all__ = ["PROBLEM_BASE", "TMF_PREFIX", "install_problem_handlers", "problem"]
 
 PROBLEM_BASE = "https://simtrust.dev/problems/"
+#: Paths of the TM Forum Open APIs, whose errors use the TMF Error model instead.
+TMF_PREFIX = "/tmf-api/"
 _log = logging.getLogger("simtrust.api")
 
 _HTTP_TITLES = {
@@ -50,6 +52,8 @@ def problem(
     headers: dict[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
+    if instance is not None and instance.startswith(TMF_PREFIX):
+        return _tmf_error(status, title, detail, code, headers, extensions)
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
         "title": title,
@@ -62,6 +66,27 @@ def problem(
     return JSONResponse(
         body, status_code=status, media_type="application/problem+json", headers=headers
     )
+
+
+def _tmf_error(status: int, title: str, detail: str, code: str,
+               headers: dict[str, str] | None, extensions: dict[str, Any]) -> JSONResponse:
+    """The TMF630 Error resource (``code``, ``reason``, ``message``, ``status``) as JSON.
+
+    TM Forum Open APIs answer errors with their own ``Error`` model, whose
+    ``status`` is a string; a rule code the error carries (``reason``) becomes
+    the TMF ``code``, the other non-secret facts stay as extension members.
+    """
+    rule = extensions.get("reason")
+    body: dict[str, Any] = {
+        "@type": "Error",
+        "code": rule if isinstance(rule, str) and rule else code,
+        "reason": title,
+        "message": detail,
+        "status": str(status),
+        "referenceError": PROBLEM_BASE + code,
+    }
+    body.update({k: v for k, v in extensions.items() if k not in body and k != "reason"})
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _safe_context(context: dict[str, Any]) -> dict[str, Any]:

@@ -1,3 +1,27 @@
-"""Federated CSP marketplace over TMF622/TMF641 ordering; not built yet."""
+"""Federated CSP marketplace: TMF620 product catalog and TMF622 product ordering.
 
-__all__: list[str] = []
+What exists and what does not yet is in ``docs/market.md``.
+"""
+
+from simtrust.market._query import RESERVED_PARAMS, matches, merge_patch, select_fields
+from simtrust.market._service import (
+    CATALOG_KINDS,
+    ORDER_TRANSITIONS,
+    CatalogItem,
+    MarketService,
+    Order,
+    parse_datetime,
+)
+
+__all__ = [
+    "CATALOG_KINDS",
+    "ORDER_TRANSITIONS",
+    "RESERVED_PARAMS",
+    "CatalogItem",
+    "MarketService",
+    "Order",
+    "matches",
+    "merge_patch",
+    "parse_datetime",
+    "select_fields",
+]

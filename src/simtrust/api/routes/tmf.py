@@ -1,0 +1,220 @@
+"""TM Forum Open APIs: TMF620 Product Catalog v4.1.0 and TMF622 Product Ordering v4.0.0.
+
+Official base paths (``/tmf-api/productCatalogManagement/v4``,
+``/tmf-api/productOrderingManagement/v4``) and resource models, as in the
+swagger files ``TMF620-ProductCatalog-v4.1.0.swagger.json`` and
+``TMF622-ProductOrdering-v4.0.0.swagger.json``. Query behaviour per TMF630
+(``fields``, attribute filters, ``offset``/``limit`` answered by
+``X-Total-Count`` and ``X-Result-Count``); PATCH is JSON Merge Patch
+(RFC 7386); errors are the TMF ``Error`` model (api/problems.py). Catalog
+writes need an admin key: the operator's items form the public catalog, a
+tenant admin's are private to its tenant. Order state changes are the
+seller's (operator-admin) alone. ``docs/market.md`` describes the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal
+from simtrust.errors import NotFound, PermissionDenied
+from simtrust.market import (
+    CATALOG_KINDS,
+    RESERVED_PARAMS,
+    CatalogItem,
+    matches,
+    select_fields,
+)
+
+__all__ = ["router"]
+
+CATALOG = "/tmf-api/productCatalogManagement/v4"
+ORDERING = "/tmf-api/productOrderingManagement/v4"
+_MAX_LIMIT = 1000
+
+router = APIRouter(tags=["tmf"])
+
+
+class Error(BaseModel):
+    """TMF630 Error resource (the ``Error`` definition of the TMF swagger files)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+    code: str = Field(..., description="Application relevant detail (simtrust error code)")
+    reason: str = Field(..., description="Explanation of the reason for the error")
+    message: str | None = Field(None, description="More details and corrective actions")
+    status: str | None = Field(None, description="HTTP Error code extension")
+    reference_error: str | None = Field(None, alias="referenceError",
+                                        description="URI of documentation of the error")
+    type_: str | None = Field(None, alias="@type")
+
+
+_ERROR = {"model": Error, "content": {"application/json": {}}}
+_STATUSES = {
+    400: "Bad Request: malformed JSON or an invalid attribute",
+    401: "Unauthorized: no API key or an unknown one",
+    403: "Forbidden: the key's role may not do this",
+    404: "Not Found (another tenant's object answers the same)",
+    409: "Conflict: a state transition that is not permitted",
+    413: "Payload too large",
+    422: "Unprocessable: the request does not match the schema, or an offering"
+         " that cannot be ordered",
+    503: "The store is unavailable",
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, **_ERROR} for status, text in _STATUSES.items()}
+
+Fields = Annotated[str | None, Query(description="Comma-separated attributes to return")]
+Offset = Annotated[int, Query(ge=0, le=2**31, description="Index of the first result")]
+Limit = Annotated[int, Query(ge=1, le=_MAX_LIMIT, description="Number of results")]
+JsonBody = Annotated[dict[str, Any], Body(media_type="application/json")]
+PatchBody = Annotated[dict[str, Any], Body(media_type="application/merge-patch+json")]
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _filters(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if k not in RESERVED_PARAMS}
+
+
+def _page(request: Request, documents: list[dict[str, Any]], fields: str | None,
+          offset: int, limit: int) -> JSONResponse:
+    wanted = _filters(request)
+    found = [d for d in documents if matches(d, wanted)]
+    page = [select_fields(d, fields) for d in found[offset:offset + limit]]
+    return JSONResponse(page, headers={"X-Total-Count": str(len(found)),
+                                       "X-Result-Count": str(len(page))})
+
+
+# -- TMF620 product catalog ---------------------------------------------------------------
+
+
+def _catalog_doc(request: Request, item: CatalogItem) -> dict[str, Any]:
+    return {**item.document,
+            "href": f"{_base(request)}{CATALOG}/{item.kind}/{item.document['id']}"}
+
+
+def _visible(who: Principal, item: CatalogItem) -> CatalogItem:
+    if item.tenant_id is not None:
+        who.check_tenant(item.tenant_id, NotFound(f"no {item.kind} {item.document['id']!r}",
+                                                  id=item.document["id"]))
+    return item
+
+
+def _writable(who: Principal, item: CatalogItem) -> CatalogItem:
+    _visible(who, item)
+    who.require_admin()
+    if not who.is_operator and item.tenant_id is None:
+        raise PermissionDenied("the public catalog is the operator's")
+    return item
+
+
+def _catalog_routes(kind: str) -> None:
+    model = CATALOG_KINDS[kind]
+    path = f"{CATALOG}/{kind}"
+
+    @router.post(path, status_code=201, responses=_ERRORS, operation_id=f"create{model}",
+                 summary=f"Creates a {model}")
+    def create(body: JsonBody, request: Request, rt: CurrentRuntime,
+               who: CurrentPrincipal) -> JSONResponse:
+        who.require_admin()
+        item = rt.market.create_item(kind, None if who.is_operator else who.tenant_id, body,
+                                     who.actor)
+        doc = _catalog_doc(request, item)
+        return JSONResponse(doc, status_code=201, headers={"Location": doc["href"]})
+
+    @router.get(path, responses=_ERRORS, operation_id=f"list{model}",
+                summary=f"List or find {model} objects")
+    def listing(request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                fields: Fields = None, offset: Offset = 0, limit: Limit = _MAX_LIMIT,
+                ) -> JSONResponse:
+        items = rt.market.list_items(kind, who.tenant_id, who.is_operator)
+        return _page(request, [_catalog_doc(request, i) for i in items], fields, offset, limit)
+
+    @router.get(path + "/{id}", responses=_ERRORS, operation_id=f"retrieve{model}",
+                summary=f"Retrieves a {model} by ID")
+    def retrieve(id: str, request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                 fields: Fields = None) -> dict[str, Any]:
+        item = _visible(who, rt.market.get_item(kind, id))
+        return select_fields(_catalog_doc(request, item), fields)
+
+    @router.patch(path + "/{id}", responses=_ERRORS, operation_id=f"patch{model}",
+                  summary=f"Updates partially a {model} (JSON Merge Patch)")
+    def patch(id: str, body: PatchBody, request: Request, rt: CurrentRuntime,
+              who: CurrentPrincipal) -> dict[str, Any]:
+        item = _writable(who, rt.market.get_item(kind, id))
+        return _catalog_doc(request, rt.market.patch_item(item, body, who.actor))
+
+    @router.delete(path + "/{id}", status_code=204, responses=_ERRORS,
+                   operation_id=f"delete{model}", summary=f"Deletes a {model}")
+    def delete(id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> Response:
+        item = _writable(who, rt.market.get_item(kind, id))
+        rt.market.delete_item(item, who.actor)
+        return Response(status_code=204)
+
+
+for _kind in CATALOG_KINDS:
+    _catalog_routes(_kind)
+
+
+# -- TMF622 product ordering --------------------------------------------------------------
+
+
+def _order_doc(request: Request, document: dict[str, Any]) -> dict[str, Any]:
+    base = _base(request)
+    items = [{**item, "productOffering": {
+                 **item["productOffering"],
+                 "href": f"{base}{CATALOG}/productOffering/{item['productOffering']['id']}"}}
+             if "productOffering" in item else item for item in document["productOrderItem"]]
+    return {**document, "href": f"{base}{ORDERING}/productOrder/{document['id']}",
+            "productOrderItem": items}
+
+
+def _order_missing(order_id: str) -> NotFound:
+    return NotFound(f"no productOrder {order_id!r}", id=order_id)
+
+
+@router.post(f"{ORDERING}/productOrder", status_code=201, responses=_ERRORS,
+             operation_id="createProductOrder", summary="Creates a ProductOrder")
+def create_order(body: JsonBody, request: Request, rt: CurrentRuntime,
+                 who: CurrentPrincipal) -> JSONResponse:
+    who.require_admin()
+    order = rt.market.create_order(who.tenant_id, body, who.actor)
+    doc = _order_doc(request, order.document)
+    return JSONResponse(doc, status_code=201, headers={"Location": doc["href"]})
+
+
+@router.get(f"{ORDERING}/productOrder", responses=_ERRORS, operation_id="listProductOrder",
+            summary="List or find ProductOrder objects")
+def list_orders(request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                fields: Fields = None, offset: Offset = 0, limit: Limit = _MAX_LIMIT,
+                ) -> JSONResponse:
+    orders = rt.market.list_orders(who.tenant_id, who.is_operator)
+    return _page(request, [_order_doc(request, o.document) for o in orders], fields, offset,
+                 limit)
+
+
+@router.get(f"{ORDERING}/productOrder/{{id}}", responses=_ERRORS,
+            operation_id="retrieveProductOrder", summary="Retrieves a ProductOrder by ID")
+def retrieve_order(id: str, request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                   fields: Fields = None) -> dict[str, Any]:
+    order = rt.market.get_order(id)
+    who.check_tenant(order.tenant_id, _order_missing(id))
+    return select_fields(_order_doc(request, order.document), fields)
+
+
+@router.patch(f"{ORDERING}/productOrder/{{id}}", responses=_ERRORS,
+              operation_id="patchProductOrder",
+              summary="Updates partially a ProductOrder (JSON Merge Patch; state by the seller)")
+def patch_order(id: str, body: PatchBody, request: Request, rt: CurrentRuntime,
+                who: CurrentPrincipal) -> dict[str, Any]:
+    order = rt.market.get_order(id)
+    who.check_tenant(order.tenant_id, _order_missing(id))
+    who.require_admin()
+    patched = rt.market.patch_order(order, body, who.actor, may_change_state=who.is_operator)
+    return _order_doc(request, patched.document)

@@ -1,0 +1,40 @@
+"""Tables of the market: TMF620 catalog resources and TMF622 product orders.
+
+Each resource is kept as its TM Forum JSON document (``body``) next to the
+columns the service queries and scopes on (owner tenant, life-cycle state).
+"""
+
+from __future__ import annotations
+
+from simtrust.store import Migration
+
+__all__ = ["MIGRATIONS"]
+
+MIGRATIONS = [
+    Migration(
+        "market",
+        1,
+        "TMF620 catalog resources and TMF622 product orders",
+        """
+        CREATE TABLE market_catalog (
+            kind TEXT NOT NULL,
+            id TEXT NOT NULL,
+            tenant_id TEXT,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (kind, id)
+        );
+        CREATE INDEX market_catalog_tenant ON market_catalog (kind, tenant_id, created_at);
+        CREATE TABLE market_orders (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT,
+            state TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX market_orders_tenant ON market_orders (tenant_id, created_at)
+        """,
+    ),
+]

@@ -1,0 +1,386 @@
+"""TMF620 product catalog resources and TMF622 product orders over the store.
+
+Catalog (TMF620 Product Catalog Management v4.1.0, resources
+``productOffering``, ``productSpecification``, ``productOfferingPrice``):
+a resource owned by no tenant belongs to the operator's public catalog and
+every caller may read it; one created with a tenant-admin key is private to
+that tenant. Ordering (TMF622 Product Ordering Management v4.0.0,
+``productOrder``): an order belongs to the tenant that placed it; creation
+checks every item's ``productOffering`` exists, is in the buyer's reach,
+is sellable, within ``validFor`` and not retired, and writes nothing
+otherwise. The order state machine follows the TMF622 user guide (IG1228
+order life cycle): ``acknowledged`` → ``inProgress`` (or ``rejected``) →
+``completed`` / ``failed`` / ``partial``, with ``pending`` and ``held`` as
+pauses of ``inProgress``; anything else is refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from simtrust.audit import AuditLog
+from simtrust.errors import InvalidInput, InvalidTransition, NotFound, Rejected
+from simtrust.market._query import merge_patch
+from simtrust.store import Database
+
+__all__ = [
+    "CATALOG_KINDS",
+    "ORDER_TRANSITIONS",
+    "CatalogItem",
+    "MarketService",
+    "Order",
+    "parse_datetime",
+]
+
+#: TMF620 resource path segment → its ``@type``.
+CATALOG_KINDS = {
+    "productOffering": "ProductOffering",
+    "productSpecification": "ProductSpecification",
+    "productOfferingPrice": "ProductOfferingPrice",
+}
+#: Attributes a merge patch may not touch (ProductOffering_Update and friends omit them).
+_CATALOG_FIXED = frozenset({"id", "href", "lastUpdate", "@type", "@baseType"})
+#: Life-cycle statuses (TMF620 user guide) under which an offering cannot be ordered.
+_NOT_ORDERABLE = frozenset({"retired", "obsolete", "rejected"})
+#: TMF622 ProductOrderStateType transitions this service permits.
+ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
+    "acknowledged": frozenset({"inProgress", "rejected"}),
+    "inProgress": frozenset({"pending", "held", "completed", "failed", "partial"}),
+    "pending": frozenset({"inProgress", "failed"}),
+    "held": frozenset({"inProgress", "failed"}),
+    "rejected": frozenset(),
+    "completed": frozenset(),
+    "failed": frozenset(),
+    "partial": frozenset(),
+}
+_ORDER_STATES = frozenset(ORDER_TRANSITIONS) | {
+    "cancelled", "assessingCancellation", "pendingCancellation"}
+#: The item state an order state carries its items to (``partial`` keeps them).
+_ITEM_STATE = {"inProgress": "inProgress", "completed": "completed", "failed": "failed",
+               "rejected": "rejected", "pending": "pending", "held": "held"}
+_FINAL = frozenset({"completed", "failed", "partial", "rejected"})
+#: ProductOrder_Update members a merge patch may change.
+_ORDER_PATCHABLE = frozenset({
+    "category", "description", "expectedCompletionDate", "externalId", "note",
+    "notificationContact", "priority", "requestedCompletionDate", "requestedStartDate", "state"})
+_ACTIONS = frozenset({"add", "modify", "delete", "noChange"})
+_MAX_ITEMS = 1000
+_STRINGS = ("name", "description", "version", "lifecycleStatus", "statusReason", "@type",
+            "@baseType", "@schemaLocation", "priceType", "externalId", "priority",
+            "notificationContact", "requestedCompletionDate", "requestedStartDate",
+            "expectedCompletionDate", "state")
+_BOOLEANS = ("isBundle", "isSellable")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_datetime(value: Any, name: str) -> datetime:
+    """An RFC 3339 date-time with an offset (``Z`` or ``±hh:mm``); InvalidInput otherwise."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a date-time string", attribute=name)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{name} is not an RFC 3339 date-time", attribute=name) from None
+    if moment.tzinfo is None:
+        raise InvalidInput(f"{name} needs a time-zone offset", attribute=name)
+    return moment
+
+
+def _check_document(doc: dict[str, Any]) -> None:
+    """Type checks on the members this service reads or that the TMF models constrain."""
+    for name in _STRINGS:
+        if name in doc and not isinstance(doc[name], str):
+            raise InvalidInput(f"{name} must be a string", attribute=name)
+    for name in _BOOLEANS:
+        if name in doc and not isinstance(doc[name], bool):
+            raise InvalidInput(f"{name} must be a boolean", attribute=name)
+    valid_for = doc.get("validFor")
+    if valid_for is not None:
+        if not isinstance(valid_for, dict):
+            raise InvalidInput("validFor must be a TimePeriod object", attribute="validFor")
+        start = end = None
+        if "startDateTime" in valid_for:
+            start = parse_datetime(valid_for["startDateTime"], "validFor.startDateTime")
+        if "endDateTime" in valid_for:
+            end = parse_datetime(valid_for["endDateTime"], "validFor.endDateTime")
+        if start is not None and end is not None and end < start:
+            raise InvalidInput("validFor ends before it starts", attribute="validFor")
+    for name in ("requestedCompletionDate", "requestedStartDate", "expectedCompletionDate"):
+        if name in doc:
+            parse_datetime(doc[name], name)
+    for name in ("note", "relatedParty", "productOfferingPrice", "channel"):
+        if name in doc and not isinstance(doc[name], list):
+            raise InvalidInput(f"{name} must be an array", attribute=name)
+    spec = doc.get("productSpecification")
+    if spec is not None and not (isinstance(spec, dict) and isinstance(spec.get("id"), str)):
+        raise InvalidInput("productSpecification must be a reference with an id",
+                           attribute="productSpecification")
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogItem:
+    """A TMF620 resource and the tenant owning it (None: the public catalog)."""
+
+    kind: str
+    tenant_id: str | None
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A TMF622 product order and the tenant that placed it (None: the operator)."""
+
+    tenant_id: str | None
+    document: dict[str, Any]
+
+    @property
+    def state(self) -> str:
+        return str(self.document["state"])
+
+
+class MarketService:
+    """Catalog and ordering; every change is audited in the same transaction."""
+
+    def __init__(self, db: Database, audit: AuditLog,
+                 clock: Callable[[], datetime]) -> None:
+        self._db = db
+        self._audit = audit
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"MarketService({self._db!r})"
+
+    # -- catalog ------------------------------------------------------------------------
+
+    @staticmethod
+    def _kind(kind: str) -> str:
+        if kind not in CATALOG_KINDS:
+            raise NotFound(f"no catalog resource {kind!r}")
+        return kind
+
+    def create_item(self, kind: str, tenant_id: str | None, body: dict[str, Any],
+                    actor: str) -> CatalogItem:
+        self._kind(kind)
+        fixed = sorted(set(body) & {"id", "href", "lastUpdate"})
+        if fixed:
+            raise InvalidInput(f"{fixed[0]} is set by the server", attribute=fixed[0])
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInput("name is required", attribute="name")
+        _check_document(body)
+        now = self._clock()
+        doc = {**body, "id": str(uuid.uuid4()), "@type": body.get("@type", CATALOG_KINDS[kind]),
+               "lastUpdate": _iso(now)}
+        doc.setdefault("lifecycleStatus", "In design")
+        with self._db.transaction(durable=True):
+            self._db.execute(
+                "INSERT INTO market_catalog (kind, id, tenant_id, body, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, doc["id"], tenant_id, json.dumps(doc), now.isoformat(), now.isoformat()))
+            self._audit.append(actor=actor, action=f"market.{kind}.create",
+                               subject=f"{kind}:{doc['id']}", outcome="success",
+                               tenant_id=tenant_id, details={"name": name})
+        return CatalogItem(kind, tenant_id, doc)
+
+    def get_item(self, kind: str, item_id: str) -> CatalogItem:
+        row = self._db.query_one(
+            "SELECT tenant_id, body FROM market_catalog WHERE kind = ? AND id = ?",
+            (self._kind(kind), item_id))
+        if row is None:
+            raise NotFound(f"no {kind} {item_id!r}", id=item_id)
+        return CatalogItem(kind, row[0], json.loads(row[1]))
+
+    def list_items(self, kind: str, tenant_id: str | None, everything: bool) -> list[CatalogItem]:
+        """Items in creation order: all of them, or the public ones and ``tenant_id``'s."""
+        if everything:
+            rows = self._db.query(
+                "SELECT tenant_id, body FROM market_catalog WHERE kind = ?"
+                " ORDER BY created_at, id", (self._kind(kind),))
+        else:
+            rows = self._db.query(
+                "SELECT tenant_id, body FROM market_catalog WHERE kind = ?"
+                " AND (tenant_id IS NULL OR tenant_id = ?) ORDER BY created_at, id",
+                (self._kind(kind), tenant_id))
+        return [CatalogItem(kind, r[0], json.loads(r[1])) for r in rows]
+
+    def patch_item(self, item: CatalogItem, patch: dict[str, Any], actor: str) -> CatalogItem:
+        fixed = sorted(set(patch) & _CATALOG_FIXED)
+        if fixed:
+            raise InvalidInput(f"{fixed[0]} cannot be patched", attribute=fixed[0])
+        doc = merge_patch(copy.deepcopy(item.document), patch)
+        name = doc.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInput("name is required", attribute="name")
+        _check_document(doc)
+        now = self._clock()
+        doc["lastUpdate"] = _iso(now)
+        with self._db.transaction(durable=True):
+            self._db.execute(
+                "UPDATE market_catalog SET body = ?, updated_at = ? WHERE kind = ? AND id = ?",
+                (json.dumps(doc), now.isoformat(), item.kind, doc["id"]))
+            self._audit.append(actor=actor, action=f"market.{item.kind}.update",
+                               subject=f"{item.kind}:{doc['id']}", outcome="success",
+                               tenant_id=item.tenant_id, details={"members": sorted(patch)})
+        return CatalogItem(item.kind, item.tenant_id, doc)
+
+    def delete_item(self, item: CatalogItem, actor: str) -> None:
+        item_id = item.document["id"]
+        with self._db.transaction(durable=True):
+            self._db.execute("DELETE FROM market_catalog WHERE kind = ? AND id = ?",
+                             (item.kind, item_id))
+            self._audit.append(actor=actor, action=f"market.{item.kind}.delete",
+                               subject=f"{item.kind}:{item_id}", outcome="success",
+                               tenant_id=item.tenant_id)
+
+    # -- ordering -----------------------------------------------------------------------
+
+    def _orderable(self, ref: Any, tenant_id: str | None, at: datetime) -> dict[str, Any]:
+        """The offering ``ref`` names, checked for reach and sale; the reference to store."""
+        if not isinstance(ref, dict) or not isinstance(ref.get("id"), str):
+            raise InvalidInput("productOffering must be a reference with an id",
+                               attribute="productOffering")
+        missing = NotFound(f"no productOffering {ref['id']!r}", id=ref["id"])
+        row = self._db.query_one(
+            "SELECT tenant_id, body FROM market_catalog WHERE kind = 'productOffering'"
+            " AND id = ?", (ref["id"],))
+        if row is None or (tenant_id is not None and row[0] not in (None, tenant_id)):
+            raise missing
+        offering = json.loads(row[1])
+        status = str(offering.get("lifecycleStatus", ""))
+        if status.lower() in _NOT_ORDERABLE:
+            raise Rejected("not-orderable", f"productOffering {ref['id']!r} is {status}",
+                           id=ref["id"])
+        name = f"productOffering {ref['id']!r}"
+        if offering.get("isSellable") is False:
+            raise Rejected("not-sellable", f"{name} is not sellable", id=ref["id"])
+        period = offering.get("validFor") or {}
+        if "startDateTime" in period and parse_datetime(period["startDateTime"], "validFor") > at:
+            raise Rejected("not-yet-valid", f"{name} is not on sale yet", id=ref["id"])
+        if "endDateTime" in period and parse_datetime(period["endDateTime"], "validFor") < at:
+            raise Rejected("expired", f"{name} is no longer on sale", id=ref["id"])
+        return {"id": offering["id"], "name": offering["name"],
+                "@referredType": "ProductOffering"}
+
+    def create_order(self, tenant_id: str | None, body: dict[str, Any], actor: str) -> Order:
+        fixed = sorted(set(body) & {"id", "href", "orderDate", "completionDate", "state"})
+        if fixed:
+            raise InvalidInput(f"{fixed[0]} is set by the server", attribute=fixed[0])
+        _check_document(body)
+        items = body.get("productOrderItem")
+        if not isinstance(items, list) or not items:
+            raise InvalidInput("productOrderItem must be a non-empty array",
+                               attribute="productOrderItem")
+        if len(items) > _MAX_ITEMS:
+            raise InvalidInput(f"at most {_MAX_ITEMS} order items", attribute="productOrderItem")
+        now = self._clock()
+        seen: set[str] = set()
+        stored_items = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise InvalidInput("each productOrderItem must be an object",
+                                   attribute="productOrderItem")
+            item_id, action = item.get("id"), item.get("action")
+            if not isinstance(item_id, str) or not item_id or item_id in seen:
+                raise InvalidInput("each productOrderItem needs a unique string id",
+                                   attribute="productOrderItem.id")
+            seen.add(item_id)
+            if action not in _ACTIONS:
+                raise InvalidInput(f"action must be one of {sorted(_ACTIONS)}",
+                                   attribute="productOrderItem.action")
+            if action != "add":
+                raise Rejected("unsupported-action",
+                               "only 'add' items can be ordered: no product inventory yet",
+                               id=item_id)
+            quantity = item.get("quantity", 1)
+            if isinstance(quantity, bool) or not isinstance(quantity, int) or not \
+                    1 <= quantity <= 1_000_000:
+                raise InvalidInput("quantity must be an integer from 1 to 1000000",
+                                   attribute="productOrderItem.quantity")
+            if "productOffering" not in item:
+                raise InvalidInput("an 'add' item needs a productOffering",
+                                   attribute="productOrderItem.productOffering")
+            if "state" in item:
+                raise InvalidInput("item state is set by the server",
+                                   attribute="productOrderItem.state")
+            ref = self._orderable(item["productOffering"], tenant_id, now)
+            stored_items.append({**item, "quantity": quantity, "productOffering": ref,
+                                 "state": "acknowledged", "@type": item.get("@type",
+                                                                            "ProductOrderItem")})
+        doc = {**body, "id": str(uuid.uuid4()), "orderDate": _iso(now), "state": "acknowledged",
+               "productOrderItem": stored_items, "@type": body.get("@type", "ProductOrder")}
+        with self._db.transaction(durable=True):
+            self._db.execute(
+                "INSERT INTO market_orders (id, tenant_id, state, body, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (doc["id"], tenant_id, "acknowledged", json.dumps(doc), now.isoformat(),
+                 now.isoformat()))
+            self._audit.append(actor=actor, action="market.productOrder.create",
+                               subject=f"productOrder:{doc['id']}", outcome="success",
+                               tenant_id=tenant_id, details={"items": len(stored_items)})
+        return Order(tenant_id, doc)
+
+    def get_order(self, order_id: str) -> Order:
+        row = self._db.query_one("SELECT tenant_id, body FROM market_orders WHERE id = ?",
+                                 (order_id,))
+        if row is None:
+            raise NotFound(f"no productOrder {order_id!r}", id=order_id)
+        return Order(row[0], json.loads(row[1]))
+
+    def list_orders(self, tenant_id: str | None, everything: bool) -> list[Order]:
+        if everything:
+            rows = self._db.query(
+                "SELECT tenant_id, body FROM market_orders ORDER BY created_at, id")
+        else:
+            rows = self._db.query(
+                "SELECT tenant_id, body FROM market_orders WHERE tenant_id = ?"
+                " ORDER BY created_at, id", (tenant_id,))
+        return [Order(r[0], json.loads(r[1])) for r in rows]
+
+    def patch_order(self, order: Order, patch: dict[str, Any], actor: str, *,
+                    may_change_state: bool) -> Order:
+        """Merge-patch ``order``; a ``state`` change must be a permitted transition."""
+        other = sorted(set(patch) - _ORDER_PATCHABLE)
+        if other:
+            raise InvalidInput(f"{other[0]} cannot be patched", attribute=other[0])
+        current = order.state
+        target = patch.get("state", current)
+        if not isinstance(target, str) or target not in _ORDER_STATES:
+            raise InvalidInput("state is not a ProductOrderStateType", attribute="state")
+        if target != current:
+            if not may_change_state:
+                raise InvalidTransition("only the seller changes an order's state",
+                                        state=current)
+            if target not in ORDER_TRANSITIONS.get(current, frozenset()):
+                raise InvalidTransition(f"an order in state {current} cannot become {target}",
+                                        state=current, target=target)
+        doc = merge_patch(copy.deepcopy(order.document), patch)
+        _check_document(doc)
+        now = self._clock()
+        if target != current:
+            item_state = _ITEM_STATE.get(target)
+            if item_state is not None:
+                for item in doc["productOrderItem"]:
+                    item["state"] = item_state
+            if target in _FINAL:
+                doc["completionDate"] = _iso(now)
+        with self._db.transaction(durable=True):
+            changed = self._db.execute(
+                "UPDATE market_orders SET state = ?, body = ?, updated_at = ?"
+                " WHERE id = ? AND state = ?",
+                (target, json.dumps(doc), now.isoformat(), doc["id"], current))
+            if changed != 1:
+                raise InvalidTransition("the order changed concurrently; retry", state=current)
+            self._audit.append(actor=actor, action="market.productOrder.update",
+                               subject=f"productOrder:{doc['id']}", outcome="success",
+                               tenant_id=order.tenant_id,
+                               details={"from": current, "to": target, "members": sorted(patch)})
+        return Order(order.tenant_id, doc)
