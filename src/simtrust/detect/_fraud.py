@@ -150,6 +150,7 @@ class FraudThresholds:
 
     max_speed_kmh: float = 1000.0
     min_distance_km: float = 200.0
+    min_transfer_s: float = 1800.0
     radius_factor: float = 1.5
     cell_radius_km: float = 35.0
     network_alternation_s: float = 6 * 3600.0
@@ -159,6 +160,9 @@ class FraudThresholds:
     session_stale_s: float = 2 * 3600.0
     churn_imeis: int = 3
     churn_window_s: float = 7 * 86_400.0
+    flap_returns: int = 4
+    flap_window_s: float = 12 * 3600.0
+    flap_min_span_s: float = 2 * 3600.0
     cooldown_s: float = 6 * 3600.0
 
 
@@ -169,6 +173,8 @@ class _Sim:
         "at",
         "auts",
         "auts_from",
+        "flip_from",
+        "flips",
         "hop_bad",
         "imei",
         "imei_left",
@@ -191,6 +197,8 @@ class _Sim:
         self.prev_plmn = ""
         self.prev_place: Place | None = None
         self.hop_bad = False  # reaching ``place`` was an impossible hop
+        self.flips = 0  # returns to the previous network within the flap window
+        self.flip_from = 0.0
         self.imei = ""
         self.prev_imei = ""
         self.imei_left = 0.0
@@ -329,15 +337,18 @@ class FraudDetector:
         if old is not None and place is not None and ev.at >= left:
             gap = self._gap_km(old, place)
             if gap > th.min_distance_km:
+                # a journey of that length needs the flight and the time to board and
+                # leave the aircraft (min_transfer_s) at the least
                 hours = (ev.at - left) / 3600.0
                 speed = gap / hours if hours > 0 else math.inf
-                bad = speed > th.max_speed_kmh
+                bad = ev.at - left < gap / th.max_speed_kmh * 3600.0 + th.min_transfer_s
             if bad:
                 out = self._alert(
                     sim, ev, "impossible-travel", old[3] + ">" + place[3],
                     f"SIM {ev.imsi} seen in {place[3]} ({plmn}) "
                     f"{ev.at - left:.0f} s after {old[3]} ({old_plmn}): "
-                    f"at least {gap:.0f} km, above {th.max_speed_kmh:.0f} km/h",
+                    f"at least {gap:.0f} km, faster than {th.max_speed_kmh:.0f} km/h "
+                    f"with {th.min_transfer_s / 60:.0f} min to board",
                     {
                         "feature": "travel_speed_kmh",
                         "from": {"plmn": old_plmn, "place": old[3], "last_seen": left},
@@ -346,6 +357,7 @@ class FraudDetector:
                         "elapsed_s": round(ev.at - left, 3),
                         "observed": round(speed, 1) if math.isfinite(speed) else "inf",
                         "threshold": th.max_speed_kmh,
+                        "min_transfer_s": th.min_transfer_s,
                         "event": ev.kind,
                     },
                     left,
@@ -375,6 +387,10 @@ class FraudDetector:
                         sim.since,
                     )
                     out = found if out is None else out + found
+        if plmn != old_plmn and plmn == sim.prev_plmn and old_plmn:
+            found = self._flap(sim, ev, plmn, old_plmn)
+            if found:
+                out = found if out is None else out + found
         if place is not None or not sim.place:
             sim.prev_place, sim.prev_plmn = sim.place, sim.plmn
             sim.place, sim.plmn = place, plmn
@@ -382,9 +398,33 @@ class FraudDetector:
             sim.hop_bad = bad
         else:
             # a network without a known position: keep the last fix, note the network
-            sim.plmn = plmn
+            sim.prev_plmn, sim.plmn = sim.plmn, plmn
             sim.at = ev.at
         return out
+
+    def _flap(self, sim: _Sim, ev: SimEvent, plmn: str, other: str) -> list[Alert]:
+        """Back and forth between two networks for hours: two SIMs on two networks.
+
+        A device at a border or in poor coverage flaps for minutes; a clone on
+        another network keeps the alternation going for hours.
+        """
+        th = self.thresholds
+        if sim.flips == 0 or ev.at - sim.flip_from > th.flap_window_s:
+            sim.flips, sim.flip_from = 1, ev.at
+            return []
+        sim.flips += 1
+        if sim.flips < th.flap_returns or ev.at - sim.flip_from < th.flap_min_span_s:
+            return []
+        return self._alert(
+            sim, ev, "sim-clone", "flapping",
+            f"SIM {ev.imsi} returned {sim.flips} times between networks {plmn} and {other} "
+            f"over {(ev.at - sim.flip_from) / 3600:.1f} h",
+            {"feature": "serving_network_flapping", "networks": [plmn, other],
+             "observed": sim.flips, "first_return_at": sim.flip_from, "returned_at": ev.at,
+             "threshold": th.flap_returns, "window_s": th.flap_window_s,
+             "min_span_s": th.flap_min_span_s},
+            sim.flip_from,
+        )
 
     def _equipment(self, sim: _Sim, ev: SimEvent) -> list[Alert]:
         th = self.thresholds
