@@ -5,7 +5,9 @@ DDoS, beacon, volume, time of day, new destination, SIM in a new device) over
 :class:`~simtrust.domain.FlowRecord`, and the :class:`DetectionService` that
 delivers its alerts to :mod:`simtrust.alerts` sinks. The fraud detectors
 (:class:`FraudDetector`: impossible travel, cloned SIM, equipment) read one
-per-SIM :class:`SimEvent` stream, and its alerts explain themselves the same way. Flows come from
+per-SIM :class:`SimEvent` stream, and its alerts explain themselves the same way;
+:class:`StormGuard` rate-limits authentication and attach per tenant, TAC
+and cell against signalling storms. Flows come from
 :mod:`simtrust.flows` (collectors, pcap metering, offline analysis); the
 attack generator and evaluation harness live in :mod:`simtrust.testing.detect`
 (test gear, never imported by product code).
@@ -25,15 +27,26 @@ from simtrust.detect._fraud import (
 )
 from simtrust.detect._model import ALERT_KINDS, Alert, AttachEvent, DeviceRef, iso_utc
 from simtrust.detect._service import DetectionService
+from simtrust.detect._storm import (
+    Admission,
+    BackOff,
+    BucketRate,
+    StormGuard,
+    StormLimits,
+    backoff_answer,
+)
 
 __all__ = [
     "ALERT_KINDS",
     "EVENT_KINDS",
     "FEATURES",
     "FRAUD_ALERT_KINDS",
+    "Admission",
     "Alert",
     "AttachEvent",
+    "BackOff",
     "Baseline",
+    "BucketRate",
     "DetectionService",
     "Detector",
     "DeviceRef",
@@ -41,7 +54,10 @@ __all__ = [
     "FraudThresholds",
     "Place",
     "SimEvent",
+    "StormGuard",
+    "StormLimits",
     "Thresholds",
+    "backoff_answer",
     "country_places",
     "great_circle_km",
     "iso_utc",
