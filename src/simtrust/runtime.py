@@ -289,6 +289,16 @@ class Runtime:
 
         return self._once("aaa", build)
 
+    def sealed_count(self) -> int:
+        """How many sealed values a master-key rotation re-wraps (its progress total)."""
+        total = 0
+        for column in sealed_columns():
+            row = self.db.query_one(
+                f"SELECT COUNT(*) FROM {column.table} WHERE {column.column} IS NOT NULL"
+            )
+            total += int(row[0]) if row else 0
+        return total
+
     def rotate_master_key(self, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
         """Add a master key, re-wrap every sealed column under it; (new id, blobs re-wrapped)."""
         new_kid = self.keyring.add_key()

@@ -78,8 +78,9 @@ def test_alerts_are_json_lines_with_the_contract_fields(
         map_csv,
         "--train",
         hue_files[0],
+        "--train",
         hue_files[2],
-        "--json",
+        "--jsonl",
     )
     assert res.returncode == 0, res.stderr
     lines = [json.loads(line) for line in res.stdout.splitlines()]
@@ -96,9 +97,23 @@ def test_alerts_are_json_lines_with_the_contract_fields(
 def test_benign_capture_without_training_is_quiet(
     simtrust: Callable[..., Result], hue_files: list[Path], map_csv: Path
 ) -> None:
-    res = simtrust("detect", "pcap", hue_files[3], hue_files[4], "--subscribers", map_csv, "--json")
+    res = simtrust("detect", "pcap", hue_files[3], hue_files[4], "--subscribers", map_csv,
+                   "--jsonl")
     assert res.returncode == 0, res.stderr
     assert res.stdout == ""
+    res = simtrust("detect", "pcap", hue_files[3], "--subscribers", map_csv, "--json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)  # one document, not lines
+    assert [] == doc["alerts"]
+    assert doc["packets"] > 0
+
+
+def test_pcap_help_lists_its_options(simtrust: Callable[..., Result]) -> None:
+    res = simtrust("detect", "pcap", "--help")
+    assert res.returncode == 0, res.stderr
+    for option in ("--subscribers", "--train", "--baselines", "--policies",
+                   "--save-baselines", "--json", "--jsonl"):
+        assert option in res.stdout
 
 
 def test_unreadable_input_exits_2_with_one_line(
@@ -149,7 +164,7 @@ def test_saved_baselines_can_be_reused(
         "detect", "pcap", infected, "--subscribers", map_csv, "--baselines", saved, "--json"
     )
     assert res.returncode == 0, res.stderr
-    assert any(json.loads(x)["kind"] == "scan" for x in res.stdout.splitlines())
+    assert any(alert["kind"] == "scan" for alert in json.loads(res.stdout)["alerts"])
 
 
 def test_attack_command_writes_a_capture(
@@ -216,7 +231,7 @@ def test_policies_run_beside_the_detectors(
         )
     )
     res = simtrust(
-        "detect", "pcap", hue_files[0], "--subscribers", subs, "--policies", policies, "--json"
+        "detect", "pcap", hue_files[0], "--subscribers", subs, "--policies", policies, "--jsonl"
     )
     assert res.returncode == 0, res.stderr
     docs = [json.loads(line) for line in res.stdout.splitlines()]

@@ -2,7 +2,8 @@
 
 Route modules live in :mod:`simtrust.api.routes`; each exports ``router`` and
 is included in name order. The OpenAPI document is served at
-``/openapi.json`` and the interactive reference at ``/docs``.
+``/openapi.json`` and the interactive references at ``/docs`` and ``/redoc``, their
+assets served from this process (no CDN: they work offline).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import simtrust
 from simtrust.api import routes as routes_pkg
-from simtrust.api.openapi import install_openapi
+from simtrust.api.openapi import install_docs, install_openapi
 from simtrust.api.problems import install_problem_handlers, problem
 from simtrust.runtime import Runtime
 
@@ -89,6 +90,8 @@ def create_app(runtime: Runtime) -> FastAPI:
             "consortium ledger with verifiable credentials. Errors are RFC 9457 "
             "problem documents. Authenticate with `Authorization: Bearer <api key>`."
         ),
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
@@ -111,5 +114,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         if router is not None:
             app.include_router(router)
     install_openapi(app)
+    install_docs(app)
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)
     return app

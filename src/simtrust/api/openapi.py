@@ -15,13 +15,30 @@ method a path supports, for the ``Allow`` header of a 405 (RFC 9110 §15.5.6).
 
 from __future__ import annotations
 
+import importlib.resources
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
-__all__ = ["PROBLEM_STATUSES", "allowed_methods", "install_openapi", "problem_statuses"]
+__all__ = [
+    "DOCS_ASSETS",
+    "PROBLEM_STATUSES",
+    "allowed_methods",
+    "install_docs",
+    "install_openapi",
+    "problem_statuses",
+]
+
+#: Where the interactive references load their scripts and styles from: this
+#: server, out of the ``fastapi-offline`` package (Swagger UI and ReDoc builds),
+#: so ``/docs`` and ``/redoc`` work on a machine without Internet access.
+DOCS_ASSETS = "/docs-assets"
 
 METHODS = ("get", "put", "post", "delete", "patch")
 #: The problem statuses an operation may declare, with their meaning.
@@ -124,6 +141,30 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def install_docs(app: FastAPI) -> None:
+    """Serve ``/docs`` (Swagger UI) and ``/redoc`` from packaged assets, no CDN."""
+    assets = Path(str(importlib.resources.files("fastapi_offline") / "static"))
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    title = f"{app.title} API"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=title,
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=title,
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False,
+        )
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 
 from simtrust.config import load_settings
 from simtrust.errors import InvalidInput
@@ -61,22 +62,45 @@ def emit_json(value: Any) -> None:
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None, enabled: bool = True) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields ``advance(n)``. Disabled for --json runs."""
-    if not enabled:
-        yield lambda n=1: None
-        return
-    columns = [
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=err_console, transient=False) as progress:
-        task = progress.add_task(description, total=total)
+def progress_bar(
+    description: str, total: int | None, enabled: bool = True, *,
+    unit: str | None = None, target: Console | None = None,
+) -> Iterator[Callable[..., None]]:
+    """A rich progress bar on stderr; yields ``advance(n=1, completed=None)``.
 
-        def advance(n: int = 1) -> None:
-            progress.advance(task, n)
+    Disabled for --json runs. Counts, rate and times never wrap or get cut: the bar
+    takes what width is left (at least 10 columns) and the description is
+    shortened first, so an 80-column terminal still shows ``done/total``. Give the
+    ``total`` whenever it is known (no ``?``). ``unit`` adds a rate column.
+    """
+    if not enabled:
+        yield lambda n=1, completed=None: None
+        return
+    def fixed() -> Column:
+        return Column(no_wrap=True, overflow="ignore")
+
+    columns: list[Any] = [
+        TextColumn("[bold]{task.description}",
+                   table_column=Column(no_wrap=True, overflow="ellipsis", max_width=32)),
+        BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=10)),
+        MofNCompleteColumn(table_column=fixed()),
+    ]
+    if unit is not None:
+        columns.append(TextColumn("{task.fields[rate]} " + unit + "/s",
+                                  table_column=fixed()))
+    columns += [TimeElapsedColumn(table_column=fixed()),
+                TimeRemainingColumn(table_column=fixed())]
+    with Progress(*columns, console=target or err_console, transient=False,
+                  expand=True) as progress:
+        task = progress.add_task(description, total=total, rate="-")
+
+        def advance(n: int = 1, completed: int | None = None) -> None:
+            if completed is None:
+                progress.advance(task, n)
+            else:
+                progress.update(task, completed=completed)
+            if unit is not None:
+                speed = progress.tasks[task].speed
+                progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
 
         yield advance

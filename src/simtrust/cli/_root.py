@@ -421,7 +421,10 @@ def audit_anchor(json_out: JsonOpt = False) -> None:
 
 
 @audit_app.command("prove")
-def audit_prove(event_id: Annotated[str, typer.Argument(help="Audit event id.")]) -> None:
+def audit_prove(event_id: Annotated[str, typer.Argument(help="Audit event id.")],
+                json_out: Annotated[bool, typer.Option(
+                    "--json", help="One compact JSON line for scripts (default: indented).")]
+                = False) -> None:
     """Print the inclusion proof (JSON) of an audit event against its finalized ledger anchor."""
 
     rt = open_runtime()
@@ -429,7 +432,10 @@ def audit_prove(event_id: Annotated[str, typer.Argument(help="Audit event id.")]
         proof = prove_event(rt.audit, rt.ledger, event_id)
     finally:
         rt.close()
-    emit_json(proof)
+    if json_out:
+        emit_json(proof)
+    else:
+        typer.echo(json.dumps(proof, indent=2, sort_keys=True))
 
 
 @audit_app.command("check-proof")
@@ -470,7 +476,8 @@ def keys_rotate(
     rt = open_runtime()
     try:
         old = list(rt.keyring.key_ids)
-        with progress_bar("re-wrapping sealed secrets", None, enabled=not json_out) as advance:
+        with progress_bar("re-wrapping sealed secrets", rt.sealed_count(),
+                          enabled=not json_out) as advance:
             new_kid, count = rt.rotate_master_key(progress=lambda n: advance(1))
         retired = []
         if retire:

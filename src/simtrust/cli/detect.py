@@ -4,23 +4,24 @@ Attack synthesis and the evaluation harness are test gear: they run as
 ``python -m simtrust.testing.detect attack|evaluate`` (see
 ``docs/decisions/architecture-test-gear.md``).
 
-``simtrust detect pcap FILE... --subscribers MAP.csv [--train FILE...] --json`` is
+``simtrust detect pcap FILE... --subscribers MAP.csv [--train FILE]... --jsonl`` is
 a contract (issue 6 §6): one JSON object per alert per line with ``imsi``,
-``kind``, ``at`` (ISO 8601 UTC of the first evidence) and ``evidence``; exit 0
-when it ran, 2 with one line on stderr when an input is unreadable. ``--train``
-takes every file up to the next option.
+``kind``, ``at`` (ISO 8601 UTC of the first evidence) and ``evidence``; ``--json``
+prints the same alerts as one document ``{alerts, packets, records}``. Exit 0 when
+it ran, 2 with one line on stderr when an input is unreadable. ``--train`` is
+repeated once per training capture.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
+from simtrust.cli._common import emit_json
 from simtrust.detect import Baseline, Detector
 from simtrust.errors import InvalidInput, SimtrustError
 from simtrust.flows import learn_baselines, load_subscribers, policy_alerts, read_pcap, replay
@@ -41,77 +42,74 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise InvalidInput(message)
-
-
-def _pcap_parser() -> _Parser:
-    p = _Parser(prog="simtrust detect pcap", add_help=False)
-    p.add_argument("files", nargs="*")
-    p.add_argument("--subscribers", required=True)
-    p.add_argument("--train", nargs="+", action="extend", default=[])
-    p.add_argument("--baselines")
-    p.add_argument("--policies")
-    p.add_argument("--save-baselines")
-    p.add_argument("--json", action="store_true", dest="json_out")
-    return p
-
-
-@app.command(
-    "pcap",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def pcap(ctx: typer.Context) -> None:
-    """Meter captures and run the detectors: FILE... --subscribers MAP.csv [--train FILE...]
-    [--baselines B.json] [--save-baselines B.json] [--policies P.json] [--json].
-
-    MAP.csv has the header ip,imsi,device_group (optional tenant). Without
-    --train or --baselines, cohort defaults apply (floors that normal IoT
-    traffic stays far below); the detectors needing a learnt baseline stay quiet.
-    --policies takes a JSON list of tenant policies (simtrust.policy form); their
-    violations are reported as alerts of the rule's kind.
-    """
+def _json_file(path: Path, what: str) -> Any:
     try:
-        args = _pcap_parser().parse_args(ctx.args)
-        if not args.files:
-            raise InvalidInput("at least one capture FILE is required")
-        subscribers = load_subscribers(args.subscribers)
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"{path}: unreadable {what} ({exc})") from exc
+
+
+@app.command("pcap")
+def pcap(
+    files: Annotated[list[Path], typer.Argument(help="Captures to analyse (pcap, pcapng).")],
+    subscribers_csv: Annotated[Path, typer.Option(
+        "--subscribers", help="CSV ip,imsi,device_group[,tenant] naming each address.")],
+    train: Annotated[list[Path] | None, typer.Option(
+        "--train", help="Benign capture to learn baselines from (repeatable).")] = None,
+    baselines_file: Annotated[Path | None, typer.Option(
+        "--baselines", help="Baselines saved by an earlier --save-baselines.")] = None,
+    policies_file: Annotated[Path | None, typer.Option(
+        "--policies", help="JSON list of tenant policies (simtrust.policy form).")] = None,
+    save_baselines: Annotated[Path | None, typer.Option(
+        "--save-baselines", help="Write the baselines used here (learnt and loaded).")] = None,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON document: {alerts, packets, records}.")] = False,
+    jsonl: Annotated[bool, typer.Option(
+        "--jsonl", help="Print one JSON object per alert per line (JSON Lines).")] = False,
+) -> None:
+    """Meter captures and run the detectors (and tenant policies) over them.
+
+    Without --train or --baselines, cohort defaults apply (floors that normal IoT
+    traffic stays far below); the detectors needing a learnt baseline stay quiet.
+    Policy violations are reported as alerts of the rule's kind.
+    """
+    if json_out and jsonl:
+        _fail("give --json or --jsonl, not both")
+    try:
+        subscribers = load_subscribers(str(subscribers_csv))
         baselines: list[Baseline] = []
-        if args.baselines:
-            try:
-                doc = json.loads(Path(args.baselines).read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise InvalidInput(f"{args.baselines}: unreadable baselines ({exc})") from exc
+        if baselines_file is not None:
+            doc = _json_file(baselines_file, "baselines")
             if not isinstance(doc, list):
-                raise InvalidInput(f"{args.baselines}: expected a JSON list of baselines")
+                raise InvalidInput(f"{baselines_file}: expected a JSON list of baselines")
             baselines += [Baseline.from_json(b) for b in doc]
-        if args.train:
-            baselines += learn_baselines([read_pcap([f]) for f in args.train], subscribers)
+        if train:
+            baselines += learn_baselines([read_pcap([str(f)]) for f in train], subscribers)
         policy_docs: list[dict[str, Any]] = []
-        if args.policies:
-            try:
-                loaded = json.loads(Path(args.policies).read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise InvalidInput(f"{args.policies}: unreadable policies ({exc})") from exc
+        if policies_file is not None:
+            loaded = _json_file(policies_file, "policies")
             policy_docs = loaded if isinstance(loaded, list) else [loaded]
-        capture = read_pcap(args.files)
+        capture = read_pcap([str(f) for f in files])
         violations = policy_alerts(capture, subscribers, policy_docs) if policy_docs else []
     except SimtrustError as exc:
         _fail(exc.detail)
-    if args.save_baselines:
-        Path(args.save_baselines).write_text(
+    if save_baselines is not None:
+        save_baselines.write_text(
             json.dumps([b.to_json() for b in baselines], indent=1), encoding="utf-8"
         )
     detected = replay(Detector(subscribers, baselines), capture)
     alerts = [a for _, a in sorted(detected + violations, key=lambda x: x[0])]
+    if json_out:
+        emit_json({"alerts": [a.to_json() for a in alerts], "packets": capture.packets,
+                   "records": len(capture.records)})
+        return
     for alert in alerts:
         doc = alert.to_json()
-        if args.json_out:
+        if jsonl:
             sys.stdout.write(json.dumps(doc, sort_keys=True) + "\n")
         else:
             typer.echo(f"{doc['at']} {doc['kind']:<11} {doc['imsi']} {alert.summary}")
-    if not args.json_out:
+    if not jsonl:
         typer.echo(
             f"{capture.packets} packets, {len(capture.records)} flow records, {len(alerts)} alerts",
             err=True,

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from simtrust.cli._common import console, emit_json, open_runtime
+from simtrust.cli._common import console, emit_json, err_console, open_runtime
 from simtrust.config import load_settings
 from simtrust.domain import FlowRecord
 from simtrust.flows import (
@@ -36,6 +36,12 @@ NAME = "flows"
 
 app = typer.Typer(name=NAME, help="Flow records: IPFIX (RFC 7011) and NetFlow v9 (RFC 3954).",
                   no_args_is_help=True)
+
+
+def _listening(collector: FlowCollector, extra: str) -> None:
+    """Say, on stderr (stdout may carry JSON), once the socket is bound and read."""
+    err_console.print(f"listening on udp {collector.host}:{collector.port}{extra}"
+                      " (Ctrl-C to stop)", highlight=False)
 
 
 @app.command("collect")
@@ -93,10 +99,9 @@ def collect(
 
     collector = FlowCollector(sink, host=host, port=port,
                               decoder=FlowDecoder(template_timeout=template_timeout))
-    if not json_out:
-        console.print(f"collecting on {collector.host}:{collector.port} (Ctrl-C to stop)")
     deadline = time.monotonic() + duration if duration > 0 else None
     collector.start()
+    _listening(collector, "")
     try:
         while (deadline is None or time.monotonic() < deadline) and (not count or seen < count):
             time.sleep(0.05)
@@ -123,12 +128,10 @@ def _collect_to_nats(host: str, port: int, duration: float, count: int, template
                                        batch_records=batch)
         collector = FlowCollector(publisher.publish, host=host, port=port,
                                   decoder=FlowDecoder(template_timeout=template_timeout))
-        if not json_out:
-            console.print(f"collecting on {collector.host}:{collector.port} → "
-                          f"{settings.name} ({partitions} partitions; Ctrl-C to stop)")
         deadline = time.monotonic() + duration if duration > 0 else None
         with publisher:
             collector.start()
+            _listening(collector, f" → {settings.name} ({partitions} partitions)")
             try:
                 while (deadline is None or time.monotonic() < deadline) and (
                         not count or collector.flows < count):

@@ -156,7 +156,10 @@ def check(tenant: str, imsi: str,
 def render(tenant: str,
            devices: Annotated[Path, typer.Option(help="CSV: imsi,address[,apn,group]")],
            removed: Annotated[list[str] | None, typer.Option(help="IMSIs cut off.")] = None,
-           apply: Annotated[bool, typer.Option(help="Load it with nft -f.")] = False) -> None:
+           apply: Annotated[bool, typer.Option(help="Load it with nft -f.")] = False,
+           json_out: Annotated[bool, typer.Option(
+               "--json", help="One JSON object: tenant, devices, ruleset, applied.")] = False,
+           ) -> None:
     """Print (or apply) TENANT's nftables ruleset for the listed devices."""
     gateway = []
     try:
@@ -175,6 +178,10 @@ def render(tenant: str,
     text = render_ruleset(tenant, policies, gateway, removed or [])
     if apply:
         apply_ruleset(text)
+    if json_out:
+        emit_json({"tenant": tenant, "devices": len(gateway), "ruleset": text,
+                   "applied": apply})
+    elif apply:
         console.print(f"applied {len(gateway)} devices to table inet simtrust_{tenant}")
     else:
         typer.echo(text, nl=False)

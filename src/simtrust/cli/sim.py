@@ -13,18 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, cast, get_args
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from simtrust.cli._common import console, emit_json, err_console, open_runtime
+from simtrust.cli._common import console, emit_json, err_console, open_runtime, progress_bar
 from simtrust.errors import InvalidInput
 from simtrust.subscriber import (
     BindingMode,
@@ -67,24 +58,9 @@ def import_file(
             if json_out:
                 summary = importer.import_file(file, tenant, actor=ACTOR)
             else:
-                with Progress(
-                    TextColumn("[bold]{task.description}"),
-                    BarColumn(),
-                    TaskProgressColumn(),
-                    MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]} rows/s"),
-                    TimeElapsedColumn(),
-                    TimeRemainingColumn(),
-                    console=err_console,
-                ) as progress:
-                    task = progress.add_task(f"importing {file.name}", total=total, rate="-")
-
-                    def advance(rows: int) -> None:
-                        speed = progress.tasks[task].speed
-                        progress.update(task, completed=rows,
-                                        rate=f"{speed:,.0f}" if speed else "-")
-
-                    summary = importer.import_file(file, tenant, actor=ACTOR, progress=advance)
+                with progress_bar(f"importing {file.name}", total, unit="rows") as advance:
+                    summary = importer.import_file(
+                        file, tenant, actor=ACTOR, progress=lambda rows: advance(completed=rows))
         except ImportRejected as exc:
             _report_rejection(exc, json_out, errors_file)
             raise typer.Exit(2) from None

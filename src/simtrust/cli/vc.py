@@ -121,6 +121,8 @@ def issue(
     cryptosuite: Annotated[
         str, typer.Option(help="eddsa-jcs-2022 or eddsa-rdfc-2022.")
     ] = "eddsa-jcs-2022",
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="One compact JSON line for scripts (default: indented).")] = False,
 ) -> None:
     """Issue a credential signed by the platform issuer (did:simtrust on the ledger)."""
     document = _read(file)
@@ -133,4 +135,7 @@ def issue(
         issued = open_runtime().identity.issue(document, options)
     except SimtrustError as exc:
         _fail(exc.detail)
-    emit_json(issued)
+    if json_out:
+        emit_json(issued)
+    else:
+        typer.echo(json.dumps(issued, indent=2, sort_keys=True))
