@@ -398,7 +398,8 @@ def _freeradius(directory: Path, sims: int) -> tuple[subprocess.Popen[bytes], in
         for i in range(sims):
             fh.write(f'{_imsi(i)} Cleartext-Password := "pw"\n'
                      f"\tFramed-IP-Address = 10.65.{i // 256 % 256}.{i % 256}\n")
-    proc = subprocess.Popen([exe, "-f", "-d", str(directory), "-l", "stdout"],
+    # cwd: FreeRADIUS may leave a log file named after its destination where it runs
+    proc = subprocess.Popen([exe, "-f", "-d", str(directory), "-l", "stdout"], cwd=directory,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     probe = _access_packets(1, 1, three_gpp=False)
     for _attempt in range(100):

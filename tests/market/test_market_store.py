@@ -30,6 +30,13 @@ def test_catalog_and_orders_round_trip(runtime: Runtime) -> None:
     assert "inProgress" == market.get_order(order.document["id"]).state == moved.state
     assert [moved.document] == [o.document for o in market.list_orders("acme", False)]
     assert [] == market.list_orders("globex", False)
+    done = market.patch_order(moved, {"state": "completed"}, "test", may_change_state=True)
+    products = market.list_products("acme", False)
+    assert [("acme", "active", done.document["id"])] == [
+        (p.tenant_id, p.document["status"], p.document["productOrderItem"][0]["productOrderId"])
+        for p in products]
+    assert products[0] == market.get_product(products[0].document["id"])
+    assert [] == market.list_products("globex", False)
     events = runtime.db.query("SELECT action FROM audit_events ORDER BY seq")
     assert ("market.productOrder.update",) == events[-1]
 

@@ -3,7 +3,8 @@
 Every response body is validated with jsonschema against the ``definitions``
 of ``TMF620-ProductCatalog-v4.1.0.swagger.json`` and
 ``TMF622-ProductOrdering-v4.0.0.swagger.json`` (``$ref``s resolved within
-each file), errors against their ``Error`` definition.
+each file), errors against their ``Error`` definition; the products completed
+orders create against ``TMF637-ProductInventory-v4.0.0.swagger.json``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from simtrust.runtime import Runtime
 
 CATALOG = "/tmf-api/productCatalogManagement/v4"
 ORDERING = "/tmf-api/productOrderingManagement/v4"
+INVENTORY = "/tmf-api/productInventory/v4"
 Check = Callable[[str, str, Any], None]
 
 
@@ -29,7 +31,8 @@ def swagger(shared_dir: Path) -> dict[str, dict[str, Any]]:
     folder = shared_dir / "specs" / "tmf"
     return {name: json.loads(Path(folder, file).read_text(encoding="utf-8"))
             for name, file in (("620", "TMF620-ProductCatalog-v4.1.0.swagger.json"),
-                               ("622", "TMF622-ProductOrdering-v4.0.0.swagger.json"))}
+                               ("622", "TMF622-ProductOrdering-v4.0.0.swagger.json"),
+                               ("637", "TMF637-ProductInventory-v4.0.0.swagger.json"))}
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +204,18 @@ def test_order_life_cycle(api: Any, keys: dict[str, dict[str, str]], check: Chec
     assert ("completed", "completed") == (done["state"], done["productOrderItem"][0]["state"])
     assert "completionDate" in done
     _error(check, api.patch(url, json={"state": "inProgress"}, headers=op), 409)
+
+    inventory = f"{INVENTORY}/product"
+    products = api.get(inventory, headers=keys["acme"])
+    check("637", "Product", products.json())
+    assert ("1", "active", 100) == (products.headers["x-total-count"], products.json()[0]["status"],
+                                    products.json()[0]["productCharacteristic"][0]["value"])
+    product = products.json()[0]
+    assert (order["id"], offering["id"]) == (product["productOrderItem"][0]["productOrderId"],
+                                             product["productOffering"]["id"])
+    check("637", "Product", api.get(f"{inventory}/{product['id']}", headers=op).json())
+    assert [] == api.get(inventory, headers=keys["globex"]).json()
+    _error(check, api.get(f"{inventory}/{product['id']}", headers=keys["globex"]), 404, "637")
 
     full = api.get(f"{ORDERING}/productOrder?productOrderItem.state=completed",
                    headers=keys["acme"])

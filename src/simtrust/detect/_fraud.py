@@ -119,6 +119,50 @@ class SimEvent:
             raise InvalidInput("a session event needs its session id")
 
 
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-lines form ``simtrust fraud analyse`` reads (empty fields left out)."""
+        doc: dict[str, Any] = {"at": self.at, "imsi": self.imsi, "kind": self.kind}
+        for name in ("plmn", "imei", "cell", "session", "tenant"):
+            value = getattr(self, name)
+            if value:
+                doc[name] = value
+        if self.lat is not None:
+            doc["lat"], doc["lon"] = self.lat, self.lon
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: object) -> SimEvent:
+        """An event from its JSON form; anything malformed is :class:`InvalidInput`."""
+        if not isinstance(doc, dict):
+            raise InvalidInput("a SIM event must be a JSON object")
+        unknown = set(doc) - _JSON_FIELDS
+        if unknown:
+            raise InvalidInput(f"unknown SIM event field {sorted(unknown)[0]!r}")
+        at = doc.get("at")
+        if isinstance(at, bool) or not isinstance(at, int | float):
+            raise InvalidInput("SIM event 'at' must be a number (UNIX seconds)")
+        text: dict[str, str] = {}
+        for name in ("imsi", "kind", "plmn", "imei", "cell", "session", "tenant"):
+            value = doc.get(name, "")
+            if not isinstance(value, str):
+                raise InvalidInput(f"SIM event {name!r} must be a string")
+            text[name] = value
+        pos: dict[str, float | None] = {}
+        for name in ("lat", "lon"):
+            value = doc.get(name)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if value is not None and not number:
+                raise InvalidInput(f"SIM event {name!r} must be a number")
+            pos[name] = None if value is None else float(value)
+        return cls(float(at), text["imsi"], text["kind"], plmn=text["plmn"], imei=text["imei"],
+                   cell=text["cell"], lat=pos["lat"], lon=pos["lon"], session=text["session"],
+                   tenant=text["tenant"])
+
+
+_JSON_FIELDS = frozenset(
+    ("at", "imsi", "kind", "plmn", "imei", "cell", "lat", "lon", "session", "tenant")
+)
+
 #: A place: (latitude°, longitude°, uncertainty radius km, label).
 Place = tuple[float, float, float, str]
 

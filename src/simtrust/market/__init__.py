@@ -1,4 +1,4 @@
-"""Federated CSP marketplace: TMF620 product catalog and TMF622 product ordering.
+"""Federated CSP marketplace: TMF620 catalog, TMF622 ordering, TMF637 inventory.
 
 What exists and what does not yet is in ``docs/market.md``.
 """
@@ -10,6 +10,7 @@ from simtrust.market._service import (
     CatalogItem,
     MarketService,
     Order,
+    Product,
     parse_datetime,
 )
 
@@ -20,6 +21,7 @@ __all__ = [
     "CatalogItem",
     "MarketService",
     "Order",
+    "Product",
     "matches",
     "merge_patch",
     "parse_datetime",

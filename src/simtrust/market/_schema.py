@@ -1,4 +1,4 @@
-"""Tables of the market: TMF620 catalog resources and TMF622 product orders.
+"""Tables of the market: TMF620 catalog, TMF622 product orders, TMF637 products.
 
 Each resource is kept as its TM Forum JSON document (``body``) next to the
 columns the service queries and scopes on (owner tenant, life-cycle state).
@@ -35,6 +35,21 @@ MIGRATIONS = [
             updated_at TEXT NOT NULL
         );
         CREATE INDEX market_orders_tenant ON market_orders (tenant_id, created_at)
+        """,
+    ),
+    Migration(
+        "market",
+        2,
+        "TMF637 product inventory",
+        """
+        CREATE TABLE market_products (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT,
+            order_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX market_products_tenant ON market_products (tenant_id, created_at)
         """,
     ),
 ]

@@ -11,7 +11,10 @@ is sellable, within ``validFor`` and not retired, and writes nothing
 otherwise. The order state machine follows the TMF622 user guide (IG1228
 order life cycle): ``acknowledged`` → ``inProgress`` (or ``rejected``) →
 ``completed`` / ``failed`` / ``partial``, with ``pending`` and ``held`` as
-pauses of ``inProgress``; anything else is refused.
+pauses of ``inProgress``; anything else is refused. Inventory (TMF637
+Product Inventory Management v4.0.0, ``product``): an order reaching
+``completed`` creates, in the same transaction, one ``active`` product per
+item, owned by the order's tenant.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = [
     "CatalogItem",
     "MarketService",
     "Order",
+    "Product",
     "parse_datetime",
 ]
 
@@ -145,6 +149,30 @@ class Order:
     @property
     def state(self) -> str:
         return str(self.document["state"])
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """A TMF637 product an order created, and the tenant owning it."""
+
+    tenant_id: str | None
+    document: dict[str, Any]
+
+
+def _product(order: dict[str, Any], item: dict[str, Any], at: str) -> dict[str, Any]:
+    offering = item["productOffering"]
+    return {
+        "id": str(uuid.uuid4()), "name": offering["name"], "status": "active",
+        "isBundle": False, "isCustomerVisible": True, "orderDate": order["orderDate"],
+        "startDate": at, "@type": "Product",
+        "productOffering": {"id": offering["id"], "name": offering["name"],
+                            "@referredType": "ProductOffering"},
+        "productCharacteristic": [{"name": "quantity", "valueType": "integer",
+                                   "value": item["quantity"]}],
+        "productOrderItem": [{"orderItemId": item["id"], "productOrderId": order["id"],
+                              "orderItemAction": item["action"],
+                              "@referredType": "ProductOrderItem"}],
+    }
 
 
 class MarketService:
@@ -379,8 +407,35 @@ class MarketService:
                 (target, json.dumps(doc), now.isoformat(), doc["id"], current))
             if changed != 1:
                 raise InvalidTransition("the order changed concurrently; retry", state=current)
+            if target == "completed":
+                for item in doc["productOrderItem"]:
+                    product = _product(doc, item, _iso(now))
+                    self._db.execute(
+                        "INSERT INTO market_products (id, tenant_id, order_id, body, created_at)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (product["id"], order.tenant_id, doc["id"], json.dumps(product),
+                         now.isoformat()))
             self._audit.append(actor=actor, action="market.productOrder.update",
                                subject=f"productOrder:{doc['id']}", outcome="success",
                                tenant_id=order.tenant_id,
                                details={"from": current, "to": target, "members": sorted(patch)})
         return Order(order.tenant_id, doc)
+
+    # -- inventory ----------------------------------------------------------------------
+
+    def get_product(self, product_id: str) -> Product:
+        row = self._db.query_one("SELECT tenant_id, body FROM market_products WHERE id = ?",
+                                 (product_id,))
+        if row is None:
+            raise NotFound(f"no product {product_id!r}", id=product_id)
+        return Product(row[0], json.loads(row[1]))
+
+    def list_products(self, tenant_id: str | None, everything: bool) -> list[Product]:
+        if everything:
+            rows = self._db.query(
+                "SELECT tenant_id, body FROM market_products ORDER BY created_at, id")
+        else:
+            rows = self._db.query(
+                "SELECT tenant_id, body FROM market_products WHERE tenant_id = ?"
+                " ORDER BY created_at, id", (tenant_id,))
+        return [Product(r[0], json.loads(r[1])) for r in rows]

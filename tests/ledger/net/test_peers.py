@@ -61,7 +61,9 @@ def test_flooding_peer_is_throttled_and_disconnected_while_an_honest_peer_is_ser
         for net in (victim, honest, flooder):
             await net.start()
         try:
-            await wait_until(lambda: victim.connected() == [1, 2])
+            # Both ends: the dialler counts its link once the listener's ACCEPTED frame is in.
+            await wait_until(lambda: victim.connected() == [1, 2] and 0 in flooder.connected()
+                             and 0 in honest.connected())
             link = flooder.peers[0].link
             assert link is not None
             junk = encode_items(FrameType.MSGS, [b"\x00" * 100])

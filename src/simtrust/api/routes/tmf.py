@@ -1,9 +1,12 @@
-"""TM Forum Open APIs: TMF620 Product Catalog v4.1.0 and TMF622 Product Ordering v4.0.0.
+"""TM Forum Open APIs: TMF620 Product Catalog v4.1.0, TMF622 Product Ordering v4.0.0,
+TMF637 Product Inventory v4.0.0 (read side: products that completed orders created).
 
 Official base paths (``/tmf-api/productCatalogManagement/v4``,
-``/tmf-api/productOrderingManagement/v4``) and resource models, as in the
-swagger files ``TMF620-ProductCatalog-v4.1.0.swagger.json`` and
-``TMF622-ProductOrdering-v4.0.0.swagger.json``. Query behaviour per TMF630
+``/tmf-api/productOrderingManagement/v4``, ``/tmf-api/productInventory/v4``)
+and resource models, as in the swagger files
+``TMF620-ProductCatalog-v4.1.0.swagger.json``,
+``TMF622-ProductOrdering-v4.0.0.swagger.json`` and
+``TMF637-ProductInventory-v4.0.0.swagger.json``. Query behaviour per TMF630
 (``fields``, attribute filters, ``offset``/``limit`` answered by
 ``X-Total-Count`` and ``X-Result-Count``); PATCH is JSON Merge Patch
 (RFC 7386); errors are the TMF ``Error`` model (api/problems.py). Catalog
@@ -34,6 +37,7 @@ __all__ = ["router"]
 
 CATALOG = "/tmf-api/productCatalogManagement/v4"
 ORDERING = "/tmf-api/productOrderingManagement/v4"
+INVENTORY = "/tmf-api/productInventory/v4"
 _MAX_LIMIT = 1000
 
 router = APIRouter(tags=["tmf"])
@@ -218,3 +222,36 @@ def patch_order(id: str, body: PatchBody, request: Request, rt: CurrentRuntime,
     who.require_admin()
     patched = rt.market.patch_order(order, body, who.actor, may_change_state=who.is_operator)
     return _order_doc(request, patched.document)
+
+
+# -- TMF637 product inventory -------------------------------------------------------------
+
+
+def _product_doc(request: Request, document: dict[str, Any]) -> dict[str, Any]:
+    base = _base(request)
+    offering = document["productOffering"]
+    items = [{**item, "productOrderHref": f"{base}{ORDERING}/productOrder/{item['productOrderId']}"}
+             for item in document["productOrderItem"]]
+    return {**document, "href": f"{base}{INVENTORY}/product/{document['id']}",
+            "productOffering": {**offering,
+                                "href": f"{base}{CATALOG}/productOffering/{offering['id']}"},
+            "productOrderItem": items}
+
+
+@router.get(f"{INVENTORY}/product", responses=_ERRORS, operation_id="listProduct",
+            summary="List or find Product objects")
+def list_products(request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                  fields: Fields = None, offset: Offset = 0, limit: Limit = _MAX_LIMIT,
+                  ) -> JSONResponse:
+    products = rt.market.list_products(who.tenant_id, who.is_operator)
+    return _page(request, [_product_doc(request, p.document) for p in products], fields,
+                 offset, limit)
+
+
+@router.get(f"{INVENTORY}/product/{{id}}", responses=_ERRORS, operation_id="retrieveProduct",
+            summary="Retrieves a Product by ID")
+def retrieve_product(id: str, request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                     fields: Fields = None) -> dict[str, Any]:
+    product = rt.market.get_product(id)
+    who.check_tenant(product.tenant_id, NotFound(f"no product {id!r}", id=id))
+    return select_fields(_product_doc(request, product.document), fields)

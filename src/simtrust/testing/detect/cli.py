@@ -120,6 +120,8 @@ def attack_cmd(
         Path | None, typer.Option("--inject", help="Benign capture to merge the attack into.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="One compact JSON line for scripts (default: indented).")] = False,
 ) -> None:
     """Write a synthetic attack (optionally merged into a benign capture) as pcap."""
     benign: list[tuple[float, bytes]] = []
@@ -149,4 +151,5 @@ def attack_cmd(
         "target": traffic.target,
         "out": str(out),
     }
-    sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+    text = json.dumps(summary, sort_keys=True, indent=None if json_out else 2)
+    sys.stdout.write(text + "\n")
