@@ -14,7 +14,7 @@ CATALOG = "/tmf-api/productCatalogManagement/v4"
 ORDERING = "/tmf-api/productOrderingManagement/v4"
 
 _scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | \
-    st.floats(allow_nan=False) | st.text(max_size=12)
+    st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
 _json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) |
                      st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
 _keys = st.sampled_from(["name", "lifecycleStatus", "validFor", "isSellable", "productOrderItem",
