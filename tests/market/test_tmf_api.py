@@ -312,3 +312,34 @@ def test_cancel_product_order(api: Any, keys: dict[str, dict[str, str]], check: 
     assert task == api.get(f"{url}/{task['id']}", headers=op).json()
     _error(check, api.get(f"{url}/{task['id']}", headers=keys["globex"]), 404)
     assert [] == api.get(url, headers=keys["globex"]).json()
+
+
+def test_hidden_resources_answer_like_missing_ones(api: Any, keys: dict[str, dict[str, str]],
+                                                   check: Check) -> None:
+    """Another tenant's offering, order, product and cancellation: same 404 as none."""
+    op, globex = keys["operator"], keys["globex"]
+    private = _offering(api, check, keys["acme"], name="Acme only")
+    public = _offering(api, check, op)
+    orders = [api.post(f"{ORDERING}/productOrder", json=_order(public["id"]),
+                       headers=keys["acme"]).json() for _ in range(2)]
+    for state in ("inProgress", "completed"):
+        api.patch(f"{ORDERING}/productOrder/{orders[0]['id']}", json={"state": state},
+                  headers=op)
+    task = api.post(f"{ORDERING}/cancelProductOrder",
+                    json={"productOrder": {"id": orders[1]["id"]}}, headers=keys["acme"]).json()
+    product = api.get(f"{INVENTORY}/product", headers=op).json()[0]
+    for base, theirs in ((f"{CATALOG}/productOffering", private["id"]),
+                         (f"{ORDERING}/productOrder", orders[0]["id"]),
+                         (f"{ORDERING}/cancelProductOrder", task["id"]),
+                         (f"{INVENTORY}/product", product["id"])):
+        nobody = "0" * len(theirs)
+        api_name = "620" if base.startswith(CATALOG) else "637" if "Inventory" in base else "622"
+        hidden = _error(check, api.get(f"{base}/{theirs}", headers=globex), 404, api_name)
+        missing = _error(check, api.get(f"{base}/{nobody}", headers=globex), 404, api_name)
+        assert json.dumps(missing).replace(nobody, "<id>") == \
+            json.dumps(hidden).replace(theirs, "<id>"), base
+    hidden = api.post(f"{ORDERING}/productOrder", json=_order(private["id"]), headers=globex)
+    missing = api.post(f"{ORDERING}/productOrder", json=_order("0" * len(private["id"])),
+                       headers=globex)
+    assert json.dumps(_error(check, missing, 404)).replace("0" * len(private["id"]), "<id>") == \
+        json.dumps(_error(check, hidden, 404)).replace(private["id"], "<id>")
