@@ -96,8 +96,11 @@ def test_simtrust_verifies_reference_sd_jwt_vc_with_key_binding() -> None:
         sign_alg="EdDSA",
     )  # fmt: skip
     presentation = holder.sd_jwt_presentation
+    # The reference holder stamps its key-binding JWT with the wall clock (iat = time()),
+    # so the verifier's "now" is read here, not when the module was imported.
+    now = datetime.now(UTC)
     verified = verify_sd_jwt(
-        presentation, resolver=DidResolver(), now=NOW, nonce="n-1", audience="did:example:verifier"
+        presentation, resolver=DidResolver(), now=now, nonce="n-1", audience="did:example:verifier"
     )
     assert issuer_did == verified.issuer
     assert ("given_name",) == verified.disclosed
@@ -108,6 +111,6 @@ def test_simtrust_verifies_reference_sd_jwt_vc_with_key_binding() -> None:
         ("n-1", "did:example:other", "domain"),
     ):
         with pytest.raises(VerificationFailed) as failure:
-            verify_sd_jwt(presentation, resolver=DidResolver(), now=NOW, nonce=nonce,
+            verify_sd_jwt(presentation, resolver=DidResolver(), now=now, nonce=nonce,
                           audience=audience)  # fmt: skip
         assert reason == failure.value.reason

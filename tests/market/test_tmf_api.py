@@ -271,3 +271,44 @@ def test_orders_are_tenant_isolated(api: Any, keys: dict[str, dict[str, str]],
     assert [] == api.get(f"{ORDERING}/productOrder", headers=globex).json()
     assert [order["id"]] == [d["id"] for d in api.get(f"{ORDERING}/productOrder",
                                                        headers=keys["operator"]).json()]
+
+
+def test_cancel_product_order(api: Any, keys: dict[str, dict[str, str]], check: Check) -> None:
+    offering = _offering(api, check, keys["operator"])
+    acme, url = keys["acme"], f"{ORDERING}/cancelProductOrder"
+    orders = [api.post(f"{ORDERING}/productOrder", json=_order(offering["id"]),
+                       headers=acme).json() for _ in range(2)]
+    _error(check, api.post(url, json={"productOrder": {"id": orders[0]["id"]}},
+                           headers=keys["globex"]), 404)
+    _error(check, api.post(url, json={"productOrder": "x"}, headers=acme), 400)
+    _error(check, api.post(url, json={"productOrder": {"id": orders[0]["id"]},
+                                      "cancellationReason": 7}, headers=acme), 400)
+    created = api.post(url, json={"productOrder": {"id": orders[0]["id"]},
+                                  "cancellationReason": "project stopped"}, headers=acme)
+    assert 201 == created.status_code, created.text
+    task = created.json()
+    check("622", "CancelProductOrder", task)
+    assert "done" == task["state"]
+    cancelled = api.get(f"{ORDERING}/productOrder/{orders[0]['id']}", headers=acme).json()
+    check("622", "ProductOrder", cancelled)
+    assert ("cancelled", "cancelled", "project stopped") == (
+        cancelled["state"], cancelled["productOrderItem"][0]["state"],
+        cancelled["cancellationReason"])
+    _error(check, api.post(url, json={"productOrder": {"id": orders[0]["id"]}}, headers=acme),
+           409)
+    _error(check, api.patch(f"{ORDERING}/productOrder/{orders[0]['id']}",
+                            json={"state": "inProgress"}, headers=keys["operator"]), 409)
+
+    op = keys["operator"]
+    for state in ("inProgress", "completed"):
+        api.patch(f"{ORDERING}/productOrder/{orders[1]['id']}", json={"state": state},
+                  headers=op)
+    _error(check, api.post(url, json={"productOrder": {"id": orders[1]["id"]}}, headers=acme),
+           409)
+    listed = api.get(url, headers=acme)
+    check("622", "CancelProductOrder", listed.json())
+    assert ("1", [task["id"]]) == (listed.headers["x-total-count"],
+                                    [t["id"] for t in listed.json()])
+    assert task == api.get(f"{url}/{task['id']}", headers=op).json()
+    _error(check, api.get(f"{url}/{task['id']}", headers=keys["globex"]), 404)
+    assert [] == api.get(url, headers=keys["globex"]).json()

@@ -59,7 +59,7 @@ COUNTERS = (
     "access_requests", "accepts", "rejects", "challenges", "accounting_requests",
     "accounting_responses", "malformed", "unknown_client", "bad_authenticator",
     "missing_message_authenticator", "duplicates", "rate_limited", "unexpected_code",
-    "invalid_request", "in_flight_dropped",
+    "invalid_request", "in_flight_dropped", "overload_dropped",
 )
 
 _STATUS = {1: "start", 2: "stop", 3: "interim", 7: "accounting-on", 8: "accounting-off"}
@@ -211,6 +211,10 @@ class RadiusServer:
             while len(self._answers) > self._dup_max:
                 self._answers.popitem(last=False)
 
+    def _forget(self, key: tuple[Any, ...]) -> None:
+        with self._answers_lock:
+            self._answers.pop(key, None)
+
     # -- Access-Request ------------------------------------------------------------
 
     def handle_auth(self, data: bytes, addr: tuple[str, int],
@@ -229,15 +233,28 @@ class RadiusServer:
         seen, answer = self._cached(key)
         if seen:
             return answer
+        self._remember(key, None)  # in progress: a retransmission meanwhile is dropped
+        try:
+            return self._answer_auth(client, request, wire, key, send)
+        except BaseException:
+            with self._answers_lock:
+                self._answers.pop(key, None)
+            raise
+
+    def _answer_auth(self, client: GatewayClient, request: Packet, wire: bytes,
+                     key: tuple[Any, ...], send: Callable[[bytes], None] | None
+                     ) -> bytes | None:
         first = request.first()
         has_ma = Attr.MESSAGE_AUTHENTICATOR in first
         if has_ma and not verify_message_authenticator(wire, client.secret,
                                                         request.authenticator):
             self.counters["bad_authenticator"] += 1
+            self._forget(key)
             return None
         is_eap = Attr.EAP_MESSAGE in first
         if is_eap and not has_ma:
             self.counters["missing_message_authenticator"] += 1
+            self._forget(key)
             return None
         self.counters["access_requests"] += 1
         reply = Packet(Code.ACCESS_REJECT, request.identifier)

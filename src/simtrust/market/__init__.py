@@ -7,6 +7,7 @@ from simtrust.market._query import RESERVED_PARAMS, matches, merge_patch, select
 from simtrust.market._service import (
     CATALOG_KINDS,
     ORDER_TRANSITIONS,
+    Cancellation,
     CatalogItem,
     MarketService,
     Order,
@@ -18,6 +19,7 @@ __all__ = [
     "CATALOG_KINDS",
     "ORDER_TRANSITIONS",
     "RESERVED_PARAMS",
+    "Cancellation",
     "CatalogItem",
     "MarketService",
     "Order",

@@ -52,4 +52,19 @@ MIGRATIONS = [
         CREATE INDEX market_products_tenant ON market_products (tenant_id, created_at)
         """,
     ),
+    Migration(
+        "market",
+        3,
+        "TMF622 cancelProductOrder tasks",
+        """
+        CREATE TABLE market_cancellations (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT,
+            order_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX market_cancellations_tenant ON market_cancellations (tenant_id, created_at)
+        """,
+    ),
 ]

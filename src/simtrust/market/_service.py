@@ -11,7 +11,10 @@ is sellable, within ``validFor`` and not retired, and writes nothing
 otherwise. The order state machine follows the TMF622 user guide (IG1228
 order life cycle): ``acknowledged`` → ``inProgress`` (or ``rejected``) →
 ``completed`` / ``failed`` / ``partial``, with ``pending`` and ``held`` as
-pauses of ``inProgress``; anything else is refused. Inventory (TMF637
+pauses of ``inProgress``; anything else is refused. A ``cancelProductOrder``
+task (TMF622 section "cancelProductOrder") by the buyer or the seller cancels
+an order that has not reached a final state at once (task ``done``, order and
+items ``cancelled``); a final order cannot be cancelled (409, nothing written). Inventory (TMF637
 Product Inventory Management v4.0.0, ``product``): an order reaching
 ``completed`` creates, in the same transaction, one ``active`` product per
 item, owned by the order's tenant.
@@ -35,6 +38,7 @@ from simtrust.store import Database
 __all__ = [
     "CATALOG_KINDS",
     "ORDER_TRANSITIONS",
+    "Cancellation",
     "CatalogItem",
     "MarketService",
     "Order",
@@ -69,6 +73,7 @@ _ORDER_STATES = frozenset(ORDER_TRANSITIONS) | {
 _ITEM_STATE = {"inProgress": "inProgress", "completed": "completed", "failed": "failed",
                "rejected": "rejected", "pending": "pending", "held": "held"}
 _FINAL = frozenset({"completed", "failed", "partial", "rejected"})
+_CANCELLABLE = frozenset({"acknowledged", "inProgress", "pending", "held"})
 #: ProductOrder_Update members a merge patch may change.
 _ORDER_PATCHABLE = frozenset({
     "category", "description", "expectedCompletionDate", "externalId", "note",
@@ -154,6 +159,14 @@ class Order:
 @dataclass(frozen=True, slots=True)
 class Product:
     """A TMF637 product an order created, and the tenant owning it."""
+
+    tenant_id: str | None
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    """A TMF622 cancelProductOrder task and the tenant owning its order."""
 
     tenant_id: str | None
     document: dict[str, Any]
@@ -439,3 +452,65 @@ class MarketService:
                 "SELECT tenant_id, body FROM market_products WHERE tenant_id = ?"
                 " ORDER BY created_at, id", (tenant_id,))
         return [Product(r[0], json.loads(r[1])) for r in rows]
+
+    # -- cancellation -------------------------------------------------------------------
+
+    def cancel_order(self, order: Order, body: dict[str, Any], actor: str) -> Cancellation:
+        """Cancel ``order`` now (CancelProductOrder_Create ``body``); 409 if it is final."""
+        fixed = sorted(set(body) & {"id", "href", "state", "effectiveCancellationDate"})
+        if fixed:
+            raise InvalidInput(f"{fixed[0]} is set by the server", attribute=fixed[0])
+        reason = body.get("cancellationReason")
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidInput("cancellationReason must be a string",
+                               attribute="cancellationReason")
+        if "requestedCancellationDate" in body:
+            parse_datetime(body["requestedCancellationDate"], "requestedCancellationDate")
+        current = order.state
+        if current not in _CANCELLABLE:
+            raise InvalidTransition(f"an order in state {current} cannot be cancelled",
+                                    state=current, target="cancelled")
+        now = self._clock()
+        at = _iso(now)
+        doc = copy.deepcopy(order.document)
+        doc.update(state="cancelled", cancellationDate=at)
+        if reason is not None:
+            doc["cancellationReason"] = reason
+        for item in doc["productOrderItem"]:
+            item["state"] = "cancelled"
+        task = {**body, "id": str(uuid.uuid4()), "state": "done",
+                "effectiveCancellationDate": at, "@type": body.get("@type", "CancelProductOrder"),
+                "productOrder": {"id": doc["id"], "@referredType": "ProductOrder"}}
+        with self._db.transaction(durable=True):
+            changed = self._db.execute(
+                "UPDATE market_orders SET state = ?, body = ?, updated_at = ?"
+                " WHERE id = ? AND state = ?",
+                ("cancelled", json.dumps(doc), now.isoformat(), doc["id"], current))
+            if changed != 1:
+                raise InvalidTransition("the order changed concurrently; retry", state=current)
+            self._db.execute(
+                "INSERT INTO market_cancellations (id, tenant_id, order_id, body, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (task["id"], order.tenant_id, doc["id"], json.dumps(task), now.isoformat()))
+            self._audit.append(actor=actor, action="market.productOrder.cancel",
+                               subject=f"productOrder:{doc['id']}", outcome="success",
+                               tenant_id=order.tenant_id,
+                               details={"from": current, "task": task["id"]})
+        return Cancellation(order.tenant_id, task)
+
+    def get_cancellation(self, task_id: str) -> Cancellation:
+        row = self._db.query_one(
+            "SELECT tenant_id, body FROM market_cancellations WHERE id = ?", (task_id,))
+        if row is None:
+            raise NotFound(f"no cancelProductOrder {task_id!r}", id=task_id)
+        return Cancellation(row[0], json.loads(row[1]))
+
+    def list_cancellations(self, tenant_id: str | None, everything: bool) -> list[Cancellation]:
+        if everything:
+            rows = self._db.query(
+                "SELECT tenant_id, body FROM market_cancellations ORDER BY created_at, id")
+        else:
+            rows = self._db.query(
+                "SELECT tenant_id, body FROM market_cancellations WHERE tenant_id = ?"
+                " ORDER BY created_at, id", (tenant_id,))
+        return [Cancellation(r[0], json.loads(r[1])) for r in rows]

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal
-from simtrust.errors import NotFound, PermissionDenied
+from simtrust.errors import InvalidInput, NotFound, PermissionDenied
 from simtrust.market import (
     CATALOG_KINDS,
     RESERVED_PARAMS,
@@ -222,6 +222,50 @@ def patch_order(id: str, body: PatchBody, request: Request, rt: CurrentRuntime,
     who.require_admin()
     patched = rt.market.patch_order(order, body, who.actor, may_change_state=who.is_operator)
     return _order_doc(request, patched.document)
+
+
+def _cancel_doc(request: Request, document: dict[str, Any]) -> dict[str, Any]:
+    base = _base(request)
+    ref = document["productOrder"]
+    return {**document, "href": f"{base}{ORDERING}/cancelProductOrder/{document['id']}",
+            "productOrder": {**ref, "href": f"{base}{ORDERING}/productOrder/{ref['id']}"}}
+
+
+@router.post(f"{ORDERING}/cancelProductOrder", status_code=201, responses=_ERRORS,
+             operation_id="createCancelProductOrder", summary="Creates a CancelProductOrder")
+def cancel_order(body: JsonBody, request: Request, rt: CurrentRuntime,
+                 who: CurrentPrincipal) -> JSONResponse:
+    who.require_admin()
+    ref = body.get("productOrder")
+    if not isinstance(ref, dict) or not isinstance(ref.get("id"), str):
+        raise InvalidInput("productOrder must be a reference with an id",
+                           attribute="productOrder")
+    order = rt.market.get_order(ref["id"])
+    who.check_tenant(order.tenant_id, _order_missing(ref["id"]))
+    task = rt.market.cancel_order(order, body, who.actor)
+    doc = _cancel_doc(request, task.document)
+    return JSONResponse(doc, status_code=201, headers={"Location": doc["href"]})
+
+
+@router.get(f"{ORDERING}/cancelProductOrder", responses=_ERRORS,
+            operation_id="listCancelProductOrder",
+            summary="List or find CancelProductOrder objects")
+def list_cancellations(request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                       fields: Fields = None, offset: Offset = 0, limit: Limit = _MAX_LIMIT,
+                       ) -> JSONResponse:
+    tasks = rt.market.list_cancellations(who.tenant_id, who.is_operator)
+    return _page(request, [_cancel_doc(request, t.document) for t in tasks], fields, offset,
+                 limit)
+
+
+@router.get(f"{ORDERING}/cancelProductOrder/{{id}}", responses=_ERRORS,
+            operation_id="retrieveCancelProductOrder",
+            summary="Retrieves a CancelProductOrder by ID")
+def retrieve_cancellation(id: str, request: Request, rt: CurrentRuntime,
+                          who: CurrentPrincipal, fields: Fields = None) -> dict[str, Any]:
+    task = rt.market.get_cancellation(id)
+    who.check_tenant(task.tenant_id, NotFound(f"no cancelProductOrder {id!r}", id=id))
+    return select_fields(_cancel_doc(request, task.document), fields)
 
 
 # -- TMF637 product inventory -------------------------------------------------------------

@@ -1,0 +1,70 @@
+"""Property run over the TMF622/TMF620 write operations: arbitrary JSON bodies never
+make a server error or an undocumented status, and every error is the TMF Error model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simtrust.runtime import Runtime
+
+CATALOG = "/tmf-api/productCatalogManagement/v4"
+ORDERING = "/tmf-api/productOrderingManagement/v4"
+
+_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | \
+    st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
+_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) |
+                     st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+_keys = st.sampled_from(["name", "lifecycleStatus", "validFor", "isSellable", "productOrderItem",
+                         "productOffering", "id", "action", "quantity", "state", "note",
+                         "startDateTime", "endDateTime", "requestedStartDate", "productOrder",
+                         "cancellationReason"])
+#: Bodies shaped like TMF documents (known member names, arbitrary values and nesting).
+_shaped = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) |
+                       st.dictionaries(_keys, inner, max_size=5), max_leaves=16)
+_OPERATIONS = st.sampled_from([
+    ("POST", f"{CATALOG}/productOffering"), ("POST", f"{ORDERING}/productOrder"),
+    ("POST", f"{ORDERING}/cancelProductOrder"), ("PATCH", f"{CATALOG}/productOffering/{{o}}"),
+    ("PATCH", f"{ORDERING}/productOrder/{{p}}")])
+
+
+#: Per runtime: an orderable offering, an acme order on it, an acme admin key.
+_WORLDS: dict[int, tuple[str, str, str]] = {}
+
+
+def _world(rt: Runtime) -> tuple[str, str, str]:
+    if id(rt) not in _WORLDS:
+        _WORLDS.clear()
+        rt.tenants.create_tenant("acme", "Acme")
+        offering = rt.market.create_item("productOffering", None,
+                                         {"name": "IoT", "lifecycleStatus": "Launched"}, "t")
+        order = rt.market.create_order("acme", {"productOrderItem": [
+            {"id": "1", "action": "add", "productOffering": {"id": offering.document["id"]}}]},
+            "t")
+        key = rt.tenants.create_key("tenant-admin", "a", tenant_id="acme")
+        _WORLDS[id(rt)] = (offering.document["id"], order.document["id"], key.secret)
+    return _WORLDS[id(rt)]
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operation=_OPERATIONS, body=_json | _shaped, as_tenant=st.booleans())
+def test_arbitrary_bodies_answer_documented_statuses(
+        api: Any, sqlite_runtime: Runtime, operator_headers: dict[str, str],
+        operation: tuple[str, str], body: Any, as_tenant: bool) -> None:
+    world = _world(sqlite_runtime)
+    offering_id, order_id, secret = world
+    headers = {"Authorization": f"Bearer {secret}"} if as_tenant else operator_headers
+    method, path = operation
+    url = path.format(o=offering_id, p=order_id)
+    response = api.request(method, url, json=body, headers=headers)
+    doc = api.get("/openapi.json").json()
+    declared = doc["paths"][path.replace("{o}", "{id}").replace("{p}", "{id}")][method.lower()]
+    assert str(response.status_code) in declared["responses"], (response.status_code,
+                                                                 response.text)
+    if response.status_code >= 400:
+        error = response.json()
+        assert {"code", "reason", "message", "status"} <= set(error), error
+        assert response.status_code < 500
