@@ -339,7 +339,7 @@ class MarketService:
                                    attribute="productOrderItem.action")
             if action != "add":
                 raise Rejected("unsupported-action",
-                               "only 'add' items can be ordered: modify and delete are not supported",
+                               "only 'add' items can be ordered (modify, delete: not supported)",
                                id=item_id)
             quantity = item.get("quantity", 1)
             if isinstance(quantity, bool) or not isinstance(quantity, int) or not \
