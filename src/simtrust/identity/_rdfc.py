@@ -396,7 +396,7 @@ def _parse(document: dict[str, Any]) -> list[ox.Quad]:
 class _Template:
     """The N-Quads text of one shape, with where each free string value goes."""
 
-    __slots__ = ("blank_nodes", "kinds", "pieces")
+    __slots__ = ("blank_nodes", "kinds", "pieces", "slots", "text")
 
     def __init__(self, quads: list[ox.Quad], free: int) -> None:
         found: dict[int, list[str]] = {}
@@ -437,19 +437,26 @@ class _Template:
             self.kinds[-1] = "bad"
         self.pieces = pieces
         self.blank_nodes = len(blanks)
+        # One format string for the whole document: fixed text with braces doubled,
+        # a numbered field per slot; ``slots`` says which value (and how) fills each.
+        fields: list[str] = []
+        self.slots: list[tuple[int, bool]] = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                fields.append(piece.replace("{", "{{").replace("}", "}}"))
+            else:
+                fields.append("{%d}" % len(self.slots))  # noqa: UP031 - builds a format string
+                self.slots.append((piece[0], piece[1] == "iri"))
+        self.text = "".join(fields)
 
     def usable(self) -> bool:
         return "bad" not in self.kinds.values()
 
     def fill(self, values: list[str]) -> list[ox.Quad]:
-        text = "".join(
-            piece
-            if isinstance(piece, str)
-            else values[piece[0]]
-            if piece[1] == "iri"
-            else _literal(values[piece[0]])[1:-1]
-            for piece in self.pieces
-        )
+        text = self.text.format(*[
+            values[index] if iri else _literal(values[index])[1:-1]
+            for index, iri in self.slots
+        ])
         try:
             return list(ox.parse(text.encode("utf-8"), ox.RdfFormat.N_QUADS))
         except SyntaxError as exc:  # only values checked before go in; a last guard
@@ -520,8 +527,12 @@ def _inline(node: Any) -> Any:
     return out
 
 
+@functools.lru_cache(maxsize=8192)
 def _safe_iri(value: str, contexts: _Contexts) -> bool:
-    """True when JSON-LD would keep ``value`` as this very absolute IRI (§5.2.2 IRI Expansion)."""
+    """True when JSON-LD would keep ``value`` as this very absolute IRI (§5.2.2 IRI Expansion).
+
+    Cached per value and contexts object (contexts naming bundled URLs are built once).
+    """
     match = _SCHEME.match(value)
     if match is None or value.startswith("_:") or value in contexts.terms:
         return False
