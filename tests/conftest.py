@@ -60,6 +60,19 @@ def require_service(name: str) -> None:
     pytest.skip(message + " (set SIMTRUST_REQUIRE_SERVICES=1 to make this a failure)")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Under SIMTRUST_REQUIRE_SERVICES (CI), a ``skipif`` whose condition holds (a missing
+    peer binary, an unbuilt extension) fails the test instead of skipping it."""
+    if not services_required():
+        return
+    for marker in item.iter_markers("skipif"):
+        conditions = marker.args or (marker.kwargs.get("condition"),)
+        if any(c is True for c in conditions):
+            reason = marker.kwargs.get("reason", "a skipif condition holds")
+            pytest.fail(f"{reason}, and SIMTRUST_REQUIRE_SERVICES is set", pytrace=False)
+
+
 def shared_path() -> Path:
     return Path(os.environ.get("SIMTRUST_SHARED", str(REPO.parent / "shared")))
 

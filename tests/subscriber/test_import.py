@@ -128,10 +128,10 @@ def test_import_100k(lite: SubscriberServices, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("SIMTRUST_IMPORT_1M"),
-                    reason="the 1M-row import runs when SIMTRUST_IMPORT_1M=1 (CI sets it)")
 def test_import_1m(lite: SubscriberServices, tmp_path: Path) -> None:
     """A million SIMs from one vendor file, in one transaction, every secret sealed."""
+    if not os.environ.get("SIMTRUST_IMPORT_1M"):  # an opt-in, not a missing install
+        pytest.skip("the 1M-row import runs when SIMTRUST_IMPORT_1M=1 (CI sets it)")
     path = write_vendor_file(tmp_path / "1m.csv", 1_000_000)
     summary = lite.importer.import_file(path, TENANT, actor="test")
     print(summary.to_json())
