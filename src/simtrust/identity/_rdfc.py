@@ -18,7 +18,7 @@ Written here by hand, and why:
 
 - The canonical N-Quads serialization (RDFC-1.0 §4.4.3 step 7, the canonical
   form of RDF 1.1 N-Quads: ``ECHAR`` for ``\\b \\t \\n \\f \\r \\" \\\\``,
-  ``\\uXXXX`` for the other controls) is a dozen lines; pyoxigraph's serializer
+  ``\\u`` and four hex digits for the other controls) is a dozen lines; pyoxigraph's serializer
   escapes differently and is not sorted.
 - A **shape cache** for JSON-LD to RDF: pyoxigraph processes the large VC 2.0
   context again for every document (about 0.5 ms), while the RDF a document
