@@ -16,10 +16,11 @@ Two libraries do the heavy lifting (docs/decisions/identity-rdfc-native.md):
 
 Written here by hand, and why:
 
-- The canonical N-Quads serialization (RDFC-1.0 §4.4.3 step 7, the canonical
-  form of RDF 1.1 N-Quads: ``ECHAR`` for ``\\b \\t \\n \\f \\r \\" \\\\``,
-  ``\\u`` and four hex digits for the other controls) is a dozen lines; pyoxigraph's serializer
-  escapes differently and is not sorted.
+- The canonical N-Quads terms (RDFC-1.0 §4.4.3 step 7, the canonical form of
+  RDF 1.1 N-Quads: ``ECHAR`` for ``\\b \\t \\n \\f \\r \\" \\\\``, ``\\u`` and
+  four hex digits for the other controls), a dozen lines, for the datasets
+  pyld labels and for the shape cache's text; pyoxigraph's own serializer
+  writes the same form (W3C test060) but unsorted, so its lines are sorted.
 - A **shape cache** for JSON-LD to RDF: pyoxigraph processes the large VC 2.0
   context again for every document (about 0.5 ms), while the RDF a document
   yields depends on its values only in known places. For one *shape* (the
