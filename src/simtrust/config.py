@@ -56,6 +56,9 @@ class Settings:
     bootstrap_bsf_domain: str = "bsf.mnc001.mcc001.pub.3gppnetwork.org"
     radius_bind: str = ""
     radius_acct_bind: str = ""
+    radius_tcp_bind: str = ""
+    radius_tcp_acct_bind: str = ""
+    radsec_bind: str = ""
     public_base_url: str = ""
     vc_public_verify: bool = False
     vc_public_verify_per_minute: int = 60
@@ -113,6 +116,9 @@ _ENV = {
     "bootstrap_bsf_domain": "SIMTRUST_BOOTSTRAP_BSF_DOMAIN",
     "radius_bind": "SIMTRUST_RADIUS_BIND",
     "radius_acct_bind": "SIMTRUST_RADIUS_ACCT_BIND",
+    "radius_tcp_bind": "SIMTRUST_RADIUS_TCP_BIND",
+    "radius_tcp_acct_bind": "SIMTRUST_RADIUS_TCP_ACCT_BIND",
+    "radsec_bind": "SIMTRUST_RADSEC_BIND",
     "public_base_url": "SIMTRUST_PUBLIC_BASE_URL",
     "vc_public_verify": "SIMTRUST_VC_PUBLIC_VERIFY",
     "vc_public_verify_per_minute": "SIMTRUST_VC_PUBLIC_VERIFY_PER_MINUTE",
@@ -185,7 +191,8 @@ def _coerce(key: str, raw: Any) -> Any:
         if not text or any(c.isspace() for c in text) or not text.isascii():
             raise ConfigError(f"{key} must be a DiameterIdentity (FQDN)", setting=key)
         return text
-    if key in ("radius_bind", "radius_acct_bind"):
+    if key in ("radius_bind", "radius_acct_bind", "radius_tcp_bind", "radius_tcp_acct_bind",
+               "radsec_bind"):
         text = str(raw).strip()
         host, sep, port = text.rpartition(":")
         numeric = port.isascii() and port.isdigit()
