@@ -67,6 +67,7 @@ SCHEMA_PACKAGES = (
     "settlement",
     "streams",
     "market",
+    "devices",
 )
 
 T = TypeVar("T")
