@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-from simtrust.devices import CF_SENML_CBOR, CF_SENML_JSON, CF_TLV, Lwm2mClient, new_endpoint_name
+from simtrust.devices import (
+    CF_SENML_CBOR,
+    CF_SENML_JSON,
+    CF_TLV,
+    Lwm2mClient,
+    Path,
+    Value,
+    new_endpoint_name,
+)
 
 from .conftest import IMEI1, Env, imsi
 
@@ -31,7 +39,7 @@ def test_gba_bootstrap_then_register_read_write_execute_observe(env: Env) -> Non
                 assert "1.0.0" == values[(3, 0, 3)]
             await m.write(name, (1, 1, 1), {(1, 1, 1): 600}, fmt=CF_TLV, replace=True)
             assert 600 == dev.values[(1, 1, 1)]
-            seen: list[dict] = []
+            seen: list[dict[Path, Value]] = []
             await m.observe(name, (3, 0, 9), seen.append)
             dev.set((3, 0, 9), 42)
             for _ in range(200):

@@ -16,7 +16,7 @@ from simtrust.devices._bootstrap import (
     NafKeySource,
 )
 from simtrust.devices._client import FirmwareState, Lwm2mClient, new_endpoint_name
-from simtrust.devices._coap import Code, Message, MsgType, Opt, decode_message, encode_message
+from simtrust.devices._coap import CON, Code, Message, MsgType, Opt, decode_message, encode_message
 from simtrust.devices._content import (
     CF_LINK,
     CF_OPAQUE,
@@ -29,6 +29,7 @@ from simtrust.devices._content import (
     parse_links,
 )
 from simtrust.devices._credentials import CredentialStore
+from simtrust.devices._fota import RESULT_TEXT, Campaign, FirmwareCampaigns
 from simtrust.devices._objects import OBJECTS, ObjLink, Path, Value, format_path, parse_path
 from simtrust.devices._server import (
     DeviceAlert,
@@ -55,10 +56,13 @@ __all__ = [
     "CF_SENML_JSON",
     "CF_TEXT",
     "CF_TLV",
+    "CON",
     "GBA_PSK_PREFIX",
     "OBJECTS",
+    "RESULT_TEXT",
     "UA_PSK_TLS_CCM8",
     "BootstrapServer",
+    "Campaign",
     "CoapEndpoint",
     "Code",
     "CredentialStore",
@@ -68,6 +72,7 @@ __all__ = [
     "DtlsClientLink",
     "DtlsServerLink",
     "EnterpriseServer",
+    "FirmwareCampaigns",
     "FirmwareState",
     "Lwm2mClient",
     "Message",

@@ -7,8 +7,9 @@ and Observe on its objects, including the Firmware Update state machine (Core §
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from simtrust.devices._coap import CON, Code, Message, MsgType, Opt, encode_message, uint_option
@@ -83,8 +84,8 @@ class Lwm2mClient:
         parts = urlsplit(uri)
         loop = asyncio.get_running_loop()
         link = DtlsClientLink(self.coap, identity, key)
-        await loop.create_datagram_endpoint(lambda: link,
-                                            remote_addr=(parts.hostname, parts.port or 5684))
+        await loop.create_datagram_endpoint(
+            lambda: link, remote_addr=(parts.hostname or "127.0.0.1", parts.port or 5684))
         self._links.append(link)
         return await link.handshake()
 
@@ -106,7 +107,8 @@ class Lwm2mClient:
         uri = self.values[(0, instance, 0)]
         identity = self.values[(0, instance, 3)]
         key = self.values[(0, instance, 5)]
-        assert isinstance(uri, str) and isinstance(identity, bytes) and isinstance(key, bytes)
+        if not (isinstance(uri, str) and isinstance(identity, bytes) and isinstance(key, bytes)):
+            raise LookupError(f"no complete Security instance {instance}")
         return uri, identity.decode(), key
 
     def _register_links(self) -> bytes:
@@ -224,8 +226,8 @@ class Lwm2mClient:
 
     # -- firmware update (Core §E.6) -----------------------------------------------------------
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -56,12 +56,11 @@ def _typed(path: Path, value: Value) -> Value:
     res = resource(path)
     if res is None or isinstance(value, bool | str | bytes | ObjLink):
         return value
-    if res.rtype in (RType.INTEGER, RType.UNSIGNED, RType.TIME):
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise DecodeError(f"{format_path(path)} is an integer resource",
-                                  reason="lwm2m-type")
-            return int(value)
+    if res.rtype in (RType.INTEGER, RType.UNSIGNED, RType.TIME) and isinstance(value, float):
+        if not value.is_integer():
+            raise DecodeError(f"{format_path(path)} is an integer resource",
+                              reason="lwm2m-type")
+        return int(value)
     if res.rtype == RType.FLOAT:
         return float(value)
     return value

@@ -65,8 +65,10 @@ def _table(*rows: tuple[int, str, RType, bool, str]) -> dict[int, Resource]:
     return {r[0]: Resource(*r) for r in rows}
 
 
-S, I, U, F, B, O, T, L, N = (RType.STRING, RType.INTEGER, RType.UNSIGNED, RType.FLOAT,
-                             RType.BOOLEAN, RType.OPAQUE, RType.TIME, RType.OBJLNK, RType.NONE)
+# One letter per Core §C type keeps the tables readable.
+S, I, U, F, B, O, T, L, N = (  # noqa: E741
+    RType.STRING, RType.INTEGER, RType.UNSIGNED, RType.FLOAT, RType.BOOLEAN, RType.OPAQUE,
+    RType.TIME, RType.OBJLNK, RType.NONE)
 
 OBJECTS: dict[int, tuple[str, dict[int, Resource]]] = {
     0: ("LwM2M Security", _table(

@@ -116,6 +116,7 @@ class Registration:
     registered_at: float
     updated_at: float
     firmware: str | None = None
+    group_id: int | None = None
 
     @property
     def expires_at(self) -> float:
@@ -131,6 +132,7 @@ class Registration:
             "lifetime": self.lifetime, "binding": self.binding, "lwm2m_version": self.version,
             "queue_mode": self.queue, "objects": self.objects(), "address": self.peer.uri,
             "secure": self.peer.secure, "firmware_version": self.firmware,
+            "group_id": self.group_id,
             "registered_at": datetime.fromtimestamp(self.registered_at).astimezone().isoformat(),
             "updated_at": datetime.fromtimestamp(self.updated_at).astimezone().isoformat(),
         }
@@ -183,6 +185,7 @@ class DeviceManager:
         self.endpoint = CoapEndpoint(self.handle)
         self._regs: dict[str, Registration] = {}
         self._by_endpoint: dict[str, str] = {}
+        self._by_imsi: dict[str, str] = {}
         self._recent: dict[str, deque[float]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self.refused: dict[str, int] = {}
@@ -267,17 +270,21 @@ class DeviceManager:
         recent.append(now)
         binding = query.get("b", "U")
         queue = "Q" in query or "Q" in binding
-        old_id = self._by_endpoint.get(name)
-        if old_id is not None:
-            self._regs.pop(old_id, None)
+        # One registration per endpoint and per SIM: a SIM seen in a new device replaces
+        # the registration of the old one.
+        for old_id in {self._by_endpoint.get(name), self._by_imsi.get(imsi)} - {None}:
+            old = self._regs.get(old_id or "")
+            if old is not None:
+                self._drop(old)
         reg_id = os.urandom(6).hex()
         reg = Registration(
             reg_id=sys.intern(reg_id), endpoint=name, imsi=imsi, iccid=sim.iccid.value,
             tenant_id=sim.tenant_id, imei=imei, lifetime=lifetime, binding=binding.replace("Q", "")
             or "U", version=query.get("lwm2m", "1.0"), queue=queue, links=links, peer=peer,
-            registered_at=now, updated_at=now)
+            registered_at=now, updated_at=now, group_id=sim.group_id)
         self._regs[reg_id] = reg
         self._by_endpoint[name] = reg_id
+        self._by_imsi[imsi] = reg_id
         self._check_imei(reg)
         self._woke(reg)
         for listener in self.listeners:
@@ -332,6 +339,8 @@ class DeviceManager:
         self._regs.pop(reg.reg_id, None)
         if self._by_endpoint.get(reg.endpoint) == reg.reg_id:
             del self._by_endpoint[reg.endpoint]
+        if self._by_imsi.get(reg.imsi) == reg.reg_id:
+            del self._by_imsi[reg.imsi]
 
     def _check_imei(self, reg: Registration) -> None:
         if reg.imei is None:

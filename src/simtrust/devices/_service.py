@@ -23,6 +23,7 @@ from simtrust.devices._bootstrap import (
     NafKeySource,
 )
 from simtrust.devices._credentials import BOOTSTRAP, CredentialStore
+from simtrust.devices._fota import FirmwareCampaigns
 from simtrust.devices._server import DeviceAlert, DeviceManager, SimFinder
 from simtrust.devices._transport import DtlsServerLink, UdpLink
 from simtrust.store import Database
@@ -44,6 +45,7 @@ class DeviceServices:
         self.credentials = CredentialStore(db, keyring, clock)
         self.manager = DeviceManager(sims, self.credentials, sinks, clock,
                                      allow_nosec=allow_nosec)
+        self.campaigns = FirmwareCampaigns(self.manager)
         self.bootstrap = BootstrapServer(naf_keys, NafId(naf_fqdn, UA_PSK_TLS_CCM8),
                                          self.credentials, sims, clock, dm_uri="",
                                          enterprise=enterprise, allow_nosec=allow_nosec)
@@ -70,16 +72,17 @@ class DeviceServices:
                     nosec_port: int | None) -> None:
         """Bind the sockets on the running loop (the caller keeps the loop going)."""
         loop = asyncio.get_running_loop()
-        self.dm_link = DtlsServerLink(
-            self.manager.endpoint,
-            lambda identity: self.credentials.resolve(identity, "dm"))
-        transport, _ = await loop.create_datagram_endpoint(lambda: self.dm_link,  # type: ignore[return-value,arg-type]
+        dm_link = DtlsServerLink(self.manager.endpoint,
+                                 lambda identity: self.credentials.resolve(identity, "dm"))
+        self.dm_link = dm_link
+        transport, _ = await loop.create_datagram_endpoint(lambda: dm_link,
                                                            local_addr=(host, dm_port))
         self._closers.append(transport.close)
         self.dm_port = transport.get_extra_info("sockname")[1]
-        self.bs_link = DtlsServerLink(self.bootstrap.endpoint, self.bootstrap.resolve,
-                                      ciphers=BOOTSTRAP_CIPHERS)
-        transport, _ = await loop.create_datagram_endpoint(lambda: self.bs_link,  # type: ignore[return-value,arg-type]
+        bs_link = DtlsServerLink(self.bootstrap.endpoint, self.bootstrap.resolve,
+                                 ciphers=BOOTSTRAP_CIPHERS)
+        self.bs_link = bs_link
+        transport, _ = await loop.create_datagram_endpoint(lambda: bs_link,
                                                            local_addr=(host, bs_port))
         self._closers.append(transport.close)
         self.bs_port = transport.get_extra_info("sockname")[1]

@@ -54,6 +54,8 @@ ACK_RANDOM_FACTOR = 1.5
 MAX_RETRANSMIT = 4
 EXCHANGE_LIFETIME = 247.0
 _DEDUP_ENTRIES = 4096
+#: The stubs type the step enum's members as int; compared by identity with the state.
+_OVER: Any = tls.HandshakeStep.HANDSHAKE_OVER
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,7 @@ class Counters:
     unmatched: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {k: getattr(self, k) for k in self.__slots__}
 
 
 Handler = Callable[[Peer, Message], Message | None]
@@ -328,7 +330,7 @@ class DtlsServerLink(asyncio.DatagramProtocol):
         self._store = _Store(resolver, self.counters)
         conf = tls.DTLSConfiguration(
             pre_shared_key_store=self._store, validate_certificates=False,
-            ciphers=list(ciphers), lowest_supported_version=tls.DTLSVersion.DTLSv1_2,
+            ciphers=tuple(ciphers), lowest_supported_version=tls.DTLSVersion.DTLSv1_2,
             highest_supported_version=tls.DTLSVersion.DTLSv1_2, anti_replay=True)
         self._context = tls.ServerContext(conf)
         self._sessions: dict[tuple[str, int], _Session] = {}
@@ -390,7 +392,7 @@ class DtlsServerLink(asyncio.DatagramProtocol):
     def _handshake(self, session: _Session, addr: tuple[str, int]) -> None:
         buffer = session.buffer
         self._store.last = None
-        while buffer._handshake_state is not tls.HandshakeStep.HANDSHAKE_OVER:
+        while buffer._handshake_state is not _OVER:
             try:
                 buffer.do_handshake()
             except tls.WantWriteError:
@@ -448,7 +450,7 @@ class DtlsClientLink(asyncio.DatagramProtocol):
         self._endpoint = endpoint
         conf = tls.DTLSConfiguration(
             pre_shared_key=(identity, key), validate_certificates=False,
-            ciphers=list(CIPHERS), lowest_supported_version=tls.DTLSVersion.DTLSv1_2,
+            ciphers=tuple(CIPHERS), lowest_supported_version=tls.DTLSVersion.DTLSv1_2,
             highest_supported_version=tls.DTLSVersion.DTLSv1_2)
         self._buffer = tls.ClientContext(conf).wrap_buffers(None)
         self._transport: asyncio.DatagramTransport | None = None
@@ -473,7 +475,7 @@ class DtlsClientLink(asyncio.DatagramProtocol):
 
     def _step(self) -> None:
         assert self._done is not None
-        while self._buffer._handshake_state is not tls.HandshakeStep.HANDSHAKE_OVER:
+        while self._buffer._handshake_state is not _OVER:
             try:
                 self._buffer.do_handshake()
             except tls.WantWriteError:
