@@ -56,7 +56,7 @@ def build(rt: Runtime, per_tenant: int = 30) -> Fleet:
     inv.add_device("acme", Imei(imei), actor="test", label="Pump house 7")
     rt.db.execute("INSERT INTO sub_bindings (iccid, imei, mode, sim_lock, dev_lock, bound_at)"
                   " VALUES (?, ?, 'exact', NULL, NULL, '2026-01-01T00:00:00+00:00')",
-                  (acme[3], body))
+                  (acme[3], imei))
     acme_imsi = inv.get_sim(Iccid(acme[5])).imsi.value
     event = rt.audit.append(
         actor="detect", action="detect.alert.scan", subject=f"sim:{acme_imsi}",
