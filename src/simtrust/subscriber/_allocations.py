@@ -75,7 +75,7 @@ def parse_network(text: str, field: str) -> Network:
 
 
 def _overlap(a: Network, b: Network) -> bool:
-    return a.version == b.version and a.overlaps(b)  # type: ignore[arg-type]
+    return a.version == b.version and a.overlaps(b)
 
 
 class AllocationIndex:
