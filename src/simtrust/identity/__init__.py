@@ -50,7 +50,13 @@ from simtrust.identity._didsimtrust import (
     update_operation,
 )
 from simtrust.identity._ecdsa import EcdsaP256Signer
-from simtrust.identity._errors import DidNotFound, InvalidDid, OperationRejected, VerificationFailed
+from simtrust.identity._errors import (
+    DidNotFound,
+    InvalidDid,
+    OperationRejected,
+    ProtocolError,
+    VerificationFailed,
+)
 from simtrust.identity._jcs import canonicalize
 from simtrust.identity._jose import VC_JWT_MEDIA_TYPE, issue_vc_jwt, verify_vc_jwt
 from simtrust.identity._keys import (
@@ -64,6 +70,19 @@ from simtrust.identity._keys import (
 )
 from simtrust.identity._kyc import KYC_ATTRIBUTES, KYC_VCT, KycIssuer, KycVerifier, ReceiptLedger
 from simtrust.identity._multibase import multibase_decode, multibase_encode
+from simtrust.identity._oid4vci import (
+    PRE_AUTHORIZED_GRANT,
+    PROOF_TYP,
+    CredentialConfiguration,
+    CredentialIssuer,
+    Minted,
+)
+from simtrust.identity._oid4vp import (
+    DCQL_FORMATS,
+    REQUEST_OBJECT_TYP,
+    PresentationVerifier,
+    validate_dcql_query,
+)
 from simtrust.identity._rdfc import (
     MAX_NDEGREE_CALLS,
     canonical_labels,
@@ -97,6 +116,7 @@ __all__ = [
     "BUNDLED_CONTEXTS",
     "CREDENTIALS_V2",
     "CRYPTOSUITES",
+    "DCQL_FORMATS",
     "EXAMPLES_V2",
     "IDENTITY_PAYLOAD_TYPE",
     "KYC_ATTRIBUTES",
@@ -104,8 +124,13 @@ __all__ = [
     "MAX_NDEGREE_CALLS",
     "MIN_LIST_SIZE",
     "PAYLOAD_KINDS",
+    "PRE_AUTHORIZED_GRANT",
+    "PROOF_TYP",
+    "REQUEST_OBJECT_TYP",
     "VC_JWT_MEDIA_TYPE",
     "ApplyOutcome",
+    "CredentialConfiguration",
+    "CredentialIssuer",
     "DidMethod",
     "DidNotFound",
     "DidRegistry",
@@ -119,7 +144,10 @@ __all__ = [
     "KycIssuer",
     "KycVerifier",
     "LedgerIdentityHandler",
+    "Minted",
     "OperationRejected",
+    "PresentationVerifier",
+    "ProtocolError",
     "ReceiptLedger",
     "Resolution",
     "SecureElement",
@@ -177,6 +205,7 @@ __all__ = [
     "status_list_anchor",
     "update_operation",
     "validate_credential",
+    "validate_dcql_query",
     "verification_report",
     "verify_credential",
     "verify_ed25519",
