@@ -125,7 +125,8 @@ def test_wallet_receives_kyc_over_oid4vci_and_presents_it_over_oid4vp(server: Se
     assert server.public == received["issuerMetadata"]["credential_issuer"]
     assert "openid4vci-proof+jwt" == received["proofHeader"]["typ"]
     token = received["credential"]
-    assert isinstance(token, str) and token.endswith("~")
+    assert isinstance(token, str)
+    assert token.endswith("~")
     # The offer is single use: the code cannot be redeemed again.
     again = server.http.post(
         "/oauth2/token",

@@ -268,7 +268,7 @@ class CredentialIssuer:
 
     def _take_nonce(self, value: object, now: datetime) -> None:
         if not isinstance(value, str) or not value:
-            raise ProtocolError("invalid_nonce", "the key proof has no nonce from the nonce endpoint")
+            raise ProtocolError("invalid_nonce", "the key proof carries no c_nonce")
         with self._db.transaction():
             row = self._db.query_one(
                 "SELECT expires FROM identity_oid4vc_nonce WHERE nonce = ?", (value,)
@@ -286,7 +286,9 @@ class CredentialIssuer:
     ) -> dict[str, Any]:
         """Check the token, the request and its key proof; mint one credential (§8.3)."""
         if not access_token:
-            raise ProtocolError("invalid_token", "a Bearer access token is required", http_status=401)
+            raise ProtocolError(
+                "invalid_token", "a Bearer access token is required", http_status=401
+            )
         row = self._db.query_one(
             "SELECT offer_id, configuration_id, token_expires, issued FROM identity_oid4vci_offer"
             " WHERE token_hash = ?",
@@ -325,7 +327,8 @@ class CredentialIssuer:
         with self._db.transaction(durable=True):
             # Single use: the first request that gets here issues.
             taken = self._db.execute(
-                "UPDATE identity_oid4vci_offer SET issued = ? WHERE offer_id = ? AND issued IS NULL",
+                "UPDATE identity_oid4vci_offer SET issued = ?"
+                " WHERE offer_id = ? AND issued IS NULL",
                 (format_datetime(now), offer_id),
             )
             if issued is not None or taken == 0:
@@ -362,10 +365,7 @@ class CredentialIssuer:
         if has_jwk == has_kid or "x5c" in header:
             raise ProtocolError("invalid_proof", "a key proof names its key by jwk or by kid")
         try:
-            if has_jwk:
-                public = jwk_ed25519(header["jwk"])
-            else:
-                public = _did_key_public(header["kid"])
+            public = jwk_ed25519(header["jwk"]) if has_jwk else _did_key_public(header["kid"])
             verify_jws(decoded, public)
         except VerificationFailed as exc:
             raise ProtocolError("invalid_proof", f"key proof: {exc.detail}") from exc

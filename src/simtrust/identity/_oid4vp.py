@@ -214,9 +214,11 @@ class PresentationVerifier:
             self._db.execute(
                 "INSERT INTO identity_oid4vp_request (request_id, relying_party, client_id, nonce,"
                 " state, query, created, expires, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (request_id, relying_party, client_id, nonce, state, json.dumps(query),
-                 format_datetime(now), format_datetime(now + _LIFETIME), "pending"),
-            )  # fmt: skip
+                (
+                    request_id, relying_party, client_id, nonce, state, json.dumps(query),
+                    format_datetime(now), format_datetime(now + _LIFETIME), "pending",
+                ),
+            )
         request_uri = f"{self._base}/oid4vp/requests/{request_id}/object"
         return {
             "id": request_id,
@@ -257,10 +259,12 @@ class PresentationVerifier:
             "client_metadata": {
                 "vp_formats_supported": {
                     "dc+sd-jwt": {"sd-jwt_alg_values": ["EdDSA"], "kb-jwt_alg_values": ["EdDSA"]},
-                    "ldp_vc": {"proof_type_values": ["DataIntegrityProof"],
-                               "cryptosuite_values": ["eddsa-jcs-2022", "eddsa-rdfc-2022"]},
+                    "ldp_vc": {
+                        "proof_type_values": ["DataIntegrityProof"],
+                        "cryptosuite_values": ["eddsa-jcs-2022", "eddsa-rdfc-2022"],
+                    },
                 },
-            },  # fmt: skip
+            },
             **json.loads(str(query)),
         }
         header = {"typ": REQUEST_OBJECT_TYP, "kid": signer.verification_method}
@@ -290,10 +294,10 @@ class PresentationVerifier:
             if "dcql_query" in spec:
                 presented = self._verify_dcql(spec["dcql_query"], raw, nonce, client_id)
             else:
+                submission = form.get("presentation_submission")
                 presented = self._verify_pe(
-                    spec["presentation_definition"], raw, form.get("presentation_submission"),
-                    nonce, client_id,
-                )  # fmt: skip
+                    spec["presentation_definition"], raw, submission, nonce, client_id
+                )
         except VerificationFailed as exc:
             self._finish(request_id, "failed", None, f"{exc.reason}: {exc.detail}")
             raise ProtocolError("invalid_request", f"{exc.reason}: {exc.detail}") from exc
@@ -314,12 +318,16 @@ class PresentationVerifier:
             "verified": True,
             "credentials": {
                 qid: [
-                    {"format": i.format, "issuer": i.issuer, "credentialType": i.credential_type,
-                     "claims": i.claims}
+                    {
+                        "format": i.format,
+                        "issuer": i.issuer,
+                        "credentialType": i.credential_type,
+                        "claims": i.claims,
+                    }
                     for i in items
                 ]
                 for qid, items in presented.items()
-            },  # fmt: skip
+            },
             "receipts": receipts,
         }
         self._finish(request_id, "verified", result, None)
@@ -394,10 +402,10 @@ class PresentationVerifier:
         queries = {q["id"]: q for q in query["credentials"]}
         unknown = set(token) - set(queries)
         if unknown:
-            raise VerificationFailed("malformed", f"vp_token answers unknown queries {sorted(unknown)}")
+            raise VerificationFailed("malformed", f"unknown query ids {sorted(unknown)}")
         presented: dict[str, list[_Presented]] = {}
-        for qid, items in token.items():
-            items = items if isinstance(items, list) else [items]
+        for qid, answer in token.items():
+            items = answer if isinstance(answer, list) else [answer]
             q = queries[qid]
             if not items or (len(items) > 1 and not q.get("multiple", False)):
                 raise VerificationFailed("malformed", f"query {qid} takes one presentation")
@@ -465,7 +473,7 @@ def _match(query: dict[str, Any], got: _Presented) -> None:
     meta = query["meta"]
     if query["format"] == "dc+sd-jwt":
         if got.claims.get("vct") not in meta["vct_values"]:
-            raise VerificationFailed("disclosure", f"vct {got.claims.get('vct')!r} was not asked for")
+            raise VerificationFailed("disclosure", f"vct {got.claims.get('vct')!r} was not asked")
     else:
         types = got.claims.get("type", [])
         types = [types] if isinstance(types, str) else types

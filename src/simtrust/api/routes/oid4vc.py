@@ -108,7 +108,9 @@ async def credential(request: Request, rt: CurrentRuntime) -> JSONResponse:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     try:
         if scheme.lower() != "bearer":
-            raise ProtocolError("invalid_token", "a Bearer access token is required", http_status=401)
+            raise ProtocolError(
+                "invalid_token", "a Bearer access token is required", http_status=401
+            )
         raw = await request.body()
         if len(raw) > _MAX_FORM:
             raise ProtocolError("invalid_credential_request", "the request is too large")
