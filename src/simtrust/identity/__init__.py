@@ -6,6 +6,13 @@ EdDSA proofs, VC-JOSE and SD-JWT, Bitstring Status Lists, secure elements
 and reusable KYC with ledger-anchored verification receipts (docs/identity.md).
 """
 
+from simtrust.identity._capability import (
+    CAPABILITY_TYPE,
+    CapabilityEnforcer,
+    Decision,
+    capability_token,
+    grant_capability,
+)
 from simtrust.identity._contexts import (
     BUNDLED_CONTEXTS,
     CREDENTIALS_V2,
@@ -114,6 +121,7 @@ from simtrust.identity._statuslist import (
 
 __all__ = [
     "BUNDLED_CONTEXTS",
+    "CAPABILITY_TYPE",
     "CREDENTIALS_V2",
     "CRYPTOSUITES",
     "DCQL_FORMATS",
@@ -129,8 +137,10 @@ __all__ = [
     "REQUEST_OBJECT_TYP",
     "VC_JWT_MEDIA_TYPE",
     "ApplyOutcome",
+    "CapabilityEnforcer",
     "CredentialConfiguration",
     "CredentialIssuer",
+    "Decision",
     "DidMethod",
     "DidNotFound",
     "DidRegistry",
@@ -171,6 +181,7 @@ __all__ = [
     "canonical_labels",
     "canonical_nquads",
     "canonicalize",
+    "capability_token",
     "check_validity_period",
     "create_operation",
     "create_presentation",
@@ -184,6 +195,7 @@ __all__ = [
     "ed25519_multikey",
     "ed25519_to_x25519_public",
     "encode_status_list",
+    "grant_capability",
     "identity_payload",
     "issue_credential",
     "issue_sd_jwt",

@@ -21,7 +21,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 from simtrust.crypto import Keyring
 from simtrust.errors import InvalidInput, NotFound, Rejected
-from simtrust.identity._contexts import CREDENTIALS_V2
+from simtrust.identity._capability import CapabilityEnforcer, grant_capability
+from simtrust.identity._contexts import CREDENTIALS_V2, SIMTRUST_V1
 from simtrust.identity._credentials import (
     VerifiedCredential,
     VerifiedPresentation,
@@ -127,6 +128,15 @@ class IdentityService:
             db, keyring, issuer_url=self.public_url, configurations=_configurations(),
             mint=self._mint,
         )  # fmt: skip
+        self.capabilities = CapabilityEnforcer(
+            audience=self.public_url,
+            owner_of=lambda resource: self.issuer().controller,
+            verify_credential=self.verify_credential,
+            verify_presentation=lambda vp, domain: self.verify_presentation(
+                vp, challenge=None, domain=domain, require_holder_binding=True
+            ),
+            status_epoch=lambda: self.status_epoch,
+        )
         self.oid4vp = PresentationVerifier(
             db, keyring, base_url=self.public_url,
             signer=lambda: self.issuer_for(self.web_did()),
@@ -463,6 +473,31 @@ class IdentityService:
             payload, resolver=self.resolver, now=self.now(), status=self.status_checker
         )
 
+    # -- capabilities
+
+    def grant_capability(
+        self,
+        *,
+        grantee: str,
+        resource: str,
+        actions: list[str],
+        valid_until: datetime | None = None,
+        delegation_depth: int = 0,
+        rate_per_minute: int | None = None,
+    ) -> dict[str, Any]:
+        """A root capability on a dataset behind simtrust, revocable through the status list."""
+        credential_id = f"urn:uuid:{uuid.uuid4()}"
+        entry = self.status.allocate(self.status_list("revocation"), credential_id=credential_id)
+        try:
+            return grant_capability(
+                self.issuer(), grantee=grantee, resource=resource, actions=actions,
+                now=self.now(), valid_until=valid_until, delegation_depth=delegation_depth,
+                rate_per_minute=rate_per_minute, credential_status=entry,
+                credential_id=credential_id,
+            )  # fmt: skip
+        except VerificationFailed as exc:
+            raise _refusal(exc) from exc
+
     # -- OpenID4VCI minting and OpenID4VP checks
 
     def _mint(
@@ -528,7 +563,7 @@ def _device_credential(
     claims: dict[str, Any], holder_did: str, credential_id: str
 ) -> dict[str, Any]:
     return {
-        "@context": [CREDENTIALS_V2],
+        "@context": [CREDENTIALS_V2, SIMTRUST_V1],
         "id": credential_id,
         "type": ["VerifiableCredential", DEVICE_CONFIGURATION],
         "credentialSubject": {"id": holder_did, **claims},
@@ -564,7 +599,7 @@ def _configurations() -> dict[str, CredentialConfiguration]:
         "format": "ldp_vc",
         "scope": DEVICE_CONFIGURATION,
         "credential_definition": {
-            "@context": [CREDENTIALS_V2],
+            "@context": [CREDENTIALS_V2, SIMTRUST_V1],
             "type": ["VerifiableCredential", DEVICE_CONFIGURATION],
         },
         "cryptographic_binding_methods_supported": ["did:key"],
