@@ -31,8 +31,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import pairwise
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from simtrust.errors import DecodeError
@@ -283,19 +283,21 @@ class CapabilityEnforcer:
                 self._cache[key] = grant
         assert grant is not None
         stamp = now.timestamp()
-        base = {"holder": grant.holder, "root": grant.root, "chain": grant.chain,
-                "cached": cached}  # fmt: skip
+
+        def deny(reason: str) -> Decision:
+            return Decision(False, reason, grant.holder, grant.root, grant.chain, cached)
+
         if action not in grant.actions:
-            return Decision(False, f"action {action!r} is not granted", **base)
+            return deny(f"action {action!r} is not granted")
         if not _covers(grant.resource, resource):
-            return Decision(False, f"resource {resource!r} is not granted", **base)
+            return deny(f"resource {resource!r} is not granted")
         if stamp < grant.not_before:
-            return Decision(False, "not-yet-valid: the capability's window has not begun", **base)
+            return deny("not-yet-valid: the capability's window has not begun")
         if grant.not_after is not None and stamp > grant.not_after:
-            return Decision(False, "expired: the capability's window has ended", **base)
+            return deny("expired: the capability's window has ended")
         if grant.rate is not None and not self._take(grant, stamp):
-            return Decision(False, f"rate: more than {grant.rate} accesses per minute", **base)
-        return Decision(True, "granted", **base)
+            return deny(f"rate: more than {grant.rate} accesses per minute")
+        return Decision(True, "granted", grant.holder, grant.root, grant.chain, cached)
 
     def _take(self, grant: _Grant, stamp: float) -> bool:
         assert grant.rate is not None
