@@ -83,11 +83,13 @@ from simtrust.identity._oid4vci import (
     CredentialConfiguration,
     CredentialIssuer,
     Minted,
+    key_proof,
 )
 from simtrust.identity._oid4vp import (
     DCQL_FORMATS,
     REQUEST_OBJECT_TYP,
     PresentationVerifier,
+    open_request_object,
     validate_dcql_query,
 )
 from simtrust.identity._rdfc import (
@@ -109,6 +111,7 @@ from simtrust.identity._secure_element import (
 )
 from simtrust.identity._service import IdentityService, LedgerIdentityHandler
 from simtrust.identity._sim import SimIdentity, provision_sim_identity
+from simtrust.identity._statement import verification_statement
 from simtrust.identity._statusanchor import status_list_anchor
 from simtrust.identity._statuslist import (
     MIN_LIST_SIZE,
@@ -202,8 +205,10 @@ __all__ = [
     "issue_vc_jwt",
     "issuer_of",
     "jsonld_to_quads",
+    "key_proof",
     "multibase_decode",
     "multibase_encode",
+    "open_request_object",
     "parse_did",
     "present_sd_jwt",
     "proof_hash",
@@ -219,6 +224,7 @@ __all__ = [
     "validate_credential",
     "validate_dcql_query",
     "verification_report",
+    "verification_statement",
     "verify_credential",
     "verify_ed25519",
     "verify_presentation",

@@ -137,12 +137,12 @@ class ReceiptLedger:
         )
         return [_receipt(row) for row in rows]
 
-    def between(self, start: str, end: str) -> list[tuple[VerificationReceipt, bool]]:
+    def between(self, start: datetime, end: datetime) -> list[tuple[VerificationReceipt, bool]]:
         """Receipts verified in ``[start, end)`` (RFC 3339 UTC), each with its anchoring."""
         rows = self._db.query(
             f"SELECT {_RECEIPT_COLUMNS}, message_id FROM identity_receipt"
             " WHERE verified_at >= ? AND verified_at < ? ORDER BY verified_at, receipt_hash",
-            (start, end),
+            (format_datetime(start), format_datetime(end)),
         )
         return [(_receipt(row[:6]), row[6] is not None) for row in rows]
 

@@ -30,8 +30,8 @@ from simtrust.crypto import Keyring
 from simtrust.errors import InvalidInput, NotFound
 from simtrust.identity._didkey import did_key, resolve_did_key
 from simtrust.identity._errors import ProtocolError, VerificationFailed
-from simtrust.identity._jws import jwk_ed25519, parse_jws, verify_jws
-from simtrust.identity._keys import decode_multikey
+from simtrust.identity._jws import ed25519_jwk, jwk_ed25519, parse_jws, sign_jws, verify_jws
+from simtrust.identity._keys import Signer, decode_multikey
 from simtrust.identity._multibase import ED25519_PUB
 from simtrust.identity._time import format_datetime, parse_datetime
 from simtrust.store import Database
@@ -42,6 +42,7 @@ __all__ = [
     "CredentialConfiguration",
     "CredentialIssuer",
     "Minted",
+    "key_proof",
 ]
 
 PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
@@ -377,6 +378,13 @@ class CredentialIssuer:
         if abs(now.timestamp() - iat) > _PROOF_SKEW.total_seconds():
             raise ProtocolError("invalid_proof", "key proof iat is too far from now")
         return public, did_key(public), payload.get("nonce")
+
+
+def key_proof(signer: Signer, *, issuer_url: str, nonce: str, now: datetime) -> str:
+    """A wallet's ``openid4vci-proof+jwt`` for ``signer``'s key (Appendix F.1), e.g. a SIM's."""
+    header = {"typ": PROOF_TYP, "jwk": ed25519_jwk(signer.public_key)}
+    payload = {"aud": issuer_url, "iat": int(now.timestamp()), "nonce": nonce}
+    return sign_jws(header, payload, signer)
 
 
 def _did_key_public(kid: object) -> bytes:

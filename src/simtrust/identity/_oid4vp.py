@@ -33,10 +33,11 @@ from simtrust.crypto import Keyring
 from simtrust.errors import InvalidInput, NotFound
 from simtrust.identity._credentials import VerifiedPresentation
 from simtrust.identity._errors import ProtocolError, VerificationFailed
-from simtrust.identity._jws import sign_jws
+from simtrust.identity._jws import parse_jws, sign_jws, verify_jws
 from simtrust.identity._keys import Signer
 from simtrust.identity._kyc import ReceiptLedger
 from simtrust.identity._receipt import VerificationReceipt
+from simtrust.identity._resolver import DidResolver
 from simtrust.identity._sdjwt import VerifiedSdJwt
 from simtrust.identity._time import format_datetime, parse_datetime
 from simtrust.store import Database
@@ -45,6 +46,7 @@ __all__ = [
     "DCQL_FORMATS",
     "REQUEST_OBJECT_TYP",
     "PresentationVerifier",
+    "open_request_object",
     "validate_dcql_query",
 ]
 
@@ -131,6 +133,25 @@ def validate_dcql_query(query: object) -> dict[str, Any]:
             ):
                 raise _fail("a credential set's options name credential query ids")
     return query
+
+
+def open_request_object(jwt: str, resolver: DidResolver) -> dict[str, Any]:
+    """The wallet's side: check a request object's ``typ``, signer and client id; its payload.
+
+    Under the ``decentralized_identifier`` prefix the ``kid`` must be a key of
+    the DID the client id names (OpenID4VP 1.0 §5.9.3).
+    """
+    decoded = parse_jws(jwt)
+    if decoded.header.get("typ") != REQUEST_OBJECT_TYP:
+        raise VerificationFailed("malformed", f"a request object has typ {REQUEST_OBJECT_TYP}")
+    client_id, kid = decoded.payload.get("client_id"), decoded.header.get("kid")
+    prefix = "decentralized_identifier:"
+    if not isinstance(client_id, str) or not client_id.startswith(prefix):
+        raise VerificationFailed("malformed", "client_id uses the decentralized_identifier prefix")
+    if not isinstance(kid, str) or kid.split("#", 1)[0] != client_id.removeprefix(prefix):
+        raise VerificationFailed("key-not-authorized", "kid must be a key of the client's DID")
+    verify_jws(decoded, resolver.verification_key(kid, "authentication"))
+    return decoded.payload
 
 
 def _walk(document: Any, path: list[Any]) -> list[Any]:
