@@ -20,6 +20,11 @@ from simtrust.streams._channel import (
     open_payload,
     recipient_id,
 )
+from simtrust.streams._devices import (
+    DeviceBinding,
+    DeviceCredentials,
+    IdentityDeviceCredentials,
+)
 from simtrust.streams._energy import (
     Clearing,
     Order,
@@ -56,6 +61,7 @@ from simtrust.streams._provenance import (
     sign_annotation,
 )
 from simtrust.streams._reader import VERDICTS, Delivery, Reader
+from simtrust.streams._service import SimRef, StreamService
 
 __all__ = [
     "ANNOTATION_KINDS",
@@ -72,8 +78,11 @@ __all__ = [
     "ConfidencePolicy",
     "Datum",
     "Delivery",
+    "DeviceBinding",
+    "DeviceCredentials",
     "Frame",
     "FrameKind",
+    "IdentityDeviceCredentials",
     "MeterAlert",
     "MeterReading",
     "MeterWatch",
@@ -83,6 +92,8 @@ __all__ = [
     "Payment",
     "ProvenanceGraph",
     "Reader",
+    "SimRef",
+    "StreamService",
     "SubscriberKey",
     "Trade",
     "channel_topic",
