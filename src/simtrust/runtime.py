@@ -38,7 +38,6 @@ from simtrust.identity import IdentityService
 from simtrust.ledger import LedgerNode, open_ledger_node
 from simtrust.market import MarketService
 from simtrust.policy import PolicyService, PolicyStore, build_policy_service
-from simtrust.streams import IdentityDeviceCredentials, SimRef, StreamService
 from simtrust.store import (
     Database,
     Migration,
@@ -47,6 +46,7 @@ from simtrust.store import (
     apply_migrations,
     open_database,
 )
+from simtrust.streams import IdentityDeviceCredentials, SimRef, StreamService
 from simtrust.subscriber import SubscriberServices, build_services
 
 __all__ = ["POLICY_ALERT_PREFIX", "SCHEMA_PACKAGES", "Runtime", "SealedColumn", "all_migrations",

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from simtrust.config import load_settings
 from simtrust.crypto import Keyring
 from simtrust.errors import Conflict, DecodeError, InvalidSignature, Rejected
 from simtrust.identity import Ed25519Signer, issue_credential

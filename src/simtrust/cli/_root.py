@@ -123,6 +123,9 @@ def serve(
             raise InvalidInput(f"--bind must be HOST:PORT, got {bind!r}")
         port = int(port_text)
     err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json)")
+    # Built before traffic, so attach decisions, alerts and certificate events
+    # annotate the data of the SIMs they concern from the first one.
+    rt.streams.alert_sink()
     anchoring = _start_anchoring(rt)
     diameter = _start_diameter(rt)
     sbi = _start_sbi(rt)

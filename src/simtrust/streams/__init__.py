@@ -51,6 +51,7 @@ from simtrust.streams._meter import (
     encode_reading,
 )
 from simtrust.streams._mqtt import MqttChannelPublisher, MqttChannelSubscriber, channel_topic
+from simtrust.streams._picture import provenance_svg
 from simtrust.streams._provenance import (
     ANNOTATION_KINDS,
     DEFAULT_WEIGHTS,
@@ -105,6 +106,7 @@ __all__ = [
     "encode_reading",
     "frame_id",
     "open_payload",
+    "provenance_svg",
     "recipient_id",
     "settle",
     "sign_annotation",

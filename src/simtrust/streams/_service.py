@@ -45,7 +45,7 @@ from simtrust.identity import Ed25519Signer
 from simtrust.store import Database
 from simtrust.streams._anchor import AnchorFn, BatchAnchorer
 from simtrust.streams._devices import DeviceCredentials
-from simtrust.streams._frame import FrameKind, decode_frame
+from simtrust.streams._frame import FrameKind
 from simtrust.streams._meter import MeterAlert, MeterWatch, decode_reading
 from simtrust.streams._provenance import (
     ANNOTATION_KINDS,
@@ -84,6 +84,11 @@ def _hex_id(value: str, what: str) -> bytes:
         return bytes.fromhex(value)
     except ValueError as exc:
         raise InvalidInput(f"{what} is 64 hex digits") from exc
+
+
+def _cid(channel_id: str) -> str:
+    """A channel id as stored: 64 lower-case hex digits (InvalidInput otherwise)."""
+    return _hex_id(channel_id, "a channel id").hex()
 
 
 def _reject_error(delivery: Delivery) -> Exception:
@@ -203,7 +208,7 @@ class StreamService:
     def channel(self, channel_id: str) -> dict[str, Any]:
         row = self._db.query_one(
             "SELECT id, tenant_id, label, author, private, next_pos, anchored_pos, iccid, imsi,"
-            " imei, created_at FROM stream_channels WHERE id = ?", (channel_id.lower(),))
+            " imei, created_at FROM stream_channels WHERE id = ?", (_cid(channel_id),))
         if row is None:
             raise NotFound(f"no channel {channel_id}")
         return self._channel_json(row)
@@ -233,7 +238,7 @@ class StreamService:
 
     def tenant_of(self, channel_id: str) -> str | None:
         row = self._db.query_one("SELECT tenant_id FROM stream_channels WHERE id = ?",
-                                 (channel_id.lower(),))
+                                 (_cid(channel_id),))
         if row is None:
             raise NotFound(f"no channel {channel_id}")
         return None if row[0] is None else str(row[0])
@@ -263,7 +268,7 @@ class StreamService:
         annotations. A frame that does not extend the channel is counted and
         audited, and raised: malformed (400), forged (400), replay or fork (409).
         """
-        channel = channel_id.lower()
+        channel = _cid(channel_id)
         with self._lock:
             row = self._db.query_one(
                 "SELECT tenant_id, iccid, imsi, imei FROM stream_channels WHERE id = ?",
@@ -276,7 +281,8 @@ class StreamService:
             if not delivery.accepted:
                 self._count_reject(channel, tenant_id, delivery, actor)
                 raise _reject_error(delivery)
-            assert delivery.frame is not None and delivery.message_id is not None
+            assert delivery.frame is not None
+            assert delivery.message_id is not None
             decoded, message_id = delivery.frame, delivery.message_id.hex()
             now = self._now()
             result: dict[str, Any] = {
@@ -285,7 +291,7 @@ class StreamService:
                 "branch": decoded.branch, "seq": decoded.seq,
             }
             with self._db.transaction(durable=True):
-                self._db.on_rollback(lambda: self._readers.pop(channel, None))
+                self._db.on_rollback(lambda: self._forget(channel))
                 pos_row = self._db.query_one(
                     "SELECT next_pos FROM stream_channels WHERE id = ?", (channel,))
                 assert pos_row is not None
@@ -303,6 +309,10 @@ class StreamService:
                     result.update(self._ingest(channel, tenant_id, message_id, delivery,
                                                binding, source, now))
         return result
+
+    def _forget(self, channel: str) -> None:
+        """Drop a reader that ran ahead of the store (rebuilt from the store on next use)."""
+        self._readers.pop(channel, None)
 
     def _count_reject(self, channel: str, tenant_id: str | None, delivery: Delivery,
                       actor: str) -> None:
@@ -414,7 +424,7 @@ class StreamService:
         if self._devices is None:
             raise Rejected("unknown-issuer", "no device credential verifier is configured")
         binding = self._devices().verify(credential)
-        channel = channel_id.lower()
+        channel = _cid(channel_id)
         row = self._db.query_one("SELECT tenant_id, author FROM stream_channels WHERE id = ?",
                                  (channel,))
         if row is None or row[0] != tenant_id:
@@ -663,7 +673,7 @@ class StreamService:
     def messages(self, channel_id: str, *, after: int = -1,
                  limit: int = 100) -> list[dict[str, Any]]:
         """Stored frames in arrival order (position > ``after``), bytes as signed."""
-        channel = channel_id.lower()
+        channel = _cid(channel_id)
         self.tenant_of(channel)
         rows = self._db.query(
             "SELECT pos, message_id, kind, branch, seq, verdict, frame, received_at"
@@ -673,6 +683,25 @@ class StreamService:
                  "kind": FrameKind(int(r[2])).name.lower(), "branch": int(r[3]),
                  "seq": int(r[4]), "verdict": r[5], "frame": _b64(bytes(r[6])),
                  "received_at": r[7]} for r in rows]
+
+    def heads(self, channel_id: str) -> dict[int, tuple[int, bytes]]:
+        """Per branch, the (seq, id) of the highest stored message (an author resumes)."""
+        channel = _cid(channel_id)
+        self.tenant_of(channel)
+        heads: dict[int, tuple[int, bytes]] = {}
+        for branch, seq, message_id in self._db.query(
+                "SELECT branch, seq, message_id FROM stream_frames WHERE channel = ? AND pos > 0"
+                " ORDER BY pos", (channel,)):
+            if int(seq) > heads.get(int(branch), (0, b""))[0]:
+                heads[int(branch)] = (int(seq), bytes.fromhex(str(message_id)))
+        return heads
+
+    def announce(self, channel_id: str) -> bytes:
+        row = self._db.query_one("SELECT announce FROM stream_channels WHERE id = ?",
+                                 (_cid(channel_id),))
+        if row is None:
+            raise NotFound(f"no channel {channel_id}")
+        return bytes(row[0])
 
     def message(self, message_id: str) -> dict[str, Any]:
         """One stored frame with its channel, position and (once anchored) proof."""
@@ -695,7 +724,7 @@ class StreamService:
         """Anchor the channel's frames not anchored yet as one batch; annotate ``anchored``."""
         if self._anchor is None:
             raise Rejected("no-ledger", "no ledger to anchor on is configured")
-        channel = channel_id.lower()
+        channel = _cid(channel_id)
         with self._lock:
             row = self._db.query_one(
                 "SELECT anchored_pos, tenant_id FROM stream_channels WHERE id = ?", (channel,))
