@@ -52,6 +52,7 @@ NAMES = {0: "base", 1: "trust", 2: "security services", 3: "solutions", 4: "inte
 FUNCTION_IMPORTS_ALLOWED = {
     "uvicorn": "the ASGI server: loaded only by the commands that serve HTTP",
     "simtrust.api": "the FastAPI app with every route: loaded only where it is served",
+    "simtrust.web": "the API with the dashboard mounted: loaded only where it is served",
     "fastapi": "FastAPI's test client: only the HTTP demo step uses it",
     "psycopg": "the PostgreSQL driver is optional; SQLite-only installs never load it",
     "pyld": "the JSON-LD processor is heavy and needed only for RDF canonicalisation",

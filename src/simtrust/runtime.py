@@ -38,6 +38,7 @@ from simtrust.identity import IdentityService
 from simtrust.ledger import LedgerNode, open_ledger_node
 from simtrust.market import MarketService
 from simtrust.policy import PolicyService, PolicyStore, build_policy_service
+from simtrust.settlement import CONTRACT_CODES, ContractEngine
 from simtrust.store import (
     Database,
     Migration,
@@ -247,6 +248,17 @@ class Runtime:
     def market(self) -> MarketService:
         """TMF620 catalog and TMF622 product orders."""
         return self._once("market", lambda: MarketService(self.db, self.audit, self.clock))
+
+    @property
+    def contracts(self) -> ContractEngine:
+        """Contracts on the ledger (roaming agreements), replayed from the finalized order."""
+
+        def build() -> ContractEngine:
+            engine = ContractEngine(list(CONTRACT_CODES.values()))
+            engine.attach(self.ledger)
+            return engine
+
+        return self._once("contracts", build)
 
     @property
     def detect(self) -> DetectionService:
