@@ -19,6 +19,7 @@ from simtrust.settlement._contracts import (
     code_hash,
     create_payload,
     roaming_agreement_code,
+    slice_sla_code,
     state_hash,
     transition_payload,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "resolve_dispute",
     "roaming_agreement_code",
     "sign_statement",
+    "slice_sla_code",
     "state_hash",
     "statement_id",
     "statement_signing_bytes",

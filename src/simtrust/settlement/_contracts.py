@@ -38,6 +38,7 @@ __all__ = [
     "code_hash",
     "create_payload",
     "roaming_agreement_code",
+    "slice_sla_code",
     "state_hash",
     "transition_payload",
 ]
@@ -268,5 +269,32 @@ def roaming_agreement_code(
     if action == "terminate":
         if not members <= signers:
             raise ContractRejected("needs-both-parties")
+        return {**state, "status": "terminated"}
+    raise ContractRejected("unknown-action")
+
+
+def slice_sla_code(
+    state: dict[str, Any], data: dict[str, Any], signers: frozenset[str]
+) -> dict[str, Any]:
+    """A slice SLA contract between a provider and a consumer operator (issue 16 item 3).
+
+    State: ``{sla: {...}, parties: {provider, consumer}, signed: [...], status}``,
+    where ``sla`` is the contract document ``parse_sla_contract`` reads (TS 28.541
+    ServiceProfile targets, fee, credit schedule). ``{"action": "sign"}`` adds the
+    signing parties (``active`` once both signed); ``{"action": "terminate"}`` is
+    either party's.
+    """
+    parties = state.get("parties", {})
+    members = {parties.get("provider"), parties.get("consumer")}
+    action = data.get("action")
+    if not signers & members:
+        raise ContractRejected("not-a-party")
+    if action == "sign":
+        if state.get("status") != "proposed":
+            raise ContractRejected("not-proposed")
+        new = sorted(set(state.get("signed", [])) | (signers & members))
+        status = "active" if set(new) == members else "proposed"
+        return {**state, "signed": new, "status": status}
+    if action == "terminate":
         return {**state, "status": "terminated"}
     raise ContractRejected("unknown-action")
