@@ -43,6 +43,7 @@ from simtrust.market import (
     build_provisioners,
 )
 from simtrust.policy import PolicyService, PolicyStore, build_policy_service
+from simtrust.settlement import CONTRACT_CODES, ContractEngine
 from simtrust.store import (
     Database,
     Migration,
@@ -273,6 +274,17 @@ class Runtime:
         """Turns acknowledged product orders into service orders and provisioned objects."""
         return self._once("orchestrator", lambda: Orchestrator(
             self.db, self.audit, self.clock, self.provisioners, self.market_events))
+
+    @property
+    def contracts(self) -> ContractEngine:
+        """Contracts on the ledger (roaming agreements), replayed from the finalized order."""
+
+        def build() -> ContractEngine:
+            engine = ContractEngine(list(CONTRACT_CODES.values()))
+            engine.attach(self.ledger)
+            return engine
+
+        return self._once("contracts", build)
 
     @property
     def detect(self) -> DetectionService:

@@ -13,7 +13,7 @@ from typing import Any
 
 from simtrust.policy import Scope
 from simtrust.runtime import Runtime
-from simtrust.settlement import ContractEngine, parse_sla_contract, slice_sla_code
+from simtrust.settlement import parse_sla_contract
 from simtrust.subscriber import SimState
 
 from .conftest import (
@@ -208,10 +208,7 @@ def test_slice_order_creates_the_sla_contract_on_the_ledger(
     tmf_check("638", "Service", service)
     values = {c["name"]: c["value"] for c in service[0]["serviceCharacteristic"]}
 
-    engine = ContractEngine([slice_sla_code])
-    engine.attach(rt.ledger)
-    rt.ledger.finalize()
-    state = engine.state(values["contractId"])
+    state = rt.contracts.state(values["contractId"])
     assert ("proposed", consumer) == (state["state"]["status"],
                                       state["state"]["parties"]["consumer"])
     contract = parse_sla_contract(state["state"]["document"])

@@ -4,13 +4,14 @@ holder may mint, and netted positions settle as token transfers that balance to 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from simtrust.errors import InvalidInput, InvalidSignature
+from simtrust.errors import InvalidInput, InvalidSignature, PermissionDenied
 from simtrust.identity import did_key
-from simtrust.ledger import Ed25519Signer
+from simtrust.ledger import Ed25519Signer, Genesis, LedgerConfig, LedgerNode, Output
 from simtrust.runtime import Runtime
 from simtrust.settlement import (
     MicropaymentStream,
@@ -19,6 +20,7 @@ from simtrust.settlement import (
     net_statements,
     party_public_key,
 )
+from simtrust.store import SqliteDatabase
 from tests.settlement.test_cli import cli
 
 A, B, C = (Ed25519Signer(bytes([n]) * 32) for n in (1, 2, 3))
@@ -103,3 +105,24 @@ def test_micropayments_aggregate_into_one_output_per_period(sqlite_runtime: Runt
         aggregate_vouchers([*vouchers, forged])
     with pytest.raises(InvalidInput):
         aggregate_vouchers([vouchers[5], vouchers[4]])
+
+
+def test_only_genesis_token_issuers_create_tokens(tmp_path: Path) -> None:
+    """The consortium's genesis decides who may create a settlement token (item 4)."""
+    config = LedgerConfig()
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    genesis = Genesis(config.network_id, now - 1000,
+                      (Output(A.public_key, 1_000), Output(B.public_key, 1_000)),
+                      (A.public_key,))
+    db = SqliteDatabase(tmp_path / "ledger.db")
+    node = LedgerNode(db, A, genesis=genesis, config=config)
+    try:
+        tokens = SettlementTokens(node)
+        with pytest.raises(PermissionDenied, match="token issuer"):
+            tokens.create(B, max_supply=100, initial=10)
+        receipt = tokens.create(A, max_supply=100, initial=10)
+        assert {receipt.token_id: 10} == node.balance(A.public_key).tokens
+        assert {} == node.balance(B.public_key).tokens
+    finally:
+        node.close()
+        db.close()

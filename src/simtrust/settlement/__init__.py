@@ -12,6 +12,7 @@ from simtrust.settlement._agreement import (
     parse_utc_micros,
 )
 from simtrust.settlement._contracts import (
+    CONTRACT_CODES,
     CONTRACT_PAYLOAD_TYPE,
     ContractEngine,
     ContractRejected,
@@ -21,6 +22,7 @@ from simtrust.settlement._contracts import (
     roaming_agreement_code,
     slice_sla_code,
     state_hash,
+    submit_contract,
     transition_payload,
 )
 from simtrust.settlement._fraud import SUSPENSION_COLUMNS, load_suspensions, suspended_usage
@@ -60,6 +62,7 @@ from simtrust.settlement._tokens import SettlementTokens, TokenReceipt, party_pu
 
 __all__ = [
     "CLASSES",
+    "CONTRACT_CODES",
     "CONTRACT_PAYLOAD_TYPE",
     "MEASUREMENT_COLUMNS",
     "RECORDS_COLUMNS",
@@ -104,6 +107,7 @@ __all__ = [
     "state_hash",
     "statement_id",
     "statement_signing_bytes",
+    "submit_contract",
     "suspended_usage",
     "transition_payload",
     "verify_record_proof",

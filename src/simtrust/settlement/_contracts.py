@@ -26,11 +26,12 @@ from typing import Any
 
 import rfc8785
 
-from simtrust.errors import InvalidInput, SimtrustError
+from simtrust.errors import InvalidInput, NotFound, SimtrustError
 from simtrust.identity import decode_multikey, did_key
 from simtrust.ledger import Ed25519Signer, FinalizedMessage, LedgerNode, verify_ed25519
 
 __all__ = [
+    "CONTRACT_CODES",
     "CONTRACT_PAYLOAD_TYPE",
     "ContractEngine",
     "ContractRejected",
@@ -40,6 +41,7 @@ __all__ = [
     "roaming_agreement_code",
     "slice_sla_code",
     "state_hash",
+    "submit_contract",
     "transition_payload",
 ]
 
@@ -124,6 +126,7 @@ class ContractEngine:
     def __init__(self, codes: list[Transition]) -> None:
         self._codes = {code_hash(code): code for code in codes}
         self._contracts: dict[str, _Contract] = {}
+        self._outcomes: dict[str, dict[str, Any]] = {}
         self.rejected: list[dict[str, Any]] = []
         self._applied = 0
         self._lock = threading.Lock()
@@ -149,6 +152,10 @@ class ContractEngine:
                 target = self._contracts.get(str(record.get("contract")))
                 if target is not None:
                     target.history.append(entry)
+                self._outcomes[str(record["message_id"])] = entry
+                return
+            contract = self._contracts[str(record["contract"])]
+            self._outcomes[str(record["message_id"])] = contract.history[-1]
 
     def _apply(self, payload: bytes, record: dict[str, Any]) -> None:
         try:
@@ -223,7 +230,7 @@ class ContractEngine:
         with self._lock:
             contract = self._contracts.get(name)
             if contract is None:
-                raise InvalidInput(f"no contract {name!r}")
+                raise NotFound(f"no contract {name!r}")
             return {"contract": name, "code": contract.code, "seq": contract.seq,
                     "state": _copy(contract.state), "state_hash": contract.hash}
 
@@ -231,8 +238,27 @@ class ContractEngine:
         with self._lock:
             contract = self._contracts.get(name)
             if contract is None:
-                raise InvalidInput(f"no contract {name!r}")
+                raise NotFound(f"no contract {name!r}")
             return [dict(entry) for entry in contract.history]
+
+    def outcome(self, message_id: str) -> dict[str, Any] | None:
+        """What became of the contract message ``message_id`` (hex), once finalized."""
+        with self._lock:
+            entry = self._outcomes.get(message_id)
+            return None if entry is None else dict(entry)
+
+    def contracts(self) -> list[dict[str, Any]]:
+        """Every contract: ``{contract, code, seq, state_hash, status}`` sorted by id."""
+        with self._lock:
+            return [
+                {"contract": name, "code": c.code, "seq": c.seq, "state_hash": c.hash,
+                 "status": c.state.get("status")}
+                for name, c in sorted(self._contracts.items())
+            ]
+
+    def codes(self) -> dict[str, str]:
+        """Code hash → function name of every transition code this engine runs."""
+        return {digest: code.__name__ for digest, code in self._codes.items()}
 
     def fingerprint(self) -> str:
         """One hash over every contract's state hash: equal on validators that agree."""
@@ -298,3 +324,34 @@ def slice_sla_code(
     if action == "terminate":
         return {**state, "status": "terminated"}
     raise ContractRejected("unknown-action")
+
+
+def submit_contract(
+    node: LedgerNode, engine: ContractEngine, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Issue the contract payload ``body`` on ``node``; its outcome once finalized.
+
+    ``body`` is a create or transition payload as a JSON object (clients sign
+    transitions themselves; the node key only carries the message). Returns
+    ``{message_id, status: applied | rejected | pending, ...}``: a single node
+    finalizes at once, a consortium validator may answer ``pending`` and the
+    outcome appears in the contract's history once the committee commits.
+    """
+    if body.get("op") not in ("create", "transition") or not isinstance(
+        body.get("contract"), str
+    ):
+        raise InvalidInput("a contract payload needs op (create or transition) and contract")
+    result = node.issue(CONTRACT_PAYLOAD_TYPE, _canonical(body), signer=node.signer)
+    result.raise_if_rejected()
+    if result.message_id is None:
+        raise InvalidInput("the contract message has no id")
+    mid = result.message_id.hex()
+    if node.status(result.message_id).get("state") != "finalized":
+        return {"message_id": mid, "contract": body["contract"], "status": "pending"}
+    outcome = engine.outcome(mid) or {"contract": body["contract"], "status": "pending"}
+    return {**outcome, "message_id": mid}
+
+
+#: The transition codes an operator's node runs, by the name clients use.
+CONTRACT_CODES: dict[str, Transition] = {"roaming-agreement": roaming_agreement_code,
+                                          "slice-sla": slice_sla_code}
