@@ -74,6 +74,7 @@ SCHEMA_PACKAGES = (
     "settlement",
     "streams",
     "market",
+    "devices",
 )
 
 T = TypeVar("T")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from simtrust.audit import AuditLog
+from simtrust.audit import AuditEntry, AuditLog
 from simtrust.crypto import Keyring
 from simtrust.domain import Iccid, Imei, ImeiSv, Imsi
 from simtrust.errors import Conflict, InvalidInput, InvalidTransition, NotFound
@@ -44,7 +44,15 @@ from simtrust.subscriber._model import (
 )
 from simtrust.subscriber._sqn import initial_sqn_state
 
-__all__ = ["Inventory", "SimSpec", "missing_device", "missing_sim", "secret_aad"]
+__all__ = [
+    "BULK_TARGETS",
+    "BulkOutcome",
+    "Inventory",
+    "SimSpec",
+    "missing_device",
+    "missing_sim",
+    "secret_aad",
+]
 
 Listener = Callable[[str, str], None]
 
@@ -96,6 +104,21 @@ class SimSpec:
     @property
     def algorithm(self) -> Algorithm:
         return self.secrets.op_kind.algorithm
+
+
+#: States a bulk action may move SIMs to. Termination releases addresses and
+#: bindings per SIM and is final, so it stays a one-SIM action.
+BULK_TARGETS = frozenset({SimState.ACTIVE, SimState.SUSPENDED})
+#: SIMs per statement of a bulk action (well under SQLite's bound-parameter limit).
+_BULK_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome:
+    """What one bulk call did: SIMs changed, and the ones left alone with why."""
+
+    changed: int
+    skipped: dict[str, str]
 
 
 def _address(text: str) -> str:
@@ -518,6 +541,96 @@ class Inventory:
             )
         self.notify("sim", sim.imsi.value)
         return self.get_sim(iccid)
+
+    def _bulk_rows(
+        self, iccids: Sequence[str], tenant_id: str | None
+    ) -> tuple[list[tuple[str, str, str, str]], dict[str, str]]:
+        """(iccid, imsi, state, tenant) of each listed SIM the caller may see, and the misses."""
+        found: list[tuple[str, str, str, str]] = []
+        for start in range(0, len(iccids), _BULK_CHUNK):
+            chunk = list(iccids[start:start + _BULK_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.query(
+                f"SELECT iccid, imsi, state, tenant_id FROM sub_sims WHERE iccid IN ({marks})",
+                chunk,
+            )
+            found.extend((str(a), str(b), str(c), str(d)) for a, b, c, d in rows
+                         if tenant_id is None or d == tenant_id)
+        seen = {row[0] for row in found}
+        # Another tenant's SIM is reported exactly like a missing one.
+        return found, {i: "no such SIM" for i in iccids if i not in seen}
+
+    def transition_many(
+        self, iccids: Sequence[str], target: SimState, *, actor: str, reason: str = "",
+        tenant_id: str | None = None,
+    ) -> BulkOutcome:
+        """Move many SIMs to ``target`` in one transaction, one audit record per SIM.
+
+        ``tenant_id`` limits the action to that tenant's SIMs (others count as
+        missing). A SIM whose life cycle forbids the move, or already in
+        ``target``, is skipped with the reason; the rest change together.
+        """
+        if target not in BULK_TARGETS:
+            raise InvalidInput(f"bulk actions cannot move SIMs to {target}", field="state")
+        rows, skipped = self._bulk_rows(iccids, tenant_id)
+        updates: list[tuple[str, str, str, str]] = []
+        entries: list[AuditEntry] = []
+        now = self._clock()
+        stamp = now.isoformat()
+        for iccid, imsi, state, owner in rows:
+            current = SimState(state)
+            if current is target:
+                skipped[iccid] = f"already {target}"
+                continue
+            try:
+                check_transition(current, target)
+            except InvalidTransition as exc:
+                skipped[iccid] = exc.detail
+                continue
+            updates.append((str(target), stamp, iccid, state))
+            entries.append(AuditEntry(
+                actor, "sim.transition", f"sim:{iccid}", "success",
+                reason or f"{current}->{target}", owner,
+                {"from": state, "to": str(target), "imsi": imsi, "bulk": True}, now,
+            ))
+        if updates:
+            with self._db.transaction():
+                self._db.executemany(
+                    "UPDATE sub_sims SET state = ?, updated_at = ? WHERE iccid = ? AND state = ?",
+                    updates,
+                )
+                self._write("sim", "*")
+                self._audit.append_many(entries)
+            self.notify("sim", "*")
+        return BulkOutcome(len(updates), skipped)
+
+    def move_group_many(
+        self, iccids: Sequence[str], group_id: int, *, actor: str,
+        tenant_id: str | None = None,
+    ) -> BulkOutcome:
+        """Put many SIMs in device group ``group_id`` (SIMs of the group's tenant only)."""
+        group = self.get_group(group_id)
+        if tenant_id is not None and group.tenant_id != tenant_id:
+            raise NotFound(f"no device group {group_id}", group_id=group_id)
+        rows, skipped = self._bulk_rows(iccids, tenant_id)
+        updates: list[tuple[int, str, str]] = []
+        entries: list[AuditEntry] = []
+        now = self._clock()
+        for iccid, _imsi, _state, owner in rows:
+            if owner != group.tenant_id:
+                skipped[iccid] = "the group belongs to another tenant"
+                continue
+            updates.append((group_id, now.isoformat(), iccid))
+            entries.append(AuditEntry(actor, "sim.update", f"sim:{iccid}", "success", "",
+                                      owner, {"group_id": group_id, "bulk": True}, now))
+        if updates:
+            with self._db.transaction():
+                self._db.executemany(
+                    "UPDATE sub_sims SET group_id = ?, updated_at = ? WHERE iccid = ?", updates)
+                self._write("sim", "*")
+                self._audit.append_many(entries)
+            self.notify("sim", "*")
+        return BulkOutcome(len(updates), skipped)
 
     def bindings(self, iccid: Iccid) -> list[dict[str, str]]:
         """The IMEIs a SIM is bound to, with mode and time."""

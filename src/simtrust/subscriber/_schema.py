@@ -191,6 +191,19 @@ MIGRATIONS = [
         CREATE INDEX sub_devices_imei ON sub_devices (imei)
         """,
     ),
+    Migration(
+        "subscriber",
+        6,
+        "indexes for fleet lists: filters by state, group, APN, tenant in ICCID and IMSI order",
+        """
+        DROP INDEX sub_sims_state;
+        CREATE INDEX sub_sims_state_iccid ON sub_sims (state, iccid);
+        CREATE INDEX sub_sims_tenant_state ON sub_sims (tenant_id, state, iccid);
+        CREATE INDEX sub_sims_tenant_imsi ON sub_sims (tenant_id, imsi);
+        CREATE INDEX sub_sims_group ON sub_sims (group_id, iccid);
+        CREATE INDEX sub_sims_apn ON sub_sims (apn, iccid)
+        """,
+    ),
 ]
 
 #: Sealed columns the runtime re-wraps when the master key rotates.
