@@ -35,7 +35,13 @@ from simtrust.errors import ConfigError
 from simtrust.flows import FlowService
 from simtrust.identity import IdentityService
 from simtrust.ledger import LedgerNode, open_ledger_node
-from simtrust.market import MarketService
+from simtrust.market import (
+    MarketEvents,
+    MarketService,
+    Orchestrator,
+    Provisioners,
+    build_provisioners,
+)
 from simtrust.policy import PolicyService, PolicyStore, build_policy_service
 from simtrust.settlement import CONTRACT_CODES, ContractEngine
 from simtrust.store import (
@@ -68,6 +74,7 @@ SCHEMA_PACKAGES = (
     "settlement",
     "streams",
     "market",
+    "devices",
 )
 
 T = TypeVar("T")
@@ -243,9 +250,31 @@ class Runtime:
         self._install("policy", service)
 
     @property
+    def market_events(self) -> MarketEvents:
+        """TMF hub listeners and the event outbox with its delivery worker."""
+        return self._once("market_events", lambda: MarketEvents(
+            self.db, self.clock, base_url=self.settings.public_url or "http://localhost"))
+
+    @property
+    def provisioners(self) -> Provisioners:
+        """What service orders act on: inventory, AAA, policies, CAs, the ledger."""
+        return self._once("provisioners", lambda: build_provisioners(
+            inventory=lambda: self.subscriber.inventory, apn_access=lambda: self.aaa.apns,
+            policies=lambda: self.policy.store, cas=lambda: self.bootstrap.cas,
+            ledger=lambda: self.ledger, clock=self.clock))
+
+    @property
     def market(self) -> MarketService:
-        """TMF620 catalog and TMF622 product orders."""
-        return self._once("market", lambda: MarketService(self.db, self.audit, self.clock))
+        """TMF620/TMF633 catalogs, TMF622 product orders, TMF641/TMF638/TMF637 reads."""
+        return self._once("market", lambda: MarketService(
+            self.db, self.audit, self.clock, provisioners=self.provisioners,
+            events=self.market_events))
+
+    @property
+    def orchestrator(self) -> Orchestrator:
+        """Turns acknowledged product orders into service orders and provisioned objects."""
+        return self._once("orchestrator", lambda: Orchestrator(
+            self.db, self.audit, self.clock, self.provisioners, self.market_events))
 
     @property
     def contracts(self) -> ContractEngine:

@@ -405,6 +405,23 @@ class CertificateAuthorities:
         return self._insert(tenant_id, label, "delegated", cert, None,
                             profile or CertProfile(), est_url.rstrip("/"), actor)
 
+    def remove(self, label: str, *, actor: str, reason: str = "") -> None:
+        """Deregister a tenant CA that never issued (Conflict otherwise, NotFound if absent)."""
+        ca = self.get(label)
+        if ca.tenant_id is None:
+            raise Conflict("the operator CA cannot be removed", field="label")
+        with self._db.transaction():
+            if self._db.query_one("SELECT 1 FROM boot_certs WHERE ca_id = ?", (ca.ca_id,)):
+                raise Conflict(f"CA {label!r} has issued certificates", field="label")
+            self._db.execute("DELETE FROM boot_cas WHERE ca_id = ?", (ca.ca_id,))
+            self.generation += 1
+            self._audit.append(actor=actor, action="pki.ca.remove", subject=f"ca:{ca.ca_id}",
+                               outcome="success", reason=reason, tenant_id=ca.tenant_id,
+                               details={"label": label})
+        with self._cache_lock:
+            self._records.pop(label, None)
+            self._keys.pop(ca.ca_id, None)
+
     def operator_ca(self) -> CaRecord:
         """The operator's tier-1 CA (created on first use); it certifies TLS servers only."""
         try:

@@ -129,6 +129,10 @@ def serve(
     sbi = _start_sbi(rt)
     bootstrap = _start_bootstrap(rt)
     listeners = _start_radius(rt)
+    # Orders a stopped node left half-done are failed (their steps undone) or run now;
+    # notifications it had not delivered go out.
+    rt.orchestrator.recover()
+    rt.market_events.start()
     try:
         uvicorn.run(create_site(rt), host=host, port=port, log_level="info")
     finally:
