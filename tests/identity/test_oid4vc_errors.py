@@ -120,3 +120,13 @@ def test_bad_offers_and_requests_are_refused(api: Any, operator_headers: dict[st
 def test_dcql_validator_never_crashes(query: object) -> None:
     with contextlib.suppress(InvalidInput, ProtocolError):
         validate_dcql_query(query)
+
+
+def test_statement_endpoint(api: Any, operator_headers: dict[str, str]) -> None:
+    period = {"start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z", "price": 50}
+    response = api.get("/kyc/statements", params=period, headers=operator_headers)
+    assert (200, "VerificationStatement", 0) == (
+        response.status_code, response.json()["type"], response.json()["totalMinorUnits"]
+    )  # fmt: skip
+    backwards = {**period, "end": "2025-01-01T00:00:00Z"}
+    assert 400 == api.get("/kyc/statements", params=backwards, headers=operator_headers).status_code
