@@ -31,7 +31,8 @@ from simtrust.bootstrap import BootstrapServices, build_bootstrap
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
 from simtrust.detect import DetectionService
-from simtrust.errors import ConfigError
+from simtrust.domain import Iccid
+from simtrust.errors import ConfigError, InvalidInput, NotFound
 from simtrust.flows import FlowService
 from simtrust.identity import IdentityService
 from simtrust.ledger import LedgerNode, open_ledger_node
@@ -52,6 +53,7 @@ from simtrust.store import (
     apply_migrations,
     open_database,
 )
+from simtrust.streams import IdentityDeviceCredentials, SimRef, StreamService
 from simtrust.subscriber import SubscriberServices, build_services
 
 __all__ = ["POLICY_ALERT_PREFIX", "SCHEMA_PACKAGES", "Runtime", "SealedColumn", "all_migrations",
@@ -329,6 +331,50 @@ class Runtime:
                              eap=EapAkaServer(subscriber.auth, self.audit))
 
         return self._once("aaa", build)
+
+    @property
+    def streams(self) -> StreamService:
+        """Channels, provenance and meters; annotated live by attach decisions, SIM-swap and
+        detection alerts and tier-2 certificate events (wired here, the one place that may)."""
+
+        def build() -> StreamService:
+            subscriber = self.subscriber
+
+            def sims(iccid: str) -> SimRef | None:
+                try:
+                    sim = subscriber.inventory.get_sim(Iccid(iccid))
+                except (NotFound, InvalidInput):
+                    return None
+                return SimRef(sim.imsi.value, sim.tenant_id)
+
+            def bound_devices(iccid: str) -> list[str]:
+                try:
+                    return [b["imei"] for b in subscriber.inventory.bindings(Iccid(iccid))]
+                except InvalidInput:
+                    return []
+
+            def tls_valid(iccid: str) -> bool:
+                now = self.clock()
+                return any(
+                    c.status == "good"
+                    and datetime.fromisoformat(c.not_before) <= now
+                    <= datetime.fromisoformat(c.not_after)
+                    for c in self.bootstrap.cas.certificates(iccid=iccid, limit=20))
+
+            service = StreamService(
+                self.db, self.keyring, self.audit, self.clock,
+                anchor=lambda: self.ledger.anchor,
+                devices=lambda: IdentityDeviceCredentials(self.identity),
+                sims=sims, bound_devices=bound_devices, tls_valid=tls_valid,
+                address_of=subscriber.addresses.address_of,
+            )
+            subscriber.attach.add_listener(service.on_attach)
+            subscriber.alerts.add_sink(service.alert_sink())
+            self.detect.add_sink(service.alert_sink())
+            self.bootstrap.cas.subscribe(service.on_certificate)
+            return service
+
+        return self._once("streams", build)
 
     def sealed_count(self) -> int:
         """How many sealed values a master-key rotation re-wraps (its progress total)."""

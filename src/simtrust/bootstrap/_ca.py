@@ -236,6 +236,7 @@ class CertificateAuthorities:
         "_db",
         "_keyring",
         "_keys",
+        "_listeners",
         "_ocsp_cache",
         "_records",
         "_transport",
@@ -266,6 +267,16 @@ class CertificateAuthorities:
         self._ocsp_cache: dict[tuple[bytes, bytes, int, str, str], tuple[bytes, datetime]] = {}
         #: Bumped when this process registers a CA (listeners rebuild their client trust).
         self.generation = 0
+        self._listeners: list[Callable[[str, str], None]] = []
+
+    def subscribe(self, listener: Callable[[str, str], None]) -> None:
+        """Call ``listener(event, iccid)`` after a certificate of a SIM is issued
+        (``issued``) or revoked (``revoked``) and the change committed."""
+        self._listeners.append(listener)
+
+    def _notify(self, event: str, iccid: str) -> None:
+        for listener in self._listeners:
+            listener(event, iccid)
 
     def __repr__(self) -> str:
         return f"CertificateAuthorities({self._db!r})"
@@ -560,6 +571,7 @@ class CertificateAuthorities:
         self.check_rate(ca, device.iccid)
         cert = self._delegate(ca, csr) if ca.mode == "delegated" else self._sign(ca, csr, device)
         self._record(ca, cert, device, actor, kind)
+        self._notify("issued", device.iccid)
         return cert
 
     def _sign(self, ca: CaRecord, csr: x509.CertificateSigningRequest,
@@ -721,6 +733,7 @@ class CertificateAuthorities:
             self._audit.append(actor=actor, action="pki.revoke", subject=f"sim:{cert.iccid}",
                                outcome="success", tenant_id=cert.tenant_id,
                                details={"serial": cert.serial, "reason": reason})
+        self._notify("revoked", cert.iccid)
         return self.certificate(serial)
 
     def revoke_sim(self, iccid: str, *, reason: str, actor: str, why: str = "") -> list[str]:
@@ -741,6 +754,8 @@ class CertificateAuthorities:
                 self._audit.append(actor=actor, action="pki.revoke-sim", subject=f"sim:{iccid}",
                                    outcome="success", tenant_id=str(rows[0][1]),
                                    reason=why, details={"serials": serials, "reason": reason})
+        if serials:
+            self._notify("revoked", iccid)
         return serials
 
     def crl(self, label: str, *, validity: timedelta = timedelta(hours=1)) -> bytes:

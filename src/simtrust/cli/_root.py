@@ -124,6 +124,9 @@ def serve(
         port = int(port_text)
     err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json,"
                       " dashboard at /ui/)")
+    # Built before traffic, so attach decisions, alerts and certificate events
+    # annotate the data of the SIMs they concern from the first one.
+    rt.streams.alert_sink()
     anchoring = _start_anchoring(rt)
     diameter = _start_diameter(rt)
     sbi = _start_sbi(rt)

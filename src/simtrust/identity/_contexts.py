@@ -3,7 +3,9 @@
 Served: W3C VC Data Model 2.0 ``https://www.w3.org/ns/credentials/v2`` (which
 also defines Data Integrity and Bitstring Status List terms) and the examples
 context ``https://www.w3.org/ns/credentials/examples/v2`` the W3C vectors use,
-both as published (see /work/shared/contexts/SOURCE_COMMIT), and the VC Data
+both as published (see /work/shared/contexts/SOURCE_COMMIT), simtrust's own
+``https://simtrust.dev/ns/credentials/v1`` (capability and device credential
+terms, protected, written for simtrust), and the VC Data
 Model 1.1 context ``https://www.w3.org/2018/credentials/v1`` from the copy pyld
 ships in its frozen document loader (``pyld.documentloader.frozen``, pyld ≥
 3.3), so partners' 1.1 credentials are processed with the published context.
@@ -26,6 +28,7 @@ __all__ = [
     "CREDENTIALS_V2",
     "EXAMPLES_V2",
     "KNOWN_CONTEXTS",
+    "SIMTRUST_V1",
     "bundled_context",
     "context_bytes",
     "document_loader",
@@ -34,11 +37,14 @@ __all__ = [
 CREDENTIALS_V1 = "https://www.w3.org/2018/credentials/v1"
 CREDENTIALS_V2 = "https://www.w3.org/ns/credentials/v2"
 EXAMPLES_V2 = "https://www.w3.org/ns/credentials/examples/v2"
+#: simtrust's own terms: capability credentials and device credentials (written here).
+SIMTRUST_V1 = "https://simtrust.dev/ns/credentials/v1"
 
 BUNDLED_CONTEXTS: dict[str, str] = {
     CREDENTIALS_V2: "credentials-v2.jsonld",
     EXAMPLES_V2: "credentials-examples-v2.jsonld",
     CREDENTIALS_V1: "pyld:credentials-v1.jsonld",
+    SIMTRUST_V1: "simtrust-v1.jsonld",
 }
 
 #: Contexts a credential may name. DID-document contexts appear only in DID
