@@ -39,6 +39,7 @@ __all__ = [
     "code_hash",
     "create_payload",
     "roaming_agreement_code",
+    "slice_sla_code",
     "state_hash",
     "submit_contract",
     "transition_payload",
@@ -298,6 +299,33 @@ def roaming_agreement_code(
     raise ContractRejected("unknown-action")
 
 
+def slice_sla_code(
+    state: dict[str, Any], data: dict[str, Any], signers: frozenset[str]
+) -> dict[str, Any]:
+    """A slice SLA contract between a provider and a consumer operator (issue 16 item 3).
+
+    State: ``{sla: {...}, parties: {provider, consumer}, signed: [...], status}``,
+    where ``sla`` is the contract document ``parse_sla_contract`` reads (TS 28.541
+    ServiceProfile targets, fee, credit schedule). ``{"action": "sign"}`` adds the
+    signing parties (``active`` once both signed); ``{"action": "terminate"}`` is
+    either party's.
+    """
+    parties = state.get("parties", {})
+    members = {parties.get("provider"), parties.get("consumer")}
+    action = data.get("action")
+    if not signers & members:
+        raise ContractRejected("not-a-party")
+    if action == "sign":
+        if state.get("status") != "proposed":
+            raise ContractRejected("not-proposed")
+        new = sorted(set(state.get("signed", [])) | (signers & members))
+        status = "active" if set(new) == members else "proposed"
+        return {**state, "signed": new, "status": status}
+    if action == "terminate":
+        return {**state, "status": "terminated"}
+    raise ContractRejected("unknown-action")
+
+
 def submit_contract(
     node: LedgerNode, engine: ContractEngine, body: dict[str, Any]
 ) -> dict[str, Any]:
@@ -325,4 +353,5 @@ def submit_contract(
 
 
 #: The transition codes an operator's node runs, by the name clients use.
-CONTRACT_CODES: dict[str, Transition] = {"roaming-agreement": roaming_agreement_code}
+CONTRACT_CODES: dict[str, Transition] = {"roaming-agreement": roaming_agreement_code,
+                                          "slice-sla": slice_sla_code}

@@ -20,6 +20,11 @@ from simtrust.streams._channel import (
     open_payload,
     recipient_id,
 )
+from simtrust.streams._devices import (
+    DeviceBinding,
+    DeviceCredentials,
+    IdentityDeviceCredentials,
+)
 from simtrust.streams._energy import (
     Clearing,
     Order,
@@ -46,6 +51,7 @@ from simtrust.streams._meter import (
     encode_reading,
 )
 from simtrust.streams._mqtt import MqttChannelPublisher, MqttChannelSubscriber, channel_topic
+from simtrust.streams._picture import provenance_svg
 from simtrust.streams._provenance import (
     ANNOTATION_KINDS,
     DEFAULT_WEIGHTS,
@@ -56,6 +62,7 @@ from simtrust.streams._provenance import (
     sign_annotation,
 )
 from simtrust.streams._reader import VERDICTS, Delivery, Reader
+from simtrust.streams._service import SimRef, StreamService
 
 __all__ = [
     "ANNOTATION_KINDS",
@@ -72,8 +79,11 @@ __all__ = [
     "ConfidencePolicy",
     "Datum",
     "Delivery",
+    "DeviceBinding",
+    "DeviceCredentials",
     "Frame",
     "FrameKind",
+    "IdentityDeviceCredentials",
     "MeterAlert",
     "MeterReading",
     "MeterWatch",
@@ -83,6 +93,8 @@ __all__ = [
     "Payment",
     "ProvenanceGraph",
     "Reader",
+    "SimRef",
+    "StreamService",
     "SubscriberKey",
     "Trade",
     "channel_topic",
@@ -94,6 +106,7 @@ __all__ = [
     "encode_reading",
     "frame_id",
     "open_payload",
+    "provenance_svg",
     "recipient_id",
     "settle",
     "sign_annotation",

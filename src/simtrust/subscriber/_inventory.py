@@ -404,6 +404,80 @@ class Inventory:
             self.notify("lease", sim.imsi.value)
         return self.get_sim(iccid)
 
+    def allocate_stock(
+        self, stock_tenant: str, tenant_id: str, count: int, *, actor: str,
+        apn: str | None = None, reason: str = "",
+    ) -> list[Iccid]:
+        """Move ``count`` SIMs in ``inventory`` state from ``stock_tenant`` to ``tenant_id``.
+
+        The SIMs become ``active`` for the new tenant (on ``apn`` when given, an APN
+        of that tenant). The lowest ICCIDs go first; Conflict when the stock holds
+        fewer, and nothing moves. :meth:`return_stock` undoes it.
+        """
+        if not 1 <= count <= 1_000_000:
+            raise InvalidInput("count must be between 1 and 1000000", field="count")
+        self.require_tenant(tenant_id)
+        if apn is not None:
+            self.get_apn(tenant_id, apn)
+        moved: list[Sim] = []
+        with self._db.transaction():
+            rows = self._db.query(
+                f"SELECT {_SIM_COLUMNS} FROM sub_sims WHERE tenant_id = ? AND state = ?"
+                " ORDER BY iccid LIMIT ?", (stock_tenant, str(SimState.INVENTORY), count))
+            if len(rows) < count:
+                raise Conflict(f"the SIM stock holds {len(rows)} SIMs, {count} needed",
+                               reason="stock-exhausted")
+            now = self._clock().isoformat()
+            for row in rows:
+                sim = _sim_from_row(row)
+                changed = self._db.execute(
+                    "UPDATE sub_sims SET tenant_id = ?, state = ?, apn = ?, updated_at = ?"
+                    " WHERE iccid = ? AND tenant_id = ? AND state = ?",
+                    (tenant_id, str(SimState.ACTIVE), apn, now, sim.iccid.value, stock_tenant,
+                     str(SimState.INVENTORY)))
+                if changed != 1:
+                    raise Conflict("the SIM stock changed concurrently; retry")
+                self._write("sim", sim.imsi.value)
+                moved.append(sim)
+            self._audit.append(
+                actor=actor, action="sim.allocate", subject=f"tenant:{tenant_id}",
+                outcome="success", reason=reason, tenant_id=tenant_id,
+                details={"from": stock_tenant, "count": count, "apn": apn,
+                         "iccids": [sim.iccid.value for sim in moved]})
+        for sim in moved:
+            self.notify("sim", sim.imsi.value)
+        return [sim.iccid for sim in moved]
+
+    def return_stock(
+        self, iccids: Sequence[Iccid], tenant_id: str, stock_tenant: str, *, actor: str,
+        reason: str = "",
+    ) -> None:
+        """Give SIMs that :meth:`allocate_stock` moved to ``tenant_id`` back to the stock.
+
+        Only SIMs still ``active`` and unbound qualify (Conflict otherwise, nothing
+        moves): one a device has used is not stock any more.
+        """
+        sims = [self.get_sim(iccid) for iccid in iccids]
+        with self._db.transaction():
+            now = self._clock().isoformat()
+            for sim in sims:
+                if sim.tenant_id != tenant_id or sim.state is not SimState.ACTIVE \
+                        or self.bindings(sim.iccid):
+                    raise Conflict(f"SIM {sim.iccid} is in use and cannot go back to stock",
+                                   iccid=sim.iccid.value)
+                self._db.execute(
+                    "UPDATE sub_sims SET tenant_id = ?, state = ?, apn = NULL, updated_at = ?"
+                    " WHERE iccid = ?",
+                    (stock_tenant, str(SimState.INVENTORY), now, sim.iccid.value))
+                self._db.execute("DELETE FROM sub_leases WHERE imsi = ?", (sim.imsi.value,))
+                self._write("sim", sim.imsi.value)
+            self._audit.append(
+                actor=actor, action="sim.release", subject=f"tenant:{tenant_id}",
+                outcome="success", reason=reason, tenant_id=tenant_id,
+                details={"to": stock_tenant, "iccids": [s.iccid.value for s in sims]})
+        for sim in sims:
+            self.notify("sim", sim.imsi.value)
+
     def update_sim(
         self,
         iccid: Iccid,
@@ -802,6 +876,20 @@ class Inventory:
                 details={"pool": str(network) if network else None},
             )
         return Apn(tenant_id, name, network)
+
+    def delete_apn(self, tenant_id: str, name: str, *, actor: str, reason: str = "") -> None:
+        """Remove an APN no SIM uses (Conflict otherwise); NotFound if there is none."""
+        self.get_apn(tenant_id, name)
+        with self._db.transaction():
+            if self._db.query_one(
+                "SELECT 1 FROM sub_sims WHERE tenant_id = ? AND apn = ?", (tenant_id, name)
+            ):
+                raise Conflict(f"APN {name!r} is in use by SIMs", tenant_id=tenant_id)
+            self._db.execute(
+                "DELETE FROM sub_apns WHERE tenant_id = ? AND name = ?", (tenant_id, name))
+            self._audit.append(
+                actor=actor, action="apn.delete", subject=f"apn:{tenant_id}/{name}",
+                outcome="success", reason=reason, tenant_id=tenant_id)
 
     def get_apn(self, tenant_id: str, name: str) -> Apn:
         row = self._db.query_one(
