@@ -31,9 +31,11 @@ from simtrust.settlement import (
     aggregate_vouchers,
     build_statement,
     carry_disputes,
+    export_session_usage,
     load_agreement,
     load_suspensions,
     net_statements,
+    parse_utc_micros,
     reconcile_files,
     record_proof,
     resolve_dispute,
@@ -369,6 +371,36 @@ def pay(
     else:
         for transfer in paid:
             console.print(f"{transfer['to']}: {transfer['amount_minor_units']}")
+
+
+@app.command("usage-export")
+def usage_export(
+    out: Annotated[Path, typer.Option("--out", help="Usage CSV to write.")],
+    home_plmn: Annotated[str, typer.Option("--home-plmn", help="The agreement's home PLMN.")],
+    visited_plmn: Annotated[
+        str | None, typer.Option("--visited-plmn", help="Only sessions in this network.")
+    ] = None,
+    since: Annotated[str | None, typer.Option("--from", help="Sessions started at or after "
+                                              "this ISO 8601 instant.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="... and before this one.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write closed roaming sessions from RADIUS accounting as a usage file for `reconcile`."""
+    since_us = parse_utc_micros(since) if since else None
+    until_us = parse_utc_micros(until) if until else None
+    rt = open_runtime()
+    try:
+        log = rt.aaa.accounting
+        count = export_session_usage(
+            lambda after: log.roaming_sessions(after=after, visited_plmn=visited_plmn,
+                                               limit=5000),
+            out, home_plmn=home_plmn, since_us=since_us, until_us=until_us)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({"records": count, "path": str(out)})
+    else:
+        console.print(f"{count} records written to {out}")
 
 
 @app.command()

@@ -59,6 +59,7 @@ from simtrust.settlement._statement import (
     verify_statement,
 )
 from simtrust.settlement._tokens import SettlementTokens, TokenReceipt, party_public_key
+from simtrust.settlement._usage import export_session_usage
 
 __all__ = [
     "CLASSES",
@@ -88,6 +89,7 @@ __all__ = [
     "code_hash",
     "create_payload",
     "evaluate_sla",
+    "export_session_usage",
     "load_agreement",
     "load_sla_contract",
     "load_suspensions",
