@@ -16,6 +16,7 @@ from simtrust.identity._capability import (
 from simtrust.identity._contexts import (
     BUNDLED_CONTEXTS,
     CREDENTIALS_V2,
+    DATA_INTEGRITY_V2,
     EXAMPLES_V2,
     bundled_context,
     document_loader,
@@ -127,6 +128,7 @@ __all__ = [
     "CAPABILITY_TYPE",
     "CREDENTIALS_V2",
     "CRYPTOSUITES",
+    "DATA_INTEGRITY_V2",
     "DCQL_FORMATS",
     "EXAMPLES_V2",
     "IDENTITY_PAYLOAD_TYPE",

@@ -10,6 +10,8 @@ presentation definition), ``GET /oid4vp/requests/{id}/object`` (the signed
 request object, RFC 9101 ``application/oauth-authz-req+jwt``),
 ``POST /oid4vp/responses/{id}`` (``direct_post``, OpenID4VP §8.2) and
 ``GET /oid4vp/requests/{id}`` (the outcome for the relying party).
+``GET /kyc/statements`` (operator-admin): the period's paid verifications
+per issuing operator and relying party, from the receipts.
 Protocol errors answer the specifications' ``{"error", "error_description"}``
 JSON, not problem details, because wallets parse that shape.
 """
@@ -17,16 +19,17 @@ JSON, not problem details, because wallets parse that shape.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
 from simtrust.errors import InvalidInput
-from simtrust.identity import ProtocolError
+from simtrust.identity import ProtocolError, verification_statement
 
 __all__ = ["router"]
 
@@ -211,3 +214,24 @@ async def direct_post(request_id: str, request: Request, rt: CurrentRuntime) -> 
 def request_result(request_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     owner = None if who.is_operator else f"tenant:{who.tenant_id}"
     return rt.identity.oid4vp.result(request_id, owner)
+
+
+@router.get(
+    "/kyc/statements",
+    summary="Paid verifications per issuing operator and relying party in a period (operator)",
+)
+def kyc_statement(
+    rt: CurrentRuntime,
+    who: CurrentPrincipal,
+    start: datetime,
+    end: datetime,
+    price: int = Query(ge=0, le=10**9, description="minor units per verification"),
+    currency: str = Query(default="EUR", pattern="^[A-Z]{3}$"),
+) -> dict[str, Any]:
+    who.require_operator()
+    if start.tzinfo is None or end.tzinfo is None:
+        raise InvalidInput("start and end carry a time zone (RFC 3339)")
+    receipts = rt.identity.receipts.between(start, end)
+    return verification_statement(
+        receipts, start=start, end=end, price_minor_units=price, currency=currency
+    )
