@@ -37,6 +37,7 @@ from simtrust.flows import FlowService
 from simtrust.identity import IdentityService
 from simtrust.ledger import LedgerNode, open_ledger_node
 from simtrust.market import (
+    Federation,
     MarketEvents,
     MarketService,
     Orchestrator,
@@ -270,13 +271,28 @@ class Runtime:
         """TMF620/TMF633 catalogs, TMF622 product orders, TMF641/TMF638/TMF637 reads."""
         return self._once("market", lambda: MarketService(
             self.db, self.audit, self.clock, provisioners=self.provisioners,
-            events=self.market_events))
+            events=self.market_events, anchor=self._anchor_order))
+
+    def _issuer(self) -> Any:
+        return self.identity.issuer()
+
+    def _anchor_order(self, order: dict[str, Any], tenant_id: str | None) -> None:
+        self.federation.anchor(order, tenant_id)
+
+    @property
+    def federation(self) -> Federation:
+        """Catalog publication on the ledger, DID-signed partner requests, order anchors."""
+        return self._once("federation", lambda: Federation(
+            self.db, self.tenants, ledger=lambda: self.ledger,
+            resolver=lambda: self.identity.resolver, signer=self._issuer,
+            clock=self.clock))
 
     @property
     def orchestrator(self) -> Orchestrator:
         """Turns acknowledged product orders into service orders and provisioned objects."""
         return self._once("orchestrator", lambda: Orchestrator(
-            self.db, self.audit, self.clock, self.provisioners, self.market_events))
+            self.db, self.audit, self.clock, self.provisioners, self.market_events,
+            anchor=self._anchor_order))
 
     @property
     def contracts(self) -> ContractEngine:

@@ -15,7 +15,7 @@ from simtrust.audit.anchoring import anchor_pending
 from simtrust.errors import AuthenticationRequired, PermissionDenied
 from simtrust.runtime import Runtime
 from simtrust.subscriber import luhn_check_digit
-from simtrust.web import SessionStore, create_site, parse_filter
+from simtrust.web import FleetQuery, SessionStore, create_site, parse_filter
 from tests.web.fleet import Fleet, build
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -314,3 +314,25 @@ def test_logout_ends_the_session(env: tuple[Runtime, Fleet], tmp_path: Path) -> 
     assert 303 == out.status_code
     again = TestClient(create_site(rt), cookies={"simtrust_session": str(sid)})
     assert 303 == again.get("/ui/sims", follow_redirects=False).status_code
+
+
+def test_fleet_queries_on_both_stores(runtime: Runtime) -> None:
+    """The read model's SQL (ranges, row-value IN, substr) runs alike on SQLite and PostgreSQL."""
+    fleet = build(runtime, per_tenant=12)
+    query = FleetQuery(runtime.db)
+
+    def found(params: dict[str, str], tenant: str | None = None) -> list[str]:
+        f, errors = parse_filter(params, tenant, tenant is None)
+        assert {} == errors
+        return [r.iccid for r in query.page(f, limit=100)[0]]
+
+    assert [fleet.acme_iccids[3]] == found({"q": "pump house"})
+    assert [fleet.acme_iccids[3]] == found({"q": "3569380356"})
+    assert [fleet.acme_iccids[5]] == found({"alerts": "1"})
+    assert sorted(fleet.globex_iccids) == found({"q": "0010120"})
+    assert [] == found({"q": "0010120"}, "acme")
+    rows, cursor = query.page(parse_filter({"sort": "imsi", "dir": "desc"}, None, True)[0],
+                              limit=5)
+    assert cursor == rows[-1].imsi
+    assert 24 == query.count(parse_filter({"state": "active"}, None, True)[0])
+    assert 12 == query.count(parse_filter({"q": "8988222"}, None, True)[0])

@@ -6,6 +6,14 @@ and what does not yet is in ``docs/market.md``.
 """
 
 from simtrust.market._events import BASE_PATHS, MAX_ATTEMPTS, MarketEvents
+from simtrust.market._federation import (
+    CATALOG_TAG,
+    ORDER_TAG,
+    SIGNATURE_TAG,
+    Federation,
+    Publication,
+    sign_request,
+)
 from simtrust.market._orchestrate import Orchestrator, resolve_plan, spec_function
 from simtrust.market._provision import (
     FUNCTION_ORDER,
@@ -31,13 +39,17 @@ from simtrust.market._service import (
 __all__ = [
     "BASE_PATHS",
     "CATALOG_KINDS",
+    "CATALOG_TAG",
     "FUNCTION_ORDER",
     "MAX_ATTEMPTS",
+    "ORDER_TAG",
     "ORDER_TRANSITIONS",
     "RESERVED_PARAMS",
     "SERVICE_CATALOG_KINDS",
+    "SIGNATURE_TAG",
     "Cancellation",
     "CatalogItem",
+    "Federation",
     "MarketEvents",
     "MarketService",
     "Orchestrator",
@@ -45,6 +57,7 @@ __all__ = [
     "Product",
     "Provisioner",
     "Provisioners",
+    "Publication",
     "ServiceOrder",
     "ServiceRecord",
     "build_provisioners",
@@ -53,5 +66,6 @@ __all__ = [
     "parse_datetime",
     "resolve_plan",
     "select_fields",
+    "sign_request",
     "spec_function",
 ]

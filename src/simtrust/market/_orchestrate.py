@@ -205,12 +205,14 @@ class Orchestrator:
     """Runs the plan of acknowledged product orders; see the module docstring."""
 
     def __init__(self, db: Database, audit: AuditLog, clock: Callable[[], datetime],
-                 provisioners: Provisioners, events: MarketEvents | None = None) -> None:
+                 provisioners: Provisioners, events: MarketEvents | None = None,
+                 anchor: Callable[[dict[str, Any], str | None], None] | None = None) -> None:
         self._db = db
         self._audit = audit
         self._clock = clock
         self._provisioners = provisioners
         self._events = events
+        self._anchor = anchor or (lambda order, tenant: None)
 
     def __repr__(self) -> str:
         return f"Orchestrator({self._db!r})"
@@ -281,6 +283,7 @@ class Orchestrator:
                        tenant_id)
             self._emit("serviceOrdering", "ServiceOrderCreateEvent", "serviceOrder",
                        service_order, tenant_id)
+        self._anchor(order, tenant_id)
         return self._run(str(tenant_id), order, service_order, steps)
 
     def state(self, order_id: str) -> str:
@@ -438,6 +441,7 @@ class Orchestrator:
                        service_order, tenant_id)
             self._emit("productOrdering", "ProductOrderStateChangeEvent", "productOrder", order,
                        tenant_id)
+        self._anchor(order, tenant_id)
         return final
 
     def _cancelled(self, tenant_id: str, order_id: str, service_order: dict[str, Any],

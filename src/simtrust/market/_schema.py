@@ -113,4 +113,23 @@ MIGRATIONS = [
         CREATE INDEX market_events_due ON market_events (delivered, next_at)
         """,
     ),
+    Migration(
+        "market",
+        5,
+        "federation: partner operators (by DID) and purchases from other operators",
+        """
+        CREATE TABLE market_partners (
+            did TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE market_purchases (
+            id TEXT PRIMARY KEY,
+            seller TEXT NOT NULL,
+            api TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """,
+    ),
 ]

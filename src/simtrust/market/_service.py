@@ -222,12 +222,15 @@ class MarketService:
 
     def __init__(self, db: Database, audit: AuditLog,
                  clock: Callable[[], datetime], *, provisioners: Provisioners | None = None,
-                 events: MarketEvents | None = None) -> None:
+                 events: MarketEvents | None = None,
+                 anchor: Callable[[dict[str, Any], str | None], None] | None = None) -> None:
         self._db = db
         self._audit = audit
         self._clock = clock
         self._provisioners = provisioners or {}
         self._events = events
+        #: Called with each order state after it commits (federation anchors partners').
+        self._anchor = anchor or (lambda order, tenant: None)
 
     def _emit(self, api: str, event: str, resource: str, doc: dict[str, Any],
               tenant_id: str | None) -> None:
@@ -416,6 +419,7 @@ class MarketService:
                                                              "steps": len(plan)})
             self._emit("productOrdering", "ProductOrderCreateEvent", "productOrder", doc,
                        tenant_id)
+        self._anchor(doc, tenant_id)
         return Order(tenant_id, doc)
 
     def orchestrated(self, order_id: str) -> bool:
@@ -492,6 +496,8 @@ class MarketService:
             self._emit("productOrdering", "ProductOrderStateChangeEvent" if target != current
                        else "ProductOrderAttributeValueChangeEvent", "productOrder", doc,
                        order.tenant_id)
+        if target != current:
+            self._anchor(doc, order.tenant_id)
         return Order(order.tenant_id, doc)
 
     # -- inventory ----------------------------------------------------------------------
@@ -560,6 +566,7 @@ class MarketService:
                        task, order.tenant_id)
             self._emit("productOrdering", "ProductOrderStateChangeEvent", "productOrder", doc,
                        order.tenant_id)
+        self._anchor(doc, order.tenant_id)
         return Cancellation(order.tenant_id, task)
 
     def get_cancellation(self, task_id: str) -> Cancellation:

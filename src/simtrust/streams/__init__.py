@@ -43,6 +43,7 @@ from simtrust.streams._frame import (
     decode_frame,
     frame_id,
 )
+from simtrust.streams._keys import SodiumSigner
 from simtrust.streams._meter import (
     MeterAlert,
     MeterReading,
@@ -94,6 +95,7 @@ __all__ = [
     "ProvenanceGraph",
     "Reader",
     "SimRef",
+    "SodiumSigner",
     "StreamService",
     "SubscriberKey",
     "Trade",

@@ -187,7 +187,8 @@ class Author:
         return sorted(self._subscribers.values())
 
     def _sign(self, frame: Frame) -> Frame:
-        signature = self._signer.sign(frame.signed_bytes())
+        signed = frame.signed_bytes()
+        signature = self._signer.sign(signed)
         return Frame(
             frame.kind, frame.branch, frame.seq, frame.channel, frame.prev, frame.author,
             frame.time_ms, frame.key_epoch, frame.payload, frame.encrypted, signature,

@@ -41,6 +41,7 @@ class MqttChannelPublisher:
         self.prefix = prefix
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2)
         self._client.max_inflight_messages_set(1000)
+        self._pending: list[mqtt.MQTTMessageInfo] = []
         _connect(url, self._client)
         self._client.loop_start()
 
@@ -52,6 +53,20 @@ class MqttChannelPublisher:
         topic = channel_topic(self.prefix, channel, branch)
         infos = [self._client.publish(topic, frame, qos=1) for frame in frames]
         for info in infos:
+            info.wait_for_publish()
+
+    def publish_nowait(self, channel: bytes, frames: list[bytes], branch: int = 0) -> None:
+        """Queue frames without waiting for the broker (pipelined); :meth:`flush` waits."""
+        topic = channel_topic(self.prefix, channel, branch)
+        publish = self._client.publish
+        self._pending.extend(publish(topic, frame, qos=1) for frame in frames)
+        if len(self._pending) > 10_000:
+            self._pending = [i for i in self._pending if not i.is_published()]
+
+    def flush(self) -> None:
+        """Return once the broker acknowledged every frame queued by :meth:`publish_nowait`."""
+        pending, self._pending = self._pending, []
+        for info in pending:
             info.wait_for_publish()
 
     def close(self) -> None:

@@ -44,7 +44,6 @@ from simtrust.subscriber import (
     TRANSITIONS,
     ImportRejected,
     SimState,
-    decision_history,
     missing_block,
     missing_sim,
 )
@@ -58,6 +57,7 @@ __all__ = ["create_dashboard", "create_site"]
 _STATIC = Path(__file__).parent / "static"
 _PAGE = 50
 _LOGIN_CSRF = "simtrust_login"
+_DECISION_BATCHES = 20
 _BULK_ACTIONS = {"suspend": SimState.SUSPENDED, "resume": SimState.ACTIVE}
 
 
@@ -294,6 +294,7 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
                 return inventory.transition_many(batch, target, actor=who.actor,
                                                   reason=f"bulk {action} (dashboard)",
                                                   tenant_id=tenant)
+        fleet.forget_counts()
         job = jobs.start(action, who.key_id, tenant, count, batches, apply)
         return RedirectResponse(f"/ui/jobs/{job.id}", status_code=303)
 
@@ -328,8 +329,7 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
             usage[day] = usage.get(day, 0.0) + s.in_octets + s.out_octets
         alerts = runtime.audit.recent(subject=f"sim:{imsi}", outcome="alert", limit=50)
         history = runtime.audit.recent(subject=f"sim:{sim.iccid.value}", limit=50)
-        decisions = decision_history(runtime.audit, tenant_id=sim.tenant_id,
-                                     iccid=sim.iccid.value, limit=20)
+        decisions = _recent_decisions(runtime, sim.tenant_id, sim.iccid.value)
         certs = runtime.bootstrap.cas.certificates(iccid=sim.iccid.value, limit=50)
         serving = runtime.db.query_one(
             "SELECT host, realm, registered_at FROM sub_serving_nodes WHERE imsi = ?", (imsi,))
@@ -344,7 +344,7 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
             usage_svg=bar_chart(list(usage.items()), title=f"Data used by SIM {sim.iccid}"
                                 ", bytes per day", unit="bytes") if usage else "",
             usage=list(usage.items()), alerts=alerts, history=history,
-            decisions=decisions[-20:], certs=certs, is_admin=who.role != "tenant-viewer",
+            decisions=decisions, certs=certs, is_admin=who.role != "tenant-viewer",
             targets=sorted(str(t) for t in _targets(sim.state)),
         )
 
@@ -599,6 +599,25 @@ def _json(text: Any) -> Any:
 
 def _targets(state: SimState) -> frozenset[SimState]:
     return TRANSITIONS[state]
+
+
+def _recent_decisions(runtime: Runtime, tenant_id: str, iccid: str) -> list[dict[str, Any]]:
+    """This SIM's attach decisions in the tenant's latest decision batches (bounded work).
+
+    Decisions are audited in batches per tenant (subscriber/_decision_log.py), so a
+    page reads the newest few batches instead of the tenant's whole history.
+    """
+    found: list[dict[str, Any]] = []
+    for event in runtime.audit.recent(subject=f"tenant:{tenant_id}", limit=_DECISION_BATCHES):
+        if event.action != "attach.decisions":
+            continue
+        columns = list(event.details.get("columns", []))
+        for values in event.details.get("rows", []):
+            row = dict(zip(columns, values, strict=False))
+            if row.get("iccid") == iccid:
+                found.append(row)
+    found.sort(key=lambda r: str(r.get("at", "")), reverse=True)
+    return found[:20]
 
 
 def _tenant_exists(runtime: Runtime, tenant_id: str) -> None:

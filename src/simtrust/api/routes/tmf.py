@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Body, Query, Request, Response
+import httpx
+from fastapi import APIRouter, BackgroundTasks, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal
+from simtrust.api.deps import CurrentRuntime, Principal, get_principal
 from simtrust.errors import InvalidInput, NotFound, PermissionDenied
 from simtrust.market import (
     BASE_PATHS,
@@ -62,6 +63,26 @@ class Error(BaseModel):
                                         description="URI of documentation of the error")
     type_: str | None = Field(None, alias="@type")
 
+
+async def tmf_principal(
+    request: Request, rt: CurrentRuntime,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+    signature_input: Annotated[str | None, Header(
+        description="RFC 9421 signature of a partner operator (keyid: a verification"
+                    " method of its did:simtrust); instead of an API key")] = None,
+) -> Principal:
+    """An API key, or a partner operator's DID-signed request (docs/market.md, federation)."""
+    if signature_input is None or authorization is not None or x_api_key is not None:
+        return get_principal(rt, authorization, x_api_key)
+    body = await request.body()
+    message = httpx.Request(request.method, str(request.url), headers=request.headers.raw,
+                            content=body)
+    did = rt.federation.authenticate(message, body)
+    return Principal(did, "tenant-admin", rt.federation.partner(did))
+
+
+CurrentPrincipal = Annotated[Principal, Depends(tmf_principal)]
 
 _ERROR = {"model": Error, "content": {"application/json": {}}}
 _STATUSES = {
