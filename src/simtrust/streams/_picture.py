@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape
 
 __all__ = ["provenance_svg"]
 
-_W, _H, _GAP_X, _GAP_Y = 260, 92, 80, 24
+_W, _H, _GAP_X, _GAP_Y = 340, 92, 80, 24
 
 
 def provenance_svg(graph: dict[str, Any]) -> str:
@@ -56,6 +56,6 @@ def provenance_svg(graph: dict[str, Any]) -> str:
                  f"ok: {held}", f"failed: {failed}",
                  "anchored proof" if node.get("proof") else "no anchor proof yet"]
         for n, text in enumerate(lines):
-            out.append(f'<text x="{x + 8}" y="{y + 18 + n * 16}">{escape(text[:40])}</text>')
+            out.append(f'<text x="{x + 8}" y="{y + 18 + n * 16}">{escape(text[:45])}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
