@@ -9,8 +9,14 @@ which refuses the first delivery so that the retry is exercised.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+from simtrust.config import load_settings
 from simtrust.policy import Scope
 from simtrust.runtime import Runtime
 from simtrust.settlement import parse_sla_contract
@@ -216,3 +222,92 @@ def test_slice_order_creates_the_sla_contract_on_the_ledger(
     assert rt.ledger.get_message(bytes.fromhex(values["ledgerMessageId"])).payload
     assert "99.9" == str(json.loads(state["state"]["document"],
                                     parse_float=str)["service_profile"]["availability"])
+
+
+def test_orchestration_on_both_stores(runtime: Runtime) -> None:
+    """The same saga on SQLite and PostgreSQL: completed, then failed and undone."""
+    rt = runtime
+    for tenant in ("acme", "globex"):
+        rt.tenants.create_tenant(tenant, tenant)
+    add_stock(rt, 2)
+    market = rt.market
+    refs = [{"id": market.create_item("serviceSpecification", None, body, "t").document["id"]}
+            for body in (
+                service_spec("PrivateApn", "APN", char("apnName", mandatory=True),
+                             char("addressPool", default="10.5.0.0/24")),
+                service_spec("SimBatch", "SIMs", char("stockTenant", default="stock",
+                                                      configurable=False), char("apnName")))]
+    product = market.create_item("productSpecification", None,
+                                 {"name": "p", "serviceSpecification": refs}, "t")
+    offering = market.create_item("productOffering", None, {
+        "name": "o", "lifecycleStatus": "Launched",
+        "productSpecification": {"id": product.document["id"]}}, "t")
+    ok = market.create_order("acme", order_body(offering.document["id"], 2, apnName="a.iot"),
+                             "t")
+    assert "completed" == rt.orchestrator.process(ok.document["id"])
+    assert ["a.iot", "a.iot"] == [s.apn for s in rt.subscriber.inventory.list_sims("acme")]
+    failed = market.create_order("globex", order_body(offering.document["id"], 1,
+                                                      apnName="g.iot"), "t")
+    assert "failed" == rt.orchestrator.process(failed.document["id"])
+    assert [] == rt.subscriber.inventory.list_apns("globex")
+    assert [["completed", "completed"], ["cancelled", "failed"]] == [
+        [i["state"] for i in o.document["serviceOrderItem"]]
+        for o in market.list_service_orders(None, True)]
+    assert 2 == len(market.list_services(None, True))
+
+
+_CRASH = """
+import os, signal, sys
+from pathlib import Path
+from simtrust.config import load_settings
+from simtrust.runtime import Runtime
+rt = Runtime.open(load_settings(env={}, home=Path(sys.argv[1])))
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+rt.provisioners["SimBatch"].provision = die
+rt.orchestrator.process(sys.argv[2])
+"""
+
+
+def test_a_killed_node_recovers_its_orders(tmp_path: Path) -> None:
+    """kill -9 in the middle of an order: on restart its finished steps are undone."""
+    home = tmp_path / "home"
+    rt = Runtime.initialise(load_settings(env={}, home=home))
+    try:
+        rt.tenants.create_tenant("acme", "Acme")
+        add_stock(rt, 1)
+        market = rt.market
+        refs = [{"id": market.create_item("serviceSpecification", None, body, "t")
+                 .document["id"]} for body in (
+            service_spec("PrivateApn", "APN", char("apnName", mandatory=True),
+                         char("addressPool", default="10.5.0.0/24")),
+            service_spec("SimBatch", "SIMs", char("stockTenant", default="stock",
+                                                  configurable=False)))]
+        product = market.create_item("productSpecification", None,
+                                     {"name": "p", "serviceSpecification": refs}, "t")
+        offering = market.create_item("productOffering", None, {
+            "name": "o", "lifecycleStatus": "Launched",
+            "productSpecification": {"id": product.document["id"]}}, "t")
+        order = market.create_order("acme", order_body(offering.document["id"],
+                                                       apnName="a.iot"), "t")
+    finally:
+        rt.close()
+    order_id = order.document["id"]
+    done = subprocess.run([sys.executable, "-c", _CRASH, str(home), order_id],
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+                          capture_output=True, timeout=120, check=False)
+    assert -signal.SIGKILL == done.returncode, done.stderr.decode()[-500:]
+
+    rt = Runtime.open(load_settings(env={}, home=home))
+    try:
+        assert "inProgress" == rt.market.get_order(order_id).state
+        assert ["a.iot"] == [a.name for a in rt.subscriber.inventory.list_apns("acme")]
+        assert 1 == rt.orchestrator.recover()
+        order_doc = rt.market.get_order(order_id).document
+        assert "failed" == order_doc["state"]
+        assert "interrupted" in order_doc["note"][-1]["text"] or \
+            "stopped" in order_doc["note"][-1]["text"]
+        assert [] == rt.subscriber.inventory.list_apns("acme")
+        assert 1 == rt.subscriber.inventory.count_sims("stock")["inventory"]
+    finally:
+        rt.close()
