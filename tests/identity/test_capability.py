@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from dataclasses import replace
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from simtrust.identity import (
@@ -97,3 +101,54 @@ def test_bad_tokens_are_denied_with_the_rule(api: Any, operator_headers: dict[st
         response = _check(api, operator_headers, token)
         assert (403, "deny") == (response.status_code, response.json()["decision"])
         assert response.json()["reason"].startswith("malformed")
+
+
+class _Upstream(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps({"path": self.path, "holder": self.headers.get(
+            "X-Simtrust-Capability-Holder"), "auth": self.headers.get("Authorization")})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def test_reverse_proxy_forwards_only_what_the_capability_grants(
+    api: Any, operator_headers: dict[str, str], sqlite_runtime: Runtime
+) -> None:
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    thread = threading.Thread(target=upstream.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = upstream.server_address[1]
+        sqlite_runtime.settings = replace(
+            sqlite_runtime.settings, capability_datasets=f"meters=http://127.0.0.1:{port}/v1"
+        )
+        partner = Ed25519Signer.from_seed(bytes(range(4, 36)))
+        base = sqlite_runtime.identity.public_url
+        root = api.post(
+            "/capabilities",
+            json={"grantee": did_key(partner.public_key), "resource": f"{base}/datasets/meters",
+                  "actions": ["read"]},
+            headers=operator_headers,
+        ).json()["verifiableCredential"]  # fmt: skip
+        auth = {"Authorization": f"Capability {capability_token([root])}"}
+        got = api.get("/datasets/meters/readings?day=1", headers=auth)
+        assert 200 == got.status_code, got.text
+        assert ("/v1/readings?day=1", did_key(partner.public_key), None) == (
+            got.json()["path"], got.json()["holder"], got.json()["auth"]
+        )  # fmt: skip
+        assert 403 == api.post("/datasets/meters/readings", headers=auth, json={}).status_code
+        assert 401 == api.get("/datasets/meters/readings").status_code
+        assert 404 == api.get("/datasets/other/x", headers=auth).status_code
+        change = {"credentialId": root["id"], "credentialStatus": [
+            {"type": "BitstringStatusListEntry", "statusPurpose": "revocation", "status": True}]}
+        api.post("/credentials/status", json=change, headers=operator_headers)
+        assert 403 == api.get("/datasets/meters/readings", headers=auth).status_code
+    finally:
+        upstream.shutdown()
+        upstream.server_close()

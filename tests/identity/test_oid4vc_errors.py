@@ -5,16 +5,23 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simtrust.errors import InvalidInput
 from simtrust.identity import (
     PRE_AUTHORIZED_GRANT,
+    EcdsaP256Signer,
     Ed25519Signer,
     ProtocolError,
+    VerificationFailed,
+    issue_sd_jwt,
     key_proof,
+    present_sd_jwt,
+    signer_jwk,
     validate_dcql_query,
+    verify_sd_jwt,
 )
 from simtrust.runtime import Runtime
 
@@ -130,3 +137,22 @@ def test_statement_endpoint(api: Any, operator_headers: dict[str, str]) -> None:
     )  # fmt: skip
     backwards = {**period, "end": "2025-01-01T00:00:00Z"}
     assert 400 == api.get("/kyc/statements", params=backwards, headers=operator_headers).status_code
+
+
+def test_p256_holder_keys_bind_sd_jwt(sqlite_runtime: Runtime) -> None:
+    """An ES256 holder (HAIP wallets): cnf.jwk is EC P-256, the key binding JWT ES256."""
+    service = sqlite_runtime.identity
+    now = service.now()
+    holder = EcdsaP256Signer.generate()
+    token = issue_sd_jwt({"given_name": "Ada"}, service.issuer(), disclosable=["given_name"],
+                         holder_key=signer_jwk(holder), now=now, vct="urn:x")  # fmt: skip
+    shown = present_sd_jwt(token, disclose=["given_name"], holder=holder, nonce="n", audience="a",
+                           now=now)  # fmt: skip
+    result = verify_sd_jwt(shown, resolver=service.resolver, now=now, nonce="n", audience="a")
+    assert ("Ada", "EC", holder.public_key) == (
+        result.claims["given_name"], result.holder_jwk["kty"], result.holder_key
+    )  # fmt: skip
+    other = present_sd_jwt(token, disclose=["given_name"], holder=EcdsaP256Signer.generate(),
+                           nonce="n", audience="a", now=now)  # fmt: skip
+    with pytest.raises(VerificationFailed, match="key binding"):
+        verify_sd_jwt(other, resolver=service.resolver, now=now, nonce="n", audience="a")

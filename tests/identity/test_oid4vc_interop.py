@@ -110,7 +110,11 @@ KYC_CLAIMS = {
 }
 
 
-def test_wallet_receives_kyc_over_oid4vci_and_presents_it_over_oid4vp(server: Server) -> None:
+@pytest.mark.parametrize("alg", ["EdDSA", "ES256"])
+def test_wallet_receives_kyc_over_oid4vci_and_presents_it_over_oid4vp(
+    server: Server, alg: str
+) -> None:
+    """Ed25519 wallet keys, and P-256 keys as HAIP wallets hold them."""
     node = _node()
     offer = server.http.post(
         "/oid4vci/offers",
@@ -120,10 +124,13 @@ def test_wallet_receives_kyc_over_oid4vci_and_presents_it_over_oid4vp(server: Se
     assert 201 == offer.status_code, offer.text
     made = offer.json()
     received = server.wallet(
-        node, {"action": "receive", "offerUrl": made["offerUrl"], "txCode": made["txCode"]}
+        node,
+        {"action": "receive", "offerUrl": made["offerUrl"], "txCode": made["txCode"], "alg": alg},
     )
     assert server.public == received["issuerMetadata"]["credential_issuer"]
-    assert "openid4vci-proof+jwt" == received["proofHeader"]["typ"]
+    assert ("openid4vci-proof+jwt", alg) == (
+        received["proofHeader"]["typ"], received["proofHeader"]["alg"]
+    )  # fmt: skip
     token = received["credential"]
     assert isinstance(token, str)
     assert token.endswith("~")
@@ -164,6 +171,7 @@ def test_wallet_receives_kyc_over_oid4vci_and_presents_it_over_oid4vp(server: Se
             "requestUrl": request["authorizationRequest"],
             "credential": token,
             "privateJwk": received["privateJwk"],
+            "alg": alg,
         },
     )
     assert (200, "did", "direct_post", 100) == (

@@ -67,6 +67,7 @@ from simtrust.identity._errors import (
 )
 from simtrust.identity._jcs import canonicalize
 from simtrust.identity._jose import VC_JWT_MEDIA_TYPE, issue_vc_jwt, verify_vc_jwt
+from simtrust.identity._jws import holder_jwk, signer_jwk
 from simtrust.identity._keys import (
     Ed25519Signer,
     Signer,
@@ -201,6 +202,7 @@ __all__ = [
     "ed25519_to_x25519_public",
     "encode_status_list",
     "grant_capability",
+    "holder_jwk",
     "identity_payload",
     "issue_credential",
     "issue_sd_jwt",
@@ -219,6 +221,7 @@ __all__ = [
     "receipt_hash",
     "remove_key_patch",
     "resolve_did_key",
+    "signer_jwk",
     "simtrust_did",
     "status_bit",
     "status_list_anchor",

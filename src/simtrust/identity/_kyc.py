@@ -174,7 +174,7 @@ class KycIssuer:
         self,
         *,
         subject: str,
-        holder_key: bytes,
+        holder_key: bytes | dict[str, Any],
         attributes: dict[str, Any],
         level: str,
         now: datetime,

@@ -7,8 +7,9 @@ optional transaction code (§4.1.1, §3.5); the token endpoint's
 errors §6.3); the nonce endpoint (§7); the credential endpoint (§8) with
 ``proofs.jwt`` key proofs (§8.2, Appendix F.1: ``typ``
 ``openid4vci-proof+jwt``, ``aud`` the issuer, ``iat``, the ``c_nonce``, the
-key in ``jwk`` or as a ``did:key`` ``kid``), its errors (§8.3.1.2) and the
-issuer metadata (§12.2). Offers, nonces and access tokens live in the store
+key in ``jwk`` or as a ``did:key`` ``kid``, Ed25519 with EdDSA or P-256
+with ES256), its errors (§8.3.1.2) and the issuer metadata (§12.2).
+Offers, nonces and access tokens live in the store
 (secrets only as SHA-256 digests; the offered claims sealed under the
 keyring), so an offer survives a restart and every code is single-use.
 What the credential says and who signs it is the caller's ``mint`` function.
@@ -27,12 +28,26 @@ from typing import Any
 from urllib.parse import quote
 
 from simtrust.crypto import Keyring
-from simtrust.errors import InvalidInput, NotFound
+from simtrust.errors import InvalidInput, NotFound, SimtrustError
 from simtrust.identity._didkey import did_key, resolve_did_key
+from simtrust.identity._ecdsa import (
+    decode_p256_multikey,
+    p256_compressed,
+    p256_multikey,
+    p256_point,
+)
 from simtrust.identity._errors import ProtocolError, VerificationFailed
-from simtrust.identity._jws import ed25519_jwk, jwk_ed25519, parse_jws, sign_jws, verify_jws
+from simtrust.identity._jws import (
+    HOLDER_ALGS,
+    ed25519_jwk,
+    holder_jwk,
+    parse_jws,
+    sign_jws,
+    signer_jwk,
+    verify_jws_jwk,
+)
 from simtrust.identity._keys import Signer, decode_multikey
-from simtrust.identity._multibase import ED25519_PUB
+from simtrust.identity._multibase import ED25519_PUB, b64url_decode, b64url_encode
 from simtrust.identity._time import format_datetime, parse_datetime
 from simtrust.store import Database
 
@@ -72,8 +87,8 @@ class Minted:
     credential_id: str
 
 
-#: mint(configuration id, offered claims, holder's raw Ed25519 key, holder's DID) → credential
-Mint = Callable[[str, dict[str, Any], bytes, str], Minted]
+#: mint(configuration id, offered claims, holder's public JWK, holder's did:key) → credential
+Mint = Callable[[str, dict[str, Any], dict[str, str], str], Minted]
 
 
 def _digest(secret: str) -> str:
@@ -353,10 +368,10 @@ class CredentialIssuer:
             )
         return {"credentials": [{"credential": minted.credential}]}
 
-    def _check_proof(self, proof: str, now: datetime) -> tuple[bytes, str, object]:
-        """Appendix F.1 checks; the holder's key, its did:key and the proof's nonce."""
+    def _check_proof(self, proof: str, now: datetime) -> tuple[dict[str, str], str, object]:
+        """Appendix F.1 checks; the holder's JWK, its did:key and the proof's nonce."""
         try:
-            decoded = parse_jws(proof)
+            decoded = parse_jws(proof, HOLDER_ALGS)
         except VerificationFailed as exc:
             raise ProtocolError("invalid_proof", f"key proof: {exc.detail}") from exc
         header, payload = decoded.header, decoded.payload
@@ -366,8 +381,8 @@ class CredentialIssuer:
         if has_jwk == has_kid or "x5c" in header:
             raise ProtocolError("invalid_proof", "a key proof names its key by jwk or by kid")
         try:
-            public = jwk_ed25519(header["jwk"]) if has_jwk else _did_key_public(header["kid"])
-            verify_jws(decoded, public)
+            public = holder_jwk(header["jwk"]) if has_jwk else _did_key_jwk(header["kid"])
+            verify_jws_jwk(decoded, public)
         except VerificationFailed as exc:
             raise ProtocolError("invalid_proof", f"key proof: {exc.detail}") from exc
         if payload.get("aud") != self.issuer_url:
@@ -377,26 +392,40 @@ class CredentialIssuer:
             raise ProtocolError("invalid_proof", "key proof needs iat")
         if abs(now.timestamp() - iat) > _PROOF_SKEW.total_seconds():
             raise ProtocolError("invalid_proof", "key proof iat is too far from now")
-        return public, did_key(public), payload.get("nonce")
+        return public, _jwk_did(public), payload.get("nonce")
 
 
 def key_proof(signer: Signer, *, issuer_url: str, nonce: str, now: datetime) -> str:
     """A wallet's ``openid4vci-proof+jwt`` for ``signer``'s key (Appendix F.1), e.g. a SIM's."""
-    header = {"typ": PROOF_TYP, "jwk": ed25519_jwk(signer.public_key)}
+    header = {"typ": PROOF_TYP, "jwk": signer_jwk(signer)}
     payload = {"aud": issuer_url, "iat": int(now.timestamp()), "nonce": nonce}
     return sign_jws(header, payload, signer)
 
 
-def _did_key_public(kid: object) -> bytes:
+def _did_key_jwk(kid: object) -> dict[str, str]:
+    """The JWK of a did:key key proof's ``kid`` (Ed25519 ``z6Mk…`` or P-256 ``zDn…``)."""
     if not isinstance(kid, str) or not kid.startswith("did:key:"):
         raise VerificationFailed("key-binding", "a key proof kid must be a did:key URL")
-    did = kid.split("#", 1)[0]
-    document = resolve_did_key(did)
-    method = document["verificationMethod"][0]
-    codec, public = decode_multikey(method["publicKeyMultibase"])
+    try:
+        document = resolve_did_key(kid.split("#", 1)[0])
+    except SimtrustError as exc:
+        raise VerificationFailed("key-binding", "the key proof kid is not a valid did:key") from exc
+    multikey = document["verificationMethod"][0]["publicKeyMultibase"]
+    if multikey.startswith("zDn"):
+        x, y = p256_point(decode_p256_multikey(multikey))
+        return {"kty": "EC", "crv": "P-256", "x": b64url_encode(x), "y": b64url_encode(y)}
+    codec, public = decode_multikey(multikey)
     if codec != ED25519_PUB:
-        raise VerificationFailed("key-binding", "a key proof key must be Ed25519")
-    return public
+        raise VerificationFailed("key-binding", "a key proof key is Ed25519 or P-256")
+    return ed25519_jwk(public)
+
+
+def _jwk_did(jwk: dict[str, str]) -> str:
+    """The did:key of a holder JWK (the subject of W3C credentials issued to it)."""
+    if jwk["kty"] == "OKP":
+        return did_key(b64url_decode(jwk["x"]))
+    return "did:key:" + p256_multikey(p256_compressed(b64url_decode(jwk["x"]),
+                                                      b64url_decode(jwk["y"])))  # fmt: skip
 
 
 def _one_proof(request: dict[str, Any]) -> str:

@@ -279,7 +279,10 @@ class PresentationVerifier:
             "exp": int(parse_datetime(str(expires), "expires").timestamp()),
             "client_metadata": {
                 "vp_formats_supported": {
-                    "dc+sd-jwt": {"sd-jwt_alg_values": ["EdDSA"], "kb-jwt_alg_values": ["EdDSA"]},
+                    "dc+sd-jwt": {
+                        "sd-jwt_alg_values": ["EdDSA"],
+                        "kb-jwt_alg_values": ["EdDSA", "ES256"],
+                    },
                     "ldp_vc": {
                         "proof_type_values": ["DataIntegrityProof"],
                         "cryptosuite_values": ["eddsa-jcs-2022", "eddsa-rdfc-2022"],

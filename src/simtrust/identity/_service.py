@@ -501,7 +501,11 @@ class IdentityService:
     # -- OpenID4VCI minting and OpenID4VP checks
 
     def _mint(
-        self, configuration_id: str, claims: dict[str, Any], holder_key: bytes, holder_did: str
+        self,
+        configuration_id: str,
+        claims: dict[str, Any],
+        holder_key: dict[str, str],
+        holder_did: str,
     ) -> Minted:
         """Sign what an OpenID4VCI offer promised, bound to the key the wallet proved."""
         if configuration_id == KYC_CONFIGURATION:
@@ -547,7 +551,7 @@ class IdentityService:
 
 KYC_CONFIGURATION = "SimtrustKyc"
 DEVICE_CONFIGURATION = "DeviceCredential"
-_EDDSA_PROOFS = {"jwt": {"proof_signing_alg_values_supported": ["EdDSA"]}}
+_EDDSA_PROOFS = {"jwt": {"proof_signing_alg_values_supported": ["EdDSA", "ES256"]}}
 
 
 def _check_kyc_claims(claims: dict[str, Any]) -> None:

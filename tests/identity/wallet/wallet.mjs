@@ -26,13 +26,23 @@ const hash = (data, alg) => new Uint8Array(
   crypto.createHash(alg.replace('-', '').toLowerCase()).update(data).digest());
 const generateRandom = (n) => new Uint8Array(crypto.randomBytes(n));
 
-const privateJwk = input.privateJwk ?? crypto.generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+// The holder key: Ed25519 (EdDSA) or, as HAIP wallets do, P-256 (ES256).
+const es256 = input.alg === 'ES256';
+const privateJwk = input.privateJwk ?? crypto.generateKeyPairSync(
+  es256 ? 'ec' : 'ed25519', es256 ? { namedCurve: 'P-256' } : undefined,
+).privateKey.export({ format: 'jwk' });
 const privateKey = crypto.createPrivateKey({ key: privateJwk, format: 'jwk' });
-const publicJwk = { kty: 'OKP', crv: 'Ed25519', x: privateJwk.x };
+const publicJwk = es256
+  ? { kty: 'EC', crv: 'P-256', x: privateJwk.x, y: privateJwk.y }
+  : { kty: 'OKP', crv: 'Ed25519', x: privateJwk.x };
+const holderAlg = es256 ? 'ES256' : 'EdDSA';
+const holderSign = (data) => (es256
+  ? crypto.sign('sha256', Buffer.from(data), { key: privateKey, dsaEncoding: 'ieee-p1363' })
+  : crypto.sign(null, Buffer.from(data), privateKey));
 
 function signCompact(header, payload) {
   const input = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(payload))}`;
-  return `${input}.${b64u(crypto.sign(null, Buffer.from(input), privateKey))}`;
+  return `${input}.${b64u(holderSign(input))}`;
 }
 
 const signJwt = async (signer, { header, payload }) => ({
@@ -62,6 +72,7 @@ async function resolveKey(didUrl) {
 const verifyJwt = async (signer, { compact }) => {
   const jwk = signer.method === 'did' ? await resolveKey(signer.didUrl) : signer.publicJwk;
   const [h, p, s] = compact.split('.');
+  if (JSON.parse(Buffer.from(h, 'base64url')).alg !== 'EdDSA') return { verified: false };
   const key = crypto.createPublicKey({ key: jwk, format: 'jwk' });
   const verified = crypto.verify(null, Buffer.from(`${h}.${p}`), key, Buffer.from(s, 'base64url'));
   return verified ? { verified: true, signerJwk: jwk } : { verified: false };
@@ -83,7 +94,7 @@ async function receive() {
   const { c_nonce: nonce } = await client.requestNonce({ issuerMetadata });
   const { jwt } = await client.createCredentialRequestJwtProof({
     issuerMetadata, credentialConfigurationId: configurationId, nonce,
-    signer: { method: 'jwk', alg: 'EdDSA', publicJwk },
+    signer: { method: 'jwk', alg: holderAlg, publicJwk },
   });
   const response = await client.retrieveCredentials({
     issuerMetadata, accessToken: accessTokenResponse.access_token,
@@ -109,8 +120,8 @@ async function present() {
   const query = resolved.dcql.query.credentials[0];
   const sdjwt = new SDJwtVcInstance({
     hasher: (data, alg) => hash(typeof data === 'string' ? Buffer.from(data) : data, alg),
-    kbSigner: (data) => b64u(crypto.sign(null, Buffer.from(data), privateKey)),
-    kbSignAlg: 'EdDSA',
+    kbSigner: (data) => b64u(holderSign(data)),
+    kbSignAlg: holderAlg,
     saltGenerator: () => b64u(crypto.randomBytes(16)),
   });
   const frame = Object.fromEntries(query.claims.map((c) => [c.path[0], true]));

@@ -8,6 +8,14 @@ enforcement point's decision API: a capability token (bearer chain or
 holder-signed presentation, see ``simtrust.identity.CapabilityEnforcer``),
 an action and a resource → ``{"decision": "permit"|"deny", "reason", ...}``,
 200 when permitted and 403 when not; every decision is audited.
+
+Reverse-proxy mode: ``/datasets/{name}/{path}`` forwards to the upstream
+configured for ``name`` (``SIMTRUST_CAPABILITY_DATASETS=name=https://…``)
+when the request carries ``Authorization: Capability <token>`` granting the
+action (``read`` for GET/HEAD, ``write`` otherwise) on the resource
+``{public base URL}/datasets/{name}/{path}``; the upstream never sees the
+token, only ``X-Simtrust-Capability-Holder`` (the holder's DID). Denied
+requests answer 403 problem details; every decision is audited.
 """
 
 from __future__ import annotations
@@ -15,11 +23,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, status
-from fastapi.responses import JSONResponse
+import httpx
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.errors import AuthenticationRequired, NotFound, PermissionDenied
 
 __all__ = ["router"]
 
@@ -78,3 +88,56 @@ def check(body: CheckRequest, rt: CurrentRuntime, who: CurrentPrincipal) -> JSON
         details={"action": body.action, **decision.to_json()},
     )  # fmt: skip
     return JSONResponse(decision.to_json(), status_code=200 if decision.permit else 403)
+
+
+_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "transfer-encoding", "upgrade", "host", "authorization", "content-length", "cookie",
+})  # fmt: skip
+_UPSTREAM_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+
+@router.api_route(
+    "/datasets/{name}/{path:path}",
+    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+    summary="Reverse proxy to an external dataset, behind the capability enforcement point",
+    responses={403: {"description": "the capability does not grant this access"}},
+)
+async def dataset(name: str, path: str, request: Request, rt: CurrentRuntime) -> Response:
+    upstream = rt.settings.datasets.get(name)
+    if upstream is None:
+        raise NotFound(f"no dataset {name!r}")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "capability" or not token.strip():
+        raise AuthenticationRequired("send Authorization: Capability <token>")
+    service = rt.identity
+    resource = f"{service.public_url}/datasets/{name}/{path}".rstrip("/")
+    action = "read" if request.method in ("GET", "HEAD") else "write"
+    decision = service.capabilities.check(
+        token.strip(), action=action, resource=resource, now=service.now()
+    )
+    rt.audit.append(
+        actor=f"capability:{decision.holder or 'unknown'}", action="capability.access",
+        subject=resource, outcome="allow" if decision.permit else "deny",
+        details={"action": action, "method": request.method, **decision.to_json()},
+    )  # fmt: skip
+    if not decision.permit:
+        raise PermissionDenied(f"capability refused: {decision.reason}")
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+    headers["X-Simtrust-Capability-Holder"] = str(decision.holder)
+    body = await request.body()
+    async with httpx.AsyncClient(timeout=_UPSTREAM_TIMEOUT, follow_redirects=False) as client:
+        try:
+            answer = await client.request(
+                request.method, f"{upstream}/{path}", params=request.query_params,
+                headers=headers, content=body,
+            )  # fmt: skip
+        except httpx.HTTPError:
+            return JSONResponse(
+                {"type": "about:blank", "title": "Bad Gateway", "status": 502,
+                 "detail": f"dataset {name!r} did not answer"},
+                status_code=502, media_type="application/problem+json",
+            )  # fmt: skip
+    passed = {k: v for k, v in answer.headers.items()
+              if k.lower() not in _HOP and k.lower() != "content-encoding"}  # fmt: skip
+    return Response(answer.content, status_code=answer.status_code, headers=passed)
