@@ -167,6 +167,17 @@ def test_meter_identity_needs_a_trusted_unrevoked_certificate_of_the_signing_sim
                              "iccid": meter.iccid, "imei": meter.imei})
     assert "active" == streams.register_meter(TENANT, channel, fresh, actor="t")["status"]
     assert [] == streams.meters("other-tenant")
+    reading = meter.author.publish(_reading(meter.meter_did, 1, 1)).to_bytes()
+    assert "ok" == streams.publish(channel, reading, actor="t")["verdict"]
+    # Revoked after registration: the next check stops the meter's readings.
+    rt.identity.set_status(fresh["credentialStatus"], True)
+    assert "revoked" == streams.verify_meter(meter.meter_did, actor="t")["status"]
+    with pytest.raises(Rejected) as stopped:
+        streams.publish(channel, meter.author.publish(
+            _reading(meter.meter_did, 2, 2)).to_bytes(), actor="t")
+    assert "revoked" == stopped.value.reason
+    assert {"certificate-revoked"} == {a["kind"] for a in streams.meter(meter.meter_did)["alerts"]}
+    assert {"revoked": 1} == streams.channel(channel)["rejected"]
 
 
 def test_security_events_annotate_the_data_of_the_sim(box: Box) -> None:
