@@ -548,9 +548,15 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
         lists = runtime.db.query(
             "SELECT list_id, issuer, purpose, size, allocated, updated FROM identity_status_list"
             " ORDER BY updated DESC LIMIT 50") if who.is_operator else []
+        engine = runtime.contracts
+        codes = engine.codes()
+        contracts = [{**c, "code_name": codes.get(c["code"], c["code"][:12]),
+                      "detail": engine.state(c["contract"])["state"]}
+                     for c in engine.contracts()[:100]]
         return render(request, "trust.html", cas=cas.cas(scope),
                       certs=cas.certificates(tenant_id=scope, limit=50), dids=dids,
-                      receipts=receipts, lists=lists, is_operator=who.is_operator)
+                      receipts=receipts, lists=lists, is_operator=who.is_operator,
+                      contracts=contracts)
 
 
     @ui.get("/audit", response_class=HTMLResponse)
