@@ -686,7 +686,9 @@ class StreamService:
             return
         now = self._now()
         summary = str(getattr(alert, "summary", "") or getattr(alert, "kind", "alert"))
-        with self._lock, self._db.transaction(durable=True):
+        # The store's transaction serializes events; no service lock is taken, so an
+        # event raised inside another service's transaction cannot deadlock with us.
+        with self._db.transaction(durable=True):
             self._store_alert(getattr(alert, "tenant_id", None), imsi, None,
                               str(getattr(alert, "source", "detect")),
                               str(getattr(alert, "kind", "alert")), summary, {}, now)
@@ -701,27 +703,26 @@ class StreamService:
             return
         allowed, imei, reason = bool(decision.allowed), str(decision.imei), str(decision.reason)
         now = self._now()
-        with self._lock:
+        with self._db.transaction(durable=True):
             before = self._db.query_one(
                 "SELECT imei, allowed FROM stream_sims WHERE imsi = ?", (imsi,))
             if before is not None and (before[0], bool(before[1])) == (imei, allowed):
                 return
-            with self._db.transaction(durable=True):
-                if before is None:
-                    self._db.execute(
-                        "INSERT INTO stream_sims (imsi, imei, allowed, reason, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?)", (imsi, imei, int(allowed), reason, now))
-                else:
-                    self._db.execute(
-                        "UPDATE stream_sims SET imei = ?, allowed = ?, reason = ?,"
-                        " updated_at = ? WHERE imsi = ?", (imei, int(allowed), reason, now, imsi))
-                for channel_iccid, channel_imei in self._db.query(
-                        "SELECT DISTINCT iccid, imei FROM stream_channels WHERE imsi = ?",
-                        (imsi,)):
-                    _kind, ok, evidence = self._sim_check(str(channel_iccid), imsi,
-                                                          str(channel_imei))
-                    self._reannotate(channel_imsis=[imsi], kind="sim", ok=ok,
-                                     evidence=f"attach event: {evidence}", now=now)
+            if before is None:
+                self._db.execute(
+                    "INSERT INTO stream_sims (imsi, imei, allowed, reason, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?)", (imsi, imei, int(allowed), reason, now))
+            else:
+                self._db.execute(
+                    "UPDATE stream_sims SET imei = ?, allowed = ?, reason = ?,"
+                    " updated_at = ? WHERE imsi = ?", (imei, int(allowed), reason, now, imsi))
+            for channel_iccid, channel_imei in self._db.query(
+                    "SELECT DISTINCT iccid, imei FROM stream_channels WHERE imsi = ?",
+                    (imsi,)):
+                _kind, ok, evidence = self._sim_check(str(channel_iccid), imsi,
+                                                      str(channel_imei))
+                self._reannotate(channel_imsis=[imsi], kind="sim", ok=ok,
+                                 evidence=f"attach event: {evidence}", now=now)
 
     def on_certificate(self, event: str, iccid: str) -> None:
         """A tier-2 certificate of the SIM was issued or revoked: re-annotate ``tls``."""
@@ -730,7 +731,7 @@ class StreamService:
         if row is None:
             return
         _kind, ok, evidence = self._tls_check(iccid)
-        with self._lock, self._db.transaction(durable=True):
+        with self._db.transaction(durable=True):
             self._reannotate(channel_imsis=[str(row[0])], kind="tls", ok=ok,
                              evidence=f"certificate {event}: {evidence}", now=self._now())
 
