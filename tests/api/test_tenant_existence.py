@@ -26,6 +26,7 @@ OWNED = {"iccid", "imei", "tenant_id", "key_id", "event_id", "entry_id", "label"
 #: Path parameters of objects no tenant owns (ledger, DIDs, credentials, network data).
 NOT_OWNED = {"message_id", "owner", "did", "list_id", "supiOrSuci", "address", "scope",
              "token",  # a settlement token on the ledger (consortium-wide)
+             "contract",  # a contract on the ledger (consortium-wide)
              # a TM Forum resource id, shared by four resource kinds; their tenant
              # isolation (hidden answers like missing) is in tests/market/test_tmf_api.py
              "id",

@@ -260,6 +260,7 @@ class CertificateAuthorities:
         "_db",
         "_keyring",
         "_keys",
+        "_listeners",
         "_ocsp_cache",
         "_records",
         "_transport",
@@ -290,6 +291,16 @@ class CertificateAuthorities:
         self._ocsp_cache: dict[tuple[bytes, bytes, int, str, str], tuple[bytes, datetime]] = {}
         #: Bumped when this process registers a CA (listeners rebuild their client trust).
         self.generation = 0
+        self._listeners: list[Callable[[str, str], None]] = []
+
+    def subscribe(self, listener: Callable[[str, str], None]) -> None:
+        """Call ``listener(event, iccid)`` after a certificate of a SIM is issued
+        (``issued``) or revoked (``revoked``) and the change committed."""
+        self._listeners.append(listener)
+
+    def _notify(self, event: str, iccid: str) -> None:
+        for listener in self._listeners:
+            listener(event, iccid)
 
     def __repr__(self) -> str:
         return f"CertificateAuthorities({self._db!r})"
@@ -440,6 +451,23 @@ class CertificateAuthorities:
         return self._insert(tenant_id, label, "delegated", cert, None,
                             profile or CertProfile(), est_url.rstrip("/"), actor)
 
+    def remove(self, label: str, *, actor: str, reason: str = "") -> None:
+        """Deregister a tenant CA that never issued (Conflict otherwise, NotFound if absent)."""
+        ca = self.get(label)
+        if ca.tenant_id is None:
+            raise Conflict("the operator CA cannot be removed", field="label")
+        with self._db.transaction():
+            if self._db.query_one("SELECT 1 FROM boot_certs WHERE ca_id = ?", (ca.ca_id,)):
+                raise Conflict(f"CA {label!r} has issued certificates", field="label")
+            self._db.execute("DELETE FROM boot_cas WHERE ca_id = ?", (ca.ca_id,))
+            self.generation += 1
+            self._audit.append(actor=actor, action="pki.ca.remove", subject=f"ca:{ca.ca_id}",
+                               outcome="success", reason=reason, tenant_id=ca.tenant_id,
+                               details={"label": label})
+        with self._cache_lock:
+            self._records.pop(label, None)
+            self._keys.pop(ca.ca_id, None)
+
     def operator_ca(self) -> CaRecord:
         """The operator's tier-1 CA (created on first use); it certifies TLS servers only."""
         try:
@@ -589,6 +617,7 @@ class CertificateAuthorities:
         self.check_rate(ca, device.iccid)
         cert = self._delegate(ca, csr) if ca.mode == "delegated" else self._sign(ca, csr, device)
         self._record(ca, cert, device, actor, kind)
+        self._notify("issued", device.iccid)
         return cert
 
     def _sign(self, ca: CaRecord, csr: x509.CertificateSigningRequest,
@@ -750,6 +779,7 @@ class CertificateAuthorities:
             self._audit.append(actor=actor, action="pki.revoke", subject=f"sim:{cert.iccid}",
                                outcome="success", tenant_id=cert.tenant_id,
                                details={"serial": cert.serial, "reason": reason})
+        self._notify("revoked", cert.iccid)
         return self.certificate(serial)
 
     def revoke_sim(self, iccid: str, *, reason: str, actor: str, why: str = "") -> list[str]:
@@ -770,6 +800,8 @@ class CertificateAuthorities:
                 self._audit.append(actor=actor, action="pki.revoke-sim", subject=f"sim:{iccid}",
                                    outcome="success", tenant_id=str(rows[0][1]),
                                    reason=why, details={"serials": serials, "reason": reason})
+        if serials:
+            self._notify("revoked", iccid)
         return serials
 
     def crl(self, label: str, *, validity: timedelta = timedelta(hours=1)) -> bytes:

@@ -113,7 +113,7 @@ def serve(
     """Run the HTTP API server."""
     import uvicorn  # noqa: PLC0415 - heavy optional: the ASGI server, only for commands that serve
 
-    from simtrust.api import create_app  # noqa: PLC0415 - heavy: FastAPI app and every route, only where it is served
+    from simtrust.web import create_site  # noqa: PLC0415 - heavy: FastAPI app, every route and the dashboard, only where it is served
 
     rt = open_runtime()
     host, port = rt.settings.api_host, rt.settings.api_port
@@ -122,14 +122,22 @@ def serve(
         if not host or not (port_text.isascii() and port_text.isdigit()):
             raise InvalidInput(f"--bind must be HOST:PORT, got {bind!r}")
         port = int(port_text)
-    err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json)")
+    err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json,"
+                      " dashboard at /ui/)")
+    # Built before traffic, so attach decisions, alerts and certificate events
+    # annotate the data of the SIMs they concern from the first one.
+    rt.streams.alert_sink()
     anchoring = _start_anchoring(rt)
     diameter = _start_diameter(rt)
     sbi = _start_sbi(rt)
     bootstrap = _start_bootstrap(rt)
     listeners = _start_radius(rt)
+    # Orders a stopped node left half-done are failed (their steps undone) or run now;
+    # notifications it had not delivered go out.
+    rt.orchestrator.recover()
+    rt.market_events.start()
     try:
-        uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+        uvicorn.run(create_site(rt), host=host, port=port, log_level="info")
     finally:
         for stop in sbi:
             stop()

@@ -48,7 +48,14 @@ from simtrust.subscriber._hss import (
     equipment_from_terminal,
 )
 from simtrust.subscriber._import import HEADER_ALIASES, ImportSummary, SimImporter, count_rows
-from simtrust.subscriber._inventory import Inventory, SimSpec, missing_device, missing_sim
+from simtrust.subscriber._inventory import (
+    BULK_TARGETS,
+    BulkOutcome,
+    Inventory,
+    SimSpec,
+    missing_device,
+    missing_sim,
+)
 from simtrust.subscriber._model import (
     TRANSITIONS,
     Algorithm,
@@ -72,6 +79,7 @@ from simtrust.subscriber._services import SubscriberServices, SuspendSim, build_
 from simtrust.subscriber._udm import UdmService
 
 __all__ = [
+    "BULK_TARGETS",
     "HEADER_ALIASES",
     "THREE_DIGIT_MNC_MCCS",
     "TRANSITIONS",
@@ -92,6 +100,7 @@ __all__ = [
     "BlockMatch",
     "Blocklist",
     "BlocklistEntry",
+    "BulkOutcome",
     "Device",
     "DeviceGroup",
     "EirService",
