@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from simtrust.bootstrap import DeviceClaims
 from simtrust.crypto import Keyring
 from simtrust.errors import Conflict, DecodeError, InvalidSignature, Rejected
 from simtrust.identity import Ed25519Signer, issue_credential
@@ -178,7 +179,19 @@ def test_security_events_annotate_the_data_of_the_sim(box: Box) -> None:
     rt.subscriber.attach.decide(meter.imsi, meter.imei, "00101")
     first = streams.publish(channel, meter.author.publish(
         _reading(meter.meter_did, 10, 1)).to_bytes(), actor="t")["message_id"]
+    # A tier-2 certificate issued to the SIM, then revoked: `tls` follows, live.
+    cas = rt.bootstrap.cas
+    ca = cas.create_hosted(TENANT, "meters", common_name="Acme meters", actor="t")
+    cas.generate_key_and_issue(ca, DeviceClaims(TENANT, meter.iccid, meter.imsi, meter.imei),
+                               actor="t")
+    with_tls = streams.score(first)
+    cas.revoke_sim(meter.iccid, reason="cessationOfOperation", actor="t")
     before = streams.score(first)
+    assert Fraction(2, 12) == with_tls - before
+    tls = [a for a in streams.provenance(first)["nodes"][first]["annotations"]
+           if a["kind"] == "tls"]
+    assert [False, True, False] == [a["satisfied"] for a in tls]
+    assert "certificate revoked" in tls[-1]["evidence"]
 
     @dataclass(frozen=True)
     class Scan:

@@ -22,6 +22,8 @@ import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from simtrust.audit.anchoring import anchor_pending
+from simtrust.ledger import encode_tagged_data
 from simtrust.runtime import Runtime
 from simtrust.web import create_site
 from tests.conftest import services_required
@@ -40,6 +42,9 @@ PHONE = {"width": 390, "height": 844}
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runtime, Fleet]]:
     rt = Runtime.ephemeral(tmp_path_factory.mktemp("browser") / "home")
     fleet = build(rt, per_tenant=60)
+    for n in range(12):  # some tangle for the ledger page, and an audit anchor
+        rt.ledger.issue(0, encode_tagged_data(b"meter", f"reading {n}".encode()))
+    anchor_pending(rt.audit, rt.ledger)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -120,7 +125,11 @@ def test_sign_in_search_and_sim_page(site: tuple[str, Runtime, Fleet], page: Pag
     page.get_by_role("link", name=fleet.acme_iccids[3]).click()
     expect(page.get_by_role("heading", name=f"SIM {fleet.acme_iccids[3]}")).to_be_visible()
     expect(page.locator("section", has_text="Bound device")).to_contain_text("35693803564380")
+    expect(page.locator("#usage ~ figure svg[role=img]")).to_be_visible()
     shot(page, "sim")
+    page.goto(f"{base}/ui/ledger")
+    expect(page.locator("figure.tangle svg")).to_be_visible()
+    shot(page, "ledger")
     page.set_viewport_size(PHONE)  # type: ignore[arg-type]
     page.goto(f"{base}/ui/sims")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1
@@ -157,6 +166,9 @@ def test_alert_evidence(site: tuple[str, Runtime, Fleet], page: Page) -> None:
     expect(evidence.get_by_role("row", name="times_threshold")).to_contain_text("10.3")
     expect(page.locator("figure svg title").first).to_contain_text("observed against")
     shot(page, "alert-evidence")
+    page.get_by_role("link", name="Policy", exact=True).click()
+    expect(page.locator("table")).to_contain_text("policy.remove")
+    shot(page, "policy")
 
 
 def test_tenant_isolation(site: tuple[str, Runtime, Fleet], page: Page) -> None:

@@ -167,6 +167,7 @@ def test_search_fields_and_keyset_pages(env: tuple[Runtime, Fleet]) -> None:
     label = client.get("/ui/sims?q=pump HOUSE").text  # device label, any case
     assert bound in label
     assert fleet.acme_iccids[4] not in label
+    assert bound in client.get("/ui/sims?q=4917012").text  # MSISDN from accounting
     imsi = client.get("/ui/sims?q=001012000000012").text
     assert fleet.globex_iccids[12] in imsi
     seen: list[str] = []
@@ -292,6 +293,7 @@ def test_alert_evidence_sim_page_and_audit_proof(env: tuple[Runtime, Fleet]) -> 
     sim = client.get(f"/ui/sims/{fleet.acme_iccids[5]}").text
     assert f"/ui/alerts/{fleet.alert_id}" in sim
     bound = client.get(f"/ui/sims/{fleet.acme_iccids[3]}").text
+    assert "Bytes per day from RADIUS accounting" in bound
     assert "35693803564380" in bound
     assert "exact" in bound
     anchor_pending(rt.audit, rt.ledger)
@@ -336,3 +338,16 @@ def test_fleet_queries_on_both_stores(runtime: Runtime) -> None:
     assert cursor == rows[-1].imsi
     assert 24 == query.count(parse_filter({"state": "active"}, None, True)[0])
     assert 12 == query.count(parse_filter({"q": "8988222"}, None, True)[0])
+
+
+def test_policy_actions_and_trust_pages_are_scoped(env: tuple[Runtime, Fleet]) -> None:
+    rt, fleet = env
+    acme, _ = sign_in(rt, fleet.acme_viewer)
+    globex, _ = sign_in(rt, fleet.globex_admin)
+    operator, _ = sign_in(rt, fleet.operator)
+    assert "destination budget exceeded" in acme.get("/ui/policy").text
+    assert "destination budget exceeded" not in globex.get("/ui/policy").text
+    for client in (acme, globex, operator):
+        page = client.get("/ui/trust")
+        assert 200 == page.status_code
+        assert ("Credentials issued" in page.text) == (client is operator)

@@ -5,13 +5,15 @@ signs a channel's announce with it and registers the channel for a tenant;
 ``publish`` signs the next message with it (public channels) or stores a frame
 signed elsewhere (``--frame``); ``read`` prints the stored frames; ``anchor``
 puts the unanchored ones on the ledger; ``derive`` records an aggregate;
-``policy`` shows or sets a tenant's confidence weights (docs/streams.md).
+``policy`` shows or sets a tenant's confidence weights; ``ingest`` stores every
+frame published on the MQTT broker's channel topics (docs/streams.md).
 Unreadable input is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,7 +23,7 @@ import typer
 from simtrust.cli._common import console, emit_json, open_runtime
 from simtrust.errors import InvalidInput
 from simtrust.identity import Ed25519Signer
-from simtrust.streams import Author, decode_frame
+from simtrust.streams import Author, MqttStreamIngest, decode_frame
 
 __all__ = ["NAME", "app"]
 
@@ -219,3 +221,20 @@ def policy(tenant: Annotated[str, typer.Argument(help="Tenant id.")],
         rt.close()
     doc = {"tenant_id": tenant, "weights": dict(current.weights)}
     _show(doc, json_out, ["tenant_id", "weights"])
+
+
+@app.command("ingest")
+def ingest(prefix: Annotated[str, typer.Option(help="Topic prefix of the channels.")
+                             ] = "simtrust/streams") -> None:
+    """Store frames from the MQTT broker (SIMTRUST_MQTT_URL) until interrupted."""
+    rt = open_runtime()
+    try:
+        worker = MqttStreamIngest(rt.settings.mqtt_url, rt.streams, prefix=prefix)
+        console.print(f"storing frames from {rt.settings.mqtt_url} {prefix}/+/+ (Ctrl-C stops)")
+        try:
+            threading.Event().wait()
+        finally:
+            worker.close()
+            console.print(f"stored or refused: {dict(worker.counts)}")
+    finally:
+        rt.close()

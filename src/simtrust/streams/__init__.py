@@ -51,7 +51,12 @@ from simtrust.streams._meter import (
     decode_reading,
     encode_reading,
 )
-from simtrust.streams._mqtt import MqttChannelPublisher, MqttChannelSubscriber, channel_topic
+from simtrust.streams._mqtt import (
+    MqttChannelPublisher,
+    MqttChannelSubscriber,
+    MqttStreamIngest,
+    channel_topic,
+)
 from simtrust.streams._picture import provenance_svg
 from simtrust.streams._provenance import (
     ANNOTATION_KINDS,
@@ -90,6 +95,7 @@ __all__ = [
     "MeterWatch",
     "MqttChannelPublisher",
     "MqttChannelSubscriber",
+    "MqttStreamIngest",
     "Order",
     "Payment",
     "ProvenanceGraph",

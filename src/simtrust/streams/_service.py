@@ -41,11 +41,11 @@ from simtrust.errors import (
     NotFound,
     Rejected,
 )
-from simtrust.identity import Ed25519Signer
 from simtrust.store import Database
 from simtrust.streams._anchor import AnchorFn, BatchAnchorer
 from simtrust.streams._devices import DeviceCredentials
 from simtrust.streams._frame import FrameKind
+from simtrust.streams._keys import SodiumSigner
 from simtrust.streams._meter import MeterAlert, MeterWatch, decode_reading
 from simtrust.streams._provenance import (
     ANNOTATION_KINDS,
@@ -151,6 +151,9 @@ class StreamService:
         self._address_of = address_of or (lambda _imsi: None)
         self._lock = threading.RLock()
         self._readers: dict[str, Reader] = {}
+        # One lock per channel: frames of a channel are checked in order, while
+        # different channels publish side by side and share fsyncs (group commit).
+        self._channel_locks: dict[str, threading.Lock] = {}
         self.annotator = self._load_annotator()
         self._bound = {str(r[0]) for r in db.query(
             "SELECT DISTINCT imsi FROM stream_channels WHERE imsi IS NOT NULL")}
@@ -163,19 +166,19 @@ class StreamService:
 
     # -- the annotating key ------------------------------------------------------------
 
-    def _load_annotator(self) -> Ed25519Signer:
+    def _load_annotator(self) -> SodiumSigner:
         aad = b"simtrust/streams/annotator"
         row = self._db.query_one("SELECT key_sealed FROM stream_keys WHERE id = 'annotator'")
         if row is None:
             raw = os.urandom(32)
-            signer = Ed25519Signer.from_seed(raw)
+            signer = SodiumSigner(raw)
             with self._db.transaction(durable=True):
                 self._db.execute(
                     "INSERT INTO stream_keys (id, public, key_sealed, created_at)"
                     " VALUES ('annotator', ?, ?, ?)",
                     (signer.public_key, self._keyring.seal(raw, aad), self._now()))
             return signer
-        return Ed25519Signer.from_seed(self._keyring.open(bytes(row[0]), aad))
+        return SodiumSigner(self._keyring.open(bytes(row[0]), aad))
 
     # -- channels ------------------------------------------------------------------------
 
@@ -243,6 +246,13 @@ class StreamService:
             raise NotFound(f"no channel {channel_id}")
         return None if row[0] is None else str(row[0])
 
+    def _channel_lock(self, channel: str) -> threading.Lock:
+        with self._lock:
+            lock = self._channel_locks.get(channel)
+            if lock is None:
+                lock = self._channel_locks[channel] = threading.Lock()
+            return lock
+
     def _reader(self, channel: str) -> Reader:
         reader = self._readers.get(channel)
         if reader is not None:
@@ -269,7 +279,7 @@ class StreamService:
         audited, and raised: malformed (400), forged (400), replay or fork (409).
         """
         channel = _cid(channel_id)
-        with self._lock:
+        with self._channel_lock(channel):
             row = self._db.query_one(
                 "SELECT tenant_id, iccid, imsi, imei FROM stream_channels WHERE id = ?",
                 (channel,))
@@ -725,7 +735,7 @@ class StreamService:
         if self._anchor is None:
             raise Rejected("no-ledger", "no ledger to anchor on is configured")
         channel = _cid(channel_id)
-        with self._lock:
+        with self._channel_lock(channel):
             row = self._db.query_one(
                 "SELECT anchored_pos, tenant_id FROM stream_channels WHERE id = ?", (channel,))
             if row is None:

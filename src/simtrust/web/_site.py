@@ -58,6 +58,9 @@ _STATIC = Path(__file__).parent / "static"
 _PAGE = 50
 _LOGIN_CSRF = "simtrust_login"
 _DECISION_BATCHES = 20
+#: Audit actions of policy enforcement and what was done about a device.
+_ENFORCEMENT = ("policy.violation", "policy.block", "policy.remove", "pki.revoke",
+                "pki.revoke-sim", "blocklist.add")
 _BULK_ACTIONS = {"suspend": SimState.SUSPENDED, "resume": SimState.ACTIVE}
 
 
@@ -519,7 +522,36 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
         bl.remove(entry_id, actor=who.actor)
         return RedirectResponse("/ui/blocklist", status_code=303)
 
+    @ui.get("/policy", response_class=HTMLResponse)
+    def policy(request: Request) -> Response:
+        _session, who = current(request)
+        scope = None if who.is_operator else who.tenant_id
+        merged: list[Any] = []
+        for action in _ENFORCEMENT:
+            merged.extend(runtime.audit.recent(action=action, tenant_id=scope, limit=_PAGE))
+        merged.sort(key=lambda e: e.seq, reverse=True)
+        return render(request, "policy.html", events=merged[:_PAGE], actions=_ENFORCEMENT)
+
     # -- trust layer -------------------------------------------------------------------
+
+    @ui.get("/trust", response_class=HTMLResponse)
+    def trust(request: Request) -> Response:
+        _session, who = current(request)
+        scope = None if who.is_operator else who.tenant_id
+        cas = runtime.bootstrap.cas
+        dids = runtime.db.query(
+            "SELECT did, version, deactivated, created, updated FROM identity_did"
+            " ORDER BY updated DESC LIMIT 50")
+        receipts = runtime.db.query(
+            "SELECT receipt_hash, verifier, issuer, verified_at, ledger_order"
+            " FROM identity_receipt ORDER BY verified_at DESC LIMIT 50")
+        lists = runtime.db.query(
+            "SELECT list_id, issuer, purpose, size, allocated, updated FROM identity_status_list"
+            " ORDER BY updated DESC LIMIT 50") if who.is_operator else []
+        return render(request, "trust.html", cas=cas.cas(scope),
+                      certs=cas.certificates(tenant_id=scope, limit=50), dids=dids,
+                      receipts=receipts, lists=lists, is_operator=who.is_operator)
+
 
     @ui.get("/audit", response_class=HTMLResponse)
     def audit(request: Request, before: int | None = None,
