@@ -21,6 +21,8 @@ from simtrust.streams import (
     Author,
     MeterReading,
     ProvenanceGraph,
+    Reader,
+    SubscriberKey,
     encode_reading,
     stream_domain,
     verify_message_proof,
@@ -167,6 +169,17 @@ def test_meter_identity_needs_a_trusted_unrevoked_certificate_of_the_signing_sim
                              "iccid": meter.iccid, "imei": meter.imei})
     assert "active" == streams.register_meter(TENANT, channel, fresh, actor="t")["status"]
     assert [] == streams.meters("other-tenant")
+    reading = meter.author.publish(_reading(meter.meter_did, 1, 1)).to_bytes()
+    assert "ok" == streams.publish(channel, reading, actor="t")["verdict"]
+    # Revoked after registration: the next check stops the meter's readings.
+    rt.identity.set_status(fresh["credentialStatus"], True)
+    assert "revoked" == streams.verify_meter(meter.meter_did, actor="t")["status"]
+    with pytest.raises(Rejected) as stopped:
+        streams.publish(channel, meter.author.publish(
+            _reading(meter.meter_did, 2, 2)).to_bytes(), actor="t")
+    assert "revoked" == stopped.value.reason
+    assert {"certificate-revoked"} == {a["kind"] for a in streams.meter(meter.meter_did)["alerts"]}
+    assert {"revoked": 1} == streams.channel(channel)["rejected"]
 
 
 def test_security_events_annotate_the_data_of_the_sim(box: Box) -> None:
@@ -221,3 +234,25 @@ def test_security_events_annotate_the_data_of_the_sim(box: Box) -> None:
     rollback = streams.publish(channel, meter.author.publish(
         _reading(meter.meter_did, 5, 3)).to_bytes(), actor="t")
     assert "register-rollback" in {a["kind"] for a in rollback["alerts"]}
+
+
+def test_private_channels_are_relayed_unread_and_subscribers_decrypt_from_the_store(
+        box: Box) -> None:
+    rt = box.rt
+    setup_tenant(rt, sims=0)
+    alice, bob = SubscriberKey.generate(), SubscriberKey.generate()
+    author = Author(Ed25519Signer.generate(), lambda: 5, private=True)
+    streams = rt.streams
+    channel = streams.open_channel(TENANT, author.announce.to_bytes(), private=True,
+                                   actor="t")["id"]
+    sent = [author.set_subscribers([alice.public, bob.public]), author.publish(b"for both"),
+            author.remove_subscriber(bob.public), author.publish(b"alice only")]
+    results = [streams.publish(channel, f.to_bytes(), actor="t") for f in sent]
+    assert ["ok"] * 4 == [r["verdict"] for r in results]
+    stored = [base64.b64decode(m["frame"]) for m in streams.messages(channel)]
+    assert b"alice only" not in b"".join(stored)  # the platform never held plaintext
+    for key, expected in ((alice, [b"for both", b"alice only"]), (bob, [b"for both", None])):
+        reader = Reader(stored[0], key)
+        payloads = [d.payload for d in map(reader.accept, stored[1:])
+                    if d.frame is not None and d.frame.kind.name == "DATA"]
+        assert expected == payloads

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
+
+from fastapi.testclient import TestClient
 
 from simtrust.domain import Iccid, Imei
 from simtrust.runtime import Runtime
+from simtrust.settlement import CONTRACT_CODES, code_hash, create_payload
 from simtrust.subscriber import SimState, luhn_check_digit
+from simtrust.web import create_site
+from tests.settlement.test_contracts import INITIAL
 
 MSISDN = "491701234567"
 EVIDENCE = {"feature": "scan_score_60s", "baseline": "device", "observed": 412.0,
@@ -37,6 +43,16 @@ def _vendor_lines(count: int, iccid_prefix: str, imsi_prefix: str) -> str:
     for i in range(count):
         lines.append(f"{_iccid(i, iccid_prefix)},{imsi_prefix}{i:07d},{'11' * 16},{'22' * 16}")
     return "\n".join(lines) + "\n"
+
+
+def add_contract(rt: Runtime, name: str = "ra-acme-globex") -> None:
+    """A roaming agreement on the ledger, submitted through the API as an operator would."""
+    key = rt.tenants.create_key("operator-admin", "contracts").secret
+    client = TestClient(create_site(rt), headers={"Authorization": f"Bearer {key}"})
+    code = code_hash(CONTRACT_CODES["roaming-agreement"])
+    answer = client.post("/v1/settlement/contracts",
+                         json={"payload": json.loads(create_payload(name, code, INITIAL))})
+    assert "applied" == answer.json()["status"], answer.text
 
 
 def build(rt: Runtime, per_tenant: int = 30) -> Fleet:

@@ -27,7 +27,7 @@ from simtrust.ledger import encode_tagged_data
 from simtrust.runtime import Runtime
 from simtrust.web import create_site
 from tests.conftest import services_required
-from tests.web.fleet import Fleet, build
+from tests.web.fleet import Fleet, add_contract, build
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -45,6 +45,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runtim
     for n in range(12):  # some tangle for the ledger page, and an audit anchor
         rt.ledger.issue(0, encode_tagged_data(b"meter", f"reading {n}".encode()))
     anchor_pending(rt.audit, rt.ledger)
+    add_contract(rt)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -118,6 +119,12 @@ def test_sign_in_search_and_sim_page(site: tuple[str, Runtime, Fleet], page: Pag
     shot(page, "sign-in-error")
     sign_in(page, base, fleet.operator)
     shot(page, "fleet")
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll(
+        'input:not([type=hidden]), select, textarea')].filter(
+        e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.name)""")
+    assert [] == unlabelled
+    page.keyboard.press("Tab")  # the first stop is the skip link, then the navigation
+    assert "Skip to content" == page.evaluate("document.activeElement.textContent")
     page.get_by_label("Search").fill("pump house")
     page.get_by_label("Search").press("Enter")
     rows = page.locator("table.sims tbody tr")
@@ -130,6 +137,9 @@ def test_sign_in_search_and_sim_page(site: tuple[str, Runtime, Fleet], page: Pag
     page.goto(f"{base}/ui/ledger")
     expect(page.locator("figure.tangle svg")).to_be_visible()
     shot(page, "ledger")
+    page.get_by_role("link", name="Trust", exact=True).click()
+    expect(page.locator("#contracts ~ table")).to_contain_text("ra-acme-globex")
+    shot(page, "trust")
     page.set_viewport_size(PHONE)  # type: ignore[arg-type]
     page.goto(f"{base}/ui/sims")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1

@@ -16,7 +16,7 @@ from simtrust.errors import AuthenticationRequired, PermissionDenied
 from simtrust.runtime import Runtime
 from simtrust.subscriber import luhn_check_digit
 from simtrust.web import FleetQuery, SessionStore, create_site, parse_filter
-from tests.web.fleet import Fleet, build
+from tests.web.fleet import Fleet, add_contract, build
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -25,7 +25,9 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, Fleet]]:
     rt = Runtime.ephemeral(tmp_path_factory.mktemp("web") / "home")
     try:
-        yield rt, build(rt)
+        fleet = build(rt)
+        add_contract(rt)
+        yield rt, fleet
     finally:
         rt.close()
 
@@ -305,6 +307,8 @@ def test_alert_evidence_sim_page_and_audit_proof(env: tuple[Runtime, Fleet]) -> 
     operator, ocsrf = sign_in(rt, fleet.operator)
     verified = operator.post("/ui/audit/verify", data={"csrf": ocsrf})
     assert "chain correctly" in verified.text
+    assert fleet.alert_id in operator.get("/ui/alerts?kind=detect.alert.scan").text
+    assert fleet.alert_id not in operator.get("/ui/alerts?kind=policy.alert.volume").text
     assert "Recent tangle" in operator.get("/ui/ledger").text
 
 
@@ -351,3 +355,4 @@ def test_policy_actions_and_trust_pages_are_scoped(env: tuple[Runtime, Fleet]) -
         page = client.get("/ui/trust")
         assert 200 == page.status_code
         assert ("Credentials issued" in page.text) == (client is operator)
+        assert "ra-acme-globex" in page.text

@@ -86,6 +86,21 @@ def show(meter: Annotated[str, typer.Argument(help="Meter id (a DID).")],
         console.print(f"alert {alert['id']} {alert['kind']}: {alert['explanation']}")
 
 
+@app.command("verify")
+def verify(meter: Annotated[str, typer.Argument(help="Meter id (a DID).")],
+           json_out: JsonOut = False) -> None:
+    """Verify a meter's device certificate now (a revoked one stops its readings)."""
+    rt = open_runtime()
+    try:
+        doc = rt.streams.verify_meter(meter, actor="cli")
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(doc)
+    else:
+        console.print(f"meter {doc['meter']}: {doc['status']} (verified {doc['verified_at']})")
+
+
 @app.command("alerts")
 def alerts(meter: Annotated[str, typer.Argument(help="Meter id (a DID).")],
            json_out: JsonOut = False) -> None:

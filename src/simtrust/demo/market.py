@@ -1,4 +1,4 @@
-"""Market: an enterprise orders a private APN with SIMs and a slice; orchestration provisions it.
+"""Market: an enterprise, then partner operator B, order from operator A; A provisions it all.
 
 The operator publishes TMF633 service specifications (tenant CA, private APN,
 cloud-only policy, SIMs from its stock, an e-health slice SLA with TS 28.541
@@ -6,16 +6,24 @@ ServiceProfile targets), a TMF620 product specification over them and an
 offering. The enterprise places a TMF622 order; the orchestrator runs the TMF641
 service order against simtrust itself; the TMF638 services and TMF637 product
 show the result, the devices attach with addresses from the new pool, and the
-SLA contract is on the ledger (docs/market.md).
+SLA contract is on the ledger. Then operator B (its own data directory and
+store, the consortium ledger shared) finds A's catalog publication on the
+ledger, verifies it, orders an IoT connectivity bundle (SIMs and a roaming
+agreement) and a slice over A's TMF622 API with requests signed by its DID,
+B's devices attach in A's network, and both read the same anchored history
+(docs/market.md).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from simtrust.domain import Iccid, Imei, Imsi, Plmn, luhn_check_digit
 from simtrust.identity import did_key
 from simtrust.ledger import Ed25519Signer
+from simtrust.runtime import Runtime
+from simtrust.settlement import submit_contract, transition_payload
 from simtrust.subscriber import OpKind, SimSecrets, SimSpec, SimState
 
 ORDER = 75
@@ -117,8 +125,96 @@ def run(ctx: Any) -> dict[str, Any]:
     contract = rt.contracts.state(contract_id)
     ctx.say(f"SLA contract {contract_id} on the ledger: {contract['state']['status']}, "
             f"provider {contract['state']['parties']['provider'][:24]}…")
-    return {"order": order.document["id"], "state": state,
+    partner = _partner_order(ctx, rt, offering.document)
+    return {"order": order.document["id"], "state": state, "operator_b": partner,
             "services": sorted(s["category"] for s in services),
             "apn": {"name": apn.name, "pool": str(apn.pool), "radius_auth": access.auth},
             "sims": len(sims), "addresses": [str(a) for a in addresses],
             "sla_contract": {"id": contract_id, "status": contract["state"]["status"]}}
+
+
+def _wanted(item: int, name: str) -> bool:
+    """Which of B's values each item carries: the bundle's roaming, the slice's rest."""
+    return name != "homePlmn" if item == 1 else name in ("homePlmn", "consumerParty")
+
+
+def _partner_order(ctx: Any, rt: Any, slice_offering: dict[str, Any]) -> dict[str, Any]:
+    """Operator B orders a connectivity bundle and the slice from A, across operators."""
+    from fastapi.testclient import TestClient  # noqa: PLC0415 - FastAPI's test client: the HTTP step only
+
+    from simtrust.api import create_app  # noqa: PLC0415 - the app with every route, only here
+
+    market = rt.market
+    refs = [{"id": market.create_item("serviceSpecification", None, s, "demo").document["id"]}
+            for s in (
+                _spec("SimBatch", "IoT SIMs", _char("stockTenant", STOCK, configurable=False)),
+                _spec("RoamingAgreement", "Roaming in A's network",
+                      _char("visitedPlmn", "00101", configurable=False),
+                      _char("dataPerMb", 120, configurable=False),
+                      _char("homePlmn", mandatory=True), _char("consumerParty",
+                                                                mandatory=True)))]
+    product = market.create_item("productSpecification", None, {
+        "name": "IoT connectivity bundle", "serviceSpecification": refs}, "demo")
+    bundle = market.create_item("productOffering", None, {
+        "name": "IoT connectivity bundle (SIMs + roaming)", "lifecycleStatus": "Launched",
+        "isSellable": True, "productSpecification": {"id": product.document["id"]}}, "demo")
+    seller_url = "http://operator-a.example"
+    rt.federation.publish(seller_url, [bundle.document, slice_offering])
+    ctx.say(f"Operator A ({rt.federation.did[:40]}…) published its catalog on the ledger")
+
+    other = Runtime.ephemeral(ctx.home / "operator-b")
+    other.ledger = rt.ledger
+    try:
+        buyer = other.federation
+        with TestClient(create_app(rt), base_url=seller_url) as client:
+            publication = next(p for p in buyer.discover() if p.seller == rt.federation.did)
+            buyer.fetch_catalog(client, publication)
+            ctx.say(f"Operator B ({buyer.did[:40]}…) verified A's signature and catalog hash")
+            key = did_key(other.identity.issuer().public_key)
+            values = {"homePlmn": "20810", "consumerParty": key, "apnName": "iot.b",
+                      "addressPool": "10.88.0.0/24", "caLabel": "b-devices",
+                      "sliceName": "b-ehealth"}
+            items = []
+            for n, offering_id in enumerate((bundle.document["id"], slice_offering["id"])):
+                items.append({"id": str(n + 1), "action": "add", "quantity": 2 if n == 0 else 1,
+                              "productOffering": {"id": offering_id},
+                              "product": {"productCharacteristic": [
+                                  {"name": k, "value": v} for k, v in values.items()
+                                  if _wanted(n, k)]}})
+            order = buyer.order(client, publication, {"productOrderItem": items})
+            current = buyer.refresh(client, order["id"])
+        if current["state"] != "completed":
+            raise RuntimeError(f"B's order ended {current['state']}: {current.get('note')}")
+        history = buyer.history(order["id"])
+        if not buyer.matches_anchor(current):
+            raise RuntimeError("A's answer differs from its last anchored state")
+        ctx.say("B's order " + " → ".join(h["state"] for h in history)
+                + ", each state anchored on the ledger and signed by A")
+        tenant = rt.federation.partner(buyer.did)
+        attached = []
+        for n, sim in enumerate(rt.subscriber.inventory.list_sims(tenant)):
+            decision = rt.subscriber.attach.decide(
+                sim.imsi, Imei.from_tac_snr("35209900", f"{n + 700:06d}"), HOME, actor="demo")
+            if not decision.allowed:
+                raise RuntimeError(f"{sim.imsi} was refused: {decision.detail}")
+            attached.append(sim.imsi.value)
+        contracts = [s.document for s in market.list_services(tenant, False)
+                     if s.document["category"] in ("SliceSla", "RoamingAgreement")]
+        states = {}
+        for service in contracts:
+            name = next(c["value"] for c in service["serviceCharacteristic"]
+                        if c["name"] == "contractId")
+            # Both parties sign: B with its DID's key, A with its node key.
+            for signer in (other.identity.issuer(), rt.ledger.signer):
+                current_state = other.contracts.state(name)
+                body = json.loads(transition_payload(name, current_state["state_hash"],
+                                                     {"action": "sign"}, [signer]))
+                submit_contract(rt.ledger, other.contracts, body)
+            states[service["category"]] = other.contracts.state(name)["state"]["status"]
+        ctx.say(f"B's {len(attached)} devices attach in A's network; both signed, on the ledger"
+                f" as B reads it: roaming agreement {states['RoamingAgreement']}, "
+                f"slice SLA {states['SliceSla']}")
+        return {"order": order["id"], "history": [h["state"] for h in history],
+                "attached": attached, "contracts": states}
+    finally:
+        other.close()

@@ -20,15 +20,15 @@ import hashlib
 import inspect
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import rfc8785
 
 from simtrust.errors import InvalidInput, NotFound, SimtrustError
 from simtrust.identity import decode_multikey, did_key
-from simtrust.ledger import Ed25519Signer, FinalizedMessage, LedgerNode, verify_ed25519
+from simtrust.ledger import FinalizedMessage, LedgerNode, verify_ed25519
 
 __all__ = [
     "CONTRACT_CODES",
@@ -100,8 +100,17 @@ def create_payload(contract: str, code: str, state: dict[str, Any]) -> bytes:
     return _canonical({"op": "create", "contract": contract, "code": code, "state": state})
 
 
+class _PartySigner(Protocol):
+    """An Ed25519 key a party signs with (a ledger key or a secure element's)."""
+
+    @property
+    def public_key(self) -> bytes: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
 def transition_payload(
-    contract: str, prev: str, data: dict[str, Any], signers: list[Ed25519Signer]
+    contract: str, prev: str, data: dict[str, Any], signers: Sequence[_PartySigner]
 ) -> bytes:
     """The payload of one transition consuming state ``prev``, signed by ``signers``."""
     message = _canonical({"contract": contract, "prev": prev, "input": data})

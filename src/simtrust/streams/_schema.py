@@ -134,6 +134,12 @@ MIGRATIONS = [
         )
         """,
     ),
+    Migration(
+        "streams",
+        2,
+        "when each meter's device certificate was last verified",
+        "ALTER TABLE stream_meters ADD COLUMN verified_at TEXT",
+    ),
 ]
 
 SEALED_COLUMNS = [SealedColumn("stream_keys", "id", "key_sealed")]

@@ -21,6 +21,7 @@ events in; nothing here imports a security service.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import threading
@@ -62,6 +63,10 @@ __all__ = ["SimRef", "StreamService"]
 #: How far back an event re-annotates a SIM's data, and at most how many data.
 EVENT_WINDOW = timedelta(hours=1)
 EVENT_LIMIT = 1000
+#: How long a meter's device certificate verification holds before a reading re-checks it
+#: (a revoked certificate stops the meter's readings within this time, or at once through
+#: :meth:`StreamService.verify_meter`).
+RECHECK = timedelta(minutes=5)
 _MAX_LIST = 1000
 
 
@@ -286,6 +291,11 @@ class StreamService:
             if row is None:
                 raise NotFound(f"no channel {channel_id}")
             tenant_id = None if row[0] is None else str(row[0])
+            try:
+                self._meter_gate(channel, actor=actor)
+            except Rejected:
+                self._count_reject(channel, tenant_id, Delivery("revoked"), actor)
+                raise
             reader = self._reader(channel)
             delivery = reader.accept(frame)
             if not delivery.accepted:
@@ -455,11 +465,11 @@ class StreamService:
                 (binding.iccid, sim.imsi, binding.imei, channel))
             self._db.execute(
                 "INSERT INTO stream_meters (meter, tenant_id, channel, sim_did, iccid, imsi, imei,"
-                " credential, issuer, status, registered_at, sims, devices)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+                " credential, issuer, status, registered_at, sims, devices, verified_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)",
                 (binding.meter, tenant_id, channel, binding.sim_did, binding.iccid, sim.imsi,
                  binding.imei, json.dumps(binding.credential, sort_keys=True), binding.issuer,
-                 now, json.dumps([sim.imsi]), json.dumps([binding.imei])))
+                 now, json.dumps([sim.imsi]), json.dumps([binding.imei]), now))
             self._audit.append(actor=actor, action="stream.meter.register",
                                subject=f"meter:{binding.meter}", outcome="success",
                                tenant_id=tenant_id,
@@ -468,10 +478,55 @@ class StreamService:
         self._bound.add(sim.imsi)
         return self.meter(binding.meter)
 
+    def verify_meter(self, meter: str, *, actor: str) -> dict[str, Any]:
+        """Verify the meter's device certificate again now (revoked: the meter stops)."""
+        row = self._db.query_one("SELECT channel FROM stream_meters WHERE meter = ?", (meter,))
+        if row is None:
+            raise NotFound(f"no meter {meter}")
+        with contextlib.suppress(Rejected):  # a refusal is the new status, shown below
+            self._meter_gate(str(row[0]), force=True, actor=actor)
+        return self.meter(meter)
+
+    def _meter_gate(self, channel: str, *, force: bool = False, actor: str) -> None:
+        """Refuse frames of a meter whose certificate is revoked (re-checked every RECHECK)."""
+        row = self._db.query_one(
+            "SELECT meter, credential, status, verified_at, tenant_id, imsi FROM stream_meters"
+            " WHERE channel = ?", (channel,))
+        if row is None:
+            return
+        meter, status = str(row[0]), str(row[2])
+        now = self._clock()
+        if status == "active" and not force and row[3] is not None and (
+                now - datetime.fromisoformat(str(row[3])) < RECHECK):
+            return
+        if status == "active" and self._devices is not None:
+            try:
+                self._devices().verify(json.loads(row[1]))
+            except Rejected as exc:
+                stamp = now.isoformat()
+                with self._db.transaction(durable=True):
+                    self._db.execute(
+                        "UPDATE stream_meters SET status = 'revoked', verified_at = ?"
+                        " WHERE meter = ?", (stamp, meter))
+                    self._store_alert(row[4], row[5], meter, "meter", "certificate-revoked",
+                                      f"meter {meter}'s device certificate no longer verifies "
+                                      f"({exc.reason})", {"reason": exc.reason}, stamp)
+                    self._reannotate(meters=[meter], kind="clean", ok=False,
+                                     evidence=f"device certificate refused: {exc.reason}",
+                                     now=stamp)
+                status = "revoked"
+            else:
+                self._db.execute("UPDATE stream_meters SET verified_at = ? WHERE meter = ?",
+                                 (now.isoformat(), meter))
+        if status != "active":
+            raise Rejected("revoked", f"meter {meter}'s device certificate is revoked",
+                           verdict="revoked")
+
     def meter(self, meter: str) -> dict[str, Any]:
         row = self._db.query_one(
             "SELECT meter, tenant_id, channel, sim_did, iccid, imsi, imei, issuer, status,"
-            " registered_at, register_wh, at FROM stream_meters WHERE meter = ?", (meter,))
+            " registered_at, register_wh, at, verified_at FROM stream_meters WHERE meter = ?",
+            (meter,))
         if row is None:
             raise NotFound(f"no meter {meter}")
         return self._meter_json(row)
@@ -481,12 +536,13 @@ class StreamService:
             "meter": row[0], "tenant_id": row[1], "channel": row[2], "sim_did": row[3],
             "iccid": row[4], "imsi": row[5], "imei": row[6], "issuer": row[7],
             "status": row[8], "registered_at": row[9], "register_wh": row[10], "at": row[11],
+            "verified_at": row[12],
             "alerts": self.alerts(meter=str(row[0]), open_only=True),
         }
 
     def meters(self, tenant_id: str | None, limit: int = 100) -> list[dict[str, Any]]:
         sql = ("SELECT meter, tenant_id, channel, sim_did, iccid, imsi, imei, issuer, status,"
-               " registered_at, register_wh, at FROM stream_meters")
+               " registered_at, register_wh, at, verified_at FROM stream_meters")
         params: list[Any] = []
         if tenant_id is not None:
             sql += " WHERE tenant_id = ?"
@@ -630,7 +686,9 @@ class StreamService:
             return
         now = self._now()
         summary = str(getattr(alert, "summary", "") or getattr(alert, "kind", "alert"))
-        with self._lock, self._db.transaction(durable=True):
+        # The store's transaction serializes events; no service lock is taken, so an
+        # event raised inside another service's transaction cannot deadlock with us.
+        with self._db.transaction(durable=True):
             self._store_alert(getattr(alert, "tenant_id", None), imsi, None,
                               str(getattr(alert, "source", "detect")),
                               str(getattr(alert, "kind", "alert")), summary, {}, now)
@@ -645,27 +703,26 @@ class StreamService:
             return
         allowed, imei, reason = bool(decision.allowed), str(decision.imei), str(decision.reason)
         now = self._now()
-        with self._lock:
+        with self._db.transaction(durable=True):
             before = self._db.query_one(
                 "SELECT imei, allowed FROM stream_sims WHERE imsi = ?", (imsi,))
             if before is not None and (before[0], bool(before[1])) == (imei, allowed):
                 return
-            with self._db.transaction(durable=True):
-                if before is None:
-                    self._db.execute(
-                        "INSERT INTO stream_sims (imsi, imei, allowed, reason, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?)", (imsi, imei, int(allowed), reason, now))
-                else:
-                    self._db.execute(
-                        "UPDATE stream_sims SET imei = ?, allowed = ?, reason = ?,"
-                        " updated_at = ? WHERE imsi = ?", (imei, int(allowed), reason, now, imsi))
-                for channel_iccid, channel_imei in self._db.query(
-                        "SELECT DISTINCT iccid, imei FROM stream_channels WHERE imsi = ?",
-                        (imsi,)):
-                    _kind, ok, evidence = self._sim_check(str(channel_iccid), imsi,
-                                                          str(channel_imei))
-                    self._reannotate(channel_imsis=[imsi], kind="sim", ok=ok,
-                                     evidence=f"attach event: {evidence}", now=now)
+            if before is None:
+                self._db.execute(
+                    "INSERT INTO stream_sims (imsi, imei, allowed, reason, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?)", (imsi, imei, int(allowed), reason, now))
+            else:
+                self._db.execute(
+                    "UPDATE stream_sims SET imei = ?, allowed = ?, reason = ?,"
+                    " updated_at = ? WHERE imsi = ?", (imei, int(allowed), reason, now, imsi))
+            for channel_iccid, channel_imei in self._db.query(
+                    "SELECT DISTINCT iccid, imei FROM stream_channels WHERE imsi = ?",
+                    (imsi,)):
+                _kind, ok, evidence = self._sim_check(str(channel_iccid), imsi,
+                                                      str(channel_imei))
+                self._reannotate(channel_imsis=[imsi], kind="sim", ok=ok,
+                                 evidence=f"attach event: {evidence}", now=now)
 
     def on_certificate(self, event: str, iccid: str) -> None:
         """A tier-2 certificate of the SIM was issued or revoked: re-annotate ``tls``."""
@@ -674,7 +731,7 @@ class StreamService:
         if row is None:
             return
         _kind, ok, evidence = self._tls_check(iccid)
-        with self._lock, self._db.transaction(durable=True):
+        with self._db.transaction(durable=True):
             self._reannotate(channel_imsis=[str(row[0])], kind="tls", ok=ok,
                              evidence=f"certificate {event}: {evidence}", now=self._now())
 

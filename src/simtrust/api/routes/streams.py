@@ -215,6 +215,15 @@ def get_meter(meter: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str
     return _meter(rt, who, meter)
 
 
+@router.post("/v1/meters/{meter}/verify",
+             summary="Verify the meter's device certificate now (revoked: its readings stop)")
+def verify_meter(meter: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    _meter(rt, who, meter)
+    who.require_admin()
+    result: dict[str, Any] = rt.streams.verify_meter(meter, actor=who.actor)
+    return result
+
+
 @router.get("/v1/meters/{meter}/alerts", summary="Every alert of a meter (open and closed)")
 def meter_alerts(meter: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     _meter(rt, who, meter)

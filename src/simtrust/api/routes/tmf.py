@@ -421,3 +421,86 @@ def _hub_routes(api: str) -> None:
 
 for _api in BASE_PATHS:
     _hub_routes(_api)
+
+
+# -- TMF622 v5: the same orders under the v5 base path, where the models agree ------------
+
+ORDERING_V5 = "/tmf-api/productOrderingManagement/v5"
+#: Member → the ``@type`` TMF622 v5.0.0 gives it (v5 requires ``@type`` on every
+#: Extensible; v4 documents leave it out).
+_V5_TYPES = {"productOrderItem": "ProductOrderItem", "productOffering": "ProductOfferingRef",
+             "note": "Note", "product": "Product", "productSpecification":
+             "ProductSpecificationRef", "channel": "RelatedChannel"}
+_V5_VALUE_TYPES = ((bool, "BooleanCharacteristic"), (int, "IntegerCharacteristic"),
+                   (float, "FloatCharacteristic"), (str, "StringCharacteristic"),
+                   (dict, "ObjectCharacteristic"))
+
+
+def _v5_characteristic(char: dict[str, Any]) -> dict[str, Any]:
+    if "@type" in char:
+        return char
+    value = char.get("value")
+    kind = next((name for cls, name in _V5_VALUE_TYPES if isinstance(value, cls)),
+                "Characteristic")
+    if isinstance(value, list):
+        kind = "ObjectArrayCharacteristic" if value and all(isinstance(v, dict) for v in value) \
+            else "StringArrayCharacteristic"
+    return {**char, "@type": kind}
+
+
+def _v5(value: Any, member: str | None = None) -> Any:
+    """A v4 order document in the v5 model (``@type`` on every extensible object)."""
+    if isinstance(value, list):
+        return [_v5(v, member) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if member == "productCharacteristic":
+        return _v5_characteristic(value)
+    out = {k: _v5(v, k) for k, v in value.items()}
+    if member in _V5_TYPES and "@type" not in out:
+        out["@type"] = _V5_TYPES[member]
+    return out
+
+
+def _order_v5(request: Request, document: dict[str, Any]) -> dict[str, Any]:
+    base = _base(request)
+    doc: dict[str, Any] = _v5(_order_doc(request, document))
+    doc["href"] = f"{base}{ORDERING_V5}/productOrder/{document['id']}"
+    doc.setdefault("@type", "ProductOrder")
+    return doc
+
+
+@router.post(f"{ORDERING_V5}/productOrder", status_code=201, responses=_ERRORS,
+             operation_id="createProductOrderV5", summary="Creates a ProductOrder (TMF622 v5)")
+def create_order_v5(body: JsonBody, request: Request, rt: CurrentRuntime,
+                    who: CurrentPrincipal, background: BackgroundTasks) -> JSONResponse:
+    who.require_admin()
+    initial = body.pop("requestedInitialState", "acknowledged")
+    if initial != "acknowledged":
+        raise InvalidInput("requestedInitialState: only acknowledged is supported",
+                           attribute="requestedInitialState")
+    order = rt.market.create_order(who.tenant_id, body, who.actor)
+    if rt.market.orchestrated(order.document["id"]):
+        background.add_task(rt.orchestrator.process, order.document["id"])
+    doc = _order_v5(request, order.document)
+    return JSONResponse(doc, status_code=201, headers={"Location": doc["href"]})
+
+
+@router.get(f"{ORDERING_V5}/productOrder", responses=_ERRORS,
+            operation_id="listProductOrderV5", summary="List or find ProductOrder objects (v5)")
+def list_orders_v5(request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                   fields: Fields = None, offset: Offset = 0, limit: Limit = _MAX_LIMIT,
+                   ) -> JSONResponse:
+    orders = rt.market.list_orders(who.tenant_id, who.is_operator)
+    return _page(request, [_order_v5(request, o.document) for o in orders], fields, offset,
+                 limit)
+
+
+@router.get(f"{ORDERING_V5}/productOrder/{{id}}", responses=_ERRORS,
+            operation_id="retrieveProductOrderV5",
+            summary="Retrieves a ProductOrder by ID (v5)")
+def retrieve_order_v5(id: str, request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                      fields: Fields = None) -> dict[str, Any]:
+    order = rt.market.get_order(id)
+    who.check_tenant(order.tenant_id, _order_missing(id))
+    return select_fields(_order_v5(request, order.document), fields)
