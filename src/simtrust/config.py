@@ -62,6 +62,7 @@ class Settings:
     public_base_url: str = ""
     vc_public_verify: bool = False
     vc_public_verify_per_minute: int = 60
+    capability_datasets: str = ""
 
     @property
     def api_host(self) -> str:
@@ -83,6 +84,16 @@ class Settings:
     def diameter_peer_hosts(self) -> frozenset[str]:
         """The Origin-Host values allowed to connect to the Diameter listener."""
         return frozenset(p.strip() for p in self.diameter_peers.split(",") if p.strip())
+
+    @property
+    def datasets(self) -> dict[str, str]:
+        """External HTTP datasets the enforcement point proxies: name → upstream base URL."""
+        out = {}
+        for item in self.capability_datasets.split(","):
+            name, _, url = item.strip().partition("=")
+            if name:
+                out[name.strip()] = url.strip().rstrip("/")
+        return out
 
     def with_home(self, home: Path) -> Settings:
         """Settings re-rooted at another data directory (default paths follow)."""
@@ -122,6 +133,7 @@ _ENV = {
     "public_base_url": "SIMTRUST_PUBLIC_BASE_URL",
     "vc_public_verify": "SIMTRUST_VC_PUBLIC_VERIFY",
     "vc_public_verify_per_minute": "SIMTRUST_VC_PUBLIC_VERIFY_PER_MINUTE",
+    "capability_datasets": "SIMTRUST_CAPABILITY_DATASETS",
 }
 
 
@@ -225,6 +237,19 @@ def _coerce(key: str, raw: Any) -> Any:
                 f"{key} must be an https:// URL without query or fragment, got {text!r}",
                 setting=key,
             )
+        return text
+    if key == "capability_datasets":
+        text = str(raw).strip()
+        for item in filter(None, (i.strip() for i in text.split(","))):
+            name, _, url = item.partition("=")
+            if (
+                not name.strip()
+                or not all(c.isalnum() or c in "-_" for c in name.strip())
+                or not url.strip().startswith(("http://", "https://"))
+            ):
+                raise ConfigError(
+                    f"{key} is NAME=http(s)://URL[,NAME=URL...], got {item!r}", setting=key
+                )
         return text
     if key == "store_url":
         text = str(raw)

@@ -126,3 +126,50 @@ def test_only_genesis_token_issuers_create_tokens(tmp_path: Path) -> None:
     finally:
         node.close()
         db.close()
+
+
+def test_cli_vouchers_sign_aggregate_and_pay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIMTRUST_HOME", str(tmp_path / "home"))
+    cli("init", "--json", check=True)
+    token = json.loads(cli("settle", "token-create", "--max-supply", "100000", "--initial",
+                           "10000", "--json", check=True).stdout)["token"]
+    payer = json.loads(cli("settle", "keygen", "--out", str(tmp_path / "a.key"), "--json",
+                           check=True).stdout)["did"]
+    cli("ledger", "transfer", "--to", party_public_key(payer).hex(), "--amount", "500",
+        "--token", token, check=True)
+    payee = did_key(B.public_key)
+    key = str(tmp_path / "a.key")
+    lines = [cli("settle", "voucher", "--key", key, "--amount", "7", "--payee", payee,
+                 "--channel", "meter-9", "--period", "2026-02", check=True).stdout]
+    for amount in (3, 5):
+        last = tmp_path / "last.json"
+        last.write_text(lines[-1])
+        lines.append(cli("settle", "voucher", "--key", key, "--amount", str(amount),
+                         "--after", str(last), check=True).stdout)
+    assert [1, 2, 3] == [json.loads(v)["seq"] for v in lines]
+    jsonl = tmp_path / "vouchers.jsonl"
+    jsonl.write_text("".join(lines))
+    aggregate = json.loads(cli("settle", "vouchers-aggregate", str(jsonl), "--json",
+                               check=True).stdout)
+    assert [(3, 15)] == [(s["events"], s["total_minor_units"]) for s in aggregate["streams"]]
+    agg = tmp_path / "agg.json"
+    agg.write_text(json.dumps(aggregate))
+    paid = json.loads(cli("settle", "vouchers-pay", str(agg), "--token", token, "--key", key,
+                          "--json", check=True).stdout)
+    assert 1 == len(paid["paid"])
+    balance = json.loads(cli("ledger", "balance", party_public_key(payee).hex(), "--json",
+                             check=True).stdout)
+    assert {token: 15} == balance["tokens"]
+    # A tampered voucher, a stream continued by another key, an unreadable file: exit 2.
+    forged = json.loads(lines[-1]) | {"cumulative_minor_units": 999}
+    jsonl.write_text("\n".join([*[v.strip() for v in lines], json.dumps(forged)]) + "\n")
+    assert 0 != cli("settle", "vouchers-aggregate", str(jsonl)).returncode
+    other = tmp_path / "b.key"
+    other.write_text(json.dumps({"type": "Ed25519", "seed": (b"\x07" * 32).hex()}))
+    assert 2 == cli("settle", "voucher", "--key", str(other), "--amount", "1", "--after",
+                    str(tmp_path / "last.json")).returncode
+    (tmp_path / "junk.jsonl").write_text("{nope")
+    assert 2 == cli("settle", "vouchers-aggregate", str(tmp_path / "junk.jsonl")).returncode
+    assert 2 == cli("settle", "voucher", "--key", key, "--amount", "1").returncode

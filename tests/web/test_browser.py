@@ -22,10 +22,12 @@ import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from simtrust.audit.anchoring import anchor_pending
+from simtrust.ledger import encode_tagged_data
 from simtrust.runtime import Runtime
 from simtrust.web import create_site
 from tests.conftest import services_required
-from tests.web.fleet import Fleet, build
+from tests.web.fleet import Fleet, add_contract, build
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -40,6 +42,10 @@ PHONE = {"width": 390, "height": 844}
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runtime, Fleet]]:
     rt = Runtime.ephemeral(tmp_path_factory.mktemp("browser") / "home")
     fleet = build(rt, per_tenant=60)
+    for n in range(12):  # some tangle for the ledger page, and an audit anchor
+        rt.ledger.issue(0, encode_tagged_data(b"meter", f"reading {n}".encode()))
+    anchor_pending(rt.audit, rt.ledger)
+    add_contract(rt)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -113,6 +119,12 @@ def test_sign_in_search_and_sim_page(site: tuple[str, Runtime, Fleet], page: Pag
     shot(page, "sign-in-error")
     sign_in(page, base, fleet.operator)
     shot(page, "fleet")
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll(
+        'input:not([type=hidden]), select, textarea')].filter(
+        e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.name)""")
+    assert [] == unlabelled
+    page.keyboard.press("Tab")  # the first stop is the skip link, then the navigation
+    assert "Skip to content" == page.evaluate("document.activeElement.textContent")
     page.get_by_label("Search").fill("pump house")
     page.get_by_label("Search").press("Enter")
     rows = page.locator("table.sims tbody tr")
@@ -120,7 +132,14 @@ def test_sign_in_search_and_sim_page(site: tuple[str, Runtime, Fleet], page: Pag
     page.get_by_role("link", name=fleet.acme_iccids[3]).click()
     expect(page.get_by_role("heading", name=f"SIM {fleet.acme_iccids[3]}")).to_be_visible()
     expect(page.locator("section", has_text="Bound device")).to_contain_text("35693803564380")
+    expect(page.locator("#usage ~ figure svg[role=img]")).to_be_visible()
     shot(page, "sim")
+    page.goto(f"{base}/ui/ledger")
+    expect(page.locator("figure.tangle svg")).to_be_visible()
+    shot(page, "ledger")
+    page.get_by_role("link", name="Trust", exact=True).click()
+    expect(page.locator("#contracts ~ table")).to_contain_text("ra-acme-globex")
+    shot(page, "trust")
     page.set_viewport_size(PHONE)  # type: ignore[arg-type]
     page.goto(f"{base}/ui/sims")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1
@@ -157,6 +176,9 @@ def test_alert_evidence(site: tuple[str, Runtime, Fleet], page: Page) -> None:
     expect(evidence.get_by_role("row", name="times_threshold")).to_contain_text("10.3")
     expect(page.locator("figure svg title").first).to_contain_text("observed against")
     shot(page, "alert-evidence")
+    page.get_by_role("link", name="Policy", exact=True).click()
+    expect(page.locator("table")).to_contain_text("policy.remove")
+    shot(page, "policy")
 
 
 def test_tenant_isolation(site: tuple[str, Runtime, Fleet], page: Page) -> None:

@@ -15,8 +15,8 @@ from simtrust.audit.anchoring import anchor_pending
 from simtrust.errors import AuthenticationRequired, PermissionDenied
 from simtrust.runtime import Runtime
 from simtrust.subscriber import luhn_check_digit
-from simtrust.web import SessionStore, create_site, parse_filter
-from tests.web.fleet import Fleet, build
+from simtrust.web import FleetQuery, SessionStore, create_site, parse_filter
+from tests.web.fleet import Fleet, add_contract, build
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -25,7 +25,9 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, Fleet]]:
     rt = Runtime.ephemeral(tmp_path_factory.mktemp("web") / "home")
     try:
-        yield rt, build(rt)
+        fleet = build(rt)
+        add_contract(rt)
+        yield rt, fleet
     finally:
         rt.close()
 
@@ -167,6 +169,7 @@ def test_search_fields_and_keyset_pages(env: tuple[Runtime, Fleet]) -> None:
     label = client.get("/ui/sims?q=pump HOUSE").text  # device label, any case
     assert bound in label
     assert fleet.acme_iccids[4] not in label
+    assert bound in client.get("/ui/sims?q=4917012").text  # MSISDN from accounting
     imsi = client.get("/ui/sims?q=001012000000012").text
     assert fleet.globex_iccids[12] in imsi
     seen: list[str] = []
@@ -292,6 +295,7 @@ def test_alert_evidence_sim_page_and_audit_proof(env: tuple[Runtime, Fleet]) -> 
     sim = client.get(f"/ui/sims/{fleet.acme_iccids[5]}").text
     assert f"/ui/alerts/{fleet.alert_id}" in sim
     bound = client.get(f"/ui/sims/{fleet.acme_iccids[3]}").text
+    assert "Bytes per day from RADIUS accounting" in bound
     assert "35693803564380" in bound
     assert "exact" in bound
     anchor_pending(rt.audit, rt.ledger)
@@ -303,6 +307,8 @@ def test_alert_evidence_sim_page_and_audit_proof(env: tuple[Runtime, Fleet]) -> 
     operator, ocsrf = sign_in(rt, fleet.operator)
     verified = operator.post("/ui/audit/verify", data={"csrf": ocsrf})
     assert "chain correctly" in verified.text
+    assert fleet.alert_id in operator.get("/ui/alerts?kind=detect.alert.scan").text
+    assert fleet.alert_id not in operator.get("/ui/alerts?kind=policy.alert.volume").text
     assert "Recent tangle" in operator.get("/ui/ledger").text
 
 
@@ -314,3 +320,39 @@ def test_logout_ends_the_session(env: tuple[Runtime, Fleet], tmp_path: Path) -> 
     assert 303 == out.status_code
     again = TestClient(create_site(rt), cookies={"simtrust_session": str(sid)})
     assert 303 == again.get("/ui/sims", follow_redirects=False).status_code
+
+
+def test_fleet_queries_on_both_stores(runtime: Runtime) -> None:
+    """The read model's SQL (ranges, row-value IN, substr) runs alike on SQLite and PostgreSQL."""
+    fleet = build(runtime, per_tenant=12)
+    query = FleetQuery(runtime.db)
+
+    def found(params: dict[str, str], tenant: str | None = None) -> list[str]:
+        f, errors = parse_filter(params, tenant, tenant is None)
+        assert {} == errors
+        return [r.iccid for r in query.page(f, limit=100)[0]]
+
+    assert [fleet.acme_iccids[3]] == found({"q": "pump house"})
+    assert [fleet.acme_iccids[3]] == found({"q": "3569380356"})
+    assert [fleet.acme_iccids[5]] == found({"alerts": "1"})
+    assert sorted(fleet.globex_iccids) == found({"q": "0010120"})
+    assert [] == found({"q": "0010120"}, "acme")
+    rows, cursor = query.page(parse_filter({"sort": "imsi", "dir": "desc"}, None, True)[0],
+                              limit=5)
+    assert cursor == rows[-1].imsi
+    assert 24 == query.count(parse_filter({"state": "active"}, None, True)[0])
+    assert 12 == query.count(parse_filter({"q": "8988222"}, None, True)[0])
+
+
+def test_policy_actions_and_trust_pages_are_scoped(env: tuple[Runtime, Fleet]) -> None:
+    rt, fleet = env
+    acme, _ = sign_in(rt, fleet.acme_viewer)
+    globex, _ = sign_in(rt, fleet.globex_admin)
+    operator, _ = sign_in(rt, fleet.operator)
+    assert "destination budget exceeded" in acme.get("/ui/policy").text
+    assert "destination budget exceeded" not in globex.get("/ui/policy").text
+    for client in (acme, globex, operator):
+        page = client.get("/ui/trust")
+        assert 200 == page.status_code
+        assert ("Credentials issued" in page.text) == (client is operator)
+        assert "ra-acme-globex" in page.text

@@ -69,6 +69,12 @@ MIGRATIONS = [
         "alerts newest first (the dashboard's feed)",
         "CREATE INDEX audit_events_outcome ON audit_events (outcome, seq)",
     ),
+    Migration(
+        "audit",
+        3,
+        "records of one action newest first (the dashboard's violations and actions taken)",
+        "CREATE INDEX audit_events_action ON audit_events (action, seq)",
+    ),
 ]
 
 
@@ -332,6 +338,7 @@ class AuditLog:
         outcome: str | None = None,
         subject: str | None = None,
         tenant_id: str | None = None,
+        action: str | None = None,
         before_seq: int | None = None,
         limit: int = 50,
     ) -> list[AuditEvent]:
@@ -341,7 +348,7 @@ class AuditLog:
         clauses = ["1 = 1"]
         params: list[Any] = []
         for column, value in (("outcome", outcome), ("subject", subject),
-                              ("tenant_id", tenant_id)):
+                              ("tenant_id", tenant_id), ("action", action)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)

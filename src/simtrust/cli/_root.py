@@ -124,12 +124,19 @@ def serve(
         port = int(port_text)
     err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json,"
                       " dashboard at /ui/)")
+    # Built before traffic, so attach decisions, alerts and certificate events
+    # annotate the data of the SIMs they concern from the first one.
+    rt.streams.alert_sink()
     anchoring = _start_anchoring(rt)
     diameter = _start_diameter(rt)
     sbi = _start_sbi(rt)
     bootstrap = _start_bootstrap(rt)
     listeners = _start_radius(rt)
     _start_lwm2m(rt)
+    # Orders a stopped node left half-done are failed (their steps undone) or run now;
+    # notifications it had not delivered go out.
+    rt.orchestrator.recover()
+    rt.market_events.start()
     try:
         uvicorn.run(create_site(rt), host=host, port=port, log_level="info")
     finally:

@@ -20,6 +20,7 @@ from simtrust.settlement._contracts import (
     code_hash,
     create_payload,
     roaming_agreement_code,
+    slice_sla_code,
     state_hash,
     submit_contract,
     transition_payload,
@@ -58,6 +59,7 @@ from simtrust.settlement._statement import (
     verify_statement,
 )
 from simtrust.settlement._tokens import SettlementTokens, TokenReceipt, party_public_key
+from simtrust.settlement._usage import export_session_usage
 
 __all__ = [
     "CLASSES",
@@ -87,6 +89,7 @@ __all__ = [
     "code_hash",
     "create_payload",
     "evaluate_sla",
+    "export_session_usage",
     "load_agreement",
     "load_sla_contract",
     "load_suspensions",
@@ -102,6 +105,7 @@ __all__ = [
     "resolve_dispute",
     "roaming_agreement_code",
     "sign_statement",
+    "slice_sla_code",
     "state_hash",
     "statement_id",
     "statement_signing_bytes",

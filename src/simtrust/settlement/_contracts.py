@@ -20,15 +20,15 @@ import hashlib
 import inspect
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import rfc8785
 
 from simtrust.errors import InvalidInput, NotFound, SimtrustError
 from simtrust.identity import decode_multikey, did_key
-from simtrust.ledger import Ed25519Signer, FinalizedMessage, LedgerNode, verify_ed25519
+from simtrust.ledger import FinalizedMessage, LedgerNode, verify_ed25519
 
 __all__ = [
     "CONTRACT_CODES",
@@ -39,6 +39,7 @@ __all__ = [
     "code_hash",
     "create_payload",
     "roaming_agreement_code",
+    "slice_sla_code",
     "state_hash",
     "submit_contract",
     "transition_payload",
@@ -99,8 +100,17 @@ def create_payload(contract: str, code: str, state: dict[str, Any]) -> bytes:
     return _canonical({"op": "create", "contract": contract, "code": code, "state": state})
 
 
+class _PartySigner(Protocol):
+    """An Ed25519 key a party signs with (a ledger key or a secure element's)."""
+
+    @property
+    def public_key(self) -> bytes: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
 def transition_payload(
-    contract: str, prev: str, data: dict[str, Any], signers: list[Ed25519Signer]
+    contract: str, prev: str, data: dict[str, Any], signers: Sequence[_PartySigner]
 ) -> bytes:
     """The payload of one transition consuming state ``prev``, signed by ``signers``."""
     message = _canonical({"contract": contract, "prev": prev, "input": data})
@@ -298,6 +308,33 @@ def roaming_agreement_code(
     raise ContractRejected("unknown-action")
 
 
+def slice_sla_code(
+    state: dict[str, Any], data: dict[str, Any], signers: frozenset[str]
+) -> dict[str, Any]:
+    """A slice SLA contract between a provider and a consumer operator (issue 16 item 3).
+
+    State: ``{sla: {...}, parties: {provider, consumer}, signed: [...], status}``,
+    where ``sla`` is the contract document ``parse_sla_contract`` reads (TS 28.541
+    ServiceProfile targets, fee, credit schedule). ``{"action": "sign"}`` adds the
+    signing parties (``active`` once both signed); ``{"action": "terminate"}`` is
+    either party's.
+    """
+    parties = state.get("parties", {})
+    members = {parties.get("provider"), parties.get("consumer")}
+    action = data.get("action")
+    if not signers & members:
+        raise ContractRejected("not-a-party")
+    if action == "sign":
+        if state.get("status") != "proposed":
+            raise ContractRejected("not-proposed")
+        new = sorted(set(state.get("signed", [])) | (signers & members))
+        status = "active" if set(new) == members else "proposed"
+        return {**state, "signed": new, "status": status}
+    if action == "terminate":
+        return {**state, "status": "terminated"}
+    raise ContractRejected("unknown-action")
+
+
 def submit_contract(
     node: LedgerNode, engine: ContractEngine, body: dict[str, Any]
 ) -> dict[str, Any]:
@@ -325,4 +362,5 @@ def submit_contract(
 
 
 #: The transition codes an operator's node runs, by the name clients use.
-CONTRACT_CODES: dict[str, Transition] = {"roaming-agreement": roaming_agreement_code}
+CONTRACT_CODES: dict[str, Transition] = {"roaming-agreement": roaming_agreement_code,
+                                          "slice-sla": slice_sla_code}

@@ -10,6 +10,7 @@ a thousand SIMs as at a million. Every write goes through the owning service
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,12 +18,14 @@ from typing import Any
 from simtrust.store import Database
 from simtrust.subscriber import SimState
 
-__all__ = ["SORTS", "FleetQuery", "SimFilter", "SimRow", "parse_filter"]
+__all__ = ["COUNTS_TTL_S", "SORTS", "FleetQuery", "SimFilter", "SimRow", "parse_filter"]
 
 #: Sort keys offered: both are unique, so the key alone is the keyset cursor.
 SORTS = ("iccid", "imsi")
 _STATES = tuple(str(s) for s in SimState)
 _MAX_Q = 64
+#: How old the per-state counts above the list may be, in seconds.
+COUNTS_TTL_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +140,11 @@ _SELECT = (
 class FleetQuery:
     """SIM lists over one store."""
 
-    __slots__ = ("_db",)
+    __slots__ = ("_counts", "_db")
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._counts: dict[str | None, tuple[float, dict[str, int]]] = {}
 
     def _terms(self, q: str) -> list[tuple[str, list[Any]]]:
         """One (clause, params) per field the search text may match."""
@@ -163,28 +167,33 @@ class FleetQuery:
         pattern = f"%{escaped}%"
         # A device's label is the label its SIM's own tenant gave it.
         terms.append((
-            "s.iccid IN (SELECT b.iccid FROM sub_bindings b JOIN sub_devices d ON d.imei = b.imei"
-            " JOIN sub_sims x ON x.iccid = b.iccid AND x.tenant_id = d.tenant_id"
-            " WHERE LOWER(d.label) LIKE ? ESCAPE '\\')", [pattern]))
+            "(s.iccid, s.tenant_id) IN (SELECT b.iccid, d.tenant_id FROM sub_devices d"
+            " JOIN sub_bindings b ON b.imei = d.imei WHERE LOWER(d.label) LIKE ? ESCAPE '\\')",
+            [pattern]))
         return terms
 
     def _common(self, f: SimFilter) -> _Query:
         query = _Query()
         if f.tenant_id is not None:
             query.add("s.tenant_id = ?", f.tenant_id)
+        # In IMSI order the IMSI index is walked and these filters checked on the way:
+        # wrapping the column keeps a planner without statistics from sorting every SIM
+        # of a state, group or APN instead (their indexes are in ICCID order).
+        walk = f.sort == "imsi"
         if f.state:
-            query.add("s.state = ?", f.state)
+            query.add("s.state || '' = ?" if walk else "s.state = ?", f.state)
         if f.group_id is not None:
-            query.add("s.group_id = ?", f.group_id)
+            query.add("s.group_id + 0 = ?" if walk else "s.group_id = ?", f.group_id)
         if f.apn:
-            query.add("s.apn = ?", f.apn)
+            query.add("s.apn || '' = ?" if walk else "s.apn = ?", f.apn)
         if f.online == "online":
             query.add("EXISTS (SELECT 1 FROM sub_leases o WHERE o.imsi = s.imsi)")
         elif f.online == "offline":
             query.add("NOT EXISTS (SELECT 1 FROM sub_leases o WHERE o.imsi = s.imsi)")
         if f.alerts:
-            query.add("EXISTS (SELECT 1 FROM audit_events e WHERE e.subject = 'sim:' || s.imsi"
-                      " AND e.outcome = 'alert')")
+            # The alerted IMSIs are a small set: computed once, not once per SIM.
+            query.add("s.imsi IN (SELECT substr(e.subject, 5) FROM audit_events e"
+                      " WHERE e.outcome = 'alert' AND e.subject LIKE 'sim:%')")
         return query
 
     def _pages(self, f: SimFilter, select: str, after: str | None,
@@ -250,12 +259,24 @@ class FleetQuery:
         return {"groups": groups, "apns": [(a, a) for a in apns]}
 
     def state_counts(self, tenant_id: str | None) -> dict[str, int]:
+        """SIMs per state, at most ``COUNTS_TTL_S`` old (a full count costs a scan)."""
+        now = time.monotonic()
+        cached = self._counts.get(tenant_id)
+        if cached is not None and now - cached[0] < COUNTS_TTL_S:
+            return cached[1]
         where, params = ("WHERE tenant_id = ?", [tenant_id]) if tenant_id else ("", [])
         counts = dict.fromkeys(_STATES, 0)
         for state, n in self._db.query(
                 f"SELECT state, COUNT(*) FROM sub_sims {where} GROUP BY state", params):
             counts[str(state)] = int(n)
+        if len(self._counts) > 1000:
+            self._counts.clear()
+        self._counts[tenant_id] = (now, counts)
         return counts
+
+    def forget_counts(self) -> None:
+        """Drop cached counts (after a bulk action, so its result shows at once)."""
+        self._counts.clear()
 
 
 def _merge(pages: list[list[list[Any]]], index: int, desc: bool,

@@ -17,6 +17,7 @@ import io
 import json
 import secrets
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,11 @@ from simtrust.subscriber import (
     TRANSITIONS,
     ImportRejected,
     SimState,
-    decision_history,
     missing_block,
     missing_sim,
 )
 from simtrust.web._charts import bar_chart
-from simtrust.web._fleet import FleetQuery, SimFilter, parse_filter
+from simtrust.web._fleet import FleetQuery, parse_filter
 from simtrust.web._jobs import JobBoard
 from simtrust.web._session import COOKIE, Session, SessionStore
 
@@ -58,6 +58,10 @@ __all__ = ["create_dashboard", "create_site"]
 _STATIC = Path(__file__).parent / "static"
 _PAGE = 50
 _LOGIN_CSRF = "simtrust_login"
+_DECISION_BATCHES = 20
+#: Audit actions of policy enforcement and what was done about a device.
+_ENFORCEMENT = ("policy.violation", "policy.block", "policy.remove", "pki.revoke",
+                "pki.revoke-sim", "blocklist.add")
 _BULK_ACTIONS = {"suspend": SimState.SUSPENDED, "resume": SimState.ACTIVE}
 
 
@@ -214,8 +218,7 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
             writer.writerow(["iccid", "imsi", "tenant_id", "state", "group", "apn", "address",
                              "created_at"])
             after: str | None = None
-            plain = SimFilter(**{**{k: getattr(f, k) for k in f.__slots__},
-                                 "sort": "iccid", "desc": False})
+            plain = replace(f, sort="iccid", desc=False)
             while True:
                 rows, after = fleet.page(plain, after=after, limit=2000)
                 for r in rows:
@@ -294,6 +297,7 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
                 return inventory.transition_many(batch, target, actor=who.actor,
                                                   reason=f"bulk {action} (dashboard)",
                                                   tenant_id=tenant)
+        fleet.forget_counts()
         job = jobs.start(action, who.key_id, tenant, count, batches, apply)
         return RedirectResponse(f"/ui/jobs/{job.id}", status_code=303)
 
@@ -328,8 +332,7 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
             usage[day] = usage.get(day, 0.0) + s.in_octets + s.out_octets
         alerts = runtime.audit.recent(subject=f"sim:{imsi}", outcome="alert", limit=50)
         history = runtime.audit.recent(subject=f"sim:{sim.iccid.value}", limit=50)
-        decisions = decision_history(runtime.audit, tenant_id=sim.tenant_id,
-                                     iccid=sim.iccid.value, limit=20)
+        decisions = _recent_decisions(runtime, sim.tenant_id, sim.iccid.value)
         certs = runtime.bootstrap.cas.certificates(iccid=sim.iccid.value, limit=50)
         serving = runtime.db.query_one(
             "SELECT host, realm, registered_at FROM sub_serving_nodes WHERE imsi = ?", (imsi,))
@@ -344,7 +347,7 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
             usage_svg=bar_chart(list(usage.items()), title=f"Data used by SIM {sim.iccid}"
                                 ", bytes per day", unit="bytes") if usage else "",
             usage=list(usage.items()), alerts=alerts, history=history,
-            decisions=decisions[-20:], certs=certs, is_admin=who.role != "tenant-viewer",
+            decisions=decisions, certs=certs, is_admin=who.role != "tenant-viewer",
             targets=sorted(str(t) for t in _targets(sim.state)),
         )
 
@@ -414,19 +417,24 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
     # -- security ----------------------------------------------------------------------
 
     @ui.get("/alerts", response_class=HTMLResponse)
-    def alerts(request: Request, before: int | None = None) -> Response:
+    def alerts(request: Request, before: int | None = None, kind: str = "") -> Response:
         _session, who = current(request)
         scope = None if who.is_operator else who.tenant_id
         events = runtime.audit.recent(outcome="alert", tenant_id=scope, before_seq=before,
-                                      limit=_PAGE)
+                                      action=kind or None, limit=_PAGE)
         per_day: dict[str, float] = {}
-        for row in runtime.db.query(
-                "SELECT substr(at, 1, 10), COUNT(*) FROM (SELECT at FROM audit_events"
-                " WHERE outcome = 'alert'" + (" AND tenant_id = ?" if scope else "") +
-                " ORDER BY seq DESC LIMIT 10000) GROUP BY 1 ORDER BY 1",
+        kinds: dict[str, int] = {}
+        for day, action, n in runtime.db.query(
+                "SELECT substr(at, 1, 10), action, COUNT(*) FROM (SELECT at, action"
+                " FROM audit_events WHERE outcome = 'alert'"
+                + (" AND tenant_id = ?" if scope else "") +
+                " ORDER BY seq DESC LIMIT 10000) t GROUP BY 1, 2 ORDER BY 1",
                 (scope,) if scope else ()):
-            per_day[str(row[0])] = float(row[1])
-        return render(request, "alerts.html", events=events,
+            kinds[str(action)] = kinds.get(str(action), 0) + int(n)
+            if not kind or kind == action:
+                per_day[str(day)] = per_day.get(str(day), 0.0) + float(n)
+        return render(request, "alerts.html", events=events, kinds=sorted(kinds.items()),
+                      kind=kind,
                       chart=bar_chart(list(per_day.items())[-30:], title="Alerts per day",
                                       unit="alerts") if per_day else "",
                       per_day=list(per_day.items())[-30:],
@@ -519,7 +527,42 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
         bl.remove(entry_id, actor=who.actor)
         return RedirectResponse("/ui/blocklist", status_code=303)
 
+    @ui.get("/policy", response_class=HTMLResponse)
+    def policy(request: Request) -> Response:
+        _session, who = current(request)
+        scope = None if who.is_operator else who.tenant_id
+        merged: list[Any] = []
+        for action in _ENFORCEMENT:
+            merged.extend(runtime.audit.recent(action=action, tenant_id=scope, limit=_PAGE))
+        merged.sort(key=lambda e: e.seq, reverse=True)
+        return render(request, "policy.html", events=merged[:_PAGE], actions=_ENFORCEMENT)
+
     # -- trust layer -------------------------------------------------------------------
+
+    @ui.get("/trust", response_class=HTMLResponse)
+    def trust(request: Request) -> Response:
+        _session, who = current(request)
+        scope = None if who.is_operator else who.tenant_id
+        cas = runtime.bootstrap.cas
+        dids = runtime.db.query(
+            "SELECT did, version, deactivated, created, updated FROM identity_did"
+            " ORDER BY updated DESC LIMIT 50")
+        receipts = runtime.db.query(
+            "SELECT receipt_hash, verifier, issuer, verified_at, ledger_order"
+            " FROM identity_receipt ORDER BY verified_at DESC LIMIT 50")
+        lists = runtime.db.query(
+            "SELECT list_id, issuer, purpose, size, allocated, updated FROM identity_status_list"
+            " ORDER BY updated DESC LIMIT 50") if who.is_operator else []
+        engine = runtime.contracts
+        codes = engine.codes()
+        contracts = [{**c, "code_name": codes.get(c["code"], c["code"][:12]),
+                      "detail": engine.state(c["contract"])["state"]}
+                     for c in engine.contracts()[:100]]
+        return render(request, "trust.html", cas=cas.cas(scope),
+                      certs=cas.certificates(tenant_id=scope, limit=50), dids=dids,
+                      receipts=receipts, lists=lists, is_operator=who.is_operator,
+                      contracts=contracts)
+
 
     @ui.get("/audit", response_class=HTMLResponse)
     def audit(request: Request, before: int | None = None,
@@ -599,6 +642,25 @@ def _json(text: Any) -> Any:
 
 def _targets(state: SimState) -> frozenset[SimState]:
     return TRANSITIONS[state]
+
+
+def _recent_decisions(runtime: Runtime, tenant_id: str, iccid: str) -> list[dict[str, Any]]:
+    """This SIM's attach decisions in the tenant's latest decision batches (bounded work).
+
+    Decisions are audited in batches per tenant (subscriber/_decision_log.py), so a
+    page reads the newest few batches instead of the tenant's whole history.
+    """
+    found: list[dict[str, Any]] = []
+    for event in runtime.audit.recent(subject=f"tenant:{tenant_id}", limit=_DECISION_BATCHES):
+        if event.action != "attach.decisions":
+            continue
+        columns = list(event.details.get("columns", []))
+        for values in event.details.get("rows", []):
+            row = dict(zip(columns, values, strict=False))
+            if row.get("iccid") == iccid:
+                found.append(row)
+    found.sort(key=lambda r: str(r.get("at", "")), reverse=True)
+    return found[:20]
 
 
 def _tenant_exists(runtime: Runtime, tenant_id: str) -> None:
