@@ -59,6 +59,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/policy/alerting/{tenant_id}"): {"webhook_url": None},
     ("PUT", "/v1/tenants/{tenant_id}/attach-policy"): {},
     ("PUT", "/v1/tenants/{tenant_id}/sim-allocation"): {"iccid_prefixes": ["8988299"]},
+    ("PUT", "/v1/tenants/{tenant_id}/address-allocation"): {"networks": ["10.99.0.0/16"]},
     ("PUT", "/v1/pki/cas/{label}/profile"): {},
     ("POST", "/v1/pki/sims/{iccid}/revoke"): {},
     ("POST", "/v1/sims"): lambda t: _sim(50, t),

@@ -307,6 +307,8 @@ def test_alert_evidence_sim_page_and_audit_proof(env: tuple[Runtime, Fleet]) -> 
     operator, ocsrf = sign_in(rt, fleet.operator)
     verified = operator.post("/ui/audit/verify", data={"csrf": ocsrf})
     assert "chain correctly" in verified.text
+    assert fleet.alert_id in operator.get("/ui/alerts?kind=detect.alert.scan").text
+    assert fleet.alert_id not in operator.get("/ui/alerts?kind=policy.alert.volume").text
     assert "Recent tangle" in operator.get("/ui/ledger").text
 
 

@@ -17,6 +17,7 @@ import io
 import json
 import secrets
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ from simtrust.subscriber import (
     missing_sim,
 )
 from simtrust.web._charts import bar_chart
-from simtrust.web._fleet import FleetQuery, SimFilter, parse_filter
+from simtrust.web._fleet import FleetQuery, parse_filter
 from simtrust.web._jobs import JobBoard
 from simtrust.web._session import COOKIE, Session, SessionStore
 
@@ -217,8 +218,7 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
             writer.writerow(["iccid", "imsi", "tenant_id", "state", "group", "apn", "address",
                              "created_at"])
             after: str | None = None
-            plain = SimFilter(**{**{k: getattr(f, k) for k in f.__slots__},
-                                 "sort": "iccid", "desc": False})
+            plain = replace(f, sort="iccid", desc=False)
             while True:
                 rows, after = fleet.page(plain, after=after, limit=2000)
                 for r in rows:
@@ -417,19 +417,24 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
     # -- security ----------------------------------------------------------------------
 
     @ui.get("/alerts", response_class=HTMLResponse)
-    def alerts(request: Request, before: int | None = None) -> Response:
+    def alerts(request: Request, before: int | None = None, kind: str = "") -> Response:
         _session, who = current(request)
         scope = None if who.is_operator else who.tenant_id
         events = runtime.audit.recent(outcome="alert", tenant_id=scope, before_seq=before,
-                                      limit=_PAGE)
+                                      action=kind or None, limit=_PAGE)
         per_day: dict[str, float] = {}
-        for row in runtime.db.query(
-                "SELECT substr(at, 1, 10), COUNT(*) FROM (SELECT at FROM audit_events"
-                " WHERE outcome = 'alert'" + (" AND tenant_id = ?" if scope else "") +
-                " ORDER BY seq DESC LIMIT 10000) GROUP BY 1 ORDER BY 1",
+        kinds: dict[str, int] = {}
+        for day, action, n in runtime.db.query(
+                "SELECT substr(at, 1, 10), action, COUNT(*) FROM (SELECT at, action"
+                " FROM audit_events WHERE outcome = 'alert'"
+                + (" AND tenant_id = ?" if scope else "") +
+                " ORDER BY seq DESC LIMIT 10000) t GROUP BY 1, 2 ORDER BY 1",
                 (scope,) if scope else ()):
-            per_day[str(row[0])] = float(row[1])
-        return render(request, "alerts.html", events=events,
+            kinds[str(action)] = kinds.get(str(action), 0) + int(n)
+            if not kind or kind == action:
+                per_day[str(day)] = per_day.get(str(day), 0.0) + float(n)
+        return render(request, "alerts.html", events=events, kinds=sorted(kinds.items()),
+                      kind=kind,
                       chart=bar_chart(list(per_day.items())[-30:], title="Alerts per day",
                                       unit="alerts") if per_day else "",
                       per_day=list(per_day.items())[-30:],
