@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from simtrust.identity import (
     Ed25519Signer,
     ProtocolError,
     VerificationFailed,
+    capability_token,
     issue_sd_jwt,
     key_proof,
     present_sd_jwt,
@@ -26,6 +29,19 @@ from simtrust.identity import (
 from simtrust.runtime import Runtime
 
 TOKEN = "/oauth2/token"
+
+
+def capability_token_bytes(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.fixture(scope="module")
+def enforcer_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    rt = Runtime.ephemeral(tmp_path_factory.mktemp("pep") / "home")
+    try:
+        yield rt
+    finally:
+        rt.close()
 
 
 def _offer(api: Any, headers: dict[str, str], **extra: Any) -> dict[str, Any]:
@@ -156,3 +172,53 @@ def test_p256_holder_keys_bind_sd_jwt(sqlite_runtime: Runtime) -> None:
                            nonce="n", audience="a", now=now)  # fmt: skip
     with pytest.raises(VerificationFailed, match="key binding"):
         verify_sd_jwt(other, resolver=service.resolver, now=now, nonce="n", audience="a")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=300))
+def test_capability_tokens_never_crash_the_enforcement_point(
+    enforcer_runtime: Runtime, raw: bytes | str
+) -> None:
+    token = raw if isinstance(raw, str) else capability_token_bytes(raw)
+    service = enforcer_runtime.identity
+    decision = service.capabilities.check(token, action="read", resource="urn:x", now=service.now())
+    assert not decision.permit
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.sampled_from(["@context", "type", "issuer", "credentialSubject", "id",
+                                       "resource", "actions", "delegationDepth", "proof",
+                                       "verifiableCredential", "validFrom"]),
+                      children, max_size=6),
+    max_leaves=25,
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_JSON, max_size=3) | st.dictionaries(st.text(max_size=5), _JSON, max_size=4))
+def test_capability_chains_of_any_shape_are_denied_not_crashed(
+    enforcer_runtime: Runtime, document: list[Any] | dict[str, Any]
+) -> None:
+    service = enforcer_runtime.identity
+    decision = service.capabilities.check(
+        capability_token(document), action="read", resource="urn:x", now=service.now()
+    )
+    assert not decision.permit
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=200) | st.builds(
+    lambda h, p, s: ".".join([capability_token_bytes(h), capability_token_bytes(p), s]),
+    st.binary(max_size=60), st.binary(max_size=60), st.text(max_size=20)))  # fmt: skip
+def test_key_proofs_of_any_shape_are_protocol_errors(enforcer_runtime: Runtime, proof: str) -> None:
+    service = enforcer_runtime.identity
+    now = service.now()
+    made = service.oid4vci.create_offer("SimtrustKyc", {"kyc_level": "basic"}, now=now)
+    code = made["credentialOffer"]["grants"][PRE_AUTHORIZED_GRANT]["pre-authorized_code"]
+    token = service.oid4vci.redeem({"pre-authorized_code": code}, now=now)["access_token"]
+    request = {"credential_configuration_id": "SimtrustKyc", "proofs": {"jwt": [proof]}}
+    with pytest.raises(ProtocolError) as caught:
+        service.oid4vci.credential(token, request, now=now)
+    assert caught.value.error in ("invalid_proof", "invalid_nonce")

@@ -188,3 +188,29 @@ def test_wallet_receives_kyc_over_oid4vci_and_presents_it_over_oid4vp(
     assert [("did:web:partner.example", KYC_VCT)] == [
         (r.relying_party, r.credential_type) for r in receipts
     ]
+
+
+def test_wallet_waits_for_a_deferred_credential(server: Server) -> None:
+    """Deferred issuance (§9): 202 + transaction_id until the operator approves."""
+    node = _node()
+    made = server.http.post(
+        "/oid4vci/offers",
+        json={"credential_configuration_id": "DeviceCredential", "deferred": True,
+              "claims": {"imei": "490154203237518", "model": "meter-x1"}},
+        headers=server.headers,
+    ).json()  # fmt: skip
+    waiting = server.wallet(node, {"action": "receive", "offerUrl": made["offerUrl"]})
+    assert waiting["transactionId"]
+    assert 5 == waiting["interval"]
+    ask = {"action": "deferred", "issuer": waiting["issuer"],
+           "accessToken": waiting["accessToken"], "transactionId": waiting["transactionId"]}
+    assert server.wallet(node, ask).get("credential") is None  # still pending
+    approved = server.http.post(f"/oid4vci/offers/{made['offerId']}/approve",
+                                headers=server.headers)  # fmt: skip
+    assert 204 == approved.status_code
+    credential = server.wallet(node, ask)["credential"]
+    assert ["VerifiableCredential", "DeviceCredential"] == credential["type"]
+    assert credential["credentialSubject"]["id"].startswith("did:key:z6Mk")
+    verified = server.http.post("/credentials/verify", json={"verifiableCredential": credential},
+                                headers=server.headers)  # fmt: skip
+    assert verified.json()["verified"] is True

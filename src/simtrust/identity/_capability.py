@@ -35,7 +35,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
-from simtrust.errors import DecodeError
+from simtrust.errors import DecodeError, SimtrustError
 from simtrust.identity._contexts import CREDENTIALS_V2, SIMTRUST_V1
 from simtrust.identity._credentials import (
     VerifiedCredential,
@@ -277,6 +277,9 @@ class CapabilityEnforcer:
             except VerificationFailed as exc:
                 self._cache.pop(key, None)
                 return Decision(False, f"{exc.reason}: {exc.detail}")
+            except SimtrustError as exc:  # e.g. an unresolvable DID, a malformed identifier
+                self._cache.pop(key, None)
+                return Decision(False, f"unresolvable: {exc.detail}")
             with self._lock:
                 if len(self._cache) >= _CACHE_LIMIT:
                     self._cache.clear()

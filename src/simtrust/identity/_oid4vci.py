@@ -4,7 +4,9 @@ Covered (OpenID4VCI 1.0 section numbers): the credential offer by value and
 by reference (§4.1, §4.1.3) with the pre-authorized code grant and an
 optional transaction code (§4.1.1, §3.5); the token endpoint's
 ``urn:ietf:params:oauth:grant-type:pre-authorized_code`` grant (§6.1, §6.2,
-errors §6.3); the nonce endpoint (§7); the credential endpoint (§8) with
+errors §6.3); the nonce endpoint (§7); deferred issuance (§9: the credential
+endpoint answers 202 with a ``transaction_id`` until the operator approves
+the offer, then the deferred credential endpoint issues); the credential endpoint (§8) with
 ``proofs.jwt`` key proofs (§8.2, Appendix F.1: ``typ``
 ``openid4vci-proof+jwt``, ``aud`` the issuer, ``iat``, the ``c_nonce``, the
 key in ``jwk`` or as a ``did:key`` ``kid``, Ed25519 with EdDSA or P-256
@@ -67,6 +69,7 @@ _TOKEN_LIFETIME = timedelta(minutes=10)
 _NONCE_LIFETIME = timedelta(minutes=5)
 _MAX_TX_ATTEMPTS = 5
 _PROOF_SKEW = timedelta(minutes=5)
+_DEFERRED_INTERVAL = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,7 @@ class CredentialIssuer:
             "credential_issuer": base,
             "credential_endpoint": f"{base}/oid4vci/credential",
             "nonce_endpoint": f"{base}/oid4vci/nonce",
+            "deferred_credential_endpoint": f"{base}/oid4vci/deferred_credential",
             "display": [{"name": self._display, "locale": "en"}],
             "credential_configurations_supported": {
                 cid: config.metadata for cid, config in sorted(self._configurations.items())
@@ -140,8 +144,12 @@ class CredentialIssuer:
         *,
         now: datetime,
         tx_code: bool = False,
+        deferred: bool = False,
     ) -> dict[str, Any]:
-        """Make a pre-authorized offer; return the offer, its URI and the one-time secrets."""
+        """Make a pre-authorized offer; return the offer, its URI and the one-time secrets.
+
+        A ``deferred`` offer is issued only once :meth:`approve` is called (§9).
+        """
         config = self._configurations.get(configuration_id)
         if config is None:
             raise InvalidInput(
@@ -175,8 +183,8 @@ class CredentialIssuer:
         with self._db.transaction(durable=True):
             self._db.execute(
                 "INSERT INTO identity_oid4vci_offer (offer_id, code_hash, configuration_id,"
-                " claims_sealed, offer_sealed, tx_code_hash, created, expires, tx_attempts)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                " claims_sealed, offer_sealed, tx_code_hash, created, expires, tx_attempts,"
+                " deferred) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
                 (
                     offer_id,
                     _digest(code),
@@ -186,6 +194,7 @@ class CredentialIssuer:
                     None if pin is None else _digest(pin),
                     format_datetime(now),
                     format_datetime(now + _OFFER_LIFETIME),
+                    int(deferred),
                 ),
             )
         offer_uri = f"{self.issuer_url}/oid4vci/offers/{offer_id}"
@@ -336,6 +345,11 @@ class CredentialIssuer:
         proof = _one_proof(request)
         holder_key, holder_did, nonce = self._check_proof(proof, now)
         self._take_nonce(nonce, now)
+        deferred = self._db.query_one(
+            "SELECT deferred, approved FROM identity_oid4vci_offer WHERE offer_id = ?", (offer_id,)
+        )
+        if deferred is not None and int(deferred[0]) and deferred[1] is None:
+            return self._defer(offer_id, issued, holder_key, holder_did)
         claims_row = self._db.query_one(
             "SELECT claims_sealed FROM identity_oid4vci_offer WHERE offer_id = ?", (offer_id,)
         )
@@ -354,6 +368,85 @@ class CredentialIssuer:
         claims = json.loads(self._keyring.open(bytes(claims_row[0]), self._aad(offer_id)))
         try:
             minted = self._mint(configuration_id, claims, holder_key, holder_did)
+        except BaseException:
+            with self._db.transaction():
+                self._db.execute(
+                    "UPDATE identity_oid4vci_offer SET issued = NULL WHERE offer_id = ?",
+                    (offer_id,),
+                )
+            raise
+        with self._db.transaction(durable=True):
+            self._db.execute(
+                "UPDATE identity_oid4vci_offer SET credential_id = ? WHERE offer_id = ?",
+                (minted.credential_id, offer_id),
+            )
+        return {"credentials": [{"credential": minted.credential}]}
+
+    def _defer(
+        self, offer_id: str, issued: object, holder_key: dict[str, str], holder_did: str
+    ) -> dict[str, Any]:
+        """Remember the proven key and answer 202 with a transaction id (§8.3, §9)."""
+        transaction = secrets.token_urlsafe(24)
+        with self._db.transaction(durable=True):
+            taken = self._db.execute(
+                "UPDATE identity_oid4vci_offer SET transaction_hash = ?, holder_jwk = ?,"
+                " holder_did = ? WHERE offer_id = ? AND transaction_hash IS NULL"
+                " AND issued IS NULL",
+                (_digest(transaction), json.dumps(holder_key), holder_did, offer_id),
+            )
+            if issued is not None or taken == 0:
+                raise ProtocolError(
+                    "invalid_credential_request", "the offered credential was already requested"
+                )
+        return {"transaction_id": transaction, "interval": _DEFERRED_INTERVAL}
+
+    def approve(self, offer_id: str, *, now: datetime) -> None:
+        """The operator's go-ahead for a deferred offer (e.g. once manual KYC review is done)."""
+        with self._db.transaction(durable=True):
+            taken = self._db.execute(
+                "UPDATE identity_oid4vci_offer SET approved = ?"
+                " WHERE offer_id = ? AND deferred = 1 AND approved IS NULL",
+                (format_datetime(now), offer_id),
+            )
+        if taken == 0:
+            raise NotFound("no deferred offer waiting for approval with that id")
+
+    def deferred_credential(
+        self, access_token: str | None, request: object, *, now: datetime
+    ) -> dict[str, Any]:
+        """The deferred credential endpoint (§9.1): the credential once approved, else 202."""
+        if not access_token:
+            raise ProtocolError(
+                "invalid_token", "a Bearer access token is required", http_status=401
+            )
+        transaction = request.get("transaction_id") if isinstance(request, dict) else None
+        if not isinstance(transaction, str):
+            raise ProtocolError("invalid_credential_request", "transaction_id is required")
+        row = self._db.query_one(
+            "SELECT offer_id, configuration_id, token_expires, approved, issued, holder_jwk,"
+            " holder_did, claims_sealed FROM identity_oid4vci_offer"
+            " WHERE token_hash = ? AND transaction_hash = ?",
+            (_digest(access_token), _digest(transaction)),
+        )
+        if row is None:
+            raise ProtocolError("invalid_transaction_id", "the transaction id is not known")
+        offer_id, configuration_id, token_expires, approved, issued, jwk, did, sealed = row
+        if parse_datetime(str(token_expires), "token_expires") < now:
+            raise ProtocolError("invalid_token", "the access token has expired", http_status=401)
+        if issued is not None:
+            raise ProtocolError("invalid_transaction_id", "the credential was already issued")
+        if approved is None:
+            return {"transaction_id": transaction, "interval": _DEFERRED_INTERVAL}
+        with self._db.transaction(durable=True):
+            if self._db.execute(
+                "UPDATE identity_oid4vci_offer SET issued = ?"
+                " WHERE offer_id = ? AND issued IS NULL",
+                (format_datetime(now), offer_id),
+            ) == 0:
+                raise ProtocolError("invalid_transaction_id", "the credential was already issued")
+        claims = json.loads(self._keyring.open(bytes(sealed), self._aad(offer_id)))
+        try:
+            minted = self._mint(str(configuration_id), claims, json.loads(str(jwk)), str(did))
         except BaseException:
             with self._db.transaction():
                 self._db.execute(

@@ -130,9 +130,18 @@ ALTER TABLE identity_receipt ADD COLUMN relying_party TEXT;
 ALTER TABLE identity_receipt ADD COLUMN credential_type TEXT
 """
 
+_V5 = """
+ALTER TABLE identity_oid4vci_offer ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE identity_oid4vci_offer ADD COLUMN approved TEXT;
+ALTER TABLE identity_oid4vci_offer ADD COLUMN transaction_hash TEXT;
+ALTER TABLE identity_oid4vci_offer ADD COLUMN holder_jwk TEXT;
+ALTER TABLE identity_oid4vci_offer ADD COLUMN holder_did TEXT
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=1, name="dids-status-lists-keys-receipts", sql=_V1),
     Migration(component="identity", version=2, name="status-list-anchors", sql=_V2),
     Migration(component="identity", version=3, name="status-list-sizes-messages", sql=_V3),
     Migration(component="identity", version=4, name="openid4vc-state-receipt-parties", sql=_V4),
+    Migration(component="identity", version=5, name="openid4vci-deferred-issuance", sql=_V5),
 ]

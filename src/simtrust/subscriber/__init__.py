@@ -20,7 +20,12 @@ from simtrust.domain import (
 )
 from simtrust.subscriber._addresses import AddressBook, Lease
 from simtrust.subscriber._alerts import SwapAlert
-from simtrust.subscriber._allocations import AllocationIndex, Allocations, SimAllocation
+from simtrust.subscriber._allocations import (
+    AddressAllocation,
+    AllocationIndex,
+    Allocations,
+    SimAllocation,
+)
 from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason
 from simtrust.subscriber._auc_service import AuthService, aka_functions
 from simtrust.subscriber._blocklist import Blocklist, BlocklistEntry, BlockMatch, missing_block
@@ -78,6 +83,7 @@ __all__ = [
     "HEADER_ALIASES",
     "THREE_DIGIT_MNC_MCCS",
     "TRANSITIONS",
+    "AddressAllocation",
     "AddressBook",
     "Algorithm",
     "AllocationIndex",

@@ -22,7 +22,7 @@ from simtrust.crypto import Keyring
 from simtrust.domain import Iccid, Imei, ImeiSv, Imsi
 from simtrust.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from simtrust.store import Database, TenantStore
-from simtrust.subscriber._allocations import Allocations
+from simtrust.subscriber._allocations import Allocations, parse_network
 from simtrust.subscriber._changes import ChangeFeed
 from simtrust.subscriber._model import (
     Algorithm,
@@ -255,15 +255,18 @@ class Inventory:
     def add_sim(
         self, tenant_id: str, spec: SimSpec, *, actor: str, own_allocation: bool = False
     ) -> Sim:
-        """Provision one SIM; Conflict if its ICCID or IMSI is taken.
+        """Provision one SIM; Conflict if its ICCID, IMSI or static address is taken.
 
         ``own_allocation`` (a tenant's own request): both identifiers must lie in the
-        tenant's ranges (PermissionDenied otherwise, checked before anything else);
-        without it (the operator) neither may lie in another tenant's ranges.
+        tenant's ranges and the static address in its networks (PermissionDenied
+        otherwise, checked before anything else); without it (the operator) none may
+        lie in another tenant's ranges or networks.
         """
         self.require_tenant(tenant_id)
         self.allocations.check(tenant_id, spec.iccid.value, spec.imsi.value,
                                own=own_allocation)
+        if spec.static_ip is not None:
+            self.allocations.check_address(tenant_id, spec.static_ip, own=own_allocation)
         if spec.group_id is not None:
             self._check_group(tenant_id, spec.group_id)
         now = self._clock().isoformat()
@@ -490,11 +493,13 @@ class Inventory:
         roaming: Roaming | None = None,
         auth_method: AuthMethod | None = None,
         clear: Sequence[str] = (),
+        own_allocation: bool = False,
     ) -> Sim:
         """Change attach settings of a SIM (``clear`` names settings to reset to inherit).
 
         Changing the binding mode drops the SIM's existing bindings: they were
-        learned under the old mode and are learned again on next use.
+        learned under the old mode and are learned again on next use. A static
+        address is checked against the allocations as in :meth:`add_sim`.
         """
         settable = {"group_id", "apn", "static_ip", "binding_mode", "roaming"}
         unknown = set(clear) - settable
@@ -510,6 +515,8 @@ class Inventory:
             values["apn"] = apn
         if static_ip is not None:
             values["static_ip"] = _address(static_ip)
+            self.allocations.check_address(sim.tenant_id, values["static_ip"],
+                                           own=own_allocation)
         if binding_mode is not None:
             values["binding_mode"] = str(binding_mode)
         if roaming is not None:
@@ -849,18 +856,19 @@ class Inventory:
     # -- APNs ----------------------------------------------------------------
 
     def create_apn(
-        self, tenant_id: str, name: str, *, actor: str, pool: str | None = None
+        self, tenant_id: str, name: str, *, actor: str, pool: str | None = None,
+        own_allocation: bool = False,
     ) -> Apn:
+        """Create a tenant's APN; its pool must lie in the tenant's networks
+        (``own_allocation``) or outside every other tenant's (the operator)."""
         self.require_tenant(tenant_id)
         name = name.strip().lower()
         if not name or len(name) > 100 or not all(c.isalnum() or c in "-." for c in name):
             raise InvalidInput("APN name must be letters, digits, '-' and '.'", field="name")
         network = None
         if pool is not None:
-            try:
-                network = ipaddress.ip_network(pool.strip(), strict=True)
-            except ValueError as exc:
-                raise InvalidInput(f"not a CIDR block: {pool!r}", field="pool") from exc
+            network = parse_network(pool, "pool")
+            self.allocations.check_pool(tenant_id, network, own=own_allocation)
         with self._db.transaction():
             if self._db.query_one(
                 "SELECT id FROM sub_apns WHERE tenant_id = ? AND name = ?", (tenant_id, name)

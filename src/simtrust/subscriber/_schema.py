@@ -204,6 +204,19 @@ MIGRATIONS = [
         CREATE INDEX sub_sims_apn ON sub_sims (apn, iccid)
         """,
     ),
+    Migration(
+        "subscriber",
+        7,
+        "IP address allocations (networks per tenant for static addresses and APN pools)",
+        """
+        CREATE TABLE sub_address_allocations (
+            network TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX sub_address_allocations_tenant ON sub_address_allocations (tenant_id)
+        """,
+    ),
 ]
 
 #: Sealed columns the runtime re-wraps when the master key rotates.

@@ -100,6 +100,15 @@ async function receive() {
     issuerMetadata, accessToken: accessTokenResponse.access_token,
     credentialConfigurationId: configurationId, proofs: { jwt: [jwt] },
   });
+  if (response.credentialResponse.transaction_id) {
+    return {
+      transactionId: response.credentialResponse.transaction_id,
+      interval: response.credentialResponse.interval,
+      accessToken: accessTokenResponse.access_token,
+      issuer: offer.credential_issuer,
+      privateJwk,
+    };
+  }
   return {
     credential: response.credentialResponse.credentials[0].credential,
     configurationId,
@@ -108,6 +117,16 @@ async function receive() {
     proofHeader: JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url')),
     privateJwk,
   };
+}
+
+async function deferred() {
+  const client = new Openid4vciClient({ callbacks });
+  const issuerMetadata = await client.resolveIssuerMetadata(input.issuer);
+  const response = await client.retrieveDeferredCredentials({
+    issuerMetadata, accessToken: input.accessToken, transactionId: input.transactionId,
+  });
+  const body = response.deferredCredentialResponse;
+  return { credential: body.credentials?.[0]?.credential, transactionId: body.transaction_id ?? null };
 }
 
 async function present() {
@@ -146,7 +165,8 @@ async function present() {
 }
 
 try {
-  const result = input.action === 'receive' ? await receive() : await present();
+  const actions = { receive, deferred, present };
+  const result = await actions[input.action]();
   process.stdout.write(JSON.stringify(result));
 } catch (error) {
   process.stdout.write(JSON.stringify({ error: String(error), detail: error?.errorResponse ?? error?.cause?.message ?? null }));

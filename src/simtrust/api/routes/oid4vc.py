@@ -55,6 +55,7 @@ class OfferRequest(BaseModel):
     credential_configuration_id: str = Field(max_length=100)
     claims: dict[str, Any]
     tx_code: bool = False
+    deferred: bool = False
 
 
 class PresentationRequest(BaseModel):
@@ -81,13 +82,56 @@ def create_offer(body: OfferRequest, rt: CurrentRuntime, who: CurrentPrincipal) 
     who.require_operator()
     service = rt.identity
     result = service.oid4vci.create_offer(
-        body.credential_configuration_id, body.claims, now=service.now(), tx_code=body.tx_code
-    )
+        body.credential_configuration_id, body.claims, now=service.now(), tx_code=body.tx_code,
+        deferred=body.deferred,
+    )  # fmt: skip
     rt.audit.append(
         actor=who.actor, action="oid4vci.offer", subject=result["offerId"], outcome="success",
         details={"configuration": body.credential_configuration_id},
     )  # fmt: skip
     return result
+
+
+@router.post(
+    "/oid4vci/offers/{offer_id}/approve",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Approve a deferred offer: the wallet's next deferred request gets it (operator)",
+)
+def approve_offer(offer_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> Response:
+    who.require_operator()
+    service = rt.identity
+    service.oid4vci.approve(offer_id, now=service.now())
+    rt.audit.append(actor=who.actor, action="oid4vci.approve", subject=offer_id,
+                    outcome="success", details={})  # fmt: skip
+    return Response(status_code=204)
+
+
+@router.post(
+    "/oid4vci/deferred_credential",
+    summary="Deferred credential endpoint (§9): the credential once approved, else 202",
+    responses={202: {"description": "issuance pending"}, 400: {"description": "§9.3 error"}},
+)
+async def deferred_credential(request: Request, rt: CurrentRuntime) -> JSONResponse:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    try:
+        if scheme.lower() != "bearer":
+            raise ProtocolError(
+                "invalid_token", "a Bearer access token is required", http_status=401
+            )
+        raw = await request.body()
+        try:
+            body = json.loads(raw[:_MAX_FORM])
+        except (ValueError, RecursionError) as exc:
+            raise ProtocolError("invalid_credential_request", "the body is not JSON") from exc
+        service = rt.identity
+        response = service.oid4vci.deferred_credential(token.strip(), body, now=service.now())
+    except ProtocolError as exc:
+        return protocol_error(exc)
+    pending = "transaction_id" in response
+    if not pending:
+        rt.audit.append(actor="oid4vci:wallet", action="oid4vci.credential",
+                        subject="deferred", outcome="success", details={})  # fmt: skip
+    return JSONResponse(response, status_code=202 if pending else 200, headers=_NO_STORE)
 
 
 @router.get("/oid4vci/offers/{offer_id}", summary="A credential offer by reference (§4.1.3)")
@@ -125,11 +169,12 @@ async def credential(request: Request, rt: CurrentRuntime) -> JSONResponse:
         response = service.oid4vci.credential(token.strip(), body, now=service.now())
     except ProtocolError as exc:
         return protocol_error(exc)
+    pending = "transaction_id" in response
     rt.audit.append(
-        actor="oid4vci:wallet", action="oid4vci.credential",
+        actor="oid4vci:wallet", action="oid4vci.deferred" if pending else "oid4vci.credential",
         subject=str(body["credential_configuration_id"]), outcome="success", details={},
     )  # fmt: skip
-    return JSONResponse(response, headers=_NO_STORE)
+    return JSONResponse(response, status_code=202 if pending else 200, headers=_NO_STORE)
 
 
 @router.post(
