@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import timedelta
 
@@ -11,8 +12,10 @@ from simtrust.identity import (
     KYC_VCT,
     PRE_AUTHORIZED_GRANT,
     EcdsaP256Signer,
+    Ed25519Signer,
     ProtocolError,
     capability_token,
+    create_presentation,
     key_proof,
     open_request_object,
     present_sd_jwt,
@@ -77,3 +80,46 @@ def test_issue_present_bill_and_enforce(runtime: Runtime) -> None:
     assert service.capabilities.check(chain, action="read", resource="urn:r/x", now=now).permit
     service.set_status(root["credentialStatus"], True)
     assert not service.capabilities.check(chain, action="read", resource="urn:r", now=now).permit
+
+
+def test_w3c_device_credential_presented_over_oid4vp(sqlite_runtime: Runtime) -> None:
+    """ldp_vc: a Data Integrity presentation with challenge = nonce, domain = client id (B.1)."""
+    service = sqlite_runtime.identity
+    now = service.now()
+    wallet = Ed25519Signer.generate()
+    made = service.oid4vci.create_offer(
+        "DeviceCredential", {"imei": "490154203237518", "model": "meter-x1"}, now=now
+    )
+    code = made["credentialOffer"]["grants"][PRE_AUTHORIZED_GRANT]["pre-authorized_code"]
+    token = service.oid4vci.redeem({"pre-authorized_code": code}, now=now)["access_token"]
+    proof = key_proof(wallet, issuer_url=service.public_url,
+                      nonce=service.oid4vci.nonce(now=now)["c_nonce"], now=now)  # fmt: skip
+    credential = service.oid4vci.credential(
+        token, {"credential_configuration_id": "DeviceCredential", "proofs": {"jwt": [proof]}},
+        now=now,
+    )["credentials"][0]["credential"]  # fmt: skip
+    query = {"credentials": [{
+        "id": "device", "format": "ldp_vc",
+        "meta": {"type_values": [["VerifiableCredential", "DeviceCredential"]]},
+        "claims": [{"path": ["credentialSubject", "model"], "values": ["meter-x1"]}],
+    }]}  # fmt: skip
+
+    def answer(signer: Ed25519Signer) -> dict[str, object]:
+        made_request = service.oid4vp.create_request("tenant:t1", now=now, dcql_query=query)
+        asked = open_request_object(
+            service.oid4vp.request_object(made_request["id"], now=now), service.resolver
+        )
+        vp = create_presentation([credential], signer, now=now, challenge=asked["nonce"],
+                                 domain=asked["client_id"])  # fmt: skip
+        form = {"vp_token": json.dumps({"device": [vp]}), "state": asked["state"]}
+        with contextlib.suppress(ProtocolError):
+            service.oid4vp.respond(made_request["id"], form, now=now)
+        return service.oid4vp.result(made_request["id"], "tenant:t1")
+
+    good = answer(wallet)
+    assert ("verified", "DeviceCredential") == (
+        good["status"], good["credentials"]["device"][0]["credentialType"]
+    )  # fmt: skip
+    stolen = answer(Ed25519Signer.generate())  # not the subject: holder binding fails
+    assert "failed" == stolen["status"]
+    assert "holder" in stolen["error"]
