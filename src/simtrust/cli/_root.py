@@ -114,7 +114,7 @@ def serve(
     """Run the HTTP API server."""
     import uvicorn  # noqa: PLC0415 - heavy optional: the ASGI server, only for commands that serve
 
-    from simtrust.api import create_app  # noqa: PLC0415 - heavy: FastAPI app and every route, only where it is served
+    from simtrust.web import create_site  # noqa: PLC0415 - heavy: FastAPI app, every route and the dashboard, only where it is served
 
     rt = open_runtime()
     host, port = rt.settings.api_host, rt.settings.api_port
@@ -123,14 +123,23 @@ def serve(
         if not host or not (port_text.isascii() and port_text.isdigit()):
             raise InvalidInput(f"--bind must be HOST:PORT, got {bind!r}")
         port = int(port_text)
-    err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json)")
+    err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json,"
+                      " dashboard at /ui/)")
+    # Built before traffic, so attach decisions, alerts and certificate events
+    # annotate the data of the SIMs they concern from the first one.
+    rt.streams.alert_sink()
     anchoring = _start_anchoring(rt)
     diameter = _start_diameter(rt)
     sbi = _start_sbi(rt)
     bootstrap = _start_bootstrap(rt)
     listeners = _start_radius(rt)
+    _start_lwm2m(rt)
+    # Orders a stopped node left half-done are failed (their steps undone) or run now;
+    # notifications it had not delivered go out.
+    rt.orchestrator.recover()
+    rt.market_events.start()
     try:
-        uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+        uvicorn.run(create_site(rt), host=host, port=port, log_level="info")
     finally:
         for stop in sbi:
             stop()
@@ -273,6 +282,19 @@ def _start_diameter(rt: Runtime) -> DiameterListener | None:
     err_console.print(f"simtrust Diameter S6a/S13 on {bound[0]}:{bound[1]} as "
                       f"{node.origin_host} ({node.origin_realm}); peers: {peers}")
     return listener
+
+
+def _start_lwm2m(rt: Runtime) -> None:
+    """The LwM2M servers (DTLS) when ``SIMTRUST_LWM2M_BIND`` is set; the runtime stops them."""
+    settings = rt.settings
+    if not settings.lwm2m_bind:
+        return
+    host, _, port = settings.lwm2m_bind.rpartition(":")
+    bs_port = int(settings.lwm2m_bootstrap_bind.rpartition(":")[2] or 0) \
+        if settings.lwm2m_bootstrap_bind else int(port) + 1
+    rt.devices.start(host, int(port), bs_port)
+    err_console.print(f"simtrust LwM2M management on coaps://{host}:{rt.devices.dm_port}, "
+                      f"bootstrap on coaps://{host}:{rt.devices.bs_port}")
 
 
 def _start_bootstrap(rt: Runtime) -> BootstrapListener | None:
