@@ -5,7 +5,8 @@ answered over OpenID4VP and verified in full by the service (``direct_post``
 handling: state, DCQL match, issuer signature, disclosures, key binding with
 nonce and audience, status list, the relying party's receipt written to the
 store and submitted to the ledger, the sealed result), each for its own
-request and nonce; ``metrics.capability_checks_per_s`` — decisions of the
+request and nonce (``notes.oid4vp_receipts_pending``: receipts the ledger's
+issuer quota deferred); ``metrics.capability_checks_per_s`` — decisions of the
 enforcement point on a delegated two-link capability chain whose verification
 is cached (action, resource, window checked each time), target ≥ 10,000/s;
 ``metrics.capability_verify_per_s`` — the same decision with the cache off
@@ -137,6 +138,9 @@ def run(quick: bool) -> BenchResult:
             result.notes["capability_target_per_s"] = 10_000
             result.notes["store"] = "sqlite"
             result.notes["token_bytes"] = len(token)
+            # Receipts the ledger's issuer quota refused stay pending (sent again later);
+            # a run where many were refused did less ledger work per verification.
+            result.notes["oid4vp_receipts_pending"] = len(service.receipts.pending())
         finally:
             rt.close()
     return result

@@ -56,6 +56,9 @@ class Settings:
     bootstrap_bsf_domain: str = "bsf.mnc001.mcc001.pub.3gppnetwork.org"
     radius_bind: str = ""
     radius_acct_bind: str = ""
+    lwm2m_bind: str = ""
+    lwm2m_bootstrap_bind: str = ""
+    lwm2m_public_host: str = "localhost"
     public_base_url: str = ""
     vc_public_verify: bool = False
     vc_public_verify_per_minute: int = 60
@@ -124,6 +127,9 @@ _ENV = {
     "bootstrap_bsf_domain": "SIMTRUST_BOOTSTRAP_BSF_DOMAIN",
     "radius_bind": "SIMTRUST_RADIUS_BIND",
     "radius_acct_bind": "SIMTRUST_RADIUS_ACCT_BIND",
+    "lwm2m_bind": "SIMTRUST_LWM2M_BIND",
+    "lwm2m_bootstrap_bind": "SIMTRUST_LWM2M_BOOTSTRAP_BIND",
+    "lwm2m_public_host": "SIMTRUST_LWM2M_PUBLIC_HOST",
     "public_base_url": "SIMTRUST_PUBLIC_BASE_URL",
     "vc_public_verify": "SIMTRUST_VC_PUBLIC_VERIFY",
     "vc_public_verify_per_minute": "SIMTRUST_VC_PUBLIC_VERIFY_PER_MINUTE",
@@ -197,7 +203,7 @@ def _coerce(key: str, raw: Any) -> Any:
         if not text or any(c.isspace() for c in text) or not text.isascii():
             raise ConfigError(f"{key} must be a DiameterIdentity (FQDN)", setting=key)
         return text
-    if key in ("radius_bind", "radius_acct_bind"):
+    if key in ("radius_bind", "radius_acct_bind", "lwm2m_bind", "lwm2m_bootstrap_bind"):
         text = str(raw).strip()
         host, sep, port = text.rpartition(":")
         numeric = port.isascii() and port.isdigit()

@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from simtrust.aaa import AaaServices, EapAkaServer, build_aaa
-from simtrust.alerts import AuditSink, MqttSink, WebhookSink
+from simtrust.alerts import AlertDispatcher, AuditSink, MqttSink, WebhookSink
 from simtrust.audit import AuditLog
 from simtrust.bootstrap import BootstrapServices, build_bootstrap
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
 from simtrust.detect import DetectionService
+from simtrust.devices import DeviceAlert, DeviceServices, QueuedSink
 from simtrust.domain import Iccid
 from simtrust.errors import ConfigError, InvalidInput, NotFound
 from simtrust.flows import FlowService
@@ -335,6 +336,28 @@ class Runtime:
             )
 
         return self._once("bootstrap", build)
+
+    @property
+    def devices(self) -> DeviceServices:
+        """LwM2M bootstrap and device-management servers over the inventory and the BSF;
+        device alerts to the audit log and the MQTT broker (through a queue)."""
+
+        def build() -> DeviceServices:
+            settings = self.settings
+            dispatcher: AlertDispatcher[DeviceAlert] = AlertDispatcher(
+                [AuditSink(self.audit, actor="devices"), MqttSink(settings.mqtt_url)])
+            return DeviceServices(self.db, self.keyring, self.clock,
+                                  sims=self.subscriber.inventory, naf_keys=self.bootstrap.bsf,
+                                  naf_fqdn=settings.lwm2m_public_host,
+                                  sinks=[QueuedSink(dispatcher)],
+                                  public_host=settings.lwm2m_public_host)
+
+        return self._once("devices", build)
+
+    @devices.setter
+    def devices(self, services: DeviceServices) -> None:
+        """Use ``services`` (built with other alert sinks, e.g. in tests)."""
+        self._install("devices", services)
 
     @property
     def aaa(self) -> AaaServices:

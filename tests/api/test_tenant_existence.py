@@ -34,7 +34,10 @@ NOT_OWNED = {"message_id", "owner", "did", "list_id", "supiOrSuci", "address", "
              "name", "username", "ref", "path",
     # a certificate serial: same not-found error in code (pki.get_certificate); no
     # certificate can be issued here without an EST enrolment
-    "serial"}
+    "serial",
+    # a firmware campaign lives in the running LwM2M server's memory; another tenant's
+    # answers like a missing one in code (fota._visible), tested in tests/devices/test_api.py
+    "campaign_id"}
 
 #: Public by design: a CA's CRL is fetched by relying parties without a key.
 PUBLIC = {("GET", "/v1/pki/cas/{label}/crl")}
@@ -72,6 +75,13 @@ BODIES: dict[tuple[str, str], Any] = {
                                          "name": "probe"},
     ("POST", "/v1/policy/devices"): lambda t: {"tenant_id": t, "imsi": imsi(51).value},
     ("POST", "/v1/pki/cas"): lambda t: {"tenant_id": t, "label": "probe-ca"},
+    ("POST", "/v1/lwm2m/devices/{iccid}/read"): {"path": "/3/0"},
+    ("POST", "/v1/lwm2m/devices/{iccid}/write"): {"path": "/1/1/1", "values": {"/1/1/1": 60}},
+    ("POST", "/v1/lwm2m/devices/{iccid}/execute"): {"path": "/3/0/4"},
+    ("POST", "/v1/fota/campaigns"): lambda t: {"tenant_id": t, "groups": [1], "version": "2",
+                                               "package_uri": "https://fw.example/2.bin"},
+    ("POST", "/v1/fota/config"): lambda t: {"tenant_id": t, "group_id": 1, "path": "/1/0",
+                                            "values": {"/1/0/1": 60}},
 }
 #: Raw (CSV) bodies of the import operations.
 CSV_BODIES = {

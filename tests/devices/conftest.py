@@ -108,10 +108,10 @@ def env(tmp_path: Path) -> Iterator[Env]:
     devices = DeviceServices(rt.db, rt.keyring, clock, sims=subs.inventory, naf_keys=boot.bsf,
                              naf_fqdn="lwm2m-bs.localhost", sinks=[alerts], allow_nosec=True)
     devices.start(nosec_port=0)
+    rt.devices = devices
     try:
         yield Env(rt, subs, boot, listener, devices, clock, alerts)
     finally:
-        devices.stop()
         listener.stop()
         subs.close()
         rt.close()

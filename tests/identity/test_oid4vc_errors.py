@@ -206,3 +206,19 @@ def test_capability_chains_of_any_shape_are_denied_not_crashed(
         capability_token(document), action="read", resource="urn:x", now=service.now()
     )
     assert not decision.permit
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=200) | st.builds(
+    lambda h, p, s: ".".join([capability_token_bytes(h), capability_token_bytes(p), s]),
+    st.binary(max_size=60), st.binary(max_size=60), st.text(max_size=20)))  # fmt: skip
+def test_key_proofs_of_any_shape_are_protocol_errors(enforcer_runtime: Runtime, proof: str) -> None:
+    service = enforcer_runtime.identity
+    now = service.now()
+    made = service.oid4vci.create_offer("SimtrustKyc", {"kyc_level": "basic"}, now=now)
+    code = made["credentialOffer"]["grants"][PRE_AUTHORIZED_GRANT]["pre-authorized_code"]
+    token = service.oid4vci.redeem({"pre-authorized_code": code}, now=now)["access_token"]
+    request = {"credential_configuration_id": "SimtrustKyc", "proofs": {"jwt": [proof]}}
+    with pytest.raises(ProtocolError) as caught:
+        service.oid4vci.credential(token, request, now=now)
+    assert caught.value.error in ("invalid_proof", "invalid_nonce")

@@ -132,6 +132,7 @@ def serve(
     sbi = _start_sbi(rt)
     bootstrap = _start_bootstrap(rt)
     listeners = _start_radius(rt)
+    _start_lwm2m(rt)
     # Orders a stopped node left half-done are failed (their steps undone) or run now;
     # notifications it had not delivered go out.
     rt.orchestrator.recover()
@@ -251,6 +252,19 @@ def _start_diameter(rt: Runtime) -> DiameterListener | None:
     err_console.print(f"simtrust Diameter S6a/S13 on {bound[0]}:{bound[1]} as "
                       f"{node.origin_host} ({node.origin_realm}); peers: {peers}")
     return listener
+
+
+def _start_lwm2m(rt: Runtime) -> None:
+    """The LwM2M servers (DTLS) when ``SIMTRUST_LWM2M_BIND`` is set; the runtime stops them."""
+    settings = rt.settings
+    if not settings.lwm2m_bind:
+        return
+    host, _, port = settings.lwm2m_bind.rpartition(":")
+    bs_port = int(settings.lwm2m_bootstrap_bind.rpartition(":")[2] or 0) \
+        if settings.lwm2m_bootstrap_bind else int(port) + 1
+    rt.devices.start(host, int(port), bs_port)
+    err_console.print(f"simtrust LwM2M management on coaps://{host}:{rt.devices.dm_port}, "
+                      f"bootstrap on coaps://{host}:{rt.devices.bs_port}")
 
 
 def _start_bootstrap(rt: Runtime) -> BootstrapListener | None:

@@ -39,7 +39,7 @@ from simtrust.devices._server import (
     SimFinder,
     parse_endpoint,
 )
-from simtrust.devices._service import DeviceServices
+from simtrust.devices._service import DeviceServices, QueuedSink
 from simtrust.devices._transport import (
     CoapEndpoint,
     DtlsClientLink,
@@ -84,6 +84,7 @@ __all__ = [
     "Path",
     "Peer",
     "PskEntry",
+    "QueuedSink",
     "Registration",
     "SimFinder",
     "UdpLink",

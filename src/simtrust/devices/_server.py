@@ -210,6 +210,12 @@ class DeviceManager:
                            reason="not-registered")
         return self._regs[reg_id]
 
+    def get_by_imsi(self, imsi: str) -> Registration:
+        reg_id = self._by_imsi.get(imsi)
+        if reg_id is None:
+            raise NotFound("the SIM's device is not registered", reason="not-registered")
+        return self._regs[reg_id]
+
     def _refuse(self, reason: str, msg: Message, code: int) -> Message:
         self.refused[reason] = self.refused.get(reason, 0) + 1
         return msg.reply(code, reason.encode())

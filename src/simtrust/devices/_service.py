@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from datetime import datetime
 from typing import Any, TypeVar
 
-from simtrust.alerts import AlertSink
+from simtrust.alerts import AlertDispatcher, AlertSink
 from simtrust.bootstrap import NafId
 from simtrust.crypto import Keyring
 from simtrust.devices._bootstrap import (
@@ -26,11 +26,28 @@ from simtrust.devices._credentials import BOOTSTRAP, CredentialStore
 from simtrust.devices._fota import FirmwareCampaigns
 from simtrust.devices._server import DeviceAlert, DeviceManager, SimFinder
 from simtrust.devices._transport import DtlsServerLink, UdpLink
+from simtrust.errors import Conflict
 from simtrust.store import Database
 
-__all__ = ["DeviceServices"]
+__all__ = ["DeviceServices", "QueuedSink"]
 
 T = TypeVar("T")
+
+
+class QueuedSink:
+    """Hands device alerts to an :class:`~simtrust.alerts.AlertDispatcher` so a slow
+    webhook or broker never holds up the CoAP loop."""
+
+    name = "queued"
+
+    def __init__(self, dispatcher: AlertDispatcher[DeviceAlert]) -> None:
+        self._dispatcher = dispatcher
+
+    def send(self, alert: DeviceAlert) -> None:
+        self._dispatcher.submit(alert)
+
+    def close(self) -> None:
+        self._dispatcher.close()
 SWEEP_S = 5.0
 
 
@@ -53,6 +70,8 @@ class DeviceServices:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._closers: list[Callable[[], None]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sinks = list(sinks)
         self.dm_port = 0
         self.bs_port = 0
         self.nosec_port: int | None = None
@@ -122,7 +141,8 @@ class DeviceServices:
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 120.0) -> T:
         """Run ``coro`` on the servers' loop and wait for its result."""
         if self._loop is None:
-            raise RuntimeError("device services are not started")
+            raise Conflict("the LwM2M servers are not running (set SIMTRUST_LWM2M_BIND)",
+                           reason="lwm2m-not-running")
         fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
         return fut.result(timeout)
 
@@ -133,6 +153,11 @@ class DeviceServices:
             return fn()
 
         return self.call(wrapped())
+
+    def keep(self, task: asyncio.Task[Any]) -> None:
+        """Hold a background task (a campaign) until it ends."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def stop(self) -> None:
         loop = self._loop
@@ -151,3 +176,5 @@ class DeviceServices:
 
     def close(self) -> None:
         self.stop()
+        for sink in self._sinks:
+            sink.close()
