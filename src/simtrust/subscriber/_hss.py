@@ -328,7 +328,7 @@ class HssService:
             return
         stop = self._follow_stop = threading.Event()
         changes = self._inv.changes
-        seen = changes.head()
+        seen = start = changes.head()
         applied: set[int] = set()
 
         def loop() -> None:
@@ -337,7 +337,7 @@ class HssService:
                 try:
                     rows, _reload = changes.since(seen)
                     for seq, kind, item in rows:
-                        if seq in applied:
+                        if seq <= start or seq in applied:
                             continue
                         applied.add(seq)
                         seen = max(seen, seq)
@@ -359,7 +359,9 @@ class HssService:
             self._on_change(kind, item)
 
     def _on_change(self, kind: str, item: str) -> None:
-        if kind != "sim" or item == "*":
+        # Only the process that can send the CLR/IDR (a listener is subscribed) acts:
+        # an API worker or CLI process must not consume the registration silently.
+        if kind != "sim" or item == "*" or not self._listeners:
             return
         node = self.serving_node(item)
         if node is None:
