@@ -39,7 +39,7 @@ LAYERS = {
     "errors": 0, "config": 0, "benchmark": 0, "crypto": 0, "store": 0, "domain": 0, "alerts": 0,
     "identity": 1, "ledger": 1,
     "subscriber": 2, "bootstrap": 2, "aaa": 2, "policy": 2, "detect": 2, "audit": 2,
-    "flows": 2,
+    "flows": 2, "devices": 2,
     "market": 3, "settlement": 3, "streams": 3,
     "api": 4, "cli": 4, "diameter": 4, "sbi": 4, "web": 4, "demo": 4, "runtime": 4, "__main__": 4,
     "testing": 5,
@@ -52,6 +52,7 @@ NAMES = {0: "base", 1: "trust", 2: "security services", 3: "solutions", 4: "inte
 FUNCTION_IMPORTS_ALLOWED = {
     "uvicorn": "the ASGI server: loaded only by the commands that serve HTTP",
     "simtrust.api": "the FastAPI app with every route: loaded only where it is served",
+    "simtrust.web": "the API with the dashboard mounted: loaded only where it is served",
     "fastapi": "FastAPI's test client: only the HTTP demo step uses it",
     "psycopg": "the PostgreSQL driver is optional; SQLite-only installs never load it",
     "pyld": "the JSON-LD processor is heavy and needed only for RDF canonicalisation",

@@ -59,9 +59,13 @@ class Settings:
     bootstrap_bsf_domain: str = "bsf.mnc001.mcc001.pub.3gppnetwork.org"
     radius_bind: str = ""
     radius_acct_bind: str = ""
+    lwm2m_bind: str = ""
+    lwm2m_bootstrap_bind: str = ""
+    lwm2m_public_host: str = "localhost"
     public_base_url: str = ""
     vc_public_verify: bool = False
     vc_public_verify_per_minute: int = 60
+    capability_datasets: str = ""
 
     @property
     def api_host(self) -> str:
@@ -93,6 +97,16 @@ class Settings:
     def diameter_peer_hosts(self) -> frozenset[str]:
         """The Origin-Host values allowed to connect to the Diameter listener."""
         return frozenset(p.strip() for p in self.diameter_peers.split(",") if p.strip())
+
+    @property
+    def datasets(self) -> dict[str, str]:
+        """External HTTP datasets the enforcement point proxies: name → upstream base URL."""
+        out = {}
+        for item in self.capability_datasets.split(","):
+            name, _, url = item.strip().partition("=")
+            if name:
+                out[name.strip()] = url.strip().rstrip("/")
+        return out
 
     def with_home(self, home: Path) -> Settings:
         """Settings re-rooted at another data directory (default paths follow)."""
@@ -129,9 +143,13 @@ _ENV = {
     "bootstrap_bsf_domain": "SIMTRUST_BOOTSTRAP_BSF_DOMAIN",
     "radius_bind": "SIMTRUST_RADIUS_BIND",
     "radius_acct_bind": "SIMTRUST_RADIUS_ACCT_BIND",
+    "lwm2m_bind": "SIMTRUST_LWM2M_BIND",
+    "lwm2m_bootstrap_bind": "SIMTRUST_LWM2M_BOOTSTRAP_BIND",
+    "lwm2m_public_host": "SIMTRUST_LWM2M_PUBLIC_HOST",
     "public_base_url": "SIMTRUST_PUBLIC_BASE_URL",
     "vc_public_verify": "SIMTRUST_VC_PUBLIC_VERIFY",
     "vc_public_verify_per_minute": "SIMTRUST_VC_PUBLIC_VERIFY_PER_MINUTE",
+    "capability_datasets": "SIMTRUST_CAPABILITY_DATASETS",
 }
 
 
@@ -210,7 +228,7 @@ def _coerce(key: str, raw: Any) -> Any:
         if not text or any(c.isspace() for c in text) or not text.isascii():
             raise ConfigError(f"{key} must be a DiameterIdentity (FQDN)", setting=key)
         return text
-    if key in ("radius_bind", "radius_acct_bind"):
+    if key in ("radius_bind", "radius_acct_bind", "lwm2m_bind", "lwm2m_bootstrap_bind"):
         text = str(raw).strip()
         host, sep, port = text.rpartition(":")
         numeric = port.isascii() and port.isdigit()
@@ -244,6 +262,19 @@ def _coerce(key: str, raw: Any) -> Any:
                 f"{key} must be an https:// URL without query or fragment, got {text!r}",
                 setting=key,
             )
+        return text
+    if key == "capability_datasets":
+        text = str(raw).strip()
+        for item in filter(None, (i.strip() for i in text.split(","))):
+            name, _, url = item.partition("=")
+            if (
+                not name.strip()
+                or not all(c.isalnum() or c in "-_" for c in name.strip())
+                or not url.strip().startswith(("http://", "https://"))
+            ):
+                raise ConfigError(
+                    f"{key} is NAME=http(s)://URL[,NAME=URL...], got {item!r}", setting=key
+                )
         return text
     if key == "store_url":
         text = str(raw)

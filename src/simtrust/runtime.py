@@ -25,18 +25,28 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from simtrust.aaa import AaaServices, EapAkaServer, build_aaa
-from simtrust.alerts import AuditSink, MqttSink, WebhookSink
+from simtrust.alerts import AlertDispatcher, AuditSink, MqttSink, WebhookSink
 from simtrust.audit import AuditLog
 from simtrust.bootstrap import BootstrapServices, build_bootstrap
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
 from simtrust.detect import DetectionService
-from simtrust.errors import ConfigError
+from simtrust.devices import DeviceAlert, DeviceServices, QueuedSink
+from simtrust.domain import Iccid
+from simtrust.errors import ConfigError, InvalidInput, NotFound
 from simtrust.flows import FlowService
 from simtrust.identity import IdentityService
 from simtrust.ledger import LedgerNode, open_ledger_node
-from simtrust.market import MarketService
+from simtrust.market import (
+    Federation,
+    MarketEvents,
+    MarketService,
+    Orchestrator,
+    Provisioners,
+    build_provisioners,
+)
 from simtrust.policy import PolicyService, PolicyStore, build_policy_service
+from simtrust.settlement import CONTRACT_CODES, ContractEngine
 from simtrust.store import (
     Database,
     Migration,
@@ -45,6 +55,7 @@ from simtrust.store import (
     apply_migrations,
     open_database,
 )
+from simtrust.streams import IdentityDeviceCredentials, SimRef, StreamService
 from simtrust.subscriber import SubscriberServices, build_services
 
 __all__ = ["POLICY_ALERT_PREFIX", "SCHEMA_PACKAGES", "Runtime", "SealedColumn", "all_migrations",
@@ -67,6 +78,7 @@ SCHEMA_PACKAGES = (
     "settlement",
     "streams",
     "market",
+    "devices",
 )
 
 T = TypeVar("T")
@@ -242,9 +254,57 @@ class Runtime:
         self._install("policy", service)
 
     @property
+    def market_events(self) -> MarketEvents:
+        """TMF hub listeners and the event outbox with its delivery worker."""
+        return self._once("market_events", lambda: MarketEvents(
+            self.db, self.clock, base_url=self.settings.public_url or "http://localhost"))
+
+    @property
+    def provisioners(self) -> Provisioners:
+        """What service orders act on: inventory, AAA, policies, CAs, the ledger."""
+        return self._once("provisioners", lambda: build_provisioners(
+            inventory=lambda: self.subscriber.inventory, apn_access=lambda: self.aaa.apns,
+            policies=lambda: self.policy.store, cas=lambda: self.bootstrap.cas,
+            ledger=lambda: self.ledger, clock=self.clock))
+
+    @property
     def market(self) -> MarketService:
-        """TMF620 catalog and TMF622 product orders."""
-        return self._once("market", lambda: MarketService(self.db, self.audit, self.clock))
+        """TMF620/TMF633 catalogs, TMF622 product orders, TMF641/TMF638/TMF637 reads."""
+        return self._once("market", lambda: MarketService(
+            self.db, self.audit, self.clock, provisioners=self.provisioners,
+            events=self.market_events, anchor=self._anchor_order))
+
+    def _issuer(self) -> Any:
+        return self.identity.issuer()
+
+    def _anchor_order(self, order: dict[str, Any], tenant_id: str | None) -> None:
+        self.federation.anchor(order, tenant_id)
+
+    @property
+    def federation(self) -> Federation:
+        """Catalog publication on the ledger, DID-signed partner requests, order anchors."""
+        return self._once("federation", lambda: Federation(
+            self.db, self.tenants, ledger=lambda: self.ledger,
+            resolver=lambda: self.identity.resolver, signer=self._issuer,
+            clock=self.clock))
+
+    @property
+    def orchestrator(self) -> Orchestrator:
+        """Turns acknowledged product orders into service orders and provisioned objects."""
+        return self._once("orchestrator", lambda: Orchestrator(
+            self.db, self.audit, self.clock, self.provisioners, self.market_events,
+            anchor=self._anchor_order))
+
+    @property
+    def contracts(self) -> ContractEngine:
+        """Contracts on the ledger (roaming agreements), replayed from the finalized order."""
+
+        def build() -> ContractEngine:
+            engine = ContractEngine(list(CONTRACT_CODES.values()))
+            engine.attach(self.ledger)
+            return engine
+
+        return self._once("contracts", build)
 
     @property
     def detect(self) -> DetectionService:
@@ -278,6 +338,28 @@ class Runtime:
         return self._once("bootstrap", build)
 
     @property
+    def devices(self) -> DeviceServices:
+        """LwM2M bootstrap and device-management servers over the inventory and the BSF;
+        device alerts to the audit log and the MQTT broker (through a queue)."""
+
+        def build() -> DeviceServices:
+            settings = self.settings
+            dispatcher: AlertDispatcher[DeviceAlert] = AlertDispatcher(
+                [AuditSink(self.audit, actor="devices"), MqttSink(settings.mqtt_url)])
+            return DeviceServices(self.db, self.keyring, self.clock,
+                                  sims=self.subscriber.inventory, naf_keys=self.bootstrap.bsf,
+                                  naf_fqdn=settings.lwm2m_public_host,
+                                  sinks=[QueuedSink(dispatcher)],
+                                  public_host=settings.lwm2m_public_host)
+
+        return self._once("devices", build)
+
+    @devices.setter
+    def devices(self, services: DeviceServices) -> None:
+        """Use ``services`` (built with other alert sinks, e.g. in tests)."""
+        self._install("devices", services)
+
+    @property
     def aaa(self) -> AaaServices:
         """The AAA services (RADIUS server, accounting, dynamic authorization)."""
 
@@ -288,6 +370,50 @@ class Runtime:
                              eap=EapAkaServer(subscriber.auth, self.audit))
 
         return self._once("aaa", build)
+
+    @property
+    def streams(self) -> StreamService:
+        """Channels, provenance and meters; annotated live by attach decisions, SIM-swap and
+        detection alerts and tier-2 certificate events (wired here, the one place that may)."""
+
+        def build() -> StreamService:
+            subscriber = self.subscriber
+
+            def sims(iccid: str) -> SimRef | None:
+                try:
+                    sim = subscriber.inventory.get_sim(Iccid(iccid))
+                except (NotFound, InvalidInput):
+                    return None
+                return SimRef(sim.imsi.value, sim.tenant_id)
+
+            def bound_devices(iccid: str) -> list[str]:
+                try:
+                    return [b["imei"] for b in subscriber.inventory.bindings(Iccid(iccid))]
+                except InvalidInput:
+                    return []
+
+            def tls_valid(iccid: str) -> bool:
+                now = self.clock()
+                return any(
+                    c.status == "good"
+                    and datetime.fromisoformat(c.not_before) <= now
+                    <= datetime.fromisoformat(c.not_after)
+                    for c in self.bootstrap.cas.certificates(iccid=iccid, limit=20))
+
+            service = StreamService(
+                self.db, self.keyring, self.audit, self.clock,
+                anchor=lambda: self.ledger.anchor,
+                devices=lambda: IdentityDeviceCredentials(self.identity),
+                sims=sims, bound_devices=bound_devices, tls_valid=tls_valid,
+                address_of=subscriber.addresses.address_of,
+            )
+            subscriber.attach.add_listener(service.on_attach)
+            subscriber.alerts.add_sink(service.alert_sink())
+            self.detect.add_sink(service.alert_sink())
+            self.bootstrap.cas.subscribe(service.on_certificate)
+            return service
+
+        return self._once("streams", build)
 
     def sealed_count(self) -> int:
         """How many sealed values a master-key rotation re-wraps (its progress total)."""

@@ -26,6 +26,7 @@ OWNED = {"iccid", "imei", "tenant_id", "key_id", "event_id", "entry_id", "label"
 #: Path parameters of objects no tenant owns (ledger, DIDs, credentials, network data).
 NOT_OWNED = {"message_id", "owner", "did", "list_id", "supiOrSuci", "address", "scope",
              "token",  # a settlement token on the ledger (consortium-wide)
+             "contract",  # a contract on the ledger (consortium-wide)
              # a TM Forum resource id, shared by four resource kinds; their tenant
              # isolation (hidden answers like missing) is in tests/market/test_tmf_api.py
              "id",
@@ -33,7 +34,10 @@ NOT_OWNED = {"message_id", "owner", "did", "list_id", "supiOrSuci", "address", "
              "name", "username", "ref", "path",
     # a certificate serial: same not-found error in code (pki.get_certificate); no
     # certificate can be issued here without an EST enrolment
-    "serial"}
+    "serial",
+    # a firmware campaign lives in the running LwM2M server's memory; another tenant's
+    # answers like a missing one in code (fota._visible), tested in tests/devices/test_api.py
+    "campaign_id"}
 
 #: Public by design: a CA's CRL is fetched by relying parties without a key.
 PUBLIC = {("GET", "/v1/pki/cas/{label}/crl")}
@@ -58,6 +62,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/policy/alerting/{tenant_id}"): {"webhook_url": None},
     ("PUT", "/v1/tenants/{tenant_id}/attach-policy"): {},
     ("PUT", "/v1/tenants/{tenant_id}/sim-allocation"): {"iccid_prefixes": ["8988299"]},
+    ("PUT", "/v1/tenants/{tenant_id}/address-allocation"): {"networks": ["10.99.0.0/16"]},
     ("PUT", "/v1/pki/cas/{label}/profile"): {},
     ("POST", "/v1/pki/sims/{iccid}/revoke"): {},
     ("POST", "/v1/sims"): lambda t: _sim(50, t),
@@ -70,6 +75,13 @@ BODIES: dict[tuple[str, str], Any] = {
                                          "name": "probe"},
     ("POST", "/v1/policy/devices"): lambda t: {"tenant_id": t, "imsi": imsi(51).value},
     ("POST", "/v1/pki/cas"): lambda t: {"tenant_id": t, "label": "probe-ca"},
+    ("POST", "/v1/lwm2m/devices/{iccid}/read"): {"path": "/3/0"},
+    ("POST", "/v1/lwm2m/devices/{iccid}/write"): {"path": "/1/1/1", "values": {"/1/1/1": 60}},
+    ("POST", "/v1/lwm2m/devices/{iccid}/execute"): {"path": "/3/0/4"},
+    ("POST", "/v1/fota/campaigns"): lambda t: {"tenant_id": t, "groups": [1], "version": "2",
+                                               "package_uri": "https://fw.example/2.bin"},
+    ("POST", "/v1/fota/config"): lambda t: {"tenant_id": t, "group_id": 1, "path": "/1/0",
+                                            "values": {"/1/0/1": 60}},
 }
 #: Raw (CSV) bodies of the import operations.
 CSV_BODIES = {

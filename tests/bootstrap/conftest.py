@@ -39,6 +39,8 @@ OPC1 = bytes.fromhex("cd63cb71954a9f4e48a5994e37a02baf")
 TENANT = "acme"
 OTHER = "globex"
 LABEL = "acme-devices"
+#: Its store-wide EST label (CA labels are per tenant).
+EST_LABEL = f"{TENANT}.{LABEL}"
 
 
 def iccid(n: int) -> Iccid:

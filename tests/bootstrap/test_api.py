@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from simtrust.api import create_app
 
-from .conftest import LABEL, OTHER, TENANT, Env, iccid
+from .conftest import EST_LABEL, LABEL, OTHER, TENANT, Env, iccid
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_certificates_revocation_crl_and_ocsp(env: Env, api: Any) -> None:
     serial = format(cert.serial_number, "x")
     listed = api.get("/v1/pki/certificates", params={"iccid": iccid(1).value}, headers=acme)
     assert [serial] == [c["serial"] for c in listed.json()]
-    ca = env.boot.cas.get(LABEL).certificate
+    ca = env.boot.cas.get(EST_LABEL).certificate
     request = (ocsp.OCSPRequestBuilder().add_certificate(cert, ca, hashes.SHA256())
                .build().public_bytes(serialization.Encoding.DER))
 
@@ -116,7 +116,7 @@ def test_certificates_revocation_crl_and_ocsp(env: Env, api: Any) -> None:
                     headers=acme)
     assert [serial] == done.json()["revoked"]
     assert ocsp.OCSPCertStatus.REVOKED == status()
-    crl = x509.load_der_x509_crl(api.get(f"/v1/pki/cas/{LABEL}/crl").content)
+    crl = x509.load_der_x509_crl(api.get(f"/v1/pki/cas/{EST_LABEL}/crl").content)
     assert crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]  # a P-256 CA key
     assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
     malformed = ocsp.load_der_ocsp_response(api.post("/v1/pki/ocsp", content=b"junk").content)

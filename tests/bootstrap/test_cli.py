@@ -30,7 +30,7 @@ def test_pki_and_bootstrap_device(env: Env, home: Path, tmp_path: Path) -> None:
                        "Acme Meters CA", "--lifetime", "3600", "--json")
     assert 0 == code, out
     assert "hosted" == json.loads(out)["mode"]
-    code, out, _ = run(home, "pki", "profile", "meters", "--key-types", "p256", "--lifetime",
+    code, out, _ = run(home, "pki", "profile", "meters", "--tenant", TENANT, "--key-types", "p256", "--lifetime",
                        "7200", "--json")
     assert (["p256"], 7200) == (json.loads(out)["profile"]["key_types"],
                                 json.loads(out)["profile"]["lifetime_s"])
@@ -40,7 +40,7 @@ def test_pki_and_bootstrap_device(env: Env, home: Path, tmp_path: Path) -> None:
     code, out, err = run(home, "bootstrap", "device", "--url", env.listener.base_url,
                          "--trust", str(trust), "--iccid", iccid(3).value, "--imsi",
                          imsi(3).value, "--k", K1.hex(), "--opc", OPC1.hex(), "--label",
-                         "meters", "--out-dir", str(tmp_path / "dev"), "--naf-fqdn",
+                         f"{TENANT}.meters", "--out-dir", str(tmp_path / "dev"), "--naf-fqdn",
                          env.boot.server.naf_id.fqdn, "--json")
     assert 0 == code, out + err
     result = json.loads(out)
@@ -52,7 +52,7 @@ def test_pki_and_bootstrap_device(env: Env, home: Path, tmp_path: Path) -> None:
     code, out, _ = run(home, "pki", "revoke-sim", iccid(3).value, "--reason", "keyCompromise",
                        "--json")
     assert [result["serial"]] == json.loads(out)["revoked"]
-    code, _, _ = run(home, "pki", "crl", "meters", "--out", str(tmp_path / "m.crl"))
+    code, _, _ = run(home, "pki", "crl", f"{TENANT}.meters", "--out", str(tmp_path / "m.crl"))
     crl = x509.load_der_x509_crl((tmp_path / "m.crl").read_bytes())
     assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from simtrust.bootstrap import EstRequest, parse_certs_only
 
-from .conftest import LABEL, Env
+from .conftest import EST_LABEL, LABEL, Env
 
 PREFIX = "/.well-known/est"
 
@@ -69,8 +69,8 @@ def test_methods_paths_and_sizes(env: Env) -> None:
     assert any(h == "WWW-Authenticate" and v.startswith("Digest ") for h, v in unauth.headers)
     big = handle(EstRequest("POST", f"{PREFIX}/{LABEL}/simpleenroll", {}, b"x" * 20_000))
     assert 413 == big.status
-    ca = parse_certs_only(handle(EstRequest("GET", f"{PREFIX}/{LABEL}/cacerts", {})).body)[0]
-    assert env.boot.cas.get(LABEL).certificate == ca
+    ca = parse_certs_only(handle(EstRequest("GET", f"{PREFIX}/{EST_LABEL}/cacerts", {})).body)[0]
+    assert env.boot.cas.get(EST_LABEL).certificate == ca
     assert isinstance(ca, x509.Certificate)
 
 

@@ -17,7 +17,7 @@ from simtrust.errors import AuthenticationRequired
 from simtrust.subscriber import SimState
 from simtrust.subscriber.auc import Milenage, Usim, UsimSqnArray
 
-from .conftest import K1, LABEL, OPC1, OTHER, TENANT, Env, iccid, imsi
+from .conftest import EST_LABEL, K1, LABEL, OPC1, OTHER, TENANT, Env, iccid, imsi
 
 
 def sans(cert: x509.Certificate) -> list[str]:
@@ -32,7 +32,7 @@ def test_gba_bootstrap_and_p256_enrolment(env: Env) -> None:
         assert info.b_tid.endswith("@" + env.boot.bsf.domain)
         assert applet.b_tid == info.b_tid
         cert = client.enroll(LABEL, "tls", did="did:example:meter-1")
-        ca = client.cacerts(LABEL)[0]
+        ca = client.cacerts(EST_LABEL)[0]
     cert.verify_directly_issued_by(ca)
     assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
     assert cert.public_key().public_bytes(
@@ -171,12 +171,12 @@ def test_suspension_revokes_and_blocks_new_enrolment(env: Env) -> None:
         assert ("revoked", "certificateHold") == (status.status, status.revocation_reason)
         with pytest.raises(EnrolmentRefused):
             client.enroll(LABEL, "tls2")
-    crl = x509.load_der_x509_crl(env.boot.cas.crl(LABEL))
+    crl = x509.load_der_x509_crl(env.boot.cas.crl(EST_LABEL))
     assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
 
 
 def test_rate_limit_per_sim(env: Env) -> None:
-    env.boot.cas.set_profile(LABEL, CertProfile(max_per_hour=2), actor="test")
+    env.boot.cas.set_profile(EST_LABEL, CertProfile(max_per_hour=2), actor="test")
     applet = env.applet(1)
     with env.client(applet) as client:
         client.bootstrap()

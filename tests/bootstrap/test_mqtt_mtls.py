@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from simtrust.bootstrap import CertProfile, SimApplet
 
-from .conftest import LABEL, Env, iccid
+from .conftest import EST_LABEL, LABEL, Env, iccid
 
 pytestmark = [
     pytest.mark.mqtt,
@@ -40,8 +40,8 @@ def pem(cert: x509.Certificate) -> bytes:
 
 def start_broker(env: Env, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     chain, key = env.boot.cas.server_certificate(["127.0.0.1"])
-    ca = env.boot.cas.get(LABEL).certificate
-    crl = x509.load_der_x509_crl(env.boot.cas.crl(LABEL))
+    ca = env.boot.cas.get(EST_LABEL).certificate
+    crl = x509.load_der_x509_crl(env.boot.cas.crl(EST_LABEL))
     (tmp / "server.pem").write_bytes(chain)
     (tmp / "server.key").write_bytes(key)
     (tmp / "tenant-ca.pem").write_bytes(pem(ca))
@@ -115,7 +115,7 @@ def test_enrolled_device_publishes_revoked_and_expired_are_refused(
             client.bootstrap()
             devices[name] = (applet, client.enroll(LABEL, "tls"))
     # A certificate that ran out: issued with the clock two days back and a one-hour profile.
-    env.boot.cas.set_profile(LABEL, CertProfile(lifetime_s=3600), actor="test")
+    env.boot.cas.set_profile(EST_LABEL, CertProfile(lifetime_s=3600), actor="test")
     real = env.clock.now
     env.clock.now = real - timedelta(days=2)
     applet = env.applet(3)

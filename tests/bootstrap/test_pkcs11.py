@@ -54,8 +54,8 @@ def test_token_ca_issues_signs_crl_and_ocsp(env: Env, token: str, tmp_path: Path
                            actor="test")
     assert "pkcs11" == ca.mode
     ca.certificate.verify_directly_issued_by(ca.certificate)
-    row = env.rt.db.query_one("SELECT key_sealed, pin_sealed FROM boot_cas WHERE label = ?",
-                              ("acme-hsm",))
+    row = env.rt.db.query_one("SELECT key_sealed, pin_sealed FROM boot_cas WHERE ca_id = ?",
+                              (ca.ca_id,))
     assert row is not None
     assert (None, True) == (row[0], row[1] is not None)
     assert PIN.encode() not in bytes(row[1])
@@ -67,7 +67,7 @@ def test_token_ca_issues_signs_crl_and_ocsp(env: Env, token: str, tmp_path: Path
     cert.verify_directly_issued_by(ca.certificate)
 
     cas.revoke(format(cert.serial_number, "x"), reason="keyCompromise", actor="test")
-    crl = x509.load_der_x509_crl(cas.crl("acme-hsm"))
+    crl = x509.load_der_x509_crl(cas.crl(ca.est_label))
     public = ca.certificate.public_key()
     assert isinstance(public, ec.EllipticCurvePublicKey)
     assert crl.is_signature_valid(public)

@@ -15,7 +15,7 @@ from cryptography.x509 import ocsp
 
 from simtrust.bootstrap import key_binding
 
-from .conftest import LABEL, Env, iccid
+from .conftest import EST_LABEL, Env, iccid
 
 pytestmark = pytest.mark.skipif(
     shutil.which("curl") is None or shutil.which("openssl") is None,
@@ -38,7 +38,7 @@ def test_curl_and_openssl_enrol_then_ocsp_and_crl(env: Env, tmp_path: Path) -> N
     assert b_tid is not None
     # A GBA_ME device: the mobile equipment holds Ks_NAF (here obtained as the BSF derives it).
     ks_naf = env.boot.bsf.naf_key(b_tid, env.boot.server.naf_id).key
-    base = f"https://localhost:{env.listener.port}/.well-known/est/{LABEL}"
+    base = f"https://localhost:{env.listener.port}/.well-known/est/{EST_LABEL}"
     trust = tmp_path / "trust.pem"
     trust.write_bytes(env.listener.trust_pem)
 
@@ -95,7 +95,7 @@ def test_curl_and_openssl_enrol_then_ocsp_and_crl(env: Env, tmp_path: Path) -> N
     assert "Reason: keyCompromise" in answer
 
     run("curl", "-sS", "--fail", "--cacert", trust, "-o", "ca.crl",
-        f"https://localhost:{env.listener.port}/crl/{LABEL}.crl", cwd=tmp_path)
+        f"https://localhost:{env.listener.port}/crl/{EST_LABEL}.crl", cwd=tmp_path)
     crl_text = run("openssl", "crl", "-inform", "DER", "-in", "ca.crl", "-CAfile", "ca.pem",
                    "-noout", "-text", cwd=tmp_path)
     assert format(cert.serial_number, "X").rjust(2, "0") in crl_text.replace(":", "").upper()

@@ -69,7 +69,7 @@ def test_bootstrap_and_issue_on_each_store(runtime: Runtime) -> None:
         response = ocsp.load_der_ocsp_response(
             boot.cas.ocsp_response(request.public_bytes(serialization.Encoding.DER)))
         assert ocsp.OCSPCertStatus.REVOKED == response.certificate_status
-        crl = x509.load_der_x509_crl(boot.cas.crl("acme"))
+        crl = x509.load_der_x509_crl(boot.cas.crl(ca.est_label))
         assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
     finally:
         subs.close()

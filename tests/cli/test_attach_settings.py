@@ -67,3 +67,15 @@ def test_a_static_address_is_refused_for_a_second_sim(
         err.strip().splitlines()
     code, _, err = _run(["sim", "set", iccid(2).value, "--clear", "nonsense"], capsys)
     assert 2 == code
+
+
+def test_sim_allocate_addresses(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The operator's networks per tenant have a CLI as well as an API."""
+    code, got, _ = _run(["sim", "allocate-addresses", "acme", "--network", "10.1.0.0/16",
+                         "--network", "2001:db8:1::/48", "--json"], capsys)
+    assert (0, ["10.1.0.0/16", "2001:db8:1::/48"]) == (code, got["networks"])
+    code, got, _ = _run(["sim", "allocate-addresses", "acme", "--show", "--json"], capsys)
+    assert (0, ["10.1.0.0/16", "2001:db8:1::/48"]) == (code, got["networks"])
+    code, _, err = _run(["sim", "allocate-addresses", "acme", "--network", "10.1.0.1/16"],
+                        capsys)
+    assert (2, 1) == (code, len(err.strip().splitlines()))

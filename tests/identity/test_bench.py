@@ -39,3 +39,12 @@ def test_digitalbazaar_verifies_what_simtrust_signs() -> None:
     rates = bench._peer_rates(signed, 0.05)
     assert {"eddsa-jcs-2022", "eddsa-rdfc-2022"} == set(rates)
     assert all(value > 0 for value in rates.values())
+
+
+def test_identity_service_quick_run_reports_named_figures() -> None:
+    figures = load_bench("identity-service").run(True).to_json()
+    assert {"oid4vp_per_s", "capability_checks_per_s", "capability_verify_per_s"} <= set(
+        figures["metrics"]
+    )
+    assert {"ed25519_verify_per_s", "sha256_1k_per_s"} <= set(figures["limits"])
+    assert 0 < figures["ratios"]["oid4vp_to_raw"] < 1

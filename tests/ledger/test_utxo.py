@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from simtrust.errors import InvalidInput
 from simtrust.ledger import (
     Ed25519Signer,
     Foundry,
+    Genesis,
+    LedgerConfig,
     LedgerNode,
     Output,
     PayloadType,
@@ -16,6 +20,8 @@ from simtrust.ledger import (
     output_id,
 )
 from simtrust.ledger._node import DEFAULT_SUPPLY
+from simtrust.store import SqliteDatabase
+from tests.ledger.conftest import ManualClock
 
 ALICE = Ed25519Signer(b"\x0a" * 32)
 BOB = Ed25519Signer(b"\x0b" * 32)
@@ -155,3 +161,59 @@ def test_token_rules_void_bad_transitions(node: LedgerNode, operator: Ed25519Sig
     assert "conflict-foundry" == node.status(undercounted)["reason"]
     assert {} == node.balance(op).tokens
     assert node.snapshot() == node.recompute()
+
+
+def test_genesis_token_issuers_decide_who_may_create_a_token(
+    tmp_path: Path, clock: ManualClock, operator: Ed25519Signer
+) -> None:
+    """Only a key the genesis lists may create a foundry; any holder of it may still mint."""
+    network = LedgerConfig().network_id
+    t0 = int(clock().timestamp() * 1000) - 1000
+    outputs = (Output(operator.public_key, 1_000), Output(ALICE.public_key, 1_000))
+    genesis = Genesis(network, t0, outputs, (operator.public_key,))
+    assert genesis == Genesis.decode(genesis.encode())
+    plain = Genesis(network, t0, outputs)
+    assert plain.encode() == Genesis.decode(plain.encode()).encode()  # old ids unchanged
+    assert plain.id != genesis.id
+    with pytest.raises(InvalidInput):
+        Genesis.decode(genesis.encode()[:-1])
+    db = SqliteDatabase(tmp_path / "issuers.db")
+    node = LedgerNode(db, operator, genesis=genesis, clock=clock)
+    try:
+        a0 = output_id(genesis.id, 1)
+        token = foundry_token_id(a0, 0)
+        refused = tx(node, ALICE, [a0], [
+            Output(ALICE.public_key, 1, (), Foundry(token, 5, 10)),
+            Output(ALICE.public_key, 999, ((token, 5),)),
+        ])
+        assert "conflict-token-issuer" == node.status(refused)["reason"]
+        assert {} == node.balance(ALICE.public_key).tokens
+        o0 = output_id(genesis.id, 0)
+        mine = foundry_token_id(o0, 0)
+        created = tx(node, operator, [o0], [
+            Output(ALICE.public_key, 1, (), Foundry(mine, 5, 10)),  # foundry handed to Alice
+            Output(operator.public_key, 999, ((mine, 5),)),
+        ])
+        assert "finalized" == node.status(created)["state"]
+        # Alice holds the foundry now: minting is hers, although she may not create tokens.
+        minted = tx(node, ALICE, [output_id(created, 0)], [
+            Output(ALICE.public_key, 1, (), Foundry(mine, 8, 10)),
+            Output(ALICE.public_key, 0, ((mine, 3),)),
+        ])
+        assert "finalized" == node.status(minted)["state"]
+        assert {mine: 3} == node.balance(ALICE.public_key).tokens
+        assert node.snapshot() == node.recompute()
+    finally:
+        node.close()
+    reopened = LedgerNode(db, operator, clock=clock)  # the rule comes back from the store
+    try:
+        assert genesis.id == reopened.genesis_id
+        b0 = output_id(genesis.id, 1)
+        again = tx(reopened, ALICE, [b0], [
+            Output(ALICE.public_key, 1, (), Foundry(foundry_token_id(b0, 0), 1, 10)),
+            Output(ALICE.public_key, 999, ((foundry_token_id(b0, 0), 1),)),
+        ])
+        assert "conflict-token-issuer" == reopened.status(again)["reason"]
+    finally:
+        reopened.close()
+        db.close()

@@ -69,3 +69,18 @@ def test_bad_input_exits_2(home: Path, tmp_path: Path,
         code, _, err = _run(argv, capsys)
         assert 2 == code, (argv, err)
         assert 1 == len(err.strip().splitlines()), err
+
+
+def test_publish_catalog_on_the_ledger_and_discover(home: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(["market", "publish-catalog"], capsys)
+    assert (2, 1) == (code, len(err.strip().splitlines()))
+    _run(["market", "publish", "IoT 1 GB"], capsys)
+    code, out, _ = _run(["market", "publish-catalog", "--api", "https://a.example",
+                         "--json"], capsys)
+    assert 0 == code
+    published = json.loads(out)
+    assert ["IoT 1 GB"] == [o["name"] for o in published["offerings"]]
+    code, out, _ = _run(["market", "discover", "--json"], capsys)
+    assert [(published["seller"], "https://a.example", published["sha256"])] == [
+        (p["seller"], p["api"], p["sha256"]) for p in json.loads(out)]

@@ -40,15 +40,25 @@ def _volume(row: dict[str, str]) -> int:
     return n("events")
 
 
+def _tariffs(agreement: dict[str, Any], row: dict[str, str]) -> dict[str, int]:
+    """The agreement's tariffs, or a zone's overrides when the record comes from its network."""
+    for zone in agreement.get("zones", []):
+        if row["visited_plmn"] in zone["visited_plmns"]:
+            return {**agreement["tariffs"], **zone["tariffs"]}
+    return dict(agreement["tariffs"])
+
+
 def _rating(agreement: dict[str, Any], row: dict[str, str]) -> int:
     key, unit = UNIT[row["service"]]
-    return _half_up(_volume(row) * agreement["tariffs"][key] * unit)
+    return _half_up(_volume(row) * _tariffs(agreement, row)[key] * unit)
 
 
 def _in_agreement(agreement: dict[str, Any], row: dict[str, str]) -> bool:
     if row["service"] not in UNIT or UNIT[row["service"]][0] not in agreement["tariffs"]:
         return False
-    if row["home_plmn"] != agreement["home_plmn"] or row["visited_plmn"] != agreement["visited_plmn"]:
+    visited = [agreement["visited_plmn"]] + [
+        p for zone in agreement.get("zones", []) for p in zone["visited_plmns"]]
+    if row["home_plmn"] != agreement["home_plmn"] or row["visited_plmn"] not in visited:
         return False
     start = _instant(row["start"])
     return _instant(agreement["valid_from"]) <= start < _instant(agreement["valid_until"])

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from simtrust.errors import InvalidInput
+from simtrust.errors import InvalidInput, NotFound
 from simtrust.identity import did_key
 from simtrust.ledger import Ed25519Signer
 from simtrust.runtime import Runtime
@@ -54,7 +54,7 @@ def test_agreement_chain_on_the_ledger(sqlite_runtime: Runtime) -> None:
     issue(create_payload("other", "00" * 32, {}))
     issue(b"not json")
     assert {"unknown-code", "malformed"} <= {r["reason"] for r in engine.rejected}
-    with pytest.raises(InvalidInput):
+    with pytest.raises(NotFound):
         engine.state("other")
 
     # Four validators applying the same finalized order hold identical states.

@@ -67,3 +67,9 @@ def test_three_operators() -> None:
 def test_bad_statement_rejected(bad: dict[str, object]) -> None:
     with pytest.raises(InvalidInput):
         net_statements([bad])
+
+
+def test_a_discounted_statement_nets_its_payable_amount() -> None:
+    statements = [{"payer": "A", "payee": "B", "currency": "EUR", "total_minor_units": 300,
+                   "discount_minor_units": 15, "payable_minor_units": 285}]
+    assert {"A": -285, "B": 285} == net_statements(statements)["currencies"]["EUR"]["positions"]

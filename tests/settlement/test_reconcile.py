@@ -346,3 +346,88 @@ def test_utc_parsing() -> None:
     assert 1767225600_000000 == parse_utc_micros("2026-01-01T01:00:00+01:00")
     assert 1767225600_000000 == parse_utc_micros("2026-01-01")
     assert 1767225600_123456 == parse_utc_micros("2026-01-01T00:00:00.123456789Z")
+
+
+# ---------------------------------------------------------------- zones and volume discounts
+
+ZONES = [{"id": "uk", "visited_plmns": ["23415", "23410"], "tariffs": {"data_per_mb": 90}},
+         {"id": "es", "visited_plmns": ["21407"], "tariffs": {"sms_per_event": 2,
+                                                             "voice_per_minute": 11}}]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["20810", "23415", "23410", "21407", "99999"]),
+                          st.sampled_from(["data", "sms", "voice"]),
+                          st.integers(0, 5_000_000), st.integers(0, 3)), min_size=1, max_size=25))
+def test_zone_tariffs_equal_the_independent_model(
+    records: list[tuple[str, str, int, int]]
+) -> None:
+    home, visited = [], []
+    for index, (plmn, service, volume, extra) in enumerate(records):
+        cid = str(5_000_000 + index)
+        visited.append(row(cid, service=service, volume=volume, visited=plmn))
+        home.append(row(cid, service=service, volume=volume + extra * volume // 10, visited=plmn))
+    with tempfile.TemporaryDirectory() as name:
+        got = run(Path(name), home, visited, zones=ZONES)
+    agreement = {**AGREEMENT, "zones": ZONES}
+    counts, total, disputed, records_out = recompute(
+        agreement, read_rows("\n".join([HEADER, *home])), read_rows("\n".join([HEADER, *visited])))
+    assert counts == got["counts"]
+    assert total == got["statement"]["total_minor_units"]
+    assert disputed == got["statement"]["disputed_minor_units"]
+    assert [list(r) for r in records_out] == got["records_file"]
+
+
+def test_zone_rates_its_networks_and_covers_them(tmp_path: Path) -> None:
+    records = [row("1", volume=1_000_000), row("2", volume=1_000_000, visited="23415"),
+               row("3", service="sms", volume=10, visited="21407"),
+               row("4", service="sms", volume=10, visited="23410")]
+    got = run(tmp_path, records, list(records), zones=ZONES)
+    assert 8 == got["counts"]["matched"]
+    # 150 (home zone) + 90 (uk data) + 10 × 2 (es sms) + 10 × 5 (uk has no sms override)
+    assert 150 + 90 + 20 + 50 == got["statement"]["total_minor_units"]
+    data = next(line for line in got["statement"]["lines"] if line["service"] == "data")
+    assert {"uk": 90} == data["zone_tariffs"]
+    without = run(tmp_path, records, list(records))
+    assert 6 == without["counts"]["out-of-agreement"]  # no zones: 3 records × 2 sides uncovered
+
+
+def test_volume_discount_tiers_apply_to_the_settled_amount(tmp_path: Path) -> None:
+    tiers = [{"service": "data", "from_volume": 1_000_000, "percent": 5},
+             {"service": "data", "from_volume": 3_000_000, "percent": 12.5},
+             {"service": "sms", "from_volume": 100, "percent": 50}]
+    two = [row("1", volume=1_000_000), row("2", volume=1_000_001)]
+    got = run(tmp_path, two, list(two), discount_tiers=tiers)["statement"]
+    assert 300 == got["total_minor_units"]  # the item 6 total is before discounts
+    assert [{"service": "data", "volume": 2_000_001, "from_volume": 1_000_000, "percent": "5",
+             "settled_minor_units": 300, "discount_minor_units": 15}] == got["discounts"]
+    assert (15, 285) == (got["discount_minor_units"], got["payable_minor_units"])
+    three = [*two, row("3", volume=1_000_000, service="data"), row("4", service="sms", volume=9)]
+    got = run(tmp_path, three, list(three), discount_tiers=tiers)["statement"]
+    # 450 of data at 12.5 % = 56.25 → 56; sms volume 9 is below its tier.
+    assert [("data", 56)] == [(d["service"], d["discount_minor_units"]) for d in got["discounts"]]
+    assert 450 + 45 - 56 == got["payable_minor_units"]
+    plain = run(tmp_path, two, list(two))["statement"]
+    assert "discounts" not in plain  # no tiers: the statement is exactly item 6's
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"zones": {"id": "x"}},
+        {"zones": [{"id": "x", "visited_plmns": [], "tariffs": {"data_per_mb": 1}}]},
+        {"zones": [{"id": "x", "visited_plmns": ["20810"], "tariffs": {"data_per_mb": 1}}]},
+        {"zones": [{"id": "x", "visited_plmns": ["23415"], "tariffs": {"data_per_mb": 1}},
+                   {"id": "y", "visited_plmns": ["23415"], "tariffs": {"data_per_mb": 2}}]},
+        {"zones": [{"id": "x", "visited_plmns": ["23415"], "tariffs": {"mms": 1}}]},
+        {"zones": [{"id": "x", "visited_plmns": ["2341"], "tariffs": {"data_per_mb": 1}}]},
+        {"discount_tiers": [{"service": "fax", "from_volume": 1, "percent": 1}]},
+        {"discount_tiers": [{"service": "data", "from_volume": -1, "percent": 1}]},
+        {"discount_tiers": [{"service": "data", "from_volume": 1, "percent": 101}]},
+        {"discount_tiers": [{"service": "data", "from_volume": 1, "percent": 1},
+                            {"service": "data", "from_volume": 1, "percent": 2}]},
+    ],
+)
+def test_bad_zones_and_tiers_are_refused(change: dict[str, Any]) -> None:
+    with pytest.raises(InvalidInput):
+        parse_agreement(json.dumps({**AGREEMENT, **change}))

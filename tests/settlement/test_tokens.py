@@ -4,13 +4,14 @@ holder may mint, and netted positions settle as token transfers that balance to 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from simtrust.errors import InvalidInput, InvalidSignature
+from simtrust.errors import InvalidInput, InvalidSignature, PermissionDenied
 from simtrust.identity import did_key
-from simtrust.ledger import Ed25519Signer
+from simtrust.ledger import Ed25519Signer, Genesis, LedgerConfig, LedgerNode, Output
 from simtrust.runtime import Runtime
 from simtrust.settlement import (
     MicropaymentStream,
@@ -19,6 +20,7 @@ from simtrust.settlement import (
     net_statements,
     party_public_key,
 )
+from simtrust.store import SqliteDatabase
 from tests.settlement.test_cli import cli
 
 A, B, C = (Ed25519Signer(bytes([n]) * 32) for n in (1, 2, 3))
@@ -103,3 +105,71 @@ def test_micropayments_aggregate_into_one_output_per_period(sqlite_runtime: Runt
         aggregate_vouchers([*vouchers, forged])
     with pytest.raises(InvalidInput):
         aggregate_vouchers([vouchers[5], vouchers[4]])
+
+
+def test_only_genesis_token_issuers_create_tokens(tmp_path: Path) -> None:
+    """The consortium's genesis decides who may create a settlement token (item 4)."""
+    config = LedgerConfig()
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    genesis = Genesis(config.network_id, now - 1000,
+                      (Output(A.public_key, 1_000), Output(B.public_key, 1_000)),
+                      (A.public_key,))
+    db = SqliteDatabase(tmp_path / "ledger.db")
+    node = LedgerNode(db, A, genesis=genesis, config=config)
+    try:
+        tokens = SettlementTokens(node)
+        with pytest.raises(PermissionDenied, match="token issuer"):
+            tokens.create(B, max_supply=100, initial=10)
+        receipt = tokens.create(A, max_supply=100, initial=10)
+        assert {receipt.token_id: 10} == node.balance(A.public_key).tokens
+        assert {} == node.balance(B.public_key).tokens
+    finally:
+        node.close()
+        db.close()
+
+
+def test_cli_vouchers_sign_aggregate_and_pay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIMTRUST_HOME", str(tmp_path / "home"))
+    cli("init", "--json", check=True)
+    token = json.loads(cli("settle", "token-create", "--max-supply", "100000", "--initial",
+                           "10000", "--json", check=True).stdout)["token"]
+    payer = json.loads(cli("settle", "keygen", "--out", str(tmp_path / "a.key"), "--json",
+                           check=True).stdout)["did"]
+    cli("ledger", "transfer", "--to", party_public_key(payer).hex(), "--amount", "500",
+        "--token", token, check=True)
+    payee = did_key(B.public_key)
+    key = str(tmp_path / "a.key")
+    lines = [cli("settle", "voucher", "--key", key, "--amount", "7", "--payee", payee,
+                 "--channel", "meter-9", "--period", "2026-02", check=True).stdout]
+    for amount in (3, 5):
+        last = tmp_path / "last.json"
+        last.write_text(lines[-1])
+        lines.append(cli("settle", "voucher", "--key", key, "--amount", str(amount),
+                         "--after", str(last), check=True).stdout)
+    assert [1, 2, 3] == [json.loads(v)["seq"] for v in lines]
+    jsonl = tmp_path / "vouchers.jsonl"
+    jsonl.write_text("".join(lines))
+    aggregate = json.loads(cli("settle", "vouchers-aggregate", str(jsonl), "--json",
+                               check=True).stdout)
+    assert [(3, 15)] == [(s["events"], s["total_minor_units"]) for s in aggregate["streams"]]
+    agg = tmp_path / "agg.json"
+    agg.write_text(json.dumps(aggregate))
+    paid = json.loads(cli("settle", "vouchers-pay", str(agg), "--token", token, "--key", key,
+                          "--json", check=True).stdout)
+    assert 1 == len(paid["paid"])
+    balance = json.loads(cli("ledger", "balance", party_public_key(payee).hex(), "--json",
+                             check=True).stdout)
+    assert {token: 15} == balance["tokens"]
+    # A tampered voucher, a stream continued by another key, an unreadable file: exit 2.
+    forged = json.loads(lines[-1]) | {"cumulative_minor_units": 999}
+    jsonl.write_text("\n".join([*[v.strip() for v in lines], json.dumps(forged)]) + "\n")
+    assert 0 != cli("settle", "vouchers-aggregate", str(jsonl)).returncode
+    other = tmp_path / "b.key"
+    other.write_text(json.dumps({"type": "Ed25519", "seed": (b"\x07" * 32).hex()}))
+    assert 2 == cli("settle", "voucher", "--key", str(other), "--amount", "1", "--after",
+                    str(tmp_path / "last.json")).returncode
+    (tmp_path / "junk.jsonl").write_text("{nope")
+    assert 2 == cli("settle", "vouchers-aggregate", str(tmp_path / "junk.jsonl")).returncode
+    assert 2 == cli("settle", "voucher", "--key", key, "--amount", "1").returncode

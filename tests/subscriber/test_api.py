@@ -20,6 +20,7 @@ def tenants(sqlite_runtime: Runtime) -> dict[str, dict[str, str]]:
     globex = sqlite_runtime.tenants.create_key("tenant-admin", "globex", tenant_id="globex")
     allocations = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit, sqlite_runtime.clock, sinks=[]).inventory.allocations
     allocations.set(TENANT, iccid_prefixes=["89882"], imsi_prefixes=["00101"], actor="test")
+    allocations.set_addresses(TENANT, networks=["10.1.0.0/16"], actor="test")
     return {"acme": {"Authorization": f"Bearer {acme.secret}"},
             "globex": {"Authorization": f"Bearer {globex.secret}"}}
 

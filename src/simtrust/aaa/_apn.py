@@ -95,6 +95,20 @@ class ApnAccessStore:
         self._cache.pop((tenant_id, apn), None)
         return self.access(tenant_id, apn)
 
+    def remove_access(self, tenant_id: str, apn: str, *, actor: str) -> None:
+        """Forget an APN's settings and users (the APN is going away)."""
+        with self._db.transaction():
+            self._db.execute("DELETE FROM aaa_apn_access WHERE tenant_id = ? AND apn = ?",
+                             (tenant_id, apn))
+            self._db.execute("DELETE FROM aaa_apn_users WHERE tenant_id = ? AND apn = ?",
+                             (tenant_id, apn))
+            self._audit.append(
+                actor=actor, action="apn-access.remove", subject=f"apn:{tenant_id}/{apn}",
+                outcome="success", tenant_id=tenant_id)
+        self._cache.pop((tenant_id, apn), None)
+        for key in [k for k in self._users if k[:2] == (tenant_id, apn)]:
+            self._users.pop(key, None)
+
     def add_user(self, tenant_id: str, apn: str, username: str, password: str, *,
                  actor: str) -> None:
         name = username.strip()

@@ -72,7 +72,13 @@ MIGRATIONS = [
         CREATE INDEX aaa_sessions_iccid ON aaa_sessions (iccid, started_at);
         CREATE INDEX aaa_sessions_imsi ON aaa_sessions (imsi, status)
         """,
-    )
+    ),
+    Migration(
+        "aaa",
+        2,
+        "find a SIM by the MSISDN its sessions reported (the dashboard's search)",
+        "CREATE INDEX aaa_sessions_msisdn ON aaa_sessions (msisdn)",
+    ),
 ]
 
 #: Sealed columns the runtime re-wraps when the master key rotates.

@@ -275,10 +275,25 @@ class AccountingLog:
                                  (session_key,))
         return None if row is None else Session.from_row(row)
 
-    def roaming_sessions(self, *, closed_only: bool = True, limit: int = 1000) -> list[Session]:
-        """Sessions in a visited network (the input of roaming settlement)."""
+    def roaming_sessions(
+        self, *, closed_only: bool = True, limit: int = 1000,
+        after: tuple[str, str] | None = None, visited_plmn: str | None = None,
+    ) -> list[Session]:
+        """Sessions in a visited network (the input of roaming settlement).
+
+        Ordered by ``(started_at, session_key)``; pass the last row's pair as
+        ``after`` for the next page.
+        """
         sql = f"SELECT {_COLUMNS} FROM aaa_sessions WHERE visited_plmn IS NOT NULL"
+        params: list[Any] = []
         if closed_only:
             sql += " AND status = 'closed'"
-        rows = self._db.query(sql + " ORDER BY started_at LIMIT ?", (limit,))
+        if visited_plmn is not None:
+            sql += " AND visited_plmn = ?"
+            params.append(visited_plmn)
+        if after is not None:
+            sql += " AND (started_at > ? OR (started_at = ? AND session_key > ?))"
+            params += [after[0], after[0], after[1]]
+        rows = self._db.query(sql + " ORDER BY started_at, session_key LIMIT ?",
+                              [*params, limit])
         return [Session.from_row(r) for r in rows]

@@ -53,8 +53,8 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """How the audit log names this caller."""
-        return f"apikey:{self.key_id}"
+        """How the audit log names this caller (a partner operator: by its DID)."""
+        return self.key_id if self.key_id.startswith("did:") else f"apikey:{self.key_id}"
 
     def check_tenant(self, tenant_id: str | None, missing: NotFound | None = None) -> None:
         """Raise NotFound unless this principal may see objects of ``tenant_id``.

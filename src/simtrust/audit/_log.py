@@ -62,7 +62,19 @@ MIGRATIONS = [
         CREATE INDEX audit_events_tenant ON audit_events (tenant_id, at);
         CREATE INDEX audit_events_at ON audit_events (at)
         """,
-    )
+    ),
+    Migration(
+        "audit",
+        2,
+        "alerts newest first (the dashboard's feed)",
+        "CREATE INDEX audit_events_outcome ON audit_events (outcome, seq)",
+    ),
+    Migration(
+        "audit",
+        3,
+        "records of one action newest first (the dashboard's violations and actions taken)",
+        "CREATE INDEX audit_events_action ON audit_events (action, seq)",
+    ),
 ]
 
 
@@ -317,6 +329,35 @@ class AuditLog:
         sql = (
             f"SELECT {_COLUMNS} FROM audit_events WHERE {' AND '.join(clauses)}"
             " ORDER BY seq LIMIT ?"
+        )
+        return [_from_row(r) for r in self._db.query(sql, [*params, limit])]
+
+    def recent(
+        self,
+        *,
+        outcome: str | None = None,
+        subject: str | None = None,
+        tenant_id: str | None = None,
+        action: str | None = None,
+        before_seq: int | None = None,
+        limit: int = 50,
+    ) -> list[AuditEvent]:
+        """Records matching every given filter, newest first (keyset by ``before_seq``)."""
+        if not 1 <= limit <= 10_000:
+            raise InvalidInput("limit must be between 1 and 10000", field="limit")
+        clauses = ["1 = 1"]
+        params: list[Any] = []
+        for column, value in (("outcome", outcome), ("subject", subject),
+                              ("tenant_id", tenant_id), ("action", action)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if before_seq is not None:
+            clauses.append("seq < ?")
+            params.append(before_seq)
+        sql = (
+            f"SELECT {_COLUMNS} FROM audit_events WHERE {' AND '.join(clauses)}"
+            " ORDER BY seq DESC LIMIT ?"
         )
         return [_from_row(r) for r in self._db.query(sql, [*params, limit])]
 

@@ -1,6 +1,8 @@
 """Tenant CAs (bring your own CA), certificate profiles, issuance, CRLs and OCSP.
 
-- A tenant registers its issuing CA under an EST label: *hosted* (its key sealed
+- A tenant registers its issuing CA under a label of its own (unique per tenant;
+  its EST label is ``<tenant>.<label>``, unique in the store, see
+  :func:`est_label`): *hosted* (its key sealed
   at rest by the master key, generated here or imported) or *delegated* (CSRs are
   forwarded to the enterprise's own EST server, RFC 7030 §4.2, and its answer
   returned). The operator's tier-1 CA (``tenant_id`` NULL) only certifies the
@@ -114,8 +116,28 @@ class CertProfile:
             raise InvalidInput(f"bad profile: {exc}", field="profile") from None
 
 
+def _check_label(label: str) -> None:
+    if not (label.replace("-", "").replace("_", "").isalnum() and label.isascii()
+            and 1 <= len(label) <= 64):
+        raise InvalidInput("CA label is 1-64 of [A-Za-z0-9_-]", field="label")
+
+
+def est_label(tenant_id: str | None, label: str) -> str:
+    """The store-wide EST label of a tenant's CA label: ``<tenant>.<label>``.
+
+    Tenant ids are ``[a-z0-9-]`` and labels ``[A-Za-z0-9_-]``, so the dot is
+    unambiguous and two tenants' labels never collide; the operator's own CA
+    (no tenant) keeps its bare label. CAs registered before labels were per
+    tenant keep their bare label as EST label (bootstrap migration 3).
+    """
+    return label if tenant_id is None else f"{tenant_id}.{label}"
+
+
 @dataclass(frozen=True, slots=True)
 class CaRecord:
+    """A registered CA: ``label`` is its tenant's name for it, ``est_label`` the
+    store-wide name in EST paths and CRL URLs."""
+
     ca_id: str
     tenant_id: str | None
     label: str
@@ -123,10 +145,12 @@ class CaRecord:
     certificate: x509.Certificate = field(repr=False)
     profile: CertProfile
     delegate_url: str | None = None
+    est_label: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ca_id": self.ca_id, "tenant_id": self.tenant_id, "label": self.label,
+            "est_label": self.est_label,
             "mode": self.mode, "subject": self.certificate.subject.rfc4514_string(),
             "not_after": self.certificate.not_valid_after_utc.isoformat(),
             "certificate_pem": self.certificate.public_bytes(
@@ -236,6 +260,7 @@ class CertificateAuthorities:
         "_db",
         "_keyring",
         "_keys",
+        "_listeners",
         "_ocsp_cache",
         "_records",
         "_transport",
@@ -266,6 +291,16 @@ class CertificateAuthorities:
         self._ocsp_cache: dict[tuple[bytes, bytes, int, str, str], tuple[bytes, datetime]] = {}
         #: Bumped when this process registers a CA (listeners rebuild their client trust).
         self.generation = 0
+        self._listeners: list[Callable[[str, str], None]] = []
+
+    def subscribe(self, listener: Callable[[str, str], None]) -> None:
+        """Call ``listener(event, iccid)`` after a certificate of a SIM is issued
+        (``issued``) or revoked (``revoked``) and the change committed."""
+        self._listeners.append(listener)
+
+    def _notify(self, event: str, iccid: str) -> None:
+        for listener in self._listeners:
+            listener(event, iccid)
 
     def __repr__(self) -> str:
         return f"CertificateAuthorities({self._db!r})"
@@ -299,8 +334,8 @@ class CertificateAuthorities:
                 key: ec.EllipticCurvePrivateKey | None, profile: CertProfile,
                 delegate_url: str | None, actor: str, *, ca_id: str | None = None,
                 token: dict[str, str] | None = None, pin: str | None = None) -> CaRecord:
-        if not (label.replace("-", "").replace("_", "").isalnum() and 1 <= len(label) <= 64):
-            raise InvalidInput("CA label is 1-64 of [A-Za-z0-9_-]", field="label")
+        _check_label(label)
+        key_label = est_label(tenant_id, label)
         ca_id = ca_id or "ca-" + uuid.uuid4().hex[:16]
         sealed = None
         pin_sealed = None if pin is None else self._keyring.seal(
@@ -311,13 +346,12 @@ class CertificateAuthorities:
                                     serialization.NoEncryption())
             sealed = self._keyring.seal(raw, self._aad(ca_id))
         with self._db.transaction():
-            if self._db.query_one("SELECT 1 FROM boot_cas WHERE label = ?", (label,)):
-                raise Conflict(f"a CA with label {label!r} exists", field="label")
+            self._refuse_taken(tenant_id, label)
             self._db.execute(
-                "INSERT INTO boot_cas (ca_id, tenant_id, label, mode, cert_pem, key_sealed,"
-                " delegate_url, profile, created_at, token, pin_sealed)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (ca_id, tenant_id, label, mode,
+                "INSERT INTO boot_cas (ca_id, tenant_id, label, name, mode, cert_pem,"
+                " key_sealed, delegate_url, profile, created_at, token, pin_sealed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (ca_id, tenant_id, key_label, label, mode,
                  cert.public_bytes(serialization.Encoding.PEM).decode(), sealed, delegate_url,
                  json.dumps(profile.to_json()), self._clock().isoformat(),
                  None if token is None else json.dumps(token), pin_sealed),
@@ -325,9 +359,21 @@ class CertificateAuthorities:
             self.generation += 1
             self._audit.append(actor=actor, action="pki.ca.register", subject=f"ca:{ca_id}",
                                outcome="success", tenant_id=tenant_id,
-                               details={"label": label, "mode": mode,
+                               details={"label": label, "est_label": key_label,
+                                        "mode": mode,
                                         "subject": cert.subject.rfc4514_string()})
-        return self.get(label)
+        return self.get(key_label)
+
+    def _refuse_taken(self, tenant_id: str | None, label: str) -> None:
+        """Conflict if the tenant already has a CA with ``label`` (only its own CAs
+        are looked at: another tenant's labels are no concern of this one)."""
+        if tenant_id is None:
+            row = self._db.query_one("SELECT 1 FROM boot_cas WHERE label = ?", (label,))
+        else:
+            row = self._db.query_one(
+                "SELECT 1 FROM boot_cas WHERE tenant_id = ? AND name = ?", (tenant_id, label))
+        if row is not None:
+            raise Conflict(f"a CA with label {label!r} exists", field="label")
 
     def create_hosted(self, tenant_id: str, label: str, *, common_name: str,
                       profile: CertProfile | None = None, actor: str) -> CaRecord:
@@ -366,8 +412,8 @@ class CertificateAuthorities:
         The token PIN is sealed by the master key; the self-signed CA certificate is
         signed by the token.
         """
-        if self._db.query_one("SELECT 1 FROM boot_cas WHERE label = ?", (label,)):
-            raise Conflict(f"a CA with label {label!r} exists", field="label")
+        _check_label(label)
+        self._refuse_taken(tenant_id, label)
         key = Pkcs11Key(module, token_label, pin, key_label)
         public = key.generate()
         now = self._clock()
@@ -404,6 +450,23 @@ class CertificateAuthorities:
             raise DecodeError("CA certificate PEM does not parse") from None
         return self._insert(tenant_id, label, "delegated", cert, None,
                             profile or CertProfile(), est_url.rstrip("/"), actor)
+
+    def remove(self, label: str, *, actor: str, reason: str = "") -> None:
+        """Deregister a tenant CA that never issued (Conflict otherwise, NotFound if absent)."""
+        ca = self.get(label)
+        if ca.tenant_id is None:
+            raise Conflict("the operator CA cannot be removed", field="label")
+        with self._db.transaction():
+            if self._db.query_one("SELECT 1 FROM boot_certs WHERE ca_id = ?", (ca.ca_id,)):
+                raise Conflict(f"CA {label!r} has issued certificates", field="label")
+            self._db.execute("DELETE FROM boot_cas WHERE ca_id = ?", (ca.ca_id,))
+            self.generation += 1
+            self._audit.append(actor=actor, action="pki.ca.remove", subject=f"ca:{ca.ca_id}",
+                               outcome="success", reason=reason, tenant_id=ca.tenant_id,
+                               details={"label": label})
+        with self._cache_lock:
+            self._records.pop(label, None)
+            self._keys.pop(ca.ca_id, None)
 
     def operator_ca(self) -> CaRecord:
         """The operator's tier-1 CA (created on first use); it certifies TLS servers only."""
@@ -451,6 +514,7 @@ class CertificateAuthorities:
                                         serialization.NoEncryption())
 
     def set_profile(self, label: str, profile: CertProfile, *, actor: str) -> CaRecord:
+        """Replace the profile of the CA with EST label ``label``."""
         ca = self.get(label)
         self._db.execute("UPDATE boot_cas SET profile = ? WHERE ca_id = ?",
                          (json.dumps(profile.to_json()), ca.ca_id))
@@ -468,7 +532,7 @@ class CertificateAuthorities:
         if record is not None:
             return record
         row = self._db.query_one(
-            "SELECT ca_id, tenant_id, label, mode, cert_pem, delegate_url, profile"
+            "SELECT ca_id, tenant_id, name, mode, cert_pem, delegate_url, profile"
             " FROM boot_cas WHERE label = ?", (label,),
         )
         if row is None:
@@ -478,10 +542,20 @@ class CertificateAuthorities:
             x509.load_pem_x509_certificate(str(row[4]).encode()),
             CertProfile.from_json(json.loads(str(row[6]))),
             None if row[5] is None else str(row[5]),
+            label,
         )
         with self._cache_lock:
             self._records[label] = record
         return record
+
+    def find(self, tenant_id: str, label: str) -> CaRecord:
+        """The tenant's CA it calls ``label`` (NotFound: unknown CA, whatever other
+        tenants call theirs)."""
+        row = self._db.query_one(
+            "SELECT label FROM boot_cas WHERE tenant_id = ? AND name = ?", (tenant_id, label))
+        if row is None:
+            raise NotFound(f"unknown CA {label!r}", reason="unknown-ca")
+        return self.get(str(row[0]))
 
     def cas(self, tenant_id: str | None = None) -> list[CaRecord]:
         sql = "SELECT label FROM boot_cas WHERE tenant_id IS NOT NULL"
@@ -543,6 +617,7 @@ class CertificateAuthorities:
         self.check_rate(ca, device.iccid)
         cert = self._delegate(ca, csr) if ca.mode == "delegated" else self._sign(ca, csr, device)
         self._record(ca, cert, device, actor, kind)
+        self._notify("issued", device.iccid)
         return cert
 
     def _sign(self, ca: CaRecord, csr: x509.CertificateSigningRequest,
@@ -589,7 +664,7 @@ class CertificateAuthorities:
                 critical=False)
             builder = builder.add_extension(x509.CRLDistributionPoints([
                 x509.DistributionPoint([x509.UniformResourceIdentifier(
-                    f"{base}/crl/{ca.label}.crl")], None, None, None)]), critical=False)
+                    f"{base}/crl/{ca.est_label}.crl")], None, None, None)]), critical=False)
         key = self._key(ca)
         if isinstance(key, Pkcs11Key):
             return sign_certificate(builder, key)
@@ -704,6 +779,7 @@ class CertificateAuthorities:
             self._audit.append(actor=actor, action="pki.revoke", subject=f"sim:{cert.iccid}",
                                outcome="success", tenant_id=cert.tenant_id,
                                details={"serial": cert.serial, "reason": reason})
+        self._notify("revoked", cert.iccid)
         return self.certificate(serial)
 
     def revoke_sim(self, iccid: str, *, reason: str, actor: str, why: str = "") -> list[str]:
@@ -724,6 +800,8 @@ class CertificateAuthorities:
                 self._audit.append(actor=actor, action="pki.revoke-sim", subject=f"sim:{iccid}",
                                    outcome="success", tenant_id=str(rows[0][1]),
                                    reason=why, details={"serials": serials, "reason": reason})
+        if serials:
+            self._notify("revoked", iccid)
         return serials
 
     def crl(self, label: str, *, validity: timedelta = timedelta(hours=1)) -> bytes:
@@ -774,7 +852,7 @@ class CertificateAuthorities:
                 digest.update(ca.certificate.public_key().public_bytes(
                     serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
                 if digest.finalize() == key_hash:
-                    found = ca.label
+                    found = ca.est_label
                     with self._cache_lock:
                         self._by_key_hash[cache_key] = found
                     break

@@ -5,7 +5,9 @@ HTTP Digest over server-authenticated TLS, user name the B-TID (GBA) or A-KID
 (AKMA), password base64(Ks_NAF) or base64(K_AF) for this NAF_Id, realm
 ``3GPP-bootstrapping@<NAF FQDN>``, algorithm SHA-256, qop ``auth`` (RFC 7616).
 Re-enrolment authenticates with the current certificate over TLS client auth
-(RFC 7030 §3.3.2). Operations (RFC 7030 §4): ``/.well-known/est[/label]/``
+(RFC 7030 §3.3.2). Operations (RFC 7030 §4): ``/.well-known/est[/label]/``, the
+label being the CA's EST label ``<tenant>.<label>`` or, on authenticated
+operations, the device's own tenant's label for it;
 ``cacerts``, ``simpleenroll``, ``simplereenroll``, ``csrattrs``, ``serverkeygen``;
 requests and answers are base64 DER with ``Content-Transfer-Encoding: base64``
 and certificates travel as certs-only PKCS#7 (§4.1.3, §4.2.3). The CSR must carry
@@ -249,14 +251,18 @@ class CertificateServer:
             return _text(exc.status if exc.status < 500 else 503, exc.detail, *extra)
 
     def _ca(self, label: str | None, tenant_id: str | None) -> CaRecord:
+        """The CA an EST path names: its EST label (``<tenant>.<label>``), or, once the
+        device's tenant is known (an authenticated request), that tenant's own label."""
         if label is None:
             if tenant_id is None:
-                raise NotFound("name the CA: /.well-known/est/<label>/cacerts")
+                raise NotFound("name the CA: /.well-known/est/<tenant>.<label>/cacerts")
             cas = self._cas.cas(tenant_id)
             if len(cas) != 1:
                 raise NotFound("the tenant has several or no CAs; use /.well-known/est/<label>/",
                                reason="unknown-ca")
             return cas[0]
+        if tenant_id is not None and "." not in label:
+            return self._cas.find(tenant_id, label)
         ca = self._cas.get(label)
         if ca.tenant_id is None or (tenant_id is not None and ca.tenant_id != tenant_id):
             raise NotFound(f"unknown CA {label!r}", reason="unknown-ca")

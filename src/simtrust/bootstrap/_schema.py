@@ -4,7 +4,10 @@ GBA challenges and bootstrapping contexts (Ks sealed, keyed by B-TID; TS 33.220
 §4.5.2), AKMA anchor contexts (K_AKMA sealed, keyed by A-KID; TS 33.535 §6.1),
 tenant CAs (hosted key sealed by the master key, a PKCS#11 token key with its PIN
 sealed, or a delegated EST endpoint) with their certificate profile, and every
-issued certificate with its status.
+issued certificate with its status. A CA's ``name`` is the label its tenant gave
+it (unique per tenant); ``label`` is its EST label, unique in the store:
+``<tenant>.<name>`` since migration 3, the bare name for CAs registered before
+(docs/decisions/bootstrap-ca-labels.md).
 """
 
 from __future__ import annotations
@@ -82,6 +85,16 @@ MIGRATIONS = [
         """
         ALTER TABLE boot_cas ADD COLUMN token TEXT;
         ALTER TABLE boot_cas ADD COLUMN pin_sealed {blob};
+        """,
+    ),
+    Migration(
+        "bootstrap",
+        3,
+        "CA labels per tenant: name unique per (tenant, name); label keeps the EST label",
+        """
+        ALTER TABLE boot_cas ADD COLUMN name TEXT;
+        UPDATE boot_cas SET name = label;
+        CREATE UNIQUE INDEX boot_cas_tenant_name ON boot_cas (tenant_id, name)
         """,
     ),
 ]

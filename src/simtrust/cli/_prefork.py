@@ -30,10 +30,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from simtrust.cli._common import open_runtime
+from simtrust.cli._common import err_console, open_runtime
 from simtrust.errors import ConfigError
+from simtrust.runtime import Runtime
 
-__all__ = ["ApiWorkers", "WorkerOptions", "tls_context_check", "worker_main"]
+__all__ = ["ApiWorkers", "WorkerOptions", "start_lwm2m", "tls_context_check", "worker_main"]
 
 _PR_SET_PDEATHSIG = 1
 #: Seconds a worker may take to finish its requests once told to stop.
@@ -71,12 +72,15 @@ def tls_context_check(options: WorkerOptions) -> None:
 class ApiWorkers:
     """N worker processes serving one inherited listening socket."""
 
-    def __init__(self, sock: socket.socket, count: int, options: WorkerOptions) -> None:
+    def __init__(
+        self, sock: socket.socket, count: int, options: WorkerOptions, *, with_lwm2m: bool = False
+    ) -> None:
         if count < 1:
             raise ConfigError("the API needs at least one worker")
         self._sock = sock
         self._count = count
         self._options = options
+        self._lwm2m = with_lwm2m
         # The master holds the only write end: workers read end-of-file when it is gone.
         self._watch_r, self._watch_w = os.pipe()
         self._procs: list[subprocess.Popen[bytes]] = []
@@ -95,6 +99,8 @@ class ApiWorkers:
         fd = self._sock.fileno()
         env = {**os.environ, "SIMTRUST_WORKER_FDS": f"{fd},{self._watch_r}",
                "SIMTRUST_WORKER_MASTER": str(os.getpid())}
+        if self._lwm2m:
+            env["SIMTRUST_WORKER_LWM2M"] = "1"
         if self._options.tls_cert is not None and self._options.tls_key is not None:
             env["SIMTRUST_WORKER_TLS"] = f"{self._options.tls_cert}\n{self._options.tls_key}"
         proc = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed command
@@ -174,22 +180,39 @@ def _die_with_master(master: int, watch_fd: int, on_master_gone: threading.Event
     threading.Thread(target=watch, name="master-watch", daemon=True).start()
 
 
+def start_lwm2m(rt: Runtime) -> None:
+    """The LwM2M servers (DTLS) when ``SIMTRUST_LWM2M_BIND`` is set; the runtime stops them."""
+    settings = rt.settings
+    if not settings.lwm2m_bind:
+        return
+    host, _, port = settings.lwm2m_bind.rpartition(":")
+    bs_port = int(settings.lwm2m_bootstrap_bind.rpartition(":")[2] or 0) \
+        if settings.lwm2m_bootstrap_bind else int(port) + 1
+    rt.devices.start(host, int(port), bs_port)
+    err_console.print(f"simtrust LwM2M management on coaps://{host}:{rt.devices.dm_port}, "
+                      f"bootstrap on coaps://{host}:{rt.devices.bs_port}")
+
+
 def worker_main() -> None:
     """Entry point of a worker process (started by :class:`ApiWorkers`)."""
     import uvicorn  # noqa: PLC0415 - heavy optional: the ASGI server, only in worker processes
 
-    from simtrust.api import create_app  # noqa: PLC0415 - heavy: FastAPI app, only where it is served
+    from simtrust.web import create_site  # noqa: PLC0415 - heavy: the API with the dashboard, only where it is served
 
     sock_fd, watch_fd = (int(x) for x in os.environ.pop("SIMTRUST_WORKER_FDS").split(","))
     master = int(os.environ.pop("SIMTRUST_WORKER_MASTER"))
     tls = os.environ.pop("SIMTRUST_WORKER_TLS", "")
+    lwm2m = os.environ.pop("SIMTRUST_WORKER_LWM2M", "") == "1"
     gone = threading.Event()
     _die_with_master(master, watch_fd, gone)
     sock = socket.socket(fileno=sock_fd)
     rt = open_runtime()
+    rt.streams.alert_sink()
+    if lwm2m:
+        start_lwm2m(rt)  # stopped by rt.close()
     cert, _, key = tls.partition("\n")
     config = uvicorn.Config(
-        create_app(rt), log_level="warning", access_log=False,
+        create_site(rt), log_level="warning", access_log=False,
         timeout_graceful_shutdown=int(GRACE_S),
         ssl_certfile=cert or None, ssl_keyfile=key or None,
     )

@@ -135,6 +135,11 @@ def serve(
     options = WorkerOptions(cert, key)
     tls_context_check(options)
     count = workers or settings.api_worker_count
+    if settings.lwm2m_bind and count > 1:
+        # The devices API drives the LwM2M sessions held in memory by the process that
+        # serves them: one worker serves both (docs/decisions/corenet-api-workers.md).
+        err_console.print("LwM2M is configured: the API runs in one worker, with the LwM2M servers")
+        count = 1
     # Migrations run here, once, before any worker opens the store.
     rt = open_runtime()
     try:
@@ -143,10 +148,10 @@ def serve(
         rt.close()
         raise ConfigError(f"cannot bind the API to {host}:{port}: {exc.strerror}") from None
     sock.set_inheritable(True)
-    pool = ApiWorkers(sock, count, options).start()
+    pool = ApiWorkers(sock, count, options, with_lwm2m=bool(settings.lwm2m_bind)).start()
     scheme = "https" if cert else "http"
     err_console.print(f"simtrust API on {scheme}://{host}:{sock.getsockname()[1]} "
-                      f"(OpenAPI at /openapi.json), {count} worker process"
+                      f"(OpenAPI at /openapi.json, dashboard at /ui/), {count} worker process"
                       f"{'es' if count > 1 else ''}")
     stop = threading.Event()
 
@@ -156,6 +161,9 @@ def serve(
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     stops: list[Callable[[], None]] = []
     try:
+        # Built before traffic, so attach decisions, alerts and certificate events
+        # annotate the data of the SIMs they concern from the first one (workers too).
+        rt.streams.alert_sink()
         anchoring = _start_anchoring(rt)
         if anchoring is not None:
             stops.append(anchoring.set)
@@ -167,6 +175,10 @@ def serve(
             stops.append(bootstrap.stop)
         stops += [listener.close for listener in _start_radius(rt)]
         stops += reversed(_start_sbi(rt))
+        # Orders a stopped node left half-done are failed (their steps undone) or run now;
+        # notifications it had not delivered go out. Once, here, not in every worker.
+        rt.orchestrator.recover()
+        rt.market_events.start()
         while not stop.wait(0.5):
             for pid, status in pool.check():
                 err_console.print(f"API worker {pid} exited ({status}); started another")

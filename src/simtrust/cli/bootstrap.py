@@ -37,7 +37,8 @@ def device(
     imsi: Annotated[str, typer.Option("--imsi")],
     k: Annotated[str, typer.Option("--k", help="SIM key K (hex).")],
     opc: Annotated[str, typer.Option("--opc", help="OPc (hex).")],
-    label: Annotated[str, typer.Option("--label", help="EST label of the tenant CA.")],
+    label: Annotated[str, typer.Option(
+        "--label", help="EST label of the tenant CA (<tenant>.<label>).")],
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where to write cert and key.")],
     mnc_length: Annotated[int, typer.Option("--mnc-length")] = 2,
     key_type: Annotated[str, typer.Option("--key-type", help="p256 or ed25519.")] = "p256",

@@ -135,3 +135,48 @@ def advance(
         emit_json(moved.document)
     else:
         console.print(f"{order_id}: {order.state} -> {moved.state}")
+
+
+@app.command("publish-catalog")
+def publish_catalog(
+    api: Annotated[str | None, typer.Option(
+        help="Base URL partners reach this operator's API at (default: the public URL).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Publish the public, launched offerings on the consortium ledger, signed by the DID."""
+    rt = open_runtime()
+    try:
+        launched = [i.document for i in rt.market.list_items("productOffering", None, False)
+                    if i.tenant_id is None
+                    and str(i.document.get("lifecycleStatus", "")).lower() == "launched"]
+        if not launched:
+            raise InvalidInput("no launched public offering to publish", field="catalog")
+        publication = rt.federation.publish(api or rt.settings.public_url, launched)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({"seller": publication.seller, "api": publication.api,
+                   "offerings": publication.offerings, "sha256": publication.sha256,
+                   "message_id": publication.message_id})
+    else:
+        console.print(f"published {len(publication.offerings)} offerings as "
+                      f"{publication.seller} (ledger message {publication.message_id[:16]}…)")
+
+
+@app.command("discover")
+def discover(json_out: JsonOpt = False) -> None:
+    """List the catalog publications on the ledger whose seller signature verifies."""
+    rt = open_runtime()
+    try:
+        found = rt.federation.discover()
+    finally:
+        rt.close()
+    if json_out:
+        emit_json([{"seller": p.seller, "api": p.api, "offerings": p.offerings,
+                    "sha256": p.sha256, "published": p.published,
+                    "message_id": p.message_id} for p in found])
+        return
+    table = Table("seller", "api", "offerings", "published")
+    for p in found:
+        table.add_row(p.seller, p.api, ", ".join(o["name"] for o in p.offerings), p.published)
+    console.print(table)

@@ -1,7 +1,9 @@
 """``simtrust pki``: tenant CAs (bring your own CA), profiles, certificates, revocation, CRLs.
 
 Operates on the local data directory, like the other commands. ``--json`` prints one
-JSON document for scripts; bad input prints one line on stderr and exits 2.
+JSON document for scripts; bad input prints one line on stderr and exits 2. CA labels
+are per tenant: commands that name a CA take its label with ``--tenant``, or its EST
+label (``<tenant>.<label>``) alone.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from rich.table import Table
 
-from simtrust.bootstrap import REVOCATION_REASONS, CertProfile
+from simtrust.bootstrap import REVOCATION_REASONS, CaRecord, CertProfile
 from simtrust.cli._common import console, emit_json, open_runtime
 from simtrust.errors import InvalidInput
+from simtrust.runtime import Runtime
 
 __all__ = ["NAME", "app"]
 
@@ -28,6 +31,13 @@ app = typer.Typer(name=NAME, no_args_is_help=True,
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant that owns the CA.")]
+OwnerOpt = Annotated[str | None, typer.Option(
+    "--tenant", "-t", help="Tenant whose label this is (else LABEL is an EST label).")]
+
+
+def _ca(rt: Runtime, label: str, tenant: str | None) -> CaRecord:
+    cas = rt.bootstrap.cas
+    return cas.find(tenant, label) if tenant is not None else cas.get(label)
 
 
 def _profile(org: str, key_types: str, lifetime: int, max_per_hour: int) -> CertProfile:
@@ -66,7 +76,7 @@ def ca_create(label: str, tenant: TenantOpt,
     if json_out:
         emit_json(ca.to_json())
     else:
-        console.print(f"CA {ca.label} ({ca.ca_id}) for {tenant}: "
+        console.print(f"CA {ca.label} (EST label {ca.est_label}, {ca.ca_id}) for {tenant}: "
                       f"{ca.certificate.subject.rfc4514_string()}")
 
 
@@ -141,14 +151,16 @@ def ca_delegate(label: str, tenant: TenantOpt,
 
 
 @app.command("profile")
-def profile(label: str, org: OrgOpt = "", key_types: KeyTypesOpt = "p256,ed25519",
+def profile(label: str, tenant: OwnerOpt = None, org: OrgOpt = "",
+            key_types: KeyTypesOpt = "p256,ed25519",
             lifetime: LifetimeOpt = 7 * 86_400, max_per_hour: RateOpt = 20,
             json_out: JsonOpt = False) -> None:
     """Set the certificate profile of a tenant CA."""
     rt = open_runtime()
     try:
-        ca = rt.bootstrap.cas.set_profile(label, _profile(org, key_types, lifetime,
-                                                          max_per_hour), actor=ACTOR)
+        ca = rt.bootstrap.cas.set_profile(_ca(rt, label, tenant).est_label,
+                                          _profile(org, key_types, lifetime, max_per_hour),
+                                          actor=ACTOR)
     finally:
         rt.close()
     if json_out:
@@ -169,21 +181,22 @@ def ca_list(tenant: Annotated[str | None, typer.Option("--tenant", "-t")] = None
     if json_out:
         emit_json([ca.to_json() for ca in cas])
         return
-    table = Table("label", "tenant", "mode", "subject", "lifetime s", "key types")
+    table = Table("label", "tenant", "EST label", "mode", "subject", "lifetime s",
+                  "key types")
     for ca in cas:
-        table.add_row(ca.label, ca.tenant_id or "", ca.mode,
+        table.add_row(ca.label, ca.tenant_id or "", ca.est_label, ca.mode,
                       ca.certificate.subject.rfc4514_string(), str(ca.profile.lifetime_s),
                       ",".join(ca.profile.key_types))
     console.print(table)
 
 
 @app.command("cacert")
-def cacert(label: str) -> None:
+def cacert(label: str, tenant: OwnerOpt = None) -> None:
     """Print a CA certificate (PEM); ``operator-tier1`` is the trust anchor of the listener."""
     rt = open_runtime()
     try:
-        ca = rt.bootstrap.cas.operator_ca() if label == "operator-tier1" else \
-            rt.bootstrap.cas.get(label)
+        ca = rt.bootstrap.cas.operator_ca() if label == "operator-tier1" and tenant is None \
+            else _ca(rt, label, tenant)
     finally:
         rt.close()
     typer.echo(ca.certificate.public_bytes(serialization.Encoding.PEM).decode(), nl=False)
@@ -242,12 +255,13 @@ def revoke_sim(iccid: str, reason: ReasonOpt = "unspecified", json_out: JsonOpt 
 
 @app.command("crl")
 def crl(label: str, out: Annotated[Path, typer.Option("--out", "-o", help="DER CRL file.")],
+        tenant: OwnerOpt = None,
         pem: Annotated[bool, typer.Option("--pem", help="Write PEM instead of DER.")] = False,
         ) -> None:
     """Write the CA's current CRL."""
     rt = open_runtime()
     try:
-        der = rt.bootstrap.cas.crl(label)
+        der = rt.bootstrap.cas.crl(_ca(rt, label, tenant).est_label)
     finally:
         rt.close()
     if pem:

@@ -26,12 +26,16 @@ from simtrust.errors import DecodeError, InvalidInput, SimtrustError
 from simtrust.identity import did_key
 from simtrust.ledger import Ed25519Signer, parse_hex_id
 from simtrust.settlement import (
+    MicropaymentStream,
     SettlementTokens,
+    aggregate_vouchers,
     build_statement,
     carry_disputes,
+    export_session_usage,
     load_agreement,
     load_suspensions,
     net_statements,
+    parse_utc_micros,
     reconcile_files,
     record_proof,
     resolve_dispute,
@@ -367,6 +371,114 @@ def pay(
     else:
         for transfer in paid:
             console.print(f"{transfer['to']}: {transfer['amount_minor_units']}")
+
+
+@app.command("usage-export")
+def usage_export(
+    out: Annotated[Path, typer.Option("--out", help="Usage CSV to write.")],
+    home_plmn: Annotated[str, typer.Option("--home-plmn", help="The agreement's home PLMN.")],
+    visited_plmn: Annotated[
+        str | None, typer.Option("--visited-plmn", help="Only sessions in this network.")
+    ] = None,
+    since: Annotated[str | None, typer.Option("--from", help="Sessions started at or after "
+                                              "this ISO 8601 instant.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="... and before this one.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write closed roaming sessions from RADIUS accounting as a usage file for `reconcile`."""
+    since_us = parse_utc_micros(since) if since else None
+    until_us = parse_utc_micros(until) if until else None
+    rt = open_runtime()
+    try:
+        log = rt.aaa.accounting
+        count = export_session_usage(
+            lambda after: log.roaming_sessions(after=after, visited_plmn=visited_plmn,
+                                               limit=5000),
+            out, home_plmn=home_plmn, since_us=since_us, until_us=until_us)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({"records": count, "path": str(out)})
+    else:
+        console.print(f"{count} records written to {out}")
+
+
+@app.command()
+def voucher(
+    key: Annotated[Path, typer.Option("--key", help="The payer's key file.")],
+    amount: Annotated[int, typer.Option("--amount", help="This event's charge, minor units.")],
+    after: Annotated[
+        Path | None, typer.Option("--after", help="The stream's latest voucher (continue it).")
+    ] = None,
+    payee: Annotated[str | None, typer.Option("--payee", help="Payee did:key (new).")] = None,
+    channel: Annotated[str | None, typer.Option("--channel", help="Channel id (new).")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="Period (new stream).")] = None,
+    currency: Annotated[str, typer.Option("--currency", help="Currency (new stream).")] = "EUR",
+) -> None:
+    """Sign the next micropayment voucher: cumulative amount so far, one JSON document."""
+    signer = _signer(key)
+    if after is not None:
+        stream = MicropaymentStream.resume(signer, _read_json(after, "voucher"))
+    else:
+        if not (payee and channel and period):
+            raise InvalidInput("a new stream needs --payee, --channel and --period (or --after)")
+        stream = MicropaymentStream(signer, payee, channel, period, currency)
+    emit_json(stream.charge(amount))
+
+
+@app.command("vouchers-aggregate")
+def vouchers_aggregate(
+    vouchers: Annotated[Path, typer.Argument(help="Vouchers as JSON Lines or a JSON list.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Verify a period's vouchers; one settlement per channel and period."""
+    try:
+        text = vouchers.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DecodeError(f"vouchers {vouchers}: cannot read ({exc.strerror})") from None
+    try:
+        stripped = text.strip()
+        items = json.loads(stripped) if stripped.startswith("[") else [
+            json.loads(line) for line in stripped.splitlines() if line.strip()]
+    except ValueError:
+        raise DecodeError(f"vouchers {vouchers}: not JSON or JSON Lines") from None
+    if not isinstance(items, list) or not all(isinstance(v, dict) for v in items):
+        raise InvalidInput(f"vouchers {vouchers}: each voucher is a JSON object")
+    streams = aggregate_vouchers(items)
+    if json_out:
+        emit_json({"streams": streams})
+        return
+    for stream in streams:
+        console.print(f"{stream['channel']} {stream['period']}: {stream['events']} events, "
+                      f"{stream['total_minor_units']} {stream['currency']}")
+
+
+@app.command("vouchers-pay")
+def vouchers_pay(
+    aggregate: Annotated[Path, typer.Argument(help="Output of `vouchers-aggregate --json`.")],
+    token: Annotated[str, typer.Option("--token", help="Settlement token id (hex).")],
+    key: Annotated[Path, typer.Option("--key", help="The paying party's key file.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Pay each aggregated stream of this payer with one token transfer (finalized)."""
+    document = _read_json(aggregate, "aggregate")
+    streams = document.get("streams") if isinstance(document, dict) else None
+    if not isinstance(streams, list):
+        raise InvalidInput(f"aggregate {aggregate}: no 'streams' list")
+    signer = _signer(key)
+    me = did_key(signer.public_key)
+    rt, tokens, _ = _tokens()
+    try:
+        paid = [tokens.settle_stream(s, signer, parse_hex_id(token, "token id"))
+                for s in streams if isinstance(s, dict) and s.get("payer") == me]
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({"paid": paid})
+    else:
+        for stream in paid:
+            console.print(f"{stream['channel']}: {stream['total_minor_units']} -> "
+                          f"{stream['payee']} ({stream['message_id']})")
 
 
 def _print_receipt(receipt: dict[str, Any], json_out: bool) -> None:

@@ -1,6 +1,6 @@
 """``simtrust sim``: the SIM inventory — bulk import of vendor files, list, show, life cycle,
 attach settings (``set``: binding mode, APN, static address) and the tenant's identifier
-ranges (``allocate``).
+ranges (``allocate``) and IP networks (``allocate-addresses``).
 
 ``import`` reads a SIM-vendor output file (headers in docs/subscriber.md) in one
 transaction with a progress bar; on bad rows nothing is written and every bad
@@ -258,3 +258,31 @@ def allocate(
         return
     console.print(f"{tenant}: ICCID {', '.join(result.iccid_prefixes) or '-'}; "
                   f"IMSI {', '.join(result.imsi_prefixes) or '-'}")
+
+
+@app.command("allocate-addresses")
+def allocate_addresses(
+    tenant: Annotated[str, typer.Argument(help="Tenant the networks are allocated to.")],
+    network: Annotated[
+        list[str] | None,
+        typer.Option("--network", help="CIDR block, IPv4 or IPv6 (repeatable)."),
+    ] = None,
+    show: Annotated[bool, typer.Option("--show", help="Only print the current networks.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set the IP networks a tenant's static addresses and APN pools lie in (replaces
+    the old ones; networks of different tenants never overlap)."""
+    rt = open_runtime()
+    try:
+        rt.tenants.get_tenant(tenant)
+        allocations = rt.subscriber.inventory.allocations
+        if show:
+            result = allocations.addresses(tenant)
+        else:
+            result = allocations.set_addresses(tenant, networks=network or [], actor=ACTOR)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(result.to_json())
+        return
+    console.print(f"{tenant}: {', '.join(result.networks) or '-'}")

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from simtrust.cli._common import console, emit_json
+from simtrust.ledger import parse_hex_id
 from simtrust.ledger.net import Testnet
 
 __all__ = ["NAME", "app"]
@@ -68,10 +69,16 @@ def up(
     directory: DirOpt = Path("testnet"),
     json_out: JsonOpt = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 60.0,
+    token_issuer: Annotated[
+        list[str] | None,
+        typer.Option("--token-issuer", help="Public key (hex) that may create settlement "
+                     "tokens; repeat for several. Default: any funded key."),
+    ] = None,
 ) -> None:
     """Create a genesis and keys for COUNT validators and start them on 127.0.0.1."""
 
-    net = Testnet.create(directory.resolve(), count)
+    issuers = [parse_hex_id(k, "token issuer key") for k in token_issuer or []]
+    net = Testnet.create(directory.resolve(), count, token_issuers=issuers)
     try:
         net.up(detach=True, timeout=timeout)
     except Exception:

@@ -5,6 +5,11 @@ it prints ``{"verified": true|false, "errors": [...]}`` and exits 0 when
 verified, 1 when not, 2 when the input cannot be read (one line on stderr).
 FILE holds a credential or presentation (JSON, Data Integrity proofs) or a
 ``vc+jwt``; ``-`` reads standard input.
+
+Also: ``offer`` (an OpenID4VCI pre-authorized offer), ``request`` and
+``request-result`` (OpenID4VP), ``statement`` (paid verifications of a
+period), ``capability-grant`` and ``capability-check`` (the enforcement
+point: exit 0 permit, 1 deny). Bad input: one line on stderr, exit 2.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from simtrust.errors import ConfigError, SimtrustError
 from simtrust.identity import (
     DidResolver,
     StatusChecker,
+    capability_token,
     verification_report,
+    verification_statement,
     verify_credential,
     verify_presentation,
     verify_vc_jwt,
@@ -139,3 +146,97 @@ def issue(
         emit_json(issued)
     else:
         typer.echo(json.dumps(issued, indent=2, sort_keys=True))
+
+
+def _service_call(call: Any) -> Any:
+    try:
+        return call(open_runtime().identity)
+    except SimtrustError as exc:
+        _fail(exc.detail)
+
+
+@app.command("offer")
+def offer(
+    configuration: Annotated[str, typer.Argument(help="SimtrustKyc or DeviceCredential.")],
+    claims: Annotated[Path, typer.Option(help="The offered claims (JSON object); - for stdin.")],
+    tx_code: Annotated[bool, typer.Option("--tx-code", help="Require a 6-digit PIN.")] = False,
+) -> None:
+    """Create an OpenID4VCI pre-authorized credential offer; print it (URL, PIN) as JSON."""
+    document = _read(claims)
+    if not isinstance(document, dict):
+        _fail("the claims are a JSON object")
+    emit_json(_service_call(lambda s: s.oid4vci.create_offer(
+        configuration, document, now=s.now(), tx_code=tx_code)))  # fmt: skip
+
+
+@app.command("request")
+def request(
+    dcql: Annotated[Path, typer.Option(help="DCQL query (JSON); - for stdin.")],
+    relying_party: Annotated[str, typer.Option(help="Who asks (a DID or a name).")],
+) -> None:
+    """Create an OpenID4VP presentation request; print its openid4vp:// URL and id."""
+    query = _read(dcql)
+    emit_json(_service_call(lambda s: s.oid4vp.create_request(
+        relying_party, now=s.now(), dcql_query=query)))  # fmt: skip
+
+
+@app.command("request-result")
+def request_result(request_id: Annotated[str, typer.Argument()]) -> None:
+    """The outcome of an OpenID4VP request (disclosed claims once verified)."""
+    emit_json(_service_call(lambda s: s.oid4vp.result(request_id, None)))
+
+
+def _moment(text: str, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"{name} is an RFC 3339 date-time, got {text!r}")
+    if moment.tzinfo is None:
+        _fail(f"{name} needs a time zone (e.g. Z)")
+    return moment
+
+
+@app.command("statement")
+def statement(
+    start: Annotated[str, typer.Option(help="Period start (RFC 3339).")],
+    end: Annotated[str, typer.Option(help="Period end, exclusive (RFC 3339).")],
+    price: Annotated[int, typer.Option(min=0, help="Minor units per verification.")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "EUR",
+) -> None:
+    """Paid verifications of the period per issuing operator and relying party (JSON)."""
+    begin, until = _moment(start, "--start"), _moment(end, "--end")
+    emit_json(_service_call(lambda s: verification_statement(
+        s.receipts.between(begin, until), start=begin, end=until, price_minor_units=price,
+        currency=currency)))  # fmt: skip
+
+
+@app.command("capability-grant")
+def capability_grant(
+    grantee: Annotated[str, typer.Argument(help="The grantee's DID.")],
+    resource: Annotated[str, typer.Argument(help="Dataset URL or URN.")],
+    action: Annotated[list[str], typer.Option("--action", help="Allowed action (repeatable).")],
+    depth: Annotated[int, typer.Option(min=0, max=8, help="Further delegations allowed.")] = 0,
+    rate: Annotated[int | None, typer.Option(min=1, help="Accesses per minute.")] = None,
+    valid_until: Annotated[str | None, typer.Option(help="End of the window (RFC 3339).")] = None,
+) -> None:
+    """Grant a revocable capability signed by the platform issuer; print the credential."""
+    until = None if valid_until is None else _moment(valid_until, "--valid-until")
+    emit_json(_service_call(lambda s: s.grant_capability(
+        grantee=grantee, resource=resource, actions=action, valid_until=until,
+        delegation_depth=depth, rate_per_minute=rate)))  # fmt: skip
+
+
+@app.command("capability-check")
+def capability_check(
+    chain: Annotated[Path, typer.Argument(help="Chain (JSON array, root first) or presentation.")],
+    action: Annotated[str, typer.Option(help="The action asked for.")],
+    resource: Annotated[str, typer.Option(help="The resource asked for.")],
+) -> None:
+    """Ask the enforcement point; print the decision; exit 0 permit, 1 deny, 2 unreadable."""
+    document = _read(chain)
+    if not isinstance(document, list | dict):
+        _fail("a capability chain is a JSON array or a presentation object")
+    decision = _service_call(lambda s: s.capabilities.check(
+        capability_token(document), action=action, resource=resource, now=s.now()))  # fmt: skip
+    emit_json(decision.to_json())
+    raise typer.Exit(0 if decision.permit else 1)

@@ -120,7 +120,8 @@ def run(ctx: Any) -> dict[str, Any]:
     ca = boot.cas.create_hosted(tenant, LABEL, common_name="Acme Meters Issuing CA",
                                 profile=CertProfile(organization="Acme Smart Meters",
                                                     lifetime_s=86_400), actor="demo")
-    ctx.say(f"tenant {tenant} registered its issuing CA '{LABEL}' (key sealed at rest)")
+    ctx.say(f"tenant {tenant} registered its issuing CA '{LABEL}' (EST label {ca.est_label}, "
+            "key sealed at rest)")
     listener = BootstrapListener(boot, "127.0.0.1", 0, hostnames=["localhost", "127.0.0.1"])
     listener.start()
     applet = SimApplet(iccid.value, Usim(Milenage(k, opc)), impi=impi_from_imsi(imsi.value, 2),
@@ -145,7 +146,7 @@ def run(ctx: Any) -> dict[str, Any]:
     def broker_accepts() -> bool | None:
         if shutil.which("mosquitto") is None:
             return None
-        crl = x509.load_der_x509_crl(boot.cas.crl(LABEL)).public_bytes(
+        crl = x509.load_der_x509_crl(boot.cas.crl(ca.est_label)).public_bytes(
             serialization.Encoding.PEM)
         with tempfile.TemporaryDirectory(prefix="simtrust-demo-mqtt-") as tmp:
             os.chmod(tmp, 0o755)  # noqa: S103 - the broker may run as its own user
@@ -168,7 +169,7 @@ def run(ctx: Any) -> dict[str, Any]:
     ctx.say(f"meter publishes over mTLS: {result['mtls_publish_before']}")
     subs.inventory.transition(iccid, SimState.SUSPENDED, actor="demo", reason="meter stolen")
     result["ocsp_after_suspend"] = ocsp_status()
-    crl = x509.load_der_x509_crl(boot.cas.crl(LABEL))
+    crl = x509.load_der_x509_crl(boot.cas.crl(ca.est_label))
     result["in_crl"] = crl.get_revoked_certificate_by_serial_number(cert.serial_number) \
         is not None
     result["mtls_publish_after"] = broker_accepts()

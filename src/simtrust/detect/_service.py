@@ -42,6 +42,10 @@ class DetectionService:
     def __repr__(self) -> str:
         return f"DetectionService(sinks={len(self.sinks)}, delivered={self.delivered})"
 
+    def add_sink(self, sink: AlertSink[Alert]) -> None:
+        """Deliver later alerts to ``sink`` too (a service built after this one)."""
+        self.sinks.append(sink)
+
     def _emit(self, alerts: list[Alert]) -> list[Alert]:
         for alert in alerts:
             for sink in self.sinks:

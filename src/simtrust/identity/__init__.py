@@ -6,9 +6,17 @@ EdDSA proofs, VC-JOSE and SD-JWT, Bitstring Status Lists, secure elements
 and reusable KYC with ledger-anchored verification receipts (docs/identity.md).
 """
 
+from simtrust.identity._capability import (
+    CAPABILITY_TYPE,
+    CapabilityEnforcer,
+    Decision,
+    capability_token,
+    grant_capability,
+)
 from simtrust.identity._contexts import (
     BUNDLED_CONTEXTS,
     CREDENTIALS_V2,
+    DATA_INTEGRITY_V2,
     EXAMPLES_V2,
     bundled_context,
     document_loader,
@@ -50,9 +58,16 @@ from simtrust.identity._didsimtrust import (
     update_operation,
 )
 from simtrust.identity._ecdsa import EcdsaP256Signer
-from simtrust.identity._errors import DidNotFound, InvalidDid, OperationRejected, VerificationFailed
+from simtrust.identity._errors import (
+    DidNotFound,
+    InvalidDid,
+    OperationRejected,
+    ProtocolError,
+    VerificationFailed,
+)
 from simtrust.identity._jcs import canonicalize
 from simtrust.identity._jose import VC_JWT_MEDIA_TYPE, issue_vc_jwt, verify_vc_jwt
+from simtrust.identity._jws import holder_jwk, signer_jwk
 from simtrust.identity._keys import (
     Ed25519Signer,
     Signer,
@@ -64,6 +79,21 @@ from simtrust.identity._keys import (
 )
 from simtrust.identity._kyc import KYC_ATTRIBUTES, KYC_VCT, KycIssuer, KycVerifier, ReceiptLedger
 from simtrust.identity._multibase import multibase_decode, multibase_encode
+from simtrust.identity._oid4vci import (
+    PRE_AUTHORIZED_GRANT,
+    PROOF_TYP,
+    CredentialConfiguration,
+    CredentialIssuer,
+    Minted,
+    key_proof,
+)
+from simtrust.identity._oid4vp import (
+    DCQL_FORMATS,
+    REQUEST_OBJECT_TYP,
+    PresentationVerifier,
+    open_request_object,
+    validate_dcql_query,
+)
 from simtrust.identity._rdfc import (
     MAX_NDEGREE_CALLS,
     canonical_labels,
@@ -83,6 +113,7 @@ from simtrust.identity._secure_element import (
 )
 from simtrust.identity._service import IdentityService, LedgerIdentityHandler
 from simtrust.identity._sim import SimIdentity, provision_sim_identity
+from simtrust.identity._statement import verification_statement
 from simtrust.identity._statusanchor import status_list_anchor
 from simtrust.identity._statuslist import (
     MIN_LIST_SIZE,
@@ -95,8 +126,11 @@ from simtrust.identity._statuslist import (
 
 __all__ = [
     "BUNDLED_CONTEXTS",
+    "CAPABILITY_TYPE",
     "CREDENTIALS_V2",
     "CRYPTOSUITES",
+    "DATA_INTEGRITY_V2",
+    "DCQL_FORMATS",
     "EXAMPLES_V2",
     "IDENTITY_PAYLOAD_TYPE",
     "KYC_ATTRIBUTES",
@@ -104,8 +138,15 @@ __all__ = [
     "MAX_NDEGREE_CALLS",
     "MIN_LIST_SIZE",
     "PAYLOAD_KINDS",
+    "PRE_AUTHORIZED_GRANT",
+    "PROOF_TYP",
+    "REQUEST_OBJECT_TYP",
     "VC_JWT_MEDIA_TYPE",
     "ApplyOutcome",
+    "CapabilityEnforcer",
+    "CredentialConfiguration",
+    "CredentialIssuer",
+    "Decision",
     "DidMethod",
     "DidNotFound",
     "DidRegistry",
@@ -119,7 +160,10 @@ __all__ = [
     "KycIssuer",
     "KycVerifier",
     "LedgerIdentityHandler",
+    "Minted",
     "OperationRejected",
+    "PresentationVerifier",
+    "ProtocolError",
     "ReceiptLedger",
     "Resolution",
     "SecureElement",
@@ -143,6 +187,7 @@ __all__ = [
     "canonical_labels",
     "canonical_nquads",
     "canonicalize",
+    "capability_token",
     "check_validity_period",
     "create_operation",
     "create_presentation",
@@ -156,14 +201,18 @@ __all__ = [
     "ed25519_multikey",
     "ed25519_to_x25519_public",
     "encode_status_list",
+    "grant_capability",
+    "holder_jwk",
     "identity_payload",
     "issue_credential",
     "issue_sd_jwt",
     "issue_vc_jwt",
     "issuer_of",
     "jsonld_to_quads",
+    "key_proof",
     "multibase_decode",
     "multibase_encode",
+    "open_request_object",
     "parse_did",
     "present_sd_jwt",
     "proof_hash",
@@ -172,12 +221,15 @@ __all__ = [
     "receipt_hash",
     "remove_key_patch",
     "resolve_did_key",
+    "signer_jwk",
     "simtrust_did",
     "status_bit",
     "status_list_anchor",
     "update_operation",
     "validate_credential",
+    "validate_dcql_query",
     "verification_report",
+    "verification_statement",
     "verify_credential",
     "verify_ed25519",
     "verify_presentation",

@@ -3,7 +3,13 @@
 Served: W3C VC Data Model 2.0 ``https://www.w3.org/ns/credentials/v2`` (which
 also defines Data Integrity and Bitstring Status List terms) and the examples
 context ``https://www.w3.org/ns/credentials/examples/v2`` the W3C vectors use,
-both as published (see /work/shared/contexts/SOURCE_COMMIT), and the VC Data
+both as published (see /work/shared/contexts/SOURCE_COMMIT), simtrust's own
+``https://simtrust.dev/ns/credentials/v1`` (capability and device credential
+terms, protected, written for simtrust), the Data Integrity v2 context
+``https://w3id.org/security/data-integrity/v2`` as W3C publishes it (the file
+of Digital Bazaar's ``@digitalbazaar/data-integrity-context`` 2.0.1 on npm,
+SHA-256 0f77743d…), which VCDM 1.1 credentials name to secure themselves with
+``DataIntegrityProof`` (VC Data Integrity 1.0 §2.1), and the VC Data
 Model 1.1 context ``https://www.w3.org/2018/credentials/v1`` from the copy pyld
 ships in its frozen document loader (``pyld.documentloader.frozen``, pyld ≥
 3.3), so partners' 1.1 credentials are processed with the published context.
@@ -24,8 +30,10 @@ __all__ = [
     "BUNDLED_CONTEXTS",
     "CREDENTIALS_V1",
     "CREDENTIALS_V2",
+    "DATA_INTEGRITY_V2",
     "EXAMPLES_V2",
     "KNOWN_CONTEXTS",
+    "SIMTRUST_V1",
     "bundled_context",
     "context_bytes",
     "document_loader",
@@ -34,11 +42,17 @@ __all__ = [
 CREDENTIALS_V1 = "https://www.w3.org/2018/credentials/v1"
 CREDENTIALS_V2 = "https://www.w3.org/ns/credentials/v2"
 EXAMPLES_V2 = "https://www.w3.org/ns/credentials/examples/v2"
+#: simtrust's own terms: capability credentials and device credentials (written here).
+SIMTRUST_V1 = "https://simtrust.dev/ns/credentials/v1"
+#: Data Integrity terms for documents whose context does not define them (VCDM 1.1).
+DATA_INTEGRITY_V2 = "https://w3id.org/security/data-integrity/v2"
 
 BUNDLED_CONTEXTS: dict[str, str] = {
     CREDENTIALS_V2: "credentials-v2.jsonld",
     EXAMPLES_V2: "credentials-examples-v2.jsonld",
     CREDENTIALS_V1: "pyld:credentials-v1.jsonld",
+    SIMTRUST_V1: "simtrust-v1.jsonld",
+    DATA_INTEGRITY_V2: "data-integrity-v2.jsonld",
 }
 
 #: Contexts a credential may name. DID-document contexts appear only in DID

@@ -627,7 +627,8 @@ class DidRegistry:
         if stored is None:
             self._db.execute(
                 "INSERT INTO identity_receipt (receipt_hash, presentation_hash, verifier, issuer,"
-                " verified_at, message_id, ledger_order) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " verified_at, message_id, ledger_order, relying_party, credential_type)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     digest,
                     body["presentationHash"],
@@ -636,6 +637,8 @@ class DidRegistry:
                     body["verifiedAt"],
                     bytes(message.message_id),
                     int(message.order),
+                    body.get("relyingParty"),
+                    body.get("credentialType"),
                 ),
             )
         else:

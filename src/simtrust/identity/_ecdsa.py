@@ -32,7 +32,9 @@ __all__ = [
     "P256_PUB",
     "EcdsaP256Signer",
     "decode_p256_multikey",
+    "p256_compressed",
     "p256_multikey",
+    "p256_point",
     "verify_p256",
 ]
 
@@ -59,6 +61,23 @@ def _public(compressed: bytes) -> ec.EllipticCurvePublicKey:
         return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), compressed)
     except ValueError as exc:
         raise DecodeError("not a point on P-256") from exc
+
+
+def p256_point(compressed: bytes) -> tuple[bytes, bytes]:
+    """The (x, y) coordinates, 32 bytes each, of a compressed P-256 point."""
+    numbers = _public(compressed).public_numbers()
+    return numbers.x.to_bytes(32, "big"), numbers.y.to_bytes(32, "big")
+
+
+def p256_compressed(x: bytes, y: bytes) -> bytes:
+    """The compressed form of the P-256 point (x, y); DecodeError if it is not on the curve."""
+    try:
+        key = ec.EllipticCurvePublicNumbers(
+            int.from_bytes(x, "big"), int.from_bytes(y, "big"), ec.SECP256R1()
+        ).public_key()
+    except ValueError as exc:
+        raise DecodeError("not a point on P-256") from exc
+    return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
 
 
 def verify_p256(compressed: bytes, signature: bytes, data: bytes) -> None:

@@ -15,15 +15,26 @@
     Rejected
     └── OperationRejected        a did:simtrust operation broke a registry rule
                                  (``stale``, ``replayed``, ``unauthorized``, ...)
+    InvalidInput (simtrust.errors)
+    └── ProtocolError            an OAuth 2.0 / OpenID4VCI / OpenID4VP request broke
+                                 its protocol; ``error`` is the specification's
+                                 error code, ``http_status`` the status it answers
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from simtrust.errors import InvalidIdentifier, NotFound, Rejected
+from simtrust.errors import InvalidIdentifier, InvalidInput, NotFound, Rejected
 
-__all__ = ["REASONS", "DidNotFound", "InvalidDid", "OperationRejected", "VerificationFailed"]
+__all__ = [
+    "REASONS",
+    "DidNotFound",
+    "InvalidDid",
+    "OperationRejected",
+    "ProtocolError",
+    "VerificationFailed",
+]
 
 #: Reason codes a verifier reports (the ``reason`` of :class:`VerificationFailed`).
 REASONS = frozenset(
@@ -80,3 +91,15 @@ class DidNotFound(NotFound):
 class InvalidDid(InvalidIdentifier):
     code = "invalid-did"
     title = "Invalid DID"
+
+
+class ProtocolError(InvalidInput):
+    """An OAuth 2.0 / OpenID4VC request broke its protocol (answered as ``{"error", ...}``)."""
+
+    code = "oid4vc-error"
+    title = "OpenID4VC protocol error"
+
+    def __init__(self, error: str, detail: str, *, http_status: int = 400) -> None:
+        super().__init__(detail, error=error)
+        self.error = error
+        self.http_status = http_status

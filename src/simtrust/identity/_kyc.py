@@ -12,7 +12,7 @@ issuer can be paid per verification later (DESIGN "Identity").
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -80,13 +80,16 @@ class ReceiptLedger:
             ):
                 self._db.execute(
                     "INSERT INTO identity_receipt (receipt_hash, presentation_hash, verifier,"
-                    " issuer, verified_at) VALUES (?, ?, ?, ?, ?)",
+                    " issuer, verified_at, relying_party, credential_type)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         digest,
                         receipt.presentation_hash,
                         receipt.verifier,
                         receipt.issuer,
                         receipt.verified_at,
+                        receipt.relying_party,
+                        receipt.credential_type,
                     ),
                 )
         self._send(receipt)
@@ -111,10 +114,10 @@ class ReceiptLedger:
 
     def pending(self) -> list[VerificationReceipt]:
         rows = self._db.query(
-            "SELECT presentation_hash, verifier, issuer, verified_at FROM identity_receipt"
+            f"SELECT {_RECEIPT_COLUMNS} FROM identity_receipt"
             " WHERE message_id IS NULL ORDER BY verified_at"
         )
-        return [VerificationReceipt(str(a), str(b), str(c), str(d)) for a, b, c, d in rows]
+        return [_receipt(row) for row in rows]
 
     def anchored_in(self, digest: str) -> tuple[bytes, int] | None:
         """(ledger message id, finalized order) that anchored the receipt, if any."""
@@ -128,11 +131,33 @@ class ReceiptLedger:
 
     def for_issuer(self, issuer: str) -> list[VerificationReceipt]:
         rows = self._db.query(
-            "SELECT presentation_hash, verifier, issuer, verified_at FROM identity_receipt"
+            f"SELECT {_RECEIPT_COLUMNS} FROM identity_receipt"
             " WHERE issuer = ? ORDER BY verified_at",
             (issuer,),
         )
-        return [VerificationReceipt(str(a), str(b), str(c), str(d)) for a, b, c, d in rows]
+        return [_receipt(row) for row in rows]
+
+    def between(self, start: datetime, end: datetime) -> list[tuple[VerificationReceipt, bool]]:
+        """Receipts verified in ``[start, end)`` (RFC 3339 UTC), each with its anchoring."""
+        rows = self._db.query(
+            f"SELECT {_RECEIPT_COLUMNS}, message_id FROM identity_receipt"
+            " WHERE verified_at >= ? AND verified_at < ? ORDER BY verified_at, receipt_hash",
+            (format_datetime(start), format_datetime(end)),
+        )
+        return [(_receipt(row[:6]), row[6] is not None) for row in rows]
+
+
+_RECEIPT_COLUMNS = (
+    "presentation_hash, verifier, issuer, verified_at, relying_party, credential_type"
+)
+
+
+def _receipt(row: Sequence[Any]) -> VerificationReceipt:
+    a, b, c, d, e, f = row
+    return VerificationReceipt(
+        str(a), str(b), str(c), str(d),
+        None if e is None else str(e), None if f is None else str(f),
+    )  # fmt: skip
 
 
 class KycIssuer:
@@ -149,7 +174,7 @@ class KycIssuer:
         self,
         *,
         subject: str,
-        holder_key: bytes,
+        holder_key: bytes | dict[str, Any],
         attributes: dict[str, Any],
         level: str,
         now: datetime,

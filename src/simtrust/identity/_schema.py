@@ -93,8 +93,55 @@ ALTER TABLE identity_status_list ADD COLUMN status_size INTEGER NOT NULL DEFAULT
 ALTER TABLE identity_status_list ADD COLUMN status_messages TEXT NOT NULL DEFAULT ''
 """
 
+_V4 = """
+CREATE TABLE identity_oid4vci_offer (
+    offer_id TEXT PRIMARY KEY,
+    code_hash TEXT NOT NULL UNIQUE,
+    configuration_id TEXT NOT NULL,
+    claims_sealed {blob} NOT NULL,
+    offer_sealed {blob} NOT NULL,
+    tx_code_hash TEXT,
+    tx_attempts INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    token_hash TEXT UNIQUE,
+    token_expires TEXT,
+    issued TEXT,
+    credential_id TEXT
+);
+CREATE TABLE identity_oid4vc_nonce (
+    nonce TEXT PRIMARY KEY,
+    expires TEXT NOT NULL
+);
+CREATE TABLE identity_oid4vp_request (
+    request_id TEXT PRIMARY KEY,
+    relying_party TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    state TEXT NOT NULL,
+    query TEXT NOT NULL,
+    created TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    status TEXT NOT NULL,
+    result_sealed {blob},
+    error TEXT
+);
+ALTER TABLE identity_receipt ADD COLUMN relying_party TEXT;
+ALTER TABLE identity_receipt ADD COLUMN credential_type TEXT
+"""
+
+_V5 = """
+ALTER TABLE identity_oid4vci_offer ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE identity_oid4vci_offer ADD COLUMN approved TEXT;
+ALTER TABLE identity_oid4vci_offer ADD COLUMN transaction_hash TEXT;
+ALTER TABLE identity_oid4vci_offer ADD COLUMN holder_jwk TEXT;
+ALTER TABLE identity_oid4vci_offer ADD COLUMN holder_did TEXT
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=1, name="dids-status-lists-keys-receipts", sql=_V1),
     Migration(component="identity", version=2, name="status-list-anchors", sql=_V2),
     Migration(component="identity", version=3, name="status-list-sizes-messages", sql=_V3),
+    Migration(component="identity", version=4, name="openid4vc-state-receipt-parties", sql=_V4),
+    Migration(component="identity", version=5, name="openid4vci-deferred-issuance", sql=_V5),
 ]

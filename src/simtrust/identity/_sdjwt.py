@@ -5,6 +5,7 @@ Written by hand over :mod:`simtrust.identity._jws` (signatures verified with
 joserfc): the IETF reference implementation (``sd-jwt`` on PyPI, last released
 2024-02) signs with jwcrypto key objects holding the private key, which a
 secure element never hands out, and would add a second JOSE library.
+Holder keys may be Ed25519 (``EdDSA``) or P-256 (``ES256``).
 Covered: disclosures of top-level object properties (§4.2.1), ``_sd`` and
 ``_sd_alg`` sha-256 (§4.1), decoy digests (§4.2.5), the key binding JWT with
 ``nonce``, ``aud``, ``iat`` and ``sd_hash`` (§4.3), and the verifier's checks
@@ -19,20 +20,23 @@ import hashlib
 import json
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from simtrust.errors import DecodeError
 from simtrust.identity._credentials import StatusChecker, StatusResult
+from simtrust.identity._ecdsa import p256_compressed
 from simtrust.identity._errors import VerificationFailed
 from simtrust.identity._jws import (
+    HOLDER_ALGS,
     MAX_TOKEN,
     ed25519_jwk,
-    jwk_ed25519,
+    holder_jwk,
     parse_jws,
     sign_jws,
     verify_jws,
+    verify_jws_jwk,
 )
 from simtrust.identity._keys import Signer
 from simtrust.identity._multibase import b64url_decode, b64url_encode
@@ -67,7 +71,7 @@ def issue_sd_jwt(
     signer: Signer,
     *,
     disclosable: Iterable[str],
-    holder_key: bytes,
+    holder_key: bytes | dict[str, Any],
     now: datetime,
     vct: str,
     valid_for: timedelta | None = None,
@@ -75,7 +79,8 @@ def issue_sd_jwt(
 ) -> str:
     """Issue ``<issuer JWT>~<disclosure>~...~`` with the named claims selectively disclosable.
 
-    ``holder_key`` (raw Ed25519) goes into ``cnf.jwk`` so presentations need key binding.
+    ``holder_key`` (raw Ed25519, or a public JWK: Ed25519 or P-256) goes into
+    ``cnf.jwk`` so presentations need key binding.
     """
     hidden = set(disclosable)
     if hidden & _RESERVED or not hidden <= set(claims):
@@ -93,7 +98,11 @@ def issue_sd_jwt(
             "vct": vct,
             "_sd": sorted(digests),
             "_sd_alg": "sha-256",
-            "cnf": {"jwk": ed25519_jwk(holder_key)},
+            "cnf": {
+                "jwk": ed25519_jwk(holder_key)
+                if isinstance(holder_key, bytes)
+                else holder_jwk(holder_key)
+            },
         }
     )
     if valid_for is not None:
@@ -151,13 +160,18 @@ def present_sd_jwt(
 
 @dataclass(frozen=True, slots=True)
 class VerifiedSdJwt:
-    """Claims after disclosure processing, and what was checked."""
+    """Claims after disclosure processing, and what was checked.
+
+    ``holder_key`` is the raw key (32-byte Ed25519 or 33-byte compressed
+    P-256); ``holder_jwk`` the same key as the JWK the credential binds.
+    """
 
     issuer: str
     claims: dict[str, Any]
     disclosed: tuple[str, ...]
     holder_key: bytes
     status: tuple[StatusResult, ...]
+    holder_jwk: dict[str, str] = field(default_factory=dict)
 
 
 def verify_sd_jwt(
@@ -202,12 +216,12 @@ def verify_sd_jwt(
         claims[name] = value
         disclosed.append(name)
     cnf = payload.get("cnf")
-    holder_key = jwk_ed25519(cnf.get("jwk") if isinstance(cnf, dict) else None)
+    holder = holder_jwk(cnf.get("jwk") if isinstance(cnf, dict) else None)
     _check_key_binding(
         jwt=jwt,
         disclosures=disclosures,
         kb_jwt=kb_jwt,
-        holder_key=holder_key,
+        holder_key=holder,
         now=now,
         nonce=nonce,
         audience=audience,
@@ -219,7 +233,15 @@ def verify_sd_jwt(
         if status is None:
             raise VerificationFailed("status-unavailable", "no status checker for credentialStatus")
         results.append(status.check(entry, issuer, now))
-    return VerifiedSdJwt(issuer, claims, tuple(disclosed), holder_key, tuple(results))
+    return VerifiedSdJwt(
+        issuer, claims, tuple(disclosed), _raw(holder), tuple(results), holder
+    )
+
+
+def _raw(jwk: dict[str, str]) -> bytes:
+    if jwk["kty"] == "OKP":
+        return b64url_decode(jwk["x"])
+    return p256_compressed(b64url_decode(jwk["x"]), b64url_decode(jwk["y"]))
 
 
 def _check_times(payload: dict[str, Any], now: datetime) -> None:
@@ -240,7 +262,7 @@ def _check_key_binding(
     jwt: str,
     disclosures: list[str],
     kb_jwt: str,
-    holder_key: bytes,
+    holder_key: dict[str, str],
     now: datetime,
     nonce: str,
     audience: str,
@@ -248,11 +270,11 @@ def _check_key_binding(
 ) -> None:
     if not kb_jwt:
         raise VerificationFailed("key-binding", "the presentation has no key binding JWT")
-    decoded = parse_jws(kb_jwt)
+    decoded = parse_jws(kb_jwt, HOLDER_ALGS)
     if decoded.header.get("typ") != "kb+jwt":
         raise VerificationFailed("key-binding", "key binding JWT typ must be kb+jwt")
     try:
-        verify_jws(decoded, holder_key)
+        verify_jws_jwk(decoded, holder_key)
     except VerificationFailed as exc:
         raise VerificationFailed(
             "key-binding", "key binding JWT signature does not verify"

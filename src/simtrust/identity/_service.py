@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 from simtrust.crypto import Keyring
 from simtrust.errors import InvalidInput, NotFound, Rejected
+from simtrust.identity._capability import CapabilityEnforcer, grant_capability
+from simtrust.identity._contexts import CREDENTIALS_V2, SIMTRUST_V1
 from simtrust.identity._credentials import (
     VerifiedCredential,
     VerifiedPresentation,
@@ -43,8 +46,11 @@ from simtrust.identity._errors import DidNotFound, VerificationFailed
 from simtrust.identity._jcs import canonicalize
 from simtrust.identity._jose import verify_vc_jwt
 from simtrust.identity._keys import ed25519_multikey
-from simtrust.identity._kyc import ReceiptLedger
+from simtrust.identity._kyc import KYC_ATTRIBUTES, KYC_VCT, KycIssuer, ReceiptLedger
+from simtrust.identity._oid4vci import CredentialConfiguration, CredentialIssuer, Minted
+from simtrust.identity._oid4vp import PresentationVerifier
 from simtrust.identity._resolver import DidResolver, Resolution
+from simtrust.identity._sdjwt import VerifiedSdJwt, verify_sd_jwt
 from simtrust.identity._secure_element import SecureElementSigner, SoftwareSecureElement
 from simtrust.identity._statusanchor import status_list_anchor
 from simtrust.identity._statuslist import (
@@ -53,7 +59,7 @@ from simtrust.identity._statuslist import (
     StatusListVerifier,
     validate_status_entry,
 )
-from simtrust.identity._time import parse_datetime
+from simtrust.identity._time import format_datetime, parse_datetime
 from simtrust.ledger import LedgerNode
 from simtrust.store import Database
 
@@ -116,6 +122,26 @@ class IdentityService:
         self.receipts = ReceiptLedger(db, submit=self._submit_raw)
         # Serialises first-use creation of the issuer DID and status lists.
         self._lock = threading.RLock()
+        #: Bumped on every status change this process makes (capability caches key on it).
+        self.status_epoch = 0
+        self.oid4vci = CredentialIssuer(
+            db, keyring, issuer_url=self.public_url, configurations=_configurations(),
+            mint=self._mint,
+        )  # fmt: skip
+        self.capabilities = CapabilityEnforcer(
+            audience=self.public_url,
+            owner_of=lambda resource: self.issuer().controller,
+            verify_credential=self.verify_credential,
+            verify_presentation=lambda vp, domain: self.verify_presentation(
+                vp, challenge=None, domain=domain, require_holder_binding=True
+            ),
+            status_epoch=lambda: self.status_epoch,
+        )
+        self.oid4vp = PresentationVerifier(
+            db, keyring, base_url=self.public_url,
+            signer=lambda: self.issuer_for(self.web_did()),
+            check_sd_jwt=self._check_sd_jwt, check_ldp=self._check_ldp, receipts=self.receipts,
+        )  # fmt: skip
 
     def now(self) -> datetime:
         return self.clock()
@@ -393,6 +419,7 @@ class IdentityService:
             raise InvalidInput("a status entry has statusListCredential and statusListIndex")
         signer = self.issuer()
         published = self.status.set_status(url, int(index), value, signer=signer, now=self.now())
+        self.status_epoch += 1
         self._anchor_status_list(published, signer)
         return published
 
@@ -446,6 +473,69 @@ class IdentityService:
             payload, resolver=self.resolver, now=self.now(), status=self.status_checker
         )
 
+    # -- capabilities
+
+    def grant_capability(
+        self,
+        *,
+        grantee: str,
+        resource: str,
+        actions: list[str],
+        valid_until: datetime | None = None,
+        delegation_depth: int = 0,
+        rate_per_minute: int | None = None,
+    ) -> dict[str, Any]:
+        """A root capability on a dataset behind simtrust, revocable through the status list."""
+        credential_id = f"urn:uuid:{uuid.uuid4()}"
+        entry = self.status.allocate(self.status_list("revocation"), credential_id=credential_id)
+        try:
+            return grant_capability(
+                self.issuer(), grantee=grantee, resource=resource, actions=actions,
+                now=self.now(), valid_until=valid_until, delegation_depth=delegation_depth,
+                rate_per_minute=rate_per_minute, credential_status=entry,
+                credential_id=credential_id,
+            )  # fmt: skip
+        except VerificationFailed as exc:
+            raise _refusal(exc) from exc
+
+    # -- OpenID4VCI minting and OpenID4VP checks
+
+    def _mint(
+        self,
+        configuration_id: str,
+        claims: dict[str, Any],
+        holder_key: dict[str, str],
+        holder_did: str,
+    ) -> Minted:
+        """Sign what an OpenID4VCI offer promised, bound to the key the wallet proved."""
+        if configuration_id == KYC_CONFIGURATION:
+            attributes = {k: v for k, v in claims.items() if k != "kyc_level"}
+            kyc = KycIssuer(self.issuer(), self.status, self.status_list("revocation"))
+            token, _ = kyc.issue(
+                subject=holder_did, holder_key=holder_key, attributes=attributes,
+                level=str(claims["kyc_level"]), now=self.now(),
+            )  # fmt: skip
+            return Minted(token, holder_did)
+        credential_id = f"urn:uuid:{uuid.uuid4()}"
+        credential = _device_credential(claims, holder_did, credential_id)
+        credential["issuer"] = self.issuer().controller
+        credential["validFrom"] = format_datetime(self.now())
+        issued = self.issue(credential, {"credentialStatus": {"type": "BitstringStatusListEntry"}})
+        return Minted(issued, credential_id)
+
+    def _check_sd_jwt(self, presentation: str, nonce: str, audience: str) -> VerifiedSdJwt:
+        return verify_sd_jwt(
+            presentation, resolver=self.resolver, now=self.now(), nonce=nonce,
+            audience=audience, status=self.status_checker,
+        )  # fmt: skip
+
+    def _check_ldp(
+        self, presentation: dict[str, Any], challenge: str, domain: str
+    ) -> VerifiedPresentation:
+        return self.verify_presentation(
+            presentation, challenge=challenge, domain=domain, require_holder_binding=True
+        )
+
     def published_status_list(self, path: str) -> dict[str, Any]:
         """The list served at ``/credentials/status/{path}`` (its id is the public URL).
 
@@ -457,6 +547,76 @@ class IdentityService:
             if path.startswith("urn:"):
                 return self.status.published(path)
             raise
+
+
+KYC_CONFIGURATION = "SimtrustKyc"
+DEVICE_CONFIGURATION = "DeviceCredential"
+_EDDSA_PROOFS = {"jwt": {"proof_signing_alg_values_supported": ["EdDSA", "ES256"]}}
+
+
+def _check_kyc_claims(claims: dict[str, Any]) -> None:
+    level = claims.get("kyc_level")
+    if not isinstance(level, str) or not level:
+        raise InvalidInput("a KYC offer needs kyc_level")
+    unknown = sorted(set(claims) - {"kyc_level", *KYC_ATTRIBUTES})
+    if unknown:
+        raise InvalidInput(f"unknown KYC attributes {unknown}; known: {list(KYC_ATTRIBUTES)}")
+
+
+def _device_credential(
+    claims: dict[str, Any], holder_did: str, credential_id: str
+) -> dict[str, Any]:
+    return {
+        "@context": [CREDENTIALS_V2, SIMTRUST_V1],
+        "id": credential_id,
+        "type": ["VerifiableCredential", DEVICE_CONFIGURATION],
+        "credentialSubject": {"id": holder_did, **claims},
+    }
+
+
+def _check_device_claims(claims: dict[str, Any]) -> None:
+    if "id" in claims:
+        raise InvalidInput("the subject id is the wallet's key (did:key), not an offered claim")
+    trial = _device_credential(claims, "did:key:z6Mkoffer", "urn:uuid:offer")
+    trial.update({"issuer": "did:key:z6Mkoffer", "validFrom": "2026-01-01T00:00:00Z"})
+    try:
+        validate_credential(trial)
+    except VerificationFailed as exc:
+        raise _refusal(exc) from exc
+
+
+def _configurations() -> dict[str, CredentialConfiguration]:
+    """The credential configurations this issuer offers (OpenID4VCI 1.0 §12.2.4, Appendix A)."""
+    kyc = {
+        "format": "dc+sd-jwt",
+        "vct": KYC_VCT,
+        "scope": KYC_CONFIGURATION,
+        "cryptographic_binding_methods_supported": ["jwk"],
+        "credential_signing_alg_values_supported": ["EdDSA"],
+        "proof_types_supported": _EDDSA_PROOFS,
+        "credential_metadata": {
+            "display": [{"name": "Verified identity (KYC)", "locale": "en"}],
+            "claims": [{"path": [name]} for name in KYC_ATTRIBUTES],
+        },
+    }
+    device = {
+        "format": "ldp_vc",
+        "scope": DEVICE_CONFIGURATION,
+        "credential_definition": {
+            "@context": [CREDENTIALS_V2, SIMTRUST_V1],
+            "type": ["VerifiableCredential", DEVICE_CONFIGURATION],
+        },
+        "cryptographic_binding_methods_supported": ["did:key"],
+        "credential_signing_alg_values_supported": ["eddsa-jcs-2022"],
+        "proof_types_supported": _EDDSA_PROOFS,
+        "credential_metadata": {"display": [{"name": "Device credential", "locale": "en"}]},
+    }
+    return {
+        KYC_CONFIGURATION: CredentialConfiguration(KYC_CONFIGURATION, kyc, _check_kyc_claims),
+        DEVICE_CONFIGURATION: CredentialConfiguration(
+            DEVICE_CONFIGURATION, device, _check_device_claims
+        ),
+    }
 
 
 class _LocalDidWeb:

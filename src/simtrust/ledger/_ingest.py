@@ -106,7 +106,7 @@ class IngestPipeline:
         self._lock = self.lock
         self._pool = VerifierPool(config.workers)
         self._handlers: dict[str, list[FinalizedHandler]] = {}
-        self.utxo = UtxoLedger()
+        self.utxo = UtxoLedger(self.genesis.token_issuers)
         self._anchors = AnchorIndex()
         self._handlers["transaction"] = [self._utxo_handler()]
         self._handlers["anchor"] = [self._anchors]
@@ -174,7 +174,7 @@ class IngestPipeline:
                 self._void[fid] = str(reason)
             self._order = int(ord_)
         spent = {int(k) for (k,) in self.db.query("SELECT okey FROM ledger_spends")}
-        self.utxo = UtxoLedger()
+        self.utxo = UtxoLedger(self.genesis.token_issuers)
         self.utxo.restore(
             (
                 (bytes(o), bytes(b))

@@ -97,14 +97,17 @@ class LedgerNode:
                 raise ConfigError("the store belongs to another network")
             return stored
         if genesis is None:
+            # A node alone: the operator is the whole consortium, so its key holds the
+            # supply and is the one key that may create tokens.
             genesis = Genesis(
                 self.network_id,
                 self._now_ms(),
                 (Output(self.signer.public_key, DEFAULT_SUPPLY),),
+                (self.signer.public_key,),
             )
         if genesis.network_id != self.network_id:
             raise ConfigError("genesis names another network")
-        utxo = UtxoLedger()
+        utxo = UtxoLedger(genesis.token_issuers)
         utxo.load_genesis(genesis)
         with self.db.transaction():
             self.db.execute(

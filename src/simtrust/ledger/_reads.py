@@ -170,7 +170,7 @@ class LedgerReader:
             for raw in raws.values():
                 parents_of.update(decode_message(raw).parents)
             tips = sorted(m for m in raws if m not in parents_of)
-            utxo = UtxoLedger()
+            utxo = UtxoLedger(self.genesis.token_issuers)
             utxo.load_genesis(self.genesis)
             order_rows = self.db.query(
                 "SELECT ord, seq, round FROM ledger_finalized ORDER BY ord"

@@ -30,6 +30,7 @@ __all__ = ["Balance", "Genesis", "UtxoLedger", "foundry_token_id"]
 
 _FOUNDRY_DOMAIN = b"simtrust/foundry/v1"
 _GENESIS_DOMAIN = b"simtrust/genesis/v1"
+_ISSUERS_TAG = b"\x00TI"
 
 
 def foundry_token_id(first: bytes, output_index: int) -> bytes:
@@ -46,12 +47,17 @@ class Genesis:
     network_id: bytes
     time_ms: int
     outputs: tuple[Output, ...]
+    #: Keys allowed to create a token foundry; empty: any key holding base units may.
+    token_issuers: tuple[bytes, ...] = ()
 
     def encode(self) -> bytes:
-        return b"".join(
-            [self.network_id, struct.pack(">QH", self.time_ms, len(self.outputs))]
-            + [encode_output(o) for o in self.outputs]
-        )
+        parts = [self.network_id, struct.pack(">QH", self.time_ms, len(self.outputs))]
+        parts += [encode_output(o) for o in self.outputs]
+        if self.token_issuers:
+            # An optional trailing section, so a genesis without issuers keeps its id.
+            parts.append(_ISSUERS_TAG + struct.pack(">H", len(self.token_issuers)))
+            parts += list(self.token_issuers)
+        return b"".join(parts)
 
     @property
     def id(self) -> bytes:
@@ -69,9 +75,20 @@ class Genesis:
         for _ in range(count):
             out, pos = _decode_output(data, pos)
             outputs.append(out)
+        issuers: list[bytes] = []
+        if data[pos:pos + len(_ISSUERS_TAG)] == _ISSUERS_TAG:
+            pos += len(_ISSUERS_TAG)
+            if pos + 2 > len(data):
+                raise InvalidInput("malformed genesis token issuers")
+            (n,) = struct.unpack_from(">H", data, pos)
+            pos += 2
+            if n == 0 or pos + 32 * n > len(data):
+                raise InvalidInput("malformed genesis token issuers")
+            issuers = [data[pos + 32 * i:pos + 32 * (i + 1)] for i in range(n)]
+            pos += 32 * n
         if pos != len(data):
             raise InvalidInput("trailing bytes after genesis")
-        return cls(network_id, time_ms, tuple(outputs))
+        return cls(network_id, time_ms, tuple(outputs), tuple(issuers))
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +104,11 @@ class Balance:
 class UtxoLedger:
     """Unspent outputs in memory, backed by ``ledger_outputs`` rows the node writes."""
 
-    __slots__ = ("_by_owner", "_unspent", "_void", "new_rows", "spent_rows")
+    __slots__ = ("_by_owner", "_issuers", "_unspent", "_void", "new_rows", "spent_rows")
 
-    def __init__(self) -> None:
+    def __init__(self, token_issuers: Iterable[bytes] = ()) -> None:
+        #: Genesis rule: only these keys may create a foundry (empty: anyone may).
+        self._issuers = frozenset(token_issuers)
         self._unspent: dict[bytes, Output] = {}
         self._by_owner: dict[bytes, set[bytes]] = {}
         self._void: set[bytes] = set()
@@ -187,11 +206,12 @@ class UtxoLedger:
             raise Rejected(
                 "conflict-amount", f"inputs hold {amount_in} base units, outputs {amount_out}"
             )
-        self._check_tokens(tx, consumed)
+        self._check_tokens(tx, consumed, signers)
         return consumed
 
-    @staticmethod
-    def _check_tokens(tx: Transaction, consumed: Sequence[Output]) -> None:
+    def _check_tokens(
+        self, tx: Transaction, consumed: Sequence[Output], signers: set[bytes]
+    ) -> None:
         delta: dict[bytes, int] = {}
         for o in consumed:
             for tid, n in o.tokens:
@@ -211,8 +231,13 @@ class UtxoLedger:
             if f.token_id in f_out:
                 raise Rejected("conflict-foundry", "two foundries for one token")
             f_out[f.token_id] = f
-            if f.token_id not in f_in and f.token_id != foundry_token_id(tx.inputs[0], index):
-                raise Rejected("conflict-foundry", "a new foundry's token id is not derived")
+            if f.token_id not in f_in:
+                if f.token_id != foundry_token_id(tx.inputs[0], index):
+                    raise Rejected("conflict-foundry", "a new foundry's token id is not derived")
+                if self._issuers and not self._issuers & signers:
+                    raise Rejected(
+                        "conflict-token-issuer", "genesis does not let this key create tokens"
+                    )
         for tid in f_in:
             if tid not in f_out:
                 raise Rejected("conflict-foundry", "a foundry must be carried over")

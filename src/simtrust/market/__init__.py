@@ -1,31 +1,71 @@
-"""Federated CSP marketplace: TMF620 catalog, TMF622 ordering, TMF637 inventory.
+"""Federated CSP marketplace: TM Forum catalogs, ordering, orchestration, inventories, events.
 
-What exists and what does not yet is in ``docs/market.md``.
+TMF620 product catalog, TMF633 service catalog, TMF622 product ordering, TMF641
+service ordering, TMF637 / TMF638 inventories, hub notifications; what exists
+and what does not yet is in ``docs/market.md``.
 """
 
+from simtrust.market._events import BASE_PATHS, MAX_ATTEMPTS, MarketEvents
+from simtrust.market._federation import (
+    CATALOG_TAG,
+    ORDER_TAG,
+    SIGNATURE_TAG,
+    Federation,
+    Publication,
+    sign_request,
+)
+from simtrust.market._orchestrate import Orchestrator, resolve_plan, spec_function
+from simtrust.market._provision import (
+    FUNCTION_ORDER,
+    Provisioner,
+    Provisioners,
+    build_provisioners,
+)
 from simtrust.market._query import RESERVED_PARAMS, matches, merge_patch, select_fields
 from simtrust.market._service import (
     CATALOG_KINDS,
     ORDER_TRANSITIONS,
+    SERVICE_CATALOG_KINDS,
     Cancellation,
     CatalogItem,
     MarketService,
     Order,
     Product,
+    ServiceOrder,
+    ServiceRecord,
     parse_datetime,
 )
 
 __all__ = [
+    "BASE_PATHS",
     "CATALOG_KINDS",
+    "CATALOG_TAG",
+    "FUNCTION_ORDER",
+    "MAX_ATTEMPTS",
+    "ORDER_TAG",
     "ORDER_TRANSITIONS",
     "RESERVED_PARAMS",
+    "SERVICE_CATALOG_KINDS",
+    "SIGNATURE_TAG",
     "Cancellation",
     "CatalogItem",
+    "Federation",
+    "MarketEvents",
     "MarketService",
+    "Orchestrator",
     "Order",
     "Product",
+    "Provisioner",
+    "Provisioners",
+    "Publication",
+    "ServiceOrder",
+    "ServiceRecord",
+    "build_provisioners",
     "matches",
     "merge_patch",
     "parse_datetime",
+    "resolve_plan",
     "select_fields",
+    "sign_request",
+    "spec_function",
 ]

@@ -67,4 +67,69 @@ MIGRATIONS = [
         CREATE INDEX market_cancellations_tenant ON market_cancellations (tenant_id, created_at)
         """,
     ),
+    Migration(
+        "market",
+        4,
+        "TMF641 service orders, TMF638 services, order plans, TMF hub listeners and events",
+        """
+        ALTER TABLE market_orders ADD COLUMN plan TEXT;
+        CREATE TABLE market_service_orders (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT,
+            product_order_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            body TEXT NOT NULL,
+            journal TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX market_service_orders_tenant ON market_service_orders (tenant_id, created_at);
+        CREATE INDEX market_service_orders_po ON market_service_orders (product_order_id);
+        CREATE TABLE market_services (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT,
+            service_order_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX market_services_tenant ON market_services (tenant_id, created_at);
+        CREATE TABLE market_hubs (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT,
+            api TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE market_events (
+            seq {serial},
+            hub_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_at REAL NOT NULL,
+            delivered INTEGER NOT NULL,
+            last_error TEXT
+        );
+        CREATE INDEX market_events_due ON market_events (delivered, next_at)
+        """,
+    ),
+    Migration(
+        "market",
+        5,
+        "federation: partner operators (by DID) and purchases from other operators",
+        """
+        CREATE TABLE market_partners (
+            did TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE market_purchases (
+            id TEXT PRIMARY KEY,
+            seller TEXT NOT NULL,
+            api TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """,
+    ),
 ]

@@ -32,17 +32,23 @@ from typing import Any
 
 from simtrust.audit import AuditLog
 from simtrust.errors import InvalidInput, InvalidTransition, NotFound, Rejected
+from simtrust.market._events import MarketEvents
+from simtrust.market._orchestrate import resolve_plan
+from simtrust.market._provision import Provisioners
 from simtrust.market._query import merge_patch
 from simtrust.store import Database
 
 __all__ = [
     "CATALOG_KINDS",
     "ORDER_TRANSITIONS",
+    "SERVICE_CATALOG_KINDS",
     "Cancellation",
     "CatalogItem",
     "MarketService",
     "Order",
     "Product",
+    "ServiceOrder",
+    "ServiceRecord",
     "parse_datetime",
 ]
 
@@ -52,6 +58,9 @@ CATALOG_KINDS = {
     "productSpecification": "ProductSpecification",
     "productOfferingPrice": "ProductOfferingPrice",
 }
+#: TMF633 resource path segment → its ``@type`` (stored with the product catalog).
+SERVICE_CATALOG_KINDS = {"serviceSpecification": "ServiceSpecification"}
+_ALL_KINDS = {**CATALOG_KINDS, **SERVICE_CATALOG_KINDS}
 #: Attributes a merge patch may not touch (ProductOffering_Update and friends omit them).
 _CATALOG_FIXED = frozenset({"id", "href", "lastUpdate", "@type", "@baseType"})
 #: Life-cycle statuses (TMF620 user guide) under which an offering cannot be ordered.
@@ -85,6 +94,10 @@ _STRINGS = ("name", "description", "version", "lifecycleStatus", "statusReason",
             "notificationContact", "requestedCompletionDate", "requestedStartDate",
             "expectedCompletionDate", "state")
 _BOOLEANS = ("isBundle", "isSellable")
+
+
+def _api(kind: str) -> str:
+    return "serviceCatalog" if kind in SERVICE_CATALOG_KINDS else "productCatalog"
 
 
 def _iso(moment: datetime) -> str:
@@ -165,6 +178,22 @@ class Product:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceOrder:
+    """A TMF641 service order fulfilling a product order, and the buyer tenant."""
+
+    tenant_id: str | None
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRecord:
+    """A TMF638 service an order provisioned, and the tenant owning it."""
+
+    tenant_id: str | None
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Cancellation:
     """A TMF622 cancelProductOrder task and the tenant owning its order."""
 
@@ -192,10 +221,21 @@ class MarketService:
     """Catalog and ordering; every change is audited in the same transaction."""
 
     def __init__(self, db: Database, audit: AuditLog,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], *, provisioners: Provisioners | None = None,
+                 events: MarketEvents | None = None,
+                 anchor: Callable[[dict[str, Any], str | None], None] | None = None) -> None:
         self._db = db
         self._audit = audit
         self._clock = clock
+        self._provisioners = provisioners or {}
+        self._events = events
+        #: Called with each order state after it commits (federation anchors partners').
+        self._anchor = anchor or (lambda order, tenant: None)
+
+    def _emit(self, api: str, event: str, resource: str, doc: dict[str, Any],
+              tenant_id: str | None) -> None:
+        if self._events is not None:
+            self._events.emit(api, event, resource, doc, tenant_id)
 
     def __repr__(self) -> str:
         return f"MarketService({self._db!r})"
@@ -204,7 +244,7 @@ class MarketService:
 
     @staticmethod
     def _kind(kind: str) -> str:
-        if kind not in CATALOG_KINDS:
+        if kind not in _ALL_KINDS:
             raise NotFound(f"no catalog resource {kind!r}")
         return kind
 
@@ -219,7 +259,7 @@ class MarketService:
             raise InvalidInput("name is required", attribute="name")
         _check_document(body)
         now = self._clock()
-        doc = {**body, "id": str(uuid.uuid4()), "@type": body.get("@type", CATALOG_KINDS[kind]),
+        doc = {**body, "id": str(uuid.uuid4()), "@type": body.get("@type", _ALL_KINDS[kind]),
                "lastUpdate": _iso(now)}
         doc.setdefault("lifecycleStatus", "In design")
         with self._db.transaction(durable=True):
@@ -230,6 +270,7 @@ class MarketService:
             self._audit.append(actor=actor, action=f"market.{kind}.create",
                                subject=f"{kind}:{doc['id']}", outcome="success",
                                tenant_id=tenant_id, details={"name": name})
+            self._emit(_api(kind), f"{_ALL_KINDS[kind]}CreateEvent", kind, doc, tenant_id)
         return CatalogItem(kind, tenant_id, doc)
 
     def get_item(self, kind: str, item_id: str) -> CatalogItem:
@@ -271,6 +312,8 @@ class MarketService:
             self._audit.append(actor=actor, action=f"market.{item.kind}.update",
                                subject=f"{item.kind}:{doc['id']}", outcome="success",
                                tenant_id=item.tenant_id, details={"members": sorted(patch)})
+            self._emit(_api(item.kind), f"{_ALL_KINDS[item.kind]}AttributeValueChangeEvent",
+                       item.kind, doc, item.tenant_id)
         return CatalogItem(item.kind, item.tenant_id, doc)
 
     def delete_item(self, item: CatalogItem, actor: str) -> None:
@@ -281,10 +324,13 @@ class MarketService:
             self._audit.append(actor=actor, action=f"market.{item.kind}.delete",
                                subject=f"{item.kind}:{item_id}", outcome="success",
                                tenant_id=item.tenant_id)
+            self._emit(_api(item.kind), f"{_ALL_KINDS[item.kind]}DeleteEvent", item.kind,
+                       item.document, item.tenant_id)
 
     # -- ordering -----------------------------------------------------------------------
 
-    def _orderable(self, ref: Any, tenant_id: str | None, at: datetime) -> dict[str, Any]:
+    def _orderable(self, ref: Any, tenant_id: str | None, at: datetime,
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The offering ``ref`` names, checked for reach and sale; the reference to store."""
         if not isinstance(ref, dict) or not isinstance(ref.get("id"), str):
             raise InvalidInput("productOffering must be a reference with an id",
@@ -309,7 +355,7 @@ class MarketService:
         if "endDateTime" in period and parse_datetime(period["endDateTime"], "validFor") < at:
             raise Rejected("expired", f"{name} is no longer on sale", id=ref["id"])
         return {"id": offering["id"], "name": offering["name"],
-                "@referredType": "ProductOffering"}
+                "@referredType": "ProductOffering"}, offering
 
     def create_order(self, tenant_id: str | None, body: dict[str, Any], actor: str) -> Order:
         fixed = sorted(set(body) & {"id", "href", "orderDate", "completionDate", "state"})
@@ -325,6 +371,7 @@ class MarketService:
         now = self._clock()
         seen: set[str] = set()
         stored_items = []
+        offerings: list[tuple[dict[str, Any], dict[str, Any]]] = []
         for item in items:
             if not isinstance(item, dict):
                 raise InvalidInput("each productOrderItem must be an object",
@@ -352,22 +399,33 @@ class MarketService:
             if "state" in item:
                 raise InvalidInput("item state is set by the server",
                                    attribute="productOrderItem.state")
-            ref = self._orderable(item["productOffering"], tenant_id, now)
+            ref, offering = self._orderable(item["productOffering"], tenant_id, now)
+            offerings.append(({**item, "quantity": quantity}, offering))
             stored_items.append({**item, "quantity": quantity, "productOffering": ref,
                                  "state": "acknowledged", "@type": item.get("@type",
                                                                             "ProductOrderItem")})
+        plan = resolve_plan(self._db, self._provisioners, tenant_id, offerings)
         doc = {**body, "id": str(uuid.uuid4()), "orderDate": _iso(now), "state": "acknowledged",
                "productOrderItem": stored_items, "@type": body.get("@type", "ProductOrder")}
         with self._db.transaction(durable=True):
             self._db.execute(
-                "INSERT INTO market_orders (id, tenant_id, state, body, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO market_orders (id, tenant_id, state, body, created_at, updated_at,"
+                " plan) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (doc["id"], tenant_id, "acknowledged", json.dumps(doc), now.isoformat(),
-                 now.isoformat()))
+                 now.isoformat(), json.dumps(plan) if plan else None))
             self._audit.append(actor=actor, action="market.productOrder.create",
                                subject=f"productOrder:{doc['id']}", outcome="success",
-                               tenant_id=tenant_id, details={"items": len(stored_items)})
+                               tenant_id=tenant_id, details={"items": len(stored_items),
+                                                             "steps": len(plan)})
+            self._emit("productOrdering", "ProductOrderCreateEvent", "productOrder", doc,
+                       tenant_id)
+        self._anchor(doc, tenant_id)
         return Order(tenant_id, doc)
+
+    def orchestrated(self, order_id: str) -> bool:
+        """Whether the order provisions (its state is then the orchestrator's, not a PATCH's)."""
+        row = self._db.query_one("SELECT plan FROM market_orders WHERE id = ?", (order_id,))
+        return row is not None and row[0] is not None
 
     def get_order(self, order_id: str) -> Order:
         row = self._db.query_one("SELECT tenant_id, body FROM market_orders WHERE id = ?",
@@ -397,6 +455,9 @@ class MarketService:
         if not isinstance(target, str) or target not in _ORDER_STATES:
             raise InvalidInput("state is not a ProductOrderStateType", attribute="state")
         if target != current:
+            if self.orchestrated(order.document["id"]):
+                raise InvalidTransition("this order is fulfilled by orchestration; its state"
+                                        " follows the service order", state=current)
             if not may_change_state:
                 raise InvalidTransition("only the seller changes an order's state",
                                         state=current)
@@ -432,6 +493,11 @@ class MarketService:
                                subject=f"productOrder:{doc['id']}", outcome="success",
                                tenant_id=order.tenant_id,
                                details={"from": current, "to": target, "members": sorted(patch)})
+            self._emit("productOrdering", "ProductOrderStateChangeEvent" if target != current
+                       else "ProductOrderAttributeValueChangeEvent", "productOrder", doc,
+                       order.tenant_id)
+        if target != current:
+            self._anchor(doc, order.tenant_id)
         return Order(order.tenant_id, doc)
 
     # -- inventory ----------------------------------------------------------------------
@@ -496,6 +562,11 @@ class MarketService:
                                subject=f"productOrder:{doc['id']}", outcome="success",
                                tenant_id=order.tenant_id,
                                details={"from": current, "task": task["id"]})
+            self._emit("productOrdering", "CancelProductOrderCreateEvent", "cancelProductOrder",
+                       task, order.tenant_id)
+            self._emit("productOrdering", "ProductOrderStateChangeEvent", "productOrder", doc,
+                       order.tenant_id)
+        self._anchor(doc, order.tenant_id)
         return Cancellation(order.tenant_id, task)
 
     def get_cancellation(self, task_id: str) -> Cancellation:
@@ -514,3 +585,39 @@ class MarketService:
                 "SELECT tenant_id, body FROM market_cancellations WHERE tenant_id = ?"
                 " ORDER BY created_at, id", (tenant_id,))
         return [Cancellation(r[0], json.loads(r[1])) for r in rows]
+
+    # -- TMF641 service orders, TMF638 services ------------------------------------------
+
+    def get_service_order(self, order_id: str) -> ServiceOrder:
+        row = self._db.query_one(
+            "SELECT tenant_id, body FROM market_service_orders WHERE id = ?", (order_id,))
+        if row is None:
+            raise NotFound(f"no serviceOrder {order_id!r}", id=order_id)
+        return ServiceOrder(row[0], json.loads(row[1]))
+
+    def list_service_orders(self, tenant_id: str | None, everything: bool) -> list[ServiceOrder]:
+        if everything:
+            rows = self._db.query(
+                "SELECT tenant_id, body FROM market_service_orders ORDER BY created_at, id")
+        else:
+            rows = self._db.query(
+                "SELECT tenant_id, body FROM market_service_orders WHERE tenant_id = ?"
+                " ORDER BY created_at, id", (tenant_id,))
+        return [ServiceOrder(r[0], json.loads(r[1])) for r in rows]
+
+    def get_service(self, service_id: str) -> ServiceRecord:
+        row = self._db.query_one(
+            "SELECT tenant_id, body FROM market_services WHERE id = ?", (service_id,))
+        if row is None:
+            raise NotFound(f"no service {service_id!r}", id=service_id)
+        return ServiceRecord(row[0], json.loads(row[1]))
+
+    def list_services(self, tenant_id: str | None, everything: bool) -> list[ServiceRecord]:
+        if everything:
+            rows = self._db.query(
+                "SELECT tenant_id, body FROM market_services ORDER BY created_at, id")
+        else:
+            rows = self._db.query(
+                "SELECT tenant_id, body FROM market_services WHERE tenant_id = ?"
+                " ORDER BY created_at, id", (tenant_id,))
+        return [ServiceRecord(r[0], json.loads(r[1])) for r in rows]

@@ -12,6 +12,7 @@ from simtrust.settlement._agreement import (
     parse_utc_micros,
 )
 from simtrust.settlement._contracts import (
+    CONTRACT_CODES,
     CONTRACT_PAYLOAD_TYPE,
     ContractEngine,
     ContractRejected,
@@ -19,7 +20,9 @@ from simtrust.settlement._contracts import (
     code_hash,
     create_payload,
     roaming_agreement_code,
+    slice_sla_code,
     state_hash,
+    submit_contract,
     transition_payload,
 )
 from simtrust.settlement._fraud import SUSPENSION_COLUMNS, load_suspensions, suspended_usage
@@ -56,9 +59,11 @@ from simtrust.settlement._statement import (
     verify_statement,
 )
 from simtrust.settlement._tokens import SettlementTokens, TokenReceipt, party_public_key
+from simtrust.settlement._usage import export_session_usage
 
 __all__ = [
     "CLASSES",
+    "CONTRACT_CODES",
     "CONTRACT_PAYLOAD_TYPE",
     "MEASUREMENT_COLUMNS",
     "RECORDS_COLUMNS",
@@ -84,6 +89,7 @@ __all__ = [
     "code_hash",
     "create_payload",
     "evaluate_sla",
+    "export_session_usage",
     "load_agreement",
     "load_sla_contract",
     "load_suspensions",
@@ -99,9 +105,11 @@ __all__ = [
     "resolve_dispute",
     "roaming_agreement_code",
     "sign_statement",
+    "slice_sla_code",
     "state_hash",
     "statement_id",
     "statement_signing_bytes",
+    "submit_contract",
     "suspended_usage",
     "transition_payload",
     "verify_record_proof",

@@ -21,7 +21,9 @@ from simtrust.errors import DecodeError, InvalidInput
 
 __all__ = [
     "SERVICES",
+    "DiscountTier",
     "RoamingAgreement",
+    "Zone",
     "load_agreement",
     "parse_agreement",
     "parse_utc_micros",
@@ -78,6 +80,25 @@ def parse_utc_micros(text: str) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Zone:
+    """Other visited networks of the same visited party, with their own tariffs."""
+
+    id: str
+    visited_plmns: tuple[str, ...]
+    #: Overrides of the agreement's tariffs for records from these networks.
+    tariffs: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class DiscountTier:
+    """All-units volume discount: ``percent`` off a service's settled amount from a volume."""
+
+    service: str
+    from_volume: int
+    percent: Fraction
+
+
+@dataclass(frozen=True, slots=True)
 class RoamingAgreement:
     """What reconciliation needs of an agreement; ``raw`` keeps the whole signed document."""
 
@@ -91,6 +112,8 @@ class RoamingAgreement:
     tariffs: dict[str, int]
     imsi_prefixes: tuple[str, ...]
     raw: dict[str, Any]
+    zones: tuple[Zone, ...] = ()
+    discount_tiers: tuple[DiscountTier, ...] = ()
 
     def rating(self, service: str, volume: int) -> int:
         """Minor units of ``volume`` of ``service``, rounded half up (item 6)."""
@@ -103,6 +126,27 @@ class RoamingAgreement:
         tol = self.tolerance_percent
         diff = abs(home_volume - visited_volume)
         return diff * 100 * tol.denominator <= tol.numerator * visited_volume
+
+    def visited_plmns(self) -> list[str]:
+        """Visited networks whose records the agreement covers: its own, then its zones'."""
+        return [self.visited_plmn] + [p for zone in self.zones for p in zone.visited_plmns]
+
+    def discount(self, service: str, volume: int, settled: int) -> dict[str, Any] | None:
+        """The all-units discount of ``service`` at period ``volume``, or None below every tier.
+
+        The highest tier whose ``from_volume`` the volume reaches gives its percent
+        off the service's whole settled amount, rounded half up to a minor unit.
+        """
+        reached = [t for t in self.discount_tiers
+                   if t.service == service and volume >= t.from_volume]
+        if not reached:
+            return None
+        tier = max(reached, key=lambda t: t.from_volume)
+        amount = Fraction(settled) * tier.percent / 100
+        rounded = (2 * amount.numerator + amount.denominator) // (2 * amount.denominator)
+        return {"service": service, "volume": volume, "from_volume": tier.from_volume,
+                "percent": _decimal_text(tier.percent), "settled_minor_units": settled,
+                "discount_minor_units": int(rounded)}
 
     def known_services(self) -> list[str]:
         """Services this agreement tariffs; any other service is out of agreement."""
@@ -140,18 +184,89 @@ def _integer(value: object, what: str, upper: int) -> int:
     return value
 
 
-def _tolerance(value: object) -> Fraction:
+def _tolerance(value: object, what: str = "'tolerance_percent'") -> Fraction:
+    """An exact percentage from 0 to 100 with at most 9 decimals."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise InvalidInput("agreement: 'tolerance_percent' must be a number")
+        raise InvalidInput(f"agreement: {what} must be a number")
     try:
         exact = Fraction(value)
     except (InvalidOperation, ValueError):
-        raise InvalidInput("agreement: 'tolerance_percent' must be a finite number") from None
+        raise InvalidInput(f"agreement: {what} must be a finite number") from None
     if not 0 <= exact <= 100 or exact.denominator > 10**9:
         raise InvalidInput(
-            "agreement: 'tolerance_percent' must be between 0 and 100 with at most 9 decimals"
+            f"agreement: {what} must be between 0 and 100 with at most 9 decimals"
         )
     return exact
+
+
+def _decimal_text(value: Fraction) -> str:
+    """An exact percentage as decimal text (at most 9 decimals by construction)."""
+    whole, rest = divmod(value.numerator, value.denominator)
+    if not rest:
+        return str(whole)
+    digits = str(Decimal(value.numerator) / Decimal(value.denominator))
+    return digits.rstrip("0")
+
+
+def _zones(value: object, agreement_plmn: str, tariffs: dict[str, int]) -> tuple[Zone, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > 1000:
+        raise InvalidInput("agreement: 'zones' must be a list of at most 1,000 zones")
+    zones, seen_ids, seen_plmns = [], set(), {agreement_plmn}
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"agreement: zones[{index}] must be an object")
+        zone_id = _string(item, "id")
+        if zone_id in seen_ids:
+            raise InvalidInput(f"agreement: zone id {zone_id!r} appears twice")
+        seen_ids.add(zone_id)
+        plmns = item.get("visited_plmns")
+        if not isinstance(plmns, list) or not plmns:
+            raise InvalidInput(f"agreement: zone {zone_id!r} needs a non-empty 'visited_plmns'")
+        checked = []
+        for plmn in plmns:
+            text = _plmn({"visited_plmns": plmn}, "visited_plmns")
+            if text in seen_plmns:
+                raise InvalidInput(
+                    f"agreement: visited network {text} is named twice (agreement or zones)")
+            seen_plmns.add(text)
+            checked.append(text)
+        raw = item.get("tariffs")
+        if not isinstance(raw, dict) or not raw:
+            raise InvalidInput(f"agreement: zone {zone_id!r} needs 'tariffs'")
+        own: dict[str, int] = {}
+        for key, amount in raw.items():
+            if key not in tariffs:
+                raise InvalidInput(
+                    f"agreement: zone {zone_id!r} tariffs {key!r}, which the agreement's "
+                    "tariffs do not name")
+            own[key] = _integer(amount, f"zone {zone_id} tariffs.{key}", _MAX_TARIFF)
+        zones.append(Zone(zone_id, tuple(checked), own))
+    return tuple(zones)
+
+
+def _tiers(value: object, tariffs: dict[str, int]) -> tuple[DiscountTier, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > 100:
+        raise InvalidInput("agreement: 'discount_tiers' must be a list of at most 100 tiers")
+    tiers, seen = [], set()
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"agreement: discount_tiers[{index}] must be an object")
+        service = item.get("service")
+        if service not in SERVICES or SERVICES[str(service)][0] not in tariffs:
+            raise InvalidInput(
+                f"agreement: discount_tiers[{index}].service must be a tariffed service")
+        start = _integer(item.get("from_volume"), f"discount_tiers[{index}].from_volume",
+                         2**63 - 1)
+        if (service, start) in seen:
+            raise InvalidInput(f"agreement: two {service} discount tiers from {start}")
+        seen.add((service, start))
+        percent = _tolerance(item.get("percent"), f"discount_tiers[{index}].percent")
+        tiers.append(DiscountTier(str(service), start, percent))
+    return tuple(tiers)
 
 
 def parse_agreement(text: str | bytes) -> RoamingAgreement:
@@ -187,10 +302,11 @@ def parse_agreement(text: str | bytes) -> RoamingAgreement:
         isinstance(p, str) and _DIGITS.fullmatch(p) for p in prefixes_in
     ):
         raise InvalidInput("agreement: 'imsi_prefixes' must be a list of digit strings")
+    visited_plmn = _plmn(data, "visited_plmn")
     return RoamingAgreement(
         id=_string(data, "id"),
         home_plmn=_plmn(data, "home_plmn"),
-        visited_plmn=_plmn(data, "visited_plmn"),
+        visited_plmn=visited_plmn,
         valid_from_us=valid_from,
         valid_until_us=valid_until,
         currency=currency,
@@ -198,6 +314,8 @@ def parse_agreement(text: str | bytes) -> RoamingAgreement:
         tariffs=tariffs,
         imsi_prefixes=tuple(prefixes_in),
         raw=data,
+        zones=_zones(data.get("zones"), visited_plmn, tariffs),
+        discount_tiers=_tiers(data.get("discount_tiers"), tariffs),
     )
 
 

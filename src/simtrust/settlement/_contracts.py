@@ -20,17 +20,18 @@ import hashlib
 import inspect
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import rfc8785
 
-from simtrust.errors import InvalidInput, SimtrustError
+from simtrust.errors import InvalidInput, NotFound, SimtrustError
 from simtrust.identity import decode_multikey, did_key
-from simtrust.ledger import Ed25519Signer, FinalizedMessage, LedgerNode, verify_ed25519
+from simtrust.ledger import FinalizedMessage, LedgerNode, verify_ed25519
 
 __all__ = [
+    "CONTRACT_CODES",
     "CONTRACT_PAYLOAD_TYPE",
     "ContractEngine",
     "ContractRejected",
@@ -38,7 +39,9 @@ __all__ = [
     "code_hash",
     "create_payload",
     "roaming_agreement_code",
+    "slice_sla_code",
     "state_hash",
+    "submit_contract",
     "transition_payload",
 ]
 
@@ -97,8 +100,17 @@ def create_payload(contract: str, code: str, state: dict[str, Any]) -> bytes:
     return _canonical({"op": "create", "contract": contract, "code": code, "state": state})
 
 
+class _PartySigner(Protocol):
+    """An Ed25519 key a party signs with (a ledger key or a secure element's)."""
+
+    @property
+    def public_key(self) -> bytes: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
 def transition_payload(
-    contract: str, prev: str, data: dict[str, Any], signers: list[Ed25519Signer]
+    contract: str, prev: str, data: dict[str, Any], signers: Sequence[_PartySigner]
 ) -> bytes:
     """The payload of one transition consuming state ``prev``, signed by ``signers``."""
     message = _canonical({"contract": contract, "prev": prev, "input": data})
@@ -123,6 +135,7 @@ class ContractEngine:
     def __init__(self, codes: list[Transition]) -> None:
         self._codes = {code_hash(code): code for code in codes}
         self._contracts: dict[str, _Contract] = {}
+        self._outcomes: dict[str, dict[str, Any]] = {}
         self.rejected: list[dict[str, Any]] = []
         self._applied = 0
         self._lock = threading.Lock()
@@ -148,6 +161,10 @@ class ContractEngine:
                 target = self._contracts.get(str(record.get("contract")))
                 if target is not None:
                     target.history.append(entry)
+                self._outcomes[str(record["message_id"])] = entry
+                return
+            contract = self._contracts[str(record["contract"])]
+            self._outcomes[str(record["message_id"])] = contract.history[-1]
 
     def _apply(self, payload: bytes, record: dict[str, Any]) -> None:
         try:
@@ -222,7 +239,7 @@ class ContractEngine:
         with self._lock:
             contract = self._contracts.get(name)
             if contract is None:
-                raise InvalidInput(f"no contract {name!r}")
+                raise NotFound(f"no contract {name!r}")
             return {"contract": name, "code": contract.code, "seq": contract.seq,
                     "state": _copy(contract.state), "state_hash": contract.hash}
 
@@ -230,8 +247,27 @@ class ContractEngine:
         with self._lock:
             contract = self._contracts.get(name)
             if contract is None:
-                raise InvalidInput(f"no contract {name!r}")
+                raise NotFound(f"no contract {name!r}")
             return [dict(entry) for entry in contract.history]
+
+    def outcome(self, message_id: str) -> dict[str, Any] | None:
+        """What became of the contract message ``message_id`` (hex), once finalized."""
+        with self._lock:
+            entry = self._outcomes.get(message_id)
+            return None if entry is None else dict(entry)
+
+    def contracts(self) -> list[dict[str, Any]]:
+        """Every contract: ``{contract, code, seq, state_hash, status}`` sorted by id."""
+        with self._lock:
+            return [
+                {"contract": name, "code": c.code, "seq": c.seq, "state_hash": c.hash,
+                 "status": c.state.get("status")}
+                for name, c in sorted(self._contracts.items())
+            ]
+
+    def codes(self) -> dict[str, str]:
+        """Code hash → function name of every transition code this engine runs."""
+        return {digest: code.__name__ for digest, code in self._codes.items()}
 
     def fingerprint(self) -> str:
         """One hash over every contract's state hash: equal on validators that agree."""
@@ -270,3 +306,61 @@ def roaming_agreement_code(
             raise ContractRejected("needs-both-parties")
         return {**state, "status": "terminated"}
     raise ContractRejected("unknown-action")
+
+
+def slice_sla_code(
+    state: dict[str, Any], data: dict[str, Any], signers: frozenset[str]
+) -> dict[str, Any]:
+    """A slice SLA contract between a provider and a consumer operator (issue 16 item 3).
+
+    State: ``{sla: {...}, parties: {provider, consumer}, signed: [...], status}``,
+    where ``sla`` is the contract document ``parse_sla_contract`` reads (TS 28.541
+    ServiceProfile targets, fee, credit schedule). ``{"action": "sign"}`` adds the
+    signing parties (``active`` once both signed); ``{"action": "terminate"}`` is
+    either party's.
+    """
+    parties = state.get("parties", {})
+    members = {parties.get("provider"), parties.get("consumer")}
+    action = data.get("action")
+    if not signers & members:
+        raise ContractRejected("not-a-party")
+    if action == "sign":
+        if state.get("status") != "proposed":
+            raise ContractRejected("not-proposed")
+        new = sorted(set(state.get("signed", [])) | (signers & members))
+        status = "active" if set(new) == members else "proposed"
+        return {**state, "signed": new, "status": status}
+    if action == "terminate":
+        return {**state, "status": "terminated"}
+    raise ContractRejected("unknown-action")
+
+
+def submit_contract(
+    node: LedgerNode, engine: ContractEngine, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Issue the contract payload ``body`` on ``node``; its outcome once finalized.
+
+    ``body`` is a create or transition payload as a JSON object (clients sign
+    transitions themselves; the node key only carries the message). Returns
+    ``{message_id, status: applied | rejected | pending, ...}``: a single node
+    finalizes at once, a consortium validator may answer ``pending`` and the
+    outcome appears in the contract's history once the committee commits.
+    """
+    if body.get("op") not in ("create", "transition") or not isinstance(
+        body.get("contract"), str
+    ):
+        raise InvalidInput("a contract payload needs op (create or transition) and contract")
+    result = node.issue(CONTRACT_PAYLOAD_TYPE, _canonical(body), signer=node.signer)
+    result.raise_if_rejected()
+    if result.message_id is None:
+        raise InvalidInput("the contract message has no id")
+    mid = result.message_id.hex()
+    if node.status(result.message_id).get("state") != "finalized":
+        return {"message_id": mid, "contract": body["contract"], "status": "pending"}
+    outcome = engine.outcome(mid) or {"contract": body["contract"], "status": "pending"}
+    return {**outcome, "message_id": mid}
+
+
+#: The transition codes an operator's node runs, by the name clients use.
+CONTRACT_CODES: dict[str, Transition] = {"roaming-agreement": roaming_agreement_code,
+                                          "slice-sla": slice_sla_code}

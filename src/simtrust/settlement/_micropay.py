@@ -44,6 +44,22 @@ class MicropaymentStream:
         self._seq = 0
         self._cumulative = 0
 
+    @classmethod
+    def resume(cls, payer: Ed25519Signer, last: dict[str, Any]) -> MicropaymentStream:
+        """Continue the stream whose latest voucher is ``last`` (it must be ``payer``'s)."""
+        _verify(last)
+        if last.get("payer") != did_key(payer.public_key):
+            raise InvalidInput("the last voucher was signed by another payer")
+        seq, cumulative = last.get("seq"), last.get("cumulative_minor_units")
+        if isinstance(seq, bool) or not isinstance(seq, int) or isinstance(
+            cumulative, bool
+        ) or not isinstance(cumulative, int):
+            raise InvalidInput("the last voucher needs an integer seq and cumulative amount")
+        stream = cls(payer, str(last.get("payee")), str(last.get("channel")),
+                     str(last.get("period")), str(last.get("currency")))
+        stream._seq, stream._cumulative = seq, cumulative
+        return stream
+
     def charge(self, amount_minor_units: int) -> dict[str, Any]:
         """Sign the voucher after one more event costing ``amount_minor_units``."""
         if amount_minor_units <= 0:

@@ -1,11 +1,12 @@
 """Multilateral netting of roaming statements into at most N−1 settlement transfers.
 
-Each statement says its payer owes its payee ``total_minor_units`` of a currency,
-and each signed dispute resolution its ``agreed_minor_units`` (open disputes
-are not netted: they wait for resolution or move into the next statement).
-Per currency, every party's net position is what it is owed minus what it
-owes; positions sum to zero. Transfers then pair the largest debtor with
-the largest creditor and settle the smaller of the two, so each transfer closes
+Each statement says its payer owes its payee ``total_minor_units`` of a currency
+(``payable_minor_units`` when the agreement's volume discounts apply), and each
+signed dispute resolution its ``agreed_minor_units`` (open disputes are not
+netted: they wait for resolution or move into the next statement). Per
+currency, every party's net position is what it is owed minus what it owes;
+positions sum to zero. Transfers then pair the largest debtor with the largest
+creditor and settle the smaller of the two, so each transfer closes
 at least one party's position and N parties with non-zero positions need at
 most N−1 transfers. Integers only; ties broken by party name, so every party
 computes the same transfers.
@@ -25,9 +26,13 @@ def _amount(statement: dict[str, Any], index: int) -> tuple[str, str, str, int]:
     payer, payee = statement.get("payer"), statement.get("payee")
     currency = statement.get("currency")
     # A signed dispute resolution is an obligation too: the amount both parties agreed.
-    field = "agreed_minor_units" if statement.get("type") == "DisputeResolution" else (
-        "total_minor_units"
-    )
+    # A statement with volume discounts owes its payable amount (total minus discounts).
+    if statement.get("type") == "DisputeResolution":
+        field = "agreed_minor_units"
+    elif "payable_minor_units" in statement:
+        field = "payable_minor_units"
+    else:
+        field = "total_minor_units"
     total = statement.get(field)
     if not isinstance(payer, str) or not isinstance(payee, str) or not payer or not payee:
         raise InvalidInput(f"statement {index}: 'payer' and 'payee' must be non-empty strings")

@@ -161,6 +161,12 @@ def _side_frame(
             tariff
         )
         divisor = pl.when(this).then(pl.lit(per, dtype=i128)).otherwise(divisor)
+    for zone in agreement.zones:  # a zone's own tariffs for records from its networks
+        here = pl.col("visited_plmn").is_in(list(zone.visited_plmns))
+        for name, (key, _per) in SERVICES.items():
+            if key in zone.tariffs:
+                tariff = pl.when(here & (service == name)).then(
+                    pl.lit(zone.tariffs[key], dtype=i128)).otherwise(tariff)
     data_bytes = counts["bytes_up"].cast(i128) + counts["bytes_down"].cast(i128)
     volume = (
         pl.when(service == "data")
@@ -175,7 +181,11 @@ def _side_frame(
     two = pl.lit(2, dtype=i128)
     rating = (two * volume * tariff + divisor) // (two * divisor)
     covered = (
-        (pl.col("visited_plmn") == agreement.visited_plmn)
+        (
+            pl.col("visited_plmn") == agreement.visited_plmn
+            if not agreement.zones
+            else pl.col("visited_plmn").is_in(agreement.visited_plmns())
+        )
         & (pl.col("home_plmn") == agreement.home_plmn)
         & service.is_in(agreement.known_services())
     )
@@ -449,13 +459,30 @@ def _statement(pairs: Any, agreement: RoamingAgreement) -> dict[str, Any]:
                 "disputed_minor_units": int(row["disputed"]),
             }
         )
-    return {
+    for line in lines:
+        key, _ = SERVICES[line["service"]]
+        zoned = {z.id: z.tariffs[key] for z in agreement.zones if key in z.tariffs}
+        if zoned:
+            line["zone_tariffs"] = zoned
+    total = sum(line["settled_minor_units"] for line in lines)
+    statement: dict[str, Any] = {
         "agreement": agreement.id,
         "currency": agreement.currency,
-        "total_minor_units": sum(line["settled_minor_units"] for line in lines),
+        "total_minor_units": total,
         "disputed_minor_units": sum(line["disputed_minor_units"] for line in lines),
         "lines": lines,
     }
+    if agreement.discount_tiers:
+        discounts = [
+            found for line in lines
+            if (found := agreement.discount(line["service"], line["matched_volume"],
+                                            line["settled_minor_units"])) is not None
+        ]
+        off = sum(d["discount_minor_units"] for d in discounts)
+        statement["discounts"] = discounts
+        statement["discount_minor_units"] = off
+        statement["payable_minor_units"] = total - off
+    return statement
 
 
 def _side_classes(classes: Any, pairs: Any, index_column: str, leftover: int) -> Any:

@@ -94,6 +94,9 @@ def build_statement(
     """The unsigned statement of ``result``: the home party pays the visited party."""
     leaves = list(record_leaves(home, visited))
     raw = agreement.raw
+    discounts: dict[str, Any] = {key: result.statement[key] for key in
+                 ("discounts", "discount_minor_units", "payable_minor_units")
+                 if key in result.statement}
     return {
         "type": STATEMENT_TYPE,
         "version": 1,
@@ -105,6 +108,7 @@ def build_statement(
         "total_minor_units": result.statement["total_minor_units"],
         "disputed_minor_units": result.statement["disputed_minor_units"],
         "lines": result.statement["lines"],
+        **discounts,
         "counts": result.counts,
         "records": {"merkle_root": merkle_root(leaves).hex(), "size": len(leaves)},
         "signatures": [],

@@ -2,7 +2,10 @@
 
 A settlement token is a native token whose supply a foundry output controls
 (``docs/ledger.md``, "Native tokens"): whoever can spend the foundry output
-mints, up to the maximum supply fixed at creation. Netted positions settle as
+mints, up to the maximum supply fixed at creation. Who may create a token at
+all is the consortium's decision, written in its genesis (``token_issuers``);
+the ledger voids a foundry created by any other key, and :meth:`create`
+refuses before issuing. Netted positions settle as
 token transfers from each payer's key to each payee's key; parties are named
 by ``did:key`` so that the ledger owner (an Ed25519 public key) follows from
 the name. Every transaction is finalized before the call returns (or raises).
@@ -13,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from simtrust.errors import InvalidInput, Rejected
+from simtrust.errors import InvalidInput, PermissionDenied, Rejected
 from simtrust.identity import decode_multikey, did_key
 from simtrust.ledger import (
     Ed25519Signer,
@@ -81,6 +84,11 @@ class SettlementTokens:
         """A new token whose foundry ``issuer`` holds, with ``initial`` tokens minted to it."""
         if not 0 <= initial <= max_supply or max_supply <= 0:
             raise InvalidInput("need 0 ≤ initial ≤ max_supply and max_supply > 0")
+        issuers = self._node.genesis.token_issuers
+        if issuers and issuer.public_key not in issuers:
+            raise PermissionDenied(
+                "the consortium's genesis does not list this key as a token issuer"
+            )
         funding = [
             (oid, out)
             for oid, out in self._node.outputs(issuer.public_key)

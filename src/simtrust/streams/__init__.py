@@ -20,6 +20,11 @@ from simtrust.streams._channel import (
     open_payload,
     recipient_id,
 )
+from simtrust.streams._devices import (
+    DeviceBinding,
+    DeviceCredentials,
+    IdentityDeviceCredentials,
+)
 from simtrust.streams._energy import (
     Clearing,
     Order,
@@ -38,6 +43,7 @@ from simtrust.streams._frame import (
     decode_frame,
     frame_id,
 )
+from simtrust.streams._keys import SodiumSigner
 from simtrust.streams._meter import (
     MeterAlert,
     MeterReading,
@@ -45,7 +51,13 @@ from simtrust.streams._meter import (
     decode_reading,
     encode_reading,
 )
-from simtrust.streams._mqtt import MqttChannelPublisher, MqttChannelSubscriber, channel_topic
+from simtrust.streams._mqtt import (
+    MqttChannelPublisher,
+    MqttChannelSubscriber,
+    MqttStreamIngest,
+    channel_topic,
+)
+from simtrust.streams._picture import provenance_svg
 from simtrust.streams._provenance import (
     ANNOTATION_KINDS,
     DEFAULT_WEIGHTS,
@@ -56,6 +68,7 @@ from simtrust.streams._provenance import (
     sign_annotation,
 )
 from simtrust.streams._reader import VERDICTS, Delivery, Reader
+from simtrust.streams._service import SimRef, StreamService
 
 __all__ = [
     "ANNOTATION_KINDS",
@@ -72,17 +85,24 @@ __all__ = [
     "ConfidencePolicy",
     "Datum",
     "Delivery",
+    "DeviceBinding",
+    "DeviceCredentials",
     "Frame",
     "FrameKind",
+    "IdentityDeviceCredentials",
     "MeterAlert",
     "MeterReading",
     "MeterWatch",
     "MqttChannelPublisher",
     "MqttChannelSubscriber",
+    "MqttStreamIngest",
     "Order",
     "Payment",
     "ProvenanceGraph",
     "Reader",
+    "SimRef",
+    "SodiumSigner",
+    "StreamService",
     "SubscriberKey",
     "Trade",
     "channel_topic",
@@ -94,6 +114,7 @@ __all__ = [
     "encode_reading",
     "frame_id",
     "open_payload",
+    "provenance_svg",
     "recipient_id",
     "settle",
     "sign_annotation",

@@ -67,10 +67,13 @@ class AnchoredBatch:
 class BatchAnchorer:
     """Anchors the messages of one channel batch by batch."""
 
-    def __init__(self, channel: bytes, anchor: AnchorFn) -> None:
+    def __init__(self, channel: bytes, anchor: AnchorFn, start: int = 0) -> None:
+        """``start``: the channel's next anchoring position (a stored channel resumes)."""
+        if start < 0:
+            raise InvalidInput("anchoring positions start at 0")
         self.channel = channel
         self._anchor = anchor
-        self._next = 0
+        self._next = start
 
     def anchor(self, frames: Sequence[bytes]) -> AnchoredBatch:
         if not frames:

@@ -151,6 +151,25 @@ class Author:
         self.channel = frame_id(announce.signed_bytes())
         self._heads: dict[int, tuple[int, bytes]] = {0: (0, announce.message_id)}
 
+    @classmethod
+    def resume(cls, signer: Signer, clock: Clock, announce: Frame,
+               heads: dict[int, tuple[int, bytes]]) -> Author:
+        """Continue a public channel from its announce and each branch's (seq, id) head
+        (an author whose earlier messages are stored elsewhere, such as the platform)."""
+        if announce.kind is not FrameKind.ANNOUNCE or announce.author != signer.public_key:
+            raise InvalidInput("the announce is not this signer's")
+        author = cls.__new__(cls)
+        author._signer = signer
+        author._clock = clock
+        author.private = False
+        author._subscribers = {}
+        author._epoch = 0
+        author._key = None
+        author.announce = announce
+        author.channel = frame_id(announce.signed_bytes())
+        author._heads = {0: (0, announce.message_id), **heads}
+        return author
+
     def __repr__(self) -> str:
         return f"Author(channel={self.channel.hex()[:16]}…, private={self.private})"
 
@@ -159,11 +178,17 @@ class Author:
         return self._epoch
 
     @property
+    def heads(self) -> dict[int, tuple[int, bytes]]:
+        """Per branch, the (seq, id) of its last message (what :meth:`resume` takes)."""
+        return dict(self._heads)
+
+    @property
     def subscribers(self) -> list[bytes]:
         return sorted(self._subscribers.values())
 
     def _sign(self, frame: Frame) -> Frame:
-        signature = self._signer.sign(frame.signed_bytes())
+        signed = frame.signed_bytes()
+        signature = self._signer.sign(signed)
         return Frame(
             frame.kind, frame.branch, frame.seq, frame.channel, frame.prev, frame.author,
             frame.time_ms, frame.key_epoch, frame.payload, frame.encrypted, signature,

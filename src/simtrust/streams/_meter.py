@@ -17,7 +17,7 @@ confidence drops.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,23 @@ class MeterWatch:
         self._meters: dict[str, _State] = {}
         self._open: dict[str, list[MeterAlert]] = {}
         self._on_alert = on_alert
+
+    def load(self, meter: str, register_wh: int, at: int, sims: Iterable[str],
+             devices: Iterable[str], alerts: Iterable[MeterAlert] = ()) -> None:
+        """Resume a meter from stored state (its last register, origins, open alerts)."""
+        self._meters[meter] = _State(register_wh, at, set(sims), set(devices))
+        opened = list(alerts)
+        if opened:
+            self._open[meter] = opened
+        else:
+            self._open.pop(meter, None)
+
+    def snapshot(self, meter: str) -> tuple[int, int, list[str], list[str]] | None:
+        """(register_wh, at, SIMs, devices) of a meter seen before, for storing."""
+        state = self._meters.get(meter)
+        if state is None:
+            return None
+        return state.register_wh, state.at, sorted(state.sims), sorted(state.devices)
 
     def alerts(self, meter: str) -> list[MeterAlert]:
         return list(self._open.get(meter, []))

@@ -97,8 +97,11 @@ class ConfidencePolicy:
             raise InvalidInput("weights are non-negative and not all zero")
 
     def score(self, annotations: Iterable[Annotation]) -> Fraction:
-        """Σ weights of satisfied kinds / Σ weights (exact; a kind counts once)."""
-        satisfied = {a.kind for a in annotations if a.satisfied}
+        """Σ weights of satisfied kinds / Σ weights (exact). Annotations come in the
+        order they were made and the latest of a kind decides: a live event (an
+        alert, a revoked certificate) overrides what was true when the datum arrived."""
+        latest = {a.kind: a.satisfied for a in annotations}
+        satisfied = {k for k, ok in latest.items() if ok}
         total = sum(self.weights.values())
         return Fraction(sum(w for k, w in self.weights.items() if k in satisfied), total)
 

@@ -19,6 +19,10 @@ is handed gets exactly one verdict, never an exception:
 - ``unreadable``: authentic, but encrypted under a key epoch this reader has
   no key for (a removed subscriber after its removal).
 
+A *relay* reader (the platform storing a channel it cannot decrypt) checks
+signatures and the chain only: encrypted frames get their place's verdict and
+no plaintext.
+
 Counters per verdict are kept in :attr:`Reader.counts`.
 """
 
@@ -59,7 +63,8 @@ class Delivery:
 class Reader:
     """One subscriber's view of one channel."""
 
-    def __init__(self, announce: bytes, key: SubscriberKey | None = None) -> None:
+    def __init__(self, announce: bytes, key: SubscriberKey | None = None, *,
+                 relay: bool = False) -> None:
         frame = decode_frame(announce)
         if frame.kind is not FrameKind.ANNOUNCE:
             raise DecodeError("a reader starts from the channel's announce")
@@ -68,6 +73,7 @@ class Reader:
         self.channel = frame_id(frame.signed_bytes())
         self.announce_id = frame_id(announce)
         self._key = key
+        self.relay = relay
         self._epoch_keys: dict[int, bytes] = {}
         # per branch: highest seq accepted and its id; every (branch, seq) -> id seen
         self._heads: dict[int, tuple[int, bytes]] = {0: (0, self.announce_id)}
@@ -95,7 +101,8 @@ class Reader:
         if frame.channel != self.channel or frame.author != self.author:
             return self._verdict(Delivery("forged", message_id, frame, detail="foreign frame"))
         try:
-            verify_ed25519(frame.author, frame.signature, frame.signed_bytes())
+            # decode_frame checked the layout: the signed bytes are all but the signature.
+            verify_ed25519(frame.author, frame.signature, data[:-64])
         except InvalidSignature:
             return self._verdict(Delivery("forged", message_id, frame, detail="bad signature"))
         if message_id in self._seen:
@@ -152,6 +159,8 @@ class Reader:
             return Delivery(verdict, message_id, frame, None, missing)
         if not frame.encrypted:
             return Delivery(verdict, message_id, frame, frame.payload, missing)
+        if self.relay:
+            return Delivery(verdict, message_id, frame, None, missing)
         key = self._epoch_keys.get(frame.key_epoch)
         if key is None:
             return Delivery("unreadable", message_id, frame, missing=missing,

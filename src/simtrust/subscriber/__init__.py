@@ -20,7 +20,12 @@ from simtrust.domain import (
 )
 from simtrust.subscriber._addresses import AddressBook, Lease
 from simtrust.subscriber._alerts import SwapAlert
-from simtrust.subscriber._allocations import AllocationIndex, Allocations, SimAllocation
+from simtrust.subscriber._allocations import (
+    AddressAllocation,
+    AllocationIndex,
+    Allocations,
+    SimAllocation,
+)
 from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason
 from simtrust.subscriber._auc_service import AuthService, aka_functions
 from simtrust.subscriber._blocklist import Blocklist, BlocklistEntry, BlockMatch, missing_block
@@ -43,7 +48,14 @@ from simtrust.subscriber._hss import (
     equipment_from_terminal,
 )
 from simtrust.subscriber._import import HEADER_ALIASES, ImportSummary, SimImporter, count_rows
-from simtrust.subscriber._inventory import Inventory, SimSpec, missing_device, missing_sim
+from simtrust.subscriber._inventory import (
+    BULK_TARGETS,
+    BulkOutcome,
+    Inventory,
+    SimSpec,
+    missing_device,
+    missing_sim,
+)
 from simtrust.subscriber._model import (
     TRANSITIONS,
     Algorithm,
@@ -67,9 +79,11 @@ from simtrust.subscriber._services import SubscriberServices, SuspendSim, build_
 from simtrust.subscriber._udm import UdmService
 
 __all__ = [
+    "BULK_TARGETS",
     "HEADER_ALIASES",
     "THREE_DIGIT_MNC_MCCS",
     "TRANSITIONS",
+    "AddressAllocation",
     "AddressBook",
     "Algorithm",
     "AllocationIndex",
@@ -86,6 +100,7 @@ __all__ = [
     "BlockMatch",
     "Blocklist",
     "BlocklistEntry",
+    "BulkOutcome",
     "Device",
     "DeviceGroup",
     "EirService",

@@ -180,10 +180,19 @@ class AttachEngine:
         self._applied: set[int] = set()
         self._next_sync = time.monotonic() + sync_interval
         self.decisions = 0
+        self._listeners: list[Callable[[AttachDecision], None]] = []
         inventory.subscribe(self._on_change)
 
     def __repr__(self) -> str:
         return f"AttachEngine(cached_sims={len(self._sims)}, audit={self._audit!r})"
+
+    def add_listener(self, listener: Callable[[AttachDecision], None]) -> None:
+        """Call ``listener(decision)`` after each recorded decision (not dry runs).
+
+        The seam for services above this layer (streams annotate the data of the
+        SIM); a listener runs on the deciding thread, so it must be quick.
+        """
+        self._listeners.append(listener)
 
     # -- the decision ----------------------------------------------------------
 
@@ -330,6 +339,8 @@ class AttachEngine:
                                         durable=True)
         else:
             self._audit.submit((actor, row))
+        for listener in self._listeners:
+            listener(decision)
         return decision
 
     def _bind(

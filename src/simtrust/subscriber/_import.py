@@ -253,7 +253,12 @@ class SimImporter:
                     seen_iccid.add(iccid_n)
                     seen_imsi.add(imsi_n)
                 if parsed is not None and parsed[_STATIC_IP] is not None:
-                    if parsed[_STATIC_IP] in seen_ip:
+                    refused = ranges.address_refusal(tenant_id, parsed[_STATIC_IP],
+                                                     own=own_allocation)
+                    if refused is not None:
+                        errors.append(RowError(line, "static_ip", refused))
+                        parsed = None
+                    elif parsed[_STATIC_IP] in seen_ip:
                         errors.append(RowError(line, "static_ip",
                                                "duplicate static address in this file"))
                         parsed = None

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from simtrust.audit import AuditLog
+from simtrust.audit import AuditEntry, AuditLog
 from simtrust.crypto import Keyring
 from simtrust.domain import Iccid, Imei, ImeiSv, Imsi
 from simtrust.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from simtrust.store import Database, TenantStore
-from simtrust.subscriber._allocations import Allocations
+from simtrust.subscriber._allocations import Allocations, parse_network
 from simtrust.subscriber._changes import ChangeFeed
 from simtrust.subscriber._model import (
     Algorithm,
@@ -44,7 +44,15 @@ from simtrust.subscriber._model import (
 )
 from simtrust.subscriber._sqn import initial_sqn_state
 
-__all__ = ["Inventory", "SimSpec", "missing_device", "missing_sim", "secret_aad"]
+__all__ = [
+    "BULK_TARGETS",
+    "BulkOutcome",
+    "Inventory",
+    "SimSpec",
+    "missing_device",
+    "missing_sim",
+    "secret_aad",
+]
 
 Listener = Callable[[str, str], None]
 
@@ -96,6 +104,21 @@ class SimSpec:
     @property
     def algorithm(self) -> Algorithm:
         return self.secrets.op_kind.algorithm
+
+
+#: States a bulk action may move SIMs to. Termination releases addresses and
+#: bindings per SIM and is final, so it stays a one-SIM action.
+BULK_TARGETS = frozenset({SimState.ACTIVE, SimState.SUSPENDED})
+#: SIMs per statement of a bulk action (well under SQLite's bound-parameter limit).
+_BULK_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome:
+    """What one bulk call did: SIMs changed, and the ones left alone with why."""
+
+    changed: int
+    skipped: dict[str, str]
 
 
 def _address(text: str) -> str:
@@ -232,15 +255,18 @@ class Inventory:
     def add_sim(
         self, tenant_id: str, spec: SimSpec, *, actor: str, own_allocation: bool = False
     ) -> Sim:
-        """Provision one SIM; Conflict if its ICCID or IMSI is taken.
+        """Provision one SIM; Conflict if its ICCID, IMSI or static address is taken.
 
         ``own_allocation`` (a tenant's own request): both identifiers must lie in the
-        tenant's ranges (PermissionDenied otherwise, checked before anything else);
-        without it (the operator) neither may lie in another tenant's ranges.
+        tenant's ranges and the static address in its networks (PermissionDenied
+        otherwise, checked before anything else); without it (the operator) none may
+        lie in another tenant's ranges or networks.
         """
         self.require_tenant(tenant_id)
         self.allocations.check(tenant_id, spec.iccid.value, spec.imsi.value,
                                own=own_allocation)
+        if spec.static_ip is not None:
+            self.allocations.check_address(tenant_id, spec.static_ip, own=own_allocation)
         if spec.group_id is not None:
             self._check_group(tenant_id, spec.group_id)
         now = self._clock().isoformat()
@@ -381,6 +407,80 @@ class Inventory:
             self.notify("lease", sim.imsi.value)
         return self.get_sim(iccid)
 
+    def allocate_stock(
+        self, stock_tenant: str, tenant_id: str, count: int, *, actor: str,
+        apn: str | None = None, reason: str = "",
+    ) -> list[Iccid]:
+        """Move ``count`` SIMs in ``inventory`` state from ``stock_tenant`` to ``tenant_id``.
+
+        The SIMs become ``active`` for the new tenant (on ``apn`` when given, an APN
+        of that tenant). The lowest ICCIDs go first; Conflict when the stock holds
+        fewer, and nothing moves. :meth:`return_stock` undoes it.
+        """
+        if not 1 <= count <= 1_000_000:
+            raise InvalidInput("count must be between 1 and 1000000", field="count")
+        self.require_tenant(tenant_id)
+        if apn is not None:
+            self.get_apn(tenant_id, apn)
+        moved: list[Sim] = []
+        with self._db.transaction():
+            rows = self._db.query(
+                f"SELECT {_SIM_COLUMNS} FROM sub_sims WHERE tenant_id = ? AND state = ?"
+                " ORDER BY iccid LIMIT ?", (stock_tenant, str(SimState.INVENTORY), count))
+            if len(rows) < count:
+                raise Conflict(f"the SIM stock holds {len(rows)} SIMs, {count} needed",
+                               reason="stock-exhausted")
+            now = self._clock().isoformat()
+            for row in rows:
+                sim = _sim_from_row(row)
+                changed = self._db.execute(
+                    "UPDATE sub_sims SET tenant_id = ?, state = ?, apn = ?, updated_at = ?"
+                    " WHERE iccid = ? AND tenant_id = ? AND state = ?",
+                    (tenant_id, str(SimState.ACTIVE), apn, now, sim.iccid.value, stock_tenant,
+                     str(SimState.INVENTORY)))
+                if changed != 1:
+                    raise Conflict("the SIM stock changed concurrently; retry")
+                self._write("sim", sim.imsi.value)
+                moved.append(sim)
+            self._audit.append(
+                actor=actor, action="sim.allocate", subject=f"tenant:{tenant_id}",
+                outcome="success", reason=reason, tenant_id=tenant_id,
+                details={"from": stock_tenant, "count": count, "apn": apn,
+                         "iccids": [sim.iccid.value for sim in moved]})
+        for sim in moved:
+            self.notify("sim", sim.imsi.value)
+        return [sim.iccid for sim in moved]
+
+    def return_stock(
+        self, iccids: Sequence[Iccid], tenant_id: str, stock_tenant: str, *, actor: str,
+        reason: str = "",
+    ) -> None:
+        """Give SIMs that :meth:`allocate_stock` moved to ``tenant_id`` back to the stock.
+
+        Only SIMs still ``active`` and unbound qualify (Conflict otherwise, nothing
+        moves): one a device has used is not stock any more.
+        """
+        sims = [self.get_sim(iccid) for iccid in iccids]
+        with self._db.transaction():
+            now = self._clock().isoformat()
+            for sim in sims:
+                if sim.tenant_id != tenant_id or sim.state is not SimState.ACTIVE \
+                        or self.bindings(sim.iccid):
+                    raise Conflict(f"SIM {sim.iccid} is in use and cannot go back to stock",
+                                   iccid=sim.iccid.value)
+                self._db.execute(
+                    "UPDATE sub_sims SET tenant_id = ?, state = ?, apn = NULL, updated_at = ?"
+                    " WHERE iccid = ?",
+                    (stock_tenant, str(SimState.INVENTORY), now, sim.iccid.value))
+                self._db.execute("DELETE FROM sub_leases WHERE imsi = ?", (sim.imsi.value,))
+                self._write("sim", sim.imsi.value)
+            self._audit.append(
+                actor=actor, action="sim.release", subject=f"tenant:{tenant_id}",
+                outcome="success", reason=reason, tenant_id=tenant_id,
+                details={"to": stock_tenant, "iccids": [s.iccid.value for s in sims]})
+        for sim in sims:
+            self.notify("sim", sim.imsi.value)
+
     def update_sim(
         self,
         iccid: Iccid,
@@ -393,11 +493,13 @@ class Inventory:
         roaming: Roaming | None = None,
         auth_method: AuthMethod | None = None,
         clear: Sequence[str] = (),
+        own_allocation: bool = False,
     ) -> Sim:
         """Change attach settings of a SIM (``clear`` names settings to reset to inherit).
 
         Changing the binding mode drops the SIM's existing bindings: they were
-        learned under the old mode and are learned again on next use.
+        learned under the old mode and are learned again on next use. A static
+        address is checked against the allocations as in :meth:`add_sim`.
         """
         settable = {"group_id", "apn", "static_ip", "binding_mode", "roaming"}
         unknown = set(clear) - settable
@@ -413,6 +515,8 @@ class Inventory:
             values["apn"] = apn
         if static_ip is not None:
             values["static_ip"] = _address(static_ip)
+            self.allocations.check_address(sim.tenant_id, values["static_ip"],
+                                           own=own_allocation)
         if binding_mode is not None:
             values["binding_mode"] = str(binding_mode)
         if roaming is not None:
@@ -444,6 +548,96 @@ class Inventory:
             )
         self.notify("sim", sim.imsi.value)
         return self.get_sim(iccid)
+
+    def _bulk_rows(
+        self, iccids: Sequence[str], tenant_id: str | None
+    ) -> tuple[list[tuple[str, str, str, str]], dict[str, str]]:
+        """(iccid, imsi, state, tenant) of each listed SIM the caller may see, and the misses."""
+        found: list[tuple[str, str, str, str]] = []
+        for start in range(0, len(iccids), _BULK_CHUNK):
+            chunk = list(iccids[start:start + _BULK_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.query(
+                f"SELECT iccid, imsi, state, tenant_id FROM sub_sims WHERE iccid IN ({marks})",
+                chunk,
+            )
+            found.extend((str(a), str(b), str(c), str(d)) for a, b, c, d in rows
+                         if tenant_id is None or d == tenant_id)
+        seen = {row[0] for row in found}
+        # Another tenant's SIM is reported exactly like a missing one.
+        return found, {i: "no such SIM" for i in iccids if i not in seen}
+
+    def transition_many(
+        self, iccids: Sequence[str], target: SimState, *, actor: str, reason: str = "",
+        tenant_id: str | None = None,
+    ) -> BulkOutcome:
+        """Move many SIMs to ``target`` in one transaction, one audit record per SIM.
+
+        ``tenant_id`` limits the action to that tenant's SIMs (others count as
+        missing). A SIM whose life cycle forbids the move, or already in
+        ``target``, is skipped with the reason; the rest change together.
+        """
+        if target not in BULK_TARGETS:
+            raise InvalidInput(f"bulk actions cannot move SIMs to {target}", field="state")
+        rows, skipped = self._bulk_rows(iccids, tenant_id)
+        updates: list[tuple[str, str, str, str]] = []
+        entries: list[AuditEntry] = []
+        now = self._clock()
+        stamp = now.isoformat()
+        for iccid, imsi, state, owner in rows:
+            current = SimState(state)
+            if current is target:
+                skipped[iccid] = f"already {target}"
+                continue
+            try:
+                check_transition(current, target)
+            except InvalidTransition as exc:
+                skipped[iccid] = exc.detail
+                continue
+            updates.append((str(target), stamp, iccid, state))
+            entries.append(AuditEntry(
+                actor, "sim.transition", f"sim:{iccid}", "success",
+                reason or f"{current}->{target}", owner,
+                {"from": state, "to": str(target), "imsi": imsi, "bulk": True}, now,
+            ))
+        if updates:
+            with self._db.transaction():
+                self._db.executemany(
+                    "UPDATE sub_sims SET state = ?, updated_at = ? WHERE iccid = ? AND state = ?",
+                    updates,
+                )
+                self._write("sim", "*")
+                self._audit.append_many(entries)
+            self.notify("sim", "*")
+        return BulkOutcome(len(updates), skipped)
+
+    def move_group_many(
+        self, iccids: Sequence[str], group_id: int, *, actor: str,
+        tenant_id: str | None = None,
+    ) -> BulkOutcome:
+        """Put many SIMs in device group ``group_id`` (SIMs of the group's tenant only)."""
+        group = self.get_group(group_id)
+        if tenant_id is not None and group.tenant_id != tenant_id:
+            raise NotFound(f"no device group {group_id}", group_id=group_id)
+        rows, skipped = self._bulk_rows(iccids, tenant_id)
+        updates: list[tuple[int, str, str]] = []
+        entries: list[AuditEntry] = []
+        now = self._clock()
+        for iccid, _imsi, _state, owner in rows:
+            if owner != group.tenant_id:
+                skipped[iccid] = "the group belongs to another tenant"
+                continue
+            updates.append((group_id, now.isoformat(), iccid))
+            entries.append(AuditEntry(actor, "sim.update", f"sim:{iccid}", "success", "",
+                                      owner, {"group_id": group_id, "bulk": True}, now))
+        if updates:
+            with self._db.transaction():
+                self._db.executemany(
+                    "UPDATE sub_sims SET group_id = ?, updated_at = ? WHERE iccid = ?", updates)
+                self._write("sim", "*")
+                self._audit.append_many(entries)
+            self.notify("sim", "*")
+        return BulkOutcome(len(updates), skipped)
 
     def bindings(self, iccid: Iccid) -> list[dict[str, str]]:
         """The IMEIs a SIM is bound to, with mode and time."""
@@ -662,18 +856,19 @@ class Inventory:
     # -- APNs ----------------------------------------------------------------
 
     def create_apn(
-        self, tenant_id: str, name: str, *, actor: str, pool: str | None = None
+        self, tenant_id: str, name: str, *, actor: str, pool: str | None = None,
+        own_allocation: bool = False,
     ) -> Apn:
+        """Create a tenant's APN; its pool must lie in the tenant's networks
+        (``own_allocation``) or outside every other tenant's (the operator)."""
         self.require_tenant(tenant_id)
         name = name.strip().lower()
         if not name or len(name) > 100 or not all(c.isalnum() or c in "-." for c in name):
             raise InvalidInput("APN name must be letters, digits, '-' and '.'", field="name")
         network = None
         if pool is not None:
-            try:
-                network = ipaddress.ip_network(pool.strip(), strict=True)
-            except ValueError as exc:
-                raise InvalidInput(f"not a CIDR block: {pool!r}", field="pool") from exc
+            network = parse_network(pool, "pool")
+            self.allocations.check_pool(tenant_id, network, own=own_allocation)
         with self._db.transaction():
             if self._db.query_one(
                 "SELECT id FROM sub_apns WHERE tenant_id = ? AND name = ?", (tenant_id, name)
@@ -689,6 +884,20 @@ class Inventory:
                 details={"pool": str(network) if network else None},
             )
         return Apn(tenant_id, name, network)
+
+    def delete_apn(self, tenant_id: str, name: str, *, actor: str, reason: str = "") -> None:
+        """Remove an APN no SIM uses (Conflict otherwise); NotFound if there is none."""
+        self.get_apn(tenant_id, name)
+        with self._db.transaction():
+            if self._db.query_one(
+                "SELECT 1 FROM sub_sims WHERE tenant_id = ? AND apn = ?", (tenant_id, name)
+            ):
+                raise Conflict(f"APN {name!r} is in use by SIMs", tenant_id=tenant_id)
+            self._db.execute(
+                "DELETE FROM sub_apns WHERE tenant_id = ? AND name = ?", (tenant_id, name))
+            self._audit.append(
+                actor=actor, action="apn.delete", subject=f"apn:{tenant_id}/{name}",
+                outcome="success", reason=reason, tenant_id=tenant_id)
 
     def get_apn(self, tenant_id: str, name: str) -> Apn:
         row = self._db.query_one(

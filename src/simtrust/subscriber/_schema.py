@@ -191,6 +191,32 @@ MIGRATIONS = [
         CREATE INDEX sub_devices_imei ON sub_devices (imei)
         """,
     ),
+    Migration(
+        "subscriber",
+        6,
+        "indexes for fleet lists: filters by state, group, APN, tenant in ICCID and IMSI order",
+        """
+        DROP INDEX sub_sims_state;
+        CREATE INDEX sub_sims_state_iccid ON sub_sims (state, iccid);
+        CREATE INDEX sub_sims_tenant_state ON sub_sims (tenant_id, state, iccid);
+        CREATE INDEX sub_sims_tenant_imsi ON sub_sims (tenant_id, imsi);
+        CREATE INDEX sub_sims_group ON sub_sims (group_id, iccid);
+        CREATE INDEX sub_sims_apn ON sub_sims (apn, iccid)
+        """,
+    ),
+    Migration(
+        "subscriber",
+        7,
+        "IP address allocations (networks per tenant for static addresses and APN pools)",
+        """
+        CREATE TABLE sub_address_allocations (
+            network TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX sub_address_allocations_tenant ON sub_address_allocations (tenant_id)
+        """,
+    ),
 ]
 
 #: Sealed columns the runtime re-wraps when the master key rotates.

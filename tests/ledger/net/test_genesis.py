@@ -26,6 +26,25 @@ def test_generated_genesis_round_trips_and_its_id_is_stable(tmp_path: Path) -> N
     assert [v.public_key for v in loaded.validators] == [o.owner for o in outputs]
 
 
+def test_token_issuers_are_part_of_genesis_only_when_named(tmp_path: Path) -> None:
+    issuer = bytes(range(32))
+    generate_local_network(2, tmp_path / "a", token_issuers=[issuer])
+    loaded = NetworkGenesis.load(tmp_path / "a" / "genesis.json")
+    assert (issuer,) == loaded.token_issuers == loaded.ledger_genesis().token_issuers
+    assert [issuer.hex()] == json.loads((tmp_path / "a" / "genesis.json").read_text())[
+        "token_issuers"]
+    plain, _ = generate_local_network(2, tmp_path / "b")
+    assert "token_issuers" not in json.loads((tmp_path / "b" / "genesis.json").read_text())
+    assert () == plain.ledger_genesis().token_issuers
+    data = json.loads((tmp_path / "a" / "genesis.json").read_text())
+    data["token_issuers"] = [issuer.hex(), issuer.hex()]
+    with pytest.raises(InvalidInput, match="distinct"):
+        NetworkGenesis.from_json(data)
+    data["token_issuers"] = ["zz"]
+    with pytest.raises(InvalidInput, match="token issuer"):
+        NetworkGenesis.from_json(data)
+
+
 def test_key_files_are_private_and_match_genesis(tmp_path: Path) -> None:
     genesis, paths = generate_local_network(3, tmp_path)
     for i, path in enumerate(paths):

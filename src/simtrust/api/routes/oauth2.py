@@ -1,4 +1,5 @@
-"""OAuth 2.0 token endpoint, client credentials grant (RFC 6749 §4.4, §5; RFC 8414 metadata).
+"""OAuth 2.0 token endpoint, client credentials grant (RFC 6749 §4.4, §5; RFC 8414 metadata),
+and the OpenID4VCI 1.0 pre-authorized code grant (§6.1) wallets redeem offers with.
 
 ``POST /oauth2/token`` (``application/x-www-form-urlencoded``,
 ``grant_type=client_credentials``), client authentication by HTTP Basic
@@ -23,6 +24,7 @@ from fastapi.responses import JSONResponse
 from simtrust.api._oauth import mint
 from simtrust.api.deps import CurrentRuntime
 from simtrust.errors import AuthenticationRequired
+from simtrust.identity import PRE_AUTHORIZED_GRANT, ProtocolError
 
 __all__ = ["router"]
 
@@ -80,8 +82,17 @@ async def token(request: Request, rt: CurrentRuntime) -> JSONResponse:
     grant = params.get("grant_type")
     if grant is None:
         return _error(400, "invalid_request", "grant_type is required")
+    if grant == PRE_AUTHORIZED_GRANT:
+        # OpenID4VCI 1.0 §6.1: the wallet redeems a pre-authorized code (no client auth).
+        service = rt.identity
+        try:
+            response = service.oid4vci.redeem(params, now=service.now())
+        except ProtocolError as exc:
+            return _error(exc.http_status, exc.error, exc.detail)
+        return JSONResponse(response, headers=_NO_STORE)
     if grant != "client_credentials":
-        return _error(400, "unsupported_grant_type", "only client_credentials is supported")
+        return _error(400, "unsupported_grant_type",
+                      "client_credentials and the pre-authorized code grant are supported")
     basic = _basic(request.headers.get("authorization"))
     in_body = "client_secret" in params
     if basic is not None and in_body:
@@ -120,7 +131,8 @@ def metadata(rt: CurrentRuntime) -> dict[str, Any]:
     return {
         "issuer": base,
         "token_endpoint": f"{base}/oauth2/token",
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", PRE_AUTHORIZED_GRANT],
+        "pre-authorized_grant_anonymous_access_supported": True,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": [],
     }

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal
 from simtrust.bootstrap import REVOCATION_REASONS, CaRecord, CertProfile
 from simtrust.errors import InvalidInput, NotFound
+from simtrust.runtime import Runtime
 
 __all__ = ["router"]
 
@@ -55,7 +56,9 @@ class ProfileIn(BaseModel):
 class CaIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tenant_id: str | None = Field(None, description="Defaults to the key's tenant")
-    label: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="EST label")
+    label: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                       description="The tenant's label for the CA (unique per tenant); "
+                       "its EST label is <tenant>.<label>")
     mode: Literal["hosted", "imported", "delegated", "pkcs11"] = "hosted"
     common_name: str | None = Field(None, max_length=64, description="hosted: CA subject CN")
     cert_pem: str | None = Field(None, description="imported/delegated: the CA certificate")
@@ -82,9 +85,18 @@ def _tenant(who: Principal, requested: str | None) -> str:
     return tenant
 
 
-def _visible(who: Principal, ca: CaRecord) -> CaRecord:
-    # Another tenant's CA answers exactly as a missing one (the store's own error).
-    missing = NotFound(f"unknown CA {ca.label!r}", reason="unknown-ca")
+def _find(rt: Runtime, who: Principal, label: str, tenant_id: str | None) -> CaRecord:
+    """The CA a path names: a label of the caller's tenant (a tenant key), of
+    ``tenant_id`` (the operator), or, for the operator without ``tenant_id``, an
+    EST label. Labels are per tenant, so a tenant key's lookup never reads another
+    tenant's CAs; what it cannot see answers as missing (the store's own error)."""
+    missing = NotFound(f"unknown CA {label!r}", reason="unknown-ca")
+    tenant = who.scope(tenant_id)
+    try:
+        ca = rt.bootstrap.cas.find(tenant, label) if tenant is not None else \
+            rt.bootstrap.cas.get(label)
+    except NotFound:
+        raise missing from None
     if ca.tenant_id is None:
         raise missing
     who.check_tenant(ca.tenant_id, missing)
@@ -132,22 +144,29 @@ def list_cas(rt: CurrentRuntime, who: CurrentPrincipal,
     return [ca.to_json() for ca in rt.bootstrap.cas.cas(who.scope(tenant_id))]
 
 
+_TENANT_Q = Query(None, description="operator: the tenant whose label this is "
+                  "(without it the path names an EST label, ``<tenant>.<label>``)")
+
+
 @router.get("/cas/{label}", responses=_ERRORS, summary="One tenant CA")
-def get_ca(label: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
-    return _visible(who, rt.bootstrap.cas.get(label)).to_json()
+def get_ca(label: str, rt: CurrentRuntime, who: CurrentPrincipal,
+           tenant_id: str | None = _TENANT_Q) -> dict[str, Any]:
+    return _find(rt, who, label, tenant_id).to_json()
 
 
 @router.put("/cas/{label}/profile", responses=_ERRORS, summary="Set the certificate profile")
 def set_profile(label: str, body: ProfileIn, rt: CurrentRuntime,
-                who: CurrentPrincipal) -> dict[str, Any]:
+                who: CurrentPrincipal, tenant_id: str | None = _TENANT_Q) -> dict[str, Any]:
     who.require_admin()
-    _visible(who, rt.bootstrap.cas.get(label))
-    return rt.bootstrap.cas.set_profile(label, body.profile(), actor=who.actor).to_json()
+    ca = _find(rt, who, label, tenant_id)
+    return rt.bootstrap.cas.set_profile(ca.est_label, body.profile(),
+                                        actor=who.actor).to_json()
 
 
 @router.get("/cas/{label}/crl", responses={200: {"content": {"application/pkix-crl": {}}},
                                             **_ERRORS}, summary="The CA's current CRL (DER)")
 def get_crl(label: str, rt: CurrentRuntime) -> Response:
+    """Public, as CRLs are (RFC 5280 §5): the path names the CA's EST label."""
     ca = rt.bootstrap.cas.get(label)
     if ca.tenant_id is None:
         raise NotFound(f"unknown CA {label!r}")

@@ -22,12 +22,15 @@ from starlette.concurrency import run_in_threadpool
 from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime
 from simtrust.ledger import parse_hex_id
 from simtrust.settlement import (
+    CONTRACT_CODES,
     SettlementTokens,
+    code_hash,
     evaluate_sla,
     net_statements,
     parse_agreement,
     parse_sla_contract,
     reconcile_files,
+    submit_contract,
     verify_statement,
 )
 
@@ -145,3 +148,69 @@ def mint(token: str, body: MintBody, rt: CurrentRuntime, who: CurrentPrincipal) 
     receipt = SettlementTokens(node).mint(node.signer, parse_hex_id(token, "token id"),
                                           body.amount)
     return receipt.to_json()
+
+
+class ContractBody(BaseModel):
+    payload: dict[str, Any] = Field(
+        ..., description="A create or transition payload (docs/settlement.md, 'Contracts on "
+        "the ledger'): transitions carry the parties' own Ed25519 signatures")
+
+
+class PayBody(BaseModel):
+    transfers: list[dict[str, Any]] = Field(
+        ..., max_length=10_000,
+        description="Netted transfers (`settle net` output); those whose `from` is the node "
+        "key's did:key are paid")
+
+
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or unknown API key", **_PROBLEM},
+    404: {"description": "no such contract", **_PROBLEM},
+}
+
+
+@router.get("/contract-codes", summary="Transition codes this node runs (name → code hash)",
+            responses=_ERRORS)
+def contract_codes(who: CurrentPrincipal) -> list[dict[str, str]]:
+    return [{"name": name, "code": code_hash(fn)} for name, fn in sorted(CONTRACT_CODES.items())]
+
+
+@router.post("/contracts", summary="Submit a contract payload; its outcome once finalized",
+             status_code=200, responses={**_ADMIN_ERRORS, 422: {
+                 "description": "the ledger refused the message", **_PROBLEM}})
+def submit(body: ContractBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    """``status`` is ``applied``, ``rejected`` (with ``reason``) or ``pending`` (a consortium
+    validator: the outcome appears in the history once the committee commits)."""
+    who.require_operator()
+    return submit_contract(rt.ledger, rt.contracts, body.payload)
+
+
+@router.get("/contracts", summary="Every contract on the ledger", responses=_ERRORS)
+def contracts(rt: CurrentRuntime, who: CurrentPrincipal) -> list[dict[str, Any]]:
+    return rt.contracts.contracts()
+
+
+@router.get("/contracts/{contract}", summary="A contract's current state",
+            responses=_READ_ERRORS)
+def contract_state(contract: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    return rt.contracts.state(contract)
+
+
+@router.get("/contracts/{contract}/history",
+            summary="Every finalized message of a contract, applied or rejected with its reason",
+            responses=_READ_ERRORS)
+def contract_history(
+    contract: str, rt: CurrentRuntime, who: CurrentPrincipal
+) -> list[dict[str, Any]]:
+    return rt.contracts.history(contract)
+
+
+@router.post("/tokens/{token}/pay",
+             summary="Pay the node key's netted transfers in a settlement token (finalized)",
+             responses=_ADMIN_ERRORS)
+def pay(token: str, body: PayBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_operator()
+    node = rt.ledger
+    paid = SettlementTokens(node).settle(body.transfers, node.signer,
+                                         parse_hex_id(token, "token id"))
+    return {"paid": paid}

@@ -210,7 +210,7 @@ def patch_sim(iccid: str, body: SimPatch, rt: CurrentRuntime,
         sim.iccid, actor=who.actor, group_id=body.group_id, apn=body.apn,
         static_ip=body.static_ip, binding_mode=body.binding_mode,
         roaming=Roaming.parse(body.roaming) if body.roaming is not None else None,
-        auth_method=body.auth_method, clear=body.clear,
+        auth_method=body.auth_method, clear=body.clear, own_allocation=not who.is_operator,
     ).to_json()
 
 
@@ -333,7 +333,8 @@ def get_device(imei: str, rt: CurrentRuntime, who: CurrentPrincipal,
 def create_apn(body: ApnIn, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     tenant = _tenant_for_write(who, body.tenant_id)
     return _services(rt).inventory.create_apn(tenant, body.name, actor=who.actor,
-                                              pool=body.pool).to_json()
+                                              pool=body.pool,
+                                              own_allocation=not who.is_operator).to_json()
 
 
 @router.get("/apns", summary="List a tenant's APNs")
@@ -369,6 +370,32 @@ def put_allocation(tenant_id: str, body: AllocationIn, rt: CurrentRuntime,
         tenant_id, iccid_prefixes=body.iccid_prefixes, imsi_prefixes=body.imsi_prefixes,
         actor=who.actor,
     ).to_json()
+
+
+class AddressAllocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    networks: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=256,
+        description="CIDR blocks (IPv4 or IPv6) for the tenant's static addresses and APN pools")
+
+
+@router.get("/tenants/{tenant_id}/address-allocation",
+            summary="The IP networks a tenant's static addresses and APN pools lie in")
+def get_address_allocation(tenant_id: str, rt: CurrentRuntime,
+                           who: CurrentPrincipal) -> dict[str, Any]:
+    who.check_tenant(tenant_id)
+    rt.tenants.get_tenant(tenant_id)
+    return _services(rt).inventory.allocations.addresses(tenant_id).to_json()
+
+
+@router.put("/tenants/{tenant_id}/address-allocation",
+            summary="Set a tenant's IP networks (operator-admin)")
+def put_address_allocation(tenant_id: str, body: AddressAllocationIn, rt: CurrentRuntime,
+                           who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_operator()
+    rt.tenants.get_tenant(tenant_id)
+    return _services(rt).inventory.allocations.set_addresses(
+        tenant_id, networks=body.networks, actor=who.actor).to_json()
 
 
 @router.get("/tenants/{tenant_id}/attach-policy", summary="A tenant's attach policy")

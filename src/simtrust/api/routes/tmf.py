@@ -1,5 +1,7 @@
-"""TM Forum Open APIs: TMF620 Product Catalog v4.1.0, TMF622 Product Ordering v4.0.0,
-TMF637 Product Inventory v4.0.0 (read side: products that completed orders created).
+"""TM Forum Open APIs: TMF620 Product Catalog v4.1.0, TMF633 Service Catalog v4.0.0,
+TMF622 Product Ordering v4.0.0, TMF641 Service Ordering v4.1.0 (the service orders
+orchestration creates), TMF637 Product Inventory and TMF638 Service Inventory v4.0.0
+(read side: what completed orders created), and each API's ``hub`` (TMF630 part 2).
 
 Official base paths (``/tmf-api/productCatalogManagement/v4``,
 ``/tmf-api/productOrderingManagement/v4``, ``/tmf-api/productInventory/v4``)
@@ -19,15 +21,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+import httpx
+from fastapi import APIRouter, BackgroundTasks, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal
+from simtrust.api.deps import CurrentRuntime, Principal, get_principal
 from simtrust.errors import InvalidInput, NotFound, PermissionDenied
 from simtrust.market import (
+    BASE_PATHS,
     CATALOG_KINDS,
     RESERVED_PARAMS,
+    SERVICE_CATALOG_KINDS,
     CatalogItem,
     matches,
     select_fields,
@@ -35,9 +40,12 @@ from simtrust.market import (
 
 __all__ = ["router"]
 
-CATALOG = "/tmf-api/productCatalogManagement/v4"
-ORDERING = "/tmf-api/productOrderingManagement/v4"
-INVENTORY = "/tmf-api/productInventory/v4"
+CATALOG = BASE_PATHS["productCatalog"]
+SERVICE_CATALOG = BASE_PATHS["serviceCatalog"]
+ORDERING = BASE_PATHS["productOrdering"]
+SERVICE_ORDERING = BASE_PATHS["serviceOrdering"]
+INVENTORY = BASE_PATHS["productInventory"]
+SERVICE_INVENTORY = BASE_PATHS["serviceInventory"]
 _MAX_LIMIT = 1000
 
 router = APIRouter(tags=["tmf"])
@@ -55,6 +63,26 @@ class Error(BaseModel):
                                         description="URI of documentation of the error")
     type_: str | None = Field(None, alias="@type")
 
+
+async def tmf_principal(
+    request: Request, rt: CurrentRuntime,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+    signature_input: Annotated[str | None, Header(
+        description="RFC 9421 signature of a partner operator (keyid: a verification"
+                    " method of its did:simtrust); instead of an API key")] = None,
+) -> Principal:
+    """An API key, or a partner operator's DID-signed request (docs/market.md, federation)."""
+    if signature_input is None or authorization is not None or x_api_key is not None:
+        return get_principal(rt, authorization, x_api_key)
+    body = await request.body()
+    message = httpx.Request(request.method, str(request.url), headers=request.headers.raw,
+                            content=body)
+    did = rt.federation.authenticate(message, body)
+    return Principal(did, "tenant-admin", rt.federation.partner(did))
+
+
+CurrentPrincipal = Annotated[Principal, Depends(tmf_principal)]
 
 _ERROR = {"model": Error, "content": {"application/json": {}}}
 _STATUSES = {
@@ -99,8 +127,9 @@ def _page(request: Request, documents: list[dict[str, Any]], fields: str | None,
 
 
 def _catalog_doc(request: Request, item: CatalogItem) -> dict[str, Any]:
+    root = SERVICE_CATALOG if item.kind in SERVICE_CATALOG_KINDS else CATALOG
     return {**item.document,
-            "href": f"{_base(request)}{CATALOG}/{item.kind}/{item.document['id']}"}
+            "href": f"{_base(request)}{root}/{item.kind}/{item.document['id']}"}
 
 
 def _visible(who: Principal, item: CatalogItem) -> CatalogItem:
@@ -119,8 +148,8 @@ def _writable(who: Principal, item: CatalogItem) -> CatalogItem:
 
 
 def _catalog_routes(kind: str) -> None:
-    model = CATALOG_KINDS[kind]
-    path = f"{CATALOG}/{kind}"
+    model = {**CATALOG_KINDS, **SERVICE_CATALOG_KINDS}[kind]
+    path = f"{SERVICE_CATALOG if kind in SERVICE_CATALOG_KINDS else CATALOG}/{kind}"
 
     @router.post(path, status_code=201, responses=_ERRORS, operation_id=f"create{model}",
                  summary=f"Creates a {model}")
@@ -162,7 +191,7 @@ def _catalog_routes(kind: str) -> None:
         return Response(status_code=204)
 
 
-for _kind in CATALOG_KINDS:
+for _kind in [*CATALOG_KINDS, *SERVICE_CATALOG_KINDS]:
     _catalog_routes(_kind)
 
 
@@ -186,9 +215,11 @@ def _order_missing(order_id: str) -> NotFound:
 @router.post(f"{ORDERING}/productOrder", status_code=201, responses=_ERRORS,
              operation_id="createProductOrder", summary="Creates a ProductOrder")
 def create_order(body: JsonBody, request: Request, rt: CurrentRuntime,
-                 who: CurrentPrincipal) -> JSONResponse:
+                 who: CurrentPrincipal, background: BackgroundTasks) -> JSONResponse:
     who.require_admin()
     order = rt.market.create_order(who.tenant_id, body, who.actor)
+    if rt.market.orchestrated(order.document["id"]):
+        background.add_task(rt.orchestrator.process, order.document["id"])
     doc = _order_doc(request, order.document)
     return JSONResponse(doc, status_code=201, headers={"Location": doc["href"]})
 
@@ -299,3 +330,177 @@ def retrieve_product(id: str, request: Request, rt: CurrentRuntime, who: Current
     product = rt.market.get_product(id)
     who.check_tenant(product.tenant_id, NotFound(f"no product {id!r}", id=id))
     return select_fields(_product_doc(request, product.document), fields)
+
+
+# -- TMF641 service ordering, TMF638 service inventory (created by orchestration) ---------
+
+
+def _service_order_doc(request: Request, document: dict[str, Any]) -> dict[str, Any]:
+    base = _base(request)
+    return {**document, "href": f"{base}{SERVICE_ORDERING}/serviceOrder/{document['id']}",
+            "orderRelationship": [
+                {**rel, "href": f"{base}{ORDERING}/productOrder/{rel['id']}"}
+                for rel in document.get("orderRelationship", [])]}
+
+
+@router.get(f"{SERVICE_ORDERING}/serviceOrder", responses=_ERRORS,
+            operation_id="listServiceOrder", summary="List or find ServiceOrder objects")
+def list_service_orders(request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                        fields: Fields = None, offset: Offset = 0, limit: Limit = _MAX_LIMIT,
+                        ) -> JSONResponse:
+    orders = rt.market.list_service_orders(who.tenant_id, who.is_operator)
+    return _page(request, [_service_order_doc(request, o.document) for o in orders], fields,
+                 offset, limit)
+
+
+@router.get(f"{SERVICE_ORDERING}/serviceOrder/{{id}}", responses=_ERRORS,
+            operation_id="retrieveServiceOrder", summary="Retrieves a ServiceOrder by ID")
+def retrieve_service_order(id: str, request: Request, rt: CurrentRuntime,
+                           who: CurrentPrincipal, fields: Fields = None) -> dict[str, Any]:
+    order = rt.market.get_service_order(id)
+    who.check_tenant(order.tenant_id, NotFound(f"no serviceOrder {id!r}", id=id))
+    return select_fields(_service_order_doc(request, order.document), fields)
+
+
+def _service_doc(request: Request, document: dict[str, Any]) -> dict[str, Any]:
+    base = _base(request)
+    spec = document["serviceSpecification"]
+    return {**document, "href": f"{base}{SERVICE_INVENTORY}/service/{document['id']}",
+            "serviceSpecification": {
+                **spec, "href": f"{base}{SERVICE_CATALOG}/serviceSpecification/{spec['id']}"},
+            "serviceOrderItem": [
+                {**item, "serviceOrderHref":
+                 f"{base}{SERVICE_ORDERING}/serviceOrder/{item['serviceOrderId']}"}
+                for item in document.get("serviceOrderItem", [])]}
+
+
+@router.get(f"{SERVICE_INVENTORY}/service", responses=_ERRORS, operation_id="listService",
+            summary="List or find Service objects")
+def list_services(request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                  fields: Fields = None, offset: Offset = 0, limit: Limit = _MAX_LIMIT,
+                  ) -> JSONResponse:
+    services = rt.market.list_services(who.tenant_id, who.is_operator)
+    return _page(request, [_service_doc(request, s.document) for s in services], fields,
+                 offset, limit)
+
+
+@router.get(f"{SERVICE_INVENTORY}/service/{{id}}", responses=_ERRORS,
+            operation_id="retrieveService", summary="Retrieves a Service by ID")
+def retrieve_service(id: str, request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                     fields: Fields = None) -> dict[str, Any]:
+    service = rt.market.get_service(id)
+    who.check_tenant(service.tenant_id, NotFound(f"no service {id!r}", id=id))
+    return select_fields(_service_doc(request, service.document), fields)
+
+
+# -- hub: listener registration per API (TMF630 part 2) ----------------------------------
+
+
+def _hub_routes(api: str) -> None:
+    base = BASE_PATHS[api]
+    name = api[0].upper() + api[1:]
+
+    @router.post(f"{base}/hub", status_code=201, responses=_ERRORS,
+                 operation_id=f"registerListener{name}", summary="Register a listener")
+    def register(body: JsonBody, request: Request, rt: CurrentRuntime,
+                 who: CurrentPrincipal) -> JSONResponse:
+        who.require_admin()
+        doc = rt.market_events.register(api, who.tenant_id, body)
+        href = f"{_base(request)}{base}/hub/{doc['id']}"
+        return JSONResponse(doc, status_code=201, headers={"Location": href})
+
+    @router.delete(f"{base}/hub/{{id}}", status_code=204, responses=_ERRORS,
+                   operation_id=f"unregisterListener{name}", summary="Unregister a listener")
+    def unregister(id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> Response:
+        tenant_id, _ = rt.market_events.get(api, id)
+        who.check_tenant(tenant_id, NotFound(f"no hub {id!r}", id=id))
+        who.require_admin()
+        rt.market_events.unregister(api, id)
+        return Response(status_code=204)
+
+
+for _api in BASE_PATHS:
+    _hub_routes(_api)
+
+
+# -- TMF622 v5: the same orders under the v5 base path, where the models agree ------------
+
+ORDERING_V5 = "/tmf-api/productOrderingManagement/v5"
+#: Member → the ``@type`` TMF622 v5.0.0 gives it (v5 requires ``@type`` on every
+#: Extensible; v4 documents leave it out).
+_V5_TYPES = {"productOrderItem": "ProductOrderItem", "productOffering": "ProductOfferingRef",
+             "note": "Note", "product": "Product", "productSpecification":
+             "ProductSpecificationRef", "channel": "RelatedChannel"}
+_V5_VALUE_TYPES = ((bool, "BooleanCharacteristic"), (int, "IntegerCharacteristic"),
+                   (float, "FloatCharacteristic"), (str, "StringCharacteristic"),
+                   (dict, "ObjectCharacteristic"))
+
+
+def _v5_characteristic(char: dict[str, Any]) -> dict[str, Any]:
+    if "@type" in char:
+        return char
+    value = char.get("value")
+    kind = next((name for cls, name in _V5_VALUE_TYPES if isinstance(value, cls)),
+                "Characteristic")
+    if isinstance(value, list):
+        kind = "ObjectArrayCharacteristic" if value and all(isinstance(v, dict) for v in value) \
+            else "StringArrayCharacteristic"
+    return {**char, "@type": kind}
+
+
+def _v5(value: Any, member: str | None = None) -> Any:
+    """A v4 order document in the v5 model (``@type`` on every extensible object)."""
+    if isinstance(value, list):
+        return [_v5(v, member) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if member == "productCharacteristic":
+        return _v5_characteristic(value)
+    out = {k: _v5(v, k) for k, v in value.items()}
+    if member in _V5_TYPES and "@type" not in out:
+        out["@type"] = _V5_TYPES[member]
+    return out
+
+
+def _order_v5(request: Request, document: dict[str, Any]) -> dict[str, Any]:
+    base = _base(request)
+    doc: dict[str, Any] = _v5(_order_doc(request, document))
+    doc["href"] = f"{base}{ORDERING_V5}/productOrder/{document['id']}"
+    doc.setdefault("@type", "ProductOrder")
+    return doc
+
+
+@router.post(f"{ORDERING_V5}/productOrder", status_code=201, responses=_ERRORS,
+             operation_id="createProductOrderV5", summary="Creates a ProductOrder (TMF622 v5)")
+def create_order_v5(body: JsonBody, request: Request, rt: CurrentRuntime,
+                    who: CurrentPrincipal, background: BackgroundTasks) -> JSONResponse:
+    who.require_admin()
+    initial = body.pop("requestedInitialState", "acknowledged")
+    if initial != "acknowledged":
+        raise InvalidInput("requestedInitialState: only acknowledged is supported",
+                           attribute="requestedInitialState")
+    order = rt.market.create_order(who.tenant_id, body, who.actor)
+    if rt.market.orchestrated(order.document["id"]):
+        background.add_task(rt.orchestrator.process, order.document["id"])
+    doc = _order_v5(request, order.document)
+    return JSONResponse(doc, status_code=201, headers={"Location": doc["href"]})
+
+
+@router.get(f"{ORDERING_V5}/productOrder", responses=_ERRORS,
+            operation_id="listProductOrderV5", summary="List or find ProductOrder objects (v5)")
+def list_orders_v5(request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                   fields: Fields = None, offset: Offset = 0, limit: Limit = _MAX_LIMIT,
+                   ) -> JSONResponse:
+    orders = rt.market.list_orders(who.tenant_id, who.is_operator)
+    return _page(request, [_order_v5(request, o.document) for o in orders], fields, offset,
+                 limit)
+
+
+@router.get(f"{ORDERING_V5}/productOrder/{{id}}", responses=_ERRORS,
+            operation_id="retrieveProductOrderV5",
+            summary="Retrieves a ProductOrder by ID (v5)")
+def retrieve_order_v5(id: str, request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                      fields: Fields = None) -> dict[str, Any]:
+    order = rt.market.get_order(id)
+    who.check_tenant(order.tenant_id, _order_missing(id))
+    return select_fields(_order_v5(request, order.document), fields)

@@ -171,9 +171,11 @@ class NetworkGenesis:
     quota_rate: float = 5000.0
     quota_burst: int = 20000
     consensus: ConsensusParams = field(default_factory=ConsensusParams)
+    #: Keys that may create token foundries (empty: any key holding base units).
+    token_issuers: tuple[bytes, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "format": GENESIS_FORMAT,
             "network": self.network,
             "time_ms": self.time_ms,
@@ -183,6 +185,9 @@ class NetworkGenesis:
             "ledger": {"quota_rate": self.quota_rate, "quota_burst": self.quota_burst},
             "consensus": self.consensus.to_json(),
         }
+        if self.token_issuers:  # absent when empty, so older files keep their id
+            body["token_issuers"] = [key.hex() for key in self.token_issuers]
+        return body
 
     @property
     def id(self) -> bytes:
@@ -220,6 +225,12 @@ class NetworkGenesis:
         rate = ledger.get("quota_rate", 5000.0)
         if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
             raise InvalidInput("quota_rate must be a positive number")
+        raw_issuers = data.get("token_issuers", [])
+        if not isinstance(raw_issuers, list):
+            raise InvalidInput("token_issuers must be a list of public keys (hex)")
+        issuers = tuple(_hex32(k, "token issuer") for k in raw_issuers)
+        if len(set(issuers)) != len(issuers) or len(issuers) > 1024:
+            raise InvalidInput("token_issuers must be distinct (at most 1,024)")
         genesis = cls(
             network=network,
             time_ms=_int(data.get("time_ms"), "time_ms", 0, 2**63 - 1),
@@ -228,6 +239,7 @@ class NetworkGenesis:
             quota_rate=float(rate),
             quota_burst=_int(ledger.get("quota_burst", 20000), "quota_burst", 1, 10**9),
             consensus=ConsensusParams.from_json(data.get("consensus")),
+            token_issuers=issuers,
         )
         genesis.committee()  # weights, key uniqueness
         return genesis
@@ -249,7 +261,9 @@ class NetworkGenesis:
     def ledger_genesis(self) -> Genesis:
         """The ledger's supply allocation (``docs/ledger.md``, "Genesis")."""
         outputs = tuple(Output(owner, amount) for owner, amount in self.allocations)
-        return Genesis(network_id_from_name(self.network), self.time_ms, outputs)
+        return Genesis(
+            network_id_from_name(self.network), self.time_ms, outputs, self.token_issuers
+        )
 
     def ledger_config(self, **overrides: Any) -> LedgerConfig:
         return LedgerConfig(
@@ -374,11 +388,13 @@ def generate_local_network(
     ports: list[int] | None = None,
     funded: list[bytes] | None = None,
     consensus: ConsensusParams | None = None,
+    token_issuers: list[bytes] | None = None,
 ) -> tuple[NetworkGenesis, list[Path]]:
     """Write ``genesis.json`` and ``node-<i>/key.json`` for ``count`` validators on ``host``.
 
     The supply goes to ``funded`` owners in equal parts (default: the
-    validators' own keys). Returns the genesis and the key file paths.
+    validators' own keys); ``token_issuers`` are the keys that may create
+    token foundries (default: any). Returns the genesis and the key file paths.
     """
     if not 1 <= count <= 64:
         raise InvalidInput("a local network has 1..64 validators")
@@ -398,6 +414,7 @@ def generate_local_network(
         ),
         allocations=tuple((o, share) for o in owners),
         consensus=consensus or ConsensusParams(),
+        token_issuers=tuple(token_issuers or ()),
     )
     genesis.save(directory / "genesis.json")
     paths = []

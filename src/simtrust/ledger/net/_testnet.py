@@ -155,12 +155,14 @@ class Testnet:
         funded: list[bytes] | None = None,
         consensus: ConsensusParams | None = None,
         host: str = "127.0.0.1",
+        token_issuers: list[bytes] | None = None,
     ) -> Testnet:
         if (directory / STATE_FILE).exists():
             raise ConfigError(f"a testnet already exists in {directory}")
         ports = free_ports(2 * count, host)
         genesis, key_files = generate_local_network(
-            count, directory, ports=ports[:count], funded=funded, consensus=consensus, host=host
+            count, directory, ports=ports[:count], funded=funded, consensus=consensus, host=host,
+            token_issuers=token_issuers,
         )
         nodes = []
         for i, key_file in enumerate(key_files):

@@ -1,0 +1,143 @@
+"""Capability credentials and the policy enforcement point in front of datasets.
+
+``POST /capabilities`` (operator-admin) grants a root capability on a
+dataset behind simtrust (a VC signed by the platform issuer, with a
+revocation entry in its Bitstring Status List; revoke it with
+``POST /credentials/status``). ``POST /capabilities/check`` is the
+enforcement point's decision API: a capability token (bearer chain or
+holder-signed presentation, see ``simtrust.identity.CapabilityEnforcer``),
+an action and a resource → ``{"decision": "permit"|"deny", "reason", ...}``,
+200 when permitted and 403 when not; every decision is audited.
+
+Reverse-proxy mode: ``/datasets/{name}/{path}`` forwards to the upstream
+configured for ``name`` (``SIMTRUST_CAPABILITY_DATASETS=name=https://…``)
+when the request carries ``Authorization: Capability <token>`` granting the
+action (``read`` for GET/HEAD, ``write`` otherwise) on the resource
+``{public base URL}/datasets/{name}/{path}``; the upstream never sees the
+token, only ``X-Simtrust-Capability-Holder`` (the holder's DID). Denied
+requests answer 403 problem details; every decision is audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.errors import AuthenticationRequired, NotFound, PermissionDenied
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["capabilities"])
+
+
+class GrantRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grantee: str = Field(min_length=5, max_length=500)
+    resource: str = Field(min_length=1, max_length=1000)
+    actions: list[str] = Field(min_length=1, max_length=32)
+    validUntil: datetime | None = None  # noqa: N815 - VCDM member name
+    delegationDepth: int = Field(default=0, ge=0, le=8)  # noqa: N815
+    ratePerMinute: int | None = Field(default=None, gt=0)  # noqa: N815
+
+
+class CheckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    capability: str = Field(max_length=262_144)
+    action: str = Field(min_length=1, max_length=100)
+    resource: str = Field(min_length=1, max_length=1000)
+
+
+@router.post(
+    "/capabilities",
+    status_code=status.HTTP_201_CREATED,
+    summary="Grant a capability on a dataset (operator-admin)",
+)
+def grant(body: GrantRequest, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_operator()
+    credential = rt.identity.grant_capability(
+        grantee=body.grantee, resource=body.resource, actions=body.actions,
+        valid_until=body.validUntil, delegation_depth=body.delegationDepth,
+        rate_per_minute=body.ratePerMinute,
+    )  # fmt: skip
+    rt.audit.append(
+        actor=who.actor, action="capability.grant", subject=credential["id"], outcome="success",
+        details={"grantee": body.grantee, "resource": body.resource, "actions": body.actions},
+    )  # fmt: skip
+    return {"verifiableCredential": credential}
+
+
+@router.post(
+    "/capabilities/check",
+    summary="Enforcement point: may this capability do ACTION on RESOURCE now?",
+    responses={403: {"description": "denied; the body says why"}},
+)
+def check(body: CheckRequest, rt: CurrentRuntime, who: CurrentPrincipal) -> JSONResponse:
+    service = rt.identity
+    decision = service.capabilities.check(
+        body.capability, action=body.action, resource=body.resource, now=service.now()
+    )
+    rt.audit.append(
+        actor=who.actor, action="capability.access", subject=body.resource,
+        outcome="allow" if decision.permit else "deny",
+        details={"action": body.action, **decision.to_json()},
+    )  # fmt: skip
+    return JSONResponse(decision.to_json(), status_code=200 if decision.permit else 403)
+
+
+_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "transfer-encoding", "upgrade", "host", "authorization", "content-length", "cookie",
+})  # fmt: skip
+_UPSTREAM_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+
+@router.api_route(
+    "/datasets/{name}/{path:path}",
+    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+    summary="Reverse proxy to an external dataset, behind the capability enforcement point",
+    responses={403: {"description": "the capability does not grant this access"}},
+)
+async def dataset(name: str, path: str, request: Request, rt: CurrentRuntime) -> Response:
+    upstream = rt.settings.datasets.get(name)
+    if upstream is None:
+        raise NotFound(f"no dataset {name!r}")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "capability" or not token.strip():
+        raise AuthenticationRequired("send Authorization: Capability <token>")
+    service = rt.identity
+    resource = f"{service.public_url}/datasets/{name}/{path}".rstrip("/")
+    action = "read" if request.method in ("GET", "HEAD") else "write"
+    decision = service.capabilities.check(
+        token.strip(), action=action, resource=resource, now=service.now()
+    )
+    rt.audit.append(
+        actor=f"capability:{decision.holder or 'unknown'}", action="capability.access",
+        subject=resource, outcome="allow" if decision.permit else "deny",
+        details={"action": action, "method": request.method, **decision.to_json()},
+    )  # fmt: skip
+    if not decision.permit:
+        raise PermissionDenied(f"capability refused: {decision.reason}")
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+    headers["X-Simtrust-Capability-Holder"] = str(decision.holder)
+    body = await request.body()
+    async with httpx.AsyncClient(timeout=_UPSTREAM_TIMEOUT, follow_redirects=False) as client:
+        try:
+            answer = await client.request(
+                request.method, f"{upstream}/{path}", params=request.query_params,
+                headers=headers, content=body,
+            )  # fmt: skip
+        except httpx.HTTPError:
+            return JSONResponse(
+                {"type": "about:blank", "title": "Bad Gateway", "status": 502,
+                 "detail": f"dataset {name!r} did not answer"},
+                status_code=502, media_type="application/problem+json",
+            )  # fmt: skip
+    passed = {k: v for k, v in answer.headers.items()
+              if k.lower() not in _HOP and k.lower() != "content-encoding"}  # fmt: skip
+    return Response(answer.content, status_code=answer.status_code, headers=passed)

@@ -1,0 +1,110 @@
+"""Firmware-update campaigns (OMA LwM2M Core V1_1_1 §E.6, pull by Package URI): staged by
+device group with a failure threshold that halts the rollout; configuration pushed to a
+group. Campaigns run on the management server's loop; their status is polled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Id64
+from simtrust.api.routes.devices import PathText, lwm2m_path, value_in
+from simtrust.devices import CF_SENML_CBOR, Campaign
+from simtrust.errors import InvalidInput, NotFound
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/fota", tags=["fota"])
+
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid input", **_PROBLEM},
+    401: {"description": "No or unknown API key", **_PROBLEM},
+    403: {"description": "Not allowed for this key", **_PROBLEM},
+    404: {"description": "No such campaign, group or device", **_PROBLEM},
+    409: {"description": "The LwM2M servers are not running", **_PROBLEM},
+}
+
+
+class CampaignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenant_id: str | None = Field(None, description="Defaults to the key's tenant")
+    package_uri: str = Field(max_length=255, description="coap(s):// or http(s):// URI")
+    version: str = Field(min_length=1, max_length=64, description="Expected /3/0/3 after")
+    groups: list[Id64] = Field(min_length=1, max_length=64,
+                              description="Device groups, one stage each, in order")
+    failure_threshold: float = Field(0.2, ge=0.0, le=1.0)
+
+
+class ConfigIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenant_id: str | None = None
+    group_id: Id64
+    path: str = PathText
+    values: dict[str, Any] = Field(min_length=1, max_length=256)
+
+
+def _tenant(who: Any, requested: str | None) -> str:
+    tenant = requested if requested is not None else who.tenant_id
+    if tenant is None:
+        raise InvalidInput("name the tenant_id", field="tenant_id")
+    who.check_tenant(tenant)
+    return str(tenant)
+
+
+def _visible(rt: Any, who: Any, campaign_id: str) -> Campaign:
+    missing = NotFound("unknown campaign", reason="unknown-campaign")
+    campaign: Campaign | None = rt.devices.campaigns.campaigns.get(campaign_id)
+    if campaign is None:
+        raise missing
+    who.check_tenant(campaign.tenant_id, missing)
+    return campaign
+
+
+@router.post("/campaigns", status_code=status.HTTP_201_CREATED, responses=_ERRORS,
+             summary="Create and start a staged firmware campaign")
+def create_campaign(body: CampaignIn, rt: CurrentRuntime,
+                    who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_admin()
+    tenant = _tenant(who, body.tenant_id)
+    dev = rt.devices
+
+    async def start() -> Campaign:
+        campaign = dev.campaigns.create(tenant, body.package_uri, body.version,
+                                        groups=body.groups,
+                                        failure_threshold=body.failure_threshold)
+        task = asyncio.get_running_loop().create_task(dev.campaigns.run(campaign.campaign_id))
+        dev.keep(task)
+        return campaign
+
+    return dev.call(start()).to_json()
+
+
+@router.get("/campaigns", responses=_ERRORS, summary="Campaigns")
+def list_campaigns(rt: CurrentRuntime, who: CurrentPrincipal,
+                   tenant_id: str | None = None) -> list[dict[str, Any]]:
+    scope = who.scope(tenant_id)
+    return [c.to_json() for c in rt.devices.campaigns.campaigns.values()
+            if scope is None or c.tenant_id == scope]
+
+
+@router.get("/campaigns/{campaign_id}", responses=_ERRORS, summary="One campaign")
+def get_campaign(campaign_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    return _visible(rt, who, campaign_id).to_json()
+
+
+@router.post("/config", responses=_ERRORS, summary="Write a configuration to a device group")
+def push_config(body: ConfigIn, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_admin()
+    tenant = _tenant(who, body.tenant_id)
+    base = lwm2m_path(body.path)
+    values = {lwm2m_path(k): value_in(v) for k, v in body.values.items()}
+    if any(p[:len(base)] != base for p in values):
+        raise InvalidInput("every written path lies below the request path", field="values")
+    results = rt.devices.call(rt.devices.campaigns.configure_group(
+        tenant, body.group_id, base, values, replace=False))
+    return {"group_id": body.group_id, "results": results, "format": CF_SENML_CBOR}

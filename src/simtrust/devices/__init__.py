@@ -1,0 +1,101 @@
+"""simtrust.devices: LwM2M device management for the fleet (security-services layer).
+
+A bootstrap server that devices reach with a key derived from their SIM (GBA Ks_NAF,
+TS 33.220/33.222, or a per-device PSK) and that provisions their Security and Server
+objects; a device-management server with registration tied to the SIM (ICCID/IMSI) and
+IMEI, Read/Write/Execute/Observe on objects 3-7 in SenML-JSON, SenML-CBOR and TLV, and
+queue mode; CoAP (RFC 7252) over DTLS 1.2 PSK (RFC 6347, python-mbedtls). See
+docs/device-management.md.
+"""
+
+from simtrust.devices._bootstrap import (
+    GBA_PSK_PREFIX,
+    UA_PSK_TLS_CCM8,
+    BootstrapServer,
+    EnterpriseServer,
+    NafKeySource,
+)
+from simtrust.devices._client import FirmwareState, Lwm2mClient, new_endpoint_name
+from simtrust.devices._coap import CON, Code, Message, MsgType, Opt, decode_message, encode_message
+from simtrust.devices._content import (
+    CF_LINK,
+    CF_OPAQUE,
+    CF_SENML_CBOR,
+    CF_SENML_JSON,
+    CF_TEXT,
+    CF_TLV,
+    decode_content,
+    encode_content,
+    parse_links,
+)
+from simtrust.devices._credentials import CredentialStore
+from simtrust.devices._fota import RESULT_TEXT, Campaign, FirmwareCampaigns
+from simtrust.devices._objects import OBJECTS, ObjLink, Path, Value, format_path, parse_path
+from simtrust.devices._server import (
+    DeviceAlert,
+    DeviceManager,
+    OperationFailed,
+    Registration,
+    SimFinder,
+    parse_endpoint,
+)
+from simtrust.devices._service import DeviceServices, QueuedSink
+from simtrust.devices._transport import (
+    CoapEndpoint,
+    DtlsClientLink,
+    DtlsServerLink,
+    Peer,
+    PskEntry,
+    UdpLink,
+)
+
+__all__ = [
+    "CF_LINK",
+    "CF_OPAQUE",
+    "CF_SENML_CBOR",
+    "CF_SENML_JSON",
+    "CF_TEXT",
+    "CF_TLV",
+    "CON",
+    "GBA_PSK_PREFIX",
+    "OBJECTS",
+    "RESULT_TEXT",
+    "UA_PSK_TLS_CCM8",
+    "BootstrapServer",
+    "Campaign",
+    "CoapEndpoint",
+    "Code",
+    "CredentialStore",
+    "DeviceAlert",
+    "DeviceManager",
+    "DeviceServices",
+    "DtlsClientLink",
+    "DtlsServerLink",
+    "EnterpriseServer",
+    "FirmwareCampaigns",
+    "FirmwareState",
+    "Lwm2mClient",
+    "Message",
+    "MsgType",
+    "NafKeySource",
+    "ObjLink",
+    "OperationFailed",
+    "Opt",
+    "Path",
+    "Peer",
+    "PskEntry",
+    "QueuedSink",
+    "Registration",
+    "SimFinder",
+    "UdpLink",
+    "Value",
+    "decode_content",
+    "decode_message",
+    "encode_content",
+    "encode_message",
+    "format_path",
+    "new_endpoint_name",
+    "parse_endpoint",
+    "parse_links",
+    "parse_path",
+]

@@ -1,0 +1,281 @@
+"""An LwM2M client (Core V1_1_1 §6, Transport §6) for the demo's meter, benchmarks and
+tests: it bootstraps over DTLS-PSK with a SIM-derived key, takes its Security and Server
+instances, registers with the management server and answers Read, Write, Execute, Delete
+and Observe on its objects, including the Firmware Update state machine (Core §E.6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from simtrust.devices._coap import CON, Code, Message, MsgType, Opt, encode_message, uint_option
+from simtrust.devices._content import (
+    CF_LINK,
+    CF_SENML_CBOR,
+    CF_TLV,
+    decode_content,
+    encode_content,
+    format_links,
+)
+from simtrust.devices._objects import Path, Value, resource
+from simtrust.devices._transport import CoapEndpoint, DtlsClientLink, Peer
+from simtrust.errors import DecodeError
+
+__all__ = ["FirmwareState", "Lwm2mClient", "new_endpoint_name"]
+
+
+class FirmwareState:
+    """Object 5 State (resource 3) and Update Result (resource 5) values, Core §E.6."""
+
+    IDLE, DOWNLOADING, DOWNLOADED, UPDATING = 0, 1, 2, 3
+    RESULT_INITIAL, RESULT_SUCCESS, RESULT_INTEGRITY, RESULT_URI, RESULT_FAILED = 0, 1, 5, 7, 8
+
+
+Fetch = Callable[[str], Awaitable[bytes]]
+
+
+@dataclass
+class _Observation:
+    peer: Peer
+    token: bytes
+    path: Path
+    accept: int
+    seq: int = 2
+
+
+@dataclass
+class Lwm2mClient:
+    """One device: endpoint name, its bootstrap credential and its object values."""
+
+    endpoint_name: str
+    values: dict[Path, Value] = field(default_factory=dict)
+    fetch: Fetch | None = None
+    install: Callable[[bytes], str | None] | None = None
+    lifetime: int = 300
+
+    def __post_init__(self) -> None:
+        self.coap = CoapEndpoint(self._handle)
+        self.bootstrapped = asyncio.Event()
+        self.location: list[str] = []
+        self._links: list[DtlsClientLink] = []
+        self._dm: Peer | None = None
+        self._observations: dict[Path, _Observation] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        base: dict[Path, Value] = {
+            (3, 0, 0): "simtrust", (3, 0, 1): "meter", (3, 0, 2): "SN-0001",
+            (3, 0, 3): "1.0.0", (3, 0, 9): 100, (3, 0, 16): "U",
+            (4, 0, 0): 7, (4, 0, 2): -95, (4, 0, 4, 0): "10.45.0.7", (4, 0, 7, 0): "meters.acme",
+            (4, 0, 8): 26881, (4, 0, 9): 1, (4, 0, 10): 1,
+            (6, 0, 0): 48.8566, (6, 0, 1): 2.3522, (6, 0, 5): 0,
+            (7, 0, 2): 0, (7, 0, 3): 0, (7, 0, 8): 0,
+            (5, 0, 1): "", (5, 0, 3): FirmwareState.IDLE, (5, 0, 5): 0,
+            (5, 0, 8, 0): 0, (5, 0, 9): 0,
+        }
+        for k, v in base.items():
+            self.values.setdefault(k, v)
+
+    # -- connecting -------------------------------------------------------------------------
+
+    async def _connect(self, uri: str, identity: str, key: bytes) -> Peer:
+        parts = urlsplit(uri)
+        loop = asyncio.get_running_loop()
+        link = DtlsClientLink(self.coap, identity, key)
+        await loop.create_datagram_endpoint(
+            lambda: link, remote_addr=(parts.hostname or "127.0.0.1", parts.port or 5684))
+        self._links.append(link)
+        return await link.handshake()
+
+    async def bootstrap(self, uri: str, identity: str, key: bytes, *,
+                        fmt: int = CF_TLV, timeout: float = 30.0) -> None:
+        """Bootstrap-Request (Core §6.1.7) and wait for Bootstrap-Finish."""
+        peer = await self._connect(uri, identity, key)
+        resp = await self.coap.request(peer, Message(
+            CON, Code.POST, 0, b"", ((Opt.URI_PATH, b"bs"),
+                                     (Opt.URI_QUERY, f"ep={self.endpoint_name}".encode()),
+                                     (Opt.URI_QUERY, f"pct={fmt}".encode()))))
+        if resp.code != Code.CHANGED:
+            raise ConnectionRefusedError(f"bootstrap refused: {resp.code >> 5}."
+                                         f"{resp.code & 31:02d}")
+        await asyncio.wait_for(self.bootstrapped.wait(), timeout)
+
+    def server_account(self, instance: int = 1) -> tuple[str, str, bytes]:
+        """URI, PSK identity and key of a Security instance the bootstrap wrote."""
+        uri = self.values[(0, instance, 0)]
+        identity = self.values[(0, instance, 3)]
+        key = self.values[(0, instance, 5)]
+        if not (isinstance(uri, str) and isinstance(identity, bytes) and isinstance(key, bytes)):
+            raise LookupError(f"no complete Security instance {instance}")
+        return uri, identity.decode(), key
+
+    def _register_links(self) -> bytes:
+        instances = sorted({p[:2] for p in self.values if p[0] not in (0,)})
+        return format_links([("/", {"rt": '"oma.lwm2m"', "ct": str(CF_SENML_CBOR)})] +
+                            [("/" + "/".join(map(str, i)), {}) for i in instances])
+
+    async def register(self, *, queue: bool = False, peer: Peer | None = None) -> list[str]:
+        if peer is None:
+            uri, identity, key = self.server_account()
+            peer = await self._connect(uri, identity, key)
+        self._dm = peer
+        query = [f"ep={self.endpoint_name}", f"lt={self.lifetime}", "lwm2m=1.1", "b=U"]
+        if queue:
+            query.append("Q")
+        resp = await self.coap.request(peer, Message(
+            CON, Code.POST, 0, b"",
+            ((Opt.URI_PATH, b"rd"), *((Opt.URI_QUERY, q.encode()) for q in query),
+             (Opt.CONTENT_FORMAT, uint_option(CF_LINK))), self._register_links()))
+        if resp.code != Code.CREATED:
+            raise ConnectionRefusedError(f"registration refused: {resp.code >> 5}."
+                                         f"{resp.code & 31:02d} {resp.payload!r}")
+        self.location = resp.location
+        return self.location
+
+    async def update(self) -> int:
+        assert self._dm is not None
+        resp = await self.coap.request(self._dm, Message(
+            CON, Code.POST, 0, b"", tuple((Opt.URI_PATH, p.encode()) for p in self.location)))
+        return resp.code
+
+    async def deregister(self) -> int:
+        assert self._dm is not None
+        resp = await self.coap.request(self._dm, Message(
+            CON, Code.DELETE, 0, b"", tuple((Opt.URI_PATH, p.encode()) for p in self.location)))
+        return resp.code
+
+    def close(self) -> None:
+        for link in self._links:
+            link.close()
+        self._links.clear()
+
+    # -- the device side of the DM interface ----------------------------------------------
+
+    def _select(self, path: Path) -> dict[Path, Value]:
+        return {p: v for p, v in self.values.items() if p[:len(path)] == path}
+
+    def _handle(self, peer: Peer, msg: Message) -> Message | None:
+        try:
+            path: Path = tuple(int(p) for p in msg.path if p != "bs")
+        except ValueError:
+            return msg.reply(Code.BAD_REQUEST)
+        if msg.path == ["bs"] and msg.code == Code.POST:
+            self.bootstrapped.set()
+            return msg.reply(Code.CHANGED)
+        if msg.code == Code.GET:
+            return self._read(peer, msg, path)
+        if msg.code in (Code.PUT, Code.POST) and msg.content_format is not None:
+            if msg.query and not msg.payload:
+                return msg.reply(Code.CHANGED)  # Write-Attributes
+            try:
+                values = decode_content(msg.content_format, msg.payload, path)
+            except DecodeError:
+                return msg.reply(Code.BAD_REQUEST)
+            if msg.code == Code.PUT and len(path) == 2:
+                for p in list(self._select(path)):
+                    del self.values[p]
+            self.values.update(values)
+            self._written(values)
+            return msg.reply(Code.CHANGED)
+        if msg.code == Code.PUT and msg.query:
+            return msg.reply(Code.CHANGED)
+        if msg.code == Code.POST and len(path) == 3:
+            return self._execute(msg, path)
+        if msg.code == Code.DELETE:
+            for p in [p for p in self.values if p[:len(path)] == path and p[0] in (0, 1)
+                      and not (p[0] == 0 and p[1] == 0)]:
+                del self.values[p]
+            return msg.reply(Code.DELETED)
+        return msg.reply(Code.METHOD_NOT_ALLOWED)
+
+    def _read(self, peer: Peer, msg: Message, path: Path) -> Message:
+        selected = self._select(path)
+        if not selected:
+            return msg.reply(Code.NOT_FOUND)
+        accept = msg.uint(Opt.ACCEPT)
+        if accept == CF_LINK:
+            return msg.reply(Code.CONTENT, format_links(
+                [("/" + "/".join(map(str, p)), {}) for p in sorted(selected)]),
+                [(Opt.CONTENT_FORMAT, uint_option(CF_LINK))])
+        fmt = accept if accept is not None else CF_SENML_CBOR
+        try:
+            payload = encode_content(fmt, selected, path)
+        except ValueError:
+            return msg.reply(Code.NOT_ACCEPTABLE)
+        options: list[tuple[int, bytes]] = [(Opt.CONTENT_FORMAT, uint_option(fmt))]
+        if msg.observe == 0:
+            self._observations[path] = _Observation(peer, msg.token, path, fmt)
+            options.append((Opt.OBSERVE, uint_option(1)))
+        elif msg.observe == 1:
+            self._observations.pop(path, None)
+        return msg.reply(Code.CONTENT, payload, options)
+
+    def set(self, path: Path, value: Value) -> None:
+        """Change a resource locally and notify its observers (RFC 7641 §4.2)."""
+        self.values[path] = value
+        for obs_path, obs in list(self._observations.items()):
+            if path[:len(obs_path)] == obs_path:
+                obs.seq += 1
+                payload = encode_content(obs.accept, self._select(obs_path), obs_path)
+                note = Message(MsgType.NON, Code.CONTENT, self.coap.next_mid(), obs.token,
+                               ((Opt.OBSERVE, uint_option(obs.seq & 0xFFFFFF)),
+                                (Opt.CONTENT_FORMAT, uint_option(obs.accept))), payload)
+                obs.peer.link.send(obs.peer, encode_message(note))
+
+    # -- firmware update (Core §E.6) -----------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _written(self, values: dict[Path, Value]) -> None:
+        uri = values.get((5, 0, 1))
+        if isinstance(uri, str):
+            if uri == "":
+                self.set((5, 0, 3), FirmwareState.IDLE)
+                self.set((5, 0, 5), FirmwareState.RESULT_INITIAL)
+            elif self.values.get((5, 0, 3)) == FirmwareState.IDLE:
+                self._spawn(self._download(uri))
+
+    async def _download(self, uri: str) -> None:
+        self.set((5, 0, 5), FirmwareState.RESULT_INITIAL)
+        self.set((5, 0, 3), FirmwareState.DOWNLOADING)
+        try:
+            if self.fetch is None:
+                raise OSError("no package fetcher")
+            self._package = await self.fetch(uri)
+        except (OSError, ValueError):
+            self.set((5, 0, 3), FirmwareState.IDLE)
+            self.set((5, 0, 5), FirmwareState.RESULT_URI)
+            return
+        self.set((5, 0, 3), FirmwareState.DOWNLOADED)
+
+    def _execute(self, msg: Message, path: Path) -> Message:
+        res = resource(path)
+        if res is not None and "E" not in res.ops:
+            return msg.reply(Code.METHOD_NOT_ALLOWED)
+        if path == (5, 0, 2):
+            if self.values.get((5, 0, 3)) != FirmwareState.DOWNLOADED:
+                return msg.reply(Code.METHOD_NOT_ALLOWED)
+            self._spawn(self._update())
+        return msg.reply(Code.CHANGED)
+
+    async def _update(self) -> None:
+        self.set((5, 0, 3), FirmwareState.UPDATING)
+        await asyncio.sleep(0)
+        version = self.install(self._package) if self.install is not None else None
+        if version is None:
+            self.set((5, 0, 3), FirmwareState.IDLE)
+            self.set((5, 0, 5), FirmwareState.RESULT_FAILED)
+            return
+        self.values[(3, 0, 3)] = version
+        self.set((5, 0, 3), FirmwareState.IDLE)
+        self.set((5, 0, 5), FirmwareState.RESULT_SUCCESS)
+
+
+def new_endpoint_name(imei: str, imsi: str) -> str:
+    """``urn:imei-imsi:<IMEI>-<IMSI>`` (Core §7.3.1)."""
+    return f"urn:imei-imsi:{imei}-{imsi}"

@@ -1,0 +1,517 @@
+"""The LwM2M device-management server: the Registration interface (OMA-TS-LightweightM2M_
+Transport-V1_1_1 §6.4 on /rd; Core V1_1_1 §6.2 Register, Update, De-register) and the
+Device Management & Service Enablement interface (Core §6.3: Read, Write, Execute, Discover,
+Write-Attributes; §6.4 Observe), with queue mode (Core §6.5).
+
+An endpoint is tied to a SIM: over DTLS the PSK identity names the IMSI (a credential the
+bootstrap server provisioned), and the endpoint name (``urn:imei-imsi:<IMEI>-<IMSI>`` or
+``urn:imei:<IMEI>``, Core §7.3.1) must agree with it. The IMEI a SIM reports is kept; a
+changed IMEI or a registration whose lifetime runs out raises an alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from simtrust.alerts import AlertDeliveryError, AlertSink, alert_topic
+from simtrust.devices._coap import CON, Code, Message, Opt, uint_option
+from simtrust.devices._content import (
+    CF_LINK,
+    CF_SENML_CBOR,
+    CF_TEXT,
+    decode_content,
+    encode_content,
+    parse_links,
+)
+from simtrust.devices._credentials import DM, CredentialStore
+from simtrust.devices._objects import Path, Value, format_path
+from simtrust.devices._transport import CoapEndpoint, Peer
+from simtrust.domain import Imei, Imsi
+from simtrust.errors import (
+    DecodeError,
+    InvalidIdentifier,
+    NotFound,
+    SimtrustError,
+)
+from simtrust.subscriber import Sim, SimState
+
+__all__ = [
+    "DeviceAlert",
+    "DeviceManager",
+    "OperationFailed",
+    "Registration",
+    "SimFinder",
+    "parse_endpoint",
+]
+
+_ENDPOINT = re.compile(r"[\x21-\x7e]{1,128}")
+#: Core §6.5 / Transport §6.6: a queue-mode client listens for MAX_TRANSMIT_WAIT (93 s)
+#: after it last sent a message.
+AWAKE_S = 93.0
+#: Registrations a SIM may send per window before it is answered 4.29.
+REGISTRATION_BURST = 10
+REGISTRATION_WINDOW_S = 60.0
+_MIN_LIFETIME = 1
+_MAX_LIFETIME = 0xFFFFFFFF
+
+
+class SimFinder(Protocol):
+    """The inventory as the servers see it (``simtrust.subscriber.Inventory``)."""
+
+    def find_sim(self, imsi: Imsi) -> Sim | None: ...
+
+
+class OperationFailed(SimtrustError):
+    """The device answered an LwM2M operation with an error code (or not at all)."""
+
+    code = "lwm2m-operation-failed"
+    status = 502
+
+
+def parse_endpoint(name: str) -> tuple[str | None, str | None]:
+    """(IMEI, IMSI) named by an endpoint client name (Core §7.3.1 URNs); DecodeError for
+    names outside the printable-ASCII bound; unknown schemes give (None, None)."""
+    if not _ENDPOINT.fullmatch(name):
+        raise DecodeError("endpoint name is 1-128 printable characters", reason="endpoint")
+    try:
+        if name.startswith("urn:imei-imsi:"):
+            imei, sep, imsi = name[len("urn:imei-imsi:"):].partition("-")
+            if not sep:
+                raise DecodeError("urn:imei-imsi needs <IMEI>-<IMSI>", reason="endpoint")
+            return Imei(imei).value, Imsi(imsi).value
+        if name.startswith("urn:imei:"):
+            return Imei(name[len("urn:imei:"):]).value, None
+        if name.startswith("urn:imsi:"):
+            return None, Imsi(name[len("urn:imsi:"):]).value
+    except InvalidIdentifier as exc:
+        raise DecodeError(f"endpoint name carries a malformed identifier: {exc.detail}",
+                          reason="endpoint") from exc
+    return None, None
+
+
+@dataclass(slots=True, eq=False)
+class Registration:
+    """One registered client (Core §6.2.1 parameters), held in memory."""
+
+    reg_id: str
+    endpoint: str
+    imsi: str
+    iccid: str
+    tenant_id: str
+    imei: str | None
+    lifetime: int
+    binding: str
+    version: str
+    queue: bool
+    links: str
+    peer: Peer
+    registered_at: float
+    updated_at: float
+    firmware: str | None = None
+    group_id: int | None = None
+
+    @property
+    def expires_at(self) -> float:
+        return self.updated_at + self.lifetime
+
+    def objects(self) -> list[str]:
+        return [target for target, _ in parse_links(self.links.encode())] if self.links else []
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "registration_id": self.reg_id, "endpoint": self.endpoint, "imsi": self.imsi,
+            "iccid": self.iccid, "tenant_id": self.tenant_id, "imei": self.imei,
+            "lifetime": self.lifetime, "binding": self.binding, "lwm2m_version": self.version,
+            "queue_mode": self.queue, "objects": self.objects(), "address": self.peer.uri,
+            "secure": self.peer.secure, "firmware_version": self.firmware,
+            "group_id": self.group_id,
+            "registered_at": datetime.fromtimestamp(self.registered_at).astimezone().isoformat(),
+            "updated_at": datetime.fromtimestamp(self.updated_at).astimezone().isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAlert:
+    """``imei-changed``, ``stopped-registering``, ``rollout-halted`` as the alert stack
+    delivers them."""
+
+    kind: str
+    tenant_id: str
+    imsi: str
+    endpoint: str
+    summary: str
+    at: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    webhook_url: str | None = field(default=None, compare=False)
+
+    @property
+    def source(self) -> str:
+        return "devices"
+
+    @property
+    def topic(self) -> str:
+        return alert_topic(self)
+
+    def document(self) -> dict[str, Any]:
+        return {"type": f"simtrust.devices.{self.kind}", "kind": self.kind,
+                "tenant_id": self.tenant_id, "imsi": self.imsi, "endpoint": self.endpoint,
+                "summary": self.summary, "at": self.at, **dict(self.details)}
+
+
+def _ok(code: int) -> bool:
+    return 0x40 <= code < 0x80
+
+
+class DeviceManager:
+    """Registrations and the operations on registered devices."""
+
+    def __init__(self, sims: SimFinder, credentials: CredentialStore,
+                 sinks: Sequence[AlertSink[DeviceAlert]], clock: Callable[[], datetime], *,
+                 allow_nosec: bool = False, awake_s: float = AWAKE_S) -> None:
+        self._sims = sims
+        self._credentials = credentials
+        self._sinks = list(sinks)
+        self._clock = clock
+        self._allow_nosec = allow_nosec
+        self._awake_s = awake_s
+        self.endpoint = CoapEndpoint(self.handle)
+        self._regs: dict[str, Registration] = {}
+        self._by_endpoint: dict[str, str] = {}
+        self._by_imsi: dict[str, str] = {}
+        self._recent: dict[str, deque[float]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self.refused: dict[str, int] = {}
+        self.alerts_failed = 0
+        self.listeners: list[Callable[[str, Registration], None]] = []
+
+    def __repr__(self) -> str:
+        return f"DeviceManager({len(self._regs)} registered)"
+
+    # -- queries --------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._regs)
+
+    def registrations(self, tenant_id: str | None = None) -> list[Registration]:
+        return [r for r in self._regs.values() if tenant_id is None or r.tenant_id == tenant_id]
+
+    def get(self, endpoint: str) -> Registration:
+        reg_id = self._by_endpoint.get(endpoint)
+        if reg_id is None:
+            raise NotFound("no registered device with that endpoint name",
+                           reason="not-registered")
+        return self._regs[reg_id]
+
+    def get_by_imsi(self, imsi: str) -> Registration:
+        reg_id = self._by_imsi.get(imsi)
+        if reg_id is None:
+            raise NotFound("the SIM's device is not registered", reason="not-registered")
+        return self._regs[reg_id]
+
+    def _refuse(self, reason: str, msg: Message, code: int) -> Message:
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+        return msg.reply(code, reason.encode())
+
+    # -- Registration interface (Transport §6.4) ----------------------------------------------
+
+    def handle(self, peer: Peer, msg: Message) -> Message | None:
+        path = msg.path
+        if not path or path[0] != "rd":
+            return self._refuse("not-found", msg, Code.NOT_FOUND)
+        if msg.first(Opt.BLOCK1) is not None:
+            return self._refuse("block-wise", msg, Code.REQUEST_ENTITY_TOO_LARGE)
+        if len(path) == 1 and msg.code == Code.POST:
+            return self._register(peer, msg)
+        if len(path) == 2 and msg.code == Code.POST:
+            return self._update(peer, msg, path[1])
+        if len(path) == 2 and msg.code == Code.DELETE:
+            return self._deregister(peer, msg, path[1])
+        return self._refuse("method", msg, Code.METHOD_NOT_ALLOWED)
+
+    def _now(self) -> float:
+        return self._clock().timestamp()
+
+    def _register(self, peer: Peer, msg: Message) -> Message:
+        query = msg.query
+        name = query.get("ep", "")
+        try:
+            imei, imsi = parse_endpoint(name)
+            lifetime = int(query.get("lt", "86400"))
+            if msg.payload and msg.content_format not in (None, CF_LINK):
+                return self._refuse("content-format", msg, Code.UNSUPPORTED_CONTENT_FORMAT)
+            links = msg.payload.decode("utf-8") if msg.payload else ""
+            parse_links(msg.payload)
+        except (DecodeError, ValueError, UnicodeDecodeError):
+            return self._refuse("bad-registration", msg, Code.BAD_REQUEST)
+        if not _MIN_LIFETIME <= lifetime <= _MAX_LIFETIME:
+            return self._refuse("bad-registration", msg, Code.BAD_REQUEST)
+        if peer.secure:
+            entry = peer.entry
+            if entry is None or entry.purpose != DM or entry.imsi is None:
+                return self._refuse("wrong-credential", msg, Code.FORBIDDEN)
+            if imsi is not None and imsi != entry.imsi:
+                return self._refuse("endpoint-mismatch", msg, Code.FORBIDDEN)
+            imsi = entry.imsi
+        elif not self._allow_nosec or imsi is None:
+            return self._refuse("nosec", msg, Code.FORBIDDEN)
+        sim = self._sims.find_sim(Imsi(imsi))
+        if sim is None or sim.state not in (SimState.ACTIVE, SimState.TEST):
+            return self._refuse("sim-not-active", msg, Code.FORBIDDEN)
+        if peer.entry is not None and peer.entry.tenant_id not in (None, sim.tenant_id):
+            return self._refuse("wrong-credential", msg, Code.FORBIDDEN)
+        now = self._now()
+        recent = self._recent.setdefault(imsi, deque())
+        while recent and recent[0] <= now - REGISTRATION_WINDOW_S:
+            recent.popleft()
+        if len(recent) >= REGISTRATION_BURST:
+            return self._refuse("flood", msg, Code.TOO_MANY_REQUESTS)
+        recent.append(now)
+        binding = query.get("b", "U")
+        queue = "Q" in query or "Q" in binding
+        # One registration per endpoint and per SIM: a SIM seen in a new device replaces
+        # the registration of the old one.
+        for old_id in {self._by_endpoint.get(name), self._by_imsi.get(imsi)} - {None}:
+            old = self._regs.get(old_id or "")
+            if old is not None:
+                self._drop(old)
+        reg_id = os.urandom(6).hex()
+        reg = Registration(
+            reg_id=sys.intern(reg_id), endpoint=name, imsi=imsi, iccid=sim.iccid.value,
+            tenant_id=sim.tenant_id, imei=imei, lifetime=lifetime, binding=binding.replace("Q", "")
+            or "U", version=query.get("lwm2m", "1.0"), queue=queue, links=links, peer=peer,
+            registered_at=now, updated_at=now, group_id=sim.group_id)
+        self._regs[reg_id] = reg
+        self._by_endpoint[name] = reg_id
+        self._by_imsi[imsi] = reg_id
+        self._check_imei(reg)
+        self._woke(reg)
+        for listener in self.listeners:
+            listener("registered", reg)
+        return msg.reply(Code.CREATED, options=[(Opt.LOCATION_PATH, b"rd"),
+                                                (Opt.LOCATION_PATH, reg_id.encode())])
+
+    def _owned(self, peer: Peer, msg: Message, reg_id: str) -> Registration | Message:
+        reg = self._regs.get(reg_id)
+        if reg is None:
+            return self._refuse("unknown-registration", msg, Code.NOT_FOUND)
+        if reg.peer.identity != peer.identity or (not peer.secure and reg.peer.addr != peer.addr
+                                                  and not self._allow_nosec):
+            return self._refuse("not-owner", msg, Code.FORBIDDEN)
+        return reg
+
+    def _update(self, peer: Peer, msg: Message, reg_id: str) -> Message:
+        reg = self._owned(peer, msg, reg_id)
+        if isinstance(reg, Message):
+            return reg
+        query = msg.query
+        try:
+            if "lt" in query:
+                lifetime = int(query["lt"])
+                if not _MIN_LIFETIME <= lifetime <= _MAX_LIFETIME:
+                    raise ValueError(lifetime)
+                reg.lifetime = lifetime
+            if msg.payload:
+                parse_links(msg.payload)
+                reg.links = msg.payload.decode("utf-8")
+        except (DecodeError, ValueError, UnicodeDecodeError):
+            return self._refuse("bad-update", msg, Code.BAD_REQUEST)
+        if "b" in query:
+            reg.binding = query["b"].replace("Q", "") or "U"
+        reg.peer = peer  # the address may change behind NAT (Transport §6.4.2)
+        reg.updated_at = self._now()
+        self._woke(reg)
+        for listener in self.listeners:
+            listener("updated", reg)
+        return msg.reply(Code.CHANGED)
+
+    def _deregister(self, peer: Peer, msg: Message, reg_id: str) -> Message:
+        reg = self._owned(peer, msg, reg_id)
+        if isinstance(reg, Message):
+            return reg
+        self._drop(reg)
+        for listener in self.listeners:
+            listener("deregistered", reg)
+        return msg.reply(Code.DELETED)
+
+    def _drop(self, reg: Registration) -> None:
+        self._regs.pop(reg.reg_id, None)
+        if self._by_endpoint.get(reg.endpoint) == reg.reg_id:
+            del self._by_endpoint[reg.endpoint]
+        if self._by_imsi.get(reg.imsi) == reg.reg_id:
+            del self._by_imsi[reg.imsi]
+
+    def _check_imei(self, reg: Registration) -> None:
+        if reg.imei is None:
+            return
+        before = self._credentials.last_imei(reg.imsi)
+        if before != reg.imei:
+            self._credentials.record_imei(reg.imsi, reg.endpoint, reg.imei)
+        if before is not None and before != reg.imei:
+            self._alert("imei-changed", reg,
+                        f"SIM {reg.imsi} now reports IMEI {reg.imei} (was {before})",
+                        {"imei": reg.imei, "previous_imei": before, "iccid": reg.iccid})
+
+    def _alert(self, kind: str, reg: Registration, summary: str,
+               details: Mapping[str, Any]) -> None:
+        alert = DeviceAlert(kind, reg.tenant_id, reg.imsi, reg.endpoint, summary,
+                            self._clock().isoformat(), details)
+        for sink in self._sinks:
+            try:
+                sink.send(alert)
+            except AlertDeliveryError:
+                self.alerts_failed += 1
+
+    def alert(self, kind: str, reg: Registration, summary: str,
+              details: Mapping[str, Any]) -> None:
+        """Raise a device alert through the sinks (campaigns use it too)."""
+        self._alert(kind, reg, summary, details)
+
+    def expire(self) -> list[Registration]:
+        """Drop registrations whose lifetime ran out (Core §6.2.1: the server removes them)
+        and alert that the device stopped registering."""
+        now = self._now()
+        gone = [r for r in self._regs.values() if r.expires_at < now]
+        for reg in gone:
+            self._drop(reg)
+            self._alert("stopped-registering", reg,
+                        f"{reg.endpoint} has not updated its registration for "
+                        f"{int(now - reg.updated_at)} s (lifetime {reg.lifetime} s)",
+                        {"iccid": reg.iccid, "imei": reg.imei, "last_update": reg.updated_at})
+            for listener in self.listeners:
+                listener("expired", reg)
+        return gone
+
+    # -- queue mode ---------------------------------------------------------------------------
+
+    def _woke(self, reg: Registration) -> None:
+        event = self._wake.pop(reg.endpoint, None)
+        if event is not None:
+            event.set()
+
+    def awake(self, reg: Registration) -> bool:
+        return not reg.queue or self._now() - reg.updated_at <= self._awake_s
+
+    async def _reachable(self, reg: Registration, timeout: float) -> Registration:
+        """Wait for a sleeping queue-mode device to send its next Update (Core §6.5)."""
+        while not self.awake(reg):
+            event = self._wake.setdefault(reg.endpoint, asyncio.Event())
+            await asyncio.wait_for(event.wait(), timeout)
+            reg = self.get(reg.endpoint)
+        return reg
+
+    def queued(self) -> list[str]:
+        """Endpoints with operations waiting for them to wake up."""
+        return sorted(self._wake)
+
+    # -- DM & Service Enablement interface (Core §6.3, §6.4) -------------------------------------
+
+    async def _send(self, endpoint: str, code: int, path: Path, *, payload: bytes = b"",
+                    content_format: int | None = None, accept: int | None = None,
+                    query: Sequence[str] = (), observe: int | None = None,
+                    notify: Callable[[Peer, Message], None] | None = None,
+                    timeout: float = 60.0) -> Message:
+        reg = await self._reachable(self.get(endpoint), timeout)
+        options: list[tuple[int, bytes]] = [(Opt.URI_PATH, str(p).encode()) for p in path]
+        if observe is not None:
+            options.append((Opt.OBSERVE, uint_option(observe)))
+        if content_format is not None:
+            options.append((Opt.CONTENT_FORMAT, uint_option(content_format)))
+        if accept is not None:
+            options.append((Opt.ACCEPT, uint_option(accept)))
+        options.extend((Opt.URI_QUERY, q.encode()) for q in query)
+        msg = Message(CON, code, 0, b"", tuple(options), payload)
+        try:
+            return await self.endpoint.request(reg.peer, msg, timeout=timeout, observe=notify)
+        except (TimeoutError, ConnectionResetError) as exc:
+            raise OperationFailed(f"{endpoint} did not answer {format_path(path)}",
+                                  reason="no-answer") from exc
+
+    @staticmethod
+    def _check(resp: Message, what: str) -> Message:
+        if not _ok(resp.code):
+            raise OperationFailed(f"{what}: device answered {Code(resp.code).dotted}"
+                                  if resp.code in Code._value2member_map_
+                                  else f"{what}: device answered {resp.code:#x}",
+                                  reason=f"coap-{resp.code >> 5}.{resp.code & 31:02d}")
+        return resp
+
+    async def read(self, endpoint: str, path: Path, *, fmt: int = CF_SENML_CBOR,
+                   timeout: float = 60.0) -> dict[Path, Value]:
+        resp = self._check(await self._send(endpoint, Code.GET, path, accept=fmt,
+                                            timeout=timeout), f"read {format_path(path)}")
+        values = decode_content(resp.content_format, resp.payload, path)
+        self._learn(endpoint, values)
+        return values
+
+    def _learn(self, endpoint: str, values: Mapping[Path, Value]) -> None:
+        firmware = values.get((3, 0, 3))
+        if isinstance(firmware, str):
+            reg_id = self._by_endpoint.get(endpoint)
+            if reg_id is not None:
+                self._regs[reg_id].firmware = firmware
+
+    async def discover(self, endpoint: str, path: Path, *,
+                       timeout: float = 60.0) -> list[tuple[str, dict[str, str]]]:
+        resp = self._check(await self._send(endpoint, Code.GET, path, accept=CF_LINK,
+                                            timeout=timeout), f"discover {format_path(path)}")
+        return parse_links(resp.payload)
+
+    async def write(self, endpoint: str, path: Path, values: Mapping[Path, Value], *,
+                    fmt: int = CF_SENML_CBOR, replace: bool = True,
+                    timeout: float = 60.0) -> None:
+        """Write (Core §6.3.3): PUT replaces, POST updates partially."""
+        if fmt == CF_TEXT and len(values) == 1:
+            payload = encode_content(CF_TEXT, values, path)
+        else:
+            payload = encode_content(fmt, values, path)
+        self._check(await self._send(endpoint, Code.PUT if replace else Code.POST, path,
+                                     payload=payload, content_format=fmt, timeout=timeout),
+                    f"write {format_path(path)}")
+
+    async def write_attributes(self, endpoint: str, path: Path, attrs: Mapping[str, str], *,
+                               timeout: float = 60.0) -> None:
+        """Write-Attributes (Core §6.3.4): pmin, pmax, gt, lt, st as query parameters."""
+        self._check(await self._send(endpoint, Code.PUT, path, timeout=timeout,
+                                     query=[f"{k}={v}" for k, v in attrs.items()]),
+                    f"write-attributes {format_path(path)}")
+
+    async def execute(self, endpoint: str, path: Path, args: str = "", *,
+                      timeout: float = 60.0) -> None:
+        self._check(await self._send(endpoint, Code.POST, path, payload=args.encode(),
+                                     timeout=timeout), f"execute {format_path(path)}")
+
+    async def observe(self, endpoint: str, path: Path,
+                      callback: Callable[[dict[Path, Value]], None], *,
+                      fmt: int = CF_SENML_CBOR, timeout: float = 60.0) -> bytes:
+        """Observe (Core §6.4.1, RFC 7641): the current value is returned to ``callback``
+        first; each notification after it too. Returns the token to cancel with."""
+
+        def notified(peer: Peer, msg: Message) -> None:
+            if not _ok(msg.code):
+                return
+            try:
+                values = decode_content(msg.content_format, msg.payload, path)
+            except DecodeError:
+                self.endpoint.counters.malformed += 1
+                return
+            self._learn(endpoint, values)
+            callback(values)
+
+        resp = self._check(await self._send(endpoint, Code.GET, path, accept=fmt, observe=0,
+                                            notify=notified, timeout=timeout),
+                           f"observe {format_path(path)}")
+        notified(self.get(endpoint).peer, resp)
+        return resp.token
+
+    def cancel_observation(self, token: bytes) -> None:
+        """Forget an observation; the next notification is answered with RST (RFC 7641 §3.6)."""
+        self.endpoint.cancel_observation(token)
+

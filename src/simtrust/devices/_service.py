@@ -1,0 +1,180 @@
+"""The devices services as one unit: PSK store, bootstrap server and management server on
+their DTLS sockets (and the NoSec CoAP socket when enabled), run on an asyncio loop of their
+own thread so the API, the CLI and tests call them synchronously.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import Future
+from datetime import datetime
+from typing import Any, TypeVar
+
+from simtrust.alerts import AlertDispatcher, AlertSink
+from simtrust.bootstrap import NafId
+from simtrust.crypto import Keyring
+from simtrust.devices._bootstrap import (
+    BOOTSTRAP_CIPHERS,
+    UA_PSK_TLS_CCM8,
+    BootstrapServer,
+    EnterpriseServer,
+    NafKeySource,
+)
+from simtrust.devices._credentials import BOOTSTRAP, CredentialStore
+from simtrust.devices._fota import FirmwareCampaigns
+from simtrust.devices._server import DeviceAlert, DeviceManager, SimFinder
+from simtrust.devices._transport import DtlsServerLink, UdpLink
+from simtrust.errors import Conflict
+from simtrust.store import Database
+
+__all__ = ["DeviceServices", "QueuedSink"]
+
+T = TypeVar("T")
+
+
+class QueuedSink:
+    """Hands device alerts to an :class:`~simtrust.alerts.AlertDispatcher` so a slow
+    webhook or broker never holds up the CoAP loop."""
+
+    name = "queued"
+
+    def __init__(self, dispatcher: AlertDispatcher[DeviceAlert]) -> None:
+        self._dispatcher = dispatcher
+
+    def send(self, alert: DeviceAlert) -> None:
+        self._dispatcher.submit(alert)
+
+    def close(self) -> None:
+        self._dispatcher.close()
+SWEEP_S = 5.0
+
+
+class DeviceServices:
+    """Bootstrap + device-management servers over one credential store."""
+
+    def __init__(self, db: Database, keyring: Keyring, clock: Callable[[], datetime], *,
+                 sims: SimFinder, naf_keys: NafKeySource, naf_fqdn: str,
+                 sinks: Sequence[AlertSink[DeviceAlert]] = (), allow_nosec: bool = False,
+                 enterprise: Callable[[str], EnterpriseServer | None] = lambda _t: None,
+                 public_host: str = "127.0.0.1") -> None:
+        self.credentials = CredentialStore(db, keyring, clock)
+        self.manager = DeviceManager(sims, self.credentials, sinks, clock,
+                                     allow_nosec=allow_nosec)
+        self.campaigns = FirmwareCampaigns(self.manager)
+        self.bootstrap = BootstrapServer(naf_keys, NafId(naf_fqdn, UA_PSK_TLS_CCM8),
+                                         self.credentials, sims, clock, dm_uri="",
+                                         enterprise=enterprise, allow_nosec=allow_nosec)
+        self._public_host = public_host
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._closers: list[Callable[[], None]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sinks = list(sinks)
+        self.dm_port = 0
+        self.bs_port = 0
+        self.nosec_port: int | None = None
+        self.dm_link: DtlsServerLink | None = None
+        self.bs_link: DtlsServerLink | None = None
+
+    def __repr__(self) -> str:
+        return f"DeviceServices(dm={self.dm_port}, bs={self.bs_port}, {self.manager!r})"
+
+    def issue_bootstrap_psk(self, imsi: str, tenant_id: str) -> tuple[str, bytes]:
+        """A per-device bootstrap PSK for a SIM that cannot run GBA (shown once)."""
+        return self.credentials.issue(BOOTSTRAP, imsi, tenant_id)
+
+    # -- running --------------------------------------------------------------------------
+
+    async def serve(self, host: str, dm_port: int, bs_port: int,
+                    nosec_port: int | None) -> None:
+        """Bind the sockets on the running loop (the caller keeps the loop going)."""
+        loop = asyncio.get_running_loop()
+        dm_link = DtlsServerLink(self.manager.endpoint,
+                                 lambda identity: self.credentials.resolve(identity, "dm"))
+        self.dm_link = dm_link
+        transport, _ = await loop.create_datagram_endpoint(lambda: dm_link,
+                                                           local_addr=(host, dm_port))
+        self._closers.append(transport.close)
+        self.dm_port = transport.get_extra_info("sockname")[1]
+        bs_link = DtlsServerLink(self.bootstrap.endpoint, self.bootstrap.resolve,
+                                 ciphers=BOOTSTRAP_CIPHERS)
+        self.bs_link = bs_link
+        transport, _ = await loop.create_datagram_endpoint(lambda: bs_link,
+                                                           local_addr=(host, bs_port))
+        self._closers.append(transport.close)
+        self.bs_port = transport.get_extra_info("sockname")[1]
+        if nosec_port is not None:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: UdpLink(self.manager.endpoint), local_addr=(host, nosec_port))
+            self._closers.append(transport.close)
+            self.nosec_port = transport.get_extra_info("sockname")[1]
+        self.bootstrap.dm_uri = f"coaps://{self._public_host}:{self.dm_port}"
+
+    async def sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            self.manager.expire()
+
+    def start(self, host: str = "127.0.0.1", dm_port: int = 0, bs_port: int = 0,
+              nosec_port: int | None = None) -> None:
+        """Serve on a loop in a daemon thread; returns once the sockets are bound."""
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self.serve(host, dm_port, bs_port, nosec_port))
+            sweeper = loop.create_task(self.sweep())
+            ready.set()
+            loop.run_forever()
+            sweeper.cancel()
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="lwm2m", daemon=True)
+        self._thread.start()
+        ready.wait(30)
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 120.0) -> T:
+        """Run ``coro`` on the servers' loop and wait for its result."""
+        if self._loop is None:
+            raise Conflict("the LwM2M servers are not running (set SIMTRUST_LWM2M_BIND)",
+                           reason="lwm2m-not-running")
+        fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return fut.result(timeout)
+
+    def run_sync(self, fn: Callable[[], T]) -> T:
+        """Run a plain function on the servers' loop (registry state is loop-owned)."""
+
+        async def wrapped() -> T:
+            return fn()
+
+        return self.call(wrapped())
+
+    def keep(self, task: asyncio.Task[Any]) -> None:
+        """Hold a background task (a campaign) until it ends."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def stop(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+
+        def close() -> None:
+            for closer in self._closers:
+                closer()
+            loop.stop()
+
+        loop.call_soon_threadsafe(close)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._loop = None
+
+    def close(self) -> None:
+        self.stop()
+        for sink in self._sinks:
+            sink.close()

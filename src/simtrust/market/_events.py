@@ -1,0 +1,236 @@
+"""TMF event notifications: ``hub`` listener registration and delivery with retries.
+
+TMF630 REST API Design Guidelines 4.x part 2 (notifications): a client registers
+a listener with ``POST {api}/hub`` (``EventSubscriptionInput``: ``callback``,
+optional ``query``), gets an ``EventSubscription`` (``id``, ``callback``,
+``query``) and removes it with ``DELETE {api}/hub/{id}``. Each event (``eventId``,
+``eventTime``, ``eventType``, ``event: {<resource>: {...}}``, as the APIs'
+``*Event`` definitions) is POSTed as JSON to the callback. The ``query`` filters
+the events with the TMF630 attribute syntax over the event document
+(``eventType=ProductOrderStateChangeEvent``, ``event.productOrder.state=completed``).
+
+Events are written to an outbox table in the same transaction as the change
+they report, so an acknowledged change never loses its notification; a worker
+thread delivers them, retrying a failed delivery (no answer, or a status other
+than 2xx) with exponential back-off up to :data:`MAX_ATTEMPTS`. A listener
+registered by a tenant hears only about that tenant's resources and the public
+catalog; the operator's listeners hear everything.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from simtrust.errors import InvalidInput, NotFound
+from simtrust.market._query import matches
+from simtrust.store import Database
+
+__all__ = ["BASE_PATHS", "MAX_ATTEMPTS", "MarketEvents"]
+
+#: Short API name → its official base path.
+BASE_PATHS = {
+    "productCatalog": "/tmf-api/productCatalogManagement/v4",
+    "serviceCatalog": "/tmf-api/serviceCatalogManagement/v4",
+    "productOrdering": "/tmf-api/productOrderingManagement/v4",
+    "serviceOrdering": "/tmf-api/serviceOrdering/v4",
+    "productInventory": "/tmf-api/productInventory/v4",
+    "serviceInventory": "/tmf-api/serviceInventory/v4",
+}
+MAX_ATTEMPTS = 8
+_BATCH = 100
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _query(text: str) -> dict[str, str]:
+    try:
+        pairs = urllib.parse.parse_qsl(text, keep_blank_values=False, strict_parsing=True)
+    except ValueError:
+        raise InvalidInput("query must be attr=value pairs joined by '&'",
+                           attribute="query") from None
+    return dict(pairs)
+
+
+class MarketEvents:
+    """Listener registrations, the event outbox and its delivery worker."""
+
+    def __init__(self, db: Database, clock: Callable[[], datetime], *,
+                 base_url: str = "http://localhost",
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self._db = db
+        self._clock = clock
+        self._base = base_url.rstrip("/")
+        self._client = httpx.Client(timeout=5.0, transport=transport)
+        self._hubs: list[tuple[str, str | None, str, dict[str, str], str]] | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        #: Seconds before the first retry; each further retry waits twice as long.
+        self.retry_base = 0.5
+        self.delivered = 0
+        self.failed_attempts = 0
+
+    def __repr__(self) -> str:
+        return f"MarketEvents({self._db!r})"
+
+    # -- listeners ----------------------------------------------------------------------
+
+    def _load(self) -> list[tuple[str, str | None, str, dict[str, str], str]]:
+        with self._lock:
+            if self._hubs is None:
+                rows = self._db.query("SELECT id, tenant_id, api, body FROM market_hubs")
+                hubs = []
+                for hub_id, tenant, api, body in rows:
+                    doc = json.loads(body)
+                    hubs.append((str(hub_id), tenant, str(api), _query(doc.get("query") or "")
+                                 if doc.get("query") else {}, str(doc["callback"])))
+                self._hubs = hubs
+            return self._hubs
+
+    def register(self, api: str, tenant_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        """Store an EventSubscriptionInput; the EventSubscription."""
+        if api not in BASE_PATHS:
+            raise NotFound(f"no API {api!r}")
+        callback = body.get("callback")
+        if not isinstance(callback, str):
+            raise InvalidInput("callback must be a URL", attribute="callback")
+        parts = urllib.parse.urlsplit(callback)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput("callback must be an http or https URL", attribute="callback")
+        query = body.get("query")
+        if query is not None and not isinstance(query, str):
+            raise InvalidInput("query must be a string", attribute="query")
+        filters = _query(query) if query else {}
+        doc: dict[str, Any] = {"id": str(uuid.uuid4()), "callback": callback}
+        if query:
+            doc["query"] = query
+        self._db.execute(
+            "INSERT INTO market_hubs (id, tenant_id, api, body, created_at) VALUES (?, ?, ?, ?, ?)",
+            (doc["id"], tenant_id, api, json.dumps(doc), self._clock().isoformat()))
+        hubs = self._load()
+        with self._lock:
+            hubs.append((doc["id"], tenant_id, api, filters, callback))
+        return doc
+
+    def get(self, api: str, hub_id: str) -> tuple[str | None, dict[str, Any]]:
+        row = self._db.query_one(
+            "SELECT tenant_id, body FROM market_hubs WHERE id = ? AND api = ?", (hub_id, api))
+        if row is None:
+            raise NotFound(f"no hub {hub_id!r}", id=hub_id)
+        return row[0], json.loads(row[1])
+
+    def unregister(self, api: str, hub_id: str) -> None:
+        self.get(api, hub_id)
+        with self._db.transaction():
+            self._db.execute("DELETE FROM market_hubs WHERE id = ?", (hub_id,))
+            self._db.execute("DELETE FROM market_events WHERE hub_id = ? AND delivered = 0",
+                             (hub_id,))
+        hubs = self._load()
+        with self._lock:
+            hubs[:] = [h for h in hubs if h[0] != hub_id]
+
+    # -- emitting -----------------------------------------------------------------------
+
+    def emit(self, api: str, event_type: str, resource: str, document: dict[str, Any],
+             tenant_id: str | None) -> int:
+        """Queue one event per matching listener (inside the caller's transaction)."""
+        hubs = self._load()
+        if not hubs:
+            return 0
+        now = self._clock()
+        body = {**document,
+                "href": f"{self._base}{BASE_PATHS[api]}/{resource}/{document['id']}"}
+        event = {"eventId": str(uuid.uuid4()), "eventTime": _iso(now), "eventType": event_type,
+                 "event": {resource: body}}
+        rows = []
+        for hub_id, hub_tenant, hub_api, filters, _ in list(hubs):
+            if hub_api != api or (hub_tenant is not None and tenant_id not in (None, hub_tenant)):
+                continue
+            if filters and not matches(event, filters):
+                continue
+            rows.append((hub_id, json.dumps(event), 0, time.time(), 0))
+        if rows:
+            self._db.executemany(
+                "INSERT INTO market_events (hub_id, body, attempts, next_at, delivered)"
+                " VALUES (?, ?, ?, ?, ?)", rows)
+            self.start()
+            self._wake.set()
+        return len(rows)
+
+    # -- delivery -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the delivery worker (events left from an earlier run go out too)."""
+        with self._lock:
+            if self._worker is None and not self._stop.is_set():
+                self._worker = threading.Thread(target=self._run, name="tmf-events",
+                                                daemon=True)
+                self._worker.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            wait = self.deliver_due()
+            self._wake.wait(wait)
+
+    def deliver_due(self) -> float:
+        """Attempt every due event once; seconds until the next one is due (at most 1)."""
+        now = time.time()
+        rows = self._db.query(
+            "SELECT e.seq, e.body, e.attempts, h.body FROM market_events e"
+            " JOIN market_hubs h ON h.id = e.hub_id"
+            " WHERE e.delivered = 0 AND e.next_at <= ? ORDER BY e.seq LIMIT ?", (now, _BATCH))
+        for seq, body, attempts, hub in rows:
+            if self._stop.is_set():
+                return 0.0
+            callback = json.loads(hub)["callback"]
+            error = None
+            try:
+                answer = self._client.post(callback, content=body,
+                                           headers={"Content-Type": "application/json"})
+                if not 200 <= answer.status_code < 300:
+                    error = f"status {answer.status_code}"
+            except httpx.HTTPError as exc:
+                error = type(exc).__name__
+            if error is None:
+                self.delivered += 1
+                self._db.execute("UPDATE market_events SET delivered = 1, attempts = ?"
+                                 " WHERE seq = ?", (attempts + 1, seq))
+                continue
+            self.failed_attempts += 1
+            tries = attempts + 1
+            gave_up = tries >= MAX_ATTEMPTS
+            self._db.execute(
+                "UPDATE market_events SET attempts = ?, next_at = ?, delivered = ?,"
+                " last_error = ? WHERE seq = ?",
+                (tries, time.time() + self.retry_base * 2 ** (tries - 1), -1 if gave_up else 0,
+                 error, seq))
+        row = self._db.query_one(
+            "SELECT MIN(next_at) FROM market_events WHERE delivered = 0")
+        if row is None or row[0] is None:
+            return 1.0
+        return float(min(1.0, max(0.0, float(row[0]) - time.time())))
+
+    def pending(self) -> int:
+        row = self._db.query_one("SELECT COUNT(*) FROM market_events WHERE delivered = 0")
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout=10)
+        self._client.close()

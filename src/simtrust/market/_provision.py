@@ -1,0 +1,394 @@
+"""What a TMF641 service order item does to simtrust: one provisioner per service function.
+
+A TMF633 ``ServiceSpecification`` names its function in ``targetEntitySchema.@type``
+(TMF633 v4.0.0 §"TargetEntitySchema": the type of the entity the specification
+instantiates). Each function is a :class:`Provisioner` acting on the security
+services' public surfaces: ``SimBatch`` moves SIMs from the seller's stock to the
+buyer's tenant, ``PrivateApn`` creates an APN with its address pool and RADIUS
+access settings, ``NetworkPolicy`` installs a policy version, ``TenantCa`` registers
+a hosted CA for the enterprise's tier-2 credentials, and ``SliceSla`` /
+``RoamingAgreement`` create a contract on the ledger (TS 28.541 ServiceProfile
+targets; the issue 15 roaming agreement). Every store-backed action has an exact
+undo (:meth:`Provisioner.compensate`); ledger contracts cannot be undone, so the
+orchestrator runs them last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from simtrust.aaa import AUTH_METHODS, ApnAccessStore
+from simtrust.bootstrap import CertificateAuthorities
+from simtrust.domain import Iccid
+from simtrust.errors import Conflict, InvalidInput, NotFound, Rejected
+from simtrust.identity import did_key
+from simtrust.ledger import LedgerNode
+from simtrust.policy import PolicyStore, Scope, policy_from_dict
+from simtrust.settlement import (
+    CONTRACT_PAYLOAD_TYPE,
+    code_hash,
+    create_payload,
+    parse_agreement,
+    parse_sla_contract,
+    roaming_agreement_code,
+    slice_sla_code,
+)
+from simtrust.subscriber import Inventory
+
+__all__ = [
+    "FUNCTION_ORDER",
+    "Provisioner",
+    "Provisioners",
+    "build_provisioners",
+]
+
+#: The order steps run in: what later steps refer to first, ledger contracts last.
+FUNCTION_ORDER = ("TenantCa", "PrivateApn", "NetworkPolicy", "SimBatch", "SliceSla",
+                  "RoamingAgreement")
+_APN = re.compile(r"[a-z0-9][a-z0-9.-]{0,99}")
+_LABEL = re.compile(r"[A-Za-z0-9_-]{1,40}")
+_PLMN = re.compile(r"[0-9]{5,6}")
+_PARTY = re.compile(r"did:(key|simtrust):[A-Za-z0-9:._-]{8,200}")
+
+
+def _text(values: Mapping[str, Any], name: str, *, default: str | None = None) -> str:
+    value = values.get(name, default)
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"characteristic {name} must be a non-empty string", attribute=name)
+    return value
+
+
+def _int(values: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = values.get(name, default)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"characteristic {name} must be an integer from {low} to {high}",
+                           attribute=name)
+    return value
+
+
+class Provisioner(Protocol):
+    """One service function: validate, act, undo."""
+
+    #: Whether the action lands on the ledger (it cannot be undone).
+    on_ledger: bool
+
+    def check(self, tenant_id: str, values: Mapping[str, Any], planned: Mapping[str, Any],
+              ) -> None:
+        """Refuse values that could never provision (at order creation, nothing written).
+
+        ``planned`` holds what earlier steps of the same order will create
+        (``apns``: APN names).
+        """
+
+    def provision(self, tenant_id: str, values: Mapping[str, Any], *, actor: str,
+                  reason: str) -> dict[str, Any]:
+        """Do it; the result becomes the TMF638 service's characteristics."""
+
+    def compensate(self, tenant_id: str, result: Mapping[str, Any], *, actor: str,
+                   reason: str) -> None:
+        """Undo :meth:`provision` exactly (store-backed functions only)."""
+
+
+def _apn_name(values: Mapping[str, Any], name: str) -> str:
+    apn = _text(values, name).strip().lower()
+    if not _APN.fullmatch(apn):
+        raise InvalidInput("an APN name is letters, digits, '-' and '.'", attribute=name)
+    return apn
+
+
+class SimBatch:
+    """SIMs from the seller's stock tenant, active for the buyer (on its APN if named)."""
+
+    on_ledger = False
+
+    def __init__(self, inventory: Callable[[], Inventory]) -> None:
+        self._inventory = inventory
+
+    def check(self, tenant_id: str, values: Mapping[str, Any], planned: Mapping[str, Any],
+              ) -> None:
+        _text(values, "stockTenant")
+        _int(values, "quantity", 1, 1, 1_000_000)
+        if "apnName" in values:
+            apn = _apn_name(values, "apnName")
+            if apn not in planned.get("apns", ()):
+                self._inventory().get_apn(tenant_id, apn)
+
+    def provision(self, tenant_id: str, values: Mapping[str, Any], *, actor: str,
+                  reason: str) -> dict[str, Any]:
+        apn = _apn_name(values, "apnName") if "apnName" in values else None
+        iccids = self._inventory().allocate_stock(
+            _text(values, "stockTenant"), tenant_id, _int(values, "quantity", 1, 1, 1_000_000),
+            actor=actor, apn=apn, reason=reason)
+        result: dict[str, Any] = {"stockTenant": values["stockTenant"], "simCount": len(iccids),
+                                  "iccid": [i.value for i in iccids]}
+        if apn is not None:
+            result["apnName"] = apn
+        return result
+
+    def compensate(self, tenant_id: str, result: Mapping[str, Any], *, actor: str,
+                   reason: str) -> None:
+        self._inventory().return_stock([Iccid(i) for i in result["iccid"]], tenant_id,
+                                       str(result["stockTenant"]), actor=actor, reason=reason)
+
+
+class PrivateApn:
+    """An APN with its address pool and RADIUS access settings (auth, session timeout)."""
+
+    on_ledger = False
+
+    def __init__(self, inventory: Callable[[], Inventory],
+                 access: Callable[[], ApnAccessStore]) -> None:
+        self._inventory = inventory
+        self._access = access
+
+    def check(self, tenant_id: str, values: Mapping[str, Any], planned: Mapping[str, Any],
+              ) -> None:
+        apn = _apn_name(values, "apnName")
+        pool = _text(values, "addressPool")
+        try:
+            network = ipaddress.ip_network(pool, strict=True)
+        except ValueError:
+            raise InvalidInput(f"addressPool {pool!r} is not a CIDR block",
+                               attribute="addressPool") from None
+        if network.num_addresses < 4:
+            raise InvalidInput("addressPool is too small", attribute="addressPool")
+        if _text(values, "radiusAuth", default="none") not in AUTH_METHODS:
+            raise InvalidInput(f"radiusAuth must be one of {', '.join(AUTH_METHODS)}",
+                               attribute="radiusAuth")
+        _int(values, "sessionTimeout", 86_400, 60, 2**31 - 1)
+        try:
+            self._inventory().get_apn(tenant_id, apn)
+        except NotFound:
+            return
+        raise Conflict(f"the tenant has an APN {apn!r} already", attribute="apnName")
+
+    def provision(self, tenant_id: str, values: Mapping[str, Any], *, actor: str,
+                  reason: str) -> dict[str, Any]:
+        apn = _apn_name(values, "apnName")
+        created = self._inventory().create_apn(tenant_id, apn, actor=actor,
+                                               pool=_text(values, "addressPool"))
+        access = self._access().set_access(
+            tenant_id, apn, actor=actor, auth=_text(values, "radiusAuth", default="none"),
+            session_timeout=_int(values, "sessionTimeout", 86_400, 60, 2**31 - 1))
+        return {"apnName": apn, "addressPool": str(created.pool),
+                "radiusAuth": access.auth, "sessionTimeout": access.session_timeout}
+
+    def compensate(self, tenant_id: str, result: Mapping[str, Any], *, actor: str,
+                   reason: str) -> None:
+        apn = str(result["apnName"])
+        self._access().remove_access(tenant_id, apn, actor=actor)
+        self._inventory().delete_apn(tenant_id, apn, actor=actor, reason=reason)
+
+
+class NetworkPolicy:
+    """A policy version at a scope of the buyer (``tenant`` or ``apn:NAME``)."""
+
+    on_ledger = False
+
+    def __init__(self, store: Callable[[], PolicyStore]) -> None:
+        self._store = store
+
+    @staticmethod
+    def _policy(tenant_id: str, values: Mapping[str, Any]) -> Any:
+        rules = values.get("policyRules")
+        if not isinstance(rules, list) or not rules:
+            raise InvalidInput("characteristic policyRules must be a non-empty array",
+                               attribute="policyRules")
+        scope = _text(values, "policyScope", default="tenant")
+        if scope.startswith("device:"):
+            raise InvalidInput("policyScope is tenant, apn:NAME or group:NAME",
+                               attribute="policyScope")
+        return policy_from_dict({"tenant_id": tenant_id, "scope": scope, "rules": rules})
+
+    def check(self, tenant_id: str, values: Mapping[str, Any], planned: Mapping[str, Any],
+              ) -> None:
+        self._policy(tenant_id, values)
+
+    def provision(self, tenant_id: str, values: Mapping[str, Any], *, actor: str,
+                  reason: str) -> dict[str, Any]:
+        policy = self._policy(tenant_id, values)
+        store = self._store()
+        try:
+            previous = store.get(tenant_id, policy.scope)
+        except NotFound:
+            previous = None
+        stored = store.put(policy, actor=actor)
+        return {"policyScope": stored.scope.key, "policyVersion": stored.version,
+                "previousVersion": 0 if previous is None or not previous.active
+                else previous.version}
+
+    def compensate(self, tenant_id: str, result: Mapping[str, Any], *, actor: str,
+                   reason: str) -> None:
+        store = self._store()
+        scope = Scope.parse(str(result["policyScope"]))
+        previous = int(result["previousVersion"])
+        if previous:
+            store.put(store.get(tenant_id, scope, previous), actor=actor)
+        else:
+            store.delete(tenant_id, scope, actor=actor)
+
+
+class TenantCa:
+    """A hosted CA of the buyer for tier-2 device credentials (label prefixed by the tenant)."""
+
+    on_ledger = False
+
+    def __init__(self, cas: Callable[[], CertificateAuthorities]) -> None:
+        self._cas = cas
+
+    @staticmethod
+    def _label(tenant_id: str, values: Mapping[str, Any]) -> str:
+        label = _text(values, "caLabel")
+        if not _LABEL.fullmatch(label):
+            raise InvalidInput("caLabel is 1-40 of [A-Za-z0-9_-]", attribute="caLabel")
+        full = f"{tenant_id}-{label}"
+        if len(full) > 64 or not full.replace("-", "").replace("_", "").isalnum():
+            raise InvalidInput("caLabel is too long for this tenant", attribute="caLabel")
+        return full
+
+    def check(self, tenant_id: str, values: Mapping[str, Any], planned: Mapping[str, Any],
+              ) -> None:
+        label = self._label(tenant_id, values)
+        _text(values, "commonName", default=label)
+        try:
+            self._cas().get(label)
+        except NotFound:
+            return
+        raise Conflict(f"the tenant has a CA {values['caLabel']!r} already", attribute="caLabel")
+
+    def provision(self, tenant_id: str, values: Mapping[str, Any], *, actor: str,
+                  reason: str) -> dict[str, Any]:
+        label = self._label(tenant_id, values)
+        record = self._cas().create_hosted(
+            tenant_id, label, common_name=_text(values, "commonName", default=label), actor=actor)
+        return {"caLabel": record.label, "caId": record.ca_id,
+                "subject": record.certificate.subject.rfc4514_string()}
+
+    def compensate(self, tenant_id: str, result: Mapping[str, Any], *, actor: str,
+                   reason: str) -> None:
+        self._cas().remove(str(result["caLabel"]), actor=actor, reason=reason)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class _Contract:
+    name: str
+    document: dict[str, Any]
+
+
+class LedgerContract:
+    """A two-party contract on the ledger: a slice SLA or a roaming agreement.
+
+    The contract's document (the settlement formats of ``docs/settlement.md``) is
+    kept as its exact JSON text in the contract state, with its SHA-256, so the
+    decimals of the ServiceProfile survive (contract states hold no floats).
+    """
+
+    on_ledger = True
+
+    def __init__(self, function: str, ledger: Callable[[], LedgerNode],
+                 clock: Callable[[], datetime]) -> None:
+        self._function = function
+        self._ledger = ledger
+        self._clock = clock
+
+    def _contract(self, tenant_id: str, values: Mapping[str, Any]) -> _Contract:
+        party = _text(values, "consumerParty")
+        if not _PARTY.fullmatch(party):
+            raise InvalidInput("consumerParty must be a did:key or did:simtrust identifier",
+                               attribute="consumerParty")
+        days = _int(values, "termDays", 365, 1, 3650)
+        start = self._clock().replace(microsecond=0)
+        end = start + timedelta(days=days)
+        currency = _text(values, "currency", default="EUR")
+        if self._function == "SliceSla":
+            profile = values.get("serviceProfile")
+            if not isinstance(profile, dict):
+                raise InvalidInput("characteristic serviceProfile must be an object"
+                                   " (TS 28.541 ServiceProfile)", attribute="serviceProfile")
+            document: dict[str, Any] = {
+                "id": f"sla-{tenant_id}-{_text(values, 'sliceName')}", "currency": currency,
+                "start": _iso(start), "end": _iso(end),
+                "fee_minor_units": _int(values, "feeMinorUnits", 0, 0, 10**12),
+                "period_seconds": _int(values, "periodSeconds", 86_400, 60, 31 * 86_400),
+                "service_profile": profile, "credits": values.get("credits", []),
+                "consumer": party,
+            }
+            parse_sla_contract(json.dumps(document))
+        else:
+            home, visited = _text(values, "homePlmn"), _text(values, "visitedPlmn")
+            if not (_PLMN.fullmatch(home) and _PLMN.fullmatch(visited)):
+                raise InvalidInput("homePlmn and visitedPlmn are 5 or 6 digits",
+                                   attribute="homePlmn")
+            document = {
+                "id": f"roaming-{home}-{visited}-{tenant_id}", "home_plmn": home,
+                "visited_plmn": visited, "valid_from": _iso(start), "valid_until": _iso(end),
+                "currency": currency,
+                "tolerance_percent": _int(values, "tolerancePercent", 2, 0, 100),
+                "tariffs": {"data_per_mb": _int(values, "dataPerMb", 0, 0, 10**9)},
+                "home_party": party,
+            }
+            parse_agreement(json.dumps(document))
+        return _Contract(str(document["id"]), document)
+
+    def check(self, tenant_id: str, values: Mapping[str, Any], planned: Mapping[str, Any],
+              ) -> None:
+        self._contract(tenant_id, values)
+
+    def provision(self, tenant_id: str, values: Mapping[str, Any], *, actor: str,
+                  reason: str) -> dict[str, Any]:
+        contract = self._contract(tenant_id, values)
+        ledger = self._ledger()
+        text = json.dumps(contract.document, sort_keys=True, separators=(",", ":"))
+        if self._function == "SliceSla":
+            code = code_hash(slice_sla_code)
+            parties = {"provider": did_key(ledger.signer.public_key),
+                       "consumer": contract.document["consumer"]}
+        else:
+            code = code_hash(roaming_agreement_code)
+            parties = {"visited": did_key(ledger.signer.public_key),
+                       "home": contract.document["home_party"]}
+        name = f"{contract.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+        state = {"document": text, "document_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                 "parties": parties, "signed": [], "status": "proposed"}
+        result = ledger.issue(CONTRACT_PAYLOAD_TYPE, create_payload(name, code, state))
+        if result.status not in ("accepted", "duplicate") or result.message_id is None:
+            raise Rejected("ledger-refused", f"the ledger refused the contract: {result.reason}")
+        return {"contractId": name, "ledgerMessageId": result.message_id.hex(),
+                "codeHash": code, "document": contract.document}
+
+    def compensate(self, tenant_id: str, result: Mapping[str, Any], *, actor: str,
+                   reason: str) -> None:
+        raise Conflict("a ledger contract cannot be undone", reason="on-ledger")
+
+
+#: Function name → its provisioner.
+Provisioners = dict[str, Provisioner]
+
+
+def build_provisioners(
+    *, inventory: Callable[[], Inventory], apn_access: Callable[[], ApnAccessStore],
+    policies: Callable[[], PolicyStore], cas: Callable[[], CertificateAuthorities],
+    ledger: Callable[[], LedgerNode], clock: Callable[[], datetime],
+) -> Provisioners:
+    """Every function, over the services the composition root hands in (built on first use)."""
+    return {
+        "SimBatch": SimBatch(inventory),
+        "PrivateApn": PrivateApn(inventory, apn_access),
+        "NetworkPolicy": NetworkPolicy(policies),
+        "TenantCa": TenantCa(cas),
+        "SliceSla": LedgerContract("SliceSla", ledger, clock),
+        "RoamingAgreement": LedgerContract("RoamingAgreement", ledger, clock),
+    }

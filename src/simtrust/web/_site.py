@@ -1,0 +1,683 @@
+"""The dashboard at ``/ui/``: server-rendered pages over the same services and rules as the API.
+
+Sign-in exchanges an API key for a session (web/_session.py); the session's
+key gives an :class:`simtrust.api.Principal`, so roles and tenant scoping are
+the API's own (docs/decisions/api-tenant-existence.md: another tenant's object
+answers like a missing one). Pages are Jinja2 templates shipped in the
+package; the little JavaScript there is only enhancement (select all, live
+progress). Cookies: HttpOnly, SameSite=Strict, Secure and ``__Host-`` over TLS
+(RFC 6265bis §4.1.3.2, §5.5.7); every POST carries the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+
+from simtrust.api import Principal, create_app
+from simtrust.audit.anchoring import prove_event
+from simtrust.domain import Iccid
+from simtrust.errors import (
+    AuthenticationRequired,
+    InvalidInput,
+    NotFound,
+    SimtrustError,
+)
+from simtrust.ledger.net import render_tangle_svg, tangle_view
+from simtrust.runtime import Runtime
+from simtrust.subscriber import (
+    TRANSITIONS,
+    ImportRejected,
+    SimState,
+    missing_block,
+    missing_sim,
+)
+from simtrust.web._charts import bar_chart
+from simtrust.web._fleet import FleetQuery, parse_filter
+from simtrust.web._jobs import JobBoard
+from simtrust.web._session import COOKIE, Session, SessionStore
+
+__all__ = ["create_dashboard", "create_site"]
+
+_STATIC = Path(__file__).parent / "static"
+_PAGE = 50
+_LOGIN_CSRF = "simtrust_login"
+_DECISION_BATCHES = 20
+#: Audit actions of policy enforcement and what was done about a device.
+_ENFORCEMENT = ("policy.violation", "policy.block", "policy.remove", "pki.revoke",
+                "pki.revoke-sim", "blocklist.add")
+_BULK_ACTIONS = {"suspend": SimState.SUSPENDED, "resume": SimState.ACTIVE}
+
+
+class _SignIn(Exception):
+    """Raised by a page that needs a session; answered with a redirect to the sign-in page."""
+
+
+def _env() -> Environment:
+    env = Environment(loader=PackageLoader("simtrust.web", "templates"),
+                      autoescape=select_autoescape(["html"]), trim_blocks=True,
+                      lstrip_blocks=True)
+    env.filters["pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True, default=str)
+    env.filters["thousands"] = lambda v: f"{int(v):,}"
+    return env
+
+
+def create_site(runtime: Runtime) -> FastAPI:
+    """The HTTP API with the dashboard mounted at ``/ui`` (what ``simtrust serve`` runs)."""
+    app = create_app(runtime)
+    app.mount("/ui", create_dashboard(runtime))
+    return app
+
+
+def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30)) -> FastAPI:
+    """The dashboard as its own ASGI application (HTML errors, its own exception handlers)."""
+    ui = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    env = _env()
+    sessions = SessionStore(runtime.tenants, runtime.clock, idle)
+    jobs = JobBoard()
+    fleet = FleetQuery(runtime.db)
+    ui.state.sessions = sessions
+    ui.state.jobs = jobs
+    ui.mount("/static", StaticFiles(directory=_STATIC), name="static")
+
+    def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        session: Session | None = getattr(request.state, "session", None)
+        html = env.get_template(name).render(
+            session=session, csrf=session.csrf if session else "", request=request,
+            path=request.url.path, **context)
+        response = HTMLResponse(html, status_code=status)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def current(request: Request) -> tuple[Session, Principal]:
+        try:
+            session = sessions.get(request.cookies.get(_cookie_name(request)))
+        except AuthenticationRequired:
+            raise _SignIn from None
+        request.state.session = session
+        return session, Principal(session.key_id, session.role, session.tenant_id)
+
+    async def form_of(request: Request, session: Session) -> dict[str, str]:
+        form = await request.form()
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        session.check_csrf(fields.get("csrf"))
+        return fields
+
+    @ui.exception_handler(_SignIn)
+    async def to_sign_in(request: Request, exc: _SignIn) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            target = "/ui/"
+        return RedirectResponse("/ui/login?" + urlencode({"next": target}), status_code=303)
+
+    @ui.exception_handler(SimtrustError)
+    async def error_page(request: Request, exc: SimtrustError) -> Response:
+        return render(request, "error.html", status=exc.status, title=exc.title,
+                      detail=exc.detail)
+
+    # -- sign-in ---------------------------------------------------------------------
+
+    @ui.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request, next: str = "/ui/") -> Response:
+        return _login_page(request, next, {}, 200)
+
+    def _login_page(request: Request, target: str, errors: dict[str, str],
+                    status: int) -> Response:
+        token = _random()
+        response = render(request, "login.html", status=status, next=_safe_next(target),
+                          login_csrf=token, errors=errors)
+        response.set_cookie(_LOGIN_CSRF, token, httponly=True, samesite="strict",
+                            secure=_tls(request), path="/ui/login")
+        return response
+
+    @ui.post("/login")
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        target = _safe_next(fields.get("next", "/ui/"))
+        cookie = request.cookies.get(_LOGIN_CSRF, "")
+        if not cookie or not _same(cookie, fields.get("login_csrf", "")):
+            return _login_page(request, target, {"form": "the sign-in form expired; try again"},
+                               403)
+        key = fields.get("api_key", "")
+        if not key.strip():
+            return _login_page(request, target, {"api_key": "enter your API key"}, 422)
+        try:
+            session = sessions.sign_in(key)
+        except AuthenticationRequired:
+            return _login_page(request, target,
+                               {"api_key": "this API key is not valid (wrong, or revoked)"}, 401)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(_cookie_name(request), session.sid, httponly=True,
+                            samesite="strict", secure=_tls(request), path="/",
+                            max_age=int(sessions.idle.total_seconds()) * 16)
+        response.delete_cookie(_LOGIN_CSRF, path="/ui/login")
+        return response
+
+    @ui.post("/logout")
+    async def logout(request: Request) -> Response:
+        session, _who = current(request)
+        await form_of(request, session)
+        sessions.end(session.sid)
+        response = RedirectResponse("/ui/login", status_code=303)
+        response.delete_cookie(_cookie_name(request), path="/")
+        return response
+
+    @ui.get("/")
+    def home(request: Request) -> Response:
+        current(request)
+        return RedirectResponse("/ui/sims", status_code=303)
+
+    # -- fleet -------------------------------------------------------------------------
+
+    @ui.get("/sims", response_class=HTMLResponse)
+    def sims(request: Request) -> Response:
+        _session, who = current(request)
+        params = dict(request.query_params)
+        f, errors = parse_filter(params, who.tenant_id, who.is_operator)
+        if f.tenant_id is not None and who.is_operator:
+            _tenant_exists(runtime, f.tenant_id)
+        rows, next_after = fleet.page(f, after=params.get("after") or None, limit=_PAGE)
+        link = f.params()
+        return render(
+            request, "sims.html", rows=rows, f=f, errors=errors, raw=params,
+            facets=fleet.facets(f.tenant_id), counts=fleet.state_counts(f.tenant_id),
+            states=[str(s) for s in SimState],
+            tenants=[t.id for t in runtime.tenants.list_tenants()] if who.is_operator else [],
+            next_url=("/ui/sims?" + urlencode({**link, "after": next_after})
+                      if next_after else None),
+            filter_query=urlencode(link), is_admin=who.role != "tenant-viewer",
+            sort_link=lambda key: "/ui/sims?" + urlencode(
+                {**link, "sort": key, "dir": "desc" if f.sort == key and not f.desc else "asc"}),
+        )
+
+    @ui.get("/sims/export.csv")
+    def export(request: Request) -> Response:
+        _session, who = current(request)
+        f, _errors = parse_filter(dict(request.query_params), who.tenant_id, who.is_operator)
+
+        def lines() -> Iterator[str]:
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(["iccid", "imsi", "tenant_id", "state", "group", "apn", "address",
+                             "created_at"])
+            after: str | None = None
+            plain = replace(f, sort="iccid", desc=False)
+            while True:
+                rows, after = fleet.page(plain, after=after, limit=2000)
+                for r in rows:
+                    writer.writerow([r.iccid, r.imsi, r.tenant_id, r.state, r.group or "",
+                                     r.apn or "", r.address or "", r.created_at])
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+                if after is None:
+                    return
+
+        return StreamingResponse(lines(), media_type="text/csv", headers={
+            "Content-Disposition": 'attachment; filename="sims.csv"'})
+
+    @ui.post("/sims/bulk", response_class=HTMLResponse)
+    async def bulk(request: Request) -> Response:
+        session, who = current(request)
+        form = await request.form()
+        session.check_csrf(str(form.get("csrf", "")))
+        who.require_admin()
+        action = str(form.get("action", ""))
+        group_text = str(form.get("group_id", "")).strip()
+        selected = [str(v) for v in form.getlist("iccid")]
+        scope = str(form.get("scope", "selection"))
+        fields = {k: str(v) for k, v in form.items() if k.startswith("f_")}
+        f, _errors = parse_filter({k[2:]: v for k, v in fields.items()}, who.tenant_id,
+                                  who.is_operator)
+        errors: dict[str, str] = {}
+        if action not in (*_BULK_ACTIONS, "move"):
+            errors["action"] = "choose suspend, resume or move to a group"
+        group_id: int | None = None
+        if action == "move":
+            if group_text.isascii() and group_text.isdigit() and int(group_text) > 0:
+                group_id = int(group_text)
+                try:
+                    group = runtime.subscriber.inventory.get_group(group_id)
+                    who.check_tenant(group.tenant_id, NotFound(f"no device group {group_id}"))
+                except NotFound:
+                    errors["group_id"] = f"no device group {group_id}"
+            else:
+                errors["group_id"] = "choose a device group"
+        if scope == "selection" and not selected:
+            errors["iccid"] = "select at least one SIM, or act on every SIM of the filter"
+        if len(selected) > 10_000:
+            errors["iccid"] = "at most 10,000 selected SIMs; act on the filter instead"
+        if scope == "selection":
+            for text in selected:
+                try:
+                    Iccid(text)
+                except InvalidInput:
+                    errors["iccid"] = f"not an ICCID: {text[:25]!r}"
+                    break
+        if errors:
+            return render(request, "bulk_confirm.html", status=422, errors=errors,
+                          action=action, scope=scope, selected=selected, fields=fields,
+                          count=len(selected), group_id=group_text)
+        count = (len(selected) if scope == "selection"
+                 else await run_in_threadpool(fleet.count, f))
+        if form.get("confirm") != "yes":
+            return render(request, "bulk_confirm.html", errors={}, action=action, scope=scope,
+                          selected=selected, fields=fields, count=count, group_id=group_text)
+        inventory = runtime.subscriber.inventory
+        tenant = None if who.is_operator else who.tenant_id
+        batches = (([selected[i:i + 5000] for i in range(0, len(selected), 5000)])
+                   if scope == "selection" else fleet.iccids(f))
+        if action == "move":
+            assert group_id is not None
+            gid = group_id
+
+            def apply(batch: list[str]) -> Any:
+                return inventory.move_group_many(batch, gid, actor=who.actor, tenant_id=tenant)
+        else:
+            target = _BULK_ACTIONS[action]
+
+            def apply(batch: list[str]) -> Any:
+                return inventory.transition_many(batch, target, actor=who.actor,
+                                                  reason=f"bulk {action} (dashboard)",
+                                                  tenant_id=tenant)
+        fleet.forget_counts()
+        job = jobs.start(action, who.key_id, tenant, count, batches, apply)
+        return RedirectResponse(f"/ui/jobs/{job.id}", status_code=303)
+
+    @ui.get("/jobs/{job_id}", response_class=HTMLResponse)
+    def job_page(request: Request, job_id: str) -> Response:
+        _session, who = current(request)
+        job = jobs.get(job_id, who.key_id)
+        if job is None:
+            raise NotFound(f"no job {job_id!r}")
+        return render(request, "job.html", job=job)
+
+    @ui.get("/jobs/{job_id}/progress")
+    def job_json(request: Request, job_id: str) -> Response:
+        _session, who = current(request)
+        job = jobs.get(job_id, who.key_id)
+        if job is None:
+            raise NotFound(f"no job {job_id!r}")
+        return JSONResponse(job.to_json(), headers={"Cache-Control": "no-store"})
+
+    @ui.get("/sims/{iccid}", response_class=HTMLResponse)
+    def sim_page(request: Request, iccid: str) -> Response:
+        _session, who = current(request)
+        services = runtime.subscriber
+        sim = services.inventory.get_sim(Iccid(iccid))
+        who.check_tenant(sim.tenant_id, missing_sim(sim.iccid))
+        group = services.inventory.get_group(sim.group_id) if sim.group_id else None
+        imsi = sim.imsi.value
+        sessions_ = runtime.aaa.accounting.sessions_of(sim.iccid.value, limit=200)
+        usage: dict[str, float] = {}
+        for s in sorted(sessions_, key=lambda s: s.started_at):
+            day = s.started_at[:10]
+            usage[day] = usage.get(day, 0.0) + s.in_octets + s.out_octets
+        alerts = runtime.audit.recent(subject=f"sim:{imsi}", outcome="alert", limit=50)
+        history = runtime.audit.recent(subject=f"sim:{sim.iccid.value}", limit=50)
+        decisions = _recent_decisions(runtime, sim.tenant_id, sim.iccid.value)
+        certs = runtime.bootstrap.cas.certificates(iccid=sim.iccid.value, limit=50)
+        serving = runtime.db.query_one(
+            "SELECT host, realm, registered_at FROM sub_serving_nodes WHERE imsi = ?", (imsi,))
+        auths = runtime.db.query(
+            "SELECT created_at, body FROM sub_auth_events WHERE imsi = ?"
+            " ORDER BY created_at DESC LIMIT 20", (imsi,))
+        return render(
+            request, "sim.html", sim=sim, group=group,
+            bindings=services.inventory.bindings(sim.iccid),
+            address=services.addresses.address_of(imsi), serving=serving,
+            auths=[(str(a), _json(b)) for a, b in auths], sessions=sessions_[:20],
+            usage_svg=bar_chart(list(usage.items()), title=f"Data used by SIM {sim.iccid}"
+                                ", bytes per day", unit="bytes") if usage else "",
+            usage=list(usage.items()), alerts=alerts, history=history,
+            decisions=decisions, certs=certs, is_admin=who.role != "tenant-viewer",
+            targets=sorted(str(t) for t in _targets(sim.state)),
+        )
+
+    @ui.post("/sims/{iccid}/state")
+    async def sim_state(request: Request, iccid: str) -> Response:
+        session, who = current(request)
+        fields = await form_of(request, session)
+        who.require_admin()
+        inventory = runtime.subscriber.inventory
+        sim = inventory.get_sim(Iccid(iccid))
+        who.check_tenant(sim.tenant_id, missing_sim(sim.iccid))
+        try:
+            target = SimState(fields.get("state", ""))
+        except ValueError:
+            raise InvalidInput("choose a state", field="state") from None
+        await run_in_threadpool(inventory.transition, sim.iccid, target, actor=who.actor,
+                                reason=fields.get("reason", "")[:200])
+        return RedirectResponse(f"/ui/sims/{sim.iccid}", status_code=303)
+
+    # -- import ------------------------------------------------------------------------
+
+    @ui.get("/import", response_class=HTMLResponse)
+    def import_form(request: Request) -> Response:
+        _session, who = current(request)
+        who.require_admin()
+        return render(request, "import.html", errors={}, values={}, row_errors=[],
+                      tenants=_tenant_ids(runtime, who), summary=None)
+
+    @ui.post("/import", response_class=HTMLResponse)
+    async def import_post(request: Request) -> Response:
+        session, who = current(request)
+        form = await request.form()
+        session.check_csrf(str(form.get("csrf", "")))
+        who.require_admin()
+        upload = form.get("file")
+        text = str(form.get("text", ""))
+        if upload is not None and not isinstance(upload, str):
+            data = await upload.read()
+            if data:
+                text = data.decode("utf-8-sig", errors="replace")
+        values = {"tenant_id": str(form.get("tenant_id", "")), "text": text[:20_000]}
+        errors: dict[str, str] = {}
+        tenant = who.tenant_id if not who.is_operator else values["tenant_id"] or None
+        if tenant is None:
+            errors["tenant_id"] = "choose the tenant the SIMs belong to"
+        if not text.strip():
+            errors["file"] = "choose a vendor file or paste its lines"
+        row_errors: list[Any] = []
+        summary = None
+        if not errors:
+            assert tenant is not None
+            try:
+                summary = await run_in_threadpool(
+                    runtime.subscriber.importer.import_stream, io.StringIO(text, newline=""),
+                    tenant, actor=who.actor, name="dashboard-upload.csv",
+                    own_allocation=not who.is_operator)
+            except ImportRejected as exc:
+                row_errors = list(exc.errors)
+            except InvalidInput as exc:
+                errors[str(exc.context.get("field", "file"))] = exc.detail
+            except NotFound as exc:
+                errors["tenant_id"] = exc.detail
+        status = 200 if summary is not None else 422
+        return render(request, "import.html", status=status, errors=errors, values=values,
+                      row_errors=row_errors, tenants=_tenant_ids(runtime, who), summary=summary)
+
+    # -- security ----------------------------------------------------------------------
+
+    @ui.get("/alerts", response_class=HTMLResponse)
+    def alerts(request: Request, before: int | None = None, kind: str = "") -> Response:
+        _session, who = current(request)
+        scope = None if who.is_operator else who.tenant_id
+        events = runtime.audit.recent(outcome="alert", tenant_id=scope, before_seq=before,
+                                      action=kind or None, limit=_PAGE)
+        per_day: dict[str, float] = {}
+        kinds: dict[str, int] = {}
+        for day, action, n in runtime.db.query(
+                "SELECT substr(at, 1, 10), action, COUNT(*) FROM (SELECT at, action"
+                " FROM audit_events WHERE outcome = 'alert'"
+                + (" AND tenant_id = ?" if scope else "") +
+                " ORDER BY seq DESC LIMIT 10000) t GROUP BY 1, 2 ORDER BY 1",
+                (scope,) if scope else ()):
+            kinds[str(action)] = kinds.get(str(action), 0) + int(n)
+            if not kind or kind == action:
+                per_day[str(day)] = per_day.get(str(day), 0.0) + float(n)
+        return render(request, "alerts.html", events=events, kinds=sorted(kinds.items()),
+                      kind=kind,
+                      chart=bar_chart(list(per_day.items())[-30:], title="Alerts per day",
+                                      unit="alerts") if per_day else "",
+                      per_day=list(per_day.items())[-30:],
+                      next_before=events[-1].seq if len(events) == _PAGE else None)
+
+    @ui.get("/alerts/{event_id}", response_class=HTMLResponse)
+    def alert_page(request: Request, event_id: str) -> Response:
+        _session, who = current(request)
+        event = runtime.audit.get(event_id)
+        missing = NotFound(f"no alert {event_id!r}")
+        if event is None or event.outcome != "alert":
+            raise missing
+        who.check_tenant(event.tenant_id, missing)
+        evidence = event.details.get("evidence", event.details)
+        chart = ""
+        if isinstance(evidence, dict) and all(
+                isinstance(evidence.get(k), int | float) for k in ("expected", "threshold",
+                                                                     "observed")):
+            chart = bar_chart([(k, float(evidence[k])) for k in ("expected", "threshold",
+                                                                 "observed")],
+                              title=f"{evidence.get('feature', 'feature')}: observed against"
+                              " its baseline", unit=str(evidence.get("feature", "")))
+        imsi = event.subject.removeprefix("sim:")
+        return render(request, "alert.html", event=event, evidence=evidence, chart=chart,
+                      sim_iccid=_iccid_of(runtime, imsi, who))
+
+    @ui.get("/blocklist", response_class=HTMLResponse)
+    def blocklist(request: Request) -> Response:
+        _session, who = current(request)
+        return _blocklist_page(request, who, {}, {}, 200)
+
+    def _blocklist_page(request: Request, who: Principal, errors: dict[str, str],
+                        values: dict[str, str], status: int) -> Response:
+        scope = None if who.is_operator else who.tenant_id
+        entries = runtime.subscriber.blocklist.entries(scope, limit=500)
+        return render(request, "blocklist.html", status=status, entries=entries, errors=errors,
+                      values=values, is_admin=who.role != "tenant-viewer",
+                      is_operator=who.is_operator)
+
+    @ui.post("/blocklist", response_class=HTMLResponse)
+    async def blocklist_add(request: Request) -> Response:
+        session, who = current(request)
+        fields = await form_of(request, session)
+        who.require_admin()
+        values = {k: fields.get(k, "") for k in ("type", "value", "value_to", "reason",
+                                                 "tenant_id")}
+        errors: dict[str, str] = {}
+        kind = values["type"]
+        if kind not in ("imei", "tac"):
+            errors["type"] = "choose IMEI or TAC range"
+        if not values["value"].strip():
+            errors["value"] = "required"
+        if len(values["reason"]) > 200:
+            errors["reason"] = "at most 200 characters"
+        tenant = (values["tenant_id"].strip() or None) if who.is_operator else who.tenant_id
+        if tenant is not None and who.is_operator:
+            try:
+                runtime.tenants.get_tenant(tenant)
+            except NotFound as exc:
+                errors["tenant_id"] = exc.detail
+        if not errors:
+            bl = runtime.subscriber.blocklist
+            reason = values["reason"].strip() or "blocked"
+            try:
+                if kind == "imei":
+                    bl.add_imei(values["value"], actor=who.actor, reason=reason,
+                                tenant_id=tenant, source="dashboard")
+                else:
+                    bl.add_tac_range(values["value"], values["value_to"].strip() or None,
+                                     actor=who.actor, reason=reason, tenant_id=tenant,
+                                     source="dashboard")
+            except InvalidInput as exc:
+                name = str(exc.context.get("field", "value"))
+                errors[name if name in values else "value"] = exc.detail
+        if errors:
+            return _blocklist_page(request, who, errors, values, 422)
+        return RedirectResponse("/ui/blocklist", status_code=303)
+
+    @ui.post("/blocklist/{entry_id}/delete")
+    async def blocklist_remove(request: Request, entry_id: int) -> Response:
+        session, who = current(request)
+        await form_of(request, session)
+        who.require_admin()
+        bl = runtime.subscriber.blocklist
+        entry = bl.get(entry_id)
+        if entry.tenant_id is None:
+            who.require_operator()
+        else:
+            who.check_tenant(entry.tenant_id, missing_block(entry_id))
+        bl.remove(entry_id, actor=who.actor)
+        return RedirectResponse("/ui/blocklist", status_code=303)
+
+    @ui.get("/policy", response_class=HTMLResponse)
+    def policy(request: Request) -> Response:
+        _session, who = current(request)
+        scope = None if who.is_operator else who.tenant_id
+        merged: list[Any] = []
+        for action in _ENFORCEMENT:
+            merged.extend(runtime.audit.recent(action=action, tenant_id=scope, limit=_PAGE))
+        merged.sort(key=lambda e: e.seq, reverse=True)
+        return render(request, "policy.html", events=merged[:_PAGE], actions=_ENFORCEMENT)
+
+    # -- trust layer -------------------------------------------------------------------
+
+    @ui.get("/trust", response_class=HTMLResponse)
+    def trust(request: Request) -> Response:
+        _session, who = current(request)
+        scope = None if who.is_operator else who.tenant_id
+        cas = runtime.bootstrap.cas
+        dids = runtime.db.query(
+            "SELECT did, version, deactivated, created, updated FROM identity_did"
+            " ORDER BY updated DESC LIMIT 50")
+        receipts = runtime.db.query(
+            "SELECT receipt_hash, verifier, issuer, verified_at, ledger_order"
+            " FROM identity_receipt ORDER BY verified_at DESC LIMIT 50")
+        lists = runtime.db.query(
+            "SELECT list_id, issuer, purpose, size, allocated, updated FROM identity_status_list"
+            " ORDER BY updated DESC LIMIT 50") if who.is_operator else []
+        engine = runtime.contracts
+        codes = engine.codes()
+        contracts = [{**c, "code_name": codes.get(c["code"], c["code"][:12]),
+                      "detail": engine.state(c["contract"])["state"]}
+                     for c in engine.contracts()[:100]]
+        return render(request, "trust.html", cas=cas.cas(scope),
+                      certs=cas.certificates(tenant_id=scope, limit=50), dids=dids,
+                      receipts=receipts, lists=lists, is_operator=who.is_operator,
+                      contracts=contracts)
+
+
+    @ui.get("/audit", response_class=HTMLResponse)
+    def audit(request: Request, before: int | None = None,
+              subject: str | None = None) -> Response:
+        _session, who = current(request)
+        scope = None if who.is_operator else who.tenant_id
+        events = runtime.audit.recent(tenant_id=scope, subject=subject or None,
+                                      before_seq=before, limit=_PAGE)
+        return render(request, "audit.html", events=events, subject=subject or "",
+                      verify=None, is_operator=who.is_operator,
+                      next_before=events[-1].seq if len(events) == _PAGE else None)
+
+    @ui.post("/audit/verify", response_class=HTMLResponse)
+    async def audit_verify(request: Request) -> Response:
+        session, who = current(request)
+        await form_of(request, session)
+        who.require_operator()
+        breaks = await run_in_threadpool(runtime.audit.verify)
+        events = runtime.audit.recent(limit=_PAGE)
+        return render(request, "audit.html", events=events, subject="",
+                      verify={"records": runtime.audit.count(), "breaks": breaks},
+                      is_operator=True,
+                      next_before=events[-1].seq if len(events) == _PAGE else None)
+
+    @ui.get("/audit/{event_id}/proof.json")
+    def audit_proof(request: Request, event_id: str) -> Response:
+        _session, who = current(request)
+        event = runtime.audit.get(event_id)
+        missing = NotFound(f"no audit event {event_id!r}")
+        if event is None:
+            raise missing
+        who.check_tenant(event.tenant_id, missing)
+        proof = prove_event(runtime.audit, runtime.ledger, event_id)
+        return JSONResponse(proof, headers={
+            "Content-Disposition": f'attachment; filename="proof-{event.seq}.json"'})
+
+    @ui.get("/ledger", response_class=HTMLResponse)
+    def ledger(request: Request) -> Response:
+        current(request)
+        node = runtime.ledger
+        view = tangle_view(node, 40)
+        return render(request, "ledger.html", info=node.info(), messages=node.recent(25, None),
+                      tangle_svg=render_tangle_svg(view, rows=5, title="Recent tangle"))
+
+    return ui
+
+
+def _random() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _tls(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _cookie_name(request: Request) -> str:
+    return f"__Host-{COOKIE}" if _tls(request) else COOKIE
+
+
+def _safe_next(target: str) -> str:
+    """Only a path of this dashboard (no open redirect to another site)."""
+    if target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/ui/"
+
+
+def _json(text: Any) -> Any:
+    try:
+        return json.loads(str(text))
+    except ValueError:
+        return str(text)
+
+
+def _targets(state: SimState) -> frozenset[SimState]:
+    return TRANSITIONS[state]
+
+
+def _recent_decisions(runtime: Runtime, tenant_id: str, iccid: str) -> list[dict[str, Any]]:
+    """This SIM's attach decisions in the tenant's latest decision batches (bounded work).
+
+    Decisions are audited in batches per tenant (subscriber/_decision_log.py), so a
+    page reads the newest few batches instead of the tenant's whole history.
+    """
+    found: list[dict[str, Any]] = []
+    for event in runtime.audit.recent(subject=f"tenant:{tenant_id}", limit=_DECISION_BATCHES):
+        if event.action != "attach.decisions":
+            continue
+        columns = list(event.details.get("columns", []))
+        for values in event.details.get("rows", []):
+            row = dict(zip(columns, values, strict=False))
+            if row.get("iccid") == iccid:
+                found.append(row)
+    found.sort(key=lambda r: str(r.get("at", "")), reverse=True)
+    return found[:20]
+
+
+def _tenant_exists(runtime: Runtime, tenant_id: str) -> None:
+    runtime.tenants.get_tenant(tenant_id)
+
+
+def _tenant_ids(runtime: Runtime, who: Principal) -> list[str]:
+    if who.is_operator:
+        return [t.id for t in runtime.tenants.list_tenants()]
+    return [who.tenant_id] if who.tenant_id else []
+
+
+def _iccid_of(runtime: Runtime, imsi: str, who: Principal) -> str | None:
+    row = runtime.db.query_one("SELECT iccid, tenant_id FROM sub_sims WHERE imsi = ?", (imsi,))
+    if row is None:
+        return None
+    if not who.is_operator and str(row[1]) != who.tenant_id:
+        return None
+    return str(row[0])
+

@@ -1,0 +1,54 @@
+"""``simtrust vc offer | request | statement | capability-grant | capability-check``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from simtrust.identity import Ed25519Signer, did_key
+
+from .test_cli import simtrust
+
+
+def test_identity_service_commands(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert 0 == simtrust("init", home=home).returncode
+    claims = tmp_path / "claims.json"
+    claims.write_text(json.dumps({"kyc_level": "basic", "given_name": "Ada"}))
+    made = simtrust("vc", "offer", "SimtrustKyc", "--claims", str(claims), "--tx-code", home=home)
+    assert 0 == made.returncode, made.stderr
+    offer = json.loads(made.stdout)
+    assert offer["offerUrl"].startswith("openid-credential-offer://")
+    assert 6 == len(offer["txCode"])
+    bad = simtrust("vc", "offer", "Nope", "--claims", str(claims), home=home)
+    assert (2, 1) == (bad.returncode, len(bad.stderr.strip().splitlines()))
+
+    query = tmp_path / "q.json"
+    query.write_text(json.dumps({"credentials": [{"id": "kyc", "format": "dc+sd-jwt",
+                                                  "meta": {"vct_values": ["x"]}}]}))  # fmt: skip
+    asked = json.loads(simtrust("vc", "request", "--dcql", str(query), "--relying-party",
+                                "did:web:rp.example", home=home).stdout)  # fmt: skip
+    assert asked["authorizationRequest"].startswith("openid4vp://")
+    result = json.loads(simtrust("vc", "request-result", asked["id"], home=home).stdout)
+    assert "pending" == result["status"]
+
+    stated = simtrust("vc", "statement", "--start", "2026-01-01T00:00:00Z", "--end",
+                      "2027-01-01T00:00:00Z", "--price", "50", home=home)  # fmt: skip
+    assert (0, "VerificationStatement") == (stated.returncode, json.loads(stated.stdout)["type"])
+    assert 2 == simtrust("vc", "statement", "--start", "yesterday", "--end", "x", "--price", "1",
+                         home=home).returncode  # fmt: skip
+
+    grantee = did_key(Ed25519Signer.generate().public_key)
+    granted = simtrust("vc", "capability-grant", grantee, "urn:simtrust:stream:s1", "--action",
+                       "read", home=home)  # fmt: skip
+    assert 0 == granted.returncode, granted.stderr
+    chain = tmp_path / "chain.json"
+    chain.write_text(json.dumps([json.loads(granted.stdout)]))
+    permit = simtrust("vc", "capability-check", str(chain), "--action", "read", "--resource",
+                      "urn:simtrust:stream:s1", home=home)  # fmt: skip
+    deny = simtrust("vc", "capability-check", str(chain), "--action", "write", "--resource",
+                    "urn:simtrust:stream:s1", home=home)  # fmt: skip
+    assert (0, "permit", 1, "deny") == (
+        permit.returncode, json.loads(permit.stdout)["decision"],
+        deny.returncode, json.loads(deny.stdout)["decision"],
+    )  # fmt: skip

@@ -1,0 +1,174 @@
+// An independent wallet for simtrust's interop tests: OpenID4VCI 1.0 (pre-authorized code)
+// and OpenID4VP 1.0 (request by reference, DCQL, direct_post) with Animo's oid4vc-ts, and
+// SD-JWT VC presentations with the OpenID Foundation's @sd-jwt packages.
+// stdin: {"action": "receive"|"present", ...}; stdout: one JSON result.
+// The server listens on http://127.0.0.1:PORT while its public URL is https://localhost:PORT:
+// the fetch callback maps one to the other (the wallet library insists on https URLs).
+import crypto from 'node:crypto';
+import { clientAuthenticationNone } from '@openid4vc/oauth2';
+import { Openid4vciClient } from '@openid4vc/openid4vci';
+import { Openid4vpClient } from '@openid4vc/openid4vp';
+import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
+
+const input = JSON.parse(await new Promise((resolve) => {
+  let text = '';
+  process.stdin.on('data', (chunk) => { text += chunk; });
+  process.stdin.on('end', () => resolve(text));
+}));
+
+const fetchMapped = (url, init) => {
+  const target = String(url).replace(input.publicBase, input.localBase);
+  return fetch(target, init);
+};
+
+const b64u = (buffer) => Buffer.from(buffer).toString('base64url');
+const hash = (data, alg) => new Uint8Array(
+  crypto.createHash(alg.replace('-', '').toLowerCase()).update(data).digest());
+const generateRandom = (n) => new Uint8Array(crypto.randomBytes(n));
+
+// The holder key: Ed25519 (EdDSA) or, as HAIP wallets do, P-256 (ES256).
+const es256 = input.alg === 'ES256';
+const privateJwk = input.privateJwk ?? crypto.generateKeyPairSync(
+  es256 ? 'ec' : 'ed25519', es256 ? { namedCurve: 'P-256' } : undefined,
+).privateKey.export({ format: 'jwk' });
+const privateKey = crypto.createPrivateKey({ key: privateJwk, format: 'jwk' });
+const publicJwk = es256
+  ? { kty: 'EC', crv: 'P-256', x: privateJwk.x, y: privateJwk.y }
+  : { kty: 'OKP', crv: 'Ed25519', x: privateJwk.x };
+const holderAlg = es256 ? 'ES256' : 'EdDSA';
+const holderSign = (data) => (es256
+  ? crypto.sign('sha256', Buffer.from(data), { key: privateKey, dsaEncoding: 'ieee-p1363' })
+  : crypto.sign(null, Buffer.from(data), privateKey));
+
+function signCompact(header, payload) {
+  const input = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(payload))}`;
+  return `${input}.${b64u(holderSign(input))}`;
+}
+
+const signJwt = async (signer, { header, payload }) => ({
+  jwt: signCompact(header, payload), signerJwk: publicJwk,
+});
+
+// did:web resolution (W3C CCG did:web §3.2) and Multikey → JWK, for the verifier's request object.
+const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+function base58(text) {
+  let n = 0n;
+  for (const c of text) n = n * 58n + BigInt(B58.indexOf(c));
+  const bytes = [];
+  while (n > 0n) { bytes.unshift(Number(n % 256n)); n /= 256n; }
+  return Buffer.from(bytes);
+}
+async function resolveKey(didUrl) {
+  const [did, fragment] = didUrl.split('#');
+  if (!did.startsWith('did:web:')) throw new Error(`cannot resolve ${did}`);
+  const host = decodeURIComponent(did.slice('did:web:'.length).split(':')[0]);
+  const response = await fetchMapped(`https://${host}/.well-known/did.json`);
+  const document = await response.json();
+  const method = document.verificationMethod.find((m) => m.id === didUrl || m.id === `#${fragment}`);
+  const raw = base58(method.publicKeyMultibase.slice(1));
+  if (raw[0] !== 0xed || raw[1] !== 0x01) throw new Error('not an Ed25519 Multikey');
+  return { kty: 'OKP', crv: 'Ed25519', x: b64u(raw.subarray(2)) };
+}
+const verifyJwt = async (signer, { compact }) => {
+  const jwk = signer.method === 'did' ? await resolveKey(signer.didUrl) : signer.publicJwk;
+  const [h, p, s] = compact.split('.');
+  if (JSON.parse(Buffer.from(h, 'base64url')).alg !== 'EdDSA') return { verified: false };
+  const key = crypto.createPublicKey({ key: jwk, format: 'jwk' });
+  const verified = crypto.verify(null, Buffer.from(`${h}.${p}`), key, Buffer.from(s, 'base64url'));
+  return verified ? { verified: true, signerJwk: jwk } : { verified: false };
+};
+
+const callbacks = {
+  fetch: fetchMapped, hash, generateRandom, signJwt, verifyJwt,
+  clientAuthentication: clientAuthenticationNone({ clientId: 'simtrust-test-wallet' }),
+};
+
+async function receive() {
+  const client = new Openid4vciClient({ callbacks });
+  const offer = await client.resolveCredentialOffer(input.offerUrl);
+  const issuerMetadata = await client.resolveIssuerMetadata(offer.credential_issuer);
+  const configurationId = offer.credential_configuration_ids[0];
+  const { accessTokenResponse } = await client.retrievePreAuthorizedCodeAccessTokenFromOffer({
+    credentialOffer: offer, issuerMetadata, txCode: input.txCode,
+  });
+  const { c_nonce: nonce } = await client.requestNonce({ issuerMetadata });
+  const { jwt } = await client.createCredentialRequestJwtProof({
+    issuerMetadata, credentialConfigurationId: configurationId, nonce,
+    signer: { method: 'jwk', alg: holderAlg, publicJwk },
+  });
+  const response = await client.retrieveCredentials({
+    issuerMetadata, accessToken: accessTokenResponse.access_token,
+    credentialConfigurationId: configurationId, proofs: { jwt: [jwt] },
+  });
+  if (response.credentialResponse.transaction_id) {
+    return {
+      transactionId: response.credentialResponse.transaction_id,
+      interval: response.credentialResponse.interval,
+      accessToken: accessTokenResponse.access_token,
+      issuer: offer.credential_issuer,
+      privateJwk,
+    };
+  }
+  return {
+    credential: response.credentialResponse.credentials[0].credential,
+    configurationId,
+    issuerMetadata: issuerMetadata.credentialIssuer,
+    authorizationServer: issuerMetadata.authorizationServers[0],
+    proofHeader: JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url')),
+    privateJwk,
+  };
+}
+
+async function deferred() {
+  const client = new Openid4vciClient({ callbacks });
+  const issuerMetadata = await client.resolveIssuerMetadata(input.issuer);
+  const response = await client.retrieveDeferredCredentials({
+    issuerMetadata, accessToken: input.accessToken, transactionId: input.transactionId,
+  });
+  const body = response.deferredCredentialResponse;
+  return { credential: body.credentials?.[0]?.credential, transactionId: body.transaction_id ?? null };
+}
+
+async function present() {
+  const client = new Openid4vpClient({ callbacks });
+  const parsed = client.parseOpenid4vpAuthorizationRequest({ authorizationRequest: input.requestUrl });
+  const resolved = await client.resolveOpenId4vpAuthorizationRequest({
+    authorizationRequestPayload: parsed.params,
+  });
+  const request = resolved.authorizationRequestPayload;
+  const query = resolved.dcql.query.credentials[0];
+  const sdjwt = new SDJwtVcInstance({
+    hasher: (data, alg) => hash(typeof data === 'string' ? Buffer.from(data) : data, alg),
+    kbSigner: (data) => b64u(holderSign(data)),
+    kbSignAlg: holderAlg,
+    saltGenerator: () => b64u(crypto.randomBytes(16)),
+  });
+  const frame = Object.fromEntries(query.claims.map((c) => [c.path[0], true]));
+  const presentation = await sdjwt.present(input.credential, frame, {
+    kb: { payload: { iat: Math.floor(Date.now() / 1000), aud: request.client_id, nonce: request.nonce } },
+  });
+  const { authorizationResponsePayload } = await client.createOpenid4vpAuthorizationResponse({
+    authorizationRequestPayload: request,
+    authorizationResponsePayload: { vp_token: { [query.id]: [presentation] } },
+  });
+  const submitted = await client.submitOpenid4vpAuthorizationResponse({
+    authorizationRequestPayload: request, authorizationResponsePayload,
+  });
+  return {
+    status: submitted.response.status,
+    body: await submitted.response.json(),
+    clientId: request.client_id,
+    responseMode: request.response_mode,
+    jarSigner: resolved.jar?.signer?.method,
+    version: resolved.version,
+  };
+}
+
+try {
+  const actions = { receive, deferred, present };
+  const result = await actions[input.action]();
+  process.stdout.write(JSON.stringify(result));
+} catch (error) {
+  process.stdout.write(JSON.stringify({ error: String(error), detail: error?.errorResponse ?? error?.cause?.message ?? null }));
+  process.exitCode = 1;
+}

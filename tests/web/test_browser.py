@@ -1,0 +1,214 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright (no browser download).
+
+One server and one browser for the module; each test has its own browser
+context (its own cookies). Screenshots of the main pages are written to
+``test-artefacts/screenshots/`` and, with ``SIMTRUST_DOC_SCREENSHOTS=1``, to
+``docs/img/`` for docs/dashboard.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from simtrust.audit.anchoring import anchor_pending
+from simtrust.ledger import encode_tagged_data
+from simtrust.runtime import Runtime
+from simtrust.web import create_site
+from tests.conftest import services_required
+from tests.web.fleet import Fleet, add_contract, build
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTEFACTS = REPO / "test-artefacts" / "screenshots"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runtime, Fleet]]:
+    rt = Runtime.ephemeral(tmp_path_factory.mktemp("browser") / "home")
+    fleet = build(rt, per_tenant=60)
+    for n in range(12):  # some tangle for the ledger page, and an audit anchor
+        rt.ledger.issue(0, encode_tagged_data(b"meter", f"reading {n}".encode()))
+    anchor_pending(rt.audit, rt.ledger)
+    add_contract(rt)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_site(rt), log_level="warning",
+                                           lifespan="off", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}", rt, fleet
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        rt.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing (Debian package chromium)"
+        if services_required():
+            pytest.fail(message + " and SIMTRUST_REQUIRE_SERVICES is set")
+        pytest.skip(message)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(10_000)
+        yield tab
+    finally:
+        context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    target = ARTEFACTS / f"dashboard-{name}.png"
+    page.screenshot(path=str(target), full_page=False)
+    if os.environ.get("SIMTRUST_DOC_SCREENSHOTS"):
+        shutil.copyfile(target, REPO / "docs" / "img" / target.name)
+
+
+def sign_in(page: Page, base: str, key: str) -> None:
+    page.goto(f"{base}/ui/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Fleet")).to_be_visible()
+
+
+def api(rt: Runtime, key: str) -> TestClient:
+    return TestClient(create_site(rt), headers={"Authorization": f"Bearer {key}"})
+
+
+def test_sign_in_search_and_sim_page(site: tuple[str, Runtime, Fleet], page: Page) -> None:
+    base, _rt, fleet = site
+    page.goto(f"{base}/ui/login")
+    page.get_by_label("API key").fill("stk_0000000000000000_" + "A" * 43)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#api_key-error")).to_contain_text("not valid")
+    shot(page, "sign-in-error")
+    sign_in(page, base, fleet.operator)
+    shot(page, "fleet")
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll(
+        'input:not([type=hidden]), select, textarea')].filter(
+        e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.name)""")
+    assert [] == unlabelled
+    page.keyboard.press("Tab")  # the first stop is the skip link, then the navigation
+    assert "Skip to content" == page.evaluate("document.activeElement.textContent")
+    page.get_by_label("Search").fill("pump house")
+    page.get_by_label("Search").press("Enter")
+    rows = page.locator("table.sims tbody tr")
+    expect(rows).to_have_count(1)
+    page.get_by_role("link", name=fleet.acme_iccids[3]).click()
+    expect(page.get_by_role("heading", name=f"SIM {fleet.acme_iccids[3]}")).to_be_visible()
+    expect(page.locator("section", has_text="Bound device")).to_contain_text("35693803564380")
+    expect(page.locator("#usage ~ figure svg[role=img]")).to_be_visible()
+    shot(page, "sim")
+    page.goto(f"{base}/ui/ledger")
+    expect(page.locator("figure.tangle svg")).to_be_visible()
+    shot(page, "ledger")
+    page.get_by_role("link", name="Trust", exact=True).click()
+    expect(page.locator("#contracts ~ table")).to_contain_text("ra-acme-globex")
+    shot(page, "trust")
+    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    page.goto(f"{base}/ui/sims")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1
+    shot(page, "fleet-phone")
+
+
+def test_bulk_suspend_confirmed_through_the_api(site: tuple[str, Runtime, Fleet],
+                                               page: Page) -> None:
+    base, rt, fleet = site
+    sign_in(page, base, fleet.acme_admin)
+    chosen = fleet.acme_iccids[40:43]
+    for iccid in chosen:
+        page.get_by_label(f"Select {iccid}").check()
+    page.get_by_label("Action").select_option("suspend")
+    page.get_by_role("button", name="Apply to selected").click()
+    expect(page.locator(".confirm-count")).to_contain_text("3 SIMs you selected")
+    shot(page, "bulk-confirm")
+    page.get_by_role("button", name="Yes, suspend 3 SIMs").click()
+    expect(page.locator("#job-status")).to_have_text("done", timeout=20_000)
+    expect(page.locator("#job-changed")).to_have_text("3")
+    shot(page, "bulk-progress")
+    suspended = api(rt, fleet.acme_admin).get("/v1/sims?state=suspended&limit=1000").json()
+    assert set(chosen) <= {s["iccid"] for s in suspended["sims"]}
+
+
+def test_alert_evidence(site: tuple[str, Runtime, Fleet], page: Page) -> None:
+    base, _rt, fleet = site
+    sign_in(page, base, fleet.acme_viewer)
+    page.get_by_role("link", name="Alerts", exact=True).click()
+    expect(page.locator("figure svg[role=img]")).to_be_visible()
+    shot(page, "alerts")
+    page.get_by_role("link", name="detect.alert.scan").click()
+    evidence = page.locator("table.evidence")
+    expect(evidence.get_by_role("row", name="times_threshold")).to_contain_text("10.3")
+    expect(page.locator("figure svg title").first).to_contain_text("observed against")
+    shot(page, "alert-evidence")
+    page.get_by_role("link", name="Policy", exact=True).click()
+    expect(page.locator("table")).to_contain_text("policy.remove")
+    shot(page, "policy")
+
+
+def test_tenant_isolation(site: tuple[str, Runtime, Fleet], page: Page) -> None:
+    base, _rt, fleet = site
+    sign_in(page, base, fleet.globex_admin)
+    listed: Any = page.locator("table.sims tbody a").all_inner_texts()
+    assert listed
+    assert not set(listed) & set(fleet.acme_iccids)
+    page.get_by_label("Search").fill(fleet.acme_iccids[3])
+    page.get_by_label("Search").press("Enter")
+    expect(page.locator("table.sims tbody")).to_contain_text("No SIM matches")
+    answer = page.goto(f"{base}/ui/sims/{fleet.acme_iccids[3]}")
+    assert answer is not None
+    assert 404 == answer.status
+    answer = page.goto(f"{base}/ui/alerts/{fleet.alert_id}")
+    assert answer is not None
+    assert 404 == answer.status
+
+
+def test_csrf_refusal_then_logout(site: tuple[str, Runtime, Fleet], page: Page) -> None:
+    base, rt, fleet = site
+    sign_in(page, base, fleet.acme_admin)
+    target = fleet.acme_iccids[45]
+    page.get_by_label(f"Select {target}").check()
+    page.evaluate("document.querySelector('#bulk input[name=csrf]').value = 'forged'")
+    page.get_by_role("button", name="Apply to selected").click()
+    expect(page.locator("p.error")).to_contain_text("CSRF")
+    assert "active" == api(rt, fleet.operator).get(f"/v1/sims/{target}").json()["state"]
+    page.goto(f"{base}/ui/sims")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.goto(f"{base}/ui/sims")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
