@@ -23,7 +23,7 @@ def api(env: Env) -> Iterator[Any]:
 
 
 def headers(env: Env, role: str, tenant: str | None) -> dict[str, str]:
-    key = env.rt.tenants.create_key(role, "k", tenant)  # type: ignore[arg-type]  # role literal
+    key = env.rt.tenants.create_key(role, "k", tenant)
     return {"Authorization": f"Bearer {key.secret}"}
 
 

@@ -11,6 +11,9 @@ RFC 9421 implementation) with a key that is not the DID's is refused.
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
@@ -27,7 +31,16 @@ from simtrust.identity import did_key
 from simtrust.market import SIGNATURE_TAG, sign_request
 from simtrust.runtime import Runtime
 
-from .conftest import ORDERING, SERVICE_INVENTORY, TmfCheck, add_stock, char, order_body, publish
+from .conftest import (
+    ORDERING,
+    SERVICE_INVENTORY,
+    Listener,
+    TmfCheck,
+    add_stock,
+    char,
+    order_body,
+    publish,
+)
 from .conftest import service_spec as spec
 
 SELLER_URL = "http://seller.example"
@@ -126,4 +139,67 @@ def _signed(api: TestClient, rt: Runtime, method: str, url: str) -> Any:
     _sign(request, rt.identity.issuer())
     answer = api.send(request)
     assert 200 == answer.status_code, answer.text
+    return answer.json()
+
+
+def _until(condition: Any, timeout: float = 60.0) -> None:
+    """Wait for ``condition()`` (another thread makes it true); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        pause.wait(0.02)
+
+
+def test_partner_order_over_real_servers_with_notifications(
+        operators: tuple[Runtime, Runtime], tmf_check: TmfCheck, listener: Listener) -> None:
+    """A's API on a real HTTP server; B registers its listener on A's hub with its DID."""
+    seller, buyer = operators
+    add_stock(seller, 1)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(create_app(seller), log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    seller.market_events.retry_base = 0.01
+    try:
+        _until(lambda: server.started)
+        spec_id = seller.market.create_item("serviceSpecification", None, spec(
+            "SimBatch", "IoT SIMs", char("stockTenant", default="stock", configurable=False)),
+            "t").document["id"]
+        product = seller.market.create_item("productSpecification", None, {
+            "name": "p", "serviceSpecification": [{"id": spec_id}]}, "t")
+        offering = seller.market.create_item("productOffering", None, {
+            "name": "IoT SIM", "lifecycleStatus": "Launched",
+            "productSpecification": {"id": product.document["id"]}}, "t").document
+        seller.federation.publish(url, [offering])
+        with httpx.Client(timeout=30) as client:
+            publication = buyer.federation.discover()[0]
+            buyer.federation.fetch_catalog(client, publication)
+            hub = _signed_post(client, buyer, f"{url}{ORDERING}/hub", {
+                "callback": listener.url, "query": "eventType=ProductOrderStateChangeEvent"})
+            tmf_check("622", "EventSubscription", hub)
+            order = buyer.federation.order(client, publication, order_body(offering["id"]))
+            event = listener.wait_for(
+                lambda e: e["event"]["productOrder"]["state"] == "completed")
+            tmf_check("622", "ProductOrderStateChangeEvent", event)
+            assert order["id"] == event["event"]["productOrder"]["id"]
+            current = buyer.federation.refresh(client, order["id"])
+        assert "completed" == current["state"]
+        _until(lambda: buyer.federation.matches_anchor(current))
+        assert ["acknowledged", "inProgress", "completed"] == [
+            h["state"] for h in buyer.federation.history(order["id"])]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _signed_post(client: httpx.Client, rt: Runtime, url: str, body: dict[str, Any]) -> Any:
+    request = client.build_request("POST", url, json=body)
+    _sign(request, rt.identity.issuer())
+    answer = client.send(request)
+    assert 201 == answer.status_code, answer.text
     return answer.json()

@@ -93,7 +93,7 @@ def test_order_provisions_and_failure_compensates(
     assert "pap" == rt.aaa.apns.access("acme", "acme.iot").auth
     sims = inventory.list_sims("acme")
     assert [(SimState.ACTIVE, "acme.iot")] * 2 == [(s.state, s.apn) for s in sims]
-    assert "acme" == rt.bootstrap.cas.get("acme-fleet").tenant_id
+    assert ["fleet"] == [ca.label for ca in rt.bootstrap.cas.cas("acme")]
     assert rt.policy.store.get("acme", Scope.parse("tenant")).active
 
     service_orders = api.get(f"{SERVICE_ORDERING}/serviceOrder", headers=keys["acme"])

@@ -171,7 +171,7 @@ def test_alert_evidence(site: tuple[str, Runtime, Fleet], page: Page) -> None:
     page.get_by_role("link", name="Alerts", exact=True).click()
     expect(page.locator("figure svg[role=img]")).to_be_visible()
     shot(page, "alerts")
-    page.get_by_role("link", name="detect.alert.scan").click()
+    page.get_by_role("link", name="detect.alert.scan", exact=True).click()
     evidence = page.locator("table.evidence")
     expect(evidence.get_by_role("row", name="times_threshold")).to_contain_text("10.3")
     expect(page.locator("figure svg title").first).to_contain_text("observed against")

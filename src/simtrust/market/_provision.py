@@ -238,7 +238,7 @@ class NetworkPolicy:
 
 
 class TenantCa:
-    """A hosted CA of the buyer for tier-2 device credentials (label prefixed by the tenant)."""
+    """A hosted CA of the buyer for tier-2 device credentials (its label is the tenant's)."""
 
     on_ledger = False
 
@@ -246,36 +246,30 @@ class TenantCa:
         self._cas = cas
 
     @staticmethod
-    def _label(tenant_id: str, values: Mapping[str, Any]) -> str:
+    def _label(values: Mapping[str, Any]) -> str:
         label = _text(values, "caLabel")
         if not _LABEL.fullmatch(label):
             raise InvalidInput("caLabel is 1-40 of [A-Za-z0-9_-]", attribute="caLabel")
-        full = f"{tenant_id}-{label}"
-        if len(full) > 64 or not full.replace("-", "").replace("_", "").isalnum():
-            raise InvalidInput("caLabel is too long for this tenant", attribute="caLabel")
-        return full
+        return label
 
     def check(self, tenant_id: str, values: Mapping[str, Any], planned: Mapping[str, Any],
               ) -> None:
-        label = self._label(tenant_id, values)
+        label = self._label(values)
         _text(values, "commonName", default=label)
-        try:
-            self._cas().get(label)
-        except NotFound:
-            return
-        raise Conflict(f"the tenant has a CA {values['caLabel']!r} already", attribute="caLabel")
+        if label in {ca.label for ca in self._cas().cas(tenant_id)}:
+            raise Conflict(f"the tenant has a CA {label!r} already", attribute="caLabel")
 
     def provision(self, tenant_id: str, values: Mapping[str, Any], *, actor: str,
                   reason: str) -> dict[str, Any]:
-        label = self._label(tenant_id, values)
+        label = self._label(values)
         record = self._cas().create_hosted(
             tenant_id, label, common_name=_text(values, "commonName", default=label), actor=actor)
-        return {"caLabel": record.label, "caId": record.ca_id,
+        return {"caLabel": record.label, "estLabel": record.est_label, "caId": record.ca_id,
                 "subject": record.certificate.subject.rfc4514_string()}
 
     def compensate(self, tenant_id: str, result: Mapping[str, Any], *, actor: str,
                    reason: str) -> None:
-        self._cas().remove(str(result["caLabel"]), actor=actor, reason=reason)
+        self._cas().remove(str(result["estLabel"]), actor=actor, reason=reason)
 
 
 def _iso(moment: datetime) -> str:

@@ -1,0 +1,258 @@
+"""LwM2M device management over DTLS on loopback.
+
+Figures (issue 21): ``metrics.registrations_per_s`` (each one a new DTLS 1.2 PSK
+handshake with cookie exchange and a CoAP Register on /rd answered 2.01, the SIM looked
+up in the SQLite inventory; clients and servers share this process's one loop) next to
+``limits.dtls_handshakes_per_s`` (the same handshakes against the same kind of server
+link with nothing behind it, same run); ``metrics.notifications_per_s`` (Observe
+notifications of one device, RFC 7641, decoded from SenML-CBOR and delivered to the
+callback) next to ``limits.dtls_records_per_s`` (small application records through a
+DTLS session into a receiver that only counts them) and the handshake rate;
+``metrics.devices_per_gib`` (registrations held by the management server: tracemalloc
+growth over ``REGS`` registrations).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from simtrust.benchmark import BenchResult
+from simtrust.config import load_settings
+from simtrust.devices import (
+    CoapEndpoint,
+    DeviceManager,
+    DeviceServices,
+    DtlsClientLink,
+    DtlsServerLink,
+    Lwm2mClient,
+    Message,
+    MsgType,
+    Peer,
+    PskEntry,
+    new_endpoint_name,
+)
+from simtrust.runtime import Runtime
+from simtrust.subscriber import (
+    Iccid,
+    Imsi,
+    OpKind,
+    Sim,
+    SimSecrets,
+    SimSpec,
+    SimState,
+    build_services,
+    luhn_check_digit,
+)
+
+NAME = "devices"
+DESCRIPTION = "LwM2M registrations/s and notifications/s over DTLS, devices per GiB"
+TENANT = "bench"
+IMEI = "490154203237518"
+CONCURRENCY = 16
+KEY = b"bench-psk-000001"
+
+
+def _imsi(n: int) -> Imsi:
+    return Imsi(f"00101{n:010d}", 2)
+
+
+def _iccid(n: int) -> Iccid:
+    body = f"89882{n:013d}"
+    return Iccid(body + str(luhn_check_digit(body)))
+
+
+WINDOW = 32
+
+
+async def _window(done: Any, sent: int) -> None:
+    """Keep at most WINDOW datagrams in flight: client and server share one loop, and an
+    unpaced burst only measures the socket buffer's overflow."""
+    spins = 0
+    while sent - done() > WINDOW and spins < 1000:
+        await asyncio.sleep(0)
+        spins += 1
+
+
+async def _handshakes(port: int, count: int) -> float:
+    sem = asyncio.Semaphore(CONCURRENCY)
+    loop = asyncio.get_running_loop()
+
+    async def one() -> None:
+        async with sem:
+            link = DtlsClientLink(CoapEndpoint(lambda p, m: None), "bench", KEY)
+            await loop.create_datagram_endpoint(lambda: link, remote_addr=("127.0.0.1", port))
+            await link.handshake()
+            link.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(count)))
+    return count / (time.perf_counter() - start)
+
+
+async def _records(port: int, count: int, received: list[int]) -> float:
+    loop = asyncio.get_running_loop()
+    link = DtlsClientLink(CoapEndpoint(lambda p, m: None), "bench", KEY)
+    await loop.create_datagram_endpoint(lambda: link, remote_addr=("127.0.0.1", port))
+    peer = await link.handshake()
+    payload = b"\x50\x45\x00\x01" + b"x" * 24
+    start = time.perf_counter()
+    for i in range(count):
+        link.send(peer, payload)
+        await _window(lambda: received[0], i + 1)
+    while received[0] < count * 0.95 and time.perf_counter() - start < 30:
+        await asyncio.sleep(0.001)
+    elapsed = time.perf_counter() - start
+    link.close()
+    return received[0] / elapsed
+
+
+async def _registrations(dev: DeviceServices, creds: list[tuple[int, str, bytes]]) -> float:
+    sem = asyncio.Semaphore(CONCURRENCY)
+    uri = f"coaps://127.0.0.1:{dev.dm_port}"
+
+    async def one(n: int, identity: str, key: bytes) -> None:
+        async with sem:
+            client = Lwm2mClient(new_endpoint_name(IMEI, _imsi(n).value))
+            client.values.update({(0, 1, 0): uri, (0, 1, 3): identity.encode(), (0, 1, 5): key})
+            await client.register()
+            client.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(*c) for c in creds))
+    return len(creds) / (time.perf_counter() - start)
+
+
+async def _notifications(dev: DeviceServices, n: int, identity: str, key: bytes,
+                         count: int) -> float:
+    client = Lwm2mClient(new_endpoint_name(IMEI, _imsi(n).value))
+    client.values.update({(0, 1, 0): f"coaps://127.0.0.1:{dev.dm_port}",
+                          (0, 1, 3): identity.encode(), (0, 1, 5): key})
+    await client.register()
+    seen = [0]
+    await dev.manager.observe(client.endpoint_name, (3, 0, 9),
+                              lambda values: seen.__setitem__(0, seen[0] + 1))
+    start = time.perf_counter()
+    for i in range(count):
+        client.set((3, 0, 9), i % 100)
+        await _window(lambda: seen[0] - 1, i + 1)
+    while seen[0] < count * 0.95 and time.perf_counter() - start < 30:
+        await asyncio.sleep(0.001)
+    elapsed = time.perf_counter() - start
+    client.close()
+    return (seen[0] - 1) / elapsed
+
+
+def _footprint(dev: DeviceServices, sim: Sim, regs: int) -> float:
+    """Bytes per registration a management server holds (its indexes, the flood window,
+    the peer), over NoSec peers without sockets; every IMSI resolves to one inventory row
+    so that the store is not what is measured."""
+
+    class Sink:
+        def send(self, peer: Peer, data: bytes) -> None:
+            return None
+
+    class OneSim:
+        def find_sim(self, imsi: Imsi) -> Sim | None:
+            return sim
+
+    sink = Sink()
+    manager = DeviceManager(OneSim(), dev.credentials, [], lambda: datetime.now(UTC),
+                            allow_nosec=True)
+    links = b"</1/0>,</3/0>,</4/0>,</5/0>,</6/0>,</7/0>"
+    queries = [f"ep=urn:imsi:00101{i:010d}".encode() for i in range(regs)]
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(regs):
+        peer = Peer((f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", 5683), sink)
+        manager.handle(peer, Message(MsgType.CON, 0x02, i & 0xFFFF, b"", (
+            (11, b"rd"), (15, queries[i]), (15, b"lt=86400"), (15, b"b=U")), links))
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    if len(manager) != regs:
+        raise RuntimeError(f"only {len(manager)} of {regs} registrations were accepted")
+    return (after - before) / regs
+
+
+def run(quick: bool) -> BenchResult:
+    sims = 40 if quick else 4000
+    regs = 2000 if quick else 50_000
+    notes_count = 500 if quick else 20_000
+    handshakes = 40 if quick else 1000
+    result = BenchResult(NAME)
+    with tempfile.TemporaryDirectory(prefix="simtrust-bench-devices-") as tmp:
+        rt = Runtime.initialise(load_settings(env={}, home=Path(tmp) / "home"))
+        try:
+            rt.tenants.create_tenant(TENANT, "Bench fleet")
+            subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[])
+            rt.subscriber = subs
+            for n in range(1, sims + 1):
+                subs.inventory.add_sim(TENANT, SimSpec(
+                    _iccid(n), _imsi(n), secrets=SimSecrets(os.urandom(16), os.urandom(16),
+                                                            OpKind.OPC),
+                    state=SimState.ACTIVE), actor="bench")
+            dev = DeviceServices(rt.db, rt.keyring, lambda: datetime.now(UTC),
+                                 sims=subs.inventory, naf_keys=rt.bootstrap.bsf,
+                                 naf_fqdn="localhost", allow_nosec=True)
+            creds = [(n, *dev.credentials.issue("dm", _imsi(n).value, TENANT, key=KEY))
+                     for n in range(1, sims + 1)]
+            creds = [(n, i, KEY) for n, i, _ in creds]
+            dev.start()
+            received = [0]
+
+            def count(peer: Peer, msg: Message) -> None:
+                received[0] += 1
+
+            async def raw_server() -> int:
+                counter = CoapEndpoint(lambda p, m: None)
+                counter.datagram = lambda peer, data: count(  # type: ignore[method-assign]
+                    peer, Message(MsgType.NON, 0, 0))
+                link = DtlsServerLink(counter, lambda _i: PskEntry(KEY, None, None, "dm"))
+                transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                    lambda: link, local_addr=("127.0.0.1", 0))
+                port: int = transport.get_extra_info("sockname")[1]
+                return port
+
+            try:
+                raw_port = dev.call(raw_server())
+                result.limits["dtls_handshakes_per_s"] = round(
+                    dev.call(_handshakes(raw_port, handshakes)), 1)
+                result.limits["dtls_records_per_s"] = round(
+                    dev.call(_records(raw_port, notes_count, received)), 1)
+                result.metrics["registrations_per_s"] = round(
+                    dev.call(_registrations(dev, creds)), 1)
+                n, identity, key = creds[0]
+                result.metrics["notifications_per_s"] = round(
+                    dev.call(_notifications(dev, n, identity, key, notes_count)), 1)
+                sim = subs.inventory.find_sim(_imsi(1))
+                assert sim is not None
+                per_device = _footprint(dev, sim, regs)
+            finally:
+                dev.stop()
+            result.metrics["bytes_per_device"] = round(per_device, 1)
+            result.metrics["devices_per_gib"] = round(2**30 / per_device)
+            result.ratio("registrations_vs_handshakes", "registrations_per_s",
+                         "dtls_handshakes_per_s")
+            result.ratio("notifications_vs_records", "notifications_per_s", "dtls_records_per_s")
+            result.ratio("notifications_vs_handshakes", "notifications_per_s",
+                         "dtls_handshakes_per_s")
+            result.notes.update({"registrations": len(creds), "handshakes": handshakes,
+                                 "notifications": notes_count, "footprint_registrations": regs,
+                                 "concurrency": CONCURRENCY, "store": "sqlite",
+                                 "targets": {"registrations_per_s": 2000,
+                                             "notifications_per_s": 20000,
+                                             "devices_per_gib": 1_000_000}})
+        finally:
+            subs.close()
+            rt.close()
+    return result
+
+
+def main() -> dict[str, Any]:
+    return run(quick=True).to_json()

@@ -1,0 +1,50 @@
+"""``simtrust fota``: firmware-update campaigns through the running node's API
+(``create`` stages by device group with a failure threshold, ``status``, ``list``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from simtrust.cli._common import console, emit_json
+from simtrust.cli.devices import KeyOpt, UrlOpt, api_call
+from simtrust.errors import InvalidInput
+
+__all__ = ["NAME", "app"]
+
+NAME = "fota"
+
+app = typer.Typer(name=NAME, help="Firmware-update campaigns (LwM2M object 5).",
+                  no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    package_uri: Annotated[str, typer.Argument(help="coap(s):// or http(s):// package URI.")],
+    version: Annotated[str, typer.Option("--version", help="Firmware version after update.")],
+    group: Annotated[list[int], typer.Option("--group", help="Device group, one per stage.")],
+    threshold: Annotated[float, typer.Option("--failure-threshold", min=0.0, max=1.0,
+                                             help="Failed fraction that halts a stage.")] = 0.2,
+    url: UrlOpt = "http://127.0.0.1:8000", api_key: KeyOpt = "",
+) -> None:
+    """Create and start a campaign."""
+    if not package_uri.startswith(("coap://", "coaps://", "http://", "https://")):
+        raise InvalidInput("the package URI is coap(s):// or http(s)://", field="package_uri")
+    made = api_call(url, api_key, "POST", "/v1/fota/campaigns", {
+        "package_uri": package_uri, "version": version, "groups": group,
+        "failure_threshold": threshold})
+    console.print(f"campaign {made['campaign_id']}: {len(made['stages'])} stage(s)")
+
+
+@app.command("status")
+def status(campaign_id: str, url: UrlOpt = "http://127.0.0.1:8000",
+           api_key: KeyOpt = "") -> None:
+    """A campaign's state and per-device results."""
+    emit_json(api_call(url, api_key, "GET", f"/v1/fota/campaigns/{campaign_id}"))
+
+
+@app.command("list")
+def list_campaigns(url: UrlOpt = "http://127.0.0.1:8000", api_key: KeyOpt = "") -> None:
+    """Campaigns."""
+    emit_json(api_call(url, api_key, "GET", "/v1/fota/campaigns"))

@@ -1,0 +1,17 @@
+"""The devices benchmark runs in quick mode and reports the figures issue 21 names."""
+
+from __future__ import annotations
+
+import pytest
+
+from simtrust.benchmark import load_bench
+
+
+@pytest.mark.slow
+def test_quick_devices_bench_reports_its_keys() -> None:
+    result = load_bench("devices").run(quick=True).to_json()
+    for key in ("registrations_per_s", "notifications_per_s", "devices_per_gib"):
+        assert result["metrics"][key] > 0, key
+    for key in ("dtls_handshakes_per_s", "dtls_records_per_s"):
+        assert result["limits"][key] > 0, key
+    assert 0 < result["ratios"]["registrations_vs_handshakes"]
