@@ -47,6 +47,7 @@ from simtrust.aaa._radius import (
 )
 from simtrust.aaa._sessions import AccountingLog, AcctRecord
 from simtrust.audit import AuditEntry
+from simtrust.domain import ImsiDigits, imsi_digits
 from simtrust.errors import SimtrustError
 from simtrust.subscriber import AttachEngine, Imsi, Plmn, SimState
 
@@ -68,7 +69,7 @@ _STATUS = {1: "start", 2: "stop", 3: "interim", 7: "accounting-on", 8: "accounti
 class UsageSink(Protocol):
     """Where accounted bytes go (the policy engine's volume caps)."""
 
-    def meter(self, imsi: str, octets: int, *, at: float | None = None) -> Any: ...
+    def meter(self, imsi: ImsiDigits, octets: int, *, at: float | None = None) -> Any: ...
 
 
 class EapOutcomeLike(Protocol):
@@ -589,7 +590,7 @@ class RadiusServer:
             if total > before:
                 self._totals[record.session_key] = total
                 if record.imsi is not None:
-                    self.usage.meter(record.imsi, total - before, at=at)
+                    self.usage.meter(imsi_digits(record.imsi), total - before, at=at)
             if record.status == "closed":
                 self._totals.pop(record.session_key, None)
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from simtrust.cli._common import console, emit_json, open_runtime
-from simtrust.domain import DeviceContext, FlowRecord
+from simtrust.domain import DeviceContext, FlowRecord, imsi_digits
 from simtrust.errors import InvalidInput
 from simtrust.policy import (
     GatewayDevice,
@@ -139,7 +139,7 @@ def check(tenant: str, imsi: str,
         when = at if at is not None else rt.clock().timestamp()
     finally:
         rt.close()
-    device = DeviceContext(imsi, tenant, apn, group, tz, mcc)
+    device = DeviceContext(imsi_digits(imsi), tenant, apn, group, tz, mcc)
     decision = policies.evaluate(FlowRecord(when, when, "", dst, 0, port, proto, 0, 0), device)
     if json_out:
         emit_json(decision.to_dict())
@@ -165,7 +165,7 @@ def render(tenant: str,
     try:
         with devices.open(newline="") as fh:
             for row in csv.DictReader(fh):
-                ctx = DeviceContext(row["imsi"], tenant, row.get("apn") or "",
+                ctx = DeviceContext(imsi_digits(row["imsi"]), tenant, row.get("apn") or "",
                                     row.get("group") or "")
                 gateway.append(GatewayDevice(ctx, row["address"]))
     except (OSError, KeyError) as exc:

@@ -9,7 +9,7 @@ from typing import Any
 
 from simtrust.alerts import AlertSink, AuditSink, FanoutSink, MemorySink, MqttSink
 from simtrust.detect import Alert, AttachEvent, Detector, DeviceRef
-from simtrust.domain import PROTO_TCP, PROTO_UDP, FlowRecord, Imei, Imsi, Plmn
+from simtrust.domain import PROTO_TCP, PROTO_UDP, FlowRecord, Imei, Imsi, Plmn, imsi_digits
 from simtrust.errors import SimtrustError
 from simtrust.flows import IDLE_TIMEOUT_S
 
@@ -77,14 +77,15 @@ def _fleet(ctx: Any) -> tuple[dict[str, DeviceRef], str, bool]:
         # Skip the SIMs the subscriber step swapped (7) and blocklisted (9).
         imsis = [i for i in sub["imsis"][20:] if sub["addresses"].get(i)][:6]
         return (
-            {sub["addresses"][i]: DeviceRef(i, "smart-meter", tenant) for i in imsis},
+            {sub["addresses"][i]: DeviceRef(imsi_digits(i), "smart-meter", tenant) for i in imsis},
             tenant,
             True,
         )
     tenant = ctx.data.get("tenant", "acme-meters")
     return (
         {
-            f"192.0.2.{11 + i}": DeviceRef(f"00101000000{100 + i}", "smart-meter", tenant)
+            f"192.0.2.{11 + i}": DeviceRef(imsi_digits(f"00101000000{100 + i}"), "smart-meter",
+                                           tenant)
             for i in range(6)
         },
         tenant,

@@ -33,7 +33,7 @@ from simtrust.detect._knowledge import DestinationKnowledge
 from simtrust.detect._model import Alert, AttachEvent, DeviceRef
 from simtrust.detect._swap import SwapWatch
 from simtrust.detect._thresholds import Thresholds
-from simtrust.domain import PROTO_TCP, FlowRecord
+from simtrust.domain import PROTO_TCP, FlowRecord, ImsiDigits
 
 __all__ = ["Detector", "Thresholds"]
 
@@ -110,7 +110,7 @@ class Detector:
         cohorts = [Baseline.merge("cohort", g, parts) for g, parts in sorted(groups.items())]
         return devices + cohorts
 
-    def thresholds_for(self, imsi: str) -> dict[str, float]:
+    def thresholds_for(self, imsi: ImsiDigits) -> dict[str, float]:
         """The thresholds in force for a device seen so far (empty when it is unknown)."""
         dev = self._by_imsi.get(imsi)
         if dev is None:

@@ -50,7 +50,7 @@ from types import MappingProxyType
 from typing import Any
 
 from simtrust.detect._model import Alert
-from simtrust.domain import luhn_check_digit
+from simtrust.domain import ImsiDigits, imsi_digits, luhn_check_digit
 from simtrust.errors import InvalidInput
 
 __all__ = [
@@ -92,7 +92,7 @@ class SimEvent:
     """
 
     at: float
-    imsi: str
+    imsi: ImsiDigits
     kind: str
     plmn: str = ""
     imei: str = ""
@@ -154,9 +154,13 @@ class SimEvent:
             if value is not None and not number:
                 raise InvalidInput(f"SIM event {name!r} must be a number")
             pos[name] = None if value is None else float(value)
-        return cls(float(at), text["imsi"], text["kind"], plmn=text["plmn"], imei=text["imei"],
-                   cell=text["cell"], lat=pos["lat"], lon=pos["lon"], session=text["session"],
-                   tenant=text["tenant"])
+        if text["kind"] not in _KINDS:
+            raise InvalidInput(f"unknown SIM event kind {text['kind']!r}")
+        if not text["imsi"]:
+            raise InvalidInput("SIM event without an IMSI")
+        return cls(float(at), imsi_digits(text["imsi"]), text["kind"], plmn=text["plmn"],
+                   imei=text["imei"], cell=text["cell"], lat=pos["lat"], lon=pos["lon"],
+                   session=text["session"], tenant=text["tenant"])
 
 
 _JSON_FIELDS = frozenset(
@@ -296,7 +300,7 @@ class FraudDetector:
     def __len__(self) -> int:
         return len(self._sims)
 
-    def register_model(self, imsi: str, tacs: frozenset[str]) -> None:
+    def register_model(self, imsi: ImsiDigits, tacs: frozenset[str]) -> None:
         """The TACs of the device model registered for ``imsi`` (inventory)."""
         self._models[imsi] = tacs
 

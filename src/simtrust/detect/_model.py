@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from simtrust.domain import ImsiDigits
+
 __all__ = [
     "ALERT_KINDS",
     "Alert",
@@ -33,7 +35,7 @@ def iso_utc(ts: float) -> str:
 class DeviceRef:
     """Which SIM an address belongs to, its device group (cohort) and its tenant."""
 
-    imsi: str
+    imsi: ImsiDigits
     device_group: str = ""
     tenant: str = ""
 
@@ -43,7 +45,7 @@ class AttachEvent:
     """A SIM attached from a device: the subscriber service emits one per attach."""
 
     at: float
-    imsi: str
+    imsi: ImsiDigits
     imei: str
     tenant: str = ""
     device_group: str = ""
@@ -54,7 +56,7 @@ class Alert:
     """One detection. ``at`` is the time of the first evidence, ``raised_at`` when it fired."""
 
     kind: str
-    imsi: str
+    imsi: ImsiDigits
     at: float
     raised_at: float
     summary: str

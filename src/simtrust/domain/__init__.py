@@ -17,8 +17,10 @@ from simtrust.domain._identifiers import (
     Imei,
     ImeiSv,
     Imsi,
+    ImsiDigits,
     Plmn,
     Tac,
+    imsi_digits,
     luhn_check_digit,
     parse_equipment,
 )
@@ -34,8 +36,10 @@ __all__ = [
     "Imei",
     "ImeiSv",
     "Imsi",
+    "ImsiDigits",
     "Plmn",
     "Tac",
+    "imsi_digits",
     "luhn_check_digit",
     "parse_equipment",
 ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from simtrust.domain._identifiers import ImsiDigits
+
 __all__ = ["DeviceContext"]
 
 
@@ -22,7 +24,7 @@ class DeviceContext:
     flows may start.
     """
 
-    imsi: str
+    imsi: ImsiDigits
     tenant_id: str
     apn: str = ""
     group: str = ""

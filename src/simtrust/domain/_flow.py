@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from simtrust.domain._identifiers import ImsiDigits
+
 __all__ = ["PROTO_ICMP", "PROTO_TCP", "PROTO_UDP", "FlowRecord"]
 
 PROTO_ICMP = 1
@@ -40,7 +42,7 @@ class FlowRecord(NamedTuple):
     octets: int
     tcp_flags: int = 0
     exporter: str = ""
-    imsi: str | None = None
+    imsi: ImsiDigits | None = None
 
     @property
     def duration(self) -> float:

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from simtrust.detect import DeviceRef
-from simtrust.domain import FlowRecord
+from simtrust.domain import FlowRecord, ImsiDigits
 from simtrust.errors import InvalidInput
 from simtrust.flows._nats_codec import FlowBatch
 from simtrust.policy import AddressResolver, FlowVerdict, PolicyEngine, PolicyService
@@ -44,10 +44,10 @@ class _BatchAddresses:
     __slots__ = ("current", "fallback")
 
     def __init__(self, fallback: AddressResolver | None) -> None:
-        self.current: dict[str, str] = {}
+        self.current: dict[str, ImsiDigits] = {}
         self.fallback = fallback
 
-    def lookup(self, address: str) -> str | None:
+    def lookup(self, address: str) -> ImsiDigits | None:
         found = self.current.get(address)
         if found is None and self.fallback is not None:
             return self.fallback.lookup(address)
@@ -196,7 +196,7 @@ class BatchApplier:
         if self.is_applied(partition, seq):
             self.duplicates += 1
             return ApplyResult(False)
-        current: dict[str, str] = {}
+        current: dict[str, ImsiDigits] = {}
         records = []
         octets = 0
         for record, uplink in batch.flows:
@@ -227,7 +227,7 @@ class BatchApplier:
         return ApplyResult(True, len(records), verdicts, alerts)
 
     def _commit(self, partition: int, seq: int, count: int, octets: int,
-                records: list[Any], touched: set[str]) -> list[Any]:
+                records: list[Any], touched: set[ImsiDigits]) -> list[Any]:
         db = self.db
         alerts: list[Any] = []
         with db.transaction():

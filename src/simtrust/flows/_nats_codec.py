@@ -29,7 +29,7 @@ import struct
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from simtrust.domain import FlowRecord
+from simtrust.domain import FlowRecord, ImsiDigits
 from simtrust.errors import DecodeError, InvalidInput
 
 __all__ = [
@@ -187,13 +187,14 @@ def decode_batch(data: bytes) -> FlowBatch:
             raise BatchDecodeError("bad_time", "flow time is not finite")
         if exporter_at >= n_strings:
             raise BatchDecodeError("bad_index", f"exporter string {exporter_at}")
-        imsi: str | None = None
+        imsi: ImsiDigits | None = None
         if kind & _MAPPED:
             if imsi_at >= n_strings:
                 raise BatchDecodeError("bad_index", f"IMSI string {imsi_at}")
-            imsi = strings[imsi_at]
-            if not (imsi.isascii() and imsi.isdigit() and 5 <= len(imsi) <= 15):
+            text: str = strings[imsi_at]
+            if not (text.isascii() and text.isdigit() and 5 <= len(text) <= 15):
                 raise BatchDecodeError("bad_imsi", "IMSI is not 5-15 digits")
+            imsi = ImsiDigits(text)  # validated here, the edge of the partitioned path
         elif imsi_at or kind & _UPLINK:
             raise BatchDecodeError("reserved_bits", "unmapped record names an IMSI")
         slen = 16 if kind & _SRC6 else 4

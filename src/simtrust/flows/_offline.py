@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from simtrust.detect import Alert, Baseline, Detector, DeviceRef, Thresholds
-from simtrust.domain import DeviceContext
+from simtrust.domain import DeviceContext, imsi_digits
 from simtrust.errors import InvalidInput
 from simtrust.flows._meter import Capture
 from simtrust.policy import AddressMap, PolicyEngine, PolicySet, StaticDirectory, policy_from_dict
@@ -48,7 +48,8 @@ def load_subscribers(path: str | Path) -> dict[str, DeviceRef]:
                 f"{p}:{n}: {ip!r} is not an IP address", file=str(p), line=n
             ) from exc
         out[ip] = DeviceRef(
-            imsi, (row.get("device_group") or "").strip(), (row.get("tenant") or "").strip()
+            imsi_digits(imsi), (row.get("device_group") or "").strip(),
+            (row.get("tenant") or "").strip()
         )
     return out
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from simtrust.alerts import AlertSink, AuditWriter
-from simtrust.domain import Imsi
+from simtrust.domain import Imsi, ImsiDigits
 from simtrust.errors import SimtrustError
 from simtrust.policy._evaluate import Decision, Violation
 from simtrust.policy._model import Action
@@ -52,7 +52,7 @@ class RemoveAction(Protocol):
 class PolicyAlert:
     """A policy violation as :mod:`simtrust.alerts` sinks deliver it."""
 
-    imsi: str
+    imsi: ImsiDigits
     tenant_id: str
     at: float
     violation: Violation
@@ -113,7 +113,7 @@ class _Budget:
 
 @dataclass(frozen=True, slots=True)
 class _Summary:
-    imsi: str
+    imsi: ImsiDigits
     budget: _Budget
     suppressed: int
 
@@ -137,7 +137,7 @@ class ActionDispatcher:
         self._seen: dict[str, int] = {}
         self._max_keys = max_keys
         self._per_minute = max_distinct_per_minute
-        self._budget: dict[tuple[str, str], _Budget] = {}
+        self._budget: dict[tuple[ImsiDigits, str], _Budget] = {}
         #: distinct violations not acted on individually (over the per-minute budget)
         self.suppressed = 0
         self._queue: queue.Queue[_Job | _Summary | threading.Event] = queue.Queue()
@@ -152,7 +152,8 @@ class ActionDispatcher:
         """Queue the violations of ``decision``; already-seen violation keys are only counted."""
         fresh = []
         minute = int(at // 60)
-        imsi = decision.imsi or ""
+        # A decision made without a SIM (none carries violations) keys on "".
+        imsi = decision.imsi if decision.imsi is not None else ImsiDigits("")
         with self._lock:
             for v in decision.violations:
                 n = self._seen.get(v.key, 0)
@@ -189,7 +190,7 @@ class ActionDispatcher:
         with self._lock:
             return dict(self._seen)
 
-    def _summarise(self, imsi: str, budget: _Budget) -> None:
+    def _summarise(self, imsi: ImsiDigits, budget: _Budget) -> None:
         if budget.used > self._per_minute:
             self._queue.put(_Summary(imsi, budget, budget.used - self._per_minute))
 
@@ -239,8 +240,8 @@ class ActionDispatcher:
 
     def _handle(self, decision: Decision, tenant_id: str, flow: dict[str, Any],
                 at: float) -> None:
-        imsi = decision.imsi or "unknown"
-        subject = f"imsi:{imsi}"
+        imsi = decision.imsi
+        subject = f"imsi:{imsi or 'unknown'}"
         for v in decision.violations:
             details = {"violation": v.to_dict(), "flow": flow, "at": at}
             self._audit(action="policy.violation", subject=subject,
@@ -254,6 +255,8 @@ class ActionDispatcher:
                                 reason=v.kind, tenant_id=tenant_id,
                                 details={"rule_id": v.rule_id, "policy": v.policy,
                                          "version": v.version, "flow": flow})
+                elif imsi is None:
+                    continue  # alerts and removal name a SIM
                 elif action is Action.ALERT:
                     self._alert(PolicyAlert(imsi, tenant_id, at, v, flow), subject)
                 elif action is Action.REMOVE:
@@ -279,7 +282,7 @@ class ActionDispatcher:
                         tenant_id=alert.tenant_id,
                         details={"sink": repr(sink), "rule_id": alert.violation.rule_id})
 
-    def _remove(self, imsi: str, tenant_id: str, v: Violation, subject: str) -> None:
+    def _remove(self, imsi: ImsiDigits, tenant_id: str, v: Violation, subject: str) -> None:
         reason = f"policy {v.policy} v{v.version} rule {v.rule_id}: {v.kind}"
         if not self.removers:
             self._audit(action="policy.remove", subject=subject, outcome="success",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 
+from simtrust.domain import ImsiDigits
 from simtrust.errors import Conflict, InvalidInput, NotFound
 
 __all__ = ["AddressMap", "AddressPoolExhausted"]
@@ -40,10 +41,10 @@ class AddressMap:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_addr: dict[tuple[str, str], str] = {}
-        self._any: dict[str, str] = {}
-        self._by_imsi: dict[str, tuple[str, str]] = {}
-        self._static: dict[tuple[str, str], str] = {}
+        self._by_addr: dict[tuple[str, str], ImsiDigits] = {}
+        self._any: dict[str, ImsiDigits] = {}
+        self._by_imsi: dict[ImsiDigits, tuple[str, str]] = {}
+        self._static: dict[tuple[str, ImsiDigits], str] = {}
         self._pools: dict[str, _Pool] = {}
 
     def add_pool(self, apn: str, cidr: str) -> None:
@@ -51,7 +52,7 @@ class AddressMap:
         with self._lock:
             self._pools[apn] = _Pool(cidr)
 
-    def assign_static(self, apn: str, imsi: str, address: str) -> None:
+    def assign_static(self, apn: str, imsi: ImsiDigits, address: str) -> None:
         """Reserve ``address`` for ``imsi`` on ``apn`` (used at each attach)."""
         addr = str(ipaddress.ip_address(address))
         with self._lock:
@@ -60,7 +61,7 @@ class AddressMap:
             if pool is not None and addr in pool.free:
                 pool.free.remove(addr)
 
-    def attach(self, imsi: str, apn: str, address: str | None = None) -> str:
+    def attach(self, imsi: ImsiDigits, apn: str, address: str | None = None) -> str:
         """Bind ``imsi`` on ``apn``: the given address, its static one, or one from the pool."""
         with self._lock:
             self._release(imsi)
@@ -86,11 +87,11 @@ class AddressMap:
             self._by_imsi[imsi] = (apn, addr)
             return addr
 
-    def detach(self, imsi: str) -> None:
+    def detach(self, imsi: ImsiDigits) -> None:
         with self._lock:
             self._release(imsi)
 
-    def _release(self, imsi: str) -> None:
+    def _release(self, imsi: ImsiDigits) -> None:
         bound = self._by_imsi.pop(imsi, None)
         if bound is None:
             return
@@ -104,13 +105,13 @@ class AddressMap:
             if ipaddress.ip_address(addr) in net:
                 pool.free.append(addr)
 
-    def lookup(self, address: str, apn: str | None = None) -> str | None:
+    def lookup(self, address: str, apn: str | None = None) -> ImsiDigits | None:
         """IMSI bound to ``address`` (on ``apn`` when given), else None."""
         if apn is None:
             return self._any.get(address)
         return self._by_addr.get((apn, address))
 
-    def address_of(self, imsi: str) -> str | None:
+    def address_of(self, imsi: ImsiDigits) -> str | None:
         bound = self._by_imsi.get(imsi)
         return bound[1] if bound else None
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import NamedTuple, Protocol
 
-from simtrust.domain import DeviceContext, FlowRecord
+from simtrust.domain import DeviceContext, FlowRecord, ImsiDigits
 from simtrust.policy._actions import ActionDispatcher
 from simtrust.policy._evaluate import Decision, PolicySet
 from simtrust.policy._model import Policy
@@ -26,13 +26,13 @@ __all__ = ["AddressResolver", "DeviceDirectory", "FlowVerdict", "PolicyEngine", 
 class AddressResolver(Protocol):
     """``ip → IMSI`` of the SIM holding that address (AddressMap, the subscriber AddressBook)."""
 
-    def lookup(self, address: str) -> str | None: ...
+    def lookup(self, address: str) -> ImsiDigits | None: ...
 
 
 class DeviceDirectory(Protocol):
     """``IMSI → DeviceContext`` (tenant, APN, group, time zone, serving MCC)."""
 
-    def context(self, imsi: str) -> DeviceContext | None: ...
+    def context(self, imsi: ImsiDigits) -> DeviceContext | None: ...
 
 
 class StaticDirectory:
@@ -44,10 +44,10 @@ class StaticDirectory:
     def add(self, device: DeviceContext) -> None:
         self._devices[device.imsi] = device
 
-    def context(self, imsi: str) -> DeviceContext | None:
+    def context(self, imsi: ImsiDigits) -> DeviceContext | None:
         return self._devices.get(imsi)
 
-    def imsis(self) -> list[str]:
+    def imsis(self) -> list[ImsiDigits]:
         return sorted(self._devices)
 
 
@@ -55,7 +55,7 @@ class FlowVerdict(NamedTuple):
     """An ingested flow, the SIM it belongs to, its direction and the decision."""
 
     flow: FlowRecord
-    imsi: str
+    imsi: ImsiDigits
     uplink: bool
     decision: Decision
 
@@ -86,7 +86,7 @@ class PolicyEngine:
             self.policies.put(policy)
 
     def decide(self, *, dst_addr: str, dst_port: int, protocol: int,
-               src_addr: str | None = None, imsi: str | None = None, src_port: int = 0,
+               src_addr: str | None = None, imsi: ImsiDigits | None = None, src_port: int = 0,
                at: float | None = None) -> Decision:
         """May this flow start? The device is named by ``imsi`` or by its address."""
         now = self.clock() if at is None else at
@@ -151,7 +151,7 @@ class PolicyEngine:
                 out.append(verdict(FlowVerdict, (flow, imsi, uplink, decision)))
         return out
 
-    def meter(self, imsi: str, octets: int, *, at: float | None = None) -> Decision:
+    def meter(self, imsi: ImsiDigits, octets: int, *, at: float | None = None) -> Decision:
         """Count ``octets`` a gateway reported for ``imsi`` (RADIUS accounting, RFC 2866)
         against its volume caps only, and act on a cap crossed.
 
@@ -170,7 +170,7 @@ class PolicyEngine:
                                    {"source": "accounting", "octets": int(octets)}, now)
         return decision
 
-    def restore(self, imsi: str) -> None:
+    def restore(self, imsi: ImsiDigits) -> None:
         """Lift a ``remove`` in the engine (after the SIM was reactivated)."""
         self.removed.discard(imsi)
 

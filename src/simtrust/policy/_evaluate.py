@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from simtrust.domain import DeviceContext, FlowRecord
+from simtrust.domain import DeviceContext, FlowRecord, ImsiDigits
 from simtrust.policy._model import (
     SCOPE_RANK,
     Action,
@@ -169,7 +169,7 @@ class Decision(NamedTuple):
 
     allowed: bool
     violations: tuple[Violation, ...] = ()
-    imsi: str | None = None
+    imsi: ImsiDigits | None = None
     reason: str = "ok"
 
     @property
@@ -333,25 +333,25 @@ class UsageMeter:
         """
         return self._volume
 
-    def add_bytes(self, imsi: str, period: str, bucket: int, octets: int) -> int:
+    def add_bytes(self, imsi: ImsiDigits, period: str, bucket: int, octets: int) -> int:
         key = (imsi, period)
         cur = self._volume.get(key)
         total = octets if cur is None or cur[0] != bucket else cur[1] + octets
         self._volume[key] = (bucket, total)
         return total
 
-    def bytes_in(self, imsi: str, period: str, bucket: int) -> int:
+    def bytes_in(self, imsi: ImsiDigits, period: str, bucket: int) -> int:
         cur = self._volume.get((imsi, period))
         return cur[1] if cur is not None and cur[0] == bucket else 0
 
-    def add_flow(self, imsi: str, per_seconds: int, window: int) -> int:
+    def add_flow(self, imsi: ImsiDigits, per_seconds: int, window: int) -> int:
         key = (imsi, per_seconds)
         cur = self._flows.get(key)
         total = 1 if cur is None or cur[0] != window else cur[1] + 1
         self._flows[key] = (window, total)
         return total
 
-    def reset(self, imsi: str | None = None) -> None:
+    def reset(self, imsi: ImsiDigits | None = None) -> None:
         if imsi is None:
             self._volume.clear()
             self._flows.clear()

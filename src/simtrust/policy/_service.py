@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from simtrust.alerts import AlertSink, AuditWriter
-from simtrust.domain import DeviceContext
+from simtrust.domain import DeviceContext, ImsiDigits
 from simtrust.policy._actions import ActionDispatcher, PolicyAlert, RemoveAction
 from simtrust.policy._addressmap import AddressMap
 from simtrust.policy._engine import AddressResolver, DeviceDirectory, PolicyEngine, StaticDirectory
@@ -40,7 +40,7 @@ class LayeredDirectory:
     def __repr__(self) -> str:
         return f"LayeredDirectory(fallback={self.fallback!r})"
 
-    def context(self, imsi: str) -> DeviceContext | None:
+    def context(self, imsi: ImsiDigits) -> DeviceContext | None:
         found = self.static.context(imsi)
         if found is not None or self.fallback is None:
             return found
@@ -59,7 +59,7 @@ class LayeredAddresses:
     def __repr__(self) -> str:
         return f"LayeredAddresses(fallback={self.fallback!r})"
 
-    def lookup(self, address: str) -> str | None:
+    def lookup(self, address: str) -> ImsiDigits | None:
         found = self.local.lookup(address)
         if found is not None or self.fallback is None:
             return found

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from simtrust.domain import ImsiDigits
 from simtrust.errors import Conflict
 from simtrust.subscriber._inventory import Inventory
 
@@ -54,7 +55,7 @@ class AddressBook:
         self._inventory = inventory
         self._listeners: list[LeaseListener] = []
         self._by_imsi: dict[str, str | None] = {}
-        self._by_address: dict[str, str] = {}
+        self._by_address: dict[str, ImsiDigits] = {}
         self._missing: set[str] = set()
         self._pools: dict[tuple[str, str], Iterator[str]] = {}
         self._lock = threading.RLock()
@@ -70,8 +71,8 @@ class AddressBook:
 
     # -- reads ---------------------------------------------------------------
 
-    def lookup(self, address: str) -> str | None:
-        """The IMSI holding ``address`` now, or None."""
+    def lookup(self, address: str) -> ImsiDigits | None:
+        """The IMSI holding ``address`` now, or None (store rows hold validated IMSIs)."""
         imsi = self._by_address.get(address)
         if imsi is not None or address in self._missing:
             return imsi
@@ -83,7 +84,7 @@ class AddressBook:
                 self._missing.clear()
             self._missing.add(address)
             return None
-        imsi = str(row[0])
+        imsi = ImsiDigits(str(row[0]))
         self._by_address[address] = imsi
         self._by_imsi[imsi] = address
         return imsi
@@ -164,7 +165,7 @@ class AddressBook:
             inv.changes.record("lease", imsi)
         self.forget(imsi)
         self._by_imsi[imsi] = address
-        self._by_address[address] = imsi
+        self._by_address[address] = ImsiDigits(imsi)
         self._missing.discard(address)
         for listener in self._listeners:
             listener(imsi, apn, address)

@@ -10,7 +10,7 @@ flows to SIMs and their context.
 
 from __future__ import annotations
 
-from simtrust.domain import DeviceContext
+from simtrust.domain import DeviceContext, ImsiDigits
 from simtrust.subscriber._attach import AttachEngine
 from simtrust.subscriber._model import SimState
 
@@ -29,13 +29,13 @@ class SubscriberDirectory:
     def __repr__(self) -> str:
         return f"SubscriberDirectory({self._engine!r})"
 
-    def context(self, imsi: str) -> DeviceContext | None:
+    def context(self, imsi: ImsiDigits) -> DeviceContext | None:
         view = self._engine.sim_view(imsi)
         if view is None:
             return None
         group = self._engine.group_name(view.group_id)
         return DeviceContext(
-            imsi=view.imsi,
+            imsi=ImsiDigits(view.imsi),  # from the store: validated when provisioned
             tenant_id=view.tenant_id,
             apn=view.apn or "",
             group=group or "",

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Id64
-from simtrust.domain import DeviceContext
+from simtrust.domain import DeviceContext, ImsiDigits, imsi_digits
 from simtrust.errors import InvalidInput
 from simtrust.policy import (
     GatewayDevice,
@@ -128,6 +128,10 @@ def get_alerting(tenant_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> d
             "mqtt_topic": f"simtrust/policy/alerts/{tenant_id}/+"}
 
 
+def _imsi(text: str | None) -> ImsiDigits | None:
+    return None if text is None else imsi_digits(text)
+
+
 @router.post("/decide", summary="May this flow start? (inline gateway, operator key)")
 def decide(body: DecideBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
@@ -135,7 +139,7 @@ def decide(body: DecideBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[
         raise InvalidInput("give imsi or src_addr", field="imsi")
     decision = rt.policy.engine.decide(
         dst_addr=body.dst_addr, dst_port=body.dst_port, protocol=body.protocol,
-        src_addr=body.src_addr, imsi=body.imsi, src_port=body.src_port, at=body.at)
+        src_addr=body.src_addr, imsi=_imsi(body.imsi), src_port=body.src_port, at=body.at)
     return decision.to_dict()
 
 
@@ -154,7 +158,7 @@ def decide_batch(body: DecideBatchBody, rt: CurrentRuntime, who: CurrentPrincipa
         if f.imsi is None and f.src_addr is None:
             raise InvalidInput("every flow needs imsi or src_addr", field="imsi")
         out.append(engine.decide(dst_addr=f.dst_addr, dst_port=f.dst_port, protocol=f.protocol,
-                                 src_addr=f.src_addr, imsi=f.imsi, src_port=f.src_port,
+                                 src_addr=f.src_addr, imsi=_imsi(f.imsi), src_port=f.src_port,
                                  at=f.at).to_dict())
     return {"decisions": out}
 
@@ -173,7 +177,7 @@ def report_names(body: NamesBody, rt: CurrentRuntime, who: CurrentPrincipal) -> 
 def register_device(body: DeviceBody, rt: CurrentRuntime, who: CurrentPrincipal
                     ) -> dict[str, Any]:
     who.require_operator()
-    ctx = DeviceContext(body.imsi, body.tenant_id, body.apn, body.group, body.tz,
+    ctx = DeviceContext(imsi_digits(body.imsi), body.tenant_id, body.apn, body.group, body.tz,
                         body.serving_mcc)
     try:
         rt.policy.register(ctx, body.address)

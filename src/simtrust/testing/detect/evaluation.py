@@ -32,7 +32,7 @@ from typing import Any
 import dpkt
 
 from simtrust.detect import Alert, Detector, DeviceRef, Thresholds
-from simtrust.domain import FlowRecord
+from simtrust.domain import FlowRecord, imsi_digits
 from simtrust.flows import (
     Capture,
     decode_packet,
@@ -320,10 +320,10 @@ def evaluate(
             train_subs: dict[str, DeviceRef] = {}
             for c in train:
                 for a in c.addresses:
-                    train_subs[a] = DeviceRef(imsi, dtype)
+                    train_subs[a] = DeviceRef(imsi_digits(imsi), dtype)
             baselines = learn_baselines([c.capture for c in train], train_subs) if trained else []
             for ci, c in enumerate(test):
-                subs = {a: DeviceRef(imsi, dtype) for a in c.addresses}
+                subs = {a: DeviceRef(imsi_digits(imsi), dtype) for a in c.addresses}
                 benign = replay(Detector(subs, baselines, thresholds), c.capture)
                 benign_runs += 1
                 benign_days += c.capture.duration / _DAY

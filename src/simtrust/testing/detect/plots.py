@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from simtrust.detect import Detector, DeviceRef
+from simtrust.domain import imsi_digits
 from simtrust.flows import Capture, learn_baselines, replay
 from simtrust.testing.detect.evaluation import (
     VARIANTS,
@@ -64,7 +65,7 @@ def write_plots(root: Path, out_dir: Path, device_type: str | None = None) -> li
         device_type = max(corpus, key=lambda t: sum(p.stat().st_size for p in corpus[t]))
     caps = [load_capture(device_type, p) for p in corpus[device_type]]
     train, test = caps[0::2], caps[1::2]
-    imsi = "001010000000001"
+    imsi = imsi_digits("001010000000001")
     subs = {a: DeviceRef(imsi, device_type) for c in train for a in c.addresses}
     baselines = learn_baselines([c.capture for c in train], subs)
     cohort = next(b for b in baselines if b.scope == "cohort")

@@ -53,7 +53,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from simtrust.detect import SimEvent, country_places, great_circle_km
-from simtrust.domain import Imei
+from simtrust.domain import Imei, imsi_digits
 
 __all__ = ["NEIGHBOURS", "Scenario", "generate", "merged"]
 
@@ -147,7 +147,7 @@ class _Sim:
              session: str = "") -> None:
         """One event; ``imei`` None means the home device's, ``""`` none (interim records)."""
         if at < self.end:
-            self.events.append(SimEvent(at, self.imsi, kind, plmn=plmn,
+            self.events.append(SimEvent(at, imsi_digits(self.imsi), kind, plmn=plmn,
                                         imei=self.imei if imei is None else imei,
                                         session=session))
 
