@@ -59,6 +59,9 @@ class Settings:
     bootstrap_bsf_domain: str = "bsf.mnc001.mcc001.pub.3gppnetwork.org"
     radius_bind: str = ""
     radius_acct_bind: str = ""
+    radius_tcp_bind: str = ""
+    radius_tcp_acct_bind: str = ""
+    radsec_bind: str = ""
     lwm2m_bind: str = ""
     lwm2m_bootstrap_bind: str = ""
     lwm2m_public_host: str = "localhost"
@@ -143,6 +146,9 @@ _ENV = {
     "bootstrap_bsf_domain": "SIMTRUST_BOOTSTRAP_BSF_DOMAIN",
     "radius_bind": "SIMTRUST_RADIUS_BIND",
     "radius_acct_bind": "SIMTRUST_RADIUS_ACCT_BIND",
+    "radius_tcp_bind": "SIMTRUST_RADIUS_TCP_BIND",
+    "radius_tcp_acct_bind": "SIMTRUST_RADIUS_TCP_ACCT_BIND",
+    "radsec_bind": "SIMTRUST_RADSEC_BIND",
     "lwm2m_bind": "SIMTRUST_LWM2M_BIND",
     "lwm2m_bootstrap_bind": "SIMTRUST_LWM2M_BOOTSTRAP_BIND",
     "lwm2m_public_host": "SIMTRUST_LWM2M_PUBLIC_HOST",
@@ -228,7 +234,8 @@ def _coerce(key: str, raw: Any) -> Any:
         if not text or any(c.isspace() for c in text) or not text.isascii():
             raise ConfigError(f"{key} must be a DiameterIdentity (FQDN)", setting=key)
         return text
-    if key in ("radius_bind", "radius_acct_bind", "lwm2m_bind", "lwm2m_bootstrap_bind"):
+    if key in ("radius_bind", "radius_acct_bind", "radius_tcp_bind", "radius_tcp_acct_bind",
+               "radsec_bind", "lwm2m_bind", "lwm2m_bootstrap_bind"):
         text = str(raw).strip()
         host, sep, port = text.rpartition(":")
         numeric = port.isascii() and port.isdigit()

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from cryptography.hazmat.primitives import serialization
 from rich.table import Table
 
 import simtrust
-from simtrust.aaa import RadiusListener, parse_bind
+from simtrust.aaa import RadiusListener, RadiusStreamListener, parse_bind, radsec_context
 from simtrust.audit.anchoring import anchor_pending, prove_event, verify_event_proof
 from simtrust.benchmark import discover, load_bench
 from simtrust.cli._common import console, emit_json, err_console, open_runtime, progress_bar
@@ -251,10 +252,15 @@ def _start_sbi(rt: Runtime) -> list[Callable[[], None]]:
     return stops
 
 
-def _start_radius(rt: Runtime) -> list[RadiusListener]:
-    """The RADIUS listeners ``SIMTRUST_RADIUS_BIND`` / ``SIMTRUST_RADIUS_ACCT_BIND`` name."""
-    listeners: list[RadiusListener] = []
-    for bind, kind in ((rt.settings.radius_bind, "auth"), (rt.settings.radius_acct_bind, "acct")):
+def _start_radius(rt: Runtime) -> list[RadiusListener | RadiusStreamListener]:
+    """The RADIUS listeners the settings name: UDP (``SIMTRUST_RADIUS_BIND`` /
+    ``SIMTRUST_RADIUS_ACCT_BIND``), TCP (``SIMTRUST_RADIUS_TCP_BIND`` /
+    ``SIMTRUST_RADIUS_TCP_ACCT_BIND``, RFC 6613) and TLS (``SIMTRUST_RADSEC_BIND``,
+    RFC 6614; server certificate from the operator CA, gateway certificates from the
+    operator CA or ``SIMTRUST_TLS_CLIENT_CA``)."""
+    settings = rt.settings
+    listeners: list[RadiusListener | RadiusStreamListener] = []
+    for bind, kind in ((settings.radius_bind, "auth"), (settings.radius_acct_bind, "acct")):
         if not bind:
             continue
         host, port = parse_bind(bind)
@@ -262,6 +268,30 @@ def _start_radius(rt: Runtime) -> list[RadiusListener]:
         listeners.append(listener)
         err_console.print(f"simtrust RADIUS {kind} on udp://{listener.address[0]}:"
                           f"{listener.address[1]}")
+    for bind, kind in ((settings.radius_tcp_bind, "auth"),
+                       (settings.radius_tcp_acct_bind, "acct")):
+        if not bind:
+            continue
+        host, port = parse_bind(bind)
+        stream = RadiusStreamListener(rt.aaa.server, host, port, kind).start()
+        listeners.append(stream)
+        err_console.print(f"simtrust RADIUS {kind} on tcp://{stream.address[0]}:"
+                          f"{stream.address[1]}")
+    if settings.radsec_bind:
+        host, port = parse_bind(settings.radsec_bind)
+        cas = rt.bootstrap.cas
+        wildcard = ipaddress.ip_address(socket.gethostbyname(host)).is_unspecified \
+            if ":" not in host else ipaddress.ip_address(host).is_unspecified
+        names = [socket.gethostname()] if wildcard else [host]
+        chain, key = cas.server_certificate([*names, "localhost"], days=365)
+        trust = cas.operator_ca().certificate.public_bytes(serialization.Encoding.PEM)
+        if settings.tls_client_ca:
+            trust += b"\n" + Path(settings.tls_client_ca).read_bytes()
+        context = radsec_context(chain, key, trust,
+                                 keylog=os.environ.get("SSLKEYLOGFILE") or None)
+        stream = RadiusStreamListener(rt.aaa.server, host, port, "any", tls=context).start()
+        listeners.append(stream)
+        err_console.print(f"simtrust RadSec on tls://{stream.address[0]}:{stream.address[1]}")
     if listeners:
         rt.aaa.watch()
     return listeners
