@@ -7,7 +7,8 @@ Annex C and stores the advanced SQN state with compare-and-swap on
 store never issue the same SQN. Re-synchronisation verifies AUTS (MAC-S),
 resets SEQ_HE (TS 33.102 §6.3.5) and audits it; a forged AUTS is audited and
 refused. The transaction is durable (fsync) before a vector or SQN_MS is
-returned, so an answered request is in the audit trail after any crash.
+returned, so an answered request is in the audit trail after any crash; SQN
+advances requested at the same time share one such transaction (group commit).
 Vectors: EPS-AKA (TS 33.401 §6.1.2), 5G HE AV (TS 33.501 §6.1.3.2),
 EAP-AKA' (TS 33.402 §6.2).
 """
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 from simtrust.domain import Imsi, Plmn
-from simtrust.errors import AuthenticationFailure, Conflict, NotFound
+from simtrust.errors import AuthenticationFailure, Conflict, NotFound, SimtrustError
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._model import OpKind, Sim, SimState, TuakParams
 from simtrust.subscriber._sqn import decode_sqn_state, encode_sqn_state
@@ -50,6 +52,51 @@ T = TypeVar("T")
 _ATTEMPTS = 8
 
 
+class _Slot(Generic[T]):
+    """One SQN advance waiting for its group commit."""
+
+    __slots__ = ("action", "actor", "details", "done", "error", "out", "produce", "sim")
+
+    def __init__(self, sim: Sim, produce: Callable[[AucSqnState], tuple[list[T], AucSqnState]],
+                 actor: str, action: str, details: dict[str, object]) -> None:
+        self.sim, self.produce = sim, produce
+        self.actor, self.action, self.details = actor, action, details
+        self.out: list[T] | None = None
+        self.error: SimtrustError | None = None
+        self.done = False
+
+
+class _GroupCommit:
+    """Leader/follower batching: the first caller commits everything queued meanwhile;
+    callers arriving during that commit form the next batch. A lone caller commits
+    alone at once, so nothing waits for a timer."""
+
+    __slots__ = ("_busy", "_cond", "_pending")
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._pending: list[_Slot[Any]] = []
+        self._busy = False
+
+    def run(self, slot: _Slot[Any], commit: Callable[[list[_Slot[Any]]], None]) -> None:
+        with self._cond:
+            self._pending.append(slot)
+            while not slot.done and self._busy:
+                self._cond.wait()
+            if slot.done:
+                return
+            self._busy = True
+            batch, self._pending = self._pending, []
+        try:
+            commit(batch)
+        finally:
+            with self._cond:
+                for queued in batch:
+                    queued.done = True
+                self._busy = False
+                self._cond.notify_all()
+
+
 def aka_functions(op_kind: OpKind, k: bytes, op: bytes, tuak: TuakParams | None) -> AkaFunctions:
     """The algorithm set of a SIM from its secrets (OP/TOP are combined with K here)."""
     if op_kind is OpKind.OPC:
@@ -70,11 +117,12 @@ def _backoff(attempt: int) -> None:
 class AuthService:
     """Vectors and re-synchronisation for SIMs in an :class:`Inventory`."""
 
-    __slots__ = ("_inv", "_rand")
+    __slots__ = ("_group", "_inv", "_rand")
 
     def __init__(self, inventory: Inventory, *, rand: RandSource = os.urandom) -> None:
         self._inv = inventory
         self._rand = rand
+        self._group = _GroupCommit()
 
     def __repr__(self) -> str:
         return f"AuthService({self._inv!r})"
@@ -101,22 +149,49 @@ class AuthService:
         action: str,
         details: dict[str, object],
     ) -> list[T]:
+        slot = _Slot(sim, produce, actor, action, details)
+        self._group.run(slot, self._commit_batch)
+        if slot.error is not None:
+            raise slot.error
+        if slot.out is not None:
+            return slot.out
+        # Lost the compare-and-swap to another process: retry alone, backing off.
         inv = self._inv
         for attempt in range(_ATTEMPTS):
-            # Read and swap in one transaction: threads of this process are
-            # serialised by the store; the compare-and-swap guards other processes.
-            with inv.db.transaction(durable=True):
-                text, version = inv.sqn_state(sim.iccid)
-                out, after = produce(decode_sqn_state(text))
-                if inv.swap_sqn_state(sim.iccid, encode_sqn_state(after), version):
-                    inv.audit.append(
-                        actor=actor, action=action, subject=f"sim:{sim.iccid}",
-                        outcome="success", tenant_id=sim.tenant_id,
-                        details={**details, "count": len(out), "seq_he": after.seq},
-                    )
-                    return out
             _backoff(attempt)
+            with inv.db.transaction(durable=True):
+                if self._apply(slot):
+                    return slot.out  # type: ignore[return-value]
         raise Conflict("SQN state is contended; retry", iccid=sim.iccid.value)
+
+    def _apply(self, slot: _Slot[Any]) -> bool:
+        """Inside a transaction: read, produce and swap one SIM's SQN state, audited."""
+        inv = self._inv
+        sim = slot.sim
+        text, version = inv.sqn_state(sim.iccid)
+        out, after = slot.produce(decode_sqn_state(text))
+        if not inv.swap_sqn_state(sim.iccid, encode_sqn_state(after), version):
+            return False
+        inv.audit.append(
+            actor=slot.actor, action=slot.action, subject=f"sim:{sim.iccid}",
+            outcome="success", tenant_id=sim.tenant_id,
+            details={**slot.details, "count": len(out), "seq_he": after.seq},
+        )
+        slot.out = out
+        return True
+
+    def _commit_batch(self, batch: list[_Slot[Any]]) -> None:
+        """One durable transaction for the SQN advances requested together (group
+        commit): each is applied in turn, so two for one SIM see each other's state;
+        none is returned before the commit."""
+        try:
+            with self._inv.db.transaction(durable=True):
+                for slot in batch:
+                    self._apply(slot)
+        except SimtrustError as exc:
+            for slot in batch:
+                slot.out = None
+                slot.error = exc
 
     def eps_vectors(
         self, imsi: Imsi, serving: Plmn, count: int = 1, *, actor: str = "auc"
