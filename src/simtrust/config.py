@@ -32,6 +32,9 @@ class Settings:
     home: Path
     store_url: str
     api_bind: str = _DEFAULT_BIND
+    api_workers: int = 0
+    api_tls_cert: str = ""
+    api_tls_key: str = ""
     master_key_file: Path = field(default=Path())
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     nats_url: str = "nats://127.0.0.1:4222"
@@ -56,6 +59,9 @@ class Settings:
     bootstrap_bsf_domain: str = "bsf.mnc001.mcc001.pub.3gppnetwork.org"
     radius_bind: str = ""
     radius_acct_bind: str = ""
+    radius_tcp_bind: str = ""
+    radius_tcp_acct_bind: str = ""
+    radsec_bind: str = ""
     lwm2m_bind: str = ""
     lwm2m_bootstrap_bind: str = ""
     lwm2m_public_host: str = "localhost"
@@ -71,6 +77,16 @@ class Settings:
     @property
     def api_port(self) -> int:
         return int(self.api_bind.rsplit(":", 1)[1])
+
+    @property
+    def api_worker_count(self) -> int:
+        """API worker processes: ``api_workers``, or one per usable core when 0."""
+        if self.api_workers:
+            return self.api_workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)
 
     @property
     def public_url(self) -> str:
@@ -103,6 +119,9 @@ class Settings:
 _ENV = {
     "store_url": "SIMTRUST_STORE_URL",
     "api_bind": "SIMTRUST_API_BIND",
+    "api_workers": "SIMTRUST_API_WORKERS",
+    "api_tls_cert": "SIMTRUST_API_TLS_CERT",
+    "api_tls_key": "SIMTRUST_API_TLS_KEY",
     "master_key_file": "SIMTRUST_MASTER_KEY_FILE",
     "mqtt_url": "SIMTRUST_MQTT_URL",
     "nats_url": "SIMTRUST_NATS_URL",
@@ -127,6 +146,9 @@ _ENV = {
     "bootstrap_bsf_domain": "SIMTRUST_BOOTSTRAP_BSF_DOMAIN",
     "radius_bind": "SIMTRUST_RADIUS_BIND",
     "radius_acct_bind": "SIMTRUST_RADIUS_ACCT_BIND",
+    "radius_tcp_bind": "SIMTRUST_RADIUS_TCP_BIND",
+    "radius_tcp_acct_bind": "SIMTRUST_RADIUS_TCP_ACCT_BIND",
+    "radsec_bind": "SIMTRUST_RADSEC_BIND",
     "lwm2m_bind": "SIMTRUST_LWM2M_BIND",
     "lwm2m_bootstrap_bind": "SIMTRUST_LWM2M_BOOTSTRAP_BIND",
     "lwm2m_public_host": "SIMTRUST_LWM2M_PUBLIC_HOST",
@@ -183,7 +205,16 @@ def _coerce(key: str, raw: Any) -> Any:
         ):
             raise ConfigError(f"{key} must be HOST:PORT, got {text!r}", setting=key)
         return text
-    if key in ("tls_cert", "tls_key", "tls_client_ca", "nrf_public_key") and str(raw):
+    if key == "api_workers":
+        try:
+            count = int(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{key} must be an integer", setting=key) from exc
+        if not 0 <= count <= 256:
+            raise ConfigError(f"{key} must be 0 (one per core) to 256", setting=key)
+        return count
+    if key in ("tls_cert", "tls_key", "tls_client_ca", "nrf_public_key", "api_tls_cert",
+               "api_tls_key") and str(raw):
         path = Path(str(raw)).expanduser().resolve()
         if not path.is_file():
             raise ConfigError(f"{key}: no file at {path}", setting=key)
@@ -203,7 +234,8 @@ def _coerce(key: str, raw: Any) -> Any:
         if not text or any(c.isspace() for c in text) or not text.isascii():
             raise ConfigError(f"{key} must be a DiameterIdentity (FQDN)", setting=key)
         return text
-    if key in ("radius_bind", "radius_acct_bind", "lwm2m_bind", "lwm2m_bootstrap_bind"):
+    if key in ("radius_bind", "radius_acct_bind", "radius_tcp_bind", "radius_tcp_acct_bind",
+               "radsec_bind", "lwm2m_bind", "lwm2m_bootstrap_bind"):
         text = str(raw).strip()
         host, sep, port = text.rpartition(":")
         numeric = port.isascii() and port.isdigit()

@@ -3,6 +3,7 @@ capture of exchanged datagrams written as a pcap (dpkt) for tshark to dissect.""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -104,3 +105,101 @@ class CoaReceiver:
         self._stop.set()
         self._thread.join(timeout=5)
         self.sock.close()
+
+
+class TcpRelay:
+    """A TCP relay between a peer and a listener that records every byte each way, so a
+    test can write the exchange as a pcap (the stream transports, RFC 6613/6614) without
+    capture privileges. ``segments`` holds (connection, from_client, bytes) in order."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port: int = self.sock.getsockname()[1]
+        self.segments: list[tuple[int, bool, bytes]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        connection = 0
+        while not self._stop.is_set():
+            try:
+                down, _addr = self.sock.accept()
+            except OSError:
+                continue
+            up = socket.create_connection(self.upstream)
+            self._sockets += [down, up]
+            for src, dst, outbound in ((down, up, True), (up, down, False)):
+                threading.Thread(target=self._pump, args=(connection, src, dst, outbound),
+                                 daemon=True).start()
+            connection += 1
+
+    def _pump(self, connection: int, src: socket.socket, dst: socket.socket,
+              outbound: bool) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                with self._lock:  # record and forward in one step: the order is the wire's
+                    self.segments.append((connection, outbound, data))
+                    dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+    def stream(self, connection: int, outbound: bool) -> bytes:
+        return b"".join(d for c, o, d in self.segments if c == connection and o == outbound)
+
+    def write_pcap(self, path: Path, server_port: int) -> Path:
+        """IPv4/TCP frames on 127.0.0.1 (handshake, data with sequence numbers, ACKs)."""
+        with path.open("wb") as fh:
+            writer = dpkt.pcap.Writer(fh, linktype=dpkt.pcap.DLT_RAW)
+            stamp = [1_700_000_000.0]
+            seqs: dict[tuple[int, bool], int] = {}
+
+            def emit(connection: int, outbound: bool, flags: int, data: bytes = b"") -> None:
+                client_port = 40000 + connection
+                sport, dport = (client_port, server_port) if outbound else \
+                    (server_port, client_port)
+                seq = seqs.setdefault((connection, outbound), 1000 if outbound else 5000)
+                ack = seqs.setdefault((connection, not outbound), 5000 if outbound else 1000)
+                tcp = dpkt.tcp.TCP(sport=sport, dport=dport, seq=seq, ack=ack, flags=flags,
+                                   win=65535, data=data)
+                tcp.off = 5
+                ip = dpkt.ip.IP(src=socket.inet_aton("127.0.0.1"),
+                                dst=socket.inet_aton("127.0.0.1"), p=dpkt.ip.IP_PROTO_TCP,
+                                data=tcp)
+                ip.len = 20 + len(bytes(tcp))
+                writer.writepkt(bytes(ip), ts=stamp[0])
+                stamp[0] += 0.001
+                seqs[(connection, outbound)] = seq + len(data) + (
+                    1 if flags & (dpkt.tcp.TH_SYN | dpkt.tcp.TH_FIN) else 0)
+
+            connections = sorted({c for c, _o, _d in self.segments})
+            for c in connections:
+                emit(c, True, dpkt.tcp.TH_SYN)
+                seqs[(c, True)] = 1001
+                emit(c, False, dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK)
+                emit(c, True, dpkt.tcp.TH_ACK)
+            for c, outbound, data in self.segments:
+                for offset in range(0, len(data), 1400):
+                    emit(c, outbound, dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH,
+                         data[offset : offset + 1400])
+        return path
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+        for s in self._sockets:
+            with contextlib.suppress(OSError):
+                s.close()

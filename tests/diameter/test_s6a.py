@@ -20,6 +20,7 @@ from diameter.message.avp.grouped import (
 from diameter.message.commands import (
     AuthenticationInformationRequest,
     CancelLocationAnswer,
+    DeviceWatchdogAnswer,
     DeviceWatchdogRequest,
     DisconnectPeerRequest,
     InsertSubscriberDataAnswer,
@@ -34,7 +35,9 @@ from diameter.message.constants import (
     VENDOR_TGPP,
 )
 
-from simtrust.subscriber import Imei, Roaming, SimState
+from simtrust.runtime import Runtime
+from simtrust.store import open_database
+from simtrust.subscriber import Imei, Roaming, SimState, build_services
 
 from ..subscriber.conftest import TENANT, imei, imsi, spec
 from .conftest import MME, REALM, S6A, S13, Env, Mme
@@ -243,6 +246,38 @@ def test_suspending_a_registered_sim_sends_clr(sims: Env, mme: Mme) -> None:
     assert sims.subs.hss.serving_node(imsi(1).value) is None
     actions = [e.action for e in sims.rt.audit.iter_all()]
     assert "hss.cancel-location" in actions
+
+
+def _dwa(dwr: Any) -> bytes:
+    dwa = DeviceWatchdogAnswer()
+    dwa.header.hop_by_hop_identifier = dwr.header.hop_by_hop_identifier
+    dwa.header.end_to_end_identifier = dwr.header.end_to_end_identifier
+    dwa.result_code = 2001
+    dwa.origin_host = MME.encode()
+    dwa.origin_realm = REALM.encode()
+    return bytes(dwa.as_bytes())
+
+
+def test_a_sim_suspended_by_another_process_sends_clr(sims: Env, mme: Mme) -> None:
+    """An API worker process suspends the SIM; the master's listener follows the change feed."""
+    assert 2001 == mme.exchange(ulr(imsi(1).value, imei(1).value)).result_code
+    sims.subs.hss.follow_changes(interval=0.02)
+    other = Runtime(sims.rt.settings, open_database(sims.rt.settings.store_url),
+                    sims.rt.keyring)
+    try:
+        worker = build_services(other.db, other.keyring, other.audit, other.clock, sinks=[])
+        worker.inventory.transition(spec(1).iccid, SimState.SUSPENDED, actor="operator",
+                                    reason="api")
+        worker.close()
+        clr = mme.read()
+        while 280 == clr.header.command_code:  # the listener's watchdog (1 s in these tests)
+            mme.send_raw(_dwa(clr))
+            clr = mme.read()
+        assert 317 == clr.header.command_code
+        assert imsi(1).value == clr.user_name
+    finally:
+        sims.subs.hss.stop_following()
+        other.close()
 
 
 def test_subscription_change_sends_idr(sims: Env, mme: Mme) -> None:

@@ -6,6 +6,7 @@ clients with sealed secrets, Access-Request answered by the subscriber
 package's attach decision with the SIM's address, per-APN second-level
 credentials, group-committed accounting sessions that feed the policies'
 volume caps, and Disconnect/CoA sent when a SIM is suspended or terminated.
+Transports: UDP, TCP (RFC 6613) and TLS (RadSec, RFC 6614).
 """
 
 from simtrust.aaa._apn import AUTH_METHODS, DEFAULT_SESSION_TIMEOUT, ApnAccess, ApnAccessStore
@@ -23,6 +24,7 @@ from simtrust.aaa._eap import (
     zero_mac,
 )
 from simtrust.aaa._eap_server import EapAkaServer, EapOutcome
+from simtrust.aaa._eap_store import EapIdentityStore
 from simtrust.aaa._listener import RadiusListener, parse_bind
 from simtrust.aaa._radius import (
     Attr,
@@ -37,6 +39,7 @@ from simtrust.aaa._radius import (
 from simtrust.aaa._server import COUNTERS, EapHandler, RadiusServer, UsageSink
 from simtrust.aaa._service import AaaServices, build_aaa
 from simtrust.aaa._sessions import AccountingLog, AcctRecord, Session
+from simtrust.aaa._stream import RADSEC_SECRET, RadiusStreamListener, radsec_context
 
 __all__ = [
     "AUTH_METHODS",
@@ -44,6 +47,7 @@ __all__ = [
     "DEFAULT_COA_PORT",
     "DEFAULT_SESSION_TIMEOUT",
     "ERROR_CAUSES",
+    "RADSEC_SECRET",
     "AaaServices",
     "AccountingLog",
     "AcctRecord",
@@ -56,6 +60,7 @@ __all__ = [
     "DynamicAuthClient",
     "EapAkaServer",
     "EapHandler",
+    "EapIdentityStore",
     "EapOutcome",
     "EapPacket",
     "GatewayClient",
@@ -65,6 +70,7 @@ __all__ = [
     "Packet",
     "RadiusListener",
     "RadiusServer",
+    "RadiusStreamListener",
     "Session",
     "UsageSink",
     "Vendor",
@@ -78,5 +84,6 @@ __all__ = [
     "mac_of",
     "mppe_decrypt",
     "parse_bind",
+    "radsec_context",
     "zero_mac",
 ]

@@ -26,6 +26,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -60,7 +61,7 @@ COUNTERS = (
     "access_requests", "accepts", "rejects", "challenges", "accounting_requests",
     "accounting_responses", "malformed", "unknown_client", "bad_authenticator",
     "missing_message_authenticator", "duplicates", "rate_limited", "unexpected_code",
-    "invalid_request", "in_flight_dropped", "overload_dropped",
+    "invalid_request", "in_flight_dropped", "overload_dropped", "tls_refused",
 )
 
 _STATUS = {1: "start", 2: "stop", 3: "interim", 7: "accounting-on", 8: "accounting-off"}
@@ -160,12 +161,15 @@ class RadiusServer:
 
     # -- common checks -----------------------------------------------------------
 
-    def _admit(self, data: bytes, addr: tuple[str, int], codes: tuple[int, ...]
+    def _admit(self, data: bytes, addr: tuple[str, int], codes: tuple[int, ...],
+               secret: bytes | None = None
                ) -> tuple[GatewayClient, Packet, bytes, tuple[Any, ...]] | None:
         client = self.clients.match(addr[0])
         if client is None:
             self.counters["unknown_client"] += 1
             return None
+        if secret is not None:
+            client = replace(client, secret=secret)
         if not self._take(client.id):
             self.counters["rate_limited"] += 1
             return None
@@ -219,15 +223,17 @@ class RadiusServer:
     # -- Access-Request ------------------------------------------------------------
 
     def handle_auth(self, data: bytes, addr: tuple[str, int],
-                    send: Callable[[bytes], None] | None = None) -> bytes | None:
+                    send: Callable[[bytes], None] | None = None, *,
+                    secret: bytes | None = None) -> bytes | None:
         """The answer to one datagram on the authentication port, or None.
 
         An answer whose audit record this server writes itself goes out after that
         record is committed: with ``send``, through ``send`` once the group commit is
-        done (and None is returned); without, after a synchronous append.
+        done (and None is returned); without, after a synchronous append. ``secret``
+        replaces the client's shared secret (RadSec's fixed ``radsec``, RFC 6614 §2.3).
         """
         self._local.pending = []
-        admitted = self._admit(data, addr, (Code.ACCESS_REQUEST,))
+        admitted = self._admit(data, addr, (Code.ACCESS_REQUEST,), secret)
         if admitted is None:
             return None
         client, request, wire, key = admitted
@@ -468,9 +474,9 @@ class RadiusServer:
     # -- Accounting-Request -------------------------------------------------------
 
     def handle_acct(self, data: bytes, addr: tuple[str, int],
-                    send: Callable[[bytes], None]) -> None:
+                    send: Callable[[bytes], None], *, secret: bytes | None = None) -> None:
         """Record one Accounting-Request; ``send`` gets the answer after the commit."""
-        admitted = self._admit(data, addr, (Code.ACCOUNTING_REQUEST,))
+        admitted = self._admit(data, addr, (Code.ACCOUNTING_REQUEST,), secret)
         if admitted is None:
             return
         client, request, wire, key = admitted

@@ -6,7 +6,8 @@
   at rest by the master key, generated here or imported) or *delegated* (CSRs are
   forwarded to the enterprise's own EST server, RFC 7030 §4.2, and its answer
   returned). The operator's tier-1 CA (``tenant_id`` NULL) only certifies the
-  bootstrap listener's TLS server; :meth:`CertificateAuthorities.issue` refuses it.
+  operator's own TLS servers and its packet gateways as RadSec clients (RFC 6614);
+  :meth:`CertificateAuthorities.issue` refuses it for devices.
 - The profile per CA fixes the subject organisation, the SANs (device DID as URI,
   IMEI as ``urn:imei:`` of RFC 7254, ICCID as ``urn:iccid:``), the key types
   (P-256, Ed25519), the lifetime and EKU clientAuth (RFC 5280 §4.2.1.12).
@@ -469,7 +470,8 @@ class CertificateAuthorities:
             self._keys.pop(ca.ca_id, None)
 
     def operator_ca(self) -> CaRecord:
-        """The operator's tier-1 CA (created on first use); it certifies TLS servers only."""
+        """The operator's tier-1 CA (created on first use); it certifies the operator's TLS
+        servers and RadSec gateways only."""
         try:
             return self.get("operator-tier1")
         except NotFound:
@@ -507,6 +509,36 @@ class CertificateAuthorities:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .sign(ca_key, hashes.SHA256())
         )
+        chain = cert.public_bytes(serialization.Encoding.PEM) + ca.certificate.public_bytes(
+            serialization.Encoding.PEM)
+        return chain, key.private_bytes(serialization.Encoding.PEM,
+                                        serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption())
+
+    def gateway_certificate(self, name: str, *, days: int = 365, actor: str
+                            ) -> tuple[bytes, bytes]:
+        """(certificate chain PEM, key PEM) a packet gateway presents as a RadSec client
+        (RFC 6614 §2.3), from the tier-1 CA: clientAuth only, CN ``name``. Audited."""
+        if not name or len(name) > 64 or not name.isprintable():
+            raise InvalidInput("gateway name must be 1..64 printable characters", field="name")
+        ca = self.operator_ca()
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = self._clock()
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca.certificate.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=days))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(self._software_key(ca), hashes.SHA256())
+        )
+        self._audit.append(actor=actor, action="radius-gateway.certificate",
+                           subject=f"radius-gateway:{name}", outcome="success",
+                           details={"serial": format(cert.serial_number, "x"), "days": days})
         chain = cert.public_bytes(serialization.Encoding.PEM) + ca.certificate.public_bytes(
             serialization.Encoding.PEM)
         return chain, key.private_bytes(serialization.Encoding.PEM,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import signal
 import socket
 import threading
 import uuid
@@ -13,17 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from cryptography.hazmat.primitives import serialization
 from rich.table import Table
 
 import simtrust
-from simtrust.aaa import RadiusListener, parse_bind
+from simtrust.aaa import RadiusListener, RadiusStreamListener, parse_bind, radsec_context
 from simtrust.audit.anchoring import anchor_pending, prove_event, verify_event_proof
 from simtrust.benchmark import discover, load_bench
 from simtrust.cli._common import console, emit_json, err_console, open_runtime, progress_bar
+from simtrust.cli._prefork import ApiWorkers, WorkerOptions, tls_context_check
 from simtrust.config import load_settings
 from simtrust.demo import run_demo
 from simtrust.diameter import DiameterListener, NodeSettings
-from simtrust.errors import InvalidInput, SimtrustError
+from simtrust.errors import ConfigError, InvalidInput, SimtrustError
 from simtrust.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -109,48 +112,85 @@ def init(
 @app.command()
 def serve(
     bind: Annotated[str | None, typer.Option(help="HOST:PORT (default from settings).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="API worker processes (default SIMTRUST_API_WORKERS, else one per core).",
+        min=1, max=256)] = None,
+    tls_cert: Annotated[Path | None, typer.Option(
+        "--tls-cert", help="PEM certificate chain: serve the API over TLS 1.3.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(
+        "--tls-key", help="PEM private key of --tls-cert.")] = None,
 ) -> None:
-    """Run the HTTP API server."""
-    import uvicorn  # noqa: PLC0415 - heavy optional: the ASGI server, only for commands that serve
-
-    from simtrust.web import create_site  # noqa: PLC0415 - heavy: FastAPI app, every route and the dashboard, only where it is served
-
-    rt = open_runtime()
-    host, port = rt.settings.api_host, rt.settings.api_port
+    """Run the HTTP API (worker processes) and the configured protocol listeners."""
+    settings = load_settings()
+    host, port = settings.api_host, settings.api_port
     if bind:
         host, _, port_text = bind.rpartition(":")
         if not host or not (port_text.isascii() and port_text.isdigit()):
             raise InvalidInput(f"--bind must be HOST:PORT, got {bind!r}")
         port = int(port_text)
-    err_console.print(f"simtrust API on http://{host}:{port} (OpenAPI at /openapi.json,"
-                      " dashboard at /ui/)")
-    # Built before traffic, so attach decisions, alerts and certificate events
-    # annotate the data of the SIMs they concern from the first one.
-    rt.streams.alert_sink()
-    anchoring = _start_anchoring(rt)
-    diameter = _start_diameter(rt)
-    sbi = _start_sbi(rt)
-    bootstrap = _start_bootstrap(rt)
-    listeners = _start_radius(rt)
-    _start_lwm2m(rt)
-    # Orders a stopped node left half-done are failed (their steps undone) or run now;
-    # notifications it had not delivered go out.
-    rt.orchestrator.recover()
-    rt.market_events.start()
+    cert = tls_cert or (Path(settings.api_tls_cert) if settings.api_tls_cert else None)
+    key = tls_key or (Path(settings.api_tls_key) if settings.api_tls_key else None)
+    for path in (cert, key):
+        if path is not None and not path.is_file():
+            raise InvalidInput(f"no file at {path}")
+    options = WorkerOptions(cert, key)
+    tls_context_check(options)
+    count = workers or settings.api_worker_count
+    if settings.lwm2m_bind and count > 1:
+        # The devices API drives the LwM2M sessions held in memory by the process that
+        # serves them: one worker serves both (docs/decisions/corenet-api-workers.md).
+        err_console.print("LwM2M is configured: the API runs in one worker, with the LwM2M servers")
+        count = 1
+    # Migrations run here, once, before any worker opens the store.
+    rt = open_runtime()
     try:
-        uvicorn.run(create_site(rt), host=host, port=port, log_level="info")
-    finally:
-        for stop in sbi:
-            stop()
-        for listener in listeners:
-            listener.close()
-        if bootstrap is not None:
-            bootstrap.stop()
-        if diameter is not None:
-            diameter.stop()
-        if anchoring is not None:
-            anchoring.set()
+        sock = socket.create_server((host, port), backlog=4096)
+    except OSError as exc:
         rt.close()
+        raise ConfigError(f"cannot bind the API to {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    pool = ApiWorkers(sock, count, options, with_lwm2m=bool(settings.lwm2m_bind)).start()
+    scheme = "https" if cert else "http"
+    err_console.print(f"simtrust API on {scheme}://{host}:{sock.getsockname()[1]} "
+                      f"(OpenAPI at /openapi.json, dashboard at /ui/), {count} worker process"
+                      f"{'es' if count > 1 else ''}")
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stops: list[Callable[[], None]] = []
+    try:
+        # Built before traffic, so attach decisions, alerts and certificate events
+        # annotate the data of the SIMs they concern from the first one (workers too).
+        rt.streams.alert_sink()
+        anchoring = _start_anchoring(rt)
+        if anchoring is not None:
+            stops.append(anchoring.set)
+        diameter = _start_diameter(rt)
+        if diameter is not None:
+            stops += [rt.subscriber.hss.stop_following, diameter.stop]
+        bootstrap = _start_bootstrap(rt)
+        if bootstrap is not None:
+            stops.append(bootstrap.stop)
+        stops += [listener.close for listener in _start_radius(rt)]
+        stops += reversed(_start_sbi(rt))
+        # Orders a stopped node left half-done are failed (their steps undone) or run now;
+        # notifications it had not delivered go out. Once, here, not in every worker.
+        rt.orchestrator.recover()
+        rt.market_events.start()
+        while not stop.wait(0.5):
+            for pid, status in pool.check():
+                err_console.print(f"API worker {pid} exited ({status}); started another")
+    finally:
+        # Reverse start order: the SBI (NRF deregistration first), then the rest.
+        for stop_one in reversed(stops):
+            stop_one()
+        pool.stop()
+        rt.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _udm_instance_id(rt: Runtime) -> str:
@@ -212,10 +252,15 @@ def _start_sbi(rt: Runtime) -> list[Callable[[], None]]:
     return stops
 
 
-def _start_radius(rt: Runtime) -> list[RadiusListener]:
-    """The RADIUS listeners ``SIMTRUST_RADIUS_BIND`` / ``SIMTRUST_RADIUS_ACCT_BIND`` name."""
-    listeners: list[RadiusListener] = []
-    for bind, kind in ((rt.settings.radius_bind, "auth"), (rt.settings.radius_acct_bind, "acct")):
+def _start_radius(rt: Runtime) -> list[RadiusListener | RadiusStreamListener]:
+    """The RADIUS listeners the settings name: UDP (``SIMTRUST_RADIUS_BIND`` /
+    ``SIMTRUST_RADIUS_ACCT_BIND``), TCP (``SIMTRUST_RADIUS_TCP_BIND`` /
+    ``SIMTRUST_RADIUS_TCP_ACCT_BIND``, RFC 6613) and TLS (``SIMTRUST_RADSEC_BIND``,
+    RFC 6614; server certificate from the operator CA, gateway certificates from the
+    operator CA or ``SIMTRUST_TLS_CLIENT_CA``)."""
+    settings = rt.settings
+    listeners: list[RadiusListener | RadiusStreamListener] = []
+    for bind, kind in ((settings.radius_bind, "auth"), (settings.radius_acct_bind, "acct")):
         if not bind:
             continue
         host, port = parse_bind(bind)
@@ -223,6 +268,30 @@ def _start_radius(rt: Runtime) -> list[RadiusListener]:
         listeners.append(listener)
         err_console.print(f"simtrust RADIUS {kind} on udp://{listener.address[0]}:"
                           f"{listener.address[1]}")
+    for bind, kind in ((settings.radius_tcp_bind, "auth"),
+                       (settings.radius_tcp_acct_bind, "acct")):
+        if not bind:
+            continue
+        host, port = parse_bind(bind)
+        stream = RadiusStreamListener(rt.aaa.server, host, port, kind).start()
+        listeners.append(stream)
+        err_console.print(f"simtrust RADIUS {kind} on tcp://{stream.address[0]}:"
+                          f"{stream.address[1]}")
+    if settings.radsec_bind:
+        host, port = parse_bind(settings.radsec_bind)
+        cas = rt.bootstrap.cas
+        wildcard = ipaddress.ip_address(socket.gethostbyname(host)).is_unspecified \
+            if ":" not in host else ipaddress.ip_address(host).is_unspecified
+        names = [socket.gethostname()] if wildcard else [host]
+        chain, key = cas.server_certificate([*names, "localhost"], days=365)
+        trust = cas.operator_ca().certificate.public_bytes(serialization.Encoding.PEM)
+        if settings.tls_client_ca:
+            trust += b"\n" + Path(settings.tls_client_ca).read_bytes()
+        context = radsec_context(chain, key, trust,
+                                 keylog=os.environ.get("SSLKEYLOGFILE") or None)
+        stream = RadiusStreamListener(rt.aaa.server, host, port, "any", tls=context).start()
+        listeners.append(stream)
+        err_console.print(f"simtrust RadSec on tls://{stream.address[0]}:{stream.address[1]}")
     if listeners:
         rt.aaa.watch()
     return listeners
@@ -248,23 +317,12 @@ def _start_diameter(rt: Runtime) -> DiameterListener | None:
                         host_ip=_advertised_ip(host))
     listener = DiameterListener(node, subs.hss, subs.eir, rt.audit)
     bound = listener.start(host, int(port))
+    # SIMs suspended through an API worker process cancel their location here too.
+    subs.hss.follow_changes()
     peers = ", ".join(sorted(node.peers)) or "none (every peer is refused)"
     err_console.print(f"simtrust Diameter S6a/S13 on {bound[0]}:{bound[1]} as "
                       f"{node.origin_host} ({node.origin_realm}); peers: {peers}")
     return listener
-
-
-def _start_lwm2m(rt: Runtime) -> None:
-    """The LwM2M servers (DTLS) when ``SIMTRUST_LWM2M_BIND`` is set; the runtime stops them."""
-    settings = rt.settings
-    if not settings.lwm2m_bind:
-        return
-    host, _, port = settings.lwm2m_bind.rpartition(":")
-    bs_port = int(settings.lwm2m_bootstrap_bind.rpartition(":")[2] or 0) \
-        if settings.lwm2m_bootstrap_bind else int(port) + 1
-    rt.devices.start(host, int(port), bs_port)
-    err_console.print(f"simtrust LwM2M management on coaps://{host}:{rt.devices.dm_port}, "
-                      f"bootstrap on coaps://{host}:{rt.devices.bs_port}")
 
 
 def _start_bootstrap(rt: Runtime) -> BootstrapListener | None:

@@ -2,15 +2,19 @@
 
 ``clients add CIDR --secret S [--coa-port N]`` registers a packet gateway (its
 shared secret is sealed at rest and never printed); ``disconnect ICCID`` and
-``coa ICCID`` act on every open session of the SIM (RFC 5176). Bad input: one
+``coa ICCID`` act on every open session of the SIM (RFC 5176); ``clients cert
+NAME --out DIR`` issues a gateway's RadSec client certificate (RFC 6614) from the
+operator CA. Bad input: one
 line on stderr, exit 2.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives import serialization
 from rich.table import Table
 
 from simtrust.aaa import DEFAULT_COA_PORT, CoaResult
@@ -84,6 +88,34 @@ def clients_remove(
         emit_json({"removed": client.to_json()})
         return
     console.print(f"removed RADIUS client {client.id} ({client.network})")
+
+
+@clients_app.command("cert")
+def clients_cert(
+    name: Annotated[str, typer.Argument(help="The gateway's name (certificate CN).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for gateway.pem, gateway.key,"
+                                      " ca.pem.")],
+    days: Annotated[int, typer.Option("--days", min=1, max=825)] = 365,
+    json_out: JsonOpt = False,
+) -> None:
+    """Issue a RadSec client certificate for a gateway from the operator CA (RFC 6614)."""
+    rt = open_runtime()
+    try:
+        chain, key = rt.bootstrap.cas.gateway_certificate(name, days=days, actor=ACTOR)
+        ca = rt.bootstrap.cas.operator_ca().certificate.public_bytes(serialization.Encoding.PEM)
+    finally:
+        rt.close()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gateway.pem").write_bytes(chain)
+    key_file = out / "gateway.key"
+    key_file.touch(mode=0o600)
+    key_file.chmod(0o600)
+    key_file.write_bytes(key)
+    (out / "ca.pem").write_bytes(ca)
+    if json_out:
+        emit_json({"name": name, "directory": str(out)})
+        return
+    console.print(f"RadSec certificate for {name} in {out} (gateway.pem, gateway.key, ca.pem)")
 
 
 @app.command("disconnect")

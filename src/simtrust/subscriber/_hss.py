@@ -154,7 +154,7 @@ def equipment_from_terminal(imei: str, software_version: str | None) -> Imei | I
 class HssService:
     """S6a procedures over the inventory, the AuC and the attach engine."""
 
-    __slots__ = ("_attach", "_auth", "_inv", "_listeners", "_lock")
+    __slots__ = ("_attach", "_auth", "_follow_stop", "_inv", "_listeners", "_lock")
 
     def __init__(self, inventory: Inventory, auth: AuthService, attach: AttachEngine) -> None:
         self._inv = inventory
@@ -162,7 +162,8 @@ class HssService:
         self._attach = attach
         self._listeners: list[Callable[[HssEvent], None]] = []
         self._lock = threading.Lock()
-        inventory.subscribe(self._on_change)
+        self._follow_stop: threading.Event | None = None
+        inventory.subscribe(self._on_local_change)
 
     def __repr__(self) -> str:
         return f"HssService({self._inv!r}, listeners={len(self._listeners)})"
@@ -315,8 +316,52 @@ class HssService:
             except Exception:  # noqa: BLE001 - a failing listener must not fail the notifying write
                 _log.exception("HSS event listener failed")
 
+    def follow_changes(self, interval: float = 0.25) -> None:
+        """Act on SIM changes of every process (the inventory's change feed), not only this one's.
+
+        ``simtrust serve`` runs the API in worker processes and the Diameter listener
+        in the master: a SIM suspended through a worker must still cancel its location.
+        Once following, this process's own writes are taken from the feed as well
+        (each change is acted on once).
+        """
+        if self._follow_stop is not None:
+            return
+        stop = self._follow_stop = threading.Event()
+        changes = self._inv.changes
+        seen = start = changes.head()
+        applied: set[int] = set()
+
+        def loop() -> None:
+            nonlocal seen, applied
+            while not stop.wait(interval):
+                try:
+                    rows, _reload = changes.since(seen)
+                    for seq, kind, item in rows:
+                        if seq <= start or seq in applied:
+                            continue
+                        applied.add(seq)
+                        seen = max(seen, seq)
+                        self._on_change(kind, item)
+                except SimtrustError as exc:
+                    _log.error("change feed: %s", exc.detail)
+                if len(applied) > 4096:
+                    applied = {q for q in applied if q > seen - 1024}
+
+        threading.Thread(target=loop, name="simtrust-hss-follow", daemon=True).start()
+
+    def stop_following(self) -> None:
+        if self._follow_stop is not None:
+            self._follow_stop.set()
+            self._follow_stop = None
+
+    def _on_local_change(self, kind: str, item: str) -> None:
+        if self._follow_stop is None:
+            self._on_change(kind, item)
+
     def _on_change(self, kind: str, item: str) -> None:
-        if kind != "sim" or item == "*":
+        # Only the process that can send the CLR/IDR (a listener is subscribed) acts:
+        # an API worker or CLI process must not consume the registration silently.
+        if kind != "sim" or item == "*" or not self._listeners:
             return
         node = self.serving_node(item)
         if node is None:

@@ -1,0 +1,232 @@
+"""The API tier of ``simtrust serve``: a master process and N uvicorn worker processes.
+
+The master binds the operator API's listening socket once and starts each
+worker as a fresh interpreter (fork+exec, never a bare fork of a process that
+already runs listener threads) that inherits the socket and accepts on it;
+each worker builds its own runtime and app from the same settings, so the
+problem documents, body limit and API-key checks are the same code in every
+worker. A worker dies with its master whatever kills the master: the kernel
+sends it SIGTERM when the master exits (``PR_SET_PDEATHSIG``, Linux), and it
+also watches a pipe whose only writer is the master (end of file: the master
+is gone) — the second catches the master dying before the first was armed, and
+serves systems without prctl. The master restarts a worker that exits on its
+own and, on stop, sends SIGTERM, waits for the graceful shutdown and kills
+what is left. With a certificate and key the workers terminate TLS 1.3
+themselves (RFC 8446). docs/decisions/corenet-api-workers.md says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from simtrust.cli._common import err_console, open_runtime
+from simtrust.errors import ConfigError
+from simtrust.runtime import Runtime
+
+__all__ = ["ApiWorkers", "WorkerOptions", "start_lwm2m", "tls_context_check", "worker_main"]
+
+_PR_SET_PDEATHSIG = 1
+#: Seconds a worker may take to finish its requests once told to stop.
+GRACE_S = 5.0
+#: A worker that dies this soon after starting is not restarted at once (crash loop).
+_MIN_LIFE_S = 2.0
+
+_WORKER = "from simtrust.cli._prefork import worker_main; worker_main()"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """What every worker is told: TLS material (both or neither)."""
+
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("the API needs both a TLS certificate and key, or neither")
+
+
+def tls_context_check(options: WorkerOptions) -> None:
+    """Load the certificate and key once in the master, so a bad pair fails ``serve`` early."""
+    if options.tls_cert is None or options.tls_key is None:
+        return
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(options.tls_cert, options.tls_key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"cannot load the API certificate and key: {exc.__class__.__name__}"
+                          ) from None
+
+
+class ApiWorkers:
+    """N worker processes serving one inherited listening socket."""
+
+    def __init__(
+        self, sock: socket.socket, count: int, options: WorkerOptions, *, with_lwm2m: bool = False
+    ) -> None:
+        if count < 1:
+            raise ConfigError("the API needs at least one worker")
+        self._sock = sock
+        self._count = count
+        self._options = options
+        self._lwm2m = with_lwm2m
+        # The master holds the only write end: workers read end-of-file when it is gone.
+        self._watch_r, self._watch_w = os.pipe()
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._started: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self.restarts = 0
+
+    def __repr__(self) -> str:
+        return f"ApiWorkers(count={self._count}, pids={self.pids()})"
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [p.pid for p in self._procs]
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        fd = self._sock.fileno()
+        env = {**os.environ, "SIMTRUST_WORKER_FDS": f"{fd},{self._watch_r}",
+               "SIMTRUST_WORKER_MASTER": str(os.getpid())}
+        if self._lwm2m:
+            env["SIMTRUST_WORKER_LWM2M"] = "1"
+        if self._options.tls_cert is not None and self._options.tls_key is not None:
+            env["SIMTRUST_WORKER_TLS"] = f"{self._options.tls_cert}\n{self._options.tls_key}"
+        proc = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed command
+            [sys.executable, "-c", _WORKER], env=env, pass_fds=(fd, self._watch_r),
+            stdin=subprocess.DEVNULL,
+            # Its own process group: a terminal's Ctrl-C reaches the master, which stops
+            # the workers in order, instead of every process at once.
+            process_group=0,
+        )
+        self._started[proc.pid] = time.monotonic()
+        return proc
+
+    def start(self) -> ApiWorkers:
+        with self._lock:
+            self._procs = [self._spawn() for _ in range(self._count)]
+        return self
+
+    def check(self) -> list[tuple[int, int]]:
+        """Restart workers that exited; return their (pid, exit status)."""
+        exited: list[tuple[int, int]] = []
+        with self._lock:
+            for i, proc in enumerate(self._procs):
+                status = proc.poll()
+                if status is None:
+                    continue
+                exited.append((proc.pid, status))
+                lived = time.monotonic() - self._started.pop(proc.pid, 0.0)
+                if lived < _MIN_LIFE_S:
+                    time.sleep(_MIN_LIFE_S - lived)
+                self._procs[i] = self._spawn()
+                self.restarts += 1
+        return exited
+
+    def stop(self, grace_s: float = GRACE_S) -> None:
+        """SIGTERM every worker, wait ``grace_s`` for them, SIGKILL the rest, reap all."""
+        with self._lock:
+            procs, self._procs = self._procs, []
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for fd in (self._watch_w, self._watch_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._sock.close()
+
+
+def _die_with_master(master: int, watch_fd: int, on_master_gone: threading.Event) -> None:
+    """Arm both ways a worker learns that its master is gone (see the module docstring)."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != master:  # the master died before the signal was armed
+        os._exit(0)
+
+    def watch() -> None:
+        while True:
+            try:
+                if not os.read(watch_fd, 1):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+        on_master_gone.set()
+        # The graceful stop below has GRACE_S; a worker never outlives it by much.
+        time.sleep(GRACE_S + 2.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="master-watch", daemon=True).start()
+
+
+def start_lwm2m(rt: Runtime) -> None:
+    """The LwM2M servers (DTLS) when ``SIMTRUST_LWM2M_BIND`` is set; the runtime stops them."""
+    settings = rt.settings
+    if not settings.lwm2m_bind:
+        return
+    host, _, port = settings.lwm2m_bind.rpartition(":")
+    bs_port = int(settings.lwm2m_bootstrap_bind.rpartition(":")[2] or 0) \
+        if settings.lwm2m_bootstrap_bind else int(port) + 1
+    rt.devices.start(host, int(port), bs_port)
+    err_console.print(f"simtrust LwM2M management on coaps://{host}:{rt.devices.dm_port}, "
+                      f"bootstrap on coaps://{host}:{rt.devices.bs_port}")
+
+
+def worker_main() -> None:
+    """Entry point of a worker process (started by :class:`ApiWorkers`)."""
+    import uvicorn  # noqa: PLC0415 - heavy optional: the ASGI server, only in worker processes
+
+    from simtrust.web import create_site  # noqa: PLC0415 - heavy: the API with the dashboard, only where it is served
+
+    sock_fd, watch_fd = (int(x) for x in os.environ.pop("SIMTRUST_WORKER_FDS").split(","))
+    master = int(os.environ.pop("SIMTRUST_WORKER_MASTER"))
+    tls = os.environ.pop("SIMTRUST_WORKER_TLS", "")
+    lwm2m = os.environ.pop("SIMTRUST_WORKER_LWM2M", "") == "1"
+    gone = threading.Event()
+    _die_with_master(master, watch_fd, gone)
+    sock = socket.socket(fileno=sock_fd)
+    rt = open_runtime()
+    rt.streams.alert_sink()
+    if lwm2m:
+        start_lwm2m(rt)  # stopped by rt.close()
+    cert, _, key = tls.partition("\n")
+    config = uvicorn.Config(
+        create_site(rt), log_level="warning", access_log=False,
+        timeout_graceful_shutdown=int(GRACE_S),
+        ssl_certfile=cert or None, ssl_keyfile=key or None,
+    )
+    config.load()
+    if config.ssl is not None:
+        config.ssl.minimum_version = ssl.TLSVersion.TLSv1_3
+    server = uvicorn.Server(config)
+
+    def on_gone() -> None:
+        gone.wait()
+        server.should_exit = True
+
+    threading.Thread(target=on_gone, name="master-gone", daemon=True).start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        rt.close()
