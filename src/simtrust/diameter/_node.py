@@ -71,7 +71,7 @@ class NodeSettings:
     request_timeout_s: float = 10.0
     max_inflight: int = 256
     duplicate_cache: int = 65_536
-    workers: int = 4
+    workers: int = 32
 
 
 @dataclass(frozen=True, slots=True)
