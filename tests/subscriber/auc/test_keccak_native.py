@@ -103,3 +103,17 @@ def test_native_tuak_kernel_equals_the_python_kernel(
 def test_native_tuak_kernel_rejects_bad_input(args: tuple[Any, ...]) -> None:
     with pytest.raises(ValueError, match="tuak_core"):
         _native.tuak_core(*args)
+
+
+@needs_native
+@settings(max_examples=100, deadline=None)
+@given(st.binary(min_size=32, max_size=32), st.sampled_from((16, 32)).flatmap(
+    lambda n: st.binary(min_size=n, max_size=n)), st.integers(1, 5), st.integers(1, 3),
+    st.binary(min_size=2, max_size=2), st.data())
+def test_native_tuak_kernel_batch_equals_the_single_functions(
+    topc: bytes, k: bytes, count: int, iterations: int, amf: bytes, data: st.DataObject
+) -> None:
+    alg = Tuak(k, topc, keccak_iterations=iterations)
+    rands = data.draw(st.binary(min_size=16 * count, max_size=16 * count))
+    sqns = data.draw(st.binary(min_size=6 * count, max_size=6 * count))
+    assert alg.kernel_batch_reference(rands, sqns, amf) == alg.kernel_batch(rands, sqns, amf)

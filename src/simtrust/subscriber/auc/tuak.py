@@ -207,6 +207,40 @@ class Tuak:
         out = _core(self._topc, 0xC0 | self._kbit, rand, b"\0\0", bytes(6), self._k, self._it)
         return out[96:102][::-1]
 
+    @property
+    def fits_kernel_layout(self) -> bool:
+        """Whether the outputs fit MILENAGE's 64-octet kernel record (64-bit MAC and RES,
+        128-bit CK and IK), so :meth:`kernel_batch` serves the batched vector paths."""
+        return (self._mac, self._res, self._ck, self._ik) == (8, 8, 16, 16)
+
+    def kernel_batch(self, rands: bytes, sqns: bytes, amf: bytes) -> bytes:
+        """Kernel records in MILENAGE's layout (``Milenage.kernel``), one per vector:
+        MAC-A, MAC-S, SQN ⊕ AK, XRES, CK, IK; in one native call when built."""
+        n = len(rands) // 16
+        if not self.fits_kernel_layout:
+            raise InvalidInput("kernel records need 64-bit MAC/RES and 128-bit CK/IK")
+        if len(rands) != 16 * n or len(sqns) != 6 * n or n == 0:
+            raise InvalidInput("rands and sqns must hold 16 and 6 octets per vector")
+        check_len("AMF", amf, 2)
+        inst_mac = _LEN_CODE[self._mac] | self._kbit
+        inst_f2345 = 0x40 | _RES_CODE[self._res] | self._kbit
+        if TUAK_BACKEND == "c" and _native is not None:
+            records: bytes = _native.tuak_kernel_batch(self._topc, self._k, inst_mac, inst_f2345,
+                                                       rands, sqns, amf, self._it)
+            return records
+        return self.kernel_batch_reference(rands, sqns, amf)
+
+    def kernel_batch_reference(self, rands: bytes, sqns: bytes, amf: bytes) -> bytes:
+        """:meth:`kernel_batch` from the single functions (the reference for the C one)."""
+        out = bytearray()
+        for i in range(len(rands) // 16):
+            rand, sqn = rands[16 * i : 16 * i + 16], sqns[6 * i : 6 * i + 6]
+            f = self.f2345(rand)
+            sqn_ak = bytes(a ^ b for a, b in zip(sqn, f.ak, strict=True))
+            out += (self.f1(rand, sqn, amf) + self.f1star(rand, sqn, amf) + sqn_ak
+                    + bytes(2) + f.res + f.ck + f.ik)
+        return bytes(out)
+
     def compute(self, rand: bytes, sqn: bytes, amf: bytes) -> TuakOutput:
         """All seven functions."""
         f = self.f2345(rand)
