@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from simtrust.aaa import AaaServices, EapAkaServer, build_aaa
+from simtrust.aaa import AaaServices, EapAkaServer, EapIdentityStore, build_aaa
 from simtrust.alerts import AlertDispatcher, AuditSink, MqttSink, WebhookSink
 from simtrust.audit import AuditLog
 from simtrust.bootstrap import BootstrapServices, build_bootstrap
@@ -367,7 +367,9 @@ class Runtime:
             subscriber = self.subscriber
             return build_aaa(self.db, self.keyring, self.audit, self.clock,
                              subscriber.inventory, subscriber.attach, usage=self.policy.engine,
-                             eap=EapAkaServer(subscriber.auth, self.audit))
+                             eap=EapAkaServer(subscriber.auth, self.audit,
+                                              identities=EapIdentityStore(
+                                                  self.db, self.keyring, self.clock)))
 
         return self._once("aaa", build)
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pyrad.packet import AccessAccept, AccessReject
 
+from simtrust.aaa import EapAkaServer, EapIdentityStore
 from simtrust.aaa._eap import aka_keys, aka_prime_keys, fips186_prf
 from simtrust.subscriber import OpKind, SimSecrets, SimState, TuakParams
 from simtrust.subscriber.auc import Tuak
@@ -110,6 +111,36 @@ def test_pseudonym_then_fast_reauthentication(aaa: Aaa, peer: Peer) -> None:
     assert AccessAccept == again.code
     assert [13] == again.seen
     assert again.msk != reauth.msk
+
+
+@pytest.mark.parametrize("prefix", ["6", "0"])
+def test_pseudonym_and_reauth_identity_survive_a_restart(aaa: Aaa, peer: Peer,
+                                                         prefix: str) -> None:
+    """The identities handed out are in the store: a server with empty memory (a restarted
+    process) still knows the pseudonym, and the re-authentication identity with its keys."""
+    rt = aaa.rt
+    first = peer.authenticate(_identity(prefix))
+    assert AccessAccept == first.code
+    old = aaa.services.server.eap
+    assert isinstance(old, EapAkaServer)
+    old.close()  # writes what is queued, as a shutdown does
+    aaa.services.server.eap = EapAkaServer(
+        rt.subscriber.auth, rt.audit, identities=EapIdentityStore(rt.db, rt.keyring, rt.clock))
+    reauth = peer.authenticate(first.reauth_id)
+    assert AccessAccept == reauth.code
+    assert [13] == reauth.seen
+    by_pseudonym = peer.authenticate(first.pseudonym + f"@{REALM}".encode())
+    assert AccessAccept == by_pseudonym.code
+    assert [1] == by_pseudonym.seen  # straight to the challenge: the pseudonym was known
+    # A re-authentication identity is good once, in memory and in the store.
+    replay = peer.authenticate(first.reauth_id)
+    assert [5, 1] == replay.seen[:2]
+    assert aaa.services.server.eap.close() is None
+    k_aut = peer.reauth["keys"]["k_aut"]  # type: ignore[index]
+    blobs = [bytes(r[0]) for r in rt.db.query(
+        "SELECT keys_sealed FROM aaa_eap_identities WHERE kind = 'reauth'")]
+    assert blobs
+    assert all(k_aut not in blob for blob in blobs)  # sealed at rest
 
 
 def test_eap_aka_fast_reauthentication(peer: Peer) -> None:

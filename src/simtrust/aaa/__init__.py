@@ -24,6 +24,7 @@ from simtrust.aaa._eap import (
     zero_mac,
 )
 from simtrust.aaa._eap_server import EapAkaServer, EapOutcome
+from simtrust.aaa._eap_store import EapIdentityStore
 from simtrust.aaa._listener import RadiusListener, parse_bind
 from simtrust.aaa._radius import (
     Attr,
@@ -59,6 +60,7 @@ __all__ = [
     "DynamicAuthClient",
     "EapAkaServer",
     "EapHandler",
+    "EapIdentityStore",
     "EapOutcome",
     "EapPacket",
     "GatewayClient",

@@ -14,8 +14,9 @@ pseudonym and the next fast re-authentication identity (§10.11, §10.12). A
 synchronisation failure's AT_AUTS goes to the AuC's re-synchronisation and a
 fresh challenge follows (once per conversation). Fast re-authentication
 (§5) reuses MK (AKA) or K_re (AKA') with a counter and NONCE_S. Pseudonyms and
-re-authentication identities live in this process's memory, bounded; after a
-restart a peer presenting one is asked for its full identity.
+re-authentication identities are kept in memory (bounded) and, with an
+:class:`EapIdentityStore`, in the store, so they survive a restart; an unknown one
+gets its peer asked for the full identity.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from simtrust.aaa._eap import (
     read_identity,
     zero_mac,
 )
+from simtrust.aaa._eap_store import EapIdentityStore
 from simtrust.errors import SimtrustError
 from simtrust.subscriber import AuthService, Imsi
 
@@ -122,7 +124,8 @@ class EapAkaServer:
 
     def __init__(self, auth: AuthService, audit: Any, *, network_name: str = "WLAN",
                  rand: Callable[[int], bytes] = os.urandom, ttl: float = 60.0,
-                 max_conversations: int = 100_000, max_identities: int = 1_000_000) -> None:
+                 max_conversations: int = 100_000, max_identities: int = 1_000_000,
+                 identities: EapIdentityStore | None = None) -> None:
         if not network_name:
             raise ValueError("network name must not be empty")
         self._auth = auth
@@ -136,8 +139,14 @@ class EapAkaServer:
         self._pseudonyms: OrderedDict[bytes, str] = OrderedDict()
         self._reauth_ids: OrderedDict[bytes, _Reauth] = OrderedDict()
         self._lock = threading.Lock()
+        self._store = identities
         self.completed = 0
         self.failures = 0
+
+    def close(self) -> None:
+        """Write the identities still queued for the store."""
+        if self._store is not None:
+            self._store.close()
 
     def __repr__(self) -> str:
         return (f"EapAkaServer(network={self.network_name!r}, "
@@ -189,6 +198,8 @@ class EapAkaServer:
             conv.method = _PSEUDONYM[prefix]
             with self._lock:
                 imsi = self._pseudonyms.get(name.encode())
+            if imsi is None and self._store is not None:
+                imsi = self._store.pseudonym(name.encode())
             if imsi is not None:
                 conv.imsi = imsi
                 return self._challenge(conv, eap_id)
@@ -197,6 +208,14 @@ class EapAkaServer:
             conv.method = _REAUTH[prefix]
             with self._lock:
                 reauth = self._reauth_ids.pop(text, None)
+            if self._store is not None:
+                if reauth is None:
+                    stored = self._store.take_reauth(text)
+                    if stored is not None:
+                        reauth = _Reauth(stored.imsi, stored.method, stored.k_encr,
+                                         stored.k_aut, stored.secret, stored.counter)
+                else:
+                    self._store.delete(text)
             if reauth is not None and reauth.method == conv.method:
                 return self._reauthenticate(conv, reauth, eap_id)
             return self._ask_identity(conv, eap_id, AkaAttr.FULLAUTH_ID_REQ, actor)
@@ -299,7 +318,7 @@ class EapAkaServer:
         secret = keys.mk if conv.method == EapType.AKA else keys.k_re
         self._remember_reauth(conv.next_reauth_id, _Reauth(
             conv.imsi, conv.method, keys.k_encr, keys.k_aut, secret, 1))
-        self.remember_pseudonym(conv.extra["pseudonym"], conv.imsi)
+        self.remember_pseudonym(conv.extra["pseudonym"], conv.imsi, conv.method)
         self.completed += 1
         return EapOutcome(EapPacket(EapCode.SUCCESS, eap_id).encode(), None, conv.imsi,
                           keys.msk, _name(conv.method))
@@ -412,12 +431,18 @@ class EapAkaServer:
         return conv
 
     def _remember_reauth(self, reauth_id: bytes, reauth: _Reauth) -> None:
+        if self._store is not None:
+            self._store.put_reauth(reauth_id, reauth.imsi, reauth.method, reauth.k_encr,
+                                   reauth.k_aut, reauth.secret, reauth.counter)
         with self._lock:
             self._reauth_ids[reauth_id] = reauth
             while len(self._reauth_ids) > self._max_ids:
                 self._reauth_ids.popitem(last=False)
 
-    def remember_pseudonym(self, pseudonym: bytes, imsi: str) -> None:
+    def remember_pseudonym(self, pseudonym: bytes, imsi: str,
+                           method: int = EapType.AKA_PRIME) -> None:
+        if self._store is not None:
+            self._store.put_pseudonym(pseudonym, imsi, method)
         with self._lock:
             self._pseudonyms[pseudonym] = imsi
             while len(self._pseudonyms) > self._max_ids:

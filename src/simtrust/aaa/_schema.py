@@ -1,9 +1,10 @@
 """Tables of the AAA component: RADIUS gateway clients, APN access settings and
-second-level credentials, and accounting sessions (the usage records).
+second-level credentials, accounting sessions (the usage records), and the
+EAP-AKA pseudonyms and fast re-authentication identities handed to peers.
 
-Gateway shared secrets and APN passwords are sealed by the keyring (AAD bound
-to the row's identity) and listed in ``SEALED_COLUMNS`` so a master-key
-rotation re-wraps them.
+Gateway shared secrets, APN passwords and re-authentication keys are sealed by
+the keyring (AAD bound to the row's identity) and listed in ``SEALED_COLUMNS`` so
+a master-key rotation re-wraps them.
 """
 
 from __future__ import annotations
@@ -79,10 +80,28 @@ MIGRATIONS = [
         "find a SIM by the MSISDN its sessions reported (the dashboard's search)",
         "CREATE INDEX aaa_sessions_msisdn ON aaa_sessions (msisdn)",
     ),
+    Migration(
+        "aaa",
+        3,
+        "EAP-AKA pseudonyms and fast re-authentication identities kept across restarts",
+        """
+        CREATE TABLE aaa_eap_identities (
+            identity TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            imsi TEXT NOT NULL,
+            method INTEGER NOT NULL,
+            counter INTEGER NOT NULL DEFAULT 0,
+            keys_sealed {blob},
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX aaa_eap_identities_created ON aaa_eap_identities (created_at)
+        """,
+    ),
 ]
 
 #: Sealed columns the runtime re-wraps when the master key rotates.
 SEALED_COLUMNS = [
     SealedColumn("aaa_clients", "id", "secret_sealed"),
     SealedColumn("aaa_apn_users", "id", "password_sealed"),
+    SealedColumn("aaa_eap_identities", "identity", "keys_sealed"),
 ]

@@ -139,6 +139,9 @@ class AaaServices:
             self._worker = None
         self.server.committer.close()
         self.accounting.close()
+        close_eap = getattr(self.server.eap, "close", None)
+        if close_eap is not None:
+            close_eap()
 
 
 def build_aaa(

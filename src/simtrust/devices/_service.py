@@ -77,6 +77,7 @@ class DeviceServices:
         self.nosec_port: int | None = None
         self.dm_link: DtlsServerLink | None = None
         self.bs_link: DtlsServerLink | None = None
+        self.nosec_link: UdpLink | None = None
 
     def __repr__(self) -> str:
         return f"DeviceServices(dm={self.dm_port}, bs={self.bs_port}, {self.manager!r})"
@@ -106,8 +107,10 @@ class DeviceServices:
         self._closers.append(transport.close)
         self.bs_port = transport.get_extra_info("sockname")[1]
         if nosec_port is not None:
+            nosec_link = UdpLink(self.manager.endpoint)
+            self.nosec_link = nosec_link
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: UdpLink(self.manager.endpoint), local_addr=(host, nosec_port))
+                lambda: nosec_link, local_addr=(host, nosec_port))
             self._closers.append(transport.close)
             self.nosec_port = transport.get_extra_info("sockname")[1]
         self.bootstrap.dm_uri = f"coaps://{self._public_host}:{self.dm_port}"
