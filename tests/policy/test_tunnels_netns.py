@@ -1,7 +1,8 @@
 """Enterprise tunnels between Linux network namespaces: device → gateway (strongSwan's
 charon, swanctl config rendered by simtrust, the nftables guard) → enterprise (a second
 charon). IKEv2 comes up with the rendered PSK configuration on both ends; the APN's
-traffic leaves the gateway only IPsec-protected; terminating the tunnel raises an alert.
+traffic leaves the gateway only IPsec-protected; ``remove`` still cuts the device off;
+terminating the tunnel raises an alert.
 
 Needs root, ip(8), nft, charon and swanctl (Debian strongswan). Where the kernel offers
 ESP (xfrm), the CHILD SA is installed and a datagram crosses the tunnel; where it does
@@ -18,15 +19,22 @@ from pathlib import Path
 
 import pytest
 
+from simtrust.domain import DeviceContext
 from simtrust.policy import (
+    GatewayDevice,
+    PolicySet,
     TunnelSpec,
+    apply_ruleset,
     parse_list_sas,
+    read_counters,
+    render_ruleset,
     render_swanctl,
     render_tunnel_guard,
     tunnel_alerts,
 )
 
 CHARON = "/usr/lib/ipsec/charon"
+IMSI = "001010000000042"
 NS = {"dev": "dv3tun-dev", "gw": "dv3tun-gw", "ent": "dv3tun-ent"}
 SPEC = TunnelSpec("acme-iot", "acme", "iot.acme", "192.0.2.1", "192.0.2.2",
                   "gw.operator.example", "vpn.acme.example", ("10.45.0.0/24",),
@@ -182,6 +190,17 @@ def test_tunnel_between_namespaces_carries_only_the_apn_and_alerts_when_down(
     assert "packets 1" in counters.split("reaches only its enterprise")[0].rsplit("\n", 1)[-1]
     listen.terminate()
     listen.wait(10)
+    # `remove` still cuts the device off: the tenant's policy table drops its address.
+    device = GatewayDevice(DeviceContext(IMSI, SPEC.tenant_id), "10.45.0.2")
+    apply_ruleset(render_ruleset(SPEC.tenant_id, PolicySet([]), [device], removed=[IMSI]),
+                  netns=NS["gw"])
+    netns("dev", "python3", "-c", send)
+    removed = (0, 0)
+    for _ in range(200):
+        removed = read_counters(SPEC.tenant_id, netns=NS["gw"])["removed_drop"]
+        if removed[0] >= 1:
+            break
+    assert removed[0] >= 1
     swanctl(lab, "gw", "--terminate", "--ike", SPEC.name, check=False)
     alerts = tunnel_alerts([SPEC], parse_list_sas(swanctl(lab, "gw", "--list-sas")), "now")
     assert ["tunnel-down"] == [a.kind for a in alerts]
