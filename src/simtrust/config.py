@@ -46,6 +46,9 @@ class Settings:
     diameter_origin_host: str = "hss.localdomain"
     diameter_origin_realm: str = "localdomain"
     diameter_peers: str = ""
+    diameter_tls_cert: str = ""
+    diameter_tls_key: str = ""
+    diameter_tls_ca: str = ""
     sbi_bind: str = ""
     tls_cert: str = ""
     tls_key: str = ""
@@ -133,6 +136,9 @@ _ENV = {
     "diameter_origin_host": "SIMTRUST_DIAMETER_ORIGIN_HOST",
     "diameter_origin_realm": "SIMTRUST_DIAMETER_ORIGIN_REALM",
     "diameter_peers": "SIMTRUST_DIAMETER_PEERS",
+    "diameter_tls_cert": "SIMTRUST_DIAMETER_TLS_CERT",
+    "diameter_tls_key": "SIMTRUST_DIAMETER_TLS_KEY",
+    "diameter_tls_ca": "SIMTRUST_DIAMETER_TLS_CA",
     "sbi_bind": "SIMTRUST_SBI_BIND",
     "tls_cert": "SIMTRUST_TLS_CERT",
     "tls_key": "SIMTRUST_TLS_KEY",
@@ -214,7 +220,8 @@ def _coerce(key: str, raw: Any) -> Any:
             raise ConfigError(f"{key} must be 0 (one per core) to 256", setting=key)
         return count
     if key in ("tls_cert", "tls_key", "tls_client_ca", "nrf_public_key", "api_tls_cert",
-               "api_tls_key") and str(raw):
+               "api_tls_key", "diameter_tls_cert", "diameter_tls_key",
+               "diameter_tls_ca") and str(raw):
         path = Path(str(raw)).expanduser().resolve()
         if not path.is_file():
             raise ConfigError(f"{key}: no file at {path}", setting=key)

@@ -37,7 +37,19 @@ NOT_OWNED = {"message_id", "owner", "did", "list_id", "supiOrSuci", "address", "
     "serial",
     # a firmware campaign lives in the running LwM2M server's memory; another tenant's
     # answers like a missing one in code (fota._visible), tested in tests/devices/test_api.py
-    "campaign_id"}
+    "campaign_id",
+    # an OID4VCI credential offer, fetched by reference by a wallet without a key
+    # (OID4VCI §4.1.3): a random handle the operator hands out, owned by no tenant
+    "offer_id",
+    # an OpenID4VP presentation request: its relying party's outcome route answers
+    # another tenant's like a missing one in code (OID4VP.result), tested in
+    # tests/identity/test_oid4vc_errors.py; the wallet's routes are keyless by spec
+    "request_id",
+    # streams objects (a meter, a channel, a datum, an alert): another tenant's answers
+    # like a missing one in code (api.routes.streams: one NotFound for both, passed to
+    # check_tenant), tested in tests/streams/test_api.py; creating them needs signed
+    # author frames and a device certificate, beyond this walker's world
+    "meter", "channel_id", "datum_id", "alert_id"}
 
 #: Public by design: a CA's CRL is fetched by relying parties without a key.
 PUBLIC = {("GET", "/v1/pki/cas/{label}/crl")}
@@ -75,6 +87,9 @@ BODIES: dict[tuple[str, str], Any] = {
                                          "name": "probe"},
     ("POST", "/v1/policy/devices"): lambda t: {"tenant_id": t, "imsi": imsi(51).value},
     ("POST", "/v1/pki/cas"): lambda t: {"tenant_id": t, "label": "probe-ca"},
+    ("POST", "/v1/meters"): lambda t: {"tenant_id": t, "channel": "00" * 32, "credential": {}},
+    ("POST", "/v1/streams/channels"): lambda t: {"tenant_id": t, "announce": "AAAA"},
+    ("PUT", "/v1/streams/policy"): lambda t: {"tenant_id": t, "weights": {"signature": 1}},
     ("POST", "/v1/lwm2m/devices/{iccid}/read"): {"path": "/3/0"},
     ("POST", "/v1/lwm2m/devices/{iccid}/write"): {"path": "/1/1/1", "values": {"/1/1/1": 60}},
     ("POST", "/v1/lwm2m/devices/{iccid}/execute"): {"path": "/3/0/4"},

@@ -9,13 +9,14 @@ from simtrust.devices import (
     CF_SENML_CBOR,
     CF_SENML_JSON,
     CF_TLV,
+    EnterpriseServer,
     Lwm2mClient,
     Path,
     Value,
     new_endpoint_name,
 )
 
-from .conftest import IMEI1, Env, imsi
+from .conftest import IMEI1, TENANT, Env, imsi
 
 
 def test_gba_bootstrap_then_register_read_write_execute_observe(env: Env) -> None:
@@ -56,3 +57,26 @@ def test_gba_bootstrap_then_register_read_write_execute_observe(env: Env) -> Non
 
     env.devices.call(scenario())
     assert "finished" == env.devices.bootstrap.status[name]
+
+
+def test_bootstrap_adds_the_enterprise_server_account_when_the_tenant_has_one(env: Env) -> None:
+    env.devices.bootstrap.enterprise = lambda tenant: EnterpriseServer(
+        "coaps://lwm2m.acme.example:5684", short_server_id=7) if tenant == TENANT else None
+    identity, key = env.gba(2)
+    dev = Lwm2mClient(new_endpoint_name(IMEI1, imsi(2).value))
+
+    async def scenario() -> None:
+        try:
+            await dev.bootstrap(env.bs_uri, identity, key, fmt=CF_SENML_CBOR)
+        finally:
+            dev.close()
+
+    env.devices.call(scenario())
+    uri, ent_identity, ent_key = dev.server_account(2)
+    assert "coaps://lwm2m.acme.example:5684" == uri
+    assert (7, 7) == (dev.values[(0, 2, 10)], dev.values[(1, 2, 0)])
+    assert ent_identity.startswith("ent7-")
+    assert len(ent_key) == 16
+    assert ("ent7", imsi(2).value) == (
+        env.devices.credentials.resolve(ent_identity, "ent7").purpose,  # type: ignore[union-attr]
+        env.devices.credentials.resolve(ent_identity, "ent7").imsi)  # type: ignore[union-attr]

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from simtrust.diameter import DiameterListener, NodeSettings, tls_context
 from simtrust.subscriber import Roaming
 
 from ..subscriber.conftest import TENANT, imei, imsi, spec
@@ -154,3 +155,88 @@ def test_tshark_dissects_the_traffic_without_malformed_packets(env: Env, tmp_pat
         [str(TSHARK), "-r", str(capture), "-Y", "_ws.malformed || _ws.expert.severity >= warning"],
         check=True, capture_output=True, text=True, timeout=120).stdout
     assert "" == malformed.strip(), expert
+
+
+def _ca_and_leaves(tmp: Path, names: tuple[str, ...]) -> tuple[Path, dict[str, tuple[Path, Path]]]:
+    """A CA and one certificate per Diameter identity (CN and DNS name), PEM files."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test realm CA")])
+    now = datetime.now(UTC)
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(1)
+          .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
+                                       False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    ca_path = tmp / "ca.pem"
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    leaves = {}
+    for serial, name in enumerate(names, start=2):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                .issuer_name(ca_name).public_key(key.public_key()).serial_number(serial)
+                .not_valid_before(now - timedelta(minutes=5))
+                .not_valid_after(now + timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]),
+                               critical=False)
+                .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH,
+                                                      x509.ExtendedKeyUsageOID.CLIENT_AUTH]),
+                               critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        cert_path, key_path = tmp / f"{name}.pem", tmp / f"{name}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        leaves[name] = (cert_path, key_path)
+    return ca_path, leaves
+
+
+@pytest.mark.skipif(FD is None, reason="freeDiameterd is not installed (Debian freediameter)")
+def test_freediameter_holds_a_session_over_tls(env: Env, tmp_path: Path) -> None:
+    """RFC 6733 §13.1: TLS from the first octet, both certificates verified, then CER."""
+    ca, leaves = _ca_and_leaves(tmp_path, ("hss.test.realm", "fd.test.realm"))
+    hss_cert, hss_key = leaves["hss.test.realm"]
+    settings = NodeSettings("hss.test.realm", "test.realm", frozenset({"fd.test.realm"}),
+                            watchdog_s=1.0, tls=tls_context(str(hss_cert), str(hss_key), str(ca)))
+    listener = DiameterListener(settings, env.subs.hss, env.subs.eir, env.rt.audit)
+    _host, port = listener.start("127.0.0.1", 0)
+    fd_cert, fd_key = leaves["fd.test.realm"]
+    conf = tmp_path / "fd.conf"
+    conf.write_text(f"""
+Identity = "fd.test.realm";
+Realm = "test.realm";
+Port = {_free_port()};
+SecPort = {_free_port()};
+ListenOn = "127.0.0.1";
+No_SCTP;
+No_IPv6;
+TwTimer = 6;
+TLS_Cred = "{fd_cert}", "{fd_key}";
+TLS_CA = "{ca}";
+ConnectPeer = "hss.test.realm" {{ ConnectTo = "127.0.0.1"; Port = {port}; No_SCTP; }};
+""", encoding="utf-8")
+    log = tmp_path / "fd.log"
+    node = listener.node
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(FD), "-c", str(conf), "-d"], stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        _wait_for(lambda: any(p["host"] == "fd.test.realm" for p in node.peers()),
+                  "freeDiameter's capabilities exchange over TLS")
+        _wait_for(lambda: node.stats["dwa_received"] >= 1, "DWA from freeDiameter over TLS")
+        assert "STATE_OPEN" in log.read_text(encoding="utf-8", errors="replace")
+        # A plain-TCP client gets no Diameter answer from the TLS listener.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as plain:
+            plain.sendall(bytes([1, 0, 0, 20, 0x80, 0, 1, 1]) + bytes(12))
+            try:
+                reply = plain.recv(64)
+            except OSError:
+                reply = b""
+            assert not reply.startswith(b"\x01")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        listener.stop()

@@ -222,3 +222,23 @@ def test_key_proofs_of_any_shape_are_protocol_errors(enforcer_runtime: Runtime, 
     with pytest.raises(ProtocolError) as caught:
         service.oid4vci.credential(token, request, now=now)
     assert caught.value.error in ("invalid_proof", "invalid_nonce")
+
+
+def test_another_tenants_presentation_request_answers_like_a_missing_one(
+        api: Any, sqlite_runtime: Runtime) -> None:
+    """The relying party's outcome route is tenant-scoped: a request another tenant
+    made answers exactly like one that does not exist."""
+    keys = {}
+    for tenant in ("acme", "globex"):
+        sqlite_runtime.tenants.create_tenant(tenant, tenant.title())
+        key = sqlite_runtime.tenants.create_key("tenant-admin", tenant, tenant_id=tenant)
+        keys[tenant] = {"Authorization": f"Bearer {key.secret}"}
+    made = api.post("/oid4vp/requests", headers=keys["acme"], json={"dcql_query": {
+        "credentials": [{"id": "kyc", "format": "dc+sd-jwt", "meta": {"vct_values": ["x"]}}]}})
+    assert 201 == made.status_code, made.text
+    request_id = made.json()["id"]
+    assert 200 == api.get(f"/oid4vp/requests/{request_id}", headers=keys["acme"]).status_code
+    foreign = api.get(f"/oid4vp/requests/{request_id}", headers=keys["globex"])
+    missing = api.get(f"/oid4vp/requests/{'0' * len(request_id)}", headers=keys["globex"])
+    assert (404, 404) == (foreign.status_code, missing.status_code)
+    assert {**foreign.json(), "instance": "X"} == {**missing.json(), "instance": "X"}

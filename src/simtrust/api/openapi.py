@@ -40,7 +40,7 @@ __all__ = [
 #: so ``/docs`` and ``/redoc`` work on a machine without Internet access.
 DOCS_ASSETS = "/docs-assets"
 
-METHODS = ("get", "put", "post", "delete", "patch")
+METHODS = ("get", "head", "put", "post", "delete", "patch")
 #: The problem statuses an operation may declare, with their meaning.
 PROBLEM_STATUSES = {
     400: "Bad request: malformed JSON or an identifier that does not parse",
@@ -106,11 +106,19 @@ def _document(doc: dict[str, Any]) -> dict[str, Any]:
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = _PROBLEM_SCHEMA
     ref = {"$ref": "#/components/schemas/Problem"}
+    seen_ids: set[str] = set()
     for path, item in doc.get("paths", {}).items():
         for method in METHODS:
             operation = item.get(method)
             if operation is None:
                 continue
+            op_id = operation.get("operationId")
+            if op_id is not None:
+                # One route serving several methods gets one id from FastAPI for all;
+                # OpenAPI 3.1 §4.8.10 wants each operation's id unique.
+                if op_id in seen_ids:
+                    operation["operationId"] = op_id = f"{op_id}_{method}"
+                seen_ids.add(op_id)
             responses = operation.setdefault("responses", {})
             for status in problem_statuses(method, path, operation):
                 responses.setdefault(str(status), {}).setdefault(

@@ -25,7 +25,7 @@ from simtrust.cli._common import console, emit_json, err_console, open_runtime, 
 from simtrust.cli._prefork import ApiWorkers, WorkerOptions, tls_context_check
 from simtrust.config import load_settings
 from simtrust.demo import run_demo
-from simtrust.diameter import DiameterListener, NodeSettings
+from simtrust.diameter import DiameterListener, NodeSettings, tls_context
 from simtrust.errors import ConfigError, InvalidInput, SimtrustError
 from simtrust.runtime import Runtime
 
@@ -312,15 +312,23 @@ def _start_diameter(rt: Runtime) -> DiameterListener | None:
         return None
     subs = rt.subscriber
     host, _, port = settings.diameter_bind.rpartition(":")
+    tls = None
+    if settings.diameter_tls_cert or settings.diameter_tls_key or settings.diameter_tls_ca:
+        if not (settings.diameter_tls_cert and settings.diameter_tls_key
+                and settings.diameter_tls_ca):
+            raise ConfigError("Diameter over TLS needs SIMTRUST_DIAMETER_TLS_CERT, _KEY and _CA")
+        tls = tls_context(settings.diameter_tls_cert, settings.diameter_tls_key,
+                          settings.diameter_tls_ca)
     node = NodeSettings(settings.diameter_origin_host, settings.diameter_origin_realm,
                         settings.diameter_peer_hosts,
-                        host_ip=_advertised_ip(host))
+                        host_ip=_advertised_ip(host), tls=tls)
     listener = DiameterListener(node, subs.hss, subs.eir, rt.audit)
     bound = listener.start(host, int(port))
     # SIMs suspended through an API worker process cancel their location here too.
     subs.hss.follow_changes()
     peers = ", ".join(sorted(node.peers)) or "none (every peer is refused)"
-    err_console.print(f"simtrust Diameter S6a/S13 on {bound[0]}:{bound[1]} as "
+    err_console.print(f"simtrust Diameter S6a/S13 on {bound[0]}:{bound[1]}"
+                      f"{' (TLS)' if tls else ''} as "
                       f"{node.origin_host} ({node.origin_realm}); peers: {peers}")
     return listener
 

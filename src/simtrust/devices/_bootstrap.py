@@ -82,7 +82,7 @@ class BootstrapServer:
         self._sims = sims
         self._clock = clock
         self.dm_uri = dm_uri
-        self._enterprise = enterprise
+        self.enterprise = enterprise
         self._dm_lifetime = dm_lifetime
         self._allow_nosec = allow_nosec
         self.endpoint = CoapEndpoint(self.handle)
@@ -175,7 +175,7 @@ class BootstrapServer:
             await self._write(peer, (1, 1), {
                 (1, 1, 0): 1, (1, 1, 1): self._dm_lifetime, (1, 1, 6): True,
                 (1, 1, 7): "U"}, fmt)
-            ent = self._enterprise(tenant_id)
+            ent = self.enterprise(tenant_id)
             if ent is not None:
                 ent_identity, ent_key = self._credentials.issue(
                     f"ent{ent.short_server_id}", imsi, tenant_id)

@@ -10,7 +10,14 @@ S6a/S13 applications over the subscriber package's HSS and EIR services
 from simtrust.diameter._apps import CoreNetworkApps, decode_plmn, encode_plmn, subscription_data
 from simtrust.diameter._codec import Avp, DiameterError, Message, decode_avps, decode_message
 from simtrust.diameter._listener import DiameterListener
-from simtrust.diameter._node import DiameterNode, Handler, NodeSettings, PeerInfo, answer_to
+from simtrust.diameter._node import (
+    DiameterNode,
+    Handler,
+    NodeSettings,
+    PeerInfo,
+    answer_to,
+    tls_context,
+)
 
 __all__ = [
     "Avp",
@@ -28,4 +35,5 @@ __all__ = [
     "decode_plmn",
     "encode_plmn",
     "subscription_data",
+    "tls_context",
 ]

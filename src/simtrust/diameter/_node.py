@@ -11,6 +11,11 @@ sends DWR after ``watchdog_s`` of silence and drops a peer that does not
 answer within another ``watchdog_s`` (RFC 3539 §3.4.1). A peer that connects
 again replaces its old connection.
 
+With a TLS context the listener speaks TLS/TCP from the first octet (RFC 6733
+§13.1, the "diameters" service): both sides present certificates, the peer's
+must chain to the configured CA, and only then does the CER arrive. SCTP
+(and DTLS/SCTP) is not offered.
+
 Duplicates (§6.1.4) are detected by (Origin-Host, End-to-End id): a request
 seen before is answered from the cache of recent answers (bounded), or dropped
 while its first copy is still being served. Each connection serves at most
@@ -27,6 +32,7 @@ import contextlib
 import itertools
 import logging
 import os
+import ssl
 import struct
 import time
 from collections import OrderedDict
@@ -50,7 +56,7 @@ from simtrust.diameter._codec import (
     parse_header,
 )
 
-__all__ = ["DiameterNode", "Handler", "NodeSettings", "PeerInfo"]
+__all__ = ["DiameterNode", "Handler", "NodeSettings", "PeerInfo", "tls_context"]
 
 _log = logging.getLogger("simtrust.diameter")
 
@@ -71,7 +77,20 @@ class NodeSettings:
     request_timeout_s: float = 10.0
     max_inflight: int = 256
     duplicate_cache: int = 65_536
-    workers: int = 4
+    workers: int = 32
+    #: TLS at connection establishment (RFC 6733 §13.1); None: plain TCP.
+    tls: ssl.SSLContext | None = None
+
+
+def tls_context(cert: str, key: str, ca: str) -> ssl.SSLContext:
+    """The server side of RFC 6733 §13: TLS 1.2+, the peer's certificate required and
+    verified against ``ca`` (mutual authentication, §13.1)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    context.load_verify_locations(ca)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +162,8 @@ class DiameterNode:
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen on ``host:port`` (0 for an ephemeral port); return the bound address."""
         self._loop = asyncio.get_running_loop()
-        self._server = await asyncio.start_server(self._serve, host, port)
+        self._server = await asyncio.start_server(self._serve, host, port,
+                                                  ssl=self.settings.tls)
         sock = self._server.sockets[0].getsockname()
         self._tasks.add(asyncio.create_task(self._watchdog()))
         return str(sock[0]), int(sock[1])

@@ -52,6 +52,14 @@ from simtrust.policy._service import (
     build_policy_service,
 )
 from simtrust.policy._store import PolicyStore
+from simtrust.policy._tunnels import (
+    TunnelAlert,
+    TunnelSpec,
+    parse_list_sas,
+    render_swanctl,
+    render_tunnel_guard,
+    tunnel_alerts,
+)
 
 __all__ = [
     "Action",
@@ -85,14 +93,20 @@ __all__ = [
     "StaticDirectory",
     "TimeWindow",
     "TimeWindowRule",
+    "TunnelAlert",
+    "TunnelSpec",
     "UsageMeter",
     "Violation",
     "VolumeCapRule",
     "apply_ruleset",
     "build_policy_service",
+    "parse_list_sas",
     "policy_from_dict",
     "read_counters",
     "render_ruleset",
+    "render_swanctl",
+    "render_tunnel_guard",
     "rule_from_dict",
     "table_name",
+    "tunnel_alerts",
 ]

@@ -7,8 +7,11 @@ Annex C and stores the advanced SQN state with compare-and-swap on
 store never issue the same SQN. Re-synchronisation verifies AUTS (MAC-S),
 resets SEQ_HE (TS 33.102 §6.3.5) and audits it; a forged AUTS is audited and
 refused. The transaction is durable (fsync) before a vector or SQN_MS is
-returned, so an answered request is in the audit trail after any crash; SQN
-advances requested at the same time share one such transaction (group commit).
+returned, so an answered request is in the audit trail after any crash.
+Concurrent issues share that transaction (group commit,
+docs/decisions/auc-sqn-group-commit.md): the first caller to find no write in
+progress advances the SQNs of every request queued so far, one compare-and-swap
+and one audit record each, in one durable transaction, and answers them all.
 Vectors: EPS-AKA (TS 33.401 §6.1.2), 5G HE AV (TS 33.501 §6.1.3.2),
 EAP-AKA' (TS 33.402 §6.2).
 """
@@ -17,13 +20,14 @@ from __future__ import annotations
 
 import os
 import random
-import threading
 import time
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
+from simtrust.audit import AuditEntry
 from simtrust.domain import Imsi, Plmn
-from simtrust.errors import AuthenticationFailure, Conflict, NotFound, SimtrustError
+from simtrust.errors import AuthenticationFailure, Conflict, NotFound
+from simtrust.store import GroupCommit
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._model import OpKind, Sim, SimState, TuakParams
 from simtrust.subscriber._sqn import decode_sqn_state, encode_sqn_state
@@ -52,51 +56,6 @@ T = TypeVar("T")
 _ATTEMPTS = 8
 
 
-class _Slot(Generic[T]):
-    """One SQN advance waiting for its group commit."""
-
-    __slots__ = ("action", "actor", "details", "done", "error", "out", "produce", "sim")
-
-    def __init__(self, sim: Sim, produce: Callable[[AucSqnState], tuple[list[T], AucSqnState]],
-                 actor: str, action: str, details: dict[str, object]) -> None:
-        self.sim, self.produce = sim, produce
-        self.actor, self.action, self.details = actor, action, details
-        self.out: list[T] | None = None
-        self.error: SimtrustError | None = None
-        self.done = False
-
-
-class _GroupCommit:
-    """Leader/follower batching: the first caller commits everything queued meanwhile;
-    callers arriving during that commit form the next batch. A lone caller commits
-    alone at once, so nothing waits for a timer."""
-
-    __slots__ = ("_busy", "_cond", "_pending")
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._pending: list[_Slot[Any]] = []
-        self._busy = False
-
-    def run(self, slot: _Slot[Any], commit: Callable[[list[_Slot[Any]]], None]) -> None:
-        with self._cond:
-            self._pending.append(slot)
-            while not slot.done and self._busy:
-                self._cond.wait()
-            if slot.done:
-                return
-            self._busy = True
-            batch, self._pending = self._pending, []
-        try:
-            commit(batch)
-        finally:
-            with self._cond:
-                for queued in batch:
-                    queued.done = True
-                self._busy = False
-                self._cond.notify_all()
-
-
 def aka_functions(op_kind: OpKind, k: bytes, op: bytes, tuak: TuakParams | None) -> AkaFunctions:
     """The algorithm set of a SIM from its secrets (OP/TOP are combined with K here)."""
     if op_kind is OpKind.OPC:
@@ -114,15 +73,35 @@ def _backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.002 * (2**attempt)))
 
 
+class _Issue:
+    """One request's SQN advance, carried through a group commit."""
+
+    __slots__ = ("action", "actor", "details", "error", "lost", "out", "produce", "sim")
+
+    def __init__(
+        self, sim: Sim, produce: Callable[[AucSqnState], tuple[list[Any], AucSqnState]],
+        actor: str, action: str, details: dict[str, object],
+    ) -> None:
+        self.sim = sim
+        self.produce = produce
+        self.actor = actor
+        self.action = action
+        self.details = details
+        self.out: list[Any] | None = None
+        self.error: Exception | None = None
+        self.lost = False
+
+
 class AuthService:
     """Vectors and re-synchronisation for SIMs in an :class:`Inventory`."""
 
-    __slots__ = ("_group", "_inv", "_rand")
+    __slots__ = ("_inv", "_rand", "group_commit")
 
     def __init__(self, inventory: Inventory, *, rand: RandSource = os.urandom) -> None:
         self._inv = inventory
         self._rand = rand
-        self._group = _GroupCommit()
+        #: Concurrent SQN advances share one durable transaction (``batches``/``items``).
+        self.group_commit: GroupCommit[_Issue] = GroupCommit(self._write_issues)
 
     def __repr__(self) -> str:
         return f"AuthService({self._inv!r})"
@@ -149,49 +128,49 @@ class AuthService:
         action: str,
         details: dict[str, object],
     ) -> list[T]:
-        slot = _Slot(sim, produce, actor, action, details)
-        self._group.run(slot, self._commit_batch)
-        if slot.error is not None:
-            raise slot.error
-        if slot.out is not None:
-            return slot.out
-        # Lost the compare-and-swap to another process: retry alone, backing off.
-        inv = self._inv
         for attempt in range(_ATTEMPTS):
-            _backoff(attempt)
-            with inv.db.transaction(durable=True):
-                if self._apply(slot):
-                    return slot.out  # type: ignore[return-value]
+            issue = _Issue(sim, produce, actor, action, details)
+            # Returns once the transaction holding this advance is durable.
+            self.group_commit.submit(issue)
+            if issue.error is not None:
+                raise issue.error
+            if issue.out is not None:
+                return issue.out
+            _backoff(attempt)  # another process advanced this SIM between read and swap
         raise Conflict("SQN state is contended; retry", iccid=sim.iccid.value)
 
-    def _apply(self, slot: _Slot[Any]) -> bool:
-        """Inside a transaction: read, produce and swap one SIM's SQN state, audited."""
-        inv = self._inv
-        sim = slot.sim
-        text, version = inv.sqn_state(sim.iccid)
-        out, after = slot.produce(decode_sqn_state(text))
-        if not inv.swap_sqn_state(sim.iccid, encode_sqn_state(after), version):
-            return False
-        inv.audit.append(
-            actor=slot.actor, action=slot.action, subject=f"sim:{sim.iccid}",
-            outcome="success", tenant_id=sim.tenant_id,
-            details={**slot.details, "count": len(out), "seq_he": after.seq},
-        )
-        slot.out = out
-        return True
+    def _write_issues(self, batch: Sequence[_Issue]) -> None:
+        """Advance every queued request's SQN state in one durable transaction.
 
-    def _commit_batch(self, batch: list[_Slot[Any]]) -> None:
-        """One durable transaction for the SQN advances requested together (group
-        commit): each is applied in turn, so two for one SIM see each other's state;
-        none is returned before the commit."""
-        try:
-            with self._inv.db.transaction(durable=True):
-                for slot in batch:
-                    self._apply(slot)
-        except SimtrustError as exc:
-            for slot in batch:
-                slot.out = None
-                slot.error = exc
+        Requests for one SIM in one batch read each other's advance (same
+        transaction); a compare-and-swap lost to another process marks only its
+        request, which is retried in the next batch.
+        """
+        inv = self._inv
+        with inv.db.transaction(durable=True):
+            entries: list[AuditEntry] = []
+            done: list[tuple[_Issue, list[Any]]] = []
+            for issue in batch:
+                sim = issue.sim
+                try:
+                    text, version = inv.sqn_state(sim.iccid)
+                    out, after = issue.produce(decode_sqn_state(text))
+                except Exception as exc:  # noqa: BLE001 - this request fails, the batch goes on
+                    issue.error = exc
+                    continue
+                if not inv.swap_sqn_state(sim.iccid, encode_sqn_state(after), version):
+                    issue.lost = True
+                    continue
+                entries.append(AuditEntry(
+                    issue.actor, issue.action, f"sim:{sim.iccid}", "success",
+                    tenant_id=sim.tenant_id,
+                    details={**issue.details, "count": len(out), "seq_he": after.seq}))
+                done.append((issue, out))
+            if entries:
+                inv.audit.append_many(entries)
+        # Answers are released only after the commit (and its fsync) above.
+        for issue, out in done:
+            issue.out = out
 
     def eps_vectors(
         self, imsi: Imsi, serving: Plmn, count: int = 1, *, actor: str = "auc"

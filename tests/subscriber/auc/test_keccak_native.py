@@ -67,3 +67,53 @@ def test_ts35233_sets_through_the_c_and_the_python_permutation(
     _check(tuak_set)  # the default: the C permutation when built
     monkeypatch.setattr(tuak, "keccak_f1600_bytes", keccak_f1600_reference)
     _check(tuak_set)  # the Python reference
+
+
+def test_ts35233_sets_through_the_c_kernel_and_the_python_kernel(
+    tuak_set: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if tuak.TUAK_BACKEND != "c" and _native is not None:
+        pytest.fail("the extension is built without the TUAK kernel")
+    _check(tuak_set)  # the native kernel when built
+    monkeypatch.setattr(tuak, "_core", tuak.tuak_core_reference)
+    _check(tuak_set)  # INOUT and the permutation in Python
+
+
+@needs_native
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=32, max_size=32), st.integers(0, 255), st.binary(min_size=16, max_size=16),
+       st.binary(min_size=2, max_size=2), st.binary(min_size=6, max_size=6),
+       st.sampled_from((16, 32)).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+       st.integers(1, 4))
+def test_native_tuak_kernel_equals_the_python_kernel(
+    top: bytes, instance: int, rand: bytes, amf: bytes, sqn: bytes, k: bytes, iterations: int
+) -> None:
+    assert tuak.tuak_core_reference(top, instance, rand, amf, sqn, k, iterations) == \
+        _native.tuak_core(top, instance, rand, amf, sqn, k, iterations)
+
+
+@needs_native
+@pytest.mark.parametrize("args", [
+    (bytes(31), 0, bytes(16), bytes(2), bytes(6), bytes(16), 1),
+    (bytes(32), 256, bytes(16), bytes(2), bytes(6), bytes(16), 1),
+    (bytes(32), 0, bytes(15), bytes(2), bytes(6), bytes(16), 1),
+    (bytes(32), 0, bytes(16), bytes(2), bytes(6), bytes(24), 1),
+    (bytes(32), 0, bytes(16), bytes(2), bytes(6), bytes(16), 0),
+])
+def test_native_tuak_kernel_rejects_bad_input(args: tuple[Any, ...]) -> None:
+    with pytest.raises(ValueError, match="tuak_core"):
+        _native.tuak_core(*args)
+
+
+@needs_native
+@settings(max_examples=100, deadline=None)
+@given(st.binary(min_size=32, max_size=32), st.sampled_from((16, 32)).flatmap(
+    lambda n: st.binary(min_size=n, max_size=n)), st.integers(1, 5), st.integers(1, 3),
+    st.binary(min_size=2, max_size=2), st.data())
+def test_native_tuak_kernel_batch_equals_the_single_functions(
+    topc: bytes, k: bytes, count: int, iterations: int, amf: bytes, data: st.DataObject
+) -> None:
+    alg = Tuak(k, topc, keccak_iterations=iterations)
+    rands = data.draw(st.binary(min_size=16 * count, max_size=16 * count))
+    sqns = data.draw(st.binary(min_size=6 * count, max_size=6 * count))
+    assert alg.kernel_batch_reference(rands, sqns, amf) == alg.kernel_batch(rands, sqns, amf)

@@ -43,7 +43,7 @@ class GrantRequest(BaseModel):
     actions: list[str] = Field(min_length=1, max_length=32)
     validUntil: datetime | None = None  # noqa: N815 - VCDM member name
     delegationDepth: int = Field(default=0, ge=0, le=8)  # noqa: N815
-    ratePerMinute: int | None = Field(default=None, gt=0)  # noqa: N815
+    ratePerMinute: int | None = Field(default=None, gt=0, le=1_000_000)  # noqa: N815
 
 
 class CheckRequest(BaseModel):

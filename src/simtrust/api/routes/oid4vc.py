@@ -35,6 +35,12 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["openid4vc"])
 
+#: OID4VCI errors are the spec's own JSON (§8.3.1.2, §9.3: ``error``,
+#: ``error_description``), as OAuth 2.0 token errors are, not problem details.
+_ERROR_JSON: dict[str, Any] = {"content": {"application/json": {"schema": {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}}}}}
+
 _NO_STORE = {"Cache-Control": "no-store"}
 _MAX_FORM = 1024 * 1024
 
@@ -109,7 +115,9 @@ def approve_offer(offer_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> R
 @router.post(
     "/oid4vci/deferred_credential",
     summary="Deferred credential endpoint (§9): the credential once approved, else 202",
-    responses={202: {"description": "issuance pending"}, 400: {"description": "§9.3 error"}},
+    responses={202: {"description": "issuance pending"},
+               400: {"description": "§9.3 error", **_ERROR_JSON},
+               401: {"description": "invalid_token", **_ERROR_JSON}},
 )
 async def deferred_credential(request: Request, rt: CurrentRuntime) -> JSONResponse:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -149,7 +157,8 @@ def nonce(rt: CurrentRuntime) -> JSONResponse:
 @router.post(
     "/oid4vci/credential",
     summary="Issue the offered credential to the key the wallet proves (§8)",
-    responses={400: {"description": "§8.3.1.2 error"}, 401: {"description": "invalid_token"}},
+    responses={400: {"description": "§8.3.1.2 error", **_ERROR_JSON},
+               401: {"description": "invalid_token", **_ERROR_JSON}},
 )
 async def credential(request: Request, rt: CurrentRuntime) -> JSONResponse:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -222,6 +231,7 @@ def request_object(request_id: str, rt: CurrentRuntime) -> Response:
 @router.post(
     "/oid4vp/responses/{request_id}",
     summary="The wallet's direct_post authorization response (OpenID4VP §8.2)",
+    responses={400: {"description": "OpenID4VP §8.5 error", **_ERROR_JSON}},
 )
 async def direct_post(request_id: str, request: Request, rt: CurrentRuntime) -> JSONResponse:
     try:

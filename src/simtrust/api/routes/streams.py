@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
@@ -50,7 +50,8 @@ class FrameBody(BaseModel):
 
 
 class PolicyBody(BaseModel):
-    weights: dict[str, int] = Field(..., description=f"Weight per kind of {ANNOTATION_KINDS}")
+    weights: dict[str, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
+        ..., description=f"Weight per kind of {ANNOTATION_KINDS}")
     tenant_id: str | None = Field(None, max_length=64)
 
 

@@ -608,6 +608,182 @@ keccak_f1600(PyObject *module, PyObject *args)
     return PyBytes_FromStringAndSize((const char *)out, 200);
 }
 
+PyDoc_STRVAR(tuak_core_doc,
+             "tuak_core(top, instance, rand, amf, sqn, k, iterations, /)\n--\n\n"
+             "The TUAK kernel (TS 35.231 \u00a76): INOUT built from TOP(c), INSTANCE,\n"
+             "ALGONAME, RAND, AMF, SQN and K (each in reversed octet order, K padded\n"
+             "to 32 octets, then the 0x1f / 0x80 padding), Keccak-f[1600] applied\n"
+             "``iterations`` times; returns the 200-octet OUT.");
+
+static void
+put_reversed(unsigned char *dst, const unsigned char *src, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        dst[i] = src[n - 1 - i];
+    }
+}
+
+/* One TUAK kernel run: INOUT from the fields, ``iterations`` permutations, OUT. */
+static void
+tuak_run(const unsigned char *top, int instance, const unsigned char *rand,
+         const unsigned char *amf, const unsigned char *sqn, const unsigned char *k,
+         Py_ssize_t klen, int iterations, unsigned char out[200])
+{
+    static const unsigned char algoname[7] = {'T', 'U', 'A', 'K', '1', '.', '0'};
+    unsigned char block[200];
+    memset(block, 0, sizeof block);
+    put_reversed(block, top, 32);
+    block[32] = (unsigned char)instance;
+    put_reversed(block + 33, algoname, 7);
+    put_reversed(block + 40, rand, 16);
+    put_reversed(block + 56, amf, 2);
+    put_reversed(block + 58, sqn, 6);
+    put_reversed(block + 64, k, klen);
+    block[96] = 0x1f;
+    block[135] = 0x80;
+    uint64_t lanes[25];
+    for (int i = 0; i < 25; i++) {
+        uint64_t v = 0;
+        for (int j = 7; j >= 0; j--) {
+            v = (v << 8) | block[8 * i + j];
+        }
+        lanes[i] = v;
+    }
+    memset(block, 0, sizeof block); /* K was in it */
+    for (int n = 0; n < iterations; n++) {
+        keccak_permute(lanes);
+    }
+    for (int i = 0; i < 25; i++) {
+        for (int j = 0; j < 8; j++) {
+            out[8 * i + j] = (unsigned char)(lanes[i] >> (8 * j));
+        }
+    }
+}
+
+PyDoc_STRVAR(tuak_kernel_batch_doc,
+             "tuak_kernel_batch(topc, k, inst_mac, inst_f2345, rands, sqns, amf, iterations, /)\n"
+             "--\n\n"
+             "Kernel records (the MILENAGE layout: MAC-A, MAC-S, SQN xor AK, XRES, CK, IK;\n"
+             "64 octets each) for TUAK with 64-bit MAC and RES and 128-bit CK and IK,\n"
+             "one per 16-octet RAND and 6-octet SQN.");
+
+static PyObject *
+tuak_kernel_batch(PyObject *module, PyObject *args)
+{
+    (void)module;
+    Py_buffer topc, k, rands, sqns, amf;
+    int inst_mac, inst_f2345, iterations;
+    if (!PyArg_ParseTuple(args, "y*y*iiy*y*y*i:tuak_kernel_batch", &topc, &k, &inst_mac,
+                          &inst_f2345, &rands, &sqns, &amf, &iterations)) {
+        return NULL;
+    }
+    Py_ssize_t n = rands.len / 16;
+    int ok = topc.len == 32 && (k.len == 16 || k.len == 32) && amf.len == 2 && n > 0
+             && rands.len == 16 * n && sqns.len == 6 * n && iterations >= 1
+             && iterations <= 255 && inst_mac >= 0 && inst_mac <= 0x7f
+             && inst_f2345 >= 0 && inst_f2345 <= 255;
+    PyObject *result = NULL;
+    if (ok) {
+        result = PyBytes_FromStringAndSize(NULL, 64 * n);
+    }
+    if (result != NULL) {
+        unsigned char *rec = (unsigned char *)PyBytes_AS_STRING(result);
+        const unsigned char *r = rands.buf, *q = sqns.buf;
+        static const unsigned char zero[6] = {0};
+        unsigned char out[200];
+        memset(rec, 0, 64 * n);
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++, rec += 64) {
+            const unsigned char *rand = r + 16 * i, *sqn = q + 6 * i;
+            tuak_run(topc.buf, inst_mac, rand, amf.buf, sqn, k.buf, k.len, iterations, out);
+            put_reversed(rec, out, 8);                       /* MAC-A */
+            tuak_run(topc.buf, inst_mac | 0x80, rand, amf.buf, sqn, k.buf, k.len, iterations,
+                     out);
+            put_reversed(rec + 8, out, 8);                   /* MAC-S */
+            tuak_run(topc.buf, inst_f2345, rand, zero, zero, k.buf, k.len, iterations, out);
+            put_reversed(rec + 16, out + 96, 6);             /* AK, then xor SQN */
+            for (int j = 0; j < 6; j++) {
+                rec[16 + j] ^= sqn[j];
+            }
+            put_reversed(rec + 24, out, 8);                  /* XRES */
+            put_reversed(rec + 32, out + 32, 16);            /* CK */
+            put_reversed(rec + 48, out + 64, 16);            /* IK */
+        }
+        Py_END_ALLOW_THREADS
+        memset(out, 0, sizeof out);
+    }
+    PyBuffer_Release(&topc);
+    PyBuffer_Release(&k);
+    PyBuffer_Release(&rands);
+    PyBuffer_Release(&sqns);
+    PyBuffer_Release(&amf);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError,
+                        "tuak_kernel_batch takes a 32-octet TOPc, 16- or 32-octet K, INSTANCE"
+                        " values, 16 and 6 octets per vector, a 2-octet AMF, 1..255 iterations");
+    }
+    return result;
+}
+
+static PyObject *
+tuak_core(PyObject *module, PyObject *args)
+{
+    (void)module;
+    Py_buffer top, rand, amf, sqn, k;
+    int instance, iterations;
+    if (!PyArg_ParseTuple(args, "y*iy*y*y*y*i:tuak_core", &top, &instance, &rand, &amf,
+                          &sqn, &k, &iterations)) {
+        return NULL;
+    }
+    int ok = top.len == 32 && rand.len == 16 && amf.len == 2 && sqn.len == 6
+             && (k.len == 16 || k.len == 32) && instance >= 0 && instance <= 255
+             && iterations >= 1 && iterations <= 255;
+    unsigned char block[200];
+    if (ok) {
+        static const unsigned char algoname[7] = {'T', 'U', 'A', 'K', '1', '.', '0'};
+        memset(block, 0, sizeof block);
+        put_reversed(block, top.buf, 32);
+        block[32] = (unsigned char)instance;
+        put_reversed(block + 33, algoname, 7);
+        put_reversed(block + 40, rand.buf, 16);
+        put_reversed(block + 56, amf.buf, 2);
+        put_reversed(block + 58, sqn.buf, 6);
+        put_reversed(block + 64, k.buf, k.len);
+        block[96] = 0x1f;
+        block[135] = 0x80;
+    }
+    PyBuffer_Release(&top);
+    PyBuffer_Release(&rand);
+    PyBuffer_Release(&amf);
+    PyBuffer_Release(&sqn);
+    PyBuffer_Release(&k);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError,
+                        "tuak_core takes a 32-octet TOP, INSTANCE 0..255, 16-octet RAND,"
+                        " 2-octet AMF, 6-octet SQN, 16- or 32-octet K, 1..255 iterations");
+        return NULL;
+    }
+    uint64_t lanes[25];
+    for (int i = 0; i < 25; i++) {
+        uint64_t v = 0;
+        for (int j = 7; j >= 0; j--) {
+            v = (v << 8) | block[8 * i + j];
+        }
+        lanes[i] = v;
+    }
+    memset(block, 0, sizeof block); /* K was in it */
+    for (int n = 0; n < iterations; n++) {
+        keccak_permute(lanes);
+    }
+    unsigned char out[200];
+    for (int i = 0; i < 25; i++) {
+        for (int j = 0; j < 8; j++) {
+            out[8 * i + j] = (unsigned char)(lanes[i] >> (8 * j));
+        }
+    }
+    return PyBytes_FromStringAndSize((const char *)out, 200);
+}
+
 /* -- module --------------------------------------------------------------- */
 
 static PyMethodDef native_methods[] = {
@@ -615,6 +791,8 @@ static PyMethodDef native_methods[] = {
     {"he_av_batch", he_av_batch, METH_VARARGS, he_av_batch_doc},
     {"hmac_sha256_batch", hmac_sha256_batch, METH_VARARGS, hmac_sha256_batch_doc},
     {"keccak_f1600", keccak_f1600, METH_VARARGS, keccak_f1600_doc},
+    {"tuak_core", tuak_core, METH_VARARGS, tuak_core_doc},
+    {"tuak_kernel_batch", tuak_kernel_batch, METH_VARARGS, tuak_kernel_batch_doc},
     {NULL, NULL, 0, NULL},
 };
 

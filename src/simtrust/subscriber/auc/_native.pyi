@@ -4,7 +4,8 @@ from typing_extensions import Buffer
 
 from simtrust.subscriber.auc.vectors import EpsVector, HeAv5g
 
-__all__ = ["eps_batch", "he_av_batch", "hmac_sha256_batch", "keccak_f1600"]
+__all__ = ["eps_batch", "he_av_batch", "hmac_sha256_batch", "keccak_f1600", "tuak_core",
+           "tuak_kernel_batch"]
 
 def eps_batch(
     raw: Buffer, rands: Buffer, sn_id: Buffer, amf: Buffer, cls: type[EpsVector], /
@@ -14,3 +15,11 @@ def he_av_batch(
 ) -> list[HeAv5g]: ...
 def hmac_sha256_batch(keys: Buffer, messages: Buffer, count: int, /) -> bytes: ...
 def keccak_f1600(state: Buffer, iterations: int, /) -> bytes: ...
+def tuak_core(
+    top: Buffer, instance: int, rand: Buffer, amf: Buffer, sqn: Buffer, k: Buffer,
+    iterations: int, /,
+) -> bytes: ...
+def tuak_kernel_batch(
+    topc: Buffer, k: Buffer, inst_mac: int, inst_f2345: int, rands: Buffer, sqns: Buffer,
+    amf: Buffer, iterations: int, /,
+) -> bytes: ...

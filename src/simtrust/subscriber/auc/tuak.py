@@ -3,20 +3,33 @@
 The INOUT block of TS 35.231 §6 is built from TOPc (or TOP), INSTANCE, ALGONAME
 "TUAK1.0", RAND, AMF, SQN and K, each written in reversed octet order, then
 Keccak-f[1600] runs ``keccak_iterations`` times (§6.1–6.5; the hand-written
-permutation is in :mod:`.keccak`). INSTANCE encodes the function and the output
+permutation is in :mod:`.keccak`); with the C extension built the whole kernel
+(INOUT, the permutations, OUT) is one native call, and :func:`tuak_core_reference`
+stays as the Python path the tests compare it with. INSTANCE encodes the function and the output
 lengths (§6.2): MAC 64/128/256, RES 32/64/128/256, CK/IK 128/256, K 128/256.
 Conformance data in TS 35.233.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import NamedTuple
 
 from simtrust.errors import InvalidInput
 from simtrust.subscriber.auc._util import check_len
 from simtrust.subscriber.auc.keccak import keccak_f1600_bytes
 
-__all__ = ["Tuak", "TuakF2345", "TuakOutput", "compute_topc"]
+_native: ModuleType | None
+try:
+    from simtrust.subscriber.auc import _native
+except ImportError:  # installed without a C compiler: the Python kernel serves
+    _native = None
+
+__all__ = ["TUAK_BACKEND", "Tuak", "TuakF2345", "TuakOutput", "compute_topc",
+           "tuak_core_reference"]
+
+#: ``"c"`` when the TUAK kernel runs in the C extension, else ``"python"``.
+TUAK_BACKEND = "c" if _native is not None and hasattr(_native, "tuak_core") else "python"
 
 _ALGONAME = b"TUAK1.0"
 _ZERO16 = bytes(16)
@@ -24,9 +37,10 @@ _LEN_CODE = {8: 0x08, 16: 0x10, 32: 0x20}  # MAC or RES length in octets → INS
 _RES_CODE = {4: 0x00, **_LEN_CODE}
 
 
-def _core(
+def tuak_core_reference(
     top: bytes, instance: int, rand: bytes, amf: bytes, sqn: bytes, k: bytes, iterations: int
 ) -> bytes:
+    """The kernel in Python: INOUT of TS 35.231 §6, permuted ``iterations`` times."""
     pad = 32 - len(k)
     block = b"".join(
         (
@@ -45,6 +59,9 @@ def _core(
         )
     )
     return keccak_f1600_bytes(block, iterations)
+
+
+_core = _native.tuak_core if TUAK_BACKEND == "c" and _native is not None else tuak_core_reference
 
 
 def _check_iterations(n: int) -> int:
@@ -189,6 +206,40 @@ class Tuak:
         rand = check_len("RAND", rand, 16)
         out = _core(self._topc, 0xC0 | self._kbit, rand, b"\0\0", bytes(6), self._k, self._it)
         return out[96:102][::-1]
+
+    @property
+    def fits_kernel_layout(self) -> bool:
+        """Whether the outputs fit MILENAGE's 64-octet kernel record (64-bit MAC and RES,
+        128-bit CK and IK), so :meth:`kernel_batch` serves the batched vector paths."""
+        return (self._mac, self._res, self._ck, self._ik) == (8, 8, 16, 16)
+
+    def kernel_batch(self, rands: bytes, sqns: bytes, amf: bytes) -> bytes:
+        """Kernel records in MILENAGE's layout (``Milenage.kernel``), one per vector:
+        MAC-A, MAC-S, SQN ⊕ AK, XRES, CK, IK; in one native call when built."""
+        n = len(rands) // 16
+        if not self.fits_kernel_layout:
+            raise InvalidInput("kernel records need 64-bit MAC/RES and 128-bit CK/IK")
+        if len(rands) != 16 * n or len(sqns) != 6 * n or n == 0:
+            raise InvalidInput("rands and sqns must hold 16 and 6 octets per vector")
+        check_len("AMF", amf, 2)
+        inst_mac = _LEN_CODE[self._mac] | self._kbit
+        inst_f2345 = 0x40 | _RES_CODE[self._res] | self._kbit
+        if TUAK_BACKEND == "c" and _native is not None:
+            records: bytes = _native.tuak_kernel_batch(self._topc, self._k, inst_mac, inst_f2345,
+                                                       rands, sqns, amf, self._it)
+            return records
+        return self.kernel_batch_reference(rands, sqns, amf)
+
+    def kernel_batch_reference(self, rands: bytes, sqns: bytes, amf: bytes) -> bytes:
+        """:meth:`kernel_batch` from the single functions (the reference for the C one)."""
+        out = bytearray()
+        for i in range(len(rands) // 16):
+            rand, sqn = rands[16 * i : 16 * i + 16], sqns[6 * i : 6 * i + 6]
+            f = self.f2345(rand)
+            sqn_ak = bytes(a ^ b for a, b in zip(sqn, f.ak, strict=True))
+            out += (self.f1(rand, sqn, amf) + self.f1star(rand, sqn, amf) + sqn_ak
+                    + bytes(2) + f.res + f.ck + f.ik)
+        return bytes(out)
 
     def compute(self, rand: bytes, sqn: bytes, amf: bytes) -> TuakOutput:
         """All seven functions."""

@@ -40,6 +40,7 @@ from simtrust.subscriber.auc.kdf import (
 )
 from simtrust.subscriber.auc.milenage import Milenage
 from simtrust.subscriber.auc.sqn import AucSqnState
+from simtrust.subscriber.auc.tuak import Tuak
 
 _native: ModuleType | None
 try:
@@ -308,12 +309,15 @@ def eps_vectors(
     check_len("SN id", sn_id, 3)
     amf = with_separation_bit(amf)
     rands, sqns, after = _batch_inputs(state, count, rand)
-    if not isinstance(alg, Milenage) or count < _BATCH_MIN:
+    batched = (isinstance(alg, Milenage) and count >= _BATCH_MIN) or (
+        isinstance(alg, Tuak) and alg.fits_kernel_layout)  # TUAK: one native call at any size
+    if not batched:
         vecs = [
             eps_vector(alg, sqns[6 * i : 6 * i + 6], amf, sn_id, rands[16 * i : 16 * i + 16])
             for i in range(count)
         ]
         return vecs, after
+    assert isinstance(alg, Milenage | Tuak)
     raw = alg.kernel_batch(rands, sqns, amf)
     if _native is not None:
         return _native.eps_batch(raw, rands, sn_id, amf, EpsVector), after
