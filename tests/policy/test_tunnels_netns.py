@@ -2,7 +2,8 @@
 charon, swanctl config rendered by simtrust, the nftables guard) → enterprise (a second
 charon). IKEv2 comes up with the rendered PSK configuration on both ends; the APN's
 traffic leaves the gateway only IPsec-protected; ``remove`` still cuts the device off;
-terminating the tunnel raises an alert.
+terminating the tunnel raises an alert. tshark (Debian) dissects the IKEv2 exchange
+captured on the gateway's enterprise-side link and finds no malformed packet.
 
 Needs root, ip(8), nft, charon and swanctl (Debian strongswan). Where the kernel offers
 ESP (xfrm), the CHILD SA is installed and a datagram crosses the tunnel; where it does
@@ -74,7 +75,7 @@ def test_tunnel_spec_renders_both_ends_and_refuses_bad_input() -> None:
 
 
 def _tools() -> None:
-    for tool in ("ip", "nft", "swanctl", "unshare"):
+    for tool in ("ip", "nft", "swanctl", "unshare", "tshark"):
         assert shutil.which(tool) is not None, f"{tool} is needed"
     assert os.access(CHARON, os.X_OK), "strongswan's charon is needed"
     assert os.geteuid() == 0, "network namespaces need root"
@@ -145,6 +146,15 @@ def _esp_in_kernel() -> bool:
     return probe.returncode == 0
 
 
+def _assert_ike_dissected(pcap: Path) -> None:
+    """IKE_SA_INIT (34) and IKE_AUTH (35) exchanges present, nothing malformed."""
+    read = ["tshark", "-r", str(pcap)]
+    exchanges = sh(*read, "-Y", "isakmp", "-T", "fields", "-e", "isakmp.exchangetype").stdout.split()
+    assert {"34", "35"} <= set(exchanges), exchanges
+    bad = sh(*read, "-Y", "_ws.malformed || _ws.expert.severity >= 0x00800000").stdout
+    assert "" == bad.strip(), bad
+
+
 def test_tunnel_between_namespaces_carries_only_the_apn_and_alerts_when_down(
         lab: Path) -> None:
     (lab / "gw.conf").write_text(render_swanctl([SPEC], start=False))
@@ -156,8 +166,18 @@ def test_tunnel_between_namespaces_carries_only_the_apn_and_alerts_when_down(
                                                           str(lab / "gw.conf"))
     netns("gw", "nft", "-f", str(lab / "guard.nft"))
     esp = _esp_in_kernel()
+    pcap = lab / "ike.pcapng"
+    tap = subprocess.Popen(["ip", "netns", "exec", NS["gw"], "tshark", "-q", "-c", "4", "-i", "dv3c",
+                            "-f", "udp port 500 or udp port 4500 or esp", "-w", str(pcap)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert tap.stderr is not None
+    for line in tap.stderr:  # tshark says so once the capture runs
+        if "Capturing on" in line:
+            break
     swanctl(lab, "gw", "--initiate", "--child", SPEC.name, check=False)
     states = parse_list_sas(swanctl(lab, "gw", "--list-sas"))
+    tap.wait(60)  # IKE_SA_INIT and IKE_AUTH, request and response: tshark stops after four
+    _assert_ike_dissected(pcap)
     assert "ESTABLISHED" == states[SPEC.name]["ike"]  # IKEv2 with the rendered PSK
     listen = subprocess.Popen(
         ["ip", "netns", "exec", NS["ent"], "python3", "-c",
