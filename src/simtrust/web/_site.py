@@ -89,7 +89,7 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
     """The dashboard as its own ASGI application (HTML errors, its own exception handlers)."""
     ui = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     env = _env()
-    sessions = SessionStore(runtime.tenants, runtime.clock, idle)
+    sessions = SessionStore(runtime.db, runtime.tenants, runtime.clock, idle)
     jobs = JobBoard()
     fleet = FleetQuery(runtime.db)
     ui.state.sessions = sessions
