@@ -107,9 +107,11 @@ def test_sessions_survive_a_restart_and_logout_sticks(tmp_path: Path) -> None:
         assert 200 == page.status_code, page.text
         assert "restart · tenant-admin · acme" in page.text
         found = CSRF.search(page.text)
-        assert found is not None and found.group(1) == kept_csrf  # forms from before still post
+        assert found is not None
+        assert found.group(1) == kept_csrf
         gone = _page(base, ended)
-        assert 303 == gone.status_code and "/ui/login" in gone.headers["location"]
+        assert 303 == gone.status_code
+        assert "/ui/login" in gone.headers["location"]
         forged = _page(base, kept[:-2] + ("AA" if not kept.endswith("AA") else "BB"))
         assert 303 == forged.status_code
     finally:
