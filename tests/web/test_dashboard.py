@@ -12,11 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from simtrust.audit.anchoring import anchor_pending
+from simtrust.domain import Iccid
 from simtrust.errors import AuthenticationRequired, PermissionDenied
 from simtrust.runtime import Runtime
 from simtrust.subscriber import luhn_check_digit
 from simtrust.web import FleetQuery, SessionStore, create_site, parse_filter
-from tests.web.fleet import Fleet, add_contract, build
+from tests.web.fleet import MSISDN, Fleet, add_contract, build
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -342,6 +343,19 @@ def test_fleet_queries_on_both_stores(runtime: Runtime) -> None:
     assert cursor == rows[-1].imsi
     assert 24 == query.count(parse_filter({"state": "active"}, None, True)[0])
     assert 12 == query.count(parse_filter({"q": "8988222"}, None, True)[0])
+    # Trailing digits (the end of the number printed on a card), through the tail indexes.
+    target = fleet.globex_iccids[7]
+    assert [target] == found({"q": target[-9:]})
+    assert [target] == found({"q": target[-9:]}, "globex")
+    assert [] == found({"q": target[-9:]}, "acme")  # another tenant's SIM is not found
+    imsi = runtime.subscriber.inventory.get_sim(Iccid(target)).imsi.value
+    assert [target] == found({"q": imsi[-10:]})
+    imei_end = "64380" + str(luhn_check_digit("35693803564380"))
+    assert [fleet.acme_iccids[3]] == found({"q": imei_end}, "acme")  # end of the bound IMEI
+    assert [fleet.acme_iccids[3]] == found({"q": MSISDN[-5:]}, "acme")
+    four = sorted(i for i in fleet.acme_iccids + fleet.globex_iccids if i.endswith(target[-4:]))
+    assert set(four) <= set(found({"q": target[-4:]}))
+    assert target not in found({"q": target[-3:]})  # under four digits: only prefixes
 
 
 def test_policy_actions_and_trust_pages_are_scoped(env: tuple[Runtime, Fleet]) -> None:
