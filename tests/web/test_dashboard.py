@@ -245,6 +245,42 @@ def test_bulk_move_group_and_viewer_refused(env: tuple[Runtime, Fleet]) -> None:
         "iccid": fleet.acme_iccids[:1]}).status_code
 
 
+def test_bulk_apply_policy_sets_binding_and_roaming(env: tuple[Runtime, Fleet]) -> None:
+    rt, fleet = env
+    client, csrf = sign_in(rt, fleet.acme_admin)
+    targets = fleet.acme_iccids[20:23]
+    bad = client.post("/ui/sims/bulk", data={
+        "csrf": csrf, "action": "policy", "scope": "selection", "binding_mode": "glued",
+        "roaming": "12x", "iccid": targets})
+    assert 422 == bad.status_code
+    assert 'id="binding_mode-error"' in bad.text
+    assert 'id="roaming-error"' in bad.text
+    nothing = client.post("/ui/sims/bulk", data={
+        "csrf": csrf, "action": "policy", "scope": "selection", "iccid": targets})
+    assert 422 == nothing.status_code
+    assert "choose a binding mode" in nothing.text
+    confirm = client.post("/ui/sims/bulk", data={
+        "csrf": csrf, "action": "policy", "scope": "selection", "binding_mode": "exact-pair",
+        "roaming": "262, 208-01", "iccid": targets + fleet.globex_iccids[:1]})
+    assert 200 == confirm.status_code
+    assert "<strong>4</strong>" in confirm.text
+    started = client.post("/ui/sims/bulk", data={
+        "csrf": csrf, "action": "policy", "scope": "selection", "binding_mode": "exact-pair",
+        "roaming": "262, 208-01", "confirm": "yes",
+        "iccid": targets + fleet.globex_iccids[:1]})
+    done = wait_job(client, str(started.url))
+    assert (3, 1) == (done["changed"], done["skipped"])  # another tenant's SIM: "no such SIM"
+    for iccid in targets:
+        sim = api(rt, fleet.acme_admin).get(f"/v1/sims/{iccid}").json()
+        assert "exact-pair" == sim["binding_mode"]
+        assert ["20801", "262"] == sorted(sim["roaming"])
+    assert "exact-pair" != api(rt, fleet.globex_admin).get(
+        f"/v1/sims/{fleet.globex_iccids[0]}").json()["binding_mode"]
+    audited = rt.audit.recent(subject=f"sim:{targets[0]}", action="sim.update", limit=5)
+    assert audited
+    assert audited[0].details["binding_mode"] == "exact-pair"
+
+
 def test_import_reports_lines_and_imports(env: tuple[Runtime, Fleet]) -> None:
     rt, fleet = env
     client, csrf = sign_in(rt, fleet.operator)
