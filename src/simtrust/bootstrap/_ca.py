@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from simtrust.audit import AuditLog
+from simtrust.audit import AuditEntry, AuditLog
 from simtrust.bootstrap._pkcs11 import Pkcs11Key, sign_certificate, sign_crl, sign_ocsp
 from simtrust.crypto import Keyring
 from simtrust.errors import (
@@ -51,7 +51,7 @@ from simtrust.errors import (
     RateLimited,
     StoreError,
 )
-from simtrust.store import Database
+from simtrust.store import Database, GroupCommit
 
 __all__ = [
     "REVOCATION_REASONS",
@@ -258,6 +258,7 @@ class CertificateAuthorities:
         "_by_key_hash",
         "_cache_lock",
         "_clock",
+        "_commits",
         "_db",
         "_keyring",
         "_keys",
@@ -293,6 +294,10 @@ class CertificateAuthorities:
         #: Bumped when this process registers a CA (listeners rebuild their client trust).
         self.generation = 0
         self._listeners: list[Callable[[str, str], None]] = []
+        #: Issuance records of concurrent requests share one transaction (group commit);
+        #: every caller returns only after the transaction holding its record committed.
+        self._commits: GroupCommit[tuple[tuple[Any, ...], AuditEntry]] = GroupCommit(
+            self._write_issued)
 
     def subscribe(self, listener: Callable[[str, str], None]) -> None:
         """Call ``listener(event, iccid)`` after a certificate of a SIM is issued
@@ -589,6 +594,17 @@ class CertificateAuthorities:
             raise NotFound(f"unknown CA {label!r}", reason="unknown-ca")
         return self.get(str(row[0]))
 
+    def trust_stamp(self) -> tuple[int, int, str]:
+        """Changes whenever any process sharing the store registers or removes a CA.
+
+        (this process's generation, number of CAs, latest registration time): a
+        listener that sees a new stamp rebuilds its client-certificate trust.
+        """
+        row = self._db.query_one(
+            "SELECT COUNT(*), COALESCE(MAX(created_at), '') FROM boot_cas")
+        count, latest = (0, "") if row is None else (int(row[0]), str(row[1]))
+        return self.generation, count, latest
+
     def cas(self, tenant_id: str | None = None) -> list[CaRecord]:
         sql = "SELECT label FROM boot_cas WHERE tenant_id IS NOT NULL"
         params: tuple[Any, ...] = ()
@@ -739,22 +755,28 @@ class CertificateAuthorities:
                                               serialization.PublicFormat.SubjectPublicKeyInfo)
         serial = format(cert.serial_number, "x")
         now = self._clock().isoformat()
+        row = (serial, ca.ca_id, device.tenant_id, device.iccid,
+               cert.subject.rfc4514_string(), hashlib.sha256(spki).hexdigest(),
+               cert.not_valid_before_utc.isoformat(), cert.not_valid_after_utc.isoformat(),
+               now, cert.public_bytes(serialization.Encoding.DER))
+        entry = AuditEntry(actor, "pki.issue", f"sim:{device.iccid}", "success", "",
+                           device.tenant_id, {"serial": serial, "ca": ca.label,
+                                              "key_type": kind,
+                                              "not_after": cert.not_valid_after_utc.isoformat()})
+        if self._db.in_transaction:
+            # Inside a caller's transaction the record commits (or rolls back) with it.
+            self._write_issued([(row, entry)])
+        else:
+            self._commits.submit((row, entry))
+
+    def _write_issued(self, batch: Sequence[tuple[tuple[Any, ...], AuditEntry]]) -> None:
+        """One transaction for the certificates and audit records of ``batch``."""
         with self._db.transaction():
-            self._db.execute(
+            self._db.executemany(
                 "INSERT INTO boot_certs (serial, ca_id, tenant_id, iccid, subject, spki_sha256,"
                 " not_before, not_after, issued_at, der, status) VALUES"
-                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'good')",
-                (serial, ca.ca_id, device.tenant_id, device.iccid,
-                 cert.subject.rfc4514_string(), hashlib.sha256(spki).hexdigest(),
-                 cert.not_valid_before_utc.isoformat(), cert.not_valid_after_utc.isoformat(),
-                 now, cert.public_bytes(serialization.Encoding.DER)),
-            )
-            self._audit.append(
-                actor=actor, action="pki.issue", subject=f"sim:{device.iccid}",
-                outcome="success", tenant_id=device.tenant_id,
-                details={"serial": serial, "ca": ca.label, "key_type": kind,
-                         "not_after": cert.not_valid_after_utc.isoformat()},
-            )
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'good')", [row for row, _ in batch])
+            self._audit.append_many([entry for _, entry in batch])
 
     def generate_key_and_issue(self, ca: CaRecord, device: DeviceClaims, *, actor: str,
                                ) -> tuple[x509.Certificate, bytes]:
