@@ -77,6 +77,13 @@ _KEY_TYPES = ("p256", "ed25519")
 _OCSP_REUSE = timedelta(seconds=60)
 _OCSP_CACHE_MAX = 100_000
 _MAX_CSR = 16_384
+#: The fixed extensions of every tier-2 certificate (RFC 5280 §4.2.1.9, §4.2.1.3, §4.2.1.12).
+_END_ENTITY = x509.BasicConstraints(ca=False, path_length=None)
+_DEVICE_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True, content_commitment=False, key_encipherment=False,
+    data_encipherment=False, key_agreement=False, key_cert_sign=False,
+    crl_sign=False, encipher_only=False, decipher_only=False)
+_CLIENT_AUTH = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +261,7 @@ class CertificateAuthorities:
     """The store of CAs and certificates; keys unsealed once per process and cached."""
 
     __slots__ = (
+        "_akis",
         "_audit",
         "_by_key_hash",
         "_cache_lock",
@@ -287,6 +295,7 @@ class CertificateAuthorities:
         self.public_base_url = public_base_url
         self._transport = transport
         self._keys: dict[str, ec.EllipticCurvePrivateKey | Pkcs11Key] = {}
+        self._akis: dict[str, x509.AuthorityKeyIdentifier] = {}
         self._records: dict[str, CaRecord] = {}
         self._by_key_hash: dict[bytes, str] = {}
         self._cache_lock = threading.Lock()
@@ -692,15 +701,10 @@ class CertificateAuthorities:
             .not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(min(now + timedelta(seconds=profile.lifetime_s),
                                  ca.certificate.not_valid_after_utc))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca.certificate.public_key()), critical=False)  # type: ignore[arg-type]  # CA keys are P-256
+            .add_extension(_END_ENTITY, critical=True)
+            .add_extension(_DEVICE_KEY_USAGE, critical=True)
+            .add_extension(_CLIENT_AUTH, critical=False)
+            .add_extension(self._aki(ca), critical=False)
         )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
@@ -717,6 +721,16 @@ class CertificateAuthorities:
         if isinstance(key, Pkcs11Key):
             return sign_certificate(builder, key)
         return builder.sign(key, hashes.SHA256())
+
+    def _aki(self, ca: CaRecord) -> x509.AuthorityKeyIdentifier:
+        """The CA's AuthorityKeyIdentifier, computed once per CA and process."""
+        aki = self._akis.get(ca.ca_id)
+        if aki is None:
+            aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca.certificate.public_key())  # type: ignore[arg-type]  # CA keys are P-256
+            with self._cache_lock:
+                self._akis[ca.ca_id] = aki
+        return aki
 
     def _delegate(self, ca: CaRecord, csr: x509.CertificateSigningRequest) -> x509.Certificate:
         """RFC 7030 §4.2.1 simpleenroll at the enterprise's EST server."""
