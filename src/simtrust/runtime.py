@@ -79,6 +79,7 @@ SCHEMA_PACKAGES = (
     "streams",
     "market",
     "devices",
+    "web",
 )
 
 T = TypeVar("T")

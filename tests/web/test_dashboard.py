@@ -103,7 +103,7 @@ def test_wrong_key_and_missing_login_token(env: tuple[Runtime, Fleet]) -> None:
 def test_idle_timeout_and_revoked_key(env: tuple[Runtime, Fleet]) -> None:
     rt, _fleet = env
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    store = SessionStore(rt.tenants, lambda: now[0], timedelta(minutes=30))
+    store = SessionStore(rt.db, rt.tenants, lambda: now[0], timedelta(minutes=30))
     key = rt.tenants.create_key("tenant-viewer", "short-lived", "acme")
     session = store.sign_in(key.secret)
     now[0] += timedelta(minutes=29)

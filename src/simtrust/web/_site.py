@@ -16,7 +16,7 @@ import hmac
 import io
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -39,7 +39,6 @@ from simtrust.errors import (
     NotFound,
     SimtrustError,
 )
-from simtrust.ledger.net import render_tangle_svg, tangle_view
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     TRANSITIONS,
@@ -51,6 +50,7 @@ from simtrust.subscriber import (
 from simtrust.web._charts import bar_chart
 from simtrust.web._fleet import FleetQuery, parse_filter
 from simtrust.web._jobs import JobBoard
+from simtrust.web._pages import add_trust_pages
 from simtrust.web._session import COOKIE, Session, SessionStore
 
 __all__ = ["create_dashboard", "create_site"]
@@ -78,18 +78,24 @@ def _env() -> Environment:
     return env
 
 
-def create_site(runtime: Runtime) -> FastAPI:
-    """The HTTP API with the dashboard mounted at ``/ui`` (what ``simtrust serve`` runs)."""
+def create_site(runtime: Runtime, *,
+                validator: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
+    """The HTTP API with the dashboard mounted at ``/ui`` (what ``simtrust serve`` runs).
+
+    ``validator`` is the consortium node's ``status`` when a validator serves it
+    (``simtrust node run``): the ledger page then shows its health and finality.
+    """
     app = create_app(runtime)
-    app.mount("/ui", create_dashboard(runtime))
+    app.mount("/ui", create_dashboard(runtime, validator=validator))
     return app
 
 
-def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30)) -> FastAPI:
+def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30),
+                     validator: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
     """The dashboard as its own ASGI application (HTML errors, its own exception handlers)."""
     ui = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     env = _env()
-    sessions = SessionStore(runtime.tenants, runtime.clock, idle)
+    sessions = SessionStore(runtime.db, runtime.tenants, runtime.clock, idle)
     jobs = JobBoard()
     fleet = FleetQuery(runtime.db)
     ui.state.sessions = sessions
@@ -599,14 +605,7 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
         return JSONResponse(proof, headers={
             "Content-Disposition": f'attachment; filename="proof-{event.seq}.json"'})
 
-    @ui.get("/ledger", response_class=HTMLResponse)
-    def ledger(request: Request) -> Response:
-        current(request)
-        node = runtime.ledger
-        view = tangle_view(node, 40)
-        return render(request, "ledger.html", info=node.info(), messages=node.recent(25, None),
-                      tangle_svg=render_tangle_svg(view, rows=5, title="Recent tangle"))
-
+    add_trust_pages(ui, runtime, render, current, form_of, validator)
     return ui
 
 
