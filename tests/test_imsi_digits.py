@@ -11,7 +11,7 @@ import pytest
 from simtrust.detect import DeviceRef
 from simtrust.domain import DeviceContext, FlowRecord, Imsi, ImsiDigits, imsi_digits
 from simtrust.errors import InvalidIdentifier
-from simtrust.policy import AddressResolver, DeviceDirectory, PolicyEngine
+from simtrust.policy import AddressResolver, DeviceDirectory, PolicyEngine, UsageMeter
 
 
 def test_imsi_digits_accepts_what_imsi_accepts_and_costs_no_object() -> None:
@@ -37,3 +37,10 @@ def test_flow_path_signatures_name_imsi_digits() -> None:
     assert ImsiDigits | None == hints(AddressResolver.lookup)["return"]
     assert ImsiDigits == hints(DeviceDirectory.context)["imsi"]
     assert ImsiDigits == hints(PolicyEngine.meter)["imsi"]
+
+
+def test_per_imsi_state_on_the_flow_path_is_keyed_by_imsi_digits() -> None:
+    """The byte counters of volume caps are keyed by the typed IMSI as well (the
+    partitioned ingestion restores and writes them back)."""
+    assert dict[tuple[ImsiDigits, str], tuple[int, int]] == typing.get_type_hints(
+        UsageMeter.volume.fget)["return"]

@@ -48,8 +48,8 @@ def positions(packages: list[str], graph: dict[str, set[str]]) -> dict[str, tupl
         step = WIDTH / (len(names) + 1)
         depth = max(r for (lay, r) in rows if lay == layer)
         for i, name in enumerate(names):
-            offset = (rank - depth / 2) * (BAND * 0.6 / max(depth, 1)) if depth else 0.0
-            stagger = 0.12 if i % 2 else -0.12
+            offset = (rank - depth / 2) * (BAND * 0.36 / max(depth, 1)) if depth else 0.0
+            stagger = 0.07 if i % 2 else -0.07
             out[name] = (step * (i + 1), layer * BAND + offset + stagger)
     return out
 

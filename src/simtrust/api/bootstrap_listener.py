@@ -4,7 +4,8 @@ Served by the stdlib's threading HTTP server because EST re-enrolment needs the
 TLS client certificate of the request (RFC 7030 §3.3.2), which the ASGI servers
 do not pass to the application. The server certificate comes from the
 operator's tier-1 CA; client certificates are optional in the handshake and
-verified against the tenant CAs (the context is rebuilt when CAs change).
+verified against the tenant CAs (the context is rebuilt when any process sharing
+the store registers or removes a CA, checked on every accepted connection).
 
 - ``GET|POST /bsf``: Ub, HTTP Digest AKA (TS 24.109 §5.2; 200 is
   ``application/vnd.3gpp.bsf+xml``).
@@ -155,6 +156,10 @@ class _TlsServer(ThreadingHTTPServer):
     def get_request(self) -> tuple[Any, Any]:
         sock, addr = self.socket.accept()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            self.listener.refresh_if_changed()
+        except Exception:  # noqa: BLE001 - keep serving with the trust already loaded
+            _log.warning("client-certificate trust could not be refreshed", exc_info=True)
         ctx = self.listener.context
         return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
 
@@ -176,7 +181,7 @@ class BootstrapListener:
         self._server: _TlsServer | None = None
         self._thread: threading.Thread | None = None
         self.trust_pem = b""
-        self._generation = -1
+        self._generation: tuple[int, int, str] = (-1, -1, "")
 
     def __repr__(self) -> str:
         return f"BootstrapListener({self._host}:{self._port})"
@@ -202,8 +207,7 @@ class BootstrapListener:
         return ctx
 
     def _sni(self, sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
-        if self.services.cas.generation != self._generation:
-            self.refresh()
+        self.refresh_if_changed()
         current = self._context
         if current is not None and current is not ctx:
             sock.context = current
@@ -211,8 +215,17 @@ class BootstrapListener:
     def refresh(self) -> None:
         """Trust the tenant CAs registered since start for client certificates."""
         with self._lock:
-            self._generation = self.services.cas.generation
+            self._generation = self.services.cas.trust_stamp()
             self._context = self._build_context()
+
+    def refresh_if_changed(self) -> None:
+        """Rebuild the TLS context when any process registered or removed a CA.
+
+        One small query per accepted connection (the store is the only place every
+        process sees), far below the cost of the TLS handshake that follows.
+        """
+        if self.services.cas.trust_stamp() != self._generation:
+            self.refresh()
 
     @property
     def context(self) -> ssl.SSLContext:

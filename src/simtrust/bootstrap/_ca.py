@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from simtrust.audit import AuditLog
+from simtrust.audit import AuditEntry, AuditLog
 from simtrust.bootstrap._pkcs11 import Pkcs11Key, sign_certificate, sign_crl, sign_ocsp
 from simtrust.crypto import Keyring
 from simtrust.errors import (
@@ -51,7 +51,7 @@ from simtrust.errors import (
     RateLimited,
     StoreError,
 )
-from simtrust.store import Database
+from simtrust.store import Database, GroupCommit
 
 __all__ = [
     "REVOCATION_REASONS",
@@ -77,6 +77,13 @@ _KEY_TYPES = ("p256", "ed25519")
 _OCSP_REUSE = timedelta(seconds=60)
 _OCSP_CACHE_MAX = 100_000
 _MAX_CSR = 16_384
+#: The fixed extensions of every tier-2 certificate (RFC 5280 §4.2.1.9, §4.2.1.3, §4.2.1.12).
+_END_ENTITY = x509.BasicConstraints(ca=False, path_length=None)
+_DEVICE_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True, content_commitment=False, key_encipherment=False,
+    data_encipherment=False, key_agreement=False, key_cert_sign=False,
+    crl_sign=False, encipher_only=False, decipher_only=False)
+_CLIENT_AUTH = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,10 +261,12 @@ class CertificateAuthorities:
     """The store of CAs and certificates; keys unsealed once per process and cached."""
 
     __slots__ = (
+        "_akis",
         "_audit",
         "_by_key_hash",
         "_cache_lock",
         "_clock",
+        "_commits",
         "_db",
         "_keyring",
         "_keys",
@@ -286,6 +295,7 @@ class CertificateAuthorities:
         self.public_base_url = public_base_url
         self._transport = transport
         self._keys: dict[str, ec.EllipticCurvePrivateKey | Pkcs11Key] = {}
+        self._akis: dict[str, x509.AuthorityKeyIdentifier] = {}
         self._records: dict[str, CaRecord] = {}
         self._by_key_hash: dict[bytes, str] = {}
         self._cache_lock = threading.Lock()
@@ -293,6 +303,10 @@ class CertificateAuthorities:
         #: Bumped when this process registers a CA (listeners rebuild their client trust).
         self.generation = 0
         self._listeners: list[Callable[[str, str], None]] = []
+        #: Issuance records of concurrent requests share one transaction (group commit);
+        #: every caller returns only after the transaction holding its record committed.
+        self._commits: GroupCommit[tuple[tuple[Any, ...], AuditEntry]] = GroupCommit(
+            self._write_issued)
 
     def subscribe(self, listener: Callable[[str, str], None]) -> None:
         """Call ``listener(event, iccid)`` after a certificate of a SIM is issued
@@ -589,6 +603,17 @@ class CertificateAuthorities:
             raise NotFound(f"unknown CA {label!r}", reason="unknown-ca")
         return self.get(str(row[0]))
 
+    def trust_stamp(self) -> tuple[int, int, str]:
+        """Changes whenever any process sharing the store registers or removes a CA.
+
+        (this process's generation, number of CAs, latest registration time): a
+        listener that sees a new stamp rebuilds its client-certificate trust.
+        """
+        row = self._db.query_one(
+            "SELECT COUNT(*), COALESCE(MAX(created_at), '') FROM boot_cas")
+        count, latest = (0, "") if row is None else (int(row[0]), str(row[1]))
+        return self.generation, count, latest
+
     def cas(self, tenant_id: str | None = None) -> list[CaRecord]:
         sql = "SELECT label FROM boot_cas WHERE tenant_id IS NOT NULL"
         params: tuple[Any, ...] = ()
@@ -676,15 +701,10 @@ class CertificateAuthorities:
             .not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(min(now + timedelta(seconds=profile.lifetime_s),
                                  ca.certificate.not_valid_after_utc))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca.certificate.public_key()), critical=False)  # type: ignore[arg-type]  # CA keys are P-256
+            .add_extension(_END_ENTITY, critical=True)
+            .add_extension(_DEVICE_KEY_USAGE, critical=True)
+            .add_extension(_CLIENT_AUTH, critical=False)
+            .add_extension(self._aki(ca), critical=False)
         )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
@@ -701,6 +721,16 @@ class CertificateAuthorities:
         if isinstance(key, Pkcs11Key):
             return sign_certificate(builder, key)
         return builder.sign(key, hashes.SHA256())
+
+    def _aki(self, ca: CaRecord) -> x509.AuthorityKeyIdentifier:
+        """The CA's AuthorityKeyIdentifier, computed once per CA and process."""
+        aki = self._akis.get(ca.ca_id)
+        if aki is None:
+            aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca.certificate.public_key())  # type: ignore[arg-type]  # CA keys are P-256
+            with self._cache_lock:
+                self._akis[ca.ca_id] = aki
+        return aki
 
     def _delegate(self, ca: CaRecord, csr: x509.CertificateSigningRequest) -> x509.Certificate:
         """RFC 7030 §4.2.1 simpleenroll at the enterprise's EST server."""
@@ -739,22 +769,28 @@ class CertificateAuthorities:
                                               serialization.PublicFormat.SubjectPublicKeyInfo)
         serial = format(cert.serial_number, "x")
         now = self._clock().isoformat()
+        row = (serial, ca.ca_id, device.tenant_id, device.iccid,
+               cert.subject.rfc4514_string(), hashlib.sha256(spki).hexdigest(),
+               cert.not_valid_before_utc.isoformat(), cert.not_valid_after_utc.isoformat(),
+               now, cert.public_bytes(serialization.Encoding.DER))
+        entry = AuditEntry(actor, "pki.issue", f"sim:{device.iccid}", "success", "",
+                           device.tenant_id, {"serial": serial, "ca": ca.label,
+                                              "key_type": kind,
+                                              "not_after": cert.not_valid_after_utc.isoformat()})
+        if self._db.in_transaction:
+            # Inside a caller's transaction the record commits (or rolls back) with it.
+            self._write_issued([(row, entry)])
+        else:
+            self._commits.submit((row, entry))
+
+    def _write_issued(self, batch: Sequence[tuple[tuple[Any, ...], AuditEntry]]) -> None:
+        """One transaction for the certificates and audit records of ``batch``."""
         with self._db.transaction():
-            self._db.execute(
+            self._db.executemany(
                 "INSERT INTO boot_certs (serial, ca_id, tenant_id, iccid, subject, spki_sha256,"
                 " not_before, not_after, issued_at, der, status) VALUES"
-                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'good')",
-                (serial, ca.ca_id, device.tenant_id, device.iccid,
-                 cert.subject.rfc4514_string(), hashlib.sha256(spki).hexdigest(),
-                 cert.not_valid_before_utc.isoformat(), cert.not_valid_after_utc.isoformat(),
-                 now, cert.public_bytes(serialization.Encoding.DER)),
-            )
-            self._audit.append(
-                actor=actor, action="pki.issue", subject=f"sim:{device.iccid}",
-                outcome="success", tenant_id=device.tenant_id,
-                details={"serial": serial, "ca": ca.label, "key_type": kind,
-                         "not_after": cert.not_valid_after_utc.isoformat()},
-            )
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'good')", [row for row, _ in batch])
+            self._audit.append_many([entry for _, entry in batch])
 
     def generate_key_and_issue(self, ca: CaRecord, device: DeviceClaims, *, actor: str,
                                ) -> tuple[x509.Certificate, bytes]:

@@ -25,7 +25,6 @@ import hmac
 import os
 import struct
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,22 +54,27 @@ from simtrust.bootstrap._digest import (
     parse_digest,
 )
 from simtrust.bootstrap._kdf import NafId, rand_of_b_tid
+from simtrust.crypto import Keyring
 from simtrust.errors import (
     AuthenticationRequired,
+    Conflict,
     DecodeError,
     InvalidInput,
     NotFound,
     PermissionDenied,
     SimtrustError,
 )
+from simtrust.store import Database
 from simtrust.subscriber import Iccid, Imsi, Sim, SimState
 
-__all__ = ["EST_OPERATIONS", "CertificateServer", "EstRequest", "EstResponse", "SimDirectory"]
+__all__ = ["EST_OPERATIONS", "CertificateServer", "EstRequest", "EstResponse", "SimDirectory",
+           "shared_nonce_key"]
 
 EST_OPERATIONS = ("cacerts", "simpleenroll", "simplereenroll", "csrattrs", "serverkeygen")
 _PREFIX = "/.well-known/est"
 _NONCE_TTL = 300
-_SEEN_MAX = 100_000
+#: Every this many remembered credentials, expired replay-cache entries are deleted.
+_PRUNE_EVERY = 1_000
 _MAX_BODY = 16_384
 
 
@@ -113,11 +117,32 @@ def _text(status: int, message: str, *extra: tuple[str, str]) -> EstResponse:
                        (message + "\n").encode())
 
 
+def shared_nonce_key(db: Database, keyring: Keyring) -> bytes:
+    """The key of the NAF's Digest nonces, one for every process on this store.
+
+    Made once, sealed by the master key (``boot_secrets``); so a nonce one process
+    handed out verifies in another, and the store-backed replay cache covers both.
+    """
+    aad = b"simtrust/bootstrap/secret/naf-nonce"
+    for _attempt in range(2):
+        row = db.query_one("SELECT secret_sealed FROM boot_secrets WHERE name = ?",
+                           ("naf-nonce",))
+        if row is not None:
+            return keyring.open(bytes(row[0]), aad)
+        try:
+            with db.transaction():
+                db.execute("INSERT INTO boot_secrets (name, secret_sealed) VALUES (?, ?)",
+                           ("naf-nonce", keyring.seal(os.urandom(32), aad)))
+        except Conflict:
+            continue  # another process made it first: read theirs
+    raise Conflict("NAF nonce key could not be read or made")
+
+
 class CertificateServer:
     """NAF + EST server over the CA store, the BSF (Zn) and the AAnF."""
 
-    __slots__ = ("_aanf", "_audit", "_bsf", "_cas", "_clock", "_lock", "_secret", "_seen",
-                 "_sims", "naf_id", "realm")
+    __slots__ = ("_aanf", "_audit", "_bsf", "_cas", "_clock", "_db", "_lock", "_remembered",
+                 "_secret", "_sims", "naf_id", "realm")
 
     def __init__(
         self,
@@ -129,6 +154,7 @@ class CertificateServer:
         clock: Callable[[], datetime],
         *,
         naf_id: NafId,
+        db: Database,
         secret: bytes | None = None,
     ) -> None:
         self._cas = cas
@@ -140,7 +166,8 @@ class CertificateServer:
         self.naf_id = naf_id
         self.realm = f"3GPP-bootstrapping@{naf_id.fqdn}"
         self._secret = secret or os.urandom(32)
-        self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._db = db
+        self._remembered = 0
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -207,14 +234,32 @@ class CertificateServer:
                                reason="digest")
             raise AuthenticationRequired(
                 "Digest response does not verify (wrong key or NAF id)", reason="digest")
-        seen = (params["nonce"], params["nc"], params["cnonce"])
-        with self._lock:
-            if seen in self._seen:
-                raise AuthenticationRequired("replayed Digest credentials", reason="replay")
-            self._seen[seen] = None
-            while len(self._seen) > _SEEN_MAX:
-                self._seen.popitem(last=False)
+        self._remember(params["nonce"], params["nc"], params["cnonce"])
         return key
+
+    def _remember(self, nonce: str, nc: str, cnonce: str) -> None:
+        """Refuse a (nonce, nc, cnonce) seen before by any process sharing the store.
+
+        The replay cache is a table: a second use of the same credentials fails its
+        primary key whichever process answered the first. Entries older than a
+        nonce's lifetime can never match again (the nonce is refused as stale first)
+        and are pruned now and then.
+        """
+        now = int(self._clock().timestamp())
+        try:
+            with self._db.transaction():
+                self._db.execute(
+                    "INSERT INTO boot_digest_seen (nonce, nc, cnonce, seen_at)"
+                    " VALUES (?, ?, ?, ?)", (nonce, nc, cnonce, now))
+        except Conflict:
+            raise AuthenticationRequired("replayed Digest credentials", reason="replay") from None
+        with self._lock:
+            self._remembered += 1
+            prune = self._remembered % _PRUNE_EVERY == 0
+        if prune:
+            with self._db.transaction():
+                self._db.execute("DELETE FROM boot_digest_seen WHERE seen_at < ?",
+                                 (now - _NONCE_TTL - 60,))
 
     # -- dispatch --------------------------------------------------------------
 

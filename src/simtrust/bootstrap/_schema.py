@@ -97,6 +97,25 @@ MIGRATIONS = [
         CREATE UNIQUE INDEX boot_cas_tenant_name ON boot_cas (tenant_id, name)
         """,
     ),
+    Migration(
+        "bootstrap",
+        4,
+        "NAF Digest state shared by every process: replay cache and the sealed nonce key",
+        """
+        CREATE TABLE boot_digest_seen (
+            nonce TEXT NOT NULL,
+            nc TEXT NOT NULL,
+            cnonce TEXT NOT NULL,
+            seen_at {bigint} NOT NULL,
+            PRIMARY KEY (nonce, nc, cnonce)
+        );
+        CREATE INDEX boot_digest_seen_at ON boot_digest_seen (seen_at);
+        CREATE TABLE boot_secrets (
+            name TEXT PRIMARY KEY,
+            secret_sealed {blob} NOT NULL
+        )
+        """,
+    ),
 ]
 
 #: Sealed columns the runtime re-wraps when the master key rotates.
@@ -106,4 +125,5 @@ SEALED_COLUMNS = [
     SealedColumn("boot_akma_contexts", "a_kid", "k_akma_sealed"),
     SealedColumn("boot_cas", "ca_id", "key_sealed"),
     SealedColumn("boot_cas", "ca_id", "pin_sealed"),
+    SealedColumn("boot_secrets", "name", "secret_sealed"),
 ]

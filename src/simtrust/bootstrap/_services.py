@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,7 +10,7 @@ from simtrust.audit import AuditLog
 from simtrust.bootstrap._akma import Aanf
 from simtrust.bootstrap._bsf import Bsf
 from simtrust.bootstrap._ca import CertificateAuthorities
-from simtrust.bootstrap._est import CertificateServer
+from simtrust.bootstrap._est import CertificateServer, shared_nonce_key
 from simtrust.bootstrap._kdf import NafId
 from simtrust.bootstrap._revocation import SimRevocation
 from simtrust.crypto import Keyring
@@ -53,7 +52,8 @@ def build_bootstrap(
     aanf = Aanf(db, keyring, audit, clock, key_lifetime=key_lifetime)
     cas = CertificateAuthorities(db, keyring, audit, clock, public_base_url=public_base_url)
     server = CertificateServer(cas, bsf, aanf, subscriber.inventory, audit, clock,
-                               naf_id=NafId(naf_fqdn), secret=os.urandom(32))
+                               naf_id=NafId(naf_fqdn), db=db,
+                               secret=shared_nonce_key(db, keyring))
     revocation = SimRevocation(cas, bsf, aanf, subscriber.inventory)
     subscriber.inventory.subscribe(revocation.on_change)
     subscriber.alerts.add_sink(revocation)

@@ -143,7 +143,7 @@ async def _serve(
 ) -> None:
     import uvicorn  # noqa: PLC0415 - heavy optional: the ASGI server, only for commands that serve
 
-    from simtrust.api.app import create_app  # noqa: PLC0415 - heavy: FastAPI app and every route, only where it is served
+    from simtrust.web import create_site  # noqa: PLC0415 - heavy: the API with the dashboard, only where it is served
 
     settings = dataclasses.replace(load_settings(env={}, home=home), network_id=genesis.network)
     rt = Runtime.initialise(settings)
@@ -152,7 +152,7 @@ async def _serve(
             ensure_api_key(rt, api_key_file)
         node = ConsortiumNode(genesis, keys, rt.db, options=options, bind=listen, join=join)
         rt.ledger = node.ledger  # the API serves the validator's ledger, not a second node
-        web = create_app(rt)
+        web = create_site(rt, validator=node.status)  # the dashboard shows its health
         web.include_router(validator_router)
         web.state.consortium = node
         host, port = parse_address(api)

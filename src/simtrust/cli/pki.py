@@ -8,6 +8,7 @@ label (``<tenant>.<label>``) alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -58,6 +59,23 @@ def _read(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def _write_ca(tenant: str | None, build: Callable[[Runtime], CaRecord], json_out: bool,
+              line: Callable[[CaRecord], str]) -> None:
+    """Run one CA-changing call on a fresh runtime (``tenant`` must exist when given),
+    then print the CA as JSON or as ``line``."""
+    rt = open_runtime()
+    try:
+        if tenant is not None:
+            rt.tenants.get_tenant(tenant)
+        ca = build(rt)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(ca.to_json())
+    else:
+        console.print(line(ca))
+
+
 @app.command("ca-create")
 def ca_create(label: str, tenant: TenantOpt,
               cn: Annotated[str, typer.Option("--cn", help="CA subject common name.")] = "",
@@ -65,19 +83,11 @@ def ca_create(label: str, tenant: TenantOpt,
               lifetime: LifetimeOpt = 7 * 86_400, max_per_hour: RateOpt = 20,
               json_out: JsonOpt = False) -> None:
     """Create a hosted CA for a tenant (P-256 key generated here, sealed by the master key)."""
-    rt = open_runtime()
-    try:
-        rt.tenants.get_tenant(tenant)
-        ca = rt.bootstrap.cas.create_hosted(
-            tenant, label, common_name=cn or f"{tenant} device CA",
-            profile=_profile(org, key_types, lifetime, max_per_hour), actor=ACTOR)
-    finally:
-        rt.close()
-    if json_out:
-        emit_json(ca.to_json())
-    else:
-        console.print(f"CA {ca.label} (EST label {ca.est_label}, {ca.ca_id}) for {tenant}: "
-                      f"{ca.certificate.subject.rfc4514_string()}")
+    _write_ca(tenant, lambda rt: rt.bootstrap.cas.create_hosted(
+        tenant, label, common_name=cn or f"{tenant} device CA",
+        profile=_profile(org, key_types, lifetime, max_per_hour), actor=ACTOR), json_out,
+        lambda ca: f"CA {ca.label} (EST label {ca.est_label}, {ca.ca_id}) for {tenant}: "
+                   f"{ca.certificate.subject.rfc4514_string()}")
 
 
 @app.command("ca-import")
@@ -89,18 +99,10 @@ def ca_import(label: str, tenant: TenantOpt,
               json_out: JsonOpt = False) -> None:
     """Register the tenant's own CA certificate and key (sealed at rest from now on)."""
     cert_pem, key_pem = _read(cert), _read(key)
-    rt = open_runtime()
-    try:
-        rt.tenants.get_tenant(tenant)
-        ca = rt.bootstrap.cas.import_hosted(
-            tenant, label, cert_pem=cert_pem, key_pem=key_pem,
-            profile=_profile(org, key_types, lifetime, max_per_hour), actor=ACTOR)
-    finally:
-        rt.close()
-    if json_out:
-        emit_json(ca.to_json())
-    else:
-        console.print(f"CA {ca.label} imported for {tenant}")
+    _write_ca(tenant, lambda rt: rt.bootstrap.cas.import_hosted(
+        tenant, label, cert_pem=cert_pem, key_pem=key_pem,
+        profile=_profile(org, key_types, lifetime, max_per_hour), actor=ACTOR), json_out,
+        lambda ca: f"CA {ca.label} imported for {tenant}")
 
 
 @app.command("ca-pkcs11")
@@ -115,19 +117,11 @@ def ca_pkcs11(label: str, tenant: TenantOpt,
               lifetime: LifetimeOpt = 7 * 86_400, max_per_hour: RateOpt = 20,
               json_out: JsonOpt = False) -> None:
     """Create a CA whose P-256 key is generated in a PKCS#11 token (an HSM, SoftHSM2)."""
-    rt = open_runtime()
-    try:
-        rt.tenants.get_tenant(tenant)
-        ca = rt.bootstrap.cas.create_pkcs11(
-            tenant, label, module=module, token_label=token, pin=pin, key_label=key_label,
-            common_name=cn or f"{tenant} device CA",
-            profile=_profile(org, key_types, lifetime, max_per_hour), actor=ACTOR)
-    finally:
-        rt.close()
-    if json_out:
-        emit_json(ca.to_json())
-    else:
-        console.print(f"CA {ca.label} for {tenant}, key in token {token}")
+    _write_ca(tenant, lambda rt: rt.bootstrap.cas.create_pkcs11(
+        tenant, label, module=module, token_label=token, pin=pin, key_label=key_label,
+        common_name=cn or f"{tenant} device CA",
+        profile=_profile(org, key_types, lifetime, max_per_hour), actor=ACTOR), json_out,
+        lambda ca: f"CA {ca.label} for {tenant}, key in token {token}")
 
 
 @app.command("ca-delegate")
@@ -137,17 +131,9 @@ def ca_delegate(label: str, tenant: TenantOpt,
                 json_out: JsonOpt = False) -> None:
     """Register a delegated CA: CSRs are forwarded to the enterprise's EST server."""
     ca_pem = _read(cert)
-    rt = open_runtime()
-    try:
-        rt.tenants.get_tenant(tenant)
-        ca = rt.bootstrap.cas.register_delegated(tenant, label, est_url=est_url, ca_pem=ca_pem,
-                                                 actor=ACTOR)
-    finally:
-        rt.close()
-    if json_out:
-        emit_json(ca.to_json())
-    else:
-        console.print(f"CA {ca.label} delegated to {est_url}")
+    _write_ca(tenant, lambda rt: rt.bootstrap.cas.register_delegated(
+        tenant, label, est_url=est_url, ca_pem=ca_pem, actor=ACTOR), json_out,
+        lambda ca: f"CA {ca.label} delegated to {est_url}")
 
 
 @app.command("profile")
@@ -156,17 +142,9 @@ def profile(label: str, tenant: OwnerOpt = None, org: OrgOpt = "",
             lifetime: LifetimeOpt = 7 * 86_400, max_per_hour: RateOpt = 20,
             json_out: JsonOpt = False) -> None:
     """Set the certificate profile of a tenant CA."""
-    rt = open_runtime()
-    try:
-        ca = rt.bootstrap.cas.set_profile(_ca(rt, label, tenant).est_label,
-                                          _profile(org, key_types, lifetime, max_per_hour),
-                                          actor=ACTOR)
-    finally:
-        rt.close()
-    if json_out:
-        emit_json(ca.to_json())
-    else:
-        console.print(f"profile of {label}: {ca.profile.to_json()}")
+    _write_ca(None, lambda rt: rt.bootstrap.cas.set_profile(
+        _ca(rt, label, tenant).est_label, _profile(org, key_types, lifetime, max_per_hour),
+        actor=ACTOR), json_out, lambda ca: f"profile of {label}: {ca.profile.to_json()}")
 
 
 @app.command("ca-list")

@@ -62,7 +62,7 @@ class Detector:
         self.th = thresholds or Thresholds()
         self._refs: dict[str, DeviceRef] = dict(subscribers or {})
         self._by_addr: dict[str, DeviceState] = {}
-        self._by_imsi: dict[str, DeviceState] = {}
+        self._by_imsi: dict[ImsiDigits, DeviceState] = {}
         self._device_base: dict[str, Baseline] = {}
         self._cohort_base: dict[str, Baseline] = {}
         for b in baselines:

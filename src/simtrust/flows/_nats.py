@@ -23,14 +23,14 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
 import nats.errors
 import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 
-from simtrust.domain import FlowRecord
+from simtrust.domain import FlowRecord, ImsiDigits
 from simtrust.errors import InvalidInput, SimtrustError
 from simtrust.flows._nats_apply import BatchApplier
 from simtrust.flows._nats_codec import (
@@ -41,6 +41,8 @@ from simtrust.flows._nats_codec import (
     encode_batch,
 )
 from simtrust.policy import AddressResolver
+
+_K = TypeVar("_K", bound=str)
 
 __all__ = [
     "DEFAULT_FLOW_STREAM",
@@ -212,7 +214,7 @@ class FlowPublisher:
         self._lock = threading.Lock()
         self._buffers: dict[int, list[MappedFlow]] = {}
         self._since: dict[int, float] = {}
-        self._by_imsi: dict[str, int] = {}
+        self._by_imsi: dict[ImsiDigits, int] = {}
         self._by_addr: dict[str, int] = {}
         self._slots = threading.BoundedSemaphore(max_pending)
         self._idle = threading.Condition()
@@ -265,19 +267,23 @@ class FlowPublisher:
             if imsi is None:
                 imsi = self.resolver.lookup(flow.dst_addr)
                 uplink = False
-        name = imsi if imsi is not None else flow.src_addr
-        cache = self._by_imsi if imsi is not None else self._by_addr
-        part = cache.get(name)
-        if part is None:
-            if len(cache) > 1_000_000:
-                cache.clear()
-            prefix = "imsi:" if imsi is not None else "addr:"
-            part = cache[name] = flow_partition(prefix + name, self.partitions)
+        if imsi is not None:
+            part = self._partition(self._by_imsi, imsi, "imsi:")
+        else:
+            part = self._partition(self._by_addr, flow.src_addr, "addr:")
         if imsi != flow.imsi:
             flow = FlowRecord(flow.start, flow.end, flow.src_addr, flow.dst_addr, flow.src_port,
                               flow.dst_port, flow.protocol, flow.packets, flow.octets,
                               flow.tcp_flags, flow.exporter, imsi)
         return part, MappedFlow(flow, uplink)
+
+    def _partition(self, cache: dict[_K, int], name: _K, prefix: str) -> int:
+        part = cache.get(name)
+        if part is None:
+            if len(cache) > 1_000_000:
+                cache.clear()
+            part = cache[name] = flow_partition(prefix + name, self.partitions)
+        return part
 
     def publish(self, flows: Iterable[FlowRecord]) -> None:
         """Queue ``flows``; full batches are sent at once (thread-safe)."""

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from simtrust.detect import DeviceRef
-from simtrust.domain import FlowRecord, ImsiDigits
+from simtrust.domain import FlowRecord, ImsiDigits, imsi_digits
 from simtrust.errors import InvalidInput
 from simtrust.flows._nats_codec import FlowBatch
 from simtrust.policy import AddressResolver, FlowVerdict, PolicyEngine, PolicyService
@@ -134,14 +134,14 @@ class BatchApplier:
                             (self.stream, *self.partitions)) if self.partitions else []
         volume = self._volume()
         for imsi, period, bucket, octets in rows:
-            volume[(str(imsi), str(period))] = (int(bucket), int(octets))
+            volume[(imsi_digits(str(imsi)), str(period))] = (int(bucket), int(octets))
         self._floor = last
         return applied
 
-    def _volume(self) -> dict[tuple[str, str], tuple[int, int]]:
+    def _volume(self) -> dict[tuple[ImsiDigits, str], tuple[int, int]]:
         return self.engine.policies.usage.volume
 
-    def _reload_usage(self, imsis: Iterable[str]) -> None:
+    def _reload_usage(self, imsis: Iterable[ImsiDigits]) -> None:
         """Put the in-memory counters of ``imsis`` back to what the store holds."""
         volume = self._volume()
         for imsi in imsis:

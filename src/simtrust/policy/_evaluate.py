@@ -321,11 +321,11 @@ class UsageMeter:
     __slots__ = ("_flows", "_volume")
 
     def __init__(self) -> None:
-        self._volume: dict[tuple[str, str], tuple[int, int]] = {}
+        self._volume: dict[tuple[ImsiDigits, str], tuple[int, int]] = {}
         self._flows: dict[tuple[str, int], tuple[int, int]] = {}
 
     @property
-    def volume(self) -> dict[tuple[str, str], tuple[int, int]]:
+    def volume(self) -> dict[tuple[ImsiDigits, str], tuple[int, int]]:
         """The live byte counters: ``(imsi, period) → (bucket, octets)``.
 
         Returned by reference on purpose: partitioned ingestion restores the

@@ -16,7 +16,7 @@ import hmac
 import io
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -39,11 +39,12 @@ from simtrust.errors import (
     NotFound,
     SimtrustError,
 )
-from simtrust.ledger.net import render_tangle_svg, tangle_view
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     TRANSITIONS,
+    BindingMode,
     ImportRejected,
+    Roaming,
     SimState,
     missing_block,
     missing_sim,
@@ -51,6 +52,7 @@ from simtrust.subscriber import (
 from simtrust.web._charts import bar_chart
 from simtrust.web._fleet import FleetQuery, parse_filter
 from simtrust.web._jobs import JobBoard
+from simtrust.web._pages import add_trust_pages
 from simtrust.web._session import COOKIE, Session, SessionStore
 
 __all__ = ["create_dashboard", "create_site"]
@@ -78,18 +80,24 @@ def _env() -> Environment:
     return env
 
 
-def create_site(runtime: Runtime) -> FastAPI:
-    """The HTTP API with the dashboard mounted at ``/ui`` (what ``simtrust serve`` runs)."""
+def create_site(runtime: Runtime, *,
+                validator: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
+    """The HTTP API with the dashboard mounted at ``/ui`` (what ``simtrust serve`` runs).
+
+    ``validator`` is the consortium node's ``status`` when a validator serves it
+    (``simtrust node run``): the ledger page then shows its health and finality.
+    """
     app = create_app(runtime)
-    app.mount("/ui", create_dashboard(runtime))
+    app.mount("/ui", create_dashboard(runtime, validator=validator))
     return app
 
 
-def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30)) -> FastAPI:
+def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30),
+                     validator: Callable[[], dict[str, Any]] | None = None) -> FastAPI:
     """The dashboard as its own ASGI application (HTML errors, its own exception handlers)."""
     ui = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     env = _env()
-    sessions = SessionStore(runtime.tenants, runtime.clock, idle)
+    sessions = SessionStore(runtime.db, runtime.tenants, runtime.clock, idle)
     jobs = JobBoard()
     fleet = FleetQuery(runtime.db)
     ui.state.sessions = sessions
@@ -198,7 +206,7 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
         return render(
             request, "sims.html", rows=rows, f=f, errors=errors, raw=params,
             facets=fleet.facets(f.tenant_id), counts=fleet.state_counts(f.tenant_id),
-            states=[str(s) for s in SimState],
+            states=[str(s) for s in SimState], binding_modes=[str(m) for m in BindingMode],
             tenants=[t.id for t in runtime.tenants.list_tenants()] if who.is_operator else [],
             next_url=("/ui/sims?" + urlencode({**link, "after": next_after})
                       if next_after else None),
@@ -247,8 +255,14 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
         f, _errors = parse_filter({k[2:]: v for k, v in fields.items()}, who.tenant_id,
                                   who.is_operator)
         errors: dict[str, str] = {}
-        if action not in (*_BULK_ACTIONS, "move"):
-            errors["action"] = "choose suspend, resume or move to a group"
+        if action not in (*_BULK_ACTIONS, "move", "policy"):
+            errors["action"] = "choose suspend, resume, move to a group or apply a policy"
+        mode_text = str(form.get("binding_mode", "")).strip()
+        roaming_text = str(form.get("roaming", "")).strip()
+        mode: BindingMode | None = None
+        roaming: Roaming | None = None
+        if action == "policy":
+            mode, roaming = _policy_fields(mode_text, roaming_text, errors)
         group_id: int | None = None
         if action == "move":
             if group_text.isascii() and group_text.isdigit() and int(group_text) > 0:
@@ -274,12 +288,14 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
         if errors:
             return render(request, "bulk_confirm.html", status=422, errors=errors,
                           action=action, scope=scope, selected=selected, fields=fields,
-                          count=len(selected), group_id=group_text)
+                          count=len(selected), group_id=group_text,
+                          binding_mode=mode_text, roaming=roaming_text)
         count = (len(selected) if scope == "selection"
                  else await run_in_threadpool(fleet.count, f))
         if form.get("confirm") != "yes":
             return render(request, "bulk_confirm.html", errors={}, action=action, scope=scope,
-                          selected=selected, fields=fields, count=count, group_id=group_text)
+                          selected=selected, fields=fields, count=count, group_id=group_text,
+                          binding_mode=mode_text, roaming=roaming_text)
         inventory = runtime.subscriber.inventory
         tenant = None if who.is_operator else who.tenant_id
         batches = (([selected[i:i + 5000] for i in range(0, len(selected), 5000)])
@@ -290,6 +306,11 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
 
             def apply(batch: list[str]) -> Any:
                 return inventory.move_group_many(batch, gid, actor=who.actor, tenant_id=tenant)
+        elif action == "policy":
+
+            def apply(batch: list[str]) -> Any:
+                return inventory.apply_policy_many(batch, actor=who.actor, binding_mode=mode,
+                                                   roaming=roaming, tenant_id=tenant)
         else:
             target = _BULK_ACTIONS[action]
 
@@ -599,15 +620,30 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
         return JSONResponse(proof, headers={
             "Content-Disposition": f'attachment; filename="proof-{event.seq}.json"'})
 
-    @ui.get("/ledger", response_class=HTMLResponse)
-    def ledger(request: Request) -> Response:
-        current(request)
-        node = runtime.ledger
-        view = tangle_view(node, 40)
-        return render(request, "ledger.html", info=node.info(), messages=node.recent(25, None),
-                      tangle_svg=render_tangle_svg(view, rows=5, title="Recent tangle"))
-
+    add_trust_pages(ui, runtime, render, current, form_of, validator)
     return ui
+
+
+def _policy_fields(mode_text: str, roaming_text: str,
+                   errors: dict[str, str]) -> tuple[BindingMode | None, Roaming | None]:
+    """The attach policy of a bulk "apply policy", validated like ``PATCH /v1/sims/{iccid}``."""
+    mode: BindingMode | None = None
+    roaming: Roaming | None = None
+    if mode_text:
+        try:
+            mode = BindingMode(mode_text)
+        except ValueError:
+            errors["binding_mode"] = "one of " + ", ".join(str(m) for m in BindingMode)
+    if roaming_text:
+        entries = [] if roaming_text == "home" else [
+            e.strip() for e in roaming_text.split(",") if e.strip()]
+        try:
+            roaming = Roaming.parse(entries)
+        except InvalidInput as exc:
+            errors["roaming"] = exc.detail
+    if not mode_text and not roaming_text:
+        errors["binding_mode"] = "choose a binding mode or a roaming rule to apply"
+    return mode, roaming
 
 
 def _random() -> str:

@@ -97,12 +97,6 @@ _HOP = frozenset({
 _UPSTREAM_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
-@router.api_route(
-    "/datasets/{name}/{path:path}",
-    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-    summary="Reverse proxy to an external dataset, behind the capability enforcement point",
-    responses={403: {"description": "the capability does not grant this access"}},
-)
 async def dataset(name: str, path: str, request: Request, rt: CurrentRuntime) -> Response:
     upstream = rt.settings.datasets.get(name)
     if upstream is None:
@@ -141,3 +135,14 @@ async def dataset(name: str, path: str, request: Request, rt: CurrentRuntime) ->
     passed = {k: v for k, v in answer.headers.items()
               if k.lower() not in _HOP and k.lower() != "content-encoding"}  # fmt: skip
     return Response(answer.content, status_code=answer.status_code, headers=passed)
+
+
+# One route per method, each with its own operation id (one route with a list of
+# methods would give every method the same operationId in the OpenAPI document).
+for _method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+    router.add_api_route(
+        "/datasets/{name}/{path:path}", dataset, methods=[_method],
+        operation_id=f"dataset_proxy_{_method.lower()}",
+        summary="Reverse proxy to an external dataset, behind the capability enforcement point",
+        responses={403: {"description": "the capability does not grant this access"}},
+    )

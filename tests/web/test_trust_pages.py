@@ -1,0 +1,195 @@
+"""Dashboard pages of the trust layer: validator health and finality (a real one-validator
+consortium node), settlement netting with its chart, marketplace orders, stream provenance
+and issued credentials, each scoped to the signed-in tenant like the API."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from simtrust.ledger import Ed25519Signer
+from simtrust.ledger.net import (
+    ConsensusParams,
+    ConsortiumNode,
+    NodeKeys,
+    generate_local_network,
+)
+from simtrust.runtime import Runtime
+from simtrust.streams import Author
+from simtrust.web import create_site
+from tests.ledger.net.conftest import make_messages
+from tests.web.fleet import Fleet, build
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, Fleet, Path]]:
+    home = tmp_path_factory.mktemp("web-trust")
+    rt = Runtime.ephemeral(home / "home")
+    try:
+        yield rt, build(rt), home
+    finally:
+        rt.close()
+
+
+def sign_in(app: object, key: str) -> tuple[TestClient, str]:
+    client = TestClient(app)  # type: ignore[arg-type]
+    form = client.get("/ui/login")
+    token = re.search(r'name="login_csrf" value="([^"]+)"', form.text)
+    assert token is not None
+    page = client.post("/ui/login", data={"api_key": key, "login_csrf": token.group(1),
+                                          "next": "/ui/sims"})
+    assert 200 == page.status_code, page.text
+    found = CSRF.search(page.text)
+    assert found is not None
+    return client, found.group(1)
+
+
+def test_validator_health_and_finality_on_a_real_node(tmp_path: Path) -> None:
+    rt = Runtime.ephemeral(tmp_path / "home")
+    try:
+        genesis, paths = generate_local_network(
+            1, tmp_path / "net", consensus=ConsensusParams(min_round_interval_ms=0))
+        node = ConsortiumNode(genesis, NodeKeys.load(paths[0]), rt.db)
+        rt.ledger = node.ledger
+        operator = rt.tenants.create_key("operator-admin", "noc").secret
+        raws = make_messages(genesis.network, Ed25519Signer.generate(),
+                             [genesis.ledger_genesis().id], 5)
+        assert ["accepted"] * 5 == [r.status for r in node.submit(raws)]
+        for i in range(8):
+            node.step(1000.0 + i)
+        status = node.status()
+        assert 5 == status["finalized"]
+        client, _csrf = sign_in(create_site(rt, validator=node.status), operator)
+        page = client.get("/ui/ledger")
+        assert 200 == page.status_code
+        assert "This validator" in page.text
+        assert f"<dd>{status['round']} / {status['last_decided_round']}</dd>" in page.text
+        assert "Messages finalized per ledger round" in page.text
+        assert "Round leaders" in page.text
+        # Without a validator (simtrust serve) the page has the rounds but no validator part.
+        plain, _ = sign_in(create_site(rt), operator)
+        text = plain.get("/ui/ledger").text
+        assert "This validator" not in text
+        assert "Messages finalized per ledger round" in text
+    finally:
+        rt.close()
+
+
+def _statements() -> list[dict[str, object]]:
+    return [
+        {"payer": "A", "payee": "B", "currency": "EUR", "total_minor_units": 900},
+        {"payer": "B", "payee": "C", "currency": "EUR", "total_minor_units": 500},
+        {"payer": "C", "payee": "A", "currency": "EUR", "total_minor_units": 200},
+    ]
+
+
+def test_settlement_netting_form(env: tuple[Runtime, Fleet, Path]) -> None:
+    rt, fleet, _home = env
+    client, csrf = sign_in(create_site(rt), fleet.acme_admin)
+    bad = client.post("/ui/settlement", data={"csrf": csrf, "statements": "[{oops"})
+    assert 422 == bad.status_code
+    assert 'id="statements-error"' in bad.text
+    assert "not JSON" in bad.text
+    assert "[{oops" in bad.text  # what was typed is kept
+    same = client.post("/ui/settlement", data={"csrf": csrf, "statements": json.dumps(
+        [{"payer": "A", "payee": "A", "currency": "EUR", "total_minor_units": 1}])})
+    assert 422 == same.status_code
+    assert "same party" in same.text
+    unsigned = client.post("/ui/settlement", data={
+        "csrf": csrf, "statements": json.dumps(_statements()), "signatures": "1"})
+    assert 422 == unsigned.status_code
+    assert "statement 0" in unsigned.text
+    good = client.post("/ui/settlement", data={"csrf": csrf,
+                                               "statements": json.dumps(_statements())})
+    assert 200 == good.status_code, good.text
+    # A owes 900 and is owed 200: net -700; B +900 -500 = +400; C +500 -200 = +300.
+    rows = re.findall(r"<tr><td>([ABC])</td><td>([\d,]+)</td><td>([\d,]+)</td>"
+                      r"<td>(-?[\d,]+)</td></tr>", good.text)
+    assert [("A", "900", "200", "-700"), ("B", "500", "900", "400"),
+            ("C", "200", "500", "300")] == rows
+    assert "before and after netting" in good.text
+    transfers = re.findall(r"<tr><td>([ABC])</td><td>([ABC])</td><td>([\d,]+)</td></tr>",
+                           good.text)
+    assert [("A", "B", "400"), ("A", "C", "300")] == transfers  # N-1 = 2 transfers
+    forged = client.post("/ui/settlement", data={"csrf": "x", "statements": "[]"})
+    assert 403 == forged.status_code
+
+
+def test_market_orders_are_scoped(env: tuple[Runtime, Fleet, Path]) -> None:
+    rt, fleet, _home = env
+    market = rt.market
+    offering = market.create_item("productOffering", None,
+                                  {"name": "IoT 1 GB", "lifecycleStatus": "Launched"}, "test")
+    order = market.create_order("acme", {"productOrderItem": [
+        {"id": "a", "action": "add", "productOffering": {"id": offering.document["id"]}}]},
+        "test")
+    oid = order.document["id"]
+    acme, _ = sign_in(create_site(rt), fleet.acme_viewer)
+    page = acme.get("/ui/market")
+    assert 200 == page.status_code
+    assert oid in page.text
+    assert "Product orders by state" in page.text
+    globex, _ = sign_in(create_site(rt), fleet.globex_admin)
+    assert oid not in globex.get("/ui/market").text
+    operator, _ = sign_in(create_site(rt), fleet.operator)
+    assert oid in operator.get("/ui/market").text
+
+
+def test_stream_provenance_picture_and_isolation(env: tuple[Runtime, Fleet, Path]) -> None:
+    rt, fleet, _home = env
+    streams = rt.streams
+    author = Author(Ed25519Signer.generate(), lambda: 1)
+    channel = streams.open_channel("acme", author.announce.to_bytes(), label="meter 7",
+                                   actor="test")["id"]
+    first = streams.publish(channel, author.publish(b"reading 1").to_bytes(), actor="test")
+    second = streams.publish(channel, author.publish(b"reading 2").to_bytes(), actor="test")
+    derived = streams.derive("acme", [first["message_id"], second["message_id"]],
+                             label="daily total", actor="test")["datum"]
+    acme, _ = sign_in(create_site(rt), fleet.acme_viewer)
+    listing = acme.get("/ui/streams")
+    assert 200 == listing.status_code
+    assert "meter 7" in listing.text
+    assert f"/ui/provenance/{derived}" in listing.text
+    page = acme.get(f"/ui/provenance/{derived}")
+    assert 200 == page.status_code
+    assert "<svg" in page.text
+    assert first["message_id"][:24] in page.text
+    assert "signature: holds" in page.text
+    globex, _ = sign_in(create_site(rt), fleet.globex_admin)
+    assert "meter 7" not in globex.get("/ui/streams").text
+    hidden = globex.get(f"/ui/provenance/{derived}")
+    missing = globex.get("/ui/provenance/derived-" + "0" * 32)
+    assert 404 == hidden.status_code == missing.status_code
+    # Another tenant's datum answers exactly like a missing one.
+    assert hidden.text.replace(derived, "ID") == missing.text.replace("derived-" + "0" * 32, "ID")
+
+
+def test_issued_credentials_listed_for_the_operator(env: tuple[Runtime, Fleet, Path]) -> None:
+    rt, fleet, _home = env
+    api = TestClient(create_site(rt), headers={"Authorization": f"Bearer {fleet.operator}"})
+    issued = api.post("/credentials/issue", json={
+        "credential": {
+            "@context": ["https://www.w3.org/ns/credentials/v2",
+                         "https://www.w3.org/ns/credentials/examples/v2"],
+            "id": "urn:uuid:5b1a0e0c-8b0e-4a7e-9d7a-2f3c4e5d6f70",
+            "type": ["VerifiableCredential", "DeviceCertificate"],
+            "credentialSubject": {"id": "did:example:meter-9"}},
+        "options": {"credentialStatus": {"type": "BitstringStatusListEntry"}}})
+    assert 201 == issued.status_code, issued.text
+    operator, _ = sign_in(create_site(rt), fleet.operator)
+    page = operator.get("/ui/credentials")
+    assert 200 == page.status_code
+    assert "urn:uuid:5b1a0e0c-8b0e-4a7e-9d7a-2f3c4e5d6f70" in page.text
+    assert "DeviceCertificate" in page.text
+    assert "Status-list entries" in page.text
+    tenant, _ = sign_in(create_site(rt), fleet.acme_viewer)
+    text = tenant.get("/ui/credentials").text
+    assert "urn:uuid:5b1a0e0c" not in text
+    assert "Status-list entries" not in text
