@@ -7,6 +7,7 @@ built-in defaults. The data directory defaults to ``~/.simtrust``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 import uuid
@@ -72,6 +73,7 @@ class Settings:
     vc_public_verify: bool = False
     vc_public_verify_per_minute: int = 60
     capability_datasets: str = ""
+    market_callback_allow: str = ""
 
     @property
     def api_host(self) -> str:
@@ -90,6 +92,12 @@ class Settings:
             return max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # not Linux
             return max(1, os.cpu_count() or 1)
+
+    @property
+    def callback_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """Non-public networks that TMF hub callbacks may still reach (empty: none)."""
+        return tuple(ipaddress.ip_network(p, strict=False)
+                     for p in self.market_callback_allow.split(",") if p)
 
     @property
     def public_url(self) -> str:
@@ -162,6 +170,7 @@ _ENV = {
     "vc_public_verify": "SIMTRUST_VC_PUBLIC_VERIFY",
     "vc_public_verify_per_minute": "SIMTRUST_VC_PUBLIC_VERIFY_PER_MINUTE",
     "capability_datasets": "SIMTRUST_CAPABILITY_DATASETS",
+    "market_callback_allow": "SIMTRUST_MARKET_CALLBACK_ALLOW",
 }
 
 
@@ -248,6 +257,15 @@ def _coerce(key: str, raw: Any) -> Any:
         numeric = port.isascii() and port.isdigit()
         if text and (not sep or not host or not numeric or not 0 <= int(port) < 65536):
             raise ConfigError(f"{key} must be HOST:PORT (empty: off), got {text!r}", setting=key)
+        return text
+    if key == "market_callback_allow":
+        text = ",".join(p.strip() for p in str(raw).split(",") if p.strip())
+        for part in text.split(",") if text else ():
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"{key} must be IP networks joined by ',', got {part!r}",
+                                  setting=key) from exc
         return text
     if key == "vc_public_verify":
         if isinstance(raw, bool):

@@ -258,7 +258,8 @@ class Runtime:
     def market_events(self) -> MarketEvents:
         """TMF hub listeners and the event outbox with its delivery worker."""
         return self._once("market_events", lambda: MarketEvents(
-            self.db, self.clock, base_url=self.settings.public_url or "http://localhost"))
+            self.db, self.clock, base_url=self.settings.public_url or "http://localhost",
+            allowed_networks=self.settings.callback_networks))
 
     @property
     def provisioners(self) -> Provisioners:

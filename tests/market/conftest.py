@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -34,6 +35,8 @@ SERVICE_INVENTORY = "/tmf-api/serviceInventory/v4"
 K1 = bytes.fromhex("465b5ce8b199b49faa5f0a2ee238a6bc")
 OPC1 = bytes.fromhex("cd63cb71954a9f4e48a5994e37a02baf")
 TmfCheck = Callable[[str, str, Any], None]
+#: Hub callbacks of the tests reach listeners on loopback (refused unless allowed).
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +136,9 @@ class Listener:
 
     def __init__(self, fail_first: int = 0) -> None:
         self.events: list[dict[str, Any]] = []
+        self.hosts: list[str] = []
+        #: When set, every post is answered with a 307 redirect to this URL.
+        self.redirect_to: str | None = None
         self.refused = 0
         self._fail = fail_first
         self._cond = threading.Condition()
@@ -142,7 +148,11 @@ class Listener:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with outer._cond:
-                    if outer.refused < outer._fail:
+                    outer.hosts.append(str(self.headers.get("Host")))
+                    if outer.redirect_to is not None:
+                        self.send_response(307)
+                        self.send_header("Location", outer.redirect_to)
+                    elif outer.refused < outer._fail:
                         outer.refused += 1
                         self.send_response(503)
                     else:

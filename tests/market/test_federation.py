@@ -32,6 +32,7 @@ from simtrust.market import SIGNATURE_TAG, sign_request
 from simtrust.runtime import Runtime
 
 from .conftest import (
+    LOOPBACK,
     ORDERING,
     SERVICE_INVENTORY,
     Listener,
@@ -164,6 +165,7 @@ def test_partner_order_over_real_servers_with_notifications(
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     seller.market_events.retry_base = 0.01
+    seller.market_events.allowed_networks = LOOPBACK
     try:
         _until(lambda: server.started)
         spec_id = seller.market.create_item("serviceSpecification", None, spec(

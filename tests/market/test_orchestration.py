@@ -24,6 +24,7 @@ from simtrust.subscriber import SimState
 
 from .conftest import (
     INVENTORY,
+    LOOPBACK,
     ORDERING,
     SERVICE_INVENTORY,
     SERVICE_ORDERING,
@@ -73,6 +74,7 @@ def test_order_provisions_and_failure_compensates(
     keys = _keys(rt, operator_headers)
     add_stock(rt, 3)
     rt.market_events.retry_base = 0.01
+    rt.market_events.allowed_networks = LOOPBACK
     hub = api.post(f"{ORDERING}/hub", json={
         "callback": listener.url,
         "query": "eventType=ProductOrderStateChangeEvent"}, headers=keys["acme"])

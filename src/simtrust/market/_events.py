@@ -15,11 +15,23 @@ thread delivers them, retrying a failed delivery (no answer, or a status other
 than 2xx) with exponential back-off up to :data:`MAX_ATTEMPTS`. A listener
 registered by a tenant hears only about that tenant's resources and the public
 catalog; the operator's listeners hear everything.
+
+Callbacks are URLs chosen by clients, so delivery guards against server-side
+request forgery (OWASP SSRF prevention): a callback whose address is loopback,
+private (RFC 1918, RFC 4193), link-local (RFC 3927, RFC 4291), shared (RFC 6598),
+multicast, reserved or unspecified is refused, at registration when the host is
+an address literal or ``localhost`` and at every delivery after resolution,
+unless the operator allows that network (setting ``market_callback_allow``).
+Delivery connects to the address that was checked (the URL's host is replaced
+by it, ``Host`` and the TLS server name keep the name), so a second DNS answer
+cannot redirect it, and redirects are not followed.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -34,7 +46,7 @@ from simtrust.errors import InvalidInput, NotFound
 from simtrust.market._query import matches
 from simtrust.store import Database
 
-__all__ = ["BASE_PATHS", "MAX_ATTEMPTS", "MarketEvents"]
+__all__ = ["BASE_PATHS", "MAX_ATTEMPTS", "MarketEvents", "RefusedTarget", "resolve_callback"]
 
 #: Short API name → its official base path.
 BASE_PATHS = {
@@ -53,6 +65,65 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class RefusedTarget(Exception):
+    """A callback address that delivery must not reach."""
+
+
+def _public(address: _Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def check_address(address: _Address, allowed: tuple[_Network, ...]) -> None:
+    """RefusedTarget unless ``address`` is public or inside an allowed network."""
+    if _public(address) or any(address in net for net in allowed):
+        return
+    raise RefusedTarget(f"callback address {address} is not a public address")
+
+
+def resolve_callback(url: str, allowed: tuple[_Network, ...],
+                     resolve: Callable[[str, int], list[str]] | None = None
+                     ) -> tuple[str, str, _Address]:
+    """(URL to connect to, host name, checked address) for a callback ``url``."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        raise RefusedTarget("callback must be an http or https URL")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        literal: _Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    candidates = [str(literal)] if literal is not None else (resolve or _getaddrinfo)(host, port)
+    address = None
+    for text in candidates:
+        candidate = ipaddress.ip_address(text.split("%", 1)[0])
+        try:
+            check_address(candidate, allowed)
+        except RefusedTarget:
+            continue
+        address = candidate
+        break
+    if address is None:
+        raise RefusedTarget(f"callback host {host!r} resolves to no allowed address")
+    shown = f"[{address}]" if address.version == 6 else str(address)
+    netloc = f"{shown}:{parts.port}" if parts.port else shown
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), host, address
+
+
+def _getaddrinfo(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise RefusedTarget(f"callback host {host!r} does not resolve") from None
+    return [str(info[4][0]) for info in infos]
+
+
 def _query(text: str) -> dict[str, str]:
     try:
         pairs = urllib.parse.parse_qsl(text, keep_blank_values=False, strict_parsing=True)
@@ -67,11 +138,17 @@ class MarketEvents:
 
     def __init__(self, db: Database, clock: Callable[[], datetime], *,
                  base_url: str = "http://localhost",
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 allowed_networks: tuple[_Network, ...] = ()) -> None:
         self._db = db
+        #: Non-public networks callbacks may reach (setting ``market_callback_allow``).
+        self.allowed_networks = allowed_networks
+        #: Host name → addresses (tests point names at their own listeners).
+        self.resolve: Callable[[str, int], list[str]] | None = None
         self._clock = clock
         self._base = base_url.rstrip("/")
-        self._client = httpx.Client(timeout=5.0, transport=transport)
+        self._client = httpx.Client(timeout=5.0, transport=transport, follow_redirects=False,
+                                    trust_env=False)
         self._hubs: list[tuple[str, str | None, str, dict[str, str], str]] | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -109,6 +186,18 @@ class MarketEvents:
         parts = urllib.parse.urlsplit(callback)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidInput("callback must be an http or https URL", attribute="callback")
+        host = parts.hostname.rstrip(".").lower()
+        if host == "localhost" or host.endswith(".localhost"):
+            host = "127.0.0.1"
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        if literal is not None:
+            try:
+                check_address(literal, self.allowed_networks)
+            except RefusedTarget as exc:
+                raise InvalidInput(str(exc), attribute="callback") from None
         query = body.get("query")
         if query is not None and not isinstance(query, str):
             raise InvalidInput("query must be a string", attribute="query")
@@ -198,12 +287,18 @@ class MarketEvents:
             callback = json.loads(hub)["callback"]
             error = None
             try:
-                answer = self._client.post(callback, content=body,
-                                           headers={"Content-Type": "application/json"})
+                target, host, _ = resolve_callback(callback, self.allowed_networks,
+                                                   self.resolve)
+                netloc = urllib.parse.urlsplit(callback).netloc.rsplit("@", 1)[-1]
+                answer = self._client.post(
+                    target, content=body, extensions={"sni_hostname": host},
+                    headers={"Content-Type": "application/json", "Host": netloc})
                 if not 200 <= answer.status_code < 300:
                     error = f"status {answer.status_code}"
             except httpx.HTTPError as exc:
                 error = type(exc).__name__
+            except RefusedTarget as exc:
+                error = str(exc)
             if error is None:
                 self.delivered += 1
                 self._db.execute("UPDATE market_events SET delivered = 1, attempts = ?"

@@ -14,8 +14,14 @@ A partner calls the seller's TMF APIs with an HTTP Message Signature
 (RFC 9421, Ed25519, ``keyid`` a verification method of its did:simtrust
 listed under ``authentication``, covering ``@method``, ``@target-uri`` and
 ``content-digest`` (RFC 9530), with ``created`` and the application ``tag``
-``simtrust-tmf``); no API key is shared. The seller maps each partner DID to
-a partner tenant of its own. Every state a partner's product order reaches is
+``simtrust-tmf``, a random ``nonce`` and ``expires``); no API key is shared.
+A signature is accepted once: its (``keyid``, ``nonce``) pair is recorded in
+the store, shared by every process of the node, until the signature stops being
+valid (the earlier of ``expires`` and ``created`` plus five minutes), so a
+captured request replayed within that window is refused (RFC 9421 §7.2.2,
+replay of signed messages), and the records never outgrow that window.
+The seller maps each partner DID to a partner tenant of its own. Every state a
+partner's product order reaches is
 anchored on the ledger (tag ``simtrust/market/order/v1``: order id, state,
 SHA-256 of the canonical order, seller and buyer DIDs, signed by the seller's
 DID), so buyer and seller read the same history. The RFC 9421 signature base
@@ -28,7 +34,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,7 +53,13 @@ from http_message_signatures import (
 )
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
-from simtrust.errors import AuthenticationRequired, InvalidInput, NotFound, SimtrustError
+from simtrust.errors import (
+    AuthenticationRequired,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    SimtrustError,
+)
 from simtrust.identity import DidResolver
 from simtrust.ledger import LedgerNode, TaggedData, verify_ed25519
 from simtrust.store import Database, TenantStore
@@ -89,8 +103,10 @@ def sign_request(request: httpx.Request, signer: Any, *, now: datetime | None = 
     """Add ``Content-Digest``, ``Signature-Input`` and ``Signature`` (RFC 9421) to ``request``."""
     body = request.content
     hms = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=None)
+    created = now or datetime.now(UTC)
     prepared = hms.prepare(request, key_id=signer.verification_method,
-                           created=now or datetime.now(UTC), tag=SIGNATURE_TAG,
+                           created=created, expires=created + _MAX_AGE,
+                           nonce=secrets.token_urlsafe(18), tag=SIGNATURE_TAG,
                            covered_component_ids=_COVERED, body=body)
     hms.apply(request, prepared, signer.sign(prepared.signature_base))
 
@@ -138,6 +154,7 @@ class Federation:
         self._clock = clock
         self._partners: dict[str, str] | None = None
         self._lock = threading.Lock()
+        self._nonce_inserts = 0
 
     def __repr__(self) -> str:
         return f"Federation({self._db!r})"
@@ -215,8 +232,37 @@ class Federation:
         except (HTTPMessageSignaturesException, ValueError, KeyError) as exc:
             raise AuthenticationRequired(
                 f"the request signature does not verify ({type(exc).__name__})") from None
-        key_id = str(results[0].parameters.get("keyid", ""))
+        params = results[0].parameters
+        key_id = str(params.get("keyid", ""))
+        self._once(key_id, params)
         return key_id.split("#", 1)[0]
+
+    def _once(self, key_id: str, params: Mapping[str, Any]) -> None:
+        """Record the signature's nonce; AuthenticationRequired when it was seen before."""
+        nonce = params.get("nonce")
+        created = params.get("created")
+        if not isinstance(nonce, str) or not 16 <= len(nonce) <= 128:
+            raise AuthenticationRequired("the request signature has no nonce of 16 to 128"
+                                         " characters")
+        if not isinstance(created, int):
+            raise AuthenticationRequired("the request signature has no created time")
+        until = created + _MAX_AGE.total_seconds()
+        expires = params.get("expires")
+        if isinstance(expires, int):
+            until = min(until, expires)
+        now = time.time()
+        if until < now:
+            raise AuthenticationRequired("the request signature has expired")
+        self._nonce_inserts += 1
+        try:
+            with self._db.transaction():
+                if self._nonce_inserts % 64 == 1:
+                    self._db.execute("DELETE FROM market_nonces WHERE expires_at < ?", (now,))
+                self._db.execute(
+                    "INSERT INTO market_nonces (keyid, nonce, expires_at) VALUES (?, ?, ?)",
+                    (key_id, nonce, until))
+        except Conflict:
+            raise AuthenticationRequired("the request signature was already used") from None
 
     def anchor(self, order: Mapping[str, Any], tenant_id: str | None) -> None:
         """Anchor a partner order's state on the ledger (other buyers' orders: nothing)."""

@@ -132,4 +132,18 @@ MIGRATIONS = [
         )
         """,
     ),
+    Migration(
+        "market",
+        6,
+        "federation: nonces of RFC 9421 partner signatures seen within their validity",
+        """
+        CREATE TABLE market_nonces (
+            keyid TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            PRIMARY KEY (keyid, nonce)
+        );
+        CREATE INDEX market_nonces_expiry ON market_nonces (expires_at)
+        """,
+    ),
 ]
