@@ -25,6 +25,7 @@ from simtrust.cli._common import console, emit_json, err_console, open_runtime, 
 from simtrust.cli._prefork import ApiWorkers, WorkerOptions, tls_context_check
 from simtrust.config import load_settings
 from simtrust.demo import run_demo
+from simtrust.detect import storm_guard_from
 from simtrust.diameter import DiameterListener, NodeSettings, tls_context
 from simtrust.errors import ConfigError, InvalidInput, SimtrustError
 from simtrust.runtime import Runtime
@@ -322,7 +323,8 @@ def _start_diameter(rt: Runtime) -> DiameterListener | None:
     node = NodeSettings(settings.diameter_origin_host, settings.diameter_origin_realm,
                         settings.diameter_peer_hosts,
                         host_ip=_advertised_ip(host), tls=tls)
-    listener = DiameterListener(node, subs.hss, subs.eir, rt.audit)
+    listener = DiameterListener(node, subs.hss, subs.eir, rt.audit,
+                                storm=storm_guard_from(settings.storm_rates))
     bound = listener.start(host, int(port))
     # SIMs suspended through an API worker process cancel their location here too.
     subs.hss.follow_changes()

@@ -1,5 +1,10 @@
 """S6a (HSS) and S13 (EIR) over the Diameter node (TS 29.272 §5, §6, §7).
 
+With a :class:`~simtrust.detect.StormGuard`, AIR and ULR are admitted per
+tenant and per TAC (the IMEI of ULR's Terminal-Information) first; a refused
+request is answered 3004 DIAMETER_TOO_BUSY (RFC 6733 §7.1.3) before any
+vector is generated or decision taken (GSMA TS.34 §4 back-off).
+
 Handlers turn requests into calls on the subscriber package's
 :class:`~simtrust.subscriber.HssService` and
 :class:`~simtrust.subscriber.EirService` and their outcomes into answers:
@@ -19,8 +24,11 @@ import asyncio
 import itertools
 import logging
 import os
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 
+from simtrust.detect import StormGuard, backoff_answer
 from simtrust.diameter import _dictionary as d
 from simtrust.diameter._codec import FLAG_PROXIABLE, FLAG_REQUEST, Avp, DiameterError, Message
 from simtrust.diameter._node import DiameterNode, Handler, PeerInfo, answer_to
@@ -119,8 +127,13 @@ class CoreNetworkApps:
     """The S6a and S13 handlers over the HSS and EIR, plus CLR/IDR origination."""
 
     def __init__(self, hss: HssService, eir: EirService, origin_host: str,
-                 origin_realm: str) -> None:
+                 origin_realm: str, *, storm: StormGuard | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._hss = hss
+        self.storm = storm
+        self._clock = clock
+        # handlers run on executor threads; the guard's buckets are not thread-safe
+        self._storm_lock = threading.Lock()
         self._eir = eir
         self._host = origin_host
         self._realm = origin_realm
@@ -165,6 +178,25 @@ class CoreNetworkApps:
         return self._answer(request, [Avp.grouped(d.EXPERIMENTAL_RESULT, [
             Avp.u32(d.VENDOR_ID, _V), Avp.u32(d.EXPERIMENTAL_RESULT_CODE, code)])], app)
 
+    def _admit(self, imsi: str, tac: str = "") -> None:
+        """Raise 3004 when the storm guard refuses this subscriber's tenant or TAC now."""
+        if self.storm is None:
+            return
+        tenant = self._hss.tenant_of(imsi) or ""
+        with self._storm_lock:
+            admission = self.storm.admit(self._clock(), tenant=tenant, tac=tac, subject=imsi)
+        if not admission.admitted:
+            answer = backoff_answer("diameter", admission)
+            raise DiameterError(answer.code, f"too busy ({admission.scope} limit); "
+                                f"retry after {admission.retry_after_s} s")
+
+    def storm_stats(self) -> dict[str, object] | None:
+        """The storm guard's counters (None without a guard)."""
+        if self.storm is None:
+            return None
+        with self._storm_lock:
+            return self.storm.stats()
+
     @staticmethod
     def _actor(peer: PeerInfo) -> str:
         return f"diameter:{peer.host}"
@@ -194,6 +226,7 @@ class CoreNetworkApps:
                 resync = (child.data[:16], child.data[16:])
         if count < 1:
             raise DiameterError(d.INVALID_AVP_VALUE, "Number-Of-Requested-Vectors must be >= 1")
+        self._admit(imsi)
         result = self._hss.authentication_info(imsi, visited, count, resync,
                                                actor=self._actor(peer))
         if result.outcome is not HssOutcome.OK:
@@ -221,6 +254,7 @@ class CoreNetworkApps:
         realm = _required(request, d.ORIGIN_REALM).as_text()
         # simtrust decides on the IMEI–ICCID binding; without the equipment it cannot.
         equipment = _equipment(request)
+        self._admit(imsi, str(equipment.tac))
         result = self._hss.update_location(
             imsi, equipment, visited, ServingNode(imsi, host, realm), actor=self._actor(peer))
         if result.outcome is not HssOutcome.OK or result.profile is None:
