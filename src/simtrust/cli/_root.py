@@ -325,7 +325,8 @@ def _start_diameter(rt: Runtime) -> DiameterListener | None:
                         settings.diameter_peer_hosts,
                         host_ip=_advertised_ip(host), tls=tls)
     listener = DiameterListener(node, subs.hss, subs.eir, rt.audit,
-                                storm=storm_guard_from(settings.storm_rates))
+                                storm=storm_guard_from(settings.storm_rates),
+                                observer=rt.detect.observe_sim)
     bound = listener.start(host, int(port))
     # SIMs suspended through an API worker process cancel their location here too.
     subs.hss.follow_changes()

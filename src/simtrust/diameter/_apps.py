@@ -3,7 +3,10 @@
 With a :class:`~simtrust.detect.StormGuard`, AIR and ULR are admitted per
 tenant and per TAC (the IMEI of ULR's Terminal-Information) first; a refused
 request is answered 3004 DIAMETER_TOO_BUSY (RFC 6733 §7.1.3) before any
-vector is generated or decision taken (GSMA TS.34 §4 back-off).
+vector is generated or decision taken (GSMA TS.34 §4 back-off). With an
+``observer``, every answered AIR (``auth``, or ``auth-sync-failure`` when it
+carries AUTS) and ULR (``location`` with the serving PLMN and IMEI) becomes a
+:class:`~simtrust.detect.SimEvent` for the fraud detectors.
 
 Handlers turn requests into calls on the subscriber package's
 :class:`~simtrust.subscriber.HssService` and
@@ -28,11 +31,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from simtrust.detect import StormGuard, backoff_answer
+from simtrust.detect import SimEvent, StormGuard, backoff_answer
 from simtrust.diameter import _dictionary as d
 from simtrust.diameter._codec import FLAG_PROXIABLE, FLAG_REQUEST, Avp, DiameterError, Message
 from simtrust.diameter._node import DiameterNode, Handler, PeerInfo, answer_to
-from simtrust.errors import InvalidIdentifier
+from simtrust.domain import imsi_digits
+from simtrust.errors import InvalidIdentifier, SimtrustError
 from simtrust.subscriber import (
     EirService,
     EquipmentStatus,
@@ -128,8 +132,12 @@ class CoreNetworkApps:
 
     def __init__(self, hss: HssService, eir: EirService, origin_host: str,
                  origin_realm: str, *, storm: StormGuard | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 observer: Callable[[SimEvent], object] | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
         self._hss = hss
+        self._observer = observer
+        self._wall = wall
         self.storm = storm
         self._clock = clock
         # handlers run on executor threads; the guard's buckets are not thread-safe
@@ -197,6 +205,17 @@ class CoreNetworkApps:
         with self._storm_lock:
             return self.storm.stats()
 
+    def _observe(self, imsi: str, kind: str, visited: Plmn, imei: str = "") -> None:
+        if self._observer is None:
+            return
+        try:
+            event = SimEvent(self._wall(), imsi_digits(imsi), kind,
+                             plmn=visited.mcc + visited.mnc,
+                             imei=imei, tenant=self._hss.tenant_of(imsi) or "")
+        except SimtrustError:
+            return  # not a digit IMSI: nothing a per-SIM detector can key on
+        self._observer(event)
+
     @staticmethod
     def _actor(peer: PeerInfo) -> str:
         return f"diameter:{peer.host}"
@@ -229,6 +248,8 @@ class CoreNetworkApps:
         self._admit(imsi)
         result = self._hss.authentication_info(imsi, visited, count, resync,
                                                actor=self._actor(peer))
+        if result.outcome is not HssOutcome.USER_UNKNOWN:
+            self._observe(imsi, "auth-sync-failure" if resync else "auth", visited)
         if result.outcome is not HssOutcome.OK:
             return self._refusal(request, result.outcome, d.APP_S6A)
         vectors = [
@@ -257,6 +278,8 @@ class CoreNetworkApps:
         self._admit(imsi, str(equipment.tac))
         result = self._hss.update_location(
             imsi, equipment, visited, ServingNode(imsi, host, realm), actor=self._actor(peer))
+        if result.outcome is not HssOutcome.USER_UNKNOWN:
+            self._observe(imsi, "location", visited, str(equipment))
         if result.outcome is not HssOutcome.OK or result.profile is None:
             return self._refusal(request, result.outcome, d.APP_S6A)
         avps = [Avp.u32(d.RESULT_CODE, d.SUCCESS), Avp.u32(d.ULA_FLAGS, 1, _V)]
