@@ -372,7 +372,8 @@ class Runtime:
                              eap=EapAkaServer(subscriber.auth, self.audit,
                                               identities=EapIdentityStore(
                                                   self.db, self.keyring, self.clock)),
-                             storm=storm_guard_from(self.settings.storm_rates))
+                             storm=storm_guard_from(self.settings.storm_rates),
+                             observer=self.detect.observe_sim)
 
         return self._once("aaa", build)
 

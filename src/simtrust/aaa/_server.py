@@ -51,7 +51,7 @@ from simtrust.aaa._radius import (
 )
 from simtrust.aaa._sessions import AccountingLog, AcctRecord
 from simtrust.audit import AuditEntry
-from simtrust.detect import StormGuard
+from simtrust.detect import SimEvent, StormGuard
 from simtrust.domain import ImsiDigits, imsi_digits
 from simtrust.errors import SimtrustError
 from simtrust.subscriber import AttachEngine, Imsi, Plmn, SimState
@@ -133,8 +133,10 @@ class RadiusServer:
         client_burst: float = 10_000.0,
         max_in_flight: int = 20_000,
         storm: StormGuard | None = None,
+        observer: Callable[[SimEvent], object] | None = None,
     ) -> None:
         self.clients = clients
+        self.observer = observer
         self.storm = storm
         self._storm_lock = threading.Lock()
         self.attach = attach
@@ -614,6 +616,8 @@ class RadiusServer:
 
     def _metered(self, records: list[AcctRecord]) -> None:
         """After a commit: feed the bytes accounted since the last record to the volume caps."""
+        if self.observer is not None:
+            self._observe_sessions(records)
         if self.usage is None:
             for record in records:
                 self._totals[record.session_key] = record.in_octets + record.out_octets
@@ -628,6 +632,24 @@ class RadiusServer:
                     self.usage.meter(imsi_digits(record.imsi), total - before, at=at)
             if record.status == "closed":
                 self._totals.pop(record.session_key, None)
+
+
+    def _observe_sessions(self, records: list[AcctRecord]) -> None:
+        """Committed accounting records as session events for the fraud detectors."""
+        assert self.observer is not None
+        at = time.time()
+        for record in records:
+            if record.imsi is None:
+                continue
+            kind = ("session-stop" if record.status == "closed" else
+                    "session-update" if record.session_key in self._totals else "session-start")
+            try:
+                event = SimEvent(at, imsi_digits(record.imsi), kind,
+                                 plmn=record.serving_plmn or "", imei=record.imeisv or "",
+                                 session=record.session_key, tenant=record.tenant_id or "")
+            except SimtrustError:
+                continue
+            self.observer(event)
 
 
 def _add_eap(reply: Packet, eap: bytes) -> None:

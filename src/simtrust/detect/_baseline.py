@@ -144,5 +144,5 @@ class Baseline:
                 hours=hours,
                 imeis={str(i) for i in doc["imeis"]},
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise InvalidInput(f"baseline: malformed ({exc})") from exc
