@@ -3,6 +3,9 @@
 ``simtrust.subscriber.auc._native`` (batched HMAC-SHA-256 on OpenSSL's libcrypto)
 is optional: without a C compiler or the OpenSSL headers the package installs
 anyway and the AuC uses its pure-Python key derivation.
+``simtrust.flows._native`` (bulk decoding of fixed-length IPFIX / NetFlow v9
+data sets) is optional the same way: without it the flow decoder stays on its
+pure-Python path, which is also the reference the tests compare it with.
 """
 
 from setuptools import Extension, setup
@@ -15,6 +18,12 @@ setup(
             libraries=["crypto"],
             extra_compile_args=["-O2"],
             optional=True,
-        )
+        ),
+        Extension(
+            "simtrust.flows._native",
+            sources=["src/simtrust/flows/_native.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
     ]
 )

@@ -164,6 +164,7 @@ def run(quick: bool = False) -> BenchResult:
             for _ in range(rounds * 4):
                 i = rng.randrange(fleet_n)
                 queries = [_iccid(i), _iccid(i)[:15], _imsi(i), _imsi(i)[:12],
+                           _iccid(i)[-8:], _imsi(i)[-6:],  # trailing digits
                            _imei(rng.randrange(int(facts["bound"])))[:12],
                            f"{LABELS[i % len(LABELS)]} {i % 997}"]
                 for q in queries:

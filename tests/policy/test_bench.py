@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from simtrust.benchmark import load_bench
+from tests.policy.conftest import require_binaries
 
 
 @pytest.mark.slow
 def test_quick_flows_bench_reports_its_keys() -> None:
+    require_binaries("nfcapd", "nfdump")
     result = load_bench("flows").run(quick=True).to_json()
     metrics = result["metrics"]
     for key in ("records_per_s", "decode_only_per_s", "decode_map_policy_per_s"):
@@ -16,6 +18,16 @@ def test_quick_flows_bench_reports_its_keys() -> None:
     assert result["limits"]["raw_unpack_records_per_s"] > 0
     assert {} == result["notes"]["decoder_drops"]
     assert result["notes"]["records"] == 20_000
+    # side by side with nfdump's nfcapd (#22): the same stream into both receivers
+    assert result["metrics"]["collector_records_per_cpu_s"] > 0
+    assert result["metrics"]["collector_full_path_records_per_cpu_s"] > 0
+    assert result["limits"]["nfcapd_records_per_cpu_s"] > 0
+    assert result["ratios"]["vs_nfcapd"] > 0
+    side = result["notes"]["vs_nfcapd"]
+    assert side["compared_at_records_per_s"] > 0
+    assert {"nfcapd", "count", "full"} == set(side["runs"])
+    for runs in side["runs"].values():
+        assert all(0 < r["received"] <= side["stream_records"] for r in runs)
 
 
 @pytest.mark.slow

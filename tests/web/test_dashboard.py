@@ -12,11 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from simtrust.audit.anchoring import anchor_pending
+from simtrust.domain import Iccid
 from simtrust.errors import AuthenticationRequired, PermissionDenied
 from simtrust.runtime import Runtime
 from simtrust.subscriber import luhn_check_digit
 from simtrust.web import FleetQuery, SessionStore, create_site, parse_filter
-from tests.web.fleet import Fleet, add_contract, build
+from tests.web.fleet import MSISDN, Fleet, add_contract, build
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -244,6 +245,42 @@ def test_bulk_move_group_and_viewer_refused(env: tuple[Runtime, Fleet]) -> None:
         "iccid": fleet.acme_iccids[:1]}).status_code
 
 
+def test_bulk_apply_policy_sets_binding_and_roaming(env: tuple[Runtime, Fleet]) -> None:
+    rt, fleet = env
+    client, csrf = sign_in(rt, fleet.acme_admin)
+    targets = fleet.acme_iccids[20:23]
+    bad = client.post("/ui/sims/bulk", data={
+        "csrf": csrf, "action": "policy", "scope": "selection", "binding_mode": "glued",
+        "roaming": "12x", "iccid": targets})
+    assert 422 == bad.status_code
+    assert 'id="binding_mode-error"' in bad.text
+    assert 'id="roaming-error"' in bad.text
+    nothing = client.post("/ui/sims/bulk", data={
+        "csrf": csrf, "action": "policy", "scope": "selection", "iccid": targets})
+    assert 422 == nothing.status_code
+    assert "choose a binding mode" in nothing.text
+    confirm = client.post("/ui/sims/bulk", data={
+        "csrf": csrf, "action": "policy", "scope": "selection", "binding_mode": "exact-pair",
+        "roaming": "262, 208-01", "iccid": targets + fleet.globex_iccids[:1]})
+    assert 200 == confirm.status_code
+    assert "<strong>4</strong>" in confirm.text
+    started = client.post("/ui/sims/bulk", data={
+        "csrf": csrf, "action": "policy", "scope": "selection", "binding_mode": "exact-pair",
+        "roaming": "262, 208-01", "confirm": "yes",
+        "iccid": targets + fleet.globex_iccids[:1]})
+    done = wait_job(client, str(started.url))
+    assert (3, 1) == (done["changed"], done["skipped"])  # another tenant's SIM: "no such SIM"
+    for iccid in targets:
+        sim = api(rt, fleet.acme_admin).get(f"/v1/sims/{iccid}").json()
+        assert "exact-pair" == sim["binding_mode"]
+        assert ["20801", "262"] == sorted(sim["roaming"])
+    assert "exact-pair" != api(rt, fleet.globex_admin).get(
+        f"/v1/sims/{fleet.globex_iccids[0]}").json()["binding_mode"]
+    audited = rt.audit.recent(subject=f"sim:{targets[0]}", action="sim.update", limit=5)
+    assert audited
+    assert audited[0].details["binding_mode"] == "exact-pair"
+
+
 def test_import_reports_lines_and_imports(env: tuple[Runtime, Fleet]) -> None:
     rt, fleet = env
     client, csrf = sign_in(rt, fleet.operator)
@@ -342,6 +379,19 @@ def test_fleet_queries_on_both_stores(runtime: Runtime) -> None:
     assert cursor == rows[-1].imsi
     assert 24 == query.count(parse_filter({"state": "active"}, None, True)[0])
     assert 12 == query.count(parse_filter({"q": "8988222"}, None, True)[0])
+    # Trailing digits (the end of the number printed on a card), through the tail indexes.
+    target = fleet.globex_iccids[7]
+    assert [target] == found({"q": target[-9:]})
+    assert [target] == found({"q": target[-9:]}, "globex")
+    assert [] == found({"q": target[-9:]}, "acme")  # another tenant's SIM is not found
+    imsi = runtime.subscriber.inventory.get_sim(Iccid(target)).imsi.value
+    assert [target] == found({"q": imsi[-10:]})
+    imei_end = "64380" + str(luhn_check_digit("35693803564380"))
+    assert [fleet.acme_iccids[3]] == found({"q": imei_end}, "acme")  # end of the bound IMEI
+    assert [fleet.acme_iccids[3]] == found({"q": MSISDN[-5:]}, "acme")
+    four = sorted(i for i in fleet.acme_iccids + fleet.globex_iccids if i.endswith(target[-4:]))
+    assert set(four) <= set(found({"q": target[-4:]}))
+    assert target not in found({"q": target[-3:]})  # under four digits: only prefixes
 
 
 def test_policy_actions_and_trust_pages_are_scoped(env: tuple[Runtime, Fleet]) -> None:

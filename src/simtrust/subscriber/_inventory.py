@@ -639,6 +639,47 @@ class Inventory:
             self.notify("sim", "*")
         return BulkOutcome(len(updates), skipped)
 
+    def apply_policy_many(
+        self, iccids: Sequence[str], *, actor: str, binding_mode: BindingMode | None = None,
+        roaming: Roaming | None = None, tenant_id: str | None = None,
+    ) -> BulkOutcome:
+        """Set the attach policy (binding mode, roaming rule) of many SIMs in one transaction.
+
+        The same change as :meth:`update_sim` for each SIM, one audit record per SIM:
+        a new binding mode drops the SIM's bindings (learned again on next use).
+        ``tenant_id`` limits the action to that tenant's SIMs (others count as missing).
+        """
+        values: dict[str, str] = {}
+        if binding_mode is not None:
+            values["binding_mode"] = str(binding_mode)
+        if roaming is not None:
+            values["roaming"] = roaming.to_text()
+        if not values:
+            raise InvalidInput("choose a binding mode or a roaming rule to apply",
+                               field="binding_mode")
+        rows, skipped = self._bulk_rows(iccids, tenant_id)
+        now = self._clock()
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        updates = [(*values.values(), now.isoformat(), iccid) for iccid, _i, _s, _t in rows]
+        entries = [AuditEntry(actor, "sim.update", f"sim:{iccid}", "success", "", owner,
+                              {**values, "bulk": True}, now)
+                   for iccid, _imsi, _state, owner in rows]
+        if updates:
+            with self._db.transaction():
+                self._db.executemany(
+                    f"UPDATE sub_sims SET {assignments}, updated_at = ? WHERE iccid = ?",
+                    updates)
+                if "binding_mode" in values:
+                    for start in range(0, len(rows), _BULK_CHUNK):
+                        chunk = [r[0] for r in rows[start:start + _BULK_CHUNK]]
+                        marks = ",".join("?" * len(chunk))
+                        self._db.execute(
+                            f"DELETE FROM sub_bindings WHERE iccid IN ({marks})", chunk)
+                self._write("sim", "*")
+                self._audit.append_many(entries)
+            self.notify("sim", "*")
+        return BulkOutcome(len(updates), skipped)
+
     def bindings(self, iccid: Iccid) -> list[dict[str, str]]:
         """The IMEIs a SIM is bound to, with mode and time."""
         rows = self._db.query(

@@ -18,12 +18,14 @@ from typing import Any
 from simtrust.store import Database
 from simtrust.subscriber import SimState
 
-__all__ = ["COUNTS_TTL_S", "SORTS", "FleetQuery", "SimFilter", "SimRow", "parse_filter"]
+__all__ = ["COUNTS_TTL_S", "SORTS", "TAIL", "FleetQuery", "SimFilter", "SimRow", "parse_filter"]
 
 #: Sort keys offered: both are unique, so the key alone is the keyset cursor.
 SORTS = ("iccid", "imsi")
 _STATES = tuple(str(s) for s in SimState)
 _MAX_Q = 64
+#: Digits a trailing-digit search needs at least (the length web/_schema.py indexes).
+TAIL = 4
 #: How old the per-state counts above the list may be, in seconds.
 COUNTS_TTL_S = 15.0
 
@@ -108,6 +110,35 @@ def parse_filter(params: Mapping[str, str], tenant_scope: str | None,
                      sort=sort, desc=params.get("dir", "") == "desc"), errors
 
 
+def _tail(column: str) -> str:
+    """The indexed expression of ``column``'s last ``TAIL`` characters (web/_schema.py)."""
+    return f"substr({column}, length({column}) - 3)"
+
+
+def _suffix(column: str, q: str) -> tuple[str, list[Any]]:
+    """``column`` ends with ``q``: the index finds the last four digits, the rest is checked."""
+    clause = f"{_tail(column)} = ?"
+    params: list[Any] = [q[-TAIL:]]
+    if len(q) > TAIL:
+        clause += f" AND substr({column}, length({column}) - {len(q) - 1}) = ?"
+        params.append(q)
+    return clause, params
+
+
+def _tail_terms(q: str) -> list[tuple[str, list[Any]]]:
+    """Search terms for SIMs whose ICCID, IMSI, bound IMEI or MSISDN ends with ``q``."""
+    iccid, iccid_p = _suffix("s.iccid", q)
+    imsi, imsi_p = _suffix("s.imsi", q)
+    imei, imei_p = _suffix("b.imei", q)
+    msisdn, msisdn_p = _suffix("a.msisdn", q)
+    return [
+        (iccid, iccid_p),
+        (imsi, imsi_p),
+        (f"s.iccid IN (SELECT b.iccid FROM sub_bindings b WHERE {imei})", imei_p),
+        (f"s.iccid IN (SELECT a.iccid FROM aaa_sessions a WHERE {msisdn})", msisdn_p),
+    ]
+
+
 def _prefix_bounds(prefix: str) -> tuple[str, str | None]:
     """[low, high) of the digit strings starting with ``prefix`` (no upper bound for 9…9).
 
@@ -163,6 +194,8 @@ class FleetQuery:
             terms.append((
                 "s.iccid IN (SELECT a.iccid FROM aaa_sessions a WHERE a.msisdn >= ?"
                 f"{bound.format(c='a.msisdn')})", [low, *extra]))
+            if len(q) >= TAIL:
+                terms.extend(_tail_terms(q))
         escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
         # A device's label is the label its SIM's own tenant gave it.

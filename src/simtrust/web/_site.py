@@ -42,7 +42,9 @@ from simtrust.errors import (
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     TRANSITIONS,
+    BindingMode,
     ImportRejected,
+    Roaming,
     SimState,
     missing_block,
     missing_sim,
@@ -204,7 +206,7 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
         return render(
             request, "sims.html", rows=rows, f=f, errors=errors, raw=params,
             facets=fleet.facets(f.tenant_id), counts=fleet.state_counts(f.tenant_id),
-            states=[str(s) for s in SimState],
+            states=[str(s) for s in SimState], binding_modes=[str(m) for m in BindingMode],
             tenants=[t.id for t in runtime.tenants.list_tenants()] if who.is_operator else [],
             next_url=("/ui/sims?" + urlencode({**link, "after": next_after})
                       if next_after else None),
@@ -253,8 +255,14 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
         f, _errors = parse_filter({k[2:]: v for k, v in fields.items()}, who.tenant_id,
                                   who.is_operator)
         errors: dict[str, str] = {}
-        if action not in (*_BULK_ACTIONS, "move"):
-            errors["action"] = "choose suspend, resume or move to a group"
+        if action not in (*_BULK_ACTIONS, "move", "policy"):
+            errors["action"] = "choose suspend, resume, move to a group or apply a policy"
+        mode_text = str(form.get("binding_mode", "")).strip()
+        roaming_text = str(form.get("roaming", "")).strip()
+        mode: BindingMode | None = None
+        roaming: Roaming | None = None
+        if action == "policy":
+            mode, roaming = _policy_fields(mode_text, roaming_text, errors)
         group_id: int | None = None
         if action == "move":
             if group_text.isascii() and group_text.isdigit() and int(group_text) > 0:
@@ -280,12 +288,14 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
         if errors:
             return render(request, "bulk_confirm.html", status=422, errors=errors,
                           action=action, scope=scope, selected=selected, fields=fields,
-                          count=len(selected), group_id=group_text)
+                          count=len(selected), group_id=group_text,
+                          binding_mode=mode_text, roaming=roaming_text)
         count = (len(selected) if scope == "selection"
                  else await run_in_threadpool(fleet.count, f))
         if form.get("confirm") != "yes":
             return render(request, "bulk_confirm.html", errors={}, action=action, scope=scope,
-                          selected=selected, fields=fields, count=count, group_id=group_text)
+                          selected=selected, fields=fields, count=count, group_id=group_text,
+                          binding_mode=mode_text, roaming=roaming_text)
         inventory = runtime.subscriber.inventory
         tenant = None if who.is_operator else who.tenant_id
         batches = (([selected[i:i + 5000] for i in range(0, len(selected), 5000)])
@@ -296,6 +306,11 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
 
             def apply(batch: list[str]) -> Any:
                 return inventory.move_group_many(batch, gid, actor=who.actor, tenant_id=tenant)
+        elif action == "policy":
+
+            def apply(batch: list[str]) -> Any:
+                return inventory.apply_policy_many(batch, actor=who.actor, binding_mode=mode,
+                                                   roaming=roaming, tenant_id=tenant)
         else:
             target = _BULK_ACTIONS[action]
 
@@ -607,6 +622,28 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
 
     add_trust_pages(ui, runtime, render, current, form_of, validator)
     return ui
+
+
+def _policy_fields(mode_text: str, roaming_text: str,
+                   errors: dict[str, str]) -> tuple[BindingMode | None, Roaming | None]:
+    """The attach policy of a bulk "apply policy", validated like ``PATCH /v1/sims/{iccid}``."""
+    mode: BindingMode | None = None
+    roaming: Roaming | None = None
+    if mode_text:
+        try:
+            mode = BindingMode(mode_text)
+        except ValueError:
+            errors["binding_mode"] = "one of " + ", ".join(str(m) for m in BindingMode)
+    if roaming_text:
+        entries = [] if roaming_text == "home" else [
+            e.strip() for e in roaming_text.split(",") if e.strip()]
+        try:
+            roaming = Roaming.parse(entries)
+        except InvalidInput as exc:
+            errors["roaming"] = exc.detail
+    if not mode_text and not roaming_text:
+        errors["binding_mode"] = "choose a binding mode or a roaming rule to apply"
+    return mode, roaming
 
 
 def _random() -> str:
