@@ -59,3 +59,14 @@ def test_anchor_interval(tmp_path: Path) -> None:
     assert 2.5 == s.anchor_interval_s
     with pytest.raises(ConfigError, match="negative"):
         load_settings(env={"SIMTRUST_HOME": str(tmp_path), "SIMTRUST_ANCHOR_INTERVAL_S": "-1"})
+
+
+def test_storm_limits_parse_per_scope_and_refuse_bad_text(tmp_path: Path) -> None:
+    s = load_settings(env={"SIMTRUST_HOME": str(tmp_path),
+                           "SIMTRUST_STORM_LIMITS": "tenant=500/2000, tac=100/500"})
+    assert {"tenant": (500.0, 2000.0), "tac": (100.0, 500.0)} == s.storm_rates
+    assert {} == load_settings(env={"SIMTRUST_HOME": str(tmp_path)}).storm_rates
+    for bad in ("imsi=1/1", "tenant=0/10", "tenant=5/0.5", "tenant=5", "tac=nan/5",
+                "tenant=1/2,tenant=3/4"):
+        with pytest.raises(ConfigError, match="storm_limits"):
+            load_settings(env={"SIMTRUST_HOME": str(tmp_path), "SIMTRUST_STORM_LIMITS": bad})

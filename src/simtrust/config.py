@@ -8,6 +8,7 @@ built-in defaults. The data directory defaults to ``~/.simtrust``.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import tomllib
 import uuid
@@ -74,6 +75,7 @@ class Settings:
     vc_public_verify_per_minute: int = 60
     capability_datasets: str = ""
     market_callback_allow: str = ""
+    storm_limits: str = ""
 
     @property
     def api_host(self) -> str:
@@ -111,6 +113,15 @@ class Settings:
     def diameter_peer_hosts(self) -> frozenset[str]:
         """The Origin-Host values allowed to connect to the Diameter listener."""
         return frozenset(p.strip() for p in self.diameter_peers.split(",") if p.strip())
+
+    @property
+    def storm_rates(self) -> dict[str, tuple[float, float]]:
+        """Admission limits of the listeners: scope → (per second, burst); empty: off.
+
+        ``storm_limits`` reads ``tenant=500/2000,tac=100/500,cell=20/100``; a scope
+        left out is not limited.
+        """
+        return _storm_rates(self.storm_limits)
 
     @property
     def datasets(self) -> dict[str, str]:
@@ -171,7 +182,30 @@ _ENV = {
     "vc_public_verify_per_minute": "SIMTRUST_VC_PUBLIC_VERIFY_PER_MINUTE",
     "capability_datasets": "SIMTRUST_CAPABILITY_DATASETS",
     "market_callback_allow": "SIMTRUST_MARKET_CALLBACK_ALLOW",
+    "storm_limits": "SIMTRUST_STORM_LIMITS",
 }
+
+_STORM_SCOPES = ("tenant", "tac", "cell")
+
+
+def _storm_rates(text: str) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    for item in filter(None, (i.strip() for i in text.split(","))):
+        scope, _, rate = item.partition("=")
+        per_s, _, burst = rate.partition("/")
+        scope = scope.strip()
+        try:
+            pair = (float(per_s), float(burst))
+        except ValueError:
+            pair = (0.0, 0.0)
+        if (scope not in _STORM_SCOPES or scope in out or not math.isfinite(pair[0] + pair[1])
+                or pair[0] <= 0 or pair[1] < 1):
+            raise ConfigError(
+                "storm_limits must read SCOPE=PER_S/BURST joined by ',' (scopes tenant, tac, "
+                f"cell; rate > 0, burst >= 1), got {item!r}", setting="storm_limits")
+        out[scope] = pair
+    return out
+
 
 
 def _defaults_for(home: Path, values: Mapping[str, Any]) -> Settings:
@@ -257,6 +291,10 @@ def _coerce(key: str, raw: Any) -> Any:
         numeric = port.isascii() and port.isdigit()
         if text and (not sep or not host or not numeric or not 0 <= int(port) < 65536):
             raise ConfigError(f"{key} must be HOST:PORT (empty: off), got {text!r}", setting=key)
+        return text
+    if key == "storm_limits":
+        text = str(raw).strip()
+        _storm_rates(text)
         return text
     if key == "market_callback_allow":
         text = ",".join(p.strip() for p in str(raw).split(",") if p.strip())

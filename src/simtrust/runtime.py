@@ -30,7 +30,7 @@ from simtrust.audit import AuditLog
 from simtrust.bootstrap import BootstrapServices, build_bootstrap
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
-from simtrust.detect import DetectionService
+from simtrust.detect import DetectionService, storm_guard_from
 from simtrust.devices import DeviceAlert, DeviceServices, QueuedSink
 from simtrust.domain import Iccid
 from simtrust.errors import ConfigError, InvalidInput, NotFound
@@ -371,7 +371,8 @@ class Runtime:
                              subscriber.inventory, subscriber.attach, usage=self.policy.engine,
                              eap=EapAkaServer(subscriber.auth, self.audit,
                                               identities=EapIdentityStore(
-                                                  self.db, self.keyring, self.clock)))
+                                                  self.db, self.keyring, self.clock)),
+                             storm=storm_guard_from(self.settings.storm_rates))
 
         return self._once("aaa", build)
 

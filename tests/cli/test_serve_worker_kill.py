@@ -83,6 +83,7 @@ def test_sigint_stops_master_and_workers(tmp_path: Path) -> None:
             proc.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_acknowledged_decisions_survive_sigkill_of_the_workers(tmp_path: Path) -> None:
     home = tmp_path / "home"
     key = _prepare(home)

@@ -10,6 +10,7 @@ from simtrust.detect import (
     StormGuard,
     StormLimits,
     backoff_answer,
+    storm_guard_from,
 )
 from simtrust.errors import InvalidInput
 
@@ -93,3 +94,16 @@ def test_bad_limits_and_time() -> None:
         BucketRate(1, 0.5)
     with pytest.raises(InvalidInput):
         StormGuard().admit(float("nan"))
+
+
+def test_storm_guard_from_settings_limits_only_the_named_scopes() -> None:
+    assert storm_guard_from({}) is None
+    guard = storm_guard_from({"tac": (1.0, 1.0)})
+    assert guard is not None
+    assert guard.limits.tenant is None
+    assert guard.limits.cell is None
+    assert guard.admit(0.0, tenant="t", tac="35209900").admitted
+    assert not guard.admit(0.0, tenant="t", tac="35209900").admitted
+    assert guard.admit(0.0, tenant="t", tac="35693803").admitted
+    with pytest.raises(InvalidInput):
+        storm_guard_from({"imsi": (1.0, 1.0)})

@@ -48,6 +48,9 @@ def _keys(rt: Runtime, operator: dict[str, str]) -> dict[str, dict[str, str]]:
         rt.tenants.create_tenant(tenant, tenant.title())
         key = rt.tenants.create_key("tenant-admin", "admin", tenant_id=tenant)
         out[tenant] = {"Authorization": f"Bearer {key.secret}"}
+    allocations = rt.subscriber.inventory.allocations
+    allocations.set_addresses("acme", networks=["10.0.0.0/12", "10.20.0.0/16"], actor="test")
+    allocations.set_addresses("globex", networks=["10.30.0.0/16"], actor="test")
     return out
 
 
@@ -183,6 +186,19 @@ def test_bad_orders_write_nothing(api: Any, sqlite_runtime: Runtime,
         assert status == answer.status_code, answer.text
         tmf_check("622", "Error", answer.json())
         assert code == answer.json()["code"], answer.json()
+    # a pool inside another tenant's network answers exactly like one nobody holds:
+    # an order's pool must lie in the ordering tenant's own address allocation
+    answers = []
+    for pool in ("10.20.5.0/24", "10.99.5.0/24"):
+        answer = api.post(f"{ORDERING}/productOrder", json=order_body(
+            offering["id"], apnName="g.iot", addressPool=pool, caLabel="x"),
+            headers=keys["globex"])
+        tmf_check("622", "Error", answer.json())
+        answers.append((answer.status_code,
+                        json.dumps(answer.json(), sort_keys=True).replace(pool, "POOL")))
+    assert 403 == answers[0][0], answers
+    assert answers[0] == answers[1]
+    assert "acme" not in answers[0][1]
     assert before == rt.db.query_one("SELECT COUNT(*) FROM market_orders")
     assert [] == rt.subscriber.inventory.list_apns("globex")
 
@@ -231,6 +247,10 @@ def test_orchestration_on_both_stores(runtime: Runtime) -> None:
     rt = runtime
     for tenant in ("acme", "globex"):
         rt.tenants.create_tenant(tenant, tenant)
+    rt.subscriber.inventory.allocations.set_addresses("acme", networks=["10.5.0.0/24"],
+                                                      actor="test")
+    rt.subscriber.inventory.allocations.set_addresses("globex", networks=["10.6.0.0/24"],
+                                                      actor="test")
     add_stock(rt, 2)
     market = rt.market
     refs = [{"id": market.create_item("serviceSpecification", None, body, "t").document["id"]}
@@ -249,7 +269,8 @@ def test_orchestration_on_both_stores(runtime: Runtime) -> None:
     assert "completed" == rt.orchestrator.process(ok.document["id"])
     assert ["a.iot", "a.iot"] == [s.apn for s in rt.subscriber.inventory.list_sims("acme")]
     failed = market.create_order("globex", order_body(offering.document["id"], 1,
-                                                      apnName="g.iot"), "t")
+                                                      apnName="g.iot",
+                                                      addressPool="10.6.0.0/24"), "t")
     assert "failed" == rt.orchestrator.process(failed.document["id"])
     assert [] == rt.subscriber.inventory.list_apns("globex")
     assert [["completed", "completed"], ["cancelled", "failed"]] == [
@@ -277,6 +298,8 @@ def test_a_killed_node_recovers_its_orders(tmp_path: Path) -> None:
     rt = Runtime.initialise(load_settings(env={}, home=home))
     try:
         rt.tenants.create_tenant("acme", "Acme")
+        rt.subscriber.inventory.allocations.set_addresses("acme", networks=["10.5.0.0/24"],
+                                                          actor="test")
         add_stock(rt, 1)
         market = rt.market
         refs = [{"id": market.create_item("serviceSpecification", None, body, "t")

@@ -20,13 +20,24 @@ from .conftest import K1, OPC1, TENANT, iccid, imsi, spec
 
 
 @pytest.fixture
-def two(sqlite_runtime: Runtime) -> SubscriberServices:
+def two(runtime: Runtime) -> SubscriberServices:
     """acme: SIMs 0-99, 10.1.0.0/16; globex: SIMs 100-199, 10.2.0.0/16 and 2001:db8:2::/48;
-    globex's SIM 100 holds 10.2.0.5."""
-    sqlite_runtime.tenants.create_tenant(TENANT, "Acme")
-    sqlite_runtime.tenants.create_tenant("globex", "Globex")
-    services = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit,
-                              sqlite_runtime.clock, sinks=[])
+    globex's SIM 100 holds 10.2.0.5. On SQLite and PostgreSQL (the allocation tables
+    come from the subscriber migrations of either store)."""
+    return _two(runtime)
+
+
+@pytest.fixture
+def two_sqlite(sqlite_runtime: Runtime) -> SubscriberServices:
+    """As :func:`two`, on the runtime the ``api`` client serves."""
+    return _two(sqlite_runtime)
+
+
+def _two(runtime: Runtime) -> SubscriberServices:
+    runtime.tenants.create_tenant(TENANT, "Acme")
+    runtime.tenants.create_tenant("globex", "Globex")
+    services = build_services(runtime.db, runtime.keyring, runtime.audit,
+                              runtime.clock, sinks=[])
     allocations = services.inventory.allocations
     allocations.set(TENANT, iccid_prefixes=["8988200000000000"],
                     imsi_prefixes=["0010100000000"], actor="test")
@@ -129,7 +140,7 @@ def test_import_rows_with_a_foreign_address_answer_like_free_ones(
 
 def test_over_http_every_route_answers_a_foreign_address_like_a_free_one(
         api: Any, sqlite_runtime: Runtime, operator_headers: dict[str, str],
-        two: SubscriberServices) -> None:
+        two_sqlite: SubscriberServices) -> None:
     key = sqlite_runtime.tenants.create_key("tenant-admin", "acme", tenant_id=TENANT)
     acme = {"Authorization": f"Bearer {key.secret}"}
     secrets = {"k": K1.hex(), "opc": OPC1.hex()}

@@ -8,6 +8,7 @@ context (its own cookies). Screenshots of the main pages are written to
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -23,8 +24,9 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from simtrust.audit.anchoring import anchor_pending
-from simtrust.ledger import encode_tagged_data
+from simtrust.ledger import Ed25519Signer, encode_tagged_data
 from simtrust.runtime import Runtime
+from simtrust.streams import Author
 from simtrust.web import create_site
 from tests.conftest import services_required
 from tests.web.fleet import Fleet, add_contract, build
@@ -212,3 +214,58 @@ def test_csrf_refusal_then_logout(site: tuple[str, Runtime, Fleet], page: Page) 
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.goto(f"{base}/ui/sims")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_trailing_digits_settlement_market_and_provenance(site: tuple[str, Runtime, Fleet],
+                                                          page: Page) -> None:
+    base, rt, fleet = site
+    author = Author(Ed25519Signer.generate(), lambda: 1)
+    channel = rt.streams.open_channel("acme", author.announce.to_bytes(), label="meter 12",
+                                      actor="test")["id"]
+    inputs = [rt.streams.publish(channel, author.publish(f"reading {n}".encode()).to_bytes(),
+                                 actor="test")["message_id"] for n in range(3)]
+    derived = rt.streams.derive("acme", inputs, label="daily total", actor="test")["datum"]
+    offering = rt.market.create_item("productOffering", None,
+                                     {"name": "IoT 1 GB", "lifecycleStatus": "Launched"}, "t")
+    rt.market.create_order("acme", {"productOrderItem": [
+        {"id": "a", "action": "add", "productOffering": {"id": offering.document["id"]}}]}, "t")
+
+    sign_in(page, base, fleet.acme_admin)
+    wanted = fleet.acme_iccids[17]
+    page.get_by_label("Search").fill(wanted[-7:])  # the digits printed last on the card
+    page.get_by_label("Search").press("Enter")
+    expect(page.locator("table.sims tbody tr")).to_have_count(1)
+    expect(page.locator("table.sims tbody")).to_contain_text(wanted)
+
+    page.get_by_role("link", name="Settlement", exact=True).click()
+    box = page.get_by_label("Statements (JSON)")
+    box.fill('[{"payer": "A", "payee": "B", "currency": "EUR"}]')
+    page.get_by_role("button", name="Net the statements").click()
+    expect(page.locator("#statements-error")).to_be_visible()
+    expect(box).to_have_value('[{"payer": "A", "payee": "B", "currency": "EUR"}]')
+    box.fill(json.dumps([
+        {"payer": "Acme", "payee": "Globex", "currency": "EUR", "total_minor_units": 90_000},
+        {"payer": "Globex", "payee": "Initech", "currency": "EUR", "total_minor_units": 50_000},
+        {"payer": "Initech", "payee": "Acme", "currency": "EUR", "total_minor_units": 20_000},
+        {"payer": "Initech", "payee": "Globex", "currency": "EUR", "total_minor_units": 35_000},
+    ]))
+    page.get_by_role("button", name="Net the statements").click()
+    expect(page.locator("figure svg[role=img]")).to_be_visible()
+    expect(page.locator("table.transfers tbody tr")).to_have_count(2)
+    shot(page, "settlement")
+
+    page.get_by_role("link", name="Marketplace", exact=True).click()
+    expect(page.locator("table.orders tbody")).to_contain_text("IoT 1 GB")
+    shot(page, "market")
+
+    page.get_by_role("link", name="Streams", exact=True).click()
+    expect(page.locator("table.channels")).to_contain_text("meter 12")
+    page.locator(f'a[href="/ui/provenance/{derived}"]').click()
+    expect(page.locator("figure.provenance svg")).to_be_visible()
+    expect(page.locator("table.nodes tbody tr")).to_have_count(4)
+    shot(page, "provenance")
+
+    page.goto(f"{base}/ui/ledger")
+    expect(page.locator("#rounds ~ figure svg[role=img]")).to_be_visible()
+    ids = page.evaluate("[...document.querySelectorAll('[id]')].map(e => e.id)")
+    assert len(ids) == len(set(ids))  # every chart labels itself, no shared ids

@@ -406,3 +406,21 @@ def test_policy_actions_and_trust_pages_are_scoped(env: tuple[Runtime, Fleet]) -
         assert 200 == page.status_code
         assert ("Credentials issued" in page.text) == (client is operator)
         assert "ra-acme-globex" in page.text
+
+
+def test_sessions_on_both_stores(runtime: Runtime) -> None:
+    """Sessions are rows of the store: a second store object (another process) sees them."""
+    runtime.tenants.create_tenant("acme", "Acme")
+    key = runtime.tenants.create_key("tenant-admin", "rows", "acme")
+    now = [datetime(2026, 3, 1, tzinfo=UTC)]
+    first = SessionStore(runtime.db, runtime.tenants, lambda: now[0])
+    other = SessionStore(runtime.db, runtime.tenants, lambda: now[0])
+    session = first.sign_in(key.secret)
+    seen = other.get(session.sid)
+    assert (seen.key_id, seen.tenant_id, seen.csrf) == (key.key.id, "acme", session.csrf)
+    stored = [str(r[0]) for r in runtime.db.query("SELECT sid_digest FROM web_sessions")]
+    assert session.sid not in stored
+    assert 1 == len(stored)
+    other.end(session.sid)
+    with pytest.raises(AuthenticationRequired):
+        first.get(session.sid)

@@ -13,7 +13,10 @@ check — unknown source, bad length, bad authenticator or
 Message-Authenticator (RFC 3579 §3.2), EAP without Message-Authenticator
 (§3.3), over the per-client rate — are counted and dropped silently, as
 RFC 2865 §3 asks. Retransmissions (same client, identifier and authenticator)
-get the cached answer (RFC 5080 §2.2.2).
+get the cached answer (RFC 5080 §2.2.2). With a storm guard
+(:class:`~simtrust.detect.StormGuard`, GSMA TS.34 §4), an Access-Request over
+its subscriber's tenant or TAC limit is silently discarded too (RFC 2865 §2:
+the NAS retransmits and backs off) and counted as ``storm_dropped``.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from simtrust.aaa._radius import (
 )
 from simtrust.aaa._sessions import AccountingLog, AcctRecord
 from simtrust.audit import AuditEntry
+from simtrust.detect import StormGuard
 from simtrust.domain import ImsiDigits, imsi_digits
 from simtrust.errors import SimtrustError
 from simtrust.subscriber import AttachEngine, Imsi, Plmn, SimState
@@ -61,7 +65,7 @@ COUNTERS = (
     "access_requests", "accepts", "rejects", "challenges", "accounting_requests",
     "accounting_responses", "malformed", "unknown_client", "bad_authenticator",
     "missing_message_authenticator", "duplicates", "rate_limited", "unexpected_code",
-    "invalid_request", "in_flight_dropped", "overload_dropped", "tls_refused",
+    "invalid_request", "in_flight_dropped", "overload_dropped", "tls_refused", "storm_dropped",
 )
 
 _STATUS = {1: "start", 2: "stop", 3: "interim", 7: "accounting-on", 8: "accounting-off"}
@@ -128,8 +132,11 @@ class RadiusServer:
         client_rate: float = 50_000.0,
         client_burst: float = 10_000.0,
         max_in_flight: int = 20_000,
+        storm: StormGuard | None = None,
     ) -> None:
         self.clients = clients
+        self.storm = storm
+        self._storm_lock = threading.Lock()
         self.attach = attach
         self.apns = apns
         self.accounting = accounting
@@ -263,6 +270,10 @@ class RadiusServer:
             self.counters["missing_message_authenticator"] += 1
             self._forget(key)
             return None
+        if self.storm is not None and not is_eap and not self._storm_admits(request):
+            self.counters["storm_dropped"] += 1
+            self._forget(key)
+            return None
         self.counters["access_requests"] += 1
         reply = Packet(Code.ACCESS_REJECT, request.identifier)
         try:
@@ -342,6 +353,24 @@ class RadiusServer:
         _add_eap(reply, outcome.eap)
         if outcome.state is not None:
             reply.add(Attr.STATE, outcome.state)
+
+    def _storm_admits(self, request: Packet) -> bool:
+        """The storm guard's word on a (non-EAP) Access-Request: tenant of the SIM, TAC."""
+        assert self.storm is not None
+        imsi = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMSI))
+        if imsi is None:
+            name = request.text(Attr.USER_NAME)
+            imsi = name if name is not None and name.isascii() and name.isdigit() else ""
+        try:
+            sim = self.attach.sim_view(Imsi(imsi).value) if imsi else None
+        except SimtrustError:
+            sim = None
+        equipment = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV)) or ""
+        tac = equipment[:8] if len(equipment) >= 14 and equipment.isascii() else ""
+        with self._storm_lock:
+            admission = self.storm.admit(time.monotonic(), tenant=sim.tenant_id if sim else "",
+                                         tac=tac, subject=imsi)
+        return admission.admitted
 
     def _authorize(self, request: Packet, client: GatewayClient, reply: Packet, *,
                    eap_imsi: str | None = None) -> None:

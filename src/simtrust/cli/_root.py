@@ -25,6 +25,7 @@ from simtrust.cli._common import console, emit_json, err_console, open_runtime, 
 from simtrust.cli._prefork import ApiWorkers, WorkerOptions, tls_context_check
 from simtrust.config import load_settings
 from simtrust.demo import run_demo
+from simtrust.detect import storm_guard_from
 from simtrust.diameter import DiameterListener, NodeSettings, tls_context
 from simtrust.errors import ConfigError, InvalidInput, SimtrustError
 from simtrust.runtime import Runtime
@@ -231,7 +232,8 @@ def _start_sbi(rt: Runtime) -> list[Callable[[], None]]:
     host, _, port = settings.sbi_bind.rpartition(":")
     server = SbiServer(
         create_sbi_app(udm, verifier, max_body_bytes=settings.max_body_bytes,
-                       aanf=rt.bootstrap.aanf), host, int(port),
+                       aanf=rt.bootstrap.aanf, storm=storm_guard_from(settings.storm_rates),
+                       tenant_of=rt.subscriber.hss.tenant_of), host, int(port),
         cert=Path(settings.tls_cert) if settings.tls_cert else None,
         key=Path(settings.tls_key) if settings.tls_key else None,
         client_ca=Path(settings.tls_client_ca) if settings.tls_client_ca else None,
@@ -322,7 +324,9 @@ def _start_diameter(rt: Runtime) -> DiameterListener | None:
     node = NodeSettings(settings.diameter_origin_host, settings.diameter_origin_realm,
                         settings.diameter_peer_hosts,
                         host_ip=_advertised_ip(host), tls=tls)
-    listener = DiameterListener(node, subs.hss, subs.eir, rt.audit)
+    listener = DiameterListener(node, subs.hss, subs.eir, rt.audit,
+                                storm=storm_guard_from(settings.storm_rates),
+                                observer=rt.detect.observe_sim)
     bound = listener.start(host, int(port))
     # SIMs suspended through an API worker process cancel their location here too.
     subs.hss.follow_changes()

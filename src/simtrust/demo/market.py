@@ -56,6 +56,8 @@ def run(ctx: Any) -> dict[str, Any]:
     market, inventory = rt.market, rt.subscriber.inventory
     rt.tenants.create_tenant(STOCK, "Operator SIM stock")
     rt.tenants.create_tenant(TENANT, "FleetCo e-health devices")
+    # APN pools of an order lie in the buyer's own address allocation
+    inventory.allocations.set_addresses(TENANT, networks=["10.78.0.0/16"], actor="demo")
     for n in range(8):
         body = f"89882{900000 + n:013d}"
         inventory.add_sim(STOCK, SimSpec(
@@ -90,7 +92,7 @@ def run(ctx: Any) -> dict[str, Any]:
             "service specifications")
 
     buyer_key = did_key(Ed25519Signer(bytes(range(32))).public_key)
-    chars = {"apnName": "fleetco.health", "addressPool": "10.77.0.0/24", "caLabel": "devices",
+    chars = {"apnName": "fleetco.health", "addressPool": "10.78.0.0/24", "caLabel": "devices",
              "sliceName": "ehealth", "consumerParty": buyer_key}
     order = market.create_order(TENANT, {"productOrderItem": [{
         "id": "1", "action": "add", "quantity": 4,
@@ -170,6 +172,8 @@ def _partner_order(ctx: Any, rt: Any, slice_offering: dict[str, Any]) -> dict[st
             publication = next(p for p in buyer.discover() if p.seller == rt.federation.did)
             buyer.fetch_catalog(client, publication)
             ctx.say(f"Operator B ({buyer.did[:40]}…) verified A's signature and catalog hash")
+            rt.subscriber.inventory.allocations.set_addresses(
+                rt.federation.partner(buyer.did), networks=["10.88.0.0/16"], actor="demo")
             key = did_key(other.identity.issuer().public_key)
             values = {"homePlmn": "20810", "consumerParty": key, "apnName": "iot.b",
                       "addressPool": "10.88.0.0/24", "caLabel": "b-devices",

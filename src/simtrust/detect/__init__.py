@@ -34,6 +34,7 @@ from simtrust.detect._storm import (
     StormGuard,
     StormLimits,
     backoff_answer,
+    storm_guard_from,
 )
 
 __all__ = [
@@ -61,4 +62,5 @@ __all__ = [
     "country_places",
     "great_circle_km",
     "iso_utc",
+    "storm_guard_from",
 ]

@@ -1,7 +1,9 @@
 """The live detection service: a :class:`Detector` wired to alert sinks.
 
 The flow pipeline (:mod:`simtrust.flows`) hands it flow records and attach
-events; every alert goes to the sinks the composition root passes (the audit
+events, the protocol listeners per-SIM events (:class:`SimEvent`: S6a AIR,
+AUTS re-syncs, ULR) for the fraud detectors (:class:`FraudDetector`);
+every alert goes to the sinks the composition root passes (the audit
 log and the MQTT broker, :mod:`simtrust.alerts`). A sink that fails (broker
 down) is counted and logged, never raised into the data path, so detection
 keeps running while delivery is degraded.
@@ -10,11 +12,13 @@ keeps running while delivery is degraded.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 
 from simtrust.alerts import AlertSink
 from simtrust.detect._baseline import Baseline
 from simtrust.detect._engine import Detector, Thresholds
+from simtrust.detect._fraud import FraudDetector, SimEvent
 from simtrust.detect._model import Alert, AttachEvent, DeviceRef
 from simtrust.domain import FlowRecord
 from simtrust.errors import SimtrustError
@@ -35,6 +39,9 @@ class DetectionService:
         thresholds: Thresholds | None = None,
     ) -> None:
         self.detector = Detector(subscribers, baselines, thresholds)
+        self.fraud = FraudDetector()
+        # listeners call from their own threads; the fraud state is one per SIM
+        self._fraud_lock = threading.Lock()
         self.sinks = list(sinks)
         self.delivered = 0
         self.failed = 0
@@ -72,6 +79,12 @@ class DetectionService:
 
     def observe_attach(self, event: AttachEvent) -> list[Alert]:
         return self._emit(self.detector.observe_attach(event))
+
+    def observe_sim(self, event: SimEvent) -> list[Alert]:
+        """One per-SIM event from any interface through the fraud detectors."""
+        with self._fraud_lock:
+            alerts = self.fraud.observe(event)
+        return self._emit(alerts) if alerts else alerts
 
     def assign(self, address: str, ref: DeviceRef) -> None:
         self.detector.assign(address, ref)

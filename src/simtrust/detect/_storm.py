@@ -34,11 +34,15 @@ from __future__ import annotations
 import math
 import zlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from simtrust.errors import InvalidInput
 
-__all__ = ["Admission", "BackOff", "BucketRate", "StormGuard", "StormLimits", "backoff_answer"]
+__all__ = [
+    "Admission", "BackOff", "BucketRate", "StormGuard", "StormLimits", "backoff_answer",
+    "storm_guard_from",
+]
 
 SCOPES = ("tenant", "tac", "cell")
 
@@ -173,3 +177,16 @@ def backoff_answer(protocol: str, admission: Admission) -> BackOff:
     if protocol == "radius":
         return BackOff("radius", 0, discard=True)  # RFC 2865 §2: silently discarded
     raise InvalidInput(f"no back-off answer for protocol {protocol!r}")
+
+
+def storm_guard_from(rates: Mapping[str, tuple[float, float]]) -> StormGuard | None:
+    """A guard limiting the scopes named in ``rates`` (scope → per second, burst); None if empty."""
+    if not rates:
+        return None
+    unknown = set(rates) - set(SCOPES)
+    if unknown:
+        raise InvalidInput(f"unknown storm scope(s): {', '.join(sorted(unknown))}")
+    def rate(scope: str) -> BucketRate | None:
+        return BucketRate(*rates[scope]) if scope in rates else None
+
+    return StormGuard(StormLimits(tenant=rate("tenant"), tac=rate("tac"), cell=rate("cell")))

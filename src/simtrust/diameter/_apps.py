@@ -1,5 +1,13 @@
 """S6a (HSS) and S13 (EIR) over the Diameter node (TS 29.272 §5, §6, §7).
 
+With a :class:`~simtrust.detect.StormGuard`, AIR and ULR are admitted per
+tenant and per TAC (the IMEI of ULR's Terminal-Information) first; a refused
+request is answered 3004 DIAMETER_TOO_BUSY (RFC 6733 §7.1.3) before any
+vector is generated or decision taken (GSMA TS.34 §4 back-off). With an
+``observer``, every answered AIR (``auth``, or ``auth-sync-failure`` when it
+carries AUTS) and ULR (``location`` with the serving PLMN and IMEI) becomes a
+:class:`~simtrust.detect.SimEvent` for the fraud detectors.
+
 Handlers turn requests into calls on the subscriber package's
 :class:`~simtrust.subscriber.HssService` and
 :class:`~simtrust.subscriber.EirService` and their outcomes into answers:
@@ -19,12 +27,16 @@ import asyncio
 import itertools
 import logging
 import os
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 
+from simtrust.detect import SimEvent, StormGuard, backoff_answer
 from simtrust.diameter import _dictionary as d
 from simtrust.diameter._codec import FLAG_PROXIABLE, FLAG_REQUEST, Avp, DiameterError, Message
 from simtrust.diameter._node import DiameterNode, Handler, PeerInfo, answer_to
-from simtrust.errors import InvalidIdentifier
+from simtrust.domain import imsi_digits
+from simtrust.errors import InvalidIdentifier, SimtrustError
 from simtrust.subscriber import (
     EirService,
     EquipmentStatus,
@@ -119,8 +131,17 @@ class CoreNetworkApps:
     """The S6a and S13 handlers over the HSS and EIR, plus CLR/IDR origination."""
 
     def __init__(self, hss: HssService, eir: EirService, origin_host: str,
-                 origin_realm: str) -> None:
+                 origin_realm: str, *, storm: StormGuard | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 observer: Callable[[SimEvent], object] | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
         self._hss = hss
+        self._observer = observer
+        self._wall = wall
+        self.storm = storm
+        self._clock = clock
+        # handlers run on executor threads; the guard's buckets are not thread-safe
+        self._storm_lock = threading.Lock()
         self._eir = eir
         self._host = origin_host
         self._realm = origin_realm
@@ -165,6 +186,36 @@ class CoreNetworkApps:
         return self._answer(request, [Avp.grouped(d.EXPERIMENTAL_RESULT, [
             Avp.u32(d.VENDOR_ID, _V), Avp.u32(d.EXPERIMENTAL_RESULT_CODE, code)])], app)
 
+    def _admit(self, imsi: str, tac: str = "") -> None:
+        """Raise 3004 when the storm guard refuses this subscriber's tenant or TAC now."""
+        if self.storm is None:
+            return
+        tenant = self._hss.tenant_of(imsi) or ""
+        with self._storm_lock:
+            admission = self.storm.admit(self._clock(), tenant=tenant, tac=tac, subject=imsi)
+        if not admission.admitted:
+            answer = backoff_answer("diameter", admission)
+            raise DiameterError(answer.code, f"too busy ({admission.scope} limit); "
+                                f"retry after {admission.retry_after_s} s")
+
+    def storm_stats(self) -> dict[str, object] | None:
+        """The storm guard's counters (None without a guard)."""
+        if self.storm is None:
+            return None
+        with self._storm_lock:
+            return self.storm.stats()
+
+    def _observe(self, imsi: str, kind: str, visited: Plmn, imei: str = "") -> None:
+        if self._observer is None:
+            return
+        try:
+            event = SimEvent(self._wall(), imsi_digits(imsi), kind,
+                             plmn=visited.mcc + visited.mnc,
+                             imei=imei, tenant=self._hss.tenant_of(imsi) or "")
+        except SimtrustError:
+            return  # not a digit IMSI: nothing a per-SIM detector can key on
+        self._observer(event)
+
     @staticmethod
     def _actor(peer: PeerInfo) -> str:
         return f"diameter:{peer.host}"
@@ -194,8 +245,11 @@ class CoreNetworkApps:
                 resync = (child.data[:16], child.data[16:])
         if count < 1:
             raise DiameterError(d.INVALID_AVP_VALUE, "Number-Of-Requested-Vectors must be >= 1")
+        self._admit(imsi)
         result = self._hss.authentication_info(imsi, visited, count, resync,
                                                actor=self._actor(peer))
+        if result.outcome is not HssOutcome.USER_UNKNOWN:
+            self._observe(imsi, "auth-sync-failure" if resync else "auth", visited)
         if result.outcome is not HssOutcome.OK:
             return self._refusal(request, result.outcome, d.APP_S6A)
         vectors = [
@@ -221,8 +275,11 @@ class CoreNetworkApps:
         realm = _required(request, d.ORIGIN_REALM).as_text()
         # simtrust decides on the IMEI–ICCID binding; without the equipment it cannot.
         equipment = _equipment(request)
+        self._admit(imsi, str(equipment.tac))
         result = self._hss.update_location(
             imsi, equipment, visited, ServingNode(imsi, host, realm), actor=self._actor(peer))
+        if result.outcome is not HssOutcome.USER_UNKNOWN:
+            self._observe(imsi, "location", visited, str(equipment))
         if result.outcome is not HssOutcome.OK or result.profile is None:
             return self._refusal(request, result.outcome, d.APP_S6A)
         avps = [Avp.u32(d.RESULT_CODE, d.SUCCESS), Avp.u32(d.ULA_FLAGS, 1, _V)]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from simtrust.audit import AuditLog
+from simtrust.detect import SimEvent, StormGuard
 from simtrust.diameter._apps import CoreNetworkApps
 from simtrust.diameter._node import DiameterNode, NodeSettings
 from simtrust.subscriber import EirService, HssService
@@ -24,9 +26,12 @@ class DiameterListener:
     """A :class:`DiameterNode` serving S6a and S13 on a background event loop."""
 
     def __init__(
-        self, settings: NodeSettings, hss: HssService, eir: EirService, audit: AuditLog
+        self, settings: NodeSettings, hss: HssService, eir: EirService, audit: AuditLog,
+        *, storm: StormGuard | None = None,
+        observer: Callable[[SimEvent], object] | None = None,
     ) -> None:
-        self.apps = CoreNetworkApps(hss, eir, settings.origin_host, settings.origin_realm)
+        self.apps = CoreNetworkApps(hss, eir, settings.origin_host, settings.origin_realm,
+                                    storm=storm, observer=observer)
         self.node = DiameterNode(settings, self.apps.handlers(), audit)
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None

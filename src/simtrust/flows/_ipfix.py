@@ -102,8 +102,8 @@ class Template:
     fields is walked field by field (RFC 7011 §7).
     """
 
-    __slots__ = ("fields", "index", "is_options", "learned_at", "min_len", "odd", "offsets",
-                 "record_len", "struct", "template_id", "used")
+    __slots__ = ("fields", "index", "is_options", "learned_at", "min_len", "native", "odd",
+                 "offsets", "record_len", "struct", "template_id", "used")
 
     def __init__(self, template_id: int, fields: tuple[TemplateField, ...], *,
                  is_options: bool, learned_at: float) -> None:
@@ -120,6 +120,8 @@ class Template:
         variable = any(f.length == VARLEN for f in fields)
         #: (offset, length) of each used field inside a record (fixed-length templates)
         self.offsets: tuple[tuple[int, int], ...] = ()
+        #: the C decoder's offsets per (start, end) time field pair; None: not the IPv4 shape
+        self.native: dict[tuple[int, int], tuple[int, ...]] | None = {}
         self.min_len = sum(1 if f.length == VARLEN else f.length for f in fields)
         if variable:
             self.record_len = 0
@@ -536,28 +538,33 @@ class FlowDecoder:
         path (same conditions, same values), so the two are interchangeable.
         """
         assert _native is not None
-        ix = tpl.index
-        slots = (ix.get(IE_SRC4), ix.get(IE_DST4), None, None, ix.get(IE_SRCPORT),
-                 ix.get(IE_DSTPORT), ix.get(IE_PROTO),
-                 ix.get(IE_PACKETS, ix.get(IE_PACKETS_TOTAL)),
-                 ix.get(IE_OCTETS, ix.get(IE_OCTETS_TOTAL)), ix.get(IE_TCPFLAGS))
-        if any(i is None for i in slots[:2] + slots[4:]):
+        cache = tpl.native
+        if cache is None:
             return None
         linear = self._linear_times(tpl, ctx)
         if linear is None:
             return None
         i_a, i_b, base = linear
-        offsets = tpl.offsets
-        flat: list[int] = []
-        for k, i in enumerate(slots):
-            index = i_a if k == 2 else i_b if k == 3 else i
-            assert index is not None
-            flat.extend(offsets[index])
+        offsets = cache.get((i_a, i_b))
+        if offsets is None:
+            ix = tpl.index
+            slots = (ix.get(IE_SRC4), ix.get(IE_DST4), i_a, i_b, ix.get(IE_SRCPORT),
+                     ix.get(IE_DSTPORT), ix.get(IE_PROTO),
+                     ix.get(IE_PACKETS, ix.get(IE_PACKETS_TOTAL)),
+                     ix.get(IE_OCTETS, ix.get(IE_OCTETS_TOTAL)), ix.get(IE_TCPFLAGS))
+            if any(i is None for i in slots):
+                tpl.native = None
+                return None
+            flat: list[int] = []
+            for i in slots:
+                assert i is not None
+                flat.extend(tpl.offsets[i])
+            offsets = cache[(i_a, i_b)] = tuple(flat)
         scale = self.sampling.get((ctx.exporter, ctx.domain), 1) if self.scale_sampled else 1
         names = self._addr_names
         if len(names) > 65536:
             names.clear()
-        n: int = _native.ipv4_flows(data, s, e, tpl.record_len, tuple(flat), base, ctx.exporter,
+        n: int = _native.ipv4_flows(data, s, e, tpl.record_len, offsets, base, ctx.exporter,
                                     names, FlowRecord, scale, out)
         return n
 

@@ -165,6 +165,10 @@ class PrivateApn:
             raise InvalidInput(f"radiusAuth must be one of {', '.join(AUTH_METHODS)}",
                                attribute="radiusAuth")
         _int(values, "sessionTimeout", 86_400, 60, 2**31 - 1)
+        # An order is the tenant's own request: the pool must lie in its own address
+        # allocation, so the answer never depends on other tenants' networks
+        # (docs/decisions/subscriber-address-allocations.md).
+        self._inventory().allocations.check_pool(tenant_id, network, own=True)
         try:
             self._inventory().get_apn(tenant_id, apn)
         except NotFound:
@@ -175,7 +179,8 @@ class PrivateApn:
                   reason: str) -> dict[str, Any]:
         apn = _apn_name(values, "apnName")
         created = self._inventory().create_apn(tenant_id, apn, actor=actor,
-                                               pool=_text(values, "addressPool"))
+                                               pool=_text(values, "addressPool"),
+                                               own_allocation=True)
         access = self._access().set_access(
             tenant_id, apn, actor=actor, auth=_text(values, "radiusAuth", default="none"),
             session_timeout=_int(values, "sessionTimeout", 86_400, 60, 2**31 - 1))

@@ -9,7 +9,12 @@ AuthEvent with ``authRemovalInd``). Errors are TS 29.571 ProblemDetails
 (``application/problem+json``) with the application ``cause`` (TS 29.500
 §5.2.7.2, TS 29.503 §6.3.7): 400 ``INVALID_MSG_FORMAT`` /
 ``MANDATORY_IE_MISSING`` / ``MANDATORY_IE_INCORRECT``, 401/403 for tokens,
-404 ``USER_NOT_FOUND`` / ``DATA_NOT_FOUND``, 411, 413, 415, 501.
+404 ``USER_NOT_FOUND`` / ``DATA_NOT_FOUND``, 411, 413, 415, 501, and 503
+``NF_CONGESTION`` with ``Retry-After`` (RFC 9110 §10.2.3) when the storm guard
+(:class:`~simtrust.detect.StormGuard`, GSMA TS.34 §4) refuses a
+generate-auth-data request over its subscriber's tenant limit. The tenant is
+known from a SUPI or a null-scheme SUCI; a concealed SUCI is admitted (its
+tenant is only known after de-concealment inside the UDM).
 
 Callers are authorised by OAuth2 access tokens (:mod:`._tokens`) when a
 verifier is configured; without one (lab mode) the server only binds
@@ -20,6 +25,8 @@ from the operator API: HTTP/1.1 with API keys stays there.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simtrust.bootstrap import Aanf
+from simtrust.detect import StormGuard, backoff_answer
 from simtrust.errors import InvalidInput, NotFound, PayloadTooLarge, SimtrustError
 from simtrust.sbi._akma import akma_routes
 from simtrust.sbi._tokens import TokenVerifier
@@ -42,13 +50,30 @@ _PROBLEM_BASE = "https://simtrust.dev/problems/"
 _DEFAULT_CAUSE = {400: "INVALID_MSG_FORMAT", 401: "UNAUTHORIZED", 403: "AUTHENTICATION_REJECTED",
                   404: "USER_NOT_FOUND", 411: "INCORRECT_LENGTH", 413: "MSG_TOO_LARGE",
                   415: "UNSUPPORTED_MEDIA_TYPE", 500: "SYSTEM_FAILURE",
-                  501: "NOT_IMPLEMENTED"}
+                  501: "NOT_IMPLEMENTED", 503: "NF_CONGESTION"}
 
 
 class _UnsupportedMediaType(SimtrustError):
     code = "unsupported-media-type"
     status = 415
     title = "Unsupported media type"
+
+
+class _TooBusy(SimtrustError):
+    code = "too-busy"
+    status = 503
+    title = "Service unavailable"
+
+
+def _imsi_of(supi_or_suci: str) -> str:
+    """The IMSI of a SUPI (``imsi-``) or a null-scheme SUCI (TS 23.003 §2.2B); else ''."""
+    if supi_or_suci.startswith("imsi-"):
+        return supi_or_suci[5:]
+    parts = supi_or_suci.split("-")
+    # suci-0-MCC-MNC-routing-scheme-hnkey-MSIN; scheme 0 is the null scheme
+    if len(parts) == 8 and parts[0] == "suci" and parts[1] == "0" and parts[5] == "0":
+        return parts[2] + parts[3] + parts[7]
+    return ""
 
 
 class _MethodNotAllowed(SimtrustError):
@@ -100,12 +125,29 @@ async def _drain(request: Request) -> None:
 
 def create_sbi_app(
     udm: UdmService, verifier: TokenVerifier | None, *, max_body_bytes: int = 65_536,
-    aanf: Aanf | None = None,
+    aanf: Aanf | None = None, storm: StormGuard | None = None,
+    tenant_of: Callable[[str], str | None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Starlette:
     """The ASGI app of the UDM's SBI (served over HTTP/2 by :class:`SbiServer`).
 
     With ``aanf`` it also answers Naanf_AKMA (TS 29.535 §5; :mod:`._akma`).
+    With ``storm`` (and ``tenant_of``: IMSI → tenant) generate-auth-data is
+    admitted per tenant first.
     """
+    storm_lock = threading.Lock()
+
+    def _admit(supi_or_suci: str) -> dict[str, str] | None:
+        """None when admitted; else the Retry-After header of the refusal."""
+        if storm is None:
+            return None
+        imsi = _imsi_of(supi_or_suci)
+        tenant = (tenant_of(imsi) if tenant_of is not None and imsi else None) or ""
+        with storm_lock:
+            admission = storm.admit(clock(), tenant=tenant, subject=imsi or supi_or_suci)
+        if admission.admitted:
+            return None
+        return dict(backoff_answer("sbi", admission).headers)
 
     async def _body(request: Request) -> dict[str, Any]:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -146,6 +188,12 @@ def create_sbi_app(
 
     async def generate_auth_data(request: Request, actor: str) -> Response:
         body = await _body(request)
+        refused = await run_in_threadpool(_admit, request.path_params["supiOrSuci"])
+        if refused is not None:
+            response = problem(_TooBusy("too many authentications for this subscriber's "
+                                        "tenant; retry later"), request.url.path)
+            response.headers.update(refused)
+            return response
         result = await run_in_threadpool(
             udm.generate_auth_data, request.path_params["supiOrSuci"], body, actor=actor)
         return JSONResponse(result)

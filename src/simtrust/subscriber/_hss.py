@@ -264,6 +264,11 @@ class HssService:
             return None
         return self._profile(imsi, self._attach.addresses.address_of(imsi))
 
+    def tenant_of(self, imsi: str) -> str | None:
+        """The tenant owning ``imsi`` (None if unknown): the key of admission limits."""
+        view = self._view(imsi)
+        return None if view is None else view.tenant_id
+
     # -- internals ---------------------------------------------------------------
 
     def _view(self, imsi: str) -> _SimView | None:

@@ -110,7 +110,9 @@ def remove_client(ref: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[s
             summary="RADIUS server counters, drops included (operator-admin)")
 def stats(rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
+    storm = rt.aaa.server.storm
     return {"counters": dict(rt.aaa.server.counters),
+            "storm": storm.stats() if storm is not None else None,
             "accounting": {"committed": rt.aaa.accounting.committed,
                            "batches": rt.aaa.accounting.batches,
                            "failures": rt.aaa.accounting.failures}}

@@ -291,7 +291,13 @@ class Core:
         """The round to propose now, or None to wait.
 
         Waits for the previous round's leader block, at most
-        ``leader_timeout_ms`` after this method first saw the round possible.
+        ``leader_timeout_ms`` after this method first saw the round possible,
+        and not at all once that leader is seen to have moved past the round
+        (a block of it at a later round): an honest validator proposes its
+        rounds in increasing order, so a leader that skipped its round (it
+        lagged and joined at a later quorum) will never send that block
+        (``docs/consensus.md`` §9 and §15). Waiting only ever helped
+        liveness; the commit rule and its safety do not depend on it.
         """
         round_ = self.proposal_round()
         if round_ is None:
@@ -299,10 +305,19 @@ class Core:
         if round_ == 1:
             return round_
         previous = round_ - 1
-        if self._slots.get((previous, self.committee.leader(previous))):
+        leader = self.committee.leader(previous)
+        if self._slots.get((previous, leader)):
+            return round_
+        if self._moved_past(leader, previous):
             return round_
         first = self._quorum_seen_at.setdefault(round_, now_ms)
         return round_ if now_ms - first >= self.leader_timeout_ms else None
+
+    def _moved_past(self, author: int, round_: int) -> bool:
+        """Whether this core holds a block of ``author`` at a round above ``round_``."""
+        authors = self._round_authors
+        return any(author in authors.get(r, ()) for r in range(round_ + 1,
+                                                                self._highest_round + 1))
 
     def wake_at(self) -> int | None:
         """When a pending leader timeout expires (if ``ready_round`` is waiting on one)."""

@@ -1,0 +1,83 @@
+"""The live fraud path over S6a: a cloned SIM seen from two networks raises an alert.
+
+Two MMEs (python-diameter) register one IMSI from Germany and from the USA
+seconds apart; the ULRs reach the fraud detectors through the listener's
+observer and the alert arrives at the detection service's sink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from simtrust.alerts import MemorySink
+from simtrust.detect import Alert, DetectionService
+from simtrust.diameter import DiameterListener, NodeSettings
+from simtrust.runtime import Runtime
+from simtrust.subscriber import Roaming, build_services
+
+from ..subscriber.conftest import TENANT, imei, imsi, spec
+from .conftest import HSS, MME, REALM, Env, Mme
+from .reference import auts, plmn_bytes
+from .test_s6a import air, ulr
+
+GERMANY = plmn_bytes("262", "01")
+USA = plmn_bytes("310", "260")
+
+
+@pytest.fixture
+def watched(sqlite_runtime: Runtime) -> Iterator[tuple[Env, MemorySink[Alert]]]:
+    rt = sqlite_runtime
+    rt.tenants.create_tenant(TENANT, "Acme Meters")
+    subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[MemorySink()])
+    subs.inventory.add_sim(TENANT, spec(1, roaming=Roaming.parse(["*"])), actor="test")
+    sink: MemorySink[Alert] = MemorySink()
+    detect = DetectionService([sink])
+    settings = NodeSettings(HSS, REALM, frozenset({MME, "mme2.test.realm"}), watchdog_s=1.0)
+    listener = DiameterListener(settings, subs.hss, subs.eir, rt.audit,
+                                observer=detect.observe_sim)
+    host, port = listener.start("127.0.0.1", 0)
+    try:
+        yield Env(rt, subs, listener, host, port), sink
+    finally:
+        listener.stop()
+        subs.close()
+
+
+def test_one_imsi_registered_from_two_continents_raises_an_alert(
+    watched: tuple[Env, MemorySink[Alert]],
+) -> None:
+    env, sink = watched
+    a, b = Mme(env.port), Mme(env.port, origin="mme2.test.realm")
+    try:
+        assert 2001 == a.cer().result_code
+        assert 2001 == b.cer().result_code
+        assert 2001 == a.exchange(ulr(str(imsi(1)), str(imei(1)), plmn=GERMANY)).result_code
+        assert [] == sink.alerts
+        assert 2001 == b.exchange(ulr(str(imsi(1)), str(imei(1)), plmn=USA)).result_code
+    finally:
+        a.close()
+        b.close()
+    assert sink.alerts, "no alert for a SIM in Germany and the USA seconds apart"
+    alert = sink.alerts[0]
+    assert str(imsi(1)) == alert.imsi
+    assert alert.kind in ("impossible-travel", "sim-clone")
+
+
+def test_repeated_auts_resyncs_raise_a_clone_alert(
+    watched: tuple[Env, MemorySink[Alert]],
+) -> None:
+    env, sink = watched
+    client = Mme(env.port)
+    try:
+        assert 2001 == client.cer().result_code
+        for step in range(3):
+            first = client.exchange(air(str(imsi(1)))).authentication_info.e_utran_vector[0]
+            sqn_ms = (2**40 + step * 2**20).to_bytes(6, "big")
+            answer = client.exchange(air(str(imsi(1)), resync=first.rand + auts(first.rand, sqn_ms)))
+            assert 2001 == answer.result_code
+    finally:
+        client.close()
+    assert sink.alerts, "three AUTS re-syncs raised nothing"
+    assert {"sim-clone"} == {a.kind for a in sink.alerts}
