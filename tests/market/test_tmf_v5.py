@@ -75,3 +75,58 @@ def test_v5_orders(api: Any, sqlite_runtime: Runtime, operator_headers: dict[str
                        headers=acme)
     assert 400 == refused.status_code
     v5("Error", refused.json())
+
+
+def test_v5_patch_and_cancel(api: Any, sqlite_runtime: Runtime, v5: Any) -> None:
+    """PATCH (merge patch) and CancelProductOrder under v5, validated by the v5 file."""
+    rt = sqlite_runtime
+    rt.tenants.create_tenant("acme", "Acme")
+    key = rt.tenants.create_key("tenant-admin", "admin", tenant_id="acme")
+    acme = {"Authorization": f"Bearer {key.secret}"}
+    # An offering without service specifications: the order waits in acknowledged.
+    offering = rt.market.create_item("productOffering", None,
+                                     {"name": "Consulting", "lifecycleStatus": "Launched"},
+                                     "t").document
+    made = api.post(f"{V5}/productOrder", json={"@type": "ProductOrder", "productOrderItem": [{
+        "@type": "ProductOrderItem", "id": "1", "action": "add",
+        "productOffering": {"@type": "ProductOfferingRef", "id": offering["id"]}}]},
+        headers=acme)
+    assert 201 == made.status_code, made.text
+    order_id = made.json()["id"]
+    patched = api.patch(f"{V5}/productOrder/{order_id}",
+                        content=b'{"@type": "ProductOrder", "description": "urgent"}',
+                        headers={**acme, "Content-Type": "application/merge-patch+json"})
+    assert 200 == patched.status_code, patched.text
+    v5("ProductOrder", patched.json())
+    assert "urgent" == patched.json()["description"]
+    # A tenant does not set the state (the seller does): refused with a v5 Error.
+    state = api.patch(f"{V5}/productOrder/{order_id}", content=b'{"state": "completed"}',
+                      headers={**acme, "Content-Type": "application/merge-patch+json"})
+    assert state.status_code in (400, 403, 409), state.text
+    v5("Error", state.json())
+
+    cancel = api.post(f"{V5}/cancelProductOrder", json={
+        "@type": "CancelProductOrder", "cancellationReason": "no longer needed",
+        "productOrder": {"@type": "ProductOrderRef", "id": order_id}}, headers=acme)
+    assert 201 == cancel.status_code, cancel.text
+    v5("CancelProductOrder", cancel.json())
+    assert cancel.headers["location"] == cancel.json()["href"]
+    listed = api.get(f"{V5}/cancelProductOrder", headers=acme)
+    v5("CancelProductOrder", listed.json())
+    assert [cancel.json()["id"]] == [t["id"] for t in listed.json()]
+    one = api.get(f"{V5}/cancelProductOrder/{cancel.json()['id']}", headers=acme)
+    v5("CancelProductOrder", one.json())
+    after = api.get(f"{V5}/productOrder/{order_id}", headers=acme)
+    v5("ProductOrder", after.json())
+    assert "cancelled" == after.json()["state"]
+    # A cancelled order cannot be cancelled again; another tenant's order is not found.
+    again = api.post(f"{V5}/cancelProductOrder", json={
+        "productOrder": {"id": order_id}}, headers=acme)
+    assert 409 == again.status_code
+    v5("Error", again.json())
+    rt.tenants.create_tenant("other", "Other")
+    other = rt.tenants.create_key("tenant-admin", "o", tenant_id="other")
+    hidden = api.post(f"{V5}/cancelProductOrder", json={"productOrder": {"id": order_id}},
+                      headers={"Authorization": f"Bearer {other.secret}"})
+    assert 404 == hidden.status_code
+    v5("Error", hidden.json())

@@ -504,3 +504,68 @@ def retrieve_order_v5(id: str, request: Request, rt: CurrentRuntime, who: Curren
     order = rt.market.get_order(id)
     who.check_tenant(order.tenant_id, _order_missing(id))
     return select_fields(_order_v5(request, order.document), fields)
+
+
+@router.patch(f"{ORDERING_V5}/productOrder/{{id}}", responses=_ERRORS,
+              operation_id="patchProductOrderV5",
+              summary="Updates partially a ProductOrder (TMF622 v5, JSON Merge Patch)")
+def patch_order_v5(id: str, body: PatchBody, request: Request, rt: CurrentRuntime,
+                   who: CurrentPrincipal) -> dict[str, Any]:
+    order = rt.market.get_order(id)
+    who.check_tenant(order.tenant_id, _order_missing(id))
+    who.require_admin()
+    if body.get("@type", "ProductOrder") != "ProductOrder":
+        raise InvalidInput("@type must be ProductOrder", attribute="@type")
+    body.pop("@type", None)
+    patched = rt.market.patch_order(order, body, who.actor, may_change_state=who.is_operator)
+    return _order_v5(request, patched.document)
+
+
+def _cancel_v5(request: Request, document: dict[str, Any]) -> dict[str, Any]:
+    base = _base(request)
+    ref = document["productOrder"]
+    return {**document, "@type": "CancelProductOrder",
+            "href": f"{base}{ORDERING_V5}/cancelProductOrder/{document['id']}",
+            "productOrder": {**ref, "@type": "ProductOrderRef",
+                             "href": f"{base}{ORDERING_V5}/productOrder/{ref['id']}"}}
+
+
+@router.post(f"{ORDERING_V5}/cancelProductOrder", status_code=201, responses=_ERRORS,
+             operation_id="createCancelProductOrderV5",
+             summary="Creates a CancelProductOrder (TMF622 v5)")
+def cancel_order_v5(body: JsonBody, request: Request, rt: CurrentRuntime,
+                    who: CurrentPrincipal) -> JSONResponse:
+    who.require_admin()
+    if body.get("@type", "CancelProductOrder") != "CancelProductOrder":
+        raise InvalidInput("@type must be CancelProductOrder", attribute="@type")
+    ref = body.get("productOrder")
+    if not isinstance(ref, dict) or not isinstance(ref.get("id"), str):
+        raise InvalidInput("productOrder must be a reference with an id",
+                           attribute="productOrder")
+    order = rt.market.get_order(ref["id"])
+    who.check_tenant(order.tenant_id, _order_missing(ref["id"]))
+    task = rt.market.cancel_order(order, {k: v for k, v in body.items() if k != "@type"},
+                                  who.actor)
+    doc = _cancel_v5(request, task.document)
+    return JSONResponse(doc, status_code=201, headers={"Location": doc["href"]})
+
+
+@router.get(f"{ORDERING_V5}/cancelProductOrder", responses=_ERRORS,
+            operation_id="listCancelProductOrderV5",
+            summary="List or find CancelProductOrder objects (v5)")
+def list_cancellations_v5(request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                          fields: Fields = None, offset: Offset = 0, limit: Limit = _MAX_LIMIT,
+                          ) -> JSONResponse:
+    tasks = rt.market.list_cancellations(who.tenant_id, who.is_operator)
+    return _page(request, [_cancel_v5(request, t.document) for t in tasks], fields, offset,
+                 limit)
+
+
+@router.get(f"{ORDERING_V5}/cancelProductOrder/{{id}}", responses=_ERRORS,
+            operation_id="retrieveCancelProductOrderV5",
+            summary="Retrieves a CancelProductOrder by ID (v5)")
+def retrieve_cancellation_v5(id: str, request: Request, rt: CurrentRuntime,
+                             who: CurrentPrincipal, fields: Fields = None) -> dict[str, Any]:
+    task = rt.market.get_cancellation(id)
+    who.check_tenant(task.tenant_id, NotFound(f"no cancelProductOrder {id!r}", id=id))
+    return select_fields(_cancel_v5(request, task.document), fields)
