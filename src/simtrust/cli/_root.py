@@ -233,7 +233,8 @@ def _start_sbi(rt: Runtime) -> list[Callable[[], None]]:
     server = SbiServer(
         create_sbi_app(udm, verifier, max_body_bytes=settings.max_body_bytes,
                        aanf=rt.bootstrap.aanf, storm=storm_guard_from(settings.storm_rates),
-                       tenant_of=rt.subscriber.hss.tenant_of), host, int(port),
+                       tenant_of=rt.subscriber.hss.tenant_of,
+                       observer=rt.detect.observe_sim), host, int(port),
         cert=Path(settings.tls_cert) if settings.tls_cert else None,
         key=Path(settings.tls_key) if settings.tls_key else None,
         client_ca=Path(settings.tls_client_ca) if settings.tls_client_ca else None,

@@ -14,7 +14,10 @@ AuthEvent with ``authRemovalInd``). Errors are TS 29.571 ProblemDetails
 (:class:`~simtrust.detect.StormGuard`, GSMA TS.34 §4) refuses a
 generate-auth-data request over its subscriber's tenant limit. The tenant is
 known from a SUPI or a null-scheme SUCI; a concealed SUCI is admitted (its
-tenant is only known after de-concealment inside the UDM).
+tenant is only known after de-concealment inside the UDM). With an
+``observer``, each answered generate-auth-data of a SUPI or null-scheme SUCI
+becomes an ``auth`` :class:`~simtrust.detect.SimEvent` (serving PLMN from the
+servingNetworkName, TS 24.501 §9.12.1) for the fraud detectors.
 
 Callers are authorised by OAuth2 access tokens (:mod:`._tokens`) when a
 verifier is configured; without one (lab mode) the server only binds
@@ -37,7 +40,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simtrust.bootstrap import Aanf
-from simtrust.detect import StormGuard, backoff_answer
+from simtrust.detect import SimEvent, StormGuard, backoff_answer
+from simtrust.domain import imsi_digits
 from simtrust.errors import InvalidInput, NotFound, PayloadTooLarge, SimtrustError
 from simtrust.sbi._akma import akma_routes
 from simtrust.sbi._tokens import TokenVerifier
@@ -128,6 +132,7 @@ def create_sbi_app(
     aanf: Aanf | None = None, storm: StormGuard | None = None,
     tenant_of: Callable[[str], str | None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    observer: Callable[[SimEvent], object] | None = None,
 ) -> Starlette:
     """The ASGI app of the UDM's SBI (served over HTTP/2 by :class:`SbiServer`).
 
@@ -186,6 +191,24 @@ def create_sbi_app(
                 return problem(exc, request.url.path)
         return run
 
+    def _observe(supi_or_suci: str, body: dict[str, Any]) -> None:
+        imsi = _imsi_of(supi_or_suci)
+        if observer is None or not imsi:
+            return
+        snn = str(body.get("servingNetworkName", ""))
+        # 5G:mncXXX.mccYYY.3gppnetwork.org; the MNC is always padded to 3 digits, so its
+        # length is not known here (the places of the travel detector key on the MCC)
+        parts = snn.removeprefix("5G:").split(".")
+        plmn = ""
+        if len(parts) >= 2 and parts[0].startswith("mnc") and parts[1].startswith("mcc"):
+            plmn = parts[1][3:] + parts[0][3:].lstrip("0").zfill(2)
+        try:
+            event = SimEvent(time.time(), imsi_digits(imsi), "auth", plmn=plmn,
+                             tenant=(tenant_of(imsi) if tenant_of else None) or "")
+        except SimtrustError:
+            return
+        observer(event)
+
     async def generate_auth_data(request: Request, actor: str) -> Response:
         body = await _body(request)
         refused = await run_in_threadpool(_admit, request.path_params["supiOrSuci"])
@@ -196,6 +219,7 @@ def create_sbi_app(
             return response
         result = await run_in_threadpool(
             udm.generate_auth_data, request.path_params["supiOrSuci"], body, actor=actor)
+        await run_in_threadpool(_observe, request.path_params["supiOrSuci"], body)
         return JSONResponse(result)
 
     async def confirm_auth(request: Request, actor: str) -> Response:

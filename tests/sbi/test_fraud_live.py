@@ -1,0 +1,46 @@
+"""The live fraud path over the SBI: one SUPI authenticated from Germany and the USA
+seconds apart (httpx over HTTP/2 as the AUSF) raises an alert."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from simtrust.alerts import MemorySink
+from simtrust.detect import Alert, DetectionService
+from simtrust.runtime import Runtime
+from simtrust.sbi import SbiServer, create_sbi_app
+from simtrust.subscriber import Roaming, SubscriberServices
+
+from ..subscriber.conftest import TENANT, spec
+from .test_sbi import AUSF, h2, supi
+
+
+@pytest.fixture
+def watched(sqlite_runtime: Runtime,
+            subs: SubscriberServices) -> Iterator[tuple[str, MemorySink[Alert]]]:
+    subs.inventory.add_sim(TENANT, spec(5, roaming=Roaming.parse(["*"])), actor="test")
+    sink: MemorySink[Alert] = MemorySink()
+    detect = DetectionService([sink])
+    app = create_sbi_app(subs.udm, None, tenant_of=subs.hss.tenant_of,
+                         observer=detect.observe_sim)
+    server = SbiServer(app, "127.0.0.1", 0, lab_mode=True)
+    _host, port = server.start()
+    try:
+        yield f"http://127.0.0.1:{port}", sink
+    finally:
+        server.stop()
+
+
+def test_one_supi_from_two_continents_raises_an_alert(
+    watched: tuple[str, MemorySink[Alert]],
+) -> None:
+    base, sink = watched
+    path = f"/nudm-ueau/v1/{supi(5)}/security-information/generate-auth-data"
+    with h2(base) as client:
+        for snn in ("5G:mnc001.mcc262.3gppnetwork.org", "5G:mnc260.mcc310.3gppnetwork.org"):
+            r = client.post(path, json={"servingNetworkName": snn, "ausfInstanceId": AUSF})
+            assert 200 == r.status_code, r.text
+    assert sink.alerts, "an authentication in Germany then the USA raised nothing"
+    assert {supi(5).removeprefix("imsi-")} == {a.imsi for a in sink.alerts}
