@@ -7,7 +7,7 @@ from __future__ import annotations
 from simtrust.alerts import MemorySink
 from simtrust.detect import Alert
 
-from .conftest import APN, Aaa, imsi, radclient
+from .conftest import APN, Aaa, imsi, radclient, wait_until
 
 
 def _start(aaa: Aaa, session: str, plmn: str, ip: str) -> None:
@@ -24,9 +24,11 @@ def test_two_concurrent_sessions_of_one_imsi_raise_a_clone_alert(aaa: Aaa) -> No
     sink: MemorySink[Alert] = MemorySink()
     aaa.rt.detect.add_sink(sink)
     _start(aaa, "s-1", "00101", "10.45.0.9")
+    # the detectors see a record once it is committed (the answer may go out first)
+    wait_until(lambda: aaa.rt.detect.fraud.events >= 1)
     assert [] == sink.alerts
     # the same IMSI opens a second session from another network while the first is open
     _start(aaa, "s-2", "26201", "10.45.0.10")
-    assert sink.alerts, "two open sessions of one IMSI raised nothing"
+    wait_until(lambda: sink.alerts)  # fails after its timeout if nothing is raised
     assert {str(imsi(7))} == {a.imsi for a in sink.alerts}
     assert "sim-clone" in {a.kind for a in sink.alerts}
