@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from simtrust.identity import PRE_AUTHORIZED_GRANT, key_proof
+from simtrust.identity import Ed25519Signer as HolderSigner
 from simtrust.ledger import Ed25519Signer
 from simtrust.ledger.net import (
     ConsensusParams,
@@ -171,25 +173,83 @@ def test_stream_provenance_picture_and_isolation(env: tuple[Runtime, Fleet, Path
     assert hidden.text.replace(derived, "ID") == missing.text.replace("derived-" + "0" * 32, "ID")
 
 
-def test_issued_credentials_listed_for_the_operator(env: tuple[Runtime, Fleet, Path]) -> None:
+def _credential(uuid: str) -> dict[str, object]:
+    return {"@context": ["https://www.w3.org/ns/credentials/v2",
+                         "https://www.w3.org/ns/credentials/examples/v2"],
+            "id": f"urn:uuid:{uuid}", "type": ["VerifiableCredential", "DeviceCertificate"],
+            "credentialSubject": {"id": "did:example:meter-9"}}
+
+
+def test_issued_credentials_carry_their_tenant(env: tuple[Runtime, Fleet, Path]) -> None:
+    """A credential issued for a tenant is listed to that tenant only, on the page and in the
+    API's audit trail; VC-API and OpenID4VCI issuance both record the tenant."""
     rt, fleet, _home = env
     api = TestClient(create_site(rt), headers={"Authorization": f"Bearer {fleet.operator}"})
+    acme_id = "5b1a0e0c-8b0e-4a7e-9d7a-2f3c4e5d6f70"
+    globex_id = "6c2b1f1d-9c1f-4b8f-8e8b-3a4d5e6f7a81"
     issued = api.post("/credentials/issue", json={
-        "credential": {
-            "@context": ["https://www.w3.org/ns/credentials/v2",
-                         "https://www.w3.org/ns/credentials/examples/v2"],
-            "id": "urn:uuid:5b1a0e0c-8b0e-4a7e-9d7a-2f3c4e5d6f70",
-            "type": ["VerifiableCredential", "DeviceCertificate"],
-            "credentialSubject": {"id": "did:example:meter-9"}},
+        "credential": _credential(acme_id), "tenantId": "acme",
         "options": {"credentialStatus": {"type": "BitstringStatusListEntry"}}})
     assert 201 == issued.status_code, issued.text
+    assert 201 == api.post("/credentials/issue", json={
+        "credential": _credential(globex_id), "tenantId": "globex"}).status_code
+    unknown = api.post("/credentials/issue", json={"credential": _credential(globex_id),
+                                                   "tenantId": "nobody"})
+    assert (404, "application/problem+json") == (unknown.status_code,
+                                                 unknown.headers["content-type"])
+    # OpenID4VCI: the offer names the tenant; the wallet's credential is recorded under it.
+    offer = api.post("/oid4vci/offers", json={
+        "credential_configuration_id": "DeviceCredential", "tenantId": "acme",
+        "claims": {"imei": "490154203237518", "model": "meter-x1"}})
+    assert 201 == offer.status_code, offer.text
+    code = offer.json()["credentialOffer"]["grants"][PRE_AUTHORIZED_GRANT]["pre-authorized_code"]
+    wallet = TestClient(create_site(rt))
+    access = wallet.post("/oauth2/token", data={
+        "grant_type": PRE_AUTHORIZED_GRANT, "pre-authorized_code": code}).json()["access_token"]
+    meta = wallet.get("/.well-known/openid-credential-issuer").json()
+    nonce = wallet.post("/oid4vci/nonce").json()["c_nonce"]
+    proof = key_proof(HolderSigner.generate(), issuer_url=meta["credential_issuer"],
+                      nonce=nonce, now=rt.identity.now())
+    got = wallet.post("/oid4vci/credential", headers={"Authorization": f"Bearer {access}"},
+                      json={"credential_configuration_id": "DeviceCredential",
+                            "proofs": {"jwt": [proof]}})
+    assert 200 == got.status_code, got.text
+    wallet_id = got.json()["credentials"][0]["credential"]["id"]
+
     operator, _ = sign_in(create_site(rt), fleet.operator)
     page = operator.get("/ui/credentials")
     assert 200 == page.status_code
-    assert "urn:uuid:5b1a0e0c-8b0e-4a7e-9d7a-2f3c4e5d6f70" in page.text
+    assert {acme_id, globex_id} <= set(re.findall(r"urn:uuid:([0-9a-f-]{36})", page.text))
     assert "DeviceCertificate" in page.text
     assert "Status-list entries" in page.text
-    tenant, _ = sign_in(create_site(rt), fleet.acme_viewer)
-    text = tenant.get("/ui/credentials").text
-    assert "urn:uuid:5b1a0e0c" not in text
+    acme, _ = sign_in(create_site(rt), fleet.acme_viewer)
+    text = acme.get("/ui/credentials").text
+    assert f"urn:uuid:{acme_id}" in text
+    assert wallet_id in text
+    assert globex_id not in text
     assert "Status-list entries" not in text
+    globex, _ = sign_in(create_site(rt), fleet.globex_admin)
+    text = globex.get("/ui/credentials").text
+    assert globex_id in text
+    assert acme_id not in text
+    assert wallet_id not in text
+    # The API answers the same: a tenant's audit trail has its own issuances only.
+    for key, mine, theirs in ((fleet.acme_viewer, acme_id, globex_id),
+                              (fleet.globex_admin, globex_id, acme_id)):
+        tenant_api = TestClient(create_site(rt), headers={"Authorization": f"Bearer {key}"})
+        events = tenant_api.get("/v1/audit/events?action=credential.issue").json()
+        subjects = {e["subject"] for e in (events["events"] if isinstance(events, dict)
+                                           else events)}
+        assert {f"urn:uuid:{mine}"} == subjects
+        assert f"urn:uuid:{theirs}" not in subjects
+
+
+def test_offer_tenant_is_stored_on_both_stores(runtime: Runtime) -> None:
+    """identity migration 6: an OpenID4VCI offer keeps the tenant it was made for."""
+    service = runtime.identity
+    made = service.oid4vci.create_offer("DeviceCredential", {"model": "meter-x1"},
+                                        now=service.now(), tenant_id="acme")
+    row = runtime.db.query_one(
+        "SELECT tenant_id FROM identity_oid4vci_offer WHERE offer_id = ?", (made["offerId"],))
+    assert ("acme",) == tuple(row or ())
+    assert (None, None) == service.oid4vci.issued_for("no such token")
