@@ -260,6 +260,9 @@ class DeviceManager:
                 return self._refuse("wrong-credential", msg, Code.FORBIDDEN)
             if imsi is not None and imsi != entry.imsi:
                 return self._refuse("endpoint-mismatch", msg, Code.FORBIDDEN)
+            # A certificate naming an IMEI binds the endpoint name to it (_certauth.py).
+            if entry.imei is not None and imei is not None and imei[:14] != entry.imei[:14]:
+                return self._refuse("endpoint-mismatch", msg, Code.FORBIDDEN)
             imsi = entry.imsi
         elif not self._allow_nosec or imsi is None:
             return self._refuse("nosec", msg, Code.FORBIDDEN)

@@ -45,8 +45,10 @@ from simtrust.settlement._sla import (
     parse_sla_contract,
 )
 from simtrust.settlement._statement import (
+    CREDIT_NOTE_TYPE,
     RESOLUTION_TYPE,
     STATEMENT_TYPE,
+    build_credit_note,
     build_statement,
     carry_disputes,
     record_leaves,
@@ -65,6 +67,7 @@ __all__ = [
     "CLASSES",
     "CONTRACT_CODES",
     "CONTRACT_PAYLOAD_TYPE",
+    "CREDIT_NOTE_TYPE",
     "MEASUREMENT_COLUMNS",
     "RECORDS_COLUMNS",
     "RESOLUTION_TYPE",
@@ -84,6 +87,7 @@ __all__ = [
     "TokenReceipt",
     "Transition",
     "aggregate_vouchers",
+    "build_credit_note",
     "build_statement",
     "carry_disputes",
     "code_hash",

@@ -24,6 +24,7 @@ from simtrust.ledger import parse_hex_id
 from simtrust.settlement import (
     CONTRACT_CODES,
     SettlementTokens,
+    build_credit_note,
     code_hash,
     evaluate_sla,
     net_statements,
@@ -130,6 +131,17 @@ def _sla(body: SlaBody) -> dict[str, Any]:
              responses=_ERRORS)
 async def sla_evaluate(body: SlaBody, who: CurrentPrincipal) -> dict[str, Any]:
     return await run_in_threadpool(_sla, body)
+
+
+def _credit_note(body: SlaBody) -> dict[str, Any]:
+    contract = parse_sla_contract(json.dumps(body.contract))
+    return build_credit_note(contract, _sla(body))
+
+
+@router.post("/sla/credit-note", summary="The SLA credits as an unsigned credit note",
+             responses=_ERRORS)
+async def sla_credit_note(body: SlaBody, who: CurrentPrincipal) -> dict[str, Any]:
+    return await run_in_threadpool(_credit_note, body)
 
 
 @router.post("/tokens", summary="Create a settlement token (foundry on the node key)",
