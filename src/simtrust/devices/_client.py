@@ -7,7 +7,7 @@ and Observe on its objects, including the Firmware Update state machine (Core §
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -80,14 +80,24 @@ class Lwm2mClient:
 
     # -- connecting -------------------------------------------------------------------------
 
-    async def _connect(self, uri: str, identity: str, key: bytes) -> Peer:
+    async def _connect(self, uri: str, identity: str, key: bytes, *,
+                       cert_chain: Sequence[bytes] = (),
+                       server_trust: Sequence[bytes] = ()) -> Peer:
         parts = urlsplit(uri)
         loop = asyncio.get_running_loop()
-        link = DtlsClientLink(self.coap, identity, key)
+        link = DtlsClientLink(self.coap, identity, key, cert_chain=cert_chain,
+                              server_trust=server_trust)
         await loop.create_datagram_endpoint(
             lambda: link, remote_addr=(parts.hostname or "127.0.0.1", parts.port or 5684))
         self._links.append(link)
         return await link.handshake()
+
+    async def connect_certificate(self, uri: str, cert_chain: Sequence[bytes], key: bytes,
+                                  server_trust: Sequence[bytes] = ()) -> Peer:
+        """A DTLS session in certificate mode (Security mode 2): ``cert_chain`` DER leaf
+        first, ``key`` PKCS#8 DER; pass the peer to :meth:`register`."""
+        return await self._connect(uri, "x509", key, cert_chain=cert_chain,
+                                   server_trust=server_trust)
 
     async def bootstrap(self, uri: str, identity: str, key: bytes, *,
                         fmt: int = CF_TLV, timeout: float = 30.0) -> None:

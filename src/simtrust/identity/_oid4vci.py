@@ -145,10 +145,12 @@ class CredentialIssuer:
         now: datetime,
         tx_code: bool = False,
         deferred: bool = False,
+        tenant_id: str | None = None,
     ) -> dict[str, Any]:
         """Make a pre-authorized offer; return the offer, its URI and the one-time secrets.
 
         A ``deferred`` offer is issued only once :meth:`approve` is called (§9).
+        ``tenant_id``: the tenant the credential is issued for (its dashboard lists it).
         """
         config = self._configurations.get(configuration_id)
         if config is None:
@@ -184,7 +186,7 @@ class CredentialIssuer:
             self._db.execute(
                 "INSERT INTO identity_oid4vci_offer (offer_id, code_hash, configuration_id,"
                 " claims_sealed, offer_sealed, tx_code_hash, created, expires, tx_attempts,"
-                " deferred) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                " deferred, tenant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
                 (
                     offer_id,
                     _digest(code),
@@ -195,6 +197,7 @@ class CredentialIssuer:
                     format_datetime(now),
                     format_datetime(now + _OFFER_LIFETIME),
                     int(deferred),
+                    tenant_id,
                 ),
             )
         offer_uri = f"{self.issuer_url}/oid4vci/offers/{offer_id}"
@@ -303,6 +306,16 @@ class CredentialIssuer:
             self._db.execute("DELETE FROM identity_oid4vc_nonce WHERE nonce = ?", (value,))
         if parse_datetime(str(row[0]), "expires") < now:
             raise ProtocolError("invalid_nonce", "the key proof's nonce has expired")
+
+    def issued_for(self, access_token: str) -> tuple[str | None, str | None]:
+        """The credential id minted under ``access_token`` and the tenant it was offered for."""
+        row = self._db.query_one(
+            "SELECT credential_id, tenant_id FROM identity_oid4vci_offer WHERE token_hash = ?",
+            (_digest(access_token),),
+        )
+        if row is None:
+            return None, None
+        return (None if row[0] is None else str(row[0]), None if row[1] is None else str(row[1]))
 
     # -- credential endpoint (§8)
 

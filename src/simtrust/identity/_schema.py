@@ -138,10 +138,15 @@ ALTER TABLE identity_oid4vci_offer ADD COLUMN holder_jwk TEXT;
 ALTER TABLE identity_oid4vci_offer ADD COLUMN holder_did TEXT
 """
 
+_V6 = """
+ALTER TABLE identity_oid4vci_offer ADD COLUMN tenant_id TEXT
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=1, name="dids-status-lists-keys-receipts", sql=_V1),
     Migration(component="identity", version=2, name="status-list-anchors", sql=_V2),
     Migration(component="identity", version=3, name="status-list-sizes-messages", sql=_V3),
     Migration(component="identity", version=4, name="openid4vc-state-receipt-parties", sql=_V4),
     Migration(component="identity", version=5, name="openid4vci-deferred-issuance", sql=_V5),
+    Migration(component="identity", version=6, name="openid4vci-offer-tenant", sql=_V6),
 ]

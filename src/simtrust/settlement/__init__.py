@@ -11,6 +11,11 @@ from simtrust.settlement._agreement import (
     parse_agreement,
     parse_utc_micros,
 )
+from simtrust.settlement._anchoring import (
+    anchor_statement,
+    usage_domain,
+    verify_anchored_record,
+)
 from simtrust.settlement._contracts import (
     CONTRACT_CODES,
     CONTRACT_PAYLOAD_TYPE,
@@ -45,8 +50,10 @@ from simtrust.settlement._sla import (
     parse_sla_contract,
 )
 from simtrust.settlement._statement import (
+    CREDIT_NOTE_TYPE,
     RESOLUTION_TYPE,
     STATEMENT_TYPE,
+    build_credit_note,
     build_statement,
     carry_disputes,
     record_leaves,
@@ -65,6 +72,7 @@ __all__ = [
     "CLASSES",
     "CONTRACT_CODES",
     "CONTRACT_PAYLOAD_TYPE",
+    "CREDIT_NOTE_TYPE",
     "MEASUREMENT_COLUMNS",
     "RECORDS_COLUMNS",
     "RESOLUTION_TYPE",
@@ -84,6 +92,8 @@ __all__ = [
     "TokenReceipt",
     "Transition",
     "aggregate_vouchers",
+    "anchor_statement",
+    "build_credit_note",
     "build_statement",
     "carry_disputes",
     "code_hash",
@@ -112,6 +122,8 @@ __all__ = [
     "submit_contract",
     "suspended_usage",
     "transition_payload",
+    "usage_domain",
+    "verify_anchored_record",
     "verify_record_proof",
     "verify_statement",
 ]

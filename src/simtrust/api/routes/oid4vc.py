@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
 from simtrust.errors import InvalidInput
 from simtrust.identity import ProtocolError, verification_statement
+from simtrust.runtime import Runtime
 
 __all__ = ["router"]
 
@@ -62,6 +63,9 @@ class OfferRequest(BaseModel):
     claims: dict[str, Any]
     tx_code: bool = False
     deferred: bool = False
+    tenantId: str | None = Field(  # noqa: N815 - API member style
+        default=None, max_length=64,
+        description="The tenant the credential is issued for (a tenant key sees its own)")
 
 
 class PresentationRequest(BaseModel):
@@ -86,14 +90,16 @@ def issuer_metadata(rt: CurrentRuntime) -> dict[str, Any]:
 )
 def create_offer(body: OfferRequest, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
+    if body.tenantId is not None:
+        rt.tenants.get_tenant(body.tenantId)  # NotFound for a tenant that does not exist
     service = rt.identity
     result = service.oid4vci.create_offer(
         body.credential_configuration_id, body.claims, now=service.now(), tx_code=body.tx_code,
-        deferred=body.deferred,
+        deferred=body.deferred, tenant_id=body.tenantId,
     )  # fmt: skip
     rt.audit.append(
         actor=who.actor, action="oid4vci.offer", subject=result["offerId"], outcome="success",
-        details={"configuration": body.credential_configuration_id},
+        tenant_id=body.tenantId, details={"configuration": body.credential_configuration_id},
     )  # fmt: skip
     return result
 
@@ -137,9 +143,18 @@ async def deferred_credential(request: Request, rt: CurrentRuntime) -> JSONRespo
         return protocol_error(exc)
     pending = "transaction_id" in response
     if not pending:
-        rt.audit.append(actor="oid4vci:wallet", action="oid4vci.credential",
-                        subject="deferred", outcome="success", details={})  # fmt: skip
+        _audit_issued(rt, token.strip(), "deferred")
     return JSONResponse(response, status_code=202 if pending else 200, headers=_NO_STORE)
+
+
+def _audit_issued(rt: Runtime, token: str, configuration: str) -> None:
+    """Audit an issued credential under its id and the tenant its offer was made for."""
+    credential_id, tenant = rt.identity.oid4vci.issued_for(token)
+    rt.audit.append(
+        actor="oid4vci:wallet", action="oid4vci.credential",
+        subject=credential_id or configuration, outcome="success", tenant_id=tenant,
+        details={"configuration": configuration},
+    )  # fmt: skip
 
 
 @router.get("/oid4vci/offers/{offer_id}", summary="A credential offer by reference (§4.1.3)")
@@ -179,10 +194,14 @@ async def credential(request: Request, rt: CurrentRuntime) -> JSONResponse:
     except ProtocolError as exc:
         return protocol_error(exc)
     pending = "transaction_id" in response
-    rt.audit.append(
-        actor="oid4vci:wallet", action="oid4vci.deferred" if pending else "oid4vci.credential",
-        subject=str(body["credential_configuration_id"]), outcome="success", details={},
-    )  # fmt: skip
+    configuration = str(body["credential_configuration_id"])
+    if pending:
+        rt.audit.append(
+            actor="oid4vci:wallet", action="oid4vci.deferred", subject=configuration,
+            outcome="success", details={},
+        )  # fmt: skip
+    else:
+        _audit_issued(rt, token.strip(), configuration)
     return JSONResponse(response, status_code=202 if pending else 200, headers=_NO_STORE)
 
 
