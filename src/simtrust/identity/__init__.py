@@ -18,6 +18,7 @@ from simtrust.identity._contexts import (
     CREDENTIALS_V2,
     DATA_INTEGRITY_V2,
     EXAMPLES_V2,
+    SIMTRUST_V1,
     bundled_context,
     document_loader,
 )
@@ -141,6 +142,7 @@ __all__ = [
     "PRE_AUTHORIZED_GRANT",
     "PROOF_TYP",
     "REQUEST_OBJECT_TYP",
+    "SIMTRUST_V1",
     "VC_JWT_MEDIA_TYPE",
     "ApplyOutcome",
     "CapabilityEnforcer",
