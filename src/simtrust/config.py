@@ -76,6 +76,7 @@ class Settings:
     capability_datasets: str = ""
     market_callback_allow: str = ""
     storm_limits: str = ""
+    fraud_consortium: str = ""
 
     @property
     def api_host(self) -> str:
@@ -183,6 +184,7 @@ _ENV = {
     "capability_datasets": "SIMTRUST_CAPABILITY_DATASETS",
     "market_callback_allow": "SIMTRUST_MARKET_CALLBACK_ALLOW",
     "storm_limits": "SIMTRUST_STORM_LIMITS",
+    "fraud_consortium": "SIMTRUST_FRAUD_CONSORTIUM",
 }
 
 _STORM_SCOPES = ("tenant", "tac", "cell")
