@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,12 +21,13 @@ from simtrust.ledger.net import (
     ConsensusParams,
     ConsortiumNode,
     NodeKeys,
+    Testnet,
     generate_local_network,
 )
 from simtrust.runtime import Runtime
 from simtrust.streams import Author
 from simtrust.web import create_site
-from tests.ledger.net.conftest import make_messages
+from tests.ledger.net.conftest import make_messages, wait_sync
 from tests.web.fleet import Fleet, build
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -82,6 +85,68 @@ def test_validator_health_and_finality_on_a_real_node(tmp_path: Path) -> None:
         assert "Messages finalized per ledger round" in text
     finally:
         rt.close()
+
+
+@pytest.mark.slow
+def test_serve_shows_the_configured_validators_health(tmp_path: Path) -> None:
+    """simtrust serve (no validator inside) asks each validator in ledger_validators for its
+    status: a real validator process is in step with its finality chart, a listed address
+    that does not answer is shown unreachable; without the setting the part is absent."""
+    net = Testnet.create(tmp_path / "testnet", 1,
+                         consensus=ConsensusParams(min_round_interval_ms=0))
+    rt = Runtime.ephemeral(tmp_path / "home")
+    try:
+        net.up(timeout=120)
+        node = net.client(0)
+        try:
+            raws = make_messages(net.network, Ed25519Signer.generate(), node.parents(), 5)
+            assert ["accepted"] * 5 == [r["status"] for r in node.submit(raws)]
+            wait_sync(lambda: node.status()["finalized"] >= 5, "5 messages finalized")
+
+            def sampled() -> bool:  # the probe follows one message id in 8: send until one is
+                if isinstance(node.status()["latency"].get("admit_to_apply"), dict):
+                    return True
+                node.submit(make_messages(net.network, Ed25519Signer.generate(),
+                                          node.parents(), 8))
+                return False
+
+            wait_sync(sampled, "a sampled message's finality")
+        finally:
+            node.close()
+        dead = socket.socket()
+        dead.bind(("127.0.0.1", 0))
+        silent = f"127.0.0.1:{dead.getsockname()[1]}"
+        dead.close()
+        info = net.nodes[0]
+        rt.settings = replace(rt.settings, ledger_validators=(
+            f"{info.api}={info.api_key_file}, {silent}={info.api_key_file}"))
+        operator = rt.tenants.create_key("operator-admin", "noc").secret
+        client, _csrf = sign_in(create_site(rt), operator)
+        page = client.get("/ui/ledger")
+        assert 200 == page.status_code
+        text = page.text
+        assert "1 of 2 validators answered" in text
+        row = re.search(r"<tr><td>0 \(epoch \d+\)</td><td><code>" + re.escape(info.api)
+                        + r"</code></td>(.*?)</tr>", text, re.S)
+        assert row is not None, text
+        assert "in step" in row.group(1)
+        assert re.search(re.escape(silent) + r"</code></td><td colspan=\"5\">unreachable",
+                         text)
+        assert "Finality latency per validator" in text
+        assert "This validator" not in text
+        assert info.api_key_file.read_text().strip() not in text
+    finally:
+        net.down()
+        rt.close()
+    plain = Runtime.ephemeral(tmp_path / "plain")
+    try:
+        client, _ = sign_in(create_site(plain),
+                            plain.tenants.create_key("operator-admin", "noc").secret)
+        text = client.get("/ui/ledger").text
+        assert 'id="validators"' not in text
+        assert "Finality latency" not in text
+    finally:
+        plain.close()
 
 
 def _statements() -> list[dict[str, object]]:

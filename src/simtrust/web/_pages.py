@@ -7,8 +7,10 @@ object answers like a missing one, docs/decisions/api-tenant-existence.md).
 
 - Validators: ``ConsortiumNode.status()`` when the dashboard runs inside a
   validator (``simtrust node run``): rounds, peers, links and the per-stage latency
-  probe (docs/consensus.md §15); any node: messages finalized per round and the
-  leaders of the recent rounds (``ledger_rounds``).
+  probe (docs/consensus.md §15); in ``simtrust serve``, each validator listed in
+  ``ledger_validators`` asked for that status over HTTP (web/_validators.py); any
+  node: messages finalized per round and the leaders of the recent rounds
+  (``ledger_rounds``).
 - Settlement: multilateral netting (settlement/_netting.py) of statements the user
   pastes, with the API's rules (``POST /v1/settlement/net``): gross positions before
   netting and net positions after, as a chart and a table.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -37,6 +40,7 @@ from simtrust.settlement import net_statements, verify_statement
 from simtrust.streams import provenance_svg
 from simtrust.web._charts import bar_chart, grouped_chart
 from simtrust.web._session import Session
+from simtrust.web._validators import STAGES, ask_validators, health
 
 __all__ = ["CREDENTIAL_ACTIONS", "add_trust_pages"]
 
@@ -101,8 +105,9 @@ def add_trust_pages(ui: FastAPI, runtime: Runtime, render: Render, current: Curr
                     [("p50", [q["p50_s"] for _, q in stages]),
                      ("p99", [q["p99_s"] for _, q in stages])],
                     title="Finality latency per stage, last 10 s (seconds)", unit="s")
+        consortium = await _consortium_view(runtime.settings.validator_endpoints)
         return render(request, "ledger.html", status=200, validator=status,
-                      finality_svg=finality_svg, stages=stages, **view)
+                      finality_svg=finality_svg, stages=stages, consortium=consortium, **view)
 
     # -- settlement netting ------------------------------------------------------------
 
@@ -239,6 +244,48 @@ def add_trust_pages(ui: FastAPI, runtime: Runtime, render: Render, current: Curr
         return render(request, "credentials.html", issued=issued, entries=entries,
                       is_operator=who.is_operator,
                       next_before=issued[-1].seq if len(issued) == _LIST else None)
+
+
+async def _consortium_view(endpoints: tuple[tuple[str, Path], ...]) -> dict[str, Any] | None:
+    """The configured validators' health and finality latency (None: none configured)."""
+    if not endpoints:
+        return None
+    reports = await ask_validators(endpoints)
+    rounds = [r.status["round"] for r in reports if r.status is not None]
+    top = max(rounds, default=0)
+    rows: list[dict[str, Any]] = []
+    for r in reports:
+        if r.status is None:
+            rows.append({"address": r.address, "error": r.error})
+            continue
+        s = r.status
+        behind = top - int(s["round"])
+        links = s.get("links")
+        latency = s.get("latency") or {}
+        rows.append({
+            "address": r.address, "error": "", "id": s.get("validator"),
+            "epoch": s.get("epoch"), "round": s["round"],
+            "decided": s.get("last_decided_round"), "commits": s.get("commits"),
+            "finalized": s.get("finalized"), "behind": behind, "health": health(behind),
+            "links": len(links) if isinstance(links, list | dict) else links,
+            "syncing": (s.get("syncing") or {}).get("peer") if s.get("syncing") else None,
+            "stages": [(name, q) for name in STAGES
+                       if isinstance(q := latency.get(name), dict) and q.get("count")],
+        })
+    sampled = [row for row in rows if not row["error"] and any(
+        name == "admit_to_apply" for name, _ in row["stages"])]
+    chart = ""
+    if sampled:
+        end_to_end: list[dict[str, Any]] = [dict(row["stages"])["admit_to_apply"]
+                                            for row in sampled]
+        chart = grouped_chart(
+            [f"validator {row['id']}" for row in sampled],
+            [("p50", [q["p50_s"] for q in end_to_end]),
+             ("p99", [q["p99_s"] for q in end_to_end])],
+            title="Finality latency per validator, admitted to applied, last 10 s (seconds)",
+            unit="s")
+    return {"rows": rows, "chart": chart, "highest": top,
+            "reachable": len(rounds), "listed": len(reports)}
 
 
 def _netting_view(statements: list[Any]) -> list[dict[str, Any]]:
