@@ -27,7 +27,6 @@ MODULES = sorted(SRC.rglob("*.py"))
 #: name once its module is split or states its reason).
 NOT_YET_SPLIT = frozenset({
     "aaa/_server.py",
-    "bootstrap/_ca.py",
     "flows/_ipfix.py",
     "identity/_datamodel.py",
     "identity/_didsimtrust.py",

@@ -195,6 +195,7 @@ class DeviceServices:
         if self._thread is not None:
             self._thread.join(10)
         self._loop = None
+        self.credentials.flush()
 
     def close(self) -> None:
         self.stop()

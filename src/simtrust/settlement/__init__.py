@@ -11,12 +11,18 @@ from simtrust.settlement._agreement import (
     parse_agreement,
     parse_utc_micros,
 )
+from simtrust.settlement._anchoring import (
+    anchor_statement,
+    usage_domain,
+    verify_anchored_record,
+)
 from simtrust.settlement._contracts import (
     CONTRACT_CODES,
     CONTRACT_PAYLOAD_TYPE,
     ContractEngine,
     ContractRejected,
     Transition,
+    TransitionContext,
     code_hash,
     create_payload,
     roaming_agreement_code,
@@ -94,7 +100,9 @@ __all__ = [
     "StatementStore",
     "TokenReceipt",
     "Transition",
+    "TransitionContext",
     "aggregate_vouchers",
+    "anchor_statement",
     "build_credit_note",
     "build_statement",
     "carry_disputes",
@@ -126,6 +134,8 @@ __all__ = [
     "submit_contract",
     "suspended_usage",
     "transition_payload",
+    "usage_domain",
+    "verify_anchored_record",
     "verify_record_proof",
     "verify_statement",
 ]

@@ -25,6 +25,7 @@ from simtrust.settlement import (
     CONTRACT_CODES,
     SettlementTokens,
     StatementStore,
+    anchor_statement,
     build_credit_note,
     check_statements,
     code_hash,
@@ -34,6 +35,7 @@ from simtrust.settlement import (
     parse_sla_contract,
     reconcile_files,
     submit_contract,
+    verify_anchored_record,
     verify_statement,
 )
 
@@ -272,3 +274,26 @@ def pay(token: str, body: PayBody, rt: CurrentRuntime, who: CurrentPrincipal) ->
     paid = SettlementTokens(node).settle(body.transfers, node.signer,
                                          parse_hex_id(token, "token id"))
     return {"paid": paid}
+
+
+class RecordProofBody(BaseModel):
+    proof: dict[str, Any] = Field(..., description="A record proof (`settle prove`)")
+    anchor: dict[str, Any] = Field(
+        ..., description="The anchor receipt: domain, first and issuer (`settle anchor`)")
+
+
+@router.post("/statements/anchor",
+             summary="Anchor a statement's usage-records root on the ledger (finalized)",
+             responses=_ADMIN_ERRORS)
+def anchor(body: StatementBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_operator()
+    return anchor_statement(rt.ledger, body.statement)
+
+
+@router.post("/records/verify",
+             summary="Check a usage record's proof against the root the ledger holds",
+             responses={**_ERRORS, 404: {"description": "the ledger holds no such anchor",
+                                         **_PROBLEM}})
+def verify_record(body: RecordProofBody, rt: CurrentRuntime,
+                  who: CurrentPrincipal) -> dict[str, Any]:
+    return verify_anchored_record(rt.ledger, body.proof, body.anchor)
