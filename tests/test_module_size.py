@@ -27,13 +27,11 @@ MODULES = sorted(SRC.rglob("*.py"))
 #: name once its module is split or states its reason).
 NOT_YET_SPLIT = frozenset({
     "aaa/_server.py",
-    "bootstrap/_ca.py",
     "flows/_ipfix.py",
     "identity/_datamodel.py",
     "identity/_didsimtrust.py",
     "identity/_service.py",
     "market/_service.py",
-    "streams/_service.py",
     "testing/detect/attacks.py",
     "testing/ledger/consensus_sim.py",
     "web/_site.py",

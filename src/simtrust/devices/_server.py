@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from simtrust.alerts import AlertDeliveryError, AlertSink, alert_topic
+from simtrust.devices._blockwise import BodyTooLarge, exchange
 from simtrust.devices._coap import CON, Code, Message, Opt, uint_option
 from simtrust.devices._content import (
     CF_LINK,
@@ -434,11 +435,14 @@ class DeviceManager:
             options.append((Opt.ACCEPT, uint_option(accept)))
         options.extend((Opt.URI_QUERY, q.encode()) for q in query)
         msg = Message(CON, code, 0, b"", tuple(options), payload)
-        try:
-            return await self.endpoint.request(reg.peer, msg, timeout=timeout, observe=notify)
+        try:  # bodies over one block go block-wise (RFC 7959, devices/_blockwise.py)
+            return await exchange(self.endpoint, reg.peer, msg, timeout=timeout, observe=notify)
         except (TimeoutError, ConnectionResetError) as exc:
             raise OperationFailed(f"{endpoint} did not answer {format_path(path)}",
                                   reason="no-answer") from exc
+        except (BodyTooLarge, DecodeError) as exc:
+            raise OperationFailed(f"{endpoint}: block-wise {format_path(path)} failed: {exc}",
+                                  reason="block-wise") from exc
 
     @staticmethod
     def _check(resp: Message, what: str) -> Message:
