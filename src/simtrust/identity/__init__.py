@@ -6,6 +6,14 @@ EdDSA proofs, VC-JOSE and SD-JWT, Bitstring Status Lists, secure elements
 and reusable KYC with ledger-anchored verification receipts (docs/identity.md).
 """
 
+from simtrust.identity._authcode import (
+    AUTHORIZATION_CODE_GRANT,
+    REQUEST_URI_PREFIX,
+    AuthorizationCodeFlow,
+    PendingAuthorization,
+    parse_authorization_details,
+    pkce_challenge,
+)
 from simtrust.identity._capability import (
     CAPABILITY_TYPE,
     CapabilityEnforcer,
@@ -125,6 +133,7 @@ from simtrust.identity._statuslist import (
 )
 
 __all__ = [
+    "AUTHORIZATION_CODE_GRANT",
     "BUNDLED_CONTEXTS",
     "CAPABILITY_TYPE",
     "CREDENTIALS_V2",
@@ -141,8 +150,10 @@ __all__ = [
     "PRE_AUTHORIZED_GRANT",
     "PROOF_TYP",
     "REQUEST_OBJECT_TYP",
+    "REQUEST_URI_PREFIX",
     "VC_JWT_MEDIA_TYPE",
     "ApplyOutcome",
+    "AuthorizationCodeFlow",
     "CapabilityEnforcer",
     "CredentialConfiguration",
     "CredentialIssuer",
@@ -162,6 +173,7 @@ __all__ = [
     "LedgerIdentityHandler",
     "Minted",
     "OperationRejected",
+    "PendingAuthorization",
     "PresentationVerifier",
     "ProtocolError",
     "ReceiptLedger",
@@ -213,7 +225,9 @@ __all__ = [
     "multibase_decode",
     "multibase_encode",
     "open_request_object",
+    "parse_authorization_details",
     "parse_did",
+    "pkce_challenge",
     "present_sd_jwt",
     "proof_hash",
     "provision_sim_identity",

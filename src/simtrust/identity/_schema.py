@@ -138,10 +138,35 @@ ALTER TABLE identity_oid4vci_offer ADD COLUMN holder_jwk TEXT;
 ALTER TABLE identity_oid4vci_offer ADD COLUMN holder_did TEXT
 """
 
+_V6 = """
+ALTER TABLE identity_oid4vci_offer ADD COLUMN holder TEXT;
+ALTER TABLE identity_oid4vci_offer ADD COLUMN issuer_state_hash TEXT;
+ALTER TABLE identity_oid4vci_offer ADD COLUMN credential_identifier TEXT;
+CREATE UNIQUE INDEX identity_oid4vci_offer_state ON identity_oid4vci_offer (issuer_state_hash);
+CREATE INDEX identity_oid4vci_offer_holder ON identity_oid4vci_offer (holder, configuration_id);
+CREATE TABLE identity_oid4vci_authz (
+    request_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    code_challenge TEXT NOT NULL,
+    state TEXT,
+    configuration_id TEXT NOT NULL,
+    details TEXT NOT NULL,
+    issuer_state_hash TEXT,
+    request_expires TEXT NOT NULL,
+    created TEXT NOT NULL,
+    code_hash TEXT UNIQUE,
+    code_expires TEXT,
+    code_used TEXT,
+    offer_id TEXT
+)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=1, name="dids-status-lists-keys-receipts", sql=_V1),
     Migration(component="identity", version=2, name="status-list-anchors", sql=_V2),
     Migration(component="identity", version=3, name="status-list-sizes-messages", sql=_V3),
     Migration(component="identity", version=4, name="openid4vc-state-receipt-parties", sql=_V4),
     Migration(component="identity", version=5, name="openid4vci-deferred-issuance", sql=_V5),
+    Migration(component="identity", version=6, name="openid4vci-authorization-code", sql=_V6),
 ]

@@ -4,7 +4,9 @@ Issuer: ``GET /.well-known/openid-credential-issuer`` (metadata, OpenID4VCI
 §12.2.2), ``POST /oid4vci/offers`` (operator-admin: a pre-authorized offer,
 §4.1), ``GET /oid4vci/offers/{id}`` (``credential_offer_uri``, §4.1.3),
 ``POST /oid4vci/nonce`` (§7), ``POST /oid4vci/credential`` (§8, Bearer access
-token from the pre-authorized code grant at ``POST /oauth2/token``).
+token from the pre-authorized code or the authorization code grant at
+``POST /oauth2/token``; an offer with ``holder`` carries the authorization code
+grant, whose flow is in routes/oauth2.py and web/_authorize.py).
 Verifier: ``POST /oid4vp/requests`` (a relying party's DCQL query or
 presentation definition), ``GET /oid4vp/requests/{id}/object`` (the signed
 request object, RFC 9101 ``application/oauth-authz-req+jwt``),
@@ -62,6 +64,9 @@ class OfferRequest(BaseModel):
     claims: dict[str, Any]
     tx_code: bool = False
     deferred: bool = False
+    #: A tenant id: the offer then carries the authorization code grant, authorized by a
+    #: user of that tenant signing in at the authorization endpoint (OpenID4VCI §3.4).
+    holder: str | None = Field(default=None, min_length=1, max_length=63)
 
 
 class PresentationRequest(BaseModel):
@@ -86,10 +91,12 @@ def issuer_metadata(rt: CurrentRuntime) -> dict[str, Any]:
 )
 def create_offer(body: OfferRequest, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
+    if body.holder is not None:
+        rt.tenants.get_tenant(body.holder)  # NotFound names the missing tenant
     service = rt.identity
     result = service.oid4vci.create_offer(
         body.credential_configuration_id, body.claims, now=service.now(), tx_code=body.tx_code,
-        deferred=body.deferred,
+        deferred=body.deferred, holder=body.holder,
     )  # fmt: skip
     rt.audit.append(
         actor=who.actor, action="oid4vci.offer", subject=result["offerId"], outcome="success",
@@ -181,7 +188,8 @@ async def credential(request: Request, rt: CurrentRuntime) -> JSONResponse:
     pending = "transaction_id" in response
     rt.audit.append(
         actor="oid4vci:wallet", action="oid4vci.deferred" if pending else "oid4vci.credential",
-        subject=str(body["credential_configuration_id"]), outcome="success", details={},
+        subject=str(body.get("credential_configuration_id") or body.get("credential_identifier")),
+        outcome="success", details={},
     )  # fmt: skip
     return JSONResponse(response, status_code=202 if pending else 200, headers=_NO_STORE)
 
