@@ -70,3 +70,16 @@ def test_storm_limits_parse_per_scope_and_refuse_bad_text(tmp_path: Path) -> Non
                 "tenant=1/2,tenant=3/4"):
         with pytest.raises(ConfigError, match="storm_limits"):
             load_settings(env={"SIMTRUST_HOME": str(tmp_path), "SIMTRUST_STORM_LIMITS": bad})
+
+
+def test_ledger_validators_parse_and_refuse_bad_text(tmp_path: Path) -> None:
+    s = load_settings(env={"SIMTRUST_HOME": str(tmp_path), "SIMTRUST_LEDGER_VALIDATORS":
+                           "127.0.0.1:8700=/srv/v0/api-key, [::1]:8701=/srv/v1/api-key"})
+    assert (("127.0.0.1:8700", Path("/srv/v0/api-key")),
+            ("[::1]:8701", Path("/srv/v1/api-key"))) == s.validator_endpoints
+    assert () == load_settings(env={"SIMTRUST_HOME": str(tmp_path)}).validator_endpoints
+    for bad in ("127.0.0.1:8700", "127.0.0.1=/k", "host:0=/k", "host:99999=/k", ":80=/k",
+                "host:80="):
+        with pytest.raises(ConfigError, match="ledger_validators"):
+            load_settings(env={"SIMTRUST_HOME": str(tmp_path),
+                               "SIMTRUST_LEDGER_VALIDATORS": bad})

@@ -76,6 +76,7 @@ class Settings:
     capability_datasets: str = ""
     market_callback_allow: str = ""
     storm_limits: str = ""
+    ledger_validators: str = ""
 
     @property
     def api_host(self) -> str:
@@ -133,6 +134,15 @@ class Settings:
                 out[name.strip()] = url.strip().rstrip("/")
         return out
 
+    @property
+    def validator_endpoints(self) -> tuple[tuple[str, Path], ...]:
+        """The consortium validators the dashboard asks for their health: (HOST:PORT, key file).
+
+        ``ledger_validators`` reads ``HOST:PORT=KEY_FILE`` joined by ``,`` (each
+        validator's API and a file holding an operator key of that validator).
+        """
+        return _validator_endpoints(self.ledger_validators)
+
     def with_home(self, home: Path) -> Settings:
         """Settings re-rooted at another data directory (default paths follow)."""
         return _defaults_for(home, {})
@@ -183,9 +193,24 @@ _ENV = {
     "capability_datasets": "SIMTRUST_CAPABILITY_DATASETS",
     "market_callback_allow": "SIMTRUST_MARKET_CALLBACK_ALLOW",
     "storm_limits": "SIMTRUST_STORM_LIMITS",
+    "ledger_validators": "SIMTRUST_LEDGER_VALIDATORS",
 }
 
 _STORM_SCOPES = ("tenant", "tac", "cell")
+
+
+def _validator_endpoints(text: str) -> tuple[tuple[str, Path], ...]:
+    out = []
+    for item in filter(None, (i.strip() for i in text.split(","))):
+        address, _, key_file = item.partition("=")
+        host, sep, port = address.strip().rpartition(":")
+        if (not sep or not host or not (port.isascii() and port.isdigit())
+                or not 0 < int(port) < 65536 or not key_file.strip()):
+            raise ConfigError(
+                "ledger_validators must read HOST:PORT=KEY_FILE joined by ',', got "
+                f"{item!r}", setting="ledger_validators")
+        out.append((address.strip(), Path(key_file.strip()).expanduser()))
+    return tuple(out)
 
 
 def _storm_rates(text: str) -> dict[str, tuple[float, float]]:
@@ -295,6 +320,10 @@ def _coerce(key: str, raw: Any) -> Any:
     if key == "storm_limits":
         text = str(raw).strip()
         _storm_rates(text)
+        return text
+    if key == "ledger_validators":
+        text = str(raw).strip()
+        _validator_endpoints(text)
         return text
     if key == "market_callback_allow":
         text = ",".join(p.strip() for p in str(raw).split(",") if p.strip())

@@ -31,9 +31,9 @@ from simtrust.bootstrap import BootstrapServices, build_bootstrap
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
 from simtrust.detect import DetectionService, storm_guard_from
-from simtrust.devices import DeviceAlert, DeviceServices, QueuedSink
+from simtrust.devices import DeviceAlert, DeviceCertificates, DeviceServices, QueuedSink
 from simtrust.domain import Iccid
-from simtrust.errors import ConfigError, InvalidInput, NotFound
+from simtrust.errors import ConfigError, InvalidIdentifier, InvalidInput, NotFound
 from simtrust.flows import FlowService
 from simtrust.identity import IdentityService
 from simtrust.ledger import LedgerNode, open_ledger_node
@@ -56,7 +56,7 @@ from simtrust.store import (
     open_database,
 )
 from simtrust.streams import IdentityDeviceCredentials, SimRef, StreamService
-from simtrust.subscriber import SubscriberServices, build_services
+from simtrust.subscriber import Sim, SubscriberServices, build_services
 
 __all__ = ["POLICY_ALERT_PREFIX", "SCHEMA_PACKAGES", "Runtime", "SealedColumn", "all_migrations",
            "utc_now"]
@@ -348,11 +348,22 @@ class Runtime:
             settings = self.settings
             dispatcher: AlertDispatcher[DeviceAlert] = AlertDispatcher(
                 [AuditSink(self.audit, actor="devices"), MqttSink(settings.mqtt_url)])
+            inventory = self.subscriber.inventory
+
+            def sim_of(iccid: str) -> Sim | None:
+                try:
+                    return inventory.get_sim(Iccid(iccid))
+                except (NotFound, InvalidIdentifier):
+                    return None
+
+            certificates = DeviceCertificates(self.bootstrap.cas, sim_of,
+                                              [settings.lwm2m_public_host])
             return DeviceServices(self.db, self.keyring, self.clock,
-                                  sims=self.subscriber.inventory, naf_keys=self.bootstrap.bsf,
+                                  sims=inventory, naf_keys=self.bootstrap.bsf,
                                   naf_fqdn=settings.lwm2m_public_host,
                                   sinks=[QueuedSink(dispatcher)],
-                                  public_host=settings.lwm2m_public_host)
+                                  public_host=settings.lwm2m_public_host,
+                                  certificates=certificates)
 
         return self._once("devices", build)
 

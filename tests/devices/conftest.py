@@ -13,12 +13,14 @@ import pytest
 from simtrust.alerts import MemorySink
 from simtrust.api.bootstrap_listener import BootstrapListener
 from simtrust.bootstrap import BootstrapServices, DeviceClient, NafId, SimApplet, impi_from_imsi
-from simtrust.devices import GBA_PSK_PREFIX, DeviceAlert, DeviceServices
+from simtrust.devices import GBA_PSK_PREFIX, DeviceAlert, DeviceCertificates, DeviceServices
+from simtrust.errors import NotFound
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     Iccid,
     Imsi,
     OpKind,
+    Sim,
     SimSecrets,
     SimSpec,
     SimState,
@@ -105,8 +107,17 @@ def env(tmp_path: Path) -> Iterator[Env]:
     listener = BootstrapListener(boot, "127.0.0.1", 0, hostnames=["localhost", "127.0.0.1"])
     listener.start()
     alerts: MemorySink[DeviceAlert] = MemorySink()
+
+    def sim_of(number: str) -> Sim | None:
+        try:
+            return subs.inventory.get_sim(Iccid(number))
+        except NotFound:
+            return None
+
+    certificates = DeviceCertificates(boot.cas, sim_of, ["localhost", "127.0.0.1"])
     devices = DeviceServices(rt.db, rt.keyring, clock, sims=subs.inventory, naf_keys=boot.bsf,
-                             naf_fqdn="lwm2m-bs.localhost", sinks=[alerts], allow_nosec=True)
+                             naf_fqdn="lwm2m-bs.localhost", sinks=[alerts], allow_nosec=True,
+                             certificates=certificates)
     devices.start(nosec_port=0)
     rt.devices = devices
     try:

@@ -48,3 +48,21 @@ def test_issued_psk_survives_sigkill(tmp_path: Path) -> None:
         assert (bytes.fromhex(key_hex), "001010000000001") == (entry.key, entry.imsi)
     finally:
         rt.close()
+
+
+def test_reported_imei_is_read_back_before_and_after_its_write(tmp_path: Path) -> None:
+    """The IMEI a registration reported is seen by the next registration at once (before the
+    writer thread commits it) and by a store opened afresh once flushed."""
+    home = tmp_path / "home"
+    rt = Runtime.initialise(load_settings(env={}, home=home))
+    try:
+        store = CredentialStore(rt.db, rt.keyring, lambda: datetime.now(UTC))
+        assert store.last_imei("001010000000009") is None
+        store.record_imei("001010000000009", "urn:imei:490154203237518", "490154203237518")
+        assert "490154203237518" == store.last_imei("001010000000009")
+        store.record_imei("001010000000009", "urn:imei:356938035643809", "356938035643809")
+        store.flush()
+        fresh = CredentialStore(rt.db, rt.keyring, lambda: datetime.now(UTC))
+        assert "356938035643809" == fresh.last_imei("001010000000009")
+    finally:
+        rt.close()

@@ -74,8 +74,9 @@ def issuer(identity_db: Database, keyring: Keyring) -> CredentialIssuer:
     return _issuer(identity_db, keyring)
 
 
-def _offer(issuer: CredentialIssuer, holder: str = "acme") -> str:
-    made = issuer.create_offer("Badge", {"name": "Ada"}, now=NOW, holder=holder)
+def _offer(issuer: CredentialIssuer, tenant: str = "acme") -> str:
+    made = issuer.create_offer("Badge", {"name": "Ada"}, now=NOW, tenant_id=tenant,
+                               authorization_code=True)  # fmt: skip
     grant = made["credentialOffer"]["grants"]
     assert [AUTHORIZATION_CODE_GRANT] == list(grant)
     state: str = grant[AUTHORIZATION_CODE_GRANT]["issuer_state"]
@@ -145,8 +146,8 @@ def test_scope_flow_without_issuer_state_finds_the_users_offer(
     issuer: CredentialIssuer, holder_signer: Ed25519Signer
 ) -> None:
     """A wallet-initiated request (§3.4 without an offer): the signed-in tenant's open offer."""
-    _offer(issuer, holder="other")
-    _offer(issuer, holder="acme")
+    _offer(issuer, tenant="other")
+    _offer(issuer, tenant="acme")
     code = _code(issuer, authorization_details="-", scope="badge")
     token = issuer.redeem_code(_token_request(code), now=NOW)
     assert "authorization_details" not in token
@@ -161,7 +162,7 @@ def test_scope_flow_without_issuer_state_finds_the_users_offer(
 
 
 def test_another_tenant_or_a_refusal_gets_access_denied(issuer: CredentialIssuer) -> None:
-    state = _offer(issuer, holder="acme")
+    state = _offer(issuer, tenant="acme")
     for tenant, approve in (("intruder", True), ("acme", False), (None, True)):
         location, granted = issuer.authorization.decide(
             "wallet-1", _push(issuer, issuer_state=state), tenant_id=tenant, approve=approve,
@@ -310,7 +311,10 @@ def test_issuer_state_of_another_configuration_or_a_redeemed_offer(
 
 def test_offer_of_the_authorization_code_grant_takes_no_tx_code(issuer: CredentialIssuer) -> None:
     with pytest.raises(InvalidInput, match="tx_code"):
-        issuer.create_offer("Badge", {"name": "Ada"}, now=NOW, holder="acme", tx_code=True)
+        issuer.create_offer("Badge", {"name": "Ada"}, now=NOW, tenant_id="acme", tx_code=True,
+                            authorization_code=True)  # fmt: skip
+    with pytest.raises(InvalidInput, match="tenantId"):
+        issuer.create_offer("Badge", {"name": "Ada"}, now=NOW, authorization_code=True)
 
 
 def _reopen(db: Database) -> Database:

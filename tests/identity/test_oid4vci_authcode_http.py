@@ -108,7 +108,7 @@ def test_oid4vc_ts_wallet_runs_the_authorization_code_flow(site_server: Server) 
     made = server.http.post(
         "/oid4vci/offers",
         json={"credential_configuration_id": "SimtrustKyc", "claims": KYC_CLAIMS,
-              "holder": "acme"},
+              "grant": "authorization_code", "tenantId": "acme"},
         headers=server.headers,
     )  # fmt: skip
     assert 201 == made.status_code, made.text
@@ -166,7 +166,8 @@ def site(sqlite_runtime: Runtime) -> Iterator[TestClient]:
 def _offer(site: TestClient, rt: Runtime) -> dict[str, Any]:
     operator = rt.tenants.create_key("operator-admin", "operator").secret
     made = site.post("/oid4vci/offers", headers={"Authorization": f"Bearer {operator}"}, json={
-        "credential_configuration_id": "DeviceCredential", "holder": "acme",
+        "credential_configuration_id": "DeviceCredential", "tenantId": "acme",
+        "grant": "authorization_code",
         "claims": {"imei": "490154203237518", "model": "meter-x1"}})  # fmt: skip
     assert 201 == made.status_code, made.text
     offer: dict[str, Any] = made.json()

@@ -40,6 +40,19 @@ def test_reconcile_net_sla_and_tokens(api: Any, operator_headers: dict[str, str]
                    json={"contract": CONTRACT, "measurements_csv": "\n".join(
                        ["time,kpi,value,agent,signature", *ROWS]) + "\n"})
     assert 45_000 == sla.json()["total_credit_minor_units"]
+    note = api.post("/v1/settlement/sla/credit-note", headers=operator_headers,
+                    json={"contract": {**CONTRACT, "provider": "did:example:a",
+                                       "customer": "did:example:b"},
+                          "measurements_csv": "\n".join(
+                              ["time,kpi,value,agent,signature", *ROWS]) + "\n"})
+    assert 200 == note.status_code, note.text
+    assert ("SlaCreditNote", 45_000) == (note.json()["type"], note.json()["credit_minor_units"])
+    no_parties = api.post("/v1/settlement/sla/credit-note", headers=operator_headers,
+                          json={"contract": {k: v for k, v in CONTRACT.items()
+                                             if k != "provider"},
+                                "measurements_csv": "time,kpi,value\n"})
+    assert 400 == no_parties.status_code
+    assert no_parties.headers["content-type"].startswith("application/problem+json")
 
     created = api.post("/v1/settlement/tokens", headers=operator_headers,
                        json={"max_supply": 1000, "initial": 10})
@@ -58,6 +71,7 @@ def test_routes_documented(api: Any) -> None:
     paths = api.get("/openapi.json").json()["paths"]
     for path in ("/v1/settlement/reconcile", "/v1/settlement/net",
                  "/v1/settlement/statements/verify", "/v1/settlement/sla/evaluate",
+                 "/v1/settlement/sla/credit-note",
                  "/v1/settlement/tokens", "/v1/settlement/tokens/{token}/mint"):
         responses = paths[path]["post"]["responses"]
         assert {"400", "401"} <= set(responses), path

@@ -9,7 +9,8 @@ health probes (what it names, or a document not published yet); 409 for an authe
 write; 400 when it takes any input (malformed JSON, an identifier that does not
 parse); 413 when it takes a body (the size limit); 422 when it takes any input
 (schema validation); 503 when the store can fail it. Identifier parameters
-carry the pattern the server enforces. :func:`allowed_methods` lists every
+carry the pattern the server enforces. The TM Forum routes are then described
+with the official TMF schemas (:mod:`simtrust.api.tmf_openapi`). :func:`allowed_methods` lists every
 method a path supports, for the ``Allow`` header of a 405 (RFC 9110 §15.5.6).
 """
 
@@ -25,6 +26,8 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from simtrust.api.tmf_openapi import embed_official
 
 __all__ = [
     "DOCS_ASSETS",
@@ -145,7 +148,7 @@ def install_openapi(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _document(build())
+            app.openapi_schema = embed_official(_document(build()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

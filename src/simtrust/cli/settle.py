@@ -3,7 +3,9 @@
 ``reconcile`` needs no data directory: it reads the agreement and both sides'
 usage files and prints one JSON document (issue 15 item 7). ``statement``,
 ``sign`` and ``verify`` make and check the statement both parties sign;
-``prove``/``check-proof`` prove one record against its root; ``net`` nets many
+``prove``/``check-proof`` prove one record against its root, and ``anchor``
+puts that root on the ledger so ``check-proof --anchor`` needs only the
+ledger; ``net`` nets many
 signed statements. ``token-create``, ``token-mint`` and ``pay`` work on the
 ledger of the data directory: a settlement token's foundry, minting by its
 holder, and paying netted transfers in the token. Unreadable input is one
@@ -29,6 +31,7 @@ from simtrust.settlement import (
     MicropaymentStream,
     SettlementTokens,
     aggregate_vouchers,
+    anchor_statement,
     build_statement,
     carry_disputes,
     export_session_usage,
@@ -41,6 +44,7 @@ from simtrust.settlement import (
     resolve_dispute,
     sign_statement,
     suspended_usage,
+    verify_anchored_record,
     verify_record_proof,
     verify_statement,
 )
@@ -247,20 +251,68 @@ def prove(
 def check_proof(
     proof: Annotated[Path, typer.Argument(help="Proof JSON from `settle prove`.")],
     statement_path: Annotated[
-        Path, typer.Option("--statement", help="Signed statement holding the root.")
-    ],
+        Path | None, typer.Option("--statement", help="Signed statement holding the root.")
+    ] = None,
+    anchor_path: Annotated[
+        Path | None,
+        typer.Option("--anchor", help="Receipt of `settle anchor`: check against the ledger."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Check a record's proof against a statement's records root (and its signatures)."""
+    """Check a record's proof against a signed statement's root, or the root the ledger holds."""
+    if (statement_path is None) == (anchor_path is None):
+        raise InvalidInput("give either --statement or --anchor")
+    record = _read_json(proof, "proof")
+    if anchor_path is not None:
+        receipt = _read_json(anchor_path, "anchor receipt")
+        if not isinstance(receipt, dict):
+            raise InvalidInput(f"anchor receipt {anchor_path}: not a JSON object")
+        rt = open_runtime()
+        try:
+            result = verify_anchored_record(rt.ledger, record, receipt)
+        finally:
+            rt.close()
+        if json_out:
+            emit_json(result)
+        else:
+            console.print(f"verified against anchor {result['anchor']} (order {result['order']})")
+        return
+    assert statement_path is not None
     document = _read_json(statement_path, "statement")
     if not isinstance(document, dict):
         raise InvalidInput(f"statement {statement_path}: not a JSON object")
     verify_statement(document)
-    verify_record_proof(_read_json(proof, "proof"), str(document["records"]["merkle_root"]))
+    verify_record_proof(record, str(document["records"]["merkle_root"]))
     if json_out:
         emit_json({"verified": True})
     else:
         console.print("verified")
+
+
+@app.command()
+def anchor(
+    path: Annotated[Path, typer.Argument(help="Statement JSON (signatures present must verify).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write the anchor receipt here.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Anchor the statement's usage-records root on the ledger (finalized on return)."""
+    document = _read_json(path, "statement")
+    if not isinstance(document, dict):
+        raise InvalidInput(f"statement {path}: not a JSON object")
+    rt = open_runtime()
+    try:
+        receipt = anchor_statement(rt.ledger, document)
+    finally:
+        rt.close()
+    if out is not None:
+        _write_json(out, receipt)
+    if json_out:
+        emit_json(receipt)
+    else:
+        console.print(f"anchored {receipt['size']} records at {receipt['domain']}"
+                      f" {receipt['first']}..{receipt['last']}: {receipt['anchor']}")
 
 
 @app.command()

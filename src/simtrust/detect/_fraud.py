@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
@@ -74,7 +74,7 @@ FLOW = "flow"
 EVENT_KINDS = (AUTH, SYNC_FAILURE, LOCATION, SESSION_START, SESSION_UPDATE, SESSION_STOP, FLOW)
 _KINDS = frozenset(EVENT_KINDS)
 
-FRAUD_ALERT_KINDS = ("equipment", "impossible-travel", "sim-clone")
+FRAUD_ALERT_KINDS = ("equipment", "impossible-travel", "shared-report", "sim-clone")
 
 _EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
 _DIGITS = frozenset("0123456789")
@@ -290,6 +290,8 @@ class FraudDetector:
         self._places = places if places is not None else country_places(th.radius_factor)
         self._models: dict[str, frozenset[str]] = dict(models or {})
         self._blocked = frozenset(blocked)
+        #: IMEI → id of the partner report that blocklists it (shared intelligence), or None.
+        self.shared_blocklist: Callable[[str], str | None] | None = None
         self._sims: dict[str, _Sim] = {}
         self.events = 0
         self.alerts = 0
@@ -494,6 +496,16 @@ class FraudDetector:
                 f"SIM {ev.imsi} in blocklisted equipment {imei}",
                 {"feature": "imei_blocklist", "observed": imei, "tac": tac,
                  "reason": "blocklisted"},
+                ev.at,
+            )
+        shared = self.shared_blocklist
+        report = shared(imei) if shared is not None and not problem else None
+        if report is not None:
+            out += self._alert(
+                sim, ev, "equipment", "shared:" + imei,
+                f"SIM {ev.imsi} in equipment {imei} blocklisted by a partner's fraud report",
+                {"feature": "imei_shared_blocklist", "observed": imei, "tac": tac,
+                 "report": report, "reason": "partner-blocklisted"},
                 ev.at,
             )
         model = self._models.get(ev.imsi)

@@ -53,6 +53,10 @@ class DetectionService:
         """Deliver later alerts to ``sink`` too (a service built after this one)."""
         self.sinks.append(sink)
 
+    def deliver(self, alerts: list[Alert]) -> list[Alert]:
+        """Send alerts raised elsewhere (shared fraud intelligence) through the same sinks."""
+        return self._emit(alerts)
+
     def _emit(self, alerts: list[Alert]) -> list[Alert]:
         for alert in alerts:
             for sink in self.sinks:

@@ -4,7 +4,8 @@ A bootstrap server that devices reach with a key derived from their SIM (GBA Ks_
 TS 33.220/33.222, or a per-device PSK) and that provisions their Security and Server
 objects; a device-management server with registration tied to the SIM (ICCID/IMSI) and
 IMEI, Read/Write/Execute/Observe on objects 3-7 in SenML-JSON, SenML-CBOR and TLV, and
-queue mode; CoAP (RFC 7252) over DTLS 1.2 PSK (RFC 6347, python-mbedtls). See
+queue mode; CoAP (RFC 7252) over DTLS 1.2 with PSK or X.509 device certificates from the
+tenant CAs (RFC 6347, RFC 7925, python-mbedtls). See
 docs/device-management.md.
 """
 
@@ -15,6 +16,7 @@ from simtrust.devices._bootstrap import (
     EnterpriseServer,
     NafKeySource,
 )
+from simtrust.devices._certauth import X509_PREFIX, DeviceCertificates
 from simtrust.devices._client import FirmwareState, Lwm2mClient, new_endpoint_name
 from simtrust.devices._coap import CON, Code, Message, MsgType, Opt, decode_message, encode_message
 from simtrust.devices._content import (
@@ -41,6 +43,7 @@ from simtrust.devices._server import (
 )
 from simtrust.devices._service import DeviceServices, QueuedSink
 from simtrust.devices._transport import (
+    CertificateMode,
     CoapEndpoint,
     DtlsClientLink,
     DtlsServerLink,
@@ -61,12 +64,15 @@ __all__ = [
     "OBJECTS",
     "RESULT_TEXT",
     "UA_PSK_TLS_CCM8",
+    "X509_PREFIX",
     "BootstrapServer",
     "Campaign",
+    "CertificateMode",
     "CoapEndpoint",
     "Code",
     "CredentialStore",
     "DeviceAlert",
+    "DeviceCertificates",
     "DeviceManager",
     "DeviceServices",
     "DtlsClientLink",

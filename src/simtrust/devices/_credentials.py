@@ -7,6 +7,7 @@ DTLS handshake or a bootstrap write to the device itself.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from simtrust.devices._transport import PskEntry
 from simtrust.store import Database
 
 __all__ = ["BOOTSTRAP", "DM", "CredentialStore"]
+
+log = logging.getLogger(__name__)
 
 DM = "dm"
 BOOTSTRAP = "bootstrap"
@@ -32,6 +35,10 @@ class CredentialStore:
         self._clock = clock
         self._cache: dict[str, PskEntry | None] = {}
         self._lock = threading.Lock()
+        self._reported: dict[str, tuple[str, str | None, str]] = {}
+        self._flushing = threading.Lock()
+        self._wake = threading.Event()
+        self._writer: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"CredentialStore({len(self._cache)} cached)"
@@ -98,14 +105,53 @@ class CredentialStore:
 
     # -- what devices reported ---------------------------------------------------------------
 
+    # The IMEI a SIM last reported at registration is written off the registering thread:
+    # the DTLS/CoAP loop hands it over and goes on, a writer thread commits everything handed
+    # over meanwhile in one durable transaction (group commit). Nothing acknowledged depends
+    # on it: it only decides whether the next registration raises "imei-changed". A change
+    # that is lost with the process is seen again -- and alerted again -- at the device's next
+    # registration, because the stored value is still the old one (at least once, never lost).
+
     def last_imei(self, imsi: str) -> str | None:
+        with self._lock:
+            if imsi in self._reported:
+                return self._reported[imsi][1]
         row = self._db.query_one("SELECT imei FROM dev_reported WHERE imsi = ?", (imsi,))
         return None if row is None or row[0] is None else str(row[0])
 
     def record_imei(self, imsi: str, endpoint: str, imei: str | None) -> None:
-        now = self._clock().isoformat()
-        with self._db.transaction(durable=True):
-            self._db.execute("DELETE FROM dev_reported WHERE imsi = ?", (imsi,))
-            self._db.execute(
-                "INSERT INTO dev_reported (imsi, endpoint, imei, updated_at) VALUES (?, ?, ?, ?)",
-                (imsi, endpoint, imei, now))
+        """Hand over the IMEI ``imsi`` reported; written by the writer thread."""
+        with self._lock:
+            self._reported[imsi] = (endpoint, imei, self._clock().isoformat())
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_reported, daemon=True,
+                                                name="devices-reported")
+                self._writer.start()
+        self._wake.set()
+
+    def flush(self) -> None:
+        """Write every IMEI handed over so far (durable when it returns)."""
+        with self._flushing:
+            with self._lock:
+                batch = dict(self._reported)
+            if not batch:
+                return
+            with self._db.transaction(durable=True):
+                for imsi, (endpoint, imei, at) in batch.items():
+                    self._db.execute("DELETE FROM dev_reported WHERE imsi = ?", (imsi,))
+                    self._db.execute(
+                        "INSERT INTO dev_reported (imsi, endpoint, imei, updated_at)"
+                        " VALUES (?, ?, ?, ?)", (imsi, endpoint, imei, at))
+            with self._lock:
+                for imsi, row in batch.items():
+                    if self._reported.get(imsi) is row:
+                        del self._reported[imsi]
+
+    def _write_reported(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # kept for the next round; the store may be back by then
+                log.exception("writing reported IMEIs failed; retried at the next registration")

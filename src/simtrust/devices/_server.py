@@ -15,13 +15,13 @@ import asyncio
 import os
 import re
 import sys
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from simtrust.alerts import AlertDeliveryError, AlertSink, alert_topic
+from simtrust.devices._blockwise import BodyTooLarge, exchange
 from simtrust.devices._coap import CON, Code, Message, Opt, uint_option
 from simtrust.devices._content import (
     CF_LINK,
@@ -186,7 +186,9 @@ class DeviceManager:
         self._regs: dict[str, Registration] = {}
         self._by_endpoint: dict[str, str] = {}
         self._by_imsi: dict[str, str] = {}
-        self._recent: dict[str, deque[float]] = {}
+        # Per SIM: (window start, registrations in it) -- a fixed window keeps two numbers per
+        # SIM instead of a timestamp log, so a million registered devices stay small.
+        self._recent: dict[str, tuple[float, int]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self.refused: dict[str, int] = {}
         self.alerts_failed = 0
@@ -259,6 +261,9 @@ class DeviceManager:
                 return self._refuse("wrong-credential", msg, Code.FORBIDDEN)
             if imsi is not None and imsi != entry.imsi:
                 return self._refuse("endpoint-mismatch", msg, Code.FORBIDDEN)
+            # A certificate naming an IMEI binds the endpoint name to it (_certauth.py).
+            if entry.imei is not None and imei is not None and imei[:14] != entry.imei[:14]:
+                return self._refuse("endpoint-mismatch", msg, Code.FORBIDDEN)
             imsi = entry.imsi
         elif not self._allow_nosec or imsi is None:
             return self._refuse("nosec", msg, Code.FORBIDDEN)
@@ -268,12 +273,12 @@ class DeviceManager:
         if peer.entry is not None and peer.entry.tenant_id not in (None, sim.tenant_id):
             return self._refuse("wrong-credential", msg, Code.FORBIDDEN)
         now = self._now()
-        recent = self._recent.setdefault(imsi, deque())
-        while recent and recent[0] <= now - REGISTRATION_WINDOW_S:
-            recent.popleft()
-        if len(recent) >= REGISTRATION_BURST:
+        start, count = self._recent.get(imsi, (now, 0))
+        if now - start >= REGISTRATION_WINDOW_S:
+            start, count = now, 0
+        if count >= REGISTRATION_BURST:
             return self._refuse("flood", msg, Code.TOO_MANY_REQUESTS)
-        recent.append(now)
+        self._recent[imsi] = (start, count + 1)
         binding = query.get("b", "U")
         queue = "Q" in query or "Q" in binding
         # One registration per endpoint and per SIM: a SIM seen in a new device replaces
@@ -285,8 +290,10 @@ class DeviceManager:
         reg_id = os.urandom(6).hex()
         reg = Registration(
             reg_id=sys.intern(reg_id), endpoint=name, imsi=imsi, iccid=sim.iccid.value,
-            tenant_id=sim.tenant_id, imei=imei, lifetime=lifetime, binding=binding.replace("Q", "")
-            or "U", version=query.get("lwm2m", "1.0"), queue=queue, links=links, peer=peer,
+            tenant_id=sys.intern(sim.tenant_id), imei=imei, lifetime=lifetime,
+            binding=sys.intern(binding.replace("Q", "") or "U"),
+            version=sys.intern(query.get("lwm2m", "1.0")), queue=queue, links=sys.intern(links),
+            peer=peer,
             registered_at=now, updated_at=now, group_id=sim.group_id)
         self._regs[reg_id] = reg
         self._by_endpoint[name] = reg_id
@@ -320,11 +327,11 @@ class DeviceManager:
                 reg.lifetime = lifetime
             if msg.payload:
                 parse_links(msg.payload)
-                reg.links = msg.payload.decode("utf-8")
+                reg.links = sys.intern(msg.payload.decode("utf-8"))
         except (DecodeError, ValueError, UnicodeDecodeError):
             return self._refuse("bad-update", msg, Code.BAD_REQUEST)
         if "b" in query:
-            reg.binding = query["b"].replace("Q", "") or "U"
+            reg.binding = sys.intern(query["b"].replace("Q", "") or "U")
         reg.peer = peer  # the address may change behind NAT (Transport §6.4.2)
         reg.updated_at = self._now()
         self._woke(reg)
@@ -428,11 +435,14 @@ class DeviceManager:
             options.append((Opt.ACCEPT, uint_option(accept)))
         options.extend((Opt.URI_QUERY, q.encode()) for q in query)
         msg = Message(CON, code, 0, b"", tuple(options), payload)
-        try:
-            return await self.endpoint.request(reg.peer, msg, timeout=timeout, observe=notify)
+        try:  # bodies over one block go block-wise (RFC 7959, devices/_blockwise.py)
+            return await exchange(self.endpoint, reg.peer, msg, timeout=timeout, observe=notify)
         except (TimeoutError, ConnectionResetError) as exc:
             raise OperationFailed(f"{endpoint} did not answer {format_path(path)}",
                                   reason="no-answer") from exc
+        except (BodyTooLarge, DecodeError) as exc:
+            raise OperationFailed(f"{endpoint}: block-wise {format_path(path)} failed: {exc}",
+                                  reason="block-wise") from exc
 
     @staticmethod
     def _check(resp: Message, what: str) -> Message:

@@ -1,11 +1,13 @@
 """The devices services as one unit: PSK store, bootstrap server and management server on
-their DTLS sockets (and the NoSec CoAP socket when enabled), run on an asyncio loop of their
-own thread so the API, the CLI and tests call them synchronously.
+their DTLS sockets (the management server also in X.509 certificate mode when given the
+tenant CAs, ``devices/_certauth.py``; the NoSec CoAP socket when enabled), run on an asyncio
+loop of their own thread so the API, the CLI and tests call them synchronously.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
@@ -22,6 +24,7 @@ from simtrust.devices._bootstrap import (
     EnterpriseServer,
     NafKeySource,
 )
+from simtrust.devices._certauth import DeviceCertificates
 from simtrust.devices._credentials import BOOTSTRAP, CredentialStore
 from simtrust.devices._fota import FirmwareCampaigns
 from simtrust.devices._server import DeviceAlert, DeviceManager, SimFinder
@@ -32,6 +35,7 @@ from simtrust.store import Database
 __all__ = ["DeviceServices", "QueuedSink"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class QueuedSink:
@@ -58,7 +62,9 @@ class DeviceServices:
                  sims: SimFinder, naf_keys: NafKeySource, naf_fqdn: str,
                  sinks: Sequence[AlertSink[DeviceAlert]] = (), allow_nosec: bool = False,
                  enterprise: Callable[[str], EnterpriseServer | None] = lambda _t: None,
-                 public_host: str = "127.0.0.1") -> None:
+                 public_host: str = "127.0.0.1",
+                 certificates: DeviceCertificates | None = None) -> None:
+        self.certificates = certificates
         self.credentials = CredentialStore(db, keyring, clock)
         self.manager = DeviceManager(sims, self.credentials, sinks, clock,
                                      allow_nosec=allow_nosec)
@@ -92,8 +98,9 @@ class DeviceServices:
                     nosec_port: int | None) -> None:
         """Bind the sockets on the running loop (the caller keeps the loop going)."""
         loop = asyncio.get_running_loop()
-        dm_link = DtlsServerLink(self.manager.endpoint,
-                                 lambda identity: self.credentials.resolve(identity, "dm"))
+        dm_link = DtlsServerLink(
+            self.manager.endpoint, lambda identity: self.credentials.resolve(identity, "dm"),
+            certificates=None if self.certificates is None else self.certificates.mode())
         self.dm_link = dm_link
         transport, _ = await loop.create_datagram_endpoint(lambda: dm_link,
                                                            local_addr=(host, dm_port))
@@ -115,10 +122,22 @@ class DeviceServices:
             self.nosec_port = transport.get_extra_info("sockname")[1]
         self.bootstrap.dm_uri = f"coaps://{self._public_host}:{self.dm_port}"
 
+    def refresh_certificates(self) -> bool:
+        """Reload the tenant CAs as trust anchors if any was registered or removed since
+        (called by the sweep; tests call it through :meth:`run_sync`)."""
+        if self.certificates is None or self.dm_link is None or not self.certificates.changed():
+            return False
+        self.dm_link.use_certificates(self.certificates.mode())
+        return True
+
     async def sweep(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_S)
             self.manager.expire()
+            try:
+                self.refresh_certificates()
+            except Exception:
+                log.warning("LwM2M certificate trust could not be refreshed", exc_info=True)
 
     def start(self, host: str = "127.0.0.1", dm_port: int = 0, bs_port: int = 0,
               nosec_port: int | None = None) -> None:
@@ -176,6 +195,7 @@ class DeviceServices:
         if self._thread is not None:
             self._thread.join(10)
         self._loop = None
+        self.credentials.flush()
 
     def close(self) -> None:
         self.stop()

@@ -1,11 +1,15 @@
-"""CoAP over UDP and over DTLS 1.2 with pre-shared keys (RFC 7252 §4, §9.1; RFC 6347;
-RFC 4279 PSK): one asyncio endpoint with the message layer (deduplication, piggybacked
-and separate responses, retransmission of confirmable requests, Observe tokens) and the
-datagram links below it.
+"""CoAP over UDP and over DTLS 1.2 with pre-shared keys or X.509 certificates (RFC 7252
+§4, §9.1.3.2-§9.1.3.3; RFC 6347; RFC 4279 PSK; RFC 7925 §4.4 certificate profile,
+TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8): one asyncio endpoint with the message layer
+(deduplication, piggybacked and separate responses, retransmission of confirmable
+requests, Observe tokens) and the datagram links below it.
 
 DTLS is python-mbedtls's sans-I/O buffer (mbed TLS does the record layer, cookies
 (RFC 6347 §4.2.1), anti-replay (§4.1.2.6) and the handshake; docs/decisions/devices-dtls.md);
-this module only moves datagrams and keeps one session per peer address.
+this module only moves datagrams and keeps one session per peer address. In certificate
+mode mbed TLS validates the client's chain against the trust anchors it was given (RFC 5280
+§6, with the clientAuth usage check); who the certificate names is then decided by the
+``CertificateMode.identify`` callback (``devices/_certauth.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from mbedtls import tls
+from mbedtls import pk, tls, x509
 
 from simtrust.devices._coap import (
     MAX_MESSAGE,
@@ -34,7 +38,9 @@ from simtrust.devices._coap import (
 from simtrust.errors import DecodeError
 
 __all__ = [
+    "CERT_CIPHERS",
     "CIPHERS",
+    "CertificateMode",
     "CoapEndpoint",
     "DtlsClientLink",
     "DtlsServerLink",
@@ -52,6 +58,9 @@ CIPHERS = ("TLS-PSK-WITH-AES-128-CCM-8", "TLS-PSK-WITH-AES-128-CBC-SHA256",
 ACK_TIMEOUT = 2.0
 ACK_RANDOM_FACTOR = 1.5
 MAX_RETRANSMIT = 4
+#: RFC 7925 §4.4 / LwM2M 1.1 Transport §5.2.8: CCM_8 with ECDHE-ECDSA for certificates.
+CERT_CIPHERS = ("TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8", "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256",
+                "TLS-ECDHE-ECDSA-WITH-AES-128-CBC-SHA256")
 EXCHANGE_LIFETIME = 247.0
 _DEDUP_ENTRIES = 4096
 #: The stubs type the step enum's members as int; compared by identity with the state.
@@ -66,9 +75,26 @@ class PskEntry:
     imsi: str | None = None
     tenant_id: str | None = None
     purpose: str = "dm"
+    #: Certificate mode: the IMEI the certificate names (``urn:imei:`` SAN), if any.
+    imei: str | None = None
 
 
 PskResolver = Callable[[str], PskEntry | None]
+#: Certificate mode: the client's leaf certificate (DER, already chain-validated by mbed
+#: TLS) → (identity, entry), or None to refuse the session.
+CertIdentifier = Callable[[bytes], tuple[str, PskEntry] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateMode:
+    """The certificate side of a DTLS server link: the server's own chain and key (DER,
+    leaf first; the key PKCS#8), the CA certificates client chains must end in, and the
+    callback that maps a validated client certificate to whom it authenticates."""
+
+    chain: tuple[bytes, ...]
+    key: bytes = field(repr=False)
+    trust: tuple[bytes, ...]
+    identify: CertIdentifier = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +131,7 @@ class Counters:
     dropped_records: int = 0
     session_limit: int = 0
     unmatched: int = 0
+    cert_refused: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -320,22 +347,45 @@ class _Session:
 
 
 class DtlsServerLink(asyncio.DatagramProtocol):
-    """DTLS 1.2 PSK server: a cookie exchange before any state (RFC 6347 §4.2.1), one
-    session per address, at most ``max_sessions`` at once."""
+    """DTLS 1.2 server, PSK and (with ``certificates``) X.509 client certificates: a
+    cookie exchange before any state (RFC 6347 §4.2.1), one session per address, at most
+    ``max_sessions`` at once."""
 
     def __init__(self, endpoint: CoapEndpoint, resolver: PskResolver, *,
-                 max_sessions: int = 100_000, ciphers: Sequence[str] = CIPHERS) -> None:
+                 max_sessions: int = 100_000, ciphers: Sequence[str] = CIPHERS,
+                 certificates: CertificateMode | None = None) -> None:
         self._endpoint = endpoint
         self.counters = endpoint.counters
         self._store = _Store(resolver, self.counters)
-        conf = tls.DTLSConfiguration(
-            pre_shared_key_store=self._store, validate_certificates=False,
-            ciphers=tuple(ciphers), lowest_supported_version=tls.DTLSVersion.DTLSv1_2,
-            highest_supported_version=tls.DTLSVersion.DTLSv1_2, anti_replay=True)
-        self._context = tls.ServerContext(conf)
+        self._ciphers = tuple(ciphers)
+        self._certs: CertificateMode | None = None
+        self._context = self._build(None)
+        if certificates is not None:
+            self.use_certificates(certificates)
         self._sessions: dict[tuple[str, int], _Session] = {}
         self._max = max_sessions
         self._transport: asyncio.DatagramTransport | None = None
+
+    def _build(self, certs: CertificateMode | None) -> tls.ServerContext:
+        common: dict[str, Any] = {
+            "pre_shared_key_store": self._store, "anti_replay": True,
+            "lowest_supported_version": tls.DTLSVersion.DTLSv1_2,
+            "highest_supported_version": tls.DTLSVersion.DTLSv1_2}
+        if certs is None:
+            return tls.ServerContext(tls.DTLSConfiguration(
+                validate_certificates=False, ciphers=self._ciphers, **common))
+        chain = tuple(x509.CRT.from_DER(der) for der in certs.chain)
+        key = pk.ECC.from_buffer(certs.key)
+        trust = tls.TrustStore([x509.CRT.from_DER(der) for der in certs.trust])
+        return tls.ServerContext(tls.DTLSConfiguration(
+            validate_certificates=True, certificate_chain=(chain, key), trust_store=trust,
+            ciphers=CERT_CIPHERS + self._ciphers, **common))
+
+    def use_certificates(self, certificates: CertificateMode | None) -> None:
+        """Offer (or stop offering) certificate suites; new sessions use the new trust
+        anchors, sessions already up keep theirs."""
+        self._context = self._build(certificates)
+        self._certs = certificates
 
     @property
     def sessions(self) -> int:
@@ -404,6 +454,14 @@ class DtlsServerLink(asyncio.DatagramProtocol):
                 return
         self._flush(buffer, addr)
         found = self._store.last or session.found
+        if found is None and self._certs is not None:
+            der = buffer.getpeercert(binary_form=True)
+            found = self._certs.identify(der) if isinstance(der, bytes) and der else None
+            if found is None:
+                self.counters.cert_refused += 1
+                with _suppress():
+                    buffer.shutdown()
+                raise ConnectionError("client certificate names no device of ours")
         if found is None:  # cannot happen with PSK-only suites
             raise ConnectionError("handshake without PSK")
         self.counters.handshakes += 1
@@ -444,14 +502,26 @@ class _suppress:  # noqa: N801 - reads like contextlib.suppress
 
 
 class DtlsClientLink(asyncio.DatagramProtocol):
-    """DTLS 1.2 PSK client for one server (the demo's meter, benchmarks, tests)."""
+    """DTLS 1.2 client for one server (the demo's meter, benchmarks, tests): PSK, or with
+    ``cert_chain`` (DER, leaf first) a certificate whose PKCS#8 private key is ``key``;
+    ``server_trust`` (DER CA certificates) makes it validate the server's chain."""
 
-    def __init__(self, endpoint: CoapEndpoint, identity: str, key: bytes) -> None:
+    def __init__(self, endpoint: CoapEndpoint, identity: str, key: bytes, *,
+                 cert_chain: Sequence[bytes] = (), server_trust: Sequence[bytes] = ()) -> None:
         self._endpoint = endpoint
-        conf = tls.DTLSConfiguration(
-            pre_shared_key=(identity, key), validate_certificates=False,
-            ciphers=tuple(CIPHERS), lowest_supported_version=tls.DTLSVersion.DTLSv1_2,
-            highest_supported_version=tls.DTLSVersion.DTLSv1_2)
+        versions: dict[str, Any] = {"lowest_supported_version": tls.DTLSVersion.DTLSv1_2,
+                                    "highest_supported_version": tls.DTLSVersion.DTLSv1_2}
+        if cert_chain:
+            conf = tls.DTLSConfiguration(
+                certificate_chain=(tuple(x509.CRT.from_DER(d) for d in cert_chain),
+                                   pk.ECC.from_buffer(key)),
+                validate_certificates=bool(server_trust),
+                trust_store=tls.TrustStore([x509.CRT.from_DER(d) for d in server_trust]),
+                ciphers=CERT_CIPHERS, **versions)
+        else:
+            conf = tls.DTLSConfiguration(
+                pre_shared_key=(identity, key), validate_certificates=False,
+                ciphers=tuple(CIPHERS), **versions)
         self._buffer = tls.ClientContext(conf).wrap_buffers(None)
         self._transport: asyncio.DatagramTransport | None = None
         self._addr: tuple[str, int] | None = None

@@ -26,6 +26,7 @@ from simtrust.identity._contexts import (
     CREDENTIALS_V2,
     DATA_INTEGRITY_V2,
     EXAMPLES_V2,
+    SIMTRUST_V1,
     bundled_context,
     document_loader,
 )
@@ -151,6 +152,7 @@ __all__ = [
     "PROOF_TYP",
     "REQUEST_OBJECT_TYP",
     "REQUEST_URI_PREFIX",
+    "SIMTRUST_V1",
     "VC_JWT_MEDIA_TYPE",
     "ApplyOutcome",
     "AuthorizationCodeFlow",

@@ -335,14 +335,14 @@ class AuthorizationCodeFlow:
         if state_hash is not None:
             row = self._db.query_one(
                 "SELECT offer_id, expires, token_hash FROM identity_oid4vci_offer"
-                " WHERE issuer_state_hash = ? AND holder = ?",
+                " WHERE issuer_state_hash = ? AND tenant_id = ?",
                 (state_hash, tenant_id),
             )
             rows = [] if row is None else [row]
         else:
             rows = self._db.query(
                 "SELECT offer_id, expires, token_hash FROM identity_oid4vci_offer"
-                " WHERE holder = ? AND configuration_id = ? AND issuer_state_hash IS NOT NULL"
+                " WHERE tenant_id = ? AND configuration_id = ? AND issuer_state_hash IS NOT NULL"
                 " AND token_hash IS NULL ORDER BY created, offer_id",
                 (tenant_id, configuration),
             )

@@ -159,15 +159,18 @@ class CredentialIssuer:
         now: datetime,
         tx_code: bool = False,
         deferred: bool = False,
-        holder: str | None = None,
+        tenant_id: str | None = None,
+        authorization_code: bool = False,
     ) -> dict[str, Any]:
         """Make an offer; return the offer, its URI and the one-time secrets.
 
-        Without ``holder`` the offer carries a pre-authorized code (§4.1.1). With
-        ``holder`` (a tenant id) it carries the authorization code grant with an
-        ``issuer_state``: the wallet sends the user to the authorization endpoint,
-        where only a user of that tenant can authorize it (§3.4, §5.1.3).
+        By default the offer carries a pre-authorized code (§4.1.1). With
+        ``authorization_code`` (and a ``tenant_id``) it carries the authorization
+        code grant with an ``issuer_state``: the wallet sends the user to the
+        authorization endpoint, where only a user of that tenant can authorize it
+        (§3.4, §5.1.3).
         A ``deferred`` offer is issued only once :meth:`approve` is called (§9).
+        ``tenant_id``: the tenant the credential is issued for (its dashboard lists it).
         """
         config = self._configurations.get(configuration_id)
         if config is None:
@@ -178,15 +181,16 @@ class CredentialIssuer:
         if not isinstance(claims, dict):
             raise InvalidInput("claims must be a JSON object")
         config.check_claims(claims)
-        if holder is not None and (not holder or len(holder) > 200):
-            raise InvalidInput("holder is a tenant id")
-        if holder is not None and tx_code:
+        if authorization_code and not tenant_id:
+            raise InvalidInput("an offer with the authorization code grant names the tenant"
+                               " whose user authorizes it (tenantId)")  # fmt: skip
+        if authorization_code and tx_code:
             raise InvalidInput("tx_code belongs to the pre-authorized code grant, not to an"
                                " offer the holder authorizes by signing in")  # fmt: skip
         offer_id = secrets.token_urlsafe(16)
         # With the authorization code grant this pre-authorized code is never handed out.
         code = secrets.token_urlsafe(32)
-        issuer_state = secrets.token_urlsafe(32) if holder is not None else None
+        issuer_state = secrets.token_urlsafe(32) if authorization_code else None
         pin = "".join(secrets.choice("0123456789") for _ in range(6)) if tx_code else None
         grant: dict[str, Any] = {"pre-authorized_code": code}
         if pin is not None:
@@ -199,7 +203,7 @@ class CredentialIssuer:
             {PRE_AUTHORIZED_GRANT: grant} if issuer_state is None
             else {AUTHORIZATION_CODE_GRANT: {"issuer_state": issuer_state}}
         )  # fmt: skip
-        lifetime = _OFFER_LIFETIME if holder is None else _AUTHORIZATION_OFFER_LIFETIME
+        lifetime = _AUTHORIZATION_OFFER_LIFETIME if authorization_code else _OFFER_LIFETIME
         offer = {
             "credential_issuer": self.issuer_url,
             "credential_configuration_ids": [configuration_id],
@@ -215,7 +219,8 @@ class CredentialIssuer:
             self._db.execute(
                 "INSERT INTO identity_oid4vci_offer (offer_id, code_hash, configuration_id,"
                 " claims_sealed, offer_sealed, tx_code_hash, created, expires, tx_attempts,"
-                " deferred, holder, issuer_state_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                " deferred, tenant_id, issuer_state_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
                 (
                     offer_id,
                     _digest(code),
@@ -226,7 +231,7 @@ class CredentialIssuer:
                     format_datetime(now),
                     format_datetime(now + lifetime),
                     int(deferred),
-                    holder,
+                    tenant_id,
                     None if issuer_state is None else _digest(issuer_state),
                 ),
             )
@@ -356,6 +361,16 @@ class CredentialIssuer:
             self._db.execute("DELETE FROM identity_oid4vc_nonce WHERE nonce = ?", (value,))
         if parse_datetime(str(row[0]), "expires") < now:
             raise ProtocolError("invalid_nonce", "the key proof's nonce has expired")
+
+    def issued_for(self, access_token: str) -> tuple[str | None, str | None]:
+        """The credential id minted under ``access_token`` and the tenant it was offered for."""
+        row = self._db.query_one(
+            "SELECT credential_id, tenant_id FROM identity_oid4vci_offer WHERE token_hash = ?",
+            (_digest(access_token),),
+        )
+        if row is None:
+            return None, None
+        return (None if row[0] is None else str(row[0]), None if row[1] is None else str(row[1]))
 
     # -- credential endpoint (§8)
 

@@ -139,11 +139,14 @@ ALTER TABLE identity_oid4vci_offer ADD COLUMN holder_did TEXT
 """
 
 _V6 = """
-ALTER TABLE identity_oid4vci_offer ADD COLUMN holder TEXT;
+ALTER TABLE identity_oid4vci_offer ADD COLUMN tenant_id TEXT
+"""
+
+_V7 = """
 ALTER TABLE identity_oid4vci_offer ADD COLUMN issuer_state_hash TEXT;
 ALTER TABLE identity_oid4vci_offer ADD COLUMN credential_identifier TEXT;
 CREATE UNIQUE INDEX identity_oid4vci_offer_state ON identity_oid4vci_offer (issuer_state_hash);
-CREATE INDEX identity_oid4vci_offer_holder ON identity_oid4vci_offer (holder, configuration_id);
+CREATE INDEX identity_oid4vci_offer_tenant ON identity_oid4vci_offer (tenant_id, configuration_id);
 CREATE TABLE identity_oid4vci_authz (
     request_hash TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,
@@ -168,5 +171,6 @@ MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=3, name="status-list-sizes-messages", sql=_V3),
     Migration(component="identity", version=4, name="openid4vc-state-receipt-parties", sql=_V4),
     Migration(component="identity", version=5, name="openid4vci-deferred-issuance", sql=_V5),
-    Migration(component="identity", version=6, name="openid4vci-authorization-code", sql=_V6),
+    Migration(component="identity", version=6, name="openid4vci-offer-tenant", sql=_V6),
+    Migration(component="identity", version=7, name="openid4vci-authorization-code", sql=_V7),
 ]

@@ -11,12 +11,18 @@ from simtrust.settlement._agreement import (
     parse_agreement,
     parse_utc_micros,
 )
+from simtrust.settlement._anchoring import (
+    anchor_statement,
+    usage_domain,
+    verify_anchored_record,
+)
 from simtrust.settlement._contracts import (
     CONTRACT_CODES,
     CONTRACT_PAYLOAD_TYPE,
     ContractEngine,
     ContractRejected,
     Transition,
+    TransitionContext,
     code_hash,
     create_payload,
     roaming_agreement_code,
@@ -45,8 +51,10 @@ from simtrust.settlement._sla import (
     parse_sla_contract,
 )
 from simtrust.settlement._statement import (
+    CREDIT_NOTE_TYPE,
     RESOLUTION_TYPE,
     STATEMENT_TYPE,
+    build_credit_note,
     build_statement,
     carry_disputes,
     record_leaves,
@@ -58,6 +66,12 @@ from simtrust.settlement._statement import (
     verify_record_proof,
     verify_statement,
 )
+from simtrust.settlement._store import (
+    PERIOD_RULE,
+    StatementStore,
+    check_period,
+    check_statements,
+)
 from simtrust.settlement._tokens import SettlementTokens, TokenReceipt, party_public_key
 from simtrust.settlement._usage import export_session_usage
 
@@ -65,7 +79,9 @@ __all__ = [
     "CLASSES",
     "CONTRACT_CODES",
     "CONTRACT_PAYLOAD_TYPE",
+    "CREDIT_NOTE_TYPE",
     "MEASUREMENT_COLUMNS",
+    "PERIOD_RULE",
     "RECORDS_COLUMNS",
     "RESOLUTION_TYPE",
     "SERVICES",
@@ -81,11 +97,17 @@ __all__ = [
     "RoamingAgreement",
     "SettlementTokens",
     "SlaContract",
+    "StatementStore",
     "TokenReceipt",
     "Transition",
+    "TransitionContext",
     "aggregate_vouchers",
+    "anchor_statement",
+    "build_credit_note",
     "build_statement",
     "carry_disputes",
+    "check_period",
+    "check_statements",
     "code_hash",
     "create_payload",
     "evaluate_sla",
@@ -112,6 +134,8 @@ __all__ = [
     "submit_contract",
     "suspended_usage",
     "transition_payload",
+    "usage_domain",
+    "verify_anchored_record",
     "verify_record_proof",
     "verify_statement",
 ]

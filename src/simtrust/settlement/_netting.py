@@ -3,7 +3,8 @@
 Each statement says its payer owes its payee ``total_minor_units`` of a currency
 (``payable_minor_units`` when the agreement's volume discounts apply), and each
 signed dispute resolution its ``agreed_minor_units`` (open disputes are not
-netted: they wait for resolution or move into the next statement). Per
+netted: they wait for resolution or move into the next statement); a signed
+SLA credit note makes its provider owe the customer ``credit_minor_units``. Per
 currency, every party's net position is what it is owed minus what it owes;
 positions sum to zero. Transfers then pair the largest debtor with the largest
 creditor and settle the smaller of the two, so each transfer closes
@@ -29,6 +30,8 @@ def _amount(statement: dict[str, Any], index: int) -> tuple[str, str, str, int]:
     # A statement with volume discounts owes its payable amount (total minus discounts).
     if statement.get("type") == "DisputeResolution":
         field = "agreed_minor_units"
+    elif statement.get("type") == "SlaCreditNote":
+        field = "credit_minor_units"
     elif "payable_minor_units" in statement:
         field = "payable_minor_units"
     else:

@@ -6,6 +6,8 @@ party's key, named as a ``did:key``. The usage records stay off the ledger:
 the statement carries the RFC 9162 §2.1 Merkle root over every record of both
 files (``records.merkle_root``), so any single record can be proven against a
 signed statement (or a ledger anchor of that root) with an inclusion proof.
+A slice SLA's credits become a ``SlaCreditNote`` (the provider owes the customer
+the credits its schedule grants), signed and netted the same way.
 """
 
 from __future__ import annotations
@@ -32,10 +34,13 @@ from simtrust.identity import decode_multikey, did_key
 from simtrust.ledger import Ed25519Signer, verify_ed25519
 from simtrust.settlement._agreement import RoamingAgreement
 from simtrust.settlement._reconcile import USAGE_COLUMNS, Reconciliation
+from simtrust.settlement._sla import SlaContract
 
 __all__ = [
+    "CREDIT_NOTE_TYPE",
     "RESOLUTION_TYPE",
     "STATEMENT_TYPE",
+    "build_credit_note",
     "build_statement",
     "carry_disputes",
     "record_leaves",
@@ -50,7 +55,8 @@ __all__ = [
 
 STATEMENT_TYPE = "RoamingStatement"
 RESOLUTION_TYPE = "DisputeResolution"
-_SIGNED_TYPES = (STATEMENT_TYPE, RESOLUTION_TYPE)
+CREDIT_NOTE_TYPE = "SlaCreditNote"
+_SIGNED_TYPES = (STATEMENT_TYPE, RESOLUTION_TYPE, CREDIT_NOTE_TYPE)
 _ROLES = ("payer", "payee")
 
 
@@ -111,6 +117,42 @@ def build_statement(
         **discounts,
         "counts": result.counts,
         "records": {"merkle_root": merkle_root(leaves).hex(), "size": len(leaves)},
+        "signatures": [],
+    }
+
+
+def build_credit_note(contract: SlaContract, evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The unsigned credit note of an SLA evaluation: the provider pays the customer.
+
+    ``evaluation`` is what :func:`evaluate_sla` returned for ``contract``. The note
+    names the contract, the periods that earned a credit and the total; both
+    parties sign it like a statement and :func:`net_statements` nets it as an
+    obligation of ``credit_minor_units`` from provider to customer.
+    """
+    if evaluation.get("contract") != contract.id:
+        raise InvalidInput("the evaluation is of another contract")
+    payer, payee = contract.raw.get("provider"), contract.raw.get("customer")
+    if not isinstance(payer, str) or not payer or not isinstance(payee, str) or not payee:
+        raise InvalidInput("contract: a credit note needs 'provider' and 'customer'")
+    if payer == payee:
+        raise InvalidInput("contract: provider and customer are the same party")
+    periods = [
+        {"start": p["start"], "end": p["end"], "violations": p["violations"],
+         "credit_minor_units": p["credit_minor_units"]}
+        for p in evaluation["periods"] if p["credit_minor_units"]
+    ]
+    return {
+        "type": CREDIT_NOTE_TYPE,
+        "version": 1,
+        "contract": contract.id,
+        "term": {"from": str(contract.raw["start"]), "until": str(contract.raw["end"])},
+        "payer": payer,
+        "payee": payee,
+        "currency": contract.currency,
+        "fee_minor_units": contract.fee_minor_units,
+        "credit_minor_units": evaluation["total_credit_minor_units"],
+        "periods": periods,
+        "accepted_reports": evaluation["accepted_reports"],
         "signatures": [],
     }
 

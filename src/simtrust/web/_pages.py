@@ -7,11 +7,16 @@ object answers like a missing one, docs/decisions/api-tenant-existence.md).
 
 - Validators: ``ConsortiumNode.status()`` when the dashboard runs inside a
   validator (``simtrust node run``): rounds, peers, links and the per-stage latency
-  probe (docs/consensus.md §15); any node: messages finalized per round and the
-  leaders of the recent rounds (``ledger_rounds``).
-- Settlement: multilateral netting (settlement/_netting.py) of statements the user
-  pastes, with the API's rules (``POST /v1/settlement/net``): gross positions before
-  netting and net positions after, as a chart and a table.
+  probe (docs/consensus.md §15); in ``simtrust serve``, each validator listed in
+  ``ledger_validators`` asked for that status over HTTP (web/_validators.py); any
+  node: messages finalized per round and the leaders of the recent rounds
+  (``ledger_rounds``).
+- Settlement: the periods whose statements a tenant stored
+  (``settlement_statements``, settlement/_store.py) and, for one period, the
+  multilateral netting (settlement/_netting.py) of what is stored; statements
+  pasted into the form are netted (and stored under a period when one is given)
+  with the API's rules (``POST /v1/settlement/net``, ``/statements``): gross
+  positions before netting and net positions after, as a chart and a table.
 - Marketplace: TMF622 product orders (``market_orders``).
 - Streams: channels and data, and a datum's provenance graph
   (``StreamService.provenance``, drawn by ``provenance_svg``).
@@ -23,20 +28,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from simtrust.api import Principal
 from simtrust.errors import InvalidInput, NotFound
 from simtrust.ledger.net import render_tangle_svg, tangle_view
 from simtrust.runtime import Runtime
-from simtrust.settlement import net_statements, verify_statement
+from simtrust.settlement import StatementStore, check_period, check_statements, net_statements
 from simtrust.streams import provenance_svg
 from simtrust.web._charts import bar_chart, grouped_chart
 from simtrust.web._session import Session
+from simtrust.web._validators import STAGES, ask_validators, health
 
 __all__ = ["CREDENTIAL_ACTIONS", "add_trust_pages"]
 
@@ -101,24 +109,37 @@ def add_trust_pages(ui: FastAPI, runtime: Runtime, render: Render, current: Curr
                     [("p50", [q["p50_s"] for _, q in stages]),
                      ("p99", [q["p99_s"] for _, q in stages])],
                     title="Finality latency per stage, last 10 s (seconds)", unit="s")
+        consortium = await _consortium_view(runtime.settings.validator_endpoints)
         return render(request, "ledger.html", status=200, validator=status,
-                      finality_svg=finality_svg, stages=stages, **view)
+                      finality_svg=finality_svg, stages=stages, consortium=consortium, **view)
 
     # -- settlement netting ------------------------------------------------------------
 
     @ui.get("/settlement", response_class=HTMLResponse)
-    def settlement(request: Request) -> Response:
-        current(request)
-        return render(request, "settlement.html", errors={}, values={"signatures": ""},
-                      result=None)
+    def settlement(request: Request, period: str = "") -> Response:
+        _session, who = current(request)
+        store = StatementStore(runtime.db)
+        scope = _scope(who)
+        result = None
+        stored: list[Any] = []
+        if period:
+            stored = store.statements(period, scope)  # InvalidInput: a 400 page
+            if not stored:
+                raise NotFound(f"no statements stored for {period}")
+            result = _netting_view(stored)
+        return render(request, "settlement.html", errors={},
+                      values={"signatures": "", "period": ""}, result=result,
+                      periods=store.periods(scope), period=period, stored=len(stored),
+                      is_admin=who.role != "tenant-viewer")
 
     @ui.post("/settlement", response_class=HTMLResponse)
     async def settlement_net(request: Request) -> Response:
-        session, _who = current(request)
+        session, who = current(request)
         fields = await form_of(request, session)
         text = fields.get("statements", "")
         values = {"statements": text[:_MAX_STATEMENTS_TEXT],
-                  "signatures": "1" if fields.get("signatures") else ""}
+                  "signatures": "1" if fields.get("signatures") else "",
+                  "period": fields.get("period", "")[:40]}
         errors: dict[str, str] = {}
         statements: list[Any] = []
         if not text.strip():
@@ -137,24 +158,40 @@ def add_trust_pages(ui: FastAPI, runtime: Runtime, render: Render, current: Curr
                     parsed = parsed["statements"]
                 if not isinstance(parsed, list) or not parsed:
                     errors["statements"] = "a non-empty JSON array of statements"
-                elif len(parsed) > 10_000:
-                    errors["statements"] = "at most 10,000 statements"
                 else:
                     statements = parsed
+        period = values["period"].strip()
+        if period:
+            if who.role == "tenant-viewer":
+                errors["period"] = "a viewer key cannot store statements; leave the period empty"
+            else:
+                try:
+                    check_period(period)
+                except InvalidInput as exc:
+                    errors["period"] = exc.detail
         result = None
-        if not errors:
+        if "statements" not in errors:
             try:
-                if values["signatures"]:
-                    for index, statement in enumerate(statements):
-                        try:
-                            verify_statement(statement)
-                        except InvalidInput as exc:
-                            raise InvalidInput(f"statement {index}: {exc.detail}") from None
+                # The rules of POST /v1/settlement/net and POST /v1/settlement/statements.
+                check_statements(statements, require_signatures=bool(values["signatures"]))
                 result = _netting_view(statements)
             except InvalidInput as exc:
                 errors["statements"] = exc.detail
+        store = StatementStore(runtime.db)
+        if period and not errors:
+            tenant = _scope(who)
+            stored = await run_in_threadpool(
+                store.put, statements, period=period, tenant_id=tenant,
+                require_signatures=bool(values["signatures"]), now=runtime.clock())
+            runtime.audit.append(actor=who.actor, action="settlement.statements.store",
+                                 subject=f"period:{period}", outcome="success",
+                                 tenant_id=tenant, details=stored, durable=True)
+            return RedirectResponse("/ui/settlement?" + urlencode({"period": period}),
+                                    status_code=303)
         return render(request, "settlement.html", status=422 if errors else 200,
-                      errors=errors, values=values, result=result)
+                      errors=errors, values=values, result=None if errors else result,
+                      periods=store.periods(_scope(who)), period="", stored=0,
+                      is_admin=who.role != "tenant-viewer")
 
     # -- marketplace -------------------------------------------------------------------
 
@@ -239,6 +276,48 @@ def add_trust_pages(ui: FastAPI, runtime: Runtime, render: Render, current: Curr
         return render(request, "credentials.html", issued=issued, entries=entries,
                       is_operator=who.is_operator,
                       next_before=issued[-1].seq if len(issued) == _LIST else None)
+
+
+async def _consortium_view(endpoints: tuple[tuple[str, Path], ...]) -> dict[str, Any] | None:
+    """The configured validators' health and finality latency (None: none configured)."""
+    if not endpoints:
+        return None
+    reports = await ask_validators(endpoints)
+    rounds = [r.status["round"] for r in reports if r.status is not None]
+    top = max(rounds, default=0)
+    rows: list[dict[str, Any]] = []
+    for r in reports:
+        if r.status is None:
+            rows.append({"address": r.address, "error": r.error})
+            continue
+        s = r.status
+        behind = top - int(s["round"])
+        links = s.get("links")
+        latency = s.get("latency") or {}
+        rows.append({
+            "address": r.address, "error": "", "id": s.get("validator"),
+            "epoch": s.get("epoch"), "round": s["round"],
+            "decided": s.get("last_decided_round"), "commits": s.get("commits"),
+            "finalized": s.get("finalized"), "behind": behind, "health": health(behind),
+            "links": len(links) if isinstance(links, list | dict) else links,
+            "syncing": (s.get("syncing") or {}).get("peer") if s.get("syncing") else None,
+            "stages": [(name, q) for name in STAGES
+                       if isinstance(q := latency.get(name), dict) and q.get("count")],
+        })
+    sampled = [row for row in rows if not row["error"] and any(
+        name == "admit_to_apply" for name, _ in row["stages"])]
+    chart = ""
+    if sampled:
+        end_to_end: list[dict[str, Any]] = [dict(row["stages"])["admit_to_apply"]
+                                            for row in sampled]
+        chart = grouped_chart(
+            [f"validator {row['id']}" for row in sampled],
+            [("p50", [q["p50_s"] for q in end_to_end]),
+             ("p99", [q["p99_s"] for q in end_to_end])],
+            title="Finality latency per validator, admitted to applied, last 10 s (seconds)",
+            unit="s")
+    return {"rows": rows, "chart": chart, "highest": top,
+            "reachable": len(rounds), "listed": len(reports)}
 
 
 def _netting_view(statements: list[Any]) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ Issuer: ``GET /.well-known/openid-credential-issuer`` (metadata, OpenID4VCI
 §4.1), ``GET /oid4vci/offers/{id}`` (``credential_offer_uri``, §4.1.3),
 ``POST /oid4vci/nonce`` (§7), ``POST /oid4vci/credential`` (§8, Bearer access
 token from the pre-authorized code or the authorization code grant at
-``POST /oauth2/token``; an offer with ``holder`` carries the authorization code
+``POST /oauth2/token``; an offer with ``"grant": "authorization_code"`` carries that
 grant, whose flow is in routes/oauth2.py and web/_authorize.py).
 Verifier: ``POST /oid4vp/requests`` (a relying party's DCQL query or
 presentation definition), ``GET /oid4vp/requests/{id}/object`` (the signed
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request, status
@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
 from simtrust.errors import InvalidInput
 from simtrust.identity import ProtocolError, verification_statement
+from simtrust.runtime import Runtime
 
 __all__ = ["router"]
 
@@ -64,9 +65,12 @@ class OfferRequest(BaseModel):
     claims: dict[str, Any]
     tx_code: bool = False
     deferred: bool = False
-    #: A tenant id: the offer then carries the authorization code grant, authorized by a
-    #: user of that tenant signing in at the authorization endpoint (OpenID4VCI §3.4).
-    holder: str | None = Field(default=None, min_length=1, max_length=63)
+    tenantId: str | None = Field(  # noqa: N815 - API member style
+        default=None, max_length=64,
+        description="The tenant the credential is issued for (a tenant key sees its own)")
+    #: ``authorization_code``: the offer carries that grant (OpenID4VCI §3.4) and a user of
+    #: ``tenantId`` authorizes it by signing in at the authorization endpoint.
+    grant: Literal["pre-authorized_code", "authorization_code"] = "pre-authorized_code"
 
 
 class PresentationRequest(BaseModel):
@@ -91,16 +95,17 @@ def issuer_metadata(rt: CurrentRuntime) -> dict[str, Any]:
 )
 def create_offer(body: OfferRequest, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_operator()
-    if body.holder is not None:
-        rt.tenants.get_tenant(body.holder)  # NotFound names the missing tenant
+    if body.tenantId is not None:
+        rt.tenants.get_tenant(body.tenantId)  # NotFound for a tenant that does not exist
     service = rt.identity
     result = service.oid4vci.create_offer(
         body.credential_configuration_id, body.claims, now=service.now(), tx_code=body.tx_code,
-        deferred=body.deferred, holder=body.holder,
+        deferred=body.deferred, tenant_id=body.tenantId,
+        authorization_code=body.grant == "authorization_code",
     )  # fmt: skip
     rt.audit.append(
         actor=who.actor, action="oid4vci.offer", subject=result["offerId"], outcome="success",
-        details={"configuration": body.credential_configuration_id},
+        tenant_id=body.tenantId, details={"configuration": body.credential_configuration_id},
     )  # fmt: skip
     return result
 
@@ -144,9 +149,18 @@ async def deferred_credential(request: Request, rt: CurrentRuntime) -> JSONRespo
         return protocol_error(exc)
     pending = "transaction_id" in response
     if not pending:
-        rt.audit.append(actor="oid4vci:wallet", action="oid4vci.credential",
-                        subject="deferred", outcome="success", details={})  # fmt: skip
+        _audit_issued(rt, token.strip(), "deferred")
     return JSONResponse(response, status_code=202 if pending else 200, headers=_NO_STORE)
+
+
+def _audit_issued(rt: Runtime, token: str, configuration: str) -> None:
+    """Audit an issued credential under its id and the tenant its offer was made for."""
+    credential_id, tenant = rt.identity.oid4vci.issued_for(token)
+    rt.audit.append(
+        actor="oid4vci:wallet", action="oid4vci.credential",
+        subject=credential_id or configuration, outcome="success", tenant_id=tenant,
+        details={"configuration": configuration},
+    )  # fmt: skip
 
 
 @router.get("/oid4vci/offers/{offer_id}", summary="A credential offer by reference (§4.1.3)")
@@ -186,11 +200,17 @@ async def credential(request: Request, rt: CurrentRuntime) -> JSONResponse:
     except ProtocolError as exc:
         return protocol_error(exc)
     pending = "transaction_id" in response
-    rt.audit.append(
-        actor="oid4vci:wallet", action="oid4vci.deferred" if pending else "oid4vci.credential",
-        subject=str(body.get("credential_configuration_id") or body.get("credential_identifier")),
-        outcome="success", details={},
-    )  # fmt: skip
+    # §8.2: the configuration id, or the credential identifier the token response named.
+    configuration = str(
+        body.get("credential_configuration_id") or body.get("credential_identifier")
+    )
+    if pending:
+        rt.audit.append(
+            actor="oid4vci:wallet", action="oid4vci.deferred", subject=configuration,
+            outcome="success", details={},
+        )  # fmt: skip
+    else:
+        _audit_issued(rt, token.strip(), configuration)
     return JSONResponse(response, status_code=202 if pending else 200, headers=_NO_STORE)
 
 

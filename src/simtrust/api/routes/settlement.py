@@ -24,6 +24,10 @@ from simtrust.ledger import parse_hex_id
 from simtrust.settlement import (
     CONTRACT_CODES,
     SettlementTokens,
+    StatementStore,
+    anchor_statement,
+    build_credit_note,
+    check_statements,
     code_hash,
     evaluate_sla,
     net_statements,
@@ -31,6 +35,7 @@ from simtrust.settlement import (
     parse_sla_contract,
     reconcile_files,
     submit_contract,
+    verify_anchored_record,
     verify_statement,
 )
 
@@ -110,12 +115,56 @@ def verify(body: StatementBody, who: CurrentPrincipal) -> dict[str, Any]:
 @router.post("/net", summary="Multilateral netting: positions and at most N−1 transfers",
              responses=_ERRORS)
 def net(body: NetBody, who: CurrentPrincipal) -> dict[str, Any]:
-    for statement in body.statements:
-        if body.require_signatures:
-            verify_statement(statement)
-        elif statement.get("signatures"):
-            verify_statement(statement, require=())
+    check_statements(body.statements, require_signatures=body.require_signatures)
     return net_statements(body.statements)
+
+
+class StoreBody(BaseModel):
+    period: str = Field(..., max_length=7, description="The settlement period, YYYY-MM")
+    statements: list[dict[str, Any]] = Field(..., max_length=10_000)
+    require_signatures: bool = True
+    tenant_id: str | None = Field(None, max_length=64,
+                                  description="Operator: the tenant that keeps them")
+
+
+_STORE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    403: {"description": "a tenant-viewer key", **_PROBLEM},
+    404: {"description": "no such tenant (or another tenant's)", **_PROBLEM},
+}
+
+
+@router.post("/statements", status_code=201, responses=_STORE_ERRORS,
+             summary="Keep a period's statements (checked like /net) for netting later")
+def store_statements(body: StoreBody, rt: CurrentRuntime,
+                     who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_admin()
+    tenant = who.scope(body.tenant_id)
+    if tenant is not None:
+        rt.tenants.get_tenant(tenant)
+    stored = StatementStore(rt.db).put(
+        body.statements, period=body.period, tenant_id=tenant,
+        require_signatures=body.require_signatures, now=rt.clock())
+    rt.audit.append(actor=who.actor, action="settlement.statements.store",
+                    subject=f"period:{body.period}", outcome="success", tenant_id=tenant,
+                    details=stored, durable=True)
+    return {"period": body.period, **stored}
+
+
+@router.get("/statements", responses=_STORE_ERRORS,
+            summary="Periods with stored statements (a tenant sees its own), newest first")
+def statement_periods(rt: CurrentRuntime, who: CurrentPrincipal,
+                      tenant_id: str | None = None) -> dict[str, Any]:
+    return {"periods": StatementStore(rt.db).periods(who.scope(tenant_id))}
+
+
+@router.get("/statements/{period}", responses=_STORE_ERRORS,
+            summary="A period's stored statements and their netting (each statement once)")
+def period_statements(period: str, rt: CurrentRuntime, who: CurrentPrincipal,
+                      tenant_id: str | None = None) -> dict[str, Any]:
+    statements = StatementStore(rt.db).statements(period, who.scope(tenant_id))
+    return {"period": period, "statements": statements,
+            "netting": net_statements(statements) if statements else None}
 
 
 def _sla(body: SlaBody) -> dict[str, Any]:
@@ -130,6 +179,17 @@ def _sla(body: SlaBody) -> dict[str, Any]:
              responses=_ERRORS)
 async def sla_evaluate(body: SlaBody, who: CurrentPrincipal) -> dict[str, Any]:
     return await run_in_threadpool(_sla, body)
+
+
+def _credit_note(body: SlaBody) -> dict[str, Any]:
+    contract = parse_sla_contract(json.dumps(body.contract))
+    return build_credit_note(contract, _sla(body))
+
+
+@router.post("/sla/credit-note", summary="The SLA credits as an unsigned credit note",
+             responses=_ERRORS)
+async def sla_credit_note(body: SlaBody, who: CurrentPrincipal) -> dict[str, Any]:
+    return await run_in_threadpool(_credit_note, body)
 
 
 @router.post("/tokens", summary="Create a settlement token (foundry on the node key)",
@@ -214,3 +274,26 @@ def pay(token: str, body: PayBody, rt: CurrentRuntime, who: CurrentPrincipal) ->
     paid = SettlementTokens(node).settle(body.transfers, node.signer,
                                          parse_hex_id(token, "token id"))
     return {"paid": paid}
+
+
+class RecordProofBody(BaseModel):
+    proof: dict[str, Any] = Field(..., description="A record proof (`settle prove`)")
+    anchor: dict[str, Any] = Field(
+        ..., description="The anchor receipt: domain, first and issuer (`settle anchor`)")
+
+
+@router.post("/statements/anchor",
+             summary="Anchor a statement's usage-records root on the ledger (finalized)",
+             responses=_ADMIN_ERRORS)
+def anchor(body: StatementBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_operator()
+    return anchor_statement(rt.ledger, body.statement)
+
+
+@router.post("/records/verify",
+             summary="Check a usage record's proof against the root the ledger holds",
+             responses={**_ERRORS, 404: {"description": "the ledger holds no such anchor",
+                                         **_PROBLEM}})
+def verify_record(body: RecordProofBody, rt: CurrentRuntime,
+                  who: CurrentPrincipal) -> dict[str, Any]:
+    return verify_anchored_record(rt.ledger, body.proof, body.anchor)

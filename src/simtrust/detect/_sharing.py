@@ -1,0 +1,351 @@
+"""One consortium member's view of shared fraud intelligence, applied from the ledger.
+
+:class:`FraudIntelligence` is the ledger's ``tagged-data`` handler for
+:data:`~simtrust.detect._intel.INTEL_TAG` payloads (docs/fraud.md "Sharing").
+It accepts only reports, revocations and confirmations signed by consortium
+members, refuses replays, stale and forged documents and a revocation by
+anyone but the reporter (the reason is recorded and the ledger voids the
+message), matches reports against the member's own SIMs by recomputing the
+keyed hashes of its IMSIs, and keeps the shared equipment blocklist that the
+fraud detector consults. Its state is rebuilt from the ledger at start
+(``replay_from=1``), so nothing is kept beside the ledger
+(docs/decisions/fraud-sharing.md).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from simtrust.detect._intel import (
+    EQUIPMENT_INDICATORS,
+    INTEL_TAG,
+    MAX_SKEW,
+    ConsortiumKeys,
+    FraudReport,
+    check_confirmation,
+    check_report,
+    check_revocation,
+    confirmation,
+    decode_intel_payload,
+    intel_payload,
+    proof_created,
+    revocation,
+)
+from simtrust.detect._model import Alert
+from simtrust.domain import imsi_digits
+from simtrust.errors import DecodeError, NotFound, PermissionDenied, Rejected
+from simtrust.identity import DidResolver, Signer, VerificationFailed
+from simtrust.ledger import FinalizedMessage, TaggedData, decode_message
+
+__all__ = ["FraudIntelligence", "SharingPolicy"]
+
+Submit = Callable[[bytes, bytes], bytes]
+_SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class SharingPolicy:
+    """What this member does with partners' reports.
+
+    ``blocklist``: apply shared equipment reports to the detector's blocklist;
+    ``min_reputation`` and ``min_severity``: only from reporters and reports at
+    least this trusted and severe (a new reporter starts at 0.5).
+    """
+
+    blocklist: bool = True
+    min_reputation: float = 0.5
+    min_severity: str = "medium"
+
+
+@dataclass(slots=True)
+class _Entry:
+    report: FraudReport
+    message_id: bytes
+    revoked: str | None = None
+    confirmed_by: frozenset[str] = frozenset()
+
+
+class FraudIntelligence:
+    """Apply, match and publish consortium fraud reports (thread-safe).
+
+    ``me`` is this member's DID; ``members`` the DIDs whose documents count;
+    ``own_imsis`` lists this operator's IMSIs (matched by keyed hash, never
+    sent); ``deliver`` takes the alerts a match raises (the alert stack).
+    """
+
+    def __init__(
+        self,
+        *,
+        me: str,
+        members: Iterable[str],
+        keys: ConsortiumKeys,
+        resolver: DidResolver,
+        own_imsis: Callable[[], Iterable[str]] = tuple,
+        deliver: Callable[[list[Alert]], object] | None = None,
+        policy: SharingPolicy | None = None,
+    ) -> None:
+        self.me = me
+        self.members = frozenset(members) | {me}
+        self.keys = keys
+        self.resolver = resolver
+        self.policy = policy or SharingPolicy()
+        self._own_imsis = own_imsis
+        self._deliver = deliver
+        self._lock = threading.RLock()
+        self._reports: dict[str, _Entry] = {}
+        self._outcomes: dict[bytes, tuple[str, str]] = {}
+        self._index: dict[str, dict[str, str]] = {}  # epoch → keyed hash → own IMSI
+        self._blocked: dict[str, dict[str, str]] = {}  # epoch → IMEI hash → report id
+        self._blocked_tacs: dict[str, str] = {}
+        self.matches: list[Alert] = []
+        self.refused = 0
+
+    def __repr__(self) -> str:
+        return f"FraudIntelligence(me={self.me!r}, reports={len(self._reports)})"
+
+    # -- the ledger handler ---------------------------------------------------------------
+
+    def apply(self, fm: FinalizedMessage) -> None:
+        """Apply one finalized tagged-data message; raise :class:`Rejected` to void a bad one."""
+        body = fm.body
+        if not isinstance(body, TaggedData):
+            body = decode_message(fm.payload).body  # pragma: no cover - nodes always decode
+            if not isinstance(body, TaggedData):
+                return
+        if body.tag != INTEL_TAG:
+            return
+        try:
+            outcome = self._apply(body.data, fm.issued_at, bytes(fm.message_id))
+        except VerificationFailed as exc:
+            self._refuse(bytes(fm.message_id), exc.reason, exc.detail)
+        except DecodeError as exc:
+            self._refuse(bytes(fm.message_id), "malformed", exc.detail)
+        else:
+            with self._lock:
+                self._outcomes[bytes(fm.message_id)] = ("applied", outcome)
+
+    def _refuse(self, message_id: bytes, reason: str, detail: str) -> None:
+        with self._lock:
+            self._outcomes[message_id] = ("refused", reason)
+            self.refused += 1
+        raise Rejected(reason, f"fraud intelligence refused: {detail}")
+
+    def outcome(self, message_id: bytes) -> tuple[str, str] | None:
+        """("applied", kind) or ("refused", reason) of a message this member saw."""
+        with self._lock:
+            return self._outcomes.get(message_id)
+
+    def _fresh(self, doc: dict[str, Any], at: datetime) -> None:
+        if abs(proof_created(doc) - at) > MAX_SKEW:
+            raise VerificationFailed("stale", "signed more than 24 h from when it reached the"
+                                     " ledger (a replayed or held-back document)")
+
+    def _member(self, did: str) -> None:
+        if did not in self.members:
+            raise VerificationFailed("not-a-member", f"{did} is not a consortium member")
+
+    def _apply(self, data: bytes, at: datetime, message_id: bytes) -> str:
+        kind, doc = decode_intel_payload(data)
+        if kind == "report":
+            report = check_report(doc, resolver=self.resolver, now=at)
+            self._member(report.issuer)
+            self._fresh(doc, at)
+            if report.key_epoch not in self.keys:
+                raise VerificationFailed("unknown-key-epoch",
+                                         f"no consortium key of epoch {report.key_epoch!r}")
+            with self._lock:
+                if report.id in self._reports:
+                    raise VerificationFailed("replayed", f"report {report.id} is already known")
+                self._reports[report.id] = _Entry(report, message_id)
+            self._act(report)
+            return kind
+        if kind == "revocation":
+            report_id, by = check_revocation(doc, resolver=self.resolver, now=at)
+            self._fresh(doc, at)
+            with self._lock:
+                entry = self._known(report_id)
+                if entry.report.issuer != by:
+                    raise VerificationFailed("not-the-reporter",
+                                             "only the reporter can revoke its report")
+                if entry.revoked is not None:
+                    raise VerificationFailed("replayed", f"report {report_id} is already revoked")
+                entry.revoked = str(doc["reason"])
+                self._unblock(entry.report)
+            return kind
+        report_id, by = check_confirmation(doc, resolver=self.resolver, now=at)
+        self._member(by)
+        self._fresh(doc, at)
+        with self._lock:
+            entry = self._known(report_id)
+            if by == entry.report.issuer:
+                raise VerificationFailed("self-confirmation", "a reporter cannot confirm itself")
+            if by in entry.confirmed_by:
+                raise VerificationFailed("replayed", f"{by} already confirmed {report_id}")
+            entry.confirmed_by |= {by}
+        return kind
+
+    def _known(self, report_id: str) -> _Entry:
+        entry = self._reports.get(report_id)
+        if entry is None:
+            raise VerificationFailed("unknown-report", f"no report {report_id}")
+        return entry
+
+    # -- acting on reports ----------------------------------------------------------------
+
+    def _own_index(self, epoch: str) -> dict[str, str]:
+        index = self._index.get(epoch)
+        if index is None:
+            key = self.keys.get(epoch)
+            index = self._index[epoch] = {key.hash("imsi", i): i for i in self._own_imsis()}
+        return index
+
+    def refresh(self) -> None:
+        """Forget the own-SIM hash index (SIMs were added); rebuilt at the next report."""
+        with self._lock:
+            self._index.clear()
+
+    def _act(self, report: FraudReport) -> None:
+        if report.issuer == self.me:
+            return
+        with self._lock:
+            index = self._own_index(report.key_epoch)
+            hits = sorted(index[h] for h in report.imsi_hashes if h in index)
+            reputation = self._reputation(report.issuer)
+            if (report.indicator in EQUIPMENT_INDICATORS and self.policy.blocklist
+                    and reputation >= self.policy.min_reputation
+                    and _SEVERITY_RANK[report.severity]
+                    >= _SEVERITY_RANK[self.policy.min_severity]):
+                epoch = self._blocked.setdefault(report.key_epoch, {})
+                for h in report.imei_hashes:
+                    epoch[h] = report.id
+                for tac in report.tacs:
+                    self._blocked_tacs[tac] = report.id
+        alerts = [
+            Alert(
+                kind="shared-report", imsi=imsi_digits(imsi), at=report_time(report.observed_at),
+                raised_at=report_time(report.issued_at),
+                summary=f"partner {report.issuer} reports {report.indicator} for SIM {imsi}",
+                evidence={"feature": "shared_fraud_report", "report": report.id,
+                          "reporter": report.issuer, "indicator": report.indicator,
+                          "severity": report.severity, "reporter_reputation": reputation,
+                          "evidence_digest": report.evidence_digest, "matched": "imsi",
+                          "key_epoch": report.key_epoch},
+                severity=report.severity,
+            )
+            for imsi in hits
+        ]
+        if alerts:
+            with self._lock:
+                self.matches += alerts
+            if self._deliver is not None:
+                self._deliver(alerts)
+
+    def _unblock(self, report: FraudReport) -> None:
+        epoch = self._blocked.get(report.key_epoch, {})
+        for h in report.imei_hashes:
+            if epoch.get(h) == report.id:
+                del epoch[h]
+        for tac in report.tacs:
+            if self._blocked_tacs.get(tac) == report.id:
+                del self._blocked_tacs[tac]
+
+    def blocked_by(self, imei: str) -> str | None:
+        """The id of the partner report that blocklists this IMEI (or its TAC), if any."""
+        with self._lock:
+            if not self._blocked and not self._blocked_tacs:
+                return None
+            found = self._blocked_tacs.get(imei[:8])
+            if found is not None:
+                return found
+            for epoch, hashes in self._blocked.items():
+                if hashes:
+                    found = hashes.get(self.keys.get(epoch).hash("imei", imei))
+                    if found is not None:
+                        return found
+        return None
+
+    # -- reputation and reading -----------------------------------------------------------
+
+    def _reputation(self, did: str) -> float:
+        confirmed = revoked = 0
+        for e in self._reports.values():
+            if e.report.issuer == did:
+                revoked += e.revoked is not None
+                confirmed += e.revoked is None and bool(e.confirmed_by)
+        return round((confirmed + 1) / (confirmed + revoked + 2), 3)
+
+    def reputation(self, did: str) -> dict[str, Any]:
+        """Laplace-smoothed share of a reporter's confirmed reports among confirmed and revoked."""
+        with self._lock:
+            mine = [e for e in self._reports.values() if e.report.issuer == did]
+            return {
+                "reporter": did, "reports": len(mine),
+                "confirmed": sum(e.revoked is None and bool(e.confirmed_by) for e in mine),
+                "revoked": sum(e.revoked is not None for e in mine),
+                "score": self._reputation(did),
+            }  # fmt: skip
+
+    def reports(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._json(e) for e in self._reports.values()]
+
+    def report(self, report_id: str) -> dict[str, Any]:
+        with self._lock:
+            entry = self._reports.get(report_id)
+            if entry is None:
+                raise NotFound(f"no fraud report {report_id}")
+            return self._json(entry)
+
+    @staticmethod
+    def _json(entry: _Entry) -> dict[str, Any]:
+        return {**entry.report.to_json(), "message_id": entry.message_id.hex(),
+                "revoked": entry.revoked, "confirmed_by": sorted(entry.confirmed_by)}
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "reports": len(self._reports),
+                "revoked": sum(e.revoked is not None for e in self._reports.values()),
+                "matches": len(self.matches), "refused": self.refused,
+                "blocklisted_imeis": sum(len(v) for v in self._blocked.values()),
+                "blocklisted_tacs": len(self._blocked_tacs),
+                "key_epoch": self.keys.current, "members": len(self.members),
+            }  # fmt: skip
+
+    # -- publishing -----------------------------------------------------------------------
+
+    def publish(self, submit: Submit, credential: dict[str, Any]) -> bytes:
+        """Put a signed report on the ledger; return the message id."""
+        return submit(INTEL_TAG, intel_payload("report", credential))
+
+    def revoke(self, submit: Submit, signer: Signer, report_id: str, reason: str,
+               now: datetime) -> bytes:
+        with self._lock:
+            entry = self._known_or_404(report_id)
+            if entry.report.issuer != signer.controller:
+                raise PermissionDenied("only the reporter can revoke its report")
+        return submit(INTEL_TAG, intel_payload("revocation",
+                                               revocation(signer, report_id, reason, now)))
+
+    def confirm(self, submit: Submit, signer: Signer, report_id: str, now: datetime) -> bytes:
+        with self._lock:
+            self._known_or_404(report_id)
+        return submit(INTEL_TAG, intel_payload("confirmation",
+                                               confirmation(signer, report_id, now)))
+
+    def _known_or_404(self, report_id: str) -> _Entry:
+        entry = self._reports.get(report_id)
+        if entry is None:
+            raise NotFound(f"no fraud report {report_id}")
+        return entry
+
+
+def report_time(value: str) -> float:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0

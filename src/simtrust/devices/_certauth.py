@@ -1,0 +1,135 @@
+"""LwM2M X.509 certificate mode (OMA LwM2M 1.1 Transport §5.2.8.3, Security object
+resource 2 = 2 "Certificate"; RFC 7925 §4.4) for the device-management server: device
+certificates issued by a tenant CA of ``simtrust.bootstrap`` (EST, RFC 7030) authenticate
+the device over DTLS.
+
+- The server's own certificate comes from the operator's tier-1 CA
+  (``CertificateAuthorities.server_certificate``), the trust anchors are the tenant CAs.
+- mbed TLS validates the client's chain (RFC 5280 §6: signature, validity, clientAuth
+  usage). This module then binds the certificate to a SIM: its issuer must be a tenant CA
+  (directly issued), its serial must be one simtrust issued and recorded for that tenant,
+  still ``good`` (not revoked, RFC 5280 §5.3.1), and the SIM of its ICCID must exist.
+  Anything else is refused and counted by reason.
+- The identity handed to the management server is ``x509:<serial>``, with the SIM's IMSI
+  and tenant and the IMEI of the certificate's ``urn:imei:`` SAN (RFC 7254): the endpoint
+  client name must name that SIM and IMEI (Transport §5.2.8.3 leaves the binding of the
+  endpoint name to the certificate to the server; ours is the SAN).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from simtrust.bootstrap import CertificateAuthorities
+from simtrust.devices._credentials import DM
+from simtrust.devices._transport import CertificateMode, PskEntry
+from simtrust.errors import NotFound
+from simtrust.subscriber import Sim
+
+__all__ = ["X509_PREFIX", "DeviceCertificates"]
+
+X509_PREFIX = "x509:"
+_MAX_CERT = 8192
+
+
+def _imei_of(cert: x509.Certificate) -> str | None:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
+        if uri.startswith("urn:imei:"):
+            digits = uri[len("urn:imei:"):].replace("-", "")
+            return digits if digits.isdigit() and len(digits) in (14, 15) else None
+    return None
+
+
+class DeviceCertificates:
+    """The certificate side of the management server's DTLS link."""
+
+    def __init__(self, cas: CertificateAuthorities, sim_by_iccid: Callable[[str], Sim | None],
+                 hostnames: list[str], *, server_days: int = 30) -> None:
+        self._cas = cas
+        self._sim_by_iccid = sim_by_iccid
+        self._hostnames = hostnames
+        self._days = server_days
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, str] | None = None
+        self._issuers: list[tuple[x509.Certificate, str]] = []
+        self.refused: dict[str, int] = {}
+        self.accepted = 0
+
+    def __repr__(self) -> str:
+        return f"DeviceCertificates({len(self._issuers)} tenant CAs)"
+
+    def changed(self) -> bool:
+        """A CA was registered or removed since :meth:`mode` last ran."""
+        return self._cas.trust_stamp() != self._stamp
+
+    def mode(self) -> CertificateMode:
+        """A fresh server certificate and the tenant CAs as trust anchors."""
+        stamp = self._cas.trust_stamp()
+        chain_pem, key_pem = self._cas.server_certificate(self._hostnames, days=self._days)
+        chain = tuple(c.public_bytes(serialization.Encoding.DER)
+                      for c in x509.load_pem_x509_certificates(chain_pem))
+        key = serialization.load_pem_private_key(key_pem, password=None).private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption())
+        issuers = [(ca.certificate, ca.tenant_id) for ca in self._cas.cas()
+                   if ca.tenant_id is not None]
+        with self._lock:
+            self._issuers = issuers
+            self._stamp = stamp
+        trust = tuple(c.public_bytes(serialization.Encoding.DER) for c, _ in issuers)
+        return CertificateMode(chain, key, trust, self.identify)
+
+    def _refuse(self, reason: str) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+
+    def identify(self, der: bytes) -> tuple[str, PskEntry] | None:
+        """The device a chain-validated client certificate authenticates, or None."""
+        if len(der) > _MAX_CERT:
+            self._refuse("malformed")
+            return None
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:
+            self._refuse("malformed")
+            return None
+        tenant: str | None = None
+        with self._lock:
+            issuers = list(self._issuers)
+        for ca_cert, tenant_id in issuers:
+            if cert.issuer != ca_cert.subject:
+                continue
+            try:
+                cert.verify_directly_issued_by(ca_cert)
+            except Exception:  # noqa: BLE001,S112 - any failure means "not this CA"
+                continue
+            tenant = tenant_id
+            break
+        if tenant is None:
+            self._refuse("unknown-issuer")
+            return None
+        serial = format(cert.serial_number, "x")
+        try:
+            record = self._cas.certificate(serial)
+        except NotFound:
+            self._refuse("unknown-certificate")
+            return None
+        if record.tenant_id != tenant:
+            self._refuse("unknown-certificate")
+            return None
+        if record.status != "good":
+            self._refuse("revoked")
+            return None
+        sim = self._sim_by_iccid(record.iccid)
+        if sim is None or sim.tenant_id != tenant:
+            self._refuse("unknown-sim")
+            return None
+        self.accepted += 1
+        return X509_PREFIX + serial, PskEntry(b"", sim.imsi.value, tenant, DM, _imei_of(cert))
