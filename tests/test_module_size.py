@@ -32,7 +32,6 @@ NOT_YET_SPLIT = frozenset({
     "identity/_didsimtrust.py",
     "identity/_service.py",
     "market/_service.py",
-    "streams/_service.py",
     "testing/detect/attacks.py",
     "testing/ledger/consensus_sim.py",
     "web/_site.py",

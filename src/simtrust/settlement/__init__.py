@@ -66,6 +66,12 @@ from simtrust.settlement._statement import (
     verify_record_proof,
     verify_statement,
 )
+from simtrust.settlement._store import (
+    PERIOD_RULE,
+    StatementStore,
+    check_period,
+    check_statements,
+)
 from simtrust.settlement._tokens import SettlementTokens, TokenReceipt, party_public_key
 from simtrust.settlement._usage import export_session_usage
 
@@ -75,6 +81,7 @@ __all__ = [
     "CONTRACT_PAYLOAD_TYPE",
     "CREDIT_NOTE_TYPE",
     "MEASUREMENT_COLUMNS",
+    "PERIOD_RULE",
     "RECORDS_COLUMNS",
     "RESOLUTION_TYPE",
     "SERVICES",
@@ -90,6 +97,7 @@ __all__ = [
     "RoamingAgreement",
     "SettlementTokens",
     "SlaContract",
+    "StatementStore",
     "TokenReceipt",
     "Transition",
     "TransitionContext",
@@ -98,6 +106,8 @@ __all__ = [
     "build_credit_note",
     "build_statement",
     "carry_disputes",
+    "check_period",
+    "check_statements",
     "code_hash",
     "create_payload",
     "evaluate_sla",
