@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -30,10 +32,22 @@ from simtrust.audit import AuditLog
 from simtrust.bootstrap import BootstrapServices, build_bootstrap
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
-from simtrust.detect import DetectionService, storm_guard_from
+from simtrust.detect import (
+    DetectionService,
+    FraudIntelligence,
+    consortium_from_json,
+    storm_guard_from,
+)
 from simtrust.devices import DeviceAlert, DeviceCertificates, DeviceServices, QueuedSink
 from simtrust.domain import Iccid
-from simtrust.errors import ConfigError, InvalidIdentifier, InvalidInput, NotFound
+from simtrust.errors import (
+    ConfigError,
+    Conflict,
+    InvalidIdentifier,
+    InvalidInput,
+    NotFound,
+    SimtrustError,
+)
 from simtrust.flows import FlowService
 from simtrust.identity import IdentityService
 from simtrust.ledger import LedgerNode, open_ledger_node
@@ -313,6 +327,68 @@ class Runtime:
         """Streaming detection; alerts to the audit log and the MQTT broker."""
         return self._once("detect", lambda: DetectionService(
             [AuditSink(self.audit, actor="detect"), MqttSink(self.settings.mqtt_url)]))
+
+    @property
+    def fraud_intel(self) -> FraudIntelligence:
+        """Shared fraud intelligence of the consortium ``SIMTRUST_FRAUD_CONSORTIUM`` names.
+
+        Signs as the platform issuer DID, matches partners' reports against this
+        operator's SIMs, alerts through :attr:`detect`'s sinks and feeds the shared
+        equipment blocklist to its fraud detector; rebuilt from the ledger.
+        """
+
+        def build() -> FraudIntelligence:
+            path = self.settings.fraud_consortium
+            if not path:
+                raise Conflict("fraud sharing is not configured (SIMTRUST_FRAUD_CONSORTIUM)")
+            try:
+                consortium = consortium_from_json(json.loads(Path(path).read_text("utf-8")))
+            except (OSError, ValueError, SimtrustError) as exc:
+                detail = exc.detail if isinstance(exc, SimtrustError) else type(exc).__name__
+                raise ConfigError(f"the consortium file {path} is unusable: {detail}",
+                                  setting="fraud_consortium") from None
+            intel = FraudIntelligence(
+                me=self.identity.issuer().controller, members=consortium.members,
+                keys=consortium.keys, resolver=self.identity.resolver,
+                own_imsis=self._own_imsis, deliver=self.detect.deliver, policy=consortium.policy)
+            self.detect.fraud.shared_blocklist = intel.blocked_by
+            self.ledger.register_handler("tagged-data", intel, replay_from=1)
+            return intel
+
+        return self._once("fraud_intel", build)
+
+    def _own_imsis(self) -> Iterable[str]:
+        after = ""
+        while True:
+            page = self.subscriber.inventory.list_sims(after=after, limit=10_000)
+            for sim in page:
+                yield str(sim.imsi)
+            if len(page) < 10_000:
+                return
+            after = str(page[-1].iccid)
+
+    @property
+    def fraud_status_file(self) -> Path:
+        """Where the serving process leaves its fraud and storm counters for the API workers."""
+        return self.settings.home / "fraud-status.json"
+
+    def fraud_status(self, storm: dict[str, Any] | None = None) -> dict[str, Any]:
+        """This process's fraud detector and sharing counters, with the listeners' ``storm``."""
+        fraud = self.detect.fraud
+        out: dict[str, Any] = {
+            "detector": {"sims": len(fraud), "events": fraud.events, "alerts": fraud.alerts},
+            "sharing": self.fraud_intel.stats() if self.settings.fraud_consortium else None,
+            "storm": storm or {},
+            "at": self.clock().isoformat(),
+        }
+        return out
+
+    def publish_fraud_status(self, storm: dict[str, Any] | None = None) -> None:
+        """Write :meth:`fraud_status` atomically to :attr:`fraud_status_file`."""
+        path = self.fraud_status_file
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.fraud_status(storm), sort_keys=True), "utf-8")
+        os.replace(tmp, path)
 
     @property
     def flows(self) -> FlowService:

@@ -25,7 +25,7 @@ from simtrust.cli._common import console, emit_json, err_console, open_runtime, 
 from simtrust.cli._prefork import ApiWorkers, WorkerOptions, tls_context_check
 from simtrust.config import load_settings
 from simtrust.demo import run_demo
-from simtrust.detect import storm_guard_from
+from simtrust.detect import StormGuard, storm_guard_from
 from simtrust.diameter import DiameterListener, NodeSettings, tls_context
 from simtrust.errors import ConfigError, InvalidInput, SimtrustError
 from simtrust.runtime import Runtime
@@ -176,14 +176,22 @@ def serve(
         if bootstrap is not None:
             stops.append(bootstrap.stop)
         stops += [listener.close for listener in _start_radius(rt)]
-        stops += reversed(_start_sbi(rt))
+        sbi_storm: list[StormGuard] = []
+        stops += reversed(_start_sbi(rt, sbi_storm))
+        if rt.settings.fraud_consortium:
+            # partners' reports already on the ledger apply before the first event
+            rt.fraud_intel.catch_up(rt.ledger)
         # Orders a stopped node left half-done are failed (their steps undone) or run now;
         # notifications it had not delivered go out. Once, here, not in every worker.
         rt.orchestrator.recover()
         rt.market_events.start()
+        ticks = 0
         while not stop.wait(0.5):
             for pid, status in pool.check():
                 err_console.print(f"API worker {pid} exited ({status}); started another")
+            ticks += 1
+            if ticks % 10 == 1:
+                _fraud_tick(rt, diameter, sbi_storm)
     finally:
         # Reverse start order: the SBI (NRF deregistration first), then the rest.
         for stop_one in reversed(stops):
@@ -192,6 +200,24 @@ def serve(
         rt.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _fraud_tick(rt: Runtime, diameter: DiameterListener | None,
+                sbi_storm: list[StormGuard]) -> None:
+    """Every few seconds: reports other processes put on the ledger; counters for the API."""
+    try:
+        if rt.settings.fraud_consortium:
+            rt.fraud_intel.catch_up(rt.ledger)
+        radius = rt.aaa.server.storm if rt.settings.radius_bind or rt.settings.radsec_bind \
+            or rt.settings.radius_tcp_bind else None
+        rt.publish_fraud_status({
+            "diameter": diameter.apps.storm_stats() if diameter is not None else None,
+            "sbi": sbi_storm[0].stats() if sbi_storm else None,
+            "radius": radius.stats() if radius is not None else None,
+        })
+    except (SimtrustError, OSError) as exc:
+        detail = exc.detail if isinstance(exc, SimtrustError) else str(exc)
+        err_console.print(f"fraud status not updated: {detail}")
 
 
 def _udm_instance_id(rt: Runtime) -> str:
@@ -205,11 +231,12 @@ def _udm_instance_id(rt: Runtime) -> str:
     return str(uuid.UUID(path.read_text(encoding="utf-8").strip()))
 
 
-def _start_sbi(rt: Runtime) -> list[Callable[[], None]]:
+def _start_sbi(rt: Runtime, storm_out: list[StormGuard] | None = None,
+               ) -> list[Callable[[], None]]:
     """The UDM's HTTP/2 SBI (and NRF registration) when ``SIMTRUST_SBI_BIND`` is set.
 
     Returns the stop functions, NRF client first (it deregisters while the
-    server still answers).
+    server still answers); the storm guard, if any, is appended to ``storm_out``.
     """
     settings = rt.settings
     if not settings.sbi_bind:
@@ -230,9 +257,12 @@ def _start_sbi(rt: Runtime) -> list[Callable[[], None]]:
         verifier = TokenVerifier(Path(settings.nrf_public_key).read_bytes(), instance,
                                  issuer=settings.nrf_instance_id or None)
     host, _, port = settings.sbi_bind.rpartition(":")
+    guard = storm_guard_from(settings.storm_rates)
+    if guard is not None and storm_out is not None:
+        storm_out.append(guard)
     server = SbiServer(
         create_sbi_app(udm, verifier, max_body_bytes=settings.max_body_bytes,
-                       aanf=rt.bootstrap.aanf, storm=storm_guard_from(settings.storm_rates),
+                       aanf=rt.bootstrap.aanf, storm=guard,
                        tenant_of=rt.subscriber.hss.tenant_of,
                        observer=rt.detect.observe_sim), host, int(port),
         cert=Path(settings.tls_cert) if settings.tls_cert else None,

@@ -55,6 +55,7 @@ from simtrust.policy._store import PolicyStore
 from simtrust.policy._tunnels import (
     TunnelAlert,
     TunnelSpec,
+    install_tunnel_credentials,
     parse_list_sas,
     render_swanctl,
     render_tunnel_guard,
@@ -100,6 +101,7 @@ __all__ = [
     "VolumeCapRule",
     "apply_ruleset",
     "build_policy_service",
+    "install_tunnel_credentials",
     "parse_list_sas",
     "policy_from_dict",
     "read_counters",
