@@ -71,7 +71,9 @@ class DeviceServices:
         self.campaigns = FirmwareCampaigns(self.manager)
         self.bootstrap = BootstrapServer(naf_keys, NafId(naf_fqdn, UA_PSK_TLS_CCM8),
                                          self.credentials, sims, clock, dm_uri="",
-                                         enterprise=enterprise, allow_nosec=allow_nosec)
+                                         enterprise=enterprise, allow_nosec=allow_nosec,
+                                         certificates=None if certificates is None
+                                         else self._provision_certificate)
         self._public_host = public_host
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -121,6 +123,14 @@ class DeviceServices:
             self._closers.append(transport.close)
             self.nosec_port = transport.get_extra_info("sockname")[1]
         self.bootstrap.dm_uri = f"coaps://{self._public_host}:{self.dm_port}"
+
+    def _provision_certificate(self, tenant_id: str, iccid: str, imsi: str,
+                               imei: str | None) -> tuple[bytes, bytes, bytes] | None:
+        assert self.certificates is not None
+        issued = self.certificates.provision(tenant_id, iccid, imsi, imei)
+        if issued is not None:
+            self.refresh_certificates()  # a CA registered since the last sweep
+        return issued
 
     def refresh_certificates(self) -> bool:
         """Reload the tenant CAs as trust anchors if any was registered or removed since

@@ -6,6 +6,14 @@ EdDSA proofs, VC-JOSE and SD-JWT, Bitstring Status Lists, secure elements
 and reusable KYC with ledger-anchored verification receipts (docs/identity.md).
 """
 
+from simtrust.identity._authcode import (
+    AUTHORIZATION_CODE_GRANT,
+    REQUEST_URI_PREFIX,
+    AuthorizationCodeFlow,
+    PendingAuthorization,
+    parse_authorization_details,
+    pkce_challenge,
+)
 from simtrust.identity._capability import (
     CAPABILITY_TYPE,
     CapabilityEnforcer,
@@ -126,6 +134,7 @@ from simtrust.identity._statuslist import (
 )
 
 __all__ = [
+    "AUTHORIZATION_CODE_GRANT",
     "BUNDLED_CONTEXTS",
     "CAPABILITY_TYPE",
     "CREDENTIALS_V2",
@@ -142,9 +151,11 @@ __all__ = [
     "PRE_AUTHORIZED_GRANT",
     "PROOF_TYP",
     "REQUEST_OBJECT_TYP",
+    "REQUEST_URI_PREFIX",
     "SIMTRUST_V1",
     "VC_JWT_MEDIA_TYPE",
     "ApplyOutcome",
+    "AuthorizationCodeFlow",
     "CapabilityEnforcer",
     "CredentialConfiguration",
     "CredentialIssuer",
@@ -164,6 +175,7 @@ __all__ = [
     "LedgerIdentityHandler",
     "Minted",
     "OperationRejected",
+    "PendingAuthorization",
     "PresentationVerifier",
     "ProtocolError",
     "ReceiptLedger",
@@ -215,7 +227,9 @@ __all__ = [
     "multibase_decode",
     "multibase_encode",
     "open_request_object",
+    "parse_authorization_details",
     "parse_did",
+    "pkce_challenge",
     "present_sd_jwt",
     "proof_hash",
     "provision_sim_identity",
