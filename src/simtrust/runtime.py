@@ -49,7 +49,7 @@ from simtrust.errors import (
     SimtrustError,
 )
 from simtrust.flows import FlowService
-from simtrust.identity import IdentityService
+from simtrust.identity import IdentityService, did_key
 from simtrust.ledger import LedgerNode, open_ledger_node
 from simtrust.market import (
     Federation,
@@ -60,7 +60,7 @@ from simtrust.market import (
     build_provisioners,
 )
 from simtrust.policy import PolicyService, PolicyStore, build_policy_service
-from simtrust.settlement import CONTRACT_CODES, ContractEngine
+from simtrust.settlement import CONTRACT_CODES, ContractEngine, SettlementTokens
 from simtrust.store import (
     Database,
     Migration,
@@ -69,7 +69,7 @@ from simtrust.store import (
     apply_migrations,
     open_database,
 )
-from simtrust.streams import IdentityDeviceCredentials, SimRef, StreamService
+from simtrust.streams import EnergyMarket, IdentityDeviceCredentials, SimRef, StreamService
 from simtrust.subscriber import Sim, SubscriberServices, build_services
 
 __all__ = ["POLICY_ALERT_PREFIX", "SCHEMA_PACKAGES", "Runtime", "SealedColumn", "all_migrations",
@@ -507,6 +507,25 @@ class Runtime:
             return service
 
         return self._once("streams", build)
+
+    @property
+    def energy(self) -> EnergyMarket:
+        """The local energy market over the stored meters; the node key, as the market's
+        clearing house, pays sellers in a settlement token (docs/streams.md)."""
+
+        def build() -> EnergyMarket:
+            node = self.ledger
+            tokens = SettlementTokens(node)
+
+            def pay(token: bytes, to: bytes, amount: int) -> bytes:
+                paid = tokens.settle([{"from": did_key(node.signer.public_key),
+                                       "to": did_key(to), "amount_minor_units": amount}],
+                                     node.signer, token)
+                return bytes.fromhex(str(paid[0]["message_id"]))
+
+            return EnergyMarket(self.db, self.streams, self.audit, self.clock, pay)
+
+        return self._once("energy", build)
 
     def sealed_count(self) -> int:
         """How many sealed values a master-key rotation re-wraps (its progress total)."""
