@@ -139,6 +139,13 @@ class Lwm2mClient:
                             [("/" + "/".join(map(str, i)), {}) for i in instances])
 
     async def register(self, *, queue: bool = False, peer: Peer | None = None) -> list[str]:
+        if peer is None and self.values.get((0, 1, 2)) == 2:  # certificate mode
+            uri, cert, private, trust = (self.values.get((0, 1, r)) for r in (0, 3, 5, 4))
+            if not (isinstance(uri, str) and isinstance(cert, bytes)
+                    and isinstance(private, bytes) and isinstance(trust, bytes)):
+                raise LookupError("incomplete certificate-mode Security instance")
+            peer = await self.connect_certificate(uri, [cert], private,
+                                                  [trust] if trust else [])
         if peer is None:
             uri, identity, key = self.server_account()
             peer = await self._connect(uri, identity, key)
