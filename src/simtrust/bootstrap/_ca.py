@@ -4,8 +4,9 @@
   its EST label is ``<tenant>.<label>``, unique in the store, see
   :func:`est_label`): *hosted* (its key sealed
   at rest by the master key, generated here or imported) or *delegated* (CSRs are
-  forwarded to the enterprise's own EST server, RFC 7030 §4.2, and its answer
-  returned). The operator's tier-1 CA (``tenant_id`` NULL) only certifies the
+  forwarded to the enterprise's own EST server, RFC 7030 §4.2, or CMP server,
+  RFC 9483 §4.1.4 in :mod:`simtrust.bootstrap._cmp`, and its answer returned).
+  The operator's tier-1 CA (``tenant_id`` NULL) only certifies the
   operator's own TLS servers and its packet gateways as RadSec clients (RFC 6614);
   :meth:`CertificateAuthorities.issue` refuses it for devices.
 - The profile per CA fixes the subject organisation, the SANs (device DID as URI,
@@ -39,6 +40,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from simtrust.audit import AuditEntry, AuditLog
+from simtrust.bootstrap._cmp import CmpClient, CmpProtection, loaded, stored
 from simtrust.bootstrap._pkcs11 import Pkcs11Key, sign_certificate, sign_crl, sign_ocsp
 from simtrust.crypto import Keyring
 from simtrust.errors import (
@@ -154,6 +156,8 @@ class CaRecord:
     profile: CertProfile
     delegate_url: str | None = None
     est_label: str = ""
+    #: ``est`` or ``cmp`` for a delegated CA, else None.
+    delegate_kind: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -163,7 +167,8 @@ class CaRecord:
             "not_after": self.certificate.not_valid_after_utc.isoformat(),
             "certificate_pem": self.certificate.public_bytes(
                 serialization.Encoding.PEM).decode(),
-            "delegate_url": self.delegate_url, "profile": self.profile.to_json(),
+            "delegate_url": self.delegate_url, "delegate_kind": self.delegate_kind,
+            "profile": self.profile.to_json(),
         }
 
 
@@ -266,6 +271,7 @@ class CertificateAuthorities:
         "_by_key_hash",
         "_cache_lock",
         "_clock",
+        "_cmp_clients",
         "_commits",
         "_db",
         "_keyring",
@@ -297,6 +303,7 @@ class CertificateAuthorities:
         self._keys: dict[str, ec.EllipticCurvePrivateKey | Pkcs11Key] = {}
         self._akis: dict[str, x509.AuthorityKeyIdentifier] = {}
         self._records: dict[str, CaRecord] = {}
+        self._cmp_clients: dict[str, CmpClient] = {}
         self._by_key_hash: dict[bytes, str] = {}
         self._cache_lock = threading.Lock()
         self._ocsp_cache: dict[tuple[bytes, bytes, int, str, str], tuple[bytes, datetime]] = {}
@@ -348,7 +355,9 @@ class CertificateAuthorities:
     def _insert(self, tenant_id: str | None, label: str, mode: str, cert: x509.Certificate,
                 key: ec.EllipticCurvePrivateKey | None, profile: CertProfile,
                 delegate_url: str | None, actor: str, *, ca_id: str | None = None,
-                token: dict[str, str] | None = None, pin: str | None = None) -> CaRecord:
+                token: dict[str, str] | None = None, pin: str | None = None,
+                delegate: tuple[str, dict[str, Any] | None, bytes | None] | None = None,
+                ) -> CaRecord:
         _check_label(label)
         key_label = est_label(tenant_id, label)
         ca_id = ca_id or "ca-" + uuid.uuid4().hex[:16]
@@ -360,16 +369,21 @@ class CertificateAuthorities:
                                     serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
             sealed = self._keyring.seal(raw, self._aad(ca_id))
+        kind, config, secret = delegate or (None, None, None)
+        secret_sealed = None if secret is None else self._keyring.seal(
+            secret, self._aad(ca_id) + b"/delegate")
         with self._db.transaction():
             self._refuse_taken(tenant_id, label)
             self._db.execute(
                 "INSERT INTO boot_cas (ca_id, tenant_id, label, name, mode, cert_pem,"
-                " key_sealed, delegate_url, profile, created_at, token, pin_sealed)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " key_sealed, delegate_url, profile, created_at, token, pin_sealed,"
+                " delegate_kind, delegate_config, delegate_secret_sealed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ca_id, tenant_id, key_label, label, mode,
                  cert.public_bytes(serialization.Encoding.PEM).decode(), sealed, delegate_url,
                  json.dumps(profile.to_json()), self._clock().isoformat(),
-                 None if token is None else json.dumps(token), pin_sealed),
+                 None if token is None else json.dumps(token), pin_sealed,
+                 kind, None if config is None else json.dumps(config), secret_sealed),
             )
             self.generation += 1
             self._audit.append(actor=actor, action="pki.ca.register", subject=f"ca:{ca_id}",
@@ -454,17 +468,43 @@ class CertificateAuthorities:
                             token={"module": module, "token": token_label, "key": key_label},
                             pin=pin)
 
-    def register_delegated(self, tenant_id: str, label: str, *, est_url: str, ca_pem: bytes,
-                           profile: CertProfile | None = None, actor: str) -> CaRecord:
-        """The enterprise's own EST server issues; ``ca_pem`` is its issuing CA."""
-        if not est_url.startswith("https://"):
-            raise InvalidInput("the delegated EST URL must be https", field="est_url")
+    def register_delegated(self, tenant_id: str, label: str, *, est_url: str | None = None,
+                           ca_pem: bytes, profile: CertProfile | None = None, actor: str,
+                           kind: str = "est", cmp_url: str | None = None,
+                           cmp: CmpProtection | None = None,
+                           cmp_recipient: str | None = None) -> CaRecord:
+        """The enterprise's own EST server (``kind`` est, at ``est_url``) or CMP server
+        (``kind`` cmp, at ``cmp_url``, requests protected by ``cmp``) issues;
+        ``ca_pem`` is its issuing CA. The CMP secret or client key is sealed."""
         try:
             cert = x509.load_pem_x509_certificate(ca_pem)
         except ValueError:
             raise DecodeError("CA certificate PEM does not parse") from None
+        if kind == "est":
+            if not est_url or not est_url.startswith("https://"):
+                raise InvalidInput("the delegated EST URL must be https", field="est_url")
+            return self._insert(tenant_id, label, "delegated", cert, None,
+                                profile or CertProfile(), est_url.rstrip("/"), actor,
+                                delegate=("est", None, None))
+        if kind != "cmp":
+            raise InvalidInput("delegated CAs speak est or cmp", field="delegate_kind")
+        # Message protection authenticates CMP (RFC 6712 §3, RFC 9483 §6), so plain
+        # HTTP is allowed (docs/decisions/bootstrap-cmp-delegation.md).
+        if not cmp_url or not cmp_url.startswith(("https://", "http://")) or len(cmp_url) > 512:
+            raise InvalidInput("the delegated CMP URL must be http(s)://...", field="cmp_url")
+        if cmp is None:
+            raise InvalidInput("a CMP delegate needs its message protection",
+                               field="cmp_protection")
+        try:
+            recipient = None if not cmp_recipient else x509.Name.from_rfc4514_string(
+                cmp_recipient)
+        except ValueError:
+            raise InvalidInput("cmp_recipient is not an RFC 4514 name",
+                               field="cmp_recipient") from None
+        config, secret = stored(cmp, recipient)
         return self._insert(tenant_id, label, "delegated", cert, None,
-                            profile or CertProfile(), est_url.rstrip("/"), actor)
+                            profile or CertProfile(), cmp_url, actor,
+                            delegate=("cmp", config, secret))
 
     def remove(self, label: str, *, actor: str, reason: str = "") -> None:
         """Deregister a tenant CA that never issued (Conflict otherwise, NotFound if absent)."""
@@ -482,6 +522,7 @@ class CertificateAuthorities:
         with self._cache_lock:
             self._records.pop(label, None)
             self._keys.pop(ca.ca_id, None)
+            self._cmp_clients.pop(ca.ca_id, None)
 
     def operator_ca(self) -> CaRecord:
         """The operator's tier-1 CA (created on first use); it certifies the operator's TLS
@@ -578,8 +619,8 @@ class CertificateAuthorities:
         if record is not None:
             return record
         row = self._db.query_one(
-            "SELECT ca_id, tenant_id, name, mode, cert_pem, delegate_url, profile"
-            " FROM boot_cas WHERE label = ?", (label,),
+            "SELECT ca_id, tenant_id, name, mode, cert_pem, delegate_url, profile,"
+            " delegate_kind FROM boot_cas WHERE label = ?", (label,),
         )
         if row is None:
             raise NotFound(f"unknown CA {label!r}", reason="unknown-ca")
@@ -589,6 +630,9 @@ class CertificateAuthorities:
             CertProfile.from_json(json.loads(str(row[6]))),
             None if row[5] is None else str(row[5]),
             label,
+            # Delegated CAs registered before migration 5 are EST delegates.
+            str(row[7]) if row[7] is not None else
+            ("est" if str(row[3]) == "delegated" else None),
         )
         with self._cache_lock:
             self._records[label] = record
@@ -733,7 +777,9 @@ class CertificateAuthorities:
         return aki
 
     def _delegate(self, ca: CaRecord, csr: x509.CertificateSigningRequest) -> x509.Certificate:
-        """RFC 7030 §4.2.1 simpleenroll at the enterprise's EST server."""
+        """RFC 7030 §4.2.1 simpleenroll at the enterprise's EST server (or CMP p10cr)."""
+        if ca.delegate_kind == "cmp":
+            return self._cmp_client(ca).enrol(csr)
         if ca.delegate_url is None:
             raise Conflict(f"CA {ca.label!r} has no EST endpoint", reason="no-delegate")
         body = base64.encodebytes(csr.public_bytes(serialization.Encoding.DER))
@@ -762,6 +808,24 @@ class CertificateAuthorities:
                                            "registered CA") from None
                 return cert
         raise DecodeError("enterprise EST answer holds no certificate for the CSR key")
+
+    def _cmp_client(self, ca: CaRecord) -> CmpClient:
+        """The CMP client of a CMP-delegated CA, its secret unsealed once per process."""
+        client = self._cmp_clients.get(ca.ca_id)
+        if client is not None:
+            return client
+        row = self._db.query_one(
+            "SELECT delegate_config, delegate_secret_sealed FROM boot_cas WHERE ca_id = ?",
+            (ca.ca_id,))
+        if row is None or row[0] is None or row[1] is None or ca.delegate_url is None:
+            raise Conflict(f"CA {ca.label!r} has no CMP settings", reason="no-delegate")
+        secret = self._keyring.open(bytes(row[1]), self._aad(ca.ca_id) + b"/delegate")
+        protection, recipient = loaded(json.loads(str(row[0])), secret)
+        client = CmpClient(ca.delegate_url, protection, trust=ca.certificate,
+                           recipient=recipient, transport=self._transport, clock=self._clock)
+        with self._cache_lock:
+            self._cmp_clients[ca.ca_id] = client
+        return client
 
     def _record(self, ca: CaRecord, cert: x509.Certificate, device: DeviceClaims,
                 actor: str, kind: str) -> None:
