@@ -76,6 +76,7 @@ class Settings:
     capability_datasets: str = ""
     market_callback_allow: str = ""
     storm_limits: str = ""
+    fraud_consortium: str = ""
     ledger_validators: str = ""
 
     @property
@@ -193,6 +194,7 @@ _ENV = {
     "capability_datasets": "SIMTRUST_CAPABILITY_DATASETS",
     "market_callback_allow": "SIMTRUST_MARKET_CALLBACK_ALLOW",
     "storm_limits": "SIMTRUST_STORM_LIMITS",
+    "fraud_consortium": "SIMTRUST_FRAUD_CONSORTIUM",
     "ledger_validators": "SIMTRUST_LEDGER_VALIDATORS",
 }
 

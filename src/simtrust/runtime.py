@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -30,12 +32,24 @@ from simtrust.audit import AuditLog
 from simtrust.bootstrap import BootstrapServices, build_bootstrap
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
-from simtrust.detect import DetectionService, storm_guard_from
+from simtrust.detect import (
+    DetectionService,
+    FraudIntelligence,
+    consortium_from_json,
+    storm_guard_from,
+)
 from simtrust.devices import DeviceAlert, DeviceCertificates, DeviceServices, QueuedSink
 from simtrust.domain import Iccid
-from simtrust.errors import ConfigError, InvalidIdentifier, InvalidInput, NotFound
+from simtrust.errors import (
+    ConfigError,
+    Conflict,
+    InvalidIdentifier,
+    InvalidInput,
+    NotFound,
+    SimtrustError,
+)
 from simtrust.flows import FlowService
-from simtrust.identity import IdentityService
+from simtrust.identity import IdentityService, did_key
 from simtrust.ledger import LedgerNode, open_ledger_node
 from simtrust.market import (
     Federation,
@@ -46,7 +60,7 @@ from simtrust.market import (
     build_provisioners,
 )
 from simtrust.policy import PolicyService, PolicyStore, build_policy_service
-from simtrust.settlement import CONTRACT_CODES, ContractEngine
+from simtrust.settlement import CONTRACT_CODES, ContractEngine, SettlementTokens
 from simtrust.store import (
     Database,
     Migration,
@@ -55,7 +69,7 @@ from simtrust.store import (
     apply_migrations,
     open_database,
 )
-from simtrust.streams import IdentityDeviceCredentials, SimRef, StreamService
+from simtrust.streams import EnergyMarket, IdentityDeviceCredentials, SimRef, StreamService
 from simtrust.subscriber import Sim, SubscriberServices, build_services
 
 __all__ = ["POLICY_ALERT_PREFIX", "SCHEMA_PACKAGES", "Runtime", "SealedColumn", "all_migrations",
@@ -315,6 +329,68 @@ class Runtime:
             [AuditSink(self.audit, actor="detect"), MqttSink(self.settings.mqtt_url)]))
 
     @property
+    def fraud_intel(self) -> FraudIntelligence:
+        """Shared fraud intelligence of the consortium ``SIMTRUST_FRAUD_CONSORTIUM`` names.
+
+        Signs as the platform issuer DID, matches partners' reports against this
+        operator's SIMs, alerts through :attr:`detect`'s sinks and feeds the shared
+        equipment blocklist to its fraud detector; rebuilt from the ledger.
+        """
+
+        def build() -> FraudIntelligence:
+            path = self.settings.fraud_consortium
+            if not path:
+                raise Conflict("fraud sharing is not configured (SIMTRUST_FRAUD_CONSORTIUM)")
+            try:
+                consortium = consortium_from_json(json.loads(Path(path).read_text("utf-8")))
+            except (OSError, ValueError, SimtrustError) as exc:
+                detail = exc.detail if isinstance(exc, SimtrustError) else type(exc).__name__
+                raise ConfigError(f"the consortium file {path} is unusable: {detail}",
+                                  setting="fraud_consortium") from None
+            intel = FraudIntelligence(
+                me=self.identity.issuer().controller, members=consortium.members,
+                keys=consortium.keys, resolver=self.identity.resolver,
+                own_imsis=self._own_imsis, deliver=self.detect.deliver, policy=consortium.policy)
+            self.detect.fraud.shared_blocklist = intel.blocked_by
+            self.ledger.register_handler("tagged-data", intel, replay_from=1)
+            return intel
+
+        return self._once("fraud_intel", build)
+
+    def _own_imsis(self) -> Iterable[str]:
+        after = ""
+        while True:
+            page = self.subscriber.inventory.list_sims(after=after, limit=10_000)
+            for sim in page:
+                yield str(sim.imsi)
+            if len(page) < 10_000:
+                return
+            after = str(page[-1].iccid)
+
+    @property
+    def fraud_status_file(self) -> Path:
+        """Where the serving process leaves its fraud and storm counters for the API workers."""
+        return self.settings.home / "fraud-status.json"
+
+    def fraud_status(self, storm: dict[str, Any] | None = None) -> dict[str, Any]:
+        """This process's fraud detector and sharing counters, with the listeners' ``storm``."""
+        fraud = self.detect.fraud
+        out: dict[str, Any] = {
+            "detector": {"sims": len(fraud), "events": fraud.events, "alerts": fraud.alerts},
+            "sharing": self.fraud_intel.stats() if self.settings.fraud_consortium else None,
+            "storm": storm or {},
+            "at": self.clock().isoformat(),
+        }
+        return out
+
+    def publish_fraud_status(self, storm: dict[str, Any] | None = None) -> None:
+        """Write :meth:`fraud_status` atomically to :attr:`fraud_status_file`."""
+        path = self.fraud_status_file
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.fraud_status(storm), sort_keys=True), "utf-8")
+        os.replace(tmp, path)
+
+    @property
     def flows(self) -> FlowService:
         """The flow pipeline driving policy and detection."""
         return self._once("flows", lambda: FlowService(
@@ -431,6 +507,25 @@ class Runtime:
             return service
 
         return self._once("streams", build)
+
+    @property
+    def energy(self) -> EnergyMarket:
+        """The local energy market over the stored meters; the node key, as the market's
+        clearing house, pays sellers in a settlement token (docs/streams.md)."""
+
+        def build() -> EnergyMarket:
+            node = self.ledger
+            tokens = SettlementTokens(node)
+
+            def pay(token: bytes, to: bytes, amount: int) -> bytes:
+                paid = tokens.settle([{"from": did_key(node.signer.public_key),
+                                       "to": did_key(to), "amount_minor_units": amount}],
+                                     node.signer, token)
+                return bytes.fromhex(str(paid[0]["message_id"]))
+
+            return EnergyMarket(self.db, self.streams, self.audit, self.clock, pay)
+
+        return self._once("energy", build)
 
     def sealed_count(self) -> int:
         """How many sealed values a master-key rotation re-wraps (its progress total)."""

@@ -59,7 +59,7 @@ def test_every_operation_declares_its_problem_statuses(api: Any) -> None:
                     # TM Forum routes answer the TMF630 Error model (application/json).
                     # OID4VCI wallet endpoints answer the spec's JSON errors.
                     assert PROBLEM in content or (method.upper() == "POST" and (
-                        path == "/oauth2/token" or path.startswith(("/oid4vci/", "/oid4vp/responses/")))) \
+                        path in ("/oauth2/token", "/oauth2/par") or path.startswith(("/oid4vci/", "/oid4vp/responses/")))) \
                         or path.startswith("/tmf-api/"), (method, path, status)
     iccid = next(p for p in doc["paths"]["/v1/sims/{iccid}"]["get"]["parameters"]
                  if p["name"] == "iccid")

@@ -77,6 +77,8 @@ def test_issue_present_bill_and_enforce(runtime: Runtime) -> None:
     root = service.grant_capability(grantee="did:example:partner", resource="urn:r",
                                     actions=["read"])  # fmt: skip
     chain = capability_token([root])
+    # The grant starts at the service clock's "now", which is later than ``now`` above.
+    now = service.now()
     assert service.capabilities.check(chain, action="read", resource="urn:r/x", now=now).permit
     service.set_status(root["credentialStatus"], True)
     assert not service.capabilities.check(chain, action="read", resource="urn:r", now=now).permit

@@ -81,9 +81,10 @@ def test_token_endpoint_errors(api: Any, sqlite_runtime: Runtime) -> None:
     )
     meta = api.get("/.well-known/oauth-authorization-server").json()
     assert meta["token_endpoint"].endswith("/oauth2/token")
-    assert ["client_credentials", "urn:ietf:params:oauth:grant-type:pre-authorized_code"] == (
+    assert ["client_credentials", "authorization_code",
+            "urn:ietf:params:oauth:grant-type:pre-authorized_code"] == (
         meta["grant_types_supported"]
-    )
+    )  # fmt: skip
 
 
 def test_public_verifier_is_off_by_default_then_rate_limited(

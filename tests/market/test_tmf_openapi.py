@@ -203,7 +203,14 @@ def test_every_tmf_operation_answers_what_the_official_files_describe(
     manual = publish(api, op, "Consulting", [])
 
     # Catalogs: every kind, create / list / retrieve / patch / delete; errors too.
-    kinds = {f"{CATALOG}/productOffering": {"name": "spare", "lifecycleStatus": "In design"},
+    spec_id = api.get(f"{SERVICE_CATALOG}/serviceSpecification", headers=op).json()[0]["id"]
+    kinds = {f"{CATALOG}/catalog": {"name": "IoT", "catalogType": "B2B"},
+             f"{CATALOG}/category": {"name": "Connectivity", "isRoot": True},
+             f"{SERVICE_CATALOG}/serviceCatalog": {"name": "Network services"},
+             f"{SERVICE_CATALOG}/serviceCategory": {"name": "Slices", "isRoot": True},
+             f"{SERVICE_CATALOG}/serviceCandidate": {
+                 "name": "SIM batch", "serviceSpecification": {"id": spec_id}},
+             f"{CATALOG}/productOffering": {"name": "spare", "lifecycleStatus": "In design"},
              f"{CATALOG}/productSpecification": {"name": "spare spec"},
              f"{CATALOG}/productOfferingPrice": {
                  "name": "monthly", "priceType": "recurring", "recurringChargePeriodType": "month",
@@ -222,6 +229,11 @@ def test_every_tmf_operation_answers_what_the_official_files_describe(
         assert 204 == api.delete(item, headers=op).status_code
         assert 404 == api.get(item, headers=op).status_code
     assert 401 == api.get(f"{CATALOG}/productOffering").status_code
+    candidates = f"{SERVICE_CATALOG}/serviceCandidate"
+    assert 404 == api.post(candidates, json={"name": "c", "serviceSpecification": {"id": "no"}},
+                           headers=op).status_code
+    assert 400 == api.post(candidates, json={"name": "c"}, headers=op).status_code
+    assert not api.get(candidates, headers=op).json()
 
     # Orders in v4 and v5, the one that provisions and the manual one.
     for base in (ORDERING, V5):

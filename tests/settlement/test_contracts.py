@@ -5,6 +5,7 @@ never half-applied, and the same finalized order giving the same states everywhe
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,8 @@ from simtrust.ledger import Ed25519Signer
 from simtrust.runtime import Runtime
 from simtrust.settlement import (
     ContractEngine,
+    ContractRejected,
+    TransitionContext,
     code_hash,
     create_payload,
     roaming_agreement_code,
@@ -69,3 +72,67 @@ def test_states_refuse_floats() -> None:
     with pytest.raises(InvalidInput):
         create_payload("x", CODE, {"amount": 1.5})
     assert json.loads(create_payload("x", CODE, {"amount": 15}))["state"] == {"amount": 15}
+
+
+def _deadline_code(state: dict[str, Any], data: dict[str, Any], signers: frozenset[str],
+                   context: TransitionContext) -> dict[str, Any]:
+    """Test code: a bid accepted until the state's deadline, by the ledger's time."""
+    if context.time_ms >= state["deadline_ms"]:
+        raise ContractRejected("too-late")
+    return {**state, "bids": [*state["bids"], [context.order, context.time_ms, data["bid"]]]}
+
+
+def test_time_comes_from_the_finalized_order(sqlite_runtime: Runtime) -> None:
+    """Code asking for a context gets the order and the ledger time (the latest signed issue
+    time so far): the same on every replica, never earlier than an earlier transition's."""
+    node = sqlite_runtime.ledger
+    engine = ContractEngine([_deadline_code, roaming_agreement_code])
+    engine.attach(node)
+    code = code_hash(_deadline_code)
+    node.issue("contract", create_payload("auction", code, {"deadline_ms": 2**52, "bids": []}),
+               signer=node.signer)
+    node.issue("contract", create_payload("closed", code, {"deadline_ms": 0, "bids": []}),
+               signer=node.signer)
+    for bid in (5, 7):
+        state = engine.state("auction")
+        node.issue("contract", transition_payload("auction", state["state_hash"], {"bid": bid},
+                                                  [HOME]), signer=node.signer)
+    node.issue("contract", transition_payload("closed", engine.state("closed")["state_hash"],
+                                              {"bid": 1}, [HOME]), signer=node.signer)
+    bids = engine.state("auction")["state"]["bids"]
+    assert [5, 7] == [b[2] for b in bids]
+    assert bids[0][0] < bids[1][0]
+    assert bids[0][1] <= bids[1][1] <= engine.time_ms()
+    history = engine.history("auction")
+    assert [h["order"] for h in history[1:]] == [b[0] for b in bids]
+    assert all(h["at"].endswith("Z") for h in history)
+    assert ["too-late"] == [h.get("reason") for h in engine.history("closed")[1:]]
+    # codes without a fourth parameter keep their three-argument call (the roaming agreement)
+    node.issue("contract", create_payload("ra-9", CODE, INITIAL), signer=node.signer)
+    node.issue("contract", transition_payload("ra-9", engine.state("ra-9")["state_hash"],
+                                              {"action": "sign"}, [HOME]), signer=node.signer)
+    assert [did_key(HOME.public_key)] == engine.state("ra-9")["state"]["signed"]
+    replicas = [ContractEngine([_deadline_code, roaming_agreement_code]) for _ in range(3)]
+    for replica in replicas:
+        replica.attach(node)
+    assert {engine.fingerprint()} == {r.fingerprint() for r in replicas}
+    assert all(r.history("auction") == history and r.time_ms() == engine.time_ms()
+               for r in replicas)
+
+
+def test_integers_beyond_json_precision_are_rejected_not_raised(sqlite_runtime: Runtime) -> None:
+    """A payload whose state or input holds an integer beyond 2**53 − 1 is recorded as
+    rejected on the ledger (it would otherwise escape the handler) and refused locally."""
+    node = sqlite_runtime.ledger
+    engine = ContractEngine([roaming_agreement_code])
+    engine.attach(node)
+    big = b'{"code":"%s","contract":"big","op":"create","state":{"n":9007199254740993}}' % (
+        CODE.encode())
+    node.issue("contract", big, signer=node.signer)
+    assert "rejected" == engine.rejected[-1]["status"]
+    with pytest.raises(NotFound):
+        engine.state("big")
+    with pytest.raises(InvalidInput):
+        create_payload("big", CODE, {"n": 2**60})
+    node.issue("contract", create_payload("ra-2", CODE, INITIAL), signer=node.signer)
+    assert "proposed" == engine.state("ra-2")["state"]["status"]

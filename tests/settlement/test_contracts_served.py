@@ -70,6 +70,11 @@ def test_contract_api(api: Any, operator_headers: dict[str, str], sqlite_runtime
                       json={"payload": {"op": "create", "contract": "f", "code": CODE,
                                         "state": {"x": 1.5}}})
     assert 400 == floats.status_code
+    huge = api.post("/v1/settlement/contracts", headers=operator_headers,
+                    json={"payload": {"op": "create", "contract": "h", "code": CODE,
+                                      "state": {"x": 2**60}}})
+    assert 400 == huge.status_code
+    assert huge.headers["content-type"].startswith("application/problem+json")
     no_op = api.post("/v1/settlement/contracts", headers=operator_headers,
                      json={"payload": {"contract": "f"}})
     assert 400 == no_op.status_code

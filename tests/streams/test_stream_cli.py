@@ -103,3 +103,44 @@ def test_meter_register_and_show(home: Path, tmp_path: Path,
                         capsys)
     assert 1 == code
     assert "registered already" in err
+
+
+def test_energy_order_interval_clear_and_settle(home: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The stored market from the command line: orders until the gate closes, then a
+    past interval clears (nothing crosses) and settles; bad input is one line."""
+    rt = Runtime.open(load_settings(env={}, home=home))
+    try:
+        meter = sim_meter(rt, 1)
+        channel = rt.streams.open_channel(TENANT, meter.author.announce.to_bytes(),
+                                          actor="t")["id"]
+        rt.streams.register_meter(TENANT, channel, meter.credential, actor="t")
+    finally:
+        rt.close()
+    future = 4_102_444_800  # 2100-01-01T00:00:00Z, a multiple of 900 s
+    code, made, err = _run(["energy", "order", "--interval", str(future), "--meter",
+                            meter.meter_did, "--side", "sell", "--wh", "100", "--price", "9",
+                            "--tenant", TENANT, "--json"], capsys)
+    assert (0, "sell") == (code, made["side"]), err
+    code, shown, err = _run(["energy", "interval", str(future), "--tenant", TENANT, "--json"],
+                            capsys)
+    assert (0, 1, "open") == (code, len(shown["orders"]), shown["status"]), err
+    code, _, err = _run(["energy", "clear-interval", str(future), "--tenant", TENANT], capsys)
+    assert 1 == code  # the gate has not closed
+    past = 1_767_225_600
+    code, due, err = _run(["energy", "clear-due", "--tenant", TENANT, "--json"], capsys)
+    assert (0, []) == (code, due["cleared"]), err  # the only order's gate is still open
+    code, cleared, err = _run(["energy", "clear-interval", str(past), "--tenant", TENANT,
+                               "--json"], capsys)
+    assert (0, "cleared", None) == (code, cleared["status"], cleared["price"]), err
+    code, settled, err = _run(["energy", "settle", str(past), "--tenant", TENANT, "--token",
+                               "ab" * 32, "--json"], capsys)
+    assert (0, "settled", []) == (code, settled["status"], settled["payments"]["transfers"]), err
+    for argv in (["energy", "order", "--interval", str(future + 1), "--meter", meter.meter_did,
+                  "--side", "sell", "--wh", "1", "--price", "1", "--tenant", TENANT],
+                 ["energy", "order", "--interval", str(future), "--meter", meter.meter_did,
+                  "--side", "hold", "--wh", "1", "--price", "1", "--tenant", TENANT],
+                 ["energy", "settle", str(past), "--tenant", TENANT, "--token", "xyz"]):
+        code, _, err = _run(argv, capsys)
+        assert 2 == code, (argv, err)
+        assert 1 == len([line for line in err.splitlines() if line.strip()]), err

@@ -14,7 +14,12 @@ import pytest
 
 from simtrust.errors import Conflict, InvalidInput, PermissionDenied
 from simtrust.runtime import Runtime
-from simtrust.subscriber import ImportRejected, SubscriberServices, build_services
+from simtrust.subscriber import (
+    ImportRejected,
+    SimState,
+    SubscriberServices,
+    build_services,
+)
 
 from .conftest import K1, OPC1, TENANT, iccid, imsi, spec
 
@@ -187,3 +192,36 @@ def test_over_http_every_route_answers_a_foreign_address_like_a_free_one(
     missing = api.get("/v1/tenants/nobody/address-allocation", headers=acme)
     assert (foreign.status_code, foreign.json()["detail"].replace("globex", "X")) == \
         (missing.status_code, missing.json()["detail"].replace("nobody", "X"))
+
+
+def test_stock_goes_to_a_buyer_only_inside_what_the_buyer_may_hold(
+        two: SubscriberServices, runtime: Runtime) -> None:
+    """Moving stock SIMs to a buyer (a SimBatch order) re-checks the allocations:
+    a SIM in another tenant's ranges (here the stock tenant's own) or with a static
+    address outside the buyer's networks is not handed out; a stock device group
+    does not travel (docs/decisions/market-stock-transfer.md)."""
+    inv = two.inventory
+    runtime.tenants.create_tenant("stock", "SIM stock")
+    group = inv.create_group("stock", "pallet 7", actor="test")
+    inv.add_sim("stock", spec(200, state=SimState.INVENTORY, group_id=group.id), actor="op")
+    inv.add_sim("stock", spec(201, state=SimState.INVENTORY, static_ip="10.9.0.1"),
+                actor="op")
+    inv.add_sim("stock", spec(202, state=SimState.INVENTORY), actor="op")
+    inv.allocations.set("stock", iccid_prefixes=[iccid(202).value[:18]], imsi_prefixes=[],
+                        actor="test")
+
+    with pytest.raises(Conflict, match="holds 1 SIMs for this tenant, 2 needed"):
+        inv.allocate_stock("stock", TENANT, 2, actor="market")
+    assert 3 == inv.count_sims("stock")["inventory"]
+
+    assert [iccid(200)] == inv.allocate_stock("stock", TENANT, 1, actor="market")
+    moved = inv.get_sim(iccid(200))
+    assert (TENANT, SimState.ACTIVE, None) == (moved.tenant_id, moved.state, moved.group_id)
+    assert ("stock", "stock") == (inv.get_sim(iccid(201)).tenant_id,
+                                  inv.get_sim(iccid(202)).tenant_id)
+    # The invariants still hold: the stock's ranges and networks cover only its own SIMs.
+    inv.allocations.set("stock", iccid_prefixes=[iccid(202).value[:18]], imsi_prefixes=[],
+                        actor="test")
+    inv.allocations.set_addresses("stock", networks=["10.9.0.0/24"], actor="test")
+    inv.return_stock([iccid(200)], TENANT, "stock", actor="market")
+    assert 3 == inv.count_sims("stock")["inventory"]

@@ -26,6 +26,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from simtrust.audit.anchoring import anchor_pending
 from simtrust.ledger import Ed25519Signer, encode_tagged_data
 from simtrust.runtime import Runtime
+from simtrust.settlement import StatementStore
 from simtrust.streams import Author
 from simtrust.web import create_site
 from tests.conftest import services_required
@@ -269,3 +270,80 @@ def test_trailing_digits_settlement_market_and_provenance(site: tuple[str, Runti
     expect(page.locator("#rounds ~ figure svg[role=img]")).to_be_visible()
     ids = page.evaluate("[...document.querySelectorAll('[id]')].map(e => e.id)")
     assert len(ids) == len(set(ids))  # every chart labels itself, no shared ids
+
+
+A11Y = (Path(__file__).parent / "a11y.js").read_text(encoding="utf-8")
+
+
+def accessibility_problems(page: Page) -> list[str]:
+    """tests/web/a11y.js on the page, then the keyboard: the first Tab stop is the skip link,
+    and every one of the first Tab stops shows where the focus is (an outline)."""
+    problems: list[str] = page.evaluate(A11Y)
+    autofocus = page.evaluate("!!document.querySelector('[autofocus]')")
+    if autofocus:  # the sign-in field takes the focus; the skip link is one Shift+Tab back
+        page.focus("[autofocus]")
+        page.keyboard.press("Shift+Tab")
+    else:
+        page.keyboard.press("Tab")
+    if "Skip to content" != page.evaluate("document.activeElement.textContent"):
+        problems.append("the keyboard does not reach the skip link first")
+    for _ in range(4):
+        focus = page.evaluate("""() => { const e = document.activeElement;
+            const s = getComputedStyle(e);
+            return [e.tagName, s.outlineStyle, parseFloat(s.outlineWidth)]; }""")
+        if focus[0] != "BODY" and (focus[1] == "none" or focus[2] <= 0):
+            problems.append(f"no visible focus on {focus[0]}")
+        page.keyboard.press("Tab")
+    if page.evaluate("document.documentElement.scrollWidth") > page.viewport_size["width"] + 1:  # type: ignore[index]
+        problems.append("the page scrolls sideways")
+    return problems
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280x800", "390x844"])
+def test_every_page_passes_the_accessibility_checks(site: tuple[str, Runtime, Fleet],
+                                                    browser: Browser,
+                                                    viewport: dict[str, int]) -> None:
+    """Labels, text alternatives, names, skip link, focus and contrast on every /ui page,
+    at 1280×800 and at phone width (390×844)."""
+    base, rt, fleet = site
+    author = Author(Ed25519Signer.generate(), lambda: 1)
+    channel = rt.streams.open_channel("acme", author.announce.to_bytes(), label="a11y meter",
+                                      actor="test")["id"]
+    inputs = [rt.streams.publish(channel, author.publish(f"r {n}".encode()).to_bytes(),
+                                 actor="test")["message_id"] for n in range(2)]
+    derived = rt.streams.derive("acme", inputs, label="a11y total", actor="test")["datum"]
+    StatementStore(rt.db).put(
+        [{"payer": "Acme", "payee": "Globex", "currency": "EUR", "total_minor_units": 900},
+         {"payer": "Globex", "payee": "Acme", "currency": "EUR", "total_minor_units": 300}],
+        period="2026-08", tenant_id=None, require_signatures=False, now=rt.clock())
+    context = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+    found: dict[str, list[str]] = {}
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(f"{base}/ui/login")
+        found["login"] = accessibility_problems(page)
+        page.get_by_label("API key").fill("not a key")
+        page.get_by_role("button", name="Sign in").click()
+        found["login (error)"] = accessibility_problems(page)
+        sign_in(page, base, fleet.operator)
+        paths = ["/ui/sims", "/ui/sims?state=bogus", f"/ui/sims/{fleet.acme_iccids[3]}",
+                 "/ui/import", "/ui/alerts", f"/ui/alerts/{fleet.alert_id}", "/ui/blocklist",
+                 "/ui/policy", "/ui/audit", "/ui/trust", "/ui/credentials", "/ui/ledger",
+                 "/ui/settlement", "/ui/settlement?period=2026-08", "/ui/market",
+                 "/ui/streams", f"/ui/provenance/{derived}", "/ui/sims/8988200000000000000"]
+        for path in paths:
+            page.goto(base + path)
+            found[path] = accessibility_problems(page)
+        page.goto(f"{base}/ui/sims?state=active")
+        page.locator("table.sims tbody input[type=checkbox]").first.check()
+        page.get_by_label("Action").select_option("resume")
+        page.get_by_role("button", name="Apply to selected").click()
+        found["bulk confirmation"] = accessibility_problems(page)
+        page.get_by_role("button", name="Yes, resume 1 SIM").click()
+        expect(page.locator("#job-status")).to_have_text("done", timeout=20_000)
+        found["bulk job"] = accessibility_problems(page)
+    finally:
+        context.close()
+    failing = {where: p for where, p in found.items() if p}
+    assert {} == failing, "\n".join(f"{w}: {p}" for w, ps in failing.items() for p in ps)

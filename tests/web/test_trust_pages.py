@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from simtrust.errors import InvalidInput
 from simtrust.identity import PRE_AUTHORIZED_GRANT, key_proof
 from simtrust.identity import Ed25519Signer as HolderSigner
 from simtrust.ledger import Ed25519Signer
@@ -25,6 +26,7 @@ from simtrust.ledger.net import (
     generate_local_network,
 )
 from simtrust.runtime import Runtime
+from simtrust.settlement import StatementStore
 from simtrust.streams import Author
 from simtrust.web import create_site
 from tests.ledger.net.conftest import make_messages, wait_sync
@@ -187,6 +189,85 @@ def test_settlement_netting_form(env: tuple[Runtime, Fleet, Path]) -> None:
     assert [("A", "B", "400"), ("A", "C", "300")] == transfers  # N-1 = 2 transfers
     forged = client.post("/ui/settlement", data={"csrf": "x", "statements": "[]"})
     assert 403 == forged.status_code
+
+
+def test_stored_period_netted_from_the_store_and_scoped(env: tuple[Runtime, Fleet, Path]) -> None:
+    """Statements stored under a period (form or API) are netted from the store; a tenant
+    sees its own periods only; a bad period is refused next to its field, input kept."""
+    rt, fleet, _home = env
+    client, csrf = sign_in(create_site(rt), fleet.acme_admin)
+    bad = client.post("/ui/settlement", data={"csrf": csrf, "period": "2026-13",
+                                              "statements": json.dumps(_statements())})
+    assert 422 == bad.status_code
+    assert 'id="period-error"' in bad.text
+    assert 'value="2026-13"' in bad.text
+    assert "&#34;payer&#34;: &#34;A&#34;" in bad.text  # the statements typed are kept too
+    assert [] == StatementStore(rt.db).periods("acme")
+    stored = client.post("/ui/settlement", data={"csrf": csrf, "period": "2026-10",
+                                                 "statements": json.dumps(_statements())},
+                         follow_redirects=False)
+    assert 303 == stored.status_code
+    assert "/ui/settlement?period=2026-10" == stored.headers["location"]
+    page = client.get("/ui/settlement?period=2026-10")
+    assert 200 == page.status_code
+    assert "2026-10: 3 stored statements, netted" in page.text
+    rows = re.findall(r"<tr><td>([ABC])</td><td>([\d,]+)</td><td>([\d,]+)</td>"
+                      r"<td>(-?[\d,]+)</td></tr>", page.text)
+    assert [("A", "900", "200", "-700"), ("B", "500", "900", "400"),
+            ("C", "200", "500", "300")] == rows
+    # The API reads the same store: storing the same statements again adds nothing.
+    api = TestClient(create_site(rt), headers={"Authorization": f"Bearer {fleet.acme_admin}"})
+    again = api.post("/v1/settlement/statements", json={
+        "period": "2026-10", "statements": _statements(), "require_signatures": False})
+    assert (201, {"period": "2026-10", "stored": 0, "known": 3}) == (again.status_code,
+                                                                      again.json())
+    netted = api.get("/v1/settlement/statements/2026-10").json()
+    assert 3 == len(netted["statements"])
+    assert {"A": -700, "B": 400, "C": 300} == netted["netting"]["currencies"]["EUR"]["positions"]
+    # Another tenant: no periods, the period answers like a missing one, API likewise.
+    globex, _ = sign_in(create_site(rt), fleet.globex_admin)
+    other = globex.get("/ui/settlement")
+    assert "2026-10" not in other.text
+    assert 404 == globex.get("/ui/settlement?period=2026-10").status_code
+    globex_api = TestClient(create_site(rt),
+                            headers={"Authorization": f"Bearer {fleet.globex_admin}"})
+    assert {"periods": []} == globex_api.get("/v1/settlement/statements").json()
+    assert [] == globex_api.get("/v1/settlement/statements/2026-10").json()["statements"]
+    assert 404 == globex_api.get("/v1/settlement/statements?tenant_id=acme").status_code
+    # A viewer may net but not store.
+    viewer, vcsrf = sign_in(create_site(rt), fleet.acme_viewer)
+    refused = viewer.post("/ui/settlement", data={"csrf": vcsrf, "period": "2026-11",
+                                                  "statements": json.dumps(_statements())})
+    assert 422 == refused.status_code
+    assert 'id="period-error"' in refused.text
+    assert 403 == TestClient(create_site(rt), headers={
+        "Authorization": f"Bearer {fleet.acme_viewer}"}).post(
+        "/v1/settlement/statements",
+        json={"period": "2026-11", "statements": _statements()}).status_code
+
+
+def test_statement_store_on_both_stores(runtime: Runtime) -> None:
+    """settlement migration 1 on SQLite and PostgreSQL: store, dedupe, periods, bad input."""
+    store = StatementStore(runtime.db)
+    now = runtime.clock()
+    assert {"stored": 3, "known": 0} == store.put(_statements(), period="2026-09",
+                                                  tenant_id=None, require_signatures=False,
+                                                  now=now)
+    assert {"stored": 0, "known": 3} == store.put(_statements(), period="2026-09",
+                                                  tenant_id=None, require_signatures=False,
+                                                  now=now)
+    [period] = store.periods(None)
+    assert ("2026-09", 3, ["EUR"], 3) == (period["period"], period["statements"],
+                                          period["currencies"], period["parties"])
+    assert _statements() == sorted(store.statements("2026-09", None),
+                                   key=lambda s: -int(str(s["total_minor_units"])))
+    for bad_period in ("2026-9", "2026-00", "26-09", ""):
+        with pytest.raises(InvalidInput, match="YYYY-MM"):
+            store.put(_statements(), period=bad_period, tenant_id=None,
+                      require_signatures=False, now=now)
+    with pytest.raises(InvalidInput, match="statement 0"):
+        store.put(_statements(), period="2026-09", tenant_id=None, require_signatures=True,
+                  now=now)
 
 
 def test_market_orders_are_scoped(env: tuple[Runtime, Fleet, Path]) -> None:

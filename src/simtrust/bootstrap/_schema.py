@@ -124,7 +124,8 @@ MIGRATIONS = [
         """
         ALTER TABLE boot_cas ADD COLUMN delegate_kind TEXT;
         ALTER TABLE boot_cas ADD COLUMN delegate_config TEXT;
-        ALTER TABLE boot_cas ADD COLUMN delegate_secret_sealed {blob}
+        ALTER TABLE boot_cas ADD COLUMN delegate_secret_sealed {blob};
+        UPDATE boot_cas SET delegate_kind = 'est' WHERE mode = 'delegated'
         """,
     ),
 ]

@@ -1,11 +1,17 @@
-"""``simtrust energy``: clear one interval of the local energy market, offline.
+"""``simtrust energy``: the local energy market, offline and stored.
 
 ``clear ORDERS.csv`` reads orders (header ``party,side,wh,price``: side ``buy``
 or ``sell``, energy in Wh, limit price in minor units per kWh, integers) and
 prints the uniform clearing price and the trades; with ``--deliveries D.csv``
 (header ``party,delivered_wh``: what each seller's trusted meter readings show)
 it adds the payment per trade (docs/streams.md "Meters and the local energy
-market"). Unreadable input is one line on stderr and exit code 2.
+market"). The stored market of the data directory: ``order`` posts a registered
+meter's bid or offer for an interval (until the interval starts), ``interval``
+shows it, ``clear-interval`` clears it once its gate closed (``clear-due``, run
+from a timer, clears every such interval) and ``settle`` checks
+delivery against the stored readings that reach the confidence threshold and
+pays the sellers in a settlement token from the node key. Unreadable input is
+one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from typing import Annotated
 
 import typer
 
-from simtrust.cli._common import console, emit_json
+from simtrust.cli._common import console, emit_json, open_runtime
 from simtrust.errors import InvalidInput
+from simtrust.ledger import parse_hex_id
 from simtrust.streams import Order, clear, settle
 
 __all__ = ["NAME", "app"]
@@ -83,3 +90,96 @@ def clear_command(
     console.print(f"clears {result.volume_wh} Wh at {result.price} per kWh")
     for trade in result.trades:
         console.print(f"  {trade.seller} -> {trade.buyer}: {trade.wh} Wh")
+
+
+JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+Tenant = Annotated[str, typer.Option("--tenant", help="The market's tenant.")]
+Start = Annotated[int, typer.Argument(help="Interval start, Unix seconds.", min=0)]
+
+
+def _show(document: dict[str, object], json_out: bool) -> None:
+    if json_out:
+        emit_json(document)
+        return
+    console.print(f"interval {document['interval_start']}: {document['status']}, price "
+                  f"{document['price']}, {len(document['orders'])} orders")  # type: ignore[arg-type]
+
+
+@app.command("order")
+def order_command(
+    interval_start: Annotated[int, typer.Option("--interval", help="Interval start (Unix s).",
+                                                min=0)],
+    meter: Annotated[str, typer.Option("--meter", help="A registered meter's id.")],
+    side: Annotated[str, typer.Option("--side", help="buy or sell.")],
+    wh: Annotated[int, typer.Option("--wh", help="Energy in Wh.")],
+    price: Annotated[int, typer.Option("--price", help="Limit price, minor units per kWh.")],
+    tenant: Tenant,
+    json_out: JsonOut = False,
+) -> None:
+    """Post a meter's bid or offer for an interval (until the interval starts)."""
+    rt = open_runtime()
+    try:
+        made = rt.energy.post_order(tenant, interval_start=interval_start, meter=meter,
+                                    side=side, wh=wh, price=price, actor="cli")
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(made)
+    else:
+        console.print(f"order {made['order_id']}: {side} {wh} Wh at {price}")
+
+
+@app.command("interval")
+def interval_command(interval_start: Start, tenant: Tenant, json_out: JsonOut = False) -> None:
+    """An interval's orders, clearing and settlement."""
+    rt = open_runtime()
+    try:
+        document = rt.energy.interval(tenant, interval_start)
+    finally:
+        rt.close()
+    _show(document, json_out)
+
+
+@app.command("clear-interval")
+def clear_interval_command(interval_start: Start, tenant: Tenant,
+                           json_out: JsonOut = False) -> None:
+    """Clear a stored interval at one price once its gate closed (once)."""
+    rt = open_runtime()
+    try:
+        document = rt.energy.clear_interval(tenant, interval_start, actor="cli")
+    finally:
+        rt.close()
+    _show(document, json_out)
+
+
+@app.command("clear-due")
+def clear_due_command(tenant: Tenant, json_out: JsonOut = False) -> None:
+    """Clear every interval whose gate closed and that has orders (run it from a timer)."""
+    rt = open_runtime()
+    try:
+        cleared = rt.energy.clear_due(tenant, actor="cli")
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({"cleared": cleared})
+        return
+    for document in cleared:
+        _show(document, False)
+
+
+@app.command("settle")
+def settle_command(
+    interval_start: Start,
+    tenant: Tenant,
+    token: Annotated[str, typer.Option("--token", help="Settlement token id (hex).")],
+    json_out: JsonOut = False,
+) -> None:
+    """Check delivery against trusted readings and pay the sellers in the token."""
+    token_id = parse_hex_id(token, "token id")
+    rt = open_runtime()
+    try:
+        document = rt.energy.settle_interval(tenant, interval_start, token=token_id,
+                                             actor="cli")
+    finally:
+        rt.close()
+    _show(document, json_out)

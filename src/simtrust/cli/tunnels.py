@@ -48,7 +48,8 @@ def render(
     psk_hex: Annotated[str, typer.Option("--psk-hex", envvar="SIMTRUST_TUNNEL_PSK",
                                          help="PSK in hex (or use certificates).")] = "",
     cert: Annotated[str, typer.Option("--cert", help="Local certificate file.")] = "",
-    ca: Annotated[str, typer.Option("--ca", help="Enterprise CA certificate file.")] = "",
+    ca: Annotated[str, typer.Option("--ca", help="CA certificate file trusted for the "
+                                    "other end.")] = "",
     enterprise_side: Annotated[bool, typer.Option("--enterprise-side")] = False,
     guard: Annotated[bool, typer.Option("--guard", help="Print the nftables guard.")] = False,
 ) -> None:

@@ -36,10 +36,16 @@ from simtrust.detect._intel import (
     evidence_digest,
     fraud_report,
     intel_payload,
+    report_from_alert,
 )
 from simtrust.detect._model import ALERT_KINDS, Alert, AttachEvent, DeviceRef, iso_utc
 from simtrust.detect._service import DetectionService
-from simtrust.detect._sharing import FraudIntelligence, SharingPolicy
+from simtrust.detect._sharing import (
+    Consortium,
+    FraudIntelligence,
+    SharingPolicy,
+    consortium_from_json,
+)
 from simtrust.detect._storm import (
     Admission,
     BackOff,
@@ -64,6 +70,7 @@ __all__ = [
     "BackOff",
     "Baseline",
     "BucketRate",
+    "Consortium",
     "ConsortiumKey",
     "ConsortiumKeys",
     "DetectionService",
@@ -81,11 +88,13 @@ __all__ = [
     "Thresholds",
     "backoff_answer",
     "check_report",
+    "consortium_from_json",
     "country_places",
     "evidence_digest",
     "fraud_report",
     "great_circle_km",
     "intel_payload",
     "iso_utc",
+    "report_from_alert",
     "storm_guard_from",
 ]

@@ -57,6 +57,7 @@ __all__ = [
     "evidence_digest",
     "fraud_report",
     "intel_payload",
+    "report_from_alert",
     "revocation",
 ]
 
@@ -379,3 +380,43 @@ def decode_intel_payload(data: bytes) -> tuple[str, dict[str, Any]]:
     if not isinstance(body, dict):
         raise DecodeError("a fraud intelligence body is an object")
     return str(kind), body
+
+
+#: Fraud alert (kind, evidence feature) → the indicator a report of it carries.
+_ALERT_INDICATORS = {
+    "impossible-travel": "impossible-travel",
+    "sim-clone": "cloned-sim",
+    "imei_valid": "invalid-equipment",
+    "imei_blocklist": "stolen-equipment",
+    "imei_shared_blocklist": "stolen-equipment",
+    "tac_matches_model": "usage-fraud",
+    "imei_churn": "usage-fraud",
+}
+
+
+def report_from_alert(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """The :func:`fraud_report` arguments for one fraud alert (its JSON form).
+
+    The IMSI and the IMEIs the evidence names become keyed hashes; the whole
+    alert is the evidence whose digest the report carries.
+    """
+    kind = alert.get("kind")
+    evidence = alert.get("evidence")
+    if not isinstance(evidence, dict) or not isinstance(alert.get("imsi"), str):
+        raise InvalidInput("not a fraud alert: it has no imsi or evidence")
+    feature = evidence.get("feature")
+    indicator = _ALERT_INDICATORS.get(str(kind)) or _ALERT_INDICATORS.get(str(feature))
+    if indicator is None:
+        raise InvalidInput(f"alert kind {kind!r} is not one a fraud report is made of")
+    found = [evidence.get("observed")]
+    devices = evidence.get("devices")
+    if isinstance(devices, list):
+        found += devices
+    imeis = sorted({d for d in found if isinstance(d, str) and _IMEI.fullmatch(d)})
+    at = alert.get("at")
+    try:
+        observed = datetime.fromisoformat(str(at).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput("the alert has no time") from exc
+    return {"indicator": indicator, "imsis": [alert["imsi"]], "imeis": imeis,
+            "evidence": dict(alert), "observed_at": observed}

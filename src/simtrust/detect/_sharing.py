@@ -14,6 +14,7 @@ fraud detector consults. Its state is rebuilt from the ledger at start
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,11 +38,11 @@ from simtrust.detect._intel import (
 )
 from simtrust.detect._model import Alert
 from simtrust.domain import imsi_digits
-from simtrust.errors import DecodeError, NotFound, PermissionDenied, Rejected
+from simtrust.errors import DecodeError, InvalidInput, NotFound, PermissionDenied, Rejected
 from simtrust.identity import DidResolver, Signer, VerificationFailed
-from simtrust.ledger import FinalizedMessage, TaggedData, decode_message
+from simtrust.ledger import FinalizedMessage, LedgerNode, TaggedData, decode_message
 
-__all__ = ["FraudIntelligence", "SharingPolicy"]
+__all__ = ["Consortium", "FraudIntelligence", "SharingPolicy", "consortium_from_json"]
 
 Submit = Callable[[bytes, bytes], bytes]
 _SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -59,6 +60,47 @@ class SharingPolicy:
     blocklist: bool = True
     min_reputation: float = 0.5
     min_severity: str = "medium"
+
+
+@dataclass(frozen=True, slots=True)
+class Consortium:
+    """A member's consortium settings: the other members' DIDs, the keys and the policy."""
+
+    members: frozenset[str]
+    keys: ConsortiumKeys
+    policy: SharingPolicy
+
+    def __repr__(self) -> str:
+        return f"Consortium(members={len(self.members)}, keys={self.keys!r})"
+
+
+def consortium_from_json(doc: object) -> Consortium:
+    """``{"members": [DID, ...], "current": EPOCH, "keys": {EPOCH: HEX}, "policy": {...}}``.
+
+    ``policy`` is optional: ``blocklist`` (bool), ``min_reputation`` (0-1),
+    ``min_severity``. The file is secret (it holds the consortium keys).
+    """
+    if not isinstance(doc, dict) or not set(doc) <= {"members", "current", "keys", "policy"}:
+        raise InvalidInput("a consortium file has members, current, keys and optionally policy")
+    members = doc.get("members")
+    if not isinstance(members, list) or not all(
+            isinstance(m, str) and m.startswith("did:") and len(m) <= 200 for m in members):
+        raise InvalidInput("members is a list of DIDs")
+    policy = doc.get("policy", {})
+    if not isinstance(policy, dict) or not set(policy) <= {"blocklist", "min_reputation",
+                                                            "min_severity"}:
+        raise InvalidInput("policy has blocklist, min_reputation and min_severity")
+    try:
+        chosen = SharingPolicy(**policy)
+    except TypeError as exc:
+        raise InvalidInput("policy has blocklist, min_reputation and min_severity") from exc
+    if (not isinstance(chosen.blocklist, bool) or chosen.min_severity not in _SEVERITY_RANK
+            or not isinstance(chosen.min_reputation, int | float)
+            or not 0 <= chosen.min_reputation <= 1):
+        raise InvalidInput("policy: blocklist true/false, min_reputation 0-1, min_severity"
+                           " low|medium|high|critical")
+    keys = ConsortiumKeys.from_json({"current": doc.get("current"), "keys": doc.get("keys")})
+    return Consortium(frozenset(members), keys, chosen)
 
 
 @dataclass(slots=True)
@@ -103,6 +145,7 @@ class FraudIntelligence:
         self._blocked_tacs: dict[str, str] = {}
         self.matches: list[Alert] = []
         self.refused = 0
+        self._order = 0  # finalized order of the last message applied
 
     def __repr__(self) -> str:
         return f"FraudIntelligence(me={self.me!r}, reports={len(self._reports)})"
@@ -111,6 +154,10 @@ class FraudIntelligence:
 
     def apply(self, fm: FinalizedMessage) -> None:
         """Apply one finalized tagged-data message; raise :class:`Rejected` to void a bad one."""
+        with self._lock:
+            if fm.order <= self._order:
+                return  # seen through catch_up or a replay already
+            self._order = fm.order
         body = fm.body
         if not isinstance(body, TaggedData):
             body = decode_message(fm.payload).body  # pragma: no cover - nodes always decode
@@ -127,6 +174,32 @@ class FraudIntelligence:
         else:
             with self._lock:
                 self._outcomes[bytes(fm.message_id)] = ("applied", outcome)
+
+    def catch_up(self, node: LedgerNode, *, page: int = 500) -> int:
+        """Apply tagged-data messages finalized since the last one seen (another process's).
+
+        API workers and the listeners' process share the store, not memory: each
+        catches up from the ledger before it reads or acts. Returns how many it applied.
+        """
+        applied = 0
+        while True:
+            with self._lock:
+                after = self._order
+            rows = node.finalized_since(after, page)
+            for row in rows:
+                if row["payload_type"] != "tagged-data":
+                    with self._lock:
+                        self._order = max(self._order, int(row["order"]))
+                    continue
+                raw = node.get_raw(bytes.fromhex(row["message_id"]))
+                fm = FinalizedMessage(decode_message(raw), "tagged-data", int(row["order"]),
+                                      int(row["round"]))
+                # a refusal is recorded in the outcomes; voiding is the publisher's node's
+                with contextlib.suppress(Rejected):
+                    self.apply(fm)
+                applied += 1
+            if len(rows) < page:
+                return applied
 
     def _refuse(self, message_id: bytes, reason: str, detail: str) -> None:
         with self._lock:

@@ -6,8 +6,12 @@ Devices authenticate with a key derived from their SIM: the PSK identity
 ``3GPP-bootstrapping,<B-TID>`` names a GBA context and the key is Ks_NAF for this server's
 NAF_Id (TS 33.220 §4.5.3 over Zn, TS 33.222 §5.4 PSK TLS; Ua protocol id
 0x01 0x00 0x01 ‖ the cipher suite). SIMs without GBA use a per-device bootstrap PSK.
-What the device receives: a fresh PSK for the device-management server and, when its
-enterprise runs one, an account for the enterprise's own LwM2M server.
+What the device receives: a fresh PSK for the device-management server (or, when its
+tenant has an ``lwm2m`` CA, a key and certificate of that CA for certificate mode:
+Security resource 2 = 2, resources 3/4/5 = its certificate, the server's trust anchor,
+its private key, Core §E.1; ``devices/_certauth.py``) and, when its enterprise runs one,
+an account for the enterprise's own LwM2M server. Writes larger than one datagram go
+block-wise (RFC 7959, ``devices/_blockwise.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from datetime import datetime
 from typing import Protocol
 
 from simtrust.bootstrap import NafId, NafKey
+from simtrust.devices._blockwise import BodyTooLarge, exchange
 from simtrust.devices._coap import CON, Code, Message, Opt, uint_option
 from simtrust.devices._content import CF_SENML_CBOR, CF_SENML_JSON, CF_TLV, encode_content
 from simtrust.devices._credentials import BOOTSTRAP, DM, CredentialStore
@@ -46,6 +51,12 @@ GBA_PSK_PREFIX = "3GPP-bootstrapping,"
 #: (0xC0A8), the one suite the bootstrap link offers (LwM2M Core §7.1.6.2).
 UA_PSK_TLS_CCM8 = bytes((0x01, 0x00, 0x01, 0xC0, 0xA8))
 BOOTSTRAP_CIPHERS = ("TLS-PSK-WITH-AES-128-CCM-8",)
+
+
+#: (tenant, ICCID, IMSI, IMEI) → (device certificate DER, PKCS#8 key DER, server trust
+#: anchor DER), or None when the tenant provisions PSKs.
+CertProvisioner = Callable[[str, str, str, str | None], tuple[bytes, bytes, bytes] | None]
+SECURITY_MODE_PSK, SECURITY_MODE_CERTIFICATE = 0, 2
 
 
 class NafKeySource(Protocol):
@@ -75,7 +86,9 @@ class BootstrapServer:
     def __init__(self, naf_keys: NafKeySource, naf_id: NafId, credentials: CredentialStore,
                  sims: SimFinder, clock: Callable[[], datetime], *, dm_uri: str,
                  enterprise: Callable[[str], EnterpriseServer | None] = lambda _t: None,
-                 dm_lifetime: int = 86400, allow_nosec: bool = False) -> None:
+                 dm_lifetime: int = 86400, allow_nosec: bool = False,
+                 certificates: CertProvisioner | None = None) -> None:
+        self.certificates = certificates
         self._naf_keys = naf_keys
         self.naf_id = naf_id
         self._credentials = credentials
@@ -120,7 +133,7 @@ class BootstrapServer:
         query = msg.query
         name = query.get("ep", "")
         try:
-            _imei, imsi = parse_endpoint(name)
+            imei, imsi = parse_endpoint(name)
             pct = int(query.get("pct", str(CF_TLV)))
         except (DecodeError, ValueError):
             return self._refuse("bad-request", msg, Code.BAD_REQUEST)
@@ -142,7 +155,7 @@ class BootstrapServer:
             return msg.reply(Code.CHANGED)
         self.status[name] = "provisioning"
         task = asyncio.get_running_loop().create_task(
-            self._provision(peer, name, imsi, sim.tenant_id, pct))
+            self._provision(peer, name, imsi, sim.tenant_id, pct, sim.iccid.value, imei))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return msg.reply(Code.CHANGED)
@@ -152,8 +165,12 @@ class BootstrapServer:
         options: list[tuple[int, bytes]] = [(Opt.URI_PATH, str(p).encode()) for p in path]
         if fmt is not None:
             options.append((Opt.CONTENT_FORMAT, uint_option(fmt)))
-        resp = await self.endpoint.request(peer, Message(CON, code, 0, b"", tuple(options),
-                                                         payload), timeout=60.0)
+        try:
+            resp = await exchange(self.endpoint, peer, Message(CON, code, 0, b"",
+                                                               tuple(options), payload),
+                                  timeout=60.0)
+        except (BodyTooLarge, DecodeError) as exc:
+            raise ConnectionError(f"block-wise transfer failed: {exc}") from exc
         if not 0x40 <= resp.code < 0x80:
             raise ConnectionError(f"device answered {resp.code >> 5}.{resp.code & 31:02d} "
                                   f"to {code} on /{'/'.join(map(str, path))}")
@@ -163,15 +180,23 @@ class BootstrapServer:
         await self._op(peer, Code.PUT, path, encode_content(fmt, values, path), fmt)
 
     async def _provision(self, peer: Peer, name: str, imsi: str, tenant_id: str,
-                         fmt: int) -> None:
+                         fmt: int, iccid: str = "", imei: str | None = None) -> None:
         try:
             # Bootstrap-Delete "/" keeps only the bootstrap account (Core §6.1.7.5).
             await self._op(peer, Code.DELETE, ())
-            identity, key = self._credentials.issue(DM, imsi, tenant_id)
+            issued = None if self.certificates is None else self.certificates(
+                tenant_id, iccid, imsi, imei)
+            if issued is not None:
+                cert, private, trust = issued
+                security: dict[Path, Value] = {
+                    (0, 1, 2): SECURITY_MODE_CERTIFICATE, (0, 1, 3): cert, (0, 1, 4): trust,
+                    (0, 1, 5): private}
+            else:
+                identity, key = self._credentials.issue(DM, imsi, tenant_id)
+                security = {(0, 1, 2): SECURITY_MODE_PSK, (0, 1, 3): identity.encode(),
+                            (0, 1, 4): b"", (0, 1, 5): key}
             await self._write(peer, (0, 1), {
-                (0, 1, 0): self.dm_uri, (0, 1, 1): False, (0, 1, 2): 0,
-                (0, 1, 3): identity.encode(), (0, 1, 4): b"", (0, 1, 5): key,
-                (0, 1, 10): 1}, fmt)
+                (0, 1, 0): self.dm_uri, (0, 1, 1): False, **security, (0, 1, 10): 1}, fmt)
             await self._write(peer, (1, 1), {
                 (1, 1, 0): 1, (1, 1, 1): self._dm_lifetime, (1, 1, 6): True,
                 (1, 1, 7): "U"}, fmt)

@@ -9,11 +9,16 @@ the device over DTLS.
   usage). This module then binds the certificate to a SIM: its issuer must be a tenant CA
   (directly issued), its serial must be one simtrust issued and recorded for that tenant,
   still ``good`` (not revoked, RFC 5280 §5.3.1), and the SIM of its ICCID must exist.
-  Anything else is refused and counted by reason.
+  Anything else is refused and counted by reason. A revocation ends the SIM's certificate
+  sessions already up (``DeviceServices``); its next handshake is refused.
 - The identity handed to the management server is ``x509:<serial>``, with the SIM's IMSI
   and tenant and the IMEI of the certificate's ``urn:imei:`` SAN (RFC 7254): the endpoint
   client name must name that SIM and IMEI (Transport §5.2.8.3 leaves the binding of the
   endpoint name to the certificate to the server; ours is the SAN).
+- :meth:`DeviceCertificates.provision` is the bootstrap server's side: for a tenant with a
+  CA labelled ``lwm2m`` it makes the device a key and a certificate of that CA (EST
+  serverkeygen, RFC 7030 §4.4, recorded and audited like any issuance) to be written into
+  the device's Security object over the SIM-keyed bootstrap session.
 """
 
 from __future__ import annotations
@@ -24,15 +29,17 @@ from collections.abc import Callable
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from simtrust.bootstrap import CertificateAuthorities
+from simtrust.bootstrap import CertificateAuthorities, DeviceClaims
 from simtrust.devices._credentials import DM
 from simtrust.devices._transport import CertificateMode, PskEntry
 from simtrust.errors import NotFound
 from simtrust.subscriber import Sim
 
-__all__ = ["X509_PREFIX", "DeviceCertificates"]
+__all__ = ["PROVISIONING_CA", "X509_PREFIX", "DeviceCertificates"]
 
 X509_PREFIX = "x509:"
+#: The tenant CA label that makes the bootstrap server provision certificate mode.
+PROVISIONING_CA = "lwm2m"
 _MAX_CERT = 8192
 
 
@@ -86,6 +93,27 @@ class DeviceCertificates:
             self._stamp = stamp
         trust = tuple(c.public_bytes(serialization.Encoding.DER) for c, _ in issuers)
         return CertificateMode(chain, key, trust, self.identify)
+
+    def provision(self, tenant_id: str, iccid: str, imsi: str, imei: str | None,
+                  ) -> tuple[bytes, bytes, bytes] | None:
+        """(certificate DER, PKCS#8 key DER, server trust anchor DER) for a device of a
+        tenant with an ``lwm2m`` CA; None when the tenant has none (PSK mode)."""
+        try:
+            ca = self._cas.find(tenant_id, PROVISIONING_CA)
+        except NotFound:
+            return None
+        cert, key = self._cas.generate_key_and_issue(
+            ca, DeviceClaims(tenant_id, iccid, imsi, imei=imei), actor="lwm2m-bootstrap")
+        trust = self._cas.operator_ca().certificate.public_bytes(serialization.Encoding.DER)
+        return cert.public_bytes(serialization.Encoding.DER), key, trust
+
+    def imsi_of(self, iccid: str) -> str | None:
+        sim = self._sim_by_iccid(iccid)
+        return None if sim is None else sim.imsi.value
+
+    def subscribe(self, listener: Callable[[str, str], None]) -> None:
+        """``listener(event, iccid)`` after an issuance or revocation committed."""
+        self._cas.subscribe(listener)
 
     def _refuse(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1

@@ -1,7 +1,9 @@
 """An LwM2M client (Core V1_1_1 §6, Transport §6) for the demo's meter, benchmarks and
 tests: it bootstraps over DTLS-PSK with a SIM-derived key, takes its Security and Server
 instances, registers with the management server and answers Read, Write, Execute, Delete
-and Observe on its objects, including the Firmware Update state machine (Core §E.6).
+and Observe on its objects, including the Firmware Update state machine (Core §E.6) with
+the package pulled from its URI or pushed to /5/0/0 block-wise (RFC 7959 Block1; reads
+larger than a block answer Block2, ``devices/_blockwise.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from simtrust.devices._blockwise import (
+    CONTINUE,
+    Block1Assembler,
+    block2_slice,
+    final_block1,
+)
 from simtrust.devices._coap import CON, Code, Message, MsgType, Opt, encode_message, uint_option
 from simtrust.devices._content import (
     CF_LINK,
@@ -36,6 +44,8 @@ class FirmwareState:
 
 
 Fetch = Callable[[str], Awaitable[bytes]]
+#: The largest package the client accepts pushed to /5/0/0.
+MAX_PACKAGE = 8 << 20
 
 
 @dataclass
@@ -65,6 +75,8 @@ class Lwm2mClient:
         self._dm: Peer | None = None
         self._observations: dict[Path, _Observation] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._package = b""
+        self._block1 = Block1Assembler(MAX_PACKAGE, max_transfers=4)
         base: dict[Path, Value] = {
             (3, 0, 0): "simtrust", (3, 0, 1): "meter", (3, 0, 2): "SN-0001",
             (3, 0, 3): "1.0.0", (3, 0, 9): 100, (3, 0, 16): "U",
@@ -127,6 +139,13 @@ class Lwm2mClient:
                             [("/" + "/".join(map(str, i)), {}) for i in instances])
 
     async def register(self, *, queue: bool = False, peer: Peer | None = None) -> list[str]:
+        if peer is None and self.values.get((0, 1, 2)) == 2:  # certificate mode
+            uri, cert, private, trust = (self.values.get((0, 1, r)) for r in (0, 3, 5, 4))
+            if not (isinstance(uri, str) and isinstance(cert, bytes)
+                    and isinstance(private, bytes) and isinstance(trust, bytes)):
+                raise LookupError("incomplete certificate-mode Security instance")
+            peer = await self.connect_certificate(uri, [cert], private,
+                                                  [trust] if trust else [])
         if peer is None:
             uri, identity, key = self.server_account()
             peer = await self._connect(uri, identity, key)
@@ -167,6 +186,27 @@ class Lwm2mClient:
         return {p: v for p, v in self.values.items() if p[:len(path)] == path}
 
     def _handle(self, peer: Peer, msg: Message) -> Message | None:
+        if msg.first(Opt.BLOCK1) is not None:
+            got = self._block1.feed((peer.addr, tuple(msg.path), msg.code), msg)
+            if isinstance(got, Message):
+                if got.code == CONTINUE and msg.path == ["5", "0", "0"] and \
+                        self.values.get((5, 0, 3)) != FirmwareState.DOWNLOADING:
+                    self.set((5, 0, 5), FirmwareState.RESULT_INITIAL)
+                    self.set((5, 0, 3), FirmwareState.DOWNLOADING)
+                return got
+            whole = Message(msg.mtype, msg.code, msg.mid, msg.token, tuple(
+                o for o in msg.options if o[0] not in (Opt.BLOCK1, Opt.SIZE1)), got)
+            answer = self._handle_whole(peer, whole)
+            return None if answer is None else final_block1(msg, answer)
+        answer = self._handle_whole(peer, msg)
+        if answer is not None and msg.code == Code.GET and answer.code == Code.CONTENT:
+            try:
+                return block2_slice(msg, answer)
+            except DecodeError:
+                return msg.reply(Code.BAD_OPTION)
+        return answer
+
+    def _handle_whole(self, peer: Peer, msg: Message) -> Message | None:
         try:
             path: Path = tuple(int(p) for p in msg.path if p != "bs")
         except ValueError:
@@ -242,6 +282,15 @@ class Lwm2mClient:
         task.add_done_callback(self._tasks.discard)
 
     def _written(self, values: dict[Path, Value]) -> None:
+        package = self.values.pop((5, 0, 0), None)
+        if isinstance(package, bytes):  # pushed (Core §E.6: an empty package resets)
+            if package in (b"", b"\x00"):
+                self.set((5, 0, 3), FirmwareState.IDLE)
+                self.set((5, 0, 5), FirmwareState.RESULT_INITIAL)
+            elif self.values.get((5, 0, 3)) in (FirmwareState.IDLE,
+                                                 FirmwareState.DOWNLOADING):
+                self._package = package
+                self.set((5, 0, 3), FirmwareState.DOWNLOADED)
         uri = values.get((5, 0, 1))
         if isinstance(uri, str):
             if uri == "":

@@ -1,5 +1,6 @@
 """Firmware-update campaigns over the fleet with the Firmware Update object (Core V1_1_1
-§E.6, pull by Package URI): per device Write /5/0/1, wait for State 2 (Downloaded),
+§E.6): pull by Package URI (Write /5/0/1) or push (Write the package to /5/0/0, block-wise
+per RFC 7959 through ``devices/_blockwise.py``); per device wait for State 2 (Downloaded),
 Execute /5/0/2, wait for State 0 with Update Result 1; staged by device group, a stage
 whose failures pass the threshold halts the rollout and raises an alert. Also
 configuration pushed to a group (Write to every registered device of it).
@@ -13,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from simtrust.devices._content import CF_SENML_CBOR, CF_TEXT
+from simtrust.devices._content import CF_OPAQUE, CF_SENML_CBOR, CF_TEXT
 from simtrust.devices._objects import Path, Value
 from simtrust.devices._server import DeviceManager, OperationFailed
 from simtrust.errors import InvalidInput, NotFound
@@ -26,6 +27,8 @@ RESULT_TEXT = {0: "initial", 1: "success", 2: "not enough flash", 3: "out of RAM
                6: "unsupported package type", 7: "invalid URI", 8: "update failed",
                9: "unsupported protocol"}
 IDLE, DOWNLOADING, DOWNLOADED, UPDATING = 0, 1, 2, 3
+#: Largest package pushed to /5/0/0 (Block1 NUM has 20 bits: 1 GiB at 1 KiB blocks).
+MAX_PUSH = 64 << 20
 
 
 @dataclass
@@ -41,10 +44,14 @@ class Campaign:
     status: str = "created"
     results: dict[str, str] = field(default_factory=dict)
     halted_at_stage: int | None = None
+    #: Push delivery: the package written to /5/0/0 (None: devices pull package_uri).
+    package: bytes | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"campaign_id": self.campaign_id, "tenant_id": self.tenant_id,
                 "package_uri": self.package_uri, "version": self.version,
+                "delivery": "pull" if self.package is None else "push",
+                "package_size": None if self.package is None else len(self.package),
                 "stages": self.stages, "failure_threshold": self.failure_threshold,
                 "status": self.status, "results": dict(self.results),
                 "halted_at_stage": self.halted_at_stage}
@@ -69,9 +76,14 @@ class FirmwareCampaigns:
 
     def create(self, tenant_id: str, package_uri: str, version: str, *,
                groups: Sequence[int] = (), stages: Sequence[Sequence[str]] = (),
-               failure_threshold: float = 0.2) -> Campaign:
-        """Stages from device groups (their devices registered now) or explicit endpoints."""
-        if not package_uri.startswith(("coap://", "coaps://", "http://", "https://")):
+               failure_threshold: float = 0.2, package: bytes | None = None) -> Campaign:
+        """Stages from device groups (their devices registered now) or explicit endpoints.
+        With ``package`` the firmware is pushed to /5/0/0 and ``package_uri`` may be empty."""
+        if package is not None:
+            if not 0 < len(package) <= MAX_PUSH:
+                raise InvalidInput(f"a pushed package is 1 byte to {MAX_PUSH} bytes",
+                                   field="package")
+        elif not package_uri.startswith(("coap://", "coaps://", "http://", "https://")):
             raise InvalidInput("package URI is coap(s):// or http(s)://", field="package_uri")
         if len(package_uri) > 255:
             raise InvalidInput("package URI is at most 255 characters", field="package_uri")
@@ -87,7 +99,7 @@ class FirmwareCampaigns:
                     raise NotFound("no registered device with that endpoint name",
                                    reason="not-registered")
         campaign = Campaign(os.urandom(6).hex(), tenant_id, package_uri, version, plan,
-                            failure_threshold)
+                            failure_threshold, package=package)
         self.campaigns[campaign.campaign_id] = campaign
         return campaign
 
@@ -140,8 +152,13 @@ class FirmwareCampaigns:
                                                 timeout=self._timeout)
             while not states.empty():
                 states.get_nowait()
-            await self._manager.write(endpoint, (5, 0, 1), {(5, 0, 1): campaign.package_uri},
-                                      fmt=CF_TEXT, timeout=self._timeout)
+            if campaign.package is not None:
+                await self._manager.write(endpoint, (5, 0, 0), {(5, 0, 0): campaign.package},
+                                          fmt=CF_OPAQUE, timeout=self._timeout)
+            else:
+                await self._manager.write(endpoint, (5, 0, 1),
+                                          {(5, 0, 1): campaign.package_uri}, fmt=CF_TEXT,
+                                          timeout=self._timeout)
             state, result = await until(DOWNLOADED)
             if state != DOWNLOADED:
                 campaign.results[endpoint] = f"download failed: {RESULT_TEXT.get(result, result)}"

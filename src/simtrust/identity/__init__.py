@@ -6,6 +6,14 @@ EdDSA proofs, VC-JOSE and SD-JWT, Bitstring Status Lists, secure elements
 and reusable KYC with ledger-anchored verification receipts (docs/identity.md).
 """
 
+from simtrust.identity._authcode import (
+    AUTHORIZATION_CODE_GRANT,
+    REQUEST_URI_PREFIX,
+    AuthorizationCodeFlow,
+    PendingAuthorization,
+    parse_authorization_details,
+    pkce_challenge,
+)
 from simtrust.identity._capability import (
     CAPABILITY_TYPE,
     CapabilityEnforcer,
@@ -67,7 +75,12 @@ from simtrust.identity._errors import (
     VerificationFailed,
 )
 from simtrust.identity._jcs import canonicalize
-from simtrust.identity._jose import VC_JWT_MEDIA_TYPE, issue_vc_jwt, verify_vc_jwt
+from simtrust.identity._jose import (
+    VC_JWT_MEDIA_TYPE,
+    issue_vc_jwt,
+    verify_enveloped_vc_jwt,
+    verify_vc_jwt,
+)
 from simtrust.identity._jws import holder_jwk, signer_jwk
 from simtrust.identity._keys import (
     Ed25519Signer,
@@ -126,6 +139,7 @@ from simtrust.identity._statuslist import (
 )
 
 __all__ = [
+    "AUTHORIZATION_CODE_GRANT",
     "BUNDLED_CONTEXTS",
     "CAPABILITY_TYPE",
     "CREDENTIALS_V2",
@@ -142,9 +156,11 @@ __all__ = [
     "PRE_AUTHORIZED_GRANT",
     "PROOF_TYP",
     "REQUEST_OBJECT_TYP",
+    "REQUEST_URI_PREFIX",
     "SIMTRUST_V1",
     "VC_JWT_MEDIA_TYPE",
     "ApplyOutcome",
+    "AuthorizationCodeFlow",
     "CapabilityEnforcer",
     "CredentialConfiguration",
     "CredentialIssuer",
@@ -164,6 +180,7 @@ __all__ = [
     "LedgerIdentityHandler",
     "Minted",
     "OperationRejected",
+    "PendingAuthorization",
     "PresentationVerifier",
     "ProtocolError",
     "ReceiptLedger",
@@ -215,7 +232,9 @@ __all__ = [
     "multibase_decode",
     "multibase_encode",
     "open_request_object",
+    "parse_authorization_details",
     "parse_did",
+    "pkce_challenge",
     "present_sd_jwt",
     "proof_hash",
     "provision_sim_identity",
@@ -234,6 +253,7 @@ __all__ = [
     "verification_statement",
     "verify_credential",
     "verify_ed25519",
+    "verify_enveloped_vc_jwt",
     "verify_presentation",
     "verify_proofs",
     "verify_sd_jwt",

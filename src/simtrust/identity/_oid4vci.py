@@ -2,7 +2,9 @@
 
 Covered (OpenID4VCI 1.0 section numbers): the credential offer by value and
 by reference (§4.1, §4.1.3) with the pre-authorized code grant and an
-optional transaction code (§4.1.1, §3.5); the token endpoint's
+optional transaction code (§4.1.1, §3.5), or with the authorization code
+grant and its ``issuer_state`` (§4.1.1; the flow itself is _authcode.py:
+PAR, PKCE, codes); the token endpoint's
 ``urn:ietf:params:oauth:grant-type:pre-authorized_code`` grant (§6.1, §6.2,
 errors §6.3); the nonce endpoint (§7); deferred issuance (§9: the credential
 endpoint answers 202 with a ``transaction_id`` until the operator approves
@@ -31,6 +33,7 @@ from urllib.parse import quote
 
 from simtrust.crypto import Keyring
 from simtrust.errors import InvalidInput, NotFound, SimtrustError
+from simtrust.identity._authcode import AUTHORIZATION_CODE_GRANT, AuthorizationCodeFlow
 from simtrust.identity._didkey import did_key, resolve_did_key
 from simtrust.identity._ecdsa import (
     decode_p256_multikey,
@@ -54,6 +57,7 @@ from simtrust.identity._time import format_datetime, parse_datetime
 from simtrust.store import Database
 
 __all__ = [
+    "AUTHORIZATION_CODE_GRANT",
     "PRE_AUTHORIZED_GRANT",
     "PROOF_TYP",
     "CredentialConfiguration",
@@ -65,6 +69,8 @@ __all__ = [
 PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 PROOF_TYP = "openid4vci-proof+jwt"
 _OFFER_LIFETIME = timedelta(minutes=15)
+#: An offer the holder authorizes by signing in lives longer than a code handed over.
+_AUTHORIZATION_OFFER_LIFETIME = timedelta(days=1)
 _TOKEN_LIFETIME = timedelta(minutes=10)
 _NONCE_LIFETIME = timedelta(minutes=5)
 _MAX_TX_ATTEMPTS = 5
@@ -101,7 +107,8 @@ def _digest(secret: str) -> str:
 class CredentialIssuer:
     """Offers, token redemption, nonces and credential requests of one issuer URL."""
 
-    __slots__ = ("_configurations", "_db", "_display", "_keyring", "_mint", "issuer_url")
+    __slots__ = ("_configurations", "_db", "_display", "_keyring", "_mint", "authorization",
+                 "issuer_url")
 
     def __init__(
         self,
@@ -119,6 +126,13 @@ class CredentialIssuer:
         self._configurations = dict(configurations)
         self._mint = mint
         self._display = display_name
+        scopes = {
+            str(config.metadata["scope"]): cid
+            for cid, config in self._configurations.items()
+            if "scope" in config.metadata
+        }
+        #: The authorization code flow (§3.4, §5) of this issuer, its own authorization server.
+        self.authorization = AuthorizationCodeFlow(db, issuer_url=self.issuer_url, scopes=scopes)
 
     # -- metadata (§12.2)
 
@@ -146,9 +160,15 @@ class CredentialIssuer:
         tx_code: bool = False,
         deferred: bool = False,
         tenant_id: str | None = None,
+        authorization_code: bool = False,
     ) -> dict[str, Any]:
-        """Make a pre-authorized offer; return the offer, its URI and the one-time secrets.
+        """Make an offer; return the offer, its URI and the one-time secrets.
 
+        By default the offer carries a pre-authorized code (§4.1.1). With
+        ``authorization_code`` (and a ``tenant_id``) it carries the authorization
+        code grant with an ``issuer_state``: the wallet sends the user to the
+        authorization endpoint, where only a user of that tenant can authorize it
+        (§3.4, §5.1.3).
         A ``deferred`` offer is issued only once :meth:`approve` is called (§9).
         ``tenant_id``: the tenant the credential is issued for (its dashboard lists it).
         """
@@ -161,8 +181,16 @@ class CredentialIssuer:
         if not isinstance(claims, dict):
             raise InvalidInput("claims must be a JSON object")
         config.check_claims(claims)
+        if authorization_code and not tenant_id:
+            raise InvalidInput("an offer with the authorization code grant names the tenant"
+                               " whose user authorizes it (tenantId)")  # fmt: skip
+        if authorization_code and tx_code:
+            raise InvalidInput("tx_code belongs to the pre-authorized code grant, not to an"
+                               " offer the holder authorizes by signing in")  # fmt: skip
         offer_id = secrets.token_urlsafe(16)
+        # With the authorization code grant this pre-authorized code is never handed out.
         code = secrets.token_urlsafe(32)
+        issuer_state = secrets.token_urlsafe(32) if authorization_code else None
         pin = "".join(secrets.choice("0123456789") for _ in range(6)) if tx_code else None
         grant: dict[str, Any] = {"pre-authorized_code": code}
         if pin is not None:
@@ -171,10 +199,15 @@ class CredentialIssuer:
                 "length": 6,
                 "description": "The code the operator gave you out of band",
             }
+        grants: dict[str, Any] = (
+            {PRE_AUTHORIZED_GRANT: grant} if issuer_state is None
+            else {AUTHORIZATION_CODE_GRANT: {"issuer_state": issuer_state}}
+        )  # fmt: skip
+        lifetime = _AUTHORIZATION_OFFER_LIFETIME if authorization_code else _OFFER_LIFETIME
         offer = {
             "credential_issuer": self.issuer_url,
             "credential_configuration_ids": [configuration_id],
-            "grants": {PRE_AUTHORIZED_GRANT: grant},
+            "grants": grants,
         }
         sealed = self._keyring.seal(
             json.dumps(claims, ensure_ascii=False).encode("utf-8"), self._aad(offer_id)
@@ -186,7 +219,8 @@ class CredentialIssuer:
             self._db.execute(
                 "INSERT INTO identity_oid4vci_offer (offer_id, code_hash, configuration_id,"
                 " claims_sealed, offer_sealed, tx_code_hash, created, expires, tx_attempts,"
-                " deferred, tenant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                " deferred, tenant_id, issuer_state_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
                 (
                     offer_id,
                     _digest(code),
@@ -195,9 +229,10 @@ class CredentialIssuer:
                     sealed_offer,
                     None if pin is None else _digest(pin),
                     format_datetime(now),
-                    format_datetime(now + _OFFER_LIFETIME),
+                    format_datetime(now + lifetime),
                     int(deferred),
                     tenant_id,
+                    None if issuer_state is None else _digest(issuer_state),
                 ),
             )
         offer_uri = f"{self.issuer_url}/oid4vci/offers/{offer_id}"
@@ -208,7 +243,7 @@ class CredentialIssuer:
             "offerUrl": "openid-credential-offer://?credential_offer_uri=" + quote(offer_uri, ""),
             "offerUrlByValue": "openid-credential-offer://?credential_offer="
             + quote(json.dumps(offer, separators=(",", ":")), ""),
-            "expiresAt": format_datetime(now + _OFFER_LIFETIME),
+            "expiresAt": format_datetime(now + lifetime),
         }
         if pin is not None:
             result["txCode"] = pin
@@ -280,6 +315,26 @@ class CredentialIssuer:
             "expires_in": int(_TOKEN_LIFETIME.total_seconds()),
         }
 
+    def redeem_code(self, params: Mapping[str, str], *, now: datetime) -> dict[str, Any]:
+        """The token response for the ``authorization_code`` grant (§6.1, §6.2)."""
+        token = secrets.token_urlsafe(32)
+        bound = self.authorization.exchange(
+            params, now=now, token=token, token_expires=now + _TOKEN_LIFETIME
+        )
+        response: dict[str, Any] = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": int(_TOKEN_LIFETIME.total_seconds()),
+        }
+        if bound["details"]:
+            # §6.2: the identifiers the credential request then names (§8.2).
+            response["authorization_details"] = [{
+                "type": "openid_credential",
+                "credential_configuration_id": bound["configuration_id"],
+                "credential_identifiers": [bound["configuration_id"]],
+            }]  # fmt: skip
+        return response
+
     # -- nonce endpoint (§7)
 
     def nonce(self, *, now: datetime) -> dict[str, Any]:
@@ -328,21 +383,17 @@ class CredentialIssuer:
                 "invalid_token", "a Bearer access token is required", http_status=401
             )
         row = self._db.query_one(
-            "SELECT offer_id, configuration_id, token_expires, issued FROM identity_oid4vci_offer"
-            " WHERE token_hash = ?",
+            "SELECT offer_id, configuration_id, token_expires, issued, credential_identifier"
+            " FROM identity_oid4vci_offer WHERE token_hash = ?",
             (_digest(access_token),),
         )
         if row is None or parse_datetime(str(row[2]), "token_expires") < now:
             raise ProtocolError("invalid_token", "the access token is unknown or expired",
                                 http_status=401)  # fmt: skip
-        offer_id, configuration_id, _, issued = row
+        offer_id, configuration_id, _, issued, identifier = row
         if not isinstance(request, dict):
             raise ProtocolError("invalid_credential_request", "the request is a JSON object")
-        wanted = request.get("credential_configuration_id")
-        if "credential_identifier" in request:
-            raise ProtocolError(
-                "invalid_credential_request", "this issuer does not use credential_identifier"
-            )
+        wanted = _wanted_configuration(request, identifier)
         if not isinstance(wanted, str):
             raise ProtocolError(
                 "invalid_credential_request", "credential_configuration_id is required"
@@ -532,6 +583,24 @@ def _jwk_did(jwk: dict[str, str]) -> str:
         return did_key(b64url_decode(jwk["x"]))
     return "did:key:" + p256_multikey(p256_compressed(b64url_decode(jwk["x"]),
                                                       b64url_decode(jwk["y"])))  # fmt: skip
+
+
+def _wanted_configuration(request: dict[str, Any], identifier: object) -> object:
+    """§8.2: ``credential_identifier`` when the token response returned identifiers
+    (§6.2), else ``credential_configuration_id``; never both."""
+    if identifier is None:
+        if "credential_identifier" in request:
+            raise ProtocolError("invalid_credential_request", "no credential_identifiers were"
+                                " returned with this token; use credential_configuration_id")
+        return request.get("credential_configuration_id")
+    if "credential_configuration_id" in request:
+        raise ProtocolError("invalid_credential_request", "credential_identifiers were returned"
+                            " with this token: send credential_identifier (§8.2)")
+    named = request.get("credential_identifier")
+    if named != identifier:
+        raise ProtocolError("unknown_credential_identifier",
+                            "credential_identifier is not one the token response returned")
+    return named
 
 
 def _one_proof(request: dict[str, Any]) -> str:

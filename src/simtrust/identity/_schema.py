@@ -142,6 +142,29 @@ _V6 = """
 ALTER TABLE identity_oid4vci_offer ADD COLUMN tenant_id TEXT
 """
 
+_V7 = """
+ALTER TABLE identity_oid4vci_offer ADD COLUMN issuer_state_hash TEXT;
+ALTER TABLE identity_oid4vci_offer ADD COLUMN credential_identifier TEXT;
+CREATE UNIQUE INDEX identity_oid4vci_offer_state ON identity_oid4vci_offer (issuer_state_hash);
+CREATE INDEX identity_oid4vci_offer_tenant ON identity_oid4vci_offer (tenant_id, configuration_id);
+CREATE TABLE identity_oid4vci_authz (
+    request_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    code_challenge TEXT NOT NULL,
+    state TEXT,
+    configuration_id TEXT NOT NULL,
+    details TEXT NOT NULL,
+    issuer_state_hash TEXT,
+    request_expires TEXT NOT NULL,
+    created TEXT NOT NULL,
+    code_hash TEXT UNIQUE,
+    code_expires TEXT,
+    code_used TEXT,
+    offer_id TEXT
+)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=1, name="dids-status-lists-keys-receipts", sql=_V1),
     Migration(component="identity", version=2, name="status-list-anchors", sql=_V2),
@@ -149,4 +172,5 @@ MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=4, name="openid4vc-state-receipt-parties", sql=_V4),
     Migration(component="identity", version=5, name="openid4vci-deferred-issuance", sql=_V5),
     Migration(component="identity", version=6, name="openid4vci-offer-tenant", sql=_V6),
+    Migration(component="identity", version=7, name="openid4vci-authorization-code", sql=_V7),
 ]

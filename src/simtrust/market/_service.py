@@ -54,12 +54,16 @@ __all__ = [
 
 #: TMF620 resource path segment → its ``@type``.
 CATALOG_KINDS = {
+    "catalog": "Catalog",
+    "category": "Category",
     "productOffering": "ProductOffering",
     "productSpecification": "ProductSpecification",
     "productOfferingPrice": "ProductOfferingPrice",
 }
 #: TMF633 resource path segment → its ``@type`` (stored with the product catalog).
-SERVICE_CATALOG_KINDS = {"serviceSpecification": "ServiceSpecification"}
+SERVICE_CATALOG_KINDS = {"serviceCatalog": "ServiceCatalog", "serviceCategory": "ServiceCategory",
+                         "serviceCandidate": "ServiceCandidate",
+                         "serviceSpecification": "ServiceSpecification"}
 _ALL_KINDS = {**CATALOG_KINDS, **SERVICE_CATALOG_KINDS}
 #: Attributes a merge patch may not touch (ProductOffering_Update and friends omit them).
 _CATALOG_FIXED = frozenset({"id", "href", "lastUpdate", "@type", "@baseType"})
@@ -98,6 +102,12 @@ _BOOLEANS = ("isBundle", "isSellable")
 
 def _api(kind: str) -> str:
     return "serviceCatalog" if kind in SERVICE_CATALOG_KINDS else "productCatalog"
+
+
+def _change_event(kind: str) -> str:
+    """TMF620 names a change ``…AttributeValueChangeEvent``, TMF633 ``…ChangeEvent``."""
+    suffix = "ChangeEvent" if kind in SERVICE_CATALOG_KINDS else "AttributeValueChangeEvent"
+    return _ALL_KINDS[kind] + suffix
 
 
 def _iso(moment: datetime) -> str:
@@ -258,6 +268,8 @@ class MarketService:
         if not isinstance(name, str) or not name.strip():
             raise InvalidInput("name is required", attribute="name")
         _check_document(body)
+        if kind == "serviceCandidate":
+            self._candidate_spec(body.get("serviceSpecification"), tenant_id)
         now = self._clock()
         doc = {**body, "id": str(uuid.uuid4()), "@type": body.get("@type", _ALL_KINDS[kind]),
                "lastUpdate": _iso(now)}
@@ -272,6 +284,15 @@ class MarketService:
                                tenant_id=tenant_id, details={"name": name})
             self._emit(_api(kind), f"{_ALL_KINDS[kind]}CreateEvent", kind, doc, tenant_id)
         return CatalogItem(kind, tenant_id, doc)
+
+    def _candidate_spec(self, ref: Any, tenant_id: str | None) -> None:
+        """TMF633 ServiceCandidate_Create: a serviceSpecification the owner can see."""
+        if not (isinstance(ref, dict) and isinstance(ref.get("id"), str)):
+            raise InvalidInput("serviceSpecification must be a reference with an id",
+                               attribute="serviceSpecification")
+        spec = self.get_item("serviceSpecification", ref["id"])
+        if spec.tenant_id is not None and spec.tenant_id != tenant_id:
+            raise NotFound(f"no serviceSpecification {ref['id']!r}", id=ref["id"])
 
     def get_item(self, kind: str, item_id: str) -> CatalogItem:
         row = self._db.query_one(
@@ -312,7 +333,7 @@ class MarketService:
             self._audit.append(actor=actor, action=f"market.{item.kind}.update",
                                subject=f"{item.kind}:{doc['id']}", outcome="success",
                                tenant_id=item.tenant_id, details={"members": sorted(patch)})
-            self._emit(_api(item.kind), f"{_ALL_KINDS[item.kind]}AttributeValueChangeEvent",
+            self._emit(_api(item.kind), _change_event(item.kind),
                        item.kind, doc, item.tenant_id)
         return CatalogItem(item.kind, item.tenant_id, doc)
 

@@ -55,11 +55,13 @@ from simtrust.policy._store import PolicyStore
 from simtrust.policy._tunnels import (
     TunnelAlert,
     TunnelSpec,
+    install_tunnel_credentials,
     parse_list_sas,
     render_swanctl,
     render_tunnel_guard,
     tunnel_alerts,
 )
+from simtrust.policy._vici import TunnelEvent, TunnelEvents
 
 __all__ = [
     "Action",
@@ -94,12 +96,15 @@ __all__ = [
     "TimeWindow",
     "TimeWindowRule",
     "TunnelAlert",
+    "TunnelEvent",
+    "TunnelEvents",
     "TunnelSpec",
     "UsageMeter",
     "Violation",
     "VolumeCapRule",
     "apply_ruleset",
     "build_policy_service",
+    "install_tunnel_credentials",
     "parse_list_sas",
     "policy_from_dict",
     "read_counters",

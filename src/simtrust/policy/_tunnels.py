@@ -4,6 +4,13 @@ certificates from the enterprise's PKI, traffic selectors from the APN's address
 the enterprise's prefixes (RFC 7296 §2.9); the matching nftables guard on the gateway
 lets the APN's traffic leave only IPsec-protected (``rt ipsec missing`` drops the rest);
 ``swanctl --list-sas`` output parsed into tunnel states, and an alert when one is down.
+
+Certificate authentication (RFC 7296 §2.15, AUTH with the end's private key; RFC 7296
+§3.6/§3.7 CERT and CERTREQ): each end names its certificate and the CA it trusts for the
+other end as absolute paths (swanctl.conf(5) ``certs``, ``cacerts``); the private key
+must sit in the ``private/`` folder of the swanctl directory that ``swanctl --load-all``
+reads (``SWANCTL_DIR``), which :func:`install_tunnel_credentials` lays out. The peer's
+identity must be a subjectAltName of its certificate.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from simtrust.errors import InvalidInput
@@ -19,6 +27,7 @@ from simtrust.errors import InvalidInput
 __all__ = [
     "TunnelAlert",
     "TunnelSpec",
+    "install_tunnel_credentials",
     "parse_list_sas",
     "render_swanctl",
     "render_tunnel_guard",
@@ -90,17 +99,26 @@ class TunnelSpec:
         if self.auth == "pubkey" and not (self.local_cert and self.remote_ca):
             raise InvalidInput("certificate tunnels name local_cert and remote_ca",
                                field="local_cert")
+        for what in ("local_cert", "remote_ca"):
+            path = getattr(self, what)
+            if path and not re.fullmatch(r"/[A-Za-z0-9._/-]{1,250}", path):
+                raise InvalidInput(f"{what}: an absolute file path of [A-Za-z0-9._/-]",
+                                   field=what)
         for proposal in (*self.ike_proposals, *self.esp_proposals):
             if not re.fullmatch(r"[a-z0-9_-]{3,80}", proposal):
                 raise InvalidInput(f"bad proposal {proposal!r}", field="proposals")
 
-    def mirrored(self) -> TunnelSpec:
-        """The same tunnel as the enterprise's endpoint configures it."""
+    def mirrored(self, *, local_cert: str | None = None,
+                 remote_ca: str | None = None) -> TunnelSpec:
+        """The same tunnel as the enterprise's endpoint configures it (with certificates,
+        the enterprise end's own certificate and the CA it trusts for the gateway)."""
         return TunnelSpec(self.name, self.tenant_id, self.apn, self.remote_address,
                           self.local_address, self.remote_id, self.local_id,
                           self.enterprise_prefixes, self.apn_pool, self.auth, self.psk,
-                          self.local_cert, self.remote_ca, self.ike_proposals,
-                          self.esp_proposals, self.dpd_delay_s)
+                          self.local_cert if local_cert is None else local_cert,
+                          self.remote_ca if remote_ca is None else remote_ca,
+                          ike_proposals=self.ike_proposals, esp_proposals=self.esp_proposals,
+                          dpd_delay_s=self.dpd_delay_s)
 
 
 def render_swanctl(specs: Sequence[TunnelSpec], *, start: bool = True) -> str:
@@ -142,6 +160,29 @@ def render_swanctl(specs: Sequence[TunnelSpec], *, start: bool = True) -> str:
                       f"    id-2 = {s.remote_id}", f"    secret = 0x{s.psk.hex()}", "  }"]
     lines += ["}", ""]
     return "\n".join(lines)
+
+
+def install_tunnel_credentials(directory: Path, name: str, *, cert_pem: bytes,
+                               key_pem: bytes, ca_pem: bytes) -> tuple[str, str]:
+    """Lay out one end's credentials in a swanctl directory (``x509/``, ``x509ca/`` and
+    ``private/``, the key 0600 in a 0700 folder) for ``SWANCTL_DIR=<directory> swanctl
+    --load-all``; returns (certificate path, CA path) for ``local_cert``/``remote_ca``.
+    Keys are PEM (RSA with strongSwan's gmp plugin; ECDSA needs its openssl plugin)."""
+    if not _NAME.fullmatch(name):
+        raise InvalidInput("tunnel name is 1-31 of a-z, 0-9, -", field="name")
+    for what, pem in (("cert_pem", cert_pem), ("key_pem", key_pem), ("ca_pem", ca_pem)):
+        if not pem.lstrip().startswith(b"-----BEGIN "):
+            raise InvalidInput(f"{what} is not PEM", field=what)
+    paths = {}
+    for folder, pem, mode in (("x509", cert_pem, 0o644), ("x509ca", ca_pem, 0o644),
+                              ("private", key_pem, 0o600)):
+        sub = directory / folder
+        sub.mkdir(mode=0o700 if folder == "private" else 0o755, parents=True, exist_ok=True)
+        path = sub / f"{name}.pem"
+        path.touch(mode=mode)
+        path.write_bytes(pem)
+        paths[folder] = str(path.resolve())
+    return paths["x509"], paths["x509ca"]
 
 
 def render_tunnel_guard(specs: Sequence[TunnelSpec], *, table: str = "simtrust_tunnels") -> str:

@@ -22,6 +22,7 @@ from simtrust.settlement._contracts import (
     ContractEngine,
     ContractRejected,
     Transition,
+    TransitionContext,
     code_hash,
     create_payload,
     roaming_agreement_code,
@@ -65,6 +66,12 @@ from simtrust.settlement._statement import (
     verify_record_proof,
     verify_statement,
 )
+from simtrust.settlement._store import (
+    PERIOD_RULE,
+    StatementStore,
+    check_period,
+    check_statements,
+)
 from simtrust.settlement._tokens import SettlementTokens, TokenReceipt, party_public_key
 from simtrust.settlement._usage import export_session_usage
 
@@ -74,6 +81,7 @@ __all__ = [
     "CONTRACT_PAYLOAD_TYPE",
     "CREDIT_NOTE_TYPE",
     "MEASUREMENT_COLUMNS",
+    "PERIOD_RULE",
     "RECORDS_COLUMNS",
     "RESOLUTION_TYPE",
     "SERVICES",
@@ -89,13 +97,17 @@ __all__ = [
     "RoamingAgreement",
     "SettlementTokens",
     "SlaContract",
+    "StatementStore",
     "TokenReceipt",
     "Transition",
+    "TransitionContext",
     "aggregate_vouchers",
     "anchor_statement",
     "build_credit_note",
     "build_statement",
     "carry_disputes",
+    "check_period",
+    "check_statements",
     "code_hash",
     "create_payload",
     "evaluate_sla",

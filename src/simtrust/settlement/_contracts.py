@@ -11,6 +11,13 @@ code gets the state, the input and the set of parties that signed, and
 nothing else (no clock, no randomness), so every validator that applies the
 same finalized order holds the same states. A transition that fails is
 recorded with its reason and changes nothing.
+
+Time comes from the finalized order, never from a clock: the engine's ledger
+time is the latest issue time (the signed ``issued_at`` of the message, docs/
+ledger.md "Message format") among the contract messages finalized so far, so it
+only moves forward and is the same on every validator. Code that needs it
+declares a fourth parameter and receives a :class:`TransitionContext` (order
+and ledger time); each history entry records the ledger time as ``at``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import rfc8785
@@ -36,6 +44,7 @@ __all__ = [
     "ContractEngine",
     "ContractRejected",
     "Transition",
+    "TransitionContext",
     "code_hash",
     "create_payload",
     "roaming_agreement_code",
@@ -47,8 +56,22 @@ __all__ = [
 
 CONTRACT_PAYLOAD_TYPE = "contract"
 
-#: Transition code: (state, input, signers) → the new state; raise ContractRejected to refuse.
-Transition = Callable[[dict[str, Any], dict[str, Any], frozenset[str]], dict[str, Any]]
+@dataclass(frozen=True, slots=True)
+class TransitionContext:
+    """What a transition may know besides state, input and signers: where it was finalized.
+
+    ``order`` is the message's position in the finalized order and ``time_ms`` the
+    ledger time (milliseconds since the Unix epoch): the latest issue time among the
+    contract messages finalized up to this one. Both are equal on every validator.
+    """
+
+    order: int
+    time_ms: int
+
+
+#: Transition code: (state, input, signers[, context]) → the new state; raise
+#: ContractRejected to refuse. Code declaring a fourth parameter gets a TransitionContext.
+Transition = Callable[..., dict[str, Any]]
 
 
 class ContractRejected(SimtrustError):
@@ -82,7 +105,11 @@ def _canonical(value: Any) -> bytes:
                 check(inner)
 
     check(value)
-    return rfc8785.dumps(value)
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        # e.g. an integer beyond ±(2**53 − 1): refused, never raised past the ledger handler
+        raise InvalidInput(f"contract data is not canonical JSON ({exc})") from None
 
 
 def _b64(data: bytes) -> str:
@@ -134,6 +161,11 @@ class ContractEngine:
 
     def __init__(self, codes: list[Transition]) -> None:
         self._codes = {code_hash(code): code for code in codes}
+        self._wants_context = {
+            digest for digest, code in self._codes.items()
+            if len(inspect.signature(code).parameters) >= 4
+        }
+        self._time_ms = 0
         self._contracts: dict[str, _Contract] = {}
         self._outcomes: dict[str, dict[str, Any]] = {}
         self.rejected: list[dict[str, Any]] = []
@@ -151,7 +183,9 @@ class ContractEngine:
             if message.order <= self._applied:
                 return
             self._applied = message.order
-            record = {"order": message.order, "message_id": message.message_id.hex()}
+            self._time_ms = max(self._time_ms, int(message.issued_at_ms))
+            record = {"order": message.order, "message_id": message.message_id.hex(),
+                      "at": _iso_ms(self._time_ms)}
             try:
                 self._apply(bytes(message.payload), record)
             except (ContractRejected, InvalidInput) as exc:
@@ -220,9 +254,12 @@ class ContractEngine:
             except (SimtrustError, ValueError):
                 raise ContractRejected("signature") from None
             signers.add(key)
-        new_state = self._codes[contract.code](
-            _copy(contract.state), _copy(data), frozenset(signers)
-        )
+        code = self._codes[contract.code]
+        if contract.code in self._wants_context:
+            context = TransitionContext(int(record["order"]), self._time_ms)
+            new_state = code(_copy(contract.state), _copy(data), frozenset(signers), context)
+        else:
+            new_state = code(_copy(contract.state), _copy(data), frozenset(signers))
         if not isinstance(new_state, dict):
             raise ContractRejected("code-returned-no-state")
         _canonical(new_state)
@@ -269,11 +306,24 @@ class ContractEngine:
         """Code hash → function name of every transition code this engine runs."""
         return {digest: code.__name__ for digest, code in self._codes.items()}
 
+    def time_ms(self) -> int:
+        """The ledger time: the latest issue time among the finalized contract messages."""
+        with self._lock:
+            return self._time_ms
+
     def fingerprint(self) -> str:
         """One hash over every contract's state hash: equal on validators that agree."""
         with self._lock:
             body = {name: c.hash for name, c in sorted(self._contracts.items())}
         return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+def _iso_ms(millis: int) -> str:
+    try:
+        moment = datetime.fromtimestamp(millis // 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # beyond year 9999: the ledger bounds skew
+        return str(millis)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
 
 
 def _copy(value: dict[str, Any]) -> dict[str, Any]:

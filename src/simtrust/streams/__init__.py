@@ -44,6 +44,7 @@ from simtrust.streams._frame import (
     frame_id,
 )
 from simtrust.streams._keys import SodiumSigner
+from simtrust.streams._market import DEFAULT_INTERVAL_SECONDS, DEFAULT_THRESHOLD, EnergyMarket
 from simtrust.streams._meter import (
     MeterAlert,
     MeterReading,
@@ -72,6 +73,8 @@ from simtrust.streams._service import SimRef, StreamService
 
 __all__ = [
     "ANNOTATION_KINDS",
+    "DEFAULT_INTERVAL_SECONDS",
+    "DEFAULT_THRESHOLD",
     "DEFAULT_WEIGHTS",
     "HEADER_SIZE",
     "MAX_FRAME",
@@ -87,6 +90,7 @@ __all__ = [
     "Delivery",
     "DeviceBinding",
     "DeviceCredentials",
+    "EnergyMarket",
     "Frame",
     "FrameKind",
     "IdentityDeviceCredentials",

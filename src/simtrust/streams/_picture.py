@@ -36,7 +36,10 @@ def provenance_svg(graph: dict[str, Any]) -> str:
     width = 40 + len(columns) * (_W + _GAP_X) - _GAP_X
     height = 40 + max(len(k) for k in columns.values()) * (_H + _GAP_Y) - _GAP_Y
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="monospace" font-size="12">',
+           f'viewBox="0 0 {width} {height}" '
+           f'font-family="monospace" font-size="12" role="img">',
+           f"<title>Provenance of {escape(str(graph['datum']))}: {len(graph['nodes'])} data,"
+           f" {len(graph['edges'])} derivations</title>",
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
            'markerHeight="8" orient="auto"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>']
     for source, target in graph["edges"]:

@@ -1,4 +1,5 @@
-"""Tables of the streams service: channels, frames, data, annotations, meters, alerts.
+"""Tables of the streams service: channels, frames, data, annotations, meters, alerts,
+and the local energy market's orders and intervals.
 
 A channel's frames are kept byte for byte (``stream_frames.frame``) in arrival
 order (``pos``), so a restart rebuilds each channel's reader from them and a
@@ -139,6 +140,35 @@ MIGRATIONS = [
         2,
         "when each meter's device certificate was last verified",
         "ALTER TABLE stream_meters ADD COLUMN verified_at TEXT",
+    ),
+    Migration(
+        "streams",
+        3,
+        "the local energy market: orders per interval, clearings and settlements",
+        """
+        CREATE TABLE energy_orders (
+            id {serial},
+            tenant_id TEXT NOT NULL,
+            interval_start {bigint} NOT NULL,
+            meter TEXT NOT NULL,
+            side TEXT NOT NULL,
+            wh {bigint} NOT NULL,
+            price {bigint} NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX energy_orders_interval ON energy_orders (tenant_id, interval_start, id);
+        CREATE TABLE energy_intervals (
+            tenant_id TEXT NOT NULL,
+            interval_start {bigint} NOT NULL,
+            status TEXT NOT NULL,
+            price {bigint},
+            trades TEXT NOT NULL,
+            payments TEXT,
+            cleared_at TEXT NOT NULL,
+            settled_at TEXT,
+            PRIMARY KEY (tenant_id, interval_start)
+        )
+        """,
     ),
 ]
 

@@ -28,6 +28,7 @@ from simtrust.crypto import Keyring
 from simtrust.domain import Iccid, Imsi
 from simtrust.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from simtrust.store import Database
+from simtrust.subscriber._allocations import AllocationIndex
 from simtrust.subscriber._apns import ApnCatalog
 from simtrust.subscriber._bulk import BULK_TARGETS, BulkActions, BulkOutcome
 from simtrust.subscriber._core import InventoryCore
@@ -302,7 +303,8 @@ class Inventory(InventoryCore):
         """Move ``count`` SIMs in ``inventory`` state from ``stock_tenant`` to ``tenant_id``.
 
         The SIMs become ``active`` for the new tenant (on ``apn`` when given, an APN
-        of that tenant). The lowest ICCIDs go first; Conflict when the stock holds
+        of that tenant), outside any device group. The lowest ICCIDs that may go to
+        the tenant go first (:meth:`_transferable`); Conflict when the stock holds
         fewer, and nothing moves. :meth:`return_stock` undoes it.
         """
         if not 1 <= count <= 1_000_000:
@@ -310,26 +312,38 @@ class Inventory(InventoryCore):
         self.require_tenant(tenant_id)
         if apn is not None:
             self.apns.get_apn(tenant_id, apn)
+        index = self.allocations.index()
         moved: list[Sim] = []
         with self._db.transaction():
-            rows = self._db.query(
-                f"SELECT {SIM_COLUMNS} FROM sub_sims WHERE tenant_id = ? AND state = ?"
-                " ORDER BY iccid LIMIT ?", (stock_tenant, str(SimState.INVENTORY), count))
-            if len(rows) < count:
-                raise Conflict(f"the SIM stock holds {len(rows)} SIMs, {count} needed",
-                               reason="stock-exhausted")
+            after = ""
+            while len(moved) < count:
+                rows = self._db.query(
+                    f"SELECT {SIM_COLUMNS} FROM sub_sims WHERE tenant_id = ? AND state = ?"
+                    " AND iccid > ? ORDER BY iccid LIMIT ?",
+                    (stock_tenant, str(SimState.INVENTORY), after, max(count, 500)))
+                if not rows:
+                    break
+                for row in rows:
+                    sim = sim_from_row(row)
+                    after = sim.iccid.value
+                    if self._transferable(index, sim, tenant_id):
+                        moved.append(sim)
+                        if len(moved) == count:
+                            break
+            if len(moved) < count:
+                raise Conflict(f"the SIM stock holds {len(moved)} SIMs for this tenant,"
+                               f" {count} needed", reason="stock-exhausted")
             now = self._clock().isoformat()
-            for row in rows:
-                sim = sim_from_row(row)
+            for sim in moved:
                 changed = self._db.execute(
-                    "UPDATE sub_sims SET tenant_id = ?, state = ?, apn = ?, updated_at = ?"
-                    " WHERE iccid = ? AND tenant_id = ? AND state = ?",
+                    "UPDATE sub_sims SET tenant_id = ?, state = ?, apn = ?, group_id = NULL,"
+                    " updated_at = ? WHERE iccid = ? AND tenant_id = ? AND state = ?",
                     (tenant_id, str(SimState.ACTIVE), apn, now, sim.iccid.value, stock_tenant,
                      str(SimState.INVENTORY)))
                 if changed != 1:
                     raise Conflict("the SIM stock changed concurrently; retry")
+                self._db.execute("DELETE FROM sub_leases WHERE imsi = ?", (sim.imsi.value,))
                 self.record_change("sim", sim.imsi.value)
-                moved.append(sim)
             self._audit.append(
                 actor=actor, action="sim.allocate", subject=f"tenant:{tenant_id}",
                 outcome="success", reason=reason, tenant_id=tenant_id,
@@ -338,6 +352,22 @@ class Inventory(InventoryCore):
         for sim in moved:
             self.notify("sim", sim.imsi.value)
         return [sim.iccid for sim in moved]
+
+    @staticmethod
+    def _transferable(index: AllocationIndex, sim: Sim, tenant_id: str) -> bool:
+        """Whether a stock SIM may become ``tenant_id``'s (docs/decisions/market-stock-transfer.md).
+
+        Its ICCID and IMSI may not lie in another tenant's ranges (the rule the
+        operator provisions by, which keeps ranges from covering another tenant's
+        SIMs), and a static address it carries must lie in ``tenant_id``'s own
+        networks (the order is the tenant's request, as for an ordered APN pool).
+        The answer depends on the stock and the buyer's allocation, never on which
+        identifiers the buyer named: it names none.
+        """
+        if index.refusal(tenant_id, sim.iccid.value, sim.imsi.value, own=False) is not None:
+            return False
+        return sim.static_ip is None or index.address_refusal(
+            tenant_id, sim.static_ip, own=True) is None
 
     def return_stock(
         self, iccids: Sequence[Iccid], tenant_id: str, stock_tenant: str, *, actor: str,

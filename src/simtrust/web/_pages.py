@@ -11,9 +11,12 @@ object answers like a missing one, docs/decisions/api-tenant-existence.md).
   ``ledger_validators`` asked for that status over HTTP (web/_validators.py); any
   node: messages finalized per round and the leaders of the recent rounds
   (``ledger_rounds``).
-- Settlement: multilateral netting (settlement/_netting.py) of statements the user
-  pastes, with the API's rules (``POST /v1/settlement/net``): gross positions before
-  netting and net positions after, as a chart and a table.
+- Settlement: the periods whose statements a tenant stored
+  (``settlement_statements``, settlement/_store.py) and, for one period, the
+  multilateral netting (settlement/_netting.py) of what is stored; statements
+  pasted into the form are netted (and stored under a period when one is given)
+  with the API's rules (``POST /v1/settlement/net``, ``/statements``): gross
+  positions before netting and net positions after, as a chart and a table.
 - Marketplace: TMF622 product orders (``market_orders``).
 - Streams: channels and data, and a datum's provenance graph
   (``StreamService.provenance``, drawn by ``provenance_svg``).
@@ -27,16 +30,17 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from simtrust.api import Principal
 from simtrust.errors import InvalidInput, NotFound
 from simtrust.ledger.net import render_tangle_svg, tangle_view
 from simtrust.runtime import Runtime
-from simtrust.settlement import net_statements, verify_statement
+from simtrust.settlement import StatementStore, check_period, check_statements, net_statements
 from simtrust.streams import provenance_svg
 from simtrust.web._charts import bar_chart, grouped_chart
 from simtrust.web._session import Session
@@ -112,18 +116,30 @@ def add_trust_pages(ui: FastAPI, runtime: Runtime, render: Render, current: Curr
     # -- settlement netting ------------------------------------------------------------
 
     @ui.get("/settlement", response_class=HTMLResponse)
-    def settlement(request: Request) -> Response:
-        current(request)
-        return render(request, "settlement.html", errors={}, values={"signatures": ""},
-                      result=None)
+    def settlement(request: Request, period: str = "") -> Response:
+        _session, who = current(request)
+        store = StatementStore(runtime.db)
+        scope = _scope(who)
+        result = None
+        stored: list[Any] = []
+        if period:
+            stored = store.statements(period, scope)  # InvalidInput: a 400 page
+            if not stored:
+                raise NotFound(f"no statements stored for {period}")
+            result = _netting_view(stored)
+        return render(request, "settlement.html", errors={},
+                      values={"signatures": "", "period": ""}, result=result,
+                      periods=store.periods(scope), period=period, stored=len(stored),
+                      is_admin=who.role != "tenant-viewer")
 
     @ui.post("/settlement", response_class=HTMLResponse)
     async def settlement_net(request: Request) -> Response:
-        session, _who = current(request)
+        session, who = current(request)
         fields = await form_of(request, session)
         text = fields.get("statements", "")
         values = {"statements": text[:_MAX_STATEMENTS_TEXT],
-                  "signatures": "1" if fields.get("signatures") else ""}
+                  "signatures": "1" if fields.get("signatures") else "",
+                  "period": fields.get("period", "")[:40]}
         errors: dict[str, str] = {}
         statements: list[Any] = []
         if not text.strip():
@@ -142,24 +158,40 @@ def add_trust_pages(ui: FastAPI, runtime: Runtime, render: Render, current: Curr
                     parsed = parsed["statements"]
                 if not isinstance(parsed, list) or not parsed:
                     errors["statements"] = "a non-empty JSON array of statements"
-                elif len(parsed) > 10_000:
-                    errors["statements"] = "at most 10,000 statements"
                 else:
                     statements = parsed
+        period = values["period"].strip()
+        if period:
+            if who.role == "tenant-viewer":
+                errors["period"] = "a viewer key cannot store statements; leave the period empty"
+            else:
+                try:
+                    check_period(period)
+                except InvalidInput as exc:
+                    errors["period"] = exc.detail
         result = None
-        if not errors:
+        if "statements" not in errors:
             try:
-                if values["signatures"]:
-                    for index, statement in enumerate(statements):
-                        try:
-                            verify_statement(statement)
-                        except InvalidInput as exc:
-                            raise InvalidInput(f"statement {index}: {exc.detail}") from None
+                # The rules of POST /v1/settlement/net and POST /v1/settlement/statements.
+                check_statements(statements, require_signatures=bool(values["signatures"]))
                 result = _netting_view(statements)
             except InvalidInput as exc:
                 errors["statements"] = exc.detail
+        store = StatementStore(runtime.db)
+        if period and not errors:
+            tenant = _scope(who)
+            stored = await run_in_threadpool(
+                store.put, statements, period=period, tenant_id=tenant,
+                require_signatures=bool(values["signatures"]), now=runtime.clock())
+            runtime.audit.append(actor=who.actor, action="settlement.statements.store",
+                                 subject=f"period:{period}", outcome="success",
+                                 tenant_id=tenant, details=stored, durable=True)
+            return RedirectResponse("/ui/settlement?" + urlencode({"period": period}),
+                                    status_code=303)
         return render(request, "settlement.html", status=422 if errors else 200,
-                      errors=errors, values=values, result=result)
+                      errors=errors, values=values, result=None if errors else result,
+                      periods=store.periods(_scope(who)), period="", stored=0,
+                      is_admin=who.role != "tenant-viewer")
 
     # -- marketplace -------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ from simtrust.subscriber import (
     missing_block,
     missing_sim,
 )
+from simtrust.web._authorize import add_authorization_pages
 from simtrust.web._charts import bar_chart
 from simtrust.web._fleet import FleetQuery, parse_filter
 from simtrust.web._jobs import JobBoard
@@ -621,6 +622,7 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
             "Content-Disposition": f'attachment; filename="proof-{event.seq}.json"'})
 
     add_trust_pages(ui, runtime, render, current, form_of, validator)
+    add_authorization_pages(ui, runtime, render, current, form_of)
     return ui
 
 

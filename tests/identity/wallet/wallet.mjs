@@ -1,5 +1,5 @@
-// An independent wallet for simtrust's interop tests: OpenID4VCI 1.0 (pre-authorized code)
-// and OpenID4VP 1.0 (request by reference, DCQL, direct_post) with Animo's oid4vc-ts, and
+// An independent wallet for simtrust's interop tests: OpenID4VCI 1.0 (pre-authorized code, and
+// the authorization code flow with PAR and PKCE: "authorize" then "redeemCode") and OpenID4VP 1.0 (request by reference, DCQL, direct_post) with Animo's oid4vc-ts, and
 // SD-JWT VC presentations with the OpenID Foundation's @sd-jwt packages.
 // stdin: {"action": "receive"|"present", ...}; stdout: one JSON result.
 // The server listens on http://127.0.0.1:PORT while its public URL is https://localhost:PORT:
@@ -119,6 +119,60 @@ async function receive() {
   };
 }
 
+// Authorization code flow, first half: resolve the offer, push the authorization request
+// (the library uses PAR because the metadata asks for it) and hand back the URL the user's
+// browser opens, with the PKCE verifier the wallet keeps.
+async function authorize() {
+  const client = new Openid4vciClient({ callbacks });
+  const offer = await client.resolveCredentialOffer(input.offerUrl);
+  const issuerMetadata = await client.resolveIssuerMetadata(offer.credential_issuer);
+  const configurationId = offer.credential_configuration_ids[0];
+  const scope = issuerMetadata.credentialIssuer.credential_configurations_supported[configurationId].scope;
+  const started = await client.initiateAuthorization({
+    credentialOffer: offer, issuerMetadata, clientId: input.clientId,
+    redirectUri: input.redirectUri, scope,
+  });
+  return {
+    authorizationFlow: started.authorizationFlow,
+    authorizationRequestUrl: started.authorizationRequestUrl,
+    pkceCodeVerifier: started.pkce?.codeVerifier,
+    codeChallengeMethod: started.pkce?.codeChallengeMethod,
+    authorizationServer: started.authorizationServer,
+    scope,
+  };
+}
+
+// Second half: check the redirect (RFC 9207 iss), redeem the code with the verifier, prove the
+// key and receive the credential.
+async function redeemCode() {
+  const client = new Openid4vciClient({ callbacks });
+  const offer = await client.resolveCredentialOffer(input.offerUrl);
+  const issuerMetadata = await client.resolveIssuerMetadata(offer.credential_issuer);
+  const configurationId = offer.credential_configuration_ids[0];
+  const authorizationServerMetadata = issuerMetadata.authorizationServers[0];
+  const redirect = client.parseAndVerifyAuthorizationResponseRedirectUrl({
+    url: input.redirectUrl, authorizationServerMetadata,
+  });
+  const { accessTokenResponse } = await client.retrieveAuthorizationCodeAccessTokenFromOffer({
+    credentialOffer: offer, issuerMetadata, authorizationCode: redirect.code,
+    pkceCodeVerifier: input.pkceCodeVerifier, redirectUri: input.redirectUri,
+  });
+  const { c_nonce: nonce } = await client.requestNonce({ issuerMetadata });
+  const { jwt } = await client.createCredentialRequestJwtProof({
+    issuerMetadata, credentialConfigurationId: configurationId, nonce,
+    signer: { method: 'jwk', alg: holderAlg, publicJwk },
+  });
+  const response = await client.retrieveCredentials({
+    issuerMetadata, accessToken: accessTokenResponse.access_token,
+    credentialConfigurationId: configurationId, proofs: { jwt: [jwt] },
+  });
+  return {
+    code: redirect.code,
+    credential: response.credentialResponse.credentials[0].credential,
+    privateJwk,
+  };
+}
+
 async function deferred() {
   const client = new Openid4vciClient({ callbacks });
   const issuerMetadata = await client.resolveIssuerMetadata(input.issuer);
@@ -165,7 +219,7 @@ async function present() {
 }
 
 try {
-  const actions = { receive, deferred, present };
+  const actions = { receive, deferred, present, authorize, redeemCode };
   const result = await actions[input.action]();
   process.stdout.write(JSON.stringify(result));
 } catch (error) {

@@ -9,6 +9,16 @@ API key's id and the secret the API key. Success: 200 ``{"access_token",
 errors per §5.2 (``invalid_request``, ``invalid_client`` 401 with
 ``WWW-Authenticate``, ``unsupported_grant_type``). The form is parsed with
 the standard library (one flat form; no multipart dependency for it).
+
+The OpenID4VCI authorization code flow (§3.4, §5, §6): ``POST /oauth2/par``
+takes a wallet's pushed authorization request (RFC 9126 §2.1; public client,
+PKCE S256, ``authorization_details`` or ``scope``, ``issuer_state``) and
+answers 201 ``{"request_uri", "expires_in"}``; the user then authorizes at
+the dashboard's ``/ui/oid4vci/authorize`` (signed in, see
+docs/decisions/identity-oid4vci-authorization-code.md); the wallet redeems
+the code here with ``grant_type=authorization_code`` and its
+``code_verifier`` (RFC 6749 §4.1.3, RFC 7636 §4.5). All three are listed in
+the RFC 8414 metadata.
 """
 
 from __future__ import annotations
@@ -24,14 +34,16 @@ from fastapi.responses import JSONResponse
 from simtrust.api._oauth import mint
 from simtrust.api.deps import CurrentRuntime
 from simtrust.errors import AuthenticationRequired
-from simtrust.identity import PRE_AUTHORIZED_GRANT, ProtocolError
+from simtrust.identity import AUTHORIZATION_CODE_GRANT, PRE_AUTHORIZED_GRANT, ProtocolError
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["oauth2"])
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_MAX_FORM = 4096
+_MAX_FORM = 16384
+#: The dashboard's authorization endpoint (the user signs in there), under the public URL.
+AUTHORIZE_PATH = "/ui/oid4vci/authorize"
 
 
 def _error(status: int, error: str, description: str, **headers: str) -> JSONResponse:
@@ -67,18 +79,9 @@ def _basic(header: str | None) -> tuple[str, str] | None:
     },
 )
 async def token(request: Request, rt: CurrentRuntime) -> JSONResponse:
-    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        return _error(400, "invalid_request", "the body must be application/x-www-form-urlencoded")
-    raw = await request.body()
-    if len(raw) > _MAX_FORM:
-        return _error(400, "invalid_request", "the form is too large")
-    try:
-        form = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-    except (UnicodeDecodeError, ValueError):
-        return _error(400, "invalid_request", "the form does not decode")
-    if any(len(values) > 1 for values in form.values()):
-        return _error(400, "invalid_request", "a parameter is repeated")
-    params = {k: v[0] for k, v in form.items()}
+    params = await _form(request)
+    if isinstance(params, JSONResponse):
+        return params
     grant = params.get("grant_type")
     if grant is None:
         return _error(400, "invalid_request", "grant_type is required")
@@ -90,9 +93,22 @@ async def token(request: Request, rt: CurrentRuntime) -> JSONResponse:
         except ProtocolError as exc:
             return _error(exc.http_status, exc.error, exc.detail)
         return JSONResponse(response, headers=_NO_STORE)
+    if grant == AUTHORIZATION_CODE_GRANT:
+        # OpenID4VCI 1.0 §6.1 with RFC 6749 §4.1.3 and PKCE (RFC 7636 §4.5); public client.
+        if "client_secret" in params or request.headers.get("authorization"):
+            return _error(401, "invalid_client", "wallets are public clients (method none)")
+        service = rt.identity
+        try:
+            response = service.oid4vci.redeem_code(params, now=service.now())
+        except ProtocolError as exc:
+            rt.audit.append(actor=f"oauth2:{params.get('client_id', '')[:100]}",
+                            action="oid4vci.token", subject="authorization_code",
+                            outcome="failure", details={"error": exc.error})  # fmt: skip
+            return _error(exc.http_status, exc.error, exc.detail)
+        return JSONResponse(response, headers=_NO_STORE)
     if grant != "client_credentials":
-        return _error(400, "unsupported_grant_type",
-                      "client_credentials and the pre-authorized code grant are supported")
+        return _error(400, "unsupported_grant_type", "client_credentials, authorization_code"
+                      " and the pre-authorized code grant are supported")  # fmt: skip
     basic = _basic(request.headers.get("authorization"))
     in_body = "client_secret" in params
     if basic is not None and in_body:
@@ -122,6 +138,48 @@ async def token(request: Request, rt: CurrentRuntime) -> JSONResponse:
     return JSONResponse(body, headers=_NO_STORE)
 
 
+async def _form(request: Request) -> dict[str, str] | JSONResponse:
+    """One flat ``application/x-www-form-urlencoded`` form, or the RFC 6749 §5.2 error."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return _error(400, "invalid_request", "the body must be application/x-www-form-urlencoded")
+    raw = await request.body()
+    if len(raw) > _MAX_FORM:
+        return _error(400, "invalid_request", "the form is too large")
+    try:
+        form = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        return _error(400, "invalid_request", "the form does not decode")
+    if any(len(values) > 1 for values in form.values()):
+        return _error(400, "invalid_request", "a parameter is repeated")
+    return {k: v[0] for k, v in form.items()}
+
+
+@router.post(
+    "/oauth2/par",
+    status_code=201,
+    summary="Pushed authorization request of a wallet (RFC 9126, OpenID4VCI §5.1)",
+    responses={
+        201: {"description": "request_uri and expires_in (RFC 9126 §2.2)",
+              "content": {"application/json": {}}},
+        400: {"description": "RFC 6749 §4.1.2.1 / RFC 9126 §2.3 error",
+              "content": {"application/json": {}}},
+        401: {"description": "invalid_client", "content": {"application/json": {}}},
+    },
+)
+async def pushed_authorization_request(request: Request, rt: CurrentRuntime) -> JSONResponse:
+    params = await _form(request)
+    if isinstance(params, JSONResponse):
+        return params
+    if "client_secret" in params or request.headers.get("authorization"):
+        return _error(401, "invalid_client", "wallets are public clients (method none)")
+    service = rt.identity
+    try:
+        response = service.oid4vci.authorization.push(params, now=service.now())
+    except ProtocolError as exc:
+        return _error(exc.http_status, exc.error, exc.detail)
+    return JSONResponse(response, status_code=201, headers=_NO_STORE)
+
+
 @router.get(
     "/.well-known/oauth-authorization-server",
     summary="OAuth 2.0 authorization server metadata (RFC 8414)",
@@ -131,8 +189,18 @@ def metadata(rt: CurrentRuntime) -> dict[str, Any]:
     return {
         "issuer": base,
         "token_endpoint": f"{base}/oauth2/token",
-        "grant_types_supported": ["client_credentials", PRE_AUTHORIZED_GRANT],
+        "authorization_endpoint": f"{base}{AUTHORIZE_PATH}",
+        "pushed_authorization_request_endpoint": f"{base}/oauth2/par",
+        "require_pushed_authorization_requests": True,
+        "grant_types_supported": ["client_credentials", AUTHORIZATION_CODE_GRANT,
+                                  PRE_AUTHORIZED_GRANT],
         "pre-authorized_grant_anonymous_access_supported": True,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
+                                                  "none"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_details_types_supported": ["openid_credential"],
+        "authorization_response_iss_parameter_supported": True,
+        "scopes_supported": rt.identity.oid4vci.authorization.scopes(),
     }

@@ -4,7 +4,9 @@ Issuer: ``GET /.well-known/openid-credential-issuer`` (metadata, OpenID4VCI
 §12.2.2), ``POST /oid4vci/offers`` (operator-admin: a pre-authorized offer,
 §4.1), ``GET /oid4vci/offers/{id}`` (``credential_offer_uri``, §4.1.3),
 ``POST /oid4vci/nonce`` (§7), ``POST /oid4vci/credential`` (§8, Bearer access
-token from the pre-authorized code grant at ``POST /oauth2/token``).
+token from the pre-authorized code or the authorization code grant at
+``POST /oauth2/token``; an offer with ``"grant": "authorization_code"`` carries that
+grant, whose flow is in routes/oauth2.py and web/_authorize.py).
 Verifier: ``POST /oid4vp/requests`` (a relying party's DCQL query or
 presentation definition), ``GET /oid4vp/requests/{id}/object`` (the signed
 request object, RFC 9101 ``application/oauth-authz-req+jwt``),
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request, status
@@ -66,6 +68,9 @@ class OfferRequest(BaseModel):
     tenantId: str | None = Field(  # noqa: N815 - API member style
         default=None, max_length=64,
         description="The tenant the credential is issued for (a tenant key sees its own)")
+    #: ``authorization_code``: the offer carries that grant (OpenID4VCI §3.4) and a user of
+    #: ``tenantId`` authorizes it by signing in at the authorization endpoint.
+    grant: Literal["pre-authorized_code", "authorization_code"] = "pre-authorized_code"
 
 
 class PresentationRequest(BaseModel):
@@ -96,6 +101,7 @@ def create_offer(body: OfferRequest, rt: CurrentRuntime, who: CurrentPrincipal) 
     result = service.oid4vci.create_offer(
         body.credential_configuration_id, body.claims, now=service.now(), tx_code=body.tx_code,
         deferred=body.deferred, tenant_id=body.tenantId,
+        authorization_code=body.grant == "authorization_code",
     )  # fmt: skip
     rt.audit.append(
         actor=who.actor, action="oid4vci.offer", subject=result["offerId"], outcome="success",
@@ -194,7 +200,10 @@ async def credential(request: Request, rt: CurrentRuntime) -> JSONResponse:
     except ProtocolError as exc:
         return protocol_error(exc)
     pending = "transaction_id" in response
-    configuration = str(body["credential_configuration_id"])
+    # §8.2: the configuration id, or the credential identifier the token response named.
+    configuration = str(
+        body.get("credential_configuration_id") or body.get("credential_identifier")
+    )
     if pending:
         rt.audit.append(
             actor="oid4vci:wallet", action="oid4vci.deferred", subject=configuration,

@@ -24,8 +24,10 @@ from simtrust.ledger import parse_hex_id
 from simtrust.settlement import (
     CONTRACT_CODES,
     SettlementTokens,
+    StatementStore,
     anchor_statement,
     build_credit_note,
+    check_statements,
     code_hash,
     evaluate_sla,
     net_statements,
@@ -113,12 +115,56 @@ def verify(body: StatementBody, who: CurrentPrincipal) -> dict[str, Any]:
 @router.post("/net", summary="Multilateral netting: positions and at most N−1 transfers",
              responses=_ERRORS)
 def net(body: NetBody, who: CurrentPrincipal) -> dict[str, Any]:
-    for statement in body.statements:
-        if body.require_signatures:
-            verify_statement(statement)
-        elif statement.get("signatures"):
-            verify_statement(statement, require=())
+    check_statements(body.statements, require_signatures=body.require_signatures)
     return net_statements(body.statements)
+
+
+class StoreBody(BaseModel):
+    period: str = Field(..., max_length=7, description="The settlement period, YYYY-MM")
+    statements: list[dict[str, Any]] = Field(..., max_length=10_000)
+    require_signatures: bool = True
+    tenant_id: str | None = Field(None, max_length=64,
+                                  description="Operator: the tenant that keeps them")
+
+
+_STORE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    403: {"description": "a tenant-viewer key", **_PROBLEM},
+    404: {"description": "no such tenant (or another tenant's)", **_PROBLEM},
+}
+
+
+@router.post("/statements", status_code=201, responses=_STORE_ERRORS,
+             summary="Keep a period's statements (checked like /net) for netting later")
+def store_statements(body: StoreBody, rt: CurrentRuntime,
+                     who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_admin()
+    tenant = who.scope(body.tenant_id)
+    if tenant is not None:
+        rt.tenants.get_tenant(tenant)
+    stored = StatementStore(rt.db).put(
+        body.statements, period=body.period, tenant_id=tenant,
+        require_signatures=body.require_signatures, now=rt.clock())
+    rt.audit.append(actor=who.actor, action="settlement.statements.store",
+                    subject=f"period:{body.period}", outcome="success", tenant_id=tenant,
+                    details=stored, durable=True)
+    return {"period": body.period, **stored}
+
+
+@router.get("/statements", responses=_STORE_ERRORS,
+            summary="Periods with stored statements (a tenant sees its own), newest first")
+def statement_periods(rt: CurrentRuntime, who: CurrentPrincipal,
+                      tenant_id: str | None = None) -> dict[str, Any]:
+    return {"periods": StatementStore(rt.db).periods(who.scope(tenant_id))}
+
+
+@router.get("/statements/{period}", responses=_STORE_ERRORS,
+            summary="A period's stored statements and their netting (each statement once)")
+def period_statements(period: str, rt: CurrentRuntime, who: CurrentPrincipal,
+                      tenant_id: str | None = None) -> dict[str, Any]:
+    statements = StatementStore(rt.db).statements(period, who.scope(tenant_id))
+    return {"period": period, "statements": statements,
+            "netting": net_statements(statements) if statements else None}
 
 
 def _sla(body: SlaBody) -> dict[str, Any]:

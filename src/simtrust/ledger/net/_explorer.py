@@ -79,7 +79,8 @@ def render_tangle_svg(view: dict[str, Any], *, rows: int = 5, title: str = "") -
     )
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
-        f' viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="10">',
+        f' viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="10"'
+        f' role="img"><title>{escape(heading)}</title>',
         f'<rect width="{width}" height="{height}" fill="#fafafa"/>',
         f'<text x="12" y="20" font-size="13" font-weight="bold">{escape(heading)}</text>',
     ]
@@ -117,7 +118,7 @@ def render_tangle_svg(view: dict[str, Any], *, rows: int = 5, title: str = "") -
             f' fill="#37474f">{escape(m["id"][:6])}</text>'
         )
     out.append(
-        f'<text x="12" y="{height - 12}" fill="#607d8b">time →  (edges point to approved'
+        f'<text x="12" y="{height - 12}" fill="#546e7a">time →  (edges point to approved'
         " parents; thick outline: tip)</text>"
     )
     out.append("</svg>")

@@ -1,0 +1,97 @@
+"""The local energy market over HTTP: orders per interval, clearing, settlement in tokens.
+
+The same operations as ``simtrust energy`` (docs/streams.md "Meters and the local
+energy market"). Prosumers are the tenant's registered meters; an interval is
+named by its start (Unix seconds, a multiple of the market's interval). Orders
+need an admin key of the meter's tenant; settling pays from the node key, so it
+needs an operator-admin key. A tenant key sees its own tenant's market only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, Field
+
+from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime, Principal
+from simtrust.errors import InvalidInput
+from simtrust.ledger import parse_hex_id
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/energy", tags=["energy"])
+
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "invalid input", **_PROBLEM},
+    401: {"description": "missing or unknown API key", **_PROBLEM},
+    403: {"description": "the key may not do this", **_PROBLEM},
+    404: {"description": "no such meter or tenant", **_PROBLEM},
+    409: {"description": "gate closed, or the interval already cleared or settled", **_PROBLEM},
+    422: {"description": "the request does not match the schema", **_PROBLEM},
+}
+_Start = Path(..., ge=0, le=INT64_MAX, json_schema_extra=INT64,
+              description="The interval's start, Unix seconds (a multiple of its length)")
+
+
+class OrderBody(BaseModel):
+    interval_start: int = Field(..., ge=0, le=INT64_MAX, json_schema_extra=INT64)
+    meter: str = Field(..., min_length=1, max_length=512, description="A registered meter's id")
+    side: Literal["buy", "sell"]
+    wh: int = Field(..., gt=0, le=INT64_MAX, json_schema_extra=INT64)
+    price: int = Field(..., ge=0, le=INT64_MAX, json_schema_extra=INT64,
+                       description="Limit price in minor currency units per kWh")
+    tenant_id: str | None = Field(None, max_length=64, description="Operator keys only")
+
+
+class TenantBody(BaseModel):
+    tenant_id: str | None = Field(None, max_length=64, description="Operator keys only")
+
+
+class SettleBody(TenantBody):
+    token_id: str = Field(..., pattern="^[0-9a-fA-F]+$", max_length=128,
+                       description="The settlement token the sellers are paid in (hex id)")
+
+
+def _tenant(who: Principal, requested: str | None) -> str:
+    tenant = who.scope(requested)
+    if tenant is None:
+        raise InvalidInput("tenant_id is required with an operator key", field="tenant_id")
+    return tenant
+
+
+@router.post("/orders", status_code=201, responses=_ERRORS,
+             summary="Post a bid or an offer of a registered meter for an interval")
+def post_order(body: OrderBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_admin()
+    return rt.energy.post_order(_tenant(who, body.tenant_id), interval_start=body.interval_start,
+                                meter=body.meter, side=body.side, wh=body.wh, price=body.price,
+                                actor=who.actor)
+
+
+@router.get("/intervals/{interval_start}", responses=_ERRORS,
+            summary="An interval's orders, clearing and settlement")
+def interval(rt: CurrentRuntime, who: CurrentPrincipal, interval_start: int = _Start,
+             tenant_id: str | None = None) -> dict[str, Any]:
+    return rt.energy.interval(_tenant(who, tenant_id), interval_start)
+
+
+@router.post("/intervals/{interval_start}/clear", responses=_ERRORS,
+             summary="Clear the interval at one price once its gate closed (stored, once)")
+def clear_interval(body: TenantBody, rt: CurrentRuntime, who: CurrentPrincipal,
+                   interval_start: int = _Start) -> dict[str, Any]:
+    who.require_admin()
+    return rt.energy.clear_interval(_tenant(who, body.tenant_id), interval_start,
+                                    actor=who.actor)
+
+
+@router.post("/intervals/{interval_start}/settle",
+             responses={**_ERRORS, 422: {"description": "the request does not match the "
+                                         "schema, or the ledger refused a payment", **_PROBLEM}},
+             summary="Check delivery against trusted readings; pay sellers in the token")
+def settle_interval(body: SettleBody, rt: CurrentRuntime, who: CurrentPrincipal,
+                    interval_start: int = _Start) -> dict[str, Any]:
+    who.require_operator()
+    return rt.energy.settle_interval(_tenant(who, body.tenant_id), interval_start,
+                                     token=parse_hex_id(body.token_id, "token id"), actor=who.actor)
