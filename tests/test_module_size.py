@@ -28,10 +28,10 @@ MODULES = sorted(SRC.rglob("*.py"))
 #: change brings under the limit meanwhile does not fail the suite.
 NOT_YET_SPLIT = frozenset({
     "aaa/_server.py",
+    "detect/_fraud.py",
     "identity/_datamodel.py",
     "identity/_oid4vci.py",
     "identity/_service.py",
-    "market/_service.py",
     "web/_site.py",
 })
 
