@@ -34,6 +34,7 @@ from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
 from simtrust.detect import (
     DetectionService,
+    FraudCases,
     FraudIntelligence,
     SimEvent,
     consortium_from_json,
@@ -395,6 +396,11 @@ class Runtime:
             if len(page) < 10_000:
                 return
             after = str(page[-1].iccid)
+
+    @property
+    def fraud_cases(self) -> FraudCases:
+        """Fraud alerts and analysts' verdicts, from the audit log."""
+        return self._once("fraud_cases", lambda: FraudCases(self.audit))
 
     @property
     def fraud_status_file(self) -> Path:
