@@ -34,8 +34,6 @@ NOT_YET_SPLIT = frozenset({
     "identity/_oid4vci.py",
     "identity/_service.py",
     "market/_service.py",
-    "testing/detect/attacks.py",
-    "testing/ledger/consensus_sim.py",
     "web/_site.py",
 })
 
