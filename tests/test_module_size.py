@@ -34,7 +34,6 @@ NOT_YET_SPLIT = frozenset({
     "market/_service.py",
     "testing/detect/attacks.py",
     "testing/ledger/consensus_sim.py",
-    "web/_site.py",
 })
 
 _REASON = re.compile(r"(?:^|\n\n)One piece\b[^:\n]*:(?P<why>.+?)(?:\n\n|$)", re.S)
