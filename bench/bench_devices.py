@@ -9,12 +9,17 @@ notifications of one device, RFC 7641, decoded from SenML-CBOR and delivered to 
 callback) next to ``limits.dtls_records_per_s`` (small application records through a
 DTLS session into a receiver that only counts them) and the handshake rate;
 ``metrics.devices_per_gib`` (registrations held by the management server: tracemalloc
-growth over ``REGS`` registrations).
+growth over ``REGS`` registrations). Certificate mode: ``metrics.cert_registrations_per_s``
+(ECDHE-ECDSA P-256 handshake with a client certificate of a tenant CA, the chain
+validated by mbed TLS, the issuance record and SIM looked up, then Register) next to
+``limits.cert_dtls_handshakes_per_s`` (the same handshakes against a certificate-mode
+link that accepts any validated certificate, same run).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import tempfile
 import time
@@ -23,10 +28,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+
 from simtrust.benchmark import BenchResult
+from simtrust.bootstrap import DeviceClaims
 from simtrust.config import load_settings
 from simtrust.devices import (
     CoapEndpoint,
+    DeviceCertificates,
     DeviceManager,
     DeviceServices,
     DtlsClientLink,
@@ -94,6 +103,42 @@ async def _handshakes(port: int, count: int) -> float:
     start = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(count)))
     return count / (time.perf_counter() - start)
+
+
+Issued = list[tuple[int, bytes, bytes]]
+
+
+async def _cert_handshakes(port: int, issued: Issued, trust: bytes) -> float:
+    sem = asyncio.Semaphore(CONCURRENCY)
+    loop = asyncio.get_running_loop()
+
+    async def one(cert: bytes, key: bytes) -> None:
+        async with sem:
+            link = DtlsClientLink(CoapEndpoint(lambda p, m: None), "x509", key,
+                                  cert_chain=[cert], server_trust=[trust])
+            await loop.create_datagram_endpoint(lambda: link, remote_addr=("127.0.0.1", port))
+            await link.handshake()
+            link.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(cert, key) for _, cert, key in issued))
+    return len(issued) / (time.perf_counter() - start)
+
+
+async def _cert_registrations(dev: DeviceServices, issued: Issued, trust: bytes) -> float:
+    sem = asyncio.Semaphore(CONCURRENCY)
+    uri = f"coaps://127.0.0.1:{dev.dm_port}"
+
+    async def one(n: int, cert: bytes, key: bytes) -> None:
+        async with sem:
+            client = Lwm2mClient(new_endpoint_name(IMEI, _imsi(n).value))
+            peer = await client.connect_certificate(uri, [cert], key, [trust])
+            await client.register(peer=peer)
+            client.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(*i) for i in issued))
+    return len(issued) / (time.perf_counter() - start)
 
 
 async def _records(port: int, count: int, received: list[int]) -> float:
@@ -185,6 +230,7 @@ def run(quick: bool) -> BenchResult:
     regs = 2000 if quick else 50_000
     notes_count = 500 if quick else 20_000
     handshakes = 40 if quick else 1000
+    certs = 40 if quick else 400
     result = BenchResult(NAME)
     with tempfile.TemporaryDirectory(prefix="simtrust-bench-devices-") as tmp:
         rt = Runtime.initialise(load_settings(env={}, home=Path(tmp) / "home"))
@@ -197,9 +243,25 @@ def run(quick: bool) -> BenchResult:
                     _iccid(n), _imsi(n), secrets=SimSecrets(os.urandom(16), os.urandom(16),
                                                             OpKind.OPC),
                     state=SimState.ACTIVE), actor="bench")
+            cas = rt.bootstrap.cas
+            ca = cas.create_hosted(TENANT, "bench", common_name="Bench device CA",
+                                   actor="bench")
+            der = serialization.Encoding.DER
+            issued: Issued = []
+            for n in range(1, certs + 1):
+                cert, private = cas.generate_key_and_issue(
+                    ca, DeviceClaims(TENANT, _iccid(n).value, _imsi(n).value, imei=IMEI),
+                    actor="bench")
+                issued.append((n, cert.public_bytes(der), private))
+            trust = cas.operator_ca().certificate.public_bytes(der)
+
+            def sim_of(iccid: str) -> Sim | None:
+                return subs.inventory.get_sim(Iccid(iccid))
+
             dev = DeviceServices(rt.db, rt.keyring, lambda: datetime.now(UTC),
                                  sims=subs.inventory, naf_keys=rt.bootstrap.bsf,
-                                 naf_fqdn="localhost", allow_nosec=True)
+                                 naf_fqdn="localhost", allow_nosec=True,
+                                 certificates=DeviceCertificates(cas, sim_of, ["127.0.0.1"]))
             creds = [(n, *dev.credentials.issue("dm", _imsi(n).value, TENANT, key=KEY))
                      for n in range(1, sims + 1)]
             creds = [(n, i, KEY) for n, i, _ in creds]
@@ -209,11 +271,17 @@ def run(quick: bool) -> BenchResult:
             def count(peer: Peer, msg: Message) -> None:
                 received[0] += 1
 
-            async def raw_server() -> int:
+            async def raw_server(cert_mode: bool = False) -> int:
                 counter = CoapEndpoint(lambda p, m: None)
                 counter.datagram = lambda peer, data: count(  # type: ignore[method-assign]
                     peer, Message(MsgType.NON, 0, 0))
-                link = DtlsServerLink(counter, lambda _i: PskEntry(KEY, None, None, "dm"))
+                mode = None
+                if cert_mode:
+                    assert dev.certificates is not None
+                    mode = dataclasses.replace(dev.certificates.mode(), identify=lambda _d: (
+                        "x509", PskEntry(b"", None, None, "dm")))
+                link = DtlsServerLink(counter, lambda _i: PskEntry(KEY, None, None, "dm"),
+                                      certificates=mode)
                 transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
                     lambda: link, local_addr=("127.0.0.1", 0))
                 port: int = transport.get_extra_info("sockname")[1]
@@ -227,6 +295,11 @@ def run(quick: bool) -> BenchResult:
                     dev.call(_records(raw_port, notes_count, received)), 1)
                 result.metrics["registrations_per_s"] = round(
                     dev.call(_registrations(dev, creds)), 1)
+                cert_port = dev.call(raw_server(cert_mode=True))
+                result.limits["cert_dtls_handshakes_per_s"] = round(
+                    dev.call(_cert_handshakes(cert_port, issued, trust)), 1)
+                result.metrics["cert_registrations_per_s"] = round(
+                    dev.call(_cert_registrations(dev, issued, trust)), 1)
                 n, identity, key = creds[0]
                 result.metrics["notifications_per_s"] = round(
                     dev.call(_notifications(dev, n, identity, key, notes_count)), 1)
@@ -239,10 +312,13 @@ def run(quick: bool) -> BenchResult:
             result.metrics["devices_per_gib"] = round(2**30 / per_device)
             result.ratio("registrations_vs_handshakes", "registrations_per_s",
                          "dtls_handshakes_per_s")
+            result.ratio("cert_registrations_vs_cert_handshakes", "cert_registrations_per_s",
+                         "cert_dtls_handshakes_per_s")
             result.ratio("notifications_vs_records", "notifications_per_s", "dtls_records_per_s")
             result.ratio("notifications_vs_handshakes", "notifications_per_s",
                          "dtls_handshakes_per_s")
             result.notes.update({"registrations": len(creds), "handshakes": handshakes,
+                                 "cert_registrations": certs,
                                  "notifications": notes_count, "footprint_registrations": regs,
                                  "concurrency": CONCURRENCY, "store": "sqlite",
                                  "targets": {"registrations_per_s": 2000,

@@ -35,11 +35,12 @@ from simtrust.crypto import Keyring
 from simtrust.detect import (
     DetectionService,
     FraudIntelligence,
+    SimEvent,
     consortium_from_json,
     storm_guard_from,
 )
 from simtrust.devices import DeviceAlert, DeviceCertificates, DeviceServices, QueuedSink
-from simtrust.domain import Iccid
+from simtrust.domain import Iccid, imsi_digits
 from simtrust.errors import (
     ConfigError,
     Conflict,
@@ -70,7 +71,7 @@ from simtrust.store import (
     open_database,
 )
 from simtrust.streams import EnergyMarket, IdentityDeviceCredentials, SimRef, StreamService
-from simtrust.subscriber import Sim, SubscriberServices, build_services
+from simtrust.subscriber import AttachDecision, Sim, SimState, SubscriberServices, build_services
 
 __all__ = ["POLICY_ALERT_PREFIX", "SCHEMA_PACKAGES", "Runtime", "SealedColumn", "all_migrations",
            "utc_now"]
@@ -233,9 +234,14 @@ class Runtime:
     @property
     def subscriber(self) -> SubscriberServices:
         """Inventory, AuC, attach decisions; SIM-swap alerts to the tenant webhook and MQTT."""
-        return self._once("subscriber", lambda: build_services(
-            self.db, self.keyring, self.audit, self.clock,
-            sinks=[WebhookSink(), MqttSink(self.settings.mqtt_url)]))
+
+        def build() -> SubscriberServices:
+            services = build_services(self.db, self.keyring, self.audit, self.clock,
+                                      sinks=[WebhookSink(), MqttSink(self.settings.mqtt_url)])
+            services.attach.add_listener(self._attach_event)
+            return services
+
+        return self._once("subscriber", build)
 
     @subscriber.setter
     def subscriber(self, services: SubscriberServices) -> None:
@@ -324,9 +330,32 @@ class Runtime:
 
     @property
     def detect(self) -> DetectionService:
-        """Streaming detection; alerts to the audit log and the MQTT broker."""
-        return self._once("detect", lambda: DetectionService(
-            [AuditSink(self.audit, actor="detect"), MqttSink(self.settings.mqtt_url)]))
+        """Streaming detection; alerts to the audit log and the MQTT broker.
+
+        The fraud detectors ask the inventory whether a SIM in use is suspended.
+        """
+
+        def build() -> DetectionService:
+            service = DetectionService(
+                [AuditSink(self.audit, actor="detect"), MqttSink(self.settings.mqtt_url)])
+            service.fraud.suspended = self._suspended
+            return service
+
+        return self._once("detect", build)
+
+    def _suspended(self, imsi: str) -> bool:
+        sim = self.subscriber.attach.sim_view(imsi)
+        return sim is not None and sim.state is SimState.SUSPENDED
+
+    def _attach_event(self, decision: AttachDecision) -> None:
+        """Every attach decision (API, RADIUS, S6a ULR) as a location event of the SIM."""
+        try:
+            event = SimEvent(self.clock().timestamp(), imsi_digits(decision.imsi), "location",
+                             plmn=decision.serving_plmn, imei=decision.imei,
+                             tenant=decision.tenant_id or "")
+        except SimtrustError:
+            return
+        self.detect.observe_sim(event)
 
     @property
     def fraud_intel(self) -> FraudIntelligence:

@@ -1,13 +1,19 @@
-"""The live fraud path over RADIUS accounting: one IMSI in two concurrent sessions
-(Debian's radclient as the gateway) raises a cloned-SIM alert through the
-runtime's detection service."""
+"""The live fraud path over RADIUS: one IMSI in two concurrent sessions (Debian's
+radclient as the gateway) raises a cloned-SIM alert through the runtime's detection
+service; accounting of a suspended SIM a usage-fraud alert; an EAP-AKA' authentication
+(hostapd's eapol_test as the peer) reaches the detectors as an auth event."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from simtrust.alerts import MemorySink
 from simtrust.detect import Alert
+from simtrust.subscriber import SimState
 
-from .conftest import APN, Aaa, imsi, radclient, wait_until
+from .conftest import APN, K1, OPC1, Aaa, imsi, radclient, wait_until
+from .eap_peer import Usim
+from .test_eapol_test import REALM, _eapol_test
 
 
 def _start(aaa: Aaa, session: str, plmn: str, ip: str) -> None:
@@ -32,3 +38,31 @@ def test_two_concurrent_sessions_of_one_imsi_raise_a_clone_alert(aaa: Aaa) -> No
     wait_until(lambda: sink.alerts)  # fails after its timeout if nothing is raised
     assert {str(imsi(7))} == {a.imsi for a in sink.alerts}
     assert "sim-clone" in {a.kind for a in sink.alerts}
+
+
+def test_accounting_of_a_suspended_sim_raises_a_usage_fraud_alert(aaa: Aaa) -> None:
+    """A gateway still accounts a session of a SIM its home side suspended."""
+    aaa.add_sim(8, state=SimState.SUSPENDED)
+    sink: MemorySink[Alert] = MemorySink()
+    aaa.rt.detect.add_sink(sink)
+    out = radclient(aaa.acct_port, "acct",
+                    f'Acct-Session-Id = "s-9", 3GPP-IMSI = "{imsi(8)}", '
+                    f'Framed-IP-Address = 10.45.0.11, NAS-IP-Address = 127.0.0.1, '
+                    f'Called-Station-Id = "{APN}", 3GPP-SGSN-MCC-MNC = "26201", '
+                    'Acct-Status-Type = Start\n')
+    assert "Received Accounting-Response" in out, out
+    wait_until(lambda: sink.alerts)
+    assert [("usage-fraud", "used_while_suspended", "26201")] == [
+        (a.kind, a.evidence["feature"], a.evidence["plmn"]) for a in sink.alerts]
+
+
+def test_an_eap_aka_authentication_reaches_the_fraud_detectors(aaa: Aaa,
+                                                               tmp_path: Path) -> None:
+    aaa.add_sim(3)
+    before = aaa.rt.detect.fraud.events
+    out, peer = _eapol_test(aaa, tmp_path, "AKA'", f"6{imsi(3)}@{REALM}", Usim(K1, OPC1))
+    assert "SUCCESS" in out.splitlines()[-1], out[-4000:]
+    assert peer.error is None, peer.error
+    # eapol_test sends no 3GPP-IMEISV: no attach decision, so the event is the EAP one
+    assert before + 1 == aaa.rt.detect.fraud.events
+    assert 1 == len(aaa.rt.detect.fraud)

@@ -179,3 +179,28 @@ def test_sharing_not_configured_is_a_conflict(tmp_path: Path) -> None:
                 "/v1/fraud/status", headers=headers).json()
     finally:
         rt.close()
+
+
+def test_attach_decisions_feed_the_fraud_detectors(tmp_path: Path) -> None:
+    """Attaches through the internal API are location events: London, then Chicago
+    a moment later, is impossible travel, listed with its evidence."""
+    rt = Runtime.ephemeral(tmp_path / "solo")
+    try:
+        rt.tenants.create_tenant("acme", "Acme")
+        body = "89882" + "0" * 12 + "7"
+        rt.subscriber.inventory.add_sim("acme", SimSpec(
+            Iccid(body + str(luhn_check_digit(body))), Imsi(A_IMSI, 2),
+            SimSecrets(K1, OPC1, OpKind.OPC), state=SimState.ACTIVE), actor="test")
+        api, headers = _client(rt)
+        with api:
+            for plmn in ("23415", "310410"):
+                got = api.post("/v1/attach/decisions", headers=headers, json={
+                    "imsi": A_IMSI, "imei": STOLEN, "serving_plmn": plmn})
+                assert 200 == got.status_code, got.text
+            alerts = api.get("/v1/fraud/alerts", headers=headers,
+                             params={"imsi": A_IMSI}).json()["alerts"]
+        assert [("impossible-travel", "acme")] == [(a["kind"], a["tenant"]) for a in alerts]
+        assert ["23415", "310410"] == [alerts[0]["evidence"]["from"]["plmn"],
+                                       alerts[0]["evidence"]["to"]["plmn"]]
+    finally:
+        rt.close()

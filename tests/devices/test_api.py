@@ -4,6 +4,7 @@ another tenant's SIM or campaign answers like a missing one."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Iterator
 from typing import Any
 
@@ -115,6 +116,19 @@ def test_campaign_of_another_tenant_answers_like_a_missing_one(env: Env, api: An
             "package_uri": "http://127.0.0.1:9/fw.bin", "version": "2.0.0",
             "groups": [group.id + 1000]}, headers=acme)
         assert 400 == empty.status_code
+        pushed = api.post("/v1/fota/campaigns", json={
+            "package_base64": base64.b64encode(b"firmware 2.0.0").decode(), "version": "2.0.0",
+            "groups": [group.id]}, headers=acme)
+        assert 201 == pushed.status_code, pushed.text
+        assert ("push", 14, "") == (pushed.json()["delivery"], pushed.json()["package_size"],
+                                    pushed.json()["package_uri"])
+        for bad in ({"package_base64": "not base64!"},
+                    {"package_base64": "AAAA", "package_uri": "http://127.0.0.1:9/fw.bin"},
+                    {}):
+            refused = api.post("/v1/fota/campaigns", json={
+                "version": "2.0.0", "groups": [group.id], **bad}, headers=acme)
+            assert 400 == refused.status_code, refused.text
+            assert refused.headers["content-type"].startswith("application/problem+json")
     finally:
         env.devices.call(asyncio.sleep(0))
         dev.close()

@@ -74,7 +74,8 @@ def test_malformed_oversized_blockwise_and_flood(env: Env) -> None:
             codes = []
             block = Message(CON, Code.POST, 0, b"", (
                 (Opt.URI_PATH, b"rd"), (Opt.URI_QUERY, f"ep={dev.endpoint_name}".encode()),
-                (Opt.BLOCK1, b"\x0e")), b"</3/0>")
+                (Opt.BLOCK1, b"\x0e"), (Opt.SIZE1, (1 << 20).to_bytes(3, "big"))),
+                b"</3/0>" * 200)
             codes.append((await dev.coap.request(peer, block)).code)
             unknown_critical = Message(CON, Code.POST, 0, b"", ((Opt.URI_PATH, b"rd"),
                                                                 (9, b"x")))

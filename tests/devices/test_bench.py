@@ -10,8 +10,9 @@ from simtrust.benchmark import load_bench
 @pytest.mark.slow
 def test_quick_devices_bench_reports_its_keys() -> None:
     result = load_bench("devices").run(quick=True).to_json()
-    for key in ("registrations_per_s", "notifications_per_s", "devices_per_gib"):
+    for key in ("registrations_per_s", "notifications_per_s", "devices_per_gib",
+                "cert_registrations_per_s"):
         assert result["metrics"][key] > 0, key
-    for key in ("dtls_handshakes_per_s", "dtls_records_per_s"):
+    for key in ("dtls_handshakes_per_s", "dtls_records_per_s", "cert_dtls_handshakes_per_s"):
         assert result["limits"][key] > 0, key
     assert 0 < result["ratios"]["registrations_vs_handshakes"]

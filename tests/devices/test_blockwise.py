@@ -11,6 +11,7 @@ from typing import Any
 
 import aiocoap
 import aiocoap.resource as resource
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -37,7 +38,7 @@ from simtrust.errors import DecodeError
 
 from .conftest import IMEI1, IMEI2, TENANT, Env, iccid, imsi
 from .test_bad_input import _dm_client
-from .test_peers import AiocoapDevice, senml
+from .test_peers import CLIENTS, AiocoapDevice, coap_client, senml
 
 PACKAGE = b"firmware 3.0.0\n" + bytes(range(256)) * 40  # 10,255 bytes: 21 blocks of 512
 
@@ -191,3 +192,48 @@ def test_own_client_takes_a_pushed_package_over_dtls(env: Env) -> None:
     assert "completed" == result["status"], result
     assert [hashlib.sha256(PACKAGE).digest()] == [hashlib.sha256(p).digest() for p in installed]
     assert "3.0.0" == dev.values[(3, 0, 3)]
+
+
+@pytest.mark.parametrize("binary", CLIENTS)
+def test_coap_client_registers_with_a_block1_body(env: Env, binary: str) -> None:
+    """libcoap sends a registration whose link format does not fit its 64-byte blocks
+    as Block1 blocks; the server assembles them, registers and answers the last one."""
+    key = b"coap-client-key9"
+    identity, _ = env.devices.credentials.issue("dm", imsi(2).value, TENANT, key=key)
+    name = new_endpoint_name(IMEI2, imsi(2).value)
+    links = ",".join(f"</{o}/{i}>" for o in (3, 4, 5, 6, 7) for i in range(12))
+    assert len(links) > 400
+    done = coap_client(binary, "-m", "post", "-u", identity, "-k", key.decode(), "-b", "64",
+                       "-t", "40", "-e", links,
+                       f"coaps://127.0.0.1:{env.devices.dm_port}/rd?ep={name}&lt=120")
+    assert 0 == done.returncode, done.stderr
+    reg = env.devices.run_sync(lambda: env.devices.manager.get(name))
+    assert 60 == len(reg.objects())
+    assert "/7/11" == reg.objects()[-1]
+
+
+def test_block1_registration_over_the_limit_is_refused(env: Env) -> None:
+    dev: Lwm2mClient = _dm_client(env, 1, IMEI1)
+    m = env.devices.manager
+
+    async def scenario() -> list[int]:
+        try:
+            peer = await dev._connect(*dev.server_account())
+            codes = []
+            for num in range(40):  # 40 KiB announced in 1 KiB blocks: 4.13 once over 16 KiB
+                block = Message(CON, Code.POST, 0, b"", (
+                    (Opt.URI_PATH, b"rd"),
+                    (Opt.URI_QUERY, f"ep={dev.endpoint_name}".encode()),
+                    (Opt.BLOCK1, encode_block(Block(num, True, 6)))), b"x" * 1024)
+                code = (await dev.coap.request(peer, block)).code
+                codes.append(code)
+                if code != CONTINUE:
+                    break
+            return codes
+        finally:
+            dev.close()
+
+    codes = env.devices.call(scenario())
+    assert [CONTINUE] * 16 + [Code.REQUEST_ENTITY_TOO_LARGE] == codes
+    assert 1 == m.refused["block-too-large"]
+    assert 0 == len(m)

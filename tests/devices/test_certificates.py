@@ -155,3 +155,28 @@ def test_gba_bootstrap_provisions_certificate_mode_for_a_tenant_with_an_lwm2m_ca
     issued = env.boot.cas.certificate(identity_used[len(X509_PREFIX):])
     assert (iccid(3).value, ca.ca_id, "good") == (issued.iccid, issued.ca_id, issued.status)
     assert "finished" == env.devices.bootstrap.status[name]
+
+
+def test_revocation_ends_the_sims_certificate_session(env: Env) -> None:
+    cert, key = _issue(env, 1, IMEI1)
+    server_ca = env.boot.cas.operator_ca().certificate.public_bytes(DER)
+    name = new_endpoint_name(IMEI1, imsi(1).value)
+    dev = Lwm2mClient(name)
+
+    async def connect() -> None:
+        peer = await dev.connect_certificate(
+            f"coaps://127.0.0.1:{env.devices.dm_port}", [cert.public_bytes(DER)], key,
+            server_trust=[server_ca])
+        await dev.register(peer=peer)
+
+    link = env.devices.dm_link
+    assert link is not None
+    try:
+        env.devices.call(connect())
+        assert 1 == env.devices.run_sync(lambda: link.sessions)
+        env.boot.cas.revoke(format(cert.serial_number, "x"), reason="keyCompromise",
+                            actor="test")
+        # The revocation listener hands the close to the servers' loop; this runs after it.
+        assert 0 == env.devices.run_sync(lambda: link.sessions)
+    finally:
+        dev.close()

@@ -91,6 +91,12 @@ def test_cli_psk_list_read_write_and_bad_input(env: Env, node: str,
         code, _, err = run(home, "fota", "create", "ftp://x/fw", "--version", "2",
                            "--group", "1", **api)
         assert (2, 1) == (code, len(err.strip().splitlines()))
+        code, _, err = run(home, "fota", "create", "--package", str(home / "no-such.bin"),
+                           "--version", "2", "--group", "1", **api)
+        assert (2, 1) == (code, len(err.strip().splitlines()))
+        code, _, err = run(home, "fota", "create", "http://x/fw", "--package", __file__,
+                           "--version", "2", "--group", "1", **api)
+        assert (2, 1) == (code, len(err.strip().splitlines()))
         code, _, err = run(home, "devices", "bootstrap-psk", "12", **api)
         assert (2, 1) == (code, len(err.strip().splitlines()))
     finally:

@@ -52,3 +52,36 @@ def test_identity_service_commands(tmp_path: Path) -> None:
         permit.returncode, json.loads(permit.stdout)["decision"],
         deny.returncode, json.loads(deny.stdout)["decision"],
     )  # fmt: skip
+
+
+def test_offer_flags_and_vc_jwt_issue(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert 0 == simtrust("init", home=home).returncode
+    claims = tmp_path / "claims.json"
+    claims.write_text(json.dumps({"kyc_level": "basic", "given_name": "Ada"}))
+    made = simtrust("vc", "offer", "SimtrustKyc", "--claims", str(claims), "--tenant", "acme",
+                    "--authorization-code", "--deferred", home=home)  # fmt: skip
+    assert 0 == made.returncode, made.stderr
+    grants = json.loads(made.stdout)["credentialOffer"]["grants"]
+    assert ["authorization_code"] == list(grants)
+    assert grants["authorization_code"]["issuer_state"]
+    refused = simtrust("vc", "offer", "SimtrustKyc", "--claims", str(claims),
+                       "--authorization-code", home=home)  # fmt: skip
+    assert (2, 1) == (refused.returncode, len(refused.stderr.strip().splitlines()))
+    assert "tenant" in refused.stderr
+
+    unsigned = tmp_path / "vc.json"
+    unsigned.write_text(json.dumps({
+        "@context": ["https://www.w3.org/ns/credentials/v2",
+                     "https://www.w3.org/ns/credentials/examples/v2"],
+        "type": ["VerifiableCredential", "ExampleCredential"],
+        "credentialSubject": {"id": "did:example:s", "name": "Ada"}}))  # fmt: skip
+    issued = simtrust("vc", "issue", str(unsigned), "--securing", "vc+jwt", "--json", home=home)
+    assert 0 == issued.returncode, issued.stderr
+    envelope = json.loads(issued.stdout)
+    assert envelope["id"].startswith("data:application/vc+jwt,")
+    envelope_file = tmp_path / "enveloped.json"
+    envelope_file.write_text(issued.stdout)
+    assert 0 == simtrust("vc", "verify", str(envelope_file), "--json", home=home).returncode
+    bad = simtrust("vc", "issue", str(unsigned), "--securing", "cose", home=home)
+    assert (2, 1) == (bad.returncode, len(bad.stderr.strip().splitlines()))

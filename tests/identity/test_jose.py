@@ -16,6 +16,7 @@ from simtrust.identity import (
     issue_sd_jwt,
     issue_vc_jwt,
     present_sd_jwt,
+    verify_enveloped_vc_jwt,
     verify_sd_jwt,
     verify_vc_jwt,
 )
@@ -86,6 +87,34 @@ def test_vc_jwt_validity_period(issuer_signer: Ed25519Signer) -> None:
 def test_jwt_verifier_reports_garbage_as_failure(token: str) -> None:
     with pytest.raises(VerificationFailed):
         verify_vc_jwt(token, resolver=DidResolver(), now=NOW)
+
+
+_V2 = "https://www.w3.org/ns/credentials/v2"
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["@context", "id", "type", "proof", "x"]),
+        st.sampled_from([_V2, [_V2], "EnvelopedVerifiableCredential", "data:application/vc+jwt,",
+                         "data:text/plain,x", None, 7, []])
+        | st.text(max_size=30).map(lambda t: "data:application/vc+jwt," + t),
+        max_size=5,
+    )
+    | st.text(max_size=20)
+)
+@settings(max_examples=300)
+def test_enveloped_verifier_reports_garbage_as_failure(item: object) -> None:
+    """VCDM 2.0 §4.13.1 envelopes from untrusted callers: a failure with a reason, no crash."""
+    with pytest.raises(VerificationFailed):
+        verify_enveloped_vc_jwt(item, resolver=DidResolver(), now=NOW)
+
+
+def test_enveloped_vc_jwt_round_trip(issuer_signer: Ed25519Signer) -> None:
+    token = issue_vc_jwt(credential_for(issuer_signer.controller), issuer_signer)
+    envelope = {"@context": [_V2], "id": f"data:application/vc+jwt,{token}",
+                "type": "EnvelopedVerifiableCredential"}  # fmt: skip
+    verified = verify_enveloped_vc_jwt(envelope, resolver=DidResolver(), now=NOW)
+    assert issuer_signer.controller == verified.issuer
 
 
 KYC = {

@@ -290,3 +290,42 @@ def test_issue_options(api: Any, operator_headers: dict[str, str]) -> None:
             headers=operator_headers,
         )
         assert 400 == response.status_code, (options, response.text)
+
+
+def test_issue_vc_jwt_enveloped_verify_and_revoke(
+    api: Any, operator_headers: dict[str, str]
+) -> None:
+    """VC-JOSE-COSE §3.1.1: a vc+jwt, returned as an EnvelopedVerifiableCredential
+    (VCDM 2.0 §4.13.1), verifies at /credentials/verify and follows its status entry."""
+    vc = _issue(api, operator_headers, securingMechanism="vc+jwt",
+                credentialStatus={"type": "BitstringStatusListEntry"})  # fmt: skip
+    assert "EnvelopedVerifiableCredential" == vc["type"]
+    assert vc["id"].startswith("data:application/vc+jwt,ey")
+    assert "proof" not in vc
+    verified = api.post("/credentials/verify", json={"verifiableCredential": vc},
+                        headers=operator_headers)  # fmt: skip
+    assert (200, True) == (verified.status_code, verified.json()["verified"]), verified.text
+    change = {"credentialId": UNSIGNED["id"], "credentialStatus": [
+        {"type": "BitstringStatusListEntry", "statusPurpose": "revocation", "status": True}]}
+    assert 200 == api.post("/credentials/status", json=change, headers=operator_headers).status_code
+    revoked = api.post("/credentials/verify", json={"verifiableCredential": vc},
+                       headers=operator_headers)  # fmt: skip
+    assert (400, "revoked") == (revoked.status_code, revoked.json()["errors"][0]["reason"])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"securingMechanism": "cose"},
+        {"securingMechanism": "vc+jwt", "cryptosuite": "eddsa-jcs-2022"},
+        {"securingMechanism": "vc+jwt", "challenge": "c"},
+    ],
+)
+def test_issue_vc_jwt_option_errors(
+    api: Any, operator_headers: dict[str, str], options: dict[str, Any]
+) -> None:
+    response = api.post("/credentials/issue", json={"credential": UNSIGNED, "options": options},
+                        headers=operator_headers)  # fmt: skip
+    assert response.status_code in (400, 422)
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "securingMechanism" in response.text or "Data Integrity" in response.text

@@ -59,6 +59,12 @@ def test_every_validator_holds_the_same_contract_state(tmp_path: Path) -> None:
             await wait_until(lambda: all(n.finalized_count() == len(raws) for n in nodes))
             orders = [finalized_order(n) for n in nodes]
             assert all(o == orders[0] for o in orders)
+            # ... and the same commit chain: at every height all hold, one chain hash.
+            common = min(n.ledger.height for n in nodes)
+            assert common >= 1
+            for height in range(1, common + 1):
+                links = {n.ledger.chain_at(height) for n in nodes}
+                assert 1 == len(links), height
         states = [e.state("ra-1") for e in engines]
         assert all(s == states[0] for s in states)
         assert [did_key(HOME.public_key)] == states[0]["state"]["signed"]

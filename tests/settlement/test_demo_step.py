@@ -1,5 +1,6 @@
 """The settlement demo step runs on its own: reconciliation with the injected
-discrepancies, netting, token settlement that follows the positions, an SLA credit."""
+discrepancies, netting, token settlement that follows the positions, an SLA credit
+paid through a signed credit note."""
 
 from __future__ import annotations
 
@@ -22,4 +23,5 @@ def test_settlement_step(tmp_path: Path) -> None:
     assert result["token_moves"] == result["netting"]["positions"]
     assert len(result["netting"]["transfers"]) <= 2
     assert 87_500 == result["sla_credit_minor_units"]
+    assert 87_500 == result["sla_credit_paid"]  # the signed credit note, paid in the token
     assert Path(result["chart"]).stat().st_size > 0

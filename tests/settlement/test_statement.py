@@ -96,3 +96,31 @@ def test_disputes_resolve_by_agreement_or_carry_into_the_next_statement(tmp_path
     # After a resolution nothing more is carried.
     later = {**statement, "total_minor_units": 10, "disputed_minor_units": 0}
     assert [] == carry_disputes(later, carried, resolution)["carried_disputes"]
+
+
+def test_disputes_expire_into_the_next_statement_only_after_the_window(tmp_path: Path) -> None:
+    """With the agreement's dispute window, open disputes move into the next statement only
+    when that statement's period ends after the window closed (judged from the periods)."""
+    parties = {"home": did_key(HOME_KEY.public_key), "visited": did_key(VISITED_KEY.public_key)}
+    terms = load_agreement(agreement_file(tmp_path, parties=parties, dispute_window_days=30))
+    home = write(tmp_path, "home.csv", [row("1", volume=3_000_000)])
+    visited = write(tmp_path, "visited.csv", [row("1", volume=3_000_000), row("3", volume=10**6)])
+    statement = build_statement(terms, reconcile_files(terms, home, visited), home, visited)
+    assert 30 == statement["dispute_window_days"]
+    signed = sign_statement(sign_statement(statement, "payer", HOME_KEY), "payee", VISITED_KEY)
+    assert signed["disputed_minor_units"] > 0
+    # January's window closes on 3 March: February's statement is too early ...
+    february = {**statement, "period": {"from": "2026-02-01T00:00:00Z",
+                                        "until": "2026-03-01T00:00:00Z"}}
+    with pytest.raises(InvalidInput):
+        carry_disputes(february, signed)
+    # ... March's carries them; a resolution is possible at any time.
+    march = {**statement, "period": {"from": "2026-03-01T00:00:00Z",
+                                     "until": "2026-04-01T00:00:00Z"}}
+    assert signed["disputed_minor_units"] == carry_disputes(march, signed)[
+        "carried_disputes"][0]["remaining_minor_units"]
+    resolution = sign_statement(sign_statement(resolve_dispute(signed, 0), "payer", HOME_KEY),
+                                "payee", VISITED_KEY)
+    assert [] == carry_disputes(february, signed, resolution)["carried_disputes"]
+    with pytest.raises(InvalidInput):
+        load_agreement(agreement_file(tmp_path, dispute_window_days=-1))

@@ -93,6 +93,9 @@ def test_orders_clear_deliver_and_pay_in_tokens(box: Box) -> None:
     assert "cloned-meter" in {a["kind"] for a in clone["alerts"]}
 
     after = _market(rt, datetime.fromtimestamp(start + INTERVAL + 1, UTC))
+    assert [] == before.clear_due(TENANT, actor="t")  # nothing due before the gate closed
+    assert [start] == [d["interval_start"] for d in after.clear_due(TENANT, actor="t")]
+    assert [] == after.clear_due(TENANT, actor="t")  # cleared once
     cleared = after.clear_interval(TENANT, start, actor="t")
     assert ("cleared", 26) == (cleared["status"], cleared["price"])
     assert [[alba.meter_did, dune.meter_did, 1_000], [brook.meter_did, dune.meter_did, 1_000]

@@ -128,6 +128,8 @@ def test_energy_order_interval_clear_and_settle(home: Path, tmp_path: Path,
     code, _, err = _run(["energy", "clear-interval", str(future), "--tenant", TENANT], capsys)
     assert 1 == code  # the gate has not closed
     past = 1_767_225_600
+    code, due, err = _run(["energy", "clear-due", "--tenant", TENANT, "--json"], capsys)
+    assert (0, []) == (code, due["cleared"]), err  # the only order's gate is still open
     code, cleared, err = _run(["energy", "clear-interval", str(past), "--tenant", TENANT,
                                "--json"], capsys)
     assert (0, "cleared", None) == (code, cleared["status"], cleared["price"]), err

@@ -332,6 +332,8 @@ class RadiusServer:
         outcome = self.eap.respond(b"".join(request.get_all(Attr.EAP_MESSAGE)),
                                    request.get(Attr.STATE), actor)
         if outcome.success:
+            if self.observer is not None and outcome.imsi is not None:
+                self._observe_auth(request, outcome.imsi)
             self._authorize(request, client, reply, eap_imsi=outcome.imsi)
             if reply.code == Code.ACCESS_ACCEPT and outcome.msk is not None:
                 _add_eap(reply, outcome.eap)
@@ -633,6 +635,19 @@ class RadiusServer:
             if record.status == "closed":
                 self._totals.pop(record.session_key, None)
 
+
+    def _observe_auth(self, request: Packet, imsi: str) -> None:
+        """A successful EAP-AKA/AKA' authentication as an ``auth`` event of the SIM."""
+        assert self.observer is not None
+        serving = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_SGSN_MCC_MNC)) or ""
+        equipment = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV)) or ""
+        sim = self.attach.sim_view(imsi)
+        try:
+            event = SimEvent(time.time(), imsi_digits(imsi), "auth", plmn=serving,
+                             imei=equipment, tenant=sim.tenant_id if sim is not None else "")
+        except SimtrustError:
+            return
+        self.observer(event)
 
     def _observe_sessions(self, records: list[AcctRecord]) -> None:
         """Committed accounting records as session events for the fraud detectors."""

@@ -7,7 +7,8 @@ prints the uniform clearing price and the trades; with ``--deliveries D.csv``
 it adds the payment per trade (docs/streams.md "Meters and the local energy
 market"). The stored market of the data directory: ``order`` posts a registered
 meter's bid or offer for an interval (until the interval starts), ``interval``
-shows it, ``clear-interval`` clears it once its gate closed and ``settle`` checks
+shows it, ``clear-interval`` clears it once its gate closed (``clear-due``, run
+from a timer, clears every such interval) and ``settle`` checks
 delivery against the stored readings that reach the confidence threshold and
 pays the sellers in a settlement token from the node key. Unreadable input is
 one line on stderr and exit code 2.
@@ -149,6 +150,21 @@ def clear_interval_command(interval_start: Start, tenant: Tenant,
     finally:
         rt.close()
     _show(document, json_out)
+
+
+@app.command("clear-due")
+def clear_due_command(tenant: Tenant, json_out: JsonOut = False) -> None:
+    """Clear every interval whose gate closed and that has orders (run it from a timer)."""
+    rt = open_runtime()
+    try:
+        cleared = rt.energy.clear_due(tenant, actor="cli")
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({"cleared": cleared})
+        return
+    for document in cleared:
+        _show(document, False)
 
 
 @app.command("settle")

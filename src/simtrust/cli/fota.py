@@ -1,8 +1,11 @@
 """``simtrust fota``: firmware-update campaigns through the running node's API
-(``create`` stages by device group with a failure threshold, ``status``, ``list``)."""
+(``create`` stages by device group with a failure threshold, the package pulled from a
+URI or, with ``--package FILE``, pushed to the devices block-wise; ``status``, ``list``)."""
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,19 +24,32 @@ app = typer.Typer(name=NAME, help="Firmware-update campaigns (LwM2M object 5).",
 
 @app.command("create")
 def create(
-    package_uri: Annotated[str, typer.Argument(help="coap(s):// or http(s):// package URI.")],
     version: Annotated[str, typer.Option("--version", help="Firmware version after update.")],
     group: Annotated[list[int], typer.Option("--group", help="Device group, one per stage.")],
+    package_uri: Annotated[str, typer.Argument(help="coap(s):// or http(s):// package URI "
+                                               "(omit with --package).")] = "",
     threshold: Annotated[float, typer.Option("--failure-threshold", min=0.0, max=1.0,
                                              help="Failed fraction that halts a stage.")] = 0.2,
+    package: Annotated[Path | None, typer.Option(
+        "--package", help="Package file pushed to /5/0/0 instead of a URI.")] = None,
     url: UrlOpt = "http://127.0.0.1:8000", api_key: KeyOpt = "",
 ) -> None:
     """Create and start a campaign."""
-    if not package_uri.startswith(("coap://", "coaps://", "http://", "https://")):
+    body: dict[str, object] = {"version": version, "groups": group,
+                               "failure_threshold": threshold}
+    if package is not None:
+        if package_uri:
+            raise InvalidInput("give a package URI or --package, not both", field="package")
+        try:
+            body["package_base64"] = base64.b64encode(package.read_bytes()).decode()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {package}: {exc.strerror}",
+                               field="package") from None
+    elif not package_uri.startswith(("coap://", "coaps://", "http://", "https://")):
         raise InvalidInput("the package URI is coap(s):// or http(s)://", field="package_uri")
-    made = api_call(url, api_key, "POST", "/v1/fota/campaigns", {
-        "package_uri": package_uri, "version": version, "groups": group,
-        "failure_threshold": threshold})
+    else:
+        body["package_uri"] = package_uri
+    made = api_call(url, api_key, "POST", "/v1/fota/campaigns", body)
     console.print(f"campaign {made['campaign_id']}: {len(made['stages'])} stage(s)")
 
 

@@ -31,6 +31,7 @@ from simtrust.identity import (
     verification_report,
     verification_statement,
     verify_credential,
+    verify_enveloped_vc_jwt,
     verify_presentation,
     verify_vc_jwt,
 )
@@ -95,6 +96,10 @@ def verify(
     def run() -> object:
         if isinstance(document, str):
             return verify_vc_jwt(document, resolver=resolver, now=now, status=status)
+        if isinstance(document, dict) and "proof" not in document and document.get("type") in (
+            "EnvelopedVerifiableCredential", ["EnvelopedVerifiableCredential"]
+        ):
+            return verify_enveloped_vc_jwt(document, resolver=resolver, now=now, status=status)
         if isinstance(document, dict) and "VerifiablePresentation" in str(document.get("type")):
             return verify_presentation(
                 document,
@@ -126,8 +131,11 @@ def issue(
         typer.Option("--status", help="Add a status entry: revocation or suspension (repeatable)."),
     ] = None,
     cryptosuite: Annotated[
-        str, typer.Option(help="eddsa-jcs-2022 or eddsa-rdfc-2022.")
-    ] = "eddsa-jcs-2022",
+        str | None, typer.Option(help="eddsa-jcs-2022 (default) or eddsa-rdfc-2022.")
+    ] = None,
+    securing: Annotated[str, typer.Option(
+        help="data-integrity (a proof) or vc+jwt (VC-JOSE, returned enveloped).")
+    ] = "data-integrity",
     json_out: Annotated[bool, typer.Option(
         "--json", help="One compact JSON line for scripts (default: indented).")] = False,
 ) -> None:
@@ -135,7 +143,9 @@ def issue(
     document = _read(file)
     if not isinstance(document, dict):
         _fail("a credential to issue is a JSON object")
-    options: dict[str, Any] = {"cryptosuite": cryptosuite}
+    options: dict[str, Any] = {"securingMechanism": securing}
+    if cryptosuite is not None:
+        options["cryptosuite"] = cryptosuite
     if status:
         options["credentialStatus"] = {"type": "BitstringStatusListEntry", "statusPurpose": status}
     try:
@@ -160,13 +170,22 @@ def offer(
     configuration: Annotated[str, typer.Argument(help="SimtrustKyc or DeviceCredential.")],
     claims: Annotated[Path, typer.Option(help="The offered claims (JSON object); - for stdin.")],
     tx_code: Annotated[bool, typer.Option("--tx-code", help="Require a 6-digit PIN.")] = False,
+    deferred: Annotated[bool, typer.Option(
+        "--deferred", help="Issue only after the offer is approved (OpenID4VCI §9).")] = False,
+    tenant: Annotated[str | None, typer.Option(
+        help="The tenant the credential is issued for.")] = None,
+    authorization_code: Annotated[bool, typer.Option(
+        "--authorization-code",
+        help="Offer the authorization code grant: a user of --tenant signs in to authorize.",
+    )] = False,
 ) -> None:
-    """Create an OpenID4VCI pre-authorized credential offer; print it (URL, PIN) as JSON."""
+    """Create an OpenID4VCI credential offer; print it (URL, PIN) as JSON."""
     document = _read(claims)
     if not isinstance(document, dict):
         _fail("the claims are a JSON object")
     emit_json(_service_call(lambda s: s.oid4vci.create_offer(
-        configuration, document, now=s.now(), tx_code=tx_code)))  # fmt: skip
+        configuration, document, now=s.now(), tx_code=tx_code, deferred=deferred,
+        tenant_id=tenant, authorization_code=authorization_code)))  # fmt: skip
 
 
 @app.command("request")

@@ -5,8 +5,8 @@ injected partial record, a visited-only record and a duplicate) are reconciled
 under their agreement, and the statement is signed by both. B's SIMs roam in C
 and C's in A; the three signed statements are netted (at most two transfers)
 and paid in a settlement token created and minted on the ledger. A slice SLA
-between A and C is violated on one day and credited by its schedule
-(docs/settlement.md).
+between A and C is violated on one day and credited by its schedule: the
+credit note both sign is netted and paid in the same token (docs/settlement.md).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from simtrust.ledger import Ed25519Signer
 from simtrust.settlement import (
     USAGE_COLUMNS,
     SettlementTokens,
+    build_credit_note,
     build_statement,
     evaluate_sla,
     load_agreement,
@@ -186,6 +187,15 @@ def run(ctx: Any) -> dict[str, Any]:
     ctx.say(f"SLA {credits['contract']}: violations "
             f"{[p['violations'] for p in credits['periods']]}, credit "
             f"{credits['total_credit_minor_units']} EUR cents")
+    note = build_credit_note(sla["contract"], credits)
+    note = sign_statement(sign_statement(note, "payer", keys["C"]), "payee", keys["A"])
+    verify_statement(note)
+    credit_book = net_statements([note])["currencies"]["EUR"]
+    customer = party_public_key(note["payee"])
+    held = node.balance(customer).tokens[token]
+    tokens.settle(credit_book["transfers"], keys["C"], token)
+    credited = node.balance(customer).tokens[token] - held
+    ctx.say(f"credit note signed by C and A, paid in the token: {credited} EUR cents to A")
     return {
         "reconciliation": ab_result.counts,
         "statement_total": ab["total_minor_units"],
@@ -195,5 +205,6 @@ def run(ctx: Any) -> dict[str, Any]:
         "token": token.hex(),
         "token_moves": moved,
         "sla_credit_minor_units": credits["total_credit_minor_units"],
+        "sla_credit_paid": credited,
         "chart": str(chart),
     }

@@ -6,9 +6,9 @@ watch raises a cloned-meter alert, so that meter's readings lose the
 ``clean`` annotation and its score drops below the market's threshold. The
 batches are anchored on the ledger and one reading is proven against the
 anchor alone. The interval's double auction clears at one price, delivery is
-read from the trusted readings, and buyers pay sellers in ledger base units
-(one micropayment per trade). Finally a derived datum (the neighbourhood's
-total) shows its provenance graph (docs/streams.md).
+read from the trusted readings, and buyers pay sellers in a settlement token
+(docs/settlement.md), one transfer per trade and interval. Finally a derived
+datum (the neighbourhood's total) shows its provenance graph (docs/streams.md).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from simtrust.identity import Ed25519Signer
 from simtrust.ledger import Ed25519Signer as LedgerSigner
+from simtrust.settlement import SettlementTokens
 from simtrust.streams import (
     Author,
     BatchAnchorer,
@@ -93,10 +94,11 @@ def run(ctx: Any) -> dict[str, Any]:
             ctx.say(f"{name}'s delivery refused: {exc}")
             delivered[name] = 0
     wallets = {n: LedgerSigner.generate() for n in names}
+    token = SettlementTokens(node).create(node.signer, max_supply=10**9, initial=10**6).token_id
     for name in buyers:
-        node.transfer(node.signer, wallets[name].public_key, 10_000)
+        node.transfer(node.signer, wallets[name].public_key, 10_000, token=token)
     payments = settle(clearing, delivered, lambda buyer, seller, amount: node.transfer(
-        wallets[buyer], wallets[seller].public_key, amount))
+        wallets[buyer], wallets[seller].public_key, amount, token=token))
     graph.add("neighbourhood-total", inputs=[f"{n}@{END}" for n in sellers])
     for kind in ("signature", "sim", "tls", "source", "clean", "anchored"):
         graph.annotate(sign_annotation(gateway, "neighbourhood-total", kind, True))
@@ -108,7 +110,9 @@ def run(ctx: Any) -> dict[str, Any]:
         "clearing": {"price": clearing.price, "volume_wh": clearing.volume_wh},
         "delivered_wh": delivered,
         "payments": [[p.buyer, p.seller, p.delivered_wh, p.amount] for p in payments],
-        "seller_balances": {n: node.balance(wallets[n].public_key).amount for n in sellers},
+        "seller_balances": {n: node.balance(wallets[n].public_key).tokens.get(token, 0)
+                            for n in sellers},
+        "token": token.hex(),
         "anchors": anchored,
         "total_score": str(graph.score("neighbourhood-total")),
         "provenance_nodes": sorted(graph.provenance("neighbourhood-total")["nodes"]),

@@ -28,7 +28,15 @@ the threshold it crossed in ``evidence``):
 * ``equipment`` — an IMEI failing the Luhn check of TS 23.003 Annex B (or not
   15/16 digits), a TAC outside those of the device model registered for the
   SIM, a blocklisted IMEI or TAC, and IMEI churn (more than ``churn_imeis``
-  distinct IMEIs within ``churn_window_s``).
+  distinct IMEIs within ``churn_window_s``); an IMEI on a partner's shared
+  blocklist (``shared_blocklist``, :mod:`simtrust.detect._sharing`).
+* ``usage-fraud`` — a session or flow of a SIM its home side has suspended
+  (``suspended``: the inventory's word, asked only for those events).
+
+The module runs a little over 600 lines: the detectors share one per-SIM
+state object and one dispatch in :meth:`FraudDetector.observe`, which is what
+keeps memory under 1 KiB per SIM and the event rate over 100,000/s; split
+across modules they would each keep their own map of SIMs.
 
 State per tracked SIM is one ``__slots__`` object: the last place (a shared
 tuple from the table), times, the current and previous IMEI, a bounded tuple of
@@ -73,8 +81,10 @@ SESSION_STOP = "session-stop"
 FLOW = "flow"
 EVENT_KINDS = (AUTH, SYNC_FAILURE, LOCATION, SESSION_START, SESSION_UPDATE, SESSION_STOP, FLOW)
 _KINDS = frozenset(EVENT_KINDS)
+_USAGE = frozenset((SESSION_START, SESSION_UPDATE, FLOW))
 
-FRAUD_ALERT_KINDS = ("equipment", "impossible-travel", "shared-report", "sim-clone")
+FRAUD_ALERT_KINDS = ("equipment", "impossible-travel", "shared-report", "sim-clone",
+                     "usage-fraud")
 
 _EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
 _DIGITS = frozenset("0123456789")
@@ -292,6 +302,8 @@ class FraudDetector:
         self._blocked = frozenset(blocked)
         #: IMEI → id of the partner report that blocklists it (shared intelligence), or None.
         self.shared_blocklist: Callable[[str], str | None] | None = None
+        #: IMSI → whether its home side has suspended it (the inventory), or None.
+        self.suspended: Callable[[str], bool] | None = None
         self._sims: dict[str, _Sim] = {}
         self.events = 0
         self.alerts = 0
@@ -331,6 +343,14 @@ class FraudDetector:
                 out = found if out is None else out + found
         elif kind[0] == "s":  # session-start / -update / -stop
             found = self._session(sim, ev)
+            if found:
+                out = found if out is None else out + found
+        if self.suspended is not None and kind in _USAGE and self.suspended(ev.imsi):
+            found = self._alert(
+                sim, ev, "usage-fraud", "suspended",
+                f"SIM {ev.imsi} used ({kind}) while its home operator has it suspended",
+                {"feature": "used_while_suspended", "event": kind, "plmn": ev.plmn,
+                 "session": ev.session, "reason": "suspended"}, ev.at)
             if found:
                 out = found if out is None else out + found
         if out:

@@ -9,7 +9,8 @@ the device over DTLS.
   usage). This module then binds the certificate to a SIM: its issuer must be a tenant CA
   (directly issued), its serial must be one simtrust issued and recorded for that tenant,
   still ``good`` (not revoked, RFC 5280 §5.3.1), and the SIM of its ICCID must exist.
-  Anything else is refused and counted by reason.
+  Anything else is refused and counted by reason. A revocation ends the SIM's certificate
+  sessions already up (``DeviceServices``); its next handshake is refused.
 - The identity handed to the management server is ``x509:<serial>``, with the SIM's IMSI
   and tenant and the IMEI of the certificate's ``urn:imei:`` SAN (RFC 7254): the endpoint
   client name must name that SIM and IMEI (Transport §5.2.8.3 leaves the binding of the
@@ -105,6 +106,14 @@ class DeviceCertificates:
             ca, DeviceClaims(tenant_id, iccid, imsi, imei=imei), actor="lwm2m-bootstrap")
         trust = self._cas.operator_ca().certificate.public_bytes(serialization.Encoding.DER)
         return cert.public_bytes(serialization.Encoding.DER), key, trust
+
+    def imsi_of(self, iccid: str) -> str | None:
+        sim = self._sim_by_iccid(iccid)
+        return None if sim is None else sim.imsi.value
+
+    def subscribe(self, listener: Callable[[str, str], None]) -> None:
+        """``listener(event, iccid)`` after an issuance or revocation committed."""
+        self._cas.subscribe(listener)
 
     def _refuse(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from simtrust.alerts import AlertDeliveryError, AlertSink, alert_topic
-from simtrust.devices._blockwise import BodyTooLarge, exchange
+from simtrust.devices._blockwise import Block1Assembler, BodyTooLarge, exchange, final_block1
 from simtrust.devices._coap import CON, Code, Message, Opt, uint_option
 from simtrust.devices._content import (
     CF_LINK,
@@ -59,6 +59,8 @@ AWAKE_S = 93.0
 #: Registrations a SIM may send per window before it is answered 4.29.
 REGISTRATION_BURST = 10
 REGISTRATION_WINDOW_S = 60.0
+#: A Register/Update body assembled from Block1 blocks (RFC 7959 §2.5) is at most this.
+REGISTRATION_MAX = 16 * 1024
 _MIN_LIFETIME = 1
 _MAX_LIFETIME = 0xFFFFFFFF
 
@@ -191,6 +193,8 @@ class DeviceManager:
         self._recent: dict[str, tuple[float, int]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self.refused: dict[str, int] = {}
+        self._block1 = Block1Assembler(REGISTRATION_MAX, max_transfers=1024,
+                                       on_refuse=lambda why: self._count(f"block-{why}"))
         self.alerts_failed = 0
         self.listeners: list[Callable[[str, Registration], None]] = []
 
@@ -218,8 +222,11 @@ class DeviceManager:
             raise NotFound("the SIM's device is not registered", reason="not-registered")
         return self._regs[reg_id]
 
-    def _refuse(self, reason: str, msg: Message, code: int) -> Message:
+    def _count(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
+
+    def _refuse(self, reason: str, msg: Message, code: int) -> Message:
+        self._count(reason)
         return msg.reply(code, reason.encode())
 
     # -- Registration interface (Transport §6.4) ----------------------------------------------
@@ -228,8 +235,15 @@ class DeviceManager:
         path = msg.path
         if not path or path[0] != "rd":
             return self._refuse("not-found", msg, Code.NOT_FOUND)
-        if msg.first(Opt.BLOCK1) is not None:
-            return self._refuse("block-wise", msg, Code.REQUEST_ENTITY_TOO_LARGE)
+        if msg.first(Opt.BLOCK1) is not None:  # a body too large for one datagram
+            got = self._block1.feed((peer.addr, peer.identity, msg.code, tuple(msg.path),
+                                     tuple(msg.values(Opt.URI_QUERY))), msg)
+            if isinstance(got, Message):
+                return got  # 2.31 Continue, or 4.00/4.08/4.13 (counted)
+            whole = Message(msg.mtype, msg.code, msg.mid, msg.token, tuple(
+                o for o in msg.options if o[0] not in (Opt.BLOCK1, Opt.SIZE1)), got)
+            answer = self.handle(peer, whole)
+            return None if answer is None else final_block1(msg, answer)
         if len(path) == 1 and msg.code == Code.POST:
             return self._register(peer, msg)
         if len(path) == 2 and msg.code == Code.POST:

@@ -7,6 +7,7 @@ loop of their own thread so the API, the CLI and tests call them synchronously.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Sequence
@@ -24,7 +25,7 @@ from simtrust.devices._bootstrap import (
     EnterpriseServer,
     NafKeySource,
 )
-from simtrust.devices._certauth import DeviceCertificates
+from simtrust.devices._certauth import X509_PREFIX, DeviceCertificates
 from simtrust.devices._credentials import BOOTSTRAP, CredentialStore
 from simtrust.devices._fota import FirmwareCampaigns
 from simtrust.devices._server import DeviceAlert, DeviceManager, SimFinder
@@ -75,6 +76,8 @@ class DeviceServices:
                                          certificates=None if certificates is None
                                          else self._provision_certificate)
         self._public_host = public_host
+        if certificates is not None:
+            certificates.subscribe(self._certificate_event)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._closers: list[Callable[[], None]] = []
@@ -131,6 +134,23 @@ class DeviceServices:
         if issued is not None:
             self.refresh_certificates()  # a CA registered since the last sweep
         return issued
+
+    def _certificate_event(self, event: str, iccid: str) -> None:
+        """A revoked certificate ends the SIM's certificate-mode sessions (called from the
+        revoking thread; the sessions belong to the loop)."""
+        loop, certificates = self._loop, self.certificates
+        if event != "revoked" or loop is None or certificates is None:
+            return
+        imsi = certificates.imsi_of(iccid)
+
+        def close() -> None:
+            link = self.dm_link
+            if link is not None and imsi is not None:
+                link.close_where(lambda peer: (peer.identity or "").startswith(X509_PREFIX)
+                                 and peer.entry is not None and peer.entry.imsi == imsi)
+
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(close)
 
     def refresh_certificates(self) -> bool:
         """Reload the tenant CAs as trust anchors if any was registered or removed since

@@ -488,6 +488,19 @@ class DtlsServerLink(asyncio.DatagramProtocol):
     def forget(self, addr: tuple[str, int]) -> None:
         self._sessions.pop(addr, None)
 
+    def close_where(self, predicate: Callable[[Peer], bool]) -> int:
+        """End (close_notify) every established session whose peer matches; returns how
+        many (a revoked certificate must not keep its session)."""
+        ended = 0
+        for addr, session in list(self._sessions.items()):
+            if session.peer is not None and predicate(session.peer):
+                with _suppress():
+                    session.buffer.shutdown()
+                    self._flush(session.buffer, addr)
+                self._sessions.pop(addr, None)
+                ended += 1
+        return ended
+
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()

@@ -75,7 +75,12 @@ from simtrust.identity._errors import (
     VerificationFailed,
 )
 from simtrust.identity._jcs import canonicalize
-from simtrust.identity._jose import VC_JWT_MEDIA_TYPE, issue_vc_jwt, verify_vc_jwt
+from simtrust.identity._jose import (
+    VC_JWT_MEDIA_TYPE,
+    issue_vc_jwt,
+    verify_enveloped_vc_jwt,
+    verify_vc_jwt,
+)
 from simtrust.identity._jws import holder_jwk, signer_jwk
 from simtrust.identity._keys import (
     Ed25519Signer,
@@ -248,6 +253,7 @@ __all__ = [
     "verification_statement",
     "verify_credential",
     "verify_ed25519",
+    "verify_enveloped_vc_jwt",
     "verify_presentation",
     "verify_proofs",
     "verify_sd_jwt",

@@ -81,6 +81,7 @@ __all__ = [
     "check_terms",
     "data_model_version",
     "validate_credential_model",
+    "validate_enveloped",
     "validate_presentation_model",
 ]
 
@@ -444,6 +445,14 @@ def validate_presentation_model(document: object, *, secured: bool = True) -> di
         _check_proofs(document, version)
     check_terms(document, version, skip=_PROOF_AND_CREDENTIALS)
     return document
+
+
+def validate_enveloped(item: object) -> str:
+    """An ``EnvelopedVerifiableCredential`` object (§4.13.1) → its ``data:`` URL."""
+    if not isinstance(item, dict):
+        raise _fail("VCDM2 §4.13.1 Enveloped Verifiable Credentials", "not a JSON object")
+    _check_enveloped(item)
+    return str(item["id"])
 
 
 def _check_enveloped(item: dict[str, Any]) -> None:

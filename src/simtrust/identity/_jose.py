@@ -19,12 +19,13 @@ from simtrust.identity._credentials import (
     validate_credential,
 )
 from simtrust.identity._dataintegrity import VerifiedProof
+from simtrust.identity._datamodel import validate_enveloped
 from simtrust.identity._errors import VerificationFailed
 from simtrust.identity._jws import parse_jws, sign_jws, verify_jws
 from simtrust.identity._keys import Signer
 from simtrust.identity._resolver import DidResolver
 
-__all__ = ["VC_JWT_MEDIA_TYPE", "issue_vc_jwt", "verify_vc_jwt"]
+__all__ = ["VC_JWT_MEDIA_TYPE", "issue_vc_jwt", "verify_enveloped_vc_jwt", "verify_vc_jwt"]
 
 VC_JWT_MEDIA_TYPE = "application/vc+jwt"
 
@@ -69,3 +70,20 @@ def verify_vc_jwt(
         results = [status.check(e, issuer, now) for e in entries]
     proof = VerifiedProof(kid, issuer, "vc+jwt", "assertionMethod", None)
     return VerifiedCredential(credential=credential, issuer=issuer, proofs=[proof], status=results)
+
+
+def verify_enveloped_vc_jwt(
+    item: object,
+    *,
+    resolver: DidResolver,
+    now: datetime,
+    status: StatusChecker | None = None,
+) -> VerifiedCredential:
+    """An ``EnvelopedVerifiableCredential`` (VCDM 2.0 §4.13.1) whose ``data:`` URL holds a
+    ``vc+jwt`` (VC-JOSE-COSE §3.1.1): the envelope's shape, then the JWT."""
+    media, separator, token = validate_enveloped(item).partition(",")
+    if not separator or media not in (f"data:{VC_JWT_MEDIA_TYPE}", "data:application/vc-ld+jwt"):
+        raise VerificationFailed(
+            "unsupported-envelope", "enveloped credentials are read as data:application/vc+jwt URLs"
+        )
+    return verify_vc_jwt(token, resolver=resolver, now=now, status=status)

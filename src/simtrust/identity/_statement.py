@@ -7,6 +7,11 @@ ledger per (issuing operator, relying party, credential type) and prices
 them per verification, so the relying party pays the issuing operator.
 Receipts not yet anchored are listed as pending and billed in the period
 they fall in once anchored (a statement is recomputed, not accumulated).
+
+Each billed line is also an obligation in the settlement engine's shape
+(``payer`` = the relying party, ``payee`` = the issuing operator,
+``currency``, ``total_minor_units``), so the period's verifications net with
+other obligations (settlement/_netting.py) into at most N−1 token transfers.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ def verification_statement(
         (billed if anchored else pending)[key] += 1
         if anchored:
             digests.append(receipt.digest)
-    lines = [
+    lines: list[dict[str, Any]] = [
         {
             "issuer": issuer,
             "relyingParty": party,
@@ -56,6 +61,19 @@ def verification_statement(
         for (issuer, party, kind), count in sorted((billed + pending).items())
         for count in [billed.get((issuer, party, kind), 0)]
     ]
+    obligations = [
+        {
+            "type": "VerificationObligation",
+            "payer": line["relyingParty"],
+            "payee": line["issuer"],
+            "currency": currency,
+            "total_minor_units": line["amountMinorUnits"],
+            "credentialType": line["credentialType"],
+            "verifications": line["verifications"],
+        }
+        for line in lines
+        if int(line["amountMinorUnits"]) > 0 and line["relyingParty"] != line["issuer"]
+    ]
     return {
         "type": "VerificationStatement",
         "periodStart": format_datetime(start),
@@ -65,4 +83,5 @@ def verification_statement(
         "lines": lines,
         "totalMinorUnits": sum(line["amountMinorUnits"] for line in lines),
         "receipts": sorted(digests),
+        "obligations": obligations,
     }

@@ -208,9 +208,13 @@ class MarketEvents:
         self._db.execute(
             "INSERT INTO market_hubs (id, tenant_id, api, body, created_at) VALUES (?, ?, ?, ?, ?)",
             (doc["id"], tenant_id, api, json.dumps(doc), self._clock().isoformat()))
+        # The cache may have been loaded from the store after the INSERT (then it holds
+        # the new row already): add the listener only where it is missing, so that
+        # one registration never queues each event twice.
         hubs = self._load()
         with self._lock:
-            hubs.append((doc["id"], tenant_id, api, filters, callback))
+            if all(hub[0] != doc["id"] for hub in hubs):
+                hubs.append((doc["id"], tenant_id, api, filters, callback))
         return doc
 
     def get(self, api: str, hub_id: str) -> tuple[str | None, dict[str, Any]]:

@@ -61,6 +61,7 @@ from simtrust.policy._tunnels import (
     render_tunnel_guard,
     tunnel_alerts,
 )
+from simtrust.policy._vici import TunnelEvent, TunnelEvents
 
 __all__ = [
     "Action",
@@ -95,6 +96,8 @@ __all__ = [
     "TimeWindow",
     "TimeWindowRule",
     "TunnelAlert",
+    "TunnelEvent",
+    "TunnelEvents",
     "TunnelSpec",
     "UsageMeter",
     "Violation",

@@ -114,6 +114,8 @@ class RoamingAgreement:
     raw: dict[str, Any]
     zones: tuple[Zone, ...] = ()
     discount_tiers: tuple[DiscountTier, ...] = ()
+    #: Days after a period's end during which its disputes wait for a resolution.
+    dispute_window_days: int | None = None
 
     def rating(self, service: str, volume: int) -> int:
         """Minor units of ``volume`` of ``service``, rounded half up (item 6)."""
@@ -316,6 +318,8 @@ def parse_agreement(text: str | bytes) -> RoamingAgreement:
         raw=data,
         zones=_zones(data.get("zones"), visited_plmn, tariffs),
         discount_tiers=_tiers(data.get("discount_tiers"), tariffs),
+        dispute_window_days=None if data.get("dispute_window_days") is None else _integer(
+            data["dispute_window_days"], "'dispute_window_days'", 3_660),
     )
 
 

@@ -32,7 +32,7 @@ from simtrust.crypto.merkle import (
 from simtrust.errors import DecodeError, InvalidInput, InvalidSignature
 from simtrust.identity import decode_multikey, did_key
 from simtrust.ledger import Ed25519Signer, verify_ed25519
-from simtrust.settlement._agreement import RoamingAgreement
+from simtrust.settlement._agreement import RoamingAgreement, parse_utc_micros
 from simtrust.settlement._reconcile import USAGE_COLUMNS, Reconciliation
 from simtrust.settlement._sla import SlaContract
 
@@ -115,6 +115,8 @@ def build_statement(
         "disputed_minor_units": result.statement["disputed_minor_units"],
         "lines": result.statement["lines"],
         **discounts,
+        **({} if agreement.dispute_window_days is None
+           else {"dispute_window_days": agreement.dispute_window_days}),
         "counts": result.counts,
         "records": {"merkle_root": merkle_root(leaves).hex(), "size": len(leaves)},
         "signatures": [],
@@ -289,6 +291,34 @@ def resolve_dispute(statement: dict[str, Any], agreed_minor_units: int) -> dict[
     }
 
 
+_DAY_US = 86_400 * 1_000_000
+
+
+def _check_window_closed(previous: dict[str, Any], next_statement: dict[str, Any]) -> None:
+    """Refuse to carry while the previous statement's dispute window is still open.
+
+    The window (the agreement's ``dispute_window_days``, copied into the statement)
+    runs from the end of the previous period; disputes expire into the first next
+    statement whose period ends at or after its close. Judged from the statements'
+    own periods, never from a clock, so both parties reach the same answer.
+    """
+    days = previous.get("dispute_window_days")
+    if days is None:
+        return
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 3_660:
+        raise InvalidInput("statement: 'dispute_window_days' must be an integer from 0 to 3660")
+    try:
+        closes = parse_utc_micros(str(previous["period"]["until"])) + days * _DAY_US
+        reached = parse_utc_micros(str(next_statement["period"]["until"]))
+    except (KeyError, TypeError):
+        raise InvalidInput("statement: 'period.until' is missing") from None
+    if reached < closes:
+        raise InvalidInput(
+            f"the dispute window of the previous statement is open for {days} days after its"
+            " period: resolve the disputes, or carry them into a statement whose period ends"
+            " after the window closes")
+
+
 def carry_disputes(
     next_statement: dict[str, Any],
     previous: dict[str, Any],
@@ -307,6 +337,8 @@ def carry_disputes(
         if next_statement.get(field) != previous.get(field):
             raise InvalidInput(f"the statements differ in {field}: nothing to carry")
     remaining = _open_disputes(previous)
+    if resolution is None and remaining:
+        _check_window_closed(previous, next_statement)
     if resolution is not None:
         verify_statement(resolution)
         if resolution.get("type") != RESOLUTION_TYPE or resolution.get(

@@ -4,7 +4,8 @@ from the stored meter readings, payment in a settlement token per interval.
 Prosumers are registered meters (docs/streams.md "Meter identity"); each posts
 bids and offers for a metering interval of ``interval_seconds`` starting at a
 multiple of it (Unix seconds, UTC). Orders are accepted until the interval
-starts (gate closure); once it started the interval is cleared once, with
+starts (gate closure); once it started the interval is cleared once (on demand,
+or by :meth:`EnergyMarket.clear_due` from a periodic job), with
 :func:`~simtrust.streams.clear` (uniform price, k = ½), and the clearing is
 stored. After the interval, delivery is read from the seller's stored readings
 (cumulative registers in the frames of its meter channel) that score at least
@@ -166,6 +167,17 @@ class EnergyMarket:
                                    reason=f"price {result.price}, {len(trades)} trades",
                                    tenant_id=tenant)
         return self.interval(tenant, start)
+
+    def clear_due(self, tenant: str, *, actor: str, limit: int = 1_000) -> list[dict[str, Any]]:
+        """Clear every interval of ``tenant`` whose gate closed and that has orders but no
+        clearing yet, oldest first: what a periodic job (a timer, ``energy clear-due``) runs."""
+        now = int(self._clock().timestamp())
+        rows = self._db.query(
+            "SELECT DISTINCT o.interval_start FROM energy_orders o LEFT JOIN energy_intervals i"
+            " ON i.tenant_id = o.tenant_id AND i.interval_start = o.interval_start"
+            " WHERE o.tenant_id = ? AND o.interval_start <= ? AND i.interval_start IS NULL"
+            " ORDER BY o.interval_start LIMIT ?", (tenant, now, max(1, min(limit, 10_000))))
+        return [self.clear_interval(tenant, int(r[0]), actor=actor) for r in rows]
 
     # -- delivery and payment ------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Firmware-update campaigns (OMA LwM2M Core V1_1_1 §E.6, pull by Package URI): staged by
+"""Firmware-update campaigns (OMA LwM2M Core V1_1_1 §E.6, pull by Package URI or the
+package pushed to /5/0/0 block-wise, RFC 7959): staged by
 device group with a failure threshold that halts the rollout; configuration pushed to a
 group. Campaigns run on the management server's loop; their status is polled.
 """
@@ -6,6 +7,8 @@ group. Campaigns run on the management server's loop; their status is polled.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 from typing import Any
 
 from fastapi import APIRouter, status
@@ -33,7 +36,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 class CampaignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tenant_id: str | None = Field(None, description="Defaults to the key's tenant")
-    package_uri: str = Field(max_length=255, description="coap(s):// or http(s):// URI")
+    package_uri: str = Field("", max_length=255,
+                             description="coap(s):// or http(s):// URI the devices pull")
+    package_base64: str | None = Field(
+        None, description="Or the package itself (base64), pushed to /5/0/0 block-wise; "
+        "bounded by the request body limit")
     version: str = Field(min_length=1, max_length=64, description="Expected /3/0/3 after")
     groups: list[Id64] = Field(min_length=1, max_length=64,
                               description="Device groups, one stage each, in order")
@@ -73,10 +80,21 @@ def create_campaign(body: CampaignIn, rt: CurrentRuntime,
     tenant = _tenant(who, body.tenant_id)
     dev = rt.devices
 
+    package: bytes | None = None
+    if body.package_base64 is not None:
+        if body.package_uri:
+            raise InvalidInput("give package_uri or package_base64, not both",
+                               field="package_base64")
+        try:
+            package = base64.b64decode(body.package_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput("package_base64 is not base64", field="package_base64") from None
+
     async def start() -> Campaign:
         campaign = dev.campaigns.create(tenant, body.package_uri, body.version,
                                         groups=body.groups,
-                                        failure_threshold=body.failure_threshold)
+                                        failure_threshold=body.failure_threshold,
+                                        package=package)
         task = asyncio.get_running_loop().create_task(dev.campaigns.run(campaign.campaign_id))
         dev.keep(task)
         return campaign

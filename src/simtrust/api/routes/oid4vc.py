@@ -13,7 +13,9 @@ request object, RFC 9101 ``application/oauth-authz-req+jwt``),
 ``POST /oid4vp/responses/{id}`` (``direct_post``, OpenID4VP §8.2) and
 ``GET /oid4vp/requests/{id}`` (the outcome for the relying party).
 ``GET /kyc/statements`` (operator-admin): the period's paid verifications
-per issuing operator and relying party, from the receipts.
+per issuing operator and relying party, from the receipts, with their
+obligations; ``GET /kyc/settlement``: those obligations netted by the
+settlement engine into the transfers that pay them (net positions per party).
 Protocol errors answer the specifications' ``{"error", "error_description"}``
 JSON, not problem details, because wallets parse that shape.
 """
@@ -33,6 +35,7 @@ from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
 from simtrust.errors import InvalidInput
 from simtrust.identity import ProtocolError, verification_statement
 from simtrust.runtime import Runtime
+from simtrust.settlement import net_statements
 
 __all__ = ["router"]
 
@@ -318,3 +321,19 @@ def kyc_statement(
     return verification_statement(
         receipts, start=start, end=end, price_minor_units=price, currency=currency
     )
+
+
+@router.get(
+    "/kyc/settlement",
+    summary="The period's verification obligations netted into settlement transfers (operator)",
+)
+def kyc_settlement(
+    rt: CurrentRuntime,
+    who: CurrentPrincipal,
+    start: datetime,
+    end: datetime,
+    price: int = Query(ge=0, le=10**9, description="minor units per verification"),
+    currency: str = Query(default="EUR", pattern="^[A-Z]{3}$"),
+) -> dict[str, Any]:
+    statement = kyc_statement(rt, who, start, end, price, currency)
+    return {"statement": statement, "netting": net_statements(statement["obligations"])}
