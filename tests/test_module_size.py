@@ -31,7 +31,6 @@ NOT_YET_SPLIT = frozenset({
     "flows/_ipfix.py",
     "identity/_datamodel.py",
     "identity/_didsimtrust.py",
-    "identity/_oid4vci.py",
     "identity/_service.py",
     "market/_service.py",
     "testing/detect/attacks.py",
