@@ -12,13 +12,16 @@ and makes charon and nftables match it:
 3. the guard table replaced in one nftables transaction (``table``/``delete table``/
    definition, so a reload never doubles the rules and never leaves a gap).
 
-Commands run inside the gateway's network namespace when one is named. Failures of
+The names applied last are kept in ``applied.json`` of the directory, so a later process
+(the CLI) knows which tunnels to tear down. Commands run inside the gateway's network
+namespace when one is named. Failures of
 swanctl or nft raise :class:`TunnelApplyError` with the tool's last line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import subprocess
@@ -61,7 +64,14 @@ class TunnelGateway:
         self._uri = vici_uri
         self._netns = netns
         self._table = table
-        self._running: dict[str, TunnelSpec] = {}
+        self._state = directory / "applied.json"
+        self._running: set[str] = set()
+        if self._state.exists():  # what the previous apply (maybe another process) left
+            try:
+                names = json.loads(self._state.read_text())
+            except (OSError, ValueError):
+                names = []
+            self._running = {n for n in names if isinstance(n, str)}
 
     def __repr__(self) -> str:
         return f"TunnelGateway({self.directory}, {len(self._running)} tunnels)"
@@ -105,5 +115,6 @@ class TunnelGateway:
                   f"delete table inet {self._table}\n{guard}")
         added = sorted(set(wanted) - set(self._running))
         kept = sorted(set(wanted) & set(self._running))
-        self._running = wanted
+        self._running = set(wanted)
+        self._state.write_text(json.dumps(sorted(wanted)))
         return TunnelChange(tuple(added), tuple(removed), tuple(kept))
