@@ -274,3 +274,20 @@ def test_alert_json_and_counters() -> None:
     assert d.alerts == 1
     assert "sims=1" in repr(d)
     assert d.observe_many([ev(61, plmn="50501")]) == []
+
+
+def test_a_sequence_number_beyond_the_home_auc_is_a_clone_at_once() -> None:
+    det = FraudDetector()
+    [alert] = det.observe(ev(100.0, "auth-sqn-ahead"))
+    assert ("sim-clone", "sqn_out_of_window") == (alert.kind, alert.evidence["feature"])
+    assert [] == det.observe(ev(200.0, "auth-sqn-ahead"))  # once per cooldown
+    assert "auth-sqn-ahead" == SimEvent.from_json(ev(1.0, "auth-sqn-ahead").to_json()).kind
+
+
+def test_usage_of_a_suspended_sim() -> None:
+    det = FraudDetector()
+    det.suspended = lambda imsi: imsi == IMSI
+    assert [] == det.observe(ev(1.0, "auth"))
+    assert [] == det.observe(ev(2.0, "session-stop", session="s"))
+    [alert] = det.observe(ev(3.0, "session-start", session="s2", plmn="26201"))
+    assert ("usage-fraud", "used_while_suspended") == (alert.kind, alert.evidence["feature"])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from simtrust.benchmark import load_bench
 from simtrust.detect import FraudDetector, country_places, great_circle_km
 from simtrust.testing.fraud import evaluation, scenarios
+from simtrust.testing.fraud.plots import write_plots
 from simtrust.testing.fraud.scenarios import NEIGHBOURS, generate, merged
 
 
@@ -73,3 +76,11 @@ def test_bench_runs_at_tiny_size() -> None:
 def test_public_surface_sorted() -> None:
     for module in (evaluation, scenarios):
         assert list(module.__all__) == sorted(module.__all__)
+
+
+def test_plots_are_png(tmp_path: Path) -> None:
+    """The documentation's figures are drawn from a generated run (small here)."""
+    paths = write_plots(tmp_path, seed=7, sims=300, days=3.0)
+    assert ["fraud-recall.png", "fraud-time-to-detect.png"] == [p.name for p in paths]
+    for path in paths:
+        assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

@@ -81,3 +81,27 @@ def test_repeated_auts_resyncs_raise_a_clone_alert(
         client.close()
     assert sink.alerts, "three AUTS re-syncs raised nothing"
     assert {"sim-clone"} == {a.kind for a in sink.alerts}
+
+
+def test_a_usim_sequence_number_beyond_the_home_auc_raises_a_clone_alert(
+    watched: tuple[Env, MemorySink[Alert]],
+) -> None:
+    """A genuine re-sync reports an SQN_MS the AuC issued: no alert. An SQN_MS beyond
+    every SEQ the AuC issued (vectors made elsewhere with the SIM's key) is one."""
+    env, sink = watched
+    client = Mme(env.port)
+    try:
+        assert 2001 == client.cer().result_code
+        first = client.exchange(air(str(imsi(1)))).authentication_info.e_utran_vector[0]
+        behind = (1 << 5).to_bytes(6, "big")  # SEQ 1: issued by the AuC already
+        answer = client.exchange(air(str(imsi(1)), resync=first.rand + auts(first.rand, behind)))
+        assert 2001 == answer.result_code
+        assert [] == sink.alerts
+        second = client.exchange(air(str(imsi(1)))).authentication_info.e_utran_vector[0]
+        ahead = (10_000 << 5).to_bytes(6, "big")
+        answer = client.exchange(air(str(imsi(1)), resync=second.rand + auts(second.rand, ahead)))
+        assert 2001 == answer.result_code
+    finally:
+        client.close()
+    assert [("sim-clone", "sqn_out_of_window")] == [
+        (a.kind, a.evidence["feature"]) for a in sink.alerts]

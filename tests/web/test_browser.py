@@ -347,3 +347,58 @@ def test_every_page_passes_the_accessibility_checks(site: tuple[str, Runtime, Fl
         context.close()
     failing = {where: p for where, p in found.items() if p}
     assert {} == failing, "\n".join(f"{w}: {p}" for w, ps in failing.items() for p in ps)
+
+
+def test_bad_bulk_and_state_input_shown_beside_the_field(site: tuple[str, Runtime, Fleet],
+                                                        page: Page) -> None:
+    """In the browser: a refused bulk policy comes back on the fleet page with the problem
+    under the roaming field and the ticked SIMs still ticked; a SIM's over-long reason is
+    refused beside the reason field with the text kept."""
+    base, _rt, fleet = site
+    sign_in(page, base, fleet.acme_admin)
+    chosen = fleet.acme_iccids[30]
+    page.get_by_label(f"Select {chosen}").check()
+    page.get_by_label("Action").select_option("policy")
+    page.get_by_label("Roaming").fill("12x")
+    page.get_by_role("button", name="Apply to selected").click()
+    expect(page.locator("#roaming-error")).to_be_visible()
+    expect(page.get_by_label("Roaming")).to_have_value("12x")
+    expect(page.get_by_label("Roaming")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label(f"Select {chosen}")).to_be_checked()
+    expect(page.get_by_label("Action")).to_have_value("policy")
+    shot(page, "bulk-error")
+    page.goto(f"{base}/ui/sims/{chosen}")
+    page.get_by_label("Reason").fill("x" * 201)
+    page.get_by_role("button", name="Change state").click()
+    expect(page.locator("#reason-error")).to_contain_text("at most 200")
+    expect(page.get_by_label("Reason")).to_have_value("x" * 201)
+
+
+def test_credentials_tenant_isolation(site: tuple[str, Runtime, Fleet], browser: Browser) -> None:
+    """A credential issued for acme is on acme's credentials page and not on globex's."""
+    base, rt, fleet = site
+    issued = api(rt, fleet.operator).post("/credentials/issue", json={
+        "tenantId": "acme", "credential": {
+            "@context": ["https://www.w3.org/ns/credentials/v2",
+                         "https://www.w3.org/ns/credentials/examples/v2"],
+            "id": "urn:uuid:0d9e8f7a-1b2c-4d3e-8f4a-5b6c7d8e9f01",
+            "type": ["VerifiableCredential", "DeviceCertificate"],
+            "credentialSubject": {"id": "did:example:meter-77"}}})
+    assert 201 == issued.status_code, issued.text
+    for key, sees in ((fleet.acme_viewer, True), (fleet.globex_admin, False)):
+        context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+        try:
+            tab = context.new_page()
+            tab.set_default_timeout(10_000)
+            sign_in(tab, base, key)
+            tab.get_by_role("link", name="Credentials", exact=True).click()
+            expect(tab.get_by_role("heading", name="Credentials issued")).to_be_visible()
+            table = tab.locator("table.credentials tbody")
+            if sees:
+                expect(table).to_contain_text("0d9e8f7a-1b2c-4d3e-8f4a-5b6c7d8e9f01")
+                expect(table).to_contain_text("acme")
+                shot(tab, "credentials")
+            else:
+                expect(table).not_to_contain_text("0d9e8f7a")
+        finally:
+            context.close()

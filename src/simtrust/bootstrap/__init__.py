@@ -27,6 +27,7 @@ from simtrust.bootstrap._ca import (
     load_csr,
 )
 from simtrust.bootstrap._client import DeviceClient, EnrolmentRefused, parse_certs_only
+from simtrust.bootstrap._cmp import CmpProtection, protection_from_pem
 from simtrust.bootstrap._csr import build_csr, csr_attrs
 from simtrust.bootstrap._device import KEY_BINDING_LABEL, SimApplet, key_binding
 from simtrust.bootstrap._digest import (
@@ -79,6 +80,7 @@ __all__ = [
     "CertProfile",
     "CertificateAuthorities",
     "CertificateServer",
+    "CmpProtection",
     "DeviceClaims",
     "DeviceClient",
     "EnrolmentRefused",
@@ -115,6 +117,7 @@ __all__ = [
     "parse_bootstrapping_info",
     "parse_certs_only",
     "parse_digest",
+    "protection_from_pem",
     "rand_of_b_tid",
     "register_from_ausf",
 ]

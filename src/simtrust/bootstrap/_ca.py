@@ -2,11 +2,11 @@
 
 - A tenant registers its issuing CA under a label of its own (unique per tenant;
   its EST label is ``<tenant>.<label>``, unique in the store, see
-  :func:`est_label`): *hosted* (its key sealed
-  at rest by the master key, generated here or imported) or *delegated* (CSRs are
-  forwarded to the enterprise's own EST server, RFC 7030 §4.2, and its answer
-  returned). The operator's tier-1 CA (``tenant_id`` NULL) only certifies the
-  operator's own TLS servers and its packet gateways as RadSec clients (RFC 6614);
+  :func:`est_label`): *hosted* (its key sealed at rest by the master key, generated
+  here or imported) or *delegated* (CSRs forwarded to the enterprise's own EST
+  server, RFC 7030 §4.2, or CMP server, RFC 9483 §4.1.4, and its answer returned).
+  The operator's tier-1 CA (``tenant_id`` NULL) only certifies the operator's own
+  TLS servers and its packet gateways as RadSec clients (RFC 6614);
   :meth:`CertificateAuthorities.issue` refuses it for devices.
 - The profile per CA fixes the subject organisation, the SANs (device DID as URI,
   IMEI as ``urn:imei:`` of RFC 7254, ICCID as ``urn:iccid:``), the key types
@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from simtrust.audit import AuditEntry, AuditLog
-from simtrust.bootstrap._ca_delegate import enroll_at_delegate
+from simtrust.bootstrap._ca_delegate import cmp_client, delegate_settings, enroll_at_delegate
 from simtrust.bootstrap._ca_model import (
     CLIENT_AUTH,
     DEVICE_KEY_USAGE,
@@ -59,6 +59,7 @@ from simtrust.bootstrap._ca_model import (
     self_signed_ca,
 )
 from simtrust.bootstrap._ca_status import CertificateStatus
+from simtrust.bootstrap._cmp import CmpClient, CmpProtection
 from simtrust.bootstrap._pkcs11 import Pkcs11Key, sign_certificate
 from simtrust.crypto import Keyring
 from simtrust.errors import (
@@ -168,7 +169,9 @@ class CertificateAuthorities:
     def _insert(self, tenant_id: str | None, label: str, mode: str, cert: x509.Certificate,
                 key: ec.EllipticCurvePrivateKey | None, profile: CertProfile,
                 delegate_url: str | None, actor: str, *, ca_id: str | None = None,
-                token: dict[str, str] | None = None, pin: str | None = None) -> CaRecord:
+                token: dict[str, str] | None = None, pin: str | None = None,
+                delegate: tuple[str, dict[str, Any] | None, bytes | None] | None = None,
+                ) -> CaRecord:
         check_label(label)
         key_label = est_label(tenant_id, label)
         ca_id = ca_id or "ca-" + uuid.uuid4().hex[:16]
@@ -180,16 +183,21 @@ class CertificateAuthorities:
                                     serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
             sealed = self._keyring.seal(raw, self._aad(ca_id))
+        kind, config, secret = delegate or (None, None, None)
+        secret_sealed = None if secret is None else self._keyring.seal(
+            secret, self._aad(ca_id) + b"/delegate")
         with self._db.transaction():
             self._refuse_taken(tenant_id, label)
             self._db.execute(
                 "INSERT INTO boot_cas (ca_id, tenant_id, label, name, mode, cert_pem,"
-                " key_sealed, delegate_url, profile, created_at, token, pin_sealed)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " key_sealed, delegate_url, profile, created_at, token, pin_sealed,"
+                " delegate_kind, delegate_config, delegate_secret_sealed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ca_id, tenant_id, key_label, label, mode,
                  cert.public_bytes(serialization.Encoding.PEM).decode(), sealed, delegate_url,
                  json.dumps(profile.to_json()), self._clock().isoformat(),
-                 None if token is None else json.dumps(token), pin_sealed),
+                 None if token is None else json.dumps(token), pin_sealed,
+                 kind, None if config is None else json.dumps(config), secret_sealed),
             )
             self.generation += 1
             self._audit.append(actor=actor, action="pki.ca.register", subject=f"ca:{ca_id}",
@@ -274,17 +282,21 @@ class CertificateAuthorities:
                             token={"module": module, "token": token_label, "key": key_label},
                             pin=pin)
 
-    def register_delegated(self, tenant_id: str, label: str, *, est_url: str, ca_pem: bytes,
-                           profile: CertProfile | None = None, actor: str) -> CaRecord:
-        """The enterprise's own EST server issues; ``ca_pem`` is its issuing CA."""
-        if not est_url.startswith("https://"):
-            raise InvalidInput("the delegated EST URL must be https", field="est_url")
+    def register_delegated(self, tenant_id: str, label: str, *, est_url: str | None = None,
+                           ca_pem: bytes, profile: CertProfile | None = None, actor: str,
+                           kind: str = "est", cmp_url: str | None = None,
+                           cmp: CmpProtection | None = None,
+                           cmp_recipient: str | None = None) -> CaRecord:
+        """The enterprise's own EST server (``kind`` est, at ``est_url``) or CMP server
+        (``kind`` cmp, at ``cmp_url``, requests protected by ``cmp``, whose secret or
+        key is sealed) issues; ``ca_pem`` is its issuing CA."""
         try:
             cert = x509.load_pem_x509_certificate(ca_pem)
         except ValueError:
             raise DecodeError("CA certificate PEM does not parse") from None
+        url, delegate = delegate_settings(kind, est_url, cmp_url, cmp, cmp_recipient)
         return self._insert(tenant_id, label, "delegated", cert, None,
-                            profile or CertProfile(), est_url.rstrip("/"), actor)
+                            profile or CertProfile(), url, actor, delegate=delegate)
 
     def remove(self, label: str, *, actor: str, reason: str = "") -> None:
         """Deregister a tenant CA that never issued (Conflict otherwise, NotFound if absent)."""
@@ -398,8 +410,8 @@ class CertificateAuthorities:
         if record is not None:
             return record
         row = self._db.query_one(
-            "SELECT ca_id, tenant_id, name, mode, cert_pem, delegate_url, profile"
-            " FROM boot_cas WHERE label = ?", (label,),
+            "SELECT ca_id, tenant_id, name, mode, cert_pem, delegate_url, profile,"
+            " delegate_kind FROM boot_cas WHERE label = ?", (label,),
         )
         if row is None:
             raise NotFound(f"unknown CA {label!r}", reason="unknown-ca")
@@ -408,7 +420,7 @@ class CertificateAuthorities:
             x509.load_pem_x509_certificate(str(row[4]).encode()),
             CertProfile.from_json(json.loads(str(row[6]))),
             None if row[5] is None else str(row[5]),
-            label,
+            label, None if row[7] is None else str(row[7]),
         )
         with self._cache_lock:
             self._records[label] = record
@@ -492,13 +504,24 @@ class CertificateAuthorities:
         if kind not in ca.profile.key_types:
             raise InvalidInput(f"key type {kind} is not allowed by the profile", field="csr")
         self.check_rate(ca, device.iccid)
-        if ca.mode == "delegated":
+        if ca.mode == "delegated" and ca.delegate_kind == "cmp":
+            cert = self._cmp(ca).enrol(csr)
+        elif ca.mode == "delegated":
             cert = enroll_at_delegate(ca, csr, self._transport)
         else:
             cert = self._sign(ca, csr, device)
         self._record(ca, cert, device, actor, kind)
         self._notify("issued", device.iccid)
         return cert
+
+    def _cmp(self, ca: CaRecord) -> CmpClient:
+        """The CMP client of a CMP-delegated CA, its secret or key unsealed."""
+        row = self._db.query_one("SELECT delegate_config, delegate_secret_sealed FROM boot_cas"
+                                 " WHERE ca_id = ?", (ca.ca_id,))
+        if row is None or row[0] is None or row[1] is None:
+            raise Conflict(f"CA {ca.label!r} has no CMP settings", reason="no-delegate")
+        secret = self._keyring.open(bytes(row[1]), self._aad(ca.ca_id) + b"/delegate")
+        return cmp_client(ca, json.loads(str(row[0])), secret, self._transport, self._clock)
 
     def _sign(self, ca: CaRecord, csr: x509.CertificateSigningRequest,
               device: DeviceClaims) -> x509.Certificate:

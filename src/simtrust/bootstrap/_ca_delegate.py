@@ -1,14 +1,19 @@
-"""Delegated CAs: a CSR forwarded to the enterprise's own EST server (RFC 7030 §4.2).
+"""Delegated CAs: a CSR forwarded to the enterprise's own EST (RFC 7030 §4.2) or CMP server.
 
 The enterprise keeps its CA key; simtrust checks the device's claims, forwards
 the request as ``simpleenroll`` (§4.2.1, base64 PKCS#10) and returns the
 certificate from the ``application/pkcs7-mime`` answer (§4.2.3) only if the
-registered CA certificate issued it.
+registered CA certificate issued it. A CMP delegate gets the CSR as ``p10cr``
+(RFC 9483 §4.1.4) from :class:`simtrust.bootstrap._cmp.CmpClient`; here its
+registration is checked and its client built from what the store keeps.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 import httpx
 from cryptography import x509
@@ -17,9 +22,64 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from simtrust.bootstrap._ca_model import CaRecord
-from simtrust.errors import Conflict, DecodeError, InvalidSignature, PermissionDenied, StoreError
+from simtrust.bootstrap._cmp import CmpClient, CmpProtection, loaded, stored
+from simtrust.errors import (
+    Conflict,
+    DecodeError,
+    InvalidInput,
+    InvalidSignature,
+    PermissionDenied,
+    StoreError,
+)
 
-__all__ = ["enroll_at_delegate"]
+__all__ = ["cmp_client", "delegate_settings", "enroll_at_delegate"]
+
+
+def delegate_settings(kind: str, est_url: str | None, cmp_url: str | None,
+                      cmp: CmpProtection | None, recipient: str | None,
+                      ) -> tuple[str, tuple[str, dict[str, Any] | None, bytes | None]]:
+    """(URL, (kind, settings kept in clear, secret to seal)) of a delegated CA, checked:
+    an EST server over https, or a CMP server with its message protection."""
+    if kind == "cmp":
+        url, config, secret = _cmp_registration(cmp_url, cmp, recipient)
+        return url, ("cmp", config, secret)
+    if kind != "est":
+        raise InvalidInput("delegated CAs speak est or cmp", field="delegate_kind")
+    if not est_url or not est_url.startswith("https://"):
+        raise InvalidInput("the delegated EST URL must be https", field="est_url")
+    return est_url.rstrip("/"), ("est", None, None)
+
+
+def _cmp_registration(url: str | None, protection: CmpProtection | None,
+                      recipient: str | None) -> tuple[str, dict[str, Any], bytes]:
+    """(URL, settings kept in clear, secret to seal) of a CMP delegate, checked.
+
+    Message protection authenticates CMP (RFC 6712 §3, RFC 9483 §6), so plain HTTP
+    is allowed (docs/decisions/bootstrap-cmp-delegation.md).
+    """
+    if not url or not url.startswith(("https://", "http://")) or len(url) > 512:
+        raise InvalidInput("the delegated CMP URL must be http(s)://...", field="cmp_url")
+    if protection is None:
+        raise InvalidInput("a CMP delegate needs its message protection",
+                           field="cmp_protection")
+    try:
+        name = None if not recipient else x509.Name.from_rfc4514_string(recipient)
+    except ValueError:
+        raise InvalidInput("cmp_recipient is not an RFC 4514 name",
+                           field="cmp_recipient") from None
+    config, secret = stored(protection, name)
+    return url, config, secret
+
+
+def cmp_client(ca: CaRecord, config: dict[str, Any], secret: bytes,
+               transport: httpx.BaseTransport | None,
+               clock: Callable[[], datetime]) -> CmpClient:
+    """The CMP client of ``ca`` from its stored settings and unsealed secret."""
+    if ca.delegate_url is None:
+        raise Conflict(f"CA {ca.label!r} has no CMP endpoint", reason="no-delegate")
+    protection, recipient = loaded(config, secret)
+    return CmpClient(ca.delegate_url, protection, trust=ca.certificate, recipient=recipient,
+                     transport=transport, clock=clock)
 
 
 def enroll_at_delegate(ca: CaRecord, csr: x509.CertificateSigningRequest,

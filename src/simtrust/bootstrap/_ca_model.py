@@ -132,6 +132,8 @@ class CaRecord:
     profile: CertProfile
     delegate_url: str | None = None
     est_label: str = ""
+    #: ``est`` or ``cmp`` for a delegated CA, else None.
+    delegate_kind: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,7 +143,8 @@ class CaRecord:
             "not_after": self.certificate.not_valid_after_utc.isoformat(),
             "certificate_pem": self.certificate.public_bytes(
                 serialization.Encoding.PEM).decode(),
-            "delegate_url": self.delegate_url, "profile": self.profile.to_json(),
+            "delegate_url": self.delegate_url, "delegate_kind": self.delegate_kind,
+            "profile": self.profile.to_json(),
         }
 
 

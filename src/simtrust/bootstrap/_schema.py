@@ -3,7 +3,8 @@
 GBA challenges and bootstrapping contexts (Ks sealed, keyed by B-TID; TS 33.220
 §4.5.2), AKMA anchor contexts (K_AKMA sealed, keyed by A-KID; TS 33.535 §6.1),
 tenant CAs (hosted key sealed by the master key, a PKCS#11 token key with its PIN
-sealed, or a delegated EST endpoint) with their certificate profile, and every
+sealed, or a delegated EST or CMP endpoint, a CMP MAC secret or client key
+sealed) with their certificate profile, and every
 issued certificate with its status. A CA's ``name`` is the label its tenant gave
 it (unique per tenant); ``label`` is its EST label, unique in the store:
 ``<tenant>.<name>`` since migration 3, the bare name for CAs registered before
@@ -116,6 +117,17 @@ MIGRATIONS = [
         )
         """,
     ),
+    Migration(
+        "bootstrap",
+        5,
+        "delegated CAs over EST or CMP: the kind, its settings and its sealed secret",
+        """
+        ALTER TABLE boot_cas ADD COLUMN delegate_kind TEXT;
+        ALTER TABLE boot_cas ADD COLUMN delegate_config TEXT;
+        ALTER TABLE boot_cas ADD COLUMN delegate_secret_sealed {blob};
+        UPDATE boot_cas SET delegate_kind = 'est' WHERE mode = 'delegated'
+        """,
+    ),
 ]
 
 #: Sealed columns the runtime re-wraps when the master key rotates.
@@ -125,5 +137,6 @@ SEALED_COLUMNS = [
     SealedColumn("boot_akma_contexts", "a_kid", "k_akma_sealed"),
     SealedColumn("boot_cas", "ca_id", "key_sealed"),
     SealedColumn("boot_cas", "ca_id", "pin_sealed"),
+    SealedColumn("boot_cas", "ca_id", "delegate_secret_sealed"),
     SealedColumn("boot_secrets", "name", "secret_sealed"),
 ]

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from rich.table import Table
 
-from simtrust.bootstrap import REVOCATION_REASONS, CaRecord, CertProfile
+from simtrust.bootstrap import REVOCATION_REASONS, CaRecord, CertProfile, protection_from_pem
 from simtrust.cli._common import console, emit_json, open_runtime
 from simtrust.errors import InvalidInput
 from simtrust.runtime import Runtime
@@ -125,15 +125,52 @@ def ca_pkcs11(label: str, tenant: TenantOpt,
 
 
 @app.command("ca-delegate")
-def ca_delegate(label: str, tenant: TenantOpt,
-                est_url: Annotated[str, typer.Option("--est-url", help="https://.../est[/l]")],
-                cert: Annotated[Path, typer.Option("--cert", help="Its issuing CA (PEM).")],
-                json_out: JsonOpt = False) -> None:
-    """Register a delegated CA: CSRs are forwarded to the enterprise's EST server."""
+def ca_delegate(
+    label: str, tenant: TenantOpt,
+    cert: Annotated[Path, typer.Option("--cert", help="Its issuing CA (PEM).")],
+    est_url: Annotated[str | None, typer.Option("--est-url", help="https://.../est[/l]")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="est or cmp.")] = "est",
+    cmp_url: Annotated[str | None, typer.Option(
+        "--cmp-url", help="cmp: http(s)://host/path of the CMP server.")] = None,
+    protection: Annotated[str, typer.Option(
+        "--protection", help="cmp: pbm, pbmac1 (shared secret) or signature.")] = "pbm",
+    secret_file: Annotated[Path | None, typer.Option(
+        "--secret-file", help="cmp MAC: file holding the shared secret (else prompted).")] = None,
+    reference: Annotated[str, typer.Option(
+        "--reference", help="cmp MAC: the secret's reference (senderKID).")] = "",
+    client_cert: Annotated[Path | None, typer.Option(
+        "--client-cert", help="cmp signature: client certificate PEM.")] = None,
+    client_key: Annotated[Path | None, typer.Option(
+        "--client-key", help="cmp signature: its EC/Ed25519 key PEM (sealed).")] = None,
+    recipient: Annotated[str | None, typer.Option(
+        "--recipient", help="cmp: recipient name (RFC 4514), default the CA subject.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Register a delegated CA: CSRs go to the enterprise's EST or CMP server."""
     ca_pem = _read(cert)
+    if kind == "est":
+        if not est_url:
+            raise InvalidInput("an EST delegate needs --est-url")
+        _write_ca(tenant, lambda rt: rt.bootstrap.cas.register_delegated(
+            tenant, label, est_url=est_url, ca_pem=ca_pem, actor=ACTOR), json_out,
+            lambda ca: f"CA {ca.label} delegated to {est_url}")
+        return
+    if kind != "cmp":
+        raise InvalidInput("--kind is est or cmp")
+    if not cmp_url:
+        raise InvalidInput("a CMP delegate needs --cmp-url")
+    secret = None
+    if protection in ("pbm", "pbmac1"):
+        secret = (_read(secret_file).decode().rstrip("\r\n") if secret_file is not None
+                  else typer.prompt("CMP shared secret", hide_input=True))
+    cmp = protection_from_pem(
+        protection, secret=secret, reference=reference,
+        client_cert_pem=None if client_cert is None else _read(client_cert),
+        client_key_pem=None if client_key is None else _read(client_key))
     _write_ca(tenant, lambda rt: rt.bootstrap.cas.register_delegated(
-        tenant, label, est_url=est_url, ca_pem=ca_pem, actor=ACTOR), json_out,
-        lambda ca: f"CA {ca.label} delegated to {est_url}")
+        tenant, label, kind="cmp", cmp_url=cmp_url, cmp=cmp, cmp_recipient=recipient,
+        ca_pem=ca_pem, actor=ACTOR), json_out,
+        lambda ca: f"CA {ca.label} delegated to CMP server {cmp_url} ({protection})")
 
 
 @app.command("profile")

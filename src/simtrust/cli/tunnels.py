@@ -3,22 +3,27 @@
 ``render`` prints the strongSwan swanctl configuration of one tunnel (the gateway's end,
 or the enterprise's with ``--enterprise-side``) or, with ``--guard``, the nftables table
 that lets the APN's traffic out only through it; ``status`` reads ``swanctl --list-sas``
-and exits 1 with one line per tunnel that is down. Bad input: one line, exit 2.
+and exits 1 with one line per tunnel that is down; ``apply`` makes a gateway's charon and
+guard run exactly the tunnels of a JSON file (``TunnelGateway``), tearing down the ones
+no longer in it. Bad input: one line, exit 2.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from simtrust.cli._common import console, emit_json
+from simtrust.cli._common import console, emit_json, read_text
 from simtrust.errors import InvalidInput
 from simtrust.policy import (
+    TunnelGateway,
     TunnelSpec,
     parse_list_sas,
     render_swanctl,
@@ -89,6 +94,52 @@ def status(
         console.print(alert.summary)
     if down:
         raise typer.Exit(1)
+
+
+_SPEC_KEYS = {"name", "tenant_id", "apn", "local_address", "remote_address", "local_id",
+              "remote_id", "apn_pool", "enterprise_prefixes", "auth", "psk_hex",
+              "local_cert", "remote_ca"}
+
+
+def _spec(item: object) -> TunnelSpec:
+    if not isinstance(item, dict) or not set(item) <= _SPEC_KEYS:
+        raise InvalidInput(f"a tunnel is an object with keys {sorted(_SPEC_KEYS)}",
+                           field="tunnels")
+    try:
+        psk_hex = item.get("psk_hex")
+        psk = bytes.fromhex(psk_hex) if isinstance(psk_hex, str) else None
+        return TunnelSpec(
+            item["name"], item["tenant_id"], item["apn"], item["local_address"],
+            item["remote_address"], item["local_id"], item["remote_id"],
+            tuple(item["apn_pool"]), tuple(item["enterprise_prefixes"]),
+            item.get("auth", "psk" if psk is not None else "pubkey"), psk,
+            item.get("local_cert", ""), item.get("remote_ca", ""))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"bad tunnel {item.get('name', '?')!r}: {exc}",
+                           field="tunnels") from None
+
+
+@app.command("apply")
+def apply(
+    file: Annotated[Path, typer.Argument(help="JSON list of tunnels (TunnelSpec fields, "
+                                         "psk_hex for a PSK).")],
+    directory: Annotated[Path, typer.Option("--dir", help="The gateway's swanctl directory.")],
+    uri: Annotated[str, typer.Option("--uri", help="charon's VICI socket.")]
+    = "unix:///var/run/charon.vici",
+    netns: Annotated[str | None, typer.Option("--netns", help="Gateway namespace.")] = None,
+) -> None:
+    """Run exactly the tunnels of FILE on the gateway (removed ones are torn down)."""
+    try:
+        items = json.loads(read_text(file))
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"{file} is not a JSON list of tunnels: {exc}",
+                           field="file") from None
+    if not isinstance(items, list):
+        raise InvalidInput(f"{file} is not a JSON list of tunnels", field="file")
+    specs = [_spec(item) for item in items]
+    change = TunnelGateway(directory, vici_uri=uri, netns=netns).apply(specs)
+    console.print(f"added {', '.join(change.added) or '-'}; removed "
+                  f"{', '.join(change.removed) or '-'}; kept {', '.join(change.kept) or '-'}")
 
 
 def _placeholders(names: list[str]) -> list[TunnelSpec]:

@@ -23,7 +23,8 @@ the threshold it crossed in ``evidence``):
 * ``sim-clone`` — the same IMSI alternating between two serving networks that
   cannot both be reached in the time between (A → B → A), or between two
   devices (IMEI A → B → A) within ``imei_alternation_s``; ``auts_failures``
-  synchronisation failures within ``auts_window_s``; two accounting sessions
+  synchronisation failures within ``auts_window_s``; a re-sync whose SQN_MS is
+  beyond the AuC's SEQ_HE (``auth-sqn-ahead``); two accounting sessions
   open at once from different devices or serving networks.
 * ``equipment`` — an IMEI failing the Luhn check of TS 23.003 Annex B (or not
   15/16 digits), a TAC outside those of the device model registered for the
@@ -74,12 +75,16 @@ __all__ = [
 
 AUTH = "auth"
 SYNC_FAILURE = "auth-sync-failure"
+#: A re-sync whose SQN_MS was beyond the AuC's SEQ_HE: the USIM accepted vectors the
+#: home never issued (TS 33.102 Annex C; a clone with a copied key, or a restored AuC).
+SQN_AHEAD = "auth-sqn-ahead"
 LOCATION = "location"
 SESSION_START = "session-start"
 SESSION_UPDATE = "session-update"
 SESSION_STOP = "session-stop"
 FLOW = "flow"
-EVENT_KINDS = (AUTH, SYNC_FAILURE, LOCATION, SESSION_START, SESSION_UPDATE, SESSION_STOP, FLOW)
+EVENT_KINDS = (AUTH, SYNC_FAILURE, SQN_AHEAD, LOCATION, SESSION_START, SESSION_UPDATE,
+               SESSION_STOP, FLOW)
 _KINDS = frozenset(EVENT_KINDS)
 _USAGE = frozenset((SESSION_START, SESSION_UPDATE, FLOW))
 
@@ -337,8 +342,15 @@ class FraudDetector:
             found = self._equipment(sim, ev)
             if found:
                 out = found if out is None else out + found
-        if kind == SYNC_FAILURE:
+        if kind in (SYNC_FAILURE, SQN_AHEAD):
             found = self._sync_failure(sim, ev)
+            if kind == SQN_AHEAD:
+                found += self._alert(
+                    sim, ev, "sim-clone", "sqn",
+                    f"SIM {ev.imsi}: the USIM's sequence number is beyond any the home AuC "
+                    "issued (see the AuC's auc.resync audit record)",
+                    {"feature": "sqn_out_of_window", "reason": "sqn-ahead-of-home",
+                     "rule": "TS 33.102 §6.3.5, Annex C"}, ev.at)
             if found:
                 out = found if out is None else out + found
         elif kind[0] == "s":  # session-start / -update / -stop

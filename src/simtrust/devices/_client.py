@@ -272,6 +272,8 @@ class Lwm2mClient:
                 note = Message(MsgType.NON, Code.CONTENT, self.coap.next_mid(), obs.token,
                                ((Opt.OBSERVE, uint_option(obs.seq & 0xFFFFFF)),
                                 (Opt.CONTENT_FORMAT, uint_option(obs.accept))), payload)
+                # Larger than a block: the first block, the server GETs the rest (§3.4).
+                note = block2_slice(note, note)
                 obs.peer.link.send(obs.peer, encode_message(note))
 
     # -- firmware update (Core §E.6) -----------------------------------------------------------

@@ -21,7 +21,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from simtrust.alerts import AlertDeliveryError, AlertSink, alert_topic
-from simtrust.devices._blockwise import Block1Assembler, BodyTooLarge, exchange, final_block1
+from simtrust.devices._blockwise import (
+    Block1Assembler,
+    BodyTooLarge,
+    exchange,
+    fetch_rest,
+    final_block1,
+)
 from simtrust.devices._coap import CON, Code, Message, Opt, uint_option
 from simtrust.devices._content import (
     CF_LINK,
@@ -518,9 +524,9 @@ class DeviceManager:
         """Observe (Core §6.4.1, RFC 7641): the current value is returned to ``callback``
         first; each notification after it too. Returns the token to cancel with."""
 
-        def notified(peer: Peer, msg: Message) -> None:
-            if not _ok(msg.code):
-                return
+        joining: set[asyncio.Task[None]] = set()
+
+        def deliver(msg: Message) -> None:
             try:
                 values = decode_content(msg.content_format, msg.payload, path)
             except DecodeError:
@@ -528,6 +534,24 @@ class DeviceManager:
                 return
             self._learn(endpoint, values)
             callback(values)
+
+        async def join(peer: Peer, msg: Message) -> None:
+            request = tuple([(Opt.URI_PATH, str(p).encode()) for p in path]
+                            + [(Opt.ACCEPT, uint_option(fmt))])
+            try:
+                deliver(await fetch_rest(self.endpoint, peer, request, msg, timeout=timeout))
+            except (TimeoutError, ConnectionResetError, DecodeError, BodyTooLarge):
+                self.endpoint.counters.malformed += 1
+
+        def notified(peer: Peer, msg: Message) -> None:
+            if not _ok(msg.code):
+                return
+            if msg.first(Opt.BLOCK2) is not None:  # the rest by GET (RFC 7959 §3.4)
+                task = asyncio.get_running_loop().create_task(join(peer, msg))
+                joining.add(task)
+                task.add_done_callback(joining.discard)
+                return
+            deliver(msg)
 
         resp = self._check(await self._send(endpoint, Code.GET, path, accept=fmt, observe=0,
                                             notify=notified, timeout=timeout),

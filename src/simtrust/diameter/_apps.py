@@ -249,7 +249,9 @@ class CoreNetworkApps:
         result = self._hss.authentication_info(imsi, visited, count, resync,
                                                actor=self._actor(peer))
         if result.outcome is not HssOutcome.USER_UNKNOWN:
-            self._observe(imsi, "auth-sync-failure" if resync else "auth", visited)
+            kind = ("auth-sqn-ahead" if result.sqn_ahead else
+                    "auth-sync-failure" if resync else "auth")
+            self._observe(imsi, kind, visited)
         if result.outcome is not HssOutcome.OK:
             return self._refusal(request, result.outcome, d.APP_S6A)
         vectors = [

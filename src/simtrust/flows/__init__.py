@@ -9,7 +9,7 @@ where flows come from; they are reached through their public surfaces only.
 """
 
 from simtrust.flows._collector import FlowCollector
-from simtrust.flows._ipfix import FlowDecoder, SequenceState, Template, TemplateField
+from simtrust.flows._ipfix import FlowDecoder
 from simtrust.flows._meter import (
     ACTIVE_TIMEOUT_S,
     IDLE_TIMEOUT_S,
@@ -55,6 +55,7 @@ from simtrust.flows._offline import (
     replay,
 )
 from simtrust.flows._service import FlowResult, FlowService
+from simtrust.flows._templates import SequenceState, Template, TemplateField
 
 __all__ = [
     "ACTIVE_TIMEOUT_S",

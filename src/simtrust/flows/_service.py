@@ -4,7 +4,8 @@
 service, the detection service and the store it persists partition state in.
 It drives both consumers through their public surfaces only: the policy
 engine's ``ingest`` (address → SIM mapping, evaluation, audited actions) and
-detection's ``observe``/``assign``. The UDP collector
+detection's ``observe``/``assign``, and one ``flow`` :class:`SimEvent` per SIM
+and batch for the fraud detectors (``observe_sim``). The UDP collector
 (:class:`~simtrust.flows.FlowCollector`) or the JetStream consumer
 (:class:`~simtrust.flows.FlowConsumer`) feeds it.
 """
@@ -15,8 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from simtrust.detect import Alert, DetectionService, DeviceRef
-from simtrust.domain import FlowRecord
+from simtrust.detect import Alert, DetectionService, DeviceRef, SimEvent
+from simtrust.domain import FlowRecord, imsi_digits
 from simtrust.flows._nats import FlowPublisher, FlowStreamSettings
 from simtrust.flows._nats_apply import BatchApplier
 from simtrust.policy import FlowVerdict, PolicyService
@@ -57,9 +58,16 @@ class FlowService:
         verdicts = self.policy.engine.ingest(flows)
         alerts: list[Alert] = []
         if detect:
+            seen: dict[str, float] = {}
             for verdict in verdicts:
                 self._assign(verdict)
+                end = verdict.flow.end
+                if seen.get(verdict.imsi, -1.0) < end:
+                    seen[verdict.imsi] = end
             alerts = self.detection.observe_many(flows)
+            # one flow-summary event per SIM and batch for the fraud detectors
+            for imsi, at in seen.items():
+                alerts += self.detection.observe_sim(SimEvent(at, imsi_digits(imsi), "flow"))
         return FlowResult(verdicts, alerts)
 
     def _assign(self, verdict: FlowVerdict) -> None:

@@ -52,6 +52,7 @@ from simtrust.policy._service import (
     build_policy_service,
 )
 from simtrust.policy._store import PolicyStore
+from simtrust.policy._tunnel_gateway import TunnelApplyError, TunnelChange, TunnelGateway
 from simtrust.policy._tunnels import (
     TunnelAlert,
     TunnelSpec,
@@ -96,8 +97,11 @@ __all__ = [
     "TimeWindow",
     "TimeWindowRule",
     "TunnelAlert",
+    "TunnelApplyError",
+    "TunnelChange",
     "TunnelEvent",
     "TunnelEvents",
+    "TunnelGateway",
     "TunnelSpec",
     "UsageMeter",
     "Violation",

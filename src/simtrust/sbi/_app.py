@@ -203,7 +203,8 @@ def create_sbi_app(
         if len(parts) >= 2 and parts[0].startswith("mnc") and parts[1].startswith("mcc"):
             plmn = parts[1][3:] + parts[0][3:].lstrip("0").zfill(2)
         try:
-            event = SimEvent(time.time(), imsi_digits(imsi), "auth", plmn=plmn,
+            kind = "auth-sync-failure" if body.get("resynchronizationInfo") else "auth"
+            event = SimEvent(time.time(), imsi_digits(imsi), kind, plmn=plmn,
                              tenant=(tenant_of(imsi) if tenant_of else None) or "")
         except SimtrustError:
             return

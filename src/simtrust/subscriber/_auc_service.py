@@ -219,6 +219,29 @@ class AuthService:
 
         return self._advance(sim, produce, actor=actor, action="auc.umts-av", details={})[0]
 
+    def seq_ahead(self, imsi: Imsi, sqn_ms: bytes, seq_he: int) -> int:
+        """How far SEQ_MS of ``sqn_ms`` is beyond ``seq_he`` (0 if not beyond).
+
+        A USIM only accepts sequence numbers its AuC issued (TS 33.102 §6.3.3,
+        Annex C), so SEQ_MS beyond the SEQ_HE the AuC had before the re-sync means
+        another party issued vectors with the SIM's key (a clone) or the AuC state
+        went back (a restore): the fraud detectors report it.
+        """
+        sim = self._inv.find_sim(imsi)
+        if sim is None:
+            raise NotFound("no subscriber with this SUPI", cause="USER_NOT_FOUND")
+        text, _ = self._inv.sqn_state(sim.iccid)
+        ind_bits = decode_sqn_state(text).ind_bits
+        return max(0, (int.from_bytes(sqn_ms, "big") >> ind_bits) - seq_he)
+
+    def seq_he(self, imsi: Imsi) -> int:
+        """SEQ_HE: the last SEQ this AuC issued for the SIM (TS 33.102 C.1.1)."""
+        sim = self._inv.find_sim(imsi)
+        if sim is None:
+            raise NotFound("no subscriber with this SUPI", cause="USER_NOT_FOUND")
+        text, _ = self._inv.sqn_state(sim.iccid)
+        return decode_sqn_state(text).seq
+
     def resynchronise(
         self, imsi: Imsi, rand: bytes, auts: bytes, *, actor: str = "auc"
     ) -> bytes:

@@ -112,6 +112,8 @@ class AuthInfo:
     outcome: HssOutcome
     detail: str
     vectors: list[EpsVector] = field(default_factory=list)
+    #: After a re-sync: how far the USIM's SEQ_MS was beyond SEQ_HE (0: not beyond).
+    sqn_ahead: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,9 +201,12 @@ class HssService:
                                 HssOutcome.ROAMING_NOT_ALLOWED,
                                 f"roaming in {visited} is not permitted", actor)
         subscriber = Imsi(imsi, len(view.home.mnc))
+        ahead = 0
         try:
             if resync is not None:
-                self._auth.resynchronise(subscriber, resync[0], resync[1], actor=actor)
+                seq_he = self._auth.seq_he(subscriber)
+                sqn_ms = self._auth.resynchronise(subscriber, resync[0], resync[1], actor=actor)
+                ahead = self._auth.seq_ahead(subscriber, sqn_ms, seq_he)
             vectors = self._auth.eps_vectors(
                 subscriber, visited, max(1, min(count, MAX_VECTORS)), actor=actor
             )
@@ -210,7 +215,7 @@ class HssService:
             return AuthInfo(HssOutcome.AUTH_DATA_UNAVAILABLE, exc.detail)
         except Conflict as exc:
             return AuthInfo(HssOutcome.UNABLE_TO_COMPLY, exc.detail)
-        return AuthInfo(HssOutcome.OK, "vectors issued", vectors)
+        return AuthInfo(HssOutcome.OK, "vectors issued", vectors, ahead)
 
     # -- update location (ULR), purge (PUR) -----------------------------------
 

@@ -4,9 +4,11 @@ A tenant key manages its own tenant's CAs and certificates; an operator key any
 tenant's. Registration modes: ``hosted`` (key generated here, sealed by the master
 key), ``pkcs11`` (key generated in a PKCS#11 token, PIN sealed), ``imported``
 (the tenant's CA certificate and key, sealed from then on),
-``delegated`` (the enterprise's own EST server issues). Revocation by serial or
-for every certificate of a SIM. ``POST /v1/pki/ocsp`` answers RFC 6960 requests
-(also served by the bootstrap listener at ``/ocsp``).
+``delegated`` (the enterprise's own EST server, ``delegate_kind`` ``est``, or CMP
+server, ``cmp``, issues; a CMP MAC secret or client key is sealed and never
+returned). Revocation by serial or for every certificate of a SIM.
+``POST /v1/pki/ocsp`` answers RFC 6960 requests (also served by the bootstrap
+listener at ``/ocsp``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal
-from simtrust.bootstrap import REVOCATION_REASONS, CaRecord, CertProfile
+from simtrust.bootstrap import REVOCATION_REASONS, CaRecord, CertProfile, protection_from_pem
 from simtrust.errors import InvalidInput, NotFound
 from simtrust.runtime import Runtime
 
@@ -64,7 +66,24 @@ class CaIn(BaseModel):
     cert_pem: str | None = Field(None, description="imported/delegated: the CA certificate")
     key_pem: str | None = Field(None, description="imported: the CA's P-256 key (PKCS#8)",
                                 repr=False)
-    est_url: str | None = Field(None, description="delegated: https://.../.well-known/est")
+    est_url: str | None = Field(None, description="delegated est: https://.../.well-known/est")
+    delegate_kind: Literal["est", "cmp"] = Field(
+        "est", description="delegated: the enterprise's EST (RFC 7030) or CMP (RFC 9483) server")
+    cmp_url: str | None = Field(None, max_length=512,
+                                description="delegated cmp: http(s)://host/path (RFC 6712)")
+    cmp_protection: Literal["pbm", "pbmac1", "signature"] = Field(
+        "pbm", description="delegated cmp: MAC (PasswordBasedMac, PBMAC1) or signature")
+    cmp_secret: str | None = Field(None, max_length=1024, repr=False,
+                                   description="pbm/pbmac1: shared secret (sealed, never "
+                                   "returned)")
+    cmp_reference: str = Field("", max_length=128,
+                               description="pbm/pbmac1: the secret's reference (senderKID)")
+    cmp_client_cert_pem: str | None = Field(None, description="signature: client certificate")
+    cmp_client_key_pem: str | None = Field(None, repr=False,
+                                           description="signature: its EC/Ed25519 key (sealed)")
+    cmp_recipient: str | None = Field(None, max_length=512,
+                                      description="cmp: recipient name (RFC 4514); default "
+                                      "the CA's subject")
     pkcs11_module: str | None = Field(None, description="pkcs11: the token's module path")
     token_label: str | None = Field(None, description="pkcs11: the token label")
     pin: str | None = Field(None, description="pkcs11: user PIN (sealed, never returned)")
@@ -129,6 +148,19 @@ def register_ca(body: CaIn, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[s
                                    key_label=body.key_label,
                                    common_name=body.common_name or f"{tenant} device CA",
                                    profile=profile, actor=who.actor)
+    elif body.delegate_kind == "cmp":
+        if not body.cert_pem or not body.cmp_url:
+            raise InvalidInput("CMP-delegated CAs need cert_pem and cmp_url", field="cmp_url")
+        protection = protection_from_pem(
+            body.cmp_protection, secret=body.cmp_secret, reference=body.cmp_reference,
+            client_cert_pem=None if body.cmp_client_cert_pem is None else
+            body.cmp_client_cert_pem.encode(),
+            client_key_pem=None if body.cmp_client_key_pem is None else
+            body.cmp_client_key_pem.encode())
+        record = cas.register_delegated(tenant, body.label, kind="cmp", cmp_url=body.cmp_url,
+                                        cmp=protection, cmp_recipient=body.cmp_recipient,
+                                        ca_pem=body.cert_pem.encode(), profile=profile,
+                                        actor=who.actor)
     else:
         if not body.cert_pem or not body.est_url:
             raise InvalidInput("delegated CAs need cert_pem and est_url", field="est_url")

@@ -19,7 +19,8 @@ generic flood
 250 pps of 1,000-byte UDP, beacon every 30 s ± 10 %. Every synthetic address is
 in a documentation or benchmarking range (RFC 5737 TEST-NET-1/2/3, RFC 2544
 198.18.0.0/15, RFC 3849 2001:db8::/32, RFC 7042 00:00:5e:00:53:xx), so nothing
-generated here names a real host; frames are only ever written to files.
+generated here names a real host; frames are only ever written to files. The
+packets themselves are built by :mod:`._packets`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ from pathlib import Path
 import dpkt
 
 from simtrust.errors import InvalidInput
+from simtrust.testing.detect._packets import (
+    DOC_MAC_DEVICE,
+    DOC_MAC_GATEWAY,
+    addr_bytes,
+    eth,
+    ip4,
+    tcp,
+    udp,
+)
 
 __all__ = [
     "ATTACK_CLASSES",
@@ -56,8 +66,6 @@ __all__ = [
     "write_pcap",
 ]
 
-DOC_MAC_DEVICE = bytes.fromhex("00005e005301")
-DOC_MAC_GATEWAY = bytes.fromhex("00005e005302")
 VICTIM_ADDRESS = "198.51.100.77"
 C2_ADDRESS = "203.0.113.10"
 _SCAN_NET = (0xC6120000, 1 << 17)  # 198.18.0.0/15 (RFC 2544)
@@ -83,88 +91,6 @@ def _rng(seed: int) -> random.Random:
     return random.Random(seed)
 
 
-def _a(addr: str) -> bytes:
-    return socket.inet_aton(addr)
-
-
-def _eth(ip: bytes, src_mac: bytes = DOC_MAC_DEVICE, dst_mac: bytes = DOC_MAC_GATEWAY) -> bytes:
-    return dst_mac + src_mac + b"\x08\x00" + ip
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(memoryview(data).cast("H"))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    # Computed on native-order words; swap back when the host is little-endian.
-    value = ~total & 0xFFFF
-    return socket.htons(value) if socket.htons(1) != 1 else value
-
-
-def _ip4(src: str, dst: str, proto: int, payload: bytes, ident: int = 0) -> bytes:
-    """An IPv4 header (RFC 791 §3.1, no options, TTL 64) in front of ``payload``."""
-    head = struct.pack(
-        "!BBHHHBBH4s4s",
-        0x45,
-        0,
-        20 + len(payload),
-        ident & 0xFFFF,
-        0,
-        64,
-        proto,
-        0,
-        _a(src),
-        _a(dst),
-    )
-    return head[:10] + struct.pack("!H", _checksum(head)) + head[12:] + payload
-
-
-def _l4_sum(src: str, dst: str, proto: int, segment: bytes) -> int:
-    pseudo = _a(src) + _a(dst) + struct.pack("!BBH", 0, proto, len(segment))
-    return _checksum(pseudo + segment)
-
-
-def _tcp(
-    src: str,
-    dst: str,
-    sport: int,
-    dport: int,
-    flags: int,
-    seq: int = 0,
-    ack: int = 0,
-    data: bytes = b"",
-    opts: bytes = b"",
-    rng: random.Random | None = None,
-) -> bytes:
-    """A TCP segment (RFC 9293 §3.1) in an IPv4 packet, checksums filled in."""
-    win = (rng.getrandbits(16) if rng else 14600) or 1
-    off = (20 + len(opts)) // 4
-    head = struct.pack(
-        "!HHIIBBHHH",
-        sport & 0xFFFF,
-        dport & 0xFFFF,
-        seq & 0xFFFFFFFF,
-        ack & 0xFFFFFFFF,
-        off << 4,
-        flags,
-        win,
-        0,
-        0,
-    )
-    seg = head + opts + data
-    csum = _l4_sum(src, dst, 6, seg)
-    seg = seg[:16] + struct.pack("!H", csum) + seg[18:]
-    return _ip4(src, dst, 6, seg, rng.getrandbits(16) if rng else 0)
-
-
-def _udp(src: str, dst: str, sport: int, dport: int, data: bytes, ident: int = 0) -> bytes:
-    """A UDP datagram (RFC 768) in an IPv4 packet, checksums filled in."""
-    seg = struct.pack("!HHHH", sport & 0xFFFF, dport & 0xFFFF, 8 + len(data), 0) + data
-    csum = _l4_sum(src, dst, 17, seg) or 0xFFFF
-    return _ip4(src, dst, 17, seg[:6] + struct.pack("!H", csum) + seg[8:], ident)
-
-
 def _times(start: float, duration: float, rate: float, rng: random.Random) -> list[float]:
     n = max(1, int(duration * rate))
     step = 1.0 / rate
@@ -184,7 +110,7 @@ def _paced_frames(
     packet: Callable[[], bytes],
 ) -> list[Frame]:
     """One Ethernet frame per paced instant, ``packet()`` drawn after all the instants."""
-    return [(t, _eth(packet(), device_mac)) for t in _times(start, duration, rate, rng)]
+    return [(t, eth(packet(), device_mac)) for t in _times(start, duration, rate, rng)]
 
 
 def mirai_scan(
@@ -207,21 +133,21 @@ def mirai_scan(
     for i, t in enumerate(_times(start, duration, rate, rng)):
         dst = _random_target(rng)
         dport = 2323 if i % 10 == 0 else 23
-        seq = struct.unpack("!I", _a(dst))[0]
+        seq = struct.unpack("!I", addr_bytes(dst))[0]
         frames.append(
             (
                 t,
-                _eth(
-                    _tcp(device, dst, sport, dport, dpkt.tcp.TH_SYN, seq=seq, rng=rng), device_mac
+                eth(
+                    tcp(device, dst, sport, dport, dpkt.tcp.TH_SYN, seq=seq, rng=rng), device_mac
                 ),
             )
         )
         roll = rng.random()
         if roll < 0.03:
-            ip = _tcp(dst, device, dport, sport, dpkt.tcp.TH_RST | dpkt.tcp.TH_ACK, ack=seq + 1)
-            frames.append((t + 0.05, _eth(ip, DOC_MAC_GATEWAY, device_mac)))
+            ip = tcp(dst, device, dport, sport, dpkt.tcp.TH_RST | dpkt.tcp.TH_ACK, ack=seq + 1)
+            frames.append((t + 0.05, eth(ip, DOC_MAC_GATEWAY, device_mac)))
         elif roll < 0.04:
-            ip = _tcp(
+            ip = tcp(
                 dst,
                 device,
                 dport,
@@ -230,9 +156,9 @@ def mirai_scan(
                 seq=rng.getrandbits(32),
                 ack=seq + 1,
             )
-            frames.append((t + 0.05, _eth(ip, DOC_MAC_GATEWAY, device_mac)))
-            rst = _tcp(device, dst, sport, dport, dpkt.tcp.TH_RST, seq=seq + 1)
-            frames.append((t + 0.0501, _eth(rst, device_mac)))
+            frames.append((t + 0.05, eth(ip, DOC_MAC_GATEWAY, device_mac)))
+            rst = tcp(device, dst, sport, dport, dpkt.tcp.TH_RST, seq=seq + 1)
+            frames.append((t + 0.0501, eth(rst, device_mac)))
     frames.sort(key=lambda f: f[0])
     return AttackTraffic(
         "scan", "scan", device, start, start + duration, frames, "198.18.0.0/15", rate
@@ -251,7 +177,7 @@ def mirai_udp_flood(
 ) -> AttackTraffic:
     """``attack_udp_generic``: random source and destination port per packet, 512 bytes."""
     rng = _rng(seed)
-    frames = _paced_frames(start, duration, rate, rng, device_mac, lambda: _udp(
+    frames = _paced_frames(start, duration, rate, rng, device_mac, lambda: udp(
         device, target, rng.getrandbits(16), rng.getrandbits(16), rng.randbytes(512),
         rng.getrandbits(16),
     ))
@@ -281,7 +207,7 @@ def mirai_syn_flood(
 ) -> AttackTraffic:
     """``attack_tcp_syn``: SYN with MSS/SACK/TS/WS options, random ports and sequence."""
     rng = _rng(seed)
-    frames = _paced_frames(start, duration, rate, rng, device_mac, lambda: _tcp(
+    frames = _paced_frames(start, duration, rate, rng, device_mac, lambda: tcp(
         device, target, rng.getrandbits(16), rng.getrandbits(16) or 80, dpkt.tcp.TH_SYN,
         seq=rng.getrandbits(32), opts=_SYN_OPTS, rng=rng,
     ))
@@ -300,7 +226,7 @@ def mirai_ack_flood(
 ) -> AttackTraffic:
     """``attack_tcp_ack``: ACK with random sequence numbers and ports, 512 random bytes."""
     rng = _rng(seed)
-    frames = _paced_frames(start, duration, rate, rng, device_mac, lambda: _tcp(
+    frames = _paced_frames(start, duration, rate, rng, device_mac, lambda: tcp(
         device, target, rng.getrandbits(16), rng.getrandbits(16) or 80, dpkt.tcp.TH_ACK,
         seq=rng.getrandbits(32), ack=rng.getrandbits(32), data=rng.randbytes(512), rng=rng,
     ))
@@ -322,7 +248,7 @@ def mirai_gre_flood(
     frames = []
     for t in _times(start, duration, rate, rng):
         inner = bytes(
-            _udp(
+            udp(
                 device,
                 target,
                 rng.getrandbits(16),
@@ -332,8 +258,8 @@ def mirai_gre_flood(
             )
         )
         gre = struct.pack("!HH", 0, 0x0800) + inner
-        ip = _ip4(device, target, 47, gre, rng.getrandbits(16))
-        frames.append((t, _eth(ip, device_mac)))
+        ip = ip4(device, target, 47, gre, rng.getrandbits(16))
+        frames.append((t, eth(ip, device_mac)))
     return AttackTraffic("gre", "ddos", device, start, start + duration, frames, target, rate)
 
 
@@ -364,8 +290,8 @@ def mirai_dns_flood(
             + tail
             + struct.pack("!HH", 1, 1)
         )
-        ip = _udp(device, resolver, rng.randrange(1024, 65535), 53, query, rng.getrandbits(16))
-        frames.append((t, _eth(ip, device_mac)))
+        ip = udp(device, resolver, rng.randrange(1024, 65535), 53, query, rng.getrandbits(16))
+        frames.append((t, eth(ip, device_mac)))
     return AttackTraffic("dns", "ddos", device, start, start + duration, frames, resolver, rate)
 
 
@@ -402,13 +328,13 @@ def mirai_http_flood(
             sport = rng.randrange(1024, 65535)
             cseq, sseq = rng.getrandbits(32), rng.getrandbits(32)
             frames.append(
-                (t, _eth(_tcp(device, target, sport, 80, dpkt.tcp.TH_SYN, cseq), device_mac))
+                (t, eth(tcp(device, target, sport, 80, dpkt.tcp.TH_SYN, cseq), device_mac))
             )
             frames.append(
                 (
                     t + 0.02,
-                    _eth(
-                        _tcp(
+                    eth(
+                        tcp(
                             target,
                             device,
                             80,
@@ -426,7 +352,7 @@ def mirai_http_flood(
             frames.append(
                 (
                     t + 0.021,
-                    _eth(_tcp(device, target, sport, 80, dpkt.tcp.TH_ACK, cseq, sseq), device_mac),
+                    eth(tcp(device, target, sport, 80, dpkt.tcp.TH_ACK, cseq, sseq), device_mac),
                 )
             )
             t += 0.022
@@ -440,8 +366,8 @@ def mirai_http_flood(
                 frames.append(
                     (
                         t,
-                        _eth(
-                            _tcp(
+                        eth(
+                            tcp(
                                 device,
                                 target,
                                 sport,
@@ -460,8 +386,8 @@ def mirai_http_flood(
                 frames.append(
                     (
                         t + 0.02,
-                        _eth(
-                            _tcp(
+                        eth(
+                            tcp(
                                 target,
                                 device,
                                 80,
@@ -481,8 +407,8 @@ def mirai_http_flood(
             frames.append(
                 (
                     t,
-                    _eth(
-                        _tcp(
+                    eth(
+                        tcp(
                             device, target, sport, 80, dpkt.tcp.TH_RST | dpkt.tcp.TH_ACK, cseq, sseq
                         ),
                         device_mac,
@@ -511,7 +437,7 @@ def flood(
     sport = rng.randrange(1024, 65535)
     payload = rng.randbytes(size)
     frames = [
-        (t, _eth(_udp(device, target, sport, port, payload, i & 0xFFFF), device_mac))
+        (t, eth(udp(device, target, sport, port, payload, i & 0xFFFF), device_mac))
         for i, t in enumerate(_times(start, duration, rate, rng))
     ]
     return AttackTraffic("flood", "ddos", device, start, start + duration, frames, target, rate)
@@ -550,11 +476,11 @@ def beacon(
         ]
         for dt, out, flags, seq, ack, data in steps:
             if out:
-                ip = _tcp(device, c2, sport, port, flags, seq, ack, data)
-                frames.append((t + dt, _eth(ip, device_mac)))
+                ip = tcp(device, c2, sport, port, flags, seq, ack, data)
+                frames.append((t + dt, eth(ip, device_mac)))
             else:
-                ip = _tcp(c2, device, port, sport, flags, seq, ack, data)
-                frames.append((t + dt, _eth(ip, DOC_MAC_GATEWAY, device_mac)))
+                ip = tcp(c2, device, port, sport, flags, seq, ack, data)
+                frames.append((t + dt, eth(ip, DOC_MAC_GATEWAY, device_mac)))
         t += period * (1.0 + rng.uniform(-jitter, jitter))
     return AttackTraffic(
         "beacon", "beacon", device, start, start + duration, frames, c2, 1.0 / period

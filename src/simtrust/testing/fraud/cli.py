@@ -4,7 +4,8 @@
 writes the merged event stream that ``simtrust fraud analyse`` reads (and the
 labels beside it); ``evaluate --seed N --sims N --days D [--json]`` runs the
 detectors over a generated run and prints recall, false alarms per 1,000
-SIM-days and time to detect (docs/fraud.md).
+SIM-days and time to detect (docs/fraud.md); ``plot --out DIR`` draws the
+figures of docs/fraud.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from simtrust.testing.fraud.evaluation import evaluate
+from simtrust.testing.fraud.plots import write_plots
 from simtrust.testing.fraud.scenarios import generate, merged
 
 __all__ = ["app"]
@@ -81,3 +83,18 @@ def evaluate_cmd(
     typer.echo(f"false alarms: {doc['false_alarms']} "
                f"({doc['false_alarms_per_1000_sim_days']} per 1,000 SIM-days)")
     typer.echo(f"median time to detect (s): {doc['time_to_detect_median_s']}")
+
+
+@app.command("plot")
+def plot_cmd(
+    out: Annotated[Path, typer.Option(help="Directory for the PNG files.")],
+    seed: Seed = 101, sims: Sims = 3000, days: Days = 7.0,
+) -> None:
+    """Draw recall per scenario kind and time to detect (PNG, for docs/fraud.md)."""
+    _check(sims, days)
+    try:
+        paths = write_plots(out, seed, sims, days)
+    except OSError as exc:
+        _fail(f"cannot write {exc.filename}: {exc.strerror}")
+    for path in paths:
+        typer.echo(str(path))

@@ -7,24 +7,24 @@ about parents, silent); with garbage collection (§7.5) a node left behind the
 horizon installs a peer's committed point through ``Core.resume``. The honest
 nodes run exactly ``Core``, driven as a network node drives it. Same seed, same
 run, event for event.
+
+The scenario and result types are in :mod:`._sim_model` (and exported here),
+a validator's state in :mod:`._sim_nodes`; this module is the event loop.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal, cast
+from collections.abc import Sequence
+from typing import cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
-    Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from simtrust.errors import InvalidInput, InvalidSignature, Rejected, SimtrustError
+from simtrust.errors import InvalidInput, InvalidSignature, Rejected
 from simtrust.ledger.consensus import (
     Block,
     BlockAccepted,
@@ -40,6 +40,18 @@ from simtrust.ledger.consensus import (
     sign_committee_change,
     verify_committee_change,
 )
+from simtrust.testing.ledger._sim_model import (
+    Behaviour,
+    Crash,
+    EpochChange,
+    ForkDetectedError,
+    Latency,
+    Partition,
+    SimConfig,
+    SimResult,
+    check_prefixes,
+)
+from simtrust.testing.ledger._sim_nodes import SignedRegistry, SimNode, Snapshot, VerifyCache
 
 __all__ = [
     "Behaviour",
@@ -53,324 +65,6 @@ __all__ = [
     "check_prefixes",
     "run",
 ]
-
-Behaviour = Literal["honest", "equivocate", "withhold", "lie", "silent"]
-
-
-class ForkDetectedError(SimtrustError):
-    """Two honest nodes finalized sequences where neither is a prefix of the other."""
-
-    code = "fork-detected"
-    status = 500
-    title = "Consensus safety violated"
-
-
-@dataclass(frozen=True, slots=True)
-class Latency:
-    """One-way link delay in ms: ``fixed``, ``uniform`` (a..b) or ``lognormal``
-    (median a, shape b), never below 0.1 ms."""
-
-    kind: Literal["fixed", "uniform", "lognormal"]
-    a: float
-    b: float = 0.0
-
-    @classmethod
-    def fixed(cls, ms: float) -> Latency:
-        return cls("fixed", ms)
-
-    @classmethod
-    def uniform(cls, low_ms: float, high_ms: float) -> Latency:
-        return cls("uniform", low_ms, high_ms)
-
-    @classmethod
-    def lognormal(cls, median_ms: float, sigma: float) -> Latency:
-        return cls("lognormal", median_ms, sigma)
-
-    def sample(self, rng: random.Random) -> float:
-        if self.kind == "fixed":
-            value = self.a
-        elif self.kind == "uniform":
-            value = rng.uniform(self.a, self.b)
-        else:
-            value = self.a * math.exp(rng.gauss(0.0, self.b))
-        return max(0.1, value)
-
-
-@dataclass(frozen=True, slots=True)
-class Partition:
-    """From ``start_ms`` until ``end_ms`` only nodes of one group reach each other.
-    Nodes listed in no group form one more group together."""
-
-    start_ms: float
-    end_ms: float
-    groups: tuple[frozenset[int], ...]
-
-    def blocks(self, now: float, a: int, b: int) -> bool:
-        if not self.start_ms <= now < self.end_ms:
-            return False
-        return self._group(a) != self._group(b)
-
-    def _group(self, node: int) -> int:
-        for index, group in enumerate(self.groups):
-            if node in group:
-                return index
-        return -1
-
-
-@dataclass(frozen=True, slots=True)
-class Crash:
-    """Node ``node`` stops at ``at_ms`` (losing all memory but its persisted blocks)
-    and, unless ``restart_ms`` is None, restarts then from them."""
-
-    node: int
-    at_ms: float
-    restart_ms: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EpochChange:
-    """Right after commit ``at_commit`` (counted from 0) of epoch 0 every node moves to
-    epoch 1, whose committee gives node ``i`` weight ``weights[i]`` (nodes left out
-    leave the committee and follow as observers). The change is a
-    ``CommitteeChange`` signed by every non-silent member of epoch 0, and each node
-    checks it with ``verify_committee_change`` before switching."""
-
-    at_commit: int
-    weights: Mapping[int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class SimConfig:
-    """One run. Times in virtual ms. ``byzantine`` maps node → behaviour;
-    ``leader_timeout_ms`` is each core's wait for a round's leader, ``tick_ms``
-    the period of re-sending the latest own block and retrying missing blocks,
-    ``min_round_ms`` the least time between two proposals of a node,
-    ``ids_per_block`` the fresh message ids in every proposal, ``wire`` passes
-    every delivered block through ``encode``/``decode``, ``verify_signatures``
-    chooses Ed25519 (True) or the closed-world check (False, see
-    ``docs/decisions/consensus-simulator-signatures.md``), ``block_cost_ms``
-    is the CPU time a node spends per received block (one CPU per node:
-    messages queue behind each other); ``epoch_change`` moves every node to a
-    new committee at one commit; ``gc_depth`` is every core's garbage collection
-    depth (None: keep every round), and with it an honest node proposes again
-    the ids of its blocks that fell below its core's ``gc_round`` unfinalized,
-    and a node that needs blocks its peers already forgot takes a snapshot of
-    a peer's commits and resumes from it (``Core.resume``)."""
-
-    validators: int = 4
-    seed: int = 0
-    duration_ms: float = 3000.0
-    weights: tuple[int, ...] | None = None
-    latency: Latency = field(default_factory=lambda: Latency.uniform(20.0, 80.0))
-    loss: float = 0.0
-    partitions: tuple[Partition, ...] = ()
-    crashes: tuple[Crash, ...] = ()
-    byzantine: Mapping[int, Behaviour] = field(default_factory=dict)
-    leader_timeout_ms: int = 250
-    min_round_ms: float = 1.0
-    tick_ms: float = 150.0
-    ids_per_block: int = 2
-    wire: bool = False
-    verify_signatures: bool = True
-    max_response_blocks: int = 4000
-    block_cost_ms: float = 0.0
-    epoch_change: EpochChange | None = None
-    gc_depth: int | None = None
-
-
-@dataclass(slots=True)
-class SimResult:
-    """What a run produced: each node's commits (with the virtual time of each),
-    message finality latencies at honest nodes, and counters. ``honest`` are the
-    validators without byzantine behaviour (crashed ones included), ``alive``
-    those running at the end; ``proposed`` maps each honest node to the ids it
-    proposed (first proposal only) and the virtual time each was submitted;
-    ``approximate`` lists, per node, the positions of commits made by a resumed
-    core whose ``blocks`` may also name blocks finalized before its resume point
-    (§7.5), and ``installed`` the positions of commits a node took from a peer's
-    snapshot instead of making them; with garbage collection, ``peak_memory`` is the most of each
-    ``Core.memory_stats`` figure a node's core held at once, and ``gc_rounds``
-    each core's ``gc_round`` at the end."""
-
-    config: SimConfig
-    honest: frozenset[int]
-    alive: frozenset[int]
-    commits: dict[int, list[CommittedSubDag]]
-    commit_times: dict[int, list[float]]
-    finality_ms: list[float]
-    stats: dict[str, int]
-    rounds: dict[int, int]
-    epochs: dict[int, int]
-    proposed: dict[int, dict[bytes, float]] = field(default_factory=dict)
-    approximate: dict[int, frozenset[int]] = field(default_factory=dict)
-    installed: dict[int, frozenset[int]] = field(default_factory=dict)
-    peak_memory: dict[int, dict[str, int]] = field(default_factory=dict)
-    gc_rounds: dict[int, int] = field(default_factory=dict)
-
-    def commits_after(self, node: int, time_ms: float) -> int:
-        """Commits the node's own core made at or after ``time_ms`` (not installed ones)."""
-        installed = self.installed.get(node, frozenset())
-        return sum(
-            1 for i, t in enumerate(self.commit_times[node]) if t >= time_ms and i not in installed
-        )
-
-    def check_safety(self) -> None:
-        """Raise ``ForkDetectedError`` unless all honest sequences are prefixes of one another
-        and no restarted node re-derived a different history."""
-        if self.stats.get("replay_mismatch", 0):
-            raise ForkDetectedError("a restarted node re-derived a different commit sequence")
-        nodes = sorted(self.honest)
-        check_prefixes(
-            [self.commits[n] for n in nodes],
-            [self.approximate.get(n, frozenset()) for n in nodes],
-        )
-
-
-def _applied(seq: Sequence[CommittedSubDag]) -> list[bytes]:
-    """The ids in the order a ledger applies them: each id once, at its first finalization."""
-    seen: set[bytes] = set()
-    order: list[bytes] = []
-    for sub in seq:
-        for mid in sub.message_ids:
-            if mid not in seen:
-                seen.add(mid)
-                order.append(mid)
-    return order
-
-
-def check_prefixes(
-    sequences: Sequence[Sequence[CommittedSubDag]],
-    approximate: Sequence[frozenset[int]] = (),
-) -> None:
-    """Raise ``ForkDetectedError`` unless every pair of commit sequences is prefix-related,
-    in committed leaders (with round and index), in finalized blocks and in the order
-    a ledger applies the message ids. ``approximate[i]`` holds positions of sequence
-    ``i`` made by a resumed core, whose blocks are not compared (§7.5)."""
-    if not sequences:
-        return
-    marks = list(approximate) + [frozenset()] * (len(sequences) - len(approximate))
-    at = max(range(len(sequences)), key=lambda i: len(sequences[i]))
-    longest, longest_marks = sequences[at], marks[at]
-    ids_longest = _applied(longest)
-    for seq, own in zip(sequences, marks, strict=True):
-        for index, sub in enumerate(seq):
-            other = longest[index]
-            if (sub.index, sub.leader, sub.round) != (other.index, other.leader, other.round):
-                raise ForkDetectedError(f"commit {index} differs between honest nodes")
-            exact = index not in own and index not in longest_marks
-            if exact and sub.blocks != other.blocks:
-                raise ForkDetectedError(f"commit {index} differs between honest nodes")
-        ids = _applied(seq)
-        if ids != ids_longest[: len(ids)]:
-            raise ForkDetectedError("finalized message orders differ between honest nodes")
-
-
-class _VerifyCache:
-    """Ed25519 verification once per (block, signature) for the whole simulation."""
-
-    __slots__ = ("_ok",)
-
-    def __init__(self) -> None:
-        self._ok: dict[bytes, bytes] = {}
-
-    def __call__(self, block: Block, key: Ed25519PublicKey) -> None:
-        if self._ok.get(block.digest) == block.signature:
-            return
-        block.verify_signature(key)
-        self._ok[block.digest] = block.signature
-
-
-class _SignedRegistry:
-    """Closed-world signature check: the block's signature is one the simulation made
-    with the author's key (every key lives in the simulation), at the cost of a dict
-    lookup instead of an Ed25519 verification."""
-
-    __slots__ = ("_signed",)
-
-    def __init__(self) -> None:
-        self._signed: dict[bytes, tuple[int, bytes]] = {}
-
-    def register(self, block: Block) -> Block:
-        self._signed[block.digest] = (block.author, block.signature)
-        return block
-
-    def __call__(self, block: Block, key: Ed25519PublicKey) -> None:
-        if self._signed.get(block.digest) != (block.author, block.signature):
-            raise InvalidSignature("block signature was not made by its author")
-
-
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
-    """A peer's committed point in one epoch: its commits (``approximate``: indices of
-    those its own resumed core made, §7.5) and what ``Core.resume`` needs."""
-
-    epoch: int
-    commits: tuple[CommittedSubDag, ...]
-    approximate: frozenset[int]
-    last_decided_round: int
-    gc_round: int
-
-
-class _Node:
-    __slots__ = (
-        "alive",
-        "approximate",
-        "bases",
-        "behaviour",
-        "busy_until",
-        "commit_times",
-        "commits",
-        "core",
-        "epoch",
-        "epoch_start",
-        "extra",
-        "gc_seen",
-        "generation",
-        "id",
-        "installed",
-        "key",
-        "last_proposal",
-        "peak",
-        "retired",
-        "stores",
-        "tail_asked",
-        "targets",
-        "unfinalized",
-        "wake",
-    )
-
-    def __init__(self, node_id: int, key: Ed25519PrivateKey, behaviour: Behaviour) -> None:
-        self.id = node_id
-        self.key = key
-        self.behaviour: Behaviour = behaviour
-        self.core: Core | None = None
-        self.alive = behaviour != "silent"
-        self.generation = 0
-        self.epoch = 0
-        self.stores: list[list[Block]] = [[]]
-        self.retired: list[Core] = []  # cores of past epochs, to answer requests
-        self.tail_asked = -math.inf
-        self.commits: list[CommittedSubDag] = []
-        self.commit_times: list[float] = []
-        self.extra: dict[bytes, Block] = {}
-        self.last_proposal = 0.0
-        self.targets: tuple[int, ...] = ()
-        self.wake: float | None = None
-        self.busy_until = 0.0
-        # Own ids not finalized yet -> round of the last own block carrying
-        # them; it survives crashes, as a ledger's unfinalized messages do.
-        self.unfinalized: dict[bytes, int] = {}
-        self.epoch_start = [0]  # position in ``commits`` of each epoch's first commit
-        # epoch -> (snapshot, last round signed before it): the core of that
-        # epoch restarts from Core.resume instead of from round 1.
-        self.bases: dict[int, tuple[_Snapshot, int]] = {}
-        self.approximate: set[int] = set()
-        self.installed: set[int] = set()
-        # gc_round of the core before its next commit, and the last commit
-        # round of the snapshot it resumed from (cones are exact above it)
-        self.gc_seen = (0, -1)
-        self.peak: dict[str, int] = {}
-
 
 _Message = tuple[str, object]
 
@@ -414,12 +108,12 @@ class _Simulation:
             self.committees.append(verify_committee_change(self.committee, change, signatures))
             self.indices.append({node: index for index, (node, _) in enumerate(members)})
             self.change = (change, signatures)
-        self.registry = _SignedRegistry()
-        self.verifier: _VerifyCache | _SignedRegistry = (
-            _VerifyCache() if config.verify_signatures else self.registry
+        self.registry = SignedRegistry()
+        self.verifier: VerifyCache | SignedRegistry = (
+            VerifyCache() if config.verify_signatures else self.registry
         )
         self.nodes = [
-            _Node(i, keys[i], config.byzantine.get(i, "honest")) for i in range(config.validators)
+            SimNode(i, keys[i], config.byzantine.get(i, "honest")) for i in range(config.validators)
         ]
         others = list(range(config.validators))
         for node in self.nodes:
@@ -443,10 +137,10 @@ class _Simulation:
             "snapshots": 0,
         }
 
-    def _new_core(self, node: _Node) -> Core:
+    def _new_core(self, node: SimNode) -> Core:
         return self._restore(node, 0, [])[0]
 
-    def _restore(self, node: _Node, epoch: int, blocks: list[Block]) -> tuple[Core, list[Output]]:
+    def _restore(self, node: SimNode, epoch: int, blocks: list[Block]) -> tuple[Core, list[Output]]:
         author = self.indices[epoch].get(node.id)
         base = node.bases.get(epoch)
         if base is None:
@@ -478,7 +172,7 @@ class _Simulation:
             outputs.extend(core.on_block(block))
         return core, outputs
 
-    def _switch_epoch(self, node: _Node) -> None:
+    def _switch_epoch(self, node: SimNode) -> None:
         """The committing node checks the change and starts the next epoch's core."""
         assert self.change is not None
         change, signatures = self.change
@@ -588,7 +282,7 @@ class _Simulation:
             gc_rounds={n.id: (n.core.gc_round if n.core else 0) for n in self.nodes},
         )
 
-    def _restart(self, node: _Node) -> None:
+    def _restart(self, node: SimNode) -> None:
         node.alive = True
         node.busy_until = self.now
         node.generation += 1
@@ -609,7 +303,7 @@ class _Simulation:
         node.core = core
         self._push(self.now + self.rng.uniform(0, 5), "tick", node.id, node.generation)
 
-    def _tick(self, node: _Node) -> None:
+    def _tick(self, node: SimNode) -> None:
         core = node.core
         if core is None:
             return
@@ -624,16 +318,16 @@ class _Simulation:
         self._maybe_propose(node)
         self._push(self.now + self.config.tick_ms, "tick", node.id, node.generation)
 
-    def _random_peer(self, node: _Node) -> int:
+    def _random_peer(self, node: SimNode) -> int:
         if len(self.nodes) == 1:
             return node.id
         peer = self.rng.randrange(len(self.nodes) - 1)
         return peer if peer < node.id else peer + 1
 
-    def _targets(self, node: _Node) -> Sequence[int] | None:
+    def _targets(self, node: SimNode) -> Sequence[int] | None:
         return node.targets if node.behaviour == "withhold" else None
 
-    def _request(self, node: _Node, peer: int, refs: Sequence[BlockRef]) -> None:
+    def _request(self, node: SimNode, peer: int, refs: Sequence[BlockRef]) -> None:
         if peer == node.id or node.core is None:
             return
         self.stats["requests"] += 1
@@ -647,7 +341,7 @@ class _Simulation:
         digests = tuple(r.digest for r in asked)
         self._send(node.id, peer, ("request", (digests, floor, core.gc_round)))
 
-    def _deliver(self, node: _Node, src: int, message: _Message) -> None:
+    def _deliver(self, node: SimNode, src: int, message: _Message) -> None:
         kind, body = message
         if kind == "blocks":
             blocks: Sequence[Block] = body  # type: ignore[assignment]
@@ -672,7 +366,7 @@ class _Simulation:
                 # every node this far ahead forgot them): offer its committed point.
                 self._send(node.id, src, ("snapshot", self._snapshot(node)))
         elif kind == "snapshot":
-            self._install(node, cast(_Snapshot, body))
+            self._install(node, cast(Snapshot, body))
         elif kind == "tail":
             epoch = cast(int, body)
             if node.behaviour in {"withhold", "silent"} or epoch >= len(node.retired):
@@ -682,10 +376,10 @@ class _Simulation:
             if tail:
                 self._send(node.id, src, ("blocks", tail))
 
-    def _snapshot(self, node: _Node) -> _Snapshot:
+    def _snapshot(self, node: SimNode) -> Snapshot:
         assert node.core is not None
         start = node.epoch_start[node.epoch]
-        return _Snapshot(
+        return Snapshot(
             node.epoch,
             tuple(node.commits[start:]),
             frozenset(i - start for i in node.approximate if i >= start),
@@ -693,7 +387,7 @@ class _Simulation:
             node.core.gc_round,
         )
 
-    def _install(self, node: _Node, snapshot: _Snapshot) -> None:
+    def _install(self, node: SimNode, snapshot: Snapshot) -> None:
         """Resume from a peer's committed point if this node waits for blocks below the
         peer's gc_round (forgotten by every node that far ahead) and the peer is ahead."""
         core = node.core
@@ -730,7 +424,7 @@ class _Simulation:
         node.core = self._restore(node, node.epoch, [])[0]
         node.wake = None
 
-    def _ingest(self, node: _Node, src: int, block: Block) -> None:
+    def _ingest(self, node: SimNode, src: int, block: Block) -> None:
         core = node.core
         assert core is not None
         try:
@@ -745,7 +439,7 @@ class _Simulation:
             return
         self._handle(node, outputs, src)
 
-    def _handle(self, node: _Node, outputs: list[Output], src: int) -> None:
+    def _handle(self, node: SimNode, outputs: list[Output], src: int) -> None:
         if outputs and node.core is not None and self.config.gc_depth is not None:
             for key, value in node.core.memory_stats().items():
                 node.peak[key] = max(node.peak.get(key, 0), value)
@@ -778,7 +472,7 @@ class _Simulation:
                     self._switch_epoch(node)
                     return
 
-    def _maybe_propose(self, node: _Node) -> None:
+    def _maybe_propose(self, node: SimNode) -> None:
         core = node.core
         if core is None:
             return
@@ -799,13 +493,13 @@ class _Simulation:
         if wake is not None:
             self._schedule_wake(node, float(wake))
 
-    def _schedule_wake(self, node: _Node, at: float) -> None:
+    def _schedule_wake(self, node: SimNode, at: float) -> None:
         if node.wake is not None and node.wake <= at and node.wake >= self.now:
             return
         node.wake = at
         self._push(max(at, self.now), "wake", node.id, node.generation)
 
-    def _fresh_ids(self, node: _Node, gc_round: int, round_: int) -> list[bytes]:
+    def _fresh_ids(self, node: SimNode, gc_round: int, round_: int) -> list[bytes]:
         count = self.config.ids_per_block
         start, span = node.last_proposal, self.now - node.last_proposal
         node.last_proposal = self.now
@@ -827,7 +521,7 @@ class _Simulation:
                 node.unfinalized[mid] = round_
         return ids
 
-    def _publish(self, node: _Node, block: Block) -> None:
+    def _publish(self, node: SimNode, block: Block) -> None:
         behaviour = node.behaviour
         if behaviour == "equivocate":
             twin = self._resign(node, block, block.parents, [self.rng.randbytes(32)])
@@ -842,7 +536,7 @@ class _Simulation:
             self._broadcast(node.id, ("blocks", [block]), self._targets(node))
 
     def _resign(
-        self, node: _Node, block: Block, parents: Sequence[BlockRef], payload: Sequence[bytes]
+        self, node: SimNode, block: Block, parents: Sequence[BlockRef], payload: Sequence[bytes]
     ) -> Block:
         """A byzantine variant of ``block`` in the same slot, signed by its author."""
         variant = Block.create(
@@ -856,7 +550,7 @@ class _Simulation:
         )
         return self.registry.register(variant)
 
-    def _lie(self, node: _Node, block: Block) -> Block:
+    def _lie(self, node: SimNode, block: Block) -> Block:
         parents = list(block.parents)
         choice = self.rng.randrange(3)
         index = self.rng.randrange(len(parents))

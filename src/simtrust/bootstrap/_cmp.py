@@ -1,0 +1,517 @@
+"""A CMP client: a tenant CA delegated to the enterprise's own CMP server.
+
+Why it is written here: no maintained Python CMP client exists (the CMP
+implementations in use are OpenSSL's ``openssl cmp``/libcrypto, Bouncy Castle,
+EJBCA and the Siemens "LightweightCmpRa" in Java); the structures are those of
+``pyasn1-modules`` (``rfc4210`` PKIMessage, ``rfc2314`` PKCS#10, ``rfc8018``
+PBKDF2/PBMAC1), the cryptography that of ``cryptography``. Only the one
+transaction a delegated CA needs is implemented: enrolment of a device's PKCS#10
+request, as the Lightweight CMP Profile (RFC 9483) describes it.
+
+- Transfer: HTTP POST of a DER PKIMessage with ``Content-Type:
+  application/pkixcmp``, the answer likewise (RFC 6712 §3.1, §3.3, §3.4).
+- Transaction: ``p10cr`` with the device's CSR unchanged, so the CSR's own
+  signature is the proof of possession (RFC 9483 §4.1.4; RFC 4210 §5.3.4 as
+  updated by RFC 9480), answered by ``cp`` (RFC 4210 §5.3.4); the certificate is
+  confirmed with ``certConf`` and ``pkiConf`` closes the transaction (RFC 4210
+  §5.3.18, §5.3.17; RFC 9483 §4.1.1). A certificate that fails our checks is
+  answered with a ``certConf`` of status rejection (RFC 9483 §4.1.1).
+- Header: ``pvno`` cmp2000 (2), as RFC 9480 §2.20 requires when no cmp2021
+  feature is used (answers with 2 or 3 are accepted); a fresh 128-bit
+  ``transactionID`` and ``senderNonce``; ``recipNonce`` echoes the server's last
+  ``senderNonce``; ``messageTime`` (RFC 4210 §5.1.1, RFC 9483 §3.1).
+- Protection (RFC 4210 §5.1.3): by MAC over a shared secret with
+  PasswordBasedMac (RFC 4210 §5.1.3.1, RFC 9481 §6.1.1; owf SHA-256, HMAC-SHA256)
+  or PBMAC1 (RFC 9481 §6.1.2, RFC 8018 §7.1: PBKDF2 with HMAC-SHA256), the
+  secret's reference as ``senderKID`` and the NULL-DN as sender (RFC 9483 §3.1);
+  or by signature with a client certificate (RFC 9481 §3: ECDSA with SHA-256 or
+  Ed25519), whose subject is the sender, its subjectKeyIdentifier the
+  ``senderKID``, and which travels first in ``extraCerts`` (RFC 9483 §3.3).
+- Checks of every answer (RFC 9483 §3.5): protection present and valid (a MAC by
+  the same secret, or a signature by a certificate that is the registered CA or
+  issued directly by it), ``transactionID`` ours, ``recipNonce`` our
+  ``senderNonce``, the body the expected one. PKIStatus and PKIFailureInfo
+  (RFC 4210 §5.2.3) become problems: a refused protection (badMessageCheck,
+  wrongIntegrity, notAuthorized, signerNotTrusted, badSenderNonce...) says to
+  check the shared secret or client certificate; other rejections carry the
+  server's failure bits and status text. An error message whose protection we
+  cannot verify is still reported as a refusal (the transaction fails either
+  way), marked as unauthenticated. ``waiting`` is followed by ``pollReq`` /
+  ``pollRep`` (RFC 9483 §4.4) for at most :attr:`CmpClient.max_wait` seconds.
+- Untrusted answers are size-limited before decoding; the MAC or signature is
+  computed over the received header and body bytes as they are (RFC 4210 §5.1.3
+  ProtectedPart); both in :mod:`simtrust.bootstrap._cmp_wire`.
+- Each message goes on its own HTTP connection (``Connection: close``, RFC 6712
+  §3.4): OpenSSL's server cancels a transaction whose kept-alive connection
+  idles (docs/decisions/bootstrap-cmp-delegation.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from pyasn1.codec.der import decoder, encoder
+from pyasn1_modules import rfc2459, rfc4210, rfc8018
+
+from simtrust.bootstrap._cmp_wire import (
+    ECDSA_SHA256_OID,
+    ED25519_OID,
+    FAILURE_BITS,
+    HMAC_SHA256_OID,
+    IMPLICIT_CONFIRM_OID,
+    MEDIA_TYPE,
+    PBKDF2_OID,
+    PBM_OID,
+    PBMAC1_OID,
+    SHA256_OID,
+    CmpMessage,
+    algorithm_id,
+    algorithm_params,
+    certificate_of,
+    conf_hash,
+    decode_message,
+    der_length,
+    der_sequence,
+    free_text,
+    hmac_of,
+    pbm_key,
+    refusal,
+    status_of,
+    verify_mac,
+    verify_signature,
+)
+from simtrust.errors import InvalidInput, InvalidSignature, PermissionDenied, StoreError
+
+__all__ = [
+    "CmpClient",
+    "CmpProtection",
+    "loaded",
+    "protection_from_pem",
+    "stored",
+]
+_MIN_ITERATIONS = 100
+
+#: Largest CMP answer read (a certificate, its chain and the CA certificates).
+@dataclass(frozen=True, slots=True)
+class CmpProtection:
+    """How our requests are protected: ``pbm`` or ``pbmac1`` with ``secret`` and its
+    ``reference`` (senderKID), or ``signature`` with ``cert`` and ``key``."""
+
+    kind: Literal["pbm", "pbmac1", "signature"]
+    secret: bytes = field(default=b"", repr=False)
+    reference: bytes = b""
+    cert: x509.Certificate | None = field(default=None, repr=False)
+    key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | None = field(
+        default=None, repr=False)
+    iterations: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.kind in ("pbm", "pbmac1"):
+            if not self.secret:
+                raise InvalidInput("CMP MAC protection needs a shared secret", field="cmp_secret")
+            if len(self.reference) > 128:
+                raise InvalidInput("CMP secret reference is at most 128 bytes",
+                                   field="cmp_reference")
+        elif self.kind == "signature":
+            if self.cert is None or self.key is None:
+                raise InvalidInput("CMP signature protection needs a client certificate and key",
+                                   field="cmp_client_cert_pem")
+            if not isinstance(self.key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+                raise InvalidInput("CMP client keys are EC (P-256/P-384) or Ed25519",
+                                   field="cmp_client_key_pem")
+            if self.cert.public_key() != self.key.public_key():
+                raise InvalidInput("CMP client key does not match its certificate",
+                                   field="cmp_client_key_pem")
+        else:
+            raise InvalidInput("CMP protection is pbm, pbmac1 or signature", field="cmp_mac")
+        if not _MIN_ITERATIONS <= self.iterations <= 100_000:
+            raise InvalidInput("iterations are 100-100000", field="iterations")
+
+# -- the client ----------------------------------------------------------------------
+
+
+class CmpClient:
+    """One delegated CA's CMP endpoint; :meth:`enrol` runs p10cr → cp → certConf → pkiConf."""
+
+    __slots__ = ("_clock", "_protection", "_recipient", "_timeout", "_transport", "_trust",
+                 "max_wait", "url")
+
+    def __init__(self, url: str, protection: CmpProtection, *, trust: x509.Certificate,
+                 recipient: x509.Name | None = None,
+                 transport: httpx.BaseTransport | None = None, timeout: float = 15.0,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.url = url
+        self._protection = protection
+        self._trust = trust
+        self._recipient = recipient if recipient is not None else trust.subject
+        self._transport = transport
+        self._timeout = timeout
+        self._clock = clock or (lambda: datetime.now(UTC))
+        #: Longest a delayed enrolment is polled for, seconds (the device's EST request
+        #: waits meanwhile).
+        self.max_wait = 30
+
+    def __repr__(self) -> str:
+        return f"CmpClient({self.url!r}, {self._protection.kind})"
+
+    # -- building ------------------------------------------------------------------
+
+    @staticmethod
+    def _general_name(name: x509.Name) -> Any:
+        der = name.public_bytes()
+        value, _ = decoder.decode(b"\xa4" + der_length(len(der)) + der,
+                                  asn1Spec=rfc2459.GeneralName())
+        return value
+
+    def _header(self, tid: bytes, nonce: bytes, recip_nonce: bytes | None) -> Any:
+        p = self._protection
+        header = rfc4210.PKIHeader()
+        header["pvno"] = 2
+        sender = p.cert.subject if p.kind == "signature" and p.cert else x509.Name([])
+        header["sender"] = self._general_name(sender)
+        header["recipient"] = self._general_name(self._recipient)
+        header["messageTime"] = header["messageTime"].clone(
+            self._clock().astimezone(UTC).strftime("%Y%m%d%H%M%SZ"))
+        if p.kind == "pbm":
+            params = rfc4210.PBMParameter()
+            params["salt"] = os.urandom(16)
+            params["owf"] = algorithm_id(SHA256_OID)
+            params["iterationCount"] = p.iterations
+            params["mac"] = algorithm_id(HMAC_SHA256_OID)
+            alg = algorithm_id(PBM_OID, params)
+        elif p.kind == "pbmac1":
+            kdf = rfc8018.PBKDF2_params()
+            kdf["salt"]["specified"] = os.urandom(16)
+            kdf["iterationCount"] = p.iterations
+            kdf["keyLength"] = 32
+            kdf["prf"] = algorithm_id(HMAC_SHA256_OID)
+            params = rfc8018.PBMAC1_params()
+            params["keyDerivationFunc"] = algorithm_id(PBKDF2_OID, kdf)
+            params["messageAuthScheme"] = algorithm_id(HMAC_SHA256_OID)
+            alg = algorithm_id(PBMAC1_OID, params)
+        else:
+            alg = algorithm_id(ED25519_OID if isinstance(p.key, ed25519.Ed25519PrivateKey)
+                       else ECDSA_SHA256_OID)
+        header["protectionAlg"]["algorithm"] = alg["algorithm"]
+        if alg["parameters"].isValue:
+            header["protectionAlg"]["parameters"] = alg["parameters"]
+        kid = p.reference if p.kind != "signature" else self._ski()
+        if kid:
+            header["senderKID"] = header["senderKID"].clone(kid)
+        header["transactionID"] = header["transactionID"].clone(tid)
+        header["senderNonce"] = header["senderNonce"].clone(nonce)
+        if recip_nonce is not None:
+            header["recipNonce"] = header["recipNonce"].clone(recip_nonce)
+        return header
+
+    def _ski(self) -> bytes:
+        cert = self._protection.cert
+        assert cert is not None
+        try:
+            return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+        except x509.ExtensionNotFound:
+            return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+
+    def _protect(self, header: Any, body_der: bytes) -> bytes:
+        """The DER PKIMessage of ``header`` and the encoded ``body``, protected."""
+        p = self._protection
+        header_der = encoder.encode(header)
+        protected = der_sequence(header_der + body_der)
+        if p.kind == "signature":
+            assert p.key is not None
+            value = (p.key.sign(protected) if isinstance(p.key, ed25519.Ed25519PrivateKey)
+                     else p.key.sign(protected, ec.ECDSA(hashes.SHA256())))
+        else:
+            alg = header["protectionAlg"]
+            value = self._mac_with(alg, protected)
+        protection = b"\x03" + der_length(len(value) + 1) + b"\x00" + value
+        content = header_der + body_der + b"\xa0" + der_length(len(protection)) + protection
+        if p.kind == "signature":
+            assert p.cert is not None
+            certs = der_sequence(p.cert.public_bytes(serialization.Encoding.DER))
+            content += b"\xa1" + der_length(len(certs)) + certs
+        return der_sequence(content)
+
+    def _mac_with(self, alg: Any, data: bytes) -> bytes:
+        secret = self._protection.secret
+        if str(alg["algorithm"]) == PBM_OID:
+            params = algorithm_params(alg, rfc4210.PBMParameter())
+            key = pbm_key(secret, bytes(params["salt"]), hashes.SHA256(),
+                           int(params["iterationCount"]))
+            return hmac_of(key, hashes.SHA256(), data)
+        params = algorithm_params(alg, rfc8018.PBMAC1_params())
+        kdf = algorithm_params(params["keyDerivationFunc"], rfc8018.PBKDF2_params())
+        key = hashlib.pbkdf2_hmac("sha256", secret, bytes(kdf["salt"]["specified"]),
+                                  int(kdf["iterationCount"]), 32)
+        return hmac_of(key, hashes.SHA256(), data)
+
+    @staticmethod
+    def _body(der: bytes) -> bytes:
+        """Check that ``der`` decodes as a PKIBody (what we send is well formed)."""
+        value, rest = decoder.decode(der, asn1Spec=rfc4210.PKIBody())
+        if rest:
+            raise StoreError("internal: PKIBody with trailing bytes")
+        return bytes(encoder.encode(value))
+
+    # -- checking --------------------------------------------------------------------
+
+    def _authentic(self, msg: CmpMessage) -> str:
+        """``ok`` if the answer's protection verifies (RFC 9483 §3.5), ``mac`` if it
+        is a MAC our secret does not reproduce, else ``no``."""
+        protection = msg.message["protection"]
+        alg = msg.header["protectionAlg"]
+        if not protection.isValue or not alg.isValue:
+            return "no"
+        value = protection.asOctets()
+        oid = str(alg["algorithm"])
+        if oid in (PBM_OID, PBMAC1_OID):
+            if self._protection.kind == "signature":
+                return "no"
+            ok = verify_mac(alg, self._protection.secret, msg.protected_part, value)
+            return "ok" if ok else "mac"
+        extra = msg.message["extraCerts"]
+        # The protection certificate travels first in extraCerts (RFC 9483 §3.3); a
+        # server that leaves it out (OpenSSL's) must have signed with the CA itself.
+        signer = certificate_of(extra[0]) if extra.isValue and len(extra) else self._trust
+        if signer != self._trust:
+            try:
+                signer.verify_directly_issued_by(self._trust)
+            except (ValueError, TypeError, CryptoInvalidSignature):
+                return "no"
+        return "ok" if verify_signature(alg, signer, msg.protected_part, value) else "no"
+
+    def _check(self, msg: CmpMessage, tid: bytes, nonce: bytes, *expect: str) -> None:
+        authentic = self._authentic(msg)
+        if msg.body_type == "error":
+            info = msg.body["pKIStatusInfo"]
+            status, failures, text = status_of(info)
+            detail = free_text(msg.body["errorDetails"])
+            said = "; ".join(t for t in (text, detail) if t)
+            if authentic == "mac":
+                raise PermissionDenied(
+                    "enterprise CMP server refused the request and its answer's MAC does not "
+                    f"verify with our secret either: the shared secret differs ({said})",
+                    reason="delegate-auth")
+            raise refusal("answered with an error", status, failures, said,
+                           authenticated=authentic == "ok")
+        if authentic != "ok":
+            raise InvalidSignature("enterprise CMP answer's protection does not verify "
+                                   "(wrong shared secret, or not signed by the registered CA)",
+                                   reason="delegate-protection")
+        if int(msg.header["pvno"]) not in (2, 3):
+            raise StoreError("enterprise CMP answer has an unsupported pvno",
+                             reason="delegate-bad-answer")
+        if msg.octets("transactionID") != tid:
+            raise StoreError("enterprise CMP answer is for another transaction",
+                             reason="delegate-bad-answer")
+        if msg.octets("recipNonce") != nonce:
+            raise StoreError("enterprise CMP answer does not echo our nonce",
+                             reason="delegate-bad-answer")
+        if msg.body_type not in expect:
+            raise StoreError(f"enterprise CMP server answered {msg.body_type}, not "
+                             f"{' or '.join(expect)}",
+                             reason="delegate-bad-answer")
+
+    # -- transfer ----------------------------------------------------------------------
+
+    @staticmethod
+    def _post(client: httpx.Client, url: str, message: bytes) -> CmpMessage:
+        """One request and its answer; a transaction's messages share one connection
+        where the server keeps it open (RFC 6712 §3.4; OpenSSL's server ends a
+        transaction whose connection closes)."""
+        try:
+            response = client.post(url, content=message,
+                                   headers={"Content-Type": MEDIA_TYPE, "Accept": MEDIA_TYPE,
+                                            "Connection": "close"})
+        except httpx.HTTPError as exc:
+            raise StoreError(f"enterprise CMP server unreachable ({type(exc).__name__})",
+                             reason="delegate-unreachable") from None
+        media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != MEDIA_TYPE:
+            raise StoreError(f"enterprise CMP server answered HTTP {response.status_code} "
+                             f"without a CMP message", reason="delegate-refused")
+        return decode_message(response.content)
+
+    # -- the transaction ---------------------------------------------------------------
+
+    def enrol(self, csr: x509.CertificateSigningRequest) -> x509.Certificate:
+        """p10cr with ``csr``; the certificate for its key, issued by the trusted CA,
+        confirmed with certConf (RFC 9483 §4.1.4, §4.1.1)."""
+        tid, nonce = os.urandom(16), os.urandom(16)
+        csr_der = csr.public_bytes(serialization.Encoding.DER)
+        body = self._body(b"\xa4" + der_length(len(csr_der)) + csr_der)
+        with httpx.Client(transport=self._transport, timeout=self._timeout) as client:
+            return self._transaction(client, csr, tid, nonce, body)
+
+    def _transaction(self, client: httpx.Client, csr: x509.CertificateSigningRequest,
+                     tid: bytes, nonce: bytes, body: bytes) -> x509.Certificate:
+        answer = self._post(client, self.url, self._protect(self._header(tid, nonce, None), body))
+        self._check(answer, tid, nonce, "cp")
+        answer, response = self._poll(client, tid, answer)
+        status, failures, text = status_of(response["status"])
+        if status not in (0, 1):
+            raise refusal("rejected the request", status, failures, text)
+        pair = response["certifiedKeyPair"]
+        if not pair.isValue or pair["certOrEncCert"].getName() != "certificate":
+            raise StoreError("enterprise CMP answer holds no plain certificate",
+                             reason="delegate-bad-answer")
+        cert = certificate_of(pair["certOrEncCert"]["certificate"])
+        problem: Exception | None = None
+        if cert.public_key() != csr.public_key():
+            problem = StoreError("enterprise CMP answer's certificate is not for the CSR key",
+                                 reason="delegate-bad-answer")
+        else:
+            try:
+                cert.verify_directly_issued_by(self._trust)
+            except (ValueError, TypeError, CryptoInvalidSignature):
+                problem = InvalidSignature("delegated certificate is not issued by the "
+                                           "registered CA", reason="delegate-protection")
+        if not self._implicit(answer):
+            self._confirm(client, tid, answer, cert, int(response["certReqId"]),
+                          accepted=problem is None)
+        if problem is not None:
+            raise problem
+        return cert
+
+    @staticmethod
+    def _single(answer: CmpMessage) -> Any:
+        responses = answer.body
+        if answer.body_type == "cp":
+            responses = responses["response"]
+        if len(responses) != 1:
+            raise StoreError("enterprise CMP answer holds no single response",
+                             reason="delegate-bad-answer")
+        return responses[0]
+
+    def _poll(self, client: httpx.Client, tid: bytes, answer: CmpMessage,
+              ) -> tuple[CmpMessage, Any]:
+        """Poll while the server answers ``waiting`` (RFC 9483 §4.4, RFC 4210 §5.3.22):
+        pollReq after the checkAfter it names (1 s after a waiting cp), for at most
+        ``max_wait`` seconds in all; returns the final cp and its response."""
+        waited = 0
+        while True:
+            response = self._single(answer)
+            if answer.body_type == "cp":
+                if int(response["status"]["status"]) != 3:
+                    return answer, response
+                after = 1
+            else:
+                after = int(response["checkAfter"])
+            if not 0 <= after <= self.max_wait - waited:
+                raise StoreError(f"enterprise CMP server still waiting after {waited} s (asks "
+                                 f"to poll again in {after} s)", reason="delegate-waiting")
+            time.sleep(after)
+            waited += after
+            content = rfc4210.PollReqContent()
+            item = content.componentType.clone()
+            item["certReqId"] = int(response["certReqId"])
+            content.append(item)
+            content_der = encoder.encode(content)
+            body = self._body(b"\xb9" + der_length(len(content_der)) + content_der)
+            nonce, server_nonce = os.urandom(16), answer.octets("senderNonce")
+            answer = self._post(client, self.url, self._protect(
+                self._header(tid, nonce, server_nonce), body))
+            self._check(answer, tid, nonce, "cp", "pollRep")
+
+    @staticmethod
+    def _implicit(answer: CmpMessage) -> bool:
+        info = answer.header["generalInfo"]
+        return info.isValue and any(str(item["infoType"]) == IMPLICIT_CONFIRM_OID for item in info)
+
+    def _confirm(self, client: httpx.Client, tid: bytes, answer: CmpMessage, cert: x509.Certificate,
+                 cert_req_id: int, *, accepted: bool) -> None:
+        """certConf for ``cert`` and the pkiConf that answers it (RFC 4210 §5.3.18)."""
+        digest = hashes.Hash(conf_hash(cert))
+        digest.update(cert.public_bytes(serialization.Encoding.DER))
+        status = rfc4210.CertStatus()
+        status["certHash"] = digest.finalize()
+        status["certReqId"] = cert_req_id
+        status["statusInfo"]["status"] = 0 if accepted else 2
+        if not accepted:
+            status["statusInfo"]["failInfo"] = rfc4210.PKIFailureInfo(
+                "'" + "0" * FAILURE_BITS.index("badCertTemplate") + "1'B")
+        content = rfc4210.CertConfirmContent()
+        content.append(status)
+        content_der = encoder.encode(content)
+        body = self._body(b"\xb8" + der_length(len(content_der)) + content_der)
+        nonce = os.urandom(16)
+        server_nonce = answer.octets("senderNonce")
+        if server_nonce is None:
+            raise StoreError("enterprise CMP answer has no senderNonce",
+                             reason="delegate-bad-answer")
+        message = self._protect(self._header(tid, nonce, server_nonce), body)
+        conf = self._post(client, self.url, message)
+        self._check(conf, tid, nonce, "pkiconf")
+
+
+# -- registration and storage ------------------------------------------------------
+
+
+def protection_from_pem(kind: str, *, secret: str | None = None, reference: str = "",
+                        client_cert_pem: bytes | None = None,
+                        client_key_pem: bytes | None = None) -> CmpProtection:
+    """The protection a registration asks for (InvalidInput/DecodeError if unusable)."""
+    if kind in ("pbm", "pbmac1"):
+        return CmpProtection(kind, secret=(secret or "").encode(),  # type: ignore[arg-type]
+                             reference=reference.encode())
+    if kind != "signature":
+        raise InvalidInput("CMP protection is pbm, pbmac1 or signature", field="cmp_protection")
+    if not client_cert_pem or not client_key_pem:
+        raise InvalidInput("CMP signature protection needs a client certificate and key",
+                           field="cmp_client_cert_pem")
+    try:
+        cert = x509.load_pem_x509_certificate(client_cert_pem)
+        key = serialization.load_pem_private_key(client_key_pem, password=None)
+    except (ValueError, TypeError):
+        raise InvalidInput("CMP client certificate or key PEM does not parse",
+                           field="cmp_client_key_pem") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        raise InvalidInput("CMP client keys are EC or Ed25519", field="cmp_client_key_pem")
+    return CmpProtection("signature", cert=cert, key=key)
+
+
+def stored(protection: CmpProtection, recipient: x509.Name | None) -> tuple[dict[str, Any],
+                                                                          bytes]:
+    """(settings kept in clear, secret to seal) of a CMP delegate: the MAC secret or
+    the client key (PKCS#8 DER); the certificate, reference and recipient in clear."""
+    config: dict[str, Any] = {"protection": protection.kind,
+                              "reference": protection.reference.hex(),
+                              "iterations": protection.iterations}
+    if recipient is not None:
+        config["recipient"] = recipient.rfc4514_string()
+    if protection.kind == "signature":
+        assert protection.cert is not None
+        assert protection.key is not None
+        config["client_cert_pem"] = protection.cert.public_bytes(
+            serialization.Encoding.PEM).decode()
+        secret = protection.key.private_bytes(serialization.Encoding.DER,
+                                              serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption())
+    else:
+        secret = protection.secret
+    return config, secret
+
+
+def loaded(config: dict[str, Any], secret: bytes) -> tuple[CmpProtection, x509.Name | None]:
+    """The protection and recipient :func:`stored` kept."""
+    recipient = (x509.Name.from_rfc4514_string(config["recipient"])
+                 if config.get("recipient") else None)
+    kind = config["protection"]
+    if kind == "signature":
+        key = serialization.load_der_private_key(secret, password=None)
+        cert = x509.load_pem_x509_certificate(config["client_cert_pem"].encode())
+        assert isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey)
+        return CmpProtection("signature", cert=cert, key=key), recipient
+    return CmpProtection(kind, secret=secret, reference=bytes.fromhex(config["reference"]),
+                         iterations=int(config.get("iterations", 10_000))), recipient

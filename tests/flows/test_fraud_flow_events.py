@@ -1,0 +1,37 @@
+"""Flows reach the fraud detectors: one flow-summary event per SIM and batch; the flows
+of a suspended SIM raise a usage-fraud alert through the runtime's sinks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simtrust.alerts import MemorySink
+from simtrust.detect import Alert
+from simtrust.domain import FlowRecord
+from simtrust.runtime import Runtime
+from simtrust.subscriber import SimState
+from tests.policy.test_integration import provision
+
+
+def test_flows_of_a_suspended_sim_raise_usage_fraud(tmp_path: Path) -> None:
+    rt = Runtime.ephemeral(tmp_path / "home")
+    try:
+        address, iccid, imsi, _ = provision(rt)
+        sink: MemorySink[Alert] = MemorySink()
+        rt.detect.add_sink(sink)
+
+        def flows(at: float) -> list[FlowRecord]:
+            return [FlowRecord(at, at + 1.0, address, "198.51.100.4", 40000 + i, 443, 6, 3, 900)
+                    for i in range(3)]
+
+        before = rt.detect.fraud.events
+        rt.flows.ingest(flows(1_000.0))
+        assert before + 1 == rt.detect.fraud.events  # three flows, one summary event
+        assert [] == [a for a in sink.alerts if a.kind == "usage-fraud"]
+        rt.subscriber.inventory.transition(iccid, SimState.SUSPENDED, actor="test")
+        rt.flows.ingest(flows(2_000.0))
+        found = [a for a in sink.alerts if a.kind == "usage-fraud"]
+        assert [(imsi.value, "used_while_suspended", "flow")] == [
+            (a.imsi, a.evidence["feature"], a.evidence["event"]) for a in found]
+    finally:
+        rt.close()
