@@ -499,7 +499,8 @@ class Runtime:
                              subscriber.inventory, subscriber.attach, usage=self.policy.engine,
                              eap=EapAkaServer(subscriber.auth, self.audit,
                                               identities=EapIdentityStore(
-                                                  self.db, self.keyring, self.clock)),
+                                                  self.db, self.keyring, self.clock),
+                                              observer=self.detect.observe_sim),
                              storm=storm_guard_from(self.settings.storm_rates),
                              observer=self.detect.observe_sim)
 

@@ -22,7 +22,7 @@ import dpkt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -169,6 +169,19 @@ def test_device_enrols_through_the_est_front_from_the_cmp_mock(env: Env, tmp_pat
             f"{b_tid}:{base64.b64encode(ks_naf).decode()}",
             "-H", "Content-Type: application/pkcs10", "-H", "Content-Transfer-Encoding: base64",
             "--data-binary", "@req.b64", "-o", "cert.b64", f"{base}/simpleenroll", cwd=tmp_path)
+        # The same device at a CA registered with the wrong secret: a clear refusal.
+        env.boot.cas.register_delegated(
+            TENANT, "acme-cmp-wrong", kind="cmp", cmp_url=url, ca_pem=ent.cert_pem,
+            actor="test", cmp=CmpProtection("pbm", secret=b"not-it",
+                                            reference=REFERENCE.encode()))
+        status = run("curl", "-sS", "--cacert", trust, "--digest", "-u",
+                     f"{b_tid}:{base64.b64encode(ks_naf).decode()}",
+                     "-H", "Content-Type: application/pkcs10",
+                     "-H", "Content-Transfer-Encoding: base64", "--data-binary", "@req.b64",
+                     "-o", "refused.txt", "-w", "%{http_code}",
+                     base.replace("acme-cmp", "acme-cmp-wrong") + "/simpleenroll", cwd=tmp_path)
+    assert "403" == status
+    assert "shared secret differs" in (tmp_path / "refused.txt").read_text()
     run("openssl", "base64", "-d", "-in", "cert.b64", "-out", "cert.p7", cwd=tmp_path)
     run("openssl", "pkcs7", "-inform", "DER", "-in", "cert.p7", "-print_certs",
         "-out", "cert.pem", cwd=tmp_path)
@@ -239,9 +252,12 @@ def test_server_rejection_carries_its_failure_and_text(env: Env, tmp_path: Path)
     assert [] == env.boot.cas.certificates(iccid=iccid(1).value)
 
 
-def test_signature_protection_with_a_client_certificate(env: Env, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["p256", "ed25519"])
+def test_signature_protection_with_a_client_certificate(env: Env, tmp_path: Path,
+                                                        kind: str) -> None:
     ent = Enterprise(env, tmp_path)
-    client_key = ec.generate_private_key(ec.SECP256R1())
+    client_key: Any = (ec.generate_private_key(ec.SECP256R1()) if kind == "p256"
+                       else ed25519.Ed25519PrivateKey.generate())
     client_cert = ent.issue(client_key.public_key(), "simtrust RA", tmp_path / "ra.pem",
                             client=True)
     key = ec.generate_private_key(ec.SECP256R1())
