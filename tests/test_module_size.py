@@ -30,9 +30,7 @@ NOT_YET_SPLIT = frozenset({
     "aaa/_server.py",
     "detect/_fraud.py",
     "identity/_datamodel.py",
-    "identity/_oid4vci.py",
     "identity/_service.py",
-    "web/_site.py",
 })
 
 _REASON = re.compile(r"(?:^|\n\n)One piece\b[^:\n]*:(?P<why>.+?)(?:\n\n|$)", re.S)

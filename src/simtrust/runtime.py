@@ -34,6 +34,7 @@ from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
 from simtrust.detect import (
     DetectionService,
+    FraudCases,
     FraudIntelligence,
     SimEvent,
     consortium_from_json,
@@ -70,7 +71,13 @@ from simtrust.store import (
     apply_migrations,
     open_database,
 )
-from simtrust.streams import EnergyMarket, IdentityDeviceCredentials, SimRef, StreamService
+from simtrust.streams import (
+    EnergyMarket,
+    IdentityDeviceCredentials,
+    SimRef,
+    StreamService,
+    did_ed25519_keys,
+)
 from simtrust.subscriber import AttachDecision, Sim, SimState, SubscriberServices, build_services
 
 __all__ = ["POLICY_ALERT_PREFIX", "SCHEMA_PACKAGES", "Runtime", "SealedColumn", "all_migrations",
@@ -397,6 +404,11 @@ class Runtime:
             after = str(page[-1].iccid)
 
     @property
+    def fraud_cases(self) -> FraudCases:
+        """Fraud alerts and analysts' verdicts, from the audit log."""
+        return self._once("fraud_cases", lambda: FraudCases(self.audit))
+
+    @property
     def fraud_status_file(self) -> Path:
         """Where the serving process leaves its fraud and storm counters for the API workers."""
         return self.settings.home / "fraud-status.json"
@@ -487,7 +499,8 @@ class Runtime:
                              subscriber.inventory, subscriber.attach, usage=self.policy.engine,
                              eap=EapAkaServer(subscriber.auth, self.audit,
                                               identities=EapIdentityStore(
-                                                  self.db, self.keyring, self.clock)),
+                                                  self.db, self.keyring, self.clock),
+                                              observer=self.detect.observe_sim),
                              storm=storm_guard_from(self.settings.storm_rates),
                              observer=self.detect.observe_sim)
 
@@ -536,6 +549,14 @@ class Runtime:
             return service
 
         return self._once("streams", build)
+
+    def prove_reading(self, message_id: str) -> dict[str, Any]:
+        """A stored meter reading proven from the ledger alone: its signature, its batch's
+        anchored root, and its author key in the SIM's DID document (docs/streams.md)."""
+        return self.streams.prove_on_ledger(
+            message_id,
+            anchor_at=self.ledger.anchor_covering,
+            sim_keys=lambda did: did_ed25519_keys(self.identity.resolve(did).document))
 
     @property
     def energy(self) -> EnergyMarket:

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,13 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from simtrust.audit.anchoring import anchor_pending
 from simtrust.ledger import Ed25519Signer, encode_tagged_data
+from simtrust.ledger.net import ConsensusParams, Testnet
 from simtrust.runtime import Runtime
 from simtrust.settlement import StatementStore
 from simtrust.streams import Author
 from simtrust.web import create_site
 from tests.conftest import services_required
+from tests.ledger.net.conftest import make_messages, wait_sync
 from tests.web.fleet import Fleet, add_contract, build
 
 REPO = Path(__file__).resolve().parents[2]
@@ -347,3 +350,95 @@ def test_every_page_passes_the_accessibility_checks(site: tuple[str, Runtime, Fl
         context.close()
     failing = {where: p for where, p in found.items() if p}
     assert {} == failing, "\n".join(f"{w}: {p}" for w, ps in failing.items() for p in ps)
+
+
+def test_bad_bulk_and_state_input_shown_beside_the_field(site: tuple[str, Runtime, Fleet],
+                                                        page: Page) -> None:
+    """In the browser: a refused bulk policy comes back on the fleet page with the problem
+    under the roaming field and the ticked SIMs still ticked; a SIM's over-long reason is
+    refused beside the reason field with the text kept."""
+    base, _rt, fleet = site
+    sign_in(page, base, fleet.acme_admin)
+    chosen = fleet.acme_iccids[30]
+    page.get_by_label(f"Select {chosen}").check()
+    page.get_by_label("Action").select_option("policy")
+    page.get_by_label("Roaming").fill("12x")
+    page.get_by_role("button", name="Apply to selected").click()
+    expect(page.locator("#roaming-error")).to_be_visible()
+    expect(page.get_by_label("Roaming")).to_have_value("12x")
+    expect(page.get_by_label("Roaming")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label(f"Select {chosen}")).to_be_checked()
+    expect(page.get_by_label("Action")).to_have_value("policy")
+    shot(page, "bulk-error")
+    page.goto(f"{base}/ui/sims/{chosen}")
+    page.get_by_label("Reason").fill("x" * 201)
+    page.get_by_role("button", name="Change state").click()
+    expect(page.locator("#reason-error")).to_contain_text("at most 200")
+    expect(page.get_by_label("Reason")).to_have_value("x" * 201)
+
+
+def test_credentials_tenant_isolation(site: tuple[str, Runtime, Fleet], browser: Browser) -> None:
+    """A credential issued for acme is on acme's credentials page and not on globex's."""
+    base, rt, fleet = site
+    issued = api(rt, fleet.operator).post("/credentials/issue", json={
+        "tenantId": "acme", "credential": {
+            "@context": ["https://www.w3.org/ns/credentials/v2",
+                         "https://www.w3.org/ns/credentials/examples/v2"],
+            "id": "urn:uuid:0d9e8f7a-1b2c-4d3e-8f4a-5b6c7d8e9f01",
+            "type": ["VerifiableCredential", "DeviceCertificate"],
+            "credentialSubject": {"id": "did:example:meter-77"}}})
+    assert 201 == issued.status_code, issued.text
+    for key, sees in ((fleet.acme_viewer, True), (fleet.globex_admin, False)):
+        context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+        try:
+            tab = context.new_page()
+            tab.set_default_timeout(10_000)
+            sign_in(tab, base, key)
+            tab.get_by_role("link", name="Credentials", exact=True).click()
+            expect(tab.get_by_role("heading", name="Credentials issued")).to_be_visible()
+            table = tab.locator("table.credentials tbody")
+            if sees:
+                expect(table).to_contain_text("0d9e8f7a-1b2c-4d3e-8f4a-5b6c7d8e9f01")
+                expect(table).to_contain_text("acme")
+                shot(tab, "credentials")
+            else:
+                expect(table).not_to_contain_text("0d9e8f7a")
+        finally:
+            context.close()
+
+
+def test_consortium_validators_on_the_ledger_page(site: tuple[str, Runtime, Fleet], page: Page,
+                                                  tmp_path: Path) -> None:
+    """simtrust serve with ledger_validators: a real validator process's health and its
+    finality chart on the ledger page, read in the browser."""
+    base, rt, fleet = site
+    net = Testnet.create(tmp_path / "testnet", 1,
+                         consensus=ConsensusParams(min_round_interval_ms=0))
+    saved = rt.settings
+    try:
+        net.up(timeout=120)
+        node = net.client(0)
+        try:
+            def sampled() -> bool:  # the probe follows one message id in 8
+                if isinstance(node.status()["latency"].get("admit_to_apply"), dict):
+                    return True
+                node.submit(make_messages(net.network, Ed25519Signer.generate(),
+                                          node.parents(), 8))
+                return False
+
+            wait_sync(sampled, "a sampled message's finality")
+        finally:
+            node.close()
+        info = net.nodes[0]
+        rt.settings = replace(saved, ledger_validators=f"{info.api}={info.api_key_file}")
+        sign_in(page, base, fleet.operator)
+        page.goto(f"{base}/ui/ledger")
+        row = page.locator("table.consortium tbody tr").first
+        expect(row).to_contain_text("in step")
+        expect(page.locator("#validators ~ figure svg[role=img] title").first).to_contain_text(
+            "Finality latency per validator")
+        page.locator("#validators").scroll_into_view_if_needed()
+        shot(page, "validators")
+    finally:
+        rt.settings = saved
+        net.down()

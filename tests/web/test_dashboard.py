@@ -424,3 +424,70 @@ def test_sessions_on_both_stores(runtime: Runtime) -> None:
     other.end(session.sid)
     with pytest.raises(AuthenticationRequired):
         first.get(session.sid)
+
+
+def test_every_form_shows_bad_input_next_to_the_field_and_keeps_it(
+        env: tuple[Runtime, Fleet]) -> None:
+    """Each form of the dashboard, given input the API refuses: 422, the problem in an
+    element ``<field>-error`` that the field points to (aria-describedby), what was typed
+    still in the form. (Blocklist, filters, import lines and settlement: tests above and
+    tests/web/test_trust_pages.py.) The API key of the sign-in form is never echoed."""
+    rt, fleet = env
+
+    def described(text: str, field: str) -> None:
+        assert f'id="{field}-error"' in text, field
+        assert re.search(rf'aria-describedby="[^"]*{field}-error', text), field
+
+    # Sign-in: an empty key.
+    client = TestClient(create_site(rt))
+    token = re.search(r'name="login_csrf" value="([^"]+)"', client.get("/ui/login").text)
+    assert token is not None
+    empty = client.post("/ui/login", data={"api_key": "  ", "login_csrf": token.group(1)})
+    assert 422 == empty.status_code
+    described(empty.text, "api_key")
+
+    admin, csrf = sign_in(rt, fleet.acme_admin)
+    # Bulk action: the fleet page again, the problems beside the fields, the choices kept.
+    ticked = fleet.acme_iccids[:2]
+    bulk = admin.post("/ui/sims/bulk", data={
+        "csrf": csrf, "action": "policy", "scope": "selection", "binding_mode": "glued",
+        "roaming": "12x, 262", "iccid": ticked, "f_state": "active"})
+    assert 422 == bulk.status_code
+    assert "<h1>Fleet</h1>" in bulk.text
+    for field in ("binding_mode", "roaming"):
+        described(bulk.text, field)
+    assert 'value="12x, 262"' in bulk.text
+    assert '<option value="policy" selected>' in bulk.text
+    assert '<option value="active" selected>' in bulk.text  # the filter is kept too
+    for iccid in ticked:
+        assert re.search(rf'value="{iccid}" aria-label="Select {iccid}" checked', bulk.text)
+    nothing = admin.post("/ui/sims/bulk", data={"csrf": csrf, "action": "move",
+                                                "scope": "selection", "group_id": "x"})
+    assert 422 == nothing.status_code
+    described(nothing.text, "group_id")
+    assert 'id="iccid-error"' in nothing.text
+    unknown = admin.post("/ui/sims/bulk", data={"csrf": csrf, "action": "explode",
+                                                "scope": "filter"})
+    described(unknown.text, "action")
+
+    # A SIM's state change: a state that is not offered, a reason over the API's 200.
+    iccid = fleet.acme_iccids[5]
+    bogus = admin.post(f"/ui/sims/{iccid}/state", data={"csrf": csrf, "state": "melted",
+                                                        "reason": "keep me"})
+    assert 422 == bogus.status_code
+    described(bogus.text, "state")
+    assert 'value="keep me"' in bogus.text
+    long = admin.post(f"/ui/sims/{iccid}/state", data={"csrf": csrf, "state": "suspended",
+                                                       "reason": "r" * 201})
+    assert 422 == long.status_code
+    described(long.text, "reason")
+    assert "r" * 201 in long.text
+    assert '<option value="suspended" selected>' in long.text
+    assert "active" == api(rt, fleet.acme_admin).get(f"/v1/sims/{iccid}").json()["state"]
+    assert 'id="credentials"' in bogus.text  # the SIM's credentials: what is held, no secret
+    assert "sealed at rest" in bogus.text
+
+    # Import: nothing to import.
+    empty_import = admin.post("/ui/import", data={"csrf": csrf, "text": "   "})
+    assert 422 == empty_import.status_code
+    described(empty_import.text, "file")

@@ -172,6 +172,22 @@ def read(channel: Annotated[str, typer.Argument(help="Channel id (hex).")],
         console.print(f"{m['position']:>6} {m['kind']:<8} seq {m['seq']:<6} {m['message_id']}")
 
 
+@app.command("prove")
+def prove(message_id: Annotated[str, typer.Argument(help="A stored reading's message id (hex).")],
+          json_out: JsonOut = False) -> None:
+    """Prove a meter reading from the ledger: signature, anchored root, key in the SIM's DID."""
+    rt = open_runtime()
+    try:
+        doc = rt.prove_reading(message_id)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(doc)
+        return
+    console.print(f"{doc['message_id']}: signed by {doc['author']} (a key of {doc['sim_did']}),"
+                  f" anchored in {doc['anchor']} (order {doc['anchor_order']})")
+
+
 @app.command("anchor")
 def anchor(channel: Annotated[str, typer.Argument(help="Channel id (hex).")],
            json_out: JsonOut = False) -> None:

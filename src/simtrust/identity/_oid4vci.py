@@ -364,13 +364,9 @@ class CredentialIssuer:
 
     def issued_for(self, access_token: str) -> tuple[str | None, str | None]:
         """The credential id minted under ``access_token`` and the tenant it was offered for."""
-        row = self._db.query_one(
-            "SELECT credential_id, tenant_id FROM identity_oid4vci_offer WHERE token_hash = ?",
-            (_digest(access_token),),
-        )
-        if row is None:
-            return None, None
-        return (None if row[0] is None else str(row[0]), None if row[1] is None else str(row[1]))
+        row = self._db.query_one("SELECT credential_id, tenant_id FROM identity_oid4vci_offer"
+                                 " WHERE token_hash = ?", (_digest(access_token),))
+        return (None, None) if row is None else (row[0] and str(row[0]), row[1] and str(row[1]))
 
     # -- credential endpoint (§8)
 

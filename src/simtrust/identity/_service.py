@@ -10,9 +10,12 @@ the master keyring.
 
 Issuing secures a credential with Data Integrity (the default) or, with the
 issue option ``securingMechanism: "vc+jwt"``, as a VC-JOSE ``vc+jwt`` returned
-enveloped (VC-JOSE-COSE §3.1.1, VCDM 2.0 §4.13.1). The module is over 600
-lines because it is the one place that wires every identity part to the
-runtime (store, keyring, ledger, clock); each part lives in its own module.
+enveloped (VC-JOSE-COSE §3.1.1, VCDM 2.0 §4.13.1). The ECDSA cryptosuites
+(``ecdsa-rdfc-2019``, ``ecdsa-jcs-2019``) sign as the platform's did:web with
+a P-256 key (``#key-p256`` in its document); the did:simtrust holds only the
+Ed25519 key. The module is over 600 lines because it is the one place that
+wires every identity part to the runtime (store, keyring, ledger, clock); each
+part lives in its own module.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from simtrust.identity._didsimtrust import (
     identity_payload,
     simtrust_did,
 )
+from simtrust.identity._ecdsa import EcdsaP256Signer, p256_multikey
 from simtrust.identity._errors import DidNotFound, VerificationFailed
 from simtrust.identity._jcs import canonicalize
 from simtrust.identity._jose import (
@@ -56,13 +60,17 @@ from simtrust.identity._jose import (
     verify_enveloped_vc_jwt,
     verify_vc_jwt,
 )
-from simtrust.identity._keys import ed25519_multikey
+from simtrust.identity._keys import Signer, ed25519_multikey
 from simtrust.identity._kyc import KYC_ATTRIBUTES, KYC_VCT, KycIssuer, ReceiptLedger
 from simtrust.identity._oid4vci import CredentialConfiguration, CredentialIssuer, Minted
 from simtrust.identity._oid4vp import PresentationVerifier
 from simtrust.identity._resolver import DidResolver, Resolution
 from simtrust.identity._sdjwt import VerifiedSdJwt, verify_sd_jwt
-from simtrust.identity._secure_element import SecureElementSigner, SoftwareSecureElement
+from simtrust.identity._secure_element import (
+    SecureElementSigner,
+    SoftwareSecureElement,
+    sealed_p256_key,
+)
 from simtrust.identity._statusanchor import status_list_anchor
 from simtrust.identity._statuslist import (
     STATUS_PURPOSES,
@@ -77,6 +85,7 @@ from simtrust.store import Database
 __all__ = ["IdentityService", "LedgerIdentityHandler"]
 
 _ISSUER_ELEMENT = "platform-issuer"
+_ISSUER_P256_LABEL = "assertion-p256"
 #: VC-API IssueCredentialOptions (plus ``cryptosuite``, which picks the Data Integrity suite).
 _ISSUE_OPTIONS = frozenset(
     {"created", "challenge", "domain", "credentialStatus", "mandatoryPointers", "cryptosuite",
@@ -208,6 +217,7 @@ class IdentityService:
         public = element.public_key(_ISSUER_LABEL)
         did = self.web_did()
         vm = f"{did}#key-1"
+        p256 = self.p256_issuer()
         return {
             "@context": [DID_CONTEXT, MULTIKEY_CONTEXT],
             "id": did,
@@ -218,11 +228,29 @@ class IdentityService:
                     "type": "Multikey",
                     "controller": did,
                     "publicKeyMultibase": ed25519_multikey(public),
-                }
+                },
+                {
+                    "id": p256.verification_method,
+                    "type": "Multikey",
+                    "controller": did,
+                    "publicKeyMultibase": p256_multikey(p256.public_key),
+                },
             ],
             "authentication": [vm],
-            "assertionMethod": [vm],
+            "assertionMethod": [vm, p256.verification_method],
         }
+
+    def p256_issuer(self) -> EcdsaP256Signer:
+        """The platform's P-256 key as its did:web ``#key-p256`` (for the ECDSA suites)."""
+        key = sealed_p256_key(self.db, self.keyring, _ISSUER_ELEMENT, _ISSUER_P256_LABEL)
+        return EcdsaP256Signer(key, f"{self.web_did()}#key-p256")
+
+    def _p256_for(self, issuer_id: str) -> EcdsaP256Signer:
+        if issuer_id != self.web_did():
+            raise InvalidInput(f"the ECDSA cryptosuites sign as {self.web_did()} (its P-256 key"
+                               f" #key-p256), not as {issuer_id}", rule="VC-API issuer")
+        self.issuer()  # the did:web document also names the platform's Ed25519 key
+        return self.p256_issuer()
 
     def issuer_for(self, issuer_id: str) -> SecureElementSigner:
         """The platform issuer's signer as ``issuer_id``: its did:simtrust, did:web or did:key."""
@@ -338,15 +366,18 @@ class IdentityService:
                                                     "domain"}:  # fmt: skip
             raise InvalidInput("cryptosuite, created, challenge and domain are Data Integrity"
                                " proof options; a vc+jwt has none", rule="VC-JOSE-COSE §3.1.1")
-        signer = self.issuer()
+        suite = str(options.get("cryptosuite", "eddsa-jcs-2022"))
+        ecdsa = suite.startswith("ecdsa-")
         credential = dict(credential)
         if "issuer" not in credential:
-            credential["issuer"] = signer.controller
+            # The issuer instance's identifier: the did:web for the P-256 suites.
+            credential["issuer"] = self.web_did() if ecdsa else self.issuer().controller
         try:
             validate_credential(credential)
         except VerificationFailed as exc:
             raise _refusal(exc) from exc
-        signer = self.issuer_for(issuer_of(credential))
+        signer: Signer = (self._p256_for(issuer_of(credential)) if ecdsa
+                          else self.issuer_for(issuer_of(credential)))  # fmt: skip
         wants_status = "credentialStatus" in credential or "credentialStatus" in options
         if wants_status and signer.controller != self.issuer().controller:
             raise InvalidInput(
@@ -388,7 +419,6 @@ class IdentityService:
                 raise _refusal(exc) from exc
             return {"@context": [CREDENTIALS_V2], "id": f"data:{VC_JWT_MEDIA_TYPE},{token}",
                     "type": "EnvelopedVerifiableCredential"}  # fmt: skip
-        suite = str(options.get("cryptosuite", "eddsa-jcs-2022"))
         created = self.now()
         if "created" in options:
             try:

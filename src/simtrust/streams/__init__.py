@@ -44,6 +44,7 @@ from simtrust.streams._frame import (
     frame_id,
 )
 from simtrust.streams._keys import SodiumSigner
+from simtrust.streams._ledger_proof import did_ed25519_keys, prove_reading_on_ledger
 from simtrust.streams._market import DEFAULT_INTERVAL_SECONDS, DEFAULT_THRESHOLD, EnergyMarket
 from simtrust.streams._meter import (
     MeterAlert,
@@ -115,9 +116,11 @@ __all__ = [
     "decode_keyload",
     "decode_reading",
     "delivered_wh",
+    "did_ed25519_keys",
     "encode_reading",
     "frame_id",
     "open_payload",
+    "prove_reading_on_ledger",
     "provenance_svg",
     "recipient_id",
     "settle",

@@ -18,6 +18,7 @@ composition root wires the events in; nothing here imports a security service.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from simtrust.streams._datums import DataCatalog
 from simtrust.streams._devices import DeviceCredentials
 from simtrust.streams._evidence import Evidence
 from simtrust.streams._frame import FrameKind
+from simtrust.streams._ledger_proof import AnchorLookup, prove_reading_on_ledger
 from simtrust.streams._meters import MeterRegistry, SimRef
 from simtrust.streams._reader import Delivery, Reader
 
@@ -357,6 +359,19 @@ class StreamService:
                 "kind": FrameKind(int(row[2])).name.lower(), "frame": b64(bytes(row[3])),
                 "received_at": row[4], "tenant_id": row[5],
                 "proof": None if row[6] is None else json.loads(row[6])}
+
+    def prove_on_ledger(self, message_id: str, *, anchor_at: AnchorLookup,
+                        sim_keys: Callable[[str], Sequence[bytes]]) -> dict[str, Any]:
+        """A meter reading checked against the ledger alone (``_ledger_proof``): signature,
+        anchored batch root, and the author key named by the SIM's DID document."""
+        found = self.message(message_id)
+        row = self._db.query_one("SELECT sim_did, meter FROM stream_meters WHERE channel = ?",
+                                 (found["channel"],))
+        if row is None:
+            raise NotFound(f"message {message_id} is not on a meter's channel: no SIM DID")
+        result = prove_reading_on_ledger(base64.b64decode(found["frame"]), found["proof"],
+                                         str(row[0]), anchor_at=anchor_at, sim_keys=sim_keys)
+        return {**result, "meter": row[1], "channel": found["channel"]}
 
     # -- anchoring --------------------------------------------------------------------------
 

@@ -31,10 +31,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from simtrust.api import Principal, create_app
-from simtrust.audit.anchoring import prove_event
 from simtrust.domain import Iccid
 from simtrust.errors import (
     AuthenticationRequired,
+    Conflict,
     InvalidInput,
     NotFound,
     SimtrustError,
@@ -46,7 +46,6 @@ from simtrust.subscriber import (
     ImportRejected,
     Roaming,
     SimState,
-    missing_block,
     missing_sim,
 )
 from simtrust.web._authorize import add_authorization_pages
@@ -54,6 +53,7 @@ from simtrust.web._charts import bar_chart
 from simtrust.web._fleet import FleetQuery, parse_filter
 from simtrust.web._jobs import JobBoard
 from simtrust.web._pages import add_trust_pages
+from simtrust.web._security import add_security_pages
 from simtrust.web._session import COOKIE, Session, SessionStore
 
 __all__ = ["create_dashboard", "create_site"]
@@ -62,9 +62,6 @@ _STATIC = Path(__file__).parent / "static"
 _PAGE = 50
 _LOGIN_CSRF = "simtrust_login"
 _DECISION_BATCHES = 20
-#: Audit actions of policy enforcement and what was done about a device.
-_ENFORCEMENT = ("policy.violation", "policy.block", "policy.remove", "pki.revoke",
-                "pki.revoke-sim", "blocklist.add")
 _BULK_ACTIONS = {"suspend": SimState.SUSPENDED, "resume": SimState.ACTIVE}
 
 
@@ -198,20 +195,27 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
     @ui.get("/sims", response_class=HTMLResponse)
     def sims(request: Request) -> Response:
         _session, who = current(request)
-        params = dict(request.query_params)
+        return fleet_page(request, who, dict(request.query_params))
+
+    def fleet_page(request: Request, who: Principal, params: dict[str, str], *,
+                   bulk: dict[str, Any] | None = None, bulk_errors: dict[str, str] | None = None,
+                   status: int = 200) -> Response:
+        """The fleet list; after a refused bulk action, with its problems next to its fields
+        and what was chosen kept (``bulk``)."""
         f, errors = parse_filter(params, who.tenant_id, who.is_operator)
         if f.tenant_id is not None and who.is_operator:
             _tenant_exists(runtime, f.tenant_id)
         rows, next_after = fleet.page(f, after=params.get("after") or None, limit=_PAGE)
         link = f.params()
         return render(
-            request, "sims.html", rows=rows, f=f, errors=errors, raw=params,
+            request, "sims.html", status=status, rows=rows, f=f, errors=errors, raw=params,
             facets=fleet.facets(f.tenant_id), counts=fleet.state_counts(f.tenant_id),
             states=[str(s) for s in SimState], binding_modes=[str(m) for m in BindingMode],
             tenants=[t.id for t in runtime.tenants.list_tenants()] if who.is_operator else [],
             next_url=("/ui/sims?" + urlencode({**link, "after": next_after})
                       if next_after else None),
             filter_query=urlencode(link), is_admin=who.role != "tenant-viewer",
+            bulk=bulk or {"iccid": set()}, bulk_errors=bulk_errors or {},
             sort_link=lambda key: "/ui/sims?" + urlencode(
                 {**link, "sort": key, "dir": "desc" if f.sort == key and not f.desc else "asc"}),
         )
@@ -286,15 +290,16 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
                 except InvalidInput:
                     errors["iccid"] = f"not an ICCID: {text[:25]!r}"
                     break
-        if errors:
-            return render(request, "bulk_confirm.html", status=422, errors=errors,
-                          action=action, scope=scope, selected=selected, fields=fields,
-                          count=len(selected), group_id=group_text,
-                          binding_mode=mode_text, roaming=roaming_text)
+        if errors:  # the fleet page again, each problem next to its field, choices kept
+            return fleet_page(
+                request, who, {k[2:]: v for k, v in fields.items()},
+                bulk={"action": action, "group_id": group_text, "binding_mode": mode_text,
+                      "roaming": roaming_text, "iccid": set(selected)},
+                bulk_errors=errors, status=422)
         count = (len(selected) if scope == "selection"
                  else await run_in_threadpool(fleet.count, f))
         if form.get("confirm") != "yes":
-            return render(request, "bulk_confirm.html", errors={}, action=action, scope=scope,
+            return render(request, "bulk_confirm.html", action=action, scope=scope,
                           selected=selected, fields=fields, count=count, group_id=group_text,
                           binding_mode=mode_text, roaming=roaming_text)
         inventory = runtime.subscriber.inventory
@@ -342,6 +347,11 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
     @ui.get("/sims/{iccid}", response_class=HTMLResponse)
     def sim_page(request: Request, iccid: str) -> Response:
         _session, who = current(request)
+        return sim_view(request, who, iccid)
+
+    def sim_view(request: Request, who: Principal, iccid: str, *,
+                 errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
+                 status: int = 200) -> Response:
         services = runtime.subscriber
         sim = services.inventory.get_sim(Iccid(iccid))
         who.check_tenant(sim.tenant_id, missing_sim(sim.iccid))
@@ -362,7 +372,8 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
             "SELECT created_at, body FROM sub_auth_events WHERE imsi = ?"
             " ORDER BY created_at DESC LIMIT 20", (imsi,))
         return render(
-            request, "sim.html", sim=sim, group=group,
+            request, "sim.html", status=status, errors=errors or {}, values=values or {},
+            sim=sim, group=group,
             bindings=services.inventory.bindings(sim.iccid),
             address=services.addresses.address_of(imsi), serving=serving,
             auths=[(str(a), _json(b)) for a, b in auths], sessions=sessions_[:20],
@@ -381,12 +392,24 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
         inventory = runtime.subscriber.inventory
         sim = inventory.get_sim(Iccid(iccid))
         who.check_tenant(sim.tenant_id, missing_sim(sim.iccid))
+        values = {"state": fields.get("state", "")[:40], "reason": fields.get("reason", "")}
+        errors: dict[str, str] = {}
+        target: SimState | None = None
         try:
-            target = SimState(fields.get("state", ""))
+            target = SimState(values["state"])
         except ValueError:
-            raise InvalidInput("choose a state", field="state") from None
-        await run_in_threadpool(inventory.transition, sim.iccid, target, actor=who.actor,
-                                reason=fields.get("reason", "")[:200])
+            errors["state"] = "choose one of the states offered"
+        if len(values["reason"]) > 200:  # the API's limit on a transition's reason
+            errors["reason"] = "at most 200 characters"
+        if target is not None and not errors:
+            try:
+                await run_in_threadpool(inventory.transition, sim.iccid, target,
+                                        actor=who.actor, reason=values["reason"])
+            except (InvalidInput, Conflict) as exc:
+                errors[str(exc.context.get("field", "state"))
+                       if exc.context.get("field") in ("state", "reason") else "state"] = exc.detail
+        if errors:
+            return sim_view(request, who, iccid, errors=errors, values=values, status=422)
         return RedirectResponse(f"/ui/sims/{sim.iccid}", status_code=303)
 
     # -- import ------------------------------------------------------------------------
@@ -436,191 +459,7 @@ def create_dashboard(runtime: Runtime, *, idle: timedelta = timedelta(minutes=30
         return render(request, "import.html", status=status, errors=errors, values=values,
                       row_errors=row_errors, tenants=_tenant_ids(runtime, who), summary=summary)
 
-    # -- security ----------------------------------------------------------------------
-
-    @ui.get("/alerts", response_class=HTMLResponse)
-    def alerts(request: Request, before: int | None = None, kind: str = "") -> Response:
-        _session, who = current(request)
-        scope = None if who.is_operator else who.tenant_id
-        events = runtime.audit.recent(outcome="alert", tenant_id=scope, before_seq=before,
-                                      action=kind or None, limit=_PAGE)
-        per_day: dict[str, float] = {}
-        kinds: dict[str, int] = {}
-        for day, action, n in runtime.db.query(
-                "SELECT substr(at, 1, 10), action, COUNT(*) FROM (SELECT at, action"
-                " FROM audit_events WHERE outcome = 'alert'"
-                + (" AND tenant_id = ?" if scope else "") +
-                " ORDER BY seq DESC LIMIT 10000) t GROUP BY 1, 2 ORDER BY 1",
-                (scope,) if scope else ()):
-            kinds[str(action)] = kinds.get(str(action), 0) + int(n)
-            if not kind or kind == action:
-                per_day[str(day)] = per_day.get(str(day), 0.0) + float(n)
-        return render(request, "alerts.html", events=events, kinds=sorted(kinds.items()),
-                      kind=kind,
-                      chart=bar_chart(list(per_day.items())[-30:], title="Alerts per day",
-                                      unit="alerts") if per_day else "",
-                      per_day=list(per_day.items())[-30:],
-                      next_before=events[-1].seq if len(events) == _PAGE else None)
-
-    @ui.get("/alerts/{event_id}", response_class=HTMLResponse)
-    def alert_page(request: Request, event_id: str) -> Response:
-        _session, who = current(request)
-        event = runtime.audit.get(event_id)
-        missing = NotFound(f"no alert {event_id!r}")
-        if event is None or event.outcome != "alert":
-            raise missing
-        who.check_tenant(event.tenant_id, missing)
-        evidence = event.details.get("evidence", event.details)
-        chart = ""
-        if isinstance(evidence, dict) and all(
-                isinstance(evidence.get(k), int | float) for k in ("expected", "threshold",
-                                                                     "observed")):
-            chart = bar_chart([(k, float(evidence[k])) for k in ("expected", "threshold",
-                                                                 "observed")],
-                              title=f"{evidence.get('feature', 'feature')}: observed against"
-                              " its baseline", unit=str(evidence.get("feature", "")))
-        imsi = event.subject.removeprefix("sim:")
-        return render(request, "alert.html", event=event, evidence=evidence, chart=chart,
-                      sim_iccid=_iccid_of(runtime, imsi, who))
-
-    @ui.get("/blocklist", response_class=HTMLResponse)
-    def blocklist(request: Request) -> Response:
-        _session, who = current(request)
-        return _blocklist_page(request, who, {}, {}, 200)
-
-    def _blocklist_page(request: Request, who: Principal, errors: dict[str, str],
-                        values: dict[str, str], status: int) -> Response:
-        scope = None if who.is_operator else who.tenant_id
-        entries = runtime.subscriber.blocklist.entries(scope, limit=500)
-        return render(request, "blocklist.html", status=status, entries=entries, errors=errors,
-                      values=values, is_admin=who.role != "tenant-viewer",
-                      is_operator=who.is_operator)
-
-    @ui.post("/blocklist", response_class=HTMLResponse)
-    async def blocklist_add(request: Request) -> Response:
-        session, who = current(request)
-        fields = await form_of(request, session)
-        who.require_admin()
-        values = {k: fields.get(k, "") for k in ("type", "value", "value_to", "reason",
-                                                 "tenant_id")}
-        errors: dict[str, str] = {}
-        kind = values["type"]
-        if kind not in ("imei", "tac"):
-            errors["type"] = "choose IMEI or TAC range"
-        if not values["value"].strip():
-            errors["value"] = "required"
-        if len(values["reason"]) > 200:
-            errors["reason"] = "at most 200 characters"
-        tenant = (values["tenant_id"].strip() or None) if who.is_operator else who.tenant_id
-        if tenant is not None and who.is_operator:
-            try:
-                runtime.tenants.get_tenant(tenant)
-            except NotFound as exc:
-                errors["tenant_id"] = exc.detail
-        if not errors:
-            bl = runtime.subscriber.blocklist
-            reason = values["reason"].strip() or "blocked"
-            try:
-                if kind == "imei":
-                    bl.add_imei(values["value"], actor=who.actor, reason=reason,
-                                tenant_id=tenant, source="dashboard")
-                else:
-                    bl.add_tac_range(values["value"], values["value_to"].strip() or None,
-                                     actor=who.actor, reason=reason, tenant_id=tenant,
-                                     source="dashboard")
-            except InvalidInput as exc:
-                name = str(exc.context.get("field", "value"))
-                errors[name if name in values else "value"] = exc.detail
-        if errors:
-            return _blocklist_page(request, who, errors, values, 422)
-        return RedirectResponse("/ui/blocklist", status_code=303)
-
-    @ui.post("/blocklist/{entry_id}/delete")
-    async def blocklist_remove(request: Request, entry_id: int) -> Response:
-        session, who = current(request)
-        await form_of(request, session)
-        who.require_admin()
-        bl = runtime.subscriber.blocklist
-        entry = bl.get(entry_id)
-        if entry.tenant_id is None:
-            who.require_operator()
-        else:
-            who.check_tenant(entry.tenant_id, missing_block(entry_id))
-        bl.remove(entry_id, actor=who.actor)
-        return RedirectResponse("/ui/blocklist", status_code=303)
-
-    @ui.get("/policy", response_class=HTMLResponse)
-    def policy(request: Request) -> Response:
-        _session, who = current(request)
-        scope = None if who.is_operator else who.tenant_id
-        merged: list[Any] = []
-        for action in _ENFORCEMENT:
-            merged.extend(runtime.audit.recent(action=action, tenant_id=scope, limit=_PAGE))
-        merged.sort(key=lambda e: e.seq, reverse=True)
-        return render(request, "policy.html", events=merged[:_PAGE], actions=_ENFORCEMENT)
-
-    # -- trust layer -------------------------------------------------------------------
-
-    @ui.get("/trust", response_class=HTMLResponse)
-    def trust(request: Request) -> Response:
-        _session, who = current(request)
-        scope = None if who.is_operator else who.tenant_id
-        cas = runtime.bootstrap.cas
-        dids = runtime.db.query(
-            "SELECT did, version, deactivated, created, updated FROM identity_did"
-            " ORDER BY updated DESC LIMIT 50")
-        receipts = runtime.db.query(
-            "SELECT receipt_hash, verifier, issuer, verified_at, ledger_order"
-            " FROM identity_receipt ORDER BY verified_at DESC LIMIT 50")
-        lists = runtime.db.query(
-            "SELECT list_id, issuer, purpose, size, allocated, updated FROM identity_status_list"
-            " ORDER BY updated DESC LIMIT 50") if who.is_operator else []
-        engine = runtime.contracts
-        codes = engine.codes()
-        contracts = [{**c, "code_name": codes.get(c["code"], c["code"][:12]),
-                      "detail": engine.state(c["contract"])["state"]}
-                     for c in engine.contracts()[:100]]
-        return render(request, "trust.html", cas=cas.cas(scope),
-                      certs=cas.certificates(tenant_id=scope, limit=50), dids=dids,
-                      receipts=receipts, lists=lists, is_operator=who.is_operator,
-                      contracts=contracts)
-
-
-    @ui.get("/audit", response_class=HTMLResponse)
-    def audit(request: Request, before: int | None = None,
-              subject: str | None = None) -> Response:
-        _session, who = current(request)
-        scope = None if who.is_operator else who.tenant_id
-        events = runtime.audit.recent(tenant_id=scope, subject=subject or None,
-                                      before_seq=before, limit=_PAGE)
-        return render(request, "audit.html", events=events, subject=subject or "",
-                      verify=None, is_operator=who.is_operator,
-                      next_before=events[-1].seq if len(events) == _PAGE else None)
-
-    @ui.post("/audit/verify", response_class=HTMLResponse)
-    async def audit_verify(request: Request) -> Response:
-        session, who = current(request)
-        await form_of(request, session)
-        who.require_operator()
-        breaks = await run_in_threadpool(runtime.audit.verify)
-        events = runtime.audit.recent(limit=_PAGE)
-        return render(request, "audit.html", events=events, subject="",
-                      verify={"records": runtime.audit.count(), "breaks": breaks},
-                      is_operator=True,
-                      next_before=events[-1].seq if len(events) == _PAGE else None)
-
-    @ui.get("/audit/{event_id}/proof.json")
-    def audit_proof(request: Request, event_id: str) -> Response:
-        _session, who = current(request)
-        event = runtime.audit.get(event_id)
-        missing = NotFound(f"no audit event {event_id!r}")
-        if event is None:
-            raise missing
-        who.check_tenant(event.tenant_id, missing)
-        proof = prove_event(runtime.audit, runtime.ledger, event_id)
-        return JSONResponse(proof, headers={
-            "Content-Disposition": f'attachment; filename="proof-{event.seq}.json"'})
-
+    add_security_pages(ui, runtime, render, current, form_of)
     add_trust_pages(ui, runtime, render, current, form_of, validator)
     add_authorization_pages(ui, runtime, render, current, form_of)
     return ui
@@ -709,13 +548,3 @@ def _tenant_ids(runtime: Runtime, who: Principal) -> list[str]:
     if who.is_operator:
         return [t.id for t in runtime.tenants.list_tenants()]
     return [who.tenant_id] if who.tenant_id else []
-
-
-def _iccid_of(runtime: Runtime, imsi: str, who: Principal) -> str | None:
-    row = runtime.db.query_one("SELECT iccid, tenant_id FROM sub_sims WHERE imsi = ?", (imsi,))
-    if row is None:
-        return None
-    if not who.is_operator and str(row[1]) != who.tenant_id:
-        return None
-    return str(row[0])
-

@@ -150,6 +150,15 @@ def get_message(message_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> d
     return found
 
 
+@router.get("/v1/streams/messages/{message_id}/ledger-proof",
+            summary="Prove a meter reading from the ledger: signature, anchored root, SIM key")
+def ledger_proof(message_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    found = rt.streams.message(message_id)
+    who.check_tenant(found["tenant_id"], NotFound(f"no message {message_id}"))
+    result: dict[str, Any] = rt.prove_reading(message_id)
+    return result
+
+
 @router.get("/v1/streams/policy", summary="The tenant's confidence weights")
 def get_policy(rt: CurrentRuntime, who: CurrentPrincipal,
                tenant_id: str | None = None) -> dict[str, Any]:
