@@ -34,6 +34,7 @@ from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
 from simtrust.detect import (
     DetectionService,
+    FraudCases,
     FraudIntelligence,
     SimEvent,
     consortium_from_json,
@@ -403,6 +404,11 @@ class Runtime:
             after = str(page[-1].iccid)
 
     @property
+    def fraud_cases(self) -> FraudCases:
+        """Fraud alerts and analysts' verdicts, from the audit log."""
+        return self._once("fraud_cases", lambda: FraudCases(self.audit))
+
+    @property
     def fraud_status_file(self) -> Path:
         """Where the serving process leaves its fraud and storm counters for the API workers."""
         return self.settings.home / "fraud-status.json"
@@ -493,7 +499,8 @@ class Runtime:
                              subscriber.inventory, subscriber.attach, usage=self.policy.engine,
                              eap=EapAkaServer(subscriber.auth, self.audit,
                                               identities=EapIdentityStore(
-                                                  self.db, self.keyring, self.clock)),
+                                                  self.db, self.keyring, self.clock),
+                                              observer=self.detect.observe_sim),
                              storm=storm_guard_from(self.settings.storm_rates),
                              observer=self.detect.observe_sim)
 

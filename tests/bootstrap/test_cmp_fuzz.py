@@ -21,8 +21,8 @@ from pyasn1.codec.der import decoder
 from pyasn1_modules import rfc4210, rfc8018
 
 from simtrust.bootstrap._cmp import CmpClient, CmpProtection
-from simtrust.bootstrap._cmp_wire import decode_message
-from simtrust.errors import SimtrustError
+from simtrust.bootstrap._cmp_wire import decode_message, split_message
+from simtrust.errors import InvalidSignature, SimtrustError, StoreError
 
 SECRET = b"fuzz-secret"
 
@@ -158,3 +158,23 @@ def test_pbmac1_protection_checked_independently() -> None:
 def test_oversized_answer_is_refused_before_decoding() -> None:
     with pytest.raises(SimtrustError):
         decode_message(b"\x30\x84" + (300_000).to_bytes(4, "big") + b"\x00" * 300_000)
+
+
+def test_transaction_nonce_body_and_protection_are_checked(
+        answers: tuple[x509.Certificate, list[bytes]]) -> None:
+    """RFC 9483 §3.5 on a real answer: ours only if all of them match."""
+    ca, (cp, _) = answers
+    client = _client(ca)
+    msg = decode_message(cp)
+    tid, nonce = msg.octets("transactionID"), msg.octets("recipNonce")
+    assert tid is not None
+    assert nonce is not None
+    client._check(msg, tid, nonce, "cp")
+    for t, n, body, text in ((b"x" * 16, nonce, "cp", "another transaction"),
+                             (tid, b"y" * 16, "cp", "does not echo our nonce"),
+                             (tid, nonce, "pkiconf", "answered cp, not pkiconf")):
+        with pytest.raises(StoreError, match=text):
+            client._check(msg, t, n, body)
+    unprotected = decode_message(split_message(cp))  # header and body only
+    with pytest.raises(InvalidSignature):
+        client._check(unprotected, tid, nonce, "cp")

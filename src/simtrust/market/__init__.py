@@ -35,6 +35,7 @@ from simtrust.market._service import (
     ServiceRecord,
     parse_datetime,
 )
+from simtrust.market._v5 import V5_BASE, cancellation_v5, event_v5, order_v5
 
 __all__ = [
     "BASE_PATHS",
@@ -47,6 +48,7 @@ __all__ = [
     "RESERVED_PARAMS",
     "SERVICE_CATALOG_KINDS",
     "SIGNATURE_TAG",
+    "V5_BASE",
     "Cancellation",
     "CatalogItem",
     "Federation",
@@ -61,8 +63,11 @@ __all__ = [
     "ServiceOrder",
     "ServiceRecord",
     "build_provisioners",
+    "cancellation_v5",
+    "event_v5",
     "matches",
     "merge_patch",
+    "order_v5",
     "parse_datetime",
     "resolve_plan",
     "select_fields",

@@ -5,7 +5,9 @@ a listener with ``POST {api}/hub`` (``EventSubscriptionInput``: ``callback``,
 optional ``query``), gets an ``EventSubscription`` (``id``, ``callback``,
 ``query``) and removes it with ``DELETE {api}/hub/{id}``. Each event (``eventId``,
 ``eventTime``, ``eventType``, ``event: {<resource>: {...}}``, as the APIs'
-``*Event`` definitions) is POSTed as JSON to the callback. The ``query`` filters
+``*Event`` definitions) is POSTed as JSON to the callback. TMF622 v5.0.0 has
+the same hub (``Hub_FVO`` → ``Hub``); its listeners get the product ordering
+events in the v5 model (``@type`` on the event and every extensible object). The ``query`` filters
 the events with the TMF630 attribute syntax over the event document
 (``eventType=ProductOrderStateChangeEvent``, ``event.productOrder.state=completed``).
 
@@ -44,6 +46,7 @@ import httpx
 
 from simtrust.errors import InvalidInput, NotFound
 from simtrust.market._query import matches
+from simtrust.market._v5 import V5_BASE, event_v5
 from simtrust.store import Database
 
 __all__ = ["BASE_PATHS", "MAX_ATTEMPTS", "MarketEvents", "RefusedTarget", "resolve_callback"]
@@ -56,6 +59,7 @@ BASE_PATHS = {
     "serviceOrdering": "/tmf-api/serviceOrdering/v4",
     "productInventory": "/tmf-api/productInventory/v4",
     "serviceInventory": "/tmf-api/serviceInventory/v4",
+    "productOrderingV5": V5_BASE,
 }
 MAX_ATTEMPTS = 8
 _BATCH = 100
@@ -205,6 +209,8 @@ class MarketEvents:
         doc: dict[str, Any] = {"id": str(uuid.uuid4()), "callback": callback}
         if query:
             doc["query"] = query
+        if api == "productOrderingV5":
+            doc["@type"] = "Hub"  # TMF622 v5 Hub (an Entity: @type required)
         self._db.execute(
             "INSERT INTO market_hubs (id, tenant_id, api, body, created_at) VALUES (?, ?, ?, ?, ?)",
             (doc["id"], tenant_id, api, json.dumps(doc), self._clock().isoformat()))
@@ -248,12 +254,20 @@ class MarketEvents:
         event = {"eventId": str(uuid.uuid4()), "eventTime": _iso(now), "eventType": event_type,
                  "event": {resource: body}}
         rows = []
+        v5: dict[str, Any] | None = None
         for hub_id, hub_tenant, hub_api, filters, _ in list(hubs):
-            if hub_api != api or (hub_tenant is not None and tenant_id not in (None, hub_tenant)):
+            if hub_tenant is not None and tenant_id not in (None, hub_tenant):
                 continue
-            if filters and not matches(event, filters):
+            if hub_api == api:
+                sent = event
+            elif api == "productOrdering" and hub_api == "productOrderingV5":
+                # TMF622 v5 listeners hear the same orders in the v5 model.
+                sent = v5 = v5 or event_v5(event, self._base)
+            else:
                 continue
-            rows.append((hub_id, json.dumps(event), 0, time.time(), 0))
+            if filters and not matches(sent, filters):
+                continue
+            rows.append((hub_id, json.dumps(sent), 0, time.time(), 0))
         if rows:
             self._db.executemany(
                 "INSERT INTO market_events (hub_id, body, attempts, next_at, delivered)"
