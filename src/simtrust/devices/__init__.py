@@ -31,6 +31,7 @@ from simtrust.devices._content import (
     parse_links,
 )
 from simtrust.devices._credentials import CredentialStore
+from simtrust.devices._dtls_client import DtlsClientLink
 from simtrust.devices._fota import RESULT_TEXT, Campaign, FirmwareCampaigns
 from simtrust.devices._objects import OBJECTS, ObjLink, Path, Value, format_path, parse_path
 from simtrust.devices._server import (
@@ -45,7 +46,6 @@ from simtrust.devices._service import DeviceServices, QueuedSink
 from simtrust.devices._transport import (
     CertificateMode,
     CoapEndpoint,
-    DtlsClientLink,
     DtlsServerLink,
     Peer,
     PskEntry,
