@@ -435,6 +435,9 @@ def test_cli_registers_a_cmp_delegate_that_enrols(env: Env, tmp_path: Path,
         cas = CertificateAuthorities(env.rt.db, env.rt.keyring, env.rt.audit, env.clock)
         assert expected == cas.issue(cas.find(TENANT, "acme-cli"), csr_for(key), device(),
                                      actor="test")
+    shown_help = CliRunner().invoke(cli_app, ["pki", "ca-delegate", "--help"])
+    assert 0 == shown_help.exit_code, shown_help.output
+    assert "--secret-file" in shown_help.output
     monkeypatch.setenv("SIMTRUST_HOME", home)
     for args in (["--kind", "cmp"], ["--kind", "scep"],
                  ["--kind", "cmp", "--cmp-url", "http://h/", "--protection", "signature"]):
