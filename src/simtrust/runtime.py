@@ -11,6 +11,13 @@ this one. Schema migrations of every package
 (``simtrust.<pkg>._schema.MIGRATIONS``) are applied when the runtime opens,
 and columns a package lists in ``SEALED_COLUMNS`` are re-wrapped by
 :meth:`Runtime.rotate_master_key`.
+
+One piece, although it is over 600 lines: it is the single composition root
+(docs/architecture.md, "Runtime"), the one place that knows which
+collaborators each service is built with. Every property is a few lines that
+build one service from the others; spreading them over modules would scatter
+exactly the wiring this module exists to keep readable in one place, and the
+builders would again have to find each other by name.
 """
 
 from __future__ import annotations
