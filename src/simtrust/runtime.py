@@ -40,7 +40,13 @@ from simtrust.detect import (
     consortium_from_json,
     storm_guard_from,
 )
-from simtrust.devices import DeviceAlert, DeviceCertificates, DeviceServices, QueuedSink
+from simtrust.devices import (
+    DeviceAlert,
+    DeviceCertificates,
+    DeviceServices,
+    QueuedSink,
+    feed_fraud_checks,
+)
 from simtrust.domain import Iccid, imsi_digits
 from simtrust.errors import (
     ConfigError,
@@ -475,12 +481,15 @@ class Runtime:
 
             certificates = DeviceCertificates(self.bootstrap.cas, sim_of,
                                               [settings.lwm2m_public_host])
-            return DeviceServices(self.db, self.keyring, self.clock,
-                                  sims=inventory, naf_keys=self.bootstrap.bsf,
-                                  naf_fqdn=settings.lwm2m_public_host,
-                                  sinks=[QueuedSink(dispatcher)],
-                                  public_host=settings.lwm2m_public_host,
-                                  certificates=certificates)
+            services = DeviceServices(self.db, self.keyring, self.clock,
+                                      sims=inventory, naf_keys=self.bootstrap.bsf,
+                                      naf_fqdn=settings.lwm2m_public_host,
+                                      sinks=[QueuedSink(dispatcher)],
+                                      public_host=settings.lwm2m_public_host,
+                                      certificates=certificates)
+            # Reported IMEIs and positions go through the fraud detectors.
+            feed_fraud_checks(services.manager, self.detect.observe_sim, self.clock)
+            return services
 
         return self._once("devices", build)
 

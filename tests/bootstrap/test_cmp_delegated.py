@@ -435,6 +435,9 @@ def test_cli_registers_a_cmp_delegate_that_enrols(env: Env, tmp_path: Path,
         cas = CertificateAuthorities(env.rt.db, env.rt.keyring, env.rt.audit, env.clock)
         assert expected == cas.issue(cas.find(TENANT, "acme-cli"), csr_for(key), device(),
                                      actor="test")
+    shown_help = CliRunner().invoke(cli_app, ["pki", "ca-delegate", "--help"])
+    assert 0 == shown_help.exit_code, shown_help.output
+    assert "--secret-file" in shown_help.output
     monkeypatch.setenv("SIMTRUST_HOME", home)
     for args in (["--kind", "cmp"], ["--kind", "scep"],
                  ["--kind", "cmp", "--cmp-url", "http://h/", "--protection", "signature"]):
@@ -490,3 +493,16 @@ def test_delayed_enrolment_is_polled_within_bounds(env: Env, tmp_path: Path) -> 
                                                               imsi(2).value), actor="test")
     assert "delegate-waiting" == slow.value.context["reason"]
     assert "3600 s" in str(slow.value)
+
+
+def test_unprotected_answer_is_refused(env: Env, tmp_path: Path) -> None:
+    ent = Enterprise(env, tmp_path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    ent.issue(key.public_key(), "m", tmp_path / "issued.pem")
+    with mock_cmp("-srv_secret", f"pass:{SECRET}", "-srv_ref", REFERENCE,
+                  "-rsp_cert", tmp_path / "issued.pem", "-send_unprotected") as url:
+        ca = mac_ca(env, url, ent)
+        with pytest.raises(InvalidSignature) as refused:
+            env.boot.cas.issue(ca, csr_for(key), device(), actor="test")
+    assert "delegate-protection" == refused.value.context["reason"]
+    assert [] == env.boot.cas.certificates(iccid=iccid(1).value)

@@ -60,12 +60,13 @@ from simtrust.identity._jose import (
     verify_enveloped_vc_jwt,
     verify_vc_jwt,
 )
+from simtrust.identity._jws import holder_jwk
 from simtrust.identity._keys import Signer, ed25519_multikey
 from simtrust.identity._kyc import KYC_ATTRIBUTES, KYC_VCT, KycIssuer, ReceiptLedger
 from simtrust.identity._oid4vci import CredentialConfiguration, CredentialIssuer, Minted
 from simtrust.identity._oid4vp import PresentationVerifier
 from simtrust.identity._resolver import DidResolver, Resolution
-from simtrust.identity._sdjwt import VerifiedSdJwt, verify_sd_jwt
+from simtrust.identity._sdjwt import VerifiedSdJwt, issue_sd_jwt, verify_sd_jwt
 from simtrust.identity._secure_element import (
     SecureElementSigner,
     SoftwareSecureElement,
@@ -536,6 +537,48 @@ class IdentityService:
         return verify_vc_jwt(
             payload, resolver=self.resolver, now=self.now(), status=self.status_checker
         )
+
+    def issue_sd_jwt_vc(
+        self, *, vct: object, claims: object, disclosable: object, holder: object,
+        revocable: bool = True,
+    ) -> dict[str, Any]:
+        """An SD-JWT VC (``dc+sd-jwt``, IETF SD-JWT VC §3) bound to ``holder`` (a public JWK)
+        with the named claims selectively disclosable; a revocation entry unless not
+        ``revocable``. Refusals name the rule they break; nothing is repaired."""
+        rule = "SD-JWT VC §3.2.2"
+        if not isinstance(vct, str) or not vct or len(vct) > 300 or any(c.isspace() for c in vct):
+            raise InvalidInput("vct is a type identifier (a URI) without spaces", rule=rule)
+        if not isinstance(claims, dict) or not claims:
+            raise InvalidInput("claims is a non-empty JSON object", rule=rule)
+        if not isinstance(disclosable, list) or not all(isinstance(n, str) for n in disclosable):
+            raise InvalidInput("disclosable is a list of claim names", rule="SD-JWT §4.2")
+        issuer_set = sorted(set(claims) & {"iss", "iat", "exp", "nbf", "cnf", "vct", "status",
+                                           "_sd", "_sd_alg", "..."})  # fmt: skip
+        if issuer_set:
+            raise InvalidInput(f"claims {issuer_set} are set by the issuer, not the caller",
+                               rule="SD-JWT VC §3.2.2.2")  # fmt: skip
+        hidden = set(disclosable)
+        if not hidden <= set(claims) or "sub" in hidden:
+            raise InvalidInput("disclosable names claims present in claims (not sub)",
+                               rule="SD-JWT §4.2")  # fmt: skip
+        try:
+            key = holder_jwk(holder)
+        except VerificationFailed as exc:
+            raise _refusal(exc) from exc
+        body = dict(claims)
+        entry: dict[str, Any] | None = None
+        if revocable:
+            if "credentialStatus" in body:
+                raise InvalidInput("credentialStatus is added by the issuer", rule=rule)
+            entry = self.status.allocate(self.status_list("revocation"),
+                                         credential_id=str(body.get("sub", "")) or None)
+            body["credentialStatus"] = entry
+        try:
+            token = issue_sd_jwt(body, self.issuer(), disclosable=disclosable, holder_key=key,
+                                 now=self.now(), vct=vct)  # fmt: skip
+        except VerificationFailed as exc:
+            raise _refusal(exc) from exc
+        return {"credential": token, "format": "dc+sd-jwt", "credentialStatus": entry}
 
     # -- capabilities
 
