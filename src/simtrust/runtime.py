@@ -51,7 +51,7 @@ from simtrust.errors import (
 )
 from simtrust.flows import FlowService
 from simtrust.identity import IdentityService, did_key
-from simtrust.ledger import LedgerNode, open_ledger_node
+from simtrust.ledger import LedgerNode, Transaction, open_ledger_node
 from simtrust.market import (
     Federation,
     MarketEvents,
@@ -566,7 +566,21 @@ class Runtime:
                                      node.signer, token)
                 return bytes.fromhex(str(paid[0]["message_id"]))
 
-            return EnergyMarket(self.db, self.streams, self.audit, self.clock, pay)
+            def received(message_id: bytes) -> tuple[bytes, dict[bytes, int]]:
+                state = node.status(message_id)
+                if state.get("state") != "finalized":
+                    raise Conflict(f"the transfer is {state.get('state')}, not finalized")
+                message = node.get_message(message_id)
+                if not isinstance(message.body, Transaction):
+                    raise Conflict("the message is not a transaction")
+                paid: dict[bytes, int] = {}
+                for output in message.body.outputs:
+                    if output.owner == node.signer.public_key:
+                        for token, amount in output.tokens:
+                            paid[token] = paid.get(token, 0) + amount
+                return message.issuer, paid
+
+            return EnergyMarket(self.db, self.streams, self.audit, self.clock, pay, received)
 
         return self._once("energy", build)
 
