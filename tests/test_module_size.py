@@ -28,9 +28,9 @@ MODULES = sorted(SRC.rglob("*.py"))
 #: change brings under the limit meanwhile does not fail the suite.
 NOT_YET_SPLIT = frozenset({
     "aaa/_server.py",
+    "detect/_fraud.py",
     "identity/_datamodel.py",
     "identity/_service.py",
-    "market/_service.py",
 })
 
 _REASON = re.compile(r"(?:^|\n\n)One piece\b[^:\n]*:(?P<why>.+?)(?:\n\n|$)", re.S)

@@ -34,12 +34,19 @@ from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
 from simtrust.detect import (
     DetectionService,
+    FraudCases,
     FraudIntelligence,
     SimEvent,
     consortium_from_json,
     storm_guard_from,
 )
-from simtrust.devices import DeviceAlert, DeviceCertificates, DeviceServices, QueuedSink
+from simtrust.devices import (
+    DeviceAlert,
+    DeviceCertificates,
+    DeviceServices,
+    QueuedSink,
+    feed_fraud_checks,
+)
 from simtrust.domain import Iccid, imsi_digits
 from simtrust.errors import (
     ConfigError,
@@ -403,6 +410,11 @@ class Runtime:
             after = str(page[-1].iccid)
 
     @property
+    def fraud_cases(self) -> FraudCases:
+        """Fraud alerts and analysts' verdicts, from the audit log."""
+        return self._once("fraud_cases", lambda: FraudCases(self.audit))
+
+    @property
     def fraud_status_file(self) -> Path:
         """Where the serving process leaves its fraud and storm counters for the API workers."""
         return self.settings.home / "fraud-status.json"
@@ -469,12 +481,15 @@ class Runtime:
 
             certificates = DeviceCertificates(self.bootstrap.cas, sim_of,
                                               [settings.lwm2m_public_host])
-            return DeviceServices(self.db, self.keyring, self.clock,
-                                  sims=inventory, naf_keys=self.bootstrap.bsf,
-                                  naf_fqdn=settings.lwm2m_public_host,
-                                  sinks=[QueuedSink(dispatcher)],
-                                  public_host=settings.lwm2m_public_host,
-                                  certificates=certificates)
+            services = DeviceServices(self.db, self.keyring, self.clock,
+                                      sims=inventory, naf_keys=self.bootstrap.bsf,
+                                      naf_fqdn=settings.lwm2m_public_host,
+                                      sinks=[QueuedSink(dispatcher)],
+                                      public_host=settings.lwm2m_public_host,
+                                      certificates=certificates)
+            # Reported IMEIs and positions go through the fraud detectors.
+            feed_fraud_checks(services.manager, self.detect.observe_sim, self.clock)
+            return services
 
         return self._once("devices", build)
 
@@ -493,7 +508,8 @@ class Runtime:
                              subscriber.inventory, subscriber.attach, usage=self.policy.engine,
                              eap=EapAkaServer(subscriber.auth, self.audit,
                                               identities=EapIdentityStore(
-                                                  self.db, self.keyring, self.clock)),
+                                                  self.db, self.keyring, self.clock),
+                                              observer=self.detect.observe_sim),
                              storm=storm_guard_from(self.settings.storm_rates),
                              observer=self.detect.observe_sim)
 

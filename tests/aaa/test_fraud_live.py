@@ -66,3 +66,19 @@ def test_an_eap_aka_authentication_reaches_the_fraud_detectors(aaa: Aaa,
     # eapol_test sends no 3GPP-IMEISV: no attach decision, so the event is the EAP one
     assert before + 1 == aaa.rt.detect.fraud.events
     assert 1 == len(aaa.rt.detect.fraud)
+
+
+def test_an_eap_resync_beyond_the_home_auc_raises_a_clone_alert(aaa: Aaa,
+                                                               tmp_path: Path) -> None:
+    """The USIM's SQN is far beyond anything the AuC issued (vectors made elsewhere with
+    its key): the EAP-AKA' re-sync succeeds and the detectors raise sqn_out_of_window."""
+    aaa.add_sim(4)
+    sink: MemorySink[Alert] = MemorySink()
+    aaa.rt.detect.add_sink(sink)
+    out, peer = _eapol_test(aaa, tmp_path, "AKA'", f"6{imsi(4)}@{REALM}",
+                            Usim(K1, OPC1, sqn_ms=1 << 40))
+    assert peer.error is None, peer.error
+    assert peer.resyncs == 1
+    assert "SUCCESS" in out.splitlines()[-1], out[-4000:]
+    assert [("sim-clone", "sqn_out_of_window")] == [
+        (a.kind, a.evidence["feature"]) for a in sink.alerts]

@@ -204,3 +204,34 @@ def test_attach_decisions_feed_the_fraud_detectors(tmp_path: Path) -> None:
                                        alerts[0]["evidence"]["to"]["plmn"]]
     finally:
         rt.close()
+
+
+def test_a_confirmed_verdict_on_a_partners_report_confirms_it(
+        pair: tuple[Runtime, Runtime]) -> None:
+    """A's analyst confirms the case of a shared-report alert: the verdict is audited
+    and the partner's report gets A's confirmation on the ledger."""
+    a, b = pair
+    api_a, ha = _client(a)
+    api_b, hb = _client(b)
+    viewer = a.tenants.create_key("tenant-viewer", "viewer", tenant_id="acme")
+    with api_a, api_b:
+        made = api_b.post("/v1/fraud/reports", headers=hb, json={
+            "indicator": "cloned-sim", "severity": "high", "imsis": [A_IMSI]})
+        assert 201 == made.status_code, made.text
+        _relay(b, a)
+        a.fraud_intel.catch_up(a.ledger)
+        [alert] = api_a.get("/v1/fraud/alerts", headers=ha).json()["alerts"]
+        assert {"state": "open"} == alert["case"]
+        path = f"/v1/fraud/alerts/{alert['event_id']}/verdict"
+        refused = api_a.post(path, headers={"Authorization": f"Bearer {viewer.secret}"},
+                             json={"verdict": "confirmed"})
+        assert 403 == refused.status_code
+        assert 400 == api_a.post(path, headers=ha, json={"verdict": "maybe"}).status_code
+        done = api_a.post(path, headers=ha, json={"verdict": "confirmed", "note": "SIM seized"})
+        assert 201 == done.status_code, done.text
+        assert "applied" == done.json()["confirmation"]["outcome"]
+        one = api_a.get(f"/v1/fraud/alerts/{alert['event_id']}", headers=ha).json()
+        assert ("confirmed", "SIM seized") == (one["case"]["state"], one["case"]["note"])
+        _relay(a, b)
+        reporter = b.identity.issuer().controller
+        assert 1 == api_b.get(f"/v1/fraud/reporters/{reporter}", headers=hb).json()["confirmed"]

@@ -22,7 +22,7 @@ import dpkt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -169,6 +169,19 @@ def test_device_enrols_through_the_est_front_from_the_cmp_mock(env: Env, tmp_pat
             f"{b_tid}:{base64.b64encode(ks_naf).decode()}",
             "-H", "Content-Type: application/pkcs10", "-H", "Content-Transfer-Encoding: base64",
             "--data-binary", "@req.b64", "-o", "cert.b64", f"{base}/simpleenroll", cwd=tmp_path)
+        # The same device at a CA registered with the wrong secret: a clear refusal.
+        env.boot.cas.register_delegated(
+            TENANT, "acme-cmp-wrong", kind="cmp", cmp_url=url, ca_pem=ent.cert_pem,
+            actor="test", cmp=CmpProtection("pbm", secret=b"not-it",
+                                            reference=REFERENCE.encode()))
+        status = run("curl", "-sS", "--cacert", trust, "--digest", "-u",
+                     f"{b_tid}:{base64.b64encode(ks_naf).decode()}",
+                     "-H", "Content-Type: application/pkcs10",
+                     "-H", "Content-Transfer-Encoding: base64", "--data-binary", "@req.b64",
+                     "-o", "refused.txt", "-w", "%{http_code}",
+                     base.replace("acme-cmp", "acme-cmp-wrong") + "/simpleenroll", cwd=tmp_path)
+    assert "403" == status
+    assert "shared secret differs" in (tmp_path / "refused.txt").read_text()
     run("openssl", "base64", "-d", "-in", "cert.b64", "-out", "cert.p7", cwd=tmp_path)
     run("openssl", "pkcs7", "-inform", "DER", "-in", "cert.p7", "-print_certs",
         "-out", "cert.pem", cwd=tmp_path)
@@ -239,9 +252,12 @@ def test_server_rejection_carries_its_failure_and_text(env: Env, tmp_path: Path)
     assert [] == env.boot.cas.certificates(iccid=iccid(1).value)
 
 
-def test_signature_protection_with_a_client_certificate(env: Env, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["p256", "ed25519"])
+def test_signature_protection_with_a_client_certificate(env: Env, tmp_path: Path,
+                                                        kind: str) -> None:
     ent = Enterprise(env, tmp_path)
-    client_key = ec.generate_private_key(ec.SECP256R1())
+    client_key: Any = (ec.generate_private_key(ec.SECP256R1()) if kind == "p256"
+                       else ed25519.Ed25519PrivateKey.generate())
     client_cert = ent.issue(client_key.public_key(), "simtrust RA", tmp_path / "ra.pem",
                             client=True)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -419,6 +435,9 @@ def test_cli_registers_a_cmp_delegate_that_enrols(env: Env, tmp_path: Path,
         cas = CertificateAuthorities(env.rt.db, env.rt.keyring, env.rt.audit, env.clock)
         assert expected == cas.issue(cas.find(TENANT, "acme-cli"), csr_for(key), device(),
                                      actor="test")
+    shown_help = CliRunner().invoke(cli_app, ["pki", "ca-delegate", "--help"])
+    assert 0 == shown_help.exit_code, shown_help.output
+    assert "--secret-file" in shown_help.output
     monkeypatch.setenv("SIMTRUST_HOME", home)
     for args in (["--kind", "cmp"], ["--kind", "scep"],
                  ["--kind", "cmp", "--cmp-url", "http://h/", "--protection", "signature"]):
@@ -428,3 +447,62 @@ def test_cli_registers_a_cmp_delegate_that_enrols(env: Env, tmp_path: Path,
         err = capsys.readouterr().err
         assert 2 == bad.value.code, (args, err)
         assert 1 == len(err.strip().splitlines()), err
+
+
+def test_api_registration_problems_and_listing(env: Env, tmp_path: Path) -> None:
+    ent = Enterprise(env, tmp_path)
+    admin = env.rt.tenants.create_key("tenant-admin", "k", TENANT)
+    auth = {"Authorization": f"Bearer {admin.secret}"}
+    base = {"label": "acme-cmp", "mode": "delegated", "delegate_kind": "cmp",
+            "cert_pem": ent.cert_pem.decode(), "cmp_url": "http://127.0.0.1:9/pkix/"}
+    with TestClient(create_app(env.rt)) as api:
+        for body, field in (({}, "cmp_secret"),
+                            ({"cmp_protection": "signature"}, "cmp_client_cert_pem"),
+                            ({"cmp_secret": "s", "cmp_url": "ftp://x/"}, "cmp_url"),
+                            ({"cmp_secret": "s", "cmp_recipient": "not a name"},
+                             "cmp_recipient"),
+                            ({"cmp_protection": "signature", "cmp_client_cert_pem": "x",
+                              "cmp_client_key_pem": "y"}, "cmp_client_key_pem")):
+            bad = api.post("/v1/pki/cas", headers=auth, json={**base, **body})
+            assert 400 == bad.status_code, (body, bad.text)
+            assert "application/problem+json" == bad.headers["content-type"]
+            assert field == bad.json().get("field"), bad.json()
+        made = api.post("/v1/pki/cas", headers=auth, json={**base, "cmp_secret": SECRET,
+                                                          "cmp_protection": "pbmac1"})
+        assert 201 == made.status_code, made.text
+        listed = api.get("/v1/pki/cas", headers=auth)
+    assert {"est", "cmp"} >= {c["delegate_kind"] for c in listed.json()} - {None}
+    assert SECRET not in listed.text
+
+
+def test_delayed_enrolment_is_polled_within_bounds(env: Env, tmp_path: Path) -> None:
+    """RFC 9483 §4.4: waiting, pollReq/pollRep, then the certificate; a server that asks
+    to come back later than the bound is a clear problem."""
+    ent = Enterprise(env, tmp_path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    expected = ent.issue(key.public_key(), "m", tmp_path / "issued.pem")
+    mac = ("-srv_secret", f"pass:{SECRET}", "-srv_ref", REFERENCE,
+           "-rsp_cert", tmp_path / "issued.pem")
+    with mock_cmp(*mac, "-poll_count", "2", "-check_after", "1") as url:
+        ca = mac_ca(env, url, ent)
+        assert expected == env.boot.cas.issue(ca, csr_for(key), device(), actor="test")
+    with mock_cmp(*mac, "-poll_count", "2", "-check_after", "3600") as url:
+        ca = mac_ca(env, url, ent, label="acme-cmp-slow")
+        with pytest.raises(StoreError) as slow:
+            env.boot.cas.issue(ca, csr_for(key), DeviceClaims(TENANT, iccid(2).value,
+                                                              imsi(2).value), actor="test")
+    assert "delegate-waiting" == slow.value.context["reason"]
+    assert "3600 s" in str(slow.value)
+
+
+def test_unprotected_answer_is_refused(env: Env, tmp_path: Path) -> None:
+    ent = Enterprise(env, tmp_path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    ent.issue(key.public_key(), "m", tmp_path / "issued.pem")
+    with mock_cmp("-srv_secret", f"pass:{SECRET}", "-srv_ref", REFERENCE,
+                  "-rsp_cert", tmp_path / "issued.pem", "-send_unprotected") as url:
+        ca = mac_ca(env, url, ent)
+        with pytest.raises(InvalidSignature) as refused:
+            env.boot.cas.issue(ca, csr_for(key), device(), actor="test")
+    assert "delegate-protection" == refused.value.context["reason"]
+    assert [] == env.boot.cas.certificates(iccid=iccid(1).value)

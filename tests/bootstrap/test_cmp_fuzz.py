@@ -17,12 +17,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pyasn1.codec.der import decoder
+from pyasn1.codec.der import decoder, encoder
+from pyasn1.type import univ
 from pyasn1_modules import rfc4210, rfc8018
 
 from simtrust.bootstrap._cmp import CmpClient, CmpProtection
-from simtrust.bootstrap._cmp_wire import decode_message
-from simtrust.errors import SimtrustError
+from simtrust.bootstrap._cmp_wire import decode_message, split_message
+from simtrust.errors import InvalidSignature, SimtrustError, StoreError
 
 SECRET = b"fuzz-secret"
 
@@ -158,3 +159,53 @@ def test_pbmac1_protection_checked_independently() -> None:
 def test_oversized_answer_is_refused_before_decoding() -> None:
     with pytest.raises(SimtrustError):
         decode_message(b"\x30\x84" + (300_000).to_bytes(4, "big") + b"\x00" * 300_000)
+
+
+def test_transaction_nonce_body_and_protection_are_checked(
+        answers: tuple[x509.Certificate, list[bytes]]) -> None:
+    """RFC 9483 §3.5 on a real answer: ours only if all of them match."""
+    ca, (cp, _) = answers
+    client = _client(ca)
+    msg = decode_message(cp)
+    tid, nonce = msg.octets("transactionID"), msg.octets("recipNonce")
+    assert tid is not None
+    assert nonce is not None
+    client._check(msg, tid, nonce, "cp")
+    for t, n, body, text in ((b"x" * 16, nonce, "cp", "another transaction"),
+                             (tid, b"y" * 16, "cp", "does not echo our nonce"),
+                             (tid, nonce, "pkiconf", "answered cp, not pkiconf")):
+        with pytest.raises(StoreError, match=text):
+            client._check(msg, t, n, body)
+    unprotected = decode_message(split_message(cp))  # header and body only
+    with pytest.raises(InvalidSignature):
+        client._check(unprotected, tid, nonce, "cp")
+
+
+def test_pbmac1_protected_answer_is_verified(
+        answers: tuple[x509.Certificate, list[bytes]]) -> None:
+    """A real cp re-protected here with PBMAC1 (RFC 9481 §6.1.2, computed with hashlib):
+    accepted with the secret, told apart as a MAC mismatch without it."""
+    ca, (cp, _) = answers
+    decoded, _ = decoder.decode(cp, asn1Spec=rfc4210.PKIMessage())
+    salt, count = b"s" * 16, 1000
+    kdf = rfc8018.PBKDF2_params()
+    kdf["salt"]["specified"] = salt
+    kdf["iterationCount"] = count
+    kdf["keyLength"] = 32
+    kdf["prf"]["algorithm"] = rfc8018.id_hmacWithSHA256
+    params = rfc8018.PBMAC1_params()
+    params["keyDerivationFunc"]["algorithm"] = rfc8018.id_PBKDF2
+    params["keyDerivationFunc"]["parameters"] = univ.Any(encoder.encode(kdf))
+    params["messageAuthScheme"]["algorithm"] = rfc8018.id_hmacWithSHA256
+    header = decoded["header"]
+    header["protectionAlg"]["algorithm"] = rfc8018.id_PBMAC1
+    header["protectionAlg"]["parameters"] = univ.Any(encoder.encode(params))
+    head, body = encoder.encode(header), encoder.encode(decoded["body"])
+    protected = core.Sequence(contents=head + body).dump()
+    mac = hmac.new(hashlib.pbkdf2_hmac("sha256", SECRET, salt, count, 32), protected,
+                   "sha256").digest()
+    bits = core.BitString(tuple(int(b) for byte in mac for b in f"{byte:08b}")).dump()
+    message = core.Sequence(contents=head + body + b"\xa0" + bytes([len(bits)]) + bits).dump()
+    assert "ok" == _client(ca)._authentic(decode_message(message))
+    other = CmpClient("http://127.0.0.1:9/", CmpProtection("pbm", secret=b"x"), trust=ca)
+    assert "mac" == other._authentic(decode_message(message))

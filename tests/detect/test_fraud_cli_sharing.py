@@ -90,3 +90,28 @@ def test_alerts_and_publish_from_an_alert(tmp_path: Path, monkeypatch: pytest.Mo
     code, out, _ = _cli(capsys, "fraud", "status")
     assert "storm sbi: admitted 5" in out
     assert "detector: 1 SIMs" in out
+
+
+def test_verdicts_close_cases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SIMTRUST_HOME", str(tmp_path / "home"))
+    assert 0 == _cli(capsys, "init", "--json")[0]
+    rt = Runtime.open()
+    try:
+        rt.detect.observe_sim(SimEvent(at=1_000.0, imsi=imsi_digits("001010000000001"),
+                                       kind="auth-sqn-ahead"))
+    finally:
+        rt.close()
+    code, out, _ = _cli(capsys, "fraud", "alerts", "--json")
+    [alert] = json.loads(out)["alerts"]
+    assert "open" == alert["case"]["state"]
+    code, _, err = _cli(capsys, "fraud", "verdict", alert["event_id"], "maybe")
+    assert 2 == code
+    assert 1 == len(err.strip().splitlines())
+    code, _, err = _cli(capsys, "fraud", "verdict", "no-such-event", "dismissed")
+    assert 1 == code
+    code, out, err = _cli(capsys, "fraud", "verdict", alert["event_id"], "dismissed",
+                          "--note", "AuC restored from backup")
+    assert 0 == code, err
+    code, out, _ = _cli(capsys, "fraud", "alerts")
+    assert "[dismissed]" in out

@@ -237,3 +237,33 @@ def test_block1_registration_over_the_limit_is_refused(env: Env) -> None:
     assert [CONTINUE] * 16 + [Code.REQUEST_ENTITY_TOO_LARGE] == codes
     assert 1 == m.refused["block-too-large"]
     assert 0 == len(m)
+
+
+def test_observe_notifications_larger_than_a_block_are_joined(env: Env) -> None:
+    dev: Lwm2mClient = _dm_client(env, 3, IMEI1)
+    dev.values[(3, 0, 2)] = "Z" * 1800
+    m = env.devices.manager
+
+    async def scenario() -> list[dict[Any, Any]]:
+        seen: list[dict[Any, Any]] = []
+        changed = asyncio.Event()
+
+        def callback(values: dict[Any, Any]) -> None:
+            seen.append(values)
+            changed.set()
+
+        try:
+            await dev.register()
+            await m.observe(dev.endpoint_name, (3, 0), callback)  # first answer: Block2
+            changed.clear()
+            dev.set((3, 0, 9), 42)  # a notification of ~1.9 KiB: block 0, then GETs
+            await asyncio.wait_for(changed.wait(), 30)
+            return seen
+        finally:
+            dev.close()
+
+    seen = env.devices.call(scenario())
+    assert 2 == len(seen)
+    assert "Z" * 1800 == seen[0][(3, 0, 2)] == seen[1][(3, 0, 2)]
+    assert 42 == seen[1][(3, 0, 9)]
+    assert 0 == m.endpoint.counters.malformed

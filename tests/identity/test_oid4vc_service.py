@@ -125,3 +125,20 @@ def test_w3c_device_credential_presented_over_oid4vp(sqlite_runtime: Runtime) ->
     stolen = answer(Ed25519Signer.generate())  # not the subject: holder binding fails
     assert "failed" == stolen["status"]
     assert "holder" in stolen["error"]
+
+
+def test_p256_issuer_key_is_sealed_in_the_store(runtime: Runtime) -> None:
+    """The platform's P-256 key (ECDSA suites) is made once and kept sealed on both stores."""
+    service = runtime.identity
+    first = service.p256_issuer()
+    assert first.public_key == service.p256_issuer().public_key
+    rows = runtime.db.query(
+        "SELECT public_key, sealed FROM identity_se_key WHERE label = 'assertion-p256'")
+    assert [first.public_key] == [bytes(r[0]) for r in rows]
+    assert first.public_key not in bytes(rows[0][1])
+    credential = {"@context": ["https://www.w3.org/ns/credentials/v2",
+                               "https://www.w3.org/ns/credentials/examples/v2"],
+                  "type": ["VerifiableCredential", "ExampleCredential"],
+                  "credentialSubject": {"id": "did:example:s", "name": "Ada"}}  # fmt: skip
+    vc = service.issue(credential, {"cryptosuite": "ecdsa-rdfc-2019"})
+    assert service.web_did() == service.verify_credential(vc).issuer

@@ -329,3 +329,36 @@ def test_issue_vc_jwt_option_errors(
     assert response.status_code in (400, 422)
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "securingMechanism" in response.text or "Data Integrity" in response.text
+
+
+@pytest.mark.parametrize("suite", ["ecdsa-rdfc-2019", "ecdsa-jcs-2019"])
+def test_issue_ecdsa_as_the_did_web_p256_key(
+    api: Any, operator_headers: dict[str, str], suite: str
+) -> None:
+    """Data Integrity ECDSA §3 with P-256: signed as the platform's did:web, whose document
+    (served at /.well-known/did.json) holds the P-256 Multikey in assertionMethod."""
+    vc = _issue(api, operator_headers, cryptosuite=suite)
+    assert vc["issuer"].startswith("did:web:")
+    assert (suite, vc["issuer"] + "#key-p256") == (
+        vc["proof"]["cryptosuite"], vc["proof"]["verificationMethod"])  # fmt: skip
+    document = api.get("/.well-known/did.json").json()
+    method = next(m for m in document["verificationMethod"] if m["id"].endswith("#key-p256"))
+    assert method["publicKeyMultibase"].startswith("zDn")  # P-256 Multikey
+    assert method["id"] in document["assertionMethod"]
+    verified = api.post("/credentials/verify", json={"verifiableCredential": vc},
+                        headers=operator_headers)  # fmt: skip
+    assert (200, True) == (verified.status_code, verified.json()["verified"]), verified.text
+    vc["credentialSubject"]["imeiTac"] = "00000000"
+    tampered = api.post("/credentials/verify", json={"verifiableCredential": vc},
+                        headers=operator_headers)  # fmt: skip
+    assert 400 == tampered.status_code
+
+
+def test_ecdsa_issue_as_another_identifier_is_refused(
+    api: Any, operator_headers: dict[str, str]
+) -> None:
+    did = _issue(api, operator_headers)["issuer"]  # the did:simtrust (Ed25519 only)
+    response = api.post("/credentials/issue", headers=operator_headers, json={
+        "credential": {**UNSIGNED, "issuer": did}, "options": {"cryptosuite": "ecdsa-rdfc-2019"}})
+    assert 400 == response.status_code
+    assert "did:web" in response.json()["detail"]

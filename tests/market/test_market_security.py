@@ -208,3 +208,33 @@ def test_delivery_does_not_follow_redirects(sqlite_runtime: Runtime) -> None:
     finally:
         target.close()
         bouncer.close()
+
+
+def test_processes_of_a_node_share_listeners_and_post_each_event_once(
+        sqlite_runtime: Runtime) -> None:
+    """Two runtimes on one store (two API worker processes): a listener registered
+    through one hears the other's events, and each event is posted once, although
+    both delivery workers read the same outbox."""
+    a = sqlite_runtime
+    b = Runtime(a.settings, open_database(a.settings.store_url), a.keyring, a.clock)
+    listener = Listener()
+    try:
+        for rt in (a, b):
+            rt.market_events.retry_base = 0.001
+            rt.market_events.allowed_networks = LOOPBACK
+        assert [] == b.market_events._load()  # b looked before a registered
+        a.market_events.register("productOrdering", None, {"callback": listener.url})
+        for n in range(15):
+            for rt in (a, b):
+                with rt.db.transaction():
+                    rt.market_events.emit("productOrdering", "ProductOrderStateChangeEvent",
+                                          "productOrder", {"id": f"o-{n}", "state": "completed"},
+                                          None)
+        assert 30 == len(_settled(a))
+        _until(lambda: all(d == 1 for d, _ in _settled(a)))
+        ids = [e["eventId"] for e in listener.events]
+        assert 30 == len(ids)
+        assert 30 == len(set(ids))
+    finally:
+        listener.close()
+        b.close()

@@ -274,7 +274,7 @@ def test_every_tmf_operation_answers_what_the_official_files_describe(
 
     # Every API's hub.
     for base in (CATALOG, SERVICE_CATALOG, ORDERING, SERVICE_ORDERING, INVENTORY,
-                 SERVICE_INVENTORY):
+                 SERVICE_INVENTORY, V5):
         hub = api.post(f"{base}/hub", json={"callback": "http://127.0.0.1:9/listener"},
                        headers=acme)
         assert 201 == hub.status_code, hub.text

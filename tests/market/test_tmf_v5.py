@@ -1,6 +1,7 @@
 """TMF622 v5 under ``/tmf-api/productOrderingManagement/v5``, checked against the official
 ``TMF622-ProductOrdering-v5.0.0.oas.yaml`` (its ``components.schemas``, refs resolved within
-the file): v5 orders, and orders placed through v4, read in the v5 model."""
+the file): v5 orders, and orders placed through v4, read in the v5 model; the v5 hub and
+its events."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from jsonschema import Draft7Validator
 
 from simtrust.runtime import Runtime
 
-from .conftest import ORDERING, add_stock, char, publish, service_spec
+from .conftest import LOOPBACK, ORDERING, Listener, add_stock, char, publish, service_spec
 
 V5 = "/tmf-api/productOrderingManagement/v5"
 
@@ -130,3 +131,51 @@ def test_v5_patch_and_cancel(api: Any, sqlite_runtime: Runtime, v5: Any) -> None
                       headers={"Authorization": f"Bearer {other.secret}"})
     assert 404 == hidden.status_code
     v5("Error", hidden.json())
+
+
+def test_v5_hub_hears_orders_in_the_v5_model(
+        api: Any, sqlite_runtime: Runtime, operator_headers: dict[str, str], v5: Any,
+        listener: Listener) -> None:
+    """POST /hub (Hub_FVO → Hub), events in the v5 model (@type everywhere), DELETE /hub/{id}."""
+    rt = sqlite_runtime
+    rt.market_events.retry_base = 0.01
+    rt.market_events.allowed_networks = LOOPBACK
+    rt.tenants.create_tenant("acme", "Acme")
+    key = rt.tenants.create_key("tenant-admin", "admin", tenant_id="acme")
+    acme = {"Authorization": f"Bearer {key.secret}"}
+    hub = api.post(f"{V5}/hub", json={"@type": "Hub", "callback": listener.url,
+                                      "query": "eventType=ProductOrderStateChangeEvent"},
+                   headers=acme)
+    assert 201 == hub.status_code, hub.text
+    v5("Hub", hub.json())
+    assert hub.headers["location"].endswith(f"{V5}/hub/{hub.json()['id']}")
+    refused = api.post(f"{V5}/hub", json={"callback": "http://10.0.0.1/x"}, headers=acme)
+    assert 400 == refused.status_code
+    v5("Error", refused.json())
+    offering = rt.market.create_item("productOffering", None,
+                                     {"name": "Consulting", "lifecycleStatus": "Launched"},
+                                     "t").document
+    # Placed through v4, cancelled: the v5 listener hears the state change in v5.
+    made = api.post(f"{ORDERING}/productOrder", json={"productOrderItem": [
+        {"id": "1", "action": "add", "productOffering": {"id": offering["id"]}}]}, headers=acme)
+    assert 201 == made.status_code, made.text
+    cancel = api.post(f"{V5}/cancelProductOrder", json={"productOrder": {"id": made.json()["id"]}},
+                      headers=acme)
+    assert 201 == cancel.status_code, cancel.text
+    event = listener.wait_for(lambda e: e["event"]["productOrder"]["state"] == "cancelled")
+    v5("ProductOrderStateChangeEvent", event)
+    assert "ProductOrderStateChangeEvent" == event["@type"]
+    order = event["event"]["productOrder"]
+    assert ("ProductOrder", f"{V5}/productOrder/{made.json()['id']}") == (
+        order["@type"], order["href"][-len(f"{V5}/productOrder/{made.json()['id']}"):])
+    assert ["ProductOrderItem"] == [i["@type"] for i in order["productOrderItem"]]
+    # Another tenant cannot remove it; the owner can, once.
+    rt.tenants.create_tenant("other", "Other")
+    other = rt.tenants.create_key("tenant-admin", "o", tenant_id="other")
+    url = f"{V5}/hub/{hub.json()['id']}"
+    assert 404 == api.delete(url, headers={"Authorization": f"Bearer {other.secret}"}).status_code
+    assert 204 == api.delete(url, headers=acme).status_code
+    gone = api.delete(url, headers=acme)
+    assert 404 == gone.status_code
+    v5("Error", gone.json())
+    assert not rt.db.query("SELECT id FROM market_hubs")

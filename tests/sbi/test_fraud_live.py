@@ -5,6 +5,7 @@ seconds apart (httpx over HTTP/2 as the AUSF) raises an alert; repeated re-syncs
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -52,20 +53,26 @@ def test_repeated_resyncs_over_the_sbi_raise_a_clone_alert(
     watched: tuple[str, MemorySink[Alert]],
 ) -> None:
     """Three generate-auth-data requests carrying resynchronizationInfo (a USIM
-    rejecting SQN each time) are sync failures for the detectors."""
+    rejecting SQN each time, its SQN_MS one the AuC issued) are sync failures; one
+    whose SQN_MS is beyond anything the AuC issued is a cloned key at once."""
     base, sink = watched
     path = f"/nudm-ueau/v1/{supi(5)}/security-information/generate-auth-data"
     snn = "5G:mnc001.mcc262.3gppnetwork.org"
+
+    def resync(client: Any, sqn_ms: bytes) -> None:
+        r = client.post(path, json={"servingNetworkName": snn, "ausfInstanceId": AUSF})
+        assert 200 == r.status_code, r.text
+        rand = bytes.fromhex(r.json()["authenticationVector"]["rand"])
+        r = client.post(path, json={
+            "servingNetworkName": snn, "ausfInstanceId": AUSF,
+            "resynchronizationInfo": {"rand": rand.hex(), "auts": auts(rand, sqn_ms).hex()}})
+        assert 200 == r.status_code, r.text
+
     with h2(base) as client:
-        for step in range(3):
-            r = client.post(path, json={"servingNetworkName": snn, "ausfInstanceId": AUSF})
-            assert 200 == r.status_code, r.text
-            rand = bytes.fromhex(r.json()["authenticationVector"]["rand"])
-            sqn_ms = (2**40 + step * 2**20).to_bytes(6, "big")
-            r = client.post(path, json={
-                "servingNetworkName": snn, "ausfInstanceId": AUSF,
-                "resynchronizationInfo": {"rand": rand.hex(),
-                                          "auts": auts(rand, sqn_ms).hex()}})
-            assert 200 == r.status_code, r.text
-    assert [("sim-clone", "auts_resync_failures")] == [
-        (a.kind, a.evidence["feature"]) for a in sink.alerts]
+        for _ in range(3):
+            resync(client, (1 << 5).to_bytes(6, "big"))  # SEQ 1: issued already
+        assert [("sim-clone", "auts_resync_failures")] == [
+            (a.kind, a.evidence["feature"]) for a in sink.alerts]
+        resync(client, (10_000 << 5).to_bytes(6, "big"))
+    assert ("sim-clone", "sqn_out_of_window") == (
+        sink.alerts[-1].kind, sink.alerts[-1].evidence["feature"])

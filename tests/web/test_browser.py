@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,13 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from simtrust.audit.anchoring import anchor_pending
 from simtrust.ledger import Ed25519Signer, encode_tagged_data
+from simtrust.ledger.net import ConsensusParams, Testnet
 from simtrust.runtime import Runtime
 from simtrust.settlement import StatementStore
 from simtrust.streams import Author
 from simtrust.web import create_site
 from tests.conftest import services_required
+from tests.ledger.net.conftest import make_messages, wait_sync
 from tests.web.fleet import Fleet, add_contract, build
 
 REPO = Path(__file__).resolve().parents[2]
@@ -402,3 +405,40 @@ def test_credentials_tenant_isolation(site: tuple[str, Runtime, Fleet], browser:
                 expect(table).not_to_contain_text("0d9e8f7a")
         finally:
             context.close()
+
+
+def test_consortium_validators_on_the_ledger_page(site: tuple[str, Runtime, Fleet], page: Page,
+                                                  tmp_path: Path) -> None:
+    """simtrust serve with ledger_validators: a real validator process's health and its
+    finality chart on the ledger page, read in the browser."""
+    base, rt, fleet = site
+    net = Testnet.create(tmp_path / "testnet", 1,
+                         consensus=ConsensusParams(min_round_interval_ms=0))
+    saved = rt.settings
+    try:
+        net.up(timeout=120)
+        node = net.client(0)
+        try:
+            def sampled() -> bool:  # the probe follows one message id in 8
+                if isinstance(node.status()["latency"].get("admit_to_apply"), dict):
+                    return True
+                node.submit(make_messages(net.network, Ed25519Signer.generate(),
+                                          node.parents(), 8))
+                return False
+
+            wait_sync(sampled, "a sampled message's finality")
+        finally:
+            node.close()
+        info = net.nodes[0]
+        rt.settings = replace(saved, ledger_validators=f"{info.api}={info.api_key_file}")
+        sign_in(page, base, fleet.operator)
+        page.goto(f"{base}/ui/ledger")
+        row = page.locator("table.consortium tbody tr").first
+        expect(row).to_contain_text("in step")
+        expect(page.locator("#validators ~ figure svg[role=img] title").first).to_contain_text(
+            "Finality latency per validator")
+        page.locator("#validators").scroll_into_view_if_needed()
+        shot(page, "validators")
+    finally:
+        rt.settings = saved
+        net.down()

@@ -484,6 +484,8 @@ def test_every_form_shows_bad_input_next_to_the_field_and_keeps_it(
     assert "r" * 201 in long.text
     assert '<option value="suspended" selected>' in long.text
     assert "active" == api(rt, fleet.acme_admin).get(f"/v1/sims/{iccid}").json()["state"]
+    assert 'id="credentials"' in bogus.text  # the SIM's credentials: what is held, no secret
+    assert "sealed at rest" in bogus.text
 
     # Import: nothing to import.
     empty_import = admin.post("/ui/import", data={"csrf": csrf, "text": "   "})

@@ -53,6 +53,8 @@ from simtrust.aaa._eap import (
     zero_mac,
 )
 from simtrust.aaa._eap_store import EapIdentityStore
+from simtrust.detect import SimEvent
+from simtrust.domain import imsi_digits
 from simtrust.errors import SimtrustError
 from simtrust.subscriber import AuthService, Imsi
 
@@ -125,9 +127,13 @@ class EapAkaServer:
     def __init__(self, auth: AuthService, audit: Any, *, network_name: str = "WLAN",
                  rand: Callable[[int], bytes] = os.urandom, ttl: float = 60.0,
                  max_conversations: int = 100_000, max_identities: int = 1_000_000,
-                 identities: EapIdentityStore | None = None) -> None:
+                 identities: EapIdentityStore | None = None,
+                 observer: Callable[[SimEvent], object] | None = None) -> None:
+        """``observer`` gets each re-sync as a fraud-detector event (``auth-sync-failure``,
+        or ``auth-sqn-ahead`` when SQN_MS was beyond the AuC's SEQ_HE)."""
         if not network_name:
             raise ValueError("network name must not be empty")
+        self._observer = observer
         self._auth = auth
         self._audit = audit
         self.network_name = network_name
@@ -292,7 +298,13 @@ class EapAkaServer:
             auts = message.get(AkaAttr.AUTS)
             if auts is None or len(auts) != 14 or conv.resynced or conv.imsi is None:
                 return self._fail(eap_id, conv, actor, "resync-refused")
-            self._auth.resynchronise(Imsi(conv.imsi), conv.rand, auts, actor="eap-aka")
+            subscriber = Imsi(conv.imsi)
+            seq_he = self._auth.seq_he(subscriber) if self._observer is not None else 0
+            sqn_ms = self._auth.resynchronise(subscriber, conv.rand, auts, actor="eap-aka")
+            if self._observer is not None:
+                ahead = self._auth.seq_ahead(subscriber, sqn_ms, seq_he)
+                self._observer(SimEvent(time.time(), imsi_digits(conv.imsi),
+                                        "auth-sqn-ahead" if ahead else "auth-sync-failure"))
             conv.resynced = True
             return self._challenge(conv, eap_id)
         if conv.stage == "challenge" and subtype == Subtype.CHALLENGE:

@@ -36,8 +36,8 @@ request, as the Lightweight CMP Profile (RFC 9483) describes it.
   check the shared secret or client certificate; other rejections carry the
   server's failure bits and status text. An error message whose protection we
   cannot verify is still reported as a refusal (the transaction fails either
-  way), marked as unauthenticated. ``waiting`` (polling, RFC 9483 §4.4) is not
-  supported and refused as such.
+  way), marked as unauthenticated. ``waiting`` is followed by ``pollReq`` /
+  ``pollRep`` (RFC 9483 §4.4) for at most :attr:`CmpClient.max_wait` seconds.
 - Untrusted answers are size-limited before decoding; the MAC or signature is
   computed over the received header and body bytes as they are (RFC 4210 §5.1.3
   ProtectedPart); both in :mod:`simtrust.bootstrap._cmp_wire`.
@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -144,7 +145,7 @@ class CmpClient:
     """One delegated CA's CMP endpoint; :meth:`enrol` runs p10cr → cp → certConf → pkiConf."""
 
     __slots__ = ("_clock", "_protection", "_recipient", "_timeout", "_transport", "_trust",
-                 "url")
+                 "max_wait", "url")
 
     def __init__(self, url: str, protection: CmpProtection, *, trust: x509.Certificate,
                  recipient: x509.Name | None = None,
@@ -157,6 +158,9 @@ class CmpClient:
         self._transport = transport
         self._timeout = timeout
         self._clock = clock or (lambda: datetime.now(UTC))
+        #: Longest a delayed enrolment is polled for, seconds (the device's EST request
+        #: waits meanwhile).
+        self.max_wait = 30
 
     def __repr__(self) -> str:
         return f"CmpClient({self.url!r}, {self._protection.kind})"
@@ -287,7 +291,7 @@ class CmpClient:
                 return "no"
         return "ok" if verify_signature(alg, signer, msg.protected_part, value) else "no"
 
-    def _check(self, msg: CmpMessage, tid: bytes, nonce: bytes, expect: str) -> None:
+    def _check(self, msg: CmpMessage, tid: bytes, nonce: bytes, *expect: str) -> None:
         authentic = self._authentic(msg)
         if msg.body_type == "error":
             info = msg.body["pKIStatusInfo"]
@@ -314,8 +318,9 @@ class CmpClient:
         if msg.octets("recipNonce") != nonce:
             raise StoreError("enterprise CMP answer does not echo our nonce",
                              reason="delegate-bad-answer")
-        if msg.body_type != expect:
-            raise StoreError(f"enterprise CMP server answered {msg.body_type}, not {expect}",
+        if msg.body_type not in expect:
+            raise StoreError(f"enterprise CMP server answered {msg.body_type}, not "
+                             f"{' or '.join(expect)}",
                              reason="delegate-bad-answer")
 
     # -- transfer ----------------------------------------------------------------------
@@ -353,15 +358,8 @@ class CmpClient:
                      tid: bytes, nonce: bytes, body: bytes) -> x509.Certificate:
         answer = self._post(client, self.url, self._protect(self._header(tid, nonce, None), body))
         self._check(answer, tid, nonce, "cp")
-        responses = answer.body["response"]
-        if len(responses) != 1:
-            raise StoreError("enterprise CMP answer holds no single response",
-                             reason="delegate-bad-answer")
-        response = responses[0]
+        answer, response = self._poll(client, tid, answer)
         status, failures, text = status_of(response["status"])
-        if status == 3:
-            raise StoreError("enterprise CMP server deferred the request (waiting); polling "
-                             "is not supported", reason="delegate-waiting")
         if status not in (0, 1):
             raise refusal("rejected the request", status, failures, text)
         pair = response["certifiedKeyPair"]
@@ -385,6 +383,46 @@ class CmpClient:
         if problem is not None:
             raise problem
         return cert
+
+    @staticmethod
+    def _single(answer: CmpMessage) -> Any:
+        responses = answer.body
+        if answer.body_type == "cp":
+            responses = responses["response"]
+        if len(responses) != 1:
+            raise StoreError("enterprise CMP answer holds no single response",
+                             reason="delegate-bad-answer")
+        return responses[0]
+
+    def _poll(self, client: httpx.Client, tid: bytes, answer: CmpMessage,
+              ) -> tuple[CmpMessage, Any]:
+        """Poll while the server answers ``waiting`` (RFC 9483 §4.4, RFC 4210 §5.3.22):
+        pollReq after the checkAfter it names (1 s after a waiting cp), for at most
+        ``max_wait`` seconds in all; returns the final cp and its response."""
+        waited = 0
+        while True:
+            response = self._single(answer)
+            if answer.body_type == "cp":
+                if int(response["status"]["status"]) != 3:
+                    return answer, response
+                after = 1
+            else:
+                after = int(response["checkAfter"])
+            if not 0 <= after <= self.max_wait - waited:
+                raise StoreError(f"enterprise CMP server still waiting after {waited} s (asks "
+                                 f"to poll again in {after} s)", reason="delegate-waiting")
+            time.sleep(after)
+            waited += after
+            content = rfc4210.PollReqContent()
+            item = content.componentType.clone()
+            item["certReqId"] = int(response["certReqId"])
+            content.append(item)
+            content_der = encoder.encode(content)
+            body = self._body(b"\xb9" + der_length(len(content_der)) + content_der)
+            nonce, server_nonce = os.urandom(16), answer.octets("senderNonce")
+            answer = self._post(client, self.url, self._protect(
+                self._header(tid, nonce, server_nonce), body))
+            self._check(answer, tid, nonce, "cp", "pollRep")
 
     @staticmethod
     def _implicit(answer: CmpMessage) -> bool:

@@ -34,15 +34,15 @@ import typer
 
 from simtrust.cli._common import emit_json, open_runtime, read_text
 from simtrust.detect import (
-    FRAUD_ALERT_KINDS,
     INDICATORS,
     SEVERITIES,
+    VERDICTS,
     FraudDetector,
     SimEvent,
     fraud_report,
     report_from_alert,
 )
-from simtrust.errors import InvalidInput, NotFound, Rejected, SimtrustError
+from simtrust.errors import InvalidInput, Rejected, SimtrustError
 from simtrust.runtime import Runtime
 
 __all__ = ["NAME", "app"]
@@ -123,7 +123,7 @@ def analyse(
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-_ACTIONS = tuple(f"detect.alert.{k}" for k in FRAUD_ALERT_KINDS)
+ACTOR = "cli:fraud"
 
 
 @app.command("alerts")
@@ -133,25 +133,40 @@ def alerts(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     json_out: JsonOpt = False,
 ) -> None:
-    """The fraud detectors' alerts, newest first (from the audit log)."""
-    if kind is not None and kind not in FRAUD_ALERT_KINDS:
-        raise InvalidInput(f"--kind is one of {', '.join(FRAUD_ALERT_KINDS)}")
+    """The fraud detectors' alerts with their case state, newest first (audit log)."""
     rt = open_runtime()
     try:
-        found = []
-        for action in (f"detect.alert.{kind}",) if kind else _ACTIONS:
-            found += rt.audit.recent(action=action, limit=limit,
-                                     subject=f"sim:{imsi}" if imsi else None)
+        rows = rt.fraud_cases.alerts(kind=kind, imsi=imsi, limit=limit)
     finally:
         rt.close()
-    found.sort(key=lambda e: e.seq, reverse=True)
-    rows = [{"event_id": e.event_id, **e.details} for e in found[:limit]]
     if json_out:
         emit_json({"alerts": rows})
         return
     for row in rows:
         typer.echo(f"{row['event_id']} {row.get('raised_at')} {row.get('kind')} "
-                   f"{row.get('summary')}")
+                   f"[{row['case']['state']}] {row.get('summary')}")
+
+
+@app.command("verdict")
+def verdict(
+    alert: Annotated[str, typer.Argument(help="The alert's audit event id.")],
+    decision: Annotated[str, typer.Argument(metavar="confirmed|dismissed")],
+    note: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Close an alert's case as confirmed or dismissed (audited)."""
+    if decision not in VERDICTS:
+        raise InvalidInput(f"the verdict is one of {', '.join(VERDICTS)}")
+    rt = open_runtime()
+    try:
+        cases = rt.fraud_cases
+        case = cases.verdict(cases.alert(alert), decision, note, actor=ACTOR)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({"alert": alert, "case": case})
+        return
+    typer.echo(f"alert {alert}: {case['state']}")
 
 
 @app.command("status")
@@ -226,9 +241,7 @@ def publish(
         intel = rt.fraud_intel
         now = rt.clock()
         if alert is not None:
-            event = rt.audit.get(alert)
-            if event is None or event.action not in _ACTIONS:
-                raise NotFound(f"no fraud alert {alert!r}")
+            event = rt.fraud_cases.alert(alert)
             args = report_from_alert(event.details)
             if indicator is not None:
                 args["indicator"] = indicator

@@ -128,7 +128,8 @@ def ca_pkcs11(label: str, tenant: TenantOpt,
 def ca_delegate(
     label: str, tenant: TenantOpt,
     cert: Annotated[Path, typer.Option("--cert", help="Its issuing CA (PEM).")],
-    est_url: Annotated[str | None, typer.Option("--est-url", help="https://.../est[/l]")] = None,
+    est_url: Annotated[str | None, typer.Option(
+        "--est-url", help="est: https://host/.well-known/est (or .../est/LABEL).")] = None,
     kind: Annotated[str, typer.Option("--kind", help="est or cmp.")] = "est",
     cmp_url: Annotated[str | None, typer.Option(
         "--cmp-url", help="cmp: http(s)://host/path of the CMP server.")] = None,

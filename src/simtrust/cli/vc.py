@@ -158,6 +158,23 @@ def issue(
         typer.echo(json.dumps(issued, indent=2, sort_keys=True))
 
 
+@app.command("issue-sd-jwt")
+def issue_sd_jwt_command(
+    claims: Annotated[Path, typer.Argument(help="The claims (JSON object); - for stdin.")],
+    vct: Annotated[str, typer.Option(help="The SD-JWT VC type (a URI).")],
+    holder_jwk: Annotated[Path, typer.Option(help="The holder's public JWK (JSON file).")],
+    disclose: Annotated[list[str] | None, typer.Option(
+        help="A selectively disclosable claim (repeatable).")] = None,
+    not_revocable: Annotated[bool, typer.Option(
+        "--not-revocable", help="No status list entry.")] = False,
+) -> None:
+    """Issue an SD-JWT VC (dc+sd-jwt) bound to the holder's key; print it as JSON."""
+    document, jwk = _read(claims), _read(holder_jwk)
+    emit_json(_service_call(lambda s: s.issue_sd_jwt_vc(
+        vct=vct, claims=document, disclosable=list(disclose or []), holder=jwk,
+        revocable=not not_revocable)))  # fmt: skip
+
+
 def _service_call(call: Any) -> Any:
     try:
         return call(open_runtime().identity)

@@ -14,6 +14,7 @@ attack generator and evaluation harness live in :mod:`simtrust.testing.detect`
 """
 
 from simtrust.detect._baseline import FEATURES, Baseline
+from simtrust.detect._cases import VERDICTS, FraudCases
 from simtrust.detect._engine import Detector, Thresholds
 from simtrust.detect._fraud import (
     EVENT_KINDS,
@@ -64,6 +65,7 @@ __all__ = [
     "INDICATORS",
     "INTEL_TAG",
     "SEVERITIES",
+    "VERDICTS",
     "Admission",
     "Alert",
     "AttachEvent",
@@ -76,6 +78,7 @@ __all__ = [
     "DetectionService",
     "Detector",
     "DeviceRef",
+    "FraudCases",
     "FraudDetector",
     "FraudIntelligence",
     "FraudReport",

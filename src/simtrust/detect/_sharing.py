@@ -4,17 +4,19 @@
 :data:`~simtrust.detect._intel.INTEL_TAG` payloads (docs/fraud.md "Sharing").
 It accepts only reports, revocations and confirmations signed by consortium
 members, refuses replays, stale and forged documents and a revocation by
-anyone but the reporter (the reason is recorded and the ledger voids the
-message), matches reports against the member's own SIMs by recomputing the
-keyed hashes of its IMSIs, and keeps the shared equipment blocklist that the
-fraud detector consults. Its state is rebuilt from the ledger at start
+anyone but the reporter (the reason is recorded for this member; the ledger
+message stays valid, because acceptance depends on each member's own
+consortium settings and must not make validators' ledger states differ),
+matches reports against the member's own SIMs by recomputing the keyed
+hashes of its IMSIs, and keeps the shared equipment blocklist that the fraud
+detector consults. Its state is rebuilt from the ledger at start
 (``replay_from=1``), so nothing is kept beside the ledger
 (docs/decisions/fraud-sharing.md).
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -38,13 +40,14 @@ from simtrust.detect._intel import (
 )
 from simtrust.detect._model import Alert
 from simtrust.domain import imsi_digits
-from simtrust.errors import DecodeError, InvalidInput, NotFound, PermissionDenied, Rejected
+from simtrust.errors import DecodeError, InvalidInput, NotFound, PermissionDenied
 from simtrust.identity import DidResolver, Signer, VerificationFailed
 from simtrust.ledger import FinalizedMessage, LedgerNode, TaggedData, decode_message
 
 __all__ = ["Consortium", "FraudIntelligence", "SharingPolicy", "consortium_from_json"]
 
 Submit = Callable[[bytes, bytes], bytes]
+_log = logging.getLogger("simtrust.detect.sharing")
 _SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
@@ -153,7 +156,11 @@ class FraudIntelligence:
     # -- the ledger handler ---------------------------------------------------------------
 
     def apply(self, fm: FinalizedMessage) -> None:
-        """Apply one finalized tagged-data message; raise :class:`Rejected` to void a bad one."""
+        """Apply one finalized tagged-data message; a refusal is recorded, never raised.
+
+        Raising would void the message in this node's ledger state, and members with
+        different consortium settings (members, key epochs) would then disagree.
+        """
         with self._lock:
             if fm.order <= self._order:
                 return  # seen through catch_up or a replay already
@@ -194,9 +201,7 @@ class FraudIntelligence:
                 raw = node.get_raw(bytes.fromhex(row["message_id"]))
                 fm = FinalizedMessage(decode_message(raw), "tagged-data", int(row["order"]),
                                       int(row["round"]))
-                # a refusal is recorded in the outcomes; voiding is the publisher's node's
-                with contextlib.suppress(Rejected):
-                    self.apply(fm)
+                self.apply(fm)
                 applied += 1
             if len(rows) < page:
                 return applied
@@ -205,7 +210,7 @@ class FraudIntelligence:
         with self._lock:
             self._outcomes[message_id] = ("refused", reason)
             self.refused += 1
-        raise Rejected(reason, f"fraud intelligence refused: {detail}")
+        _log.info("fraud intelligence %s refused: %s (%s)", message_id.hex(), reason, detail)
 
     def outcome(self, message_id: bytes) -> tuple[str, str] | None:
         """("applied", kind) or ("refused", reason) of a message this member saw."""

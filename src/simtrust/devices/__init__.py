@@ -31,8 +31,10 @@ from simtrust.devices._content import (
     parse_links,
 )
 from simtrust.devices._credentials import CredentialStore
+from simtrust.devices._dtls_client import DtlsClientLink
 from simtrust.devices._fota import RESULT_TEXT, Campaign, FirmwareCampaigns
 from simtrust.devices._objects import OBJECTS, ObjLink, Path, Value, format_path, parse_path
+from simtrust.devices._reports import feed_fraud_checks
 from simtrust.devices._server import (
     DeviceAlert,
     DeviceManager,
@@ -45,7 +47,6 @@ from simtrust.devices._service import DeviceServices, QueuedSink
 from simtrust.devices._transport import (
     CertificateMode,
     CoapEndpoint,
-    DtlsClientLink,
     DtlsServerLink,
     Peer,
     PskEntry,
@@ -99,6 +100,7 @@ __all__ = [
     "decode_message",
     "encode_content",
     "encode_message",
+    "feed_fraud_checks",
     "format_path",
     "new_endpoint_name",
     "parse_endpoint",

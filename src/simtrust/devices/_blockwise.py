@@ -6,7 +6,8 @@
   than one block goes out as Block1 blocks (§2.5; the peer's 2.31 Continue may ask for
   smaller blocks, late negotiation §2.5), Size1 on the first (§4); a response carrying
   Block2 with M=1 is fetched to its end with further GETs (§2.4, §3.4: the rest of an
-  Observe answer without Observe), up to ``max_body`` bytes.
+  Observe answer or notification without Observe, :func:`fetch_rest`), up to
+  ``max_body`` bytes.
 - :class:`Block1Assembler` is the serving side of Block1 (the device writing its Package
   /5/0/0): blocks in order, the size of each non-final block equal to its SZX, at most
   ``max_body`` bytes (else 4.13 with Size1, §2.9.3), a gap or a restart in the middle
@@ -21,7 +22,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from simtrust.devices._coap import MAX_MESSAGE, Code, Message, Opt, encode_message, uint_option
+from simtrust.devices._coap import (
+    MAX_MESSAGE,
+    Code,
+    Message,
+    MsgType,
+    Opt,
+    encode_message,
+    uint_option,
+)
 from simtrust.devices._transport import CoapEndpoint, NotifyCallback, Peer
 from simtrust.errors import DecodeError
 
@@ -34,6 +43,7 @@ __all__ = [
     "decode_block",
     "encode_block",
     "exchange",
+    "fetch_rest",
 ]
 
 DEFAULT_BLOCK = 512
@@ -127,6 +137,15 @@ async def exchange(endpoint: CoapEndpoint, peer: Peer, msg: Message, *,
                 szx = answer.szx
             else:
                 num += 1
+    return await fetch_rest(endpoint, peer, msg.options, resp, timeout=timeout,
+                            max_body=max_body)
+
+
+async def fetch_rest(endpoint: CoapEndpoint, peer: Peer,
+                     request_options: tuple[tuple[int, bytes], ...], resp: Message, *,
+                     timeout: float = 60.0, max_body: int = MAX_RESPONSE) -> Message:
+    """``resp`` with the rest of its Block2 blocks fetched by GETs carrying the request's
+    options without Observe (§2.4, §3.4); ``resp`` itself when it has no more blocks."""
     raw2 = resp.first(Opt.BLOCK2)
     if raw2 is None or not _ok(resp.code):
         return resp
@@ -135,14 +154,14 @@ async def exchange(endpoint: CoapEndpoint, peer: Peer, msg: Message, *,
         raise DecodeError("first Block2 answer is not block 0", reason="block")
     joined = bytearray(resp.payload)
     more, szx = first.more, first.szx
-    get = _without(msg.options, Opt.BLOCK1, Opt.BLOCK2, Opt.SIZE1, Opt.OBSERVE,
+    get = _without(request_options, Opt.BLOCK1, Opt.BLOCK2, Opt.SIZE1, Opt.OBSERVE,
                    Opt.CONTENT_FORMAT)
     while more:
         if len(joined) > max_body:
             raise BodyTooLarge(f"response over {max_body} bytes")
         want = Block(len(joined) // (1 << (szx + 4)), False, szx)
         opts = sorted([*get, (Opt.BLOCK2, encode_block(want))], key=lambda o: o[0])
-        part = await endpoint.request(peer, Message(msg.mtype, Code.GET, 0, b"",
+        part = await endpoint.request(peer, Message(MsgType.CON, Code.GET, 0, b"",
                                                     tuple(opts)), timeout=timeout)
         if not _ok(part.code):
             return part

@@ -18,6 +18,7 @@ from simtrust.devices._blockwise import (
     CONTINUE,
     Block1Assembler,
     block2_slice,
+    exchange,
     final_block1,
 )
 from simtrust.devices._coap import CON, Code, Message, MsgType, Opt, encode_message, uint_option
@@ -29,8 +30,9 @@ from simtrust.devices._content import (
     encode_content,
     format_links,
 )
+from simtrust.devices._dtls_client import DtlsClientLink
 from simtrust.devices._objects import Path, Value, resource
-from simtrust.devices._transport import CoapEndpoint, DtlsClientLink, Peer
+from simtrust.devices._transport import CoapEndpoint, Peer
 from simtrust.errors import DecodeError
 
 __all__ = ["FirmwareState", "Lwm2mClient", "new_endpoint_name"]
@@ -163,6 +165,15 @@ class Lwm2mClient:
         self.location = resp.location
         return self.location
 
+    async def send(self, values: dict[Path, Value], *, fmt: int = CF_SENML_CBOR) -> int:
+        """LwM2M 1.2 Send: POST the values to /dp (block-wise when large)."""
+        assert self._dm is not None
+        resp = await exchange(self.coap, self._dm, Message(
+            CON, Code.POST, 0, b"", ((Opt.URI_PATH, b"dp"),
+                                     (Opt.CONTENT_FORMAT, uint_option(fmt))),
+            encode_content(fmt, values, ())))
+        return resp.code
+
     async def update(self) -> int:
         assert self._dm is not None
         resp = await self.coap.request(self._dm, Message(
@@ -272,6 +283,8 @@ class Lwm2mClient:
                 note = Message(MsgType.NON, Code.CONTENT, self.coap.next_mid(), obs.token,
                                ((Opt.OBSERVE, uint_option(obs.seq & 0xFFFFFF)),
                                 (Opt.CONTENT_FORMAT, uint_option(obs.accept))), payload)
+                # Larger than a block: the first block, the server GETs the rest (§3.4).
+                note = block2_slice(note, note)
                 obs.peer.link.send(obs.peer, encode_message(note))
 
     # -- firmware update (Core §E.6) -----------------------------------------------------------

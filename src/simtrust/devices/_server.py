@@ -21,7 +21,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from simtrust.alerts import AlertDeliveryError, AlertSink, alert_topic
-from simtrust.devices._blockwise import Block1Assembler, BodyTooLarge, exchange, final_block1
+from simtrust.devices._blockwise import (
+    Block1Assembler,
+    BodyTooLarge,
+    exchange,
+    fetch_rest,
+    final_block1,
+)
 from simtrust.devices._coap import CON, Code, Message, Opt, uint_option
 from simtrust.devices._content import (
     CF_LINK,
@@ -33,6 +39,7 @@ from simtrust.devices._content import (
 )
 from simtrust.devices._credentials import DM, CredentialStore
 from simtrust.devices._objects import Path, Value, format_path
+from simtrust.devices._send import handle_send
 from simtrust.devices._transport import CoapEndpoint, Peer
 from simtrust.domain import Imei, Imsi
 from simtrust.errors import (
@@ -197,6 +204,9 @@ class DeviceManager:
                                        on_refuse=lambda why: self._count(f"block-{why}"))
         self.alerts_failed = 0
         self.listeners: list[Callable[[str, Registration], None]] = []
+        #: (registration, values) for every report: Read and Observe answers, notifications,
+        #: LwM2M 1.2 Send (``devices/_send.py``); ``devices/_reports.py`` feeds fraud checks.
+        self.report_listeners: list[Callable[[Registration, Mapping[Path, Value]], None]] = []
 
     def __repr__(self) -> str:
         return f"DeviceManager({len(self._regs)} registered)"
@@ -229,11 +239,13 @@ class DeviceManager:
         self._count(reason)
         return msg.reply(code, reason.encode())
 
+    refuse = _refuse
+
     # -- Registration interface (Transport §6.4) ----------------------------------------------
 
     def handle(self, peer: Peer, msg: Message) -> Message | None:
         path = msg.path
-        if not path or path[0] != "rd":
+        if not path or path[0] not in ("rd", "dp"):
             return self._refuse("not-found", msg, Code.NOT_FOUND)
         if msg.first(Opt.BLOCK1) is not None:  # a body too large for one datagram
             got = self._block1.feed((peer.addr, peer.identity, msg.code, tuple(msg.path),
@@ -244,6 +256,8 @@ class DeviceManager:
                 o for o in msg.options if o[0] not in (Opt.BLOCK1, Opt.SIZE1)), got)
             answer = self.handle(peer, whole)
             return None if answer is None else final_block1(msg, answer)
+        if path == ["dp"]:  # LwM2M 1.2 Send
+            return handle_send(self, peer, msg)
         if len(path) == 1 and msg.code == Code.POST:
             return self._register(peer, msg)
         if len(path) == 2 and msg.code == Code.POST:
@@ -475,12 +489,20 @@ class DeviceManager:
         self._learn(endpoint, values)
         return values
 
+    def learn(self, endpoint: str, values: Mapping[Path, Value]) -> None:
+        """What a device reported (read, notified or sent) updates its registration."""
+        self._learn(endpoint, values)
+
     def _learn(self, endpoint: str, values: Mapping[Path, Value]) -> None:
+        reg_id = self._by_endpoint.get(endpoint)
+        if reg_id is None:
+            return
+        reg = self._regs[reg_id]
         firmware = values.get((3, 0, 3))
         if isinstance(firmware, str):
-            reg_id = self._by_endpoint.get(endpoint)
-            if reg_id is not None:
-                self._regs[reg_id].firmware = firmware
+            reg.firmware = firmware
+        for listener in self.report_listeners:
+            listener(reg, values)
 
     async def discover(self, endpoint: str, path: Path, *,
                        timeout: float = 60.0) -> list[tuple[str, dict[str, str]]]:
@@ -518,9 +540,9 @@ class DeviceManager:
         """Observe (Core §6.4.1, RFC 7641): the current value is returned to ``callback``
         first; each notification after it too. Returns the token to cancel with."""
 
-        def notified(peer: Peer, msg: Message) -> None:
-            if not _ok(msg.code):
-                return
+        joining: set[asyncio.Task[None]] = set()
+
+        def deliver(msg: Message) -> None:
             try:
                 values = decode_content(msg.content_format, msg.payload, path)
             except DecodeError:
@@ -528,6 +550,24 @@ class DeviceManager:
                 return
             self._learn(endpoint, values)
             callback(values)
+
+        async def join(peer: Peer, msg: Message) -> None:
+            request = tuple([(Opt.URI_PATH, str(p).encode()) for p in path]
+                            + [(Opt.ACCEPT, uint_option(fmt))])
+            try:
+                deliver(await fetch_rest(self.endpoint, peer, request, msg, timeout=timeout))
+            except (TimeoutError, ConnectionResetError, DecodeError, BodyTooLarge):
+                self.endpoint.counters.malformed += 1
+
+        def notified(peer: Peer, msg: Message) -> None:
+            if not _ok(msg.code):
+                return
+            if msg.first(Opt.BLOCK2) is not None:  # the rest by GET (RFC 7959 §3.4)
+                task = asyncio.get_running_loop().create_task(join(peer, msg))
+                joining.add(task)
+                task.add_done_callback(joining.discard)
+                return
+            deliver(msg)
 
         resp = self._check(await self._send(endpoint, Code.GET, path, accept=fmt, observe=0,
                                             notify=notified, timeout=timeout),

@@ -6,6 +6,8 @@ SIGNATURE``, ``GET PUBLIC KEY``; keys addressed by label): there is no way to
 read a private key through it. :class:`SoftwareSecureElement` fills it in
 software, keeping each private key sealed under the runtime keyring (envelope
 encryption, bound to the element and label as AAD) or in memory for tests.
+:func:`sealed_p256_key` keeps a P-256 key the same way for the ECDSA
+cryptosuites (Data Integrity ECDSA §3), which the Ed25519 element cannot sign.
 """
 
 from __future__ import annotations
@@ -14,8 +16,15 @@ import re
 from abc import ABC, abstractmethod
 from typing import Protocol
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_der_private_key,
+)
 
 from simtrust.errors import Conflict, InvalidInput, UnknownKey
 from simtrust.identity._keys import Signer, ed25519_public_bytes
@@ -26,6 +35,7 @@ __all__ = [
     "SecureElement",
     "SecureElementSigner",
     "SoftwareSecureElement",
+    "sealed_p256_key",
 ]
 
 _LABEL = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -179,3 +189,31 @@ class SoftwareSecureElement(SecureElement):
             "SELECT label FROM identity_se_key WHERE element_id = ? ORDER BY label", (self._id,)
         )
         return [str(r[0]) for r in rows]
+
+
+def sealed_p256_key(
+    db: Database, keyring: Keyring, element_id: str, label: str
+) -> ec.EllipticCurvePrivateKey:
+    """The P-256 key in ``element_id``/``label`` (PKCS #8, sealed), made on first use."""
+    aad = f"simtrust/identity/secure-element/{element_id}/{label}/p256".encode()
+    query = "SELECT sealed FROM identity_se_key WHERE element_id = ? AND label = ?"
+    row = db.query_one(query, (element_id, label))
+    if row is None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        der = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+        public = key.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+        try:
+            with db.transaction(durable=True):
+                db.execute(
+                    "INSERT INTO identity_se_key (element_id, label, public_key, sealed)"
+                    " VALUES (?, ?, ?, ?)",
+                    (element_id, label, public, keyring.seal(der, aad)),
+                )
+        except Conflict:
+            pass  # another worker made it first: use theirs
+        row = db.query_one(query, (element_id, label))
+        assert row is not None
+    loaded = load_der_private_key(keyring.open(bytes(row[0]), aad), password=None)
+    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+        raise UnknownKey(f"slot {label!r} of {element_id} holds no P-256 key")
+    return loaded

@@ -10,9 +10,12 @@ the master keyring.
 
 Issuing secures a credential with Data Integrity (the default) or, with the
 issue option ``securingMechanism: "vc+jwt"``, as a VC-JOSE ``vc+jwt`` returned
-enveloped (VC-JOSE-COSE §3.1.1, VCDM 2.0 §4.13.1). The module is over 600
-lines because it is the one place that wires every identity part to the
-runtime (store, keyring, ledger, clock); each part lives in its own module.
+enveloped (VC-JOSE-COSE §3.1.1, VCDM 2.0 §4.13.1). The ECDSA cryptosuites
+(``ecdsa-rdfc-2019``, ``ecdsa-jcs-2019``) sign as the platform's did:web with
+a P-256 key (``#key-p256`` in its document); the did:simtrust holds only the
+Ed25519 key. The module is over 600 lines because it is the one place that
+wires every identity part to the runtime (store, keyring, ledger, clock); each
+part lives in its own module.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from simtrust.identity._didsimtrust import (
     identity_payload,
     simtrust_did,
 )
+from simtrust.identity._ecdsa import EcdsaP256Signer, p256_multikey
 from simtrust.identity._errors import DidNotFound, VerificationFailed
 from simtrust.identity._jcs import canonicalize
 from simtrust.identity._jose import (
@@ -56,13 +60,18 @@ from simtrust.identity._jose import (
     verify_enveloped_vc_jwt,
     verify_vc_jwt,
 )
-from simtrust.identity._keys import ed25519_multikey
+from simtrust.identity._jws import holder_jwk
+from simtrust.identity._keys import Signer, ed25519_multikey
 from simtrust.identity._kyc import KYC_ATTRIBUTES, KYC_VCT, KycIssuer, ReceiptLedger
 from simtrust.identity._oid4vci import CredentialConfiguration, CredentialIssuer, Minted
 from simtrust.identity._oid4vp import PresentationVerifier
 from simtrust.identity._resolver import DidResolver, Resolution
-from simtrust.identity._sdjwt import VerifiedSdJwt, verify_sd_jwt
-from simtrust.identity._secure_element import SecureElementSigner, SoftwareSecureElement
+from simtrust.identity._sdjwt import VerifiedSdJwt, issue_sd_jwt, verify_sd_jwt
+from simtrust.identity._secure_element import (
+    SecureElementSigner,
+    SoftwareSecureElement,
+    sealed_p256_key,
+)
 from simtrust.identity._statusanchor import status_list_anchor
 from simtrust.identity._statuslist import (
     STATUS_PURPOSES,
@@ -77,6 +86,7 @@ from simtrust.store import Database
 __all__ = ["IdentityService", "LedgerIdentityHandler"]
 
 _ISSUER_ELEMENT = "platform-issuer"
+_ISSUER_P256_LABEL = "assertion-p256"
 #: VC-API IssueCredentialOptions (plus ``cryptosuite``, which picks the Data Integrity suite).
 _ISSUE_OPTIONS = frozenset(
     {"created", "challenge", "domain", "credentialStatus", "mandatoryPointers", "cryptosuite",
@@ -208,6 +218,7 @@ class IdentityService:
         public = element.public_key(_ISSUER_LABEL)
         did = self.web_did()
         vm = f"{did}#key-1"
+        p256 = self.p256_issuer()
         return {
             "@context": [DID_CONTEXT, MULTIKEY_CONTEXT],
             "id": did,
@@ -218,11 +229,29 @@ class IdentityService:
                     "type": "Multikey",
                     "controller": did,
                     "publicKeyMultibase": ed25519_multikey(public),
-                }
+                },
+                {
+                    "id": p256.verification_method,
+                    "type": "Multikey",
+                    "controller": did,
+                    "publicKeyMultibase": p256_multikey(p256.public_key),
+                },
             ],
             "authentication": [vm],
-            "assertionMethod": [vm],
+            "assertionMethod": [vm, p256.verification_method],
         }
+
+    def p256_issuer(self) -> EcdsaP256Signer:
+        """The platform's P-256 key as its did:web ``#key-p256`` (for the ECDSA suites)."""
+        key = sealed_p256_key(self.db, self.keyring, _ISSUER_ELEMENT, _ISSUER_P256_LABEL)
+        return EcdsaP256Signer(key, f"{self.web_did()}#key-p256")
+
+    def _p256_for(self, issuer_id: str) -> EcdsaP256Signer:
+        if issuer_id != self.web_did():
+            raise InvalidInput(f"the ECDSA cryptosuites sign as {self.web_did()} (its P-256 key"
+                               f" #key-p256), not as {issuer_id}", rule="VC-API issuer")
+        self.issuer()  # the did:web document also names the platform's Ed25519 key
+        return self.p256_issuer()
 
     def issuer_for(self, issuer_id: str) -> SecureElementSigner:
         """The platform issuer's signer as ``issuer_id``: its did:simtrust, did:web or did:key."""
@@ -338,15 +367,18 @@ class IdentityService:
                                                     "domain"}:  # fmt: skip
             raise InvalidInput("cryptosuite, created, challenge and domain are Data Integrity"
                                " proof options; a vc+jwt has none", rule="VC-JOSE-COSE §3.1.1")
-        signer = self.issuer()
+        suite = str(options.get("cryptosuite", "eddsa-jcs-2022"))
+        ecdsa = suite.startswith("ecdsa-")
         credential = dict(credential)
         if "issuer" not in credential:
-            credential["issuer"] = signer.controller
+            # The issuer instance's identifier: the did:web for the P-256 suites.
+            credential["issuer"] = self.web_did() if ecdsa else self.issuer().controller
         try:
             validate_credential(credential)
         except VerificationFailed as exc:
             raise _refusal(exc) from exc
-        signer = self.issuer_for(issuer_of(credential))
+        signer: Signer = (self._p256_for(issuer_of(credential)) if ecdsa
+                          else self.issuer_for(issuer_of(credential)))  # fmt: skip
         wants_status = "credentialStatus" in credential or "credentialStatus" in options
         if wants_status and signer.controller != self.issuer().controller:
             raise InvalidInput(
@@ -388,7 +420,6 @@ class IdentityService:
                 raise _refusal(exc) from exc
             return {"@context": [CREDENTIALS_V2], "id": f"data:{VC_JWT_MEDIA_TYPE},{token}",
                     "type": "EnvelopedVerifiableCredential"}  # fmt: skip
-        suite = str(options.get("cryptosuite", "eddsa-jcs-2022"))
         created = self.now()
         if "created" in options:
             try:
@@ -506,6 +537,48 @@ class IdentityService:
         return verify_vc_jwt(
             payload, resolver=self.resolver, now=self.now(), status=self.status_checker
         )
+
+    def issue_sd_jwt_vc(
+        self, *, vct: object, claims: object, disclosable: object, holder: object,
+        revocable: bool = True,
+    ) -> dict[str, Any]:
+        """An SD-JWT VC (``dc+sd-jwt``, IETF SD-JWT VC §3) bound to ``holder`` (a public JWK)
+        with the named claims selectively disclosable; a revocation entry unless not
+        ``revocable``. Refusals name the rule they break; nothing is repaired."""
+        rule = "SD-JWT VC §3.2.2"
+        if not isinstance(vct, str) or not vct or len(vct) > 300 or any(c.isspace() for c in vct):
+            raise InvalidInput("vct is a type identifier (a URI) without spaces", rule=rule)
+        if not isinstance(claims, dict) or not claims:
+            raise InvalidInput("claims is a non-empty JSON object", rule=rule)
+        if not isinstance(disclosable, list) or not all(isinstance(n, str) for n in disclosable):
+            raise InvalidInput("disclosable is a list of claim names", rule="SD-JWT §4.2")
+        issuer_set = sorted(set(claims) & {"iss", "iat", "exp", "nbf", "cnf", "vct", "status",
+                                           "_sd", "_sd_alg", "..."})  # fmt: skip
+        if issuer_set:
+            raise InvalidInput(f"claims {issuer_set} are set by the issuer, not the caller",
+                               rule="SD-JWT VC §3.2.2.2")  # fmt: skip
+        hidden = set(disclosable)
+        if not hidden <= set(claims) or "sub" in hidden:
+            raise InvalidInput("disclosable names claims present in claims (not sub)",
+                               rule="SD-JWT §4.2")  # fmt: skip
+        try:
+            key = holder_jwk(holder)
+        except VerificationFailed as exc:
+            raise _refusal(exc) from exc
+        body = dict(claims)
+        entry: dict[str, Any] | None = None
+        if revocable:
+            if "credentialStatus" in body:
+                raise InvalidInput("credentialStatus is added by the issuer", rule=rule)
+            entry = self.status.allocate(self.status_list("revocation"),
+                                         credential_id=str(body.get("sub", "")) or None)
+            body["credentialStatus"] = entry
+        try:
+            token = issue_sd_jwt(body, self.issuer(), disclosable=disclosable, holder_key=key,
+                                 now=self.now(), vct=vct)  # fmt: skip
+        except VerificationFailed as exc:
+            raise _refusal(exc) from exc
+        return {"credential": token, "format": "dc+sd-jwt", "credentialStatus": entry}
 
     # -- capabilities
 

@@ -22,19 +22,20 @@ from simtrust.market._provision import (
     build_provisioners,
 )
 from simtrust.market._query import RESERVED_PARAMS, matches, merge_patch, select_fields
-from simtrust.market._service import (
+from simtrust.market._records import (
     CATALOG_KINDS,
     ORDER_TRANSITIONS,
     SERVICE_CATALOG_KINDS,
     Cancellation,
     CatalogItem,
-    MarketService,
     Order,
     Product,
     ServiceOrder,
     ServiceRecord,
     parse_datetime,
 )
+from simtrust.market._service import MarketService
+from simtrust.market._v5 import V5_BASE, cancellation_v5, event_v5, order_v5
 
 __all__ = [
     "BASE_PATHS",
@@ -47,6 +48,7 @@ __all__ = [
     "RESERVED_PARAMS",
     "SERVICE_CATALOG_KINDS",
     "SIGNATURE_TAG",
+    "V5_BASE",
     "Cancellation",
     "CatalogItem",
     "Federation",
@@ -61,8 +63,11 @@ __all__ = [
     "ServiceOrder",
     "ServiceRecord",
     "build_provisioners",
+    "cancellation_v5",
+    "event_v5",
     "matches",
     "merge_patch",
+    "order_v5",
     "parse_datetime",
     "resolve_plan",
     "select_fields",

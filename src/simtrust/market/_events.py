@@ -5,14 +5,20 @@ a listener with ``POST {api}/hub`` (``EventSubscriptionInput``: ``callback``,
 optional ``query``), gets an ``EventSubscription`` (``id``, ``callback``,
 ``query``) and removes it with ``DELETE {api}/hub/{id}``. Each event (``eventId``,
 ``eventTime``, ``eventType``, ``event: {<resource>: {...}}``, as the APIs'
-``*Event`` definitions) is POSTed as JSON to the callback. The ``query`` filters
+``*Event`` definitions) is POSTed as JSON to the callback. TMF622 v5.0.0 has
+the same hub (``Hub_FVO`` → ``Hub``); its listeners get the product ordering
+events in the v5 model (``@type`` on the event and every extensible object). The ``query`` filters
 the events with the TMF630 attribute syntax over the event document
 (``eventType=ProductOrderStateChangeEvent``, ``event.productOrder.state=completed``).
 
 Events are written to an outbox table in the same transaction as the change
 they report, so an acknowledged change never loses its notification; a worker
 thread delivers them, retrying a failed delivery (no answer, or a status other
-than 2xx) with exponential back-off up to :data:`MAX_ATTEMPTS`. A listener
+than 2xx) with exponential back-off up to :data:`MAX_ATTEMPTS`. Every process of a
+node (the API workers and the main one) runs such a worker over the same outbox:
+a worker claims an event in the store before posting it, so that one event is
+posted by one of them, and listeners are read from the store, so that a listener
+registered through one process hears the events of all. A listener
 registered by a tenant hears only about that tenant's resources and the public
 catalog; the operator's listeners hear everything.
 
@@ -44,6 +50,7 @@ import httpx
 
 from simtrust.errors import InvalidInput, NotFound
 from simtrust.market._query import matches
+from simtrust.market._v5 import V5_BASE, event_v5
 from simtrust.store import Database
 
 __all__ = ["BASE_PATHS", "MAX_ATTEMPTS", "MarketEvents", "RefusedTarget", "resolve_callback"]
@@ -56,9 +63,12 @@ BASE_PATHS = {
     "serviceOrdering": "/tmf-api/serviceOrdering/v4",
     "productInventory": "/tmf-api/productInventory/v4",
     "serviceInventory": "/tmf-api/serviceInventory/v4",
+    "productOrderingV5": V5_BASE,
 }
 MAX_ATTEMPTS = 8
 _BATCH = 100
+#: Seconds a worker holds the event it is posting (longer than any post can take).
+_CLAIM = 60.0
 
 
 def _iso(moment: datetime) -> str:
@@ -149,7 +159,8 @@ class MarketEvents:
         self._base = base_url.rstrip("/")
         self._client = httpx.Client(timeout=5.0, transport=transport, follow_redirects=False,
                                     trust_env=False)
-        self._hubs: list[tuple[str, str | None, str, dict[str, str], str]] | None = None
+        #: Listener id → (parsed query, callback), for the listeners seen so far.
+        self._parsed: dict[str, tuple[dict[str, str], str]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -165,16 +176,25 @@ class MarketEvents:
     # -- listeners ----------------------------------------------------------------------
 
     def _load(self) -> list[tuple[str, str | None, str, dict[str, str], str]]:
+        """The listeners as stored now (other processes of the node register too).
+
+        One small query per call; each listener's filters are parsed once.
+        """
+        rows = self._db.query("SELECT id, tenant_id, api, body FROM market_hubs ORDER BY id")
+        hubs = []
         with self._lock:
-            if self._hubs is None:
-                rows = self._db.query("SELECT id, tenant_id, api, body FROM market_hubs")
-                hubs = []
-                for hub_id, tenant, api, body in rows:
+            for hub_id, tenant, api, body in rows:
+                key = str(hub_id)
+                parsed = self._parsed.get(key)
+                if parsed is None:
                     doc = json.loads(body)
-                    hubs.append((str(hub_id), tenant, str(api), _query(doc.get("query") or "")
-                                 if doc.get("query") else {}, str(doc["callback"])))
-                self._hubs = hubs
-            return self._hubs
+                    parsed = self._parsed[key] = (
+                        _query(doc["query"]) if doc.get("query") else {}, str(doc["callback"]))
+                hubs.append((key, tenant, str(api), parsed[0], parsed[1]))
+            if len(self._parsed) > len(rows):
+                live = {h[0] for h in hubs}
+                self._parsed = {k: v for k, v in self._parsed.items() if k in live}
+        return hubs
 
     def register(self, api: str, tenant_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
         """Store an EventSubscriptionInput; the EventSubscription."""
@@ -205,16 +225,13 @@ class MarketEvents:
         doc: dict[str, Any] = {"id": str(uuid.uuid4()), "callback": callback}
         if query:
             doc["query"] = query
+        if api == "productOrderingV5":
+            doc["@type"] = "Hub"  # TMF622 v5 Hub (an Entity: @type required)
         self._db.execute(
             "INSERT INTO market_hubs (id, tenant_id, api, body, created_at) VALUES (?, ?, ?, ?, ?)",
             (doc["id"], tenant_id, api, json.dumps(doc), self._clock().isoformat()))
-        # The cache may have been loaded from the store after the INSERT (then it holds
-        # the new row already): add the listener only where it is missing, so that
-        # one registration never queues each event twice.
-        hubs = self._load()
         with self._lock:
-            if all(hub[0] != doc["id"] for hub in hubs):
-                hubs.append((doc["id"], tenant_id, api, filters, callback))
+            self._parsed[doc["id"]] = (filters, callback)
         return doc
 
     def get(self, api: str, hub_id: str) -> tuple[str | None, dict[str, Any]]:
@@ -230,9 +247,8 @@ class MarketEvents:
             self._db.execute("DELETE FROM market_hubs WHERE id = ?", (hub_id,))
             self._db.execute("DELETE FROM market_events WHERE hub_id = ? AND delivered = 0",
                              (hub_id,))
-        hubs = self._load()
         with self._lock:
-            hubs[:] = [h for h in hubs if h[0] != hub_id]
+            self._parsed.pop(hub_id, None)
 
     # -- emitting -----------------------------------------------------------------------
 
@@ -248,12 +264,20 @@ class MarketEvents:
         event = {"eventId": str(uuid.uuid4()), "eventTime": _iso(now), "eventType": event_type,
                  "event": {resource: body}}
         rows = []
+        v5: dict[str, Any] | None = None
         for hub_id, hub_tenant, hub_api, filters, _ in list(hubs):
-            if hub_api != api or (hub_tenant is not None and tenant_id not in (None, hub_tenant)):
+            if hub_tenant is not None and tenant_id not in (None, hub_tenant):
                 continue
-            if filters and not matches(event, filters):
+            if hub_api == api:
+                sent = event
+            elif api == "productOrdering" and hub_api == "productOrderingV5":
+                # TMF622 v5 listeners hear the same orders in the v5 model.
+                sent = v5 = v5 or event_v5(event, self._base)
+            else:
                 continue
-            rows.append((hub_id, json.dumps(event), 0, time.time(), 0))
+            if filters and not matches(sent, filters):
+                continue
+            rows.append((hub_id, json.dumps(sent), 0, time.time(), 0))
         if rows:
             self._db.executemany(
                 "INSERT INTO market_events (hub_id, body, attempts, next_at, delivered)"
@@ -288,6 +312,14 @@ class MarketEvents:
         for seq, body, attempts, hub in rows:
             if self._stop.is_set():
                 return 0.0
+            # Claim the row first: every process of the node runs a worker over the same
+            # outbox, and only the one whose claim lands posts (at-least-once: a worker
+            # that dies mid-post leaves the row due again when the claim expires).
+            claimed = self._db.execute(
+                "UPDATE market_events SET next_at = ? WHERE seq = ? AND delivered = 0"
+                " AND attempts = ? AND next_at <= ?", (time.time() + _CLAIM, seq, attempts, now))
+            if claimed != 1:
+                continue
             callback = json.loads(hub)["callback"]
             error = None
             try:

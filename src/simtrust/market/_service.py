@@ -17,7 +17,8 @@ an order that has not reached a final state at once (task ``done``, order and
 items ``cancelled``); a final order cannot be cancelled (409, nothing written). Inventory (TMF637
 Product Inventory Management v4.0.0, ``product``): an order reaching
 ``completed`` creates, in the same transaction, one ``active`` product per
-item, owned by the order's tenant.
+item, owned by the order's tenant. The records and the rules they are checked
+by are in :mod:`._records`.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ import copy
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from simtrust.audit import AuditLog
@@ -36,6 +36,33 @@ from simtrust.market._events import MarketEvents
 from simtrust.market._orchestrate import resolve_plan
 from simtrust.market._provision import Provisioners
 from simtrust.market._query import merge_patch
+from simtrust.market._records import (
+    ACTIONS,
+    ALL_KINDS,
+    CANCELLABLE,
+    CATALOG_FIXED,
+    CATALOG_KINDS,
+    FINAL,
+    ITEM_STATE,
+    MAX_ITEMS,
+    NOT_ORDERABLE,
+    ORDER_PATCHABLE,
+    ORDER_STATES,
+    ORDER_TRANSITIONS,
+    SERVICE_CATALOG_KINDS,
+    Cancellation,
+    CatalogItem,
+    Order,
+    Product,
+    ServiceOrder,
+    ServiceRecord,
+    api_of,
+    change_event,
+    check_document,
+    iso,
+    parse_datetime,
+    product_from,
+)
 from simtrust.store import Database
 
 __all__ = [
@@ -51,181 +78,6 @@ __all__ = [
     "ServiceRecord",
     "parse_datetime",
 ]
-
-#: TMF620 resource path segment → its ``@type``.
-CATALOG_KINDS = {
-    "catalog": "Catalog",
-    "category": "Category",
-    "productOffering": "ProductOffering",
-    "productSpecification": "ProductSpecification",
-    "productOfferingPrice": "ProductOfferingPrice",
-}
-#: TMF633 resource path segment → its ``@type`` (stored with the product catalog).
-SERVICE_CATALOG_KINDS = {"serviceCatalog": "ServiceCatalog", "serviceCategory": "ServiceCategory",
-                         "serviceCandidate": "ServiceCandidate",
-                         "serviceSpecification": "ServiceSpecification"}
-_ALL_KINDS = {**CATALOG_KINDS, **SERVICE_CATALOG_KINDS}
-#: Attributes a merge patch may not touch (ProductOffering_Update and friends omit them).
-_CATALOG_FIXED = frozenset({"id", "href", "lastUpdate", "@type", "@baseType"})
-#: Life-cycle statuses (TMF620 user guide) under which an offering cannot be ordered.
-_NOT_ORDERABLE = frozenset({"retired", "obsolete", "rejected"})
-#: TMF622 ProductOrderStateType transitions this service permits.
-ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
-    "acknowledged": frozenset({"inProgress", "rejected"}),
-    "inProgress": frozenset({"pending", "held", "completed", "failed", "partial"}),
-    "pending": frozenset({"inProgress", "failed"}),
-    "held": frozenset({"inProgress", "failed"}),
-    "rejected": frozenset(),
-    "completed": frozenset(),
-    "failed": frozenset(),
-    "partial": frozenset(),
-}
-_ORDER_STATES = frozenset(ORDER_TRANSITIONS) | {
-    "cancelled", "assessingCancellation", "pendingCancellation"}
-#: The item state an order state carries its items to (``partial`` keeps them).
-_ITEM_STATE = {"inProgress": "inProgress", "completed": "completed", "failed": "failed",
-               "rejected": "rejected", "pending": "pending", "held": "held"}
-_FINAL = frozenset({"completed", "failed", "partial", "rejected"})
-_CANCELLABLE = frozenset({"acknowledged", "inProgress", "pending", "held"})
-#: ProductOrder_Update members a merge patch may change.
-_ORDER_PATCHABLE = frozenset({
-    "category", "description", "expectedCompletionDate", "externalId", "note",
-    "notificationContact", "priority", "requestedCompletionDate", "requestedStartDate", "state"})
-_ACTIONS = frozenset({"add", "modify", "delete", "noChange"})
-_MAX_ITEMS = 1000
-_STRINGS = ("name", "description", "version", "lifecycleStatus", "statusReason", "@type",
-            "@baseType", "@schemaLocation", "priceType", "externalId", "priority",
-            "notificationContact", "requestedCompletionDate", "requestedStartDate",
-            "expectedCompletionDate", "state")
-_BOOLEANS = ("isBundle", "isSellable")
-
-
-def _api(kind: str) -> str:
-    return "serviceCatalog" if kind in SERVICE_CATALOG_KINDS else "productCatalog"
-
-
-def _change_event(kind: str) -> str:
-    """TMF620 names a change ``…AttributeValueChangeEvent``, TMF633 ``…ChangeEvent``."""
-    suffix = "ChangeEvent" if kind in SERVICE_CATALOG_KINDS else "AttributeValueChangeEvent"
-    return _ALL_KINDS[kind] + suffix
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_datetime(value: Any, name: str) -> datetime:
-    """An RFC 3339 date-time with an offset (``Z`` or ``±hh:mm``); InvalidInput otherwise."""
-    if not isinstance(value, str):
-        raise InvalidInput(f"{name} must be a date-time string", attribute=name)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{name} is not an RFC 3339 date-time", attribute=name) from None
-    if moment.tzinfo is None:
-        raise InvalidInput(f"{name} needs a time-zone offset", attribute=name)
-    return moment
-
-
-def _check_document(doc: dict[str, Any]) -> None:
-    """Type checks on the members this service reads or that the TMF models constrain."""
-    for name in _STRINGS:
-        if name in doc and not isinstance(doc[name], str):
-            raise InvalidInput(f"{name} must be a string", attribute=name)
-    for name in _BOOLEANS:
-        if name in doc and not isinstance(doc[name], bool):
-            raise InvalidInput(f"{name} must be a boolean", attribute=name)
-    valid_for = doc.get("validFor")
-    if valid_for is not None:
-        if not isinstance(valid_for, dict):
-            raise InvalidInput("validFor must be a TimePeriod object", attribute="validFor")
-        start = end = None
-        if "startDateTime" in valid_for:
-            start = parse_datetime(valid_for["startDateTime"], "validFor.startDateTime")
-        if "endDateTime" in valid_for:
-            end = parse_datetime(valid_for["endDateTime"], "validFor.endDateTime")
-        if start is not None and end is not None and end < start:
-            raise InvalidInput("validFor ends before it starts", attribute="validFor")
-    for name in ("requestedCompletionDate", "requestedStartDate", "expectedCompletionDate"):
-        if name in doc:
-            parse_datetime(doc[name], name)
-    for name in ("note", "relatedParty", "productOfferingPrice", "channel"):
-        if name in doc and not isinstance(doc[name], list):
-            raise InvalidInput(f"{name} must be an array", attribute=name)
-    spec = doc.get("productSpecification")
-    if spec is not None and not (isinstance(spec, dict) and isinstance(spec.get("id"), str)):
-        raise InvalidInput("productSpecification must be a reference with an id",
-                           attribute="productSpecification")
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogItem:
-    """A TMF620 resource and the tenant owning it (None: the public catalog)."""
-
-    kind: str
-    tenant_id: str | None
-    document: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Order:
-    """A TMF622 product order and the tenant that placed it (None: the operator)."""
-
-    tenant_id: str | None
-    document: dict[str, Any]
-
-    @property
-    def state(self) -> str:
-        return str(self.document["state"])
-
-
-@dataclass(frozen=True, slots=True)
-class Product:
-    """A TMF637 product an order created, and the tenant owning it."""
-
-    tenant_id: str | None
-    document: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceOrder:
-    """A TMF641 service order fulfilling a product order, and the buyer tenant."""
-
-    tenant_id: str | None
-    document: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceRecord:
-    """A TMF638 service an order provisioned, and the tenant owning it."""
-
-    tenant_id: str | None
-    document: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Cancellation:
-    """A TMF622 cancelProductOrder task and the tenant owning its order."""
-
-    tenant_id: str | None
-    document: dict[str, Any]
-
-
-def _product(order: dict[str, Any], item: dict[str, Any], at: str) -> dict[str, Any]:
-    offering = item["productOffering"]
-    return {
-        "id": str(uuid.uuid4()), "name": offering["name"], "status": "active",
-        "isBundle": False, "isCustomerVisible": True, "orderDate": order["orderDate"],
-        "startDate": at, "@type": "Product",
-        "productOffering": {"id": offering["id"], "name": offering["name"],
-                            "@referredType": "ProductOffering"},
-        "productCharacteristic": [{"name": "quantity", "valueType": "integer",
-                                   "value": item["quantity"]}],
-        "productOrderItem": [{"orderItemId": item["id"], "productOrderId": order["id"],
-                              "orderItemAction": item["action"],
-                              "@referredType": "ProductOrderItem"}],
-    }
-
 
 class MarketService:
     """Catalog and ordering; every change is audited in the same transaction."""
@@ -254,7 +106,7 @@ class MarketService:
 
     @staticmethod
     def _kind(kind: str) -> str:
-        if kind not in _ALL_KINDS:
+        if kind not in ALL_KINDS:
             raise NotFound(f"no catalog resource {kind!r}")
         return kind
 
@@ -267,12 +119,12 @@ class MarketService:
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():
             raise InvalidInput("name is required", attribute="name")
-        _check_document(body)
+        check_document(body)
         if kind == "serviceCandidate":
             self._candidate_spec(body.get("serviceSpecification"), tenant_id)
         now = self._clock()
-        doc = {**body, "id": str(uuid.uuid4()), "@type": body.get("@type", _ALL_KINDS[kind]),
-               "lastUpdate": _iso(now)}
+        doc = {**body, "id": str(uuid.uuid4()), "@type": body.get("@type", ALL_KINDS[kind]),
+               "lastUpdate": iso(now)}
         doc.setdefault("lifecycleStatus", "In design")
         with self._db.transaction(durable=True):
             self._db.execute(
@@ -282,7 +134,7 @@ class MarketService:
             self._audit.append(actor=actor, action=f"market.{kind}.create",
                                subject=f"{kind}:{doc['id']}", outcome="success",
                                tenant_id=tenant_id, details={"name": name})
-            self._emit(_api(kind), f"{_ALL_KINDS[kind]}CreateEvent", kind, doc, tenant_id)
+            self._emit(api_of(kind), f"{ALL_KINDS[kind]}CreateEvent", kind, doc, tenant_id)
         return CatalogItem(kind, tenant_id, doc)
 
     def _candidate_spec(self, ref: Any, tenant_id: str | None) -> None:
@@ -316,16 +168,16 @@ class MarketService:
         return [CatalogItem(kind, r[0], json.loads(r[1])) for r in rows]
 
     def patch_item(self, item: CatalogItem, patch: dict[str, Any], actor: str) -> CatalogItem:
-        fixed = sorted(set(patch) & _CATALOG_FIXED)
+        fixed = sorted(set(patch) & CATALOG_FIXED)
         if fixed:
             raise InvalidInput(f"{fixed[0]} cannot be patched", attribute=fixed[0])
         doc = merge_patch(copy.deepcopy(item.document), patch)
         name = doc.get("name")
         if not isinstance(name, str) or not name.strip():
             raise InvalidInput("name is required", attribute="name")
-        _check_document(doc)
+        check_document(doc)
         now = self._clock()
-        doc["lastUpdate"] = _iso(now)
+        doc["lastUpdate"] = iso(now)
         with self._db.transaction(durable=True):
             self._db.execute(
                 "UPDATE market_catalog SET body = ?, updated_at = ? WHERE kind = ? AND id = ?",
@@ -333,7 +185,7 @@ class MarketService:
             self._audit.append(actor=actor, action=f"market.{item.kind}.update",
                                subject=f"{item.kind}:{doc['id']}", outcome="success",
                                tenant_id=item.tenant_id, details={"members": sorted(patch)})
-            self._emit(_api(item.kind), _change_event(item.kind),
+            self._emit(api_of(item.kind), change_event(item.kind),
                        item.kind, doc, item.tenant_id)
         return CatalogItem(item.kind, item.tenant_id, doc)
 
@@ -345,7 +197,7 @@ class MarketService:
             self._audit.append(actor=actor, action=f"market.{item.kind}.delete",
                                subject=f"{item.kind}:{item_id}", outcome="success",
                                tenant_id=item.tenant_id)
-            self._emit(_api(item.kind), f"{_ALL_KINDS[item.kind]}DeleteEvent", item.kind,
+            self._emit(api_of(item.kind), f"{ALL_KINDS[item.kind]}DeleteEvent", item.kind,
                        item.document, item.tenant_id)
 
     # -- ordering -----------------------------------------------------------------------
@@ -364,7 +216,7 @@ class MarketService:
             raise missing
         offering = json.loads(row[1])
         status = str(offering.get("lifecycleStatus", ""))
-        if status.lower() in _NOT_ORDERABLE:
+        if status.lower() in NOT_ORDERABLE:
             raise Rejected("not-orderable", f"productOffering {ref['id']!r} is {status}",
                            id=ref["id"])
         name = f"productOffering {ref['id']!r}"
@@ -382,13 +234,13 @@ class MarketService:
         fixed = sorted(set(body) & {"id", "href", "orderDate", "completionDate", "state"})
         if fixed:
             raise InvalidInput(f"{fixed[0]} is set by the server", attribute=fixed[0])
-        _check_document(body)
+        check_document(body)
         items = body.get("productOrderItem")
         if not isinstance(items, list) or not items:
             raise InvalidInput("productOrderItem must be a non-empty array",
                                attribute="productOrderItem")
-        if len(items) > _MAX_ITEMS:
-            raise InvalidInput(f"at most {_MAX_ITEMS} order items", attribute="productOrderItem")
+        if len(items) > MAX_ITEMS:
+            raise InvalidInput(f"at most {MAX_ITEMS} order items", attribute="productOrderItem")
         now = self._clock()
         seen: set[str] = set()
         stored_items = []
@@ -402,8 +254,8 @@ class MarketService:
                 raise InvalidInput("each productOrderItem needs a unique string id",
                                    attribute="productOrderItem.id")
             seen.add(item_id)
-            if action not in _ACTIONS:
-                raise InvalidInput(f"action must be one of {sorted(_ACTIONS)}",
+            if action not in ACTIONS:
+                raise InvalidInput(f"action must be one of {sorted(ACTIONS)}",
                                    attribute="productOrderItem.action")
             if action != "add":
                 raise Rejected("unsupported-action",
@@ -426,7 +278,7 @@ class MarketService:
                                  "state": "acknowledged", "@type": item.get("@type",
                                                                             "ProductOrderItem")})
         plan = resolve_plan(self._db, self._provisioners, tenant_id, offerings)
-        doc = {**body, "id": str(uuid.uuid4()), "orderDate": _iso(now), "state": "acknowledged",
+        doc = {**body, "id": str(uuid.uuid4()), "orderDate": iso(now), "state": "acknowledged",
                "productOrderItem": stored_items, "@type": body.get("@type", "ProductOrder")}
         with self._db.transaction(durable=True):
             self._db.execute(
@@ -468,12 +320,12 @@ class MarketService:
     def patch_order(self, order: Order, patch: dict[str, Any], actor: str, *,
                     may_change_state: bool) -> Order:
         """Merge-patch ``order``; a ``state`` change must be a permitted transition."""
-        other = sorted(set(patch) - _ORDER_PATCHABLE)
+        other = sorted(set(patch) - ORDER_PATCHABLE)
         if other:
             raise InvalidInput(f"{other[0]} cannot be patched", attribute=other[0])
         current = order.state
         target = patch.get("state", current)
-        if not isinstance(target, str) or target not in _ORDER_STATES:
+        if not isinstance(target, str) or target not in ORDER_STATES:
             raise InvalidInput("state is not a ProductOrderStateType", attribute="state")
         if target != current:
             if self.orchestrated(order.document["id"]):
@@ -486,15 +338,15 @@ class MarketService:
                 raise InvalidTransition(f"an order in state {current} cannot become {target}",
                                         state=current, target=target)
         doc = merge_patch(copy.deepcopy(order.document), patch)
-        _check_document(doc)
+        check_document(doc)
         now = self._clock()
         if target != current:
-            item_state = _ITEM_STATE.get(target)
+            item_state = ITEM_STATE.get(target)
             if item_state is not None:
                 for item in doc["productOrderItem"]:
                     item["state"] = item_state
-            if target in _FINAL:
-                doc["completionDate"] = _iso(now)
+            if target in FINAL:
+                doc["completionDate"] = iso(now)
         with self._db.transaction(durable=True):
             changed = self._db.execute(
                 "UPDATE market_orders SET state = ?, body = ?, updated_at = ?"
@@ -504,7 +356,7 @@ class MarketService:
                 raise InvalidTransition("the order changed concurrently; retry", state=current)
             if target == "completed":
                 for item in doc["productOrderItem"]:
-                    product = _product(doc, item, _iso(now))
+                    product = product_from(doc, item, iso(now))
                     self._db.execute(
                         "INSERT INTO market_products (id, tenant_id, order_id, body, created_at)"
                         " VALUES (?, ?, ?, ?, ?)",
@@ -554,11 +406,11 @@ class MarketService:
         if "requestedCancellationDate" in body:
             parse_datetime(body["requestedCancellationDate"], "requestedCancellationDate")
         current = order.state
-        if current not in _CANCELLABLE:
+        if current not in CANCELLABLE:
             raise InvalidTransition(f"an order in state {current} cannot be cancelled",
                                     state=current, target="cancelled")
         now = self._clock()
-        at = _iso(now)
+        at = iso(now)
         doc = copy.deepcopy(order.document)
         doc.update(state="cancelled", cancellationDate=at)
         if reason is not None:

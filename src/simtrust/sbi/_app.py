@@ -191,7 +191,7 @@ def create_sbi_app(
                 return problem(exc, request.url.path)
         return run
 
-    def _observe(supi_or_suci: str, body: dict[str, Any]) -> None:
+    def _observe(supi_or_suci: str, body: dict[str, Any], sqn_ahead: bool = False) -> None:
         imsi = _imsi_of(supi_or_suci)
         if observer is None or not imsi:
             return
@@ -203,7 +203,8 @@ def create_sbi_app(
         if len(parts) >= 2 and parts[0].startswith("mnc") and parts[1].startswith("mcc"):
             plmn = parts[1][3:] + parts[0][3:].lstrip("0").zfill(2)
         try:
-            kind = "auth-sync-failure" if body.get("resynchronizationInfo") else "auth"
+            kind = ("auth-sqn-ahead" if sqn_ahead else
+                    "auth-sync-failure" if body.get("resynchronizationInfo") else "auth")
             event = SimEvent(time.time(), imsi_digits(imsi), kind, plmn=plmn,
                              tenant=(tenant_of(imsi) if tenant_of else None) or "")
         except SimtrustError:
@@ -218,9 +219,12 @@ def create_sbi_app(
                                         "tenant; retry later"), request.url.path)
             response.headers.update(refused)
             return response
+        ahead: list[int] = []
         result = await run_in_threadpool(
-            udm.generate_auth_data, request.path_params["supiOrSuci"], body, actor=actor)
-        await run_in_threadpool(_observe, request.path_params["supiOrSuci"], body)
+            udm.generate_auth_data, request.path_params["supiOrSuci"], body, actor=actor,
+            on_resync=ahead.append)
+        await run_in_threadpool(_observe, request.path_params["supiOrSuci"], body,
+                                bool(ahead and ahead[0]))
         return JSONResponse(result)
 
     async def confirm_auth(request: Request, actor: str) -> Response:

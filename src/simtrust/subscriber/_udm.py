@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -128,9 +128,14 @@ class UdmService:
         return imsi if sim is None else sim.imsi
 
     def generate_auth_data(
-        self, supi_or_suci: str, request: Mapping[str, Any], *, actor: str
+        self, supi_or_suci: str, request: Mapping[str, Any], *, actor: str,
+        on_resync: Callable[[int], object] | None = None,
     ) -> dict[str, Any]:
-        """The AuthenticationInfoResult for an AuthenticationInfoRequest."""
+        """The AuthenticationInfoResult for an AuthenticationInfoRequest.
+
+        After a re-sync ``on_resync`` is told how far the USIM's SEQ_MS was beyond
+        the AuC's SEQ_HE (0: not beyond; the fraud detectors' SQN signal).
+        """
         sn_name, resync = _validate(request)
         imsi = self.resolve(supi_or_suci)
         sim = self._inv.find_sim(imsi)
@@ -138,7 +143,10 @@ class UdmService:
             raise NotFound("no subscriber with this SUPI", cause="USER_NOT_FOUND")
         self._check_serving_network(sim.imsi, sim.roaming, sim.group_id, sim.tenant_id, sn_name)
         if resync is not None:
-            self._auth.resynchronise(sim.imsi, resync[0], resync[1], actor=actor)
+            seq_he = self._auth.seq_he(sim.imsi) if on_resync is not None else 0
+            sqn_ms = self._auth.resynchronise(sim.imsi, resync[0], resync[1], actor=actor)
+            if on_resync is not None:
+                on_resync(self._auth.seq_ahead(sim.imsi, sqn_ms, seq_he))
         supi = sim.imsi.supi
         if sim.auth_method is AuthMethod.EAP_AKA_PRIME:
             eap = self._auth.eap_aka_prime(sim.imsi, sn_name, actor=actor)

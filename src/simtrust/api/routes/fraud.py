@@ -1,7 +1,8 @@
-"""Fraud over HTTP: alerts with their evidence, status and storm counters, shared reports.
+"""Fraud over HTTP: alerts with their evidence and cases, status and storm counters, reports.
 
 Alerts are the fraud detectors' entries in the audit log (a tenant key sees
-its own SIMs'). Status carries the serving process's detector, sharing and
+its own SIMs'), each with its case state; a verdict (confirmed, dismissed)
+closes a case and is audited. Status carries the serving process's detector, sharing and
 signalling-storm counters of the Diameter, SBI and RADIUS listeners (written
 by ``simtrust serve``; the API workers are other processes). Shared fraud
 reports (docs/fraud.md "Sharing") are operator-admin: publish a report (from
@@ -23,6 +24,7 @@ from simtrust.detect import (
     FRAUD_ALERT_KINDS,
     INDICATORS,
     SEVERITIES,
+    VERDICTS,
     fraud_report,
     report_from_alert,
 )
@@ -94,7 +96,7 @@ def fraud_status(rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     return {"serving": serving, "sharing": sharing}
 
 
-@router.get("/alerts", responses=_ERRORS, summary="Fraud alerts, newest first")
+@router.get("/alerts", responses=_ERRORS, summary="Fraud alerts with their case state")
 def list_alerts(
     rt: CurrentRuntime, who: CurrentPrincipal, kind: str | None = None, imsi: str | None = None,
     tenant_id: str | None = None,
@@ -102,30 +104,47 @@ def list_alerts(
                            description="Only alerts recorded before this audit sequence."),
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
-    if kind is not None and kind not in FRAUD_ALERT_KINDS:
-        raise InvalidInput(f"kind is one of {', '.join(FRAUD_ALERT_KINDS)}", field="kind")
-    scope = who.scope(tenant_id)
-    subject = f"sim:{imsi}" if imsi is not None else None
-    found = []
-    for action in (f"detect.alert.{kind}",) if kind else _ACTIONS:
-        found += rt.audit.recent(action=action, tenant_id=scope, subject=subject,
-                                 before_seq=before_seq, limit=limit)
-    found.sort(key=lambda e: e.seq, reverse=True)
-    return {"alerts": [_alert(e) for e in found[:limit]]}
+    return {"alerts": rt.fraud_cases.alerts(kind=kind, imsi=imsi, tenant_id=who.scope(tenant_id),
+                                            before_seq=before_seq, limit=limit)}
 
 
-def _alert(event: Any) -> dict[str, Any]:
-    return {"event_id": event.event_id, "seq": event.seq, **event.details}
+def _visible_alert(rt: Runtime, who: Any, event_id: str) -> Any:
+    event = rt.fraud_cases.alert(event_id)
+    who.check_tenant(event.tenant_id, NotFound(f"no fraud alert {event_id!r}"))
+    return event
 
 
-@router.get("/alerts/{event_id}", responses=_ERRORS, summary="One fraud alert with its evidence")
+@router.get("/alerts/{event_id}", responses=_ERRORS,
+            summary="One fraud alert with its evidence and case state")
 def get_alert(event_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
-    event = rt.audit.get(event_id)
-    missing = NotFound(f"no fraud alert {event_id!r}")
-    if event is None or event.action not in _ACTIONS:
-        raise missing
-    who.check_tenant(event.tenant_id, missing)
-    return _alert(event)
+    event = _visible_alert(rt, who, event_id)
+    return rt.fraud_cases.view(event, rt.fraud_cases.case(event))
+
+
+class VerdictIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: str = Field(description=f"One of {', '.join(VERDICTS)}.")
+    note: str = Field("", max_length=500)
+
+
+@router.post("/alerts/{event_id}/verdict", responses=_ERRORS,
+             status_code=status.HTTP_201_CREATED,
+             summary="Close an alert's case: confirmed or dismissed (audited)")
+def put_verdict(event_id: str, body: VerdictIn, rt: CurrentRuntime,
+                who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_admin()
+    event = _visible_alert(rt, who, event_id)
+    case = rt.fraud_cases.verdict(event, body.verdict, body.note, actor=who.actor)
+    out: dict[str, Any] = {"alert": event_id, "case": case, "confirmation": None}
+    report = event.details.get("evidence", {}).get("report")
+    if (body.verdict == "confirmed" and event.action == "detect.alert.shared-report"
+            and who.is_operator and rt.settings.fraud_consortium and isinstance(report, str)):
+        # the partner's report proved right: confirm it, which raises its reputation
+        intel = rt.fraud_intel
+        intel.catch_up(rt.ledger)
+        out["confirmation"] = _outcome(
+            rt, intel.confirm(rt.ledger.issue_data, rt.identity.issuer(), report, rt.clock()))
+    return out
 
 
 @router.get("/reports", responses=_ERRORS, summary="Shared fraud reports (operator-admin)")
@@ -152,9 +171,7 @@ def publish_report(body: ReportIn, rt: CurrentRuntime, who: CurrentPrincipal) ->
     intel = rt.fraud_intel
     now = rt.clock()
     if body.alert is not None:
-        event = rt.audit.get(body.alert)
-        if event is None or event.action not in _ACTIONS:
-            raise NotFound(f"no fraud alert {body.alert!r}")
+        event = rt.fraud_cases.alert(body.alert)
         args = report_from_alert(event.details)
         if body.indicator is not None:
             args["indicator"] = body.indicator
