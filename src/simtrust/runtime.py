@@ -11,6 +11,13 @@ this one. Schema migrations of every package
 (``simtrust.<pkg>._schema.MIGRATIONS``) are applied when the runtime opens,
 and columns a package lists in ``SEALED_COLUMNS`` are re-wrapped by
 :meth:`Runtime.rotate_master_key`.
+
+One piece, although it is over 600 lines: it is the single composition root
+(docs/architecture.md, "Runtime"), the one place that knows which
+collaborators each service is built with. Every property is a few lines that
+build one service from the others; spreading them over modules would scatter
+exactly the wiring this module exists to keep readable in one place, and the
+builders would again have to find each other by name.
 """
 
 from __future__ import annotations
@@ -59,7 +66,7 @@ from simtrust.errors import (
 )
 from simtrust.flows import FlowService
 from simtrust.identity import IdentityService, did_key
-from simtrust.ledger import LedgerNode, open_ledger_node
+from simtrust.ledger import LedgerNode, Transaction, open_ledger_node
 from simtrust.market import (
     Federation,
     MarketEvents,
@@ -609,7 +616,21 @@ class Runtime:
                                      node.signer, token)
                 return bytes.fromhex(str(paid[0]["message_id"]))
 
-            return EnergyMarket(self.db, self.streams, self.audit, self.clock, pay)
+            def received(message_id: bytes) -> tuple[bytes, dict[bytes, int]]:
+                state = node.status(message_id)
+                if state.get("state") != "finalized":
+                    raise Conflict(f"the transfer is {state.get('state')}, not finalized")
+                message = node.get_message(message_id)
+                if not isinstance(message.body, Transaction):
+                    raise Conflict("the message is not a transaction")
+                paid: dict[bytes, int] = {}
+                for output in message.body.outputs:
+                    if output.owner == node.signer.public_key:
+                        for token, amount in output.tokens:
+                            paid[token] = paid.get(token, 0) + amount
+                return message.issuer, paid
+
+            return EnergyMarket(self.db, self.streams, self.audit, self.clock, pay, received)
 
         return self._once("energy", build)
 
