@@ -425,7 +425,9 @@ class Runtime:
             intel = FraudIntelligence(
                 me=self.identity.issuer().controller, members=consortium.members,
                 keys=consortium.keys, resolver=self.identity.resolver,
-                own_imsis=self._own_imsis, deliver=self.detect.deliver, policy=consortium.policy)
+                own_imsis=self._own_imsis,
+                own_version=self.subscriber.inventory.count_sims,
+                deliver=self.detect.deliver, policy=consortium.policy)
             self.detect.fraud.shared_blocklist = intel.blocked_by
             self.ledger.register_handler("tagged-data", intel, replay_from=1)
             return intel
