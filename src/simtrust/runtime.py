@@ -53,6 +53,7 @@ from simtrust.devices import (
     DeviceCertificates,
     DeviceServices,
     QueuedSink,
+    check_bindings,
     feed_fraud_checks,
 )
 from simtrust.domain import Iccid, imsi_digits
@@ -521,8 +522,16 @@ class Runtime:
                                       sinks=[QueuedSink(dispatcher)],
                                       public_host=settings.lwm2m_public_host,
                                       certificates=certificates)
-            # Reported IMEIs and positions go through the fraud detectors.
+            # Reported IMEIs and positions go through the fraud detectors and the bindings.
             feed_fraud_checks(services.manager, self.detect.observe_sim, self.clock)
+
+            def bound_imeis(iccid: str) -> list[str]:
+                try:
+                    return [b["imei"] for b in inventory.bindings(Iccid(iccid))]
+                except (NotFound, InvalidIdentifier):
+                    return []
+
+            check_bindings(services.manager, bound_imeis)
             return services
 
         return self._once("devices", build)
