@@ -11,6 +11,13 @@ this one. Schema migrations of every package
 (``simtrust.<pkg>._schema.MIGRATIONS``) are applied when the runtime opens,
 and columns a package lists in ``SEALED_COLUMNS`` are re-wrapped by
 :meth:`Runtime.rotate_master_key`.
+
+One piece, although it is over 600 lines: it is the single composition root
+(docs/architecture.md, "Runtime"), the one place that knows which
+collaborators each service is built with. Every property is a few lines that
+build one service from the others; spreading them over modules would scatter
+exactly the wiring this module exists to keep readable in one place, and the
+builders would again have to find each other by name.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from simtrust.bootstrap import BootstrapServices, build_bootstrap
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
 from simtrust.detect import (
+    Alert,
     DetectionService,
     FraudCases,
     FraudIntelligence,
@@ -40,7 +48,14 @@ from simtrust.detect import (
     consortium_from_json,
     storm_guard_from,
 )
-from simtrust.devices import DeviceAlert, DeviceCertificates, DeviceServices, QueuedSink
+from simtrust.devices import (
+    DeviceAlert,
+    DeviceCertificates,
+    DeviceServices,
+    QueuedSink,
+    check_bindings,
+    feed_fraud_checks,
+)
 from simtrust.domain import Iccid, imsi_digits
 from simtrust.errors import (
     ConfigError,
@@ -52,7 +67,7 @@ from simtrust.errors import (
 )
 from simtrust.flows import FlowService
 from simtrust.identity import IdentityService, did_key
-from simtrust.ledger import LedgerNode, open_ledger_node
+from simtrust.ledger import LedgerNode, Transaction, open_ledger_node
 from simtrust.market import (
     Federation,
     MarketEvents,
@@ -133,6 +148,21 @@ def sealed_columns() -> list[SealedColumn]:
     for module in _schema_modules():
         found.extend(getattr(module, "SEALED_COLUMNS", []))
     return found
+
+
+class _QueuedAlerts:
+    """An alert sink that hands detection alerts to a dispatcher thread."""
+
+    name = "queued"
+
+    def __init__(self, dispatcher: AlertDispatcher[Alert]) -> None:
+        self._dispatcher = dispatcher
+
+    def send(self, alert: Alert) -> None:
+        self._dispatcher.submit(alert)
+
+    def close(self) -> None:
+        self._dispatcher.close()
 
 
 class Runtime:
@@ -339,16 +369,25 @@ class Runtime:
     def detect(self) -> DetectionService:
         """Streaming detection; alerts to the audit log and the MQTT broker.
 
-        The fraud detectors ask the inventory whether a SIM in use is suspended.
+        Tenant webhooks get them too (the policy's alert targets, off the caller's
+        thread). The fraud detectors ask the inventory whether a SIM in use is suspended.
         """
 
         def build() -> DetectionService:
+            # tenant webhooks (the policy's alert targets) on a dispatcher thread: a slow
+            # receiver never holds up a protocol listener
+            hooks: AlertDispatcher[Alert] = AlertDispatcher(
+                [WebhookSink(lookup=self._tenant_webhook)])
             service = DetectionService(
-                [AuditSink(self.audit, actor="detect"), MqttSink(self.settings.mqtt_url)])
+                [AuditSink(self.audit, actor="detect"), MqttSink(self.settings.mqtt_url),
+                 _QueuedAlerts(hooks)])
             service.fraud.suspended = self._suspended
             return service
 
         return self._once("detect", build)
+
+    def _tenant_webhook(self, tenant_id: str) -> str | None:
+        return self.policy.store.webhook(tenant_id) if tenant_id else None
 
     def _suspended(self, imsi: str) -> bool:
         sim = self.subscriber.attach.sim_view(imsi)
@@ -386,7 +425,9 @@ class Runtime:
             intel = FraudIntelligence(
                 me=self.identity.issuer().controller, members=consortium.members,
                 keys=consortium.keys, resolver=self.identity.resolver,
-                own_imsis=self._own_imsis, deliver=self.detect.deliver, policy=consortium.policy)
+                own_imsis=self._own_imsis,
+                own_version=self.subscriber.inventory.count_sims,
+                deliver=self.detect.deliver, policy=consortium.policy)
             self.detect.fraud.shared_blocklist = intel.blocked_by
             self.ledger.register_handler("tagged-data", intel, replay_from=1)
             return intel
@@ -475,12 +516,23 @@ class Runtime:
 
             certificates = DeviceCertificates(self.bootstrap.cas, sim_of,
                                               [settings.lwm2m_public_host])
-            return DeviceServices(self.db, self.keyring, self.clock,
-                                  sims=inventory, naf_keys=self.bootstrap.bsf,
-                                  naf_fqdn=settings.lwm2m_public_host,
-                                  sinks=[QueuedSink(dispatcher)],
-                                  public_host=settings.lwm2m_public_host,
-                                  certificates=certificates)
+            services = DeviceServices(self.db, self.keyring, self.clock,
+                                      sims=inventory, naf_keys=self.bootstrap.bsf,
+                                      naf_fqdn=settings.lwm2m_public_host,
+                                      sinks=[QueuedSink(dispatcher)],
+                                      public_host=settings.lwm2m_public_host,
+                                      certificates=certificates)
+            # Reported IMEIs and positions go through the fraud detectors and the bindings.
+            feed_fraud_checks(services.manager, self.detect.observe_sim, self.clock)
+
+            def bound_imeis(iccid: str) -> list[str]:
+                try:
+                    return [b["imei"] for b in inventory.bindings(Iccid(iccid))]
+                except (NotFound, InvalidIdentifier):
+                    return []
+
+            check_bindings(services.manager, bound_imeis)
+            return services
 
         return self._once("devices", build)
 
@@ -573,7 +625,21 @@ class Runtime:
                                      node.signer, token)
                 return bytes.fromhex(str(paid[0]["message_id"]))
 
-            return EnergyMarket(self.db, self.streams, self.audit, self.clock, pay)
+            def received(message_id: bytes) -> tuple[bytes, dict[bytes, int]]:
+                state = node.status(message_id)
+                if state.get("state") != "finalized":
+                    raise Conflict(f"the transfer is {state.get('state')}, not finalized")
+                message = node.get_message(message_id)
+                if not isinstance(message.body, Transaction):
+                    raise Conflict("the message is not a transaction")
+                paid: dict[bytes, int] = {}
+                for output in message.body.outputs:
+                    if output.owner == node.signer.public_key:
+                        for token, amount in output.tokens:
+                            paid[token] = paid.get(token, 0) + amount
+                return message.issuer, paid
+
+            return EnergyMarket(self.db, self.streams, self.audit, self.clock, pay, received)
 
         return self._once("energy", build)
 

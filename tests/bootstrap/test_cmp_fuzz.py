@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pyasn1.codec.der import decoder
+from pyasn1.codec.der import decoder, encoder
+from pyasn1.type import univ
 from pyasn1_modules import rfc4210, rfc8018
 
 from simtrust.bootstrap._cmp import CmpClient, CmpProtection
@@ -178,3 +179,33 @@ def test_transaction_nonce_body_and_protection_are_checked(
     unprotected = decode_message(split_message(cp))  # header and body only
     with pytest.raises(InvalidSignature):
         client._check(unprotected, tid, nonce, "cp")
+
+
+def test_pbmac1_protected_answer_is_verified(
+        answers: tuple[x509.Certificate, list[bytes]]) -> None:
+    """A real cp re-protected here with PBMAC1 (RFC 9481 §6.1.2, computed with hashlib):
+    accepted with the secret, told apart as a MAC mismatch without it."""
+    ca, (cp, _) = answers
+    decoded, _ = decoder.decode(cp, asn1Spec=rfc4210.PKIMessage())
+    salt, count = b"s" * 16, 1000
+    kdf = rfc8018.PBKDF2_params()
+    kdf["salt"]["specified"] = salt
+    kdf["iterationCount"] = count
+    kdf["keyLength"] = 32
+    kdf["prf"]["algorithm"] = rfc8018.id_hmacWithSHA256
+    params = rfc8018.PBMAC1_params()
+    params["keyDerivationFunc"]["algorithm"] = rfc8018.id_PBKDF2
+    params["keyDerivationFunc"]["parameters"] = univ.Any(encoder.encode(kdf))
+    params["messageAuthScheme"]["algorithm"] = rfc8018.id_hmacWithSHA256
+    header = decoded["header"]
+    header["protectionAlg"]["algorithm"] = rfc8018.id_PBMAC1
+    header["protectionAlg"]["parameters"] = univ.Any(encoder.encode(params))
+    head, body = encoder.encode(header), encoder.encode(decoded["body"])
+    protected = core.Sequence(contents=head + body).dump()
+    mac = hmac.new(hashlib.pbkdf2_hmac("sha256", SECRET, salt, count, 32), protected,
+                   "sha256").digest()
+    bits = core.BitString(tuple(int(b) for byte in mac for b in f"{byte:08b}")).dump()
+    message = core.Sequence(contents=head + body + b"\xa0" + bytes([len(bits)]) + bits).dump()
+    assert "ok" == _client(ca)._authentic(decode_message(message))
+    other = CmpClient("http://127.0.0.1:9/", CmpProtection("pbm", secret=b"x"), trust=ca)
+    assert "mac" == other._authentic(decode_message(message))

@@ -20,8 +20,8 @@ from .test_peers import AiocoapDevice
 def test_registered_devices_send_values(env: Env) -> None:
     m = env.devices.manager
     pushed: list[tuple[str, dict[Any, Any]]] = []
-    env.devices.run_sync(lambda: m.send_listeners.append(
-        lambda reg, values: pushed.append((reg.endpoint, values))))
+    env.devices.run_sync(lambda: m.report_listeners.append(
+        lambda reg, values: pushed.append((reg.endpoint, dict(values)))))
     dev = _dm_client(env, 1, IMEI1)
     aio = AiocoapDevice(new_endpoint_name(IMEI2, imsi(2).value))
     uri = f"coap://127.0.0.1:{env.devices.nosec_port}/dp"

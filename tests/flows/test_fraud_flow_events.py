@@ -1,5 +1,6 @@
-"""Flows reach the fraud detectors: one flow-summary event per SIM and batch; the flows
-of a suspended SIM raise a usage-fraud alert through the runtime's sinks."""
+"""Flows reach the fraud detectors: one flow-summary event per SIM and batch, from the
+collector's path and from the JetStream path; the flows of a suspended SIM raise a
+usage-fraud alert through the runtime's sinks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 from simtrust.alerts import MemorySink
 from simtrust.detect import Alert
-from simtrust.domain import FlowRecord
+from simtrust.domain import FlowRecord, imsi_digits
+from simtrust.flows import BatchApplier, FlowBatch
 from simtrust.runtime import Runtime
 from simtrust.subscriber import SimState
 from tests.policy.test_integration import provision
@@ -33,5 +35,27 @@ def test_flows_of_a_suspended_sim_raise_usage_fraud(tmp_path: Path) -> None:
         found = [a for a in sink.alerts if a.kind == "usage-fraud"]
         assert [(imsi.value, "used_while_suspended", "flow")] == [
             (a.imsi, a.evidence["feature"], a.evidence["event"]) for a in found]
+    finally:
+        rt.close()
+
+
+def test_flows_applied_from_a_stream_partition_reach_the_fraud_detectors(
+        tmp_path: Path) -> None:
+    """The JetStream path (a batch applied exactly once by BatchApplier) hands the
+    fraud detectors one flow event per SIM too: a suspended SIM's flows alert."""
+    rt = Runtime.ephemeral(tmp_path / "home")
+    try:
+        address, iccid, imsi, _ = provision(rt)
+        sink: MemorySink[Alert] = MemorySink()
+        rt.detect.add_sink(sink)
+        rt.subscriber.inventory.transition(iccid, SimState.SUSPENDED, actor="test")
+        applier = BatchApplier(rt.db, rt.policy, clock=rt.clock, stream="flows-test",
+                               partitions=[0], detection=rt.detect)
+        flow = FlowRecord(1_000.0, 1_001.0, address, "198.51.100.4", 40000, 443, 6, 3, 900,
+                          imsi=imsi_digits(imsi.value))
+        result = applier.apply(0, 1, FlowBatch(1, 0, [(flow, True)]))
+        assert result.applied
+        assert [(imsi.value, "used_while_suspended")] == [
+            (a.imsi, a.evidence["feature"]) for a in sink.alerts if a.kind == "usage-fraud"]
     finally:
         rt.close()

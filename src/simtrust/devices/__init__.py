@@ -34,6 +34,7 @@ from simtrust.devices._credentials import CredentialStore
 from simtrust.devices._dtls_client import DtlsClientLink
 from simtrust.devices._fota import RESULT_TEXT, Campaign, FirmwareCampaigns
 from simtrust.devices._objects import OBJECTS, ObjLink, Path, Value, format_path, parse_path
+from simtrust.devices._reports import check_bindings, feed_fraud_checks
 from simtrust.devices._server import (
     DeviceAlert,
     DeviceManager,
@@ -95,10 +96,12 @@ __all__ = [
     "SimFinder",
     "UdpLink",
     "Value",
+    "check_bindings",
     "decode_content",
     "decode_message",
     "encode_content",
     "encode_message",
+    "feed_fraud_checks",
     "format_path",
     "new_endpoint_name",
     "parse_endpoint",

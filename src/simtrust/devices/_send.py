@@ -4,7 +4,8 @@ answered 2.04 Changed): a registered device pushes values without being observed
 
 The sender must be registered over the session it sends on (the same DTLS identity; on
 the NoSec link the same address); the values feed what the server learns of the device
-(firmware version) and the ``send_listeners`` of the manager (inventory, fraud checks).
+(firmware version) and the ``report_listeners`` of the manager (fraud checks,
+``devices/_reports.py``).
 A device that is not registered is refused 4.03, another content format 4.15, malformed
 SenML 4.00 (counted by the message layer).
 """
@@ -45,7 +46,5 @@ def handle_send(manager: DeviceManager, peer: Peer, msg: Message) -> Message:
     if reg is None:
         return manager.refuse("send-not-registered", msg, Code.FORBIDDEN)
     values = decode_content(msg.content_format, msg.payload, ())
-    manager.learn(reg.endpoint, values)
-    for listener in manager.send_listeners:
-        listener(reg, values)
+    manager.learn(reg.endpoint, values)  # report_listeners see the values
     return msg.reply(Code.CHANGED)

@@ -204,8 +204,9 @@ class DeviceManager:
                                        on_refuse=lambda why: self._count(f"block-{why}"))
         self.alerts_failed = 0
         self.listeners: list[Callable[[str, Registration], None]] = []
-        #: LwM2M 1.2 Send (``devices/_send.py``): (registration, values) per push.
-        self.send_listeners: list[Callable[[Registration, dict[Path, Value]], None]] = []
+        #: (registration, values) for every report: Read and Observe answers, notifications,
+        #: LwM2M 1.2 Send (``devices/_send.py``); ``devices/_reports.py`` feeds fraud checks.
+        self.report_listeners: list[Callable[[Registration, Mapping[Path, Value]], None]] = []
 
     def __repr__(self) -> str:
         return f"DeviceManager({len(self._regs)} registered)"
@@ -493,11 +494,15 @@ class DeviceManager:
         self._learn(endpoint, values)
 
     def _learn(self, endpoint: str, values: Mapping[Path, Value]) -> None:
+        reg_id = self._by_endpoint.get(endpoint)
+        if reg_id is None:
+            return
+        reg = self._regs[reg_id]
         firmware = values.get((3, 0, 3))
         if isinstance(firmware, str):
-            reg_id = self._by_endpoint.get(endpoint)
-            if reg_id is not None:
-                self._regs[reg_id].firmware = firmware
+            reg.firmware = firmware
+        for listener in self.report_listeners:
+            listener(reg, values)
 
     async def discover(self, endpoint: str, path: Path, *,
                        timeout: float = 60.0) -> list[tuple[str, dict[str, str]]]:

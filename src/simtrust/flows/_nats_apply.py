@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from simtrust.detect import DeviceRef
+from simtrust.detect import DeviceRef, SimEvent
 from simtrust.domain import FlowRecord, ImsiDigits, imsi_digits
 from simtrust.errors import InvalidInput
 from simtrust.flows._nats_codec import FlowBatch
@@ -244,10 +244,18 @@ class BatchApplier:
             if self.detection is not None:
                 self._assign(self.detection)
                 observe = self.detection.observe
+                latest: dict[str, float] = {}
                 for record in records:
                     found = observe(record)
                     if found:
                         alerts.extend(found)
+                    if record.imsi is not None and latest.get(record.imsi, -1.0) < record.end:
+                        latest[record.imsi] = record.end
+                # one flow-summary event per SIM and batch for the fraud detectors
+                observe_sim = getattr(self.detection, "observe_sim", None)
+                if observe_sim is not None:
+                    for imsi, at in latest.items():
+                        alerts.extend(observe_sim(SimEvent(at, imsi_digits(imsi), "flow")))
             volume = self._volume()
             rows = []
             for imsi in touched:

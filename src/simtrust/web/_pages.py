@@ -268,11 +268,17 @@ def add_trust_pages(ui: FastAPI, runtime: Runtime, render: Render, current: Curr
                                                before_seq=before, limit=_LIST))
         merged.sort(key=lambda e: e.seq, reverse=True)
         issued = merged[:_LIST]
-        entries = runtime.db.query(
-            "SELECT a.credential_id, a.list_id, a.idx, l.purpose FROM identity_status_alloc a"
-            " JOIN identity_status_list l ON l.list_id = a.list_id"
-            " WHERE a.credential_id IS NOT NULL ORDER BY l.updated DESC, a.idx DESC LIMIT ?",
-            (_LIST,)) if who.is_operator else []
+        select = ("SELECT a.credential_id, a.list_id, a.idx, l.purpose FROM identity_status_alloc"
+                  " a JOIN identity_status_list l ON l.list_id = a.list_id")
+        if who.is_operator:
+            entries = runtime.db.query(
+                select + " WHERE a.credential_id IS NOT NULL ORDER BY l.updated DESC, a.idx DESC"
+                " LIMIT ?", (_LIST,))
+        else:  # a tenant: the entries of the credentials issued for it (on this page)
+            mine = sorted({e.subject for e in issued})
+            entries = runtime.db.query(
+                select + f" WHERE a.credential_id IN ({', '.join('?' * len(mine))})"
+                " ORDER BY a.list_id, a.idx", mine) if mine else []
         return render(request, "credentials.html", issued=issued, entries=entries,
                       is_operator=who.is_operator,
                       next_before=issued[-1].seq if len(issued) == _LIST else None)
