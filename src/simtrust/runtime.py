@@ -53,6 +53,7 @@ from simtrust.devices import (
     DeviceCertificates,
     DeviceServices,
     QueuedSink,
+    check_bindings,
     feed_fraud_checks,
 )
 from simtrust.domain import Iccid, imsi_digits
@@ -424,7 +425,9 @@ class Runtime:
             intel = FraudIntelligence(
                 me=self.identity.issuer().controller, members=consortium.members,
                 keys=consortium.keys, resolver=self.identity.resolver,
-                own_imsis=self._own_imsis, deliver=self.detect.deliver, policy=consortium.policy)
+                own_imsis=self._own_imsis,
+                own_version=self.subscriber.inventory.count_sims,
+                deliver=self.detect.deliver, policy=consortium.policy)
             self.detect.fraud.shared_blocklist = intel.blocked_by
             self.ledger.register_handler("tagged-data", intel, replay_from=1)
             return intel
@@ -519,8 +522,16 @@ class Runtime:
                                       sinks=[QueuedSink(dispatcher)],
                                       public_host=settings.lwm2m_public_host,
                                       certificates=certificates)
-            # Reported IMEIs and positions go through the fraud detectors.
+            # Reported IMEIs and positions go through the fraud detectors and the bindings.
             feed_fraud_checks(services.manager, self.detect.observe_sim, self.clock)
+
+            def bound_imeis(iccid: str) -> list[str]:
+                try:
+                    return [b["imei"] for b in inventory.bindings(Iccid(iccid))]
+                except (NotFound, InvalidIdentifier):
+                    return []
+
+            check_bindings(services.manager, bound_imeis)
             return services
 
         return self._once("devices", build)
