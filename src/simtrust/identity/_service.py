@@ -13,14 +13,13 @@ issue option ``securingMechanism: "vc+jwt"``, as a VC-JOSE ``vc+jwt`` returned
 enveloped (VC-JOSE-COSE §3.1.1, VCDM 2.0 §4.13.1). The ECDSA cryptosuites
 (``ecdsa-rdfc-2019``, ``ecdsa-jcs-2019``) sign as the platform's did:web with
 a P-256 key (``#key-p256`` in its document); the did:simtrust holds only the
-Ed25519 key. The module is over 600 lines because it is the one place that
-wires every identity part to the runtime (store, keyring, ledger, clock); each
-part lives in its own module.
+Ed25519 key. The issuer's status lists are
+:class:`~simtrust.identity._issuer_status.IssuerStatusLists`, the credentials
+offered over OpenID4VCI :mod:`._offers`; the service answers their methods.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import uuid
 from collections.abc import Callable
@@ -29,9 +28,9 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from simtrust.crypto import Keyring
-from simtrust.errors import InvalidInput, NotFound, Rejected
+from simtrust.errors import InvalidInput, Rejected
 from simtrust.identity._capability import CapabilityEnforcer, grant_capability
-from simtrust.identity._contexts import CREDENTIALS_V2, SIMTRUST_V1
+from simtrust.identity._contexts import CREDENTIALS_V2
 from simtrust.identity._credentials import (
     VerifiedCredential,
     VerifiedPresentation,
@@ -53,7 +52,7 @@ from simtrust.identity._didsimtrust import (
 )
 from simtrust.identity._ecdsa import EcdsaP256Signer, p256_multikey
 from simtrust.identity._errors import DidNotFound, VerificationFailed
-from simtrust.identity._jcs import canonicalize
+from simtrust.identity._issuer_status import IssuerStatusLists
 from simtrust.identity._jose import (
     VC_JWT_MEDIA_TYPE,
     issue_vc_jwt,
@@ -62,8 +61,14 @@ from simtrust.identity._jose import (
 )
 from simtrust.identity._jws import holder_jwk
 from simtrust.identity._keys import Signer, ed25519_multikey
-from simtrust.identity._kyc import KYC_ATTRIBUTES, KYC_VCT, KycIssuer, ReceiptLedger
-from simtrust.identity._oid4vci import CredentialConfiguration, CredentialIssuer, Minted
+from simtrust.identity._kyc import KycIssuer, ReceiptLedger
+from simtrust.identity._offers import (
+    KYC_CONFIGURATION,
+    credential_configurations,
+    device_credential,
+    issue_refusal,
+)
+from simtrust.identity._oid4vci import CredentialIssuer, Minted
 from simtrust.identity._oid4vp import PresentationVerifier
 from simtrust.identity._resolver import DidResolver, Resolution
 from simtrust.identity._sdjwt import VerifiedSdJwt, issue_sd_jwt, verify_sd_jwt
@@ -72,12 +77,9 @@ from simtrust.identity._secure_element import (
     SoftwareSecureElement,
     sealed_p256_key,
 )
-from simtrust.identity._statusanchor import status_list_anchor
 from simtrust.identity._statuslist import (
-    STATUS_PURPOSES,
     StatusListRegistry,
     StatusListVerifier,
-    validate_status_entry,
 )
 from simtrust.identity._time import format_datetime, parse_datetime
 from simtrust.ledger import LedgerNode
@@ -144,10 +146,16 @@ class IdentityService:
         self.receipts = ReceiptLedger(db, submit=self._submit_raw)
         # Serialises first-use creation of the issuer DID and status lists.
         self._lock = threading.RLock()
-        #: Bumped on every status change this process makes (capability caches key on it).
-        self.status_epoch = 0
+        self.status_lists = IssuerStatusLists(
+            self.status, network=network, public_url=self.public_url, issuer=self.issuer,
+            now=self.now, submit=self._submit_raw)
+        self.status_list = self.status_lists.status_list
+        self.status_list_url = self.status_lists.url
+        self.set_status = self.status_lists.set_status
+        self.update_status = self.status_lists.update_status
+        self.published_status_list = self.status_lists.published
         self.oid4vci = CredentialIssuer(
-            db, keyring, issuer_url=self.public_url, configurations=_configurations(),
+            db, keyring, issuer_url=self.public_url, configurations=credential_configurations(),
             mint=self._mint,
         )  # fmt: skip
         self.capabilities = CapabilityEnforcer(
@@ -157,7 +165,7 @@ class IdentityService:
             verify_presentation=lambda vp, domain: self.verify_presentation(
                 vp, challenge=None, domain=domain, require_holder_binding=True
             ),
-            status_epoch=lambda: self.status_epoch,
+            status_epoch=lambda: self.status_lists.epoch,
         )
         self.oid4vp = PresentationVerifier(
             db, keyring, base_url=self.public_url,
@@ -167,6 +175,11 @@ class IdentityService:
 
     def now(self) -> datetime:
         return self.clock()
+
+    @property
+    def status_epoch(self) -> int:
+        """Status changes this process made (capability caches key on it)."""
+        return self.status_lists.epoch
 
     # -- ledger
 
@@ -294,48 +307,6 @@ class IdentityService:
                 ) from None
         return signer
 
-    def status_list(
-        self,
-        purpose: str,
-        status_size: int = 1,
-        messages: list[dict[str, str]] | None = None,
-    ) -> str:
-        """The issuer's current status list of ``purpose`` (created on first use).
-
-        Lists of ``statusSize`` above 1 or with ``statusMessage`` values are
-        kept apart per size and message set (their path carries both).
-        """
-        if purpose not in STATUS_PURPOSES:
-            raise InvalidInput(f"statusPurpose must be one of {STATUS_PURPOSES}")
-        signer = self.issuer()
-        path = f"{self.network}/{purpose}/1"
-        if status_size != 1 or messages:
-            digest = hashlib.sha256(canonicalize(messages or [])).hexdigest()[:12]
-            path = f"{self.network}/{purpose}-{status_size}-{digest}/1"
-        list_id = self.status_list_url(path)
-        with self._lock:
-            if (list_id, purpose) in self.status.lists(signer.controller):
-                return list_id
-            published = self.status.create(
-                list_id,
-                issuer=signer.controller,
-                purpose=purpose,
-                signer=signer,
-                now=self.now(),
-                status_size=status_size,
-                messages=messages,
-            )
-            self._anchor_status_list(published, signer)
-        return list_id
-
-    def status_list_url(self, path: str) -> str:
-        """The https URL under which ``GET /credentials/status/{path}`` serves a list."""
-        return f"{self.public_url}/credentials/status/{path}"
-
-    def _anchor_status_list(self, published: dict[str, Any], signer: SecureElementSigner) -> None:
-        body = status_list_anchor(published, signer, self.now())
-        self._submit_raw(IDENTITY_PAYLOAD_TYPE, identity_payload("status-list", body))
-
     # -- credentials
 
     def issue(self, credential: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -376,7 +347,7 @@ class IdentityService:
         try:
             validate_credential(credential)
         except VerificationFailed as exc:
-            raise _refusal(exc) from exc
+            raise issue_refusal(exc) from exc
         signer: Signer = (self._p256_for(issuer_of(credential)) if ecdsa
                           else self.issuer_for(issuer_of(credential)))  # fmt: skip
         wants_status = "credentialStatus" in credential or "credentialStatus" in options
@@ -390,7 +361,7 @@ class IdentityService:
         if supplied is not None:
             entries = supplied if isinstance(supplied, list) else [supplied]
             for entry in entries:
-                self._claim_status(entry, credential.get("id"))
+                self.status_lists.claim(entry, credential.get("id"))
         status = options.get("credentialStatus")
         if status is not None:
             if not isinstance(status, dict) or status.get("type") != "BitstringStatusListEntry":
@@ -417,7 +388,7 @@ class IdentityService:
             try:
                 token = issue_vc_jwt(credential, signer)
             except VerificationFailed as exc:
-                raise _refusal(exc) from exc
+                raise issue_refusal(exc) from exc
             return {"@context": [CREDENTIALS_V2], "id": f"data:{VC_JWT_MEDIA_TYPE},{token}",
                     "type": "EnvelopedVerifiableCredential"}  # fmt: skip
         created = self.now()
@@ -425,7 +396,7 @@ class IdentityService:
             try:
                 created = parse_datetime(options["created"], "options.created")
             except VerificationFailed as exc:
-                raise _refusal(exc) from exc
+                raise issue_refusal(exc) from exc
         texts = {k: options.get(k) for k in ("challenge", "domain")}
         for name, text in texts.items():
             if text is not None and (not isinstance(text, str) or not text):
@@ -440,55 +411,7 @@ class IdentityService:
                 domain=texts["domain"],
             )
         except VerificationFailed as exc:
-            raise _refusal(exc) from exc
-
-    def _claim_status(self, entry: object, credential_id: object) -> None:
-        """Validate a caller's status entry (Bitstring Status List §2.1) and reserve its index."""
-        try:
-            validate_status_entry(entry)
-        except VerificationFailed as exc:
-            raise _refusal(exc) from exc
-        assert isinstance(entry, dict)
-        if entry.get("type") != "BitstringStatusListEntry":
-            return
-        list_id = str(entry["statusListCredential"])
-        owned = dict(self.status.lists(self.issuer().controller))
-        rule = "Bitstring Status List §2.1"
-        if list_id not in owned:
-            raise InvalidInput(
-                f"statusListCredential {list_id} is not a status list of this issuer", rule=rule
-            )
-        if owned[list_id] != entry["statusPurpose"]:
-            raise InvalidInput(
-                f"status list {list_id} has purpose {owned[list_id]}, not {entry['statusPurpose']}",
-                rule=rule,
-            )
-        self.status.claim(
-            list_id,
-            int(str(entry["statusListIndex"])),
-            credential_id=credential_id if isinstance(credential_id, str) else None,
-        )
-
-    def set_status(self, entry: dict[str, Any], value: bool | int) -> dict[str, Any]:
-        """Set (revoke/suspend, or a message status) the entry's status; republish the list."""
-        url, index = entry.get("statusListCredential"), entry.get("statusListIndex")
-        if (not isinstance(url, str) or not isinstance(index, str)
-                or not (index.isascii() and index.isdigit())):
-            raise InvalidInput("a status entry has statusListCredential and statusListIndex")
-        signer = self.issuer()
-        published = self.status.set_status(url, int(index), value, signer=signer, now=self.now())
-        self.status_epoch += 1
-        self._anchor_status_list(published, signer)
-        return published
-
-    def update_status(self, credential_id: str, purpose: str, value: bool | int) -> dict[str, Any]:
-        """Set or clear ``credential_id``'s bit in its ``purpose`` list (VC-API status update)."""
-        for list_id, index, list_purpose in self.status.entries_for(credential_id):
-            if list_purpose == purpose:
-                return self.set_status(
-                    {"statusListCredential": list_id, "statusListIndex": str(index)}, value
-                )
-        raise NotFound(f"credential {credential_id} has no {purpose} status entry")
+            raise issue_refusal(exc) from exc
 
     def verify_credential(self, document: object) -> VerifiedCredential:
         """A secured credential: Data Integrity, a ``vc+jwt`` string, or the latter
@@ -564,7 +487,7 @@ class IdentityService:
         try:
             key = holder_jwk(holder)
         except VerificationFailed as exc:
-            raise _refusal(exc) from exc
+            raise issue_refusal(exc) from exc
         body = dict(claims)
         entry: dict[str, Any] | None = None
         if revocable:
@@ -577,7 +500,7 @@ class IdentityService:
             token = issue_sd_jwt(body, self.issuer(), disclosable=disclosable, holder_key=key,
                                  now=self.now(), vct=vct)  # fmt: skip
         except VerificationFailed as exc:
-            raise _refusal(exc) from exc
+            raise issue_refusal(exc) from exc
         return {"credential": token, "format": "dc+sd-jwt", "credentialStatus": entry}
 
     # -- capabilities
@@ -603,7 +526,7 @@ class IdentityService:
                 credential_id=credential_id,
             )  # fmt: skip
         except VerificationFailed as exc:
-            raise _refusal(exc) from exc
+            raise issue_refusal(exc) from exc
 
     # -- OpenID4VCI minting and OpenID4VP checks
 
@@ -624,7 +547,7 @@ class IdentityService:
             )  # fmt: skip
             return Minted(token, holder_did)
         credential_id = f"urn:uuid:{uuid.uuid4()}"
-        credential = _device_credential(claims, holder_did, credential_id)
+        credential = device_credential(claims, holder_did, credential_id)
         credential["issuer"] = self.issuer().controller
         credential["validFrom"] = format_datetime(self.now())
         issued = self.issue(credential, {"credentialStatus": {"type": "BitstringStatusListEntry"}})
@@ -643,87 +566,6 @@ class IdentityService:
             presentation, challenge=challenge, domain=domain, require_holder_binding=True
         )
 
-    def published_status_list(self, path: str) -> dict[str, Any]:
-        """The list served at ``/credentials/status/{path}`` (its id is the public URL).
-
-        Lists created before URLs were used keep their URN ids and are served by them.
-        """
-        try:
-            return self.status.published(self.status_list_url(path))
-        except NotFound:
-            if path.startswith("urn:"):
-                return self.status.published(path)
-            raise
-
-
-KYC_CONFIGURATION = "SimtrustKyc"
-DEVICE_CONFIGURATION = "DeviceCredential"
-_EDDSA_PROOFS = {"jwt": {"proof_signing_alg_values_supported": ["EdDSA", "ES256"]}}
-
-
-def _check_kyc_claims(claims: dict[str, Any]) -> None:
-    level = claims.get("kyc_level")
-    if not isinstance(level, str) or not level:
-        raise InvalidInput("a KYC offer needs kyc_level")
-    unknown = sorted(set(claims) - {"kyc_level", *KYC_ATTRIBUTES})
-    if unknown:
-        raise InvalidInput(f"unknown KYC attributes {unknown}; known: {list(KYC_ATTRIBUTES)}")
-
-
-def _device_credential(
-    claims: dict[str, Any], holder_did: str, credential_id: str
-) -> dict[str, Any]:
-    return {
-        "@context": [CREDENTIALS_V2, SIMTRUST_V1],
-        "id": credential_id,
-        "type": ["VerifiableCredential", DEVICE_CONFIGURATION],
-        "credentialSubject": {"id": holder_did, **claims},
-    }
-
-
-def _check_device_claims(claims: dict[str, Any]) -> None:
-    if "id" in claims:
-        raise InvalidInput("the subject id is the wallet's key (did:key), not an offered claim")
-    trial = _device_credential(claims, "did:key:z6Mkoffer", "urn:uuid:offer")
-    trial.update({"issuer": "did:key:z6Mkoffer", "validFrom": "2026-01-01T00:00:00Z"})
-    try:
-        validate_credential(trial)
-    except VerificationFailed as exc:
-        raise _refusal(exc) from exc
-
-
-def _configurations() -> dict[str, CredentialConfiguration]:
-    """The credential configurations this issuer offers (OpenID4VCI 1.0 §12.2.4, Appendix A)."""
-    kyc = {
-        "format": "dc+sd-jwt",
-        "vct": KYC_VCT,
-        "scope": KYC_CONFIGURATION,
-        "cryptographic_binding_methods_supported": ["jwk"],
-        "credential_signing_alg_values_supported": ["EdDSA"],
-        "proof_types_supported": _EDDSA_PROOFS,
-        "credential_metadata": {
-            "display": [{"name": "Verified identity (KYC)", "locale": "en"}],
-            "claims": [{"path": [name]} for name in KYC_ATTRIBUTES],
-        },
-    }
-    device = {
-        "format": "ldp_vc",
-        "scope": DEVICE_CONFIGURATION,
-        "credential_definition": {
-            "@context": [CREDENTIALS_V2, SIMTRUST_V1],
-            "type": ["VerifiableCredential", DEVICE_CONFIGURATION],
-        },
-        "cryptographic_binding_methods_supported": ["did:key"],
-        "credential_signing_alg_values_supported": ["eddsa-jcs-2022"],
-        "proof_types_supported": _EDDSA_PROOFS,
-        "credential_metadata": {"display": [{"name": "Device credential", "locale": "en"}]},
-    }
-    return {
-        KYC_CONFIGURATION: CredentialConfiguration(KYC_CONFIGURATION, kyc, _check_kyc_claims),
-        DEVICE_CONFIGURATION: CredentialConfiguration(
-            DEVICE_CONFIGURATION, device, _check_device_claims
-        ),
-    }
 
 
 class _LocalDidWeb:
@@ -750,10 +592,3 @@ class _LocalDidWeb:
         if version_id is not None or version_time is not None:
             raise DidNotFound("did:web has no version history")
         return Resolution(document=self._service.web_document())
-
-
-def _refusal(exc: VerificationFailed) -> InvalidInput:
-    """An issue refused by the data model: 400 with the rule it breaks (RFC 9457 member)."""
-    context = {k: v for k, v in exc.context.items() if k != "reason"}
-    return InvalidInput(f"cannot issue: {exc.detail}", reason=exc.reason, **context)
-

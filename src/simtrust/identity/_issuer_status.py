@@ -1,0 +1,164 @@
+"""The platform issuer's status lists (W3C Bitstring Status List v1.0), created and kept current.
+
+One list per status purpose (§2.1: revocation, suspension, message), created
+on first use, with lists of ``statusSize`` above 1 or with ``statusMessage``
+values kept apart per size and message set. A caller's status entry is
+checked (§2.1) and its index reserved before issue; every status change
+republishes the list, signed by the issuer, and anchors it on the ledger as an
+``identity`` payload (docs/identity.md) so a verifier can tell a stale copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from simtrust.errors import InvalidInput, NotFound
+from simtrust.identity._didsimtrust import (
+    IDENTITY_PAYLOAD_TYPE,
+    identity_payload,
+)
+from simtrust.identity._errors import VerificationFailed
+from simtrust.identity._jcs import canonicalize
+from simtrust.identity._offers import issue_refusal
+from simtrust.identity._secure_element import (
+    SecureElementSigner,
+)
+from simtrust.identity._statusanchor import status_list_anchor
+from simtrust.identity._statuslist import (
+    STATUS_PURPOSES,
+    StatusListRegistry,
+    validate_status_entry,
+)
+
+__all__ = ["IssuerStatusLists"]
+
+
+class IssuerStatusLists:
+    """The issuer's status lists (``IdentityService.status_lists``).
+
+    ``epoch`` counts the status changes this process made (capability caches key
+    on it); ``issuer`` is the platform issuer, ``submit`` puts a payload on the ledger.
+    """
+
+    def __init__(self, registry: StatusListRegistry, *, network: str, public_url: str,
+                 issuer: Callable[[], SecureElementSigner], now: Callable[[], datetime],
+                 submit: Callable[[str, bytes], bytes]) -> None:
+        self._registry = registry
+        self._network = network
+        self._public_url = public_url
+        self._issuer = issuer
+        self._now = now
+        self._submit = submit
+        # Serialises first-use creation of a list.
+        self._lock = threading.RLock()
+        self.epoch = 0
+
+    def __repr__(self) -> str:
+        return f"IssuerStatusLists({self._network!r})"
+
+    def status_list(
+        self,
+        purpose: str,
+        status_size: int = 1,
+        messages: list[dict[str, str]] | None = None,
+    ) -> str:
+        """The issuer's current status list of ``purpose`` (created on first use).
+
+        Lists of ``statusSize`` above 1 or with ``statusMessage`` values are
+        kept apart per size and message set (their path carries both).
+        """
+        if purpose not in STATUS_PURPOSES:
+            raise InvalidInput(f"statusPurpose must be one of {STATUS_PURPOSES}")
+        signer = self._issuer()
+        path = f"{self._network}/{purpose}/1"
+        if status_size != 1 or messages:
+            digest = hashlib.sha256(canonicalize(messages or [])).hexdigest()[:12]
+            path = f"{self._network}/{purpose}-{status_size}-{digest}/1"
+        list_id = self.url(path)
+        with self._lock:
+            if (list_id, purpose) in self._registry.lists(signer.controller):
+                return list_id
+            published = self._registry.create(
+                list_id,
+                issuer=signer.controller,
+                purpose=purpose,
+                signer=signer,
+                now=self._now(),
+                status_size=status_size,
+                messages=messages,
+            )
+            self._anchor(published, signer)
+        return list_id
+
+    def url(self, path: str) -> str:
+        """The https URL under which ``GET /credentials/status/{path}`` serves a list."""
+        return f"{self._public_url}/credentials/status/{path}"
+
+    def _anchor(self, published: dict[str, Any], signer: SecureElementSigner) -> None:
+        body = status_list_anchor(published, signer, self._now())
+        self._submit(IDENTITY_PAYLOAD_TYPE, identity_payload("status-list", body))
+
+    def claim(self, entry: object, credential_id: object) -> None:
+        """Validate a caller's status entry (Bitstring Status List §2.1) and reserve its index."""
+        try:
+            validate_status_entry(entry)
+        except VerificationFailed as exc:
+            raise issue_refusal(exc) from exc
+        assert isinstance(entry, dict)
+        if entry.get("type") != "BitstringStatusListEntry":
+            return
+        list_id = str(entry["statusListCredential"])
+        owned = dict(self._registry.lists(self._issuer().controller))
+        rule = "Bitstring Status List §2.1"
+        if list_id not in owned:
+            raise InvalidInput(
+                f"statusListCredential {list_id} is not a status list of this issuer", rule=rule
+            )
+        if owned[list_id] != entry["statusPurpose"]:
+            raise InvalidInput(
+                f"status list {list_id} has purpose {owned[list_id]}, not {entry['statusPurpose']}",
+                rule=rule,
+            )
+        self._registry.claim(
+            list_id,
+            int(str(entry["statusListIndex"])),
+            credential_id=credential_id if isinstance(credential_id, str) else None,
+        )
+
+    def set_status(self, entry: dict[str, Any], value: bool | int) -> dict[str, Any]:
+        """Set (revoke/suspend, or a message status) the entry's status; republish the list."""
+        url, index = entry.get("statusListCredential"), entry.get("statusListIndex")
+        if (not isinstance(url, str) or not isinstance(index, str)
+                or not (index.isascii() and index.isdigit())):
+            raise InvalidInput("a status entry has statusListCredential and statusListIndex")
+        signer = self._issuer()
+        published = self._registry.set_status(url, int(index), value, signer=signer,
+                                              now=self._now())
+        self.epoch += 1
+        self._anchor(published, signer)
+        return published
+
+    def update_status(self, credential_id: str, purpose: str, value: bool | int) -> dict[str, Any]:
+        """Set or clear ``credential_id``'s bit in its ``purpose`` list (VC-API status update)."""
+        for list_id, index, list_purpose in self._registry.entries_for(credential_id):
+            if list_purpose == purpose:
+                return self.set_status(
+                    {"statusListCredential": list_id, "statusListIndex": str(index)}, value
+                )
+        raise NotFound(f"credential {credential_id} has no {purpose} status entry")
+
+    def published(self, path: str) -> dict[str, Any]:
+        """The list served at ``/credentials/status/{path}`` (its id is the public URL).
+
+        Lists created before URLs were used keep their URN ids and are served by them.
+        """
+        try:
+            return self._registry.published(self.url(path))
+        except NotFound:
+            if path.startswith("urn:"):
+                return self._registry.published(path)
+            raise
