@@ -661,7 +661,8 @@ class RadiusServer:
             try:
                 event = SimEvent(at, imsi_digits(record.imsi), kind,
                                  plmn=record.serving_plmn or "", imei=record.imeisv or "",
-                                 session=record.session_key, tenant=record.tenant_id or "")
+                                 session=record.session_key, tenant=record.tenant_id or "",
+                                 octets=record.in_octets + record.out_octets)
             except SimtrustError:
                 continue
             self.observer(event)

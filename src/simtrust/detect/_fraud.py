@@ -31,7 +31,8 @@ the threshold it crossed in ``evidence``):
   SIM, a blocklisted IMEI or TAC, and IMEI churn (more than ``churn_imeis``
   distinct IMEIs within ``churn_window_s``); an IMEI on a partner's shared
   blocklist (``shared_blocklist``, :mod:`simtrust.detect._sharing`).
-* ``usage-fraud`` — a session or flow of a SIM its home side has suspended
+* ``usage-fraud`` — a day's data volume far over the SIM's own baseline
+  (:mod:`simtrust.detect._usage`); a session or flow of a SIM its home side has suspended
   (``suspended``: the inventory's word, asked only for those events).
 
 The module runs a little over 600 lines: the detectors share one per-SIM
@@ -59,6 +60,7 @@ from types import MappingProxyType
 from typing import Any
 
 from simtrust.detect._model import Alert
+from simtrust.detect._usage import VolumeBaseline
 from simtrust.domain import ImsiDigits, imsi_digits, luhn_check_digit
 from simtrust.errors import InvalidInput
 
@@ -116,6 +118,7 @@ class SimEvent:
     lon: float | None = None
     session: str = ""
     tenant: str = ""
+    octets: int = 0  # a session's cumulative octets (RADIUS accounting), 0: not given
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -132,6 +135,8 @@ class SimEvent:
             raise InvalidInput("cell position out of range")
         if self.kind.startswith("session-") and not self.session:
             raise InvalidInput("a session event needs its session id")
+        if not 0 <= self.octets < 2**64:
+            raise InvalidInput("SIM event octets must be 0 to 2^64 - 1")
 
 
     def to_json(self) -> dict[str, Any]:
@@ -143,6 +148,8 @@ class SimEvent:
                 doc[name] = value
         if self.lat is not None:
             doc["lat"], doc["lon"] = self.lat, self.lon
+        if self.octets:
+            doc["octets"] = self.octets
         return doc
 
     @classmethod
@@ -173,13 +180,16 @@ class SimEvent:
             raise InvalidInput(f"unknown SIM event kind {text['kind']!r}")
         if not text["imsi"]:
             raise InvalidInput("SIM event without an IMSI")
+        octets = doc.get("octets", 0)
+        if isinstance(octets, bool) or not isinstance(octets, int):
+            raise InvalidInput("SIM event 'octets' must be an integer")
         return cls(float(at), imsi_digits(text["imsi"]), text["kind"], plmn=text["plmn"],
                    imei=text["imei"], cell=text["cell"], lat=pos["lat"], lon=pos["lon"],
-                   session=text["session"], tenant=text["tenant"])
+                   session=text["session"], tenant=text["tenant"], octets=octets)
 
 
 _JSON_FIELDS = frozenset(
-    ("at", "imsi", "kind", "plmn", "imei", "cell", "lat", "lon", "session", "tenant")
+    ("at", "imsi", "kind", "plmn", "imei", "cell", "lat", "lon", "session", "tenant", "octets")
 )
 
 #: A place: (latitude°, longitude°, uncertainty radius km, label).
@@ -227,6 +237,9 @@ class FraudThresholds:
     flap_window_s: float = 12 * 3600.0
     flap_min_span_s: float = 2 * 3600.0
     cooldown_s: float = 6 * 3600.0
+    volume_factor: float = 10.0
+    volume_floor_octets: int = 50_000_000
+    volume_min_days: int = 3
 
 
 class _Sim:
@@ -310,6 +323,8 @@ class FraudDetector:
         #: IMSI → whether its home side has suspended it (the inventory), or None.
         self.suspended: Callable[[str], bool] | None = None
         self._sims: dict[str, _Sim] = {}
+        self._volume = VolumeBaseline(th.volume_factor, th.volume_floor_octets,
+                                      th.volume_min_days)
         self.events = 0
         self.alerts = 0
 
@@ -355,6 +370,8 @@ class FraudDetector:
                 out = found if out is None else out + found
         elif kind[0] == "s":  # session-start / -update / -stop
             found = self._session(sim, ev)
+            if ev.octets:
+                found += self._volume_alert(sim, ev)
             if found:
                 out = found if out is None else out + found
         if self.suspended is not None and kind in _USAGE and self.suspended(ev.imsi):
@@ -579,6 +596,20 @@ class FraudDetector:
             sim.imei_left = ev.at
         sim.imei = sys.intern(imei) if len(imei) <= 16 else imei
         return out
+
+    def _volume_alert(self, sim: _Sim, ev: SimEvent) -> list[Alert]:
+        found = self._volume.add(ev.imsi, ev.session, ev.octets, ev.at)
+        if found is None:
+            return []
+        day, today, base, days = found
+        th = self.thresholds
+        return self._alert(
+            sim, ev, "usage-fraud", f"volume:{day}",
+            f"SIM {ev.imsi} moved {today / 1e6:.1f} MB today against a baseline of "
+            f"{base / 1e6:.1f} MB a day",
+            {"feature": "daily_volume", "observed": today, "baseline": round(base),
+             "days_of_history": days, "factor": th.volume_factor,
+             "floor": th.volume_floor_octets, "reason": "volume-anomaly"}, ev.at)
 
     def _sync_failure(self, sim: _Sim, ev: SimEvent) -> list[Alert]:
         th = self.thresholds
