@@ -11,6 +11,13 @@ this one. Schema migrations of every package
 (``simtrust.<pkg>._schema.MIGRATIONS``) are applied when the runtime opens,
 and columns a package lists in ``SEALED_COLUMNS`` are re-wrapped by
 :meth:`Runtime.rotate_master_key`.
+
+One piece, although it is over 600 lines: it is the single composition root
+(docs/architecture.md, "Runtime"), the one place that knows which
+collaborators each service is built with. Every property is a few lines that
+build one service from the others; spreading them over modules would scatter
+exactly the wiring this module exists to keep readable in one place, and the
+builders would again have to find each other by name.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from simtrust.devices import (
     DeviceCertificates,
     DeviceServices,
     QueuedSink,
+    check_bindings,
     feed_fraud_checks,
 )
 from simtrust.domain import Iccid, imsi_digits
@@ -59,7 +67,7 @@ from simtrust.errors import (
 )
 from simtrust.flows import FlowService
 from simtrust.identity import IdentityService, did_key
-from simtrust.ledger import LedgerNode, open_ledger_node
+from simtrust.ledger import LedgerNode, Transaction, open_ledger_node
 from simtrust.market import (
     Federation,
     MarketEvents,
@@ -417,7 +425,9 @@ class Runtime:
             intel = FraudIntelligence(
                 me=self.identity.issuer().controller, members=consortium.members,
                 keys=consortium.keys, resolver=self.identity.resolver,
-                own_imsis=self._own_imsis, deliver=self.detect.deliver, policy=consortium.policy)
+                own_imsis=self._own_imsis,
+                own_version=self.subscriber.inventory.count_sims,
+                deliver=self.detect.deliver, policy=consortium.policy)
             self.detect.fraud.shared_blocklist = intel.blocked_by
             self.ledger.register_handler("tagged-data", intel, replay_from=1)
             return intel
@@ -512,8 +522,16 @@ class Runtime:
                                       sinks=[QueuedSink(dispatcher)],
                                       public_host=settings.lwm2m_public_host,
                                       certificates=certificates)
-            # Reported IMEIs and positions go through the fraud detectors.
+            # Reported IMEIs and positions go through the fraud detectors and the bindings.
             feed_fraud_checks(services.manager, self.detect.observe_sim, self.clock)
+
+            def bound_imeis(iccid: str) -> list[str]:
+                try:
+                    return [b["imei"] for b in inventory.bindings(Iccid(iccid))]
+                except (NotFound, InvalidIdentifier):
+                    return []
+
+            check_bindings(services.manager, bound_imeis)
             return services
 
         return self._once("devices", build)
@@ -607,7 +625,21 @@ class Runtime:
                                      node.signer, token)
                 return bytes.fromhex(str(paid[0]["message_id"]))
 
-            return EnergyMarket(self.db, self.streams, self.audit, self.clock, pay)
+            def received(message_id: bytes) -> tuple[bytes, dict[bytes, int]]:
+                state = node.status(message_id)
+                if state.get("state") != "finalized":
+                    raise Conflict(f"the transfer is {state.get('state')}, not finalized")
+                message = node.get_message(message_id)
+                if not isinstance(message.body, Transaction):
+                    raise Conflict("the message is not a transaction")
+                paid: dict[bytes, int] = {}
+                for output in message.body.outputs:
+                    if output.owner == node.signer.public_key:
+                        for token, amount in output.tokens:
+                            paid[token] = paid.get(token, 0) + amount
+                return message.issuer, paid
+
+            return EnergyMarket(self.db, self.streams, self.audit, self.clock, pay, received)
 
         return self._once("energy", build)
 

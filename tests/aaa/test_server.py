@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from simtrust.aaa import Attr, Code, Packet, Vendor, decode
+from simtrust.aaa._admission import ClientRateLimit
 from simtrust.errors import StoreError
 
 from .conftest import APN, SECRET, Aaa, imeisv, imsi, wait_until
@@ -69,9 +70,7 @@ def test_accounting_retransmission_is_written_once(aaa: Aaa) -> None:
 
 def test_client_over_its_rate_is_dropped(aaa: Aaa) -> None:
     server = aaa.services.server
-    server._burst = 3.0
-    server._rate = 0.001
-    server._buckets.clear()
+    server._rates = ClientRateLimit(rate=0.001, burst=3.0)
     for n in range(5):
         server.handle_auth(_access(100 + n), ADDR)
     assert 2 == server.counters["rate_limited"]

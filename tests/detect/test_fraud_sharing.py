@@ -85,7 +85,8 @@ class Operator:
         self.service = DetectionService([self.sink])
         self.intel = FraudIntelligence(
             me=self.signer.controller, members=members, keys=KEYS, resolver=DidResolver(),
-            own_imsis=lambda: self.own, deliver=self.service.deliver, policy=policy)
+            own_imsis=lambda: self.own, own_version=lambda: len(self.own),
+            deliver=self.service.deliver, policy=policy)
         self.service.fraud.shared_blocklist = self.intel.blocked_by
         self.node.register_handler("tagged-data", self.intel, replay_from=1)
 
@@ -333,3 +334,12 @@ def test_untrusted_payloads_are_refused_with_a_reason_never_raised(data: bytes) 
     outcome = intel.outcome(b"\x00" * 32)
     assert outcome is not None
     assert "refused" == outcome[0]
+
+
+def test_a_sim_added_after_a_report_matches_the_next_one(ops: dict[str, Operator]) -> None:
+    _publish(ops, "B", "report", _report(ops["B"]))
+    assert 1 == len(ops["A"].sink.alerts)
+    new_sim = "234150000000002"
+    ops["A"].own.append(new_sim)
+    _publish(ops, "B", "report", _report(ops["B"], imsis=[new_sim]))
+    assert [A_SIM, new_sim] == [a.imsi for a in ops["A"].sink.alerts]

@@ -1,15 +1,16 @@
 """What devices report over LwM2M reaches the fraud detectors: the IMEI of a
 registration and the positions of the Location object, read or sent; a meter that reports
-Paris and, a minute later, Sydney raises impossible travel."""
+Paris and, a minute later, Sydney raises impossible travel. A SIM registering from a
+device its bindings do not name raises ``imei-not-bound``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from simtrust.detect import SimEvent
-from simtrust.devices import CF_SENML_JSON, feed_fraud_checks
+from simtrust.devices import CF_SENML_JSON, check_bindings, feed_fraud_checks
 
-from .conftest import IMEI1, Env, imsi
+from .conftest import IMEI1, IMEI2, Env, iccid, imsi
 from .test_bad_input import _dm_client
 
 
@@ -40,3 +41,22 @@ def test_registration_imei_and_reported_positions_feed_the_fraud_checks(env: Env
             (imsi(2).value, "location", IMEI1, -33.8688)] == [
         (e.imsi, e.kind, e.imei, e.lat) for e in events]
     assert "impossible-travel" in [a.kind for a in alerts], alerts
+
+
+def test_registration_from_an_unbound_device_raises_an_alert(env: Env) -> None:
+    m = env.devices.manager
+    bound = {iccid(1).value: [IMEI2], iccid(2).value: []}
+    env.devices.run_sync(lambda: check_bindings(m, lambda number: bound.get(number, [])))
+    unbound, free = _dm_client(env, 1, IMEI1), _dm_client(env, 2, IMEI1)
+
+    async def scenario() -> None:
+        for dev in (unbound, free):
+            try:
+                await dev.register()
+            finally:
+                dev.close()
+
+    env.devices.call(scenario())
+    alerts = [a for a in env.alerts.alerts if a.kind == "imei-not-bound"]
+    assert [imsi(1).value] == [a.imsi for a in alerts]  # the SIM without bindings is free
+    assert [IMEI2] == alerts[0].details["bound_imeis"]

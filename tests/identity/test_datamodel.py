@@ -28,7 +28,7 @@ from simtrust.identity import (
     verify_presentation,
 )
 from simtrust.identity._contexts import context_bytes
-from simtrust.identity._datamodel import _expand_check, check_terms
+from simtrust.identity._vcterms import _expand_check, check_terms
 
 from .conftest import NOW
 

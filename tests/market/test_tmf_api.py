@@ -257,6 +257,50 @@ def test_order_refused_writes_nothing(api: Any, keys: dict[str, dict[str, str]],
     assert "0" == api.get(url, headers=op).headers["x-total-count"]
 
 
+def test_order_prices_must_be_the_offerings_and_valid(
+        api: Any, keys: dict[str, dict[str, str]], check: Check) -> None:
+    """An itemPrice's productOfferingPrice: exists in reach, is the offering's, is valid now."""
+    op, acme = keys["operator"], keys["acme"]
+    past = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    future = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+
+    def price(headers: dict[str, str], **extra: Any) -> str:
+        made = api.post(f"{CATALOG}/productOfferingPrice", json={
+            "name": "monthly", "priceType": "recurring", "lifecycleStatus": "Active",
+            "price": {"unit": "EUR", "value": 4.5}, **extra}, headers=headers)
+        assert 201 == made.status_code, made.text
+        return str(made.json()["id"])
+
+    current, expired = price(op), price(op, validFor={"endDateTime": past})
+    later, retired = price(op, validFor={"startDateTime": future}), price(
+        op, lifecycleStatus="Retired")
+    other, private = price(op), price(keys["globex"])
+    offering = _offering(api, check, op, productOfferingPrice=[
+        {"id": p} for p in (current, expired, later, retired, private)])
+
+    def order(price_id: str) -> dict[str, Any]:
+        body = _order(offering["id"])
+        body["productOrderItem"][0]["itemPrice"] = [
+            {"priceType": "recurring", "productOfferingPrice": {"id": price_id}}]
+        return body
+
+    url = f"{ORDERING}/productOrder"
+    for price_id, status, code in ((expired, 422, "expired-price"),
+                                   (retired, 422, "expired-price"),
+                                   (later, 422, "not-yet-valid"),
+                                   (other, 422, "price-not-offered"),
+                                   (private, 404, None), ("missing", 404, None)):
+        error = _error(check, api.post(url, json=order(price_id), headers=acme), status)
+        assert code in (None, error["code"]), (price_id, error)
+    bad = _order(offering["id"])
+    bad["productOrderItem"][0]["itemPrice"] = {"productOfferingPrice": {"id": current}}
+    _error(check, api.post(url, json=bad, headers=acme), 400)
+    assert "0" == api.get(url, headers=op).headers["x-total-count"]
+    made = api.post(url, json=order(current), headers=acme)
+    assert 201 == made.status_code, made.text
+    check("622", "ProductOrder", made.json())
+
+
 def test_orders_are_tenant_isolated(api: Any, keys: dict[str, dict[str, str]],
                                     check: Check) -> None:
     offering = _offering(api, check, keys["operator"])

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 
 from simtrust.api.app import create_app
 from simtrust.errors import Conflict, InvalidInput, NotFound
-from simtrust.identity import did_key
 from simtrust.runtime import Runtime
 from simtrust.settlement import SettlementTokens
 from simtrust.streams import EnergyMarket, MeterReading, encode_reading
@@ -34,16 +33,8 @@ def box(store_kind: str, tmp_path: Path) -> Iterator[Box]:
 
 
 def _market(rt: Runtime, at: datetime) -> EnergyMarket:
-    """The market as the runtime builds it, seen at time ``at`` (gate closure is tested)."""
-    node = rt.ledger
-    tokens = SettlementTokens(node)
-
-    def pay(token: bytes, to: bytes, amount: int) -> bytes:
-        paid = tokens.settle([{"from": did_key(node.signer.public_key), "to": did_key(to),
-                               "amount_minor_units": amount}], node.signer, token)
-        return bytes.fromhex(paid[0]["message_id"])
-
-    return EnergyMarket(rt.db, rt.streams, rt.audit, lambda: at, pay)
+    """The runtime's market seen at time ``at`` (gate closure is tested)."""
+    return rt.energy.with_clock(lambda: at)
 
 
 def _meter(rt: Runtime, n: int) -> tuple[Meter, str]:
@@ -105,23 +96,37 @@ def test_orders_clear_deliver_and_pay_in_tokens(box: Box) -> None:
         after.post_order(TENANT, interval_start=start, meter=dune.meter_did, side="buy",
                          wh=1, price=1, actor="t")
 
-    token = SettlementTokens(rt.ledger).create(rt.ledger.signer, 10**6, 10**5).token_id
+    # The buyer's deposit in escrow: its SIM key pays 15 tokens to the node key.
+    node = rt.ledger
+    token = SettlementTokens(node).create(node.signer, 10**6, 10**5).token_id
+    node.transfer(node.signer, dune.author.announce.author, 50, token=token)
+    deposit = node.transfer(dune.sim.signer, node.signer.public_key, 15,  # type: ignore[arg-type]
+                            token=token)
+    with pytest.raises(Conflict):  # not alba's transfer
+        after.deposit(TENANT, meter=alba.meter_did, message_id=deposit, actor="t")
+    made = after.deposit(TENANT, meter=dune.meter_did, message_id=deposit, actor="t")
+    assert {token.hex(): 15} == made["balances"]
+    with pytest.raises(Conflict):  # counted once
+        after.deposit(TENANT, meter=dune.meter_did, message_id=deposit, actor="t")
     settled = after.settle_interval(TENANT, start, token=token, actor="t")
     plan = settled["payments"]
     assert "settled" == settled["status"]
     assert {alba.meter_did: 800, brook.meter_did: 0} == plan["delivered_wh"]
     assert [brook.meter_did] == list(plan["refused"])
-    assert [[dune.meter_did, alba.meter_did, 800, 21], [dune.meter_did, brook.meter_did, 0, 0]
-            ] == [[p["buyer"], p["seller"], p["delivered_wh"], p["amount"]]
-                  for p in plan["payments"]]  # 800 Wh x 26 / 1000 = 20.8 -> 21
-    assert {dune.meter_did: 21} == plan["buyers_owe"]
+    assert [[dune.meter_did, alba.meter_did, 800, 21, 15],
+            [dune.meter_did, brook.meter_did, 0, 0, 0]] == [
+        [p["buyer"], p["seller"], p["delivered_wh"], p["amount"], p["paid"]]
+        for p in plan["payments"]]  # 800 Wh x 26 / 1000 = 20.8 -> 21, 15 of it deposited
+    assert ({dune.meter_did: 21}, {dune.meter_did: 15}, {dune.meter_did: 6}) == (
+        plan["buyers_owe"], plan["buyers_paid"], plan["unpaid"])
+    assert {token.hex(): 0} == after.balances(TENANT, dune.meter_did)
     assert [alba.meter_did] == [t["to_meter"] for t in plan["transfers"]]
     seller_key = bytes.fromhex(rt.streams.channel(alba_ch)["author"])
-    assert 21 == rt.ledger.balance(seller_key).tokens.get(token)
+    assert 15 == rt.ledger.balance(seller_key).tokens.get(token)  # only what was deposited
     with pytest.raises(Conflict):
         after.settle_interval(TENANT, start, token=token, actor="t")  # never pays twice
     actions = {e.action for e in rt.audit.query(limit=1_000)}
-    assert {"energy.order", "energy.clear", "energy.settle"} <= actions
+    assert {"energy.order", "energy.clear", "energy.deposit", "energy.settle"} <= actions
 
     # Everything is in the store: a restarted process sees the same interval.
     box.rt = _reopen(rt)
@@ -192,6 +197,26 @@ def test_api_orders_clear_and_settle(sqlite_runtime: Runtime) -> None:
         refused = api.post(f"/v1/energy/intervals/{past}/settle", headers=as_admin,
                            json={"token_id": "00" * 32})
         assert 403 == refused.status_code
+        node = rt.ledger
+        token = SettlementTokens(node).create(node.signer, 1_000, 100).token_id
+        node.transfer(node.signer, buyer.author.announce.author, 40, token=token)
+        paid = node.transfer(buyer.sim.signer, node.signer.public_key, 30,  # type: ignore[arg-type]
+                             token=token)
+        made = api.post("/v1/energy/deposits", headers=as_admin, json={
+            "meter": buyer.meter_did, "message_id": paid.hex()})
+        assert (201, {token.hex(): 30}) == (made.status_code, made.json()["balances"]), made.text
+        again = api.post("/v1/energy/deposits", headers=as_admin, json={
+            "meter": buyer.meter_did, "message_id": paid.hex()})
+        assert 409 == again.status_code
+        unknown = api.post("/v1/energy/deposits", headers=as_admin, json={
+            "meter": buyer.meter_did, "message_id": "00" * 32})
+        assert 409 == unknown.status_code  # no such finalized transfer
+        shown = api.get("/v1/energy/balances", headers=as_admin,
+                        params={"meter": buyer.meter_did})
+        assert {token.hex(): 30} == shown.json()["balances"]
+        hidden_balance = api.get("/v1/energy/balances", headers={
+            "Authorization": f"Bearer {stranger.secret}"}, params={"meter": buyer.meter_did})
+        assert 404 == hidden_balance.status_code
         for bad in ({"interval_start": start + 1}, {"side": "hold"}, {"wh": 0}, {"wh": 2**64}):
             body = {"interval_start": start, "meter": seller.meter_did, "side": "sell",
                     "wh": 1, "price": 1, **bad}

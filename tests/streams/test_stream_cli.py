@@ -136,11 +136,19 @@ def test_energy_order_interval_clear_and_settle(home: Path, tmp_path: Path,
     code, settled, err = _run(["energy", "settle", str(past), "--tenant", TENANT, "--token",
                                "ab" * 32, "--json"], capsys)
     assert (0, "settled", []) == (code, settled["status"], settled["payments"]["transfers"]), err
+    code, balance, err = _run(["energy", "balance", "--meter", meter.meter_did, "--tenant",
+                               TENANT, "--json"], capsys)
+    assert (0, {}) == (code, balance["balances"]), err
+    code, _, err = _run(["energy", "deposit", "--meter", meter.meter_did, "--message-id",
+                         "00" * 32, "--tenant", TENANT], capsys)
+    assert 1 == code, err  # no such finalized transfer
     for argv in (["energy", "order", "--interval", str(future + 1), "--meter", meter.meter_did,
                   "--side", "sell", "--wh", "1", "--price", "1", "--tenant", TENANT],
                  ["energy", "order", "--interval", str(future), "--meter", meter.meter_did,
                   "--side", "hold", "--wh", "1", "--price", "1", "--tenant", TENANT],
-                 ["energy", "settle", str(past), "--tenant", TENANT, "--token", "xyz"]):
+                 ["energy", "settle", str(past), "--tenant", TENANT, "--token", "xyz"],
+                 ["energy", "deposit", "--meter", meter.meter_did, "--message-id", "zz",
+                  "--tenant", TENANT]):
         code, _, err = _run(argv, capsys)
         assert 2 == code, (argv, err)
         assert 1 == len([line for line in err.splitlines() if line.strip()]), err

@@ -13,10 +13,12 @@ check — unknown source, bad length, bad authenticator or
 Message-Authenticator (RFC 3579 §3.2), EAP without Message-Authenticator
 (§3.3), over the per-client rate — are counted and dropped silently, as
 RFC 2865 §3 asks. Retransmissions (same client, identifier and authenticator)
-get the cached answer (RFC 5080 §2.2.2). With a storm guard
+get the cached answer (RFC 5080 §2.2.2); the per-client rate limit and that
+cache are :mod:`._admission`. With a storm guard
 (:class:`~simtrust.detect.StormGuard`, GSMA TS.34 §4), an Access-Request over
 its subscriber's tenant or TAC limit is silently discarded too (RFC 2865 §2:
-the NAS retransmits and backs off) and counted as ``storm_dropped``.
+the NAS retransmits and backs off) and counted as ``storm_dropped``. What the
+server answered is handed to the fraud detectors as events (:mod:`._events`).
 """
 
 from __future__ import annotations
@@ -27,15 +29,16 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from simtrust.aaa._admission import AnswerCache, ClientRateLimit
 from simtrust.aaa._apn import DEFAULT_SESSION_TIMEOUT, ApnAccessStore
 from simtrust.aaa._clients import GatewayClient, GatewayClients
 from simtrust.aaa._commit import AuditCommitter
+from simtrust.aaa._events import auth_event, session_events, text_value
 from simtrust.aaa._radius import (
     Attr,
     Code,
@@ -105,14 +108,6 @@ class EapHandler(Protocol):
         ...
 
 
-class _Bucket:
-    __slots__ = ("stamp", "tokens")
-
-    def __init__(self, tokens: float) -> None:
-        self.tokens = tokens
-        self.stamp = time.monotonic()
-
-
 class RadiusServer:
     """Answers Access-Requests and records Accounting-Requests for configured gateways."""
 
@@ -147,13 +142,8 @@ class RadiusServer:
         self.usage = usage
         self.eap = eap
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
-        self._dup_ttl = dup_ttl
-        self._dup_max = dup_max
-        self._answers: OrderedDict[tuple[Any, ...], tuple[float, bytes | None]] = OrderedDict()
-        self._answers_lock = threading.Lock()
-        self._rate = client_rate
-        self._burst = client_burst
-        self._buckets: dict[int, _Bucket] = {}
+        self._answers = AnswerCache(ttl=dup_ttl, capacity=dup_max)
+        self._rates = ClientRateLimit(rate=client_rate, burst=client_burst)
         self._max_in_flight = max_in_flight
         self._in_flight: dict[int, int] = {}
         self._flight_lock = threading.Lock()
@@ -179,7 +169,7 @@ class RadiusServer:
             return None
         if secret is not None:
             client = replace(client, secret=secret)
-        if not self._take(client.id):
+        if not self._rates.take(client.id):
             self.counters["rate_limited"] += 1
             return None
         try:
@@ -193,41 +183,6 @@ class RadiusServer:
         wire = data[: int.from_bytes(data[2:4], "big")]
         key = (client.id, addr, packet.identifier, packet.authenticator)
         return client, packet, wire, key
-
-    def _take(self, client_id: int) -> bool:
-        bucket = self._buckets.get(client_id)
-        now = time.monotonic()
-        if bucket is None:
-            bucket = self._buckets[client_id] = _Bucket(self._burst)
-        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.stamp) * self._rate)
-        bucket.stamp = now
-        if bucket.tokens < 1.0:
-            return False
-        bucket.tokens -= 1.0
-        return True
-
-    def _cached(self, key: tuple[Any, ...]) -> tuple[bool, bytes | None]:
-        """(seen, answer): a retransmission gets the stored answer (None: still working)."""
-        with self._answers_lock:
-            hit = self._answers.get(key)
-            if hit is None:
-                return False, None
-            if hit[0] < time.monotonic():
-                del self._answers[key]
-                return False, None
-        self.counters["duplicates"] += 1
-        return True, hit[1]
-
-    def _remember(self, key: tuple[Any, ...], answer: bytes | None) -> None:
-        with self._answers_lock:
-            self._answers[key] = (time.monotonic() + self._dup_ttl, answer)
-            self._answers.move_to_end(key)
-            while len(self._answers) > self._dup_max:
-                self._answers.popitem(last=False)
-
-    def _forget(self, key: tuple[Any, ...]) -> None:
-        with self._answers_lock:
-            self._answers.pop(key, None)
 
     # -- Access-Request ------------------------------------------------------------
 
@@ -246,15 +201,16 @@ class RadiusServer:
         if admitted is None:
             return None
         client, request, wire, key = admitted
-        seen, answer = self._cached(key)
+        seen, answer = self._answers.lookup(key)
+        if seen:
+            self.counters["duplicates"] += 1
         if seen:
             return answer
-        self._remember(key, None)  # in progress: a retransmission meanwhile is dropped
+        self._answers.remember(key, None)  # in progress: a retransmission meanwhile is dropped
         try:
             return self._answer_auth(client, request, wire, key, send)
         except BaseException:
-            with self._answers_lock:
-                self._answers.pop(key, None)
+            self._answers.forget(key)
             raise
 
     def _answer_auth(self, client: GatewayClient, request: Packet, wire: bytes,
@@ -265,16 +221,16 @@ class RadiusServer:
         if has_ma and not verify_message_authenticator(wire, client.secret,
                                                         request.authenticator):
             self.counters["bad_authenticator"] += 1
-            self._forget(key)
+            self._answers.forget(key)
             return None
         is_eap = Attr.EAP_MESSAGE in first
         if is_eap and not has_ma:
             self.counters["missing_message_authenticator"] += 1
-            self._forget(key)
+            self._answers.forget(key)
             return None
         if self.storm is not None and not is_eap and not self._storm_admits(request):
             self.counters["storm_dropped"] += 1
-            self._forget(key)
+            self._answers.forget(key)
             return None
         self.counters["access_requests"] += 1
         reply = Packet(Code.ACCESS_REJECT, request.identifier)
@@ -298,22 +254,21 @@ class RadiusServer:
         out = reply.sign_response(request.authenticator, client.secret)
         pending: list[AuditEntry] = self._local.pending
         if not pending:
-            self._remember(key, out)
+            self._answers.remember(key, out)
             return out
         self._local.pending = []
         if send is None:
             self.audit.append_many(pending)
-            self._remember(key, out)
+            self._answers.remember(key, out)
             return out
-        self._remember(key, None)
+        self._answers.remember(key, None)
 
         def done() -> None:
-            self._remember(key, out)
+            self._answers.remember(key, out)
             send(out)
 
         def failed() -> None:
-            with self._answers_lock:
-                self._answers.pop(key, None)
+            self._answers.forget(key)
 
         self.committer.submit(pending, done, failed)
         return None
@@ -333,7 +288,11 @@ class RadiusServer:
                                    request.get(Attr.STATE), actor)
         if outcome.success:
             if self.observer is not None and outcome.imsi is not None:
-                self._observe_auth(request, outcome.imsi)
+                sim = self.attach.sim_view(outcome.imsi)
+                event = auth_event(request, outcome.imsi,
+                                   sim.tenant_id if sim is not None else "")
+                if event is not None:
+                    self.observer(event)
             self._authorize(request, client, reply, eap_imsi=outcome.imsi)
             if reply.code == Code.ACCESS_ACCEPT and outcome.msk is not None:
                 _add_eap(reply, outcome.eap)
@@ -361,7 +320,7 @@ class RadiusServer:
     def _storm_admits(self, request: Packet) -> bool:
         """The storm guard's word on a (non-EAP) Access-Request: tenant of the SIM, TAC."""
         assert self.storm is not None
-        imsi = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMSI))
+        imsi = text_value(request.vendor(Vendor.TGPP, Vendor.TGPP_IMSI))
         if imsi is None:
             name = request.text(Attr.USER_NAME)
             imsi = name if name is not None and name.isascii() and name.isdigit() else ""
@@ -369,7 +328,7 @@ class RadiusServer:
             sim = self.attach.sim_view(Imsi(imsi).value) if imsi else None
         except SimtrustError:
             sim = None
-        equipment = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV)) or ""
+        equipment = text_value(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV)) or ""
         tac = equipment[:8] if len(equipment) >= 14 and equipment.isascii() else ""
         with self._storm_lock:
             admission = self.storm.admit(time.monotonic(), tenant=sim.tenant_id if sim else "",
@@ -384,7 +343,7 @@ class RadiusServer:
         disagrees with it is refused.
         """
         eap = eap_imsi is not None
-        imsi_text = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMSI))
+        imsi_text = text_value(request.vendor(Vendor.TGPP, Vendor.TGPP_IMSI))
         if eap:
             if imsi_text is not None and imsi_text != eap_imsi:
                 self._reject(reply, "imsi-mismatch", "3GPP-IMSI differs from the EAP identity",
@@ -406,7 +365,7 @@ class RadiusServer:
             self._reject(reply, "apn-not-subscribed", f"SIM is not subscribed to APN {apn!r}",
                          actor, sim, imsi.value)
             return
-        serving_text = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_SGSN_MCC_MNC))
+        serving_text = text_value(request.vendor(Vendor.TGPP, Vendor.TGPP_SGSN_MCC_MNC))
         if serving_text:
             serving = self._plmns.get(serving_text)
             if serving is None:
@@ -415,7 +374,7 @@ class RadiusServer:
                     self._plmns[serving_text] = serving
         else:
             serving = Plmn(imsi.value[:3], imsi.value[3 : 3 + imsi.mnc_length])
-        equipment = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV))
+        equipment = text_value(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV))
         if equipment is None and eap:
             self._eap_without_equipment(reply, sim, imsi.value, serving, actor)
             return
@@ -521,7 +480,9 @@ class RadiusServer:
                 not verify_message_authenticator(wire, client.secret, _ZERO16):
             self.counters["bad_authenticator"] += 1
             return
-        seen, answer = self._cached(key)
+        seen, answer = self._answers.lookup(key)
+        if seen:
+            self.counters["duplicates"] += 1
         if seen:
             if answer is not None:
                 send(answer)
@@ -541,7 +502,7 @@ class RadiusServer:
         if status in ("accounting-on", "accounting-off"):
             self._close_all(client)
             self.counters["accounting_responses"] += 1
-            self._remember(key, out)
+            self._answers.remember(key, out)
             send(out)
             return
         assert session_id is not None
@@ -550,14 +511,14 @@ class RadiusServer:
             stored = self.accounting.get(record.session_key)
             self._totals[record.session_key] = (
                 0 if stored is None else stored.in_octets + stored.out_octets)
-        self._remember(key, None)
+        self._answers.remember(key, None)
         with self._flight_lock:
             self._in_flight[client.id] = self._in_flight.get(client.id, 0) + 1
 
         def done() -> None:
             with self._flight_lock:
                 self._in_flight[client.id] -= 1
-            self._remember(key, out)
+            self._answers.remember(key, out)
             self.counters["accounting_responses"] += 1
             send(out)
 
@@ -565,20 +526,19 @@ class RadiusServer:
             # Not written: forget the request so that its retransmission is processed.
             with self._flight_lock:
                 self._in_flight[client.id] -= 1
-            with self._answers_lock:
-                self._answers.pop(key, None)
+            self._answers.forget(key)
 
         self.accounting.submit(record, done, failed)
 
     def _record(self, request: Packet, a: dict[int, bytes], client: GatewayClient,
                 session_id: str, status: str) -> AcctRecord:
-        imsi = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMSI))
+        imsi = text_value(request.vendor(Vendor.TGPP, Vendor.TGPP_IMSI))
         framed = a.get(Attr.FRAMED_IP_ADDRESS)
         framed_ip = str(ipaddress.IPv4Address(framed)) if framed and len(framed) == 4 else None
         if imsi is None and framed_ip is not None:
             imsi = self.attach.addresses.lookup(framed_ip)
         nas = a.get(Attr.NAS_IP_ADDRESS)
-        serving = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_SGSN_MCC_MNC))
+        serving = text_value(request.vendor(Vendor.TGPP, Vendor.TGPP_SGSN_MCC_MNC))
         apn = a.get(Attr.CALLED_STATION_ID)
         msisdn = a.get(Attr.CALLING_STATION_ID)
         record = AcctRecord(
@@ -587,7 +547,7 @@ class RadiusServer:
             at=self.clock().isoformat(), imsi=imsi,
             apn=apn.decode("utf-8", "replace").lower() if apn else None,
             msisdn=msisdn.decode("utf-8", "replace") if msisdn else None,
-            imeisv=_text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV)),
+            imeisv=text_value(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV)),
             framed_ip=framed_ip,
             nas_ip=str(ipaddress.IPv4Address(nas)) if nas and len(nas) == 4 else None,
             serving_plmn=serving,
@@ -619,7 +579,8 @@ class RadiusServer:
     def _metered(self, records: list[AcctRecord]) -> None:
         """After a commit: feed the bytes accounted since the last record to the volume caps."""
         if self.observer is not None:
-            self._observe_sessions(records)
+            for event in session_events(records, self._totals):
+                self.observer(event)
         if self.usage is None:
             for record in records:
                 self._totals[record.session_key] = record.in_octets + record.out_octets
@@ -636,37 +597,6 @@ class RadiusServer:
                 self._totals.pop(record.session_key, None)
 
 
-    def _observe_auth(self, request: Packet, imsi: str) -> None:
-        """A successful EAP-AKA/AKA' authentication as an ``auth`` event of the SIM."""
-        assert self.observer is not None
-        serving = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_SGSN_MCC_MNC)) or ""
-        equipment = _text(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV)) or ""
-        sim = self.attach.sim_view(imsi)
-        try:
-            event = SimEvent(time.time(), imsi_digits(imsi), "auth", plmn=serving,
-                             imei=equipment, tenant=sim.tenant_id if sim is not None else "")
-        except SimtrustError:
-            return
-        self.observer(event)
-
-    def _observe_sessions(self, records: list[AcctRecord]) -> None:
-        """Committed accounting records as session events for the fraud detectors."""
-        assert self.observer is not None
-        at = time.time()
-        for record in records:
-            if record.imsi is None:
-                continue
-            kind = ("session-stop" if record.status == "closed" else
-                    "session-update" if record.session_key in self._totals else "session-start")
-            try:
-                event = SimEvent(at, imsi_digits(record.imsi), kind,
-                                 plmn=record.serving_plmn or "", imei=record.imeisv or "",
-                                 session=record.session_key, tenant=record.tenant_id or "")
-            except SimtrustError:
-                continue
-            self.observer(event)
-
-
 def _add_eap(reply: Packet, eap: bytes) -> None:
     """EAP-Message attributes of at most 253 octets each (RFC 3579 §3.1)."""
     for offset in range(0, len(eap), 253):
@@ -676,10 +606,3 @@ def _add_eap(reply: Packet, eap: bytes) -> None:
 def _int(attributes: dict[int, bytes], kind: int) -> int:
     value = attributes.get(kind)
     return int.from_bytes(value, "big") if value is not None and len(value) == 4 else 0
-
-
-def _text(value: bytes | None) -> str | None:
-    if value is None:
-        return None
-    text = value.decode("utf-8", "replace").strip().strip("\x00")
-    return text or None

@@ -10,7 +10,9 @@ meter's bid or offer for an interval (until the interval starts), ``interval``
 shows it, ``clear-interval`` clears it once its gate closed (``clear-due``, run
 from a timer, clears every such interval) and ``settle`` checks
 delivery against the stored readings that reach the confidence threshold and
-pays the sellers in a settlement token from the node key. Unreadable input is
+pays the sellers in a settlement token from the node key, out of the buyers'
+escrow deposits (``deposit`` registers a buyer's finalized transfer to the node
+key, ``balance`` shows what is left). Unreadable input is
 one line on stderr and exit code 2.
 """
 
@@ -165,6 +167,45 @@ def clear_due_command(tenant: Tenant, json_out: JsonOut = False) -> None:
         return
     for document in cleared:
         _show(document, False)
+
+
+@app.command("deposit")
+def deposit_command(
+    meter: Annotated[str, typer.Option("--meter", help="The buyer's meter id.")],
+    message_id: Annotated[str, typer.Option("--message-id", help="Its finalized token "
+                                            "transfer to the node key (hex).")],
+    tenant: Tenant,
+    json_out: JsonOut = False,
+) -> None:
+    """Register a buyer's escrow deposit: its finalized token transfer to the node key."""
+    transfer = parse_hex_id(message_id, "message id")
+    rt = open_runtime()
+    try:
+        made = rt.energy.deposit(tenant, meter=meter, message_id=transfer, actor="cli")
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(made)
+    else:
+        console.print(f"{meter}: balances {made['balances']}")
+
+
+@app.command("balance")
+def balance_command(
+    meter: Annotated[str, typer.Option("--meter", help="A meter id.")],
+    tenant: Tenant,
+    json_out: JsonOut = False,
+) -> None:
+    """A meter's escrow balance per token (deposits minus settled payments)."""
+    rt = open_runtime()
+    try:
+        balances = rt.energy.meter_balances(tenant, meter)
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({"meter": meter, "balances": balances})
+    else:
+        console.print(f"{meter}: {balances}")
 
 
 @app.command("settle")

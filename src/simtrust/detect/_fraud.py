@@ -31,13 +31,15 @@ the threshold it crossed in ``evidence``):
   SIM, a blocklisted IMEI or TAC, and IMEI churn (more than ``churn_imeis``
   distinct IMEIs within ``churn_window_s``); an IMEI on a partner's shared
   blocklist (``shared_blocklist``, :mod:`simtrust.detect._sharing`).
-* ``usage-fraud`` — a session or flow of a SIM its home side has suspended
+* ``usage-fraud`` — a day's data volume far over the SIM's own baseline
+  (:mod:`simtrust.detect._usage`); a session or flow of a SIM its home side has suspended
   (``suspended``: the inventory's word, asked only for those events).
 
-The module runs a little over 600 lines: the detectors share one per-SIM
-state object and one dispatch in :meth:`FraudDetector.observe`, which is what
-keeps memory under 1 KiB per SIM and the event rate over 100,000/s; split
-across modules they would each keep their own map of SIMs.
+The detectors stay together in this module: they share one per-SIM state
+object and one dispatch in :meth:`FraudDetector.observe`, which is what keeps
+memory under 1 KiB per SIM and the event rate over 100,000/s; split across
+modules they would each keep their own map of SIMs. The event value itself,
+:class:`SimEvent`, and its kinds are in :mod:`._events`.
 
 State per tracked SIM is one ``__slots__`` object: the last place (a shared
 tuple from the table), times, the current and previous IMEI, a bounded tuple of
@@ -58,9 +60,17 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
+from simtrust.detect._events import (
+    EVENT_KINDS,
+    SESSION_STOP,
+    SQN_AHEAD,
+    SYNC_FAILURE,
+    USAGE_KINDS,
+    SimEvent,
+)
 from simtrust.detect._model import Alert
-from simtrust.domain import ImsiDigits, imsi_digits, luhn_check_digit
-from simtrust.errors import InvalidInput
+from simtrust.detect._usage import VolumeBaseline
+from simtrust.domain import ImsiDigits, luhn_check_digit
 
 __all__ = [
     "EVENT_KINDS",
@@ -73,114 +83,12 @@ __all__ = [
     "great_circle_km",
 ]
 
-AUTH = "auth"
-SYNC_FAILURE = "auth-sync-failure"
-#: A re-sync whose SQN_MS was beyond the AuC's SEQ_HE: the USIM accepted vectors the
-#: home never issued (TS 33.102 Annex C; a clone with a copied key, or a restored AuC).
-SQN_AHEAD = "auth-sqn-ahead"
-LOCATION = "location"
-SESSION_START = "session-start"
-SESSION_UPDATE = "session-update"
-SESSION_STOP = "session-stop"
-FLOW = "flow"
-EVENT_KINDS = (AUTH, SYNC_FAILURE, SQN_AHEAD, LOCATION, SESSION_START, SESSION_UPDATE,
-               SESSION_STOP, FLOW)
-_KINDS = frozenset(EVENT_KINDS)
-_USAGE = frozenset((SESSION_START, SESSION_UPDATE, FLOW))
-
 FRAUD_ALERT_KINDS = ("equipment", "impossible-travel", "shared-report", "sim-clone",
                      "usage-fraud")
 
 _EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
 _DIGITS = frozenset("0123456789")
 
-
-@dataclass(frozen=True, slots=True)
-class SimEvent:
-    """One observation of a SIM by any interface.
-
-    ``plmn`` is the serving network (MCC+MNC digits) where known; ``imei`` the
-    equipment identity (IMEI or IMEISV) where the interface carries it;
-    ``cell`` the cell or tracking-area identity and ``lat``/``lon`` its
-    position when the operator's cell table knows it; ``session`` the
-    accounting session id of session events.
-    """
-
-    at: float
-    imsi: ImsiDigits
-    kind: str
-    plmn: str = ""
-    imei: str = ""
-    cell: str = ""
-    lat: float | None = None
-    lon: float | None = None
-    session: str = ""
-    tenant: str = ""
-
-    def __post_init__(self) -> None:
-        if self.kind not in _KINDS:
-            raise InvalidInput(f"unknown SIM event kind {self.kind!r}")
-        if not self.imsi:
-            raise InvalidInput("SIM event without an IMSI")
-        if not math.isfinite(self.at):
-            raise InvalidInput("SIM event time must be finite")
-        if (self.lat is None) != (self.lon is None):
-            raise InvalidInput("a cell position needs both latitude and longitude")
-        if self.lat is not None and self.lon is not None and not (
-            -90.0 <= self.lat <= 90.0 and -180.0 <= self.lon <= 180.0
-        ):
-            raise InvalidInput("cell position out of range")
-        if self.kind.startswith("session-") and not self.session:
-            raise InvalidInput("a session event needs its session id")
-
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON-lines form ``simtrust fraud analyse`` reads (empty fields left out)."""
-        doc: dict[str, Any] = {"at": self.at, "imsi": self.imsi, "kind": self.kind}
-        for name in ("plmn", "imei", "cell", "session", "tenant"):
-            value = getattr(self, name)
-            if value:
-                doc[name] = value
-        if self.lat is not None:
-            doc["lat"], doc["lon"] = self.lat, self.lon
-        return doc
-
-    @classmethod
-    def from_json(cls, doc: object) -> SimEvent:
-        """An event from its JSON form; anything malformed is :class:`InvalidInput`."""
-        if not isinstance(doc, dict):
-            raise InvalidInput("a SIM event must be a JSON object")
-        unknown = set(doc) - _JSON_FIELDS
-        if unknown:
-            raise InvalidInput(f"unknown SIM event field {sorted(unknown)[0]!r}")
-        at = doc.get("at")
-        if isinstance(at, bool) or not isinstance(at, int | float):
-            raise InvalidInput("SIM event 'at' must be a number (UNIX seconds)")
-        text: dict[str, str] = {}
-        for name in ("imsi", "kind", "plmn", "imei", "cell", "session", "tenant"):
-            value = doc.get(name, "")
-            if not isinstance(value, str):
-                raise InvalidInput(f"SIM event {name!r} must be a string")
-            text[name] = value
-        pos: dict[str, float | None] = {}
-        for name in ("lat", "lon"):
-            value = doc.get(name)
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if value is not None and not number:
-                raise InvalidInput(f"SIM event {name!r} must be a number")
-            pos[name] = None if value is None else float(value)
-        if text["kind"] not in _KINDS:
-            raise InvalidInput(f"unknown SIM event kind {text['kind']!r}")
-        if not text["imsi"]:
-            raise InvalidInput("SIM event without an IMSI")
-        return cls(float(at), imsi_digits(text["imsi"]), text["kind"], plmn=text["plmn"],
-                   imei=text["imei"], cell=text["cell"], lat=pos["lat"], lon=pos["lon"],
-                   session=text["session"], tenant=text["tenant"])
-
-
-_JSON_FIELDS = frozenset(
-    ("at", "imsi", "kind", "plmn", "imei", "cell", "lat", "lon", "session", "tenant")
-)
 
 #: A place: (latitude°, longitude°, uncertainty radius km, label).
 Place = tuple[float, float, float, str]
@@ -227,6 +135,9 @@ class FraudThresholds:
     flap_window_s: float = 12 * 3600.0
     flap_min_span_s: float = 2 * 3600.0
     cooldown_s: float = 6 * 3600.0
+    volume_factor: float = 10.0
+    volume_floor_octets: int = 50_000_000
+    volume_min_days: int = 3
 
 
 class _Sim:
@@ -310,6 +221,8 @@ class FraudDetector:
         #: IMSI → whether its home side has suspended it (the inventory), or None.
         self.suspended: Callable[[str], bool] | None = None
         self._sims: dict[str, _Sim] = {}
+        self._volume = VolumeBaseline(th.volume_factor, th.volume_floor_octets,
+                                      th.volume_min_days)
         self.events = 0
         self.alerts = 0
 
@@ -355,9 +268,11 @@ class FraudDetector:
                 out = found if out is None else out + found
         elif kind[0] == "s":  # session-start / -update / -stop
             found = self._session(sim, ev)
+            if ev.octets:
+                found += self._volume_alert(sim, ev)
             if found:
                 out = found if out is None else out + found
-        if self.suspended is not None and kind in _USAGE and self.suspended(ev.imsi):
+        if self.suspended is not None and kind in USAGE_KINDS and self.suspended(ev.imsi):
             found = self._alert(
                 sim, ev, "usage-fraud", "suspended",
                 f"SIM {ev.imsi} used ({kind}) while its home operator has it suspended",
@@ -579,6 +494,20 @@ class FraudDetector:
             sim.imei_left = ev.at
         sim.imei = sys.intern(imei) if len(imei) <= 16 else imei
         return out
+
+    def _volume_alert(self, sim: _Sim, ev: SimEvent) -> list[Alert]:
+        found = self._volume.add(ev.imsi, ev.session, ev.octets, ev.at)
+        if found is None:
+            return []
+        day, today, base, days = found
+        th = self.thresholds
+        return self._alert(
+            sim, ev, "usage-fraud", f"volume:{day}",
+            f"SIM {ev.imsi} moved {today / 1e6:.1f} MB today against a baseline of "
+            f"{base / 1e6:.1f} MB a day",
+            {"feature": "daily_volume", "observed": today, "baseline": round(base),
+             "days_of_history": days, "factor": th.volume_factor,
+             "floor": th.volume_floor_octets, "reason": "volume-anomaly"}, ev.at)
 
     def _sync_failure(self, sim: _Sim, ev: SimEvent) -> list[Alert]:
         th = self.thresholds

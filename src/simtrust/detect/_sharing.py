@@ -130,15 +130,19 @@ class FraudIntelligence:
         keys: ConsortiumKeys,
         resolver: DidResolver,
         own_imsis: Callable[[], Iterable[str]] = tuple,
+        own_version: Callable[[], object] = lambda: None,
         deliver: Callable[[list[Alert]], object] | None = None,
         policy: SharingPolicy | None = None,
     ) -> None:
+        """``own_version`` changes when the own SIMs change (the hash index is rebuilt)."""
         self.me = me
         self.members = frozenset(members) | {me}
         self.keys = keys
         self.resolver = resolver
         self.policy = policy or SharingPolicy()
         self._own_imsis = own_imsis
+        self._own_version = own_version
+        self._indexed: object = None
         self._deliver = deliver
         self._lock = threading.RLock()
         self._reports: dict[str, _Entry] = {}
@@ -275,6 +279,10 @@ class FraudIntelligence:
     # -- acting on reports ----------------------------------------------------------------
 
     def _own_index(self, epoch: str) -> dict[str, str]:
+        version = self._own_version()
+        if version != self._indexed:
+            self._index.clear()
+            self._indexed = version
         index = self._index.get(epoch)
         if index is None:
             key = self.keys.get(epoch)
@@ -318,7 +326,7 @@ class FraudIntelligence:
         ]
         if alerts:
             with self._lock:
-                self.matches += alerts
+                self.matches = (self.matches + alerts)[-10_000:]
             if self._deliver is not None:
                 self._deliver(alerts)
 

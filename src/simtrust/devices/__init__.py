@@ -34,7 +34,7 @@ from simtrust.devices._credentials import CredentialStore
 from simtrust.devices._dtls_client import DtlsClientLink
 from simtrust.devices._fota import RESULT_TEXT, Campaign, FirmwareCampaigns
 from simtrust.devices._objects import OBJECTS, ObjLink, Path, Value, format_path, parse_path
-from simtrust.devices._reports import feed_fraud_checks
+from simtrust.devices._reports import check_bindings, feed_fraud_checks
 from simtrust.devices._server import (
     DeviceAlert,
     DeviceManager,
@@ -96,6 +96,7 @@ __all__ = [
     "SimFinder",
     "UdpLink",
     "Value",
+    "check_bindings",
     "decode_content",
     "decode_message",
     "encode_content",

@@ -7,6 +7,9 @@
 - A Location object value (/6/0/0 latitude, /6/0/1 longitude, Core Appendix E.7) read,
   notified or sent is a ``location`` event with that position (impossible travel).
 
+- A registered IMEI that is not among the IMEIs the inventory binds the SIM to (when it
+  binds it to any) raises the device alert ``imei-not-bound`` (:func:`check_bindings`).
+
 The observer runs on the servers' loop; it is the runtime's ``detect.observe_sim``.
 """
 
@@ -22,7 +25,7 @@ from simtrust.devices._server import DeviceManager, Registration
 from simtrust.domain import imsi_digits
 from simtrust.errors import SimtrustError
 
-__all__ = ["feed_fraud_checks"]
+__all__ = ["check_bindings", "feed_fraud_checks"]
 
 
 def _coordinate(value: Value | None, bound: float) -> float | None:
@@ -56,3 +59,20 @@ def feed_fraud_checks(manager: DeviceManager, observe: Callable[[SimEvent], obje
 
     manager.listeners.append(registered)
     manager.report_listeners.append(reported)
+
+
+def check_bindings(manager: DeviceManager, bound_imeis: Callable[[str], list[str]]) -> None:
+    """Alert ``imei-not-bound`` when a SIM registers from a device the inventory does not
+    bind it to (``bound_imeis(iccid)``: the inventory's bindings, empty when unbound)."""
+
+    def registered(kind: str, reg: Registration) -> None:
+        if kind != "registered" or not reg.imei:
+            return
+        bound = bound_imeis(reg.iccid)
+        if bound and reg.imei[:14] not in {imei[:14] for imei in bound}:
+            manager.alert("imei-not-bound", reg,
+                          f"SIM {reg.imsi} registered from IMEI {reg.imei}, bound to "
+                          f"{', '.join(sorted(bound))}",
+                          {"imei": reg.imei, "bound_imeis": sorted(bound), "iccid": reg.iccid})
+
+    manager.listeners.append(registered)

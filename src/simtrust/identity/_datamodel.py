@@ -44,13 +44,7 @@ required and ``expirationDate`` optional (``xsd:dateTime``), no
 (§4.9), ``credentialSchema`` with ``id`` and ``type`` (§5.4),
 ``refreshService`` with ``id`` and ``type`` (§5.6).
 
-Term definitions are checked by a small walker over the bundled contexts when
-every context is a bundled URL (the common case, microseconds per
-credential) and by pyld's JSON-LD expansion otherwise (inline contexts,
-embedded ``@context``, JSON-LD keywords beyond ``@id``/``@type``/value
-objects). The walker follows JSON-LD 1.1 scoping (type-scoped contexts do
-not propagate into nested nodes, property-scoped contexts do, a ``null``
-scoped context resets); a property test checks it against pyld.
+Term definitions (§5.2) are checked by :func:`._vcterms.check_terms`.
 """
 
 from __future__ import annotations
@@ -58,8 +52,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from simtrust.errors import DecodeError
@@ -68,13 +60,15 @@ from simtrust.identity._contexts import (
     CREDENTIALS_V1,
     CREDENTIALS_V2,
     EXAMPLES_V2,
-    bundled_context,
     context_bytes,
-    document_loader,
 )
 from simtrust.identity._errors import VerificationFailed
 from simtrust.identity._multibase import multibase_decode
 from simtrust.identity._time import parse_datetime
+from simtrust.identity._vcterms import LANGUAGE_KEYS as _LANGUAGE_KEYS
+from simtrust.identity._vcterms import check_terms
+from simtrust.identity._vcterms import is_url as _is_url
+from simtrust.identity._vcterms import malformed as _fail
 
 __all__ = [
     "CREDENTIALS_V1",
@@ -85,25 +79,15 @@ __all__ = [
     "validate_presentation_model",
 ]
 
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+")
 _BCP47 = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
 _SRI = re.compile(r"(sha256|sha384|sha512)-([A-Za-z0-9+/]+={0,2})")
 _SRI_HASHES = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 #: Multihash codes Data Integrity §2.6 lists for resource integrity.
 _MULTIHASH = {0x12: hashlib.sha256, 0x20: hashlib.sha384, 0x16: hashlib.sha3_256,
               0x15: hashlib.sha3_384}  # fmt: skip
-_LANGUAGE_KEYS = frozenset({"@value", "@language", "@direction"})
 _PROOF = frozenset({"proof"})
 _PROOF_AND_CREDENTIALS = frozenset({"proof", "verifiableCredential"})
 _TYPED_V2 = ("credentialStatus", "termsOfUse", "evidence", "refreshService", "credentialSchema")
-
-
-def _fail(rule: str, detail: str) -> VerificationFailed:
-    return VerificationFailed("malformed", detail, rule=rule)
-
-
-def _is_url(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= 8192 and _URL.fullmatch(value) is not None
 
 
 def _objects(value: object, name: str, rule: str) -> list[dict[str, Any]]:
@@ -464,208 +448,3 @@ def _check_enveloped(item: dict[str, Any]) -> None:
     identifier = item.get("id")
     if not isinstance(identifier, str) or not identifier.startswith("data:"):
         raise _fail(rule, "an enveloped credential's id is a data: URL")
-
-
-# -- term definitions (§5.2)
-
-
-_NULL: dict[str, Any] = {}
-
-
-@dataclass(frozen=True, eq=False)
-class _Term:
-    json: bool = False
-    scoped: dict[str, Any] | None = None  # a scoped context, or _NULL for "@context": null
-
-
-@dataclass(eq=False)
-class _State:
-    terms: dict[str, _Term] = field(default_factory=dict)
-    vocab: bool = False
-    previous: _State | None = None
-    derived: dict[tuple[int, bool], _State] = field(default_factory=dict)
-
-
-_EMPTY = _State()
-
-
-def _apply(state: _State, context: dict[str, Any], propagate: bool) -> _State:
-    """JSON-LD 1.1 context processing over bundled contexts (memoised: they are constants).
-
-    A non-propagated (type-scoped) context remembers the context before it as
-    ``previous``; a node nested below reverts to it (Expansion §5.1.2 step 7).
-    """
-    key = (id(context), propagate)
-    cached = state.derived.get(key)
-    if cached is not None:
-        return cached
-    if context is _NULL:
-        result = _State()
-    else:
-        terms = dict(state.terms)
-        vocab = state.vocab
-        for name, definition in context.items():
-            if name == "@vocab":
-                vocab = definition is not None
-            elif name.startswith("@"):
-                continue
-            elif isinstance(definition, dict):
-                scoped: dict[str, Any] | None = None
-                if "@context" in definition:
-                    scoped = definition["@context"] if definition["@context"] is not None else _NULL
-                terms[name] = _Term(json=definition.get("@type") == "@json", scoped=scoped)
-            else:
-                terms[name] = _Term()
-        previous = state.previous
-        if not propagate and previous is None:
-            previous = state
-        result = _State(terms=terms, vocab=vocab, previous=previous)
-    state.derived[key] = result
-    return result
-
-
-def _document_context(url: str) -> dict[str, Any]:
-    context = bundled_context(url)["@context"]
-    assert isinstance(context, dict)
-    return context
-
-
-@cache
-def _root(urls: tuple[str, ...]) -> _State:
-    state = _EMPTY
-    for url in urls:
-        state = _apply(state, _document_context(url), True)
-    return state
-
-
-class _SlowPath(Exception):
-    """The document needs full JSON-LD processing."""
-
-
-def _defined(state: _State, key: str) -> bool:
-    if key.startswith("_:"):
-        raise _SlowPath
-    return key in state.terms or state.vocab or ":" in key
-
-
-_CONTEXT_KEY = frozenset({"@context"})
-_SKIP_ALWAYS = frozenset({"id", "type", "@id", "@type"})
-_NO_SKIP: frozenset[str] = frozenset()
-
-
-def _walk(node: dict[str, Any], state: _State, skip: frozenset[str] = _NO_SKIP) -> None:
-    if "@context" in node and not skip:
-        raise _SlowPath
-    # Type-scoped contexts are looked up in the context in force before them.
-    types = node.get("type", node.get("@type"))
-    if types is not None:
-        listed = [types] if isinstance(types, str) else types
-        if not isinstance(listed, list):
-            raise _SlowPath
-        base = state
-        for value in sorted(t for t in listed if isinstance(t, str)):
-            term = base.terms.get(value)
-            if term is None and not base.vocab and ":" not in value:
-                raise _fail(
-                    "VCDM2 §4.5 Types",
-                    f"type {value!r} is not defined by the @context and is not a URL",
-                )
-            if term is not None and term.scoped is not None:
-                state = _apply(state, term.scoped, False)
-    for key, value in node.items():
-        if key in _SKIP_ALWAYS or key in skip:
-            continue
-        if key[:1] == "@" or not key:
-            raise _SlowPath
-        term = state.terms.get(key)
-        if term is None and not _defined(state, key):
-            raise _fail(
-                "VCDM2 §5.2 Extensibility",
-                f"property {key!r} is not defined by the @context",
-            )
-        if term is not None and term.json:
-            continue
-        child = state.previous or state
-        if term is not None and term.scoped is not None:
-            child = _apply(child, term.scoped, True)
-        _walk_value(value, child)
-
-
-def _walk_value(value: object, state: _State) -> None:
-    if isinstance(value, dict):
-        if "@value" in value:
-            if set(value) - _LANGUAGE_KEYS:
-                raise _SlowPath
-            return
-        _walk(value, state)
-    elif isinstance(value, list):
-        for item in value:
-            _walk_value(item, state)
-
-
-def check_terms(
-    document: dict[str, Any], version: str = "2.0", *, skip: frozenset[str] = frozenset()
-) -> None:
-    """§5.2: every property and type is defined by the context; no protected term redefined.
-
-    ``skip``: top-level properties left to their own checks (proofs belong to
-    their cryptosuite, enclosed credentials are validated one by one).
-    """
-    context = document.get("@context")
-    urls = tuple(context) if isinstance(context, list) else (context,)
-    if all(type(u) is str and u in BUNDLED_CONTEXTS for u in urls):
-        try:
-            _walk(document, _root(urls), skip | _CONTEXT_KEY)
-        except _SlowPath:
-            pass
-        else:
-            return
-    _expand_check({k: v for k, v in document.items() if k not in skip}, version)
-
-
-def _expand_check(document: dict[str, Any], version: str) -> None:
-    from pyld import jsonld  # noqa: PLC0415 - heavy optional: JSON-LD processor, only for RDF canonicalisation
-
-    rule = "VCDM2 §5.2 Extensibility" if version == "2.0" else "VCDM1.1 §5.3 Extensibility"
-
-    def dropped(term: object) -> None:
-        raise _fail(rule, f"property {term!r} is not defined by the @context")
-
-    try:
-        expanded = jsonld.JsonLdProcessor(on_property_dropped=dropped).expand(
-            document, {"documentLoader": document_loader, "base": None}
-        )
-    except jsonld.JsonLdError as exc:
-        cause: BaseException | None = exc
-        while cause is not None:
-            if isinstance(cause, VerificationFailed):
-                raise cause from exc
-            nested = getattr(cause, "cause", None)
-            cause = nested if isinstance(nested, BaseException) else cause.__cause__
-        code = str(getattr(exc, "code", "") or exc.type)
-        if "protected" in code:
-            raise _fail(rule, "a context redefines a protected term") from exc
-        text = str(exc)
-        if "not bundled" in text or "unknown-context" in text:
-            raise VerificationFailed("unknown-context", "a context is not bundled") from exc
-        raise _fail("VCDM2 §4.3 Contexts", f"the @context is not processable ({code})") from exc
-    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
-        raise _fail("VCDM2 §4.3 Contexts", "the document is not valid JSON-LD") from exc
-    _check_expanded_types(expanded)
-
-
-def _check_expanded_types(value: object) -> None:
-    if isinstance(value, list):
-        for item in value:
-            _check_expanded_types(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if key == "@type" and "@value" not in value:
-                for t in item if isinstance(item, list) else [item]:
-                    if not _is_url(t) or str(t).startswith("_:"):
-                        raise _fail(
-                            "VCDM2 §4.5 Types",
-                            f"type {t!r} does not map to a URL through the @context",
-                        )
-            elif key != "@value":
-                _check_expanded_types(item)

@@ -230,6 +230,45 @@ class MarketService:
         return {"id": offering["id"], "name": offering["name"],
                 "@referredType": "ProductOffering"}, offering
 
+    def _check_prices(self, prices: Any, offering: dict[str, Any], tenant_id: str | None,
+                      at: datetime) -> None:
+        """Each ``itemPrice[].productOfferingPrice`` exists in reach, belongs to the
+        offering (when it lists its prices) and is valid now (TMF620 ``validFor``)."""
+        if prices is None:
+            return
+        if not isinstance(prices, list) or not all(isinstance(p, dict) for p in prices):
+            raise InvalidInput("itemPrice must be an array of OrderPrice objects",
+                               attribute="productOrderItem.itemPrice")
+        listed = {r.get("id") for r in offering.get("productOfferingPrice") or []
+                  if isinstance(r, dict)}
+        for price in prices:
+            ref = price.get("productOfferingPrice")
+            if ref is None:
+                continue
+            if not isinstance(ref, dict) or not isinstance(ref.get("id"), str):
+                raise InvalidInput("productOfferingPrice must be a reference with an id",
+                                   attribute="productOrderItem.itemPrice.productOfferingPrice")
+            row = self._db.query_one(
+                "SELECT tenant_id, body FROM market_catalog WHERE kind = 'productOfferingPrice'"
+                " AND id = ?", (ref["id"],))
+            if row is None or (tenant_id is not None and row[0] not in (None, tenant_id)):
+                raise NotFound(f"no productOfferingPrice {ref['id']!r}", id=ref["id"])
+            name = f"productOfferingPrice {ref['id']!r}"
+            if listed and ref["id"] not in listed:
+                raise Rejected("price-not-offered",
+                               f"{name} is not a price of productOffering {offering['id']!r}",
+                               id=ref["id"])
+            doc = json.loads(row[1])
+            status = str(doc.get("lifecycleStatus", ""))
+            period = doc.get("validFor") or {}
+            if status.lower() in NOT_ORDERABLE or (
+                    "endDateTime" in period
+                    and parse_datetime(period["endDateTime"], "validFor") < at):
+                raise Rejected("expired-price", f"{name} is no longer valid", id=ref["id"])
+            if "startDateTime" in period and \
+                    parse_datetime(period["startDateTime"], "validFor") > at:
+                raise Rejected("not-yet-valid", f"{name} is not valid yet", id=ref["id"])
+
     def create_order(self, tenant_id: str | None, body: dict[str, Any], actor: str) -> Order:
         fixed = sorted(set(body) & {"id", "href", "orderDate", "completionDate", "state"})
         if fixed:
@@ -273,6 +312,7 @@ class MarketService:
                 raise InvalidInput("item state is set by the server",
                                    attribute="productOrderItem.state")
             ref, offering = self._orderable(item["productOffering"], tenant_id, now)
+            self._check_prices(item.get("itemPrice"), offering, tenant_id, now)
             offerings.append(({**item, "quantity": quantity}, offering))
             stored_items.append({**item, "quantity": quantity, "productOffering": ref,
                                  "state": "acknowledged", "@type": item.get("@type",

@@ -15,12 +15,16 @@ and without trusted readings bracketing the interval the seller delivered
 nothing. Each trade is paid for what was delivered (:func:`~simtrust.streams.settle`).
 
 Payment (docs/decisions/streams-energy-market.md): the platform's node key is
-the market's clearing house. Per interval it pays every seller the sum of its
-trades with one transfer of the settlement token (one micropayment output per
-seller and interval, docs/settlement.md "Micropayments"), to the key of the
-seller's meter channel (the key in its SIM), and records what each buyer owes
-the clearing house for the interval. A settlement is recorded ``paying`` with its
-planned transfers before the first transfer and ``settled`` after the last,
+the market's clearing house, holding the buyers' deposits in escrow. A buyer
+deposits tokens with an ordinary transfer from its meter channel's key to the
+node key and registers the finalized transfer (:meth:`EnergyMarket.deposit`,
+counted once). Per interval the clearing house pays every seller what the
+buyers' deposits cover of its trades, with one transfer of the settlement token
+per seller (one micropayment output per seller and interval, docs/settlement.md
+"Micropayments"), to the key of the seller's meter channel (the key in its
+SIM); what a buyer's deposit does not cover is recorded as ``unpaid``, never
+advanced. A settlement is recorded ``paying`` with its planned transfers (and
+the buyers' debits) before the first transfer and ``settled`` after the last,
 so a crash in between is visible and never pays twice.
 """
 
@@ -50,13 +54,16 @@ _MAX = 2**63 - 1
 
 #: ``pay(token, to_public_key, amount) -> message id`` once finalized (the runtime's ledger).
 PayFn = Callable[[bytes, bytes, int], bytes]
+#: ``received(message_id) -> (issuer key, {token: amount paid to the node key})`` of a
+#: finalized ledger transaction; raises NotFound / Conflict when it is not one.
+ReceivedFn = Callable[[bytes], tuple[bytes, dict[bytes, int]]]
 
 
 class EnergyMarket:
     """Orders, clearings and settlements of one platform's local energy markets."""
 
     def __init__(self, db: Database, streams: StreamService, audit: AuditLog,
-                 clock: Callable[[], datetime], pay: PayFn, *,
+                 clock: Callable[[], datetime], pay: PayFn, received: ReceivedFn, *,
                  interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
                  threshold: Fraction = DEFAULT_THRESHOLD) -> None:
         if interval_seconds <= 0 or not 0 <= threshold <= 1:
@@ -66,11 +73,67 @@ class EnergyMarket:
         self._audit = audit
         self._clock = clock
         self._pay = pay
+        self._received = received
         self.interval_seconds = interval_seconds
         self.threshold = threshold
 
     def __repr__(self) -> str:
         return f"EnergyMarket(interval_seconds={self.interval_seconds}, threshold={self.threshold})"
+
+    def with_clock(self, clock: Callable[[], datetime]) -> EnergyMarket:
+        """The same market seen from another clock (gate closure is judged by it)."""
+        return EnergyMarket(self._db, self._streams, self._audit, clock, self._pay,
+                            self._received, interval_seconds=self.interval_seconds,
+                            threshold=self.threshold)
+
+    # -- deposits (escrow) ---------------------------------------------------------------
+
+    def deposit(self, tenant: str, *, meter: str, message_id: bytes,
+                actor: str) -> dict[str, Any]:
+        """Credit a meter with the tokens its finalized transfer paid to the node key."""
+        found = self._meter(tenant, meter)
+        author = bytes.fromhex(self._streams.channel(found["channel"])["author"])
+        issuer, paid = self._received(message_id)
+        if issuer != author:
+            raise Conflict("the transfer was not made by the meter's key")
+        if not paid:
+            raise Conflict("the transfer paid no token to the market")
+        now = self._clock().isoformat()
+        with self._db.transaction(durable=True):
+            if self._db.query_one("SELECT 1 FROM energy_deposits WHERE message_id = ?",
+                                  (message_id.hex(),)):
+                raise Conflict("this transfer is registered already")
+            for token, amount in sorted(paid.items()):
+                self._db.execute(
+                    "INSERT INTO energy_deposits (message_id, token, tenant_id, meter, amount,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (message_id.hex(), token.hex(), tenant, meter, amount, now))
+            self._audit.append(actor=actor, action="energy.deposit", subject=f"meter:{meter}",
+                               outcome="success", reason=f"transfer {message_id.hex()}",
+                               tenant_id=tenant)
+        return {"meter": meter, "message_id": message_id.hex(),
+                "deposited": {t.hex(): a for t, a in sorted(paid.items())},
+                "balances": self.balances(tenant, meter)}
+
+    def meter_balances(self, tenant: str, meter: str) -> dict[str, int]:
+        """:meth:`balances` of a meter of ``tenant`` (another tenant's: not found)."""
+        self._meter(tenant, meter)
+        return self.balances(tenant, meter)
+
+    def balances(self, tenant: str, meter: str) -> dict[str, int]:
+        """Per token: deposits minus what settlements debited."""
+        rows = self._db.query(
+            "SELECT token, SUM(amount) FROM energy_deposits WHERE tenant_id = ? AND meter = ?"
+            " GROUP BY token", (tenant, meter))
+        out = {str(r[0]): int(r[1]) for r in rows}
+        for (payments,) in self._db.query(
+                "SELECT payments FROM energy_intervals WHERE tenant_id = ? AND payments IS NOT"
+                " NULL", (tenant,)):
+            plan = json.loads(payments)
+            debit = int(plan.get("buyers_paid", {}).get(meter, 0))
+            if debit:
+                out[plan["token"]] = out.get(plan["token"], 0) - debit
+        return dict(sorted(out.items()))
 
     # -- orders --------------------------------------------------------------------------
 
@@ -224,17 +287,29 @@ class EnergyMarket:
         payments = settle(Clearing(state["price"], trades), delivered, lambda *_: None)
         owed_to: dict[str, int] = defaultdict(int)
         owed_by: dict[str, int] = defaultdict(int)
-        for p in payments:
-            owed_to[p.seller] += p.amount
+        paid_by: dict[str, int] = defaultdict(int)
+        covered: list[int] = []
+        available = {b: self.balances(tenant, b).get(token.hex(), 0)
+                     for b in {p.buyer for p in payments}}
+        for p in payments:  # in trade order: a buyer's deposit covers its trades in turn
+            amount = min(p.amount, max(0, available[p.buyer]))
+            available[p.buyer] -= amount
+            covered.append(amount)
+            owed_to[p.seller] += amount
             owed_by[p.buyer] += p.amount
+            paid_by[p.buyer] += amount
         transfers: list[dict[str, Any]] = [
             {"to_meter": s, "amount": a} for s, a in sorted(owed_to.items()) if a]
         plan: dict[str, Any] = {
             "token": token.hex(), "threshold": str(self.threshold),
             "delivered_wh": delivered, "refused": refused,
             "payments": [{"buyer": p.buyer, "seller": p.seller, "delivered_wh": p.delivered_wh,
-                          "amount": p.amount} for p in payments],
+                          "amount": p.amount, "paid": paid}
+                         for p, paid in zip(payments, covered, strict=True)],
             "buyers_owe": dict(sorted(owed_by.items())),
+            "buyers_paid": {b: a for b, a in sorted(paid_by.items()) if a},
+            "unpaid": {b: owed_by[b] - paid_by[b] for b in sorted(owed_by)
+                       if owed_by[b] > paid_by[b]},
             "transfers": transfers,
         }
         with self._db.transaction(durable=True):

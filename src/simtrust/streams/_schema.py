@@ -170,6 +170,23 @@ MIGRATIONS = [
         )
         """,
     ),
+    Migration(
+        "streams",
+        4,
+        "energy market escrow: buyers' deposits, one row per token of a registered transfer",
+        """
+        CREATE TABLE energy_deposits (
+            message_id TEXT NOT NULL,
+            token TEXT NOT NULL,
+            tenant_id TEXT NOT NULL,
+            meter TEXT NOT NULL,
+            amount {bigint} NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (message_id, token)
+        );
+        CREATE INDEX energy_deposits_meter ON energy_deposits (tenant_id, meter)
+        """,
+    ),
 ]
 
 SEALED_COLUMNS = [SealedColumn("stream_keys", "id", "key_sealed")]

@@ -2,16 +2,17 @@
 
 The same operations as ``simtrust energy`` (docs/streams.md "Meters and the local
 energy market"). Prosumers are the tenant's registered meters; an interval is
-named by its start (Unix seconds, a multiple of the market's interval). Orders
-need an admin key of the meter's tenant; settling pays from the node key, so it
-needs an operator-admin key. A tenant key sees its own tenant's market only.
+named by its start (Unix seconds, a multiple of the market's interval). Orders and
+escrow deposits need an admin key of the meter's tenant; settling pays from the
+node key (out of the buyers' deposits), so it needs an operator-admin key. A
+tenant key sees its own tenant's market only.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime, Principal
@@ -42,6 +43,14 @@ class OrderBody(BaseModel):
     wh: int = Field(..., gt=0, le=INT64_MAX, json_schema_extra=INT64)
     price: int = Field(..., ge=0, le=INT64_MAX, json_schema_extra=INT64,
                        description="Limit price in minor currency units per kWh")
+    tenant_id: str | None = Field(None, max_length=64, description="Operator keys only")
+
+
+class DepositBody(BaseModel):
+    meter: str = Field(..., min_length=1, max_length=512, description="The buyer's meter")
+    message_id: str = Field(..., pattern="^[0-9a-fA-F]{64}$",
+                            description="A finalized token transfer from the meter's key to "
+                                        "the node key")
     tenant_id: str | None = Field(None, max_length=64, description="Operator keys only")
 
 
@@ -95,3 +104,20 @@ def settle_interval(body: SettleBody, rt: CurrentRuntime, who: CurrentPrincipal,
     who.require_operator()
     return rt.energy.settle_interval(_tenant(who, body.tenant_id), interval_start,
                                      token=parse_hex_id(body.token_id, "token id"), actor=who.actor)
+
+
+@router.post("/deposits", status_code=201, responses=_ERRORS,
+             summary="Register a buyer's escrow deposit (its finalized transfer to the node key)")
+def deposit(body: DepositBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_admin()
+    return rt.energy.deposit(_tenant(who, body.tenant_id), meter=body.meter,
+                             message_id=bytes.fromhex(body.message_id), actor=who.actor)
+
+
+@router.get("/balances", responses=_ERRORS,
+            summary="A meter's escrow balance per token (deposits minus settled payments)")
+def balances(rt: CurrentRuntime, who: CurrentPrincipal,
+             meter: str = Query(..., min_length=1, max_length=512),
+             tenant_id: str | None = None) -> dict[str, Any]:
+    return {"meter": meter,
+            "balances": rt.energy.meter_balances(_tenant(who, tenant_id), meter)}
