@@ -291,3 +291,40 @@ def test_usage_of_a_suspended_sim() -> None:
     assert [] == det.observe(ev(2.0, "session-stop", session="s"))
     [alert] = det.observe(ev(3.0, "session-start", session="s2", plmn="26201"))
     assert ("usage-fraud", "used_while_suspended") == (alert.kind, alert.evidence["feature"])
+
+
+def test_a_day_far_over_the_sims_own_volume_baseline_is_usage_fraud() -> None:
+    """Five days of about 2 MB, a day of twice that (no alert), then 400 MB in a day."""
+    det = FraudDetector()
+    day = 86_400.0
+    alerts = []
+    for n in range(6):
+        total = 2_000_000 if n < 5 else 4_000_000
+        alerts += det.observe(ev(n * day + 100.0, "session-start", session=f"s{n}"))
+        alerts += det.observe(ev(n * day + 3_600.0, "session-update", session=f"s{n}",
+                                 octets=total // 2))
+        alerts += det.observe(ev(n * day + 7_200.0, "session-stop", session=f"s{n}",
+                                 octets=total))
+    assert [] == alerts
+    found = det.observe(ev(6 * day + 100.0, "session-update", session="s6",
+                           octets=400_000_000))
+    assert [("usage-fraud", "daily_volume")] == [(a.kind, a.evidence["feature"]) for a in found]
+    assert 6 == found[0].evidence["days_of_history"]
+    # later records of the same day and session do not alert again
+    assert [] == det.observe(ev(6 * day + 200.0, "session-update", session="s6",
+                                octets=500_000_000))
+
+
+def test_volume_needs_history_and_counts_each_octet_once() -> None:
+    det = FraudDetector()
+    # a new SIM's first heavy day is not compared with anything
+    assert [] == det.observe(ev(100.0, "session-update", session="a", octets=900_000_000))
+    # cumulative counters: the same total twice is no new traffic
+    again = SimEvent.from_json(ev(200.0, "session-update", session="a",
+                                  octets=900_000_000).to_json())
+    assert 900_000_000 == again.octets
+    assert [] == det.observe(again)
+    with pytest.raises(InvalidInput):
+        SimEvent.from_json({"at": 1.0, "imsi": IMSI, "kind": "flow", "octets": "many"})
+    with pytest.raises(InvalidInput):
+        ev(1.0, "flow", octets=-1)

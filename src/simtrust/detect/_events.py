@@ -59,6 +59,7 @@ class SimEvent:
     lon: float | None = None
     session: str = ""
     tenant: str = ""
+    octets: int = 0  # a session's cumulative octets (RADIUS accounting), 0: not given
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -75,6 +76,8 @@ class SimEvent:
             raise InvalidInput("cell position out of range")
         if self.kind.startswith("session-") and not self.session:
             raise InvalidInput("a session event needs its session id")
+        if not 0 <= self.octets < 2**64:
+            raise InvalidInput("SIM event octets must be 0 to 2^64 - 1")
 
 
     def to_json(self) -> dict[str, Any]:
@@ -86,6 +89,8 @@ class SimEvent:
                 doc[name] = value
         if self.lat is not None:
             doc["lat"], doc["lon"] = self.lat, self.lon
+        if self.octets:
+            doc["octets"] = self.octets
         return doc
 
     @classmethod
@@ -116,11 +121,14 @@ class SimEvent:
             raise InvalidInput(f"unknown SIM event kind {text['kind']!r}")
         if not text["imsi"]:
             raise InvalidInput("SIM event without an IMSI")
+        octets = doc.get("octets", 0)
+        if isinstance(octets, bool) or not isinstance(octets, int):
+            raise InvalidInput("SIM event 'octets' must be an integer")
         return cls(float(at), imsi_digits(text["imsi"]), text["kind"], plmn=text["plmn"],
                    imei=text["imei"], cell=text["cell"], lat=pos["lat"], lon=pos["lon"],
-                   session=text["session"], tenant=text["tenant"])
+                   session=text["session"], tenant=text["tenant"], octets=octets)
 
 
 _JSON_FIELDS = frozenset(
-    ("at", "imsi", "kind", "plmn", "imei", "cell", "lat", "lon", "session", "tenant")
+    ("at", "imsi", "kind", "plmn", "imei", "cell", "lat", "lon", "session", "tenant", "octets")
 )

@@ -31,7 +31,8 @@ the threshold it crossed in ``evidence``):
   SIM, a blocklisted IMEI or TAC, and IMEI churn (more than ``churn_imeis``
   distinct IMEIs within ``churn_window_s``); an IMEI on a partner's shared
   blocklist (``shared_blocklist``, :mod:`simtrust.detect._sharing`).
-* ``usage-fraud`` — a session or flow of a SIM its home side has suspended
+* ``usage-fraud`` — a day's data volume far over the SIM's own baseline
+  (:mod:`simtrust.detect._usage`); a session or flow of a SIM its home side has suspended
   (``suspended``: the inventory's word, asked only for those events).
 
 The detectors stay together in this module: they share one per-SIM state
@@ -68,6 +69,7 @@ from simtrust.detect._events import (
     SimEvent,
 )
 from simtrust.detect._model import Alert
+from simtrust.detect._usage import VolumeBaseline
 from simtrust.domain import ImsiDigits, luhn_check_digit
 
 __all__ = [
@@ -133,6 +135,9 @@ class FraudThresholds:
     flap_window_s: float = 12 * 3600.0
     flap_min_span_s: float = 2 * 3600.0
     cooldown_s: float = 6 * 3600.0
+    volume_factor: float = 10.0
+    volume_floor_octets: int = 50_000_000
+    volume_min_days: int = 3
 
 
 class _Sim:
@@ -216,6 +221,8 @@ class FraudDetector:
         #: IMSI → whether its home side has suspended it (the inventory), or None.
         self.suspended: Callable[[str], bool] | None = None
         self._sims: dict[str, _Sim] = {}
+        self._volume = VolumeBaseline(th.volume_factor, th.volume_floor_octets,
+                                      th.volume_min_days)
         self.events = 0
         self.alerts = 0
 
@@ -261,6 +268,8 @@ class FraudDetector:
                 out = found if out is None else out + found
         elif kind[0] == "s":  # session-start / -update / -stop
             found = self._session(sim, ev)
+            if ev.octets:
+                found += self._volume_alert(sim, ev)
             if found:
                 out = found if out is None else out + found
         if self.suspended is not None and kind in USAGE_KINDS and self.suspended(ev.imsi):
@@ -485,6 +494,20 @@ class FraudDetector:
             sim.imei_left = ev.at
         sim.imei = sys.intern(imei) if len(imei) <= 16 else imei
         return out
+
+    def _volume_alert(self, sim: _Sim, ev: SimEvent) -> list[Alert]:
+        found = self._volume.add(ev.imsi, ev.session, ev.octets, ev.at)
+        if found is None:
+            return []
+        day, today, base, days = found
+        th = self.thresholds
+        return self._alert(
+            sim, ev, "usage-fraud", f"volume:{day}",
+            f"SIM {ev.imsi} moved {today / 1e6:.1f} MB today against a baseline of "
+            f"{base / 1e6:.1f} MB a day",
+            {"feature": "daily_volume", "observed": today, "baseline": round(base),
+             "days_of_history": days, "factor": th.volume_factor,
+             "floor": th.volume_floor_octets, "reason": "volume-anomaly"}, ev.at)
 
     def _sync_failure(self, sim: _Sim, ev: SimEvent) -> list[Alert]:
         th = self.thresholds
