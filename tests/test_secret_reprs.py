@@ -25,7 +25,7 @@ SECRET_NAME = re.compile(
 )
 #: Fields whose names match but hold nothing secret, with the reason.
 NOT_SECRET = {
-    "simtrust.testing.ledger.consensus_sim.SimConfig.seed": "the simulation's random seed",
+    "simtrust.testing.ledger._sim_model.SimConfig.seed": "the simulation's random seed",
     "simtrust.identity._jws.DecodedJws.token": "a signed token meant to be shown",
     # RFC 7252 §5.3.1: the CoAP token matches responses to requests and travels in
     # the clear in every message; it authenticates nothing.
