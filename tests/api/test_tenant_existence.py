@@ -27,11 +27,17 @@ OWNED = {"iccid", "imei", "tenant_id", "key_id", "event_id", "entry_id", "label"
 NOT_OWNED = {"message_id", "owner", "did", "list_id", "supiOrSuci", "address", "scope",
              "token",  # a settlement token on the ledger (consortium-wide)
              "contract",  # a contract on the ledger (consortium-wide)
+             "report_id", "reporter",  # shared fraud reports on the ledger (consortium-wide)
              # a TM Forum resource id, shared by four resource kinds; their tenant
              # isolation (hidden answers like missing) is in tests/market/test_tmf_api.py
              "id",
              # named inside the tenant the tenant_id query selects, or operator-only:
              "name", "username", "ref", "path",
+    # an energy-market interval is a time, named inside the tenant the tenant_id query
+    # selects (each tenant runs its own market); nothing of another tenant is addressed
+    "interval_start",
+    # a settlement period (YYYY-MM), likewise named inside the tenant tenant_id selects
+    "period",
     # a certificate serial: same not-found error in code (pki.get_certificate); no
     # certificate can be issued here without an EST enrolment
     "serial",
@@ -97,6 +103,16 @@ BODIES: dict[tuple[str, str], Any] = {
                                                "package_uri": "https://fw.example/2.bin"},
     ("POST", "/v1/fota/config"): lambda t: {"tenant_id": t, "group_id": 1, "path": "/1/0",
                                             "values": {"/1/0/1": 60}},
+    ("POST", "/v1/fraud/alerts/{event_id}/verdict"): {"verdict": "confirmed"},
+    ("POST", "/v1/settlement/statements"): lambda t: {"tenant_id": t, "period": "2026-11",
+                                                      "statements": []},
+    ("POST", "/v1/energy/orders"): lambda t: {"tenant_id": t, "interval_start": 0,
+                                              "meter": "m", "side": "buy", "wh": 1, "price": 1},
+    ("POST", "/v1/energy/intervals/{interval_start}/clear"): lambda t: {"tenant_id": t},
+    ("POST", "/v1/energy/intervals/{interval_start}/settle"): lambda t: {"tenant_id": t,
+                                                                       "token_id": "ab"},
+    ("POST", "/v1/energy/deposits"): lambda t: {"tenant_id": t, "meter": "m",
+                                                "message_id": "ab" * 32},
 }
 #: Raw (CSV) bodies of the import operations.
 CSV_BODIES = {
@@ -162,10 +178,13 @@ def _call(api: Any, method: str, path: str, op: dict[str, Any], owned: str, valu
         name, where = param["name"], param["in"]
         if where == "path":
             filler = (value if name == owned else world["ids"][name][1] if name in OWNED
-                      else "tenant" if name == "scope" else "x")
+                      else "tenant" if name == "scope"
+                      else "0" if param.get("schema", {}).get("type") == "integer" else "x")
             url = url.replace("{" + name + "}", filler)
         elif where == "query" and name == "tenant_id" and owned == "tenant_id":
             params[name] = value
+        elif where == "query" and param.get("required"):
+            params[name] = "x"  # a well-formed value; the tenant check comes first
     key = (method, path)
     if key in CSV_BODIES:
         return api.request(method, url, params=params, content=CSV_BODIES[key],
