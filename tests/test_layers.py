@@ -40,7 +40,7 @@ LAYERS = {
     "identity": 1, "ledger": 1,
     "subscriber": 2, "bootstrap": 2, "aaa": 2, "policy": 2, "detect": 2, "audit": 2,
     "flows": 2, "devices": 2,
-    "market": 3, "settlement": 3, "streams": 3,
+    "market": 3, "settlement": 3, "streams": 3, "fraudshare": 3,
     "api": 4, "cli": 4, "diameter": 4, "sbi": 4, "web": 4, "demo": 4, "runtime": 4, "__main__": 4,
     "testing": 5,
 }

@@ -43,9 +43,7 @@ from simtrust.detect import (
     Alert,
     DetectionService,
     FraudCases,
-    FraudIntelligence,
     SimEvent,
-    consortium_from_json,
     storm_guard_from,
 )
 from simtrust.devices import (
@@ -66,6 +64,10 @@ from simtrust.errors import (
     SimtrustError,
 )
 from simtrust.flows import FlowService
+from simtrust.fraudshare import (
+    FraudIntelligence,
+    consortium_from_json,
+)
 from simtrust.identity import IdentityService, did_key
 from simtrust.ledger import LedgerNode, Transaction, open_ledger_node
 from simtrust.market import (

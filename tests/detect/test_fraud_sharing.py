@@ -23,20 +23,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simtrust.detect import (
-    INTEL_TAG,
     Alert,
+    DetectionService,
+    SimEvent,
+)
+from simtrust.domain import imsi_digits
+from simtrust.errors import InvalidInput, PermissionDenied
+from simtrust.fraudshare import (
+    INTEL_TAG,
     ConsortiumKey,
     ConsortiumKeys,
-    DetectionService,
     FraudIntelligence,
     SharingPolicy,
-    SimEvent,
     check_report,
     fraud_report,
     intel_payload,
 )
-from simtrust.domain import imsi_digits
-from simtrust.errors import InvalidInput, PermissionDenied
 from simtrust.identity import DidResolver, Ed25519Signer, VerificationFailed
 from simtrust.ledger import Ed25519Signer as NodeSigner
 from simtrust.ledger import FinalizedMessage, LedgerNode, TaggedData
@@ -194,7 +196,7 @@ def test_equipment_report_feeds_the_partners_blocklist_until_revoked(
 
 def _signed_revocation(op: Operator, report_id: str, now: datetime) -> dict[str, Any]:
     # build the document directly: FraudIntelligence.revoke refuses before signing
-    from simtrust.detect._intel import revocation  # noqa: PLC0415 - the private builder
+    from simtrust.fraudshare._intel import revocation  # noqa: PLC0415 - the private builder
 
     return revocation(op.signer, report_id, "wrong", now)
 

@@ -34,15 +34,17 @@ import typer
 
 from simtrust.cli._common import emit_json, open_runtime, read_text
 from simtrust.detect import (
-    INDICATORS,
-    SEVERITIES,
     VERDICTS,
     FraudDetector,
     SimEvent,
+)
+from simtrust.errors import InvalidInput, Rejected, SimtrustError
+from simtrust.fraudshare import (
+    INDICATORS,
+    SEVERITIES,
     fraud_report,
     report_from_alert,
 )
-from simtrust.errors import InvalidInput, Rejected, SimtrustError
 from simtrust.runtime import Runtime
 
 __all__ = ["NAME", "app"]

@@ -30,7 +30,7 @@ the threshold it crossed in ``evidence``):
   15/16 digits), a TAC outside those of the device model registered for the
   SIM, a blocklisted IMEI or TAC, and IMEI churn (more than ``churn_imeis``
   distinct IMEIs within ``churn_window_s``); an IMEI on a partner's shared
-  blocklist (``shared_blocklist``, :mod:`simtrust.detect._sharing`).
+  blocklist (``shared_blocklist``, :mod:`simtrust.fraudshare._sharing`).
 * ``usage-fraud`` — a day's data volume far over the SIM's own baseline
   (:mod:`simtrust.detect._usage`); a session or flow of a SIM its home side has suspended
   (``suspended``: the inventory's word, asked only for those events).

@@ -22,13 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime
 from simtrust.detect import (
     FRAUD_ALERT_KINDS,
+    VERDICTS,
+)
+from simtrust.errors import InvalidInput, NotFound, Rejected
+from simtrust.fraudshare import (
     INDICATORS,
     SEVERITIES,
-    VERDICTS,
     fraud_report,
     report_from_alert,
 )
-from simtrust.errors import InvalidInput, NotFound, Rejected
 from simtrust.runtime import Runtime
 
 __all__ = ["router"]

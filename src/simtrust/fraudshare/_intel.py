@@ -12,7 +12,7 @@ reporter; the report carries the SHA-256 of its JCS form (RFC 8785).
 Revocations (only the reporter's own) and confirmations (another member
 matched and agrees) are small signed documents of the same shape as the
 ledger's status anchors. All three travel as ledger ``tagged-data`` under
-:data:`INTEL_TAG`; :mod:`simtrust.detect._sharing` applies them.
+:data:`INTEL_TAG`; :mod:`simtrust.fraudshare._sharing` applies them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One consortium member's view of shared fraud intelligence, applied from the ledger.
 
 :class:`FraudIntelligence` is the ledger's ``tagged-data`` handler for
-:data:`~simtrust.detect._intel.INTEL_TAG` payloads (docs/fraud.md "Sharing").
+:data:`~simtrust.fraudshare._intel.INTEL_TAG` payloads (docs/fraud.md "Sharing").
 It accepts only reports, revocations and confirmations signed by consortium
 members, refuses replays, stale and forged documents and a revocation by
 anyone but the reporter (the reason is recorded for this member; the ledger
@@ -23,7 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from simtrust.detect._intel import (
+from simtrust.detect import Alert
+from simtrust.domain import imsi_digits
+from simtrust.errors import DecodeError, InvalidInput, NotFound, PermissionDenied
+from simtrust.fraudshare._intel import (
     EQUIPMENT_INDICATORS,
     INTEL_TAG,
     MAX_SKEW,
@@ -38,9 +41,6 @@ from simtrust.detect._intel import (
     proof_created,
     revocation,
 )
-from simtrust.detect._model import Alert
-from simtrust.domain import imsi_digits
-from simtrust.errors import DecodeError, InvalidInput, NotFound, PermissionDenied
 from simtrust.identity import DidResolver, Signer, VerificationFailed
 from simtrust.ledger import FinalizedMessage, LedgerNode, TaggedData, decode_message
 
