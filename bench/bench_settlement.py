@@ -197,7 +197,10 @@ def _child(folder: Path, task: str) -> tuple[dict[str, Any], int, float]:
     this process would report the largest of every child waited for so far, the parse
     child included.
     """
-    env = dict(os.environ, POLARS_MAX_THREADS="1")
+    # The child imports polars itself (the parse limit), so it gets the allocator setting
+    # simtrust.settlement gives polars before loading it (settlement._reconcile.JEMALLOC_CONF).
+    env = dict(os.environ, POLARS_MAX_THREADS="1",
+               _RJEM_MALLOC_CONF="dirty_decay_ms:0,muzzy_decay_ms:0")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, str(folder), task],

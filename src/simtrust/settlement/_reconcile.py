@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +95,14 @@ class Reconciliation:
         }
 
 
+#: polars' jemalloc keeps freed pages ~10 s, so peak RSS of identical 10M-record runs
+#: varied 1.83-2.22 GiB; freeing at once keeps it at 1.67 GiB (19 s -> 30 s, one core).
+JEMALLOC_CONF = "dirty_decay_ms:0,muzzy_decay_ms:0"
+
+
 def _pl() -> Any:
+    if "polars" not in sys.modules:
+        os.environ.setdefault("_RJEM_MALLOC_CONF", JEMALLOC_CONF)
     import polars  # noqa: PLC0415 - heavy optional: dataframes, only for bulk reconciliation
 
     return polars
