@@ -73,6 +73,9 @@ class Settings:
     public_base_url: str = ""
     vc_public_verify: bool = False
     vc_public_verify_per_minute: int = 60
+    #: Requests per minute per address (and per client_id at PAR) to the
+    #: unauthenticated OpenID4VCI endpoints (PAR, nonce).
+    oid4vci_per_minute: int = 60
     capability_datasets: str = ""
     market_callback_allow: str = ""
     storm_limits: str = ""
@@ -191,6 +194,7 @@ _ENV = {
     "public_base_url": "SIMTRUST_PUBLIC_BASE_URL",
     "vc_public_verify": "SIMTRUST_VC_PUBLIC_VERIFY",
     "vc_public_verify_per_minute": "SIMTRUST_VC_PUBLIC_VERIFY_PER_MINUTE",
+    "oid4vci_per_minute": "SIMTRUST_OID4VCI_PER_MINUTE",
     "capability_datasets": "SIMTRUST_CAPABILITY_DATASETS",
     "market_callback_allow": "SIMTRUST_MARKET_CALLBACK_ALLOW",
     "storm_limits": "SIMTRUST_STORM_LIMITS",
@@ -343,7 +347,7 @@ def _coerce(key: str, raw: Any) -> Any:
         if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
             raise ConfigError(f"{key} must be true or false, got {raw!r}", setting=key)
         return text in ("1", "true", "yes", "on")
-    if key == "vc_public_verify_per_minute":
+    if key in ("vc_public_verify_per_minute", "oid4vci_per_minute"):
         try:
             rate = int(raw)
         except (TypeError, ValueError) as exc:

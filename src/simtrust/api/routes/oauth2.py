@@ -32,6 +32,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from simtrust.api._oauth import mint
+from simtrust.api._ratelimit import RATE_LIMITED, client_address, oid4vci_limiter
 from simtrust.api.deps import CurrentRuntime
 from simtrust.errors import AuthenticationRequired
 from simtrust.identity import AUTHORIZATION_CODE_GRANT, PRE_AUTHORIZED_GRANT, ProtocolError
@@ -164,12 +165,19 @@ async def _form(request: Request) -> dict[str, str] | JSONResponse:
         400: {"description": "RFC 6749 §4.1.2.1 / RFC 9126 §2.3 error",
               "content": {"application/json": {}}},
         401: {"description": "invalid_client", "content": {"application/json": {}}},
+        429: RATE_LIMITED,
     },
 )
 async def pushed_authorization_request(request: Request, rt: CurrentRuntime) -> JSONResponse:
+    # RFC 9126 §7.4 (PAR is unauthenticated for public clients): the address is charged
+    # before the body is read, the claimed client_id once the form parses.
+    limiter = oid4vci_limiter(request, rt)
+    address = client_address(request)
+    limiter.take(address)
     params = await _form(request)
     if isinstance(params, JSONResponse):
         return params
+    limiter.take("client_id:" + params.get("client_id", "")[:200])
     if "client_secret" in params or request.headers.get("authorization"):
         return _error(401, "invalid_client", "wallets are public clients (method none)")
     service = rt.identity

@@ -31,6 +31,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from simtrust.api._ratelimit import RATE_LIMITED, client_address, oid4vci_limiter
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
 from simtrust.errors import InvalidInput
 from simtrust.identity import ProtocolError, verification_statement
@@ -172,8 +173,14 @@ def credential_offer(offer_id: str, rt: CurrentRuntime) -> JSONResponse:
     return JSONResponse(service.oid4vci.offer(offer_id, now=service.now()), headers=_NO_STORE)
 
 
-@router.post("/oid4vci/nonce", summary="A fresh c_nonce for key proofs (§7)")
-def nonce(rt: CurrentRuntime) -> JSONResponse:
+@router.post(
+    "/oid4vci/nonce",
+    summary="A fresh c_nonce for key proofs (§7)",
+    responses={429: RATE_LIMITED},
+)
+def nonce(request: Request, rt: CurrentRuntime) -> JSONResponse:
+    # Unauthenticated and each answer is a stored row: charged per address (RFC 6585 §4).
+    oid4vci_limiter(request, rt).take(client_address(request))
     service = rt.identity
     return JSONResponse(service.oid4vci.nonce(now=service.now()), headers=_NO_STORE)
 

@@ -11,9 +11,6 @@ published at ``GET /credentials/status/{id}`` and DIDs resolve at
 
 from __future__ import annotations
 
-import math
-import threading
-import time
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import unquote
@@ -22,8 +19,9 @@ from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from simtrust.api._ratelimit import limiter_for
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal, get_principal
-from simtrust.errors import AuthenticationRequired, RateLimited
+from simtrust.errors import AuthenticationRequired
 from simtrust.identity import DidNotFound, InvalidDid, verification_report
 
 __all__ = ["router"]
@@ -81,32 +79,6 @@ class UpdateStatusRequest(BaseModel):
     credentialStatus: list[StatusChange] = Field(min_length=1)  # noqa: N815
 
 
-class _PublicLimiter:
-    """Token bucket per client address for the public verifier (per process)."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self.buckets: dict[str, tuple[float, float]] = {}
-        self.lock = threading.Lock()
-
-    def take(self, client: str) -> None:
-        now = time.monotonic()
-        rate = self.per_minute / 60.0
-        with self.lock:
-            if len(self.buckets) > 65_536:
-                self.buckets.clear()
-            tokens, last = self.buckets.get(client, (float(self.per_minute), now))
-            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
-            if tokens < 1.0:
-                self.buckets[client] = (tokens, now)
-                wait = max(1, math.ceil((1.0 - tokens) / rate))
-                raise RateLimited(
-                    "the public verifier's rate for this client is exhausted",
-                    retryAfter=wait,
-                )
-            self.buckets[client] = (tokens - 1.0, now)
-
-
 def verifier_caller(
     request: Request,
     rt: CurrentRuntime,
@@ -118,10 +90,8 @@ def verifier_caller(
         return get_principal(rt, authorization, x_api_key)
     if not rt.settings.vc_public_verify:
         raise AuthenticationRequired("an API key or access token is required")
-    limiter = getattr(request.app.state, "vc_public_limiter", None)
-    if limiter is None or limiter.per_minute != rt.settings.vc_public_verify_per_minute:
-        limiter = _PublicLimiter(rt.settings.vc_public_verify_per_minute)
-        request.app.state.vc_public_limiter = limiter
+    limiter = limiter_for(request.app.state, "vc_public_limiter",
+                          rt.settings.vc_public_verify_per_minute, "public verifier")
     limiter.take(request.client.host if request.client else "unknown")
     return None
 
