@@ -89,6 +89,7 @@ from simtrust.store import (
     open_database,
 )
 from simtrust.streams import (
+    ClientCertificate,
     EnergyMarket,
     IdentityDeviceCredentials,
     SimRef,
@@ -581,19 +582,18 @@ class Runtime:
                 except InvalidInput:
                     return []
 
-            def tls_valid(iccid: str) -> bool:
-                now = self.clock()
-                return any(
-                    c.status == "good"
-                    and datetime.fromisoformat(c.not_before) <= now
-                    <= datetime.fromisoformat(c.not_after)
-                    for c in self.bootstrap.cas.certificates(iccid=iccid, limit=20))
+            def tls_certificate(der: bytes) -> ClientCertificate | None:
+                found = self.bootstrap.cas.status.presented(der)
+                if found is None:
+                    return None
+                return ClientCertificate(found.serial, found.tenant_id, found.iccid,
+                                         found.status, found.not_before, found.not_after)
 
             service = StreamService(
                 self.db, self.keyring, self.audit, self.clock,
                 anchor=lambda: self.ledger.anchor,
                 devices=lambda: IdentityDeviceCredentials(self.identity),
-                sims=sims, bound_devices=bound_devices, tls_valid=tls_valid,
+                sims=sims, bound_devices=bound_devices, tls_certificate=tls_certificate,
                 address_of=subscriber.addresses.address_of,
             )
             subscriber.attach.add_listener(service.on_attach)

@@ -12,6 +12,8 @@ the store registers or removes a CA, checked on every accepted connection).
 - ``/.well-known/est[/label]/...``: EST (RFC 7030 §3.2.2).
 - ``POST /ocsp`` and ``GET /ocsp/<base64>``: OCSP over HTTP (RFC 6960 Appendix A).
 - ``GET /crl/<label>.crl``: the CA's DER CRL (RFC 5280 §5).
+- ``POST /streams/channels/<id>/messages``: data frames over mTLS, when the
+  listener is given the streams ingest (``simtrust.api.stream_ingest``).
 """
 
 from __future__ import annotations
@@ -31,13 +33,14 @@ from urllib.parse import unquote
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from simtrust.api.stream_ingest import MtlsStreamIngest
 from simtrust.bootstrap import BootstrapServices, EstRequest
 from simtrust.errors import SimtrustError
 
 __all__ = ["BootstrapListener"]
 
 _log = logging.getLogger("simtrust.api.bootstrap")
-_MAX_BODY = 65_536
+_MAX_BODY = 66_560  # a full streams frame (65,760 bytes) fits
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -117,6 +120,13 @@ class _Handler(BaseHTTPRequestHandler):
                 except (binascii.Error, ValueError):
                     request = b""
                 self._ocsp(request)
+            elif (ingest := self.listener.streams) is not None and ingest.matches(path):
+                conn = self.connection
+                der = (conn.getpeercert(binary_form=True)
+                       if isinstance(conn, ssl.SSLSocket) else None)
+                self._send(*ingest.handle(self.command, path,
+                                          self.headers.get("Content-Type") or "", body, der,
+                                          self.client_address[0]))
             elif path.startswith("/crl/") and path.endswith(".crl") and self.command == "GET":
                 crl = services.cas.crl(path[len("/crl/"):-len(".crl")])
                 self._send(200, [("Content-Type", "application/pkix-crl")], crl)
@@ -171,8 +181,10 @@ class BootstrapListener:
     """Start and stop the HTTPS listener of the bootstrap services."""
 
     def __init__(self, services: BootstrapServices, host: str = "127.0.0.1", port: int = 0,
-                 *, hostnames: list[str] | None = None) -> None:
+                 *, hostnames: list[str] | None = None,
+                 streams: MtlsStreamIngest | None = None) -> None:
         self.services = services
+        self.streams = streams
         self._host = host
         self._port = port
         self._hostnames = hostnames or [services.server.naf_id.fqdn, host]

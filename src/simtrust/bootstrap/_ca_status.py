@@ -66,8 +66,6 @@ class CertificateStatus:
 
     def __repr__(self) -> str:
         return f"CertificateStatus({self._db!r})"
-
-
     def certificates(self, *, tenant_id: str | None = None, iccid: str | None = None,
                      limit: int = 100) -> list[IssuedCert]:
         sql = ("SELECT serial, ca_id, tenant_id, iccid, subject, not_before, not_after, status,"
@@ -88,6 +86,17 @@ class CertificateStatus:
         if not found:
             raise NotFound(f"no certificate with serial {serial}")
         return found[0]
+
+    def presented(self, der: bytes) -> IssuedCert | None:
+        """The issued certificate whose exact DER a TLS client presented (None if not ours)."""
+        try:
+            serial = format(x509.load_der_x509_certificate(der).serial_number, "x")
+        except ValueError:
+            return None
+        row = self._db.query_one("SELECT der FROM boot_certs WHERE serial = ?", (serial,))
+        if row is None or bytes(row[0]) != der:
+            return None
+        return self.certificate(serial)
 
     def _select(self, where: str, params: tuple[Any, ...]) -> list[IssuedCert]:
         rows = self._db.query(

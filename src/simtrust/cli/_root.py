@@ -371,11 +371,16 @@ def _start_bootstrap(rt: Runtime) -> BootstrapListener | None:
     from simtrust.api.bootstrap_listener import (  # noqa: PLC0415 - heavy: the FastAPI app
         BootstrapListener,
     )
+    from simtrust.api.stream_ingest import (  # noqa: PLC0415 - heavy: the FastAPI app
+        MtlsStreamIngest,
+    )
 
     host, _, port = settings.bootstrap_bind.rpartition(":")
     listener = BootstrapListener(rt.bootstrap, host, int(port),
-                                 hostnames=[settings.bootstrap_naf_fqdn, host]).start()
-    err_console.print(f"simtrust bootstrap (Ub /bsf, EST /.well-known/est, OCSP /ocsp) on "
+                                 hostnames=[settings.bootstrap_naf_fqdn, host],
+                                 streams=MtlsStreamIngest(rt.streams)).start()
+    err_console.print(f"simtrust bootstrap (Ub /bsf, EST /.well-known/est, OCSP /ocsp,"
+                      f" frames over mTLS /streams) on "
                       f"https://{settings.bootstrap_naf_fqdn}:{listener.port}")
     return listener
 

@@ -34,6 +34,7 @@ from simtrust.streams._energy import (
     delivered_wh,
     settle,
 )
+from simtrust.streams._evidence import ClientCertificate, TlsDelivery
 from simtrust.streams._frame import (
     HEADER_SIZE,
     MAX_FRAME,
@@ -86,6 +87,7 @@ __all__ = [
     "Author",
     "BatchAnchorer",
     "Clearing",
+    "ClientCertificate",
     "ConfidencePolicy",
     "Datum",
     "Delivery",
@@ -109,6 +111,7 @@ __all__ = [
     "SodiumSigner",
     "StreamService",
     "SubscriberKey",
+    "TlsDelivery",
     "Trade",
     "channel_topic",
     "clear",

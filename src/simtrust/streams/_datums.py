@@ -144,6 +144,9 @@ class DataCatalog:
                 row = self._db.query_one("SELECT frame FROM stream_frames WHERE message_id = ?",
                                          (key,))
                 node["frame"] = None if row is None else b64(bytes(row[0]))
+                certificate = self._evidence.tls_certificate_of(key)
+                node["tls_client_certificate"] = (None if certificate is None
+                                                  else b64(certificate))
         document["score"] = document["nodes"][datum_id.lower()]["score"]
         document["annotator"] = self._evidence.annotator.public_key.hex()
         return document

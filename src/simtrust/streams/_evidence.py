@@ -2,10 +2,18 @@
 
 At arrival a data frame gets ``signature``, ``sim``, ``tls``, ``source`` and
 ``clean`` annotations, each signed by the service's own key (sealed at rest);
-anchoring adds ``anchored``. Events of the security services annotate the
-recent data of the SIMs they concern (the latest annotation of a kind
-decides, ``ConfidencePolicy.score``): attach decisions (``sim``), tier-2
-certificate issue and revocation (``tls``), detection and SIM-swap alerts
+anchoring adds ``anchored``. ``tls`` is about the connection that delivered
+the datum: the receiving listener hands over the client certificate it
+verified in the TLS handshake (RFC 8446 §4.4.2, RFC 5246 §7.4.6), the
+annotation names its SHA-256 fingerprint beside the datum id (the frame's
+hash) and the certificate is kept with the datum (``stream_tls``), so anyone
+holding the annotator's key can check later which tier-2 certificate the
+datum came in under (docs/decisions/streams-live-annotations.md).
+
+Events of the security services annotate the recent data of the SIMs they
+concern (the latest annotation of a kind decides, ``ConfidencePolicy.score``):
+attach decisions (``sim``), revocation of the certificate data arrived under
+(``tls``), detection and SIM-swap alerts
 and the meters' own cloned-meter and rollback alerts (``clean``). The
 composition root wires those events in; nothing here imports a security
 service. The annotation format is in ``docs/streams.md``.
@@ -13,9 +21,11 @@ service. The annotation format is in ``docs/streams.md``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,13 +36,42 @@ from simtrust.store import Database
 from simtrust.streams._keys import SodiumSigner
 from simtrust.streams._provenance import Annotation, sign_annotation
 
-__all__ = ["EVENT_LIMIT", "EVENT_WINDOW", "Evidence", "EvidenceEvents"]
+__all__ = ["EVENT_LIMIT", "EVENT_WINDOW", "ClientCertificate", "Evidence", "EvidenceEvents",
+           "TlsDelivery"]
 
 #: How far back an event re-annotates a SIM's data, and at most how many data.
 EVENT_WINDOW = timedelta(hours=1)
 EVENT_LIMIT = 1000
 
 Check = tuple[str, bool, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCertificate:
+    """What the certificate authorities know of a presented tier-2 certificate."""
+
+    serial: str
+    tenant_id: str
+    iccid: str
+    status: str
+    not_before: str
+    not_after: str
+
+
+@dataclass(frozen=True, slots=True)
+class TlsDelivery:
+    """The mutually-authenticated connection a frame arrived on: the client certificate
+    (DER) the listener verified in the handshake and which listener that was."""
+
+    certificate: bytes
+    listener: str = "https"
+
+    def __repr__(self) -> str:
+        return f"TlsDelivery(sha256={self.fingerprint}, listener={self.listener!r})"
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.certificate).hexdigest()
 
 
 class EvidenceEvents:
@@ -56,9 +95,11 @@ class EvidenceEvents:
 class Evidence:
     """Annotations of stored data, the checks that decide them, and the alerts they cite.
 
-    ``bound_devices(iccid)``, ``tls_valid(iccid)`` and ``address_of(imsi)`` are
-    what the composition root knows of a SIM; ``bound`` holds the IMSIs that
-    have a channel (events about other SIMs are dropped at once).
+    ``bound_devices(iccid)`` and ``address_of(imsi)`` are what the composition
+    root knows of a SIM, ``tls_certificate(der)`` what the certificate
+    authorities know of a presented client certificate (None: not issued here);
+    ``bound`` holds the IMSIs that have a channel (events about other SIMs are
+    dropped at once).
     """
 
     def __init__(
@@ -69,7 +110,7 @@ class Evidence:
         clock: Callable[[], datetime],
         *,
         bound_devices: Callable[[str], Sequence[str]] | None = None,
-        tls_valid: Callable[[str], bool] | None = None,
+        tls_certificate: Callable[[bytes], ClientCertificate | None] | None = None,
         address_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self._db = db
@@ -77,7 +118,7 @@ class Evidence:
         self._audit = audit
         self._clock = clock
         self._bound_devices = bound_devices or (lambda _iccid: ())
-        self._tls_valid = tls_valid or (lambda _iccid: False)
+        self._tls_certificate = tls_certificate or (lambda _der: None)
         self._address_of = address_of or (lambda _imsi: None)
         self.annotator = self._load_annotator()
         self.bound = {str(r[0]) for r in db.query(
@@ -126,10 +167,40 @@ class Evidence:
             return "sim", False, f"SIM {iccid} attached in device {row[0]}, certified in {imei}"
         return "sim", True, f"SIM {iccid} is bound to and attached in its certified device {imei}"
 
-    def tls_check(self, iccid: str) -> tuple[str, bool, str]:
-        ok = bool(self._tls_valid(iccid))
-        return "tls", ok, (f"SIM {iccid} holds a valid tier-2 certificate" if ok
-                           else f"SIM {iccid} holds no valid, unrevoked tier-2 certificate")
+    def tls_check(self, iccid: str, tls: TlsDelivery | None) -> tuple[str, bool, str]:
+        """Did the datum arrive over mTLS under a valid, unrevoked tier-2 certificate of
+        the channel's SIM? Decided from the connection that delivered it, nothing else."""
+        if tls is None:
+            return "tls", False, ("not received over mutually-authenticated TLS: no client"
+                                  " certificate on the connection that delivered it")
+        seen = f"client certificate sha256:{tls.fingerprint} on the {tls.listener} listener"
+        found = self._tls_certificate(tls.certificate)
+        if found is None:
+            return "tls", False, f"{seen} is no tier-2 certificate issued here"
+        named = f"{seen} (serial {found.serial}, SIM {found.iccid})"
+        if found.iccid != iccid:
+            return "tls", False, f"{named} is not a certificate of the channel's SIM {iccid}"
+        if found.status != "good":
+            return "tls", False, f"{named} is {found.status}"
+        now = self._clock()
+        if not (datetime.fromisoformat(found.not_before) <= now
+                <= datetime.fromisoformat(found.not_after)):
+            return "tls", False, (f"{named} is outside its validity"
+                                  f" {found.not_before} .. {found.not_after}")
+        return "tls", True, (f"received over mutually-authenticated TLS; {named},"
+                             f" good until {found.not_after}")
+
+    def keep_tls(self, datum_id: str, iccid: str | None, tls: TlsDelivery, now: str) -> None:
+        """Keep the client certificate a datum arrived under (the ``tls`` annotation's proof)."""
+        self._db.execute(
+            "INSERT INTO stream_tls (datum_id, fingerprint, iccid, listener, certificate,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (datum_id, tls.fingerprint, iccid, tls.listener, tls.certificate, now))
+
+    def tls_certificate_of(self, datum_id: str) -> bytes | None:
+        row = self._db.query_one("SELECT certificate FROM stream_tls WHERE datum_id = ?",
+                                 (datum_id,))
+        return None if row is None else bytes(row[0])
 
     def source_check(self, imsi: str, source: str | None) -> tuple[str, bool, str]:
         expected = self._address_of(imsi)
@@ -285,12 +356,26 @@ class Evidence:
                                  evidence=f"attach event: {evidence}", now=now)
 
     def on_certificate(self, event: str, iccid: str) -> None:
-        """A tier-2 certificate of the SIM was issued or revoked: re-annotate ``tls``."""
-        row = self._db.query_one("SELECT imsi FROM stream_channels WHERE iccid = ? LIMIT 1",
-                                 (iccid,))
-        if row is None:
+        """A tier-2 certificate of the SIM was revoked: the recent data that arrived under a
+        certificate no longer good lose ``tls``. An issued certificate changes nothing: it
+        says nothing of how earlier data arrived."""
+        if event != "revoked":
             return
-        _kind, ok, evidence = self.tls_check(iccid)
+        now = self._now()
+        since = (datetime.fromisoformat(now) - EVENT_WINDOW).isoformat()
+        rows = self._db.query(
+            "SELECT datum_id, certificate FROM stream_tls WHERE iccid = ? AND received_at >= ?"
+            " ORDER BY received_at DESC LIMIT ?", (iccid, since, EVENT_LIMIT))
+        if not rows:
+            return
+        verdicts: dict[bytes, tuple[bool, str]] = {}
         with self._db.transaction(durable=True):
-            self.reannotate(channel_imsis=[str(row[0])], kind="tls", ok=ok,
-                             evidence=f"certificate {event}: {evidence}", now=self._now())
+            for datum, der in rows:
+                certificate = bytes(der)
+                if certificate not in verdicts:
+                    _kind, ok, evidence = self.tls_check(iccid, TlsDelivery(certificate))
+                    verdicts[certificate] = ok, evidence
+                ok, evidence = verdicts[certificate]
+                if not ok:
+                    self.annotate(str(datum), "tls", False,
+                                  f"certificate {event}: {evidence}", now)

@@ -187,6 +187,22 @@ MIGRATIONS = [
         CREATE INDEX energy_deposits_meter ON energy_deposits (tenant_id, meter)
         """,
     ),
+    Migration(
+        "streams",
+        5,
+        "the client certificate each datum received over mutually-authenticated TLS came under",
+        """
+        CREATE TABLE stream_tls (
+            datum_id TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            iccid TEXT,
+            listener TEXT NOT NULL,
+            certificate {blob} NOT NULL,
+            received_at TEXT NOT NULL
+        );
+        CREATE INDEX stream_tls_iccid ON stream_tls (iccid, received_at)
+        """,
+    ),
 ]
 
 SEALED_COLUMNS = [SealedColumn("stream_keys", "id", "key_sealed")]

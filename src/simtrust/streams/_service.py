@@ -33,7 +33,7 @@ from simtrust.streams._anchor import AnchorFn, BatchAnchorer
 from simtrust.streams._common import MAX_LIST, b64, cid, hex_id
 from simtrust.streams._datums import DataCatalog
 from simtrust.streams._devices import DeviceCredentials
-from simtrust.streams._evidence import Evidence
+from simtrust.streams._evidence import ClientCertificate, Evidence, TlsDelivery
 from simtrust.streams._frame import FrameKind
 from simtrust.streams._ledger_proof import AnchorLookup, prove_reading_on_ledger
 from simtrust.streams._meters import MeterRegistry, SimRef
@@ -69,7 +69,7 @@ class StreamService:
         devices: Callable[[], DeviceCredentials] | None = None,
         sims: Callable[[str], SimRef | None] | None = None,
         bound_devices: Callable[[str], Sequence[str]] | None = None,
-        tls_valid: Callable[[str], bool] | None = None,
+        tls_certificate: Callable[[bytes], ClientCertificate | None] | None = None,
         address_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self._db = db
@@ -82,7 +82,7 @@ class StreamService:
         # different channels publish side by side and share fsyncs (group commit).
         self._channel_locks: dict[str, threading.Lock] = {}
         self.evidence = Evidence(db, keyring, audit, clock, bound_devices=bound_devices,
-                                 tls_valid=tls_valid, address_of=address_of)
+                                 tls_certificate=tls_certificate, address_of=address_of)
         self.meter_registry = MeterRegistry(db, audit, clock, self.evidence, devices=devices,
                                             sims=sims)
         self.catalog = DataCatalog(db, audit, clock, self.evidence)
@@ -205,8 +205,11 @@ class StreamService:
     # -- publishing and reading --------------------------------------------------------------
 
     def publish(self, channel_id: str, frame: bytes, *, source: str | None = None,
-                actor: str) -> dict[str, Any]:
+                tls: TlsDelivery | None = None, actor: str) -> dict[str, Any]:
         """Check one signed frame against the channel and store it durably.
+
+        ``tls`` is the client certificate of the mutually-authenticated connection that
+        delivered the frame, as the receiving listener verified it (None: not mTLS).
 
         Returns the verdict, the message id and (for data) the datum's score and
         annotations. A frame that does not extend the channel is counted and
@@ -256,7 +259,7 @@ class StreamService:
                 if decoded.kind is FrameKind.DATA:
                     binding = None if row[2] is None else (str(row[1]), str(row[2]), str(row[3]))
                     result.update(self._ingest(channel, tenant_id, message_id, delivery,
-                                               binding, source, now))
+                                               binding, source, tls, now))
         return result
 
     def _forget(self, channel: str) -> None:
@@ -280,7 +283,7 @@ class StreamService:
 
     def _ingest(self, channel: str, tenant_id: str | None, message_id: str,
                 delivery: Delivery, binding: tuple[str, str, str] | None,
-                source: str | None, now: str) -> dict[str, Any]:
+                source: str | None, tls: TlsDelivery | None, now: str) -> dict[str, Any]:
         """The datum of one accepted data frame: annotations at arrival, meter checks."""
         assert delivery.frame is not None
         self._db.execute(
@@ -290,6 +293,8 @@ class StreamService:
                         f"Ed25519 by {delivery.frame.author.hex()}; chain {delivery.verdict}")]
         alerts: list[dict[str, Any]] = []
         reading = None
+        if tls is not None:
+            self.evidence.keep_tls(message_id, None if binding is None else binding[0], tls, now)
         if binding is None:
             annotations += [(k, False, "the channel is bound to no SIM by a device certificate")
                             for k in ("sim", "tls", "source")]
@@ -297,7 +302,7 @@ class StreamService:
         else:
             iccid, imsi, imei = binding
             annotations += [self.evidence.sim_check(iccid, imsi, imei),
-                            self.evidence.tls_check(iccid),
+                            self.evidence.tls_check(iccid, tls),
                             self.evidence.source_check(imsi, source)]
             if delivery.payload is not None:
                 reading, alerts = self.meter_registry.reading(channel, tenant_id, imsi, imei,
