@@ -42,8 +42,10 @@ from simtrust.crypto import Keyring
 from simtrust.detect import (
     Alert,
     DetectionService,
+    EventFollower,
     FraudCases,
     SimEvent,
+    SimEventLog,
     storm_guard_from,
 )
 from simtrust.devices import (
@@ -389,6 +391,20 @@ class Runtime:
 
         return self._once("detect", build)
 
+    @property
+    def sim_events(self) -> SimEventLog:
+        """The per-SIM event stream in the store that API workers hand to the serving process."""
+        return self._once("sim_events", lambda: SimEventLog(self.db))
+
+    def forward_sim_events(self) -> None:
+        """This process (an API worker) hands its per-SIM events to the serving process."""
+        self.detect.forward_to(self.sim_events)
+
+    def follow_sim_events(self) -> EventFollower:
+        """This process (``simtrust serve``) detects over the events the workers forward;
+        stopped by :meth:`close`."""
+        return self._once("sim_event_follower", lambda: self.detect.follow(self.sim_events))
+
     def _tenant_webhook(self, tenant_id: str) -> str | None:
         return self.policy.store.webhook(tenant_id) if tenant_id else None
 
@@ -462,11 +478,19 @@ class Runtime:
         fraud = self.detect.fraud
         out: dict[str, Any] = {
             "detector": {"sims": len(fraud), "events": fraud.events, "alerts": fraud.alerts},
+            "workers_stream": self._stream_status(),
             "sharing": self.fraud_intel.stats() if self.settings.fraud_consortium else None,
             "storm": storm or {},
             "at": self.clock().isoformat(),
         }
         return out
+
+    def _stream_status(self) -> dict[str, int] | None:
+        follower = self._built.get("sim_event_follower")
+        if follower is None:
+            return None
+        return {"applied": follower.applied, "malformed": follower.malformed,
+                "failures": follower.failures}
 
     def publish_fraud_status(self, storm: dict[str, Any] | None = None) -> None:
         """Write :meth:`fraud_status` atomically to :attr:`fraud_status_file`."""

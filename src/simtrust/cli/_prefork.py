@@ -208,6 +208,9 @@ def worker_main() -> None:
     sock = socket.socket(fileno=sock_fd)
     rt = open_runtime()
     rt.streams.alert_sink()
+    # The serving process's fraud detectors see this worker's events (attach decisions,
+    # LwM2M reports) through the store's shared event stream.
+    rt.forward_sim_events()
     if lwm2m:
         start_lwm2m(rt)  # stopped by rt.close()
     cert, _, key = tls.partition("\n")

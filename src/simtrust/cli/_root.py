@@ -145,6 +145,8 @@ def serve(
         rt.close()
         raise ConfigError(f"cannot bind the API to {host}:{port}: {exc.strerror}") from None
     sock.set_inheritable(True)
+    # Before the workers start: every event they forward is applied (rt.close stops it).
+    rt.follow_sim_events()
     pool = ApiWorkers(sock, count, options, with_lwm2m=bool(settings.lwm2m_bind)).start()
     scheme = "https" if cert else "http"
     err_console.print(f"simtrust API on {scheme}://{host}:{sock.getsockname()[1]} "

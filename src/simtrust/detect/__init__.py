@@ -16,6 +16,7 @@ attack generator and evaluation harness live in :mod:`simtrust.testing.detect`
 from simtrust.detect._baseline import FEATURES, Baseline
 from simtrust.detect._cases import VERDICTS, FraudCases
 from simtrust.detect._engine import Detector, Thresholds
+from simtrust.detect._eventlog import EventFollower, SimEventLog
 from simtrust.detect._fraud import (
     EVENT_KINDS,
     FRAUD_ALERT_KINDS,
@@ -53,11 +54,13 @@ __all__ = [
     "DetectionService",
     "Detector",
     "DeviceRef",
+    "EventFollower",
     "FraudCases",
     "FraudDetector",
     "FraudThresholds",
     "Place",
     "SimEvent",
+    "SimEventLog",
     "StormGuard",
     "StormLimits",
     "Thresholds",

@@ -7,6 +7,12 @@ every alert goes to the sinks the composition root passes (the audit
 log and the MQTT broker, :mod:`simtrust.alerts`). A sink that fails (broker
 down) is counted and logged, never raised into the data path, so detection
 keeps running while delivery is degraded.
+
+Across processes (``simtrust serve``'s API workers): a worker's service
+*forwards* its per-SIM events to the store's shared event stream
+(:meth:`DetectionService.forward_to`) and the serving process *follows* it
+(:meth:`DetectionService.follow`), so one set of fraud detectors sees the
+events of every process (:mod:`._eventlog`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from simtrust.alerts import AlertSink
 from simtrust.detect._baseline import Baseline
 from simtrust.detect._engine import Detector, Thresholds
+from simtrust.detect._eventlog import EventFollower, SimEventLog
 from simtrust.detect._fraud import FraudDetector, SimEvent
 from simtrust.detect._model import Alert, AttachEvent, DeviceRef
 from simtrust.domain import FlowRecord
@@ -45,6 +52,9 @@ class DetectionService:
         self.sinks = list(sinks)
         self.delivered = 0
         self.failed = 0
+        self._forward: SimEventLog | None = None
+        self.forwarded = 0
+        self.forward_failed = 0
 
     def __repr__(self) -> str:
         return f"DetectionService(sinks={len(self.sinks)}, delivered={self.delivered})"
@@ -84,8 +94,37 @@ class DetectionService:
     def observe_attach(self, event: AttachEvent) -> list[Alert]:
         return self._emit(self.detector.observe_attach(event))
 
+    def forward_to(self, log: SimEventLog) -> None:
+        """Hand per-SIM events to the process following ``log`` instead of detecting here.
+
+        An API worker calls this: its own fraud detectors would see only its share
+        of the traffic. A store failure is counted and logged, never raised into
+        the interface that reported the event.
+        """
+        self._forward = log
+
+    def follow(self, log: SimEventLog, interval: float = 0.2) -> EventFollower:
+        """Put the events other processes forward through this process's detectors."""
+        return EventFollower(log, self._observe_here, interval).start()
+
     def observe_sim(self, event: SimEvent) -> list[Alert]:
-        """One per-SIM event from any interface through the fraud detectors."""
+        """One per-SIM event from any interface through the fraud detectors.
+
+        Forwarding (:meth:`forward_to`), the event is stored for the serving
+        process and no alert is raised here.
+        """
+        forward = self._forward
+        if forward is None:
+            return self._observe_here(event)
+        try:
+            forward.append(event)
+            self.forwarded += 1
+        except SimtrustError as exc:
+            self.forward_failed += 1
+            _log.warning("SIM event not forwarded: %s", exc.detail)
+        return []
+
+    def _observe_here(self, event: SimEvent) -> list[Alert]:
         with self._fraud_lock:
             alerts = self.fraud.observe(event)
         return self._emit(alerts) if alerts else alerts
