@@ -329,7 +329,7 @@ class Runtime:
         return self._once("provisioners", lambda: build_provisioners(
             inventory=lambda: self.subscriber.inventory, apn_access=lambda: self.aaa.apns,
             policies=lambda: self.policy.store, cas=lambda: self.bootstrap.cas,
-            ledger=lambda: self.ledger, clock=self.clock))
+            ledger=lambda: self.ledger, clock=self.clock, contracts=lambda: self.contracts))
 
     @property
     def market(self) -> MarketService:

@@ -245,7 +245,9 @@ def test_order_refused_writes_nothing(api: Any, keys: dict[str, dict[str, str]],
         (_order(ended["id"], requestedStartDate="soon"), 400),
         (_order("no-such-offering"), 404), (_order(private["id"]), 404),
         (_order(ended["id"]), 422), (_order(retired["id"]), 422), (_order(unsold["id"]), 422),
-        ({"productOrderItem": [{"id": "1", "action": "delete", "product": {"id": "p"}}]}, 422),
+        ({"productOrderItem": [{"id": "1", "action": "delete", "product": {"id": "p"}}]}, 404),
+        ({"productOrderItem": [{"id": "1", "action": "noChange", "product": {"id": "p"}}]},
+         422),
         ([], 422),
     ]
     for body, status in cases:

@@ -35,6 +35,7 @@ from typing import Any
 from simtrust.audit import AuditLog
 from simtrust.errors import InvalidInput, NotFound, Rejected, SimtrustError
 from simtrust.market._events import MarketEvents
+from simtrust.market._lifecycle import settle_products, update_service
 from simtrust.market._provision import FUNCTION_ORDER, Provisioners
 from simtrust.store import Database
 
@@ -253,10 +254,11 @@ class Orchestrator:
             "orderRelationship": [{"id": order_id, "relationshipType": "fulfils",
                                    "@referredType": "ProductOrder"}],
             "serviceOrderItem": [
-                {"id": str(n + 1), "action": "add", "quantity": 1, "state": "acknowledged",
-                 "@type": "ServiceOrderItem",
+                {"id": str(n + 1), "action": step.get("action", "add"), "quantity": 1,
+                 "state": "acknowledged", "@type": "ServiceOrderItem",
                  "service": {"@type": "Service", "name": step["spec"]["name"],
                              "category": step["function"],
+                             **({"id": step["service"]} if "service" in step else {}),
                              "serviceSpecification": {**step["spec"],
                                                       "@referredType": "ServiceSpecification"},
                              "serviceCharacteristic": _characteristics(step["values"])}}
@@ -307,8 +309,17 @@ class Orchestrator:
             provisioner = self._provisioners[step["function"]]
             try:
                 with self._db.transaction():
-                    result = provisioner.provision(tenant_id, step["values"], actor=_ACTOR,
-                                                   reason=reason)
+                    action = step.get("action", "add")
+                    if action == "add":
+                        result = provisioner.provision(tenant_id, step["values"], actor=_ACTOR,
+                                                       reason=reason)
+                    elif action == "modify":
+                        result = provisioner.modify(tenant_id, step["before"], step["values"],
+                                                    actor=_ACTOR, reason=reason)
+                    else:
+                        provisioner.terminate(tenant_id, step["before"], actor=_ACTOR,
+                                              reason=reason)
+                        result = {}
                     items[n]["state"] = "completed"
                     results[n] = result
                     self._journal(service_order, results)
@@ -327,11 +338,17 @@ class Orchestrator:
         kept = []
         for n in sorted(results, reverse=True):
             provisioner = self._provisioners[steps[n]["function"]]
-            if provisioner.on_ledger:
+            action = steps[n].get("action", "add")
+            # A termination is not undone (returned SIMs may be allocated again).
+            if provisioner.on_ledger or action == "delete":
                 kept.append(n)
                 continue
             try:
-                provisioner.compensate(tenant_id, results[n], actor=_ACTOR, reason=why)
+                if action == "modify":
+                    provisioner.revert(tenant_id, steps[n]["before"], results[n], actor=_ACTOR,
+                                       reason=why)
+                else:
+                    provisioner.compensate(tenant_id, results[n], actor=_ACTOR, reason=why)
             except SimtrustError:
                 kept.append(n)
                 continue
@@ -367,7 +384,10 @@ class Orchestrator:
         service_order["state"] = final
         service_order["completionDate"] = at
         services = []
+        altered = [n for n in kept if steps[n].get("action", "add") != "add"]
         for n in kept:
+            if n in altered:
+                continue
             item = items[n]
             result = results[n]
             services.append((steps[n]["item"], {
@@ -398,7 +418,7 @@ class Orchestrator:
                               "text": note, "@type": "Note"}]
         products = []
         for item in order["productOrderItem"]:
-            if item["state"] == "completed":
+            if item["state"] == "completed" and item.get("action", "add") == "add":
                 realising = [doc for owner, doc in services if owner == item["id"]]
                 products.append(_product(order, item, at, realising))
         with self._db.transaction(durable=True):
@@ -422,6 +442,13 @@ class Orchestrator:
                      json.dumps(service), now.isoformat()))
                 self._emit("serviceInventory", "ServiceCreateEvent", "service", service,
                            tenant_id)
+            for n in altered:
+                update_service(self._db, self._emit, steps[n]["service"], tenant_id,
+                               results[n] if steps[n]["action"] == "modify" else None, at,
+                               {"itemId": items[n]["id"], "serviceOrderId": service_order["id"],
+                                "itemAction": steps[n]["action"],
+                                "@referredType": "ServiceOrderItem"})
+            settle_products(self._db, self._emit, order, tenant_id, at)
             for product in products:
                 self._db.execute(
                     "INSERT INTO market_products (id, tenant_id, order_id, body, created_at)"

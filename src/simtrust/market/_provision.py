@@ -11,6 +11,18 @@ a hosted CA for the enterprise's tier-2 credentials, and ``SliceSla`` /
 targets; the issue 15 roaming agreement). Every store-backed action has an exact
 undo (:meth:`Provisioner.compensate`); ledger contracts cannot be undone, so the
 orchestrator runs them last.
+
+The life cycle after provisioning (TMF622 v4.0.0 ``OrderItemActionType``
+``modify`` / ``delete``; TMF641 v4.1.0 ``ServiceOrderItem.action``): a function
+names the characteristics a ``modify`` may change (:attr:`Provisioner.modifiable`),
+changes them (:meth:`Provisioner.modify`, undone by :meth:`Provisioner.revert`
+for the store-backed ones) and terminates what it provisioned
+(:meth:`Provisioner.terminate`): SIMs go back to the seller's stock, the APN
+and its RADIUS settings are removed, the policy installed is deactivated, the
+CA is removed, a slice SLA contract gets a ``terminate`` transition signed by
+the seller's ledger key. A roaming agreement needs both parties' signatures to
+end (issue 15), so the marketplace does not terminate it
+(``docs/decisions/market-modify-terminate.md``).
 """
 
 from __future__ import annotations
@@ -33,12 +45,15 @@ from simtrust.ledger import LedgerNode
 from simtrust.policy import PolicyStore, Scope, policy_from_dict
 from simtrust.settlement import (
     CONTRACT_PAYLOAD_TYPE,
+    ContractEngine,
     code_hash,
     create_payload,
     parse_agreement,
     parse_sla_contract,
     roaming_agreement_code,
     slice_sla_code,
+    submit_contract,
+    transition_payload,
 )
 from simtrust.subscriber import Inventory
 
@@ -97,6 +112,54 @@ class Provisioner(Protocol):
                    reason: str) -> None:
         """Undo :meth:`provision` exactly (store-backed functions only)."""
 
+    #: Characteristics a ``modify`` item may change.
+    modifiable: frozenset[str]
+    #: Whether a ``delete`` item may terminate what this function provisioned.
+    terminable: bool
+
+    def check_modify(self, tenant_id: str, before: Mapping[str, Any],
+                     changes: Mapping[str, Any]) -> None:
+        """Refuse changes that could never apply (at order creation, nothing written)."""
+
+    def modify(self, tenant_id: str, before: Mapping[str, Any], changes: Mapping[str, Any],
+               *, actor: str, reason: str) -> dict[str, Any]:
+        """Apply ``changes`` to what ``before`` describes; the new result."""
+
+    def revert(self, tenant_id: str, before: Mapping[str, Any], after: Mapping[str, Any],
+               *, actor: str, reason: str) -> None:
+        """Undo :meth:`modify` exactly (store-backed functions only)."""
+
+    def terminate(self, tenant_id: str, result: Mapping[str, Any], *, actor: str,
+                  reason: str) -> None:
+        """End what :meth:`provision` created (TMF638 ``terminated``)."""
+
+
+class _Lifecycle:
+    """Defaults: nothing modifiable; terminating is the exact undo of provisioning."""
+
+    modifiable: frozenset[str] = frozenset()
+    terminable = True
+
+    def compensate(self, tenant_id: str, result: Mapping[str, Any], *, actor: str,
+                   reason: str) -> None:
+        raise NotImplementedError
+
+    def check_modify(self, tenant_id: str, before: Mapping[str, Any],
+                     changes: Mapping[str, Any]) -> None:
+        return None
+
+    def modify(self, tenant_id: str, before: Mapping[str, Any], changes: Mapping[str, Any],
+               *, actor: str, reason: str) -> dict[str, Any]:
+        raise Rejected("not-modifiable", "this service has no modifiable characteristic")
+
+    def revert(self, tenant_id: str, before: Mapping[str, Any], after: Mapping[str, Any],
+               *, actor: str, reason: str) -> None:
+        raise Conflict("this change cannot be undone", reason="not-revertible")
+
+    def terminate(self, tenant_id: str, result: Mapping[str, Any], *, actor: str,
+                  reason: str) -> None:
+        self.compensate(tenant_id, result, actor=actor, reason=reason)
+
 
 def _apn_name(values: Mapping[str, Any], name: str) -> str:
     apn = _text(values, name).strip().lower()
@@ -105,7 +168,7 @@ def _apn_name(values: Mapping[str, Any], name: str) -> str:
     return apn
 
 
-class SimBatch:
+class SimBatch(_Lifecycle):
     """SIMs from the seller's stock tenant, active for the buyer (on its APN if named)."""
 
     on_ledger = False
@@ -139,8 +202,37 @@ class SimBatch:
         self._inventory().return_stock([Iccid(i) for i in result["iccid"]], tenant_id,
                                        str(result["stockTenant"]), actor=actor, reason=reason)
 
+    modifiable = frozenset({"apnName"})
 
-class PrivateApn:
+    def check_modify(self, tenant_id: str, before: Mapping[str, Any],
+                     changes: Mapping[str, Any]) -> None:
+        self._inventory().get_apn(tenant_id, _apn_name(changes, "apnName"))
+
+    def _move(self, tenant_id: str, result: Mapping[str, Any], apn: str | None,
+              actor: str) -> None:
+        inventory = self._inventory()
+        for iccid in result["iccid"]:
+            if inventory.get_sim(Iccid(iccid)).tenant_id != tenant_id:
+                raise Conflict(f"SIM {iccid} is no longer the tenant's", iccid=iccid)
+        for iccid in result["iccid"]:
+            if apn is None:
+                inventory.update_sim(Iccid(iccid), actor=actor, clear=("apn",))
+            else:
+                inventory.update_sim(Iccid(iccid), actor=actor, apn=apn)
+
+    def modify(self, tenant_id: str, before: Mapping[str, Any], changes: Mapping[str, Any],
+               *, actor: str, reason: str) -> dict[str, Any]:
+        apn = _apn_name(changes, "apnName")
+        self._move(tenant_id, before, apn, actor)
+        return {**before, "apnName": apn}
+
+    def revert(self, tenant_id: str, before: Mapping[str, Any], after: Mapping[str, Any],
+               *, actor: str, reason: str) -> None:
+        previous = before.get("apnName")
+        self._move(tenant_id, after, None if previous is None else str(previous), actor)
+
+
+class PrivateApn(_Lifecycle):
     """An APN with its address pool and RADIUS access settings (auth, session timeout)."""
 
     on_ledger = False
@@ -193,8 +285,35 @@ class PrivateApn:
         self._access().remove_access(tenant_id, apn, actor=actor)
         self._inventory().delete_apn(tenant_id, apn, actor=actor, reason=reason)
 
+    modifiable = frozenset({"radiusAuth", "sessionTimeout"})
 
-class NetworkPolicy:
+    @staticmethod
+    def _settings(values: Mapping[str, Any]) -> tuple[str, int]:
+        auth = _text(values, "radiusAuth")
+        if auth not in AUTH_METHODS:
+            raise InvalidInput(f"radiusAuth must be one of {', '.join(AUTH_METHODS)}",
+                               attribute="radiusAuth")
+        return auth, _int(values, "sessionTimeout", 86_400, 60, 2**31 - 1)
+
+    def check_modify(self, tenant_id: str, before: Mapping[str, Any],
+                     changes: Mapping[str, Any]) -> None:
+        self._settings({**before, **changes})
+
+    def modify(self, tenant_id: str, before: Mapping[str, Any], changes: Mapping[str, Any],
+               *, actor: str, reason: str) -> dict[str, Any]:
+        auth, timeout = self._settings({**before, **changes})
+        access = self._access().set_access(tenant_id, str(before["apnName"]), actor=actor,
+                                           auth=auth, session_timeout=timeout)
+        return {**before, "radiusAuth": access.auth, "sessionTimeout": access.session_timeout}
+
+    def revert(self, tenant_id: str, before: Mapping[str, Any], after: Mapping[str, Any],
+               *, actor: str, reason: str) -> None:
+        auth, timeout = self._settings(before)
+        self._access().set_access(tenant_id, str(before["apnName"]), actor=actor, auth=auth,
+                                  session_timeout=timeout)
+
+
+class NetworkPolicy(_Lifecycle):
     """A policy version at a scope of the buyer (``tenant`` or ``apn:NAME``)."""
 
     on_ledger = False
@@ -241,8 +360,38 @@ class NetworkPolicy:
         else:
             store.delete(tenant_id, scope, actor=actor)
 
+    modifiable = frozenset({"policyRules"})
 
-class TenantCa:
+    def check_modify(self, tenant_id: str, before: Mapping[str, Any],
+                     changes: Mapping[str, Any]) -> None:
+        self._policy(tenant_id, {"policyScope": before["policyScope"], **changes})
+
+    def modify(self, tenant_id: str, before: Mapping[str, Any], changes: Mapping[str, Any],
+               *, actor: str, reason: str) -> dict[str, Any]:
+        policy = self._policy(tenant_id, {"policyScope": before["policyScope"], **changes})
+        stored = self._store().put(policy, actor=actor)
+        return {**before, "policyVersion": stored.version}
+
+    def revert(self, tenant_id: str, before: Mapping[str, Any], after: Mapping[str, Any],
+               *, actor: str, reason: str) -> None:
+        store = self._store()
+        scope = Scope.parse(str(before["policyScope"]))
+        store.put(store.get(tenant_id, scope, int(before["policyVersion"])), actor=actor)
+
+    def terminate(self, tenant_id: str, result: Mapping[str, Any], *, actor: str,
+                  reason: str) -> None:
+        """Deactivate the policy if the version in force is still this service's."""
+        store = self._store()
+        scope = Scope.parse(str(result["policyScope"]))
+        try:
+            current = store.get(tenant_id, scope)
+        except NotFound:
+            return
+        if current.active and current.version == int(result["policyVersion"]):
+            store.delete(tenant_id, scope, actor=actor)
+
+
+class TenantCa(_Lifecycle):
     """A hosted CA of the buyer for tier-2 device credentials (its label is the tenant's)."""
 
     on_ledger = False
@@ -287,7 +436,7 @@ class _Contract:
     document: dict[str, Any]
 
 
-class LedgerContract:
+class LedgerContract(_Lifecycle):
     """A two-party contract on the ledger: a slice SLA or a roaming agreement.
 
     The contract's document (the settlement formats of ``docs/settlement.md``) is
@@ -298,10 +447,16 @@ class LedgerContract:
     on_ledger = True
 
     def __init__(self, function: str, ledger: Callable[[], LedgerNode],
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime],
+                 contracts: Callable[[], ContractEngine] | None = None) -> None:
         self._function = function
         self._ledger = ledger
         self._clock = clock
+        self._contracts = contracts
+        slice_sla = function == "SliceSla"
+        self.modifiable = frozenset({"serviceProfile"}) if slice_sla else frozenset()
+        # A roaming agreement ends only with both parties' signatures (issue 15).
+        self.terminable = slice_sla
 
     def _contract(self, tenant_id: str, values: Mapping[str, Any]) -> _Contract:
         party = _text(values, "consumerParty")
@@ -348,7 +503,9 @@ class LedgerContract:
 
     def provision(self, tenant_id: str, values: Mapping[str, Any], *, actor: str,
                   reason: str) -> dict[str, Any]:
-        contract = self._contract(tenant_id, values)
+        return self._issue(self._contract(tenant_id, values))
+
+    def _issue(self, contract: _Contract) -> dict[str, Any]:
         ledger = self._ledger()
         text = json.dumps(contract.document, sort_keys=True, separators=(",", ":"))
         if self._function == "SliceSla":
@@ -372,6 +529,45 @@ class LedgerContract:
                    reason: str) -> None:
         raise Conflict("a ledger contract cannot be undone", reason="on-ledger")
 
+    def _amended(self, before: Mapping[str, Any], changes: Mapping[str, Any]) -> _Contract:
+        profile = changes.get("serviceProfile")
+        if not isinstance(profile, dict):
+            raise InvalidInput("characteristic serviceProfile must be an object"
+                               " (TS 28.541 ServiceProfile)", attribute="serviceProfile")
+        document = {**before["document"], "service_profile": profile,
+                    "start": _iso(self._clock().replace(microsecond=0))}
+        parse_sla_contract(json.dumps(document))
+        return _Contract(str(document["id"]), document)
+
+    def check_modify(self, tenant_id: str, before: Mapping[str, Any],
+                     changes: Mapping[str, Any]) -> None:
+        self._amended(before, changes)
+
+    def modify(self, tenant_id: str, before: Mapping[str, Any], changes: Mapping[str, Any],
+               *, actor: str, reason: str) -> dict[str, Any]:
+        """A new contract with the amended ServiceProfile; the old one is terminated."""
+        after = self._issue(self._amended(before, changes))
+        self.terminate(tenant_id, before, actor=actor, reason=reason)
+        return {**after, "supersedes": before["contractId"]}
+
+    def terminate(self, tenant_id: str, result: Mapping[str, Any], *, actor: str,
+                  reason: str) -> None:
+        """A ``terminate`` transition signed by the seller's ledger key (provider party)."""
+        if self._contracts is None or not self.terminable:
+            raise Rejected("not-terminable", "this contract cannot be terminated here")
+        engine = self._contracts()
+        name = str(result["contractId"])
+        current = engine.state(name)
+        if current["state"].get("status") == "terminated":
+            return
+        ledger = self._ledger()
+        payload = transition_payload(name, current["state_hash"], {"action": "terminate"},
+                                     [ledger.signer])
+        outcome = submit_contract(ledger, engine, json.loads(payload))
+        if outcome.get("status") == "rejected":
+            raise Rejected("ledger-refused",
+                           f"the ledger refused the termination: {outcome.get('reason')}")
+
 
 #: Function name → its provisioner.
 Provisioners = dict[str, Provisioner]
@@ -381,6 +577,7 @@ def build_provisioners(
     *, inventory: Callable[[], Inventory], apn_access: Callable[[], ApnAccessStore],
     policies: Callable[[], PolicyStore], cas: Callable[[], CertificateAuthorities],
     ledger: Callable[[], LedgerNode], clock: Callable[[], datetime],
+    contracts: Callable[[], ContractEngine] | None = None,
 ) -> Provisioners:
     """Every function, over the services the composition root hands in (built on first use)."""
     return {
@@ -388,6 +585,6 @@ def build_provisioners(
         "PrivateApn": PrivateApn(inventory, apn_access),
         "NetworkPolicy": NetworkPolicy(policies),
         "TenantCa": TenantCa(cas),
-        "SliceSla": LedgerContract("SliceSla", ledger, clock),
-        "RoamingAgreement": LedgerContract("RoamingAgreement", ledger, clock),
+        "SliceSla": LedgerContract("SliceSla", ledger, clock, contracts),
+        "RoamingAgreement": LedgerContract("RoamingAgreement", ledger, clock, contracts),
     }

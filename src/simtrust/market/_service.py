@@ -33,6 +33,7 @@ from typing import Any
 from simtrust.audit import AuditLog
 from simtrust.errors import InvalidInput, InvalidTransition, NotFound, Rejected
 from simtrust.market._events import MarketEvents
+from simtrust.market._lifecycle import CHANGES, change_item, lock_products, settle_products
 from simtrust.market._orchestrate import resolve_plan
 from simtrust.market._provision import Provisioners
 from simtrust.market._query import merge_patch
@@ -282,6 +283,7 @@ class MarketService:
             raise InvalidInput(f"at most {MAX_ITEMS} order items", attribute="productOrderItem")
         now = self._clock()
         seen: set[str] = set()
+        changes: list[dict[str, Any]] = []
         stored_items = []
         offerings: list[tuple[dict[str, Any], dict[str, Any]]] = []
         for item in items:
@@ -296,28 +298,33 @@ class MarketService:
             if action not in ACTIONS:
                 raise InvalidInput(f"action must be one of {sorted(ACTIONS)}",
                                    attribute="productOrderItem.action")
-            if action != "add":
+            if action not in ("add", *CHANGES):
                 raise Rejected("unsupported-action",
-                               "only 'add' items can be ordered (modify, delete: not supported)",
+                               "items add, modify or delete a product (noChange: not supported)",
                                id=item_id)
             quantity = item.get("quantity", 1)
             if isinstance(quantity, bool) or not isinstance(quantity, int) or not \
                     1 <= quantity <= 1_000_000:
                 raise InvalidInput("quantity must be an integer from 1 to 1000000",
                                    attribute="productOrderItem.quantity")
-            if "productOffering" not in item:
-                raise InvalidInput("an 'add' item needs a productOffering",
-                                   attribute="productOrderItem.productOffering")
             if "state" in item:
                 raise InvalidInput("item state is set by the server",
                                    attribute="productOrderItem.state")
+            if action in CHANGES:
+                stored, steps = change_item(self._db, self._provisioners, tenant_id, item)
+                stored_items.append(stored)
+                changes.extend(steps)
+                continue
+            if "productOffering" not in item:
+                raise InvalidInput("an 'add' item needs a productOffering",
+                                   attribute="productOrderItem.productOffering")
             ref, offering = self._orderable(item["productOffering"], tenant_id, now)
             self._check_prices(item.get("itemPrice"), offering, tenant_id, now)
             offerings.append(({**item, "quantity": quantity}, offering))
             stored_items.append({**item, "quantity": quantity, "productOffering": ref,
                                  "state": "acknowledged", "@type": item.get("@type",
                                                                             "ProductOrderItem")})
-        plan = resolve_plan(self._db, self._provisioners, tenant_id, offerings)
+        plan = resolve_plan(self._db, self._provisioners, tenant_id, offerings) + changes
         doc = {**body, "id": str(uuid.uuid4()), "orderDate": iso(now), "state": "acknowledged",
                "productOrderItem": stored_items, "@type": body.get("@type", "ProductOrder")}
         with self._db.transaction(durable=True):
@@ -332,6 +339,7 @@ class MarketService:
                                                              "steps": len(plan)})
             self._emit("productOrdering", "ProductOrderCreateEvent", "productOrder", doc,
                        tenant_id)
+            lock_products(self._db, self._emit, doc, tenant_id)
         self._anchor(doc, tenant_id)
         return Order(tenant_id, doc)
 
@@ -394,8 +402,12 @@ class MarketService:
                 (target, json.dumps(doc), now.isoformat(), doc["id"], current))
             if changed != 1:
                 raise InvalidTransition("the order changed concurrently; retry", state=current)
+            if target in FINAL:
+                settle_products(self._db, self._emit, doc, order.tenant_id, iso(now))
             if target == "completed":
                 for item in doc["productOrderItem"]:
+                    if item.get("action") in CHANGES:
+                        continue
                     product = product_from(doc, item, iso(now))
                     self._db.execute(
                         "INSERT INTO market_products (id, tenant_id, order_id, body, created_at)"
@@ -467,6 +479,7 @@ class MarketService:
                 ("cancelled", json.dumps(doc), now.isoformat(), doc["id"], current))
             if changed != 1:
                 raise InvalidTransition("the order changed concurrently; retry", state=current)
+            settle_products(self._db, self._emit, doc, order.tenant_id, at)
             self._db.execute(
                 "INSERT INTO market_cancellations (id, tenant_id, order_id, body, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",

@@ -44,6 +44,9 @@ def _typed(value: Any, member: str | None = None) -> Any:
     if member == "productCharacteristic":
         return _characteristic(value)
     out = {k: _typed(v, k) for k, v in value.items()}
+    if member == "product" and "@type" not in out and "id" in out \
+            and "productCharacteristic" not in out:
+        out["@type"] = "ProductRef"  # the installed product a modify/delete item names
     if member in _V5_TYPES and "@type" not in out:
         out["@type"] = _V5_TYPES[member]
     return out
