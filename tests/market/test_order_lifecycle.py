@@ -18,7 +18,7 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator, validators
 
-from simtrust.errors import NotFound
+from simtrust.errors import Conflict, NotFound
 from simtrust.policy import Scope
 from simtrust.runtime import Runtime
 from simtrust.subscriber import SimState
@@ -335,3 +335,41 @@ def test_a_roaming_agreement_is_not_terminated_by_an_order(
                        headers=keys["acme"])
     assert (422, "not-terminable") == (refused.status_code, refused.json()["code"])
     assert "active" == rt.market.get_product(product["id"]).document["status"]
+
+
+def test_modify_and_delete_on_both_stores(runtime: Runtime) -> None:
+    """The same life cycle on SQLite and PostgreSQL, and two orders racing for a product."""
+    rt = runtime
+    rt.tenants.create_tenant("acme", "acme")
+    inventory = rt.subscriber.inventory
+    inventory.allocations.set_addresses("acme", networks=["10.5.0.0/16"], actor="test")
+    stock = add_stock(rt, 2)
+    market = rt.market
+    refs = [{"id": market.create_item("serviceSpecification", None, body, "t").document["id"]}
+            for body in (
+                service_spec("PrivateApn", "APN", char("apnName", mandatory=True),
+                             char("addressPool", default="10.5.0.0/24"),
+                             char("radiusAuth", default="pap")),
+                service_spec("SimBatch", "SIMs", char("stockTenant", default="stock",
+                                                      configurable=False), char("apnName")))]
+    spec = market.create_item("productSpecification", None,
+                              {"name": "p", "serviceSpecification": refs}, "t")
+    offering = market.create_item("productOffering", None, {
+        "name": "o", "lifecycleStatus": "Launched",
+        "productSpecification": {"id": spec.document["id"]}}, "t")
+    made = market.create_order("acme", order_body(offering.document["id"], 2, apnName="a.iot"),
+                               "t")
+    assert "completed" == rt.orchestrator.process(made.document["id"])
+    product = market.list_products("acme", False)[0].document
+    modify = market.create_order("acme", _modify(product["id"], radiusAuth="chap"), "t")
+    with pytest.raises(Conflict):
+        market.create_order("acme", _delete(product["id"]), "t")
+    assert "completed" == rt.orchestrator.process(modify.document["id"])
+    assert "chap" == rt.aaa.apns.access("acme", "a.iot").auth
+    delete = market.create_order("acme", _delete(product["id"]), "t")
+    assert "pendingTerminate" == market.get_product(product["id"]).document["status"]
+    assert "completed" == rt.orchestrator.process(delete.document["id"])
+    assert "terminated" == market.get_product(product["id"]).document["status"]
+    assert {"terminated"} == {s.document["state"] for s in market.list_services(None, True)}
+    assert [SimState.INVENTORY] * 2 == [inventory.get_sim(i).state for i in stock]
+    assert [] == inventory.list_apns("acme")
