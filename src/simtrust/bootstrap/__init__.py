@@ -27,7 +27,8 @@ from simtrust.bootstrap._ca import (
     load_csr,
 )
 from simtrust.bootstrap._client import DeviceClient, EnrolmentRefused, parse_certs_only
-from simtrust.bootstrap._cmp import CmpProtection, protection_from_pem
+from simtrust.bootstrap._cmp import CmpProtection
+from simtrust.bootstrap._cmp_config import protection_from_pem
 from simtrust.bootstrap._csr import build_csr, csr_attrs
 from simtrust.bootstrap._device import KEY_BINDING_LABEL, SimApplet, key_binding
 from simtrust.bootstrap._digest import (

@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from simtrust.bootstrap._ca_model import CaRecord
-from simtrust.bootstrap._cmp import CmpClient, CmpProtection, loaded, stored
+from simtrust.bootstrap._cmp import CmpClient, CmpProtection
+from simtrust.bootstrap._cmp_config import loaded, stored
 from simtrust.errors import (
     Conflict,
     DecodeError,

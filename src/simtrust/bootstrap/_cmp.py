@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from pyasn1.codec.der import decoder, encoder
 from pyasn1_modules import rfc2459, rfc4210, rfc8018
 
+from simtrust.bootstrap._cmp_bodies import kur_body, rr_body
 from simtrust.bootstrap._cmp_wire import (
     ECDSA_SHA256_OID,
     ED25519_OID,
@@ -93,13 +95,7 @@ from simtrust.bootstrap._cmp_wire import (
 )
 from simtrust.errors import InvalidInput, InvalidSignature, PermissionDenied, StoreError
 
-__all__ = [
-    "CmpClient",
-    "CmpProtection",
-    "loaded",
-    "protection_from_pem",
-    "stored",
-]
+__all__ = ["CmpClient", "CmpProtection"]
 _MIN_ITERATIONS = 100
 
 #: Largest CMP answer read (a certificate, its chain and the CA certificates).
@@ -144,7 +140,8 @@ class CmpProtection:
 class CmpClient:
     """One delegated CA's CMP endpoint; :meth:`enrol` runs p10cr → cp → certConf → pkiConf."""
 
-    __slots__ = ("_clock", "_protection", "_recipient", "_timeout", "_transport", "_trust",
+    __slots__ = ("_clock", "_protection", "_recipient", "_timeout", "_tls", "_transport",
+                 "_trust",
                  "max_wait", "url")
 
     def __init__(self, url: str, protection: CmpProtection, *, trust: x509.Certificate,
@@ -157,6 +154,7 @@ class CmpClient:
         self._recipient = recipient if recipient is not None else trust.subject
         self._transport = transport
         self._timeout = timeout
+        self._tls: ssl.SSLContext | None = None
         self._clock = clock or (lambda: datetime.now(UTC))
         #: Longest a delayed enrolment is polled for, seconds (the device's EST request
         #: waits meanwhile).
@@ -164,6 +162,20 @@ class CmpClient:
 
     def __repr__(self) -> str:
         return f"CmpClient({self.url!r}, {self._protection.kind})"
+
+    @property
+    def _verify(self) -> ssl.SSLContext | bool:
+        """TLS trust for an ``https`` endpoint: the system's CAs and the registered
+        enterprise CA (which commonly issues its CMP server's certificate), with the
+        host name checked (RFC 6712 §3.7 leaves HTTPS optional; RFC 9110 §4.3.4)."""
+        if not self.url.startswith("https://"):
+            return True
+        if self._tls is None:
+            context = ssl.create_default_context()
+            context.load_verify_locations(
+                cadata=self._trust.public_bytes(serialization.Encoding.PEM).decode())
+            self._tls = context
+        return self._tls
 
     # -- building ------------------------------------------------------------------
 
@@ -335,6 +347,13 @@ class CmpClient:
                                    headers={"Content-Type": MEDIA_TYPE, "Accept": MEDIA_TYPE,
                                             "Connection": "close"})
         except httpx.HTTPError as exc:
+            said = str(exc)
+            if "CERTIFICATE_VERIFY_FAILED" in said:
+                why = said.split("certificate verify failed:", 1)[-1].split("(_ssl", maxsplit=1)[0]
+                raise StoreError("enterprise CMP server's TLS certificate is not trusted "
+                                 f"({why.strip()[:120]}); it must chain to the registered "
+                                 "CA or a system CA and name the host",
+                                 reason="delegate-tls") from None
             raise StoreError(f"enterprise CMP server unreachable ({type(exc).__name__})",
                              reason="delegate-unreachable") from None
         media = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -348,17 +367,55 @@ class CmpClient:
     def enrol(self, csr: x509.CertificateSigningRequest) -> x509.Certificate:
         """p10cr with ``csr``; the certificate for its key, issued by the trusted CA,
         confirmed with certConf (RFC 9483 §4.1.4, §4.1.1)."""
-        tid, nonce = os.urandom(16), os.urandom(16)
         csr_der = csr.public_bytes(serialization.Encoding.DER)
-        body = self._body(b"\xa4" + der_length(len(csr_der)) + csr_der)
-        with httpx.Client(transport=self._transport, timeout=self._timeout) as client:
-            return self._transaction(client, csr, tid, nonce, body)
+        return self._request(csr, self._body(b"\xa4" + der_length(len(csr_der)) + csr_der),
+                             "cp")
+
+    def update(self, csr: x509.CertificateSigningRequest,
+               old: x509.Certificate) -> x509.Certificate:
+        """kur renewing ``old`` for the key of ``csr`` (RFC 9483 §4.1.3), answered by kup.
+
+        The device proved possession of the key by signing ``csr``; that signature is
+        checked here, so the request carries raVerified (RFC 9483 §5.2.3.2)."""
+        if not csr.is_signature_valid:
+            raise InvalidSignature("re-enrolment CSR signature does not verify",
+                                   reason="csr-signature")
+        return self._request(csr, self._body(kur_body(csr, old)), "kup")
+
+    def revoke(self, issuer: x509.Name, serial: int, reason: x509.ReasonFlags) -> str:
+        """rr for the certificate ``serial`` of ``issuer`` (RFC 9483 §4.2, §5.3.2), answered
+        by rp; returns ``revoked``, or ``already`` when the CA had revoked it before.
+        A refusal raises PermissionDenied, a transport or answer problem StoreError."""
+        tid, nonce = os.urandom(16), os.urandom(16)
+        body = self._body(rr_body(issuer, serial, reason))
+        with httpx.Client(transport=self._transport, timeout=self._timeout,
+                          verify=self._verify) as client:
+            answer = self._post(client, self.url, self._protect(self._header(tid, nonce, None),
+                                                                body))
+        self._check(answer, tid, nonce, "rp")
+        statuses = answer.body["status"]
+        if len(statuses) != 1:
+            raise StoreError("enterprise CMP revocation answer holds no single status",
+                             reason="delegate-bad-answer")
+        status, failures, text = status_of(statuses[0])
+        if status in (0, 1):
+            return "revoked"
+        if "certRevoked" in failures:
+            return "already"
+        raise refusal("refused the revocation", status, failures, text)
+
+    def _request(self, csr: x509.CertificateSigningRequest, body: bytes,
+                 rep: str) -> x509.Certificate:
+        tid, nonce = os.urandom(16), os.urandom(16)
+        with httpx.Client(transport=self._transport, timeout=self._timeout,
+                          verify=self._verify) as client:
+            return self._transaction(client, csr, tid, nonce, body, rep)
 
     def _transaction(self, client: httpx.Client, csr: x509.CertificateSigningRequest,
-                     tid: bytes, nonce: bytes, body: bytes) -> x509.Certificate:
+                     tid: bytes, nonce: bytes, body: bytes, rep: str) -> x509.Certificate:
         answer = self._post(client, self.url, self._protect(self._header(tid, nonce, None), body))
-        self._check(answer, tid, nonce, "cp")
-        answer, response = self._poll(client, tid, answer)
+        self._check(answer, tid, nonce, rep)
+        answer, response = self._poll(client, tid, answer, rep)
         status, failures, text = status_of(response["status"])
         if status not in (0, 1):
             raise refusal("rejected the request", status, failures, text)
@@ -387,14 +444,14 @@ class CmpClient:
     @staticmethod
     def _single(answer: CmpMessage) -> Any:
         responses = answer.body
-        if answer.body_type == "cp":
+        if answer.body_type in ("cp", "kup"):
             responses = responses["response"]
         if len(responses) != 1:
             raise StoreError("enterprise CMP answer holds no single response",
                              reason="delegate-bad-answer")
         return responses[0]
 
-    def _poll(self, client: httpx.Client, tid: bytes, answer: CmpMessage,
+    def _poll(self, client: httpx.Client, tid: bytes, answer: CmpMessage, rep: str,
               ) -> tuple[CmpMessage, Any]:
         """Poll while the server answers ``waiting`` (RFC 9483 §4.4, RFC 4210 §5.3.22):
         pollReq after the checkAfter it names (1 s after a waiting cp), for at most
@@ -402,7 +459,7 @@ class CmpClient:
         waited = 0
         while True:
             response = self._single(answer)
-            if answer.body_type == "cp":
+            if answer.body_type == rep:
                 if int(response["status"]["status"]) != 3:
                     return answer, response
                 after = 1
@@ -422,7 +479,7 @@ class CmpClient:
             nonce, server_nonce = os.urandom(16), answer.octets("senderNonce")
             answer = self._post(client, self.url, self._protect(
                 self._header(tid, nonce, server_nonce), body))
-            self._check(answer, tid, nonce, "cp", "pollRep")
+            self._check(answer, tid, nonce, rep, "pollRep")
 
     @staticmethod
     def _implicit(answer: CmpMessage) -> bool:
@@ -453,65 +510,3 @@ class CmpClient:
         message = self._protect(self._header(tid, nonce, server_nonce), body)
         conf = self._post(client, self.url, message)
         self._check(conf, tid, nonce, "pkiconf")
-
-
-# -- registration and storage ------------------------------------------------------
-
-
-def protection_from_pem(kind: str, *, secret: str | None = None, reference: str = "",
-                        client_cert_pem: bytes | None = None,
-                        client_key_pem: bytes | None = None) -> CmpProtection:
-    """The protection a registration asks for (InvalidInput/DecodeError if unusable)."""
-    if kind in ("pbm", "pbmac1"):
-        return CmpProtection(kind, secret=(secret or "").encode(),  # type: ignore[arg-type]
-                             reference=reference.encode())
-    if kind != "signature":
-        raise InvalidInput("CMP protection is pbm, pbmac1 or signature", field="cmp_protection")
-    if not client_cert_pem or not client_key_pem:
-        raise InvalidInput("CMP signature protection needs a client certificate and key",
-                           field="cmp_client_cert_pem")
-    try:
-        cert = x509.load_pem_x509_certificate(client_cert_pem)
-        key = serialization.load_pem_private_key(client_key_pem, password=None)
-    except (ValueError, TypeError):
-        raise InvalidInput("CMP client certificate or key PEM does not parse",
-                           field="cmp_client_key_pem") from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
-        raise InvalidInput("CMP client keys are EC or Ed25519", field="cmp_client_key_pem")
-    return CmpProtection("signature", cert=cert, key=key)
-
-
-def stored(protection: CmpProtection, recipient: x509.Name | None) -> tuple[dict[str, Any],
-                                                                          bytes]:
-    """(settings kept in clear, secret to seal) of a CMP delegate: the MAC secret or
-    the client key (PKCS#8 DER); the certificate, reference and recipient in clear."""
-    config: dict[str, Any] = {"protection": protection.kind,
-                              "reference": protection.reference.hex(),
-                              "iterations": protection.iterations}
-    if recipient is not None:
-        config["recipient"] = recipient.rfc4514_string()
-    if protection.kind == "signature":
-        assert protection.cert is not None
-        assert protection.key is not None
-        config["client_cert_pem"] = protection.cert.public_bytes(
-            serialization.Encoding.PEM).decode()
-        secret = protection.key.private_bytes(serialization.Encoding.DER,
-                                              serialization.PrivateFormat.PKCS8,
-                                              serialization.NoEncryption())
-    else:
-        secret = protection.secret
-    return config, secret
-
-
-def loaded(config: dict[str, Any], secret: bytes) -> tuple[CmpProtection, x509.Name | None]:
-    """The protection and recipient :func:`stored` kept."""
-    recipient = (x509.Name.from_rfc4514_string(config["recipient"])
-                 if config.get("recipient") else None)
-    kind = config["protection"]
-    if kind == "signature":
-        key = serialization.load_der_private_key(secret, password=None)
-        cert = x509.load_pem_x509_certificate(config["client_cert_pem"].encode())
-        assert isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey)
-        return CmpProtection("signature", cert=cert, key=key), recipient
-    return CmpProtection(kind, secret=secret, reference=bytes.fromhex(config["reference"]),
-                         iterations=int(config.get("iterations", 10_000))), recipient

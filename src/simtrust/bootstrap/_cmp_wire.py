@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.error import PyAsn1Error
-from pyasn1.type import univ
+from pyasn1.type import constraint, namedtype, tag, univ
 from pyasn1_modules import rfc2459, rfc4210, rfc8018
 
 from simtrust.errors import PermissionDenied, StoreError
@@ -182,13 +182,47 @@ def split_message(data: bytes) -> bytes:
     return der_sequence(data[start:b_end])
 
 
+class _CertId(univ.Sequence):  # type: ignore[misc]
+    """CRMF CertId (RFC 4211 §6.5) with a real GeneralName: ``pyasn1_modules.rfc2511``
+    declares its GeneralName as an OCTET STRING placeholder, so an ``rp`` carrying
+    ``revCerts`` (OpenSSL's does) would not decode."""
+
+    componentType = namedtype.NamedTypes(  # noqa: N815  (pyasn1 API)
+        namedtype.NamedType("issuer", rfc2459.GeneralName()),
+        namedtype.NamedType("serialNumber", univ.Integer()))
+
+
+def _replaced(types: Any, name: str, asn1: Any) -> namedtype.NamedTypes:
+    return namedtype.NamedTypes(*(
+        (namedtype.OptionalNamedType if isinstance(nt, namedtype.OptionalNamedType)
+         else namedtype.NamedType)(name, asn1) if nt.name == name else nt
+        for nt in types.namedTypes))
+
+
+class _RevRepContent(univ.Sequence):  # type: ignore[misc]
+    componentType = _replaced(  # noqa: N815  (pyasn1 API)
+        rfc4210.RevRepContent.componentType, "revCerts",
+        univ.SequenceOf(componentType=_CertId()).subtype(
+            sizeSpec=constraint.ValueSizeConstraint(1, rfc4210.MAX),
+            explicitTag=tag.Tag(tag.tagClassContext, tag.tagFormatConstructed, 0)))
+
+
+class _PKIBody(univ.Choice):  # type: ignore[misc]
+    componentType = _replaced(rfc4210.PKIBody.componentType, "rp", _RevRepContent().subtype(  # noqa: N815  (pyasn1 API)
+        explicitTag=tag.Tag(tag.tagClassContext, tag.tagFormatConstructed, 12)))
+
+
+class _PKIMessage(univ.Sequence):  # type: ignore[misc]
+    componentType = _replaced(rfc4210.PKIMessage.componentType, "body", _PKIBody())  # noqa: N815  (pyasn1 API)
+
+
 def decode_message(data: bytes) -> CmpMessage:
     """Decode an untrusted DER PKIMessage (StoreError ``delegate-bad-answer`` if it is not)."""
     if len(data) > MAX_MESSAGE:
         raise StoreError("CMP answer too large", reason="delegate-bad-answer")
     protected = split_message(data)
     try:
-        message, rest = decoder.decode(data, asn1Spec=rfc4210.PKIMessage())
+        message, rest = decoder.decode(data, asn1Spec=_PKIMessage())
         body_type = message["body"].getName()
         if rest or not body_type:
             raise PyAsn1Error("trailing data or no body")
