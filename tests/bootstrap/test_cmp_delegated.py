@@ -338,7 +338,11 @@ class Relay:
         flows: list[tuple[bool, bytes]] = []
         with self._lock:
             self.connections.append(flows)
-        server = socket.create_connection(self._target)
+        try:
+            server = socket.create_connection(self._target)
+        except OSError:
+            client.close()  # the target is down: the client sees the connection end
+            return
         back = threading.Thread(target=self._pump, args=(server, client, False, flows),
                                 daemon=True)
         back.start()
@@ -358,6 +362,8 @@ class Relay:
             thread.start()
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
         self._listener.close()
         self._accept.join(timeout=10)
         for thread in self._threads:

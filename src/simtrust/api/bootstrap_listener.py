@@ -264,9 +264,13 @@ class BootstrapListener:
         self._thread = threading.Thread(target=server.serve_forever, name="bootstrap-listener",
                                         daemon=True)
         self._thread.start()
+        # Revocations owed to enterprise CAs (queued before a restart too) go out from
+        # the serving process.
+        self.services.cas.forwarder.start()
         return self
 
     def stop(self) -> None:
+        self.services.cas.forwarder.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

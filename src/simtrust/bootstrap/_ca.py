@@ -40,6 +40,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from simtrust.audit import AuditEntry, AuditLog
 from simtrust.bootstrap._ca_delegate import cmp_client, delegate_settings, enroll_at_delegate
+from simtrust.bootstrap._ca_forward import RevocationForwarder
 from simtrust.bootstrap._ca_model import (
     CLIENT_AUTH,
     DEVICE_KEY_USAGE,
@@ -89,28 +90,10 @@ __all__ = [
 class CertificateAuthorities:
     """The store of CAs and certificates; keys unsealed once per process and cached."""
 
-    __slots__ = (
-        "_akis",
-        "_audit",
-        "_cache_lock",
-        "_clock",
-        "_commits",
-        "_db",
-        "_keyring",
-        "_keys",
-        "_listeners",
-        "_records",
-        "_transport",
-        "certificate",
-        "certificates",
-        "crl",
-        "generation",
-        "ocsp_response",
-        "public_base_url",
-        "revoke",
-        "revoke_sim",
-        "status",
-    )
+    __slots__ = ("_akis", "_audit", "_cache_lock", "_clock", "_commits", "_db",
+                 "_keyring", "_keys", "_listeners", "_records", "_transport",
+                 "certificate", "certificates", "crl", "forwarder", "generation",
+                 "ocsp_response", "public_base_url", "revoke", "revoke_sim", "status")
 
     def __init__(
         self,
@@ -147,6 +130,8 @@ class CertificateAuthorities:
         self.revoke_sim = self.status.revoke_sim
         self.crl = self.status.crl
         self.ocsp_response = self.status.ocsp_response
+        #: Revocations owed to the enterprise CAs of CMP-delegated CAs (rr outbox).
+        self.forwarder = RevocationForwarder(db, audit, clock, self._cmp_by_id)
 
     def subscribe(self, listener: Callable[[str, str], None]) -> None:
         """Call ``listener(event, iccid)`` after a certificate of a SIM is issued
@@ -154,6 +139,8 @@ class CertificateAuthorities:
         self._listeners.append(listener)
 
     def _notify(self, event: str, iccid: str) -> None:
+        if event == "revoked":
+            self.forwarder.wake()
         for listener in self._listeners:
             listener(event, iccid)
 
@@ -492,8 +479,9 @@ class CertificateAuthorities:
                               "per hour", retry_after=3600)
 
     def issue(self, ca: CaRecord, csr: x509.CertificateSigningRequest, device: DeviceClaims,
-              *, actor: str, key_override: x509.Certificate | None = None) -> x509.Certificate:
-        """Sign a verified CSR under the tenant CA's profile; stored and audited."""
+              *, actor: str, renewing: x509.Certificate | None = None) -> x509.Certificate:
+        """Sign a verified CSR under the tenant CA's profile; stored and audited.
+        ``renewing`` (re-enrolment) goes to a CMP delegate as kur, else as p10cr."""
         if ca.tenant_id is None:
             raise PermissionDenied("the operator's tier-1 CA never signs tier-2 certificates",
                                    reason="tier1-ca")
@@ -505,7 +493,11 @@ class CertificateAuthorities:
             raise InvalidInput(f"key type {kind} is not allowed by the profile", field="csr")
         self.check_rate(ca, device.iccid)
         if ca.mode == "delegated" and ca.delegate_kind == "cmp":
-            cert = self._cmp(ca).enrol(csr)
+            client = self._cmp(ca)
+            cert = client.enrol(csr) if renewing is None else client.update(csr, renewing)
+            if renewing is not None and cert.serial_number == renewing.serial_number:
+                raise StoreError("enterprise CMP server answered the renewal with the "
+                                 "certificate being renewed", reason="delegate-bad-answer")
         elif ca.mode == "delegated":
             cert = enroll_at_delegate(ca, csr, self._transport)
         else:
@@ -513,6 +505,12 @@ class CertificateAuthorities:
         self._record(ca, cert, device, actor, kind)
         self._notify("issued", device.iccid)
         return cert
+
+    def _cmp_by_id(self, ca_id: str) -> CmpClient:
+        row = self._db.query_one("SELECT label FROM boot_cas WHERE ca_id = ?", (ca_id,))
+        if row is None:
+            raise NotFound(f"unknown CA {ca_id}", reason="unknown-ca")
+        return self._cmp(self.get(str(row[0])))
 
     def _cmp(self, ca: CaRecord) -> CmpClient:
         """The CMP client of a CMP-delegated CA, its secret or key unsealed."""

@@ -1,7 +1,8 @@
 """Issued certificates and their revocation: the list, revoking, CRLs and OCSP.
 
 - Revocation by serial or of every certificate of a SIM, audited, with the
-  RFC 5280 §5.3.1 reason.
+  RFC 5280 §5.3.1 reason; a certificate from a CMP-delegated CA is queued in the
+  same transaction for its enterprise CA (``_ca_forward``).
 - CRLs per CA (RFC 5280 §5) with an increasing cRLNumber, and OCSP responses
   (RFC 6960 §4.2) signed by the CA itself (§4.2.2.2); nonce-less responses are
   reused while fresh (RFC 5019 §2.2, §6), the status is read on every request.
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
 from simtrust.audit import AuditLog
+from simtrust.bootstrap._ca_forward import QUEUE_FOR_SERIALS, QUEUE_FOR_SIM
 from simtrust.bootstrap._ca_model import REVOCATION_REASONS, CaRecord, IssuedCert, issued_from_row
 from simtrust.bootstrap._pkcs11 import Pkcs11Key, sign_crl, sign_ocsp
 from simtrust.errors import InvalidInput, NotFound
@@ -110,11 +112,12 @@ class CertificateStatus:
         cert = self.certificate(serial)
         if cert.status == "revoked":
             return cert
+        now = self._clock().isoformat()
         with self._db.transaction():
+            self._db.execute(QUEUE_FOR_SERIALS, (reason, now, now, cert.serial))
             self._db.execute(
                 "UPDATE boot_certs SET status = 'revoked', revoked_at = ?, revocation_reason = ?"
-                " WHERE serial = ? AND status = 'good'",
-                (self._clock().isoformat(), reason, cert.serial))
+                " WHERE serial = ? AND status = 'good'", (now, reason, cert.serial))
             self._audit.append(actor=actor, action="pki.revoke", subject=f"sim:{cert.iccid}",
                                outcome="success", tenant_id=cert.tenant_id,
                                details={"serial": cert.serial, "reason": reason})
@@ -132,6 +135,7 @@ class CertificateStatus:
                 (iccid,))
             serials = [str(r[0]) for r in rows]
             if serials:
+                self._db.execute(QUEUE_FOR_SIM, (reason, now, now, iccid))
                 self._db.execute(
                     "UPDATE boot_certs SET status = 'revoked', revoked_at = ?,"
                     " revocation_reason = ? WHERE iccid = ? AND status = 'good'",

@@ -405,5 +405,5 @@ class CertificateServer:
         if csr.subject != current.subject:
             return _text(400, "re-enrolment CSR must keep the subject (RFC 7030 §4.2.2)")
         device = self._device(self._sims.get_sim(Iccid(record.iccid)).imsi.value)
-        cert = self._cas.issue(ca, csr, device, actor=f"cert:{serial}")
+        cert = self._cas.issue(ca, csr, device, actor=f"cert:{serial}", renewing=current)
         return self._certs(cert)

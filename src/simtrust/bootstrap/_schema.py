@@ -4,8 +4,9 @@ GBA challenges and bootstrapping contexts (Ks sealed, keyed by B-TID; TS 33.220
 §4.5.2), AKMA anchor contexts (K_AKMA sealed, keyed by A-KID; TS 33.535 §6.1),
 tenant CAs (hosted key sealed by the master key, a PKCS#11 token key with its PIN
 sealed, or a delegated EST or CMP endpoint, a CMP MAC secret or client key
-sealed) with their certificate profile, and every
-issued certificate with its status. A CA's ``name`` is the label its tenant gave
+sealed) with their certificate profile, every
+issued certificate with its status, and the revocations owed to the enterprise
+CA of a CMP-delegated CA (migration 6). A CA's ``name`` is the label its tenant gave
 it (unique per tenant); ``label`` is its EST label, unique in the store:
 ``<tenant>.<name>`` since migration 3, the bare name for CAs registered before
 (docs/decisions/bootstrap-ca-labels.md).
@@ -126,6 +127,25 @@ MIGRATIONS = [
         ALTER TABLE boot_cas ADD COLUMN delegate_config TEXT;
         ALTER TABLE boot_cas ADD COLUMN delegate_secret_sealed {blob};
         UPDATE boot_cas SET delegate_kind = 'est' WHERE mode = 'delegated'
+        """,
+    ),
+    Migration(
+        "bootstrap",
+        6,
+        "revocations queued for the enterprise CA of a CMP-delegated CA (rr outbox)",
+        """
+        CREATE TABLE boot_delegate_revocations (
+            serial TEXT PRIMARY KEY REFERENCES boot_certs (serial),
+            ca_id TEXT NOT NULL REFERENCES boot_cas (ca_id),
+            reason TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            last_error TEXT,
+            queued_at TEXT NOT NULL,
+            next_at TEXT NOT NULL,
+            done_at TEXT
+        );
+        CREATE INDEX boot_delegate_revocations_due ON boot_delegate_revocations (state, next_at)
         """,
     ),
 ]

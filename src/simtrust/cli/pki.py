@@ -247,6 +247,7 @@ def revoke(serial: str, reason: ReasonOpt = "unspecified", json_out: JsonOpt = F
     rt = open_runtime()
     try:
         cert = rt.bootstrap.cas.revoke(serial, reason=reason, actor=ACTOR)
+        rt.bootstrap.cas.forwarder.forward()
     finally:
         rt.close()
     if json_out:
@@ -261,6 +262,7 @@ def revoke_sim(iccid: str, reason: ReasonOpt = "unspecified", json_out: JsonOpt 
     rt = open_runtime()
     try:
         serials = rt.bootstrap.cas.revoke_sim(iccid, reason=reason, actor=ACTOR, why="cli")
+        rt.bootstrap.cas.forwarder.forward()
     finally:
         rt.close()
     if json_out:

@@ -1,0 +1,356 @@
+"""Renewal (kur) and revocation (rr) at a CMP-delegated enterprise CA, and CMP over
+HTTPS; OpenSSL's CMP mock server (``openssl cmp -port``) is the independent peer,
+tshark dissects the exchange, a TLS-terminating relay in front of the mock server
+checks the HTTPS trust rules."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from simtrust.bootstrap import CertificateAuthorities, CmpProtection
+from simtrust.bootstrap._cmp import CmpClient
+from simtrust.errors import InvalidSignature, PermissionDenied, StoreError
+
+from .conftest import Env, iccid
+from .test_cmp_delegated import (
+    REFERENCE,
+    SECRET,
+    TSHARK,
+    Enterprise,
+    Relay,
+    csr_for,
+    device,
+    mac_ca,
+    mock_cmp,
+    write_pcap,
+)
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed")
+MAC = ("-srv_secret", f"pass:{SECRET}", "-srv_ref", REFERENCE)
+
+
+def port_of(url: str) -> int:
+    return int(url.split(":")[2].split("/", maxsplit=1)[0])
+
+
+def until(condition: Callable[[], Any], what: str, deadline: float = 120.0) -> Any:
+    """Poll ``condition`` until it is truthy (generous deadline, no fixed sleeps)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def enrolled(env: Env, tmp_path: Path, ent: Enterprise, url: str,
+             label: str = "acme-cmp") -> tuple[Any, x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A CMP-delegated CA at ``url`` and a device certificate it issued through simtrust."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    ca = mac_ca(env, url, ent, label=label)
+    return ca, env.boot.cas.issue(ca, csr_for(key), device(), actor="test"), key
+
+
+def test_revocation_reaches_the_enterprise_ca(env: Env, tmp_path: Path) -> None:
+    """RFC 9483 §4.2 / §5.3.2: a revocation in simtrust becomes an rr the CA accepts;
+    a revocation of the whole SIM likewise; both audited."""
+    env.boot.cas.forwarder.close()
+    ent = Enterprise(env, tmp_path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    ent.issue(key.public_key(), "m", tmp_path / "issued.pem")
+    with mock_cmp(*MAC, "-rsp_cert", tmp_path / "issued.pem") as url:
+        ca = mac_ca(env, url, ent)
+        cert = env.boot.cas.issue(ca, csr_for(key), device(), actor="test")
+        serial = format(cert.serial_number, "x")
+        # Queued in the revoking transaction, before anything was sent.
+        env.boot.cas.revoke(serial, reason="keyCompromise", actor="test")
+        assert "pending" == env.boot.cas.forwarder.state(serial)["state"]
+        assert {"done": 1, "refused": 0, "retry": 0} == env.boot.cas.forwarder.forward()
+    state = env.boot.cas.forwarder.state(serial)
+    assert ("done", 1, None) == (state["state"], state["attempts"], state["last_error"])
+    assert 0 == env.boot.cas.forwarder.pending()
+    audited = env.rt.db.query("SELECT outcome FROM audit_events WHERE action = 'pki.revoke-delegate'")
+    assert [("success",)] == [tuple(r) for r in audited]
+
+
+def test_sim_revocation_is_sent_by_the_background_sender(env: Env, tmp_path: Path) -> None:
+    """The serving process's sender is woken by the revocation (no explicit forward)."""
+    ent = Enterprise(env, tmp_path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    ent.issue(key.public_key(), "m", tmp_path / "issued.pem")
+    with mock_cmp(*MAC, "-rsp_cert", tmp_path / "issued.pem") as url:
+        ca = mac_ca(env, url, ent)
+        cert = env.boot.cas.issue(ca, csr_for(key), device(), actor="test")
+        serial = format(cert.serial_number, "x")
+        assert [serial] == env.boot.cas.revoke_sim(iccid(1).value, reason="cessationOfOperation",
+                                                   actor="test")
+        until(lambda: (env.boot.cas.forwarder.state(serial) or {}).get("state") == "done",
+              "the background rr")
+
+
+def test_refused_revocation_is_kept_with_the_cas_words(env: Env, tmp_path: Path) -> None:
+    env.boot.cas.forwarder.close()
+    ent = Enterprise(env, tmp_path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    ent.issue(key.public_key(), "m", tmp_path / "issued.pem")
+    other = ent.issue(key.public_key(), "other", tmp_path / "other.pem")
+    with mock_cmp(*MAC, "-rsp_cert", tmp_path / "issued.pem") as first:
+        relay = Relay(("127.0.0.1", port_of(first)))
+        try:
+            ca = mac_ca(env, f"http://127.0.0.1:{relay.port}/pkix/", ent)
+            cert = env.boot.cas.issue(ca, csr_for(key), device(), actor="test")
+            assert cert.serial_number != other.serial_number
+            # The enterprise CA now knows another certificate only: it refuses the rr.
+            with mock_cmp(*MAC, "-rsp_cert", tmp_path / "other.pem") as second:
+                relay._target = ("127.0.0.1", port_of(second))
+                env.boot.cas.revoke(format(cert.serial_number, "x"), actor="test")
+                assert {"done": 0, "refused": 1, "retry": 0} == env.boot.cas.forwarder.forward()
+        finally:
+            relay.close()
+    state = env.boot.cas.forwarder.state(format(cert.serial_number, "x"))
+    assert "refused" == state["state"]
+    assert "wrong certificate to revoke" in state["last_error"]
+    # Still revoked here: simtrust's own status does not depend on the enterprise CA.
+    assert "revoked" == env.boot.cas.certificate(format(cert.serial_number, "x")).status
+    assert {"done": 0, "refused": 0, "retry": 0} == env.boot.cas.forwarder.forward()
+
+
+def test_unreachable_ca_is_retried_after_a_restart(env: Env, tmp_path: Path) -> None:
+    """Durable outbox: the rr waits while the CA is down, and a new process (a fresh
+    store object on the same database) sends it once the CA is back."""
+    env.boot.cas.forwarder.close()
+    ent = Enterprise(env, tmp_path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    ent.issue(key.public_key(), "m", tmp_path / "issued.pem")
+    relay = Relay(("127.0.0.1", 9))
+    try:
+        with mock_cmp(*MAC, "-rsp_cert", tmp_path / "issued.pem") as first:
+            relay._target = ("127.0.0.1", port_of(first))
+            ca = mac_ca(env, f"http://127.0.0.1:{relay.port}/pkix/", ent)
+            cert = env.boot.cas.issue(ca, csr_for(key), device(), actor="test")
+        serial = format(cert.serial_number, "x")
+        with socket.create_server(("127.0.0.1", 0)) as closed:
+            relay._target = ("127.0.0.1", int(closed.getsockname()[1]))
+        env.boot.cas.revoke(serial, reason="keyCompromise", actor="test")
+        assert {"done": 0, "refused": 0, "retry": 1} == env.boot.cas.forwarder.forward()
+        state = env.boot.cas.forwarder.state(serial)
+        assert ("pending", 1) == (state["state"], state["attempts"])
+        assert "unreachable" in state["last_error"]
+        # Not due yet: nothing is sent again before the back-off.
+        assert {"done": 0, "refused": 0, "retry": 0} == env.boot.cas.forwarder.forward()
+        with mock_cmp(*MAC, "-rsp_cert", tmp_path / "issued.pem") as back:
+            relay._target = ("127.0.0.1", port_of(back))
+            env.clock.advance(seconds=31)
+            restarted = CertificateAuthorities(env.rt.db, env.rt.keyring, env.rt.audit,
+                                               env.clock)
+            assert {"done": 1, "refused": 0, "retry": 0} == restarted.forwarder.forward()
+    finally:
+        relay.close()
+    assert "done" == env.boot.cas.forwarder.state(serial)["state"]
+
+
+def test_renewal_is_a_kur_with_ra_verified_pop(env: Env, tmp_path: Path) -> None:
+    """RFC 9483 §4.1.3 kur with oldCertID and raVerified (§5.2.3.2). OpenSSL 3.0's mock
+    server accepts a kur only for the certificate it hands out (-rsp_cert), so the
+    renewal here is answered with the same certificate: the client-level exchange
+    succeeds, the store refuses to record a renewal that is the renewed certificate."""
+    ent = Enterprise(env, tmp_path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    current = ent.issue(key.public_key(), "m", tmp_path / "issued.pem")
+    protection = CmpProtection("pbm", secret=SECRET.encode(), reference=REFERENCE.encode())
+    renewal = (x509.CertificateSigningRequestBuilder().subject_name(current.subject)
+               .add_extension(x509.SubjectAlternativeName(
+                   [x509.UniformResourceIdentifier(f"urn:iccid:{iccid(1).value}")]),
+                   critical=False).sign(key, hashes.SHA256()))
+    with mock_cmp(*MAC, "-rsp_cert", tmp_path / "issued.pem", "-accept_raverified") as url:
+        client = CmpClient(url, protection, trust=ent.cert)
+        assert current == client.update(renewal, current)
+        ca = mac_ca(env, url, ent)
+        with pytest.raises(StoreError) as same:
+            env.boot.cas.issue(ca, renewal, device(), actor="test", renewing=current)
+    assert "certificate being renewed" in str(same.value)
+    assert [] == env.boot.cas.certificates(iccid=iccid(1).value)
+    # A CA that does not take the RA's word for the POP says so (badPOP).
+    with mock_cmp(*MAC, "-rsp_cert", tmp_path / "issued.pem") as url, \
+            pytest.raises(PermissionDenied) as refused:
+        CmpClient(url, protection, trust=ent.cert).update(renewal, current)
+    assert "badPOP" in str(refused.value)
+    # A CSR whose signature does not verify is never vouched for.
+    forged = x509.load_der_x509_csr(_flip_signature(renewal))
+    with pytest.raises(InvalidSignature):
+        CmpClient("http://127.0.0.1:9/", protection, trust=ent.cert).update(forged, current)
+
+
+def _flip_signature(csr: x509.CertificateSigningRequest) -> bytes:
+    der = bytearray(csr.public_bytes(serialization.Encoding.DER))
+    der[-5] ^= 0x01
+    return bytes(der)
+
+
+@pytest.mark.skipif(TSHARK is None, reason="tshark is not installed")
+def test_tshark_dissects_kur_and_rr(env: Env, tmp_path: Path) -> None:
+    env.boot.cas.forwarder.close()
+    ent = Enterprise(env, tmp_path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    current = ent.issue(key.public_key(), "m", tmp_path / "issued.pem")
+    protection = CmpProtection("pbm", secret=SECRET.encode(), reference=REFERENCE.encode())
+    with mock_cmp(*MAC, "-rsp_cert", tmp_path / "issued.pem", "-accept_raverified") as url:
+        relay = Relay(("127.0.0.1", port_of(url)))
+        try:
+            relayed = f"http://127.0.0.1:{relay.port}/pkix/"
+            client = CmpClient(relayed, protection, trust=ent.cert)
+            renewal = (x509.CertificateSigningRequestBuilder().subject_name(current.subject)
+                       .sign(key, hashes.SHA256()))
+            assert current == client.update(renewal, current)
+            assert "revoked" == client.revoke(current.issuer, current.serial_number,
+                                              x509.ReasonFlags.key_compromise)
+        finally:
+            relay.close()
+    capture = tmp_path / "cmp.pcap"
+    write_pcap(relay.connections, capture, 80)
+    decode = ["-r", str(capture), "-d", "tcp.port==80,http"]
+    bodies = subprocess.run(
+        [str(TSHARK), *decode, "-Y", "cmp", "-T", "fields", "-e", "cmp.body"],
+        check=True, capture_output=True, text=True, timeout=120).stdout.split()
+    # kur (7), kup (8), certConf (24), pkiConf (19), rr (11), rp (12).
+    assert ["7", "8", "24", "19", "11", "12"] == bodies
+    fields = subprocess.run(
+        [str(TSHARK), *decode, "-Y", "cmp.body == 11", "-V"],
+        check=True, capture_output=True, text=True, timeout=120).stdout
+    assert "keyCompromise" in fields
+    bad = subprocess.run(
+        [str(TSHARK), *decode, "-Y", "_ws.malformed || _ws.expert.severity >= warning"],
+        check=True, capture_output=True, text=True, timeout=120).stdout
+    assert "" == bad.strip()
+
+
+# -- CMP over HTTPS ----------------------------------------------------------------------
+
+
+class TlsRelay:
+    """A TLS-terminating relay (the way a CMP server is commonly put behind HTTPS):
+    TLS from simtrust, plain HTTP to the mock server."""
+
+    def __init__(self, target: int, cert: Path, key: Path) -> None:
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert, key)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._target = target
+        self.handshakes_failed = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                raw, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
+
+    def _serve(self, raw: socket.socket) -> None:
+        try:
+            tls = self._context.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError):
+            self.handshakes_failed += 1
+            raw.close()
+            return
+        with tls, socket.create_connection(("127.0.0.1", self._target)) as upstream:
+            back = threading.Thread(target=self._pump, args=(upstream, tls), daemon=True)
+            back.start()
+            self._pump(tls, upstream)
+            back.join(timeout=30)
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                with contextlib.suppress(OSError):
+                    dst.shutdown(socket.SHUT_WR)
+                return
+            with contextlib.suppress(OSError):
+                dst.sendall(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        self._listener.close()
+        self._thread.join(timeout=10)
+
+
+def tls_server_cert(issuer: Enterprise, tmp_path: Path, name: str, host: str) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = issuer.now
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, host)]))
+            .issuer_name(issuer.cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(issuer.key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_cmp_over_https_checks_the_servers_certificate(env: Env, tmp_path: Path) -> None:
+    """The CMP server's TLS certificate must chain to the registered CA (or a system CA)
+    and name the host; otherwise a clear 503 ``delegate-tls``, nothing issued."""
+    env.boot.cas.forwarder.close()
+    ent = Enterprise(env, tmp_path)
+    rogue = Enterprise(env, tmp_path, "Rogue CA")
+    key = ec.generate_private_key(ec.SECP256R1())
+    expected = ent.issue(key.public_key(), "m", tmp_path / "issued.pem")
+    good = tls_server_cert(ent, tmp_path, "cmp-tls", "localhost")
+    foreign = tls_server_cert(rogue, tmp_path, "rogue-tls", "localhost")
+    misnamed = tls_server_cert(ent, tmp_path, "other-tls", "cmp.other.example")
+    with mock_cmp(*MAC, "-rsp_cert", tmp_path / "issued.pem") as url:
+        relays = {name: TlsRelay(port_of(url), *files)
+                  for name, files in (("good", good), ("foreign", foreign),
+                                      ("misnamed", misnamed))}
+        try:
+            cas = {name: mac_ca(env, f"https://localhost:{relay.port}/pkix/", ent,
+                                label=f"acme-{name}") for name, relay in relays.items()}
+            assert expected == env.boot.cas.issue(cas["good"], csr_for(key), device(),
+                                                  actor="test")
+            serial = format(expected.serial_number, "x")
+            env.boot.cas.revoke(serial, actor="test")
+            assert {"done": 1, "refused": 0, "retry": 0} == env.boot.cas.forwarder.forward()
+            for name, why in (("foreign", "unable to get local issuer"),
+                              ("misnamed", "Hostname mismatch")):
+                with pytest.raises(StoreError) as refused:
+                    env.boot.cas.issue(cas[name], csr_for(ec.generate_private_key(
+                        ec.SECP256R1())), device(), actor="test")
+                assert "delegate-tls" == refused.value.context["reason"], name
+                assert why in str(refused.value), (name, str(refused.value))
+            assert relays["foreign"].handshakes_failed >= 1
+        finally:
+            for relay in relays.values():
+                relay.close()
+    assert [serial] == [c.serial for c in env.boot.cas.certificates(iccid=iccid(1).value)]
