@@ -186,10 +186,16 @@ def test_renewal_is_a_kur_with_ra_verified_pop(env: Env, tmp_path: Path) -> None
             env.boot.cas.issue(ca, renewal, device(), actor="test", renewing=current)
     assert "certificate being renewed" in str(same.value)
     assert [] == env.boot.cas.certificates(iccid=iccid(1).value)
-    # A CA that does not take the RA's word for the POP says so (badPOP).
-    with mock_cmp(*MAC, "-rsp_cert", tmp_path / "issued.pem") as url, \
-            pytest.raises(PermissionDenied) as refused:
-        CmpClient(url, protection, trust=ent.cert).update(renewal, current)
+    # A CA that does not take the RA's word for the POP says so (badPOP); the renewal
+    # then goes as p10cr, the device's own signature being the proof.
+    fresh = ent.issue(key.public_key(), "m", tmp_path / "fresh.pem")
+    with mock_cmp(*MAC, "-rsp_cert", tmp_path / "fresh.pem") as url:
+        with pytest.raises(PermissionDenied) as refused:
+            CmpClient(url, protection, trust=ent.cert).update(renewal, current)
+        assert ["badPOP"] == refused.value.context["failures"]
+        ca = mac_ca(env, url, ent, label="acme-strict")
+        assert fresh == env.boot.cas.issue(ca, renewal, device(), actor="test",
+                                           renewing=current)
     assert "badPOP" in str(refused.value)
     # A CSR whose signature does not verify is never vouched for.
     forged = x509.load_der_x509_csr(_flip_signature(renewal))

@@ -39,7 +39,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from simtrust.audit import AuditEntry, AuditLog
-from simtrust.bootstrap._ca_delegate import cmp_client, delegate_settings, enroll_at_delegate
+from simtrust.bootstrap._ca_delegate import (
+    cmp_client,
+    delegate_settings,
+    enroll_at_delegate,
+    renew_at,
+)
 from simtrust.bootstrap._ca_forward import RevocationForwarder
 from simtrust.bootstrap._ca_model import (
     CLIENT_AUTH,
@@ -494,10 +499,7 @@ class CertificateAuthorities:
         self.check_rate(ca, device.iccid)
         if ca.mode == "delegated" and ca.delegate_kind == "cmp":
             client = self._cmp(ca)
-            cert = client.enrol(csr) if renewing is None else client.update(csr, renewing)
-            if renewing is not None and cert.serial_number == renewing.serial_number:
-                raise StoreError("enterprise CMP server answered the renewal with the "
-                                 "certificate being renewed", reason="delegate-bad-answer")
+            cert = client.enrol(csr) if renewing is None else renew_at(client, csr, renewing)
         elif ca.mode == "delegated":
             cert = enroll_at_delegate(ca, csr, self._transport)
         else:

@@ -4,9 +4,12 @@ Why it is written here: no maintained Python CMP client exists (the CMP
 implementations in use are OpenSSL's ``openssl cmp``/libcrypto, Bouncy Castle,
 EJBCA and the Siemens "LightweightCmpRa" in Java); the structures are those of
 ``pyasn1-modules`` (``rfc4210`` PKIMessage, ``rfc2314`` PKCS#10, ``rfc8018``
-PBKDF2/PBMAC1), the cryptography that of ``cryptography``. Only the one
-transaction a delegated CA needs is implemented: enrolment of a device's PKCS#10
-request, as the Lightweight CMP Profile (RFC 9483) describes it.
+PBKDF2/PBMAC1), the cryptography that of ``cryptography``. Only the transactions
+a delegated CA needs are implemented, as the Lightweight CMP Profile (RFC 9483)
+describes them: enrolment of a device's PKCS#10 request (p10cr, §4.1.4), its
+renewal (kur, §4.1.3; bodies in :mod:`simtrust.bootstrap._cmp_bodies`) and
+revocation (rr, §4.2 / §5.3.2), over HTTP or HTTPS (trust: the system's CAs and
+the registered CA; docs/decisions/bootstrap-cmp-renewal-revocation.md).
 
 - Transfer: HTTP POST of a DER PKIMessage with ``Content-Type:
   application/pkixcmp``, the answer likewise (RFC 6712 §3.1, §3.3, §3.4).

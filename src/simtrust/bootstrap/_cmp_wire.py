@@ -381,6 +381,6 @@ def refusal(what: str, status: int, failures: list[str], text: str, *,
         return PermissionDenied(
             f"enterprise CMP server refused our request's protection ({bits}){said}{unauth};"
             " check the CA's shared secret and reference or its client certificate",
-            reason="delegate-auth")
+            reason="delegate-auth", failures=failures)
     return PermissionDenied(f"enterprise CMP server {what} ({name}; {bits}){said}{unauth}",
-                            reason="delegate-refused")
+                            reason="delegate-refused", failures=failures)
