@@ -6,6 +6,8 @@ anyway and the AuC uses its pure-Python key derivation.
 ``simtrust.flows._native`` (bulk decoding of fixed-length IPFIX / NetFlow v9
 data sets) is optional the same way: without it the flow decoder stays on its
 pure-Python path, which is also the reference the tests compare it with.
+``simtrust.flows._rx`` (recvmmsg batches decoded into columns) is optional too:
+without it the collector receives one datagram at a time in Python.
 """
 
 from setuptools import Extension, setup
@@ -22,6 +24,12 @@ setup(
         Extension(
             "simtrust.flows._native",
             sources=["src/simtrust/flows/_native.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
+        Extension(
+            "simtrust.flows._rx",
+            sources=["src/simtrust/flows/_rx.c"],
             extra_compile_args=["-O2"],
             optional=True,
         ),

@@ -305,7 +305,9 @@ def _collector_child(mode: str, port: int) -> None:
     else:
         def sink(flows: list) -> None:  # type: ignore[type-arg]
             counted[0] += len(flows)
-    with FlowCollector(sink, port=port, recv_buffer=8 << 20):
+    # the counting sink takes the decoded batch as it is (columns where the batch
+    # decoder took the datagrams); policy and detection take FlowRecords
+    with FlowCollector(sink, port=port, recv_buffer=8 << 20, columnar=mode != "full"):
         print("listening", time.process_time(), flush=True)
         for line in sys.stdin:
             if line.strip() == "count":

@@ -32,6 +32,7 @@ from types import ModuleType
 from typing import Any
 
 from simtrust.domain import FlowRecord
+from simtrust.flows._columns import FlowColumns
 from simtrust.flows._templates import (
     IE_DST4,
     IE_DST6,
@@ -71,6 +72,11 @@ try:
     from simtrust.flows import _native
 except ImportError:  # built optionally (setup.py); the Python path below is the reference
     _native = None
+_rx: ModuleType | None
+try:
+    from simtrust.flows import _rx
+except ImportError:  # built optionally (setup.py), like _native
+    _rx = None
 
 #: "c" when fixed-length IPv4 data sets are decoded by the C extension, else "python"
 BACKEND = "c" if _native is not None else "python"
@@ -164,6 +170,36 @@ class FlowDecoder:
             return self._v9(data, exporter, now)
         self._stats.drops["bad_version"] += 1
         return []
+
+    def decode_received(self, buffer: bytearray, lengths: list[int], senders: list[str],
+                        now: float) -> list[FlowColumns | list[FlowRecord]]:
+        """Decode a batch taken by ``_rx.recv_batch`` (datagram i at ``i * SLOT``).
+
+        Runs of datagrams the C batch decoder takes whole become
+        :class:`FlowColumns`; any other datagram goes through :meth:`decode` (the
+        reference), in order, so state and statistics are those of decoding
+        every datagram with :meth:`decode`. Returns the segments in order.
+        """
+        out: list[FlowColumns | list[FlowRecord]] = []
+        slot = 65536
+        i, n = 0, len(lengths)
+        state = (self._templates, self.sampling if self.scale_sampled else None, self._sysinit,
+                 self.sequence, SequenceState, float(self.template_timeout))
+        while i < n:
+            if _rx is not None:
+                i, cols, messages, records = _rx.decode_datagrams(buffer, lengths, senders, i,
+                                                                  now, state)
+                self._stats.messages += messages
+                self._stats.records += records
+                if cols is not None:
+                    out.append(FlowColumns(cols, senders))
+                if i >= n:
+                    break
+            flows = self.decode(bytes(buffer[i * slot:i * slot + lengths[i]]), senders[i], now)
+            if flows:
+                out.append(flows)
+            i += 1
+        return out
 
     def _frame(self, data: bytes, start: int, end: int,
                min_id: int) -> list[tuple[int, int, int]] | None:

@@ -74,8 +74,8 @@ class Template:
     fields is walked field by field (RFC 7011 §7).
     """
 
-    __slots__ = ("fields", "index", "is_options", "learned_at", "min_len", "native", "odd",
-                 "offsets", "record_len", "struct", "template_id", "used")
+    __slots__ = ("fast", "fields", "index", "is_options", "learned_at", "min_len", "native",
+                 "odd", "offsets", "record_len", "struct", "template_id", "used")
 
     def __init__(self, template_id: int, fields: tuple[TemplateField, ...], *,
                  is_options: bool, learned_at: float) -> None:
@@ -116,6 +116,40 @@ class Template:
                 else:
                     parts.append(f"{f.length}x")
             self.struct = struct.Struct("!" + "".join(parts))
+        #: the batch decoder's layout (``simtrust.flows._rx``); None: not the IPv4 shape
+        self.fast: tuple[Any, ...] | None = None if is_options else self._fast_layout()
+
+    def _fast_layout(self) -> tuple[Any, ...] | None:
+        """``(record_len, time kind, learned_at, 10 x (offset, length))`` or None.
+
+        The fields the C decoders read (IPv4 addresses, start and end times, ports,
+        protocol, packets, octets, TCP flags), chosen exactly as the decoder's
+        ``_linear_times`` chooses the times: absolute milliseconds first (kind 0);
+        none when seconds, micro- or nanoseconds are given instead; else times
+        since system start (kind 1, or 2 when records carry their own
+        systemInitTimeMilliseconds, which only NetFlow v9 ignores).
+        """
+        if not self.record_len:
+            return None
+        ix = self.index
+        ia, ib, kind = ix.get(IE_START_MS), ix.get(IE_END_MS), 0
+        if ia is None or ib is None:
+            for a, b in ((IE_START_S, IE_END_S), (IE_START_US, IE_END_US),
+                         (IE_START_NS, IE_END_NS)):
+                if ix.get(a) is not None and ix.get(b) is not None:
+                    return None
+            ia, ib = ix.get(IE_FIRST_SW), ix.get(IE_LAST_SW)
+            kind = 2 if ix.get(IE_SYSINIT_MS) is not None else 1
+        slots = (ix.get(IE_SRC4), ix.get(IE_DST4), ia, ib, ix.get(IE_SRCPORT),
+                 ix.get(IE_DSTPORT), ix.get(IE_PROTO),
+                 ix.get(IE_PACKETS, ix.get(IE_PACKETS_TOTAL)),
+                 ix.get(IE_OCTETS, ix.get(IE_OCTETS_TOTAL)), ix.get(IE_TCPFLAGS))
+        flat: list[Any] = [self.record_len, kind, float(self.learned_at)]
+        for i in slots:
+            if i is None:
+                return None
+            flat.extend(self.offsets[i])
+        return tuple(flat)
 
     def records(self, data: bytes, start: int, end: int) -> tuple[list[tuple[Any, ...]], bool]:
         """Decode records in ``data[start:end]``; (records, ok). Trailing padding is ignored."""
