@@ -66,6 +66,7 @@ from simtrust.identity._didsimtrust import (
     simtrust_did,
     update_operation,
 )
+from simtrust.identity._dpop import DPOP_ALGS, DpopProofs, jwk_thumbprint
 from simtrust.identity._ecdsa import EcdsaP256Signer
 from simtrust.identity._errors import (
     DidNotFound,
@@ -137,6 +138,7 @@ from simtrust.identity._statuslist import (
     encode_status_list,
     status_bit,
 )
+from simtrust.identity._tokens import REFRESH_GRANT, IssuerTokens
 
 __all__ = [
     "AUTHORIZATION_CODE_GRANT",
@@ -146,6 +148,7 @@ __all__ = [
     "CRYPTOSUITES",
     "DATA_INTEGRITY_V2",
     "DCQL_FORMATS",
+    "DPOP_ALGS",
     "EXAMPLES_V2",
     "IDENTITY_PAYLOAD_TYPE",
     "KYC_ATTRIBUTES",
@@ -155,6 +158,7 @@ __all__ = [
     "PAYLOAD_KINDS",
     "PRE_AUTHORIZED_GRANT",
     "PROOF_TYP",
+    "REFRESH_GRANT",
     "REQUEST_OBJECT_TYP",
     "REQUEST_URI_PREFIX",
     "SIMTRUST_V1",
@@ -169,11 +173,13 @@ __all__ = [
     "DidNotFound",
     "DidRegistry",
     "DidResolver",
+    "DpopProofs",
     "EcdsaP256Signer",
     "Ed25519Signer",
     "FinalizedMessage",
     "IdentityService",
     "InvalidDid",
+    "IssuerTokens",
     "Keyring",
     "KycIssuer",
     "KycVerifier",
@@ -228,6 +234,7 @@ __all__ = [
     "issue_vc_jwt",
     "issuer_of",
     "jsonld_to_quads",
+    "jwk_thumbprint",
     "key_proof",
     "multibase_decode",
     "multibase_encode",

@@ -218,6 +218,9 @@ class AuthorizationCodeFlow:
                     "invalid_request", "the offer of issuer_state is for another credential"
                 )
         state = params.get("state")
+        jkt = params.get("dpop_jkt")
+        if jkt is not None and not _CHALLENGE.fullmatch(jkt):
+            raise ProtocolError("invalid_request", "dpop_jkt is a base64url SHA-256 thumbprint")
         request_uri = REQUEST_URI_PREFIX + secrets.token_urlsafe(32)
         with self._db.transaction(durable=True):
             self._db.execute(
@@ -228,11 +231,11 @@ class AuthorizationCodeFlow:
             self._db.execute(
                 "INSERT INTO identity_oid4vci_authz (request_hash, client_id, redirect_uri,"
                 " code_challenge, state, configuration_id, details, issuer_state_hash,"
-                " request_expires, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " request_expires, created, dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     _digest(request_uri), client_id, redirect, challenge, state, configuration,
                     details, None if issuer_state is None else _digest(issuer_state),
-                    format_datetime(now + _REQUEST_LIFETIME), format_datetime(now),
+                    format_datetime(now + _REQUEST_LIFETIME), format_datetime(now), jkt,
                 ),
             )  # fmt: skip
         return {"request_uri": request_uri, "expires_in": int(_REQUEST_LIFETIME.total_seconds())}
@@ -354,7 +357,8 @@ class AuthorizationCodeFlow:
     # -- token endpoint (RFC 6749 §4.1.3, OpenID4VCI §6)
 
     def exchange(self, params: Mapping[str, str], *, now: datetime, token: str,
-                 token_expires: datetime) -> dict[str, Any]:  # fmt: skip
+                 token_expires: datetime,
+                 dpop_jkt: str | None = None) -> dict[str, Any]:  # fmt: skip
         """Check the code and bind ``token`` (a fresh access token) to its offer.
 
         Returns the offer id, the configuration and whether ``authorization_details``
@@ -380,14 +384,14 @@ class AuthorizationCodeFlow:
         with self._db.transaction(durable=True):
             row = self._db.query_one(
                 "SELECT request_hash, client_id, redirect_uri, code_challenge, code_expires,"
-                " code_used, offer_id, configuration_id, details FROM identity_oid4vci_authz"
-                " WHERE code_hash = ?",
+                " code_used, offer_id, configuration_id, details, dpop_jkt"
+                " FROM identity_oid4vci_authz WHERE code_hash = ?",
                 (_digest(code),),
             )
             if row is None:
                 raise ProtocolError("invalid_grant", "the authorization code is not known")
             request_hash, bound_client, bound_redirect, challenge, expires = row[:5]
-            used, offer_id, configuration, details = row[5:]
+            used, offer_id, configuration, details, bound_jkt = row[5:]
             if used is not None:
                 # RFC 6749 §4.1.2: a second use revokes what the first one got.
                 self._db.execute(
@@ -406,6 +410,10 @@ class AuthorizationCodeFlow:
                     client=(str(bound_client), client_id), redirect=(str(bound_redirect), redirect),
                     challenge=str(challenge), verifier=verifier,
                 )  # fmt: skip
+                if failure is None and bound_jkt is not None and bound_jkt != dpop_jkt:
+                    # RFC 9449 §10: the key of the pushed request's DPoP proof redeems it.
+                    failure = ProtocolError("invalid_dpop_proof", "the code is bound to"
+                                            " another DPoP key (dpop_jkt)")  # fmt: skip
             if failure is None:
                 taken = self._db.execute(
                     "UPDATE identity_oid4vci_offer SET token_hash = ?, token_expires = ?,"

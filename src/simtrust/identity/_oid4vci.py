@@ -315,12 +315,12 @@ class CredentialIssuer:
             "expires_in": int(_TOKEN_LIFETIME.total_seconds()),
         }
 
-    def redeem_code(self, params: Mapping[str, str], *, now: datetime) -> dict[str, Any]:
+    def redeem_code(self, params: Mapping[str, str], *, now: datetime,
+                    dpop_jkt: str | None = None) -> dict[str, Any]:  # fmt: skip
         """The token response for the ``authorization_code`` grant (§6.1, §6.2)."""
         token = secrets.token_urlsafe(32)
-        bound = self.authorization.exchange(
-            params, now=now, token=token, token_expires=now + _TOKEN_LIFETIME
-        )
+        bound = self.authorization.exchange(params, now=now, token=token, dpop_jkt=dpop_jkt,
+                                            token_expires=now + _TOKEN_LIFETIME)  # fmt: skip
         response: dict[str, Any] = {
             "access_token": token,
             "token_type": "Bearer",

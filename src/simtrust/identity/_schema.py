@@ -165,6 +165,26 @@ CREATE TABLE identity_oid4vci_authz (
 )
 """
 
+_V8 = """
+ALTER TABLE identity_oid4vci_offer ADD COLUMN token_jkt TEXT;
+ALTER TABLE identity_oid4vci_authz ADD COLUMN dpop_jkt TEXT;
+CREATE TABLE identity_oid4vci_refresh (
+    token_hash TEXT PRIMARY KEY,
+    offer_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    jkt TEXT,
+    expires TEXT NOT NULL,
+    used TEXT,
+    created TEXT NOT NULL
+);
+CREATE INDEX identity_oid4vci_refresh_offer ON identity_oid4vci_refresh (offer_id);
+CREATE TABLE identity_dpop_jti (
+    jti_hash TEXT PRIMARY KEY,
+    expires TEXT NOT NULL
+);
+CREATE INDEX identity_dpop_jti_expires ON identity_dpop_jti (expires)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=1, name="dids-status-lists-keys-receipts", sql=_V1),
     Migration(component="identity", version=2, name="status-list-anchors", sql=_V2),
@@ -173,4 +193,5 @@ MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=5, name="openid4vci-deferred-issuance", sql=_V5),
     Migration(component="identity", version=6, name="openid4vci-offer-tenant", sql=_V6),
     Migration(component="identity", version=7, name="openid4vci-authorization-code", sql=_V7),
+    Migration(component="identity", version=8, name="openid4vci-refresh-tokens-dpop", sql=_V8),
 ]

@@ -50,6 +50,7 @@ from simtrust.identity._didsimtrust import (
     identity_payload,
     simtrust_did,
 )
+from simtrust.identity._dpop import DpopProofs
 from simtrust.identity._ecdsa import EcdsaP256Signer, p256_multikey
 from simtrust.identity._errors import DidNotFound, VerificationFailed
 from simtrust.identity._issuer_status import IssuerStatusLists
@@ -82,6 +83,7 @@ from simtrust.identity._statuslist import (
     StatusListVerifier,
 )
 from simtrust.identity._time import format_datetime, parse_datetime
+from simtrust.identity._tokens import IssuerTokens
 from simtrust.ledger import LedgerNode
 from simtrust.store import Database
 
@@ -158,6 +160,8 @@ class IdentityService:
             db, keyring, issuer_url=self.public_url, configurations=credential_configurations(),
             mint=self._mint,
         )  # fmt: skip
+        #: Refresh tokens and DPoP binding at the issuer's token and credential endpoints.
+        self.oid4vci_tokens = IssuerTokens(db, self.oid4vci, DpopProofs(db, keyring))
         self.capabilities = CapabilityEnforcer(
             audience=self.public_url,
             owner_of=lambda resource: self.issuer().controller,

@@ -5,7 +5,7 @@
 // The server listens on http://127.0.0.1:PORT while its public URL is https://localhost:PORT:
 // the fetch callback maps one to the other (the wallet library insists on https URLs).
 import crypto from 'node:crypto';
-import { clientAuthenticationNone } from '@openid4vc/oauth2';
+import { Oauth2Client, clientAuthenticationNone } from '@openid4vc/oauth2';
 import { Openid4vciClient } from '@openid4vc/openid4vci';
 import { Openid4vpClient } from '@openid4vc/openid4vp';
 import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
@@ -128,9 +128,10 @@ async function authorize() {
   const issuerMetadata = await client.resolveIssuerMetadata(offer.credential_issuer);
   const configurationId = offer.credential_configuration_ids[0];
   const scope = issuerMetadata.credentialIssuer.credential_configurations_supported[configurationId].scope;
+  const dpop = input.dpop ? { signer: { method: 'jwk', alg: holderAlg, publicJwk } } : undefined;
   const started = await client.initiateAuthorization({
     credentialOffer: offer, issuerMetadata, clientId: input.clientId,
-    redirectUri: input.redirectUri, scope,
+    redirectUri: input.redirectUri, scope, dpop,
   });
   return {
     authorizationFlow: started.authorizationFlow,
@@ -139,6 +140,7 @@ async function authorize() {
     codeChallengeMethod: started.pkce?.codeChallengeMethod,
     authorizationServer: started.authorizationServer,
     scope,
+    privateJwk,
   };
 }
 
@@ -153,10 +155,12 @@ async function redeemCode() {
   const redirect = client.parseAndVerifyAuthorizationResponseRedirectUrl({
     url: input.redirectUrl, authorizationServerMetadata,
   });
-  const { accessTokenResponse } = await client.retrieveAuthorizationCodeAccessTokenFromOffer({
+  const dpop = input.dpop ? { signer: { method: 'jwk', alg: holderAlg, publicJwk } } : undefined;
+  const token = await client.retrieveAuthorizationCodeAccessTokenFromOffer({
     credentialOffer: offer, issuerMetadata, authorizationCode: redirect.code,
-    pkceCodeVerifier: input.pkceCodeVerifier, redirectUri: input.redirectUri,
+    pkceCodeVerifier: input.pkceCodeVerifier, redirectUri: input.redirectUri, dpop,
   });
+  const { accessTokenResponse } = token;
   const { c_nonce: nonce } = await client.requestNonce({ issuerMetadata });
   const { jwt } = await client.createCredentialRequestJwtProof({
     issuerMetadata, credentialConfigurationId: configurationId, nonce,
@@ -164,11 +168,49 @@ async function redeemCode() {
   });
   const response = await client.retrieveCredentials({
     issuerMetadata, accessToken: accessTokenResponse.access_token,
-    credentialConfigurationId: configurationId, proofs: { jwt: [jwt] },
+    credentialConfigurationId: configurationId, proofs: { jwt: [jwt] }, dpop: token.dpop,
   });
   return {
     code: redirect.code,
+    tokenType: accessTokenResponse.token_type,
     credential: response.credentialResponse.credentials[0].credential,
+    privateJwk,
+  };
+}
+
+// DPoP (RFC 9449) and refresh tokens (RFC 6749 §6): the pre-authorized code redeemed with a
+// DPoP proof (the library retries with the server's nonce), the access token refreshed with a
+// proof of the same key, and the credential requested with the refreshed DPoP-bound token (the
+// first proof carries no nonce, so the library follows the 401 use_dpop_nonce challenge).
+async function receiveDpop() {
+  const client = new Openid4vciClient({ callbacks });
+  const offer = await client.resolveCredentialOffer(input.offerUrl);
+  const issuerMetadata = await client.resolveIssuerMetadata(offer.credential_issuer);
+  const configurationId = offer.credential_configuration_ids[0];
+  const signer = { method: 'jwk', alg: holderAlg, publicJwk };
+  const first = await client.retrievePreAuthorizedCodeAccessTokenFromOffer({
+    credentialOffer: offer, issuerMetadata, txCode: input.txCode, dpop: { signer },
+  });
+  const oauth2 = new Oauth2Client({ callbacks });
+  const refreshed = await oauth2.retrieveRefreshTokenAccessToken({
+    authorizationServerMetadata: issuerMetadata.authorizationServers[0],
+    refreshToken: first.accessTokenResponse.refresh_token, dpop: first.dpop,
+  });
+  const { c_nonce: nonce } = await client.requestNonce({ issuerMetadata });
+  const { jwt } = await client.createCredentialRequestJwtProof({
+    issuerMetadata, credentialConfigurationId: configurationId, nonce, signer,
+  });
+  const response = await client.retrieveCredentials({
+    issuerMetadata, accessToken: refreshed.accessTokenResponse.access_token,
+    credentialConfigurationId: configurationId, proofs: { jwt: [jwt] }, dpop: { signer },
+  });
+  return {
+    credential: response.credentialResponse.credentials[0].credential,
+    first: first.accessTokenResponse,
+    refreshed: refreshed.accessTokenResponse,
+    tokenNonce: first.dpop?.nonce ?? null,
+    credentialNonce: response.dpop?.nonce ?? null,
+    publicJwk,
     privateJwk,
   };
 }
@@ -219,7 +261,7 @@ async function present() {
 }
 
 try {
-  const actions = { receive, deferred, present, authorize, redeemCode };
+  const actions = { receive, receiveDpop, deferred, present, authorize, redeemCode };
   const result = await actions[input.action]();
   process.stdout.write(JSON.stringify(result));
 } catch (error) {

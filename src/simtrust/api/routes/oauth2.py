@@ -19,6 +19,12 @@ docs/decisions/identity-oid4vci-authorization-code.md); the wallet redeems
 the code here with ``grant_type=authorization_code`` and its
 ``code_verifier`` (RFC 6749 §4.1.3, RFC 7636 §4.5). All three are listed in
 the RFC 8414 metadata.
+
+The wallet grants answer with a refresh token, redeemed with
+``grant_type=refresh_token`` (RFC 6749 §6; rotated, a reused one revokes the
+grant), and take a ``DPoP`` proof (RFC 9449 §5) that binds the tokens to the
+wallet's key; a DPoP proof at PAR binds the code (§10). Each answer carries a
+fresh ``DPoP-Nonce`` (§8). The logic is identity/_tokens.py and _dpop.py.
 """
 
 from __future__ import annotations
@@ -35,7 +41,14 @@ from simtrust.api._oauth import mint
 from simtrust.api._ratelimit import RATE_LIMITED, client_address, oid4vci_limiter
 from simtrust.api.deps import CurrentRuntime
 from simtrust.errors import AuthenticationRequired
-from simtrust.identity import AUTHORIZATION_CODE_GRANT, PRE_AUTHORIZED_GRANT, ProtocolError
+from simtrust.identity import (
+    AUTHORIZATION_CODE_GRANT,
+    DPOP_ALGS,
+    PRE_AUTHORIZED_GRANT,
+    REFRESH_GRANT,
+    ProtocolError,
+)
+from simtrust.runtime import Runtime
 
 __all__ = ["router"]
 
@@ -86,30 +99,11 @@ async def token(request: Request, rt: CurrentRuntime) -> JSONResponse:
     grant = params.get("grant_type")
     if grant is None:
         return _error(400, "invalid_request", "grant_type is required")
-    if grant == PRE_AUTHORIZED_GRANT:
-        # OpenID4VCI 1.0 §6.1: the wallet redeems a pre-authorized code (no client auth).
-        service = rt.identity
-        try:
-            response = service.oid4vci.redeem(params, now=service.now())
-        except ProtocolError as exc:
-            return _error(exc.http_status, exc.error, exc.detail)
-        return JSONResponse(response, headers=_NO_STORE)
-    if grant == AUTHORIZATION_CODE_GRANT:
-        # OpenID4VCI 1.0 §6.1 with RFC 6749 §4.1.3 and PKCE (RFC 7636 §4.5); public client.
-        if "client_secret" in params or request.headers.get("authorization"):
-            return _error(401, "invalid_client", "wallets are public clients (method none)")
-        service = rt.identity
-        try:
-            response = service.oid4vci.redeem_code(params, now=service.now())
-        except ProtocolError as exc:
-            rt.audit.append(actor=f"oauth2:{params.get('client_id', '')[:100]}",
-                            action="oid4vci.token", subject="authorization_code",
-                            outcome="failure", details={"error": exc.error})  # fmt: skip
-            return _error(exc.http_status, exc.error, exc.detail)
-        return JSONResponse(response, headers=_NO_STORE)
+    if grant in (PRE_AUTHORIZED_GRANT, AUTHORIZATION_CODE_GRANT, REFRESH_GRANT):
+        return _wallet_token(request, rt, params)
     if grant != "client_credentials":
-        return _error(400, "unsupported_grant_type", "client_credentials, authorization_code"
-                      " and the pre-authorized code grant are supported")  # fmt: skip
+        return _error(400, "unsupported_grant_type", "client_credentials, authorization_code,"
+                      " refresh_token and the pre-authorized code grant are supported")  # fmt: skip
     basic = _basic(request.headers.get("authorization"))
     in_body = "client_secret" in params
     if basic is not None and in_body:
@@ -137,6 +131,34 @@ async def token(request: Request, rt: CurrentRuntime) -> JSONResponse:
         details={"grant_type": grant},
     )  # fmt: skip
     return JSONResponse(body, headers=_NO_STORE)
+
+
+def _wallet_token(request: Request, rt: Runtime, params: dict[str, str]) -> JSONResponse:
+    """OpenID4VCI 1.0 §6 grants and their refresh (RFC 6749 §6), public clients, with an
+    optional DPoP proof binding the tokens (RFC 9449 §5); a fresh ``DPoP-Nonce`` each time."""
+    grant = params["grant_type"]
+    if grant != PRE_AUTHORIZED_GRANT and (
+        "client_secret" in params or request.headers.get("authorization")
+    ):
+        return _error(401, "invalid_client", "wallets are public clients (method none)")
+    proofs = request.headers.getlist("dpop")
+    if len(proofs) > 1:
+        return _error(400, "invalid_dpop_proof", "one DPoP header (RFC 9449 §4.3)")
+    service = rt.identity
+    now = service.now()
+    nonce = {"DPoP-Nonce": service.oid4vci_tokens.dpop.nonce(now=now)}
+    try:
+        response = service.oid4vci_tokens.token(
+            params, dpop_proof=proofs[0] if proofs else None,
+            url=f"{rt.settings.public_url}/oauth2/token", now=now,
+        )  # fmt: skip
+    except ProtocolError as exc:
+        if grant != PRE_AUTHORIZED_GRANT:
+            rt.audit.append(actor=f"oauth2:{params.get('client_id', '')[:100]}",
+                            action="oid4vci.token", subject=grant, outcome="failure",
+                            details={"error": exc.error})  # fmt: skip
+        return _error(exc.http_status, exc.error, exc.detail, **nonce)
+    return JSONResponse(response, headers={**_NO_STORE, **nonce})
 
 
 async def _form(request: Request) -> dict[str, str] | JSONResponse:
@@ -181,7 +203,18 @@ async def pushed_authorization_request(request: Request, rt: CurrentRuntime) -> 
     if "client_secret" in params or request.headers.get("authorization"):
         return _error(401, "invalid_client", "wallets are public clients (method none)")
     service = rt.identity
+    proofs = request.headers.getlist("dpop")
     try:
+        if len(proofs) > 1:
+            raise ProtocolError("invalid_dpop_proof", "one DPoP header (RFC 9449 §4.3)")
+        if proofs:
+            # RFC 9449 §10.1: the proof's key is the one the code will be redeemed with.
+            jkt = service.oid4vci_tokens.dpop.check(
+                proofs[0], method="POST", url=f"{rt.settings.public_url}/oauth2/par",
+                now=service.now(), require_nonce=False,
+            )  # fmt: skip
+            if params.setdefault("dpop_jkt", jkt) != jkt:
+                raise ProtocolError("invalid_dpop_proof", "dpop_jkt is not the proof's key")
         response = service.oid4vci.authorization.push(params, now=service.now())
     except ProtocolError as exc:
         return _error(exc.http_status, exc.error, exc.detail)
@@ -201,7 +234,8 @@ def metadata(rt: CurrentRuntime) -> dict[str, Any]:
         "pushed_authorization_request_endpoint": f"{base}/oauth2/par",
         "require_pushed_authorization_requests": True,
         "grant_types_supported": ["client_credentials", AUTHORIZATION_CODE_GRANT,
-                                  PRE_AUTHORIZED_GRANT],
+                                  PRE_AUTHORIZED_GRANT, REFRESH_GRANT],
+        "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "pre-authorized_grant_anonymous_access_supported": True,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
                                                   "none"],

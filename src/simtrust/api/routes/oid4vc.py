@@ -5,7 +5,8 @@ Issuer: ``GET /.well-known/openid-credential-issuer`` (metadata, OpenID4VCI
 §4.1), ``GET /oid4vci/offers/{id}`` (``credential_offer_uri``, §4.1.3),
 ``POST /oid4vci/nonce`` (§7), ``POST /oid4vci/credential`` (§8, Bearer access
 token from the pre-authorized code or the authorization code grant at
-``POST /oauth2/token``; an offer with ``"grant": "authorization_code"`` carries that
+``POST /oauth2/token``, or a DPoP-bound one with ``Authorization: DPoP`` and
+a ``DPoP`` proof, RFC 9449 §7; an offer with ``"grant": "authorization_code"`` carries that
 grant, whose flow is in routes/oauth2.py and web/_authorize.py).
 Verifier: ``POST /oid4vp/requests`` (a relying party's DCQL query or
 presentation definition), ``GET /oid4vp/requests/{id}/object`` (the signed
@@ -34,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from simtrust.api._ratelimit import RATE_LIMITED, client_address, oid4vci_limiter
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
 from simtrust.errors import InvalidInput
-from simtrust.identity import ProtocolError, verification_statement
+from simtrust.identity import DPOP_ALGS, ProtocolError, verification_statement
 from simtrust.runtime import Runtime
 from simtrust.settlement import net_statements
 
@@ -52,10 +53,15 @@ _NO_STORE = {"Cache-Control": "no-store"}
 _MAX_FORM = 1024 * 1024
 
 
-def protocol_error(exc: ProtocolError) -> JSONResponse:
+def protocol_error(exc: ProtocolError, nonce: str | None = None) -> JSONResponse:
     headers = dict(_NO_STORE)
-    if exc.http_status == 401:
+    if exc.http_status == 401 and exc.error in ("invalid_dpop_proof", "use_dpop_nonce"):
+        # RFC 9449 §7.1: the DPoP challenge, with a nonce to use (§9).
+        headers["WWW-Authenticate"] = f'DPoP error="{exc.error}", algs="{" ".join(DPOP_ALGS)}"'
+    elif exc.http_status == 401:
         headers["WWW-Authenticate"] = f'Bearer error="{exc.error}"'
+    if nonce is not None:
+        headers["DPoP-Nonce"] = nonce
     return JSONResponse(
         {"error": exc.error, "error_description": exc.detail},
         status_code=exc.http_status,
@@ -136,25 +142,36 @@ def approve_offer(offer_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> R
                401: {"description": "invalid_token", **_ERROR_JSON}},
 )
 async def deferred_credential(request: Request, rt: CurrentRuntime) -> JSONResponse:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = ""
+    nonce = rt.identity.oid4vci_tokens.dpop.nonce(now=rt.identity.now())
     try:
-        if scheme.lower() != "bearer":
-            raise ProtocolError(
-                "invalid_token", "a Bearer access token is required", http_status=401
-            )
+        token = _access_token(request, rt, "/oid4vci/deferred_credential")
         raw = await request.body()
         try:
             body = json.loads(raw[:_MAX_FORM])
         except (ValueError, RecursionError) as exc:
             raise ProtocolError("invalid_credential_request", "the body is not JSON") from exc
         service = rt.identity
-        response = service.oid4vci.deferred_credential(token.strip(), body, now=service.now())
+        response = service.oid4vci.deferred_credential(token, body, now=service.now())
     except ProtocolError as exc:
-        return protocol_error(exc)
+        return protocol_error(exc, nonce)
     pending = "transaction_id" in response
     if not pending:
-        _audit_issued(rt, token.strip(), "deferred")
-    return JSONResponse(response, status_code=202 if pending else 200, headers=_NO_STORE)
+        _audit_issued(rt, token, "deferred")
+    return JSONResponse(response, status_code=202 if pending else 200,
+                        headers={**_NO_STORE, "DPoP-Nonce": nonce})  # fmt: skip
+
+
+def _access_token(request: Request, rt: Runtime, path: str) -> str:
+    """The presented access token, checked against its DPoP binding (RFC 9449 §7)."""
+    proofs = request.headers.getlist("dpop")
+    if len(proofs) > 1:
+        raise ProtocolError("invalid_dpop_proof", "one DPoP header", http_status=401)
+    service = rt.identity
+    return service.oid4vci_tokens.presented(
+        request.headers.get("authorization", ""), proofs[0] if proofs else None,
+        method=request.method, url=f"{rt.settings.public_url}{path}", now=service.now(),
+    )  # fmt: skip
 
 
 def _audit_issued(rt: Runtime, token: str, configuration: str) -> None:
@@ -192,12 +209,10 @@ def nonce(request: Request, rt: CurrentRuntime) -> JSONResponse:
                401: {"description": "invalid_token", **_ERROR_JSON}},
 )
 async def credential(request: Request, rt: CurrentRuntime) -> JSONResponse:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = ""
+    nonce = rt.identity.oid4vci_tokens.dpop.nonce(now=rt.identity.now())
     try:
-        if scheme.lower() != "bearer":
-            raise ProtocolError(
-                "invalid_token", "a Bearer access token is required", http_status=401
-            )
+        token = _access_token(request, rt, "/oid4vci/credential")
         raw = await request.body()
         if len(raw) > _MAX_FORM:
             raise ProtocolError("invalid_credential_request", "the request is too large")
@@ -206,9 +221,9 @@ async def credential(request: Request, rt: CurrentRuntime) -> JSONResponse:
         except (ValueError, RecursionError) as exc:
             raise ProtocolError("invalid_credential_request", "the body is not JSON") from exc
         service = rt.identity
-        response = service.oid4vci.credential(token.strip(), body, now=service.now())
+        response = service.oid4vci.credential(token, body, now=service.now())
     except ProtocolError as exc:
-        return protocol_error(exc)
+        return protocol_error(exc, nonce)
     pending = "transaction_id" in response
     # §8.2: the configuration id, or the credential identifier the token response named.
     configuration = str(
@@ -220,8 +235,9 @@ async def credential(request: Request, rt: CurrentRuntime) -> JSONResponse:
             outcome="success", details={},
         )  # fmt: skip
     else:
-        _audit_issued(rt, token.strip(), configuration)
-    return JSONResponse(response, status_code=202 if pending else 200, headers=_NO_STORE)
+        _audit_issued(rt, token, configuration)
+    return JSONResponse(response, status_code=202 if pending else 200,
+                        headers={**_NO_STORE, "DPoP-Nonce": nonce})  # fmt: skip
 
 
 @router.post(
