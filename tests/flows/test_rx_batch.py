@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simtrust.domain import FlowRecord
-from simtrust.flows import FlowCollector, FlowDecoder, _ipfix
+from simtrust.flows import FlowCollector, FlowDecoder, _collector, _ipfix
 from simtrust.flows._columns import FlowColumns, ReceivedFlows
 from simtrust.flows._templates import SequenceState
 from tests.flows.test_native_decode import (
@@ -307,3 +307,30 @@ def test_collector_hands_columns_to_a_columnar_sink() -> None:
     assert len(got) == 40
     assert c.decoder.stats() == reference.stats()
     assert any(isinstance(s, FlowColumns) for b in batches for s in b.segments)
+
+
+def test_collector_without_the_extension_gives_the_same_batches(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without _rx the collector receives one datagram at a time; sinks see the same."""
+    monkeypatch.setattr(_collector, "_rx", None)
+    fields = [(8, 4), (12, 4), (152, 8), (153, 8), (1, 4), (2, 4), (7, 2), (11, 2), (4, 1),
+              (6, 1)]
+    messages = [_ipfix_message(fields, [_record(fields, bytes([k, 3]))], k, k == 0, 0)
+                for k in range(6)]
+    batches: list[ReceivedFlows] = []
+    lists: list[FlowRecord] = []
+    with FlowCollector(batches.append, columnar=True) as c, FlowCollector(lists.extend) as d:
+        out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            for m in messages:
+                out.sendto(m, (c.host, c.port))
+                out.sendto(m, (d.host, d.port))
+        finally:
+            out.close()
+        deadline = time.monotonic() + 30
+        while (c.datagrams < 6 or d.datagrams < 6) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    got = [r for b in batches for r in b.records()]
+    assert len(got) == 6
+    assert got == lists
+    assert all(isinstance(s, list) for b in batches for s in b.segments)
