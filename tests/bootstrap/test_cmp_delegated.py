@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 
 from simtrust.api import create_app
 from simtrust.bootstrap import CertificateAuthorities, CmpProtection, DeviceClaims, key_binding
+from simtrust.bootstrap._cmp import CmpClient
 from simtrust.cli import app as cli_app
 from simtrust.cli import main as cli_main
 from simtrust.errors import InvalidInput, InvalidSignature, PermissionDenied, StoreError
@@ -482,21 +483,20 @@ def test_api_registration_problems_and_listing(env: Env, tmp_path: Path) -> None
 
 
 def test_delayed_enrolment_is_polled_within_bounds(env: Env, tmp_path: Path) -> None:
-    """RFC 9483 §4.4: waiting, pollReq/pollRep, then the certificate; a server that asks
-    to come back later than the bound is a clear problem."""
+    """RFC 9483 §4.4 at the client: waiting, pollReq/pollRep, then the certificate; a
+    server that asks to come back later than the bound is a clear problem. (Through
+    the store, a waiting answer becomes EST 202: test_cmp_waiting.py.)"""
     ent = Enterprise(env, tmp_path)
     key = ec.generate_private_key(ec.SECP256R1())
     expected = ent.issue(key.public_key(), "m", tmp_path / "issued.pem")
     mac = ("-srv_secret", f"pass:{SECRET}", "-srv_ref", REFERENCE,
            "-rsp_cert", tmp_path / "issued.pem")
+    protection = CmpProtection("pbm", secret=SECRET.encode(), reference=REFERENCE.encode())
     with mock_cmp(*mac, "-poll_count", "2", "-check_after", "1") as url:
-        ca = mac_ca(env, url, ent)
-        assert expected == env.boot.cas.issue(ca, csr_for(key), device(), actor="test")
-    with mock_cmp(*mac, "-poll_count", "2", "-check_after", "3600") as url:
-        ca = mac_ca(env, url, ent, label="acme-cmp-slow")
-        with pytest.raises(StoreError) as slow:
-            env.boot.cas.issue(ca, csr_for(key), DeviceClaims(TENANT, iccid(2).value,
-                                                              imsi(2).value), actor="test")
+        assert expected == CmpClient(url, protection, trust=ent.cert).enrol(csr_for(key))
+    with mock_cmp(*mac, "-poll_count", "2", "-check_after", "3600") as url, \
+            pytest.raises(StoreError) as slow:
+        CmpClient(url, protection, trust=ent.cert).enrol(csr_for(key))
     assert "delegate-waiting" == slow.value.context["reason"]
     assert "3600 s" in str(slow.value)
 

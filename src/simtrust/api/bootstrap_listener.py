@@ -267,10 +267,12 @@ class BootstrapListener:
         # Revocations owed to enterprise CAs (queued before a restart too) go out from
         # the serving process.
         self.services.cas.forwarder.start()
+        self.services.cas.delegated.start()
         return self
 
     def stop(self) -> None:
         self.services.cas.forwarder.close()
+        self.services.cas.delegated.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -39,12 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from simtrust.audit import AuditEntry, AuditLog
-from simtrust.bootstrap._ca_delegate import (
-    cmp_client,
-    delegate_settings,
-    enroll_at_delegate,
-    renew_at,
-)
+from simtrust.bootstrap._ca_delegate import cmp_client, delegate_settings, enroll_at_delegate
 from simtrust.bootstrap._ca_forward import RevocationForwarder
 from simtrust.bootstrap._ca_model import (
     CLIENT_AUTH,
@@ -65,6 +60,7 @@ from simtrust.bootstrap._ca_model import (
     self_signed_ca,
 )
 from simtrust.bootstrap._ca_status import CertificateStatus
+from simtrust.bootstrap._ca_waiting import DelegatedEnrolments
 from simtrust.bootstrap._cmp import CmpClient, CmpProtection
 from simtrust.bootstrap._pkcs11 import Pkcs11Key, sign_certificate
 from simtrust.crypto import Keyring
@@ -97,19 +93,13 @@ class CertificateAuthorities:
 
     __slots__ = ("_akis", "_audit", "_cache_lock", "_clock", "_commits", "_db",
                  "_keyring", "_keys", "_listeners", "_records", "_transport",
-                 "certificate", "certificates", "crl", "forwarder", "generation",
-                 "ocsp_response", "public_base_url", "revoke", "revoke_sim", "status")
+                 "certificate", "certificates", "crl", "delegated", "forwarder",
+                 "generation", "ocsp_response", "public_base_url", "revoke",
+                 "revoke_sim", "status")
 
-    def __init__(
-        self,
-        db: Database,
-        keyring: Keyring,
-        audit: AuditLog,
-        clock: Callable[[], datetime],
-        *,
-        public_base_url: str | None = None,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
+    def __init__(self, db: Database, keyring: Keyring, audit: AuditLog,
+                 clock: Callable[[], datetime], *, public_base_url: str | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self._db = db
         self._keyring = keyring
         self._audit = audit
@@ -136,7 +126,12 @@ class CertificateAuthorities:
         self.crl = self.status.crl
         self.ocsp_response = self.status.ocsp_response
         #: Revocations owed to the enterprise CAs of CMP-delegated CAs (rr outbox).
-        self.forwarder = RevocationForwarder(db, audit, clock, self._cmp_by_id)
+        self.forwarder = RevocationForwarder(db, audit, clock,
+                                             lambda ca_id: self._cmp(self._ca_by_id(ca_id)))
+        #: Enrolments at CMP-delegated CAs, incl. those answered ``waiting`` (EST 202).
+        self.delegated = DelegatedEnrolments(db, clock, ca_for=self._ca_by_id,
+                                             client_for=self._cmp, record=self._record,
+                                             notify=self._notify)
 
     def subscribe(self, listener: Callable[[str, str], None]) -> None:
         """Call ``listener(event, iccid)`` after a certificate of a SIM is issued
@@ -498,8 +493,10 @@ class CertificateAuthorities:
             raise InvalidInput(f"key type {kind} is not allowed by the profile", field="csr")
         self.check_rate(ca, device.iccid)
         if ca.mode == "delegated" and ca.delegate_kind == "cmp":
-            client = self._cmp(ca)
-            cert = client.enrol(csr) if renewing is None else renew_at(client, csr, renewing)
+            cert, fresh = self.delegated.enrol(ca, csr, device, actor=actor, kind=kind,
+                                               renewing=renewing)
+            if not fresh:
+                return cert
         elif ca.mode == "delegated":
             cert = enroll_at_delegate(ca, csr, self._transport)
         else:
@@ -508,11 +505,11 @@ class CertificateAuthorities:
         self._notify("issued", device.iccid)
         return cert
 
-    def _cmp_by_id(self, ca_id: str) -> CmpClient:
+    def _ca_by_id(self, ca_id: str) -> CaRecord:
         row = self._db.query_one("SELECT label FROM boot_cas WHERE ca_id = ?", (ca_id,))
         if row is None:
             raise NotFound(f"unknown CA {ca_id}", reason="unknown-ca")
-        return self._cmp(self.get(str(row[0])))
+        return self.get(str(row[0]))
 
     def _cmp(self, ca: CaRecord) -> CmpClient:
         """The CMP client of a CMP-delegated CA, its secret or key unsealed."""

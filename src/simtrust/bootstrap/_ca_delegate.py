@@ -33,7 +33,7 @@ from simtrust.errors import (
     StoreError,
 )
 
-__all__ = ["cmp_client", "delegate_settings", "enroll_at_delegate", "renew_at"]
+__all__ = ["cmp_client", "delegate_settings", "enroll_at_delegate"]
 
 
 def delegate_settings(kind: str, est_url: str | None, cmp_url: str | None,
@@ -81,26 +81,6 @@ def cmp_client(ca: CaRecord, config: dict[str, Any], secret: bytes,
     protection, recipient = loaded(config, secret)
     return CmpClient(ca.delegate_url, protection, trust=ca.certificate, recipient=recipient,
                      transport=transport, clock=clock)
-
-
-def renew_at(client: CmpClient, csr: x509.CertificateSigningRequest,
-             current: x509.Certificate) -> x509.Certificate:
-    """Re-enrolment at a CMP delegate: kur renewing ``current`` (RFC 9483 §4.1.3).
-
-    A CA that does not accept the RA-verified proof of possession (badPOP) gets the
-    device's CSR as p10cr instead, whose own signature is the proof; the old
-    certificate then simply runs out (docs/decisions/bootstrap-cmp-renewal-revocation.md).
-    """
-    try:
-        cert = client.update(csr, current)
-    except PermissionDenied as exc:
-        if "badPOP" not in exc.context.get("failures", ()):
-            raise
-        return client.enrol(csr)
-    if cert.serial_number == current.serial_number:
-        raise StoreError("enterprise CMP server answered the renewal with the certificate "
-                         "being renewed", reason="delegate-bad-answer")
-    return cert
 
 
 def enroll_at_delegate(ca: CaRecord, csr: x509.CertificateSigningRequest,

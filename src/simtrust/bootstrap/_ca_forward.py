@@ -26,7 +26,6 @@ docs/decisions/bootstrap-cmp-renewal-revocation.md.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +35,7 @@ from cryptography import x509
 from simtrust.audit import AuditLog
 from simtrust.bootstrap._ca_model import REVOCATION_REASONS
 from simtrust.bootstrap._cmp import CmpClient
+from simtrust.bootstrap._worker import BackgroundWorker
 from simtrust.errors import PermissionDenied, SimtrustError
 from simtrust.store import Database
 
@@ -57,8 +57,6 @@ QUEUE_FOR_SIM = _QUEUE + "c.iccid = ? ON CONFLICT (serial) DO NOTHING"
 _LEASE = timedelta(minutes=2)
 _FIRST_RETRY = 30
 _LONGEST_RETRY = 3600
-#: Longest the background sender sleeps before looking for due rows again, seconds.
-_POLL = 30.0
 
 
 class RevocationForwarder:
@@ -66,16 +64,7 @@ class RevocationForwarder:
 
     ``client_for(ca_id)`` builds the CMP client of a delegated CA."""
 
-    __slots__ = (
-        "_audit",
-        "_client_for",
-        "_clock",
-        "_db",
-        "_lock",
-        "_stop",
-        "_thread",
-        "_wake",
-    )
+    __slots__ = ("_audit", "_client_for", "_clock", "_db", "_worker")
 
     def __init__(self, db: Database, audit: AuditLog, clock: Callable[[], datetime],
                  client_for: Callable[[str], CmpClient]) -> None:
@@ -83,10 +72,7 @@ class RevocationForwarder:
         self._audit = audit
         self._clock = clock
         self._client_for = client_for
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = BackgroundWorker("cmp-rr", self.due_in)
 
     def __repr__(self) -> str:
         return f"RevocationForwarder({self._db!r})"
@@ -171,38 +157,23 @@ class RevocationForwarder:
 
     # -- the background sender --------------------------------------------------------
 
+    def due_in(self) -> float | None:
+        """Send what is due; seconds until the next pending row is due (None if none)."""
+        self.forward()
+        row = self._db.query_one("SELECT MIN(next_at) FROM boot_delegate_revocations"
+                                 " WHERE state = 'pending'")
+        if row is None or row[0] is None:
+            return None
+        return (datetime.fromisoformat(str(row[0])) - self._clock()).total_seconds()
+
     def wake(self) -> None:
         """A revocation was queued: the background sender (if running) sends it now."""
-        self._wake.set()
+        self._worker.wake()
 
     def start(self) -> None:
         """Run the background sender (idempotent): due rows are sent at once, on
         :meth:`wake`, and every 30 s at most (rows queued by other processes too)."""
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="cmp-rr", daemon=True)
-            self._thread.start()
+        self._worker.start()
 
     def close(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            wait = _POLL
-            try:
-                self.forward()
-                row = self._db.query_one("SELECT MIN(next_at) FROM boot_delegate_revocations"
-                                         " WHERE state = 'pending'")
-                if row is not None and row[0] is not None:
-                    due = datetime.fromisoformat(str(row[0])) - self._clock()
-                    wait = min(max(due.total_seconds(), 0.05), _POLL)
-            except SimtrustError as exc:
-                _log.warning("revocation forwarding failed: %s", exc)
-            self._wake.wait(timeout=wait)
+        self._worker.close()

@@ -39,8 +39,13 @@ the registered CA; docs/decisions/bootstrap-cmp-renewal-revocation.md).
   check the shared secret or client certificate; other rejections carry the
   server's failure bits and status text. An error message whose protection we
   cannot verify is still reported as a refusal (the transaction fails either
-  way), marked as unauthenticated. ``waiting`` is followed by ``pollReq`` /
-  ``pollRep`` (RFC 9483 §4.4) for at most :attr:`CmpClient.max_wait` seconds.
+  way), marked as unauthenticated. ``waiting`` (RFC 9483 §4.4) ends
+  :meth:`CmpClient.start` with a :class:`Waiting`; :meth:`CmpClient.resume` sends
+  one ``pollReq`` (``pollRep`` or the final answer back); the store keeps waiting
+  transactions durably and answers the device EST 202 meanwhile
+  (:mod:`simtrust.bootstrap._ca_waiting`). :meth:`CmpClient.enrol` and
+  :meth:`CmpClient.update` poll in the calling thread for at most
+  :attr:`CmpClient.max_wait` seconds.
 - Untrusted answers are size-limited before decoding; the MAC or signature is
   computed over the received header and body bytes as they are (RFC 4210 §5.1.3
   ProtectedPart); both in :mod:`simtrust.bootstrap._cmp_wire`.
@@ -98,7 +103,7 @@ from simtrust.bootstrap._cmp_wire import (
 )
 from simtrust.errors import InvalidInput, InvalidSignature, PermissionDenied, StoreError
 
-__all__ = ["CmpClient", "CmpProtection"]
+__all__ = ["CmpClient", "CmpProtection", "Waiting"]
 _MIN_ITERATIONS = 100
 
 #: Largest CMP answer read (a certificate, its chain and the CA certificates).
@@ -136,6 +141,18 @@ class CmpProtection:
             raise InvalidInput("CMP protection is pbm, pbmac1 or signature", field="cmp_mac")
         if not _MIN_ITERATIONS <= self.iterations <= 100_000:
             raise InvalidInput("iterations are 100-100000", field="iterations")
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A transaction the CMP server answered ``waiting`` (RFC 9483 §4.4): what the next
+    pollReq needs, and the seconds the server asked us to wait (checkAfter)."""
+
+    tid: bytes
+    server_nonce: bytes
+    cert_req_id: int
+    check_after: int
+    rep: str
+
 
 # -- the client ----------------------------------------------------------------------
 
@@ -367,23 +384,43 @@ class CmpClient:
 
     # -- the transaction ---------------------------------------------------------------
 
+    def start(self, csr: x509.CertificateSigningRequest,
+              renewing: x509.Certificate | None = None) -> x509.Certificate | Waiting:
+        """Send the request without waiting: p10cr with ``csr`` (RFC 9483 §4.1.4), or
+        kur renewing ``renewing`` (§4.1.3), falling back to p10cr if the CA refuses
+        the RA-verified proof of possession (badPOP). Returns the confirmed
+        certificate, or what :meth:`resume` needs when the CA answers ``waiting``."""
+        if renewing is not None:
+            try:
+                return self._begin(csr, self._kur(csr, renewing), "kup")
+            except PermissionDenied as exc:
+                if "badPOP" not in exc.context.get("failures", ()):
+                    raise
+        return self._begin(csr, self._p10cr(csr), "cp")
+
     def enrol(self, csr: x509.CertificateSigningRequest) -> x509.Certificate:
         """p10cr with ``csr``; the certificate for its key, issued by the trusted CA,
-        confirmed with certConf (RFC 9483 §4.1.4, §4.1.1)."""
-        csr_der = csr.public_bytes(serialization.Encoding.DER)
-        return self._request(csr, self._body(b"\xa4" + der_length(len(csr_der)) + csr_der),
-                             "cp")
+        confirmed with certConf (RFC 9483 §4.1.4, §4.1.1), polled for at most
+        :attr:`max_wait` seconds."""
+        return self._wait(csr, self._begin(csr, self._p10cr(csr), "cp"))
 
     def update(self, csr: x509.CertificateSigningRequest,
                old: x509.Certificate) -> x509.Certificate:
-        """kur renewing ``old`` for the key of ``csr`` (RFC 9483 §4.1.3), answered by kup.
+        """kur renewing ``old`` for the key of ``csr`` (RFC 9483 §4.1.3), answered by kup,
+        polled for at most :attr:`max_wait` seconds (no p10cr fallback)."""
+        return self._wait(csr, self._begin(csr, self._kur(csr, old), "kup"))
 
-        The device proved possession of the key by signing ``csr``; that signature is
+    def _p10cr(self, csr: x509.CertificateSigningRequest) -> bytes:
+        csr_der = csr.public_bytes(serialization.Encoding.DER)
+        return self._body(b"\xa4" + der_length(len(csr_der)) + csr_der)
+
+    def _kur(self, csr: x509.CertificateSigningRequest, old: x509.Certificate) -> bytes:
+        """The device proved possession of the key by signing ``csr``; that signature is
         checked here, so the request carries raVerified (RFC 9483 §5.2.3.2)."""
         if not csr.is_signature_valid:
             raise InvalidSignature("re-enrolment CSR signature does not verify",
                                    reason="csr-signature")
-        return self._request(csr, self._body(kur_body(csr, old)), "kup")
+        return self._body(kur_body(csr, old))
 
     def revoke(self, issuer: x509.Name, serial: int, reason: x509.ReasonFlags) -> str:
         """rr for the certificate ``serial`` of ``issuer`` (RFC 9483 §4.2, §5.3.2), answered
@@ -407,18 +444,66 @@ class CmpClient:
             return "already"
         raise refusal("refused the revocation", status, failures, text)
 
-    def _request(self, csr: x509.CertificateSigningRequest, body: bytes,
-                 rep: str) -> x509.Certificate:
-        tid, nonce = os.urandom(16), os.urandom(16)
-        with httpx.Client(transport=self._transport, timeout=self._timeout,
-                          verify=self._verify) as client:
-            return self._transaction(client, csr, tid, nonce, body, rep)
+    def _client(self) -> httpx.Client:
+        return httpx.Client(transport=self._transport, timeout=self._timeout,
+                            verify=self._verify)
 
-    def _transaction(self, client: httpx.Client, csr: x509.CertificateSigningRequest,
-                     tid: bytes, nonce: bytes, body: bytes, rep: str) -> x509.Certificate:
-        answer = self._post(client, self.url, self._protect(self._header(tid, nonce, None), body))
-        self._check(answer, tid, nonce, rep)
-        answer, response = self._poll(client, tid, answer, rep)
+    def _begin(self, csr: x509.CertificateSigningRequest, body: bytes,
+               rep: str) -> x509.Certificate | Waiting:
+        tid, nonce = os.urandom(16), os.urandom(16)
+        with self._client() as client:
+            answer = self._post(client, self.url,
+                                self._protect(self._header(tid, nonce, None), body))
+            self._check(answer, tid, nonce, rep)
+            return self._settle(client, csr, tid, answer, rep)
+
+    def resume(self, csr: x509.CertificateSigningRequest,
+               waiting: Waiting) -> x509.Certificate | Waiting:
+        """One pollReq of a waiting transaction (RFC 9483 §4.4, RFC 4210 §5.3.22): the
+        certificate (confirmed) once the CA has it, else the next :class:`Waiting`."""
+        content = rfc4210.PollReqContent()
+        item = content.componentType.clone()
+        item["certReqId"] = waiting.cert_req_id
+        content.append(item)
+        content_der = encoder.encode(content)
+        body = self._body(b"\xb9" + der_length(len(content_der)) + content_der)
+        nonce = os.urandom(16)
+        with self._client() as client:
+            answer = self._post(client, self.url, self._protect(
+                self._header(waiting.tid, nonce, waiting.server_nonce), body))
+            self._check(answer, waiting.tid, nonce, waiting.rep, "pollRep")
+            return self._settle(client, csr, waiting.tid, answer, waiting.rep)
+
+    def _wait(self, csr: x509.CertificateSigningRequest,
+              result: x509.Certificate | Waiting) -> x509.Certificate:
+        """Poll in this thread for at most :attr:`max_wait` seconds in all."""
+        waited = 0
+        while isinstance(result, Waiting):
+            after = result.check_after
+            if after > self.max_wait - waited:
+                raise StoreError(f"enterprise CMP server still waiting after {waited} s (asks "
+                                 f"to poll again in {after} s)", reason="delegate-waiting")
+            time.sleep(after)
+            waited += after
+            result = self.resume(csr, result)
+        return result
+
+    def _settle(self, client: httpx.Client, csr: x509.CertificateSigningRequest, tid: bytes,
+                answer: CmpMessage, rep: str) -> x509.Certificate | Waiting:
+        """The certificate of a final answer, or the :class:`Waiting` of a ``waiting``
+        one (checkAfter of a pollRep; 1 s after a waiting cp/kup)."""
+        response = self._single(answer)
+        if answer.body_type == rep and int(response["status"]["status"]) != 3:
+            return self._final(client, csr, tid, answer, response)
+        after = 1 if answer.body_type == rep else int(response["checkAfter"])
+        server_nonce = answer.octets("senderNonce")
+        if after < 0 or server_nonce is None:
+            raise StoreError("enterprise CMP waiting answer without a usable checkAfter or "
+                             "senderNonce", reason="delegate-bad-answer")
+        return Waiting(tid, server_nonce, int(response["certReqId"]), after, rep)
+
+    def _final(self, client: httpx.Client, csr: x509.CertificateSigningRequest, tid: bytes,
+               answer: CmpMessage, response: Any) -> x509.Certificate:
         status, failures, text = status_of(response["status"])
         if status not in (0, 1):
             raise refusal("rejected the request", status, failures, text)
@@ -453,36 +538,6 @@ class CmpClient:
             raise StoreError("enterprise CMP answer holds no single response",
                              reason="delegate-bad-answer")
         return responses[0]
-
-    def _poll(self, client: httpx.Client, tid: bytes, answer: CmpMessage, rep: str,
-              ) -> tuple[CmpMessage, Any]:
-        """Poll while the server answers ``waiting`` (RFC 9483 §4.4, RFC 4210 §5.3.22):
-        pollReq after the checkAfter it names (1 s after a waiting cp), for at most
-        ``max_wait`` seconds in all; returns the final cp and its response."""
-        waited = 0
-        while True:
-            response = self._single(answer)
-            if answer.body_type == rep:
-                if int(response["status"]["status"]) != 3:
-                    return answer, response
-                after = 1
-            else:
-                after = int(response["checkAfter"])
-            if not 0 <= after <= self.max_wait - waited:
-                raise StoreError(f"enterprise CMP server still waiting after {waited} s (asks "
-                                 f"to poll again in {after} s)", reason="delegate-waiting")
-            time.sleep(after)
-            waited += after
-            content = rfc4210.PollReqContent()
-            item = content.componentType.clone()
-            item["certReqId"] = int(response["certReqId"])
-            content.append(item)
-            content_der = encoder.encode(content)
-            body = self._body(b"\xb9" + der_length(len(content_der)) + content_der)
-            nonce, server_nonce = os.urandom(16), answer.octets("senderNonce")
-            answer = self._post(client, self.url, self._protect(
-                self._header(tid, nonce, server_nonce), body))
-            self._check(answer, tid, nonce, rep, "pollRep")
 
     @staticmethod
     def _implicit(answer: CmpMessage) -> bool:

@@ -6,7 +6,8 @@ tenant CAs (hosted key sealed by the master key, a PKCS#11 token key with its PI
 sealed, or a delegated EST or CMP endpoint, a CMP MAC secret or client key
 sealed) with their certificate profile, every
 issued certificate with its status, and the revocations owed to the enterprise
-CA of a CMP-delegated CA (migration 6). A CA's ``name`` is the label its tenant gave
+CA of a CMP-delegated CA (migration 6) and its enrolments answered ``waiting``
+(migration 7). A CA's ``name`` is the label its tenant gave
 it (unique per tenant); ``label`` is its EST label, unique in the store:
 ``<tenant>.<name>`` since migration 3, the bare name for CAs registered before
 (docs/decisions/bootstrap-ca-labels.md).
@@ -146,6 +147,38 @@ MIGRATIONS = [
             done_at TEXT
         );
         CREATE INDEX boot_delegate_revocations_due ON boot_delegate_revocations (state, next_at)
+        """,
+    ),
+    Migration(
+        "bootstrap",
+        7,
+        "enrolments a CMP-delegated CA answered waiting: the transaction, polled on",
+        """
+        CREATE TABLE boot_cmp_waiting (
+            request_id TEXT PRIMARY KEY,
+            ca_id TEXT NOT NULL REFERENCES boot_cas (ca_id),
+            tenant_id TEXT NOT NULL,
+            iccid TEXT NOT NULL,
+            imsi TEXT NOT NULL,
+            imei TEXT,
+            did TEXT,
+            actor TEXT NOT NULL,
+            key_type TEXT NOT NULL,
+            csr {blob} NOT NULL,
+            renewing {blob},
+            tid {blob} NOT NULL,
+            server_nonce {blob} NOT NULL,
+            cert_req_id INTEGER NOT NULL,
+            rep TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            error TEXT,
+            serial TEXT,
+            next_at TEXT NOT NULL,
+            deadline TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX boot_cmp_waiting_due ON boot_cmp_waiting (state, next_at)
         """,
     ),
 ]
