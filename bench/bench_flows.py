@@ -283,9 +283,13 @@ def _side_by_side(result: BenchResult, messages: list[bytes], total: int, quick:
     result.metrics["collector_records_per_cpu_s"] = figure("count")
     result.metrics["collector_full_path_records_per_cpu_s"] = figure("full")
     result.limits["nfcapd_records_per_cpu_s"] = figure("nfcapd")
-    result.metrics["collector_lossless_records_per_s"] = best["count"]
-    result.metrics["collector_full_path_lossless_records_per_s"] = best["full"]
-    result.limits["nfcapd_lossless_records_per_s"] = best["nfcapd"]
+    # the highest rate taken without loss is the rate the sender reached, which falls
+    # short of the top steps on a loaded machine (runs[...]["sent_per_s"])
+    reached = {k: max((min(r["rate"], r["sent_per_s"]) for r in lossless(k)), default=0)
+               for k in runs}
+    result.metrics["collector_lossless_records_per_s"] = reached["count"]
+    result.metrics["collector_full_path_lossless_records_per_s"] = reached["full"]
+    result.limits["nfcapd_lossless_records_per_s"] = reached["nfcapd"]
     result.ratio("vs_nfcapd", "collector_records_per_cpu_s", "nfcapd_records_per_cpu_s")
     # whether policy and detection keep up with the collector's decoding (1.0: they do)
     count = result.metrics["collector_records_per_cpu_s"]
