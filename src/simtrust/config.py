@@ -44,6 +44,7 @@ class Settings:
     max_body_bytes: int = 1_048_576
     log_level: str = "INFO"
     anchor_interval_s: float = 60.0
+    energy_clear_interval_s: float = 60.0
     diameter_bind: str = ""
     diameter_origin_host: str = "hss.localdomain"
     diameter_origin_realm: str = "localdomain"
@@ -165,6 +166,7 @@ _ENV = {
     "max_body_bytes": "SIMTRUST_MAX_BODY_BYTES",
     "log_level": "SIMTRUST_LOG_LEVEL",
     "anchor_interval_s": "SIMTRUST_ANCHOR_INTERVAL_S",
+    "energy_clear_interval_s": "SIMTRUST_ENERGY_CLEAR_INTERVAL_S",
     "diameter_bind": "SIMTRUST_DIAMETER_BIND",
     "diameter_origin_host": "SIMTRUST_DIAMETER_ORIGIN_HOST",
     "diameter_origin_realm": "SIMTRUST_DIAMETER_ORIGIN_REALM",
@@ -266,7 +268,7 @@ def _coerce(key: str, raw: Any) -> Any:
         if value <= 0:
             raise ConfigError(f"{key} must be positive", setting=key)
         return value
-    if key == "anchor_interval_s":
+    if key in ("anchor_interval_s", "energy_clear_interval_s"):
         try:
             seconds = float(raw)
         except (TypeError, ValueError) as exc:

@@ -70,8 +70,8 @@ from simtrust.fraudshare import (
     FraudIntelligence,
     consortium_from_json,
 )
-from simtrust.identity import IdentityService, did_key
-from simtrust.ledger import LedgerNode, Transaction, open_ledger_node
+from simtrust.identity import IdentityService
+from simtrust.ledger import LedgerNode, open_ledger_node
 from simtrust.market import (
     Federation,
     MarketEvents,
@@ -81,7 +81,7 @@ from simtrust.market import (
     build_provisioners,
 )
 from simtrust.policy import PolicyService, PolicyStore, build_policy_service
-from simtrust.settlement import CONTRACT_CODES, ContractEngine, SettlementTokens
+from simtrust.settlement import CONTRACT_CODES, ContractEngine
 from simtrust.store import (
     Database,
     Migration,
@@ -94,6 +94,7 @@ from simtrust.streams import (
     ClientCertificate,
     EnergyMarket,
     IdentityDeviceCredentials,
+    NodeClearingHouse,
     SimRef,
     StreamService,
     did_ed25519_keys,
@@ -642,30 +643,8 @@ class Runtime:
         clearing house, pays sellers in a settlement token (docs/streams.md)."""
 
         def build() -> EnergyMarket:
-            node = self.ledger
-            tokens = SettlementTokens(node)
-
-            def pay(token: bytes, to: bytes, amount: int) -> bytes:
-                paid = tokens.settle([{"from": did_key(node.signer.public_key),
-                                       "to": did_key(to), "amount_minor_units": amount}],
-                                     node.signer, token)
-                return bytes.fromhex(str(paid[0]["message_id"]))
-
-            def received(message_id: bytes) -> tuple[bytes, dict[bytes, int]]:
-                state = node.status(message_id)
-                if state.get("state") != "finalized":
-                    raise Conflict(f"the transfer is {state.get('state')}, not finalized")
-                message = node.get_message(message_id)
-                if not isinstance(message.body, Transaction):
-                    raise Conflict("the message is not a transaction")
-                paid: dict[bytes, int] = {}
-                for output in message.body.outputs:
-                    if output.owner == node.signer.public_key:
-                        for token, amount in output.tokens:
-                            paid[token] = paid.get(token, 0) + amount
-                return message.issuer, paid
-
-            return EnergyMarket(self.db, self.streams, self.audit, self.clock, pay, received)
+            return EnergyMarket(self.db, self.streams, self.audit, self.clock,
+                                NodeClearingHouse(self.ledger))
 
         return self._once("energy", build)
 

@@ -113,6 +113,8 @@ BODIES: dict[tuple[str, str], Any] = {
                                                                        "token_id": "ab"},
     ("POST", "/v1/energy/deposits"): lambda t: {"tenant_id": t, "meter": "m",
                                                 "message_id": "ab" * 32},
+    ("POST", "/v1/energy/withdrawals"): lambda t: {"tenant_id": t, "meter": "m",
+                                                   "token_id": "ab", "amount": 1},
 }
 #: Raw (CSV) bodies of the import operations.
 CSV_BODIES = {

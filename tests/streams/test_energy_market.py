@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from simtrust.api.app import create_app
-from simtrust.errors import Conflict, InvalidInput, NotFound
+from simtrust.errors import Conflict, InvalidInput, NotFound, Rejected
 from simtrust.runtime import Runtime
 from simtrust.settlement import SettlementTokens
 from simtrust.streams import EnergyMarket, MeterReading, encode_reading
@@ -60,10 +60,37 @@ def test_orders_clear_deliver_and_pay_in_tokens(box: Box) -> None:
     now = datetime.now(UTC)
     start = (int(now.timestamp()) // INTERVAL + 2) * INTERVAL
     before = _market(rt, now)
+    # The buyer's deposit in escrow first: its SIM key pays 60 tokens to the node key.
+    node = rt.ledger
+    token = SettlementTokens(node).create(node.signer, 10**6, 10**5).token_id
+    node.transfer(node.signer, dune.author.announce.author, 100, token=token)
+    deposit = node.transfer(dune.sim.signer, node.signer.public_key, 60,  # type: ignore[arg-type]
+                            token=token)
+    with pytest.raises(Rejected) as nothing:  # no deposit registered yet: no bid
+        before.post_order(TENANT, interval_start=start, meter=dune.meter_did, side="buy",
+                          wh=2_000, price=30, actor="t")
+    assert "insufficient-deposit" == nothing.value.reason
+    with pytest.raises(Conflict):  # not alba's transfer
+        before.deposit(TENANT, meter=alba.meter_did, message_id=deposit, actor="t")
+    made = before.deposit(TENANT, meter=dune.meter_did, message_id=deposit, actor="t")
+    assert {token.hex(): 60} == made["balances"]
+    with pytest.raises(Conflict):  # counted once
+        before.deposit(TENANT, meter=dune.meter_did, message_id=deposit, actor="t")
     for meter, side, wh, price in ((alba, "sell", 1_000, 20), (brook, "sell", 1_000, 22),
-                                   (dune, "buy", 2_000, 30)):
+                                   (dune, "buy", 2_000, 30)):  # 2,000 Wh x 30 / 1000 = 60
         before.post_order(TENANT, interval_start=start, meter=meter.meter_did, side=side,
                           wh=wh, price=price, actor="t")
+    # Another bid would commit more than the deposit: refused with a clear problem.
+    with pytest.raises(Rejected) as short:
+        before.post_order(TENANT, interval_start=start + INTERVAL, meter=dune.meter_did,
+                          side="buy", wh=1, price=1, actor="t")
+    assert ("insufficient-deposit", 1, 0) == (short.value.reason,
+                                              short.value.context["required"],
+                                              short.value.context["available"])
+    with pytest.raises(Rejected):  # nor can committed deposit be withdrawn
+        before.withdraw(TENANT, meter=dune.meter_did, token=token, amount=1, actor="t")
+    assert {"balance": 60, "committed": 60, "available": 0} == before.funds(
+        TENANT, dune.meter_did)["tokens"][token.hex()]
     with pytest.raises(Conflict):
         before.clear_interval(TENANT, start, actor="t")  # the gate has not closed yet
     for bad in ({"interval_start": start + 1}, {"wh": 0}, {"side": "hold"},
@@ -89,6 +116,9 @@ def test_orders_clear_deliver_and_pay_in_tokens(box: Box) -> None:
     assert [] == after.clear_due(TENANT, actor="t")  # cleared once
     cleared = after.clear_interval(TENANT, start, actor="t")
     assert ("cleared", 26) == (cleared["status"], cleared["price"])
+    # Once cleared, the bid commits what its trades cost: 2 x 1,000 Wh x 26 / 1000 = 52.
+    assert {"balance": 60, "committed": 52, "available": 8} == after.funds(
+        TENANT, dune.meter_did)["tokens"][token.hex()]
     assert [[alba.meter_did, dune.meter_did, 1_000], [brook.meter_did, dune.meter_did, 1_000]
             ] == cleared["trades"]
     assert cleared == after.clear_interval(TENANT, start, actor="t")  # cleared once
@@ -96,37 +126,38 @@ def test_orders_clear_deliver_and_pay_in_tokens(box: Box) -> None:
         after.post_order(TENANT, interval_start=start, meter=dune.meter_did, side="buy",
                          wh=1, price=1, actor="t")
 
-    # The buyer's deposit in escrow: its SIM key pays 15 tokens to the node key.
-    node = rt.ledger
-    token = SettlementTokens(node).create(node.signer, 10**6, 10**5).token_id
-    node.transfer(node.signer, dune.author.announce.author, 50, token=token)
-    deposit = node.transfer(dune.sim.signer, node.signer.public_key, 15,  # type: ignore[arg-type]
-                            token=token)
-    with pytest.raises(Conflict):  # not alba's transfer
-        after.deposit(TENANT, meter=alba.meter_did, message_id=deposit, actor="t")
-    made = after.deposit(TENANT, meter=dune.meter_did, message_id=deposit, actor="t")
-    assert {token.hex(): 15} == made["balances"]
-    with pytest.raises(Conflict):  # counted once
-        after.deposit(TENANT, meter=dune.meter_did, message_id=deposit, actor="t")
+    with pytest.raises(Conflict):  # the bids are paid in `token`, not another
+        after.settle_interval(TENANT, start, token=b"\x01" * 38, actor="t")
     settled = after.settle_interval(TENANT, start, token=token, actor="t")
     plan = settled["payments"]
     assert "settled" == settled["status"]
     assert {alba.meter_did: 800, brook.meter_did: 0} == plan["delivered_wh"]
     assert [brook.meter_did] == list(plan["refused"])
-    assert [[dune.meter_did, alba.meter_did, 800, 21, 15],
+    assert [[dune.meter_did, alba.meter_did, 800, 21, 21],
             [dune.meter_did, brook.meter_did, 0, 0, 0]] == [
         [p["buyer"], p["seller"], p["delivered_wh"], p["amount"], p["paid"]]
-        for p in plan["payments"]]  # 800 Wh x 26 / 1000 = 20.8 -> 21, 15 of it deposited
-    assert ({dune.meter_did: 21}, {dune.meter_did: 15}, {dune.meter_did: 6}) == (
+        for p in plan["payments"]]  # 800 Wh x 26 / 1000 = 20.8 -> 21
+    assert ({dune.meter_did: 21}, {dune.meter_did: 21}, {}) == (
         plan["buyers_owe"], plan["buyers_paid"], plan["unpaid"])
-    assert {token.hex(): 0} == after.balances(TENANT, dune.meter_did)
-    assert [alba.meter_did] == [t["to_meter"] for t in plan["transfers"]]
+    assert {token.hex(): 39} == after.balances(TENANT, dune.meter_did)
+    assert [(alba.meter_did, "paid")] == [(t["to_meter"], t["state"])
+                                          for t in plan["transfers"]]
     seller_key = bytes.fromhex(rt.streams.channel(alba_ch)["author"])
-    assert 15 == rt.ledger.balance(seller_key).tokens.get(token)  # only what was deposited
+    assert 21 == rt.ledger.balance(seller_key).tokens.get(token)
+    # The unused deposit goes back to the buyer's key, on the ledger, audited.
+    buyer_key = dune.author.announce.author
+    held = rt.ledger.balance(buyer_key).tokens.get(token, 0)
+    with pytest.raises(Rejected):
+        after.withdraw(TENANT, meter=dune.meter_did, token=token, amount=40, actor="t")
+    back = after.withdraw(TENANT, meter=dune.meter_did, token=token, amount=39, actor="t")
+    assert ("paid", {token.hex(): 0}) == (back["status"], back["balances"])
+    assert "finalized" == rt.ledger.status(bytes.fromhex(back["message_id"]))["state"]
+    assert held + 39 == rt.ledger.balance(buyer_key).tokens.get(token)
     with pytest.raises(Conflict):
         after.settle_interval(TENANT, start, token=token, actor="t")  # never pays twice
     actions = {e.action for e in rt.audit.query(limit=1_000)}
-    assert {"energy.order", "energy.clear", "energy.deposit", "energy.settle"} <= actions
+    assert {"energy.order", "energy.clear", "energy.deposit", "energy.settle",
+            "energy.withdraw", "energy.withdraw.paid"} <= actions
 
     # Everything is in the store: a restarted process sees the same interval.
     box.rt = _reopen(rt)
@@ -168,11 +199,37 @@ def test_api_orders_clear_and_settle(sqlite_runtime: Runtime) -> None:
     as_operator = {"Authorization": f"Bearer {operator.secret}"}
     start = (int(datetime.now(UTC).timestamp()) // INTERVAL + 4) * INTERVAL
     with TestClient(create_app(rt)) as api:
+        node = rt.ledger
+        token = SettlementTokens(node).create(node.signer, 1_000, 100).token_id
+        node.transfer(node.signer, buyer.author.announce.author, 40, token=token)
+        paid = node.transfer(buyer.sim.signer, node.signer.public_key, 30,  # type: ignore[arg-type]
+                             token=token)
+        made = api.post("/v1/energy/deposits", headers=as_admin, json={
+            "meter": buyer.meter_did, "message_id": paid.hex()})
+        assert (201, {token.hex(): 30}) == (made.status_code, made.json()["balances"]), made.text
         for meter, side, price in ((seller, "sell", 10), (buyer, "buy", 40)):
             made = api.post("/v1/energy/orders", headers=as_admin, json={
                 "interval_start": start, "meter": meter.meter_did, "side": side, "wh": 500,
                 "price": price})
             assert 201 == made.status_code, made.text
+        assert token.hex() == made.json()["token"]  # the buyer's only deposit
+        short = api.post("/v1/energy/orders", headers=as_admin, json={
+            "interval_start": start, "meter": buyer.meter_did, "side": "buy", "wh": 500,
+            "price": 40, "token_id": token.hex()})  # 20 more, 10 left uncommitted
+        assert (422, "insufficient-deposit", 20, 10) == (
+            short.status_code, short.json()["reason"], short.json()["required"],
+            short.json()["available"])
+        assert short.headers["content-type"].startswith("application/problem+json")
+        back = api.post("/v1/energy/withdrawals", headers=as_admin, json={
+            "meter": buyer.meter_did, "token_id": token.hex(), "amount": 10})
+        assert (201, "paid") == (back.status_code, back.json()["status"]), back.text
+        over = api.post("/v1/energy/withdrawals", headers=as_admin, json={
+            "meter": buyer.meter_did, "token_id": token.hex(), "amount": 1})
+        assert (422, "insufficient-deposit") == (over.status_code, over.json()["reason"])
+        hidden_withdrawal = api.post("/v1/energy/withdrawals", headers={
+            "Authorization": f"Bearer {stranger.secret}"}, json={
+            "meter": buyer.meter_did, "token_id": token.hex(), "amount": 1})
+        assert 404 == hidden_withdrawal.status_code
         shown = api.get(f"/v1/energy/intervals/{start}", headers=as_admin).json()
         assert ("open", 2) == (shown["status"], len(shown["orders"]))
         other = api.get(f"/v1/energy/intervals/{start}", headers={
@@ -197,14 +254,6 @@ def test_api_orders_clear_and_settle(sqlite_runtime: Runtime) -> None:
         refused = api.post(f"/v1/energy/intervals/{past}/settle", headers=as_admin,
                            json={"token_id": "00" * 32})
         assert 403 == refused.status_code
-        node = rt.ledger
-        token = SettlementTokens(node).create(node.signer, 1_000, 100).token_id
-        node.transfer(node.signer, buyer.author.announce.author, 40, token=token)
-        paid = node.transfer(buyer.sim.signer, node.signer.public_key, 30,  # type: ignore[arg-type]
-                             token=token)
-        made = api.post("/v1/energy/deposits", headers=as_admin, json={
-            "meter": buyer.meter_did, "message_id": paid.hex()})
-        assert (201, {token.hex(): 30}) == (made.status_code, made.json()["balances"]), made.text
         again = api.post("/v1/energy/deposits", headers=as_admin, json={
             "meter": buyer.meter_did, "message_id": paid.hex()})
         assert 409 == again.status_code
@@ -213,7 +262,9 @@ def test_api_orders_clear_and_settle(sqlite_runtime: Runtime) -> None:
         assert 409 == unknown.status_code  # no such finalized transfer
         shown = api.get("/v1/energy/balances", headers=as_admin,
                         params={"meter": buyer.meter_did})
-        assert {token.hex(): 30} == shown.json()["balances"]
+        assert {token.hex(): 20} == shown.json()["balances"]
+        assert {"balance": 20, "committed": 20, "available": 0} == shown.json()["funds"][
+            token.hex()]
         hidden_balance = api.get("/v1/energy/balances", headers={
             "Authorization": f"Bearer {stranger.secret}"}, params={"meter": buyer.meter_did})
         assert 404 == hidden_balance.status_code

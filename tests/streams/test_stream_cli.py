@@ -142,13 +142,25 @@ def test_energy_order_interval_clear_and_settle(home: Path, tmp_path: Path,
     code, _, err = _run(["energy", "deposit", "--meter", meter.meter_did, "--message-id",
                          "00" * 32, "--tenant", TENANT], capsys)
     assert 1 == code, err  # no such finalized transfer
+    code, _, err = _run(["energy", "order", "--interval", str(future), "--meter",
+                         meter.meter_did, "--side", "buy", "--wh", "100", "--price", "9",
+                         "--tenant", TENANT], capsys)
+    assert 1 == code, err  # a bid needs a deposit first
+    assert "no deposit" in err
+    code, _, err = _run(["energy", "withdraw", "--meter", meter.meter_did, "--token", "ab" * 32,
+                         "--amount", "1", "--tenant", TENANT], capsys)
+    assert 1 == code, err  # nothing deposited, nothing to withdraw
+    code, recovered, err = _run(["energy", "recover", "--json"], capsys)
+    assert (0, []) == (code, recovered["recovered"]), err
     for argv in (["energy", "order", "--interval", str(future + 1), "--meter", meter.meter_did,
                   "--side", "sell", "--wh", "1", "--price", "1", "--tenant", TENANT],
                  ["energy", "order", "--interval", str(future), "--meter", meter.meter_did,
                   "--side", "hold", "--wh", "1", "--price", "1", "--tenant", TENANT],
                  ["energy", "settle", str(past), "--tenant", TENANT, "--token", "xyz"],
                  ["energy", "deposit", "--meter", meter.meter_did, "--message-id", "zz",
-                  "--tenant", TENANT]):
+                  "--tenant", TENANT],
+                 ["energy", "withdraw", "--meter", meter.meter_did, "--token", "zz",
+                  "--amount", "1", "--tenant", TENANT]):
         code, _, err = _run(argv, capsys)
         assert 2 == code, (argv, err)
         assert 1 == len([line for line in err.splitlines() if line.strip()]), err

@@ -166,6 +166,9 @@ def serve(
         anchoring = _start_anchoring(rt)
         if anchoring is not None:
             stops.append(anchoring.set)
+        clearing = _start_energy_clearing(rt)
+        if clearing is not None:
+            stops.append(clearing.set)
         diameter = _start_diameter(rt)
         if diameter is not None:
             stops += [rt.subscriber.hss.stop_following, diameter.stop]
@@ -385,6 +388,32 @@ def _start_bootstrap(rt: Runtime) -> BootstrapListener | None:
                       f" frames over mTLS /streams) on "
                       f"https://{settings.bootstrap_naf_fqdn}:{listener.port}")
     return listener
+
+
+def _start_energy_clearing(rt: Runtime) -> threading.Event | None:
+    """The energy market's scheduler: at start and every ``energy_clear_interval_s``
+    seconds, finish or roll back what a crash left half paid, then clear every interval
+    whose gate closed (each clearing is one durable transaction, done once)."""
+    interval = rt.settings.energy_clear_interval_s
+    if interval <= 0:
+        return None
+    stop = threading.Event()
+
+    def loop() -> None:
+        while True:
+            try:
+                done = rt.energy.tick(actor="scheduler")
+                if done["recovered"] or done["cleared"]:
+                    err_console.print(f"energy market: {len(done['recovered'])} recovered, "
+                                      f"{len(done['cleared'])} intervals cleared")
+            except Exception as exc:  # noqa: BLE001 - one bad tick must not end the scheduler
+                detail = exc.detail if isinstance(exc, SimtrustError) else repr(exc)
+                err_console.print(f"energy market tick failed: {detail}")
+            if stop.wait(interval):
+                return
+
+    threading.Thread(target=loop, name="energy-clearing", daemon=True).start()
+    return stop
 
 
 def _start_anchoring(rt: Runtime) -> threading.Event | None:

@@ -7,13 +7,15 @@ prints the uniform clearing price and the trades; with ``--deliveries D.csv``
 it adds the payment per trade (docs/streams.md "Meters and the local energy
 market"). The stored market of the data directory: ``order`` posts a registered
 meter's bid or offer for an interval (until the interval starts), ``interval``
-shows it, ``clear-interval`` clears it once its gate closed (``clear-due``, run
-from a timer, clears every such interval) and ``settle`` checks
+shows it, ``clear-interval`` clears it once its gate closed (``clear-due`` clears
+every such interval; ``simtrust serve`` does that itself every
+``SIMTRUST_ENERGY_CLEAR_INTERVAL_S``) and ``settle`` checks
 delivery against the stored readings that reach the confidence threshold and
 pays the sellers in a settlement token from the node key, out of the buyers'
 escrow deposits (``deposit`` registers a buyer's finalized transfer to the node
-key, ``balance`` shows what is left). Unreadable input is
-one line on stderr and exit code 2.
+key, ``balance`` shows what is left and what bids commit, ``withdraw`` pays the
+unused deposit back to the meter's key, ``recover`` finishes or rolls back what
+a crash left half paid). Unreadable input is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -116,13 +118,18 @@ def order_command(
     wh: Annotated[int, typer.Option("--wh", help="Energy in Wh.")],
     price: Annotated[int, typer.Option("--price", help="Limit price, minor units per kWh.")],
     tenant: Tenant,
+    token: Annotated[str | None, typer.Option(
+        "--token", help="Bids: the token it is paid in (hex; default the interval's, else "
+                        "the buyer's only deposit).")] = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Post a meter's bid or offer for an interval (until the interval starts)."""
+    """Post a meter's bid or offer for an interval (until the interval starts); a bid must
+    stay within the buyer's unused deposit."""
+    token_id = None if token is None else parse_hex_id(token, "token id")
     rt = open_runtime()
     try:
         made = rt.energy.post_order(tenant, interval_start=interval_start, meter=meter,
-                                    side=side, wh=wh, price=price, actor="cli")
+                                    side=side, wh=wh, price=price, actor="cli", token=token_id)
     finally:
         rt.close()
     if json_out:
@@ -196,16 +203,57 @@ def balance_command(
     tenant: Tenant,
     json_out: JsonOut = False,
 ) -> None:
-    """A meter's escrow balance per token (deposits minus settled payments)."""
+    """A meter's escrow balance per token, what its bids commit and what it can withdraw."""
     rt = open_runtime()
     try:
         balances = rt.energy.meter_balances(tenant, meter)
+        funds = rt.energy.funds(tenant, meter)["tokens"]
     finally:
         rt.close()
     if json_out:
-        emit_json({"meter": meter, "balances": balances})
+        emit_json({"meter": meter, "balances": balances, "funds": funds})
     else:
-        console.print(f"{meter}: {balances}")
+        for token_id, line in funds.items():
+            console.print(f"{meter} {token_id}: balance {line['balance']}, committed "
+                          f"{line['committed']}, available {line['available']}")
+
+
+@app.command("withdraw")
+def withdraw_command(
+    meter: Annotated[str, typer.Option("--meter", help="The depositing meter's id.")],
+    token: Annotated[str, typer.Option("--token", help="Token id (hex).")],
+    amount: Annotated[int, typer.Option("--amount", help="How much to pay back.", min=1)],
+    tenant: Tenant,
+    json_out: JsonOut = False,
+) -> None:
+    """Pay unused deposit back to the meter's key with a ledger transfer."""
+    token_id = parse_hex_id(token, "token id")
+    rt = open_runtime()
+    try:
+        made = rt.energy.withdraw(tenant, meter=meter, token=token_id, amount=amount,
+                                  actor="cli")
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(made)
+    else:
+        console.print(f"withdrawal {made['withdrawal_id']}: {made['amount']} of {made['token']}"
+                      f" {made['status']} ({made['message_id']})")
+
+
+@app.command("recover")
+def recover_command(json_out: JsonOut = False) -> None:
+    """Finish or roll back settlements and withdrawals a crash left half done (from the
+    ledger); `simtrust serve` does this at start and on every clearing tick."""
+    rt = open_runtime()
+    try:
+        done = rt.energy.recover(actor="cli")
+    finally:
+        rt.close()
+    if json_out:
+        emit_json({"recovered": done})
+    else:
+        console.print(f"{len(done)} recovered: {done}")
 
 
 @app.command("settle")

@@ -34,6 +34,7 @@ from simtrust.streams._energy import (
     delivered_wh,
     settle,
 )
+from simtrust.streams._escrow import ClearingHouse, Escrow, NodeClearingHouse
 from simtrust.streams._evidence import ClientCertificate, TlsDelivery
 from simtrust.streams._frame import (
     HEADER_SIZE,
@@ -87,6 +88,7 @@ __all__ = [
     "Author",
     "BatchAnchorer",
     "Clearing",
+    "ClearingHouse",
     "ClientCertificate",
     "ConfidencePolicy",
     "Datum",
@@ -94,6 +96,7 @@ __all__ = [
     "DeviceBinding",
     "DeviceCredentials",
     "EnergyMarket",
+    "Escrow",
     "Frame",
     "FrameKind",
     "IdentityDeviceCredentials",
@@ -103,6 +106,7 @@ __all__ = [
     "MqttChannelPublisher",
     "MqttChannelSubscriber",
     "MqttStreamIngest",
+    "NodeClearingHouse",
     "Order",
     "Payment",
     "ProvenanceGraph",

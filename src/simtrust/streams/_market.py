@@ -26,11 +26,26 @@ SIM); what a buyer's deposit does not cover is recorded as ``unpaid``, never
 advanced. A settlement is recorded ``paying`` with its planned transfers (and
 the buyers' debits) before the first transfer and ``settled`` after the last,
 so a crash in between is visible and never pays twice.
+
+Escrow (:class:`~simtrust.streams._escrow.Escrow`): a bid names the token it
+is paid in (or the buyer's only deposited token) and is refused (422
+``insufficient-deposit``) when the buyer's open bids would commit more than
+its balance; the unused deposit can be withdrawn back to the meter's key.
+Every clearing-house transfer is signed and recorded before it is submitted,
+so :meth:`EnergyMarket.recover` finishes a ``paying`` interval from the
+ledger's word after a crash (a transfer the ledger applied is not sent again,
+one it never saw is sent) or rolls it back to ``cleared`` when none was made
+and none can be. :meth:`EnergyMarket.tick` (recover, then clear every due
+interval of every tenant) is what ``simtrust serve`` runs periodically.
+Settlement reads a seller's readings from the per-meter index by time
+(``stream_readings``), only the readings nearest the interval's bounds.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
@@ -38,11 +53,11 @@ from fractions import Fraction
 from typing import Any
 
 from simtrust.audit import AuditLog
-from simtrust.errors import Conflict, DecodeError, InvalidInput, NotFound
+from simtrust.errors import Conflict, InvalidInput, NotFound, Rejected, SimtrustError
+from simtrust.ledger import message_id as ledger_message_id
 from simtrust.store import Database
 from simtrust.streams._energy import Clearing, Order, Trade, clear, delivered_wh, settle
-from simtrust.streams._frame import FrameKind, decode_frame
-from simtrust.streams._meter import decode_reading
+from simtrust.streams._escrow import ClearingHouse, Escrow, bid_cost, send_recorded
 from simtrust.streams._service import StreamService
 
 __all__ = ["DEFAULT_INTERVAL_SECONDS", "DEFAULT_THRESHOLD", "EnergyMarket"]
@@ -51,66 +66,53 @@ DEFAULT_INTERVAL_SECONDS = 900
 #: Readings must score at least this (every default weight but `source` and `anchored`).
 DEFAULT_THRESHOLD = Fraction(3, 4)
 _MAX = 2**63 - 1
+#: Readings read per step when looking for the trusted reading nearest a bound.
+_READING_PAGE = 64
 
-#: ``pay(token, to_public_key, amount) -> message id`` once finalized (the runtime's ledger).
-PayFn = Callable[[bytes, bytes, int], bytes]
-#: ``received(message_id) -> (issuer key, {token: amount paid to the node key})`` of a
-#: finalized ledger transaction; raises NotFound / Conflict when it is not one.
-ReceivedFn = Callable[[bytes], tuple[bytes, dict[bytes, int]]]
+_log = logging.getLogger("simtrust.streams.energy")
 
 
 class EnergyMarket:
     """Orders, clearings and settlements of one platform's local energy markets."""
 
     def __init__(self, db: Database, streams: StreamService, audit: AuditLog,
-                 clock: Callable[[], datetime], pay: PayFn, received: ReceivedFn, *,
+                 clock: Callable[[], datetime], house: ClearingHouse, *,
                  interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
-                 threshold: Fraction = DEFAULT_THRESHOLD) -> None:
+                 threshold: Fraction = DEFAULT_THRESHOLD,
+                 lock: threading.Lock | None = None) -> None:
         if interval_seconds <= 0 or not 0 <= threshold <= 1:
             raise InvalidInput("the interval is positive and the threshold within [0, 1]")
         self._db = db
         self._streams = streams
         self._audit = audit
         self._clock = clock
-        self._pay = pay
-        self._received = received
+        self._house = house
+        self.escrow = Escrow(db, audit, clock, house, self._author, lock)
         self.interval_seconds = interval_seconds
         self.threshold = threshold
+        streams.meter_registry.index_stored_readings()
 
     def __repr__(self) -> str:
         return f"EnergyMarket(interval_seconds={self.interval_seconds}, threshold={self.threshold})"
 
     def with_clock(self, clock: Callable[[], datetime]) -> EnergyMarket:
         """The same market seen from another clock (gate closure is judged by it)."""
-        return EnergyMarket(self._db, self._streams, self._audit, clock, self._pay,
-                            self._received, interval_seconds=self.interval_seconds,
-                            threshold=self.threshold)
+        return EnergyMarket(self._db, self._streams, self._audit, clock, self._house,
+                            interval_seconds=self.interval_seconds, threshold=self.threshold,
+                            lock=self.escrow.lock)
+
+    def _author(self, tenant: str, meter: str) -> bytes:
+        """The key of the meter's channel (the key in its SIM)."""
+        found = self._meter(tenant, meter)
+        return bytes.fromhex(self._streams.channel(found["channel"])["author"])
 
     # -- deposits (escrow) ---------------------------------------------------------------
 
     def deposit(self, tenant: str, *, meter: str, message_id: bytes,
                 actor: str) -> dict[str, Any]:
         """Credit a meter with the tokens its finalized transfer paid to the node key."""
-        found = self._meter(tenant, meter)
-        author = bytes.fromhex(self._streams.channel(found["channel"])["author"])
-        issuer, paid = self._received(message_id)
-        if issuer != author:
-            raise Conflict("the transfer was not made by the meter's key")
-        if not paid:
-            raise Conflict("the transfer paid no token to the market")
-        now = self._clock().isoformat()
-        with self._db.transaction(durable=True):
-            if self._db.query_one("SELECT 1 FROM energy_deposits WHERE message_id = ?",
-                                  (message_id.hex(),)):
-                raise Conflict("this transfer is registered already")
-            for token, amount in sorted(paid.items()):
-                self._db.execute(
-                    "INSERT INTO energy_deposits (message_id, token, tenant_id, meter, amount,"
-                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (message_id.hex(), token.hex(), tenant, meter, amount, now))
-            self._audit.append(actor=actor, action="energy.deposit", subject=f"meter:{meter}",
-                               outcome="success", reason=f"transfer {message_id.hex()}",
-                               tenant_id=tenant)
+        self._meter(tenant, meter)
+        paid = self.escrow.deposit(tenant, meter, message_id, actor=actor)
         return {"meter": meter, "message_id": message_id.hex(),
                 "deposited": {t.hex(): a for t, a in sorted(paid.items())},
                 "balances": self.balances(tenant, meter)}
@@ -121,19 +123,24 @@ class EnergyMarket:
         return self.balances(tenant, meter)
 
     def balances(self, tenant: str, meter: str) -> dict[str, int]:
-        """Per token: deposits minus what settlements debited."""
-        rows = self._db.query(
-            "SELECT token, SUM(amount) FROM energy_deposits WHERE tenant_id = ? AND meter = ?"
-            " GROUP BY token", (tenant, meter))
-        out = {str(r[0]): int(r[1]) for r in rows}
-        for (payments,) in self._db.query(
-                "SELECT payments FROM energy_intervals WHERE tenant_id = ? AND payments IS NOT"
-                " NULL", (tenant,)):
-            plan = json.loads(payments)
-            debit = int(plan.get("buyers_paid", {}).get(meter, 0))
-            if debit:
-                out[plan["token"]] = out.get(plan["token"], 0) - debit
-        return dict(sorted(out.items()))
+        """Per token: deposits less settlement debits and withdrawals."""
+        return self.escrow.balances(tenant, meter)
+
+    def funds(self, tenant: str, meter: str) -> dict[str, Any]:
+        """Per token: the balance, what open bids commit, and what can be withdrawn."""
+        self._meter(tenant, meter)
+        out = {}
+        for token, balance in self.balances(tenant, meter).items():
+            committed = self.escrow.committed(tenant, meter, token)
+            out[token] = {"balance": balance, "committed": committed,
+                          "available": max(0, balance - committed)}
+        return {"meter": meter, "tokens": out}
+
+    def withdraw(self, tenant: str, *, meter: str, token: bytes, amount: int,
+                 actor: str) -> dict[str, Any]:
+        """Pay unused deposit back to the meter's key with a ledger transfer (audited)."""
+        self._meter(tenant, meter)
+        return self.escrow.withdraw(tenant, meter, token, amount, actor=actor)
 
     # -- orders --------------------------------------------------------------------------
 
@@ -165,8 +172,12 @@ class EnergyMarket:
         return found
 
     def post_order(self, tenant: str, *, interval_start: int, meter: str, side: str, wh: int,
-                   price: int, actor: str) -> dict[str, Any]:
-        """Store a bid (``buy``) or offer (``sell``) of a registered, active meter."""
+                   price: int, actor: str, token: bytes | None = None) -> dict[str, Any]:
+        """Store a bid (``buy``) or offer (``sell``) of a registered, active meter.
+
+        A bid is paid in ``token`` (by default the interval's token, else the buyer's only
+        deposited token) and refused when the buyer's bids would commit more than its
+        balance in it (``insufficient-deposit``)."""
         start = self._interval(interval_start)
         for value, what in ((wh, "wh"), (price, "price")):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX:
@@ -178,18 +189,54 @@ class EnergyMarket:
         now = self._clock()
         if now.timestamp() >= start:
             raise Conflict("the interval has started: its gate is closed")
-        with self._db.transaction(durable=True):
+        with self.escrow.lock, self._db.transaction(durable=True):
             if self._state(tenant, start) is not None:
                 raise Conflict("the interval is already cleared")
+            paid_in = self._bid_token(tenant, start, meter, token) if side == "buy" else None
+            if paid_in is not None:
+                free = self.escrow.available(tenant, meter, paid_in)
+                if bid_cost(wh, price) > free:
+                    raise Rejected(
+                        "insufficient-deposit",
+                        f"this bid can cost {bid_cost(wh, price)} of token {paid_in}; meter"
+                        f" {meter}'s deposit has {max(free, 0)} not committed to its open bids:"
+                        " deposit more first", token=paid_in, required=bid_cost(wh, price),
+                        available=max(free, 0))
             order_id = self._db.insert_returning_id(
                 "INSERT INTO energy_orders (tenant_id, interval_start, meter, side, wh, price,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (tenant, start, meter, side, wh, price, now.isoformat()))
+                " token, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (tenant, start, meter, side, wh, price, paid_in, now.isoformat()))
             self._audit.append(actor=actor, action="energy.order", subject=f"meter:{meter}",
                                outcome="success", reason=f"{side} {wh} Wh at {price} for {start}",
                                tenant_id=tenant)
         return {"order_id": order_id, "interval_start": start, "meter": meter, "side": side,
-                "wh": wh, "price": price}
+                "wh": wh, "price": price, "token": paid_in}
+
+    def _interval_token(self, tenant: str, start: int) -> str | None:
+        row = self._db.query_one(
+            "SELECT token FROM energy_orders WHERE tenant_id = ? AND interval_start = ?"
+            " AND side = 'buy' AND token IS NOT NULL LIMIT 1", (tenant, start))
+        return None if row is None else str(row[0])
+
+    def _bid_token(self, tenant: str, start: int, meter: str, token: bytes | None) -> str:
+        """The token a bid is paid in: one per interval, named or implied by the deposit."""
+        fixed = self._interval_token(tenant, start)
+        if token is not None:
+            if fixed is not None and token.hex() != fixed:
+                raise Conflict(f"the interval's bids are paid in token {fixed}",
+                               token=fixed)
+            return token.hex()
+        if fixed is not None:
+            return fixed
+        held = [t for t, amount in self.balances(tenant, meter).items() if amount > 0]
+        if not held:
+            raise Rejected("insufficient-deposit",
+                           f"meter {meter} has no deposit to bid with: deposit tokens first",
+                           required=None, available=0)
+        if len(held) > 1:
+            raise InvalidInput("the meter holds deposits in several tokens: name the token",
+                               field="token")
+        return held[0]
 
     def orders(self, tenant: str, interval_start: int) -> list[dict[str, Any]]:
         start = self._interval(interval_start)
@@ -242,27 +289,49 @@ class EnergyMarket:
             " ORDER BY o.interval_start LIMIT ?", (tenant, now, max(1, min(limit, 10_000))))
         return [self.clear_interval(tenant, int(r[0]), actor=actor) for r in rows]
 
+    def clear_all_due(self, *, actor: str, limit: int = 1_000) -> list[dict[str, Any]]:
+        """:meth:`clear_due` for every tenant with orders: the scheduler's clearing step."""
+        now = int(self._clock().timestamp())
+        tenants = [str(r[0]) for r in self._db.query(
+            "SELECT DISTINCT o.tenant_id FROM energy_orders o LEFT JOIN energy_intervals i"
+            " ON i.tenant_id = o.tenant_id AND i.interval_start = o.interval_start"
+            " WHERE o.interval_start <= ? AND i.interval_start IS NULL ORDER BY o.tenant_id",
+            (now,))]
+        return [{"tenant_id": t, **c} for t in tenants
+                for c in self.clear_due(t, actor=actor, limit=limit)]
+
+    def tick(self, *, actor: str) -> dict[str, Any]:
+        """One scheduler step: recover what a crash left half done, then clear what is due."""
+        recovered = self.recover(actor=actor)
+        cleared = self.clear_all_due(actor=actor)
+        return {"recovered": recovered, "cleared": [
+            {"tenant_id": c["tenant_id"], "interval_start": c["interval_start"],
+             "price": c["price"], "trades": len(c["trades"])} for c in cleared]}
+
     # -- delivery and payment ------------------------------------------------------------
 
-    def readings(self, meter: str) -> list[tuple[int, int, Fraction, str]]:
-        """``(at, register_wh, score, datum_id)`` of every stored reading of ``meter``."""
-        channel = self._streams.meter(meter)["channel"]
-        rows = self._db.query(
-            "SELECT f.message_id, f.frame FROM stream_frames f JOIN stream_data d"
-            " ON d.datum_id = f.message_id WHERE f.channel = ? AND f.kind = ? ORDER BY f.pos",
-            (channel, int(FrameKind.DATA)))
+    def readings(self, meter: str, start: int, end: int) -> list[tuple[int, int, Fraction, str]]:
+        """``(at, register_wh, score, datum_id)`` of the trusted readings nearest the bounds:
+        the last at or before ``start`` and the first at or after ``end`` that score at
+        least the threshold (read from the per-meter index by time, page by page)."""
+        self._streams.meter(meter)
         out = []
-        for message_id, raw in rows:
-            try:
-                frame = decode_frame(bytes(raw))
-                if frame.encrypted or frame.key_epoch:
-                    continue  # a private channel's reading: the platform cannot read it
-                reading = decode_reading(frame.payload)
-            except DecodeError:
-                continue
-            if reading.meter == meter:
-                out.append((reading.at, reading.register_wh,
-                            self._streams.score(str(message_id)), str(message_id)))
+        for where, order, bound in (("at <= ?", "at DESC, register_wh DESC", start),
+                                    ("at >= ?", "at, register_wh", end)):
+            offset = 0
+            while True:
+                rows = self._db.query(
+                    f"SELECT datum_id, at, register_wh FROM stream_readings WHERE meter = ?"
+                    f" AND {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                    (meter, bound, _READING_PAGE, offset))
+                found = next(((int(at), int(wh), score, str(datum)) for datum, at, wh in rows
+                              if (score := self._streams.score(str(datum))) >= self.threshold),
+                             None)
+                if found is not None:
+                    out.append(found)
+                if found is not None or len(rows) < _READING_PAGE:
+                    break
+                offset += _READING_PAGE
         return out
 
     def settle_interval(self, tenant: str, interval_start: int, *, token: bytes,
@@ -275,11 +344,14 @@ class EnergyMarket:
             raise Conflict("clear the interval before settling it")
         if state["status"] != "cleared":
             raise Conflict(f"the interval is {state['status']}")
+        fixed = self._interval_token(tenant, start)
+        if fixed is not None and fixed != token.hex():
+            raise Conflict(f"the interval's bids are paid in token {fixed}", token=fixed)
         trades = tuple(Trade(s, b, wh) for s, b, wh in state["trades"])
         delivered: dict[str, int] = {}
         refused: dict[str, str] = {}
         for seller in sorted({t.seller for t in trades}):
-            usable = [(at, wh, score) for at, wh, score, _ in self.readings(seller)]
+            usable = [(at, wh, score) for at, wh, score, _ in self.readings(seller, start, end)]
             try:
                 delivered[seller] = delivered_wh(usable, start, end, self.threshold)
             except InvalidInput as exc:
@@ -298,8 +370,6 @@ class EnergyMarket:
             owed_to[p.seller] += amount
             owed_by[p.buyer] += p.amount
             paid_by[p.buyer] += amount
-        transfers: list[dict[str, Any]] = [
-            {"to_meter": s, "amount": a} for s, a in sorted(owed_to.items()) if a]
         plan: dict[str, Any] = {
             "token": token.hex(), "threshold": str(self.threshold),
             "delivered_wh": delivered, "refused": refused,
@@ -310,7 +380,8 @@ class EnergyMarket:
             "buyers_paid": {b: a for b, a in sorted(paid_by.items()) if a},
             "unpaid": {b: owed_by[b] - paid_by[b] for b in sorted(owed_by)
                        if owed_by[b] > paid_by[b]},
-            "transfers": transfers,
+            "transfers": [{"to_meter": s, "amount": a, "state": "planned"}
+                          for s, a in sorted(owed_to.items()) if a],
         }
         with self._db.transaction(durable=True):
             changed = self._db.execute(
@@ -319,16 +390,98 @@ class EnergyMarket:
                 (json.dumps(plan), tenant, start))
             if changed == 0:
                 raise Conflict("the interval is being settled already")
-        for transfer in transfers:
-            author = bytes.fromhex(self._streams.channel(
-                self._streams.meter(transfer["to_meter"])["channel"])["author"])
-            transfer["message_id"] = self._pay(token, author, transfer["amount"]).hex()
+        self._pay_plan(tenant, start, plan, actor=actor)
+        return self.interval(tenant, start)
+
+    def _save_plan(self, tenant: str, start: int, plan: dict[str, Any]) -> None:
         with self._db.transaction(durable=True):
             self._db.execute(
-                "UPDATE energy_intervals SET status = 'settled', payments = ?, settled_at = ?"
-                " WHERE tenant_id = ? AND interval_start = ?",
-                (json.dumps(plan), self._clock().isoformat(), tenant, start))
-            self._audit.append(actor=actor, action="energy.settle", subject=f"interval:{start}",
-                               outcome="success", reason=f"{len(transfers)} transfers",
-                               tenant_id=tenant)
-        return self.interval(tenant, start)
+                "UPDATE energy_intervals SET payments = ? WHERE tenant_id = ? AND"
+                " interval_start = ? AND status = 'paying'", (json.dumps(plan), tenant, start))
+
+    def _pay_plan(self, tenant: str, start: int, plan: dict[str, Any], *, actor: str) -> None:
+        """Make every transfer of a ``paying`` plan not made yet, then mark it ``settled``.
+
+        Each transfer is signed and recorded (bytes and id) before it is submitted; one the
+        ledger applied is never sent again, one it never saw and cannot apply is prepared
+        anew. When no transfer was made and one cannot be, the interval goes back to
+        ``cleared`` (rolled back); when some were, it stays ``paying`` for the next try."""
+        token = bytes.fromhex(plan["token"])
+        with self.escrow.lock:
+            try:
+                for transfer in plan["transfers"]:
+                    if transfer.get("state") == "paid":
+                        continue
+                    if transfer.get("raw"):
+                        outcome, sent = send_recorded(self._house, bytes.fromhex(transfer["raw"]))
+                        if outcome == "waiting":
+                            raise Conflict(f"transfer {sent} is not final yet")
+                        if outcome == "paid":
+                            transfer.update(state="paid", message_id=sent)
+                            self._save_plan(tenant, start, plan)
+                            continue
+                    raw = self._house.prepare(token, self._author(tenant, transfer["to_meter"]),
+                                              transfer["amount"])
+                    transfer.update(state="sending", raw=raw.hex(),
+                                    message_id=ledger_message_id(raw).hex())
+                    self._save_plan(tenant, start, plan)
+                    outcome, sent = send_recorded(self._house, raw)
+                    if outcome != "paid":
+                        raise Conflict(f"transfer {transfer['message_id']} was not applied")
+                    transfer.update(state="paid")
+                    self._save_plan(tenant, start, plan)
+            except SimtrustError as exc:
+                self._unwind(tenant, start, plan, exc, actor=actor)
+                raise
+            with self._db.transaction(durable=True):
+                self._db.execute(
+                    "UPDATE energy_intervals SET status = 'settled', payments = ?,"
+                    " settled_at = ? WHERE tenant_id = ? AND interval_start = ?"
+                    " AND status = 'paying'",
+                    (json.dumps(plan), self._clock().isoformat(), tenant, start))
+                self._audit.append(actor=actor, action="energy.settle",
+                                   subject=f"interval:{start}", outcome="success",
+                                   reason=f"{len(plan['transfers'])} transfers",
+                                   tenant_id=tenant)
+
+    def _unwind(self, tenant: str, start: int, plan: dict[str, Any], exc: SimtrustError, *,
+                actor: str) -> None:
+        """After a failed transfer: roll back to ``cleared`` if the ledger holds none of the
+        plan's transfers (and none may still land), else leave ``paying`` for a retry."""
+        for transfer in plan["transfers"]:
+            if transfer.get("state") == "sending":
+                outcome, _ = send_recorded(self._house, bytes.fromhex(transfer["raw"]))
+                transfer["state"] = {"paid": "paid", "void": "void"}.get(outcome, "sending")
+        made = [t for t in plan["transfers"] if t.get("state") in ("paid", "sending")]
+        with self._db.transaction(durable=True):
+            if made:
+                self._db.execute(
+                    "UPDATE energy_intervals SET payments = ? WHERE tenant_id = ? AND"
+                    " interval_start = ? AND status = 'paying'",
+                    (json.dumps(plan), tenant, start))
+            else:
+                self._db.execute(
+                    "UPDATE energy_intervals SET status = 'cleared', payments = NULL"
+                    " WHERE tenant_id = ? AND interval_start = ? AND status = 'paying'",
+                    (tenant, start))
+            self._audit.append(actor=actor, action="energy.settle.rollback" if not made
+                               else "energy.settle.incomplete", subject=f"interval:{start}",
+                               outcome="failure", reason=exc.detail[:200], tenant_id=tenant)
+
+    def recover(self, *, actor: str) -> list[dict[str, Any]]:
+        """Finish (or roll back) every interval a crash left ``paying`` and every withdrawal
+        left ``sending``, from what the ledger holds: run at start and by the scheduler."""
+        done: list[dict[str, Any]] = []
+        for tenant, start, payments in self._db.query(
+                "SELECT tenant_id, interval_start, payments FROM energy_intervals"
+                " WHERE status = 'paying' ORDER BY tenant_id, interval_start"):
+            try:
+                self._pay_plan(str(tenant), int(start), json.loads(payments), actor=actor)
+            except SimtrustError as exc:
+                _log.warning("interval %s of %s not settled yet: %s", start, tenant, exc.detail)
+            state = self._state(str(tenant), int(start))
+            done.append({"tenant_id": tenant, "interval_start": int(start),
+                         "status": None if state is None else state["status"]})
+        done += [{"withdrawal": w["withdrawal_id"], "status": w["status"]}
+                 for w in self.escrow.recover_withdrawals(actor=actor)]
+        return done

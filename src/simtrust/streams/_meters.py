@@ -6,7 +6,10 @@ channel's author key); the certificate is verified again every
 :data:`RECHECK` or on demand, and a revoked one stops the meter's frames.
 Readings (``_meter.decode_reading``) are watched for a clone (another SIM or
 device reporting the meter) and for a register that runs backwards; each
-raises an alert that takes ``clean`` from the meter's recent data.
+raises an alert that takes ``clean`` from the meter's recent data. A reading
+of the channel's own meter is indexed by time (``stream_readings``), which is
+what the energy market's settlement reads; readings stored before the index
+existed are indexed once (:meth:`MeterRegistry.index_stored_readings`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from simtrust.store import Database
 from simtrust.streams._common import MAX_LIST, cid
 from simtrust.streams._devices import DeviceCredentials
 from simtrust.streams._evidence import Evidence
+from simtrust.streams._frame import FrameKind, decode_frame
 from simtrust.streams._meter import MeterAlert, MeterWatch, decode_reading
 
 __all__ = ["RECHECK", "MeterRegistry", "SimRef"]
@@ -183,8 +187,8 @@ class MeterRegistry:
         return [self._json(r) for r in rows]
 
     def reading(self, channel: str, tenant_id: str | None, imsi: str, imei: str,
-                       payload: bytes, now: str) -> tuple[dict[str, Any] | None,
-                                                          list[dict[str, Any]]]:
+                       payload: bytes, now: str, *, datum_id: str | None = None,
+                       ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """Watch a meter's reading: clones (another SIM or device) and rollbacks alert."""
         mine = self._db.query_one("SELECT meter FROM stream_meters WHERE channel = ?",
                                   (channel,))
@@ -194,6 +198,8 @@ class MeterRegistry:
             reading = decode_reading(payload)
         except DecodeError:
             return None, []
+        if datum_id is not None and reading.meter == mine[0]:
+            self._index(datum_id, reading.meter, reading.at, reading.register_wh)
         row = self._db.query_one(
             "SELECT register_wh, at, sims, devices, status FROM stream_meters WHERE meter = ?",
             (reading.meter,))
@@ -229,3 +235,39 @@ class MeterRegistry:
                              evidence="; ".join(a.explanation for a in raised), now=now)
         return {"meter": reading.meter, "register_wh": reading.register_wh,
                 "at": reading.at}, alerts
+
+    def _index(self, datum_id: str, meter: str, at: int, register_wh: int) -> None:
+        self._db.execute(
+            "INSERT INTO stream_readings (datum_id, meter, at, register_wh) VALUES (?, ?, ?, ?)",
+            (datum_id, meter, at, register_wh))
+
+    def index_stored_readings(self) -> int:
+        """Index, once, the readings stored before the index existed; returns how many."""
+        if self._db.query_one("SELECT 1 FROM stream_backfills WHERE name = 'readings'"):
+            return 0
+        count = 0
+        with self._db.transaction(durable=True):
+            if self._db.query_one("SELECT 1 FROM stream_backfills WHERE name = 'readings'"):
+                return 0
+            indexed = {str(r[0]) for r in self._db.query("SELECT datum_id FROM stream_readings")}
+            for meter, channel in self._db.query("SELECT meter, channel FROM stream_meters"):
+                for message_id, raw in self._db.query(
+                        "SELECT f.message_id, f.frame FROM stream_frames f JOIN stream_data d"
+                        " ON d.datum_id = f.message_id WHERE f.channel = ? AND f.kind = ?"
+                        " ORDER BY f.pos", (channel, int(FrameKind.DATA))):
+                    if str(message_id) in indexed:
+                        continue
+                    try:
+                        frame = decode_frame(bytes(raw))
+                        if frame.encrypted or frame.key_epoch:
+                            continue  # a private channel's reading: not readable here
+                        reading = decode_reading(frame.payload)
+                    except DecodeError:
+                        continue
+                    if reading.meter == meter:
+                        self._index(str(message_id), reading.meter, reading.at,
+                                    reading.register_wh)
+                        count += 1
+            self._db.execute("INSERT INTO stream_backfills (name, done_at) VALUES ('readings', ?)",
+                             (self._clock().isoformat(),))
+        return count

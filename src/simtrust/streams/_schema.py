@@ -203,6 +203,38 @@ MIGRATIONS = [
         CREATE INDEX stream_tls_iccid ON stream_tls (iccid, received_at)
         """,
     ),
+    Migration(
+        "streams",
+        6,
+        "energy escrow: the token a bid is paid in, withdrawals; meter readings indexed by time",
+        """
+        ALTER TABLE energy_orders ADD COLUMN token TEXT;
+        CREATE TABLE energy_withdrawals (
+            id {serial},
+            tenant_id TEXT NOT NULL,
+            meter TEXT NOT NULL,
+            token TEXT NOT NULL,
+            amount {bigint} NOT NULL,
+            status TEXT NOT NULL,
+            raw TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            done_at TEXT
+        );
+        CREATE INDEX energy_withdrawals_meter ON energy_withdrawals (tenant_id, meter, status);
+        CREATE TABLE stream_readings (
+            datum_id TEXT PRIMARY KEY,
+            meter TEXT NOT NULL,
+            at {bigint} NOT NULL,
+            register_wh {bigint} NOT NULL
+        );
+        CREATE INDEX stream_readings_meter ON stream_readings (meter, at);
+        CREATE TABLE stream_backfills (
+            name TEXT PRIMARY KEY,
+            done_at TEXT NOT NULL
+        )
+        """,
+    ),
 ]
 
 SEALED_COLUMNS = [SealedColumn("stream_keys", "id", "key_sealed")]

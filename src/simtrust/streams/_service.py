@@ -306,7 +306,8 @@ class StreamService:
                             self.evidence.source_check(imsi, source)]
             if delivery.payload is not None:
                 reading, alerts = self.meter_registry.reading(channel, tenant_id, imsi, imei,
-                                                      delivery.payload, now)
+                                                      delivery.payload, now,
+                                                      datum_id=message_id)
         annotations.append(self.evidence.clean_check(channel, imsi))
         signed = [self.evidence.annotate(message_id, kind, ok, evidence, now)
                   for kind, ok, evidence in annotations]

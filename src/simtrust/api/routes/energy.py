@@ -2,8 +2,10 @@
 
 The same operations as ``simtrust energy`` (docs/streams.md "Meters and the local
 energy market"). Prosumers are the tenant's registered meters; an interval is
-named by its start (Unix seconds, a multiple of the market's interval). Orders and
-escrow deposits need an admin key of the meter's tenant; settling pays from the
+named by its start (Unix seconds, a multiple of the market's interval). Orders,
+escrow deposits and withdrawals need an admin key of the meter's tenant (a bid
+beyond the buyer's unused deposit is 422 ``insufficient-deposit``; a withdrawal
+pays only to the meter's own key); settling pays from the
 node key (out of the buyers' deposits), so it needs an operator-admin key. A
 tenant key sees its own tenant's market only.
 """
@@ -32,6 +34,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "gate closed, or the interval already cleared or settled", **_PROBLEM},
     422: {"description": "the request does not match the schema", **_PROBLEM},
 }
+_FUNDS_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS, 422: {"description": "the request does not match the schema, or the meter's "
+                     "unused deposit does not cover it (reason insufficient-deposit)",
+                     **_PROBLEM}}
 _Start = Path(..., ge=0, le=INT64_MAX, json_schema_extra=INT64,
               description="The interval's start, Unix seconds (a multiple of its length)")
 
@@ -43,6 +49,16 @@ class OrderBody(BaseModel):
     wh: int = Field(..., gt=0, le=INT64_MAX, json_schema_extra=INT64)
     price: int = Field(..., ge=0, le=INT64_MAX, json_schema_extra=INT64,
                        description="Limit price in minor currency units per kWh")
+    token_id: str | None = Field(None, pattern="^[0-9a-fA-F]+$", max_length=128,
+                                 description="Bids: the token it is paid in (default: the "
+                                             "interval's, else the buyer's only deposit)")
+    tenant_id: str | None = Field(None, max_length=64, description="Operator keys only")
+
+
+class WithdrawBody(BaseModel):
+    meter: str = Field(..., min_length=1, max_length=512, description="The depositing meter")
+    token_id: str = Field(..., pattern="^[0-9a-fA-F]+$", max_length=128)
+    amount: int = Field(..., gt=0, le=INT64_MAX, json_schema_extra=INT64)
     tenant_id: str | None = Field(None, max_length=64, description="Operator keys only")
 
 
@@ -70,13 +86,14 @@ def _tenant(who: Principal, requested: str | None) -> str:
     return tenant
 
 
-@router.post("/orders", status_code=201, responses=_ERRORS,
+@router.post("/orders", status_code=201, responses=_FUNDS_ERRORS,
              summary="Post a bid or an offer of a registered meter for an interval")
 def post_order(body: OrderBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     who.require_admin()
     return rt.energy.post_order(_tenant(who, body.tenant_id), interval_start=body.interval_start,
                                 meter=body.meter, side=body.side, wh=body.wh, price=body.price,
-                                actor=who.actor)
+                                actor=who.actor, token=None if body.token_id is None
+                                else parse_hex_id(body.token_id, "token id"))
 
 
 @router.get("/intervals/{interval_start}", responses=_ERRORS,
@@ -114,10 +131,21 @@ def deposit(body: DepositBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dic
                              message_id=bytes.fromhex(body.message_id), actor=who.actor)
 
 
+@router.post("/withdrawals", status_code=201, responses=_FUNDS_ERRORS,
+             summary="Pay unused deposit back to the meter's key with a ledger transfer")
+def withdraw(body: WithdrawBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_admin()
+    return rt.energy.withdraw(_tenant(who, body.tenant_id), meter=body.meter,
+                              token=parse_hex_id(body.token_id, "token id"), amount=body.amount,
+                              actor=who.actor)
+
+
 @router.get("/balances", responses=_ERRORS,
-            summary="A meter's escrow balance per token (deposits minus settled payments)")
+            summary="A meter's escrow balance per token (deposits minus settled payments and "
+                    "withdrawals), what its bids commit and what it can withdraw")
 def balances(rt: CurrentRuntime, who: CurrentPrincipal,
              meter: str = Query(..., min_length=1, max_length=512),
              tenant_id: str | None = None) -> dict[str, Any]:
-    return {"meter": meter,
-            "balances": rt.energy.meter_balances(_tenant(who, tenant_id), meter)}
+    tenant = _tenant(who, tenant_id)
+    return {"meter": meter, "balances": rt.energy.meter_balances(tenant, meter),
+            "funds": rt.energy.funds(tenant, meter)["tokens"]}
