@@ -35,7 +35,7 @@ import hmac
 import json
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -282,9 +282,17 @@ class AuthorizationCodeFlow:
         return PendingAuthorization(str(row[0]), str(row[1]), str(row[2]),
                                     None if row[3] is None else str(row[3]))  # fmt: skip
 
+    def offer_for_request(self, request_uri: str, tenant_id: str | None, *,
+                          now: datetime) -> str | None:  # fmt: skip
+        """The open offer a user of ``tenant_id`` would authorize with this request."""
+        row = self._db.query_one("SELECT issuer_state_hash, configuration_id FROM"
+                                 " identity_oid4vci_authz WHERE request_hash = ?",
+                                 (_digest(request_uri),))  # fmt: skip
+        return None if row is None else self._offer_for(row[0], str(row[1]), tenant_id, now)
+
     def decide(
         self, client_id: str, request_uri: str, *, tenant_id: str | None, approve: bool,
-        now: datetime,
+        now: datetime, claims: Sequence[str] | None = None,
     ) -> tuple[str, bool]:
         """The end user's answer: the redirect URL with ``code`` (or ``error``), ``state``,
         ``iss``, and whether a code was granted.
@@ -292,6 +300,8 @@ class AuthorizationCodeFlow:
         ``tenant_id`` is the authenticated user's tenant. The code is bound to the
         offer addressed to that tenant: the one ``issuer_state`` names, else the
         oldest open one for the requested configuration (a wallet-initiated flow).
+        ``claims``: the deselectable claims the user kept (None: all of them); the
+        credential carries only those and the configuration's mandatory ones.
         """
         pending = self.pending(client_id, request_uri, now=now)
         code = secrets.token_urlsafe(32)
@@ -305,11 +315,12 @@ class AuthorizationCodeFlow:
             granted = approve and offer_id is not None
             # Single use: a request URI yields one answer, whatever it is.
             taken = self._db.execute(
-                "UPDATE identity_oid4vci_authz SET code_hash = ?, code_expires = ?, offer_id = ?"
-                " WHERE request_hash = ? AND code_hash IS NULL",
+                "UPDATE identity_oid4vci_authz SET code_hash = ?, code_expires = ?, offer_id = ?,"
+                " consented_claims = ? WHERE request_hash = ? AND code_hash IS NULL",
                 (
                     _digest(code) if granted else "denied:" + _digest(request_uri),
                     format_datetime(now + _CODE_LIFETIME), offer_id if granted else None,
+                    None if claims is None else json.dumps(sorted(set(claims))),
                     _digest(request_uri),
                 ),
             )  # fmt: skip
@@ -384,14 +395,14 @@ class AuthorizationCodeFlow:
         with self._db.transaction(durable=True):
             row = self._db.query_one(
                 "SELECT request_hash, client_id, redirect_uri, code_challenge, code_expires,"
-                " code_used, offer_id, configuration_id, details, dpop_jkt"
+                " code_used, offer_id, configuration_id, details, dpop_jkt, consented_claims"
                 " FROM identity_oid4vci_authz WHERE code_hash = ?",
                 (_digest(code),),
             )
             if row is None:
                 raise ProtocolError("invalid_grant", "the authorization code is not known")
             request_hash, bound_client, bound_redirect, challenge, expires = row[:5]
-            used, offer_id, configuration, details, bound_jkt = row[5:]
+            used, offer_id, configuration, details, bound_jkt, consented = row[5:]
             if used is not None:
                 # RFC 6749 §4.1.2: a second use revokes what the first one got.
                 self._db.execute(
@@ -417,11 +428,11 @@ class AuthorizationCodeFlow:
             if failure is None:
                 taken = self._db.execute(
                     "UPDATE identity_oid4vci_offer SET token_hash = ?, token_expires = ?,"
-                    " credential_identifier = ? WHERE offer_id = ? AND token_hash IS NULL"
-                    " AND expires >= ?",
+                    " credential_identifier = ?, consented_claims = ? WHERE offer_id = ?"
+                    " AND token_hash IS NULL AND expires >= ?",
                     (
                         _digest(token), format_datetime(token_expires),
-                        configuration if details == "details" else None, offer_id,
+                        configuration if details == "details" else None, consented, offer_id,
                         format_datetime(now),
                     ),
                 )  # fmt: skip

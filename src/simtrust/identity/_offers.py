@@ -87,7 +87,10 @@ def credential_configurations() -> dict[str, CredentialConfiguration]:
         "credential_metadata": {"display": [{"name": "Device credential", "locale": "en"}]},
     }
     return {
-        KYC_CONFIGURATION: CredentialConfiguration(KYC_CONFIGURATION, kyc, _check_kyc_claims),
+        # The KYC attributes are selectively disclosable; the holder may decline any at
+        # consent. The level is the issuer's statement and always issued.
+        KYC_CONFIGURATION: CredentialConfiguration(KYC_CONFIGURATION, kyc, _check_kyc_claims,
+                                                   mandatory=frozenset({"kyc_level"})),
         DEVICE_CONFIGURATION: CredentialConfiguration(
             DEVICE_CONFIGURATION, device, _check_device_claims
         ),

@@ -32,27 +32,16 @@ from typing import Any
 from urllib.parse import quote
 
 from simtrust.crypto import Keyring
-from simtrust.errors import InvalidInput, NotFound, SimtrustError
+from simtrust.errors import InvalidInput, NotFound
 from simtrust.identity._authcode import AUTHORIZATION_CODE_GRANT, AuthorizationCodeFlow
-from simtrust.identity._didkey import did_key, resolve_did_key
-from simtrust.identity._ecdsa import (
-    decode_p256_multikey,
-    p256_compressed,
-    p256_multikey,
-    p256_point,
+from simtrust.identity._credreq import (
+    PROOF_TYP,
+    check_key_proof,
+    key_proof,
+    one_proof,
+    wanted_configuration,
 )
-from simtrust.identity._errors import ProtocolError, VerificationFailed
-from simtrust.identity._jws import (
-    HOLDER_ALGS,
-    ed25519_jwk,
-    holder_jwk,
-    parse_jws,
-    sign_jws,
-    signer_jwk,
-    verify_jws_jwk,
-)
-from simtrust.identity._keys import Signer, decode_multikey
-from simtrust.identity._multibase import ED25519_PUB, b64url_decode, b64url_encode
+from simtrust.identity._errors import ProtocolError
 from simtrust.identity._time import format_datetime, parse_datetime
 from simtrust.store import Database
 
@@ -67,14 +56,12 @@ __all__ = [
 ]
 
 PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
-PROOF_TYP = "openid4vci-proof+jwt"
 _OFFER_LIFETIME = timedelta(minutes=15)
 #: An offer the holder authorizes by signing in lives longer than a code handed over.
 _AUTHORIZATION_OFFER_LIFETIME = timedelta(days=1)
 _TOKEN_LIFETIME = timedelta(minutes=10)
 _NONCE_LIFETIME = timedelta(minutes=5)
 _MAX_TX_ATTEMPTS = 5
-_PROOF_SKEW = timedelta(minutes=5)
 _DEFERRED_INTERVAL = 5
 
 
@@ -86,6 +73,9 @@ class CredentialConfiguration:
     metadata: dict[str, Any]
     #: Checks the claims an operator offers; raises InvalidInput naming what is wrong.
     check_claims: Callable[[dict[str, Any]], None]
+    #: Claims always issued; the holder may deselect the others at consent. None: the
+    #: credential is issued whole (no narrowing).
+    mandatory: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +255,29 @@ class CredentialIssuer:
         )
         return document
 
+    def _claims(self, offer_id: str, configuration_id: str) -> dict[str, Any]:
+        """The offered claims, narrowed to what the holder consented to (mandatory ones stay)."""
+        row = self._db.query_one(
+            "SELECT claims_sealed, consented_claims FROM identity_oid4vci_offer"
+            " WHERE offer_id = ?", (offer_id,))  # fmt: skip
+        assert row is not None
+        claims: dict[str, Any] = json.loads(self._keyring.open(bytes(row[0]), self._aad(offer_id)))
+        mandatory = self._configurations[configuration_id].mandatory
+        if row[1] is None or mandatory is None:
+            return claims
+        kept = set(json.loads(str(row[1]))) | mandatory
+        return {name: value for name, value in claims.items() if name in kept}
+
+    def consent(self, client_id: str, request_uri: str, *, tenant_id: str | None,
+                now: datetime) -> list[str]:  # fmt: skip
+        """The claims of the offer a user would authorize that they may deselect (§5)."""
+        pending = self.authorization.pending(client_id, request_uri, now=now)
+        mandatory = self._configurations[pending.configuration_id].mandatory
+        offer_id = self.authorization.offer_for_request(request_uri, tenant_id, now=now)
+        if mandatory is None or offer_id is None:
+            return []
+        return sorted(set(self._claims(offer_id, pending.configuration_id)) - mandatory)
+
     def _aad(self, offer_id: str, field: str = "claims") -> bytes:
         return f"identity_oid4vci_offer:{offer_id}:{field}".encode()
 
@@ -389,7 +402,7 @@ class CredentialIssuer:
         offer_id, configuration_id, _, issued, identifier = row
         if not isinstance(request, dict):
             raise ProtocolError("invalid_credential_request", "the request is a JSON object")
-        wanted = _wanted_configuration(request, identifier)
+        wanted = wanted_configuration(request, identifier)
         if not isinstance(wanted, str):
             raise ProtocolError(
                 "invalid_credential_request", "credential_configuration_id is required"
@@ -402,18 +415,14 @@ class CredentialIssuer:
             raise ProtocolError(
                 "invalid_credential_request", "the access token was granted for another credential"
             )
-        proof = _one_proof(request)
-        holder_key, holder_did, nonce = self._check_proof(proof, now)
+        proof = one_proof(request)
+        holder_key, holder_did, nonce = check_key_proof(proof, issuer_url=self.issuer_url, now=now)
         self._take_nonce(nonce, now)
         deferred = self._db.query_one(
             "SELECT deferred, approved FROM identity_oid4vci_offer WHERE offer_id = ?", (offer_id,)
         )
         if deferred is not None and int(deferred[0]) and deferred[1] is None:
             return self._defer(offer_id, issued, holder_key, holder_did)
-        claims_row = self._db.query_one(
-            "SELECT claims_sealed FROM identity_oid4vci_offer WHERE offer_id = ?", (offer_id,)
-        )
-        assert claims_row is not None
         with self._db.transaction(durable=True):
             # Single use: the first request that gets here issues.
             taken = self._db.execute(
@@ -425,7 +434,7 @@ class CredentialIssuer:
                 raise ProtocolError(
                     "invalid_credential_request", "the offered credential was already issued"
                 )
-        claims = json.loads(self._keyring.open(bytes(claims_row[0]), self._aad(offer_id)))
+        claims = self._claims(offer_id, configuration_id)
         try:
             minted = self._mint(configuration_id, claims, holder_key, holder_did)
         except BaseException:
@@ -484,13 +493,13 @@ class CredentialIssuer:
             raise ProtocolError("invalid_credential_request", "transaction_id is required")
         row = self._db.query_one(
             "SELECT offer_id, configuration_id, token_expires, approved, issued, holder_jwk,"
-            " holder_did, claims_sealed FROM identity_oid4vci_offer"
+            " holder_did FROM identity_oid4vci_offer"
             " WHERE token_hash = ? AND transaction_hash = ?",
             (_digest(access_token), _digest(transaction)),
         )
         if row is None:
             raise ProtocolError("invalid_transaction_id", "the transaction id is not known")
-        offer_id, configuration_id, token_expires, approved, issued, jwk, did, sealed = row
+        offer_id, configuration_id, token_expires, approved, issued, jwk, did = row
         if parse_datetime(str(token_expires), "token_expires") < now:
             raise ProtocolError("invalid_token", "the access token has expired", http_status=401)
         if issued is not None:
@@ -504,7 +513,7 @@ class CredentialIssuer:
                 (format_datetime(now), offer_id),
             ) == 0:
                 raise ProtocolError("invalid_transaction_id", "the credential was already issued")
-        claims = json.loads(self._keyring.open(bytes(sealed), self._aad(offer_id)))
+        claims = self._claims(offer_id, str(configuration_id))
         try:
             minted = self._mint(str(configuration_id), claims, json.loads(str(jwk)), str(did))
         except BaseException:
@@ -520,99 +529,3 @@ class CredentialIssuer:
                 (minted.credential_id, offer_id),
             )
         return {"credentials": [{"credential": minted.credential}]}
-
-    def _check_proof(self, proof: str, now: datetime) -> tuple[dict[str, str], str, object]:
-        """Appendix F.1 checks; the holder's JWK, its did:key and the proof's nonce."""
-        try:
-            decoded = parse_jws(proof, HOLDER_ALGS)
-        except VerificationFailed as exc:
-            raise ProtocolError("invalid_proof", f"key proof: {exc.detail}") from exc
-        header, payload = decoded.header, decoded.payload
-        if header.get("typ") != PROOF_TYP:
-            raise ProtocolError("invalid_proof", f"key proof typ must be {PROOF_TYP}")
-        has_jwk, has_kid = "jwk" in header, "kid" in header
-        if has_jwk == has_kid or "x5c" in header:
-            raise ProtocolError("invalid_proof", "a key proof names its key by jwk or by kid")
-        try:
-            public = holder_jwk(header["jwk"]) if has_jwk else _did_key_jwk(header["kid"])
-            verify_jws_jwk(decoded, public)
-        except VerificationFailed as exc:
-            raise ProtocolError("invalid_proof", f"key proof: {exc.detail}") from exc
-        if payload.get("aud") != self.issuer_url:
-            raise ProtocolError("invalid_proof", "key proof aud must be the credential issuer")
-        iat = payload.get("iat")
-        if not isinstance(iat, int | float) or isinstance(iat, bool):
-            raise ProtocolError("invalid_proof", "key proof needs iat")
-        if abs(now.timestamp() - iat) > _PROOF_SKEW.total_seconds():
-            raise ProtocolError("invalid_proof", "key proof iat is too far from now")
-        return public, _jwk_did(public), payload.get("nonce")
-
-
-def key_proof(signer: Signer, *, issuer_url: str, nonce: str, now: datetime) -> str:
-    """A wallet's ``openid4vci-proof+jwt`` for ``signer``'s key (Appendix F.1), e.g. a SIM's."""
-    header = {"typ": PROOF_TYP, "jwk": signer_jwk(signer)}
-    payload = {"aud": issuer_url, "iat": int(now.timestamp()), "nonce": nonce}
-    return sign_jws(header, payload, signer)
-
-
-def _did_key_jwk(kid: object) -> dict[str, str]:
-    """The JWK of a did:key key proof's ``kid`` (Ed25519 ``z6Mk…`` or P-256 ``zDn…``)."""
-    if not isinstance(kid, str) or not kid.startswith("did:key:"):
-        raise VerificationFailed("key-binding", "a key proof kid must be a did:key URL")
-    try:
-        document = resolve_did_key(kid.split("#", 1)[0])
-    except SimtrustError as exc:
-        raise VerificationFailed("key-binding", "the key proof kid is not a valid did:key") from exc
-    multikey = document["verificationMethod"][0]["publicKeyMultibase"]
-    if multikey.startswith("zDn"):
-        x, y = p256_point(decode_p256_multikey(multikey))
-        return {"kty": "EC", "crv": "P-256", "x": b64url_encode(x), "y": b64url_encode(y)}
-    codec, public = decode_multikey(multikey)
-    if codec != ED25519_PUB:
-        raise VerificationFailed("key-binding", "a key proof key is Ed25519 or P-256")
-    return ed25519_jwk(public)
-
-
-def _jwk_did(jwk: dict[str, str]) -> str:
-    """The did:key of a holder JWK (the subject of W3C credentials issued to it)."""
-    if jwk["kty"] == "OKP":
-        return did_key(b64url_decode(jwk["x"]))
-    return "did:key:" + p256_multikey(p256_compressed(b64url_decode(jwk["x"]),
-                                                      b64url_decode(jwk["y"])))  # fmt: skip
-
-
-def _wanted_configuration(request: dict[str, Any], identifier: object) -> object:
-    """§8.2: ``credential_identifier`` when the token response returned identifiers
-    (§6.2), else ``credential_configuration_id``; never both."""
-    if identifier is None:
-        if "credential_identifier" in request:
-            raise ProtocolError("invalid_credential_request", "no credential_identifiers were"
-                                " returned with this token; use credential_configuration_id")
-        return request.get("credential_configuration_id")
-    if "credential_configuration_id" in request:
-        raise ProtocolError("invalid_credential_request", "credential_identifiers were returned"
-                            " with this token: send credential_identifier (§8.2)")
-    named = request.get("credential_identifier")
-    if named != identifier:
-        raise ProtocolError("unknown_credential_identifier",
-                            "credential_identifier is not one the token response returned")
-    return named
-
-
-def _one_proof(request: dict[str, Any]) -> str:
-    """The one JWT key proof of a request: ``proofs.jwt`` (§8.2) or the older ``proof``."""
-    proofs, proof = request.get("proofs"), request.get("proof")
-    if proofs is not None and proof is not None:
-        raise ProtocolError("invalid_credential_request", "send proofs or proof, not both")
-    if proofs is not None:
-        if not isinstance(proofs, dict) or set(proofs) != {"jwt"}:
-            raise ProtocolError("invalid_proof", "proofs must hold exactly the jwt proof type")
-        jwts = proofs["jwt"]
-        if not isinstance(jwts, list) or len(jwts) != 1 or not isinstance(jwts[0], str):
-            raise ProtocolError("invalid_proof", "this issuer takes exactly one jwt key proof")
-        return jwts[0]
-    if isinstance(proof, dict) and proof.get("proof_type") == "jwt" and isinstance(
-        proof.get("jwt"), str
-    ):
-        return str(proof["jwt"])
-    raise ProtocolError("invalid_proof", "a key proof (proofs.jwt) is required")

@@ -185,6 +185,11 @@ CREATE TABLE identity_dpop_jti (
 CREATE INDEX identity_dpop_jti_expires ON identity_dpop_jti (expires)
 """
 
+_V9 = """
+ALTER TABLE identity_oid4vci_authz ADD COLUMN consented_claims TEXT;
+ALTER TABLE identity_oid4vci_offer ADD COLUMN consented_claims TEXT
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=1, name="dids-status-lists-keys-receipts", sql=_V1),
     Migration(component="identity", version=2, name="status-list-anchors", sql=_V2),
@@ -194,4 +199,5 @@ MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=6, name="openid4vci-offer-tenant", sql=_V6),
     Migration(component="identity", version=7, name="openid4vci-authorization-code", sql=_V7),
     Migration(component="identity", version=8, name="openid4vci-refresh-tokens-dpop", sql=_V8),
+    Migration(component="identity", version=9, name="openid4vci-claim-consent", sql=_V9),
 ]

@@ -8,6 +8,9 @@ page names the wallet (``client_id``), where it will be sent (its
 ``redirect_uri``) and the credential; the user allows or declines with a
 CSRF-protected form, and the answer is a 303 to the wallet's ``redirect_uri``
 with ``code`` (or ``error=access_denied``), ``state`` and ``iss`` (RFC 9207).
+The page lists the offer's claims the user may decline (each a checkbox,
+checked by default; mandatory claims are not listed): the credential then
+carries only the kept ones, and an SD-JWT only their disclosures.
 A request URI that is unknown, used, expired or for another client is shown as
 an error page and never redirected (RFC 6749 §4.1.2.1).
 """
@@ -38,23 +41,33 @@ def add_authorization_pages(ui: FastAPI, runtime: Runtime, render: Render, curre
         _session, who = current(request)
         service = runtime.identity
         pending = service.oid4vci.authorization.pending(client_id, request_uri, now=service.now())
+        claims = service.oid4vci.consent(client_id, request_uri, tenant_id=who.tenant_id,
+                                         now=service.now())  # fmt: skip
         return render(request, "authorize.html", pending=pending, request_uri=request_uri,
-                      account=who.tenant_id)  # fmt: skip
+                      account=who.tenant_id, claims=claims)  # fmt: skip
 
     @ui.post("/oid4vci/authorize")
     async def authorize(request: Request) -> Response:
         session, who = current(request)
         fields = await form_of(request, session)
         service = runtime.identity
+        client_id, request_uri = fields.get("client_id", ""), fields.get("request_uri", "")
+        kept = None
+        if fields.get("narrowing") == "1":
+            # Only names the page offered count; an unchecked box is a declined claim.
+            offered = service.oid4vci.consent(client_id, request_uri, tenant_id=who.tenant_id,
+                                              now=service.now())  # fmt: skip
+            kept = [name for name in offered if fields.get(f"claim:{name}") == "on"]
         location, granted = service.oid4vci.authorization.decide(
-            fields.get("client_id", ""), fields.get("request_uri", ""),
-            tenant_id=who.tenant_id, approve=fields.get("decision") == "allow",
-            now=service.now(),
+            client_id, request_uri, tenant_id=who.tenant_id,
+            approve=fields.get("decision") == "allow", now=service.now(), claims=kept,
         )  # fmt: skip
+        details: dict[str, object] = {"decision": fields.get("decision", "")[:20]}
+        if kept is not None:
+            details["claims"] = kept
         runtime.audit.append(
-            actor=who.actor, action="oid4vci.authorize", subject=fields.get("client_id", "")[:200],
-            outcome="success" if granted else "failure",
-            details={"decision": fields.get("decision", "")[:20]},
+            actor=who.actor, action="oid4vci.authorize", subject=client_id[:200],
+            outcome="success" if granted else "failure", details=details,
         )  # fmt: skip
         response = RedirectResponse(location, status_code=303)
         response.headers["Cache-Control"] = "no-store"
