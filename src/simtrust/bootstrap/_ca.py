@@ -596,8 +596,8 @@ class CertificateAuthorities:
             self._commits.submit((row, entry))
 
     def _write_issued(self, batch: Sequence[tuple[tuple[Any, ...], AuditEntry]]) -> None:
-        """One transaction for the certificates and audit records of ``batch``."""
-        with self._db.transaction():
+        """One durable transaction (fsync) for the certificates and audit records of ``batch``."""
+        with self._db.transaction(durable=True):
             self._db.executemany(
                 "INSERT INTO boot_certs (serial, ca_id, tenant_id, iccid, subject, spki_sha256,"
                 " not_before, not_after, issued_at, der, status) VALUES"

@@ -113,7 +113,7 @@ class CertificateStatus:
         if cert.status == "revoked":
             return cert
         now = self._clock().isoformat()
-        with self._db.transaction():
+        with self._db.transaction(durable=True):  # acknowledged revocations survive a crash
             self._db.execute(QUEUE_FOR_SERIALS, (reason, now, now, cert.serial))
             self._db.execute(
                 "UPDATE boot_certs SET status = 'revoked', revoked_at = ?, revocation_reason = ?"
@@ -129,7 +129,7 @@ class CertificateStatus:
         if reason not in REVOCATION_REASONS:
             raise InvalidInput(f"unknown revocation reason {reason!r}", field="reason")
         now = self._clock().isoformat()
-        with self._db.transaction():
+        with self._db.transaction(durable=True):
             rows = self._db.query(
                 "SELECT serial, tenant_id FROM boot_certs WHERE iccid = ? AND status = 'good'",
                 (iccid,))

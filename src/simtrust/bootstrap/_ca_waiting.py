@@ -99,15 +99,16 @@ class DelegatedEnrolments:
         at = now + timedelta(seconds=result.check_after)
         renewing_der = (None if renewing is None
                         else renewing.public_bytes(serialization.Encoding.DER))
-        self._db.execute(
-            "INSERT INTO boot_cmp_waiting (request_id, ca_id, tenant_id, iccid, imsi, imei, did,"
-            " actor, key_type, csr, renewing, tid, server_nonce, cert_req_id, rep, state,"
-            " attempts, next_at, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            " ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
-            (rid, ca.ca_id, device.tenant_id, device.iccid, device.imsi, device.imei,
-             device.did, actor, kind, csr_der, renewing_der, result.tid, result.server_nonce,
-             result.cert_req_id, result.rep, at.isoformat(), (now + MAX_WAIT).isoformat(),
-             now.isoformat()))
+        with self._db.transaction(durable=True):  # the 202 is an acknowledgement
+            self._db.execute(
+                "INSERT INTO boot_cmp_waiting (request_id, ca_id, tenant_id, iccid, imsi, imei,"
+                " did, actor, key_type, csr, renewing, tid, server_nonce, cert_req_id, rep,"
+                " state, attempts, next_at, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?, ?,"
+                " ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+                (rid, ca.ca_id, device.tenant_id, device.iccid, device.imsi, device.imei,
+                 device.did, actor, kind, csr_der, renewing_der, result.tid,
+                 result.server_nonce, result.cert_req_id, result.rep, at.isoformat(),
+                 (now + MAX_WAIT).isoformat(), now.isoformat()))
         self._worker.wake()
         raise _pending(result.check_after)
 
