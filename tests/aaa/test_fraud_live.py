@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from simtrust.alerts import MemorySink
-from simtrust.detect import Alert
+from simtrust.detect import Alert, SimEvent
 from simtrust.subscriber import SimState
 
 from .conftest import APN, K1, OPC1, Aaa, imsi, radclient, wait_until
@@ -29,10 +29,21 @@ def test_two_concurrent_sessions_of_one_imsi_raise_a_clone_alert(aaa: Aaa) -> No
     aaa.add_sim(7)
     sink: MemorySink[Alert] = MemorySink()
     aaa.rt.detect.add_sink(sink)
+    seen: list[SimEvent] = []
+    observe = aaa.rt.detect.fraud.observe
+
+    def spy(event: SimEvent) -> list[Alert]:
+        seen.append(event)
+        return observe(event)
+
+    aaa.rt.detect.fraud.observe = spy  # type: ignore[method-assign]
     _start(aaa, "s-1", "00101", "10.45.0.9")
     # the detectors see a record once it is committed (the answer may go out first)
     wait_until(lambda: aaa.rt.detect.fraud.events >= 1)
     assert [] == sink.alerts
+    # the session names its APN: with the tenant, the cohort of the usage baselines
+    assert [("session-start", APN)] == [(e.kind, e.apn) for e in seen]
+    assert seen[0].cohort.endswith("/" + APN)
     # the same IMSI opens a second session from another network while the first is open
     _start(aaa, "s-2", "26201", "10.45.0.10")
     wait_until(lambda: sink.alerts)  # fails after its timeout if nothing is raised

@@ -49,8 +49,8 @@ def test_worker_attach_decisions_reach_the_serving_detectors(tmp_path: Path) -> 
             return False
 
     try:
-        _wait_until(up, "the API")
-        _wait_until(lambda: len(_children(proc.pid)) == 2, "two workers")
+        _wait_until(up, "the API", bound=300)
+        _wait_until(lambda: len(_children(proc.pid)) == 2, "two workers", bound=300)
         sim, device = imsi(1).value, Imei.from_tac_snr("35123456", "000001").value
         for plmn in ("26201", "31041"):  # Germany, then the United States
             with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
@@ -65,7 +65,7 @@ def test_worker_attach_decisions_reach_the_serving_detectors(tmp_path: Path) -> 
             found: list[dict[str, object]] = response.json()["alerts"]
             return found
 
-        _wait_until(lambda: bool(alerts()), "the impossible-travel alert", bound=120)
+        _wait_until(lambda: bool(alerts()), "the impossible-travel alert", bound=300)
 
         def counted() -> bool:
             status = httpx.get(base + "/v1/fraud/status", headers=headers, timeout=30).json()
@@ -73,7 +73,7 @@ def test_worker_attach_decisions_reach_the_serving_detectors(tmp_path: Path) -> 
             stream = serving.get("workers_stream") or {}
             return int(stream.get("applied", 0)) >= 2
 
-        _wait_until(counted, "the serving process's counters", bound=120)
+        _wait_until(counted, "the serving process's counters", bound=300)
         found = alerts()
         assert 1 == len(found), found
         assert sim in str(found[0])

@@ -1,13 +1,14 @@
-"""Flows reach the fraud detectors: one flow-summary event per SIM and batch, from the
-collector's path and from the JetStream path; the flows of a suspended SIM raise a
-usage-fraud alert through the runtime's sinks."""
+"""Flows reach the fraud detectors: one flow-summary event per SIM and batch, naming the
+destination prefixes the SIM's flows reached, from the collector's path and from the
+JetStream path; the flows of a suspended SIM raise a usage-fraud alert through the
+runtime's sinks."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from simtrust.alerts import MemorySink
-from simtrust.detect import Alert
+from simtrust.detect import Alert, SimEvent
 from simtrust.domain import FlowRecord, imsi_digits
 from simtrust.flows import BatchApplier, FlowBatch
 from simtrust.runtime import Runtime
@@ -27,8 +28,17 @@ def test_flows_of_a_suspended_sim_raise_usage_fraud(tmp_path: Path) -> None:
                     for i in range(3)]
 
         before = rt.detect.fraud.events
+        seen: list[SimEvent] = []
+        observe = rt.detect.fraud.observe
+
+        def spy(event: SimEvent) -> list[Alert]:
+            seen.append(event)
+            return observe(event)
+
+        rt.detect.fraud.observe = spy  # type: ignore[method-assign]
         rt.flows.ingest(flows(1_000.0))
         assert before + 1 == rt.detect.fraud.events  # three flows, one summary event
+        assert [("flow", ("198.51.100.0/24",))] == [(e.kind, e.destinations) for e in seen]
         assert [] == [a for a in sink.alerts if a.kind == "usage-fraud"]
         rt.subscriber.inventory.transition(iccid, SimState.SUSPENDED, actor="test")
         rt.flows.ingest(flows(2_000.0))
@@ -57,5 +67,6 @@ def test_flows_applied_from_a_stream_partition_reach_the_fraud_detectors(
         assert result.applied
         assert [(imsi.value, "used_while_suspended")] == [
             (a.imsi, a.evidence["feature"]) for a in sink.alerts if a.kind == "usage-fraud"]
+        assert 1 == len(rt.detect.fraud._usage)  # the destinations started its baseline
     finally:
         rt.close()

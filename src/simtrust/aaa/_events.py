@@ -53,7 +53,8 @@ def session_events(records: Iterable[AcctRecord], known: Container[str]) -> list
             events.append(SimEvent(at, imsi_digits(record.imsi), kind,
                                    plmn=record.serving_plmn or "", imei=record.imeisv or "",
                                    session=record.session_key, tenant=record.tenant_id or "",
-                                   octets=record.in_octets + record.out_octets))
+                                   octets=record.in_octets + record.out_octets,
+                                   apn=record.apn or ""))
         except SimtrustError:
             continue
     return events

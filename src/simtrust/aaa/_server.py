@@ -150,6 +150,7 @@ class RadiusServer:
         self._local = threading.local()
         self.committer = AuditCommitter(audit)
         self._totals: dict[str, int] = {}
+        self._new_sessions: set[str] = set()
         self._packed: dict[str, bytes] = {}
         self._plmns: dict[str, Plmn] = {}
         accounting.on_committed = self._metered
@@ -511,6 +512,8 @@ class RadiusServer:
             stored = self.accounting.get(record.session_key)
             self._totals[record.session_key] = (
                 0 if stored is None else stored.in_octets + stored.out_octets)
+            if stored is None:
+                self._new_sessions.add(record.session_key)
         self._answers.remember(key, None)
         with self._flight_lock:
             self._in_flight[client.id] = self._in_flight.get(client.id, 0) + 1
@@ -579,8 +582,12 @@ class RadiusServer:
     def _metered(self, records: list[AcctRecord]) -> None:
         """After a commit: feed the bytes accounted since the last record to the volume caps."""
         if self.observer is not None:
-            for event in session_events(records, self._totals):
+            # a session first seen with this record is a start (its total is already kept)
+            known = {r.session_key for r in records if r.session_key not in self._new_sessions}
+            for event in session_events(records, known):
                 self.observer(event)
+        for record in records:
+            self._new_sessions.discard(record.session_key)
         if self.usage is None:
             for record in records:
                 self._totals[record.session_key] = record.in_octets + record.out_octets

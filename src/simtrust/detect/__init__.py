@@ -13,10 +13,11 @@ attack generator and evaluation harness live in :mod:`simtrust.testing.detect`
 (test gear, never imported by product code).
 """
 
-from simtrust.detect._baseline import FEATURES, Baseline
+from simtrust.detect._baseline import FEATURES, Baseline, prefix_of
 from simtrust.detect._cases import VERDICTS, FraudCases
 from simtrust.detect._engine import Detector, Thresholds
 from simtrust.detect._eventlog import EventFollower, SimEventLog
+from simtrust.detect._events import MAX_DESTINATIONS
 from simtrust.detect._fraud import (
     EVENT_KINDS,
     FRAUD_ALERT_KINDS,
@@ -44,6 +45,7 @@ __all__ = [
     "EVENT_KINDS",
     "FEATURES",
     "FRAUD_ALERT_KINDS",
+    "MAX_DESTINATIONS",
     "VERDICTS",
     "Admission",
     "Alert",
@@ -68,5 +70,6 @@ __all__ = [
     "country_places",
     "great_circle_km",
     "iso_utc",
+    "prefix_of",
     "storm_guard_from",
 ]

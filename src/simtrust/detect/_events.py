@@ -18,7 +18,10 @@ from typing import Any
 from simtrust.domain import ImsiDigits, imsi_digits
 from simtrust.errors import InvalidInput
 
-__all__ = ["EVENT_KINDS", "USAGE_KINDS", "SimEvent"]
+__all__ = ["EVENT_KINDS", "MAX_DESTINATIONS", "USAGE_KINDS", "SimEvent"]
+
+#: Destination prefixes one flow summary may name (a batch's distinct prefixes, bounded).
+MAX_DESTINATIONS = 256
 
 AUTH = "auth"
 SYNC_FAILURE = "auth-sync-failure"
@@ -46,7 +49,9 @@ class SimEvent:
     equipment identity (IMEI or IMEISV) where the interface carries it;
     ``cell`` the cell or tracking-area identity and ``lat``/``lon`` its
     position when the operator's cell table knows it; ``session`` the
-    accounting session id of session events.
+    accounting session id of session events; ``apn`` the access point a session
+    uses (with ``tenant``, the SIM's cohort); ``destinations`` the destination
+    prefixes a flow summary's flows reached (at most :data:`MAX_DESTINATIONS`).
     """
 
     at: float
@@ -60,6 +65,8 @@ class SimEvent:
     session: str = ""
     tenant: str = ""
     octets: int = 0  # a session's cumulative octets (RADIUS accounting), 0: not given
+    apn: str = ""
+    destinations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -78,12 +85,19 @@ class SimEvent:
             raise InvalidInput("a session event needs its session id")
         if not 0 <= self.octets < 2**64:
             raise InvalidInput("SIM event octets must be 0 to 2^64 - 1")
+        if len(self.destinations) > MAX_DESTINATIONS:
+            raise InvalidInput(f"a SIM event names at most {MAX_DESTINATIONS} destinations")
+
+    @property
+    def cohort(self) -> str:
+        """The SIM's cohort: its tenant, and the APN where the event names it."""
+        return self.tenant + "/" + self.apn if self.apn else self.tenant
 
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-lines form ``simtrust fraud analyse`` reads (empty fields left out)."""
         doc: dict[str, Any] = {"at": self.at, "imsi": self.imsi, "kind": self.kind}
-        for name in ("plmn", "imei", "cell", "session", "tenant"):
+        for name in ("plmn", "imei", "cell", "session", "tenant", "apn"):
             value = getattr(self, name)
             if value:
                 doc[name] = value
@@ -91,6 +105,8 @@ class SimEvent:
             doc["lat"], doc["lon"] = self.lat, self.lon
         if self.octets:
             doc["octets"] = self.octets
+        if self.destinations:
+            doc["destinations"] = list(self.destinations)
         return doc
 
     @classmethod
@@ -105,7 +121,7 @@ class SimEvent:
         if isinstance(at, bool) or not isinstance(at, int | float):
             raise InvalidInput("SIM event 'at' must be a number (UNIX seconds)")
         text: dict[str, str] = {}
-        for name in ("imsi", "kind", "plmn", "imei", "cell", "session", "tenant"):
+        for name in ("imsi", "kind", "plmn", "imei", "cell", "session", "tenant", "apn"):
             value = doc.get(name, "")
             if not isinstance(value, str):
                 raise InvalidInput(f"SIM event {name!r} must be a string")
@@ -124,11 +140,17 @@ class SimEvent:
         octets = doc.get("octets", 0)
         if isinstance(octets, bool) or not isinstance(octets, int):
             raise InvalidInput("SIM event 'octets' must be an integer")
+        destinations = doc.get("destinations", [])
+        if not isinstance(destinations, list) or not all(
+                isinstance(d, str) for d in destinations):
+            raise InvalidInput("SIM event 'destinations' must be a list of strings")
         return cls(float(at), imsi_digits(text["imsi"]), text["kind"], plmn=text["plmn"],
                    imei=text["imei"], cell=text["cell"], lat=pos["lat"], lon=pos["lon"],
-                   session=text["session"], tenant=text["tenant"], octets=octets)
+                   session=text["session"], tenant=text["tenant"], octets=octets,
+                   apn=text["apn"], destinations=tuple(destinations))
 
 
 _JSON_FIELDS = frozenset(
-    ("at", "imsi", "kind", "plmn", "imei", "cell", "lat", "lon", "session", "tenant", "octets")
+    ("at", "imsi", "kind", "plmn", "imei", "cell", "lat", "lon", "session", "tenant", "octets",
+     "apn", "destinations")
 )

@@ -31,9 +31,11 @@ the threshold it crossed in ``evidence``):
   SIM, a blocklisted IMEI or TAC, and IMEI churn (more than ``churn_imeis``
   distinct IMEIs within ``churn_window_s``); an IMEI on a partner's shared
   blocklist (``shared_blocklist``, :mod:`simtrust.fraudshare._sharing`).
-* ``usage-fraud`` — a day's data volume far over the SIM's own baseline
-  (:mod:`simtrust.detect._usage`); a session or flow of a SIM its home side has suspended
-  (``suspended``: the inventory's word, asked only for those events).
+* ``usage-fraud`` — a day's data volume far over the SIM's own baseline or its
+  cohort's (tenant and APN), more new destinations in a day than the SIM's usual
+  set allows, more session starts in a day than its own past
+  (:mod:`simtrust.detect._usage`); a session or flow of a SIM its home side has
+  suspended (``suspended``: the inventory's word, asked only for those events).
 
 The detectors stay together in this module: they share one per-SIM state
 object and one dispatch in :meth:`FraudDetector.observe`, which is what keeps
@@ -62,6 +64,8 @@ from typing import Any
 
 from simtrust.detect._events import (
     EVENT_KINDS,
+    FLOW,
+    SESSION_START,
     SESSION_STOP,
     SQN_AHEAD,
     SYNC_FAILURE,
@@ -69,7 +73,7 @@ from simtrust.detect._events import (
     SimEvent,
 )
 from simtrust.detect._model import Alert
-from simtrust.detect._usage import VolumeBaseline
+from simtrust.detect._usage import UsageBaselines, UsageFinding
 from simtrust.domain import ImsiDigits, luhn_check_digit
 
 __all__ = [
@@ -138,6 +142,15 @@ class FraudThresholds:
     volume_factor: float = 10.0
     volume_floor_octets: int = 50_000_000
     volume_min_days: int = 3
+    cohort_factor: float = 20.0
+    cohort_z: float = 3.0
+    cohort_min_days: int = 100
+    dest_learn_s: float = 2 * 86_400.0
+    dest_new_per_day: int = 20
+    dest_max_usual: int = 64
+    session_factor: float = 5.0
+    session_floor: int = 12
+    session_min_days: int = 3
 
 
 class _Sim:
@@ -221,8 +234,7 @@ class FraudDetector:
         #: IMSI → whether its home side has suspended it (the inventory), or None.
         self.suspended: Callable[[str], bool] | None = None
         self._sims: dict[str, _Sim] = {}
-        self._volume = VolumeBaseline(th.volume_factor, th.volume_floor_octets,
-                                      th.volume_min_days)
+        self._usage = UsageBaselines(th)
         self.events = 0
         self.alerts = 0
 
@@ -268,8 +280,15 @@ class FraudDetector:
                 out = found if out is None else out + found
         elif kind[0] == "s":  # session-start / -update / -stop
             found = self._session(sim, ev)
-            if ev.octets:
-                found += self._volume_alert(sim, ev)
+            start = kind == SESSION_START
+            if ev.octets or start:
+                found += self._usage_alerts(sim, ev, self._usage.session(
+                    ev.imsi, ev.session, ev.octets, ev.at, start=start, cohort=ev.cohort))
+            if found:
+                out = found if out is None else out + found
+        elif kind == FLOW and ev.destinations:
+            found = self._usage_alerts(sim, ev, self._usage.destinations(
+                ev.imsi, ev.destinations, ev.at, ev.cohort))
             if found:
                 out = found if out is None else out + found
         if self.suspended is not None and kind in USAGE_KINDS and self.suspended(ev.imsi):
@@ -495,19 +514,11 @@ class FraudDetector:
         sim.imei = sys.intern(imei) if len(imei) <= 16 else imei
         return out
 
-    def _volume_alert(self, sim: _Sim, ev: SimEvent) -> list[Alert]:
-        found = self._volume.add(ev.imsi, ev.session, ev.octets, ev.at)
-        if found is None:
-            return []
-        day, today, base, days = found
-        th = self.thresholds
-        return self._alert(
-            sim, ev, "usage-fraud", f"volume:{day}",
-            f"SIM {ev.imsi} moved {today / 1e6:.1f} MB today against a baseline of "
-            f"{base / 1e6:.1f} MB a day",
-            {"feature": "daily_volume", "observed": today, "baseline": round(base),
-             "days_of_history": days, "factor": th.volume_factor,
-             "floor": th.volume_floor_octets, "reason": "volume-anomaly"}, ev.at)
+    def _usage_alerts(self, sim: _Sim, ev: SimEvent, found: list[UsageFinding]) -> list[Alert]:
+        out: list[Alert] = []
+        for key, summary, evidence in found:
+            out += self._alert(sim, ev, "usage-fraud", key, summary, evidence, ev.at)
+        return out
 
     def _sync_failure(self, sim: _Sim, ev: SimEvent) -> list[Alert]:
         th = self.thresholds

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from simtrust.detect import DeviceRef, SimEvent
+from simtrust.detect import MAX_DESTINATIONS, DeviceRef, SimEvent, prefix_of
 from simtrust.domain import FlowRecord, ImsiDigits, imsi_digits
 from simtrust.errors import InvalidInput
 from simtrust.flows._nats_codec import FlowBatch
@@ -197,6 +197,7 @@ class BatchApplier:
             self.duplicates += 1
             return ApplyResult(False)
         current: dict[str, ImsiDigits] = {}
+        reached: dict[str, set[str]] = {}
         records = []
         octets = 0
         for record, uplink in batch.flows:
@@ -204,13 +205,17 @@ class BatchApplier:
             octets += record.octets
             if record.imsi is not None:
                 current[record.src_addr if uplink else record.dst_addr] = record.imsi
+                prefixes = reached.setdefault(record.imsi, set())
+                if len(prefixes) < MAX_DESTINATIONS:
+                    prefixes.add(prefix_of(record.dst_addr if uplink else record.src_addr))
         self.addresses.current = current
         touched = set(current.values())  # what ingest may count, should it fail half-way
         try:
             verdicts = self.engine.ingest(records)
             touched.update(v.imsi for v in verdicts)
             self.service.dispatcher.flush()
-            alerts = self._commit(partition, seq, len(records), octets, records, touched)
+            alerts = self._commit(partition, seq, len(records), octets, records, touched,
+                                  reached)
         except _AlreadyApplied:
             self._reload_usage(touched)
             self._applied[partition].add(seq)
@@ -227,7 +232,8 @@ class BatchApplier:
         return ApplyResult(True, len(records), verdicts, alerts)
 
     def _commit(self, partition: int, seq: int, count: int, octets: int,
-                records: list[Any], touched: set[ImsiDigits]) -> list[Any]:
+                records: list[Any], touched: set[ImsiDigits],
+                reached: dict[str, set[str]]) -> list[Any]:
         db = self.db
         alerts: list[Any] = []
         with db.transaction():
@@ -255,7 +261,9 @@ class BatchApplier:
                 observe_sim = getattr(self.detection, "observe_sim", None)
                 if observe_sim is not None:
                     for imsi, at in latest.items():
-                        alerts.extend(observe_sim(SimEvent(at, imsi_digits(imsi), "flow")))
+                        alerts.extend(observe_sim(SimEvent(
+                            at, imsi_digits(imsi), "flow",
+                            destinations=tuple(sorted(reached.get(imsi, ()))))))
             volume = self._volume()
             rows = []
             for imsi in touched:

@@ -5,7 +5,9 @@ service, the detection service and the store it persists partition state in.
 It drives both consumers through their public surfaces only: the policy
 engine's ``ingest`` (address → SIM mapping, evaluation, audited actions) and
 detection's ``observe``/``assign``, and one ``flow`` :class:`SimEvent` per SIM
-and batch for the fraud detectors (``observe_sim``). The UDP collector
+and batch for the fraud detectors (``observe_sim``), naming the distinct
+destination prefixes the SIM's flows reached (at most ``MAX_DESTINATIONS``;
+the usage-fraud destination baseline). The UDP collector
 (:class:`~simtrust.flows.FlowCollector`) or the JetStream consumer
 (:class:`~simtrust.flows.FlowConsumer`) feeds it.
 """
@@ -16,7 +18,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from simtrust.detect import Alert, DetectionService, DeviceRef, SimEvent
+from simtrust.detect import (
+    MAX_DESTINATIONS,
+    Alert,
+    DetectionService,
+    DeviceRef,
+    SimEvent,
+    prefix_of,
+)
 from simtrust.domain import FlowRecord, imsi_digits
 from simtrust.flows._nats import FlowPublisher, FlowStreamSettings
 from simtrust.flows._nats_apply import BatchApplier
@@ -59,15 +68,21 @@ class FlowService:
         alerts: list[Alert] = []
         if detect:
             seen: dict[str, float] = {}
+            reached: dict[str, set[str]] = {}
             for verdict in verdicts:
                 self._assign(verdict)
-                end = verdict.flow.end
+                flow = verdict.flow
+                end = flow.end
                 if seen.get(verdict.imsi, -1.0) < end:
                     seen[verdict.imsi] = end
+                prefixes = reached.setdefault(verdict.imsi, set())
+                if len(prefixes) < MAX_DESTINATIONS:
+                    prefixes.add(prefix_of(flow.dst_addr if verdict.uplink else flow.src_addr))
             alerts = self.detection.observe_many(flows)
             # one flow-summary event per SIM and batch for the fraud detectors
             for imsi, at in seen.items():
-                alerts += self.detection.observe_sim(SimEvent(at, imsi_digits(imsi), "flow"))
+                alerts += self.detection.observe_sim(SimEvent(
+                    at, imsi_digits(imsi), "flow", destinations=tuple(sorted(reached[imsi]))))
         return FlowResult(verdicts, alerts)
 
     def _assign(self, verdict: FlowVerdict) -> None:

@@ -1,12 +1,18 @@
 """Score the fraud detectors on generated, labelled scenarios.
 
-The scenarios of all SIMs are merged into one time-ordered stream (what the
-core network interfaces deliver) and fed to one :class:`FraudDetector`. A
-``clone`` scenario counts as detected by a ``sim-clone`` alert, a ``travel``
-scenario by an ``impossible-travel`` alert, raised at or after the scenario's
-onset; every alert on a ``benign`` SIM is a false alarm, reported per 1,000
-SIM-days of benign traffic. Time to detect is from onset to the first
-matching alert.
+The scenarios of all SIMs are merged into one time-ordered stream (what the core
+network interfaces deliver) and fed to one :class:`FraudDetector`. A ``clone``
+scenario counts as detected by a ``sim-clone`` alert, a ``travel`` scenario by
+an ``impossible-travel`` alert, a ``usage`` scenario by a ``usage-fraud`` alert
+and an ``equipment`` scenario by an ``equipment`` alert, raised at or after the
+scenario's onset (the detector knows each SIM's registered model and the
+operator blocklist, :func:`detector_for`); every alert on a ``benign`` SIM is a
+false alarm, reported per 1,000 SIM-days of benign traffic. Time to detect is
+from onset to the first matching alert. Precision per alert kind is over SIMs:
+of the SIMs with an alert of that kind, the share that carry a fraud
+(``precision``) and the share whose fraud is the one that kind detects
+(``precision_matching``: an ``equipment`` alert on a cloned SIM in another model
+is true but not matching).
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ from typing import Any
 from simtrust.detect import Alert, FraudDetector, FraudThresholds
 from simtrust.testing.fraud.scenarios import Scenario, generate, merged
 
-__all__ = ["FraudScore", "evaluate", "score"]
+__all__ = ["FraudScore", "detector_for", "evaluate", "score"]
 
-_MATCH = {"clone": "sim-clone", "travel": "impossible-travel"}
+_MATCH = {"clone": "sim-clone", "travel": "impossible-travel", "usage": "usage-fraud",
+          "equipment": "equipment"}
 
 
 @dataclass(slots=True)
@@ -37,6 +44,8 @@ class FraudScore:
     false_alarm_kinds: dict[str, int] = field(default_factory=dict)
     time_to_detect_median_s: dict[str, float] = field(default_factory=dict)
     alerts_by_kind: dict[str, int] = field(default_factory=dict)
+    precision: dict[str, float] = field(default_factory=dict)
+    precision_matching: dict[str, float] = field(default_factory=dict)
 
     @property
     def false_alarms_per_1000_sim_days(self) -> float:
@@ -54,6 +63,8 @@ class FraudScore:
             "false_alarms_per_1000_sim_days": round(self.false_alarms_per_1000_sim_days, 3),
             "time_to_detect_median_s": self.time_to_detect_median_s,
             "alerts_by_kind": self.alerts_by_kind,
+            "precision": self.precision,
+            "precision_matching": self.precision_matching,
         }
 
 
@@ -89,14 +100,37 @@ def score(scenarios: list[Scenario], alerts: list[Alert], events: int) -> FraudS
                                    for k, v in sorted(delays.items())}
     out.false_alarm_kinds = dict(sorted(false_kinds.items()))
     out.alerts_by_kind = dict(sorted(Counter(a.kind for a in alerts).items()))
+    labels = {s.imsi: s.label for s in scenarios}
+    alerted: dict[str, set[str]] = defaultdict(set)
+    for a in alerts:
+        alerted[a.kind].add(a.imsi)
+    wanted = {v: k for k, v in _MATCH.items()}
+    for kind, imsis in sorted(alerted.items()):
+        fraud = sum(1 for i in imsis if labels.get(i, "benign") != "benign")
+        matching = sum(1 for i in imsis if labels.get(i) == wanted.get(kind))
+        out.precision[kind] = round(fraud / len(imsis), 4)
+        out.precision_matching[kind] = round(matching / len(imsis), 4)
     return out
 
 
+def detector_for(scenarios: list[Scenario], thresholds: FraudThresholds | None = None,
+                 ) -> FraudDetector:
+    """A detector that knows the scenarios' registered models and blocklisted IMEIs."""
+    models: dict[str, frozenset[str]] = {}
+    shared: dict[str, frozenset[str]] = {}
+    for s in scenarios:
+        if s.model_tac:
+            models[s.imsi] = shared.setdefault(s.model_tac, frozenset((s.model_tac,)))
+    return FraudDetector(thresholds, models=models,
+                         blocked=[s.blocked for s in scenarios if s.blocked])
+
+
 def evaluate(seed: int, sims: int, days: float = 7.0, benign_share: float = 0.8,
-             thresholds: FraudThresholds | None = None) -> FraudScore:
+             thresholds: FraudThresholds | None = None, usage_share: float = 0.0,
+             ) -> FraudScore:
     """Generate ``sims`` scenarios with ``seed``, run the detectors, score them."""
-    scenarios = list(generate(seed, sims, days, benign_share))
+    scenarios = list(generate(seed, sims, days, benign_share, usage_share=usage_share))
     stream = merged(scenarios)
-    detector = FraudDetector(thresholds)
+    detector = detector_for(scenarios, thresholds)
     alerts = detector.observe_many(stream)
     return score(scenarios, alerts, len(stream))

@@ -41,6 +41,12 @@ Fraud mix (the rest, half ``clone`` and half ``travel``):
   allow (5 minutes to the limit), then is heard at home again an ordinary
   interval later.
 
+With ``usage_share`` > 0 every SIM also gets a cohort, accounting volumes and
+flow summaries with destinations, and that share of the SIMs (taken from the
+benign ones) carries a ``usage`` or ``equipment`` fraud instead
+(:mod:`simtrust.testing.fraud.usage`, rates and mixes there); this detail is
+drawn from a generator of its own, so the other events of a seed do not change.
+
 The seed fixes everything: the same seed, counts and days give the same
 events. Evaluation runs on seeds the thresholds were not chosen on.
 """
@@ -54,6 +60,7 @@ from dataclasses import dataclass, field
 
 from simtrust.detect import SimEvent, country_places, great_circle_km
 from simtrust.domain import Imei, imsi_digits
+from simtrust.testing.fraud.usage import add_usage
 
 __all__ = ["NEIGHBOURS", "Scenario", "generate", "merged"]
 
@@ -104,6 +111,8 @@ class Scenario:
     days: float
     onset: float = math.inf
     events: list[SimEvent] = field(default_factory=list)
+    model_tac: str = ""  # the TAC of the device model registered for the SIM
+    blocked: str = ""  # an IMEI the operator's blocklist holds (``blocklisted`` scenarios)
 
 
 class _Geo:
@@ -294,8 +303,12 @@ def _travel(sim: _Sim, rng: random.Random, geo: _Geo) -> float:
     return last.at
 
 
+_USAGE_KINDS = (("volume", "cohort", "destinations", "sessions"), (30, 20, 25, 25))
+_EQUIPMENT_KINDS = ("invalid", "tac", "blocklisted", "churn")
+
+
 def generate(seed: int, sims: int, days: float = 7.0, benign_share: float = 0.8,
-             prefix: str = "99999") -> Iterator[Scenario]:
+             prefix: str = "99999", usage_share: float = 0.0) -> Iterator[Scenario]:
     """``sims`` labelled scenarios of ``days`` days each, fixed by ``seed``."""
     rng = random.Random(seed)
     geo = _Geo()
@@ -317,7 +330,28 @@ def generate(seed: int, sims: int, days: float = 7.0, benign_share: float = 0.8,
             scenario = Scenario(imsi, "travel", "impossible-travel", days, onset)
         sim.events.sort(key=lambda e: e.at)
         scenario.events = sim.events
+        scenario.model_tac = sim.tac
+        if usage_share > 0:
+            _usage(scenario, sim, random.Random(f"usage-{seed}-{n}"),
+                   usage_share / benign_share)
         yield scenario
+
+
+def _usage(scenario: Scenario, sim: _Sim, rng: random.Random, convert: float) -> None:
+    fraud, kind, onset = "", "", math.inf
+    if scenario.label == "benign" and rng.random() < convert:
+        if rng.random() < 0.5:
+            fraud, kind = "usage", rng.choices(*_USAGE_KINDS)[0]
+            late = 3.5 if kind in ("volume", "sessions") else 3.0
+            onset = T0 + rng.uniform(late, max(late, scenario.days - 1.0)) * DAY
+        else:
+            fraud, kind = "equipment", rng.choice(_EQUIPMENT_KINDS)
+            onset = T0 + rng.uniform(0.5, scenario.days - 1.0) * DAY
+    events, onset, blocked = add_usage(scenario.events, rng, scenario.imsi, sim.tac,
+                                       sim.end, fraud, kind, onset)
+    scenario.events, scenario.blocked = events, blocked
+    if fraud:
+        scenario.label, scenario.kind, scenario.onset = fraud, kind, onset
 
 
 def merged(scenarios: list[Scenario]) -> list[SimEvent]:
