@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 from simtrust.api.bootstrap_listener import BootstrapListener
 from simtrust.api.stream_ingest import MtlsStreamIngest
 from simtrust.bootstrap import DeviceClaims
+from simtrust.errors import InvalidSignature, SimtrustError
 from simtrust.runtime import Runtime
-from simtrust.streams import Annotation, MeterReading, encode_reading
+from simtrust.streams import Annotation, MeterReading, encode_reading, verify_tls_receipt
 from tests.conftest import close_runtime, make_runtime
 from tests.streams.world import TENANT, Meter, setup_tenant, sim_meter
 
@@ -151,6 +152,35 @@ def test_frames_over_mtls_are_bound_to_the_client_certificate(rt: Runtime,
         assert 201 == status, answer
         assert not _tls(answer)["satisfied"]
         assert "is revoked" in _tls(answer)["evidence"]
+
+        # Anchored, the receipts prove from the ledger which certificate each datum
+        # arrived under (at arrival: the later revocation is in the provenance graph).
+        assert 3 == streams.anchor(channel, actor="t")["tls_receipts"]
+        proven = rt.prove_reading(first)
+        assert (True, True, fingerprint) == (
+            proven["tls"]["verified"], proven["tls"]["satisfied"],
+            proven["tls"]["client_certificate_sha256"])
+        receipt = streams.evidence.tls_receipt(first)
+        assert receipt is not None
+        certificate, annotation, proof = receipt
+        assert annotation is not None
+        assert proof is not None
+        assert proven["tls"]["anchor"] == proof["anchor"]
+        foreign_der = subprocess.run(
+            ["openssl", "x509", "-in", str(foreign[0]), "-outform", "DER"],
+            capture_output=True, timeout=60, check=True).stdout
+        with pytest.raises(InvalidSignature):  # another certificate
+            verify_tls_receipt(annotation, foreign_der, proof,
+                               anchor_at=rt.ledger.anchor_covering)
+        with pytest.raises(InvalidSignature):  # an altered receipt
+            verify_tls_receipt({**annotation, "satisfied": False}, certificate, proof,
+                               anchor_at=rt.ledger.anchor_covering)
+        with pytest.raises(InvalidSignature):  # re-signed, but not the anchored leaf
+            forged = Annotation(first, "tls", True, bytes.fromhex(annotation["annotator"]),
+                                annotation["evidence"] + " ", b"")
+            signed = streams.evidence.annotator.sign(forged.body())
+            verify_tls_receipt({**forged.to_json(), "signature": signed.hex()}, certificate,
+                               proof, anchor_at=rt.ledger.anchor_covering)
     finally:
         listener.stop()
 
@@ -190,3 +220,23 @@ def sqlite_rt(tmp_path: Path) -> Iterator[Runtime]:
     runtime = make_runtime("sqlite", tmp_path / "fuzz")
     yield runtime
     close_runtime(runtime)
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(annotation=st.dictionaries(st.sampled_from(
+           ["datum", "kind", "satisfied", "annotator", "evidence", "signature"]), _json),
+       proof=st.dictionaries(st.sampled_from(["domain", "position", "inclusion"]), _json),
+       certificate=st.binary(max_size=64))
+def test_tls_receipts_refuse_anything_malformed(annotation: dict[str, Any],
+                                                proof: dict[str, Any],
+                                                certificate: bytes) -> None:
+    try:
+        verify_tls_receipt(annotation, certificate, proof, anchor_at=lambda *_: None)
+    except SimtrustError:
+        return
+    raise AssertionError("a malformed receipt verified")

@@ -73,6 +73,7 @@ from simtrust.streams._provenance import (
 )
 from simtrust.streams._reader import VERDICTS, Delivery, Reader
 from simtrust.streams._service import SimRef, StreamService
+from simtrust.streams._tls_receipts import tls_domain, verify_tls_receipt
 
 __all__ = [
     "ANNOTATION_KINDS",
@@ -133,5 +134,7 @@ __all__ = [
     "settle",
     "sign_annotation",
     "stream_domain",
+    "tls_domain",
     "verify_message_proof",
+    "verify_tls_receipt",
 ]

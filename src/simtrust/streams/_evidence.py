@@ -197,6 +197,22 @@ class Evidence:
             " received_at) VALUES (?, ?, ?, ?, ?, ?)",
             (datum_id, tls.fingerprint, iccid, tls.listener, tls.certificate, now))
 
+    def record_tls_annotation(self, datum_id: str, annotation: Annotation) -> None:
+        """The arrival ``tls`` annotation of a datum received over mTLS (anchored later)."""
+        self._db.execute("UPDATE stream_tls SET annotation = ? WHERE datum_id = ?",
+                         (json.dumps(annotation.to_json(), sort_keys=True), datum_id))
+
+    def tls_receipt(self, datum_id: str) -> tuple[bytes, dict[str, Any] | None,
+                                                  dict[str, Any] | None] | None:
+        """``(certificate, arrival annotation, inclusion proof)`` of a datum, if over mTLS."""
+        row = self._db.query_one(
+            "SELECT certificate, annotation, proof FROM stream_tls WHERE datum_id = ?",
+            (datum_id,))
+        if row is None:
+            return None
+        return (bytes(row[0]), None if row[1] is None else json.loads(row[1]),
+                None if row[2] is None else json.loads(row[2]))
+
     def tls_certificate_of(self, datum_id: str) -> bytes | None:
         row = self._db.query_one("SELECT certificate FROM stream_tls WHERE datum_id = ?",
                                  (datum_id,))

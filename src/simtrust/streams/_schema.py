@@ -235,6 +235,15 @@ MIGRATIONS = [
         )
         """,
     ),
+    Migration(
+        "streams",
+        7,
+        "tls receipts: the arrival tls annotation and its inclusion proof once anchored",
+        """
+        ALTER TABLE stream_tls ADD COLUMN annotation TEXT;
+        ALTER TABLE stream_tls ADD COLUMN proof TEXT
+        """,
+    ),
 ]
 
 SEALED_COLUMNS = [SealedColumn("stream_keys", "id", "key_sealed")]

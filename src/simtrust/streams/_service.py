@@ -38,6 +38,11 @@ from simtrust.streams._frame import FrameKind
 from simtrust.streams._ledger_proof import AnchorLookup, prove_reading_on_ledger
 from simtrust.streams._meters import MeterRegistry, SimRef
 from simtrust.streams._reader import Delivery, Reader
+from simtrust.streams._tls_receipts import (
+    anchor_receipts,
+    annotation_from_json,
+    verify_tls_receipt,
+)
 
 __all__ = ["SimRef", "StreamService"]
 
@@ -311,6 +316,9 @@ class StreamService:
         annotations.append(self.evidence.clean_check(channel, imsi))
         signed = [self.evidence.annotate(message_id, kind, ok, evidence, now)
                   for kind, ok, evidence in annotations]
+        if tls is not None:
+            self.evidence.record_tls_annotation(
+                message_id, next(a for a in signed if a.kind == "tls"))
         policy = self.policy(tenant_id)
         return {"score": str(policy.score(signed)),
                 "annotations": [a.to_json() for a in signed],
@@ -377,7 +385,12 @@ class StreamService:
             raise NotFound(f"message {message_id} is not on a meter's channel: no SIM DID")
         result = prove_reading_on_ledger(base64.b64decode(found["frame"]), found["proof"],
                                          str(row[0]), anchor_at=anchor_at, sim_keys=sim_keys)
-        return {**result, "meter": row[1], "channel": found["channel"]}
+        receipt = self.evidence.tls_receipt(message_id.lower())
+        tls: dict[str, Any] | None = None
+        if receipt is not None and receipt[1] is not None and receipt[2] is not None:
+            tls = {**verify_tls_receipt(receipt[1], receipt[0], receipt[2], anchor_at=anchor_at),
+                   "client_certificate": b64(receipt[0])}
+        return {**result, "meter": row[1], "channel": found["channel"], "tls": tls}
 
     # -- anchoring --------------------------------------------------------------------------
 
@@ -423,7 +436,31 @@ class StreamService:
                                    tenant_id=row[1],
                                    details={"anchor": batch.anchor_id.hex(),
                                             "first": start, "size": len(frames)})
+            receipts = self._anchor_tls_receipts(channel)
         return {"channel": channel, "anchored": len(frames), "first": start,
-                "root": batch.root.hex(), "anchor": batch.anchor_id.hex()}
+                "root": batch.root.hex(), "anchor": batch.anchor_id.hex(),
+                "tls_receipts": receipts}
+
+    def _anchor_tls_receipts(self, channel: str) -> int:
+        """Anchor the tls receipts of the channel's anchored data not anchored yet."""
+        rows = self._db.query(
+            "SELECT t.datum_id, t.annotation FROM stream_tls t JOIN stream_data d"
+            " ON d.datum_id = t.datum_id WHERE d.channel = ? AND d.proof IS NOT NULL"
+            " AND t.annotation IS NOT NULL AND t.proof IS NULL ORDER BY t.received_at,"
+            " t.datum_id LIMIT 10000", (channel,))
+        if not rows or self._anchor is None:
+            return 0
+        done = self._db.query_one(
+            "SELECT COUNT(*) FROM stream_tls t JOIN stream_data d ON d.datum_id = t.datum_id"
+            " WHERE d.channel = ? AND t.proof IS NOT NULL", (channel,))
+        first = int(done[0]) if done else 0
+        proofs = anchor_receipts(bytes.fromhex(channel),
+                                 [annotation_from_json(json.loads(r[1])) for r in rows],
+                                 first, self._anchor())
+        with self._db.transaction(durable=True):
+            for (datum, _), proof in zip(rows, proofs, strict=True):
+                self._db.execute("UPDATE stream_tls SET proof = ? WHERE datum_id = ?",
+                                 (json.dumps(proof, sort_keys=True), datum))
+        return len(rows)
 
     # -- policy, derived data, provenance ---------------------------------------------------
