@@ -334,7 +334,11 @@ def test_cancel_product_order(api: Any, keys: dict[str, dict[str, str]], check: 
     assert 201 == created.status_code, created.text
     task = created.json()
     check("622", "CancelProductOrder", task)
+    assert "acknowledged" == task["state"]  # carried out after the answer (TMF622 task)
+    task = api.get(f"{url}/{task['id']}", headers=acme).json()
+    check("622", "CancelProductOrder", task)
     assert "done" == task["state"]
+    assert "effectiveCancellationDate" in task
     cancelled = api.get(f"{ORDERING}/productOrder/{orders[0]['id']}", headers=acme).json()
     check("622", "ProductOrder", cancelled)
     assert ("cancelled", "cancelled", "project stopped") == (

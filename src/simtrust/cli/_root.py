@@ -184,6 +184,7 @@ def serve(
         # Orders a stopped node left half-done are failed (their steps undone) or run now;
         # notifications it had not delivered go out. Once, here, not in every worker.
         rt.orchestrator.recover()
+        rt.market.cancellations.recover()
         rt.market_events.start()
         ticks = 0
         while not stop.wait(0.5):

@@ -5,6 +5,7 @@ service ordering, TMF637 / TMF638 inventories, hub notifications; what exists
 and what does not yet is in ``docs/market.md``.
 """
 
+from simtrust.market._cancel import CANCELLING, Cancellations
 from simtrust.market._events import BASE_PATHS, MAX_ATTEMPTS, MarketEvents
 from simtrust.market._federation import (
     CATALOG_TAG,
@@ -25,6 +26,7 @@ from simtrust.market._query import RESERVED_PARAMS, matches, merge_patch, select
 from simtrust.market._records import (
     CATALOG_KINDS,
     ORDER_TRANSITIONS,
+    REMOVABLE,
     SERVICE_CATALOG_KINDS,
     Cancellation,
     CatalogItem,
@@ -39,17 +41,20 @@ from simtrust.market._v5 import V5_BASE, cancellation_v5, event_v5, order_v5
 
 __all__ = [
     "BASE_PATHS",
+    "CANCELLING",
     "CATALOG_KINDS",
     "CATALOG_TAG",
     "FUNCTION_ORDER",
     "MAX_ATTEMPTS",
     "ORDER_TAG",
     "ORDER_TRANSITIONS",
+    "REMOVABLE",
     "RESERVED_PARAMS",
     "SERVICE_CATALOG_KINDS",
     "SIGNATURE_TAG",
     "V5_BASE",
     "Cancellation",
+    "Cancellations",
     "CatalogItem",
     "Federation",
     "MarketEvents",

@@ -34,6 +34,7 @@ from typing import Any
 
 from simtrust.audit import AuditLog
 from simtrust.errors import InvalidInput, NotFound, Rejected, SimtrustError
+from simtrust.market._cancel import CANCELLING, close_task
 from simtrust.market._events import MarketEvents
 from simtrust.market._lifecycle import settle_products, update_service
 from simtrust.market._provision import FUNCTION_ORDER, Provisioners
@@ -202,6 +203,10 @@ def _product(order: dict[str, Any], item: dict[str, Any], at: str,
     return product
 
 
+class _Moved(Exception):
+    """The order left ``inProgress`` while its steps ran (a cancellation)."""
+
+
 class Orchestrator:
     """Runs the plan of acknowledged product orders; see the module docstring."""
 
@@ -306,6 +311,9 @@ class Orchestrator:
         results: dict[int, dict[str, Any]] = {}
         failure: tuple[int, SimtrustError] | None = None
         for n, step in enumerate(steps):
+            if self.state(order["id"]) in CANCELLING:
+                return self._finish(tenant_id, order, service_order, steps, results, None,
+                                    cancelling=True)
             provisioner = self._provisioners[step["function"]]
             try:
                 with self._db.transaction():
@@ -357,12 +365,30 @@ class Orchestrator:
 
     def _finish(self, tenant_id: str, order: dict[str, Any], service_order: dict[str, Any],
                 steps: list[dict[str, Any]], results: dict[int, dict[str, Any]],
-                failure: tuple[int, SimtrustError] | None) -> str:
+                failure: tuple[int, SimtrustError] | None, *, cancelling: bool = False) -> str:
         items = service_order["serviceOrderItem"]
         now = self._clock()
         at = _iso(now)
         note = None
-        if failure is not None:
+        expected = ("inProgress",)
+        if cancelling:
+            # cancelProductOrder arrived while the steps ran: undo what can be undone.
+            row = self._db.query_one("SELECT state, body FROM market_orders WHERE id = ?",
+                                     (order["id"],))
+            if row is None:
+                raise NotFound(f"no productOrder {order['id']!r}", id=order["id"])
+            expected = (str(row[0]),)
+            order = json.loads(row[1])
+            why = f"productOrder {order['id']} cancelled"
+            kept = self._compensate(tenant_id, service_order, steps, results, why)
+            for item in items:
+                if item["state"] != "completed":
+                    item["state"] = "cancelled"
+            if kept:
+                note = ("cancelled by cancelProductOrder; what cannot be undone stays: "
+                        + ", ".join(f"{steps[n]['function']} ({steps[n]['spec']['name']})"
+                                    for n in kept))
+        elif failure is not None:
             n, exc = failure
             items[n]["state"] = "failed"
             message = f"{steps[n]['function']} ({steps[n]['spec']['name']}) failed: {exc.detail}"
@@ -380,7 +406,10 @@ class Orchestrator:
             note = message
         else:
             kept = sorted(results)
-        final = "completed" if failure is None else ("partial" if kept else "failed")
+        if cancelling:
+            final = "partial" if kept else "cancelled"
+        else:
+            final = "completed" if failure is None else ("partial" if kept else "failed")
         service_order["state"] = final
         service_order["completionDate"] = at
         services = []
@@ -407,11 +436,12 @@ class Orchestrator:
                                         item["id"] not in failed_items):
                 item["state"] = "completed"
             elif final == "partial" and item["id"] in kept_items:
-                item["state"] = "partial"
-            else:
+                # Part of its steps stay: ProductOrderItemStateType has no ``partial``.
                 item["state"] = "failed"
+            else:
+                item["state"] = "cancelled" if cancelling else "failed"
         order["state"] = final
-        order["completionDate"] = at
+        order["cancellationDate" if final == "cancelled" else "completionDate"] = at
         if note is not None:
             order["note"] = [*order.get("note", []),
                              {"id": str(uuid.uuid4()), "author": _ACTOR, "date": at,
@@ -421,66 +451,62 @@ class Orchestrator:
             if item["state"] == "completed" and item.get("action", "add") == "add":
                 realising = [doc for owner, doc in services if owner == item["id"]]
                 products.append(_product(order, item, at, realising))
-        with self._db.transaction(durable=True):
-            changed = self._db.execute(
-                "UPDATE market_orders SET state = ?, body = ?, updated_at = ?"
-                " WHERE id = ? AND state = 'inProgress'",
-                (final, json.dumps(order), now.isoformat(), order["id"]))
-            if changed != 1:
-                self._cancelled(tenant_id, order["id"], service_order, steps,
-                                {n: results[n] for n in kept})
-                return self.state(order["id"])
-            self._db.execute(
-                "UPDATE market_service_orders SET state = ?, body = ?, updated_at = ?"
-                " WHERE id = ?", (final, json.dumps(service_order), now.isoformat(),
-                                  service_order["id"]))
-            for _, service in services:
+        try:
+            with self._db.transaction(durable=True):
+                changed = self._db.execute(
+                    "UPDATE market_orders SET state = ?, body = ?, updated_at = ?"
+                    " WHERE id = ? AND state = ?",
+                    (final, json.dumps(order), now.isoformat(), order["id"], expected[0]))
+                if changed != 1:
+                    raise _Moved
+                if cancelling:
+                    close_task(self._db, self._emit, order["id"], tenant_id, error=note, at=at)
                 self._db.execute(
-                    "INSERT INTO market_services (id, tenant_id, service_order_id, state, body,"
-                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (service["id"], tenant_id, service_order["id"], "active",
-                     json.dumps(service), now.isoformat()))
-                self._emit("serviceInventory", "ServiceCreateEvent", "service", service,
+                    "UPDATE market_service_orders SET state = ?, body = ?, updated_at = ?"
+                    " WHERE id = ?", (final, json.dumps(service_order), now.isoformat(),
+                                      service_order["id"]))
+                for _, service in services:
+                    self._db.execute(
+                        "INSERT INTO market_services (id, tenant_id, service_order_id, state, body,"
+                        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        (service["id"], tenant_id, service_order["id"], "active",
+                         json.dumps(service), now.isoformat()))
+                    self._emit("serviceInventory", "ServiceCreateEvent", "service", service,
+                               tenant_id)
+                for n in altered:
+                    update_service(self._db, self._emit, steps[n]["service"], tenant_id,
+                                   results[n] if steps[n]["action"] == "modify" else None, at,
+                                   {"itemId": items[n]["id"], "serviceOrderId": service_order["id"],
+                                    "itemAction": steps[n]["action"],
+                                    "@referredType": "ServiceOrderItem"})
+                settle_products(self._db, self._emit, order, tenant_id, at)
+                for product in products:
+                    self._db.execute(
+                        "INSERT INTO market_products (id, tenant_id, order_id, body, created_at)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (product["id"], tenant_id, order["id"], json.dumps(product),
+                         now.isoformat()))
+                    self._emit("productInventory", "ProductCreateEvent", "product", product,
+                               tenant_id)
+                self._audit.append(actor=_ACTOR, action="market.productOrder.update",
+                                   subject=f"productOrder:{order['id']}",
+                                   outcome="success" if final == "completed" else "failure",
+                                   reason=note or "", tenant_id=tenant_id,
+                                   details={"from": "inProgress", "to": final,
+                                            "serviceOrder": service_order["id"],
+                                            "services": [s["id"] for _, s in services]})
+                self._emit("serviceOrdering", "ServiceOrderStateChangeEvent", "serviceOrder",
+                           service_order, tenant_id)
+                self._emit("productOrdering", "ProductOrderStateChangeEvent", "productOrder", order,
                            tenant_id)
-            for n in altered:
-                update_service(self._db, self._emit, steps[n]["service"], tenant_id,
-                               results[n] if steps[n]["action"] == "modify" else None, at,
-                               {"itemId": items[n]["id"], "serviceOrderId": service_order["id"],
-                                "itemAction": steps[n]["action"],
-                                "@referredType": "ServiceOrderItem"})
-            settle_products(self._db, self._emit, order, tenant_id, at)
-            for product in products:
-                self._db.execute(
-                    "INSERT INTO market_products (id, tenant_id, order_id, body, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (product["id"], tenant_id, order["id"], json.dumps(product),
-                     now.isoformat()))
-                self._emit("productInventory", "ProductCreateEvent", "product", product,
-                           tenant_id)
-            self._audit.append(actor=_ACTOR, action="market.productOrder.update",
-                               subject=f"productOrder:{order['id']}",
-                               outcome="success" if final == "completed" else "failure",
-                               reason=note or "", tenant_id=tenant_id,
-                               details={"from": "inProgress", "to": final,
-                                        "serviceOrder": service_order["id"],
-                                        "services": [s["id"] for _, s in services]})
-            self._emit("serviceOrdering", "ServiceOrderStateChangeEvent", "serviceOrder",
-                       service_order, tenant_id)
-            self._emit("productOrdering", "ProductOrderStateChangeEvent", "productOrder", order,
-                       tenant_id)
+        except _Moved:
+            moved = self.state(order["id"])
+            if moved in CANCELLING and not cancelling:
+                return self._finish(tenant_id, order, service_order, steps,
+                                    {n: results[n] for n in kept}, None, cancelling=True)
+            return moved
         self._anchor(order, tenant_id)
         return final
-
-    def _cancelled(self, tenant_id: str, order_id: str, service_order: dict[str, Any],
-                   steps: list[dict[str, Any]], results: dict[int, dict[str, Any]]) -> None:
-        """The order was cancelled while it ran: undo what can be undone."""
-        kept = self._compensate(tenant_id, service_order, steps, results,
-                                f"productOrder {order_id} cancelled")
-        service_order["state"] = "partial" if kept else "cancelled"
-        self._db.execute(
-            "UPDATE market_service_orders SET state = ?, body = ?, updated_at = ? WHERE id = ?",
-            (service_order["state"], json.dumps(service_order), self._clock().isoformat(),
-             service_order["id"]))
 
     def recover(self) -> int:
         """After a crash: fail the orders caught in progress (undoing their journaled steps),
@@ -488,9 +514,11 @@ class Orchestrator:
         rows = self._db.query(
             "SELECT s.tenant_id, s.body, s.journal, o.plan, o.body FROM market_service_orders s"
             " JOIN market_orders o ON o.id = s.product_order_id"
-            " WHERE s.state = 'inProgress' AND o.state = 'inProgress'")
+            " WHERE s.state = 'inProgress' AND o.state IN"
+            " ('inProgress', 'assessingCancellation', 'pendingCancellation')")
         touched = 0
         for tenant_id, so_body, journal, plan, order_body in rows:
+            order = json.loads(order_body)
             service_order = json.loads(so_body)
             steps = json.loads(plan)
             done = {int(n): result for n, result in json.loads(journal).items()}
@@ -498,8 +526,9 @@ class Orchestrator:
                             if item["state"] != "completed"), None)
             failure = None if pending is None else (
                 pending, Rejected("interrupted", "the node stopped while this step ran"))
-            self._finish(str(tenant_id), json.loads(order_body), service_order, steps, done,
-                         failure)
+            cancelling = order["state"] in CANCELLING
+            self._finish(str(tenant_id), order, service_order, steps, done,
+                         None if cancelling else failure, cancelling=cancelling)
             touched += 1
         for order_id in self.pending():
             self.process(order_id)

@@ -20,6 +20,7 @@ from simtrust.errors import InvalidInput
 __all__ = [
     "CATALOG_KINDS",
     "ORDER_TRANSITIONS",
+    "REMOVABLE",
     "SERVICE_CATALOG_KINDS",
     "Cancellation",
     "CatalogItem",
@@ -65,6 +66,8 @@ ITEM_STATE = {"inProgress": "inProgress", "completed": "completed", "failed": "f
                "rejected": "rejected", "pending": "pending", "held": "held"}
 FINAL = frozenset({"completed", "failed", "partial", "rejected"})
 CANCELLABLE = frozenset({"acknowledged", "inProgress", "pending", "held"})
+#: Orders v5 ``DELETE productOrder`` removes from the list (the others are cancelled).
+REMOVABLE = FINAL | {"cancelled"}
 #: ProductOrder_Update members a merge patch may change.
 ORDER_PATCHABLE = frozenset({
     "category", "description", "expectedCompletionDate", "externalId", "note",

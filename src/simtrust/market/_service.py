@@ -12,9 +12,11 @@ otherwise. The order state machine follows the TMF622 user guide (IG1228
 order life cycle): ``acknowledged`` → ``inProgress`` (or ``rejected``) →
 ``completed`` / ``failed`` / ``partial``, with ``pending`` and ``held`` as
 pauses of ``inProgress``; anything else is refused. A ``cancelProductOrder``
-task (TMF622 section "cancelProductOrder") by the buyer or the seller cancels
-an order that has not reached a final state at once (task ``done``, order and
-items ``cancelled``); a final order cannot be cancelled (409, nothing written). Inventory (TMF637
+task (TMF622 section "cancelProductOrder") by the buyer or the seller starts
+the asynchronous cancellation of an order not yet final (:mod:`._cancel`:
+``assessingCancellation`` → ``pendingCancellation`` → ``cancelled``, the task
+``acknowledged`` → ``inProgress`` → ``done`` / ``terminatedWithError``); a
+final order cannot be cancelled (409, nothing written). Inventory (TMF637
 Product Inventory Management v4.0.0, ``product``): an order reaching
 ``completed`` creates, in the same transaction, one ``active`` product per
 item, owned by the order's tenant. The records and the rules they are checked
@@ -32,6 +34,7 @@ from typing import Any
 
 from simtrust.audit import AuditLog
 from simtrust.errors import InvalidInput, InvalidTransition, NotFound, Rejected
+from simtrust.market._cancel import Cancellations
 from simtrust.market._events import MarketEvents
 from simtrust.market._lifecycle import CHANGES, change_item, lock_products, settle_products
 from simtrust.market._orchestrate import resolve_plan
@@ -40,7 +43,6 @@ from simtrust.market._query import merge_patch
 from simtrust.market._records import (
     ACTIONS,
     ALL_KINDS,
-    CANCELLABLE,
     CATALOG_FIXED,
     CATALOG_KINDS,
     FINAL,
@@ -50,6 +52,7 @@ from simtrust.market._records import (
     ORDER_PATCHABLE,
     ORDER_STATES,
     ORDER_TRANSITIONS,
+    REMOVABLE,
     SERVICE_CATALOG_KINDS,
     Cancellation,
     CatalogItem,
@@ -94,6 +97,7 @@ class MarketService:
         self._events = events
         #: Called with each order state after it commits (federation anchors partners').
         self._anchor = anchor or (lambda order, tenant: None)
+        self.cancellations = Cancellations(db, audit, clock, self._emit, self._anchor)
 
     def _emit(self, api: str, event: str, resource: str, doc: dict[str, Any],
               tenant_id: str | None) -> None:
@@ -447,53 +451,36 @@ class MarketService:
     # -- cancellation -------------------------------------------------------------------
 
     def cancel_order(self, order: Order, body: dict[str, Any], actor: str) -> Cancellation:
-        """Cancel ``order`` now (CancelProductOrder_Create ``body``); 409 if it is final."""
-        fixed = sorted(set(body) & {"id", "href", "state", "effectiveCancellationDate"})
-        if fixed:
-            raise InvalidInput(f"{fixed[0]} is set by the server", attribute=fixed[0])
-        reason = body.get("cancellationReason")
-        if reason is not None and not isinstance(reason, str):
-            raise InvalidInput("cancellationReason must be a string",
-                               attribute="cancellationReason")
-        if "requestedCancellationDate" in body:
-            parse_datetime(body["requestedCancellationDate"], "requestedCancellationDate")
+        """Accept the cancellation of ``order`` (task ``acknowledged``); 409 if it is final.
+
+        :meth:`process_cancellation` carries it out (:mod:`._cancel`).
+        """
+        return self.cancellations.request(order, body, actor)
+
+    def process_cancellation(self, task_id: str) -> str:
+        return self.cancellations.process(task_id)
+
+    def delete_order(self, order: Order, actor: str) -> None:
+        """Remove a final order from the order list (TMF622 v5 DELETE productOrder).
+
+        Its audit records, ledger anchors, cancellation tasks, service orders and
+        products stay; an order not final is 409 (it is cancelled instead).
+        """
         current = order.state
-        if current not in CANCELLABLE:
-            raise InvalidTransition(f"an order in state {current} cannot be cancelled",
-                                    state=current, target="cancelled")
-        now = self._clock()
-        at = iso(now)
-        doc = copy.deepcopy(order.document)
-        doc.update(state="cancelled", cancellationDate=at)
-        if reason is not None:
-            doc["cancellationReason"] = reason
-        for item in doc["productOrderItem"]:
-            item["state"] = "cancelled"
-        task = {**body, "id": str(uuid.uuid4()), "state": "done",
-                "effectiveCancellationDate": at, "@type": body.get("@type", "CancelProductOrder"),
-                "productOrder": {"id": doc["id"], "@referredType": "ProductOrder"}}
+        if current not in REMOVABLE:
+            raise InvalidTransition(f"an order in state {current} is not final",
+                                    state=current)
         with self._db.transaction(durable=True):
-            changed = self._db.execute(
-                "UPDATE market_orders SET state = ?, body = ?, updated_at = ?"
-                " WHERE id = ? AND state = ?",
-                ("cancelled", json.dumps(doc), now.isoformat(), doc["id"], current))
+            changed = self._db.execute("DELETE FROM market_orders WHERE id = ? AND state = ?",
+                                       (order.document["id"], current))
             if changed != 1:
                 raise InvalidTransition("the order changed concurrently; retry", state=current)
-            settle_products(self._db, self._emit, doc, order.tenant_id, at)
-            self._db.execute(
-                "INSERT INTO market_cancellations (id, tenant_id, order_id, body, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (task["id"], order.tenant_id, doc["id"], json.dumps(task), now.isoformat()))
-            self._audit.append(actor=actor, action="market.productOrder.cancel",
-                               subject=f"productOrder:{doc['id']}", outcome="success",
-                               tenant_id=order.tenant_id,
-                               details={"from": current, "task": task["id"]})
-            self._emit("productOrdering", "CancelProductOrderCreateEvent", "cancelProductOrder",
-                       task, order.tenant_id)
-            self._emit("productOrdering", "ProductOrderStateChangeEvent", "productOrder", doc,
-                       order.tenant_id)
-        self._anchor(doc, order.tenant_id)
-        return Cancellation(order.tenant_id, task)
+            self._audit.append(actor=actor, action="market.productOrder.delete",
+                               subject=f"productOrder:{order.document['id']}",
+                               outcome="success", tenant_id=order.tenant_id,
+                               details={"state": current})
+            self._emit("productOrdering", "ProductOrderDeleteEvent", "productOrder",
+                       order.document, order.tenant_id)
 
     def get_cancellation(self, task_id: str) -> Cancellation:
         row = self._db.query_one(

@@ -266,7 +266,7 @@ def _cancel_doc(request: Request, document: dict[str, Any]) -> dict[str, Any]:
 @router.post(f"{ORDERING}/cancelProductOrder", status_code=201, responses=_ERRORS,
              operation_id="createCancelProductOrder", summary="Creates a CancelProductOrder")
 def cancel_order(body: JsonBody, request: Request, rt: CurrentRuntime,
-                 who: CurrentPrincipal) -> JSONResponse:
+                 who: CurrentPrincipal, background: BackgroundTasks) -> JSONResponse:
     who.require_admin()
     ref = body.get("productOrder")
     if not isinstance(ref, dict) or not isinstance(ref.get("id"), str):
@@ -275,6 +275,7 @@ def cancel_order(body: JsonBody, request: Request, rt: CurrentRuntime,
     order = rt.market.get_order(ref["id"])
     who.check_tenant(order.tenant_id, _order_missing(ref["id"]))
     task = rt.market.cancel_order(order, body, who.actor)
+    background.add_task(rt.market.process_cancellation, task.document["id"])
     doc = _cancel_doc(request, task.document)
     return JSONResponse(doc, status_code=201, headers={"Location": doc["href"]})
 

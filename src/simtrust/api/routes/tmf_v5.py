@@ -2,7 +2,8 @@
 
 The same orders as v4 (``tmf.py``), where the models agree
 (``TMF622-ProductOrdering-v5.0.0.oas.yaml``): ``productOrder`` create, list,
-retrieve, merge-patch; ``cancelProductOrder`` create, list, retrieve; the v5
+retrieve, merge-patch, delete (a final order leaves the list, an open one is
+cancelled); ``cancelProductOrder`` create, list, retrieve; the v5
 ``hub`` (registered with the other hubs in ``tmf.py``: ``Hub_FVO`` → ``Hub``,
 its listeners get the events in the v5 model). Documents are converted by
 :mod:`simtrust.market` (``order_v5``: ``@type`` on every Extensible, typed
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.responses import JSONResponse
 
 from simtrust.api.deps import CurrentRuntime
@@ -31,8 +32,8 @@ from simtrust.api.routes.tmf import (
     _order_missing,
     _page,
 )
-from simtrust.errors import InvalidInput, NotFound
-from simtrust.market import V5_BASE, cancellation_v5, order_v5, select_fields
+from simtrust.errors import InvalidInput, NotFound, PermissionDenied
+from simtrust.market import REMOVABLE, V5_BASE, cancellation_v5, order_v5, select_fields
 
 __all__ = ["router"]
 
@@ -99,11 +100,36 @@ def patch_order_v5(id: str, body: PatchBody, request: Request, rt: CurrentRuntim
     return _order_v5(request, patched.document)
 
 
+@router.delete(f"{ORDERING_V5}/productOrder/{{id}}", status_code=204,
+               responses={**_ERRORS, 202: {"description": "Accepted: the order was not final;"
+                                                          " its cancellation started (Location:"
+                                                          " the cancelProductOrder task)"}},
+               operation_id="deleteProductOrderV5", summary="Deletes a ProductOrder (v5)")
+def delete_order_v5(id: str, request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                    background: BackgroundTasks) -> Response:
+    """A final order leaves the order list (the seller's; 204); an open one is cancelled
+    (buyer or seller; 202 with the task's Location). docs/decisions/market-async-cancellation.md.
+    """
+    order = rt.market.get_order(id)
+    who.check_tenant(order.tenant_id, _order_missing(id))
+    who.require_admin()
+    if order.state in REMOVABLE:
+        if not who.is_operator:
+            raise PermissionDenied("only the seller removes a finished order from its list")
+        rt.market.delete_order(order, who.actor)
+        return Response(status_code=204)
+    task = rt.market.cancel_order(order, {"cancellationReason": "DELETE productOrder"},
+                                  who.actor)
+    background.add_task(rt.market.process_cancellation, task.document["id"])
+    return Response(status_code=202,
+                    headers={"Location": _cancel(request, task.document)["href"]})
+
+
 @router.post(f"{ORDERING_V5}/cancelProductOrder", status_code=201, responses=_ERRORS,
              operation_id="createCancelProductOrderV5",
              summary="Creates a CancelProductOrder (TMF622 v5)")
 def cancel_order_v5(body: JsonBody, request: Request, rt: CurrentRuntime,
-                    who: CurrentPrincipal) -> JSONResponse:
+                    who: CurrentPrincipal, background: BackgroundTasks) -> JSONResponse:
     who.require_admin()
     if body.get("@type", "CancelProductOrder") != "CancelProductOrder":
         raise InvalidInput("@type must be CancelProductOrder", attribute="@type")
@@ -115,6 +141,7 @@ def cancel_order_v5(body: JsonBody, request: Request, rt: CurrentRuntime,
     who.check_tenant(order.tenant_id, _order_missing(ref["id"]))
     task = rt.market.cancel_order(order, {k: v for k, v in body.items() if k != "@type"},
                                   who.actor)
+    background.add_task(rt.market.process_cancellation, task.document["id"])
     doc = _cancel(request, task.document)
     return JSONResponse(doc, status_code=201, headers={"Location": doc["href"]})
 
