@@ -130,7 +130,9 @@ def test_frames_over_mtls_are_bound_to_the_client_certificate(rt: Runtime,
         assert "not a certificate of the channel's SIM" in _tls(answer)["evidence"]
 
         # A forged frame over mTLS: the RFC 9457 problem of the HTTP API.
-        status, answer = _curl(url, trust, frame(1_020, 120)[:-1] + b"\0", tmp_path, own)
+        signed = frame(1_020, 120)
+        status, answer = _curl(url, trust, signed[:-1] + bytes([signed[-1] ^ 1]), tmp_path,
+                               own)
         assert 400 == status
         assert "forged" == answer["verdict"]
 
