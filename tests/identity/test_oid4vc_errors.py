@@ -60,7 +60,8 @@ def test_token_and_credential_endpoint_errors(
     api: Any, operator_headers: dict[str, str], sqlite_runtime: Runtime
 ) -> None:
     meta = api.get("/.well-known/openid-credential-issuer").json()
-    assert {"SimtrustKyc", "DeviceCredential"} == set(meta["credential_configurations_supported"])
+    assert {"SimtrustKyc", "DeviceCredential", "DeviceCredentialJwt"} == set(
+        meta["credential_configurations_supported"])
     made = _offer(api, operator_headers, tx_code=True)
     code = made["credentialOffer"]["grants"][PRE_AUTHORIZED_GRANT]["pre-authorized_code"]
     assert made["credentialOffer"] == api.get(f"/oid4vci/offers/{made['offerId']}").json()

@@ -83,6 +83,7 @@ from simtrust.identity._jose import (
     verify_vc_jwt,
 )
 from simtrust.identity._jws import holder_jwk, signer_jwk
+from simtrust.identity._jwtvc import JWT_VC_JSON, issue_jwt_vc_json, verify_jwt_vc_json
 from simtrust.identity._keys import (
     Ed25519Signer,
     Signer,
@@ -151,6 +152,7 @@ __all__ = [
     "DPOP_ALGS",
     "EXAMPLES_V2",
     "IDENTITY_PAYLOAD_TYPE",
+    "JWT_VC_JSON",
     "KYC_ATTRIBUTES",
     "KYC_VCT",
     "MAX_NDEGREE_CALLS",
@@ -230,6 +232,7 @@ __all__ = [
     "holder_jwk",
     "identity_payload",
     "issue_credential",
+    "issue_jwt_vc_json",
     "issue_sd_jwt",
     "issue_vc_jwt",
     "issuer_of",
@@ -261,6 +264,7 @@ __all__ = [
     "verify_credential",
     "verify_ed25519",
     "verify_enveloped_vc_jwt",
+    "verify_jwt_vc_json",
     "verify_presentation",
     "verify_proofs",
     "verify_sd_jwt",

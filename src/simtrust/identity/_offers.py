@@ -1,10 +1,11 @@
 """The credentials this issuer offers over OpenID4VCI: configurations and their claim checks.
 
-Two credential configurations (OpenID4VCI 1.0 §12.2.4, Appendix A): the KYC
+Three credential configurations (OpenID4VCI 1.0 §12.2.4, Appendix A): the KYC
 credential as an SD-JWT VC (``dc+sd-jwt``, Appendix A.3) bound to a JWK, and
-the device credential as a Data Integrity ``ldp_vc`` (Appendix A.1) bound to
-a did:key. An offer's claims are checked when it is made, so a wallet never
-redeems an offer that cannot be issued.
+the device credential as a Data Integrity ``ldp_vc`` (Appendix A.1.2) or as a
+VCDM 1.1 JWT (``jwt_vc_json``, Appendix A.1.1), both bound to a did:key. An
+offer's claims are checked when it is made, so a wallet never redeems an offer
+that cannot be issued.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ from simtrust.identity._credentials import (
     validate_credential,
 )
 from simtrust.identity._errors import VerificationFailed
+from simtrust.identity._jwtvc import JWT_VC_JSON
 from simtrust.identity._kyc import KYC_ATTRIBUTES, KYC_VCT
 from simtrust.identity._oid4vci import CredentialConfiguration
 
-__all__ = ["DEVICE_CONFIGURATION", "KYC_CONFIGURATION", "credential_configurations",
-           "device_credential", "issue_refusal"]
+__all__ = ["DEVICE_CONFIGURATION", "DEVICE_JWT_CONFIGURATION", "KYC_CONFIGURATION",
+           "credential_configurations", "device_credential", "issue_refusal"]
 
 KYC_CONFIGURATION = "SimtrustKyc"
 DEVICE_CONFIGURATION = "DeviceCredential"
+#: The device credential as a VCDM 1.1 JWT (``jwt_vc_json``, Appendix A.1.1).
+DEVICE_JWT_CONFIGURATION = "DeviceCredentialJwt"
 _EDDSA_PROOFS = {"jwt": {"proof_signing_alg_values_supported": ["EdDSA", "ES256"]}}
 
 
@@ -86,7 +90,20 @@ def credential_configurations() -> dict[str, CredentialConfiguration]:
         "proof_types_supported": _EDDSA_PROOFS,
         "credential_metadata": {"display": [{"name": "Device credential", "locale": "en"}]},
     }
+    device_jwt = {
+        "format": JWT_VC_JSON,
+        "scope": DEVICE_JWT_CONFIGURATION,
+        "credential_definition": {"type": ["VerifiableCredential", DEVICE_CONFIGURATION]},
+        "cryptographic_binding_methods_supported": ["did:key"],
+        "credential_signing_alg_values_supported": ["EdDSA"],
+        "proof_types_supported": _EDDSA_PROOFS,
+        "credential_metadata": {"display": [{"name": "Device credential (JWT)",
+                                             "locale": "en"}]},
+    }  # fmt: skip
     return {
+        DEVICE_JWT_CONFIGURATION: CredentialConfiguration(
+            DEVICE_JWT_CONFIGURATION, device_jwt, _check_device_claims
+        ),
         # The KYC attributes are selectively disclosable; the holder may decline any at
         # consent. The level is the issuer's statement and always issued.
         KYC_CONFIGURATION: CredentialConfiguration(KYC_CONFIGURATION, kyc, _check_kyc_claims,

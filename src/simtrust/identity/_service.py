@@ -61,9 +61,12 @@ from simtrust.identity._jose import (
     verify_vc_jwt,
 )
 from simtrust.identity._jws import holder_jwk
+from simtrust.identity._jwtvc import issue_jwt_vc_json
 from simtrust.identity._keys import Signer, ed25519_multikey
 from simtrust.identity._kyc import KycIssuer, ReceiptLedger
 from simtrust.identity._offers import (
+    DEVICE_CONFIGURATION,
+    DEVICE_JWT_CONFIGURATION,
     KYC_CONFIGURATION,
     credential_configurations,
     device_credential,
@@ -551,6 +554,14 @@ class IdentityService:
             )  # fmt: skip
             return Minted(token, holder_did)
         credential_id = f"urn:uuid:{uuid.uuid4()}"
+        if configuration_id == DEVICE_JWT_CONFIGURATION:
+            issuer = self.issuer()
+            token = issue_jwt_vc_json(
+                types=[DEVICE_CONFIGURATION], claims=claims, subject=holder_did,
+                credential_id=credential_id, signer=issuer, issuer=issuer.controller,
+                now=self.now(),
+            )  # fmt: skip
+            return Minted(token, credential_id)
         credential = device_credential(claims, holder_did, credential_id)
         credential["issuer"] = self.issuer().controller
         credential["validFrom"] = format_datetime(self.now())
