@@ -93,3 +93,26 @@ def test_an_eap_resync_beyond_the_home_auc_raises_a_clone_alert(aaa: Aaa,
     assert "SUCCESS" in out.splitlines()[-1], out[-4000:]
     assert [("sim-clone", "sqn_out_of_window")] == [
         (a.kind, a.evidence["feature"]) for a in sink.alerts]
+
+
+def test_user_location_info_names_the_cell_of_accounting_events(aaa: Aaa) -> None:
+    """3GPP-User-Location-Info (TAI and ECGI) sent by radclient: the session's event carries
+    the cell (the more precise identity) for the detectors and the storm guard."""
+    aaa.add_sim(9)
+    seen: list[SimEvent] = []
+    observe = aaa.rt.detect.fraud.observe
+
+    def spy(event: SimEvent) -> list[Alert]:
+        seen.append(event)
+        return observe(event)
+
+    aaa.rt.detect.fraud.observe = spy  # type: ignore[method-assign]
+    out = radclient(aaa.acct_port, "acct",
+                    f'Acct-Session-Id = "s-uli", 3GPP-IMSI = "{imsi(9)}", '
+                    f'Framed-IP-Address = 10.45.0.12, NAS-IP-Address = 127.0.0.1, '
+                    f'Called-Station-Id = "{APN}", 3GPP-SGSN-MCC-MNC = "26201", '
+                    '3GPP-User-Location-Info = 0x8262f21000ff62f21001a2b3c4, '
+                    'Acct-Status-Type = Start\n')
+    assert "Received Accounting-Response" in out, out
+    wait_until(lambda: bool(seen))
+    assert [("session-start", "ecgi:26201:1a2b3c4")] == [(e.kind, e.cell) for e in seen]

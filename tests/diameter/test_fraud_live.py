@@ -8,11 +8,21 @@ observer and the alert arrives at the detection service's sink.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from diameter.message.avp import Avp
+from diameter.message.constants import VENDOR_TGPP
 
 from simtrust.alerts import MemorySink
-from simtrust.detect import Alert, DetectionService
+from simtrust.detect import (
+    Alert,
+    BucketRate,
+    DetectionService,
+    SimEvent,
+    StormGuard,
+    StormLimits,
+)
 from simtrust.diameter import DiameterListener, NodeSettings
 from simtrust.runtime import Runtime
 from simtrust.subscriber import Roaming, build_services
@@ -105,3 +115,39 @@ def test_a_usim_sequence_number_beyond_the_home_auc_raises_a_clone_alert(
         client.close()
     assert [("sim-clone", "sqn_out_of_window")] == [
         (a.kind, a.evidence["feature"]) for a in sink.alerts]
+
+
+def test_ulr_cell_reaches_the_detectors_and_the_cell_storm_scope(
+        sqlite_runtime: Runtime) -> None:
+    """An MME that sends E-UTRAN-Cell-Global-Identity in its ULR: the location event names
+    the cell, and a storm limit on that cell answers 3004 while another cell passes."""
+    rt = sqlite_runtime
+    rt.tenants.create_tenant(TENANT, "Acme Meters")
+    subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[MemorySink()])
+    for n in (1, 2):
+        subs.inventory.add_sim(TENANT, spec(n, roaming=Roaming.parse(["*"])), actor="test")
+    events: list[SimEvent] = []
+    guard = StormGuard(StormLimits(tenant=None, tac=None, cell=BucketRate(0.001, 1.0)))
+    settings = NodeSettings(HSS, REALM, frozenset({MME}), watchdog_s=1.0)
+    listener = DiameterListener(settings, subs.hss, subs.eir, rt.audit, storm=guard,
+                                observer=events.append)
+    _, port = listener.start("127.0.0.1", 0)
+    mme = Mme(port)
+
+    def located(n: int, eci: str) -> Any:
+        msg = ulr(str(imsi(n)), str(imei(n)), plmn=GERMANY)
+        msg.append_avp(Avp.new(1602, VENDOR_TGPP, value=GERMANY + bytes.fromhex(eci)))
+        return mme.exchange(msg)
+
+    try:
+        assert 2001 == mme.cer().result_code
+        assert 2001 == located(1, "01a2b3c4").result_code
+        assert 3004 == located(2, "01a2b3c4").result_code  # the cell's burst is spent
+        assert 2001 == located(2, "00000099").result_code  # another cell
+    finally:
+        mme.close()
+        listener.stop()
+        subs.close()
+    assert [("location", "ecgi:26201:1a2b3c4"), ("location", "ecgi:26201:99")] == [
+        (e.kind, e.cell) for e in events]
+    assert 1 == guard.stats()["refused"]["cell"]

@@ -38,7 +38,7 @@ from simtrust.aaa._admission import AnswerCache, ClientRateLimit
 from simtrust.aaa._apn import DEFAULT_SESSION_TIMEOUT, ApnAccessStore
 from simtrust.aaa._clients import GatewayClient, GatewayClients
 from simtrust.aaa._commit import AuditCommitter
-from simtrust.aaa._events import auth_event, session_events, text_value
+from simtrust.aaa._events import auth_event, request_cell, session_events, text_value
 from simtrust.aaa._radius import (
     Attr,
     Code,
@@ -333,7 +333,7 @@ class RadiusServer:
         tac = equipment[:8] if len(equipment) >= 14 and equipment.isascii() else ""
         with self._storm_lock:
             admission = self.storm.admit(time.monotonic(), tenant=sim.tenant_id if sim else "",
-                                         tac=tac, subject=imsi)
+                                         tac=tac, cell=request_cell(request), subject=imsi)
         return admission.admitted
 
     def _authorize(self, request: Packet, client: GatewayClient, reply: Packet, *,
@@ -553,7 +553,7 @@ class RadiusServer:
             imeisv=text_value(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV)),
             framed_ip=framed_ip,
             nas_ip=str(ipaddress.IPv4Address(nas)) if nas and len(nas) == 4 else None,
-            serving_plmn=serving,
+            serving_plmn=serving, cell=request_cell(request) or None,
             in_octets=_int(a, Attr.ACCT_INPUT_GIGAWORDS) << 32 | _int(a, Attr.ACCT_INPUT_OCTETS),
             out_octets=_int(a, Attr.ACCT_OUTPUT_GIGAWORDS) << 32
             | _int(a, Attr.ACCT_OUTPUT_OCTETS),

@@ -90,6 +90,8 @@ class AcctRecord:
     out_packets: int = 0
     session_time: int = 0
     terminate_cause: int | None = None
+    #: the cell or area of 3GPP-User-Location-Info (for fraud detection; not stored)
+    cell: str | None = None
 
     def row(self) -> tuple[Any, ...]:
         return (

@@ -35,7 +35,7 @@ from simtrust.detect import SimEvent, StormGuard, backoff_answer
 from simtrust.diameter import _dictionary as d
 from simtrust.diameter._codec import FLAG_PROXIABLE, FLAG_REQUEST, Avp, DiameterError, Message
 from simtrust.diameter._node import DiameterNode, Handler, PeerInfo, answer_to
-from simtrust.domain import imsi_digits
+from simtrust.domain import cell_key, imsi_digits
 from simtrust.errors import InvalidIdentifier, SimtrustError
 from simtrust.subscriber import (
     EirService,
@@ -102,6 +102,19 @@ def _required(message: Message, code: int, vendor: int = 0) -> Avp:
         raise DiameterError(d.MISSING_AVP, f"{d.AVPS[(code, vendor)][0]} is required",
                             failed_avp=Avp(code, b"\x00" * 4, vendor).encode())
     return avp
+
+
+def _cell(request: Message) -> str:
+    """The cell (E-UTRAN-Cell-Global-Identity, TS 29.272 §7.3.117) or else the tracking area
+    (Tracking-Area-Identity, §7.3.118) a request names where the MME sends one; ``""``
+    when absent or malformed (a location hint never fails the request)."""
+    for code, kind in ((d.E_UTRAN_CELL_GLOBAL_IDENTITY, "ecgi"),
+                       (d.TRACKING_AREA_IDENTITY, "tai")):
+        avp = request.find(code, _V)
+        key = cell_key(kind, avp.data) if avp is not None else ""
+        if key:
+            return key
+    return ""
 
 
 def _equipment(request: Message) -> Imei | ImeiSv:
@@ -186,13 +199,14 @@ class CoreNetworkApps:
         return self._answer(request, [Avp.grouped(d.EXPERIMENTAL_RESULT, [
             Avp.u32(d.VENDOR_ID, _V), Avp.u32(d.EXPERIMENTAL_RESULT_CODE, code)])], app)
 
-    def _admit(self, imsi: str, tac: str = "") -> None:
-        """Raise 3004 when the storm guard refuses this subscriber's tenant or TAC now."""
+    def _admit(self, imsi: str, tac: str = "", cell: str = "") -> None:
+        """Raise 3004 when the storm guard refuses this subscriber's tenant, TAC or cell now."""
         if self.storm is None:
             return
         tenant = self._hss.tenant_of(imsi) or ""
         with self._storm_lock:
-            admission = self.storm.admit(self._clock(), tenant=tenant, tac=tac, subject=imsi)
+            admission = self.storm.admit(self._clock(), tenant=tenant, tac=tac, cell=cell,
+                                         subject=imsi)
         if not admission.admitted:
             answer = backoff_answer("diameter", admission)
             raise DiameterError(answer.code, f"too busy ({admission.scope} limit); "
@@ -205,12 +219,13 @@ class CoreNetworkApps:
         with self._storm_lock:
             return self.storm.stats()
 
-    def _observe(self, imsi: str, kind: str, visited: Plmn, imei: str = "") -> None:
+    def _observe(self, imsi: str, kind: str, visited: Plmn, imei: str = "",
+                 cell: str = "") -> None:
         if self._observer is None:
             return
         try:
             event = SimEvent(self._wall(), imsi_digits(imsi), kind,
-                             plmn=visited.mcc + visited.mnc,
+                             plmn=visited.mcc + visited.mnc, cell=cell,
                              imei=imei, tenant=self._hss.tenant_of(imsi) or "")
         except SimtrustError:
             return  # not a digit IMSI: nothing a per-SIM detector can key on
@@ -277,11 +292,12 @@ class CoreNetworkApps:
         realm = _required(request, d.ORIGIN_REALM).as_text()
         # simtrust decides on the IMEI–ICCID binding; without the equipment it cannot.
         equipment = _equipment(request)
-        self._admit(imsi, str(equipment.tac))
+        cell = _cell(request)
+        self._admit(imsi, str(equipment.tac), cell)
         result = self._hss.update_location(
             imsi, equipment, visited, ServingNode(imsi, host, realm), actor=self._actor(peer))
         if result.outcome is not HssOutcome.USER_UNKNOWN:
-            self._observe(imsi, "location", visited, str(equipment))
+            self._observe(imsi, "location", visited, str(equipment), cell)
         if result.outcome is not HssOutcome.OK or result.profile is None:
             return self._refusal(request, result.outcome, d.APP_S6A)
         avps = [Avp.u32(d.RESULT_CODE, d.SUCCESS), Avp.u32(d.ULA_FLAGS, 1, _V)]

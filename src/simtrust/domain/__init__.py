@@ -24,6 +24,7 @@ from simtrust.domain._identifiers import (
     luhn_check_digit,
     parse_equipment,
 )
+from simtrust.domain._location import cell_key, plmn_from_bcd, user_location_cell
 
 __all__ = [
     "PROTO_ICMP",
@@ -39,7 +40,10 @@ __all__ = [
     "ImsiDigits",
     "Plmn",
     "Tac",
+    "cell_key",
     "imsi_digits",
     "luhn_check_digit",
     "parse_equipment",
+    "plmn_from_bcd",
+    "user_location_cell",
 ]
