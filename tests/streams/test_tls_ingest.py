@@ -19,9 +19,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openapi_spec_validator import validate
 
 from simtrust.api.bootstrap_listener import BootstrapListener
-from simtrust.api.stream_ingest import MtlsStreamIngest
+from simtrust.api.stream_ingest import MtlsStreamIngest, openapi_document
 from simtrust.bootstrap import DeviceClaims
 from simtrust.errors import InvalidSignature, SimtrustError
 from simtrust.runtime import Runtime
@@ -65,6 +66,7 @@ def _curl(url: str, trust: Path, frame: bytes, tmp: Path,
     done = subprocess.run([*args, url], cwd=tmp, capture_output=True, text=True, timeout=60,
                           check=False)
     assert 0 == done.returncode, done.stderr
+    assert int(done.stdout) in declared_statuses()
     return int(done.stdout), json.loads((tmp / "answer.json").read_text())
 
 
@@ -189,6 +191,13 @@ def test_frames_over_mtls_are_bound_to_the_client_certificate(rt: Runtime,
 
 def test_ingest_refuses_what_is_not_a_frame_post(rt: Runtime, tmp_path: Path) -> None:
     ingest = MtlsStreamIngest(rt.streams)
+    status, _, served = ingest.handle("GET", "/streams/openapi.json", "", b"", None, "::1")
+    document = json.loads(served)
+    validate(document)
+    assert (200, document) == (status, openapi_document())
+    declared = {int(code) for code in document["paths"][
+        "/streams/channels/{channel}/messages"]["post"]["responses"]}
+    assert {201, 400, 403, 404, 405, 409, 411, 413, 415, 422, 503} == declared
     der = b"\x30\x03\x02\x01\x01"
     path = "/streams/channels/" + "ab" * 32 + "/messages"
     assert 404 == ingest.handle("POST", "/streams/x", "application/octet-stream", b"x", der,
@@ -212,7 +221,7 @@ def test_ingest_answers_anything_with_a_status_never_an_exception(
     for target in (path, channel):
         status, headers, payload = MtlsStreamIngest(sqlite_rt.streams).handle(
             "POST", target, content_type, body, b"\x30\x00", "127.0.0.1")
-        assert 400 <= status < 600
+        assert status in declared_statuses()
         assert ("Content-Type", "application/problem+json") in headers
         assert json.loads(payload)["status"] == status
 
@@ -242,3 +251,9 @@ def test_tls_receipts_refuse_anything_malformed(annotation: dict[str, Any],
     except SimtrustError:
         return
     raise AssertionError("a malformed receipt verified")
+
+
+def declared_statuses() -> set[int]:
+    responses = openapi_document()["paths"]["/streams/channels/{channel}/messages"]["post"][
+        "responses"]
+    return {int(code) for code in responses}
