@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from simtrust.bootstrap import CertificateAuthorities, key_binding
+from simtrust.bootstrap import CertificateAuthorities, EnrolmentRefused, key_binding
 
 from .conftest import TENANT, Env, iccid
 from .test_cmp_delegated import REFERENCE, SECRET, Enterprise, mac_ca, mock_cmp
@@ -161,3 +161,37 @@ def test_failed_waiting_enrolment_is_reported_once(env: Env, tmp_path: Path) -> 
         assert b"not for the CSR key" in body
         assert "202" == dev.simpleenroll()[0]  # a fresh transaction
     assert [] == env.boot.cas.certificates(iccid=iccid(1).value)
+
+
+def test_device_client_waits_out_the_202(env: Env, tmp_path: Path) -> None:
+    """simtrust's own device side follows RFC 7030 §4.2.3: on 202 it sends the same
+    request again after Retry-After (the wait here moves the clock and lets the
+    server's poller run instead of sleeping)."""
+    env.boot.cas.delegated.close()
+    ent = Enterprise(env, tmp_path)
+    applet = env.applet(1)
+    with env.client(applet) as client:
+        client.bootstrap()
+        expected = ent.issue(applet.generate_p256("tls"), "meter-1", tmp_path / "issued.pem")
+        with mock_cmp(*mock_args(tmp_path, "-poll_count", "1", "-check_after", "1")) as url:
+            mac_ca(env, url, ent)
+            waits: list[float] = []
+
+            def wait(seconds: float) -> None:
+                waits.append(seconds)
+                env.clock.advance(seconds=seconds)
+                env.boot.cas.delegated.poll()
+
+            client.sleep = wait
+            cert = client.enroll(f"{TENANT}.acme-cmp", "tls", existing_key=True)
+        assert expected == cert
+        assert [1.0] == waits
+        # A CA that keeps the request waiting: the device gives up after max_wait.
+        with mock_cmp(*mock_args(tmp_path, "-poll_count", "50", "-check_after", "1")) as url:
+            mac_ca(env, url, ent, label="acme-slow")
+            client.sleep = waits.append
+            client.max_wait = 3
+            with pytest.raises(EnrolmentRefused) as slow:
+                client.enroll(f"{TENANT}.acme-slow", "tls", existing_key=True)
+    assert 202 == slow.value.context["status"]
+    assert [1.0, 1.0, 1.0, 1.0] == waits

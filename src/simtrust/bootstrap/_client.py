@@ -14,6 +14,7 @@ import os
 import socket
 import ssl
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -64,6 +65,9 @@ class DeviceClient:
         self._trust = trust_pem
         self._timeout = timeout
         self._http = self._client(self._context())
+        #: How the device waits out an EST 202 (RFC 7030 §4.2.3), and for how long in all.
+        self.sleep: Callable[[float], None] = time.sleep
+        self.max_wait = 300.0
 
     def __repr__(self) -> str:
         return f"DeviceClient({self.applet!r}, {self.base_url!r})"
@@ -178,20 +182,39 @@ class DeviceClient:
         return self._http.post(self.base_url + path, content=content,
                                headers={**headers, "Authorization": format_credentials(params)})
 
+    def _until_issued(self, send: Callable[[], httpx.Response]) -> httpx.Response:
+        """RFC 7030 §4.2.3: while the server answers 202, send the same request again
+        after its Retry-After (10 s if absent), for at most :attr:`max_wait` seconds."""
+        waited = 0.0
+        response = send()
+        while response.status_code == 202:
+            try:
+                after = max(1.0, float(response.headers.get("Retry-After", "10")))
+            except ValueError:
+                after = 10.0
+            if waited + after > self.max_wait:
+                raise EnrolmentRefused(f"EST server still processing the request after "
+                                       f"{waited:.0f} s", status=202)
+            self.sleep(after)
+            waited += after
+            response = send()
+        return response
+
     def enroll(self, label: str, key_label: str, *, key_type: str = "p256", kind: str = "gba",
-               did: str | None = None) -> x509.Certificate:
-        """Generate a key pair in the SIM, send its bound CSR, return the certificate."""
-        if key_type == "p256":
+               did: str | None = None, existing_key: bool = False) -> x509.Certificate:
+        """Generate a key pair in the SIM (or use the one already in ``key_label``), send
+        its bound CSR, return the certificate (waiting out 202 answers)."""
+        if not existing_key and key_type == "p256":
             self.applet.generate_p256(key_label)
-        else:
+        elif not existing_key:
             self.applet.generate_key(key_label)
         sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(did)] if did else []
         csr = self.applet.csr(key_label, kind, self.naf_id, self._clock(),
                               common_name=self.applet.element_id, sans=sans)
         body = base64.encodebytes(csr.public_bytes(serialization.Encoding.DER))
-        response = self._digest_post(
+        response = self._until_issued(lambda: self._digest_post(
             self._est(label, "simpleenroll"), kind, body,
-            {"Content-Type": "application/pkcs10", "Content-Transfer-Encoding": "base64"})
+            {"Content-Type": "application/pkcs10", "Content-Transfer-Encoding": "base64"}))
         self._check(response)
         return parse_certs_only(response.content)[0]
 
@@ -218,10 +241,10 @@ class DeviceClient:
                               common_name=self.applet.element_id, subject=current.subject)
         body = base64.encodebytes(csr.public_bytes(serialization.Encoding.DER))
         with self._client(self._context(current, key_label)) as client:
-            response = client.post(
+            response = self._until_issued(lambda: client.post(
                 self.base_url + self._est(label, "simplereenroll"), content=body,
                 headers={"Content-Type": "application/pkcs10",
-                         "Content-Transfer-Encoding": "base64"})
+                         "Content-Transfer-Encoding": "base64"}))
         self._check(response)
         return parse_certs_only(response.content)[0]
 
