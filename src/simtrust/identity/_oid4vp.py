@@ -36,6 +36,7 @@ from simtrust.identity._errors import ProtocolError, VerificationFailed
 from simtrust.identity._jws import parse_jws, sign_jws, verify_jws
 from simtrust.identity._keys import Signer
 from simtrust.identity._kyc import ReceiptLedger
+from simtrust.identity._oid4vp_jwe import RESPONSE_ENC_VALUES, new_response_key, open_response
 from simtrust.identity._receipt import VerificationReceipt
 from simtrust.identity._resolver import DidResolver
 from simtrust.identity._sdjwt import VerifiedSdJwt
@@ -220,6 +221,7 @@ class PresentationVerifier:
         now: datetime,
         dcql_query: object = None,
         presentation_definition: object = None,
+        response_mode: str = "direct_post",
     ) -> dict[str, Any]:
         if (dcql_query is None) == (presentation_definition is None):
             raise InvalidInput("give exactly one of dcql_query and presentation_definition",
@@ -228,16 +230,24 @@ class PresentationVerifier:
             query: dict[str, Any] = {"dcql_query": validate_dcql_query(dcql_query)}
         else:
             query = {"presentation_definition": _validate_definition(presentation_definition)}
+        if response_mode not in ("direct_post", "direct_post.jwt"):
+            raise InvalidInput("response_mode is direct_post or direct_post.jwt (§8.2, §8.3)")
         request_id = secrets.token_urlsafe(16)
         nonce, state = secrets.token_urlsafe(24), secrets.token_urlsafe(16)
         client_id = self.client_id()
+        sealed = None
+        if response_mode == "direct_post.jwt":
+            private, public = new_response_key()
+            query["_enc"] = public  # the public half goes into client_metadata.jwks
+            sealed = self._keyring.seal(private.encode(), self._aad(request_id, "enc"))
         with self._db.transaction(durable=True):
             self._db.execute(
                 "INSERT INTO identity_oid4vp_request (request_id, relying_party, client_id, nonce,"
-                " state, query, created, expires, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " state, query, created, expires, status, enc_key_sealed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     request_id, relying_party, client_id, nonce, state, json.dumps(query),
-                    format_datetime(now), format_datetime(now + _LIFETIME), "pending",
+                    format_datetime(now), format_datetime(now + _LIFETIME), "pending", sealed,
                 ),
             )
         request_uri = f"{self._base}/oid4vp/requests/{request_id}/object"
@@ -267,6 +277,8 @@ class PresentationVerifier:
         if status != "pending" or parse_datetime(str(expires), "expires") < now:
             raise NotFound("the presentation request is no longer open")
         signer = self._signer()
+        spec = json.loads(str(query))
+        public = spec.pop("_enc", None)
         payload: dict[str, Any] = {
             "aud": "https://self-issued.me/v2",
             "client_id": client_id,
@@ -289,8 +301,13 @@ class PresentationVerifier:
                     },
                 },
             },
-            **json.loads(str(query)),
+            **spec,
         }
+        if public is not None:
+            payload["response_mode"] = "direct_post.jwt"
+            payload["client_metadata"]["jwks"] = {"keys": [public]}
+            payload["client_metadata"]["encrypted_response_enc_values_supported"] = list(
+                RESPONSE_ENC_VALUES)
         header = {"typ": REQUEST_OBJECT_TYP, "kid": signer.verification_method}
         return sign_jws(header, payload, signer)
 
@@ -305,6 +322,7 @@ class PresentationVerifier:
             raise ProtocolError("invalid_request", "this request was already answered")
         if parse_datetime(str(expires), "expires") < now:
             raise ProtocolError("invalid_request", "the presentation request has expired")
+        form = self._opened(request_id, form)
         if form.get("state") != state:
             raise ProtocolError("invalid_request", "state does not match the request")
         if "error" in form:
@@ -372,8 +390,20 @@ class PresentationVerifier:
                 (status, sealed, error, request_id),
             )
 
-    def _aad(self, request_id: str) -> bytes:
-        return f"identity_oid4vp_request:{request_id}:result".encode()
+    def _aad(self, request_id: str, field: str = "result") -> bytes:
+        return f"identity_oid4vp_request:{request_id}:{field}".encode()
+
+    def _opened(self, request_id: str, form: Mapping[str, str]) -> Mapping[str, str]:
+        """The response as posted (``direct_post``) or decrypted (``direct_post.jwt``)."""
+        row = self._db.query_one("SELECT enc_key_sealed FROM identity_oid4vp_request"
+                                 " WHERE request_id = ?", (request_id,))  # fmt: skip
+        if row is None or row[0] is None:
+            return form
+        if set(form) != {"response"}:
+            raise ProtocolError("invalid_request", "this request wants direct_post.jwt: only"
+                                " the encrypted response parameter (§8.3)")  # fmt: skip
+        private = self._keyring.open(bytes(row[0]), self._aad(request_id, "enc")).decode()
+        return open_response(form["response"], private)
 
     def result(self, request_id: str, relying_party: str | None) -> dict[str, Any]:
         """The request's state and, once verified, the disclosed claims (its relying party only)."""

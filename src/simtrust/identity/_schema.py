@@ -190,6 +190,10 @@ ALTER TABLE identity_oid4vci_authz ADD COLUMN consented_claims TEXT;
 ALTER TABLE identity_oid4vci_offer ADD COLUMN consented_claims TEXT
 """
 
+_V10 = """
+ALTER TABLE identity_oid4vp_request ADD COLUMN enc_key_sealed {blob}
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=1, name="dids-status-lists-keys-receipts", sql=_V1),
     Migration(component="identity", version=2, name="status-list-anchors", sql=_V2),
@@ -200,4 +204,5 @@ MIGRATIONS: list[Migration] = [
     Migration(component="identity", version=7, name="openid4vci-authorization-code", sql=_V7),
     Migration(component="identity", version=8, name="openid4vci-refresh-tokens-dpop", sql=_V8),
     Migration(component="identity", version=9, name="openid4vci-claim-consent", sql=_V9),
+    Migration(component="identity", version=10, name="openid4vp-encrypted-responses", sql=_V10),
 ]

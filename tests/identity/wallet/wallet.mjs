@@ -78,8 +78,43 @@ const verifyJwt = async (signer, { compact }) => {
   return verified ? { verified: true, signerJwk: jwk } : { verified: false };
 };
 
+// JWE encryption for direct_post.jwt (RFC 7516 compact, RFC 7518 §4.6 ECDH-ES direct key
+// agreement with the Concat KDF of NIST SP 800-56A, AES-GCM), written on node:crypto.
+function concatKdf(z, enc, apu, apv) {
+  const bits = enc === 'A256GCM' ? 256 : 128;
+  const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
+  const field = (b) => Buffer.concat([u32(b.length), b]);
+  const info = Buffer.concat([field(Buffer.from(enc)), field(apu), field(apv), u32(bits)]);
+  const digest = crypto.createHash('sha256').update(Buffer.from([0, 0, 0, 1])).update(z).update(info).digest();
+  return digest.subarray(0, bits / 8);
+}
+const encryptJwe = async (encryptor, plaintext) => {
+  if (encryptor.alg !== 'ECDH-ES') throw new Error(`unsupported alg ${encryptor.alg}`);
+  const recipient = crypto.createPublicKey({ key: encryptor.publicJwk, format: 'jwk' });
+  const ephemeral = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const epk = ephemeral.publicKey.export({ format: 'jwk' });
+  const z = crypto.diffieHellman({ privateKey: ephemeral.privateKey, publicKey: recipient });
+  const apu = encryptor.apu ? Buffer.from(encryptor.apu, 'base64url') : Buffer.alloc(0);
+  const apv = encryptor.apv ? Buffer.from(encryptor.apv, 'base64url') : Buffer.alloc(0);
+  const header = {
+    alg: 'ECDH-ES', enc: encryptor.enc, kid: encryptor.publicJwk.kid,
+    epk: { kty: 'EC', crv: 'P-256', x: epk.x, y: epk.y },
+    ...(encryptor.apu ? { apu: encryptor.apu } : {}), ...(encryptor.apv ? { apv: encryptor.apv } : {}),
+  };
+  const protectedHeader = b64u(JSON.stringify(header));
+  const iv = crypto.randomBytes(12);
+  const cipher = crypto.createCipheriv(encryptor.enc === 'A256GCM' ? 'aes-256-gcm' : 'aes-128-gcm',
+    concatKdf(z, encryptor.enc, apu, apv), iv);
+  cipher.setAAD(Buffer.from(protectedHeader, 'ascii'));
+  const ciphertext = Buffer.concat([cipher.update(Buffer.from(plaintext)), cipher.final()]);
+  return {
+    jwe: `${protectedHeader}..${b64u(iv)}.${b64u(ciphertext)}.${b64u(cipher.getAuthTag())}`,
+    encryptionJwk: encryptor.publicJwk,
+  };
+};
+
 const callbacks = {
-  fetch: fetchMapped, hash, generateRandom, signJwt, verifyJwt,
+  fetch: fetchMapped, hash, generateRandom, signJwt, verifyJwt, encryptJwe,
   clientAuthentication: clientAuthenticationNone({ clientId: 'simtrust-test-wallet' }),
 };
 
@@ -243,12 +278,21 @@ async function present() {
   const presentation = await sdjwt.present(input.credential, frame, {
     kb: { payload: { iat: Math.floor(Date.now() / 1000), aud: request.client_id, nonce: request.nonce } },
   });
-  const { authorizationResponsePayload } = await client.createOpenid4vpAuthorizationResponse({
+  const jarm = request.response_mode === 'direct_post.jwt' ? {
+    encryption: {},
+    serverMetadata: {
+      authorization_encryption_alg_values_supported: ['ECDH-ES'],
+      authorization_encryption_enc_values_supported: ['A128GCM', 'A256GCM'],
+    },
+  } : undefined;
+  const created = await client.createOpenid4vpAuthorizationResponse({
     authorizationRequestPayload: request,
     authorizationResponsePayload: { vp_token: { [query.id]: [presentation] } },
+    jarm,
   });
   const submitted = await client.submitOpenid4vpAuthorizationResponse({
-    authorizationRequestPayload: request, authorizationResponsePayload,
+    authorizationRequestPayload: request,
+    authorizationResponsePayload: created.authorizationResponsePayload, jarm: created.jarm,
   });
   return {
     status: submitted.response.status,
@@ -256,6 +300,7 @@ async function present() {
     clientId: request.client_id,
     responseMode: request.response_mode,
     jarSigner: resolved.jar?.signer?.method,
+    encryptedResponse: created.jarm?.responseJwt ?? null,
     version: resolved.version,
   };
 }

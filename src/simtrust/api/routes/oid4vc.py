@@ -11,7 +11,8 @@ grant, whose flow is in routes/oauth2.py and web/_authorize.py).
 Verifier: ``POST /oid4vp/requests`` (a relying party's DCQL query or
 presentation definition), ``GET /oid4vp/requests/{id}/object`` (the signed
 request object, RFC 9101 ``application/oauth-authz-req+jwt``),
-``POST /oid4vp/responses/{id}`` (``direct_post``, OpenID4VP §8.2) and
+``POST /oid4vp/responses/{id}`` (``direct_post``, OpenID4VP §8.2, or
+``direct_post.jwt`` with an encrypted ``response``, §8.3) and
 ``GET /oid4vp/requests/{id}`` (the outcome for the relying party).
 ``GET /kyc/statements`` (operator-admin): the period's paid verifications
 per issuing operator and relying party, from the receipts, with their
@@ -88,6 +89,9 @@ class PresentationRequest(BaseModel):
     dcql_query: dict[str, Any] | None = None
     presentation_definition: dict[str, Any] | None = None
     relyingParty: str | None = Field(default=None, max_length=300)  # noqa: N815
+    #: ``direct_post.jwt``: the wallet encrypts its response to a key made for this request
+    #: (OpenID4VP 1.0 §8.3).
+    responseMode: Literal["direct_post", "direct_post.jwt"] = "direct_post"  # noqa: N815
 
 
 @router.get(
@@ -252,7 +256,7 @@ def create_request(
     service = rt.identity
     result = service.oid4vp.create_request(
         relying_party, now=service.now(), dcql_query=body.dcql_query,
-        presentation_definition=body.presentation_definition,
+        presentation_definition=body.presentation_definition, response_mode=body.responseMode,
     )  # fmt: skip
     rt.audit.append(
         actor=who.actor, action="oid4vp.request", subject=result["id"], outcome="success",
