@@ -22,11 +22,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from simtrust.bootstrap import CertificateAuthorities, CmpProtection
+from simtrust.bootstrap import CertificateAuthorities, CmpProtection, EnrolmentRefused
 from simtrust.bootstrap._cmp import CmpClient
 from simtrust.errors import InvalidSignature, PermissionDenied, StoreError
 
-from .conftest import Env, iccid
+from .conftest import TENANT, Env, iccid
 from .test_cmp_delegated import (
     REFERENCE,
     SECRET,
@@ -360,3 +360,37 @@ def test_cmp_over_https_checks_the_servers_certificate(env: Env, tmp_path: Path)
             for relay in relays.values():
                 relay.close()
     assert [serial] == [c.serial for c in env.boot.cas.certificates(iccid=iccid(1).value)]
+
+
+@pytest.mark.skipif(TSHARK is None, reason="tshark is not installed")
+def test_est_reenrolment_goes_to_the_enterprise_ca_as_kur(env: Env, tmp_path: Path) -> None:
+    """A device re-enrolling over EST with its current certificate (TLS client auth) makes
+    simtrust send a kur for that certificate. OpenSSL 3.0's mock server answers it with
+    the certificate being renewed, which the device then gets as a 503, nothing recorded."""
+    ent = Enterprise(env, tmp_path)
+    applet = env.applet(1)
+    label = f"{TENANT}.acme-cmp"
+    with env.client(applet) as client:
+        client.bootstrap()
+        current = ent.issue(applet.generate_p256("tls"), "meter-1", tmp_path / "issued.pem")
+        with mock_cmp(*MAC, "-rsp_cert", tmp_path / "issued.pem", "-accept_raverified") as url:
+            relay = Relay(("127.0.0.1", port_of(url)))
+            try:
+                mac_ca(env, f"http://127.0.0.1:{relay.port}/pkix/", ent)
+                assert current == client.enroll(label, "tls", existing_key=True)
+                with pytest.raises(EnrolmentRefused) as refused:
+                    client.reenroll(label, "tls", current)
+            finally:
+                relay.close()
+    assert 503 == refused.value.context["status"]
+    assert "certificate being renewed" in str(refused.value)
+    assert [format(current.serial_number, "x")] == [
+        c.serial for c in env.boot.cas.certificates(iccid=iccid(1).value)]
+    capture = tmp_path / "est-kur.pcap"
+    write_pcap(relay.connections, capture, 80)
+    bodies = subprocess.run(
+        [str(TSHARK), "-r", str(capture), "-d", "tcp.port==80,http", "-Y", "cmp", "-T",
+         "fields", "-e", "cmp.body"], check=True, capture_output=True, text=True,
+        timeout=120).stdout.split()
+    # p10cr/cp/certConf/pkiConf for the enrolment, then kur/kup/certConf/pkiConf.
+    assert ["4", "3", "24", "19", "7", "8", "24", "19"] == bodies
