@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import CurrentRuntime, Principal, get_principal
+from simtrust.api.tmf_requests import official_body
 from simtrust.errors import InvalidInput, NotFound, PermissionDenied
 from simtrust.market import (
     BASE_PATHS,
@@ -84,6 +85,15 @@ async def tmf_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(tmf_principal)]
+
+
+async def _official_body(request: Request, who: CurrentPrincipal) -> None:
+    """The body against the official request schema, once the caller is known."""
+    await official_body(request)
+
+
+# every TMF route (here and in tmf_v5.py) checks its body before its own work
+router.dependencies.append(Depends(_official_body))
 
 _ERROR = {"model": Error, "content": {"application/json": {}}}
 _STATUSES = {

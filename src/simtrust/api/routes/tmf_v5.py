@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from simtrust.api.deps import CurrentRuntime
@@ -28,6 +28,7 @@ from simtrust.api.routes.tmf import (
     Offset,
     PatchBody,
     _base,
+    _official_body,
     _order_doc,
     _order_missing,
     _page,
@@ -38,7 +39,7 @@ from simtrust.market import REMOVABLE, V5_BASE, cancellation_v5, order_v5, selec
 __all__ = ["router"]
 
 ORDERING_V5 = V5_BASE
-router = APIRouter(tags=["tmf"])
+router = APIRouter(tags=["tmf"], dependencies=[Depends(_official_body)])
 
 
 def _order_v5(request: Request, document: dict[str, Any]) -> dict[str, Any]:
