@@ -42,7 +42,8 @@ def _ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
 
 @pytest.fixture(scope="module")
 def answers(tmp_path_factory: pytest.TempPathFactory) -> tuple[x509.Certificate, list[bytes]]:
-    """cp and pkiConf that OpenSSL's mock server wrote for a p10cr (no network)."""
+    """cp and pkiConf that OpenSSL's mock server wrote for a p10cr, and its rp for an rr
+    (no network)."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed")
     d = tmp_path_factory.mktemp("cmp")
@@ -65,7 +66,15 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> tuple[x509.Certificate,
          "-rspout", "cp.der,conf.der", "-certout", "out.pem"],
         cwd=d, capture_output=True, text=True, timeout=60, check=False)
     assert 0 == done.returncode, done.stderr
-    return ca, [(d / "cp.der").read_bytes(), (d / "conf.der").read_bytes()]
+    # An rp (with revCerts) for the revocation of that certificate.
+    done = subprocess.run(
+        ["openssl", "cmp", "-use_mock_srv", "-srv_secret", f"pass:{SECRET.decode()}",
+         "-srv_ref", "r", "-rsp_cert", "dev.pem", "-cmd", "rr", "-oldcert", "dev.pem",
+         "-revreason", "1", "-ref", "r", "-secret", f"pass:{SECRET.decode()}",
+         "-recipient", "/CN=Fuzz CA", "-rspout", "rp.der"],
+        cwd=d, capture_output=True, text=True, timeout=60, check=False)
+    assert 0 == done.returncode, done.stderr
+    return ca, [(d / name).read_bytes() for name in ("cp.der", "conf.der", "rp.der")]
 
 
 def _client(ca: x509.Certificate) -> CmpClient:
@@ -73,8 +82,11 @@ def _client(ca: x509.Certificate) -> CmpClient:
 
 
 def test_real_answers_decode_and_verify(answers: tuple[x509.Certificate, list[bytes]]) -> None:
-    ca, (cp, conf) = answers
+    ca, (cp, conf, rp) = answers
     client = _client(ca)
+    revoked = decode_message(rp)
+    assert ("rp", True) == (revoked.body_type, revoked.body["revCerts"].isValue)
+    assert "ok" == client._authentic(revoked)
     assert ("cp", "pkiconf") == (decode_message(cp).body_type, decode_message(conf).body_type)
     assert "ok" == client._authentic(decode_message(cp))
     wrong = CmpClient("http://127.0.0.1:9/", CmpProtection("pbm", secret=b"x"), trust=ca)
@@ -164,7 +176,7 @@ def test_oversized_answer_is_refused_before_decoding() -> None:
 def test_transaction_nonce_body_and_protection_are_checked(
         answers: tuple[x509.Certificate, list[bytes]]) -> None:
     """RFC 9483 §3.5 on a real answer: ours only if all of them match."""
-    ca, (cp, _) = answers
+    ca, (cp, *_) = answers
     client = _client(ca)
     msg = decode_message(cp)
     tid, nonce = msg.octets("transactionID"), msg.octets("recipNonce")
@@ -185,7 +197,7 @@ def test_pbmac1_protected_answer_is_verified(
         answers: tuple[x509.Certificate, list[bytes]]) -> None:
     """A real cp re-protected here with PBMAC1 (RFC 9481 §6.1.2, computed with hashlib):
     accepted with the secret, told apart as a MAC mismatch without it."""
-    ca, (cp, _) = answers
+    ca, (cp, *_) = answers
     decoded, _ = decoder.decode(cp, asn1Spec=rfc4210.PKIMessage())
     salt, count = b"s" * 16, 1000
     kdf = rfc8018.PBKDF2_params()
