@@ -373,3 +373,62 @@ def test_modify_and_delete_on_both_stores(runtime: Runtime) -> None:
     assert {"terminated"} == {s.document["state"] for s in market.list_services(None, True)}
     assert [SimState.INVENTORY] * 2 == [inventory.get_sim(i).state for i in stock]
     assert [] == inventory.list_apns("acme")
+
+
+def test_a_buyer_suspends_and_resumes_its_product(
+        api: Any, sqlite_runtime: Runtime, operator_headers: dict[str, str],
+        tmf_check: TmfCheck) -> None:
+    rt = sqlite_runtime
+    keys = _keys(rt, operator_headers)
+    acme = keys["acme"]
+    stock = add_stock(rt, 2)
+    rt.market_events.retry_base = 0.01
+    rt.market_events.allowed_networks = LOOPBACK
+    listener = Listener()
+    try:
+        assert 201 == api.post(f"{INVENTORY}/hub", json={"callback": listener.url},
+                               headers=acme).status_code
+        offering = _connectivity(api, operator_headers, tmf_check)
+        assert 201 == api.post(f"{ORDERING}/productOrder", json=order_body(
+            offering["id"], 2, apnName="acme.iot", addressPool="10.20.0.0/24"),
+            headers=acme).status_code
+        product = api.get(f"{INVENTORY}/product", headers=acme).json()[0]
+        url = f"{INVENTORY}/product/{product['id']}"
+        inventory = rt.subscriber.inventory
+
+        suspended = api.patch(url, json={"status": "suspended", "description": "paused"},
+                              headers=acme)
+        assert 200 == suspended.status_code, suspended.text
+        tmf_check("637", "Product", suspended.json())
+        assert ("suspended", "paused") == (suspended.json()["status"],
+                                           suspended.json()["description"])
+        assert [SimState.SUSPENDED] * 2 == [inventory.get_sim(i).state for i in stock]
+        sims = _service(api, acme, "SimBatch")
+        tmf_check("638", "Service", sims)
+        assert ("inactive", False) == (sims["state"], sims["isServiceEnabled"])
+        assert "active" == _service(api, acme, "PrivateApn")["state"]
+        refused = api.post(f"{ORDERING}/productOrder", json=_delete(product["id"]),
+                           headers=acme)
+        assert (422, "product-not-active") == (refused.status_code, refused.json()["code"])
+
+        resumed = api.patch(url, json={"status": "active"}, headers=acme)
+        assert 200 == resumed.status_code, resumed.text
+        assert [SimState.ACTIVE] * 2 == [inventory.get_sim(i).state for i in stock]
+        assert "active" == _service(api, acme, "SimBatch")["state"]
+
+        for body, headers, status in (
+                ({"status": "terminated"}, acme, 409), ({"status": "pendingActive"}, acme, 409),
+                ({"productOffering": {"id": "x"}}, acme, 400), ({"name": 7}, acme, 400),
+                ({"status": "suspended"}, keys["globex"], 404)):
+            answer = api.patch(url, json=body, headers=headers)
+            assert status == answer.status_code, (body, answer.text)
+            tmf_check("637", "Error", answer.json())
+        assert [SimState.ACTIVE] * 2 == [inventory.get_sim(i).state for i in stock]
+
+        for status in ("suspended", "active"):
+            event = listener.wait_for(
+                lambda e, s=status: e["eventType"] == "ProductStateChangeEvent"
+                and e["event"]["product"]["status"] == s)
+            tmf_check("637", "ProductStateChangeEvent", event)
+    finally:
+        listener.close()

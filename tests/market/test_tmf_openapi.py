@@ -282,6 +282,12 @@ def test_every_tmf_operation_answers_what_the_official_files_describe(
         assert 200 == api.get(f"{base}/{kind}/{listing.json()[0]['id']}",
                               headers=acme).status_code
         assert 404 == api.get(f"{base}/{kind}/missing", headers=acme).status_code
+        if kind == "product":
+            one = f"{base}/{kind}/{listing.json()[0]['id']}"
+            assert 200 == api.patch(one, json={"description": "fleet"},
+                                    headers=acme).status_code
+            assert 409 == api.patch(one, json={"status": "terminated"},
+                                    headers=acme).status_code
 
     # Every API's hub.
     for base in (CATALOG, SERVICE_CATALOG, ORDERING, SERVICE_ORDERING, INVENTORY,

@@ -6,6 +6,7 @@ and what does not yet is in ``docs/market.md``.
 """
 
 from simtrust.market._cancel import CANCELLING, Cancellations
+from simtrust.market._contracts import LedgerContract, build_provisioners
 from simtrust.market._events import BASE_PATHS, MAX_ATTEMPTS, MarketEvents
 from simtrust.market._federation import (
     CATALOG_TAG,
@@ -20,7 +21,6 @@ from simtrust.market._provision import (
     FUNCTION_ORDER,
     Provisioner,
     Provisioners,
-    build_provisioners,
 )
 from simtrust.market._query import RESERVED_PARAMS, matches, merge_patch, select_fields
 from simtrust.market._records import (
@@ -57,6 +57,7 @@ __all__ = [
     "Cancellations",
     "CatalogItem",
     "Federation",
+    "LedgerContract",
     "MarketEvents",
     "MarketService",
     "Orchestrator",

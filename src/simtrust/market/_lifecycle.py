@@ -40,8 +40,8 @@ from simtrust.errors import Conflict, InvalidInput, NotFound, Rejected
 from simtrust.market._provision import FUNCTION_ORDER, Provisioners
 from simtrust.store import Database
 
-__all__ = ["CHANGES", "OPEN_ORDER", "change_item", "lock_products", "service_values",
-           "settle_products", "update_service"]
+__all__ = ["CHANGES", "OPEN_ORDER", "Emit", "busy_order", "change_item", "lock_products",
+           "service_values", "settle_products", "update_service"]
 
 #: Item actions that change an installed product.
 CHANGES = frozenset({"modify", "delete"})
@@ -72,7 +72,7 @@ def _supplied(item: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _busy(db: Database, product: Mapping[str, Any]) -> str | None:
+def busy_order(db: Database, product: Mapping[str, Any]) -> str | None:
     """The open order already changing ``product``, if any."""
     for entry in product.get("productOrderItem", []):
         if entry.get("orderItemAction") not in CHANGES:
@@ -134,7 +134,7 @@ def change_item(db: Database, provisioners: Provisioners, tenant_id: str | None,
     if product.get("status") != "active":
         raise Rejected("product-not-active", f"product {pid!r} is {product.get('status')}",
                        id=pid)
-    busy = _busy(db, product)
+    busy = busy_order(db, product)
     if busy is not None:
         raise Conflict(f"product {pid!r} is being changed by productOrder {busy!r}", id=pid)
     offering = product["productOffering"]
@@ -222,7 +222,7 @@ def lock_products(db: Database, emit: Emit, order: Mapping[str, Any],
         if row is None:
             raise NotFound(f"no product {item['product']['id']!r}")
         product = json.loads(row[0])
-        busy = _busy(db, product)
+        busy = busy_order(db, product)
         if busy is not None:
             raise Conflict(f"product {product['id']!r} is being changed by productOrder"
                            f" {busy!r}", id=product["id"])

@@ -38,6 +38,7 @@ from simtrust.market._cancel import Cancellations
 from simtrust.market._events import MarketEvents
 from simtrust.market._lifecycle import CHANGES, change_item, lock_products, settle_products
 from simtrust.market._orchestrate import resolve_plan
+from simtrust.market._products import patch_product
 from simtrust.market._provision import Provisioners
 from simtrust.market._query import merge_patch
 from simtrust.market._records import (
@@ -437,6 +438,11 @@ class MarketService:
         if row is None:
             raise NotFound(f"no product {product_id!r}", id=product_id)
         return Product(row[0], json.loads(row[1]))
+
+    def patch_product(self, product: Product, patch: dict[str, Any], actor: str) -> Product:
+        """TMF637 merge patch: suspend / resume, describe (:mod:`._products`)."""
+        return patch_product(self._db, self._audit, self._emit, self._provisioners, product,
+                             patch, actor)
 
     def list_products(self, tenant_id: str | None, everything: bool) -> list[Product]:
         if everything:

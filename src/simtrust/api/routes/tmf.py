@@ -1,7 +1,8 @@
 """TM Forum Open APIs: TMF620 Product Catalog v4.1.0, TMF633 Service Catalog v4.0.0,
 TMF622 Product Ordering v4.0.0, TMF641 Service Ordering v4.1.0 (the service orders
-orchestration creates), TMF637 Product Inventory and TMF638 Service Inventory v4.0.0
-(read side: what completed orders created), and each API's ``hub`` (TMF630 part 2).
+orchestration creates), TMF637 Product Inventory (what completed orders created; PATCH
+suspends, resumes and describes a product) and TMF638 Service Inventory v4.0.0, and
+each API's ``hub`` (TMF630 part 2).
 TMF622 v5.0.0 is in ``tmf_v5.py``.
 
 Official base paths (``/tmf-api/productCatalogManagement/v4``,
@@ -342,6 +343,17 @@ def retrieve_product(id: str, request: Request, rt: CurrentRuntime, who: Current
     product = rt.market.get_product(id)
     who.check_tenant(product.tenant_id, NotFound(f"no product {id!r}", id=id))
     return select_fields(_product_doc(request, product.document), fields)
+
+
+@router.patch(f"{INVENTORY}/product/{{id}}", responses=_ERRORS, operation_id="patchProduct",
+              summary="Updates partially a Product (JSON Merge Patch: name, description,"
+                      " isCustomerVisible, status active <-> suspended)")
+def patch_product(id: str, body: PatchBody, request: Request, rt: CurrentRuntime,
+                  who: CurrentPrincipal) -> dict[str, Any]:
+    product = rt.market.get_product(id)
+    who.check_tenant(product.tenant_id, NotFound(f"no product {id!r}", id=id))
+    who.require_admin()
+    return _product_doc(request, rt.market.patch_product(product, body, who.actor).document)
 
 
 # -- TMF641 service ordering, TMF638 service inventory (created by orchestration) ---------
