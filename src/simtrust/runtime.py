@@ -67,6 +67,7 @@ from simtrust.errors import (
 )
 from simtrust.flows import FlowService
 from simtrust.fraudshare import (
+    Consortium,
     FraudIntelligence,
     consortium_from_json,
 )
@@ -190,6 +191,7 @@ class Runtime:
         self.tenants = TenantStore(db)
         self._built: dict[str, Any] = {}
         self._order: list[Any] = []
+        self._consortium_stamp = 0
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -429,30 +431,47 @@ class Runtime:
 
         Signs as the platform issuer DID, matches partners' reports against this
         operator's SIMs, alerts through :attr:`detect`'s sinks and feeds the shared
-        equipment blocklist to its fraud detector; rebuilt from the ledger.
+        equipment blocklist to its fraud detector; rebuilt from the ledger. A change
+        of the consortium file (members, keys, policy) applies from the next use.
         """
 
         def build() -> FraudIntelligence:
-            path = self.settings.fraud_consortium
-            if not path:
-                raise Conflict("fraud sharing is not configured (SIMTRUST_FRAUD_CONSORTIUM)")
-            try:
-                consortium = consortium_from_json(json.loads(Path(path).read_text("utf-8")))
-            except (OSError, ValueError, SimtrustError) as exc:
-                detail = exc.detail if isinstance(exc, SimtrustError) else type(exc).__name__
-                raise ConfigError(f"the consortium file {path} is unusable: {detail}",
-                                  setting="fraud_consortium") from None
+            consortium, stamp = self._consortium()
             intel = FraudIntelligence(
                 me=self.identity.issuer().controller, members=consortium.members,
                 keys=consortium.keys, resolver=self.identity.resolver,
                 own_imsis=self._own_imsis,
                 own_version=self.subscriber.inventory.count_sims,
                 deliver=self.detect.deliver, policy=consortium.policy)
+            self._consortium_stamp = stamp
             self.detect.fraud.shared_blocklist = intel.blocked_by
             self.ledger.register_handler("tagged-data", intel, replay_from=1)
             return intel
 
-        return self._once("fraud_intel", build)
+        intel = self._once("fraud_intel", build)
+        try:
+            changed = Path(self.settings.fraud_consortium).stat().st_mtime_ns \
+                != self._consortium_stamp
+        except OSError:
+            changed = False  # gone for now: keep the consortium in use
+        if changed:
+            consortium, stamp = self._consortium()
+            intel.update_consortium(consortium.members, consortium.keys, consortium.policy)
+            self._consortium_stamp = stamp
+        return intel
+
+    def _consortium(self) -> tuple[Consortium, int]:
+        """The consortium file's content and its modification stamp."""
+        path = self.settings.fraud_consortium
+        if not path:
+            raise Conflict("fraud sharing is not configured (SIMTRUST_FRAUD_CONSORTIUM)")
+        try:
+            stamp = Path(path).stat().st_mtime_ns
+            return consortium_from_json(json.loads(Path(path).read_text("utf-8"))), stamp
+        except (OSError, ValueError, SimtrustError) as exc:
+            detail = exc.detail if isinstance(exc, SimtrustError) else type(exc).__name__
+            raise ConfigError(f"the consortium file {path} is unusable: {detail}",
+                              setting="fraud_consortium") from None
 
     def _own_imsis(self) -> Iterable[str]:
         after = ""

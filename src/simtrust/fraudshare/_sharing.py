@@ -157,6 +157,16 @@ class FraudIntelligence:
     def __repr__(self) -> str:
         return f"FraudIntelligence(me={self.me!r}, reports={len(self._reports)})"
 
+    def update_consortium(self, members: Iterable[str], keys: ConsortiumKeys,
+                          policy: SharingPolicy | None = None) -> None:
+        """New members, keys or policy (the consortium file changed); documents already
+        applied or refused keep their outcome, the next ones are judged by these."""
+        with self._lock:
+            self.members = frozenset(members) | {self.me}
+            self.keys = keys
+            self.policy = policy or SharingPolicy()
+            self._index.clear()  # new epochs: rebuild the keyed-hash index
+
     # -- the ledger handler ---------------------------------------------------------------
 
     def apply(self, fm: FinalizedMessage) -> None:
@@ -399,7 +409,7 @@ class FraudIntelligence:
                 "matches": len(self.matches), "refused": self.refused,
                 "blocklisted_imeis": sum(len(v) for v in self._blocked.values()),
                 "blocklisted_tacs": len(self._blocked_tacs),
-                "key_epoch": self.keys.current, "members": len(self.members),
+                "key_epoch": self.keys.current, "members": len(self.members), "me": self.me,
             }  # fmt: skip
 
     # -- publishing -----------------------------------------------------------------------
