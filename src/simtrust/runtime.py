@@ -56,7 +56,7 @@ from simtrust.devices import (
     check_bindings,
     feed_fraud_checks,
 )
-from simtrust.domain import Iccid, imsi_digits
+from simtrust.domain import Iccid, Imei, imsi_digits
 from simtrust.errors import (
     ConfigError,
     Conflict,
@@ -579,6 +579,14 @@ class Runtime:
                     return []
 
             check_bindings(services.manager, bound_imeis)
+
+            def write_reports(batch: Iterable[tuple[str, str, dict[str, Any], datetime]]) -> None:
+                inventory.devices.record_reports(
+                    [(tenant, Imei(imei), fields, at) for tenant, imei, fields, at in batch],
+                    actor="devices")
+
+            # Reported firmware and radio values go onto the inventory's device records.
+            services.keep_records(write_reports)
             return services
 
         return self._once("devices", build)

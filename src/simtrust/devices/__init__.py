@@ -34,6 +34,7 @@ from simtrust.devices._credentials import CredentialStore
 from simtrust.devices._dtls_client import DtlsClientLink
 from simtrust.devices._fota import RESULT_TEXT, Campaign, FirmwareCampaigns
 from simtrust.devices._objects import OBJECTS, ObjLink, Path, Value, format_path, parse_path
+from simtrust.devices._records import REPORTED_RESOURCES, ReportWriter, record_device_reports
 from simtrust.devices._reports import check_bindings, feed_fraud_checks
 from simtrust.devices._server import (
     DeviceAlert,
@@ -63,6 +64,7 @@ __all__ = [
     "CON",
     "GBA_PSK_PREFIX",
     "OBJECTS",
+    "REPORTED_RESOURCES",
     "RESULT_TEXT",
     "UA_PSK_TLS_CCM8",
     "X509_PREFIX",
@@ -93,6 +95,7 @@ __all__ = [
     "PskEntry",
     "QueuedSink",
     "Registration",
+    "ReportWriter",
     "SimFinder",
     "UdpLink",
     "Value",
@@ -107,4 +110,5 @@ __all__ = [
     "parse_endpoint",
     "parse_links",
     "parse_path",
+    "record_device_reports",
 ]

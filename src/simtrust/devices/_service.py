@@ -28,6 +28,7 @@ from simtrust.devices._bootstrap import (
 from simtrust.devices._certauth import X509_PREFIX, DeviceCertificates
 from simtrust.devices._credentials import BOOTSTRAP, CredentialStore
 from simtrust.devices._fota import FirmwareCampaigns
+from simtrust.devices._records import Report, ReportWriter, record_device_reports
 from simtrust.devices._server import DeviceAlert, DeviceManager, SimFinder
 from simtrust.devices._transport import DtlsServerLink, UdpLink
 from simtrust.errors import Conflict
@@ -83,6 +84,8 @@ class DeviceServices:
         self._closers: list[Callable[[], None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sinks = list(sinks)
+        self._clock = clock
+        self.records: ReportWriter | None = None
         self.dm_port = 0
         self.bs_port = 0
         self.nosec_port: int | None = None
@@ -96,6 +99,17 @@ class DeviceServices:
     def issue_bootstrap_psk(self, imsi: str, tenant_id: str) -> tuple[str, bytes]:
         """A per-device bootstrap PSK for a SIM that cannot run GBA (shown once)."""
         return self.credentials.issue(BOOTSTRAP, imsi, tenant_id)
+
+    def keep_records(self, write: Callable[[Sequence[Report]], object]) -> ReportWriter:
+        """Write what devices report from objects 3, 4 and 5 to the inventory through
+        ``write`` (batches, off the loop; ``devices/_records.py``)."""
+        writer = ReportWriter(write)
+        self.records = writer
+        if self._loop is None:
+            record_device_reports(self.manager, writer, self._clock)
+        else:  # the listener list belongs to the loop once it runs
+            self.run_sync(lambda: record_device_reports(self.manager, writer, self._clock))
+        return writer
 
     # -- running --------------------------------------------------------------------------
 
@@ -226,6 +240,8 @@ class DeviceServices:
             self._thread.join(10)
         self._loop = None
         self.credentials.flush()
+        if self.records is not None:
+            self.records.flush()
 
     def close(self) -> None:
         self.stop()

@@ -304,6 +304,10 @@ class Device:
     group_id: int | None
     label: str
     created_at: datetime
+    #: What the device last reported about itself (firmware, radio; names in
+    #: ``subscriber._devices.REPORTED_FIELDS``), merged field by field, and when.
+    reported: Mapping[str, Any] = field(default_factory=dict)
+    reported_at: datetime | None = None
 
     @property
     def tac(self) -> Tac:
@@ -318,6 +322,8 @@ class Device:
             "group_id": self.group_id,
             "label": self.label,
             "created_at": self.created_at.isoformat(),
+            "reported": dict(self.reported),
+            "reported_at": self.reported_at.isoformat() if self.reported_at else None,
         }
 
 

@@ -217,6 +217,15 @@ MIGRATIONS = [
         CREATE INDEX sub_address_allocations_tenant ON sub_address_allocations (tenant_id)
         """,
     ),
+    Migration(
+        "subscriber",
+        8,
+        "what a device reported (firmware, radio) on its inventory record",
+        """
+        ALTER TABLE sub_devices ADD COLUMN reported TEXT;
+        ALTER TABLE sub_devices ADD COLUMN reported_at TEXT
+        """,
+    ),
 ]
 
 #: Sealed columns the runtime re-wraps when the master key rotates.
