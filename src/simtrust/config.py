@@ -71,6 +71,7 @@ class Settings:
     lwm2m_bind: str = ""
     lwm2m_bootstrap_bind: str = ""
     lwm2m_public_host: str = "localhost"
+    tunnel_vici: str = ""
     public_base_url: str = ""
     vc_public_verify: bool = False
     vc_public_verify_per_minute: int = 60
@@ -193,6 +194,7 @@ _ENV = {
     "lwm2m_bind": "SIMTRUST_LWM2M_BIND",
     "lwm2m_bootstrap_bind": "SIMTRUST_LWM2M_BOOTSTRAP_BIND",
     "lwm2m_public_host": "SIMTRUST_LWM2M_PUBLIC_HOST",
+    "tunnel_vici": "SIMTRUST_TUNNEL_VICI",
     "public_base_url": "SIMTRUST_PUBLIC_BASE_URL",
     "vc_public_verify": "SIMTRUST_VC_PUBLIC_VERIFY",
     "vc_public_verify_per_minute": "SIMTRUST_VC_PUBLIC_VERIFY_PER_MINUTE",
@@ -324,6 +326,12 @@ def _coerce(key: str, raw: Any) -> Any:
         numeric = port.isascii() and port.isdigit()
         if text and (not sep or not host or not numeric or not 0 <= int(port) < 65536):
             raise ConfigError(f"{key} must be HOST:PORT (empty: off), got {text!r}", setting=key)
+        return text
+    if key == "tunnel_vici":
+        text = str(raw).strip().removeprefix("unix://")
+        if text and not text.startswith("/"):
+            raise ConfigError("tunnel_vici is the absolute path (or unix:// URI) of charon's"
+                              " VICI socket (empty: off)", setting=key)
         return text
     if key == "storm_limits":
         text = str(raw).strip()

@@ -81,7 +81,14 @@ from simtrust.market import (
     Provisioners,
     build_provisioners,
 )
-from simtrust.policy import PolicyService, PolicyStore, build_policy_service
+from simtrust.policy import (
+    PolicyService,
+    PolicyStore,
+    TunnelAlert,
+    TunnelStore,
+    TunnelWatch,
+    build_policy_service,
+)
 from simtrust.settlement import CONTRACT_CODES, ContractEngine
 from simtrust.store import (
     Database,
@@ -372,6 +379,26 @@ class Runtime:
             return engine
 
         return self._once("contracts", build)
+
+    @property
+    def tunnels(self) -> TunnelStore:
+        """Enterprise tunnels stored per APN (PSKs sealed with the keyring)."""
+        return self._once("tunnels", lambda: TunnelStore(self.db, self.keyring, self.audit,
+                                                         self.clock))
+
+    def tunnel_watch(self, vici_path: str) -> TunnelWatch:
+        """Tunnel events from the charon at ``vici_path``; a stored tunnel going down is a
+        ``tunnel-down`` alert to the audit log, MQTT and the tenant's webhook (queued)."""
+
+        def build() -> TunnelWatch:
+            alerts: AlertDispatcher[TunnelAlert] = self._once("tunnel_alerts", lambda: (
+                AlertDispatcher([AuditSink(self.audit, actor="tunnels"),
+                                 MqttSink(self.settings.mqtt_url, prefix=POLICY_ALERT_PREFIX),
+                                 WebhookSink(lookup=self._tenant_webhook)])))
+            return TunnelWatch(vici_path, self.tunnels, on_alert=alerts.submit,
+                               clock=self.clock)
+
+        return self._once("tunnel_watch", build)
 
     @property
     def detect(self) -> DetectionService:

@@ -75,6 +75,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/sims/{iccid}/disconnect"): {},
     ("POST", "/v1/sims/{iccid}/coa"): {"session_timeout": 60},
     ("PUT", "/v1/apns/{name}/access"): {"session_timeout": 60},
+    ("PUT", "/v1/apns/{name}/tunnel"): {
+        "name": "t1", "local_address": "192.0.2.1", "remote_address": "192.0.2.2",
+        "local_id": "gw.example", "remote_id": "vpn.example",
+        "enterprise_prefixes": ["172.16.0.0/24"], "psk_hex": "00" * 16},
     ("POST", "/v1/apns/{name}/users"): {"username": "u", "password": "p"},
     ("PUT", "/v1/policy/policies/{tenant_id}/{scope}"): {"rules": []},
     ("PUT", "/v1/policy/alerting/{tenant_id}"): {"webhook_url": None},

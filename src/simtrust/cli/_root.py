@@ -27,6 +27,7 @@ from simtrust.demo import run_demo
 from simtrust.detect import StormGuard, storm_guard_from
 from simtrust.diameter import DiameterListener, NodeSettings, tls_context
 from simtrust.errors import ConfigError, InvalidInput, SimtrustError
+from simtrust.policy import TunnelWatch
 from simtrust.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -186,10 +187,13 @@ def serve(
         rt.orchestrator.recover()
         rt.market.cancellations.recover()
         rt.market_events.start()
+        tunnels = _start_tunnel_watch(rt)
         ticks = 0
         while not stop.wait(0.5):
             for pid, status in pool.check():
                 err_console.print(f"API worker {pid} exited ({status}); started another")
+            if tunnels is not None:
+                tunnels.check()  # connects again after charon restarted
             ticks += 1
             if ticks % 10 == 1:
                 _fraud_tick(rt, diameter, sbi_storm)
@@ -415,6 +419,19 @@ def _start_energy_clearing(rt: Runtime) -> threading.Event | None:
 
     threading.Thread(target=loop, name="energy-clearing", daemon=True).start()
     return stop
+
+
+def _start_tunnel_watch(rt: Runtime) -> TunnelWatch | None:
+    """Tunnel events from the gateway's charon when ``SIMTRUST_TUNNEL_VICI`` is set."""
+    path = rt.settings.tunnel_vici
+    if not path:
+        return None
+    watch = rt.tunnel_watch(path)
+    if watch.check():
+        err_console.print(f"simtrust tunnel events from charon at {path}")
+    else:
+        err_console.print(f"charon's VICI socket {path} is not reachable; retrying every 5 s")
+    return watch
 
 
 def _start_anchoring(rt: Runtime) -> threading.Event | None:

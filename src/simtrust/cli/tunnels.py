@@ -4,8 +4,9 @@
 or the enterprise's with ``--enterprise-side``) or, with ``--guard``, the nftables table
 that lets the APN's traffic out only through it; ``status`` reads ``swanctl --list-sas``
 and exits 1 with one line per tunnel that is down; ``apply`` makes a gateway's charon and
-guard run exactly the tunnels of a JSON file (``TunnelGateway``), tearing down the ones
-no longer in it. Bad input: one line, exit 2.
+guard run exactly the tunnels of a JSON file, or with ``--stored`` the tunnels stored per
+APN in this data directory (``PUT /v1/apns/{name}/tunnel``), through ``TunnelGateway``,
+tearing down the ones no longer in it. Bad input: one line, exit 2.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from simtrust.cli._common import console, emit_json, read_text
+from simtrust.cli._common import console, emit_json, open_runtime, read_text
 from simtrust.errors import InvalidInput
 from simtrust.policy import (
     TunnelGateway,
@@ -121,22 +122,34 @@ def _spec(item: object) -> TunnelSpec:
 
 @app.command("apply")
 def apply(
-    file: Annotated[Path, typer.Argument(help="JSON list of tunnels (TunnelSpec fields, "
-                                         "psk_hex for a PSK).")],
     directory: Annotated[Path, typer.Option("--dir", help="The gateway's swanctl directory.")],
+    file: Annotated[Path | None, typer.Argument(
+        help="JSON list of tunnels (TunnelSpec fields, psk_hex for a PSK).")] = None,
+    stored: Annotated[bool, typer.Option(
+        "--stored", help="The tunnels stored per APN instead of a file.")] = False,
     uri: Annotated[str, typer.Option("--uri", help="charon's VICI socket.")]
     = "unix:///var/run/charon.vici",
     netns: Annotated[str | None, typer.Option("--netns", help="Gateway namespace.")] = None,
 ) -> None:
-    """Run exactly the tunnels of FILE on the gateway (removed ones are torn down)."""
-    try:
-        items = json.loads(read_text(file))
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"{file} is not a JSON list of tunnels: {exc}",
-                           field="file") from None
-    if not isinstance(items, list):
-        raise InvalidInput(f"{file} is not a JSON list of tunnels", field="file")
-    specs = [_spec(item) for item in items]
+    """Run exactly the tunnels of FILE (or the stored ones) on the gateway; removed ones
+    are torn down."""
+    if (file is None) == (not stored):
+        raise InvalidInput("give a tunnels file or --stored (one of them)", field="file")
+    if file is None:
+        rt = open_runtime()
+        try:
+            specs = rt.tunnels.tunnels()
+        finally:
+            rt.close()
+    else:
+        try:
+            items = json.loads(read_text(file))
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"{file} is not a JSON list of tunnels: {exc}",
+                               field="file") from None
+        if not isinstance(items, list):
+            raise InvalidInput(f"{file} is not a JSON list of tunnels", field="file")
+        specs = [_spec(item) for item in items]
     change = TunnelGateway(directory, vici_uri=uri, netns=netns).apply(specs)
     console.print(f"added {', '.join(change.added) or '-'}; removed "
                   f"{', '.join(change.removed) or '-'}; kept {', '.join(change.kept) or '-'}")

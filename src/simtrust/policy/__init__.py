@@ -53,6 +53,8 @@ from simtrust.policy._service import (
 )
 from simtrust.policy._store import PolicyStore
 from simtrust.policy._tunnel_gateway import TunnelApplyError, TunnelChange, TunnelGateway
+from simtrust.policy._tunnel_store import TunnelStore, tunnel_psk_aad
+from simtrust.policy._tunnel_watch import TunnelWatch
 from simtrust.policy._tunnels import (
     TunnelAlert,
     TunnelSpec,
@@ -103,6 +105,8 @@ __all__ = [
     "TunnelEvents",
     "TunnelGateway",
     "TunnelSpec",
+    "TunnelStore",
+    "TunnelWatch",
     "UsageMeter",
     "Violation",
     "VolumeCapRule",
@@ -118,4 +122,5 @@ __all__ = [
     "rule_from_dict",
     "table_name",
     "tunnel_alerts",
+    "tunnel_psk_aad",
 ]

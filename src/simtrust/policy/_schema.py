@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from simtrust.store import Migration
+from simtrust.store import Migration, SealedColumn
 
-__all__ = ["MIGRATIONS", "NATS_MIGRATIONS"]
+__all__ = ["MIGRATIONS", "NATS_MIGRATIONS", "SEALED_COLUMNS"]
 
 MIGRATIONS = [
     Migration(
@@ -34,6 +34,33 @@ MIGRATIONS = [
             tenant_id TEXT PRIMARY KEY,
             webhook_url TEXT,
             updated_at TEXT NOT NULL
+        )
+        """,
+    ),
+    Migration(
+        "policy",
+        3,
+        "enterprise tunnels, one per APN",
+        """
+        CREATE TABLE policy_tunnels (
+            name TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL,
+            apn TEXT NOT NULL,
+            local_address TEXT NOT NULL,
+            remote_address TEXT NOT NULL,
+            local_id TEXT NOT NULL,
+            remote_id TEXT NOT NULL,
+            apn_pool TEXT NOT NULL,
+            enterprise_prefixes TEXT NOT NULL,
+            auth TEXT NOT NULL,
+            psk_sealed {blob},
+            local_cert TEXT NOT NULL,
+            remote_ca TEXT NOT NULL,
+            ike_proposals TEXT NOT NULL,
+            esp_proposals TEXT NOT NULL,
+            dpd_delay_s INTEGER NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (tenant_id, apn)
         )
         """,
     ),
@@ -78,3 +105,6 @@ NATS_MIGRATIONS = [
 ]
 
 MIGRATIONS += NATS_MIGRATIONS
+
+#: Sealed columns the runtime re-wraps when the master key rotates.
+SEALED_COLUMNS = [SealedColumn("policy_tunnels", "name", "psk_sealed")]

@@ -177,6 +177,11 @@ class TunnelEvents:
     def __repr__(self) -> str:
         return f"TunnelEvents({self._path}, {len(self.events)} events)"
 
+    @property
+    def alive(self) -> bool:
+        """Connected and listening (False once charon closed the socket)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def _read_packet(self, sock: socket.socket) -> bytes:
         head = self._read_exact(sock, 4)
         length = struct.unpack(">I", head)[0]
