@@ -42,6 +42,7 @@ class Settings:
     nats_url: str = "nats://127.0.0.1:4222"
     network_id: str = "simtrust-local"
     max_body_bytes: int = 1_048_576
+    firmware_max_bytes: int = 64 * 1_048_576
     log_level: str = "INFO"
     anchor_interval_s: float = 60.0
     energy_clear_interval_s: float = 60.0
@@ -165,6 +166,7 @@ _ENV = {
     "nats_url": "SIMTRUST_NATS_URL",
     "network_id": "SIMTRUST_NETWORK_ID",
     "max_body_bytes": "SIMTRUST_MAX_BODY_BYTES",
+    "firmware_max_bytes": "SIMTRUST_FIRMWARE_MAX_BYTES",
     "log_level": "SIMTRUST_LOG_LEVEL",
     "anchor_interval_s": "SIMTRUST_ANCHOR_INTERVAL_S",
     "energy_clear_interval_s": "SIMTRUST_ENERGY_CLEAR_INTERVAL_S",
@@ -262,13 +264,15 @@ def _defaults_for(home: Path, values: Mapping[str, Any]) -> Settings:
 def _coerce(key: str, raw: Any) -> Any:
     if key == "master_key_file":
         return Path(str(raw)).expanduser().resolve()
-    if key == "max_body_bytes":
+    if key in ("max_body_bytes", "firmware_max_bytes"):
         try:
             value = int(raw)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{key} must be an integer", setting=key) from exc
-        if value <= 0:
-            raise ConfigError(f"{key} must be positive", setting=key)
+        # a pushed package's Block1 NUM has 20 bits: 1 GiB at 1 KiB blocks (RFC 7959 §2.2)
+        if value <= 0 or (key == "firmware_max_bytes" and value > 1 << 30):
+            raise ConfigError(f"{key} must be positive (firmware: at most 1 GiB)",
+                              setting=key)
         return value
     if key in ("anchor_interval_s", "energy_clear_interval_s"):
         try:

@@ -52,6 +52,7 @@ from simtrust.devices import (
     DeviceAlert,
     DeviceCertificates,
     DeviceServices,
+    FirmwarePackages,
     QueuedSink,
     check_bindings,
     feed_fraud_checks,
@@ -379,6 +380,12 @@ class Runtime:
             return engine
 
         return self._once("contracts", build)
+
+    @property
+    def firmware(self) -> FirmwarePackages:
+        """Uploaded firmware packages per tenant, by SHA-256, in the data directory."""
+        return self._once("firmware", lambda: FirmwarePackages(
+            self.settings.home / "firmware", self.settings.firmware_max_bytes))
 
     @property
     def tunnels(self) -> TunnelStore:

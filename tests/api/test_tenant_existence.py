@@ -44,6 +44,10 @@ NOT_OWNED = {"message_id", "owner", "did", "list_id", "supiOrSuci", "address", "
     # a firmware campaign lives in the running LwM2M server's memory; another tenant's
     # answers like a missing one in code (fota._visible), tested in tests/devices/test_api.py
     "campaign_id",
+    # an uploaded firmware package, addressed by its SHA-256 inside the tenant the
+    # tenant_id query selects (one folder per tenant): another tenant's digest answers
+    # like one never uploaded, tested in tests/devices/test_packages.py
+    "digest",
     # an OID4VCI credential offer, fetched by reference by a wallet without a key
     # (OID4VCI §4.1.3): a random handle the operator hands out, owned by no tenant
     "offer_id",

@@ -36,25 +36,30 @@ class BodyLimit:
     """ASGI middleware rejecting request bodies over ``limit`` bytes with 413.
 
     It checks ``Content-Length`` first and also counts streamed chunks, so a
-    chunked upload cannot get past the limit either.
+    chunked upload cannot get past the limit either. ``overrides`` gives a route of its
+    own limit (the streamed firmware upload, which stores to disk as it reads).
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int,
+                 overrides: dict[tuple[str, str], int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.overrides = dict(overrides or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.overrides.get((scope.get("method", ""), scope.get("path", "")),
+                                   self.limit)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-                if declared < 0 or declared > self.limit:
-                    await self._reject(scope, receive, send)
+                if declared < 0 or declared > limit:
+                    await self._reject(scope, receive, send, limit)
                     return
         seen = 0
 
@@ -63,19 +68,19 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     # Raised inside the route's body read; the problem handler answers 413.
                     raise StarletteHTTPException(
-                        413, f"request bodies are limited to {self.limit} bytes"
+                        413, f"request bodies are limited to {limit} bytes"
                     )
             return message
 
         await self.app(scope, limited_receive, send)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem(
-            413, "Payload too large", f"request bodies are limited to {self.limit} bytes",
-            "payload-too-large", scope.get("path"), limit=self.limit,
+            413, "Payload too large", f"request bodies are limited to {limit} bytes",
+            "payload-too-large", scope.get("path"), limit=limit,
         )
         await response(scope, receive, send)
 
@@ -115,5 +120,6 @@ def create_app(runtime: Runtime) -> FastAPI:
             app.include_router(router)
     install_openapi(app)
     install_docs(app)
-    app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes, overrides={
+        ("POST", "/v1/fota/packages"): runtime.settings.firmware_max_bytes})
     return app

@@ -13,6 +13,7 @@ import contextlib
 import json
 import signal
 import threading
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import httpx
@@ -46,13 +47,18 @@ class ApiError(SimtrustError):
 
 
 def api_call(url: str, key: str, method: str, path: str,
-             body: dict[str, Any] | None = None) -> Any:
-    """One API request; a problem answer becomes one line (its detail)."""
+             body: dict[str, Any] | None = None, *, content: Iterator[bytes] | None = None,
+             params: dict[str, str] | None = None) -> Any:
+    """One API request (``content``: a raw body, streamed); a problem answer becomes one
+    line (its detail)."""
     if not key:
         raise InvalidInput("give --api-key or SIMTRUST_API_KEY", field="api_key")
+    headers = {"Authorization": f"Bearer {key}"}
+    if content is not None:
+        headers["Content-Type"] = "application/octet-stream"
     try:
         response = httpx.request(method, url.rstrip("/") + path, json=body, timeout=120,
-                                 headers={"Authorization": f"Bearer {key}"})
+                                 headers=headers, content=content, params=params)
     except httpx.HTTPError as exc:
         raise ApiError(f"cannot reach the API at {url}: {type(exc).__name__}") from exc
     if response.status_code >= 400:

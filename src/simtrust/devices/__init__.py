@@ -34,6 +34,12 @@ from simtrust.devices._credentials import CredentialStore
 from simtrust.devices._dtls_client import DtlsClientLink
 from simtrust.devices._fota import RESULT_TEXT, Campaign, FirmwareCampaigns
 from simtrust.devices._objects import OBJECTS, ObjLink, Path, Value, format_path, parse_path
+from simtrust.devices._packages import (
+    FirmwarePackages,
+    PackageInfo,
+    PackageUpload,
+    parse_package_digest,
+)
 from simtrust.devices._records import REPORTED_RESOURCES, ReportWriter, record_device_reports
 from simtrust.devices._reports import check_bindings, feed_fraud_checks
 from simtrust.devices._server import (
@@ -82,6 +88,7 @@ __all__ = [
     "DtlsServerLink",
     "EnterpriseServer",
     "FirmwareCampaigns",
+    "FirmwarePackages",
     "FirmwareState",
     "Lwm2mClient",
     "Message",
@@ -90,6 +97,8 @@ __all__ = [
     "ObjLink",
     "OperationFailed",
     "Opt",
+    "PackageInfo",
+    "PackageUpload",
     "Path",
     "Peer",
     "PskEntry",
@@ -109,6 +118,7 @@ __all__ = [
     "new_endpoint_name",
     "parse_endpoint",
     "parse_links",
+    "parse_package_digest",
     "parse_path",
     "record_device_reports",
 ]

@@ -13,11 +13,19 @@
   ``max_body`` bytes (else 4.13 with Size1, §2.9.3), a gap or a restart in the middle
   4.08 Request Entity Incomplete (§2.9.2); a bounded number of transfers at a time.
 - :func:`block2_slice` is the serving side of Block2: the requested block of a
-  representation, with Size2 (§4).
+  representation, with Size2 (§4) and an ETag of the representation (RFC 7252 §5.10.6,
+  8 bytes of its BLAKE2b digest) unless the response names one, so the requester can
+  tell the blocks of one representation from those of the next (RFC 7959 §2.4).
+- ETags on the requesting side: once the first block carried an ETag, a later block
+  with another one means the resource changed during the transfer (a notification
+  followed by GETs is the usual case, RFC 7959 §3.4); the transfer starts again from
+  block 0, at most :data:`MAX_RESTARTS` times, so the joined body is always one
+  representation, never a mix.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -44,6 +52,7 @@ __all__ = [
     "encode_block",
     "exchange",
     "fetch_rest",
+    "representation_etag",
 ]
 
 DEFAULT_BLOCK = 512
@@ -52,6 +61,8 @@ MAX_RESPONSE = 1 << 20
 CONTINUE = 0x5F  # 2.31 (RFC 7959 §2.9.1)
 REQUEST_ENTITY_INCOMPLETE = 0x88  # 4.08 (§2.9.2)
 _MAX_NUM = (1 << 20) - 1
+#: Restarts of a Block2 transfer whose representation changed (ETag) before giving up.
+MAX_RESTARTS = 3
 
 
 class BodyTooLarge(ValueError):
@@ -154,8 +165,10 @@ async def fetch_rest(endpoint: CoapEndpoint, peer: Peer,
         raise DecodeError("first Block2 answer is not block 0", reason="block")
     joined = bytearray(resp.payload)
     more, szx = first.more, first.szx
+    etag = resp.first(Opt.ETAG)
+    restarts, restarted = 0, False
     get = _without(request_options, Opt.BLOCK1, Opt.BLOCK2, Opt.SIZE1, Opt.OBSERVE,
-                   Opt.CONTENT_FORMAT)
+                   Opt.CONTENT_FORMAT, Opt.ETAG)
     while more:
         if len(joined) > max_body:
             raise BodyTooLarge(f"response over {max_body} bytes")
@@ -167,14 +180,32 @@ async def fetch_rest(endpoint: CoapEndpoint, peer: Peer,
             return part
         raw = part.first(Opt.BLOCK2)
         got = decode_block(raw) if raw is not None else Block(want.num, False, szx)
+        if restarted:  # block 0 of the representation now current
+            etag, restarted = part.first(Opt.ETAG), False
+        elif etag is not None and part.first(Opt.ETAG) != etag:
+            # another representation (RFC 7959 §2.4): start again from its block 0
+            restarts += 1
+            if restarts > MAX_RESTARTS:
+                raise DecodeError("the representation kept changing during a block-wise "
+                                  "transfer", reason="block-etag")
+            joined, restarted = bytearray(), True
+            continue
         if got.offset != len(joined):
             raise DecodeError("Block2 answer out of sequence", reason="block")
         joined += part.payload
         more, szx = got.more, got.szx
     if len(joined) > max_body:
         raise BodyTooLarge(f"response over {max_body} bytes")
+    options = _without(resp.options, Opt.BLOCK2, Opt.SIZE2, Opt.ETAG)
+    if etag is not None:
+        options.append((Opt.ETAG, etag))
     return Message(resp.mtype, resp.code, resp.mid, resp.token,
-                   tuple(_without(resp.options, Opt.BLOCK2, Opt.SIZE2)), bytes(joined))
+                   tuple(sorted(options, key=lambda o: o[0])), bytes(joined))
+
+
+def representation_etag(body: bytes) -> bytes:
+    """An ETag of a representation (RFC 7252 §5.10.6: 1-8 opaque bytes)."""
+    return hashlib.blake2b(body, digest_size=8).digest()
 
 
 def block2_slice(request: Message, response: Message, *,
@@ -194,6 +225,8 @@ def block2_slice(request: Message, response: Message, *,
     block = Block(want.num, want.offset + want.size < len(body), want.szx)
     options = [*_without(response.options, Opt.BLOCK2, Opt.SIZE2),
                (Opt.BLOCK2, encode_block(block)), (Opt.SIZE2, uint_option(len(body)))]
+    if response.first(Opt.ETAG) is None:
+        options.append((Opt.ETAG, representation_etag(body)))
     options.sort(key=lambda o: o[0])
     return Message(response.mtype, response.code, response.mid, response.token,
                    tuple(options), chunk)

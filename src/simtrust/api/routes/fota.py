@@ -2,6 +2,11 @@
 package pushed to /5/0/0 block-wise, RFC 7959): staged by
 device group with a failure threshold that halts the rollout; configuration pushed to a
 group. Campaigns run on the management server's loop; their status is polled.
+
+Packages larger than the API's body limit are uploaded first: ``POST /v1/fota/packages``
+streams the raw body (``application/octet-stream``) to disk under its own limit
+(``SIMTRUST_FIRMWARE_MAX_BYTES``), stores it by SHA-256 and answers its digest, which a
+campaign names as ``package_digest`` (``devices/_packages.py``).
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ import base64
 import binascii
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import ClientDisconnect
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Id64
 from simtrust.api.routes.devices import PathText, lwm2m_path, value_in
-from simtrust.devices import CF_SENML_CBOR, Campaign
+from simtrust.devices import CF_SENML_CBOR, Campaign, parse_package_digest
 from simtrust.errors import InvalidInput, NotFound
 
 __all__ = ["router"]
@@ -28,8 +35,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid input", **_PROBLEM},
     401: {"description": "No or unknown API key", **_PROBLEM},
     403: {"description": "Not allowed for this key", **_PROBLEM},
-    404: {"description": "No such campaign, group or device", **_PROBLEM},
+    404: {"description": "No such campaign, group, device or package", **_PROBLEM},
     409: {"description": "The LwM2M servers are not running", **_PROBLEM},
+    413: {"description": "Package over the firmware size limit", **_PROBLEM},
+    422: {"description": "Request body or query does not validate", **_PROBLEM},
 }
 
 
@@ -41,6 +50,9 @@ class CampaignIn(BaseModel):
     package_base64: str | None = Field(
         None, description="Or the package itself (base64), pushed to /5/0/0 block-wise; "
         "bounded by the request body limit")
+    package_digest: str | None = Field(
+        None, max_length=71, description="Or an uploaded package (sha256:<hex> from "
+        "POST /v1/fota/packages), pushed to /5/0/0 block-wise")
     version: str = Field(min_length=1, max_length=64, description="Expected /3/0/3 after")
     groups: list[Id64] = Field(min_length=1, max_length=64,
                               description="Device groups, one stage each, in order")
@@ -81,10 +93,13 @@ def create_campaign(body: CampaignIn, rt: CurrentRuntime,
     dev = rt.devices
 
     package: bytes | None = None
+    if sum(x is not None for x in (body.package_base64, body.package_digest)) \
+            + bool(body.package_uri) > 1:
+        raise InvalidInput("give one of package_uri, package_base64, package_digest",
+                           field="package_base64")
+    if body.package_digest is not None:
+        package = rt.firmware.read(tenant, body.package_digest)
     if body.package_base64 is not None:
-        if body.package_uri:
-            raise InvalidInput("give package_uri or package_base64, not both",
-                               field="package_base64")
         try:
             package = base64.b64decode(body.package_base64, validate=True)
         except (binascii.Error, ValueError):
@@ -126,3 +141,47 @@ def push_config(body: ConfigIn, rt: CurrentRuntime, who: CurrentPrincipal) -> di
     results = rt.devices.call(rt.devices.campaigns.configure_group(
         tenant, body.group_id, base, values, replace=False))
     return {"group_id": body.group_id, "results": results, "format": CF_SENML_CBOR}
+
+
+_UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+@router.post("/packages", status_code=status.HTTP_201_CREATED, responses=_ERRORS,
+             openapi_extra=_UPLOAD_BODY,
+             summary="Upload a firmware package (raw body, streamed; stored by SHA-256)")
+async def upload_package(request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                         tenant_id: str | None = None,
+                         sha256: str | None = None) -> dict[str, Any]:
+    """The body is the package itself; ``sha256`` (hex or ``sha256:<hex>``), when given,
+    must be its digest. Answered once the package is on disk (fsynced)."""
+    who.require_admin()
+    tenant = _tenant(who, tenant_id)
+    expected = parse_package_digest(sha256) if sha256 is not None else None
+    upload = await run_in_threadpool(rt.firmware.begin, tenant)
+    try:
+        async for chunk in request.stream():
+            upload.write(chunk)
+    except ClientDisconnect:
+        upload.abort()
+        raise InvalidInput("the upload ended early", field="body") from None
+    except BaseException:
+        upload.abort()
+        raise
+    return (await run_in_threadpool(upload.commit, expected)).to_json()
+
+
+@router.get("/packages", responses=_ERRORS, summary="A tenant's uploaded packages")
+def list_packages(rt: CurrentRuntime, who: CurrentPrincipal,
+                  tenant_id: str | None = None) -> dict[str, Any]:
+    tenant = _tenant(who, who.scope(tenant_id))
+    return {"packages": [p.to_json() for p in rt.firmware.packages(tenant)]}
+
+
+@router.delete("/packages/{digest}", responses=_ERRORS, summary="Delete an uploaded package")
+def delete_package(digest: str, rt: CurrentRuntime, who: CurrentPrincipal,
+                   tenant_id: str | None = None) -> dict[str, Any]:
+    who.require_admin()
+    tenant = _tenant(who, tenant_id)
+    rt.firmware.delete(tenant, digest)
+    return {"deleted": f"sha256:{parse_package_digest(digest)}"}
