@@ -107,6 +107,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/lwm2m/devices/{iccid}/read"): {"path": "/3/0"},
     ("POST", "/v1/lwm2m/devices/{iccid}/write"): {"path": "/1/1/1", "values": {"/1/1/1": 60}},
     ("POST", "/v1/lwm2m/devices/{iccid}/execute"): {"path": "/3/0/4"},
+    ("POST", "/v1/lwm2m/devices/{iccid}/read-composite"): {"paths": ["/3/0/3"]},
+    ("POST", "/v1/lwm2m/devices/{iccid}/write-composite"): {"values": {"/1/1/1": 60}},
     ("POST", "/v1/fota/campaigns"): lambda t: {"tenant_id": t, "groups": [1], "version": "2",
                                                "package_uri": "https://fw.example/2.bin"},
     ("POST", "/v1/fota/config"): lambda t: {"tenant_id": t, "group_id": 1, "path": "/1/0",

@@ -19,6 +19,7 @@ from simtrust.devices._bootstrap import (
 from simtrust.devices._certauth import X509_PREFIX, DeviceCertificates
 from simtrust.devices._client import FirmwareState, Lwm2mClient, new_endpoint_name
 from simtrust.devices._coap import CON, Code, Message, MsgType, Opt, decode_message, encode_message
+from simtrust.devices._composite import observe_composite, read_composite, write_composite
 from simtrust.devices._content import (
     CF_LINK,
     CF_OPAQUE,
@@ -27,7 +28,9 @@ from simtrust.devices._content import (
     CF_TEXT,
     CF_TLV,
     decode_content,
+    decode_paths,
     encode_content,
+    encode_paths,
     parse_links,
 )
 from simtrust.devices._credentials import CredentialStore
@@ -111,14 +114,19 @@ __all__ = [
     "check_bindings",
     "decode_content",
     "decode_message",
+    "decode_paths",
     "encode_content",
     "encode_message",
+    "encode_paths",
     "feed_fraud_checks",
     "format_path",
     "new_endpoint_name",
+    "observe_composite",
     "parse_endpoint",
     "parse_links",
     "parse_package_digest",
     "parse_path",
+    "read_composite",
     "record_device_reports",
+    "write_composite",
 ]

@@ -148,15 +148,19 @@ async def exchange(endpoint: CoapEndpoint, peer: Peer, msg: Message, *,
                 szx = answer.szx
             else:
                 num += 1
+    fetch = msg.code == Code.FETCH  # the rest of a FETCH answer is FETCHed (RFC 8132 §2.3.2)
     return await fetch_rest(endpoint, peer, msg.options, resp, timeout=timeout,
-                            max_body=max_body)
+                            max_body=max_body, method=msg.code if fetch else Code.GET,
+                            payload=body if fetch else b"")
 
 
 async def fetch_rest(endpoint: CoapEndpoint, peer: Peer,
                      request_options: tuple[tuple[int, bytes], ...], resp: Message, *,
-                     timeout: float = 60.0, max_body: int = MAX_RESPONSE) -> Message:
-    """``resp`` with the rest of its Block2 blocks fetched by GETs carrying the request's
-    options without Observe (§2.4, §3.4); ``resp`` itself when it has no more blocks."""
+                     timeout: float = 60.0, max_body: int = MAX_RESPONSE,
+                     method: int = Code.GET, payload: bytes = b"") -> Message:
+    """``resp`` with the rest of its Block2 blocks fetched by GETs (or, for a FETCH, the
+    same FETCH body) carrying the request's options without Observe (§2.4, §3.4);
+    ``resp`` itself when it has no more blocks."""
     raw2 = resp.first(Opt.BLOCK2)
     if raw2 is None or not _ok(resp.code):
         return resp
@@ -167,15 +171,17 @@ async def fetch_rest(endpoint: CoapEndpoint, peer: Peer,
     more, szx = first.more, first.szx
     etag = resp.first(Opt.ETAG)
     restarts, restarted = 0, False
-    get = _without(request_options, Opt.BLOCK1, Opt.BLOCK2, Opt.SIZE1, Opt.OBSERVE,
-                   Opt.CONTENT_FORMAT, Opt.ETAG)
+    dropped = [Opt.BLOCK1, Opt.BLOCK2, Opt.SIZE1, Opt.OBSERVE, Opt.ETAG]
+    if method == Code.GET:
+        dropped.append(Opt.CONTENT_FORMAT)
+    get = _without(request_options, *dropped)
     while more:
         if len(joined) > max_body:
             raise BodyTooLarge(f"response over {max_body} bytes")
         want = Block(len(joined) // (1 << (szx + 4)), False, szx)
         opts = sorted([*get, (Opt.BLOCK2, encode_block(want))], key=lambda o: o[0])
-        part = await endpoint.request(peer, Message(MsgType.CON, Code.GET, 0, b"",
-                                                    tuple(opts)), timeout=timeout)
+        part = await endpoint.request(peer, Message(MsgType.CON, method, 0, b"",
+                                                    tuple(opts), payload), timeout=timeout)
         if not _ok(part.code):
             return part
         raw = part.first(Opt.BLOCK2)

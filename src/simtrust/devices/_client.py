@@ -27,6 +27,7 @@ from simtrust.devices._content import (
     CF_SENML_CBOR,
     CF_TLV,
     decode_content,
+    decode_paths,
     encode_content,
     format_links,
 )
@@ -57,6 +58,8 @@ class _Observation:
     path: Path
     accept: int
     seq: int = 2
+    #: Observe-Composite: the observed paths (``path`` is then the root, ``()``).
+    paths: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -76,6 +79,7 @@ class Lwm2mClient:
         self._links: list[DtlsClientLink] = []
         self._dm: Peer | None = None
         self._observations: dict[Path, _Observation] = {}
+        self._composites: dict[bytes, _Observation] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._package = b""
         self._block1 = Block1Assembler(MAX_PACKAGE, max_transfers=4)
@@ -210,7 +214,8 @@ class Lwm2mClient:
             answer = self._handle_whole(peer, whole)
             return None if answer is None else final_block1(msg, answer)
         answer = self._handle_whole(peer, msg)
-        if answer is not None and msg.code == Code.GET and answer.code == Code.CONTENT:
+        if answer is not None and msg.code in (Code.GET, Code.FETCH) and \
+                answer.code == Code.CONTENT:
             try:
                 return block2_slice(msg, answer)
             except DecodeError:
@@ -227,6 +232,18 @@ class Lwm2mClient:
             return msg.reply(Code.CHANGED)
         if msg.code == Code.GET:
             return self._read(peer, msg, path)
+        if msg.code == Code.FETCH and not path:
+            return self._read_composite(peer, msg)
+        if msg.code == Code.IPATCH and not path:  # Write-Composite
+            try:
+                values = decode_content(msg.content_format, msg.payload, ())
+            except DecodeError:
+                return msg.reply(Code.BAD_REQUEST)
+            if not values or any(len(p) < 3 for p in values):
+                return msg.reply(Code.BAD_REQUEST)
+            self.values.update(values)
+            self._written(values)
+            return msg.reply(Code.CHANGED)
         if msg.code in (Code.PUT, Code.POST) and msg.content_format is not None:
             if msg.query and not msg.payload:
                 return msg.reply(Code.CHANGED)  # Write-Attributes
@@ -273,19 +290,52 @@ class Lwm2mClient:
             self._observations.pop(path, None)
         return msg.reply(Code.CONTENT, payload, options)
 
+    def _composite_values(self, paths: Sequence[Path]) -> dict[Path, Value]:
+        out: dict[Path, Value] = {}
+        for wanted in paths:
+            out.update(self._select(wanted))
+        return out
+
+    def _read_composite(self, peer: Peer, msg: Message) -> Message:
+        """Read-Composite and Observe-Composite: FETCH / with SenML paths (LwM2M 1.2)."""
+        try:
+            paths = tuple(decode_paths(msg.content_format, msg.payload))
+        except DecodeError:
+            return msg.reply(Code.BAD_REQUEST)
+        selected = self._composite_values(paths)
+        if not selected:
+            return msg.reply(Code.NOT_FOUND)
+        fmt = msg.uint(Opt.ACCEPT) or msg.content_format or CF_SENML_CBOR
+        try:
+            payload = encode_content(fmt, selected, ())
+        except ValueError:
+            return msg.reply(Code.NOT_ACCEPTABLE)
+        options: list[tuple[int, bytes]] = [(Opt.CONTENT_FORMAT, uint_option(fmt))]
+        if msg.observe == 0:
+            self._composites[msg.token] = _Observation(peer, msg.token, (), fmt, paths=paths)
+            options.append((Opt.OBSERVE, uint_option(1)))
+        elif msg.observe == 1:
+            self._composites.pop(msg.token, None)
+        return msg.reply(Code.CONTENT, payload, options)
+
     def set(self, path: Path, value: Value) -> None:
         """Change a resource locally and notify its observers (RFC 7641 §4.2)."""
         self.values[path] = value
-        for obs_path, obs in list(self._observations.items()):
-            if path[:len(obs_path)] == obs_path:
-                obs.seq += 1
-                payload = encode_content(obs.accept, self._select(obs_path), obs_path)
-                note = Message(MsgType.NON, Code.CONTENT, self.coap.next_mid(), obs.token,
-                               ((Opt.OBSERVE, uint_option(obs.seq & 0xFFFFFF)),
-                                (Opt.CONTENT_FORMAT, uint_option(obs.accept))), payload)
-                # Larger than a block: the first block, the server GETs the rest (§3.4).
-                note = block2_slice(note, note)
-                obs.peer.link.send(obs.peer, encode_message(note))
+        watching = [(o.path, o) for o in self._observations.values()
+                    if path[:len(o.path)] == o.path]
+        watching += [((), o) for o in self._composites.values()
+                     if any(path[:len(q)] == q for q in o.paths)]
+        for obs_path, obs in watching:
+            obs.seq += 1
+            current = (self._composite_values(obs.paths) if obs.paths
+                       else self._select(obs_path))
+            payload = encode_content(obs.accept, current, obs_path)
+            note = Message(MsgType.NON, Code.CONTENT, self.coap.next_mid(), obs.token,
+                           ((Opt.OBSERVE, uint_option(obs.seq & 0xFFFFFF)),
+                            (Opt.CONTENT_FORMAT, uint_option(obs.accept))), payload)
+            # Larger than a block: the first block, the server fetches the rest (§3.4).
+            note = block2_slice(note, note)
+            obs.peer.link.send(obs.peer, encode_message(note))
 
     # -- firmware update (Core §E.6) -----------------------------------------------------------
 

@@ -31,7 +31,9 @@ __all__ = [
     "CF_TLV",
     "MAX_RECORDS",
     "decode_content",
+    "decode_paths",
     "encode_content",
+    "encode_paths",
     "parse_links",
 ]
 
@@ -398,6 +400,45 @@ def decode_content(fmt: int | None, payload: bytes, base: Path) -> dict[Path, Va
     if fmt == CF_OPAQUE and len(base) >= 3:
         return {base: payload}
     raise DecodeError(f"unsupported content format {fmt}", reason="content-format")
+
+
+def encode_paths(fmt: int, paths: Iterable[Path]) -> bytes:
+    """The body of a Read-Composite or Observe-Composite (LwM2M Core V1_2, the
+    Read-Composite and Observe-Composite operations; CoAP FETCH, RFC 8132): SenML records
+    naming the paths, without values."""
+    if fmt not in (CF_SENML_JSON, CF_SENML_CBOR):
+        raise ValueError("composite operations use SenML-JSON or SenML-CBOR")
+    cbor = fmt == CF_SENML_CBOR
+    records = [{(_N if cbor else "n"): format_path(path)} for path in paths]
+    return cbor2.dumps(records) if cbor else json.dumps(records, separators=(",", ":")).encode()
+
+
+def decode_paths(fmt: int | None, payload: bytes) -> list[Path]:
+    """The paths a Read-Composite names (records with a name and no value)."""
+    if fmt not in (CF_SENML_JSON, CF_SENML_CBOR):
+        raise DecodeError(f"unsupported content format {fmt}", reason="content-format")
+    cbor = fmt == CF_SENML_CBOR
+    try:
+        doc = cbor2.loads(payload) if cbor else json.loads(payload.decode("utf-8"))
+    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError,
+            MemoryError, UnicodeDecodeError) as exc:
+        raise DecodeError("SenML paths are not SenML", reason="senml-format") from exc
+    if not isinstance(doc, list) or not doc or len(doc) > MAX_RECORDS:
+        raise DecodeError("SenML paths are a non-empty array", reason="senml-format")
+    k_bn, k_n = (_BN, _N) if cbor else ("bn", "n")
+    base, out = "", []
+    for rec in doc:
+        if not isinstance(rec, dict):
+            raise DecodeError("SenML record is a map", reason="senml-format")
+        if k_bn in rec:
+            if not isinstance(rec[k_bn], str):
+                raise DecodeError("bn is a string", reason="senml-format")
+            base = rec[k_bn]
+        name = rec.get(k_n, "")
+        if not isinstance(name, str):
+            raise DecodeError("n is a string", reason="senml-format")
+        out.append(_check_path(base + name))
+    return out
 
 
 def _text_value(path: Path, text: str) -> Value:

@@ -448,11 +448,12 @@ class DeviceManager:
 
     # -- DM & Service Enablement interface (Core §6.3, §6.4) -------------------------------------
 
-    async def _send(self, endpoint: str, code: int, path: Path, *, payload: bytes = b"",
-                    content_format: int | None = None, accept: int | None = None,
-                    query: Sequence[str] = (), observe: int | None = None,
-                    notify: Callable[[Peer, Message], None] | None = None,
-                    timeout: float = 60.0) -> Message:
+    async def send(self, endpoint: str, code: int, path: Path, *, payload: bytes = b"",
+                   content_format: int | None = None, accept: int | None = None,
+                   query: Sequence[str] = (), observe: int | None = None,
+                   notify: Callable[[Peer, Message], None] | None = None,
+                   timeout: float = 60.0) -> Message:
+        """One request to a registered device, once it is reachable (queue mode)."""
         reg = await self._reachable(self.get(endpoint), timeout)
         options: list[tuple[int, bytes]] = [(Opt.URI_PATH, str(p).encode()) for p in path]
         if observe is not None:
@@ -473,7 +474,8 @@ class DeviceManager:
                                   reason="block-wise") from exc
 
     @staticmethod
-    def _check(resp: Message, what: str) -> Message:
+    def check(resp: Message, what: str) -> Message:
+        """``resp`` if it is a success, else :class:`OperationFailed` naming ``what``."""
         if not _ok(resp.code):
             raise OperationFailed(f"{what}: device answered {Code(resp.code).dotted}"
                                   if resp.code in Code._value2member_map_
@@ -483,7 +485,7 @@ class DeviceManager:
 
     async def read(self, endpoint: str, path: Path, *, fmt: int = CF_SENML_CBOR,
                    timeout: float = 60.0) -> dict[Path, Value]:
-        resp = self._check(await self._send(endpoint, Code.GET, path, accept=fmt,
+        resp = self.check(await self.send(endpoint, Code.GET, path, accept=fmt,
                                             timeout=timeout), f"read {format_path(path)}")
         values = decode_content(resp.content_format, resp.payload, path)
         self._learn(endpoint, values)
@@ -506,7 +508,7 @@ class DeviceManager:
 
     async def discover(self, endpoint: str, path: Path, *,
                        timeout: float = 60.0) -> list[tuple[str, dict[str, str]]]:
-        resp = self._check(await self._send(endpoint, Code.GET, path, accept=CF_LINK,
+        resp = self.check(await self.send(endpoint, Code.GET, path, accept=CF_LINK,
                                             timeout=timeout), f"discover {format_path(path)}")
         return parse_links(resp.payload)
 
@@ -518,20 +520,20 @@ class DeviceManager:
             payload = encode_content(CF_TEXT, values, path)
         else:
             payload = encode_content(fmt, values, path)
-        self._check(await self._send(endpoint, Code.PUT if replace else Code.POST, path,
+        self.check(await self.send(endpoint, Code.PUT if replace else Code.POST, path,
                                      payload=payload, content_format=fmt, timeout=timeout),
                     f"write {format_path(path)}")
 
     async def write_attributes(self, endpoint: str, path: Path, attrs: Mapping[str, str], *,
                                timeout: float = 60.0) -> None:
         """Write-Attributes (Core §6.3.4): pmin, pmax, gt, lt, st as query parameters."""
-        self._check(await self._send(endpoint, Code.PUT, path, timeout=timeout,
+        self.check(await self.send(endpoint, Code.PUT, path, timeout=timeout,
                                      query=[f"{k}={v}" for k, v in attrs.items()]),
                     f"write-attributes {format_path(path)}")
 
     async def execute(self, endpoint: str, path: Path, args: str = "", *,
                       timeout: float = 60.0) -> None:
-        self._check(await self._send(endpoint, Code.POST, path, payload=args.encode(),
+        self.check(await self.send(endpoint, Code.POST, path, payload=args.encode(),
                                      timeout=timeout), f"execute {format_path(path)}")
 
     async def observe(self, endpoint: str, path: Path,
@@ -569,7 +571,7 @@ class DeviceManager:
                 return
             deliver(msg)
 
-        resp = self._check(await self._send(endpoint, Code.GET, path, accept=fmt, observe=0,
+        resp = self.check(await self.send(endpoint, Code.GET, path, accept=fmt, observe=0,
                                             notify=notified, timeout=timeout),
                            f"observe {format_path(path)}")
         notified(self.get(endpoint).peer, resp)

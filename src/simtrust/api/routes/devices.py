@@ -1,5 +1,6 @@
 """LwM2M device management: registrations, Read/Write/Execute on registered devices
-(OMA LwM2M Core V1_1_1 §6.3), per-device bootstrap PSKs and the servers' counters.
+(OMA LwM2M Core V1_1_1 §6.3), Read-Composite and Write-Composite (LwM2M 1.2, SenML only),
+per-device bootstrap PSKs and the servers' counters.
 
 Operations reach the device over the running management server (``simtrust serve``
 with ``SIMTRUST_LWM2M_BIND``); a tenant key sees only its tenant's devices, another
@@ -26,6 +27,8 @@ from simtrust.devices import (
     Value,
     format_path,
     parse_path,
+    read_composite,
+    write_composite,
 )
 from simtrust.domain import Iccid, Imsi
 from simtrust.errors import InvalidInput, NotFound
@@ -92,6 +95,23 @@ class WriteIn(BaseModel):
                                    description="LwM2M path → value below ``path``")
     format: Format = "senml-cbor"
     replace: bool = Field(True, description="PUT (replace) or POST (partial update)")
+
+
+SenmlFormat = Literal["senml-json", "senml-cbor"]
+
+
+class CompositeReadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    paths: list[str] = Field(min_length=1, max_length=64,
+                             description="LwM2M paths of any objects, e.g. /3/0/3, /4/0")
+    format: SenmlFormat = "senml-cbor"
+
+
+class CompositeWriteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    values: dict[str, Any] = Field(min_length=1, max_length=64,
+                                   description="resource path → value, any objects")
+    format: SenmlFormat = "senml-cbor"
 
 
 class ExecuteIn(BaseModel):
@@ -163,6 +183,30 @@ def write(iccid: str, body: WriteIn, rt: CurrentRuntime,
         raise InvalidInput("every written path lies below the request path", field="values")
     rt.devices.call(rt.devices.manager.write(endpoint, base, values, fmt=FORMATS[body.format],
                                              replace=body.replace))
+    return {"endpoint": endpoint, "written": sorted(format_path(p) for p in values)}
+
+
+@router.post("/devices/{iccid}/read-composite", responses=_ERRORS,
+             summary="Read-Composite: several paths of any objects in one FETCH (LwM2M 1.2)")
+def read_many(iccid: str, body: CompositeReadIn, rt: CurrentRuntime,
+              who: CurrentPrincipal) -> dict[str, Any]:
+    endpoint = _registration(rt, who, iccid).endpoint
+    paths = [lwm2m_path(p) for p in body.paths]
+    values = rt.devices.call(read_composite(rt.devices.manager, endpoint, paths,
+                                            fmt=FORMATS[body.format]))
+    return {"endpoint": endpoint,
+            "values": {format_path(p): value_json(v) for p, v in sorted(values.items())}}
+
+
+@router.post("/devices/{iccid}/write-composite", responses=_ERRORS,
+             summary="Write-Composite: resources of several objects in one iPATCH (LwM2M 1.2)")
+def write_many(iccid: str, body: CompositeWriteIn, rt: CurrentRuntime,
+               who: CurrentPrincipal) -> dict[str, Any]:
+    who.require_admin()
+    endpoint = _registration(rt, who, iccid).endpoint
+    values = {lwm2m_path(k): value_in(v) for k, v in body.values.items()}
+    rt.devices.call(write_composite(rt.devices.manager, endpoint, values,
+                                    fmt=FORMATS[body.format]))
     return {"endpoint": endpoint, "written": sorted(format_path(p) for p in values)}
 
 
