@@ -9,7 +9,9 @@ NAF_Id (TS 33.220 §4.5.3 over Zn, TS 33.222 §5.4 PSK TLS; Ua protocol id
 What the device receives: a fresh PSK for the device-management server (or, when its
 tenant has an ``lwm2m`` CA, a key and certificate of that CA for certificate mode:
 Security resource 2 = 2, resources 3/4/5 = its certificate, the server's trust anchor,
-its private key, Core §E.1; ``devices/_certauth.py``) and, when its enterprise runs one,
+its private key, Core §E.1; ``devices/_certauth.py``; or, when the device enrolled its own
+key by EST-coaps in the same session, ``devices/_est_coaps.py``, Security Mode 4 with its
+certificate and no secret key) and, when its enterprise runs one,
 an account for the enterprise's own LwM2M server. Writes larger than one datagram go
 block-wise (RFC 7959, ``devices/_blockwise.py``).
 """
@@ -28,6 +30,7 @@ from simtrust.devices._blockwise import BodyTooLarge, exchange
 from simtrust.devices._coap import CON, Code, Message, Opt, uint_option
 from simtrust.devices._content import CF_SENML_CBOR, CF_SENML_JSON, CF_TLV, encode_content
 from simtrust.devices._credentials import BOOTSTRAP, DM, CredentialStore
+from simtrust.devices._est_coaps import EST_PATH, EstCoaps
 from simtrust.devices._objects import Path, Value
 from simtrust.devices._server import SimFinder, parse_endpoint
 from simtrust.devices._transport import CoapEndpoint, Peer, PskEntry
@@ -56,7 +59,7 @@ BOOTSTRAP_CIPHERS = ("TLS-PSK-WITH-AES-128-CCM-8",)
 #: (tenant, ICCID, IMSI, IMEI) → (device certificate DER, PKCS#8 key DER, server trust
 #: anchor DER), or None when the tenant provisions PSKs.
 CertProvisioner = Callable[[str, str, str, str | None], tuple[bytes, bytes, bytes] | None]
-SECURITY_MODE_PSK, SECURITY_MODE_CERTIFICATE = 0, 2
+SECURITY_MODE_PSK, SECURITY_MODE_CERTIFICATE, SECURITY_MODE_EST = 0, 2, 4
 
 
 class NafKeySource(Protocol):
@@ -87,8 +90,10 @@ class BootstrapServer:
                  sims: SimFinder, clock: Callable[[], datetime], *, dm_uri: str,
                  enterprise: Callable[[str], EnterpriseServer | None] = lambda _t: None,
                  dm_lifetime: int = 86400, allow_nosec: bool = False,
-                 certificates: CertProvisioner | None = None) -> None:
+                 certificates: CertProvisioner | None = None,
+                 est: EstCoaps | None = None) -> None:
         self.certificates = certificates
+        self.est = est
         self._naf_keys = naf_keys
         self.naf_id = naf_id
         self._credentials = credentials
@@ -126,6 +131,8 @@ class BootstrapServer:
         return msg.reply(code, reason.encode())
 
     def handle(self, peer: Peer, msg: Message) -> Message | None:
+        if self.est is not None and msg.path[:2] == EST_PATH:
+            return self.est.handle(peer, msg)
         if msg.path != ["bs"]:
             return self._refuse("not-found", msg, Code.NOT_FOUND)
         if msg.code != Code.POST:
@@ -184,11 +191,16 @@ class BootstrapServer:
         try:
             # Bootstrap-Delete "/" keeps only the bootstrap account (Core §6.1.7.5).
             await self._op(peer, Code.DELETE, ())
-            issued = None if self.certificates is None else self.certificates(
-                tenant_id, iccid, imsi, imei)
-            if issued is not None:
-                cert, private, trust = issued
+            enrolled = None if self.est is None else self.est.take(imsi)
+            issued = None if self.certificates is None or enrolled is not None else (
+                self.certificates(tenant_id, iccid, imsi, imei))
+            if enrolled is not None:  # the device holds its key (EST-coaps, Mode 4)
                 security: dict[Path, Value] = {
+                    (0, 1, 2): SECURITY_MODE_EST, (0, 1, 3): enrolled[0],
+                    (0, 1, 4): enrolled[1]}
+            elif issued is not None:
+                cert, private, trust = issued
+                security = {
                     (0, 1, 2): SECURITY_MODE_CERTIFICATE, (0, 1, 3): cert, (0, 1, 4): trust,
                     (0, 1, 5): private}
             else:

@@ -107,6 +107,23 @@ class DeviceCertificates:
         trust = self._cas.operator_ca().certificate.public_bytes(serialization.Encoding.DER)
         return cert.public_bytes(serialization.Encoding.DER), key, trust
 
+    def enrol(self, tenant_id: str, iccid: str, imsi: str,
+              csr: x509.CertificateSigningRequest) -> tuple[bytes, bytes] | None:
+        """Sign a device's own key (EST-coaps at the bootstrap server): (certificate DER,
+        server trust anchor DER), or None when the tenant has no ``lwm2m`` CA. The CSR's
+        signature is checked by the caller; its subject is replaced by the SIM's."""
+        try:
+            ca = self._cas.find(tenant_id, PROVISIONING_CA)
+        except NotFound:
+            return None
+        cert = self._cas.issue(ca, csr, DeviceClaims(tenant_id, iccid, imsi),
+                               actor="lwm2m-est")
+        return cert.public_bytes(serialization.Encoding.DER), self.trust_anchor()
+
+    def trust_anchor(self) -> bytes:
+        """The management server's trust anchor for devices (the operator CA, DER)."""
+        return self._cas.operator_ca().certificate.public_bytes(serialization.Encoding.DER)
+
     def imsi_of(self, iccid: str) -> str | None:
         sim = self._sim_by_iccid(iccid)
         return None if sim is None else sim.imsi.value

@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
 from simtrust.devices._blockwise import (
     CONTINUE,
     Block1Assembler,
@@ -32,6 +37,7 @@ from simtrust.devices._content import (
     format_links,
 )
 from simtrust.devices._dtls_client import DtlsClientLink
+from simtrust.devices._est_coaps import CF_PKCS10, CF_PKIX_CERT
 from simtrust.devices._objects import Path, Value, resource
 from simtrust.devices._transport import CoapEndpoint, Peer
 from simtrust.errors import DecodeError
@@ -83,6 +89,8 @@ class Lwm2mClient:
         self._tasks: set[asyncio.Task[None]] = set()
         self._package = b""
         self._block1 = Block1Assembler(MAX_PACKAGE, max_transfers=4)
+        #: The private key enrolled by EST-coaps (PKCS#8 DER), kept off the objects.
+        self.own_key: bytes | None = None
         base: dict[Path, Value] = {
             (3, 0, 0): "simtrust", (3, 0, 1): "meter", (3, 0, 2): "SN-0001",
             (3, 0, 3): "1.0.0", (3, 0, 9): 100, (3, 0, 16): "U",
@@ -118,9 +126,12 @@ class Lwm2mClient:
                                    server_trust=server_trust)
 
     async def bootstrap(self, uri: str, identity: str, key: bytes, *,
-                        fmt: int = CF_TLV, timeout: float = 30.0) -> None:
-        """Bootstrap-Request (Core §6.1.7) and wait for Bootstrap-Finish."""
+                        fmt: int = CF_TLV, timeout: float = 30.0, est: bool = False) -> None:
+        """Bootstrap-Request (Core §6.1.7) and wait for Bootstrap-Finish; with ``est``
+        first enrol a key pair made here by EST-coaps (RFC 9148 simpleenroll)."""
         peer = await self._connect(uri, identity, key)
+        if est:
+            await self._enrol(peer)
         resp = await self.coap.request(peer, Message(
             CON, Code.POST, 0, b"", ((Opt.URI_PATH, b"bs"),
                                      (Opt.URI_QUERY, f"ep={self.endpoint_name}".encode()),
@@ -129,6 +140,24 @@ class Lwm2mClient:
             raise ConnectionRefusedError(f"bootstrap refused: {resp.code >> 5}."
                                          f"{resp.code & 31:02d}")
         await asyncio.wait_for(self.bootstrapped.wait(), timeout)
+
+    async def _enrol(self, peer: Peer) -> None:
+        private = ec.generate_private_key(ec.SECP256R1())
+        csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(
+            [x509.NameAttribute(NameOID.COMMON_NAME, self.endpoint_name[-64:])])).sign(
+            private, hashes.SHA256())
+        resp = await self.coap.request(peer, Message(
+            CON, Code.POST, 0, b"", ((Opt.URI_PATH, b".well-known"), (Opt.URI_PATH, b"est"),
+                                     (Opt.URI_PATH, b"sen"),
+                                     (Opt.CONTENT_FORMAT, uint_option(CF_PKCS10)),
+                                     (Opt.ACCEPT, uint_option(CF_PKIX_CERT))),
+            csr.public_bytes(serialization.Encoding.DER)))
+        if resp.code != Code.CHANGED:
+            raise ConnectionRefusedError(f"enrolment refused: {resp.code >> 5}."
+                                         f"{resp.code & 31:02d} {resp.payload!r}")
+        self.own_key = private.private_bytes(serialization.Encoding.DER,
+                                             serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption())
 
     def server_account(self, instance: int = 1) -> tuple[str, str, bytes]:
         """URI, PSK identity and key of a Security instance the bootstrap wrote."""
@@ -145,8 +174,10 @@ class Lwm2mClient:
                             [("/" + "/".join(map(str, i)), {}) for i in instances])
 
     async def register(self, *, queue: bool = False, peer: Peer | None = None) -> list[str]:
-        if peer is None and self.values.get((0, 1, 2)) == 2:  # certificate mode
+        if peer is None and self.values.get((0, 1, 2)) in (2, 4):  # certificate (EST) mode
             uri, cert, private, trust = (self.values.get((0, 1, r)) for r in (0, 3, 5, 4))
+            if private is None:  # Mode 4: the key made here never left the device
+                private = self.own_key
             if not (isinstance(uri, str) and isinstance(cert, bytes)
                     and isinstance(private, bytes) and isinstance(trust, bytes)):
                 raise LookupError("incomplete certificate-mode Security instance")

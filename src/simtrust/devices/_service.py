@@ -15,6 +15,8 @@ from concurrent.futures import Future
 from datetime import datetime
 from typing import Any, TypeVar
 
+from cryptography import x509
+
 from simtrust.alerts import AlertDispatcher, AlertSink
 from simtrust.bootstrap import NafId
 from simtrust.crypto import Keyring
@@ -27,6 +29,7 @@ from simtrust.devices._bootstrap import (
 )
 from simtrust.devices._certauth import X509_PREFIX, DeviceCertificates
 from simtrust.devices._credentials import BOOTSTRAP, CredentialStore
+from simtrust.devices._est_coaps import EstCoaps
 from simtrust.devices._fota import FirmwareCampaigns
 from simtrust.devices._records import Report, ReportWriter, record_device_reports
 from simtrust.devices._server import DeviceAlert, DeviceManager, SimFinder
@@ -71,11 +74,13 @@ class DeviceServices:
         self.manager = DeviceManager(sims, self.credentials, sinks, clock,
                                      allow_nosec=allow_nosec)
         self.campaigns = FirmwareCampaigns(self.manager)
+        est = None if certificates is None else EstCoaps(
+            self._enrol_certificate, sims, certificates.trust_anchor)
         self.bootstrap = BootstrapServer(naf_keys, NafId(naf_fqdn, UA_PSK_TLS_CCM8),
                                          self.credentials, sims, clock, dm_uri="",
                                          enterprise=enterprise, allow_nosec=allow_nosec,
                                          certificates=None if certificates is None
-                                         else self._provision_certificate)
+                                         else self._provision_certificate, est=est)
         self._public_host = public_host
         if certificates is not None:
             certificates.subscribe(self._certificate_event)
@@ -145,6 +150,14 @@ class DeviceServices:
                                imei: str | None) -> tuple[bytes, bytes, bytes] | None:
         assert self.certificates is not None
         issued = self.certificates.provision(tenant_id, iccid, imsi, imei)
+        if issued is not None:
+            self.refresh_certificates()  # a CA registered since the last sweep
+        return issued
+
+    def _enrol_certificate(self, tenant_id: str, iccid: str, imsi: str,
+                           csr: x509.CertificateSigningRequest) -> tuple[bytes, bytes] | None:
+        assert self.certificates is not None
+        issued = self.certificates.enrol(tenant_id, iccid, imsi, csr)
         if issued is not None:
             self.refresh_certificates()  # a CA registered since the last sweep
         return issued
