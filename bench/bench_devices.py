@@ -14,6 +14,12 @@ growth over ``REGS`` registrations). Certificate mode: ``metrics.cert_registrati
 validated by mbed TLS, the issuance record and SIM looked up, then Register) next to
 ``limits.cert_dtls_handshakes_per_s`` (the same handshakes against a certificate-mode
 link that accepts any validated certificate, same run).
+
+The same registrations with the clients in a separate process
+(``simtrust.testing.devices``, spawned; the servers keep this process's loop):
+``metrics.registrations_per_s_apart`` next to ``limits.dtls_handshakes_per_s_apart``
+(that process's handshakes against the bare link), so the clients' CPU is not the
+servers' CPU. ``notes.cpu_count`` says how many cores the two processes had.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from simtrust.subscriber import (
     build_services,
     luhn_check_digit,
 )
+from simtrust.testing.devices import handshake_load, registration_load, run_apart
 
 NAME = "devices"
 DESCRIPTION = "LwM2M registrations/s and notifications/s over DTLS, devices per GiB"
@@ -300,6 +307,14 @@ def run(quick: bool) -> BenchResult:
                     dev.call(_cert_handshakes(cert_port, issued, trust)), 1)
                 result.metrics["cert_registrations_per_s"] = round(
                     dev.call(_cert_registrations(dev, issued, trust)), 1)
+                # Again with the clients in a process of their own (each SIM's second
+                # registration replaces its first, within the per-SIM flood allowance).
+                result.limits["dtls_handshakes_per_s_apart"] = round(run_apart(
+                    handshake_load, raw_port, "bench", KEY, handshakes, CONCURRENCY * 2), 1)
+                result.metrics["registrations_per_s_apart"] = round(run_apart(
+                    registration_load, f"coaps://127.0.0.1:{dev.dm_port}",
+                    [(new_endpoint_name(IMEI, _imsi(n).value), identity, key)
+                     for n, identity, key in creds], CONCURRENCY * 2), 1)
                 n, identity, key = creds[0]
                 result.metrics["notifications_per_s"] = round(
                     dev.call(_notifications(dev, n, identity, key, notes_count)), 1)
@@ -312,6 +327,8 @@ def run(quick: bool) -> BenchResult:
             result.metrics["devices_per_gib"] = round(2**30 / per_device)
             result.ratio("registrations_vs_handshakes", "registrations_per_s",
                          "dtls_handshakes_per_s")
+            result.ratio("registrations_apart_vs_handshakes_apart", "registrations_per_s_apart",
+                         "dtls_handshakes_per_s_apart")
             result.ratio("cert_registrations_vs_cert_handshakes", "cert_registrations_per_s",
                          "cert_dtls_handshakes_per_s")
             result.ratio("notifications_vs_records", "notifications_per_s", "dtls_records_per_s")
@@ -321,6 +338,8 @@ def run(quick: bool) -> BenchResult:
                                  "cert_registrations": certs,
                                  "notifications": notes_count, "footprint_registrations": regs,
                                  "concurrency": CONCURRENCY, "store": "sqlite",
+                                 "concurrency_apart": CONCURRENCY * 2,
+                                 "cpu_count": os.cpu_count(),
                                  "targets": {"registrations_per_s": 2000,
                                              "notifications_per_s": 20000,
                                              "devices_per_gib": 1_000_000}})
