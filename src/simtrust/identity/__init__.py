@@ -140,6 +140,13 @@ from simtrust.identity._statuslist import (
     status_bit,
 )
 from simtrust.identity._tokens import REFRESH_GRANT, IssuerTokens
+from simtrust.identity._tokenstatus import (
+    STATUS_LIST_MEDIA_TYPE,
+    decode_token_list,
+    encode_token_list,
+    status_list_token,
+    verify_status_list_token,
+)
 
 __all__ = [
     "AUTHORIZATION_CODE_GRANT",
@@ -164,6 +171,7 @@ __all__ = [
     "REQUEST_OBJECT_TYP",
     "REQUEST_URI_PREFIX",
     "SIMTRUST_V1",
+    "STATUS_LIST_MEDIA_TYPE",
     "VC_JWT_MEDIA_TYPE",
     "ApplyOutcome",
     "AuthorizationCodeFlow",
@@ -222,12 +230,14 @@ __all__ = [
     "decode_identity_payload",
     "decode_multikey",
     "decode_status_list",
+    "decode_token_list",
     "did_key",
     "did_key_x25519",
     "document_loader",
     "ed25519_multikey",
     "ed25519_to_x25519_public",
     "encode_status_list",
+    "encode_token_list",
     "grant_capability",
     "holder_jwk",
     "identity_payload",
@@ -256,6 +266,7 @@ __all__ = [
     "simtrust_did",
     "status_bit",
     "status_list_anchor",
+    "status_list_token",
     "update_operation",
     "validate_credential",
     "validate_dcql_query",
@@ -268,6 +279,7 @@ __all__ = [
     "verify_presentation",
     "verify_proofs",
     "verify_sd_jwt",
+    "verify_status_list_token",
     "verify_vc_jwt",
     "x25519_multikey",
 ]

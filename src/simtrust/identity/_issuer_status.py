@@ -31,8 +31,10 @@ from simtrust.identity._statusanchor import status_list_anchor
 from simtrust.identity._statuslist import (
     STATUS_PURPOSES,
     StatusListRegistry,
+    decode_status_list,
     validate_status_entry,
 )
+from simtrust.identity._tokenstatus import status_list_token
 
 __all__ = ["IssuerStatusLists"]
 
@@ -162,3 +164,14 @@ class IssuerStatusLists:
             if path.startswith("urn:"):
                 return self._registry.published(path)
             raise
+
+    def token(self, path: str) -> str:
+        """The list at ``path`` as an IETF Status List Token (draft-ietf-oauth-status-list
+        §5.1), signed now by the platform issuer; only one-bit revocation lists."""
+        published = self.published(path)
+        issuer = self._issuer()
+        subject = published.get("credentialSubject", {})
+        if published.get("issuer") != issuer.controller or subject.get("statusSize", 1) != 1:
+            raise NotFound("this status list is not served as a Status List Token")
+        return status_list_token(uri=str(published["id"]), signer=issuer, now=self._now(),
+                                 bitstring=decode_status_list(subject.get("encodedList")))

@@ -188,7 +188,9 @@ class KycIssuer:
             "sub": subject,
             "kyc_level": level,
             "kyc_verified_at": format_datetime(now),
-            "credentialStatus": entry,
+            # IETF Token Status List reference (draft-ietf-oauth-status-list §6.1).
+            "status": {"status_list": {"idx": int(entry["statusListIndex"]),
+                                       "uri": str(entry["statusListCredential"])}},
             **attributes,
         }
         token = issue_sd_jwt(

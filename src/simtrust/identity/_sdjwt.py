@@ -41,6 +41,7 @@ from simtrust.identity._jws import (
 from simtrust.identity._keys import Signer
 from simtrust.identity._multibase import b64url_decode, b64url_encode
 from simtrust.identity._resolver import DidResolver
+from simtrust.identity._tokenstatus import reference_entry
 
 __all__ = [
     "SD_JWT_TYP",
@@ -233,6 +234,12 @@ def verify_sd_jwt(
         if status is None:
             raise VerificationFailed("status-unavailable", "no status checker for credentialStatus")
         results.append(status.check(entry, issuer, now))
+    reference = payload.get("status")
+    if reference is not None:
+        # Token Status List (draft-ietf-oauth-status-list §6.1): the issuer's list by index.
+        if status is None:
+            raise VerificationFailed("status-unavailable", "no status checker for status")
+        results.append(status.check(reference_entry(reference), issuer, now))
     return VerifiedSdJwt(
         issuer, claims, tuple(disclosed), _raw(holder), tuple(results), holder
     )

@@ -502,7 +502,8 @@ class IdentityService:
                 raise InvalidInput("credentialStatus is added by the issuer", rule=rule)
             entry = self.status.allocate(self.status_list("revocation"),
                                          credential_id=str(body.get("sub", "")) or None)
-            body["credentialStatus"] = entry
+            body["status"] = {"status_list": {"idx": int(entry["statusListIndex"]),  # IETF TSL
+                                              "uri": str(entry["statusListCredential"])}}
         try:
             token = issue_sd_jwt(body, self.issuer(), disclosable=disclosable, holder_key=key,
                                  now=self.now(), vct=vct)  # fmt: skip

@@ -16,13 +16,18 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Header, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api._ratelimit import limiter_for
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal, get_principal
 from simtrust.errors import AuthenticationRequired
-from simtrust.identity import DidNotFound, InvalidDid, verification_report
+from simtrust.identity import (
+    STATUS_LIST_MEDIA_TYPE,
+    DidNotFound,
+    InvalidDid,
+    verification_report,
+)
 
 __all__ = ["router"]
 
@@ -218,8 +223,18 @@ def update_status(
     return {"credentialId": body.credentialId, "statusLists": lists}
 
 
-@router.get("/credentials/status/{list_id:path}", summary="A published status list credential")
-def status_list(list_id: str, rt: CurrentRuntime) -> dict[str, Any]:
+@router.get(
+    "/credentials/status/{list_id:path}",
+    summary="A published status list: the Bitstring Status List credential, or with"
+            " Accept: application/statuslist+jwt the IETF Status List Token",
+    responses={200: {"content": {STATUS_LIST_MEDIA_TYPE: {"schema": {"type": "string"}}}}},
+)
+def status_list(list_id: str, request: Request, rt: CurrentRuntime) -> Any:
+    # draft-ietf-oauth-status-list §8.1: the token by content negotiation at the same URI.
+    if STATUS_LIST_MEDIA_TYPE in request.headers.get("accept", ""):
+        token = rt.identity.status_lists.token(list_id)
+        return Response(token, media_type=STATUS_LIST_MEDIA_TYPE,
+                        headers={"Cache-Control": "max-age=300"})  # fmt: skip
     return rt.identity.published_status_list(list_id)
 
 
