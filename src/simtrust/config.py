@@ -79,6 +79,9 @@ class Settings:
     #: Requests per minute per address (and per client_id at PAR) to the
     #: unauthenticated OpenID4VCI endpoints (PAR, nonce).
     oid4vci_per_minute: int = 60
+    #: A JSON file {"wallet provider iss": public JWK}; when set, wallets authenticate
+    #: with a wallet attestation at PAR and the token endpoint.
+    wallet_providers: str = ""
     capability_datasets: str = ""
     market_callback_allow: str = ""
     storm_limits: str = ""
@@ -201,6 +204,7 @@ _ENV = {
     "vc_public_verify": "SIMTRUST_VC_PUBLIC_VERIFY",
     "vc_public_verify_per_minute": "SIMTRUST_VC_PUBLIC_VERIFY_PER_MINUTE",
     "oid4vci_per_minute": "SIMTRUST_OID4VCI_PER_MINUTE",
+    "wallet_providers": "SIMTRUST_WALLET_PROVIDERS",
     "capability_datasets": "SIMTRUST_CAPABILITY_DATASETS",
     "market_callback_allow": "SIMTRUST_MARKET_CALLBACK_ALLOW",
     "storm_limits": "SIMTRUST_STORM_LIMITS",

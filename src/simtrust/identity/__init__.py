@@ -6,6 +6,11 @@ EdDSA proofs, VC-JOSE and SD-JWT, Bitstring Status Lists, secure elements
 and reusable KYC with ledger-anchored verification receipts (docs/identity.md).
 """
 
+from simtrust.identity._attestation import (
+    ATTESTATION_HEADER,
+    ATTESTATION_POP_HEADER,
+    check_client_attestation,
+)
 from simtrust.identity._authcode import (
     AUTHORIZATION_CODE_GRANT,
     REQUEST_URI_PREFIX,
@@ -149,6 +154,8 @@ from simtrust.identity._tokenstatus import (
 )
 
 __all__ = [
+    "ATTESTATION_HEADER",
+    "ATTESTATION_POP_HEADER",
     "AUTHORIZATION_CODE_GRANT",
     "BUNDLED_CONTEXTS",
     "CAPABILITY_TYPE",
@@ -223,6 +230,7 @@ __all__ = [
     "canonical_nquads",
     "canonicalize",
     "capability_token",
+    "check_client_attestation",
     "check_validity_period",
     "create_operation",
     "create_presentation",

@@ -143,10 +143,10 @@ class DpopProofs:
         nonce = claims.get("nonce")
         if (require_nonce or nonce is not None) and not self._nonce_fresh(nonce, now):
             raise ProtocolError("use_dpop_nonce", "use the server's DPoP-Nonce in the proof")
-        self._spend(jti, jwk_thumbprint(public), now)
+        self.spend_jti(jti, jwk_thumbprint(public), now)
         return jwk_thumbprint(public)
 
-    def _spend(self, jti: str, jkt: str, now: datetime) -> None:
+    def spend_jti(self, jti: str, jkt: str, now: datetime) -> None:
         """§11.1: a proof is accepted once (per key: two keys may pick the same jti)."""
         digest = hashlib.sha256(f"{jkt}:{jti}".encode()).hexdigest()
         keep = format_datetime(now + _NONCE_LIFETIME + _IAT_WINDOW)

@@ -5,7 +5,9 @@
 // The server listens on http://127.0.0.1:PORT while its public URL is https://localhost:PORT:
 // the fetch callback maps one to the other (the wallet library insists on https URLs).
 import crypto from 'node:crypto';
-import { Oauth2Client, clientAuthenticationNone } from '@openid4vc/oauth2';
+import {
+  Oauth2Client, clientAuthenticationClientAttestationJwt, clientAuthenticationNone,
+} from '@openid4vc/oauth2';
 import { Openid4vciClient } from '@openid4vc/openid4vci';
 import { Openid4vpClient } from '@openid4vc/openid4vp';
 import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
@@ -113,9 +115,15 @@ const encryptJwe = async (encryptor, plaintext) => {
   };
 };
 
+// With a wallet attestation (made by the test as the wallet provider, for this wallet's key)
+// the wallet authenticates with attest_jwt_client_auth; else it is a plain public client.
 const callbacks = {
   fetch: fetchMapped, hash, generateRandom, signJwt, verifyJwt, encryptJwe,
-  clientAuthentication: clientAuthenticationNone({ clientId: 'simtrust-test-wallet' }),
+  clientAuthentication: input.clientAttestation
+    ? clientAuthenticationClientAttestationJwt({
+      clientAttestationJwt: input.clientAttestation, callbacks: { signJwt, generateRandom },
+    })
+    : clientAuthenticationNone({ clientId: 'simtrust-test-wallet' }),
 };
 
 async function receive() {

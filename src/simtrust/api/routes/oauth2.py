@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
@@ -42,11 +44,14 @@ from simtrust.api._ratelimit import RATE_LIMITED, client_address, oid4vci_limite
 from simtrust.api.deps import CurrentRuntime
 from simtrust.errors import AuthenticationRequired
 from simtrust.identity import (
+    ATTESTATION_HEADER,
+    ATTESTATION_POP_HEADER,
     AUTHORIZATION_CODE_GRANT,
     DPOP_ALGS,
     PRE_AUTHORIZED_GRANT,
     REFRESH_GRANT,
     ProtocolError,
+    check_client_attestation,
 )
 from simtrust.runtime import Runtime
 
@@ -133,6 +138,25 @@ async def token(request: Request, rt: CurrentRuntime) -> JSONResponse:
     return JSONResponse(body, headers=_NO_STORE)
 
 
+def _attested(request: Request, rt: Runtime, params: dict[str, str]) -> JSONResponse | None:
+    """With trusted wallet providers configured, the wallet's attestation (client auth of
+    draft-ietf-oauth-attestation-based-client-auth) is required; the error, or None."""
+    if not rt.settings.wallet_providers:
+        return None
+    providers = json.loads(Path(rt.settings.wallet_providers).read_text(encoding="utf-8"))
+    service = rt.identity
+    try:
+        params["client_id"] = check_client_attestation(
+            request.headers.get(ATTESTATION_HEADER), request.headers.get(ATTESTATION_POP_HEADER),
+            client_id=params.get("client_id", ""), audience=rt.settings.public_url,
+            providers=providers, now=service.now(),
+            spend_jti=service.oid4vci_tokens.dpop.spend_jti,
+        )  # fmt: skip
+    except ProtocolError as exc:
+        return _error(exc.http_status, exc.error, exc.detail)
+    return None
+
+
 def _wallet_token(request: Request, rt: Runtime, params: dict[str, str]) -> JSONResponse:
     """OpenID4VCI 1.0 §6 grants and their refresh (RFC 6749 §6), public clients, with an
     optional DPoP proof binding the tokens (RFC 9449 §5); a fresh ``DPoP-Nonce`` each time."""
@@ -141,6 +165,8 @@ def _wallet_token(request: Request, rt: Runtime, params: dict[str, str]) -> JSON
         "client_secret" in params or request.headers.get("authorization")
     ):
         return _error(401, "invalid_client", "wallets are public clients (method none)")
+    if grant != PRE_AUTHORIZED_GRANT and (refused := _attested(request, rt, params)):
+        return refused
     proofs = request.headers.getlist("dpop")
     if len(proofs) > 1:
         return _error(400, "invalid_dpop_proof", "one DPoP header (RFC 9449 §4.3)")
@@ -202,6 +228,8 @@ async def pushed_authorization_request(request: Request, rt: CurrentRuntime) -> 
     limiter.take("client_id:" + params.get("client_id", "")[:200])
     if "client_secret" in params or request.headers.get("authorization"):
         return _error(401, "invalid_client", "wallets are public clients (method none)")
+    if refused := _attested(request, rt, params):
+        return refused
     service = rt.identity
     proofs = request.headers.getlist("dpop")
     try:
@@ -238,7 +266,7 @@ def metadata(rt: CurrentRuntime) -> dict[str, Any]:
         "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "pre-authorized_grant_anonymous_access_supported": True,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
-                                                  "none"],
+                                                  "none", "attest_jwt_client_auth"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],

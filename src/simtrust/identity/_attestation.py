@@ -1,0 +1,102 @@
+"""Wallet attestation: OAuth 2.0 Attestation-Based Client Authentication
+(draft-ietf-oauth-attestation-based-client-auth, as HAIP 1.0 §4.3 uses it).
+
+A wallet sends two headers: ``OAuth-Client-Attestation``, a JWT its wallet
+provider signed (``typ`` ``oauth-client-attestation+jwt``, ``iss`` the
+provider, ``sub`` the ``client_id``, ``exp``, the wallet instance key in
+``cnf.jwk``; §5.1), and ``OAuth-Client-Attestation-PoP``, a JWT that key
+signed (``typ`` ``oauth-client-attestation-pop+jwt``, ``iss`` the
+``client_id``, ``aud`` this authorization server's issuer, ``jti``, ``iat``;
+§5.2). Checked here: both types and signatures (ES256 or EdDSA), the
+provider among the trusted ones, ``sub`` = ``iss`` of the PoP = the request's
+``client_id``, ``exp``, ``aud``, ``iat`` within five minutes and ``jti``
+single use (stored as DPoP ``jti`` are). Failures are ``invalid_client``
+(401, §6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from simtrust.identity._dpop import DPOP_ALGS
+from simtrust.identity._errors import ProtocolError, VerificationFailed
+from simtrust.identity._jws import DecodedJws, holder_jwk, parse_jws, verify_jws_jwk
+
+__all__ = ["ATTESTATION_HEADER", "ATTESTATION_POP_HEADER", "check_client_attestation"]
+
+ATTESTATION_HEADER = "OAuth-Client-Attestation"
+ATTESTATION_POP_HEADER = "OAuth-Client-Attestation-PoP"
+_SKEW = timedelta(minutes=5)
+_MAX = 16384
+
+
+def _refuse(detail: str) -> ProtocolError:
+    return ProtocolError("invalid_client", f"wallet attestation: {detail}", http_status=401)
+
+
+def _signed(token: object, typ: str, key: object) -> dict[str, Any]:
+    if not isinstance(token, str) or len(token) > _MAX:
+        raise _refuse(f"the {typ} is missing or too large")
+    try:
+        decoded: DecodedJws = parse_jws(token, DPOP_ALGS)
+        if decoded.header.get("typ") != typ:
+            raise VerificationFailed("malformed", f"typ must be {typ}")
+        verify_jws_jwk(decoded, holder_jwk(key))
+    except VerificationFailed as exc:
+        raise _refuse(f"{typ}: {exc.detail}") from exc
+    return decoded.payload
+
+
+def _number(payload: Mapping[str, Any], name: str) -> float:
+    value = payload.get(name)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _refuse(f"{name} is required")
+    return float(value)
+
+
+def check_client_attestation(
+    attestation: str | None, pop: str | None, *, client_id: str, audience: str,
+    providers: Mapping[str, dict[str, Any]], now: datetime,
+    spend_jti: Callable[[str, str, datetime], None],
+) -> str:
+    """Check a wallet's attestation and its proof of possession; return the ``client_id``.
+
+    ``providers``: trusted wallet provider (``iss``) → its public JWK. An empty
+    ``client_id`` takes the attested one (``sub``). ``spend_jti(jti, key id, now)``
+    raises if the PoP's ``jti`` was seen.
+    """
+    if not attestation or not pop:
+        raise _refuse(f"{ATTESTATION_HEADER} and {ATTESTATION_POP_HEADER} are required")
+    try:
+        unverified = parse_jws(attestation, DPOP_ALGS).payload
+    except VerificationFailed as exc:
+        raise _refuse(exc.detail) from exc
+    provider = unverified.get("iss")
+    if not isinstance(provider, str) or provider not in providers:
+        raise _refuse("the wallet provider is not trusted")
+    claims = _signed(attestation, "oauth-client-attestation+jwt", providers[provider])
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject or (client_id and subject != client_id):
+        raise _refuse("the attestation's sub is not the client_id")
+    if _number(claims, "exp") < now.timestamp():
+        raise _refuse("the attestation has expired")
+    cnf = claims.get("cnf")
+    key = cnf.get("jwk") if isinstance(cnf, dict) else None
+    proof = _signed(pop, "oauth-client-attestation-pop+jwt", key)
+    if proof.get("iss") != subject:
+        raise _refuse("the PoP's iss is not the attested client_id")
+    aud = proof.get("aud")
+    if aud != audience and not (isinstance(aud, list) and audience in aud):
+        raise _refuse("the PoP's aud is not this authorization server")
+    if abs(_number(proof, "iat") - now.timestamp()) > _SKEW.total_seconds():
+        raise _refuse("the PoP's iat is too far from now")
+    jti = proof.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > 256:
+        raise _refuse("the PoP needs a jti")
+    try:
+        spend_jti(jti, f"attestation:{subject}", now)
+    except ProtocolError as exc:
+        raise _refuse("the PoP was already used (jti)") from exc
+    return subject
