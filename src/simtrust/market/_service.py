@@ -68,6 +68,7 @@ from simtrust.market._records import (
     parse_datetime,
     product_from,
 )
+from simtrust.market._references import check_references
 from simtrust.store import Database
 
 __all__ = [
@@ -128,6 +129,7 @@ class MarketService:
         check_document(body)
         if kind == "serviceCandidate":
             self._candidate_spec(body.get("serviceSpecification"), tenant_id)
+        check_references(kind, body, tenant_id, self._owner_of)
         now = self._clock()
         doc = {**body, "id": str(uuid.uuid4()), "@type": body.get("@type", ALL_KINDS[kind]),
                "lastUpdate": iso(now)}
@@ -151,6 +153,9 @@ class MarketService:
         spec = self.get_item("serviceSpecification", ref["id"])
         if spec.tenant_id is not None and spec.tenant_id != tenant_id:
             raise NotFound(f"no serviceSpecification {ref['id']!r}", id=ref["id"])
+
+    def _owner_of(self, kind: str, item_id: str) -> str | None:
+        return self.get_item(kind, item_id).tenant_id
 
     def get_item(self, kind: str, item_id: str) -> CatalogItem:
         row = self._db.query_one(
@@ -182,6 +187,7 @@ class MarketService:
         if not isinstance(name, str) or not name.strip():
             raise InvalidInput("name is required", attribute="name")
         check_document(doc)
+        check_references(item.kind, doc, item.tenant_id, self._owner_of)
         now = self._clock()
         doc["lastUpdate"] = iso(now)
         with self._db.transaction(durable=True):
