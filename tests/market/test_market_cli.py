@@ -17,6 +17,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "home"
     rt = Runtime.initialise(load_settings(env={}, home=path))
     rt.tenants.create_tenant("acme", "Acme")
+    rt.market.create_item("productSpecification", None, {"name": "IoT 1 GB"}, "test")
     rt.close()
     monkeypatch.setenv("SIMTRUST_HOME", str(path))
     return path
@@ -33,11 +34,20 @@ def test_publish_order_and_advance(home: Path, tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     extra = tmp_path / "offering.json"
     extra.write_text(json.dumps({"isSellable": True, "version": "1"}))
-    code, out, _ = _run(["market", "publish", "IoT 1 GB", "--spec", "iot-1gb", "-f", str(extra),
+    rt = Runtime.open(load_settings(home=home))
+    try:
+        spec = rt.market.list_items("productSpecification", None, True)[0].document["id"]
+    finally:
+        rt.close()
+    # a specification that does not exist is refused (catalog references must resolve)
+    code, _, err = _run(["market", "publish", "IoT 1 GB", "--spec", "iot-1gb", "--json"], capsys)
+    assert 0 != code
+    assert "iot-1gb" in err
+    code, out, _ = _run(["market", "publish", "IoT 1 GB", "--spec", spec, "-f", str(extra),
                          "--json"], capsys)
     assert 0 == code
     offering = json.loads(out)
-    assert ("Launched", "1", {"id": "iot-1gb"}) == (
+    assert ("Launched", "1", {"id": spec}) == (
         offering["lifecycleStatus"], offering["version"], offering["productSpecification"])
 
     rt = Runtime.open(load_settings(home=home))
