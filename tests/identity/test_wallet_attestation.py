@@ -114,3 +114,40 @@ def test_unattested_forged_and_replayed_requests_are_refused(
     assert 201 == first.status_code, first.text
     replay = server.http.post("/oauth2/par", data=FORM, headers=headers)
     assert (401, "invalid_client") == (replay.status_code, replay.json()["error"])
+
+
+def _jar(key: ECKey, audience: str, **change: Any) -> str:
+    claims: dict[str, Any] = {**FORM, "iss": "wallet-att", "aud": audience,
+                              "exp": int(time.time()) + 60, **change}  # fmt: skip
+    return jws.serialize_compact({"alg": "ES256", "typ": "oauth-authz-req+jwt"},
+                                 json.dumps(claims).encode(), key)  # fmt: skip
+
+
+def test_a_signed_request_object_is_pushed_with_the_attested_key(
+    attested: tuple[Server, ECKey],
+) -> None:
+    server, provider = attested
+    base = server.rt.settings.public_url
+    wallet, stranger = ECKey.generate_key("P-256"), ECKey.generate_key("P-256")
+    good = _attestation(provider, wallet, "wallet-att")
+    refusals = {
+        "other signer": _jar(stranger, base),
+        "other audience": _jar(wallet, "https://as.example"),
+        "expired": _jar(wallet, base, exp=int(time.time()) - 10),
+        "other iss": _jar(wallet, base, iss="x"),
+    }
+    for i, (name, jar) in enumerate(refusals.items()):
+        headers = {"OAuth-Client-Attestation": good,
+                   "OAuth-Client-Attestation-PoP": _pop(wallet, "wallet-att", base, f"r{i}")}
+        answer = server.http.post("/oauth2/par", data={"client_id": "wallet-att",
+                                                        "request": jar}, headers=headers)
+        assert (400, "invalid_request_object") == (
+            answer.status_code, answer.json()["error"]), name
+    headers = {"OAuth-Client-Attestation": good,
+               "OAuth-Client-Attestation-PoP": _pop(wallet, "wallet-att", base, "ok")}
+    pushed = server.http.post("/oauth2/par", headers=headers,
+                              data={"client_id": "wallet-att", "request": _jar(wallet, base)})
+    assert 201 == pushed.status_code, pushed.text
+    row = server.rt.db.query_one("SELECT client_id, redirect_uri, configuration_id"
+                                 " FROM identity_oid4vci_authz")  # fmt: skip
+    assert ("wallet-att", REDIRECT, "SimtrustKyc") == tuple(row or ())

@@ -10,6 +10,7 @@ from simtrust.identity._attestation import (
     ATTESTATION_HEADER,
     ATTESTATION_POP_HEADER,
     check_client_attestation,
+    open_pushed_request,
 )
 from simtrust.identity._authcode import (
     AUTHORIZATION_CODE_GRANT,
@@ -259,6 +260,7 @@ __all__ = [
     "key_proof",
     "multibase_decode",
     "multibase_encode",
+    "open_pushed_request",
     "open_request_object",
     "parse_authorization_details",
     "parse_did",

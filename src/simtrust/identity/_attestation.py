@@ -11,11 +11,13 @@ signed (``typ`` ``oauth-client-attestation-pop+jwt``, ``iss`` the
 provider among the trusted ones, ``sub`` = ``iss`` of the PoP = the request's
 ``client_id``, ``exp``, ``aud``, ``iat`` within five minutes and ``jti``
 single use (stored as DPoP ``jti`` are). Failures are ``invalid_client``
-(401, §6).
+(401, §6). The attested key also verifies a signed request object pushed to
+PAR (RFC 9126 §3 with RFC 9101), :func:`open_pushed_request`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +26,12 @@ from simtrust.identity._dpop import DPOP_ALGS
 from simtrust.identity._errors import ProtocolError, VerificationFailed
 from simtrust.identity._jws import DecodedJws, holder_jwk, parse_jws, verify_jws_jwk
 
-__all__ = ["ATTESTATION_HEADER", "ATTESTATION_POP_HEADER", "check_client_attestation"]
+__all__ = [
+    "ATTESTATION_HEADER",
+    "ATTESTATION_POP_HEADER",
+    "check_client_attestation",
+    "open_pushed_request",
+]
 
 ATTESTATION_HEADER = "OAuth-Client-Attestation"
 ATTESTATION_POP_HEADER = "OAuth-Client-Attestation-PoP"
@@ -60,8 +67,9 @@ def check_client_attestation(
     attestation: str | None, pop: str | None, *, client_id: str, audience: str,
     providers: Mapping[str, dict[str, Any]], now: datetime,
     spend_jti: Callable[[str, str, datetime], None],
-) -> str:
-    """Check a wallet's attestation and its proof of possession; return the ``client_id``.
+) -> tuple[str, dict[str, str]]:
+    """Check a wallet's attestation and its proof of possession; return the ``client_id``
+    and the attested wallet key (which also signs the wallet's request objects).
 
     ``providers``: trusted wallet provider (``iss``) → its public JWK. An empty
     ``client_id`` takes the attested one (``sub``). ``spend_jti(jti, key id, now)``
@@ -99,4 +107,34 @@ def check_client_attestation(
         spend_jti(jti, f"attestation:{subject}", now)
     except ProtocolError as exc:
         raise _refuse("the PoP was already used (jti)") from exc
-    return subject
+    return subject, holder_jwk(key)
+
+
+def open_pushed_request(request: object, *, key: dict[str, str], client_id: str,
+                        audience: str, now: datetime) -> dict[str, str]:  # fmt: skip
+    """The parameters of a signed request object pushed to PAR (RFC 9126 §3, RFC 9101 §4,
+    §6.3): signed by the attested wallet key, ``iss`` = ``client_id``, ``aud`` this server,
+    not expired; the pushed form is these parameters alone."""
+    if not isinstance(request, str) or len(request) > _MAX:
+        raise ProtocolError("invalid_request_object", "request is a compact JWS")
+    try:
+        decoded = parse_jws(request, DPOP_ALGS)
+        verify_jws_jwk(decoded, key)
+    except VerificationFailed as exc:
+        raise ProtocolError("invalid_request_object", f"request: {exc.detail}") from exc
+    claims = decoded.payload
+    if claims.get("iss") != client_id or claims.get("client_id", client_id) != client_id:
+        raise ProtocolError("invalid_request_object", "iss and client_id are the client's")
+    aud = claims.get("aud")
+    if aud != audience and not (isinstance(aud, list) and audience in aud):
+        raise ProtocolError("invalid_request_object", "aud must be this authorization server")
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool) or exp < now.timestamp():
+        raise ProtocolError("invalid_request_object", "the request object needs a future exp")
+    if "request" in claims or "request_uri" in claims:
+        raise ProtocolError("invalid_request_object", "a request object holds no request")
+    params = {name: value if isinstance(value, str) else json.dumps(value)
+              for name, value in claims.items()
+              if name not in ("iss", "aud", "exp", "iat", "nbf", "jti")}  # fmt: skip
+    params["client_id"] = client_id
+    return params

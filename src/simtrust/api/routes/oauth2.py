@@ -52,6 +52,7 @@ from simtrust.identity import (
     REFRESH_GRANT,
     ProtocolError,
     check_client_attestation,
+    open_pushed_request,
 )
 from simtrust.runtime import Runtime
 
@@ -140,18 +141,25 @@ async def token(request: Request, rt: CurrentRuntime) -> JSONResponse:
 
 def _attested(request: Request, rt: Runtime, params: dict[str, str]) -> JSONResponse | None:
     """With trusted wallet providers configured, the wallet's attestation (client auth of
-    draft-ietf-oauth-attestation-based-client-auth) is required; the error, or None."""
+    draft-ietf-oauth-attestation-based-client-auth) is required; the error, or None.
+    A signed request object (``request``) is opened with the attested key (RFC 9126 §3)."""
     if not rt.settings.wallet_providers:
         return None
     providers = json.loads(Path(rt.settings.wallet_providers).read_text(encoding="utf-8"))
     service = rt.identity
     try:
-        params["client_id"] = check_client_attestation(
+        client_id, key = check_client_attestation(
             request.headers.get(ATTESTATION_HEADER), request.headers.get(ATTESTATION_POP_HEADER),
             client_id=params.get("client_id", ""), audience=rt.settings.public_url,
             providers=providers, now=service.now(),
             spend_jti=service.oid4vci_tokens.dpop.spend_jti,
         )  # fmt: skip
+        params["client_id"] = client_id
+        if "request" in params and request.url.path.endswith("/par"):
+            opened = open_pushed_request(params["request"], key=key, client_id=client_id,
+                                         audience=rt.settings.public_url, now=service.now())
+            params.clear()
+            params.update(opened)
     except ProtocolError as exc:
         return _error(exc.http_status, exc.error, exc.detail)
     return None
