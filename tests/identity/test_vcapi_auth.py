@@ -82,7 +82,7 @@ def test_token_endpoint_errors(api: Any, sqlite_runtime: Runtime) -> None:
     meta = api.get("/.well-known/oauth-authorization-server").json()
     assert meta["token_endpoint"].endswith("/oauth2/token")
     assert ["client_credentials", "authorization_code",
-            "urn:ietf:params:oauth:grant-type:pre-authorized_code"] == (
+            "urn:ietf:params:oauth:grant-type:pre-authorized_code", "refresh_token"] == (
         meta["grant_types_supported"]
     )  # fmt: skip
 
