@@ -27,6 +27,7 @@ end (issue 15), so the marketplace does not terminate it
 
 from __future__ import annotations
 
+import abc
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -122,15 +123,16 @@ class Provisioner(Protocol):
         """Suspend (or resume) what :meth:`provision` created (TMF637 ``suspended``)."""
 
 
-class _Lifecycle:
+class _Lifecycle(abc.ABC):
     """Defaults: nothing modifiable; terminating is the exact undo of provisioning."""
 
     modifiable: frozenset[str] = frozenset()
     terminable = True
 
+    @abc.abstractmethod
     def compensate(self, tenant_id: str, result: Mapping[str, Any], *, actor: str,
                    reason: str) -> None:
-        raise NotImplementedError
+        """Undo exactly what provisioning did (each service function says how)."""
 
     def check_modify(self, tenant_id: str, before: Mapping[str, Any],
                      changes: Mapping[str, Any]) -> None:
