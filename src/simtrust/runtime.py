@@ -70,6 +70,7 @@ from simtrust.flows import FlowService
 from simtrust.fraudshare import (
     Consortium,
     FraudIntelligence,
+    ReportStatusList,
     consortium_from_json,
 )
 from simtrust.identity import IdentityService
@@ -476,7 +477,11 @@ class Runtime:
                 keys=consortium.keys, resolver=self.identity.resolver,
                 own_imsis=self._own_imsis,
                 own_version=self.subscriber.inventory.count_sims,
-                deliver=self.detect.deliver, policy=consortium.policy)
+                deliver=self.detect.deliver, policy=consortium.policy, now=self.clock,
+                status=ReportStatusList(
+                    self.identity.status,
+                    self.identity.status_list_url(f"{self.identity.network}/fraud-reports/1"),
+                    self.identity.issuer))
             self._consortium_stamp = stamp
             self.detect.fraud.shared_blocklist = intel.blocked_by
             self.ledger.register_handler("tagged-data", intel, replay_from=1)

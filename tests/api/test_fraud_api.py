@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from simtrust.api import create_app
 from simtrust.detect import SimEvent
 from simtrust.domain import imsi_digits
+from simtrust.identity import decode_status_list, status_bit, verify_credential
 from simtrust.ledger import Ed25519Signer, LedgerConfig, LedgerNode
 from simtrust.runtime import Runtime
 from simtrust.subscriber import Iccid, Imsi, OpKind, SimSecrets, SimSpec, SimState, luhn_check_digit
@@ -113,8 +114,27 @@ def test_two_operators_exchange_a_report_and_act_on_it(pair: tuple[Runtime, Runt
                              json={"report": report_id, "reason": "wrong SIM"})
         assert 201 == revoked.status_code, revoked.text
         _relay(b, a)
-        assert "wrong SIM" == api_a.get(f"/v1/fraud/reports/{report_id}",
-                                        headers=ha).json()["revoked"]
+        seen = api_a.get(f"/v1/fraud/reports/{report_id}", headers=ha).json()
+        list_url = seen["status"]["statusListCredential"]
+        assert seen["revoked"] == f"status list {list_url}"
+        # the list is served at its URL by the reporter (Bitstring Status List §2.2), the
+        # bit set; anyone verifies it with the reporter's DID
+        path = list_url.split("/credentials/status/", 1)[1]
+        served = api_b.get(f"/credentials/status/{path}")
+        assert 200 == served.status_code, served.text
+        listed = served.json()
+        assert (list_url, reporter) == (listed["id"], listed["issuer"])
+        index = int(seen["status"]["statusListIndex"])
+        assert status_bit(decode_status_list(listed["credentialSubject"]["encodedList"]), index)
+        verify_credential(listed, resolver=a.identity.resolver, now=a.clock())
+        # A's SIM alert is withdrawn through the alert stack (and so audited), and B's
+        # reputation falls back
+        alerts = api_a.get("/v1/fraud/alerts", headers=ha,
+                           params={"kind": "shared-report"}).json()["alerts"]
+        withdrawn = [x for x in alerts if x["evidence"].get("withdrawn")]
+        assert [(A_IMSI, report_id)] == [(x["imsi"], x["evidence"]["report"]) for x in withdrawn]
+        score = api_a.get(f"/v1/fraud/reporters/{reporter}", headers=ha).json()
+        assert (0, 1, 0.333) == (score["confirmed"], score["revoked"], score["score"])
 
 
 def test_a_report_from_an_alert_and_the_shared_blocklist(pair: tuple[Runtime, Runtime]) -> None:

@@ -28,21 +28,34 @@ from simtrust.detect import (
     SimEvent,
 )
 from simtrust.domain import imsi_digits
-from simtrust.errors import InvalidInput, PermissionDenied
+from simtrust.errors import Conflict, InvalidInput, PermissionDenied
 from simtrust.fraudshare import (
     INTEL_TAG,
     ConsortiumKey,
     ConsortiumKeys,
     FraudIntelligence,
+    ReceivedStatusLists,
+    ReportStatusList,
     SharingPolicy,
     check_report,
     fraud_report,
     intel_payload,
 )
-from simtrust.identity import DidResolver, Ed25519Signer, VerificationFailed
+from simtrust.identity import (
+    MIN_LIST_SIZE,
+    DidResolver,
+    Ed25519Signer,
+    StatusListRegistry,
+    VerificationFailed,
+    decode_status_list,
+    encode_status_list,
+    issue_credential,
+    status_bit,
+)
+from simtrust.identity._schema import MIGRATIONS as IDENTITY_MIGRATIONS
 from simtrust.ledger import Ed25519Signer as NodeSigner
 from simtrust.ledger import FinalizedMessage, LedgerNode, TaggedData
-from simtrust.store import SqliteDatabase
+from simtrust.store import SqliteDatabase, apply_migrations
 
 A_SIM = "234150000000001"  # operator A's subscriber, roaming on B
 C_SIM = "310260000000042"  # operator C's subscriber
@@ -78,6 +91,7 @@ class Operator:
     node: LedgerNode
     signer: Ed25519Signer
     own: list[str]
+    status: ReportStatusList
     members: list[str] = field(default_factory=list)
     sink: ListSink = field(default_factory=ListSink)
     service: DetectionService | None = None
@@ -88,7 +102,7 @@ class Operator:
         self.intel = FraudIntelligence(
             me=self.signer.controller, members=members, keys=KEYS, resolver=DidResolver(),
             own_imsis=lambda: self.own, own_version=lambda: len(self.own),
-            deliver=self.service.deliver, policy=policy)
+            deliver=self.service.deliver, policy=policy, status=self.status)
         self.service.fraud.shared_blocklist = self.intel.blocked_by
         self.node.register_handler("tagged-data", self.intel, replay_from=1)
 
@@ -104,13 +118,22 @@ def ops(tmp_path: Path) -> Iterator[dict[str, Operator]]:
         node = LedgerNode(SqliteDatabase(tmp_path / f"{name}.db"), NodeSigner(bytes([i + 1]) * 32),
                           genesis=genesis)
         genesis = node.genesis
-        made[name] = Operator(name, node, _did_signer(i), {"A": [A_SIM], "C": [C_SIM]}.get(name, []))
+        made[name] = Operator(name, node, _did_signer(i), {"A": [A_SIM], "C": [C_SIM]}.get(name, []),
+                              _status_list(tmp_path, name, _did_signer(i)))
     members = [made[n].signer.controller for n in "ABC"]  # X is not a member
     for name in "ABC":
         made[name].join(members)
     yield made
     for op in made.values():
         op.node.close()
+
+
+def _status_list(tmp_path: Path, name: str, signer: Ed25519Signer) -> ReportStatusList:
+    """The operator's revocation list of its reports, in its own identity tables."""
+    db = SqliteDatabase(tmp_path / f"{name}-identity.db")
+    apply_migrations(db, IDENTITY_MIGRATIONS)
+    url = f"https://{name.lower()}.operator.example/credentials/status/fraud-reports/1"
+    return ReportStatusList(StatusListRegistry(db), url, lambda: signer)
 
 
 def _relay(ops: dict[str, Operator], source: str, message_id: bytes) -> None:
@@ -128,7 +151,8 @@ def _report(op: Operator, now: datetime | None = None, **kw: Any) -> dict[str, A
         "observed_at": now - timedelta(hours=1), "now": now,
     }
     args.update(kw)
-    return fraud_report(op.signer, KEYS.get(EPOCH), **args)
+    return fraud_report(op.signer, KEYS.get(EPOCH), **args,
+                        status_entry=lambda rid: op.status.entry(rid, now))
 
 
 def _publish(ops: dict[str, Operator], source: str, kind: str, body: dict[str, Any]) -> bytes:
@@ -186,9 +210,9 @@ def test_equipment_report_feeds_the_partners_blocklist_until_revoked(
     mid = ops["B"].intel.revoke(ops["B"].submit, ops["B"].signer, report["id"],  # type: ignore[union-attr]
                                 "device recovered", now)
     _relay(ops, "B", mid)
-    assert ("applied", "revocation") == _outcome(c, mid)
+    assert ("applied", "status-list") == _outcome(c, mid)
     assert c.intel.blocked_by(STOLEN) is None
-    assert "device recovered" == c.intel.report(report["id"])["revoked"]
+    assert c.intel.report(report["id"])["revoked"].startswith("status list https://b.")
     assert {"reports": 1, "confirmed": 0, "revoked": 1} == {
         k: v for k, v in c.intel.reputation(ops["B"].signer.controller).items()
         if k in ("reports", "confirmed", "revoked")}
@@ -296,14 +320,27 @@ def test_keyed_hashes_match_imei_and_imeisv_and_differ_per_epoch() -> None:
         k1.hash("imsi", "not-digits")
 
 
-def test_check_report_refuses_a_report_without_proof() -> None:
+def test_check_report_refuses_a_report_without_proof_or_status_entry() -> None:
     signer = _did_signer(9)
+    entry = {"type": "BitstringStatusListEntry", "statusPurpose": "revocation",
+             "statusListIndex": "7", "statusListCredential": "https://x.example/status/1"}
+    for drop in ("proof", "credentialStatus"):
+        report = fraud_report(signer, KEYS.get(EPOCH), indicator="sim-box", severity="low",
+                              evidence={}, observed_at=datetime.now(UTC), now=datetime.now(UTC),
+                              imsis=[C_SIM], status_entry=lambda _rid: dict(entry))
+        del report[drop]
+        with pytest.raises(VerificationFailed) as info:
+            check_report(report, resolver=DidResolver(), now=datetime.now(UTC),
+                         status=ReceivedStatusLists(DidResolver()))
+        assert "malformed" == info.value.reason
+    # a suspension entry is not a revocation entry
     report = fraud_report(signer, KEYS.get(EPOCH), indicator="sim-box", severity="low",
                           evidence={}, observed_at=datetime.now(UTC), now=datetime.now(UTC),
-                          imsis=[C_SIM])
-    del report["proof"]
+                          imsis=[C_SIM],
+                          status_entry=lambda _rid: {**entry, "statusPurpose": "suspension"})
     with pytest.raises(VerificationFailed) as info:
-        check_report(report, resolver=DidResolver(), now=datetime.now(UTC))
+        check_report(report, resolver=DidResolver(), now=datetime.now(UTC),
+                     status=ReceivedStatusLists(DidResolver()))
     assert "malformed" == info.value.reason
 
 
@@ -345,3 +382,94 @@ def test_a_sim_added_after_a_report_matches_the_next_one(ops: dict[str, Operator
     ops["A"].own.append(new_sim)
     _publish(ops, "B", "report", _report(ops["B"], imsis=[new_sim]))
     assert [A_SIM, new_sim] == [a.imsi for a in ops["A"].sink.alerts]
+
+
+def _bit(listed: dict[str, Any], index: int) -> bool:
+    return status_bit(decode_status_list(listed["credentialSubject"]["encodedList"]), index)
+
+
+def test_a_report_carries_a_status_entry_and_is_withdrawn_by_its_reporters_list(
+        ops: dict[str, Operator]) -> None:
+    """Bitstring Status List v1.0: §2.1 entry in the report, §3.1 the reporter sets the
+    bit, §3.2 members verify the list (proof, issuer, id, purpose) and read the bit."""
+    b, a = ops["B"], ops["A"]
+    report = _report(b)
+    entry = report["credentialStatus"]
+    assert ("BitstringStatusListEntry", "revocation", b.status.list_id) == (
+        entry["type"], entry["statusPurpose"], entry["statusListCredential"])
+    index = int(entry["statusListIndex"])
+    _publish(ops, "B", "report", report)
+    assert 1 == len(a.sink.alerts)
+    before = b.status.published()
+    assert not _bit(before, index)
+    assert 0.5 == a.intel.reputation(b.signer.controller)["score"]  # type: ignore[union-attr]
+
+    mid = b.intel.revoke(b.submit, b.signer, report["id"], "wrong SIM", datetime.now(UTC))  # type: ignore[union-attr]
+    _relay(ops, "B", mid)
+    listed = b.status.published()
+    assert _bit(listed, index)
+    assert all(("applied", "status-list") == _outcome(ops[n], mid) for n in "ABC")
+    # A held an alert for its SIM: the withdrawal comes through the same alert stack
+    withdrawn = a.sink.alerts[-1]
+    assert (A_SIM, "shared_fraud_report_withdrawn", report["id"], True) == (
+        withdrawn.imsi, withdrawn.evidence["feature"], withdrawn.evidence["report"],
+        withdrawn.evidence["withdrawn"])
+    assert [] == ops["C"].sink.alerts  # C matched nothing, so nothing is withdrawn there
+    assert 0.333 == a.intel.reputation(b.signer.controller)["score"]  # type: ignore[union-attr]
+    assert 1 == a.intel.stats()["withdrawn"]  # type: ignore[union-attr]
+    # B cannot revoke it twice
+    with pytest.raises(Conflict):
+        b.intel.revoke(b.submit, b.signer, report["id"], "again", datetime.now(UTC))  # type: ignore[union-attr]
+    # the older list again (replay) is refused and does not undo the withdrawal
+    old = _publish(ops, "B", "status-list", before)
+    assert ("refused", "replayed") == _outcome(a, old)
+    assert a.intel.report(report["id"])["revoked"] is not None  # type: ignore[union-attr]
+
+
+def test_status_lists_that_are_not_the_reporters_are_refused(ops: dict[str, Operator]) -> None:
+    b, a, c = ops["B"], ops["A"], ops["C"]
+    report = _report(b)
+    index = int(report["credentialStatus"]["statusListIndex"])
+    _publish(ops, "B", "report", report)
+    now = datetime.now(UTC)
+    # A signs a list under B's URL with B's report's bit set: squatting a reporter's list
+    squat = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": b.status.list_id, "type": ["VerifiableCredential", "BitstringStatusListCredential"],
+        "issuer": a.signer.controller, "validFrom": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "credentialSubject": {"id": f"{b.status.list_id}#list", "type": "BitstringStatusList",
+                              "statusPurpose": "revocation",
+                              "encodedList": encode_status_list(_set(index))},
+    }
+    mid = _publish(ops, "A", "status-list", issue_credential(squat, a.signer, now=now))
+    assert ("refused", "not-the-reporter") == _outcome(c, mid)
+    # B's own list with the bit flipped after signing: the proof fails
+    mid = b.intel.revoke(b.submit, b.signer, report["id"], "x", now)  # type: ignore[union-attr]
+    body = b.node.get_message(mid).body
+    assert isinstance(body, TaggedData)
+    tampered = json.loads(body.data)["status-list"]
+    tampered["credentialSubject"]["encodedList"] = encode_status_list(bytes(MIN_LIST_SIZE // 8))
+    c_mid = c.submit(INTEL_TAG, intel_payload("status-list", tampered))
+    outcome = _outcome(c, c_mid)
+    assert outcome is not None
+    assert "refused" == outcome[0]
+    assert c.intel.report(report["id"])["revoked"] is None  # type: ignore[union-attr]
+    # B's list itself withdraws the report
+    _relay(ops, "B", mid)
+    assert c.intel.report(report["id"])["revoked"] is not None  # type: ignore[union-attr]
+    # a report published after its bit is set is refused as revoked
+    late = json.loads(json.dumps(report))
+    late_mid = _publish(ops, "B", "report", late)
+    assert ("refused", "revoked") == _outcome(b, late_mid)
+    # a list that no report uses
+    other = ReportStatusList(b.status._registry, "https://b.operator.example/other/1",
+                             lambda: b.signer)
+    other.entry("urn:uuid:unused", now)
+    unused = _publish(ops, "B", "status-list", other.published())
+    assert ("refused", "unknown-report") == _outcome(c, unused)
+
+
+def _set(index: int) -> bytes:
+    bits = bytearray(MIN_LIST_SIZE // 8)
+    bits[index // 8] |= 0x80 >> (index % 8)
+    return bytes(bits)

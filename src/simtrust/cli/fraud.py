@@ -255,7 +255,8 @@ def publish(
         if args["indicator"] not in INDICATORS:
             raise InvalidInput(f"--indicator is one of {', '.join(INDICATORS)}")
         credential = fraud_report(rt.identity.issuer(), intel.keys.get(intel.keys.current),
-                                  severity=severity, now=now, **args)
+                                  severity=severity, now=now, **args,
+                                  status_entry=intel.status_entry)
         out = {"id": credential["id"],
                **_applied(rt, intel.publish(rt.ledger.issue_data, credential))}
     finally:

@@ -6,6 +6,8 @@ credential naming subscribers only by keyed hashes (docs/fraud.md "Sharing",
 docs/decisions/fraud-sharing.md), reads its partners' reports from the ledger, matches
 them against its own SIMs and feeds the shared equipment blocklist back to the detectors
 through the hook the composition root installs (``FraudDetector.shared_blocklist``).
+A report is withdrawn through its reporter's W3C Bitstring Status List
+(``ReportStatusList``; receivers read it with ``ReceivedStatusLists``).
 The detectors themselves stand on base values only and know nothing of the ledger.
 """
 
@@ -28,6 +30,7 @@ from simtrust.fraudshare._sharing import (
     SharingPolicy,
     consortium_from_json,
 )
+from simtrust.fraudshare._status import ReceivedStatusLists, ReportStatusList
 
 __all__ = [
     "INDICATORS",
@@ -38,6 +41,8 @@ __all__ = [
     "ConsortiumKeys",
     "FraudIntelligence",
     "FraudReport",
+    "ReceivedStatusLists",
+    "ReportStatusList",
     "SharingPolicy",
     "check_report",
     "consortium_from_json",

@@ -9,10 +9,14 @@ TS 23.003 §6.2, so IMEI and IMEISV of one device match). TACs (device
 models, not subscribers) may be given in clear. The evidence stays with the
 reporter; the report carries the SHA-256 of its JCS form (RFC 8785).
 
-Revocations (only the reporter's own) and confirmations (another member
-matched and agrees) are small signed documents of the same shape as the
-ledger's status anchors. All three travel as ledger ``tagged-data`` under
-:data:`INTEL_TAG`; :mod:`simtrust.fraudshare._sharing` applies them.
+Every report carries a ``credentialStatus`` entry of the W3C Bitstring
+Status List v1.0 (§2.1, purpose ``revocation``) in its reporter's list; the
+reporter revokes by setting the bit and publishing the re-signed list
+(:mod:`simtrust.fraudshare._status`). Confirmations (another member matched
+and agrees), and the revocations of earlier versions, are small signed
+documents of the same shape as the ledger's status anchors. All travel as
+ledger ``tagged-data`` under :data:`INTEL_TAG`; :mod:`simtrust.fraudshare._sharing`
+applies them.
 """
 
 from __future__ import annotations
@@ -22,17 +26,19 @@ import hmac
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from simtrust.errors import DecodeError, InvalidInput
+from simtrust.fraudshare._status import status_entry_of
 from simtrust.identity import (
     CREDENTIALS_V2,
     SIMTRUST_V1,
     DidResolver,
     Signer,
+    StatusChecker,
     VerificationFailed,
     add_proof,
     canonicalize,
@@ -63,7 +69,7 @@ __all__ = [
 
 #: The ledger tagged-data tag of fraud intelligence payloads (version 1).
 INTEL_TAG = b"simtrust/fraud-intel/1"
-INTEL_KINDS = ("report", "revocation", "confirmation")
+INTEL_KINDS = ("report", "revocation", "confirmation", "status-list")
 #: What a report says happened. Equipment indicators may feed the shared blocklist.
 INDICATORS = ("cloned-sim", "impossible-travel", "stolen-equipment", "invalid-equipment",
               "usage-fraud", "sim-box")
@@ -84,7 +90,7 @@ _SUBJECT = frozenset({"indicator", "severity", "keyEpoch", "identifiers", "evide
                       "observedAt"})
 _SUBJECT_OPTIONAL = frozenset({"tacs"})
 _CREDENTIAL = frozenset({"@context", "id", "type", "issuer", "validFrom", "credentialSubject",
-                         "proof"})
+                         "credentialStatus", "proof"})
 
 
 class ConsortiumKey:
@@ -179,8 +185,13 @@ def fraud_report(
     imeis: Iterable[str] = (),
     tacs: Iterable[str] = (),
     report_id: str | None = None,
+    status_entry: Callable[[str], dict[str, Any]],
 ) -> dict[str, Any]:
-    """The signed report credential; identifiers are keyed hashes under ``key``."""
+    """The signed report credential; identifiers are keyed hashes under ``key``.
+
+    ``status_entry(report_id)`` allocates the report's revocation entry in the
+    reporter's Bitstring Status List (``ReportStatusList.entry``).
+    """
     identifiers = [{"scheme": "imsi", "keyedHash": key.hash("imsi", i)} for i in imsis]
     identifiers += [{"scheme": "imei", "keyedHash": key.hash("imei", i)} for i in imeis]
     subject: dict[str, Any] = {
@@ -194,15 +205,17 @@ def fraud_report(
     tac_list = sorted(set(tacs))
     if tac_list:
         subject["tacs"] = tac_list
+    _check_subject(subject)
+    report_id = report_id or f"urn:uuid:{uuid.uuid4()}"
     credential = {
         "@context": [CREDENTIALS_V2, SIMTRUST_V1],
-        "id": report_id or f"urn:uuid:{uuid.uuid4()}",
+        "id": report_id,
         "type": ["VerifiableCredential", REPORT_TYPE],
         "issuer": signer.controller,
         "validFrom": _iso(now),
         "credentialSubject": subject,
+        "credentialStatus": status_entry(report_id),
     }
-    _check_subject(subject)
     return issue_credential(credential, signer, now=now)
 
 
@@ -221,6 +234,8 @@ class FraudReport:
     evidence_digest: str
     observed_at: str
     issued_at: str
+    status_list: str = ""
+    status_index: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -229,6 +244,8 @@ class FraudReport:
             "identifiers": {"imsi": len(self.imsi_hashes), "imei": len(self.imei_hashes)},
             "tacs": sorted(self.tacs), "evidence_digest": self.evidence_digest,
             "observed_at": self.observed_at, "issued_at": self.issued_at,
+            "status": {"statusListCredential": self.status_list,
+                       "statusListIndex": str(self.status_index)},
         }  # fmt: skip
 
 
@@ -271,17 +288,24 @@ def _check_subject(subject: object) -> dict[str, Any]:
     return subject
 
 
-def check_report(credential: object, *, resolver: DidResolver, now: datetime) -> FraudReport:
-    """Verify a report credential; :class:`VerificationFailed` names the reason."""
+def check_report(credential: object, *, resolver: DidResolver, now: datetime,
+                 status: StatusChecker) -> FraudReport:
+    """Verify a report credential; :class:`VerificationFailed` names the reason.
+
+    ``status`` reads the report's revocation entry (``ReceivedStatusLists``):
+    ``revoked`` is raised when the reporter's list, already held, has its bit set.
+    """
     if not isinstance(credential, dict) or set(credential) != _CREDENTIAL:
         raise _malformed("a fraud report is a secured credential with exactly @context, id,"
-                         " type, issuer, validFrom, credentialSubject and proof")
+                         " type, issuer, validFrom, credentialSubject, credentialStatus and"
+                         " proof")
     if credential["type"] != ["VerifiableCredential", REPORT_TYPE]:
         raise _malformed("a fraud report has type [VerifiableCredential, FraudReport]")
     if not isinstance(credential["id"], str) or not 0 < len(credential["id"]) <= 200:
         raise _malformed("a fraud report has a short id")
     subject = _check_subject(credential["credentialSubject"])
-    verified = verify_credential(credential, resolver=resolver, now=now)
+    list_url, index = status_entry_of(credential)
+    verified = verify_credential(credential, resolver=resolver, now=now, status=status)
     ids = subject["identifiers"]
     return FraudReport(
         id=credential["id"], issuer=verified.issuer, indicator=subject["indicator"],
@@ -290,6 +314,7 @@ def check_report(credential: object, *, resolver: DidResolver, now: datetime) ->
         imei_hashes=frozenset(i["keyedHash"] for i in ids if i["scheme"] == "imei"),
         tacs=frozenset(subject.get("tacs", ())), evidence_digest=subject["evidenceDigest"],
         observed_at=subject["observedAt"], issued_at=credential["validFrom"],
+        status_list=list_url, status_index=index,
     )  # fmt: skip
 
 

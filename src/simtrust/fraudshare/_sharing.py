@@ -2,9 +2,12 @@
 
 :class:`FraudIntelligence` is the ledger's ``tagged-data`` handler for
 :data:`~simtrust.fraudshare._intel.INTEL_TAG` payloads (docs/fraud.md "Sharing").
-It accepts only reports, revocations and confirmations signed by consortium
+It accepts only reports, status lists and confirmations signed by consortium
 members, refuses replays, stale and forged documents and a revocation by
-anyone but the reporter (the reason is recorded for this member; the ledger
+anyone but the reporter (a report is withdrawn only by a set bit in the
+reporter's own Bitstring Status List, W3C Bitstring Status List v1.0 §3.2,
+:mod:`simtrust.fraudshare._status`; a withdrawal is alerted and lowers the
+reporter's reputation) (the reason is recorded for this member; the ledger
 message stays valid, because acceptance depends on each member's own
 consortium settings and must not make validators' ledger states differ),
 matches reports against the member's own SIMs by recomputing the keyed
@@ -20,12 +23,12 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from simtrust.detect import Alert
 from simtrust.domain import imsi_digits
-from simtrust.errors import DecodeError, InvalidInput, NotFound, PermissionDenied
+from simtrust.errors import Conflict, DecodeError, InvalidInput, NotFound, PermissionDenied
 from simtrust.fraudshare._intel import (
     EQUIPMENT_INDICATORS,
     INTEL_TAG,
@@ -39,8 +42,8 @@ from simtrust.fraudshare._intel import (
     decode_intel_payload,
     intel_payload,
     proof_created,
-    revocation,
 )
+from simtrust.fraudshare._status import ReceivedStatusLists, ReportStatusList
 from simtrust.identity import DidResolver, Signer, VerificationFailed
 from simtrust.ledger import FinalizedMessage, LedgerNode, TaggedData, decode_message
 
@@ -132,18 +135,25 @@ class FraudIntelligence:
         own_imsis: Callable[[], Iterable[str]] = tuple,
         own_version: Callable[[], object] = lambda: None,
         deliver: Callable[[list[Alert]], object] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
         policy: SharingPolicy | None = None,
+        status: ReportStatusList | None = None,
     ) -> None:
-        """``own_version`` changes when the own SIMs change (the hash index is rebuilt)."""
+        """``own_version`` changes when the own SIMs change (the hash index is rebuilt);
+        ``status`` is this member's revocation list of its own reports."""
         self.me = me
         self.members = frozenset(members) | {me}
         self.keys = keys
         self.resolver = resolver
         self.policy = policy or SharingPolicy()
+        self.status = status
+        self._lists = ReceivedStatusLists(resolver)
+        self.withdrawn: list[Alert] = []
         self._own_imsis = own_imsis
         self._own_version = own_version
         self._indexed: object = None
         self._deliver = deliver
+        self._now = now
         self._lock = threading.RLock()
         self._reports: dict[str, _Entry] = {}
         self._outcomes: dict[bytes, tuple[str, str]] = {}
@@ -243,7 +253,7 @@ class FraudIntelligence:
     def _apply(self, data: bytes, at: datetime, message_id: bytes) -> str:
         kind, doc = decode_intel_payload(data)
         if kind == "report":
-            report = check_report(doc, resolver=self.resolver, now=at)
+            report = check_report(doc, resolver=self.resolver, now=at, status=self._lists)
             self._member(report.issuer)
             self._fresh(doc, at)
             if report.key_epoch not in self.keys:
@@ -254,6 +264,12 @@ class FraudIntelligence:
                     raise VerificationFailed("replayed", f"report {report.id} is already known")
                 self._reports[report.id] = _Entry(report, message_id)
             self._act(report)
+            return kind
+        if kind == "status-list":
+            self._fresh(doc, at)
+            url, by = self._lists.accept(doc, now=at, reporters=self._reporters)
+            self._member(by)
+            self._withdraw(url, by, at)
             return kind
         if kind == "revocation":
             report_id, by = check_revocation(doc, resolver=self.resolver, now=at)
@@ -279,6 +295,50 @@ class FraudIntelligence:
                 raise VerificationFailed("replayed", f"{by} already confirmed {report_id}")
             entry.confirmed_by |= {by}
         return kind
+
+    def _reporters(self, url: str) -> set[str]:
+        with self._lock:
+            return {e.report.issuer for e in self._reports.values()
+                    if e.report.status_list == url}
+
+    def _withdraw(self, url: str, by: str, at: datetime) -> None:
+        """Withdraw every standing report of ``by`` whose bit the new list ``url`` sets."""
+        with self._lock:
+            standing = [e for e in self._reports.values() if e.revoked is None
+                        and e.report.status_list == url and e.report.issuer == by]
+        for entry in standing:
+            report = entry.report
+            try:
+                if not self._lists.revoked(url, report.status_index, by, at):
+                    continue
+            except VerificationFailed as exc:
+                _log.info("status of report %s unreadable: %s", report.id, exc.detail)
+                continue
+            with self._lock:
+                entry.revoked = f"status list {url}"
+                self._unblock(report)
+                reputation = self._reputation(by)
+                hits = [] if by == self.me else sorted(
+                    imsi for h, imsi in self._own_index(report.key_epoch).items()
+                    if h in report.imsi_hashes)
+            alerts = [
+                Alert(
+                    kind="shared-report", imsi=imsi_digits(imsi), at=at.timestamp(),
+                    raised_at=at.timestamp(),
+                    summary=f"partner {by} withdrew its {report.indicator} report for SIM {imsi}",
+                    evidence={"feature": "shared_fraud_report_withdrawn", "report": report.id,
+                              "reporter": by, "indicator": report.indicator, "withdrawn": True,
+                              "status_list": url, "status_index": report.status_index,
+                              "reporter_reputation": reputation, "matched": "imsi"},
+                    severity="low",
+                )
+                for imsi in hits
+            ]
+            if alerts:
+                with self._lock:
+                    self.withdrawn = (self.withdrawn + alerts)[-10_000:]
+                if self._deliver is not None:
+                    self._deliver(alerts)
 
     def _known(self, report_id: str) -> _Entry:
         entry = self._reports.get(report_id)
@@ -406,7 +466,8 @@ class FraudIntelligence:
             return {
                 "reports": len(self._reports),
                 "revoked": sum(e.revoked is not None for e in self._reports.values()),
-                "matches": len(self.matches), "refused": self.refused,
+                "matches": len(self.matches), "withdrawn": len(self.withdrawn),
+                "refused": self.refused,
                 "blocklisted_imeis": sum(len(v) for v in self._blocked.values()),
                 "blocklisted_tacs": len(self._blocked_tacs),
                 "key_epoch": self.keys.current, "members": len(self.members), "me": self.me,
@@ -418,14 +479,26 @@ class FraudIntelligence:
         """Put a signed report on the ledger; return the message id."""
         return submit(INTEL_TAG, intel_payload("report", credential))
 
+    def status_entry(self, report_id: str) -> dict[str, Any]:
+        """A revocation entry for a new report of this member (``fraud_report(status_entry=)``)."""
+        if self.status is None:
+            raise Conflict("this member has no status list for its fraud reports")
+        return self.status.entry(report_id, self._now())
+
     def revoke(self, submit: Submit, signer: Signer, report_id: str, reason: str,
                now: datetime) -> bytes:
+        """Set the report's bit in this member's status list and publish the list."""
         with self._lock:
             entry = self._known_or_404(report_id)
             if entry.report.issuer != signer.controller:
                 raise PermissionDenied("only the reporter can revoke its report")
-        return submit(INTEL_TAG, intel_payload("revocation",
-                                               revocation(signer, report_id, reason, now)))
+            if entry.revoked is not None:
+                raise Conflict(f"report {report_id} is already revoked")
+        if self.status is None or entry.report.status_list != self.status.list_id:
+            raise Conflict(f"report {report_id} is not in this member's status list")
+        listed = self.status.revoke(report_id, now)
+        _log.info("fraud report %s revoked: %s", report_id, reason)
+        return submit(INTEL_TAG, intel_payload("status-list", listed))
 
     def confirm(self, submit: Submit, signer: Signer, report_id: str, now: datetime) -> bytes:
         with self._lock:

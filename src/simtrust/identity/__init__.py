@@ -144,6 +144,7 @@ from simtrust.identity._statuslist import (
     decode_status_list,
     encode_status_list,
     status_bit,
+    validate_status_entry,
 )
 from simtrust.identity._tokens import REFRESH_GRANT, IssuerTokens
 from simtrust.identity._tokenstatus import (
@@ -280,6 +281,7 @@ __all__ = [
     "update_operation",
     "validate_credential",
     "validate_dcql_query",
+    "validate_status_entry",
     "verification_report",
     "verification_statement",
     "verify_credential",

@@ -191,7 +191,8 @@ def publish_report(body: ReportIn, rt: CurrentRuntime, who: CurrentPrincipal) ->
     if observed.tzinfo is None:
         args["observed_at"] = observed.replace(tzinfo=UTC)
     credential = fraud_report(rt.identity.issuer(), intel.keys.get(intel.keys.current),
-                              severity=body.severity, now=now, **args)
+                              severity=body.severity, now=now, **args,
+                              status_entry=intel.status_entry)
     message_id = intel.publish(rt.ledger.issue_data, credential)
     return {"id": credential["id"], **_outcome(rt, message_id)}
 
