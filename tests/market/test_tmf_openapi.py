@@ -299,6 +299,20 @@ def test_every_tmf_operation_answers_what_the_official_files_describe(
                                headers=acme).status_code
         assert 204 == api.delete(f"{base}/hub/{hub.json()['id']}", headers=acme).status_code
 
+    # Import and export jobs of both catalogs (the file's place refuses connections here).
+    for base in (CATALOG, SERVICE_CATALOG):
+        for kind in ("importJob", "exportJob"):
+            job = api.post(f"{base}/{kind}", json={"url": "http://127.0.0.1:9/c.json"},
+                           headers=op)
+            assert 201 == job.status_code, job.text
+            assert 400 == api.post(f"{base}/{kind}", json={}, headers=op).status_code
+            assert 200 == api.get(f"{base}/{kind}", headers=op).status_code
+            one = f"{base}/{kind}/{job.json()['id']}"
+            assert "Failed" == api.get(one, headers=op).json()["status"]
+            assert 404 == api.get(one, headers=acme).status_code
+            assert 204 == api.delete(one, headers=op).status_code
+            assert 404 == api.delete(one, headers=op).status_code
+
     # Integers beyond 64 bits in the official bodies: an Error, never a server error.
     huge = order_body(offering["id"], 2**64)
     assert 400 == api.post(f"{ORDERING}/productOrder", json=huge, headers=acme).status_code

@@ -16,6 +16,7 @@ from simtrust.market._federation import (
     Publication,
     sign_request,
 )
+from simtrust.market._jobs import CONTENT_TYPE, JOB_KINDS, JOB_STATES, CatalogJobs, Job
 from simtrust.market._orchestrate import Orchestrator, resolve_plan, spec_function
 from simtrust.market._provision import (
     FUNCTION_ORDER,
@@ -44,7 +45,10 @@ __all__ = [
     "CANCELLING",
     "CATALOG_KINDS",
     "CATALOG_TAG",
+    "CONTENT_TYPE",
     "FUNCTION_ORDER",
+    "JOB_KINDS",
+    "JOB_STATES",
     "MAX_ATTEMPTS",
     "ORDER_TAG",
     "ORDER_TRANSITIONS",
@@ -56,7 +60,9 @@ __all__ = [
     "Cancellation",
     "Cancellations",
     "CatalogItem",
+    "CatalogJobs",
     "Federation",
+    "Job",
     "LedgerContract",
     "MarketEvents",
     "MarketService",

@@ -1,4 +1,4 @@
-"""Tables of the market: TMF620 catalog, TMF622 product orders, TMF637 products.
+"""Tables of the market: TMF620 catalog, TMF622 product orders, TMF637 products, jobs.
 
 Each resource is kept as its TM Forum JSON document (``body``) next to the
 columns the service queries and scopes on (owner tenant, life-cycle state).
@@ -144,6 +144,30 @@ MIGRATIONS = [
             PRIMARY KEY (keyid, nonce)
         );
         CREATE INDEX market_nonces_expiry ON market_nonces (expires_at)
+        """,
+    ),
+    Migration(
+        "market_jobs",
+        1,
+        "TMF620 / TMF633 import and export jobs",
+        """
+        CREATE TABLE market_jobs (
+            id TEXT PRIMARY KEY,
+            api TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            tenant_id TEXT,
+            everything INTEGER NOT NULL,
+            base TEXT NOT NULL,
+            status TEXT NOT NULL,
+            lease_until {real} NOT NULL,
+            owner TEXT,
+            body TEXT NOT NULL,
+            completion TEXT,
+            error_log TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX market_jobs_list ON market_jobs (api, kind, tenant_id, created_at);
+        CREATE INDEX market_jobs_due ON market_jobs (status, lease_until)
         """,
     ),
 ]

@@ -36,6 +36,7 @@ from simtrust.audit import AuditLog
 from simtrust.errors import InvalidInput, InvalidTransition, NotFound, Rejected
 from simtrust.market._cancel import Cancellations
 from simtrust.market._events import MarketEvents
+from simtrust.market._jobs import CatalogJobs
 from simtrust.market._lifecycle import CHANGES, change_item, lock_products, settle_products
 from simtrust.market._orchestrate import resolve_plan
 from simtrust.market._products import patch_product
@@ -100,6 +101,9 @@ class MarketService:
         #: Called with each order state after it commits (federation anchors partners').
         self._anchor = anchor or (lambda order, tenant: None)
         self.cancellations = Cancellations(db, audit, clock, self._emit, self._anchor)
+        #: TMF620 / TMF633 import and export jobs (:mod:`._jobs`); URLs guarded as callbacks.
+        self.jobs = CatalogJobs(db, audit, clock, emit=self._emit, owner_of=self._owner_of,
+                                networks=lambda: events.allowed_networks if events else ())
 
     def _emit(self, api: str, event: str, resource: str, doc: dict[str, Any],
               tenant_id: str | None) -> None:
@@ -108,6 +112,9 @@ class MarketService:
 
     def __repr__(self) -> str:
         return f"MarketService({self._db!r})"
+
+    def close(self) -> None:
+        self.jobs.close()
 
     # -- catalog ------------------------------------------------------------------------
 
