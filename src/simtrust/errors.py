@@ -27,7 +27,8 @@ Each class carries a stable machine-readable ``code`` (used as the RFC 9457
     ├── Rejected (422)              a ledger message or transaction failed validation;
     │                               ``reason`` names the rule
     ├── IntegrityError (500)        stored data failed its integrity check (audit chain)
-    └── StoreError (503)            the store could not complete an operation
+    ├── StoreError (503)            the store could not complete an operation
+    └── Unavailable (502)           a partner's service did not answer, or failed
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ __all__ = [
     "Rejected",
     "SimtrustError",
     "StoreError",
+    "Unavailable",
     "UnknownKey",
 ]
 
@@ -196,3 +198,11 @@ class StoreError(SimtrustError):
     code = "store-error"
     status = 503
     title = "Store unavailable"
+
+
+class Unavailable(SimtrustError):
+    """Another node's service (a partner seller's API) did not answer, or answered 5xx."""
+
+    code = "unavailable"
+    status = 502
+    title = "Partner unavailable"

@@ -14,93 +14,17 @@ with nothing written.
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 
-from simtrust.api import create_app
 from simtrust.config import load_settings
 from simtrust.runtime import Runtime
 
 from .conftest import CATALOG, LOOPBACK, SERVICE_CATALOG, TmfCheck, char, service_spec
-
-
-class FileServer:
-    """Files by path on a real HTTP server: PUT stores, GET answers (404 when absent)."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.types: dict[str, str] = {}
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                outer.files[self.path] = body
-                outer.types[self.path] = str(self.headers.get("Content-Type"))
-                self.send_response(201)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def do_GET(self) -> None:
-                body = outer.files.get(self.path)
-                self.send_response(404 if body is None else 200)
-                self.send_header("Content-Length", str(len(body or b"")))
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class Node:
-    """A runtime serving its API with uvicorn on a loopback port."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        rt.market_events.allowed_networks = LOOPBACK
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(rt), log_level="warning",
-                                                    lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run,
-                                       kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        _until(lambda: self.server.started)
-        key = rt.tenants.create_key("operator-admin", "op").secret
-        self.client = httpx.Client(base_url=self.url, timeout=30,
-                                   headers={"Authorization": f"Bearer {key}"})
-
-    def close(self) -> None:
-        self.client.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
-
-
-def _until(condition: Callable[[], Any], timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        pause.wait(0.02)
+from .loopback import FileServer, Node, until
 
 
 @pytest.fixture
@@ -133,7 +57,7 @@ def _finished(node: Node, location: str, tmf_check: TmfCheck, api: str,
         seen.update(answer.json())
         return seen["status"] in ("Succeeded", "Failed")
 
-    _until(done)
+    until(done)
     tmf_check(api, model, seen)
     return seen
 

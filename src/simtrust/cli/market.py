@@ -1,22 +1,30 @@
-"""``simtrust market``: publish TMF620 product offerings and follow TMF622 product orders.
+"""``simtrust market``: publish TMF620 product offerings and follow TMF622 product orders;
+buy from partner sellers.
 
 The same service as the ``/tmf-api/`` routes (``docs/market.md``); the CLI
 acts as the operator (the seller), so its offerings join the public catalog
-unless ``--tenant`` makes one private to a tenant.
+unless ``--tenant`` makes one private to a tenant. ``buy``, ``purchase``,
+``cancel``, ``order-service``, ``cancel-service-order`` and ``service`` act as a
+buyer on a partner seller's API (TMF622 v4/v5, TMF641 v4.1, TMF638 v4:
+``market/_buyer.py``), with the seller's API key or signed by this operator's
+DID. A refusal by the seller prints one line naming its TMF ``Error`` and exits 2;
+a seller that does not answer, exit 1.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.table import Table
 
 from simtrust.cli._common import console, emit_json, open_runtime, read_text
 from simtrust.errors import InvalidInput
-from simtrust.market import matches
+from simtrust.market import PartnerSeller, bearer, matches, sign_request
 
 __all__ = ["NAME", "app"]
 
@@ -180,3 +188,131 @@ def discover(json_out: JsonOpt = False) -> None:
     for p in found:
         table.add_row(p.seller, p.api, ", ".join(o["name"] for o in p.offerings), p.published)
     console.print(table)
+
+
+# -- simtrust as a buyer: a partner seller's TMF622 / TMF641 / TMF638 API ------------------
+
+Seller = Annotated[str, typer.Argument(help="The seller's API URL (scheme, host, port).")]
+PartnerKey = Annotated[str | None, typer.Option(
+    "--key", envvar="SIMTRUST_PARTNER_KEY", show_default=False,
+    help="The seller's API key (better in SIMTRUST_PARTNER_KEY); without it the"
+         " request is signed with this operator's DID (RFC 9421).")]
+BodyFile = Annotated[Path, typer.Option("--file", "-f", help="The JSON body to send.")]
+V5Opt = Annotated[bool, typer.Option("--v5", help="TMF622 v5 instead of v4.")]
+
+
+def _object(path: Path, model: str) -> dict[str, Any]:
+    try:
+        value = json.loads(read_text(path))
+    except ValueError as exc:
+        raise InvalidInput(f"{path} is not JSON: {exc}", field="file") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{path} must hold a JSON object (a {model})", field="file")
+    return value
+
+
+def _with_seller(url: str, key: str | None, act: Callable[[PartnerSeller], Any]) -> Any:
+    """Run ``act`` against the seller, authenticated by ``key`` or by the node's DID."""
+    with httpx.Client(timeout=30.0) as client:
+        if key is not None:
+            return act(PartnerSeller(client, url, bearer(key)))
+        rt = open_runtime()
+        try:
+            signer = rt.identity.issuer()
+            return act(PartnerSeller(client, url, lambda r: sign_request(r, signer)))
+        finally:
+            rt.close()
+
+
+def _show(doc: dict[str, Any], json_out: bool, what: str) -> None:
+    if json_out:
+        emit_json(doc)
+        return
+    state = doc.get("state") or doc.get("status") or ""
+    console.print(f"{what} {doc.get('id', '')} {state}".rstrip())
+
+
+@app.command("buy")
+def buy(seller: Seller, file: BodyFile, key: PartnerKey = None, v5: V5Opt = False,
+        json_out: JsonOpt = False) -> None:
+    """Place a TMF622 product order (ProductOrder_Create in FILE) with a partner seller."""
+    body = _object(file, "ProductOrder_Create")
+    _show(_with_seller(seller, key, lambda s: s.order_product(body, v5=v5)), json_out,
+          "productOrder")
+
+
+@app.command("purchase")
+def purchase(seller: Seller, order_id: Annotated[str, typer.Argument(help="Order id.")],
+             key: PartnerKey = None, v5: V5Opt = False, json_out: JsonOpt = False) -> None:
+    """The seller's current view of a product order placed there."""
+    _show(_with_seller(seller, key, lambda s: s.product_order(order_id, v5=v5)), json_out,
+          "productOrder")
+
+
+@app.command("cancel")
+def cancel(seller: Seller, order_id: Annotated[str, typer.Argument(help="Order id.")],
+           reason: Annotated[str | None, typer.Option(help="cancellationReason.")] = None,
+           delete: Annotated[bool, typer.Option(
+               "--delete", help="DELETE productOrder/{id} instead of a cancelProductOrder"
+                                " task.")] = False,
+           key: PartnerKey = None, v5: V5Opt = False, json_out: JsonOpt = False) -> None:
+    """Cancel a product order with the seller (TMF622 cancelProductOrder, or DELETE)."""
+    if delete:
+        status = _with_seller(seller, key, lambda s: s.delete_product_order(order_id, v5=v5))
+        outcome = {"id": order_id, "status": status,
+                   "outcome": "cancelling" if status == 202 else "deleted"}
+        _show(outcome, json_out, "productOrder")
+        return
+    _show(_with_seller(seller, key, lambda s: s.cancel_product_order(order_id, reason, v5=v5)),
+          json_out, "cancelProductOrder")
+
+
+@app.command("order-service")
+def order_service(seller: Seller, file: BodyFile, key: PartnerKey = None,
+                  json_out: JsonOpt = False) -> None:
+    """Place a TMF641 service order (ServiceOrder_Create in FILE) with a partner seller."""
+    body = _object(file, "ServiceOrder_Create")
+    _show(_with_seller(seller, key, lambda s: s.order_service(body)), json_out,
+          "serviceOrder")
+
+
+@app.command("cancel-service-order")
+def cancel_service_order(seller: Seller,
+                         order_id: Annotated[str, typer.Argument(help="Service order id.")],
+                         reason: Annotated[str | None, typer.Option(
+                             help="cancellationReason.")] = None,
+                         key: PartnerKey = None, json_out: JsonOpt = False) -> None:
+    """Cancel a TMF641 service order with the seller (cancelServiceOrder)."""
+    _show(_with_seller(seller, key, lambda s: s.cancel_service_order(order_id, reason)),
+          json_out, "cancelServiceOrder")
+
+
+@app.command("service")
+def service(seller: Seller,
+            action: Annotated[str, typer.Argument(help="create, patch or delete.")],
+            service_id: Annotated[str | None, typer.Argument(
+                help="The service's id (patch, delete).")] = None,
+            file: Annotated[Path | None, typer.Option(
+                "--file", "-f", help="Service_Create (create) or a merge patch (patch).")
+            ] = None,
+            key: PartnerKey = None, json_out: JsonOpt = False) -> None:
+    """Write the seller's TMF638 service inventory: create, merge-patch or delete a service."""
+    if action not in ("create", "patch", "delete"):
+        raise InvalidInput("action must be create, patch or delete", field="action")
+    if action == "create":
+        if file is None:
+            raise InvalidInput("create needs --file with a Service_Create", field="file")
+        body = _object(file, "Service_Create")
+        _show(_with_seller(seller, key, lambda s: s.create_service(body)), json_out, "service")
+        return
+    if service_id is None:
+        raise InvalidInput(f"{action} needs the service's id", field="service_id")
+    if action == "patch":
+        if file is None:
+            raise InvalidInput("patch needs --file with a merge patch", field="file")
+        patch = _object(file, "Service_Update")
+        _show(_with_seller(seller, key, lambda s: s.patch_service(service_id, patch)),
+              json_out, "service")
+        return
+    status = _with_seller(seller, key, lambda s: s.delete_service(service_id))
+    _show({"id": service_id, "status": status, "outcome": "deleted"}, json_out, "service")

@@ -5,6 +5,7 @@ service ordering, TMF637 / TMF638 inventories, hub notifications; what exists
 and what does not yet is in ``docs/market.md``.
 """
 
+from simtrust.market._buyer import PartnerSeller, bearer
 from simtrust.market._cancel import CANCELLING, Cancellations
 from simtrust.market._contracts import LedgerContract, build_provisioners
 from simtrust.market._events import BASE_PATHS, MAX_ATTEMPTS, MarketEvents
@@ -68,12 +69,14 @@ __all__ = [
     "MarketService",
     "Orchestrator",
     "Order",
+    "PartnerSeller",
     "Product",
     "Provisioner",
     "Provisioners",
     "Publication",
     "ServiceOrder",
     "ServiceRecord",
+    "bearer",
     "build_provisioners",
     "cancellation_v5",
     "event_v5",
