@@ -1,6 +1,6 @@
 """A settlement killed with SIGKILL mid-payment is finished by the next `simtrust serve` from
-the ledger's word: every seller paid exactly once. The same serve clears a due interval on
-its own (the scheduler inside serve, no external timer)."""
+the ledger's word: every seller paid exactly once. The same serve clears and settles a due
+interval on its own (the scheduler inside serve, no external timer)."""
 
 from __future__ import annotations
 
@@ -128,9 +128,9 @@ def test_a_settlement_killed_mid_payment_is_finished_by_the_next_serve(tmp_path:
         def finished() -> bool:
             assert server.poll() is None, "serve exited"
             return (_status(db, START)[0] == "settled"
-                    and _status(db, LATER)[0] == "cleared")
+                    and _status(db, LATER)[0] == "settled")
 
-        _wait_until(finished, "serve to finish the settlement and clear the due interval",
+        _wait_until(finished, "serve to finish the settlement, clear and settle the due interval",
                     pause=0.05)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -152,8 +152,12 @@ def test_a_settlement_killed_mid_payment_is_finished_by_the_next_serve(tmp_path:
                         for meter, key in keys.items()}
         assert len({t["message_id"] for t in plan["transfers"]}) == SELLERS
         actions = [e.action for e in rt.audit.query(limit=5_000)]
-        assert 1 == actions.count("energy.settle")
+        # START once (finished by recovery), LATER once (by the scheduler, on its own).
+        assert 2 == actions.count("energy.settle")
         cleared = rt.energy.interval(TENANT, LATER)
         assert (30, SELLERS) == (cleared["price"], len(cleared["trades"]))
+        # No reading after LATER: nothing delivered, nothing paid, the record says why.
+        assert [] == cleared["payments"]["transfers"]
+        assert SELLERS == len(cleared["payments"]["refused"])
     finally:
         rt.close()

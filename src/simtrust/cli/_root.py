@@ -398,8 +398,10 @@ def _start_bootstrap(rt: Runtime) -> BootstrapListener | None:
 
 def _start_energy_clearing(rt: Runtime) -> threading.Event | None:
     """The energy market's scheduler: at start and every ``energy_clear_interval_s``
-    seconds, finish or roll back what a crash left half paid, then clear every interval
-    whose gate closed (each clearing is one durable transaction, done once)."""
+    seconds, finish or roll back what a crash left half paid, clear every interval whose
+    gate closed (each clearing is one durable transaction, done once), then settle every
+    cleared interval whose closing readings had time to arrive (once, across processes:
+    the interval's row holds the settler's claim)."""
     interval = rt.settings.energy_clear_interval_s
     if interval <= 0:
         return None
@@ -409,9 +411,10 @@ def _start_energy_clearing(rt: Runtime) -> threading.Event | None:
         while True:
             try:
                 done = rt.energy.tick(actor="scheduler")
-                if done["recovered"] or done["cleared"]:
+                if done["recovered"] or done["cleared"] or done["settled"]:
                     err_console.print(f"energy market: {len(done['recovered'])} recovered, "
-                                      f"{len(done['cleared'])} intervals cleared")
+                                      f"{len(done['cleared'])} intervals cleared, "
+                                      f"{len(done['settled'])} settled")
             except Exception as exc:  # noqa: BLE001 - one bad tick must not end the scheduler
                 detail = exc.detail if isinstance(exc, SimtrustError) else repr(exc)
                 err_console.print(f"energy market tick failed: {detail}")

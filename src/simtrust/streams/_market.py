@@ -59,12 +59,17 @@ from simtrust.store import Database
 from simtrust.streams._energy import Clearing, Order, Trade, clear, delivered_wh, settle
 from simtrust.streams._escrow import ClearingHouse, Escrow, bid_cost, send_recorded
 from simtrust.streams._service import StreamService
+from simtrust.streams._settle_claim import ClaimLost, SettleClaims
 
-__all__ = ["DEFAULT_INTERVAL_SECONDS", "DEFAULT_THRESHOLD", "EnergyMarket"]
+__all__ = [
+    "DEFAULT_INTERVAL_SECONDS", "DEFAULT_SETTLE_DELAY_SECONDS", "DEFAULT_THRESHOLD", "EnergyMarket",
+]
 
 DEFAULT_INTERVAL_SECONDS = 900
 #: Readings must score at least this (every default weight but `source` and `anchored`).
 DEFAULT_THRESHOLD = Fraction(3, 4)
+#: How long after an interval ends the scheduler waits for its closing readings.
+DEFAULT_SETTLE_DELAY_SECONDS = 300
 _MAX = 2**63 - 1
 #: Readings read per step when looking for the trusted reading nearest a bound.
 _READING_PAGE = 64
@@ -79,9 +84,11 @@ class EnergyMarket:
                  clock: Callable[[], datetime], house: ClearingHouse, *,
                  interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
                  threshold: Fraction = DEFAULT_THRESHOLD,
+                 settle_delay_seconds: int = DEFAULT_SETTLE_DELAY_SECONDS,
                  lock: threading.Lock | None = None) -> None:
-        if interval_seconds <= 0 or not 0 <= threshold <= 1:
-            raise InvalidInput("the interval is positive and the threshold within [0, 1]")
+        if interval_seconds <= 0 or not 0 <= threshold <= 1 or settle_delay_seconds < 0:
+            raise InvalidInput("the interval is positive, the threshold within [0, 1] and the"
+                               " settlement delay not negative")
         self._db = db
         self._streams = streams
         self._audit = audit
@@ -90,6 +97,8 @@ class EnergyMarket:
         self.escrow = Escrow(db, audit, clock, house, self._author, lock)
         self.interval_seconds = interval_seconds
         self.threshold = threshold
+        self.settle_delay_seconds = settle_delay_seconds
+        self._claims = SettleClaims(db, clock)
         streams.meter_registry.index_stored_readings()
 
     def __repr__(self) -> str:
@@ -99,6 +108,7 @@ class EnergyMarket:
         """The same market seen from another clock (gate closure is judged by it)."""
         return EnergyMarket(self._db, self._streams, self._audit, clock, self._house,
                             interval_seconds=self.interval_seconds, threshold=self.threshold,
+                            settle_delay_seconds=self.settle_delay_seconds,
                             lock=self.escrow.lock)
 
     def _author(self, tenant: str, meter: str) -> bytes:
@@ -301,12 +311,15 @@ class EnergyMarket:
                 for c in self.clear_due(t, actor=actor, limit=limit)]
 
     def tick(self, *, actor: str) -> dict[str, Any]:
-        """One scheduler step: recover what a crash left half done, then clear what is due."""
+        """One scheduler step: recover what a crash left half done, clear what is due, then
+        settle every cleared interval whose readings had time to arrive."""
         recovered = self.recover(actor=actor)
         cleared = self.clear_all_due(actor=actor)
+        settled = self.settle_due(actor=actor)
         return {"recovered": recovered, "cleared": [
             {"tenant_id": c["tenant_id"], "interval_start": c["interval_start"],
-             "price": c["price"], "trades": len(c["trades"])} for c in cleared]}
+             "price": c["price"], "trades": len(c["trades"])} for c in cleared],
+            "settled": settled}
 
     # -- delivery and payment ------------------------------------------------------------
 
@@ -336,8 +349,20 @@ class EnergyMarket:
 
     def settle_interval(self, tenant: str, interval_start: int, *, token: bytes,
                         actor: str) -> dict[str, Any]:
-        """Check delivery against the trusted readings and pay the sellers in ``token``."""
+        """Check delivery against the trusted readings and pay the sellers in ``token``.
+
+        The plan is made and the interval claimed (``cleared → paying``) in one durable
+        transaction under the tenant's settlement guard, so of any number of settlers in
+        any number of processes one pays, once (:class:`SettleClaims`)."""
         start = self._interval(interval_start)
+        with self._db.transaction(durable=True):
+            self._claims.guard_tenant(tenant)
+            plan = self._plan(tenant, start, token)
+            claim = self._claims.take_cleared(tenant, start, plan)
+        self._pay_plan(tenant, start, plan, claim, actor=actor)
+        return self.interval(tenant, start)
+
+    def _plan(self, tenant: str, start: int, token: bytes) -> dict[str, Any]:
         end = start + self.interval_seconds
         state = self._state(tenant, start)
         if state is None:
@@ -370,7 +395,7 @@ class EnergyMarket:
             owed_to[p.seller] += amount
             owed_by[p.buyer] += p.amount
             paid_by[p.buyer] += amount
-        plan: dict[str, Any] = {
+        return {
             "token": token.hex(), "threshold": str(self.threshold),
             "delivered_wh": delivered, "refused": refused,
             "payments": [{"buyer": p.buyer, "seller": p.seller, "delivered_wh": p.delivered_wh,
@@ -383,31 +408,18 @@ class EnergyMarket:
             "transfers": [{"to_meter": s, "amount": a, "state": "planned"}
                           for s, a in sorted(owed_to.items()) if a],
         }
-        with self._db.transaction(durable=True):
-            changed = self._db.execute(
-                "UPDATE energy_intervals SET status = 'paying', payments = ?"
-                " WHERE tenant_id = ? AND interval_start = ? AND status = 'cleared'",
-                (json.dumps(plan), tenant, start))
-            if changed == 0:
-                raise Conflict("the interval is being settled already")
-        self._pay_plan(tenant, start, plan, actor=actor)
-        return self.interval(tenant, start)
 
-    def _save_plan(self, tenant: str, start: int, plan: dict[str, Any]) -> None:
-        with self._db.transaction(durable=True):
-            self._db.execute(
-                "UPDATE energy_intervals SET payments = ? WHERE tenant_id = ? AND"
-                " interval_start = ? AND status = 'paying'", (json.dumps(plan), tenant, start))
-
-    def _pay_plan(self, tenant: str, start: int, plan: dict[str, Any], *, actor: str) -> None:
+    def _pay_plan(self, tenant: str, start: int, plan: dict[str, Any], claim: str, *,
+                  actor: str) -> None:
         """Make every transfer of a ``paying`` plan not made yet, then mark it ``settled``.
 
-        Each transfer is signed and recorded (bytes and id) before it is submitted; one the
-        ledger applied is never sent again, one it never saw and cannot apply is prepared
-        anew. When no transfer was made and one cannot be, the interval goes back to
-        ``cleared`` (rolled back); when some were, it stays ``paying`` for the next try."""
+        Each transfer is signed and recorded (bytes and id) under ``claim`` before it is
+        submitted; one the ledger applied is never sent again, one it never saw and cannot
+        apply is prepared anew. When no transfer was made and one cannot be, the interval
+        goes back to ``cleared`` (rolled back); when some were, it stays ``paying`` for the
+        next try. A settler that lost its claim stops and changes nothing."""
         token = bytes.fromhex(plan["token"])
-        with self.escrow.lock:
+        try:
             try:
                 for transfer in plan["transfers"]:
                     if transfer.get("state") == "paid":
@@ -418,34 +430,43 @@ class EnergyMarket:
                             raise Conflict(f"transfer {sent} is not final yet")
                         if outcome == "paid":
                             transfer.update(state="paid", message_id=sent)
-                            self._save_plan(tenant, start, plan)
+                            self._claims.save(tenant, start, claim, plan)
                             continue
-                    raw = self._house.prepare(token, self._author(tenant, transfer["to_meter"]),
-                                              transfer["amount"])
-                    transfer.update(state="sending", raw=raw.hex(),
-                                    message_id=ledger_message_id(raw).hex())
-                    self._save_plan(tenant, start, plan)
-                    outcome, sent = send_recorded(self._house, raw)
+                    # The lock only keeps this process's transfers from picking the same
+                    # node-key outputs; the claim is what makes the payment happen once.
+                    with self.escrow.lock:
+                        raw = self._house.prepare(
+                            token, self._author(tenant, transfer["to_meter"]), transfer["amount"])
+                        transfer.update(state="sending", raw=raw.hex(),
+                                        message_id=ledger_message_id(raw).hex())
+                        self._claims.save(tenant, start, claim, plan)
+                        outcome, sent = send_recorded(self._house, raw)
                     if outcome != "paid":
                         raise Conflict(f"transfer {transfer['message_id']} was not applied")
                     transfer.update(state="paid")
-                    self._save_plan(tenant, start, plan)
+                    self._claims.save(tenant, start, claim, plan)
+            except ClaimLost:
+                raise
             except SimtrustError as exc:
-                self._unwind(tenant, start, plan, exc, actor=actor)
+                self._unwind(tenant, start, plan, claim, exc, actor=actor)
                 raise
             with self._db.transaction(durable=True):
-                self._db.execute(
+                changed = self._db.execute(
                     "UPDATE energy_intervals SET status = 'settled', payments = ?,"
-                    " settled_at = ? WHERE tenant_id = ? AND interval_start = ?"
-                    " AND status = 'paying'",
-                    (json.dumps(plan), self._clock().isoformat(), tenant, start))
+                    " settled_at = ?, payer = NULL, lease_until = NULL WHERE tenant_id = ?"
+                    " AND interval_start = ? AND status = 'paying' AND payer = ?",
+                    (json.dumps(plan), self._clock().isoformat(), tenant, start, claim))
+                if changed == 0:
+                    raise ClaimLost("another settler took this interval over")
                 self._audit.append(actor=actor, action="energy.settle",
                                    subject=f"interval:{start}", outcome="success",
                                    reason=f"{len(plan['transfers'])} transfers",
                                    tenant_id=tenant)
+        finally:
+            self._claims.release(claim)
 
-    def _unwind(self, tenant: str, start: int, plan: dict[str, Any], exc: SimtrustError, *,
-                actor: str) -> None:
+    def _unwind(self, tenant: str, start: int, plan: dict[str, Any], claim: str,
+                exc: SimtrustError, *, actor: str) -> None:
         """After a failed transfer: roll back to ``cleared`` if the ledger holds none of the
         plan's transfers (and none may still land), else leave ``paying`` for a retry."""
         for transfer in plan["transfers"]:
@@ -455,28 +476,65 @@ class EnergyMarket:
         made = [t for t in plan["transfers"] if t.get("state") in ("paid", "sending")]
         with self._db.transaction(durable=True):
             if made:
-                self._db.execute(
-                    "UPDATE energy_intervals SET payments = ? WHERE tenant_id = ? AND"
-                    " interval_start = ? AND status = 'paying'",
-                    (json.dumps(plan), tenant, start))
+                changed = self._db.execute(
+                    "UPDATE energy_intervals SET payments = ?, payer = NULL, lease_until = NULL"
+                    " WHERE tenant_id = ? AND interval_start = ? AND status = 'paying'"
+                    " AND payer = ?", (json.dumps(plan), tenant, start, claim))
             else:
-                self._db.execute(
-                    "UPDATE energy_intervals SET status = 'cleared', payments = NULL"
-                    " WHERE tenant_id = ? AND interval_start = ? AND status = 'paying'",
-                    (tenant, start))
-            self._audit.append(actor=actor, action="energy.settle.rollback" if not made
-                               else "energy.settle.incomplete", subject=f"interval:{start}",
-                               outcome="failure", reason=exc.detail[:200], tenant_id=tenant)
+                changed = self._db.execute(
+                    "UPDATE energy_intervals SET status = 'cleared', payments = NULL,"
+                    " payer = NULL, lease_until = NULL WHERE tenant_id = ? AND"
+                    " interval_start = ? AND status = 'paying' AND payer = ?",
+                    (tenant, start, claim))
+            if changed:
+                self._audit.append(actor=actor, action="energy.settle.rollback" if not made
+                                   else "energy.settle.incomplete", subject=f"interval:{start}",
+                                   outcome="failure", reason=exc.detail[:200], tenant_id=tenant)
+
+    def settle_due(self, *, actor: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Settle every cleared interval that ended ``settle_delay_seconds`` ago (the
+        meters' readings after it had time to arrive), oldest first: the scheduler's step.
+        An interval another settler holds is left to it; one whose bids name no token
+        (stored before bids named one) is left to ``energy settle``."""
+        now = int(self._clock().timestamp())
+        due = now - self.interval_seconds - self.settle_delay_seconds
+        done: list[dict[str, Any]] = []
+        for row in self._db.query(
+                "SELECT tenant_id, interval_start FROM energy_intervals WHERE status = 'cleared'"
+                " AND interval_start <= ? ORDER BY interval_start, tenant_id LIMIT ?",
+                (due, max(1, min(limit, 10_000)))):
+            tenant, start = str(row[0]), int(row[1])
+            token = self._interval_token(tenant, start)
+            state = self._state(tenant, start)
+            if token is None and (state is None or state["trades"]):
+                _log.warning("interval %s of %s names no token: settle it by hand", start,
+                             tenant)
+                continue
+            try:
+                result = self.settle_interval(tenant, start, token=bytes.fromhex(token or ""),
+                                              actor=actor)
+            except ClaimLost:
+                continue
+            except SimtrustError as exc:
+                _log.warning("interval %s of %s not settled: %s", start, tenant, exc.detail)
+                continue
+            done.append({"tenant_id": tenant, "interval_start": start,
+                         "status": result["status"]})
+        return done
 
     def recover(self, *, actor: str) -> list[dict[str, Any]]:
         """Finish (or roll back) every interval a crash left ``paying`` and every withdrawal
         left ``sending``, from what the ledger holds: run at start and by the scheduler."""
         done: list[dict[str, Any]] = []
-        for tenant, start, payments in self._db.query(
-                "SELECT tenant_id, interval_start, payments FROM energy_intervals"
+        for tenant, start in self._db.query(
+                "SELECT tenant_id, interval_start FROM energy_intervals"
                 " WHERE status = 'paying' ORDER BY tenant_id, interval_start"):
+            taken = self._claims.take_paying(str(tenant), int(start))
+            if taken is None:  # its settler is still at work (another process, or thread)
+                continue
+            claim, plan = taken
             try:
-                self._pay_plan(str(tenant), int(start), json.loads(payments), actor=actor)
+                self._pay_plan(str(tenant), int(start), plan, claim, actor=actor)
             except SimtrustError as exc:
                 _log.warning("interval %s of %s not settled yet: %s", start, tenant, exc.detail)
             state = self._state(str(tenant), int(start))

@@ -244,6 +244,20 @@ MIGRATIONS = [
         ALTER TABLE stream_tls ADD COLUMN proof TEXT
         """,
     ),
+    Migration(
+        "streams",
+        8,
+        "energy settlement claims: who pays an interval, until when; a per-tenant plan guard",
+        """
+        ALTER TABLE energy_intervals ADD COLUMN payer TEXT;
+        ALTER TABLE energy_intervals ADD COLUMN lease_until {bigint};
+        CREATE INDEX energy_intervals_status ON energy_intervals (status, interval_start);
+        CREATE TABLE energy_settle_guard (
+            tenant_id TEXT PRIMARY KEY,
+            plans {bigint} NOT NULL
+        )
+        """,
+    ),
 ]
 
 SEALED_COLUMNS = [SealedColumn("stream_keys", "id", "key_sealed")]
