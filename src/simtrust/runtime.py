@@ -674,11 +674,14 @@ class Runtime:
                     return []
 
             def tls_certificate(der: bytes) -> ClientCertificate | None:
-                found = self.bootstrap.cas.status.presented(der)
+                status = self.bootstrap.cas.status
+                found = status.presented(der)
                 if found is None:
                     return None
+                issuer, ocsp = status.ocsp_of(der) or (b"", b"")
                 return ClientCertificate(found.serial, found.tenant_id, found.iccid,
-                                         found.status, found.not_before, found.not_after)
+                                         found.status, found.not_before, found.not_after,
+                                         issuer=issuer, ocsp=ocsp)
 
             service = StreamService(
                 self.db, self.keyring, self.audit, self.clock,

@@ -100,6 +100,26 @@ class CertificateStatus:
             return None
         return self.certificate(serial)
 
+    def ocsp_of(self, der: bytes) -> tuple[bytes, bytes] | None:
+        """For an issued certificate presented as ``der``: its CA's certificate (DER) and
+        this responder's signed OCSP response about it (RFC 6960 §4.2, SHA-256 CertID),
+        so a relying party holds the CA's own word on its revocation status. None when
+        it was not issued here by a CA whose status this responder signs."""
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:
+            return None
+        row = self._db.query_one(
+            "SELECT c.label, c.mode FROM boot_certs s JOIN boot_cas c ON c.ca_id = s.ca_id"
+            " WHERE s.serial = ?", (format(cert.serial_number, "x"),))
+        if row is None or str(row[1]) not in ("hosted", "pkcs11"):
+            return None
+        ca = self._lookup(str(row[0]))
+        request = ocsp.OCSPRequestBuilder().add_certificate(
+            cert, ca.certificate, hashes.SHA256()).build()
+        return (ca.certificate.public_bytes(serialization.Encoding.DER),
+                self.ocsp_response(request.public_bytes(serialization.Encoding.DER)))
+
     def _select(self, where: str, params: tuple[Any, ...]) -> list[IssuedCert]:
         rows = self._db.query(
             "SELECT serial, ca_id, tenant_id, iccid, subject, not_before, not_after, status,"

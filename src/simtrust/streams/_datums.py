@@ -147,6 +147,9 @@ class DataCatalog:
                 certificate = self._evidence.tls_certificate_of(key)
                 node["tls_client_certificate"] = (None if certificate is None
                                                   else b64(certificate))
+                status = self._evidence.tls_status_of(key)
+                node["tls_ocsp_response"] = None if status is None else b64(status[0])
+                node["tls_issuer_certificate"] = None if status is None else b64(status[1])
         document["score"] = document["nodes"][datum_id.lower()]["score"]
         document["annotator"] = self._evidence.annotator.public_key.hex()
         return document

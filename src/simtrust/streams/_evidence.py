@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from simtrust.crypto import Keyring
 from simtrust.errors import NotFound
 from simtrust.store import Database
 from simtrust.streams._keys import SodiumSigner
+from simtrust.streams._ocsp_check import ocsp_status
 from simtrust.streams._provenance import Annotation, sign_annotation
 
 __all__ = ["EVENT_LIMIT", "EVENT_WINDOW", "ClientCertificate", "Evidence", "EvidenceEvents",
@@ -56,6 +57,10 @@ class ClientCertificate:
     status: str
     not_before: str
     not_after: str
+    #: The issuing CA's certificate and its OCSP responder's signed word on this
+    #: certificate (DER each; empty when its CA signs no OCSP here).
+    issuer: bytes = field(default=b"", repr=False)
+    ocsp: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +172,12 @@ class Evidence:
             return "sim", False, f"SIM {iccid} attached in device {row[0]}, certified in {imei}"
         return "sim", True, f"SIM {iccid} is bound to and attached in its certified device {imei}"
 
-    def tls_check(self, iccid: str, tls: TlsDelivery | None) -> tuple[str, bool, str]:
+    def tls_check(self, iccid: str, tls: TlsDelivery | None, *,
+                  datum_id: str | None = None) -> tuple[str, bool, str]:
         """Did the datum arrive over mTLS under a valid, unrevoked tier-2 certificate of
-        the channel's SIM? Decided from the connection that delivered it, nothing else."""
+        the channel's SIM? Decided from the connection that delivered it and the CA's
+        revocation state: its records and its OCSP responder's signed answer, which is
+        kept with the datum (``datum_id``) as the proof of the status claim."""
         if tls is None:
             return "tls", False, ("not received over mutually-authenticated TLS: no client"
                                   " certificate on the connection that delivered it")
@@ -178,17 +186,25 @@ class Evidence:
         if found is None:
             return "tls", False, f"{seen} is no tier-2 certificate issued here"
         named = f"{seen} (serial {found.serial}, SIM {found.iccid})"
+        now = self._clock()
+        status = "not checked by OCSP (its CA signs no OCSP here)"
+        if found.ocsp:
+            if datum_id is not None:
+                self._db.execute("UPDATE stream_tls SET ocsp = ?, issuer = ? WHERE datum_id = ?",
+                                 (found.ocsp, found.issuer, datum_id))
+            verdict, status = ocsp_status(tls.certificate, found.issuer, found.ocsp, now)
+            if verdict != "good":
+                return "tls", False, f"{named} is {verdict}: {status}"
         if found.iccid != iccid:
             return "tls", False, f"{named} is not a certificate of the channel's SIM {iccid}"
         if found.status != "good":
             return "tls", False, f"{named} is {found.status}"
-        now = self._clock()
         if not (datetime.fromisoformat(found.not_before) <= now
                 <= datetime.fromisoformat(found.not_after)):
             return "tls", False, (f"{named} is outside its validity"
                                   f" {found.not_before} .. {found.not_after}")
         return "tls", True, (f"received over mutually-authenticated TLS; {named},"
-                             f" good until {found.not_after}")
+                             f" good until {found.not_after}; {status}")
 
     def keep_tls(self, datum_id: str, iccid: str | None, tls: TlsDelivery, now: str) -> None:
         """Keep the client certificate a datum arrived under (the ``tls`` annotation's proof)."""
@@ -217,6 +233,12 @@ class Evidence:
         row = self._db.query_one("SELECT certificate FROM stream_tls WHERE datum_id = ?",
                                  (datum_id,))
         return None if row is None else bytes(row[0])
+
+    def tls_status_of(self, datum_id: str) -> tuple[bytes, bytes] | None:
+        """``(OCSP response, issuing CA certificate)`` checked when the datum arrived."""
+        row = self._db.query_one("SELECT ocsp, issuer FROM stream_tls WHERE datum_id = ?"
+                                 " AND ocsp IS NOT NULL", (datum_id,))
+        return None if row is None else (bytes(row[0]), bytes(row[1]))
 
     def source_check(self, imsi: str, source: str | None) -> tuple[str, bool, str]:
         expected = self._address_of(imsi)

@@ -258,6 +258,15 @@ MIGRATIONS = [
         )
         """,
     ),
+    Migration(
+        "streams",
+        9,
+        "tls: the CA's signed OCSP response checked at arrival, with the CA certificate",
+        """
+        ALTER TABLE stream_tls ADD COLUMN ocsp {blob};
+        ALTER TABLE stream_tls ADD COLUMN issuer {blob}
+        """,
+    ),
 ]
 
 SEALED_COLUMNS = [SealedColumn("stream_keys", "id", "key_sealed")]

@@ -307,7 +307,7 @@ class StreamService:
         else:
             iccid, imsi, imei = binding
             annotations += [self.evidence.sim_check(iccid, imsi, imei),
-                            self.evidence.tls_check(iccid, tls),
+                            self.evidence.tls_check(iccid, tls, datum_id=message_id),
                             self.evidence.source_check(imsi, source)]
             if delivery.payload is not None:
                 reading, alerts = self.meter_registry.reading(channel, tenant_id, imsi, imei,
