@@ -686,6 +686,7 @@ class Runtime:
             service = StreamService(
                 self.db, self.keyring, self.audit, self.clock,
                 anchor=lambda: self.ledger.anchor,
+                anchor_state=lambda message: str(self.ledger.status(message).get("state")),
                 devices=lambda: IdentityDeviceCredentials(self.identity),
                 sims=sims, bound_devices=bound_devices, tls_certificate=tls_certificate,
                 address_of=subscriber.addresses.address_of,

@@ -439,7 +439,8 @@ def _start_tunnel_watch(rt: Runtime) -> TunnelWatch | None:
 
 
 def _start_anchoring(rt: Runtime) -> threading.Event | None:
-    """Anchor new audit records every ``anchor_interval_s`` seconds in the background."""
+    """Anchor new audit records every ``anchor_interval_s`` seconds in the background, and
+    mark the stream batches whose anchors the ledger finalized since (``anchored``)."""
     interval = rt.settings.anchor_interval_s
     if interval <= 0:
         return None
@@ -452,6 +453,10 @@ def _start_anchoring(rt: Runtime) -> threading.Event | None:
                 anchor_pending(rt.audit, rt.ledger)
             except SimtrustError as exc:
                 err_console.print(f"audit anchoring failed: {exc.detail}")
+            try:
+                rt.streams.confirm_anchors()
+            except SimtrustError as exc:
+                err_console.print(f"stream anchors not confirmed: {exc.detail}")
 
     threading.Thread(target=loop, name="audit-anchoring", daemon=True).start()
     return stop

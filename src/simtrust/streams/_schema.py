@@ -267,6 +267,16 @@ MIGRATIONS = [
         ALTER TABLE stream_tls ADD COLUMN issuer {blob}
         """,
     ),
+    Migration(
+        "streams",
+        10,
+        "anchored batches: when the ledger finalized the anchor (earlier ones counted as final)",
+        """
+        ALTER TABLE stream_batches ADD COLUMN final_at TEXT;
+        UPDATE stream_batches SET final_at = created_at;
+        CREATE INDEX stream_batches_unfinal ON stream_batches (final_at)
+        """,
+    ),
 ]
 
 SEALED_COLUMNS = [SealedColumn("stream_keys", "id", "key_sealed")]

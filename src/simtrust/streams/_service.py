@@ -71,6 +71,7 @@ class StreamService:
         clock: Callable[[], datetime],
         *,
         anchor: Callable[[], AnchorFn] | None = None,
+        anchor_state: Callable[[bytes], str] | None = None,
         devices: Callable[[], DeviceCredentials] | None = None,
         sims: Callable[[str], SimRef | None] | None = None,
         bound_devices: Callable[[str], Sequence[str]] | None = None,
@@ -81,6 +82,8 @@ class StreamService:
         self._audit = audit
         self._clock = clock
         self._anchor = anchor
+        # The ledger's state of a message; without one an issued anchor counts as final.
+        self._anchor_state = anchor_state or (lambda _message: "finalized")
         self._lock = threading.RLock()
         self._readers: dict[str, Reader] = {}
         # One lock per channel: frames of a channel are checked in order, while
@@ -411,13 +414,16 @@ class StreamService:
             if not frames:
                 return {"channel": channel, "anchored": 0}
             batch = BatchAnchorer(bytes.fromhex(channel), self._anchor(), start).anchor(frames)
+            state = self._anchor_state(batch.anchor_id)
+            final = state == "finalized"
             now = self._now()
             with self._db.transaction(durable=True):
                 self._db.execute(
                     "INSERT INTO stream_batches (anchor_id, channel, first_pos, root, ids,"
-                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    " created_at, final_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (batch.anchor_id.hex(), channel, start, batch.root.hex(),
-                     json.dumps([m.hex() for m in batch.message_ids]), now))
+                     json.dumps([m.hex() for m in batch.message_ids]), now,
+                     now if final else None))
                 self._db.execute("UPDATE stream_channels SET anchored_pos = ? WHERE id = ?",
                                  (start + len(frames), channel))
                 data = {str(r[0]) for r in self._db.query(
@@ -428,9 +434,9 @@ class StreamService:
                         proof = batch.proof(message)
                         self._db.execute("UPDATE stream_data SET proof = ? WHERE datum_id = ?",
                                          (json.dumps(proof, sort_keys=True), key))
-                        self.evidence.annotate(key, "anchored", True,
+                        self.evidence.annotate(key, "anchored", final,
                                        f"batch root {batch.root.hex()} in ledger message "
-                                       f"{batch.anchor_id.hex()}", now)
+                                       f"{batch.anchor_id.hex()}, {state}", now)
                 self._audit.append(actor=actor, action="stream.anchor",
                                    subject=f"channel:{channel}", outcome="success",
                                    tenant_id=row[1],
@@ -440,6 +446,33 @@ class StreamService:
         return {"channel": channel, "anchored": len(frames), "first": start,
                 "root": batch.root.hex(), "anchor": batch.anchor_id.hex(),
                 "tls_receipts": receipts}
+
+    def confirm_anchors(self, *, limit: int = 1_000) -> int:
+        """Annotate ``anchored`` for the data of batches whose anchor the ledger finalized
+        since they were anchored (an anchor not final yet leaves ``anchored`` false);
+        run by the anchoring scheduler of ``simtrust serve``. How many batches became final."""
+        rows = self._db.query(
+            "SELECT anchor_id, channel, root, ids FROM stream_batches WHERE final_at IS NULL"
+            " ORDER BY created_at LIMIT ?", (max(1, min(limit, 10_000)),))
+        done = 0
+        for anchor_id, channel, root, ids in rows:
+            if self._anchor_state(bytes.fromhex(str(anchor_id))) != "finalized":
+                continue
+            now = self._now()
+            with self._db.transaction(durable=True):
+                if not self._db.execute(
+                        "UPDATE stream_batches SET final_at = ? WHERE anchor_id = ?"
+                        " AND final_at IS NULL", (now, anchor_id)):
+                    continue
+                data = {str(r[0]) for r in self._db.query(
+                    "SELECT datum_id FROM stream_data WHERE channel = ?", (channel,))}
+                for key in json.loads(ids):
+                    if key in data:
+                        self.evidence.annotate(key, "anchored", True,
+                                               f"batch root {root} in ledger message"
+                                               f" {anchor_id}, finalized", now)
+            done += 1
+        return done
 
     def _anchor_tls_receipts(self, channel: str) -> int:
         """Anchor the tls receipts of the channel's anchored data not anchored yet."""
