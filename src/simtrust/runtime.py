@@ -80,6 +80,7 @@ from simtrust.market import (
     MarketEvents,
     MarketService,
     Orchestrator,
+    PartnerInbox,
     Provisioners,
     build_provisioners,
 )
@@ -333,7 +334,17 @@ class Runtime:
         """TMF hub listeners and the event outbox with its delivery worker."""
         return self._once("market_events", lambda: MarketEvents(
             self.db, self.clock, base_url=self.settings.public_url or "http://localhost",
-            allowed_networks=self.settings.callback_networks))
+            allowed_networks=self.settings.callback_networks,
+            signer_for=self.event_signer))
+
+    def event_signer(self, hub_tenant: str | None) -> Any:
+        """Deliveries to a partner operator's hub are signed by this operator's DID."""
+        return self._issuer() if self.federation.buyer_of(hub_tenant) is not None else None
+
+    @property
+    def partner_inbox(self) -> PartnerInbox:
+        """Events from partner sellers (signed, deduplicated) applied to this node's purchases."""
+        return self._once("partner_inbox", lambda: PartnerInbox(self.db, self.clock))
 
     @property
     def provisioners(self) -> Provisioners:

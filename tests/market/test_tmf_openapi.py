@@ -28,6 +28,7 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 from simtrust.api.tmf_openapi import OFFICIAL_MARK, official
+from simtrust.market import LISTENER_EVENTS
 from simtrust.runtime import Runtime
 
 from .conftest import (
@@ -312,6 +313,15 @@ def test_every_tmf_operation_answers_what_the_official_files_describe(
             assert 404 == api.get(one, headers=acme).status_code
             assert 204 == api.delete(one, headers=op).status_code
             assert 404 == api.delete(one, headers=op).status_code
+
+    # The client-side listeners: a delivery not signed by a partner seller is refused.
+    for base, names in ((ORDERING, LISTENER_EVENTS["productOrdering"]),
+                        (INVENTORY, LISTENER_EVENTS["productInventory"])):
+        for name in names:
+            event = {"eventId": "e", "eventTime": "2026-01-01T00:00:00Z",
+                     "eventType": name[:1].upper() + name[1:], "event": {}}
+            assert 401 == api.post(f"{base}/listener/{name}", json=event,
+                                   headers=acme).status_code
 
     # Integers beyond 64 bits in the official bodies: an Error, never a server error.
     huge = order_body(offering["id"], 2**64)

@@ -1,22 +1,25 @@
 """Federated CSP marketplace: TM Forum catalogs, ordering, orchestration, inventories, events.
 
 TMF620 product catalog, TMF633 service catalog, TMF622 product ordering, TMF641
-service ordering, TMF637 / TMF638 inventories, hub notifications; what exists
-and what does not yet is in ``docs/market.md``.
+service ordering, TMF637 / TMF638 inventories, hub notifications, the partner listener
+(events from the sellers this operator bought from); what exists and what does not
+yet is in ``docs/market.md``.
 """
 
 from simtrust.market._buyer import PartnerSeller, bearer
 from simtrust.market._cancel import CANCELLING, Cancellations
 from simtrust.market._contracts import LedgerContract, build_provisioners
-from simtrust.market._events import BASE_PATHS, MAX_ATTEMPTS, MarketEvents
+from simtrust.market._events import BASE_PATHS, MAX_ATTEMPTS, MarketEvents, listener_url
 from simtrust.market._federation import (
     CATALOG_TAG,
+    EVENT_TAG,
     ORDER_TAG,
     SIGNATURE_TAG,
     Federation,
     Publication,
     sign_request,
 )
+from simtrust.market._inbox import LISTENER_EVENTS, PartnerInbox
 from simtrust.market._jobs import CONTENT_TYPE, JOB_KINDS, JOB_STATES, CatalogJobs, Job
 from simtrust.market._orchestrate import Orchestrator, resolve_plan, spec_function
 from simtrust.market._provision import (
@@ -47,9 +50,11 @@ __all__ = [
     "CATALOG_KINDS",
     "CATALOG_TAG",
     "CONTENT_TYPE",
+    "EVENT_TAG",
     "FUNCTION_ORDER",
     "JOB_KINDS",
     "JOB_STATES",
+    "LISTENER_EVENTS",
     "MAX_ATTEMPTS",
     "ORDER_TAG",
     "ORDER_TRANSITIONS",
@@ -69,6 +74,7 @@ __all__ = [
     "MarketService",
     "Orchestrator",
     "Order",
+    "PartnerInbox",
     "PartnerSeller",
     "Product",
     "Provisioner",
@@ -80,6 +86,7 @@ __all__ = [
     "build_provisioners",
     "cancellation_v5",
     "event_v5",
+    "listener_url",
     "matches",
     "merge_patch",
     "order_v5",

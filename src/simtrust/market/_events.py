@@ -22,6 +22,17 @@ registered through one process hears the events of all. A listener
 registered by a tenant hears only about that tenant's resources and the public
 catalog; the operator's listeners hear everything.
 
+The callback is the listener's base: an event goes to
+``{callback}/listener/{eventName}`` (``eventName`` the event type with a lower-case
+first letter), the client-side listener paths of the official files
+(``/listener/productOrderStateChangeEvent`` in TMF622, ``/listener/productCreateEvent``
+in TMF637). Deliveries to a partner operator's listener (a hub its DID-signed
+request registered) carry an RFC 9421 signature by this operator's DID (tag
+``simtrust-tmf-event``, covering ``@method``, ``@target-uri`` and
+``content-digest``), made afresh for every attempt; the ``eventId`` stays the
+same across attempts, so the receiver drops a repeat (``market/_inbox.py``).
+Decision: ``docs/decisions/market-partner-listener.md``.
+
 Callbacks are URLs chosen by clients, so delivery guards against server-side
 request forgery (OWASP SSRF prevention): a callback whose address is loopback,
 private (RFC 1918, RFC 4193), link-local (RFC 3927, RFC 4291), shared (RFC 6598),
@@ -48,12 +59,14 @@ from typing import Any
 
 import httpx
 
-from simtrust.errors import InvalidInput, NotFound
+from simtrust.errors import InvalidInput, NotFound, SimtrustError
+from simtrust.market._federation import EVENT_TAG, sign_request
 from simtrust.market._query import matches
 from simtrust.market._v5 import V5_BASE, event_v5
 from simtrust.store import Database
 
-__all__ = ["BASE_PATHS", "MAX_ATTEMPTS", "MarketEvents", "RefusedTarget", "resolve_callback"]
+__all__ = ["BASE_PATHS", "MAX_ATTEMPTS", "MarketEvents", "RefusedTarget", "listener_url",
+           "resolve_callback"]
 
 #: Short API name → its official base path.
 BASE_PATHS = {
@@ -77,6 +90,18 @@ def _iso(moment: datetime) -> str:
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class _Failed(Exception):
+    """A delivery the listener did not accept."""
+
+
+def listener_url(callback: str, event: dict[str, Any]) -> str:
+    """Where ``event`` goes: ``{callback}/listener/{eventName}`` (TMF630 part 2)."""
+    kind = str(event.get("eventType", "event"))
+    parts = urllib.parse.urlsplit(callback)
+    path = f"{parts.path.rstrip('/')}/listener/{kind[:1].lower()}{kind[1:]}"
+    return urllib.parse.urlunsplit(parts._replace(path=path))
 
 
 class RefusedTarget(Exception):
@@ -149,8 +174,11 @@ class MarketEvents:
     def __init__(self, db: Database, clock: Callable[[], datetime], *,
                  base_url: str = "http://localhost",
                  transport: httpx.BaseTransport | None = None,
-                 allowed_networks: tuple[_Network, ...] = ()) -> None:
+                 allowed_networks: tuple[_Network, ...] = (),
+                 signer_for: Callable[[str | None], Any] | None = None) -> None:
         self._db = db
+        #: Hub tenant → the signer of its deliveries, or None (unsigned posts).
+        self._signer_for = signer_for
         #: Non-public networks callbacks may reach (setting ``market_callback_allow``).
         self.allowed_networks = allowed_networks
         #: Host name → addresses (tests point names at their own listeners).
@@ -306,10 +334,10 @@ class MarketEvents:
         """Attempt every due event once; seconds until the next one is due (at most 1)."""
         now = time.time()
         rows = self._db.query(
-            "SELECT e.seq, e.body, e.attempts, h.body FROM market_events e"
+            "SELECT e.seq, e.body, e.attempts, h.body, h.tenant_id FROM market_events e"
             " JOIN market_hubs h ON h.id = e.hub_id"
             " WHERE e.delivered = 0 AND e.next_at <= ? ORDER BY e.seq LIMIT ?", (now, _BATCH))
-        for seq, body, attempts, hub in rows:
+        for seq, body, attempts, hub, hub_tenant in rows:
             if self._stop.is_set():
                 return 0.0
             # Claim the row first: every process of the node runs a worker over the same
@@ -320,20 +348,15 @@ class MarketEvents:
                 " AND attempts = ? AND next_at <= ?", (time.time() + _CLAIM, seq, attempts, now))
             if claimed != 1:
                 continue
-            callback = json.loads(hub)["callback"]
             error = None
             try:
-                target, host, _ = resolve_callback(callback, self.allowed_networks,
-                                                   self.resolve)
-                netloc = urllib.parse.urlsplit(callback).netloc.rsplit("@", 1)[-1]
-                answer = self._client.post(
-                    target, content=body, extensions={"sni_hostname": host},
-                    headers={"Content-Type": "application/json", "Host": netloc})
-                if not 200 <= answer.status_code < 300:
-                    error = f"status {answer.status_code}"
+                self._post(listener_url(json.loads(hub)["callback"], json.loads(body)),
+                           body, hub_tenant)
+            except _Failed as exc:
+                error = str(exc)
             except httpx.HTTPError as exc:
                 error = type(exc).__name__
-            except RefusedTarget as exc:
+            except (RefusedTarget, SimtrustError) as exc:
                 error = str(exc)
             if error is None:
                 self.delivered += 1
@@ -353,6 +376,23 @@ class MarketEvents:
         if row is None or row[0] is None:
             return 1.0
         return float(min(1.0, max(0.0, float(row[0]) - time.time())))
+
+    def _post(self, url: str, body: str, hub_tenant: str | None) -> None:
+        """POST one event to ``url`` (the checked address), signed for a partner's hub."""
+        target, host, _ = resolve_callback(url, self.allowed_networks, self.resolve)
+        netloc = urllib.parse.urlsplit(url).netloc.rsplit("@", 1)[-1]
+        headers = {"Content-Type": "application/json"}
+        signer = self._signer_for(hub_tenant) if self._signer_for is not None else None
+        if signer is not None:
+            # signed over the URL the listener sees (its Host), not the checked address
+            request = httpx.Request("POST", url, content=body.encode(), headers=headers)
+            sign_request(request, signer, tag=EVENT_TAG)
+            headers = {k: request.headers[k] for k in (
+                "Content-Type", "Content-Digest", "Signature-Input", "Signature")}
+        answer = self._client.post(target, content=body, extensions={"sni_hostname": host},
+                                   headers={**headers, "Host": netloc})
+        if not 200 <= answer.status_code < 300:
+            raise _Failed(f"status {answer.status_code}")
 
     def pending(self) -> int:
         row = self._db.query_one("SELECT COUNT(*) FROM market_events WHERE delivered = 0")

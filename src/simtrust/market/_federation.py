@@ -66,6 +66,7 @@ from simtrust.store import Database, TenantStore
 
 __all__ = [
     "CATALOG_TAG",
+    "EVENT_TAG",
     "ORDER_TAG",
     "SIGNATURE_TAG",
     "Federation",
@@ -77,6 +78,8 @@ CATALOG_TAG = b"simtrust/market/catalog/v1"
 ORDER_TAG = b"simtrust/market/order/v1"
 #: The RFC 9421 ``tag`` parameter of partner requests.
 SIGNATURE_TAG = "simtrust-tmf"
+#: The RFC 9421 ``tag`` of event deliveries to a partner's listener (``market/_inbox.py``).
+EVENT_TAG = "simtrust-tmf-event"
 _COVERED = ("@method", "@target-uri", "content-digest")
 _MAX_AGE = timedelta(minutes=5)
 ORDERING = "/tmf-api/productOrderingManagement/v4"
@@ -99,14 +102,15 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign_request(request: httpx.Request, signer: Any, *, now: datetime | None = None) -> None:
+def sign_request(request: httpx.Request, signer: Any, *, now: datetime | None = None,
+                 tag: str = SIGNATURE_TAG) -> None:
     """Add ``Content-Digest``, ``Signature-Input`` and ``Signature`` (RFC 9421) to ``request``."""
     body = request.content
     hms = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=None)
     created = now or datetime.now(UTC)
     prepared = hms.prepare(request, key_id=signer.verification_method,
                            created=created, expires=created + _MAX_AGE,
-                           nonce=secrets.token_urlsafe(18), tag=SIGNATURE_TAG,
+                           nonce=secrets.token_urlsafe(18), tag=tag,
                            covered_component_ids=_COVERED, body=body)
     hms.apply(request, prepared, signer.sign(prepared.signature_base))
 
@@ -222,12 +226,16 @@ class Federation:
                                  (tenant_id,))
         return None if row is None else str(row[0])
 
-    def authenticate(self, request: Any, body: bytes) -> str:
-        """The DID that signed ``request`` (RFC 9421); AuthenticationRequired otherwise."""
+    def authenticate(self, request: Any, body: bytes, *, tag: str = SIGNATURE_TAG) -> str:
+        """The DID that signed ``request`` (RFC 9421); AuthenticationRequired otherwise.
+
+        ``tag``: :data:`SIGNATURE_TAG` for API calls, :data:`EVENT_TAG` for event
+        deliveries (a signature made for one is refused as the other).
+        """
         verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519,
                                        key_resolver=_DidKeys(self._resolver()))
         try:
-            results = verifier.verify(request, expect_tag=SIGNATURE_TAG, max_age=_MAX_AGE,
+            results = verifier.verify(request, expect_tag=tag, max_age=_MAX_AGE,
                                       require_components=_COVERED, body=body)
         except (HTTPMessageSignaturesException, ValueError, KeyError) as exc:
             raise AuthenticationRequired(
@@ -345,6 +353,19 @@ class Federation:
             " VALUES (?, ?, ?, ?, ?)", (order["id"], publication.seller, publication.api,
                                         json.dumps(order), self._clock().isoformat()))
         return order
+
+    def subscribe(self, client: httpx.Client, publication: Publication, callback: str,
+                  *, api: str = ORDERING, query: str | None = None) -> dict[str, Any]:
+        """Register ``callback`` (this node's listener base) on the seller's ``api`` hub.
+
+        The seller POSTs each event to ``{callback}/listener/{eventName}``, signed by its
+        DID (TMF630 part 2; ``market/_events.py``).
+        """
+        body: dict[str, Any] = {"callback": callback}
+        if query:
+            body["query"] = query
+        hub: dict[str, Any] = self._send(client, "POST", f"{publication.api}{api}/hub", body)
+        return hub
 
     def refresh(self, client: httpx.Client, order_id: str) -> dict[str, Any]:
         """The seller's current view of a purchase, kept locally."""

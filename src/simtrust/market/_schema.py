@@ -170,4 +170,28 @@ MIGRATIONS = [
         CREATE INDEX market_jobs_due ON market_jobs (status, lease_until)
         """,
     ),
+    Migration(
+        "market",
+        7,
+        "federation: events received from partner sellers (deduplicated), purchased products",
+        """
+        CREATE TABLE market_inbox (
+            sender TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            resource_id TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (sender, event_id)
+        );
+        ALTER TABLE market_purchases ADD COLUMN event_time TEXT;
+        CREATE TABLE market_purchased_products (
+            seller TEXT NOT NULL,
+            id TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            event_time TEXT NOT NULL,
+            PRIMARY KEY (seller, id)
+        )
+        """,
+    ),
 ]
