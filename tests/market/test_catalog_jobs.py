@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from simtrust.config import load_settings
+from simtrust.errors import NotFound
 from simtrust.runtime import Runtime
 
 from .conftest import CATALOG, LOOPBACK, SERVICE_CATALOG, TmfCheck, char, service_spec
@@ -235,3 +236,37 @@ def test_an_accepted_job_survives_a_restart(tmp_path: Path, files: FileServer) -
         assert None is again.market.jobs.run(waiting.document["id"])  # nothing left to claim
     finally:
         again.close()
+
+
+def test_jobs_on_sqlite_and_postgresql(runtime: Runtime, files: FileServer) -> None:
+    """The job table and its claims on both stores: run, take over, list, delete."""
+    rt = runtime
+    rt.market_events.allowed_networks = LOOPBACK
+    rt.tenants.create_tenant("acme", "Acme")
+    rt.market.create_item("productSpecification", "acme", {"name": "acme spec"}, "t")
+    rt.market.create_item("productSpecification", None, {"name": "public spec"}, "t")
+    jobs = rt.market.jobs
+    mine = jobs.create("productCatalog", "exportJob", "acme", False,
+                       {"url": f"{files.url}/acme.json", "path": "productSpecification"},
+                       "t", "http://a")
+    assert "Succeeded" == jobs.run(mine.document["id"])
+    assert None is jobs.run(mine.document["id"])
+    assert ["acme spec", "public spec"] == sorted(
+        d["name"] for d in json.loads(files.files["/acme.json"]))
+    files.files["/in.json"] = json.dumps([{"@type": "ProductSpecification", "id": "p-1",
+                                           "name": "imported"}]).encode()
+    imported = jobs.create("productCatalog", "importJob", "acme", False,
+                           {"url": f"{files.url}/in.json"}, "t", "http://a")
+    rt.db.execute("UPDATE market_jobs SET status = 'Running', owner = 'gone', lease_until = 1"
+                  " WHERE id = ?", (imported.document["id"],))
+    assert 1 == jobs.run_due()
+    assert "acme" == rt.market.get_item("productSpecification", "p-1").tenant_id
+    assert [mine.document["id"]] == [
+        j.document["id"] for j in jobs.list("productCatalog", "exportJob", "acme", False)]
+    assert [] == jobs.list("productCatalog", "exportJob", "other", False)
+    assert [] == jobs.list("serviceCatalog", "exportJob", None, True)
+    done = jobs.get("productCatalog", "importJob", imported.document["id"])
+    assert "Succeeded" == done.status
+    jobs.delete(done, "t")
+    with pytest.raises(NotFound):
+        jobs.get("productCatalog", "importJob", imported.document["id"])

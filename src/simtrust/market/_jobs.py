@@ -113,12 +113,19 @@ class CatalogJobs:
         #: Name resolution of the guarded URLs (tests pin it).
         self.resolve: Callable[[str, int], list[str]] | None = None
         self.timeout = 30.0
-        self._client = httpx.Client(timeout=self.timeout, follow_redirects=False)
+        self._client_made: httpx.Client | None = None
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"CatalogJobs({self._db!r})"
+
+    @property
+    def _client(self) -> httpx.Client:
+        # made on first use: most runtimes build the market without ever running a job
+        if self._client_made is None:
+            self._client_made = httpx.Client(timeout=self.timeout, follow_redirects=False)
+        return self._client_made
 
     # -- the resource -------------------------------------------------------------------
 
@@ -251,8 +258,10 @@ class CatalogJobs:
         except _Lost:
             return None
         except (SimtrustError, RefusedTarget, httpx.HTTPError, _FileError) as exc:
-            reason = exc.detail if isinstance(exc, SimtrustError) else str(exc) or \
-                type(exc).__name__
+            # an httpx message may repeat the URL (and its credentials): its name only
+            reason = exc.detail if isinstance(exc, SimtrustError) else \
+                f"{type(exc).__name__} reaching the file" if isinstance(exc, httpx.HTTPError) \
+                else str(exc).replace("callback", "url")
             try:
                 self._finish(job_id, token, "Failed", reason)
             except _Lost:
@@ -294,7 +303,8 @@ class CatalogJobs:
         self._stop.set()
         if self._worker is not None:
             self._worker.join(timeout=10)
-        self._client.close()
+        if self._client_made is not None:
+            self._client_made.close()
 
     # -- export -------------------------------------------------------------------------
 
