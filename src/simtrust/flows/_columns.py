@@ -17,6 +17,7 @@ the order the datagrams arrived.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -33,6 +34,13 @@ __all__ = ["FlowColumns", "ReceivedFlows"]
 
 #: addresses already named (shared by every batch; equal addresses share one str)
 _NAMES: dict[bytes, str] = {}
+
+
+def _name(addr: bytes) -> str:
+    name = _NAMES.get(addr)
+    if name is None:
+        name = socket.inet_ntoa(addr)
+    return name
 
 
 class FlowColumns:
@@ -101,6 +109,16 @@ class FlowColumns:
     @property
     def datagram(self) -> memoryview:
         return self._view(11).cast("I")
+
+    def record(self, i: int) -> FlowRecord:
+        """Record ``i`` as :meth:`records` builds it (for the few a batch path needs)."""
+        cols = self._cols
+        src = bytes(cols[3][4 * i:4 * i + 4])
+        dst = bytes(cols[4][4 * i:4 * i + 4])
+        return FlowRecord(self.start[i], self.end[i], _name(src), _name(dst),
+                          self.src_port[i], self.dst_port[i], self.protocol[i],
+                          self.packets[i], self.octets[i], self.tcp_flags[i],
+                          self.exporters[self.datagram[i]])
 
     def records(self, out: list[FlowRecord] | None = None) -> list[FlowRecord]:
         """The records as :class:`FlowRecord` tuples (appended to ``out`` if given)."""

@@ -46,6 +46,8 @@ class AddressMap:
         self._by_imsi: dict[ImsiDigits, tuple[str, str]] = {}
         self._static: dict[tuple[str, ImsiDigits], str] = {}
         self._pools: dict[str, _Pool] = {}
+        #: bumped by every change of a binding (batch mapping rebuilds its index then)
+        self.version = 0
 
     def add_pool(self, apn: str, cidr: str) -> None:
         """Give ``apn`` a dynamic pool (one per APN)."""
@@ -85,6 +87,7 @@ class AddressMap:
             self._by_addr[(apn, addr)] = imsi
             self._any[addr] = imsi
             self._by_imsi[imsi] = (apn, addr)
+            self.version += 1
             return addr
 
     def detach(self, imsi: ImsiDigits) -> None:
@@ -96,6 +99,7 @@ class AddressMap:
         if bound is None:
             return
         apn, addr = bound
+        self.version += 1
         self._by_addr.pop((apn, addr), None)
         if self._any.get(addr) == imsi:
             del self._any[addr]
@@ -110,6 +114,11 @@ class AddressMap:
         if apn is None:
             return self._any.get(address)
         return self._by_addr.get((apn, address))
+
+    def bindings(self) -> dict[str, ImsiDigits]:
+        """A copy of ``address → IMSI`` as :meth:`lookup` without an APN sees it."""
+        with self._lock:
+            return dict(self._any)
 
     def address_of(self, imsi: ImsiDigits) -> str | None:
         bound = self._by_imsi.get(imsi)

@@ -119,13 +119,17 @@ class LocalClock:
         hit = self._cache.get(tz)
         if hit is not None and hit[0] == slot:
             return ts + hit[1]
+        seconds = self.offset(tz, slot)
+        self._cache[tz] = (slot, seconds)
+        return ts + seconds
+
+    def offset(self, tz: str, slot: int) -> int:
+        """Seconds ``tz`` is ahead of UTC during the quarter hour ``slot`` (epoch // 900)."""
         zone = self._zones.get(tz)
         if zone is None:
             zone = self._zones[tz] = ZoneInfo(tz)
         offset = datetime.fromtimestamp(slot * 900, UTC).astimezone(zone).utcoffset()
-        seconds = int(offset.total_seconds()) if offset is not None else 0
-        self._cache[tz] = (slot, seconds)
-        return ts + seconds
+        return int(offset.total_seconds()) if offset is not None else 0
 
 
 def _weekday_minute(local: float) -> tuple[int, int]:
@@ -376,6 +380,8 @@ class PolicySet:
         self.names = names if names is not None else NameMap()
         self.usage = UsageMeter()
         self.clock = LocalClock()
+        #: bumped by every :meth:`put` (compiled policies held elsewhere are stale then)
+        self.generation = 0
         self._by_scope: dict[tuple[str, ScopeKind, str], Policy] = {}
         self._effective: dict[tuple[str, str, str, str], CompiledPolicy] = {}
         self._by_layers: dict[tuple[tuple[str, int], ...], CompiledPolicy] = {}
@@ -394,6 +400,7 @@ class PolicySet:
             self._by_scope[key] = policy
         else:
             self._by_scope.pop(key, None)
+        self.generation += 1
         self._effective.clear()
         self._by_layers.clear()
         self._by_device.clear()
@@ -461,6 +468,18 @@ class PolicySet:
                 self._addr_cache.clear()
             hit = self._addr_cache[text] = address_int(text)
         return hit
+
+    def compiled(self, device: DeviceContext) -> tuple[CompiledPolicy, Decision]:
+        """``device``'s effective policy and its allowing decision (the cache evaluate uses)."""
+        ent = self._by_device.get(device.imsi)
+        if ent is not None and ent[0] is device and self.names.version == self._names_version:
+            return ent[1], ent[2]
+        cp = self.effective(device)
+        fine = Decision(True, (), device.imsi)
+        if len(self._by_device) > 1_000_000:
+            self._by_device.clear()
+        self._by_device[device.imsi] = (device, cp, fine)
+        return cp, fine
 
     def evaluate(self, flow: FlowRecord, device: DeviceContext, *, at: float | None = None,
                  count_start: bool = True, count_bytes: bool = False) -> Decision:
