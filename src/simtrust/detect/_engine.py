@@ -24,9 +24,11 @@ and over captures.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from simtrust.detect._addresses import GROUP, UNICAST, classify
 from simtrust.detect._baseline import Baseline
+from simtrust.detect._batch import observe_columns
 from simtrust.detect._device import NO_PREV, DeviceState
 from simtrust.detect._explain import Explainer
 from simtrust.detect._knowledge import DestinationKnowledge
@@ -299,6 +301,13 @@ class Detector:
             if w10 > dev.w10 >= 0:
                 dev.roll10(w10)
         return []
+
+    def observe_columns(self, batch: Any) -> list[Alert]:
+        """:meth:`observe` for every record of a column batch (the flows package's
+        ``FlowColumns``), in order, without one object per record; the alerts
+        and the state are those of observing ``batch.records()`` one by one.
+        """
+        return observe_columns(self, batch)
 
     def run(self, records: Iterable[FlowRecord]) -> list[Alert]:
         """Batch path: observe every record in order."""

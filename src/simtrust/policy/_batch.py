@@ -32,6 +32,7 @@ from simtrust.policy._evaluate import (
     PolicySet,
     Violation,
 )
+from simtrust.policy._model import Action
 
 if TYPE_CHECKING:
     from simtrust.policy._engine import PolicyEngine
@@ -348,6 +349,11 @@ def _ingest(engine: PolicyEngine, cols: ColumnBatch, index: AddressIndex, n: int
             sel = np.flatnonzero(np.isin(dv, members))
         _evaluate(ps, cp, plan, table, sel, rows, dv[sel], up[sel], now[sel],
                   v_addr[sel], v_port[sel], v_proto[sel], v_oct[sel], slot[sel])
+    # a ``remove`` acts within the batch (the dispatcher marks the SIM removed at once,
+    # and its later flows are decided as removed): the per-record path takes that batch
+    if engine.dispatcher is not None and any(
+            Action.REMOVE in v.actions for found in plan.extra.values() for _, v in found):
+        raise _Fallback
     # commit: counters, then decisions in flow order
     for counters, keys, values in plan.writes:
         counters.update(zip(keys, values, strict=True))
