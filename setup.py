@@ -8,6 +8,9 @@ data sets) is optional the same way: without it the flow decoder stays on its
 pure-Python path, which is also the reference the tests compare it with.
 ``simtrust.flows._rx`` (recvmmsg batches decoded into columns) is optional too:
 without it the collector receives one datagram at a time in Python.
+``simtrust.detect._fast`` (the streaming detector's quiet records of a column
+batch) is optional too: without it ``Detector.observe_columns`` runs
+``observe``'s body in Python for every record.
 """
 
 from setuptools import Extension, setup
@@ -31,6 +34,13 @@ setup(
             "simtrust.flows._rx",
             sources=["src/simtrust/flows/_rx.c"],
             extra_compile_args=["-O2"],
+            optional=True,
+        ),
+        Extension(
+            "simtrust.detect._fast",
+            sources=["src/simtrust/detect/_fast.c"],
+            # observe's float arithmetic, operation for operation (no fused multiply-add)
+            extra_compile_args=["-O2", "-ffp-contract=off"],
             optional=True,
         ),
     ]

@@ -7,7 +7,8 @@ Both must give the same verdicts (every one that is not a plain allow), the
 same dispatcher submissions in the same order, the same usage counters and
 unmapped count, the same alerts in the same order and the same detector state:
 on softflowd's exports of the shared captures, on the benchmark's stream, and
-on generated records, policies and batch splits (hypothesis).
+on generated records, policies and batch splits (hypothesis), with the
+detector's C extension (``simtrust.detect._fast``) and without it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simtrust.detect import Detector, DeviceRef, Thresholds
+from simtrust.detect import _batch as detect_batch
 from simtrust.domain import DeviceContext, FlowRecord, imsi_digits
 from simtrust.flows import FlowDecoder, _ipfix
 from simtrust.flows._columns import FlowColumns
@@ -101,10 +103,22 @@ def _buffer(chunk: list[bytes]) -> bytearray:
     return buf
 
 
-def _compare(messages: list[bytes], batch: int, make: Any
+def _compare(messages: list[bytes], batch: int, make: Any, native: bool = True
              ) -> tuple[int, list[FlowVerdict], int, int]:
     """Run both paths over ``messages`` in batches; assert they agree. Returns
-    (records in columns, the notable verdicts, submissions, alerts)."""
+    (records in columns, the notable verdicts, submissions, alerts). With
+    ``native`` false the detector's batch entry runs without its C extension."""
+    saved = detect_batch._fast
+    if not native:
+        detect_batch._fast = None
+    try:
+        return _both(messages, batch, make)
+    finally:
+        detect_batch._fast = saved
+
+
+def _both(messages: list[bytes], batch: int, make: Any
+          ) -> tuple[int, list[FlowVerdict], int, int]:
     e1, d1, r1 = make()
     e2, d2, r2 = make()
     dec1, dec2 = FlowDecoder(), FlowDecoder()
@@ -195,12 +209,13 @@ _RECORD = st.tuples(
 
 
 @needs_rx
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records=st.lists(_RECORD, min_size=1, max_size=120),
        split=st.integers(1, 25), batch=st.integers(1, 4),
-       export=st.integers(1_699_990_000, 1_700_600_000), group=st.booleans())
+       export=st.integers(1_699_990_000, 1_700_600_000), group=st.booleans(),
+       native=st.booleans())
 def test_identical_on_generated_batches(records: list[tuple[Any, ...]], split: int, batch: int,
-                                        export: int, group: bool) -> None:
+                                        export: int, group: bool, native: bool) -> None:
     raw = [RECORD.pack(socket.inet_aton(s), socket.inet_aton(d), t, t + dur, octets, packets,
                        0, 0, 0, 0, sport, dport, proto, flags, 4, 0)
            for s, d, t, dur, octets, packets, sport, dport, proto, flags in records]
@@ -210,7 +225,7 @@ def test_identical_on_generated_batches(records: list[tuple[Any, ...]], split: i
     th = Thresholds(scan_floor=3, breadth_floor=3, ddos_packets_floor=2000,
                     ddos_flows_floor=4, ddos_bytes_floor=50_000, volume_floor_default=60_000,
                     beacon_min_contacts=3, beacon_min_period_s=1.0)
-    columns, _, _, _ = _compare(messages, batch, lambda: _world(_DEVICES, policies, th))
+    columns, _, _, _ = _compare(messages, batch, lambda: _world(_DEVICES, policies, th), native)
     assert len(raw) == columns
 
 
@@ -231,7 +246,8 @@ def test_remove_within_a_batch_is_decided_as_the_per_record_path_does() -> None:
 
 
 @needs_rx
-def test_identical_on_the_benchmark_stream() -> None:
+@pytest.mark.parametrize("native", [True, False])
+def test_identical_on_the_benchmark_stream(native: bool) -> None:
     """The bench's shape: 1,000 devices, 1% of flows to destinations off the allow-list."""
     rng = random.Random(3)
     devices = [f"10.64.{i // 250}.{i % 250 + 1}" for i in range(1000)]
@@ -245,16 +261,17 @@ def test_identical_on_the_benchmark_stream() -> None:
     messages = [_message([], 1_700_000_000, 0, True)] + [
         _message(raw[k:k + 33], 1_700_000_000 + k // 140, k, False)
         for k in range(0, len(raw), 33)]
-    columns, notable, submitted, _ = _compare(messages, 64, lambda: _world(devices, [_POLICY]))
+    columns, notable, submitted, _ = _compare(messages, 64, lambda: _world(devices, [_POLICY]),
+                                              native)
     assert columns == len(raw)
     assert notable
     assert submitted > 0
 
 
 @needs_rx
-@pytest.mark.parametrize("version", ["10", "9"])
+@pytest.mark.parametrize(("version", "native"), [("10", True), ("9", True), ("10", False)])
 def test_identical_on_softflowd_exports_of_the_captures(shared_dir: Path, tmp_path: Path,
-                                                        version: str) -> None:
+                                                        version: str, native: bool) -> None:
     require_binaries("softflowd")
     folder = shared_dir / "data" / "pcaps" / "iot-sentinel"
     messages: list[bytes] = []
@@ -276,7 +293,7 @@ def test_identical_on_softflowd_exports_of_the_captures(shared_dir: Path, tmp_pa
                     ddos_bytes_floor=100_000, volume_floor_default=200_000,
                     beacon_min_contacts=3, beacon_min_period_s=1.0)
     columns, notable, submitted, alerts = _compare(
-        messages, 16, lambda: _world(seen, [_POLICY, _GROUP], th))
+        messages, 16, lambda: _world(seen, [_POLICY, _GROUP], th), native)
     assert columns > 0
     assert notable
     assert submitted > 0

@@ -9,6 +9,7 @@ where flows come from; they are reached through their public surfaces only.
 """
 
 from simtrust.flows._collector import FlowCollector
+from simtrust.flows._columns import FlowColumns, ReceivedFlows
 from simtrust.flows._ipfix import FlowDecoder
 from simtrust.flows._meter import (
     ACTIVE_TIMEOUT_S,
@@ -74,6 +75,7 @@ __all__ = [
     "DnsAnswer",
     "FlowBatch",
     "FlowCollector",
+    "FlowColumns",
     "FlowConsumer",
     "FlowDecoder",
     "FlowMeter",
@@ -85,6 +87,7 @@ __all__ = [
     "NatsUnavailable",
     "Packet",
     "PcapError",
+    "ReceivedFlows",
     "SequenceState",
     "Template",
     "TemplateField",

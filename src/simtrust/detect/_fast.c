@@ -1,0 +1,597 @@
+/* The streaming detector's quiet records, in C (simtrust.detect._fast).
+ *
+ * Detector.observe_columns (detect/_batch.py) hands this module the column
+ * values of a batch; step() takes records from index i for as long as each one
+ * is quiet: it raises no alert and touches only the device's windows, its
+ * bytes, its per-destination counters of the 10 s window and the contact
+ * moments of destinations outside its baseline (with the 10 s and 60 s window
+ * rolls of a detecting, not learning, device). A record that could do anything
+ * else (first evidence of a scan or of breadth, a flood, volume or beacon check
+ * that passes, a destination not judged yet or judged by a baseline, a quiet
+ * hour, an out-of-order first record, a learning device) is left untouched and
+ * its index returned: Python runs observe's body for it. Every condition is checked before
+ * anything is written, with Python's own number protocol where the values are
+ * Python numbers, so the state is the one observe leaves.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+
+enum { UNICAST = 0, GROUP = 2 };
+
+static PyObject *s_learn, *s_t_first, *s_t_last, *s_w10, *s_w60, *s_by_cur, *s_by_prev,
+    *s_th_vol, *s_h_dpk, *s_h_dflows, *s_h_dbytes, *s_dst_cur, *s_dst_prev, *s_known,
+    *s_time_on, *s_brd_cur, *s_syn_cur, *s_tel_cur, *s_syn_prev, *s_brd_prev;
+static PyObject *s_beacons, *s_base, *s_cohort, *s_th_breadth, *s_brd_first, *s_known_m;
+static PyObject *k_zero, *k_one, *k_six, *k_ten;
+
+static int
+fattr(PyObject *o, PyObject *name, double *out)
+{
+    PyObject *v = PyObject_GetAttr(o, name);
+    if (v == NULL)
+        return -1;
+    if (!PyFloat_Check(v)) {
+        Py_DECREF(v);
+        return 1;
+    }
+    *out = PyFloat_AS_DOUBLE(v);
+    Py_DECREF(v);
+    return 0;
+}
+
+/* 1 if the comparison holds, 0 if not, -1 on error */
+static int
+cmp(PyObject *a, PyObject *b, int op)
+{
+    return PyObject_RichCompareBool(a, b, op);
+}
+
+static int
+roll60(PyObject *dev, PyObject *w, PyObject *w60)
+{
+    PyObject *next = PyNumber_Add(w60, k_one);
+    if (next == NULL)
+        return -1;
+    int adjacent = cmp(w, next, Py_EQ);
+    Py_DECREF(next);
+    if (adjacent < 0)
+        return -1;
+    PyObject *syn = PyObject_GetAttr(dev, s_syn_cur);
+    PyObject *tel = PyObject_GetAttr(dev, s_tel_cur);
+    PyObject *brd = PyObject_GetAttr(dev, s_brd_cur);
+    PyObject *by = PyObject_GetAttr(dev, s_by_cur);
+    int rc = -1;
+    if (syn == NULL || tel == NULL || brd == NULL || by == NULL)
+        goto done;
+    Py_ssize_t ns = PyObject_Size(syn), nt = PyObject_Size(tel), nb = PyObject_Size(brd);
+    if (ns < 0 || nt < 0 || nb < 0)
+        goto done;
+    PyObject *sp = PyLong_FromSsize_t(adjacent ? ns + nt : 0);
+    PyObject *bp = PyLong_FromSsize_t(adjacent ? nb : 0);
+    if (sp == NULL || bp == NULL) {
+        Py_XDECREF(sp);
+        Py_XDECREF(bp);
+        goto done;
+    }
+    int bad = PyObject_SetAttr(dev, s_syn_prev, sp) < 0 || PyObject_SetAttr(dev, s_brd_prev, bp) < 0
+              || PyObject_SetAttr(dev, s_by_prev, adjacent ? by : k_zero) < 0;
+    Py_DECREF(sp);
+    Py_DECREF(bp);
+    if (bad)
+        goto done;
+    if (ns) {
+        if (!PyDict_Check(syn)) {
+            PyErr_SetString(PyExc_TypeError, "syn_cur is not a dict");
+            goto done;
+        }
+        PyDict_Clear(syn);
+    }
+    if ((nt && PySet_Clear(tel) < 0) || (nb && PySet_Clear(brd) < 0))
+        goto done;
+    if (PyObject_SetAttr(dev, s_by_cur, k_zero) < 0 || PyObject_SetAttr(dev, s_w60, w) < 0)
+        goto done;
+    rc = 0;
+done:
+    Py_XDECREF(syn);
+    Py_XDECREF(tel);
+    Py_XDECREF(brd);
+    Py_XDECREF(by);
+    return rc;
+}
+
+typedef struct {
+    double merge_s, min_contacts, min_period, max_period, max_cv;
+} beacon_params;
+
+/* One record: 1 taken, 0 left to Python, -1 error. */
+static int
+take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *pk_o,
+     PyObject *oc_o, long proto, long dport, unsigned long long flags, long cls,
+     PyObject *no_prev, const beacon_params *bp, PyObject *knowledge)
+{
+    PyObject *learn = NULL, *t_first = NULL, *t_last = NULL, *w10 = NULL, *dw10 = NULL,
+             *w60 = NULL, *w60n = NULL, *by_cur = NULL, *by_prev = NULL, *by_new = NULL,
+             *sum = NULL, *th_vol = NULL, *dst_cur = NULL, *brd = NULL, *known = NULL,
+             *time_on = NULL, *q = NULL, *beacons = NULL;
+    int rc = -1, r;
+    if (!PyFloat_Check(start_o) || !PyFloat_Check(t_o))
+        return 0;
+    double start = PyFloat_AS_DOUBLE(start_o), t = PyFloat_AS_DOUBLE(t_o);
+    learn = PyObject_GetAttr(dev, s_learn);
+    if (learn == NULL)
+        goto done;
+    if (learn != Py_None) {
+        rc = 0;
+        goto done;
+    }
+    t_first = PyObject_GetAttr(dev, s_t_first);
+    if (t_first == NULL || (r = cmp(t_o, t_first, Py_LT)) < 0)
+        goto done;
+    if (r) {
+        rc = 0;
+        goto done;
+    }
+    /* w10 = int(t // 10) */
+    q = PyNumber_FloorDivide(t_o, k_ten);
+    if (q == NULL || (w10 = PyNumber_Long(q)) == NULL)
+        goto done;
+    dw10 = PyObject_GetAttr(dev, s_w10);
+    w60 = PyObject_GetAttr(dev, s_w60);
+    if (dw10 == NULL || w60 == NULL)
+        goto done;
+    int roll10 = cmp(w10, dw10, Py_GT), roll6 = 0;
+    if (roll10 < 0)
+        goto done;
+    if (roll10) {
+        w60n = PyNumber_FloorDivide(w10, k_six);
+        if (w60n == NULL || (roll6 = cmp(w60n, w60, Py_GT)) < 0)
+            goto done;
+    }
+    int unanswered = proto == 6 && (flags & 0x12) == 0x02;
+    long long packets_small = -1;
+    if (PyLong_Check(pk_o)) {
+        int overflow = 0;
+        packets_small = PyLong_AsLongLongAndOverflow(pk_o, &overflow);
+        if (overflow)
+            packets_small = 1LL << 62;
+        else if (packets_small == -1 && PyErr_Occurred())
+            goto done;
+    } else {
+        rc = 0;
+        goto done;
+    }
+    if (unanswered && packets_small <= 3 && cls != GROUP) {
+        rc = 0;
+        goto done;
+    }
+    /* the 60 s roll, tentatively: is the new window adjacent to the last one? */
+    int adj60 = 0;
+    if (roll6) {
+        PyObject *next = PyNumber_Add(w60, k_one);
+        if (next == NULL)
+            goto done;
+        adj60 = cmp(w60n, next, Py_EQ);
+        Py_DECREF(next);
+        if (adj60 < 0)
+            goto done;
+    }
+    /* breadth: a destination new in the 60 s window joins the set */
+    int brd_add = 0, brd_first = 0;
+    brd = PyObject_GetAttr(dev, s_brd_cur);
+    if (brd == NULL)
+        goto done;
+    if (packets_small <= 2 && cls == UNICAST) {
+        if (!PyAnySet_CheckExact(brd)) {
+            rc = 0;
+            goto done;
+        }
+        Py_ssize_t blen = PySet_GET_SIZE(brd);
+        int in = roll6 ? 0 : PySet_Contains(brd, dst);
+        if (in < 0)
+            goto done;
+        if (!in) {
+            long long bprev, wl, synlen;
+            PyObject *syn = PyObject_GetAttr(dev, s_syn_cur);
+            if (syn == NULL)
+                goto done;
+            synlen = PyObject_Size(syn);
+            Py_DECREF(syn);
+            if (synlen < 0)
+                goto done;
+            if (roll6) {
+                bprev = adj60 ? blen : 0;
+                blen = 0;
+                synlen = 0;
+                wl = PyLong_AsLongLong(w60n);
+            } else {
+                PyObject *bp_o = PyObject_GetAttr(dev, s_brd_prev);
+                if (bp_o == NULL)
+                    goto done;
+                bprev = PyLong_Check(bp_o) ? PyLong_AsLongLong(bp_o) : -1;
+                Py_DECREF(bp_o);
+                wl = PyLong_AsLongLong(w60);
+            }
+            if (PyErr_Occurred())
+                goto done;
+            double th_breadth;
+            if ((r = fattr(dev, s_th_breadth, &th_breadth))) {
+                rc = r < 0 ? -1 : 0;
+                goto done;
+            }
+            if (bprev < 0 || wl < 0 || wl > (1LL << 46)) {
+                rc = 0;
+                goto done;
+            }
+            double est = (double)(blen + 1) +
+                         (double)bprev * (1.0 - (t - (double)(wl * 60)) / 60.0);
+            if (est >= th_breadth && synlen * 2 < blen + 1) {
+                rc = 0;
+                goto done;
+            }
+            brd_add = 1;
+            brd_first = blen == 0 && bprev == 0;
+        }
+    }
+    /* flood counters of the destination, tentatively */
+    double dur = t - start;
+    double share = dur <= 10.0 ? 1.0 : 10.0 / dur;
+    double pkd = PyLong_AsDouble(pk_o);
+    if (pkd == -1.0 && PyErr_Occurred())
+        goto done;
+    double ocd = PyLong_AsDouble(oc_o);
+    if (ocd == -1.0 && PyErr_Occurred())
+        goto done;
+    double pk = pkd * share, oc = ocd * share;
+    dst_cur = PyObject_GetAttr(dev, s_dst_cur);
+    if (dst_cur == NULL)
+        goto done;
+    if (!PyDict_CheckExact(dst_cur)) {
+        rc = 0;
+        goto done;
+    }
+    PyObject *e = roll10 ? NULL : PyDict_GetItemWithError(dst_cur, dst); /* borrowed */
+    if (e == NULL && PyErr_Occurred())
+        goto done;
+    double e0 = pk, e1 = 1.0, e2 = oc, e4 = unanswered ? 1.0 : 0.0, e5 = 0.0;
+    if (e != NULL) {
+        if (!PyList_CheckExact(e) || PyList_GET_SIZE(e) != 6) {
+            rc = 0;
+            goto done;
+        }
+        for (int k = 0; k < 6; k++)
+            if (!PyFloat_CheckExact(PyList_GET_ITEM(e, k))) {
+                rc = 0;
+                goto done;
+            }
+        e0 = PyFloat_AS_DOUBLE(PyList_GET_ITEM(e, 0)) + pk;
+        e1 = PyFloat_AS_DOUBLE(PyList_GET_ITEM(e, 1)) + 1.0;
+        e2 = PyFloat_AS_DOUBLE(PyList_GET_ITEM(e, 2)) + oc;
+        e4 = PyFloat_AS_DOUBLE(PyList_GET_ITEM(e, 4)) + (unanswered ? 1.0 : 0.0);
+        e5 = PyFloat_AS_DOUBLE(PyList_GET_ITEM(e, 5));
+    }
+    double h_dpk, h_dflows, h_dbytes;
+    if ((r = fattr(dev, s_h_dpk, &h_dpk)) || (r = fattr(dev, s_h_dflows, &h_dflows)) ||
+        (r = fattr(dev, s_h_dbytes, &h_dbytes))) {
+        rc = r < 0 ? -1 : 0;
+        goto done;
+    }
+    if (t >= e5 && (e0 >= h_dpk || e1 >= h_dflows || e2 >= h_dbytes)) {
+        rc = 0;
+        goto done;
+    }
+    /* bytes of the 60 s window, tentatively (a roll starts them from zero) */
+    if (roll6) {
+        by_prev = adj60 ? PyObject_GetAttr(dev, s_by_cur) : (Py_INCREF(k_zero), k_zero);
+        by_new = PyNumber_Add(k_zero, oc_o);
+    } else {
+        by_prev = PyObject_GetAttr(dev, s_by_prev);
+        by_cur = PyObject_GetAttr(dev, s_by_cur);
+        if (by_cur == NULL)
+            goto done;
+        by_new = PyNumber_Add(by_cur, oc_o);
+    }
+    if (by_prev == NULL || by_new == NULL || (sum = PyNumber_Add(by_new, by_prev)) == NULL)
+        goto done;
+    th_vol = PyObject_GetAttr(dev, s_th_vol);
+    if (th_vol == NULL || (r = cmp(sum, th_vol, Py_GE)) < 0)
+        goto done;
+    if (r) {
+        rc = 0;
+        goto done;
+    }
+    /* a destination outside the baseline: the beacon moments move (Welford) */
+    PyObject *b = NULL; /* borrowed from beacons */
+    int beacon_new = 0, beacon_upd = 0;
+    double b_nb = 0, b_mean = 0, b_m2 = 0;
+    if (cls == UNICAST && !unanswered) {
+        known = PyObject_GetAttr(dev, s_known);
+        if (known == NULL)
+            goto done;
+        if (!PyDict_CheckExact(known)) {
+            rc = 0;
+            goto done;
+        }
+        PyObject *k = PyDict_GetItemWithError(known, dst); /* borrowed */
+        if (k == NULL) {
+            if (PyErr_Occurred())
+                goto done;
+            /* judged once and cached by the knowledge, as observe has it judged */
+            PyObject *judged = PyObject_CallMethodObjArgs(knowledge, s_known_m, dev, dst, NULL);
+            if (judged == NULL)
+                goto done;
+            r = PyObject_IsTrue(judged);
+            Py_DECREF(judged);
+        } else {
+            r = PyObject_IsTrue(k);
+        }
+        if (r < 0)
+            goto done;
+        if (!r) {
+            int infra = dport == 53 || dport == 123 || dport == 5353;
+            if (proto == 6 || !infra) {
+                beacons = PyObject_GetAttr(dev, s_beacons);
+                if (beacons == NULL)
+                    goto done;
+                if (!PyDict_CheckExact(beacons)) {
+                    rc = 0;
+                    goto done;
+                }
+                b = PyDict_GetItemWithError(beacons, dst);
+                if (b == NULL) {
+                    if (PyErr_Occurred())
+                        goto done;
+                    beacon_new = PyDict_GET_SIZE(beacons) < 10000;
+                } else {
+                    if (!PyList_CheckExact(b) || PyList_GET_SIZE(b) != 5) {
+                        rc = 0;
+                        goto done;
+                    }
+                    for (int j = 0; j < 5; j++)
+                        if (!PyFloat_CheckExact(PyList_GET_ITEM(b, j))) {
+                            rc = 0;
+                            goto done;
+                        }
+                    double x = start - PyFloat_AS_DOUBLE(PyList_GET_ITEM(b, 1));
+                    if (x >= bp->merge_s) {
+                        double b3 = PyFloat_AS_DOUBLE(PyList_GET_ITEM(b, 3));
+                        b_nb = PyFloat_AS_DOUBLE(PyList_GET_ITEM(b, 2)) + 1.0;
+                        double delta = x - b3;
+                        b_mean = b3 + delta / b_nb;
+                        b_m2 = PyFloat_AS_DOUBLE(PyList_GET_ITEM(b, 4)) + delta * (x - b_mean);
+                        if (b_nb + 1 >= bp->min_contacts && bp->min_period <= b_mean &&
+                            b_mean <= bp->max_period) {
+                            /* Explainer.beacon raises nothing when the jitter is too high */
+                            double var = b_nb > 1 ? b_m2 / (b_nb - 1) : 0.0;
+                            if (b_nb > 1 && (var < 0 || b_mean == 0.0)) {
+                                rc = 0;
+                                goto done;
+                            }
+                            double cv = b_nb > 1 ? sqrt(var) / b_mean : 0.0;
+                            if (!(cv > bp->max_cv)) {
+                                rc = 0;
+                                goto done;
+                            }
+                        }
+                        beacon_upd = 1;
+                    }
+                }
+            }
+            if (packets_small > 2) {  /* a baseline judges new destinations in Python */
+                PyObject *base = PyObject_GetAttr(dev, s_base);
+                if (base == NULL)
+                    goto done;
+                PyObject *cohort = PyObject_GetAttr(dev, s_cohort);
+                int trained = base != Py_None || (cohort != NULL && cohort != Py_None);
+                Py_DECREF(base);
+                if (cohort == NULL)
+                    goto done;
+                Py_DECREF(cohort);
+                if (trained) {
+                    rc = 0;
+                    goto done;
+                }
+            }
+        }
+    }
+    time_on = PyObject_GetAttr(dev, s_time_on);
+    if (time_on == NULL || (r = PyObject_IsTrue(time_on)) < 0)
+        goto done;
+    if (r) {  /* quiet hours are judged in Python */
+        rc = 0;
+        goto done;
+    }
+    /* quiet: write what observe writes */
+    t_last = PyObject_GetAttr(dev, s_t_last);
+    if (t_last == NULL || (r = cmp(t_o, t_last, Py_GT)) < 0)
+        goto done;
+    if (r && PyObject_SetAttr(dev, s_t_last, t_o) < 0)
+        goto done;
+    if (roll10) {
+        if (roll6 && roll60(dev, w60n, w60) < 0)
+            goto done;
+        PyObject *next = PyNumber_Add(dw10, k_one);
+        if (next == NULL)
+            goto done;
+        int adjacent = cmp(w10, next, Py_EQ);
+        Py_DECREF(next);
+        if (adjacent < 0)
+            goto done;
+        if (adjacent) {
+            PyObject *fresh = PyDict_New();
+            if (fresh == NULL)
+                goto done;
+            int bad = PyObject_SetAttr(dev, s_dst_prev, dst_cur) < 0 ||
+                      PyObject_SetAttr(dev, s_dst_cur, fresh) < 0;
+            Py_DECREF(dst_cur);
+            dst_cur = fresh;
+            if (bad)
+                goto done;
+        } else {
+            if (PyObject_SetAttr(dev, s_dst_prev, no_prev) < 0)
+                goto done;
+            if (PyDict_GET_SIZE(dst_cur))
+                PyDict_Clear(dst_cur);
+        }
+        if (PyObject_SetAttr(dev, s_w10, w10) < 0)
+            goto done;
+    }
+    if (PyObject_SetAttr(dev, s_by_cur, by_new) < 0)
+        goto done;
+    if (brd_add) {
+        if (brd_first && PyObject_SetAttr(dev, s_brd_first, start_o) < 0)
+            goto done;
+        if (PySet_Add(brd, dst) < 0)
+            goto done;
+    }
+    if (e == NULL) {
+        PyObject *lst = Py_BuildValue("[dddOdd]", e0, e1, e2, start_o, e4, e5);
+        if (lst == NULL)
+            goto done;
+        int bad = PyDict_SetItem(dst_cur, dst, lst) < 0;
+        Py_DECREF(lst);
+        if (bad)
+            goto done;
+    } else {
+        double vals[3] = {e0, e1, e2};
+        for (int k = 0; k < 3; k++) {
+            PyObject *f = PyFloat_FromDouble(vals[k]);
+            if (f == NULL)
+                goto done;
+            PyList_SetItem(e, k, f); /* steals f */
+        }
+        if (unanswered) {
+            PyObject *f = PyFloat_FromDouble(e4);
+            if (f == NULL)
+                goto done;
+            PyList_SetItem(e, 4, f);
+        }
+    }
+    if (beacon_new) {
+        PyObject *lst = Py_BuildValue("[OOddd]", start_o, start_o, 0.0, 0.0, 0.0);
+        if (lst == NULL)
+            goto done;
+        int bad = PyDict_SetItem(beacons, dst, lst) < 0;
+        Py_DECREF(lst);
+        if (bad)
+            goto done;
+    } else if (beacon_upd) {
+        Py_INCREF(start_o);
+        PyList_SetItem(b, 1, start_o);
+        double vals[3] = {b_nb, b_mean, b_m2};
+        for (int j = 0; j < 3; j++) {
+            PyObject *f = PyFloat_FromDouble(vals[j]);
+            if (f == NULL)
+                goto done;
+            PyList_SetItem(b, 2 + j, f);
+        }
+    }
+    rc = 1;
+done:
+    Py_XDECREF(learn);
+    Py_XDECREF(t_first);
+    Py_XDECREF(t_last);
+    Py_XDECREF(q);
+    Py_XDECREF(w10);
+    Py_XDECREF(dw10);
+    Py_XDECREF(w60);
+    Py_XDECREF(w60n);
+    Py_XDECREF(by_cur);
+    Py_XDECREF(by_prev);
+    Py_XDECREF(by_new);
+    Py_XDECREF(sum);
+    Py_XDECREF(th_vol);
+    Py_XDECREF(dst_cur);
+    Py_XDECREF(brd);
+    Py_XDECREF(known);
+    Py_XDECREF(beacons);
+    Py_XDECREF(time_on);
+    return rc;
+}
+
+PyDoc_STRVAR(step_doc,
+"step(devs, starts, ends, dsts, dports, packets, octets, protos, flags, classes, i, no_prev,\n"
+"     beacon, knowledge) -> int\n\n"
+"beacon is (merge_s, min_contacts, min_period_s, max_period_s, max_cv) of the thresholds.\n"
+"Take quiet records from index i on (lists of equal length; devs holds DeviceState or\n"
+"None); returns the index of the first record left to Python, or the length.");
+
+static PyObject *
+step(PyObject *self, PyObject *args)
+{
+    PyObject *devs, *starts, *ends, *dsts, *dports, *pks, *ocs, *protos, *flags, *classes,
+        *no_prev, *knowledge;
+    Py_ssize_t i;
+    beacon_params bp;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!O!O!O!nO(ddddd)O", &PyList_Type, &devs,
+                          &PyList_Type, &starts, &PyList_Type, &ends, &PyList_Type, &dsts,
+                          &PyList_Type, &dports, &PyList_Type, &pks, &PyList_Type, &ocs,
+                          &PyList_Type, &protos, &PyList_Type, &flags, &PyList_Type, &classes,
+                          &i, &no_prev, &bp.merge_s, &bp.min_contacts, &bp.min_period,
+                          &bp.max_period, &bp.max_cv, &knowledge))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(devs);
+    PyObject *lists[] = {starts, ends, dsts, dports, pks, ocs, protos, flags, classes};
+    for (int k = 0; k < 9; k++)
+        if (PyList_GET_SIZE(lists[k]) != n) {
+            PyErr_SetString(PyExc_ValueError, "columns of different lengths");
+            return NULL;
+        }
+    if (i < 0)
+        i = 0;
+    for (; i < n; i++) {
+        PyObject *dev = PyList_GET_ITEM(devs, i);
+        if (dev == Py_None)
+            continue;
+        long proto = PyLong_AsLong(PyList_GET_ITEM(protos, i));
+        if (proto == -1 && PyErr_Occurred())
+            return NULL;
+        unsigned long long fl = PyLong_AsUnsignedLongLongMask(PyList_GET_ITEM(flags, i));
+        if (fl == (unsigned long long)-1 && PyErr_Occurred())
+            return NULL;
+        long cls = PyLong_AsLong(PyList_GET_ITEM(classes, i));
+        if (cls == -1 && PyErr_Occurred())
+            return NULL;
+        long dport = PyLong_AsLong(PyList_GET_ITEM(dports, i));
+        if (dport == -1 && PyErr_Occurred())
+            return NULL;
+        int r = take(dev, PyList_GET_ITEM(starts, i), PyList_GET_ITEM(ends, i),
+                     PyList_GET_ITEM(dsts, i), PyList_GET_ITEM(pks, i), PyList_GET_ITEM(ocs, i),
+                     proto, dport, fl, cls, no_prev, &bp, knowledge);
+        if (r < 0)
+            return NULL;
+        if (r == 0)
+            break;
+    }
+    return PyLong_FromSsize_t(i);
+}
+
+static PyMethodDef fast_methods[] = {
+    {"step", step, METH_VARARGS, step_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef fast_module = {
+    PyModuleDef_HEAD_INIT, "_fast", "The streaming detector's quiet records in C.", -1,
+    fast_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__fast(void)
+{
+#define NAME(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL;
+    NAME(s_learn, "learn") NAME(s_t_first, "t_first") NAME(s_t_last, "t_last")
+    NAME(s_w10, "w10") NAME(s_w60, "w60") NAME(s_by_cur, "by_cur") NAME(s_by_prev, "by_prev")
+    NAME(s_th_vol, "th_vol") NAME(s_h_dpk, "h_dpk") NAME(s_h_dflows, "h_dflows")
+    NAME(s_h_dbytes, "h_dbytes") NAME(s_dst_cur, "dst_cur") NAME(s_dst_prev, "dst_prev")
+    NAME(s_known, "known") NAME(s_time_on, "time_on") NAME(s_brd_cur, "brd_cur")
+    NAME(s_syn_cur, "syn_cur") NAME(s_tel_cur, "tel_cur") NAME(s_syn_prev, "syn_prev")
+    NAME(s_brd_prev, "brd_prev") NAME(s_beacons, "beacons") NAME(s_base, "base")
+    NAME(s_cohort, "cohort") NAME(s_th_breadth, "th_breadth") NAME(s_brd_first, "brd_first")
+    s_known_m = s_known;
+#undef NAME
+    if ((k_zero = PyLong_FromLong(0)) == NULL || (k_one = PyLong_FromLong(1)) == NULL ||
+        (k_six = PyLong_FromLong(6)) == NULL || (k_ten = PyLong_FromLong(10)) == NULL)
+        return NULL;
+    return PyModule_Create(&fast_module);
+}
