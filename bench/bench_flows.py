@@ -32,6 +32,7 @@ mostly measures the other tenants. Wall-clock rates are reported beside them.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import random
 import shutil
@@ -319,6 +320,10 @@ def _side_by_side(result: BenchResult, messages: list[bytes], total: int, quick:
     }
 
 
+def _fast_built() -> bool:
+    return importlib.util.find_spec("simtrust.detect._fast") is not None
+
+
 def _full_path(engine: PolicyEngine, detector: Detector,
                segments: list[FlowColumns | list[FlowRecord]]) -> tuple[int, int]:
     """Policy and detection over one decoded batch: column runs through the batch
@@ -456,6 +461,9 @@ def run(quick: bool) -> BenchResult:
         "detector_alerts": alerts,
         "policy_violations_columns": batch_violations,
         "detector_alerts_columns": batch_alerts,
+        "full_path": "columns: PolicyEngine.ingest_columns, Detector.observe_columns "
+                     + ("(quiet records in simtrust.detect._fast)" if _fast_built()
+                        else "(simtrust.detect._fast not built: observe's body in Python)"),
         "detection": "simtrust.detect.Detector.observe" if observe is not None
         else "absent: policy only",
         "decoder_drops": dict(decoder.drops),
