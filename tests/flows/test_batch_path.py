@@ -298,3 +298,41 @@ def test_identical_on_softflowd_exports_of_the_captures(shared_dir: Path, tmp_pa
     assert notable
     assert submitted > 0
     assert alerts > 0
+
+
+@needs_rx
+@pytest.mark.parametrize("native", [True, False])
+def test_learning_detector_learns_the_same_baselines(native: bool) -> None:
+    """In learning mode every record goes through observe's body; the baselines agree."""
+    rng = random.Random(5)
+    raw = [RECORD.pack(socket.inet_aton(rng.choice(_DEVICES)), socket.inet_aton(rng.choice(_PEERS)),
+                       i * 900, i * 900 + rng.randint(0, 30_000), rng.randint(40, 9000),
+                       rng.randint(1, 40), 0, 0, 0, 0, 5000, rng.choice([443, 23, 53]),
+                       rng.choice([6, 17]), rng.choice([0x02, 0x1B]), 4, 0)
+           for i in range(3000)]
+    messages = [_message([], 1_700_000_000, 0, True)] + [
+        _message(raw[k:k + 30], 1_700_000_000 + k, k, False) for k in range(0, len(raw), 30)]
+    refs = {a: DeviceRef(imsi_digits(f"00101{i:010d}"), "meters", TENANT)
+            for i, a in enumerate(_DEVICES)}
+    saved = detect_batch._fast
+    if not native:
+        detect_batch._fast = None
+    try:
+        learner, batched = Detector(refs, learn=True), Detector(refs, learn=True)
+        decoder, other = FlowDecoder(), FlowDecoder()
+        for k in range(0, len(messages), 8):
+            chunk = messages[k:k + 8]
+            lengths, senders = [len(m) for m in chunk], ["192.0.2.200"] * len(chunk)
+            records: list[FlowRecord] = []
+            for seg in decoder.decode_received(_buffer(chunk), lengths, senders, 0.0):
+                records.extend(seg.records() if isinstance(seg, FlowColumns) else seg)
+            assert [] == learner.run(records)
+            for seg in other.decode_received(_buffer(chunk), lengths, senders, 0.0):
+                assert isinstance(seg, FlowColumns) or k == 0
+                assert [] == (batched.observe_columns(seg) if isinstance(seg, FlowColumns)
+                              else batched.run(seg))
+    finally:
+        detect_batch._fast = saved
+    want, got = learner.baselines(), batched.baselines()
+    assert len(want) == len(_DEVICES) + 1
+    assert want == got
