@@ -2,7 +2,11 @@
 
 One list per status purpose (§2.1: revocation, suspension, message), created
 on first use, with lists of ``statusSize`` above 1 or with ``statusMessage``
-values kept apart per size and message set. A caller's status entry is
+values kept apart per size and message set. Credentials the platform signs
+with its P-256 key (``ecdsa-rdfc-2019``/``ecdsa-jcs-2019`` as its did:web) get
+lists of their own, issued by that did:web and secured with ``ecdsa-rdfc-2019``
+by the same key (§3.2 reads the list's issuer against the credential's), so
+the EdDSA and ECDSA credentials are revoked and checked alike. A caller's status entry is
 checked (§2.1) and its index reserved before issue; every status change
 republishes the list, signed by the issuer, and anchors it on the ledger as an
 ``identity`` payload (docs/identity.md) so a verifier can tell a stale copy.
@@ -21,8 +25,10 @@ from simtrust.identity._didsimtrust import (
     IDENTITY_PAYLOAD_TYPE,
     identity_payload,
 )
+from simtrust.identity._ecdsa import EcdsaP256Signer
 from simtrust.identity._errors import VerificationFailed
 from simtrust.identity._jcs import canonicalize
+from simtrust.identity._keys import Signer
 from simtrust.identity._offers import issue_refusal
 from simtrust.identity._secure_element import (
     SecureElementSigner,
@@ -48,8 +54,11 @@ class IssuerStatusLists:
 
     def __init__(self, registry: StatusListRegistry, *, network: str, public_url: str,
                  issuer: Callable[[], SecureElementSigner], now: Callable[[], datetime],
-                 submit: Callable[[str, bytes], bytes]) -> None:
+                 submit: Callable[[str, bytes], bytes],
+                 p256: Callable[[], EcdsaP256Signer] | None = None) -> None:
+        """``p256`` is the platform's P-256 signer (its did:web), for ECDSA credentials."""
         self._registry = registry
+        self._p256 = p256
         self._network = network
         self._public_url = public_url
         self._issuer = issuer
@@ -67,19 +76,23 @@ class IssuerStatusLists:
         purpose: str,
         status_size: int = 1,
         messages: list[dict[str, str]] | None = None,
+        *,
+        ecdsa: bool = False,
     ) -> str:
         """The issuer's current status list of ``purpose`` (created on first use).
 
         Lists of ``statusSize`` above 1 or with ``statusMessage`` values are
-        kept apart per size and message set (their path carries both).
+        kept apart per size and message set (their path carries both); ``ecdsa``
+        names the lists of the P-256 did:web issuer (path ``…/ecdsa/…``).
         """
         if purpose not in STATUS_PURPOSES:
             raise InvalidInput(f"statusPurpose must be one of {STATUS_PURPOSES}")
-        signer = self._issuer()
-        path = f"{self._network}/{purpose}/1"
+        signer: Signer = self._signer(ecdsa)
+        base = f"{self._network}/ecdsa" if ecdsa else self._network
+        path = f"{base}/{purpose}/1"
         if status_size != 1 or messages:
             digest = hashlib.sha256(canonicalize(messages or [])).hexdigest()[:12]
-            path = f"{self._network}/{purpose}-{status_size}-{digest}/1"
+            path = f"{base}/{purpose}-{status_size}-{digest}/1"
         list_id = self.url(path)
         with self._lock:
             if (list_id, purpose) in self._registry.lists(signer.controller):
@@ -93,19 +106,39 @@ class IssuerStatusLists:
                 status_size=status_size,
                 messages=messages,
             )
-            self._anchor(published, signer)
+            self._anchor(published)
         return list_id
+
+    def _signer(self, ecdsa: bool) -> Signer:
+        if not ecdsa:
+            return self._issuer()
+        if self._p256 is None:
+            raise InvalidInput("this issuer has no P-256 key for ECDSA status lists")
+        return self._p256()
+
+    def _list_signer(self, list_id: str) -> Signer:
+        """The key that signed ``list_id`` (its proof's verification method) signs it again."""
+        proof = self._registry.published(list_id).get("proof")
+        method = proof.get("verificationMethod") if isinstance(proof, dict) else None
+        if self._p256 is not None:
+            p256 = self._p256()
+            if method == p256.verification_method:
+                return p256
+        return self._issuer()
 
     def url(self, path: str) -> str:
         """The https URL under which ``GET /credentials/status/{path}`` serves a list."""
         return f"{self._public_url}/credentials/status/{path}"
 
-    def _anchor(self, published: dict[str, Any], signer: SecureElementSigner) -> None:
-        body = status_list_anchor(published, signer, self._now())
+    def _anchor(self, published: dict[str, Any]) -> None:
+        # Anchored by the did:simtrust, which every member resolves from the ledger; the
+        # anchor binds the list's id and digest whoever issued the list.
+        body = status_list_anchor(published, self._issuer(), self._now())
         self._submit(IDENTITY_PAYLOAD_TYPE, identity_payload("status-list", body))
 
-    def claim(self, entry: object, credential_id: object) -> None:
-        """Validate a caller's status entry (Bitstring Status List §2.1) and reserve its index."""
+    def claim(self, entry: object, credential_id: object, *, ecdsa: bool = False) -> None:
+        """Validate a caller's status entry (Bitstring Status List §2.1) and reserve its index;
+        the list must be one of the credential's issuer (``ecdsa``: the P-256 did:web)."""
         try:
             validate_status_entry(entry)
         except VerificationFailed as exc:
@@ -114,7 +147,10 @@ class IssuerStatusLists:
         if entry.get("type") != "BitstringStatusListEntry":
             return
         list_id = str(entry["statusListCredential"])
-        owned = dict(self._registry.lists(self._issuer().controller))
+        signer = self._signer(ecdsa)
+        owned = {list_id: purpose for list_id, purpose in self._registry.lists(signer.controller)
+                 if self._list_signer(list_id).verification_method
+                 == signer.verification_method}
         rule = "Bitstring Status List §2.1"
         if list_id not in owned:
             raise InvalidInput(
@@ -137,11 +173,11 @@ class IssuerStatusLists:
         if (not isinstance(url, str) or not isinstance(index, str)
                 or not (index.isascii() and index.isdigit())):
             raise InvalidInput("a status entry has statusListCredential and statusListIndex")
-        signer = self._issuer()
+        signer = self._list_signer(url)
         published = self._registry.set_status(url, int(index), value, signer=signer,
                                               now=self._now())
         self.epoch += 1
-        self._anchor(published, signer)
+        self._anchor(published)
         return published
 
     def update_status(self, credential_id: str, purpose: str, value: bool | int) -> dict[str, Any]:

@@ -153,7 +153,7 @@ class IdentityService:
         self._lock = threading.RLock()
         self.status_lists = IssuerStatusLists(
             self.status, network=network, public_url=self.public_url, issuer=self.issuer,
-            now=self.now, submit=self._submit_raw)
+            now=self.now, submit=self._submit_raw, p256=self.p256_issuer)
         self.status_list = self.status_lists.status_list
         self.status_list_url = self.status_lists.url
         self.set_status = self.status_lists.set_status
@@ -358,17 +358,16 @@ class IdentityService:
         signer: Signer = (self._p256_for(issuer_of(credential)) if ecdsa
                           else self.issuer_for(issuer_of(credential)))  # fmt: skip
         wants_status = "credentialStatus" in credential or "credentialStatus" in options
-        if wants_status and signer.controller != self.issuer().controller:
+        if wants_status and not ecdsa and signer.controller != self.issuer().controller:
             raise InvalidInput(
                 "status lists are published by the platform issuer "
-                f"{self.issuer().controller}: issue revocable credentials as that issuer",
-                rule="Bitstring Status List §3.2",
-            )
+                f"{self.issuer().controller} (EdDSA) and its did:web (ECDSA): issue revocable"
+                " credentials as one of them", rule="Bitstring Status List §3.2")  # fmt: skip
         supplied = credential.get("credentialStatus")
         if supplied is not None:
             entries = supplied if isinstance(supplied, list) else [supplied]
             for entry in entries:
-                self.status_lists.claim(entry, credential.get("id"))
+                self.status_lists.claim(entry, credential.get("id"), ecdsa=ecdsa)
         status = options.get("credentialStatus")
         if status is not None:
             if not isinstance(status, dict) or status.get("type") != "BitstringStatusListEntry":
@@ -382,7 +381,8 @@ class IdentityService:
                                    "statusMessage a list")  # fmt: skip
             allocated = [
                 self.status.allocate(
-                    self.status_list(str(p), size, messages), credential_id=credential.get("id")
+                    self.status_list(str(p), size, messages, ecdsa=ecdsa),
+                    credential_id=credential.get("id"),
                 )
                 for p in wanted
             ]

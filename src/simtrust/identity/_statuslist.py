@@ -21,6 +21,7 @@ from typing import Any
 from simtrust.errors import Conflict, DecodeError, InvalidInput, NotFound
 from simtrust.identity._contexts import CREDENTIALS_V2
 from simtrust.identity._credentials import StatusResult, issue_credential, verify_credential
+from simtrust.identity._ecdsa import EcdsaP256Signer
 from simtrust.identity._errors import VerificationFailed
 from simtrust.identity._jcs import canonicalize
 from simtrust.identity._keys import Signer
@@ -356,7 +357,10 @@ class StatusListRegistry:
                 "encodedList": encode_status_list(bytes(row[2])),
             },
         }
-        signed = issue_credential(credential, signer, now=now)
+        # A P-256 issuer's list is secured with its own suite (VC-DI-ECDSA §3.2), so the
+        # list's proof is made by the same key as the credentials it speaks for.
+        suite = "ecdsa-rdfc-2019" if isinstance(signer, EcdsaP256Signer) else "eddsa-jcs-2022"
+        signed = issue_credential(credential, signer, now=now, cryptosuite=suite)
         self._db.execute(
             "UPDATE identity_status_list SET credential = ?, updated = ? WHERE list_id = ?",
             (canonicalize(signed).decode("utf-8"), format_datetime(now), list_id),
