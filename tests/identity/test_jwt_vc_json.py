@@ -71,7 +71,11 @@ def test_oid4vc_ts_wallet_receives_a_jwt_vc_json_credential(server: Server) -> N
     assert did_key(holder) == claims["sub"]
     assert DEVICE == claims["vc"]["credentialSubject"]
     assert identity.issuer().controller == claims["iss"]
-    assert claims == verify_jwt_vc_json(token, resolver=identity.resolver, now=identity.now())
+    # the credential carries its revocation entry in the vc claim (VCDM 1.1 §4.9)
+    entry = claims["vc"]["credentialStatus"]
+    assert ("BitstringStatusListEntry", "revocation") == (entry["type"], entry["statusPurpose"])
+    assert claims == verify_jwt_vc_json(token, resolver=identity.resolver, now=identity.now(),
+                                        status=identity.status_checker)
 
 
 @pytest.fixture
@@ -129,3 +133,36 @@ def test_fuzz_only_verification_failures(text: str, raw: bytes) -> None:
     for token in (text, f"{segment}.{segment}.{segment}", f"{_HEADER}.{segment}.x"):
         with pytest.raises(VerificationFailed):
             verify_jwt_vc_json(token, resolver=resolver, now=NOW)
+
+
+def test_a_revoked_jwt_vc_json_fails_verification(rt: Runtime) -> None:
+    """Bitstring Status List §3.2 on the entry of the vc claim, and the Token Status List
+    ``status`` claim (draft-ietf-oauth-status-list §6.1) naming the same list and index."""
+    identity, now = rt.identity, rt.identity.now()
+    entry = identity.status.allocate(identity.status_list("revocation"), credential_id="urn:uuid:1")
+    token = _issue(rt, credential_status=entry)
+    checked = verify_jwt_vc_json(token, resolver=identity.resolver, now=now,
+                                 status=identity.status_checker)
+    assert entry == checked["vc"]["credentialStatus"]
+    with pytest.raises(VerificationFailed) as info:  # an entry and nothing to check it with
+        verify_jwt_vc_json(token, resolver=identity.resolver, now=now)
+    assert "status-unavailable" == info.value.reason
+    identity.update_status("urn:uuid:1", "revocation", True)
+    with pytest.raises(VerificationFailed) as info:
+        verify_jwt_vc_json(token, resolver=identity.resolver, now=now,
+                           status=identity.status_checker)
+    assert "revoked" == info.value.reason
+    # the same bit read through a status claim (re-signed by the issuer, no vc entry)
+    issuer = identity.issuer()
+    bare = _issue(rt)
+    claims = _claims(bare)
+    claims["status"] = {"status_list": {"idx": int(entry["statusListIndex"]),
+                                        "uri": entry["statusListCredential"]}}
+    head = b64url_encode(json.dumps({"typ": "JWT", "alg": "EdDSA",
+                                     "kid": issuer.verification_method}).encode())
+    body = b64url_encode(json.dumps(claims).encode())
+    referenced = f"{head}.{body}.{b64url_encode(issuer.sign(f'{head}.{body}'.encode()))}"
+    with pytest.raises(VerificationFailed) as info:
+        verify_jwt_vc_json(referenced, resolver=identity.resolver, now=now,
+                           status=identity.status_checker)
+    assert "revoked" == info.value.reason

@@ -557,10 +557,12 @@ class IdentityService:
         credential_id = f"urn:uuid:{uuid.uuid4()}"
         if configuration_id == DEVICE_JWT_CONFIGURATION:
             issuer = self.issuer()
+            entry = self.status.allocate(self.status_list("revocation"),
+                                         credential_id=credential_id)
             token = issue_jwt_vc_json(
                 types=[DEVICE_CONFIGURATION], claims=claims, subject=holder_did,
                 credential_id=credential_id, signer=issuer, issuer=issuer.controller,
-                now=self.now(),
+                now=self.now(), credential_status=entry,
             )  # fmt: skip
             return Minted(token, credential_id)
         credential = device_credential(claims, holder_did, credential_id)
