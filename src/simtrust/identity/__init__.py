@@ -149,9 +149,14 @@ from simtrust.identity._statuslist import (
 from simtrust.identity._tokens import REFRESH_GRANT, IssuerTokens
 from simtrust.identity._tokenstatus import (
     STATUS_LIST_MEDIA_TYPE,
+    TOKEN_STATUS_MESSAGES,
+    TokenStatusListVerifier,
     decode_token_list,
     encode_token_list,
+    read_token_list,
     status_list_token,
+    to_token_order,
+    token_status_at,
     verify_status_list_token,
 )
 
@@ -181,6 +186,7 @@ __all__ = [
     "REQUEST_URI_PREFIX",
     "SIMTRUST_V1",
     "STATUS_LIST_MEDIA_TYPE",
+    "TOKEN_STATUS_MESSAGES",
     "VC_JWT_MEDIA_TYPE",
     "ApplyOutcome",
     "AuthorizationCodeFlow",
@@ -219,6 +225,7 @@ __all__ = [
     "StatusListRegistry",
     "StatusListVerifier",
     "StatusResult",
+    "TokenStatusListVerifier",
     "VerificationFailed",
     "VerificationReceipt",
     "VerifiedCredential",
@@ -270,6 +277,7 @@ __all__ = [
     "proof_hash",
     "provision_sim_identity",
     "rdfc_canonicalize",
+    "read_token_list",
     "receipt_hash",
     "remove_key_patch",
     "resolve_did_key",
@@ -278,6 +286,8 @@ __all__ = [
     "status_bit",
     "status_list_anchor",
     "status_list_token",
+    "to_token_order",
+    "token_status_at",
     "update_operation",
     "validate_credential",
     "validate_dcql_query",

@@ -40,7 +40,7 @@ from simtrust.identity._statuslist import (
     decode_status_list,
     validate_status_entry,
 )
-from simtrust.identity._tokenstatus import status_list_token
+from simtrust.identity._tokenstatus import TOKEN_BITS, status_list_token
 
 __all__ = ["IssuerStatusLists"]
 
@@ -203,11 +203,19 @@ class IssuerStatusLists:
 
     def token(self, path: str) -> str:
         """The list at ``path`` as an IETF Status List Token (draft-ietf-oauth-status-list
-        §5.1), signed now by the platform issuer; only one-bit revocation lists."""
-        published = self.published(path)
+        §5.1) of ``bits`` = its statusSize (1, 2, 4 or 8), signed now by the platform issuer."""
+        return self._token(self.published(path))
+
+    def token_for(self, uri: str) -> str:
+        """The Status List Token of the list whose id is ``uri`` (a ``status`` reference)."""
+        return self._token(self._registry.published(uri))
+
+    def _token(self, published: dict[str, Any]) -> str:
         issuer = self._issuer()
         subject = published.get("credentialSubject", {})
-        if published.get("issuer") != issuer.controller or subject.get("statusSize", 1) != 1:
+        size = self._registry.status_size(str(published.get("id")))
+        if published.get("issuer") != issuer.controller or size not in TOKEN_BITS:
             raise NotFound("this status list is not served as a Status List Token")
         return status_list_token(uri=str(published["id"]), signer=issuer, now=self._now(),
-                                 bitstring=decode_status_list(subject.get("encodedList")))
+                                 bitstring=decode_status_list(subject.get("encodedList")),
+                                 bits=size)

@@ -41,7 +41,7 @@ from simtrust.identity._jws import (
 from simtrust.identity._keys import Signer
 from simtrust.identity._multibase import b64url_decode, b64url_encode
 from simtrust.identity._resolver import DidResolver
-from simtrust.identity._tokenstatus import reference_entry
+from simtrust.identity._tokenstatus import TokenStatusListVerifier, reference_entry
 
 __all__ = [
     "SD_JWT_TYP",
@@ -184,8 +184,13 @@ def verify_sd_jwt(
     audience: str,
     max_age: timedelta = timedelta(minutes=5),
     status: StatusChecker | None = None,
+    token_status: TokenStatusListVerifier | None = None,
 ) -> VerifiedSdJwt:
-    """Verify an SD-JWT presentation with key binding; raise :class:`VerificationFailed`."""
+    """Verify an SD-JWT presentation with key binding; raise :class:`VerificationFailed`.
+
+    A ``status`` reference is read from its Status List Token with ``token_status``
+    (any of 1, 2, 4, 8 bits), or else as the issuer's one-bit Bitstring list.
+    """
     jwt, disclosures, kb_jwt = _split(presentation)
     decoded = parse_jws(jwt)
     header, payload = decoded.header, decoded.payload
@@ -237,9 +242,12 @@ def verify_sd_jwt(
     reference = payload.get("status")
     if reference is not None:
         # Token Status List (draft-ietf-oauth-status-list §6.1): the issuer's list by index.
-        if status is None:
+        if token_status is not None:
+            results.append(token_status.check(reference, issuer, now))
+        elif status is None:
             raise VerificationFailed("status-unavailable", "no status checker for status")
-        results.append(status.check(reference_entry(reference), issuer, now))
+        else:
+            results.append(status.check(reference_entry(reference), issuer, now))
     return VerifiedSdJwt(
         issuer, claims, tuple(disclosed), _raw(holder), tuple(results), holder
     )

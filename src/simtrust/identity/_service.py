@@ -87,6 +87,7 @@ from simtrust.identity._statuslist import (
 )
 from simtrust.identity._time import format_datetime, parse_datetime
 from simtrust.identity._tokens import IssuerTokens
+from simtrust.identity._tokenstatus import TOKEN_STATUS_MESSAGES, TokenStatusListVerifier
 from simtrust.ledger import LedgerNode
 from simtrust.store import Database
 
@@ -154,6 +155,7 @@ class IdentityService:
         self.status_lists = IssuerStatusLists(
             self.status, network=network, public_url=self.public_url, issuer=self.issuer,
             now=self.now, submit=self._submit_raw, p256=self.p256_issuer)
+        self.token_status = TokenStatusListVerifier(self.status_lists.token_for, self.resolver)
         self.status_list = self.status_lists.status_list
         self.status_list_url = self.status_lists.url
         self.set_status = self.status_lists.set_status
@@ -471,10 +473,15 @@ class IdentityService:
     def issue_sd_jwt_vc(
         self, *, vct: object, claims: object, disclosable: object, holder: object,
         revocable: bool = True,
+        status_bits: int = 1,
     ) -> dict[str, Any]:
         """An SD-JWT VC (``dc+sd-jwt``, IETF SD-JWT VC §3) bound to ``holder`` (a public JWK)
         with the named claims selectively disclosable; a revocation entry unless not
-        ``revocable``. Refusals name the rule they break; nothing is repaired."""
+        ``revocable`` (``status_bits`` 2: in the two-bit list of VALID, INVALID, SUSPENDED,
+        draft-ietf-oauth-status-list §7.1). Refusals name the rule they break."""
+        if status_bits not in (1, 2):
+            raise InvalidInput("statusBits is 1 (revocation) or 2 (VALID, INVALID, SUSPENDED)",
+                               rule="draft-ietf-oauth-status-list §4.1")  # fmt: skip
         rule = "SD-JWT VC §3.2.2"
         if not isinstance(vct, str) or not vct or len(vct) > 300 or any(c.isspace() for c in vct):
             raise InvalidInput("vct is a type identifier (a URI) without spaces", rule=rule)
@@ -500,8 +507,9 @@ class IdentityService:
         if revocable:
             if "credentialStatus" in body:
                 raise InvalidInput("credentialStatus is added by the issuer", rule=rule)
-            entry = self.status.allocate(self.status_list("revocation"),
-                                         credential_id=str(body.get("sub", "")) or None)
+            listed = (self.status_list("revocation") if status_bits == 1
+                      else self.status_list("message", 2, TOKEN_STATUS_MESSAGES))
+            entry = self.status.allocate(listed, credential_id=str(body.get("sub", "")) or None)
             body["status"] = {"status_list": {"idx": int(entry["statusListIndex"]),  # IETF TSL
                                               "uri": str(entry["statusListCredential"])}}
         try:
@@ -574,7 +582,7 @@ class IdentityService:
     def _check_sd_jwt(self, presentation: str, nonce: str, audience: str) -> VerifiedSdJwt:
         return verify_sd_jwt(
             presentation, resolver=self.resolver, now=self.now(), nonce=nonce,
-            audience=audience, status=self.status_checker,
+            audience=audience, status=self.status_checker, token_status=self.token_status,
         )  # fmt: skip
 
     def _check_ldp(

@@ -153,6 +153,8 @@ class SdJwtIssueRequest(BaseModel):
     holderJwk: dict[str, Any] = Field(  # noqa: N815 - API member style
         description="The holder's public JWK (Ed25519 or P-256), put in cnf.jwk")
     revocable: bool = True
+    statusBits: int = Field(1, description="1: a one-bit revocation list; 2: the two-bit"  # noqa: N815
+                            " Token Status List of VALID, INVALID, SUSPENDED")
 
 
 @router.post(
@@ -166,7 +168,7 @@ def issue_sd_jwt_vc(
     who.require_operator()
     issued = rt.identity.issue_sd_jwt_vc(
         vct=body.vct, claims=body.claims, disclosable=body.disclosable, holder=body.holderJwk,
-        revocable=body.revocable,
+        revocable=body.revocable, status_bits=body.statusBits,
     )  # fmt: skip
     rt.audit.append(actor=who.actor, action="credential.issue", subject=body.vct,
                     outcome="success", details={"format": "dc+sd-jwt"})  # fmt: skip
