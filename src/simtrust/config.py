@@ -8,6 +8,7 @@ built-in defaults. The data directory defaults to ``~/.simtrust``.
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import os
 import tomllib
@@ -82,6 +83,9 @@ class Settings:
     #: A JSON file {"wallet provider iss": public JWK}; when set, wallets authenticate
     #: with a wallet attestation at PAR and the token endpoint.
     wallet_providers: str = ""
+    #: With wallet providers: the attestation PoP must carry a challenge from this
+    #: server (draft-ietf-oauth-attestation-based-client-auth §8).
+    wallet_attestation_challenge: bool = False
     capability_datasets: str = ""
     market_callback_allow: str = ""
     storm_limits: str = ""
@@ -205,6 +209,7 @@ _ENV = {
     "vc_public_verify_per_minute": "SIMTRUST_VC_PUBLIC_VERIFY_PER_MINUTE",
     "oid4vci_per_minute": "SIMTRUST_OID4VCI_PER_MINUTE",
     "wallet_providers": "SIMTRUST_WALLET_PROVIDERS",
+    "wallet_attestation_challenge": "SIMTRUST_WALLET_ATTESTATION_CHALLENGE",
     "capability_datasets": "SIMTRUST_CAPABILITY_DATASETS",
     "market_callback_allow": "SIMTRUST_MARKET_CALLBACK_ALLOW",
     "storm_limits": "SIMTRUST_STORM_LIMITS",
@@ -227,6 +232,36 @@ def _validator_endpoints(text: str) -> tuple[tuple[str, Path], ...]:
                 f"{item!r}", setting="ledger_validators")
         out.append((address.strip(), Path(key_file.strip()).expanduser()))
     return tuple(out)
+
+
+_JWK_MEMBERS = {"EC": ("P-256", ("x", "y")), "OKP": ("Ed25519", ("x",))}
+
+
+def _wallet_providers(text: str) -> str:
+    """Check the wallet providers file at start: ``{"iss": public JWK}``, P-256 or Ed25519
+    (the attestation's algorithms), no private member; one line naming what is wrong."""
+    key = "wallet_providers"
+    path = Path(text).expanduser().resolve()
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise ConfigError(f"{key}: no readable file at {path}", setting=key) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{key}: {path} is not JSON ({str(exc).splitlines()[0]})",
+                          setting=key) from None
+    if not isinstance(doc, dict) or not doc:
+        raise ConfigError(f"{key}: {path} must map each provider's iss to its public JWK",
+                          setting=key)
+    for iss, jwk in doc.items():
+        kind = _JWK_MEMBERS.get(str(jwk.get("kty"))) if isinstance(jwk, dict) else None
+        if not iss or kind is None or jwk.get("crv") != kind[0] or not all(
+                isinstance(jwk.get(m), str) and jwk[m] for m in kind[1]):
+            raise ConfigError(f"{key}: provider {iss!r} needs a public JWK, EC P-256 (x, y) or"
+                              " OKP Ed25519 (x)", setting=key)
+        if "d" in jwk:
+            raise ConfigError(f"{key}: provider {iss!r} has a private key member (d); give"
+                              " only the public key", setting=key)
+    return str(path)
 
 
 def _storm_rates(text: str) -> dict[str, tuple[float, float]]:
@@ -358,7 +393,9 @@ def _coerce(key: str, raw: Any) -> Any:
                 raise ConfigError(f"{key} must be IP networks joined by ',', got {part!r}",
                                   setting=key) from exc
         return text
-    if key == "vc_public_verify":
+    if key == "wallet_providers" and str(raw).strip():
+        return _wallet_providers(str(raw).strip())
+    if key in ("vc_public_verify", "wallet_attestation_challenge"):
         if isinstance(raw, bool):
             return raw
         text = str(raw).strip().lower()

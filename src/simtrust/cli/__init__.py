@@ -16,7 +16,7 @@ import warnings
 import typer
 
 from simtrust.cli._root import app
-from simtrust.errors import InvalidInput, Rejected, SimtrustError
+from simtrust.errors import ConfigError, InvalidInput, Rejected, SimtrustError
 
 __all__ = ["app", "bad_input", "main"]
 
@@ -41,11 +41,12 @@ _mount_packages()
 
 
 def bad_input(exc: SimtrustError) -> bool:
-    """Whether the caller's input was at fault (exit 2): invalid values, and bytes that
-    do not decode (a ledger message rejected for its ``encoding``)."""
+    """Whether the caller's input was at fault (exit 2): invalid values, bytes that do
+    not decode (a ledger message rejected for its ``encoding``), and a setting that is
+    refused when the settings are read (a ConfigError naming its ``setting``)."""
     return isinstance(exc, InvalidInput) or (
         isinstance(exc, Rejected) and exc.reason == "encoding"
-    )
+    ) or (isinstance(exc, ConfigError) and "setting" in exc.context)
 
 
 def main(argv: list[str] | None = None) -> None:

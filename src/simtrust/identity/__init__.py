@@ -7,6 +7,7 @@ and reusable KYC with ledger-anchored verification receipts (docs/identity.md).
 """
 
 from simtrust.identity._attestation import (
+    ATTESTATION_CHALLENGE_HEADER,
     ATTESTATION_HEADER,
     ATTESTATION_POP_HEADER,
     check_client_attestation,
@@ -161,6 +162,7 @@ from simtrust.identity._tokenstatus import (
 )
 
 __all__ = [
+    "ATTESTATION_CHALLENGE_HEADER",
     "ATTESTATION_HEADER",
     "ATTESTATION_POP_HEADER",
     "AUTHORIZATION_CODE_GRANT",

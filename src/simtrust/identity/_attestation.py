@@ -11,8 +11,13 @@ signed (``typ`` ``oauth-client-attestation-pop+jwt``, ``iss`` the
 provider among the trusted ones, ``sub`` = ``iss`` of the PoP = the request's
 ``client_id``, ``exp``, ``aud``, ``iat`` within five minutes and ``jti``
 single use (stored as DPoP ``jti`` are). Failures are ``invalid_client``
-(401, §6). The attested key also verifies a signed request object pushed to
-PAR (RFC 9126 §3 with RFC 9101), :func:`open_pushed_request`.
+(401, §6). When the server asks for it, the PoP also carries a ``challenge``
+the server handed out (§8, the challenge endpoint, or the OpenID4VCI nonce
+endpoint's ``c_nonce``: one store, single use, short-lived); a missing, unknown,
+used or expired one is ``use_attestation_challenge`` (400), answered with a
+fresh challenge in the ``OAuth-Client-Attestation-Challenge`` header. The
+attested key also verifies a signed request object pushed to PAR (RFC 9126 §3
+with RFC 9101), :func:`open_pushed_request`.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from simtrust.identity._errors import ProtocolError, VerificationFailed
 from simtrust.identity._jws import DecodedJws, holder_jwk, parse_jws, verify_jws_jwk
 
 __all__ = [
+    "ATTESTATION_CHALLENGE_HEADER",
     "ATTESTATION_HEADER",
     "ATTESTATION_POP_HEADER",
     "check_client_attestation",
@@ -35,6 +41,7 @@ __all__ = [
 
 ATTESTATION_HEADER = "OAuth-Client-Attestation"
 ATTESTATION_POP_HEADER = "OAuth-Client-Attestation-PoP"
+ATTESTATION_CHALLENGE_HEADER = "OAuth-Client-Attestation-Challenge"
 _SKEW = timedelta(minutes=5)
 _MAX = 16384
 
@@ -67,13 +74,15 @@ def check_client_attestation(
     attestation: str | None, pop: str | None, *, client_id: str, audience: str,
     providers: Mapping[str, dict[str, Any]], now: datetime,
     spend_jti: Callable[[str, str, datetime], None],
+    take_challenge: Callable[[str, datetime], None] | None = None,
 ) -> tuple[str, dict[str, str]]:
     """Check a wallet's attestation and its proof of possession; return the ``client_id``
     and the attested wallet key (which also signs the wallet's request objects).
 
     ``providers``: trusted wallet provider (``iss``) → its public JWK. An empty
     ``client_id`` takes the attested one (``sub``). ``spend_jti(jti, key id, now)``
-    raises if the PoP's ``jti`` was seen.
+    raises if the PoP's ``jti`` was seen. ``take_challenge(value, now)``, when given,
+    spends the PoP's ``challenge`` (raises ProtocolError if unknown, used or expired).
     """
     if not attestation or not pop:
         raise _refuse(f"{ATTESTATION_HEADER} and {ATTESTATION_POP_HEADER} are required")
@@ -103,6 +112,16 @@ def check_client_attestation(
     jti = proof.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 256:
         raise _refuse("the PoP needs a jti")
+    if take_challenge is not None:
+        challenge = proof.get("challenge")
+        if not isinstance(challenge, str) or not challenge or len(challenge) > 256:
+            raise ProtocolError("use_attestation_challenge", "the attestation PoP needs the"
+                                " challenge this server handed out", http_status=400)
+        try:
+            take_challenge(challenge, now)
+        except ProtocolError as exc:
+            raise ProtocolError("use_attestation_challenge", "the attestation PoP's challenge"
+                                " is unknown, used or expired", http_status=400) from exc
     try:
         spend_jti(jti, f"attestation:{subject}", now)
     except ProtocolError as exc:

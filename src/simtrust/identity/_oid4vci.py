@@ -362,6 +362,10 @@ class CredentialIssuer:
             )
         return {"c_nonce": value}
 
+    def take_nonce(self, value: object, now: datetime) -> None:
+        """Spend a nonce this issuer handed out (a wallet attestation's challenge too)."""
+        self._take_nonce(value, now)
+
     def _take_nonce(self, value: object, now: datetime) -> None:
         if not isinstance(value, str) or not value:
             raise ProtocolError("invalid_nonce", "the key proof carries no c_nonce")

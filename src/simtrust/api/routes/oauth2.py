@@ -44,6 +44,7 @@ from simtrust.api._ratelimit import RATE_LIMITED, client_address, oid4vci_limite
 from simtrust.api.deps import CurrentRuntime
 from simtrust.errors import AuthenticationRequired
 from simtrust.identity import (
+    ATTESTATION_CHALLENGE_HEADER,
     ATTESTATION_HEADER,
     ATTESTATION_POP_HEADER,
     AUTHORIZATION_CODE_GRANT,
@@ -153,6 +154,8 @@ def _attested(request: Request, rt: Runtime, params: dict[str, str]) -> JSONResp
             client_id=params.get("client_id", ""), audience=rt.settings.public_url,
             providers=providers, now=service.now(),
             spend_jti=service.oid4vci_tokens.dpop.spend_jti,
+            take_challenge=(service.oid4vci.take_nonce
+                            if rt.settings.wallet_attestation_challenge else None),
         )  # fmt: skip
         params["client_id"] = client_id
         if "request" in params and request.url.path.endswith("/par"):
@@ -161,8 +164,28 @@ def _attested(request: Request, rt: Runtime, params: dict[str, str]) -> JSONResp
             params.clear()
             params.update(opened)
     except ProtocolError as exc:
+        if exc.error == "use_attestation_challenge":  # §8: a fresh one with the refusal
+            return _error(exc.http_status, exc.error, exc.detail,
+                          **{ATTESTATION_CHALLENGE_HEADER: _challenge(rt)})
         return _error(exc.http_status, exc.error, exc.detail)
     return None
+
+
+def _challenge(rt: Runtime) -> str:
+    value: str = rt.identity.oid4vci.nonce(now=rt.identity.now())["c_nonce"]
+    return value
+
+
+@router.post(
+    "/oauth2/challenge",
+    summary="A wallet attestation challenge (draft-ietf-oauth-attestation-based-client-auth"
+            " §8), for the PoP's challenge claim",
+    responses={429: RATE_LIMITED},
+)
+def attestation_challenge(request: Request, rt: CurrentRuntime) -> JSONResponse:
+    # Unauthenticated and each answer is a stored row: charged per address like the nonce.
+    oid4vci_limiter(request, rt).take(client_address(request))
+    return JSONResponse({"attestation_challenge": _challenge(rt)}, headers=_NO_STORE)
 
 
 def _wallet_token(request: Request, rt: Runtime, params: dict[str, str]) -> JSONResponse:
@@ -268,6 +291,7 @@ def metadata(rt: CurrentRuntime) -> dict[str, Any]:
         "token_endpoint": f"{base}/oauth2/token",
         "authorization_endpoint": f"{base}{AUTHORIZE_PATH}",
         "pushed_authorization_request_endpoint": f"{base}/oauth2/par",
+        "challenge_endpoint": f"{base}/oauth2/challenge",
         "require_pushed_authorization_requests": True,
         "grant_types_supported": ["client_credentials", AUTHORIZATION_CODE_GRANT,
                                   PRE_AUTHORIZED_GRANT, REFRESH_GRANT],
