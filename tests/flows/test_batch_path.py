@@ -336,3 +336,32 @@ def test_learning_detector_learns_the_same_baselines(native: bool) -> None:
     want, got = learner.baselines(), batched.baselines()
     assert len(want) == len(_DEVICES) + 1
     assert want == got
+
+
+@needs_rx
+def test_an_address_assigned_between_batches_counts_from_the_next_batch() -> None:
+    """``assign`` drops the batch path's address cache, as it drops observe's."""
+    raw = [RECORD.pack(socket.inet_aton(_DEVICES[i % 6]), socket.inet_aton("203.0.113.5"),
+                       i * 500, i * 500 + 100, 900, 5, 0, 0, 0, 0, 4000, 443, 6, 0x1B, 4, 0)
+           for i in range(60)]
+    template = _message([], 1_700_000_000, 0, True)
+    first = [template, _message(raw[:30], 1_700_000_000, 0, False)]
+    second = [_message(raw[30:], 1_700_000_030, 30, False)]
+    refs = {a: DeviceRef(imsi_digits(f"00101{i:010d}"), "meters", TENANT)
+            for i, a in enumerate(_DEVICES[:3])}
+    late = DeviceRef(imsi_digits("001019999999999"), "meters", TENANT)
+    states = []
+    for columnar in (False, True):
+        det, decoder = Detector(dict(refs)), FlowDecoder()
+        for k, chunk in enumerate((first, second)):
+            if k == 1:
+                det.assign(_DEVICES[4], late)
+            for seg in decoder.decode_received(_buffer(chunk), [len(m) for m in chunk],
+                                               ["192.0.2.200"] * len(chunk), 0.0):
+                if columnar and isinstance(seg, FlowColumns):
+                    det.observe_columns(seg)
+                else:
+                    det.run(seg.records() if isinstance(seg, FlowColumns) else seg)
+        states.append(_state(det))
+    assert states[0] == states[1]
+    assert late.imsi in [s[0] for s in states[1]]

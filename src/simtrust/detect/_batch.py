@@ -2,11 +2,11 @@
 
 :meth:`Detector.observe_columns` gives the alerts, in the order, and leaves the
 state that :meth:`Detector.observe` gives and leaves for the batch's records one
-by one (``docs/decisions/flows-batch-path.md``). What is per batch is done once
-per distinct address: sources are resolved to device state and destinations
-named and classified per distinct value (numpy ``unique`` over the 4-octet
-columns, RFC 7011 §3.4.3 records as the collector decoded them), devices are
-created in the order their first record arrives, and a
+by one (``docs/decisions/flows-batch-path.md``). Sources are resolved to device
+state and destinations named and classified once per address, kept by the detector (keyed by the
+4-octet column values, RFC 7011 §3.4.3 records as the collector decoded them;
+``assign`` drops the device cache), devices are created in the order their
+first record arrives, and a
 :class:`~simtrust.domain.FlowRecord` is built only for a record an alert
 cites. The per-device windows and destination dictionaries change with every
 record, so they are followed record by record: quiet records (no alert, no
@@ -18,8 +18,9 @@ first evidence, a destination known to be usual) by the C extension
 from __future__ import annotations
 
 import socket
+from itertools import repeat
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -45,18 +46,11 @@ _INFRA_PORTS = frozenset((53, 123, 5353))
 _U32 = np.dtype(">u4")
 
 
-def _distinct(column: bytes) -> tuple[list[int], np.ndarray]:
-    """Distinct 4-octet addresses in order of first appearance, and per record its index."""
-    addrs = np.frombuffer(column, _U32)
-    uniq, first, inv = np.unique(addrs, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order))
-    return uniq[order].tolist(), rank[inv]
-
-
 def _text(addr: int) -> str:
     return socket.inet_ntoa(addr.to_bytes(4, "big"))
+
+
+_MISS = object()
 
 
 def observe_columns(det: Detector, batch: Any) -> list[Alert]:
@@ -64,34 +58,46 @@ def observe_columns(det: Detector, batch: Any) -> list[Alert]:
     n = len(batch)
     if n == 0:
         return []
-    srcs, src_of = _distinct(batch.src_addr)
-    dsts, dst_of = _distinct(batch.dst_addr)
-    dst_names = [_text(a) for a in dsts]
-    refs = det._refs
-    by_addr = det._by_addr
+    src = np.frombuffer(batch.src_addr, _U32).tolist()
+    dst = np.frombuffer(batch.dst_addr, _U32).tolist()
     # a record whose source is no subscriber's is skipped by observe (decoded records
     # carry no IMSI); devices are made in the order of their first record
-    states: list[DeviceState | None] = []
-    for a in srcs:
-        name = _text(a)
-        dev = by_addr.get(name)
-        if dev is None:
-            ref: DeviceRef | None = refs.get(name)
-            if ref is not None:
-                dev = by_addr[name] = det._device(ref)
-        states.append(dev)
-    classes = det._classes
-    kinds = []
-    for name in dst_names:
-        cls = classes.get(name)
-        if cls is None:
-            if len(classes) > 1_000_000:
-                classes.clear()
-            cls = classes[name] = classify(name)
-        kinds.append(cls)
-    devs = [states[k] for k in src_of.tolist()]
-    dst_idx = dst_of.tolist()
-    return _loop(det, batch, devs, [dst_names[k] for k in dst_idx], [kinds[k] for k in dst_idx])
+    by_int = det._by_int
+    devs = list(map(by_int.get, src, repeat(_MISS, n)))
+    if _MISS in devs:
+        if len(by_int) > 1_000_000:
+            by_int.clear()
+        refs, by_addr = det._refs, det._by_addr
+        for i, a in enumerate(src):
+            if devs[i] is not _MISS:
+                continue
+            dev = by_int.get(a, _MISS)
+            if dev is _MISS:
+                name = _text(a)
+                dev = by_addr.get(name)
+                if dev is None:
+                    ref: DeviceRef | None = refs.get(name)
+                    if ref is not None:
+                        dev = by_addr[name] = det._device(ref)
+                by_int[a] = dev
+            devs[i] = dev
+    names, kinds = det._dst_names, det._dst_classes
+    dst_text = list(map(names.get, dst, repeat(None, n)))
+    if None in dst_text:
+        if len(names) > 1_000_000:  # start afresh (every record of the batch asks again)
+            names.clear()
+            kinds.clear()
+            dst_text = [None] * n
+        for i, a in enumerate(dst):
+            if dst_text[i] is None:
+                text = names.get(a)
+                if text is None:
+                    text = names[a] = _text(a)
+                    kinds[a] = classify(text)
+                dst_text[i] = text
+    dst_cls = list(map(kinds.__getitem__, dst))
+    return _loop(det, batch, cast("list[DeviceState | None]", devs),
+                 cast("list[str]", dst_text), dst_cls)
 
 
 def _loop(det: Detector, batch: Any, devs: list[DeviceState | None], dst_text: list[str],

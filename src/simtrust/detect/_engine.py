@@ -65,6 +65,11 @@ class Detector:
         self._refs: dict[str, DeviceRef] = dict(subscribers or {})
         self._by_addr: dict[str, DeviceState] = {}
         self._by_imsi: dict[ImsiDigits, DeviceState] = {}
+        #: the batch path's caches: IPv4 address as an integer → device (None: no
+        #: subscriber's), → its text, → its address class
+        self._by_int: dict[int, DeviceState | None] = {}
+        self._dst_names: dict[int, str] = {}
+        self._dst_classes: dict[int, int] = {}
         self._device_base: dict[str, Baseline] = {}
         self._cohort_base: dict[str, Baseline] = {}
         for b in baselines:
@@ -90,6 +95,7 @@ class Detector:
         """Bind an address to a SIM (at attach); flows from it count for that device."""
         self._refs[address] = ref
         self._by_addr.pop(address, None)
+        self._by_int.clear()
 
     def learn_names(self, address: str, name: str) -> None:
         """A name→address fact (from DNS answers the gateway or the capture saw)."""
