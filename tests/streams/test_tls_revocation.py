@@ -2,7 +2,8 @@
 the check asks simtrust's own tier-2 OCSP responder, judges the signed answer and keeps it
 with the datum, where OpenSSL (an independent implementation) verifies it against the CA.
 A frame sent over a real mTLS connection (curl) under a certificate the CA issued and then
-revoked gets ``tls: false`` and a lower score; OCSP answers that prove nothing about the
+revoked gets ``tls: false`` and a lower score; the anchored receipts commit to the OCSP
+response, so a ledger proof says why. OCSP answers that prove nothing about the
 certificate (another CA's, another certificate's, stale, malformed) are refused."""
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from cryptography.hazmat.primitives import serialization
 
 from simtrust.api.bootstrap_listener import BootstrapListener
 from simtrust.api.stream_ingest import MtlsStreamIngest
+from simtrust.errors import InvalidSignature
 from simtrust.runtime import Runtime
-from simtrust.streams import MeterReading, encode_reading
+from simtrust.streams import MeterReading, encode_reading, verify_tls_receipt
 from simtrust.streams._ocsp_check import ocsp_status
 from tests.conftest import close_runtime, make_runtime
 from tests.streams.test_tls_ingest import _curl, _issue, _tls, pytestmark  # noqa: F401
@@ -94,6 +96,23 @@ def test_a_revoked_certificate_gets_no_tls_over_a_real_mtls_connection(
         checked = _openssl_ocsp(node["tls_ocsp_response"], ca_file, own[0], tmp_path)
         assert "Response verify OK" in checked
         assert ": revoked" in checked
+
+        # From the ledger: each anchored receipt commits to the OCSP response checked at
+        # arrival, and that response, signed by the CA, says why tls is what it is.
+        assert 2 == streams.anchor(channel, actor="t")["tls_receipts"]
+        assert [("good", True), ("revoked", False)] == [
+            (proven["tls"]["ocsp"]["status"], proven["tls"]["satisfied"])
+            for proven in (rt.prove_reading(d["message_id"]) for d in (good, revoked))]
+        receipt = streams.evidence.tls_receipt(good["message_id"])
+        revoked_ocsp = streams.evidence.tls_status_of(revoked["message_id"])
+        assert receipt is not None
+        assert revoked_ocsp is not None
+        certificate, annotation, proof = receipt
+        assert annotation is not None
+        assert proof is not None
+        with pytest.raises(InvalidSignature, match="another OCSP response"):
+            verify_tls_receipt(annotation, certificate, proof, ocsp=revoked_ocsp,
+                               anchor_at=rt.ledger.anchor_covering)
     finally:
         listener.stop()
 

@@ -193,6 +193,8 @@ class Evidence:
                 self._db.execute("UPDATE stream_tls SET ocsp = ?, issuer = ? WHERE datum_id = ?",
                                  (found.ocsp, found.issuer, datum_id))
             verdict, status = ocsp_status(tls.certificate, found.issuer, found.ocsp, now)
+            # The annotation (and so the anchored TLS receipt) commits to the response.
+            status += f" (OCSP response sha256:{hashlib.sha256(found.ocsp).hexdigest()})"
             if verdict != "good":
                 return "tls", False, f"{named} is {verdict}: {status}"
         if found.iccid != iccid:

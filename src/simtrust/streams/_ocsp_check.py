@@ -52,9 +52,9 @@ def _key_hash(cert: x509.Certificate, issuer: x509.Certificate,
 
 
 def ocsp_status(certificate: bytes, issuer: bytes, response: bytes,
-                at: datetime) -> tuple[str, str]:
+                at: datetime | None) -> tuple[str, str]:
     """``(status, why)``: ``good``, ``revoked``, ``unknown``, or ``invalid`` when the
-    response proves nothing about this certificate at ``at``."""
+    response proves nothing about this certificate at ``at`` (None: when it was made)."""
     try:
         cert = x509.load_der_x509_certificate(certificate)
         ca = x509.load_der_x509_certificate(issuer)
@@ -72,6 +72,8 @@ def ocsp_status(certificate: bytes, issuer: bytes, response: bytes,
         return "invalid", "the OCSP response is about another certificate"
     this_update = parsed.this_update_utc
     next_update = parsed.next_update_utc
+    if at is None:
+        at = parsed.produced_at_utc
     if this_update - _SKEW > at or (next_update is not None and next_update + _SKEW < at):
         return "invalid", (f"the OCSP response is for {this_update.isoformat()} .."
                            f" {next_update.isoformat() if next_update else 'open'},"

@@ -391,7 +391,8 @@ class StreamService:
         receipt = self.evidence.tls_receipt(message_id.lower())
         tls: dict[str, Any] | None = None
         if receipt is not None and receipt[1] is not None and receipt[2] is not None:
-            tls = {**verify_tls_receipt(receipt[1], receipt[0], receipt[2], anchor_at=anchor_at),
+            tls = {**verify_tls_receipt(receipt[1], receipt[0], receipt[2], anchor_at=anchor_at,
+                                        ocsp=self.evidence.tls_status_of(message_id.lower())),
                    "client_certificate": b64(receipt[0])}
         return {**result, "meter": row[1], "channel": found["channel"], "tls": tls}
 

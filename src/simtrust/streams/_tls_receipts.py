@@ -10,7 +10,8 @@ ledger as an anchor of the node key under ``tls:<channel id, unpadded
 base64url>``, positions counting the channel's receipts. Anyone can later
 check, from the ledger and the kept certificate alone, that the node said at
 that time that the datum came in under that certificate
-(:func:`verify_tls_receipt`).
+(:func:`verify_tls_receipt`); the annotation names the SHA-256 of the CA-signed
+OCSP response checked at arrival, so the kept response shows why.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from simtrust.crypto.merkle import (
     root_from_inclusion_proof,
 )
 from simtrust.errors import DecodeError, InvalidSignature, NotFound
+from simtrust.streams._ocsp_check import ocsp_status
 from simtrust.streams._provenance import Annotation
 
 __all__ = ["anchor_receipts", "receipt_leaf", "tls_domain", "verify_tls_receipt"]
@@ -67,12 +69,17 @@ def anchor_receipts(channel: bytes, annotations: Sequence[Annotation], first: in
 
 
 def verify_tls_receipt(annotation_json: dict[str, Any], certificate: bytes,
-                       proof: dict[str, Any], *, anchor_at: AnchorLookup) -> dict[str, Any]:
+                       proof: dict[str, Any], *, anchor_at: AnchorLookup,
+                       ocsp: tuple[bytes, bytes] | None = None) -> dict[str, Any]:
     """Check a datum's tls receipt against the ledger; the evidence, or raise.
 
     The annotation's signature verifies under its annotator key, it names the
     SHA-256 fingerprint of ``certificate``, and its leaf is in the tree whose root
-    the ledger anchored (the anchor is read with ``anchor_at``)."""
+    the ledger anchored (the anchor is read with ``anchor_at``). With ``ocsp``
+    (the kept OCSP response and the CA certificate), the annotation must name that
+    response's SHA-256, and the CA-signed status it gives when it was made is
+    reported (``ocsp``): why the receipt says the certificate was, or was not,
+    unrevoked at arrival."""
     annotation = annotation_from_json(annotation_json)
     if annotation.kind != "tls":
         raise InvalidSignature("the receipt is not a tls annotation")
@@ -93,7 +100,16 @@ def verify_tls_receipt(annotation_json: dict[str, Any], certificate: bytes,
         raise DecodeError("the receipt's inclusion proof is malformed") from None
     if root_from_inclusion_proof(receipt_leaf(annotation), path) != found["root"]:
         raise InvalidSignature("the receipt is not in the anchored tree")
+    checked: dict[str, str] | None = None
+    if ocsp is not None:
+        response, issuer = ocsp
+        if f"OCSP response sha256:{hashlib.sha256(response).hexdigest()}" not in (
+                annotation.evidence):
+            raise InvalidSignature("the receipt names another OCSP response")
+        status, detail = ocsp_status(certificate, issuer, response, None)
+        checked = {"status": status, "detail": detail,
+                   "issuer_sha256": hashlib.sha256(issuer).hexdigest()}
     return {"verified": True, "satisfied": annotation.satisfied,
             "client_certificate_sha256": fingerprint, "annotator": annotation.annotator.hex(),
             "evidence": annotation.evidence, "domain": domain, "position": position,
-            "anchor": found["message_id"].hex(), "root": found["root"].hex()}
+            "anchor": found["message_id"].hex(), "root": found["root"].hex(), "ocsp": checked}
