@@ -20,7 +20,9 @@ policy → detection over those columns: :meth:`PolicyEngine.ingest_columns` and
 measured the same way beside it, and ``ratios.full_path_vs_collector`` says how
 far it is from keeping up. ``decode_columns_per_s`` is the collector's batch
 decoder in process (64 datagrams per buffer), ``full_path_columns_per_s`` the
-same batches through policy and detection in process, ``decode_only_per_s``
+same batches through policy and detection in process (from a cold start, like
+``records_per_s``: with --quick most of its 20,000 records are a device's first
+contact with a destination, judged in Python on both paths), ``decode_only_per_s``
 :meth:`FlowDecoder.decode` per datagram; ``records_per_s`` is the per-record
 path (decode, ``ingest``, ``observe`` per :class:`FlowRecord`).
 
