@@ -88,6 +88,10 @@ class Settings:
     wallet_attestation_challenge: bool = False
     capability_datasets: str = ""
     market_callback_allow: str = ""
+    #: DIDs whose OperatorCredentials admit partner operators (empty: open consortium).
+    market_operator_issuers: str = ""
+    #: File holding this operator's own OperatorCredential (a vc+jwt) for its partners.
+    market_operator_credential: str = ""
     storm_limits: str = ""
     fraud_consortium: str = ""
     ledger_validators: str = ""
@@ -115,6 +119,11 @@ class Settings:
         """Non-public networks that TMF hub callbacks may still reach (empty: none)."""
         return tuple(ipaddress.ip_network(p, strict=False)
                      for p in self.market_callback_allow.split(",") if p)
+
+    @property
+    def operator_issuers(self) -> tuple[str, ...]:
+        """DIDs whose OperatorCredentials admit partner operators (empty: open consortium)."""
+        return tuple(p for p in self.market_operator_issuers.split(",") if p)
 
     @property
     def public_url(self) -> str:
@@ -212,6 +221,8 @@ _ENV = {
     "wallet_attestation_challenge": "SIMTRUST_WALLET_ATTESTATION_CHALLENGE",
     "capability_datasets": "SIMTRUST_CAPABILITY_DATASETS",
     "market_callback_allow": "SIMTRUST_MARKET_CALLBACK_ALLOW",
+    "market_operator_issuers": "SIMTRUST_MARKET_OPERATOR_ISSUERS",
+    "market_operator_credential": "SIMTRUST_MARKET_OPERATOR_CREDENTIAL",
     "storm_limits": "SIMTRUST_STORM_LIMITS",
     "fraud_consortium": "SIMTRUST_FRAUD_CONSORTIUM",
     "ledger_validators": "SIMTRUST_LEDGER_VALIDATORS",
@@ -384,6 +395,13 @@ def _coerce(key: str, raw: Any) -> Any:
         text = str(raw).strip()
         _validator_endpoints(text)
         return text
+    if key == "market_operator_issuers":
+        parts = [p.strip() for p in str(raw).split(",") if p.strip()]
+        for part in parts:
+            if not part.startswith("did:") or any(c.isspace() for c in part):
+                raise ConfigError(f"{key} must be DIDs joined by ',', got {part!r}",
+                                  setting=key)
+        return ",".join(parts)
     if key == "market_callback_allow":
         text = ",".join(p.strip() for p in str(raw).split(",") if p.strip())
         for part in text.split(",") if text else ():

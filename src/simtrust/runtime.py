@@ -79,6 +79,7 @@ from simtrust.market import (
     Federation,
     MarketEvents,
     MarketService,
+    OperatorAdmission,
     Orchestrator,
     PartnerInbox,
     Provisioners,
@@ -373,7 +374,24 @@ class Runtime:
         return self._once("federation", lambda: Federation(
             self.db, self.tenants, ledger=lambda: self.ledger,
             resolver=lambda: self.identity.resolver, signer=self._issuer,
-            clock=self.clock))
+            clock=self.clock,
+            admission=OperatorAdmission(self.settings.operator_issuers,
+                                        verify=self._verify_credential),
+            credential=self._operator_credential()))
+
+    def _verify_credential(self, token: object) -> Any:
+        return self.identity.verify_credential(token)
+
+    def _operator_credential(self) -> str | None:
+        """This operator's OperatorCredential (a vc+jwt file named by the settings)."""
+        path = self.settings.market_operator_credential
+        if not path:
+            return None
+        try:
+            return Path(path).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise ConfigError(f"market_operator_credential: cannot read {path}",
+                              setting="market_operator_credential") from exc
 
     @property
     def orchestrator(self) -> Orchestrator:

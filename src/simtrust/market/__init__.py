@@ -21,6 +21,14 @@ from simtrust.market._federation import (
 )
 from simtrust.market._inbox import LISTENER_EVENTS, PartnerInbox
 from simtrust.market._jobs import CONTENT_TYPE, JOB_KINDS, JOB_STATES, CatalogJobs, Job
+from simtrust.market._operators import (
+    CREDENTIAL_HEADER,
+    OPERATOR_CREDENTIAL_TYPE,
+    OperatorAdmission,
+    OperatorRevoked,
+    OperatorUnknown,
+    operator_credential,
+)
 from simtrust.market._orchestrate import Orchestrator, resolve_plan, spec_function
 from simtrust.market._provision import (
     FUNCTION_ORDER,
@@ -50,12 +58,14 @@ __all__ = [
     "CATALOG_KINDS",
     "CATALOG_TAG",
     "CONTENT_TYPE",
+    "CREDENTIAL_HEADER",
     "EVENT_TAG",
     "FUNCTION_ORDER",
     "JOB_KINDS",
     "JOB_STATES",
     "LISTENER_EVENTS",
     "MAX_ATTEMPTS",
+    "OPERATOR_CREDENTIAL_TYPE",
     "ORDER_TAG",
     "ORDER_TRANSITIONS",
     "REMOVABLE",
@@ -72,6 +82,9 @@ __all__ = [
     "LedgerContract",
     "MarketEvents",
     "MarketService",
+    "OperatorAdmission",
+    "OperatorRevoked",
+    "OperatorUnknown",
     "Orchestrator",
     "Order",
     "PartnerInbox",
@@ -89,6 +102,7 @@ __all__ = [
     "listener_url",
     "matches",
     "merge_patch",
+    "operator_credential",
     "order_v5",
     "parse_datetime",
     "resolve_plan",

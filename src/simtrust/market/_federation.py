@@ -20,7 +20,9 @@ the store, shared by every process of the node, until the signature stops being
 valid (the earlier of ``expires`` and ``created`` plus five minutes), so a
 captured request replayed within that window is refused (RFC 9421 §7.2.2,
 replay of signed messages), and the records never outgrow that window.
-The seller maps each partner DID to a partner tenant of its own. Every state a
+When the seller names consortium credential issuers, the partner also
+presents its ``OperatorCredential`` (``market/_operators.py``). The seller maps
+each partner DID to a partner tenant of its own. Every state a
 partner's product order reaches is
 anchored on the ledger (tag ``simtrust/market/order/v1``: order id, state,
 SHA-256 of the canonical order, seller and buyer DIDs, signed by the seller's
@@ -62,6 +64,7 @@ from simtrust.errors import (
 )
 from simtrust.identity import DidResolver
 from simtrust.ledger import LedgerNode, TaggedData, verify_ed25519
+from simtrust.market._operators import CREDENTIAL_HEADER, OperatorAdmission
 from simtrust.store import Database, TenantStore
 
 __all__ = [
@@ -149,8 +152,14 @@ class Federation:
 
     def __init__(self, db: Database, tenants: TenantStore, ledger: Callable[[], LedgerNode],
                  resolver: Callable[[], DidResolver], signer: Callable[[], Any],
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime],
+                 admission: OperatorAdmission | None = None,
+                 credential: str | None = None) -> None:
         self._db = db
+        #: Consortium admission of partners by operator credential (None: open).
+        self.admission = admission
+        #: This operator's own OperatorCredential (vc+jwt), sent to sellers.
+        self.credential = credential
         self._tenants = tenants
         self._ledger = ledger
         self._resolver = resolver
@@ -243,7 +252,10 @@ class Federation:
         params = results[0].parameters
         key_id = str(params.get("keyid", ""))
         self._once(key_id, params)
-        return key_id.split("#", 1)[0]
+        did = key_id.split("#", 1)[0]
+        if tag == SIGNATURE_TAG and self.admission is not None:
+            self.admission.admit(did, request.headers.get(CREDENTIAL_HEADER))
+        return did
 
     def _once(self, key_id: str, params: Mapping[str, Any]) -> None:
         """Record the signature's nonce; AuthenticationRequired when it was seen before."""
@@ -327,6 +339,8 @@ class Federation:
         request = client.build_request(
             method, url, content=b"" if body is None else json.dumps(body).encode(),
             headers={"Content-Type": "application/json"} if body is not None else {})
+        if self.credential:
+            request.headers[CREDENTIAL_HEADER] = self.credential
         sign_request(request, self._signer(), now=self._clock())
         answer = client.send(request)
         if answer.status_code >= 400:
