@@ -83,7 +83,9 @@ from simtrust.market import (
     Orchestrator,
     PartnerInbox,
     Provisioners,
+    StatusListFetch,
     build_provisioners,
+    credential_verifier,
 )
 from simtrust.policy import (
     PolicyService,
@@ -380,7 +382,9 @@ class Runtime:
             credential=self._operator_credential()))
 
     def _verify_credential(self, token: object) -> Any:
-        return self.identity.verify_credential(token)
+        fetch = self._once("status_fetch", lambda: StatusListFetch(
+            self.identity.status.published))
+        return credential_verifier(self.identity, fetch, self.clock)(token)
 
     def _operator_credential(self) -> str | None:
         """This operator's OperatorCredential (a vc+jwt file named by the settings)."""

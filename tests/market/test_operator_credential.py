@@ -18,17 +18,22 @@ from fastapi.testclient import TestClient
 
 from simtrust.api import create_app
 from simtrust.config import load_settings
+from simtrust.crypto import Keyring
 from simtrust.errors import ConfigError
 from simtrust.market import (
     CREDENTIAL_HEADER,
     OperatorAdmission,
+    StatusListFetch,
+    credential_verifier,
     operator_credential,
     sign_request,
 )
 from simtrust.runtime import Runtime
+from simtrust.store import open_database
 
 from .conftest import CATALOG, ORDERING, TmfCheck, char, order_body, publish
 from .conftest import service_spec as spec
+from .test_partner_listener import serve
 
 SELLER_URL = "http://seller.example"
 _REVOCABLE = {"securingMechanism": "vc+jwt", "credentialStatus": {
@@ -49,6 +54,25 @@ def consortium(tmp_path: Path) -> Iterator[tuple[Runtime, Runtime, Runtime]]:
         seller.close()
 
 
+def _admission(seller: Runtime, issuers: list[str]) -> OperatorAdmission:
+    """What the runtime builds from ``market_operator_issuers``, with these issuers."""
+    fetch = StatusListFetch(seller.identity.status.published)
+    return OperatorAdmission(issuers, verify=credential_verifier(seller.identity, fetch,
+                                                                 seller.clock))
+
+
+class ToLoopback(httpx.BaseTransport):
+    """Real HTTP to a loopback server for the authority's https name (its public URL)."""
+
+    def __init__(self, url: str) -> None:
+        self._port = httpx.URL(url).port
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self._port)
+        return self._inner.handle_request(request)
+
+
 def _token(envelope: dict[str, Any]) -> str:
     return str(envelope["id"]).split(",", 1)[1]
 
@@ -66,8 +90,7 @@ def test_only_admitted_operators_trade(consortium: tuple[Runtime, Runtime, Runti
                                        tmf_check: TmfCheck) -> None:
     seller, buyer, stranger = consortium
     authority = seller.identity.issuer().controller
-    seller.federation.admission = OperatorAdmission([authority],
-                                                    verify=seller.identity.verify_credential)
+    seller.federation.admission = _admission(seller, [authority])
     b_did, c_did = buyer.federation.did, stranger.federation.did
     issued = seller.identity.issue(operator_credential(b_did, "Operator B", authority),
                                    _REVOCABLE)
@@ -140,3 +163,41 @@ def test_issuers_setting(tmp_path: Path) -> None:
         env=env, home=tmp_path).operator_issuers
     with pytest.raises(ConfigError):
         load_settings(env={"SIMTRUST_MARKET_OPERATOR_ISSUERS": "https://x"}, home=tmp_path)
+
+
+def test_a_remote_issuers_revocation_reaches_the_seller(
+        consortium: tuple[Runtime, Runtime, Runtime], tmp_path: Path,
+        tmf_check: TmfCheck) -> None:
+    """The issuer is a third node: the seller reads its status list over HTTP."""
+    seller, buyer, _ = consortium
+    settings = load_settings(env={"SIMTRUST_PUBLIC_BASE_URL": "https://authority.example"},
+                             home=tmp_path / "x")
+    (tmp_path / "x").mkdir()
+    authority = Runtime(settings, open_database(settings.store_url),
+                        Keyring.generate(settings.master_key_file))
+    authority.ledger = seller.ledger
+    try:
+        issuer = authority.identity.issuer().controller
+        buyer.federation.credential = _token(authority.identity.issue(
+            operator_credential(buyer.federation.did, "Operator B", issuer), _REVOCABLE))
+        with serve(create_app(authority)) as url, \
+                TestClient(create_app(seller), base_url=SELLER_URL) as api:
+            fetch = StatusListFetch(seller.identity.status.published,
+                                    transport=ToLoopback(url))
+            seller.federation.admission = OperatorAdmission(
+                [issuer], verify=credential_verifier(seller.identity, fetch, seller.clock))
+            listing = _call(api, buyer, f"{SELLER_URL}{ORDERING}/productOrder",
+                            buyer.federation.credential)
+            assert 200 == listing.status_code, listing.text
+            assert 1 == fetch.fetched  # the list came from the authority's server
+            entry = authority.identity.verify_credential(
+                buyer.federation.credential).credential["credentialStatus"]
+            assert entry["statusListCredential"].startswith("https://authority.example/")
+            authority.identity.set_status(entry, True)
+            revoked = _call(api, buyer, f"{SELLER_URL}{ORDERING}/productOrder",
+                            buyer.federation.credential)
+            assert 403 == revoked.status_code, revoked.text
+            tmf_check("622", "Error", revoked.json())
+            assert "operator-revoked" == revoked.json()["code"]
+    finally:
+        authority.close()

@@ -27,6 +27,8 @@ from simtrust.market._operators import (
     OperatorAdmission,
     OperatorRevoked,
     OperatorUnknown,
+    StatusListFetch,
+    credential_verifier,
     operator_credential,
 )
 from simtrust.market._orchestrate import Orchestrator, resolve_plan, spec_function
@@ -95,9 +97,11 @@ __all__ = [
     "Publication",
     "ServiceOrder",
     "ServiceRecord",
+    "StatusListFetch",
     "bearer",
     "build_provisioners",
     "cancellation_v5",
+    "credential_verifier",
     "event_v5",
     "listener_url",
     "matches",

@@ -15,6 +15,14 @@ Credential 2.0 secured as a VC-JOSE-COSE ``vc+jwt`` (compact JWS, §3.1.1) that
   suspended: its ``BitstringStatusListEntry`` is read from the issuer's status
   list, whose digest the ledger anchors (W3C Bitstring Status List §3.2).
 
+A consortium issuer is usually another node: its status list is read from this
+node's registry when held here, otherwise fetched from the entry's
+``statusListCredential`` URL over HTTP (no redirects, 1 MiB at most), and used
+only when its digest is the one the ledger anchors for that list. Only the
+lists of credentials that claim a configured issuer and whose issuer signature
+verifies are ever fetched (the issuer is read before anything else), so a
+caller cannot make the seller fetch a URL of its choosing.
+
 The header is not among the signature's covered components: the credential is
 itself signed by its issuer and bound to the signer's DID. A request without a
 credential, or with one that does not verify, is refused as ``401
@@ -27,10 +35,23 @@ Decision: ``docs/decisions/market-operator-credential.md``.
 
 from __future__ import annotations
 
+import base64
+import json
+import urllib.parse
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
-from simtrust.errors import AuthenticationRequired, PermissionDenied, SimtrustError
+import httpx
+
+from simtrust.errors import (
+    AuthenticationRequired,
+    DecodeError,
+    NotFound,
+    PermissionDenied,
+    SimtrustError,
+)
+from simtrust.identity import IdentityService, StatusListVerifier, verify_vc_jwt
 
 __all__ = [
     "CREDENTIAL_HEADER",
@@ -38,6 +59,8 @@ __all__ = [
     "OperatorAdmission",
     "OperatorRevoked",
     "OperatorUnknown",
+    "StatusListFetch",
+    "credential_verifier",
     "operator_credential",
 ]
 
@@ -46,6 +69,7 @@ CREDENTIAL_HEADER = "Operator-Credential"
 OPERATOR_CREDENTIAL_TYPE = "https://simtrust.dev/ns/market#OperatorCredential"
 _CREDENTIALS_V2 = "https://www.w3.org/ns/credentials/v2"
 _MAX_TOKEN = 16384
+_MAX_LIST = 1 << 20
 
 
 class OperatorUnknown(AuthenticationRequired):
@@ -73,6 +97,75 @@ def _types(value: Any) -> list[str]:
         if isinstance(value, list) else []
 
 
+def _claimed_issuer(token: str) -> str | None:
+    """The issuer a compact vc+jwt claims (unverified: only to pick what to verify)."""
+    try:
+        middle = token.split(".")[1]
+        payload = json.loads(base64.urlsafe_b64decode(middle + "=" * (-len(middle) % 4)))
+    except (IndexError, ValueError):
+        return None
+    issuer = payload.get("issuer") if isinstance(payload, dict) else None
+    if isinstance(issuer, dict):
+        issuer = issuer.get("id")
+    return issuer if isinstance(issuer, str) else None
+
+
+class StatusListFetch:
+    """``fetch(url)`` of status list credentials: this node's registry, else HTTP GET."""
+
+    def __init__(self, local: Callable[[str], dict[str, Any]],
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self._local = local
+        self._client = httpx.Client(timeout=5.0, follow_redirects=False, trust_env=False,
+                                    transport=transport)
+        self.fetched = 0
+
+    def __repr__(self) -> str:
+        return "StatusListFetch()"
+
+    def __call__(self, url: str) -> dict[str, Any]:
+        try:
+            return self._local(url)
+        except NotFound:
+            pass
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise NotFound(f"status list {url} is not an http(s) URL")
+        try:
+            with self._client.stream("GET", url, headers={"Accept": "application/json"}) as r:
+                if r.status_code != 200:
+                    raise NotFound(f"status list {url}: status {r.status_code}")
+                body = b""
+                for chunk in r.iter_bytes():
+                    body += chunk
+                    if len(body) > _MAX_LIST:
+                        raise NotFound(f"status list {url} is over {_MAX_LIST} bytes")
+        except httpx.HTTPError as exc:
+            raise NotFound(f"status list {url}: {type(exc).__name__}") from None
+        try:
+            document = json.loads(body)
+        except ValueError:
+            raise DecodeError(f"status list {url} is not JSON") from None
+        if not isinstance(document, dict):
+            raise DecodeError(f"status list {url} is not a JSON object")
+        self.fetched += 1
+        return document
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def credential_verifier(identity: IdentityService, fetch: StatusListFetch,
+                        clock: Callable[[], datetime]) -> Callable[[object], Any]:
+    """verify(vc+jwt): issuer key, validity and status, lists read through ``fetch``."""
+
+    def verify(token: object) -> Any:
+        status = StatusListVerifier(fetch, identity.resolver,
+                                    anchored=identity.registry.latest_status_anchor)
+        return verify_vc_jwt(token, resolver=identity.resolver, now=clock(), status=status)
+
+    return verify
+
+
 class OperatorAdmission:
     """Checks a partner's operator credential against the configured issuers."""
 
@@ -98,6 +191,8 @@ class OperatorAdmission:
         token = presented.strip()
         if len(token) > _MAX_TOKEN or token.count(".") != 2:
             raise OperatorUnknown(f"the {CREDENTIAL_HEADER} must be a vc+jwt")
+        if _claimed_issuer(token) not in self.issuers:
+            raise OperatorUnknown("the operator credential is not from a consortium issuer")
         try:
             verified = self._verify(token)
         except SimtrustError as exc:
