@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -141,7 +143,7 @@ def serve(
     # Migrations run here, once, before any worker opens the store.
     rt = open_runtime()
     try:
-        sock = socket.create_server((host, port), backlog=4096)
+        sock = _bind_api(host, port)
     except OSError as exc:
         rt.close()
         raise ConfigError(f"cannot bind the API to {host}:{port}: {exc.strerror}") from None
@@ -206,6 +208,30 @@ def serve(
         rt.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+#: How long ``serve`` waits for its API address while it is in use: after a kill -9 of a
+#: master, its workers get SIGTERM from the kernel (PR_SET_PDEATHSIG) and close their
+#: copy of the listening socket a moment later; a supervisor restarting at once would
+#: otherwise find the address taken. Anything else holding it is reported after this.
+API_BIND_WAIT_S = 15.0
+
+
+def _bind_api(host: str, port: int) -> socket.socket:
+    """Bind the API's listening socket, waiting out a predecessor's exiting workers."""
+    deadline = time.monotonic() + API_BIND_WAIT_S
+    told = False
+    while True:
+        try:
+            return socket.create_server((host, port), backlog=4096)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise
+            if not told:
+                err_console.print(f"{host}:{port} is in use; waiting up to "
+                                  f"{API_BIND_WAIT_S:g} s for it to be released")
+                told = True
+            time.sleep(0.1)
 
 
 def _fraud_tick(rt: Runtime, diameter: DiameterListener | None,
