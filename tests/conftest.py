@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -120,21 +121,98 @@ def db(store_kind: str, tmp_path: Path) -> Iterator[Database]:
             pg.close()
 
 
+# Migrating a fresh PostgreSQL schema costs a second or more of DDL (and dropping it
+# most of another), for each of a few hundred tests. A schema a test is done with is
+# emptied instead and handed to the next test: only if its shape (tables, columns,
+# indexes, views, routines, sequences and applied migrations) is exactly that of a
+# freshly migrated one; otherwise it is dropped as before. Emptying truncates the
+# tables that hold rows and restarts the sequences that were used, so the next test
+# sees what a fresh schema would show.
+_FREE_SCHEMAS: list[str] = []
+_FRESH_SHAPE: list[str] = []  # the shape of the first freshly migrated schema seen
+
+_SHAPE_SQL = """
+SELECT 't:' || table_name || ':' || column_name || ':' || data_type || ':'
+       || replace(coalesce(column_default, ''), %(s)s || '.', '') || ':' || is_nullable
+  FROM information_schema.columns WHERE table_schema = %(s)s
+UNION ALL SELECT 'i:' || indexname || ':' || replace(indexdef, %(s)s || '.', '')
+  FROM pg_indexes WHERE schemaname = %(s)s
+UNION ALL SELECT 'v:' || viewname FROM pg_views WHERE schemaname = %(s)s
+UNION ALL SELECT 'q:' || sequencename FROM pg_sequences WHERE schemaname = %(s)s
+UNION ALL SELECT 'r:' || routine_name FROM information_schema.routines
+  WHERE routine_schema = %(s)s
+UNION ALL SELECT 'g:' || tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(s)s AND NOT t.tgisinternal
+UNION ALL SELECT 'm:' || component || ':' || version || ':' || checksum
+  FROM {schema}.schema_migrations
+"""
+
+
+def _shape(conn: Any, schema: str) -> str:
+    rows = conn.execute(_SHAPE_SQL.format(schema=schema), {"s": schema}).fetchall()
+    return "\n".join(sorted(str(r[0]) for r in rows))
+
+
+def _empty_schema(schema: str) -> bool:
+    """Empty ``schema`` for reuse; False when it is not shaped like a fresh one."""
+    try:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '5s'")
+            shape = _shape(conn, schema)
+            if not _FRESH_SHAPE or shape != _FRESH_SHAPE[0]:
+                return False
+            tables = [str(r[0]) for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))]
+            probe = " UNION ALL ".join(
+                f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM {schema}.{t})"
+                for t in tables if t != "schema_migrations")
+            full = [str(r[0]) for r in conn.execute(probe)] if probe else []
+            if full:
+                conn.execute("TRUNCATE " + ", ".join(f"{schema}.{t}" for t in full)
+                             + " RESTART IDENTITY CASCADE")
+            for (seq,) in conn.execute(
+                    "SELECT sequencename FROM pg_sequences WHERE schemaname = %s"
+                    " AND last_value IS NOT NULL", (schema,)).fetchall():
+                conn.execute(f"ALTER SEQUENCE {schema}.{seq} RESTART")
+            return True
+    except psycopg.Error:
+        return False
+
+
 def make_runtime(kind: str, home: Path, **kwargs: Any) -> Runtime:
     if kind == "sqlite":
         return Runtime.ephemeral(home, **kwargs)
-    return Runtime.ephemeral(home, store_url=PG_URL, schema=_pg_schema(), **kwargs)
+    if _FREE_SCHEMAS:
+        return Runtime.ephemeral(home, store_url=PG_URL, schema=_FREE_SCHEMAS.pop(), **kwargs)
+    rt = Runtime.ephemeral(home, store_url=PG_URL, schema=_pg_schema(), **kwargs)
+    if not _FRESH_SHAPE and not kwargs:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            _FRESH_SHAPE.append(_shape(conn, str(rt.db.schema)))  # type: ignore[attr-defined]
+    return rt
 
 
 def close_runtime(rt: Runtime) -> None:
-    """Close ``rt``; on PostgreSQL also drop the schema it lived in."""
+    """Close ``rt``; on PostgreSQL empty its schema for the next test, or drop it."""
     db = rt.db
     rt.close()
     if isinstance(db, PostgresDatabase):
-        cleaner = PostgresDatabase(PG_URL)
-        cleaner.schema = db.schema
-        cleaner.drop_schema()
-        cleaner.close()
+        assert db.schema is not None
+        if _empty_schema(db.schema):
+            _FREE_SCHEMAS.append(db.schema)
+            return
+        _drop_schema(db.schema)
+
+
+def _drop_schema(schema: str) -> None:
+    cleaner = PostgresDatabase(PG_URL)
+    cleaner.schema = schema
+    cleaner.drop_schema()
+    cleaner.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    while _FREE_SCHEMAS:
+        _drop_schema(_FREE_SCHEMAS.pop())
 
 
 @pytest.fixture
