@@ -486,3 +486,29 @@ def test_resume_checks_its_arguments(
             gc_depth=depth,
             last_proposed_round=proposed,
         )
+
+
+def test_own_blocks_left_behind_a_commit_are_handed_back_once(dag4: Dag) -> None:
+    """Author 3's round-4 block is never referenced. Once a leader above round 4 is
+    committed no proposal links it (GC), so author 3's core hands it back, once, for
+    its ids to be proposed again; other authors' cores and a core without GC do not."""
+    previous: list[Block] = []
+    blocks: list[Block] = []
+    for r in range(1, 11):
+        kept = [b for b in previous if (b.round, b.author) != (4, 3)]
+        previous = [dag4.block(r, a, kept, [mid(f"r{r}a{a}")]) for a in range(4)]
+        blocks += previous
+    own = Core(dag4.committee, author=3, key=dag4.keys[3], gc_depth=5)
+    other = Core(dag4.committee, author=0, key=dag4.keys[0], gc_depth=5)
+    plain = Core(dag4.committee, author=3, key=dag4.keys[3])
+    assert commits(feed(own, blocks))[-1].round > 4
+    feed(other, blocks)
+    feed(plain, blocks)
+    behind = own.take_left_behind()
+    assert [(4, 3)] == [(b.round, b.author) for b in behind]
+    assert [mid("r4a3")] == list(behind[0].payload)
+    assert [] == own.take_left_behind()
+    assert [] == other.take_left_behind()
+    assert [] == plain.take_left_behind()
+    # Its round-10 block is unreferenced too, but above the last commit: still a parent.
+    assert (10, 3) in {(p.round, p.author) for p in own.propose(0, []).parents}

@@ -55,3 +55,18 @@ def test_node_run_with_a_bad_genesis_exits_2_with_one_line(tmp_path: Path) -> No
     assert 2 == result.returncode
     assert 1 == len(result.stderr.strip().splitlines())
     assert "genesis" in result.stderr
+
+
+def test_a_validator_process_freezes_its_start_state_and_collects_rarely() -> None:
+    import gc  # noqa: PLC0415 - only this test touches the collector
+
+    from simtrust.cli.node import settle_gc  # noqa: PLC0415
+
+    before = gc.get_threshold()
+    try:
+        settle_gc()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] >= 50 * before[0]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -57,3 +57,19 @@ def test_commits_are_handed_over_once() -> None:
     assert [1, 2, 4] == [c.round for c in orderer.take_commits()]
     orderer.restore(1, [])  # a ledger rebuild keeps the commits it took: none come again
     assert [] == orderer.take_commits()
+
+
+def test_ids_of_a_block_left_behind_are_proposed_again_at_once() -> None:
+    orderer = CommitteeOrderer(clock=lambda: 0.0)
+    mine = _msg(2)
+    orderer.local(True)
+    for m in mine:
+        orderer.on_solid(m)
+    orderer.local(False)
+    ids = orderer.proposal(10)
+    block = Block.create(epoch=0, round=1, author=0, timestamp_ms=0, parents=[],
+                         payload=ids, key=Ed25519PrivateKey.generate())
+    orderer.carried(block)
+    assert [] == orderer.proposal(10)
+    assert 2 == orderer.requeue(block.payload)  # no reoffer timeout to wait for
+    assert ids == orderer.proposal(10)

@@ -210,6 +210,26 @@ class Core:
         arrive and count as present when referenced (0 without garbage collection)."""
         return self._gc_round
 
+    def take_left_behind(self) -> list[Block]:
+        """This validator's own blocks that no block references and whose round is
+        below the last committed leader's, each returned once.
+
+        With garbage collection no proposer weak-links such a block any more
+        (§7.5, ``propose``), so it is committed only if a slower peer still
+        references it; its ids are better proposed again at once than after
+        it falls below ``gc_round`` (a re-proposed id that also comes out of
+        the old block is dropped, §10). Empty without garbage collection,
+        where every tip is eventually weak-linked.
+        """
+        if self._gc_depth is None or self.author is None:
+            return []
+        floor, me = self._last_commit_round, self.author
+        behind = [d for d, r in self._unreferenced.items()
+                  if r.author == me and r.round < floor and d not in self._committed]
+        for digest in behind:
+            del self._unreferenced[digest]  # below every later weak-link floor anyway
+        return [self._blocks[d] for d in behind]
+
     @property
     def stale_blocks(self) -> int:
         """Blocks ignored because their round was below ``gc_round`` when they arrived."""

@@ -212,6 +212,17 @@ class CommitteeOrderer(Orderer):
                 count += 1
         return count
 
+    def requeue(self, ids: Iterable[bytes]) -> int:
+        """Propose ``ids`` again: the block that carried them was left behind
+        (``Core.take_left_behind``); an id finalized meanwhile is dropped by the core."""
+        carried, local = self._carried, self._local
+        count = 0
+        for mid in ids:
+            carried.pop(mid, None)
+            local[mid] = None
+            count += 1
+        return count
+
     def new_epoch(self, unfinalized: Sequence[Message]) -> None:
         """An epoch ended: its undelivered commits are void, and every message still
         unfinalized is proposed again in the next epoch (``docs/consensus.md`` §12)."""

@@ -198,7 +198,7 @@ class ConsortiumNode:
             "msgs_duplicate": 0, "clients_refused": 0, "stashed": 0,
             "blocks_other_epoch": 0, "epoch_switches": 0, "tail_requests": 0,
             "checkpoints": 0, "syncs_started": 0, "syncs_failed": 0, "synced_commits": 0,
-            "reoffered": 0, "blocks_from_store": 0,
+            "reoffered": 0, "reproposed": 0, "blocks_from_store": 0,
         }
         self.gate = AvailabilityGate()
         self.intake = MessageIntake(self)
@@ -583,6 +583,8 @@ class ConsortiumNode:
         if commits:
             self.stats["commits"] += len(commits)
             self.orderer.push(commits, self._round_offset)
+            for block in self.core.take_left_behind():
+                self.stats["reproposed"] += self.orderer.requeue(block.payload)
             self._apply_commits()
 
     # -- ledger hooks (see docs/network.md, "Hooks") -----------------------
