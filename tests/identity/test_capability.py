@@ -9,6 +9,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from simtrust.audit.receipts import verify_receipt
 from simtrust.identity import (
     Ed25519Signer,
     capability_token,
@@ -142,7 +143,12 @@ def test_reverse_proxy_forwards_only_what_the_capability_grants(
         assert ("/v1/readings?day=1", did_key(partner.public_key), None) == (
             got.json()["path"], got.json()["holder"], got.json()["auth"]
         )  # fmt: skip
-        assert 403 == api.post("/datasets/meters/readings", headers=auth, json={}).status_code
+        assert verify_receipt(got.headers["Simtrust-Receipt"])["decision"] == "permit"
+        refused = api.post("/datasets/meters/readings", headers=auth, json={})
+        assert 403 == refused.status_code
+        receipt = verify_receipt(refused.headers["Simtrust-Receipt"])  # denials receipted too
+        assert ("deny", "write", refused.headers["Simtrust-Receipt-Id"]) == (
+            receipt["decision"], receipt["action"], receipt["event_id"])
         assert 401 == api.get("/datasets/meters/readings").status_code
         assert 404 == api.get("/datasets/other/x", headers=auth).status_code
         change = {"credentialId": root["id"], "credentialStatus": [

@@ -4,20 +4,31 @@ Each record's hash covers the previous one (a hash chain, ``simtrust.audit``);
 anchored batches are Merkle trees (RFC 9162 §2.1) whose roots go on the ledger
 (``docs/ledger.md``, "Anchors and proofs"). ``check-proof`` needs no store, so
 a proof can be checked anywhere.
+
+``receipt`` prints the signed receipt of an access decision of the capability
+enforcement point (``--proof``: with its record and ledger inclusion proof);
+``check-receipt`` verifies one offline (exit 0 verified, 1 refused, 2
+unreadable), see ``simtrust.audit.receipts``.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from simtrust.audit.anchoring import anchor_pending, prove_event, verify_event_proof
+from simtrust.audit.receipts import (
+    issue_receipt,
+    prove_receipt,
+    verify_receipt,
+    verify_receipt_proof,
+)
 from simtrust.cli._common import console, emit_json, err_console, open_runtime, progress_bar
-from simtrust.errors import InvalidInput
+from simtrust.errors import CryptoError, IntegrityError, InvalidInput, NotFound
 
 __all__ = ["NAME", "app"]
 
@@ -151,3 +162,66 @@ def audit_check_proof(
         emit_json(result)
     else:
         console.print(f"proof verified: event {result['event_id']} is in anchor {result['anchor']}")
+
+
+@app.command("receipt")
+def audit_receipt(
+    event_id: Annotated[str, typer.Argument(help="The decision's receipt id (audit event id).")],
+    proof: Annotated[bool, typer.Option(
+        "--proof", help="Add the audit record and its ledger inclusion proof.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print the node-signed receipt of one access decision (permit or deny)."""
+    rt = open_runtime()
+    try:
+        event = rt.audit.get(event_id)
+        if event is None:
+            raise NotFound(f"no access decision {event_id!r}")
+        if proof:
+            result = prove_receipt(rt.audit, rt.ledger, event_id)
+        else:
+            receipt = issue_receipt(event, rt.ledger.signer)
+            result = {"receipt": receipt, "claims": verify_receipt(receipt)}
+    finally:
+        rt.close()
+    if json_out:
+        emit_json(result)
+    else:
+        typer.echo(json.dumps(result, indent=2, sort_keys=True))
+
+
+@app.command("check-receipt")
+def audit_check_receipt(
+    file: Annotated[Path, typer.Argument(
+        help="A compact receipt, or the JSON printed by `simtrust audit receipt --proof`.")],
+    node: Annotated[
+        str | None, typer.Option(help="Hex Ed25519 node key the receipt must be signed by.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Verify a receipt (and its proof) offline; exit 0 verified, 1 refused, 2 unreadable."""
+    try:
+        text = file.read_text(encoding="utf-8").strip()
+        trusted = bytes.fromhex(node) if node else None
+        document = json.loads(text) if text.startswith("{") else None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"cannot read receipt {file}: {exc}") from exc
+    result: dict[str, Any]
+    try:
+        if document is None:
+            result = {"verified": True, "receipt": verify_receipt(text, trusted_node=trusted)}
+        else:
+            checked = verify_receipt_proof(document, trusted_node=trusted)
+            result = {"verified": True, "receipt": checked["receipt"], "anchor": checked["anchor"]}
+    except (InvalidInput, CryptoError, IntegrityError) as exc:
+        if json_out:
+            emit_json({"verified": False, "error": exc.detail})
+        else:
+            err_console.print(f"receipt refused: {exc.detail}")
+        raise typer.Exit(1) from exc
+    if json_out:
+        emit_json(result)
+    else:
+        claims = result["receipt"]
+        console.print(f"receipt verified: {claims['decision']} {claims['action']} on "
+                      f"{claims['resource']} (decision {claims['event_id']})")

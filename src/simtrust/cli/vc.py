@@ -9,7 +9,8 @@ FILE holds a credential or presentation (JSON, Data Integrity proofs) or a
 Also: ``offer`` (an OpenID4VCI pre-authorized offer), ``request`` and
 ``request-result`` (OpenID4VP), ``statement`` (paid verifications of a
 period), ``capability-grant`` and ``capability-check`` (the enforcement
-point: exit 0 permit, 1 deny). Bad input: one line on stderr, exit 2.
+point: exit 0 permit, 1 deny; each decision audited and receipted, see
+``simtrust audit receipt``). Bad input: one line on stderr, exit 2.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from simtrust.audit.receipts import record_decision
 from simtrust.cli._common import console, emit_json, open_runtime
 from simtrust.errors import ConfigError, SimtrustError
 from simtrust.identity import (
@@ -272,7 +274,18 @@ def capability_check(
     document = _read(chain)
     if not isinstance(document, list | dict):
         _fail("a capability chain is a JSON array or a presentation object")
-    decision = _service_call(lambda s: s.capabilities.check(
-        capability_token(document), action=action, resource=resource, now=s.now()))  # fmt: skip
-    emit_json(decision.to_json())
+    rt = open_runtime()
+    try:
+        service = rt.identity
+        decision = service.capabilities.check(
+            capability_token(document), action=action, resource=resource, now=service.now())
+        # Recorded (on disk) and receipted before the answer is printed, like the API.
+        event, receipt = record_decision(rt.audit, rt.ledger.signer, requester="cli",
+                                         resource=resource, action=action,
+                                         decision=decision.to_json())  # fmt: skip
+    except SimtrustError as exc:
+        _fail(exc.detail)
+    finally:
+        rt.close()
+    emit_json({**decision.to_json(), "receipt": receipt, "receiptId": event.event_id})
     raise typer.Exit(0 if decision.permit else 1)
