@@ -10,7 +10,11 @@ issuer quota deferred); ``metrics.capability_checks_per_s`` — decisions of the
 enforcement point on a delegated two-link capability chain whose verification
 is cached (action, resource, window checked each time), target ≥ 10,000/s;
 ``metrics.capability_verify_per_s`` — the same decision with the cache off
-(both credentials' proofs, data model and status verified every time).
+(both credentials' proofs, data model and status verified every time);
+``metrics.capability_receipted_per_s`` — what the API's enforcement point does
+per request besides HTTP: the cached decision, its audit record written
+durably (one SQLite commit with fsync each) and its receipt signed
+(``simtrust.audit.receipts``).
 Limits measured in the same run: ``limits.ed25519_verify_per_s`` (the
 libsodium verify every proof uses) and ``limits.sha256_1k_per_s`` (SHA-256
 of a 1 KiB token, what a cached check hashes). Ratios put each figure over
@@ -25,6 +29,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from simtrust.audit.receipts import record_decision
 from simtrust.benchmark import BenchResult, rate
 from simtrust.identity import (
     KYC_VCT,
@@ -111,6 +116,14 @@ def run(quick: bool) -> BenchResult:
                 )
                 assert decision.permit, decision.reason
 
+            def receipted() -> None:
+                decision = enforcer.check(
+                    token, action="read", resource="urn:simtrust:stream:meter-42", now=now
+                )
+                record_decision(rt.audit, rt.ledger.signer, requester="bench",
+                                resource="urn:simtrust:stream:meter-42", action="read",
+                                decision=decision.to_json())  # fmt: skip
+
             message, signature, public = _signed()
             kib = bytes(1024)
             best: dict[str, float] = {}
@@ -119,6 +132,7 @@ def run(quick: bool) -> BenchResult:
                 for name, fn, batch in (
                     ("capability_checks_per_s", cached, 1000),
                     ("capability_verify_per_s", full, 20),
+                    ("capability_receipted_per_s", receipted, 50),
                     ("ed25519_verify_per_s", lambda: verify_ed25519(public, signature, message),
                      500),
                     ("sha256_1k_per_s", lambda: hashlib.sha256(kib).hexdigest(), 1000),
@@ -126,7 +140,8 @@ def run(quick: bool) -> BenchResult:
                     best[name] = max(best.get(name, 0.0), rate(fn, min_seconds=seconds,
                                                                batch=batch))  # fmt: skip
             result.metrics["oid4vp_per_s"] = round(_oid4vp_rate(rt, 40 if quick else 300), 1)
-            for name in ("capability_checks_per_s", "capability_verify_per_s"):
+            for name in ("capability_checks_per_s", "capability_verify_per_s",
+                         "capability_receipted_per_s"):
                 result.metrics[name] = round(best[name], 1)
             for name in ("ed25519_verify_per_s", "sha256_1k_per_s"):
                 result.limits[name] = round(best[name], 1)
