@@ -67,6 +67,10 @@ def test_permit_is_receipted_and_the_receipt_verifies(
     again = api.get(f"/capabilities/receipts/{receipt_id}", headers=operator_headers)
     assert receipt == again.json()["receipt"]  # issued again, byte for byte, from the record
     assert 404 == api.get("/capabilities/receipts/nope", headers=operator_headers).status_code
+    sqlite_runtime.tenants.create_tenant("acme", "Acme")
+    other = sqlite_runtime.tenants.create_key("tenant-admin", "acme admin", "acme")
+    stranger = {"Authorization": f"Bearer {other.secret}"}  # not the requester, not operator
+    assert 404 == api.get(f"/capabilities/receipts/{receipt_id}", headers=stranger).status_code
 
 
 def test_proof_from_the_ledger_after_anchoring(

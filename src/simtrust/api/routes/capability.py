@@ -36,7 +36,8 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal
+from simtrust.audit import AuditEvent
 from simtrust.audit.anchoring import AUDIT_DOMAIN
 from simtrust.audit.receipts import (
     issue_receipt,
@@ -54,6 +55,7 @@ from simtrust.errors import (
     NotFound,
     Rejected,
 )
+from simtrust.runtime import Runtime
 
 __all__ = ["router"]
 
@@ -134,6 +136,14 @@ def _receipt_headers(event_id: str, receipt: str) -> dict[str, str]:
 
 
 
+def _own_decision(rt: Runtime, who: Principal, receipt_id: str) -> AuditEvent:
+    """The decision's record, if the caller is an operator or the decision's requester."""
+    event = rt.audit.get(receipt_id)
+    if event is None or not (who.is_operator or who.actor == event.actor):
+        raise NotFound(f"no access decision {receipt_id!r}")
+    return event
+
+
 class VerifyReceiptRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     receipt: str = Field(min_length=1, max_length=8192)
@@ -147,11 +157,7 @@ class VerifyReceiptRequest(BaseModel):
     responses={404: {"description": "no such access decision", **_PROBLEM}},
 )
 def get_receipt(receipt_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
-    event = rt.audit.get(receipt_id)
-    missing = NotFound(f"no access decision {receipt_id!r}")
-    if event is None:
-        raise missing
-    who.check_tenant(event.tenant_id, missing)
+    event = _own_decision(rt, who, receipt_id)
     receipt = issue_receipt(event, rt.ledger.signer)
     return {"receipt": receipt, "claims": verify_receipt(receipt)}
 
@@ -164,11 +170,7 @@ def get_receipt(receipt_id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> d
 )  # fmt: skip
 def get_receipt_proof(receipt_id: str, rt: CurrentRuntime,
                       who: CurrentPrincipal) -> dict[str, Any]:  # fmt: skip
-    event = rt.audit.get(receipt_id)
-    missing = NotFound(f"no access decision {receipt_id!r}")
-    if event is None:
-        raise missing
-    who.check_tenant(event.tenant_id, missing)
+    event = _own_decision(rt, who, receipt_id)
     if rt.ledger.anchor_covering(AUDIT_DOMAIN, event.seq) is None:
         raise Conflict(f"access decision {receipt_id!r} is not anchored yet")
     return prove_receipt(rt.audit, rt.ledger, receipt_id)
