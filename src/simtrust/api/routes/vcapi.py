@@ -153,8 +153,10 @@ class SdJwtIssueRequest(BaseModel):
     holderJwk: dict[str, Any] = Field(  # noqa: N815 - API member style
         description="The holder's public JWK (Ed25519 or P-256), put in cnf.jwk")
     revocable: bool = True
-    statusBits: int = Field(1, description="1: a one-bit revocation list; 2: the two-bit"  # noqa: N815
-                            " Token Status List of VALID, INVALID, SUSPENDED")
+    statusBits: int = Field(  # noqa: N815 - API member style
+        1, ge=1, le=2,
+        description="1: a one-bit revocation list; 2: the two-bit Token Status List of"
+                    " VALID, INVALID, SUSPENDED")
 
 
 @router.post(
