@@ -148,6 +148,7 @@ def test_a_revoked_jwt_vc_json_fails_verification(rt: Runtime) -> None:
         verify_jwt_vc_json(token, resolver=identity.resolver, now=now)
     assert "status-unavailable" == info.value.reason
     identity.update_status("urn:uuid:1", "revocation", True)
+    now = identity.now()  # the re-signed list is valid from the moment of the update
     with pytest.raises(VerificationFailed) as info:
         verify_jwt_vc_json(token, resolver=identity.resolver, now=now,
                            status=identity.status_checker)
