@@ -21,8 +21,12 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/simtrust demo
 
+# Two test processes (pytest-xdist); the tests of one file stay in one process, so
+# fixtures a file shares (network namespaces, servers it starts) are never raced.
+TEST_PROCESSES ?= 2
+
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
