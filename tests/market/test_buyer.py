@@ -25,12 +25,12 @@ import pytest
 from jsonschema import Draft4Validator
 
 from simtrust.cli import main
-from simtrust.errors import InvalidInput, Unavailable
+from simtrust.errors import InvalidInput, NotFound, Unavailable
 from simtrust.market import PartnerSeller, bearer, sign_request
 from simtrust.runtime import Runtime
 
-from .conftest import TmfCheck, order_body
-from .loopback import Node
+from .conftest import TmfCheck, char, order_body, service_spec
+from .loopback import Node, until
 
 SERVICE_ORDERING = "/tmf-api/serviceOrdering/v4"
 SERVICE_INVENTORY = "/tmf-api/serviceInventory/v4"
@@ -359,3 +359,95 @@ def test_cli_buys_cancels_and_writes_services(
                            str(order_file), "--json"], capsys)
     assert 0 == code, err
     tmf_check("641", "ServiceOrder", json.loads(out))
+
+
+def _apn_spec(node: Node) -> str:
+    made = node.client.post("/tmf-api/serviceCatalogManagement/v4/serviceSpecification",
+                            json=service_spec("PrivateApn", "Private APN",
+                                              char("apnName", mandatory=True),
+                                              char("addressPool", mandatory=True),
+                                              char("radiusAuth", default="pap")))
+    assert 201 == made.status_code, made.text
+    return str(made.json()["id"])
+
+
+def _apn_item(spec: str, name: str, pool: str) -> dict[str, Any]:
+    return {"name": "IoT APN", "serviceSpecification": {"id": spec},
+            "serviceCharacteristic": [{"name": "apnName", "value": name},
+                                      {"name": "addressPool", "value": pool}]}
+
+
+def test_service_orders_and_inventory_writes_with_a_simtrust_seller(
+        simtrust_seller: Node, tmf_check: TmfCheck) -> None:
+    """The buyer's TMF641 / TMF638 calls against simtrust itself: real provisioning."""
+    node = simtrust_seller
+    spec = _apn_spec(node)
+    for tenant in ("partner", "other"):
+        node.rt.tenants.create_tenant(tenant, tenant)
+    key = node.rt.tenants.create_key("tenant-admin", "buyer", tenant_id="partner").secret
+    other = node.rt.tenants.create_key("tenant-admin", "o", tenant_id="other").secret
+    inventory = node.rt.subscriber.inventory
+    inventory.allocations.set_addresses("partner", networks=["10.0.0.0/8"], actor="test")
+    with httpx.Client(timeout=30) as client:
+        seller = PartnerSeller(client, node.url, bearer(key))
+        order = seller.order_service({"serviceOrderItem": [{
+            "id": "1", "action": "add", "service": _apn_item(spec, "iot.one", "10.8.0.0/24")}]})
+        tmf_check("641", "ServiceOrder", order)
+        until(lambda: seller.service_order(order["id"])["state"] == "completed")
+        done = seller.service_order(order["id"])
+        tmf_check("641", "ServiceOrder", done)
+        assert "iot.one" == inventory.get_apn("partner", "iot.one").name
+        with pytest.raises(InvalidInput) as started:
+            seller.cancel_service_order(order["id"], "too late")
+        assert "409" in started.value.detail
+
+        # unknown specification: 422, nothing written
+        before = len(node.rt.market.list_service_orders(None, True))
+        with pytest.raises(InvalidInput) as unknown:
+            seller.order_service({"serviceOrderItem": [{
+                "id": "1", "action": "add", "service": _apn_item("nope", "x.y", "10.9.0.0/24")}]})
+        assert "422" in unknown.value.detail
+        assert "unknown-specification" in unknown.value.detail
+        assert before == len(node.rt.market.list_service_orders(None, True))
+        with pytest.raises(InvalidInput) as malformed:
+            seller.order_service({"serviceOrderItem": {"id": "1"}})
+        assert "400" in malformed.value.detail
+
+        # TMF638: create, modify, terminate by DELETE; another tenant sees nothing
+        made = seller.create_service({**_apn_item(spec, "iot.two", "10.10.0.0/24"), "state": "active"})
+        tmf_check("638", "Service", made)
+        assert "active" == made["state"]
+        patched = seller.patch_service(made["id"], {"serviceCharacteristic": [
+            {"name": "radiusAuth", "value": "chap"}]})
+        tmf_check("638", "Service", patched)
+        assert {"name": "radiusAuth", "value": "chap"} in patched["serviceCharacteristic"]
+        stranger = PartnerSeller(client, node.url, bearer(other))
+        for call in (lambda: stranger.delete_service(made["id"]),
+                     lambda: stranger.patch_service(made["id"], {"name": "x"})):
+            with pytest.raises(InvalidInput) as hidden:
+                call()
+            assert "404" in hidden.value.detail
+        assert 204 == seller.delete_service(made["id"])
+        with pytest.raises(NotFound):
+            inventory.get_apn("partner", "iot.two")
+        with pytest.raises(InvalidInput) as gone:
+            seller.delete_service(made["id"])
+        assert "404" in gone.value.detail
+
+
+def test_an_acknowledged_service_order_is_cancelled_before_it_runs(
+        simtrust_seller: Node) -> None:
+    node = simtrust_seller
+    spec = _apn_spec(node)
+    node.rt.tenants.create_tenant("partner", "Partner")
+    node.rt.subscriber.inventory.allocations.set_addresses("partner", networks=["10.0.0.0/8"],
+                                                           actor="test")
+    services = node.rt.market.client_services
+    order = services.create_order("partner", {"serviceOrderItem": [{
+        "id": "1", "action": "add", "service": _apn_item(spec, "iot.c", "10.11.0.0/24")}]}, "t")
+    assert "acknowledged" == order.document["state"]
+    done = services.cancel(order, "t", "wrong APN")
+    assert ("cancelled", "wrong APN") == (done["state"], done["cancellationReason"])
+    assert "cancelled" == services.process(order.document["id"])
+    with pytest.raises(NotFound):
+        node.rt.subscriber.inventory.get_apn("partner", "iot.c")

@@ -268,14 +268,17 @@ def settle_products(db: Database, emit: Emit, order: Mapping[str, Any],
 
 
 def update_service(db: Database, emit: Emit, service_id: str, tenant_id: str | None,
-                   result: Mapping[str, Any] | None, at: str, order_item: dict[str, Any],
-                   ) -> None:
-    """A TMF638 service after a modify (``result``) or a termination (``None``)."""
+                   result: Mapping[str, Any] | None, at: str,
+                   order_item: dict[str, Any] | None) -> None:
+    """A TMF638 service after a modify (``result``) or a termination (``None``).
+
+    ``order_item`` is the TMF641 item that changed it (None: a TMF638 write)."""
     row = db.query_one("SELECT body FROM market_services WHERE id = ?", (service_id,))
     if row is None:
         return
     service = json.loads(row[0])
-    service["serviceOrderItem"] = [*service.get("serviceOrderItem", []), order_item]
+    if order_item is not None:
+        service["serviceOrderItem"] = [*service.get("serviceOrderItem", []), order_item]
     if result is None:
         service.update(state="terminated", isServiceEnabled=False, endDate=at)
         event = "ServiceStateChangeEvent"

@@ -35,6 +35,7 @@ from typing import Any
 from simtrust.audit import AuditLog
 from simtrust.errors import InvalidInput, InvalidTransition, NotFound, Rejected
 from simtrust.market._cancel import Cancellations
+from simtrust.market._client_services import ClientServices
 from simtrust.market._events import MarketEvents
 from simtrust.market._jobs import CatalogJobs
 from simtrust.market._lifecycle import CHANGES, change_item, lock_products, settle_products
@@ -100,6 +101,8 @@ class MarketService:
         self._events = events
         #: Called with each order state after it commits (federation anchors partners').
         self._anchor = anchor or (lambda order, tenant: None)
+        #: TMF641 orders and TMF638 writes placed by clients (:mod:`._client_services`).
+        self.client_services = ClientServices(db, audit, clock, self._provisioners, self._emit)
         self.cancellations = Cancellations(db, audit, clock, self._emit, self._anchor)
         #: TMF620 / TMF633 import and export jobs (:mod:`._jobs`); URLs guarded as callbacks.
         self.jobs = CatalogJobs(db, audit, clock, emit=self._emit, owner_of=self._owner_of,
