@@ -436,18 +436,47 @@ def test_service_orders_and_inventory_writes_with_a_simtrust_seller(
 
 
 def test_an_acknowledged_service_order_is_cancelled_before_it_runs(
-        simtrust_seller: Node) -> None:
+        simtrust_seller: Node, tmf_check: TmfCheck) -> None:
+    """Orders placed but not yet run (created here without their background run)."""
     node = simtrust_seller
     spec = _apn_spec(node)
     node.rt.tenants.create_tenant("partner", "Partner")
     node.rt.subscriber.inventory.allocations.set_addresses("partner", networks=["10.0.0.0/8"],
                                                            actor="test")
+    key = node.rt.tenants.create_key("tenant-admin", "buyer", tenant_id="partner").secret
     services = node.rt.market.client_services
-    order = services.create_order("partner", {"serviceOrderItem": [{
-        "id": "1", "action": "add", "service": _apn_item(spec, "iot.c", "10.11.0.0/24")}]}, "t")
-    assert "acknowledged" == order.document["state"]
-    done = services.cancel(order, "t", "wrong APN")
-    assert ("cancelled", "wrong APN") == (done["state"], done["cancellationReason"])
-    assert "cancelled" == services.process(order.document["id"])
+
+    def placed(name: str) -> str:
+        order = services.create_order("partner", {"serviceOrderItem": [{
+            "id": "1", "action": "add",
+            "service": _apn_item(spec, name, "10.11.0.0/24")}]}, "test")
+        assert "acknowledged" == order.document["state"]
+        return str(order.document["id"])
+
+    first, second = placed("iot.c"), placed("iot.d")
+    with httpx.Client(timeout=30) as client:
+        seller = PartnerSeller(client, node.url, bearer(key))
+        task = seller.cancel_service_order(first, "wrong APN")
+        tmf_check("641", "CancelServiceOrder", task)
+        assert first == task["serviceOrder"]["id"]
+        cancelled = seller.service_order(first)
+        tmf_check("641", "ServiceOrder", cancelled)
+        assert ("cancelled", "wrong APN") == (cancelled["state"],
+                                              cancelled["cancellationReason"])
+        # PATCH (merge patch): descriptive members, and ``state: cancelled``
+        answer = client.patch(f"{node.url}{SERVICE_ORDERING}/serviceOrder/{second}",
+                              content=json.dumps({"description": "later", "state": "cancelled"}),
+                              headers={"Authorization": f"Bearer {key}",
+                                       "Content-Type": "application/merge-patch+json"})
+        assert 200 == answer.status_code, answer.text
+        tmf_check("641", "ServiceOrder", answer.json())
+        assert ("cancelled", "later") == (answer.json()["state"], answer.json()["description"])
+        refused = client.patch(f"{node.url}{SERVICE_ORDERING}/serviceOrder/{second}",
+                               content=json.dumps({"state": "completed"}),
+                               headers={"Authorization": f"Bearer {key}",
+                                        "Content-Type": "application/merge-patch+json"})
+        assert 409 == refused.status_code, refused.text
+    assert "cancelled" == services.process(first)
+    assert "cancelled" == services.process(second)
     with pytest.raises(NotFound):
         node.rt.subscriber.inventory.get_apn("partner", "iot.c")

@@ -290,6 +290,37 @@ def test_every_tmf_operation_answers_what_the_official_files_describe(
             assert 409 == api.patch(one, json={"status": "terminated"},
                                     headers=acme).status_code
 
+    # Service orders and service writes placed by a client (TMF641, TMF638).
+    sims = {"name": "SIMs", "serviceSpecification": {"id": spec_id}}
+    placed = api.post(f"{SERVICE_ORDERING}/serviceOrder", json={"serviceOrderItem": [
+        {"id": "1", "action": "add", "service": sims}]}, headers=acme)
+    assert 201 == placed.status_code, placed.text
+    assert 422 == api.post(f"{SERVICE_ORDERING}/serviceOrder", json={"serviceOrderItem": [
+        {"id": "1", "action": "add", "service": {"serviceSpecification": {"id": "no"}}}]},
+        headers=acme).status_code
+    assert 400 == api.post(f"{SERVICE_ORDERING}/serviceOrder", json={"serviceOrderItem": 1},
+                           headers=acme).status_code
+    waiting = rt.market.client_services.create_order(
+        "acme", {"serviceOrderItem": [{"id": "1", "action": "add", "service": sims}]}, "test")
+    waiting_id = waiting.document["id"]
+    assert 200 == api.patch(f"{SERVICE_ORDERING}/serviceOrder/{waiting_id}",
+                            json={"description": "soon"}, headers=acme).status_code
+    assert 201 == api.post(f"{SERVICE_ORDERING}/cancelServiceOrder", json={
+        "serviceOrder": {"id": waiting_id}}, headers=acme).status_code
+    assert 409 == api.post(f"{SERVICE_ORDERING}/cancelServiceOrder", json={
+        "serviceOrder": {"id": waiting_id}}, headers=acme).status_code
+    assert 404 == api.patch(f"{SERVICE_ORDERING}/serviceOrder/missing",
+                            json={"description": "x"}, headers=acme).status_code
+    made = api.post(f"{SERVICE_INVENTORY}/service", json={**sims, "state": "active"},
+                    headers=acme)
+    assert 201 == made.status_code, made.text
+    one = f"{SERVICE_INVENTORY}/service/{made.json()['id']}"
+    assert 200 == api.patch(one, json={"description": "spare"}, headers=acme).status_code
+    assert 422 == api.patch(one, json={"startDate": "2026-01-01T00:00:00Z"},
+                            headers=acme).status_code
+    assert 204 == api.delete(one, headers=acme).status_code
+    assert 404 == api.delete(one, headers=acme).status_code
+
     # Every API's hub.
     for base in (CATALOG, SERVICE_CATALOG, ORDERING, SERVICE_ORDERING, INVENTORY,
                  SERVICE_INVENTORY, V5):

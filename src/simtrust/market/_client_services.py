@@ -411,6 +411,9 @@ class ClientServices:
     def patch_order(self, order: ServiceOrder, patch: dict[str, Any], actor: str,
                     ) -> dict[str, Any]:
         """Merge-patch descriptive members; ``state: cancelled`` cancels (see :meth:`cancel`)."""
+        if "orderRelationship" in order.document:
+            raise Conflict(f"serviceOrder {order.document['id']!r} fulfils a product order:"
+                           " it changes with that order", id=order.document["id"])
         extra = sorted(set(patch) - _PATCHABLE_ORDER)
         if extra:
             raise Rejected("not-patchable", f"{extra[0]} of a serviceOrder is not patched",
