@@ -222,9 +222,10 @@ class ClientServices:
         now = self._clock()
         at = _iso(now)
         order_id = str(uuid.uuid4())
-        keep: dict[str, Any] = {k: body[k] for k in ("externalId", "description", "category", "priority",
-                                     "requestedStartDate", "requestedCompletionDate",
-                                     "note", "notificationContact") if k in body}
+        keep: dict[str, Any] = {
+            k: body[k] for k in ("externalId", "description", "category", "priority",
+                                 "requestedStartDate", "requestedCompletionDate", "note",
+                                 "notificationContact") if k in body}
         items = {i["id"]: i for i in body["serviceOrderItem"]}
         order: dict[str, Any] = {
             **keep, "id": order_id, "@type": "ServiceOrder", "state": "acknowledged",
