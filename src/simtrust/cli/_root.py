@@ -188,6 +188,7 @@ def serve(
         # notifications it had not delivered go out. Once, here, not in every worker.
         rt.orchestrator.recover()
         rt.market.cancellations.recover()
+        rt.market.client_services.recover()
         rt.market.jobs.start()  # catalog import/export jobs accepted before a stop run too
         rt.market_events.start()
         tunnels = _start_tunnel_watch(rt)

@@ -307,6 +307,27 @@ class ClientServices:
                 break
         return self._finish(str(tenant_id), order, journal, steps, results, failure)
 
+    def recover(self) -> int:
+        """After a stop: fail client orders caught ``inProgress`` (undoing their journaled
+        steps), then run the acknowledged ones; how many orders were touched."""
+        rows = self._db.query(
+            "SELECT tenant_id, body, journal FROM market_service_orders WHERE state ="
+            " 'inProgress' AND product_order_id = ? ORDER BY created_at, id", (CLIENT_ORDER,))
+        for tenant_id, body, raw in rows:
+            order, journal = json.loads(body), json.loads(raw)
+            done = {int(n): result for n, result in journal.get("done", {}).items()}
+            pending = next((n for n, item in enumerate(order["serviceOrderItem"])
+                            if item["state"] != "completed"), None)
+            failure = None if pending is None else (
+                pending, Rejected("interrupted", "the node stopped while this step ran"))
+            self._finish(str(tenant_id), order, journal, journal["plan"], done, failure)
+        waiting = self._db.query(
+            "SELECT id FROM market_service_orders WHERE state = 'acknowledged'"
+            " AND product_order_id = ? ORDER BY created_at, id", (CLIENT_ORDER,))
+        for (order_id,) in waiting:
+            self.process(str(order_id))
+        return len(rows) + len(waiting)
+
     def _state(self, order_id: str) -> str:
         row = self._db.query_one("SELECT state FROM market_service_orders WHERE id = ?",
                                  (order_id,))
