@@ -16,6 +16,7 @@ CATALOG = "/tmf-api/productCatalogManagement/v4"
 ORDERING = "/tmf-api/productOrderingManagement/v4"
 SERVICE_CATALOG = "/tmf-api/serviceCatalogManagement/v4"
 SERVICE_ORDERING = "/tmf-api/serviceOrdering/v4"
+SERVICE_INVENTORY = "/tmf-api/serviceInventory/v4"
 
 _scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | \
     st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
@@ -138,3 +139,39 @@ def test_orders_that_provision_never_stop_half_way(
     assert "failed" == state
     assert before == apns
     assert [] == rt.bootstrap.cas.cas("acme")
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chars=_chars, which=st.integers(0, 3), inventory=st.booleans())
+def test_client_service_writes_never_stop_half_way(
+        api: Any, sqlite_runtime: Runtime, chars: dict[str, Any], which: int,
+        inventory: bool) -> None:
+    """TMF641 ``POST serviceOrder`` and TMF638 ``POST service`` with arbitrary values."""
+    rt = sqlite_runtime
+    _, _, secret = _world(rt)
+    _provisioning(rt)
+    specs = [s.document["id"] for s in rt.market.list_items("serviceSpecification", None, True)]
+    service = {"state": "active", "serviceSpecification": {"id": (specs + ["unknown"])[which]},
+               "serviceCharacteristic": [{"name": k, "value": v} for k, v in chars.items()]}
+    path = (f"{SERVICE_INVENTORY}/service" if inventory
+            else f"{SERVICE_ORDERING}/serviceOrder")
+    body = service if inventory else {"serviceOrderItem": [
+        {"id": "1", "action": "add", "service": service}]}
+    written = (len(rt.market.list_service_orders("acme", False)),
+               len(rt.market.list_services("acme", False)))
+    apns = len(rt.subscriber.inventory.list_apns("acme"))
+    response = api.post(path, json=body, headers={"Authorization": f"Bearer {secret}"})
+    declared = api.get("/openapi.json").json()["paths"][path]["post"]
+    assert str(response.status_code) in declared["responses"], response.text
+    assert response.status_code < 500
+    if response.status_code != 201:
+        assert written == (len(rt.market.list_service_orders("acme", False)),
+                           len(rt.market.list_services("acme", False)))
+        assert apns == len(rt.subscriber.inventory.list_apns("acme"))
+        return
+    if not inventory:  # run in the background: done when the answer arrived
+        state = rt.market.get_service_order(response.json()["id"]).document["state"]
+        assert state in ("completed", "failed"), state
+        if state == "failed":
+            assert apns == len(rt.subscriber.inventory.list_apns("acme"))
