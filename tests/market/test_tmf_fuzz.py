@@ -152,7 +152,7 @@ def test_client_service_writes_never_stop_half_way(
     _, _, secret = _world(rt)
     _provisioning(rt)
     specs = [s.document["id"] for s in rt.market.list_items("serviceSpecification", None, True)]
-    service = {"state": "active", "serviceSpecification": {"id": (specs + ["unknown"])[which]},
+    service = {"state": "active", "serviceSpecification": {"id": [*specs, "unknown"][which]},
                "serviceCharacteristic": [{"name": k, "value": v} for k, v in chars.items()]}
     path = (f"{SERVICE_INVENTORY}/service" if inventory
             else f"{SERVICE_ORDERING}/serviceOrder")
