@@ -59,7 +59,11 @@ NOT_OWNED = {"message_id", "owner", "did", "list_id", "supiOrSuci", "address", "
     # like a missing one in code (api.routes.streams: one NotFound for both, passed to
     # check_tenant), tested in tests/streams/test_api.py; creating them needs signed
     # author frames and a device certificate, beyond this walker's world
-    "meter", "channel_id", "datum_id", "alert_id"}
+    "meter", "channel_id", "datum_id", "alert_id",
+    # a capability decision's receipt (an audit record id): answered only to an operator
+    # or the key that asked for the decision, anyone else gets the missing answer in code
+    # (api.routes.capability._own_decision), tested in tests/audit/test_receipts.py
+    "receipt_id"}
 
 #: Public by design: a CA's CRL is fetched by relying parties without a key.
 PUBLIC = {("GET", "/v1/pki/cas/{label}/crl")}
