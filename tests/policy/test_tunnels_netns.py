@@ -36,7 +36,11 @@ from simtrust.policy import (
 
 CHARON = "/usr/lib/ipsec/charon"
 IMSI = "001010000000042"
-NS = {"dev": "dv3tun-dev", "gw": "dv3tun-gw", "ent": "dv3tun-ent"}
+#: One set of namespace and link names per test process: the files that share this lab
+#: (test_tunnel_*_netns, test_vici) may run side by side under pytest-xdist.
+_N = os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
+NS = {"dev": f"dv3tun{_N}-dev", "gw": f"dv3tun{_N}-gw", "ent": f"dv3tun{_N}-ent"}
+VETH = {end: f"dv3{end}{_N}" for end in "abcd"}
 SPEC = TunnelSpec("acme-iot", "acme", "iot.acme", "192.0.2.1", "192.0.2.2",
                   "gw.operator.example", "vpn.acme.example", ("10.45.0.0/24",),
                   ("172.16.0.0/24",), psk=bytes(range(32)))
@@ -91,14 +95,14 @@ def lab(tmp_path: Path) -> Iterator[Path]:
         for name in NS.values():
             sh("ip", "netns", "add", name)
             sh("ip", "-n", name, "link", "set", "lo", "up")
-        sh("ip", "link", "add", "dv3a", "type", "veth", "peer", "name", "dv3b")
-        sh("ip", "link", "set", "dv3a", "netns", NS["dev"])
-        sh("ip", "link", "set", "dv3b", "netns", NS["gw"])
-        sh("ip", "link", "add", "dv3c", "type", "veth", "peer", "name", "dv3d")
-        sh("ip", "link", "set", "dv3c", "netns", NS["gw"])
-        sh("ip", "link", "set", "dv3d", "netns", NS["ent"])
-        for ns, dev, addr in (("dev", "dv3a", "10.45.0.2/24"), ("gw", "dv3b", "10.45.0.1/24"),
-                              ("gw", "dv3c", "192.0.2.1/24"), ("ent", "dv3d", "192.0.2.2/24")):
+        sh("ip", "link", "add", VETH["a"], "type", "veth", "peer", "name", VETH["b"])
+        sh("ip", "link", "set", VETH["a"], "netns", NS["dev"])
+        sh("ip", "link", "set", VETH["b"], "netns", NS["gw"])
+        sh("ip", "link", "add", VETH["c"], "type", "veth", "peer", "name", VETH["d"])
+        sh("ip", "link", "set", VETH["c"], "netns", NS["gw"])
+        sh("ip", "link", "set", VETH["d"], "netns", NS["ent"])
+        for ns, dev, addr in (("dev", VETH["a"], "10.45.0.2/24"), ("gw", VETH["b"], "10.45.0.1/24"),
+                              ("gw", VETH["c"], "192.0.2.1/24"), ("ent", VETH["d"], "192.0.2.2/24")):
             sh("ip", "-n", NS[ns], "addr", "add", addr, "dev", dev)
             sh("ip", "-n", NS[ns], "link", "set", dev, "up")
         sh("ip", "-n", NS["dev"], "route", "add", "default", "via", "10.45.0.1")
@@ -167,7 +171,7 @@ def test_tunnel_between_namespaces_carries_only_the_apn_and_alerts_when_down(
     netns("gw", "nft", "-f", str(lab / "guard.nft"))
     esp = _esp_in_kernel()
     pcap = lab / "ike.pcapng"
-    tap = subprocess.Popen(["ip", "netns", "exec", NS["gw"], "tshark", "-q", "-c", "4", "-i", "dv3c",
+    tap = subprocess.Popen(["ip", "netns", "exec", NS["gw"], "tshark", "-q", "-c", "4", "-i", VETH["c"],
                             "-f", "udp port 500 or udp port 4500 or esp", "-w", str(pcap)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert tap.stderr is not None
