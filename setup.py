@@ -27,12 +27,14 @@ setup(
         Extension(
             "simtrust.flows._native",
             sources=["src/simtrust/flows/_native.c"],
+            depends=["src/simtrust/flows/_flowcommon.h"],
             extra_compile_args=["-O2"],
             optional=True,
         ),
         Extension(
             "simtrust.flows._rx",
             sources=["src/simtrust/flows/_rx.c"],
+            depends=["src/simtrust/flows/_flowcommon.h"],
             extra_compile_args=["-O2"],
             optional=True,
         ),

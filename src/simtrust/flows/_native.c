@@ -25,48 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Field slots, in the order of the offsets tuple. */
-enum { F_SRC, F_DST, F_START, F_END, F_SPORT, F_DPORT, F_PROTO, F_PKTS, F_OCTS, F_FLAGS,
-       N_FIELDS };
-
-static uint64_t
-read_be(const unsigned char *p, Py_ssize_t len)
-{
-    uint64_t v = 0;
-    for (Py_ssize_t i = 0; i < len; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-/* The dotted quad of a 4-octet address (what socket.inet_ntoa returns), through
- * the cache dict: equal addresses share one str. New reference or NULL. */
-static PyObject *
-address(PyObject *names, const unsigned char *p)
-{
-    PyObject *key = PyBytes_FromStringAndSize((const char *)p, 4);
-    if (key == NULL)
-        return NULL;
-    PyObject *name = PyDict_GetItemWithError(names, key);
-    if (name != NULL) {
-        Py_INCREF(name);
-        Py_DECREF(key);
-        return name;
-    }
-    if (PyErr_Occurred()) {
-        Py_DECREF(key);
-        return NULL;
-    }
-    char buf[16];
-    int n = snprintf(buf, sizeof buf, "%u.%u.%u.%u", p[0], p[1], p[2], p[3]);
-    name = PyUnicode_FromStringAndSize(buf, n);
-    if (name == NULL || PyDict_SetItem(names, key, name) < 0) {
-        Py_XDECREF(name);
-        Py_DECREF(key);
-        return NULL;
-    }
-    Py_DECREF(key);
-    return name;
-}
+#include "_flowcommon.h"
 
 static PyObject *
 counter(uint64_t v, PyObject *scale)
@@ -105,10 +64,8 @@ ipv4_flows(PyObject *self, PyObject *args)
     Py_ssize_t off[N_FIELDS], len[N_FIELDS];
     PyTypeObject *type;
 
-    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "cls must be a tuple subclass");
+    if (check_record_class(cls) < 0)
         goto done;
-    }
     type = (PyTypeObject *)cls;
     if (start < 0 || end < start || end > buf.len) {
         PyErr_SetString(PyExc_ValueError, "start/end outside the buffer");
@@ -127,12 +84,8 @@ ipv4_flows(PyObject *self, PyObject *args)
         len[i] = PyLong_AsSsize_t(PyTuple_GET_ITEM(offsets, 2 * i + 1));
         if (PyErr_Occurred())
             goto done;
-        int is_addr = i == F_SRC || i == F_DST;
-        if (off[i] < 0 || (is_addr ? len[i] != 4 : (len[i] < 1 || len[i] > 8))
-            || off[i] + len[i] > record_len) {
-            PyErr_SetString(PyExc_ValueError, "field outside the record or of a bad length");
+        if (check_field(i, off[i], len[i], record_len) < 0)
             goto done;
-        }
     }
     if (!PyLong_Check(scale_obj)) {
         PyErr_SetString(PyExc_TypeError, "scale must be an int");
@@ -156,38 +109,19 @@ ipv4_flows(PyObject *self, PyObject *args)
         if (rec == NULL)
             goto done;
         /* Each item is made only while no exception is set; the first failure stops. */
-        PyObject *item;
         int bad = 0;
-#define PUT(i, expr)                                                                      \
-        if (!bad) {                                                                       \
-            item = (expr);                                                                \
-            if (item == NULL)                                                             \
-                bad = 1;                                                                  \
-            else                                                                          \
-                PyTuple_SET_ITEM(rec, i, item);                                           \
-        }
-        PUT(0, PyFloat_FromDouble(base + (double)read_be(p + off[F_START], len[F_START]) / 1000.0))
-        PUT(1, PyFloat_FromDouble(base + (double)read_be(p + off[F_END], len[F_END]) / 1000.0))
-        PUT(2, address(names, p + off[F_SRC]))
-        PUT(3, address(names, p + off[F_DST]))
-        PUT(4, PyLong_FromUnsignedLongLong(read_be(p + off[F_SPORT], len[F_SPORT])))
-        PUT(5, PyLong_FromUnsignedLongLong(read_be(p + off[F_DPORT], len[F_DPORT])))
-        PUT(6, PyLong_FromUnsignedLongLong(read_be(p + off[F_PROTO], len[F_PROTO])))
-        PUT(7, counter(read_be(p + off[F_PKTS], len[F_PKTS]), scale))
-        PUT(8, counter(read_be(p + off[F_OCTS], len[F_OCTS]), scale))
-        PUT(9, PyLong_FromUnsignedLongLong(read_be(p + off[F_FLAGS], len[F_FLAGS])))
-#undef PUT
-        if (!bad) {
-            Py_INCREF(exporter);
-            PyTuple_SET_ITEM(rec, 10, exporter);
-            Py_INCREF(Py_None);
-            PyTuple_SET_ITEM(rec, 11, Py_None);
-        }
-        if (bad || PyList_Append(out, rec) < 0) {
-            Py_DECREF(rec);
+        FLOW_PUT(rec, bad, 0, PyFloat_FromDouble(base + (double)read_be(p + off[F_START], len[F_START]) / 1000.0));
+        FLOW_PUT(rec, bad, 1, PyFloat_FromDouble(base + (double)read_be(p + off[F_END], len[F_END]) / 1000.0));
+        FLOW_PUT(rec, bad, 2, address(names, p + off[F_SRC]));
+        FLOW_PUT(rec, bad, 3, address(names, p + off[F_DST]));
+        FLOW_PUT(rec, bad, 4, PyLong_FromUnsignedLongLong(read_be(p + off[F_SPORT], len[F_SPORT])));
+        FLOW_PUT(rec, bad, 5, PyLong_FromUnsignedLongLong(read_be(p + off[F_DPORT], len[F_DPORT])));
+        FLOW_PUT(rec, bad, 6, PyLong_FromUnsignedLongLong(read_be(p + off[F_PROTO], len[F_PROTO])));
+        FLOW_PUT(rec, bad, 7, counter(read_be(p + off[F_PKTS], len[F_PKTS]), scale));
+        FLOW_PUT(rec, bad, 8, counter(read_be(p + off[F_OCTS], len[F_OCTS]), scale));
+        FLOW_PUT(rec, bad, 9, PyLong_FromUnsignedLongLong(read_be(p + off[F_FLAGS], len[F_FLAGS])));
+        if (append_record(out, rec, bad, exporter) < 0)
             goto done;
-        }
-        Py_DECREF(rec);
     }
     result = PyLong_FromSsize_t(n);
 done:

@@ -40,25 +40,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "_flowcommon.h"
+
 #define SLOT 65536
 #define MAX_BATCH 128
 #define MAX_SETS 64
 
-enum { F_SRC, F_DST, F_START, F_END, F_SPORT, F_DPORT, F_PROTO, F_PKTS, F_OCTS, F_FLAGS,
-       N_FIELDS };
 
 /* Time kinds of a layout: absolute milliseconds; milliseconds since system start;
  * the same with a per-record systemInitTimeMilliseconds (NetFlow v9 only). */
 enum { T_ABS_MS = 0, T_UPTIME = 1, T_UPTIME_SYSINIT = 2 };
-
-static uint64_t
-read_be(const unsigned char *p, Py_ssize_t len)
-{
-    uint64_t v = 0;
-    for (Py_ssize_t i = 0; i < len; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 static unsigned
 be16(const unsigned char *p)
@@ -112,26 +103,14 @@ cached_sender(PyObject *names, const struct sockaddr_storage *sa, socklen_t len)
     PyObject *key = PyBytes_FromStringAndSize((const char *)sa, len);
     if (key == NULL)
         return NULL;
-    PyObject *name = PyDict_GetItemWithError(names, key);
-    if (name != NULL) {
-        Py_INCREF(name);
+    PyObject *name = cache_find(names, key);
+    if (name != NULL || PyErr_Occurred()) {
         Py_DECREF(key);
         return name;
     }
-    if (PyErr_Occurred()) {
-        Py_DECREF(key);
-        return NULL;
-    }
     if (PyDict_GET_SIZE(names) > 65536)
         PyDict_Clear(names);
-    name = sender_name(sa);
-    if (name == NULL || PyDict_SetItem(names, key, name) < 0) {
-        Py_XDECREF(name);
-        Py_DECREF(key);
-        return NULL;
-    }
-    Py_DECREF(key);
-    return name;
+    return cache_keep(names, key, sender_name(sa));
 }
 
 PyDoc_STRVAR(recv_batch_doc,
@@ -316,12 +295,8 @@ parse_layout(PyObject *fast, layout *l)
         l->len[i] = PyLong_AsSsize_t(PyTuple_GET_ITEM(fast, 4 + 2 * i));
         if (PyErr_Occurred())
             return -1;
-        int is_addr = i == F_SRC || i == F_DST;
-        if (l->off[i] < 0 || (is_addr ? l->len[i] != 4 : (l->len[i] < 1 || l->len[i] > 8))
-            || l->off[i] + l->len[i] > l->record_len) {
-            PyErr_SetString(PyExc_ValueError, "field outside the record or of a bad length");
+        if (check_field(i, l->off[i], l->len[i], l->record_len) < 0)
             return -1;
-        }
     }
     return 1;
 }
@@ -642,35 +617,6 @@ done:
     return result;
 }
 
-/* The dotted quad of a 4-octet address through the cache dict. New reference. */
-static PyObject *
-address(PyObject *names, const unsigned char *p)
-{
-    PyObject *key = PyBytes_FromStringAndSize((const char *)p, 4);
-    if (key == NULL)
-        return NULL;
-    PyObject *name = PyDict_GetItemWithError(names, key);
-    if (name != NULL) {
-        Py_INCREF(name);
-        Py_DECREF(key);
-        return name;
-    }
-    if (PyErr_Occurred()) {
-        Py_DECREF(key);
-        return NULL;
-    }
-    char text[16];
-    int n = snprintf(text, sizeof text, "%u.%u.%u.%u", p[0], p[1], p[2], p[3]);
-    name = PyUnicode_FromStringAndSize(text, n);
-    if (name == NULL || PyDict_SetItem(names, key, name) < 0) {
-        Py_XDECREF(name);
-        Py_DECREF(key);
-        return NULL;
-    }
-    Py_DECREF(key);
-    return name;
-}
-
 static int
 column(PyObject *cols, int i, Py_ssize_t n, Py_ssize_t item, Py_buffer *view)
 {
@@ -698,10 +644,8 @@ to_records(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "O!O!O!OO!", &PyTuple_Type, &cols, &PyList_Type, &senders,
                           &PyDict_Type, &names, &cls, &PyList_Type, &out))
         return NULL;
-    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "cls must be a tuple subclass");
+    if (check_record_class(cls) < 0)
         return NULL;
-    }
     if (PyTuple_GET_SIZE(cols) != N_COLS) {
         PyErr_SetString(PyExc_ValueError, "columns must be a 12-tuple");
         return NULL;
@@ -734,35 +678,15 @@ to_records(PyObject *self, PyObject *args)
         PyObject *rec = type->tp_alloc(type, 12);
         if (rec == NULL)
             goto done;
-        PyObject *item_obj;
         int bad = 0;
-#define PUT(i, expr)                                                                      \
-        if (!bad) {                                                                       \
-            item_obj = (expr);                                                            \
-            if (item_obj == NULL)                                                         \
-                bad = 1;                                                                  \
-            else                                                                          \
-                PyTuple_SET_ITEM(rec, i, item_obj);                                       \
-        }
-        PUT(0, PyFloat_FromDouble(start[k]))
-        PUT(1, PyFloat_FromDouble(end[k]))
-        PUT(2, address(names, src + 4 * k))
-        PUT(3, address(names, dst + 4 * k))
+        FLOW_PUT(rec, bad, 0, PyFloat_FromDouble(start[k]));
+        FLOW_PUT(rec, bad, 1, PyFloat_FromDouble(end[k]));
+        FLOW_PUT(rec, bad, 2, address(names, src + 4 * k));
+        FLOW_PUT(rec, bad, 3, address(names, dst + 4 * k));
         for (int j = 0; j < 6; j++)
-            PUT(4 + j, PyLong_FromUnsignedLongLong(ints[j][k]))
-#undef PUT
-        if (!bad) {
-            PyObject *exporter = PyList_GET_ITEM(senders, dgram[k]);
-            Py_INCREF(exporter);
-            PyTuple_SET_ITEM(rec, 10, exporter);
-            Py_INCREF(Py_None);
-            PyTuple_SET_ITEM(rec, 11, Py_None);
-        }
-        if (bad || PyList_Append(out, rec) < 0) {
-            Py_DECREF(rec);
+            FLOW_PUT(rec, bad, 4 + j, PyLong_FromUnsignedLongLong(ints[j][k]));
+        if (append_record(out, rec, bad, PyList_GET_ITEM(senders, dgram[k])) < 0)
             goto done;
-        }
-        Py_DECREF(rec);
     }
     result = PyLong_FromSsize_t(n);
 done:
