@@ -11,6 +11,7 @@ import ipaddress
 import json
 import math
 import os
+import re
 import tomllib
 import uuid
 from collections.abc import Mapping
@@ -74,6 +75,8 @@ class Settings:
     lwm2m_bootstrap_bind: str = ""
     lwm2m_public_host: str = "localhost"
     tunnel_vici: str = ""
+    tunnel_dir: str = ""
+    tunnel_netns: str = ""
     public_base_url: str = ""
     vc_public_verify: bool = False
     vc_public_verify_per_minute: int = 60
@@ -213,6 +216,8 @@ _ENV = {
     "lwm2m_bootstrap_bind": "SIMTRUST_LWM2M_BOOTSTRAP_BIND",
     "lwm2m_public_host": "SIMTRUST_LWM2M_PUBLIC_HOST",
     "tunnel_vici": "SIMTRUST_TUNNEL_VICI",
+    "tunnel_dir": "SIMTRUST_TUNNEL_DIR",
+    "tunnel_netns": "SIMTRUST_TUNNEL_NETNS",
     "public_base_url": "SIMTRUST_PUBLIC_BASE_URL",
     "vc_public_verify": "SIMTRUST_VC_PUBLIC_VERIFY",
     "vc_public_verify_per_minute": "SIMTRUST_VC_PUBLIC_VERIFY_PER_MINUTE",
@@ -386,6 +391,17 @@ def _coerce(key: str, raw: Any) -> Any:
         if text and not text.startswith("/"):
             raise ConfigError("tunnel_vici is the absolute path (or unix:// URI) of charon's"
                               " VICI socket (empty: off)", setting=key)
+        return text
+    if key == "tunnel_dir":
+        text = str(raw).strip()
+        if text and not text.startswith("/"):
+            raise ConfigError("tunnel_dir is the absolute path of the gateway's swanctl"
+                              " directory (empty: stored tunnels are not applied)", setting=key)
+        return text
+    if key == "tunnel_netns":
+        text = str(raw).strip()
+        if text and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text):
+            raise ConfigError("tunnel_netns is a network namespace name", setting=key)
         return text
     if key == "storm_limits":
         text = str(raw).strip()

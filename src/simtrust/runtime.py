@@ -91,7 +91,9 @@ from simtrust.policy import (
     PolicyService,
     PolicyStore,
     TunnelAlert,
+    TunnelGateway,
     TunnelStore,
+    TunnelSync,
     TunnelWatch,
     build_policy_service,
 )
@@ -427,16 +429,31 @@ class Runtime:
         return self._once("tunnels", lambda: TunnelStore(self.db, self.keyring, self.audit,
                                                          self.clock))
 
+    def _tunnel_alerts(self) -> AlertDispatcher[TunnelAlert]:
+        return self._once("tunnel_alerts", lambda: (
+            AlertDispatcher([AuditSink(self.audit, actor="tunnels"),
+                             MqttSink(self.settings.mqtt_url, prefix=POLICY_ALERT_PREFIX),
+                             WebhookSink(lookup=self._tenant_webhook)])))
+
+    def tunnel_sync(self, vici_path: str, directory: str, netns: str = "") -> TunnelSync:
+        """The stored tunnels applied to the gateway's charon at ``vici_path`` (swanctl
+        directory ``directory``, inside ``netns`` when named); a refused apply is a
+        ``tunnel-apply-failed`` alert like ``tunnel-down``."""
+
+        def build() -> TunnelSync:
+            gateway = TunnelGateway(Path(directory), vici_uri=f"unix://{vici_path}",
+                                    netns=netns or None)
+            return TunnelSync(self.tunnels, gateway.apply,
+                              on_alert=self._tunnel_alerts().submit, clock=self.clock)
+
+        return self._once("tunnel_sync", build)
+
     def tunnel_watch(self, vici_path: str) -> TunnelWatch:
         """Tunnel events from the charon at ``vici_path``; a stored tunnel going down is a
         ``tunnel-down`` alert to the audit log, MQTT and the tenant's webhook (queued)."""
 
         def build() -> TunnelWatch:
-            alerts: AlertDispatcher[TunnelAlert] = self._once("tunnel_alerts", lambda: (
-                AlertDispatcher([AuditSink(self.audit, actor="tunnels"),
-                                 MqttSink(self.settings.mqtt_url, prefix=POLICY_ALERT_PREFIX),
-                                 WebhookSink(lookup=self._tenant_webhook)])))
-            return TunnelWatch(vici_path, self.tunnels, on_alert=alerts.submit,
+            return TunnelWatch(vici_path, self.tunnels, on_alert=self._tunnel_alerts().submit,
                                clock=self.clock)
 
         return self._once("tunnel_watch", build)

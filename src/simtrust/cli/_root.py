@@ -29,7 +29,7 @@ from simtrust.demo import run_demo
 from simtrust.detect import StormGuard, storm_guard_from
 from simtrust.diameter import DiameterListener, NodeSettings, tls_context
 from simtrust.errors import ConfigError, InvalidInput, SimtrustError
-from simtrust.policy import TunnelWatch
+from simtrust.policy import TunnelSync, TunnelWatch
 from simtrust.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -192,12 +192,15 @@ def serve(
         rt.market.jobs.start()  # catalog import/export jobs accepted before a stop run too
         rt.market_events.start()
         tunnels = _start_tunnel_watch(rt)
+        applier = _start_tunnel_sync(rt)
         ticks = 0
         while not stop.wait(0.5):
             for pid, status in pool.check():
                 err_console.print(f"API worker {pid} exited ({status}); started another")
             if tunnels is not None:
                 tunnels.check()  # connects again after charon restarted
+            if applier is not None:
+                applier.check()  # stored tunnels added, changed or removed since
             ticks += 1
             if ticks % 10 == 1:
                 _fraud_tick(rt, diameter, sbi_storm)
@@ -463,6 +466,20 @@ def _start_tunnel_watch(rt: Runtime) -> TunnelWatch | None:
     else:
         err_console.print(f"charon's VICI socket {path} is not reachable; retrying every 5 s")
     return watch
+
+
+def _start_tunnel_sync(rt: Runtime) -> TunnelSync | None:
+    """The stored tunnels loaded into the gateway's charon when ``SIMTRUST_TUNNEL_VICI``
+    and ``SIMTRUST_TUNNEL_DIR`` are set: all of them now, then each change."""
+    path, directory = rt.settings.tunnel_vici, rt.settings.tunnel_dir
+    if not path or not directory:
+        return None
+    sync = rt.tunnel_sync(path, directory, rt.settings.tunnel_netns)
+    change = sync.check()
+    if change is not None:
+        err_console.print(f"simtrust applied {len(change.added) + len(change.kept)} stored"
+                          " tunnels to charon")
+    return sync
 
 
 def _start_anchoring(rt: Runtime) -> threading.Event | None:

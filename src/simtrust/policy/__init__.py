@@ -54,6 +54,7 @@ from simtrust.policy._service import (
 from simtrust.policy._store import PolicyStore
 from simtrust.policy._tunnel_gateway import TunnelApplyError, TunnelChange, TunnelGateway
 from simtrust.policy._tunnel_store import TunnelStore, tunnel_psk_aad
+from simtrust.policy._tunnel_sync import TunnelSync
 from simtrust.policy._tunnel_watch import TunnelWatch
 from simtrust.policy._tunnels import (
     TunnelAlert,
@@ -106,6 +107,7 @@ __all__ = [
     "TunnelGateway",
     "TunnelSpec",
     "TunnelStore",
+    "TunnelSync",
     "TunnelWatch",
     "UsageMeter",
     "Violation",

@@ -242,6 +242,8 @@ class TunnelAlert:
 
     @property
     def summary(self) -> str:
+        if "apply" in self.state:
+            return f"tunnel {self.tunnel} for APN {self.apn} was not applied: {self.state['apply']}"
         return (f"tunnel {self.tunnel} for APN {self.apn} is down "
                 f"(IKE {self.state.get('ike', 'none')}, CHILD {self.state.get('child', 'none')})")
 
