@@ -46,7 +46,7 @@ from pathlib import Path
 import httpx
 
 from simtrust.alerts import MemorySink
-from simtrust.benchmark import BenchResult
+from simtrust.benchmark import BenchResult, fsync_rate
 from simtrust.config import load_settings
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
@@ -121,23 +121,6 @@ def _concurrent(work: Callable[[int], object], items: range) -> tuple[float, flo
     if errors:
         raise RuntimeError(f"decision failed: {errors[0]!r}")
     return len(items) / wall, len(items) / max(cpu, 1e-9)
-
-
-def _fsync_rate(folder: Path, seconds: float) -> float:
-    """Appends of 4 KiB each followed by fsync, per second, in the store's folder."""
-    path = folder / "fsync.probe"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        done = 0
-        started = time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            os.write(fd, bytes(4096))
-            os.fsync(fd)
-            done += 1
-        return done / (time.perf_counter() - started)
-    finally:
-        os.close(fd)
-        path.unlink()
 
 
 def _free_port() -> int:
@@ -340,7 +323,7 @@ def run(quick: bool) -> BenchResult:
             _, record_cpu = _concurrent(reattach, range(measured))
             result.metrics["decisions_per_s_record_audit"] = round(record_cpu, 1)
             audited = rt.audit.count()
-            result.limits["fsync_per_s"] = round(_fsync_rate(Path(tmp), seconds), 1)
+            result.limits["fsync_per_s"] = round(fsync_rate(Path(tmp), seconds), 1)
             result.ratio("decisions_per_fsync", "decisions_per_wall_s", "fsync_per_s")
             # The limit: a dict lookup and a point select of the SIM row per decision.
             table = {imsi.value: i for i, imsi in enumerate(imsis)}

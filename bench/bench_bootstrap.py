@@ -41,7 +41,7 @@ from cryptography.x509 import ocsp
 
 from simtrust.alerts import MemorySink
 from simtrust.api.bootstrap_listener import BootstrapListener
-from simtrust.benchmark import BenchResult
+from simtrust.benchmark import BenchResult, fsync_rate
 from simtrust.bootstrap import (
     CertProfile,
     DeviceClaims,
@@ -100,23 +100,6 @@ def _concurrent_rate(step: Callable[[], int], seconds: float, threads: int) -> f
     if errors:
         raise RuntimeError(f"issuance failed: {errors[0]!r}")
     return sum(counts) / (time.perf_counter() - start)
-
-
-def _fsync_rate(folder: Path, seconds: float) -> float:
-    """Appends of 4 KiB each followed by fsync, per second, in the store's folder."""
-    path = folder / "fsync.probe"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        done = 0
-        started = time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            os.write(fd, bytes(4096))
-            os.fsync(fd)
-            done += 1
-        return done / (time.perf_counter() - started)
-    finally:
-        os.close(fd)
-        path.unlink()
 
 
 def _rate(step: Callable[[], int], seconds: float) -> float:
@@ -257,7 +240,7 @@ def run(quick: bool) -> BenchResult:
             # returns only after its record is on disk.
             result.metrics["certs_per_s"] = round(_concurrent_rate(issue, seconds,
                                                                    ISSUERS), 1)
-            result.limits["fsync_per_s"] = round(_fsync_rate(Path(tmp), seconds), 1)
+            result.limits["fsync_per_s"] = round(fsync_rate(Path(tmp), seconds), 1)
             result.notes["certificates_issued"] = cursor[0]
             result.notes["issuers"] = ISSUERS
 

@@ -29,6 +29,7 @@ __all__ = [
     "BenchResult",
     "bench_dir",
     "discover",
+    "fsync_rate",
     "load_bench",
     "machine_info",
     "rate",
@@ -84,6 +85,26 @@ def rate(fn: Callable[[], object], *, min_seconds: float = 0.5, batch: int = 100
         if now >= deadline:
             return count / (now - start)
 
+
+def fsync_rate(folder: Path, seconds: float) -> float:
+    """Appends of 4 KiB each followed by fsync, per second, in ``folder``.
+
+    The disk limit of the benchmarks whose figure waits on a durable commit; the
+    probe file is removed afterwards.
+    """
+    path = folder / "fsync.probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        done = 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            os.write(fd, bytes(4096))
+            os.fsync(fd)
+            done += 1
+        return done / (time.perf_counter() - started)
+    finally:
+        os.close(fd)
+        path.unlink()
 
 def bench_dir() -> Path:
     """The ``bench/`` folder of the source tree (``SIMTRUST_BENCH_DIR`` overrides)."""
