@@ -41,6 +41,7 @@ from simtrust.devices._packages import (
     FirmwarePackages,
     PackageInfo,
     PackageUpload,
+    StoredPackage,
     parse_package_digest,
 )
 from simtrust.devices._records import REPORTED_RESOURCES, ReportWriter, record_device_reports
@@ -109,6 +110,7 @@ __all__ = [
     "Registration",
     "ReportWriter",
     "SimFinder",
+    "StoredPackage",
     "UdpLink",
     "Value",
     "check_bindings",

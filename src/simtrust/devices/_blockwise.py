@@ -21,6 +21,9 @@
   followed by GETs is the usual case, RFC 7959 §3.4); the transfer starts again from
   block 0, at most :data:`MAX_RESTARTS` times, so the joined body is always one
   representation, never a mix.
+- A Block1 body may be a :class:`BlockSource` (``size`` and ``read(offset, n)``) instead of
+  bytes: each block is read by its offset when it is sent, so a firmware package streamed
+  from its file costs one block of memory, whatever its size.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Protocol
 
 from simtrust.devices._coap import (
     MAX_MESSAGE,
@@ -46,7 +50,9 @@ __all__ = [
     "DEFAULT_BLOCK",
     "Block",
     "Block1Assembler",
+    "BlockSource",
     "BodyTooLarge",
+    "BytesSource",
     "block2_slice",
     "decode_block",
     "encode_block",
@@ -110,6 +116,29 @@ def szx_for(size: int) -> int:
     return szx
 
 
+class BlockSource(Protocol):
+    """A request body read block by block (by offset), not held whole."""
+
+    @property
+    def size(self) -> int: ...
+
+    def read(self, offset: int, n: int) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BytesSource:
+    """A :class:`BlockSource` over bytes already in memory."""
+
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self, offset: int, n: int) -> bytes:
+        return self.data[offset:offset + n]
+
+
 def _without(options: tuple[tuple[int, bytes], ...], *numbers: int) -> list[tuple[int, bytes]]:
     return [o for o in options if o[0] not in numbers]
 
@@ -120,22 +149,28 @@ def _ok(code: int) -> bool:
 
 async def exchange(endpoint: CoapEndpoint, peer: Peer, msg: Message, *,
                    timeout: float = 60.0, observe: NotifyCallback | None = None,
-                   block_size: int = DEFAULT_BLOCK, max_body: int = MAX_RESPONSE) -> Message:
+                   block_size: int = DEFAULT_BLOCK, max_body: int = MAX_RESPONSE,
+                   source: BlockSource | None = None) -> Message:
     """Send ``msg`` (Block1 when its body does not fit one block) and return the whole
-    response (Block2 blocks joined). BodyTooLarge past ``max_body``."""
+    response (Block2 blocks joined). BodyTooLarge past ``max_body``. With ``source`` the
+    body is read from it block by block (``msg.payload`` is ignored)."""
     base = _without(msg.options, Opt.BLOCK1, Opt.BLOCK2, Opt.SIZE1)
-    body = msg.payload
-    if len(body) <= block_size and len(encode_message(msg)) <= MAX_MESSAGE:
+    body: BlockSource = source if source is not None else BytesSource(msg.payload)
+    if source is not None and source.size <= block_size:
+        msg = Message(msg.mtype, msg.code, msg.mid, msg.token, msg.options,
+                      source.read(0, source.size))
+        body = BytesSource(msg.payload)
+    if body.size <= block_size and len(encode_message(msg)) <= MAX_MESSAGE:
         resp = await endpoint.request(peer, msg, timeout=timeout, observe=observe)
     else:
         szx = szx_for(block_size)
         num = 0
         while True:
-            block = Block(num, (num + 1) * (1 << (szx + 4)) < len(body), szx)
-            chunk = body[block.offset:block.offset + block.size]
+            block = Block(num, (num + 1) * (1 << (szx + 4)) < body.size, szx)
+            chunk = body.read(block.offset, block.size)
             opts = [*base, (Opt.BLOCK1, encode_block(block))]
             if num == 0:
-                opts.append((Opt.SIZE1, uint_option(len(body))))
+                opts.append((Opt.SIZE1, uint_option(body.size)))
             opts.sort(key=lambda o: o[0])
             resp = await endpoint.request(peer, Message(msg.mtype, msg.code, 0, b"",
                                                         tuple(opts), chunk), timeout=timeout)
@@ -151,7 +186,7 @@ async def exchange(endpoint: CoapEndpoint, peer: Peer, msg: Message, *,
     fetch = msg.code == Code.FETCH  # the rest of a FETCH answer is FETCHed (RFC 8132 §2.3.2)
     return await fetch_rest(endpoint, peer, msg.options, resp, timeout=timeout,
                             max_body=max_body, method=msg.code if fetch else Code.GET,
-                            payload=body if fetch else b"")
+                            payload=msg.payload if fetch else b"")
 
 
 async def fetch_rest(endpoint: CoapEndpoint, peer: Peer,

@@ -1,6 +1,8 @@
 """Firmware-update campaigns over the fleet with the Firmware Update object (Core V1_1_1
 §E.6): pull by Package URI (Write /5/0/1) or push (Write the package to /5/0/0, block-wise
-per RFC 7959 through ``devices/_blockwise.py``); per device wait for State 2 (Downloaded),
+per RFC 7959 through ``devices/_blockwise.py``, each block read by its offset from the
+package's source, a stored package's file, so a large package costs constant memory);
+per device wait for State 2 (Downloaded),
 Execute /5/0/2, wait for State 0 with Update Result 1; staged by device group, a stage
 whose failures pass the threshold halts the rollout and raises an alert. Also
 configuration pushed to a group (Write to every registered device of it).
@@ -14,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from simtrust.devices._blockwise import BlockSource, BytesSource
 from simtrust.devices._content import CF_OPAQUE, CF_SENML_CBOR, CF_TEXT
 from simtrust.devices._objects import Path, Value
 from simtrust.devices._server import DeviceManager, OperationFailed
@@ -45,13 +48,13 @@ class Campaign:
     results: dict[str, str] = field(default_factory=dict)
     halted_at_stage: int | None = None
     #: Push delivery: the package written to /5/0/0 (None: devices pull package_uri).
-    package: bytes | None = field(default=None, repr=False)
+    package: BlockSource | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"campaign_id": self.campaign_id, "tenant_id": self.tenant_id,
                 "package_uri": self.package_uri, "version": self.version,
                 "delivery": "pull" if self.package is None else "push",
-                "package_size": None if self.package is None else len(self.package),
+                "package_size": None if self.package is None else self.package.size,
                 "stages": self.stages, "failure_threshold": self.failure_threshold,
                 "status": self.status, "results": dict(self.results),
                 "halted_at_stage": self.halted_at_stage}
@@ -76,11 +79,15 @@ class FirmwareCampaigns:
 
     def create(self, tenant_id: str, package_uri: str, version: str, *,
                groups: Sequence[int] = (), stages: Sequence[Sequence[str]] = (),
-               failure_threshold: float = 0.2, package: bytes | None = None) -> Campaign:
+               failure_threshold: float = 0.2,
+               package: bytes | BlockSource | None = None) -> Campaign:
         """Stages from device groups (their devices registered now) or explicit endpoints.
-        With ``package`` the firmware is pushed to /5/0/0 and ``package_uri`` may be empty."""
+        With ``package`` (bytes, or a source such as a stored package read by offset) the
+        firmware is pushed to /5/0/0 and ``package_uri`` may be empty."""
+        if isinstance(package, bytes):
+            package = BytesSource(package)
         if package is not None:
-            if not 0 < len(package) <= MAX_PUSH:
+            if not 0 < package.size <= MAX_PUSH:
                 raise InvalidInput(f"a pushed package is 1 byte to {MAX_PUSH} bytes",
                                    field="package")
         elif not package_uri.startswith(("coap://", "coaps://", "http://", "https://")):
@@ -153,8 +160,8 @@ class FirmwareCampaigns:
             while not states.empty():
                 states.get_nowait()
             if campaign.package is not None:
-                await self._manager.write(endpoint, (5, 0, 0), {(5, 0, 0): campaign.package},
-                                          fmt=CF_OPAQUE, timeout=self._timeout)
+                await self._manager.write_blocks(endpoint, (5, 0, 0), campaign.package,
+                                                 fmt=CF_OPAQUE, timeout=self._timeout)
             else:
                 await self._manager.write(endpoint, (5, 0, 1),
                                           {(5, 0, 1): campaign.package_uri}, fmt=CF_TEXT,

@@ -7,6 +7,12 @@ the client names (``sha256``) must match (400). The finished file is fsynced, re
 its digest and the folder fsynced before the upload is acknowledged, so an acknowledged
 package survives a crash; the same content uploaded twice is one file. Packages are per
 tenant: another tenant's digest answers like one never uploaded.
+
+A campaign pushes a package from its file (:meth:`FirmwarePackages.open`): the digest is
+checked by reading the file in chunks, then each Block1 block is read by its offset when it
+is sent (:class:`StoredPackage`, a ``BlockSource`` of ``devices/_blockwise.py``), so a
+package costs constant memory whatever its size. A file replaced or changed after the
+check (size, mtime or inode differ) fails the transfer instead of sending a mix.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from typing import Any
 
 from simtrust.errors import InvalidInput, NotFound, PayloadTooLarge
 
-__all__ = ["FirmwarePackages", "PackageInfo", "PackageUpload", "parse_package_digest"]
+__all__ = ["FirmwarePackages", "PackageInfo", "PackageUpload", "StoredPackage",
+           "parse_package_digest"]
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 _TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -46,6 +53,48 @@ class PackageInfo:
     def to_json(self) -> dict[str, Any]:
         return {"digest": f"sha256:{self.digest}", "size": self.size,
                 "stored_at": self.stored_at.isoformat()}
+
+
+_CHUNK = 1 << 16
+
+
+class StoredPackage:
+    """A verified package read block by block from its file."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            stat = os.fstat(f.fileno())
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+        if digest.hexdigest() != path.name:
+            raise NotFound("no such firmware package", reason="unknown-package")
+        self._stamp = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+    def __repr__(self) -> str:
+        return f"StoredPackage({self._path.name[:12]}…, {self.size} bytes)"
+
+    @property
+    def size(self) -> int:
+        return self._stamp[0]
+
+    @property
+    def digest(self) -> str:
+        return self._path.name
+
+    def read(self, offset: int, n: int) -> bytes:
+        """``n`` bytes at ``offset`` (fewer at the end); NotFound if the file changed."""
+        try:
+            with self._path.open("rb") as f:
+                stat = os.fstat(f.fileno())
+                if (stat.st_size, stat.st_mtime_ns, stat.st_ino) != self._stamp:
+                    raise NotFound("the firmware package changed during the transfer",
+                                   reason="package-changed")
+                return os.pread(f.fileno(), n, offset)
+        except FileNotFoundError:
+            raise NotFound("the firmware package was deleted during the transfer",
+                           reason="package-changed") from None
 
 
 def _fsync_dir(path: Path) -> None:
@@ -143,6 +192,10 @@ class FirmwarePackages:
         if hashlib.sha256(data).hexdigest() != path.name:
             raise NotFound("no such firmware package", reason="unknown-package")
         return data
+
+    def open(self, tenant_id: str, digest: str) -> StoredPackage:
+        """The package for block-wise transfer from its file, its digest checked."""
+        return StoredPackage(self._path(tenant_id, digest))
 
     def packages(self, tenant_id: str) -> list[PackageInfo]:
         folder = self._folder(tenant_id)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from simtrust.alerts import AlertDeliveryError, AlertSink, alert_topic
 from simtrust.devices._blockwise import (
     Block1Assembler,
+    BlockSource,
     BodyTooLarge,
     exchange,
     fetch_rest,
@@ -452,8 +453,9 @@ class DeviceManager:
                    content_format: int | None = None, accept: int | None = None,
                    query: Sequence[str] = (), observe: int | None = None,
                    notify: Callable[[Peer, Message], None] | None = None,
-                   timeout: float = 60.0) -> Message:
-        """One request to a registered device, once it is reachable (queue mode)."""
+                   timeout: float = 60.0, source: BlockSource | None = None) -> Message:
+        """One request to a registered device, once it is reachable (queue mode); the body
+        read block by block from ``source`` when given."""
         reg = await self._reachable(self.get(endpoint), timeout)
         options: list[tuple[int, bytes]] = [(Opt.URI_PATH, str(p).encode()) for p in path]
         if observe is not None:
@@ -465,7 +467,8 @@ class DeviceManager:
         options.extend((Opt.URI_QUERY, q.encode()) for q in query)
         msg = Message(CON, code, 0, b"", tuple(options), payload)
         try:  # bodies over one block go block-wise (RFC 7959, devices/_blockwise.py)
-            return await exchange(self.endpoint, reg.peer, msg, timeout=timeout, observe=notify)
+            return await exchange(self.endpoint, reg.peer, msg, timeout=timeout, observe=notify,
+                                  source=source)
         except (TimeoutError, ConnectionResetError) as exc:
             raise OperationFailed(f"{endpoint} did not answer {format_path(path)}",
                                   reason="no-answer") from exc
@@ -523,6 +526,14 @@ class DeviceManager:
         self.check(await self.send(endpoint, Code.PUT if replace else Code.POST, path,
                                      payload=payload, content_format=fmt, timeout=timeout),
                     f"write {format_path(path)}")
+
+    async def write_blocks(self, endpoint: str, path: Path, source: BlockSource, *,
+                           fmt: int, timeout: float = 60.0) -> None:
+        """Write (PUT) a single-resource body read block by block from ``source`` (an
+        opaque package to /5/0/0), never held whole."""
+        self.check(await self.send(endpoint, Code.PUT, path, content_format=fmt,
+                                   timeout=timeout, source=source),
+                   f"write {format_path(path)}")
 
     async def write_attributes(self, endpoint: str, path: Path, attrs: Mapping[str, str], *,
                                timeout: float = 60.0) -> None:

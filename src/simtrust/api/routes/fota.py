@@ -23,7 +23,7 @@ from starlette.requests import ClientDisconnect
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Id64
 from simtrust.api.routes.devices import PathText, lwm2m_path, value_in
-from simtrust.devices import CF_SENML_CBOR, Campaign, parse_package_digest
+from simtrust.devices import CF_SENML_CBOR, Campaign, StoredPackage, parse_package_digest
 from simtrust.errors import InvalidInput, NotFound
 
 __all__ = ["router"]
@@ -92,13 +92,13 @@ def create_campaign(body: CampaignIn, rt: CurrentRuntime,
     tenant = _tenant(who, body.tenant_id)
     dev = rt.devices
 
-    package: bytes | None = None
+    package: bytes | StoredPackage | None = None
     if sum(x is not None for x in (body.package_base64, body.package_digest)) \
             + bool(body.package_uri) > 1:
         raise InvalidInput("give one of package_uri, package_base64, package_digest",
                            field="package_base64")
     if body.package_digest is not None:
-        package = rt.firmware.read(tenant, body.package_digest)
+        package = rt.firmware.open(tenant, body.package_digest)  # read by block when sent
     if body.package_base64 is not None:
         try:
             package = base64.b64decode(body.package_base64, validate=True)
