@@ -6,124 +6,46 @@ another key are refused with clear problems; tshark dissects the CMP traffic."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import shutil
-import socket
-import subprocess
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import dpkt
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from simtrust.api import create_app
-from simtrust.bootstrap import CertificateAuthorities, CmpProtection, DeviceClaims, key_binding
+from simtrust.bootstrap import CertificateAuthorities, CmpProtection, key_binding
 from simtrust.bootstrap._cmp import CmpClient
 from simtrust.cli import app as cli_app
 from simtrust.cli import main as cli_main
 from simtrust.errors import InvalidInput, InvalidSignature, PermissionDenied, StoreError
 
-from .conftest import TENANT, Env, iccid, imsi
+from .cmp_support import (
+    OPENSSL,
+    REFERENCE,
+    SECRET,
+    TSHARK,
+    Enterprise,
+    Relay,
+    cmp_bodies,
+    csr_for,
+    device,
+    dissector_problems,
+    mac_ca,
+    mock_cmp,
+    port_of,
+    write_pcap,
+)
+from .conftest import TENANT, Env, iccid
 from .test_standard_clients import run
 
-OPENSSL = shutil.which("openssl")
-TSHARK = shutil.which("tshark")
-SECRET = "enterprise-shared-secret-7"
-REFERENCE = "simtrust-ra"
 pytestmark = pytest.mark.skipif(OPENSSL is None or shutil.which("curl") is None,
                                 reason="openssl and curl are needed")
-
-
-class Enterprise:
-    """The enterprise's CA: its key and certificate as files for the mock server."""
-
-    def __init__(self, env: Env, tmp_path: Path, name: str = "Acme Enterprise CA") -> None:
-        self.dir = tmp_path
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
-        now = env.clock()
-        self.now = now
-        self.cert = (
-            x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()),
-                           critical=False)
-            .sign(self.key, hashes.SHA256()))
-        stem = name.split(maxsplit=1)[0].lower()
-        self.cert_file = tmp_path / f"{stem}-ca.pem"
-        self.key_file = tmp_path / f"{stem}-ca.key"
-        self.cert_file.write_bytes(self.cert_pem)
-        self.key_file.write_bytes(self.key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-
-    @property
-    def cert_pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
-
-    def issue(self, public: Any, cn: str, path: Path, *, client: bool = False) -> x509.Certificate:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)]))
-            .issuer_name(self.cert.subject).public_key(public)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(self.now - timedelta(minutes=5))
-            .not_valid_after(self.now + timedelta(days=30)))
-        if client:
-            builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public),
-                                            critical=False)
-        cert = builder.sign(self.key, hashes.SHA256())
-        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        return cert
-
-
-@contextmanager
-def mock_cmp(*args: str | Path) -> Iterator[str]:
-    """``openssl cmp -port 0`` (OpenSSL's CMP mock server) on loopback; yields its URL."""
-    proc = subprocess.Popen([str(OPENSSL), "cmp", "-port", "0", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        port = None
-        for line in proc.stdout:
-            if line.startswith("ACCEPT"):
-                port = int(line.split()[1].rsplit(":", 1)[1])
-                break
-        if port is None:
-            pytest.fail(f"openssl cmp mock server did not start: {proc.stderr.read() if proc.stderr else ''}")
-        yield f"http://127.0.0.1:{port}/pkix/"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def csr_for(key: ec.EllipticCurvePrivateKey) -> x509.CertificateSigningRequest:
-    return (x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "meter")]))
-            .sign(key, hashes.SHA256()))
-
-
-def mac_ca(env: Env, url: str, ent: Enterprise, secret: str = SECRET, *,
-           label: str = "acme-cmp") -> Any:
-    return env.boot.cas.register_delegated(
-        TENANT, label, kind="cmp", cmp_url=url, ca_pem=ent.cert_pem, actor="test",
-        cmp=CmpProtection("pbm", secret=secret.encode(), reference=REFERENCE.encode()))
-
-
-def device() -> DeviceClaims:
-    return DeviceClaims(TENANT, iccid(1).value, imsi(1).value)
 
 
 def test_device_enrols_through_the_est_front_from_the_cmp_mock(env: Env, tmp_path: Path) -> None:
@@ -306,92 +228,6 @@ def test_certificate_for_another_key_is_rejected(env: Env, tmp_path: Path) -> No
     assert [] == env.boot.cas.certificates(iccid=iccid(1).value)
 
 
-class Relay:
-    """A loopback TCP relay to ``target`` that records every connection's bytes in order
-    (CMP over HTTP opens one connection per message here)."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.connections: list[list[tuple[bool, bytes]]] = []
-        self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        self._target = target
-        self._threads: list[threading.Thread] = []
-        self._accept = threading.Thread(target=self._run, daemon=True)
-        self._accept.start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, up: bool,
-              flows: list[tuple[bool, bytes]]) -> None:
-        while True:
-            try:
-                data = src.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                with contextlib.suppress(OSError):
-                    dst.shutdown(socket.SHUT_WR)
-                return
-            with self._lock:
-                flows.append((up, data))
-            dst.sendall(data)
-
-    def _serve(self, client: socket.socket) -> None:
-        flows: list[tuple[bool, bytes]] = []
-        with self._lock:
-            self.connections.append(flows)
-        try:
-            server = socket.create_connection(self._target)
-        except OSError:
-            client.close()  # the target is down: the client sees the connection end
-            return
-        back = threading.Thread(target=self._pump, args=(server, client, False, flows),
-                                daemon=True)
-        back.start()
-        self._pump(client, server, True, flows)
-        back.join(timeout=30)
-        client.close()
-        server.close()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            thread = threading.Thread(target=self._serve, args=(client,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-        self._listener.close()
-        self._accept.join(timeout=10)
-        for thread in self._threads:
-            thread.join(timeout=30)
-
-
-def write_pcap(connections: list[list[tuple[bool, bytes]]], path: Path, port: int) -> None:
-    """Each recorded connection as its own TCP stream (client port 40000 + i)."""
-    client_ip, server_ip = socket.inet_aton("127.0.0.1"), socket.inet_aton("127.0.0.2")
-    with path.open("wb") as f:
-        writer = dpkt.pcap.Writer(f, linktype=dpkt.pcap.DLT_RAW)
-        n = 0
-        for i, flows in enumerate(connections):
-            seq = {True: 1000, False: 5000}
-            for up, data in flows:
-                tcp = dpkt.tcp.TCP(sport=40000 + i if up else port,
-                                   dport=port if up else 40000 + i, seq=seq[up], ack=seq[not up],
-                                   flags=dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH, data=data)
-                seq[up] += len(data)
-                ip = dpkt.ip.IP(src=client_ip if up else server_ip,
-                                dst=server_ip if up else client_ip, p=dpkt.ip.IP_PROTO_TCP,
-                                data=tcp)
-                ip.len = len(bytes(ip))
-                n += 1
-                writer.writepkt(bytes(ip), ts=1_700_000_000 + n * 0.001)
-
-
 @pytest.mark.skipif(TSHARK is None, reason="tshark is not installed")
 def test_tshark_dissects_the_cmp_exchange(env: Env, tmp_path: Path) -> None:
     ent = Enterprise(env, tmp_path)
@@ -399,7 +235,7 @@ def test_tshark_dissects_the_cmp_exchange(env: Env, tmp_path: Path) -> None:
     ent.issue(key.public_key(), "m", tmp_path / "issued.pem")
     with mock_cmp("-srv_secret", f"pass:{SECRET}", "-srv_ref", REFERENCE,
                   "-rsp_cert", tmp_path / "issued.pem") as url:
-        relay = Relay(("127.0.0.1", int(url.split(":")[2].split("/")[0])))
+        relay = Relay(("127.0.0.1", port_of(url)))
         try:
             ca = mac_ca(env, f"http://127.0.0.1:{relay.port}/pkix/", ent)
             env.boot.cas.issue(ca, csr_for(key), device(), actor="test")
@@ -407,17 +243,10 @@ def test_tshark_dissects_the_cmp_exchange(env: Env, tmp_path: Path) -> None:
             relay.close()
     capture = tmp_path / "cmp.pcap"
     write_pcap(relay.connections, capture, 80)
-    decode = ["-r", str(capture), "-d", "tcp.port==80,http"]
-    bodies = subprocess.run(
-        [str(TSHARK), *decode, "-Y", "cmp", "-T", "fields", "-e", "cmp.body"],
-        check=True, capture_output=True, text=True, timeout=120).stdout.split()
     # p10cr (4), cp (3), certConf (24), pkiConf (19), as tshark's CMP dissector reads the
     # application/pkixcmp bodies.
-    assert ["4", "3", "24", "19"] == bodies
-    bad = subprocess.run(
-        [str(TSHARK), *decode, "-Y", "_ws.malformed || _ws.expert.severity >= warning"],
-        check=True, capture_output=True, text=True, timeout=120).stdout
-    assert "" == bad.strip()
+    assert ["4", "3", "24", "19"] == cmp_bodies(capture)
+    assert "" == dissector_problems(capture)
 
 
 def test_cli_registers_a_cmp_delegate_that_enrols(env: Env, tmp_path: Path,

@@ -5,15 +5,8 @@ checks the HTTPS trust rules."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import socket
-import ssl
-import subprocess
-import threading
-import time
-from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,37 +19,29 @@ from simtrust.bootstrap import CertificateAuthorities, CmpProtection, EnrolmentR
 from simtrust.bootstrap._cmp import CmpClient
 from simtrust.errors import InvalidSignature, PermissionDenied, StoreError
 
-from .conftest import TENANT, Env, iccid
-from .test_cmp_delegated import (
+from .cmp_support import (
+    MAC,
     REFERENCE,
     SECRET,
     TSHARK,
     Enterprise,
     Relay,
+    TlsRelay,
+    cmp_bodies,
     csr_for,
     device,
+    dissector_problems,
     mac_ca,
     mock_cmp,
+    port_of,
+    tls_server_cert,
+    tshark,
+    until,
     write_pcap,
 )
+from .conftest import TENANT, Env, iccid
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed")
-MAC = ("-srv_secret", f"pass:{SECRET}", "-srv_ref", REFERENCE)
-
-
-def port_of(url: str) -> int:
-    return int(url.split(":")[2].split("/", maxsplit=1)[0])
-
-
-def until(condition: Callable[[], Any], what: str, deadline: float = 120.0) -> Any:
-    """Poll ``condition`` until it is truthy (generous deadline, no fixed sleeps)."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def enrolled(env: Env, tmp_path: Path, ent: Enterprise, url: str,
@@ -230,99 +215,13 @@ def test_tshark_dissects_kur_and_rr(env: Env, tmp_path: Path) -> None:
             relay.close()
     capture = tmp_path / "cmp.pcap"
     write_pcap(relay.connections, capture, 80)
-    decode = ["-r", str(capture), "-d", "tcp.port==80,http"]
-    bodies = subprocess.run(
-        [str(TSHARK), *decode, "-Y", "cmp", "-T", "fields", "-e", "cmp.body"],
-        check=True, capture_output=True, text=True, timeout=120).stdout.split()
     # kur (7), kup (8), certConf (24), pkiConf (19), rr (11), rp (12).
-    assert ["7", "8", "24", "19", "11", "12"] == bodies
-    fields = subprocess.run(
-        [str(TSHARK), *decode, "-Y", "cmp.body == 11", "-V"],
-        check=True, capture_output=True, text=True, timeout=120).stdout
-    assert "keyCompromise" in fields
-    bad = subprocess.run(
-        [str(TSHARK), *decode, "-Y", "_ws.malformed || _ws.expert.severity >= warning"],
-        check=True, capture_output=True, text=True, timeout=120).stdout
-    assert "" == bad.strip()
+    assert ["7", "8", "24", "19", "11", "12"] == cmp_bodies(capture)
+    assert "keyCompromise" in tshark(capture, "-Y", "cmp.body == 11", "-V")
+    assert "" == dissector_problems(capture)
 
 
 # -- CMP over HTTPS ----------------------------------------------------------------------
-
-
-class TlsRelay:
-    """A TLS-terminating relay (the way a CMP server is commonly put behind HTTPS):
-    TLS from simtrust, plain HTTP to the mock server."""
-
-    def __init__(self, target: int, cert: Path, key: Path) -> None:
-        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self._context.load_cert_chain(cert, key)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        self._target = target
-        self.handshakes_failed = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                raw, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
-
-    def _serve(self, raw: socket.socket) -> None:
-        try:
-            tls = self._context.wrap_socket(raw, server_side=True)
-        except (ssl.SSLError, OSError):
-            self.handshakes_failed += 1
-            raw.close()
-            return
-        with tls, socket.create_connection(("127.0.0.1", self._target)) as upstream:
-            back = threading.Thread(target=self._pump, args=(upstream, tls), daemon=True)
-            back.start()
-            self._pump(tls, upstream)
-            back.join(timeout=30)
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        while True:
-            try:
-                data = src.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                with contextlib.suppress(OSError):
-                    dst.shutdown(socket.SHUT_WR)
-                return
-            with contextlib.suppress(OSError):
-                dst.sendall(data)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-        self._listener.close()
-        self._thread.join(timeout=10)
-
-
-def tls_server_cert(issuer: Enterprise, tmp_path: Path, name: str, host: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = issuer.now
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, host)]))
-            .issuer_name(issuer.cert.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .sign(issuer.key, hashes.SHA256()))
-    cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
 
 
 def test_cmp_over_https_checks_the_servers_certificate(env: Env, tmp_path: Path) -> None:
@@ -388,9 +287,5 @@ def test_est_reenrolment_goes_to_the_enterprise_ca_as_kur(env: Env, tmp_path: Pa
         c.serial for c in env.boot.cas.certificates(iccid=iccid(1).value)]
     capture = tmp_path / "est-kur.pcap"
     write_pcap(relay.connections, capture, 80)
-    bodies = subprocess.run(
-        [str(TSHARK), "-r", str(capture), "-d", "tcp.port==80,http", "-Y", "cmp", "-T",
-         "fields", "-e", "cmp.body"], check=True, capture_output=True, text=True,
-        timeout=120).stdout.split()
     # p10cr/cp/certConf/pkiConf for the enrolment, then kur/kup/certConf/pkiConf.
-    assert ["4", "3", "24", "19", "7", "8", "24", "19"] == bodies
+    assert ["4", "3", "24", "19", "7", "8", "24", "19"] == cmp_bodies(capture)

@@ -14,8 +14,8 @@ from simtrust.bootstrap import CertificateAuthorities, CmpProtection
 from simtrust.bootstrap._ca_waiting import EnrolmentPending
 from simtrust.runtime import Runtime
 
+from .cmp_support import REFERENCE, SECRET, Enterprise, csr_for, device, mock_cmp
 from .conftest import TENANT, Clock
-from .test_cmp_delegated import REFERENCE, SECRET, Enterprise, csr_for, device, mock_cmp
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed")
 

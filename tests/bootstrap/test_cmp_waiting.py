@@ -18,9 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from simtrust.bootstrap import CertificateAuthorities, EnrolmentRefused, key_binding
 
+from .cmp_support import REFERENCE, SECRET, Enterprise, mac_ca, mock_cmp, until
 from .conftest import TENANT, Env, iccid
-from .test_cmp_delegated import REFERENCE, SECRET, Enterprise, mac_ca, mock_cmp
-from .test_cmp_lifecycle import until
 from .test_standard_clients import run
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is needed")
