@@ -305,10 +305,34 @@ def test_every_tmf_operation_answers_what_the_official_files_describe(
     waiting_id = waiting.document["id"]
     assert 200 == api.patch(f"{SERVICE_ORDERING}/serviceOrder/{waiting_id}",
                             json={"description": "soon"}, headers=acme).status_code
-    assert 201 == api.post(f"{SERVICE_ORDERING}/cancelServiceOrder", json={
-        "serviceOrder": {"id": waiting_id}}, headers=acme).status_code
+    assert 409 == api.delete(f"{SERVICE_ORDERING}/serviceOrder/{waiting_id}",
+                             headers=acme).status_code  # not final yet
+    task = api.post(f"{SERVICE_ORDERING}/cancelServiceOrder", json={
+        "serviceOrder": {"id": waiting_id}, "cancellationReason": "typo"}, headers=acme)
+    assert 201 == task.status_code, task.text
     assert 409 == api.post(f"{SERVICE_ORDERING}/cancelServiceOrder", json={
         "serviceOrder": {"id": waiting_id}}, headers=acme).status_code
+    tasks = api.get(f"{SERVICE_ORDERING}/cancelServiceOrder", headers=acme)
+    assert [task.json()] == tasks.json()
+    stored = api.get(f"{SERVICE_ORDERING}/cancelServiceOrder/{task.json()['id']}",
+                     headers=acme).json()
+    assert ("done", "typo", waiting_id) == (stored["state"], stored["cancellationReason"],
+                                            stored["serviceOrder"]["id"])
+    assert 404 == api.get(f"{SERVICE_ORDERING}/cancelServiceOrder/missing",
+                          headers=acme).status_code
+    assert 403 == api.delete(f"{SERVICE_ORDERING}/serviceOrder/{waiting_id}",
+                             headers=viewer).status_code
+    assert 204 == api.delete(f"{SERVICE_ORDERING}/serviceOrder/{waiting_id}",
+                             headers=acme).status_code
+    assert 404 == api.get(f"{SERVICE_ORDERING}/serviceOrder/{waiting_id}",
+                          headers=acme).status_code
+    assert 404 == api.delete(f"{SERVICE_ORDERING}/serviceOrder/{waiting_id}",
+                             headers=acme).status_code
+    fulfilling = next(o["id"] for o in api.get(f"{SERVICE_ORDERING}/serviceOrder",
+                                               headers=acme).json() if "orderRelationship" in o
+                      and o["orderRelationship"])
+    assert 409 == api.delete(f"{SERVICE_ORDERING}/serviceOrder/{fulfilling}",
+                             headers=acme).status_code
     assert 404 == api.patch(f"{SERVICE_ORDERING}/serviceOrder/missing",
                             json={"description": "x"}, headers=acme).status_code
     made = api.post(f"{SERVICE_INVENTORY}/service", json={**sims, "state": "active"},

@@ -14,7 +14,8 @@ moves it ``inProgress`` and runs the steps (each in one transaction), then
 ``completed``; on a failure the finished store-backed steps are compensated in
 reverse and the order is ``failed`` (``partial`` when a ledger step stays).
 Cancellation (TMF641 §"cancelServiceOrder" and the state model: only an order
-that has not started, ``acknowledged``) is immediate; later it is 409.
+that has not started, ``acknowledged``) is immediate, its task stored ``done``
+(TaskStateType) and readable; later it is 409.
 
 TMF638 v4.0.0 (Service Inventory): ``POST service`` provisions one service
 synchronously (same checks, the provisioning and the inventory row in one
@@ -39,7 +40,7 @@ from simtrust.errors import Conflict, InvalidInput, NotFound, Rejected, Simtrust
 from simtrust.market._lifecycle import Emit, service_values, update_service
 from simtrust.market._orchestrate import _catalog, _values, spec_function
 from simtrust.market._provision import FUNCTION_ORDER, Provisioners
-from simtrust.market._records import ServiceOrder, ServiceRecord
+from simtrust.market._records import Cancellation, ServiceOrder, ServiceRecord
 from simtrust.store import Database
 
 __all__ = ["CLIENT_ORDER", "ClientServices"]
@@ -404,9 +405,35 @@ class ClientServices:
              self._clock().isoformat()))
         self._emit("serviceInventory", "ServiceCreateEvent", "service", service, tenant_id)
 
+    def cancel_task(self, order: ServiceOrder, actor: str, reason: str | None = None,
+                    ) -> Cancellation:
+        """TMF641 ``cancelServiceOrder``: cancel now (see :meth:`cancel`) and keep the task,
+        ``done`` (TaskStateType) in the transaction that cancels; refused is 409."""
+        task_id = str(uuid.uuid4())
+        task: dict[str, Any] = {
+            "id": task_id, "@type": "CancelServiceOrder", "state": "done",
+            **({"cancellationReason": reason} if reason else {}),
+            "serviceOrder": {"id": order.document["id"], "@referredType": "ServiceOrder"}}
+        self.cancel(order, actor, reason, task)
+        return Cancellation(order.tenant_id, task)
+
+    def get_cancel_task(self, task_id: str) -> Cancellation:
+        row = self._db.query_one("SELECT tenant_id, body FROM market_service_cancellations"
+                                 " WHERE id = ?", (task_id,))
+        if row is None:
+            raise NotFound(f"no cancelServiceOrder {task_id!r}", id=task_id)
+        return Cancellation(row[0], json.loads(row[1]))
+
+    def list_cancel_tasks(self, tenant_id: str | None, everything: bool) -> list[Cancellation]:
+        where, args = ("", ()) if everything else (" WHERE tenant_id = ?", (tenant_id,))
+        rows = self._db.query("SELECT tenant_id, body FROM market_service_cancellations"
+                              f"{where} ORDER BY created_at, id", args)
+        return [Cancellation(r[0], json.loads(r[1])) for r in rows]
+
     def cancel(self, order: ServiceOrder, actor: str, reason: str | None = None,
-               ) -> dict[str, Any]:
-        """Cancel an order that has not started (TMF641 state model); the order after."""
+               task: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Cancel an order that has not started (TMF641 state model); the order after.
+        A ``cancelServiceOrder`` ``task`` is stored with it (one transaction)."""
         doc = dict(order.document)
         if doc.get("state") != "acknowledged" or "orderRelationship" in doc:
             raise Conflict(f"serviceOrder {doc['id']!r} is {doc.get('state')}: only an"
@@ -423,12 +450,40 @@ class ClientServices:
                                      (doc["id"],))
             if raw is None or not self._set(doc, json.loads(raw[0]), "acknowledged"):
                 raise Conflict(f"serviceOrder {doc['id']!r} has started", id=doc["id"])
+            if task is not None:
+                task["effectiveCancellationDate"] = at
+                self._db.execute(
+                    "INSERT INTO market_service_cancellations (id, tenant_id, order_id, body,"
+                    " created_at) VALUES (?, ?, ?, ?, ?)",
+                    (task["id"], order.tenant_id, doc["id"], json.dumps(task),
+                     self._clock().isoformat()))
             self._audit.append(actor=actor, action="market.serviceOrder.cancel",
                                subject=f"serviceOrder:{doc['id']}", outcome="success",
                                tenant_id=order.tenant_id, reason=reason or "")
             self._emit("serviceOrdering", "ServiceOrderStateChangeEvent", "serviceOrder", doc,
                        order.tenant_id)
         return doc
+
+    def delete_order(self, order: ServiceOrder, actor: str) -> None:
+        """TMF641 ``DELETE serviceOrder/{id}``: a client order in a final state leaves the
+        list (its services stay in the inventory); one still open, or one fulfilling a
+        product order, is 409."""
+        doc = order.document
+        if "orderRelationship" in doc:
+            raise Conflict(f"serviceOrder {doc['id']!r} fulfils a product order: it changes"
+                           " with that order", id=doc["id"])
+        with self._db.transaction():
+            if self._db.execute(
+                    "DELETE FROM market_service_orders WHERE id = ? AND product_order_id = ?"
+                    " AND state IN ('completed', 'failed', 'partial', 'cancelled')",
+                    (doc["id"], CLIENT_ORDER)) != 1:
+                raise Conflict(f"serviceOrder {doc['id']!r} is {self._state(doc['id'])}: only"
+                               " an order in a final state is deleted", id=doc["id"])
+            self._audit.append(actor=actor, action="market.serviceOrder.delete",
+                               subject=f"serviceOrder:{doc['id']}", outcome="success",
+                               tenant_id=order.tenant_id)
+            self._emit("serviceOrdering", "ServiceOrderDeleteEvent", "serviceOrder", doc,
+                       order.tenant_id)
 
     def patch_order(self, order: ServiceOrder, patch: dict[str, Any], actor: str,
                     ) -> dict[str, Any]:

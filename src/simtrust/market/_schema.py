@@ -194,4 +194,20 @@ MIGRATIONS = [
         )
         """,
     ),
+    Migration(
+        "market",
+        8,
+        "TMF641 cancelServiceOrder tasks",
+        """
+        CREATE TABLE market_service_cancellations (
+            id TEXT PRIMARY KEY,
+            tenant_id TEXT,
+            order_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX market_service_cancellations_tenant
+            ON market_service_cancellations (tenant_id, created_at)
+        """,
+    ),
 ]

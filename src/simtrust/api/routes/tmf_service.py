@@ -1,8 +1,10 @@
 """TMF641 v4.1.0 service orders and TMF638 v4.0.0 service writes placed by clients.
 
 Official operations (``TMF641-ServiceOrdering-v4.1.0.swagger.json``:
-``POST /serviceOrder``, ``PATCH /serviceOrder/{id}``, ``POST
-/cancelServiceOrder``; ``TMF638-ServiceInventory-v4.0.0.swagger.json``: ``POST
+``POST /serviceOrder``, ``PATCH /serviceOrder/{id}``, ``DELETE
+/serviceOrder/{id}`` (final states only, else 409), ``POST``/``GET
+/cancelServiceOrder``, ``GET /cancelServiceOrder/{id}``;
+``TMF638-ServiceInventory-v4.0.0.swagger.json``: ``POST
 /service``, ``PATCH /service/{id}``, ``DELETE /service/{id}``); the reads are in
 ``tmf.py``. Bodies are checked against the official request schemas first
 (``tmf_requests``); the work is ``market._client_services`` (see
@@ -12,7 +14,6 @@ service answers 404 like a missing one.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
@@ -21,16 +22,22 @@ from fastapi.responses import JSONResponse
 from simtrust.api.deps import CurrentRuntime
 from simtrust.api.routes.tmf import (
     _ERRORS,
+    _MAX_LIMIT,
     SERVICE_ORDERING,
     CurrentPrincipal,
+    Fields,
     JsonBody,
+    Limit,
+    Offset,
     PatchBody,
     _base,
     _official_body,
+    _page,
     _service_doc,
     _service_order_doc,
 )
 from simtrust.errors import InvalidInput, NotFound
+from simtrust.market import select_fields
 
 __all__ = ["router"]
 
@@ -66,6 +73,15 @@ def patch_service_order(id: str, body: PatchBody, request: Request, rt: CurrentR
                               rt.market.client_services.patch_order(order, body, who.actor))
 
 
+@router.delete(f"{SERVICE_ORDERING}/serviceOrder/{{id}}", status_code=204, responses=_ERRORS,
+               operation_id="deleteServiceOrder", summary="Deletes a ServiceOrder")
+def delete_service_order(id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> Response:
+    order = _order(rt, who, id)
+    who.require_admin()
+    rt.market.client_services.delete_order(order, who.actor)
+    return Response(status_code=204)
+
+
 @router.post(f"{SERVICE_ORDERING}/cancelServiceOrder", status_code=201, responses=_ERRORS,
              operation_id="createCancelServiceOrder", summary="Creates a CancelServiceOrder")
 def cancel_service_order(body: JsonBody, request: Request, rt: CurrentRuntime,
@@ -77,17 +93,39 @@ def cancel_service_order(body: JsonBody, request: Request, rt: CurrentRuntime,
                            attribute="serviceOrder")
     order = _order(rt, who, ref["id"])
     reason = body.get("cancellationReason")
-    done = rt.market.client_services.cancel(
+    task = rt.market.client_services.cancel_task(
         order, who.actor, reason if isinstance(reason, str) else None)
-    base = _base(request)
-    task_id = str(uuid.uuid4())
-    doc = {"id": task_id, "href": f"{base}{SERVICE_ORDERING}/cancelServiceOrder/{task_id}",
-           "@type": "CancelServiceOrder", "state": "done",
-           "effectiveCancellationDate": done["cancellationDate"],
-           **({"cancellationReason": reason} if isinstance(reason, str) else {}),
-           "serviceOrder": {"id": done["id"], "@referredType": "ServiceOrder",
-                            "href": f"{base}{SERVICE_ORDERING}/serviceOrder/{done['id']}"}}
+    doc = _cancel_doc(request, task.document)
     return JSONResponse(doc, status_code=201, headers={"Location": doc["href"]})
+
+
+def _cancel_doc(request: Request, document: dict[str, Any]) -> dict[str, Any]:
+    base = _base(request)
+    ref = document["serviceOrder"]
+    return {**document, "href": f"{base}{SERVICE_ORDERING}/cancelServiceOrder/{document['id']}",
+            "serviceOrder": {**ref, "href": f"{base}{SERVICE_ORDERING}/serviceOrder/{ref['id']}"}}
+
+
+@router.get(f"{SERVICE_ORDERING}/cancelServiceOrder", responses=_ERRORS,
+            operation_id="listCancelServiceOrder",
+            summary="List or find CancelServiceOrder objects")
+def list_cancel_service_orders(request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
+                               fields: Fields = None, offset: Offset = 0,
+                               limit: Limit = _MAX_LIMIT) -> JSONResponse:
+    tasks = rt.market.client_services.list_cancel_tasks(who.tenant_id, who.is_operator)
+    return _page(request, [_cancel_doc(request, t.document) for t in tasks], fields, offset,
+                 limit)
+
+
+@router.get(f"{SERVICE_ORDERING}/cancelServiceOrder/{{id}}", responses=_ERRORS,
+            operation_id="retrieveCancelServiceOrder",
+            summary="Retrieves a CancelServiceOrder by ID")
+def retrieve_cancel_service_order(id: str, request: Request, rt: CurrentRuntime,
+                                  who: CurrentPrincipal, fields: Fields = None,
+                                  ) -> dict[str, Any]:
+    task = rt.market.client_services.get_cancel_task(id)
+    who.check_tenant(task.tenant_id, NotFound(f"no cancelServiceOrder {id!r}", id=id))
+    return select_fields(_cancel_doc(request, task.document), fields)
 
 
 @router.post(f"{SERVICE_INVENTORY}/service", status_code=201, responses=_ERRORS,
