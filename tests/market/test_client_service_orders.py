@@ -6,12 +6,15 @@ is in ``test_buyer.py`` and ``test_tmf_openapi.py``.
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from simtrust.errors import NotFound, Rejected
+from simtrust.cli._root import _start_service_orders
+from simtrust.errors import InvalidInput, NotFound, Rejected
 from simtrust.market import ServiceOrder
 from simtrust.runtime import Runtime
 
@@ -107,3 +110,50 @@ def test_recovery_fails_an_interrupted_order_and_runs_waiting_ones(rt: Runtime) 
     assert 2 == services.recover()
     assert "failed" == rt.market.get_service_order(stuck.document["id"]).document["state"]
     assert "completed" == rt.market.get_service_order(waiting.document["id"]).document["state"]
+
+
+def test_a_future_requested_start_waits_in_the_store_for_serves_scheduler(
+        tmp_path: Path) -> None:
+    """TMF641 ``requestedStartDate``: the order waits ``acknowledged`` (durably) and the
+    scheduler of ``simtrust serve`` runs it once due, also after a restart."""
+    then = datetime.now(UTC) - timedelta(days=1)
+    first = Runtime.ephemeral(tmp_path / "node", clock=lambda: then)
+    first.tenants.create_tenant("acme", "Acme")
+    first.subscriber.inventory.allocations.set_addresses("acme", networks=["10.0.0.0/8"],
+                                                         actor="test")
+    specs = _specs(first)
+    add_stock(first, 2)
+    services = first.market.client_services
+
+    def placed(start: datetime) -> str:
+        order = services.create_order("acme", {
+            "requestedStartDate": start.isoformat(), "serviceOrderItem": [
+                {"id": "sims", "action": "add", "service": {
+                    "serviceSpecification": {"id": specs["SimBatch"]}}}]}, "test")
+        return str(order.document["id"])
+
+    soon, later = placed(then + timedelta(hours=1)), placed(then + timedelta(days=30))
+    with pytest.raises(InvalidInput):
+        services.create_order("acme", {"requestedStartDate": "tomorrow", "serviceOrderItem": [
+            {"id": "1", "service": {"serviceSpecification": {"id": specs["SimBatch"]}}}]},
+            "test")
+    assert "acknowledged" == services.process(soon)
+    assert (0, 0) == (services.run_due(), services.recover())
+    settings = first.settings
+    first.close()
+
+    second = Runtime.open(settings)  # a day later, by the real clock: ``soon`` is due
+    try:
+        stop = _start_service_orders(second, 0.05)
+        try:
+            deadline = time.monotonic() + 8
+            while second.market.get_service_order(soon).document["state"] == "acknowledged" \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop()
+        assert "completed" == second.market.get_service_order(soon).document["state"]
+        assert "acknowledged" == second.market.get_service_order(later).document["state"]
+        assert 1 == len(second.market.list_services("acme", False))
+    finally:
+        second.close()

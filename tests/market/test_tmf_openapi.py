@@ -300,6 +300,12 @@ def test_every_tmf_operation_answers_what_the_official_files_describe(
         headers=acme).status_code
     assert 400 == api.post(f"{SERVICE_ORDERING}/serviceOrder", json={"serviceOrderItem": 1},
                            headers=acme).status_code
+    future = api.post(f"{SERVICE_ORDERING}/serviceOrder", json={
+        "requestedStartDate": "2099-01-01T00:00:00Z", "serviceOrderItem": [
+            {"id": "1", "action": "add", "service": sims}]}, headers=acme)
+    assert 201 == future.status_code, future.text  # waits for its requestedStartDate
+    assert "acknowledged" == api.get(f"{SERVICE_ORDERING}/serviceOrder/{future.json()['id']}",
+                                     headers=acme).json()["state"]
     waiting = rt.market.client_services.create_order(
         "acme", {"serviceOrderItem": [{"id": "1", "action": "add", "service": sims}]}, "test")
     waiting_id = waiting.document["id"]
@@ -329,8 +335,8 @@ def test_every_tmf_operation_answers_what_the_official_files_describe(
     assert 404 == api.delete(f"{SERVICE_ORDERING}/serviceOrder/{waiting_id}",
                              headers=acme).status_code
     fulfilling = next(o["id"] for o in api.get(f"{SERVICE_ORDERING}/serviceOrder",
-                                               headers=acme).json() if "orderRelationship" in o
-                      and o["orderRelationship"])
+                                               headers=acme).json()
+                      if o.get("orderRelationship"))
     assert 409 == api.delete(f"{SERVICE_ORDERING}/serviceOrder/{fulfilling}",
                              headers=acme).status_code
     assert 404 == api.patch(f"{SERVICE_ORDERING}/serviceOrder/missing",

@@ -189,6 +189,7 @@ def serve(
         rt.orchestrator.recover()
         rt.market.cancellations.recover()
         rt.market.client_services.recover()
+        stops.append(_start_service_orders(rt))  # orders waiting for requestedStartDate
         rt.market.jobs.start()  # catalog import/export jobs accepted before a stop run too
         rt.market_events.start()
         tunnels = _start_tunnel_watch(rt)
@@ -453,6 +454,29 @@ def _start_energy_clearing(rt: Runtime) -> threading.Event | None:
 
     threading.Thread(target=loop, name="energy-clearing", daemon=True).start()
     return stop
+
+
+#: How often ``serve`` looks for client service orders whose requestedStartDate came.
+SERVICE_ORDER_POLL_S = 1.0
+
+
+def _start_service_orders(rt: Runtime, interval: float = SERVICE_ORDER_POLL_S,
+                          ) -> Callable[[], None]:
+    """TMF641 client orders with a future ``requestedStartDate`` wait ``acknowledged`` in
+    the store; this thread runs them once due (after a restart too); returns its stop."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                rt.market.client_services.run_due()
+            except Exception as exc:  # noqa: BLE001 - one bad tick must not end the scheduler
+                detail = exc.detail if isinstance(exc, SimtrustError) else repr(exc)
+                err_console.print(f"service order scheduler: {detail}")
+            stop.wait(interval)
+
+    threading.Thread(target=loop, name="service-orders", daemon=True).start()
+    return stop.set
 
 
 def _start_tunnel_watch(rt: Runtime) -> TunnelWatch | None:

@@ -15,7 +15,9 @@ moves it ``inProgress`` and runs the steps (each in one transaction), then
 reverse and the order is ``failed`` (``partial`` when a ledger step stays).
 Cancellation (TMF641 §"cancelServiceOrder" and the state model: only an order
 that has not started, ``acknowledged``) is immediate, its task stored ``done``
-(TaskStateType) and readable; later it is 409.
+(TaskStateType) and readable; later it is 409. An order with a future
+``requestedStartDate`` stays ``acknowledged`` (cancellable) until
+:meth:`ClientServices.run_due` finds it due.
 
 TMF638 v4.0.0 (Service Inventory): ``POST service`` provisions one service
 synchronously (same checks, the provisioning and the inventory row in one
@@ -69,6 +71,17 @@ def _chars(raw: Any, where: str) -> dict[str, Any]:
             raise InvalidInput(f"each {where} has a name and a value", attribute=where)
         values[entry["name"]] = entry["value"]
     return values
+
+
+def _start(order: Mapping[str, Any]) -> datetime:
+    """When the order may start: its ``requestedStartDate`` (TMF641), else at once."""
+    raw = order.get("requestedStartDate")
+    try:
+        moment = datetime.fromisoformat(raw) if isinstance(raw, str) else datetime.min
+    except ValueError:
+        raise InvalidInput("requestedStartDate is not a date-time",
+                           attribute="requestedStartDate") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _characteristics(values: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -220,6 +233,7 @@ class ClientServices:
                      ) -> ServiceOrder:
         """Check and store a client's service order (``acknowledged``)."""
         steps = self._plan(tenant_id, body.get("serviceOrderItem"))
+        _start(body)  # a requestedStartDate that is no date-time is 400, nothing written
         now = self._clock()
         at = _iso(now)
         order_id = str(uuid.uuid4())
@@ -270,9 +284,10 @@ class ClientServices:
         if row is None:
             raise NotFound(f"no serviceOrder {order_id!r}", id=order_id)
         tenant_id, state, body, raw, product_order = row
-        if state != "acknowledged" or product_order != CLIENT_ORDER:
-            return str(state)
         order, journal = json.loads(body), json.loads(raw)
+        if state != "acknowledged" or product_order != CLIENT_ORDER \
+                or _start(order) > self._clock():
+            return str(state)  # a future requestedStartDate waits for run_due
         steps: list[dict[str, Any]] = journal["plan"]
         order["state"] = "inProgress"
         order["startDate"] = _iso(self._clock())
@@ -308,9 +323,19 @@ class ClientServices:
                 break
         return self._finish(str(tenant_id), order, journal, steps, results, failure)
 
+    def run_due(self) -> int:
+        """Run the acknowledged client orders whose ``requestedStartDate`` has come (serve's
+        scheduler; the orders wait in the store, so a restart loses none); how many ran."""
+        rows = self._db.query("SELECT id, body FROM market_service_orders WHERE state ="
+                              " 'acknowledged' AND product_order_id = ? ORDER BY created_at,"
+                              " id", (CLIENT_ORDER,))
+        now = self._clock()
+        due = [str(i) for i, body in rows if _start(json.loads(body)) <= now]
+        return sum(self.process(i) != "acknowledged" for i in due)
+
     def recover(self) -> int:
         """After a stop: fail client orders caught ``inProgress`` (undoing their journaled
-        steps), then run the acknowledged ones; how many orders were touched."""
+        steps), then run the acknowledged ones that are due; how many orders were touched."""
         rows = self._db.query(
             "SELECT tenant_id, body, journal FROM market_service_orders WHERE state ="
             " 'inProgress' AND product_order_id = ? ORDER BY created_at, id", (CLIENT_ORDER,))
@@ -325,9 +350,8 @@ class ClientServices:
         waiting = self._db.query(
             "SELECT id FROM market_service_orders WHERE state = 'acknowledged'"
             " AND product_order_id = ? ORDER BY created_at, id", (CLIENT_ORDER,))
-        for (order_id,) in waiting:
-            self.process(str(order_id))
-        return len(rows) + len(waiting)
+        ran = sum(self.process(str(i)) != "acknowledged" for (i,) in waiting)
+        return len(rows) + ran
 
     def _state(self, order_id: str) -> str:
         row = self._db.query_one("SELECT state FROM market_service_orders WHERE id = ?",
@@ -417,19 +441,6 @@ class ClientServices:
         self.cancel(order, actor, reason, task)
         return Cancellation(order.tenant_id, task)
 
-    def get_cancel_task(self, task_id: str) -> Cancellation:
-        row = self._db.query_one("SELECT tenant_id, body FROM market_service_cancellations"
-                                 " WHERE id = ?", (task_id,))
-        if row is None:
-            raise NotFound(f"no cancelServiceOrder {task_id!r}", id=task_id)
-        return Cancellation(row[0], json.loads(row[1]))
-
-    def list_cancel_tasks(self, tenant_id: str | None, everything: bool) -> list[Cancellation]:
-        where, args = ("", ()) if everything else (" WHERE tenant_id = ?", (tenant_id,))
-        rows = self._db.query("SELECT tenant_id, body FROM market_service_cancellations"
-                              f"{where} ORDER BY created_at, id", args)
-        return [Cancellation(r[0], json.loads(r[1])) for r in rows]
-
     def cancel(self, order: ServiceOrder, actor: str, reason: str | None = None,
                task: dict[str, Any] | None = None) -> dict[str, Any]:
         """Cancel an order that has not started (TMF641 state model); the order after.
@@ -463,27 +474,6 @@ class ClientServices:
             self._emit("serviceOrdering", "ServiceOrderStateChangeEvent", "serviceOrder", doc,
                        order.tenant_id)
         return doc
-
-    def delete_order(self, order: ServiceOrder, actor: str) -> None:
-        """TMF641 ``DELETE serviceOrder/{id}``: a client order in a final state leaves the
-        list (its services stay in the inventory); one still open, or one fulfilling a
-        product order, is 409."""
-        doc = order.document
-        if "orderRelationship" in doc:
-            raise Conflict(f"serviceOrder {doc['id']!r} fulfils a product order: it changes"
-                           " with that order", id=doc["id"])
-        with self._db.transaction():
-            if self._db.execute(
-                    "DELETE FROM market_service_orders WHERE id = ? AND product_order_id = ?"
-                    " AND state IN ('completed', 'failed', 'partial', 'cancelled')",
-                    (doc["id"], CLIENT_ORDER)) != 1:
-                raise Conflict(f"serviceOrder {doc['id']!r} is {self._state(doc['id'])}: only"
-                               " an order in a final state is deleted", id=doc["id"])
-            self._audit.append(actor=actor, action="market.serviceOrder.delete",
-                               subject=f"serviceOrder:{doc['id']}", outcome="success",
-                               tenant_id=order.tenant_id)
-            self._emit("serviceOrdering", "ServiceOrderDeleteEvent", "serviceOrder", doc,
-                       order.tenant_id)
 
     def patch_order(self, order: ServiceOrder, patch: dict[str, Any], actor: str,
                     ) -> dict[str, Any]:

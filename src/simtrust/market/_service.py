@@ -33,9 +33,9 @@ from datetime import datetime
 from typing import Any
 
 from simtrust.audit import AuditLog
-from simtrust.errors import InvalidInput, InvalidTransition, NotFound, Rejected
+from simtrust.errors import Conflict, InvalidInput, InvalidTransition, NotFound, Rejected
 from simtrust.market._cancel import Cancellations
-from simtrust.market._client_services import ClientServices
+from simtrust.market._client_services import CLIENT_ORDER, ClientServices
 from simtrust.market._events import MarketEvents
 from simtrust.market._jobs import CatalogJobs
 from simtrust.market._lifecycle import CHANGES, change_item, lock_products, settle_products
@@ -539,6 +539,41 @@ class MarketService:
                 "SELECT tenant_id, body FROM market_service_orders WHERE tenant_id = ?"
                 " ORDER BY created_at, id", (tenant_id,))
         return [ServiceOrder(r[0], json.loads(r[1])) for r in rows]
+
+    def get_service_cancellation(self, task_id: str) -> Cancellation:
+        row = self._db.query_one("SELECT tenant_id, body FROM market_service_cancellations"
+                                 " WHERE id = ?", (task_id,))
+        if row is None:
+            raise NotFound(f"no cancelServiceOrder {task_id!r}", id=task_id)
+        return Cancellation(row[0], json.loads(row[1]))
+
+    def list_service_cancellations(self, tenant_id: str | None, everything: bool,
+                                   ) -> list[Cancellation]:
+        where, args = ("", ()) if everything else (" WHERE tenant_id = ?", (tenant_id,))
+        rows = self._db.query("SELECT tenant_id, body FROM market_service_cancellations"
+                              f"{where} ORDER BY created_at, id", args)
+        return [Cancellation(r[0], json.loads(r[1])) for r in rows]
+
+    def delete_service_order(self, order: ServiceOrder, actor: str) -> None:
+        """TMF641 ``DELETE serviceOrder/{id}``: a client order in a final state leaves the
+        list (its services stay in the inventory); one still open, or one fulfilling a
+        product order, is 409."""
+        doc = order.document
+        if "orderRelationship" in doc:
+            raise Conflict(f"serviceOrder {doc['id']!r} fulfils a product order: it changes"
+                           " with that order", id=doc["id"])
+        with self._db.transaction():
+            if self._db.execute(
+                    "DELETE FROM market_service_orders WHERE id = ? AND product_order_id = ?"
+                    " AND state IN ('completed', 'failed', 'partial', 'cancelled')",
+                    (doc["id"], CLIENT_ORDER)) != 1:
+                raise Conflict(f"serviceOrder {doc['id']!r} is not in a final state: only"
+                               " such an order is deleted", id=doc["id"])
+            self._audit.append(actor=actor, action="market.serviceOrder.delete",
+                               subject=f"serviceOrder:{doc['id']}", outcome="success",
+                               tenant_id=order.tenant_id)
+            self._emit("serviceOrdering", "ServiceOrderDeleteEvent", "serviceOrder", doc,
+                       order.tenant_id)
 
     def get_service(self, service_id: str) -> ServiceRecord:
         row = self._db.query_one(

@@ -78,7 +78,7 @@ def patch_service_order(id: str, body: PatchBody, request: Request, rt: CurrentR
 def delete_service_order(id: str, rt: CurrentRuntime, who: CurrentPrincipal) -> Response:
     order = _order(rt, who, id)
     who.require_admin()
-    rt.market.client_services.delete_order(order, who.actor)
+    rt.market.delete_service_order(order, who.actor)
     return Response(status_code=204)
 
 
@@ -112,7 +112,7 @@ def _cancel_doc(request: Request, document: dict[str, Any]) -> dict[str, Any]:
 def list_cancel_service_orders(request: Request, rt: CurrentRuntime, who: CurrentPrincipal,
                                fields: Fields = None, offset: Offset = 0,
                                limit: Limit = _MAX_LIMIT) -> JSONResponse:
-    tasks = rt.market.client_services.list_cancel_tasks(who.tenant_id, who.is_operator)
+    tasks = rt.market.list_service_cancellations(who.tenant_id, who.is_operator)
     return _page(request, [_cancel_doc(request, t.document) for t in tasks], fields, offset,
                  limit)
 
@@ -123,7 +123,7 @@ def list_cancel_service_orders(request: Request, rt: CurrentRuntime, who: Curren
 def retrieve_cancel_service_order(id: str, request: Request, rt: CurrentRuntime,
                                   who: CurrentPrincipal, fields: Fields = None,
                                   ) -> dict[str, Any]:
-    task = rt.market.client_services.get_cancel_task(id)
+    task = rt.market.get_service_cancellation(id)
     who.check_tenant(task.tenant_id, NotFound(f"no cancelServiceOrder {id!r}", id=id))
     return select_fields(_cancel_doc(request, task.document), fields)
 
