@@ -199,8 +199,11 @@ class OperatorAdmission:
             reason = str(getattr(exc, "reason", "") or "")
             if reason in ("revoked", "suspended"):
                 raise OperatorRevoked(f"the operator credential is {reason}") from None
+            why = exc.detail
+            if isinstance(exc.__cause__, SimtrustError):  # e.g. why a status list was unreadable
+                why += f": {exc.__cause__.detail}"
             raise OperatorUnknown(
-                f"the operator credential does not verify ({reason or exc.code})") from None
+                f"the operator credential does not verify ({reason or exc.code}): {why}") from None
         credential = verified.credential
         if verified.issuer not in self.issuers:
             raise OperatorUnknown("the operator credential is not from a consortium issuer")
