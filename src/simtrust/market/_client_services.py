@@ -40,7 +40,7 @@ from typing import Any
 from simtrust.audit import AuditLog
 from simtrust.errors import Conflict, InvalidInput, NotFound, Rejected, SimtrustError
 from simtrust.market._lifecycle import Emit, service_values, update_service
-from simtrust.market._orchestrate import _catalog, _values, spec_function
+from simtrust.market._orchestrate import _catalog, _values, failed_item_error, spec_function
 from simtrust.market._provision import FUNCTION_ORDER, Provisioners
 from simtrust.market._records import Cancellation, ServiceOrder, ServiceRecord
 from simtrust.store import Database
@@ -368,12 +368,7 @@ class ClientServices:
             n, exc = failure
             items[n]["state"] = "failed"
             message = f"{steps[n]['function']} ({steps[n]['name']}) failed: {exc.detail}"
-            order["errorMessage"] = [{
-                "code": exc.code, "reason": type(exc).__name__, "message": message,
-                "status": str(exc.status), "timestamp": at, "@type": "ServiceOrderErrorMessage",
-                "serviceOrderItem": [{"id": items[n]["id"], "itemId": items[n]["id"],
-                                      "serviceOrderId": order["id"],
-                                      "@referredType": "ServiceOrderItem"}]}]
+            order["errorMessage"] = failed_item_error(order, items[n], exc, message, at)
             kept = []
             for k in sorted(results, reverse=True):
                 provisioner = self._provisioners[steps[k]["function"]]

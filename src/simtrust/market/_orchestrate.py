@@ -203,6 +203,19 @@ def _product(order: dict[str, Any], item: dict[str, Any], at: str,
     return product
 
 
+
+def failed_item_error(service_order: dict[str, Any], item: dict[str, Any], exc: SimtrustError,
+                      message: str, at: str) -> list[dict[str, Any]]:
+    """The TMF641 ``errorMessage`` of a service order whose ``item`` failed with ``exc``."""
+    return [{
+        "code": exc.code, "reason": type(exc).__name__, "message": message,
+        "status": str(exc.status), "timestamp": at, "@type": "ServiceOrderErrorMessage",
+        # ServiceOrderItemRef requires an ``id`` it does not define (TMF641
+        # v4.1.0 file); it carries the item id, as ``itemId`` does.
+        "serviceOrderItem": [{"id": item["id"], "itemId": item["id"],
+                              "serviceOrderId": service_order["id"],
+                              "@referredType": "ServiceOrderItem"}]}]
+
 class _Moved(Exception):
     """The order left ``inProgress`` while its steps ran (a cancellation)."""
 
@@ -392,14 +405,8 @@ class Orchestrator:
             n, exc = failure
             items[n]["state"] = "failed"
             message = f"{steps[n]['function']} ({steps[n]['spec']['name']}) failed: {exc.detail}"
-            service_order["errorMessage"] = [{
-                "code": exc.code, "reason": type(exc).__name__, "message": message,
-                "status": str(exc.status), "timestamp": at, "@type": "ServiceOrderErrorMessage",
-                # ServiceOrderItemRef requires an ``id`` it does not define (TMF641
-                # v4.1.0 file); it carries the item id, as ``itemId`` does.
-                "serviceOrderItem": [{"id": items[n]["id"], "itemId": items[n]["id"],
-                                      "serviceOrderId": service_order["id"],
-                                      "@referredType": "ServiceOrderItem"}]}]
+            service_order["errorMessage"] = failed_item_error(service_order, items[n], exc,
+                                                              message, at)
             kept = self._compensate(tenant_id, service_order, steps, results, message)
             for k in range(n + 1, len(items)):
                 items[k]["state"] = "cancelled"
