@@ -416,6 +416,8 @@ def test_an_ack_reply_that_times_out_does_not_stop_the_partition(
     monkeypatch.setattr(nats.aio.msg.Msg, "ack_sync", slow_once)
     consumer, _ = _consume(rt, stream, [0], 1, ack_wait=0.6, idle=1.8)
     assert 1 == consumer.stats.ack_timeouts
-    assert 1 == consumer.stats.duplicates
-    assert len(flows) == consumer.applier.totals()[0]["records"]
+    # the timed-out batch comes back as a duplicate; on a loaded machine ack_wait (0.6 s)
+    # can lapse for another batch too, which must then be recognised the same way
+    assert consumer.stats.duplicates >= 1
+    assert len(flows) == consumer.applier.totals()[0]["records"]  # each record applied once
     assert _expected_octets(flows) == _device_octets(rt)
