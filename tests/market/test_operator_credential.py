@@ -182,8 +182,9 @@ def test_a_remote_issuers_revocation_reaches_the_seller(
             operator_credential(buyer.federation.did, "Operator B", issuer), _REVOCABLE))
         with serve(create_app(authority)) as url, \
                 TestClient(create_app(seller), base_url=SELLER_URL) as api:
+            # A generous timeout: a busy machine must not turn a slow answer into a refusal.
             fetch = StatusListFetch(seller.identity.status.published,
-                                    transport=ToLoopback(url))
+                                    transport=ToLoopback(url), timeout=120.0)
             seller.federation.admission = OperatorAdmission(
                 [issuer], verify=credential_verifier(seller.identity, fetch, seller.clock))
             listing = _call(api, buyer, f"{SELLER_URL}{ORDERING}/productOrder",

@@ -114,9 +114,10 @@ class StatusListFetch:
     """``fetch(url)`` of status list credentials: this node's registry, else HTTP GET."""
 
     def __init__(self, local: Callable[[str], dict[str, Any]],
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 timeout: float = 5.0) -> None:
         self._local = local
-        self._client = httpx.Client(timeout=5.0, follow_redirects=False, trust_env=False,
+        self._client = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
                                     transport=transport)
         self.fetched = 0
 
