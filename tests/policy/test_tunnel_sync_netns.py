@@ -9,7 +9,14 @@ import dataclasses
 import time
 from pathlib import Path
 
-from simtrust.policy import TunnelAlert, TunnelGateway, TunnelSync, parse_list_sas, render_swanctl
+from simtrust.policy import (
+    TunnelAlert,
+    TunnelChange,
+    TunnelGateway,
+    TunnelSync,
+    parse_list_sas,
+    render_swanctl,
+)
 from simtrust.runtime import Runtime
 
 from .conftest import require_binaries
@@ -83,3 +90,45 @@ def test_unreachable_charon_is_an_alert_and_retried(sqlite_runtime: Runtime,
     assert sync.check() is None
     assert 2 == sync.failures
     assert 1 == len(alerts)  # one alert per configuration, not per retry
+
+
+def test_a_failed_removal_alerts_even_when_the_store_is_empty(sqlite_runtime: Runtime,
+                                                              tmp_path: Path) -> None:
+    """The last tunnel deleted and charon refusing the unload: the gateway may still carry
+    the tunnel's traffic, so the alert names it although the store no longer does."""
+    require_binaries("swanctl")
+    alerts: list[TunnelAlert] = []
+    working = [True]
+    absent = TunnelGateway(tmp_path / "swanctl", vici_uri=f"unix://{tmp_path}/absent.vici")
+
+    def apply(specs: object) -> object:
+        if working[0]:
+            names = tuple(s.name for s in specs)  # type: ignore[attr-defined]
+            return TunnelChange(names, (), ())
+        return absent.apply(specs)  # type: ignore[arg-type]
+
+    sync = TunnelSync(sqlite_runtime.tunnels, apply,  # type: ignore[arg-type]
+                      on_alert=alerts.append, clock=sqlite_runtime.clock)
+    sqlite_runtime.tunnels.put(SPEC, actor="op")
+    assert sync.check() is not None
+    working[0] = False
+    sqlite_runtime.tunnels.delete(SPEC.tenant_id, SPEC.apn, actor="op")
+    assert sync.check() is None
+    [alert] = alerts
+    assert ("tunnel-apply-failed", SPEC.name, SPEC.tenant_id, SPEC.apn) == (
+        alert.kind, alert.tunnel, alert.tenant_id, alert.apn)
+    assert "not removed" in alert.summary
+    assert "failed" == alert.document()["state"]["removal"]
+
+
+def test_a_failed_first_apply_with_nothing_stored_is_one_gateway_alert(
+        sqlite_runtime: Runtime, tmp_path: Path) -> None:
+    require_binaries("swanctl")
+    alerts: list[TunnelAlert] = []
+    gateway = TunnelGateway(tmp_path / "swanctl", vici_uri=f"unix://{tmp_path}/absent.vici")
+    sync = TunnelSync(sqlite_runtime.tunnels, gateway.apply, on_alert=alerts.append,
+                      clock=sqlite_runtime.clock)
+    assert sync.check() is None
+    [alert] = alerts
+    assert ("*", "") == (alert.tunnel, alert.tenant_id)
+    assert alert.summary.startswith("the gateway's tunnel configuration was not applied")

@@ -10,7 +10,11 @@ VICI socket, strongSwan swanctl(8), then the guard table). The first check at se
 applies all stored tunnels. Unchanged configuration is not applied again (idempotent).
 A refused apply is one ``tunnel-apply-failed`` alert per affected tunnel (audit record,
 MQTT, webhook) and is retried every ``retry_s`` seconds; it never stops the serve loop.
-Only a digest of the rendered configuration is kept: it holds the PSKs.
+The affected tunnels are the ones being applied and the ones applied last that the store
+no longer holds (their removal failed: the gateway may still carry their traffic), so a
+removal that fails also alerts when the store is now empty; when nothing was applied yet
+and nothing is stored, one operator-level alert names the gateway as a whole (tunnel
+``*``). Only a digest of the rendered configuration is kept: it holds the PSKs.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class TunnelSync:
         self._retry_s = retry_s
         self._monotonic = monotonic
         self._applied: bytes | None = None
+        self._live: dict[str, TunnelSpec] = {}  # the tunnels of the last successful apply
         self._failed: bytes | None = None
         self._next_try = 0.0
         self.applies = 0
@@ -73,6 +78,7 @@ class TunnelSync:
             self._fail(digest, specs, exc, now)
             return None
         self._applied, self._failed = digest, None
+        self._live = {s.name: s for s in specs}
         self.applies += 1
         log.info("tunnels applied: added %s, removed %s", change.added, change.removed)
         return change
@@ -90,3 +96,12 @@ class TunnelSync:
         for spec in specs:
             self._on_alert(TunnelAlert(spec.name, spec.tenant_id, spec.apn,
                                        {"apply": reason}, at, kind="tunnel-apply-failed"))
+        wanted = {s.name for s in specs}
+        gone = [s for name, s in sorted(self._live.items()) if name not in wanted]
+        for spec in gone:
+            self._on_alert(TunnelAlert(spec.name, spec.tenant_id, spec.apn,
+                                       {"apply": reason, "removal": "failed"}, at,
+                                       kind="tunnel-apply-failed"))
+        if not specs and not gone:
+            self._on_alert(TunnelAlert("*", "", "", {"apply": reason}, at,
+                                       kind="tunnel-apply-failed"))

@@ -242,6 +242,11 @@ class TunnelAlert:
 
     @property
     def summary(self) -> str:
+        if "removal" in self.state:
+            return (f"tunnel {self.tunnel} for APN {self.apn} was not removed "
+                    f"(it may still carry traffic): {self.state['apply']}")
+        if "apply" in self.state and self.tunnel == "*":
+            return f"the gateway's tunnel configuration was not applied: {self.state['apply']}"
         if "apply" in self.state:
             return f"tunnel {self.tunnel} for APN {self.apn} was not applied: {self.state['apply']}"
         return (f"tunnel {self.tunnel} for APN {self.apn} is down "
