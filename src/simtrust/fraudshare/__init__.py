@@ -8,6 +8,9 @@ them against its own SIMs and feeds the shared equipment blocklist back to the d
 through the hook the composition root installs (``FraudDetector.shared_blocklist``).
 A report is withdrawn through its reporter's W3C Bitstring Status List
 (``ReportStatusList``; receivers read it with ``ReceivedStatusLists``).
+A consortium coordinator rotates the key: a signed rotation on the ledger seals
+a fresh epoch key to each member's key-agreement key with HPKE
+(``rotation``; members apply it through ``ConsortiumMembership``).
 The detectors themselves stand on base values only and know nothing of the ledger.
 """
 
@@ -24,6 +27,18 @@ from simtrust.fraudshare._intel import (
     intel_payload,
     report_from_alert,
 )
+from simtrust.fraudshare._membership import DEFAULT_GRACE, ConsortiumMembership
+from simtrust.fraudshare._rotation import (
+    CONSORTIUM_TAG,
+    KeyAgreementKey,
+    Rotation,
+    check_rotation,
+    decode_rotation_payload,
+    key_agreement_of,
+    key_agreement_patch,
+    rotation,
+    rotation_payload,
+)
 from simtrust.fraudshare._sharing import (
     Consortium,
     FraudIntelligence,
@@ -33,21 +48,32 @@ from simtrust.fraudshare._sharing import (
 from simtrust.fraudshare._status import ReceivedStatusLists, ReportStatusList
 
 __all__ = [
+    "CONSORTIUM_TAG",
+    "DEFAULT_GRACE",
     "INDICATORS",
     "INTEL_TAG",
     "SEVERITIES",
     "Consortium",
     "ConsortiumKey",
     "ConsortiumKeys",
+    "ConsortiumMembership",
     "FraudIntelligence",
     "FraudReport",
+    "KeyAgreementKey",
     "ReceivedStatusLists",
     "ReportStatusList",
+    "Rotation",
     "SharingPolicy",
     "check_report",
+    "check_rotation",
     "consortium_from_json",
+    "decode_rotation_payload",
     "evidence_digest",
     "fraud_report",
     "intel_payload",
+    "key_agreement_of",
+    "key_agreement_patch",
     "report_from_alert",
+    "rotation",
+    "rotation_payload",
 ]

@@ -139,6 +139,14 @@ class ConsortiumKeys:
     def __repr__(self) -> str:
         return f"ConsortiumKeys(epochs={sorted(self._keys)}, current={self.current!r})"
 
+    @classmethod
+    def none(cls) -> ConsortiumKeys:
+        """No key yet (a member waiting for its coordinator's first rotation)."""
+        empty = cls.__new__(cls)
+        empty._keys = {}
+        empty.current = ""
+        return empty
+
     def __contains__(self, epoch: object) -> bool:
         return epoch in self._keys
 

@@ -43,6 +43,12 @@ from simtrust.fraudshare._intel import (
     intel_payload,
     proof_created,
 )
+from simtrust.fraudshare._membership import ConsortiumMembership
+from simtrust.fraudshare._rotation import (
+    CONSORTIUM_TAG,
+    decode_rotation_payload,
+    rotation_payload,
+)
 from simtrust.fraudshare._status import ReceivedStatusLists, ReportStatusList
 from simtrust.identity import DidResolver, Signer, VerificationFailed
 from simtrust.ledger import FinalizedMessage, LedgerNode, TaggedData, decode_message
@@ -138,15 +144,23 @@ class FraudIntelligence:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         policy: SharingPolicy | None = None,
         status: ReportStatusList | None = None,
+        membership: ConsortiumMembership | None = None,
     ) -> None:
         """``own_version`` changes when the own SIMs change (the hash index is rebuilt);
-        ``status`` is this member's revocation list of its own reports."""
+        ``status`` is this member's revocation list of its own reports; with
+        ``membership`` the coordinator's rotations on the ledger set members and
+        keys (``members`` and ``keys`` only start it)."""
         self.me = me
         self.members = frozenset(members) | {me}
         self.keys = keys
         self.resolver = resolver
         self.policy = policy or SharingPolicy()
         self.status = status
+        self.membership = membership
+        if membership is not None:
+            membership.bootstrap(members, keys)
+            self.members = membership.members | {me}
+            self.keys = membership.keys() or ConsortiumKeys.none()
         self._lists = ReceivedStatusLists(resolver)
         self.withdrawn: list[Alert] = []
         self._own_imsis = own_imsis
@@ -172,10 +186,20 @@ class FraudIntelligence:
         """New members, keys or policy (the consortium file changed); documents already
         applied or refused keep their outcome, the next ones are judged by these."""
         with self._lock:
+            self.policy = policy or SharingPolicy()
+            if self.membership is not None:
+                self.membership.bootstrap(members, keys)
+                self._from_membership()
+                return
             self.members = frozenset(members) | {self.me}
             self.keys = keys
-            self.policy = policy or SharingPolicy()
             self._index.clear()  # new epochs: rebuild the keyed-hash index
+
+    def _from_membership(self) -> None:
+        assert self.membership is not None
+        self.members = self.membership.members | {self.me}
+        self.keys = self.membership.keys() or ConsortiumKeys.none()
+        self._index.clear()
 
     # -- the ledger handler ---------------------------------------------------------------
 
@@ -194,6 +218,9 @@ class FraudIntelligence:
             body = decode_message(fm.payload).body  # pragma: no cover - nodes always decode
             if not isinstance(body, TaggedData):
                 return
+        if body.tag == CONSORTIUM_TAG and self.membership is not None:
+            self._rotate(body.data, fm.issued_at, bytes(fm.message_id))
+            return
         if body.tag != INTEL_TAG:
             return
         try:
@@ -230,6 +257,23 @@ class FraudIntelligence:
             if len(rows) < page:
                 return applied
 
+    def _rotate(self, data: bytes, at: datetime, message_id: bytes) -> None:
+        """Apply the coordinator's rotation (``_membership``); a refusal changes nothing."""
+        assert self.membership is not None
+        try:
+            doc = decode_rotation_payload(data)
+            with self._lock:
+                found = self.membership.accept(doc, at)
+                self._from_membership()
+                self._outcomes[message_id] = ("applied", "rotation")
+        except VerificationFailed as exc:
+            self._refuse(message_id, exc.reason, exc.detail)
+        except DecodeError as exc:
+            self._refuse(message_id, "malformed", exc.detail)
+        else:
+            _log.info("consortium key rotation %s applied: epoch %s, %d members", found.sequence,
+                      found.epoch, len(found.members))
+
     def _refuse(self, message_id: bytes, reason: str, detail: str) -> None:
         with self._lock:
             self._outcomes[message_id] = ("refused", reason)
@@ -256,6 +300,9 @@ class FraudIntelligence:
             report = check_report(doc, resolver=self.resolver, now=at, status=self._lists)
             self._member(report.issuer)
             self._fresh(doc, at)
+            with self._lock:
+                if self.membership is not None and self.membership.expire(at):
+                    self._from_membership()
             if report.key_epoch not in self.keys:
                 raise VerificationFailed("unknown-key-epoch",
                                          f"no consortium key of epoch {report.key_epoch!r}")
@@ -505,6 +552,25 @@ class FraudIntelligence:
             self._known_or_404(report_id)
         return submit(INTEL_TAG, intel_payload("confirmation",
                                                confirmation(signer, report_id, now)))
+
+    def rotate(self, submit: Submit, signer: Signer, *, now: datetime, add: Iterable[str] = (),
+               remove: Iterable[str] = (), epoch: str | None = None) -> tuple[bytes, str]:
+        """As the coordinator, put the next key rotation on the ledger: (message id, epoch)."""
+        if self.membership is None:
+            raise Conflict("this consortium has no coordinator: its keys are set by hand")
+        with self._lock:
+            doc = self.membership.next_rotation(signer, now=now, add=add, remove=remove,
+                                                epoch=epoch)
+        return submit(CONSORTIUM_TAG, rotation_payload(doc)), str(doc["epoch"])
+
+    def consortium(self) -> dict[str, Any]:
+        """Coordinator, sequence, epochs (with their end of grace) and members; no key."""
+        with self._lock:
+            if self.membership is None:
+                return {"me": self.me, "coordinator": None, "current": self.keys.current,
+                        "members": sorted(self.members), "epochs": [
+                            {"epoch": e, "expires": None} for e in self.keys.epochs()]}
+            return self.membership.state()
 
     def _known_or_404(self, report_id: str) -> _Entry:
         entry = self._reports.get(report_id)
