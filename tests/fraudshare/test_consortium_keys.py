@@ -251,7 +251,7 @@ def test_bad_rotations_are_refused_with_a_reason_and_change_nothing(
                  rotation_payload({"type": "ConsortiumKeyRotation"})):
         assert intel(b).outcome(put(ops, "A", CONSORTIUM_TAG, junk)) == ("refused", "malformed")
     after = intel(b).consortium()
-    assert after["sequence"] == 2 and before["sequence"] == 1
+    assert (after["sequence"], before["sequence"]) == (2, 1)
     assert {e["epoch"] for e in after["epochs"]} == {e["epoch"] for e in before["epochs"]} | {
         after["current"]}
     assert intel(b).outcome(first) == ("applied", "rotation")
@@ -270,8 +270,8 @@ def test_keys_never_appear_in_reprs_logs_or_errors(ops: dict[str, Op],
     b = intel(ops["B"])
     membership = b.membership
     assert membership is not None
-    secrets = [key._secret for key in (b.keys.get(e) for e in b.keys.epochs())]  # noqa: SLF001
-    private = ops["B"].kak._private.private_bytes_raw()  # noqa: SLF001
+    secrets = [key._secret for key in (b.keys.get(e) for e in b.keys.epochs())]
+    private = ops["B"].kak._private.private_bytes_raw()
     texts = [repr(b), repr(membership), repr(b.keys), repr(ops["B"].kak), str(b.consortium()),
              caplog.text]
     # an error about a key that does not open

@@ -27,7 +27,11 @@ from simtrust.fraudshare._intel import (
     intel_payload,
     report_from_alert,
 )
-from simtrust.fraudshare._membership import DEFAULT_GRACE, ConsortiumMembership
+from simtrust.fraudshare._membership import (
+    DEFAULT_GRACE,
+    ConsortiumMembership,
+    platform_key_agreement,
+)
 from simtrust.fraudshare._rotation import (
     CONSORTIUM_TAG,
     KeyAgreementKey,
@@ -35,16 +39,11 @@ from simtrust.fraudshare._rotation import (
     check_rotation,
     decode_rotation_payload,
     key_agreement_of,
-    key_agreement_patch,
     rotation,
     rotation_payload,
 )
-from simtrust.fraudshare._sharing import (
-    Consortium,
-    FraudIntelligence,
-    SharingPolicy,
-    consortium_from_json,
-)
+from simtrust.fraudshare._settings import Consortium, SharingPolicy, consortium_from_json
+from simtrust.fraudshare._sharing import FraudIntelligence
 from simtrust.fraudshare._status import ReceivedStatusLists, ReportStatusList
 
 __all__ = [
@@ -72,7 +71,7 @@ __all__ = [
     "fraud_report",
     "intel_payload",
     "key_agreement_of",
-    "key_agreement_patch",
+    "platform_key_agreement",
     "report_from_alert",
     "rotation",
     "rotation_payload",

@@ -22,13 +22,30 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from simtrust.errors import Conflict, InvalidInput, PermissionDenied, Rejected
 from simtrust.fraudshare._intel import MAX_SKEW, ConsortiumKey, ConsortiumKeys, proof_created
-from simtrust.errors import Conflict, InvalidInput, PermissionDenied
-from simtrust.fraudshare._rotation import KeyAgreementKey, Rotation, check_rotation, rotation
-from simtrust.identity import DidResolver, Signer, VerificationFailed
+from simtrust.fraudshare._rotation import (
+    KeyAgreementKey,
+    Rotation,
+    check_rotation,
+    key_agreement_of,
+    rotation,
+)
+from simtrust.identity import (
+    DidResolver,
+    IdentityService,
+    Signer,
+    VerificationFailed,
+    key_agreement_patch,
+    sealed_x25519_key,
+    update_operation,
+)
 
-__all__ = ["DEFAULT_GRACE", "ConsortiumMembership"]
+__all__ = ["DEFAULT_GRACE", "ConsortiumMembership", "platform_key_agreement"]
 
+_ELEMENT, _LABEL, _FRAGMENT = "fraud-consortium", "key-agreement-1", "key-agreement-1"
 #: How long an epoch a rotation superseded still matches reports made under it.
 DEFAULT_GRACE = timedelta(days=30)
 
@@ -161,3 +178,30 @@ class ConsortiumMembership:
 
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def platform_key_agreement(identity: IdentityService) -> KeyAgreementKey:
+    """The platform issuer DID's X25519 key-agreement key, sealed under the keyring.
+
+    Made on first use and added to the did:simtrust document under
+    ``keyAgreement`` (``#key-agreement-1``) by a signed DID update on the ledger,
+    so a coordinator finds it by resolving this operator's DID.
+    """
+    private = sealed_x25519_key(identity.db, identity.keyring, _ELEMENT, _LABEL)
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    signer = identity.issuer()
+    did = signer.controller
+    vm = f"{did}#{_FRAGMENT}"
+    try:
+        listed = key_agreement_of(identity.resolver, did)
+    except InvalidInput:
+        listed = None
+    if listed != (vm, public):
+        operation = update_operation(
+            signer, did=did, previous_version=identity.registry.current_version(did),
+            patches=[key_agreement_patch(did, _FRAGMENT, public)], now=identity.now())
+        outcome = identity.submit_operation(operation)
+        if outcome.outcome != "applied":
+            raise Rejected(outcome.reason or "identity",
+                           "the key-agreement key was not added to this operator's DID")
+    return KeyAgreementKey(private, vm)

@@ -54,7 +54,6 @@ __all__ = [
     "check_rotation",
     "decode_rotation_payload",
     "key_agreement_of",
-    "key_agreement_patch",
     "rotation",
     "rotation_payload",
 ]
@@ -125,16 +124,6 @@ class KeyAgreementKey:
 
     def __repr__(self) -> str:
         return f"KeyAgreementKey({self.verification_method!r})"
-
-
-def key_agreement_patch(did: str, fragment: str, public: bytes) -> dict[str, Any]:
-    """A did:simtrust update patch adding an X25519 ``Multikey`` under ``keyAgreement``."""
-    return {
-        "op": "add-verification-method",
-        "method": {"id": f"{did}#{fragment}", "type": "Multikey", "controller": did,
-                   "publicKeyMultibase": x25519_multikey(public)},
-        "relationships": ["keyAgreement"],
-    }
 
 
 def key_agreement_of(resolver: DidResolver, did: str) -> tuple[str, bytes]:

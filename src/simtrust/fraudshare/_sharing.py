@@ -28,7 +28,7 @@ from typing import Any
 
 from simtrust.detect import Alert
 from simtrust.domain import imsi_digits
-from simtrust.errors import Conflict, DecodeError, InvalidInput, NotFound, PermissionDenied
+from simtrust.errors import Conflict, DecodeError, NotFound, PermissionDenied
 from simtrust.fraudshare._intel import (
     EQUIPMENT_INDICATORS,
     INTEL_TAG,
@@ -49,70 +49,15 @@ from simtrust.fraudshare._rotation import (
     decode_rotation_payload,
     rotation_payload,
 )
+from simtrust.fraudshare._settings import _SEVERITY_RANK, SharingPolicy
 from simtrust.fraudshare._status import ReceivedStatusLists, ReportStatusList
 from simtrust.identity import DidResolver, Signer, VerificationFailed
 from simtrust.ledger import FinalizedMessage, LedgerNode, TaggedData, decode_message
 
-__all__ = ["Consortium", "FraudIntelligence", "SharingPolicy", "consortium_from_json"]
+__all__ = ["FraudIntelligence"]
 
 Submit = Callable[[bytes, bytes], bytes]
 _log = logging.getLogger("simtrust.detect.sharing")
-_SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-
-
-@dataclass(frozen=True, slots=True)
-class SharingPolicy:
-    """What this member does with partners' reports.
-
-    ``blocklist``: apply shared equipment reports to the detector's blocklist;
-    ``min_reputation`` and ``min_severity``: only from reporters and reports at
-    least this trusted and severe (a new reporter starts at 0.5).
-    """
-
-    blocklist: bool = True
-    min_reputation: float = 0.5
-    min_severity: str = "medium"
-
-
-@dataclass(frozen=True, slots=True)
-class Consortium:
-    """A member's consortium settings: the other members' DIDs, the keys and the policy."""
-
-    members: frozenset[str]
-    keys: ConsortiumKeys
-    policy: SharingPolicy
-
-    def __repr__(self) -> str:
-        return f"Consortium(members={len(self.members)}, keys={self.keys!r})"
-
-
-def consortium_from_json(doc: object) -> Consortium:
-    """``{"members": [DID, ...], "current": EPOCH, "keys": {EPOCH: HEX}, "policy": {...}}``.
-
-    ``policy`` is optional: ``blocklist`` (bool), ``min_reputation`` (0-1),
-    ``min_severity``. The file is secret (it holds the consortium keys).
-    """
-    if not isinstance(doc, dict) or not set(doc) <= {"members", "current", "keys", "policy"}:
-        raise InvalidInput("a consortium file has members, current, keys and optionally policy")
-    members = doc.get("members")
-    if not isinstance(members, list) or not all(
-            isinstance(m, str) and m.startswith("did:") and len(m) <= 200 for m in members):
-        raise InvalidInput("members is a list of DIDs")
-    policy = doc.get("policy", {})
-    if not isinstance(policy, dict) or not set(policy) <= {"blocklist", "min_reputation",
-                                                            "min_severity"}:
-        raise InvalidInput("policy has blocklist, min_reputation and min_severity")
-    try:
-        chosen = SharingPolicy(**policy)
-    except TypeError as exc:
-        raise InvalidInput("policy has blocklist, min_reputation and min_severity") from exc
-    if (not isinstance(chosen.blocklist, bool) or chosen.min_severity not in _SEVERITY_RANK
-            or not isinstance(chosen.min_reputation, int | float)
-            or not 0 <= chosen.min_reputation <= 1):
-        raise InvalidInput("policy: blocklist true/false, min_reputation 0-1, min_severity"
-                           " low|medium|high|critical")
-    keys = ConsortiumKeys.from_json({"current": doc.get("current"), "keys": doc.get("keys")})
-    return Consortium(frozenset(members), keys, chosen)
 
 
 @dataclass(slots=True)

@@ -73,6 +73,7 @@ from simtrust.identity._didsimtrust import (
     simtrust_did,
     update_operation,
 )
+from simtrust.identity._didsimtrust_ops import key_agreement_patch
 from simtrust.identity._dpop import DPOP_ALGS, DpopProofs, jwk_thumbprint
 from simtrust.identity._ecdsa import EcdsaP256Signer
 from simtrust.identity._errors import (
@@ -133,6 +134,7 @@ from simtrust.identity._secure_element import (
     SecureElement,
     SecureElementSigner,
     SoftwareSecureElement,
+    sealed_x25519_key,
 )
 from simtrust.identity._service import IdentityService, LedgerIdentityHandler
 from simtrust.identity._sim import SimIdentity, provision_sim_identity
@@ -267,6 +269,7 @@ __all__ = [
     "issuer_of",
     "jsonld_to_quads",
     "jwk_thumbprint",
+    "key_agreement_patch",
     "key_proof",
     "multibase_decode",
     "multibase_encode",
@@ -283,6 +286,7 @@ __all__ = [
     "receipt_hash",
     "remove_key_patch",
     "resolve_did_key",
+    "sealed_x25519_key",
     "signer_jwk",
     "simtrust_did",
     "status_bit",

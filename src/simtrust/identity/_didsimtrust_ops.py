@@ -26,7 +26,7 @@ from simtrust.identity._errors import (
     OperationRejected,
 )
 from simtrust.identity._jcs import canonicalize
-from simtrust.identity._keys import Signer, decode_multikey, ed25519_multikey
+from simtrust.identity._keys import Signer, decode_multikey, ed25519_multikey, x25519_multikey
 from simtrust.identity._multibase import b58encode
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "deactivate_operation",
     "decode_identity_payload",
     "identity_payload",
+    "key_agreement_patch",
     "parse_did",
     "remove_key_patch",
     "simtrust_did",
@@ -173,6 +174,16 @@ def add_key_patch(
         "op": "add-verification-method",
         "method": _method(did, fragment, public_key),
         "relationships": list(relationships),
+    }
+
+
+def key_agreement_patch(did: str, fragment: str, x25519_public: bytes) -> dict[str, Any]:
+    """Patch adding an X25519 ``Multikey`` under ``keyAgreement`` (DID Core §5.3.4)."""
+    return {
+        "op": "add-verification-method",
+        "method": {"id": f"{did}#{fragment}", "type": "Multikey", "controller": did,
+                   "publicKeyMultibase": x25519_multikey(x25519_public)},
+        "relationships": ["keyAgreement"],
     }
 
 

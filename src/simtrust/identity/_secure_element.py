@@ -7,17 +7,21 @@ read a private key through it. :class:`SoftwareSecureElement` fills it in
 software, keeping each private key sealed under the runtime keyring (envelope
 encryption, bound to the element and label as AAD) or in memory for tests.
 :func:`sealed_p256_key` keeps a P-256 key the same way for the ECDSA
-cryptosuites (Data Integrity ECDSA §3), which the Ed25519 element cannot sign.
+cryptosuites (Data Integrity ECDSA §3), which the Ed25519 element cannot sign,
+and :func:`sealed_x25519_key` an X25519 key for a DID's ``keyAgreement`` (DID
+Core §5.3.4), with which HPKE (RFC 9180) opens what is sealed to the DID.
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -36,6 +40,7 @@ __all__ = [
     "SecureElementSigner",
     "SoftwareSecureElement",
     "sealed_p256_key",
+    "sealed_x25519_key",
 ]
 
 _LABEL = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -195,13 +200,34 @@ def sealed_p256_key(
     db: Database, keyring: Keyring, element_id: str, label: str
 ) -> ec.EllipticCurvePrivateKey:
     """The P-256 key in ``element_id``/``label`` (PKCS #8, sealed), made on first use."""
-    aad = f"simtrust/identity/secure-element/{element_id}/{label}/p256".encode()
+    key = _sealed_key(db, keyring, element_id, label, "p256",
+                      lambda: ec.generate_private_key(ec.SECP256R1()))
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise UnknownKey(f"slot {label!r} of {element_id} holds no P-256 key")
+    return key
+
+
+def sealed_x25519_key(
+    db: Database, keyring: Keyring, element_id: str, label: str
+) -> X25519PrivateKey:
+    """The X25519 key-agreement key in ``element_id``/``label`` (sealed), made on first use."""
+    key = _sealed_key(db, keyring, element_id, label, "x25519", X25519PrivateKey.generate)
+    if not isinstance(key, X25519PrivateKey):
+        raise UnknownKey(f"slot {label!r} of {element_id} holds no X25519 key")
+    return key
+
+
+def _sealed_key(db: Database, keyring: Keyring, element_id: str, label: str, kind: str,
+                generate: Callable[[], ec.EllipticCurvePrivateKey | X25519PrivateKey]) -> object:
+    aad = f"simtrust/identity/secure-element/{element_id}/{label}/{kind}".encode()
     query = "SELECT sealed FROM identity_se_key WHERE element_id = ? AND label = ?"
     row = db.query_one(query, (element_id, label))
     if row is None:
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = generate()
         der = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
-        public = key.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+        public = (key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+                  if isinstance(key, X25519PrivateKey) else
+                  key.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint))
         try:
             with db.transaction(durable=True):
                 db.execute(
@@ -213,7 +239,4 @@ def sealed_p256_key(
             pass  # another worker made it first: use theirs
         row = db.query_one(query, (element_id, label))
         assert row is not None
-    loaded = load_der_private_key(keyring.open(bytes(row[0]), aad), password=None)
-    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
-        raise UnknownKey(f"slot {label!r} of {element_id} holds no P-256 key")
-    return loaded
+    return load_der_private_key(keyring.open(bytes(row[0]), aad), password=None)
