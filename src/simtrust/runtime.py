@@ -69,9 +69,11 @@ from simtrust.errors import (
 from simtrust.flows import FlowService
 from simtrust.fraudshare import (
     Consortium,
+    ConsortiumMembership,
     FraudIntelligence,
     ReportStatusList,
     consortium_from_json,
+    platform_key_agreement,
 )
 from simtrust.identity import IdentityService
 from simtrust.ledger import LedgerNode, open_ledger_node
@@ -518,10 +520,15 @@ class Runtime:
         operator's SIMs, alerts through :attr:`detect`'s sinks and feeds the shared
         equipment blocklist to its fraud detector; rebuilt from the ledger. A change
         of the consortium file (members, keys, policy) applies from the next use.
+        With a ``coordinator`` in the file, the coordinator's key rotations on the
+        ledger bring members and keys (a changed coordinator needs a restart).
         """
 
         def build() -> FraudIntelligence:
             consortium, stamp = self._consortium()
+            membership = None if consortium.coordinator is None else ConsortiumMembership(
+                key=platform_key_agreement(self.identity), coordinator=consortium.coordinator,
+                resolver=self.identity.resolver, grace=consortium.grace)
             intel = FraudIntelligence(
                 me=self.identity.issuer().controller, members=consortium.members,
                 keys=consortium.keys, resolver=self.identity.resolver,
@@ -531,7 +538,7 @@ class Runtime:
                 status=ReportStatusList(
                     self.identity.status,
                     self.identity.status_list_url(f"{self.identity.network}/fraud-reports/1"),
-                    self.identity.issuer))
+                    self.identity.issuer), membership=membership)
             self._consortium_stamp = stamp
             self.detect.fraud.shared_blocklist = intel.blocked_by
             self.ledger.register_handler("tagged-data", intel, replay_from=1)

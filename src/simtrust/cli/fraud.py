@@ -17,7 +17,9 @@ signalling-storm counters and the sharing state; with a consortium
 (``SIMTRUST_FRAUD_CONSORTIUM``, docs/fraud.md "Sharing") ``publish`` signs
 and puts a fraud report on the ledger (``--alert EVENT_ID`` or
 ``--indicator`` with ``--imsi``/``--imei``/``--tac``), ``reports`` lists the
-consortium's reports, ``revoke`` withdraws one's own, ``confirm`` a partner's.
+consortium's reports, ``revoke`` withdraws one's own, ``confirm`` a partner's;
+``consortium rotate|accept|show`` is the key membership protocol
+(:mod:`simtrust.cli._fraud_consortium`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from simtrust.cli._common import emit_json, open_runtime, read_text
+from simtrust.cli._fraud_consortium import app as consortium_app
 from simtrust.detect import (
     VERDICTS,
     FraudDetector,
@@ -56,6 +59,7 @@ app = typer.Typer(
     help="Fraud detection: impossible travel, cloned SIMs, equipment; shared fraud reports.",
     no_args_is_help=True,
 )
+app.add_typer(consortium_app, name="consortium")
 
 
 def _fail(message: str) -> NoReturn:

@@ -83,7 +83,7 @@ class ConsortiumMembership:
         self.current: str | None = None
         if keys is not None:
             self._epochs = {e: keys.get(e) for e in keys.epochs()}
-            self.current = keys.current
+            self.current = keys.current or None
         self.accepted: list[dict[str, Any]] = []
 
     def __repr__(self) -> str:
@@ -96,7 +96,7 @@ class ConsortiumMembership:
         if self.sequence == 0:
             self.members = frozenset(members) | {self.me, self.coordinator}
             self._epochs = {e: keys.get(e) for e in keys.epochs()}
-            self.current = keys.current
+            self.current = keys.current or None
 
     def accept(self, doc: object, at: datetime) -> Rotation:
         """Apply one rotation document that reached the ledger at ``at``, or raise
