@@ -134,7 +134,7 @@ def test_rotate_remove_and_refuse_over_http(trio: list[Runtime]) -> None:
         assert api_a.get("/v1/fraud/consortium/rotations/00", headers=ha).status_code == 404
 
         # no key in any answer or on the ledger
-        secrets = [b.fraud_intel.keys.get(e)._secret.hex()  # noqa: SLF001
+        secrets = [b.fraud_intel.keys.get(e)._secret.hex()
                    for e in b.fraud_intel.keys.epochs()]
         texts = [api.get("/v1/fraud/consortium", headers=h).text
                  for api, h in ((api_a, ha), (api_b, hb), (api_c, hc))]
@@ -189,7 +189,7 @@ def test_cli_rotate_accept_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         assert (code, len(err.strip().splitlines())) == (want, 1), (args, err)
     rt = Runtime.open()
     try:
-        secret = rt.fraud_intel.keys.get("e-1")._secret.hex()  # noqa: SLF001
+        secret = rt.fraud_intel.keys.get("e-1")._secret.hex()
     finally:
         rt.close()
     assert secret not in out
