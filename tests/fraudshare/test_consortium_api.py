@@ -14,26 +14,17 @@ import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from simtrust.api import create_app
-from simtrust.cli import main
 from simtrust.fraudshare import key_agreement_of
-from simtrust.ledger import Ed25519Signer, LedgerConfig, LedgerNode
 from simtrust.runtime import Runtime
+from tests.api.test_fraud_api import _runtime
+from tests.detect.test_fraud_cli_sharing import _cli
 
 STOLEN = "490154203237518"
-
-
-def _runtime(home: Path, seed: int, genesis: Any = None) -> Runtime:
-    rt = Runtime.ephemeral(home)
-    rt.ledger = LedgerNode(rt.db, Ed25519Signer(bytes([seed]) * 32),
-                           config=LedgerConfig(network=rt.settings.network_id),
-                           genesis=genesis, clock=rt.clock)
-    return rt
 
 
 def _relay(src: Runtime, *dsts: Runtime) -> None:
@@ -144,17 +135,6 @@ def test_rotate_remove_and_refuse_over_http(trio: list[Runtime]) -> None:
         for secret in secrets:
             assert all(secret not in t for t in texts)
             assert all(bytes.fromhex(secret) not in raw for raw in raws)
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_rotate_accept_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -16,7 +16,8 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
-from simtrust.errors import InvalidInput, NotFound, Rejected
+from simtrust.api.routes.fraud import _outcome
+from simtrust.errors import InvalidInput, NotFound
 from simtrust.runtime import Runtime
 
 __all__ = ["router"]
@@ -76,15 +77,6 @@ def rotate(body: RotationIn, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[
                                      now=rt.clock(), add=body.add, remove=body.remove,
                                      epoch=body.epoch)
     return {**_outcome(rt, message_id), "epoch": epoch, "consortium": _state(rt)}
-
-
-def _outcome(rt: Runtime, message_id: bytes) -> dict[str, Any]:
-    intel = rt.fraud_intel
-    intel.catch_up(rt.ledger)
-    found = intel.outcome(message_id)
-    if found is not None and found[0] == "refused":
-        raise Rejected(found[1], f"the rotation was refused: {found[1]}")
-    return {"message_id": message_id.hex(), "outcome": found[0] if found else "pending"}
 
 
 @router.get("/rotations/{message_id}", responses=_ERRORS,
