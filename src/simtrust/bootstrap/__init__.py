@@ -26,7 +26,12 @@ from simtrust.bootstrap._ca import (
     IssuedCert,
     load_csr,
 )
-from simtrust.bootstrap._client import DeviceClient, EnrolmentRefused, parse_certs_only
+from simtrust.bootstrap._client import (
+    DeviceClient,
+    EnrolmentRefused,
+    https_client,
+    parse_certs_only,
+)
 from simtrust.bootstrap._cmp import CmpProtection
 from simtrust.bootstrap._cmp_config import protection_from_pem
 from simtrust.bootstrap._csr import build_csr, csr_attrs
@@ -107,6 +112,7 @@ __all__ = [
     "format_challenge",
     "format_credentials",
     "home_realm",
+    "https_client",
     "impi_from_imsi",
     "imsi_of_impi",
     "k_af",

@@ -36,18 +36,16 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from simtrust.audit import AuditEntry, AuditLog
 from simtrust.bootstrap._ca_delegate import cmp_client, delegate_settings, enroll_at_delegate
 from simtrust.bootstrap._ca_forward import RevocationForwarder
 from simtrust.bootstrap._ca_model import (
-    CLIENT_AUTH,
-    DEVICE_KEY_USAGE,
-    END_ENTITY,
     REVOCATION_REASONS,
     CaRecord,
     CertProfile,
+    DeviceCertTemplate,
     DeviceClaims,
     IssuedCert,
     challenge_password,
@@ -92,9 +90,9 @@ class CertificateAuthorities:
     """The store of CAs and certificates; keys unsealed once per process and cached."""
 
     __slots__ = ("_akis", "_audit", "_cache_lock", "_clock", "_commits", "_db",
-                 "_keyring", "_keys", "_listeners", "_records", "_transport",
-                 "certificate", "certificates", "crl", "delegated", "forwarder",
-                 "generation", "ocsp_response", "public_base_url", "revoke",
+                 "_keyring", "_keys", "_listeners", "_records", "_templates",
+                 "_transport", "certificate", "certificates", "crl", "delegated",
+                 "forwarder", "generation", "ocsp_response", "public_base_url", "revoke",
                  "revoke_sim", "status")
 
     def __init__(self, db: Database, keyring: Keyring, audit: AuditLog,
@@ -108,6 +106,7 @@ class CertificateAuthorities:
         self._transport = transport
         self._keys: dict[str, ec.EllipticCurvePrivateKey | Pkcs11Key] = {}
         self._akis: dict[str, x509.AuthorityKeyIdentifier] = {}
+        self._templates: dict[str, DeviceCertTemplate] = {}
         self._records: dict[str, CaRecord] = {}
         self._cache_lock = threading.Lock()
         #: Bumped when this process registers a CA (listeners rebuild their client trust).
@@ -535,35 +534,32 @@ class CertificateAuthorities:
             sans.append(x509.UniformResourceIdentifier(imei_urn(device.imei)))
         if profile.san_iccid:
             sans.append(x509.UniformResourceIdentifier(f"urn:iccid:{device.iccid}"))
-        public = csr.public_key()
+        template = self._template(ca)
         builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name(attrs)).issuer_name(ca.certificate.subject)
-            .public_key(public)
+            template.base.subject_name(x509.Name(attrs)).public_key(csr.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(min(now + timedelta(seconds=profile.lifetime_s),
                                  ca.certificate.not_valid_after_utc))
-            .add_extension(END_ENTITY, critical=True)
-            .add_extension(DEVICE_KEY_USAGE, critical=True)
-            .add_extension(CLIENT_AUTH, critical=False)
-            .add_extension(self._aki(ca), critical=False)
         )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        if self.public_base_url:
-            base = self.public_base_url.rstrip("/")
-            builder = builder.add_extension(x509.AuthorityInformationAccess([
-                x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
-                                       x509.UniformResourceIdentifier(f"{base}/ocsp"))]),
-                critical=False)
-            builder = builder.add_extension(x509.CRLDistributionPoints([
-                x509.DistributionPoint([x509.UniformResourceIdentifier(
-                    f"{base}/crl/{ca.est_label}.crl")], None, None, None)]), critical=False)
+        for extension in template.tail:
+            builder = builder.add_extension(extension, critical=False)
         key = self._key(ca)
         if isinstance(key, Pkcs11Key):
             return sign_certificate(builder, key)
         return builder.sign(key, hashes.SHA256())
+
+    def _template(self, ca: CaRecord) -> DeviceCertTemplate:
+        """The CA's fixed certificate parts, built once per CA (and base URL) and process."""
+        template = self._templates.get(ca.ca_id)
+        if template is None or template.base_url != self.public_base_url:
+            template = DeviceCertTemplate.build(ca.certificate, self._aki(ca),
+                                                self.public_base_url, ca.est_label)
+            with self._cache_lock:
+                self._templates[ca.ca_id] = template
+        return template
 
     def _aki(self, ca: CaRecord) -> x509.AuthorityKeyIdentifier:
         """The CA's AuthorityKeyIdentifier, computed once per CA and process."""

@@ -6,6 +6,7 @@
 - :class:`CaRecord`, :class:`IssuedCert`, :class:`DeviceClaims`: rows and claims.
 - :func:`self_signed_ca`: a hosted CA's own certificate.
 - :func:`load_csr`: a PKCS#10 request (RFC 2986) whose self-signature verifies.
+- :class:`DeviceCertTemplate`: what every certificate of one CA shares, built once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from simtrust.errors import DecodeError, InvalidInput, InvalidSignature
 
@@ -30,6 +31,7 @@ __all__ = [
     "REVOCATION_REASONS",
     "CaRecord",
     "CertProfile",
+    "DeviceCertTemplate",
     "DeviceClaims",
     "IssuedCert",
     "challenge_password",
@@ -256,3 +258,39 @@ def self_signed_ca(common_name: str, key: ec.EllipticCurvePrivateKey, days: int,
         .add_extension(ski, critical=False)
         .sign(key, hashes.SHA256())
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCertTemplate:
+    """The part of a CA's device certificates that never changes, built once per CA.
+
+    ``base``: a builder with the issuer and the fixed extensions (basicConstraints,
+    keyUsage, EKU clientAuth, the CA's authorityKeyIdentifier; RFC 5280 §4.2.1.1,
+    §4.2.1.3, §4.2.1.9, §4.2.1.12); ``tail``: the AIA (OCSP, RFC 5280 §4.2.2.1) and
+    CRL distribution point (§4.2.1.13) extensions, added after the SANs.
+    """
+
+    base: x509.CertificateBuilder
+    tail: tuple[x509.ExtensionType, ...]
+    base_url: str | None
+
+    @classmethod
+    def build(cls, ca_cert: x509.Certificate, aki: x509.AuthorityKeyIdentifier,
+              base_url: str | None, est_label: str) -> DeviceCertTemplate:
+        base = (x509.CertificateBuilder().issuer_name(ca_cert.subject)
+                .add_extension(END_ENTITY, critical=True)
+                .add_extension(DEVICE_KEY_USAGE, critical=True)
+                .add_extension(CLIENT_AUTH, critical=False)
+                .add_extension(aki, critical=False))
+        tail: tuple[x509.ExtensionType, ...] = ()
+        if base_url:
+            root = base_url.rstrip("/")
+            tail = (
+                x509.AuthorityInformationAccess([x509.AccessDescription(
+                    AuthorityInformationAccessOID.OCSP,
+                    x509.UniformResourceIdentifier(f"{root}/ocsp"))]),
+                x509.CRLDistributionPoints([x509.DistributionPoint(
+                    [x509.UniformResourceIdentifier(f"{root}/crl/{est_label}.crl")],
+                    None, None, None)]),
+            )
+        return cls(base, tail, base_url)

@@ -36,7 +36,7 @@ from simtrust.bootstrap._kdf import NafId
 from simtrust.errors import AuthenticationFailure, DecodeError, PermissionDenied
 from simtrust.subscriber.auc import SyncFailure
 
-__all__ = ["DeviceClient", "EnrolmentRefused", "parse_certs_only"]
+__all__ = ["DeviceClient", "EnrolmentRefused", "https_client", "parse_certs_only"]
 
 
 class EnrolmentRefused(PermissionDenied):
@@ -53,18 +53,30 @@ def parse_certs_only(body: bytes) -> list[x509.Certificate]:
         raise DecodeError("answer is not base64 certs-only PKCS#7") from None
 
 
+def https_client(ctx: ssl.SSLContext, timeout: float = 15.0) -> httpx.Client:
+    """An HTTPS client for the bootstrap listener (keeps its connection alive)."""
+    # No Nagle: a request's headers and body leave in separate small writes.
+    transport = httpx.HTTPTransport(
+        verify=ctx, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+    return httpx.Client(transport=transport, timeout=timeout)
+
+
 class DeviceClient:
     """One device: its SIM applet and an HTTPS client towards the bootstrap listener."""
 
     def __init__(self, applet: SimApplet, *, base_url: str, trust_pem: bytes, naf_id: NafId,
-                 clock: Callable[[], datetime], timeout: float = 15.0) -> None:
+                 clock: Callable[[], datetime], timeout: float = 15.0,
+                 http: httpx.Client | None = None) -> None:
         self.applet = applet
         self.base_url = base_url.rstrip("/")
         self.naf_id = naf_id
         self._clock = clock
         self._trust = trust_pem
         self._timeout = timeout
-        self._http = self._client(self._context())
+        #: ``http``: a client shared with other devices (its kept-alive TLS connection
+        #: is reused; the caller closes it), else one of this device's own.
+        self._own_http = http is None
+        self._http = self._client(self._context()) if http is None else http
         #: How the device waits out an EST 202 (RFC 7030 §4.2.3), and for how long in all.
         self.sleep: Callable[[float], None] = time.sleep
         self.max_wait = 300.0
@@ -84,13 +96,11 @@ class DeviceClient:
         return ctx
 
     def _client(self, ctx: ssl.SSLContext) -> httpx.Client:
-        # No Nagle: a request's headers and body leave in separate small writes.
-        transport = httpx.HTTPTransport(
-            verify=ctx, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-        return httpx.Client(transport=transport, timeout=self._timeout)
+        return https_client(ctx, self._timeout)
 
     def close(self) -> None:
-        self._http.close()
+        if self._own_http:
+            self._http.close()
 
     def __enter__(self) -> DeviceClient:
         return self
