@@ -1,24 +1,39 @@
 """Tier-2 credentials: certificate issuance, full device bootstraps and OCSP answers.
 
-Figures (issue 14): ``metrics.certs_per_s`` (one process, so one core for Python,
-``ISSUERS`` threads issuing at once as the EST listener's request threads do: a P-256
-CSR parsed and its signature checked, the certificate built under the tenant profile
-and signed, stored and audited on SQLite, each call returning only after its record
-is on disk; concurrent records share a transaction and an fsync) next to
-``limits.p256_sign_per_s`` (cryptography's raw P-256 ECDSA signing of a 32-byte
-digest in the same run, one thread) and ``limits.fsync_per_s`` (4 KiB appends with
-fsync in the store's folder); ``metrics.certs_one_caller_per_s`` is the same with one
-caller, which waits for one fsync per certificate;
-``metrics.bootstraps_per_s`` (full device bootstraps over loopback: a new TLS
-connection to the bootstrap listener, Ub Digest AKA with the AuC (2 requests), EST
-simpleenroll with Digest (2 requests), a P-256 key made in the SIM applet;
-``CLIENTS`` device processes at a time, started together, the listener in this one;
-``limits.bootstrap_cores_used`` is the CPU the listener and the devices used per
-second of that run, the share of the machine they got);
-``metrics.ocsp_per_s`` (RFC 6960 requests without a nonce, as RFC 5019 clients send
-them: parsed, status read from the store every time, the signed response reused
-while fresh, one thread) and ``metrics.ocsp_nonce_per_s`` (requests with a nonce:
-every response built and signed).
+Figures (issue 14):
+
+- ``metrics.certs_per_s``: one process, so one core for Python, ``ISSUERS`` (16)
+  threads issuing at once as the EST listener's request threads do with that many
+  requests in flight: a P-256 CSR parsed and its signature checked, the certificate
+  built under the tenant profile and signed, stored and audited on SQLite, each call
+  returning only after its record is on disk (concurrent records share a transaction
+  and an fsync). ``metrics.certs_8_issuers_per_s`` is the same with 8 threads and
+  ``metrics.certs_one_caller_per_s`` with one caller, which waits for one fsync per
+  certificate. Limits beside them: ``limits.p256_sign_per_s`` (cryptography's raw
+  P-256 ECDSA signing of a 32-byte digest, one thread) and ``limits.fsync_per_s``
+  (4 KiB appends with fsync in the store's folder).
+- ``metrics.bootstraps_per_s``: full device bootstraps over loopback TLS to the
+  bootstrap listener (in this process): Ub Digest AKA with the AuC (2 requests), the
+  device's Ks_NAF derived in its SIM applet, a fresh P-256 key made there and its
+  bound CSR, EST simpleenroll with Digest (2 requests), the certificate read from
+  the certs-only answer.
+  ``CLIENTS`` device processes of ``DEVICE_THREADS`` threads each (16 devices at a
+  time), started together; each thread keeps its TLS connection alive and its
+  devices use it one after another. ``metrics.bootstraps_new_tls_per_s`` is the same
+  with a new TLS connection (and handshake) per device.
+  ``limits.bootstrap_cores_used`` / ``bootstrap_new_tls_cores_used``: the CPU the
+  listener and the devices used per second of each run, the share of the machine
+  they got. The device processes are the bench's own client side and share the two
+  cores with the listener, so their cost is measured apart:
+  ``notes.listener_cpu_ms_per_bootstrap`` (this process's CPU during the run) and
+  ``notes.devices_cpu_ms_per_bootstrap`` (the device processes' CPU from ready to
+  done); ``metrics.bootstraps_per_listener_core_s`` = 1000 / the listener's CPU
+  milliseconds per bootstrap, the rate a core given to the listener alone would
+  carry at that cost (derived from CPU time, not a measured wall-clock rate).
+- ``metrics.ocsp_per_s``: RFC 6960 requests without a nonce, as RFC 5019 clients send
+  them: parsed, status read from the store every time, the signed response reused
+  while fresh, one thread; ``metrics.ocsp_nonce_per_s``: requests with a nonce,
+  every response built and signed.
 """
 
 from __future__ import annotations
@@ -150,15 +165,15 @@ threads = [threading.Thread(target=worker, args=(job["devices"][t::job["threads"
            for t in range(job["threads"])]
 print("ready", flush=True)
 sys.stdin.readline()
-start = time.monotonic()
+start, cpu = time.monotonic(), time.process_time()
 for t in threads:
     t.start()
 for t in threads:
     t.join()
 if errors:
     sys.exit("device failed: " + errors[0])
-print(json.dumps({"start": start, "end": time.monotonic(), "n": len(job["devices"])}),
-      flush=True)
+print(json.dumps({"start": start, "end": time.monotonic(), "n": len(job["devices"]),
+                  "cpu": time.process_time() - cpu}), flush=True)
 """
 
 
@@ -199,9 +214,8 @@ def _bootstraps(listener: BootstrapListener, naf: str, keys: list[tuple[bytes, b
         assert proc.stdout is not None
         if proc.stdout.readline().strip() != "ready":
             raise RuntimeError("a device process did not start")
-    # The CPU the device processes spend on imports and set-up is not the run's.
+    # The CPU spent on imports and set-up before "ready" is not the run's.
     own_ready = time.process_time()
-    ready = [_proc_cpu(proc.pid) for proc in procs]
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.write("go\n")
@@ -210,14 +224,14 @@ def _bootstraps(listener: BootstrapListener, naf: str, keys: list[tuple[bytes, b
     for proc in procs:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        reports.append((json.loads(line) if line else None, _proc_cpu(proc.pid)))
+        reports.append(json.loads(line) if line else None)
     for c, proc in enumerate(procs):
-        if proc.wait(timeout=600) != 0 or reports[c][0] is None:
+        if proc.wait(timeout=600) != 0 or reports[c] is None:
             raise RuntimeError("device process failed: "
                                + (tmp / f"dev{c}.log").read_text()[-500:])
     listener_cpu = time.process_time() - own_ready
-    devices_cpu = sum(end - start for start, (_, end) in zip(ready, reports, strict=True))
-    runs = [r for r, _ in reports if r is not None]
+    runs = [r for r in reports if r is not None]
+    devices_cpu = sum(r["cpu"] for r in runs)
     elapsed = max(r["end"] for r in runs) - min(r["start"] for r in runs)
     done = sum(r["n"] for r in runs)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -226,12 +240,6 @@ def _bootstraps(listener: BootstrapListener, naf: str, keys: list[tuple[bytes, b
     return BootstrapRun(round(done / elapsed, 1), round(cpu / (time.perf_counter() - wall), 2),
                         round(listener_cpu * 1000 / done, 2),
                         round(devices_cpu * 1000 / done, 2))
-
-
-def _proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of a running process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(quick: bool) -> BenchResult:
