@@ -1,11 +1,20 @@
 """UDP transport of the RADIUS server (RFC 2865 §3: authentication on one port,
 RFC 2866 §3: accounting on another), one receiving thread per socket.
 
-Access-Requests are handed to a pool of ``workers`` threads: an answer waits
-for its decision's audit record to be committed, and decisions made at the same
-time share one commit (the attach engine's group commit), which only happens
-when several are in progress at once. Accounting is answered by the
-accounting writer after its own group commit, so one thread suffices there.
+The receiving thread waits for the socket to be readable, then reads every
+datagram already queued (up to ``burst``) without waiting again: one wake-up per
+burst instead of one per datagram (Python has no recvmmsg; the non-blocking
+reads are the same batching at the cost of one call each).
+
+Access-Requests of a burst are handed to a pool of ``workers`` threads as one
+job: the worker decides them in turn and their audit records go to the attach
+engine's group commit as one submission, so a burst costs one commit and one
+hand-off between threads; the answers are sent once that commit is durable
+(docs/decisions/aaa-radius-server.md). An Access-Request carrying EAP is a job of
+its own: its AuC vector waits for a durable SQN commit, and EAP conversations in
+progress at the same time should share that commit, not queue behind each other.
+Accounting is answered by the accounting writer after its own group commit, so
+the receiving thread suffices there.
 
 The socket reads whole datagrams up to the RFC's 4096-octet limit plus one
 octet, so an oversized datagram is seen as such (and dropped) instead of being
@@ -17,11 +26,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import select
 import socket
 import threading
 from collections.abc import Callable
 
-from simtrust.aaa._radius import MAX_PACKET
+from simtrust.aaa._radius import MAX_PACKET, Attr, carries
 from simtrust.aaa._server import RadiusServer
 from simtrust.errors import SimtrustError
 
@@ -42,7 +52,7 @@ class RadiusListener:
 
     def __init__(self, server: RadiusServer, host: str, port: int, kind: str, *,
                  tap: Callable[[tuple[str, int], tuple[str, int], bytes], None] | None = None,
-                 workers: int = 32, backlog: int = 8192) -> None:
+                 workers: int = 32, backlog: int = 8192, burst: int = 32) -> None:
         """``tap(src, dst, datagram)`` sees every datagram in and out (captures, tests)."""
         if kind not in ("auth", "acct"):
             raise ValueError("kind must be auth or acct")
@@ -53,10 +63,12 @@ class RadiusListener:
         with contextlib.suppress(OSError):  # a smaller buffer still works
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.sock.bind((host, port))
-        self.sock.settimeout(0.1)  # so close() is seen without a datagram arriving
+        self.sock.setblocking(False)  # waits are polls (so close() is seen within 0.1 s)
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.tap = tap
-        self._jobs: queue.Queue[tuple[bytes, tuple[str, int]] | None] = queue.Queue(backlog)
+        self._burst = max(1, burst)
+        self._jobs: queue.Queue[list[tuple[bytes, tuple[str, int]]] | None] = \
+            queue.Queue(max(1, backlog // self._burst))
         self._workers = [
             threading.Thread(target=self._work, name=f"simtrust-radius-{kind}-{i}", daemon=True)
             for i in range(workers if kind == "auth" else 0)
@@ -78,31 +90,53 @@ class RadiusListener:
         sock = self.sock
         server = self.server
         auth = self.kind == "auth"
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        limit = self._burst
         while not self._stop.is_set():
             try:
-                data, addr = sock.recvfrom(MAX_PACKET + 1)
+                if not poller.poll(100):
+                    continue
             except OSError:
                 if self._stop.is_set():
                     return
                 continue
-            tap = self.tap
-            if tap is not None:
-                tap(addr, self.address, data)
-            if len(data) > MAX_PACKET:
-                server.counters["malformed"] += 1
-                continue
-            if auth:
+            plain: list[tuple[bytes, tuple[str, int]]] = []
+            for _n in range(limit):
                 try:
-                    self._jobs.put_nowait((data, addr))
-                except queue.Full:
-                    server.counters["overload_dropped"] += 1
-                continue
-            try:
-                server.handle_acct(data, addr, _sender(sock, addr, self))
-            except (ValueError, OSError, SimtrustError) as exc:
-                # A bug or a transient socket error must not end the listener.
-                server.counters["malformed"] += 1
-                _log.warning("RADIUS %s datagram from %s dropped: %s", self.kind, addr[0], exc)
+                    data, addr = sock.recvfrom(MAX_PACKET + 1)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    if self._stop.is_set():
+                        return
+                    break
+                tap = self.tap
+                if tap is not None:
+                    tap(addr, self.address, data)
+                if len(data) > MAX_PACKET:
+                    server.counters["malformed"] += 1
+                    continue
+                if not auth:
+                    try:
+                        server.handle_acct(data, addr, _sender(sock, addr, self))
+                    except (ValueError, OSError, SimtrustError) as exc:
+                        # A bug or a transient socket error must not end the listener.
+                        server.counters["malformed"] += 1
+                        _log.warning("RADIUS %s datagram from %s dropped: %s", self.kind,
+                                     addr[0], exc)
+                elif carries(data, Attr.EAP_MESSAGE):
+                    self._queue([(data, addr)])
+                else:
+                    plain.append((data, addr))
+            if plain:
+                self._queue(plain)
+
+    def _queue(self, job: list[tuple[bytes, tuple[str, int]]]) -> None:
+        try:
+            self._jobs.put_nowait(job)
+        except queue.Full:
+            self.server.counters["overload_dropped"] += len(job)
 
     def _work(self) -> None:
         server = self.server
@@ -110,16 +144,30 @@ class RadiusListener:
             job = self._jobs.get()
             if job is None:
                 return
-            data, addr = job
             try:
-                answer = server.handle_auth(data, addr, _sender(self.sock, addr, self))
-                if answer is not None:
-                    if self.tap is not None:
-                        self.tap(self.address, addr, answer)
-                    self.sock.sendto(answer, addr)
+                answers = server.handle_auth_burst(job, self.send)
             except (ValueError, OSError, SimtrustError) as exc:
-                server.counters["malformed"] += 1
-                _log.warning("RADIUS auth datagram from %s dropped: %s", addr[0], exc)
+                server.counters["malformed"] += len(job)
+                _log.warning("RADIUS auth burst of %d datagrams dropped: %s", len(job), exc)
+                continue
+            for answer, addr in answers:
+                self.send(answer, addr)
+
+    def send(self, data: bytes, addr: tuple[str, int]) -> None:
+        """Send one datagram from this listener's socket (tapped; a full socket buffer
+        is waited for, up to 0.1 s)."""
+        if self.tap is not None:
+            self.tap(self.address, addr, data)
+        try:
+            self.sock.sendto(data, addr)
+        except BlockingIOError:
+            select.select([], [self.sock], [], 0.1)
+            try:
+                self.sock.sendto(data, addr)
+            except OSError as exc:
+                _log.warning("RADIUS answer to %s not sent: %s", addr[0], exc)
+        except OSError as exc:
+            _log.warning("RADIUS answer to %s not sent: %s", addr[0], exc)
 
     def close(self) -> None:
         self._stop.set()
@@ -134,8 +182,6 @@ class RadiusListener:
 def _sender(sock: socket.socket, addr: tuple[str, int], listener: RadiusListener
             ) -> Callable[[bytes], None]:
     def send(data: bytes) -> None:
-        if listener.tap is not None:
-            listener.tap(listener.address, addr, data)
-        sock.sendto(data, addr)
+        listener.send(data, addr)
 
     return send

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from simtrust.errors import DecodeError
@@ -33,6 +33,7 @@ __all__ = [
     "Packet",
     "Vendor",
     "accounting_authenticator",
+    "carries",
     "chap_response",
     "decode",
     "hide_password",
@@ -161,11 +162,20 @@ class Packet:
         if found is None:
             found = {}
             for kind, value in self.attributes:
-                if kind != Attr.VENDOR_SPECIFIC or len(value) < 6:
+                if kind != 26 or len(value) < 6:  # Vendor-Specific
                     continue
                 vendor = int.from_bytes(value[:4], "big")
-                for sub_type, sub_value in _sub_attributes(value[4:]):
-                    found.setdefault((vendor, sub_type), sub_value)
+                # sub-attributes from offset 4; stop at the first malformed one
+                offset, size = 4, len(value)
+                while offset + 2 <= size:
+                    sub_type, length = value[offset], value[offset + 1]
+                    end = offset + length
+                    if length < 2 or end > size:
+                        break
+                    key = (vendor, sub_type)
+                    if key not in found:
+                        found[key] = value[offset + 2 : end]
+                    offset = end
             self._vendor_index = found
         return found.get((vendor_id, vendor_type))
 
@@ -231,17 +241,6 @@ class Packet:
                 return
 
 
-def _sub_attributes(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """Vendor sub-attributes; stops at the first malformed one (vendor formats vary)."""
-    offset = 0
-    while offset + 2 <= len(data):
-        kind, length = data[offset], data[offset + 1]
-        if length < 2 or offset + length > len(data):
-            return
-        yield kind, data[offset + 2 : offset + length]
-        offset += length
-
-
 def vsa(vendor_id: int, vendor_type: int, value: bytes) -> bytes:
     """The value of a Vendor-Specific attribute holding one sub-attribute."""
     if len(value) > 247:
@@ -281,6 +280,21 @@ def decode(data: bytes) -> Packet:
         attributes.append((kind, data[offset + 2 : end]))
         offset = end
     return Packet(code, identifier, authenticator, attributes)
+
+
+def carries(data: bytes, kind: int) -> bool:
+    """Whether a datagram has an attribute of type ``kind`` (a quick scan that stops at
+    the first inconsistency; :func:`decode` still validates the packet)."""
+    end = min(len(data), int.from_bytes(data[2:4], "big"))
+    offset = 20
+    while offset + 2 <= end:
+        if data[offset] == kind:
+            return True
+        alen = data[offset + 1]
+        if alen < 2:
+            return False
+        offset += alen
+    return False
 
 
 def raw_packet(data: bytes) -> bytes:

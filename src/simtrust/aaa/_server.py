@@ -55,7 +55,7 @@ from simtrust.aaa._radius import (
 from simtrust.aaa._sessions import AccountingLog, AcctRecord
 from simtrust.audit import AuditEntry
 from simtrust.detect import SimEvent, StormGuard
-from simtrust.domain import ImsiDigits, imsi_digits
+from simtrust.domain import Imei, ImeiSv, ImsiDigits, imsi_digits, parse_equipment
 from simtrust.errors import SimtrustError
 from simtrust.subscriber import AttachEngine, Imsi, Plmn, SimState
 
@@ -70,6 +70,8 @@ COUNTERS = (
     "missing_message_authenticator", "duplicates", "rate_limited", "unexpected_code",
     "invalid_request", "in_flight_dropped", "overload_dropped", "tls_refused", "storm_dropped",
 )
+
+_PARSED_MAX = 200_000  # parsed identifiers kept (the cache is dropped when full)
 
 _STATUS = {1: "start", 2: "stop", 3: "interim", 7: "accounting-on", 8: "accounting-off"}
 
@@ -153,6 +155,10 @@ class RadiusServer:
         self._new_sessions: set[str] = set()
         self._packed: dict[str, bytes] = {}
         self._plmns: dict[str, Plmn] = {}
+        # Identifiers parsed once (validated values, immutable): the hot path of
+        # every Access-Request would otherwise re-check digits and Luhn each time.
+        self._imsis: dict[str, Imsi] = {}
+        self._imeis: dict[str, Imei] = {}
         accounting.on_committed = self._metered
 
     def __repr__(self) -> str:
@@ -214,6 +220,42 @@ class RadiusServer:
             self._answers.forget(key)
             raise
 
+    def handle_auth_burst(self, burst: list[tuple[bytes, tuple[str, int]]],
+                          send: Callable[[bytes, tuple[str, int]], None]
+                          ) -> list[tuple[bytes, tuple[str, int]]]:
+        """The answers to datagrams that arrived together on the authentication port.
+
+        The attach decisions of the burst are audited in one group-commit submission
+        (:meth:`AttachEngine.deferred_audit`): the answers are returned, and
+        remembered for retransmissions, only once every record is on disk. Answers
+        whose audit this server writes itself go out through ``send(answer, addr)``
+        after their own commit, as in :meth:`handle_auth`. If the burst's commit
+        fails nothing is answered and retransmissions are worked on afresh.
+        """
+        answers: list[tuple[bytes, tuple[str, int]]] = []
+        decided: list[tuple[tuple[Any, ...], bytes]] = []
+        self._local.deferred = decided
+        try:
+            with self.attach.deferred_audit():
+                for data, addr in burst:
+                    try:
+                        answer = self.handle_auth(data, addr, _to(send, addr))
+                    except (ValueError, SimtrustError) as exc:
+                        self.counters["malformed"] += 1
+                        _log.warning("RADIUS auth datagram from %s dropped: %s", addr[0], exc)
+                        continue
+                    if answer is not None:
+                        answers.append((answer, addr))
+        except BaseException:
+            for key, _answer in decided:
+                self._answers.forget(key)
+            raise
+        finally:
+            self._local.deferred = None
+        for key, answer in decided:
+            self._answers.remember(key, answer)
+        return answers
+
     def _answer_auth(self, client: GatewayClient, request: Packet, wire: bytes,
                      key: tuple[Any, ...], send: Callable[[bytes], None] | None
                      ) -> bytes | None:
@@ -255,7 +297,14 @@ class RadiusServer:
         out = reply.sign_response(request.authenticator, client.secret)
         pending: list[AuditEntry] = self._local.pending
         if not pending:
-            self._answers.remember(key, out)
+            deferred: list[tuple[tuple[Any, ...], bytes]] | None = getattr(
+                self._local, "deferred", None)
+            if deferred is not None:
+                # In a burst: the answer is kept for retransmissions once the burst's
+                # commit has made its decision durable (handle_auth_burst).
+                deferred.append((key, out))
+            else:
+                self._answers.remember(key, out)
             return out
         self._local.pending = []
         if send is None:
@@ -359,7 +408,12 @@ class RadiusServer:
         if imsi_text is None:
             self._reject(reply, "imsi-missing", "no 3GPP-IMSI in the request", actor, None)
             return
-        imsi = Imsi(imsi_text)
+        imsi = self._imsis.get(imsi_text)
+        if imsi is None:
+            imsi = Imsi(imsi_text)
+            if len(self._imsis) >= _PARSED_MAX:
+                self._imsis.clear()
+            self._imsis[imsi_text] = imsi
         sim = self.attach.sim_view(imsi.value)
         apn = (request.text(Attr.CALLED_STATION_ID) or "").strip().lower() or None
         if sim is not None and apn is not None and sim.apn is not None and apn != sim.apn:
@@ -392,7 +446,14 @@ class RadiusServer:
                 self._reject(reply, "apn-credentials", "second-level authentication failed",
                              actor, sim, imsi.value)
                 return
-        decision = self.attach.decide(imsi, equipment, serving, actor=actor)
+        imei = self._imeis.get(equipment)
+        if imei is None:
+            parsed = parse_equipment(equipment)
+            imei = parsed.imei if isinstance(parsed, ImeiSv) else parsed
+            if len(self._imeis) >= _PARSED_MAX:
+                self._imeis.clear()
+            self._imeis[equipment] = imei
+        decision = self.attach.decide(imsi, imei, serving, actor=actor)
         if not decision.allowed:
             reply.code = Code.ACCESS_REJECT
             reply.add(Attr.REPLY_MESSAGE, f"{decision.reason}: {decision.detail}"
@@ -602,6 +663,11 @@ class RadiusServer:
                     self.usage.meter(imsi_digits(record.imsi), total - before, at=at)
             if record.status == "closed":
                 self._totals.pop(record.session_key, None)
+
+
+def _to(send: Callable[[bytes, tuple[str, int]], None], addr: tuple[str, int]
+        ) -> Callable[[bytes], None]:
+    return lambda data: send(data, addr)
 
 
 def _add_eap(reply: Packet, eap: bytes) -> None:

@@ -9,6 +9,9 @@ background thread: a lone caller writes at once, and under load the batch grows
 with the time one write takes (the scheme of PostgreSQL's group commit and of
 InnoDB's binary-log group commit). A failed write raises in every caller whose
 item it carried, so nothing is acknowledged that is not stored.
+:meth:`GroupCommit.submit_many` hands in several items of one caller at once
+(a server that decided a burst of requests on one thread): they are written in
+the same batch and the call returns when all of them are.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ T = TypeVar("T")
 
 
 class _Slot(Generic[T]):
-    __slots__ = ("done", "error", "item")
+    __slots__ = ("done", "error", "items")
 
-    def __init__(self, item: T) -> None:
-        self.item = item
+    def __init__(self, items: list[T]) -> None:
+        self.items = items
         self.done = False
         self.error: BaseException | None = None
 
@@ -49,7 +52,14 @@ class GroupCommit(Generic[T]):
 
     def submit(self, item: T) -> None:
         """Return once ``item`` is written (raise what the write raised)."""
-        slot = _Slot(item)
+        self.submit_many([item])
+
+    def submit_many(self, items: list[T]) -> None:
+        """Return once every one of ``items`` is written, in one batch (raise what the
+        write raised). An empty list returns at once."""
+        if not items:
+            return
+        slot = _Slot(items)
         with self._cond:
             self._queue.append(slot)
             while not slot.done and self._leading:
@@ -62,7 +72,7 @@ class GroupCommit(Generic[T]):
             batch, self._queue = self._queue, []
         error: BaseException | None = None
         try:
-            self._write([s.item for s in batch])
+            self._write([item for s in batch for item in s.items])
         except BaseException as exc:  # noqa: BLE001 - re-raised in every caller of the batch
             error = exc
         with self._cond:
@@ -70,7 +80,7 @@ class GroupCommit(Generic[T]):
                 queued.error = error
                 queued.done = True
             self.batches += 1
-            self.items += len(batch)
+            self.items += sum(len(s.items) for s in batch)
             self._leading = False
             self._cond.notify_all()
         if error is not None:

@@ -20,14 +20,18 @@ group commit (:class:`simtrust.store.GroupCommit`): decisions made at the same
 time share one transaction and one fsync, written as ``attach.decisions`` batch
 records in ``batch`` mode or one record each in ``record`` mode
 (:mod:`._decision_log`); decisions that change state are their own record,
-appended durably in the transaction of their change.
+appended durably in the transaction of their change. A caller deciding a burst
+of requests on one thread wraps them in :meth:`AttachEngine.deferred_audit`:
+their records join the group commit as one submission when the block ends,
+and the block ends only once they are on disk (the caller answers after it).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -181,6 +185,7 @@ class AttachEngine:
         self._next_sync = time.monotonic() + sync_interval
         self.decisions = 0
         self._listeners: list[Callable[[AttachDecision], None]] = []
+        self._deferred = threading.local()
         inventory.subscribe(self._on_change)
 
     def __repr__(self) -> str:
@@ -338,10 +343,43 @@ class AttachEngine:
             self._inv.audit.append_many([*(sync or []), record_entry(actor, row)],
                                         durable=True)
         else:
+            rows: list[tuple[str, DecisionRow]] | None = getattr(self._deferred, "rows", None)
+            if rows is not None:
+                rows.append((actor, row))
+                self._deferred.decisions.append(decision)
+                return decision
             self._audit.submit((actor, row))
         for listener in self._listeners:
             listener(decision)
         return decision
+
+    @contextmanager
+    def deferred_audit(self) -> Iterator[None]:
+        """Decide a burst on this thread, audited together when the block ends.
+
+        The plain decisions made inside the block join the group commit as one
+        submission at its end, and the block ends only once their records are on
+        disk; until then none of them is acknowledged, so the caller answers them
+        after the block. If the write fails the block raises and none of them may
+        be answered (nothing was stored). Decisions that change state are stored
+        in their own transaction at once, as always. Listeners hear of deferred
+        decisions after the commit. A nested block joins the outer one.
+        """
+        local = self._deferred
+        if getattr(local, "rows", None) is not None:
+            yield
+            return
+        local.rows = []
+        local.decisions = []
+        try:
+            yield
+        finally:
+            rows, decisions = local.rows, local.decisions
+            local.rows = local.decisions = None
+        self._audit.submit_many(rows)
+        for decision in decisions:
+            for listener in self._listeners:
+                listener(decision)
 
     def _bind(
         self, actor: str, mode: BindingMode, sim: _SimView, imei: str, plmn: Plmn, *,
