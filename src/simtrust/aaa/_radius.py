@@ -36,6 +36,7 @@ __all__ = [
     "carries",
     "chap_response",
     "decode",
+    "empty_reply",
     "hide_password",
     "message_authenticator",
     "mppe_decrypt",
@@ -307,6 +308,15 @@ def response_authenticator(wire: bytes, request_authenticator: bytes, secret: by
     return hashlib.md5(  # noqa: S324 - RFC 2865 §3 prescribes MD5 here
         wire[:4] + request_authenticator + wire[20:] + secret
     ).digest()
+
+
+def empty_reply(code: int, identifier: int, request_authenticator: bytes, secret: bytes
+                ) -> bytes:
+    """A signed reply without attributes (an Accounting-Response, RFC 2866 §4.2): the
+    same octets as ``Packet(code, identifier).sign_response(...)``, built directly."""
+    header = bytes((code, identifier, 0, 20))
+    return header + hashlib.md5(  # noqa: S324 - RFC 2865 §3 prescribes MD5 here
+        header + request_authenticator + secret).digest()
 
 
 def accounting_authenticator(wire: bytes, secret: bytes) -> bytes:

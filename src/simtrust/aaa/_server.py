@@ -47,6 +47,7 @@ from simtrust.aaa._radius import (
     Vendor,
     chap_response,
     decode,
+    empty_reply,
     mppe_encrypt,
     unhide_password,
     verify_message_authenticator,
@@ -559,8 +560,8 @@ class RadiusServer:
             self.counters["in_flight_dropped"] += 1
             return
         self.counters["accounting_requests"] += 1
-        response = Packet(Code.ACCOUNTING_RESPONSE, request.identifier)
-        out = response.sign_response(request.authenticator, client.secret)
+        out = empty_reply(Code.ACCOUNTING_RESPONSE, request.identifier, request.authenticator,
+                          client.secret)
         if status in ("accounting-on", "accounting-off"):
             self._close_all(client)
             self.counters["accounting_responses"] += 1
@@ -605,6 +606,8 @@ class RadiusServer:
         serving = text_value(request.vendor(Vendor.TGPP, Vendor.TGPP_SGSN_MCC_MNC))
         apn = a.get(Attr.CALLED_STATION_ID)
         msisdn = a.get(Attr.CALLING_STATION_ID)
+        # the integer attributes (4 octets; any other length counts as absent)
+        n = {kind: int.from_bytes(value, "big") for kind, value in a.items() if len(value) == 4}
         record = AcctRecord(
             session_key=f"{client.id}:{session_id}", acct_session_id=session_id,
             client_id=client.id, status="closed" if status == "stop" else "open",
@@ -615,13 +618,14 @@ class RadiusServer:
             framed_ip=framed_ip,
             nas_ip=str(ipaddress.IPv4Address(nas)) if nas and len(nas) == 4 else None,
             serving_plmn=serving, cell=request_cell(request) or None,
-            in_octets=_int(a, Attr.ACCT_INPUT_GIGAWORDS) << 32 | _int(a, Attr.ACCT_INPUT_OCTETS),
-            out_octets=_int(a, Attr.ACCT_OUTPUT_GIGAWORDS) << 32
-            | _int(a, Attr.ACCT_OUTPUT_OCTETS),
-            in_packets=_int(a, Attr.ACCT_INPUT_PACKETS),
-            out_packets=_int(a, Attr.ACCT_OUTPUT_PACKETS),
-            session_time=_int(a, Attr.ACCT_SESSION_TIME),
-            terminate_cause=_int(a, Attr.ACCT_TERMINATE_CAUSE)
+            in_octets=n.get(Attr.ACCT_INPUT_GIGAWORDS, 0) << 32
+            | n.get(Attr.ACCT_INPUT_OCTETS, 0),
+            out_octets=n.get(Attr.ACCT_OUTPUT_GIGAWORDS, 0) << 32
+            | n.get(Attr.ACCT_OUTPUT_OCTETS, 0),
+            in_packets=n.get(Attr.ACCT_INPUT_PACKETS, 0),
+            out_packets=n.get(Attr.ACCT_OUTPUT_PACKETS, 0),
+            session_time=n.get(Attr.ACCT_SESSION_TIME, 0),
+            terminate_cause=n.get(Attr.ACCT_TERMINATE_CAUSE, 0)
             if status == "stop" and Attr.ACCT_TERMINATE_CAUSE in a else None,
         )
         if imsi is not None:
