@@ -111,3 +111,56 @@ def test_failed_commit_is_not_answered_and_the_retransmission_is_written(
     server.handle_acct(datagram, ADDR, answers.append)
     wait_until(lambda: answers)
     assert aaa.services.accounting.get("1:fail-1") is not None
+
+
+def test_a_burst_is_answered_after_its_one_commit_and_retransmissions_wait(
+    aaa: Aaa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in (1, 2, 3):
+        aaa.add_sim(n)
+    server = aaa.services.server
+    group = aaa.rt.subscriber.attach.group_commit
+    real = group._write
+    writes: list[int] = []
+    seen_during_write: list[bytes | None] = []
+    burst = [(_access(n), ADDR) for n in (1, 2, 3)]
+
+    def write(items: Any) -> None:
+        writes.append(len(items))
+        # While the burst's records are being written, a retransmission is not answered.
+        seen_during_write.append(server.handle_auth(burst[0][0], ADDR))
+        real(items)
+
+    monkeypatch.setattr(group, "_write", write)
+    answers = server.handle_auth_burst(burst, lambda data, addr: None)
+    assert [3] == writes  # the three decisions shared one write
+    assert [None] == seen_during_write
+    assert [ADDR] * 3 == [addr for _answer, addr in answers]
+    assert {Code.ACCESS_ACCEPT} == {decode(answer).code for answer, _addr in answers}
+    # After the commit, a retransmission gets the answer that was sent.
+    assert answers[0][0] == server.handle_auth(burst[0][0], ADDR)
+
+
+def test_a_burst_whose_commit_fails_is_not_answered_and_is_decided_again(
+    aaa: Aaa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aaa.add_sim(1)
+    server = aaa.services.server
+    group = aaa.rt.subscriber.attach.group_commit
+    real = group._write
+    calls = {"n": 0}
+
+    def flaky(items: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StoreError("disk full")
+        real(items)
+
+    monkeypatch.setattr(group, "_write", flaky)
+    datagram = _access(1)
+    with pytest.raises(StoreError):
+        server.handle_auth_burst([(datagram, ADDR)], lambda data, addr: None)
+    answers = server.handle_auth_burst([(datagram, ADDR)], lambda data, addr: None)
+    assert 1 == len(answers)
+    assert Code.ACCESS_ACCEPT == decode(answers[0][0]).code
+    assert 2 == calls["n"]

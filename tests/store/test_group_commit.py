@@ -90,3 +90,18 @@ def test_durable_transaction_syncs_once_for_commits_made_meanwhile(tmp_path: Pat
         assert [1, 2] == syncs
     finally:
         db.close()
+
+
+def test_submit_many_writes_its_items_in_one_batch_and_returns_after_it() -> None:
+    batches: list[list[int]] = []
+    group: GroupCommit[int] = GroupCommit(lambda items: batches.append(list(items)))
+    group.submit_many([])
+    assert [] == batches  # nothing to write: no write
+    group.submit_many([1, 2, 3])
+    group.submit(4)
+    assert [[1, 2, 3], [4]] == batches
+    assert (2, 4) == (group.batches, group.items)
+    failing: GroupCommit[int] = GroupCommit(lambda items: (_ for _ in ()).throw(
+        StoreError("disk full")))
+    with pytest.raises(StoreError, match="disk full"):
+        failing.submit_many([5, 6])

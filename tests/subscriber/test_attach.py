@@ -76,6 +76,30 @@ def test_every_decision_is_audited(lite: SubscriberServices) -> None:
     assert [] == lite.inventory.audit.verify()
 
 
+def test_deferred_audit_stores_a_burst_in_one_write_when_the_block_ends(
+    lite: SubscriberServices,
+) -> None:
+    """Decisions inside deferred_audit are not stored (nor heard by listeners) before
+    the block ends; at its end they are, all in one group-commit write."""
+    lite.inventory.add_sim(TENANT, spec(1), actor="test")
+    decide(lite, 1, 1)  # first use binds (a state change, stored at once)
+    heard: list[str] = []
+    lite.attach.add_listener(lambda decision: heard.append(decision.reason))
+    before = len(decision_history(lite.inventory.audit, tenant_id=None))
+    batches = lite.attach.group_commit.batches
+    with lite.attach.deferred_audit():
+        for _ in range(3):
+            assert decide(lite, 1, 1).allowed
+        decide(lite, 9, 1)
+        assert before == len(decision_history(lite.inventory.audit, tenant_id=None))
+        assert [] == heard
+    history = decision_history(lite.inventory.audit, tenant_id=None)
+    assert ["allow"] * 3 + ["deny"] == [row["outcome"] for row in history[before:]]
+    assert batches + 1 == lite.attach.group_commit.batches
+    assert 4 == len(heard)
+    assert [] == lite.inventory.audit.verify()
+
+
 def test_record_mode_writes_one_record_per_decision(sqlite_runtime: Runtime) -> None:
     sqlite_runtime.tenants.create_tenant(TENANT, "Acme")
     services = build_services(sqlite_runtime.db, sqlite_runtime.keyring, sqlite_runtime.audit, sqlite_runtime.clock, sinks=[])

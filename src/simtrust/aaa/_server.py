@@ -32,13 +32,15 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
+from simtrust.aaa._acct_record import acct_record
 from simtrust.aaa._admission import AnswerCache, ClientRateLimit
 from simtrust.aaa._apn import DEFAULT_SESSION_TIMEOUT, ApnAccessStore
 from simtrust.aaa._clients import GatewayClient, GatewayClients
 from simtrust.aaa._commit import AuditCommitter
 from simtrust.aaa._events import auth_event, request_cell, session_events, text_value
+from simtrust.aaa._ports import EapHandler, UsageSink
 from simtrust.aaa._radius import (
     Attr,
     Code,
@@ -56,7 +58,7 @@ from simtrust.aaa._radius import (
 from simtrust.aaa._sessions import AccountingLog, AcctRecord
 from simtrust.audit import AuditEntry
 from simtrust.detect import SimEvent, StormGuard
-from simtrust.domain import Imei, ImeiSv, ImsiDigits, imsi_digits, parse_equipment
+from simtrust.domain import Imei, ImeiSv, imsi_digits, parse_equipment
 from simtrust.errors import SimtrustError
 from simtrust.subscriber import AttachEngine, Imsi, Plmn, SimState
 
@@ -75,40 +77,6 @@ COUNTERS = (
 _PARSED_MAX = 200_000  # parsed identifiers kept (the cache is dropped when full)
 
 _STATUS = {1: "start", 2: "stop", 3: "interim", 7: "accounting-on", 8: "accounting-off"}
-
-
-class UsageSink(Protocol):
-    """Where accounted bytes go (the policy engine's volume caps)."""
-
-    def meter(self, imsi: ImsiDigits, octets: int, *, at: float | None = None) -> Any: ...
-
-
-class EapOutcomeLike(Protocol):
-    @property
-    def eap(self) -> bytes: ...
-
-    @property
-    def state(self) -> bytes | None: ...
-
-    @property
-    def imsi(self) -> str | None: ...
-
-    @property
-    def msk(self) -> bytes | None: ...
-
-    @property
-    def success(self) -> bool: ...
-
-    @property
-    def failure(self) -> bool: ...
-
-
-class EapHandler(Protocol):
-    """The EAP server behind Access-Requests carrying EAP-Message (RFC 3579)."""
-
-    def respond(self, eap_message: bytes, state: bytes | None, actor: str) -> EapOutcomeLike:
-        """Answer one EAP-Response; on success the outcome names the IMSI and the MSK."""
-        ...
 
 
 class RadiusServer:
@@ -569,7 +537,8 @@ class RadiusServer:
             send(out)
             return
         assert session_id is not None
-        record = self._record(request, a, client, session_id, status)
+        record = acct_record(request, a, client.id, session_id, status, self.attach,
+                             self.clock().isoformat())
         if record.session_key not in self._totals:
             stored = self.accounting.get(record.session_key)
             self._totals[record.session_key] = (
@@ -594,50 +563,6 @@ class RadiusServer:
             self._answers.forget(key)
 
         self.accounting.submit(record, done, failed)
-
-    def _record(self, request: Packet, a: dict[int, bytes], client: GatewayClient,
-                session_id: str, status: str) -> AcctRecord:
-        imsi = text_value(request.vendor(Vendor.TGPP, Vendor.TGPP_IMSI))
-        framed = a.get(Attr.FRAMED_IP_ADDRESS)
-        framed_ip = str(ipaddress.IPv4Address(framed)) if framed and len(framed) == 4 else None
-        if imsi is None and framed_ip is not None:
-            imsi = self.attach.addresses.lookup(framed_ip)
-        nas = a.get(Attr.NAS_IP_ADDRESS)
-        serving = text_value(request.vendor(Vendor.TGPP, Vendor.TGPP_SGSN_MCC_MNC))
-        apn = a.get(Attr.CALLED_STATION_ID)
-        msisdn = a.get(Attr.CALLING_STATION_ID)
-        # the integer attributes (4 octets; any other length counts as absent)
-        n = {kind: int.from_bytes(value, "big") for kind, value in a.items() if len(value) == 4}
-        record = AcctRecord(
-            session_key=f"{client.id}:{session_id}", acct_session_id=session_id,
-            client_id=client.id, status="closed" if status == "stop" else "open",
-            at=self.clock().isoformat(), imsi=imsi,
-            apn=apn.decode("utf-8", "replace").lower() if apn else None,
-            msisdn=msisdn.decode("utf-8", "replace") if msisdn else None,
-            imeisv=text_value(request.vendor(Vendor.TGPP, Vendor.TGPP_IMEISV)),
-            framed_ip=framed_ip,
-            nas_ip=str(ipaddress.IPv4Address(nas)) if nas and len(nas) == 4 else None,
-            serving_plmn=serving, cell=request_cell(request) or None,
-            in_octets=n.get(Attr.ACCT_INPUT_GIGAWORDS, 0) << 32
-            | n.get(Attr.ACCT_INPUT_OCTETS, 0),
-            out_octets=n.get(Attr.ACCT_OUTPUT_GIGAWORDS, 0) << 32
-            | n.get(Attr.ACCT_OUTPUT_OCTETS, 0),
-            in_packets=n.get(Attr.ACCT_INPUT_PACKETS, 0),
-            out_packets=n.get(Attr.ACCT_OUTPUT_PACKETS, 0),
-            session_time=n.get(Attr.ACCT_SESSION_TIME, 0),
-            terminate_cause=n.get(Attr.ACCT_TERMINATE_CAUSE, 0)
-            if status == "stop" and Attr.ACCT_TERMINATE_CAUSE in a else None,
-        )
-        if imsi is not None:
-            sim = self.attach.sim_view(imsi)
-            if sim is not None:
-                record.iccid = sim.iccid
-                record.tenant_id = sim.tenant_id
-                if record.apn is None:
-                    record.apn = sim.apn
-                if serving is not None and serving != str(sim.home):
-                    record.visited_plmn = serving
-        return record
 
     def _close_all(self, client: GatewayClient) -> None:
         """Accounting-On/Off (RFC 2866 §5.1): the gateway restarted; its sessions are over."""
