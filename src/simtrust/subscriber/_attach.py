@@ -355,16 +355,10 @@ class AttachEngine:
 
     @contextmanager
     def deferred_audit(self) -> Iterator[None]:
-        """Decide a burst on this thread, audited together when the block ends.
-
-        The plain decisions made inside the block join the group commit as one
-        submission at its end, and the block ends only once their records are on
-        disk; until then none of them is acknowledged, so the caller answers them
-        after the block. If the write fails the block raises and none of them may
-        be answered (nothing was stored). Decisions that change state are stored
-        in their own transaction at once, as always. Listeners hear of deferred
-        decisions after the commit. A nested block joins the outer one.
-        """
+        """Plain decisions made on this thread in the block join the group commit as one
+        submission when it ends; the block ends once they are on disk (answer them after
+        it; if it raises, answer none). State changes are stored at once, as always;
+        listeners hear of deferred decisions after the commit; nested blocks join."""
         local = self._deferred
         if getattr(local, "rows", None) is not None:
             yield
