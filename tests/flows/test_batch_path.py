@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 
 from simtrust.detect import Detector, DeviceRef, Thresholds
 from simtrust.detect import _batch as detect_batch
+from simtrust.detect import _engine as detect_engine
+from simtrust.detect._device import DeviceState
 from simtrust.domain import DeviceContext, FlowRecord, imsi_digits
 from simtrust.flows import FlowDecoder, _ipfix
 from simtrust.flows._columns import FlowColumns
@@ -91,7 +93,7 @@ def _world(devices: list[str], policies: list[dict[str, Any]],
 def _state(det: Detector) -> list[tuple[Any, ...]]:
     out = []
     for imsi, dev in det._by_imsi.items():
-        out.append((imsi, *(getattr(dev, name) for name in type(dev).__slots__
+        out.append((imsi, *(getattr(dev, name) for name in DeviceState.__slots__
                              if name not in ("base", "cohort", "learn"))))
     return out
 
@@ -266,6 +268,47 @@ def test_identical_on_the_benchmark_stream(native: bool) -> None:
     assert columns == len(raw)
     assert notable
     assert submitted > 0
+
+
+class _WatchedState(DeviceState):
+    """Device state whose writes go through ``__setattr__`` (counted)."""
+
+    __slots__ = ()
+    writes = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        type(self).writes += 1
+        super().__setattr__(name, value)
+
+
+@needs_rx
+@pytest.mark.skipif(detect_batch._fast is None, reason="simtrust.detect._fast is not built")
+def test_device_state_of_another_kind_goes_through_the_attribute_protocol(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C extension writes slots at their offsets only for a type with the plain
+    attribute protocol: a device state overriding ``__setattr__`` sees every write,
+    and both paths still agree."""
+    monkeypatch.setattr(detect_engine, "DeviceState", _WatchedState)
+    rng = random.Random(5)
+    devices = [f"10.64.0.{i}" for i in range(1, 40)]
+    raw = [RECORD.pack(socket.inet_aton(rng.choice(devices)), socket.inet_aton("192.0.2.7"),
+                       i * 700, i * 700 + 900, rng.randint(60, 3000), rng.randint(1, 12),
+                       0, 0, 4, 0, 40000, 443, 6, 0x1B, 4, 0) for i in range(600)]
+    messages = [_message([], 1_700_000_000, 0, True)] + [
+        _message(raw[k:k + 30], 1_700_000_000, k, False) for k in range(0, len(raw), 30)]
+    seen: list[int] = []
+    real_step = detect_batch._fast.step
+
+    def step(*args: Any) -> int:
+        before = _WatchedState.writes
+        i: int = real_step(*args)
+        seen.append(_WatchedState.writes - before)
+        return i
+
+    monkeypatch.setattr(detect_batch._fast, "step", step)
+    columns, _, _, _ = _compare(messages, 4, lambda: _world(devices, [_POLICY]))
+    assert columns == len(raw)
+    assert sum(seen) > len(raw) // 2  # the C writes (t_last, by_cur, windows) were seen
 
 
 @needs_rx

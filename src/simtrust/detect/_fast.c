@@ -16,19 +16,108 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <structmember.h>
 
 enum { UNICAST = 0, GROUP = 2 };
 
-static PyObject *s_learn, *s_t_first, *s_t_last, *s_w10, *s_w60, *s_by_cur, *s_by_prev,
-    *s_th_vol, *s_h_dpk, *s_h_dflows, *s_h_dbytes, *s_dst_cur, *s_dst_prev, *s_known,
-    *s_time_on, *s_brd_cur, *s_syn_cur, *s_tel_cur, *s_syn_prev, *s_brd_prev;
-static PyObject *s_beacons, *s_base, *s_cohort, *s_th_breadth, *s_brd_first, *s_known_m;
+#define SLOTS(X) X(learn) X(t_first) X(t_last) X(w10) X(w60) X(by_cur) X(by_prev) X(th_vol) \
+    X(h_dpk) X(h_dflows) X(h_dbytes) X(dst_cur) X(dst_prev) X(known) X(time_on) X(brd_cur) \
+    X(syn_cur) X(tel_cur) X(syn_prev) X(brd_prev) X(beacons) X(base) X(cohort) X(th_breadth) \
+    X(brd_first)
+#define ENUM(n) A_##n,
+enum { SLOTS(ENUM) A_COUNT };
+#undef ENUM
+static PyObject *names[A_COUNT], *s_known_m;
+
+/* The device state's attributes are slots (DeviceState.__slots__): once their
+ * member descriptors are known for the device's type (and while the type is not
+ * changed: its version tag), they are read and written at their offsets, as
+ * the generic attribute protocol would read and write them. Any other type, or
+ * a slot without a value, goes through that protocol. */
+static PyTypeObject *slot_type, *bad_type;
+static unsigned int slot_tag;
+static Py_ssize_t slot_off[A_COUNT];
+
+static int
+resolve_slots(PyTypeObject *tp)
+{
+    Py_ssize_t off[A_COUNT];
+    if (tp->tp_getattro != PyObject_GenericGetAttr || tp->tp_setattro != PyObject_GenericSetAttr)
+        goto bad;
+    for (int k = 0; k < A_COUNT; k++) {
+        PyObject *d = PyObject_GetAttr((PyObject *)tp, names[k]);
+        if (d == NULL) {
+            PyErr_Clear();
+            goto bad;
+        }
+        int member = Py_IS_TYPE(d, &PyMemberDescr_Type);
+        if (member) {
+            PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+            member = m->type == T_OBJECT_EX && !(m->flags & READONLY);
+            off[k] = m->offset;
+        }
+        Py_DECREF(d);
+        if (!member)
+            goto bad;
+    }
+    if (!(tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) || tp->tp_version_tag == 0)
+        goto bad;
+    memcpy(slot_off, off, sizeof off);
+    Py_INCREF(tp);
+    Py_XSETREF(slot_type, tp);
+    slot_tag = tp->tp_version_tag;
+    return 1;
+bad:
+    bad_type = tp;
+    return 0;
+}
+
+static inline int
+slots_ok(PyObject *dev)
+{
+    PyTypeObject *tp = Py_TYPE(dev);
+    if (tp == slot_type && tp->tp_version_tag == slot_tag &&
+        (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG))
+        return 1;
+    if (tp == bad_type)
+        return 0;
+    return resolve_slots(tp);
+}
+
+/* new reference, or NULL with the exception getattr raises */
+static inline PyObject *
+dget(PyObject *dev, int a)
+{
+    if (slots_ok(dev)) {
+        PyObject *v = *(PyObject **)((char *)dev + slot_off[a]);
+        if (v != NULL) {
+            Py_INCREF(v);
+            return v;
+        }
+    }
+    return PyObject_GetAttr(dev, names[a]);
+}
+
+static inline int
+dset(PyObject *dev, int a, PyObject *v)
+{
+    if (slots_ok(dev)) {
+        PyObject **p = (PyObject **)((char *)dev + slot_off[a]);
+        PyObject *old = *p;
+        Py_INCREF(v);
+        *p = v;
+        Py_XDECREF(old);
+        return 0;
+    }
+    return PyObject_SetAttr(dev, names[a], v);
+}
+
 static PyObject *k_zero, *k_one, *k_six, *k_ten;
 
 static int
-fattr(PyObject *o, PyObject *name, double *out)
+fattr(PyObject *o, int name, double *out)
 {
-    PyObject *v = PyObject_GetAttr(o, name);
+    PyObject *v = dget(o, name);
     if (v == NULL)
         return -1;
     if (!PyFloat_Check(v)) {
@@ -57,10 +146,10 @@ roll60(PyObject *dev, PyObject *w, PyObject *w60)
     Py_DECREF(next);
     if (adjacent < 0)
         return -1;
-    PyObject *syn = PyObject_GetAttr(dev, s_syn_cur);
-    PyObject *tel = PyObject_GetAttr(dev, s_tel_cur);
-    PyObject *brd = PyObject_GetAttr(dev, s_brd_cur);
-    PyObject *by = PyObject_GetAttr(dev, s_by_cur);
+    PyObject *syn = dget(dev, A_syn_cur);
+    PyObject *tel = dget(dev, A_tel_cur);
+    PyObject *brd = dget(dev, A_brd_cur);
+    PyObject *by = dget(dev, A_by_cur);
     int rc = -1;
     if (syn == NULL || tel == NULL || brd == NULL || by == NULL)
         goto done;
@@ -74,8 +163,8 @@ roll60(PyObject *dev, PyObject *w, PyObject *w60)
         Py_XDECREF(bp);
         goto done;
     }
-    int bad = PyObject_SetAttr(dev, s_syn_prev, sp) < 0 || PyObject_SetAttr(dev, s_brd_prev, bp) < 0
-              || PyObject_SetAttr(dev, s_by_prev, adjacent ? by : k_zero) < 0;
+    int bad = dset(dev, A_syn_prev, sp) < 0 || dset(dev, A_brd_prev, bp) < 0
+              || dset(dev, A_by_prev, adjacent ? by : k_zero) < 0;
     Py_DECREF(sp);
     Py_DECREF(bp);
     if (bad)
@@ -89,7 +178,7 @@ roll60(PyObject *dev, PyObject *w, PyObject *w60)
     }
     if ((nt && PySet_Clear(tel) < 0) || (nb && PySet_Clear(brd) < 0))
         goto done;
-    if (PyObject_SetAttr(dev, s_by_cur, k_zero) < 0 || PyObject_SetAttr(dev, s_w60, w) < 0)
+    if (dset(dev, A_by_cur, k_zero) < 0 || dset(dev, A_w60, w) < 0)
         goto done;
     rc = 0;
 done:
@@ -118,14 +207,14 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
     if (!PyFloat_Check(start_o) || !PyFloat_Check(t_o))
         return 0;
     double start = PyFloat_AS_DOUBLE(start_o), t = PyFloat_AS_DOUBLE(t_o);
-    learn = PyObject_GetAttr(dev, s_learn);
+    learn = dget(dev, A_learn);
     if (learn == NULL)
         goto done;
     if (learn != Py_None) {
         rc = 0;
         goto done;
     }
-    t_first = PyObject_GetAttr(dev, s_t_first);
+    t_first = dget(dev, A_t_first);
     if (t_first == NULL || (r = cmp(t_o, t_first, Py_LT)) < 0)
         goto done;
     if (r) {
@@ -136,8 +225,8 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
     q = PyNumber_FloorDivide(t_o, k_ten);
     if (q == NULL || (w10 = PyNumber_Long(q)) == NULL)
         goto done;
-    dw10 = PyObject_GetAttr(dev, s_w10);
-    w60 = PyObject_GetAttr(dev, s_w60);
+    dw10 = dget(dev, A_w10);
+    w60 = dget(dev, A_w60);
     if (dw10 == NULL || w60 == NULL)
         goto done;
     int roll10 = cmp(w10, dw10, Py_GT), roll6 = 0;
@@ -178,7 +267,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
     }
     /* breadth: a destination new in the 60 s window joins the set */
     int brd_add = 0, brd_first = 0;
-    brd = PyObject_GetAttr(dev, s_brd_cur);
+    brd = dget(dev, A_brd_cur);
     if (brd == NULL)
         goto done;
     if (packets_small <= 2 && cls == UNICAST) {
@@ -192,7 +281,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
             goto done;
         if (!in) {
             long long bprev, wl, synlen;
-            PyObject *syn = PyObject_GetAttr(dev, s_syn_cur);
+            PyObject *syn = dget(dev, A_syn_cur);
             if (syn == NULL)
                 goto done;
             synlen = PyObject_Size(syn);
@@ -205,7 +294,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
                 synlen = 0;
                 wl = PyLong_AsLongLong(w60n);
             } else {
-                PyObject *bp_o = PyObject_GetAttr(dev, s_brd_prev);
+                PyObject *bp_o = dget(dev, A_brd_prev);
                 if (bp_o == NULL)
                     goto done;
                 bprev = PyLong_Check(bp_o) ? PyLong_AsLongLong(bp_o) : -1;
@@ -215,7 +304,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
             if (PyErr_Occurred())
                 goto done;
             double th_breadth;
-            if ((r = fattr(dev, s_th_breadth, &th_breadth))) {
+            if ((r = fattr(dev, A_th_breadth, &th_breadth))) {
                 rc = r < 0 ? -1 : 0;
                 goto done;
             }
@@ -243,7 +332,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
     if (ocd == -1.0 && PyErr_Occurred())
         goto done;
     double pk = pkd * share, oc = ocd * share;
-    dst_cur = PyObject_GetAttr(dev, s_dst_cur);
+    dst_cur = dget(dev, A_dst_cur);
     if (dst_cur == NULL)
         goto done;
     if (!PyDict_CheckExact(dst_cur)) {
@@ -271,8 +360,8 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         e5 = PyFloat_AS_DOUBLE(PyList_GET_ITEM(e, 5));
     }
     double h_dpk, h_dflows, h_dbytes;
-    if ((r = fattr(dev, s_h_dpk, &h_dpk)) || (r = fattr(dev, s_h_dflows, &h_dflows)) ||
-        (r = fattr(dev, s_h_dbytes, &h_dbytes))) {
+    if ((r = fattr(dev, A_h_dpk, &h_dpk)) || (r = fattr(dev, A_h_dflows, &h_dflows)) ||
+        (r = fattr(dev, A_h_dbytes, &h_dbytes))) {
         rc = r < 0 ? -1 : 0;
         goto done;
     }
@@ -282,18 +371,18 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
     }
     /* bytes of the 60 s window, tentatively (a roll starts them from zero) */
     if (roll6) {
-        by_prev = adj60 ? PyObject_GetAttr(dev, s_by_cur) : (Py_INCREF(k_zero), k_zero);
+        by_prev = adj60 ? dget(dev, A_by_cur) : (Py_INCREF(k_zero), k_zero);
         by_new = PyNumber_Add(k_zero, oc_o);
     } else {
-        by_prev = PyObject_GetAttr(dev, s_by_prev);
-        by_cur = PyObject_GetAttr(dev, s_by_cur);
+        by_prev = dget(dev, A_by_prev);
+        by_cur = dget(dev, A_by_cur);
         if (by_cur == NULL)
             goto done;
         by_new = PyNumber_Add(by_cur, oc_o);
     }
     if (by_prev == NULL || by_new == NULL || (sum = PyNumber_Add(by_new, by_prev)) == NULL)
         goto done;
-    th_vol = PyObject_GetAttr(dev, s_th_vol);
+    th_vol = dget(dev, A_th_vol);
     if (th_vol == NULL || (r = cmp(sum, th_vol, Py_GE)) < 0)
         goto done;
     if (r) {
@@ -305,7 +394,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
     int beacon_new = 0, beacon_upd = 0;
     double b_nb = 0, b_mean = 0, b_m2 = 0;
     if (cls == UNICAST && !unanswered) {
-        known = PyObject_GetAttr(dev, s_known);
+        known = dget(dev, A_known);
         if (known == NULL)
             goto done;
         if (!PyDict_CheckExact(known)) {
@@ -330,7 +419,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         if (!r) {
             int infra = dport == 53 || dport == 123 || dport == 5353;
             if (proto == 6 || !infra) {
-                beacons = PyObject_GetAttr(dev, s_beacons);
+                beacons = dget(dev, A_beacons);
                 if (beacons == NULL)
                     goto done;
                 if (!PyDict_CheckExact(beacons)) {
@@ -378,10 +467,10 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
                 }
             }
             if (packets_small > 2) {  /* a baseline judges new destinations in Python */
-                PyObject *base = PyObject_GetAttr(dev, s_base);
+                PyObject *base = dget(dev, A_base);
                 if (base == NULL)
                     goto done;
-                PyObject *cohort = PyObject_GetAttr(dev, s_cohort);
+                PyObject *cohort = dget(dev, A_cohort);
                 int trained = base != Py_None || (cohort != NULL && cohort != Py_None);
                 Py_DECREF(base);
                 if (cohort == NULL)
@@ -394,7 +483,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
             }
         }
     }
-    time_on = PyObject_GetAttr(dev, s_time_on);
+    time_on = dget(dev, A_time_on);
     if (time_on == NULL || (r = PyObject_IsTrue(time_on)) < 0)
         goto done;
     if (r) {  /* quiet hours are judged in Python */
@@ -402,10 +491,10 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         goto done;
     }
     /* quiet: write what observe writes */
-    t_last = PyObject_GetAttr(dev, s_t_last);
+    t_last = dget(dev, A_t_last);
     if (t_last == NULL || (r = cmp(t_o, t_last, Py_GT)) < 0)
         goto done;
-    if (r && PyObject_SetAttr(dev, s_t_last, t_o) < 0)
+    if (r && dset(dev, A_t_last, t_o) < 0)
         goto done;
     if (roll10) {
         if (roll6 && roll60(dev, w60n, w60) < 0)
@@ -421,25 +510,25 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
             PyObject *fresh = PyDict_New();
             if (fresh == NULL)
                 goto done;
-            int bad = PyObject_SetAttr(dev, s_dst_prev, dst_cur) < 0 ||
-                      PyObject_SetAttr(dev, s_dst_cur, fresh) < 0;
+            int bad = dset(dev, A_dst_prev, dst_cur) < 0 ||
+                      dset(dev, A_dst_cur, fresh) < 0;
             Py_DECREF(dst_cur);
             dst_cur = fresh;
             if (bad)
                 goto done;
         } else {
-            if (PyObject_SetAttr(dev, s_dst_prev, no_prev) < 0)
+            if (dset(dev, A_dst_prev, no_prev) < 0)
                 goto done;
             if (PyDict_GET_SIZE(dst_cur))
                 PyDict_Clear(dst_cur);
         }
-        if (PyObject_SetAttr(dev, s_w10, w10) < 0)
+        if (dset(dev, A_w10, w10) < 0)
             goto done;
     }
-    if (PyObject_SetAttr(dev, s_by_cur, by_new) < 0)
+    if (dset(dev, A_by_cur, by_new) < 0)
         goto done;
     if (brd_add) {
-        if (brd_first && PyObject_SetAttr(dev, s_brd_first, start_o) < 0)
+        if (brd_first && dset(dev, A_brd_first, start_o) < 0)
             goto done;
         if (PySet_Add(brd, dst) < 0)
             goto done;
@@ -579,16 +668,9 @@ static struct PyModuleDef fast_module = {
 PyMODINIT_FUNC
 PyInit__fast(void)
 {
-#define NAME(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL;
-    NAME(s_learn, "learn") NAME(s_t_first, "t_first") NAME(s_t_last, "t_last")
-    NAME(s_w10, "w10") NAME(s_w60, "w60") NAME(s_by_cur, "by_cur") NAME(s_by_prev, "by_prev")
-    NAME(s_th_vol, "th_vol") NAME(s_h_dpk, "h_dpk") NAME(s_h_dflows, "h_dflows")
-    NAME(s_h_dbytes, "h_dbytes") NAME(s_dst_cur, "dst_cur") NAME(s_dst_prev, "dst_prev")
-    NAME(s_known, "known") NAME(s_time_on, "time_on") NAME(s_brd_cur, "brd_cur")
-    NAME(s_syn_cur, "syn_cur") NAME(s_tel_cur, "tel_cur") NAME(s_syn_prev, "syn_prev")
-    NAME(s_brd_prev, "brd_prev") NAME(s_beacons, "beacons") NAME(s_base, "base")
-    NAME(s_cohort, "cohort") NAME(s_th_breadth, "th_breadth") NAME(s_brd_first, "brd_first")
-    s_known_m = s_known;
+#define NAME(n) if ((names[A_##n] = PyUnicode_InternFromString(#n)) == NULL) return NULL;
+    SLOTS(NAME)
+    s_known_m = names[A_known];
 #undef NAME
     if ((k_zero = PyLong_FromLong(0)) == NULL || (k_one = PyLong_FromLong(1)) == NULL ||
         (k_six = PyLong_FromLong(6)) == NULL || (k_ten = PyLong_FromLong(10)) == NULL)
