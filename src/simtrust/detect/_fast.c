@@ -348,8 +348,8 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
             rc = 0;
             goto done;
         }
-        for (int k = 0; k < 6; k++)
-            if (!PyFloat_CheckExact(PyList_GET_ITEM(e, k))) {
+        for (int k = 0; k < 6; k++)  /* e[3] (the first start) is not read here */
+            if (k != 3 && !PyFloat_CheckExact(PyList_GET_ITEM(e, k))) {
                 rc = 0;
                 goto done;
             }
@@ -436,7 +436,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
                         rc = 0;
                         goto done;
                     }
-                    for (int j = 0; j < 5; j++)
+                    for (int j = 1; j < 5; j++)  /* b[0] (the first contact) is not read */
                         if (!PyFloat_CheckExact(PyList_GET_ITEM(b, j))) {
                             rc = 0;
                             goto done;
