@@ -9,9 +9,13 @@ notifications of one device, RFC 7641, decoded from SenML-CBOR and delivered to 
 callback) next to ``limits.dtls_records_per_s`` (small application records through a
 DTLS session into a receiver that only counts them) and the handshake rate;
 ``metrics.devices_per_gib`` (registrations held by the management server: tracemalloc
-growth over ``REGS`` registrations). Certificate mode: ``metrics.cert_registrations_per_s``
-(ECDHE-ECDSA P-256 handshake with a client certificate of a tenant CA, the chain
-validated by mbed TLS, the issuance record and SIM looked up, then Register) next to
+growth over ``REGS`` registrations). ``notes.registrations_target`` says whether the
+2,000/s target is above this machine's raw handshake rate of the run (every registration is
+a handshake); ``ratios.registrations_vs_handshakes`` is then the figure to judge, and
+``notes.loadavg`` the load it was measured under. Certificate mode:
+``metrics.cert_registrations_per_s`` (ECDHE-ECDSA P-256 handshake with a client certificate
+of a tenant CA, the chain validated by mbed TLS, the issuance record and SIM looked up, then
+Register) next to
 ``limits.cert_dtls_handshakes_per_s`` (the same handshakes against a certificate-mode
 link that accepts any validated certificate, same run).
 
@@ -73,6 +77,19 @@ TENANT = "bench"
 IMEI = "490154203237518"
 CONCURRENCY = 16
 KEY = b"bench-psk-000001"
+
+
+TARGET_REGISTRATIONS = 2000
+#: How long one phase may take: on a loaded shared machine the certificate handshakes
+#: alone have taken over two minutes.
+CALL_S = 900.0
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def _imsi(n: int) -> Imsi:
@@ -239,6 +256,7 @@ def run(quick: bool) -> BenchResult:
     handshakes = 40 if quick else 1000
     certs = 40 if quick else 400
     result = BenchResult(NAME)
+    load_before = _loadavg()
     with tempfile.TemporaryDirectory(prefix="simtrust-bench-devices-") as tmp:
         rt = Runtime.initialise(load_settings(env={}, home=Path(tmp) / "home"))
         try:
@@ -297,16 +315,16 @@ def run(quick: bool) -> BenchResult:
             try:
                 raw_port = dev.call(raw_server())
                 result.limits["dtls_handshakes_per_s"] = round(
-                    dev.call(_handshakes(raw_port, handshakes)), 1)
+                    dev.call(_handshakes(raw_port, handshakes), timeout=CALL_S), 1)
                 result.limits["dtls_records_per_s"] = round(
-                    dev.call(_records(raw_port, notes_count, received)), 1)
+                    dev.call(_records(raw_port, notes_count, received), timeout=CALL_S), 1)
                 result.metrics["registrations_per_s"] = round(
-                    dev.call(_registrations(dev, creds)), 1)
+                    dev.call(_registrations(dev, creds), timeout=CALL_S), 1)
                 cert_port = dev.call(raw_server(cert_mode=True))
                 result.limits["cert_dtls_handshakes_per_s"] = round(
-                    dev.call(_cert_handshakes(cert_port, issued, trust)), 1)
+                    dev.call(_cert_handshakes(cert_port, issued, trust), timeout=CALL_S), 1)
                 result.metrics["cert_registrations_per_s"] = round(
-                    dev.call(_cert_registrations(dev, issued, trust)), 1)
+                    dev.call(_cert_registrations(dev, issued, trust), timeout=CALL_S), 1)
                 # Again with the clients in a process of their own (each SIM's second
                 # registration replaces its first, within the per-SIM flood allowance).
                 result.limits["dtls_handshakes_per_s_apart"] = round(run_apart(
@@ -317,7 +335,7 @@ def run(quick: bool) -> BenchResult:
                      for n, identity, key in creds], CONCURRENCY * 2), 1)
                 n, identity, key = creds[0]
                 result.metrics["notifications_per_s"] = round(
-                    dev.call(_notifications(dev, n, identity, key, notes_count)), 1)
+                    dev.call(_notifications(dev, n, identity, key, notes_count), timeout=CALL_S), 1)
                 sim = subs.inventory.find_sim(_imsi(1))
                 assert sim is not None
                 per_device = _footprint(dev, sim, regs)
@@ -334,13 +352,22 @@ def run(quick: bool) -> BenchResult:
             result.ratio("notifications_vs_records", "notifications_per_s", "dtls_records_per_s")
             result.ratio("notifications_vs_handshakes", "notifications_per_s",
                          "dtls_handshakes_per_s")
+            raw = result.limits["dtls_handshakes_per_s"]
+            result.notes["registrations_target"] = {
+                "target_per_s": TARGET_REGISTRATIONS, "raw_dtls_handshakes_per_s": raw,
+                # Each registration is a full handshake: no server reaches more registrations
+                # per second than the handshakes this machine completes in the same run.
+                "above_this_machines_limit": raw < TARGET_REGISTRATIONS,
+                "judge_by": "ratios.registrations_vs_handshakes = registrations/s divided by"
+                            " raw PSK handshakes/s of the same run (1.0 = no server overhead)"}
+            result.notes["loadavg"] = {"before": load_before, "after": _loadavg()}
             result.notes.update({"registrations": len(creds), "handshakes": handshakes,
                                  "cert_registrations": certs,
                                  "notifications": notes_count, "footprint_registrations": regs,
                                  "concurrency": CONCURRENCY, "store": "sqlite",
                                  "concurrency_apart": CONCURRENCY * 2,
                                  "cpu_count": os.cpu_count(),
-                                 "targets": {"registrations_per_s": 2000,
+                                 "targets": {"registrations_per_s": TARGET_REGISTRATIONS,
                                              "notifications_per_s": 20000,
                                              "devices_per_gib": 1_000_000}})
         finally:

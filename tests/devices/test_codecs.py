@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import cbor2
@@ -22,6 +23,7 @@ from simtrust.devices import (
     MsgType,
     ObjLink,
     Opt,
+    check_links,
     decode_content,
     decode_message,
     encode_content,
@@ -137,6 +139,36 @@ def test_fuzz_link_format_and_endpoint(text: str) -> None:
     for fn in (lambda: parse_links(text.encode()), lambda: parse_endpoint(text)):
         with contextlib.suppress(DecodeError):
             fn()
+
+
+def _verdict(fn: Callable[[], object]) -> bool:
+    try:
+        fn()
+    except DecodeError:
+        return False
+    return True
+
+
+@given(st.lists(st.sampled_from(["<", ">", "</3/0>", "</1/0>", ",", ";", "=", '"', "ver",
+                                 "1.1", "rt", "a,b", "é", " "]), max_size=14).map("".join)
+       | st.text(alphabet='<>/0123;=,"ab', max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_check_links_accepts_exactly_what_parse_links_accepts(text: str) -> None:
+    """The registration's regular-expression check and the parser agree on every body."""
+    body = text.encode()
+    assert _verdict(lambda: parse_links(body)) == _verdict(lambda: check_links(body))
+
+
+def test_check_links_returns_the_text_and_bounds_the_records() -> None:
+    assert "</1/0>,</3/0>;ver=1.1" == check_links(b"</1/0>,</3/0>;ver=1.1")
+    assert '</>;rt="oma.lwm2m"' == check_links(b'</>;rt="oma.lwm2m"')
+    with pytest.raises(DecodeError):
+        check_links(b"</1/0>;=x")
+    with pytest.raises(DecodeError):
+        check_links(b"\xff")
+    with pytest.raises(DecodeError):  # one link over the parser's record limit
+        check_links(",".join(["</3/0>"] * 513).encode())
+    check_links(",".join(["</3/0>"] * 512).encode())
 
 
 def test_links_and_endpoint_names() -> None:

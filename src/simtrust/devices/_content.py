@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import math
+import re
 import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "CF_TEXT",
     "CF_TLV",
     "MAX_RECORDS",
+    "check_links",
     "decode_content",
     "decode_paths",
     "encode_content",
@@ -515,6 +517,26 @@ def parse_links(payload: bytes) -> list[tuple[str, dict[str, str]]]:
                 raise DecodeError("links are separated by commas", reason="link-format")
             pos += 1
     return links
+
+
+# A link-format body without quoted values (what Register and Update usually carry,
+# ``</1/0>,</3/0>;ver=1.1``), in the same grammar as parse_links accepts.
+_PLAIN_LINK = r"<[^>]*>(?:;[^=;,]+(?:=[^;,]*)?)*"
+_PLAIN_LINKS = re.compile(f"(?:{_PLAIN_LINK})(?:,{_PLAIN_LINK})*")
+
+
+def check_links(payload: bytes) -> str:
+    """The text of a link-format body that :func:`parse_links` accepts, else DecodeError as
+    it raises; a body without quoted values is checked by one regular expression instead of
+    being parsed into records (the registration only keeps the text)."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError("link format is UTF-8", reason="link-format") from exc
+    if '"' not in text and text.count(",") < MAX_RECORDS and _PLAIN_LINKS.fullmatch(text):
+        return text
+    parse_links(payload)
+    return text
 
 
 def format_links(links: Iterable[tuple[str, Mapping[str, str]]]) -> bytes:

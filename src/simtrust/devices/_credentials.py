@@ -10,6 +10,7 @@ import base64
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -17,9 +18,15 @@ from simtrust.crypto import Keyring
 from simtrust.devices._transport import PskEntry
 from simtrust.store import Database
 
-__all__ = ["BOOTSTRAP", "DM", "CredentialStore"]
+__all__ = ["BOOTSTRAP", "DM", "CredentialStore", "ImeiChanged"]
 
 log = logging.getLogger(__name__)
+
+#: Called with the IMEI stored before, when a registration reported another one.
+ImeiChanged = Callable[[str], None]
+#: How long the writer lets hand-overs gather before it commits them together.
+GROUP_COMMIT_S = 0.005
+_IN_CHUNK = 500
 
 DM = "dm"
 BOOTSTRAP = "bootstrap"
@@ -36,6 +43,7 @@ class CredentialStore:
         self._cache: dict[str, PskEntry | None] = {}
         self._lock = threading.Lock()
         self._reported: dict[str, tuple[str, str | None, str]] = {}
+        self._unchecked: dict[str, tuple[str | None, ImeiChanged]] = {}
         self._flushing = threading.Lock()
         self._wake = threading.Event()
         self._writer: threading.Thread | None = None
@@ -111,45 +119,98 @@ class CredentialStore:
     # on it: it only decides whether the next registration raises "imei-changed". A change
     # that is lost with the process is seen again -- and alerted again -- at the device's next
     # registration, because the stored value is still the old one (at least once, never lost).
+    # When the loop does not know the SIM's previous IMEI (nothing pending, no registration in
+    # memory), the comparison with the stored one is made by the writer too, for the whole
+    # batch in one query, instead of a query per registration on the loop
+    # (docs/decisions/devices-registrations.md).
 
     def last_imei(self, imsi: str) -> str | None:
-        with self._lock:
-            if imsi in self._reported:
-                return self._reported[imsi][1]
+        pending, imei = self.pending_imei(imsi)
+        if pending:
+            return imei
         row = self._db.query_one("SELECT imei FROM dev_reported WHERE imsi = ?", (imsi,))
         return None if row is None or row[0] is None else str(row[0])
 
-    def record_imei(self, imsi: str, endpoint: str, imei: str | None) -> None:
-        """Hand over the IMEI ``imsi`` reported; written by the writer thread."""
+    def pending_imei(self, imsi: str) -> tuple[bool, str | None]:
+        """(True, IMEI) when an IMEI of ``imsi`` is handed over and not written yet; no
+        store access."""
         with self._lock:
+            row = self._reported.get(imsi)
+        return (False, None) if row is None else (True, row[1])
+
+    def record_imei(self, imsi: str, endpoint: str, imei: str | None,
+                    changed: ImeiChanged | None = None) -> None:
+        """Hand over the IMEI ``imsi`` reported; written by the writer thread. With
+        ``changed``, the writer first compares it with the stored IMEI and calls
+        ``changed(previous)`` (on the writer thread, once the batch is durable) when a
+        different one was stored."""
+        with self._lock:
+            if changed is not None and imsi not in self._reported:
+                self._unchecked[imsi] = (imei, changed)
             self._reported[imsi] = (endpoint, imei, self._clock().isoformat())
             if self._writer is None or not self._writer.is_alive():
                 self._writer = threading.Thread(target=self._write_reported, daemon=True,
                                                 name="devices-reported")
                 self._writer.start()
-        self._wake.set()
+        if not self._wake.is_set():  # set wakes the waiting writer: once per window
+            self._wake.set()
 
     def flush(self) -> None:
-        """Write every IMEI handed over so far (durable when it returns)."""
+        """Write every IMEI handed over so far (durable when it returns) and report the
+        changes found against the stored IMEIs."""
         with self._flushing:
             with self._lock:
                 batch = dict(self._reported)
+                checks = {imsi: self._unchecked.pop(imsi) for imsi in list(self._unchecked)
+                          if imsi in batch}
             if not batch:
                 return
-            with self._db.transaction(durable=True):
-                for imsi, (endpoint, imei, at) in batch.items():
-                    self._db.execute("DELETE FROM dev_reported WHERE imsi = ?", (imsi,))
-                    self._db.execute(
+            rows = [(imsi, endpoint, imei, at) for imsi, (endpoint, imei, at) in batch.items()]
+            try:
+                with self._db.transaction(durable=True):
+                    stored = self._stored_imeis(list(checks))
+                    # A device seen again after a restart with the IMEI already stored
+                    # needs no write.
+                    rows = [r for r in rows if r[0] not in checks or stored.get(r[0]) != r[2]]
+                    self._db.executemany(
                         "INSERT INTO dev_reported (imsi, endpoint, imei, updated_at)"
-                        " VALUES (?, ?, ?, ?)", (imsi, endpoint, imei, at))
+                        " VALUES (?, ?, ?, ?) ON CONFLICT (imsi) DO UPDATE SET"
+                        " endpoint = excluded.endpoint, imei = excluded.imei,"
+                        " updated_at = excluded.updated_at", rows)
+            except BaseException:
+                with self._lock:  # compared at the next attempt, as if never taken
+                    for imsi, check in checks.items():
+                        self._unchecked.setdefault(imsi, check)
+                raise
             with self._lock:
                 for imsi, row in batch.items():
                     if self._reported.get(imsi) is row:
                         del self._reported[imsi]
+        for imsi, (imei, changed) in checks.items():
+            before = stored.get(imsi)
+            if before is not None and before != imei:
+                try:
+                    changed(before)
+                except Exception:  # one listener's failure must not stop the others
+                    log.exception("an IMEI change could not be reported")
+
+    def _stored_imeis(self, imsis: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for at in range(0, len(imsis), _IN_CHUNK):
+            chunk = imsis[at:at + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for row in self._db.query(
+                    f"SELECT imsi, imei FROM dev_reported WHERE imsi IN ({marks})", chunk):
+                if row[1] is not None:
+                    found[str(row[0])] = str(row[1])
+        return found
 
     def _write_reported(self) -> None:
         while True:
             self._wake.wait()
+            # Group commit: what registrations hand over within the window shares one
+            # transaction and one fsync.
+            time.sleep(GROUP_COMMIT_S)
             self._wake.clear()
             try:
                 self.flush()

@@ -34,6 +34,7 @@ from simtrust.devices._content import (
     CF_LINK,
     CF_SENML_CBOR,
     CF_TEXT,
+    check_links,
     decode_content,
     encode_content,
     parse_links,
@@ -278,8 +279,7 @@ class DeviceManager:
             lifetime = int(query.get("lt", "86400"))
             if msg.payload and msg.content_format not in (None, CF_LINK):
                 return self._refuse("content-format", msg, Code.UNSUPPORTED_CONTENT_FORMAT)
-            links = msg.payload.decode("utf-8") if msg.payload else ""
-            parse_links(msg.payload)
+            links = check_links(msg.payload) if msg.payload else ""
         except (DecodeError, ValueError, UnicodeDecodeError):
             return self._refuse("bad-registration", msg, Code.BAD_REQUEST)
         if not _MIN_LIFETIME <= lifetime <= _MAX_LIFETIME:
@@ -312,6 +312,7 @@ class DeviceManager:
         queue = "Q" in query or "Q" in binding
         # One registration per endpoint and per SIM: a SIM seen in a new device replaces
         # the registration of the old one.
+        previous = self._regs.get(self._by_imsi.get(imsi) or "")
         for old_id in {self._by_endpoint.get(name), self._by_imsi.get(imsi)} - {None}:
             old = self._regs.get(old_id or "")
             if old is not None:
@@ -327,7 +328,7 @@ class DeviceManager:
         self._regs[reg_id] = reg
         self._by_endpoint[name] = reg_id
         self._by_imsi[imsi] = reg_id
-        self._check_imei(reg)
+        self._check_imei(reg, None if previous is None else previous.imei)
         self._woke(reg)
         for listener in self.listeners:
             listener("registered", reg)
@@ -355,8 +356,7 @@ class DeviceManager:
                     raise ValueError(lifetime)
                 reg.lifetime = lifetime
             if msg.payload:
-                parse_links(msg.payload)
-                reg.links = sys.intern(msg.payload.decode("utf-8"))
+                reg.links = sys.intern(check_links(msg.payload))
         except (DecodeError, ValueError, UnicodeDecodeError):
             return self._refuse("bad-update", msg, Code.BAD_REQUEST)
         if "b" in query:
@@ -384,16 +384,28 @@ class DeviceManager:
         if self._by_imsi.get(reg.imsi) == reg.reg_id:
             del self._by_imsi[reg.imsi]
 
-    def _check_imei(self, reg: Registration) -> None:
+    def _check_imei(self, reg: Registration, in_memory: str | None) -> None:
+        """Compare the reported IMEI with the SIM's last one: the one handed over and not yet
+        written, else the one of the registration this replaces, else -- without a store
+        query on the loop -- the stored one, compared by the credential store's writer."""
         if reg.imei is None:
             return
-        before = self._credentials.last_imei(reg.imsi)
+        pending, before = self._credentials.pending_imei(reg.imsi)
+        if not pending and in_memory is None:
+            self._credentials.record_imei(
+                reg.imsi, reg.endpoint, reg.imei,
+                changed=lambda stored: self._imei_changed(reg, stored))
+            return
+        before = before if pending else in_memory
         if before != reg.imei:
             self._credentials.record_imei(reg.imsi, reg.endpoint, reg.imei)
-        if before is not None and before != reg.imei:
-            self._alert("imei-changed", reg,
-                        f"SIM {reg.imsi} now reports IMEI {reg.imei} (was {before})",
-                        {"imei": reg.imei, "previous_imei": before, "iccid": reg.iccid})
+            if before is not None:
+                self._imei_changed(reg, before)
+
+    def _imei_changed(self, reg: Registration, before: str) -> None:
+        self._alert("imei-changed", reg,
+                    f"SIM {reg.imsi} now reports IMEI {reg.imei} (was {before})",
+                    {"imei": reg.imei, "previous_imei": before, "iccid": reg.iccid})
 
     def _alert(self, kind: str, reg: Registration, summary: str,
                details: Mapping[str, Any]) -> None:
