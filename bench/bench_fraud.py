@@ -18,6 +18,11 @@
   scenarios (:mod:`simtrust.testing.fraud.usage`); the detector knows each
   SIM's registered model and the blocklist. Precision per label is in
   ``notes.evaluation.precision``.
+* ``recall_phone``, ``precision_phone`` — data-only SIMs used like a phone
+  (2 % of the SIMs; :mod:`simtrust.testing.fraud.phone`: calls and SMS from
+  usage records, or VoIP seen as voice-like flows), beside benign alarm
+  panels that send SMS and call; precision is over the SIMs with a
+  ``phone_like_use`` alert.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ DESCRIPTION = "fraud detectors: events/s on one core, bytes per SIM, recall and 
 
 SEEDS = (101, 202)
 USAGE_SHARE = 0.1
+PHONE_SHARE = 0.02
 
 
 def _memory(sims: int) -> float:
@@ -62,7 +68,8 @@ def run(quick: bool) -> BenchResult:
     sims = 300 if quick else 6000
     result = BenchResult(NAME)
     scenarios = [s for seed in SEEDS
-                 for s in generate(seed, sims // len(SEEDS), usage_share=USAGE_SHARE)]
+                 for s in generate(seed, sims // len(SEEDS), usage_share=USAGE_SHARE,
+                                   phone_share=PHONE_SHARE)]
     stream = merged(scenarios)
 
     # limit: the per-event look-up alone
@@ -93,6 +100,8 @@ def run(quick: bool) -> BenchResult:
     result.metrics["recall_travel"] = figures.recall.get("travel", 0.0)
     result.metrics["recall_usage"] = figures.recall.get("usage", 0.0)
     result.metrics["recall_equipment"] = figures.recall.get("equipment", 0.0)
+    result.metrics["recall_phone"] = figures.recall.get("phone", 0.0)
+    result.metrics["precision_phone"] = figures.precision.get("phone-like-use", 0.0)
     result.metrics["false_alarms_per_1000_sim_days"] = round(
         figures.false_alarms_per_1000_sim_days, 3)
 
@@ -101,6 +110,7 @@ def run(quick: bool) -> BenchResult:
     result.notes.update({
         "seeds": list(SEEDS),
         "usage_share": USAGE_SHARE,
+        "phone_share": PHONE_SHARE,
         "evaluation": figures.to_json(),
         "sims_for_memory": mem_sims,
         "targets": {"events_per_s": 100_000, "bytes_per_sim": 1024, "recall_clone": 0.95,

@@ -46,6 +46,7 @@ from simtrust.detect import (
     FraudCases,
     SimEvent,
     SimEventLog,
+    TacDatabaseFile,
     storm_guard_from,
 )
 from simtrust.devices import (
@@ -477,9 +478,27 @@ class Runtime:
                 [AuditSink(self.audit, actor="detect"), MqttSink(self.settings.mqtt_url),
                  _QueuedAlerts(hooks)])
             service.fraud.suspended = self._suspended
+            service.fraud.tac_allocations = self.tac_database.current
             return service
 
         return self._once("detect", build)
+
+    @property
+    def tac_database(self) -> TacDatabaseFile:
+        """The imported GSMA TAC database (``tac-database.json`` in the data directory)."""
+        return self._once("tac_database",
+                          lambda: TacDatabaseFile(self.settings.home / "tac-database.json"))
+
+    def resolve_sim(self, sim: str, by_iccid: bool) -> tuple[str, str] | None:
+        """(IMSI, tenant) of a SIM of the inventory named by IMSI or ICCID, or None."""
+        if by_iccid:
+            try:
+                found = self.subscriber.inventory.get_sim(Iccid(sim))
+            except (NotFound, InvalidIdentifier):
+                return None
+            return str(found.imsi), found.tenant_id
+        view = self.subscriber.attach.sim_view(sim)
+        return None if view is None else (view.imsi, view.tenant_id)
 
     @property
     def sim_events(self) -> SimEventLog:

@@ -121,5 +121,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_openapi(app)
     install_docs(app)
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes, overrides={
-        ("POST", "/v1/fota/packages"): runtime.settings.firmware_max_bytes})
+        ("POST", "/v1/fota/packages"): runtime.settings.firmware_max_bytes,
+        ("PUT", "/v1/fraud/tac-database"): 64 * 1024 * 1024})
     return app

@@ -36,6 +36,7 @@ import typer
 
 from simtrust.cli._common import emit_json, open_runtime, read_text
 from simtrust.cli._fraud_consortium import app as consortium_app
+from simtrust.cli._fraud_records import register as _register_records
 from simtrust.detect import (
     VERDICTS,
     FraudDetector,
@@ -331,3 +332,6 @@ def confirm(
     typer.echo(f"confirmation of {report} {out['outcome']}")
 
 
+
+
+_register_records(app)  # usage-import, tac-import, tac-status (cli/_fraud_records.py)

@@ -4,7 +4,8 @@ Per-device and per-cohort baselines, the streaming :class:`Detector` (scan,
 DDoS, beacon, volume, time of day, new destination, SIM in a new device) over
 :class:`~simtrust.domain.FlowRecord`, and the :class:`DetectionService` that
 delivers its alerts to :mod:`simtrust.alerts` sinks. The fraud detectors
-(:class:`FraudDetector`: impossible travel, cloned SIM, equipment) read one
+(:class:`FraudDetector`: impossible travel, cloned SIM, equipment, usage,
+phone-like use of data-only SIMs) read one
 per-SIM :class:`SimEvent` stream, and its alerts explain themselves the same way;
 :class:`StormGuard` rate-limits authentication and attach per tenant, TAC
 and cell against signalling storms. Flows come from
@@ -17,7 +18,7 @@ from simtrust.detect._baseline import FEATURES, Baseline, prefix_of
 from simtrust.detect._cases import VERDICTS, FraudCases
 from simtrust.detect._engine import Detector, Thresholds
 from simtrust.detect._eventlog import EventFollower, SimEventLog
-from simtrust.detect._events import MAX_DESTINATIONS
+from simtrust.detect._events import MAX_DESTINATIONS, VOICE_KINDS
 from simtrust.detect._fraud import (
     EVENT_KINDS,
     FRAUD_ALERT_KINDS,
@@ -29,6 +30,12 @@ from simtrust.detect._fraud import (
     great_circle_km,
 )
 from simtrust.detect._model import ALERT_KINDS, Alert, AttachEvent, DeviceRef, iso_utc
+from simtrust.detect._records import (
+    RECORD_FIELDS,
+    UsageRecord,
+    parse_usage_records,
+    usage_events,
+)
 from simtrust.detect._service import DetectionService
 from simtrust.detect._storm import (
     Admission,
@@ -39,6 +46,8 @@ from simtrust.detect._storm import (
     backoff_answer,
     storm_guard_from,
 )
+from simtrust.detect._tac import TacAllocations, TacDatabaseFile, parse_tac_csv, rbi_table
+from simtrust.detect._voice import VoiceTally, voice_flow_kind
 
 __all__ = [
     "ALERT_KINDS",
@@ -46,7 +55,9 @@ __all__ = [
     "FEATURES",
     "FRAUD_ALERT_KINDS",
     "MAX_DESTINATIONS",
+    "RECORD_FIELDS",
     "VERDICTS",
+    "VOICE_KINDS",
     "Admission",
     "Alert",
     "AttachEvent",
@@ -65,11 +76,20 @@ __all__ = [
     "SimEventLog",
     "StormGuard",
     "StormLimits",
+    "TacAllocations",
+    "TacDatabaseFile",
     "Thresholds",
+    "UsageRecord",
+    "VoiceTally",
     "backoff_answer",
     "country_places",
     "great_circle_km",
     "iso_utc",
+    "parse_tac_csv",
+    "parse_usage_records",
     "prefix_of",
+    "rbi_table",
     "storm_guard_from",
+    "usage_events",
+    "voice_flow_kind",
 ]

@@ -69,6 +69,11 @@ class SimEventLog:
         else:
             self._commit.submit(event)
 
+    def append_many(self, events: Sequence[SimEvent], chunk: int = 1000) -> None:
+        """Store many events (an import) in transactions of ``chunk`` rows, in order."""
+        for i in range(0, len(events), chunk):
+            self._write(events[i:i + chunk])
+
     def _write(self, events: Sequence[SimEvent]) -> None:
         rows = [(self._origin, json.dumps(e.to_json(), separators=(",", ":")))
                 for e in events]

@@ -27,15 +27,19 @@ the threshold it crossed in ``evidence``):
   beyond the AuC's SEQ_HE (``auth-sqn-ahead``); two accounting sessions
   open at once from different devices or serving networks.
 * ``equipment`` — an IMEI failing the Luhn check of TS 23.003 Annex B (or not
-  15/16 digits), a TAC outside those of the device model registered for the
+  15/16 digits), a TAC in no allocated range (:mod:`._tac`: the reporting
+  bodies of GSMA TS.06, or exactly the imported GSMA TAC database), a TAC
+  outside those of the device model registered for the
   SIM, a blocklisted IMEI or TAC, and IMEI churn (more than ``churn_imeis``
   distinct IMEIs within ``churn_window_s``); an IMEI on a partner's shared
   blocklist (``shared_blocklist``, :mod:`simtrust.fraudshare._sharing`).
 * ``usage-fraud`` — a day's data volume far over the SIM's own baseline or its
   cohort's (tenant and APN), more new destinations in a day than the SIM's usual
   set allows, more session starts in a day than its own past
-  (:mod:`simtrust.detect._usage`); a session or flow of a SIM its home side has
-  suspended (``suspended``: the inventory's word, asked only for those events).
+  (:mod:`simtrust.detect._usage`); a data-only SIM used like a phone — a burst
+  of calls, SMS or voice-like flows (:mod:`simtrust.detect._voice`); a session,
+  flow, call or SMS of a SIM its home side has suspended (``suspended``: the
+  inventory's word, asked only for those events).
 
 The detectors stay together in this module: they share one per-SIM state
 object and one dispatch in :meth:`FraudDetector.observe`, which is what keeps
@@ -70,10 +74,13 @@ from simtrust.detect._events import (
     SQN_AHEAD,
     SYNC_FAILURE,
     USAGE_KINDS,
+    VOICE_KINDS,
     SimEvent,
 )
 from simtrust.detect._model import Alert
+from simtrust.detect._tac import TacAllocations
 from simtrust.detect._usage import UsageBaselines, UsageFinding
+from simtrust.detect._voice import VoiceBaselines
 from simtrust.domain import ImsiDigits, luhn_check_digit
 
 __all__ = [
@@ -151,6 +158,10 @@ class FraudThresholds:
     session_factor: float = 5.0
     session_floor: int = 12
     session_min_days: int = 3
+    voice_floor: int = 5
+    voice_factor: float = 5.0
+    voice_cohort_share: float = 0.05
+    voice_min_days: int = 3
 
 
 class _Sim:
@@ -235,6 +246,12 @@ class FraudDetector:
         self.suspended: Callable[[str], bool] | None = None
         self._sims: dict[str, _Sim] = {}
         self._usage = UsageBaselines(th)
+        self._voice = VoiceBaselines(th, self._usage.history, self._usage.cohort_days)
+        shipped = TacAllocations.shipped()
+        #: The TAC allocation in force (the shipped reporting bodies, or an imported
+        #: GSMA TAC database: :class:`~simtrust.detect.TacDatabaseFile`), asked when an
+        #: IMEI changes.
+        self.tac_allocations: Callable[[], TacAllocations] = lambda: shipped
         self.events = 0
         self.alerts = 0
 
@@ -278,6 +295,11 @@ class FraudDetector:
                      "rule": "TS 33.102 §6.3.5, Annex C"}, ev.at)
             if found:
                 out = found if out is None else out + found
+        elif kind in VOICE_KINDS:
+            found = self._usage_alerts(sim, ev, self._voice.observe(
+                ev.imsi, kind, ev.at, ev.cohort, direction=ev.direction, duration=ev.duration))
+            if found:
+                out = found if out is None else out + found
         elif kind[0] == "s":  # session-start / -update / -stop
             found = self._session(sim, ev)
             start = kind == SESSION_START
@@ -286,9 +308,12 @@ class FraudDetector:
                     ev.imsi, ev.session, ev.octets, ev.at, start=start, cohort=ev.cohort))
             if found:
                 out = found if out is None else out + found
-        elif kind == FLOW and ev.destinations:
+        elif kind == FLOW:
             found = self._usage_alerts(sim, ev, self._usage.destinations(
-                ev.imsi, ev.destinations, ev.at, ev.cohort))
+                ev.imsi, ev.destinations, ev.at, ev.cohort)) if ev.destinations else []
+            if ev.voice_flows:
+                found += self._usage_alerts(sim, ev, self._voice.observe(
+                    ev.imsi, kind, ev.at, ev.cohort, flows=ev.voice_flows))
             if found:
                 out = found if out is None else out + found
         if self.suspended is not None and kind in USAGE_KINDS and self.suspended(ev.imsi):
@@ -456,6 +481,18 @@ class FraudDetector:
                 ev.at,
             )
         tac = imei[:8]
+        unallocated = "" if problem else self.tac_allocations().problem(tac)
+        if unallocated:
+            out += self._alert(
+                sim, ev, "equipment", "tac-range:" + tac,
+                f"SIM {ev.imsi} in equipment {imei} whose TAC {tac} is not allocated "
+                f"({unallocated})",
+                {"feature": "tac_allocated", "observed": imei, "tac": tac,
+                 "reporting_body": tac[:2], "reason": unallocated,
+                 "rule": "TS 23.003 §6.2.1; GSMA TS.06 Appendix A"
+                         + ("; GSMA TAC database" if unallocated == "unallocated-tac" else "")},
+                ev.at,
+            )
         if imei in self._blocked or imei[:14] in self._blocked or tac in self._blocked:
             out += self._alert(
                 sim, ev, "equipment", "blocked:" + imei,

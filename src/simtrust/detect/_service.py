@@ -124,6 +124,22 @@ class DetectionService:
             _log.warning("SIM event not forwarded: %s", exc.detail)
         return []
 
+    def observe_sims(self, events: Sequence[SimEvent]) -> list[Alert]:
+        """Many per-SIM events (an import of usage records), in one store write when forwarding.
+
+        Unlike :meth:`observe_sim` a store failure is raised: the caller (an
+        import) answers it instead of losing records silently.
+        """
+        forward = self._forward
+        if forward is None:
+            out: list[Alert] = []
+            for event in events:
+                out += self._observe_here(event)
+            return out
+        forward.append_many(events)
+        self.forwarded += len(events)
+        return []
+
     def _observe_here(self, event: SimEvent) -> list[Alert]:
         with self._fraud_lock:
             alerts = self.fraud.observe(event)

@@ -117,6 +117,16 @@ class UsageBaselines:
         c = self._cohorts.get(name)
         return None if c is None else (c.n, math.exp(c.mean), math.sqrt(c.var))
 
+    def history(self, imsi: str) -> tuple[int, str] | None:
+        """(days of accounting history, cohort) of a SIM, or None if it has none."""
+        u = self._sims.get(imsi)
+        return None if u is None else (u.days, u.cohort)
+
+    def cohort_days(self, name: str) -> int:
+        """The SIM-days with traffic a cohort has learnt from (0: unknown cohort)."""
+        c = self._cohorts.get(name)
+        return 0 if c is None else c.n
+
     def _get(self, imsi: str, at: float, cohort: str) -> _Usage | None:
         day = int(at // _DAY)
         u = self._sims.get(imsi)

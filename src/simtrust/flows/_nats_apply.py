@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from simtrust.detect import MAX_DESTINATIONS, DeviceRef, SimEvent, prefix_of
+from simtrust.detect import MAX_DESTINATIONS, DeviceRef, SimEvent, VoiceTally, prefix_of
 from simtrust.domain import FlowRecord, ImsiDigits, imsi_digits
 from simtrust.errors import InvalidInput
 from simtrust.flows._nats_codec import FlowBatch
@@ -198,6 +198,7 @@ class BatchApplier:
             return ApplyResult(False)
         current: dict[str, ImsiDigits] = {}
         reached: dict[str, set[str]] = {}
+        voice = VoiceTally()
         records = []
         octets = 0
         for record, uplink in batch.flows:
@@ -208,6 +209,7 @@ class BatchApplier:
                 prefixes = reached.setdefault(record.imsi, set())
                 if len(prefixes) < MAX_DESTINATIONS:
                     prefixes.add(prefix_of(record.dst_addr if uplink else record.src_addr))
+                voice.add(record.imsi, record, uplink)
         self.addresses.current = current
         touched = set(current.values())  # what ingest may count, should it fail half-way
         try:
@@ -215,7 +217,7 @@ class BatchApplier:
             touched.update(v.imsi for v in verdicts)
             self.service.dispatcher.flush()
             alerts = self._commit(partition, seq, len(records), octets, records, touched,
-                                  reached)
+                                  reached, voice)
         except _AlreadyApplied:
             self._reload_usage(touched)
             self._applied[partition].add(seq)
@@ -233,7 +235,7 @@ class BatchApplier:
 
     def _commit(self, partition: int, seq: int, count: int, octets: int,
                 records: list[Any], touched: set[ImsiDigits],
-                reached: dict[str, set[str]]) -> list[Any]:
+                reached: dict[str, set[str]], voice: VoiceTally) -> list[Any]:
         db = self.db
         alerts: list[Any] = []
         with db.transaction():
@@ -263,7 +265,8 @@ class BatchApplier:
                     for imsi, at in latest.items():
                         alerts.extend(observe_sim(SimEvent(
                             at, imsi_digits(imsi), "flow",
-                            destinations=tuple(sorted(reached.get(imsi, ()))))))
+                            destinations=tuple(sorted(reached.get(imsi, ()))),
+                            voice_flows=voice.count(imsi))))
             volume = self._volume()
             rows = []
             for imsi in touched:

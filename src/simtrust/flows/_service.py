@@ -7,7 +7,9 @@ engine's ``ingest`` (address → SIM mapping, evaluation, audited actions) and
 detection's ``observe``/``assign``, and one ``flow`` :class:`SimEvent` per SIM
 and batch for the fraud detectors (``observe_sim``), naming the distinct
 destination prefixes the SIM's flows reached (at most ``MAX_DESTINATIONS``;
-the usage-fraud destination baseline). The UDP collector
+the usage-fraud destination baseline) and how many of them looked like voice
+(SIP, bidirectional RTP-like media: :class:`~simtrust.detect.VoiceTally`, the
+phone-like-use detector). The UDP collector
 (:class:`~simtrust.flows.FlowCollector`) or the JetStream consumer
 (:class:`~simtrust.flows.FlowConsumer`) feeds it.
 """
@@ -24,6 +26,7 @@ from simtrust.detect import (
     DetectionService,
     DeviceRef,
     SimEvent,
+    VoiceTally,
     prefix_of,
 )
 from simtrust.domain import FlowRecord, imsi_digits
@@ -69,6 +72,7 @@ class FlowService:
         if detect:
             seen: dict[str, float] = {}
             reached: dict[str, set[str]] = {}
+            voice = VoiceTally()
             for verdict in verdicts:
                 self._assign(verdict)
                 flow = verdict.flow
@@ -78,11 +82,13 @@ class FlowService:
                 prefixes = reached.setdefault(verdict.imsi, set())
                 if len(prefixes) < MAX_DESTINATIONS:
                     prefixes.add(prefix_of(flow.dst_addr if verdict.uplink else flow.src_addr))
+                voice.add(verdict.imsi, flow, verdict.uplink)
             alerts = self.detection.observe_many(flows)
             # one flow-summary event per SIM and batch for the fraud detectors
             for imsi, at in seen.items():
                 alerts += self.detection.observe_sim(SimEvent(
-                    at, imsi_digits(imsi), "flow", destinations=tuple(sorted(reached[imsi]))))
+                    at, imsi_digits(imsi), "flow", destinations=tuple(sorted(reached[imsi])),
+                    voice_flows=voice.count(imsi)))
         return FlowResult(verdicts, alerts)
 
     def _assign(self, verdict: FlowVerdict) -> None:

@@ -6,7 +6,10 @@ scenario counts as detected by a ``sim-clone`` alert, a ``travel`` scenario by
 an ``impossible-travel`` alert, a ``usage`` scenario by a ``usage-fraud`` alert
 and an ``equipment`` scenario by an ``equipment`` alert, raised at or after the
 scenario's onset (the detector knows each SIM's registered model and the
-operator blocklist, :func:`detector_for`); every alert on a ``benign`` SIM is a
+operator blocklist, :func:`detector_for`), a ``phone`` scenario by a
+``usage-fraud`` alert whose feature is ``phone_like_use`` (scored as its own
+kind, ``phone-like-use``, in recall, precision and alert counts); every alert
+on a ``benign`` SIM is a
 false alarm, reported per 1,000 SIM-days of benign traffic. Time to detect is
 from onset to the first matching alert. Precision per alert kind is over SIMs:
 of the SIMs with an alert of that kind, the share that carry a fraud
@@ -28,7 +31,12 @@ from simtrust.testing.fraud.scenarios import Scenario, generate, merged
 __all__ = ["FraudScore", "detector_for", "evaluate", "score"]
 
 _MATCH = {"clone": "sim-clone", "travel": "impossible-travel", "usage": "usage-fraud",
-          "equipment": "equipment"}
+          "equipment": "equipment", "phone": "phone-like-use"}
+
+
+def _kind(a: Alert) -> str:
+    """The alert's kind, with the phone-like-use detector told apart from other usage fraud."""
+    return "phone-like-use" if a.evidence.get("feature") == "phone_like_use" else a.kind
 
 
 @dataclass(slots=True)
@@ -85,11 +93,11 @@ def score(scenarios: list[Scenario], alerts: list[Alert], events: int) -> FraudS
         if s.label == "benign":
             out.sim_days_benign += s.days
             out.false_alarms += len(mine)
-            false_kinds.update(a.kind for a in mine)
+            false_kinds.update(_kind(a) for a in mine)
             continue
         total[s.label] += 1
         total_kind[s.kind] += 1
-        found = [a for a in mine if a.kind == _MATCH[s.label] and a.raised_at >= s.onset]
+        found = [a for a in mine if _kind(a) == _MATCH[s.label] and a.raised_at >= s.onset]
         if found:
             hit[s.label] += 1
             hit_kind[s.kind] += 1
@@ -99,11 +107,11 @@ def score(scenarios: list[Scenario], alerts: list[Alert], events: int) -> FraudS
     out.time_to_detect_median_s = {k: round(statistics.median(v), 1)
                                    for k, v in sorted(delays.items())}
     out.false_alarm_kinds = dict(sorted(false_kinds.items()))
-    out.alerts_by_kind = dict(sorted(Counter(a.kind for a in alerts).items()))
+    out.alerts_by_kind = dict(sorted(Counter(_kind(a) for a in alerts).items()))
     labels = {s.imsi: s.label for s in scenarios}
     alerted: dict[str, set[str]] = defaultdict(set)
     for a in alerts:
-        alerted[a.kind].add(a.imsi)
+        alerted[_kind(a)].add(a.imsi)
     wanted = {v: k for k, v in _MATCH.items()}
     for kind, imsis in sorted(alerted.items()):
         fraud = sum(1 for i in imsis if labels.get(i, "benign") != "benign")
@@ -127,9 +135,10 @@ def detector_for(scenarios: list[Scenario], thresholds: FraudThresholds | None =
 
 def evaluate(seed: int, sims: int, days: float = 7.0, benign_share: float = 0.8,
              thresholds: FraudThresholds | None = None, usage_share: float = 0.0,
-             ) -> FraudScore:
+             phone_share: float = 0.0) -> FraudScore:
     """Generate ``sims`` scenarios with ``seed``, run the detectors, score them."""
-    scenarios = list(generate(seed, sims, days, benign_share, usage_share=usage_share))
+    scenarios = list(generate(seed, sims, days, benign_share, usage_share=usage_share,
+                              phone_share=phone_share))
     stream = merged(scenarios)
     detector = detector_for(scenarios, thresholds)
     alerts = detector.observe_many(stream)

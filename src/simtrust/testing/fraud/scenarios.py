@@ -46,6 +46,10 @@ flow summaries with destinations, and that share of the SIMs (taken from the
 benign ones) carries a ``usage`` or ``equipment`` fraud instead
 (:mod:`simtrust.testing.fraud.usage`, rates and mixes there); this detail is
 drawn from a generator of its own, so the other events of a seed do not change.
+With ``phone_share`` > 0 some SIMs of low-volume cohorts become benign alarm
+panels that send SMS and call, and that share of the SIMs (from the benign
+ones) is used like a phone (``phone``; :mod:`simtrust.testing.fraud.phone`),
+again from a generator of its own.
 
 The seed fixes everything: the same seed, counts and days give the same
 events. Evaluation runs on seeds the thresholds were not chosen on.
@@ -60,6 +64,7 @@ from dataclasses import dataclass, field
 
 from simtrust.detect import SimEvent, country_places, great_circle_km
 from simtrust.domain import Imei, imsi_digits
+from simtrust.testing.fraud.phone import add_phone
 from simtrust.testing.fraud.usage import add_usage
 
 __all__ = ["NEIGHBOURS", "Scenario", "generate", "merged"]
@@ -308,7 +313,8 @@ _EQUIPMENT_KINDS = ("invalid", "tac", "blocklisted", "churn")
 
 
 def generate(seed: int, sims: int, days: float = 7.0, benign_share: float = 0.8,
-             prefix: str = "99999", usage_share: float = 0.0) -> Iterator[Scenario]:
+             prefix: str = "99999", usage_share: float = 0.0, phone_share: float = 0.0,
+             ) -> Iterator[Scenario]:
     """``sims`` labelled scenarios of ``days`` days each, fixed by ``seed``."""
     rng = random.Random(seed)
     geo = _Geo()
@@ -334,6 +340,13 @@ def generate(seed: int, sims: int, days: float = 7.0, benign_share: float = 0.8,
         if usage_share > 0:
             _usage(scenario, sim, random.Random(f"usage-{seed}-{n}"),
                    usage_share / benign_share)
+        if phone_share > 0 and usage_share > 0 and scenario.label == "benign":
+            events, label, kind, onset = add_phone(
+                scenario.events, random.Random(f"phone-{seed}-{n}"), imsi, T0, sim.end,
+                phone_share / benign_share)
+            scenario.events = events
+            if label:
+                scenario.label, scenario.kind, scenario.onset = label, kind, onset
         yield scenario
 
 
