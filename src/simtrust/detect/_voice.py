@@ -22,9 +22,11 @@ Per SIM and UTC day the detector counts *contacts*: calls (either
 direction: nobody calls a meter) + mobile-originated SMS + voice-like flows.
 Mobile-terminated SMS are counted apart and do not make a burst: the network
 and the platform send them to data-only SIMs too (SIM OTA over SMS-PP, TS
-31.115; device triggers, TS 23.682 §5.2), sometimes several a day. A day is a burst when the SIM is **data-only** — its cohort (tenant and
-APN) has voice or SMS on at most ``voice_cohort_share`` of its SIM-days, once
-the cohort has ``cohort_min_days`` SIM-days; or, for a SIM without a judged
+31.115; device triggers, TS 23.682 §5.2), sometimes several a day.
+
+A day is a burst when the SIM is **data-only** — its cohort (tenant and APN)
+has voice or SMS on at most ``voice_cohort_share`` of its SIM-days, once the
+cohort has ``cohort_min_days`` SIM-days; or, for a SIM without a judged
 cohort, its own ``voice_min_days`` days of data use had none — and its
 contacts exceed ``voice_floor`` and ``voice_factor`` × both its own baseline
 (EWMA of its past days) and its cohort's contacts per SIM-day. A day that
@@ -217,7 +219,8 @@ class VoiceBaselines:
                  f"data-only SIM {imsi} made {v.calls} calls, sent {v.sms} SMS and had "
                  f"{v.flows} voice-like flows today (its own baseline {v.base:.1f} a day)",
                  {"feature": "phone_like_use", "observed": contacts, "calls": v.calls,
-                  "sms_mo": v.sms, "sms_mt": v.mt_sms, "voice_flows": v.flows, "mobile_originated": v.mo,
+                  "sms_mo": v.sms, "sms_mt": v.mt_sms, "voice_flows": v.flows,
+                  "mobile_originated": v.mo,
                   "talk_s": round(v.talk_s, 1), "baseline": round(v.base, 2),
                   "days_of_history": v.days, "cohort": v.cohort, "cohort_sim_days": sim_days,
                   "cohort_voice_share": round(share, 4),

@@ -12,10 +12,11 @@ TAC. Bad input is an RFC 9457 problem naming the record or line.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 from starlette.concurrency import run_in_threadpool
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
@@ -37,7 +38,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "Request body too large", **_PROBLEM},
     422: {"description": "Request does not validate", **_PROBLEM},
 }
-_RECORD = {
+_RECORD: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["kind", "direction", "start"],
     "properties": {
         "imsi": {"type": "string", "description": "The SIM's IMSI (or give iccid)"},
@@ -58,9 +59,11 @@ _RECORD = {
 class UsageRecordsIn(BaseModel):
     """Voice calls and SMS of SIMs, as the operator's mediation delivers them."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "properties": {"records": {"type": "array", "maxItems": MAX_RECORDS, "items": _RECORD}}})
-    records: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_RECORDS)
+    model_config = ConfigDict(extra="forbid")
+    records: list[dict[str, Any]] = Field(
+        min_length=1, max_length=MAX_RECORDS,
+        json_schema_extra=cast("JsonDict", {"items": _RECORD}),
+        description="One object per call or SMS (docs/fraud.md \"Usage records\")")
 
 
 @router.post("/usage-records", responses=_ERRORS, status_code=status.HTTP_202_ACCEPTED,

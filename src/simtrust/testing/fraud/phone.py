@@ -55,12 +55,13 @@ def add_phone(events: list[SimEvent], rng: random.Random, imsi: str, start: floa
     """
     tenant = events[0].tenant if events else ""
     digits = imsi_digits(imsi)
-    days = int(math.ceil((end - start) / DAY))
+    days = math.ceil((end - start) / DAY)
     if tenant in _VOICE_COHORTS and rng.random() < 0.15:
         out = [replace(e, tenant="tenant-alarms") for e in events]
         for d in range(days):
             day0 = start + d * DAY
-            extra = [SimEvent(t, digits, "sms", tenant="tenant-alarms", direction="mo")
+            extra: list[SimEvent] = [
+                SimEvent(t, digits, "sms", tenant="tenant-alarms", direction="mo")
                      for t in _day_times(rng, day0, rng.randint(0, 3), start)]
             if rng.random() < 0.05:
                 extra.append(SimEvent(day0 + rng.uniform(8 * H, 20 * H), digits, "voice",
@@ -78,7 +79,7 @@ def add_phone(events: list[SimEvent], rng: random.Random, imsi: str, start: floa
     kind = rng.choice(PHONE_KINDS)
     onset = start + rng.uniform(2.5, max(2.5, (end - start) / DAY - 1.0)) * DAY
     stop = onset + rng.uniform(1, 3) * DAY
-    extra: list[SimEvent] = []
+    extra = []
     day = math.floor(onset / DAY) * DAY
     while day < min(stop, end):
         if kind == "calls":
