@@ -35,6 +35,7 @@ from simtrust.detect._records import (
     UsageRecord,
     parse_usage_records,
     usage_events,
+    usage_record,
 )
 from simtrust.detect._service import DetectionService
 from simtrust.detect._storm import (
@@ -91,5 +92,6 @@ __all__ = [
     "rbi_table",
     "storm_guard_from",
     "usage_events",
+    "usage_record",
     "voice_flow_kind",
 ]

@@ -40,7 +40,7 @@ from simtrust.domain import imsi_digits
 from simtrust.errors import InvalidInput
 
 __all__ = ["MAX_RECORD_LINE", "RECORD_FIELDS", "UsageRecord", "parse_usage_records",
-           "usage_events"]
+           "usage_events", "usage_record"]
 
 #: The longest line (JSON) or row (CSV) accepted, in characters.
 MAX_RECORD_LINE = 2048
@@ -112,7 +112,7 @@ def _duration(value: object, kind: str) -> float:
     return seconds
 
 
-def record_from(doc: object) -> UsageRecord:
+def usage_record(doc: object) -> UsageRecord:
     """One record from its JSON object (or CSV row as a dict); InvalidInput if malformed."""
     if not isinstance(doc, dict):
         raise InvalidInput("a usage record must be a JSON object")
@@ -169,7 +169,7 @@ def parse_usage_records(text: str, fmt: str = "auto", limit: int = 1_000_000,
             raise InvalidInput(f"line {n}: not JSON ({getattr(exc, 'msg', 'too deep')})"
                                ) from None
         try:
-            out.append(record_from(doc))
+            out.append(usage_record(doc))
         except InvalidInput as exc:
             raise InvalidInput(f"line {n}: {exc.detail}") from None
     return out

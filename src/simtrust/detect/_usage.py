@@ -117,10 +117,12 @@ class UsageBaselines:
         c = self._cohorts.get(name)
         return None if c is None else (c.n, math.exp(c.mean), math.sqrt(c.var))
 
-    def history(self, imsi: str) -> tuple[int, str] | None:
-        """(days of accounting history, cohort) of a SIM, or None if it has none."""
+    def history(self, imsi: str, at: float) -> tuple[int, str] | None:
+        """(days of accounting history by ``at``, cohort) of a SIM, or None if it has none."""
         u = self._sims.get(imsi)
-        return None if u is None else (u.days, u.cohort)
+        if u is None:
+            return None
+        return u.days + min(max(0, int(at // _DAY) - u.day), 30), u.cohort
 
     def cohort_days(self, name: str) -> int:
         """The SIM-days with traffic a cohort has learnt from (0: unknown cohort)."""

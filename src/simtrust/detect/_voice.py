@@ -27,7 +27,8 @@ and the platform send them to data-only SIMs too (SIM OTA over SMS-PP, TS
 A day is a burst when the SIM is **data-only** — its cohort (tenant and APN)
 has voice or SMS on at most ``voice_cohort_share`` of its SIM-days, once the
 cohort has ``cohort_min_days`` SIM-days; or, for a SIM without a judged
-cohort, its own ``voice_min_days`` days of data use had none — and its
+cohort, its own ``voice_min_days`` days of data use and all its earlier
+days had none — and its
 contacts exceed ``voice_floor`` and ``voice_factor`` × both its own baseline
 (EWMA of its past days) and its cohort's contacts per SIM-day. A day that
 raised an alert is kept out of the cohort's figures, so fraud cannot teach
@@ -95,7 +96,7 @@ class VoiceTally:
 
 class _Voice:
     __slots__ = ("alerted", "base", "calls", "cohort", "day", "days", "flows", "mo", "mt_sms",
-                 "sms", "talk_s")
+                 "past", "sms", "talk_s")
 
     def __init__(self, day: int, cohort: str) -> None:
         self.day = day
@@ -108,6 +109,7 @@ class _Voice:
         self.talk_s = 0.0
         self.base = 0.0
         self.days = 0
+        self.past = 0  # contacts on the SIM's earlier days
         self.alerted = False
 
     @property
@@ -122,7 +124,7 @@ VoiceFinding = tuple[str, str, dict[str, Any]]
 class VoiceBaselines:
     """Calls, SMS and voice-like flows per SIM and day against its own and its cohort's past.
 
-    ``history`` answers, for an IMSI, (days of data use known, cohort) from the
+    ``history`` answers, for an IMSI and a time, (days of data use known, cohort) from the
     usage baselines, and ``cohort_days`` a cohort's SIM-days with data traffic:
     the denominators that say whether a cohort is data-only.
     """
@@ -147,6 +149,7 @@ class VoiceBaselines:
 
     def _roll(self, v: _Voice, day: int) -> None:
         n = v.contacts
+        v.past += n
         if n and v.cohort and not v.alerted:
             c = self._cohorts.get(v.cohort)
             if c is None:
@@ -165,7 +168,7 @@ class VoiceBaselines:
                 duration: float = 0.0, flows: int = 0) -> list[VoiceFinding]:
         """A call (``kind`` ``voice``), an SMS (``sms``) or ``flows`` voice-like flows."""
         day = int(at // _DAY)
-        known = self.history(imsi)
+        known = self.history(imsi, at)
         if known is not None and known[1]:
             cohort = known[1]
         v = self._sims.get(imsi)
@@ -207,7 +210,7 @@ class VoiceBaselines:
                 return []  # a cohort that calls (alarm phones, eCall): not data-only
             per_day = voice_contacts / max(sim_days, voice_days)
             judged = "cohort"
-        elif known is not None and known[0] >= th.voice_min_days and v.base < 1.0:
+        elif known is not None and known[0] >= th.voice_min_days and v.past == 0:
             share, per_day, judged = 0.0, 0.0, "own-history"
         else:
             return []  # nothing says this SIM is data-only

@@ -20,8 +20,7 @@ from pydantic.config import JsonDict
 from starlette.concurrency import run_in_threadpool
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
-from simtrust.detect import parse_tac_csv, usage_events
-from simtrust.detect._records import record_from
+from simtrust.detect import parse_tac_csv, usage_events, usage_record
 from simtrust.errors import InvalidInput
 
 __all__ = ["router"]
@@ -76,7 +75,7 @@ def post_usage_records(body: UsageRecordsIn, rt: CurrentRuntime,
     parsed = []
     for i, doc in enumerate(body.records):
         try:
-            parsed.append(record_from(doc))
+            parsed.append(usage_record(doc))
         except InvalidInput as exc:
             raise InvalidInput(f"records[{i}]: {exc.detail}", field=f"records[{i}]") from None
     events, unknown = usage_events(parsed, rt.resolve_sim)
