@@ -28,6 +28,7 @@ NOT_OWNED = {"message_id", "owner", "did", "list_id", "supiOrSuci", "address", "
              "token",  # a settlement token on the ledger (consortium-wide)
              "contract",  # a contract on the ledger (consortium-wide)
              "report_id", "reporter",  # shared fraud reports on the ledger (consortium-wide)
+             "tac",  # a device model's type allocation code (operator-only, no tenant's)
              # a TM Forum resource id, shared by four resource kinds; their tenant
              # isolation (hidden answers like missing) is in tests/market/test_tmf_api.py
              "id",
