@@ -29,15 +29,17 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from simtrust.detect import SimEvent, StormGuard, backoff_answer
 from simtrust.diameter import _dictionary as d
 from simtrust.diameter._codec import FLAG_PROXIABLE, FLAG_REQUEST, Avp, DiameterError, Message
-from simtrust.diameter._node import DiameterNode, Handler, PeerInfo, answer_to
+from simtrust.diameter._node import BatchHandler, DiameterNode, Handler, PeerInfo, answer_to
 from simtrust.domain import cell_key, imsi_digits
 from simtrust.errors import InvalidIdentifier, SimtrustError
 from simtrust.subscriber import (
+    AuthInfo,
+    AuthQuery,
     EirService,
     EquipmentStatus,
     HssEvent,
@@ -56,6 +58,8 @@ __all__ = ["CoreNetworkApps", "decode_plmn", "encode_plmn"]
 _log = logging.getLogger("simtrust.diameter.s6a")
 
 _V = d.VENDOR_3GPP
+#: Placeholder of an AIA not built yet in :meth:`CoreNetworkApps.air_many`.
+_PENDING = DiameterError(d.UNABLE_TO_COMPLY, "not answered")
 
 _EXPERIMENTAL = {
     HssOutcome.USER_UNKNOWN: d.ERROR_USER_UNKNOWN,
@@ -165,6 +169,10 @@ class CoreNetworkApps:
     def __repr__(self) -> str:
         return f"CoreNetworkApps({self._host!r})"
 
+    def batch_handlers(self) -> Mapping[tuple[int, int], BatchHandler]:
+        """Handlers served a burst of requests at once (AIR: one group commit)."""
+        return {(d.APP_S6A, d.CMD_AIR): self.air_many}
+
     def handlers(self) -> Mapping[tuple[int, int], Handler]:
         return {
             (d.APP_S6A, d.CMD_AIR): self.air,
@@ -239,6 +247,35 @@ class CoreNetworkApps:
 
     def air(self, request: Message, peer: PeerInfo) -> Message:
         """Authentication-Information-Request (TS 29.272 §5.2.3.1)."""
+        query = self._air_query(request, peer)
+        self._admit(query.imsi)
+        return self._aia(request, query, self._hss.authentication_info(
+            query.imsi, query.visited, query.count, query.resync, actor=query.actor))
+
+    def air_many(self, requests: Sequence[tuple[Message, PeerInfo]]) -> list[Message | Exception]:
+        """AIRs that arrived together: each checked and admitted alone, their vectors
+        issued in one group commit of the AuC (one durable transaction and audit
+        append for all); an entry is the AIA or the DiameterError of that request."""
+        out: list[Message | Exception] = []
+        served: list[tuple[int, Message, AuthQuery]] = []
+        for request, peer in requests:
+            try:
+                query = self._air_query(request, peer)
+                self._admit(query.imsi)
+            except DiameterError as exc:
+                out.append(exc)
+                continue
+            served.append((len(out), request, query))
+            out.append(_PENDING)
+        results = self._hss.authentication_info_many([q for _, _, q in served])
+        for (index, request, query), result in zip(served, results, strict=True):
+            try:
+                out[index] = self._aia(request, query, result)
+            except DiameterError as exc:
+                out[index] = exc
+        return out
+
+    def _air_query(self, request: Message, peer: PeerInfo) -> AuthQuery:
         _required(request, d.SESSION_ID)
         imsi = _required(request, d.USER_NAME).as_text()
         visited = decode_plmn(_required(request, d.VISITED_PLMN_ID, _V).data)
@@ -260,13 +297,14 @@ class CoreNetworkApps:
                 resync = (child.data[:16], child.data[16:])
         if count < 1:
             raise DiameterError(d.INVALID_AVP_VALUE, "Number-Of-Requested-Vectors must be >= 1")
-        self._admit(imsi)
-        result = self._hss.authentication_info(imsi, visited, count, resync,
-                                               actor=self._actor(peer))
+        return AuthQuery(imsi, visited, count, resync, self._actor(peer))
+
+    def _aia(self, request: Message, query: AuthQuery, result: AuthInfo) -> Message:
+        """The AIA for ``result`` (and the fraud event of the answered AIR)."""
         if result.outcome is not HssOutcome.USER_UNKNOWN:
             kind = ("auth-sqn-ahead" if result.sqn_ahead else
-                    "auth-sync-failure" if resync else "auth")
-            self._observe(imsi, kind, visited)
+                    "auth-sync-failure" if query.resync else "auth")
+            self._observe(query.imsi, kind, query.visited)
         if result.outcome is not HssOutcome.OK:
             return self._refusal(request, result.outcome, d.APP_S6A)
         vectors = [

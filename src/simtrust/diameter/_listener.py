@@ -32,7 +32,8 @@ class DiameterListener:
     ) -> None:
         self.apps = CoreNetworkApps(hss, eir, settings.origin_host, settings.origin_realm,
                                     storm=storm, observer=observer)
-        self.node = DiameterNode(settings, self.apps.handlers(), audit)
+        self.node = DiameterNode(settings, self.apps.handlers(), audit,
+                                 self.apps.batch_handlers())
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
         self.address: tuple[str, int] | None = None

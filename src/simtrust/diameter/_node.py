@@ -36,7 +36,7 @@ import ssl
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +56,7 @@ from simtrust.diameter._codec import (
     parse_header,
 )
 
-__all__ = ["DiameterNode", "Handler", "NodeSettings", "PeerInfo", "tls_context"]
+__all__ = ["BatchHandler", "DiameterNode", "Handler", "NodeSettings", "PeerInfo", "tls_context"]
 
 _log = logging.getLogger("simtrust.diameter")
 
@@ -102,6 +102,10 @@ class PeerInfo:
 
 
 Handler = Callable[[Message, PeerInfo], Message]
+#: Serves requests that arrived together; per request an answer or its DiameterError.
+BatchHandler = Callable[[Sequence[tuple[Message, PeerInfo]]], Sequence[Message | Exception]]
+#: Batches of one batch handler run at once (while one writes, the next forms).
+_BATCHES_IN_FLIGHT = 2
 
 
 @dataclass(eq=False)
@@ -135,9 +139,14 @@ class DiameterNode:
         settings: NodeSettings,
         handlers: Mapping[tuple[int, int], Handler],
         audit: AuditLog,
+        batch_handlers: Mapping[tuple[int, int], BatchHandler] | None = None,
     ) -> None:
         self.settings = settings
         self._handlers = dict(handlers)
+        self._batch_handlers = dict(batch_handlers or {})
+        # Per batch handler: requests waiting for a batch, and batches running.
+        self._batch_queue: dict[tuple[int, int], list[tuple[_Peer, Message, tuple[str, int]]]] = {}
+        self._batch_running: dict[tuple[int, int], int] = {}
         self._audit = audit
         self._peers: dict[str, _Peer] = {}
         self._seen: OrderedDict[tuple[str, int], bytes | None] = OrderedDict()
@@ -370,7 +379,7 @@ class DiameterNode:
             self._write(peer, self._error(message, d.APPLICATION_UNSUPPORTED,
                                           "application not negotiated"))
             return True
-        if handler is None:
+        if handler is None and (message.app_id, message.code) not in self._batch_handlers:
             self._write(peer, self._error(message, d.COMMAND_UNSUPPORTED,
                                           f"command {message.code} is not served"))
             return True
@@ -390,6 +399,15 @@ class DiameterNode:
         while len(self._seen) > self.settings.duplicate_cache:
             self._seen.popitem(last=False)
         peer.inflight += 1
+        command = (message.app_id, message.code)
+        if command in self._batch_handlers:
+            queue = self._batch_queue.setdefault(command, [])
+            queue.append((peer, message, key))
+            if len(queue) == 1:
+                # after this read burst (and the other peers' ready reads) is dispatched
+                asyncio.get_running_loop().call_soon(self._start_batch, command)
+            return True
+        assert handler is not None
         task = asyncio.create_task(self._run(peer, handler, message, key))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -412,6 +430,45 @@ class DiameterNode:
         if key in self._seen:
             self._seen[key] = raw
         self._write_raw(peer, raw)
+
+    def _start_batch(self, command: tuple[int, int]) -> None:
+        """Hand the queued requests of a batch handler to a worker, unless enough run."""
+        queue = self._batch_queue.get(command)
+        if not queue or self._batch_running.get(command, 0) >= _BATCHES_IN_FLIGHT:
+            return
+        self._batch_queue[command] = []
+        self._batch_running[command] = self._batch_running.get(command, 0) + 1
+        task = asyncio.create_task(self._run_batch(command, queue))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_batch(
+        self, command: tuple[int, int], batch: list[tuple[_Peer, Message, tuple[str, int]]]
+    ) -> None:
+        assert self._loop is not None
+        handler = self._batch_handlers[command]
+        try:
+            answers: Sequence[Message | Exception] = await self._loop.run_in_executor(
+                self._executor, handler, [(message, peer.info) for peer, message, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - a failed batch costs its answers (5012)
+            _log.exception("batch handler for command %d failed", command[1])
+            answers = [exc] * len(batch)
+        finally:
+            self._batch_running[command] -= 1
+            self._start_batch(command)
+        for (peer, message, key), outcome in zip(batch, answers, strict=True):
+            peer.inflight -= 1
+            if isinstance(outcome, DiameterError):
+                answer = self._error(message, outcome.result_code, outcome.detail,
+                                     failed=outcome.failed_avp)
+            elif isinstance(outcome, Exception):
+                answer = self._error(message, d.UNABLE_TO_COMPLY, "internal error")
+            else:
+                answer = outcome
+            raw = answer.encode()
+            if key in self._seen:
+                self._seen[key] = raw
+            self._write_raw(peer, raw)
 
     def _write(self, peer: _Peer, message: Message) -> None:
         self._write_raw(peer, message.encode())

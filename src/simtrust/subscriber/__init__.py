@@ -36,6 +36,7 @@ from simtrust.subscriber._hn_keys import HomeNetworkKey, HomeNetworkKeys
 from simtrust.subscriber._hss import (
     ApnProfile,
     AuthInfo,
+    AuthQuery,
     EirService,
     EquipmentCheck,
     EquipmentStatus,
@@ -95,6 +96,7 @@ __all__ = [
     "AttachPolicy",
     "AuthInfo",
     "AuthMethod",
+    "AuthQuery",
     "AuthService",
     "BindingMode",
     "BlockMatch",

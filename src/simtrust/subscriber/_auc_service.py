@@ -92,6 +92,12 @@ class _Issue:
         self.lost = False
 
 
+def _eps_producer(
+    alg: AkaFunctions, count: int, sn_id: bytes, amf: bytes, rand: RandSource
+) -> Callable[[AucSqnState], tuple[list[EpsVector], AucSqnState]]:
+    return lambda state: eps_vectors(alg, state, count, sn_id, amf, rand)
+
+
 class AuthService:
     """Vectors and re-synchronisation for SIMs in an :class:`Inventory`."""
 
@@ -183,6 +189,44 @@ class AuthService:
             lambda state: eps_vectors(alg, state, count, sn_id, sim.amf, self._rand),
             actor=actor, action="auc.eps-vectors", details={"serving_plmn": str(serving)},
         )
+
+    def eps_vectors_many(
+        self, requests: Sequence[tuple[Imsi, Plmn, int, str]]
+    ) -> list[list[EpsVector] | Exception]:
+        """:meth:`eps_vectors` for (IMSI, serving PLMN, count, actor) requests that
+        arrived together, queued into the group commit at once.
+
+        Each entry is that request's vectors or the error it alone failed with
+        (NotFound, AuthenticationFailure, Conflict); a failed write raises for all.
+        Every SQN advance is durable and audited (one record per request) on return.
+        """
+        issues: list[_Issue | Exception] = []
+        for imsi, serving, count, actor in requests:
+            try:
+                sim, alg = self.subscriber(imsi)
+            except (NotFound, AuthenticationFailure) as exc:
+                issues.append(exc)
+                continue
+            sn_id = plmn_id(serving.mcc, serving.mnc)
+            issues.append(_Issue(
+                sim, _eps_producer(alg, count, sn_id, sim.amf, self._rand), actor,
+                "auc.eps-vectors", {"serving_plmn": str(serving)}))
+        self.group_commit.submit_many([i for i in issues if isinstance(i, _Issue)])
+        out: list[list[EpsVector] | Exception] = []
+        for issue in issues:
+            if isinstance(issue, Exception):
+                out.append(issue)
+            elif issue.error is not None:
+                out.append(issue.error)
+            elif issue.out is not None:
+                out.append(issue.out)
+            else:  # its compare-and-swap was lost to another process: retry alone
+                try:
+                    out.append(self._advance(issue.sim, issue.produce, actor=issue.actor,
+                                             action=issue.action, details=issue.details))
+                except Conflict as exc:
+                    out.append(exc)
+        return out
 
     def he_av_5g(self, imsi: Imsi, sn_name: str, *, actor: str = "auc") -> HeAv5g:
         """One 5G HE AV (RAND, AUTN, XRES*, K_AUSF) for the serving network name."""

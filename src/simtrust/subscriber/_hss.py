@@ -20,12 +20,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from simtrust.domain import Imei, ImeiSv, Imsi, Plmn, luhn_check_digit
-from simtrust.errors import AuthenticationFailure, Conflict, InvalidIdentifier, SimtrustError
+from simtrust.errors import (
+    AuthenticationFailure,
+    Conflict,
+    InvalidIdentifier,
+    NotFound,
+    SimtrustError,
+)
 from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason, _SimView
 from simtrust.subscriber._auc_service import AuthService
 from simtrust.subscriber._blocklist import imei_body
@@ -36,6 +42,7 @@ from simtrust.subscriber.auc.vectors import EpsVector
 __all__ = [
     "ApnProfile",
     "AuthInfo",
+    "AuthQuery",
     "EirService",
     "EquipmentCheck",
     "EquipmentStatus",
@@ -117,6 +124,17 @@ class AuthInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthQuery:
+    """One authentication-information request (an AIR's content)."""
+
+    imsi: str
+    visited: Plmn
+    count: int
+    resync: tuple[bytes, bytes] | None
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
 class LocationUpdate:
     outcome: HssOutcome
     detail: str
@@ -187,20 +205,10 @@ class HssService:
         resync: tuple[bytes, bytes] | None = None, *, actor: str,
     ) -> AuthInfo:
         """``count`` EPS vectors (1..5) for the visited PLMN, after AUTS re-sync if given."""
-        view = self._view(imsi)
-        if view is None:
-            return self._refuse("hss.authentication-info", imsi, None,
-                                HssOutcome.USER_UNKNOWN, "no SIM with this IMSI", actor)
-        tenant = view.tenant_id
-        if view.state not in (SimState.ACTIVE, SimState.TEST):
-            return self._refuse("hss.authentication-info", imsi, tenant,
-                                HssOutcome.UNKNOWN_EPS_SUBSCRIPTION, f"SIM is {view.state}",
-                                actor)
-        if not self._attach.may_roam(imsi, visited):
-            return self._refuse("hss.authentication-info", imsi, tenant,
-                                HssOutcome.ROAMING_NOT_ALLOWED,
-                                f"roaming in {visited} is not permitted", actor)
-        subscriber = Imsi(imsi, len(view.home.mnc))
+        checked = self._auth_checks(imsi, visited, actor)
+        if isinstance(checked, AuthInfo):
+            return checked
+        subscriber = checked
         ahead = 0
         try:
             if resync is not None:
@@ -216,6 +224,60 @@ class HssService:
         except Conflict as exc:
             return AuthInfo(HssOutcome.UNABLE_TO_COMPLY, exc.detail)
         return AuthInfo(HssOutcome.OK, "vectors issued", vectors, ahead)
+
+    def authentication_info_many(self, queries: Sequence[AuthQuery]) -> list[AuthInfo]:
+        """:meth:`authentication_info` for requests that arrived together.
+
+        The vectors of all of them come from one group commit of the AuC (one
+        transaction, one fsync, one audit append); each answer is the same as
+        its request alone would get. Re-synchronisations are served one by one.
+        """
+        results: list[AuthInfo | None] = []
+        pending: list[tuple[int, Imsi, AuthQuery]] = []
+        for query in queries:
+            if query.resync is not None:
+                results.append(self.authentication_info(
+                    query.imsi, query.visited, query.count, query.resync, actor=query.actor))
+                continue
+            checked = self._auth_checks(query.imsi, query.visited, query.actor)
+            if isinstance(checked, AuthInfo):
+                results.append(checked)
+                continue
+            pending.append((len(results), checked, query))
+            results.append(None)
+        if pending:
+            issued = self._auth.eps_vectors_many(
+                [(imsi, q.visited, max(1, min(q.count, MAX_VECTORS)), q.actor)
+                 for _, imsi, q in pending])
+            for (index, _, _), out in zip(pending, issued, strict=True):
+                if isinstance(out, AuthenticationFailure):
+                    results[index] = AuthInfo(HssOutcome.AUTH_DATA_UNAVAILABLE, out.detail)
+                elif isinstance(out, NotFound):
+                    results[index] = AuthInfo(HssOutcome.USER_UNKNOWN, out.detail)
+                elif isinstance(out, SimtrustError):
+                    results[index] = AuthInfo(HssOutcome.UNABLE_TO_COMPLY, out.detail)
+                elif isinstance(out, Exception):
+                    raise out
+                else:
+                    results[index] = AuthInfo(HssOutcome.OK, "vectors issued", out)
+        return [r for r in results if r is not None]
+
+    def _auth_checks(self, imsi: str, visited: Plmn, actor: str) -> AuthInfo | Imsi:
+        """The refusal of an AIR before any vector (audited), or the subscriber to serve."""
+        view = self._view(imsi)
+        if view is None:
+            return self._refuse("hss.authentication-info", imsi, None,
+                                HssOutcome.USER_UNKNOWN, "no SIM with this IMSI", actor)
+        tenant = view.tenant_id
+        if view.state not in (SimState.ACTIVE, SimState.TEST):
+            return self._refuse("hss.authentication-info", imsi, tenant,
+                                HssOutcome.UNKNOWN_EPS_SUBSCRIPTION, f"SIM is {view.state}",
+                                actor)
+        if not self._attach.may_roam(imsi, visited):
+            return self._refuse("hss.authentication-info", imsi, tenant,
+                                HssOutcome.ROAMING_NOT_ALLOWED,
+                                f"roaming in {visited} is not permitted", actor)
+        return Imsi(imsi, len(view.home.mnc))
 
     # -- update location (ULR), purge (PUR) -----------------------------------
 

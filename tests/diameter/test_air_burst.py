@@ -1,0 +1,61 @@
+"""AIRs sent back to back are served as one batch: each answered as if alone, all audited.
+
+The MME (python-diameter) writes a burst of AIRs in one send; the listener
+hands them to the HSS together (one group commit of the AuC). Every request
+still gets its own answer: vectors that verify with the tests' MILENAGE and
+distinct SQNs for one SIM, the §7.4 refusal for a suspended or unknown SIM,
+5005 for a malformed one, and one audit record per issued vector set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from diameter.message import Message as PdMessage
+
+from simtrust.diameter import Message, decode_message
+from simtrust.subscriber import SimState
+
+from ..subscriber.conftest import TENANT, imsi, spec
+from .conftest import Env, Mme
+from .reference import check_eutran_vector
+from .test_s6a import HOME, air, experimental
+
+
+def test_a_burst_of_airs_is_answered_one_by_one(env: Env, mme: Mme) -> None:
+    inv = env.subs.inventory
+    inv.add_sim(TENANT, spec(1), actor="test")
+    inv.add_sim(TENANT, spec(2, state=SimState.SUSPENDED), actor="test")
+    requests = [air(imsi(1).value), air(imsi(1).value, count=2), air(imsi(2).value),
+                air(imsi(99).value), air(imsi(1).value)]
+    stamped = [mme.stamp(r) for r in requests]
+    # a request whose Requested-EUTRAN-Authentication-Info is absent: 5005
+    bad = decode_message(mme.stamp(air(imsi(1).value)).as_bytes())
+    bad_raw = Message(bad.code, bad.flags, bad.app_id, bad.hop_by_hop, bad.end_to_end,
+                      [a for a in bad.avps if a.code != 1408]).encode()
+    items_before = env.subs.auth.group_commit.items
+    mme.send_raw(b"".join(r.as_bytes() for r in stamped) + bad_raw)
+    answers: dict[int, Any] = {}
+    raw_answers: dict[int, bytes] = {}
+    for _ in range(len(stamped) + 1):
+        raw = mme.read_raw()
+        hbh = int.from_bytes(raw[12:16], "big")
+        raw_answers[hbh] = raw
+        answers[hbh] = PdMessage.from_bytes(raw)
+    by_request = [answers[r.header.hop_by_hop_identifier] for r in stamped]
+    assert [2001, 2001, None, None, 2001] == [getattr(a, "result_code", None)
+                                              for a in by_request]
+    assert [None, None, 5420, 5001, None] == [experimental(a) for a in by_request]
+    sqns = []
+    for answer, count in zip(by_request, [1, 2, 0, 0, 1], strict=True):
+        vectors = answer.authentication_info.e_utran_vector if count else []
+        assert count == len(vectors)
+        sqns += [check_eutran_vector(v.rand, v.xres, v.autn, v.kasme, HOME) for v in vectors]
+    assert 4 == len(set(sqns))
+    refused = decode_message(raw_answers[bad.hop_by_hop])
+    assert 5005 == refused.u32(268)
+    assert refused.find(279) is not None  # Failed-AVP
+    issued = [e for e in env.rt.audit.iter_all() if e.action == "auc.eps-vectors"]
+    assert 3 == len(issued)
+    assert {"diameter:mme.test.realm"} == {e.actor for e in issued}
+    assert 3 == env.subs.auth.group_commit.items - items_before
