@@ -21,7 +21,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from simtrust.diameter._dictionary import AvpType, avp_type
+from simtrust.diameter._dictionary import AVPS, AvpType
 
 __all__ = [
     "FLAG_ERROR",
@@ -280,13 +280,13 @@ def decode_avps(data: bytes, depth: int) -> list[Avp]:
             vendor = int(_U32.unpack_from(data, pos + 8)[0])
         value = bytes(view[pos + head:pos + length])
         avp = Avp(code, value, vendor, bool(flags & AVP_MANDATORY))
-        kind = avp_type(code, vendor)
-        if kind is None:
+        check = _CHECKS.get((code, vendor))
+        if check is None:
             if avp.mandatory:
                 raise DiameterError(5001, f"AVP {code} (vendor {vendor}) is not supported",
                                     failed_avp=bytes(view[pos:pos + length]))
-        else:
-            _check_value(avp, kind, depth)
+        elif check:
+            _check_value(avp, check, depth)
         out.append(avp)
         if len(out) > MAX_AVPS:
             raise DiameterError(5009, f"more than {MAX_AVPS} AVPs")
@@ -298,16 +298,22 @@ def decode_avps(data: bytes, depth: int) -> list[Avp]:
 
 
 _FIXED = {AvpType.U32: 4, AvpType.I32: 4, AvpType.ENUM: 4, AvpType.U64: 8}
+# Value checks by kind, resolved once per dictionary AVP (no enum work per AVP decoded):
+# the fixed size, else grouped / address / UTF-8 text; 0 for octets (nothing to check).
+_GROUPED, _ADDRESS, _UTF8 = -1, -2, -3
+_CHECK_OF = {**_FIXED, AvpType.GROUPED: _GROUPED, AvpType.ADDRESS: _ADDRESS,
+             AvpType.TEXT: _UTF8, AvpType.IDENTITY: _UTF8, AvpType.OCTETS: 0}
+_CHECKS: dict[tuple[int, int], int] = {key: _CHECK_OF[entry[1]] for key, entry in AVPS.items()}
 
 
-def _check_value(avp: Avp, kind: AvpType, depth: int) -> None:
-    size = _FIXED.get(kind)
-    if size is not None and len(avp.data) != size:
-        raise DiameterError(5014, f"AVP {avp.code} must be {size} octets",
-                            failed_avp=avp.encode())
-    if kind is AvpType.GROUPED:
+def _check_value(avp: Avp, check: int, depth: int) -> None:
+    if check > 0:
+        if len(avp.data) != check:
+            raise DiameterError(5014, f"AVP {avp.code} must be {check} octets",
+                                failed_avp=avp.encode())
+    elif check == _GROUPED:
         decode_avps(avp.data, depth + 1)
-    elif kind is AvpType.ADDRESS:
+    elif check == _ADDRESS:
         avp.as_address()
-    elif kind is AvpType.TEXT or kind is AvpType.IDENTITY:
+    elif check == _UTF8:
         avp.as_text()
