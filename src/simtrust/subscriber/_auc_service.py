@@ -114,15 +114,15 @@ class AuthService:
 
     def subscriber(self, imsi: Imsi) -> tuple[Sim, AkaFunctions]:
         """The SIM and its algorithm set; NotFound or AuthenticationFailure with a 3GPP cause."""
-        sim = self._inv.find_sim(imsi)
-        if sim is None:
+        found = self._inv.find_sim_secrets(imsi)
+        if found is None:
             raise NotFound("no subscriber with this SUPI", cause="USER_NOT_FOUND")
+        sim, secrets = found
         if sim.state not in (SimState.ACTIVE, SimState.TEST):
             raise AuthenticationFailure(
                 f"subscriber's SIM is {sim.state}", cause="AUTHENTICATION_REJECTED",
                 reason=f"sim-{sim.state}",
             )
-        secrets = self._inv.open_secrets(sim.iccid)
         return sim, aka_functions(secrets.op_kind, secrets.k, secrets.op, sim.tuak)
 
     def _advance(

@@ -503,6 +503,22 @@ class Inventory(InventoryCore):
             self.notify("binding-imei", imei)
         return imeis
 
+    def find_sim_secrets(self, imsi: Imsi) -> tuple[Sim, SimSecrets] | None:
+        """A SIM and its unsealed K and OP/OPc from one read (the AuC's lookup per request)."""
+        row = self._db.query_one(
+            f"SELECT {SIM_COLUMNS}, k_sealed, op_sealed FROM sub_sims WHERE imsi = ?",
+            (imsi.value,),
+        )
+        if row is None:
+            return None
+        sim = sim_from_row(row)
+        return sim, self._unseal(sim.iccid.value, sim.op_kind, row[-2], row[-1])
+
+    def _unseal(self, iccid: str, kind: OpKind, k_sealed: bytes, op_sealed: bytes) -> SimSecrets:
+        k = self._keyring.open(bytes(k_sealed), secret_aad(iccid, "k"))
+        op = self._keyring.open(bytes(op_sealed), secret_aad(iccid, str(kind)))
+        return SimSecrets(k, op, kind)
+
     def open_secrets(self, iccid: Iccid) -> SimSecrets:
         """Unseal K and OP/OPc of a SIM (only the AuC calls this)."""
         row = self._db.query_one(
@@ -510,10 +526,7 @@ class Inventory(InventoryCore):
         )
         if row is None:
             raise missing_sim(iccid)
-        kind = OpKind(row[0])
-        k = self._keyring.open(bytes(row[1]), secret_aad(iccid.value, "k"))
-        op = self._keyring.open(bytes(row[2]), secret_aad(iccid.value, str(kind)))
-        return SimSecrets(k, op, kind)
+        return self._unseal(iccid.value, OpKind(row[0]), row[1], row[2])
 
     # -- SQN state (read and compare-and-swap; the AuC service drives it) ------
 
