@@ -326,8 +326,12 @@ def signing_bytes(
 # ---------------------------------------------------------------- decoding
 
 
-def decode_message(raw: bytes) -> Message:
-    """Decode one message strictly; raise ``Rejected("encoding"|"size", ...)``."""
+def decode_message(raw: bytes, mid: bytes | None = None) -> Message:
+    """Decode one message strictly; raise ``Rejected("encoding"|"size", ...)``.
+
+    ``mid`` is the message id when the caller already hashed ``raw`` (ingest
+    hashes every message once, to recognise duplicates before decoding).
+    """
     n = len(raw)
     if n > MAX_MESSAGE_SIZE:
         raise Rejected("size", f"message of {n} bytes exceeds {MAX_MESSAGE_SIZE}")
@@ -359,7 +363,7 @@ def decode_message(raw: bytes) -> Message:
     return _new_message(
         Message,
         (
-            _blake2b(raw, digest_size=32).digest(),
+            _blake2b(raw, digest_size=32).digest() if mid is None else mid,
             version,
             network_id,
             issuer,

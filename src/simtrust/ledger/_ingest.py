@@ -49,7 +49,7 @@ from simtrust.ledger._orderer import (
     FinalizedMessage,
     Orderer,
 )
-from simtrust.ledger._pool import UnlockJob, VerifierPool, verify_chunk
+from simtrust.ledger._pool import SignatureMemo, UnlockJob, VerifierPool, verify_chunk
 from simtrust.ledger._rows import (
     ANCHOR_TARGET,
     ROUNDS_TARGET,
@@ -70,9 +70,22 @@ _POOL_TIMEOUT_S = 120.0
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
-#: A decoded message, a decoding rejection, or the result of a duplicate (known
-#: before verification: an id is the hash of the complete signed bytes).
-Decoded = list[Message | Rejected | SubmitResult]
+
+
+class _Checked:
+    """A decoded message whose signatures this node verified before (``SignatureMemo``)."""
+
+    __slots__ = ("message", "valid")
+
+    def __init__(self, message: Message, valid: bool) -> None:
+        self.message = message
+        self.valid = valid
+
+
+#: A decoded message (to verify, or verified before), a decoding rejection, or
+#: the result of a duplicate (known before verification: an id is the hash of
+#: the complete signed bytes).
+Decoded = list[Message | _Checked | Rejected | SubmitResult]
 
 
 class IngestPipeline:
@@ -105,6 +118,9 @@ class IngestPipeline:
         self.lock = threading.RLock()
         self._lock = self.lock
         self._pool = VerifierPool(config.workers)
+        # Outcomes of messages verified but not stored; survives ``_load`` (one id,
+        # one set of bytes, one outcome).
+        self._memo = SignatureMemo()
         self._handlers: dict[str, list[FinalizedHandler]] = {}
         self.utxo = UtxoLedger(self.genesis.token_issuers)
         self._anchors = AnchorIndex()
@@ -290,21 +306,30 @@ class IngestPipeline:
         """Ingest one message; raise :class:`Rejected` if it breaks a rule."""
         return self.submit_many([raw])[0].raise_if_rejected()
 
-    def submit_many(self, raws: Sequence[bytes]) -> list[SubmitResult]:
-        """Ingest many messages; each result is returned after its chunk committed."""
+    def submit_many(
+        self, raws: Sequence[bytes], ids: Sequence[bytes] | None = None
+    ) -> list[SubmitResult]:
+        """Ingest many messages; each result is returned after its chunk committed.
+
+        ``ids``, when given, are the message ids of ``raws`` (``message_id``)
+        that the caller computed already in this process; they spare hashing
+        the same bytes again.
+        """
         cfg = self.config
-        chunks = [raws[i : i + cfg.chunk] for i in range(0, len(raws), cfg.chunk)]
+        step = cfg.chunk
+        chunks = [(raws[i : i + step], None if ids is None else ids[i : i + step])
+                  for i in range(0, len(raws), step)]
         results: list[SubmitResult] = []
         with self._lock:
             if len(raws) < cfg.pool_threshold:
-                for chunk in chunks:
-                    decoded, vraws, unlocks = self._decode(chunk)
+                for chunk, chunk_ids in chunks:
+                    decoded, vraws, unlocks = self._decode(chunk, chunk_ids)
                     ok, uok = verify_chunk(vraws, unlocks)
                     results.extend(self._process(decoded, ok, uok))
                 return results
             inflight: deque[tuple[Decoded, list[bytes], list[UnlockJob], Any]] = deque()
-            for chunk in chunks:
-                decoded, vraws, unlocks = self._decode(chunk)
+            for chunk, chunk_ids in chunks:
+                decoded, vraws, unlocks = self._decode(chunk, chunk_ids)
                 inflight.append((decoded, vraws, unlocks, self._pool.submit(vraws, unlocks)))
                 if len(inflight) >= cfg.inflight:
                     results.extend(self._process(*self._verified(inflight.popleft())))
@@ -367,17 +392,20 @@ class IngestPipeline:
         """Store sequence number of a stored message (memory only)."""
         return self._seq_of.get(msg_id)
 
-    def _decode(self, chunk: Sequence[bytes]) -> tuple[Decoded, list[bytes], list[UnlockJob]]:
+    def _decode(
+        self, chunk: Sequence[bytes], ids: Sequence[bytes] | None = None
+    ) -> tuple[Decoded, list[bytes], list[UnlockJob]]:
         decoded: Decoded = []
         vraws: list[bytes] = []
         unlocks: list[UnlockJob] = []
         net = self.network_id
         known, buffer = self._known, self._buffer
-        for raw in chunk:
+        memo = self._memo
+        for k, raw in enumerate(chunk):
             try:
                 if not isinstance(raw, bytes):
                     raise Rejected("encoding", "a message is bytes")
-                mid = message_id(raw)
+                mid = message_id(raw) if ids is None else ids[k]
                 if mid in known:
                     decoded.append(SubmitResult("duplicate", mid))
                     continue
@@ -386,10 +414,16 @@ class IngestPipeline:
                     decoded.append(SubmitResult("pending", mid, missing=tuple(
                         p for p in parents_of(raw) if p not in known)))
                     continue
-                m = decode_message(raw)
+                m = decode_message(raw, mid)
             except Rejected as exc:
                 decoded.append(exc)
                 continue
+            if len(memo):
+                valid = memo.get(mid)
+                if valid is not None:
+                    # Verified when these exact bytes came before: not again.
+                    decoded.append(_Checked(m, valid))
+                    continue
             decoded.append(m)
             vraws.append(raw)
             body = m.body
@@ -420,29 +454,40 @@ class IngestPipeline:
             with self.db.transaction():
                 self._sync()
                 self._busy = True
+                memo = self._memo
                 for item in decoded:
-                    if isinstance(item, SubmitResult):
+                    m: Message
+                    good: bool | int
+                    if isinstance(item, _Checked):
+                        good, m = item.valid, item.message
+                    elif isinstance(item, SubmitResult):
                         results.append(item)
                         continue
-                    if isinstance(item, Rejected):
+                    elif isinstance(item, Rejected):
                         results.append(
                             SubmitResult("rejected", None, item.reason, item.detail)
                         )
                         continue
-                    good = ok[vi]
-                    vi += 1
-                    body = item.body
-                    if type(body) is Transaction and body.unlocks:
-                        n = len(body.unlocks)
-                        good = good and all(uok[ui : ui + n])
-                        ui += n
+                    else:
+                        m = item
+                        good = ok[vi]
+                        vi += 1
+                        body = m.body
+                        if type(body) is Transaction and body.unlocks:
+                            n = len(body.unlocks)
+                            good = good and all(uok[ui : ui + n])
+                            ui += n
                     if not good:
+                        memo.put(m.id, False)
                         results.append(
-                            SubmitResult("rejected", item.id, "signature",
+                            SubmitResult("rejected", m.id, "signature",
                                          "a signature does not verify")
                         )
                         continue
-                    results.append(self._admit(item, now, rows))
+                    result = self._admit(m, now, rows)
+                    if result.status == "rejected":
+                        memo.put(m.id, True)  # refused by a later rule; verified
+                    results.append(result)
                 if self._vouched and not len(self._buffer):
                     self._vouched.clear()  # no committed message waits for parents
                 self._finalize(rows)
@@ -495,6 +540,8 @@ class IngestPipeline:
                 self._vouched.update(missing)
             evicted = self._buffer.add(m, missing, now)
             self.stats["evicted"] += len(evicted)
+            for e in evicted:
+                self._memo.put(e.id, True)  # verified when it arrived
             return SubmitResult("pending", mid, missing=tuple(missing))
         try:
             self._solidify(m, rows)

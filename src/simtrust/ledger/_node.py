@@ -144,9 +144,14 @@ class LedgerNode:
         """Ingest one message; raise :class:`Rejected` if it breaks a rule."""
         return self.ingest.submit(raw)
 
-    def submit_many(self, raws: Sequence[bytes]) -> list[SubmitResult]:
-        """Ingest many messages; each result is returned after its chunk committed."""
-        return self.ingest.submit_many(raws)
+    def submit_many(
+        self, raws: Sequence[bytes], ids: Sequence[bytes] | None = None
+    ) -> list[SubmitResult]:
+        """Ingest many messages; each result is returned after its chunk committed.
+
+        ``ids``: the messages' ids when the caller hashed them already (see
+        :meth:`IngestPipeline.submit_many`)."""
+        return self.ingest.submit_many(raws, ids)
 
     def finalize(self) -> int:
         """Apply commits the orderer decided outside ingest (committee timers); return count."""

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from multiprocessing.pool import AsyncResult, Pool
 
 from simtrust.ledger._codec import ISSUER_OFFSET, SIGNATURE_SIZE
 from simtrust.ledger._keys import verify_ed25519_ok
 
-__all__ = ["UnlockJob", "VerifierPool", "verify_chunk"]
+__all__ = ["SignatureMemo", "UnlockJob", "VerifierPool", "verify_chunk"]
 
 UnlockJob = tuple[bytes, bytes, bytes]
 
@@ -34,6 +35,29 @@ def verify_chunk(raws: Sequence[bytes], unlocks: Sequence[UnlockJob]) -> tuple[b
     for i, (key, sig, digest) in enumerate(unlocks):
         uok[i] = verify_ed25519_ok(key, sig, digest)
     return bytes(ok), bytes(uok)
+
+
+class SignatureMemo:
+    """Bounded memory of signature outcomes by message id (oldest forgotten first)."""
+
+    __slots__ = ("_seen", "limit")
+
+    def __init__(self, limit: int = 65_536) -> None:
+        self.limit = limit
+        self._seen: OrderedDict[bytes, bool] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def get(self, msg_id: bytes) -> bool | None:
+        """True (every signature valid), False (one does not verify) or None (not known)."""
+        return self._seen.get(msg_id)
+
+    def put(self, msg_id: bytes, valid: bool) -> None:
+        seen = self._seen
+        seen[msg_id] = valid
+        while len(seen) > self.limit:
+            seen.popitem(last=False)
 
 
 class VerifierPool:

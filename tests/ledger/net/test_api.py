@@ -136,7 +136,7 @@ def test_a_validator_behind_its_peers_refuses_clients_with_429(
     client, node = solo
     raws = make_messages(node.genesis.network, Ed25519Signer.generate(),
                          [node.genesis.ledger_genesis().id], 3)
-    node._inbox.extend([b"queued"] * (node.options.busy_inbox + 1))
+    node._inbox.extend([(bytes(32), b"queued")] * (node.options.busy_inbox + 1))
     response = client.post("/v1/ledger/network/submit", content=encode_batch(raws),
                            headers={**operator_headers, "Content-Type": "application/octet-stream"})
     assert 429 == response.status_code

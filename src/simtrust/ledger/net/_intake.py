@@ -39,7 +39,8 @@ class MessageIntake:
     def __init__(self, node: ConsortiumNode) -> None:
         self._node = node
         self.gossip: list[bytes] = []
-        self.inbox: deque[bytes] = deque()
+        #: Queued messages as (id, raw): each is hashed once, on arrival.
+        self.inbox: deque[tuple[bytes, bytes]] = deque()
         self.queued_ids: dict[bytes, int] = {}
         # Messages a held block carries that the ledger refused only for their
         # age or their issuer's quota, kept until a commit names them.
@@ -99,7 +100,7 @@ class MessageIntake:
                 n.stats["msgs_duplicate"] += 1
                 continue
             ids[mid] = 1
-            inbox.append(raw)
+            inbox.append((mid, raw))
         n.stats["msgs_in"] += len(raws)
 
     def ingest_some(self) -> None:
@@ -108,12 +109,15 @@ class MessageIntake:
         inbox = self.inbox
         if not inbox:
             return
-        chunk = [inbox.popleft() for _ in range(min(len(inbox), n.options.ingest_chunk))]
+        pairs = [inbox.popleft() for _ in range(min(len(inbox), n.options.ingest_chunk))]
+        ids = [mid for mid, _ in pairs]
+        chunk = [raw for _, raw in pairs]
+        queued = self.queued_ids
         try:
-            results = n.ledger.submit_many(chunk)
+            results = n.ledger.submit_many(chunk, ids)
         finally:
-            for raw in chunk:
-                self.queued_ids.pop(message_id(raw), None)
+            for mid in ids:
+                queued.pop(mid, None)
         n.stats["msgs_rejected"] += sum(r.status == "rejected" for r in results)
         n._release(results)
         self._stash_refused(chunk, results)
@@ -154,7 +158,7 @@ class MessageIntake:
             wanted = [m for m in n.ledger.missing() if m in stash]
             if not wanted:
                 return
-            n._release(n.ledger.submit_many([stash.pop(m) for m in wanted]))
+            n._release(n.ledger.submit_many([stash.pop(m) for m in wanted], wanted))
 
     def holds(self, mid: bytes) -> bool:
         """Whether this node has message ``mid`` (stored, waiting for parents, or queued)."""
