@@ -386,7 +386,7 @@ class IngestPipeline:
         Memory only (no store read, unlike :meth:`status`): cheap enough for
         the network layer to ask for every id a gossip frame or a block names.
         """
-        return msg_id in self._known or msg_id in self._buffer
+        return msg_id in self._known or msg_id in self._buffer.arrived
 
     def seq_of(self, msg_id: bytes) -> int | None:
         """Store sequence number of a stored message (memory only)."""
@@ -399,8 +399,8 @@ class IngestPipeline:
         vraws: list[bytes] = []
         unlocks: list[UnlockJob] = []
         net = self.network_id
-        known, buffer = self._known, self._buffer
-        memo = self._memo
+        known, buffer = self._known, self._buffer.arrived
+        memo = self._memo.seen
         for k, raw in enumerate(chunk):
             try:
                 if not isinstance(raw, bytes):
@@ -418,7 +418,7 @@ class IngestPipeline:
             except Rejected as exc:
                 decoded.append(exc)
                 continue
-            if len(memo):
+            if memo:
                 valid = memo.get(mid)
                 if valid is not None:
                     # Verified when these exact bytes came before: not again.
@@ -509,7 +509,7 @@ class IngestPipeline:
         mid = m.id
         if mid in self._known:
             return SubmitResult("duplicate", mid)
-        if mid in self._buffer:
+        if mid in self._buffer.arrived:
             return SubmitResult("pending", mid, missing=tuple(
                 p for p in m.parents if p not in self._known))
         cfg = self.config
@@ -547,7 +547,7 @@ class IngestPipeline:
             self._solidify(m, rows)
         except Rejected as exc:
             return SubmitResult("rejected", mid, exc.reason, exc.detail)
-        if len(self._buffer):
+        if self._buffer.arrived:
             self._release_waiting(mid, rows)
         return SubmitResult("accepted", mid)
 

@@ -40,21 +40,23 @@ def verify_chunk(raws: Sequence[bytes], unlocks: Sequence[UnlockJob]) -> tuple[b
 class SignatureMemo:
     """Bounded memory of signature outcomes by message id (oldest forgotten first)."""
 
-    __slots__ = ("_seen", "limit")
+    __slots__ = ("limit", "seen")
 
     def __init__(self, limit: int = 65_536) -> None:
         self.limit = limit
-        self._seen: OrderedDict[bytes, bool] = OrderedDict()
+        #: Outcome by id: True (every signature valid), False (one does not verify).
+        #: Read it directly on hot paths; write through :meth:`put`, which bounds it.
+        self.seen: OrderedDict[bytes, bool] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return len(self.seen)
 
     def get(self, msg_id: bytes) -> bool | None:
         """True (every signature valid), False (one does not verify) or None (not known)."""
-        return self._seen.get(msg_id)
+        return self.seen.get(msg_id)
 
     def put(self, msg_id: bytes, valid: bool) -> None:
-        seen = self._seen
+        seen = self.seen
         seen[msg_id] = valid
         while len(seen) > self.limit:
             seen.popitem(last=False)

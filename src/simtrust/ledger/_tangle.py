@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Mapping
 
 from simtrust.ledger._codec import Message
 
@@ -60,12 +60,15 @@ class TipPool:
 class SolidBuffer:
     """Messages waiting for parents; evicted oldest-first by count and by age."""
 
-    __slots__ = ("_arrived", "_waiting", "max_age_ms", "max_count")
+    __slots__ = ("_arrived", "_waiting", "arrived", "max_age_ms", "max_count")
 
     def __init__(self, max_count: int, max_age_ms: int) -> None:
         self.max_count = max_count
         self.max_age_ms = max_age_ms
         self._arrived: OrderedDict[bytes, tuple[Message, int]] = OrderedDict()
+        #: The held messages by id, read-only for callers that test membership per
+        #: message (``in``/``len`` on the dict skip a Python-level method call).
+        self.arrived: Mapping[bytes, tuple[Message, int]] = self._arrived
         self._waiting: dict[bytes, set[bytes]] = {}
 
     def __len__(self) -> int:

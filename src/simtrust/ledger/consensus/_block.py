@@ -96,6 +96,13 @@ def _check_fields(
         raise PayloadTooLarge(f"a block has at most {MAX_PARENTS} parents")
     if len(payload) > MAX_PAYLOAD_IDS:
         raise PayloadTooLarge(f"a block carries at most {MAX_PAYLOAD_IDS} message ids")
+    _check_parents(parents)
+    for mid in payload:
+        if len(mid) != 32:
+            raise InvalidInput("payload message ids are 32 bytes")
+
+
+def _check_parents(parents: Sequence[BlockRef]) -> None:
     previous: tuple[int, int] | None = None
     for ref in parents:
         if len(ref.digest) != 32 or not 0 <= ref.round < _U64 or not 0 <= ref.author < _U32:
@@ -104,9 +111,6 @@ def _check_fields(
         if previous is not None and key <= previous:
             raise InvalidInput("parents must be strictly sorted by (round, author)")
         previous = key
-    for mid in payload:
-        if len(mid) != 32:
-            raise InvalidInput("payload message ids are 32 bytes")
 
 
 class Block:
@@ -157,17 +161,35 @@ class Block:
         unsigned = _encode_unsigned(
             epoch, round, author, timestamp_ms=timestamp_ms, parents=parents, payload=payload
         )
-        object.__setattr__(self, "epoch", epoch)
-        object.__setattr__(self, "round", round)
-        object.__setattr__(self, "author", author)
-        object.__setattr__(self, "timestamp_ms", timestamp_ms)
-        object.__setattr__(self, "parents", parents)
-        object.__setattr__(self, "payload", payload)
-        object.__setattr__(self, "signature", bytes(signature))
-        object.__setattr__(self, "_unsigned", unsigned)
-        digest = hashlib.blake2b(unsigned, digest_size=32).digest()
-        object.__setattr__(self, "digest", digest)
-        object.__setattr__(self, "ref", BlockRef(round, author, digest))
+        self._fill(epoch, round, author, timestamp_ms, parents, payload, bytes(signature),
+                   unsigned, hashlib.blake2b(unsigned, digest_size=32).digest())
+
+    def _fill(self, epoch: int, round_: int, author: int, timestamp_ms: int,
+              parents: tuple[BlockRef, ...], payload: tuple[bytes, ...], signature: bytes,
+              unsigned: bytes, digest: bytes) -> None:
+        put = object.__setattr__
+        put(self, "epoch", epoch)
+        put(self, "round", round_)
+        put(self, "author", author)
+        put(self, "timestamp_ms", timestamp_ms)
+        put(self, "parents", parents)
+        put(self, "payload", payload)
+        put(self, "signature", signature)
+        put(self, "_unsigned", unsigned)
+        put(self, "digest", digest)
+        put(self, "ref", BlockRef(round_, author, digest))
+
+    @classmethod
+    def _checked(cls, epoch: int, round_: int, author: int, timestamp_ms: int,
+                 parents: tuple[BlockRef, ...], payload: tuple[bytes, ...], signature: bytes,
+                 unsigned: bytes, digest: bytes) -> Block:
+        """A block from fields already checked and their encoding already built: the
+        encoder and the decoder have the bytes at hand, so nothing is encoded or hashed
+        twice (``__init__`` does both for callers that have only the fields)."""
+        block = object.__new__(cls)
+        block._fill(epoch, round_, author, timestamp_ms, parents, payload, signature,
+                    unsigned, digest)
+        return block
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Block is immutable")
@@ -195,15 +217,8 @@ class Block:
         )
         digest = hashlib.blake2b(unsigned, digest_size=32).digest()
         signature = key.sign(block_signing_message(digest))
-        return cls(
-            epoch=epoch,
-            round=round,
-            author=author,
-            timestamp_ms=timestamp_ms,
-            parents=parents,
-            payload=payload,
-            signature=signature,
-        )
+        return cls._checked(epoch, round, author, timestamp_ms, parents,
+                            tuple(bytes(p) for p in payload), signature, unsigned, digest)
 
     def encode(self) -> bytes:
         return self._unsigned + self.signature
@@ -237,21 +252,20 @@ class Block:
             raise DecodeError("too many payload ids")
         if len(view) != offset + 32 * n_payload + 64:
             raise DecodeError("block length does not match its counts")
-        payload = [bytes(view[offset + 32 * i : offset + 32 * (i + 1)]) for i in range(n_payload)]
+        payload = tuple([bytes(view[i : i + 32])
+                         for i in range(offset, offset + 32 * n_payload, 32)])
         offset += 32 * n_payload
         signature = bytes(view[offset : offset + 64])
         try:
-            return cls(
-                epoch=epoch,
-                round=round_,
-                author=author,
-                timestamp_ms=timestamp_ms,
-                parents=parents,
-                payload=payload,
-                signature=signature,
-            )
+            # Ranges, counts and id lengths hold by construction above; the order of
+            # the parents is the one rule left. The encoding is canonical, so the
+            # unsigned bytes are the input's and need no re-encoding.
+            _check_parents(parents)
         except InvalidInput as exc:
             raise DecodeError(f"invalid block: {exc.detail}") from None
+        unsigned = bytes(view[:offset])
+        return cls._checked(epoch, round_, author, timestamp_ms, tuple(parents), payload,
+                            signature, unsigned, hashlib.blake2b(unsigned, digest_size=32).digest())
 
     def verify_signature(self, public_key: Ed25519PublicKey) -> None:
         """Raise ``InvalidSignature`` unless the author's key signed this block."""

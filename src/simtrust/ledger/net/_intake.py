@@ -92,7 +92,7 @@ class MessageIntake:
         """Queue gossiped messages; they are ingested in chunks between other work."""
         n = self._node
         inbox, ids = self.inbox, self.queued_ids
-        holds = n.ledger.holds
+        holds = n.ledger.ingest.holds  # memory only (LedgerNode.holds without the hop)
         for raw in raws:
             mid = message_id(raw)
             # Queued or held already: dropping it here saves the inbox slot.
@@ -163,7 +163,7 @@ class MessageIntake:
     def holds(self, mid: bytes) -> bool:
         """Whether this node has message ``mid`` (stored, waiting for parents, or queued)."""
         n = self._node
-        return mid in self.queued_ids or mid in self.stash or n.ledger.holds(mid)
+        return mid in self.queued_ids or mid in self.stash or n.ledger.ingest.holds(mid)
 
     def flush_gossip(self) -> None:
         n = self._node
