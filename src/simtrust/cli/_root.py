@@ -475,8 +475,14 @@ def _start_service_orders(rt: Runtime, interval: float = SERVICE_ORDER_POLL_S,
                 err_console.print(f"service order scheduler: {detail}")
             stop.wait(interval)
 
-    threading.Thread(target=loop, name="service-orders", daemon=True).start()
-    return stop.set
+    thread = threading.Thread(target=loop, name="service-orders", daemon=True)
+    thread.start()
+
+    def halt() -> None:  # a tick in progress finishes before the caller closes the store
+        stop.set()
+        thread.join(timeout=60)
+
+    return halt
 
 
 def _start_tunnel_watch(rt: Runtime) -> TunnelWatch | None:
