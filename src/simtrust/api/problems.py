@@ -9,6 +9,7 @@ leak exception text: they answer a generic 500 and are logged server-side.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from simtrust.api.openapi import allowed_methods
 from simtrust.errors import SimtrustError
 
-__all__ = ["PROBLEM_BASE", "TMF_PREFIX", "install_problem_handlers", "problem"]
+__all__ = ["PROBLEM_BASE", "TMF_PREFIX", "install_problem_handlers", "problem", "problem_responses"]
 
 PROBLEM_BASE = "https://simtrust.dev/problems/"
 #: Paths of the TM Forum Open APIs, whose errors use the TMF Error model instead.
@@ -38,6 +39,20 @@ _HTTP_TITLES = {
     422: "Unprocessable content",
     429: "Too many requests",
 }
+
+
+def problem_responses(descriptions: Mapping[int, str],
+                      base: Mapping[int | str, dict[str, Any]] | None = None,
+                      ) -> dict[int | str, dict[str, Any]]:
+    """A route's documented error answers, each an ``application/problem+json`` body.
+
+    ``descriptions`` maps a status to what it means on this route; ``base`` holds
+    answers it adds to or overrides (a router's common errors).
+    """
+    out: dict[int | str, dict[str, Any]] = dict(base or {})
+    for status, text in descriptions.items():
+        out[status] = {"description": text, "content": {"application/problem+json": {}}}
+    return out
 
 
 _HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}

@@ -16,6 +16,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal
+from simtrust.api.problems import problem_responses
 from simtrust.devices import (
     CF_SENML_CBOR,
     CF_SENML_JSON,
@@ -38,15 +39,14 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/lwm2m", tags=["lwm2m"])
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid input", **_PROBLEM},
-    401: {"description": "No or unknown API key", **_PROBLEM},
-    403: {"description": "Not allowed for this key", **_PROBLEM},
-    404: {"description": "No such registered device or SIM", **_PROBLEM},
-    409: {"description": "The LwM2M servers are not running", **_PROBLEM},
-    502: {"description": "The device answered with an error or not at all", **_PROBLEM},
-}
+_ERRORS = problem_responses({
+    400: "Invalid input",
+    401: "No or unknown API key",
+    403: "Not allowed for this key",
+    404: "No such registered device or SIM",
+    409: "The LwM2M servers are not running",
+    502: "The device answered with an error or not at all",
+})
 FORMATS = {"senml-json": CF_SENML_JSON, "senml-cbor": CF_SENML_CBOR, "tlv": CF_TLV,
            "text": CF_TEXT}
 Format = Literal["senml-json", "senml-cbor", "tlv", "text"]

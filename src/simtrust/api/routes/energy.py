@@ -18,6 +18,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime, Principal
+from simtrust.api.problems import problem_responses
 from simtrust.errors import InvalidInput
 from simtrust.ledger import parse_hex_id
 
@@ -25,19 +26,17 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/energy", tags=["energy"])
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "invalid input", **_PROBLEM},
-    401: {"description": "missing or unknown API key", **_PROBLEM},
-    403: {"description": "the key may not do this", **_PROBLEM},
-    404: {"description": "no such meter or tenant", **_PROBLEM},
-    409: {"description": "gate closed, or the interval already cleared or settled", **_PROBLEM},
-    422: {"description": "the request does not match the schema", **_PROBLEM},
-}
-_FUNDS_ERRORS: dict[int | str, dict[str, Any]] = {
-    **_ERRORS, 422: {"description": "the request does not match the schema, or the meter's "
-                     "unused deposit does not cover it (reason insufficient-deposit)",
-                     **_PROBLEM}}
+_ERRORS = problem_responses({
+    400: "invalid input",
+    401: "missing or unknown API key",
+    403: "the key may not do this",
+    404: "no such meter or tenant",
+    409: "gate closed, or the interval already cleared or settled",
+    422: "the request does not match the schema",
+})
+_FUNDS_ERRORS = problem_responses({
+    422: "the request does not match the schema, or the meter's unused deposit does not cover "
+         "it (reason insufficient-deposit)"}, base=_ERRORS)
 _Start = Path(..., ge=0, le=INT64_MAX, json_schema_extra=INT64,
               description="The interval's start, Unix seconds (a multiple of its length)")
 
@@ -113,8 +112,8 @@ def clear_interval(body: TenantBody, rt: CurrentRuntime, who: CurrentPrincipal,
 
 
 @router.post("/intervals/{interval_start}/settle",
-             responses={**_ERRORS, 422: {"description": "the request does not match the "
-                                         "schema, or the ledger refused a payment", **_PROBLEM}},
+             responses=problem_responses({422: "the request does not match the "
+                                         "schema, or the ledger refused a payment"}, base=_ERRORS),
              summary="Check delivery against trusted readings; pay sellers in the token")
 def settle_interval(body: SettleBody, rt: CurrentRuntime, who: CurrentPrincipal,
                     interval_start: int = _Start) -> dict[str, Any]:

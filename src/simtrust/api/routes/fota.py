@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Id64
+from simtrust.api.problems import problem_responses
 from simtrust.api.routes.devices import PathText, lwm2m_path, value_in
 from simtrust.devices import CF_SENML_CBOR, Campaign, StoredPackage, parse_package_digest
 from simtrust.errors import InvalidInput, NotFound
@@ -30,16 +31,15 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/fota", tags=["fota"])
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid input", **_PROBLEM},
-    401: {"description": "No or unknown API key", **_PROBLEM},
-    403: {"description": "Not allowed for this key", **_PROBLEM},
-    404: {"description": "No such campaign, group, device or package", **_PROBLEM},
-    409: {"description": "The LwM2M servers are not running", **_PROBLEM},
-    413: {"description": "Package over the firmware size limit", **_PROBLEM},
-    422: {"description": "Request body or query does not validate", **_PROBLEM},
-}
+_ERRORS = problem_responses({
+    400: "Invalid input",
+    401: "No or unknown API key",
+    403: "Not allowed for this key",
+    404: "No such campaign, group, device or package",
+    409: "The LwM2M servers are not running",
+    413: "Package over the firmware size limit",
+    422: "Request body or query does not validate",
+})
 
 
 class CampaignIn(BaseModel):

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime
+from simtrust.api.problems import problem_responses
 from simtrust.detect import (
     FRAUD_ALERT_KINDS,
     VERDICTS,
@@ -37,15 +38,14 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/fraud", tags=["fraud"])
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid input", **_PROBLEM},
-    401: {"description": "No or unknown API key", **_PROBLEM},
-    403: {"description": "Not allowed for this key (or not the reporter)", **_PROBLEM},
-    404: {"description": "No such alert or report", **_PROBLEM},
-    409: {"description": "Fraud sharing is not configured", **_PROBLEM},
-    422: {"description": "Request does not validate, or the ledger refused it", **_PROBLEM},
-}
+_ERRORS = problem_responses({
+    400: "Invalid input",
+    401: "No or unknown API key",
+    403: "Not allowed for this key (or not the reporter)",
+    404: "No such alert or report",
+    409: "Fraud sharing is not configured",
+    422: "Request does not validate, or the ledger refused it",
+})
 _ACTIONS = tuple(f"detect.alert.{k}" for k in FRAUD_ALERT_KINDS)
 
 

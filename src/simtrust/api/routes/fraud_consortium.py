@@ -16,6 +16,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.api.problems import problem_responses
 from simtrust.api.routes.fraud import _outcome
 from simtrust.errors import InvalidInput, NotFound
 from simtrust.runtime import Runtime
@@ -24,19 +25,14 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/fraud/consortium", tags=["fraud"])
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid input (a DID without a keyAgreement key, a bad epoch)",
-          **_PROBLEM},
-    401: {"description": "No or unknown API key", **_PROBLEM},
-    403: {"description": "Not an operator-admin key, or this operator is not the coordinator",
-          **_PROBLEM},
-    404: {"description": "No such rotation message", **_PROBLEM},
-    409: {"description": "Sharing not configured, no coordinator, or the epoch was held",
-          **_PROBLEM},
-    422: {"description": "Request does not validate, or this member refused the rotation",
-          **_PROBLEM},
-}
+_ERRORS = problem_responses({
+    400: "Invalid input (a DID without a keyAgreement key, a bad epoch)",
+    401: "No or unknown API key",
+    403: "Not an operator-admin key, or this operator is not the coordinator",
+    404: "No such rotation message",
+    409: "Sharing not configured, no coordinator, or the epoch was held",
+    422: "Request does not validate, or this member refused the rotation",
+})
 
 
 class RotationIn(BaseModel):

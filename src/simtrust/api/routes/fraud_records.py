@@ -20,6 +20,7 @@ from pydantic.config import JsonDict
 from starlette.concurrency import run_in_threadpool
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.api.problems import problem_responses
 from simtrust.detect import parse_tac_csv, usage_events, usage_record
 from simtrust.errors import InvalidInput
 
@@ -29,14 +30,13 @@ router = APIRouter(prefix="/v1/fraud", tags=["fraud"])
 
 #: Records one request may carry (the request body limit bounds it too).
 MAX_RECORDS = 5_000
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid input (names the record or line)", **_PROBLEM},
-    401: {"description": "No or unknown API key", **_PROBLEM},
-    403: {"description": "Not an operator-admin key", **_PROBLEM},
-    413: {"description": "Request body too large", **_PROBLEM},
-    422: {"description": "Request does not validate", **_PROBLEM},
-}
+_ERRORS = problem_responses({
+    400: "Invalid input (names the record or line)",
+    401: "No or unknown API key",
+    403: "Not an operator-admin key",
+    413: "Request body too large",
+    422: "Request does not validate",
+})
 _RECORD: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["kind", "direction", "start"],
     "properties": {

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal
+from simtrust.api.problems import problem_responses
 from simtrust.bootstrap import REVOCATION_REASONS, CaRecord, CertProfile, protection_from_pem
 from simtrust.errors import InvalidInput, NotFound
 from simtrust.runtime import Runtime
@@ -29,14 +30,13 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/pki", tags=["pki"])
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid input", **_PROBLEM},
-    401: {"description": "No or unknown API key", **_PROBLEM},
-    403: {"description": "Not allowed for this key", **_PROBLEM},
-    404: {"description": "No such CA, certificate or SIM", **_PROBLEM},
-    409: {"description": "Label already in use", **_PROBLEM},
-}
+_ERRORS = problem_responses({
+    400: "Invalid input",
+    401: "No or unknown API key",
+    403: "Not allowed for this key",
+    404: "No such CA, certificate or SIM",
+    409: "Label already in use",
+})
 _REASON = "|".join(REVOCATION_REASONS)
 
 

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from simtrust.aaa import AUTH_METHODS, DEFAULT_COA_PORT
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime
+from simtrust.api.problems import problem_responses
 from simtrust.errors import InvalidInput
 from simtrust.subscriber import Iccid, missing_sim
 
@@ -23,15 +24,14 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["radius"])
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid input", **_PROBLEM},
-    401: {"description": "No or unknown API key", **_PROBLEM},
-    403: {"description": "Not allowed for this key", **_PROBLEM},
-    404: {"description": "No such client, APN, user or SIM", **_PROBLEM},
-    409: {"description": "Already exists", **_PROBLEM},
-    422: {"description": "Request body or query does not validate", **_PROBLEM},
-}
+_ERRORS = problem_responses({
+    400: "Invalid input",
+    401: "No or unknown API key",
+    403: "Not allowed for this key",
+    404: "No such client, APN, user or SIM",
+    409: "Already exists",
+    422: "Request body or query does not validate",
+})
 
 
 class ClientIn(BaseModel):

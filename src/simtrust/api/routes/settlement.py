@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from simtrust.api.deps import INT64, INT64_MAX, CurrentPrincipal, CurrentRuntime
+from simtrust.api.problems import problem_responses
 from simtrust.ledger import parse_hex_id
 from simtrust.settlement import (
     CONTRACT_CODES,
@@ -44,17 +45,14 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/settlement", tags=["settlement"])
 
 _CSV_MAX = 64 * 1024 * 1024
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "unreadable or invalid input, or a signature that does not verify",
-          **_PROBLEM},
-    401: {"description": "missing or unknown API key", **_PROBLEM},
-}
-_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    **_ERRORS,
-    403: {"description": "not an operator-admin key", **_PROBLEM},
-    422: {"description": "the ledger did not apply the transaction", **_PROBLEM},
-}
+_ERRORS = problem_responses({
+    400: "unreadable or invalid input, or a signature that does not verify",
+    401: "missing or unknown API key",
+})
+_ADMIN_ERRORS = problem_responses({
+    403: "not an operator-admin key",
+    422: "the ledger did not apply the transaction",
+}, base=_ERRORS)
 
 
 class ReconcileBody(BaseModel):
@@ -127,11 +125,10 @@ class StoreBody(BaseModel):
                                   description="Operator: the tenant that keeps them")
 
 
-_STORE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **_ERRORS,
-    403: {"description": "a tenant-viewer key", **_PROBLEM},
-    404: {"description": "no such tenant (or another tenant's)", **_PROBLEM},
-}
+_STORE_ERRORS = problem_responses({
+    403: "a tenant-viewer key",
+    404: "no such tenant (or another tenant's)",
+}, base=_ERRORS)
 
 
 @router.post("/statements", status_code=201, responses=_STORE_ERRORS,
@@ -223,10 +220,10 @@ class PayBody(BaseModel):
         "key's did:key are paid")
 
 
-_READ_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing or unknown API key", **_PROBLEM},
-    404: {"description": "no such contract", **_PROBLEM},
-}
+_READ_ERRORS = problem_responses({
+    401: "missing or unknown API key",
+    404: "no such contract",
+})
 
 
 @router.get("/contract-codes", summary="Transition codes this node runs (name → code hash)",
@@ -236,8 +233,8 @@ def contract_codes(who: CurrentPrincipal) -> list[dict[str, str]]:
 
 
 @router.post("/contracts", summary="Submit a contract payload; its outcome once finalized",
-             status_code=200, responses={**_ADMIN_ERRORS, 422: {
-                 "description": "the ledger refused the message", **_PROBLEM}})
+             status_code=200, responses=problem_responses({422: "the ledger refused the message"},
+                                         base=_ADMIN_ERRORS))
 def submit(body: ContractBody, rt: CurrentRuntime, who: CurrentPrincipal) -> dict[str, Any]:
     """``status`` is ``applied``, ``rejected`` (with ``reason``) or ``pending`` (a consortium
     validator: the outcome appears in the history once the committee commits)."""
@@ -292,8 +289,7 @@ def anchor(body: StatementBody, rt: CurrentRuntime, who: CurrentPrincipal) -> di
 
 @router.post("/records/verify",
              summary="Check a usage record's proof against the root the ledger holds",
-             responses={**_ERRORS, 404: {"description": "the ledger holds no such anchor",
-                                         **_PROBLEM}})
+             responses=problem_responses({404: "the ledger holds no such anchor"}, base=_ERRORS))
 def verify_record(body: RecordProofBody, rt: CurrentRuntime,
                   who: CurrentPrincipal) -> dict[str, Any]:
     return verify_anchored_record(rt.ledger, body.proof, body.anchor)

@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from simtrust.api.deps import CurrentPrincipal, CurrentRuntime, Principal
+from simtrust.api.problems import problem_responses
 from simtrust.errors import InvalidInput, NotFound
 from simtrust.policy import TunnelSpec, TunnelStore
 
@@ -21,15 +22,14 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["tunnels"])
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid input", **_PROBLEM},
-    401: {"description": "No or unknown API key", **_PROBLEM},
-    403: {"description": "Not allowed for this key", **_PROBLEM},
-    404: {"description": "No such tenant, APN or tunnel", **_PROBLEM},
-    409: {"description": "The tunnel name serves another APN", **_PROBLEM},
-    422: {"description": "Request body or query does not validate", **_PROBLEM},
-}
+_ERRORS = problem_responses({
+    400: "Invalid input",
+    401: "No or unknown API key",
+    403: "Not allowed for this key",
+    404: "No such tenant, APN or tunnel",
+    409: "The tunnel name serves another APN",
+    422: "Request body or query does not validate",
+})
 
 
 class TunnelIn(BaseModel):
