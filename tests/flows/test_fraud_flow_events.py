@@ -16,6 +16,19 @@ from simtrust.subscriber import SimState
 from tests.policy.test_integration import provision
 
 
+def spy_fraud_events(rt: Runtime) -> list[SimEvent]:
+    """The events the fraud detectors observe from now on, in order."""
+    seen: list[SimEvent] = []
+    observe = rt.detect.fraud.observe
+
+    def spy(event: SimEvent) -> list[Alert]:
+        seen.append(event)
+        return observe(event)
+
+    rt.detect.fraud.observe = spy  # type: ignore[method-assign]
+    return seen
+
+
 def test_flows_of_a_suspended_sim_raise_usage_fraud(tmp_path: Path) -> None:
     rt = Runtime.ephemeral(tmp_path / "home")
     try:
@@ -28,14 +41,7 @@ def test_flows_of_a_suspended_sim_raise_usage_fraud(tmp_path: Path) -> None:
                     for i in range(3)]
 
         before = rt.detect.fraud.events
-        seen: list[SimEvent] = []
-        observe = rt.detect.fraud.observe
-
-        def spy(event: SimEvent) -> list[Alert]:
-            seen.append(event)
-            return observe(event)
-
-        rt.detect.fraud.observe = spy  # type: ignore[method-assign]
+        seen = spy_fraud_events(rt)
         rt.flows.ingest(flows(1_000.0))
         assert before + 1 == rt.detect.fraud.events  # three flows, one summary event
         assert [("flow", ("198.51.100.0/24",))] == [(e.kind, e.destinations) for e in seen]

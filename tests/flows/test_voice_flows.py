@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simtrust.detect import Alert, SimEvent
 from simtrust.domain import FlowRecord, imsi_digits
 from simtrust.flows import BatchApplier, FlowBatch
 from simtrust.runtime import Runtime
+from tests.flows.test_fraud_flow_events import spy_fraud_events
 from tests.policy.test_integration import provision
 
 PEER = "198.51.100.4"
@@ -25,23 +25,11 @@ def _call(address: str, at: float) -> list[tuple[FlowRecord, bool]]:
     ]
 
 
-def _spy(rt: Runtime) -> list[SimEvent]:
-    seen: list[SimEvent] = []
-    observe = rt.detect.fraud.observe
-
-    def spy(event: SimEvent) -> list[Alert]:
-        seen.append(event)
-        return observe(event)
-
-    rt.detect.fraud.observe = spy  # type: ignore[method-assign]
-    return seen
-
-
 def test_the_collector_path_counts_voice_like_flows(tmp_path: Path) -> None:
     rt = Runtime.ephemeral(tmp_path / "home")
     try:
         address, _, imsi, _ = provision(rt)
-        seen = _spy(rt)
+        seen = spy_fraud_events(rt)
         rt.flows.ingest([f for f, _ in _call(address, 1_000.0)])
         assert [("flow", 2)] == [(e.kind, e.voice_flows) for e in seen]
         # a one-way stream (a camera's audio upload) is not a conversation
@@ -56,7 +44,7 @@ def test_the_stream_path_counts_voice_like_flows(tmp_path: Path) -> None:
     rt = Runtime.ephemeral(tmp_path / "home")
     try:
         address, _, imsi, _ = provision(rt)
-        seen = _spy(rt)
+        seen = spy_fraud_events(rt)
         applier = BatchApplier(rt.db, rt.policy, clock=rt.clock, stream="flows-voice",
                                partitions=[0], detection=rt.detect)
         sim = imsi_digits(imsi.value)
