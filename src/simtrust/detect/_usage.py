@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["UsageBaselines", "UsageFinding"]
+__all__ = ["UsageBaselines", "UsageFinding", "sim_day"]
 
 _DAY = 86_400.0
 _MAX_SESSIONS = 4
@@ -50,6 +51,30 @@ _COHORT_ALPHA = 0.002
 
 #: (cooldown key, summary, evidence) of an anomaly; the detector makes the alert.
 UsageFinding = tuple[str, str, dict[str, Any]]
+
+
+_S = TypeVar("_S", bound="_SimDay")
+
+
+class _SimDay(Protocol):
+    day: int
+    cohort: str
+
+
+def sim_day(sims: dict[str, _S], imsi: str, day: int, cohort: str,
+            make: Callable[[int, str], _S], roll: Callable[[_S, int], None]) -> _S | None:
+    """A SIM's state for ``day``: made on first sight, its cohort updated, rolled over
+    to a later day; ``None`` for a late record of a day already judged."""
+    s = sims.get(imsi)
+    if s is None:
+        s = sims[imsi] = make(day, sys.intern(cohort))
+    elif cohort and cohort != s.cohort:
+        s.cohort = sys.intern(cohort)
+    if day > s.day:
+        roll(s, day)
+    elif day < s.day:
+        return None
+    return s
 
 
 class _Usage:
@@ -130,17 +155,7 @@ class UsageBaselines:
         return 0 if c is None else c.n
 
     def _get(self, imsi: str, at: float, cohort: str) -> _Usage | None:
-        day = int(at // _DAY)
-        u = self._sims.get(imsi)
-        if u is None:
-            u = self._sims[imsi] = _Usage(day, sys.intern(cohort))
-        elif cohort and cohort != u.cohort:
-            u.cohort = sys.intern(cohort)
-        if day > u.day:
-            self._roll(u, day)
-        elif day < u.day:
-            return None  # a late record of an earlier day: its day was judged then
-        return u
+        return sim_day(self._sims, imsi, int(at // _DAY), cohort, _Usage, self._roll)
 
     def _roll(self, u: _Usage, day: int) -> None:
         """Fold the finished day, then any days without traffic (at most 30)."""

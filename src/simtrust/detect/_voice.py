@@ -38,9 +38,9 @@ only for SIMs with voice signals (docs/decisions/fraud-phone-like-use.md).
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
+from simtrust.detect._usage import sim_day
 from simtrust.domain import FlowRecord
 
 __all__ = ["RTP", "SIP", "VoiceBaselines", "VoiceTally", "voice_flow_kind"]
@@ -171,14 +171,8 @@ class VoiceBaselines:
         known = self.history(imsi, at)
         if known is not None and known[1]:
             cohort = known[1]
-        v = self._sims.get(imsi)
+        v = sim_day(self._sims, imsi, day, cohort, _Voice, self._roll)
         if v is None:
-            v = self._sims[imsi] = _Voice(day, sys.intern(cohort))
-        elif cohort and cohort != v.cohort:
-            v.cohort = sys.intern(cohort)
-        if day > v.day:
-            self._roll(v, day)
-        elif day < v.day:
             return []  # a late record of a day already judged
         if kind == "voice":
             v.calls += 1
