@@ -62,7 +62,7 @@ import sys, threading
 from pathlib import Path
 from simtrust.config import load_settings
 from simtrust.diameter import DiameterListener, NodeSettings
-from simtrust.runtime import Runtime
+from simtrust.runtime import Runtime, settle_gc
 from simtrust.alerts import MemorySink
 from simtrust.sbi import SbiServer, create_sbi_app
 from simtrust.subscriber import build_services
@@ -74,6 +74,7 @@ listener = DiameterListener(NodeSettings("hss.bench", "bench", peers, max_inflig
 host, port = listener.start("127.0.0.1", 0)
 sbi = SbiServer(create_sbi_app(subs.udm, None), "127.0.0.1", 0, lab_mode=True)
 _, sbi_port = sbi.start()
+settle_gc()  # as `simtrust serve` does once its listeners are up
 print(port, sbi_port, flush=True)
 sys.stdin.read()
 sbi.stop()

@@ -30,7 +30,7 @@ from simtrust.detect import StormGuard, storm_guard_from
 from simtrust.diameter import DiameterListener, NodeSettings, tls_context
 from simtrust.errors import ConfigError, InvalidInput, SimtrustError
 from simtrust.policy import TunnelSync, TunnelWatch
-from simtrust.runtime import Runtime
+from simtrust.runtime import Runtime, settle_gc
 
 if TYPE_CHECKING:
     from simtrust.api.bootstrap_listener import BootstrapListener
@@ -194,6 +194,7 @@ def serve(
         rt.market_events.start()
         tunnels = _start_tunnel_watch(rt)
         applier = _start_tunnel_sync(rt)
+        settle_gc()  # everything is loaded: keep full collections off the listeners' paths
         ticks = 0
         while not stop.wait(0.5):
             for pid, status in pool.check():

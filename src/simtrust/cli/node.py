@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import gc
 import json
 import logging
 import os
@@ -42,7 +41,7 @@ from simtrust.ledger.net import (
     parse_address,
     sign_change,
 )
-from simtrust.runtime import Runtime
+from simtrust.runtime import Runtime, settle_gc
 
 __all__ = ["NAME", "app", "ensure_api_key", "run_node", "validator_router"]
 
@@ -130,24 +129,6 @@ def ensure_api_key(rt: Runtime, path: Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(created.secret + "\n")
-
-
-def settle_gc() -> None:
-    """Keep the cyclic garbage collector from stalling the validator's loop.
-
-    A validator allocates a few objects per message and frees them again
-    (almost no cycles: a full collection finds tens of objects), yet
-    CPython's default thresholds run a full collection every few seconds
-    under load, and each walks the whole heap: 0.4 to 1 s with the loop
-    stopped, on all validators at once since they allocate in step
-    (``docs/consensus.md``, "Where the time goes"). The state loaded at start
-    is frozen out of collection, and the young generation is collected
-    every 50,000 net allocations instead of 700, so full collections become
-    rare; cycles are still collected.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 async def _serve(
