@@ -14,6 +14,15 @@ progress advances the SQNs of every request queued so far, one compare-and-swap
 and one audit record each, in one durable transaction, and answers them all.
 Vectors: EPS-AKA (TS 33.401 §6.1.2), 5G HE AV (TS 33.501 §6.1.3.2),
 EAP-AKA' (TS 33.402 §6.2).
+
+A batch of EPS requests (S6a AIRs) reads its SIMs, sealed secrets and SQN states
+in one query, and keeps the algorithm set of recently served SIMs in a bounded
+memo keyed by IMSI (docs/decisions/auc-credential-memo.md): an entry is used
+only while the SIM's stored row (sealed K and OP/OPc included) is exactly the
+one it was built from, so a re-key, a state change or a key-wrap rotation by any
+process is seen on the next request; this process's own SIM changes drop the
+entry at once. The SQN state read with the row is swapped with compare-and-swap
+in the group transaction and read again there only if another writer moved it.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from simtrust.errors import AuthenticationFailure, Conflict, NotFound
 from simtrust.store import GroupCommit
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._model import OpKind, Sim, SimState, TuakParams
+from simtrust.subscriber._sim_rows import AUTH_ROW_SQN, sim_from_row
 from simtrust.subscriber._sqn import decode_sqn_state, encode_sqn_state
 from simtrust.subscriber.auc.errors import MacFailure
 from simtrust.subscriber.auc.kdf import plmn_id
@@ -54,6 +64,9 @@ __all__ = ["AuthService", "aka_functions"]
 
 T = TypeVar("T")
 _ATTEMPTS = 8
+#: SIMs whose algorithm set the AuC keeps between batches (0: none kept).
+DEFAULT_CREDENTIAL_MEMO = 8192
+_SERVABLE = (SimState.ACTIVE, SimState.TEST)
 
 
 def aka_functions(op_kind: OpKind, k: bytes, op: bytes, tuak: TuakParams | None) -> AkaFunctions:
@@ -76,13 +89,16 @@ def _backoff(attempt: int) -> None:
 class _Issue:
     """One request's SQN advance, carried through a group commit."""
 
-    __slots__ = ("action", "actor", "details", "error", "lost", "out", "produce", "sim")
+    __slots__ = ("action", "actor", "details", "error", "known", "lost", "out", "produce", "sim")
 
     def __init__(
         self, sim: Sim, produce: Callable[[AucSqnState], tuple[list[Any], AucSqnState]],
         actor: str, action: str, details: dict[str, object],
+        known: tuple[str, int] | None = None,
     ) -> None:
         self.sim = sim
+        #: (SQN state, version) read before the transaction; None: read it in there.
+        self.known = known
         self.produce = produce
         self.actor = actor
         self.action = action
@@ -90,6 +106,20 @@ class _Issue:
         self.out: list[Any] | None = None
         self.error: Exception | None = None
         self.lost = False
+
+
+class _Credentials:
+    """A memo entry: the SIM row (less its SQN columns) an algorithm set was built from."""
+
+    __slots__ = ("alg", "row", "sim")
+
+    def __init__(self, row: tuple[Any, ...], sim: Sim, alg: AkaFunctions) -> None:
+        self.row = row
+        self.sim = sim
+        self.alg = alg
+
+    def __repr__(self) -> str:
+        return f"_Credentials({self.sim.iccid}, <redacted>)"
 
 
 def _eps_producer(
@@ -101,16 +131,58 @@ def _eps_producer(
 class AuthService:
     """Vectors and re-synchronisation for SIMs in an :class:`Inventory`."""
 
-    __slots__ = ("_inv", "_rand", "group_commit")
+    __slots__ = ("_inv", "_memo", "_memo_size", "_rand", "group_commit")
 
-    def __init__(self, inventory: Inventory, *, rand: RandSource = os.urandom) -> None:
+    def __init__(self, inventory: Inventory, *, rand: RandSource = os.urandom,
+                 credential_memo: int = DEFAULT_CREDENTIAL_MEMO) -> None:
         self._inv = inventory
         self._rand = rand
         #: Concurrent SQN advances share one durable transaction (``batches``/``items``).
         self.group_commit: GroupCommit[_Issue] = GroupCommit(self._write_issues)
+        self._memo: dict[str, _Credentials] = {}
+        self._memo_size = max(0, credential_memo)
+        inventory.subscribe(self._on_change)
 
     def __repr__(self) -> str:
-        return f"AuthService({self._inv!r})"
+        return f"AuthService({self._inv!r}, memo={len(self._memo)}/{self._memo_size})"
+
+    def forget(self, imsi: str) -> None:
+        """Drop the memo entry of ``imsi`` (``"*"``: all); the next request unseals again."""
+        if imsi == "*":
+            self._memo.clear()
+        else:
+            self._memo.pop(imsi, None)
+
+    def _on_change(self, kind: str, item: str) -> None:
+        if kind == "sim":
+            self.forget(item)
+
+    def _credentials(self, imsi: str, row: tuple[Any, ...] | None) -> tuple[Sim, AkaFunctions]:
+        """The SIM and algorithm set of an :meth:`Inventory.auth_rows` row, from the memo
+        while the row is the one the entry was built from; NotFound/AuthenticationFailure
+        as :meth:`subscriber` raises them."""
+        if row is None:
+            self.forget(imsi)
+            raise NotFound("no subscriber with this SUPI", cause="USER_NOT_FOUND")
+        ident = row[:AUTH_ROW_SQN]
+        memo = self._memo
+        entry = memo.pop(imsi, None)
+        if entry is not None and entry.row == ident:
+            memo[imsi] = entry  # most recently used last
+            return entry.sim, entry.alg
+        sim = sim_from_row(row)
+        if sim.state not in _SERVABLE:
+            raise AuthenticationFailure(
+                f"subscriber's SIM is {sim.state}", cause="AUTHENTICATION_REJECTED",
+                reason=f"sim-{sim.state}",
+            )
+        secrets = self._inv.unseal_row(sim, row)
+        alg = aka_functions(secrets.op_kind, secrets.k, secrets.op, sim.tuak)
+        if self._memo_size:
+            while len(memo) >= self._memo_size:
+                del memo[next(iter(memo))]  # least recently used
+            memo[imsi] = _Credentials(ident, sim, alg)
+        return sim, alg
 
     def subscriber(self, imsi: Imsi) -> tuple[Sim, AkaFunctions]:
         """The SIM and its algorithm set; NotFound or AuthenticationFailure with a 3GPP cause."""
@@ -156,17 +228,34 @@ class AuthService:
         with inv.db.transaction(durable=True):
             entries: list[AuditEntry] = []
             done: list[tuple[_Issue, list[Any]]] = []
+            # The state each SIM has after this batch's advances so far.
+            advanced: dict[str, tuple[str, int]] = {}
             for issue in batch:
                 sim = issue.sim
+                known = advanced.get(sim.iccid.value) or issue.known
+                swapped = False
+                if known is not None:
+                    try:
+                        text, version = known
+                        out, after = issue.produce(decode_sqn_state(text))
+                        stored = encode_sqn_state(after)
+                        swapped = inv.swap_sqn_state(sim.iccid, stored, version)
+                    except Exception:  # noqa: BLE001 - decided again below on the stored state
+                        swapped = False
                 try:
-                    text, version = inv.sqn_state(sim.iccid)
-                    out, after = issue.produce(decode_sqn_state(text))
+                    if not swapped:
+                        # Not read yet, or read before this transaction and moved since
+                        # (another process): read it in here, where it cannot move.
+                        text, version = inv.sqn_state(sim.iccid)
+                        out, after = issue.produce(decode_sqn_state(text))
+                        stored = encode_sqn_state(after)
+                        if not inv.swap_sqn_state(sim.iccid, stored, version):
+                            issue.lost = True
+                            continue
                 except Exception as exc:  # noqa: BLE001 - this request fails, the batch goes on
                     issue.error = exc
                     continue
-                if not inv.swap_sqn_state(sim.iccid, encode_sqn_state(after), version):
-                    issue.lost = True
-                    continue
+                advanced[sim.iccid.value] = (stored, version + 1)
                 entries.append(AuditEntry(
                     issue.actor, issue.action, f"sim:{sim.iccid}", "success",
                     tenant_id=sim.tenant_id,
@@ -201,16 +290,20 @@ class AuthService:
         Every SQN advance is durable and audited (one record per request) on return.
         """
         issues: list[_Issue | Exception] = []
+        rows = self._inv.auth_rows([imsi.value for imsi, _, _, _ in requests])
         for imsi, serving, count, actor in requests:
+            row = rows.get(imsi.value)
             try:
-                sim, alg = self.subscriber(imsi)
+                sim, alg = self._credentials(imsi.value, row)
             except (NotFound, AuthenticationFailure) as exc:
                 issues.append(exc)
                 continue
+            assert row is not None  # _credentials raised NotFound otherwise
             sn_id = plmn_id(serving.mcc, serving.mnc)
             issues.append(_Issue(
                 sim, _eps_producer(alg, count, sn_id, sim.amf, self._rand), actor,
-                "auc.eps-vectors", {"serving_plmn": str(serving)}))
+                "auc.eps-vectors", {"serving_plmn": str(serving)},
+                known=(str(row[AUTH_ROW_SQN]), int(row[AUTH_ROW_SQN + 1]))))
         self.group_commit.submit_many([i for i in issues if isinstance(i, _Issue)])
         out: list[list[EpsVector] | Exception] = []
         for issue in issues:

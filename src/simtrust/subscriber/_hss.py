@@ -431,6 +431,10 @@ class HssService:
             self._on_change(kind, item)
 
     def _on_change(self, kind: str, item: str) -> None:
+        if kind == "sim":
+            # Another process's change to the SIM (when following the feed): the AuC's
+            # memo would not use a stale entry anyway, but need not keep it.
+            self._auth.forget(item)
         # Only the process that can send the CLR/IDR (a listener is subscribed) acts:
         # an API worker or CLI process must not consume the registration silently.
         if kind != "sim" or item == "*" or not self._listeners:

@@ -44,6 +44,7 @@ from simtrust.subscriber._model import (
     check_transition,
 )
 from simtrust.subscriber._sim_rows import (
+    AUTH_ROW_SEALED,
     INSERT_SIM,
     SIM_COLUMNS,
     SimSpec,
@@ -513,6 +514,26 @@ class Inventory(InventoryCore):
             return None
         sim = sim_from_row(row)
         return sim, self._unseal(sim.iccid.value, sim.op_kind, row[-2], row[-1])
+
+    def auth_rows(self, imsis: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """Per IMSI found: its row of :data:`SIM_COLUMNS`, sealed K and OP/OPc, SQN state
+        and SQN version (:data:`AUTH_ROW_SEALED`, :data:`AUTH_ROW_SQN`), read for many
+        IMSIs in one query (the AuC's lookup for a batch; :meth:`unseal_row` opens it)."""
+        unique = list(dict.fromkeys(imsis))
+        found: dict[str, tuple[Any, ...]] = {}
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            for row in self._db.query(
+                f"SELECT {SIM_COLUMNS}, k_sealed, op_sealed, sqn_state, sqn_version"
+                f" FROM sub_sims WHERE imsi IN ({','.join('?' * len(chunk))})", chunk,
+            ):
+                found[str(row[1])] = tuple(row)
+        return found
+
+    def unseal_row(self, sim: Sim, row: Sequence[Any]) -> SimSecrets:
+        """K and OP/OPc of ``sim`` from its :meth:`auth_rows` row (only the AuC calls this)."""
+        return self._unseal(sim.iccid.value, sim.op_kind, row[AUTH_ROW_SEALED],
+                            row[AUTH_ROW_SEALED + 1])
 
     def _unseal(self, iccid: str, kind: OpKind, k_sealed: bytes, op_sealed: bytes) -> SimSecrets:
         k = self._keyring.open(bytes(k_sealed), secret_aad(iccid, "k"))

@@ -31,6 +31,8 @@ from simtrust.subscriber._model import (
 from simtrust.subscriber._sqn import initial_sqn_state
 
 __all__ = [
+    "AUTH_ROW_SEALED",
+    "AUTH_ROW_SQN",
     "INSERT_SIM",
     "SIM_COLUMNS",
     "SimSpec",
@@ -106,6 +108,10 @@ SIM_COLUMNS = (
     "iccid, imsi, mnc_length, tenant_id, state, algorithm, algo_params, op_kind, amf,"
     " group_id, apn, static_ip, binding_mode, roaming, created_at, updated_at, auth_method"
 )
+#: In a row of :meth:`Inventory.auth_rows`: where k_sealed (then op_sealed) and
+#: sqn_state (then sqn_version) are, after the :data:`SIM_COLUMNS`.
+AUTH_ROW_SEALED = 17
+AUTH_ROW_SQN = 19
 INSERT_SIM = (
     "INSERT INTO sub_sims (iccid, imsi, mnc_length, tenant_id, state, algorithm, algo_params,"
     " op_kind, k_sealed, op_sealed, amf, sqn_state, sqn_version, group_id, apn, static_ip,"

@@ -1,0 +1,146 @@
+"""The AuC's batch path: SIM rows read together, the credential memo and its invalidation.
+
+A memo entry is used only while the SIM's stored row is the one it was built
+from; writes of another process are simulated by changing the row directly
+(no notification reaches the AuC). docs/decisions/auc-credential-memo.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from simtrust.errors import AuthenticationFailure, NotFound
+from simtrust.runtime import Runtime
+from simtrust.subscriber import AuthService, Inventory, Plmn, SimState, SubscriberServices
+from simtrust.subscriber._sim_rows import secret_aad
+from simtrust.subscriber._sqn import decode_sqn_state
+from simtrust.subscriber.auc import Milenage, split_sqn
+from simtrust.subscriber.auc.vectors import EpsVector
+
+from .conftest import K1, OPC1, TENANT, imsi, spec
+
+SERVING = Plmn("001", "01")
+K2 = bytes.fromhex("0396eb317b6d1c36f19c1c84cd6ffd16")  # TS 35.208 test set 2
+
+
+def serve(auth: AuthService, *numbers: int) -> list[Any]:
+    return list(auth.eps_vectors_many([(imsi(n), SERVING, 1, "mme") for n in numbers]))
+
+
+def seq_of(vector: EpsVector, k: bytes = K1) -> int | None:
+    """SEQ of the vector if its MAC verifies under ``k`` (None if it does not)."""
+    alg = Milenage(k, OPC1)
+    sqn = bytes(a ^ b for a, b in zip(vector.autn[:6], alg.f2345(vector.rand).ak, strict=True))
+    if alg.f1(vector.rand, sqn, vector.autn[6:8]) != vector.autn[8:]:
+        return None
+    return split_sqn(sqn)[0]
+
+
+def count_unseals(monkeypatch: pytest.MonkeyPatch, subs: SubscriberServices) -> list[str]:
+    opened: list[str] = []
+    original = Inventory.unseal_row
+
+    def unseal_row(self: Inventory, sim: Any, row: Any) -> Any:
+        opened.append(sim.iccid.value)
+        return original(self, sim, row)
+
+    monkeypatch.setattr(Inventory, "unseal_row", unseal_row)
+    return opened
+
+
+def test_batch_reads_each_sim_once_and_unseals_it_once(
+    subs: SubscriberServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in (1, 2):
+        subs.inventory.add_sim(TENANT, spec(n), actor="test")
+    opened = count_unseals(monkeypatch, subs)
+    first = serve(subs.auth, 1, 2, 1, 3)  # SIM 1 twice in one batch, SIM 3 unknown
+    second = serve(subs.auth, 2, 1)
+    assert [1, 1, 2] == [seq_of(v[0]) for v in first[:3]]
+    assert isinstance(first[3], NotFound)
+    assert [2, 3] == [seq_of(v[0]) for v in second]
+    assert 2 == len(opened)  # one unseal per SIM, not per request
+    sim = subs.inventory.get_sim_by_imsi(imsi(1))
+    assert 3 == decode_sqn_state(subs.inventory.sqn_state(sim.iccid)[0]).seq
+    assert 5 == len(subs.inventory.audit.query(action="auc.eps-vectors"))
+    assert K1.hex() not in repr(subs.auth) + repr(subs.auth._memo)
+
+
+def test_key_changed_by_another_process_is_used_at_once(
+    subs: SubscriberServices, runtime: Runtime
+) -> None:
+    sim = subs.inventory.add_sim(TENANT, spec(1), actor="test")
+    assert 1 == seq_of(serve(subs.auth, 1)[0][0])
+    sealed = runtime.keyring.seal(K2, secret_aad(sim.iccid.value, "k"))
+    with runtime.db.transaction():  # no notification reaches this process's AuC
+        runtime.db.execute("UPDATE sub_sims SET k_sealed = ? WHERE iccid = ?",
+                           (sealed, sim.iccid.value))
+    vector = serve(subs.auth, 1)[0][0]
+    assert seq_of(vector, K1) is None
+    assert 2 == seq_of(vector, K2)
+
+
+def test_suspension_refuses_and_drops_the_entry(subs: SubscriberServices) -> None:
+    for n in (1, 2):
+        subs.inventory.add_sim(TENANT, spec(n), actor="test")
+    serve(subs.auth, 1, 2)
+    assert "memo=2/" in repr(subs.auth)
+    subs.inventory.transition(subs.inventory.get_sim_by_imsi(imsi(1)).iccid,
+                              SimState.SUSPENDED, actor="test")
+    assert "memo=1/" in repr(subs.auth)  # this process's own change: dropped at once
+    refused = serve(subs.auth, 1)[0]
+    assert isinstance(refused, AuthenticationFailure)
+    assert "AUTHENTICATION_REJECTED" == refused.context["cause"]
+
+
+def test_state_changed_by_another_process_refuses(
+    subs: SubscriberServices, runtime: Runtime
+) -> None:
+    sim = subs.inventory.add_sim(TENANT, spec(1), actor="test")
+    serve(subs.auth, 1)
+    with runtime.db.transaction():
+        runtime.db.execute("UPDATE sub_sims SET state = 'suspended' WHERE iccid = ?",
+                           (sim.iccid.value,))
+    assert isinstance(serve(subs.auth, 1)[0], AuthenticationFailure)
+    with runtime.db.transaction():
+        runtime.db.execute("DELETE FROM sub_sims WHERE iccid = ?", (sim.iccid.value,))
+    assert isinstance(serve(subs.auth, 1)[0], NotFound)
+    assert "memo=0/" in repr(subs.auth)
+
+
+def test_sqn_moved_after_the_read_is_read_again(
+    subs: SubscriberServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subs.inventory.add_sim(TENANT, spec(1), actor="test")
+    original = Inventory.auth_rows
+
+    def stale_rows(self: Inventory, imsis: Any) -> Any:
+        rows = original(self, imsis)
+        subs.auth.eps_vectors(imsi(1), SERVING)  # another writer advances SEQ to 1 meanwhile
+        return rows
+
+    monkeypatch.setattr(Inventory, "auth_rows", stale_rows)
+    vector = serve(subs.auth, 1)[0][0]
+    assert 2 == seq_of(vector)
+    sim = subs.inventory.get_sim_by_imsi(imsi(1))
+    assert 2 == decode_sqn_state(subs.inventory.sqn_state(sim.iccid)[0]).seq
+
+
+def test_memo_is_bounded_and_can_be_off(
+    lite: SubscriberServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in (1, 2, 3):
+        lite.inventory.add_sim(TENANT, spec(n), actor="test")
+    bounded = AuthService(lite.inventory, credential_memo=2)
+    serve(bounded, 1, 2, 3)
+    assert "memo=2/2" in repr(bounded)
+    serve(bounded, 3, 1)  # 3 kept (most recent), 1 unsealed again, 2 evicted
+    assert list(bounded._memo) == [imsi(3).value, imsi(1).value]
+    off = AuthService(lite.inventory, credential_memo=0)
+    opened = count_unseals(monkeypatch, lite)
+    serve(off, 1)
+    serve(off, 1)
+    assert 2 == len(opened)
+    assert "memo=0/0" in repr(off)
