@@ -189,6 +189,41 @@ done:
     return rc;
 }
 
+/* Python's float floor division (floatobject.c float_floor_div), for finite operands */
+static double
+py_floordiv(double vx, double wx)
+{
+    double mod = fmod(vx, wx), div = (vx - mod) / wx, floordiv;
+    if (mod && ((wx < 0) != (mod < 0)))
+        div -= 1.0;
+    if (div) {
+        floordiv = floor(div);
+        if (div - floordiv > 0.5)
+            floordiv += 1.0;
+    } else {
+        floordiv = copysign(0.0, vx / wx);
+    }
+    return floordiv;
+}
+
+#define SMALL (1LL << 52)
+
+/* an exact int of magnitude below 2**52 into *out: 1, else 0 (no exception) */
+static inline int
+small_int(PyObject *o, long long *out)
+{
+    if (!PyLong_CheckExact(o))
+        return 0;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow || v >= SMALL || v <= -SMALL) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
 typedef struct {
     double merge_s, min_contacts, min_period, max_period, max_cv;
 } beacon_params;
@@ -215,27 +250,55 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         goto done;
     }
     t_first = dget(dev, A_t_first);
-    if (t_first == NULL || (r = cmp(t_o, t_first, Py_LT)) < 0)
+    if (t_first == NULL)
+        goto done;
+    /* exact floats compare as doubles, exact small ints are added and compared in C
+       (the values Python's number protocol would give); anything else goes through it */
+    int exact_t = PyFloat_CheckExact(t_o) && PyFloat_CheckExact(start_o);
+    if (exact_t && PyFloat_CheckExact(t_first))
+        r = t < PyFloat_AS_DOUBLE(t_first);
+    else if ((r = cmp(t_o, t_first, Py_LT)) < 0)
         goto done;
     if (r) {
         rc = 0;
         goto done;
     }
     /* w10 = int(t // 10) */
-    q = PyNumber_FloorDivide(t_o, k_ten);
-    if (q == NULL || (w10 = PyNumber_Long(q)) == NULL)
-        goto done;
     dw10 = dget(dev, A_w10);
     w60 = dget(dev, A_w60);
     if (dw10 == NULL || w60 == NULL)
         goto done;
-    int roll10 = cmp(w10, dw10, Py_GT), roll6 = 0;
-    if (roll10 < 0)
-        goto done;
-    if (roll10) {
-        w60n = PyNumber_FloorDivide(w10, k_six);
-        if (w60n == NULL || (roll6 = cmp(w60n, w60, Py_GT)) < 0)
+    long long w10v = 0, dw10v = 0, w60v = 0, w60nv = 0;
+    int fast_w = 0, roll10, roll6 = 0, adj60 = 0;
+    if (exact_t && isfinite(t) && small_int(dw10, &dw10v) && small_int(w60, &w60v)) {
+        double fd = py_floordiv(t, 10.0);
+        if (fd < (double)SMALL && fd > -(double)SMALL) {
+            fast_w = 1;
+            w10v = (long long)fd;
+        }
+    }
+    if (fast_w) {
+        roll10 = w10v > dw10v;
+        if (roll10) {
+            w60nv = w10v / 6 - (w10v % 6 != 0 && w10v < 0);  /* floor division */
+            roll6 = w60nv > w60v;
+            adj60 = roll6 && w60nv == w60v + 1;
+            if ((w10 = PyLong_FromLongLong(w10v)) == NULL ||
+                (w60n = PyLong_FromLongLong(w60nv)) == NULL)
+                goto done;
+        }
+    } else {
+        q = PyNumber_FloorDivide(t_o, k_ten);
+        if (q == NULL || (w10 = PyNumber_Long(q)) == NULL)
             goto done;
+        roll10 = cmp(w10, dw10, Py_GT);
+        if (roll10 < 0)
+            goto done;
+        if (roll10) {
+            w60n = PyNumber_FloorDivide(w10, k_six);
+            if (w60n == NULL || (roll6 = cmp(w60n, w60, Py_GT)) < 0)
+                goto done;
+        }
     }
     int unanswered = proto == 6 && (flags & 0x12) == 0x02;
     long long packets_small = -1;
@@ -255,8 +318,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         goto done;
     }
     /* the 60 s roll, tentatively: is the new window adjacent to the last one? */
-    int adj60 = 0;
-    if (roll6) {
+    if (roll6 && !fast_w) {
         PyObject *next = PyNumber_Add(w60, k_one);
         if (next == NULL)
             goto done;
@@ -370,7 +432,38 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         goto done;
     }
     /* bytes of the 60 s window, tentatively (a roll starts them from zero) */
-    if (roll6) {
+    long long ocv, bcv = 0, bpv = 0;
+    int fast_by = 0;
+    th_vol = dget(dev, A_th_vol);
+    if (th_vol == NULL)
+        goto done;
+    if (PyFloat_CheckExact(th_vol) && small_int(oc_o, &ocv)) {
+        PyObject *cur_o = dget(dev, A_by_cur);
+        if (cur_o == NULL)
+            goto done;
+        fast_by = small_int(cur_o, &bcv);
+        Py_DECREF(cur_o);
+        if (fast_by && roll6) {
+            bpv = adj60 ? bcv : 0;
+            bcv = 0;
+        } else if (fast_by) {
+            PyObject *prev_o = dget(dev, A_by_prev);
+            if (prev_o == NULL)
+                goto done;
+            fast_by = small_int(prev_o, &bpv);
+            Py_DECREF(prev_o);
+        }
+    }
+    if (fast_by) {
+        /* each below 2**52: the sums are exact and below 2**54, exact as doubles */
+        long long nv = bcv + ocv;
+        if ((double)(nv + bpv) >= PyFloat_AS_DOUBLE(th_vol)) {
+            rc = 0;
+            goto done;
+        }
+        if ((by_new = PyLong_FromLongLong(nv)) == NULL)
+            goto done;
+    } else if (roll6) {
         by_prev = adj60 ? dget(dev, A_by_cur) : (Py_INCREF(k_zero), k_zero);
         by_new = PyNumber_Add(k_zero, oc_o);
     } else {
@@ -380,14 +473,16 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
             goto done;
         by_new = PyNumber_Add(by_cur, oc_o);
     }
-    if (by_prev == NULL || by_new == NULL || (sum = PyNumber_Add(by_new, by_prev)) == NULL)
-        goto done;
-    th_vol = dget(dev, A_th_vol);
-    if (th_vol == NULL || (r = cmp(sum, th_vol, Py_GE)) < 0)
-        goto done;
-    if (r) {
-        rc = 0;
-        goto done;
+    if (!fast_by) {
+        if (by_prev == NULL || by_new == NULL ||
+            (sum = PyNumber_Add(by_new, by_prev)) == NULL)
+            goto done;
+        if ((r = cmp(sum, th_vol, Py_GE)) < 0)
+            goto done;
+        if (r) {
+            rc = 0;
+            goto done;
+        }
     }
     /* a destination outside the baseline: the beacon moments move (Welford) */
     PyObject *b = NULL; /* borrowed from beacons */
@@ -492,20 +587,29 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
     }
     /* quiet: write what observe writes */
     t_last = dget(dev, A_t_last);
-    if (t_last == NULL || (r = cmp(t_o, t_last, Py_GT)) < 0)
+    if (t_last == NULL)
+        goto done;
+    if (exact_t && PyFloat_CheckExact(t_last))
+        r = t > PyFloat_AS_DOUBLE(t_last);
+    else if ((r = cmp(t_o, t_last, Py_GT)) < 0)
         goto done;
     if (r && dset(dev, A_t_last, t_o) < 0)
         goto done;
     if (roll10) {
         if (roll6 && roll60(dev, w60n, w60) < 0)
             goto done;
-        PyObject *next = PyNumber_Add(dw10, k_one);
-        if (next == NULL)
-            goto done;
-        int adjacent = cmp(w10, next, Py_EQ);
-        Py_DECREF(next);
-        if (adjacent < 0)
-            goto done;
+        int adjacent;
+        if (fast_w) {
+            adjacent = w10v == dw10v + 1;
+        } else {
+            PyObject *next = PyNumber_Add(dw10, k_one);
+            if (next == NULL)
+                goto done;
+            adjacent = cmp(w10, next, Py_EQ);
+            Py_DECREF(next);
+            if (adjacent < 0)
+                goto done;
+        }
         if (adjacent) {
             PyObject *fresh = PyDict_New();
             if (fresh == NULL)
@@ -537,6 +641,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         PyObject *lst = Py_BuildValue("[dddOdd]", e0, e1, e2, start_o, e4, e5);
         if (lst == NULL)
             goto done;
+        PyObject_GC_UnTrack(lst);  /* floats only: no cycle through it */
         int bad = PyDict_SetItem(dst_cur, dst, lst) < 0;
         Py_DECREF(lst);
         if (bad)
@@ -560,6 +665,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         PyObject *lst = Py_BuildValue("[OOddd]", start_o, start_o, 0.0, 0.0, 0.0);
         if (lst == NULL)
             goto done;
+        PyObject_GC_UnTrack(lst);
         int bad = PyDict_SetItem(beacons, dst, lst) < 0;
         Py_DECREF(lst);
         if (bad)
