@@ -11,6 +11,9 @@ without it the collector receives one datagram at a time in Python.
 ``simtrust.detect._fast`` (the streaming detector's quiet records of a column
 batch) is optional too: without it ``Detector.observe_columns`` runs
 ``observe``'s body in Python for every record.
+``simtrust.policy._counters`` (the usage counters of a column batch in one
+ordered pass) is optional too: without it ``PolicyEngine.ingest_columns``
+counts with numpy.
 """
 
 from setuptools import Extension, setup
@@ -43,6 +46,12 @@ setup(
             sources=["src/simtrust/detect/_fast.c"],
             # observe's float arithmetic, operation for operation (no fused multiply-add)
             extra_compile_args=["-O2", "-ffp-contract=off"],
+            optional=True,
+        ),
+        Extension(
+            "simtrust.policy._counters",
+            sources=["src/simtrust/policy/_counters.c"],
+            extra_compile_args=["-O2"],
             optional=True,
         ),
     ]

@@ -8,7 +8,8 @@ same dispatcher submissions in the same order, the same usage counters and
 unmapped count, the same alerts in the same order and the same detector state:
 on softflowd's exports of the shared captures, on the benchmark's stream, and
 on generated records, policies and batch splits (hypothesis), with the
-detector's C extension (``simtrust.detect._fast``) and without it.
+detector's and the policy's C extensions (``simtrust.detect._fast``,
+``simtrust.policy._counters``) and without them.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from simtrust.policy import (
     StaticDirectory,
     policy_from_dict,
 )
+from simtrust.policy import _batch as policy_batch
 from tests.flows.test_native_decode import _softflowd_datagrams
 from tests.policy.conftest import require_binaries
 
@@ -109,14 +111,16 @@ def _compare(messages: list[bytes], batch: int, make: Any, native: bool = True
              ) -> tuple[int, list[FlowVerdict], int, int]:
     """Run both paths over ``messages`` in batches; assert they agree. Returns
     (records in columns, the notable verdicts, submissions, alerts). With
-    ``native`` false the detector's batch entry runs without its C extension."""
-    saved = detect_batch._fast
+    ``native`` false the detector's and the policy's batch entries run without their C
+    extensions."""
+    saved, saved_counters = detect_batch._fast, policy_batch._counters_c
     if not native:
         detect_batch._fast = None
+        policy_batch._counters_c = None
     try:
         return _both(messages, batch, make)
     finally:
-        detect_batch._fast = saved
+        detect_batch._fast, policy_batch._counters_c = saved, saved_counters
 
 
 def _both(messages: list[bytes], batch: int, make: Any

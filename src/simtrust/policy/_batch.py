@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -33,6 +34,12 @@ from simtrust.policy._evaluate import (
     Violation,
 )
 from simtrust.policy._model import Action
+
+_counters_c: ModuleType | None
+try:
+    from simtrust.policy import _counters as _counters_c
+except ImportError:  # built optionally (setup.py): the numpy path then
+    _counters_c = None
 
 if TYPE_CHECKING:
     from simtrust.policy._engine import PolicyEngine
@@ -235,6 +242,41 @@ def _segmented(dev: np.ndarray, bucket: np.ndarray, inc: np.ndarray, ud: np.ndar
     out = np.empty(n, np.int64)
     out[order] = prev
     return out
+
+
+def _native_counters(dv: np.ndarray, bucket: np.ndarray, inc: np.ndarray, ud: np.ndarray,
+                     keys: list[Any], counters: dict[Any, tuple[int, int]]
+                     ) -> tuple[np.ndarray | None, list[Any]]:
+    """``_numpy_counters`` in one ordered pass in C (``simtrust.policy._counters``);
+    (None, []) where the C path does not apply."""
+    if _counters_c is None or not (dv.dtype == bucket.dtype == inc.dtype == np.int64):
+        return None, []
+    prev = np.empty(len(dv), np.int64)
+    stores = _counters_c.segmented(np.searchsorted(ud, dv), np.ascontiguousarray(bucket),
+                                   np.ascontiguousarray(inc), keys, counters, prev)
+    if stores is False:
+        raise _Fallback
+    if stores is None:
+        return None, []
+    return prev, stores
+
+
+def _numpy_counters(dv: np.ndarray, bucket: np.ndarray, inc: np.ndarray, k: int,
+                    ud: np.ndarray, last: np.ndarray, keys: list[Any],
+                    counters: dict[Any, tuple[int, int]]) -> tuple[np.ndarray, list[Any]]:
+    """Per row the counter before it, and per device of ``ud`` the (bucket, count) after."""
+    cur = list(map(counters.get, keys))
+    has = np.array([c is not None for c in cur], bool)
+    try:
+        stored = np.array([c if c is not None else (0, 0) for c in cur], np.int64)
+    except OverflowError:
+        raise _Fallback from None
+    stored = stored.reshape(len(cur), 2)
+    if has.any() and stored[:, 1].max() > 1 << 61:
+        raise _Fallback
+    prev = _segmented(dv, bucket, inc * k, ud, has, stored[:, 0], stored[:, 1])
+    after = (prev[last] + inc[last] * k).tolist()
+    return prev, list(zip(bucket[last].tolist(), after, strict=True))
 
 
 class _Rows:
@@ -508,20 +550,14 @@ def _counters(plan: _Plan, rules: tuple[tuple[Any, Any], ...], buckets: dict[str
         sub: str | int = name if kind == "volume" else int(name)
         every = table.keys(sub)
         keys = [every[d] for d in uds]
-        cur = list(map(counters.get, keys))
-        has = np.array([c is not None for c in cur], bool)
-        try:
-            stored = np.array([c if c is not None else (0, 0) for c in cur], np.int64)
-        except OverflowError:
-            raise _Fallback from None
-        stored = stored.reshape(len(cur), 2)
-        if len(dv) * k >= 1 << 20 or (has.any() and stored[:, 1].max() > 1 << 61):
+        if len(dv) * k >= 1 << 20:
             raise _Fallback
-        prev = _segmented(dv, bucket, inc * k, ud, has, stored[:, 0], stored[:, 1])
+        prev, stores = _native_counters(dv, bucket, inc * k, ud, keys, counters)
+        if prev is None:
+            prev, stores = _numpy_counters(dv, bucket, inc, k, ud, last, keys, counters)
         for m, j in enumerate(js, start=1):
             seen[j] = prev + inc * m
-        after = (prev[last] + inc[last] * k).tolist()
-        plan.writes.append((counters, keys, list(zip(bucket[last].tolist(), after, strict=True))))
+        plan.writes.append((counters, keys, stores))
         for j in js:
             rule, pol = rules[j]
             value = seen[j]
