@@ -10,7 +10,8 @@ of the address map (``searchsorted``), allow-lists are range searches per
 batch, local time comes from one zone lookup per (zone, quarter hour), and
 volume and rate counters are segmented cumulative sums per device (a counter
 restarts where its hour/day/month bucket or rate window changes, as the
-per-record path restarts it). Python objects are built only for the flows
+per-record path restarts it; one ordered pass in C, ``simtrust.policy._counters``,
+when it is built). Python objects are built only for the flows
 that are not a plain allow. A batch the arrays cannot take exactly (non-finite
 times, counters near 2^62) goes through the per-record path instead.
 docs/decisions/flows-batch-path.md says why.
