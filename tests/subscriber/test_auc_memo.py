@@ -13,8 +13,18 @@ import pytest
 
 from simtrust.errors import AuthenticationFailure, NotFound
 from simtrust.runtime import Runtime
-from simtrust.subscriber import AuthService, Inventory, Plmn, SimState, SubscriberServices
+from simtrust.subscriber import (
+    AuthQuery,
+    AuthService,
+    HssOutcome,
+    Inventory,
+    Plmn,
+    SimState,
+    SubscriberServices,
+)
+from simtrust.subscriber import _attach as attach_module
 from simtrust.subscriber._sim_rows import secret_aad
+from simtrust.subscriber._sim_view import read_views
 from simtrust.subscriber._sqn import decode_sqn_state
 from simtrust.subscriber.auc import Milenage, split_sqn
 from simtrust.subscriber.auc.vectors import EpsVector
@@ -144,3 +154,28 @@ def test_memo_is_bounded_and_can_be_off(
     serve(off, 1)
     assert 2 == len(opened)
     assert "memo=0/0" in repr(off)
+
+
+def test_a_burst_of_airs_reads_the_views_of_new_sims_in_one_query(
+    subs: SubscriberServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in (1, 2):
+        subs.inventory.add_sim(TENANT, spec(n), actor="test")
+    reads: list[list[str]] = []
+
+    def counting(db: Any, imsis: Any) -> Any:
+        reads.append(list(imsis))
+        return read_views(db, imsis)
+
+    monkeypatch.setattr(attach_module, "read_views", counting)
+    queries = [AuthQuery(imsi(n).value, SERVING, 1, None, "mme") for n in (1, 2, 3, 1)]
+    outcomes = [r.outcome for r in subs.hss.authentication_info_many(queries)]
+    assert [HssOutcome.OK, HssOutcome.OK, HssOutcome.USER_UNKNOWN, HssOutcome.OK] == outcomes
+    assert [[imsi(n).value for n in (1, 2, 3, 1)]] == reads  # one read for the burst
+    subs.hss.authentication_info_many(queries)
+    assert 1 == len(reads)  # all cached now, the unknown one too
+    subs.inventory.transition(subs.inventory.get_sim_by_imsi(imsi(2)).iccid,
+                              SimState.SUSPENDED, actor="test")
+    again = subs.hss.authentication_info_many(queries[:2])
+    assert [HssOutcome.OK, HssOutcome.UNKNOWN_EPS_SUBSCRIPTION] == [r.outcome for r in again]
+    assert [imsi(2).value] in reads  # the dropped view was read again

@@ -52,11 +52,11 @@ from simtrust.subscriber._model import (
     AttachPolicy,
     BindingMode,
     DeviceGroup,
-    Roaming,
     SimState,
     SwapAction,
     UnknownDevice,
 )
+from simtrust.subscriber._sim_view import SimView, read_views
 
 __all__ = ["AttachDecision", "AttachEngine", "Reason"]
 
@@ -122,26 +122,6 @@ class AttachDecision:
         }
 
 
-class _SimView:
-    """What a decision needs of a SIM (no secrets)."""
-
-    __slots__ = ("apn", "binding_mode", "group_id", "home", "iccid", "imsi", "roaming",
-                 "state", "static_ip", "tenant_id")
-
-    def __init__(self, row: Any) -> None:
-        self.iccid = str(row[0])
-        self.imsi = str(row[1])
-        self.tenant_id = str(row[2])
-        self.state = SimState(row[3])
-        mnc_length = int(row[4])
-        self.home = Plmn(self.imsi[:3], self.imsi[3 : 3 + mnc_length])
-        self.group_id = None if row[5] is None else int(row[5])
-        self.apn = None if row[6] is None else str(row[6])
-        self.static_ip = None if row[7] is None else str(row[7])
-        self.binding_mode = None if row[8] is None else BindingMode(row[8])
-        self.roaming = Roaming.from_text(row[9])
-
-
 _MISSING: Any = object()
 
 
@@ -171,7 +151,7 @@ class AttachEngine:
         self._audit: GroupCommit[tuple[str, DecisionRow]] = GroupCommit(self._write_audit)
         self._sync_interval = sync_interval
         self._max_cached = max_cached
-        self._sims: dict[str, _SimView | None] = {}
+        self._sims: dict[str, SimView | None] = {}
         self._sim_bindings: dict[str, dict[str, BindingMode]] = {}
         self._dev_bindings: dict[str, dict[str, BindingMode]] = {}
         self._devices: dict[str, dict[str, int | None]] = {}
@@ -305,7 +285,7 @@ class AttachEngine:
     # the decision is returned.
 
     def _allow(
-        self, actor: str, dry_run: bool, reason: Reason, detail: str, sim: _SimView,
+        self, actor: str, dry_run: bool, reason: Reason, detail: str, sim: SimView,
         imei: str, plmn: Plmn, *, swap: bool = False, sync: list[AuditEntry] | None = None,
     ) -> AttachDecision:
         address = None
@@ -322,7 +302,7 @@ class AttachEngine:
 
     def _done(
         self, actor: str, dry_run: bool, allowed: bool, reason: Reason, detail: str,
-        imsi: str, imei: str, plmn: Plmn, sim: _SimView | None = None, *,
+        imsi: str, imei: str, plmn: Plmn, sim: SimView | None = None, *,
         address: str | None = None, swap: bool = False, sync: list[AuditEntry] | None = None,
     ) -> AttachDecision:
         decision = AttachDecision(
@@ -376,7 +356,7 @@ class AttachEngine:
                 listener(decision)
 
     def _bind(
-        self, actor: str, mode: BindingMode, sim: _SimView, imei: str, plmn: Plmn, *,
+        self, actor: str, mode: BindingMode, sim: SimView, imei: str, plmn: Plmn, *,
         swap: bool, event: list[AuditEntry] | None,
     ) -> AttachDecision:
         inv = self._inv
@@ -410,7 +390,7 @@ class AttachEngine:
         return decision
 
     def _sim_swap(
-        self, actor: str, dry_run: bool, action: SwapAction, sim: _SimView, imei: str,
+        self, actor: str, dry_run: bool, action: SwapAction, sim: SimView, imei: str,
         plmn: Plmn, locked_to: list[str], policy: AttachPolicy,
     ) -> AttachDecision:
         base = (sim.imsi, imei, plmn)
@@ -430,7 +410,7 @@ class AttachEngine:
                           "SIM is bound to another device", *base, sim, swap=True, sync=event)
 
     def _swap_event(
-        self, actor: str, dry_run: bool, kind: str, sim: _SimView, imei: str, plmn: Plmn,
+        self, actor: str, dry_run: bool, kind: str, sim: SimView, imei: str, plmn: Plmn,
         bound_to: list[str], action: str, policy: AttachPolicy,
     ) -> list[AuditEntry] | None:
         """Submit the alert; return its audit record (appended with the decision)."""
@@ -467,7 +447,7 @@ class AttachEngine:
 
     # -- cache -------------------------------------------------------------------
 
-    def sim_view(self, imsi: str) -> _SimView | None:
+    def sim_view(self, imsi: str) -> SimView | None:
         """The cached view of a SIM (tenant, state, APN, group, ...), or None."""
         return self._sim(imsi)
 
@@ -492,19 +472,22 @@ class AttachEngine:
         """The MCC of the network the SIM last attached in (allowed), as seen here."""
         return self._serving.get(imsi)
 
-    def _sim(self, imsi: str) -> _SimView | None:
+    def _sim(self, imsi: str) -> SimView | None:
         view = self._sims.get(imsi, _MISSING)
-        if view is not _MISSING:
-            return view  # type: ignore[no-any-return]
-        row = self._inv.db.query_one(
-            "SELECT iccid, imsi, tenant_id, state, mnc_length, group_id, apn, static_ip,"
-            " binding_mode, roaming FROM sub_sims WHERE imsi = ?",
-            (imsi,),
-        )
-        loaded = None if row is None else _SimView(row)
-        if len(self._sims) >= self._max_cached:
+        if view is _MISSING:
+            view = self._keep_views(read_views(self._inv.db, [imsi]))[imsi]
+        return view  # type: ignore[no-any-return]
+
+    def load_views(self, imsis: Sequence[str]) -> None:
+        """Cache the views of those of ``imsis`` not cached, read in one query."""
+        missing = [i for i in imsis if i not in self._sims]
+        if missing:
+            self._keep_views(read_views(self._inv.db, missing))
+
+    def _keep_views(self, loaded: dict[str, SimView | None]) -> dict[str, SimView | None]:
+        if len(self._sims) + len(loaded) > self._max_cached:
             self._sims.clear()
-        self._sims[imsi] = loaded
+        self._sims.update(loaded)
         return loaded
 
     def _bindings_of_sim(self, iccid: str) -> dict[str, BindingMode]:

@@ -32,11 +32,12 @@ from simtrust.errors import (
     NotFound,
     SimtrustError,
 )
-from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason, _SimView
+from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason
 from simtrust.subscriber._auc_service import AuthService
 from simtrust.subscriber._blocklist import imei_body
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._model import SimState
+from simtrust.subscriber._sim_view import SimView
 from simtrust.subscriber.auc.vectors import EpsVector
 
 __all__ = [
@@ -234,6 +235,9 @@ class HssService:
         """
         results: list[AuthInfo | None] = []
         pending: list[tuple[int, Imsi, AuthQuery]] = []
+        # The views of SIMs not seen yet, in one query rather than one per AIR.
+        self._attach.load_views([q.imsi for q in queries
+                                 if q.imsi.isascii() and q.imsi.isdigit()])
         for query in queries:
             if query.resync is not None:
                 results.append(self.authentication_info(
@@ -338,7 +342,7 @@ class HssService:
 
     # -- internals ---------------------------------------------------------------
 
-    def _view(self, imsi: str) -> _SimView | None:
+    def _view(self, imsi: str) -> SimView | None:
         try:
             value = Imsi(imsi).value
         except InvalidIdentifier:
