@@ -213,7 +213,9 @@ def create_sbi_app(
 
     async def generate_auth_data(request: Request, actor: str) -> Response:
         body = await _body(request)
-        refused = await run_in_threadpool(_admit, request.path_params["supiOrSuci"])
+        # Each thread hand-off costs more than the step itself when there is nothing to do.
+        refused = (None if storm is None else
+                   await run_in_threadpool(_admit, request.path_params["supiOrSuci"]))
         if refused is not None:
             response = problem(_TooBusy("too many authentications for this subscriber's "
                                         "tenant; retry later"), request.url.path)
@@ -223,8 +225,9 @@ def create_sbi_app(
         result = await run_in_threadpool(
             udm.generate_auth_data, request.path_params["supiOrSuci"], body, actor=actor,
             on_resync=ahead.append)
-        await run_in_threadpool(_observe, request.path_params["supiOrSuci"], body,
-                                bool(ahead and ahead[0]))
+        if observer is not None:
+            await run_in_threadpool(_observe, request.path_params["supiOrSuci"], body,
+                                    bool(ahead and ahead[0]))
         return JSONResponse(result)
 
     async def confirm_auth(request: Request, actor: str) -> Response:

@@ -1,12 +1,13 @@
 """The SBI's HTTP/2 server: h2c with prior knowledge, or TLS with ALPN ``h2`` (TS 29.500 §5.2).
 
-Hypercorn serves the app (docs/decisions/corenet-sbi-server.md says why, with
-the measurement): cleartext connections start HTTP/2 on the client preface
-(prior knowledge, RFC 9113 §3.3); with a certificate and key it terminates
-TLS 1.2+ offering ``h2`` in ALPN, and with a client CA it requires client
-certificates (mutual TLS, TS 33.501 §13.1). Without an OAuth2 verifier the
-server refuses to bind anything but loopback. The server runs on its own
-thread and event loop; :meth:`SbiServer.stop` drains and joins it.
+:class:`~simtrust.sbi._h2.H2Server` (on the sans-IO ``h2`` library) serves the
+app; docs/decisions/corenet-sbi-server.md says why, with the measurement.
+Cleartext connections start HTTP/2 on the client preface (prior knowledge,
+RFC 9113 §3.3); with a certificate and key it terminates TLS 1.2+ offering
+only ``h2`` in ALPN, and with a client CA it requires client certificates
+(mutual TLS, TS 33.501 §13.1). Without an OAuth2 verifier the server refuses
+to bind anything but loopback. The server runs on its own thread and event
+loop; :meth:`SbiServer.stop` drains and joins it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ import threading
 from concurrent.futures import Future
 from pathlib import Path
 
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from starlette.applications import Starlette
 
 from simtrust.errors import ConfigError
+from simtrust.sbi._h2 import H2Server
 
 __all__ = ["SbiServer"]
 
@@ -50,26 +50,20 @@ class SbiServer:
         if client_ca is not None and cert is None:
             raise ConfigError("mutual TLS needs the server certificate and key too")
         self._app = app
-        self._config = Config()
-        self._config.bind = [f"{host}:{port}"]
-        self._config.accesslog = None
-        self._config.errorlog = None
-        self._config.graceful_timeout = 2.0
-        self._config.h2_max_concurrent_streams = 256
-        # An AUSF keeps one HTTP/2 connection for its whole life; hypercorn's default
-        # closes it after 1,000 requests.
-        self._config.keep_alive_max_requests = 2**31
+        self._ssl: ssl.SSLContext | None = None
         if cert is not None and key is not None:
-            self._config.certfile = str(cert)
-            self._config.keyfile = str(key)
-            self._config.alpn_protocols = ["h2"]
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # TS 33.210 §6.2 profile
+            ctx.load_cert_chain(str(cert), str(key))
+            ctx.set_alpn_protocols(["h2"])
             if client_ca is not None:
-                self._config.ca_certs = str(client_ca)
-                self._config.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(cafile=str(client_ca))
+                ctx.verify_mode = ssl.CERT_REQUIRED
+            self._ssl = ctx
         self.tls = cert is not None
         self._host, self._port = host, port
         self._loop = asyncio.new_event_loop()
-        self._stop: asyncio.Event | None = None
+        self._server: H2Server | None = None
         self._thread: threading.Thread | None = None
         self.address: tuple[str, int] | None = None
 
@@ -79,24 +73,24 @@ class SbiServer:
     def start(self) -> tuple[str, int]:
         """Bind and serve; return the bound address (port 0 picks a free one)."""
         sock = socket.create_server((self._host, self._port), reuse_port=False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
         bound = sock.getsockname()
         self.address = (str(bound[0]), int(bound[1]))
-        # Hypercorn binds from the config; hand it this very socket (no port race). It
-        # takes the descriptor over and closes it when it stops.
-        self._config.bind = [f"fd://{sock.detach()}"]
+        server = H2Server(self._app, ssl_context=self._ssl)  # type: ignore[arg-type]  # Starlette is an ASGI3 app
+        self._server = server
         ready: Future[None] = Future()
 
         def run() -> None:
-            asyncio.set_event_loop(self._loop)
-            self._stop = asyncio.Event()
-            self._loop.call_soon(ready.set_result, None)
-            assert self._stop is not None
             loop = self._loop
-            loop.run_until_complete(
-                serve(self._app, self._config, shutdown_trigger=self._stop.wait,  # type: ignore[arg-type]  # Starlette is an ASGI3 app
-                      mode="asgi"))
-            # Let the lifespan task and connection handlers finish before the loop closes.
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(server.start(sock))
+            except BaseException as exc:  # noqa: BLE001 - handed to start()'s caller
+                ready.set_exception(exc)
+                return
+            ready.set_result(None)
+            loop.run_forever()
             pending = asyncio.all_tasks(loop)
             for task in pending:
                 task.cancel()
@@ -109,9 +103,15 @@ class SbiServer:
         return self.address
 
     def stop(self) -> None:
-        if self._thread is None or self._stop is None:
+        """GOAWAY to every connection, let open streams finish (2 s), close, join."""
+        if self._thread is None or self._server is None:
             return
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=15)
-        self._thread = None
-        self._loop.close()
+        server = self._server
+        done = asyncio.run_coroutine_threadsafe(server.stop(2.0), self._loop)
+        try:
+            done.result(timeout=10)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=15)
+            self._thread = None
+            self._loop.close()

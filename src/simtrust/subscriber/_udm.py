@@ -93,6 +93,11 @@ class UdmService:
 
     def resolve(self, supi_or_suci: str) -> Imsi:
         """The IMSI a SUPI (``imsi-…``) or SUCI (``suci-0-…``) names."""
+        imsi, sim = self._resolve(supi_or_suci)
+        return imsi if sim is None or supi_or_suci.startswith("suci-") else sim.imsi
+
+    def _resolve(self, supi_or_suci: str) -> tuple[Imsi, Sim | None]:
+        """The IMSI named and its SIM, if any (one inventory read)."""
         if supi_or_suci.startswith("suci-"):
             try:
                 suci = parse_suci(supi_or_suci)
@@ -104,7 +109,7 @@ class UdmService:
                 raise NotImplementedHere("protection scheme not supported",
                                          cause="UNSUPPORTED_PROTECTION_SCHEME")
             try:
-                return self._keys.deconceal(str(suci))
+                concealed = self._keys.deconceal(str(suci))
             except UnknownKey as exc:
                 raise AuthenticationFailure(
                     "no home network key with this identifier",
@@ -116,6 +121,7 @@ class UdmService:
             except InvalidIdentifier as exc:
                 raise AuthenticationFailure(
                     "SUCI does not conceal an IMSI", cause="INVALID_SCHEME_OUTPUT") from exc
+            return concealed, self._inv.find_sim(concealed)
         if not _SUPI.match(supi_or_suci):
             raise InvalidInput("supiOrSuci must be imsi-<digits> or a SUCI",
                                cause="MANDATORY_IE_INCORRECT", invalid_param="{supiOrSuci}")
@@ -124,8 +130,7 @@ class UdmService:
         except InvalidIdentifier as exc:
             raise InvalidInput(f"bad SUPI: {exc.detail}", cause="MANDATORY_IE_INCORRECT",
                                invalid_param="{supiOrSuci}") from exc
-        sim = self._inv.find_sim(imsi)
-        return imsi if sim is None else sim.imsi
+        return imsi, self._inv.find_sim(imsi)
 
     def generate_auth_data(
         self, supi_or_suci: str, request: Mapping[str, Any], *, actor: str,
@@ -137,8 +142,7 @@ class UdmService:
         the AuC's SEQ_HE (0: not beyond; the fraud detectors' SQN signal).
         """
         sn_name, resync = _validate(request)
-        imsi = self.resolve(supi_or_suci)
-        sim = self._inv.find_sim(imsi)
+        _, sim = self._resolve(supi_or_suci)
         if sim is None:
             raise NotFound("no subscriber with this SUPI", cause="USER_NOT_FOUND")
         self._check_serving_network(sim.imsi, sim.roaming, sim.group_id, sim.tenant_id, sn_name)
