@@ -27,6 +27,7 @@ from the operator API: HTTP/1.1 with API keys stays there.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -127,6 +128,64 @@ async def _drain(request: Request) -> None:
         return  # already consumed, or the client went away
 
 
+class _AuthBatches:
+    """generate-auth-data requests that arrive together reach the UDM as one batch.
+
+    One worker-thread call (:meth:`UdmService.generate_auth_data_many`: one
+    group commit, one fsync) serves what queued up while the event loop read
+    the last burst of frames; at most :attr:`RUNNING` batches run at once so
+    the next one forms while one writes. Each request still gets its own
+    answer or problem.
+    """
+
+    RUNNING = 2
+    LIMIT = 256
+
+    def __init__(self, udm: UdmService) -> None:
+        self._udm = udm
+        self._queue: list[tuple[str, dict[str, Any], str, asyncio.Future[Any]]] = []
+        self._running = 0
+        self._scheduled = False
+
+    async def submit(self, supi_or_suci: str, body: dict[str, Any], actor: str,
+                     ) -> tuple[dict[str, Any], int]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[dict[str, Any], int]] = loop.create_future()
+        self._queue.append((supi_or_suci, body, actor, future))
+        self._kick(loop)
+        return await future
+
+    def _kick(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._queue and not self._scheduled and self._running < self.RUNNING:
+            self._scheduled = True
+            loop.call_soon(self._launch, loop)
+
+    def _launch(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduled = False
+        if not self._queue or self._running >= self.RUNNING:
+            return
+        batch, self._queue = self._queue[:self.LIMIT], self._queue[self.LIMIT:]
+        self._running += 1
+        work = loop.run_in_executor(None, self._udm.generate_auth_data_many,
+                                    [(s, b, a) for s, b, a, _ in batch])
+        work.add_done_callback(lambda done: self._finish(loop, batch, done))
+
+    def _finish(self, loop: asyncio.AbstractEventLoop,
+                batch: list[tuple[str, dict[str, Any], str, asyncio.Future[Any]]],
+                done: asyncio.Future[list[Any]]) -> None:
+        self._running -= 1
+        failed = done.exception()
+        results: list[Any] = [failed] * len(batch) if failed is not None else done.result()
+        for (_, _, _, future), out in zip(batch, results, strict=True):
+            if future.done():
+                continue  # the request went away
+            if isinstance(out, BaseException):
+                future.set_exception(out)
+            else:
+                future.set_result(out)
+        self._kick(loop)
+
+
 def create_sbi_app(
     udm: UdmService, verifier: TokenVerifier | None, *, max_body_bytes: int = 65_536,
     aanf: Aanf | None = None, storm: StormGuard | None = None,
@@ -141,6 +200,7 @@ def create_sbi_app(
     admitted per tenant first.
     """
     storm_lock = threading.Lock()
+    batches = _AuthBatches(udm)
 
     def _admit(supi_or_suci: str) -> dict[str, str] | None:
         """None when admitted; else the Retry-After header of the refusal."""
@@ -221,13 +281,10 @@ def create_sbi_app(
                                         "tenant; retry later"), request.url.path)
             response.headers.update(refused)
             return response
-        ahead: list[int] = []
-        result = await run_in_threadpool(
-            udm.generate_auth_data, request.path_params["supiOrSuci"], body, actor=actor,
-            on_resync=ahead.append)
+        result, ahead = await batches.submit(request.path_params["supiOrSuci"], body, actor)
         if observer is not None:
             await run_in_threadpool(_observe, request.path_params["supiOrSuci"], body,
-                                    bool(ahead and ahead[0]))
+                                    bool(ahead))
         return JSONResponse(result)
 
     async def confirm_auth(request: Request, actor: str) -> Response:

@@ -31,7 +31,7 @@ import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
 
-__all__ = ["H2Server", "MAX_STREAMS"]
+__all__ = ["MAX_STREAMS", "H2Server"]
 
 MAX_STREAMS = 256
 _WINDOW = 1 << 20  # per stream; credited back as the app reads
@@ -319,12 +319,12 @@ class H2Server:
         for conn in list(self.connections):
             conn.goaway()
         deadline = asyncio.get_running_loop().time() + grace
-        while any(c._streams for c in self.connections):  # noqa: SLF001 - own class
+        while any(c._streams for c in self.connections):
             if asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.02)
         for conn in list(self.connections):
-            conn._close()  # noqa: SLF001 - own class
+            conn._close()
         if self._server is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), timeout=grace)

@@ -128,6 +128,12 @@ def _eps_producer(
     return lambda state: eps_vectors(alg, state, count, sn_id, amf, rand)
 
 
+def _he_producer(
+    alg: AkaFunctions, sn_name: str, amf: bytes, rand: RandSource
+) -> Callable[[AucSqnState], tuple[list[HeAv5g], AucSqnState]]:
+    return lambda state: he_avs_5g(alg, state, 1, sn_name, amf, rand)
+
+
 class AuthService:
     """Vectors and re-synchronisation for SIMs in an :class:`Inventory`."""
 
@@ -304,8 +310,33 @@ class AuthService:
                 sim, _eps_producer(alg, count, sn_id, sim.amf, self._rand), actor,
                 "auc.eps-vectors", {"serving_plmn": str(serving)},
                 known=(str(row[AUTH_ROW_SQN]), int(row[AUTH_ROW_SQN + 1]))))
+        return self._issue_many(issues)
+
+    def he_av_5g_many(
+        self, requests: Sequence[tuple[Imsi, str, str]]
+    ) -> list[HeAv5g | Exception]:
+        """:meth:`he_av_5g` for (IMSI, serving network name, actor) requests that
+        arrived together: one read, one group commit, as :meth:`eps_vectors_many`."""
+        issues: list[_Issue | Exception] = []
+        rows = self._inv.auth_rows([imsi.value for imsi, _, _ in requests])
+        for imsi, sn_name, actor in requests:
+            row = rows.get(imsi.value)
+            try:
+                sim, alg = self._credentials(imsi.value, row)
+            except (NotFound, AuthenticationFailure) as exc:
+                issues.append(exc)
+                continue
+            assert row is not None  # _credentials raised NotFound otherwise
+            issues.append(_Issue(
+                sim, _he_producer(alg, sn_name, sim.amf, self._rand), actor,
+                "auc.5g-he-av", {"serving_network_name": sn_name},
+                known=(str(row[AUTH_ROW_SQN]), int(row[AUTH_ROW_SQN + 1]))))
+        return [out[0] if isinstance(out, list) else out for out in self._issue_many(issues)]
+
+    def _issue_many(self, issues: list[_Issue | Exception]) -> list[list[Any] | Exception]:
+        """Queue the issues into the group commit at once; each one's output or error."""
         self.group_commit.submit_many([i for i in issues if isinstance(i, _Issue)])
-        out: list[list[EpsVector] | Exception] = []
+        out: list[list[Any] | Exception] = []
         for issue in issues:
             if isinstance(issue, Exception):
                 out.append(issue)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from simtrust.errors import (
     InvalidIdentifier,
     InvalidInput,
     NotFound,
+    SimtrustError,
     UnknownKey,
 )
 from simtrust.subscriber._auc_service import AuthService
@@ -44,6 +45,7 @@ from simtrust.subscriber._hn_keys import HomeNetworkKeys
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._model import AuthMethod, Roaming, Sim
 from simtrust.subscriber.auc.suci import NULL_SCHEME, PROFILE_A, PROFILE_B, parse_suci
+from simtrust.subscriber.auc.vectors import HeAv5g
 
 __all__ = ["UdmService"]
 
@@ -141,11 +143,7 @@ class UdmService:
         After a re-sync ``on_resync`` is told how far the USIM's SEQ_MS was beyond
         the AuC's SEQ_HE (0: not beyond; the fraud detectors' SQN signal).
         """
-        sn_name, resync = _validate(request)
-        _, sim = self._resolve(supi_or_suci)
-        if sim is None:
-            raise NotFound("no subscriber with this SUPI", cause="USER_NOT_FOUND")
-        self._check_serving_network(sim.imsi, sim.roaming, sim.group_id, sim.tenant_id, sn_name)
+        sim, sn_name, resync = self._checked(supi_or_suci, request)
         if resync is not None:
             seq_he = self._auth.seq_he(sim.imsi) if on_resync is not None else 0
             sqn_ms = self._auth.resynchronise(sim.imsi, resync[0], resync[1], actor=actor)
@@ -166,18 +164,52 @@ class UdmService:
                 },
                 "supi": supi,
             }
-        av = self._auth.he_av_5g(sim.imsi, sn_name, actor=actor)
-        return {
-            "authType": "5G_AKA",
-            "authenticationVector": {
-                "avType": "5G_HE_AKA",
-                "rand": av.rand.hex(),
-                "xresStar": av.xres_star.hex(),
-                "autn": av.autn.hex(),
-                "kausf": av.kausf.hex(),
-            },
-            "supi": supi,
-        }
+        return _he_result(supi, self._auth.he_av_5g(sim.imsi, sn_name, actor=actor))
+
+    def generate_auth_data_many(
+        self, requests: Sequence[tuple[str, Mapping[str, Any], str]],
+    ) -> list[tuple[dict[str, Any], int] | Exception]:
+        """:meth:`generate_auth_data` for (SUPI or SUCI, request, actor) that arrived together.
+
+        The 5G_AKA vectors without re-synchronisation share one group commit of
+        the AuC (one transaction, one fsync); EAP-AKA' and re-synchronisations
+        are served one by one. Each entry is (AuthenticationInfoResult, how far
+        the USIM was ahead after a re-sync, else 0) or the error that request
+        alone failed with.
+        """
+        out: list[tuple[dict[str, Any], int] | Exception] = []
+        batch: list[tuple[int, Sim, str, str]] = []
+        for supi_or_suci, request, actor in requests:
+            try:
+                sim, sn_name, resync = self._checked(supi_or_suci, request)
+                if resync is not None or sim.auth_method is AuthMethod.EAP_AKA_PRIME:
+                    ahead: list[int] = []
+                    result = self.generate_auth_data(supi_or_suci, request, actor=actor,
+                                                     on_resync=ahead.append)
+                    out.append((result, ahead[0] if ahead else 0))
+                    continue
+            except SimtrustError as exc:
+                out.append(exc)
+                continue
+            batch.append((len(out), sim, sn_name, actor))
+            out.append(_PENDING)
+        if batch:
+            issued = self._auth.he_av_5g_many(
+                [(sim.imsi, sn, actor) for _, sim, sn, actor in batch])
+            for (index, sim, _, _), av in zip(batch, issued, strict=True):
+                out[index] = av if isinstance(av, Exception) else (_he_result(sim.imsi.supi, av), 0)
+        return out
+
+    def _checked(
+        self, supi_or_suci: str, request: Mapping[str, Any],
+    ) -> tuple[Sim, str, tuple[bytes, bytes] | None]:
+        """The SIM, serving network name and re-sync of a valid, authorised request."""
+        sn_name, resync = _validate(request)
+        _, sim = self._resolve(supi_or_suci)
+        if sim is None:
+            raise NotFound("no subscriber with this SUPI", cause="USER_NOT_FOUND")
+        self._check_serving_network(sim.imsi, sim.roaming, sim.group_id, sim.tenant_id, sn_name)
+        return sim, sn_name, resync
 
     def _subscriber_of(self, supi: str) -> Sim:
         if not _SUPI.match(supi):
@@ -270,6 +302,23 @@ class UdmService:
                 cause="SERVING_NETWORK_NOT_AUTHORIZED",
             )
 
+
+def _he_result(supi: str, av: HeAv5g) -> dict[str, Any]:
+    """The AuthenticationInfoResult of a 5G HE AV (TS 29.503 §6.3.6.2.2)."""
+    return {
+        "authType": "5G_AKA",
+        "authenticationVector": {
+            "avType": "5G_HE_AKA",
+            "rand": av.rand.hex(),
+            "xresStar": av.xres_star.hex(),
+            "autn": av.autn.hex(),
+            "kausf": av.kausf.hex(),
+        },
+        "supi": supi,
+    }
+
+
+_PENDING = NotFound("not served yet")  # a placeholder replaced before the batch returns
 
 _AUTH_TYPES = {"5G_AKA", "EAP_AKA_PRIME", "EAP_TLS", "NONE", "EAP_TTLS"}
 
