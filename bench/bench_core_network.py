@@ -274,6 +274,6 @@ def run(quick: bool) -> BenchResult:
         "sims": sims, "requests": air_n, "clients": CLIENTS, "window": WINDOW,
         "store": "sqlite", "vectors_per_air": 1,
         "load": "a second process on loopback (this one), server in a subprocess",
-        "sbi": "h2c prior knowledge, hypercorn, h2load as the client",
+        "sbi": "h2c prior knowledge, simtrust.sbi H2Server (h2), h2load as the client",
     })
     return result

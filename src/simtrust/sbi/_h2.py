@@ -23,6 +23,7 @@ import contextlib
 import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote
 
 import h2.config
 import h2.connection
@@ -177,7 +178,6 @@ class _Connection(asyncio.Protocol):
         if authority is not None:  # what HTTP/1.1 calls Host (RFC 9113 §8.3.1)
             headers.append((b"host", authority))
         raw_path, _, query = pseudo.get(b":path", b"/").partition(b"?")
-        from urllib.parse import unquote  # noqa: PLC0415 - stdlib, cached after first import
         scope: Scope = {
             "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
             "http_version": "2", "method": pseudo.get(b":method", b"GET").decode("latin-1"),

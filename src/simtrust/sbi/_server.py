@@ -77,7 +77,7 @@ class SbiServer:
         sock.setblocking(False)
         bound = sock.getsockname()
         self.address = (str(bound[0]), int(bound[1]))
-        server = H2Server(self._app, ssl_context=self._ssl)  # type: ignore[arg-type]  # Starlette is an ASGI3 app
+        server = H2Server(self._app, ssl_context=self._ssl)
         self._server = server
         ready: Future[None] = Future()
 
