@@ -58,7 +58,7 @@ FUNCTION_IMPORTS_ALLOWED = {
     "pyld": "the JSON-LD processor is heavy and needed only for RDF canonicalisation",
     "matplotlib": "plotting: loaded only to draw figures",
     "polars": "dataframes: loaded only for bulk settlement reconciliation",
-    "simtrust.sbi": "the HTTP/2 SBI app (FastAPI, hypercorn): loaded only to serve it",
+    "simtrust.sbi": "the HTTP/2 SBI app (Starlette, h2): loaded only to serve it",
 }
 
 IMPORTS = scan(SRC)

@@ -82,7 +82,7 @@ class SpecNrf:
 
     async def nf_instance(self, request: Request) -> Response:
         nf_id = request.path_params["nfInstanceID"]
-        raw = await request.body()  # read first: hypercorn drops a connection answered early
+        raw = await request.body()  # read the whole request before answering
         self.log.append((request.method, nf_id))
         if self.fail_next > 0:
             self.fail_next -= 1

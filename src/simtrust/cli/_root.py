@@ -280,7 +280,7 @@ def _start_sbi(rt: Runtime, storm_out: list[StormGuard] | None = None,
     if not settings.sbi_bind:
         return []
 
-    from simtrust.sbi import (  # noqa: PLC0415 - heavy: the HTTP/2 SBI app (FastAPI, hypercorn)
+    from simtrust.sbi import (  # noqa: PLC0415 - heavy: the HTTP/2 SBI app (Starlette, h2)
         NrfClient,
         SbiServer,
         TokenVerifier,

@@ -116,9 +116,9 @@ _DRAIN_LIMIT = 1_048_576
 async def _drain(request: Request) -> None:
     """Read what is left of a refused request's body (bounded).
 
-    Answering an HTTP/2 stream whose DATA frames are still arriving makes
-    hypercorn drop the whole connection; reading them first keeps the
-    connection, and the AUSF's other streams on it, alive.
+    Reading them first answers the stream in the usual order (request ended,
+    then response) for any HTTP/2 server; ours would otherwise reset the
+    upload with NO_ERROR after the answer (RFC 9113 §8.1).
     """
     seen = 0
     try:
