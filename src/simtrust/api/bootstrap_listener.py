@@ -14,6 +14,14 @@ the store registers or removes a CA, checked on every accepted connection).
 - ``GET /crl/<label>.crl``: the CA's DER CRL (RFC 5280 §5).
 - ``POST /streams/channels/<id>/messages``: data frames over mTLS, when the
   listener is given the streams ingest (``simtrust.api.stream_ingest``).
+
+Request heads are parsed by :class:`_Head` (RFC 9112 §5: ``name: value`` lines up to
+an empty line, at most 100 of them, 64 KiB a line, as ``http.client`` allows)
+instead of the stdlib's e-mail parser, which cost about a fifth of the listener's
+CPU per request. While serving, the interpreter switches threads every 0.5 ms
+instead of 5 ms (decision ``docs/decisions/bootstrap-bench-measurement.md``): a
+request thread returning from a short store or socket call otherwise waits up to
+the whole interval for a CPU-bound thread to give the GIL back, on every call.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import binascii
 import logging
 import socket
 import ssl
+import sys
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +50,85 @@ __all__ = ["BootstrapListener"]
 
 _log = logging.getLogger("simtrust.api.bootstrap")
 _MAX_BODY = 66_560  # a full streams frame (65,760 bytes) fits
+_MAX_LINE = 65_536
+_MAX_HEADERS = 100
+#: The interpreter's thread switch interval while a listener serves (seconds).
+SWITCH_INTERVAL = 0.0005
+_serving_lock = threading.Lock()
+#: Listeners serving in this process, and the switch interval before the first started.
+_serving: list[float] = [0, 0.0]
+
+
+def _shorten_switch_interval() -> None:
+    with _serving_lock:
+        if _serving[0] == 0:
+            _serving[1] = sys.getswitchinterval()
+            if _serving[1] > SWITCH_INTERVAL:
+                sys.setswitchinterval(SWITCH_INTERVAL)
+        _serving[0] += 1
+
+
+def _restore_switch_interval() -> None:
+    with _serving_lock:
+        _serving[0] -= 1
+        if _serving[0] == 0:
+            sys.setswitchinterval(_serving[1])
+
+
+class HeadError(ValueError):
+    """A request head that does not parse (answered 400 or 431)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Head(dict[str, str]):
+    """A request's header fields by lower-case name (repeated fields joined by ", ",
+    RFC 9110 §5.3); ``get`` and ``[]`` take any case."""
+
+    __slots__ = ("_pairs",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pairs: list[tuple[str, str]] = []
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return dict.get(self, name.lower(), default)
+
+    def __getitem__(self, name: str) -> str:
+        return dict.__getitem__(self, name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and dict.__contains__(self, name.lower())
+
+    def items(self) -> list[tuple[str, str]]:  # type: ignore[override]
+        """The fields as received (name as sent, in order)."""
+        return list(self._pairs)
+
+    @classmethod
+    def read(cls, rfile: Any) -> _Head:
+        """Read header lines up to the empty line; HeadError when they do not parse."""
+        head = cls()
+        while True:
+            line = rfile.readline(_MAX_LINE + 1)
+            if len(line) > _MAX_LINE:
+                raise HeadError(431, "header line too long")
+            if line in (b"\r\n", b"\n", b""):
+                return head
+            if len(head._pairs) >= _MAX_HEADERS:
+                raise HeadError(431, f"more than {_MAX_HEADERS} header fields")
+            text = line.decode("iso-8859-1").rstrip("\r\n")
+            name, colon, value = text.partition(":")
+            # RFC 9112 §5.1: no whitespace between the name and the colon; §5.2:
+            # obsolete line folding is refused.
+            if not colon or not name or name != name.strip() or text[0] in " \t":
+                raise HeadError(400, "malformed header field")
+            value = value.strip(" \t")
+            head._pairs.append((name, value))
+            key = name.lower()
+            old = dict.get(head, key)
+            dict.__setitem__(head, key, value if old is None else f"{old}, {value}")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -48,9 +136,53 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "simtrust-bootstrap"
     timeout = 30
     listener: BootstrapListener
+    raw_requestline: bytes
 
     def log_message(self, format: str, *args: Any) -> None:
         _log.debug("%s " + format, self.client_address[0], *args)
+
+    def parse_request(self) -> bool:
+        """The request line (RFC 9112 §3, the stdlib's checks) and the head by
+        :class:`_Head`; False once an error answer is sent."""
+        self.command = None  # type: ignore[assignment]
+        self.request_version = self.default_request_version
+        self.close_connection = True
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = self.requestline.split()
+        if len(words) != 3:
+            if words:
+                self.send_error(400, "Bad request syntax")
+            return False
+        command, path, version = words
+        major, dot, minor = (version[5:].partition(".") if version.startswith("HTTP/")
+                             else ("", "", ""))
+        if (not dot or not major.isdigit() or not minor.isdigit() or len(major) > 10
+                or len(minor) > 10):
+            self.send_error(400, "Bad request version")
+            return False
+        if int(major) >= 2:
+            self.send_error(505, "Invalid HTTP version")
+            return False
+        if (int(major), int(minor)) >= (1, 1):
+            self.close_connection = False
+        self.request_version = version
+        self.command = command
+        # As the stdlib does (gh-87389): "//x" is not taken for a scheme-less URL.
+        self.path = "/" + path.lstrip("/") if path.startswith("//") else path
+        try:
+            self.headers = _Head.read(self.rfile)  # type: ignore[assignment]
+        except HeadError as exc:
+            self.send_error(exc.status, str(exc))
+            return False
+        conntype = (self.headers.get("Connection") or "").lower()
+        if conntype == "close":
+            self.close_connection = True
+        elif conntype == "keep-alive":
+            self.close_connection = False
+        expect = (self.headers.get("Expect") or "").lower()
+        if expect == "100-continue" and self.request_version >= "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
 
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         # Status line, headers and body in one write: two small segments would meet
@@ -194,6 +326,7 @@ class BootstrapListener:
         self._thread: threading.Thread | None = None
         self.trust_pem = b""
         self._generation: tuple[int, int, str] = (-1, -1, "")
+        self._shortened = False
 
     def __repr__(self) -> str:
         return f"BootstrapListener({self._host}:{self._port})"
@@ -257,6 +390,9 @@ class BootstrapListener:
 
     def start(self) -> BootstrapListener:
         self.refresh()
+        # Shorter GIL turns while any listener serves (module docstring); never longer.
+        _shorten_switch_interval()
+        self._shortened = True
         handler = type("BoundHandler", (_Handler,), {"listener": self})
         server = _TlsServer((self._host, self._port), handler)
         server.listener = self
@@ -280,3 +416,6 @@ class BootstrapListener:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self._shortened:
+            self._shortened = False
+            _restore_switch_interval()
