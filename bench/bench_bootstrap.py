@@ -56,7 +56,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
 from simtrust.alerts import MemorySink
-from simtrust.api.bootstrap_listener import BootstrapListener
+from simtrust.api.bootstrap_listener import SWITCH_INTERVAL, BootstrapListener
 from simtrust.benchmark import BenchResult, fsync_rate
 from simtrust.bootstrap import (
     CertProfile,
@@ -134,6 +134,8 @@ def _rate(step: Callable[[], int], seconds: float) -> float:
 _DEVICES = """
 import json, ssl, sys, threading, time
 from datetime import UTC, datetime
+# The device threads take turns on the GIL as the listener's request threads do.
+sys.setswitchinterval(float(sys.argv[1]))
 from simtrust.bootstrap import DeviceClient, NafId, SimApplet, https_client, impi_from_imsi
 from simtrust.subscriber.auc import Milenage, Usim
 job = json.loads(sys.stdin.readline())
@@ -199,7 +201,8 @@ def _bootstraps(listener: BootstrapListener, naf: str, keys: list[tuple[bytes, b
     for c in range(CLIENTS):
         devices = [(_iccid(i), _imsi(i), keys[i][0].hex(), keys[i][1].hex())
                    for i in range(c, len(keys), CLIENTS)]
-        proc = subprocess.Popen([sys.executable, "-c", _DEVICES], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-c", _DEVICES, str(SWITCH_INTERVAL)],
+                                stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=(tmp / f"dev{c}.log").open("wb"),
                                 text=True)
         assert proc.stdin is not None
@@ -352,6 +355,12 @@ def run(quick: bool) -> BenchResult:
             # The machine's share each run got: on a shared machine the figures are
             # bounded by the CPU the listener and the devices could get at all.
             result.limits["bootstrap_cores_used"] = kept.cores_used
+            # The bench's own client side: the rate one core given to the device
+            # processes alone carries, and the rate the machine's cores carry for the
+            # listener and the devices together, at the CPU cost measured (derived).
+            result.limits["devices_per_core_s"] = round(1000 / kept.devices_ms, 1)
+            result.limits["bootstraps_per_machine_cpu_s"] = round(
+                (os.cpu_count() or 1) * 1000 / (kept.listener_ms + kept.devices_ms), 1)
             result.limits["bootstrap_new_tls_cores_used"] = fresh.cores_used
             result.notes.update({
                 "devices": devices, "clients": CLIENTS, "device_threads": DEVICE_THREADS,
