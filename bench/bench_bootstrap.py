@@ -20,7 +20,9 @@ Figures (issue 14):
   ``CLIENTS`` device processes of ``DEVICE_THREADS`` threads each (16 devices at a
   time), started together; each thread keeps its TLS connection alive and its
   devices use it one after another. ``metrics.bootstraps_new_tls_per_s`` is the same
-  with a new TLS connection (and handshake) per device.
+  with a new TLS connection (and handshake) per device. Devices speak HTTP through
+  ``LeanHttps`` (stdlib ``http.client``), not httpx, whose per-request cost made the
+  bench's client side use more CPU than the listener it measures.
   ``limits.bootstrap_cores_used`` / ``bootstrap_new_tls_cores_used``: the CPU the
   listener and the devices used per second of each run, the share of the machine
   they got. The device processes are the bench's own client side and share the two
@@ -136,12 +138,15 @@ import json, ssl, sys, threading, time
 from datetime import UTC, datetime
 # The device threads take turns on the GIL as the listener's request threads do.
 sys.setswitchinterval(float(sys.argv[1]))
-from simtrust.bootstrap import DeviceClient, NafId, SimApplet, https_client, impi_from_imsi
+from simtrust.bootstrap import DeviceClient, LeanHttps, NafId, SimApplet, impi_from_imsi
 from simtrust.subscriber.auc import Milenage, Usim
 job = json.loads(sys.stdin.readline())
 errors = []
 
 def device(iccid, imsi, k, opc, http):
+    own = http is None
+    if own:
+        http = LeanHttps(ssl.create_default_context(cadata=job["trust"]))
     applet = SimApplet(iccid, Usim(Milenage(bytes.fromhex(k), bytes.fromhex(opc))),
                        impi=impi_from_imsi(imsi, 2), supi="imsi-" + imsi)
     with DeviceClient(applet, base_url=job["url"], trust_pem=job["trust"].encode(),
@@ -149,10 +154,12 @@ def device(iccid, imsi, k, opc, http):
                       http=http) as client:
         client.bootstrap()
         client.enroll(job["label"], "tls")
+    if own:
+        http.close()
 
 def worker(devices):
     # keep_alive: one TLS connection per worker, reused by its devices one after another.
-    http = (https_client(ssl.create_default_context(cadata=job["trust"]))
+    http = (LeanHttps(ssl.create_default_context(cadata=job["trust"]))
             if job["keep_alive"] else None)
     try:
         for d in devices:

@@ -50,6 +50,7 @@ from simtrust.bootstrap._est import (
     EstResponse,
     SimDirectory,
 )
+from simtrust.bootstrap._http import HttpClient, LeanHttps
 from simtrust.bootstrap._kdf import (
     UA_DIGEST_OVER_TLS,
     UA_HTTP_DIGEST,
@@ -92,7 +93,9 @@ __all__ = [
     "EnrolmentRefused",
     "EstRequest",
     "EstResponse",
+    "HttpClient",
     "IssuedCert",
+    "LeanHttps",
     "NafId",
     "NafKey",
     "SimApplet",

@@ -32,6 +32,7 @@ from simtrust.bootstrap._digest import (
     format_credentials,
     parse_digest,
 )
+from simtrust.bootstrap._http import HttpAnswer, HttpClient
 from simtrust.bootstrap._kdf import NafId
 from simtrust.errors import AuthenticationFailure, DecodeError, PermissionDenied
 from simtrust.subscriber.auc import SyncFailure
@@ -66,7 +67,7 @@ class DeviceClient:
 
     def __init__(self, applet: SimApplet, *, base_url: str, trust_pem: bytes, naf_id: NafId,
                  clock: Callable[[], datetime], timeout: float = 15.0,
-                 http: httpx.Client | None = None) -> None:
+                 http: HttpClient | None = None) -> None:
         self.applet = applet
         self.base_url = base_url.rstrip("/")
         self.naf_id = naf_id
@@ -74,9 +75,10 @@ class DeviceClient:
         self._trust = trust_pem
         self._timeout = timeout
         #: ``http``: a client shared with other devices (its kept-alive TLS connection
-        #: is reused; the caller closes it), else one of this device's own.
+        #: is reused; the caller closes it), httpx's or a :class:`LeanHttps`, else one
+        #: of this device's own.
         self._own_http = http is None
-        self._http = self._client(self._context()) if http is None else http
+        self._http: HttpClient = self._client(self._context()) if http is None else http
         #: How the device waits out an EST 202 (RFC 7030 §4.2.3), and for how long in all.
         self.sleep: Callable[[float], None] = time.sleep
         self.max_wait = 300.0
@@ -166,14 +168,14 @@ class DeviceClient:
         self._check(response)
         return parse_certs_only(response.content)
 
-    def _check(self, response: httpx.Response) -> None:
+    def _check(self, response: HttpAnswer) -> None:
         if response.status_code != 200:
             raise EnrolmentRefused(f"EST server answered {response.status_code}: "
                                    f"{response.text.strip()[:200]}",
                                    status=response.status_code)
 
     def _digest_post(self, path: str, kind: str, content: bytes,
-                     headers: dict[str, str]) -> httpx.Response:
+                     headers: dict[str, str]) -> HttpAnswer:
         response = self._http.post(self.base_url + path, content=content, headers=headers)
         if response.status_code != 401:
             return response
@@ -192,7 +194,7 @@ class DeviceClient:
         return self._http.post(self.base_url + path, content=content,
                                headers={**headers, "Authorization": format_credentials(params)})
 
-    def _until_issued(self, send: Callable[[], httpx.Response]) -> httpx.Response:
+    def _until_issued(self, send: Callable[[], HttpAnswer]) -> HttpAnswer:
         """RFC 7030 §4.2.3: while the server answers 202, send the same request again
         after its Retry-After (10 s if absent), for at most :attr:`max_wait` seconds."""
         waited = 0.0
