@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["AnswerCache", "ClientRateLimit"]
@@ -84,6 +85,17 @@ class AnswerCache:
             self._answers.move_to_end(key)
             while len(self._answers) > self._capacity:
                 self._answers.popitem(last=False)
+
+    def remember_many(self, answers: Iterable[tuple[tuple[Any, ...], bytes]]) -> None:
+        """:meth:`remember` for many answers (one lock)."""
+        with self._lock:
+            expires = time.monotonic() + self._ttl
+            cache = self._answers
+            for key, answer in answers:
+                cache[key] = (expires, answer)
+                cache.move_to_end(key)
+            while len(cache) > self._capacity:
+                cache.popitem(last=False)
 
     def forget(self, key: tuple[Any, ...]) -> None:
         """Drop ``key``: a retransmission is worked on afresh."""

@@ -13,8 +13,9 @@ hand-off between threads; the answers are sent once that commit is durable
 (docs/decisions/aaa-radius-server.md). An Access-Request carrying EAP is a job of
 its own: its AuC vector waits for a durable SQN commit, and EAP conversations in
 progress at the same time should share that commit, not queue behind each other.
-Accounting is answered by the accounting writer after its own group commit, so
-the receiving thread suffices there.
+Accounting needs no workers: the receiving thread reduces a burst's requests
+to records, writes them in one transaction and answers them once it is committed
+(:meth:`RadiusServer.handle_acct_burst`, docs/decisions/aaa-throughput.md).
 
 The socket reads whole datagrams up to the RFC's 4096-octet limit plus one
 octet, so an oversized datagram is seen as such (and dropped) instead of being
@@ -117,20 +118,20 @@ class RadiusListener:
                 if len(data) > MAX_PACKET:
                     server.counters["malformed"] += 1
                     continue
-                if not auth:
-                    try:
-                        server.handle_acct(data, addr, _sender(sock, addr, self))
-                    except (ValueError, OSError, SimtrustError) as exc:
-                        # A bug or a transient socket error must not end the listener.
-                        server.counters["malformed"] += 1
-                        _log.warning("RADIUS %s datagram from %s dropped: %s", self.kind,
-                                     addr[0], exc)
-                elif carries(data, Attr.EAP_MESSAGE):
+                if auth and carries(data, Attr.EAP_MESSAGE):
                     self._queue([(data, addr)])
                 else:
                     plain.append((data, addr))
-            if plain:
+            if plain and auth:
                 self._queue(plain)
+            elif plain:
+                try:
+                    server.handle_acct_burst(plain, self.send)
+                except (ValueError, OSError, SimtrustError) as exc:
+                    # A bug or a transient socket error must not end the listener.
+                    server.counters["malformed"] += len(plain)
+                    _log.warning("RADIUS accounting burst of %d datagrams dropped: %s",
+                                 len(plain), exc)
 
     def _queue(self, job: list[tuple[bytes, tuple[str, int]]]) -> None:
         try:
@@ -178,10 +179,3 @@ class RadiusListener:
             worker.join(timeout=5)
         self.sock.close()
 
-
-def _sender(sock: socket.socket, addr: tuple[str, int], listener: RadiusListener
-            ) -> Callable[[bytes], None]:
-    def send(data: bytes) -> None:
-        listener.send(data, addr)
-
-    return send

@@ -34,12 +34,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from simtrust.aaa._acct_record import acct_record
+from simtrust.aaa._accounting import AccountingPath
 from simtrust.aaa._admission import AnswerCache, ClientRateLimit
 from simtrust.aaa._apn import DEFAULT_SESSION_TIMEOUT, ApnAccessStore
 from simtrust.aaa._clients import GatewayClient, GatewayClients
 from simtrust.aaa._commit import AuditCommitter
-from simtrust.aaa._events import auth_event, request_cell, session_events, text_value
+from simtrust.aaa._events import auth_event, request_cell, text_value
 from simtrust.aaa._ports import EapHandler, UsageSink
 from simtrust.aaa._radius import (
     Attr,
@@ -49,16 +49,14 @@ from simtrust.aaa._radius import (
     Vendor,
     chap_response,
     decode,
-    empty_reply,
     mppe_encrypt,
     unhide_password,
     verify_message_authenticator,
-    verify_request_authenticator,
 )
-from simtrust.aaa._sessions import AccountingLog, AcctRecord
+from simtrust.aaa._sessions import AccountingLog
 from simtrust.audit import AuditEntry
 from simtrust.detect import SimEvent, StormGuard
-from simtrust.domain import Imei, ImeiSv, imsi_digits, parse_equipment
+from simtrust.domain import Imei, ImeiSv, parse_equipment
 from simtrust.errors import SimtrustError
 from simtrust.subscriber import AttachEngine, Imsi, Plmn, SimState
 
@@ -76,10 +74,7 @@ COUNTERS = (
 
 _PARSED_MAX = 200_000  # parsed identifiers kept (the cache is dropped when full)
 
-_STATUS = {1: "start", 2: "stop", 3: "interim", 7: "accounting-on", 8: "accounting-off"}
-
-
-class RadiusServer:
+class RadiusServer(AccountingPath):
     """Answers Access-Requests and records Accounting-Requests for configured gateways."""
 
     def __init__(
@@ -122,6 +117,7 @@ class RadiusServer:
         self.committer = AuditCommitter(audit)
         self._totals: dict[str, int] = {}
         self._new_sessions: set[str] = set()
+        self._meter_lock = threading.Lock()
         self._packed: dict[str, bytes] = {}
         self._plmns: dict[str, Plmn] = {}
         # Identifiers parsed once (validated values, immutable): the hot path of
@@ -494,106 +490,6 @@ class RadiusServer:
             tenant_id=sim.tenant_id if sim else None, details={"detail": detail, "imsi": imsi},
         )
 
-    # -- Accounting-Request -------------------------------------------------------
-
-    def handle_acct(self, data: bytes, addr: tuple[str, int],
-                    send: Callable[[bytes], None], *, secret: bytes | None = None) -> None:
-        """Record one Accounting-Request; ``send`` gets the answer after the commit."""
-        admitted = self._admit(data, addr, (Code.ACCOUNTING_REQUEST,), secret)
-        if admitted is None:
-            return
-        client, request, wire, key = admitted
-        if not verify_request_authenticator(wire, client.secret):
-            self.counters["bad_authenticator"] += 1
-            return
-        a = request.first()
-        if Attr.MESSAGE_AUTHENTICATOR in a and \
-                not verify_message_authenticator(wire, client.secret, _ZERO16):
-            self.counters["bad_authenticator"] += 1
-            return
-        seen, answer = self._answers.lookup(key)
-        if seen:
-            self.counters["duplicates"] += 1
-        if seen:
-            if answer is not None:
-                send(answer)
-            return
-        status = _STATUS.get(_int(a, Attr.ACCT_STATUS_TYPE))
-        raw_id = a.get(Attr.ACCT_SESSION_ID)
-        session_id = raw_id.decode("utf-8", "replace") if raw_id is not None else None
-        if status is None or (session_id is None and status in ("start", "stop", "interim")):
-            self.counters["invalid_request"] += 1
-            return
-        if self._in_flight.get(client.id, 0) >= self._max_in_flight:
-            self.counters["in_flight_dropped"] += 1
-            return
-        self.counters["accounting_requests"] += 1
-        out = empty_reply(Code.ACCOUNTING_RESPONSE, request.identifier, request.authenticator,
-                          client.secret)
-        if status in ("accounting-on", "accounting-off"):
-            self._close_all(client)
-            self.counters["accounting_responses"] += 1
-            self._answers.remember(key, out)
-            send(out)
-            return
-        assert session_id is not None
-        record = acct_record(request, a, client.id, session_id, status, self.attach,
-                             self.clock().isoformat())
-        if record.session_key not in self._totals:
-            stored = self.accounting.get(record.session_key)
-            self._totals[record.session_key] = (
-                0 if stored is None else stored.in_octets + stored.out_octets)
-            if stored is None:
-                self._new_sessions.add(record.session_key)
-        self._answers.remember(key, None)
-        with self._flight_lock:
-            self._in_flight[client.id] = self._in_flight.get(client.id, 0) + 1
-
-        def done() -> None:
-            with self._flight_lock:
-                self._in_flight[client.id] -= 1
-            self._answers.remember(key, out)
-            self.counters["accounting_responses"] += 1
-            send(out)
-
-        def failed() -> None:
-            # Not written: forget the request so that its retransmission is processed.
-            with self._flight_lock:
-                self._in_flight[client.id] -= 1
-            self._answers.forget(key)
-
-        self.accounting.submit(record, done, failed)
-
-    def _close_all(self, client: GatewayClient) -> None:
-        """Accounting-On/Off (RFC 2866 §5.1): the gateway restarted; its sessions are over."""
-        now = self.clock().isoformat()
-        self.accounting.close_client(client.id, now)
-
-    def _metered(self, records: list[AcctRecord]) -> None:
-        """After a commit: feed the bytes accounted since the last record to the volume caps."""
-        if self.observer is not None:
-            # a session first seen with this record is a start (its total is already kept)
-            known = {r.session_key for r in records if r.session_key not in self._new_sessions}
-            for event in session_events(records, known):
-                self.observer(event)
-        for record in records:
-            self._new_sessions.discard(record.session_key)
-        if self.usage is None:
-            for record in records:
-                self._totals[record.session_key] = record.in_octets + record.out_octets
-            return
-        at = time.time()
-        for record in records:
-            total = record.in_octets + record.out_octets
-            before = self._totals.get(record.session_key, 0)
-            if total > before:
-                self._totals[record.session_key] = total
-                if record.imsi is not None:
-                    self.usage.meter(imsi_digits(record.imsi), total - before, at=at)
-            if record.status == "closed":
-                self._totals.pop(record.session_key, None)
-
-
 def _to(send: Callable[[bytes, tuple[str, int]], None], addr: tuple[str, int]
         ) -> Callable[[bytes], None]:
     return lambda data: send(data, addr)
@@ -603,8 +499,3 @@ def _add_eap(reply: Packet, eap: bytes) -> None:
     """EAP-Message attributes of at most 253 octets each (RFC 3579 §3.1)."""
     for offset in range(0, len(eap), 253):
         reply.add(Attr.EAP_MESSAGE, eap[offset : offset + 253])
-
-
-def _int(attributes: dict[int, bytes], kind: int) -> int:
-    value = attributes.get(kind)
-    return int.from_bytes(value, "big") if value is not None and len(value) == 4 else 0

@@ -199,6 +199,20 @@ class AccountingLog:
             self._queue.append(_Job(record, done, failed))
             self._cond.notify()
 
+    def commit(self, records: list[AcctRecord]) -> bool:
+        """Write ``records`` in one transaction on the caller's thread (a listener's
+        burst); True once committed, False if the commit failed (nothing written)."""
+        try:
+            with self._db.transaction():
+                self._db.executemany(_UPSERT, [record.row() for record in records])
+        except SimtrustError as exc:
+            self.failures += len(records)
+            _log.error("accounting commit failed for %d records: %s", len(records), exc.detail)
+            return False
+        self.committed += len(records)
+        self.batches += 1
+        return True
+
     def write_now(self, records: list[AcctRecord]) -> None:
         """Write synchronously (Accounting-On/Off clean-ups, tests)."""
         with self._db.transaction():
