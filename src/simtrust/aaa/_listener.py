@@ -10,9 +10,14 @@ Access-Requests of a burst are handed to a pool of ``workers`` threads as one
 job: the worker decides them in turn and their audit records go to the attach
 engine's group commit as one submission, so a burst costs one commit and one
 hand-off between threads; the answers are sent once that commit is durable
-(docs/decisions/aaa-radius-server.md). An Access-Request carrying EAP is a job of
-its own: its AuC vector waits for a durable SQN commit, and EAP conversations in
+(docs/decisions/aaa-radius-server.md). An Access-Request whose EAP response may
+lead to an AuC vector or a synchronous store write (:func:`eap_may_wait`) is a job
+of its own: the vector waits for a durable SQN commit, and EAP conversations in
 progress at the same time should share that commit, not queue behind each other.
+The other EAP responses — an anonymous or unknown EAP-Identity (answered with an
+AKA-Identity request, RFC 4187 §4.1.1.6) and an AKA/AKA'-Challenge response
+(checked against the vector already drawn, RFC 4187 §9.4) — join the plain
+burst.
 Accounting needs no workers: the receiving thread reduces a burst's requests
 to records, writes them in one transaction and answers them once it is committed
 (:meth:`RadiusServer.handle_acct_burst`, docs/decisions/aaa-throughput.md).
@@ -32,11 +37,11 @@ import socket
 import threading
 from collections.abc import Callable
 
-from simtrust.aaa._radius import MAX_PACKET, Attr, carries
+from simtrust.aaa._radius import MAX_PACKET, Attr
 from simtrust.aaa._server import RadiusServer
 from simtrust.errors import SimtrustError
 
-__all__ = ["RadiusListener", "parse_bind"]
+__all__ = ["RadiusListener", "eap_may_wait", "parse_bind"]
 
 _log = logging.getLogger("simtrust.aaa.listener")
 
@@ -118,7 +123,7 @@ class RadiusListener:
                 if len(data) > MAX_PACKET:
                     server.counters["malformed"] += 1
                     continue
-                if auth and carries(data, Attr.EAP_MESSAGE):
+                if auth and eap_may_wait(data):
                     self._queue([(data, addr)])
                 else:
                     plain.append((data, addr))
@@ -179,3 +184,33 @@ class RadiusListener:
             worker.join(timeout=5)
         self.sock.close()
 
+
+_EAP_IDENTITY = 1
+_EAP_AKA_METHODS = (23, 50)  # EAP-AKA (RFC 4187), EAP-AKA' (RFC 5448)
+_AKA_CHALLENGE = 1
+_VECTOR_PREFIXES = b"0267"  # permanent and pseudonym identities (RFC 4187 §4.1.1.6)
+
+
+def eap_may_wait(data: bytes) -> bool:
+    """Whether an Access-Request carries an EAP response that may wait on the AuC or
+    the store (its own job), rather than one answered from memory (a plain burst).
+
+    Only the first EAP-Message attribute is read (RFC 3579 §3.1: it starts with the
+    EAP header); a response it cannot classify counts as one that may wait.
+    """
+    end = min(len(data), int.from_bytes(data[2:4], "big"))
+    offset = 20
+    while offset + 2 <= end:
+        alen = data[offset + 1]
+        if alen < 2:
+            return False  # malformed: decode() drops it in the burst
+        if data[offset] == Attr.EAP_MESSAGE:
+            eap = data[offset + 2 : offset + alen]
+            if len(eap) < 6 or eap[0] != 2:  # not an EAP-Response with a type and a byte
+                return True
+            kind = eap[4]
+            if kind == _EAP_IDENTITY:
+                return eap[5] in _VECTOR_PREFIXES
+            return not (kind in _EAP_AKA_METHODS and eap[5] == _AKA_CHALLENGE)
+        offset += alen
+    return False

@@ -366,7 +366,9 @@ def verify_response(wire: bytes, request_authenticator: bytes, secret: bytes) ->
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
-    return bytes(x ^ y for x, y in zip(a, b, strict=True))
+    if len(a) != len(b):
+        raise ValueError("xor of blocks of different lengths")
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
 def hide_password(password: bytes, secret: bytes, authenticator: bytes) -> bytes:
