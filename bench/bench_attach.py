@@ -158,6 +158,64 @@ def _wrk_rate(base: str, headers: dict[str, str], path: str, bodies: list[str] |
     raise RuntimeError(f"no rate in wrk output: {out}")
 
 
+_SOCKET_LOAD = r"""
+import asyncio, json, sys, time
+cfg = json.loads(sys.stdin.read())
+requests = [r.encode() for r in cfg["requests"]]
+done = [0]
+bad = []
+
+async def conn(k):
+    reader, writer = await asyncio.open_connection("127.0.0.1", cfg["port"])
+    n = k
+    while time.monotonic() < stop:
+        writer.write(requests[n % len(requests)])
+        n += cfg["connections"]
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await reader.readexactly(length)
+        if status != 200:
+            bad.append(status)
+            break
+        done[0] += 1
+    writer.close()
+
+async def main():
+    global stop
+    started = time.monotonic()
+    stop = started + cfg["seconds"]
+    await asyncio.gather(*(conn(k) for k in range(cfg["connections"])))
+    print(json.dumps({"rate": done[0] / (time.monotonic() - started), "bad": bad[:3]}))
+
+asyncio.run(main())
+"""
+
+
+def _socket_rate(port: int, headers: dict[str, str], path: str, bodies: list[str] | None,
+                 seconds: float) -> float:
+    """Requests per second of ``WRK_CONNECTIONS`` keep-alive HTTP/1.1 connections driven
+    by one asyncio process of pre-encoded requests (the load generator when wrk is
+    missing: a second process, a few µs of its CPU per request)."""
+    auth = headers["Authorization"]
+    if bodies:
+        reqs = [f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(b.encode())}\r\n"
+                f"\r\n{b}" for b in bodies]
+    else:
+        reqs = [f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n\r\n"]
+    cfg = {"port": port, "requests": reqs, "connections": WRK_CONNECTIONS, "seconds": seconds}
+    out = subprocess.run([sys.executable, "-c", _SOCKET_LOAD], input=json.dumps(cfg),
+                         capture_output=True, text=True, timeout=seconds + 60, check=True)
+    result = json.loads(out.stdout)
+    if result["bad"]:
+        raise RuntimeError(f"error answers: {result['bad']}")
+    return float(result["rate"])
+
+
 def _http(home: Path, key: str, sims: int, requests: int) -> dict[str, float]:
     port = _free_port()
     log = (home / "server.log").open("w+b")
@@ -209,9 +267,14 @@ def _http(home: Path, key: str, sims: int, requests: int) -> dict[str, float]:
             seconds = 2.0 if requests < 1000 else 8.0
             decisions = _wrk_rate(base, headers, "/v1/attach/decisions", bodies, seconds, home)
             health = _wrk_rate(base, headers, "/healthz", None, seconds, home)
-        else:
+        elif os.environ.get("SIMTRUST_BENCH_HTTPX"):
             decisions = _parallel(base, headers, decide, per_client)
             health = _parallel(base, headers, healthz, per_client)
+        else:
+            bodies = [json.dumps(body(i), separators=(",", ":")) for i in range(min(sims, 4096))]
+            seconds = 2.0 if requests < 1000 else 8.0
+            decisions = _socket_rate(port, headers, "/v1/attach/decisions", bodies, seconds)
+            health = _socket_rate(port, headers, "/healthz", None, seconds)
         return {
             "http_decisions_per_s": round(decisions, 1),
             "http_healthz_per_s": round(health, 1),
