@@ -2,12 +2,21 @@
 
 Figures (issue 12): ``metrics.s6a_air_per_s`` — AIRs (one E-UTRAN vector
 each: SQN advanced in the store, audited, K_ASME derived) answered per second
-by a Diameter listener in a server process, loaded from this process over
-``CLIENTS`` MME connections with ``WINDOW`` requests in flight each;
-``metrics.s6a_p99_s`` / ``metrics.s6a_p50_s`` — request-to-answer latency
-under that load. ``limits.s6a_dwr_per_s`` is the same server, clients and
-window answering Device-Watchdog-Requests (no store, no crypto): the ceiling
-of the Diameter node and loopback TCP on this machine in this run.
+by a Diameter listener in a server process when this process offers
+``OPEN_RATE`` AIRs a second over ``CLIENTS`` MME connections, *open loop*: the
+i-th AIR is due at ``i / OPEN_RATE`` s whatever the answers do, and
+``metrics.s6a_p99_s`` / ``metrics.s6a_p50_s`` are measured from each AIR's
+scheduled send time (a late sender or a full socket counts against the
+server, no coordinated omission). ``limits.s6a_open_send_lag_p99_s`` is how
+late this process sent (its own share of the latency).
+``metrics.s6a_closed_air_per_s`` / ``metrics.s6a_closed_p99_s`` — the same
+server's maximum in a closed loop, ``CLIENTS`` connections with ``WINDOW``
+AIRs in flight each (latency is then the window over the rate, Little's
+law). ``limits.s6a_server_cpu_us_per_air`` is the server process's CPU time
+(user + system) per AIR in that closed pass. ``limits.s6a_dwr_per_s`` is the
+same server, clients and window answering Device-Watchdog-Requests (no
+store, no crypto): the ceiling of the Diameter node and loopback TCP on this
+machine in this run. Why open loop: docs/decisions/corenet-s6a-open-loop.md.
 
 ``metrics.sbi_auth_per_s`` / ``metrics.sbi_p99_s``: Nudm_UEAU
 generate-auth-data (one 5G HE AV each, SQN in the store, audited) over HTTP/2
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import os
 import re
+import selectors
 import shutil
 import socket
 import struct
@@ -54,6 +64,8 @@ DESCRIPTION = "S6a AIR->AIA answers/s and p99 over Diameter/TCP vs the same node
 TENANT = "bench"
 CLIENTS = 4
 WINDOW = 32
+#: AIRs a second offered in the open-loop pass (TS 29.272 load of a busy MME pool).
+OPEN_RATE = 10_000
 V = 10415
 S6A = 16777251
 
@@ -182,6 +194,111 @@ def _load(port: int, kind: str, sims: int, per_client: int,
     return len(latencies) / elapsed, sorted(latencies), len(latencies)
 
 
+def _connect(port: int, origin: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = bytearray()
+    sock.sendall(_cer(origin))
+    if decode_message(_read(sock, buf)).u32(268) != 2001:
+        raise RuntimeError("CER refused")
+    return sock
+
+
+#: Result-Code 2001 DIAMETER_SUCCESS as an AIA carries it (code 268, M-bit, length 12).
+_SUCCESS_AVP = struct.pack(">I I I", 268, 0x4000000C, 2001)
+#: Result-Code 3004 DIAMETER_TOO_BUSY (the node's per-connection in-flight bound).
+_TOO_BUSY_AVP = struct.pack(">I I I", 268, 0x4000000C, 3004)
+
+
+def _open_loop(port: int, sims: int, rate: float, count: int,
+               first_id: int) -> tuple[float, list[float], list[float], int]:
+    """Offer ``count`` AIRs at ``rate``/s, round robin over ``CLIENTS`` connections,
+    from one thread that never waits for an answer before sending what is due.
+
+    Returns (AIAs with vectors per second from the first scheduled send to the last
+    answer, sorted latencies of all answers from each AIR's *scheduled* send time,
+    sorted send lags, AIRs refused 3004 DIAMETER_TOO_BUSY by the node's in-flight
+    bound, which are answered but not served and so not counted in the rate).
+    Requests are encoded before the clock starts, so the pacing loop only slices
+    bytes; a request sent late still counts from when it was due.
+    """
+    socks = [_connect(port, f"mme{i}.bench") for i in range(CLIENTS)]
+    origins = [f"mme{i}.bench" for i in range(CLIENTS)]
+    wire = [_air(origins[n % CLIENTS], f"00101{(first_id + n) % sims:010d}", first_id + n)
+            for n in range(count)]
+    sel = selectors.DefaultSelector()
+    pending_out: list[bytearray] = [bytearray() for _ in socks]
+    inbuf: list[bytearray] = [bytearray() for _ in socks]
+    for i, sock in enumerate(socks):
+        sock.setblocking(False)
+        sel.register(sock, selectors.EVENT_READ, i)
+    due = [0.0] * count
+    lags: list[float] = []
+    latencies: list[float] = []
+    bad = busy = 0
+    step = 1.0 / rate
+    start = time.perf_counter() + 0.05
+    sent = 0
+    last = start
+    while len(latencies) < count:
+        now = time.perf_counter()
+        if now - start > count * step + 30:
+            raise RuntimeError(f"open loop: {count - len(latencies)} AIRs unanswered after 30 s")
+        while sent < count and start + sent * step <= now:
+            due[sent] = start + sent * step
+            lags.append(now - due[sent])
+            pending_out[sent % CLIENTS] += wire[sent]
+            sent += 1
+        for i, sock in enumerate(socks):
+            if pending_out[i]:
+                try:
+                    n = sock.send(pending_out[i])
+                except BlockingIOError:
+                    n = 0
+                del pending_out[i][:n]
+        wait = max(0.0, start + sent * step - time.perf_counter()) if sent < count else 0.05
+        if any(pending_out):
+            wait = min(wait, 0.0005)
+        for key, _ in sel.select(wait):
+            i = key.data
+            try:
+                chunk = socks[i].recv(262144)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise RuntimeError("server closed an MME connection")
+            got = time.perf_counter()
+            buf = inbuf[i]
+            buf += chunk
+            while len(buf) >= 20:
+                length = int.from_bytes(buf[1:4], "big")
+                if len(buf) < length:
+                    break
+                raw = bytes(buf[:length])
+                del buf[:length]
+                if raw[5:8] != b"\x00\x01\x3e":
+                    continue  # not an AIA: a watchdog from the server
+                index = int.from_bytes(raw[12:16], "big") - first_id
+                latencies.append(got - due[index])
+                last = got
+                if raw[4] & 0x20 and _TOO_BUSY_AVP in raw:
+                    busy += 1  # the node's in-flight bound: refused, not served
+                elif raw[4] & 0x20 or _SUCCESS_AVP not in raw:
+                    bad += 1
+    sel.close()
+    for sock in socks:
+        sock.close()
+    if bad:
+        raise RuntimeError(f"open loop: {bad} AIRs not answered with DIAMETER_SUCCESS")
+    return (count - busy) / (last - start), sorted(latencies), sorted(lags), busy
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _h2load(url: str, requests: int, body: Path, log: Path, *, status: int = 200
             ) -> tuple[float, list[float]]:
     """Run h2load (h2c prior knowledge); (requests per second, sorted latencies in s)."""
@@ -240,7 +357,12 @@ def run(quick: bool) -> BenchResult:
             port, sbi_port = map(int, server.stdout.readline().split())
             # Warm the connections and the interpreter on a few SIMs; each pass has its own ids.
             _load(port, "air", sims, max(10, per_client // 10), first_id=10)
+            cpu0 = _cpu_s(server.pid)
             air_rate, air_lat, air_n = _load(port, "air", sims, per_client, first_id=1 << 20)
+            air_cpu = (_cpu_s(server.pid) - cpu0) / air_n
+            open_n = per_client * CLIENTS * (1 if quick else 3)
+            open_rate, open_lat, open_lag, open_busy = _open_loop(port, sims, OPEN_RATE, open_n,
+                                                       first_id=3 << 20)
             dwr_rate, dwr_lat, _ = _load(port, "dwr", sims, per_client * 4, first_id=2 << 20)
             body = Path(tmp) / "body.json"
             body.write_bytes(_SBI_BODY)
@@ -259,19 +381,27 @@ def run(quick: bool) -> BenchResult:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
-    result.metrics["s6a_air_per_s"] = round(air_rate, 1)
-    result.metrics["s6a_p50_s"] = round(_pct(air_lat, 0.50), 6)
-    result.metrics["s6a_p99_s"] = round(_pct(air_lat, 0.99), 6)
+    result.metrics["s6a_air_per_s"] = round(open_rate, 1)
+    result.metrics["s6a_p50_s"] = round(_pct(open_lat, 0.50), 6)
+    result.metrics["s6a_p99_s"] = round(_pct(open_lat, 0.99), 6)
+    result.metrics["s6a_offered_per_s"] = OPEN_RATE
+    result.metrics["s6a_open_too_busy"] = open_busy
+    result.limits["s6a_open_send_lag_p99_s"] = round(_pct(open_lag, 0.99), 6)
+    result.metrics["s6a_closed_air_per_s"] = round(air_rate, 1)
+    result.metrics["s6a_closed_p50_s"] = round(_pct(air_lat, 0.50), 6)
+    result.metrics["s6a_closed_p99_s"] = round(_pct(air_lat, 0.99), 6)
+    result.limits["s6a_server_cpu_us_per_air"] = round(air_cpu * 1e6, 1)
     result.limits["s6a_dwr_per_s"] = round(dwr_rate, 1)
     result.limits["s6a_dwr_p99_s"] = round(_pct(dwr_lat, 0.99), 6)
-    result.ratio("air_to_dwr", "s6a_air_per_s", "s6a_dwr_per_s")
+    result.ratio("air_to_dwr", "s6a_closed_air_per_s", "s6a_dwr_per_s")
     result.metrics["sbi_auth_per_s"] = round(sbi_rate, 1)
     result.metrics["sbi_p50_s"] = round(_pct(sbi_lat, 0.50), 6)
     result.metrics["sbi_p99_s"] = round(_pct(sbi_lat, 0.99), 6)
     result.limits["sbi_404_per_s"] = round(nf_rate, 1)
     result.ratio("sbi_auth_to_404", "sbi_auth_per_s", "sbi_404_per_s")
     result.notes.update({
-        "sims": sims, "requests": air_n, "clients": CLIENTS, "window": WINDOW,
+        "sims": sims, "requests": air_n, "open_loop_requests": open_n,
+        "clients": CLIENTS, "window": WINDOW,
         "store": "sqlite", "vectors_per_air": 1,
         "load": "a second process on loopback (this one), server in a subprocess",
         "sbi": "h2c prior knowledge, simtrust.sbi H2Server (h2), h2load as the client",
