@@ -17,5 +17,13 @@ def test_quick_core_network_bench_reports_its_keys() -> None:
     for key in ("s6a_air_per_s", "s6a_p50_s", "s6a_p99_s", "sbi_auth_per_s", "sbi_p99_s"):
         assert metrics[key] > 0, key
     assert metrics["s6a_p50_s"] <= metrics["s6a_p99_s"]
+    # open loop at the offered rate; the closed-loop maximum under its own keys
+    assert metrics["s6a_offered_per_s"] == 10_000
+    assert metrics["s6a_open_too_busy"] >= 0
+    for key in ("s6a_closed_air_per_s", "s6a_closed_p50_s", "s6a_closed_p99_s"):
+        assert metrics[key] > 0, key
+    assert metrics["s6a_closed_p50_s"] <= metrics["s6a_closed_p99_s"]
+    assert result["limits"]["s6a_server_cpu_us_per_air"] > 0
+    assert result["limits"]["s6a_open_send_lag_p99_s"] >= 0
     assert result["limits"]["s6a_dwr_per_s"] > 0
     assert result["limits"]["sbi_404_per_s"] > 0
