@@ -12,13 +12,20 @@ item it carried, so nothing is acknowledged that is not stored.
 :meth:`GroupCommit.submit_many` hands in several items of one caller at once
 (a server that decided a burst of requests on one thread): they are written in
 the same batch and the call returns when all of them are.
+
+With ``settle``, writing is two steps: ``write`` commits the batch and returns a
+token without waiting for the disk, and every caller of the batch then calls
+``settle(token)`` (the fsync, shared by whoever waits for it at the same time)
+before it returns. The next leader may commit its batch while the previous
+batch's fsync runs, so the commits of a stream of batches overlap their flushes;
+still no caller returns before its item is on disk.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["GroupCommit"]
 
@@ -26,21 +33,24 @@ T = TypeVar("T")
 
 
 class _Slot(Generic[T]):
-    __slots__ = ("done", "error", "items")
+    __slots__ = ("done", "error", "items", "token")
 
     def __init__(self, items: list[T]) -> None:
         self.items = items
         self.done = False
         self.error: BaseException | None = None
+        self.token: Any = None
 
 
 class GroupCommit(Generic[T]):
     """Batches concurrent ``submit`` calls into single ``write`` calls."""
 
-    __slots__ = ("_cond", "_leading", "_queue", "_write", "batches", "items")
+    __slots__ = ("_cond", "_leading", "_queue", "_settle", "_write", "batches", "items")
 
-    def __init__(self, write: Callable[[Sequence[T]], None]) -> None:
+    def __init__(self, write: Callable[[Sequence[T]], Any],
+                 settle: Callable[[Any], None] | None = None) -> None:
         self._write = write
+        self._settle = settle
         self._cond = threading.Condition(threading.Lock())
         self._queue: list[_Slot[T]] = []
         self._leading = False
@@ -67,17 +77,20 @@ class GroupCommit(Generic[T]):
             if slot.done:
                 if slot.error is not None:
                     raise slot.error
+                self._settled(slot.token)
                 return
             self._leading = True
             batch, self._queue = self._queue, []
         error: BaseException | None = None
+        token: Any = None
         try:
-            self._write([item for s in batch for item in s.items])
+            token = self._write([item for s in batch for item in s.items])
         except BaseException as exc:  # noqa: BLE001 - re-raised in every caller of the batch
             error = exc
         with self._cond:
             for queued in batch:
                 queued.error = error
+                queued.token = token
                 queued.done = True
             self.batches += 1
             self.items += sum(len(s.items) for s in batch)
@@ -85,3 +98,8 @@ class GroupCommit(Generic[T]):
             self._cond.notify_all()
         if error is not None:
             raise error
+        self._settled(token)
+
+    def _settled(self, token: Any) -> None:
+        if self._settle is not None:
+            self._settle(token)
