@@ -71,3 +71,24 @@ def test_switch_interval_short_while_serving(env: Env) -> None:
     second.stop()
     # One listener stopping leaves the interval short while another still serves.
     assert sys.getswitchinterval() == pytest.approx(before_second)
+
+
+def test_listener_queues_a_fleet_connecting_at_once() -> None:
+    """Connections wait in the listen backlog until accepted: with the stdlib's
+    backlog of 5, the kernel dropped the SYNs of the sixth and later devices
+    connecting together, and their connect waited a second for the retry."""
+    from simtrust.api.bootstrap_listener import _Handler, _TlsServer  # noqa: PLC0415
+
+    server = _TlsServer(("127.0.0.1", 0), _Handler)  # listening, never accepting
+    clients: list[socket.socket] = []
+    try:
+        for _ in range(64):
+            sock = socket.socket()
+            sock.settimeout(0.5)
+            sock.connect(server.server_address)  # times out if the SYN was dropped
+            clients.append(sock)
+        assert 64 == len(clients)
+    finally:
+        for sock in clients:
+            sock.close()
+        server.server_close()

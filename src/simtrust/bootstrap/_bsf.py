@@ -202,7 +202,7 @@ class Bsf:
         if params["realm"] != self.domain:
             raise AuthenticationFailure("Digest realm is not this BSF's", reason="realm")
         nonce = params["nonce"]
-        impi, imsi, xres, ck, ik = self._take_challenge(nonce, username)
+        impi, imsi, xres, ck, ik = self._read_challenge(nonce, username)
         rand = base64.b64decode(nonce)[:16]
         auts_text = params.get("auts")
         password = b"" if auts_text is not None else xres
@@ -215,12 +215,17 @@ class Bsf:
             )
 
         if not check_response(expected(body), params["response"]):
-            self._audit.append(
-                actor="bsf", action="gba.bootstrap", subject=f"impi:{impi}",
-                outcome="failure", reason="res-mismatch" if auts_text is None else "auts-digest",
-            )
+            with self._db.transaction():
+                self._consume(nonce)
+                self._audit.append(
+                    actor="bsf", action="gba.bootstrap", subject=f"impi:{impi}",
+                    outcome="failure",
+                    reason="res-mismatch" if auts_text is None else "auts-digest",
+                )
             raise AuthenticationFailure("Digest AKA response does not verify", reason="res")
         if auts_text is not None:
+            with self._db.transaction():
+                self._consume(nonce)
             try:
                 auts = base64.b64decode(auts_text, validate=True)
             except (binascii.Error, ValueError):
@@ -229,7 +234,7 @@ class Bsf:
                 raise DecodeError("AUTS is 14 octets", field="auts")
             self._vectors.resynchronise(imsi, rand, auts, actor="bsf")
             return 401, self.challenge(impi), b""
-        info = self._establish(impi, imsi, rand, ks_from_ck_ik(ck, ik))
+        info = self._establish(nonce, impi, imsi, rand, ks_from_ck_ik(ck, ik))
         xml = bootstrapping_info_xml(info)
         # RFC 3310 §3.5 / RFC 7616 §3.5: rspauth over ":uri[:H(body)]" lets the device check us.
         rspauth = digest_response(
@@ -241,35 +246,48 @@ class Bsf:
                   f'nc={params["nc"]}')
         return 200, header, xml
 
-    def _take_challenge(self, nonce: str, impi: str) -> tuple[str, Imsi, bytes, bytes, bytes]:
-        with self._db.transaction():
-            row = self._db.query_one(
-                "SELECT impi, imsi, secret_sealed, expires_at FROM boot_gba_challenges"
-                " WHERE nonce = ?", (nonce,),
-            )
-            if row is not None:
-                self._db.execute("DELETE FROM boot_gba_challenges WHERE nonce = ?", (nonce,))
+    def _read_challenge(self, nonce: str, impi: str) -> tuple[str, Imsi, bytes, bytes, bytes]:
+        """The challenge a nonce names. It is consumed (single use) by whatever answer
+        the request gets: here when it is refused, else with the answer's own writes
+        (:meth:`_consume`), so a successful Ub run commits once."""
+        row = self._db.query_one(
+            "SELECT impi, imsi, secret_sealed, expires_at FROM boot_gba_challenges"
+            " WHERE nonce = ?", (nonce,),
+        )
         if row is None:
             raise AuthenticationFailure("unknown or already used nonce", reason="stale-nonce")
         if str(row[0]) != impi:
+            self._db.execute("DELETE FROM boot_gba_challenges WHERE nonce = ?", (nonce,))
             raise AuthenticationFailure("nonce was issued to another IMPI", reason="impi")
         if datetime.fromisoformat(str(row[3])) < self._clock():
+            self._db.execute("DELETE FROM boot_gba_challenges WHERE nonce = ?", (nonce,))
             raise AuthenticationFailure("challenge expired", reason="stale-nonce")
         secret = self._keyring.open(bytes(row[2]), self._aad(nonce))
         n = secret[0]
         xres, rest = secret[1:1 + n], secret[1 + n:]
         return str(row[0]), imsi_of_impi(impi), xres, rest[:16], rest[16:32]
 
-    def _establish(self, impi: str, imsi: Imsi, rand: bytes, ks: bytes) -> BootstrapInfo:
+    def _consume(self, nonce: str) -> None:
+        """Delete the challenge inside the caller's transaction; AuthenticationFailure
+        (rolling it back) when a concurrent request with the same nonce took it first."""
+        if self._db.execute("DELETE FROM boot_gba_challenges WHERE nonce = ?", (nonce,)) != 1:
+            raise AuthenticationFailure("unknown or already used nonce", reason="stale-nonce")
+
+    def _establish(self, nonce: str, impi: str, imsi: Imsi, rand: bytes,
+                   ks: bytes) -> BootstrapInfo:
         now = self._clock()
         info = BootstrapInfo(b_tid(rand, self.domain), now + self._lifetime)
+        # Sealed before the transaction: no cipher work while the store is locked.
+        sealed = self._keyring.seal(ks, self._aad(info.b_tid))
         with self._db.transaction():
+            # The challenge is used up in the same commit that stores its B-TID.
+            self._consume(nonce)
             replaced = self._db.execute("DELETE FROM boot_gba_contexts WHERE impi = ?", (impi,))
             self._db.execute(
                 "INSERT INTO boot_gba_contexts (b_tid, impi, imsi, ks_sealed, created_at,"
                 " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (info.b_tid, impi, imsi.value, self._keyring.seal(ks, self._aad(info.b_tid)),
-                 now.isoformat(), info.expires_at.isoformat()),
+                (info.b_tid, impi, imsi.value, sealed, now.isoformat(),
+                 info.expires_at.isoformat()),
             )
             self._db.execute("DELETE FROM boot_gba_challenges WHERE expires_at < ?",
                              (now.isoformat(),))
