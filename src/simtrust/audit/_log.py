@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -158,8 +158,25 @@ def _canonical(
                            tenant_id, _details_json(details))
 
 
+# json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False) without
+# building an encoder per call (same parameters, same output).
+_DETAILS_JSON: Callable[[Any], str] = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _details_json(details: dict[str, Any]) -> str:
-    return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _DETAILS_JSON(details)
+
+
+def _uuid4s(n: int) -> list[str]:
+    """``n`` random UUIDs (RFC 9562 version 4) as ``str(uuid.uuid4())`` formats them,
+    from one read of the OS random source."""
+    raw = bytearray(os.urandom(16 * n))
+    raw[6::16] = bytes((b & 0x0F) | 0x40 for b in raw[6::16])
+    raw[8::16] = bytes((b & 0x3F) | 0x80 for b in raw[8::16])
+    h = raw.hex()
+    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-{h[i + 12:i + 16]}-{h[i + 16:i + 20]}-"
+            f"{h[i + 20:i + 32]}" for i in range(0, 32 * n, 32)]
 
 
 # The C string quoter json.dumps(ensure_ascii=False) itself uses.
@@ -227,50 +244,58 @@ class AuditLog:
         return self.append_many([entry], durable=durable)[0]
 
     def append_many(
-        self, entries: Sequence[AuditEntry], *, durable: bool = False
+        self, entries: Sequence[AuditEntry], *, durable: bool = False, returning: bool = True,
     ) -> list[AuditEvent]:
         """Append several records in one transaction (the fast path for hot services).
 
         ``durable``: the records are on disk when this returns (see
         :meth:`~simtrust.store.Database.transaction`); inside a caller's
-        transaction, that transaction's commit becomes durable.
+        transaction, that transaction's commit becomes durable. ``returning=False``:
+        return an empty list instead of the :class:`AuditEvent` of each record
+        (a caller that does not read them saves building them).
         """
         for entry in entries:
             _check_entry(entry)
         for _attempt in range(5):
             try:
-                return self._append_once(entries, durable)
+                return self._append_once(entries, durable, returning)
             except Conflict:
                 self._head = None
         raise Conflict("audit log is contended; append failed after retries")
 
-    def _append_once(self, entries: Sequence[AuditEntry], durable: bool) -> list[AuditEvent]:
+    def _append_once(
+        self, entries: Sequence[AuditEntry], durable: bool, returning: bool = True,
+    ) -> list[AuditEvent]:
         with self._db.transaction(durable=durable):
             if self._head is None:
                 self._head = self._load_head()
             seq, prev = self._head
-            now = self._clock()
+            now = self._clock().astimezone(UTC)
+            now_text = _iso(now)  # one clock reading and text for the records without a time
             # If the caller's outer transaction rolls back, these records vanish:
             # forget the head so the next append reloads it from the store.
             self._db.on_rollback(self._forget_head)
             events: list[AuditEvent] = []
             rows: list[tuple[Any, ...]] = []
-            for entry in entries:
+            for entry, event_id in zip(entries, _uuid4s(len(entries)), strict=True):
                 seq += 1
-                event_id = str(uuid.uuid4())
-                at = (entry.at or now).astimezone(UTC)
-                at_text = _iso(at)
-                details_json = _details_json(entry.details)
+                if entry.at is None:
+                    at, at_text = now, now_text
+                else:
+                    at = entry.at.astimezone(UTC)
+                    at_text = _iso(at)
+                details_json = _DETAILS_JSON(entry.details)
                 canonical = _canonical_with(
                     seq, event_id, at_text, entry.actor, entry.action, entry.subject,
                     entry.outcome, entry.reason, entry.tenant_id, details_json,
                 )
                 digest = chain_hash(prev, canonical)
-                events.append(AuditEvent(
-                    seq, event_id, at, entry.actor, entry.action,
-                    entry.subject, entry.outcome, entry.reason, entry.tenant_id,
-                    dict(entry.details), prev, digest,
-                ))
+                if returning:
+                    events.append(AuditEvent(
+                        seq, event_id, at, entry.actor, entry.action,
+                        entry.subject, entry.outcome, entry.reason, entry.tenant_id,
+                        dict(entry.details), prev, digest,
+                    ))
                 rows.append((
                     seq, event_id, at_text, entry.actor, entry.action, entry.subject,
                     entry.outcome, entry.reason, entry.tenant_id, details_json, prev, digest,

@@ -33,7 +33,14 @@ from collections.abc import Callable, Mapping, Sequence
 
 from simtrust.detect import SimEvent, StormGuard, backoff_answer
 from simtrust.diameter import _dictionary as d
-from simtrust.diameter._codec import FLAG_PROXIABLE, FLAG_REQUEST, Avp, DiameterError, Message
+from simtrust.diameter._codec import (
+    FLAG_PROXIABLE,
+    FLAG_REQUEST,
+    Avp,
+    DiameterError,
+    Message,
+    encode_avp,
+)
 from simtrust.diameter._node import BatchHandler, DiameterNode, Handler, PeerInfo, answer_to
 from simtrust.domain import cell_key, imsi_digits
 from simtrust.errors import InvalidIdentifier, SimtrustError
@@ -76,8 +83,22 @@ _EQUIPMENT = {
 }
 
 
+#: Visited-PLMN-Ids decoded so far (a handful in practice; cleared when it grows past 1,024).
+_PLMNS: dict[bytes, Plmn] = {}
+
+
 def decode_plmn(octets: bytes) -> Plmn:
     """A Visited-PLMN-Id (TS 29.272 §7.3.9: TS 24.008 §10.5.1.13 BCD) as a :class:`Plmn`."""
+    plmn = _PLMNS.get(octets)
+    if plmn is None:
+        plmn = _decode_plmn(octets)
+        if len(_PLMNS) >= 1_024:
+            _PLMNS.clear()
+        _PLMNS[bytes(octets)] = plmn
+    return plmn
+
+
+def _decode_plmn(octets: bytes) -> Plmn:
     if len(octets) != 3:
         raise DiameterError(d.INVALID_AVP_LENGTH, "Visited-PLMN-Id must be 3 octets")
     nibbles = [octets[0] & 0xF, octets[0] >> 4, octets[1] & 0xF, octets[1] >> 4,
@@ -97,6 +118,21 @@ def encode_plmn(plmn: Plmn) -> bytes:
     mnc = [int(c) for c in plmn.mnc]
     third = mnc[2] if len(mnc) == 3 else 0xF
     return bytes([mcc[1] << 4 | mcc[0], third << 4 | mcc[2], mnc[1] << 4 | mnc[0]])
+
+
+_SUCCESS_AVP = Avp.u32(d.RESULT_CODE, d.SUCCESS)
+#: Vendor-Specific-Application-Id of S6a and S13 answers (3GPP, Auth-Application-Id).
+_APP_AVPS = {app: Avp.grouped(d.VENDOR_SPECIFIC_APPLICATION_ID, [
+    Avp.u32(d.VENDOR_ID, _V), Avp.u32(d.AUTH_APPLICATION_ID, app)])
+    for app in (d.APP_S6A, d.APP_S13)}
+
+
+def _app_avp(app: int) -> Avp:
+    avp = _APP_AVPS.get(app)
+    if avp is None:
+        avp = Avp.grouped(d.VENDOR_SPECIFIC_APPLICATION_ID, [
+            Avp.u32(d.VENDOR_ID, _V), Avp.u32(d.AUTH_APPLICATION_ID, app)])
+    return avp
 
 
 def _required(message: Message, code: int, vendor: int = 0) -> Avp:
@@ -165,6 +201,10 @@ class CoreNetworkApps:
         self._node: DiameterNode | None = None
         self._session = itertools.count(1)
         self._session_high = int.from_bytes(os.urandom(4), "big")
+        # The AVPs that end every S6a/S13 answer (built once).
+        self._tail = (Avp.u32(d.AUTH_SESSION_STATE, d.NO_STATE_MAINTAINED),
+                      Avp.text(d.ORIGIN_HOST, origin_host),
+                      Avp.text(d.ORIGIN_REALM, origin_realm))
 
     def __repr__(self) -> str:
         return f"CoreNetworkApps({self._host!r})"
@@ -193,12 +233,8 @@ class CoreNetworkApps:
     # -- answers -------------------------------------------------------------
 
     def _answer(self, request: Message, avps: list[Avp], app: int) -> Message:
-        head = [_required(request, d.SESSION_ID),
-                Avp.grouped(d.VENDOR_SPECIFIC_APPLICATION_ID, [
-                    Avp.u32(d.VENDOR_ID, _V), Avp.u32(d.AUTH_APPLICATION_ID, app)])]
         return answer_to(request, [
-            *head, *avps, Avp.u32(d.AUTH_SESSION_STATE, d.NO_STATE_MAINTAINED),
-            Avp.text(d.ORIGIN_HOST, self._host), Avp.text(d.ORIGIN_REALM, self._realm)])
+            _required(request, d.SESSION_ID), _app_avp(app), *avps, *self._tail])
 
     def _refusal(self, request: Message, outcome: HssOutcome, app: int) -> Message:
         code = _EXPERIMENTAL.get(outcome)
@@ -307,18 +343,17 @@ class CoreNetworkApps:
             self._observe(query.imsi, kind, query.visited)
         if result.outcome is not HssOutcome.OK:
             return self._refusal(request, result.outcome, d.APP_S6A)
-        vectors = [
-            Avp.grouped(d.E_UTRAN_VECTOR, [
-                Avp.u32(d.ITEM_NUMBER, i, _V),
-                Avp(d.RAND, v.rand, _V), Avp(d.XRES, v.xres, _V),
-                Avp(d.AUTN, v.autn, _V), Avp(d.KASME, v.kasme, _V),
-            ], _V)
+        # E-UTRAN-Vector AVPs encoded straight from the vectors (§7.3.18; no Avp per field).
+        vectors = b"".join(
+            encode_avp(d.E_UTRAN_VECTOR, b"".join((
+                encode_avp(d.ITEM_NUMBER, i.to_bytes(4, "big"), _V),
+                encode_avp(d.RAND, v.rand, _V), encode_avp(d.XRES, v.xres, _V),
+                encode_avp(d.AUTN, v.autn, _V), encode_avp(d.KASME, v.kasme, _V),
+            )), _V)
             for i, v in enumerate(result.vectors, 1)
-        ]
+        )
         return self._answer(request, [
-            Avp.u32(d.RESULT_CODE, d.SUCCESS),
-            Avp.grouped(d.AUTHENTICATION_INFO, vectors, _V),
-        ], d.APP_S6A)
+            _SUCCESS_AVP, Avp(d.AUTHENTICATION_INFO, vectors, _V)], d.APP_S6A)
 
     def ulr(self, request: Message, peer: PeerInfo) -> Message:
         """Update-Location-Request (TS 29.272 §5.2.1.1)."""

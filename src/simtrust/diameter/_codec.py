@@ -20,6 +20,7 @@ import ipaddress
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from simtrust.diameter._dictionary import AVPS, AvpType
 
@@ -37,6 +38,7 @@ __all__ = [
     "Message",
     "decode_avps",
     "decode_message",
+    "encode_avp",
     "parse_header",
 ]
 
@@ -58,7 +60,11 @@ AVP_PROTECTED = 0x20
 _AVP_RESERVED = 0x1F
 
 _HDR = struct.Struct(">I I I I I")
+_new_avp = tuple.__new__
 _AVP = struct.Struct(">I I")
+_VAVP = struct.Struct(">I I I")
+#: Padding after a value of n octets, by n mod 4 (RFC 6733 §4.1).
+_PADS = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _I32 = struct.Struct(">i")
@@ -86,9 +92,13 @@ class DiameterError(Exception):
         return f"DiameterError({self.result_code}, {self.detail!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class Avp:
-    """One AVP: code, vendor (0 for IETF), M-bit, and its raw value octets."""
+class Avp(NamedTuple):
+    """One AVP: code, vendor (0 for IETF), M-bit, and its raw value octets.
+
+    A named tuple rather than a frozen dataclass: the decoder builds one per AVP
+    received (``tuple.__new__`` in C) and answers build one per AVP sent, so
+    construction is on the hot path of every message.
+    """
 
     code: int
     data: bytes
@@ -162,15 +172,17 @@ class Avp:
         return decode_avps(self.data, 1)
 
     def encode(self) -> bytes:
-        flags = (AVP_VENDOR if self.vendor else 0) | (AVP_MANDATORY if self.mandatory else 0)
-        head = 12 if self.vendor else 8
-        length = head + len(self.data)
-        pad = b"\x00" * (-length % 4)
-        if self.vendor:
-            return struct.pack(">I I I", self.code, (flags << 24) | length, self.vendor) + (
-                self.data + pad
-            )
-        return _AVP.pack(self.code, (flags << 24) | length) + self.data + pad
+        return encode_avp(*self)
+
+
+def encode_avp(code: int, data: bytes, vendor: int = 0, mandatory: bool = True) -> bytes:
+    """The wire form of one AVP (RFC 6733 §4.1) without building an :class:`Avp`."""
+    size = len(data)
+    pad = _PADS[size & 3]  # the header is a multiple of 4 octets
+    if vendor:
+        word = (0xC0000000 if mandatory else 0x80000000) | (12 + size)
+        return _VAVP.pack(code, word, vendor) + data + pad
+    return _AVP.pack(code, (0x40000000 if mandatory else 0) | (8 + size)) + data + pad
 
 
 def find(avps: Iterable[Avp], code: int, vendor: int = 0) -> Avp | None:
@@ -258,6 +270,8 @@ def decode_avps(data: bytes, depth: int) -> list[Avp]:
     """Decode a run of AVPs; grouped AVPs known to the dictionary are checked recursively."""
     if depth > MAX_DEPTH:
         raise DiameterError(5004, f"grouped AVPs nested deeper than {MAX_DEPTH}")
+    if type(data) is not bytes:
+        data = bytes(data)
     out: list[Avp] = []
     pos, end = 0, len(data)
     view = memoryview(data)
@@ -278,13 +292,23 @@ def decode_avps(data: bytes, depth: int) -> list[Avp]:
         vendor = 0
         if vendor_flag:
             vendor = int(_U32.unpack_from(data, pos + 8)[0])
-        value = bytes(view[pos + head:pos + length])
-        avp = Avp(code, value, vendor, bool(flags & AVP_MANDATORY))
+        value = data[pos + head:pos + length]
+        avp = _new_avp(Avp, (code, value, vendor, flags & AVP_MANDATORY != 0))
         check = _CHECKS.get((code, vendor))
         if check is None:
-            if avp.mandatory:
+            if flags & AVP_MANDATORY:
                 raise DiameterError(5001, f"AVP {code} (vendor {vendor}) is not supported",
                                     failed_avp=bytes(view[pos:pos + length]))
+        elif check == _UTF8:  # the commonest kind, checked inline
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DiameterError(5004, f"AVP {code} is not UTF-8",
+                                    failed_avp=avp.encode()) from None
+        elif check > 0:
+            if length - head != check:
+                raise DiameterError(5014, f"AVP {code} must be {check} octets",
+                                    failed_avp=avp.encode())
         elif check:
             _check_value(avp, check, depth)
         out.append(avp)

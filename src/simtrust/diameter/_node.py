@@ -106,6 +106,8 @@ Handler = Callable[[Message, PeerInfo], Message]
 BatchHandler = Callable[[Sequence[tuple[Message, PeerInfo]]], Sequence[Message | Exception]]
 #: Batches of one batch handler run at once (while one writes, the next forms).
 _BATCHES_IN_FLIGHT = 2
+#: Octets asked of a connection per read (every whole message in them is served).
+_READ_SIZE = 262_144
 
 
 @dataclass(eq=False)
@@ -240,31 +242,47 @@ class DiameterNode:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer: _Peer | None = None
+        buf = b""
         try:
-            while True:
-                header = await reader.readexactly(HEADER_LEN)
-                try:
-                    length = parse_header(header)[0]
-                except DiameterError as exc:
-                    self._answer_raw_error(writer, header, exc)
-                    break
-                raw = header + await reader.readexactly(length - HEADER_LEN)
-                try:
-                    message = decode_message(raw)
-                except DiameterError as exc:
-                    self._answer_raw_error(writer, raw, exc)
-                    if exc.fatal:
+            # Read what has arrived and frame every whole message in it: one read per
+            # burst of requests, not two awaits per message.
+            while chunk := await reader.read(_READ_SIZE):
+                buf = buf + chunk if buf else chunk
+                pos, end, closing = 0, len(buf), False
+                while end - pos >= HEADER_LEN:
+                    header = buf[pos:pos + HEADER_LEN]
+                    try:
+                        length = parse_header(header)[0]
+                    except DiameterError as exc:
+                        self._answer_raw_error(writer, header, exc)
+                        closing = True
                         break
-                    continue
-                if peer is None:
-                    peer = await self._capabilities(message, writer)
+                    if end - pos < length:
+                        break
+                    raw = buf[pos:pos + length]
+                    pos += length
+                    try:
+                        message = decode_message(raw)
+                    except DiameterError as exc:
+                        self._answer_raw_error(writer, raw, exc)
+                        if exc.fatal:
+                            closing = True
+                            break
+                        continue
                     if peer is None:
+                        peer = await self._capabilities(message, writer)
+                        if peer is None:
+                            closing = True
+                            break
+                        continue
+                    peer.last_rx = time.monotonic()
+                    if not self._dispatch(peer, message):
+                        closing = True
                         break
-                    continue
-                peer.last_rx = time.monotonic()
-                if not self._dispatch(peer, message):
+                if closing:
                     break
-        except (asyncio.IncompleteReadError, ConnectionError):
+                buf = buf[pos:]
+        except ConnectionError:
             pass
         finally:
             if peer is not None and self._peers.get(peer.info.host) is peer:
@@ -456,6 +474,8 @@ class DiameterNode:
         finally:
             self._batch_running[command] -= 1
             self._start_batch(command)
+        # The answers of a batch leave in one write per connection, in request order.
+        out: dict[_Peer, list[bytes]] = {}
         for (peer, message, key), outcome in zip(batch, answers, strict=True):
             peer.inflight -= 1
             if isinstance(outcome, DiameterError):
@@ -468,7 +488,9 @@ class DiameterNode:
             raw = answer.encode()
             if key in self._seen:
                 self._seen[key] = raw
-            self._write_raw(peer, raw)
+            out.setdefault(peer, []).append(raw)
+        for peer, raws in out.items():
+            self._write_raw(peer, raws[0] if len(raws) == 1 else b"".join(raws))
 
     def _write(self, peer: _Peer, message: Message) -> None:
         self._write_raw(peer, message.encode())

@@ -271,7 +271,7 @@ class AuthService:
                     details={**issue.details, "count": len(out), "seq_he": after.seq}))
                 done.append((issue, out))
             if entries:
-                inv.audit.append_many(entries)
+                inv.audit.append_many(entries, returning=False)
         # Answers are released only after the commit above; callers return them only
         # after syncing through the ticket (GroupCommit's settle).
         for issue, out in done:
