@@ -239,3 +239,80 @@ def test_record_class_must_be_a_tuple_subclass() -> None:
 def test_non_buffer_arguments_are_type_errors() -> None:
     with pytest.raises(TypeError):
         _native.hmac_sha256_batch("not bytes", bytes(4), 1)  # type: ignore[arg-type]
+
+
+# -- milenage_eps: f1-f5 and K_ASME in one call ---------------------------------------
+
+
+@needs_native
+@settings(max_examples=300)
+@given(
+    k=st.binary(min_size=16, max_size=16),
+    opc=st.binary(min_size=16, max_size=16),
+    rand=st.binary(min_size=16, max_size=16),
+    sqn=st.binary(min_size=6, max_size=6),
+    amf=st.binary(min_size=2, max_size=2),
+    sn_id=st.binary(min_size=3, max_size=3),
+)
+def test_milenage_eps_equals_the_python_vector(
+    k: bytes, opc: bytes, rand: bytes, sqn: bytes, amf: bytes, sn_id: bytes
+) -> None:
+    amf = bytes([amf[0] | 0x80, amf[1]])  # the separation bit eps_vector forces
+    reference = vectors.eps_vector(Milenage(k, opc), sqn, amf, sn_id, rand)
+    native = _native.milenage_eps(k, opc, rand, sqn, amf, sn_id, EpsVector)
+    assert type(native) is EpsVector
+    assert native == reference
+
+
+@needs_native
+def test_milenage_eps_matches_ts35208(milenage_set: dict[str, Any]) -> None:
+    s = milenage_set
+    rand, sqn, amf = h(s["RAND"]), h(s["SQN"]), h(s["AMF"])
+    v = _native.milenage_eps(h(s["K"]), h(s["OPc"]), rand, sqn, amf, b"\x00\xf1\x10", EpsVector)
+    sqn_xor_ak = f"{int(s['SQN'], 16) ^ int(s['f5'], 16):012x}"
+    assert v.xres.hex() == s["f2"].lower()
+    assert v.autn.hex() == sqn_xor_ak + s["AMF"].lower() + s["f1"].lower()
+    ck_ik = h(s["f3"]) + h(s["f4"])
+    msg = b"\x10\x00\xf1\x10\x00\x03" + bytes.fromhex(sqn_xor_ak) + b"\x00\x06"
+    assert v.kasme == hmac.new(ck_ik, msg, "sha256").digest()
+
+
+@needs_native
+def test_eps_vectors_take_the_one_call_path_for_few_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = _native.milenage_eps
+
+    def counting(*args: Any) -> Any:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(_native, "milenage_eps", counting)
+    alg = Milenage(bytes(range(16)), bytes(range(16, 32)))
+    seeded = random.Random(7)
+    out, _ = eps_vectors(alg, AucSqnState(), 2, b"\x00\xf1\x10",
+                         rand=seeded.randbytes)
+    assert len(calls) == 2
+    seeded = random.Random(7)
+    rands = seeded.randbytes(32)
+    sqns, _ = AucSqnState().issue_joined(2)
+    expected = [vectors.eps_vector(alg, sqns[6 * i:6 * i + 6], b"\x80\x00", b"\x00\xf1\x10",
+                                   rands[16 * i:16 * i + 16]) for i in range(2)]
+    assert out == expected
+
+
+MILENAGE_MISUSE: list[tuple[str, tuple[bytes, ...], str]] = [
+    ("k", (bytes(15), bytes(16), bytes(16), bytes(6), b"ab", b"abc"), "k"),
+    ("opc", (bytes(16), bytes(17), bytes(16), bytes(6), b"ab", b"abc"), "opc"),
+    ("rand", (bytes(16), bytes(16), bytes(8), bytes(6), b"ab", b"abc"), "rand"),
+    ("sqn", (bytes(16), bytes(16), bytes(16), bytes(5), b"ab", b"abc"), "sqn"),
+    ("amf", (bytes(16), bytes(16), bytes(16), bytes(6), b"a", b"abc"), "amf"),
+    ("sn_id", (bytes(16), bytes(16), bytes(16), bytes(6), b"ab", b"abcd"), "sn_id"),
+]
+
+
+@needs_native
+@pytest.mark.parametrize(("args", "field"), [m[1:] for m in MILENAGE_MISUSE],
+                         ids=[m[0] for m in MILENAGE_MISUSE])
+def test_milenage_eps_misuse_names_the_argument(args: tuple[bytes, ...], field: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{field} must"):
+        _native.milenage_eps(*args, EpsVector)

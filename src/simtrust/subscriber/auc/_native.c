@@ -13,6 +13,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <string.h>
@@ -52,6 +53,7 @@
 
 typedef struct {
     EVP_MD *sha256;
+    EVP_CIPHER *aes128; /* AES-128-ECB: the MILENAGE kernel E_K (milenage_eps) */
 } native_state;
 
 static native_state *
@@ -784,6 +786,136 @@ tuak_core(PyObject *module, PyObject *args)
     return PyBytes_FromStringAndSize((const char *)out, 200);
 }
 
+/* -- milenage_eps: one whole EPS vector in one call ------------------------- */
+
+#define K_LEN 16
+#define SQN_LEN 6
+
+/* out = E_K(in) for ``len`` octets (whole 16-octet blocks) with a context keyed
+ * for AES-128-ECB without padding (ECB keeps no state between calls). */
+static int
+aes_ecb(EVP_CIPHER_CTX *ctx, const uint8_t *in, int len, uint8_t *out)
+{
+    int n = 0;
+    return EVP_EncryptUpdate(ctx, out, &n, in, len) && n == len;
+}
+
+/* The 64-octet record of Milenage.kernel for one (RAND, SQN, AMF): MILENAGE
+ * (TS 35.206 §4.1, standard r1..r5 and c1..c5) in two AES calls.
+ *   TEMP = E_K(RAND ^ OPc)
+ *   OUT1 = E_K(TEMP ^ rot(IN1 ^ OPc, 64) ^ c1) ^ OPc, IN1 = SQN || AMF || SQN || AMF
+ *   OUTi = E_K(rot(TEMP ^ OPc, ri) ^ ci) ^ OPc for (r2, c2) = (0, 1), (r3, c3) = (32, 2),
+ *          (r4, c4) = (64, 4)
+ * Record: MAC-A, MAC-S (OUT1), SQN ^ AK (AK = OUT2[0:6]), 2 octets unused, XRES
+ * (OUT2[8:16]), CK (OUT3), IK (OUT4). */
+static int
+milenage_record(const EVP_CIPHER *aes, const uint8_t k[K_LEN], const uint8_t opc[K_LEN],
+                const uint8_t rand[RAND_LEN], const uint8_t sqn[SQN_LEN],
+                const uint8_t amf[AMF_LEN], uint8_t rec[RECORD_LEN])
+{
+    uint8_t x[16];
+    uint8_t temp[16];
+    uint8_t in[64];
+    uint8_t out[64];
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL || !EVP_EncryptInit_ex2(ctx, aes, k, NULL, NULL)
+        || !EVP_CIPHER_CTX_set_padding(ctx, 0)) {
+        EVP_CIPHER_CTX_free(ctx);
+        return 0;
+    }
+    for (int i = 0; i < 16; i++) {
+        x[i] = rand[i] ^ opc[i];
+    }
+    if (!aes_ecb(ctx, x, 16, temp)) {
+        EVP_CIPHER_CTX_free(ctx);
+        return 0;
+    }
+    uint8_t in1[16];
+    memcpy(in1, sqn, SQN_LEN);
+    memcpy(in1 + SQN_LEN, amf, AMF_LEN);
+    memcpy(in1 + 8, in1, 8);
+    for (int i = 0; i < 16; i++) {
+        x[i] = temp[i] ^ opc[i]; /* TEMP ^ OPc */
+        in[i] = temp[i] ^ in1[(i + 8) % 16] ^ opc[(i + 8) % 16];
+        in[16 + i] = x[i];
+    }
+    for (int i = 0; i < 16; i++) {
+        in[32 + i] = x[(i + 4) % 16];  /* rot 32 bits */
+        in[48 + i] = x[(i + 8) % 16];  /* rot 64 bits */
+    }
+    in[31] ^= 1;
+    in[47] ^= 2;
+    in[63] ^= 4;
+    int ok = aes_ecb(ctx, in, 64, out);
+    EVP_CIPHER_CTX_free(ctx); /* frees the key schedule too */
+    if (!ok) {
+        return 0;
+    }
+    for (int i = 0; i < 64; i++) {
+        out[i] ^= opc[i % 16];
+    }
+    memcpy(rec, out, 16); /* MAC-A, MAC-S */
+    for (int i = 0; i < SQN_AK_LEN; i++) {
+        rec[OFF_SQN_AK + i] = sqn[i] ^ out[16 + i];
+    }
+    rec[22] = rec[23] = 0;
+    memcpy(rec + OFF_XRES, out + 24, XRES_LEN);
+    memcpy(rec + OFF_CK_IK, out + 32, 32);
+    OPENSSL_cleanse(temp, sizeof temp);
+    OPENSSL_cleanse(out, sizeof out);
+    return 1;
+}
+
+PyDoc_STRVAR(milenage_eps_doc,
+             "milenage_eps(k, opc, rand, sqn, amf, sn_id, cls, /)\n--\n\n"
+             "One EPS-AKA vector ``cls(RAND, XRES, AUTN, K_ASME)`` in one call: MILENAGE\n"
+             "f1-f5 (TS 35.206, standard constants) under K and OPc for RAND, SQN and the\n"
+             "AMF as given, and K_ASME (TS 33.401 A.2) for the 3-octet serving network id.\n"
+             "The same vector as Milenage.kernel followed by eps_batch.");
+
+static PyObject *
+milenage_eps(PyObject *module, PyObject *args)
+{
+    Py_buffer k, opc, rand, sqn, amf, sn_id;
+    PyObject *cls;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*O:milenage_eps", &k, &opc, &rand, &sqn, &amf,
+                          &sn_id, &cls)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (!check_exact("k", k.len, K_LEN) || !check_exact("opc", opc.len, K_LEN)
+        || !check_exact("rand", rand.len, RAND_LEN) || !check_exact("sqn", sqn.len, SQN_LEN)
+        || !check_exact("amf", amf.len, AMF_LEN) || !check_exact("sn_id", sn_id.len, SN_ID_LEN)
+        || !check_tuple_type(cls)) {
+        goto done;
+    }
+    native_state *st = state_of(module);
+    uint8_t rec[RECORD_LEN];
+    uint8_t kasme[DIGEST_LEN];
+    uint8_t autn[AUTN_LEN];
+    if (!milenage_record(st->aes128, k.buf, opc.buf, rand.buf, sqn.buf, amf.buf, rec)) {
+        PyErr_SetString(PyExc_RuntimeError, "OpenSSL AES-128 failed");
+        goto done;
+    }
+    if (hash_kasme(st->sha256, rec, rand.buf, sn_id.buf, SN_ID_LEN, 1, kasme)) {
+        autn_of(rec, amf.buf, autn);
+        result = eps_record((PyTypeObject *)cls, rand.buf, rec, autn, kasme);
+    }
+    else {
+        openssl_failed();
+    }
+    OPENSSL_cleanse(rec, sizeof rec); /* CK || IK */
+    OPENSSL_cleanse(kasme, sizeof kasme);
+done:
+    PyBuffer_Release(&k);
+    PyBuffer_Release(&opc);
+    PyBuffer_Release(&rand);
+    PyBuffer_Release(&sqn);
+    PyBuffer_Release(&amf);
+    PyBuffer_Release(&sn_id);
+    return result;
+}
+
 /* -- module --------------------------------------------------------------- */
 
 static PyMethodDef native_methods[] = {
@@ -791,6 +923,7 @@ static PyMethodDef native_methods[] = {
     {"he_av_batch", he_av_batch, METH_VARARGS, he_av_batch_doc},
     {"hmac_sha256_batch", hmac_sha256_batch, METH_VARARGS, hmac_sha256_batch_doc},
     {"keccak_f1600", keccak_f1600, METH_VARARGS, keccak_f1600_doc},
+    {"milenage_eps", milenage_eps, METH_VARARGS, milenage_eps_doc},
     {"tuak_core", tuak_core, METH_VARARGS, tuak_core_doc},
     {"tuak_kernel_batch", tuak_kernel_batch, METH_VARARGS, tuak_kernel_batch_doc},
     {NULL, NULL, 0, NULL},
@@ -803,6 +936,8 @@ native_free(void *module)
     if (st != NULL) {
         EVP_MD_free(st->sha256);
         st->sha256 = NULL;
+        EVP_CIPHER_free(st->aes128);
+        st->aes128 = NULL;
     }
 }
 
@@ -835,6 +970,12 @@ PyInit__native(void)
     if (st->sha256 == NULL) {
         Py_DECREF(m);
         PyErr_SetString(PyExc_ImportError, "OpenSSL offers no SHA-256 implementation");
+        return NULL;
+    }
+    st->aes128 = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
+    if (st->aes128 == NULL) {
+        Py_DECREF(m);
+        PyErr_SetString(PyExc_ImportError, "OpenSSL offers no AES-128-ECB implementation");
         return NULL;
     }
     PyObject *all = Py_BuildValue("[sss]", "eps_batch", "he_av_batch", "hmac_sha256_batch");

@@ -2,7 +2,9 @@
 
 Follows 3GPP TS 35.206 §4.1 (OPc = E_K(OP) ⊕ OP) and §4.1–4.2 (the kernel with
 r1..r5 = 64, 0, 32, 64, 96 and c1..c5 = 0, 1, 2, 4, 8); conformance data in
-TS 35.208. AES comes from ``cryptography`` (one ECB encryptor per K, reused).
+TS 35.208. AES comes from ``cryptography`` (one ECB encryptor per K, reused);
+:meth:`Milenage.eps_vector_native` computes a whole EPS vector (f1-f5 and
+K_ASME) in one call of the C extension, on OpenSSL's AES and SHA-256.
 
 Speed: OUT1..OUT5 depend only on TEMP = E_K(RAND ⊕ OPc), so every kernel block is
 formed from TEMP by byte rotations and one XOR with a per-key constant, and all
@@ -12,14 +14,25 @@ does the same for many RANDs of one SIM at once (two AES calls per batch).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from types import ModuleType
+from typing import NamedTuple, TypeVar
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from simtrust.errors import InvalidInput
 from simtrust.subscriber.auc._util import check_len
 
-__all__ = ["F2345", "Milenage", "MilenageOutput", "compute_opc"]
+__all__ = ["F2345", "NATIVE_EPS", "Milenage", "MilenageOutput", "compute_opc"]
+
+_native: ModuleType | None
+try:
+    from simtrust.subscriber.auc import _native
+except ImportError:  # pragma: no cover - the C extension is optional
+    _native = None
+#: Whether :meth:`Milenage.eps_vector_native` is available (the C extension is built).
+NATIVE_EPS = _native is not None and hasattr(_native, "milenage_eps")
+
+T = TypeVar("T")
 
 _MASK128 = (1 << 128) - 1
 
@@ -75,12 +88,14 @@ class Milenage:
     shows either.
     """
 
-    __slots__ = ("_a1", "_a2", "_a3", "_a4", "_a5", "_cache", "_enc", "_opc", "_opc_int", "_upd")
+    __slots__ = ("_a1", "_a2", "_a3", "_a4", "_a5", "_cache", "_enc", "_k", "_opc", "_opc_int",
+                 "_upd")
 
     def __init__(self, k: bytes, opc: bytes) -> None:
         k = check_len("K", k, 16)
         opc = check_len("OPc", opc, 16)
         enc = Cipher(algorithms.AES(k), modes.ECB()).encryptor()  # noqa: S305  (the E_K kernel)
+        self._k = k  # for the native one-call vector (its AES context is built per call)
         self._enc = enc
         self._upd = enc.update
         self._opc = opc
@@ -221,6 +236,15 @@ class Milenage:
         x = int.from_bytes(t + t + t[4:] + t[:4] + t[8:] + t[:8], "big") ^ const
         out = self._upd((x ^ ((s << 64 | s) << 400)).to_bytes(64, "big"))
         return (int.from_bytes(out, "big") ^ opc4 ^ (s << 336)).to_bytes(64, "big")
+
+    def eps_vector_native(self, rand: bytes, sqn: bytes, amf: bytes, sn_id: bytes,
+                          cls: type[T]) -> T:
+        """``cls(RAND, XRES, AUTN, K_ASME)``: f1-f5 and K_ASME (TS 33.401 A.2) in one C call
+        (``_native.milenage_eps``); the same vector as :meth:`kernel` and the Python KDF.
+        Only when :data:`NATIVE_EPS` is true."""
+        assert _native is not None
+        out: T = _native.milenage_eps(self._k, self._opc, rand, sqn, amf, sn_id, cls)
+        return out
 
     def kernel_batch(self, rands: bytes, sqns: bytes, amf: bytes) -> bytes:
         """:meth:`kernel` records for many vectors of this SIM, in two AES calls in all.

@@ -38,7 +38,7 @@ from simtrust.subscriber.auc.kdf import (
     kseaf,
     res_star,
 )
-from simtrust.subscriber.auc.milenage import Milenage
+from simtrust.subscriber.auc.milenage import NATIVE_EPS, Milenage
 from simtrust.subscriber.auc.sqn import AucSqnState
 from simtrust.subscriber.auc.tuak import Tuak
 
@@ -311,6 +311,10 @@ def eps_vectors(
     rands, sqns, after = _batch_inputs(state, count, rand)
     batched = (isinstance(alg, Milenage) and count >= _BATCH_MIN) or (
         isinstance(alg, Tuak) and alg.fits_kernel_layout)  # TUAK: one native call at any size
+    if not batched and NATIVE_EPS and isinstance(alg, Milenage):
+        # A few vectors (an AIR asks for one): each whole vector in one C call.
+        return [alg.eps_vector_native(rands[16 * i:16 * i + 16], sqns[6 * i:6 * i + 6], amf,
+                                      sn_id, EpsVector) for i in range(count)], after
     if not batched:
         vecs = [
             eps_vector(alg, sqns[6 * i : 6 * i + 6], amf, sn_id, rands[16 * i : 16 * i + 16])
