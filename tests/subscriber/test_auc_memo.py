@@ -26,7 +26,13 @@ from simtrust.subscriber import _attach as attach_module
 from simtrust.subscriber._sim_rows import secret_aad
 from simtrust.subscriber._sim_view import read_views
 from simtrust.subscriber._sqn import decode_sqn_state
-from simtrust.subscriber.auc import Milenage, split_sqn
+from simtrust.subscriber.auc import (
+    EapAkaPrimeVector,
+    Milenage,
+    UmtsVector,
+    ck_ik_prime,
+    split_sqn,
+)
 from simtrust.subscriber.auc.vectors import EpsVector
 
 from .conftest import K1, OPC1, TENANT, imsi, spec
@@ -179,3 +185,50 @@ def test_a_burst_of_airs_reads_the_views_of_new_sims_in_one_query(
     again = subs.hss.authentication_info_many(queries[:2])
     assert [HssOutcome.OK, HssOutcome.UNKNOWN_EPS_SUBSCRIPTION] == [r.outcome for r in again]
     assert [imsi(2).value] in reads  # the dropped view was read again
+
+
+def test_eap_vectors_of_a_burst_share_one_commit_and_one_audit_append(
+    subs: SubscriberServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EAP-AKA' and EAP-AKA vectors requested together: one read, one durable group
+    commit, one audit append; each vector verifies under the SIM's key and carries the
+    SQN the store now holds; an unknown SIM fails alone."""
+    for n in (1, 2):
+        subs.inventory.add_sim(TENANT, spec(n), actor="test")
+    appends: list[int] = []
+    original = type(subs.inventory.audit).append_many
+
+    def append_many(self: Any, entries: Any) -> Any:
+        appends.append(len(entries))
+        return original(self, entries)
+
+    monkeypatch.setattr(type(subs.inventory.audit), "append_many", append_many)
+    batches = subs.auth.group_commit.batches
+    out = subs.auth.eap_vectors_many([(imsi(1), "WLAN", "eap-aka-prime"),
+                                      (imsi(2), None, "eap-aka"),
+                                      (imsi(3), "WLAN", "eap-aka-prime"),
+                                      (imsi(1), "WLAN", "eap-aka-prime")])
+    assert batches + 1 == subs.auth.group_commit.batches
+    assert [3] == appends
+    first, umts, unknown, second = out
+    assert isinstance(first, EapAkaPrimeVector)
+    assert isinstance(second, EapAkaPrimeVector)
+    assert isinstance(umts, UmtsVector)
+    assert isinstance(unknown, NotFound)
+    alg = Milenage(K1, OPC1)
+    seqs = []
+    for vector in (first, second, umts):
+        f = alg.f2345(vector.rand)
+        sqn = bytes(a ^ b for a, b in zip(vector.autn[:6], f.ak, strict=True))
+        assert alg.f1(vector.rand, sqn, vector.autn[6:8]) == vector.autn[8:]
+        assert f.res == vector.xres
+        seqs.append(split_sqn(sqn)[0])
+        if isinstance(vector, EapAkaPrimeVector):
+            assert (vector.ck_prime, vector.ik_prime) == ck_ik_prime(f.ck, f.ik, "WLAN",
+                                                                     vector.autn[:6])
+    assert [1, 2, 1] == seqs  # SIM 1 twice in one batch: consecutive SQNs
+    for n, seq in ((1, 2), (2, 1)):
+        sim = subs.inventory.get_sim_by_imsi(imsi(n))
+        assert seq == decode_sqn_state(subs.inventory.sqn_state(sim.iccid)[0]).seq
+    assert 2 == len(subs.inventory.audit.query(action="auc.eap-aka-prime"))
+    assert 1 == len(subs.inventory.audit.query(action="auc.umts-av"))

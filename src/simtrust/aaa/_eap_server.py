@@ -12,7 +12,9 @@ vector for AKA; CK'/IK' bound to the network name for AKA', which is sent in
 AT_KDF_INPUT with AT_KDF 1); the challenge also carries, encrypted, the next
 pseudonym and the next fast re-authentication identity (§10.11, §10.12). A
 synchronisation failure's AT_AUTS goes to the AuC's re-synchronisation and a
-fresh challenge follows (once per conversation). Fast re-authentication
+fresh challenge follows (once per conversation). The responses of a burst are answered
+together (:meth:`EapAkaServer.respond_many`): their full authentications draw their
+vectors in one AuC call, one durable SQN group commit for all of them. Fast re-authentication
 (§5) reuses MK (AKA) or K_re (AKA') with a counter and NONCE_S. Pseudonyms and
 re-authentication identities are kept in memory (bounded) and, with an
 :class:`EapIdentityStore`, in the store, so they survive a restart; an unknown one
@@ -57,6 +59,7 @@ from simtrust.detect import SimEvent
 from simtrust.domain import imsi_digits
 from simtrust.errors import SimtrustError
 from simtrust.subscriber import AuthService, Imsi
+from simtrust.subscriber.auc import EapAkaPrimeVector, UmtsVector
 
 __all__ = ["EapAkaServer", "EapOutcome"]
 
@@ -89,6 +92,23 @@ class EapOutcome:
 
     def __repr__(self) -> str:
         return f"EapOutcome(code={self.eap[0]}, imsi={self.imsi!r})"
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A full authentication waiting for its vector (drawn for the whole burst)."""
+
+    conv: _Conversation
+    eap_id: int
+    imsi: Imsi
+    fail_id: int = 0
+    fail_conv: _Conversation | None = None
+    index: int = 0
+    actor: str = ""
+
+
+#: What the steps return for a challenge whose vector is drawn with the burst's.
+_DEFERRED = EapOutcome(b"\x00")
 
 
 @dataclass(slots=True)
@@ -145,6 +165,7 @@ class EapAkaServer:
         self._pseudonyms: OrderedDict[bytes, str] = OrderedDict()
         self._reauth_ids: OrderedDict[bytes, _Reauth] = OrderedDict()
         self._lock = threading.Lock()
+        self._local = threading.local()
         self._store = identities
         self.completed = 0
         self.failures = 0
@@ -162,6 +183,32 @@ class EapAkaServer:
 
     def respond(self, eap_message: bytes, state: bytes | None, actor: str) -> EapOutcome:
         """Answer one EAP-Response (the concatenated EAP-Message attributes)."""
+        return self.respond_many([(eap_message, state, actor)])[0]
+
+    def respond_many(self, responses: list[tuple[bytes, bytes | None, str]]
+                     ) -> list[EapOutcome]:
+        """Answer EAP-Responses that arrived together, in order: (EAP message, State,
+        actor) each. The AuC vectors of the full authentications among them are drawn
+        in one call (:meth:`AuthService.eap_vectors_many`: one durable SQN group
+        commit and one audit append); it returns, and so does this, only once every
+        SQN advance is on disk, so no AKA-Challenge can leave before it."""
+        pending: list[_Pending] = []
+        outcomes: list[EapOutcome] = []
+        self._local.pending = pending
+        try:
+            for index, (eap_message, state, actor) in enumerate(responses):
+                outcome = self._respond(eap_message, state, actor)
+                if outcome is _DEFERRED:
+                    pending[-1].index = index
+                    pending[-1].actor = actor
+                outcomes.append(outcome)
+        finally:
+            self._local.pending = None
+        if pending:
+            self._challenges(pending, outcomes)
+        return outcomes
+
+    def _respond(self, eap_message: bytes, state: bytes | None, actor: str) -> EapOutcome:
         try:
             packet = decode_eap(eap_message)
         except MalformedEap:
@@ -171,21 +218,27 @@ class EapAkaServer:
         conversation = self._take(state) if state else None
         try:
             if packet.type == EapType.IDENTITY:
-                return self._identity(packet.identifier, packet.data[1:], actor)
-            if conversation is None:
+                outcome = self._identity(packet.identifier, packet.data[1:], actor)
+            elif conversation is None:
                 return self._fail(packet.identifier, None, actor, "unknown-state")
-            if packet.type == EapType.NAK or packet.type != conversation.method:
+            elif packet.type == EapType.NAK or packet.type != conversation.method:
                 return self._fail(packet.identifier, conversation, actor, "method-refused")
-            if packet.identifier != conversation.eap_id:
+            elif packet.identifier != conversation.eap_id:
                 return self._fail(packet.identifier, conversation, actor, "identifier")
-            message = AkaMessage.decode(packet.data)
-            return self._step(conversation, packet, eap_message[: 4 + len(packet.data)],
-                              message, actor)
+            else:
+                message = AkaMessage.decode(packet.data)
+                outcome = self._step(conversation, packet, eap_message[: 4 + len(packet.data)],
+                                     message, actor)
         except MalformedEap:
             return self._fail(packet.identifier, conversation, actor, "malformed-eap")
         except SimtrustError as exc:
             return self._fail(packet.identifier, conversation, actor,
                               str(exc.context.get("reason") or exc.code), detail=exc.detail)
+        if outcome is _DEFERRED:
+            # A vector error fails the conversation as it would have failed here.
+            self._local.pending[-1].fail_id = packet.identifier
+            self._local.pending[-1].fail_conv = conversation
+        return outcome
 
     # -- identities ----------------------------------------------------------------
 
@@ -239,17 +292,38 @@ class EapAkaServer:
     # -- full authentication --------------------------------------------------------
 
     def _challenge(self, conv: _Conversation, eap_id: int) -> EapOutcome:
+        """Queue the conversation for a vector: drawn for the burst by respond_many."""
         assert conv.imsi is not None
-        imsi = Imsi(conv.imsi)
+        self._local.pending.append(_Pending(conv, eap_id, Imsi(conv.imsi)))
+        return _DEFERRED
+
+    def _challenges(self, pending: list[_Pending], outcomes: list[EapOutcome]) -> None:
+        """Draw the vectors of the queued full authentications in one AuC call and put
+        each one's AKA-Challenge (or failure) in its place."""
+        requests = [(p.imsi, self.network_name if p.conv.method == EapType.AKA_PRIME
+                     else None, _name(p.conv.method)) for p in pending]
+        try:
+            vectors = self._auth.eap_vectors_many(requests)
+        except SimtrustError as exc:
+            vectors = [exc] * len(pending)
+        for p, vector in zip(pending, vectors, strict=True):
+            if isinstance(vector, SimtrustError):
+                outcomes[p.index] = self._fail(
+                    p.fail_id, p.fail_conv, p.actor,
+                    str(vector.context.get("reason") or vector.code), detail=vector.detail)
+            elif isinstance(vector, Exception):
+                raise vector
+            else:
+                outcomes[p.index] = self._challenge_with(p.conv, p.eap_id, vector)
+
+    def _challenge_with(self, conv: _Conversation, eap_id: int,
+                        vector: EapAkaPrimeVector | UmtsVector) -> EapOutcome:
         message = AkaMessage(conv.method, Subtype.CHALLENGE)
-        if conv.method == EapType.AKA_PRIME:
-            vector = self._auth.eap_aka_prime(imsi, self.network_name, actor="eap-aka-prime")
+        if isinstance(vector, EapAkaPrimeVector):
             keys = aka_prime_keys(conv.identity, vector.ck_prime, vector.ik_prime)
-            rand, autn, xres = vector.rand, vector.autn, vector.xres
         else:
-            umts = self._auth.umts_vector(imsi, actor="eap-aka")
-            keys = aka_keys(conv.identity, umts.ik, umts.ck)
-            rand, autn, xres = umts.rand, umts.autn, umts.xres
+            keys = aka_keys(conv.identity, vector.ik, vector.ck)
+        rand, autn, xres = vector.rand, vector.autn, vector.xres
         conv.rand, conv.xres, conv.keys = rand, xres, keys
         message.add(AkaAttr.RAND, bytes(2) + rand)
         message.add(AkaAttr.AUTN, bytes(2) + autn)

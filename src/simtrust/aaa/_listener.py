@@ -10,14 +10,14 @@ Access-Requests of a burst are handed to a pool of ``workers`` threads as one
 job: the worker decides them in turn and their audit records go to the attach
 engine's group commit as one submission, so a burst costs one commit and one
 hand-off between threads; the answers are sent once that commit is durable
-(docs/decisions/aaa-radius-server.md). An Access-Request whose EAP response may
-lead to an AuC vector or a synchronous store write (:func:`eap_may_wait`) is a job
-of its own: the vector waits for a durable SQN commit, and EAP conversations in
-progress at the same time should share that commit, not queue behind each other.
-The other EAP responses — an anonymous or unknown EAP-Identity (answered with an
-AKA-Identity request, RFC 4187 §4.1.1.6) and an AKA/AKA'-Challenge response
-(checked against the vector already drawn, RFC 4187 §9.4) — join the plain
-burst.
+(docs/decisions/aaa-radius-server.md). The Access-Requests of a burst whose EAP
+responses may lead to an AuC vector or a synchronous store write
+(:func:`eap_may_wait`) are a second job: their vectors are drawn together, in one
+durable SQN group commit (docs/decisions/aaa-eap-vector-bursts.md), and that
+wait does not hold up the plain answers. The other EAP responses — an anonymous
+or unknown EAP-Identity (answered with an AKA-Identity request, RFC 4187
+§4.1.1.6) and an AKA/AKA'-Challenge response (checked against the vector already
+drawn, RFC 4187 §9.4) — join the plain burst.
 Accounting needs no workers: the receiving thread reduces a burst's requests
 to records, writes them in one transaction and answers them once it is committed
 (:meth:`RadiusServer.handle_acct_burst`, docs/decisions/aaa-throughput.md).
@@ -108,6 +108,7 @@ class RadiusListener:
                     return
                 continue
             plain: list[tuple[bytes, tuple[str, int]]] = []
+            waiting: list[tuple[bytes, tuple[str, int]]] = []
             for _n in range(limit):
                 try:
                     data, addr = sock.recvfrom(MAX_PACKET + 1)
@@ -124,9 +125,11 @@ class RadiusListener:
                     server.counters["malformed"] += 1
                     continue
                 if auth and eap_may_wait(data):
-                    self._queue([(data, addr)])
+                    waiting.append((data, addr))
                 else:
                     plain.append((data, addr))
+            if waiting:
+                self._queue(waiting)
             if plain and auth:
                 self._queue(plain)
             elif plain:

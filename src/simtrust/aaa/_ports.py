@@ -4,6 +4,7 @@ carrying EAP-Message (RFC 3579 §3.1)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from simtrust.domain import ImsiDigits
@@ -42,4 +43,9 @@ class EapHandler(Protocol):
 
     def respond(self, eap_message: bytes, state: bytes | None, actor: str) -> EapOutcomeLike:
         """Answer one EAP-Response; on success the outcome names the IMSI and the MSK."""
+        ...
+
+    def respond_many(self, responses: list[tuple[bytes, bytes | None, str]]
+                     ) -> Sequence[EapOutcomeLike]:
+        """Answer EAP-Responses (message, State, actor) that arrived together, in order."""
         ...

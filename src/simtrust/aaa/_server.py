@@ -40,7 +40,7 @@ from simtrust.aaa._apn import DEFAULT_SESSION_TIMEOUT, ApnAccessStore
 from simtrust.aaa._clients import GatewayClient, GatewayClients
 from simtrust.aaa._commit import AuditCommitter
 from simtrust.aaa._events import auth_event, request_cell, text_value
-from simtrust.aaa._ports import EapHandler, UsageSink
+from simtrust.aaa._ports import EapHandler, EapOutcomeLike, UsageSink
 from simtrust.aaa._radius import (
     Attr,
     Code,
@@ -73,6 +73,20 @@ COUNTERS = (
 )
 
 _PARSED_MAX = 200_000  # parsed identifiers kept (the cache is dropped when full)
+
+class _Staged:
+    """An admitted Access-Request that passed the checks before its decision."""
+
+    __slots__ = ("client", "has_ma", "is_eap", "key", "request")
+
+    def __init__(self, client: GatewayClient, request: Packet, key: tuple[Any, ...],
+                 has_ma: bool, is_eap: bool) -> None:
+        self.client = client
+        self.request = request
+        self.key = key
+        self.has_ma = has_ma
+        self.is_eap = is_eap
+
 
 class RadiusServer(AccountingPath):
     """Answers Access-Requests and records Accounting-Requests for configured gateways."""
@@ -169,20 +183,13 @@ class RadiusServer(AccountingPath):
         replaces the client's shared secret (RadSec's fixed ``radsec``, RFC 6614 §2.3).
         """
         self._local.pending = []
-        admitted = self._admit(data, addr, (Code.ACCESS_REQUEST,), secret)
-        if admitted is None:
-            return None
-        client, request, wire, key = admitted
-        seen, answer = self._answers.lookup(key)
-        if seen:
-            self.counters["duplicates"] += 1
-        if seen:
-            return answer
-        self._answers.remember(key, None)  # in progress: a retransmission meanwhile is dropped
+        staged = self._stage(data, addr, secret)
+        if not isinstance(staged, _Staged):
+            return staged
         try:
-            return self._answer_auth(client, request, wire, key, send)
+            return self._answer_auth(staged, send)
         except BaseException:
-            self._answers.forget(key)
+            self._answers.forget(staged.key)
             raise
 
     def handle_auth_burst(self, burst: list[tuple[bytes, tuple[str, int]]],
@@ -196,24 +203,40 @@ class RadiusServer(AccountingPath):
         whose audit this server writes itself go out through ``send(answer, addr)``
         after their own commit, as in :meth:`handle_auth`. If the burst's commit
         fails nothing is answered and retransmissions are worked on afresh.
+        The burst's EAP responses are answered together by the EAP server
+        (:meth:`EapHandler.respond_many`), so the AuC vectors they need share one
+        durable SQN commit; each answer is then built as in :meth:`handle_auth`.
         """
         answers: list[tuple[bytes, tuple[str, int]]] = []
         decided: list[tuple[tuple[Any, ...], bytes]] = []
+        eap: list[tuple[_Staged, tuple[str, int]]] = []
         self._local.deferred = decided
         try:
             with self.attach.deferred_audit():
                 for data, addr in burst:
+                    self._local.pending = []
                     try:
-                        answer = self.handle_auth(data, addr, _to(send, addr))
+                        staged = self._stage(data, addr, None)
+                        if not isinstance(staged, _Staged):
+                            answer = staged
+                        elif staged.is_eap and self.eap is not None:
+                            eap.append((staged, addr))
+                            continue
+                        else:
+                            answer = self._answer_staged(staged, _to(send, addr))
                     except (ValueError, SimtrustError) as exc:
                         self.counters["malformed"] += 1
                         _log.warning("RADIUS auth datagram from %s dropped: %s", addr[0], exc)
                         continue
                     if answer is not None:
                         answers.append((answer, addr))
+                if eap:
+                    self._answer_eap(eap, send, answers)
         except BaseException:
             for key, _answer in decided:
                 self._answers.forget(key)
+            for staged, _addr in eap:
+                self._answers.forget(staged.key)
             raise
         finally:
             self._local.deferred = None
@@ -221,9 +244,38 @@ class RadiusServer(AccountingPath):
             self._answers.remember(key, answer)
         return answers
 
-    def _answer_auth(self, client: GatewayClient, request: Packet, wire: bytes,
-                     key: tuple[Any, ...], send: Callable[[bytes], None] | None
-                     ) -> bytes | None:
+    def _answer_eap(self, eap: list[tuple[_Staged, tuple[str, int]]],
+                    send: Callable[[bytes, tuple[str, int]], None],
+                    answers: list[tuple[bytes, tuple[str, int]]]) -> None:
+        assert self.eap is not None
+        outcomes = self.eap.respond_many([
+            (b"".join(staged.request.get_all(Attr.EAP_MESSAGE)),
+             staged.request.get(Attr.STATE), f"radius:{staged.client.name}")
+            for staged, _addr in eap])
+        for (staged, addr), outcome in zip(eap, outcomes, strict=True):
+            self._local.pending = []
+            try:
+                answer = self._answer_staged(staged, _to(send, addr), outcome)
+            except (ValueError, SimtrustError) as exc:
+                self.counters["malformed"] += 1
+                _log.warning("RADIUS auth datagram from %s dropped: %s", addr[0], exc)
+                continue
+            if answer is not None:
+                answers.append((answer, addr))
+
+    def _stage(self, data: bytes, addr: tuple[str, int], secret: bytes | None
+               ) -> _Staged | bytes | None:
+        """Admit an Access-Request and run the checks before its decision: the request
+        to decide, or what to answer now (a retransmission's cached answer, or None)."""
+        admitted = self._admit(data, addr, (Code.ACCESS_REQUEST,), secret)
+        if admitted is None:
+            return None
+        client, request, wire, key = admitted
+        seen, answer = self._answers.lookup(key)
+        if seen:
+            self.counters["duplicates"] += 1
+            return answer
+        self._answers.remember(key, None)  # in progress: a retransmission meanwhile is dropped
         first = request.first()
         has_ma = Attr.MESSAGE_AUTHENTICATOR in first
         if has_ma and not verify_message_authenticator(wire, client.secret,
@@ -241,11 +293,24 @@ class RadiusServer(AccountingPath):
             self._answers.forget(key)
             return None
         self.counters["access_requests"] += 1
+        return _Staged(client, request, key, has_ma, is_eap)
+
+    def _answer_staged(self, staged: _Staged, send: Callable[[bytes], None] | None,
+                       outcome: EapOutcomeLike | None = None) -> bytes | None:
+        try:
+            return self._answer_auth(staged, send, outcome)
+        except BaseException:
+            self._answers.forget(staged.key)
+            raise
+
+    def _answer_auth(self, staged: _Staged, send: Callable[[bytes], None] | None,
+                     outcome: EapOutcomeLike | None = None) -> bytes | None:
+        client, request, key = staged.client, staged.request, staged.key
         reply = Packet(Code.ACCESS_REJECT, request.identifier)
         try:
-            if is_eap and self.eap is not None:
-                self._eap(request, client, reply)
-            elif is_eap:
+            if staged.is_eap and self.eap is not None:
+                self._eap(request, client, reply, outcome)
+            elif staged.is_eap:
                 self.counters["invalid_request"] += 1
                 reply.add(Attr.REPLY_MESSAGE, b"EAP is not enabled")
             else:
@@ -254,7 +319,7 @@ class RadiusServer(AccountingPath):
             self.counters["invalid_request"] += 1
             reply = Packet(Code.ACCESS_REJECT, request.identifier)
             reply.add(Attr.REPLY_MESSAGE, exc.detail.encode("utf-8")[:253])
-        if has_ma or is_eap:
+        if staged.has_ma or staged.is_eap:
             reply.add(Attr.MESSAGE_AUTHENTICATOR, _ZERO16)
         counter = {Code.ACCESS_ACCEPT: "accepts", Code.ACCESS_REJECT: "rejects",
                    Code.ACCESS_CHALLENGE: "challenges"}[reply.code]
@@ -292,15 +357,17 @@ class RadiusServer(AccountingPath):
         """Queue an audit record for the answer being built (committed before it is sent)."""
         self._local.pending.append(AuditEntry(at=self.clock(), **fields))
 
-    def _eap(self, request: Packet, client: GatewayClient, reply: Packet) -> None:
+    def _eap(self, request: Packet, client: GatewayClient, reply: Packet,
+             outcome: EapOutcomeLike | None = None) -> None:
         """EAP over RADIUS (RFC 3579 §3.1): the EAP-Message fragments joined, the State
         echoed on a challenge; on EAP success the SIM's access is decided as for any
         Access-Request and the MSK goes out in MS-MPPE-Recv/Send-Key (RFC 2548 §2.4,
         RFC 3579 §3.3: first and second halves of the first 64 octets)."""
         assert self.eap is not None
         actor = f"radius:{client.name}"
-        outcome = self.eap.respond(b"".join(request.get_all(Attr.EAP_MESSAGE)),
-                                   request.get(Attr.STATE), actor)
+        if outcome is None:
+            outcome = self.eap.respond(b"".join(request.get_all(Attr.EAP_MESSAGE)),
+                                       request.get(Attr.STATE), actor)
         if outcome.success:
             if self.observer is not None and outcome.imsi is not None:
                 sim = self.attach.sim_view(outcome.imsi)

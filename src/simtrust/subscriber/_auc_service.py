@@ -15,8 +15,9 @@ and one audit record each, in one durable transaction, and answers them all.
 Vectors: EPS-AKA (TS 33.401 §6.1.2), 5G HE AV (TS 33.501 §6.1.3.2),
 EAP-AKA' (TS 33.402 §6.2).
 
-A batch of EPS requests (S6a AIRs) reads its SIMs, sealed secrets and SQN states
-in one query, and keeps the algorithm set of recently served SIMs in a bounded
+A batch of requests that arrived together (S6a AIRs, Nudm 5G HE AVs, the EAP-AKA
+and EAP-AKA' vectors of RADIUS EAP conversations) reads its SIMs, sealed secrets
+and SQN states in one query, and keeps the algorithm set of recently served SIMs in a bounded
 memo keyed by IMSI (docs/decisions/auc-credential-memo.md): an entry is used
 only while the SIM's stored row (sealed K and OP/OPc included) is exactly the
 one it was built from, so a re-key, a state change or a key-wrap rotation by any
@@ -63,6 +64,7 @@ from simtrust.subscriber.auc.vectors import (
 __all__ = ["AuthService", "aka_functions"]
 
 T = TypeVar("T")
+R = TypeVar("R", bound=tuple[Any, ...])
 _ATTEMPTS = 8
 #: SIMs whose algorithm set the AuC keeps between batches (0: none kept).
 DEFAULT_CREDENTIAL_MEMO = 8192
@@ -132,6 +134,26 @@ def _he_producer(
     alg: AkaFunctions, sn_name: str, amf: bytes, rand: RandSource
 ) -> Callable[[AucSqnState], tuple[list[HeAv5g], AucSqnState]]:
     return lambda state: he_avs_5g(alg, state, 1, sn_name, amf, rand)
+
+
+def _eap_prime_producer(
+    alg: AkaFunctions, amf: bytes, network_name: str, rand: RandSource
+) -> Callable[[AucSqnState], tuple[list[EapAkaPrimeVector], AucSqnState]]:
+    def produce(state: AucSqnState) -> tuple[list[EapAkaPrimeVector], AucSqnState]:
+        sqns, after = state.issue(1)
+        return [eap_aka_prime_vector(alg, sqns[0], amf, network_name, rand(16))], after
+
+    return produce
+
+
+def _umts_producer(
+    alg: AkaFunctions, amf: bytes, rand: RandSource
+) -> Callable[[AucSqnState], tuple[list[UmtsVector], AucSqnState]]:
+    def produce(state: AucSqnState) -> tuple[list[UmtsVector], AucSqnState]:
+        sqns, after = state.issue(1)
+        return [umts_vector(alg, sqns[0], amf, rand(16))], after
+
+    return produce
 
 
 class AuthService:
@@ -300,43 +322,73 @@ class AuthService:
         (NotFound, AuthenticationFailure, Conflict); a failed write raises for all.
         Every SQN advance is durable and audited (one record per request) on return.
         """
-        issues: list[_Issue | Exception] = []
-        rows = self._inv.auth_rows([imsi.value for imsi, _, _, _ in requests])
-        for imsi, serving, count, actor in requests:
-            row = rows.get(imsi.value)
-            try:
-                sim, alg = self._credentials(imsi.value, row)
-            except (NotFound, AuthenticationFailure) as exc:
-                issues.append(exc)
-                continue
-            assert row is not None  # _credentials raised NotFound otherwise
+        def issue(sim: Sim, alg: AkaFunctions, known: tuple[str, int],
+                  request: tuple[Imsi, Plmn, int, str]) -> _Issue:
+            _imsi, serving, count, actor = request
             sn_id = plmn_id(serving.mcc, serving.mnc)
-            issues.append(_Issue(
-                sim, _eps_producer(alg, count, sn_id, sim.amf, self._rand), actor,
-                "auc.eps-vectors", {"serving_plmn": str(serving)},
-                known=(str(row[AUTH_ROW_SQN]), int(row[AUTH_ROW_SQN + 1]))))
-        return self._issue_many(issues)
+            return _Issue(sim, _eps_producer(alg, count, sn_id, sim.amf, self._rand), actor,
+                          "auc.eps-vectors", {"serving_plmn": str(serving)}, known=known)
+
+        return self._issue_many(self._prepare_many(requests, issue))
 
     def he_av_5g_many(
         self, requests: Sequence[tuple[Imsi, str, str]]
     ) -> list[HeAv5g | Exception]:
         """:meth:`he_av_5g` for (IMSI, serving network name, actor) requests that
         arrived together: one read, one group commit, as :meth:`eps_vectors_many`."""
+        def issue(sim: Sim, alg: AkaFunctions, known: tuple[str, int],
+                  request: tuple[Imsi, str, str]) -> _Issue:
+            _imsi, sn_name, actor = request
+            return _Issue(sim, _he_producer(alg, sn_name, sim.amf, self._rand), actor,
+                          "auc.5g-he-av", {"serving_network_name": sn_name}, known=known)
+
+        return [out[0] if isinstance(out, list) else out
+                for out in self._issue_many(self._prepare_many(requests, issue))]
+
+    def eap_vectors_many(
+        self, requests: Sequence[tuple[Imsi, str | None, str]]
+    ) -> list[EapAkaPrimeVector | UmtsVector | Exception]:
+        """One vector per (IMSI, network name, actor) request of EAP conversations that
+        arrived together: an EAP-AKA' vector bound to the network name (as
+        :meth:`eap_aka_prime`), or with no name a UMTS vector for EAP-AKA (as
+        :meth:`umts_vector`). One read, one group commit (one durable transaction,
+        one audit append), as :meth:`eps_vectors_many`; each entry is that request's
+        vector or the error it alone failed with, and a failed write raises for all.
+        """
+        def issue(sim: Sim, alg: AkaFunctions, known: tuple[str, int],
+                  request: tuple[Imsi, str | None, str]) -> _Issue:
+            _imsi, name, actor = request
+            if name is None:
+                return _Issue(sim, _umts_producer(alg, sim.amf, self._rand), actor,
+                              "auc.umts-av", {}, known=known)
+            return _Issue(sim, _eap_prime_producer(alg, sim.amf, name, self._rand), actor,
+                          "auc.eap-aka-prime", {"network_name": name}, known=known)
+
+        return [out[0] if isinstance(out, list) else out
+                for out in self._issue_many(self._prepare_many(requests, issue))]
+
+    def _prepare_many(
+        self, requests: Sequence[R],
+        issue: Callable[[Sim, AkaFunctions, tuple[str, int], R], _Issue],
+    ) -> list[_Issue | Exception]:
+        """The issues of requests (each starting with its IMSI) that arrived together:
+        their SIMs, sealed secrets and SQN states read in one query, the algorithm
+        sets from the memo where it still holds; NotFound/AuthenticationFailure per
+        request."""
         issues: list[_Issue | Exception] = []
-        rows = self._inv.auth_rows([imsi.value for imsi, _, _ in requests])
-        for imsi, sn_name, actor in requests:
-            row = rows.get(imsi.value)
+        rows = self._inv.auth_rows([request[0].value for request in requests])
+        for request in requests:
+            imsi = request[0].value
+            row = rows.get(imsi)
             try:
-                sim, alg = self._credentials(imsi.value, row)
+                sim, alg = self._credentials(imsi, row)
             except (NotFound, AuthenticationFailure) as exc:
                 issues.append(exc)
                 continue
             assert row is not None  # _credentials raised NotFound otherwise
-            issues.append(_Issue(
-                sim, _he_producer(alg, sn_name, sim.amf, self._rand), actor,
-                "auc.5g-he-av", {"serving_network_name": sn_name},
-                known=(str(row[AUTH_ROW_SQN]), int(row[AUTH_ROW_SQN + 1]))))
-        return [out[0] if isinstance(out, list) else out for out in self._issue_many(issues)]
+            issues.append(issue(sim, alg, (str(row[AUTH_ROW_SQN]), int(row[AUTH_ROW_SQN + 1])),
+                                request))
+        return issues
 
     def _issue_many(self, issues: list[_Issue | Exception]) -> list[list[Any] | Exception]:
         """Queue the issues into the group commit at once; each one's output or error."""
@@ -371,26 +423,16 @@ class AuthService:
     ) -> EapAkaPrimeVector:
         """One EAP-AKA' vector (CK', IK' bound to ``network_name``)."""
         sim, alg = self.subscriber(imsi)
-
-        def produce(state: AucSqnState) -> tuple[list[EapAkaPrimeVector], AucSqnState]:
-            sqns, after = state.issue(1)
-            vector = eap_aka_prime_vector(alg, sqns[0], sim.amf, network_name, self._rand(16))
-            return [vector], after
-
         return self._advance(
-            sim, produce, actor=actor, action="auc.eap-aka-prime",
-            details={"network_name": network_name},
+            sim, _eap_prime_producer(alg, sim.amf, network_name, self._rand), actor=actor,
+            action="auc.eap-aka-prime", details={"network_name": network_name},
         )[0]
 
     def umts_vector(self, imsi: Imsi, *, actor: str = "auc") -> UmtsVector:
         """One UMTS AV (CK and IK in clear) for a BSF over Zh (TS 33.220 §4.5.2, TS 29.109)."""
         sim, alg = self.subscriber(imsi)
-
-        def produce(state: AucSqnState) -> tuple[list[UmtsVector], AucSqnState]:
-            sqns, after = state.issue(1)
-            return [umts_vector(alg, sqns[0], sim.amf, self._rand(16))], after
-
-        return self._advance(sim, produce, actor=actor, action="auc.umts-av", details={})[0]
+        return self._advance(sim, _umts_producer(alg, sim.amf, self._rand), actor=actor,
+                             action="auc.umts-av", details={})[0]
 
     def seq_ahead(self, imsi: Imsi, sqn_ms: bytes, seq_he: int) -> int:
         """How far SEQ_MS of ``sqn_ms`` is beyond ``seq_he`` (0 if not beyond).
