@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from simtrust.aaa._accounting import AccountingPath
@@ -214,22 +215,8 @@ class RadiusServer(AccountingPath):
         try:
             with self.attach.deferred_audit():
                 for data, addr in burst:
-                    self._local.pending = []
-                    try:
-                        staged = self._stage(data, addr, None)
-                        if not isinstance(staged, _Staged):
-                            answer = staged
-                        elif staged.is_eap and self.eap is not None:
-                            eap.append((staged, addr))
-                            continue
-                        else:
-                            answer = self._answer_staged(staged, _to(send, addr))
-                    except (ValueError, SimtrustError) as exc:
-                        self.counters["malformed"] += 1
-                        _log.warning("RADIUS auth datagram from %s dropped: %s", addr[0], exc)
-                        continue
-                    if answer is not None:
-                        answers.append((answer, addr))
+                    self._collect(answers, addr, partial(self._stage_or_answer, data, addr,
+                                                         send, eap))
                 if eap:
                     self._answer_eap(eap, send, answers)
         except BaseException:
@@ -253,15 +240,35 @@ class RadiusServer(AccountingPath):
              staged.request.get(Attr.STATE), f"radius:{staged.client.name}")
             for staged, _addr in eap])
         for (staged, addr), outcome in zip(eap, outcomes, strict=True):
-            self._local.pending = []
-            try:
-                answer = self._answer_staged(staged, _to(send, addr), outcome)
-            except (ValueError, SimtrustError) as exc:
-                self.counters["malformed"] += 1
-                _log.warning("RADIUS auth datagram from %s dropped: %s", addr[0], exc)
-                continue
-            if answer is not None:
-                answers.append((answer, addr))
+            self._collect(answers, addr, partial(self._answer_staged, staged, _to(send, addr),
+                                                 outcome))
+
+    def _collect(self, answers: list[tuple[bytes, tuple[str, int]]], addr: tuple[str, int],
+                 work: Callable[[], bytes | None]) -> None:
+        """Run one datagram's ``work`` of a burst; its answer joins ``answers`` (a bad
+        datagram is counted and dropped, the burst goes on)."""
+        self._local.pending = []
+        try:
+            answer = work()
+        except (ValueError, SimtrustError) as exc:
+            self.counters["malformed"] += 1
+            _log.warning("RADIUS auth datagram from %s dropped: %s", addr[0], exc)
+            return
+        if answer is not None:
+            answers.append((answer, addr))
+
+    def _stage_or_answer(self, data: bytes, addr: tuple[str, int],
+                         send: Callable[[bytes, tuple[str, int]], None],
+                         eap: list[tuple[_Staged, tuple[str, int]]]) -> bytes | None:
+        """A burst's datagram: answered now, or (an EAP response) kept in ``eap`` to be
+        answered with the burst's other EAP responses."""
+        staged = self._stage(data, addr, None)
+        if not isinstance(staged, _Staged):
+            return staged
+        if staged.is_eap and self.eap is not None:
+            eap.append((staged, addr))
+            return None
+        return self._answer_staged(staged, _to(send, addr))
 
     def _stage(self, data: bytes, addr: tuple[str, int], secret: bytes | None
                ) -> _Staged | bytes | None:
