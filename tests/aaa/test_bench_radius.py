@@ -14,6 +14,12 @@ def test_quick_radius_bench_reports_its_keys() -> None:
     for key in ("access_per_s", "access_p99_s", "accounting_per_s", "eap_aka_prime_per_s"):
         assert metrics[key] > 0, key
     assert result["limits"]["udp_echo_per_s"] > 0
+    # p99 from the open loop at a fixed offered rate; the closed loop's kept apart
+    assert metrics["access_open_per_s"] > 0
+    assert metrics["access_closed_p99_s"] > 0
+    offered = result["notes"]["access_open"]
+    assert offered["sent"] == offered["answered"] + offered["lost"]
+    assert 0 < result["limits"]["fsync_p50_s"] <= result["limits"]["fsync_p99_s"]
     assert result["limits"]["freeradius_pap_per_s"] > 0
     assert result["ratios"]["access_vs_freeradius"] > 0
     assert result["notes"]["accounting_committed"] >= 1000
