@@ -178,3 +178,43 @@ def test_durable_commit_without_sync_waits_for_sync_through(tmp_path: Path) -> N
         assert [2, 3] == syncs
     finally:
         db.close()
+
+
+def test_with_settle_a_batch_s_callers_return_only_after_its_settle() -> None:
+    release_write = threading.Event()
+    second_syncing = threading.Event()
+    release_sync = threading.Event()
+    written: list[list[str]] = []
+    returned: list[str] = []
+
+    def write(items: Sequence[str]) -> int:
+        if not written:
+            release_write.wait(30)
+        written.append(sorted(items))
+        return len(written)
+
+    def settle(token: int) -> None:
+        if token == 2:
+            second_syncing.set()
+            release_sync.wait(30)
+
+    group: GroupCommit[str] = GroupCommit(write, settle)
+
+    def caller(name: str) -> threading.Thread:
+        thread = threading.Thread(target=lambda: (group.submit(name), returned.append(name)))
+        thread.start()
+        return thread
+
+    first = caller("a")
+    _wait_until(lambda: group._leading)
+    others = [caller("b"), caller("c")]
+    _wait_until(lambda: len(group._queue) == 2)
+    release_write.set()
+    assert second_syncing.wait(30)
+    first.join(30)
+    assert [["a"], ["b", "c"]] == written
+    assert ["a"] == returned  # b and c wait for their batch's fsync, whoever leads it
+    release_sync.set()
+    for thread in others:
+        thread.join(30)
+    assert ["a", "b", "c"] == sorted(returned)

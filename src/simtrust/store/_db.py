@@ -137,6 +137,8 @@ class Database(ABC):
 
     def _sync_through(self, ticket: int) -> None:
         """Return once durable commit ``ticket`` is on disk (one fsync covers many)."""
+        if self._synced >= ticket:
+            return
         with self._sync_lock:
             if self._synced >= ticket:
                 return

@@ -14,11 +14,12 @@ item it carried, so nothing is acknowledged that is not stored.
 the same batch and the call returns when all of them are.
 
 With ``settle``, writing is two steps: ``write`` commits the batch and returns a
-token without waiting for the disk, and every caller of the batch then calls
-``settle(token)`` (the fsync, shared by whoever waits for it at the same time)
-before it returns. The next leader may commit its batch while the previous
-batch's fsync runs, so the commits of a stream of batches overlap their flushes;
-still no caller returns before its item is on disk.
+token without waiting for the disk, the leader hands leadership on, then calls
+``settle(token)`` (the fsync, shared with a leader syncing at the same time) and
+only then wakes the batch's callers. The next leader commits its batch while the
+previous batch's fsync runs, so the commits of a stream of batches overlap their
+flushes; still no caller returns before its item is on disk, and a failed settle
+raises in every caller of the batch.
 """
 
 from __future__ import annotations
@@ -33,13 +34,13 @@ T = TypeVar("T")
 
 
 class _Slot(Generic[T]):
-    __slots__ = ("done", "error", "items", "token")
+    __slots__ = ("done", "error", "items", "taken")
 
     def __init__(self, items: list[T]) -> None:
         self.items = items
         self.done = False
+        self.taken = False
         self.error: BaseException | None = None
-        self.token: Any = None
 
 
 class GroupCommit(Generic[T]):
@@ -72,34 +73,41 @@ class GroupCommit(Generic[T]):
         slot = _Slot(items)
         with self._cond:
             self._queue.append(slot)
-            while not slot.done and self._leading:
+            # A slot taken into a batch waits for that batch; the others for a turn to lead.
+            while not slot.done and (self._leading or slot.taken):
                 self._cond.wait()
             if slot.done:
                 if slot.error is not None:
                     raise slot.error
-                self._settled(slot.token)
                 return
             self._leading = True
             batch, self._queue = self._queue, []
+            for queued in batch:
+                queued.taken = True
         error: BaseException | None = None
-        token: Any = None
+        released = False
         try:
             token = self._write([item for s in batch for item in s.items])
         except BaseException as exc:  # noqa: BLE001 - re-raised in every caller of the batch
             error = exc
+        if error is None and self._settle is not None:
+            # Committed: the next leader may write its batch while this one is synced.
+            with self._cond:
+                self._leading = False
+                self._cond.notify_all()
+            released = True
+            try:
+                self._settle(token)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in every caller of the batch
+                error = exc
         with self._cond:
             for queued in batch:
                 queued.error = error
-                queued.token = token
                 queued.done = True
             self.batches += 1
             self.items += sum(len(s.items) for s in batch)
-            self._leading = False
+            if not released:
+                self._leading = False
             self._cond.notify_all()
         if error is not None:
             raise error
-        self._settled(token)
-
-    def _settled(self, token: Any) -> None:
-        if self._settle is not None:
-            self._settle(token)
