@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -152,3 +153,19 @@ def test_canonical_equals_sorted_compact_json(details: dict, actor: str, tenant:
     expected = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     assert expected == _canonical(7, "e", doc["at"], actor, "a.b", doc["subject"], "info",
                                   "r\n", tenant, details)
+
+
+def test_append_many_without_returning_chains_the_same_records(runtime: Runtime) -> None:
+    entries = [AuditEntry("test", "thing.touch", f"thing:{i}", "success", details={"i": i})
+               for i in range(5)]
+    assert [] == runtime.audit.append_many(entries, returning=False)
+    events = list(runtime.audit.iter_all())
+    assert [{"i": i} for i in range(5)] == [e.details for e in events]
+    # records without a time of their own share the call's one clock reading
+    assert 1 == len({e.at for e in events})
+    ids = [e.event_id for e in events]
+    assert len(set(ids)) == 5
+    for event_id in ids:
+        parsed = uuid.UUID(event_id)
+        assert (4, uuid.RFC_4122, event_id) == (parsed.version, parsed.variant, str(parsed))
+    assert [] == runtime.audit.verify()

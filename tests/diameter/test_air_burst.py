@@ -59,3 +59,22 @@ def test_a_burst_of_airs_is_answered_one_by_one(env: Env, mme: Mme) -> None:
     assert 3 == len(issued)
     assert {"diameter:mme.test.realm"} == {e.actor for e in issued}
     assert 3 == env.subs.auth.group_commit.items - items_before
+
+
+def test_messages_split_and_joined_across_reads_are_each_answered_once(
+    env: Env, mme: Mme
+) -> None:
+    """The node frames messages from whatever the reads return: a message cut inside
+    its header and inside its AVPs, two messages glued together, each answered once."""
+    env.subs.inventory.add_sim(TENANT, spec(1), actor="test")
+    stamped = [mme.stamp(air(imsi(1).value)) for _ in range(3)]
+    wire = b"".join(r.as_bytes() for r in stamped)
+    first = len(stamped[0].as_bytes())
+    for piece in (wire[:7], wire[7:first + 30], wire[first + 30:]):
+        mme.send_raw(piece)
+    hbhs = []
+    for _ in stamped:
+        raw = mme.read_raw()
+        assert 2001 == decode_message(raw).u32(268)
+        hbhs.append(int.from_bytes(raw[12:16], "big"))
+    assert sorted(r.header.hop_by_hop_identifier for r in stamped) == sorted(hbhs)
