@@ -115,7 +115,7 @@ class CertificateAuthorities:
         #: Issuance records of concurrent requests share one transaction (group commit);
         #: every caller returns only after the transaction holding its record committed.
         self._commits: GroupCommit[tuple[tuple[Any, ...], AuditEntry]] = GroupCommit(
-            self._write_batch, db.sync_through)
+            self._write_issued)
         self.status = CertificateStatus(db, audit, clock, lookup=self.get,
                                         signing_key=self._key, notify=self._notify)
         self.certificates = self.status.certificates
@@ -590,13 +590,6 @@ class CertificateAuthorities:
             self._write_issued([(row, entry)])
         else:
             self._commits.submit((row, entry))
-
-    def _write_batch(self, batch: Sequence[tuple[tuple[Any, ...], AuditEntry]]) -> int:
-        """A group commit's batch: committed here, synced by each caller (the next batch
-        commits during this one's fsync); returns the ticket to sync through."""
-        with self._db.transaction(durable=True, sync=False):
-            self._write_issued(batch)
-        return self._db.durable_ticket()
 
     def _write_issued(self, batch: Sequence[tuple[tuple[Any, ...], AuditEntry]]) -> None:
         """One durable transaction (fsync) for the certificates and audit records of ``batch``."""

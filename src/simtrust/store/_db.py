@@ -12,10 +12,7 @@ A ``durable`` transaction is on disk when it returns. SQLite runs with
 machine), so a durable commit then fsyncs the write-ahead log, outside the
 connection lock: commits that land while one fsync runs are covered by the
 next one, which is group commit at the file level (the pattern of
-PostgreSQL's own ``commit_delay``). A durable transaction may also leave its
-fsync to the caller (``sync=False`` then :meth:`Database.sync_through` with
-:meth:`Database.durable_ticket`), so that a group committer lets the next
-batch commit while this one's fsync runs. PostgreSQL commits with
+PostgreSQL's own ``commit_delay``). PostgreSQL commits with
 ``synchronous_commit = on`` for a durable transaction, the server flushing
 its WAL before COMMIT returns.
 """
@@ -74,15 +71,11 @@ class Database(ABC):
         return sql
 
     @contextmanager
-    def transaction(self, *, durable: bool = False, sync: bool = True) -> Iterator[Database]:
+    def transaction(self, *, durable: bool = False) -> Iterator[Database]:
         """Run the block atomically; nested use joins the outer transaction.
 
         ``durable``: the outermost transaction is on disk (fsync) before its
         ``with`` block exits; a durable nested block makes the outer one durable.
-        ``sync=False`` on the outermost block: a durable commit returns before its
-        fsync, and the caller must call :meth:`sync_through` with a
-        :meth:`durable_ticket` taken after the block before anything it wrote is
-        acknowledged (nested blocks follow the outer one's choice).
         """
         ticket = 0
         with self._lock:
@@ -116,17 +109,7 @@ class Database(ABC):
                 self._on_rollback.clear()
                 if self._durable:
                     self._commits += 1
-                    ticket = self._commits if sync else 0
-        if ticket:
-            self._sync_through(ticket)
-
-    def durable_ticket(self) -> int:
-        """A ticket covering every durable commit made so far (see :meth:`sync_through`)."""
-        return self._commits
-
-    def sync_through(self, ticket: int) -> None:
-        """Return once the durable commits up to ``ticket`` are on disk; concurrent
-        callers share one fsync."""
+                    ticket = self._commits
         if ticket:
             self._sync_through(ticket)
 
@@ -137,8 +120,6 @@ class Database(ABC):
 
     def _sync_through(self, ticket: int) -> None:
         """Return once durable commit ``ticket`` is on disk (one fsync covers many)."""
-        if self._synced >= ticket:
-            return
         with self._sync_lock:
             if self._synced >= ticket:
                 return

@@ -12,21 +12,13 @@ item it carried, so nothing is acknowledged that is not stored.
 :meth:`GroupCommit.submit_many` hands in several items of one caller at once
 (a server that decided a burst of requests on one thread): they are written in
 the same batch and the call returns when all of them are.
-
-With ``settle``, writing is two steps: ``write`` commits the batch and returns a
-token without waiting for the disk, the leader hands leadership on, then calls
-``settle(token)`` (the fsync, shared with a leader syncing at the same time) and
-only then wakes the batch's callers. The next leader commits its batch while the
-previous batch's fsync runs, so the commits of a stream of batches overlap their
-flushes; still no caller returns before its item is on disk, and a failed settle
-raises in every caller of the batch.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 __all__ = ["GroupCommit"]
 
@@ -34,24 +26,21 @@ T = TypeVar("T")
 
 
 class _Slot(Generic[T]):
-    __slots__ = ("done", "error", "items", "taken")
+    __slots__ = ("done", "error", "items")
 
     def __init__(self, items: list[T]) -> None:
         self.items = items
         self.done = False
-        self.taken = False
         self.error: BaseException | None = None
 
 
 class GroupCommit(Generic[T]):
     """Batches concurrent ``submit`` calls into single ``write`` calls."""
 
-    __slots__ = ("_cond", "_leading", "_queue", "_settle", "_write", "batches", "items")
+    __slots__ = ("_cond", "_leading", "_queue", "_write", "batches", "items")
 
-    def __init__(self, write: Callable[[Sequence[T]], Any],
-                 settle: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, write: Callable[[Sequence[T]], None]) -> None:
         self._write = write
-        self._settle = settle
         self._cond = threading.Condition(threading.Lock())
         self._queue: list[_Slot[T]] = []
         self._leading = False
@@ -73,8 +62,7 @@ class GroupCommit(Generic[T]):
         slot = _Slot(items)
         with self._cond:
             self._queue.append(slot)
-            # A slot taken into a batch waits for that batch; the others for a turn to lead.
-            while not slot.done and (self._leading or slot.taken):
+            while not slot.done and self._leading:
                 self._cond.wait()
             if slot.done:
                 if slot.error is not None:
@@ -82,32 +70,18 @@ class GroupCommit(Generic[T]):
                 return
             self._leading = True
             batch, self._queue = self._queue, []
-            for queued in batch:
-                queued.taken = True
         error: BaseException | None = None
-        released = False
         try:
-            token = self._write([item for s in batch for item in s.items])
+            self._write([item for s in batch for item in s.items])
         except BaseException as exc:  # noqa: BLE001 - re-raised in every caller of the batch
             error = exc
-        if error is None and self._settle is not None:
-            # Committed: the next leader may write its batch while this one is synced.
-            with self._cond:
-                self._leading = False
-                self._cond.notify_all()
-            released = True
-            try:
-                self._settle(token)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in every caller of the batch
-                error = exc
         with self._cond:
             for queued in batch:
                 queued.error = error
                 queued.done = True
             self.batches += 1
             self.items += sum(len(s.items) for s in batch)
-            if not released:
-                self._leading = False
+            self._leading = False
             self._cond.notify_all()
         if error is not None:
             raise error

@@ -166,8 +166,7 @@ class AuthService:
         self._inv = inventory
         self._rand = rand
         #: Concurrent SQN advances share one durable transaction (``batches``/``items``).
-        self.group_commit: GroupCommit[_Issue] = GroupCommit(
-            self._write_issues, inventory.db.sync_through)
+        self.group_commit: GroupCommit[_Issue] = GroupCommit(self._write_issues)
         self._memo: dict[str, _Credentials] = {}
         self._memo_size = max(0, credential_memo)
         inventory.subscribe(self._on_change)
@@ -246,17 +245,15 @@ class AuthService:
             _backoff(attempt)  # another process advanced this SIM between read and swap
         raise Conflict("SQN state is contended; retry", iccid=sim.iccid.value)
 
-    def _write_issues(self, batch: Sequence[_Issue]) -> int:
-        """Advance every queued request's SQN state in one durable transaction;
-        returns the ticket its callers sync through before they answer (the next
-        batch commits while this one's fsync runs).
+    def _write_issues(self, batch: Sequence[_Issue]) -> None:
+        """Advance every queued request's SQN state in one durable transaction.
 
         Requests for one SIM in one batch read each other's advance (same
         transaction); a compare-and-swap lost to another process marks only its
         request, which is retried in the next batch.
         """
         inv = self._inv
-        with inv.db.transaction(durable=True, sync=False):
+        with inv.db.transaction(durable=True):
             entries: list[AuditEntry] = []
             done: list[tuple[_Issue, list[Any]]] = []
             # The state each SIM has after this batch's advances so far.
@@ -294,11 +291,9 @@ class AuthService:
                 done.append((issue, out))
             if entries:
                 inv.audit.append_many(entries, returning=False)
-        # Answers are released only after the commit above; callers return them only
-        # after syncing through the ticket (GroupCommit's settle).
+        # Answers are released only after the commit (and its fsync) above.
         for issue, out in done:
             issue.out = out
-        return inv.db.durable_ticket()
 
     def eps_vectors(
         self, imsi: Imsi, serving: Plmn, count: int = 1, *, actor: str = "auc"
