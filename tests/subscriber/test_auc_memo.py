@@ -198,9 +198,9 @@ def test_eap_vectors_of_a_burst_share_one_commit_and_one_audit_append(
     appends: list[int] = []
     original = type(subs.inventory.audit).append_many
 
-    def append_many(self: Any, entries: Any) -> Any:
+    def append_many(self: Any, entries: Any, **options: Any) -> Any:
         appends.append(len(entries))
-        return original(self, entries)
+        return original(self, entries, **options)
 
     monkeypatch.setattr(type(subs.inventory.audit), "append_many", append_many)
     batches = subs.auth.group_commit.batches
