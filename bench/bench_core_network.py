@@ -44,7 +44,7 @@ from pathlib import Path
 
 from simtrust.alerts import MemorySink
 from simtrust.benchmark import BenchResult
-from simtrust.config import load_settings
+from simtrust.config import load_settings, usable_cores
 from simtrust.diameter import Avp, Message, decode_message
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
@@ -70,27 +70,71 @@ V = 10415
 S6A = 16777251
 
 _SERVER = """
-import sys, threading
+import os, socket, subprocess, sys, threading
 from pathlib import Path
-from simtrust.config import load_settings
+from simtrust.config import load_settings, usable_cores
 from simtrust.diameter import DiameterListener, NodeSettings
+from simtrust.runtime import Runtime, settle_gc
+from simtrust.alerts import MemorySink
+from simtrust.sbi import ConnectionDealer, SbiServer, create_sbi_app
+from simtrust.subscriber import build_services
+home, workers = Path(sys.argv[1]), int(sys.argv[3])
+rt = Runtime.open(load_settings(env={}, home=home))
+subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[MemorySink()])
+peers = frozenset(f"mme{i}.bench" for i in range(int(sys.argv[2])))
+listener = DiameterListener(NodeSettings("hss.bench", "bench", peers, max_inflight=4096),
+                            subs.hss, subs.eir, rt.audit)
+host, port = listener.start("127.0.0.1", 0)
+procs, dealer = [], None
+if workers > 1:
+    # As `simtrust serve` with SIMTRUST_SBI_WORKERS: this process accepts, each worker
+    # process (own store connection) serves the connections dealt to it.
+    sock = socket.create_server(("127.0.0.1", 0), backlog=4096)
+    sbi_port = sock.getsockname()[1]
+    channels = []
+    for _ in range(workers):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        procs.append(subprocess.Popen([sys.executable, "-c", sys.argv[4], str(home),
+                                       str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        theirs.close()
+        channels.append(ours)
+    for proc in procs:
+        proc.stdout.readline()
+    dealer = ConnectionDealer(sock, channels).start()
+else:
+    sbi = SbiServer(create_sbi_app(subs.udm, None), "127.0.0.1", 0, lab_mode=True)
+    _, sbi_port = sbi.start()
+settle_gc()  # as `simtrust serve` does once its listeners are up
+print(port, sbi_port, flush=True)
+sys.stdin.read()
+if dealer is not None:
+    dealer.stop()
+    for proc in procs:
+        proc.stdin.close()
+        proc.wait()
+else:
+    sbi.stop()
+listener.stop()
+subs.close()
+rt.close()
+"""
+_SBI_WORKER = """
+import socket, sys
+from pathlib import Path
+from simtrust.config import load_settings, usable_cores
 from simtrust.runtime import Runtime, settle_gc
 from simtrust.alerts import MemorySink
 from simtrust.sbi import SbiServer, create_sbi_app
 from simtrust.subscriber import build_services
 rt = Runtime.open(load_settings(env={}, home=Path(sys.argv[1])))
 subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[MemorySink()])
-peers = frozenset(f"mme{i}.bench" for i in range(int(sys.argv[2])))
-listener = DiameterListener(NodeSettings("hss.bench", "bench", peers, max_inflight=4096),
-                            subs.hss, subs.eir, rt.audit)
-host, port = listener.start("127.0.0.1", 0)
 sbi = SbiServer(create_sbi_app(subs.udm, None), "127.0.0.1", 0, lab_mode=True)
-_, sbi_port = sbi.start()
-settle_gc()  # as `simtrust serve` does once its listeners are up
-print(port, sbi_port, flush=True)
+sbi.start_handed(socket.socket(fileno=int(sys.argv[2])))
+settle_gc()
+print("ready", flush=True)
 sys.stdin.read()
 sbi.stop()
-listener.stop()
 subs.close()
 rt.close()
 """
@@ -331,6 +375,7 @@ def run(quick: bool) -> BenchResult:
     sims = 200 if quick else 5_000
     per_client = 100 if quick else 2_500
     result = BenchResult(NAME)
+    sbi_workers = int(os.environ.get("SIMTRUST_BENCH_SBI_WORKERS", "0")) or usable_cores()
     with tempfile.TemporaryDirectory(prefix="simtrust-bench-corenet-") as tmp:
         home = Path(tmp) / "home"
         rt = Runtime.initialise(load_settings(env={}, home=home))
@@ -349,7 +394,8 @@ def run(quick: bool) -> BenchResult:
             services.close()
         finally:
             rt.close()
-        server = subprocess.Popen([sys.executable, "-c", _SERVER, str(home), str(CLIENTS)],
+        server = subprocess.Popen([sys.executable, "-c", _SERVER, str(home), str(CLIENTS),
+                                   str(sbi_workers), _SBI_WORKER],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL, text=True)
         try:
@@ -405,5 +451,6 @@ def run(quick: bool) -> BenchResult:
         "store": "sqlite", "vectors_per_air": 1,
         "load": "a second process on loopback (this one), server in a subprocess",
         "sbi": "h2c prior knowledge, simtrust.sbi H2Server (h2), h2load as the client",
+        "sbi_workers": sbi_workers,
     })
     return result

@@ -21,9 +21,17 @@ from typing import Any
 
 from simtrust.errors import ConfigError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "load_settings", "usable_cores"]
 
 _DEFAULT_BIND = "127.0.0.1:8470"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (worker counts default to it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +64,7 @@ class Settings:
     diameter_tls_key: str = ""
     diameter_tls_ca: str = ""
     sbi_bind: str = ""
+    sbi_workers: int = 0
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
@@ -110,12 +119,13 @@ class Settings:
     @property
     def api_worker_count(self) -> int:
         """API worker processes: ``api_workers``, or one per usable core when 0."""
-        if self.api_workers:
-            return self.api_workers
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # not Linux
-            return max(1, os.cpu_count() or 1)
+        return self.api_workers or usable_cores()
+
+    @property
+    def sbi_worker_count(self) -> int:
+        """SBI worker processes: ``sbi_workers``, or one per usable core when 0 (1: the
+        SBI is served by the ``serve`` process itself)."""
+        return self.sbi_workers or usable_cores()
 
     @property
     def callback_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -197,6 +207,7 @@ _ENV = {
     "diameter_tls_key": "SIMTRUST_DIAMETER_TLS_KEY",
     "diameter_tls_ca": "SIMTRUST_DIAMETER_TLS_CA",
     "sbi_bind": "SIMTRUST_SBI_BIND",
+    "sbi_workers": "SIMTRUST_SBI_WORKERS",
     "tls_cert": "SIMTRUST_TLS_CERT",
     "tls_key": "SIMTRUST_TLS_KEY",
     "tls_client_ca": "SIMTRUST_TLS_CLIENT_CA",
@@ -348,7 +359,7 @@ def _coerce(key: str, raw: Any) -> Any:
         ):
             raise ConfigError(f"{key} must be HOST:PORT, got {text!r}", setting=key)
         return text
-    if key == "api_workers":
+    if key in ("api_workers", "sbi_workers"):
         try:
             count = int(raw)
         except (TypeError, ValueError) as exc:

@@ -53,6 +53,7 @@ def test_serve_runs_the_sbi_and_registers_at_the_nrf(tmp_path: Path, shared_dir:
     env = {**os.environ, "SIMTRUST_HOME": str(tmp_path / "home"),
            "SIMTRUST_API_BIND": f"127.0.0.1:{_free_port()}",
            "SIMTRUST_SBI_BIND": f"127.0.0.1:{sbi_port}",
+           "SIMTRUST_SBI_WORKERS": "2",  # the master deals connections to two workers
            "SIMTRUST_NRF_URL": f"http://127.0.0.1:{nrf_port}",
            "SIMTRUST_UDM_INSTANCE_ID": UDM_ID,
            "SIMTRUST_ANCHOR_INTERVAL_S": "0"}

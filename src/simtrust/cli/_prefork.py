@@ -95,8 +95,15 @@ class ApiWorkers:
         with self._lock:
             return [p.pid for p in self._procs]
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        fd = self._sock.fileno()
+    #: The worker's entry point (``python -c``).
+    command = _WORKER
+
+    def _worker_fd(self, slot: int) -> int:
+        """The descriptor worker ``slot`` serves: the inherited listening socket."""
+        return self._sock.fileno()
+
+    def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
+        fd = self._worker_fd(slot)
         env = {**os.environ, "SIMTRUST_WORKER_FDS": f"{fd},{self._watch_r}",
                "SIMTRUST_WORKER_MASTER": str(os.getpid())}
         if self._lwm2m:
@@ -104,7 +111,7 @@ class ApiWorkers:
         if self._options.tls_cert is not None and self._options.tls_key is not None:
             env["SIMTRUST_WORKER_TLS"] = f"{self._options.tls_cert}\n{self._options.tls_key}"
         proc = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed command
-            [sys.executable, "-c", _WORKER], env=env, pass_fds=(fd, self._watch_r),
+            [sys.executable, "-c", self.command], env=env, pass_fds=(fd, self._watch_r),
             stdin=subprocess.DEVNULL,
             # Its own process group: a terminal's Ctrl-C reaches the master, which stops
             # the workers in order, instead of every process at once.
@@ -115,7 +122,7 @@ class ApiWorkers:
 
     def start(self) -> ApiWorkers:
         with self._lock:
-            self._procs = [self._spawn() for _ in range(self._count)]
+            self._procs = [self._spawn(slot) for slot in range(self._count)]
         return self
 
     def check(self) -> list[tuple[int, int]]:
@@ -130,7 +137,7 @@ class ApiWorkers:
                 lived = time.monotonic() - self._started.pop(proc.pid, 0.0)
                 if lived < _MIN_LIFE_S:
                     time.sleep(_MIN_LIFE_S - lived)
-                self._procs[i] = self._spawn()
+                self._procs[i] = self._spawn(i)
                 self.restarts += 1
         return exited
 

@@ -9,7 +9,6 @@ import signal
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -24,6 +23,7 @@ from simtrust.audit.anchoring import anchor_pending
 from simtrust.benchmark import discover, load_bench
 from simtrust.cli._common import console, emit_json, err_console, open_runtime
 from simtrust.cli._prefork import ApiWorkers, WorkerOptions, tls_context_check
+from simtrust.cli._sbi import advertised_ip, start_sbi
 from simtrust.config import load_settings
 from simtrust.demo import run_demo
 from simtrust.detect import StormGuard, storm_guard_from
@@ -180,7 +180,8 @@ def serve(
             stops.append(bootstrap.stop)
         stops += [listener.close for listener in _start_radius(rt)]
         sbi_storm: list[StormGuard] = []
-        stops += reversed(_start_sbi(rt, sbi_storm))
+        sbi_stops, sbi_pool = start_sbi(rt, sbi_storm)
+        stops += reversed(sbi_stops)
         if rt.settings.fraud_consortium:
             # partners' reports already on the ledger apply before the first event
             rt.fraud_intel.catch_up(rt.ledger)
@@ -199,6 +200,8 @@ def serve(
         while not stop.wait(0.5):
             for pid, status in pool.check():
                 err_console.print(f"API worker {pid} exited ({status}); started another")
+            for pid, status in sbi_pool.check() if sbi_pool is not None else ():
+                err_console.print(f"SBI worker {pid} exited ({status}); started another")
             if tunnels is not None:
                 tunnels.check()  # connects again after charon restarted
             if applier is not None:
@@ -258,71 +261,6 @@ def _fraud_tick(rt: Runtime, diameter: DiameterListener | None,
         err_console.print(f"fraud status not updated: {detail}")
 
 
-def _udm_instance_id(rt: Runtime) -> str:
-    """The UDM's NF instance id: the setting, else a UUID kept in the data directory."""
-
-    if rt.settings.udm_instance_id:
-        return rt.settings.udm_instance_id
-    path = rt.settings.home / "udm-instance-id"
-    if not path.is_file():
-        path.write_text(str(uuid.uuid4()) + "\n", encoding="utf-8")
-    return str(uuid.UUID(path.read_text(encoding="utf-8").strip()))
-
-
-def _start_sbi(rt: Runtime, storm_out: list[StormGuard] | None = None,
-               ) -> list[Callable[[], None]]:
-    """The UDM's HTTP/2 SBI (and NRF registration) when ``SIMTRUST_SBI_BIND`` is set.
-
-    Returns the stop functions, NRF client first (it deregisters while the
-    server still answers); the storm guard, if any, is appended to ``storm_out``.
-    """
-    settings = rt.settings
-    if not settings.sbi_bind:
-        return []
-
-    from simtrust.sbi import (  # noqa: PLC0415 - heavy: the HTTP/2 SBI app (Starlette, h2)
-        NrfClient,
-        SbiServer,
-        TokenVerifier,
-        create_sbi_app,
-        udm_profile,
-    )
-
-    udm = rt.subscriber.udm
-    instance = _udm_instance_id(rt)
-    verifier = None
-    if settings.nrf_public_key:
-        verifier = TokenVerifier(Path(settings.nrf_public_key).read_bytes(), instance,
-                                 issuer=settings.nrf_instance_id or None)
-    host, _, port = settings.sbi_bind.rpartition(":")
-    guard = storm_guard_from(settings.storm_rates)
-    if guard is not None and storm_out is not None:
-        storm_out.append(guard)
-    server = SbiServer(
-        create_sbi_app(udm, verifier, max_body_bytes=settings.max_body_bytes,
-                       aanf=rt.bootstrap.aanf, storm=guard,
-                       tenant_of=rt.subscriber.hss.tenant_of,
-                       observer=rt.detect.observe_sim), host, int(port),
-        cert=Path(settings.tls_cert) if settings.tls_cert else None,
-        key=Path(settings.tls_key) if settings.tls_key else None,
-        client_ca=Path(settings.tls_client_ca) if settings.tls_client_ca else None,
-        lab_mode=verifier is None)
-    bound = server.start()
-    scheme = "https" if server.tls else "http"
-    mode = "OAuth2 tokens required" if verifier else "lab mode: no tokens, loopback only"
-    err_console.print(f"simtrust SBI (Nudm_UEAU, HTTP/2) on {scheme}://{bound[0]}:{bound[1]}"
-                      f" as UDM {instance} ({mode})")
-    stops: list[Callable[[], None]] = [server.stop]
-    if settings.nrf_url:
-        advertised = _advertised_ip(bound[0])
-        nrf = NrfClient(settings.nrf_url, lambda: udm_profile(
-            instance, udm.supi_ranges(), advertised, bound[1], scheme))
-        nrf.start()
-        stops.insert(0, nrf.stop)
-        err_console.print(f"registering at the NRF {settings.nrf_url}")
-    return stops
-
-
 def _start_radius(rt: Runtime) -> list[RadiusListener | RadiusStreamListener]:
     """The RADIUS listeners the settings name: UDP (``SIMTRUST_RADIUS_BIND`` /
     ``SIMTRUST_RADIUS_ACCT_BIND``), TCP (``SIMTRUST_RADIUS_TCP_BIND`` /
@@ -368,14 +306,6 @@ def _start_radius(rt: Runtime) -> list[RadiusListener | RadiusStreamListener]:
     return listeners
 
 
-def _advertised_ip(host: str) -> str:
-    """The Host-IP-Address to advertise for a bind host (the machine's own for a wildcard)."""
-    address = ipaddress.ip_address(socket.gethostbyname(host))
-    if address.is_unspecified:
-        return socket.gethostbyname(socket.gethostname())
-    return str(address)
-
-
 def _start_diameter(rt: Runtime) -> DiameterListener | None:
     """The S6a/S13 listener when ``SIMTRUST_DIAMETER_BIND`` is set (else None)."""
     settings = rt.settings
@@ -392,7 +322,7 @@ def _start_diameter(rt: Runtime) -> DiameterListener | None:
                           settings.diameter_tls_ca)
     node = NodeSettings(settings.diameter_origin_host, settings.diameter_origin_realm,
                         settings.diameter_peer_hosts,
-                        host_ip=_advertised_ip(host), tls=tls)
+                        host_ip=advertised_ip(host), tls=tls)
     listener = DiameterListener(node, subs.hss, subs.eir, rt.audit,
                                 storm=storm_guard_from(settings.storm_rates),
                                 observer=rt.detect.observe_sim)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -311,6 +312,15 @@ class H2Server:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Connection(self), sock=sock,
                                                 ssl=self._ssl, backlog=1024)
+
+    async def adopt(self, sock: socket.socket) -> None:
+        """Serve a connection another process accepted (handed over by fd passing)."""
+        loop = asyncio.get_running_loop()
+        sock.setblocking(False)
+        try:
+            await loop.connect_accepted_socket(lambda: _Connection(self), sock, ssl=self._ssl)
+        except (OSError, ssl.SSLError):
+            sock.close()  # the peer left or failed the TLS handshake: nothing to serve
 
     async def stop(self, grace: float = 2.0) -> None:
         """Stop accepting, send GOAWAY, let open streams finish for ``grace`` s, close."""

@@ -7,7 +7,9 @@ RFC 9113 §3.3); with a certificate and key it terminates TLS 1.2+ offering
 only ``h2`` in ALPN, and with a client CA it requires client certificates
 (mutual TLS, TS 33.501 §13.1). Without an OAuth2 verifier the server refuses
 to bind anything but loopback. The server runs on its own thread and event
-loop; :meth:`SbiServer.stop` drains and joins it.
+loop; :meth:`SbiServer.stop` drains and joins it. In a worker process of
+``simtrust serve`` it binds nothing and serves the connections the master
+accepts and hands over (:mod:`simtrust.sbi._handoff`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ import ipaddress
 import socket
 import ssl
 import threading
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 
 from simtrust.errors import ConfigError
 from simtrust.sbi._h2 import H2Server
+from simtrust.sbi._handoff import receive_connections
 
 __all__ = ["SbiServer"]
 
@@ -36,7 +41,8 @@ def _is_loopback(host: str) -> bool:
 
 
 class SbiServer:
-    """Hypercorn serving the SBI app on ``host:port`` in a background thread."""
+    """The SBI app served over HTTP/2 on ``host:port`` (or on connections handed over by
+    the master process) in a background thread."""
 
     def __init__(
         self, app: Starlette, host: str, port: int, *, cert: Path | None = None,
@@ -66,6 +72,7 @@ class SbiServer:
         self._server: H2Server | None = None
         self._thread: threading.Thread | None = None
         self.address: tuple[str, int] | None = None
+        self._unlisten: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"SbiServer({self.address}, tls={self.tls})"
@@ -78,6 +85,25 @@ class SbiServer:
         bound = sock.getsockname()
         self.address = (str(bound[0]), int(bound[1]))
         server = H2Server(self._app, ssl_context=self._ssl)
+        self._run(server, server.start(sock))
+        return self.address
+
+    def start_handed(self, channel: socket.socket) -> None:
+        """Serve the connections another process accepts and passes over ``channel``
+        (:class:`~simtrust.sbi._handoff.ConnectionDealer`) instead of binding."""
+        server = H2Server(self._app, ssl_context=self._ssl)
+        loop = self._loop
+
+        def adopt(conn: socket.socket) -> None:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            loop.create_task(server.adopt(conn))
+
+        async def listen() -> None:
+            self._unlisten = receive_connections(channel, adopt)
+
+        self._run(server, listen())
+
+    def _run(self, server: H2Server, setup: Coroutine[Any, Any, None]) -> None:
         self._server = server
         ready: Future[None] = Future()
 
@@ -85,7 +111,7 @@ class SbiServer:
             loop = self._loop
             asyncio.set_event_loop(loop)
             try:
-                loop.run_until_complete(server.start(sock))
+                loop.run_until_complete(setup)
             except BaseException as exc:  # noqa: BLE001 - handed to start()'s caller
                 ready.set_exception(exc)
                 return
@@ -100,13 +126,14 @@ class SbiServer:
         self._thread = threading.Thread(target=run, name="sbi", daemon=True)
         self._thread.start()
         ready.result(timeout=30)
-        return self.address
 
     def stop(self) -> None:
         """GOAWAY to every connection, let open streams finish (2 s), close, join."""
         if self._thread is None or self._server is None:
             return
         server = self._server
+        if self._unlisten is not None:
+            self._loop.call_soon_threadsafe(self._unlisten)
         done = asyncio.run_coroutine_threadsafe(server.stop(2.0), self._loop)
         try:
             done.result(timeout=10)
