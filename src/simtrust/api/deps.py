@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from pydantic import Field
+from starlette.concurrency import run_in_threadpool
 
 from simtrust.api._oauth import ACCESS_TOKEN_PREFIX, redeem
 from simtrust.errors import AuthenticationRequired, NotFound, PermissionDenied
@@ -85,7 +86,9 @@ class Principal:
             raise PermissionDenied("this action needs an operator-admin key")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain function dependency on its thread pool, a hand-off
+    # to another thread and back for one attribute read.
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -114,4 +117,22 @@ def get_principal(
     return Principal(key.id, key.role, key.tenant_id)
 
 
-CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+async def current_principal(
+    rt: CurrentRuntime,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal:
+    """:func:`get_principal`, answered on the event loop when the API key was accepted
+    moments ago (no store access); otherwise on the thread pool, as a plain dependency."""
+    presented = x_api_key
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        presented = token if scheme.lower() == "bearer" else None
+    if presented and not presented.startswith(ACCESS_TOKEN_PREFIX):
+        key = rt.tenants.authenticated_recently(presented)
+        if key is not None:
+            return Principal(key.id, key.role, key.tenant_id)
+    return await run_in_threadpool(get_principal, rt, authorization, x_api_key)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

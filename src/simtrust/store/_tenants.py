@@ -189,6 +189,18 @@ class TenantStore:
         )
         return NewApiKey(key, secret)
 
+    def authenticated_recently(self, presented: str) -> ApiKey | None:
+        """The key ``presented`` names if :meth:`authenticate` accepted it within the
+        last ``AUTH_CACHE_SECONDS``, without touching the store; None otherwise."""
+        if _KEY.fullmatch(presented.strip()) is None:
+            return None
+        digest = _digest(presented.strip())
+        with self._cache_lock:
+            cached = self._cache.get(digest)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        return None
+
     def authenticate(self, presented: str) -> ApiKey:
         """The live key ``presented`` names; AuthenticationRequired otherwise."""
         match = _KEY.fullmatch(presented.strip())
