@@ -8,7 +8,13 @@ import ssl
 import httpx
 import pytest
 
-from simtrust.bootstrap import EstRequest, digest_response, format_credentials, parse_digest
+from simtrust.bootstrap import (
+    Bsf,
+    EstRequest,
+    digest_response,
+    format_credentials,
+    parse_digest,
+)
 from simtrust.errors import AuthenticationFailure, DecodeError, NotFound
 
 from .conftest import LABEL, Env
@@ -103,3 +109,38 @@ def test_listener_answers_bad_http_with_4xx(env: Env) -> None:
         assert "application/ocsp-response" == bad_ocsp.headers["content-type"]
         big = http.post(f"{base}/.well-known/est/{LABEL}/simpleenroll", content=b"x" * 70_000)
         assert 413 == big.status_code
+
+
+def test_a_challenge_serves_one_successful_response(env: Env,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The challenge is read outside the transaction that stores the B-TID and used up
+    inside it: a second response with the same nonce is refused, and so is one whose
+    challenge another request took between its read and its commit."""
+    bsf = env.boot.bsf
+    applet = env.applet(1)
+    _, challenge, _ = bsf.respond(first(applet.impi), "GET", b"")
+    raw = base64.b64decode(parse_digest(challenge)["nonce"])
+    res = applet.aka(raw[:16], raw[16:32])
+    assert 200 == bsf.respond(answer(env, applet.impi, challenge, res), "GET", b"")[0]
+    with pytest.raises(AuthenticationFailure, match="already used"):
+        bsf.respond(answer(env, applet.impi, challenge, res), "GET", b"")
+    contexts = env.rt.db.query("SELECT b_tid FROM boot_gba_contexts WHERE impi = ?",
+                               (applet.impi,))
+    # A concurrent request takes the next challenge after this one has read it.
+    _, challenge, _ = bsf.respond(first(applet.impi), "GET", b"")
+    nonce = parse_digest(challenge)["nonce"]
+    raw = base64.b64decode(nonce)
+    res = applet.aka(raw[:16], raw[16:32])
+    read = Bsf._read_challenge
+
+    def read_then_lose(self: Bsf, nonce_value: str, impi: str) -> tuple[object, ...]:
+        found = read(self, nonce_value, impi)
+        env.rt.db.execute("DELETE FROM boot_gba_challenges WHERE nonce = ?", (nonce_value,))
+        return found
+
+    monkeypatch.setattr(Bsf, "_read_challenge", read_then_lose)
+    with pytest.raises(AuthenticationFailure, match="already used"):
+        bsf.respond(answer(env, applet.impi, challenge, res), "GET", b"")
+    # Nothing of the refused response was stored: the earlier B-TID still stands.
+    assert contexts == env.rt.db.query("SELECT b_tid FROM boot_gba_contexts WHERE impi = ?",
+                                       (applet.impi,))
