@@ -17,7 +17,10 @@ would do: one dict lookup plus one SQLite point select of the SIM row;
 ``limits.fsync_per_s`` is 4 KiB appends with fsync in the store's folder (the
 disk's own ceiling for one-at-a-time durable answers);
 ``limits.http_healthz_per_s`` is the same server answering ``/healthz`` to the
-same clients (the HTTP stack's own ceiling on this machine, in the same run).
+same clients (the HTTP stack's own ceiling on this machine, in the same run);
+``limits.http_server_cpu_us_per_decision`` / ``..._per_healthz``: CPU time (user +
+system) of the ``serve`` process and its workers per answer in those two passes
+(raw-connection load only), a figure other work on the machine moves less.
 
 The fleet: ``SIMS`` active SIMs imported from a vendor file, exact-pair binding,
 an APN pool, each SIM attaching in its own device; the first pass binds every
@@ -46,7 +49,7 @@ from pathlib import Path
 import httpx
 
 from simtrust.alerts import MemorySink
-from simtrust.benchmark import BenchResult, fsync_rate
+from simtrust.benchmark import BenchResult, fsync_rate, process_cpu_s
 from simtrust.config import load_settings
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
@@ -189,14 +192,15 @@ async def main():
     started = time.monotonic()
     stop = started + cfg["seconds"]
     await asyncio.gather(*(conn(k) for k in range(cfg["connections"])))
-    print(json.dumps({"rate": done[0] / (time.monotonic() - started), "bad": bad[:3]}))
+    print(json.dumps({"rate": done[0] / (time.monotonic() - started), "done": done[0],
+                      "bad": bad[:3]}))
 
 asyncio.run(main())
 """
 
 
 def _socket_rate(port: int, headers: dict[str, str], path: str, bodies: list[str] | None,
-                 seconds: float) -> float:
+                 seconds: float, answered: list[int] | None = None) -> float:
     """Requests per second of ``WRK_CONNECTIONS`` keep-alive HTTP/1.1 connections driven
     by one asyncio process of pre-encoded requests (the load generator when wrk is
     missing: a second process, a few µs of its CPU per request)."""
@@ -213,6 +217,8 @@ def _socket_rate(port: int, headers: dict[str, str], path: str, bodies: list[str
     result = json.loads(out.stdout)
     if result["bad"]:
         raise RuntimeError(f"error answers: {result['bad']}")
+    if answered is not None:
+        answered.append(int(result["done"]))
     return float(result["rate"])
 
 
@@ -265,17 +271,27 @@ def _http(home: Path, key: str, sims: int, requests: int) -> dict[str, float]:
         if shutil.which("wrk"):
             bodies = [json.dumps(body(i), separators=(",", ":")) for i in range(min(sims, 4096))]
             seconds = 2.0 if requests < 1000 else 8.0
+            server_cpu: dict[str, float] = {}
             decisions = _wrk_rate(base, headers, "/v1/attach/decisions", bodies, seconds, home)
             health = _wrk_rate(base, headers, "/healthz", None, seconds, home)
         elif os.environ.get("SIMTRUST_BENCH_HTTPX"):
+            server_cpu = {}
             decisions = _parallel(base, headers, decide, per_client)
             health = _parallel(base, headers, healthz, per_client)
         else:
             bodies = [json.dumps(body(i), separators=(",", ":")) for i in range(min(sims, 4096))]
             seconds = 2.0 if requests < 1000 else 8.0
-            decisions = _socket_rate(port, headers, "/v1/attach/decisions", bodies, seconds)
-            health = _socket_rate(port, headers, "/healthz", None, seconds)
+            answered: list[int] = []
+            cpu0 = process_cpu_s(server.pid, children=True)
+            decisions = _socket_rate(port, headers, "/v1/attach/decisions", bodies, seconds,
+                                     answered)
+            cpu1 = process_cpu_s(server.pid, children=True)
+            health = _socket_rate(port, headers, "/healthz", None, seconds, answered)
+            cpu2 = process_cpu_s(server.pid, children=True)
+            server_cpu = {"http_server_cpu_us_per_decision": (cpu1 - cpu0) / answered[0],
+                          "http_server_cpu_us_per_healthz": (cpu2 - cpu1) / answered[1]}
         return {
+            **{k: round(v * 1e6, 1) for k, v in server_cpu.items()},
             "http_decisions_per_s": round(decisions, 1),
             "http_healthz_per_s": round(health, 1),
             "http_p50_s": round(statistics.median(latencies), 6),
@@ -413,6 +429,9 @@ def run(quick: bool) -> BenchResult:
             rt.close()
         http = _http(home, operator.secret, sims, requests)
         result.limits["http_healthz_per_s"] = http.pop("http_healthz_per_s")
+        for key in ("http_server_cpu_us_per_decision", "http_server_cpu_us_per_healthz"):
+            if key in http:
+                result.limits[key] = http.pop(key)
         result.metrics.update(http)
         result.ratio("http_to_healthz", "http_decisions_per_s", "http_healthz_per_s")
         result.notes["http_clients"] = HTTP_CLIENTS

@@ -22,9 +22,14 @@ machine in this run. Why open loop: docs/decisions/corenet-s6a-open-loop.md.
 generate-auth-data (one 5G HE AV each, SQN in the store, audited) over HTTP/2
 with prior knowledge, driven by ``h2load`` (nghttp2, a second process) with
 ``CLIENTS`` connections and ``WINDOW`` concurrent streams each; latencies from
-its per-request log. ``limits.sbi_404_per_s`` is the same server answering a
-path that matches no route (404 from the router: the HTTP/2 server's own
-ceiling on this machine in the same run).
+its per-request log. The SBI is served as ``simtrust serve`` serves it by
+default: one worker process per core (``notes.sbi_workers``;
+``SIMTRUST_BENCH_SBI_WORKERS=1``: the server process alone), each fed
+connections in turn by the server process (docs/decisions/corenet-sbi-workers.md).
+``limits.sbi_404_per_s`` is the same server answering a path that matches no
+route (404 from the router: the HTTP/2 server's own ceiling on this machine in
+the same run); ``limits.sbi_server_cpu_us_per_req`` is the CPU time (user +
+system) of the server process and its SBI workers per generate-auth-data.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import time
 from pathlib import Path
 
 from simtrust.alerts import MemorySink
-from simtrust.benchmark import BenchResult
+from simtrust.benchmark import BenchResult, process_cpu_s
 from simtrust.config import load_settings, usable_cores
 from simtrust.diameter import Avp, Message, decode_message
 from simtrust.runtime import Runtime
@@ -415,8 +420,10 @@ def run(quick: bool) -> BenchResult:
             base = f"http://127.0.0.1:{sbi_port}/nudm-ueau/v1/"
             auth_url = f"{base}imsi-001010000000007/security-information/generate-auth-data"
             _h2load(auth_url, 200, body, Path(tmp) / "warm.log")
+            cpu0 = process_cpu_s(server.pid, children=True)
             sbi_rate, sbi_lat = _h2load(auth_url, per_client * CLIENTS, body,
                                         Path(tmp) / "sbi.log")
+            sbi_cpu = (process_cpu_s(server.pid, children=True) - cpu0) / (per_client * CLIENTS)
             nf_rate, _ = _h2load(f"{base}nowhere", per_client * CLIENTS * 2, body,
                                  Path(tmp) / "404.log", status=404)
         finally:
@@ -444,6 +451,7 @@ def run(quick: bool) -> BenchResult:
     result.metrics["sbi_p50_s"] = round(_pct(sbi_lat, 0.50), 6)
     result.metrics["sbi_p99_s"] = round(_pct(sbi_lat, 0.99), 6)
     result.limits["sbi_404_per_s"] = round(nf_rate, 1)
+    result.limits["sbi_server_cpu_us_per_req"] = round(sbi_cpu * 1e6, 1)
     result.ratio("sbi_auth_to_404", "sbi_auth_per_s", "sbi_404_per_s")
     result.notes.update({
         "sims": sims, "requests": air_n, "open_loop_requests": open_n,

@@ -13,6 +13,7 @@ one JSON object::
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import platform
@@ -32,6 +33,7 @@ __all__ = [
     "fsync_rate",
     "load_bench",
     "machine_info",
+    "process_cpu_s",
     "rate",
 ]
 
@@ -105,6 +107,20 @@ def fsync_rate(folder: Path, seconds: float) -> float:
     finally:
         os.close(fd)
         path.unlink()
+
+def process_cpu_s(pid: int, *, children: bool = False) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc); with
+    ``children``, plus those of its live child processes (worker processes)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    if children:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                for child in (task / "children").read_text().split():
+                    with contextlib.suppress(OSError):
+                        total += process_cpu_s(int(child))
+    return total
+
 
 def bench_dir() -> Path:
     """The ``bench/`` folder of the source tree (``SIMTRUST_BENCH_DIR`` overrides)."""
