@@ -105,10 +105,11 @@ import json, sys
 from pathlib import Path
 from simtrust.aaa import RadiusListener
 from simtrust.config import load_settings
-from simtrust.runtime import Runtime
+from simtrust.runtime import Runtime, settle_gc
 rt = Runtime.open(load_settings(env={}, home=Path(sys.argv[1])))
 auth = RadiusListener(rt.aaa.server, "127.0.0.1", 0, "auth").start()
 acct = RadiusListener(rt.aaa.server, "127.0.0.1", 0, "acct").start()
+settle_gc()  # as `simtrust serve` does once its listeners are up
 print(json.dumps({"auth": auth.address[1], "acct": acct.address[1]}), flush=True)
 sys.stdin.read()
 print(json.dumps({"counters": rt.aaa.server.counters,
