@@ -30,6 +30,7 @@ from simtrust.devices import (
     encode_message,
     parse_endpoint,
     parse_links,
+    parse_path,
 )
 from simtrust.errors import DecodeError
 
@@ -59,6 +60,24 @@ def test_coap_extended_option_deltas_round_trip() -> None:
 def test_coap_format_errors(wire: bytes) -> None:
     with pytest.raises(DecodeError):
         decode_message(wire)
+
+
+@pytest.mark.parametrize("wire", [
+    bytes.fromhex("40010000" "1d"), bytes.fromhex("40010000" "1e00"),  # length 13/14 cut
+    bytes.fromhex("40010000" "e0"), bytes.fromhex("40010000" "1f"),  # delta cut, nibble 15
+    bytes.fromhex("40010000" "1d05") + b"x" * 17,  # extended length runs past the end
+])
+def test_coap_extended_nibbles_checked(wire: bytes) -> None:
+    with pytest.raises(DecodeError):
+        decode_message(wire)
+
+
+def test_parse_path_is_cached_but_refusals_are_not() -> None:
+    assert parse_path("/3/0/9") is parse_path("/3/0/9")
+    assert (3, 0, 9) == parse_path("/3/0/9")
+    for _ in range(2):  # a refused text raises every time, it is never remembered
+        with pytest.raises(ValueError):
+            parse_path("/3/70000")
 
 
 @given(st.binary(max_size=300))

@@ -229,7 +229,10 @@ class Lwm2mClient:
     # -- the device side of the DM interface ----------------------------------------------
 
     def _select(self, path: Path) -> dict[Path, Value]:
-        return {p: v for p, v in self.values.items() if p[:len(path)] == path}
+        if not path:
+            return dict(self.values)
+        n = len(path)
+        return {p: v for p, v in self.values.items() if p[:n] == path}
 
     def _handle(self, peer: Peer, msg: Message) -> Message | None:
         if msg.first(Opt.BLOCK1) is not None:

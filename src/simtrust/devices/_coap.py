@@ -234,26 +234,30 @@ def _read_ext(nibble: int, data: bytes, pos: int) -> tuple[int, int]:
     raise DecodeError("reserved option nibble 15", reason="coap-format")
 
 
+_MTYPES = tuple(MsgType(i) for i in range(4))
+
+
 def decode_message(data: bytes) -> Message:
     """Parse one datagram; :class:`DecodeError` for any message format error (§3, §4.2)."""
-    if len(data) < 4:
+    size = len(data)
+    if size < 4:
         raise DecodeError("CoAP message shorter than its header", reason="coap-format")
-    if len(data) > MAX_MESSAGE:
+    if size > MAX_MESSAGE:
         raise DecodeError("CoAP message over the size limit", reason="coap-size")
     first = data[0]
     if first >> 6 != 1:
         raise DecodeError("unknown CoAP version", reason="coap-version")
-    mtype = MsgType((first >> 4) & 0x3)
+    mtype = _MTYPES[(first >> 4) & 0x3]
     tkl = first & 0x0F
     if tkl > 8:
         raise DecodeError("token length 9-15 is reserved", reason="coap-format")
     code = data[1]
-    mid = int.from_bytes(data[2:4], "big")
+    mid = (data[2] << 8) | data[3]
     pos = 4 + tkl
-    if pos > len(data):
+    if pos > size:
         raise DecodeError("truncated token", reason="coap-format")
     token = bytes(data[4:pos])
-    if code == Code.EMPTY and (tkl or len(data) > 4):
+    if code == 0 and (tkl or size > 4):  # Code.EMPTY
         raise DecodeError("an empty message has no token, options or payload",
                           reason="coap-format")
     if 0x20 <= code < 0x40 or 0xC0 <= code:
@@ -261,7 +265,7 @@ def decode_message(data: bytes) -> Message:
     options: list[tuple[int, bytes]] = []
     number = 0
     payload = b""
-    while pos < len(data):
+    while pos < size:
         byte = data[pos]
         pos += 1
         if byte == 0xFF:
@@ -269,13 +273,18 @@ def decode_message(data: bytes) -> Message:
             if not payload:
                 raise DecodeError("payload marker with no payload", reason="coap-format")
             break
-        delta, pos = _read_ext(byte >> 4, data, pos)
-        length, pos = _read_ext(byte & 0x0F, data, pos)
+        delta = byte >> 4
+        length = byte & 0x0F
+        if delta >= 13:
+            delta, pos = _read_ext(delta, data, pos)
+        if length >= 13:
+            length, pos = _read_ext(length, data, pos)
         number += delta
-        if pos + length > len(data):
+        end = pos + length
+        if end > size:
             raise DecodeError("option runs past the message", reason="coap-format")
-        options.append((number, bytes(data[pos:pos + length])))
-        pos += length
+        options.append((number, bytes(data[pos:end])))
+        pos = end
     return Message(mtype, code, mid, token, tuple(options), payload)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 __all__ = [
     "OBJECTS",
@@ -132,8 +133,10 @@ def resource(path: Path) -> Resource | None:
     return None if obj is None else obj[1].get(path[2])
 
 
+@lru_cache(maxsize=4096)
 def parse_path(text: str) -> Path:
-    """``/3/0/1`` → ``(3, 0, 1)``; ids are 0..65535 (Core §6.1 and §7.1)."""
+    """``/3/0/1`` → ``(3, 0, 1)``; ids are 0..65535 (Core §6.1 and §7.1). Cached: the
+    same few paths are named by every notification (a refused text raises, not cached)."""
     parts = [p for p in text.strip().split("/") if p]
     if not 1 <= len(parts) <= 4:
         raise ValueError(f"an LwM2M path has one to four ids: {text!r}")
@@ -146,4 +149,4 @@ def parse_path(text: str) -> Path:
 
 
 def format_path(path: Path) -> str:
-    return "/" + "/".join(str(p) for p in path)
+    return "/" + "/".join(map(str, path))
