@@ -55,12 +55,18 @@ _BN, _BT, _N, _V, _VS, _VB, _VD, _T = -2, -3, 0, 2, 3, 4, 8, 6
 _VLO = "vlo"
 
 
+# Type tuples built once: a ``bool | str`` union in an isinstance call is built on every call.
+_NOT_NUMBER = (bool, str, bytes, ObjLink)
+_NUMBER = (int, float)
+_WHOLE = frozenset({RType.INTEGER, RType.UNSIGNED, RType.TIME})
+
+
 def _typed(path: Path, value: Value) -> Value:
     """Coerce a decoded number to the resource's model type (ints stay ints)."""
     res = resource(path)
-    if res is None or isinstance(value, bool | str | bytes | ObjLink):
+    if res is None or isinstance(value, _NOT_NUMBER):
         return value
-    if res.rtype in (RType.INTEGER, RType.UNSIGNED, RType.TIME) and isinstance(value, float):
+    if res.rtype in _WHOLE and isinstance(value, float):
         if not value.is_integer():
             raise DecodeError(f"{format_path(path)} is an integer resource",
                               reason="lwm2m-type")
@@ -86,7 +92,7 @@ def _senml_records(values: Mapping[Path, Value], *, cbor: bool) -> list[dict[Any
         rec: dict[Any, Any] = {(_N if cbor else "n"): format_path(path)}
         if isinstance(value, bool):
             rec[_VB if cbor else "vb"] = value
-        elif isinstance(value, int | float):
+        elif isinstance(value, _NUMBER):
             rec[_V if cbor else "v"] = value
         elif isinstance(value, str):
             rec[_VS if cbor else "vs"] = value
@@ -140,7 +146,7 @@ def _senml_values(records: object, *, cbor: bool) -> dict[Path, Value]:
         raw = rec[key]
         value: Value
         if key == k_v:
-            if isinstance(raw, bool) or not isinstance(raw, int | float) or (
+            if isinstance(raw, bool) or not isinstance(raw, _NUMBER) or (
                     isinstance(raw, float) and not math.isfinite(raw)):
                 raise DecodeError("v is a finite number", reason="senml-value")
             value = raw

@@ -41,6 +41,9 @@ REPORTED_RESOURCES: dict[tuple[int, int], str] = {
     (5, 6): "firmware_package_name", (5, 7): "firmware_package_version",
 }
 _LISTS = {"ip_addresses", "apns"}
+# Built once: a ``bool | bytes`` union in an isinstance call is built on every call.
+_SKIPPED = (bool, bytes)
+_TEXT_OR_INT = (str, int)
 
 #: ``(tenant id, IMEI, fields, when)`` as handed to ``write``.
 Report = tuple[str, str, dict[str, Any], datetime]
@@ -52,7 +55,7 @@ def reported_fields(values: Mapping[Path, Value]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     lists: dict[str, list[tuple[int, str]]] = {}
     for path, value in values.items():
-        if len(path) < 3 or path[1] != 0 or isinstance(value, bool | bytes):
+        if len(path) < 3 or path[1] != 0 or isinstance(value, _SKIPPED):
             continue
         name = REPORTED_RESOURCES.get((path[0], path[2]))
         if name is None:
@@ -60,7 +63,7 @@ def reported_fields(values: Mapping[Path, Value]) -> dict[str, Any]:
         if name in _LISTS:
             if len(path) == 4 and isinstance(value, str):
                 lists.setdefault(name, []).append((path[3], value))
-        elif isinstance(value, str | int) and not isinstance(value, float):
+        elif isinstance(value, _TEXT_OR_INT) and not isinstance(value, float):
             fields[name] = value
         elif isinstance(value, float) and value.is_integer():
             fields[name] = int(value)  # SenML-JSON numbers arrive as floats

@@ -29,7 +29,7 @@ __all__ = ["check_bindings", "feed_fraud_checks"]
 
 
 def _coordinate(value: Value | None, bound: float) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     number = float(value)
     return number if math.isfinite(number) and -bound <= number <= bound else None
