@@ -135,7 +135,8 @@ def test_a_challenge_serves_one_successful_response(env: Env,
 
     def read_then_lose(self: Bsf, nonce_value: str, impi: str) -> tuple[object, ...]:
         found = read(self, nonce_value, impi)
-        env.rt.db.execute("DELETE FROM boot_gba_challenges WHERE nonce = ?", (nonce_value,))
+        with env.rt.db.transaction():
+            self._consume(nonce_value, found[-1])  # type: ignore[arg-type]
         return found
 
     monkeypatch.setattr(Bsf, "_read_challenge", read_then_lose)
@@ -144,3 +145,37 @@ def test_a_challenge_serves_one_successful_response(env: Env,
     # Nothing of the refused response was stored: the earlier B-TID still stands.
     assert contexts == env.rt.db.query("SELECT b_tid FROM boot_gba_contexts WHERE impi = ?",
                                        (applet.impi,))
+
+
+def test_the_401_stores_nothing_and_a_forged_nonce_is_refused(env: Env) -> None:
+    """The challenge lives sealed in its nonce: the 401 writes no row, and a nonce
+    altered, moved to another IMPI or past its expiry is refused without a write."""
+    bsf = env.boot.bsf
+    applet, other = env.applet(1), env.applet(2)
+    before = env.rt.db.query_one("SELECT count(*) FROM boot_gba_used_nonces")
+    _, challenge, _ = bsf.respond(first(applet.impi), "GET", b"")
+    assert before == env.rt.db.query_one("SELECT count(*) FROM boot_gba_used_nonces")
+    nonce = parse_digest(challenge)["nonce"]
+    raw = base64.b64decode(nonce)
+    res = applet.aka(raw[:16], raw[16:32])
+    flipped = base64.b64encode(raw[:-1] + bytes((raw[-1] ^ 1,))).decode()
+    with pytest.raises(AuthenticationFailure, match="unknown nonce"):
+        bsf.respond(answer(env, applet.impi, challenge, res, nonce=flipped), "GET", b"")
+    with pytest.raises(AuthenticationFailure, match="unknown nonce"):
+        bsf.respond(answer(env, applet.impi, challenge, res, nonce=base64.b64encode(
+            raw[:32]).decode()), "GET", b"")
+    with pytest.raises(AuthenticationFailure, match="another IMPI"):
+        bsf.respond(answer(env, other.impi, challenge, res), "GET", b"")
+    assert before == env.rt.db.query_one("SELECT count(*) FROM boot_gba_used_nonces")
+    env.clock.advance(minutes=3)
+    with pytest.raises(AuthenticationFailure, match="expired"):
+        bsf.respond(answer(env, applet.impi, challenge, res), "GET", b"")
+    # A fresh challenge still works, once; its used entry outlives the answer.
+    _, challenge, _ = bsf.respond(first(applet.impi), "GET", b"")
+    raw = base64.b64decode(parse_digest(challenge)["nonce"])
+    res = applet.aka(raw[:16], raw[16:32])
+    assert 200 == bsf.respond(answer(env, applet.impi, challenge, res), "GET", b"")[0]
+    assert 1 == env.rt.db.query_one(
+        "SELECT count(*) FROM boot_gba_used_nonces")[0] - before[0]  # type: ignore[index]
+    with pytest.raises(AuthenticationFailure, match="already used"):
+        bsf.respond(answer(env, applet.impi, challenge, res), "GET", b"")

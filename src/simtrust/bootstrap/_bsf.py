@@ -10,7 +10,14 @@
    with its key lifetime and the BSF answers 200 with the BootstrappingInfo of TS 24.109
    Annex C; a new bootstrapping of the IMPI replaces its older contexts.
 
-Challenges are single use and stored (sealed), so a BSF may answer from any process.
+Challenges are stateless: the AV's XRES, CK and IK, the IMPI's binding and an expiry
+are sealed (AEAD under the master keyring, bound to the IMPI and RAND ‖ AUTN) into the
+nonce's server-specific data (RFC 3310 §3.1 ``nonce = base64(RAND ‖ AUTN ‖ server data)``),
+so the 401 writes nothing and any BSF process holding the keyring answers the response.
+Single use holds: the answer to a response records the nonce's hash as used in the
+transaction that already writes its outcome (B-TID context or failure audit); a second
+response with the same nonce finds it there and is refused. Used entries are kept until
+the challenge's expiry (docs/decisions/bootstrap-commit-waits.md).
 Over Zn the BSF derives Ks_(ext)_NAF for a B-TID and a NAF_Id (:meth:`Bsf.naf_key`).
 """
 
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import re
 from collections.abc import Callable
@@ -34,7 +42,14 @@ from simtrust.bootstrap._digest import (
 )
 from simtrust.bootstrap._kdf import NafId, b_tid, ks_from_ck_ik, ks_naf, rand_of_b_tid
 from simtrust.crypto import Keyring
-from simtrust.errors import AuthenticationFailure, AuthenticationRequired, DecodeError, NotFound
+from simtrust.errors import (
+    AuthenticationFailure,
+    AuthenticationRequired,
+    DecodeError,
+    DecryptionFailed,
+    NotFound,
+    UnknownKey,
+)
 from simtrust.store import Database
 from simtrust.subscriber import Imsi
 from simtrust.subscriber.auc import UmtsVector
@@ -162,20 +177,20 @@ class Bsf:
     # -- Ub --------------------------------------------------------------------
 
     def challenge(self, impi: str) -> str:
-        """Step 2: a fresh AV for the IMPI, stored; returns the WWW-Authenticate value."""
+        """Step 2: a fresh AV for the IMPI, sealed into the nonce; returns the
+        WWW-Authenticate value. Nothing is stored."""
         imsi = imsi_of_impi(impi)
         av = self._vectors.umts_vector(imsi, actor="bsf")
-        server_data = self._rand(8)
-        nonce = base64.b64encode(av.rand + av.autn + server_data).decode("ascii")
-        secret = bytes((len(av.xres),)) + av.xres + av.ck + av.ik
-        expires = self._clock() + self._ttl
-        self._db.execute(
-            "INSERT INTO boot_gba_challenges (nonce, impi, imsi, secret_sealed, expires_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (nonce, impi, imsi.value, self._keyring.seal(secret, self._aad(nonce)),
-             expires.isoformat()),
-        )
+        expires = (self._clock() + self._ttl).isoformat().encode("ascii")
+        secret = (bytes((len(expires),)) + expires + bytes((len(av.xres),)) + av.xres
+                  + av.ck + av.ik)
+        sealed = self._keyring.seal(secret, self._nonce_aad(impi, av.rand + av.autn))
+        nonce = base64.b64encode(av.rand + av.autn + sealed).decode("ascii")
         return format_challenge(self.domain, nonce, algorithm="AKAv1-MD5", qop="auth-int")
+
+    @staticmethod
+    def _nonce_aad(impi: str, rand_autn: bytes) -> bytes:
+        return b"simtrust/bootstrap/gba/nonce/" + impi.encode() + b"/" + rand_autn
 
     @staticmethod
     def _aad(key: str) -> bytes:
@@ -202,7 +217,7 @@ class Bsf:
         if params["realm"] != self.domain:
             raise AuthenticationFailure("Digest realm is not this BSF's", reason="realm")
         nonce = params["nonce"]
-        impi, imsi, xres, ck, ik = self._read_challenge(nonce, username)
+        impi, imsi, xres, ck, ik, expires = self._read_challenge(nonce, username)
         rand = base64.b64decode(nonce)[:16]
         auts_text = params.get("auts")
         password = b"" if auts_text is not None else xres
@@ -216,7 +231,7 @@ class Bsf:
 
         if not check_response(expected(body), params["response"]):
             with self._db.transaction():
-                self._consume(nonce)
+                self._consume(nonce, expires)
                 self._audit.append(
                     actor="bsf", action="gba.bootstrap", subject=f"impi:{impi}",
                     outcome="failure",
@@ -225,7 +240,7 @@ class Bsf:
             raise AuthenticationFailure("Digest AKA response does not verify", reason="res")
         if auts_text is not None:
             with self._db.transaction():
-                self._consume(nonce)
+                self._consume(nonce, expires)
             try:
                 auts = base64.b64decode(auts_text, validate=True)
             except (binascii.Error, ValueError):
@@ -234,7 +249,7 @@ class Bsf:
                 raise DecodeError("AUTS is 14 octets", field="auts")
             self._vectors.resynchronise(imsi, rand, auts, actor="bsf")
             return 401, self.challenge(impi), b""
-        info = self._establish(nonce, impi, imsi, rand, ks_from_ck_ik(ck, ik))
+        info = self._establish(nonce, expires, impi, imsi, rand, ks_from_ck_ik(ck, ik))
         xml = bootstrapping_info_xml(info)
         # RFC 3310 §3.5 / RFC 7616 §3.5: rspauth over ":uri[:H(body)]" lets the device check us.
         rspauth = digest_response(
@@ -246,34 +261,41 @@ class Bsf:
                   f'nc={params["nc"]}')
         return 200, header, xml
 
-    def _read_challenge(self, nonce: str, impi: str) -> tuple[str, Imsi, bytes, bytes, bytes]:
-        """The challenge a nonce names. It is consumed (single use) by whatever answer
-        the request gets: here when it is refused, else with the answer's own writes
-        (:meth:`_consume`), so a successful Ub run commits once."""
-        row = self._db.query_one(
-            "SELECT impi, imsi, secret_sealed, expires_at FROM boot_gba_challenges"
-            " WHERE nonce = ?", (nonce,),
-        )
-        if row is None:
-            raise AuthenticationFailure("unknown or already used nonce", reason="stale-nonce")
-        if str(row[0]) != impi:
-            self._db.execute("DELETE FROM boot_gba_challenges WHERE nonce = ?", (nonce,))
-            raise AuthenticationFailure("nonce was issued to another IMPI", reason="impi")
-        if datetime.fromisoformat(str(row[3])) < self._clock():
-            self._db.execute("DELETE FROM boot_gba_challenges WHERE nonce = ?", (nonce,))
-            raise AuthenticationFailure("challenge expired", reason="stale-nonce")
-        secret = self._keyring.open(bytes(row[2]), self._aad(nonce))
+    def _read_challenge(self, nonce: str,
+                        impi: str) -> tuple[str, Imsi, bytes, bytes, bytes, datetime]:
+        """The challenge sealed in a nonce (no store access). A nonce not sealed by
+        this BSF for this IMPI, or past its expiry, is refused here without a write;
+        otherwise it is used up by whatever answer the request gets (:meth:`_consume`,
+        in the transaction of the answer's own writes)."""
+        imsi = imsi_of_impi(impi)
+        try:
+            raw = base64.b64decode(nonce, validate=True)
+        except (binascii.Error, ValueError):
+            raise AuthenticationFailure("unknown nonce", reason="stale-nonce") from None
+        try:
+            secret = self._keyring.open(raw[32:], self._nonce_aad(impi, raw[:32]))
+        except (DecryptionFailed, UnknownKey, DecodeError, ValueError):  # not ours
+            raise AuthenticationFailure("unknown nonce, or issued to another IMPI",
+                                        reason="stale-nonce") from None
         n = secret[0]
-        xres, rest = secret[1:1 + n], secret[1 + n:]
-        return str(row[0]), imsi_of_impi(impi), xres, rest[:16], rest[16:32]
+        expires = datetime.fromisoformat(secret[1:1 + n].decode("ascii"))
+        if expires < self._clock():
+            raise AuthenticationFailure("challenge expired", reason="stale-nonce")
+        m = secret[1 + n]
+        xres, rest = secret[2 + n:2 + n + m], secret[2 + n + m:]
+        return impi, imsi, xres, rest[:16], rest[16:32], expires
 
-    def _consume(self, nonce: str) -> None:
-        """Delete the challenge inside the caller's transaction; AuthenticationFailure
-        (rolling it back) when a concurrent request with the same nonce took it first."""
-        if self._db.execute("DELETE FROM boot_gba_challenges WHERE nonce = ?", (nonce,)) != 1:
+    def _consume(self, nonce: str, expires: datetime) -> None:
+        """Record the nonce as used inside the caller's transaction; AuthenticationFailure
+        (rolling it back) when another request with the same nonce was answered first."""
+        digest = hashlib.sha256(nonce.encode("ascii")).hexdigest()
+        taken = self._db.execute(
+            "INSERT INTO boot_gba_used_nonces (nonce_hash, expires_at) VALUES (?, ?)"
+            " ON CONFLICT (nonce_hash) DO NOTHING", (digest, expires.isoformat()))
+        if taken != 1:
             raise AuthenticationFailure("unknown or already used nonce", reason="stale-nonce")
 
-    def _establish(self, nonce: str, impi: str, imsi: Imsi, rand: bytes,
+    def _establish(self, nonce: str, expires: datetime, impi: str, imsi: Imsi, rand: bytes,
                    ks: bytes) -> BootstrapInfo:
         now = self._clock()
         info = BootstrapInfo(b_tid(rand, self.domain), now + self._lifetime)
@@ -281,7 +303,7 @@ class Bsf:
         sealed = self._keyring.seal(ks, self._aad(info.b_tid))
         with self._db.transaction():
             # The challenge is used up in the same commit that stores its B-TID.
-            self._consume(nonce)
+            self._consume(nonce, expires)
             replaced = self._db.execute("DELETE FROM boot_gba_contexts WHERE impi = ?", (impi,))
             self._db.execute(
                 "INSERT INTO boot_gba_contexts (b_tid, impi, imsi, ks_sealed, created_at,"
@@ -289,7 +311,7 @@ class Bsf:
                 (info.b_tid, impi, imsi.value, sealed, now.isoformat(),
                  info.expires_at.isoformat()),
             )
-            self._db.execute("DELETE FROM boot_gba_challenges WHERE expires_at < ?",
+            self._db.execute("DELETE FROM boot_gba_used_nonces WHERE expires_at < ?",
                              (now.isoformat(),))
             self._audit.append(
                 actor="bsf", action="gba.bootstrap", subject=f"impi:{impi}", outcome="success",

@@ -1,16 +1,17 @@
 """Schema of the bootstrap package (component ``bootstrap``).
 
-GBA challenges and bootstrapping contexts (Ks sealed, keyed by B-TID; TS 33.220
+GBA bootstrapping contexts (Ks sealed, keyed by B-TID; TS 33.220
 §4.5.2), AKMA anchor contexts (K_AKMA sealed, keyed by A-KID; TS 33.535 §6.1),
 tenant CAs (hosted key sealed by the master key, a PKCS#11 token key with its PIN
 sealed, or a delegated EST or CMP endpoint, a CMP MAC secret or client key
 sealed) with their certificate profile, every
 issued certificate with its status, and the revocations owed to the enterprise
 CA of a CMP-delegated CA (migration 6) and its enrolments answered ``waiting``
-(migration 7). A CA's ``name`` is the label its tenant gave
-it (unique per tenant); ``label`` is its EST label, unique in the store:
-``<tenant>.<name>`` since migration 3, the bare name for CAs registered before
-(docs/decisions/bootstrap-ca-labels.md).
+(migration 7), and the used Ub nonces that replaced the stored GBA
+challenges (migration 8: a challenge is sealed into its nonce). A CA's
+``name`` is the label its tenant gave it (unique per tenant); ``label`` is its
+EST label, unique in the store: ``<tenant>.<name>`` since migration 3, the bare
+name for CAs registered before (docs/decisions/bootstrap-ca-labels.md).
 """
 
 from __future__ import annotations
@@ -181,11 +182,23 @@ MIGRATIONS = [
         CREATE INDEX boot_cmp_waiting_due ON boot_cmp_waiting (state, next_at)
         """,
     ),
+    Migration(
+        "bootstrap",
+        8,
+        "stateless Ub challenges: the used nonces instead of the stored challenges",
+        """
+        DROP TABLE boot_gba_challenges;
+        CREATE TABLE boot_gba_used_nonces (
+            nonce_hash TEXT PRIMARY KEY,
+            expires_at TEXT NOT NULL
+        );
+        CREATE INDEX boot_gba_used_nonces_expiry ON boot_gba_used_nonces (expires_at)
+        """,
+    ),
 ]
 
 #: Sealed columns the runtime re-wraps when the master key rotates.
 SEALED_COLUMNS = [
-    SealedColumn("boot_gba_challenges", "nonce", "secret_sealed"),
     SealedColumn("boot_gba_contexts", "b_tid", "ks_sealed"),
     SealedColumn("boot_akma_contexts", "a_kid", "k_akma_sealed"),
     SealedColumn("boot_cas", "ca_id", "key_sealed"),
