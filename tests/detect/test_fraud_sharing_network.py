@@ -22,10 +22,8 @@ import pytest
 
 from simtrust.config import load_settings
 from simtrust.ledger.net import ConsensusParams, Testnet
-from simtrust.runtime import Runtime
-from simtrust.subscriber import build_services
 from tests.ledger.net.conftest import wait_sync
-from tests.subscriber.conftest import TENANT, imsi, spec
+from tests.subscriber.conftest import imsi, seed_home
 
 pytestmark = pytest.mark.slow
 
@@ -48,15 +46,8 @@ def test_a_report_travels_the_consortium_network(tmp_path: Path) -> None:
         (node.home / "simtrust.toml").write_text(f'fraud_consortium = "{consortium}"\n', "utf-8")
     # operator A's subscriber, in A's inventory before its node starts
     home = net.nodes[0].home
-    rt = Runtime.initialise(dataclasses.replace(load_settings(env={}, home=home),
-                                                network_id=net.network))
-    try:
-        rt.tenants.create_tenant(TENANT, "Acme")
-        services = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[])
-        services.inventory.add_sim(TENANT, spec(1), actor="test")
-        services.close()
-    finally:
-        rt.close()
+    seed_home(home, [1], dataclasses.replace(load_settings(env={}, home=home),
+                                             network_id=net.network))
     sim = imsi(1).value
     try:
         net.up(timeout=300)

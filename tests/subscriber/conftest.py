@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import pytest
 
 from simtrust.alerts import MemorySink
+from simtrust.config import Settings, load_settings
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     Iccid,
@@ -49,6 +51,21 @@ def spec(n: int, **kwargs: object) -> SimSpec:
     }
     defaults.update(kwargs)
     return SimSpec(iccid(n), imsi(n), **defaults)  # type: ignore[arg-type]
+
+
+def seed_home(home: Path, numbers: Iterable[int], settings: Settings | None = None) -> None:
+    """Initialise a simtrust home (``settings`` or the defaults for ``home``) holding
+    tenant :data:`TENANT` and the active SIMs ``spec(n)`` for ``n`` in ``numbers``;
+    everything is closed again, for tests whose servers run in other processes."""
+    rt = Runtime.initialise(settings or load_settings(env={}, home=home))
+    try:
+        rt.tenants.create_tenant(TENANT, "Acme")
+        subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[])
+        for n in numbers:
+            subs.inventory.add_sim(TENANT, spec(n), actor="test")
+        subs.close()
+    finally:
+        rt.close()
 
 
 @pytest.fixture

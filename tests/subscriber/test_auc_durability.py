@@ -19,7 +19,7 @@ from simtrust.config import load_settings
 from simtrust.runtime import Runtime
 from simtrust.subscriber import Imsi, Plmn, build_services
 from tests.diameter.reference import f2345
-from tests.subscriber.conftest import K1, OPC1, TENANT, imsi, spec
+from tests.subscriber.conftest import K1, OPC1, imsi, seed_home
 
 SIMS = 3
 THREADS = 12
@@ -52,15 +52,7 @@ threading.Event().wait()
 
 def test_no_answered_sqn_is_reissued_after_sigkill(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    rt = Runtime.initialise(load_settings(env={}, home=home))
-    try:
-        rt.tenants.create_tenant(TENANT, "Acme")
-        subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[])
-        for n in range(SIMS):
-            subs.inventory.add_sim(TENANT, spec(n), actor="test")
-        subs.close()
-    finally:
-        rt.close()
+    seed_home(home, range(SIMS))
     proc = subprocess.Popen([sys.executable, "-c", _ISSUER, str(home), str(SIMS), str(THREADS)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ})

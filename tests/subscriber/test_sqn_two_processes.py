@@ -19,7 +19,7 @@ from simtrust.config import load_settings
 from simtrust.runtime import Runtime
 from simtrust.subscriber import Imsi, build_services
 from tests.diameter.reference import f2345
-from tests.subscriber.conftest import K1, OPC1, TENANT, imsi, spec
+from tests.subscriber.conftest import K1, OPC1, imsi, seed_home
 
 SNN = "5G:mnc001.mcc001.3gppnetwork.org"
 THREADS = 4
@@ -67,14 +67,7 @@ def _sqn(rand: bytes, autn: bytes) -> int:
 
 def test_two_processes_never_issue_one_sqn_twice(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    rt = Runtime.initialise(load_settings(env={}, home=home))
-    try:
-        rt.tenants.create_tenant(TENANT, "Acme")
-        subs = build_services(rt.db, rt.keyring, rt.audit, rt.clock, sinks=[])
-        subs.inventory.add_sim(TENANT, spec(1), actor="test")
-        subs.close()
-    finally:
-        rt.close()
+    seed_home(home, [1])
     subscriber = imsi(1).value
     procs = [subprocess.Popen(
         [sys.executable, "-c", _ISSUER, str(home), subscriber, str(THREADS), str(BATCHES),
