@@ -34,6 +34,8 @@ import os
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,7 @@ from simtrust.devices import (
     PskEntry,
     new_endpoint_name,
 )
+from simtrust.errors import NotFound
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     Iccid,
@@ -69,7 +72,16 @@ from simtrust.subscriber import (
     build_services,
     luhn_check_digit,
 )
-from simtrust.testing.devices import handshake_load, registration_load, run_apart
+from simtrust.testing.devices import (
+    Drain,
+    SharedCount,
+    apart,
+    handshake_load,
+    notification_load,
+    record_load,
+    registration_load,
+    run_apart,
+)
 
 NAME = "devices"
 DESCRIPTION = "LwM2M registrations/s and notifications/s over DTLS, devices per GiB"
@@ -218,6 +230,73 @@ async def _notifications(dev: DeviceServices, n: int, identity: str, key: bytes,
     return (seen[0] - 1) / elapsed
 
 
+def _reg_id(dev: DeviceServices, name: str) -> str | None:
+    try:
+        return dev.manager.get(name).reg_id
+    except NotFound:
+        return None
+
+
+async def _drained(drain: Drain, target: int, child: Future[Any]) -> float:
+    """Wait until ``target`` deliveries were counted, or the sender has finished and
+    nothing more arrives (a lost datagram), or nothing at all arrives for 30 s."""
+    seen, moved = drain.count, time.monotonic()
+    while drain.count < target:
+        await asyncio.sleep(0.01)
+        if drain.count != seen:
+            seen, moved = drain.count, time.monotonic()
+        elif (child.done() and time.monotonic() - moved > 1.0) or \
+                time.monotonic() - moved > 30:
+            break
+    return drain.per_s()
+
+
+async def _notifications_apart(dev: DeviceServices, name: str, before: str | None,
+                               drain: Drain, count: int, child: Future[Any]) -> float:
+    """The server's side of the notification pass with the device in another process:
+    wait for its (new) registration, observe /3/0/9, count every delivered notification."""
+    deadline = time.monotonic() + CALL_S
+    while _reg_id(dev, name) in (None, before):
+        if child.done():
+            child.result()  # the device's failure, raised here
+            raise RuntimeError("the device process ended without registering")
+        if time.monotonic() > deadline:
+            raise TimeoutError("the device did not register")
+        await asyncio.sleep(0.005)
+    await dev.manager.observe(name, (3, 0, 9), lambda values: drain.bump())
+    return await _drained(drain, count + 1, child)
+
+
+def _apart_notifications(dev: DeviceServices, tmp: Path, raw_server: Any,
+                         device: tuple[str, str, bytes], count: int) -> tuple[float, float]:
+    """(records/s into a bare counting link, notifications/s into the management server),
+    each sent from a spawned process and counted here, on the server's side."""
+    shared = SharedCount(tmp / "records.count", create=True)
+    drain = Drain(shared)
+    try:
+        port = dev.call(raw_server(count=drain.bump))
+        with apart(record_load, port, "bench", KEY, count, shared.path) as child:
+            records = dev.call(_drained(drain, count, child), timeout=CALL_S)
+            child.result(timeout=CALL_S)
+    finally:
+        shared.close()
+    shared = SharedCount(tmp / "notifications.count", create=True)
+    # The clock starts at the first notification: the current value (the 2.05 that
+    # answers the Observe request) is counted first and is not a notification.
+    drain = Drain(shared, start=2)
+    name = device[0]
+    try:
+        before = _reg_id(dev, name)
+        uri = f"coaps://127.0.0.1:{dev.dm_port}"
+        with apart(notification_load, uri, device, count, shared.path) as child:
+            notes = dev.call(_notifications_apart(dev, name, before, drain, count, child),
+                             timeout=CALL_S)
+            child.result(timeout=CALL_S)
+    finally:
+        shared.close()
+    return records, notes
+
+
 def _footprint(dev: DeviceServices, sim: Sim, regs: int) -> float:
     """Bytes per registration a management server holds (its indexes, the flood window,
     the peer), over NoSec peers without sockets; every IMSI resolves to one inventory row
@@ -293,13 +372,13 @@ def run(quick: bool) -> BenchResult:
             dev.start()
             received = [0]
 
-            def count(peer: Peer, msg: Message) -> None:
+            def count_one() -> None:
                 received[0] += 1
 
-            async def raw_server(cert_mode: bool = False) -> int:
+            async def raw_server(cert_mode: bool = False,
+                                 count: Callable[[], None] = count_one) -> int:
                 counter = CoapEndpoint(lambda p, m: None)
-                counter.datagram = lambda peer, data: count(  # type: ignore[method-assign]
-                    peer, Message(MsgType.NON, 0, 0))
+                counter.datagram = lambda peer, data: count()  # type: ignore[method-assign]
                 mode = None
                 if cert_mode:
                     assert dev.certificates is not None
@@ -336,6 +415,14 @@ def run(quick: bool) -> BenchResult:
                 n, identity, key = creds[0]
                 result.metrics["notifications_per_s"] = round(
                     dev.call(_notifications(dev, n, identity, key, notes_count), timeout=CALL_S), 1)
+                # Again with the device (or the record sender) in a process of its own,
+                # counted on the server's side (creds[1]: creds[0] has just re-registered).
+                n, identity, key = creds[1]
+                records_apart, notes_apart = _apart_notifications(
+                    dev, Path(tmp), raw_server,
+                    (new_endpoint_name(IMEI, _imsi(n).value), identity, key), notes_count)
+                result.limits["dtls_records_per_s_apart"] = round(records_apart, 1)
+                result.metrics["notifications_per_s_apart"] = round(notes_apart, 1)
                 sim = subs.inventory.find_sim(_imsi(1))
                 assert sim is not None
                 per_device = _footprint(dev, sim, regs)
@@ -350,6 +437,8 @@ def run(quick: bool) -> BenchResult:
             result.ratio("cert_registrations_vs_cert_handshakes", "cert_registrations_per_s",
                          "cert_dtls_handshakes_per_s")
             result.ratio("notifications_vs_records", "notifications_per_s", "dtls_records_per_s")
+            result.ratio("notifications_apart_vs_records_apart", "notifications_per_s_apart",
+                         "dtls_records_per_s_apart")
             result.ratio("notifications_vs_handshakes", "notifications_per_s",
                          "dtls_handshakes_per_s")
             raw = result.limits["dtls_handshakes_per_s"]

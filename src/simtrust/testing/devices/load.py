@@ -5,7 +5,8 @@ exchange, then a CoAP Register on /rd answered 2.01) at ``concurrency`` at a tim
 returns registrations per second as the clients saw them; :func:`handshake_load` does the
 same handshakes only, against a link with nothing behind it (the limit of the same run).
 :func:`run_apart` calls one of them in a fresh ``spawn`` process and returns its figure,
-so the timing covers the load only, not the child's start-up.
+so the timing covers the load only, not the child's start-up; :func:`apart` starts one
+and lets the caller run the server's side of the measurement meanwhile.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from simtrust.devices import CoapEndpoint, DtlsClientLink, Lwm2mClient
 
-__all__ = ["handshake_load", "registration_load", "run_apart"]
+__all__ = ["apart", "handshake_load", "registration_load", "run_apart"]
 
 
 async def _registrations(uri: str, devices: Sequence[tuple[str, str, bytes]],
@@ -68,7 +70,15 @@ def handshake_load(port: int, identity: str, key: bytes, count: int,
     return asyncio.run(_handshakes(port, identity, key, count, concurrency))
 
 
-def run_apart(fn: Callable[..., float], *args: Any) -> float:
-    """``fn(*args)`` in a new process (spawn: nothing inherited from this one's loop)."""
+@contextmanager
+def apart(fn: Callable[..., Any], *args: Any) -> Iterator[Future[Any]]:
+    """``fn(*args)`` started in a new process (spawn: nothing inherited from this one's
+    loop); the block runs while it does, and the process is gone when it ends."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return float(pool.submit(fn, *args).result(timeout=600))
+        yield pool.submit(fn, *args)
+
+
+def run_apart(fn: Callable[..., float], *args: Any) -> float:
+    """``fn(*args)`` in a new process; its figure."""
+    with apart(fn, *args) as future:
+        return float(future.result(timeout=600))
