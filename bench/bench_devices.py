@@ -24,6 +24,18 @@ The same registrations with the clients in a separate process
 ``metrics.registrations_per_s_apart`` next to ``limits.dtls_handshakes_per_s_apart``
 (that process's handshakes against the bare link), so the clients' CPU is not the
 servers' CPU. ``notes.cpu_count`` says how many cores the two processes had.
+
+The notifications likewise, with the observed device in a spawned process of its own
+(``simtrust.testing.devices.notification_load``: the same client, DTLS PSK session,
+registration and SenML-CBOR payloads as the in-process pass) and the management server on
+this process's loop: ``metrics.notifications_per_s_apart`` (notifications decoded and
+delivered to the callback, counted and timed on the server's side from the first
+notification to the last) next to ``limits.dtls_records_per_s_apart`` (small application
+records from that process into a link that only counts them, measured the same way) and
+``ratios.notifications_apart_vs_records_apart``. The sender keeps at most 32 datagrams
+ahead of the server's count (a shared 8-byte mapping); ``notes.notifications_apart`` says
+how many were counted. In-process, the device's encode and DTLS write are charged to
+the server (docs/decisions/devices-notifications-apart.md); both figures are reported.
 """
 
 from __future__ import annotations
@@ -268,9 +280,11 @@ async def _notifications_apart(dev: DeviceServices, name: str, before: str | Non
 
 
 def _apart_notifications(dev: DeviceServices, tmp: Path, raw_server: Any,
-                         device: tuple[str, str, bytes], count: int) -> tuple[float, float]:
-    """(records/s into a bare counting link, notifications/s into the management server),
-    each sent from a spawned process and counted here, on the server's side."""
+                         device: tuple[str, str, bytes], count: int
+                         ) -> tuple[float, float, dict[str, int]]:
+    """(records/s into a bare counting link, notifications/s into the management server,
+    how many of each were counted), each sent from a spawned process and counted here,
+    on the server's side."""
     shared = SharedCount(tmp / "records.count", create=True)
     drain = Drain(shared)
     try:
@@ -280,6 +294,7 @@ def _apart_notifications(dev: DeviceServices, tmp: Path, raw_server: Any,
             child.result(timeout=CALL_S)
     finally:
         shared.close()
+    counted = {"records_counted": drain.count}
     shared = SharedCount(tmp / "notifications.count", create=True)
     # The clock starts at the first notification: the current value (the 2.05 that
     # answers the Observe request) is counted first and is not a notification.
@@ -294,7 +309,8 @@ def _apart_notifications(dev: DeviceServices, tmp: Path, raw_server: Any,
             child.result(timeout=CALL_S)
     finally:
         shared.close()
-    return records, notes
+    counted["counted"] = drain.count - 1  # the notifications, not the current value
+    return records, notes, counted
 
 
 def _footprint(dev: DeviceServices, sim: Sim, regs: int) -> float:
@@ -418,7 +434,7 @@ def run(quick: bool) -> BenchResult:
                 # Again with the device (or the record sender) in a process of its own,
                 # counted on the server's side (creds[1]: creds[0] has just re-registered).
                 n, identity, key = creds[1]
-                records_apart, notes_apart = _apart_notifications(
+                records_apart, notes_apart, counted = _apart_notifications(
                     dev, Path(tmp), raw_server,
                     (new_endpoint_name(IMEI, _imsi(n).value), identity, key), notes_count)
                 result.limits["dtls_records_per_s_apart"] = round(records_apart, 1)
@@ -456,6 +472,7 @@ def run(quick: bool) -> BenchResult:
                                  "concurrency": CONCURRENCY, "store": "sqlite",
                                  "concurrency_apart": CONCURRENCY * 2,
                                  "cpu_count": os.cpu_count(),
+                                 "notifications_apart": counted,
                                  "targets": {"registrations_per_s": TARGET_REGISTRATIONS,
                                              "notifications_per_s": 20000,
                                              "devices_per_gib": 1_000_000}})
