@@ -36,6 +36,8 @@ records from that process into a link that only counts them, measured the same w
 ahead of the server's count (a shared 8-byte mapping); ``notes.notifications_apart`` says
 how many were counted. In-process, the device's encode and DTLS write are charged to
 the server (docs/decisions/devices-notifications-apart.md); both figures are reported.
+``notes.notifications_apart.server_cpu_us_per_notification`` is this process's CPU per
+notification in that pass.
 """
 
 from __future__ import annotations
@@ -281,7 +283,7 @@ async def _notifications_apart(dev: DeviceServices, name: str, before: str | Non
 
 def _apart_notifications(dev: DeviceServices, tmp: Path, raw_server: Any,
                          device: tuple[str, str, bytes], count: int
-                         ) -> tuple[float, float, dict[str, int]]:
+                         ) -> tuple[float, float, dict[str, float]]:
     """(records/s into a bare counting link, notifications/s into the management server,
     how many of each were counted), each sent from a spawned process and counted here,
     on the server's side."""
@@ -294,7 +296,7 @@ def _apart_notifications(dev: DeviceServices, tmp: Path, raw_server: Any,
             child.result(timeout=CALL_S)
     finally:
         shared.close()
-    counted = {"records_counted": drain.count}
+    counted: dict[str, float] = {"records_counted": drain.count}
     shared = SharedCount(tmp / "notifications.count", create=True)
     # The clock starts at the first notification: the current value (the 2.05 that
     # answers the Observe request) is counted first and is not a notification.
@@ -304,12 +306,18 @@ def _apart_notifications(dev: DeviceServices, tmp: Path, raw_server: Any,
         before = _reg_id(dev, name)
         uri = f"coaps://127.0.0.1:{dev.dm_port}"
         with apart(notification_load, uri, device, count, shared.path) as child:
+            cpu = time.process_time()
             notes = dev.call(_notifications_apart(dev, name, before, drain, count, child),
                              timeout=CALL_S)
+            cpu = time.process_time() - cpu
             child.result(timeout=CALL_S)
     finally:
         shared.close()
     counted["counted"] = drain.count - 1  # the notifications, not the current value
+    # This process's CPU (the server's loop, registration and Observe request included)
+    # per notification: what bounds the apart figure when the sender is not the bound.
+    counted["server_cpu_us_per_notification"] = round(
+        cpu * 1e6 / max(counted["counted"], 1), 1)
     return records, notes, counted
 
 
