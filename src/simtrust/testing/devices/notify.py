@@ -96,7 +96,7 @@ async def _paced(shared: SharedCount, ahead: int) -> None:
 
 
 async def _notifications(uri: str, device: tuple[str, str, bytes], count: int,
-                         counter: str) -> int:
+                         counter: str) -> float:
     shared = SharedCount(counter)
     name, identity, key = device
     client = Lwm2mClient(name)
@@ -108,21 +108,25 @@ async def _notifications(uri: str, device: tuple[str, str, bytes], count: int,
             if time.monotonic() > deadline:
                 raise TimeoutError("the server did not observe /3/0/9")
             await asyncio.sleep(0.001)
+        work = 0.0
         for i in range(count):
+            began = time.process_time()
             client.set((3, 0, 9), i % 100)
+            work += time.process_time() - began
             await _paced(shared, i + 2)  # the current value plus i + 1 notifications
         await asyncio.sleep(0.2)  # the last datagrams drain before the session closes
     finally:
         client.close()
         shared.close()
-    return count
+    return work * 1e6 / max(count, 1)
 
 
 def notification_load(uri: str, device: tuple[str, str, bytes], count: int,
-                      counter: str) -> int:
+                      counter: str) -> float:
     """Register ``device`` ((endpoint name, PSK identity, key)) at ``uri``, wait to be
     observed on /3/0/9, send ``count`` notifications paced by the shared ``counter``
-    (a :class:`SharedCount` path the server bumps per delivery). Returns ``count``."""
+    (a :class:`SharedCount` path the server bumps per delivery). Returns the device's
+    CPU per notification in µs (``Lwm2mClient.set``: select, encode, DTLS write, send)."""
     return asyncio.run(_notifications(uri, device, count, counter))
 
 
