@@ -9,7 +9,8 @@ records through one session to a receiver that only counts them (the limit of th
 Notifications are non-confirmable, so the device cannot see how fast the server drains
 them: the server's side counts every delivery in a :class:`SharedCount` (an 8-byte
 file mapping both processes share) and the sender keeps at most :data:`WINDOW`
-datagrams ahead of that count, as the in-process pass does. The rate is measured on the
+datagrams ahead of that count, as the in-process pass does, yielding its core while it
+waits. The rate is measured on the
 server's side (:class:`Drain`: deliveries between the first and the last one over the
 time between them), not by the sender.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import mmap
+import os
 import struct
 import time
 from pathlib import Path
@@ -87,6 +89,9 @@ async def _paced(shared: SharedCount, ahead: int) -> None:
     moved = time.monotonic()
     seen = shared.read()
     while ahead - seen > WINDOW:
+        # Give the core away first: where the server shares it, a spinning sender would
+        # take the CPU the server needs to drain the window.
+        os.sched_yield()
         await asyncio.sleep(0)
         now = shared.read()
         if now != seen:
