@@ -217,30 +217,17 @@ def create_sbi_app(
         return dict(backoff_answer("sbi", admission).headers)
 
     async def _body(request: Request) -> dict[str, Any]:
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "application/json":
-            raise _UnsupportedMediaType("the body must be application/json")
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-            raise PayloadTooLarge(f"the body is over {max_body_bytes} bytes")
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > max_body_bytes:
-                raise PayloadTooLarge(f"the body is over {max_body_bytes} bytes")
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            body = None
-        if not isinstance(body, dict):
-            raise InvalidInput("the body must be a JSON object", cause="INVALID_MSG_FORMAT")
-        return body
+        ctype = request.headers.get("content-type")
+        length = request.headers.get("content-length")
+        return await _raw_body(request.receive,
+                               None if ctype is None else ctype.encode("latin-1"),
+                               None if length is None else length.encode("latin-1"),
+                               max_body_bytes)
 
     def _actor(request: Request) -> str:
         if verifier is None:
             return "sbi:lab"
-        claims = verifier.verify(request.headers.get("authorization"))
-        return f"sbi:{claims.get('sub') or claims.get('iss') or 'nf'}"
+        return _actor_of(verifier, request.headers.get("authorization"))
 
     def endpoint(
         handler: Callable[[Request, str], Awaitable[Response]],
@@ -273,22 +260,6 @@ def create_sbi_app(
             return
         observer(event)
 
-    async def generate_auth_data(request: Request, actor: str) -> Response:
-        body = await _body(request)
-        # Each thread hand-off costs more than the step itself when there is nothing to do.
-        refused = (None if storm is None else
-                   await run_in_threadpool(_admit, request.path_params["supiOrSuci"]))
-        if refused is not None:
-            response = problem(_TooBusy("too many authentications for this subscriber's "
-                                        "tenant; retry later"), request.url.path)
-            response.headers.update(refused)
-            return response
-        result, ahead = await batches.submit(request.path_params["supiOrSuci"], body, actor)
-        if observer is not None:
-            await run_in_threadpool(_observe, request.path_params["supiOrSuci"], body,
-                                    bool(ahead))
-        return JSONResponse(result)
-
     async def confirm_auth(request: Request, actor: str) -> Response:
         body = await _body(request)
         supi = request.path_params["supi"]
@@ -305,7 +276,9 @@ def create_sbi_app(
     routes = [
         *(akma_routes(aanf, endpoint, _body) if aanf is not None else []),
         Route(PREFIX + "/{supiOrSuci}/security-information/generate-auth-data",
-              endpoint(generate_auth_data), methods=["POST"]),
+              _PathParamApp(lambda scope, receive, send: generate_auth_data(
+                  scope, receive, send, scope["path_params"]["supiOrSuci"])),
+              methods=["POST"]),
         Route(PREFIX + "/{supi}/auth-events", endpoint(confirm_auth), methods=["POST"]),
         Route(PREFIX + "/{supi}/auth-events/{authEventId}", endpoint(delete_auth),
               methods=["PUT"]),
@@ -326,9 +299,98 @@ def create_sbi_app(
         return problem(NotFound("no such resource", cause="RESOURCE_URI_STRUCTURE_NOT_FOUND"),
                        path)
 
+    async def generate_auth_data(scope: Scope, receive: Receive, send: Send,
+                                 supi_or_suci: str) -> None:
+        """generate-auth-data as plain ASGI (the token check, the body checks and the
+        problems of the other routes), without a Request, a Response and Starlette's
+        header objects per request: nearly all of an AUSF's traffic comes here."""
+        ctype = length = authorization = None
+        for name, value in scope["headers"]:  # the first of each, as Starlette's Headers
+            if name == b"content-type":
+                ctype = value if ctype is None else ctype
+            elif name == b"content-length":
+                length = value if length is None else length
+            elif name == b"authorization":
+                authorization = value if authorization is None else authorization
+        try:
+            actor = ("sbi:lab" if verifier is None else
+                     _actor_of(verifier, None if authorization is None
+                               else authorization.decode("latin-1")))
+            body = await _raw_body(receive, ctype, length, max_body_bytes)
+            if storm is not None:
+                refused = await run_in_threadpool(_admit, supi_or_suci)
+                if refused is not None:
+                    response = problem(_TooBusy("too many authentications for this "
+                                                "subscriber's tenant; retry later"),
+                                       Request(scope, receive).url.path)
+                    response.headers.update(refused)
+                    await response(scope, receive, send)
+                    return
+            result, ahead = await batches.submit(supi_or_suci, body, actor)
+        except SimtrustError as exc:
+            request = Request(scope, receive)
+            await _drain(request)
+            await problem(exc, request.url.path)(scope, receive, send)
+            return
+        if observer is not None:
+            await run_in_threadpool(_observe, supi_or_suci, body, bool(ahead))
+        payload = _JSON(result).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-length", str(len(payload)).encode()),
+            (b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": payload})
+
     every = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-    return _SbiApp(endpoint(generate_auth_data),
+    return _SbiApp(generate_auth_data,
                    routes=[*routes, Route("/{path:path}", unrouted, methods=every)])
+
+
+#: Starlette's JSONResponse rendering (compact, UTF-8, no NaN), one encoder for all answers.
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None,
+                         separators=(",", ":")).encode
+
+
+class _PathParamApp:
+    """A plain ASGI endpoint for a Starlette ``Route`` (which then adds no Request)."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
+def _actor_of(verifier: TokenVerifier, authorization: str | None) -> str:
+    claims = verifier.verify(authorization)
+    return f"sbi:{claims.get('sub') or claims.get('iss') or 'nf'}"
+
+
+async def _raw_body(receive: Receive, ctype: bytes | None, length: bytes | None,
+                    limit: int) -> dict[str, Any]:
+    """The JSON object of a request body read straight from ASGI ``receive``; the same
+    checks and problems as the app's ``_body`` (415, 413, 400 INVALID_MSG_FORMAT)."""
+    media = b"" if ctype is None else ctype.split(b";")[0].strip().lower()
+    if media != b"application/json":
+        raise _UnsupportedMediaType("the body must be application/json")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(f"the body is over {limit} bytes")
+    raw = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        raw += message.get("body", b"")
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"the body is over {limit} bytes")
+        if not message.get("more_body", False):
+            break
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object", cause="INVALID_MSG_FORMAT")
+    return body
 
 
 _AUTH_PATH = re.compile(
@@ -337,10 +399,10 @@ _AUTH_PATH = re.compile(
 
 class _SbiApp(Starlette):
     """The Starlette app, with generate-auth-data (nearly all of an AUSF's traffic)
-    dispatched straight to its endpoint: the same handler, token check and
+    dispatched straight to its plain ASGI handler: the same token check, answers and
     problems, without the router and middleware stack per request."""
 
-    def __init__(self, auth: Callable[[Request], Awaitable[Response]], *,
+    def __init__(self, auth: Callable[[Scope, Receive, Send, str], Awaitable[None]], *,
                  routes: list[Route]) -> None:
         super().__init__(routes=routes)
         self._auth = auth
@@ -350,8 +412,6 @@ class _SbiApp(Starlette):
             match = _AUTH_PATH.match(scope["path"])
             if match is not None:
                 scope["app"] = self
-                scope["path_params"] = {"supiOrSuci": match.group(1)}
-                response = await self._auth(Request(scope, receive))
-                await response(scope, receive, send)
+                await self._auth(scope, receive, send, match.group(1))
                 return
         await super().__call__(scope, receive, send)

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -45,6 +46,65 @@ App = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awa
                Awaitable[None]]
 
 
+# RFC 9113 §8.2.1: a field name is lower-case visible ASCII without ':' (pseudo-header
+# fields start with one); a value has no NUL, CR or LF and no surrounding SP or HTAB.
+_NAME = re.compile(rb":?[\x21-\x39\x3b-\x40\x5b-\x7e]+")
+_VALUE = re.compile(rb"(?:[^\x00\n\r\t ](?:[^\x00\n\r]*[^\x00\n\r\t ])?)?")
+_REQUEST_PSEUDO = frozenset((b":method", b":scheme", b":authority", b":path"))
+_CONNECTION_SPECIFIC = frozenset((b"connection", b"proxy-connection", b"keep-alive",
+                                  b"transfer-encoding", b"upgrade"))
+
+
+def malformed(headers: Iterable[tuple[bytes, bytes]], *, trailers: bool = False,
+              ) -> str | None:
+    """Why a request's header block (or trailers) is malformed (RFC 9113 §8.2-8.3), or None.
+
+    The checks h2's inbound validation makes, in one pass: field names and values
+    (§8.2.1), connection-specific fields and TE (§8.2.2), pseudo-header fields known,
+    once each, before the regular ones and none in trailers (§8.3), the request's
+    :method, :scheme and a non-empty :path (none of the latter two for CONNECT,
+    §8.5), and :authority or Host, equal when both are present (§8.3.1).
+    """
+    pseudo: dict[bytes, bytes] = {}
+    regular = False
+    host: bytes | None = None
+    for name, value in headers:
+        if _NAME.fullmatch(name) is None:
+            return "bad field name"
+        if value and _VALUE.fullmatch(value) is None:
+            return "bad field value"
+        if name[0] == 0x3a:
+            if trailers or regular or name in pseudo or name not in _REQUEST_PSEUDO:
+                return f"pseudo-header field {name!r} not allowed here"
+            pseudo[name] = value
+            continue
+        regular = True
+        if name in _CONNECTION_SPECIFIC:
+            return "connection-specific field"
+        if name == b"te" and value.lower() != b"trailers":
+            return "TE other than trailers"
+        if name == b"host" and not trailers:
+            if host is not None:
+                return "more than one Host"
+            host = value
+    if trailers:
+        return None
+    method = pseudo.get(b":method")
+    if method is None:
+        return "no :method"
+    if method == b"CONNECT":
+        if b":scheme" in pseudo or b":path" in pseudo:
+            return "CONNECT with :scheme or :path"
+    elif not pseudo.get(b":path") or b":scheme" not in pseudo:
+        return "no :scheme or an empty :path"
+    authority = pseudo.get(b":authority")
+    if authority is None and host is None:
+        return "neither :authority nor Host"
+    if authority is not None and host is not None and authority != host:
+        return ":authority and Host differ"
+    return None
+
+
 class _Stream:
     __slots__ = ("body", "closed", "ended", "readable", "task")
 
@@ -61,9 +121,11 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, server: H2Server) -> None:
         self._server = server
-        # Inbound headers are validated by h2 (RFC 9113 §8.2); outbound ones are built
-        # here, lower-case and without connection-specific fields, so not checked twice.
+        # Inbound header blocks are checked here in one pass (:func:`malformed`, RFC 9113
+        # §8.2-8.3) instead of h2's chain of generators; outbound ones are built here,
+        # lower-case and without connection-specific fields, so not checked twice.
         config = h2.config.H2Configuration(client_side=False, header_encoding=None,
+                                           validate_inbound_headers=False,
                                            validate_outbound_headers=False,
                                            normalize_outbound_headers=False)
         self._h2 = h2.connection.H2Connection(config=config)
@@ -113,7 +175,18 @@ class _Connection(asyncio.Protocol):
             return
         for event in events:
             if isinstance(event, h2.events.RequestReceived):
-                self._request(event)
+                why = malformed(event.headers or ())
+                if why is None:
+                    self._request(event)
+                else:  # a malformed request is a stream error (RFC 9113 §8.1.1)
+                    self._reset(event.stream_id, ErrorCodes.PROTOCOL_ERROR)
+            elif isinstance(event, h2.events.TrailersReceived):
+                if malformed(event.headers or (), trailers=True) is not None:
+                    stream = self._streams.get(event.stream_id)
+                    if stream is not None:
+                        stream.closed = True
+                        stream.readable.set()
+                    self._reset(event.stream_id, ErrorCodes.PROTOCOL_ERROR)
             elif isinstance(event, h2.events.DataReceived):
                 stream = self._streams.get(event.stream_id)
                 if stream is None:

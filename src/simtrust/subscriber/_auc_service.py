@@ -212,6 +212,21 @@ class AuthService:
             memo[imsi] = _Credentials(ident, sim, alg)
         return sim, alg
 
+    def auth_rows(self, imsis: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """The rows of ``imsis`` as the batch methods read them (one query), for a caller
+        that checks the SIMs first and passes the rows on (``rows=``)."""
+        return self._inv.auth_rows(imsis)
+
+    def sim_of(self, imsi: str, row: tuple[Any, ...] | None) -> Sim | None:
+        """The SIM of an :meth:`auth_rows` row (the memo's while the row is unchanged);
+        nothing is unsealed."""
+        if row is None:
+            return None
+        entry = self._memo.get(imsi)
+        if entry is not None and entry.row == row[:AUTH_ROW_SQN]:
+            return entry.sim
+        return sim_from_row(row)
+
     def subscriber(self, imsi: Imsi) -> tuple[Sim, AkaFunctions]:
         """The SIM and its algorithm set; NotFound or AuthenticationFailure with a 3GPP cause."""
         found = self._inv.find_sim_secrets(imsi)
@@ -327,10 +342,12 @@ class AuthService:
         return self._issue_many(self._prepare_many(requests, issue))
 
     def he_av_5g_many(
-        self, requests: Sequence[tuple[Imsi, str, str]]
+        self, requests: Sequence[tuple[Imsi, str, str]],
+        rows: dict[str, tuple[Any, ...]] | None = None,
     ) -> list[HeAv5g | Exception]:
         """:meth:`he_av_5g` for (IMSI, serving network name, actor) requests that
-        arrived together: one read, one group commit, as :meth:`eps_vectors_many`."""
+        arrived together: one read, one group commit, as :meth:`eps_vectors_many`.
+        ``rows``: their :meth:`auth_rows`, when the caller has just read them."""
         def issue(sim: Sim, alg: AkaFunctions, known: tuple[str, int],
                   request: tuple[Imsi, str, str]) -> _Issue:
             _imsi, sn_name, actor = request
@@ -338,7 +355,7 @@ class AuthService:
                           "auc.5g-he-av", {"serving_network_name": sn_name}, known=known)
 
         return [out[0] if isinstance(out, list) else out
-                for out in self._issue_many(self._prepare_many(requests, issue))]
+                for out in self._issue_many(self._prepare_many(requests, issue, rows))]
 
     def eap_vectors_many(
         self, requests: Sequence[tuple[Imsi, str | None, str]]
@@ -365,13 +382,15 @@ class AuthService:
     def _prepare_many(
         self, requests: Sequence[R],
         issue: Callable[[Sim, AkaFunctions, tuple[str, int], R], _Issue],
+        rows: dict[str, tuple[Any, ...]] | None = None,
     ) -> list[_Issue | Exception]:
         """The issues of requests (each starting with its IMSI) that arrived together:
         their SIMs, sealed secrets and SQN states read in one query, the algorithm
         sets from the memo where it still holds; NotFound/AuthenticationFailure per
         request."""
         issues: list[_Issue | Exception] = []
-        rows = self._inv.auth_rows([request[0].value for request in requests])
+        if rows is None:
+            rows = self._inv.auth_rows([request[0].value for request in requests])
         for request in requests:
             imsi = request[0].value
             row = rows.get(imsi)

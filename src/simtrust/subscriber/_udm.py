@@ -22,6 +22,7 @@ Errors carry the application error ``cause`` of TS 29.503 / TS 29.500:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -68,16 +69,16 @@ def _incorrect(param: str, why: str) -> InvalidInput:
                         invalid_param=f"/{param}")
 
 
-def _serving_plmns(sn_name: str) -> list[Plmn]:
+@functools.lru_cache(maxsize=1024)
+def _serving_plmns(sn_name: str) -> tuple[Plmn, ...]:
     """The PLMNs a serving network name may stand for (its MNC is zero-padded to 3)."""
     match = _SNN.match(sn_name)
     if match is None or match.group("mcc") is None:
-        return []
+        return ()
     mcc, mnc = match.group("mcc"), match.group("mnc")
-    plmns = [Plmn(mcc, mnc)]
     if mnc.startswith("0"):
-        plmns.append(Plmn(mcc, mnc[1:]))
-    return plmns
+        return Plmn(mcc, mnc), Plmn(mcc, mnc[1:])
+    return (Plmn(mcc, mnc),)
 
 
 class UdmService:
@@ -100,6 +101,11 @@ class UdmService:
 
     def _resolve(self, supi_or_suci: str) -> tuple[Imsi, Sim | None]:
         """The IMSI named and its SIM, if any (one inventory read)."""
+        imsi = self._named(supi_or_suci)
+        return imsi, self._inv.find_sim(imsi)
+
+    def _named(self, supi_or_suci: str) -> Imsi:
+        """The IMSI a SUPI or SUCI names (a SUCI de-concealed by the SIDF); no store read."""
         if supi_or_suci.startswith("suci-"):
             try:
                 suci = parse_suci(supi_or_suci)
@@ -123,7 +129,7 @@ class UdmService:
             except InvalidIdentifier as exc:
                 raise AuthenticationFailure(
                     "SUCI does not conceal an IMSI", cause="INVALID_SCHEME_OUTPUT") from exc
-            return concealed, self._inv.find_sim(concealed)
+            return concealed
         if not _SUPI.match(supi_or_suci):
             raise InvalidInput("supiOrSuci must be imsi-<digits> or a SUCI",
                                cause="MANDATORY_IE_INCORRECT", invalid_param="{supiOrSuci}")
@@ -132,7 +138,7 @@ class UdmService:
         except InvalidIdentifier as exc:
             raise InvalidInput(f"bad SUPI: {exc.detail}", cause="MANDATORY_IE_INCORRECT",
                                invalid_param="{supiOrSuci}") from exc
-        return imsi, self._inv.find_sim(imsi)
+        return imsi
 
     def generate_auth_data(
         self, supi_or_suci: str, request: Mapping[str, Any], *, actor: str,
@@ -178,24 +184,45 @@ class UdmService:
         alone failed with.
         """
         out: list[tuple[dict[str, Any], int] | Exception] = []
-        batch: list[tuple[int, Sim, str, str]] = []
-        for supi_or_suci, request, actor in requests:
+        named: list[tuple[Imsi, str, tuple[bytes, bytes] | None] | None] = []
+        for supi_or_suci, request, _ in requests:
             try:
-                sim, sn_name, resync = self._checked(supi_or_suci, request)
+                sn_name, resync = _validate(request)
+                named.append((self._named(supi_or_suci), sn_name, resync))
+            except SimtrustError as exc:
+                named.append(None)
+                out.append(exc)
+                continue
+            out.append(_PENDING)
+        # One read of every SIM named in the burst (with what the AuC needs of it), and
+        # each tenant's and group's roaming rule read once per burst.
+        rows = self._auth.auth_rows([n[0].value for n in named if n is not None])
+        rules: dict[tuple[str, int | None], Roaming] = {}
+        batch: list[tuple[int, Sim, str, str]] = []
+        for index, ((supi_or_suci, request, actor), entry) in enumerate(
+                zip(requests, named, strict=True)):
+            if entry is None:
+                continue
+            imsi, sn_name, resync = entry
+            try:
+                sim = self._auth.sim_of(imsi.value, rows.get(imsi.value))
+                if sim is None:
+                    raise NotFound("no subscriber with this SUPI", cause="USER_NOT_FOUND")
+                self._check_serving_network(sim.imsi, sim.roaming, sim.group_id,
+                                            sim.tenant_id, sn_name, rules)
                 if resync is not None or sim.auth_method is AuthMethod.EAP_AKA_PRIME:
                     ahead: list[int] = []
                     result = self.generate_auth_data(supi_or_suci, request, actor=actor,
                                                      on_resync=ahead.append)
-                    out.append((result, ahead[0] if ahead else 0))
+                    out[index] = (result, ahead[0] if ahead else 0)
                     continue
             except SimtrustError as exc:
-                out.append(exc)
+                out[index] = exc
                 continue
-            batch.append((len(out), sim, sn_name, actor))
-            out.append(_PENDING)
+            batch.append((index, sim, sn_name, actor))
         if batch:
             issued = self._auth.he_av_5g_many(
-                [(sim.imsi, sn, actor) for _, sim, sn, actor in batch])
+                [(sim.imsi, sn, actor) for _, sim, sn, actor in batch], rows=rows)
             for (index, sim, _, _), av in zip(batch, issued, strict=True):
                 out[index] = av if isinstance(av, Exception) else (_he_result(sim.imsi.supi, av), 0)
         return out
@@ -285,16 +312,24 @@ class UdmService:
 
     def _check_serving_network(
         self, imsi: Imsi, roaming: Roaming | None, group_id: int | None, tenant_id: str,
-        sn_name: str,
+        sn_name: str, rules: dict[tuple[str, int | None], Roaming] | None = None,
     ) -> None:
+        """Refuse a serving network the SIM's roaming rule does not permit; ``rules``
+        keeps the group's or tenant's rule for the other requests of one burst."""
         plmns = _serving_plmns(sn_name)
         if not plmns:
             return  # 5G:NSWO is served by the home network itself
         rule = roaming
-        if rule is None and group_id is not None:
-            rule = self._inv.get_group(group_id).roaming
         if rule is None:
-            rule = self._inv.policy(tenant_id).roaming
+            key = (tenant_id, group_id)
+            rule = None if rules is None else rules.get(key)
+            if rule is None:
+                if group_id is not None:
+                    rule = self._inv.get_group(group_id).roaming
+                if rule is None:
+                    rule = self._inv.policy(tenant_id).roaming
+                if rules is not None:
+                    rules[key] = rule
         home = imsi.plmn
         if not any(rule.permits(home, plmn) for plmn in plmns):
             raise AuthenticationFailure(
