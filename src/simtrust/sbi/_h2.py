@@ -13,7 +13,11 @@ slow handler applies backpressure instead of buffering without bound; a
 response sent before its request's body ended is followed by RST_STREAM
 NO_ERROR (RFC 9113 §8.1), which keeps the connection and its other streams
 alive. :data:`MAX_STREAMS` bounds the concurrent streams a peer may open.
-docs/decisions/corenet-sbi-server.md gives the measurement behind this choice.
+Request header blocks are checked here in one pass (:func:`malformed`, RFC 9113
+§8.2-8.3) rather than by h2; a malformed request is reset with PROTOCOL_ERROR
+(a stream error, RFC 9113 §8.1.1) and the connection goes on.
+docs/decisions/corenet-sbi-server.md gives the measurement behind this choice,
+docs/decisions/corenet-sbi-cpu.md the CPU per request.
 """
 
 from __future__ import annotations
