@@ -74,7 +74,9 @@ def test_serve_runs_the_sbi_and_registers_at_the_nrf(tmp_path: Path, shared_dir:
         _wait_for(lambda: UDM_ID in spec_nrf.profiles, "NF registration", proc)
         service = spec_nrf.profiles[UDM_ID]["nfServices"][0]
         assert sbi_port == service["ipEndPoints"][0]["port"]
-        with httpx.Client(http1=False, http2=True, timeout=15) as client:
+        # Registration comes from the master; a worker that is still importing on a busy
+        # machine answers its first connection late, so the client waits for it.
+        with httpx.Client(http1=False, http2=True, timeout=90) as client:
             r = client.post(f"http://127.0.0.1:{sbi_port}/nudm-ueau/v1/{imsi(1).supi}/"
                             "security-information/generate-auth-data",
                             json={"servingNetworkName": SNN, "ausfInstanceId": AUSF})
