@@ -66,7 +66,11 @@ def parse_digest(header: str) -> dict[str, str]:
         name = m.group(1).lower()
         if name in params:
             raise DecodeError(f"Digest parameter {name!r} repeated")
-        value = m.group(2) if m.group(2) is not None else _UNESCAPE.sub(r"\1", m.group(3))
+        value = m.group(2)
+        if value is None:
+            value = m.group(3)
+            if "\\" in value:  # quoted-pair (RFC 9110 §5.6.4); most values have none
+                value = _UNESCAPE.sub(r"\1", value)
         params[name] = value
         pos = m.end()
         if pos < len(rest):

@@ -443,10 +443,15 @@ class AuthService:
         )[0]
 
     def umts_vector(self, imsi: Imsi, *, actor: str = "auc") -> UmtsVector:
-        """One UMTS AV (CK and IK in clear) for a BSF over Zh (TS 33.220 §4.5.2, TS 29.109)."""
-        sim, alg = self.subscriber(imsi)
-        return self._advance(sim, _umts_producer(alg, sim.amf, self._rand), actor=actor,
-                             action="auc.umts-av", details={})[0]
+        """One UMTS AV (CK and IK in clear) for a BSF over Zh (TS 33.220 §4.5.2, TS 29.109).
+
+        The path of :meth:`eap_vectors_many`: the SIM, its sealed secrets and SQN state
+        in one read, the algorithm set from the memo while the SIM's row is unchanged."""
+        out = self.eap_vectors_many([(imsi, None, actor)])[0]
+        if isinstance(out, Exception):
+            raise out
+        assert isinstance(out, UmtsVector)
+        return out
 
     def seq_ahead(self, imsi: Imsi, sqn_ms: bytes, seq_he: int) -> int:
         """How far SEQ_MS of ``sqn_ms`` is beyond ``seq_he`` (0 if not beyond).
