@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email.utils
 import logging
 import socket
 import ssl
 import sys
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,20 @@ def _restore_switch_interval() -> None:
         _serving[0] -= 1
         if _serving[0] == 0:
             sys.setswitchinterval(_serving[1])
+
+
+#: The Date field's value (RFC 9110 §6.6.1) and the second it was made for.
+_date: list[tuple[int, str]] = [(0, "")]
+
+
+def _http_date() -> str:
+    """The current IMF-fixdate, formatted once a second (not on every answer)."""
+    now = int(time.time())
+    stamp, text = _date[0]
+    if stamp != now:
+        text = email.utils.formatdate(now, usegmt=True)
+        _date[0] = (now, text)
+    return text
 
 
 class HeadError(ValueError):
@@ -187,10 +203,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         # Status line, headers and body in one write: two small segments would meet
         # Nagle and delayed ACK (tens of milliseconds per exchange).
-        self.log_request(status)
+        if _log.isEnabledFor(logging.DEBUG):
+            self.log_request(status)
         reason = self.responses.get(status, ("",))[0]
         head = [f"{self.protocol_version} {status} {reason}",
-                f"Server: {self.version_string()}", f"Date: {self.date_time_string()}",
+                f"Server: {self.version_string()}", f"Date: {_http_date()}",
                 *(f"{name}: {value}" for name, value in headers),
                 f"Content-Length: {len(body)}"]
         if self.close_connection:
