@@ -35,6 +35,11 @@ server in another process:
   ``pap``, users file with every SIM), same requests minus the 3GPP attributes.
 - ``ratios.access_vs_freeradius`` — simtrust's access rate over FreeRADIUS's.
 
+The server runs as ``simtrust serve`` runs it by default, in one process;
+``SIMTRUST_BENCH_RADIUS_WORKERS=N`` (0: one per core) runs N RADIUS worker processes on
+one steered ``SO_REUSEPORT`` group per port instead (``notes.radius_workers``;
+docs/decisions/aaa-workers.md), and measurement starts once every worker answers.
+
 The generator is not the limit: it is one process sending pre-built datagrams (EAP:
 playing the USIM and the supplicant), and the same generator drives the UDP echo at
 ~10x simtrust's access rate. ``notes.generator_cpu_us`` gives its own CPU time per
@@ -72,7 +77,7 @@ from simtrust.aaa import (
     mac_of,
 )
 from simtrust.benchmark import BenchResult
-from simtrust.config import load_settings
+from simtrust.config import load_settings, usable_cores
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     Iccid,
@@ -104,7 +109,7 @@ _SERVER = """
 import json, sys
 from pathlib import Path
 from simtrust.aaa import RadiusListener
-from simtrust.config import load_settings
+from simtrust.config import load_settings, usable_cores
 from simtrust.runtime import Runtime, settle_gc
 rt = Runtime.open(load_settings(env={}, home=Path(sys.argv[1])))
 auth = RadiusListener(rt.aaa.server, "127.0.0.1", 0, "auth").start()
@@ -116,6 +121,35 @@ print(json.dumps({"counters": rt.aaa.server.counters,
                   "batches": rt.aaa.accounting.batches,
                   "committed": rt.aaa.accounting.committed}), flush=True)
 auth.close(); acct.close(); rt.close()
+"""
+
+# As `simtrust serve` runs RADIUS with SIMTRUST_RADIUS_WORKERS above 1: N worker
+# processes on one steered SO_REUSEPORT group per port (docs/decisions/aaa-workers.md),
+# each with the settings of the home alone (as env={} above); the counters are summed
+# from what each worker writes as it stops.
+_WORKERS = """
+import json, os, sys, tempfile
+from pathlib import Path
+for key in [k for k in os.environ if k.startswith("SIMTRUST_")]:
+    del os.environ[key]
+os.environ["SIMTRUST_HOME"] = sys.argv[1]
+stats = tempfile.mkdtemp(prefix="simtrust-radius-stats-")
+os.environ["SIMTRUST_RADIUS_WORKER_STATS"] = stats
+from simtrust.cli._radius_workers import start_radius_workers
+count = int(sys.argv[2])
+pool = start_radius_workers({"auth": ("127.0.0.1", 0), "acct": ("127.0.0.1", 0)}, count)
+print(json.dumps({k: a[1] for k, a in pool.addresses.items()}), flush=True)
+sys.stdin.read()
+pool.stop()
+total = {"counters": {}, "batches": 0, "committed": 0, "workers": count}
+for path in Path(stats).glob("worker-*.json"):
+    one = json.loads(path.read_text())
+    for k, v in one["counters"].items():
+        total["counters"][k] = total["counters"].get(k, 0) + v
+    total["batches"] += one["batches"]; total["committed"] += one["committed"]
+    path.unlink()
+os.rmdir(stats)
+print(json.dumps(total), flush=True)
 """
 
 _ECHO = """
@@ -504,6 +538,33 @@ def _prepare(home: Path, sims: int) -> None:
         rt.close()
 
 
+def _radius_workers() -> int:
+    """Server processes: ``SIMTRUST_BENCH_RADIUS_WORKERS`` (default 1, the one-process
+    server ``simtrust serve`` runs by default; 0: one per core)."""
+    raw = os.environ.get("SIMTRUST_BENCH_RADIUS_WORKERS", "1")
+    count = int(raw) if raw.isdigit() else 1
+    return count or usable_cores()
+
+
+def _wait_ready(ports: dict[str, int], workers: int) -> None:
+    """Until every worker answers: one Access-Request and one Accounting-Request steered
+    to each (Request Authenticator's first octet, Acct-Session-Id's last octet, modulo the
+    worker count: aaa._steer), so no measurement starts while a worker is still loading."""
+    for w in range(workers):
+        packet = Packet(Code.ACCESS_REQUEST, w, bytes([w]) + os.urandom(15))
+        packet.add(Attr.USER_NAME, b"probe")
+        acct = Packet(Code.ACCOUNTING_REQUEST, w)
+        acct.add_int(Attr.ACCT_STATUS_TYPE, 7)  # Accounting-On: no session written
+        acct.add(Attr.ACCT_SESSION_ID, bytes([ord("0") + (w - ord("0")) % workers]))
+        for port, probe in ((ports["auth"], packet.encode()),
+                            (ports["acct"], acct.sign_request(SECRET))):
+            for _attempt in range(600):
+                if _blast(port, [probe], 1, timeout=0.2)[3]:
+                    break
+            else:
+                raise RuntimeError(f"RADIUS worker {w} does not answer")
+
+
 def _spawn(code: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
@@ -571,13 +632,17 @@ def run(quick: bool) -> BenchResult:
     with tempfile.TemporaryDirectory(prefix="simtrust-bench-radius-") as tmp:
         home = Path(tmp) / "home"
         _prepare(home, sims)
-        server = _spawn(_SERVER, str(home))
+        workers = _radius_workers()
+        server = _spawn(_WORKERS, str(home), str(workers)) if workers > 1 else \
+            _spawn(_SERVER, str(home))
         echo = _spawn(_ECHO)
         fr = None
         try:
             assert server.stdout is not None
             assert echo.stdout is not None
             ports = json.loads(server.stdout.readline())
+            if workers > 1:
+                _wait_ready(ports, workers)
             echo_port = int(echo.stdout.readline())
             # Warm up: every SIM attaches once (binds nothing, leases its pool address).
             _blast(ports["auth"], _access_packets(sims, sims, three_gpp=True), WINDOW)
@@ -656,7 +721,8 @@ def run(quick: bool) -> BenchResult:
             result.notes["server"] = {k: v for k, v in stats.get("counters", {}).items() if v}
             result.notes["accounting_batches"] = stats.get("batches")
             result.notes["accounting_committed"] = stats.get("committed")
-            result.notes.update(sims=sims, window=WINDOW, eap_window=min(EAP_WINDOW, sims),
+            result.notes.update(radius_workers=workers, sims=sims, window=WINDOW,
+                                eap_window=min(EAP_WINDOW, sims),
                                 store="sqlite", cpus=os.cpu_count(),
                                 shared_machine="other engineers' jobs ran at the same time")
         finally:

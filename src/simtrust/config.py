@@ -65,6 +65,7 @@ class Settings:
     diameter_tls_ca: str = ""
     sbi_bind: str = ""
     sbi_workers: int = 0
+    radius_workers: int = 1
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
@@ -126,6 +127,13 @@ class Settings:
         """SBI worker processes: ``sbi_workers``, or one per usable core when 0 (1: the
         SBI is served by the ``serve`` process itself)."""
         return self.sbi_workers or usable_cores()
+
+    @property
+    def radius_worker_count(self) -> int:
+        """RADIUS (UDP) worker processes: ``radius_workers`` (default 1: the UDP listeners
+        run in the ``serve`` process itself), or one per usable core when 0. One is the
+        default because it measured faster on 2 cores (docs/decisions/aaa-workers.md)."""
+        return self.radius_workers or usable_cores()
 
     @property
     def callback_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -208,6 +216,7 @@ _ENV = {
     "diameter_tls_ca": "SIMTRUST_DIAMETER_TLS_CA",
     "sbi_bind": "SIMTRUST_SBI_BIND",
     "sbi_workers": "SIMTRUST_SBI_WORKERS",
+    "radius_workers": "SIMTRUST_RADIUS_WORKERS",
     "tls_cert": "SIMTRUST_TLS_CERT",
     "tls_key": "SIMTRUST_TLS_KEY",
     "tls_client_ca": "SIMTRUST_TLS_CLIENT_CA",
@@ -359,7 +368,7 @@ def _coerce(key: str, raw: Any) -> Any:
         ):
             raise ConfigError(f"{key} must be HOST:PORT, got {text!r}", setting=key)
         return text
-    if key in ("api_workers", "sbi_workers"):
+    if key in ("api_workers", "sbi_workers", "radius_workers"):
         try:
             count = int(raw)
         except (TypeError, ValueError) as exc:

@@ -39,6 +39,7 @@ from simtrust.aaa._radius import (
 from simtrust.aaa._server import COUNTERS, EapHandler, RadiusServer, UsageSink
 from simtrust.aaa._service import AaaServices, build_aaa
 from simtrust.aaa._sessions import AccountingLog, AcctRecord, Session
+from simtrust.aaa._steer import steered_sockets
 from simtrust.aaa._stream import RADSEC_SECRET, RadiusStreamListener, radsec_context
 
 __all__ = [
@@ -85,5 +86,6 @@ __all__ = [
     "mppe_decrypt",
     "parse_bind",
     "radsec_context",
+    "steered_sockets",
     "zero_mac",
 ]

@@ -39,6 +39,12 @@ class ClientRateLimit:
     def __repr__(self) -> str:
         return f"ClientRateLimit(rate={self._rate}, burst={self._burst})"
 
+    def shared(self, processes: int) -> ClientRateLimit:
+        """This limit split evenly over ``processes`` that each see an even share of
+        every client's datagrams (RADIUS workers, docs/decisions/aaa-workers.md)."""
+        return ClientRateLimit(rate=self._rate / processes,
+                               burst=max(1.0, self._burst / processes))
+
     def take(self, client_id: int) -> bool:
         """Whether the client may send one more datagram now (it is counted if so)."""
         bucket = self._buckets.get(client_id)

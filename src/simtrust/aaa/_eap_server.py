@@ -18,7 +18,12 @@ vectors in one AuC call, one durable SQN group commit for all of them. Fast re-a
 (§5) reuses MK (AKA) or K_re (AKA') with a counter and NONCE_S. Pseudonyms and
 re-authentication identities are kept in memory (bounded) and, with an
 :class:`EapIdentityStore`, in the store, so they survive a restart; an unknown one
-gets its peer asked for the full identity.
+gets its peer asked for the full identity. Served by several RADIUS worker processes
+(:meth:`EapAkaServer.as_worker`), a conversation lives in the memory of the worker
+whose index opens its State, where the kernel brings its later rounds
+(:mod:`simtrust.aaa._steer`; a round reaching another worker finds no conversation
+and gets EAP-Failure), and a re-authentication identity is taken from the store only,
+so no two workers can use it (RFC 4187 §5.1).
 """
 
 from __future__ import annotations
@@ -167,8 +172,23 @@ class EapAkaServer:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._store = identities
+        #: Opens every State this server issues: a RADIUS worker's index, which the
+        #: kernel's steering program reads to bring later rounds back (aaa._steer).
+        self.state_prefix = b""
+        #: Several processes serve the same peers (RADIUS workers): re-authentication
+        #: identities are taken from the store only, where taking one deletes it, so a
+        #: copy in one worker's memory can never be used after another worker took it.
+        self.shared = False
         self.completed = 0
         self.failures = 0
+
+    def as_worker(self, index: int) -> None:
+        """Serve as RADIUS worker ``index`` of several processes (see ``state_prefix``
+        and ``shared``); re-authentication then needs the identity store."""
+        if not 0 <= index <= 255:
+            raise ValueError("a worker index must fit one octet")
+        self.state_prefix = bytes((index,))
+        self.shared = True
 
     def close(self) -> None:
         """Write the identities still queued for the store."""
@@ -266,7 +286,7 @@ class EapAkaServer:
         if prefix in _REAUTH:
             conv.method = _REAUTH[prefix]
             with self._lock:
-                reauth = self._reauth_ids.pop(text, None)
+                reauth = None if self.shared else self._reauth_ids.pop(text, None)
             if self._store is not None:
                 if reauth is None:
                     stored = self._store.take_reauth(text)
@@ -480,7 +500,8 @@ class EapAkaServer:
             mac = mac_of(conv.method, mac_key, packet)
             packet = packet[:-16] + mac
         conv.eap_id = eap_id
-        state = self._rand(16)
+        prefix = self.state_prefix
+        state = prefix + self._rand(16 - len(prefix))
         self._keep(state, conv)
         return EapOutcome(packet, state)
 
@@ -520,6 +541,8 @@ class EapAkaServer:
         if self._store is not None:
             self._store.put_reauth(reauth_id, reauth.imsi, reauth.method, reauth.k_encr,
                                    reauth.k_aut, reauth.secret, reauth.counter)
+        if self.shared:
+            return
         with self._lock:
             self._reauth_ids[reauth_id] = reauth
             while len(self._reauth_ids) > self._max_ids:

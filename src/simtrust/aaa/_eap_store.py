@@ -148,7 +148,11 @@ class EapIdentityStore:
                 " WHERE identity = ? AND kind = 'reauth'", (text,))
             if row is None:
                 return None
-            self._db.execute("DELETE FROM aaa_eap_identities WHERE identity = ?", (text,))
+            # Whoever deletes the row takes it: two processes reading it at once (two
+            # RADIUS workers on PostgreSQL) cannot both use it (RFC 4187 §5.1: once).
+            if self._db.execute("DELETE FROM aaa_eap_identities WHERE identity = ?",
+                                (text,)) != 1:
+                return None
         keys = self._keyring.open(bytes(row[3]), _aad(text))
         encr_end = 2 + keys[0]
         aut_end = encr_end + keys[1]

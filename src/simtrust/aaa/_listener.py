@@ -22,6 +22,10 @@ Accounting needs no workers: the receiving thread reduces a burst's requests
 to records, writes them in one transaction and answers them once it is committed
 (:meth:`RadiusServer.handle_acct_burst`, docs/decisions/aaa-throughput.md).
 
+Several worker processes of ``simtrust serve`` can each run a listener on their own
+socket of one ``SO_REUSEPORT`` group (``sock``; :mod:`simtrust.aaa._steer` says which
+datagram the kernel gives to which, docs/decisions/aaa-workers.md).
+
 The socket reads whole datagrams up to the RFC's 4096-octet limit plus one
 octet, so an oversized datagram is seen as such (and dropped) instead of being
 silently cut.
@@ -29,7 +33,6 @@ silently cut.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import select
@@ -39,9 +42,10 @@ from collections.abc import Callable
 
 from simtrust.aaa._radius import MAX_PACKET, Attr
 from simtrust.aaa._server import RadiusServer
+from simtrust.aaa._steer import udp_socket
 from simtrust.errors import SimtrustError
 
-__all__ = ["RadiusListener", "eap_may_wait", "parse_bind"]
+__all__ = ["RadiusListener", "eap_may_wait", "parse_bind", "udp_socket"]
 
 _log = logging.getLogger("simtrust.aaa.listener")
 
@@ -58,17 +62,16 @@ class RadiusListener:
 
     def __init__(self, server: RadiusServer, host: str, port: int, kind: str, *,
                  tap: Callable[[tuple[str, int], tuple[str, int], bytes], None] | None = None,
-                 workers: int = 32, backlog: int = 8192, burst: int = 32) -> None:
-        """``tap(src, dst, datagram)`` sees every datagram in and out (captures, tests)."""
+                 workers: int = 32, backlog: int = 8192, burst: int = 32,
+                 sock: socket.socket | None = None) -> None:
+        """``tap(src, dst, datagram)`` sees every datagram in and out (captures, tests).
+        ``sock``: serve this socket, already bound (a RADIUS worker process's socket of
+        a ``SO_REUSEPORT`` group, :func:`udp_socket`), instead of binding ``host:port``."""
         if kind not in ("auth", "acct"):
             raise ValueError("kind must be auth or acct")
         self.server = server
         self.kind = kind
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        with contextlib.suppress(OSError):  # a smaller buffer still works
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        self.sock.bind((host, port))
+        self.sock = sock if sock is not None else udp_socket(host, port)
         self.sock.setblocking(False)  # waits are polls (so close() is seen within 0.1 s)
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.tap = tap

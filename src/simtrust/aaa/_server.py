@@ -145,6 +145,20 @@ class RadiusServer(AccountingPath):
         return f"RadiusServer({self.counters['access_requests']} access, " \
                f"{self.counters['accounting_requests']} accounting)"
 
+    def as_worker(self, index: int, count: int) -> None:
+        """Serve as RADIUS worker ``index`` of ``count`` processes sharing one port, each
+        fed an even share of every gateway's datagrams by the kernel (:mod:`._steer`):
+        each keeps 1/``count`` of a gateway's rate, burst and in-flight bounds, so the
+        gateway's bounds over all workers are the configured ones; the EAP server marks
+        its States with ``index`` and takes re-authentication identities from the store."""
+        if count < 1 or not 0 <= index < count:
+            raise ValueError("worker index must be below the worker count")
+        self._rates = self._rates.shared(count)
+        self._max_in_flight = max(1, self._max_in_flight // count)
+        as_worker = getattr(self.eap, "as_worker", None)
+        if as_worker is not None:
+            as_worker(index)
+
     # -- common checks -----------------------------------------------------------
 
     def _admit(self, data: bytes, addr: tuple[str, int], codes: tuple[int, ...],

@@ -46,6 +46,10 @@ class AaaServices:
     _jobs: queue.SimpleQueue[tuple[str, str] | None]
     _worker: threading.Thread | None = None
     _watch_stop: threading.Event | None = None
+    #: False in a RADIUS worker process: the ``serve`` master alone sends
+    #: Disconnect-Requests for SIM changes (it follows every process's through the
+    #: change feed, :meth:`watch`), so a gateway gets one per change, not one per process.
+    sends_coa: bool = True
 
     def __repr__(self) -> str:
         return f"AaaServices({self.server!r})"
@@ -79,8 +83,14 @@ class AaaServices:
             return CoaResult("no-client", session.acct_session_id, "", 0)
         return self.coa.disconnect(session, client, actor=actor, reason=reason)
 
+    def as_worker(self, index: int, count: int) -> None:
+        """Serve as RADIUS worker ``index`` of ``count`` (:meth:`RadiusServer.as_worker`),
+        leaving Disconnect-Requests to the master."""
+        self.server.as_worker(index, count)
+        self.sends_coa = False
+
     def _on_change(self, kind: str, item: str) -> None:
-        if kind == "sim" and item != "*":
+        if kind == "sim" and item != "*" and self.sends_coa:
             self._jobs.put(("sim", item))
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name="simtrust-aaa-coa",

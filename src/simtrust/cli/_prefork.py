@@ -102,16 +102,26 @@ class ApiWorkers:
         """The descriptor worker ``slot`` serves: the inherited listening socket."""
         return self._sock.fileno()
 
+    def _worker_fds(self, slot: int) -> tuple[int, ...]:
+        """The descriptors worker ``slot`` inherits, in ``SIMTRUST_WORKER_FDS`` order
+        before the watch pipe's."""
+        return (self._worker_fd(slot),)
+
+    def _worker_env(self, slot: int) -> dict[str, str]:
+        """Further environment of worker ``slot``."""
+        return {}
+
     def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
-        fd = self._worker_fd(slot)
-        env = {**os.environ, "SIMTRUST_WORKER_FDS": f"{fd},{self._watch_r}",
+        fds = self._worker_fds(slot)
+        env = {**os.environ, **self._worker_env(slot),
+               "SIMTRUST_WORKER_FDS": ",".join(str(fd) for fd in (*fds, self._watch_r)),
                "SIMTRUST_WORKER_MASTER": str(os.getpid())}
         if self._lwm2m:
             env["SIMTRUST_WORKER_LWM2M"] = "1"
         if self._options.tls_cert is not None and self._options.tls_key is not None:
             env["SIMTRUST_WORKER_TLS"] = f"{self._options.tls_cert}\n{self._options.tls_key}"
         proc = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed command
-            [sys.executable, "-c", self.command], env=env, pass_fds=(fd, self._watch_r),
+            [sys.executable, "-c", self.command], env=env, pass_fds=(*fds, self._watch_r),
             stdin=subprocess.DEVNULL,
             # Its own process group: a terminal's Ctrl-C reaches the master, which stops
             # the workers in order, instead of every process at once.

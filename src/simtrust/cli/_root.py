@@ -23,6 +23,7 @@ from simtrust.audit.anchoring import anchor_pending
 from simtrust.benchmark import discover, load_bench
 from simtrust.cli._common import console, emit_json, err_console, open_runtime
 from simtrust.cli._prefork import ApiWorkers, WorkerOptions, tls_context_check
+from simtrust.cli._radius_workers import RadiusWorkers, start_radius_udp
 from simtrust.cli._sbi import advertised_ip, start_sbi
 from simtrust.config import load_settings
 from simtrust.demo import run_demo
@@ -178,7 +179,10 @@ def serve(
         bootstrap = _start_bootstrap(rt)
         if bootstrap is not None:
             stops.append(bootstrap.stop)
-        stops += [listener.close for listener in _start_radius(rt)]
+        radius_listeners, radius_pool = _start_radius(rt)
+        stops += [listener.close for listener in radius_listeners]
+        if radius_pool is not None:
+            stops.append(radius_pool.stop)
         sbi_storm: list[StormGuard] = []
         sbi_stops, sbi_pool = start_sbi(rt, sbi_storm)
         stops += reversed(sbi_stops)
@@ -202,6 +206,8 @@ def serve(
                 err_console.print(f"API worker {pid} exited ({status}); started another")
             for pid, status in sbi_pool.check() if sbi_pool is not None else ():
                 err_console.print(f"SBI worker {pid} exited ({status}); started another")
+            for pid, status in radius_pool.check() if radius_pool is not None else ():
+                err_console.print(f"RADIUS worker {pid} exited ({status}); started another")
             if tunnels is not None:
                 tunnels.check()  # connects again after charon restarted
             if applier is not None:
@@ -261,22 +267,17 @@ def _fraud_tick(rt: Runtime, diameter: DiameterListener | None,
         err_console.print(f"fraud status not updated: {detail}")
 
 
-def _start_radius(rt: Runtime) -> list[RadiusListener | RadiusStreamListener]:
-    """The RADIUS listeners the settings name: UDP (``SIMTRUST_RADIUS_BIND`` /
-    ``SIMTRUST_RADIUS_ACCT_BIND``), TCP (``SIMTRUST_RADIUS_TCP_BIND`` /
+def _start_radius(rt: Runtime
+                  ) -> tuple[list[RadiusListener | RadiusStreamListener], RadiusWorkers | None]:
+    """The RADIUS listeners the settings name, and the UDP worker pool if UDP is served
+    by workers: UDP (``SIMTRUST_RADIUS_BIND`` /
+    ``SIMTRUST_RADIUS_ACCT_BIND``, :func:`start_radius_udp`), TCP (``SIMTRUST_RADIUS_TCP_BIND`` /
     ``SIMTRUST_RADIUS_TCP_ACCT_BIND``, RFC 6613) and TLS (``SIMTRUST_RADSEC_BIND``,
     RFC 6614; server certificate from the operator CA, gateway certificates from the
     operator CA or ``SIMTRUST_TLS_CLIENT_CA``)."""
     settings = rt.settings
-    listeners: list[RadiusListener | RadiusStreamListener] = []
-    for bind, kind in ((settings.radius_bind, "auth"), (settings.radius_acct_bind, "acct")):
-        if not bind:
-            continue
-        host, port = parse_bind(bind)
-        listener = RadiusListener(rt.aaa.server, host, port, kind).start()
-        listeners.append(listener)
-        err_console.print(f"simtrust RADIUS {kind} on udp://{listener.address[0]}:"
-                          f"{listener.address[1]}")
+    udp, pool = start_radius_udp(rt)
+    listeners: list[RadiusListener | RadiusStreamListener] = list(udp)
     for bind, kind in ((settings.radius_tcp_bind, "auth"),
                        (settings.radius_tcp_acct_bind, "acct")):
         if not bind:
@@ -301,9 +302,9 @@ def _start_radius(rt: Runtime) -> list[RadiusListener | RadiusStreamListener]:
         stream = RadiusStreamListener(rt.aaa.server, host, port, "any", tls=context).start()
         listeners.append(stream)
         err_console.print(f"simtrust RadSec on tls://{stream.address[0]}:{stream.address[1]}")
-    if listeners:
-        rt.aaa.watch()
-    return listeners
+    if listeners or pool is not None:
+        rt.aaa.watch()  # Disconnect-Requests for SIM changes: sent by this process only
+    return listeners, pool
 
 
 def _start_diameter(rt: Runtime) -> DiameterListener | None:

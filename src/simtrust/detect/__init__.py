@@ -17,7 +17,7 @@ attack generator and evaluation harness live in :mod:`simtrust.testing.detect`
 from simtrust.detect._baseline import FEATURES, Baseline, prefix_of
 from simtrust.detect._cases import VERDICTS, FraudCases
 from simtrust.detect._engine import Detector, Thresholds
-from simtrust.detect._eventlog import EventFollower, SimEventLog
+from simtrust.detect._eventlog import EventFollower, QueuedSimEventLog, SimEventLog
 from simtrust.detect._events import MAX_DESTINATIONS, VOICE_KINDS
 from simtrust.detect._fraud import (
     EVENT_KINDS,
@@ -73,6 +73,7 @@ __all__ = [
     "FraudDetector",
     "FraudThresholds",
     "Place",
+    "QueuedSimEventLog",
     "SimEvent",
     "SimEventLog",
     "StormGuard",

@@ -33,7 +33,7 @@ from simtrust.detect._events import SimEvent
 from simtrust.errors import InvalidInput, SimtrustError
 from simtrust.store import Database, GroupCommit
 
-__all__ = ["EventFollower", "SimEventLog"]
+__all__ = ["EventFollower", "QueuedSimEventLog", "SimEventLog"]
 
 _log = logging.getLogger("simtrust.detect")
 
@@ -98,6 +98,70 @@ class SimEventLog:
         return self._db.execute(
             "DELETE FROM detect_sim_events WHERE seq <= "
             "(SELECT MAX(seq) FROM detect_sim_events) - ?", (keep,))
+
+
+class QueuedSimEventLog(SimEventLog):
+    """A :class:`SimEventLog` whose appends return at once: a thread writes what is
+    queued, one transaction per pass.
+
+    For a RADIUS worker process (docs/decisions/aaa-workers.md): its answers must not
+    wait on a store commit for an event only fraud detection reads, and one waiting
+    commit per request cost more CPU than the request itself. Events still queued
+    when the process dies are lost, as the serving process's in-memory detector
+    state is on a crash; beyond ``limit`` queued events, new ones are counted in
+    ``dropped`` instead of growing the queue.
+    """
+
+    __slots__ = ("_closed", "_cond", "_limit", "_queue", "_thread", "dropped", "written")
+
+    def __init__(self, db: Database, *, limit: int = 100_000) -> None:
+        super().__init__(db)
+        self._limit = limit
+        self._queue: list[SimEvent] = []
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.dropped = 0
+        self.written = 0
+
+    def __repr__(self) -> str:
+        return f"QueuedSimEventLog(written={self.written}, dropped={self.dropped})"
+
+    def append(self, event: SimEvent) -> None:
+        """Queue ``event`` for the writer thread (dropped and counted when full)."""
+        with self._cond:
+            if self._closed or len(self._queue) >= self._limit:
+                self.dropped += 1
+                return
+            self._queue.append(event)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="simtrust-sim-events-out")
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, []
+            try:
+                self.append_many(batch)
+                self.written += len(batch)
+            except SimtrustError as exc:
+                self.dropped += len(batch)
+                _log.warning("%d SIM events not forwarded: %s", len(batch), exc.detail)
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
 
 
 class EventFollower:
