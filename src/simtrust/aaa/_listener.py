@@ -45,7 +45,7 @@ from simtrust.aaa._server import RadiusServer
 from simtrust.aaa._steer import udp_socket
 from simtrust.errors import SimtrustError
 
-__all__ = ["RadiusListener", "eap_may_wait", "parse_bind", "udp_socket"]
+__all__ = ["RadiusListener", "eap_may_wait", "parse_bind"]
 
 _log = logging.getLogger("simtrust.aaa.listener")
 
