@@ -76,7 +76,7 @@ def test_kill_9_loses_no_acknowledged_accounting(tmp_path: Path) -> None:
             prober = threading.Thread(target=_sender, args=(udp, f"probe{round_no}", probe,
                                                             stop_probe))
             prober.start()
-            wait_until(lambda probe=probe: probe, timeout=60)
+            wait_until(lambda probe=probe: probe, timeout=300)
             stop_probe.set()
             prober.join()
             acked: list[str] = []
@@ -85,7 +85,7 @@ def test_kill_9_loses_no_acknowledged_accounting(tmp_path: Path) -> None:
                                                                stop)) for i in range(SENDERS)]
             for t in threads:
                 t.start()
-            wait_until(lambda acked=acked: len(acked) >= 300, timeout=60)
+            wait_until(lambda acked=acked: len(acked) >= 300, timeout=300)
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
             stop.set()

@@ -65,7 +65,7 @@ def _trust(cert: Path | None) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=str(cert)) if cert else True
 
 
-def _wait_until(condition: Callable[[], bool], what: str, bound: float = 60.0) -> None:
+def _wait_until(condition: Callable[[], bool], what: str, bound: float = 300.0) -> None:
     deadline = time.monotonic() + bound
     while not condition():
         if time.monotonic() > deadline:

@@ -32,7 +32,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_until(condition: object, what: str, bound: float = 60.0) -> None:
+def _wait_until(condition: object, what: str, bound: float = 300.0) -> None:
     deadline = time.monotonic() + bound
     while not condition():  # type: ignore[operator]
         if time.monotonic() > deadline:
