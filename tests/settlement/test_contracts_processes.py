@@ -40,7 +40,7 @@ def test_four_validator_processes_hold_the_same_contract_state(tmp_path: Path) -
                          consensus=ConsensusParams(leader_timeout_ms=400, min_round_interval_ms=50))
     clients: list[NodeClient] = []
     try:
-        net.up(timeout=120)
+        net.up(timeout=300)
         clients = [net.client(i) for i in range(4)]
         created = _post(clients[0], create_payload("ra-net", CODE, INITIAL))
         assert created["status"] in ("applied", "pending")

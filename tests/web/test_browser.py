@@ -416,7 +416,7 @@ def test_consortium_validators_on_the_ledger_page(site: tuple[str, Runtime, Flee
                          consensus=ConsensusParams(min_round_interval_ms=0))
     saved = rt.settings
     try:
-        net.up(timeout=120)
+        net.up(timeout=300)
         node = net.client(0)
         try:
             def sampled() -> bool:  # the probe follows one message id in 8

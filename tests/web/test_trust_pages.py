@@ -98,7 +98,7 @@ def test_serve_shows_the_configured_validators_health(tmp_path: Path) -> None:
                          consensus=ConsensusParams(min_round_interval_ms=0))
     rt = Runtime.ephemeral(tmp_path / "home")
     try:
-        net.up(timeout=120)
+        net.up(timeout=300)
         node = net.client(0)
         try:
             raws = make_messages(net.network, Ed25519Signer.generate(), node.parents(), 5)

@@ -42,7 +42,7 @@ def test_processes_switch_to_a_new_committee_and_keep_finalizing(tmp_path: Path)
     signer = Ed25519Signer.generate()
     clients: list[NodeClient] = []
     try:
-        net.up(timeout=60)
+        net.up(timeout=300)
         clients = [net.client(i) for i in range(4)]
         first = clients[0].submit(make_messages(net.network, signer, clients[0].parents(), 50))
         assert {"accepted"} == {r["status"] for r in first}
@@ -103,7 +103,7 @@ def test_a_fifth_validator_process_joins_by_committee_change(tmp_path: Path) -> 
     clients: list[NodeClient] = []
     proc: subprocess.Popen[bytes] | None = None
     try:
-        net.up(timeout=60)
+        net.up(timeout=300)
         clients = [net.client(i) for i in range(4)]
         cmd = [sys.executable, "-m", "simtrust", "node", "committee-change",
                "--genesis", str(net.genesis_file), "--members", str(members),

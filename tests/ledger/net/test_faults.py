@@ -45,7 +45,7 @@ def test_kill_restart_and_partition_of_one_validator_of_four(tmp_path: Path) -> 
     signer = Ed25519Signer.generate()
     clients: list[NodeClient] = []
     try:
-        net.up(timeout=120)
+        net.up(timeout=300)
         clients = [net.client(i) for i in range(4)]
         first = _load(net, clients[0], signer, 100)
         wait_sync(lambda: all(_finalized(c) >= 100 for c in clients), "first batch final")
@@ -63,7 +63,7 @@ def test_kill_restart_and_partition_of_one_validator_of_four(tmp_path: Path) -> 
 
         # Restart it: it catches up to an identical finalized order and state.
         net.start(3)
-        net.wait_ready([3], timeout=120)
+        net.wait_ready([3], timeout=300)
         target = _finalized(clients[0])
         wait_sync(lambda: _finalized(clients[3]) >= target, "restarted validator to catch up")
         _same_state(clients[0], clients[3])
