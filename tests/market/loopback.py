@@ -80,7 +80,7 @@ class Node:
         self.sock.close()
 
 
-def until(condition: Callable[[], Any], timeout: float = 8.0) -> None:
+def until(condition: Callable[[], Any], timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     pause = threading.Event()
     while not condition():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from jsonschema import Draft4Validator
 
 from simtrust.cli import main
 from simtrust.errors import InvalidInput, NotFound, Unavailable
-from simtrust.market import PartnerSeller, bearer, sign_request
+from simtrust.market import CANCELLING, PartnerSeller, bearer, sign_request
 from simtrust.runtime import Runtime
 
 from .conftest import TmfCheck, char, order_body, service_spec
@@ -194,6 +194,19 @@ def _manual_offering(node: Node) -> str:
     return str(offering.json()["id"])
 
 
+def _settled(state: Callable[[], str]) -> str:
+    """The order's state once its cancellation, accepted by the answer just received and
+    carried out after it, is no longer being assessed (``CANCELLING``)."""
+    seen: list[str] = []
+
+    def final() -> bool:
+        seen.append(state())
+        return seen[-1] not in CANCELLING
+
+    until(final)
+    return seen[-1]
+
+
 def test_product_orders_placed_and_cancelled_with_a_simtrust_seller(
         simtrust_seller: Node, tmf_check: TmfCheck) -> None:
     node = simtrust_seller
@@ -210,7 +223,8 @@ def test_product_orders_placed_and_cancelled_with_a_simtrust_seller(
         task = seller.cancel_product_order(order["id"], "no longer needed")
         tmf_check("622", "CancelProductOrder", task)
         assert order["id"] == task["productOrder"]["id"]
-        assert "cancelled" == seller.product_order(order["id"])["state"]
+        # the task is carried out after the answer (a background task): wait for it to end
+        assert "cancelled" == _settled(lambda: seller.product_order(order["id"])["state"])
         with pytest.raises(InvalidInput) as twice:
             seller.cancel_product_order(order["id"])
         assert "409" in twice.value.detail
@@ -223,7 +237,8 @@ def test_product_orders_placed_and_cancelled_with_a_simtrust_seller(
         fresh = seller.order_product(order_body(offering), v5=True)
         assert "ProductOrder" == fresh["@type"]
         assert 202 == seller.delete_product_order(fresh["id"], v5=True)
-        assert "cancelled" == seller.product_order(fresh["id"], v5=True)["state"]
+        assert "cancelled" == _settled(
+            lambda: seller.product_order(fresh["id"], v5=True)["state"])
         with pytest.raises(InvalidInput) as buyer_delete:
             seller.delete_product_order(fresh["id"], v5=True)
         assert "403" in buyer_delete.value.detail

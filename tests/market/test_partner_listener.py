@@ -84,7 +84,7 @@ def serve(app: Any) -> Iterator[str]:
         sock.close()
 
 
-def until(condition: Callable[[], Any], timeout: float = 30.0) -> None:
+def until(condition: Callable[[], Any], timeout: float = 300.0) -> None:
     """Wait for ``condition()`` (another thread makes it true); fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     pause = threading.Event()
