@@ -13,7 +13,11 @@ Figures (issue 14):
   P-256 ECDSA signing of a 32-byte digest, one thread) and ``limits.fsync_per_s``
   (4 KiB appends with fsync in the store's folder).
 - ``metrics.bootstraps_per_s``: full device bootstraps over loopback TLS to the
-  bootstrap listener (in this process): Ub Digest AKA with the AuC (2 requests), the
+  bootstrap listener served as ``simtrust serve`` serves it: by default one worker
+  process per core fed connections in turn by this process, which accepts
+  (``SIMTRUST_BOOTSTRAP_WORKERS``; ``notes.bootstrap_workers``;
+  ``SIMTRUST_BENCH_BOOTSTRAP_WORKERS=1``: the listener in this process, as before;
+  docs/decisions/bootstrap-workers.md): Ub Digest AKA with the AuC (2 requests), the
   device's Ks_NAF derived in its SIM applet, a fresh P-256 key made there and its
   bound CSR, EST simpleenroll with Digest (2 requests), the certificate read from
   the certs-only answer.
@@ -27,7 +31,8 @@ Figures (issue 14):
   listener and the devices used per second of each run, the share of the machine
   they got. The device processes are the bench's own client side and share the two
   cores with the listener, so their cost is measured apart:
-  ``notes.listener_cpu_ms_per_bootstrap`` (this process's CPU during the run) and
+  ``notes.listener_cpu_ms_per_bootstrap`` (this process's and the listener workers'
+  CPU during the run) and
   ``notes.devices_cpu_ms_per_bootstrap`` (the device processes' CPU from ready to
   done); ``metrics.bootstraps_per_listener_core_s`` = 1000 / the listener's CPU
   milliseconds per bootstrap, the rate a core given to the listener alone would
@@ -40,15 +45,18 @@ Figures (issue 14):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -61,11 +69,15 @@ from simtrust.alerts import MemorySink
 from simtrust.api.bootstrap_listener import SWITCH_INTERVAL, BootstrapListener
 from simtrust.benchmark import BenchResult, fsync_rate
 from simtrust.bootstrap import (
+    BootstrapServices,
     CertProfile,
     DeviceClaims,
+    https_client,
     load_csr,
 )
-from simtrust.config import load_settings
+from simtrust.cli._bootstrap_serve import BOOTSTRAP_WORKER
+from simtrust.cli._prefork import HandedWorkers
+from simtrust.config import load_settings, usable_cores
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
     Iccid,
@@ -197,13 +209,34 @@ class BootstrapRun(NamedTuple):
     devices_ms: float
 
 
-def _bootstraps(listener: BootstrapListener, naf: str, keys: list[tuple[bytes, bytes]],
+def _cpu_of(pids: list[int]) -> float:
+    """User and system CPU seconds of running processes (``/proc/<pid>/stat``)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5) fields 14, 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class Served(NamedTuple):
+    """Where the devices connect and the serving processes besides this one."""
+
+    base_url: str
+    trust_pem: bytes
+    worker_pids: list[int]
+
+    def cpu(self) -> float:
+        """CPU seconds of this process and the listener's worker processes."""
+        return time.process_time() + _cpu_of(self.worker_pids)
+
+
+def _bootstraps(listener: Served, naf: str, keys: list[tuple[bytes, bytes]],
                 tmp: Path, *, keep_alive: bool) -> BootstrapRun:
     """``CLIENTS`` device processes of ``DEVICE_THREADS`` threads each, started together;
     every device bootstraps and enrols once (``keep_alive``: a thread's devices reuse
     its TLS connection; else each device opens its own)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    own, wall = time.process_time(), time.perf_counter()
+    own, wall = listener.cpu(), time.perf_counter()
     procs = []
     for c in range(CLIENTS):
         devices = [(_iccid(i), _imsi(i), keys[i][0].hex(), keys[i][1].hex())
@@ -225,7 +258,7 @@ def _bootstraps(listener: BootstrapListener, naf: str, keys: list[tuple[bytes, b
         if proc.stdout.readline().strip() != "ready":
             raise RuntimeError("a device process did not start")
     # The CPU spent on imports and set-up before "ready" is not the run's.
-    own_ready = time.process_time()
+    own_ready = listener.cpu()
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.write("go\n")
@@ -239,17 +272,55 @@ def _bootstraps(listener: BootstrapListener, naf: str, keys: list[tuple[bytes, b
         if proc.wait(timeout=600) != 0 or reports[c] is None:
             raise RuntimeError("device process failed: "
                                + (tmp / f"dev{c}.log").read_text()[-500:])
-    listener_cpu = time.process_time() - own_ready
+    listener_cpu = listener.cpu() - own_ready
     runs = [r for r in reports if r is not None]
     devices_cpu = sum(r["cpu"] for r in runs)
     elapsed = max(r["end"] for r in runs) - min(r["start"] for r in runs)
     done = sum(r["n"] for r in runs)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (time.process_time() - own + after.ru_utime - children.ru_utime
+    cpu = (listener.cpu() - own + after.ru_utime - children.ru_utime
            + after.ru_stime - children.ru_stime)
     return BootstrapRun(round(done / elapsed, 1), round(cpu / (time.perf_counter() - wall), 2),
                         round(listener_cpu * 1000 / done, 2),
                         round(devices_cpu * 1000 / done, 2))
+
+
+@contextlib.contextmanager
+def _serving(boot: BootstrapServices, home: Path, workers: int) -> Iterator[Served]:
+    """The listener in this process (``workers`` 1), or as ``serve`` runs it with
+    ``SIMTRUST_BOOTSTRAP_WORKERS``: this process binds, accepts and deals each
+    connection to the next worker process (own runtime and store connection); this
+    process makes the server certificate once and runs the background senders."""
+    hostnames = ["localhost", "127.0.0.1"]
+    if workers <= 1:
+        listener = BootstrapListener(boot, "127.0.0.1", 0, hostnames=hostnames).start()
+        try:
+            yield Served(listener.base_url, listener.trust_pem, [])
+        finally:
+            listener.stop()
+        return
+    sock = socket.create_server(("127.0.0.1", 0), backlog=socket.SOMAXCONN)
+    port = int(sock.getsockname()[1])
+    master = BootstrapListener(boot, "127.0.0.1", port, hostnames=hostnames)
+    master.refresh()
+    master.start_background()
+    env = {"SIMTRUST_HOME": str(home), "SIMTRUST_BOOTSTRAP_BIND": f"127.0.0.1:{port}",
+           "SIMTRUST_BOOTSTRAP_NAF_FQDN": boot.server.naf_id.fqdn}
+    pool = HandedWorkers(sock, workers, BOOTSTRAP_WORKER, name="bootstrap-dealer",
+                         env=env).start()
+    try:
+        served = Served(f"https://127.0.0.1:{port}", master.trust_pem, pool.pids())
+        # Every worker up before the clock starts: one request on each (dealt in turn).
+        ctx = ssl.create_default_context(cadata=master.trust_pem.decode())
+        for _ in range(workers):
+            with https_client(ctx, timeout=300) as client:
+                # Any answer shows the worker serving (OCSP: malformed request).
+                if client.get(f"{served.base_url}/ocsp/AA").status_code != 200:
+                    raise RuntimeError("a bootstrap worker did not answer")
+        yield served
+    finally:
+        pool.stop()
+        master.stop()
 
 
 def run(quick: bool) -> BenchResult:
@@ -343,15 +414,15 @@ def run(quick: bool) -> BenchResult:
                         .build().public_bytes(serialization.Encoding.DER) for c in issued]
             result.metrics["ocsp_nonce_per_s"] = round(_rate(answer, seconds), 1)
 
-            # Full device bootstraps over loopback TLS, devices in their own processes.
-            listener = BootstrapListener(boot, "127.0.0.1", 0,
-                                         hostnames=["localhost", "127.0.0.1"]).start()
-            try:
+            # Full device bootstraps over loopback TLS, devices in their own processes,
+            # the listener served as `simtrust serve` serves it.
+            workers = (int(os.environ.get("SIMTRUST_BENCH_BOOTSTRAP_WORKERS", "0"))
+                       or usable_cores())
+            with _serving(boot, home, workers) as served:
                 naf = boot.server.naf_id.fqdn
-                kept = _bootstraps(listener, naf, keys, Path(tmp), keep_alive=True)
-                fresh = _bootstraps(listener, naf, keys, Path(tmp), keep_alive=False)
-            finally:
-                listener.stop()
+                kept = _bootstraps(served, naf, keys, Path(tmp), keep_alive=True)
+                fresh = _bootstraps(served, naf, keys, Path(tmp), keep_alive=False)
+            result.notes["bootstrap_workers"] = workers
             result.metrics["bootstraps_per_s"] = kept.per_s
             result.metrics["bootstraps_new_tls_per_s"] = fresh.per_s
             # What the listener alone would do with a core of its own: its CPU per

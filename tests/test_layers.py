@@ -36,7 +36,7 @@ from simtrust.testing.layering import (
 SRC = Path(__file__).resolve().parents[1] / "src" / "simtrust"
 
 LAYERS = {
-    "errors": 0, "config": 0, "benchmark": 0, "crypto": 0, "store": 0, "domain": 0, "alerts": 0,
+    "errors": 0, "config": 0, "benchmark": 0, "handoff": 0, "crypto": 0, "store": 0, "domain": 0, "alerts": 0,
     "identity": 1, "ledger": 1,
     "subscriber": 2, "bootstrap": 2, "aaa": 2, "policy": 2, "detect": 2, "audit": 2,
     "flows": 2, "devices": 2,

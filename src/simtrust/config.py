@@ -75,6 +75,7 @@ class Settings:
     udm_instance_id: str = ""
     bootstrap_bind: str = ""
     bootstrap_naf_fqdn: str = "localhost"
+    bootstrap_workers: int = 0
     bootstrap_bsf_domain: str = "bsf.mnc001.mcc001.pub.3gppnetwork.org"
     radius_bind: str = ""
     radius_acct_bind: str = ""
@@ -134,6 +135,12 @@ class Settings:
         run in the ``serve`` process itself), or one per usable core when 0. One is the
         default because it measured faster on 2 cores (docs/decisions/aaa-workers.md)."""
         return self.radius_workers or usable_cores()
+
+    @property
+    def bootstrap_worker_count(self) -> int:
+        """Bootstrap listener processes: ``bootstrap_workers``, or one per usable core when
+        0 (1: the listener runs in the ``serve`` process itself)."""
+        return self.bootstrap_workers or usable_cores()
 
     @property
     def callback_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -226,6 +233,7 @@ _ENV = {
     "udm_instance_id": "SIMTRUST_UDM_INSTANCE_ID",
     "bootstrap_bind": "SIMTRUST_BOOTSTRAP_BIND",
     "bootstrap_naf_fqdn": "SIMTRUST_BOOTSTRAP_NAF_FQDN",
+    "bootstrap_workers": "SIMTRUST_BOOTSTRAP_WORKERS",
     "bootstrap_bsf_domain": "SIMTRUST_BOOTSTRAP_BSF_DOMAIN",
     "radius_bind": "SIMTRUST_RADIUS_BIND",
     "radius_acct_bind": "SIMTRUST_RADIUS_ACCT_BIND",
@@ -368,7 +376,7 @@ def _coerce(key: str, raw: Any) -> Any:
         ):
             raise ConfigError(f"{key} must be HOST:PORT, got {text!r}", setting=key)
         return text
-    if key in ("api_workers", "sbi_workers", "radius_workers"):
+    if key in ("api_workers", "sbi_workers", "radius_workers", "bootstrap_workers"):
         try:
             count = int(raw)
         except (TypeError, ValueError) as exc:

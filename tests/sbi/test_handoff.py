@@ -4,10 +4,13 @@ connection is served by the receiving process's HTTP/2 server like an accepted o
 
 from __future__ import annotations
 
+import queue
 import socket
+import time
 
 import httpx
 
+from simtrust.handoff import ConnectionReceiver
 from simtrust.sbi import ConnectionDealer, SbiServer, create_sbi_app
 from simtrust.subscriber import SubscriberServices
 
@@ -45,6 +48,33 @@ def test_connections_are_dealt_in_turn_and_a_gone_worker_is_skipped() -> None:
         assert [3, 0, 2, 0] == dealer.dealt
     finally:
         for s in (*clients, a, a_worker, b, b_worker, c, listener):
+            s.close()
+
+
+def test_a_thread_receiver_outlives_idle_spells_and_ends_with_the_master() -> None:
+    """The bootstrap workers' receiver: waiting longer than its poll interval is not
+    the end of the channel; the master's end closing is."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    master, worker = _pair()
+    got: queue.Queue[socket.socket] = queue.Queue()
+    receiver = ConnectionReceiver(worker, got.put).start()
+    dealer = ConnectionDealer(listener, [master])
+    client = socket.create_connection(listener.getsockname())
+    try:
+        time.sleep(1.0)  # four of the receiver's 0.25 s polls with nothing to receive
+        assert not receiver.ended.is_set()
+        conn, _ = listener.accept()
+        with conn:
+            assert dealer.deal(conn)
+        served = got.get(timeout=30)
+        served.sendall(b"x")
+        assert b"x" == client.recv(1)
+        served.close()
+        master.close()
+        assert receiver.ended.wait(timeout=30)
+    finally:
+        receiver.stop()
+        for s in (client, worker, listener):
             s.close()
 
 

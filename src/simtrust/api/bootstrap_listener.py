@@ -22,6 +22,11 @@ CPU per request. While serving, the interpreter switches threads every 0.5 ms
 instead of 5 ms (decision ``docs/decisions/bootstrap-bench-measurement.md``): a
 request thread returning from a short store or socket call otherwise waits up to
 the whole interval for a CPU-bound thread to give the GIL back, on every call.
+
+With ``SIMTRUST_BOOTSTRAP_WORKERS`` above 1 the listener runs in N worker processes
+of ``simtrust serve``: the master accepts and deals each connection to the next
+worker (:mod:`simtrust.handoff`), which serves it with :meth:`BootstrapListener.start_handed`
+exactly as if it had accepted it (docs/decisions/bootstrap-workers.md).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from cryptography.hazmat.primitives import serialization
 from simtrust.api.stream_ingest import MtlsStreamIngest
 from simtrust.bootstrap import BootstrapServices, EstRequest
 from simtrust.errors import SimtrustError
+from simtrust.handoff import ConnectionReceiver
 
 __all__ = ["BootstrapListener"]
 
@@ -317,13 +323,26 @@ class _TlsServer(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[Any, Any]:
         sock, addr = self.socket.accept()
+        return self._wrap(sock), addr
+
+    def serve_handed(self, sock: socket.socket) -> None:
+        """Serve a connection another process accepted (its own thread, as accepted ones)."""
+        try:
+            addr = sock.getpeername()
+            request = self._wrap(sock)
+        except OSError:
+            sock.close()  # the device went away before its turn
+            return
+        self.process_request(request, addr)
+
+    def _wrap(self, sock: socket.socket) -> ssl.SSLSocket:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self.listener.refresh_if_changed()
         except Exception:  # noqa: BLE001 - keep serving with the trust already loaded
             _log.warning("client-certificate trust could not be refreshed", exc_info=True)
         ctx = self.listener.context
-        return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+        return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         _log.debug("connection from %s ended with an error", client_address)
@@ -344,6 +363,7 @@ class BootstrapListener:
         self._lock = threading.Lock()
         self._server: _TlsServer | None = None
         self._thread: threading.Thread | None = None
+        self._receiver: ConnectionReceiver | None = None
         self.trust_pem = b""
         self._generation: tuple[int, int, str] = (-1, -1, "")
         self._shortened = False
@@ -408,27 +428,50 @@ class BootstrapListener:
     def base_url(self) -> str:
         return f"https://{self._host}:{self.port}"
 
-    def start(self) -> BootstrapListener:
+    def _server_for(self, *, bind: bool) -> _TlsServer:
         self.refresh()
         # Shorter GIL turns while any listener serves (module docstring); never longer.
         _shorten_switch_interval()
         self._shortened = True
         handler = type("BoundHandler", (_Handler,), {"listener": self})
-        server = _TlsServer((self._host, self._port), handler)
+        server = _TlsServer((self._host, self._port), handler, bind_and_activate=bind)
         server.listener = self
         self._server = server
+        return server
+
+    def start(self) -> BootstrapListener:
+        server = self._server_for(bind=True)
         self._thread = threading.Thread(target=server.serve_forever, name="bootstrap-listener",
                                         daemon=True)
         self._thread.start()
-        # Revocations owed to enterprise CAs (queued before a restart too) go out from
-        # the serving process.
+        self.start_background()
+        return self
+
+    def start_background(self) -> None:
+        """Revocations owed to enterprise CAs (queued before a restart too) and CMP
+        enrolments left waiting go out from one process: this listener's, or the
+        master's when worker processes serve the connections."""
         self.services.cas.forwarder.start()
         self.services.cas.delegated.start()
-        return self
+
+    def start_handed(self, channel: socket.socket) -> ConnectionReceiver:
+        """Serve the connections a master process deals on ``channel`` instead of
+        binding (a worker of ``simtrust serve``); the background senders stay with
+        the master. The receiver's ``ended`` is set when the master's end closes."""
+        server = self._server_for(bind=False)
+        self._receiver = ConnectionReceiver(channel, server.serve_handed,
+                                            name="bootstrap-handed").start()
+        return self._receiver
 
     def stop(self) -> None:
         self.services.cas.forwarder.close()
         self.services.cas.delegated.close()
+        if self._receiver is not None:
+            self._receiver.stop()
+            self._receiver = None
+            if self._server is not None:
+                self._server.server_close()
+                self._server = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -13,6 +13,12 @@ serves systems without prctl. The master restarts a worker that exits on its
 own and, on stop, sends SIGTERM, waits for the graceful shutdown and kills
 what is left. With a certificate and key the workers terminate TLS 1.3
 themselves (RFC 8446). docs/decisions/corenet-api-workers.md says why.
+
+:class:`HandedWorkers` is the same life cycle for listeners whose master accepts
+and deals each connection to the next worker (:mod:`simtrust.handoff`): the SBI
+(docs/decisions/corenet-sbi-workers.md) and the bootstrap listener
+(docs/decisions/bootstrap-workers.md); :func:`handed_worker_main` is their workers'
+common entry.
 """
 
 from __future__ import annotations
@@ -27,14 +33,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from simtrust.cli._common import err_console, open_runtime
 from simtrust.errors import ConfigError
-from simtrust.runtime import Runtime
+from simtrust.handoff import ConnectionDealer
+from simtrust.runtime import Runtime, settle_gc
 
-__all__ = ["ApiWorkers", "WorkerOptions", "start_lwm2m", "tls_context_check", "worker_main"]
+__all__ = ["ApiWorkers", "HandedWorkers", "WorkerOptions", "handed_worker_main", "start_lwm2m",
+           "tls_context_check", "worker_main"]
 
 _PR_SET_PDEATHSIG = 1
 #: Seconds a worker may take to finish its requests once told to stop.
@@ -169,6 +179,80 @@ class ApiWorkers:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._sock.close()
+
+
+class HandedWorkers(ApiWorkers):
+    """N worker processes running ``command``, each fed connections by the master's
+    dealer over its own ``SOCK_SEQPACKET`` pair (a restarted worker gets a new pair)."""
+
+    def __init__(self, sock: socket.socket, count: int, command: str, *,
+                 name: str = "dealer", env: dict[str, str] | None = None) -> None:
+        super().__init__(sock, count, WorkerOptions())
+        self.command = command
+        self._env = env or {}
+        self.dealer = ConnectionDealer(sock, [None] * count, name=name)
+        self._child_end: socket.socket | None = None
+
+    def _worker_fd(self, slot: int) -> int:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        old, self.dealer.channels[slot] = self.dealer.channels[slot], ours
+        if old is not None:
+            old.close()
+        theirs.set_inheritable(True)
+        self._child_end = theirs
+        return theirs.fileno()
+
+    def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
+        saved = {key: os.environ.get(key) for key in self._env}
+        os.environ.update(self._env)
+        try:
+            return super()._spawn(slot)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            if self._child_end is not None:
+                self._child_end.close()  # the worker has its copy
+                self._child_end = None
+
+    def start(self) -> Self:
+        super().start()
+        self.dealer.start()
+        return self
+
+    def stop(self, grace_s: float = GRACE_S) -> None:
+        self.dealer.stop()  # no new connections; the workers finish their requests
+        super().stop(grace_s)
+        for channel in self.dealer.channels:
+            if channel is not None:
+                channel.close()
+
+
+def handed_worker_main(serve: Callable[[Runtime, socket.socket], Callable[[], None]]) -> None:
+    """Entry of a :class:`HandedWorkers` process: die with the master, open the runtime,
+    ``serve(rt, channel)`` (returns its stop function) until SIGTERM or the master is gone."""
+    channel_fd, watch_fd = (int(x) for x in os.environ.pop("SIMTRUST_WORKER_FDS").split(","))
+    master = int(os.environ.pop("SIMTRUST_WORKER_MASTER"))
+    stop = threading.Event()
+    _die_with_master(master, watch_fd, stop)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    channel = socket.socket(fileno=channel_fd)
+    rt = open_runtime()
+    try:
+        # The serving process's fraud detectors see this worker's SIMs' events.
+        rt.forward_sim_events()
+        stop_serving = serve(rt, channel)
+        settle_gc()
+        while not stop.wait(0.5):
+            pass
+        stop_serving()
+    finally:
+        with contextlib.suppress(OSError):
+            channel.close()
+        rt.close()
 
 
 def _die_with_master(master: int, watch_fd: int, on_master_gone: threading.Event) -> None:

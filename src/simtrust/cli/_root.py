@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from cryptography.hazmat.primitives import serialization
@@ -21,6 +21,7 @@ import simtrust
 from simtrust.aaa import RadiusListener, RadiusStreamListener, parse_bind, radsec_context
 from simtrust.audit.anchoring import anchor_pending
 from simtrust.benchmark import discover, load_bench
+from simtrust.cli._bootstrap_serve import start_bootstrap
 from simtrust.cli._common import console, emit_json, err_console, open_runtime
 from simtrust.cli._prefork import ApiWorkers, WorkerOptions, tls_context_check
 from simtrust.cli._radius_workers import RadiusWorkers, start_radius_udp
@@ -32,9 +33,6 @@ from simtrust.diameter import DiameterListener, NodeSettings, tls_context
 from simtrust.errors import ConfigError, InvalidInput, SimtrustError
 from simtrust.policy import TunnelSync, TunnelWatch
 from simtrust.runtime import Runtime, settle_gc
-
-if TYPE_CHECKING:
-    from simtrust.api.bootstrap_listener import BootstrapListener
 
 __all__ = ["app"]
 
@@ -176,9 +174,8 @@ def serve(
         diameter = _start_diameter(rt)
         if diameter is not None:
             stops += [rt.subscriber.hss.stop_following, diameter.stop]
-        bootstrap = _start_bootstrap(rt)
-        if bootstrap is not None:
-            stops.append(bootstrap.stop)
+        bootstrap_stops, bootstrap_pool = start_bootstrap(rt)
+        stops += bootstrap_stops
         radius_listeners, radius_pool = _start_radius(rt)
         stops += [listener.close for listener in radius_listeners]
         if radius_pool is not None:
@@ -208,6 +205,8 @@ def serve(
                 err_console.print(f"SBI worker {pid} exited ({status}); started another")
             for pid, status in radius_pool.check() if radius_pool is not None else ():
                 err_console.print(f"RADIUS worker {pid} exited ({status}); started another")
+            for pid, status in bootstrap_pool.check() if bootstrap_pool is not None else ():
+                err_console.print(f"bootstrap worker {pid} exited ({status}); started another")
             if tunnels is not None:
                 tunnels.check()  # connects again after charon restarted
             if applier is not None:
@@ -334,28 +333,6 @@ def _start_diameter(rt: Runtime) -> DiameterListener | None:
     err_console.print(f"simtrust Diameter S6a/S13 on {bound[0]}:{bound[1]}"
                       f"{' (TLS)' if tls else ''} as "
                       f"{node.origin_host} ({node.origin_realm}); peers: {peers}")
-    return listener
-
-
-def _start_bootstrap(rt: Runtime) -> BootstrapListener | None:
-    """The HTTPS listener of Ub, EST, OCSP and CRLs when ``SIMTRUST_BOOTSTRAP_BIND`` is set."""
-    settings = rt.settings
-    if not settings.bootstrap_bind:
-        return None
-    from simtrust.api.bootstrap_listener import (  # noqa: PLC0415 - heavy: the FastAPI app
-        BootstrapListener,
-    )
-    from simtrust.api.stream_ingest import (  # noqa: PLC0415 - heavy: the FastAPI app
-        MtlsStreamIngest,
-    )
-
-    host, _, port = settings.bootstrap_bind.rpartition(":")
-    listener = BootstrapListener(rt.bootstrap, host, int(port),
-                                 hostnames=[settings.bootstrap_naf_fqdn, host],
-                                 streams=MtlsStreamIngest(rt.streams)).start()
-    err_console.print(f"simtrust bootstrap (Ub /bsf, EST /.well-known/est, OCSP /ocsp,"
-                      f" frames over mTLS /streams) on "
-                      f"https://{settings.bootstrap_naf_fqdn}:{listener.port}")
     return listener
 
 

@@ -16,25 +16,20 @@ docs/decisions/corenet-sbi-workers.md has the measurement.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import os
-import signal
 import socket
-import subprocess
-import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from simtrust.cli._common import err_console, open_runtime
-from simtrust.cli._prefork import ApiWorkers, WorkerOptions, _die_with_master
+from simtrust.cli._common import err_console
+from simtrust.cli._prefork import HandedWorkers, handed_worker_main
 from simtrust.detect import StormGuard, storm_guard_from
-from simtrust.runtime import Runtime, settle_gc
+from simtrust.runtime import Runtime
 
 if TYPE_CHECKING:
-    from simtrust.sbi import ConnectionDealer, SbiServer
+    from simtrust.sbi import SbiServer
 
 __all__ = ["SbiWorkers", "advertised_ip", "sbi_worker_main", "start_sbi"]
 
@@ -88,49 +83,11 @@ def _sbi_server(rt: Runtime, instance: str) -> tuple[SbiServer, StormGuard | Non
     return server, guard, verifier is not None
 
 
-class SbiWorkers(ApiWorkers):
+class SbiWorkers(HandedWorkers):
     """N SBI worker processes, each fed connections by the master's dealer."""
 
-    command = _SBI_WORKER
-
     def __init__(self, sock: socket.socket, count: int) -> None:
-        from simtrust.sbi import ConnectionDealer  # noqa: PLC0415 - heavy, see above
-
-        super().__init__(sock, count, WorkerOptions())
-        self.dealer: ConnectionDealer = ConnectionDealer(sock, [None] * count)
-        self._child_end: socket.socket | None = None
-
-    def _worker_fd(self, slot: int) -> int:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        old, self.dealer.channels[slot] = self.dealer.channels[slot], ours
-        if old is not None:
-            old.close()
-        theirs.set_inheritable(True)
-        self._child_end = theirs
-        return theirs.fileno()
-
-    def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
-        try:
-            return super()._spawn(slot)
-        finally:
-            if self._child_end is not None:
-                self._child_end.close()  # the worker has its copy
-                self._child_end = None
-
-    def start(self) -> SbiWorkers:
-        super().start()
-        self.dealer.start()
-        return self
-
-    def stop(self, grace_s: float | None = None) -> None:
-        self.dealer.stop()  # no new connections; the workers finish their streams
-        if grace_s is None:
-            super().stop()
-        else:
-            super().stop(grace_s)
-        for channel in self.dealer.channels:
-            if channel is not None:
-                channel.close()
+        super().__init__(sock, count, _SBI_WORKER, name="sbi-dealer")
 
 
 def start_sbi(rt: Runtime, storm_out: list[StormGuard] | None = None,
@@ -181,26 +138,12 @@ def start_sbi(rt: Runtime, storm_out: list[StormGuard] | None = None,
     return stops, pool
 
 
+def _serve_sbi(rt: Runtime, channel: socket.socket) -> Callable[[], None]:
+    server, _, _ = _sbi_server(rt, udm_instance_id(rt))
+    server.start_handed(channel)
+    return server.stop
+
+
 def sbi_worker_main() -> None:
     """Entry point of an SBI worker process (started by :class:`SbiWorkers`)."""
-    channel_fd, watch_fd = (int(x) for x in os.environ.pop("SIMTRUST_WORKER_FDS").split(","))
-    master = int(os.environ.pop("SIMTRUST_WORKER_MASTER"))
-    stop = threading.Event()
-    _die_with_master(master, watch_fd, stop)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda _signum, _frame: stop.set())
-    channel = socket.socket(fileno=channel_fd)
-    rt = open_runtime()
-    try:
-        # The serving process's fraud detectors see this worker's SIMs' events.
-        rt.forward_sim_events()
-        server, _, _ = _sbi_server(rt, udm_instance_id(rt))
-        server.start_handed(channel)
-        settle_gc()
-        while not stop.wait(0.5):
-            pass
-        server.stop()
-    finally:
-        with contextlib.suppress(OSError):
-            channel.close()
-        rt.close()
+    handed_worker_main(_serve_sbi)

@@ -8,8 +8,8 @@ hands accepted connections to worker processes.
 ``simtrust serve`` starts it when ``SIMTRUST_SBI_BIND`` is set.
 """
 
+from simtrust.handoff import ConnectionDealer
 from simtrust.sbi._app import create_sbi_app, problem
-from simtrust.sbi._handoff import ConnectionDealer
 from simtrust.sbi._nrf import NrfClient, udm_profile
 from simtrust.sbi._server import SbiServer
 from simtrust.sbi._tokens import TokenVerifier

@@ -9,7 +9,7 @@ only ``h2`` in ALPN, and with a client CA it requires client certificates
 to bind anything but loopback. The server runs on its own thread and event
 loop; :meth:`SbiServer.stop` drains and joins it. In a worker process of
 ``simtrust serve`` it binds nothing and serves the connections the master
-accepts and hands over (:mod:`simtrust.sbi._handoff`).
+accepts and hands over (:mod:`simtrust.handoff`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any
 from starlette.applications import Starlette
 
 from simtrust.errors import ConfigError
+from simtrust.handoff import receive_connections
 from simtrust.sbi._h2 import H2Server
-from simtrust.sbi._handoff import receive_connections
 
 __all__ = ["SbiServer"]
 
@@ -90,7 +90,7 @@ class SbiServer:
 
     def start_handed(self, channel: socket.socket) -> None:
         """Serve the connections another process accepts and passes over ``channel``
-        (:class:`~simtrust.sbi._handoff.ConnectionDealer`) instead of binding."""
+        (:class:`~simtrust.handoff.ConnectionDealer`) instead of binding."""
         server = H2Server(self._app, ssl_context=self._ssl)
         loop = self._loop
 
