@@ -24,34 +24,51 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable
+from typing import Self
 
 __all__ = ["ConnectionDealer", "ConnectionReceiver", "receive_connections"]
 
 _TAG = b"c"
 
 
-class ConnectionDealer:
+class _SocketLoop:
+    """``_run`` in a daemon thread over ``sock``, whose calls time out every 0.25 s so
+    the loop sees a stop within that."""
+
+    def __init__(self, sock: socket.socket, name: str) -> None:
+        self._sock = sock
+        self._name = name
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        self._sock.settimeout(0.25)
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _halt(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+
+class ConnectionDealer(_SocketLoop):
     """Accept on ``sock`` in a thread and hand each connection to the next channel."""
 
     def __init__(self, sock: socket.socket, channels: list[socket.socket | None],
                  *, name: str = "dealer") -> None:
-        self._sock = sock
-        self._name = name
+        super().__init__(sock, name)
         #: One slot per worker; a slot is replaced when its worker is restarted.
         self.channels = channels
         self._next = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.dealt = [0] * len(channels)
 
     def __repr__(self) -> str:
         return f"ConnectionDealer({self._sock.getsockname()}, dealt={self.dealt})"
-
-    def start(self) -> ConnectionDealer:
-        self._sock.settimeout(0.25)  # the accept loop sees stop() within this
-        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-        self._thread.start()
-        return self
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -84,9 +101,7 @@ class ConnectionDealer:
         return False
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._halt()
         self._sock.close()
 
 
@@ -102,7 +117,7 @@ def _take(channel: socket.socket) -> tuple[list[socket.socket], bool]:
     return [socket.socket(fileno=fd) for fd in fds], not msg
 
 
-class ConnectionReceiver:
+class ConnectionReceiver(_SocketLoop):
     """Call ``serve`` with each connection arriving on ``channel``, from a thread.
 
     ``ended`` is set when the master's end closes (the master is gone or stopped
@@ -110,26 +125,17 @@ class ConnectionReceiver:
 
     def __init__(self, channel: socket.socket, serve: Callable[[socket.socket], None],
                  *, name: str = "receiver") -> None:
-        self._channel = channel
+        super().__init__(channel, name)
         self._serve = serve
-        self._name = name
-        self._stop = threading.Event()
         self.ended = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"ConnectionReceiver({self._name!r}, ended={self.ended.is_set()})"
 
-    def start(self) -> ConnectionReceiver:
-        self._channel.settimeout(0.25)  # the loop sees stop() within this
-        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-        self._thread.start()
-        return self
-
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                conns, ended = _take(self._channel)
+                conns, ended = _take(self._sock)
             except (TimeoutError, BlockingIOError, InterruptedError):
                 continue
             for conn in conns:
@@ -139,9 +145,7 @@ class ConnectionReceiver:
                 return
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        self._halt()
 
 
 def receive_connections(channel: socket.socket,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,7 +62,7 @@ class Served:
     label: str
 
     def connection(self, timeout: float = 15.0) -> httpx.Client:
-        ctx = __import__("ssl").create_default_context(cadata=self.trust.decode())
+        ctx = ssl.create_default_context(cadata=self.trust.decode())
         return https_client(ctx, timeout)
 
     def device(self, n: int) -> DeviceClient:
@@ -137,7 +138,8 @@ def test_ub_nonce_answered_in_one_worker_is_refused_in_the_other(served: Served)
     assert [2, 2] == served.pool.dealer.dealt
     row = served.rt.db.query_one("SELECT COUNT(*) FROM boot_gba_contexts WHERE impi = ?",
                                  (applet.impi,))
-    assert row is not None and 1 == int(row[0])
+    assert row is not None
+    assert 1 == int(row[0])
 
 
 def _ocsp_status(client: httpx.Client, url: str, cert: x509.Certificate,
