@@ -27,6 +27,7 @@ import hashlib
 import ipaddress
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -87,7 +88,12 @@ __all__ = [
 
 
 class CertificateAuthorities:
-    """The store of CAs and certificates; keys unsealed once per process and cached."""
+    """The store of CAs and certificates; keys unsealed once per process and cached.
+
+    CA records are cached at most ``RECORD_TTL_S`` s: another process's profile change
+    or CA removal is seen here within that time; this process's own at once."""
+
+    RECORD_TTL_S = 2.0
 
     __slots__ = ("_akis", "_audit", "_cache_lock", "_clock", "_commits", "_db",
                  "_keyring", "_keys", "_listeners", "_records", "_templates",
@@ -107,7 +113,7 @@ class CertificateAuthorities:
         self._keys: dict[str, ec.EllipticCurvePrivateKey | Pkcs11Key] = {}
         self._akis: dict[str, x509.AuthorityKeyIdentifier] = {}
         self._templates: dict[str, DeviceCertTemplate] = {}
-        self._records: dict[str, CaRecord] = {}
+        self._records: dict[str, tuple[CaRecord, float]] = {}
         self._cache_lock = threading.Lock()
         #: Bumped when this process registers a CA (listeners rebuild their client trust).
         self.generation = 0
@@ -392,9 +398,10 @@ class CertificateAuthorities:
 
     def get(self, label: str) -> CaRecord:
         """The CA registered under an EST label (NotFound: unknown CA)."""
-        record = self._records.get(label)
-        if record is not None:
-            return record
+        cached = self._records.get(label)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < self.RECORD_TTL_S:
+            return cached[0]
         row = self._db.query_one(
             "SELECT ca_id, tenant_id, name, mode, cert_pem, delegate_url, profile,"
             " delegate_kind FROM boot_cas WHERE label = ?", (label,),
@@ -409,7 +416,7 @@ class CertificateAuthorities:
             label, None if row[7] is None else str(row[7]),
         )
         with self._cache_lock:
-            self._records[label] = record
+            self._records[label] = (record, now)
         return record
 
     def find(self, tenant_id: str, label: str) -> CaRecord:
