@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import socket
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Self
 
@@ -31,9 +32,9 @@ __all__ = ["ConnectionDealer", "ConnectionReceiver", "receive_connections"]
 _TAG = b"c"
 
 
-class _SocketLoop:
-    """``_run`` in a daemon thread over ``sock``, whose calls time out every 0.25 s so
-    the loop sees a stop within that."""
+class _SocketLoop(ABC):
+    """``_run`` (each subclass's loop) in a daemon thread over ``sock``, whose calls
+    time out every 0.25 s so the loop sees a stop within that."""
 
     def __init__(self, sock: socket.socket, name: str) -> None:
         self._sock = sock
@@ -47,8 +48,9 @@ class _SocketLoop:
         self._thread.start()
         return self
 
+    @abstractmethod
     def _run(self) -> None:
-        raise NotImplementedError
+        """The thread's loop: run until ``self._stop`` is set."""
 
     def _halt(self) -> None:
         self._stop.set()
