@@ -38,6 +38,8 @@ import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
 
+from simtrust.sbi import _hpack
+
 __all__ = ["MAX_STREAMS", "H2Server"]
 
 MAX_STREAMS = 256
@@ -55,6 +57,12 @@ App = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awa
 _NAME = re.compile(rb":?[\x21-\x39\x3b-\x40\x5b-\x7e]+")
 _VALUE = re.compile(rb"(?:[^\x00\n\r\t ](?:[^\x00\n\r]*[^\x00\n\r\t ])?)?")
 _REQUEST_PSEUDO = frozenset((b":method", b":scheme", b":authority", b":path"))
+# Fields whose name and value passed the two expressions: a client repeats most of its
+# fields on every request (user agent, content type, its bearer token), so each is
+# matched once, not per request. Only the §8.2.1 syntax is remembered; every rule
+# that depends on the block (order, repeats, pseudo-header fields) runs each time.
+_WELL_FORMED: set[tuple[bytes, bytes]] = set()
+_WELL_FORMED_MAX = 4096
 _CONNECTION_SPECIFIC = frozenset((b"connection", b"proxy-connection", b"keep-alive",
                                   b"transfer-encoding", b"upgrade"))
 
@@ -73,10 +81,14 @@ def malformed(headers: Iterable[tuple[bytes, bytes]], *, trailers: bool = False,
     regular = False
     host: bytes | None = None
     for name, value in headers:
-        if _NAME.fullmatch(name) is None:
-            return "bad field name"
-        if value and _VALUE.fullmatch(value) is None:
-            return "bad field value"
+        if (name, value) not in _WELL_FORMED:
+            if _NAME.fullmatch(name) is None:
+                return "bad field name"
+            if value and _VALUE.fullmatch(value) is None:
+                return "bad field value"
+            if len(_WELL_FORMED) >= _WELL_FORMED_MAX:
+                _WELL_FORMED.clear()
+            _WELL_FORMED.add((name, value))
         if name[0] == 0x3a:
             if trailers or regular or name in pseudo or name not in _REQUEST_PSEUDO:
                 return f"pseudo-header field {name!r} not allowed here"
@@ -133,6 +145,10 @@ class _Connection(asyncio.Protocol):
                                            validate_outbound_headers=False,
                                            normalize_outbound_headers=False)
         self._h2 = h2.connection.H2Connection(config=config)
+        # The same HPACK coder with less Python per block (simtrust.sbi._hpack).
+        self._h2.encoder = _hpack.Encoder()
+        self._h2.decoder = _hpack.Decoder()
+        self._h2.decoder.max_header_list_size = self._h2.DEFAULT_MAX_HEADER_LIST_SIZE
         self._transport: asyncio.Transport | None = None
         self._streams: dict[int, _Stream] = {}
         self._window_open = asyncio.Event()
