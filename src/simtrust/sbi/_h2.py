@@ -17,7 +17,7 @@ Request header blocks are checked here in one pass (:func:`malformed`, RFC 9113
 §8.2-8.3) rather than by h2; a malformed request is reset with PROTOCOL_ERROR
 (a stream error, RFC 9113 §8.1.1) and the connection goes on.
 docs/decisions/corenet-sbi-server.md gives the measurement behind this choice,
-docs/decisions/corenet-sbi-cpu.md the CPU per request.
+docs/decisions/corenet-sbi-cpu.md and corenet-sbi-hpack.md the CPU per request.
 """
 
 from __future__ import annotations
