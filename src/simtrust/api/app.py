@@ -23,7 +23,7 @@ from simtrust.api.openapi import install_docs, install_openapi
 from simtrust.api.problems import install_problem_handlers, problem
 from simtrust.runtime import Runtime
 
-__all__ = ["BodyLimit", "create_app"]
+__all__ = ["BodyLimit", "create_app", "include_first", "warm_routes"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -131,3 +131,45 @@ def create_app(runtime: Runtime) -> FastAPI:
         ("POST", "/v1/fota/packages"): runtime.settings.firmware_max_bytes,
         ("PUT", "/v1/fraud/tac-database"): 64 * 1024 * 1024})
     return app
+
+
+def include_first(app: FastAPI, router: Any) -> None:
+    """Include ``router`` ahead of the routes already there (paths are unique, so
+    order changes no answer): a request to it is then matched against its own routes
+    only, not after walking every other router (about 1 ms of CPU per request)."""
+    before = len(app.router.routes)
+    app.include_router(router)
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[:0] = added
+
+
+async def warm_routes(app: ASGIApp) -> int:
+    """Dispatch one request for an unrouted path through ``app``; return its status.
+
+    FastAPI builds the table of each included router (dependencies, parameter
+    models) when a request is first matched against it: several seconds of CPU
+    for the whole API on a busy machine, in the middle of the first request. A
+    server that must answer promptly from its first request calls this before it
+    listens, so that cost is paid at start-up and not with its event loop stopped
+    under load.
+    """
+    path = "/.well-known/simtrust-warm-up"
+    scope: Scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 0), "server": ("127.0.0.1", 0),
+    }
+    status = 0
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+
+    await app(scope, receive, send)
+    return status

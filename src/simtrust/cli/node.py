@@ -24,6 +24,7 @@ import typer
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
+from simtrust.api.app import include_first, warm_routes
 from simtrust.api.deps import CurrentPrincipal
 from simtrust.config import load_settings
 from simtrust.errors import InvalidInput
@@ -153,8 +154,9 @@ async def _serve(
         node = ConsortiumNode(genesis, keys, rt.db, options=options, bind=listen, join=join)
         rt.ledger = node.ledger  # the API serves the validator's ledger, not a second node
         web = create_site(rt, validator=node.status)  # the dashboard shows its health
-        web.include_router(validator_router)
+        include_first(web, validator_router)  # clients and the feed poll these
         web.state.consortium = node
+        await warm_routes(web)  # before listening: the first request finds the table built
         host, port = parse_address(api)
         config = uvicorn.Config(web, host=host, port=port, log_level="warning",
                                 lifespan="off", access_log=False)
