@@ -43,6 +43,7 @@ from simtrust.ledger.net import (
     sign_change,
 )
 from simtrust.runtime import Runtime, settle_gc
+from simtrust.store import SqliteDatabase
 
 __all__ = ["NAME", "app", "ensure_api_key", "run_node", "validator_router"]
 
@@ -148,6 +149,9 @@ async def _serve(
 
     settings = dataclasses.replace(load_settings(env={}, home=home), network_id=genesis.network)
     rt = Runtime.initialise(settings)
+    if isinstance(rt.db, SqliteDatabase):
+        # Commits run on the validator's loop: no log copy and fsync inside them.
+        rt.db.checkpoint_in_background()
     try:
         if api_key_file is not None:
             ensure_api_key(rt, api_key_file)

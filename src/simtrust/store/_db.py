@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from simtrust.errors import ConfigError, Conflict, StoreError
+from simtrust.store._checkpoint import WalCheckpointer
 
 __all__ = ["Database", "PostgresDatabase", "Row", "SqliteDatabase", "open_database"]
 
@@ -226,9 +227,26 @@ class SqliteDatabase(Database):
         if self.path != ":memory:":
             self._writer_fd = os.open(self.path + "-writer", os.O_RDWR | os.O_CREAT, 0o600)
         self._writer_locked = False
+        self._checkpointer: WalCheckpointer | None = None
 
     def __repr__(self) -> str:
         return f"SqliteDatabase({self.path!r})"
+
+    def checkpoint_in_background(self, interval_s: float = 0.25,
+                                 fallback_pages: int = 16_384) -> None:
+        """Checkpoint the write-ahead log on a thread instead of inside commits.
+
+        For processes that write from an event loop: ``COMMIT`` no longer copies
+        and fsyncs the log every 1000 pages; a :class:`WalCheckpointer` does it
+        every ``interval_s``, and a commit checkpoints itself only past
+        ``fallback_pages`` (the thread fell behind). Stopped by :meth:`close`.
+        """
+        if self.path == ":memory:" or self._checkpointer is not None:
+            return
+        with self._lock:
+            self._conn.execute(f"PRAGMA wal_autocheckpoint={int(fallback_pages)}")
+        self._checkpointer = WalCheckpointer(self.path, interval_s)
+        self._checkpointer.start()
 
     def _prepare_durable_commit(self) -> None:
         """NORMAL commits are not fsynced; :meth:`_sync` follows the commit instead."""
@@ -255,6 +273,9 @@ class SqliteDatabase(Database):
                 self._execute(statement, ())
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         with self._lock:
             self._conn.close()
             if self._writer_fd >= 0:
