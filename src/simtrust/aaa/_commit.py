@@ -17,8 +17,9 @@ from typing import Any, Protocol
 
 from simtrust.audit import AuditEntry
 from simtrust.errors import SimtrustError
+from simtrust.subscriber import DeferredDecisions
 
-__all__ = ["AuditCommitter"]
+__all__ = ["AuditCommitter", "DecidedBurst"]
 
 _log = logging.getLogger("simtrust.aaa.audit")
 
@@ -88,3 +89,15 @@ class AuditCommitter:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+class DecidedBurst:
+    """A burst's answers, decided but not yet sendable: the attach decisions behind them
+    (``held``) are stored by :meth:`RadiusServer.commit_auth_bursts`."""
+
+    __slots__ = ("answers", "decided", "held")
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[bytes, tuple[str, int]]] = []
+        self.decided: list[tuple[tuple[Any, ...], bytes]] = []
+        self.held: list[DeferredDecisions] = []

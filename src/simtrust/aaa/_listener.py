@@ -6,15 +6,18 @@ datagram already queued (up to ``burst``) without waiting again: one wake-up per
 burst instead of one per datagram (Python has no recvmmsg; the non-blocking
 reads are the same batching at the cost of one call each).
 
-Access-Requests of a burst are handed to a pool of ``workers`` threads as one
-job: the worker decides them in turn and their audit records go to the attach
-engine's group commit as one submission, so a burst costs one commit and one
-hand-off between threads; the answers are sent once that commit is durable
-(docs/decisions/aaa-radius-server.md). The Access-Requests of a burst whose EAP
-responses may lead to an AuC vector or a synchronous store write
-(:func:`eap_may_wait`) are a second job: their vectors are drawn together, in one
-durable SQN group commit (docs/decisions/aaa-eap-vector-bursts.md), and that
-wait does not hold up the plain answers. The other EAP responses — an anonymous
+Access-Requests of a burst are decided on the receiving thread
+(:meth:`RadiusServer.decide_auth_burst`); their audit records are held, and one
+committing thread stores the records of every burst decided since its previous
+commit in one group-commit submission (:meth:`RadiusServer.commit_auth_bursts`)
+and sends their answers once it is durable. The receiving thread goes on deciding
+while the commit's fsync runs: no hand-off per burst to a pool of threads, no
+thread waiting per burst on the commit (docs/decisions/aaa-radius-cpu.md). The
+Access-Requests of a burst whose EAP responses may lead to an AuC vector or a
+synchronous store write (:func:`eap_may_wait`) are a job for a pool of
+``workers`` threads: their vectors are drawn together, in one durable SQN group
+commit (docs/decisions/aaa-eap-vector-bursts.md), and that wait does not hold up
+the plain answers. The other EAP responses — an anonymous
 or unknown EAP-Identity (answered with an AKA-Identity request, RFC 4187
 §4.1.1.6) and an AKA/AKA'-Challenge response (checked against the vector already
 drawn, RFC 4187 §9.4) — join the plain burst.
@@ -40,6 +43,7 @@ import socket
 import threading
 from collections.abc import Callable
 
+from simtrust.aaa._commit import DecidedBurst
 from simtrust.aaa._radius import MAX_PACKET, Attr
 from simtrust.aaa._server import RadiusServer
 from simtrust.aaa._steer import udp_socket
@@ -48,6 +52,11 @@ from simtrust.errors import SimtrustError
 __all__ = ["RadiusListener", "eap_may_wait", "parse_bind"]
 
 _log = logging.getLogger("simtrust.aaa.listener")
+
+
+# Access-Requests decided before the committing thread may take them: it starts
+# on the first of a burst while the receiving thread decides the rest.
+_CHUNK = 8
 
 
 def parse_bind(text: str) -> tuple[str, int]:
@@ -85,6 +94,14 @@ class RadiusListener:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"simtrust-radius-{kind}",
                                         daemon=True)
+        # bursts decided on the receiving thread, waiting for the committing thread
+        self._backlog = backlog
+        self._decided: list[DecidedBurst] = []
+        self._held = 0  # their datagrams
+        self._closing = False
+        self._commit_cond = threading.Condition(threading.Lock())
+        self._committer = threading.Thread(target=self._commit, daemon=True,
+                                           name=f"simtrust-radius-{kind}-commit")
 
     def __repr__(self) -> str:
         return f"RadiusListener({self.kind}, {self.address[0]}:{self.address[1]})"
@@ -92,6 +109,8 @@ class RadiusListener:
     def start(self) -> RadiusListener:
         for worker in self._workers:
             worker.start()
+        if self.kind == "auth":
+            self._committer.start()
         self._thread.start()
         return self
 
@@ -134,7 +153,8 @@ class RadiusListener:
             if waiting:
                 self._queue(waiting)
             if plain and auth:
-                self._queue(plain)
+                for start in range(0, len(plain), _CHUNK):
+                    self._decide(plain[start : start + _CHUNK])
             elif plain:
                 try:
                     server.handle_acct_burst(plain, self.send)
@@ -143,6 +163,47 @@ class RadiusListener:
                     server.counters["malformed"] += len(plain)
                     _log.warning("RADIUS accounting burst of %d datagrams dropped: %s",
                                  len(plain), exc)
+
+    def _decide(self, burst: list[tuple[bytes, tuple[str, int]]]) -> None:
+        """Decide a burst of plain Access-Requests; the committing thread stores the
+        decisions and sends the answers."""
+        server = self.server
+        if self._held >= self._backlog:
+            server.counters["overload_dropped"] += len(burst)
+            return
+        try:
+            decided = server.decide_auth_burst(burst, self.send)
+        except (ValueError, OSError, SimtrustError) as exc:
+            server.counters["malformed"] += len(burst)
+            _log.warning("RADIUS auth burst of %d datagrams dropped: %s", len(burst), exc)
+            return
+        if decided.answers or decided.held:
+            with self._commit_cond:
+                self._decided.append(decided)
+                self._held += len(burst)
+                self._commit_cond.notify()
+
+    def _commit(self) -> None:
+        """The committing thread: every burst decided since the last commit, in one."""
+        server = self.server
+        cond = self._commit_cond
+        while True:
+            with cond:
+                while not self._decided and not self._closing:
+                    cond.wait()
+                if not self._decided:
+                    return
+                batch, self._decided, self._held = self._decided, [], 0
+            try:
+                server.commit_auth_bursts(batch)
+            except (ValueError, OSError, SimtrustError) as exc:
+                count = sum(len(burst.answers) for burst in batch)
+                server.counters["malformed"] += count
+                _log.warning("RADIUS answers to %d datagrams dropped: %s", count, exc)
+                continue
+            for burst in batch:
+                for answer, addr in burst.answers:
+                    self.send(answer, addr)
 
     def _queue(self, job: list[tuple[bytes, tuple[str, int]]]) -> None:
         try:
@@ -184,6 +245,11 @@ class RadiusListener:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        with self._commit_cond:
+            self._closing = True
+            self._commit_cond.notify()
+        if self._committer.is_alive():
+            self._committer.join(timeout=5)
         for _worker in self._workers:
             self._jobs.put(None)
         for worker in self._workers:

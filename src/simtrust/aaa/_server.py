@@ -39,7 +39,7 @@ from simtrust.aaa._accounting import AccountingPath
 from simtrust.aaa._admission import AnswerCache, ClientRateLimit
 from simtrust.aaa._apn import DEFAULT_SESSION_TIMEOUT, ApnAccessStore
 from simtrust.aaa._clients import GatewayClient, GatewayClients
-from simtrust.aaa._commit import AuditCommitter
+from simtrust.aaa._commit import AuditCommitter, DecidedBurst
 from simtrust.aaa._events import auth_event, request_cell, text_value
 from simtrust.aaa._ports import EapHandler, EapOutcomeLike, UsageSink
 from simtrust.aaa._radius import (
@@ -221,29 +221,50 @@ class RadiusServer(AccountingPath):
         The burst's EAP responses are answered together by the EAP server
         (:meth:`EapHandler.respond_many`), so the AuC vectors they need share one
         durable SQN commit; each answer is then built as in :meth:`handle_auth`.
+        :meth:`decide_auth_burst` and :meth:`commit_auth_bursts` are its two halves.
         """
-        answers: list[tuple[bytes, tuple[str, int]]] = []
-        decided: list[tuple[tuple[Any, ...], bytes]] = []
+        decided = self.decide_auth_burst(burst, send)
+        self.commit_auth_bursts([decided])
+        return decided.answers
+
+    def decide_auth_burst(self, burst: list[tuple[bytes, tuple[str, int]]],
+                          send: Callable[[bytes, tuple[str, int]], None]) -> DecidedBurst:
+        """Decide a burst as :meth:`handle_auth_burst` does, but do not store its attach
+        decisions: :meth:`commit_auth_bursts` does (on any thread), and only then may
+        the answers in :attr:`DecidedBurst.answers` be sent."""
+        done = DecidedBurst()
         eap: list[tuple[_Staged, tuple[str, int]]] = []
-        self._local.deferred = decided
+        self._local.deferred = done.decided
         try:
-            with self.attach.deferred_audit():
+            with self.attach.deferred_audit(done.held):
                 for data, addr in burst:
-                    self._collect(answers, addr, partial(self._stage_or_answer, data, addr,
-                                                         send, eap))
+                    self._collect(done.answers, addr, partial(
+                        self._stage_or_answer, data, addr, send, eap))
                 if eap:
-                    self._answer_eap(eap, send, answers)
+                    self._answer_eap(eap, send, done.answers)
         except BaseException:
-            for key, _answer in decided:
+            for key, _answer in done.decided:
                 self._answers.forget(key)
             for staged, _addr in eap:
                 self._answers.forget(staged.key)
             raise
         finally:
             self._local.deferred = None
-        for key, answer in decided:
-            self._answers.remember(key, answer)
-        return answers
+        return done
+
+    def commit_auth_bursts(self, bursts: list[DecidedBurst]) -> None:
+        """Store the attach decisions of decided bursts in one durable group-commit
+        submission, then remember their answers for retransmissions; if the commit
+        raises, the bursts' requests are forgotten (their retransmissions are decided
+        afresh) and none of their answers may be sent."""
+        try:
+            self.attach.commit_deferred([held for burst in bursts for held in burst.held])
+        except BaseException:
+            for burst in bursts:
+                for key, _answer in burst.decided:
+                    self._answers.forget(key)
+            raise
+        self._answers.remember_many(item for burst in bursts for item in burst.decided)
 
     def _answer_eap(self, eap: list[tuple[_Staged, tuple[str, int]]],
                     send: Callable[[bytes, tuple[str, int]], None],

@@ -26,7 +26,7 @@ from simtrust.subscriber._allocations import (
     Allocations,
     SimAllocation,
 )
-from simtrust.subscriber._attach import AttachDecision, AttachEngine, Reason
+from simtrust.subscriber._attach import AttachDecision, AttachEngine, DeferredDecisions, Reason
 from simtrust.subscriber._auc_service import AuthService, aka_functions
 from simtrust.subscriber._blocklist import Blocklist, BlocklistEntry, BlockMatch, missing_block
 from simtrust.subscriber._decision_log import decision_history
@@ -93,6 +93,7 @@ __all__ = [
     "ApnProfile",
     "AttachDecision",
     "AttachEngine",
+    "DeferredDecisions",
     "AttachPolicy",
     "AuthInfo",
     "AuthMethod",

@@ -123,6 +123,8 @@ class AttachDecision:
 
 
 _MISSING: Any = object()
+# the decisions of a deferred_audit block held for commit_deferred, and their rows
+DeferredDecisions = tuple[list[tuple[str, DecisionRow]], list[AttachDecision]]
 
 
 class AttachEngine:
@@ -334,11 +336,13 @@ class AttachEngine:
         return decision
 
     @contextmanager
-    def deferred_audit(self) -> Iterator[None]:
+    def deferred_audit(self, held: list[DeferredDecisions] | None = None) -> Iterator[None]:
         """Plain decisions made on this thread in the block join the group commit as one
         submission when it ends; the block ends once they are on disk (answer them after
         it; if it raises, answer none). State changes are stored at once, as always;
-        listeners hear of deferred decisions after the commit; nested blocks join."""
+        listeners hear of deferred decisions after the commit; nested blocks join.
+        With ``held`` the block's decisions are appended to it instead, not yet stored:
+        :meth:`commit_deferred` stores them later (on any thread)."""
         local = self._deferred
         if getattr(local, "rows", None) is not None:
             yield
@@ -350,10 +354,19 @@ class AttachEngine:
         finally:
             rows, decisions = local.rows, local.decisions
             local.rows = local.decisions = None
-        self._audit.submit_many(rows)
-        for decision in decisions:
-            for listener in self._listeners:
-                listener(decision)
+        if held is None:
+            self.commit_deferred([(rows, decisions)])
+        else:
+            held.append((rows, decisions))
+
+    def commit_deferred(self, held: Sequence[DeferredDecisions]) -> None:
+        """Store held blocks' decisions in one group-commit submission (returns once they
+        are on disk), then tell the listeners."""
+        self._audit.submit_many([row for rows, _decisions in held for row in rows])
+        for _rows, decisions in held:
+            for decision in decisions:
+                for listener in self._listeners:
+                    listener(decision)
 
     def _bind(
         self, actor: str, mode: BindingMode, sim: SimView, imei: str, plmn: Plmn, *,
