@@ -6,13 +6,14 @@ datagram already queued (up to ``burst``) without waiting again: one wake-up per
 burst instead of one per datagram (Python has no recvmmsg; the non-blocking
 reads are the same batching at the cost of one call each).
 
-Access-Requests of a burst are decided on the receiving thread
-(:meth:`RadiusServer.decide_auth_burst`); their audit records are held, and one
-committing thread stores the records of every burst decided since its previous
-commit in one group-commit submission (:meth:`RadiusServer.commit_auth_bursts`)
-and sends their answers once it is durable. The receiving thread goes on deciding
-while the commit's fsync runs: no hand-off per burst to a pool of threads, no
-thread waiting per burst on the commit (docs/decisions/aaa-radius-cpu.md). The
+Access-Requests of a burst go to one deciding thread
+(:meth:`RadiusServer.decide_auth_burst`, in chunks); their audit records are held,
+and one committing thread stores the records of every chunk decided since its
+previous commit in one group-commit submission
+(:meth:`RadiusServer.commit_auth_bursts`) and sends their answers once it is
+durable. Receiving (its system calls need no interpreter lock), deciding and the
+commit's fsync overlap; no pool of threads each waiting on the commit
+(docs/decisions/aaa-radius-cpu.md). The
 Access-Requests of a burst whose EAP responses may lead to an AuC vector or a
 synchronous store write (:func:`eap_may_wait`) are a job for a pool of
 ``workers`` threads: their vectors are drawn together, in one durable SQN group
@@ -100,6 +101,10 @@ class RadiusListener:
         self._held = 0  # their datagrams
         self._closing = False
         self._commit_cond = threading.Condition(threading.Lock())
+        self._plain: queue.Queue[list[tuple[bytes, tuple[str, int]]] | None] = \
+            queue.Queue(max(1, backlog // self._burst))
+        self._decider = threading.Thread(target=self._decide_all, daemon=True,
+                                         name=f"simtrust-radius-{kind}-decide")
         self._committer = threading.Thread(target=self._commit, daemon=True,
                                            name=f"simtrust-radius-{kind}-commit")
 
@@ -111,6 +116,7 @@ class RadiusListener:
             worker.start()
         if self.kind == "auth":
             self._committer.start()
+            self._decider.start()
         self._thread.start()
         return self
 
@@ -153,8 +159,10 @@ class RadiusListener:
             if waiting:
                 self._queue(waiting)
             if plain and auth:
-                for start in range(0, len(plain), _CHUNK):
-                    self._decide(plain[start : start + _CHUNK])
+                try:
+                    self._plain.put_nowait(plain)
+                except queue.Full:
+                    server.counters["overload_dropped"] += len(plain)
             elif plain:
                 try:
                     server.handle_acct_burst(plain, self.send)
@@ -163,6 +171,16 @@ class RadiusListener:
                     server.counters["malformed"] += len(plain)
                     _log.warning("RADIUS accounting burst of %d datagrams dropped: %s",
                                  len(plain), exc)
+
+    def _decide_all(self) -> None:
+        """The deciding thread: each burst in chunks, so that an idle committing thread
+        starts on the first chunk while the rest is decided."""
+        while True:
+            burst = self._plain.get()
+            if burst is None:
+                return
+            for start in range(0, len(burst), _CHUNK):
+                self._decide(burst[start : start + _CHUNK])
 
     def _decide(self, burst: list[tuple[bytes, tuple[str, int]]]) -> None:
         """Decide a burst of plain Access-Requests; the committing thread stores the
@@ -245,6 +263,9 @@ class RadiusListener:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        if self._decider.is_alive():
+            self._plain.put(None)
+            self._decider.join(timeout=5)
         with self._commit_cond:
             self._closing = True
             self._commit_cond.notify()
