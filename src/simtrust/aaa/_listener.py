@@ -43,6 +43,7 @@ import select
 import socket
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 from simtrust.aaa._commit import DecidedBurst
 from simtrust.aaa._radius import MAX_PACKET, Attr
@@ -53,6 +54,8 @@ from simtrust.errors import SimtrustError
 __all__ = ["RadiusListener", "eap_may_wait", "parse_bind"]
 
 _log = logging.getLogger("simtrust.aaa.listener")
+Burst = list[tuple[bytes, tuple[str, int]]]
+T = TypeVar("T")
 
 
 # Access-Requests decided before the committing thread may take them: it starts
@@ -157,12 +160,9 @@ class RadiusListener:
                 else:
                     plain.append((data, addr))
             if waiting:
-                self._queue(waiting)
+                self._queue(self._jobs, waiting)
             if plain and auth:
-                try:
-                    self._plain.put_nowait(plain)
-                except queue.Full:
-                    server.counters["overload_dropped"] += len(plain)
+                self._queue(self._plain, plain)
             elif plain:
                 try:
                     server.handle_acct_burst(plain, self.send)
@@ -189,13 +189,8 @@ class RadiusListener:
         if self._held >= self._backlog:
             server.counters["overload_dropped"] += len(burst)
             return
-        try:
-            decided = server.decide_auth_burst(burst, self.send)
-        except (ValueError, OSError, SimtrustError) as exc:
-            server.counters["malformed"] += len(burst)
-            _log.warning("RADIUS auth burst of %d datagrams dropped: %s", len(burst), exc)
-            return
-        if decided.answers or decided.held:
+        decided = self._guarded(server.decide_auth_burst, burst)
+        if decided is not None and (decided.answers or decided.held):
             with self._commit_cond:
                 self._decided.append(decided)
                 self._held += len(burst)
@@ -223,9 +218,9 @@ class RadiusListener:
                 for answer, addr in burst.answers:
                     self.send(answer, addr)
 
-    def _queue(self, job: list[tuple[bytes, tuple[str, int]]]) -> None:
+    def _queue(self, jobs: queue.Queue[Burst | None], job: Burst) -> None:
         try:
-            self._jobs.put_nowait(job)
+            jobs.put_nowait(job)
         except queue.Full:
             self.server.counters["overload_dropped"] += len(job)
 
@@ -235,14 +230,19 @@ class RadiusListener:
             job = self._jobs.get()
             if job is None:
                 return
-            try:
-                answers = server.handle_auth_burst(job, self.send)
-            except (ValueError, OSError, SimtrustError) as exc:
-                server.counters["malformed"] += len(job)
-                _log.warning("RADIUS auth burst of %d datagrams dropped: %s", len(job), exc)
-                continue
-            for answer, addr in answers:
+            for answer, addr in self._guarded(server.handle_auth_burst, job) or ():
                 self.send(answer, addr)
+
+    def _guarded(self, work: Callable[[Burst, Callable[[bytes, tuple[str, int]], None]], T],
+                 burst: Burst) -> T | None:
+        """``work(burst, send)``; None if it failed (counted and logged: a bug or a
+        transient error must not end the thread)."""
+        try:
+            return work(burst, self.send)
+        except (ValueError, OSError, SimtrustError) as exc:
+            self.server.counters["malformed"] += len(burst)
+            _log.warning("RADIUS auth burst of %d datagrams dropped: %s", len(burst), exc)
+            return None
 
     def send(self, data: bytes, addr: tuple[str, int]) -> None:
         """Send one datagram from this listener's socket (tapped; a full socket buffer
