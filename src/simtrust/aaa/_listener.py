@@ -190,7 +190,14 @@ class RadiusListener:
             server.counters["overload_dropped"] += len(burst)
             return
         decided = self._guarded(server.decide_auth_burst, burst)
-        if decided is not None and (decided.answers or decided.held):
+        if decided is None:
+            return
+        if not any(rows for rows, _decisions in decided.held):
+            # nothing to store (EAP rounds answered from memory): answer at once
+            server.commit_auth_bursts([decided])
+            for answer, addr in decided.answers:
+                self.send(answer, addr)
+        else:
             with self._commit_cond:
                 self._decided.append(decided)
                 self._held += len(burst)
