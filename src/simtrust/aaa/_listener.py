@@ -59,7 +59,7 @@ T = TypeVar("T")
 
 
 # Access-Requests decided before the committing thread may take them: it starts
-# on the first of a burst while the receiving thread decides the rest.
+# on the first of a burst while the deciding thread decides the rest.
 _CHUNK = 8
 
 
@@ -98,7 +98,7 @@ class RadiusListener:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"simtrust-radius-{kind}",
                                         daemon=True)
-        # bursts decided on the receiving thread, waiting for the committing thread
+        # chunks decided by the deciding thread, waiting for the committing thread
         self._backlog = backlog
         self._decided: list[DecidedBurst] = []
         self._held = 0  # their datagrams
