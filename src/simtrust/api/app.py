@@ -105,8 +105,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     install_problem_handlers(app)
 
+    # async: a plain function runs on the thread pool, a hand-off per probe (and FastAPI
+    # validates a plain function's answer on the pool too: a second one).
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"], summary="Readiness: the store answers")

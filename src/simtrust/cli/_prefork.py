@@ -315,8 +315,10 @@ def worker_main() -> None:
     if lwm2m:
         start_lwm2m(rt)  # stopped by rt.close()
     cert, _, key = tls.partition("\n")
+    # No access log, no Server header; HTTP/1.1 parsed by httptools (a dependency, C)
+    # rather than h11 (pure Python): docs/decisions/api-http-stack.md.
     config = uvicorn.Config(
-        create_site(rt), log_level="warning", access_log=False,
+        create_site(rt), log_level="warning", access_log=False, server_header=False,
         timeout_graceful_shutdown=int(GRACE_S),
         ssl_certfile=cert or None, ssl_keyfile=key or None,
     )

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, status
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -67,6 +68,35 @@ def _visible_sim(services: SubscriberServices, who: Any, iccid: str) -> Any:
     sim = services.inventory.get_sim(Iccid(iccid))
     who.check_tenant(sim.tenant_id, missing_sim(sim.iccid))
     return sim
+
+
+# -- attach decisions ----------------------------------------------------------------
+# First in the module: routes are matched in the order they are declared, and network
+# elements call this one on every attach (docs/decisions/api-attach-route.md).
+
+
+class AttachIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    imsi: str
+    imei: str = Field(description="IMEI (15 digits) or IMEISV (16 digits)")
+    serving_plmn: str = Field(description="MCC+MNC, e.g. 00101 or 310-410")
+    dry_run: bool = False
+
+
+@router.post("/attach/decisions", summary="Decide an attach (operator-admin)",
+             response_model=dict[str, Any])
+async def attach_decision(body: AttachIn, rt: CurrentRuntime,
+                          who: CurrentPrincipal) -> Response:
+    # The decision blocks until its audit record is durable (group commit): it alone runs
+    # on the thread pool. A plain endpoint would also have its answer checked against
+    # ``response_model`` on the pool (a second hand-off); the answer is returned encoded
+    # instead (``response_model`` still describes it in OpenAPI).
+    who.require_operator()
+    decision = await run_in_threadpool(
+        _services(rt).attach.decide, body.imsi, body.imei, Plmn.parse(body.serving_plmn),
+        actor=who.actor, dry_run=body.dry_run,
+    )
+    return JSONResponse(decision.to_json())
 
 
 # -- SIMs ----------------------------------------------------------------------
@@ -417,26 +447,7 @@ def put_policy(tenant_id: str, body: PolicyIn, rt: CurrentRuntime,
     return _services(rt).inventory.set_policy(policy, actor=who.actor).to_json()
 
 
-# -- attach decisions and addresses ------------------------------------------------
-
-
-class AttachIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    imsi: str
-    imei: str = Field(description="IMEI (15 digits) or IMEISV (16 digits)")
-    serving_plmn: str = Field(description="MCC+MNC, e.g. 00101 or 310-410")
-    dry_run: bool = False
-
-
-@router.post("/attach/decisions", summary="Decide an attach (operator-admin)")
-def attach_decision(body: AttachIn, rt: CurrentRuntime,
-                    who: CurrentPrincipal) -> dict[str, Any]:
-    who.require_operator()
-    decision = _services(rt).attach.decide(
-        body.imsi, body.imei, Plmn.parse(body.serving_plmn), actor=who.actor,
-        dry_run=body.dry_run,
-    )
-    return decision.to_json()
+# -- addresses -------------------------------------------------------------------------
 
 
 @router.get("/addresses/{address}", summary="Which SIM holds an IP address (operator-admin)")
