@@ -19,8 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import simtrust
 from simtrust.api import routes as routes_pkg
+from simtrust.api._attach_fast import AttachFastPath
 from simtrust.api.openapi import install_docs, install_openapi
-from simtrust.api.problems import install_problem_handlers, problem
+from simtrust.api.problems import install_problem_handlers, problem, simtrust_problem
 from simtrust.runtime import Runtime
 
 __all__ = ["BodyLimit", "create_app", "include_first", "warm_routes"]
@@ -129,6 +130,8 @@ def create_app(runtime: Runtime) -> FastAPI:
             app.include_router(router)
     install_openapi(app)
     install_docs(app)
+    # Inside the body limit (middleware added later wraps what was added before).
+    app.add_middleware(AttachFastPath, runtime=runtime, on_error=simtrust_problem)
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes, overrides={
         ("POST", "/v1/fota/packages"): runtime.settings.firmware_max_bytes,
         ("PUT", "/v1/fraud/tac-database"): 64 * 1024 * 1024})

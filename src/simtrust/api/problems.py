@@ -20,7 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from simtrust.api.openapi import allowed_methods
 from simtrust.errors import SimtrustError
 
-__all__ = ["PROBLEM_BASE", "TMF_PREFIX", "install_problem_handlers", "problem", "problem_responses"]
+__all__ = ["PROBLEM_BASE", "TMF_PREFIX", "install_problem_handlers", "problem", "problem_responses",
+           "simtrust_problem"]
 
 PROBLEM_BASE = "https://simtrust.dev/problems/"
 #: Paths of the TM Forum Open APIs, whose errors use the TMF Error model instead.
@@ -114,19 +115,22 @@ def _safe_context(context: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+async def simtrust_problem(request: Request, exc: SimtrustError) -> JSONResponse:
+    """The problem document of a :class:`SimtrustError` (the app's handler of them)."""
+    if exc.status >= 500:
+        _log.error("request failed: %s %s: %s", request.method, request.url.path,
+                   type(exc).__name__)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if exc.status == 429 and isinstance(exc.context.get("retryAfter"), int):
+        headers = {"Retry-After": str(exc.context["retryAfter"])}
+    return problem(
+        exc.status, exc.title, exc.detail, exc.code, request.url.path, headers,
+        **_safe_context(exc.context),
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(SimtrustError)
-    async def _simtrust(request: Request, exc: SimtrustError) -> JSONResponse:
-        if exc.status >= 500:
-            _log.error("request failed: %s %s: %s", request.method, request.url.path,
-                       type(exc).__name__)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        if exc.status == 429 and isinstance(exc.context.get("retryAfter"), int):
-            headers = {"Retry-After": str(exc.context["retryAfter"])}
-        return problem(
-            exc.status, exc.title, exc.detail, exc.code, request.url.path, headers,
-            **_safe_context(exc.context),
-        )
+    app.add_exception_handler(SimtrustError, simtrust_problem)  # type: ignore[arg-type]
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

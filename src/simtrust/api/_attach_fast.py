@@ -1,0 +1,129 @@
+"""``POST /v1/attach/decisions`` answered without FastAPI's routing and dependency solving.
+
+Network elements call this route on every attach, and FastAPI's own work per
+request (matching the request against the routes, solving the dependencies,
+the header and body parameters) cost several times the decision's CPU outside
+its durable write. :class:`AttachFastPath`, pure ASGI middleware inside the
+body limit, answers the common request itself: a JSON body whose length is
+declared, an API key accepted moments ago (no store access), an operator-admin
+key and a body the route's own model (:class:`AttachIn`) accepts. Any other
+request goes on to the FastAPI route with its body replayed, so every refusal
+(401, 403, 400/422 problems) is the route's own answer; a decision that fails
+answers the problem document the app's handler makes. The route stays the one
+OpenAPI describes and the one a request takes when it is not the common case.
+docs/decisions/api-http-stack.md has the figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from simtrust.api._oauth import ACCESS_TOKEN_PREFIX
+from simtrust.api.deps import Principal
+from simtrust.api.routes.subscriber import AttachIn
+from simtrust.errors import SimtrustError
+from simtrust.runtime import Runtime
+from simtrust.subscriber import Plmn
+
+__all__ = ["PATH", "AttachFastPath"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ProblemHandler = Callable[[Request, SimtrustError], Awaitable[Response]]
+
+PATH = "/v1/attach/decisions"
+_WANTED = frozenset({b"authorization", b"x-api-key", b"content-type", b"content-length"})
+
+
+class AttachFastPath:
+    """The common attach decision request, answered here; every other request passed on."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime, on_error: ProblemHandler) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.on_error = on_error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            if name in _WANTED:
+                if name in headers:  # repeated: the route decides which one counts
+                    await self.app(scope, receive, send)
+                    return
+                headers[name] = value
+        content_type = headers.get(b"content-type", b"").partition(b";")[0].strip().lower()
+        if content_type != b"application/json" or b"content-length" not in headers:
+            # Chunked bodies too: the body limit's count of streamed chunks answers
+            # its 413 through the route's problem handler.
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client is gone
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        who = self._operator(headers)
+        try:
+            request = AttachIn.model_validate_json(body) if who is not None else None
+            plmn = Plmn.parse(request.serving_plmn) if request is not None else None
+        except (ValidationError, SimtrustError):
+            request = plmn = None
+        if who is None or request is None or plmn is None:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        response: Response
+        try:
+            decision = await run_in_threadpool(
+                self.runtime.subscriber.attach.decide, request.imsi, request.imei, plmn,
+                actor=who.actor, dry_run=request.dry_run,
+            )
+        except SimtrustError as exc:
+            response = await self.on_error(Request(scope), exc)
+        else:
+            response = JSONResponse(decision.to_json())
+        await response(scope, receive, send)
+
+    def _operator(self, headers: dict[bytes, bytes]) -> Principal | None:
+        """The operator-admin principal of an API key accepted moments ago, else None
+        (as ``current_principal`` reads the headers)."""
+        presented = headers.get(b"x-api-key", b"").decode("latin-1") or None
+        authorization = headers.get(b"authorization")
+        if authorization is not None:
+            scheme, _, token = authorization.decode("latin-1").partition(" ")
+            presented = token if scheme.lower() == "bearer" else None
+        if not presented or presented.startswith(ACCESS_TOKEN_PREFIX):
+            return None
+        key = self.runtime.tenants.authenticated_recently(presented)
+        if key is None or key.role != "operator-admin":
+            return None
+        return Principal(key.id, key.role, key.tenant_id)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` with the body already read handed out first."""
+    pending = True
+
+    async def again() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
