@@ -16,13 +16,13 @@ docs/decisions/api-http-stack.md has the figures.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simtrust.api._oauth import ACCESS_TOKEN_PREFIX
 from simtrust.api.deps import Principal
@@ -33,11 +33,6 @@ from simtrust.subscriber import Plmn
 
 __all__ = ["PATH", "AttachFastPath"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ProblemHandler = Callable[[Request, SimtrustError], Awaitable[Response]]
 
 PATH = "/v1/attach/decisions"
