@@ -23,12 +23,20 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
 
 from simtrust.api import create_app
 from simtrust.runtime import Runtime
 from simtrust.store import Database, PostgresDatabase, SqliteDatabase
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Generated-data checks stay; the ones that time the generator or each example
+# do not, since no test depends on how busy the machine is
+# (docs/decisions/tests-hypothesis-timing.md).
+settings.register_profile("simtrust", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("simtrust")
 PG_URL = os.environ.get("SIMTRUST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SERVICES = {
     "postgres": ("127.0.0.1", 5432),

@@ -120,7 +120,7 @@ def test_decoder_fuzz(data: bytes) -> None:
 @given(data=st.binary(max_size=200), code=st.sampled_from([1, 4, 40, 2]),
        attributes=_attributes())
 @settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 def test_server_fuzz(aaa: Aaa, data: bytes, code: int, attributes: bytes) -> None:
     server = aaa.services.server
     crafted = struct.pack("!BBH16s", code, 7, 20 + len(attributes), bytes(16)) + attributes

@@ -75,7 +75,7 @@ def test_methods_paths_and_sizes(env: Env) -> None:
 
 
 @settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(method=st.sampled_from(["GET", "POST", "PUT"]),
        op=st.sampled_from(["cacerts", "simpleenroll", "simplereenroll", "csrattrs",
                            "serverkeygen", "x"]),

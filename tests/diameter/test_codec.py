@@ -116,7 +116,7 @@ def test_mutated_and_truncated_messages_only_raise_diameter_errors(
 
 
 @settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(20, len(VALID) - 1), st.integers(0, 255)), max_size=4))
 def test_listener_survives_mutated_requests(env: Env, flips: list[tuple[int, int]]) -> None:
     """Every mutated request is answered or its connection closed; the node keeps serving."""

@@ -396,7 +396,7 @@ def test_invalid_documents_are_rejected(registry: DidRegistry, ledger: FakeLedge
         assert ("rejected", "invalid-document") == (outcome.outcome, outcome.reason)
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(
     payload=st.binary(max_size=200)
     | st.dictionaries(st.text(max_size=8), st.text(max_size=8)).map(

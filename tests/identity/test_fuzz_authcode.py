@@ -80,7 +80,7 @@ def test_authorization_details_parser(document: Any) -> None:
 
 
 @given(form=_forms)
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 def test_pushed_request_form(issuer: CredentialIssuer, form: dict[str, str]) -> None:
     try:
         answer = issuer.authorization.push(form, now=NOW)
@@ -95,7 +95,7 @@ def test_pushed_request_form(issuer: CredentialIssuer, form: dict[str, str]) -> 
 
 
 @given(client_id=_text, request_uri=_text)
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 def test_authorization_endpoint_parameters(
     issuer: CredentialIssuer, client_id: str, request_uri: str
 ) -> None:
@@ -106,7 +106,7 @@ def test_authorization_endpoint_parameters(
 
 
 @given(form=_forms)
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 def test_token_request_form(issuer: CredentialIssuer, form: dict[str, str]) -> None:
     with pytest.raises(ProtocolError) as refused:
         issuer.redeem_code(form, now=NOW)

@@ -80,7 +80,7 @@ def test_unminted_access_tokens_are_refused(token: str) -> None:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
 @given(body=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_token_endpoint_never_crashes(api: Any, body: bytes) -> None:

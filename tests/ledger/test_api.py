@@ -88,7 +88,7 @@ def test_reads_need_a_key(api: Any) -> None:
 
 
 @settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=400))
 def test_fuzz_submit_never_breaks_the_node(
     api: Any, operator_headers: dict[str, str], sqlite_runtime: Runtime, data: bytes

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from simtrust.ledger import LedgerNode, Output, PayloadType, encode_transaction, output_id
 
 _fixture_ok = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
 
 

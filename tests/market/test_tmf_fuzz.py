@@ -55,7 +55,7 @@ def _world(rt: Runtime) -> tuple[str, str, str]:
 
 
 @settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(operation=_OPERATIONS, body=_json | _shaped, as_tenant=st.booleans())
 def test_arbitrary_bodies_answer_documented_statuses(
         api: Any, sqlite_runtime: Runtime, operator_headers: dict[str, str],
@@ -111,7 +111,7 @@ def _provisioning(rt: Runtime) -> str:
 
 
 @settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(chars=_chars, quantity=st.integers(0, 3))
 def test_orders_that_provision_never_stop_half_way(
         api: Any, sqlite_runtime: Runtime, operator_headers: dict[str, str],
@@ -142,7 +142,7 @@ def test_orders_that_provision_never_stop_half_way(
 
 
 @settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(chars=_chars, which=st.integers(0, 3), inventory=st.booleans())
 def test_client_service_writes_never_stop_half_way(
         api: Any, sqlite_runtime: Runtime, chars: dict[str, Any], which: int,

@@ -14,7 +14,7 @@ from simtrust.streams import Author, SodiumSigner
 
 
 @settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mutated_and_random_frames_are_refused(sqlite_runtime: Runtime, data: st.DataObject
                                                ) -> None:

@@ -212,7 +212,7 @@ def test_ingest_refuses_what_is_not_a_frame_post(rt: Runtime, tmp_path: Path) ->
 
 
 @settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(path=st.text(max_size=90), body=st.binary(max_size=300),
        content_type=st.sampled_from(["application/octet-stream", "", "text/plain"]))
 def test_ingest_answers_anything_with_a_status_never_an_exception(

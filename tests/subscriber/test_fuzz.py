@@ -21,7 +21,7 @@ HEADER = "ICCID,IMSI,KI,OPC,AMF,SQN,STATE,MNCLEN\n"
 GOOD = f"{iccid(1)},{imsi(1)},{K1.hex()},{OPC1.hex()},8000,000000000001,active,2\n"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=300))
 def test_vendor_file_garbage_never_crashes_or_writes(lite: SubscriberServices, text: str) -> None:
     with pytest.raises(InvalidInput):
@@ -30,7 +30,7 @@ def test_vendor_file_garbage_never_crashes_or_writes(lite: SubscriberServices, t
     assert 0 == sum(lite.inventory.count_sims(TENANT).values())
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=200))
 def test_vendor_file_bytes(lite: SubscriberServices, tmp_path_factory: Any, data: bytes) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "f.csv"
@@ -43,7 +43,7 @@ def test_vendor_file_bytes(lite: SubscriberServices, tmp_path_factory: Any, data
     assert (rows == 0) == (not events) or rows == sum(e.details["rows"] for e in events)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from([GOOD, "x,y\n", "\x00\n", '"unterminated\n', ";;;\n", "\n"]),
                 max_size=6))
 def test_vendor_file_row_mixes(lite: SubscriberServices, rows: list[str]) -> None:
@@ -57,7 +57,7 @@ def test_vendor_file_row_mixes(lite: SubscriberServices, rows: list[str]) -> Non
         lite.inventory.db.execute("DELETE FROM sub_sims")
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=200))
 def test_blocklist_csv_garbage(lite: SubscriberServices, text: str) -> None:
     try:
