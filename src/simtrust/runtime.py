@@ -745,7 +745,8 @@ class Runtime:
                                                   self.db, self.keyring, self.clock),
                                               observer=self.detect.observe_sim),
                              storm=storm_guard_from(self.settings.storm_rates),
-                             observer=self.detect.observe_sim)
+                             observer=self.detect.observe_sim,
+                             observe_burst=self.detect.observe_sim_burst)
 
         return self._once("aaa", build)
 

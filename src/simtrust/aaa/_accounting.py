@@ -24,8 +24,9 @@ already sent; a copy within the same burst gets it after the burst's commit.
 Accounting-On/Off (RFC 2866 §5.1) closes the client's sessions after the
 records read before it are committed. After each commit the bytes accounted
 since a session's previous record feed the volume caps (:meth:`_metered`),
-record by record in arrival order, under one lock, so a cap is crossed exactly
-once whichever path wrote the record.
+in arrival order, under one lock, so a cap is crossed exactly once whichever
+path wrote the record; a burst's records go to the fraud detectors and to the
+volume caps in one call each (``observe_burst``, ``meter_many``).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from simtrust.aaa._radius import (
 )
 from simtrust.aaa._sessions import AccountingLog, AcctRecord
 from simtrust.detect import SimEvent
-from simtrust.domain import imsi_digits
+from simtrust.domain import ImsiDigits, imsi_digits
 from simtrust.errors import SimtrustError
 from simtrust.subscriber import AttachEngine
 
@@ -78,6 +79,7 @@ class AccountingPath:
     clock: Callable[[], datetime]
     usage: UsageSink | None
     observer: Callable[[SimEvent], object] | None
+    observe_burst: Callable[[list[SimEvent]], object] | None
     counters: dict[str, int]
     _answers: AnswerCache
     _rates: ClientRateLimit
@@ -269,14 +271,19 @@ class AccountingPath:
         self.accounting.close_client(client.id, now)
 
     def _metered(self, records: list[AcctRecord]) -> None:
-        """After a commit: feed the bytes accounted since the last record to the volume caps."""
+        """After a commit: the burst's session events to the fraud detectors and the bytes
+        accounted since each session's last record to the volume caps, each in one call."""
         with self._meter_lock:
-            if self.observer is not None:
+            if self.observer is not None or self.observe_burst is not None:
                 # a session first seen with this record is a start (its total is already kept)
                 known = {r.session_key for r in records
                          if r.session_key not in self._new_sessions}
-                for event in session_events(records, known):
-                    self.observer(event)
+                events = session_events(records, known)
+                if self.observe_burst is not None:
+                    self.observe_burst(events)
+                elif self.observer is not None:
+                    for event in events:
+                        self.observer(event)
             for record in records:
                 self._new_sessions.discard(record.session_key)
             totals = self._totals
@@ -284,8 +291,8 @@ class AccountingPath:
                 for record in records:
                     totals[record.session_key] = record.in_octets + record.out_octets
                 return
-            meter = self.usage.meter
-            at = time.time()
+            usage: list[tuple[ImsiDigits, int]] = []
+            keys: list[str] = []
             for record in records:
                 total = record.in_octets + record.out_octets
                 before = totals.get(record.session_key, 0)
@@ -293,12 +300,34 @@ class AccountingPath:
                     totals[record.session_key] = total
                     if record.imsi is not None:
                         try:
-                            meter(imsi_digits(record.imsi), total - before, at=at)
+                            usage.append((imsi_digits(record.imsi), total - before))
+                            keys.append(record.session_key)
                         except SimtrustError as exc:  # one bad record does not stop the rest
                             _log.error("volume metering of %s failed: %s", record.session_key,
                                        exc.detail)
                 if record.status == "closed":
                     totals.pop(record.session_key, None)
+            if usage:
+                self._meter(usage, keys)
+
+    def _meter(self, usage: list[tuple[ImsiDigits, int]], keys: list[str]) -> None:
+        """Count the burst's bytes against the volume caps: one ``meter_many`` call when the
+        sink has it (a failure there counted nothing: then record by record)."""
+        assert self.usage is not None
+        at = time.time()
+        meter_many = getattr(self.usage, "meter_many", None)
+        if meter_many is not None:
+            try:
+                meter_many(usage, at=at)
+                return
+            except SimtrustError as exc:
+                _log.warning("volume metering of a burst failed (%s); record by record",
+                             exc.detail)
+        for (imsi, octets), key in zip(usage, keys, strict=True):
+            try:
+                self.usage.meter(imsi, octets, at=at)
+            except SimtrustError as exc:  # one bad record does not stop the rest
+                _log.error("volume metering of %s failed: %s", key, exc.detail)
 
 
 def _int(attributes: dict[int, bytes], kind: int) -> int:

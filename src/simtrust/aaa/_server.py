@@ -110,9 +110,11 @@ class RadiusServer(AccountingPath):
         max_in_flight: int = 20_000,
         storm: StormGuard | None = None,
         observer: Callable[[SimEvent], object] | None = None,
+        observe_burst: Callable[[list[SimEvent]], object] | None = None,
     ) -> None:
         self.clients = clients
         self.observer = observer
+        self.observe_burst = observe_burst  # a burst's session events in one call
         self.storm = storm
         self._storm_lock = threading.Lock()
         self.attach = attach

@@ -124,6 +124,24 @@ class DetectionService:
             _log.warning("SIM event not forwarded: %s", exc.detail)
         return []
 
+    def observe_sim_burst(self, events: Sequence[SimEvent]) -> list[Alert]:
+        """Events an interface reported together (a burst of accounting records), each
+        as :meth:`observe_sim` would take it, in order, in one call: the detectors'
+        lock is taken once (forwarding, each goes to the log as there)."""
+        forward = self._forward
+        if forward is None:
+            out: list[Alert] = []
+            with self._fraud_lock:
+                observe = self.fraud.observe
+                for event in events:
+                    found = observe(event)
+                    if found:
+                        out += found
+            return self._emit(out) if out else out
+        for event in events:  # the log's own path: queued, or joining a transaction
+            self.observe_sim(event)
+        return []
+
     def observe_sims(self, events: Sequence[SimEvent]) -> list[Alert]:
         """Many per-SIM events (an import of usage records), in one store write when forwarding.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple, Protocol
 
 from simtrust.domain import DeviceContext, FlowRecord, ImsiDigits
@@ -184,6 +184,33 @@ class PolicyEngine:
             self.dispatcher.submit(decision, device.tenant_id,
                                    {"source": "accounting", "octets": int(octets)}, now)
         return decision
+
+    def meter_many(self, usage: Sequence[tuple[ImsiDigits, int]], *, at: float | None = None
+                   ) -> list[Decision]:
+        """:meth:`meter` of each (IMSI, octets) in order, as one call: a burst of accounting
+        records. Each SIM's device context is looked up once (before anything is counted,
+        so a failed lookup counts nothing) and the counters are updated under one lock; a
+        cap crossed acts exactly as with :meth:`meter`, record by record."""
+        now = self.clock() if at is None else at
+        context = self.directory.context
+        devices = {imsi: context(imsi) for imsi in dict.fromkeys(i for i, _o in usage)}
+        decisions: list[Decision] = []
+        meter = self.policies.meter
+        with self._lock:
+            for imsi, octets in usage:
+                device = devices[imsi]
+                if device is None:
+                    decisions.append(Decision(False, (), imsi, "unknown-device"))
+                    continue
+                flow = FlowRecord(now, now, "", "", 0, 0, 0, 0, max(0, int(octets)))
+                decisions.append(meter(flow, device, at=now))
+        if self.dispatcher is not None:
+            for (imsi, octets), decision in zip(usage, decisions, strict=True):
+                device = devices[imsi]
+                if decision.violations and device is not None:
+                    self.dispatcher.submit(decision, device.tenant_id,
+                                           {"source": "accounting", "octets": int(octets)}, now)
+        return decisions
 
     def restore(self, imsi: ImsiDigits) -> None:
         """Lift a ``remove`` in the engine (after the SIM was reactivated)."""
