@@ -141,3 +141,19 @@ def test_any_row_body_never_stops_the_stream(body: str) -> None:
         assert follower.malformed + len(applied) == 2
     finally:
         db.close()
+
+
+def test_a_burst_of_events_raises_what_one_by_one_raises(db: Database) -> None:
+    events = [SimEvent(1_000.0, IMSI, "location", plmn="26201"),
+              SimEvent(1_060.0, "001010000000002", "location", plmn="26201"),
+              SimEvent(1_120.0, IMSI, "location", plmn="31041")]
+    one, burst = DetectionService([]), DetectionService([])
+    assert [a.kind for e in events for a in one.observe_sim(e)] == \
+        [a.kind for a in burst.observe_sim_burst(events)] == ["impossible-travel"]
+    assert 3 == burst.fraud.events
+    log = _log(db)
+    worker = DetectionService([])
+    worker.forward_to(log)
+    assert [] == worker.observe_sim_burst(events)  # forwarded as observe_sim forwards each
+    assert (0, 3) == (worker.fraud.events, worker.forwarded)
+    assert 3 == len(log.since(0))

@@ -45,3 +45,26 @@ def test_meter_counts_bytes_against_volume_caps_only() -> None:
     dispatcher.flush()
     assert [IMSI] == [imsi for imsi, _reason in remover.removed]
     assert "unknown-device" == engine.meter("001010000000099", 10).reason
+
+
+def test_meter_many_decides_as_meter_does_record_by_record() -> None:
+    policy = policy_from_dict({"tenant_id": T, "scope": "apn:iot.acme", "rules": [
+        {"kind": "volume", "period": "day", "max_bytes": 1000, "actions": ["remove", "log"]},
+    ]})
+    other = "001010000000002"
+    devices = [DeviceContext(IMSI, T, apn="iot.acme"), DeviceContext(other, T, apn="iot.acme")]
+    burst = [(IMSI, 600), (other, 100), (IMSI, 600), ("001010000000099", 10), (IMSI, 50)]
+    seen = []
+    for batch in (True, False):
+        remover = RecordingRemoveAction()
+        dispatcher = ActionDispatcher(_Audit(), removers=[remover])
+        engine = PolicyEngine(PolicySet([policy]), AddressMap(), StaticDirectory(devices),
+                              dispatcher, clock=lambda: 1_700_000_000.0)
+        decisions = engine.meter_many(burst) if batch else \
+            [engine.meter(imsi, octets) for imsi, octets in burst]  # type: ignore[arg-type]
+        dispatcher.flush()
+        seen.append(([(d.allowed, d.reason, [v.kind for v in d.violations]) for d in decisions],
+                     [imsi for imsi, _reason in remover.removed]))
+    assert seen[0] == seen[1]
+    assert [IMSI] == seen[0][1]  # the cap crossed once acts once
+    assert [[], [], ["volume"], [], ["volume"]] == [v for _a, _r, v in seen[0][0]]
