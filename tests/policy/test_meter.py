@@ -47,7 +47,7 @@ def test_meter_counts_bytes_against_volume_caps_only() -> None:
     assert "unknown-device" == engine.meter("001010000000099", 10).reason
 
 
-def test_meter_many_decides_as_meter_does_record_by_record() -> None:
+def test_meter_many_acts_as_meter_does_record_by_record() -> None:
     policy = policy_from_dict({"tenant_id": T, "scope": "apn:iot.acme", "rules": [
         {"kind": "volume", "period": "day", "max_bytes": 1000, "actions": ["remove", "log"]},
     ]})
@@ -56,15 +56,40 @@ def test_meter_many_decides_as_meter_does_record_by_record() -> None:
     burst = [(IMSI, 600), (other, 100), (IMSI, 600), ("001010000000099", 10), (IMSI, 50)]
     seen = []
     for batch in (True, False):
+        audit = _Audit()
         remover = RecordingRemoveAction()
-        dispatcher = ActionDispatcher(_Audit(), removers=[remover])
-        engine = PolicyEngine(PolicySet([policy]), AddressMap(), StaticDirectory(devices),
-                              dispatcher, clock=lambda: 1_700_000_000.0)
-        decisions = engine.meter_many(burst) if batch else \
-            [engine.meter(imsi, octets) for imsi, octets in burst]  # type: ignore[arg-type]
+        dispatcher = ActionDispatcher(audit, removers=[remover])
+        policies = PolicySet([policy])
+        engine = PolicyEngine(policies, AddressMap(), StaticDirectory(devices), dispatcher,
+                              clock=lambda: 1_700_000_000.0)
+        if batch:
+            engine.meter_many(burst)  # type: ignore[arg-type]
+        else:
+            for imsi, octets in burst:
+                engine.meter(imsi, octets)  # type: ignore[arg-type]
         dispatcher.flush()
-        seen.append(([(d.allowed, d.reason, [v.kind for v in d.violations]) for d in decisions],
-                     [imsi for imsi, _reason in remover.removed]))
+        seen.append(([imsi for imsi, _reason in remover.removed], audit.records,
+                     dict(policies.usage.volume)))
     assert seen[0] == seen[1]
-    assert [IMSI] == seen[0][1]  # the cap crossed once acts once
-    assert [[], [], ["volume"], [], ["volume"]] == [v for _a, _r, v in seen[0][0]]
+    assert [IMSI] == seen[0][0]  # the cap crossed acts once
+    assert 1250 == next(v for (imsi, _p), (_b, v) in seen[0][2].items() if imsi == IMSI)
+
+
+def test_meter_many_without_volume_caps_looks_nothing_up() -> None:
+    class _Directory(StaticDirectory):
+        asked = 0
+
+        def context(self, imsi: str) -> DeviceContext | None:  # type: ignore[override]
+            self.asked += 1
+            return super().context(imsi)  # type: ignore[arg-type]
+
+    directory = _Directory([DeviceContext(IMSI, T, apn="iot.acme")])
+    rate = policy_from_dict({"tenant_id": T, "scope": "apn:iot.acme", "rules": [
+        {"kind": "rate", "max_flows": 1, "per_seconds": 60}]})
+    engine = PolicyEngine(PolicySet([rate]), AddressMap(), directory)
+    engine.meter_many([(IMSI, 600)])  # type: ignore[list-item]
+    assert 0 == directory.asked
+    engine.install(policy_from_dict({"tenant_id": T, "scope": "apn:iot.acme", "rules": [
+        {"kind": "volume", "period": "day", "max_bytes": 1000}]}))
+    engine.meter_many([(IMSI, 600)])  # type: ignore[list-item]
+    assert 1 == directory.asked

@@ -82,6 +82,7 @@ class PolicyEngine:
         self.unmapped = 0
         self._lock = threading.Lock()
         self._index = AddressIndex()
+        self._caps = (-1, True)  # (policy generation, any volume cap installed)
         if dispatcher is not None:
             dispatcher.on_remove = self.removed.add
 
@@ -186,31 +187,41 @@ class PolicyEngine:
         return decision
 
     def meter_many(self, usage: Sequence[tuple[ImsiDigits, int]], *, at: float | None = None
-                   ) -> list[Decision]:
-        """:meth:`meter` of each (IMSI, octets) in order, as one call: a burst of accounting
-        records. Each SIM's device context is looked up once (before anything is counted,
-        so a failed lookup counts nothing) and the counters are updated under one lock; a
-        cap crossed acts exactly as with :meth:`meter`, record by record."""
+                   ) -> None:
+        """:meth:`meter` of each (IMSI, octets) in order, as one call (a burst of accounting
+        records), acting on each cap crossed as :meth:`meter` does; the decisions are not
+        returned. No installed policy with a volume cap: nothing to count, no lookups. Else
+        each SIM's device context is looked up once, before anything is counted (a failed
+        lookup counts nothing), and the counters move under one lock."""
         now = self.clock() if at is None else at
+        with self._lock:
+            if not self._volume_caps():
+                return
         context = self.directory.context
         devices = {imsi: context(imsi) for imsi in dict.fromkeys(i for i, _o in usage)}
-        decisions: list[Decision] = []
+        crossed: list[tuple[Decision, str, int]] = []
         meter = self.policies.meter
         with self._lock:
             for imsi, octets in usage:
                 device = devices[imsi]
-                if device is None:
-                    decisions.append(Decision(False, (), imsi, "unknown-device"))
-                    continue
-                flow = FlowRecord(now, now, "", "", 0, 0, 0, 0, max(0, int(octets)))
-                decisions.append(meter(flow, device, at=now))
+                if device is not None:
+                    flow = FlowRecord(now, now, "", "", 0, 0, 0, 0, max(0, int(octets)))
+                    decision = meter(flow, device, at=now)
+                    if decision.violations:
+                        crossed.append((decision, device.tenant_id, int(octets)))
         if self.dispatcher is not None:
-            for (imsi, octets), decision in zip(usage, decisions, strict=True):
-                device = devices[imsi]
-                if decision.violations and device is not None:
-                    self.dispatcher.submit(decision, device.tenant_id,
-                                           {"source": "accounting", "octets": int(octets)}, now)
-        return decisions
+            for decision, tenant_id, octets in crossed:
+                self.dispatcher.submit(decision, tenant_id,
+                                       {"source": "accounting", "octets": octets}, now)
+
+    def _volume_caps(self) -> bool:
+        """Has any installed policy a volume cap? (kept per policy generation; under the
+        lock)"""
+        generation = self.policies.generation
+        if self._caps[0] != generation:
+            self._caps = (generation, any(p.rules_of("volume")
+                                          for p in self.policies.policies()))
+        return self._caps[1]
 
     def restore(self, imsi: ImsiDigits) -> None:
         """Lift a ``remove`` in the engine (after the SIM was reactivated)."""
