@@ -4,6 +4,8 @@ one-pass parser agreeing with the packet decoder."""
 
 from __future__ import annotations
 
+import socket
+import sqlite3
 from typing import Any
 
 import pytest
@@ -164,3 +166,34 @@ def test_scan_refuses_what_decode_refuses(mangle: Any) -> None:
         decode(bad)
     with pytest.raises(MalformedPacket):
         scan(bad)
+
+
+def test_an_unexpected_store_error_costs_a_burst_not_the_listener(
+        aaa: Aaa, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error of a kind the path does not expect (here the database driver's own) drops
+    the burst unanswered, is counted, and the listener answers the retransmission."""
+    server = aaa.services.server
+    real = server.handle_acct_burst
+    failures = [sqlite3.OperationalError("database is locked")]
+
+    def flaky(burst: Any, send: Any) -> None:
+        if failures:
+            raise failures.pop()
+        real(burst, send)
+
+    monkeypatch.setattr(server, "handle_acct_burst", flaky)
+    request = _acct("x-1", 1, 9)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.5)
+        answers: list[bytes] = []
+        for _attempt in range(40):  # the gateway's retransmissions
+            sock.sendto(request, ("127.0.0.1", aaa.acct_port))
+            try:
+                answers.append(sock.recvfrom(4096)[0])
+                break
+            except TimeoutError:
+                continue
+    assert answers, "the listener stopped answering after the error"
+    assert Code.ACCOUNTING_RESPONSE == decode(answers[0]).code
+    assert 1 == server.counters["internal_errors"]
+    assert aaa.services.accounting.get("1:x-1") is not None

@@ -65,11 +65,13 @@ def test_kill_9_loses_no_acknowledged_accounting(tmp_path: Path) -> None:
     for round_no in range(ROUNDS):
         udp = _free_port(socket.SOCK_DGRAM)
         env_round = {**env, "SIMTRUST_RADIUS_ACCT_BIND": f"127.0.0.1:{udp}"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "simtrust", "serve", "--bind",
-             f"127.0.0.1:{_free_port(socket.SOCK_STREAM)}"],
-            env=env_round, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        log = tmp_path / f"serve-{round_no}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "simtrust", "serve", "--bind",
+                 f"127.0.0.1:{_free_port(socket.SOCK_STREAM)}"],
+                env=env_round, stdout=out, stderr=subprocess.STDOUT,
+            )
         try:
             probe: list[str] = []
             stop_probe = threading.Event()
@@ -85,7 +87,12 @@ def test_kill_9_loses_no_acknowledged_accounting(tmp_path: Path) -> None:
                                                                stop)) for i in range(SENDERS)]
             for t in threads:
                 t.start()
-            wait_until(lambda acked=acked: len(acked) >= 300, timeout=300)
+            try:  # below the test's own timeout, so that the server's log is shown
+                wait_until(lambda acked=acked: len(acked) >= 300, timeout=240)
+            except AssertionError:
+                tail = log.read_text(errors="replace")[-4000:]
+                raise AssertionError(f"{len(acked)} of 300 acknowledged; serve log:\n{tail}"
+                                     ) from None
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
             stop.set()

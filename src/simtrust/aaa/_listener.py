@@ -164,13 +164,7 @@ class RadiusListener:
             if plain and auth:
                 self._queue(self._plain, plain)
             elif plain:
-                try:
-                    server.handle_acct_burst(plain, self.send)
-                except (ValueError, OSError, SimtrustError) as exc:
-                    # A bug or a transient socket error must not end the listener.
-                    server.counters["malformed"] += len(plain)
-                    _log.warning("RADIUS accounting burst of %d datagrams dropped: %s",
-                                 len(plain), exc)
+                self._guarded(server.handle_acct_burst, plain)
 
     def _decide_all(self) -> None:
         """The deciding thread: each burst in chunks, so that an idle committing thread
@@ -216,10 +210,10 @@ class RadiusListener:
                 batch, self._decided, self._held = self._decided, [], 0
             try:
                 server.commit_auth_bursts(batch)
-            except (ValueError, OSError, SimtrustError) as exc:
+            except Exception:  # noqa: BLE001 - as in _guarded: the committing thread must live
                 count = sum(len(burst.answers) for burst in batch)
-                server.counters["malformed"] += count
-                _log.warning("RADIUS answers to %d datagrams dropped: %s", count, exc)
+                server.counters["internal_errors"] += count
+                _log.exception("RADIUS answers to %d datagrams dropped", count)
                 continue
             for burst in batch:
                 for answer, addr in burst.answers:
@@ -248,8 +242,14 @@ class RadiusListener:
             return work(burst, self.send)
         except (ValueError, OSError, SimtrustError) as exc:
             self.server.counters["malformed"] += len(burst)
-            _log.warning("RADIUS auth burst of %d datagrams dropped: %s", len(burst), exc)
-            return None
+            _log.warning("RADIUS %s burst of %d datagrams dropped: %s", self.kind,
+                         len(burst), exc)
+        except Exception:  # noqa: BLE001 - a store error or a bug costs a burst, not the listener
+            # Nothing of the burst was answered, so nothing acknowledged is lost; the
+            # gateways retransmit. A dead listener thread would answer nothing, ever.
+            self.server.counters["internal_errors"] += len(burst)
+            _log.exception("RADIUS %s burst of %d datagrams dropped", self.kind, len(burst))
+        return None
 
     def send(self, data: bytes, addr: tuple[str, int]) -> None:
         """Send one datagram from this listener's socket (tapped; a full socket buffer

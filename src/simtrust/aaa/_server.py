@@ -71,6 +71,7 @@ COUNTERS = (
     "accounting_responses", "malformed", "unknown_client", "bad_authenticator",
     "missing_message_authenticator", "duplicates", "rate_limited", "unexpected_code",
     "invalid_request", "in_flight_dropped", "overload_dropped", "tls_refused", "storm_dropped",
+    "internal_errors",
 )
 
 _PARSED_MAX = 200_000  # parsed identifiers kept (the cache is dropped when full)
