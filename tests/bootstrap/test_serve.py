@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -30,14 +31,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_PROBE = ssl.create_default_context()
+_PROBE.check_hostname = False
+_PROBE.verify_mode = ssl.CERT_NONE  # a readiness probe only; the device client verifies
+
+
 def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "simtrust", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while True:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc
+            # Ready means a TLS handshake completes: the port accepts connections as soon
+            # as it is bound, while the listener's worker processes may still be starting.
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                    _PROBE.wrap_socket(raw, server_hostname="localhost"):
+                return proc
         except OSError:
             assert proc.poll() is None, (proc.stderr.read() if proc.stderr else b"").decode()
             assert time.monotonic() < deadline, "the bootstrap listener did not come up"
