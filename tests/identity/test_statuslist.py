@@ -147,6 +147,29 @@ def test_verifier_reports_status_with_the_list_it_read(
         )
 
 
+@pytest.mark.parametrize(("ahead", "reason"), [(30, "revoked"), (60, "revoked"),
+                                             (61, "status-unavailable")])
+def test_list_published_slightly_ahead_of_the_verifier_clock_is_read(
+    identity_db: Database, issuer_signer: Ed25519Signer, ahead: int, reason: str
+) -> None:
+    """A list re-published by an issuer whose clock runs ahead is read within 60 s."""
+    registry = StatusListRegistry(identity_db)
+    registry.create(LIST, issuer=issuer_signer.controller, purpose="revocation",
+                    signer=issuer_signer, now=NOW)  # fmt: skip
+    entry = registry.allocate(LIST, credential_id="urn:uuid:1")
+    vc = issue_credential(
+        credential_for(issuer_signer.controller, credentialStatus=entry), issuer_signer, now=NOW
+    )
+    revoked_at = NOW + timedelta(minutes=5)
+    registry.set_status(LIST, int(entry["statusListIndex"]), True, signer=issuer_signer,
+                        now=revoked_at)  # fmt: skip
+    checker = StatusListVerifier(registry.published, DidResolver())
+    with pytest.raises(VerificationFailed) as failure:
+        verify_credential(vc, resolver=DidResolver(),
+                          now=revoked_at - timedelta(seconds=ahead), status=checker)  # fmt: skip
+    assert reason == failure.value.reason
+
+
 def test_status_list_from_another_issuer_is_not_trusted(
     identity_db: Database, issuer_signer: Ed25519Signer
 ) -> None:

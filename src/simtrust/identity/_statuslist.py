@@ -15,7 +15,7 @@ import re
 import secrets
 import zlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from simtrust.errors import Conflict, DecodeError, InvalidInput, NotFound
@@ -28,7 +28,7 @@ from simtrust.identity._keys import Signer
 from simtrust.identity._multibase import multibase_decode, multibase_encode
 from simtrust.identity._resolver import DidResolver
 from simtrust.identity._statusanchor import credential_digest
-from simtrust.identity._time import format_datetime
+from simtrust.identity._time import format_datetime, parse_datetime
 from simtrust.store import Database
 
 __all__ = [
@@ -404,6 +404,25 @@ class StatusListRegistry:
         return [(str(r[0]), str(r[1])) for r in rows]
 
 
+# How far a status list credential's validFrom may lie ahead of the verifier's clock:
+# an issuer re-publishes the list at the moment of a status change, and its clock may
+# run a little ahead of the verifier's (the same allowance as SD-JWT's ``iat``).
+STATUS_LIST_SKEW = timedelta(seconds=60)
+
+
+def _checked_at(listed: object, now: datetime) -> datetime:
+    """The moment a status list credential is checked at: ``now``, or its ``validFrom``
+    when that lies no more than :data:`STATUS_LIST_SKEW` ahead of ``now``."""
+    start = listed.get("validFrom") if isinstance(listed, dict) else None
+    if not isinstance(start, str):
+        return now
+    try:
+        moment = parse_datetime(start, "validFrom")
+    except VerificationFailed:
+        return now  # verification reports the malformed value
+    return moment if now < moment <= now + STATUS_LIST_SKEW else now
+
+
 class StatusListVerifier:
     """A :class:`StatusChecker` that reads status list credentials through ``fetch``.
 
@@ -455,7 +474,9 @@ class StatusListVerifier:
                 "status-unavailable", f"cannot read status list {url}", statusListCredential=url
             ) from exc
         try:
-            verified = verify_credential(listed, resolver=self._resolver, now=now)
+            verified = verify_credential(
+                listed, resolver=self._resolver, now=_checked_at(listed, now)
+            )
         except VerificationFailed as exc:
             raise VerificationFailed(
                 "status-unavailable",
