@@ -35,7 +35,7 @@ from simtrust.subscriber.auc import (
 )
 from simtrust.subscriber.auc.vectors import EpsVector
 
-from .conftest import K1, OPC1, TENANT, imsi, spec
+from .conftest import K1, OPC1, TENANT, iccid, imsi, spec
 
 SERVING = Plmn("001", "01")
 K2 = bytes.fromhex("0396eb317b6d1c36f19c1c84cd6ffd16")  # TS 35.208 test set 2
@@ -232,3 +232,52 @@ def test_eap_vectors_of_a_burst_share_one_commit_and_one_audit_append(
         assert seq == decode_sqn_state(subs.inventory.sqn_state(sim.iccid)[0]).seq
     assert 2 == len(subs.inventory.audit.query(action="auc.eap-aka-prime"))
     assert 1 == len(subs.inventory.audit.query(action="auc.umts-av"))
+
+
+def test_a_burst_is_swapped_in_one_statement_batch(
+    subs: SubscriberServices, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No SIM moved between the read and the write: one batch of compare-and-swaps, no
+    swap one by one; every request served, one audit record each with its SEQ."""
+    for n in (1, 2):
+        subs.inventory.add_sim(TENANT, spec(n), actor="test")
+    one_by_one: list[object] = []
+    original = Inventory.swap_sqn_state
+
+    def swap(self: Inventory, *args: Any) -> bool:
+        one_by_one.append(args)
+        return original(self, *args)
+
+    monkeypatch.setattr(Inventory, "swap_sqn_state", swap)
+    out = serve(subs.auth, 1, 2, 1)
+    assert [] == one_by_one
+    assert [1, 1, 2] == [seq_of(vectors[0]) for vectors in out]
+    records = [e for e in runtime.audit.iter_all() if e.action == "auc.eps-vectors"]
+    assert [1, 1, 2] == [e.details["seq_he"] for e in records]
+
+
+def test_a_burst_with_one_sqn_moved_is_served_one_by_one_and_audited_once(
+    subs: SubscriberServices, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer advances SIM 2 between the burst's read and its write: the batch's
+    swaps are rolled back (nothing of them stays, not even audit records) and every
+    request is served again swap by swap, each SQN issued once."""
+    for n in (1, 2, 3):
+        subs.inventory.add_sim(TENANT, spec(n), actor="test")
+    original = Inventory.auth_rows
+
+    def stale_rows(self: Inventory, imsis: Any) -> Any:
+        rows = original(self, imsis)
+        subs.auth.eps_vectors(imsi(2), SERVING)  # SEQ of SIM 2 is 1 from now on
+        return rows
+
+    monkeypatch.setattr(Inventory, "auth_rows", stale_rows)
+    out = serve(subs.auth, 1, 2, 3, 1)
+    assert [1, 2, 1, 2] == [seq_of(vectors[0]) for vectors in out]
+    for n, seq in ((1, 2), (2, 2), (3, 1)):
+        sim = subs.inventory.get_sim_by_imsi(imsi(n))
+        assert seq == decode_sqn_state(subs.inventory.sqn_state(sim.iccid)[0]).seq
+    records = [e for e in runtime.audit.iter_all() if e.action == "auc.eps-vectors"]
+    assert [(2, 1), (1, 1), (2, 2), (3, 1), (1, 2)] == [
+        (next(n for n in (1, 2, 3) if e.subject == f"sim:{iccid(n)}"), e.details["seq_he"])
+        for e in records]

@@ -27,6 +27,7 @@ import asyncio
 import itertools
 import logging
 import os
+import struct
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,7 @@ from simtrust.diameter import _dictionary as d
 from simtrust.diameter._codec import (
     FLAG_PROXIABLE,
     FLAG_REQUEST,
+    HEADER_LEN,
     Avp,
     DiameterError,
     Message,
@@ -121,6 +123,8 @@ def encode_plmn(plmn: Plmn) -> bytes:
 
 
 _SUCCESS_AVP = Avp.u32(d.RESULT_CODE, d.SUCCESS)
+#: Version and length, flags and command code, application, hop-by-hop, end-to-end (§3).
+_ANSWER_HEADER = struct.Struct(">I I I I I")
 #: Vendor-Specific-Application-Id of S6a and S13 answers (3GPP, Auth-Application-Id).
 _APP_AVPS = {app: Avp.grouped(d.VENDOR_SPECIFIC_APPLICATION_ID, [
     Avp.u32(d.VENDOR_ID, _V), Avp.u32(d.AUTH_APPLICATION_ID, app)])
@@ -205,6 +209,9 @@ class CoreNetworkApps:
         self._tail = (Avp.u32(d.AUTH_SESSION_STATE, d.NO_STATE_MAINTAINED),
                       Avp.text(d.ORIGIN_HOST, origin_host),
                       Avp.text(d.ORIGIN_REALM, origin_realm))
+        self._tail_raw = b"".join(a.encode() for a in self._tail)
+        # What follows Session-Id in every successful AIA, up to Authentication-Info.
+        self._aia_head = _app_avp(d.APP_S6A).encode() + _SUCCESS_AVP.encode()
 
     def __repr__(self) -> str:
         return f"CoreNetworkApps({self._host!r})"
@@ -281,18 +288,20 @@ class CoreNetworkApps:
 
     # -- S6a -----------------------------------------------------------------
 
-    def air(self, request: Message, peer: PeerInfo) -> Message:
+    def air(self, request: Message, peer: PeerInfo) -> Message | bytes:
         """Authentication-Information-Request (TS 29.272 §5.2.3.1)."""
         query = self._air_query(request, peer)
         self._admit(query.imsi)
         return self._aia(request, query, self._hss.authentication_info(
             query.imsi, query.visited, query.count, query.resync, actor=query.actor))
 
-    def air_many(self, requests: Sequence[tuple[Message, PeerInfo]]) -> list[Message | Exception]:
+    def air_many(
+        self, requests: Sequence[tuple[Message, PeerInfo]]
+    ) -> list[Message | bytes | Exception]:
         """AIRs that arrived together: each checked and admitted alone, their vectors
         issued in one group commit of the AuC (one durable transaction and audit
         append for all); an entry is the AIA or the DiameterError of that request."""
-        out: list[Message | Exception] = []
+        out: list[Message | bytes | Exception] = []
         served: list[tuple[int, Message, AuthQuery]] = []
         for request, peer in requests:
             try:
@@ -335,15 +344,19 @@ class CoreNetworkApps:
             raise DiameterError(d.INVALID_AVP_VALUE, "Number-Of-Requested-Vectors must be >= 1")
         return AuthQuery(imsi, visited, count, resync, self._actor(peer))
 
-    def _aia(self, request: Message, query: AuthQuery, result: AuthInfo) -> Message:
-        """The AIA for ``result`` (and the fraud event of the answered AIR)."""
+    def _aia(self, request: Message, query: AuthQuery, result: AuthInfo) -> Message | bytes:
+        """The AIA for ``result``, encoded when it carries vectors (and the fraud event of
+        the answered AIR)."""
         if result.outcome is not HssOutcome.USER_UNKNOWN:
             kind = ("auth-sqn-ahead" if result.sqn_ahead else
                     "auth-sync-failure" if query.resync else "auth")
             self._observe(query.imsi, kind, query.visited)
         if result.outcome is not HssOutcome.OK:
             return self._refusal(request, result.outcome, d.APP_S6A)
-        # E-UTRAN-Vector AVPs encoded straight from the vectors (§7.3.18; no Avp per field).
+        # The AIA's wire form straight from the vectors (§7.3.18; no Avp per field, no
+        # Message): Session-Id, then the constant Vendor-Specific-Application-Id and
+        # Result-Code, Authentication-Info, the constant tail; the bytes
+        # ``self._answer(...).encode()`` gives for the same AVPs.
         vectors = b"".join(
             encode_avp(d.E_UTRAN_VECTOR, b"".join((
                 encode_avp(d.ITEM_NUMBER, i.to_bytes(4, "big"), _V),
@@ -352,8 +365,12 @@ class CoreNetworkApps:
             )), _V)
             for i, v in enumerate(result.vectors, 1)
         )
-        return self._answer(request, [
-            _SUCCESS_AVP, Avp(d.AUTHENTICATION_INFO, vectors, _V)], d.APP_S6A)
+        body = b"".join((_required(request, d.SESSION_ID).encode(), self._aia_head,
+                         encode_avp(d.AUTHENTICATION_INFO, vectors, _V), self._tail_raw))
+        return _ANSWER_HEADER.pack(
+            (1 << 24) | (HEADER_LEN + len(body)),
+            ((request.flags & FLAG_PROXIABLE) << 24) | request.code, request.app_id,
+            request.hop_by_hop, request.end_to_end) + body
 
     def ulr(self, request: Message, peer: PeerInfo) -> Message:
         """Update-Location-Request (TS 29.272 §5.2.1.1)."""

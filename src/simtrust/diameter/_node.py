@@ -101,9 +101,12 @@ class PeerInfo:
     realm: str
 
 
-Handler = Callable[[Message, PeerInfo], Message]
-#: Serves requests that arrived together; per request an answer or its DiameterError.
-BatchHandler = Callable[[Sequence[tuple[Message, PeerInfo]]], Sequence[Message | Exception]]
+#: Answers a request: a Message, or its wire form already encoded.
+Handler = Callable[[Message, PeerInfo], Message | bytes]
+#: Serves requests that arrived together; per request an answer (a Message or its wire
+#: form) or its DiameterError.
+BatchHandler = Callable[
+    [Sequence[tuple[Message, PeerInfo]]], Sequence[Message | bytes | Exception]]
 #: Batches of one batch handler run at once (while one writes, the next forms).
 _BATCHES_IN_FLIGHT = 2
 #: Octets asked of a connection per read (every whole message in them is served).
@@ -444,7 +447,7 @@ class DiameterNode:
             answer = self._error(message, d.UNABLE_TO_COMPLY, "internal error")
         finally:
             peer.inflight -= 1
-        raw = answer.encode()
+        raw = answer if isinstance(answer, bytes) else answer.encode()
         if key in self._seen:
             self._seen[key] = raw
         self._write_raw(peer, raw)
@@ -466,7 +469,7 @@ class DiameterNode:
         assert self._loop is not None
         handler = self._batch_handlers[command]
         try:
-            answers: Sequence[Message | Exception] = await self._loop.run_in_executor(
+            answers: Sequence[Message | bytes | Exception] = await self._loop.run_in_executor(
                 self._executor, handler, [(message, peer.info) for peer, message, _ in batch])
         except Exception as exc:  # noqa: BLE001 - a failed batch costs its answers (5012)
             _log.exception("batch handler for command %d failed", command[1])
@@ -478,14 +481,16 @@ class DiameterNode:
         out: dict[_Peer, list[bytes]] = {}
         for (peer, message, key), outcome in zip(batch, answers, strict=True):
             peer.inflight -= 1
+            raw: bytes
             if isinstance(outcome, DiameterError):
-                answer = self._error(message, outcome.result_code, outcome.detail,
-                                     failed=outcome.failed_avp)
+                raw = self._error(message, outcome.result_code, outcome.detail,
+                                  failed=outcome.failed_avp).encode()
             elif isinstance(outcome, Exception):
-                answer = self._error(message, d.UNABLE_TO_COMPLY, "internal error")
+                raw = self._error(message, d.UNABLE_TO_COMPLY, "internal error").encode()
+            elif isinstance(outcome, bytes):
+                raw = outcome  # encoded by the handler
             else:
-                answer = outcome
-            raw = answer.encode()
+                raw = outcome.encode()
             if key in self._seen:
                 self._seen[key] = raw
             out.setdefault(peer, []).append(raw)

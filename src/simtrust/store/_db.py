@@ -162,6 +162,15 @@ class Database(ABC):
         with self.transaction():
             self._executemany(sql, rows)
 
+    def executemany_count(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Execute one statement per row inside a transaction; return the rows changed
+        by all of them together."""
+        with self.transaction():
+            return self._executemany_count(sql, rows)
+
+    def _executemany_count(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        return sum(self._execute(sql, row) for row in rows)
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._lock:
             return self._query(sql, params)
@@ -325,8 +334,12 @@ class SqliteDatabase(Database):
             raise StoreError(f"sqlite: {exc}") from exc
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._executemany_count(sql, rows)
+
+    def _executemany_count(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        # sqlite3 sums the changes of every row's statement into rowcount.
         try:
-            self._conn.executemany(sql, rows)
+            return self._conn.executemany(sql, rows).rowcount
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"constraint violated: {exc}") from exc
         except sqlite3.Error as exc:

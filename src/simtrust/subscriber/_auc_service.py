@@ -110,6 +110,10 @@ class _Issue:
         self.lost = False
 
 
+class _SwapLost(Exception):
+    """A compare-and-swap of a batch found its SIM's SQN state moved (another process)."""
+
+
 class _Credentials:
     """A memo entry: the SIM row (less its SQN columns) an algorithm set was built from."""
 
@@ -267,6 +271,51 @@ class AuthService:
         transaction); a compare-and-swap lost to another process marks only its
         request, which is retried in the next batch.
         """
+        if not self._write_all_swapped(batch):
+            self._write_one_by_one(batch)
+
+    def _write_all_swapped(self, batch: Sequence[_Issue]) -> bool:
+        """The common case of :meth:`_write_issues` in one statement batch: every request
+        read its SIM's state before, every compare-and-swap holds. False, with nothing
+        written, when one request was not read, failed to produce, or lost its swap."""
+        if self._inv.db.in_transaction:
+            return False  # a lost swap could not be rolled back alone inside a caller's
+        swaps: list[tuple[str, str, int]] = []
+        done: list[tuple[_Issue, list[Any], AucSqnState]] = []
+        advanced: dict[str, tuple[str, int]] = {}
+        for issue in batch:
+            iccid = issue.sim.iccid.value
+            known = advanced.get(iccid) or issue.known
+            if known is None:
+                return False
+            text, version = known
+            try:
+                out, after = issue.produce(decode_sqn_state(text))
+            except Exception:  # noqa: BLE001 - decided again, one by one, on the stored state
+                return False
+            stored = encode_sqn_state(after)
+            advanced[iccid] = (stored, version + 1)
+            swaps.append((iccid, stored, version))
+            done.append((issue, out, after))
+        inv = self._inv
+        try:
+            with inv.db.transaction(durable=True):
+                if inv.swap_sqn_states(swaps) != len(swaps):
+                    raise _SwapLost  # rolls the batch back; served one by one instead
+                inv.audit.append_many([AuditEntry(
+                    issue.actor, issue.action, f"sim:{issue.sim.iccid}", "success",
+                    tenant_id=issue.sim.tenant_id,
+                    details={**issue.details, "count": len(out), "seq_he": after.seq})
+                    for issue, out, after in done], returning=False)
+        except _SwapLost:
+            return False
+        # Answers are released only after the commit (and its fsync) above.
+        for issue, out, _after in done:
+            issue.out = out
+        return True
+
+    def _write_one_by_one(self, batch: Sequence[_Issue]) -> None:
+        """:meth:`_write_issues` swap by swap, reading a state again where it moved."""
         inv = self._inv
         with inv.db.transaction(durable=True):
             entries: list[AuditEntry] = []

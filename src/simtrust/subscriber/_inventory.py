@@ -568,3 +568,13 @@ class Inventory(InventoryCore):
             (state, iccid.value, expected_version),
         )
         return changed == 1
+
+    def swap_sqn_states(self, swaps: Sequence[tuple[str, str, int]]) -> int:
+        """:meth:`swap_sqn_state` for (ICCID, state, expected version) in order, in one
+        statement batch; the number of SIMs swapped (each swap changes at most one row,
+        so ``len(swaps)`` means every one of them held)."""
+        return self._db.executemany_count(
+            "UPDATE sub_sims SET sqn_state = ?, sqn_version = sqn_version + 1"
+            " WHERE iccid = ? AND sqn_version = ?",
+            [(state, iccid, version) for iccid, state, version in swaps],
+        )
