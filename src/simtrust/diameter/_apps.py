@@ -125,6 +125,8 @@ def encode_plmn(plmn: Plmn) -> bytes:
 _SUCCESS_AVP = Avp.u32(d.RESULT_CODE, d.SUCCESS)
 #: Version and length, flags and command code, application, hop-by-hop, end-to-end (§3).
 _ANSWER_HEADER = struct.Struct(">I I I I I")
+#: Code, flags and length, vendor of an AVP with the V-bit (RFC 6733 §4.1).
+_VENDOR_HEADER = struct.Struct(">I I I")
 #: Vendor-Specific-Application-Id of S6a and S13 answers (3GPP, Auth-Application-Id).
 _APP_AVPS = {app: Avp.grouped(d.VENDOR_SPECIFIC_APPLICATION_ID, [
     Avp.u32(d.VENDOR_ID, _V), Avp.u32(d.AUTH_APPLICATION_ID, app)])
@@ -137,6 +139,35 @@ def _app_avp(app: int) -> Avp:
         avp = Avp.grouped(d.VENDOR_SPECIFIC_APPLICATION_ID, [
             Avp.u32(d.VENDOR_ID, _V), Avp.u32(d.AUTH_APPLICATION_ID, app)])
     return avp
+
+
+def _vheader(code: int, size: int) -> bytes:
+    """The header of a vendor-specific (3GPP), mandatory AVP of ``size`` value octets."""
+    return _VENDOR_HEADER.pack(code, 0xC0000000 | (12 + size), _V)
+
+
+#: Item-Number 1..5 (an AIR asks for at most five vectors) and the headers of the
+#: fixed-size E-UTRAN-Vector fields (TS 29.272 §7.3.18: RAND and AUTN 16 octets, KASME 32).
+_ITEMS = {i: encode_avp(d.ITEM_NUMBER, i.to_bytes(4, "big"), _V) for i in range(1, 6)}
+_RAND_HEAD, _AUTN_HEAD, _KASME_HEAD = (_vheader(d.RAND, 16), _vheader(d.AUTN, 16),
+                                       _vheader(d.KASME, 32))
+
+
+def _vector_avp(item: int, vector: tuple[bytes, bytes, bytes, bytes]) -> bytes:
+    """One E-UTRAN-Vector AVP (§7.3.18), the bytes of encoding each field as an AVP."""
+    rand, xres, autn, kasme = vector
+    head = _ITEMS.get(item)
+    if head is None or len(rand) != 16 or len(autn) != 16 or len(kasme) != 32:
+        head = head or encode_avp(d.ITEM_NUMBER, item.to_bytes(4, "big"), _V)
+        return encode_avp(d.E_UTRAN_VECTOR, b"".join((
+            head, encode_avp(d.RAND, rand, _V), encode_avp(d.XRES, xres, _V),
+            encode_avp(d.AUTN, autn, _V), encode_avp(d.KASME, kasme, _V))), _V)
+    size = len(xres)
+    pad = -size & 3
+    inner = 16 + 28 + 12 + size + pad + 28 + 44
+    return b"".join((_vheader(d.E_UTRAN_VECTOR, inner), head, _RAND_HEAD, rand,
+                     _vheader(d.XRES, size), xres, b"\x00" * pad, _AUTN_HEAD, autn,
+                     _KASME_HEAD, kasme))
 
 
 def _required(message: Message, code: int, vendor: int = 0) -> Avp:
@@ -357,14 +388,7 @@ class CoreNetworkApps:
         # Message): Session-Id, then the constant Vendor-Specific-Application-Id and
         # Result-Code, Authentication-Info, the constant tail; the bytes
         # ``self._answer(...).encode()`` gives for the same AVPs.
-        vectors = b"".join(
-            encode_avp(d.E_UTRAN_VECTOR, b"".join((
-                encode_avp(d.ITEM_NUMBER, i.to_bytes(4, "big"), _V),
-                encode_avp(d.RAND, v.rand, _V), encode_avp(d.XRES, v.xres, _V),
-                encode_avp(d.AUTN, v.autn, _V), encode_avp(d.KASME, v.kasme, _V),
-            )), _V)
-            for i, v in enumerate(result.vectors, 1)
-        )
+        vectors = b"".join(_vector_avp(i, v) for i, v in enumerate(result.vectors, 1))
         body = b"".join((_required(request, d.SESSION_ID).encode(), self._aia_head,
                          encode_avp(d.AUTHENTICATION_INFO, vectors, _V), self._tail_raw))
         return _ANSWER_HEADER.pack(

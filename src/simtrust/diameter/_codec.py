@@ -273,32 +273,37 @@ def decode_avps(data: bytes, depth: int) -> list[Avp]:
     if type(data) is not bytes:
         data = bytes(data)
     out: list[Avp] = []
+    append = out.append
+    checks = _CHECKS
+    unpack, unpack_vendor = _AVP.unpack_from, _U32.unpack_from
     pos, end = 0, len(data)
-    view = memoryview(data)
     while pos < end:
         if end - pos < 8:
-            raise DiameterError(5014, "truncated AVP header", failed_avp=bytes(view[pos:]))
-        code, word = _AVP.unpack_from(data, pos)
+            raise DiameterError(5014, "truncated AVP header", failed_avp=data[pos:])
+        code, word = unpack(data, pos)
         flags, length = word >> 24, word & 0xFFFFFF
-        vendor_flag = bool(flags & AVP_VENDOR)
-        head = 12 if vendor_flag else 8
-        if length < head or pos + length > end:
-            # Quote the header only: the stated length cannot be trusted (§7.5).
-            raise DiameterError(5014, f"AVP {code} has an invalid length {length}",
-                                failed_avp=bytes(view[pos:pos + min(head, end - pos)]))
+        if flags & AVP_VENDOR:
+            head = 12
+            if length < 12 or pos + length > end:
+                # Quote the header only: the stated length cannot be trusted (§7.5).
+                raise DiameterError(5014, f"AVP {code} has an invalid length {length}",
+                                    failed_avp=data[pos:pos + min(12, end - pos)])
+            vendor = unpack_vendor(data, pos + 8)[0]
+        else:
+            head, vendor = 8, 0
+            if length < 8 or pos + length > end:
+                raise DiameterError(5014, f"AVP {code} has an invalid length {length}",
+                                    failed_avp=data[pos:pos + 8])
         if flags & _AVP_RESERVED:
             raise DiameterError(3009, f"AVP {code} has reserved flag bits set",
-                                failed_avp=bytes(view[pos:pos + length]))
-        vendor = 0
-        if vendor_flag:
-            vendor = int(_U32.unpack_from(data, pos + 8)[0])
+                                failed_avp=data[pos:pos + length])
         value = data[pos + head:pos + length]
         avp = _new_avp(Avp, (code, value, vendor, flags & AVP_MANDATORY != 0))
-        check = _CHECKS.get((code, vendor))
+        check = checks.get((code, vendor))
         if check is None:
             if flags & AVP_MANDATORY:
                 raise DiameterError(5001, f"AVP {code} (vendor {vendor}) is not supported",
-                                    failed_avp=bytes(view[pos:pos + length]))
+                                    failed_avp=data[pos:pos + length])
         elif check == _UTF8:  # the commonest kind, checked inline
             try:
                 value.decode("utf-8")
@@ -311,13 +316,13 @@ def decode_avps(data: bytes, depth: int) -> list[Avp]:
                                     failed_avp=avp.encode())
         elif check:
             _check_value(avp, check, depth)
-        out.append(avp)
+        append(avp)
         if len(out) > MAX_AVPS:
             raise DiameterError(5009, f"more than {MAX_AVPS} AVPs")
-        start, pos = pos, pos + length + (-length % 4)
+        start, pos = pos, pos + ((length + 3) & ~3)
         if pos > end:
             raise DiameterError(5014, f"AVP {code} padding runs past the message",
-                                failed_avp=bytes(view[start:start + length]))
+                                failed_avp=data[start:start + length])
     return out
 
 

@@ -381,12 +381,19 @@ class AuthService:
         (NotFound, AuthenticationFailure, Conflict); a failed write raises for all.
         Every SQN advance is durable and audited (one record per request) on return.
         """
+        # A burst comes from a few serving networks: their SN ids and audit details once.
+        networks: dict[Plmn, tuple[bytes, dict[str, object]]] = {}
+
         def issue(sim: Sim, alg: AkaFunctions, known: tuple[str, int],
                   request: tuple[Imsi, Plmn, int, str]) -> _Issue:
             _imsi, serving, count, actor = request
-            sn_id = plmn_id(serving.mcc, serving.mnc)
+            network = networks.get(serving)
+            if network is None:
+                network = networks[serving] = (plmn_id(serving.mcc, serving.mnc),
+                                               {"serving_plmn": str(serving)})
+            sn_id, details = network
             return _Issue(sim, _eps_producer(alg, count, sn_id, sim.amf, self._rand), actor,
-                          "auc.eps-vectors", {"serving_plmn": str(serving)}, known=known)
+                          "auc.eps-vectors", details, known=known)
 
         return self._issue_many(self._prepare_many(requests, issue))
 
