@@ -300,7 +300,11 @@ class AuthService:
         inv = self._inv
         try:
             with inv.db.transaction(durable=True):
-                if inv.swap_sqn_states(swaps) != len(swaps):
+                try:
+                    swapped = inv.swap_sqn_states(swaps)
+                except Exception as exc:  # one by one decides per request, as before
+                    raise _SwapLost from exc
+                if swapped != len(swaps):
                     raise _SwapLost  # rolls the batch back; served one by one instead
                 inv.audit.append_many([AuditEntry(
                     issue.actor, issue.action, f"sim:{issue.sim.iccid}", "success",
