@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -60,6 +59,7 @@ from simtrust.aaa._eap import (
     zero_mac,
 )
 from simtrust.aaa._eap_store import EapIdentityStore
+from simtrust.crypto import pooled_random
 from simtrust.detect import SimEvent
 from simtrust.domain import imsi_digits
 from simtrust.errors import SimtrustError
@@ -150,7 +150,7 @@ class EapAkaServer:
     """EAP-AKA and EAP-AKA' full and fast authentication against the AuC."""
 
     def __init__(self, auth: AuthService, audit: Any, *, network_name: str = "WLAN",
-                 rand: Callable[[int], bytes] = os.urandom, ttl: float = 60.0,
+                 rand: Callable[[int], bytes] = pooled_random, ttl: float = 60.0,
                  max_conversations: int = 100_000, max_identities: int = 1_000_000,
                  identities: EapIdentityStore | None = None,
                  observer: Callable[[SimEvent], object] | None = None) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -56,6 +55,7 @@ from simtrust.aaa._radius import (
 )
 from simtrust.aaa._sessions import AccountingLog
 from simtrust.audit import AuditEntry
+from simtrust.crypto import pooled_random
 from simtrust.detect import SimEvent, StormGuard
 from simtrust.domain import Imei, ImeiSv, parse_equipment
 from simtrust.errors import SimtrustError
@@ -423,7 +423,7 @@ class RadiusServer(AccountingPath):
             self._authorize(request, client, reply, eap_imsi=outcome.imsi)
             if reply.code == Code.ACCESS_ACCEPT and outcome.msk is not None:
                 _add_eap(reply, outcome.eap)
-                salt = os.urandom(2)
+                salt = pooled_random(2)
                 for vendor_type, key, high in ((Vendor.MS_MPPE_RECV_KEY, outcome.msk[:32], 0x80),
                                                (Vendor.MS_MPPE_SEND_KEY, outcome.msk[32:64], 0x81)):
                     value = mppe_encrypt(key, client.secret, request.authenticator,

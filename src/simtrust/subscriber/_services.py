@@ -7,14 +7,13 @@ nothing here looks another service up.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from simtrust.alerts import AlertDispatcher, AlertSink
 from simtrust.audit import AuditLog
-from simtrust.crypto import Keyring
+from simtrust.crypto import Keyring, pooled_random
 from simtrust.domain import Imsi
 from simtrust.errors import PermissionDenied
 from simtrust.store import Database
@@ -97,7 +96,7 @@ def build_services(db: Database, keyring: Keyring, audit: AuditLog,
     blocklist = Blocklist(db, audit, clock, inventory.changes, inventory.notify)
     addresses = AddressBook(inventory)
     alerts: AlertDispatcher[SwapAlert] = AlertDispatcher(sinks)
-    auth = AuthService(inventory, rand=os.urandom)
+    auth = AuthService(inventory, rand=pooled_random)
     hn_keys = HomeNetworkKeys(db, keyring, audit, clock)
     attach = AttachEngine(inventory, blocklist, addresses, alerts, clock=clock)
     return SubscriberServices(
