@@ -72,9 +72,11 @@ class EapIdentityStore:
         self._idle = threading.Event()
         self._idle.set()
         self.written = 0
+        self.batches = 0
 
     def __repr__(self) -> str:
-        return f"EapIdentityStore(written={self.written}, queued={len(self._queue)})"
+        return (f"EapIdentityStore(written={self.written}, batches={self.batches}, "
+                f"queued={len(self._queue)})")
 
     # -- writes (queued) -----------------------------------------------------------
 
@@ -123,6 +125,7 @@ class EapIdentityStore:
             try:
                 self._write(batch)
                 self.written += len(batch)
+                self.batches += 1
             except SimtrustError as exc:
                 # Lost identities only cost their peers a full authentication.
                 _log.error("EAP identities not stored (%d): %s", len(batch), exc.detail)

@@ -16,12 +16,13 @@ commit's fsync overlap; no pool of threads each waiting on the commit
 (docs/decisions/aaa-radius-cpu.md). The
 Access-Requests of a burst whose EAP responses may lead to an AuC vector or a
 synchronous store write (:func:`eap_may_wait`) are a job for a pool of
-``workers`` threads: their vectors are drawn together, in one durable SQN group
+``workers`` threads (4): their vectors are drawn together, in one durable SQN group
 commit (docs/decisions/aaa-eap-vector-bursts.md), and that wait does not hold up
-the plain answers. The other EAP responses — an anonymous
-or unknown EAP-Identity (answered with an AKA-Identity request, RFC 4187
-§4.1.1.6) and an AKA/AKA'-Challenge response (checked against the vector already
-drawn, RFC 4187 §9.4) — join the plain burst.
+the plain answers. A pool thread takes every job queued when it starts, so the
+jobs that arrive during one commit share the next (docs/decisions/aaa-eap-cpu.md).
+The other EAP responses — an anonymous or unknown EAP-Identity (answered with an
+AKA-Identity request, RFC 4187 §4.1.1.6) and an AKA/AKA'-Challenge response
+(checked against the vector already drawn, RFC 4187 §9.4) — join the plain burst.
 Accounting needs no workers: the receiving thread reduces a burst's requests
 to records, writes them in one transaction and answers them once it is committed
 (:meth:`RadiusServer.handle_acct_burst`, docs/decisions/aaa-throughput.md).
@@ -61,6 +62,9 @@ T = TypeVar("T")
 # Access-Requests decided before the committing thread may take them: it starts
 # on the first of a burst while the deciding thread decides the rest.
 _CHUNK = 8
+# Datagrams a pool thread takes at once from the jobs queued (EAP responses that
+# draw vectors): one burst for the AuC.
+_MERGED = 256
 
 
 def parse_bind(text: str) -> tuple[str, int]:
@@ -75,7 +79,7 @@ class RadiusListener:
 
     def __init__(self, server: RadiusServer, host: str, port: int, kind: str, *,
                  tap: Callable[[tuple[str, int], tuple[str, int], bytes], None] | None = None,
-                 workers: int = 32, backlog: int = 8192, burst: int = 32,
+                 workers: int = 4, backlog: int = 8192, burst: int = 32,
                  sock: socket.socket | None = None) -> None:
         """``tap(src, dst, datagram)`` sees every datagram in and out (captures, tests).
         ``sock``: serve this socket, already bound (a RADIUS worker process's socket of
@@ -226,13 +230,30 @@ class RadiusListener:
             self.server.counters["overload_dropped"] += len(job)
 
     def _work(self) -> None:
+        """A pool thread: the job it is woken for and every job queued meanwhile, as one
+        burst (one AuC call, one SQN group-commit submission: the jobs that queued
+        while other threads' commits ran share this one's, instead of each thread
+        taking one small job; docs/decisions/aaa-eap-cpu.md)."""
         server = self.server
+        jobs = self._jobs
         while True:
-            job = self._jobs.get()
+            job = jobs.get()
             if job is None:
                 return
+            last = False
+            while len(job) < _MERGED:
+                try:
+                    more = jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:  # this thread's stop, once the jobs it holds are answered
+                    last = True
+                    break
+                job = job + more
             for answer, addr in self._guarded(server.handle_auth_burst, job) or ():
                 self.send(answer, addr)
+            if last:
+                return
 
     def _guarded(self, work: Callable[[Burst, Callable[[bytes, tuple[str, int]], None]], T],
                  burst: Burst) -> T | None:

@@ -213,8 +213,8 @@ class Packet:
 
     def sign_response(self, request_authenticator: bytes, secret: bytes) -> bytes:
         """Encode a reply: Message-Authenticator (if present) then the Response Authenticator."""
-        self._fill_message_authenticator(request_authenticator, secret)
-        wire = self.encode(request_authenticator)
+        wire = (self._fill_message_authenticator(request_authenticator, secret)
+                or self.encode(request_authenticator))
         auth = response_authenticator(wire, request_authenticator, secret)
         self.authenticator = auth
         return wire[:4] + auth + wire[20:]
@@ -222,24 +222,29 @@ class Packet:
     def sign_access_request(self, secret: bytes) -> bytes:
         """Encode an Access-Request: its Message-Authenticator (if present) over the
         packet with its own Request Authenticator (RFC 3579 §3.2)."""
-        self._fill_message_authenticator(self.authenticator, secret)
-        return self.encode()
+        return self._fill_message_authenticator(self.authenticator, secret) or self.encode()
 
     def sign_request(self, secret: bytes) -> bytes:
         """Encode an Accounting/CoA/Disconnect request (RFC 2866 §3, RFC 5176 §2.3)."""
-        self._fill_message_authenticator(_ZERO16, secret)
-        wire = self.encode(_ZERO16)
+        wire = self._fill_message_authenticator(_ZERO16, secret) or self.encode(_ZERO16)
         auth = accounting_authenticator(wire, secret)
         self.authenticator = auth
         return wire[:4] + auth + wire[20:]
 
-    def _fill_message_authenticator(self, authenticator: bytes, secret: bytes) -> None:
-        for index, (kind, _value) in enumerate(self.attributes):
+    def _fill_message_authenticator(self, authenticator: bytes, secret: bytes) -> bytes | None:
+        """Set the Message-Authenticator (if the packet has one) and return the wire form
+        with ``authenticator`` in its header, encoded once (the HMAC is spliced into the
+        encoding it was computed over); None without a Message-Authenticator."""
+        offset = 20
+        for index, (kind, value) in enumerate(self.attributes):
             if kind == Attr.MESSAGE_AUTHENTICATOR:
                 self.attributes[index] = (kind, _ZERO16)
                 wire = self.encode(authenticator)
-                self.attributes[index] = (kind, message_authenticator(wire, secret))
-                return
+                mac = message_authenticator(wire, secret)
+                self.attributes[index] = (kind, mac)
+                return wire[: offset + 2] + mac + wire[offset + 18 :]
+            offset += len(value) + 2
+        return None
 
 
 def vsa(vendor_id: int, vendor_type: int, value: bytes) -> bytes:
