@@ -35,7 +35,7 @@ from simtrust.errors import SimtrustError
 from simtrust.runtime import Runtime
 from simtrust.subscriber import Plmn
 
-__all__ = ["PATH", "AttachFastPath"]
+__all__ = ["PATH", "AttachFastPath", "presented_key", "replay"]
 
 ProblemHandler = Callable[[Request, SimtrustError], Awaitable[Response]]
 
@@ -87,7 +87,7 @@ class AttachFastPath:
         except (ValidationError, SimtrustError):
             request = plmn = None
         if who is None or request is None or plmn is None:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay(body, receive), send)
             return
         response: Response
         try:
@@ -102,14 +102,9 @@ class AttachFastPath:
         await response(scope, receive, send)
 
     def _operator(self, headers: dict[bytes, bytes]) -> Principal | None:
-        """The operator-admin principal of an API key accepted moments ago, else None
-        (as ``current_principal`` reads the headers)."""
-        presented = headers.get(b"x-api-key", b"").decode("latin-1") or None
-        authorization = headers.get(b"authorization")
-        if authorization is not None:
-            scheme, _, token = authorization.decode("latin-1").partition(" ")
-            presented = token if scheme.lower() == "bearer" else None
-        if not presented or presented.startswith(ACCESS_TOKEN_PREFIX):
+        """The operator-admin principal of an API key accepted moments ago, else None."""
+        presented = presented_key(headers)
+        if presented is None:
             return None
         key = self.runtime.tenants.authenticated_recently(presented)
         if key is None or key.role != "operator-admin":
@@ -117,7 +112,20 @@ class AttachFastPath:
         return Principal(key.id, key.role, key.tenant_id)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def presented_key(headers: dict[bytes, bytes]) -> str | None:
+    """The API key a request presents, read as ``current_principal`` reads the headers
+    (``authorization`` and ``x-api-key``); None for none, another scheme or an access token."""
+    presented = headers.get(b"x-api-key", b"").decode("latin-1") or None
+    authorization = headers.get(b"authorization")
+    if authorization is not None:
+        scheme, _, token = authorization.decode("latin-1").partition(" ")
+        presented = token if scheme.lower() == "bearer" else None
+    if not presented or presented.startswith(ACCESS_TOKEN_PREFIX):
+        return None
+    return presented
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
     """``receive`` with the body already read handed out first."""
     pending = True
 

@@ -25,6 +25,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from simtrust.api.app import include_first, warm_routes
+from simtrust.cli._validator_fast import serve_fast
 from simtrust.api.deps import CurrentPrincipal
 from simtrust.config import load_settings
 from simtrust.errors import InvalidInput
@@ -159,6 +160,7 @@ async def _serve(
         rt.ledger = node.ledger  # the API serves the validator's ledger, not a second node
         web = create_site(rt, validator=node.status)  # the dashboard shows its health
         include_first(web, validator_router)  # clients and the feed poll these
+        serve_fast(web, node, rt)
         web.state.consortium = node
         await warm_routes(web)  # before listening: the first request finds the table built
         host, port = parse_address(api)
