@@ -25,8 +25,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from simtrust.api.app import include_first, warm_routes
-from simtrust.cli._validator_fast import serve_fast
 from simtrust.api.deps import CurrentPrincipal
+from simtrust.cli._validator_fast import serve_fast
 from simtrust.config import load_settings
 from simtrust.errors import InvalidInput
 from simtrust.ledger.net import (
