@@ -26,16 +26,16 @@ from functools import partial
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from simtrust.api._oauth import ACCESS_TOKEN_PREFIX
+from simtrust.api.asgi import presented_key, read_body, replay
 from simtrust.api.deps import Principal
 from simtrust.api.routes.subscriber import AttachIn
 from simtrust.errors import SimtrustError
 from simtrust.runtime import Runtime
 from simtrust.subscriber import Plmn
 
-__all__ = ["PATH", "AttachFastPath", "presented_key", "replay"]
+__all__ = ["PATH", "AttachFastPath"]
 
 ProblemHandler = Callable[[Request, SimtrustError], Awaitable[Response]]
 
@@ -71,15 +71,9 @@ class AttachFastPath:
             # its 413 through the route's problem handler.
             await self.app(scope, receive, send)
             return
-        chunks = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client is gone
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive)
+        if body is None:
+            return  # the client is gone
         who = self._operator(headers)
         try:
             request = AttachIn.model_validate_json(body) if who is not None else None
@@ -110,30 +104,3 @@ class AttachFastPath:
         if key is None or key.role != "operator-admin":
             return None
         return Principal(key.id, key.role, key.tenant_id)
-
-
-def presented_key(headers: dict[bytes, bytes]) -> str | None:
-    """The API key a request presents, read as ``current_principal`` reads the headers
-    (``authorization`` and ``x-api-key``); None for none, another scheme or an access token."""
-    presented = headers.get(b"x-api-key", b"").decode("latin-1") or None
-    authorization = headers.get(b"authorization")
-    if authorization is not None:
-        scheme, _, token = authorization.decode("latin-1").partition(" ")
-        presented = token if scheme.lower() == "bearer" else None
-    if not presented or presented.startswith(ACCESS_TOKEN_PREFIX):
-        return None
-    return presented
-
-
-def replay(body: bytes, receive: Receive) -> Receive:
-    """``receive`` with the body already read handed out first."""
-    pending = True
-
-    async def again() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return again

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from simtrust.api._attach_fast import presented_key, replay
+from simtrust.api.asgi import presented_key, read_body, replay
 from simtrust.api.problems import simtrust_problem
 from simtrust.errors import SimtrustError
 from simtrust.ledger.net import decode_batch
@@ -77,15 +77,9 @@ class ValidatorFastPath:
             # Chunked or oversized bodies too: the body limit answers its 413.
             await self.app(scope, receive, send)
             return
-        chunks = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client is gone
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive)
+        if body is None:
+            return  # the client is gone
         try:
             raws = decode_batch(body)
         except SimtrustError:
