@@ -119,7 +119,14 @@ from simtrust.streams import (
     StreamService,
     did_ed25519_keys,
 )
-from simtrust.subscriber import AttachDecision, Sim, SimState, SubscriberServices, build_services
+from simtrust.subscriber import (
+    AttachDecision,
+    AttachEngine,
+    Sim,
+    SimState,
+    SubscriberServices,
+    build_services,
+)
 
 __all__ = ["POLICY_ALERT_PREFIX", "SCHEMA_PACKAGES", "Runtime", "SealedColumn", "all_migrations",
            "settle_gc", "utc_now"]
@@ -229,6 +236,7 @@ class Runtime:
         self.audit = AuditLog(db, clock)
         self.tenants = TenantStore(db)
         self._built: dict[str, Any] = {}
+        self._suspended_attach: AttachEngine | None = None
         self._order: list[Any] = []
         self._consortium_stamp = 0
         self._lock = threading.RLock()
@@ -539,7 +547,12 @@ class Runtime:
         return self.policy.store.webhook(tenant_id) if tenant_id else None
 
     def _suspended(self, imsi: str) -> bool:
-        sim = self.subscriber.attach.sim_view(imsi)
+        # asked for every session event: the attach engine is taken once (the
+        # subscriber services, once built, are never replaced), not through the lock
+        attach = self._suspended_attach
+        if attach is None:
+            attach = self._suspended_attach = self.subscriber.attach
+        sim = attach.sim_view(imsi)
         return sim is not None and sim.state is SimState.SUSPENDED
 
     def _attach_event(self, decision: AttachDecision) -> None:
@@ -746,7 +759,7 @@ class Runtime:
                                               observer=self.detect.observe_sim),
                              storm=storm_guard_from(self.settings.storm_rates),
                              observer=self.detect.observe_sim,
-                             observe_burst=self.detect.observe_sim_burst)
+                             observe_sessions=self.detect.observe_sessions)
 
         return self._once("aaa", build)
 

@@ -26,7 +26,7 @@ records read before it are committed. After each commit the bytes accounted
 since a session's previous record feed the volume caps (:meth:`_metered`),
 in arrival order, under one lock, so a cap is crossed exactly once whichever
 path wrote the record; a burst's records go to the fraud detectors and to the
-volume caps in one call each (``observe_burst``, ``meter_many``).
+volume caps in one call each (``observe_sessions``, ``meter_many``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 from simtrust.aaa._acct_record import acct_record, record_of, scan
 from simtrust.aaa._admission import AnswerCache, ClientRateLimit
 from simtrust.aaa._clients import GatewayClient, GatewayClients
-from simtrust.aaa._events import session_events
+from simtrust.aaa._events import session_rows
 from simtrust.aaa._ports import UsageSink
 from simtrust.aaa._radius import (
     Attr,
@@ -53,7 +53,7 @@ from simtrust.aaa._radius import (
     verify_request_authenticator,
 )
 from simtrust.aaa._sessions import AccountingLog, AcctRecord
-from simtrust.detect import SimEvent
+from simtrust.detect import SessionRow, SimEvent, session_event
 from simtrust.domain import ImsiDigits, imsi_digits
 from simtrust.errors import SimtrustError
 from simtrust.subscriber import AttachEngine
@@ -79,7 +79,7 @@ class AccountingPath:
     clock: Callable[[], datetime]
     usage: UsageSink | None
     observer: Callable[[SimEvent], object] | None
-    observe_burst: Callable[[list[SimEvent]], object] | None
+    observe_sessions: Callable[[float, list[SessionRow]], object] | None
     counters: dict[str, int]
     _answers: AnswerCache
     _rates: ClientRateLimit
@@ -242,7 +242,9 @@ class AccountingPath:
         """Write ``records`` in one transaction, then answer; False if the commit failed."""
         if not records:
             return True
-        if not self.accounting.commit(records):
+        new = self._new_sessions  # sessions first seen in this burst have no row yet
+        if not self.accounting.commit(records, {r.session_key for r in records
+                                                if r.session_key not in new}):
             return False  # nothing answered or remembered: the retransmissions come again
         outs = {key: out for key, out, _addr in pending}
         self._answers.remember_many(outs.items())
@@ -274,16 +276,17 @@ class AccountingPath:
         """After a commit: the burst's session events to the fraud detectors and the bytes
         accounted since each session's last record to the volume caps, each in one call."""
         with self._meter_lock:
-            if self.observer is not None or self.observe_burst is not None:
+            if self.observer is not None or self.observe_sessions is not None:
                 # a session first seen with this record is a start (its total is already kept)
-                known = {r.session_key for r in records
-                         if r.session_key not in self._new_sessions}
-                events = session_events(records, known)
-                if self.observe_burst is not None:
-                    self.observe_burst(events)
+                new = self._new_sessions
+                known = {r.session_key for r in records if r.session_key not in new}
+                rows = session_rows(records, known)
+                at = time.time()
+                if self.observe_sessions is not None:
+                    self.observe_sessions(at, rows)
                 elif self.observer is not None:
-                    for event in events:
-                        self.observer(event)
+                    for row in rows:
+                        self.observer(session_event(at, row))
             for record in records:
                 self._new_sessions.discard(record.session_key)
             totals = self._totals

@@ -15,11 +15,13 @@ from collections.abc import Container, Iterable
 
 from simtrust.aaa._radius import Packet, Vendor
 from simtrust.aaa._sessions import AcctRecord
-from simtrust.detect import SimEvent
+from simtrust.detect import SessionRow, SimEvent
 from simtrust.domain import imsi_digits, user_location_cell
 from simtrust.errors import SimtrustError
 
-__all__ = ["auth_event", "request_cell", "session_events", "text_value"]
+_MAX_OCTETS = 2**64  # SimEvent.octets
+
+__all__ = ["auth_event", "request_cell", "session_rows", "text_value"]
 
 
 def text_value(value: bytes | None) -> str | None:
@@ -46,21 +48,26 @@ def auth_event(request: Packet, imsi: str, tenant_id: str) -> SimEvent | None:
         return None
 
 
-def session_events(records: Iterable[AcctRecord], known: Container[str]) -> list[SimEvent]:
-    """Committed accounting records as session events (``known``: sessions seen before)."""
-    at = time.time()
-    events = []
+def session_rows(records: Iterable[AcctRecord], known: Container[str]) -> list[SessionRow]:
+    """Committed accounting records as the rows of session events
+    (:data:`~simtrust.detect.SessionRow`; ``known``: sessions seen before). A record
+    whose IMSI does not parse, or whose octets no event can carry (2^64 or more), is
+    passed over."""
+    rows: list[SessionRow] = []
     for record in records:
-        if record.imsi is None:
+        imsi = record.imsi
+        if imsi is None:
             continue
-        kind = ("session-stop" if record.status == "closed" else
-                "session-update" if record.session_key in known else "session-start")
+        octets = record.in_octets + record.out_octets
+        if octets >= _MAX_OCTETS:
+            continue
         try:
-            events.append(SimEvent(at, imsi_digits(record.imsi), kind,
-                                   plmn=record.serving_plmn or "", imei=record.imeisv or "",
-                                   session=record.session_key, tenant=record.tenant_id or "",
-                                   octets=record.in_octets + record.out_octets,
-                                   apn=record.apn or "", cell=record.cell or ""))
+            digits = imsi_digits(imsi)
         except SimtrustError:
             continue
-    return events
+        key = record.session_key
+        rows.append((digits, "session-stop" if record.status == "closed" else
+                     "session-update" if key in known else "session-start", key, octets,
+                     record.serving_plmn or "", record.imeisv or "", record.tenant_id or "",
+                     record.apn or "", record.cell or ""))
+    return rows

@@ -56,7 +56,7 @@ from simtrust.aaa._radius import (
 from simtrust.aaa._sessions import AccountingLog
 from simtrust.audit import AuditEntry
 from simtrust.crypto import pooled_random
-from simtrust.detect import SimEvent, StormGuard
+from simtrust.detect import SessionRow, SimEvent, StormGuard
 from simtrust.domain import Imei, ImeiSv, parse_equipment
 from simtrust.errors import SimtrustError
 from simtrust.subscriber import AttachEngine, Imsi, Plmn, SimState
@@ -111,11 +111,11 @@ class RadiusServer(AccountingPath):
         max_in_flight: int = 20_000,
         storm: StormGuard | None = None,
         observer: Callable[[SimEvent], object] | None = None,
-        observe_burst: Callable[[list[SimEvent]], object] | None = None,
+        observe_sessions: Callable[[float, list[SessionRow]], object] | None = None,
     ) -> None:
         self.clients = clients
         self.observer = observer
-        self.observe_burst = observe_burst  # a burst's session events in one call
+        self.observe_sessions = observe_sessions  # a burst's session events in one call
         self.storm = storm
         self._storm_lock = threading.Lock()
         self.attach = attach

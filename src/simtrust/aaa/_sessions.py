@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,55 @@ ON CONFLICT (session_key) DO UPDATE SET
     terminate_cause = COALESCE(excluded.terminate_cause, aaa_sessions.terminate_cause),
     updates = aaa_sessions.updates + 1
 """
+
+# A record of a session already stored (the steady Interim-Update) on SQLite: an UPDATE
+# of what it changes, with the upsert's rules column by column (:func:`_update_of`);
+# an absent value leaves its column as the upsert's COALESCE would, so only present
+# values are named, and an open record leaves the status (indexed) alone.
+_FIRST = ("imsi", "iccid", "tenant_id", "apn", "msisdn", "imeisv")  # the first value stays
+_LATEST = ("framed_ip", "serving_plmn", "visited_plmn", "terminate_cause")  # a new one wins
+_OPTIONAL = _FIRST + _LATEST
+_UPDATES: dict[tuple[bool, ...], str] = {}
+
+
+def _update_sql(present: tuple[bool, ...]) -> str:
+    """The UPDATE for a record with ``present`` optional values (and, last, closed)."""
+    sql = _UPDATES.get(present)
+    if sql is None:
+        sets = [f"{c} = COALESCE({c}, ?)" if c in _FIRST else f"{c} = ?"
+                for c, there in zip(_OPTIONAL, present, strict=False) if there]
+        if present[-1]:
+            sets += ["status = 'closed'", "stopped_at = COALESCE(stopped_at, ?)"]
+        sets += ["updated_at = ?", *(f"{c} = max({c}, ?)" for c in (
+            "in_octets", "out_octets", "in_packets", "out_packets", "session_time")),
+                 "updates = updates + 1"]
+        sql = _UPDATES[present] = (
+            f"UPDATE aaa_sessions SET {', '.join(sets)} WHERE session_key = ?")
+    return sql
+
+
+def _update_of(r: AcctRecord) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE and its parameters that store ``r`` exactly as :data:`_UPSERT` would
+    into the row of its session, which exists."""
+    values = (r.imsi, r.iccid, r.tenant_id, r.apn, r.msisdn, r.imeisv, r.framed_ip,
+              r.serving_plmn, r.visited_plmn, r.terminate_cause)
+    closed = r.status == "closed"
+    params = [v for v in values if v is not None]
+    if closed:
+        params.append(r.at)
+    params += (r.at, r.in_octets, r.out_octets, r.in_packets, r.out_packets, r.session_time,
+               r.session_key)
+    return _update_sql((*(v is not None for v in values), closed)), tuple(params)
+
+
+def _missed(changed: int, sql: str, rows: list[tuple[Any, ...]]) -> int:
+    """UPDATEs of a run that found no row (the upsert always writes one)."""
+    return 0 if sql is _UPSERT else len(rows) - changed
+
+
+class _Missing(Exception):
+    """A session taken for stored had no row: the burst is written again by upsert."""
+
 
 _COLUMNS = ("session_key, acct_session_id, client_id, imsi, iccid, tenant_id, apn, msisdn,"
             " imeisv, framed_ip, nas_ip, serving_plmn, visited_plmn, status, started_at,"
@@ -199,12 +248,22 @@ class AccountingLog:
             self._queue.append(_Job(record, done, failed))
             self._cond.notify()
 
-    def commit(self, records: list[AcctRecord]) -> bool:
+    def commit(self, records: list[AcctRecord], stored: Container[str] = ()) -> bool:
         """Write ``records`` in one transaction on the caller's thread (a listener's
-        burst); True once committed, False if the commit failed (nothing written)."""
+        burst); True once committed, False if the commit failed (nothing written).
+
+        ``stored``: keys of sessions whose row exists; on SQLite their records are
+        written by an UPDATE of what they change, the others by the upsert, in
+        order. If one of those rows is missing after all, the transaction is rolled
+        back and the whole burst written again by the upsert.
+        """
         try:
-            with self._db.transaction():
-                self._db.executemany(_UPSERT, [record.row() for record in records])
+            try:
+                with self._db.transaction():
+                    self._write(records, stored if self._db.dialect == "sqlite" else ())
+            except _Missing:
+                with self._db.transaction():
+                    self._db.executemany(_UPSERT, [record.row() for record in records])
         except SimtrustError as exc:
             self.failures += len(records)
             _log.error("accounting commit failed for %d records: %s", len(records), exc.detail)
@@ -212,6 +271,28 @@ class AccountingLog:
         self.committed += len(records)
         self.batches += 1
         return True
+
+    def _write(self, records: list[AcctRecord], stored: Container[str]) -> None:
+        """Runs of records with one statement each: the upsert, or one UPDATE shape;
+        :class:`_Missing` if an UPDATE found no row."""
+        db = self._db
+        missing = 0
+        sql = ""
+        rows: list[tuple[Any, ...]] = []
+        for record in records:
+            if record.session_key in stored:
+                this, row = _update_of(record)
+            else:
+                this, row = _UPSERT, record.row()
+            if this is not sql and rows:
+                missing += _missed(db.executemany(sql, rows), sql, rows)
+                rows = []
+            sql = this
+            rows.append(row)
+        if rows:
+            missing += _missed(db.executemany(sql, rows), sql, rows)
+        if missing:
+            raise _Missing
 
     def write_now(self, records: list[AcctRecord]) -> None:
         """Write synchronously (Accounting-On/Off clean-ups, tests)."""

@@ -18,7 +18,13 @@ from simtrust.detect._baseline import FEATURES, Baseline, prefix_of
 from simtrust.detect._cases import VERDICTS, FraudCases
 from simtrust.detect._engine import Detector, Thresholds
 from simtrust.detect._eventlog import EventFollower, QueuedSimEventLog, SimEventLog
-from simtrust.detect._events import MAX_DESTINATIONS, VOICE_KINDS
+from simtrust.detect._events import (
+    MAX_DESTINATIONS,
+    SESSION_KINDS,
+    VOICE_KINDS,
+    SessionRow,
+    session_event,
+)
 from simtrust.detect._fraud import (
     EVENT_KINDS,
     FRAUD_ALERT_KINDS,
@@ -57,6 +63,7 @@ __all__ = [
     "FRAUD_ALERT_KINDS",
     "MAX_DESTINATIONS",
     "RECORD_FIELDS",
+    "SESSION_KINDS",
     "VERDICTS",
     "VOICE_KINDS",
     "Admission",
@@ -74,6 +81,7 @@ __all__ = [
     "FraudThresholds",
     "Place",
     "QueuedSimEventLog",
+    "SessionRow",
     "SimEvent",
     "SimEventLog",
     "StormGuard",
@@ -91,6 +99,7 @@ __all__ = [
     "parse_usage_records",
     "prefix_of",
     "rbi_table",
+    "session_event",
     "storm_guard_from",
     "usage_events",
     "usage_record",

@@ -22,8 +22,8 @@ from typing import Any
 from simtrust.domain import ImsiDigits, imsi_digits
 from simtrust.errors import InvalidInput
 
-__all__ = ["DIRECTIONS", "EVENT_KINDS", "MAX_DESTINATIONS", "USAGE_KINDS", "VOICE_KINDS",
-           "SimEvent"]
+__all__ = ["DIRECTIONS", "EVENT_KINDS", "MAX_DESTINATIONS", "SESSION_KINDS", "USAGE_KINDS",
+           "VOICE_KINDS", "SessionRow", "SimEvent", "session_event"]
 
 #: Destination prefixes one flow summary may name (a batch's distinct prefixes, bounded).
 MAX_DESTINATIONS = 256
@@ -45,6 +45,7 @@ EVENT_KINDS = (AUTH, SYNC_FAILURE, SQN_AHEAD, LOCATION, SESSION_START, SESSION_U
                SESSION_STOP, FLOW, VOICE, SMS)
 _KINDS = frozenset(EVENT_KINDS)
 VOICE_KINDS = frozenset((VOICE, SMS))
+SESSION_KINDS = frozenset((SESSION_START, SESSION_UPDATE, SESSION_STOP))
 #: Mobile originated / terminated (TS 32.298 §5.1.2.2: MOCall / MTCall, MO-SMS / MT-SMS).
 DIRECTIONS = ("mo", "mt")
 #: The kinds that mean the SIM is using service (a suspended SIM should not).
@@ -199,3 +200,16 @@ _JSON_FIELDS = frozenset(
     ("at", "imsi", "kind", "plmn", "imei", "cell", "lat", "lon", "session", "tenant", "octets",
      "apn", "destinations", "voice_flows", "direction", "duration")
 )
+
+
+#: One session event of a burst of accounting records, as plain values: (IMSI, kind,
+#: session id, cumulative octets, serving PLMN, IMEI, tenant, APN, cell). A burst's
+#: events share their time, so a row is the event less ``at`` (:func:`session_event`).
+SessionRow = tuple[ImsiDigits, str, str, int, str, str, str, str, str]
+
+
+def session_event(at: float, row: SessionRow) -> SimEvent:
+    """The :class:`SimEvent` a session row stands for (:class:`InvalidInput` as there)."""
+    imsi, kind, session, octets, plmn, imei, tenant, apn, cell = row
+    return SimEvent(at, imsi, kind, plmn=plmn, imei=imei, cell=cell, session=session,
+                    tenant=tenant, octets=octets, apn=apn)

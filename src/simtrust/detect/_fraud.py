@@ -57,31 +57,37 @@ changes, the Luhn check only when the IMEI changes.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from importlib import resources
-from types import MappingProxyType
 from typing import Any
 
 from simtrust.detect._events import (
     EVENT_KINDS,
     FLOW,
+    SESSION_KINDS,
     SESSION_START,
     SESSION_STOP,
     SQN_AHEAD,
     SYNC_FAILURE,
     USAGE_KINDS,
     VOICE_KINDS,
+    SessionRow,
     SimEvent,
+    session_event,
+)
+from simtrust.detect._fraud_params import (
+    FraudThresholds,
+    Place,
+    country_places,
+    great_circle_km,
 )
 from simtrust.detect._model import Alert
 from simtrust.detect._tac import TacAllocations
 from simtrust.detect._usage import UsageBaselines, UsageFinding
 from simtrust.detect._voice import VoiceBaselines
 from simtrust.domain import ImsiDigits, luhn_check_digit
+from simtrust.errors import InvalidInput
 
 __all__ = [
     "EVENT_KINDS",
@@ -89,6 +95,7 @@ __all__ = [
     "FraudDetector",
     "FraudThresholds",
     "Place",
+    "SessionRow",
     "SimEvent",
     "country_places",
     "great_circle_km",
@@ -97,71 +104,7 @@ __all__ = [
 FRAUD_ALERT_KINDS = ("equipment", "impossible-travel", "shared-report", "sim-clone",
                      "usage-fraud")
 
-_EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
 _DIGITS = frozenset("0123456789")
-
-
-#: A place: (latitude°, longitude°, uncertainty radius km, label).
-Place = tuple[float, float, float, str]
-
-
-def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Haversine great-circle distance on the mean Earth sphere, in km."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * _EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
-
-
-def country_places(radius_factor: float = 1.5) -> Mapping[str, Place]:
-    """MCC → (lat, lon, uncertainty radius km, ISO country) from the shipped table."""
-    raw = resources.files("simtrust.detect").joinpath("data/mcc_centroids.json").read_text()
-    doc = json.loads(raw)
-    out: dict[str, Place] = {}
-    for iso, c in doc["countries"].items():
-        radius = radius_factor * math.sqrt(float(c["area_km2"]) / math.pi)
-        place = (float(c["lat"]), float(c["lon"]), radius, iso)
-        for mcc in c["mcc"]:
-            out[mcc] = place
-    return MappingProxyType(out)
-
-
-@dataclass(frozen=True, slots=True)
-class FraudThresholds:
-    """Thresholds of the fraud detectors (``docs/decisions/detect-fraud-thresholds.md``)."""
-
-    max_speed_kmh: float = 1000.0
-    min_distance_km: float = 200.0
-    min_transfer_s: float = 1800.0
-    radius_factor: float = 1.5
-    cell_radius_km: float = 35.0
-    network_alternation_s: float = 6 * 3600.0
-    imei_alternation_s: float = 24 * 3600.0
-    auts_failures: int = 3
-    auts_window_s: float = 24 * 3600.0
-    session_stale_s: float = 2 * 3600.0
-    churn_imeis: int = 3
-    churn_window_s: float = 7 * 86_400.0
-    flap_returns: int = 4
-    flap_window_s: float = 12 * 3600.0
-    flap_min_span_s: float = 2 * 3600.0
-    cooldown_s: float = 6 * 3600.0
-    volume_factor: float = 10.0
-    volume_floor_octets: int = 50_000_000
-    volume_min_days: int = 3
-    cohort_factor: float = 20.0
-    cohort_z: float = 3.0
-    cohort_min_days: int = 100
-    dest_learn_s: float = 2 * 86_400.0
-    dest_new_per_day: int = 20
-    dest_max_usual: int = 64
-    session_factor: float = 5.0
-    session_floor: int = 12
-    session_min_days: int = 3
-    voice_floor: int = 5
-    voice_factor: float = 5.0
-    voice_cohort_share: float = 0.05
-    voice_min_days: int = 3
 
 
 class _Sim:
@@ -296,38 +239,67 @@ class FraudDetector:
             if found:
                 out = found if out is None else out + found
         elif kind in VOICE_KINDS:
-            found = self._usage_alerts(sim, ev, self._voice.observe(
+            found = self._usage_alerts(sim, ev.imsi, ev.tenant, ev.at, self._voice.observe(
                 ev.imsi, kind, ev.at, ev.cohort, direction=ev.direction, duration=ev.duration))
             if found:
                 out = found if out is None else out + found
         elif kind[0] == "s":  # session-start / -update / -stop
-            found = self._session(sim, ev)
-            start = kind == SESSION_START
-            if ev.octets or start:
-                found += self._usage_alerts(sim, ev, self._usage.session(
-                    ev.imsi, ev.session, ev.octets, ev.at, start=start, cohort=ev.cohort))
+            found = self._session_work(sim, ev.imsi, kind, ev.session, ev.octets, ev.imei,
+                                       ev.plmn, ev.tenant, ev.cohort, ev.at)
             if found:
                 out = found if out is None else out + found
         elif kind == FLOW:
-            found = self._usage_alerts(sim, ev, self._usage.destinations(
+            found = self._usage_alerts(sim, ev.imsi, ev.tenant, ev.at, self._usage.destinations(
                 ev.imsi, ev.destinations, ev.at, ev.cohort)) if ev.destinations else []
             if ev.voice_flows:
-                found += self._usage_alerts(sim, ev, self._voice.observe(
+                found += self._usage_alerts(sim, ev.imsi, ev.tenant, ev.at, self._voice.observe(
                     ev.imsi, kind, ev.at, ev.cohort, flows=ev.voice_flows))
             if found:
                 out = found if out is None else out + found
         if self.suspended is not None and kind in USAGE_KINDS and self.suspended(ev.imsi):
-            found = self._alert(
-                sim, ev, "usage-fraud", "suspended",
-                f"SIM {ev.imsi} used ({kind}) while its home operator has it suspended",
-                {"feature": "used_while_suspended", "event": kind, "plmn": ev.plmn,
-                 "session": ev.session, "reason": "suspended"}, ev.at)
+            found = self._suspended_alert(sim, ev.imsi, ev.tenant, ev.at, kind, ev.plmn,
+                                          ev.session)
             if found:
                 out = found if out is None else out + found
         if out:
             self.alerts += len(out)
             return out
         return []
+
+    def observe_sessions(self, at: float, rows: Iterable[SessionRow]) -> list[Alert]:
+        """A burst of session events seen at ``at`` (accounting records committed
+        together), in order: the same alerts and state as :meth:`observe` of
+        ``session_event(at, row)`` for each row. A row of a SIM already tracked whose
+        network and equipment are unchanged (the steady Interim-Update) is taken without
+        an event object: no place or equipment check applies to it; any other row is
+        made the event and observed. :class:`InvalidInput` where the event would raise it.
+        """
+        if not math.isfinite(at):
+            raise InvalidInput("SIM event time must be finite")
+        out: list[Alert] = []
+        sims = self._sims
+        suspended = self.suspended
+        for row in rows:
+            imsi, kind, session, octets, plmn, imei, tenant, apn, _cell = row
+            sim = sims.get(imsi)
+            if (sim is None or kind not in SESSION_KINDS or not session
+                    or (plmn and plmn != sim.plmn) or (imei and imei != sim.imei)
+                    or not 0 <= octets < 2**64):
+                found = self.observe(session_event(at, row))
+                if found:
+                    out += found
+                continue
+            self.events += 1
+            if plmn:
+                sim.at = at
+            found = self._session_work(sim, imsi, kind, session, octets, imei, plmn, tenant,
+                                       tenant + "/" + apn if apn else tenant, at)
+            if suspended is not None and kind != SESSION_STOP and suspended(imsi):
+                found += self._suspended_alert(sim, imsi, tenant, at, kind, plmn, session)
+            if found:
+                self.alerts += len(found)
+                out += found
+        return out
 
     def observe_many(self, events: Iterable[SimEvent]) -> list[Alert]:
         out: list[Alert] = []
@@ -344,18 +316,33 @@ class FraudDetector:
         self, sim: _Sim, ev: SimEvent, kind: str, key: str, summary: str,
         evidence: dict[str, Any], at: float,
     ) -> list[Alert]:
+        return self._raise(sim, ev.imsi, ev.tenant, ev.at, kind, key, summary, evidence, at)
+
+    def _raise(
+        self, sim: _Sim, imsi: ImsiDigits, tenant: str, now: float, kind: str, key: str,
+        summary: str, evidence: dict[str, Any], at: float,
+    ) -> list[Alert]:
+        """An alert of the event seen at ``now``, unless its cooldown is running."""
         quiet = sim.quiet
         if quiet is None:
             quiet = sim.quiet = {}
         name = kind + ":" + key
-        if quiet.get(name, -math.inf) > ev.at:
+        if quiet.get(name, -math.inf) > now:
             return []
         # drop expired cooldowns so the map stays as small as the live alerts
-        for k in [k for k, until in quiet.items() if until <= ev.at]:
+        for k in [k for k, until in quiet.items() if until <= now]:
             del quiet[k]
-        quiet[name] = ev.at + self.thresholds.cooldown_s
-        return [Alert(kind=kind, imsi=ev.imsi, at=at, raised_at=ev.at, summary=summary,
-                      evidence=evidence, tenant=ev.tenant)]
+        quiet[name] = now + self.thresholds.cooldown_s
+        return [Alert(kind=kind, imsi=imsi, at=at, raised_at=now, summary=summary,
+                      evidence=evidence, tenant=tenant)]
+
+    def _suspended_alert(self, sim: _Sim, imsi: ImsiDigits, tenant: str, now: float,
+                         kind: str, plmn: str, session: str) -> list[Alert]:
+        return self._raise(
+            sim, imsi, tenant, now, "usage-fraud", "suspended",
+            f"SIM {imsi} used ({kind}) while its home operator has it suspended",
+            {"feature": "used_while_suspended", "event": kind, "plmn": plmn,
+             "session": session, "reason": "suspended"}, now)
 
     def _place(self, ev: SimEvent) -> Place | None:
         if ev.lat is not None and ev.lon is not None:
@@ -551,10 +538,12 @@ class FraudDetector:
         sim.imei = sys.intern(imei) if len(imei) <= 16 else imei
         return out
 
-    def _usage_alerts(self, sim: _Sim, ev: SimEvent, found: list[UsageFinding]) -> list[Alert]:
+    def _usage_alerts(self, sim: _Sim, imsi: ImsiDigits, tenant: str, now: float,
+                      found: list[UsageFinding]) -> list[Alert]:
         out: list[Alert] = []
         for key, summary, evidence in found:
-            out += self._alert(sim, ev, "usage-fraud", key, summary, evidence, ev.at)
+            out += self._raise(sim, imsi, tenant, now, "usage-fraud", key, summary, evidence,
+                               now)
         return out
 
     def _sync_failure(self, sim: _Sim, ev: SimEvent) -> list[Alert]:
@@ -575,16 +564,27 @@ class FraudDetector:
             sim.auts_from,
         )
 
-    def _session(self, sim: _Sim, ev: SimEvent) -> list[Alert]:
+    def _session_work(self, sim: _Sim, imsi: ImsiDigits, kind: str, sid: str, octets: int,
+                      imei: str, plmn: str, tenant: str, cohort: str, at: float
+                      ) -> list[Alert]:
+        """A session event's concurrent-session check and usage baselines."""
+        found = self._session(sim, imsi, tenant, kind, sid, imei, plmn, at)
+        start = kind == SESSION_START
+        if octets or start:
+            found += self._usage_alerts(sim, imsi, tenant, at, self._usage.session(
+                imsi, sid, octets, at, start=start, cohort=cohort))
+        return found
+
+    def _session(self, sim: _Sim, imsi: ImsiDigits, tenant: str, kind: str, sid: str,
+                 imei: str, plmn: str, at: float) -> list[Alert]:
         th = self.thresholds
-        sid, at = ev.session, ev.at
         live = tuple(s for s in sim.sessions if s[0] != sid and at - s[3] <= th.session_stale_s)
-        if ev.kind == SESSION_STOP:
+        if kind == SESSION_STOP:
             sim.sessions = live
             return []
         mine = next((s for s in sim.sessions if s[0] == sid), None)
-        imei = ev.imei or (mine[1] if mine else sim.imei)
-        plmn = ev.plmn or (mine[2] if mine else sim.plmn)
+        imei = imei or (mine[1] if mine else sim.imei)
+        plmn = plmn or (mine[2] if mine else sim.plmn)
         sim.sessions = (*live[-3:], (sid, imei, plmn, at))
         if mine is not None:
             return []
@@ -594,9 +594,9 @@ class FraudDetector:
         if not others:
             return []
         other = others[-1]
-        return self._alert(
-            sim, ev, "sim-clone", "sessions",
-            f"SIM {ev.imsi} has two sessions at once: {sid} and {other[0]}",
+        return self._raise(
+            sim, imsi, tenant, at, "sim-clone", "sessions",
+            f"SIM {imsi} has two sessions at once: {sid} and {other[0]}",
             {"feature": "concurrent_sessions",
              "sessions": [{"id": sid, "imei": imei, "plmn": plmn, "seen": at},
                           {"id": other[0], "imei": other[1], "plmn": other[2],

@@ -25,6 +25,7 @@ from simtrust.alerts import AlertSink
 from simtrust.detect._baseline import Baseline
 from simtrust.detect._engine import Detector, Thresholds
 from simtrust.detect._eventlog import EventFollower, SimEventLog
+from simtrust.detect._events import SessionRow, session_event
 from simtrust.detect._fraud import FraudDetector, SimEvent
 from simtrust.detect._model import Alert, AttachEvent, DeviceRef
 from simtrust.domain import FlowRecord
@@ -140,6 +141,19 @@ class DetectionService:
             return self._emit(out) if out else out
         for event in events:  # the log's own path: queued, or joining a transaction
             self.observe_sim(event)
+        return []
+
+    def observe_sessions(self, at: float, rows: Sequence[SessionRow]) -> list[Alert]:
+        """A burst of session events seen at ``at`` (:meth:`FraudDetector.observe_sessions`:
+        the alerts and state of :meth:`observe_sim_burst` over ``session_event(at, row)``
+        of each row, without an event object per steady session); forwarding, each row
+        is made its event and goes to the log as :meth:`observe_sim` sends it."""
+        if self._forward is None:
+            with self._fraud_lock:
+                out = self.fraud.observe_sessions(at, rows)
+            return self._emit(out) if out else out
+        for row in rows:
+            self.observe_sim(session_event(at, row))
         return []
 
     def observe_sims(self, events: Sequence[SimEvent]) -> list[Alert]:
