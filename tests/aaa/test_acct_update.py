@@ -23,12 +23,12 @@ _keys = itertools.count()
 maybe = st.one_of(st.none(), st.sampled_from(["x", "y"]))
 records = st.builds(
     lambda status, imsi, iccid, tenant, apn, msisdn, imeisv, framed, serving, visited,
-    counters, cause, second: dict(
-        status=status, at=f"2026-12-07T05:00:{second:02d}", imsi=imsi, iccid=iccid,
-        tenant_id=tenant, apn=apn, msisdn=msisdn, imeisv=imeisv, framed_ip=framed,
-        serving_plmn=serving, visited_plmn=visited, in_octets=counters[0],
-        out_octets=counters[1], in_packets=counters[2], out_packets=counters[3],
-        session_time=counters[4], terminate_cause=cause),
+    counters, cause, second: {
+        "status": status, "at": f"2026-12-07T05:00:{second:02d}", "imsi": imsi,
+        "iccid": iccid, "tenant_id": tenant, "apn": apn, "msisdn": msisdn, "imeisv": imeisv,
+        "framed_ip": framed, "serving_plmn": serving, "visited_plmn": visited,
+        "in_octets": counters[0], "out_octets": counters[1], "in_packets": counters[2],
+        "out_packets": counters[3], "session_time": counters[4], "terminate_cause": cause},
     st.sampled_from(["open", "open", "closed"]), maybe, maybe, maybe, maybe, maybe, maybe,
     maybe, maybe, maybe, st.tuples(*[st.integers(0, 2**40)] * 5),
     st.one_of(st.none(), st.integers(1, 20)), st.integers(0, 59),
@@ -77,7 +77,8 @@ def test_a_session_taken_for_stored_without_a_row_is_written_by_upsert(
                                     "in_octets": 7})]
         assert log.commit(burst, {"1:there", "1:gone"})
         there, gone = log.get("1:there"), log.get("1:gone")
-        assert there is not None and gone is not None
+        assert there is not None
+        assert gone is not None
         assert (5, 2) == (there.in_octets, there.updates)  # written once, not twice
         assert (7, 1, "001010000000001") == (gone.in_octets, gone.updates, gone.imsi)
     finally:
