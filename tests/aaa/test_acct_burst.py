@@ -37,9 +37,9 @@ def test_a_burst_is_one_commit_answered_after_it(aaa: Aaa, monkeypatch: pytest.M
     real = log._db.executemany
     sent_before_commit: list[int] = []
 
-    def executemany(sql: str, rows: Any) -> int:
+    def executemany(sql: str, rows: Any) -> None:
         sent_before_commit.append(len(sent))
-        return real(sql, rows)
+        real(sql, rows)
 
     monkeypatch.setattr(log._db, "executemany", executemany)
     first = _acct("b-1", 1, 1)
