@@ -99,11 +99,6 @@ def _update_of(r: AcctRecord) -> tuple[str, tuple[Any, ...]]:
     return _update_sql((*(v is not None for v in values), closed)), tuple(params)
 
 
-def _missed(changed: int, sql: str, rows: list[tuple[Any, ...]]) -> int:
-    """UPDATEs of a run that found no row (the upsert always writes one)."""
-    return 0 if sql is _UPSERT else len(rows) - changed
-
-
 class _Missing(Exception):
     """A session taken for stored had no row: the burst is written again by upsert."""
 
@@ -275,8 +270,6 @@ class AccountingLog:
     def _write(self, records: list[AcctRecord], stored: Container[str]) -> None:
         """Runs of records with one statement each: the upsert, or one UPDATE shape;
         :class:`_Missing` if an UPDATE found no row."""
-        db = self._db
-        missing = 0
         sql = ""
         rows: list[tuple[Any, ...]] = []
         for record in records:
@@ -285,13 +278,17 @@ class AccountingLog:
             else:
                 this, row = _UPSERT, record.row()
             if this is not sql and rows:
-                missing += _missed(db.executemany(sql, rows), sql, rows)
+                self._write_run(sql, rows)
                 rows = []
             sql = this
             rows.append(row)
         if rows:
-            missing += _missed(db.executemany(sql, rows), sql, rows)
-        if missing:
+            self._write_run(sql, rows)
+
+    def _write_run(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if sql is _UPSERT:
+            self._db.executemany(sql, rows)
+        elif self._db.executemany_count(sql, rows) != len(rows):
             raise _Missing
 
     def write_now(self, records: list[AcctRecord]) -> None:
