@@ -81,30 +81,56 @@ class LedgerCommit:
 
 
 class BlockStore:
-    """Validator blocks in the order the core accepted them."""
+    """Validator blocks in the order the core accepted them.
 
-    __slots__ = ("db",)
+    Peer blocks may wait in a buffer (``add``) and reach the table together
+    (``flush``, one transaction); ``append`` writes the buffer and then its own
+    blocks in one transaction. Writes keep acceptance order, so the stored blocks
+    are always a prefix of it: every stored block's parents are stored before it
+    (docs/decisions/ledger-validator-block-writes.md says when the node flushes).
+    """
+
+    __slots__ = ("_buffer", "db")
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._buffer: dict[bytes, Block] = {}
         apply_migrations(db, MIGRATIONS)
 
     def load(self) -> list[Block]:
+        """Every accepted block: the buffer is written first."""
+        self.flush()
         return [
             Block.decode(bytes(raw))
             for (raw,) in self.db.query("SELECT raw FROM ledger_net_blocks ORDER BY seq")
         ]
 
+    def add(self, blocks: Iterable[Block]) -> None:
+        """Buffer accepted peer blocks until the next ``flush`` or ``append``."""
+        for block in blocks:
+            self._buffer.setdefault(block.digest, block)
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def flush(self) -> None:
+        """Write the buffered blocks (one transaction)."""
+        self.append(())
+
     def append(self, blocks: Sequence[Block]) -> None:
-        if not blocks:
+        """Write the buffered blocks, then ``blocks``, in one transaction."""
+        rows = [*self._buffer.values(), *blocks]
+        if not rows:
             return
         with self.db.transaction():
             self.db.executemany(
                 # A block stored before a snapshot sync may be accepted again after it.
                 "INSERT INTO ledger_net_blocks (digest, round, author, raw) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (digest) DO NOTHING",
-                [(b.digest, b.round, b.author, b.encode()) for b in blocks],
+                [(b.digest, b.round, b.author, b.encode()) for b in rows],
             )
+        self._buffer.clear()
 
     def history(self, digests: Iterable[bytes], floor_round: int, limit: int,
                 skip: set[bytes]) -> list[Block]:
@@ -119,11 +145,13 @@ class BlockStore:
             if digest in seen:
                 continue
             seen.add(digest)
-            row = self.db.query_one("SELECT raw FROM ledger_net_blocks WHERE digest = ?",
-                                    (digest,))
-            if row is None:
-                continue
-            block = Block.decode(bytes(row[0]))
+            block = self._buffer.get(digest)
+            if block is None:
+                row = self.db.query_one("SELECT raw FROM ledger_net_blocks WHERE digest = ?",
+                                        (digest,))
+                if row is None:
+                    continue
+                block = Block.decode(bytes(row[0]))
             found.append(block)
             stack.extend(p.digest for p in block.parents
                          if p.round >= floor_round and p.digest not in seen)
@@ -131,6 +159,7 @@ class BlockStore:
         return found
 
     def count(self) -> int:
+        """Stored blocks (the buffer not counted)."""
         row = self.db.query_one("SELECT COUNT(*) FROM ledger_net_blocks")
         return int(row[0]) if row else 0
 

@@ -288,6 +288,7 @@ class ConsortiumNode:
                 await self._task
             self._task = None
         await self.net.stop()
+        self.blocks.flush()
         self.ledger.close()
 
     async def _run(self) -> None:
@@ -390,6 +391,8 @@ class ConsortiumNode:
             self._last_reoffer = now
             self.stats["reoffered"] += self.orderer.reoffer(self.ledger.unfinalized(),
                                                             opts.reoffer_s)
+        # Peer blocks accepted since the last write, in one transaction.
+        self.blocks.flush()
 
 
     def _status_frame(self) -> Status:
@@ -418,6 +421,7 @@ class ConsortiumNode:
         # hold the payload when the block arrives and need not pull it.
         self.intake.flush_gossip()
         block = self.core.propose(now_ms, self.orderer.proposal(self.params.max_ids_per_block))
+        # Stored (after the buffered peer blocks it may name) before anyone sees it.
         self.blocks.append([block])
         self._own_latest = block
         self.stats["proposed"] += 1
@@ -579,8 +583,11 @@ class ConsortiumNode:
             elif isinstance(out, CommittedSubDag):
                 commits.append(out)
                 self.probe.committed(out.message_ids)
-        self.blocks.append(accepted)
+        # Peer blocks wait in the store's buffer; a commit writes them before the
+        # ledger may apply it (docs/decisions/ledger-validator-block-writes.md).
+        self.blocks.add(accepted)
         if commits:
+            self.blocks.flush()
             self.stats["commits"] += len(commits)
             self.orderer.push(commits, self._round_offset)
             for block in self.core.take_left_behind():
