@@ -385,14 +385,14 @@ class ConsortiumNode:
         if now - self._last_status >= opts.status_s:
             self._last_status = now
             self.net.broadcast(encode_status(self._status_frame()))
+            # Peer blocks otherwise wait for the next own block or commit.
+            self.blocks.flush()
         if self.snapshot_sync.timed_out(now):
             self.stats["syncs_failed"] += 1
         if now - self._last_reoffer >= opts.reoffer_s / 4:
             self._last_reoffer = now
             self.stats["reoffered"] += self.orderer.reoffer(self.ledger.unfinalized(),
                                                             opts.reoffer_s)
-        # Peer blocks accepted since the last write, in one transaction.
-        self.blocks.flush()
 
 
     def _status_frame(self) -> Status:
