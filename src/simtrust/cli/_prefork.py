@@ -23,6 +23,7 @@ common entry.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -298,6 +299,7 @@ def worker_main() -> None:
     """Entry point of a worker process (started by :class:`ApiWorkers`)."""
     import uvicorn  # noqa: PLC0415 - heavy optional: the ASGI server, only in worker processes
 
+    from simtrust.api.app import warm_routes  # noqa: PLC0415 - heavy, as above
     from simtrust.web import create_site  # noqa: PLC0415 - heavy: the API with the dashboard, only where it is served
 
     sock_fd, watch_fd = (int(x) for x in os.environ.pop("SIMTRUST_WORKER_FDS").split(","))
@@ -317,8 +319,9 @@ def worker_main() -> None:
     cert, _, key = tls.partition("\n")
     # No access log, no Server header; HTTP/1.1 parsed by httptools (a dependency, C)
     # rather than h11 (pure Python): docs/decisions/api-http-stack.md.
+    app = create_site(rt)
     config = uvicorn.Config(
-        create_site(rt), log_level="warning", access_log=False, server_header=False,
+        app, log_level="warning", access_log=False, server_header=False,
         timeout_graceful_shutdown=int(GRACE_S),
         ssl_certfile=cert or None, ssl_keyfile=key or None,
     )
@@ -332,7 +335,13 @@ def worker_main() -> None:
         server.should_exit = True
 
     threading.Thread(target=on_gone, name="master-gone", daemon=True).start()
+    async def serve() -> None:
+        # The route table is built before the socket is served: otherwise the first
+        # request pays for it (seconds of CPU for the whole API on a busy machine).
+        await warm_routes(app)
+        await server.serve(sockets=[sock])
+
     try:
-        server.run(sockets=[sock])
+        asyncio.run(serve())  # the asyncio loop: docs/decisions/event-loop-uvloop.md
     finally:
         rt.close()
