@@ -23,6 +23,7 @@ from simtrust.subscriber import (
     SubscriberServices,
 )
 from simtrust.subscriber import _attach as attach_module
+from simtrust.subscriber._auc_service import SWAP_BATCH_BACKOFF
 from simtrust.subscriber._sim_rows import secret_aad
 from simtrust.subscriber._sim_view import read_views
 from simtrust.subscriber._sqn import decode_sqn_state
@@ -281,3 +282,38 @@ def test_a_burst_with_one_sqn_moved_is_served_one_by_one_and_audited_once(
     assert [(2, 1), (1, 1), (2, 2), (3, 1), (1, 2)] == [
         (next(n for n in (1, 2, 3) if e.subject == f"sim:{iccid(n)}"), e.details["seq_he"])
         for e in records]
+
+
+def test_after_a_rolled_back_batch_the_next_batches_swap_one_by_one(
+    subs: SubscriberServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Contended SIMs (another process advancing them) would roll back every statement
+    batch and serve it twice: after one roll-back, the next batches go one by one."""
+    for n in (1, 2):
+        subs.inventory.add_sim(TENANT, spec(n), actor="test")
+    original = Inventory.auth_rows
+    moved = [True]
+
+    def stale_rows(self: Inventory, imsis: Any) -> Any:
+        rows = original(self, imsis)
+        if moved.pop() if moved else False:
+            subs.auth.eps_vectors(imsi(2), SERVING)
+        return rows
+
+    monkeypatch.setattr(Inventory, "auth_rows", stale_rows)
+    batched: list[object] = []
+    swap_many = Inventory.swap_sqn_states
+
+    def count(self: Inventory, swaps: Any) -> int:
+        batched.append(swaps)
+        return swap_many(self, swaps)
+
+    monkeypatch.setattr(Inventory, "swap_sqn_states", count)
+    serve(subs.auth, 1, 2)  # rolled back, served one by one
+    assert 1 == len(batched)
+    for _ in range(SWAP_BATCH_BACKOFF):
+        serve(subs.auth, 1, 2)
+    assert 1 == len(batched)  # the back-off's batches went one by one
+    out = serve(subs.auth, 1, 2)
+    assert 2 == len(batched)  # then statement batches again
+    assert [SWAP_BATCH_BACKOFF + 2, SWAP_BATCH_BACKOFF + 3] == [seq_of(v[0]) for v in out]

@@ -110,6 +110,10 @@ class _Issue:
         self.lost = False
 
 
+#: Batches swapped one by one after a statement batch of swaps was rolled back.
+SWAP_BATCH_BACKOFF = 32
+
+
 class _SwapLost(Exception):
     """A compare-and-swap of a batch found its SIM's SQN state moved (another process)."""
 
@@ -163,7 +167,7 @@ def _umts_producer(
 class AuthService:
     """Vectors and re-synchronisation for SIMs in an :class:`Inventory`."""
 
-    __slots__ = ("_inv", "_memo", "_memo_size", "_rand", "group_commit")
+    __slots__ = ("_inv", "_memo", "_memo_size", "_rand", "_swap_one_by_one", "group_commit")
 
     def __init__(self, inventory: Inventory, *, rand: RandSource = os.urandom,
                  credential_memo: int = DEFAULT_CREDENTIAL_MEMO) -> None:
@@ -173,6 +177,8 @@ class AuthService:
         self.group_commit: GroupCommit[_Issue] = GroupCommit(self._write_issues)
         self._memo: dict[str, _Credentials] = {}
         self._memo_size = max(0, credential_memo)
+        #: Batches left to swap one by one after a statement batch was rolled back.
+        self._swap_one_by_one = 0
         inventory.subscribe(self._on_change)
 
     def __repr__(self) -> str:
@@ -271,8 +277,11 @@ class AuthService:
         transaction); a compare-and-swap lost to another process marks only its
         request, which is retried in the next batch.
         """
-        if not self._write_all_swapped(batch):
-            self._write_one_by_one(batch)
+        if self._swap_one_by_one > 0:
+            self._swap_one_by_one -= 1
+        elif self._write_all_swapped(batch):
+            return
+        self._write_one_by_one(batch)
 
     def _write_all_swapped(self, batch: Sequence[_Issue]) -> bool:
         """The common case of :meth:`_write_issues` in one statement batch: every request
@@ -312,6 +321,9 @@ class AuthService:
                     details={**issue.details, "count": len(out), "seq_he": after.seq})
                     for issue, out, after in done], returning=False)
         except _SwapLost:
+            # Other processes advance the same SIMs: each rolled-back batch costs a second
+            # pass, so the next batches swap one by one (only a lost request is retried).
+            self._swap_one_by_one = SWAP_BATCH_BACKOFF
             return False
         # Answers are released only after the commit (and its fsync) above.
         for issue, out, _after in done:
