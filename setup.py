@@ -14,6 +14,8 @@ batch) is optional too: without it ``Detector.observe_columns`` runs
 ``simtrust.policy._counters`` (the usage counters of a column batch in one
 ordered pass) is optional too: without it ``PolicyEngine.ingest_columns``
 counts with numpy.
+``simtrust.diameter._native`` (the Diameter AVP walk) is optional too: without it
+the codec walks AVPs in Python, the reference the tests compare it with.
 """
 
 from setuptools import Extension, setup
@@ -46,6 +48,12 @@ setup(
             sources=["src/simtrust/detect/_fast.c"],
             # observe's float arithmetic, operation for operation (no fused multiply-add)
             extra_compile_args=["-O2", "-ffp-contract=off"],
+            optional=True,
+        ),
+        Extension(
+            "simtrust.diameter._native",
+            sources=["src/simtrust/diameter/_native.c"],
+            extra_compile_args=["-O2"],
             optional=True,
         ),
         Extension(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -267,7 +267,21 @@ def decode_message(data: bytes) -> Message:
 
 
 def decode_avps(data: bytes, depth: int) -> list[Avp]:
-    """Decode a run of AVPs; grouped AVPs known to the dictionary are checked recursively."""
+    """Decode a run of AVPs; grouped AVPs known to the dictionary are checked recursively.
+
+    The walk runs in C (:mod:`simtrust.diameter._native`) where it is built; when it
+    finds anything wrong it returns None and the Python walk below, the reference,
+    decodes the octets again and raises the RFC 6733 error.
+    """
+    if _native_walk is not None:
+        avps = _native_walk(data, depth)
+        if avps is not None:
+            return avps
+    return decode_avps_py(data, depth)
+
+
+def decode_avps_py(data: bytes, depth: int) -> list[Avp]:
+    """The Python walk of :func:`decode_avps` (every check and error of RFC 6733 §7)."""
     if depth > MAX_DEPTH:
         raise DiameterError(5004, f"grouped AVPs nested deeper than {MAX_DEPTH}")
     if type(data) is not bytes:
@@ -335,13 +349,23 @@ _CHECK_OF = {**_FIXED, AvpType.GROUPED: _GROUPED, AvpType.ADDRESS: _ADDRESS,
 _CHECKS: dict[tuple[int, int], int] = {key: _CHECK_OF[entry[1]] for key, entry in AVPS.items()}
 
 
+_native_walk: Callable[[bytes, int], list[Avp] | None] | None
+try:
+    from simtrust.diameter import _native
+except ImportError:  # the extension is optional (setup.py); the Python walk serves
+    _native_walk = None
+else:
+    _native.configure(_CHECKS, Avp, MAX_DEPTH, MAX_AVPS)
+    _native_walk = _native.decode_avps
+
+
 def _check_value(avp: Avp, check: int, depth: int) -> None:
     if check > 0:
         if len(avp.data) != check:
             raise DiameterError(5014, f"AVP {avp.code} must be {check} octets",
                                 failed_avp=avp.encode())
     elif check == _GROUPED:
-        decode_avps(avp.data, depth + 1)
+        decode_avps_py(avp.data, depth + 1)
     elif check == _ADDRESS:
         avp.as_address()
     elif check == _UTF8:
