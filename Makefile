@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup demo test test-fast bench lint serve sysdeps clean
 
-$(STAMP): pyproject.toml setup.py src/simtrust/subscriber/auc/_native.c src/simtrust/flows/_native.c src/simtrust/flows/_rx.c src/simtrust/flows/_flowcommon.h src/simtrust/detect/_fast.c src/simtrust/policy/_counters.c src/simtrust/diameter/_native.c
+$(STAMP): pyproject.toml setup.py src/simtrust/subscriber/auc/_native.c src/simtrust/flows/_native.c src/simtrust/flows/_rx.c src/simtrust/flows/_flowcommon.h src/simtrust/detect/_fast.c src/simtrust/policy/_counters.c src/simtrust/diameter/_native.c src/simtrust/sbi/_native.c
 	@test -n "$(PYTHON)" || { echo "simtrust needs Python 3.11 or newer on PATH (python3)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -16,6 +16,8 @@ ordered pass) is optional too: without it ``PolicyEngine.ingest_columns``
 counts with numpy.
 ``simtrust.diameter._native`` (the Diameter AVP walk) is optional too: without it
 the codec walks AVPs in Python, the reference the tests compare it with.
+``simtrust.sbi._native`` (HPACK Huffman decoding) is optional too: without it the
+SBI's HPACK decoder leaves every literal to the ``hpack`` library.
 """
 
 from setuptools import Extension, setup
@@ -53,6 +55,12 @@ setup(
         Extension(
             "simtrust.diameter._native",
             sources=["src/simtrust/diameter/_native.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
+        Extension(
+            "simtrust.sbi._native",
+            sources=["src/simtrust/sbi/_native.c"],
             extra_compile_args=["-O2"],
             optional=True,
         ),

@@ -16,7 +16,7 @@
  * exceptions (docs/decisions/corenet-diameter-codec.md); none has a C walk
  * that answers with RFC 6733's result codes, and the walk was the largest
  * single part of the S6a event loop's CPU per AIR
- * (docs/decisions/corenet-s6a-native-avps.md). The Python decoder stays the
+ * (docs/decisions/corenet-native-codecs.md). The Python decoder stays the
  * reference: tests compare the two on random and mutated messages.
  */
 #define PY_SSIZE_T_CLEAN

@@ -9,7 +9,11 @@ goes on the wire or what a header block decodes to:
   static or dynamic table) in its own loop, and hands every other representation
   (literals that do or do not enter the dynamic table, table size updates) to the
   library's own methods at the same position, so the dynamic table, its
-  eviction, the size limits and every error stay the library's.
+  eviction, the size limits and every error stay the library's. Literals that
+  leave the dynamic table alone, with a static name (an nghttp2 client's :path
+  and content-length on every request), are decoded in its loop too, their
+  Huffman strings by the C extension :mod:`simtrust.sbi._native` where it is
+  built (the library's state table, run in C).
 * :class:`Encoder` answers a header list it has encoded before with the same
   bytes: a cached block holds only static-table references and literals
   *without indexing* (RFC 7541 §6.2.2), which leave the peer's dynamic table as
@@ -21,10 +25,11 @@ goes on the wire or what a header block decodes to:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import hpack
+from hpack import huffman_table
 from hpack.hpack import encode_integer
 from hpack.huffman import HuffmanEncoder
 from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
@@ -38,6 +43,17 @@ _FULL = {entry: i + 1 for i, entry in reversed(list(enumerate(_STATIC)))}
 _NAME = {name: i + 1 for i, (name, _) in reversed(list(enumerate(_STATIC)))}
 _HUFFMAN = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH)
 _new_tuple = tuple.__new__
+_STATIC_NAMED = len(_STATIC)  # name indices above this are the dynamic table's
+
+_huffman: Callable[[bytes], bytes | None] | None
+try:
+    from simtrust.sbi import _native
+except ImportError:  # the extension is optional (setup.py): the library decodes literals
+    _huffman = None
+else:
+    _native.configure(huffman_table.HUFFMAN_TABLE, huffman_table.HUFFMAN_COMPLETE,
+                      huffman_table.HUFFMAN_EMIT_SYMBOL, huffman_table.HUFFMAN_FAIL)
+    _huffman = _native.huffman
 
 
 def _string(data: bytes) -> bytes:
@@ -93,6 +109,33 @@ class Encoder(hpack.Encoder):
         return block
 
 
+def _plain_literal(data: bytes, at: int, first: int) -> tuple[hpack.HeaderTuple, int] | None:
+    """A field that does not enter the dynamic table (RFC 7541 §6.2.2 without indexing,
+    §6.2.3 never indexed) with a static table name (its index in the first octet or
+    one more) and a value shorter than 127 octets: what an nghttp2 client sends for
+    every request's :path and content-length. (header, octets) as the library decodes
+    it; None for any other form, a truncated field or a bad Huffman string (the library
+    decodes it then, and raises its error)."""
+    index, pos = first & 0x0F, at + 1
+    if index == 15:  # the index goes on in one more octet (RFC 7541 §5.1), or more
+        if pos >= len(data) or data[pos] >= 0x80:
+            return None
+        index, pos = 15 + data[pos], pos + 1
+    if index == 0 or index > _STATIC_NAMED or pos >= len(data):
+        return None
+    size = data[pos]
+    length = size & 0x7F
+    stop = pos + 1 + length
+    if length == 0x7F or stop > len(data):
+        return None
+    raw = bytes(data[pos + 1:stop])
+    value = _huffman(raw) if size & 0x80 and _huffman is not None else raw
+    if value is None:
+        return None
+    kind = hpack.NeverIndexedHeaderTuple if first & 0x10 else hpack.HeaderTuple
+    return _new_tuple(kind, (_STATIC[index - 1][0], value)), stop - at
+
+
 class Decoder(hpack.Decoder):
     """``hpack.Decoder`` with indexed fields decoded inline (same results, same errors)."""
 
@@ -122,6 +165,11 @@ class Decoder(hpack.Decoder):
                     name, value = table.get_by_index(index + 1)  # raises InvalidTableIndex
                 header = _new_tuple(header_tuple, (name, value))
                 at += 1
+            elif first < 0x20 and _huffman is not None and (
+                    plain := _plain_literal(data, at, first)) is not None:
+                header, consumed = plain
+                name, value = header
+                at += consumed
             else:
                 if first & 0x80:
                     found, consumed = self._decode_indexed(view[at:])
