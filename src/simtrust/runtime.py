@@ -45,7 +45,6 @@ from simtrust.detect import (
     DetectionService,
     EventFollower,
     FraudCases,
-    SimEvent,
     SimEventLog,
     TacDatabaseFile,
     storm_guard_from,
@@ -237,6 +236,7 @@ class Runtime:
         self.tenants = TenantStore(db)
         self._built: dict[str, Any] = {}
         self._suspended_attach: AttachEngine | None = None
+        self._location_detect: DetectionService | None = None
         self._order: list[Any] = []
         self._consortium_stamp = 0
         self._lock = threading.RLock()
@@ -556,14 +556,18 @@ class Runtime:
         return sim is not None and sim.state is SimState.SUSPENDED
 
     def _attach_event(self, decision: AttachDecision) -> None:
-        """Every attach decision (API, RADIUS, S6a ULR) as a location event of the SIM."""
+        """Every attach decision (API, RADIUS, S6a ULR) as a location event of the SIM
+        (``DetectionService.observe_location``: no event object for a SIM seen again
+        where it was; the detection service, once built, is never replaced)."""
         try:
-            event = SimEvent(self.clock().timestamp(), imsi_digits(decision.imsi), "location",
-                             plmn=decision.serving_plmn, imei=decision.imei,
-                             tenant=decision.tenant_id or "")
+            imsi = imsi_digits(decision.imsi)
         except SimtrustError:
             return
-        self.detect.observe_sim(event)
+        detect = self._location_detect
+        if detect is None:
+            detect = self._location_detect = self.detect
+        detect.observe_location(self.clock().timestamp(), imsi, decision.serving_plmn,
+                                decision.imei, decision.tenant_id or "")
 
     @property
     def fraud_intel(self) -> FraudIntelligence:

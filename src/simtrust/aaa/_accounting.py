@@ -36,6 +36,8 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from hashlib import md5
+from hmac import compare_digest
 from typing import Any
 
 from simtrust.aaa._acct_record import acct_record, record_of, scan
@@ -193,7 +195,9 @@ class AccountingPath:
                 continue
             wire = data[:length] if length != len(data) else data
             secret = client.secret
-            if not verify_request_authenticator(wire, secret) or (
+            # verify_request_authenticator(wire, secret), inline (RFC 2866 §3)
+            if not compare_digest(data[4:20], md5(  # noqa: S324 - RFC 2866 §3: MD5
+                    data[:4] + _ZERO16 + wire[20:] + secret).digest()) or (
                     Attr.MESSAGE_AUTHENTICATOR in a
                     and not verify_message_authenticator(wire, secret, _ZERO16)):
                 counters["bad_authenticator"] += 1

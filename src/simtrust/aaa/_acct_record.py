@@ -107,32 +107,34 @@ def record_of(a: dict[int, bytes], tgpp: dict[int, bytes], client_id: int, sessi
     msisdn = a.get(Attr.CALLING_STATION_ID)
     uli = tgpp.get(Vendor.TGPP_USER_LOCATION_INFO)
     equipment = tgpp.get(Vendor.TGPP_IMEISV)
-    record = AcctRecord(
-        f"{client_id}:{session_id}", session_id, client_id,
-        "closed" if status == "stop" else "open", at, imsi,
-        apn=apn.decode("utf-8", "replace").lower() if apn else None,
-        msisdn=msisdn.decode("utf-8", "replace") if msisdn else None,
-        imeisv=None if equipment is None else text_value(equipment),
-        framed_ip=framed_ip, nas_ip=_ipv4(a.get(Attr.NAS_IP_ADDRESS)),
-        serving_plmn=serving, cell=(user_location_cell(uli) or None) if uli else None,
-        in_octets=_int(a, Attr.ACCT_INPUT_GIGAWORDS) << 32 | _int(a, Attr.ACCT_INPUT_OCTETS),
-        out_octets=_int(a, Attr.ACCT_OUTPUT_GIGAWORDS) << 32 | _int(a, Attr.ACCT_OUTPUT_OCTETS),
-        in_packets=_int(a, Attr.ACCT_INPUT_PACKETS),
-        out_packets=_int(a, Attr.ACCT_OUTPUT_PACKETS),
-        session_time=_int(a, Attr.ACCT_SESSION_TIME),
-        terminate_cause=_int(a, Attr.ACCT_TERMINATE_CAUSE)
-        if status == "stop" and Attr.ACCT_TERMINATE_CAUSE in a else None,
-    )
+    apn_text = apn.decode("utf-8", "replace").lower() if apn else None
+    iccid: str | None = None
+    tenant_id: str | None = None
+    visited: str | None = None
     if imsi is not None:
         sim = attach.sim_view(imsi)
         if sim is not None:
-            record.iccid = sim.iccid
-            record.tenant_id = sim.tenant_id
-            if record.apn is None:
-                record.apn = sim.apn
+            iccid = sim.iccid
+            tenant_id = sim.tenant_id
+            if apn_text is None:
+                apn_text = sim.apn
             if serving is not None and serving != str(sim.home):
-                record.visited_plmn = serving
-    return record
+                visited = serving
+    # positional, in AcctRecord's field order (one call per record on the hot path)
+    return AcctRecord(
+        f"{client_id}:{session_id}", session_id, client_id,
+        "closed" if status == "stop" else "open", at, imsi, iccid, tenant_id, apn_text,
+        msisdn.decode("utf-8", "replace") if msisdn else None,
+        None if equipment is None else text_value(equipment),
+        framed_ip, _ipv4(a.get(Attr.NAS_IP_ADDRESS)), serving, visited,
+        _int(a, Attr.ACCT_INPUT_GIGAWORDS) << 32 | _int(a, Attr.ACCT_INPUT_OCTETS),
+        _int(a, Attr.ACCT_OUTPUT_GIGAWORDS) << 32 | _int(a, Attr.ACCT_OUTPUT_OCTETS),
+        _int(a, Attr.ACCT_INPUT_PACKETS), _int(a, Attr.ACCT_OUTPUT_PACKETS),
+        _int(a, Attr.ACCT_SESSION_TIME),
+        _int(a, Attr.ACCT_TERMINATE_CAUSE)
+        if status == "stop" and Attr.ACCT_TERMINATE_CAUSE in a else None,
+        (user_location_cell(uli) or None) if uli else None,
+    )
 
 
 def acct_record(request: Packet, a: dict[int, bytes], client_id: int, session_id: str,

@@ -65,6 +65,7 @@ from typing import Any
 from simtrust.detect._events import (
     EVENT_KINDS,
     FLOW,
+    LOCATION,
     SESSION_KINDS,
     SESSION_START,
     SESSION_STOP,
@@ -76,12 +77,7 @@ from simtrust.detect._events import (
     SimEvent,
     session_event,
 )
-from simtrust.detect._fraud_params import (
-    FraudThresholds,
-    Place,
-    country_places,
-    great_circle_km,
-)
+from simtrust.detect._fraud_params import FraudThresholds, Place, country_places, great_circle_km
 from simtrust.detect._model import Alert
 from simtrust.detect._tac import TacAllocations
 from simtrust.detect._usage import UsageBaselines, UsageFinding
@@ -90,15 +86,8 @@ from simtrust.domain import ImsiDigits, luhn_check_digit
 from simtrust.errors import InvalidInput
 
 __all__ = [
-    "EVENT_KINDS",
-    "FRAUD_ALERT_KINDS",
-    "FraudDetector",
-    "FraudThresholds",
-    "Place",
-    "SessionRow",
-    "SimEvent",
-    "country_places",
-    "great_circle_km",
+    "EVENT_KINDS", "FRAUD_ALERT_KINDS", "FraudDetector", "FraudThresholds", "Place",
+    "SessionRow", "SimEvent", "country_places", "great_circle_km",
 ]
 
 FRAUD_ALERT_KINDS = ("equipment", "impossible-travel", "shared-report", "sim-clone",
@@ -209,6 +198,18 @@ class FraudDetector:
         self._models[imsi] = tacs
 
     # -- entry point ---------------------------------------------------------------------
+
+    def observe_location(self, at: float, imsi: ImsiDigits, plmn: str, imei: str,
+                         tenant: str) -> list[Alert]:
+        """:meth:`observe` of a ``location`` event (an attach decision); a tracked SIM's
+        on its network with its equipment (or none) only moves ``sim.at``, no event made."""
+        sim = self._sims.get(imsi)
+        if sim is None or not plmn or plmn != sim.plmn or (imei and imei != sim.imei) \
+                or not math.isfinite(at):
+            return self.observe(SimEvent(at, imsi, LOCATION, plmn, imei, tenant=tenant))
+        self.events += 1
+        sim.at = at
+        return []
 
     def observe(self, ev: SimEvent) -> list[Alert]:
         """Account one event; the alerts it raises (usually none)."""
@@ -577,6 +578,15 @@ class FraudDetector:
 
     def _session(self, sim: _Sim, imsi: ImsiDigits, tenant: str, kind: str, sid: str,
                  imei: str, plmn: str, at: float) -> list[Alert]:
+        sessions = sim.sessions
+        if len(sessions) == 1 and kind != SESSION_STOP and sessions[0][0] == sid:
+            only = sessions[0]  # its only session: the path below with nothing else live
+            sim.sessions = ((sid, imei or only[1], plmn or only[2], at),)
+            return []
+        return self._sessions_checked(sim, imsi, tenant, kind, sid, imei, plmn, at)
+
+    def _sessions_checked(self, sim: _Sim, imsi: ImsiDigits, tenant: str, kind: str,
+                          sid: str, imei: str, plmn: str, at: float) -> list[Alert]:
         th = self.thresholds
         live = tuple(s for s in sim.sessions if s[0] != sid and at - s[3] <= th.session_stale_s)
         if kind == SESSION_STOP:

@@ -25,10 +25,10 @@ from simtrust.alerts import AlertSink
 from simtrust.detect._baseline import Baseline
 from simtrust.detect._engine import Detector, Thresholds
 from simtrust.detect._eventlog import EventFollower, SimEventLog
-from simtrust.detect._events import SessionRow, session_event
+from simtrust.detect._events import LOCATION, SessionRow, session_event
 from simtrust.detect._fraud import FraudDetector, SimEvent
 from simtrust.detect._model import Alert, AttachEvent, DeviceRef
-from simtrust.domain import FlowRecord
+from simtrust.domain import FlowRecord, ImsiDigits
 from simtrust.errors import SimtrustError
 
 __all__ = ["DetectionService"]
@@ -155,6 +155,19 @@ class DetectionService:
         for row in rows:
             self.observe_sim(session_event(at, row))
         return []
+
+    def observe_location(self, at: float, imsi: ImsiDigits, plmn: str, imei: str,
+                         tenant: str) -> list[Alert]:
+        """:meth:`observe_sim` of the ``location`` event of an attach decision
+        (:meth:`FraudDetector.observe_location`: the same alerts and state, without an
+        event object for a SIM seen again where it was); forwarding, the event is made
+        and goes to the log as there."""
+        if self._forward is None:
+            with self._fraud_lock:
+                out = self.fraud.observe_location(at, imsi, plmn, imei, tenant)
+            return self._emit(out) if out else out
+        return self.observe_sim(SimEvent(at, imsi, LOCATION, plmn=plmn, imei=imei,
+                                         tenant=tenant))
 
     def observe_sims(self, events: Sequence[SimEvent]) -> list[Alert]:
         """Many per-SIM events (an import of usage records), in one store write when forwarding.
