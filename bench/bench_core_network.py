@@ -18,18 +18,31 @@ same server, clients and window answering Device-Watchdog-Requests (no
 store, no crypto): the ceiling of the Diameter node and loopback TCP on this
 machine in this run. Why open loop: docs/decisions/corenet-s6a-open-loop.md.
 
-``metrics.sbi_auth_per_s`` / ``metrics.sbi_p99_s``: Nudm_UEAU
-generate-auth-data (one 5G HE AV each, SQN in the store, audited) over HTTP/2
-with prior knowledge, driven by ``h2load`` (nghttp2, a second process) with
-``CLIENTS`` connections and ``WINDOW`` concurrent streams each; latencies from
-its per-request log. The SBI is served as ``simtrust serve`` serves it by
-default: one worker process per core (``notes.sbi_workers``;
-``SIMTRUST_BENCH_SBI_WORKERS=1``: the server process alone), each fed
-connections in turn by the server process (docs/decisions/corenet-sbi-workers.md).
-``limits.sbi_404_per_s`` is the same server answering a path that matches no
-route (404 from the router: the HTTP/2 server's own ceiling on this machine in
-the same run); ``limits.sbi_server_cpu_us_per_req`` is the CPU time (user +
-system) of the server process and its SBI workers per generate-auth-data.
+``metrics.sbi_auth_per_s`` / ``metrics.sbi_p99_s`` / ``metrics.sbi_p50_s``:
+Nudm_UEAU generate-auth-data (one 5G HE AV each, SQN in the store, audited)
+over HTTP/2 with prior knowledge, *open loop* like S6a: this process offers
+``SBI_OPEN_RATE`` requests a second (``metrics.sbi_offered_per_s``) round robin
+over ``CLIENTS`` connections, request *i* due at ``i / SBI_OPEN_RATE`` s, and
+latency is measured from that scheduled time; the rate is the 200 answers per
+second from the first scheduled send to the last answer. The client is the
+bench's own (raw frames built before the clock starts, the h2 library's HPACK
+decoder for the answers): ``h2load --rps`` holds back what its stream limit
+does not admit and times each request from its actual submission, which hides
+the queueing. ``limits.sbi_open_send_lag_p99_s`` is how late this process sent,
+``limits.sbi_open_client_cpu_us_per_req`` its CPU per request in that pass.
+``metrics.sbi_closed_auth_per_s`` / ``metrics.sbi_closed_p99_s`` /
+``metrics.sbi_closed_p50_s`` — the maximum, closed loop: ``h2load`` (nghttp2,
+a second process) with ``CLIENTS`` connections and ``WINDOW`` concurrent
+streams each, latencies from its per-request log (the window over the rate).
+Why both: docs/decisions/corenet-sbi-open-loop.md. The SBI is served as
+``simtrust serve`` serves it by default: one worker process per core
+(``notes.sbi_workers``; ``SIMTRUST_BENCH_SBI_WORKERS=1``: the server process
+alone), each fed connections in turn by the server process
+(docs/decisions/corenet-sbi-workers.md). ``limits.sbi_404_per_s`` is the same
+server answering a path that matches no route, closed loop (404 from the
+router: the HTTP/2 server's own ceiling on this machine in the same run);
+``limits.sbi_server_cpu_us_per_req`` is the CPU time (user + system) of the
+server process and its SBI workers per generate-auth-data in the closed pass.
 """
 
 from __future__ import annotations
@@ -46,6 +59,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import hpack  # the h2 library's HPACK decoder for the open-loop client, not the server's
 
 from simtrust.alerts import MemorySink
 from simtrust.benchmark import BenchResult, process_cpu_s
@@ -259,6 +274,35 @@ _SUCCESS_AVP = struct.pack(">I I I", 268, 0x4000000C, 2001)
 _TOO_BUSY_AVP = struct.pack(">I I I", 268, 0x4000000C, 3004)
 
 
+class _Schedule:
+    """An open loop's clock: request *i* is due at ``start + i / rate`` whatever the
+    answers do; its latency is taken from then, its lag is how late it was let out."""
+
+    def __init__(self, rate: float, count: int) -> None:
+        self.step, self.count = 1.0 / rate, count
+        self.due = [0.0] * count
+        self.lags: list[float] = []
+        self.start = time.perf_counter() + 0.05
+        self.sent = 0
+
+    def take(self, now: float, what: str, unanswered: int) -> range:
+        """The requests due by ``now`` and not yet let out (raise 30 s after the end)."""
+        if now - self.start > self.count * self.step + 30:
+            raise RuntimeError(f"open loop: {unanswered} {what} unanswered after 30 s")
+        first = self.sent
+        while self.sent < self.count and self.start + self.sent * self.step <= now:
+            self.due[self.sent] = self.start + self.sent * self.step
+            self.lags.append(now - self.due[self.sent])
+            self.sent += 1
+        return range(first, self.sent)
+
+    def wait(self) -> float:
+        """Seconds until the next request is due (0.05 once all are out)."""
+        if self.sent < self.count:
+            return max(0.0, self.start + self.sent * self.step - time.perf_counter())
+        return 0.05
+
+
 def _open_loop(port: int, sims: int, rate: float, count: int,
                first_id: int) -> tuple[float, list[float], list[float], int]:
     """Offer ``count`` AIRs at ``rate``/s, round robin over ``CLIENTS`` connections,
@@ -281,23 +325,14 @@ def _open_loop(port: int, sims: int, rate: float, count: int,
     for i, sock in enumerate(socks):
         sock.setblocking(False)
         sel.register(sock, selectors.EVENT_READ, i)
-    due = [0.0] * count
-    lags: list[float] = []
     latencies: list[float] = []
     bad = busy = 0
-    step = 1.0 / rate
-    start = time.perf_counter() + 0.05
-    sent = 0
-    last = start
+    clock = _Schedule(rate, count)
+    due = clock.due
+    last = clock.start
     while len(latencies) < count:
-        now = time.perf_counter()
-        if now - start > count * step + 30:
-            raise RuntimeError(f"open loop: {count - len(latencies)} AIRs unanswered after 30 s")
-        while sent < count and start + sent * step <= now:
-            due[sent] = start + sent * step
-            lags.append(now - due[sent])
-            pending_out[sent % CLIENTS] += wire[sent]
-            sent += 1
+        for n in clock.take(time.perf_counter(), "AIRs", count - len(latencies)):
+            pending_out[n % CLIENTS] += wire[n]
         for i, sock in enumerate(socks):
             if pending_out[i]:
                 try:
@@ -305,7 +340,7 @@ def _open_loop(port: int, sims: int, rate: float, count: int,
                 except BlockingIOError:
                     n = 0
                 del pending_out[i][:n]
-        wait = max(0.0, start + sent * step - time.perf_counter()) if sent < count else 0.05
+        wait = clock.wait()
         if any(pending_out):
             wait = min(wait, 0.0005)
         for key, _ in sel.select(wait):
@@ -339,7 +374,7 @@ def _open_loop(port: int, sims: int, rate: float, count: int,
         sock.close()
     if bad:
         raise RuntimeError(f"open loop: {bad} AIRs not answered with DIAMETER_SUCCESS")
-    return (count - busy) / (last - start), sorted(latencies), sorted(lags), busy
+    return (count - busy) / (last - clock.start), sorted(latencies), sorted(clock.lags), busy
 
 
 def _cpu_s(pid: int) -> float:
@@ -370,6 +405,168 @@ def _h2load(url: str, requests: int, body: Path, log: Path, *, status: int = 200
                            f"{out.strip().splitlines()[-9:-6]}")
     latencies = sorted(int(r[2]) / 1e6 for r in rows)
     return float(match.group(1)), latencies
+
+
+#: generate-auth-data requests a second offered in the SBI open-loop pass (issue 12).
+SBI_OPEN_RATE = 5_000
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_BIG_WINDOW = (1 << 31) - 1
+
+
+def _h2_frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    head = len(payload).to_bytes(3, "big") + bytes((kind, flags)) + stream.to_bytes(4, "big")
+    return head + payload
+
+
+def _h2_literal(index: int, value: bytes) -> bytes:
+    """A literal field without indexing, name from the static table (RFC 7541 §6.2.2):
+    the block needs no encoder state, so every request carries the same bytes."""
+    assert len(value) < 127
+    name = bytes((index,)) if index < 15 else bytes((15, index - 15))
+    return name + bytes((len(value),)) + value
+
+
+class _H2Conn:
+    """One h2c connection of the open-loop client: requests pre-encoded as raw frames,
+    sent in order as the server's stream limit and connection window allow."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Our receive windows at their maximum: the responses never wait for a credit.
+        settings = struct.pack(">HI", 2, 0) + struct.pack(">HI", 4, _BIG_WINDOW)
+        self.sock.sendall(_PREFACE + _h2_frame(4, 0, 0, settings)
+                          + _h2_frame(8, 0, 0, (_BIG_WINDOW - 65535).to_bytes(4, "big")))
+        self.decoder = hpack.Decoder()
+        self.max_streams, self.window, self.inflight = 100, 65535, 0
+        self.queue: list[tuple[int, bytes]] = []  # (request index, frames) not yet let out
+        self.out, self.inbuf = bytearray(), bytearray()
+        self.streams: dict[int, int] = {}  # stream id -> request index
+        self.status: dict[int, int] = {}
+        self.block: tuple[int, bytearray] | None = None  # header block awaiting CONTINUATION
+        self.settled = False
+        while not self.settled:  # the server's SETTINGS before the first request
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RuntimeError("SBI closed the connection during the preface")
+            self.frames(chunk, 0.0, [])
+        self.sock.setblocking(False)
+
+    def pump(self, body_len: int) -> None:
+        let = 0
+        while (let < len(self.queue) and self.inflight < self.max_streams
+               and self.window >= body_len):
+            index, frames = self.queue[let]
+            self.streams[int.from_bytes(frames[5:9], "big")] = index
+            self.out += frames
+            self.inflight += 1
+            self.window -= body_len
+            let += 1
+        del self.queue[:let]
+        if self.out:
+            try:
+                n = self.sock.send(self.out)
+            except BlockingIOError:
+                n = 0
+            del self.out[:n]
+
+    def frames(self, chunk: bytes, got: float, done: list[tuple[int, float, int]]) -> None:
+        """Parse what arrived; append (request index, arrival, status) per ended stream."""
+        buf = self.inbuf
+        buf += chunk
+        while len(buf) >= 9:
+            length = int.from_bytes(buf[0:3], "big")
+            if len(buf) < 9 + length:
+                break
+            kind, flags, sid = buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF
+            payload = bytes(buf[9:9 + length])
+            del buf[:9 + length]
+            if kind == 1:  # HEADERS
+                if flags & 0x08:
+                    payload = payload[1:len(payload) - payload[0]]
+                if flags & 0x20:
+                    payload = payload[5:]
+                self.block = (sid, bytearray(payload))
+            elif kind == 9 and self.block is not None:  # CONTINUATION
+                self.block[1].extend(payload)
+            elif kind == 4 and not flags & 1:  # SETTINGS
+                for at in range(0, len(payload), 6):
+                    code, value = struct.unpack_from(">HI", payload, at)
+                    if code == 3:
+                        self.max_streams = value
+                self.out += _h2_frame(4, 1, 0, b"")
+                self.settled = True
+            elif kind == 8 and sid == 0:  # WINDOW_UPDATE of the connection
+                self.window += int.from_bytes(payload, "big") & 0x7FFFFFFF
+            elif kind == 6 and not flags & 1:  # PING
+                self.out += _h2_frame(6, 1, 0, payload)
+            elif kind in (3, 7):  # RST_STREAM, GOAWAY
+                raise RuntimeError(f"SBI sent frame type {kind} on stream {sid}: {payload!r}")
+            if kind in (1, 9) and flags & 0x04 and self.block is not None:  # END_HEADERS
+                bsid, block = self.block
+                self.block = None
+                fields = dict(self.decoder.decode(bytes(block), raw=True))
+                if b":status" in fields:
+                    self.status.setdefault(bsid, int(fields[b":status"]))
+            if kind in (0, 1) and flags & 0x01 and sid in self.streams:  # END_STREAM
+                self.inflight -= 1
+                done.append((self.streams.pop(sid), got, self.status.pop(sid, 0)))
+
+
+def _sbi_open_loop(port: int, path: str, body: bytes, rate: float,
+                   count: int) -> tuple[float, list[float], list[float]]:
+    """Offer ``count`` generate-auth-data requests at ``rate``/s over ``CLIENTS`` h2c
+    connections, round robin, from one thread that never waits for an answer first.
+
+    Returns (200 answers per second from the first scheduled send to the last answer,
+    sorted latencies from each request's *scheduled* send time, sorted send lags).
+    Frames are built before the clock starts; a request held back by the server's
+    stream limit or connection window still counts from when it was due.
+    """
+    conns = [_H2Conn(port) for _ in range(CLIENTS)]
+    # :method POST, :scheme http (static 3, 6); :path, :authority, content-type and
+    # content-length as literals with static names (4, 1, 31, 28)
+    block = (b"\x83\x86" + _h2_literal(4, path.encode())
+             + _h2_literal(1, f"127.0.0.1:{port}".encode())
+             + _h2_literal(31, b"application/json") + _h2_literal(28, str(len(body)).encode()))
+    wire = [_h2_frame(1, 0x04, 1 + 2 * (n // CLIENTS), block)
+            + _h2_frame(0, 0x01, 1 + 2 * (n // CLIENTS), body) for n in range(count)]
+    sel = selectors.DefaultSelector()
+    for i, conn in enumerate(conns):
+        sel.register(conn.sock, selectors.EVENT_READ, i)
+    latencies: list[float] = []
+    done: list[tuple[int, float, int]] = []
+    ok = 0
+    clock = _Schedule(rate, count)
+    due = clock.due
+    last = clock.start
+    while len(latencies) < count:
+        for n in clock.take(time.perf_counter(), "SBI requests", count - len(latencies)):
+            conns[n % CLIENTS].queue.append((n, wire[n]))
+        for conn in conns:
+            conn.pump(len(body))
+        wait = clock.wait()
+        if any(conn.out or conn.queue for conn in conns):
+            wait = min(wait, 0.0005)
+        for key, _ in sel.select(wait):
+            try:
+                chunk = conns[key.data].sock.recv(262144)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise RuntimeError("SBI closed a connection")
+            conns[key.data].frames(chunk, time.perf_counter(), done)
+        for index, got, status in done:
+            latencies.append(got - due[index])
+            last = got
+            ok += status == 200
+        done.clear()
+    sel.close()
+    for conn in conns:
+        conn.sock.close()
+    if ok != count:
+        raise RuntimeError(f"SBI open loop: {count - ok} answers not 200")
+    return ok / (last - clock.start), sorted(latencies), sorted(clock.lags)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -424,6 +621,11 @@ def run(quick: bool) -> BenchResult:
             sbi_rate, sbi_lat = _h2load(auth_url, per_client * CLIENTS, body,
                                         Path(tmp) / "sbi.log")
             sbi_cpu = (process_cpu_s(server.pid, children=True) - cpu0) / (per_client * CLIENTS)
+            client0 = time.process_time()
+            sbi_open_rate, sbi_open_lat, sbi_open_lag = _sbi_open_loop(
+                sbi_port, auth_url.removeprefix(f"http://127.0.0.1:{sbi_port}"), _SBI_BODY,
+                SBI_OPEN_RATE, open_n)
+            sbi_client_cpu = (time.process_time() - client0) / open_n
             nf_rate, _ = _h2load(f"{base}nowhere", per_client * CLIENTS * 2, body,
                                  Path(tmp) / "404.log", status=404)
         finally:
@@ -447,18 +649,25 @@ def run(quick: bool) -> BenchResult:
     result.limits["s6a_dwr_per_s"] = round(dwr_rate, 1)
     result.limits["s6a_dwr_p99_s"] = round(_pct(dwr_lat, 0.99), 6)
     result.ratio("air_to_dwr", "s6a_closed_air_per_s", "s6a_dwr_per_s")
-    result.metrics["sbi_auth_per_s"] = round(sbi_rate, 1)
-    result.metrics["sbi_p50_s"] = round(_pct(sbi_lat, 0.50), 6)
-    result.metrics["sbi_p99_s"] = round(_pct(sbi_lat, 0.99), 6)
+    result.metrics["sbi_auth_per_s"] = round(sbi_open_rate, 1)
+    result.metrics["sbi_p50_s"] = round(_pct(sbi_open_lat, 0.50), 6)
+    result.metrics["sbi_p99_s"] = round(_pct(sbi_open_lat, 0.99), 6)
+    result.metrics["sbi_offered_per_s"] = SBI_OPEN_RATE
+    result.limits["sbi_open_send_lag_p99_s"] = round(_pct(sbi_open_lag, 0.99), 6)
+    result.limits["sbi_open_client_cpu_us_per_req"] = round(sbi_client_cpu * 1e6, 1)
+    result.metrics["sbi_closed_auth_per_s"] = round(sbi_rate, 1)
+    result.metrics["sbi_closed_p50_s"] = round(_pct(sbi_lat, 0.50), 6)
+    result.metrics["sbi_closed_p99_s"] = round(_pct(sbi_lat, 0.99), 6)
     result.limits["sbi_404_per_s"] = round(nf_rate, 1)
     result.limits["sbi_server_cpu_us_per_req"] = round(sbi_cpu * 1e6, 1)
-    result.ratio("sbi_auth_to_404", "sbi_auth_per_s", "sbi_404_per_s")
+    result.ratio("sbi_auth_to_404", "sbi_closed_auth_per_s", "sbi_404_per_s")
     result.notes.update({
         "sims": sims, "requests": air_n, "open_loop_requests": open_n,
         "clients": CLIENTS, "window": WINDOW,
         "store": "sqlite", "vectors_per_air": 1,
         "load": "a second process on loopback (this one), server in a subprocess",
-        "sbi": "h2c prior knowledge, simtrust.sbi H2Server (h2), h2load as the client",
+        "sbi": "h2c prior knowledge, simtrust.sbi H2Server (h2); h2load closed loop, "
+               "this process's raw-frame client open loop",
         "sbi_workers": sbi_workers,
     })
     return result
