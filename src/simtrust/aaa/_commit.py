@@ -2,9 +2,12 @@
 
 An answer whose decision this package audits itself (a refusal before the attach
 decision, an EAP access without equipment) goes out only after its record is
-committed; records of answers that arrive together share one transaction,
-so the cost of the commit is spread over them (the pattern of
-:mod:`._sessions` for accounting).
+committed durably (fsynced, as the attach decisions' records are); records of
+answers that arrive together share one transaction, so the cost of the commit is
+spread over them (the pattern of :mod:`._sessions` for accounting). A burst's
+answers are submitted together, and the committing thread is woken only when it
+is idle: each wake-up of a sleeping thread is a system call made while holding the
+interpreter lock (docs/decisions/aaa-eap-cpu.md).
 """
 
 from __future__ import annotations
@@ -19,13 +22,18 @@ from simtrust.audit import AuditEntry
 from simtrust.errors import SimtrustError
 from simtrust.subscriber import DeferredDecisions
 
-__all__ = ["AuditCommitter", "DecidedBurst"]
+__all__ = ["AuditCommitter", "AuditJob", "DecidedBurst"]
 
 _log = logging.getLogger("simtrust.aaa.audit")
 
 
 class _AuditLog(Protocol):
-    def append_many(self, entries: Sequence[AuditEntry]) -> Any: ...
+    def append_many(self, entries: Sequence[AuditEntry], *, durable: bool = False,
+                    returning: bool = True) -> Any: ...
+
+
+# An answer's audit records, what sends it once they are on disk, what forgets it if not.
+AuditJob = tuple[list[AuditEntry], Callable[[], None], Callable[[], None]]
 
 
 class AuditCommitter:
@@ -34,8 +42,7 @@ class AuditCommitter:
     def __init__(self, audit: _AuditLog, *, max_batch: int = 1024) -> None:
         self._audit = audit
         self._max_batch = max_batch
-        self._queue: deque[tuple[list[AuditEntry], Callable[[], None], Callable[[], None]]] = \
-            deque()
+        self._queue: deque[AuditJob] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stop = False
@@ -45,15 +52,20 @@ class AuditCommitter:
     def __repr__(self) -> str:
         return f"AuditCommitter(batches={self.batches}, queued={len(self._queue)})"
 
-    def submit(self, entries: list[AuditEntry], done: Callable[[], None],
-               failed: Callable[[], None]) -> None:
+    def submit_many(self, jobs: list[AuditJob]) -> None:
+        """Queue answers' records; each job's ``done`` runs once its records are on
+        disk, ``failed`` if their commit failed."""
+        if not jobs:
+            return
         with self._cond:
-            self._queue.append((entries, done, failed))
+            idle = not self._queue  # else the committing thread is awake or being woken
+            self._queue.extend(jobs)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="simtrust-aaa-audit",
                                                 daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if idle:
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:
@@ -69,7 +81,8 @@ class AuditCommitter:
                     batch.append(job)
                     count += len(job[0])
             try:
-                self._audit.append_many([entry for job in batch for entry in job[0]])
+                self._audit.append_many([entry for job in batch for entry in job[0]],
+                                        durable=True, returning=False)
             except SimtrustError as exc:
                 self.failures += len(batch)
                 _log.error("audit commit failed for %d answers: %s", len(batch), exc.detail)

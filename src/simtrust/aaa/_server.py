@@ -38,7 +38,7 @@ from simtrust.aaa._accounting import AccountingPath
 from simtrust.aaa._admission import AnswerCache, ClientRateLimit
 from simtrust.aaa._apn import DEFAULT_SESSION_TIMEOUT, ApnAccessStore
 from simtrust.aaa._clients import GatewayClient, GatewayClients
-from simtrust.aaa._commit import AuditCommitter, DecidedBurst
+from simtrust.aaa._commit import AuditCommitter, AuditJob, DecidedBurst
 from simtrust.aaa._events import auth_event, request_cell, text_value
 from simtrust.aaa._ports import EapHandler, EapOutcomeLike, UsageSink
 from simtrust.aaa._radius import (
@@ -238,6 +238,8 @@ class RadiusServer(AccountingPath):
         done = DecidedBurst()
         eap: list[tuple[_Staged, tuple[str, int]]] = []
         self._local.deferred = done.decided
+        audited: list[AuditJob] = []
+        self._local.audited = audited
         try:
             with self.attach.deferred_audit(done.held):
                 for data, addr in burst:
@@ -250,9 +252,12 @@ class RadiusServer(AccountingPath):
                 self._answers.forget(key)
             for staged, _addr in eap:
                 self._answers.forget(staged.key)
+            for _entries, _done, failed in audited:
+                failed()
             raise
         finally:
-            self._local.deferred = None
+            self._local.deferred = self._local.audited = None
+        self.committer.submit_many(audited)  # one hand-off per burst (aaa-eap-cpu.md)
         return done
 
     def commit_auth_bursts(self, bursts: list[DecidedBurst]) -> None:
@@ -383,7 +388,7 @@ class RadiusServer(AccountingPath):
             return out
         self._local.pending = []
         if send is None:
-            self.audit.append_many(pending)
+            self.audit.append_many(pending, durable=True, returning=False)
             self._answers.remember(key, out)
             return out
         self._answers.remember(key, None)
@@ -392,10 +397,12 @@ class RadiusServer(AccountingPath):
             self._answers.remember(key, out)
             send(out)
 
-        def failed() -> None:
-            self._answers.forget(key)
-
-        self.committer.submit(pending, done, failed)
+        job = (pending, done, partial(self._answers.forget, key))
+        audited: list[AuditJob] | None = getattr(self._local, "audited", None)
+        if audited is not None:
+            audited.append(job)  # submitted with the burst's others (decide_auth_burst)
+        else:
+            self.committer.submit_many([job])
         return None
 
     def _record_audit(self, **fields: Any) -> None:
