@@ -35,6 +35,7 @@ from simtrust.devices._coap import (
     encode_message,
     repeated_single,
 )
+from simtrust.devices._datagram import BatchReader
 from simtrust.errors import DecodeError
 
 __all__ = [
@@ -364,6 +365,7 @@ class DtlsServerLink(asyncio.DatagramProtocol):
         self._sessions: dict[tuple[str, int], _Session] = {}
         self._max = max_sessions
         self._transport: asyncio.DatagramTransport | None = None
+        self._reader: BatchReader | None = None
 
     def _build(self, certs: CertificateMode | None) -> tls.ServerContext:
         common: dict[str, Any] = {
@@ -392,6 +394,14 @@ class DtlsServerLink(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.DatagramTransport, transport)
+        # Several datagrams per readiness of the socket (docs/decisions/devices-notifications.md).
+        sock = transport.get_extra_info("socket")
+        self._reader = None if sock is None else BatchReader(sock, self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     def _flush(self, buffer: tls.TLSWrappedBuffer, addr: tuple[str, int]) -> None:
         while True:
@@ -403,6 +413,12 @@ class DtlsServerLink(asyncio.DatagramProtocol):
                 self._transport.sendto(out, addr)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self._datagram(data, addr)
+        if self._reader is not None:  # the rest of a burst, without a loop pass each
+            for more, sender in self._reader.pending():
+                self._datagram(more, sender)
+
+    def _datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         addr = (addr[0], addr[1])
         session = self._sessions.get(addr)
         if session is None:
