@@ -178,6 +178,15 @@ class Imsi:
         object.__setattr__(self, "value", value)
         object.__setattr__(self, "mnc_length", mnc_length)
 
+    @classmethod
+    def _validated(cls, value: str, mnc_length: int) -> Imsi:
+        """An IMSI from digits and an MNC length this process validated already (a
+        cached view of a stored SIM): the checks of ``__init__`` are not run again."""
+        imsi = object.__new__(cls)
+        object.__setattr__(imsi, "value", value)
+        object.__setattr__(imsi, "mnc_length", mnc_length)
+        return imsi
+
     def __str__(self) -> str:
         return self.value
 

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from simtrust.audit import AuditEntry
 from simtrust.domain import Imsi, Plmn
-from simtrust.errors import AuthenticationFailure, Conflict, NotFound
+from simtrust.errors import AuthenticationFailure, Conflict, InvalidInput, NotFound
 from simtrust.store import GroupCommit
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._model import OpKind, Sim, SimState, TuakParams
@@ -57,8 +57,10 @@ from simtrust.subscriber.auc.vectors import (
     UmtsVector,
     eap_aka_prime_vector,
     eps_vectors,
+    eps_vectors_checked,
     he_avs_5g,
     umts_vector,
+    with_separation_bit,
 )
 
 __all__ = ["AuthService", "aka_functions"]
@@ -135,7 +137,8 @@ class _Credentials:
 def _eps_producer(
     alg: AkaFunctions, count: int, sn_id: bytes, amf: bytes, rand: RandSource
 ) -> Callable[[AucSqnState], tuple[list[EpsVector], AucSqnState]]:
-    return lambda state: eps_vectors(alg, state, count, sn_id, amf, rand)
+    """``sn_id`` checked and ``amf`` with its separation bit set, once per burst."""
+    return lambda state: eps_vectors_checked(alg, state, count, sn_id, amf, rand)
 
 
 def _he_producer(
@@ -316,7 +319,7 @@ class AuthService:
                 if swapped != len(swaps):
                     raise _SwapLost  # rolls the batch back; served one by one instead
                 inv.audit.append_many([AuditEntry(
-                    issue.actor, issue.action, f"sim:{issue.sim.iccid}", "success",
+                    issue.actor, issue.action, "sim:" + issue.sim.iccid.value, "success",
                     tenant_id=issue.sim.tenant_id,
                     details={**issue.details, "count": len(out), "seq_he": after.seq})
                     for issue, out, after in done], returning=False)
@@ -397,18 +400,29 @@ class AuthService:
         (NotFound, AuthenticationFailure, Conflict); a failed write raises for all.
         Every SQN advance is durable and audited (one record per request) on return.
         """
-        # A burst comes from a few serving networks: their SN ids and audit details once.
+        # A burst comes from a few serving networks and AMFs: their SN ids (checked),
+        # AMFs with the separation bit and audit details once.
         networks: dict[Plmn, tuple[bytes, dict[str, object]]] = {}
+        amfs: dict[bytes, bytes] = {}
 
         def issue(sim: Sim, alg: AkaFunctions, known: tuple[str, int],
                   request: tuple[Imsi, Plmn, int, str]) -> _Issue:
             _imsi, serving, count, actor = request
             network = networks.get(serving)
             if network is None:
-                network = networks[serving] = (plmn_id(serving.mcc, serving.mnc),
+                network = networks[serving] = (plmn_id(serving.mcc, serving.mnc),  # 3 octets
                                                {"serving_plmn": str(serving)})
             sn_id, details = network
-            return _Issue(sim, _eps_producer(alg, count, sn_id, sim.amf, self._rand), actor,
+            amf = amfs.get(sim.amf)
+            if amf is None:
+                try:
+                    amf = amfs[sim.amf] = with_separation_bit(sim.amf)
+                except InvalidInput:  # a corrupt stored AMF fails this request alone, as ever
+                    rand = self._rand
+                    return _Issue(sim, lambda state: eps_vectors(alg, state, count, sn_id,
+                                                                 sim.amf, rand), actor,
+                                  "auc.eps-vectors", details, known=known)
+            return _Issue(sim, _eps_producer(alg, count, sn_id, amf, self._rand), actor,
                           "auc.eps-vectors", details, known=known)
 
         return self._issue_many(self._prepare_many(requests, issue))

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from simtrust.domain import Imei, ImeiSv, Imsi, Plmn, luhn_check_digit
+from simtrust.domain import Imei, ImeiSv, Imsi, Plmn, imsi_digits, luhn_check_digit
 from simtrust.errors import (
     AuthenticationFailure,
     Conflict,
@@ -254,16 +254,16 @@ class HssService:
                 [(imsi, q.visited, max(1, min(q.count, MAX_VECTORS)), q.actor)
                  for _, imsi, q in pending])
             for (index, _, _), out in zip(pending, issued, strict=True):
-                if isinstance(out, AuthenticationFailure):
+                if not isinstance(out, Exception):  # the common case first
+                    results[index] = AuthInfo(HssOutcome.OK, "vectors issued", out)
+                elif isinstance(out, AuthenticationFailure):
                     results[index] = AuthInfo(HssOutcome.AUTH_DATA_UNAVAILABLE, out.detail)
                 elif isinstance(out, NotFound):
                     results[index] = AuthInfo(HssOutcome.USER_UNKNOWN, out.detail)
                 elif isinstance(out, SimtrustError):
                     results[index] = AuthInfo(HssOutcome.UNABLE_TO_COMPLY, out.detail)
-                elif isinstance(out, Exception):
-                    raise out
                 else:
-                    results[index] = AuthInfo(HssOutcome.OK, "vectors issued", out)
+                    raise out
         return [r for r in results if r is not None]
 
     def _auth_checks(self, imsi: str, visited: Plmn, actor: str) -> AuthInfo | Imsi:
@@ -281,7 +281,8 @@ class HssService:
             return self._refuse("hss.authentication-info", imsi, tenant,
                                 HssOutcome.ROAMING_NOT_ALLOWED,
                                 f"roaming in {visited} is not permitted", actor)
-        return Imsi(imsi, len(view.home.mnc))
+        # view.imsi is ``imsi`` as _view validated it, view.home the stored SIM's PLMN.
+        return Imsi._validated(view.imsi, len(view.home.mnc))
 
     # -- update location (ULR), purge (PUR) -----------------------------------
 
@@ -344,7 +345,7 @@ class HssService:
 
     def _view(self, imsi: str) -> SimView | None:
         try:
-            value = Imsi(imsi).value
+            value = imsi_digits(imsi)  # Imsi(imsi).value without building an Imsi
         except InvalidIdentifier:
             return None
         return self._attach.sim_view(value)

@@ -133,7 +133,13 @@ class AucSqnState:
         if bits > 10:
             raise DecodeError("SQN state has an invalid IND length")
         low = value & ((1 << _SQN_BITS) - 1)
-        return cls(seq=low >> bits, ind=low & ((1 << bits) - 1), ind_bits=bits)
+        # The checks of __post_init__ hold by construction here: 0 <= bits <= 10,
+        # SEQ below 2^(48 - bits), IND below 2^bits (a stored state decodes per request).
+        state = object.__new__(cls)
+        object.__setattr__(state, "seq", low >> bits)
+        object.__setattr__(state, "ind", low & ((1 << bits) - 1))
+        object.__setattr__(state, "ind_bits", bits)
+        return state
 
     def to_bytes(self) -> bytes:
         return self.to_int().to_bytes(7, "big")

@@ -62,6 +62,7 @@ __all__ = [
     "eap_aka_prime_vector",
     "eps_vector",
     "eps_vectors",
+    "eps_vectors_checked",
     "he_av_5g",
     "he_avs_5g",
     "se_av_5g",
@@ -306,8 +307,16 @@ def eps_vectors(
     rand: RandSource = os.urandom,
 ) -> tuple[list[EpsVector], AucSqnState]:
     """``count`` EPS vectors with fresh SQNs from ``state``; returns the new state too."""
-    check_len("SN id", sn_id, 3)
-    amf = with_separation_bit(amf)
+    return eps_vectors_checked(alg, state, count, check_len("SN id", sn_id, 3),
+                               with_separation_bit(amf), rand)
+
+
+def eps_vectors_checked(
+    alg: AkaFunctions, state: AucSqnState, count: int, sn_id: bytes, amf: bytes,
+    rand: RandSource,
+) -> tuple[list[EpsVector], AucSqnState]:
+    """:func:`eps_vectors` for an SN id and an AMF (separation bit set) already checked
+    once for many requests of a burst; the same vectors."""
     rands, sqns, after = _batch_inputs(state, count, rand)
     batched = (isinstance(alg, Milenage) and count >= _BATCH_MIN) or (
         isinstance(alg, Tuak) and alg.fits_kernel_layout)  # TUAK: one native call at any size
