@@ -101,7 +101,8 @@ class AucSqnState:
         ind = self.ind
         base = self.seq + 1
         values = [((base + i) << bits) | ((ind + i) & mask) for i in range(count)]
-        after = AucSqnState(seq=last, ind=(ind + count) % modulus, ind_bits=bits)
+        # In range by construction: ``last`` was checked above, IND is reduced mod 2^bits.
+        after = _checked_state(last, (ind + count) % modulus, bits)
         if count < 16:
             return b"".join([v.to_bytes(6, "big") for v in values]), after
         # Pack as 64-bit words and drop their two zero top octets with strided copies.
@@ -133,13 +134,9 @@ class AucSqnState:
         if bits > 10:
             raise DecodeError("SQN state has an invalid IND length")
         low = value & ((1 << _SQN_BITS) - 1)
-        # The checks of __post_init__ hold by construction here: 0 <= bits <= 10,
-        # SEQ below 2^(48 - bits), IND below 2^bits (a stored state decodes per request).
-        state = object.__new__(cls)
-        object.__setattr__(state, "seq", low >> bits)
-        object.__setattr__(state, "ind", low & ((1 << bits) - 1))
-        object.__setattr__(state, "ind_bits", bits)
-        return state
+        # The checks of __post_init__ hold by construction: 0 <= bits <= 10, SEQ below
+        # 2^(48 - bits), IND below 2^bits (a stored state is decoded per request).
+        return _checked_state(low >> bits, low & ((1 << bits) - 1), bits)
 
     def to_bytes(self) -> bytes:
         return self.to_int().to_bytes(7, "big")
@@ -149,6 +146,16 @@ class AucSqnState:
         if len(data) != 7:
             raise DecodeError("SQN state is 7 octets")
         return cls.from_int(int.from_bytes(data, "big"))
+
+
+def _checked_state(seq: int, ind: int, ind_bits: int) -> AucSqnState:
+    """An :class:`AucSqnState` whose fields the caller has range-checked already (the
+    checks of ``__post_init__`` are not run again)."""
+    state = object.__new__(AucSqnState)
+    object.__setattr__(state, "seq", seq)
+    object.__setattr__(state, "ind", ind)
+    object.__setattr__(state, "ind_bits", ind_bits)
+    return state
 
 
 @dataclass(frozen=True, slots=True)
