@@ -167,12 +167,20 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
+def _started(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot), None when it is gone or a zombie."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
-        return False
-    return state != "Z"
+        return None
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+def _alive(pid: int, started: int | None = None) -> bool:
+    """Whether ``pid`` still runs (and, given ``started``, is still the same process: a
+    busy machine can hand a dead worker's pid to a new process)."""
+    now = _started(pid)
+    return now is not None and (started is None or now == started)
 
 
 class Serve:
@@ -291,9 +299,10 @@ def test_killing_the_master_ends_its_workers(tmp_path: Path) -> None:
         wait_until(lambda: "Access-Accept" in radclient(serve.auth, "auth", _access(1),
                                                         retries=1, timeout=1), timeout=90)
         workers = wait_until(lambda: len(serve.workers()) == 2 and serve.workers())
+        started = {pid: _started(pid) for pid in workers}  # type: ignore[union-attr]
         serve.proc.send_signal(signal.SIGKILL)
         serve.proc.wait(timeout=30)
-        wait_until(lambda: not any(_alive(pid) for pid in workers), timeout=30)  # type: ignore[union-attr]
+        wait_until(lambda: not any(_alive(pid, t) for pid, t in started.items()), timeout=30)
         out = radclient(serve.auth, "auth", _access(1), retries=1, timeout=1)
         assert "Received" not in out, out  # nobody answers on the port any more
     finally:
