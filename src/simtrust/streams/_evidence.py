@@ -31,7 +31,7 @@ from typing import Any
 
 from simtrust.audit import AuditLog
 from simtrust.crypto import Keyring
-from simtrust.errors import NotFound
+from simtrust.errors import Conflict, NotFound
 from simtrust.store import Database
 from simtrust.streams._keys import SodiumSigner
 from simtrust.streams._ocsp_check import ocsp_status
@@ -136,18 +136,25 @@ class Evidence:
         return self._clock().isoformat()
 
     def _load_annotator(self) -> SodiumSigner:
-        """The service's annotating key: made on first start, sealed at rest by the keyring."""
+        """The service's annotating key: made on first start, sealed at rest by the keyring.
+
+        Processes that start together on a new store (``serve``'s workers) may both find
+        no key; the first insert wins and every other process uses the stored key."""
         aad = b"simtrust/streams/annotator"
-        row = self._db.query_one("SELECT key_sealed FROM stream_keys WHERE id = 'annotator'")
+        select = "SELECT key_sealed FROM stream_keys WHERE id = 'annotator'"
+        row = self._db.query_one(select)
         if row is None:
             raw = os.urandom(32)
-            signer = SodiumSigner(raw)
             with self._db.transaction(durable=True):
-                self._db.execute(
+                made = self._db.execute(
                     "INSERT INTO stream_keys (id, public, key_sealed, created_at)"
-                    " VALUES ('annotator', ?, ?, ?)",
-                    (signer.public_key, self._keyring.seal(raw, aad), self._now()))
-            return signer
+                    " VALUES ('annotator', ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (SodiumSigner(raw).public_key, self._keyring.seal(raw, aad), self._now()))
+            if made == 1:
+                return SodiumSigner(raw)
+            row = self._db.query_one(select)  # another process stored it first
+            if row is None:
+                raise Conflict("the streams annotator key was neither stored nor found")
         return SodiumSigner(self._keyring.open(bytes(row[0]), aad))
 
     def annotate(self, datum_id: str, kind: str, ok: bool, evidence: str,
