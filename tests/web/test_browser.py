@@ -328,6 +328,8 @@ def test_every_page_passes_the_accessibility_checks(site: tuple[str, Runtime, Fl
         found["login"] = accessibility_problems(page)
         page.get_by_label("API key").fill("not a key")
         page.get_by_role("button", name="Sign in").click()
+        # the checks read the next page only once it is there, never a document mid-navigation
+        expect(page.locator("#api_key-error")).to_contain_text("not valid")
         found["login (error)"] = accessibility_problems(page)
         sign_in(page, base, fleet.operator)
         paths = ["/ui/sims", "/ui/sims?state=bogus", f"/ui/sims/{fleet.acme_iccids[3]}",
@@ -342,6 +344,7 @@ def test_every_page_passes_the_accessibility_checks(site: tuple[str, Runtime, Fl
         page.locator("table.sims tbody input[type=checkbox]").first.check()
         page.get_by_label("Action").select_option("resume")
         page.get_by_role("button", name="Apply to selected").click()
+        expect(page.get_by_role("button", name="Yes, resume 1 SIM")).to_be_visible()
         found["bulk confirmation"] = accessibility_problems(page)
         page.get_by_role("button", name="Yes, resume 1 SIM").click()
         expect(page.locator("#job-status")).to_have_text("done", timeout=20_000)

@@ -220,6 +220,7 @@ class DeviceServices:
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 120.0) -> T:
         """Run ``coro`` on the servers' loop and wait for its result."""
         if self._loop is None:
+            coro.close()  # never scheduled: closed here, not left to warn at collection
             raise Conflict("the LwM2M servers are not running (set SIMTRUST_LWM2M_BIND)",
                            reason="lwm2m-not-running")
         fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
