@@ -165,7 +165,25 @@ def test_append_many_without_returning_chains_the_same_records(runtime: Runtime)
     assert 1 == len({e.at for e in events})
     ids = [e.event_id for e in events]
     assert len(set(ids)) == 5
-    for event_id in ids:
+    for event, event_id in zip(events, ids, strict=True):
         parsed = uuid.UUID(event_id)
-        assert (4, uuid.RFC_4122, event_id) == (parsed.version, parsed.variant, str(parsed))
+        assert (7, uuid.RFC_4122, event_id) == (parsed.version, parsed.variant, str(parsed))
+        # RFC 9562 §5.7: the first 48 bits are the record's time in Unix milliseconds
+        assert int(event.at.timestamp() * 1000) == parsed.int >> 80
     assert [] == runtime.audit.verify()
+
+
+def test_event_ids_follow_the_append_time(runtime: Runtime) -> None:
+    """Version 7 ids (RFC 9562 §5.7) ascend with the sequence number, within an append
+    and across appends, so the UNIQUE index on event_id grows at its end."""
+    times = iter([datetime(2026, 3, 1, 12, 0, 0, 0, UTC) + timedelta(milliseconds=k)
+                  for k in (0, 1, 1_000, 86_400_000)])
+    log = AuditLog(runtime.db, lambda: next(times))
+    batches = [[e.event_id for e in log.append_many(
+        [AuditEntry("t", "x.y", f"s:{i}", "info") for i in range(20)])] for _ in range(4)]
+    for batch in batches:
+        assert sorted(batch) == batch  # in sequence order within one append
+    for earlier, later in itertools.pairwise(batches):
+        assert earlier[-1] < later[0]
+    assert 80 == len({i for batch in batches for i in batch})
+    assert [] == log.verify()
