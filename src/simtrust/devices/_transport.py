@@ -15,6 +15,7 @@ mode mbed TLS validates the client's chain against the trust anchors it was give
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from mbedtls import pk, tls, x509
+from mbedtls import _tls, pk, tls, x509
 
 from simtrust.devices._coap import (
     MAX_MESSAGE,
@@ -65,6 +66,22 @@ EXCHANGE_LIFETIME = 247.0
 _DEDUP_ENTRIES = 4096
 #: The stubs type the step enum's members as int; compared by identity with the state.
 _OVER: Any = tls.HandshakeStep.HANDSHAKE_OVER
+
+
+def _list_cipher_suites_once() -> None:
+    """python-mbedtls 2.x lists every cipher suite compiled into mbed TLS (165 names, each
+    a new string from C) twice for each configuration a context is built from: once to
+    size its suite array, once to check the suites asked for. Every client link builds
+    one (its PSK identity is part of it), so that listing was about 30 of the ~45 us of
+    a ``ClientContext`` (docs/decisions/devices-registrations.md). The list is fixed
+    when the library is built; the binding's module-level lookup is answered from one
+    listing instead. Nothing about the suites offered, accepted or checked changes."""
+    listing = getattr(_tls, "ciphers_available", None)
+    if callable(listing) and not hasattr(listing, "cache_info"):
+        _tls.ciphers_available = functools.cache(listing)
+
+
+_list_cipher_suites_once()
 
 
 @dataclass(frozen=True, slots=True)
