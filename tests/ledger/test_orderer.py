@@ -122,6 +122,39 @@ def test_orderer_decides_finality(tmp_path: object, clock: ManualClock,
     db.close()
 
 
+def test_ids_named_by_waiting_commits_follow_arrivals_and_stale_commits(
+        tmp_path: object, clock: ManualClock, operator: Ed25519Signer) -> None:
+    """``missing()`` lists what waiting commits name and the node lacks; an id leaves
+    it when its message is stored, or when the only commit naming it is stale."""
+    db = SqliteDatabase(Path(str(tmp_path)) / "n.db")
+    orderer = HoldingOrderer()
+    node = LedgerNode(db, operator, clock=clock, orderer=orderer)
+    a = node.issue("identity", b"a").message_id or b""
+    late1, late2, late3, late4 = (node.build("identity", p) for p in (b"1", b"2", b"3", b"4"))
+    id1, id2, id3, id4 = (decode_message(r).id for r in (late1, late2, late3, late4))
+    orderer.commit([a, id1])
+    orderer.commit([id2])
+    node.finalize()
+    assert sorted([id1, id2]) == node.missing()
+    node.submit(late1)
+    assert [id2] == node.missing()
+    assert "finalized" == node.status(id1)["state"]
+    orderer.round = 0  # a replayed commit of round 1, queued behind round 2
+    orderer.commit([id3])
+    orderer.round = 2
+    orderer.commit([id4])  # round 3
+    node.finalize()
+    assert sorted([id2, id3, id4]) == node.missing()
+    node.submit(late2)
+    assert "finalized" == node.status(id2)["state"]
+    assert [id4] == node.missing()  # round 1 was applied: its replay names nothing
+    node.submit(late4)
+    assert "finalized" == node.status(id4)["state"]
+    assert [] == node.missing()
+    node.close()
+    db.close()
+
+
 def test_restart_hands_unfinalized_messages_back(tmp_path: object, clock: ManualClock,
                                                  operator: Ed25519Signer) -> None:
 

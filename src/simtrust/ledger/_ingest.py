@@ -135,7 +135,10 @@ class IngestPipeline:
         self._taken: list[CommittedSubDagLike] = []
         self._dropped: list[CommittedSubDagLike] = []
         self._cut = False
-        self._named: frozenset[bytes] = frozenset()
+        # Ids the pending commits name that this node has not stored: kept up to
+        # date as commits arrive and messages are stored (a rebuild after a stale
+        # or cut commit), not recomputed from every pending commit per chunk.
+        self._named: set[bytes] = set()
         self._vouched: set[bytes] = set()
         self._load()
 
@@ -578,6 +581,7 @@ class IngestPipeline:
             (self._seq, m.issuer, m.issued_at, m.payload_type, m.raw)
         )
         self._unfinal[m.id] = m
+        self._named.discard(m.id)
         self.orderer.on_solid(m)
 
     def _release_waiting(self, mid: bytes, rows: Rows) -> None:
@@ -595,9 +599,17 @@ class IngestPipeline:
                     stack.append(child.id)
 
     def _finalize(self, rows: Rows) -> None:
-        self._pending_commits.extend(self.orderer.take_commits())
         handlers = self._handlers
         final, unfinal, seq_of, void = self._final, self._unfinal, self._seq_of, self._void
+        new = self.orderer.take_commits()
+        if new:
+            self._pending_commits.extend(new)
+            self._named.update(i for c in new for i in c.ordered_message_ids
+                               if i not in final and i not in unfinal)
+        # Applied commits name only stored ids, so they leave ``_named`` as it is;
+        # a commit dropped unapplied (stale, or cut at an epoch's end) may leave
+        # ids no pending commit names any more, and ``_named`` is rebuilt.
+        renamed = False
         append = rows.finalized.append
         names = PAYLOAD_NAMES
         while self._pending_commits:
@@ -606,6 +618,7 @@ class IngestPipeline:
                 # A round applied already (a commit replayed, or installed by a sync).
                 self._pending_commits.popleft()
                 self.stats["stale_commits"] += 1
+                renamed = True
                 continue
             ids = [i for i in commit.ordered_message_ids if i not in final]
             if any(i not in unfinal for i in ids):
@@ -649,19 +662,21 @@ class IngestPipeline:
                 self._cut = False
                 self._dropped.extend(self._pending_commits)
                 self._pending_commits.clear()
+                renamed = True
                 break
-        self._name_committed()
+        if renamed or not self._pending_commits:
+            self._name_committed()
 
     def _name_committed(self) -> None:
         """Ids that commits waiting to be applied name and this node has not stored."""
         if not self._pending_commits:
-            self._named = frozenset()
+            self._named = set()
             return
         final, unfinal = self._final, self._unfinal
-        self._named = frozenset(
+        self._named = {
             i for c in self._pending_commits for i in c.ordered_message_ids
             if i not in final and i not in unfinal
-        )
+        }
 
     def _flush(self, rows: Rows) -> None:
         db = self.db
@@ -701,8 +716,9 @@ class IngestPipeline:
         """Ids the node waits for: parents of buffered messages and committed-but-unseen ids."""
         with self._lock:
             self._buffer.expire(self.now_ms())
-            wanted = set(self._buffer.missing(self._known))
-            wanted.update(i for i in self._named if not self.holds(i))
+            known, arrived = self._known, self._buffer.arrived
+            wanted = set(self._buffer.missing(known))
+            wanted.update({i for i in self._named if i not in known and i not in arrived})
             return sorted(wanted)
 
     def tips(self) -> list[bytes]:
