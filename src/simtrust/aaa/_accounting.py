@@ -38,10 +38,9 @@ from collections.abc import Callable
 from datetime import datetime
 from hashlib import md5
 from hmac import compare_digest
-from typing import Any
 
 from simtrust.aaa._acct_record import acct_record, record_of, scan
-from simtrust.aaa._admission import AnswerCache, ClientRateLimit
+from simtrust.aaa._admission import AnswerCache, ClientRateLimit, answer_key
 from simtrust.aaa._clients import GatewayClient, GatewayClients
 from simtrust.aaa._events import session_rows
 from simtrust.aaa._ports import UsageSink
@@ -94,7 +93,7 @@ class AccountingPath:
 
     def _admit(self, data: bytes, addr: tuple[str, int], codes: tuple[int, ...],
                secret: bytes | None = None
-               ) -> tuple[GatewayClient, Packet, bytes, tuple[Any, ...]] | None:
+               ) -> tuple[GatewayClient, Packet, bytes, bytes] | None:
         raise NotImplementedError
 
     def handle_acct(self, data: bytes, addr: tuple[str, int],
@@ -170,9 +169,9 @@ class AccountingPath:
         attach = self.attach
         at = self.clock().isoformat()
         records: list[AcctRecord] = []
-        pending: list[tuple[tuple[Any, ...], bytes, tuple[str, int]]] = []
-        copies: list[tuple[tuple[Any, ...], tuple[str, int]]] = []
-        in_burst: set[tuple[Any, ...]] = set()
+        pending: list[tuple[bytes, bytes, tuple[str, int]]] = []
+        copies: list[tuple[bytes, tuple[str, int]]] = []
+        in_burst: set[bytes] = set()
         last_host = ""
         client: GatewayClient | None = None
         for data, addr in burst:
@@ -203,7 +202,7 @@ class AccountingPath:
                 counters["bad_authenticator"] += 1
                 continue
             authenticator = data[4:20]
-            key = (client.id, addr, data[1], authenticator)
+            key = answer_key(client.id, addr, data[1], authenticator)
             if key in in_burst:
                 counters["duplicates"] += 1
                 copies.append((key, addr))
@@ -240,8 +239,8 @@ class AccountingPath:
         self._commit_burst(records, pending, copies, send)
 
     def _commit_burst(self, records: list[AcctRecord],
-                      pending: list[tuple[tuple[Any, ...], bytes, tuple[str, int]]],
-                      copies: list[tuple[tuple[Any, ...], tuple[str, int]]],
+                      pending: list[tuple[bytes, bytes, tuple[str, int]]],
+                      copies: list[tuple[bytes, tuple[str, int]]],
                       send: Callable[[bytes, tuple[str, int]], None]) -> bool:
         """Write ``records`` in one transaction, then answer; False if the commit failed."""
         if not records:

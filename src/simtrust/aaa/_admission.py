@@ -5,17 +5,45 @@ anything the server will not answer: the NAS retransmits and backs off. A
 retransmission — same client, source, identifier and authenticator — gets
 the answer already sent, or nothing while the first copy is still being
 worked on (RFC 5080 §2.2.2), so a decision is never taken twice.
+
+The cache holds up to 200,000 answers for 30 s, one per request answered. Its keys and
+entries are ``bytes``, not tuples: the garbage collector tracks every tuple holding
+another tuple, and tuple keys ``(client, (host, port), identifier, authenticator)``
+left about four tracked objects per request, a young-generation collection (every
+thread stopped for 15–80 ms) every ~13,000 requests at the serving threshold, which
+set the Access-Request p99 (docs/decisions/aaa-open-loop-latency.md). Bytes are never
+tracked.
 """
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["AnswerCache", "ClientRateLimit"]
+__all__ = ["AnswerCache", "ClientRateLimit", "answer_key"]
+
+
+_KEY_HEAD = struct.Struct("!qHB").pack
+_EXPIRY = struct.Struct("!d")
+_PACK_EXPIRY = _EXPIRY.pack
+_EXPIRY_OF = _EXPIRY.unpack_from
+
+
+def answer_key(client_id: int, addr: tuple[Any, ...], identifier: int,
+               authenticator: bytes) -> bytes:
+    """The retransmission key of a request (RFC 5080 §2.2.2: client, source address and
+    port, identifier, Request Authenticator) as bytes: the fixed-length fields first,
+    then the 16-octet authenticator, then the source host (and an IPv6 scope id), so two
+    different requests never share a key."""
+    host: bytes = addr[0].encode()
+    if len(addr) > 3 and addr[3]:
+        host += b"%" + str(addr[3]).encode()
+    head: bytes = _KEY_HEAD(client_id, addr[1], identifier)
+    return head + authenticator + host
 
 
 class _Bucket:
@@ -60,50 +88,57 @@ class ClientRateLimit:
 
 
 class AnswerCache:
-    """Answers by request key for ``ttl`` seconds, at most ``capacity`` of them (oldest go)."""
+    """Answers by request key for ``ttl`` seconds, at most ``capacity`` of them (oldest go).
+
+    An entry is the expiry (8 octets, a monotonic time) followed by the answer; nothing
+    after the expiry means the request is still being worked on."""
 
     __slots__ = ("_answers", "_capacity", "_lock", "_ttl")
 
     def __init__(self, *, ttl: float, capacity: int) -> None:
         self._ttl = ttl
         self._capacity = capacity
-        self._answers: OrderedDict[tuple[Any, ...], tuple[float, bytes | None]] = OrderedDict()
+        self._answers: OrderedDict[bytes, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"AnswerCache({len(self._answers)} answers)"
 
-    def lookup(self, key: tuple[Any, ...]) -> tuple[bool, bytes | None]:
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def lookup(self, key: bytes) -> tuple[bool, bytes | None]:
         """(seen, answer): a retransmission gets the stored answer (None: still working)."""
         with self._lock:
             hit = self._answers.get(key)
             if hit is None:
                 return False, None
-            if hit[0] < time.monotonic():
+            if _EXPIRY_OF(hit)[0] < time.monotonic():
                 del self._answers[key]
                 return False, None
-        return True, hit[1]
+        return True, hit[8:] or None
 
-    def remember(self, key: tuple[Any, ...], answer: bytes | None) -> None:
+    def remember(self, key: bytes, answer: bytes | None) -> None:
         """Keep ``answer`` (None: the request is being worked on) for ``key``."""
         with self._lock:
-            self._answers[key] = (time.monotonic() + self._ttl, answer)
+            expiry = _PACK_EXPIRY(time.monotonic() + self._ttl)
+            self._answers[key] = expiry + answer if answer else expiry
             self._answers.move_to_end(key)
             while len(self._answers) > self._capacity:
                 self._answers.popitem(last=False)
 
-    def remember_many(self, answers: Iterable[tuple[tuple[Any, ...], bytes]]) -> None:
+    def remember_many(self, answers: Iterable[tuple[bytes, bytes]]) -> None:
         """:meth:`remember` for many answers (one lock)."""
         with self._lock:
-            expires = time.monotonic() + self._ttl
+            expiry = _PACK_EXPIRY(time.monotonic() + self._ttl)
             cache = self._answers
             for key, answer in answers:
-                cache[key] = (expires, answer)
+                cache[key] = expiry + answer
                 cache.move_to_end(key)
             while len(cache) > self._capacity:
                 cache.popitem(last=False)
 
-    def forget(self, key: tuple[Any, ...]) -> None:
+    def forget(self, key: bytes) -> None:
         """Drop ``key``: a retransmission is worked on afresh."""
         with self._lock:
             self._answers.pop(key, None)

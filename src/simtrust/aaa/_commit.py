@@ -112,5 +112,5 @@ class DecidedBurst:
 
     def __init__(self) -> None:
         self.answers: list[tuple[bytes, tuple[str, int]]] = []
-        self.decided: list[tuple[tuple[Any, ...], bytes]] = []
+        self.decided: list[tuple[bytes, bytes]] = []
         self.held: list[DeferredDecisions] = []

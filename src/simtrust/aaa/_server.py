@@ -35,7 +35,7 @@ from functools import partial
 from typing import Any
 
 from simtrust.aaa._accounting import AccountingPath
-from simtrust.aaa._admission import AnswerCache, ClientRateLimit
+from simtrust.aaa._admission import AnswerCache, ClientRateLimit, answer_key
 from simtrust.aaa._apn import DEFAULT_SESSION_TIMEOUT, ApnAccessStore
 from simtrust.aaa._clients import GatewayClient, GatewayClients
 from simtrust.aaa._commit import AuditCommitter, AuditJob, DecidedBurst
@@ -81,7 +81,7 @@ class _Staged:
 
     __slots__ = ("client", "has_ma", "is_eap", "key", "request")
 
-    def __init__(self, client: GatewayClient, request: Packet, key: tuple[Any, ...],
+    def __init__(self, client: GatewayClient, request: Packet, key: bytes,
                  has_ma: bool, is_eap: bool) -> None:
         self.client = client
         self.request = request
@@ -166,7 +166,7 @@ class RadiusServer(AccountingPath):
 
     def _admit(self, data: bytes, addr: tuple[str, int], codes: tuple[int, ...],
                secret: bytes | None = None
-               ) -> tuple[GatewayClient, Packet, bytes, tuple[Any, ...]] | None:
+               ) -> tuple[GatewayClient, Packet, bytes, bytes] | None:
         client = self.clients.match(addr[0])
         if client is None:
             self.counters["unknown_client"] += 1
@@ -185,7 +185,7 @@ class RadiusServer(AccountingPath):
             self.counters["unexpected_code"] += 1
             return None
         wire = data[: int.from_bytes(data[2:4], "big")]
-        key = (client.id, addr, packet.identifier, packet.authenticator)
+        key = answer_key(client.id, addr, packet.identifier, packet.authenticator)
         return client, packet, wire, key
 
     # -- Access-Request ------------------------------------------------------------
@@ -377,7 +377,7 @@ class RadiusServer(AccountingPath):
         out = reply.sign_response(request.authenticator, client.secret)
         pending: list[AuditEntry] = self._local.pending
         if not pending:
-            deferred: list[tuple[tuple[Any, ...], bytes]] | None = getattr(
+            deferred: list[tuple[bytes, bytes]] | None = getattr(
                 self._local, "deferred", None)
             if deferred is not None:
                 # In a burst: the answer is kept for retransmissions once the burst's
