@@ -15,11 +15,13 @@ durable. Receiving (its system calls need no interpreter lock), deciding and the
 commit's fsync overlap; no pool of threads each waiting on the commit
 (docs/decisions/aaa-radius-cpu.md). The
 Access-Requests of a burst whose EAP responses may lead to an AuC vector or a
-synchronous store write (:func:`eap_may_wait`) are a job for a pool of
-``workers`` threads (4): their vectors are drawn together, in one durable SQN group
+synchronous store write (:func:`eap_may_wait`) are a job for the vector thread
+(``workers``, default 1): their vectors are drawn together, in one durable SQN group
 commit (docs/decisions/aaa-eap-vector-bursts.md), and that wait does not hold up
-the plain answers. A pool thread takes every job queued when it starts, so the
-jobs that arrive during one commit share the next (docs/decisions/aaa-eap-cpu.md).
+the plain answers. The thread takes every job queued when it starts, so the jobs
+that arrive during one commit share the next; one thread rather than several
+spends less of the interpreter lock on hand-offs between them and gives larger
+batches (docs/decisions/aaa-eap-cpu.md).
 The other EAP responses — an anonymous or unknown EAP-Identity (answered with an
 AKA-Identity request, RFC 4187 §4.1.1.6) and an AKA/AKA'-Challenge response
 (checked against the vector already drawn, RFC 4187 §9.4) — join the plain burst.
@@ -79,7 +81,7 @@ class RadiusListener:
 
     def __init__(self, server: RadiusServer, host: str, port: int, kind: str, *,
                  tap: Callable[[tuple[str, int], tuple[str, int], bytes], None] | None = None,
-                 workers: int = 4, backlog: int = 8192, burst: int = 32,
+                 workers: int = 1, backlog: int = 8192, burst: int = 32,
                  sock: socket.socket | None = None) -> None:
         """``tap(src, dst, datagram)`` sees every datagram in and out (captures, tests).
         ``sock``: serve this socket, already bound (a RADIUS worker process's socket of
