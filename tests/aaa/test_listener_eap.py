@@ -1,5 +1,6 @@
 """Which EAP responses the UDP listener hands to a job of their own (they may wait on
-the AuC's durable SQN commit or a store write) and which join the plain burst."""
+the AuC's durable SQN commit or a store write), which its receiving thread answers
+from memory, and which join the plain burst."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import pytest
 
 from simtrust.aaa import Attr, Code, EapPacket, Packet
-from simtrust.aaa._listener import eap_may_wait
+from simtrust.aaa._listener import FROM_MEMORY, MAY_WAIT, PLAIN, eap_may_wait, eap_round
 
 
 def _request(eap: bytes | None, *, split: bool = False) -> bytes:
@@ -51,3 +52,19 @@ def test_a_malformed_attribute_list_joins_the_burst_where_decode_drops_it() -> N
     wire = bytearray(_request(EapPacket(2, 1, b"\x01anonymous").encode()))
     wire[21] = 0  # first attribute's length 0
     assert eap_may_wait(bytes(wire)) is False
+
+
+@pytest.mark.parametrize(("eap", "expected"), [
+    (None, PLAIN),  # no EAP: the deciding thread's burst
+    (EapPacket(2, 1, b"\x01anonymous@wlan.example").encode(), FROM_MEMORY),
+    (EapPacket(2, 1, b"\x01" + b"6001010000000001@wlan").encode(), MAY_WAIT),
+    (EapPacket(2, 1, b"\x01" + b"8reauthtoken@wlan").encode(), PLAIN),  # may be in the store
+    (EapPacket(2, 1, b"\x01" + b"4reauthtoken@wlan").encode(), PLAIN),
+    (EapPacket(2, 3, bytes((50, 1, 0, 0))).encode(), FROM_MEMORY),  # AKA'-Challenge response
+    (EapPacket(2, 3, bytes((23, 1, 0, 0))).encode(), FROM_MEMORY),  # AKA-Challenge response
+    (EapPacket(2, 2, bytes((50, 5, 0, 0))).encode(), MAY_WAIT),  # AKA'-Identity
+    (EapPacket(2, 3, bytes((50, 13, 0, 0))).encode(), MAY_WAIT),  # re-authentication
+])
+def test_eap_rounds_are_routed(eap: bytes | None, expected: int) -> None:
+    """The receiving thread answers only rounds that never wait on the AuC or the store."""
+    assert expected == eap_round(_request(eap))

@@ -22,9 +22,14 @@ the plain answers. The thread takes every job queued when it starts, so the jobs
 that arrive during one commit share the next; one thread rather than several
 spends less of the interpreter lock on hand-offs between them and gives larger
 batches (docs/decisions/aaa-eap-cpu.md).
-The other EAP responses — an anonymous or unknown EAP-Identity (answered with an
-AKA-Identity request, RFC 4187 §4.1.1.6) and an AKA/AKA'-Challenge response
-(checked against the vector already drawn, RFC 4187 §9.4) — join the plain burst.
+The EAP responses answered from memory (:func:`eap_round`) — an anonymous or
+unknown EAP-Identity (answered with an AKA-Identity request, RFC 4187 §4.1.1.6) and
+an AKA/AKA'-Challenge response (checked against the vector already drawn, RFC 4187
+§9.4) — are decided by the receiving thread itself: their work never waits (an
+access record goes to the audit committer, attach decisions to the committing
+thread), and a hand-off to the deciding thread cost more of the interpreter lock
+than the work it moved (docs/decisions/aaa-eap-cpu.md). A re-authentication
+identity, which may be taken from the store, joins the plain burst.
 Accounting needs no workers: the receiving thread reduces a burst's requests
 to records, writes them in one transaction and answers them once it is committed
 (:meth:`RadiusServer.handle_acct_burst`, docs/decisions/aaa-throughput.md).
@@ -54,7 +59,8 @@ from simtrust.aaa._server import RadiusServer
 from simtrust.aaa._steer import udp_socket
 from simtrust.errors import SimtrustError
 
-__all__ = ["RadiusListener", "eap_may_wait", "parse_bind"]
+__all__ = ["FROM_MEMORY", "MAY_WAIT", "PLAIN", "RadiusListener", "eap_may_wait", "eap_round",
+           "parse_bind"]
 
 _log = logging.getLogger("simtrust.aaa.listener")
 Burst = list[tuple[bytes, tuple[str, int]]]
@@ -146,6 +152,7 @@ class RadiusListener:
                 continue
             plain: list[tuple[bytes, tuple[str, int]]] = []
             waiting: list[tuple[bytes, tuple[str, int]]] = []
+            memory: list[tuple[bytes, tuple[str, int]]] = []
             for _n in range(limit):
                 try:
                     data, addr = sock.recvfrom(MAX_PACKET + 1)
@@ -161,8 +168,11 @@ class RadiusListener:
                 if len(data) > MAX_PACKET:
                     server.counters["malformed"] += 1
                     continue
-                if auth and eap_may_wait(data):
+                kind = eap_round(data) if auth else PLAIN
+                if kind == MAY_WAIT:
                     waiting.append((data, addr))
+                elif kind == FROM_MEMORY:
+                    memory.append((data, addr))
                 else:
                     plain.append((data, addr))
             if waiting:
@@ -171,6 +181,8 @@ class RadiusListener:
                 self._queue(self._plain, plain)
             elif plain:
                 self._guarded(server.handle_acct_burst, plain)
+            if memory:
+                self._decide(memory)
 
     def _decide_all(self) -> None:
         """The deciding thread: each burst in chunks, so that an idle committing thread
@@ -312,28 +324,48 @@ _EAP_IDENTITY = 1
 _EAP_AKA_METHODS = (23, 50)  # EAP-AKA (RFC 4187), EAP-AKA' (RFC 5448)
 _AKA_CHALLENGE = 1
 _VECTOR_PREFIXES = b"0267"  # permanent and pseudonym identities (RFC 4187 §4.1.1.6)
+_REAUTH_PREFIXES = b"48"  # fast re-authentication identities (RFC 4187 §4.1.1.7)
+
+#: What :func:`eap_round` says of an Access-Request: no EAP response to classify (a
+#: plain request, or a malformed one that the burst's decode drops) ...
+PLAIN = 0
+#: ... an EAP response answered from memory, without waiting on the AuC or the store ...
+FROM_MEMORY = 1
+#: ... or one that may wait on the AuC's durable SQN commit or on the store.
+MAY_WAIT = 2
 
 
-def eap_may_wait(data: bytes) -> bool:
-    """Whether an Access-Request carries an EAP response that may wait on the AuC or
-    the store (its own job), rather than one answered from memory (a plain burst).
+def eap_round(data: bytes) -> int:
+    """Which EAP round an Access-Request carries: :data:`PLAIN`, :data:`FROM_MEMORY`
+    or :data:`MAY_WAIT`.
 
     Only the first EAP-Message attribute is read (RFC 3579 §3.1: it starts with the
-    EAP header); a response it cannot classify counts as one that may wait.
+    EAP header); a response it cannot classify counts as one that may wait, and a
+    re-authentication identity (taken from the store in some cases) as plain.
     """
     end = min(len(data), int.from_bytes(data[2:4], "big"))
     offset = 20
     while offset + 2 <= end:
         alen = data[offset + 1]
         if alen < 2:
-            return False  # malformed: decode() drops it in the burst
+            return PLAIN  # malformed: decode() drops it in the burst
         if data[offset] == Attr.EAP_MESSAGE:
             eap = data[offset + 2 : offset + alen]
             if len(eap) < 6 or eap[0] != 2:  # not an EAP-Response with a type and a byte
-                return True
+                return MAY_WAIT
             kind = eap[4]
             if kind == _EAP_IDENTITY:
-                return eap[5] in _VECTOR_PREFIXES
-            return not (kind in _EAP_AKA_METHODS and eap[5] == _AKA_CHALLENGE)
+                if eap[5] in _VECTOR_PREFIXES:
+                    return MAY_WAIT
+                return PLAIN if eap[5] in _REAUTH_PREFIXES else FROM_MEMORY
+            if kind in _EAP_AKA_METHODS and eap[5] == _AKA_CHALLENGE:
+                return FROM_MEMORY
+            return MAY_WAIT
         offset += alen
-    return False
+    return PLAIN
+
+
+def eap_may_wait(data: bytes) -> bool:
+    """Whether an Access-Request carries an EAP response that may wait on the AuC or
+    the store (its own job), rather than one answered without waiting."""
+    return eap_round(data) == MAY_WAIT
