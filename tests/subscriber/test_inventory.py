@@ -27,8 +27,16 @@ from simtrust.subscriber import (
     check_transition,
 )
 from simtrust.subscriber._inventory import secret_aad
+from simtrust.subscriber._sim_rows import SIM_COLUMNS, sim_from_row
 
-from .conftest import K1, OP1, OPC1, TENANT, iccid, imei, spec
+from .conftest import K1, OP1, OPC1, TENANT, iccid, imei, imsi, spec
+
+
+def sim_row(subs: SubscriberServices, n: int) -> tuple[object, ...]:
+    row = subs.inventory._db.query_one(
+        f"SELECT {SIM_COLUMNS} FROM sub_sims WHERE iccid = ?", (iccid(n).value,))
+    assert row is not None
+    return tuple(row)
 
 
 def test_provision_seals_secrets_and_never_shows_them(subs: SubscriberServices) -> None:
@@ -100,6 +108,28 @@ def test_tuak_sim_keeps_parameters(subs: SubscriberServices) -> None:
     )
     assert params == subs.inventory.get_sim(sim.iccid).tuak
     assert "tuak" == sim.to_json()["algorithm"]
+
+
+def test_sim_read_back_equals_what_was_added(subs: SubscriberServices) -> None:
+    """A SIM built from its row (identifiers not re-checked, enums looked up by value) is
+    the SIM that was added, field for field, and reads by ICCID and IMSI agree."""
+    inv = subs.inventory
+    added = inv.add_sim(TENANT, spec(4, binding_mode=BindingMode.EXACT_PAIR), actor="test")
+    by_imsi = inv.find_sim(imsi(4))
+    assert added == by_imsi == inv.get_sim(iccid(4))
+    assert by_imsi is not None
+    assert iccid(4).value == by_imsi.iccid.value
+    assert (imsi(4).value, imsi(4).mnc_length) == (by_imsi.imsi.value, by_imsi.imsi.mnc_length)
+    assert SimState.ACTIVE is by_imsi.state
+
+
+def test_sim_row_with_a_state_the_model_does_not_know_raises(subs: SubscriberServices) -> None:
+    inv = subs.inventory
+    inv.add_sim(TENANT, spec(5), actor="test")
+    row = list(sim_row(subs, 5))
+    row[4] = "lost-in-space"
+    with pytest.raises(ValueError, match="lost-in-space"):
+        sim_from_row(row)
 
 
 def test_transition_table_is_what_is_documented() -> None:

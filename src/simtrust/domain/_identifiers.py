@@ -248,6 +248,14 @@ class Iccid:
         _check_luhn("ICCID", value)
         object.__setattr__(self, "value", value)
 
+    @classmethod
+    def _validated(cls, value: str) -> Iccid:
+        """An ICCID from digits this process validated already (a stored SIM's row): the
+        checks of ``__init__`` are not run again."""
+        iccid = object.__new__(cls)
+        object.__setattr__(iccid, "value", value)
+        return iccid
+
     def __str__(self) -> str:
         return self.value
 
