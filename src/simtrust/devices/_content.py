@@ -525,21 +525,25 @@ def parse_links(payload: bytes) -> list[tuple[str, dict[str, str]]]:
     return links
 
 
-# A link-format body without quoted values (what Register and Update usually carry,
-# ``</1/0>,</3/0>;ver=1.1``), in the same grammar as parse_links accepts.
-_PLAIN_LINK = r"<[^>]*>(?:;[^=;,]+(?:=[^;,]*)?)*"
-_PLAIN_LINKS = re.compile(f"(?:{_PLAIN_LINK})(?:,{_PLAIN_LINK})*")
+# A link-format body (what Register and Update carry, ``</>;rt="oma.lwm2m";ct=110,</1/0>``)
+# in the same grammar as parse_links accepts: a value is quoted (up to the next quote) or
+# runs to the next ; or , and does not start with a quote.
+_LINK_VALUE = r'(?:"[^"]*"|(?!")[^;,]*)'
+_LINK = rf"<[^>]*>(?:;[^=;,]+(?:={_LINK_VALUE})?)*"
+_LINKS = re.compile(f"(?:{_LINK})(?:,{_LINK})*")
 
 
 def check_links(payload: bytes) -> str:
     """The text of a link-format body that :func:`parse_links` accepts, else DecodeError as
-    it raises; a body without quoted values is checked by one regular expression instead of
-    being parsed into records (the registration only keeps the text)."""
+    it raises; checked by one regular expression instead of being parsed into records (the
+    registration only keeps the text), the parser deciding what the expression does not
+    match. Commas inside quoted values count towards the record bound here: such a body
+    near the bound goes to the parser."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DecodeError("link format is UTF-8", reason="link-format") from exc
-    if '"' not in text and text.count(",") < MAX_RECORDS and _PLAIN_LINKS.fullmatch(text):
+    if text.count(",") < MAX_RECORDS and _LINKS.fullmatch(text):
         return text
     parse_links(payload)
     return text
