@@ -13,6 +13,11 @@ from simtrust.ledger.net import CommitteeOrderer
 from .conftest import make_messages
 
 
+def _unordered(ref: BlockRef) -> bool:
+    """No block precedes the proposal (a validator that holds no DAG yet)."""
+    return False
+
+
 def _msg(count: int) -> list[Message]:
     raws = make_messages("n", Ed25519Signer.generate(), [os.urandom(32)], count)
     return [decode_message(r) for r in raws]
@@ -28,10 +33,10 @@ def test_own_clients_messages_are_proposed_first_and_once() -> None:
     orderer.local(False)
     for m in theirs:
         orderer.on_solid(m)
-    assert [m.id for m in mine] == orderer.proposal(10)
-    assert [] == orderer.proposal(10)  # gossip waits for its origin's block
+    assert [m.id for m in mine] == orderer.proposal(10, _unordered)
+    assert [] == orderer.proposal(10, _unordered)  # gossip waits for its origin's block
     now[0] = 2.5
-    assert [m.id for m in theirs] == orderer.proposal(10)  # orphans rescued after grace
+    assert [m.id for m in theirs] == orderer.proposal(10, _unordered)  # orphans rescued after grace
 
 
 def test_ids_carried_by_any_block_are_never_proposed_again() -> None:
@@ -44,7 +49,7 @@ def test_ids_carried_by_any_block_are_never_proposed_again() -> None:
                          payload=[theirs[0].id, theirs[2].id], key=Ed25519PrivateKey.generate())
     orderer.carried(block)
     now[0] = 5.0
-    assert [theirs[1].id] == orderer.proposal(10)
+    assert [theirs[1].id] == orderer.proposal(10, _unordered)
     assert 0 == orderer.backlog()
 
 
@@ -66,10 +71,10 @@ def test_ids_of_a_block_left_behind_are_proposed_again_at_once() -> None:
     for m in mine:
         orderer.on_solid(m)
     orderer.local(False)
-    ids = orderer.proposal(10)
+    ids = orderer.proposal(10, _unordered)
     block = Block.create(epoch=0, round=1, author=0, timestamp_ms=0, parents=[],
                          payload=ids, key=Ed25519PrivateKey.generate())
     orderer.carried(block)
-    assert [] == orderer.proposal(10)
+    assert [] == orderer.proposal(10, _unordered)
     assert 2 == orderer.requeue(block.payload)  # no reoffer timeout to wait for
-    assert ids == orderer.proposal(10)
+    assert ids == orderer.proposal(10, _unordered)

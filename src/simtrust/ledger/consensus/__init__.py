@@ -26,6 +26,7 @@ from ._committee import (
     verify_committee_change,
 )
 from ._core import Core, Verifier
+from ._history import CausalHistory
 from ._outputs import (
     BlockAccepted,
     CommittedSubDag,
@@ -44,6 +45,7 @@ __all__ = [
     "Block",
     "BlockAccepted",
     "BlockRef",
+    "CausalHistory",
     "CommittedSubDag",
     "Committee",
     "CommitteeChange",

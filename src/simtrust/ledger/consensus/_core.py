@@ -346,17 +346,17 @@ class Core:
             return None
         return self._quorum_seen_at[round_] + self.leader_timeout_ms
 
-    def propose(self, now_ms: int, payload_ids: Sequence[bytes]) -> Block:
-        """Sign this validator's block for ``proposal_round()``.
-
-        Parents: one block (the first seen) of every author of the previous
-        round, plus up to ``max_weak_parents`` older blocks nothing references
-        yet (with garbage collection, none older than the last committed
-        leader). The caller persists the block, then feeds it to ``on_block``.
-        """
+    def proposal_parents(self) -> list[BlockRef]:
+        """The parents ``propose`` would give this validator's next block now (none
+        without a round to propose): the causal history it would carry (§7.3)."""
         round_ = self.proposal_round()
-        if round_ is None or self._key is None or self.author is None:
-            raise InvalidTransition("no round to propose (no quorum yet, or an observer core)")
+        return [] if round_ is None else self._parents_for(round_)
+
+    def is_committed(self, digest: bytes) -> bool:
+        """Whether a commit already finalized this block (not known below ``gc_round``)."""
+        return digest in self._committed
+
+    def _parents_for(self, round_: int) -> list[BlockRef]:
         parents: dict[tuple[int, int], BlockRef] = {}
         if round_ > 1:
             previous = round_ - 1
@@ -376,12 +376,25 @@ class Core:
                 if len(parents) >= len(self.committee) + self._max_weak:
                     break
                 parents.setdefault((ref.round, ref.author), ref)
+        return sorted(parents.values())
+
+    def propose(self, now_ms: int, payload_ids: Sequence[bytes]) -> Block:
+        """Sign this validator's block for ``proposal_round()``.
+
+        Parents: one block (the first seen) of every author of the previous
+        round, plus up to ``max_weak_parents`` older blocks nothing references
+        yet (with garbage collection, none older than the last committed
+        leader). The caller persists the block, then feeds it to ``on_block``.
+        """
+        round_ = self.proposal_round()
+        if round_ is None or self._key is None or self.author is None:
+            raise InvalidTransition("no round to propose (no quorum yet, or an observer core)")
         block = Block.create(
             epoch=self.committee.epoch,
             round=round_,
             author=self.author,
             timestamp_ms=now_ms,
-            parents=sorted(parents.values()),
+            parents=self._parents_for(round_),
             payload=payload_ids,
             key=self._key,
         )

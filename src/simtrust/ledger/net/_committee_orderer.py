@@ -5,7 +5,8 @@ adapter hands them to :class:`simtrust.ledger.LedgerNode` through the
 ``Orderer`` seam (``take_commits``) and remembers which solid messages still
 need a block. A message submitted by this node's clients goes into its next
 block; one that arrived by gossip is proposed too if no block has carried it
-after a grace period (its origin may have crashed). Blocks are persisted in
+after a grace period (its origin may have crashed). Either waits until each
+parent it approves is finalized before it (``docs/consensus.md`` §7.3). Blocks are persisted in
 acceptance order (table ``ledger_net_blocks``) so a restarted node replays
 them into a fresh core and re-derives the same commits.
 """
@@ -16,12 +17,13 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from simtrust.ledger import CommittedSubDagLike, Message, Orderer
-from simtrust.ledger.consensus import Block, CommittedSubDag
+from simtrust.ledger import CommittedSubDagLike, Orderer
+from simtrust.ledger.consensus import Block, BlockRef, CommittedSubDag
 from simtrust.store import Database, Migration, apply_migrations
 
-__all__ = ["MIGRATIONS", "BlockStore", "CommitteeOrderer", "LedgerCommit"]
+__all__ = ["MIGRATIONS", "Approving", "BlockStore", "CommitteeOrderer", "LedgerCommit"]
 
 _V1 = """
 CREATE TABLE ledger_net_blocks (
@@ -61,6 +63,17 @@ MIGRATIONS: list[Migration] = [
     Migration("ledger-net", 3, "certified checkpoints and resume points (docs/network.md, "
               "Snapshot sync)", _V3),
 ]
+
+
+class Approving(Protocol):
+    """What the orderer reads of a message (``Message`` fits): its id and the ids it
+    approves."""
+
+    @property
+    def id(self) -> bytes: ...
+
+    @property
+    def parents(self) -> tuple[bytes, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,10 +178,16 @@ class BlockStore:
 
 
 class CommitteeOrderer(Orderer):
-    """Commits come from the consensus core; proposals come from solid messages."""
+    """Commits come from the consensus core; proposals come from solid messages.
 
-    __slots__ = ("_carried", "_clock", "_commits", "_foreign", "_local", "_origin_local",
-                 "grace_s")
+    Approval order (``docs/consensus.md`` §7.3): an id enters a proposal only
+    when each parent it approves is finalized, carried by a block that
+    precedes the proposal (``CausalHistory.precedes``), or earlier in the same
+    proposal. Others stay queued, in their place, for a later proposal.
+    """
+
+    __slots__ = ("_carried", "_carrier", "_clock", "_commits", "_foreign", "_local",
+                 "_origin_local", "_parents", "grace_s", "held")
 
     def __init__(self, grace_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.grace_s = grace_s
@@ -178,24 +197,32 @@ class CommitteeOrderer(Orderer):
         self._foreign: OrderedDict[bytes, float] = OrderedDict()
         # Id -> when a block first carried it (for ``reoffer``).
         self._carried: dict[bytes, float] = {}
+        # Id -> the first block that carried it, until a commit finalizes it.
+        self._carrier: dict[bytes, BlockRef] = {}
+        # Id -> the ids it approves, while queued or carried and not finalized.
+        self._parents: dict[bytes, tuple[bytes, ...]] = {}
         self._origin_local = False
+        #: Ids held back by the last proposal: a parent not yet ordered before them.
+        self.held = 0
 
     # -- the ledger's side -------------------------------------------------
 
-    def restore(self, last_round: int, unfinalized: Sequence[Message]) -> None:
+    def restore(self, last_round: int, unfinalized: Sequence[Approving]) -> None:
         """Messages stored but not finalized: propose them again (unless a block has them).
 
         Commits already handed over are the ledger's: it keeps those it has not
         applied across a rebuild of its indexes, so none is queued again here.
         """
         for m in unfinalized:
+            self._parents[m.id] = m.parents
             if m.id not in self._carried:
                 self._local[m.id] = None
 
-    def on_solid(self, message: Message) -> None:
+    def on_solid(self, message: Approving) -> None:
         mid = message.id
         if mid in self._carried:
             return
+        self._parents[mid] = message.parents
         if self._origin_local:
             self._local[mid] = None
         else:
@@ -213,30 +240,45 @@ class CommitteeOrderer(Orderer):
         self._origin_local = on
 
     def push(self, subs: Iterable[CommittedSubDag], round_offset: int = 0) -> None:
-        self._commits.extend(LedgerCommit.of(s, round_offset) for s in subs)
+        commits = [LedgerCommit.of(s, round_offset) for s in subs]
+        self._finalized(commits)
+        self._commits.extend(commits)
 
     def push_synced(self, commits: Iterable[LedgerCommit]) -> None:
         """Commits installed from a certified history (snapshot sync), ledger rounds."""
+        commits = list(commits)
+        self._finalized(commits)
         self._commits.extend(commits)
+
+    def _finalized(self, commits: Iterable[LedgerCommit]) -> None:
+        carrier, parents = self._carrier, self._parents
+        for commit in commits:
+            for mid in commit.ordered_message_ids:
+                carrier.pop(mid, None)
+                parents.pop(mid, None)
 
     def drop_commits(self) -> None:
         """Forget commits not yet taken (a snapshot sync replaces them)."""
         self._commits.clear()
 
-    def reoffer(self, unfinalized: Iterable[Message], older_than: float) -> int:
+    def reoffer(self, unfinalized: Iterable[Approving], older_than: float) -> int:
         """Forget ids a block carried more than ``older_than`` s ago, and propose again
         those still not finalized: their block fell below the garbage-collection
         horizon uncommitted (``docs/consensus.md``), so nothing else would finalize
         them. Keeps the carried set bounded by what arrived within ``older_than``."""
         floor = self._clock() - older_than
-        waiting = {m.id for m in unfinalized}
+        waiting = {m.id: m for m in unfinalized}
         carried, local = self._carried, self._local
         count = 0
         for mid, seen in list(carried.items()):
             if seen >= floor:
                 break  # insertion order is the order blocks first carried them
             del carried[mid]
-            if mid in waiting:
+            self._carrier.pop(mid, None)
+            self._parents.pop(mid, None)
+            message = waiting.get(mid)
+            if message is not None:
+                self._parents[mid] = message.parents
                 local[mid] = None
                 count += 1
         return count
@@ -248,47 +290,84 @@ class CommitteeOrderer(Orderer):
         count = 0
         for mid in ids:
             carried.pop(mid, None)
+            self._carrier.pop(mid, None)
             local[mid] = None
             count += 1
         return count
 
-    def new_epoch(self, unfinalized: Sequence[Message]) -> None:
+    def new_epoch(self, unfinalized: Sequence[Approving]) -> None:
         """An epoch ended: its undelivered commits are void, and every message still
         unfinalized is proposed again in the next epoch (``docs/consensus.md`` §12)."""
         self._commits.clear()
         self._carried.clear()
+        self._carrier.clear()
+        self._parents.clear()
         self._foreign.clear()
         self._local.clear()
         for m in unfinalized:
+            self._parents[m.id] = m.parents
             self._local[m.id] = None
 
     def carried(self, block: Block) -> None:
         """A block carries these ids: nobody needs to propose them again."""
-        carried = self._carried
+        carried, carrier = self._carried, self._carrier
         now = self._clock()
+        ref = block.ref
         for mid in block.payload:
-            carried.setdefault(mid, now)
+            if mid not in carried:
+                carried[mid] = now
+                carrier[mid] = ref
             self._local.pop(mid, None)
             self._foreign.pop(mid, None)
 
-    def proposal(self, limit: int) -> list[bytes]:
-        """Ids for this node's next block: its clients' messages, then orphans past grace."""
-        ids: list[bytes] = []
-        local = self._local
-        while local and len(ids) < limit:
-            mid, _ = local.popitem(last=False)
-            if mid not in self._carried:
-                ids.append(mid)
-        floor = self._clock() - self.grace_s
-        foreign = self._foreign
-        while foreign and len(ids) < limit:
-            mid, seen = next(iter(foreign.items()))
-            if seen > floor:
+    def proposal(self, limit: int, precedes: Callable[[BlockRef], bool]) -> list[bytes]:
+        """Ids for this node's next block: its clients' messages, then orphans past
+        grace, each after its parents; ``precedes(block)`` says whether a block is
+        ordered before the proposal (``CausalHistory.precedes``)."""
+        chosen: dict[bytes, None] = {}
+        held: set[bytes] = set()
+        self._take(self._local, None, limit, precedes, chosen, held)
+        self._take(self._foreign, self._clock() - self.grace_s, limit, precedes, chosen, held)
+        self.held = len(held)
+        return list(chosen)
+
+    def _take(self, queue: OrderedDict[bytes, float] | OrderedDict[bytes, None],
+              floor: float | None, limit: int, precedes: Callable[[BlockRef], bool],
+              chosen: dict[bytes, None], held: set[bytes]) -> None:
+        """Move ready ids from the front of ``queue`` (those queued by ``floor``) into
+        ``chosen``; the ones not ready keep their place at the front."""
+        kept: list[tuple[bytes, float | None]] = []
+        carried = self._carried
+        while queue and len(chosen) < limit:
+            mid, seen = next(iter(queue.items()))
+            if floor is not None and seen is not None and seen > floor:
                 break
-            del foreign[mid]
-            if mid not in self._carried:
-                ids.append(mid)
-        return ids
+            del queue[mid]
+            if mid in carried:
+                continue
+            if self._ready(mid, precedes, chosen, held):
+                chosen[mid] = None
+            else:
+                held.add(mid)
+                kept.append((mid, seen))
+        for mid, seen in reversed(kept):
+            queue[mid] = seen  # type: ignore[assignment]  # the value type of this queue
+            queue.move_to_end(mid, last=False)
+
+    def _ready(self, mid: bytes, precedes: Callable[[BlockRef], bool],
+               chosen: dict[bytes, None], held: set[bytes]) -> bool:
+        """Whether every parent of ``mid`` is finalized before a block carrying it."""
+        carrier = self._carrier
+        for parent in self._parents.get(mid, ()):
+            if parent in chosen:
+                continue
+            ref = carrier.get(parent)
+            if ref is not None:
+                if not precedes(ref):
+                    return False
+            elif parent in held or parent in self._local or parent in self._foreign:
+                return False  # queued, not carried: it must go first
+        return True
 
     def backlog(self) -> int:
         return len(self._local) + len(self._foreign)

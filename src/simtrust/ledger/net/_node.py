@@ -51,6 +51,7 @@ from simtrust.ledger import (
 from simtrust.ledger.consensus import (
     Block,
     BlockAccepted,
+    CausalHistory,
     CommittedSubDag,
     Core,
     EquivocationDetected,
@@ -420,7 +421,9 @@ class ConsortiumNode:
         # Messages before the block that names them: links are FIFO, so peers
         # hold the payload when the block arrives and need not pull it.
         self.intake.flush_gossip()
-        block = self.core.propose(now_ms, self.orderer.proposal(self.params.max_ids_per_block))
+        history = CausalHistory(self.core)  # each id after its parents (consensus.md §7.3)
+        ids = self.orderer.proposal(self.params.max_ids_per_block, history.precedes)
+        block = self.core.propose(now_ms, ids)
         # Stored (after the buffered peer blocks it may name) before anyone sees it.
         self.blocks.append([block])
         self._own_latest = block
@@ -604,7 +607,6 @@ class ConsortiumNode:
             self.intake.replay_stash()
         except Rejected as exc:
             log.warning("finalization failed: %s", exc.detail)
-
 
     def _after_finalize(self) -> None:
         """Vote for the checkpoints the ledger just passed, then switch epochs if due."""
