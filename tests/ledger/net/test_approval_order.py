@@ -102,15 +102,21 @@ def test_a_child_of_a_queued_parent_past_the_limit_waits_for_it() -> None:
     assert [b.id] == orderer.proposal(1, Precedes(own))
 
 
-def test_a_local_child_of_a_gossiped_parent_waits_for_the_parents_block() -> None:
-    """The parent is in its grace period (its origin will propose it): the child
-    does not jump ahead of it, and goes once the origin's block precedes."""
-    now = [0.0]
+def _gossiped_parent_and_local_child(now: list[float]) -> tuple[CommitteeOrderer, Msg, Msg]:
+    """A parent gossiped from another validator (grace 2 s) and a local child of it."""
     orderer = CommitteeOrderer(grace_s=2.0, clock=lambda: now[0])
     parent = Msg(_id("gossiped"))
     child = Msg(_id("mine"), (parent.id,))
     orderer.on_solid(parent)
     _mine(orderer, child)
+    return orderer, parent, child
+
+
+def test_a_local_child_of_a_gossiped_parent_waits_for_the_parents_block() -> None:
+    """The parent is in its grace period (its origin will propose it): the child
+    does not jump ahead of it, and goes once the origin's block precedes."""
+    now = [0.0]
+    orderer, parent, child = _gossiped_parent_and_local_child(now)
     assert [] == orderer.proposal(10, Precedes())
     origin = _block(7, [parent.id])
     orderer.carried(origin)
@@ -121,11 +127,7 @@ def test_an_orphan_past_grace_goes_before_its_child_a_round_later() -> None:
     """The origin crashed: the orphan is proposed after grace; its local child
     (scanned first) follows in the next block, whose history holds ours."""
     now = [0.0]
-    orderer = CommitteeOrderer(grace_s=2.0, clock=lambda: now[0])
-    parent = Msg(_id("orphan"))
-    child = Msg(_id("mine"), (parent.id,))
-    orderer.on_solid(parent)
-    _mine(orderer, child)
+    orderer, parent, child = _gossiped_parent_and_local_child(now)
     now[0] = 3.0
     assert [parent.id] == orderer.proposal(10, Precedes())
     own = _block(4, [parent.id])
@@ -157,3 +159,21 @@ def test_a_requeued_parent_goes_first_again() -> None:
     orderer.carried(behind)
     assert 2 == orderer.requeue(behind.payload)
     assert [a.id, b.id] == orderer.proposal(10, Precedes())
+
+
+def test_commits_applied_before_a_restart_release_children_without_going_to_the_ledger() -> (
+    None
+):
+    """A restarted node replays commits it applied before: they are not handed to the
+    ledger again, but their ids count as finalized (their blocks may be forgotten)."""
+    parent = Msg(_id("parent"))
+    child = Msg(_id("child"), (parent.id,))
+    orderer = CommitteeOrderer(clock=lambda: 0.0)
+    orderer.restore(9, [child])
+    old = _block(2, [parent.id])
+    orderer.carried(old)
+    sub = CommittedSubDag(0, old.ref, 4, 0, (old.ref,), (parent.id,))
+    assert 0 == orderer.push([sub], applied=4)
+    assert [] == orderer.take_commits()
+    assert [child.id] == orderer.proposal(10, Precedes())
+    assert 1 == orderer.push([sub], applied=3)

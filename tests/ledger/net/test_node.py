@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from simtrust.ledger import Ed25519Signer
-from simtrust.ledger.consensus import Block
+from simtrust.ledger.consensus import Block, BlockRef
 from simtrust.ledger.net import ConsortiumNode, NetworkGenesis, NodeKeys
 from simtrust.store import SqliteDatabase
 
@@ -69,8 +70,8 @@ def test_a_block_naming_a_message_nobody_holds_is_never_committed(
         honest_proposal = nodes[3].orderer.proposal
         injected: list[bytes] = []
 
-        def lying_proposal(limit: int) -> list[bytes]:
-            ids = honest_proposal(limit)
+        def lying_proposal(limit: int, precedes: Callable[[BlockRef], bool]) -> list[bytes]:
+            ids = honest_proposal(limit, precedes)
             if not injected:
                 injected.append(fake)
                 return [*ids, fake]

@@ -6,9 +6,9 @@ adapter hands them to :class:`simtrust.ledger.LedgerNode` through the
 need a block. A message submitted by this node's clients goes into its next
 block; one that arrived by gossip is proposed too if no block has carried it
 after a grace period (its origin may have crashed). Either waits until each
-parent it approves is finalized before it (``docs/consensus.md`` §7.3). Blocks are persisted in
-acceptance order (table ``ledger_net_blocks``) so a restarted node replays
-them into a fresh core and re-derives the same commits.
+parent it approves is ordered before it (``docs/consensus.md`` §7.3). Blocks
+are persisted in acceptance order (table ``ledger_net_blocks``) so a restarted
+node replays them into a fresh core and re-derives the same commits.
 """
 
 from __future__ import annotations
@@ -239,10 +239,16 @@ class CommitteeOrderer(Orderer):
         """While on, messages that become solid came from this node's own clients."""
         self._origin_local = on
 
-    def push(self, subs: Iterable[CommittedSubDag], round_offset: int = 0) -> None:
+    def push(self, subs: Iterable[CommittedSubDag], round_offset: int = 0,
+             applied: int = -1) -> int:
+        """Hand commits to the ledger, but only those above ledger round ``applied``
+        (the earlier ones, replayed after a restart, were applied before it); all of
+        them mark their ids finalized. Returns how many were handed over."""
         commits = [LedgerCommit.of(s, round_offset) for s in subs]
         self._finalized(commits)
-        self._commits.extend(commits)
+        fresh = [c for c in commits if c.round > applied]
+        self._commits.extend(fresh)
+        return len(fresh)
 
     def push_synced(self, commits: Iterable[LedgerCommit]) -> None:
         """Commits installed from a certified history (snapshot sync), ledger rounds."""

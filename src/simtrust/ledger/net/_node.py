@@ -231,14 +231,14 @@ class ConsortiumNode:
                 self._own_latest = block
                 break
         applied = self._last_applied_round()
-        fresh: list[CommittedSubDag] = []
+        replayed: list[CommittedSubDag] = []
         for out in outputs:
             if isinstance(out, BlockAccepted):
                 self.orderer.carried(out.block)
-            elif isinstance(out, CommittedSubDag) and self._round_offset + out.round > applied:
-                fresh.append(out)
-        self.stats["replayed_commits"] = len(fresh)
-        self.orderer.push(fresh, self._round_offset)
+            elif isinstance(out, CommittedSubDag):
+                replayed.append(out)
+        # Commits applied before the restart only tell the orderer what is finalized.
+        self.stats["replayed_commits"] = self.orderer.push(replayed, self._round_offset, applied)
         self._apply_commits()
 
     def __repr__(self) -> str:
