@@ -28,7 +28,7 @@ import importlib.util
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,10 +41,12 @@ from simtrust.bootstrap import BootstrapServices, build_bootstrap
 from simtrust.config import Settings, load_settings
 from simtrust.crypto import Keyring
 from simtrust.detect import (
+    LOCATION,
     Alert,
     DetectionService,
     EventFollower,
     FraudCases,
+    SimEvent,
     SimEventLog,
     TacDatabaseFile,
     storm_guard_from,
@@ -121,6 +123,7 @@ from simtrust.streams import (
 from simtrust.subscriber import (
     AttachDecision,
     AttachEngine,
+    DecisionRow,
     Sim,
     SimState,
     SubscriberServices,
@@ -237,6 +240,7 @@ class Runtime:
         self._built: dict[str, Any] = {}
         self._suspended_attach: AttachEngine | None = None
         self._location_detect: DetectionService | None = None
+        self._events_with_decisions = False
         self._order: list[Any] = []
         self._consortium_stamp = 0
         self._lock = threading.RLock()
@@ -330,6 +334,7 @@ class Runtime:
         def build() -> SubscriberServices:
             services = build_services(self.db, self.keyring, self.audit, self.clock,
                                       sinks=[WebhookSink(), MqttSink(self.settings.mqtt_url)])
+            services.attach.add_recorder(self._attach_events)
             services.attach.add_listener(self._attach_event)
             return services
 
@@ -535,8 +540,10 @@ class Runtime:
         return self._once("sim_events", lambda: SimEventLog(self.db))
 
     def forward_sim_events(self) -> None:
-        """This process (an API worker) hands its per-SIM events to the serving process."""
+        """This process (an API worker) hands its per-SIM events to the serving process;
+        attach decisions' events are written in the transaction of their audit records."""
         self.detect.forward_to(self.sim_events)
+        self._events_with_decisions = True
 
     def follow_sim_events(self) -> EventFollower:
         """This process (``simtrust serve``) detects over the events the workers forward;
@@ -555,10 +562,31 @@ class Runtime:
         sim = attach.sim_view(imsi)
         return sim is not None and sim.state is SimState.SUSPENDED
 
+    def _attach_events(self, rows: Sequence[DecisionRow]) -> None:
+        """Forwarding (an API worker), recorded attach decisions' location events go to
+        the shared SIM event stream inside the transaction that stores the decisions'
+        audit records: one commit for both, not a second group commit per decision
+        (docs/decisions/api-http-stack.md)."""
+        if not self._events_with_decisions:
+            return
+        at = self.clock().timestamp()
+        events = []
+        for _at, tenant, _iccid, imsi, imei, plmn, *_rest in rows:
+            try:
+                events.append(SimEvent(at, imsi_digits(imsi), LOCATION, plmn=plmn, imei=imei,
+                                       tenant=tenant or ""))
+            except SimtrustError:
+                continue
+        if events:
+            self.detect.observe_sims(events)
+
     def _attach_event(self, decision: AttachDecision) -> None:
         """Every attach decision (API, RADIUS, S6a ULR) as a location event of the SIM
         (``DetectionService.observe_location``: no event object for a SIM seen again
-        where it was; the detection service, once built, is never replaced)."""
+        where it was; the detection service, once built, is never replaced). An API
+        worker's were written with the decisions (:meth:`_attach_events`)."""
+        if self._events_with_decisions:
+            return
         try:
             imsi = imsi_digits(decision.imsi)
         except SimtrustError:

@@ -19,6 +19,7 @@ from simtrust.detect._cases import VERDICTS, FraudCases
 from simtrust.detect._engine import Detector, Thresholds
 from simtrust.detect._eventlog import EventFollower, QueuedSimEventLog, SimEventLog
 from simtrust.detect._events import (
+    LOCATION,
     MAX_DESTINATIONS,
     SESSION_KINDS,
     VOICE_KINDS,
@@ -61,6 +62,7 @@ __all__ = [
     "EVENT_KINDS",
     "FEATURES",
     "FRAUD_ALERT_KINDS",
+    "LOCATION",
     "MAX_DESTINATIONS",
     "RECORD_FIELDS",
     "SESSION_KINDS",

@@ -29,7 +29,7 @@ from simtrust.subscriber._allocations import (
 from simtrust.subscriber._attach import AttachDecision, AttachEngine, DeferredDecisions, Reason
 from simtrust.subscriber._auc_service import AuthService, aka_functions
 from simtrust.subscriber._blocklist import Blocklist, BlocklistEntry, BlockMatch, missing_block
-from simtrust.subscriber._decision_log import decision_history
+from simtrust.subscriber._decision_log import DecisionRow, decision_history
 from simtrust.subscriber._directory import SubscriberDirectory
 from simtrust.subscriber._errors import ImportRejected, NotImplementedHere, RowError
 from simtrust.subscriber._hn_keys import HomeNetworkKey, HomeNetworkKeys
@@ -103,6 +103,7 @@ __all__ = [
     "Blocklist",
     "BlocklistEntry",
     "BulkOutcome",
+    "DecisionRow",
     "DeferredDecisions",
     "Device",
     "DeviceGroup",

@@ -32,9 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 
 from simtrust.alerts import AlertDispatcher
@@ -46,7 +44,14 @@ from simtrust.subscriber._addresses import AddressBook
 from simtrust.subscriber._alerts import SwapAlert
 from simtrust.subscriber._blocklist import Blocklist, BlocklistIndex
 from simtrust.subscriber._changes import OVERLAP
-from simtrust.subscriber._decision_log import DecisionRow, batch_entries, record_entry
+from simtrust.subscriber._decision import STATE_REASON, AttachDecision, Reason
+from simtrust.subscriber._decision_log import (
+    DecisionRecorder,
+    DecisionRow,
+    batch_entries,
+    record_entry,
+    store_decisions,
+)
 from simtrust.subscriber._inventory import Inventory
 from simtrust.subscriber._model import (
     AttachPolicy,
@@ -59,67 +64,6 @@ from simtrust.subscriber._model import (
 from simtrust.subscriber._sim_view import SimView, read_views
 
 __all__ = ["AttachDecision", "AttachEngine", "Reason"]
-
-
-class Reason(StrEnum):
-    """Stable reason codes of attach decisions."""
-
-    OK = "ok"
-    OK_TEST = "ok-test-state"
-    OK_BOUND = "ok-first-use-bound"
-    OK_SWAP_ALERTED = "ok-sim-swap-alerted"
-    WOULD_BIND = "ok-would-bind"
-    UNKNOWN_SIM = "unknown-sim"
-    SIM_INVENTORY = "sim-inventory"
-    SIM_SUSPENDED = "sim-suspended"
-    SIM_TERMINATED = "sim-terminated"
-    IMEI_BLOCKED = "imei-blocklisted"
-    TAC_BLOCKED = "tac-blocklisted"
-    ROAMING = "roaming-not-permitted"
-    DEVICE_BOUND = "device-bound-to-other-sim"
-    SIM_SWAP = "sim-swap"
-    SIM_SWAP_SUSPENDED = "sim-swap-suspended"
-    UNKNOWN_DEVICE = "unknown-device"
-    FOREIGN_DEVICE = "device-of-other-tenant"
-    ADDRESS = "address-unavailable"
-
-
-_STATE_REASON = {
-    SimState.INVENTORY: Reason.SIM_INVENTORY,
-    SimState.SUSPENDED: Reason.SIM_SUSPENDED,
-    SimState.TERMINATED: Reason.SIM_TERMINATED,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class AttachDecision:
-    """The answer: ``allowed`` with a stable ``reason`` code and a sentence."""
-
-    allowed: bool
-    reason: str
-    detail: str
-    imsi: str
-    imei: str
-    serving_plmn: str
-    iccid: str | None = None
-    tenant_id: str | None = None
-    address: str | None = None
-    swap: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "allowed": self.allowed,
-            "decision": "allow" if self.allowed else "deny",
-            "reason": self.reason,
-            "detail": self.detail,
-            "imsi": self.imsi,
-            "imei": self.imei,
-            "serving_plmn": self.serving_plmn,
-            "iccid": self.iccid,
-            "tenant_id": self.tenant_id,
-            "address": self.address,
-            "swap": self.swap,
-        }
 
 
 _MISSING: Any = object()
@@ -167,6 +111,7 @@ class AttachEngine:
         self._next_sync = time.monotonic() + sync_interval
         self.decisions = 0
         self._listeners: list[Callable[[AttachDecision], None]] = []
+        self._recorders: list[DecisionRecorder] = []
         self._deferred = threading.local()
         inventory.subscribe(self._on_change)
 
@@ -180,6 +125,11 @@ class AttachEngine:
         SIM); a listener runs on the deciding thread, so it must be quick.
         """
         self._listeners.append(listener)
+
+    def add_recorder(self, recorder: DecisionRecorder) -> None:
+        """Call ``recorder(rows)`` with recorded decisions' rows (not dry runs) inside the
+        transaction that stores their audit records: what it writes commits with them."""
+        self._recorders.append(recorder)
 
     # -- the decision ----------------------------------------------------------
 
@@ -219,7 +169,7 @@ class AttachEngine:
                               "no SIM with this IMSI", imsi, imei_s, plmn)
         base = (imsi, imei_s, plmn)
         if sim.state is not SimState.ACTIVE and sim.state is not SimState.TEST:
-            return self._done(actor, dry_run, False, _STATE_REASON[sim.state],
+            return self._done(actor, dry_run, False, STATE_REASON[sim.state],
                               f"SIM is {sim.state}", *base, sim)
         index = self._index if self._index is not None else self._load_index()
         blocked = index.match(imei_s[:14], sim.tenant_id)
@@ -322,8 +272,8 @@ class AttachEngine:
         if sync is not None or self._inv.db.in_transaction:
             # Inside a transaction (a new binding) the record commits with it; the
             # group's leader could not take the store while this thread holds it.
-            self._inv.audit.append_many([*(sync or []), record_entry(actor, row)],
-                                        durable=True)
+            store_decisions(self._inv.db, self._inv.audit,
+                            [*(sync or []), record_entry(actor, row)], [row], self._recorders)
         else:
             rows: list[tuple[str, DecisionRow]] | None = getattr(self._deferred, "rows", None)
             if rows is not None:
@@ -456,7 +406,8 @@ class AttachEngine:
             entries = batch_entries(queued)
         else:
             entries = [record_entry(actor, row) for actor, row in queued]
-        self._inv.audit.append_many(entries, durable=True)
+        store_decisions(self._inv.db, self._inv.audit, entries,
+                        [row for _actor, row in queued], self._recorders)
 
     # -- cache -------------------------------------------------------------------
 

@@ -12,19 +12,22 @@ their own ``attach.decide`` record, appended with the change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from simtrust.audit import AuditEntry, AuditEvent, AuditLog
+from simtrust.store import Database
 
 __all__ = [
     "COLUMNS",
     "ROWS_PER_RECORD",
+    "DecisionRecorder",
     "DecisionRow",
     "batch_entries",
     "decision_history",
     "record_entry",
+    "store_decisions",
 ]
 
 #: The fields of one decision row, in order.
@@ -33,6 +36,23 @@ ROWS_PER_RECORD = 256
 
 #: (at ISO-8601, tenant, ICCID, IMSI, IMEI, serving PLMN, allow|deny, reason, address)
 DecisionRow = tuple[str, str | None, str | None, str, str, str, str, str, str | None]
+#: Called with decisions' rows inside the transaction that stores their audit records.
+DecisionRecorder = Callable[[Sequence[DecisionRow]], None]
+
+
+def store_decisions(
+    db: Database, audit: AuditLog, entries: Sequence[AuditEntry], rows: Sequence[DecisionRow],
+    recorders: Sequence[DecisionRecorder],
+) -> None:
+    """Append ``entries`` durably; what ``recorders`` write for ``rows`` commits with them
+    (one transaction and one commit, not one more per recorder)."""
+    if not recorders:
+        audit.append_many(entries, durable=True)
+        return
+    with db.transaction(durable=True):
+        audit.append_many(entries, durable=True)
+        for recorder in recorders:
+            recorder(rows)
 
 
 def record_entry(actor: str, row: DecisionRow) -> AuditEntry:
