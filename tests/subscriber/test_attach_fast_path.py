@@ -12,6 +12,7 @@ import pytest
 from simtrust.api.routes.subscriber import AttachIn
 from simtrust.errors import Conflict
 from simtrust.runtime import Runtime
+from simtrust.subscriber import decision_history
 
 from .conftest import TENANT, imei, imsi
 from .test_api import sim_body
@@ -115,3 +116,28 @@ def test_a_failed_decision_answers_a_problem(api: Any, fleet: dict[str, dict[str
     bad_imsi = api.post(URL, json=_body(imsi="12"), headers=fleet["operator"])
     assert (400, "application/problem+json") == (bad_imsi.status_code,
                                                  bad_imsi.headers["content-type"])
+
+
+def test_a_decision_from_memory_is_answered_once_stored(
+    api: Any, fleet: dict[str, dict[str, str]], sqlite_runtime: Runtime,
+) -> None:
+    """A bound pair is decided on the event loop; its answer comes after the committer
+    stored it; a failed store answers the app's problem."""
+    assert 200 == api.post(URL, json=_body(), headers=fleet["operator"]).status_code  # binds
+    engine = sqlite_runtime.subscriber.attach
+    audit = sqlite_runtime.subscriber.inventory.audit
+    stored = len(decision_history(audit, tenant_id=None))
+    held = mock.patch.object(engine, "decide_held", wraps=engine.decide_held).start()
+    commit = mock.patch.object(engine, "commit_deferred", wraps=engine.commit_deferred).start()
+    try:
+        again = api.post(URL, json=_body(), headers=fleet["operator"])
+        assert (1, 1) == (held.call_count, commit.call_count)
+        assert (200, "ok") == (again.status_code, again.json()["reason"])
+        assert stored + 1 == len(decision_history(audit, tenant_id=None))
+        commit.side_effect = Conflict("store busy", reason="test")
+        refused = api.post(URL, json=_body(), headers=fleet["operator"])
+    finally:
+        mock.patch.stopall()
+    assert (409, "application/problem+json") == (refused.status_code,
+                                                 refused.headers["content-type"])
+    assert stored + 1 == len(decision_history(audit, tenant_id=None))

@@ -99,6 +99,19 @@ class AddressBook:
         self._by_imsi[imsi] = address
         return address
 
+    def held_lease(
+        self, imsi: str, apn: str | None, static_ip: str | None
+    ) -> tuple[bool, str | None]:
+        """``(True, address)`` when :meth:`assign` would answer from memory alone (the
+        SIM's cached, unchanged lease, or none to give: no static address, no APN),
+        else ``(False, None)``."""
+        current = self._by_imsi.get(imsi, "")  # "": not cached (None is: no lease)
+        if current and (static_ip is None or current == static_ip):
+            return True, current
+        if current is None and static_ip is None and apn is None:
+            return True, None
+        return False, None
+
     def leases(self, tenant_id: str | None = None, limit: int = 1000) -> list[Lease]:
         sql = "SELECT address, imsi, tenant_id, apn, kind FROM sub_leases"
         params: list[Any] = []

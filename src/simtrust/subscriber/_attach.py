@@ -24,6 +24,8 @@ appended durably in the transaction of their change. A caller deciding a burst
 of requests on one thread wraps them in :meth:`AttachEngine.deferred_audit`:
 their records join the group commit as one submission when the block ends,
 and the block ends only once they are on disk (the caller answers after it).
+:meth:`AttachEngine.decide_held` decides from memory alone for an event loop, or
+declines (a cache miss or a write); its rows are stored later the same way.
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ __all__ = ["AttachDecision", "AttachEngine", "Reason"]
 _MISSING: Any = object()
 # the decisions of a deferred_audit block held for commit_deferred, and their rows
 DeferredDecisions = tuple[list[tuple[str, DecisionRow]], list[AttachDecision]]
+
+
+class _WouldBlock(Exception):
+    """Deciding needs the store (a cache miss, a write, the change feed due)."""
 
 
 class AttachEngine:
@@ -149,6 +155,7 @@ class AttachEngine:
         imei = equipment.imei if isinstance(equipment, ImeiSv) else equipment
         plmn = serving_plmn if isinstance(serving_plmn, Plmn) else Plmn.parse(serving_plmn)
         if time.monotonic() >= self._next_sync:
+            self._may_block()
             self.sync()
         for _attempt in range(3):
             try:
@@ -157,6 +164,34 @@ class AttachEngine:
                 # Another writer bound this SIM or device between our read and write.
                 self._drop_bindings(imsi_v.value, imei.value)
         return self._decide(imsi_v.value, imei, plmn, actor, dry_run)
+
+    def decide_held(
+        self, imsi: Imsi | str, equipment: Imei | ImeiSv | str, serving_plmn: Plmn | str,
+        *, actor: str = "attach", dry_run: bool = False,
+    ) -> tuple[AttachDecision, DeferredDecisions] | None:
+        """:meth:`decide` from memory alone, for a thread that must not wait (an event
+        loop): the decision and its audit rows, not yet stored (store them with
+        :meth:`commit_deferred`, answer after it). None, with nothing done, when
+        deciding needs the store (a cache miss, a binding, a SIM swap, a new lease,
+        the change feed due): decide that one with :meth:`decide` on a thread."""
+        held: list[DeferredDecisions] = []
+        local = self._deferred
+        local.inline = True
+        try:
+            with self.deferred_audit(held):
+                decision = self.decide(imsi, equipment, serving_plmn, actor=actor,
+                                       dry_run=dry_run)
+        except _WouldBlock:
+            self.decisions -= 1
+            return None
+        finally:
+            local.inline = False
+        return decision, held[0]
+
+    def _may_block(self, needed: bool = True) -> None:
+        """Stop a decision of :meth:`decide_held` where it would use the store."""
+        if needed and getattr(self._deferred, "inline", False):
+            raise _WouldBlock
 
     def _decide(
         self, imsi: str, imei: Imei, plmn: Plmn, actor: str, dry_run: bool
@@ -241,13 +276,17 @@ class AttachEngine:
         imei: str, plmn: Plmn, *, swap: bool = False, sync: list[AuditEntry] | None = None,
     ) -> AttachDecision:
         address = None
-        if not dry_run:
+        if not dry_run and getattr(self._deferred, "inline", False):
+            held, address = self.addresses.held_lease(sim.imsi, sim.apn, sim.static_ip)
+            self._may_block(not held)
+        elif not dry_run:
             try:
                 address = self.addresses.assign(sim.imsi, sim.tenant_id, sim.apn, sim.static_ip)
             except SimtrustError as exc:
                 return self._done(actor, dry_run, False, Reason.ADDRESS, exc.detail,
                                   sim.imsi, imei, plmn, sim, sync=sync)
         else:
+            self._may_block()
             address = self.addresses.address_of(sim.imsi)
         return self._done(actor, dry_run, True, reason, detail, sim.imsi, imei, plmn, sim,
                           address=address, swap=swap, sync=sync)
@@ -322,6 +361,7 @@ class AttachEngine:
         self, actor: str, mode: BindingMode, sim: SimView, imei: str, plmn: Plmn, *,
         swap: bool, event: list[AuditEntry] | None,
     ) -> AttachDecision:
+        self._may_block()
         inv = self._inv
         bound = AuditEntry(
             actor=actor, action="binding.create", subject=f"sim:{sim.iccid}",
@@ -379,6 +419,7 @@ class AttachEngine:
         """Submit the alert; return its audit record (appended with the decision)."""
         if dry_run:
             return None
+        self._may_block()
         at = self._clock()
         self.alerts.submit(SwapAlert(
             kind=kind, tenant_id=sim.tenant_id, imsi=sim.imsi, iccid=sim.iccid, imei=imei,
@@ -439,6 +480,7 @@ class AttachEngine:
     def _sim(self, imsi: str) -> SimView | None:
         view = self._sims.get(imsi, _MISSING)
         if view is _MISSING:
+            self._may_block()
             view = self._keep_views(read_views(self._inv.db, [imsi]))[imsi]
         return view  # type: ignore[no-any-return]
 
@@ -457,6 +499,7 @@ class AttachEngine:
     def _bindings_of_sim(self, iccid: str) -> dict[str, BindingMode]:
         found = self._sim_bindings.get(iccid)
         if found is None:
+            self._may_block()
             found = {str(i): BindingMode(m) for i, m in self._inv.db.query(
                 "SELECT imei, mode FROM sub_bindings WHERE iccid = ?", (iccid,)
             )}
@@ -468,6 +511,7 @@ class AttachEngine:
     def _bindings_of_device(self, imei: str) -> dict[str, BindingMode]:
         found = self._dev_bindings.get(imei)
         if found is None:
+            self._may_block()
             found = {str(c): BindingMode(m) for c, m in self._inv.db.query(
                 "SELECT iccid, mode FROM sub_bindings WHERE imei = ?", (imei,)
             )}
@@ -480,6 +524,7 @@ class AttachEngine:
         found = self._devices.get(imei)
         if found is not None:
             return found
+        self._may_block()
         value = {str(t): None if g is None else int(g) for t, g in self._inv.db.query(
             "SELECT tenant_id, group_id FROM sub_devices WHERE imei = ?", (imei,)
         )}
@@ -491,16 +536,19 @@ class AttachEngine:
     def _group(self, group_id: int) -> DeviceGroup:
         group = self._groups.get(group_id)
         if group is None:
+            self._may_block()
             group = self._groups[group_id] = self._inv.get_group(group_id)
         return group
 
     def _policy(self, tenant_id: str) -> AttachPolicy:
         policy = self._policies.get(tenant_id)
         if policy is None:
+            self._may_block()
             policy = self._policies[tenant_id] = self._inv.policy(tenant_id)
         return policy
 
     def _load_index(self) -> BlocklistIndex:
+        self._may_block()
         index = self._index = self._blocklist.index()
         return index
 
