@@ -38,6 +38,9 @@ def test_validators_finalize_one_order_and_a_restarted_one_catches_up(
             assert set(orders[0]) == {r.message_id for r in results} | second_ids
             # an empty round may commit between reads: wait for the states to meet
             await wait_until(lambda: 1 == len({n.ledger.snapshot() for n in nodes}))
+            # Node 2 held its messages until the block carrying their parent preceded its
+            # proposal (consensus.md §7.3); with everything finalized it holds none.
+            assert all(0 == n.status()["held_for_parents"] for n in nodes)
 
             # Validator 3 stops; the other three keep finalizing.
             await net.stop(3)

@@ -354,6 +354,7 @@ class ConsortiumNode:
             "held_blocks": len(self.gate),
             "inbox": len(self.intake.inbox),
             "backlog": self.orderer.backlog(),
+            "held_for_parents": self.orderer.held,  # consensus.md §7.3
             "links": self.net.connected(),
             "paused": self.net.paused,
             "peers": {
