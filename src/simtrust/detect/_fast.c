@@ -112,7 +112,41 @@ dset(PyObject *dev, int a, PyObject *v)
     return PyObject_SetAttr(dev, names[a], v);
 }
 
-static PyObject *k_zero, *k_one, *k_six, *k_ten;
+static PyObject *k_zero, *k_one, *k_six, *k_ten, *f_zero, *f_one;
+
+/* Item k of list lst (an exact float, checked before anything is written) becomes v.
+ * A float that only the list holds (reference count 1: nothing else can see it) is
+ * given the new value in place, so a device's contact moments and flood counters stay
+ * where they were made instead of moving to a new allocation at every record; any
+ * other is replaced by a new float, as Python's `lst[k] = v` would. */
+static inline int
+put_float(PyObject *lst, Py_ssize_t k, double v)
+{
+    PyObject *old = PyList_GET_ITEM(lst, k);
+    if (Py_REFCNT(old) == 1 && PyFloat_CheckExact(old)) {
+        ((PyFloatObject *)old)->ob_fval = v;
+        return 0;
+    }
+    PyObject *f = PyFloat_FromDouble(v);
+    if (f == NULL)
+        return -1;
+    PyList_SET_ITEM(lst, k, f);
+    Py_DECREF(old);
+    return 0;
+}
+
+/* 0.0 and 1.0 are shared (observe's literals are one object each too): a new flood
+ * entry's flow count, unanswered count and quiet-until are not allocations of their own */
+static inline PyObject *
+const_float(double v)
+{
+    PyObject *c = v == 1.0 ? f_one : v == 0.0 && !signbit(v) ? f_zero : NULL;
+    if (c != NULL) {
+        Py_INCREF(c);
+        return c;
+    }
+    return PyFloat_FromDouble(v);
+}
 
 static int
 fattr(PyObject *o, int name, double *out)
@@ -638,31 +672,35 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
             goto done;
     }
     if (e == NULL) {
-        PyObject *lst = Py_BuildValue("[dddOdd]", e0, e1, e2, start_o, e4, e5);
+        PyObject *lst = PyList_New(6);
         if (lst == NULL)
             goto done;
+        double vals[6] = {e0, e1, e2, 0.0, e4, e5};
+        for (int k = 0; k < 6; k++) {
+            PyObject *f = k == 3 ? (Py_INCREF(start_o), start_o)
+                                 : k == 0 || k == 2 ? PyFloat_FromDouble(vals[k])
+                                                    : const_float(vals[k]);
+            if (f == NULL) {
+                Py_DECREF(lst);
+                goto done;
+            }
+            PyList_SET_ITEM(lst, k, f);
+        }
         PyObject_GC_UnTrack(lst);  /* floats only: no cycle through it */
         int bad = PyDict_SetItem(dst_cur, dst, lst) < 0;
         Py_DECREF(lst);
         if (bad)
             goto done;
     } else {
-        double vals[3] = {e0, e1, e2};
-        for (int k = 0; k < 3; k++) {
-            PyObject *f = PyFloat_FromDouble(vals[k]);
-            if (f == NULL)
-                goto done;
-            PyList_SetItem(e, k, f); /* steals f */
-        }
-        if (unanswered) {
-            PyObject *f = PyFloat_FromDouble(e4);
-            if (f == NULL)
-                goto done;
-            PyList_SetItem(e, 4, f);
-        }
+        if (put_float(e, 0, e0) < 0 || put_float(e, 1, e1) < 0 || put_float(e, 2, e2) < 0 ||
+            (unanswered && put_float(e, 4, e4) < 0))
+            goto done;
     }
     if (beacon_new) {
-        PyObject *lst = Py_BuildValue("[OOddd]", start_o, start_o, 0.0, 0.0, 0.0);
+        /* the moments are floats of their own, made together, updated in place */
+        PyObject *lst = PyFloat_CheckExact(start_o)
+                            ? Py_BuildValue("[Odddd]", start_o, start, 0.0, 0.0, 0.0)
+                            : Py_BuildValue("[OOddd]", start_o, start_o, 0.0, 0.0, 0.0);
         if (lst == NULL)
             goto done;
         PyObject_GC_UnTrack(lst);
@@ -671,15 +709,15 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         if (bad)
             goto done;
     } else if (beacon_upd) {
-        Py_INCREF(start_o);
-        PyList_SetItem(b, 1, start_o);
-        double vals[3] = {b_nb, b_mean, b_m2};
-        for (int j = 0; j < 3; j++) {
-            PyObject *f = PyFloat_FromDouble(vals[j]);
-            if (f == NULL)
+        if (PyFloat_CheckExact(start_o)) {  /* b[1] is an exact float (checked) */
+            if (put_float(b, 1, start) < 0)
                 goto done;
-            PyList_SetItem(b, 2 + j, f);
+        } else {
+            Py_INCREF(start_o);
+            PyList_SetItem(b, 1, start_o);
         }
+        if (put_float(b, 2, b_nb) < 0 || put_float(b, 3, b_mean) < 0 || put_float(b, 4, b_m2) < 0)
+            goto done;
     }
     rc = 1;
 done:
@@ -702,6 +740,193 @@ done:
     Py_XDECREF(beacons);
     Py_XDECREF(time_on);
     return rc;
+}
+
+/* Reading ahead. The batch's devices come in no order and each device's state is a
+ * few dozen small objects of its own (the slots' values, the window dictionaries and
+ * their tables, a destination's flood entry and contact moments), so the records wait
+ * on memory far more than they compute: a record's first read of each object is a
+ * cache miss, and each object is found only through the one before it. While record i
+ * is taken, the objects of the records a few places later are asked for, one link
+ * further down the chain the nearer the record is: its device (AHEAD_DEV places on),
+ * the values of the device's slots (AHEAD_SLOTS), the tables of its dictionaries
+ * (AHEAD_TABLES), the record destination's contact moments and flood entry and the
+ * previous 10 s window's entries, which a window roll releases (AHEAD_VALUES), their
+ * item arrays (AHEAD_ITEMS) and their items (AHEAD_FLOATS). Only what the device holds
+ * at that moment is followed (the devs list holds each device, the device its
+ * containers) and nothing is written, called or counted: a prefetch is a hint to the
+ * processor, so what each record does is unchanged. */
+#define AHEAD_DEV 10
+#define AHEAD_SLOTS 7
+#define AHEAD_TABLES 5
+#define AHEAD_VALUES 3
+#define AHEAD_ITEMS 2
+#define AHEAD_FLOATS 1
+#define LINE 64
+#define PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+
+static const int ahead_slots[] = {
+    A_learn, A_t_first, A_t_last, A_w10, A_w60, A_by_cur, A_by_prev, A_th_vol, A_h_dpk,
+    A_h_dflows, A_h_dbytes, A_dst_cur, A_dst_prev, A_known, A_brd_cur, A_syn_cur,
+    A_beacons, A_th_breadth, A_brd_prev,
+};
+static const int ahead_dicts[] = {A_dst_cur, A_dst_prev, A_known, A_beacons};
+
+/* the device's slots at their offsets, when its type is the one resolved (else NULL) */
+static inline __attribute__((always_inline)) char *
+ahead_slots_of(PyObject *dev)
+{
+    PyTypeObject *tp = Py_TYPE(dev);
+    if (tp != slot_type || tp->tp_version_tag != slot_tag ||
+        !(tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG))
+        return NULL;
+    return (char *)dev;
+}
+
+static inline __attribute__((always_inline)) PyObject *
+ahead_slot(char *base, int a)
+{
+    return *(PyObject **)(base + slot_off[a]);
+}
+
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+/* CPython 3.11 and 3.12's dictionary table (Include/internal/pycore_dict.h) */
+typedef struct {
+    Py_ssize_t dk_refcnt;
+    uint8_t dk_log2_size, dk_log2_index_bytes, dk_kind;
+    uint32_t dk_version;
+    Py_ssize_t dk_usable, dk_nentries;
+    char dk_indices[];
+} ahead_keys;
+#define AHEAD_KEYS_UNICODE 1
+
+/* The value d holds under this very key object (an exact str), found by the table's
+ * own probe sequence reading only, or NULL (not found, another table kind, too many
+ * probes): a guess that may miss, never a lookup (no comparison is called). */
+static inline __attribute__((always_inline)) PyObject *
+ahead_peek(PyObject *d, PyObject *key)
+{
+    if (!PyDict_CheckExact(d) || ((PyDictObject *)d)->ma_values != NULL)
+        return NULL;
+    const ahead_keys *k = (const ahead_keys *)((PyDictObject *)d)->ma_keys;
+    Py_hash_t h = ((PyASCIIObject *)key)->hash;
+    if (k->dk_kind != AHEAD_KEYS_UNICODE || h == -1 || k->dk_log2_size >= 32)
+        return NULL;
+    size_t mask = ((size_t)1 << k->dk_log2_size) - 1, perturb = (size_t)h;
+    size_t j = (size_t)h & mask;
+    const PyObject *const *entries =
+        (const PyObject *const *)(k->dk_indices + ((size_t)1 << k->dk_log2_index_bytes));
+    for (int tries = 0; tries < 8; tries++) {
+        Py_ssize_t ix = k->dk_log2_size < 8 ? ((const int8_t *)k->dk_indices)[j]
+                        : k->dk_log2_size < 16 ? ((const int16_t *)k->dk_indices)[j]
+                                               : ((const int32_t *)k->dk_indices)[j];
+        if (ix == -1)
+            return NULL;
+        if (ix >= 0 && ix < k->dk_nentries && entries[2 * ix] == key)
+            return (PyObject *)entries[2 * ix + 1];
+        perturb >>= 5;
+        j = (j * 5 + perturb + 1) & mask;
+    }
+    return NULL;
+}
+#else
+static inline PyObject *
+ahead_peek(PyObject *d, PyObject *key)
+{
+    return NULL;
+}
+#endif
+
+/* a list's object (depth 0), its item array (1) or its items (2) */
+static inline __attribute__((always_inline)) void
+ahead_list(PyObject *v, int depth)
+{
+    if (v == NULL)
+        return;
+    if (depth == 0) {  /* not read yet: whatever it is, its first bytes */
+        PREFETCH((char *)v - 2 * sizeof(void *));  /* a list's collector header */
+        PREFETCH((char *)v + sizeof(PyListObject) - 1);
+        return;
+    }
+    if (!PyList_CheckExact(v))
+        return;
+    if (depth == 1) {
+        PREFETCH(((PyListObject *)v)->ob_item);
+    } else {
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(v) && k < 8; k++)
+            PREFETCH(PyList_GET_ITEM(v, k));
+    }
+}
+
+/* record j's destination entries and the previous 10 s window's entries, at a depth */
+static inline __attribute__((always_inline)) void
+ahead_values(PyObject *devs, PyObject *dsts, Py_ssize_t j, int depth)
+{
+    PyObject *dev = PyList_GET_ITEM(devs, j), *dst = PyList_GET_ITEM(dsts, j);
+    char *base;
+    if (dev == Py_None || (base = ahead_slots_of(dev)) == NULL)
+        return;
+    if (PyUnicode_CheckExact(dst)) {
+        PyObject *d = ahead_slot(base, A_beacons);
+        if (d != NULL)
+            ahead_list(ahead_peek(d, dst), depth);
+        d = ahead_slot(base, A_dst_cur);
+        if (d != NULL)
+            ahead_list(ahead_peek(d, dst), depth);
+    }
+    PyObject *prev = ahead_slot(base, A_dst_prev);
+    if (prev != NULL && PyDict_CheckExact(prev) && PyDict_GET_SIZE(prev) <= 8) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(prev, &pos, &key, &value))
+            ahead_list(value, depth);
+    }
+}
+
+/* Inlined on purpose (with the helpers above): GCC drops a call to a function it
+ * finds to have no effect, and prefetching is none. */
+static inline __attribute__((always_inline)) void
+read_ahead(PyObject *devs, PyObject *dsts, Py_ssize_t i, Py_ssize_t n)
+{
+    PyObject *dev;
+    char *base;
+    if (i + AHEAD_DEV < n && (dev = PyList_GET_ITEM(devs, i + AHEAD_DEV)) != Py_None) {
+        /* not read yet: the size the resolved type has (DeviceState: 36 slots) */
+        Py_ssize_t size = slot_type != NULL ? slot_type->tp_basicsize : LINE;
+        for (Py_ssize_t o = -LINE / 4; o < size + LINE; o += LINE)
+            PREFETCH((char *)dev + o);
+    }
+    if (i + AHEAD_SLOTS < n && (dev = PyList_GET_ITEM(devs, i + AHEAD_SLOTS)) != Py_None &&
+        (base = ahead_slots_of(dev)) != NULL) {
+        for (size_t k = 0; k < sizeof ahead_slots / sizeof *ahead_slots; k++) {
+            PyObject *v = ahead_slot(base, ahead_slots[k]);
+            if (v != NULL) {
+                PREFETCH(v);
+                PREFETCH((char *)v + sizeof(PyDictObject) - 1);
+            }
+        }
+    }
+    if (i + AHEAD_TABLES < n && (dev = PyList_GET_ITEM(devs, i + AHEAD_TABLES)) != Py_None &&
+        (base = ahead_slots_of(dev)) != NULL) {
+        for (size_t k = 0; k < sizeof ahead_dicts / sizeof *ahead_dicts; k++) {
+            PyObject *v = ahead_slot(base, ahead_dicts[k]);
+            if (v == NULL || !PyDict_CheckExact(v))
+                continue;
+            /* the table's header, index and entries: about 16 bytes an entry */
+            const char *keys = (const char *)((PyDictObject *)v)->ma_keys;
+            Py_ssize_t size = 48 + 24 * PyDict_GET_SIZE(v);
+            if (size > 8 * LINE)
+                size = 8 * LINE;
+            for (Py_ssize_t o = 0; o < size; o += LINE)
+                PREFETCH(keys + o);
+        }
+    }
+    if (i + AHEAD_VALUES < n)
+        ahead_values(devs, dsts, i + AHEAD_VALUES, 0);
+    if (i + AHEAD_ITEMS < n)
+        ahead_values(devs, dsts, i + AHEAD_ITEMS, 1);
+    if (i + AHEAD_FLOATS < n)
+        ahead_values(devs, dsts, i + AHEAD_FLOATS, 2);
 }
 
 PyDoc_STRVAR(step_doc,
@@ -735,6 +960,7 @@ step(PyObject *self, PyObject *args)
     if (i < 0)
         i = 0;
     for (; i < n; i++) {
+        read_ahead(devs, dsts, i, n);
         PyObject *dev = PyList_GET_ITEM(devs, i);
         if (dev == Py_None)
             continue;
@@ -779,7 +1005,8 @@ PyInit__fast(void)
     s_known_m = names[A_known];
 #undef NAME
     if ((k_zero = PyLong_FromLong(0)) == NULL || (k_one = PyLong_FromLong(1)) == NULL ||
-        (k_six = PyLong_FromLong(6)) == NULL || (k_ten = PyLong_FromLong(10)) == NULL)
+        (k_six = PyLong_FromLong(6)) == NULL || (k_ten = PyLong_FromLong(10)) == NULL ||
+        (f_zero = PyFloat_FromDouble(0.0)) == NULL || (f_one = PyFloat_FromDouble(1.0)) == NULL)
         return NULL;
     return PyModule_Create(&fast_module);
 }
