@@ -1,14 +1,19 @@
 """POST /v1/attach/decisions: the common request answered by the pure ASGI fast path
 (api/_attach_fast.py) gets the route's answer; every other request gets the route's own
-answer, refusals and problem documents included."""
+answer, refusals and problem documents included. Each test runs with the request taken
+at the application's entry (AttachFront) and, as while FastAPI's telemetry is on, by the
+middleware inside the application (AttachFastPath)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import pytest
+from fastapi.testclient import TestClient
 
+from simtrust.api import create_app
 from simtrust.api.routes.subscriber import AttachIn
 from simtrust.errors import Conflict
 from simtrust.runtime import Runtime
@@ -18,6 +23,16 @@ from .conftest import TENANT, imei, imsi
 from .test_api import sim_body
 
 URL = "/v1/attach/decisions"
+
+
+@pytest.fixture(params=["front", "middleware"])
+def api(request: pytest.FixtureRequest, sqlite_runtime: Runtime) -> Iterator[TestClient]:
+    app = create_app(sqlite_runtime)
+    assert app.attach_front is not None  # type: ignore[attr-defined]
+    if request.param == "middleware":
+        app.attach_front = None  # type: ignore[attr-defined]
+    with TestClient(app) as client:
+        yield client
 
 
 @pytest.fixture

@@ -19,12 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import simtrust
 from simtrust.api import routes as routes_pkg
-from simtrust.api._attach_fast import AttachFastPath
+from simtrust.api._attach_fast import PATH as ATTACH_PATH
+from simtrust.api._attach_fast import AttachDecisions, AttachFastPath, AttachFront
 from simtrust.api.openapi import install_docs, install_openapi
 from simtrust.api.problems import install_problem_handlers, problem, simtrust_problem
 from simtrust.runtime import Runtime
 
-__all__ = ["BodyLimit", "create_app", "include_first", "warm_routes"]
+__all__ = ["ApiApp", "BodyLimit", "create_app", "include_first", "warm_routes"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -86,12 +87,26 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+class ApiApp(FastAPI):
+    """FastAPI whose entry hands the attach route's common request to its
+    :class:`AttachFront` (``simtrust.api._attach_fast``) when it takes it."""
+
+    attach_front: AttachFront | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        front = self.attach_front
+        if front is not None and front.takes(scope):
+            await front(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 #: Route modules matched before the others (paths are unique, so order changes no answer).
 _HOT_ROUTERS = frozenset({"subscriber"})
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(
+    app = ApiApp(
         title="simtrust",
         version=simtrust.__version__,
         description=(
@@ -131,10 +146,16 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_openapi(app)
     install_docs(app)
     # Inside the body limit (middleware added later wraps what was added before).
-    app.add_middleware(AttachFastPath, runtime=runtime, on_error=simtrust_problem)
-    app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes, overrides={
-        ("POST", "/v1/fota/packages"): runtime.settings.firmware_max_bytes,
-        ("PUT", "/v1/fraud/tac-database"): 64 * 1024 * 1024})
+    decisions = AttachDecisions(runtime, simtrust_problem)
+    app.add_middleware(AttachFastPath, decisions=decisions)
+    limit = runtime.settings.max_body_bytes
+    overrides = {("POST", "/v1/fota/packages"): runtime.settings.firmware_max_bytes,
+                 ("PUT", "/v1/fraud/tac-database"): 64 * 1024 * 1024}
+    app.add_middleware(BodyLimit, limit=limit, overrides=overrides)
+    # Ahead of all of them: only where FastAPI's own body limit has nothing to do.
+    if getattr(app, "max_body_size", None) is None:
+        app.attach_front = AttachFront(app, super(ApiApp, app).__call__, decisions,
+                                       overrides.get(("POST", ATTACH_PATH), limit))
     return app
 
 
