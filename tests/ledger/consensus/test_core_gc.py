@@ -512,3 +512,28 @@ def test_own_blocks_left_behind_a_commit_are_handed_back_once(dag4: Dag) -> None
     assert [] == plain.take_left_behind()
     # Its round-10 block is unreferenced too, but above the last commit: still a parent.
     assert (10, 3) in {(p.round, p.author) for p in own.propose(0, []).parents}
+
+
+def test_a_run_of_own_blocks_left_behind_is_handed_back_whole(dag4: Dag) -> None:
+    """Author 3 stalled: its round-4 block is referenced only by its own round-5 block,
+    which nobody references. Both are left behind once a later leader commits, and
+    both come back (the round-4 ids waited for the 30 s reoffer sweep before, §15.10)."""
+    previous: list[Block] = []
+    blocks: list[Block] = []
+    for r in range(1, 11):
+        layer = []
+        for a in range(4):
+            if r == 5 and a == 3:
+                parents = previous  # its own round-4 block among them
+            else:
+                parents = [b for b in previous if (b.round, b.author) not in {(4, 3), (5, 3)}]
+            layer.append(dag4.block(r, a, parents, [mid(f"r{r}a{a}")]))
+        previous = layer
+        blocks += layer
+    own = Core(dag4.committee, author=3, key=dag4.keys[3], gc_depth=5)
+    assert commits(feed(own, blocks))[-1].round > 5
+    assert not own.is_committed(blocks[4 * 3 + 3].digest)  # (4, 3)
+    behind = own.take_left_behind()
+    assert [(4, 3), (5, 3)] == [(b.round, b.author) for b in behind]
+    assert [mid("r4a3"), mid("r5a3")] == [m for b in behind for m in b.payload]
+    assert [] == own.take_left_behind()

@@ -33,6 +33,7 @@ from simtrust.errors import InvalidInput, InvalidTransition, Rejected
 
 from ._block import Block, BlockRef
 from ._committee import Committee
+from ._leader_wait import LeaderWait
 from ._outputs import (
     BlockAccepted,
     CommittedSubDag,
@@ -85,6 +86,7 @@ class Core:
         "_equivocations",
         "_gc_depth",
         "_gc_round",
+        "_handed_back",
         "_highest_round",
         "_key",
         "_last_commit_round",
@@ -96,7 +98,6 @@ class Core:
         "_missing",
         "_pending",
         "_quorum_round",
-        "_quorum_seen_at",
         "_round_authors",
         "_round_weight",
         "_slots",
@@ -104,11 +105,11 @@ class Core:
         "_unreferenced",
         "_verify",
         "_votes",
+        "_wait",
         "_waiting",
         "_weights",
         "author",
         "committee",
-        "leader_timeout_ms",
     )
 
     def __init__(
@@ -139,7 +140,7 @@ class Core:
         self.author = author
         self._key = key
         self._verify: Verifier = verifier or _verify_signature
-        self.leader_timeout_ms = leader_timeout_ms
+        self._wait = LeaderWait(leader_timeout_ms)
         self._max_pending = max_pending
         self._max_versions = max_versions
         self._max_weak = max_weak_parents
@@ -150,7 +151,6 @@ class Core:
         self._quorum_round = 0
         self._highest_round = 0
         self._last_proposed = 0
-        self._quorum_seen_at: dict[int, int] = {}
         self._pending: dict[bytes, Block] = {}
         self._waiting: dict[bytes, set[bytes]] = {}
         self._missing: dict[bytes, BlockRef] = {}
@@ -165,6 +165,7 @@ class Core:
         self._last_decided = 0
         self._last_commit_round = 0
         self._committed: set[bytes] = set()
+        self._handed_back: set[bytes] = set()  # own blocks take_left_behind returned
         self._commit_index = 0
         # Finalized ids; with GC the log lists them by commit (leader round)
         # so that they are forgotten in order.
@@ -201,6 +202,15 @@ class Core:
         return self._last_proposed
 
     @property
+    def leader_timeout_ms(self) -> int:
+        return self._wait.timeout_ms
+
+    def leader_wait_stats(self) -> dict[str, int]:
+        """How this validator's waits for leader blocks ended, and their total time
+        (``LeaderWait.stats``, ``docs/consensus.md`` §15.10)."""
+        return self._wait.stats()
+
+    @property
     def gc_depth(self) -> int | None:
         return self._gc_depth
 
@@ -212,14 +222,18 @@ class Core:
 
     def take_left_behind(self) -> list[Block]:
         """This validator's own blocks that no block references and whose round is
-        below the last committed leader's, each returned once.
+        below the last committed leader's, with the uncommitted own blocks only
+        they reach through own parents, each returned once.
 
         With garbage collection no proposer weak-links such a block any more
         (§7.5, ``propose``), so it is committed only if a slower peer still
         references it; its ids are better proposed again at once than after
         it falls below ``gc_round`` (a re-proposed id that also comes out of
-        the old block is dropped, §10). Empty without garbage collection,
-        where every tip is eventually weak-linked.
+        the old block is dropped, §10). A validator that stalled may leave two
+        or more blocks behind in a row, each referencing its previous one, so
+        only the last is unreferenced: the earlier ones are handed back with it
+        (§15.10). Empty without garbage collection, where every tip is
+        eventually weak-linked.
         """
         if self._gc_depth is None or self.author is None:
             return []
@@ -228,7 +242,19 @@ class Core:
                   if r.author == me and r.round < floor and d not in self._committed]
         for digest in behind:
             del self._unreferenced[digest]  # below every later weak-link floor anyway
-        return [self._blocks[d] for d in behind]
+        found: list[Block] = []
+        handed = self._handed_back
+        stack = behind
+        while stack:
+            digest = stack.pop()
+            if digest in handed or digest in self._committed or digest not in self._blocks:
+                continue
+            handed.add(digest)
+            block = self._blocks[digest]
+            found.append(block)
+            stack.extend(p.digest for p in block.parents if p.author == me)
+        found.sort(key=lambda b: b.ref)
+        return found
 
     @property
     def stale_blocks(self) -> int:
@@ -316,22 +342,31 @@ class Core:
         (a block of it at a later round): an honest validator proposes its
         rounds in increasing order, so a leader that skipped its round (it
         lagged and joined at a later quorum) will never send that block
-        (``docs/consensus.md`` §9 and §15). Waiting only ever helped
-        liveness; the commit rule and its safety do not depend on it.
+        (``docs/consensus.md`` §9 and §15). Nor when that leader is this
+        validator itself: its own block for the round is here or will never be
+        (it skipped the round, joining at a later quorum), and the others,
+        waiting for that block, stop once they see its next one. Waiting only
+        ever helped liveness; the commit rule and its safety do not depend on it.
         """
         round_ = self.proposal_round()
         if round_ is None:
             return None
+        return round_ if self._wait_outcome(round_, now_ms) is not None else None
+
+    def _wait_outcome(self, round_: int, now_ms: int) -> str | None:
+        """How the wait before proposing ``round_`` ends now (``LeaderWait`` outcomes),
+        or None while it goes on."""
         if round_ == 1:
-            return round_
+            return "held"
         previous = round_ - 1
         leader = self.committee.leader(previous)
         if self._slots.get((previous, leader)):
-            return round_
+            return "held"
+        if leader == self.author:
+            return "own"
         if self._moved_past(leader, previous):
-            return round_
-        first = self._quorum_seen_at.setdefault(round_, now_ms)
-        return round_ if now_ms - first >= self.leader_timeout_ms else None
+            return "moved_past"
+        return "timeout" if self._wait.expired(round_, now_ms) else None
 
     def _moved_past(self, author: int, round_: int) -> bool:
         """Whether this core holds a block of ``author`` at a round above ``round_``."""
@@ -342,9 +377,7 @@ class Core:
     def wake_at(self) -> int | None:
         """When a pending leader timeout expires (if ``ready_round`` is waiting on one)."""
         round_ = self.proposal_round()
-        if round_ is None or round_ not in self._quorum_seen_at:
-            return None
-        return self._quorum_seen_at[round_] + self.leader_timeout_ms
+        return None if round_ is None else self._wait.wake_at(round_)
 
     def proposal_parents(self) -> list[BlockRef]:
         """The parents ``propose`` would give this validator's next block now (none
@@ -389,6 +422,9 @@ class Core:
         round_ = self.proposal_round()
         if round_ is None or self._key is None or self.author is None:
             raise InvalidTransition("no round to propose (no quorum yet, or an observer core)")
+        if round_ > 1:  # round 1 has no leader to wait for
+            # Proposing before the wait ended counts as a timeout (the driver did not wait).
+            self._wait.proposed(round_, now_ms, self._wait_outcome(round_, now_ms) or "timeout")
         block = Block.create(
             epoch=self.committee.epoch,
             round=round_,
@@ -399,8 +435,6 @@ class Core:
             key=self._key,
         )
         self._last_proposed = round_
-        for seen in [r for r in self._quorum_seen_at if r <= round_]:
-            del self._quorum_seen_at[seen]
         return block
 
     # -- ingestion ---------------------------------------------------------
@@ -738,6 +772,7 @@ class Core:
                 for digest in slots.pop((round_, author)):
                     del blocks[digest]
                     committed.discard(digest)
+                    self._handed_back.discard(digest)
                     self._votes.pop(digest, None)
                     self._certifiers.pop(digest, None)
                     self._cert_authors.pop(digest, None)
@@ -747,8 +782,7 @@ class Core:
             self._round_weight.pop(round_, None)
             self._blamers.pop(round_, None)
             self._blame_weight.pop(round_, None)
-        for seen in [r for r in self._quorum_seen_at if r < gc_round]:
-            del self._quorum_seen_at[seen]
+        self._wait.forget_below(gc_round)
         return self._release_pending(outputs)
 
     def _release_pending(self, outputs: list[Output]) -> bool:

@@ -361,7 +361,7 @@ class ConsortiumNode:
                 str(i): {"round": s.highest_round, "commits": s.commits, "finalized": s.finalized}
                 for i, s in sorted(self.peer_status.items())
             },
-            "stats": dict(self.stats),
+            "stats": {**self.stats, **core.leader_wait_stats()},  # consensus.md §15.10
             "latency": self.probe.report(),
             "limits": self.net.stats(),
         }
