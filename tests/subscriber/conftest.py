@@ -11,6 +11,7 @@ from simtrust.alerts import MemorySink
 from simtrust.config import Settings, load_settings
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
+    AttachEngine,
     Iccid,
     Imei,
     Imsi,
@@ -93,3 +94,14 @@ def lite(sqlite_runtime: Runtime, alerts: MemorySink) -> Iterator[SubscriberServ
         yield services
     finally:
         services.close()
+
+
+def feed_not_due(engine: AttachEngine) -> None:
+    """Sync ``engine`` with the change feed and make the next sync due in an hour.
+
+    The engine declines a decision from memory when its change feed is due (every
+    0.5 s by default); a test that asserts the held path was taken must not depend on
+    how fast the machine ran it."""
+    engine._sync_interval = 3600.0
+    engine.sync()
+

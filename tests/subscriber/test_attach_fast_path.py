@@ -19,7 +19,7 @@ from simtrust.errors import Conflict
 from simtrust.runtime import Runtime
 from simtrust.subscriber import decision_history
 
-from .conftest import TENANT, imei, imsi
+from .conftest import TENANT, feed_not_due, imei, imsi
 from .test_api import sim_body
 
 URL = "/v1/attach/decisions"
@@ -138,8 +138,9 @@ def test_a_decision_from_memory_is_answered_once_stored(
 ) -> None:
     """A bound pair is decided on the event loop; its answer comes after the committer
     stored it; a failed store answers the app's problem."""
-    assert 200 == api.post(URL, json=_body(), headers=fleet["operator"]).status_code  # binds
     engine = sqlite_runtime.subscriber.attach
+    feed_not_due(engine)
+    assert 200 == api.post(URL, json=_body(), headers=fleet["operator"]).status_code  # binds
     audit = sqlite_runtime.subscriber.inventory.audit
     stored = len(decision_history(audit, tenant_id=None))
     held = mock.patch.object(engine, "decide_held", wraps=engine.decide_held).start()

@@ -18,7 +18,7 @@ from simtrust.api import _attach_fast, create_app
 from simtrust.api._attach_fast import AttachFront
 from simtrust.runtime import Runtime
 
-from .conftest import TENANT, imei, imsi
+from .conftest import TENANT, feed_not_due, imei, imsi
 from .test_api import sim_body
 
 URL = "/v1/attach/decisions"
@@ -155,9 +155,10 @@ def test_decisions_of_concurrent_requests_are_answered_once_stored(
 ) -> None:
     """Requests decided together on the loop: each answer after its batch is stored."""
     http, headers = client
+    engine = sqlite_runtime.subscriber.attach
+    feed_not_due(engine)
     assert 200 == http.post(URL, json=_body(), headers=headers).status_code  # binds
     http.post(URL, json=_body(), headers=headers)  # the binding cached
-    engine = sqlite_runtime.subscriber.attach
     body = http.post(URL, json=_body(), headers=headers).request.content
     raw = [(b"authorization", headers["Authorization"].encode()),
            (b"content-type", b"application/json"),

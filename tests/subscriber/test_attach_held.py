@@ -15,7 +15,7 @@ from simtrust.subscriber import (
     decision_history,
 )
 
-from .conftest import TENANT, imei, imsi, spec
+from .conftest import TENANT, feed_not_due, imei, imsi, spec
 
 HOME = Plmn("001", "01")
 
@@ -32,6 +32,7 @@ def _stored(s: SubscriberServices) -> int:
 
 def test_a_held_decision_is_stored_by_commit_deferred(lite: SubscriberServices) -> None:
     _exact_pair(lite)
+    feed_not_due(lite.attach)
     assert Reason.OK_BOUND == lite.attach.decide(imsi(1), imei(1), HOME, actor="t").reason
     lite.attach.decide(imsi(1), imei(1), HOME, actor="t")  # reloads the new binding
     heard: list[str] = []
@@ -45,6 +46,21 @@ def test_a_held_decision_is_stored_by_commit_deferred(lite: SubscriberServices) 
     lite.attach.commit_deferred([held])
     assert (before + 1, [Reason.OK]) == (_stored(lite), heard)
     assert "t" == decision_history(lite.inventory.audit, tenant_id=None)[-1]["actor"]
+
+
+def test_a_due_change_feed_is_left_to_decide_uncounted(lite: SubscriberServices) -> None:
+    """With the change feed due, decide_held declines before counting a decision (it had
+    taken one off the count it never made); the next decide syncs and counts."""
+    _exact_pair(lite)
+    lite.attach.decide(imsi(1), imei(1), HOME)  # binds
+    lite.attach.decide(imsi(1), imei(1), HOME)  # the binding cached
+    lite.attach._sync_interval = 0.0
+    lite.attach.sync()  # the next sync is due at once
+    counted, before = lite.attach.decisions, _stored(lite)
+    assert lite.attach.decide_held(imsi(1), imei(1), HOME) is None
+    assert (counted, before) == (lite.attach.decisions, _stored(lite))
+    assert Reason.OK == lite.attach.decide(imsi(1), imei(1), HOME).reason
+    assert counted + 1 == lite.attach.decisions
 
 
 def test_what_needs_the_store_is_left_undone(lite: SubscriberServices,

@@ -77,6 +77,10 @@ class _WouldBlock(Exception):
     """Deciding needs the store (a cache miss, a write, the change feed due)."""
 
 
+class _FeedDue(_WouldBlock):
+    """The change feed is due: raised before the decision is counted."""
+
+
 class AttachEngine:
     """Decides attaches from a coherent cache; audit group-committed before each answer."""
 
@@ -155,7 +159,8 @@ class AttachEngine:
         imei = equipment.imei if isinstance(equipment, ImeiSv) else equipment
         plmn = serving_plmn if isinstance(serving_plmn, Plmn) else Plmn.parse(serving_plmn)
         if time.monotonic() >= self._next_sync:
-            self._may_block()
+            if getattr(self._deferred, "inline", False):
+                raise _FeedDue
             self.sync()
         for _attempt in range(3):
             try:
@@ -181,8 +186,9 @@ class AttachEngine:
             with self.deferred_audit(held):
                 decision = self.decide(imsi, equipment, serving_plmn, actor=actor,
                                        dry_run=dry_run)
-        except _WouldBlock:
-            self.decisions -= 1
+        except _WouldBlock as declined:
+            if not isinstance(declined, _FeedDue):
+                self.decisions -= 1  # counted by _decide
             return None
         finally:
             local.inline = False
