@@ -29,7 +29,9 @@ def test_identity_service_commands(tmp_path: Path) -> None:
     asked = json.loads(simtrust("vc", "request", "--dcql", str(query), "--relying-party",
                                 "did:web:rp.example", home=home).stdout)  # fmt: skip
     assert asked["authorizationRequest"].startswith("openid4vp://")
-    result = json.loads(simtrust("vc", "request-result", asked["id"], home=home).stdout)
+    looked = simtrust("vc", "request-result", asked["id"], home=home)
+    assert 0 == looked.returncode, looked.stderr
+    result = json.loads(looked.stdout)
     assert "pending" == result["status"]
 
     stated = simtrust("vc", "statement", "--start", "2026-01-01T00:00:00Z", "--end",
