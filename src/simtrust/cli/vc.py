@@ -178,10 +178,14 @@ def issue_sd_jwt_command(
 
 
 def _service_call(call: Any) -> Any:
+    """``call(identity service)`` on a runtime closed before the answer is printed."""
+    rt = open_runtime()
     try:
-        return call(open_runtime().identity)
+        return call(rt.identity)
     except SimtrustError as exc:
         _fail(exc.detail)
+    finally:
+        rt.close()
 
 
 @app.command("offer")
