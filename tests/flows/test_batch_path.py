@@ -39,7 +39,7 @@ from simtrust.policy import (
     StaticDirectory,
     policy_from_dict,
 )
-from simtrust.policy import _batch as policy_batch
+from simtrust.policy import _slots as policy_slots
 from tests.flows.test_native_decode import _softflowd_datagrams
 from tests.policy.conftest import require_binaries
 
@@ -113,14 +113,14 @@ def _compare(messages: list[bytes], batch: int, make: Any, native: bool = True
     (records in columns, the notable verdicts, submissions, alerts). With
     ``native`` false the detector's and the policy's batch entries run without their C
     extensions."""
-    saved, saved_counters = detect_batch._fast, policy_batch._counters_c
+    saved, saved_counters = detect_batch._fast, policy_slots._counters_c
     if not native:
         detect_batch._fast = None
-        policy_batch._counters_c = None
+        policy_slots._counters_c = None
     try:
         return _both(messages, batch, make)
     finally:
-        detect_batch._fast, policy_batch._counters_c = saved, saved_counters
+        detect_batch._fast, policy_slots._counters_c = saved, saved_counters
 
 
 def _both(messages: list[bytes], batch: int, make: Any

@@ -1,10 +1,11 @@
-"""The usage counters of a column batch: the C pass against the numpy path.
+"""The usage counters of a column batch: the C pass, the numpy path and the per-row rule.
 
-``simtrust.policy._counters.segmented`` must give, for generated devices,
-buckets, increments (up to the int64 edges) and stored counters, the counter
-before every row and the (bucket, count) stored per device that
-``_numpy_counters`` gives, and must leave to it (None) or to the per-record path
-(``_Fallback``) the stored values the numpy path cannot take or would refuse.
+``simtrust.policy._slots.count_rows`` must give, for generated device slots,
+buckets, increments and stored counters (absent, ordinary, at and above 2^61),
+the counter before every row and the (bucket, count) left per slot that
+``UsageMeter.add_bytes`` gives row by row in Python integers, with the C extension
+(``simtrust.policy._counters``) and without it, and must refuse (None, nothing
+changed) a batch touching a slot that stores a count above 2^61.
 """
 
 from __future__ import annotations
@@ -16,68 +17,87 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simtrust.policy import _batch
-
-pytestmark = pytest.mark.skipif(_batch._counters_c is None,
-                                reason="simtrust.policy._counters is not built")
+from simtrust.policy import _slots
 
 _STORED = st.one_of(
     st.none(),
     st.tuples(st.integers(0, 3), st.integers(-5, 10**6)),
     st.tuples(st.integers(0, 3), st.integers(2**61 - 2, 2**61 + 2)),
-    st.tuples(st.integers(2**63 - 1, 2**64), st.integers(0, 5)),
-    st.tuples(st.integers(0, 3), st.integers(2**63, 2**64)),
-    st.lists(st.integers(0, 3), min_size=2, max_size=2),
-    st.tuples(st.booleans(), st.integers(0, 5)),
 )
 
 
-def _run(fn: Any) -> Any:
-    try:
-        return fn()
-    except _batch._Fallback:
-        return "fallback"
+def _per_row(rows: list[tuple[int, int, int]], stored: list[Any]) -> Any:
+    """add_bytes row by row over Python ints; "refused" where the arrays may not go."""
+    if any(stored[p] is not None and stored[p][1] > 2**61 for p, _, _ in rows):
+        return "refused"
+    state = list(stored)
+    prev = []
+    for p, b, x in rows:
+        cur = state[p]
+        c = cur[1] if cur is not None and cur[0] == b else 0
+        prev.append(c)
+        state[p] = (b, c + x)
+    return prev, state
+
+
+def _arrays(rows: list[tuple[int, int, int]], stored: list[Any], native: bool,
+            monkeypatch: pytest.MonkeyPatch) -> Any:
+    if not native:
+        monkeypatch.setattr(_slots, "_counters_c", None)
+    pos = np.array([r[0] for r in rows], np.int64)
+    bucket = np.array([r[1] for r in rows], np.int64)
+    inc = np.array([r[2] for r in rows], np.int64)
+    sb = np.array([s[0] if s else 0 for s in stored], np.int64)
+    sc = np.array([s[1] if s else 0 for s in stored], np.int64)
+    has = np.array([s is not None for s in stored], bool)
+    before = (sb.copy(), sc.copy(), has.copy())
+    prev = _slots.count_rows(pos, bucket, inc, sb, sc, has)
+    monkeypatch.undo()
+    if prev is None:
+        assert all((a == b).all() for a, b in zip(before, (sb, sc, has), strict=True))
+        return "refused"
+    state = [(b, c) if h else None
+             for b, c, h in zip(sb.tolist(), sc.tolist(), has.tolist(), strict=True)]
+    return prev.tolist(), state
 
 
 @settings(max_examples=300, deadline=None)
 @given(rows=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3),
                                st.one_of(st.integers(0, 10**6),
-                                         st.integers(2**62, 2**63 - 1))),
+                                         st.integers(2**39, 2**40 - 1))),
                      min_size=1, max_size=40),
-       stored=st.lists(_STORED, min_size=6, max_size=6), k=st.integers(1, 3))
-def test_c_pass_gives_the_numpy_counters(rows: list[tuple[int, int, int]],
-                                         stored: list[Any], k: int) -> None:
-    dv = np.array([r[0] * 7 for r in rows], np.int64)  # device slots, not dense
-    bucket = np.array([r[1] for r in rows], np.int64)
-    inc = np.array([r[2] for r in rows], np.int64)
-    ud, first_rev = np.unique(dv[::-1], return_index=True)
-    last = len(dv) - 1 - first_rev
-    keys = [("imsi", d) for d in ud.tolist()]
-    counters = {("imsi", d): v for d, v in zip(range(0, 42, 7), stored, strict=True)
-                if v is not None}
-    with np.errstate(over="ignore"):
-        want = _run(lambda: _batch._numpy_counters(dv, bucket, inc, k, ud, last, keys,
-                                                   counters))
-        got = _run(lambda: _batch._native_counters(dv, bucket, inc * k, ud, keys, counters))
-    if got == "fallback":
-        assert want == "fallback"
-        return
-    prev, stores = got
-    if prev is None:  # left to numpy: a stored value is not a 2-tuple of exact ints
-        assert any(type(v) is not tuple or type(v[0]) is not int or type(v[1]) is not int
-                   for v in (counters.get(key) for key in keys) if v is not None)
-        return
-    assert want != "fallback"
-    assert prev.tolist() == want[0].tolist()
-    assert stores == want[1]
+       stored=st.lists(_STORED, min_size=6, max_size=6))
+def test_both_passes_give_the_per_row_counters(rows: list[tuple[int, int, int]],
+                                               stored: list[Any]) -> None:
+    want = _per_row(rows, stored)
+    with pytest.MonkeyPatch.context() as mp:
+        assert _arrays(rows, stored, False, mp) == want
+    if _slots._counters_c is not None:
+        with pytest.MonkeyPatch.context() as mp:
+            assert _arrays(rows, stored, True, mp) == want
 
 
-def test_counter_restarts_where_the_bucket_changes() -> None:
-    dv = np.array([0, 1, 0, 0, 1], np.int64)
-    bucket = np.array([5, 5, 5, 6, 5], np.int64)
-    inc = np.array([10, 20, 30, 40, 50], np.int64)
-    prev, stores = _batch._native_counters(dv, bucket, inc, np.array([0, 1], np.int64),
-                                           ["a", "b"], {"a": (5, 100), "b": (4, 7)})
-    assert prev is not None
-    assert prev.tolist() == [100, 0, 110, 0, 20]
-    assert stores == [(6, 40), (5, 70)]
+@pytest.mark.parametrize("native", [True, False])
+def test_counter_restarts_where_the_bucket_changes(native: bool,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    if native and _slots._counters_c is None:
+        pytest.skip("simtrust.policy._counters is not built")
+    rows = [(0, 5, 10), (1, 5, 20), (0, 5, 30), (0, 6, 40), (1, 5, 50), (0, 5, 1)]
+    got = _arrays(rows, [(5, 100), (4, 7)], native, monkeypatch)
+    assert got == ([100, 0, 110, 0, 20, 0], [(5, 1), (5, 70)])
+
+
+def test_stored_values_the_arrays_cannot_hold_are_refused_when_touched() -> None:
+    """A list is read as the per-record path reads it; a value outside 64 bits or not
+    a pair is never written back and sends the batches touching it to that path."""
+    volume: dict[Any, Any] = {("a", "day"): [3, 9], ("b", "day"): (2**64, 1),
+                              ("c", "day"): "x", ("d", "day"): (True, 2)}
+    c = _slots.Counter([("a", "day"), ("b", "day"), ("c", "day"), ("d", "day"),
+                        ("e", "day")], volume)
+    assert c.bucket.tolist()[0::3] == [3, 1]
+    assert c.count.tolist()[0::3] == [9, 2]
+    assert c.has.tolist() == [True, True, True, True, False]
+    for slot in (1, 2):
+        sb, sc, has = c.bucket.copy(), c.count.copy(), c.has.copy()
+        assert _slots.count_rows(np.array([0, slot], np.int64), np.array([3, 3], np.int64),
+                                 np.array([1, 1], np.int64), sb, sc, has) is None

@@ -8,10 +8,11 @@ that order), the same dispatcher submissions and the same usage counters. The
 work is done over numpy arrays: addresses are mapped to SIMs by a sorted index
 of the address map (``searchsorted``), allow-lists are range searches per
 batch, local time comes from one zone lookup per (zone, quarter hour), and
-volume and rate counters are segmented cumulative sums per device (a counter
-restarts where its hour/day/month bucket or rate window changes, as the
-per-record path restarts it; one ordered pass in C, ``simtrust.policy._counters``,
-when it is built). Python objects are built only for the flows
+volume and rate counters are kept in arrays per device slot between batches
+(``policy/_slots.py``: the ``UsageMeter`` dicts are written when something else
+uses them) and counted row by row in one ordered pass (in C,
+``simtrust.policy._counters``, when it is built; segmented cumulative sums in
+numpy otherwise). Python objects are built only for the flows
 that are not a plain allow. A batch the arrays cannot take exactly (non-finite
 times, counters near 2^62) goes through the per-record path instead.
 docs/decisions/flows-batch-path.md says why.
@@ -19,9 +20,9 @@ docs/decisions/flows-batch-path.md says why.
 
 from __future__ import annotations
 
+import bisect
 import socket
 from collections.abc import Callable
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -35,12 +36,7 @@ from simtrust.policy._evaluate import (
     Violation,
 )
 from simtrust.policy._model import Action
-
-_counters_c: ModuleType | None
-try:
-    from simtrust.policy import _counters as _counters_c
-except ImportError:  # built optionally (setup.py): the numpy path then
-    _counters_c = None
+from simtrust.policy._slots import Counter, SlotCounters, count_rows
 
 if TYPE_CHECKING:
     from simtrust.policy._engine import PolicyEngine
@@ -87,8 +83,8 @@ def _name(addr: int) -> str:
 class DeviceTable:
     """Per device of an address index: its context, compiled policy, zone, counter keys."""
 
-    __slots__ = ("_keys", "cps", "devices", "fines", "groups", "imsis", "inactive", "keep",
-                 "tz", "tzs")
+    __slots__ = ("cps", "devices", "fines", "groups", "imsis", "inactive", "keep", "tz",
+                 "tzs", "usage")
 
     def __init__(self, engine: PolicyEngine, imsis: list[ImsiDigits]) -> None:
         ps = engine.policies
@@ -110,14 +106,8 @@ class DeviceTable:
                 by_cp.setdefault(id(cp), []).append(k)
         #: devices sharing one compiled policy
         self.groups = [np.array(m, np.int64) for m in by_cp.values()]
-        self._keys: dict[str | int, list[tuple[ImsiDigits, str | int]]] = {}
-
-    def keys(self, sub: str | int) -> list[tuple[ImsiDigits, str | int]]:
-        """``(imsi, sub)`` per device: the usage counters' keys."""
-        hit = self._keys.get(sub)
-        if hit is None:
-            hit = self._keys[sub] = [(imsi, sub) for imsi in self.imsis]
-        return hit
+        #: the devices' usage counters, kept between batches
+        self.usage = SlotCounters(imsis)
 
     def special(self, removed: set[str]) -> np.ndarray:
         """Devices whose flows are never a plain allow (inactive SIM, removed by an action)."""
@@ -219,90 +209,56 @@ def _allowed_minutes(cp: CompiledPolicy) -> np.ndarray:
     return table
 
 
-def _segmented(dev: np.ndarray, bucket: np.ndarray, inc: np.ndarray, ud: np.ndarray,
-               has: np.ndarray, sb: np.ndarray, su: np.ndarray) -> np.ndarray:
-    """Per row the counter before it: rows of one device in order, restarting at a new bucket.
-
-    ``ud`` are the devices (sorted); ``has``, ``sb``, ``su`` their stored
-    ``(bucket, count)`` before the batch, where one is stored.
-    """
-    n = len(dev)
-    order = np.argsort(dev, kind="stable")
-    d, b, x = dev[order], bucket[order], inc[order]
-    new = np.ones(n, bool)
-    new[1:] = (d[1:] != d[:-1]) | (b[1:] != b[:-1])
-    first = np.ones(n, bool)
-    first[1:] = d[1:] != d[:-1]
-    p = np.searchsorted(ud, d)
-    base = np.where(first & has[p] & (sb[p] == b), su[p], 0)
-    c = np.cumsum(x)
-    seg = np.maximum.accumulate(np.where(new, np.arange(n), 0))
-    before = np.where(seg > 0, c[seg - 1], 0)
-    # counter before row = base of its segment + what earlier rows of the segment added
-    prev = base[seg] + (c - x) - before
-    out = np.empty(n, np.int64)
-    out[order] = prev
-    return out
-
-
-def _native_counters(dv: np.ndarray, bucket: np.ndarray, inc: np.ndarray, ud: np.ndarray,
-                     keys: list[Any], counters: dict[Any, tuple[int, int]]
-                     ) -> tuple[np.ndarray | None, list[Any]]:
-    """``_numpy_counters`` in one ordered pass in C (``simtrust.policy._counters``);
-    (None, []) where the C path does not apply."""
-    if _counters_c is None or not (dv.dtype == bucket.dtype == inc.dtype == np.int64):
-        return None, []
-    prev = np.empty(len(dv), np.int64)
-    stores = _counters_c.segmented(np.searchsorted(ud, dv), np.ascontiguousarray(bucket),
-                                   np.ascontiguousarray(inc), keys, counters, prev)
-    if stores is False:
-        raise _Fallback
-    if stores is None:
-        return None, []
-    return prev, stores
-
-
-def _numpy_counters(dv: np.ndarray, bucket: np.ndarray, inc: np.ndarray, k: int,
-                    ud: np.ndarray, last: np.ndarray, keys: list[Any],
-                    counters: dict[Any, tuple[int, int]]) -> tuple[np.ndarray, list[Any]]:
-    """Per row the counter before it, and per device of ``ud`` the (bucket, count) after."""
-    cur = list(map(counters.get, keys))
-    has = np.array([c is not None for c in cur], bool)
-    try:
-        stored = np.array([c if c is not None else (0, 0) for c in cur], np.int64)
-    except OverflowError:
-        raise _Fallback from None
-    stored = stored.reshape(len(cur), 2)
-    if has.any() and stored[:, 1].max() > 1 << 61:
-        raise _Fallback
-    prev = _segmented(dv, bucket, inc * k, ud, has, stored[:, 0], stored[:, 1])
-    after = (prev[last] + inc[last] * k).tolist()
-    return prev, list(zip(bucket[last].tolist(), after, strict=True))
-
-
 class _Rows:
     """Position of a flow (row number) among the sorted rows of an evaluation."""
 
-    __slots__ = ("rows",)
+    __slots__ = ("_list", "rows")
 
     def __init__(self, rows: np.ndarray) -> None:
         self.rows = rows
+        self._list: list[int] | None = None
 
     def __getitem__(self, r: int) -> int:
-        return int(np.searchsorted(self.rows, r))
+        # a list and bisect: a scalar searchsorted costs more than the list, after a few
+        if self._list is None:
+            self._list = self.rows.tolist()
+        return bisect.bisect_left(self._list, r)
 
 
 class _Plan:
     """What one batch decided, before anything is written."""
 
-    __slots__ = ("extra", "rate", "volume", "writes")
+    __slots__ = ("extra", "work")
 
     def __init__(self) -> None:
         #: row → violations in evaluation order (destination, time, roaming, volume, rate)
         self.extra: dict[int, list[tuple[int, Violation]]] = {}
-        self.writes: list[tuple[dict[Any, tuple[int, int]], list[Any], list[Any]]] = []
-        self.volume = 0
-        self.rate = 0
+        #: per counter touched: its arrays as the batch leaves them, and the slots touched
+        self.work: dict[tuple[bool, str | int],
+                        tuple[Counter, np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]] = {}
+
+    def arrays(self, usage: SlotCounters, volume: bool, sub: str | int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Copies of a counter's arrays that this batch changes (written at commit)."""
+        hit = self.work.get((volume, sub))
+        if hit is None:
+            c = usage.counter(volume, sub)
+            hit = self.work[(volume, sub)] = (c, c.bucket.copy(), c.count.copy(),
+                                              c.has.copy(), [])
+        return hit[1:]
+
+    def commit(self, usage: SlotCounters) -> None:
+        """The batch's counters become the held state (``_Fallback`` if the meter's
+        dicts were written since the batch read them: nothing changes then)."""
+        meter = usage.meter
+        assert meter is not None
+        with meter.lock:
+            if meter.held is not usage:
+                raise _Fallback
+            for c, sb, sc, has, touched in self.work.values():
+                c.bucket, c.count, c.has = sb, sc, has
+                for pos in touched:
+                    c.dirty[pos] = True
 
     def add(self, rows: np.ndarray, order: int, make: Callable[[int], Violation]) -> None:
         for r in rows.tolist():
@@ -356,7 +312,10 @@ def _ingest(engine: PolicyEngine, cols: ColumnBatch, index: AddressIndex, n: int
         raise _Fallback
     proto = np.frombuffer(cols.protocol, np.uint64).astype(np.int64)
     s_idx, imsis = index.map(engine.addresses, src)
-    d_idx, imsis_d = index.map(engine.addresses, dst)
+    # the destination is looked up only where the source is no SIM's, as ingest does
+    down = np.flatnonzero(s_idx < 0)
+    d_idx = np.full(n, -1, np.int64)
+    d_idx[down], imsis_d = index.map(engine.addresses, dst[down])
     if imsis_d is not imsis:  # the generic resolver path: one list per call
         d_idx = np.where(d_idx >= 0, d_idx + len(imsis), -1)
         imsis = imsis + imsis_d
@@ -383,6 +342,7 @@ def _ingest(engine: PolicyEngine, cols: ColumnBatch, index: AddressIndex, n: int
     v_oct = octets[rows].astype(np.int64)
     slot = np.floor_divide(now, 900.0).astype(np.int64)
     devices, cps, fines = table.devices, table.cps, table.fines
+    table.usage.hold(ps.usage)
     plan = _Plan()
     for members in table.groups:
         cp = cps[int(members[0])]
@@ -398,8 +358,8 @@ def _ingest(engine: PolicyEngine, cols: ColumnBatch, index: AddressIndex, n: int
             Action.REMOVE in v.actions for found in plan.extra.values() for _, v in found):
         raise _Fallback
     # commit: counters, then decisions in flow order
-    for counters, keys, values in plan.writes:
-        counters.update(zip(keys, values, strict=True))
+    if plan.work:
+        plan.commit(table.usage)
     engine.unmapped += unmapped
     removed = engine.removed
     special = table.special(removed)
@@ -501,7 +461,6 @@ def _evaluate(ps: PolicySet, cp: CompiledPolicy, plan: _Plan, table: DeviceTable
                 plan.add(row[dv == k], 2, _const(viol))
     order = 3
     if cp.volume:
-        volume = ps.usage._volume
         periods: dict[str, np.ndarray] = {}
         for vrule, _ in cp.volume:
             if vrule.period not in periods:
@@ -514,8 +473,7 @@ def _evaluate(ps: PolicySet, cp: CompiledPolicy, plan: _Plan, table: DeviceTable
                     months = np.array([ps.clock.month(float(d * 86400)) for d in uday.tolist()],
                                       np.int64)
                     periods[vrule.period] = months[dinv]
-        order = _counters(plan, cp.volume, periods, volume, table, dv, row, at, octs, order,
-                          "volume")
+        order = _counters(plan, cp.volume, periods, table, dv, row, at, octs, order, "volume")
     if cp.rate:
         upsel = np.flatnonzero(up)
         windows: dict[int, np.ndarray] = {}
@@ -523,14 +481,13 @@ def _evaluate(ps: PolicySet, cp: CompiledPolicy, plan: _Plan, table: DeviceTable
             windows.setdefault(rrule2.per_seconds, np.floor_divide(
                 now[upsel], float(rrule2.per_seconds)).astype(np.int64))
         ones = np.ones(len(upsel), np.int64)
-        _counters(plan, cp.rate, {str(k): v for k, v in windows.items()}, ps.usage._flows,
-                  table, dv[upsel], row[upsel], _Rows(row[upsel]), ones, order, "rate")
+        _counters(plan, cp.rate, {str(k): v for k, v in windows.items()}, table, dv[upsel],
+                  row[upsel], _Rows(row[upsel]), ones, order, "rate")
 
 
 def _counters(plan: _Plan, rules: tuple[tuple[Any, Any], ...], buckets: dict[str, np.ndarray],
-              counters: dict[Any, tuple[int, int]], table: DeviceTable, dv: np.ndarray,
-              row: np.ndarray, at: _Rows, inc: np.ndarray, order: int,
-              kind: str) -> int:
+              table: DeviceTable, dv: np.ndarray, row: np.ndarray, at: _Rows, inc: np.ndarray,
+              order: int, kind: str) -> int:
     """Volume (``inc`` = octets) or rate (``inc`` = 1) counters of ``rules``, in rule order.
 
     Rules of one period (or window length) share one counter, and each adds
@@ -542,23 +499,21 @@ def _counters(plan: _Plan, rules: tuple[tuple[Any, Any], ...], buckets: dict[str
     for j, (rule, _) in enumerate(rules):
         per.setdefault(str(rule.period if kind == "volume" else rule.per_seconds), []).append(j)
     seen: dict[int, np.ndarray] = {}
-    ud, first_rev = np.unique(dv[::-1], return_index=True)
-    last = len(dv) - 1 - first_rev  # each device's last row in the batch
-    uds = ud.tolist()
+    usage = table.usage
+    pos = dv if usage.slot is None else usage.slot[dv]
     for name, js in per.items():
         bucket = buckets[name]
         k = len(js)
-        sub: str | int = name if kind == "volume" else int(name)
-        every = table.keys(sub)
-        keys = [every[d] for d in uds]
         if len(dv) * k >= 1 << 20:
             raise _Fallback
-        prev, stores = _native_counters(dv, bucket, inc * k, ud, keys, counters)
+        sb, sc, has, touched = plan.arrays(usage, kind == "volume",
+                                           name if kind == "volume" else int(name))
+        prev = count_rows(pos, np.ascontiguousarray(bucket), inc * k, sb, sc, has)
         if prev is None:
-            prev, stores = _numpy_counters(dv, bucket, inc, k, ud, last, keys, counters)
+            raise _Fallback
+        touched.append(pos)
         for m, j in enumerate(js, start=1):
             seen[j] = prev + inc * m
-        plan.writes.append((counters, keys, stores))
         for j in js:
             rule, pol = rules[j]
             value = seen[j]

@@ -33,6 +33,7 @@ from simtrust.policy._model import (
     TimeWindowRule,
     VolumeCapRule,
 )
+from simtrust.policy._usage import UsageMeter
 
 __all__ = [
     "CompiledPolicy",
@@ -312,58 +313,6 @@ def _compile_dest(rule: DestinationRule, names: NameMap) -> tuple[_CompiledDest,
         protos = frozenset(d.protocols) if d.protocols else None
         out.append(_CompiledDest(cidrs, not d.cidrs and not d.names, ports, protos))
     return tuple(out)
-
-
-class UsageMeter:
-    """Per-device byte counters per local hour/day/month and flow-start counters.
-
-    Buckets are keyed by the period they fall in (in the device's zone), so a
-    new hour/day/month starts from zero without a sweeper; old buckets of a
-    device are dropped when a newer one opens.
-    """
-
-    __slots__ = ("_flows", "_volume")
-
-    def __init__(self) -> None:
-        self._volume: dict[tuple[ImsiDigits, str], tuple[int, int]] = {}
-        self._flows: dict[tuple[str, int], tuple[int, int]] = {}
-
-    @property
-    def volume(self) -> dict[tuple[ImsiDigits, str], tuple[int, int]]:
-        """The live byte counters: ``(imsi, period) → (bucket, octets)``.
-
-        Returned by reference on purpose: partitioned ingestion restores the
-        counters it persisted and writes back the ones a batch touched.
-        """
-        return self._volume
-
-    def add_bytes(self, imsi: ImsiDigits, period: str, bucket: int, octets: int) -> int:
-        key = (imsi, period)
-        cur = self._volume.get(key)
-        total = octets if cur is None or cur[0] != bucket else cur[1] + octets
-        self._volume[key] = (bucket, total)
-        return total
-
-    def bytes_in(self, imsi: ImsiDigits, period: str, bucket: int) -> int:
-        cur = self._volume.get((imsi, period))
-        return cur[1] if cur is not None and cur[0] == bucket else 0
-
-    def add_flow(self, imsi: ImsiDigits, per_seconds: int, window: int) -> int:
-        key = (imsi, per_seconds)
-        cur = self._flows.get(key)
-        total = 1 if cur is None or cur[0] != window else cur[1] + 1
-        self._flows[key] = (window, total)
-        return total
-
-    def reset(self, imsi: ImsiDigits | None = None) -> None:
-        if imsi is None:
-            self._volume.clear()
-            self._flows.clear()
-            return
-        for kv in [k for k in self._volume if k[0] == imsi]:
-            del self._volume[kv]
-        for kf in [k for k in self._flows if k[0] == imsi]:
-            del self._flows[kf]
 
 
 class PolicySet:
