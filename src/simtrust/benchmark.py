@@ -32,8 +32,10 @@ __all__ = [
     "discover",
     "fsync_rate",
     "load_bench",
+    "machine_busy_s",
     "machine_info",
     "process_cpu_s",
+    "process_sched_s",
     "rate",
 ]
 
@@ -108,18 +110,56 @@ def fsync_rate(folder: Path, seconds: float) -> float:
         os.close(fd)
         path.unlink()
 
+
+def _with_children(pid: int) -> list[int]:
+    """``pid`` and its live child processes (worker processes; Linux /proc)."""
+    found = [pid]
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        with contextlib.suppress(OSError, ValueError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
 def process_cpu_s(pid: int, *, children: bool = False) -> float:
     """User + system CPU seconds of process ``pid`` so far (Linux /proc); with
     ``children``, plus those of its live child processes (worker processes)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     if children:
-        for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in _with_children(pid)[1:]:
             with contextlib.suppress(OSError):
-                for child in (task / "children").read_text().split():
-                    with contextlib.suppress(OSError):
-                        total += process_cpu_s(int(child))
+                total += process_cpu_s(child)
     return total
+
+
+def process_sched_s(pid: int, *, children: bool = False) -> tuple[float, float]:
+    """Seconds the live threads of process ``pid`` (with ``children``, of its live
+    child processes too) have run on a CPU, and have spent runnable but waiting for
+    one (Linux ``/proc/PID/task/TID/schedstat``, in nanoseconds). On a shared
+    machine the wait tells a server slowed by other processes on its cores from one
+    slowed by its own work. Threads that have ended are not counted (their CPU time
+    is in :func:`process_cpu_s`); a gone process reads 0."""
+    ran = waited = 0
+    for one in _with_children(pid) if children else [pid]:
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{one}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError):
+                    run_ns, wait_ns, _slices = (task / "schedstat").read_text().split()
+                    ran += int(run_ns)
+                    waited += int(wait_ns)
+    return ran / 1e9, waited / 1e9
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all processes on this machine have used, summed over its CPUs
+    (Linux ``/proc/stat``: user, nice, system, irq, softirq and steal time)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_dir() -> Path:

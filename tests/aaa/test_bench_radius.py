@@ -23,3 +23,11 @@ def test_quick_radius_bench_reports_its_keys() -> None:
     assert result["limits"]["freeradius_pap_per_s"] > 0
     assert result["ratios"]["access_vs_freeradius"] > 0
     assert result["notes"]["accounting_committed"] >= 1000
+    # where the CPU went during the EAP-AKA' phase (a quick run's window is a few
+    # 10 ms CPU ticks long, so the server's CPU may read 0); none is negative
+    window = result["notes"]["eap_cpu"]
+    assert window["server_cpu_us"] >= 0
+    assert window["server_cpu_wait_us"] >= 0
+    assert window["generator_cpu_wait_us"] >= 0
+    assert window["other_processes_cores"] >= 0
+    assert window["seconds"] > 0
