@@ -11,6 +11,8 @@ leaves record by record, with and without the extension.
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -61,6 +63,18 @@ def _state(det: Detector) -> list[tuple[Any, ...]]:
             for imsi, dev in det._by_imsi.items()]
 
 
+@contextmanager
+def _native(native: bool) -> Iterator[None]:
+    """The C path as built, or (``native`` false) observe's body in Python for every record."""
+    saved = detect_batch._fast
+    if not native:
+        detect_batch._fast = None
+    try:
+        yield
+    finally:
+        detect_batch._fast = saved
+
+
 _TIME = st.one_of(st.floats(-1e6, 1e6), st.floats(1.69e9, 1.71e9), st.floats(1e15, 1e18),
                   st.integers(-10**6, 10**6).map(float))
 _RECORD = st.tuples(
@@ -83,15 +97,10 @@ def test_columns_leave_what_observe_leaves(records: list[tuple[Any, ...]], split
     if ordered:
         flows.sort(key=lambda f: f.end)
     want, got = _detector(volume), _detector(volume)
-    saved = detect_batch._fast
-    if not native:
-        detect_batch._fast = None
-    try:
+    with _native(native):
         for k in range(0, len(flows), split):
             chunk = flows[k:k + split]
             assert want.run(chunk) == got.observe_columns(_Columns(chunk))
-    finally:
-        detect_batch._fast = saved
     assert _state(want) == _state(got)
 
 

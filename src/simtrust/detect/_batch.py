@@ -104,9 +104,11 @@ def _loop(det: Detector, batch: Any, devs: list[DeviceState | None], dst_text: l
           dst_cls: list[int]) -> list[Alert]:
     """Quiet records in C while they last, each other record through ``_one``."""
     out: list[Alert] = []
-    cols = (batch.start.tolist(), batch.end.tolist(), batch.dst_port.tolist(),
-            batch.protocol.tolist(), batch.packets.tolist(), batch.octets.tolist(),
-            batch.tcp_flags.tolist())
+    # the numeric columns as they lie (the C path reads their buffers; an item of a
+    # memoryview is the Python float or int tolist would give, for the records run here)
+    cols: list[Any] = [memoryview(c) for c in (batch.start, batch.end, batch.dst_port,
+                                              batch.protocol, batch.packets, batch.octets,
+                                              batch.tcp_flags)]
     starts, ends, dports, protos, packets, octets, flags = cols
     n = len(devs)
     th = det.th

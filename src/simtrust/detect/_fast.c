@@ -1,7 +1,7 @@
 /* The streaming detector's quiet records, in C (simtrust.detect._fast).
  *
- * Detector.observe_columns (detect/_batch.py) hands this module the column
- * values of a batch; step() takes records from index i for as long as each one
+ * Detector.observe_columns (detect/_batch.py) hands this module the columns of
+ * a batch (the numeric ones as buffers, read where they lie); step() takes records from index i for as long as each one
  * is quiet: it raises no alert and touches only the device's windows, its
  * bytes, its per-destination counters of the 10 s window and the contact
  * moments of destinations outside its baseline (with the 10 s and 60 s window
@@ -16,6 +16,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 #include <structmember.h>
 
 enum { UNICAST = 0, GROUP = 2 };
@@ -242,6 +244,9 @@ py_floordiv(double vx, double wx)
 
 #define SMALL (1LL << 52)
 
+/* o, made by make if it is not made yet: false if that failed (an exception is set) */
+#define OBJ_OF(o, make) ((o) != NULL || ((o) = (make)) != NULL)
+
 /* an exact int of magnitude below 2**52 into *out: 1, else 0 (no exception) */
 static inline int
 small_int(PyObject *o, long long *out)
@@ -264,18 +269,18 @@ typedef struct {
 
 /* One record: 1 taken, 0 left to Python, -1 error. */
 static int
-take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *pk_o,
-     PyObject *oc_o, long proto, long dport, unsigned long long flags, long cls,
+take(PyObject *dev, double start, double t, PyObject *dst, unsigned long long pk_n,
+     unsigned long long oc_n, long proto, long dport, unsigned long long flags, long cls,
      PyObject *no_prev, const beacon_params *bp, PyObject *knowledge)
 {
+    /* the Python objects tolist would give for the record's start, end and octets,
+       made only where the state keeps one or Python's number protocol is needed */
+    PyObject *start_o = NULL, *t_o = NULL, *oc_o = NULL;
     PyObject *learn = NULL, *t_first = NULL, *t_last = NULL, *w10 = NULL, *dw10 = NULL,
              *w60 = NULL, *w60n = NULL, *by_cur = NULL, *by_prev = NULL, *by_new = NULL,
              *sum = NULL, *th_vol = NULL, *dst_cur = NULL, *brd = NULL, *known = NULL,
              *time_on = NULL, *q = NULL, *beacons = NULL;
     int rc = -1, r;
-    if (!PyFloat_Check(start_o) || !PyFloat_Check(t_o))
-        return 0;
-    double start = PyFloat_AS_DOUBLE(start_o), t = PyFloat_AS_DOUBLE(t_o);
     learn = dget(dev, A_learn);
     if (learn == NULL)
         goto done;
@@ -288,10 +293,9 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         goto done;
     /* exact floats compare as doubles, exact small ints are added and compared in C
        (the values Python's number protocol would give); anything else goes through it */
-    int exact_t = PyFloat_CheckExact(t_o) && PyFloat_CheckExact(start_o);
-    if (exact_t && PyFloat_CheckExact(t_first))
+    if (PyFloat_CheckExact(t_first))
         r = t < PyFloat_AS_DOUBLE(t_first);
-    else if ((r = cmp(t_o, t_first, Py_LT)) < 0)
+    else if (!OBJ_OF(t_o, PyFloat_FromDouble(t)) || (r = cmp(t_o, t_first, Py_LT)) < 0)
         goto done;
     if (r) {
         rc = 0;
@@ -304,7 +308,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         goto done;
     long long w10v = 0, dw10v = 0, w60v = 0, w60nv = 0;
     int fast_w = 0, roll10, roll6 = 0, adj60 = 0;
-    if (exact_t && isfinite(t) && small_int(dw10, &dw10v) && small_int(w60, &w60v)) {
+    if (isfinite(t) && small_int(dw10, &dw10v) && small_int(w60, &w60v)) {
         double fd = py_floordiv(t, 10.0);
         if (fd < (double)SMALL && fd > -(double)SMALL) {
             fast_w = 1;
@@ -322,6 +326,8 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
                 goto done;
         }
     } else {
+        if (!OBJ_OF(t_o, PyFloat_FromDouble(t)))
+            goto done;
         q = PyNumber_FloorDivide(t_o, k_ten);
         if (q == NULL || (w10 = PyNumber_Long(q)) == NULL)
             goto done;
@@ -335,18 +341,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         }
     }
     int unanswered = proto == 6 && (flags & 0x12) == 0x02;
-    long long packets_small = -1;
-    if (PyLong_Check(pk_o)) {
-        int overflow = 0;
-        packets_small = PyLong_AsLongLongAndOverflow(pk_o, &overflow);
-        if (overflow)
-            packets_small = 1LL << 62;
-        else if (packets_small == -1 && PyErr_Occurred())
-            goto done;
-    } else {
-        rc = 0;
-        goto done;
-    }
+    long long packets_small = pk_n > (unsigned long long)LLONG_MAX ? 1LL << 62 : (long long)pk_n;
     if (unanswered && packets_small <= 3 && cls != GROUP) {
         rc = 0;
         goto done;
@@ -421,13 +416,8 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
     /* flood counters of the destination, tentatively */
     double dur = t - start;
     double share = dur <= 10.0 ? 1.0 : 10.0 / dur;
-    double pkd = PyLong_AsDouble(pk_o);
-    if (pkd == -1.0 && PyErr_Occurred())
-        goto done;
-    double ocd = PyLong_AsDouble(oc_o);
-    if (ocd == -1.0 && PyErr_Occurred())
-        goto done;
-    double pk = pkd * share, oc = ocd * share;
+    /* as float(int): the nearest double, ties to even */
+    double pk = (double)pk_n * share, oc = (double)oc_n * share;
     dst_cur = dget(dev, A_dst_cur);
     if (dst_cur == NULL)
         goto done;
@@ -471,7 +461,8 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
     th_vol = dget(dev, A_th_vol);
     if (th_vol == NULL)
         goto done;
-    if (PyFloat_CheckExact(th_vol) && small_int(oc_o, &ocv)) {
+    if (PyFloat_CheckExact(th_vol) && oc_n < (unsigned long long)SMALL) {
+        ocv = (long long)oc_n;
         PyObject *cur_o = dget(dev, A_by_cur);
         if (cur_o == NULL)
             goto done;
@@ -497,6 +488,8 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         }
         if ((by_new = PyLong_FromLongLong(nv)) == NULL)
             goto done;
+    } else if (!OBJ_OF(oc_o, PyLong_FromUnsignedLongLong(oc_n))) {
+        goto done;
     } else if (roll6) {
         by_prev = adj60 ? dget(dev, A_by_cur) : (Py_INCREF(k_zero), k_zero);
         by_new = PyNumber_Add(k_zero, oc_o);
@@ -623,11 +616,11 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
     t_last = dget(dev, A_t_last);
     if (t_last == NULL)
         goto done;
-    if (exact_t && PyFloat_CheckExact(t_last))
+    if (PyFloat_CheckExact(t_last))
         r = t > PyFloat_AS_DOUBLE(t_last);
-    else if ((r = cmp(t_o, t_last, Py_GT)) < 0)
+    else if (!OBJ_OF(t_o, PyFloat_FromDouble(t)) || (r = cmp(t_o, t_last, Py_GT)) < 0)
         goto done;
-    if (r && dset(dev, A_t_last, t_o) < 0)
+    if (r && (!OBJ_OF(t_o, PyFloat_FromDouble(t)) || dset(dev, A_t_last, t_o) < 0))
         goto done;
     if (roll10) {
         if (roll6 && roll60(dev, w60n, w60) < 0)
@@ -666,7 +659,8 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
     if (dset(dev, A_by_cur, by_new) < 0)
         goto done;
     if (brd_add) {
-        if (brd_first && dset(dev, A_brd_first, start_o) < 0)
+        if (brd_first && (!OBJ_OF(start_o, PyFloat_FromDouble(start)) ||
+                          dset(dev, A_brd_first, start_o) < 0))
             goto done;
         if (PySet_Add(brd, dst) < 0)
             goto done;
@@ -675,11 +669,10 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         PyObject *lst = PyList_New(6);
         if (lst == NULL)
             goto done;
-        double vals[6] = {e0, e1, e2, 0.0, e4, e5};
+        double vals[6] = {e0, e1, e2, start, e4, e5};
         for (int k = 0; k < 6; k++) {
-            PyObject *f = k == 3 ? (Py_INCREF(start_o), start_o)
-                                 : k == 0 || k == 2 ? PyFloat_FromDouble(vals[k])
-                                                    : const_float(vals[k]);
+            PyObject *f = k == 0 || k == 2 || k == 3 ? PyFloat_FromDouble(vals[k])
+                                                     : const_float(vals[k]);
             if (f == NULL) {
                 Py_DECREF(lst);
                 goto done;
@@ -698,9 +691,7 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
     }
     if (beacon_new) {
         /* the moments are floats of their own, made together, updated in place */
-        PyObject *lst = PyFloat_CheckExact(start_o)
-                            ? Py_BuildValue("[Odddd]", start_o, start, 0.0, 0.0, 0.0)
-                            : Py_BuildValue("[OOddd]", start_o, start_o, 0.0, 0.0, 0.0);
+        PyObject *lst = Py_BuildValue("[ddddd]", start, start, 0.0, 0.0, 0.0);
         if (lst == NULL)
             goto done;
         PyObject_GC_UnTrack(lst);
@@ -709,18 +700,15 @@ take(PyObject *dev, PyObject *start_o, PyObject *t_o, PyObject *dst, PyObject *p
         if (bad)
             goto done;
     } else if (beacon_upd) {
-        if (PyFloat_CheckExact(start_o)) {  /* b[1] is an exact float (checked) */
-            if (put_float(b, 1, start) < 0)
-                goto done;
-        } else {
-            Py_INCREF(start_o);
-            PyList_SetItem(b, 1, start_o);
-        }
-        if (put_float(b, 2, b_nb) < 0 || put_float(b, 3, b_mean) < 0 || put_float(b, 4, b_m2) < 0)
+        if (put_float(b, 1, start) < 0 || put_float(b, 2, b_nb) < 0 ||
+            put_float(b, 3, b_mean) < 0 || put_float(b, 4, b_m2) < 0)
             goto done;
     }
     rc = 1;
 done:
+    Py_XDECREF(start_o);
+    Py_XDECREF(t_o);
+    Py_XDECREF(oc_o);
     Py_XDECREF(learn);
     Py_XDECREF(t_first);
     Py_XDECREF(t_last);
@@ -929,34 +917,106 @@ read_ahead(PyObject *devs, PyObject *dsts, Py_ssize_t i, Py_ssize_t n)
         ahead_values(devs, dsts, i + AHEAD_FLOATS, 2);
 }
 
+/* The numeric columns are read where they lie, through the buffer protocol
+ * (FlowColumns' memoryviews, or arrays): one-dimensional and contiguous, of doubles
+ * (times) or of unsigned integers of 1, 2, 4 or 8 bytes (ports, protocol, counts,
+ * flags), in the machine's byte order. */
+enum { COL_START, COL_END, COL_DPORT, COL_PK, COL_OC, COL_PROTO, COL_FLAGS, COL_COUNT };
+
+static int
+column_open(PyObject *o, Py_buffer *v, int real, Py_ssize_t n)
+{
+    if (PyObject_GetBuffer(o, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return -1;
+    const char *f = v->format != NULL ? v->format : "B";
+    if (*f == '@' || *f == '=' || (PY_LITTLE_ENDIAN && *f == '<') ||
+        (!PY_LITTLE_ENDIAN && (*f == '>' || *f == '!')))
+        f++;
+    int ok = v->ndim <= 1 && f[0] != '\0' && f[1] == '\0' &&
+             (real ? f[0] == 'd' && v->itemsize == 8
+                   : strchr("BHILQN", f[0]) != NULL &&
+                         (v->itemsize == 1 || v->itemsize == 2 || v->itemsize == 4 ||
+                          v->itemsize == 8));
+    if (!ok)
+        PyErr_Format(PyExc_ValueError, "a column of format %s (%zd-byte items)",
+                     v->format != NULL ? v->format : "B", v->itemsize);
+    else if (v->len != n * v->itemsize)
+        PyErr_SetString(PyExc_ValueError, "columns of different lengths");
+    else
+        return 0;
+    PyBuffer_Release(v);
+    return -1;
+}
+
+static inline double
+real_at(const Py_buffer *v, Py_ssize_t i)
+{
+    double x;
+    memcpy(&x, (const char *)v->buf + i * 8, 8);
+    return x;
+}
+
+static inline unsigned long long
+uint_at(const Py_buffer *v, Py_ssize_t i)
+{
+    const char *p = (const char *)v->buf + i * v->itemsize;
+    switch (v->itemsize) {
+    case 1:
+        return *(const unsigned char *)p;
+    case 2: {
+        uint16_t x;
+        memcpy(&x, p, 2);
+        return x;
+    }
+    case 4: {
+        uint32_t x;
+        memcpy(&x, p, 4);
+        return x;
+    }
+    default: {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        return x;
+    }
+    }
+}
+
 PyDoc_STRVAR(step_doc,
 "step(devs, starts, ends, dsts, dports, packets, octets, protos, flags, classes, i, no_prev,\n"
 "     beacon, knowledge) -> int\n\n"
 "beacon is (merge_s, min_contacts, min_period_s, max_period_s, max_cv) of the thresholds.\n"
-"Take quiet records from index i on (lists of equal length; devs holds DeviceState or\n"
-"None); returns the index of the first record left to Python, or the length.");
+"Take quiet records from index i on (devs, dsts and classes lists, the other columns\n"
+"buffers of float64 times or unsigned integers, all of one length; devs holds\n"
+"DeviceState or None); returns the index of the first record left to Python, or the\n"
+"length.");
 
 static PyObject *
 step(PyObject *self, PyObject *args)
 {
-    PyObject *devs, *starts, *ends, *dsts, *dports, *pks, *ocs, *protos, *flags, *classes,
-        *no_prev, *knowledge;
+    PyObject *devs, *dsts, *classes, *no_prev, *knowledge;
+    PyObject *objs[COL_COUNT];
     Py_ssize_t i;
     beacon_params bp;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!O!O!O!nO(ddddd)O", &PyList_Type, &devs,
-                          &PyList_Type, &starts, &PyList_Type, &ends, &PyList_Type, &dsts,
-                          &PyList_Type, &dports, &PyList_Type, &pks, &PyList_Type, &ocs,
-                          &PyList_Type, &protos, &PyList_Type, &flags, &PyList_Type, &classes,
-                          &i, &no_prev, &bp.merge_s, &bp.min_contacts, &bp.min_period,
-                          &bp.max_period, &bp.max_cv, &knowledge))
+    if (!PyArg_ParseTuple(args, "O!OOO!OOOOOO!nO(ddddd)O", &PyList_Type, &devs,
+                          &objs[COL_START], &objs[COL_END], &PyList_Type, &dsts,
+                          &objs[COL_DPORT], &objs[COL_PK], &objs[COL_OC], &objs[COL_PROTO],
+                          &objs[COL_FLAGS], &PyList_Type, &classes, &i, &no_prev,
+                          &bp.merge_s, &bp.min_contacts, &bp.min_period, &bp.max_period,
+                          &bp.max_cv, &knowledge))
         return NULL;
     Py_ssize_t n = PyList_GET_SIZE(devs);
-    PyObject *lists[] = {starts, ends, dsts, dports, pks, ocs, protos, flags, classes};
-    for (int k = 0; k < 9; k++)
-        if (PyList_GET_SIZE(lists[k]) != n) {
-            PyErr_SetString(PyExc_ValueError, "columns of different lengths");
-            return NULL;
-        }
+    if (PyList_GET_SIZE(dsts) != n || PyList_GET_SIZE(classes) != n) {
+        PyErr_SetString(PyExc_ValueError, "columns of different lengths");
+        return NULL;
+    }
+    Py_buffer cols[COL_COUNT];
+    int opened = 0;
+    for (; opened < COL_COUNT; opened++)
+        if (column_open(objs[opened], &cols[opened], opened <= COL_END, n) < 0)
+            break;
+    PyObject *out = NULL;
+    if (opened < COL_COUNT)
+        goto done;
     if (i < 0)
         i = 0;
     for (; i < n; i++) {
@@ -964,27 +1024,27 @@ step(PyObject *self, PyObject *args)
         PyObject *dev = PyList_GET_ITEM(devs, i);
         if (dev == Py_None)
             continue;
-        long proto = PyLong_AsLong(PyList_GET_ITEM(protos, i));
-        if (proto == -1 && PyErr_Occurred())
-            return NULL;
-        unsigned long long fl = PyLong_AsUnsignedLongLongMask(PyList_GET_ITEM(flags, i));
-        if (fl == (unsigned long long)-1 && PyErr_Occurred())
-            return NULL;
+        unsigned long long proto = uint_at(&cols[COL_PROTO], i);
+        unsigned long long dport = uint_at(&cols[COL_DPORT], i);
+        if (proto > LONG_MAX || dport > LONG_MAX)  /* Python's ints judge these */
+            break;
         long cls = PyLong_AsLong(PyList_GET_ITEM(classes, i));
         if (cls == -1 && PyErr_Occurred())
-            return NULL;
-        long dport = PyLong_AsLong(PyList_GET_ITEM(dports, i));
-        if (dport == -1 && PyErr_Occurred())
-            return NULL;
-        int r = take(dev, PyList_GET_ITEM(starts, i), PyList_GET_ITEM(ends, i),
-                     PyList_GET_ITEM(dsts, i), PyList_GET_ITEM(pks, i), PyList_GET_ITEM(ocs, i),
-                     proto, dport, fl, cls, no_prev, &bp, knowledge);
+            goto done;
+        int r = take(dev, real_at(&cols[COL_START], i), real_at(&cols[COL_END], i),
+                     PyList_GET_ITEM(dsts, i), uint_at(&cols[COL_PK], i),
+                     uint_at(&cols[COL_OC], i), (long)proto, (long)dport,
+                     uint_at(&cols[COL_FLAGS], i), cls, no_prev, &bp, knowledge);
         if (r < 0)
-            return NULL;
+            goto done;
         if (r == 0)
             break;
     }
-    return PyLong_FromSsize_t(i);
+    out = PyLong_FromSsize_t(i);
+done:
+    while (opened > 0)
+        PyBuffer_Release(&cols[--opened]);
+    return out;
 }
 
 static PyMethodDef fast_methods[] = {
