@@ -300,6 +300,7 @@ def worker_main() -> None:
     import uvicorn  # noqa: PLC0415 - heavy optional: the ASGI server, only in worker processes
 
     from simtrust.api.app import warm_routes  # noqa: PLC0415 - heavy, as above
+    from simtrust.api.http_protocol import OneWriteHttpProtocol  # noqa: PLC0415 - heavy, as above
     from simtrust.web import create_site  # noqa: PLC0415 - heavy: the API with the dashboard, only where it is served
 
     sock_fd, watch_fd = (int(x) for x in os.environ.pop("SIMTRUST_WORKER_FDS").split(","))
@@ -318,10 +319,12 @@ def worker_main() -> None:
         start_lwm2m(rt)  # stopped by rt.close()
     cert, _, key = tls.partition("\n")
     # No access log, no Server header; HTTP/1.1 parsed by httptools (a dependency, C)
-    # rather than h11 (pure Python): docs/decisions/api-http-stack.md.
+    # rather than h11 (pure Python): docs/decisions/api-http-stack.md. An answer's head
+    # and body leave in one write (docs/decisions/api-attach-route.md).
     app = create_site(rt)
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, server_header=False,
+        app, http=OneWriteHttpProtocol, log_level="warning", access_log=False,
+        server_header=False,
         timeout_graceful_shutdown=int(GRACE_S),
         ssl_certfile=cert or None, ssl_keyfile=key or None,
     )
@@ -339,6 +342,9 @@ def worker_main() -> None:
         # The route table is built before the socket is served: otherwise the first
         # request pays for it (seconds of CPU for the whole API on a busy machine).
         await warm_routes(app)
+        # Everything is loaded: keep full collections off the requests' path
+        # (docs/decisions/api-attach-route.md).
+        settle_gc()
         await server.serve(sockets=[sock])
 
     try:

@@ -9,6 +9,8 @@ from simtrust.store._migrations import (
     apply_migrations,
 )
 from simtrust.store._tenants import (
+    AUTH_CACHE_SECONDS,
+    AUTH_REFRESH_SECONDS,
     ROLES,
     ApiKey,
     NewApiKey,
@@ -19,6 +21,8 @@ from simtrust.store._tenants import (
 )
 
 __all__ = [
+    "AUTH_CACHE_SECONDS",
+    "AUTH_REFRESH_SECONDS",
     "ROLES",
     "ApiKey",
     "Database",

@@ -5,6 +5,15 @@ stored (the secret carries 256 bits of entropy, so a slow password hash would
 add latency without adding safety), and it is compared in constant time. The
 full key is returned once, at creation. Roles: ``operator-admin`` (no tenant,
 sees everything), ``tenant-admin`` and ``tenant-viewer`` (bound to a tenant).
+
+A key the store accepted is taken without the store for ``AUTH_CACHE_SECONDS``
+after that check (:meth:`TenantStore.authenticated_recently`); a key revoked by
+another process is refused at the latest that long after its revocation. A key
+used within ``AUTH_REFRESH_SECONDS`` of the end of that time is checked against
+the store again on a thread of its own: found live, it is taken for another
+``AUTH_CACHE_SECONDS`` from that check; found revoked or gone, it is dropped at
+once. So a key in steady use never waits for the store, and the bound on a
+revoked key is unchanged (docs/decisions/api-attach-route.md).
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
@@ -25,6 +35,7 @@ from simtrust.store._migrations import Migration
 
 __all__ = [
     "AUTH_CACHE_SECONDS",
+    "AUTH_REFRESH_SECONDS",
     "MIGRATIONS",
     "ROLES",
     "ApiKey",
@@ -41,6 +52,8 @@ def missing_key(key_id: str) -> NotFound:
 
 
 AUTH_CACHE_SECONDS = 5.0
+#: A cached key used with less than this left is checked again in the background.
+AUTH_REFRESH_SECONDS = 2.0
 _AUTH_CACHE_MAX = 4096
 
 Role = Literal["operator-admin", "tenant-admin", "tenant-viewer"]
@@ -125,15 +138,28 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
+def _on_thread(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name="api-key-check", daemon=True).start()
+
+
 class TenantStore:
-    """Tenants and API keys over a :class:`Database`."""
+    """Tenants and API keys over a :class:`Database`.
 
-    __slots__ = ("_cache", "_cache_lock", "_db")
+    ``clock`` is what the cache's times are read from; ``spawn(work)`` runs a key's
+    background check (by default on a thread of its own)."""
 
-    def __init__(self, db: Database) -> None:
+    __slots__ = ("_cache", "_cache_lock", "_checking", "_clock", "_db", "_revocations",
+                 "_spawn")
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.monotonic,
+                 spawn: Callable[[Callable[[], None]], None] = _on_thread) -> None:
         self._db = db
         self._cache: dict[bytes, tuple[ApiKey, float]] = {}
         self._cache_lock = threading.Lock()
+        self._clock = clock
+        self._spawn = spawn
+        self._checking: set[bytes] = set()  # keys whose background check is under way
+        self._revocations = 0  # keys revoked here: a check read before one is not kept
 
     # -- tenants ---------------------------------------------------------------
 
@@ -190,16 +216,24 @@ class TenantStore:
         return NewApiKey(key, secret)
 
     def authenticated_recently(self, presented: str) -> ApiKey | None:
-        """The key ``presented`` names if :meth:`authenticate` accepted it within the
-        last ``AUTH_CACHE_SECONDS``, without touching the store; None otherwise."""
-        if _KEY.fullmatch(presented.strip()) is None:
+        """The key ``presented`` names if the store accepted it within the last
+        ``AUTH_CACHE_SECONDS``, without touching the store; None otherwise. Within
+        ``AUTH_REFRESH_SECONDS`` of that time's end, the key's check against the store
+        is started in the background (one at a time per key)."""
+        match = _KEY.fullmatch(presented.strip())
+        if match is None:
             return None
         digest = _digest(presented.strip())
         with self._cache_lock:
             cached = self._cache.get(digest)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
-        return None
+        if cached is None:
+            return None
+        left = cached[1] - self._clock()
+        if left <= 0:
+            return None
+        if left < AUTH_REFRESH_SECONDS:
+            self._check_later(match.group(1), digest)
+        return cached[0]
 
     def authenticate(self, presented: str) -> ApiKey:
         """The live key ``presented`` names; AuthenticationRequired otherwise."""
@@ -207,15 +241,22 @@ class TenantStore:
         if match is None:
             raise AuthenticationRequired("malformed API key")
         digest = _digest(presented.strip())
-        now = time.monotonic()
         with self._cache_lock:
             cached = self._cache.get(digest)
-        if cached is not None and cached[1] > now:
+        if cached is not None and cached[1] > self._clock():
             return cached[0]
+        return self._check(match.group(1), digest)
+
+    def _check(self, key_id: str, digest: bytes) -> ApiKey:
+        """The live key from the store, kept for ``AUTH_CACHE_SECONDS`` from before the
+        read (not kept when a key was revoked here meanwhile)."""
+        now = self._clock()
+        with self._cache_lock:
+            revocations = self._revocations
         row = self._db.query_one(
             "SELECT id, tenant_id, role, name, created_at, revoked_at, digest"
             " FROM api_keys WHERE id = ?",
-            (match.group(1),),
+            (key_id,),
         )
         # Compare even when the id is unknown, so timing does not reveal ids.
         stored = bytes(row[6]) if row is not None else bytes(32)
@@ -225,10 +266,36 @@ class TenantStore:
         if key.revoked_at is not None:
             raise AuthenticationRequired("API key revoked")
         with self._cache_lock:
-            if len(self._cache) >= _AUTH_CACHE_MAX:
-                self._cache.clear()
-            self._cache[digest] = (key, now + AUTH_CACHE_SECONDS)
+            if self._revocations == revocations:
+                if len(self._cache) >= _AUTH_CACHE_MAX:
+                    self._cache.clear()
+                self._cache[digest] = (key, now + AUTH_CACHE_SECONDS)
         return key
+
+    def _check_later(self, key_id: str, digest: bytes) -> None:
+        with self._cache_lock:
+            if digest in self._checking:
+                return
+            self._checking.add(digest)
+        try:
+            self._spawn(lambda: self._check_again(key_id, digest))
+        except RuntimeError:  # no thread to be had: the entry ends when it would have
+            with self._cache_lock:
+                self._checking.discard(digest)
+
+    def _check_again(self, key_id: str, digest: bytes) -> None:
+        """The background check: live → kept longer; revoked or gone → dropped now; the
+        store failing → the entry ends when it would have (the next use asks the store)."""
+        try:
+            self._check(key_id, digest)
+        except AuthenticationRequired:
+            with self._cache_lock:
+                self._cache.pop(digest, None)
+        except Exception:  # noqa: BLE001, S110 - answered by the store check at expiry
+            pass
+        finally:
+            with self._cache_lock:
+                self._checking.discard(digest)
 
     def get_key(self, key_id: str) -> ApiKey:
         row = self._db.query_one(
@@ -254,6 +321,7 @@ class TenantStore:
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ?", (_now().isoformat(), key_id)
             )
         with self._cache_lock:
+            self._revocations += 1
             for digest in [d for d, (k, _) in self._cache.items() if k.id == key_id]:
                 del self._cache[digest]
         return self.get_key(key_id)
