@@ -9,6 +9,7 @@ distinct SQNs for one SIM, the §7.4 refusal for a suspended or unknown SIM,
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from diameter.message import Message as PdMessage
@@ -17,7 +18,7 @@ from simtrust.diameter import Message, decode_message
 from simtrust.subscriber import SimState
 
 from ..subscriber.conftest import TENANT, imsi, spec
-from .conftest import Env, Mme
+from .conftest import S6A, Env, Mme
 from .reference import check_eutran_vector
 from .test_s6a import HOME, air, experimental
 
@@ -78,3 +79,53 @@ def test_messages_split_and_joined_across_reads_are_each_answered_once(
         assert 2001 == decode_message(raw).u32(268)
         hbhs.append(int.from_bytes(raw[12:16], "big"))
     assert sorted(r.header.hop_by_hop_identifier for r in stamped) == sorted(hbhs)
+
+
+def test_airs_arriving_while_a_batch_runs_wait_and_form_the_next_batch(
+    env: Env, mme: Mme
+) -> None:
+    """One AIR batch runs at a time: AIRs that arrive meanwhile queue on the event loop
+    and are handed over together once it ends, each answered with its own vectors."""
+    env.subs.inventory.add_sim(TENANT, spec(1), actor="test")
+    node = env.listener.node
+    command = (S6A, 318)
+    inner = node._batch_handlers[command]
+    entered, release = threading.Event(), threading.Event()
+    running, most, sizes = [0], [0], []
+    lock = threading.Lock()
+
+    def handler(requests: Any) -> Any:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            sizes.append(len(requests))
+        entered.set()
+        release.wait(30)
+        try:
+            return inner(requests)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    node._batch_handlers[command] = handler
+    first = [mme.stamp(air(imsi(1).value))]
+    mme.send_raw(b"".join(r.as_bytes() for r in first))
+    assert entered.wait(30)
+    second = [mme.stamp(air(imsi(1).value)) for _ in range(3)]
+    mme.send_raw(b"".join(r.as_bytes() for r in second))
+    for _ in range(3000):  # the second burst queued on the loop, not started
+        if len(node._batch_queue.get(command, [])) == len(second):
+            break
+        threading.Event().wait(0.01)
+    assert len(node._batch_queue[command]) == len(second)
+    assert [len(first)] == sizes  # nothing handed to a second batch meanwhile
+    release.set()
+    sqns = []
+    for _ in range(len(first) + len(second)):
+        answer = PdMessage.from_bytes(mme.read_raw())
+        assert 2001 == answer.result_code
+        v = answer.authentication_info.e_utran_vector[0]
+        sqns.append(check_eutran_vector(v.rand, v.xres, v.autn, v.kasme, HOME))
+    assert [len(first), len(second)] == sizes
+    assert 1 == most[0]
+    assert len(set(sqns)) == len(first) + len(second)

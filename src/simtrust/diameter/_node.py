@@ -107,8 +107,11 @@ Handler = Callable[[Message, PeerInfo], Message | bytes]
 #: form) or its DiameterError.
 BatchHandler = Callable[
     [Sequence[tuple[Message, PeerInfo]]], Sequence[Message | bytes | Exception]]
-#: Batches of one batch handler run at once (while one writes, the next forms).
-_BATCHES_IN_FLIGHT = 2
+#: Batches of one batch handler run at once. One: the requests that arrive while it
+#: runs queue on the event loop and form the next batch. With two, the second batch's
+#: Python ran beside the first's commit under the one GIL and each waited for the other,
+#: more CPU per AIR and a longer tail (docs/decisions/corenet-s6a-open-tail.md).
+_BATCHES_IN_FLIGHT = 1
 #: Octets asked of a connection per read (every whole message in them is served).
 _READ_SIZE = 262_144
 
