@@ -30,7 +30,9 @@ def test_quick_core_network_bench_reports_its_keys() -> None:
     # SBI: open loop at the rate, the closed-loop maximum under its own keys
     assert metrics["sbi_offered_per_s"] == 5_000
     assert metrics["sbi_p50_s"] <= metrics["sbi_p99_s"]
-    for key in ("sbi_closed_auth_per_s", "sbi_closed_p50_s", "sbi_closed_p99_s"):
+    for key in ("sbi_closed_auth_per_s", "sbi_closed_p50_s", "sbi_closed_p99_s",
+                "sbi_one_supi_auth_per_s", "sbi_one_supi_p50_s", "sbi_one_supi_p99_s"):
         assert metrics[key] > 0, key
+    assert metrics["sbi_one_supi_p50_s"] <= metrics["sbi_one_supi_p99_s"]
     assert result["limits"]["sbi_open_send_lag_p99_s"] >= 0
     assert result["limits"]["sbi_server_cpu_us_per_req"] > 0
