@@ -205,10 +205,17 @@ class _Receiver:
     def finish(self) -> tuple[int, float]:
         """(records kept, CPU seconds of the whole process life, all threads)."""
         if self.kind == "nfcapd":
+            # read before the signal: if something else in this process reaps the child
+            # (a child watcher of another library in the same test worker), wait4 has
+            # nothing left to report, and the CPU up to the drained queue is what counts
+            settled_cpu = self.cpu()
             self.proc.send_signal(signal.SIGTERM)
-            _pid, _status, usage = os.wait4(self.proc.pid, 0)
+            try:
+                _pid, _status, usage = os.wait4(self.proc.pid, 0)
+                cpu = usage.ru_utime + usage.ru_stime
+            except ChildProcessError:
+                cpu = settled_cpu
             self.proc.returncode = 0
-            cpu = usage.ru_utime + usage.ru_stime
             total = 0
             for f in sorted(str(p) for p in self.dir.rglob("nfcapd.*")):
                 out = subprocess.run(["nfdump", "-r", f, "-I"], capture_output=True,

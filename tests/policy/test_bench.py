@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from simtrust.benchmark import load_bench
@@ -38,3 +40,26 @@ def test_quick_policy_bench_reports_its_keys() -> None:
         assert metrics[key] > 0, key
     assert metrics["p99_s"] < 0.001, "in-process p99 well under a millisecond"
     assert 0.9 < result["notes"]["in_process_allowed_fraction"] < 1.0
+
+
+def test_nfcapd_receiver_survives_its_child_reaped_elsewhere(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another library's child watcher in the same process may reap nfcapd between the
+    bench's SIGTERM and its wait4; the receiver still reports the records nfcapd wrote
+    and the CPU it had used once its queue was drained, instead of failing."""
+    require_binaries("nfcapd", "nfdump")
+    bench = load_bench("flows")
+    rx = bench._Receiver("nfcapd")
+    try:
+        def reaped_elsewhere(pid: int, options: int) -> None:
+            os.waitpid(pid, 0)  # what the foreign watcher does
+            raise ChildProcessError(10, "No child processes")
+
+        monkeypatch.setattr(bench.os, "wait4", reaped_elsewhere)
+        total, cpu = rx.finish()
+        assert total == 0  # nothing was sent
+        assert cpu >= 0.0
+        assert rx.proc.returncode == 0
+        assert rx.proc.poll() == 0
+    finally:
+        rx.close()
