@@ -13,7 +13,14 @@ import pytest
 from simtrust.alerts import MemorySink
 from simtrust.api.bootstrap_listener import BootstrapListener
 from simtrust.bootstrap import BootstrapServices, DeviceClient, NafId, SimApplet, impi_from_imsi
-from simtrust.devices import GBA_PSK_PREFIX, DeviceAlert, DeviceCertificates, DeviceServices
+from simtrust.devices import (
+    GBA_PSK_PREFIX,
+    DeviceAlert,
+    DeviceCertificates,
+    DeviceServices,
+    Lwm2mClient,
+    new_endpoint_name,
+)
 from simtrust.errors import NotFound
 from simtrust.runtime import Runtime
 from simtrust.subscriber import (
@@ -92,6 +99,15 @@ def add_sim(subs: SubscriberServices, n: int, tenant: str = TENANT) -> None:
     subs.inventory.add_sim(tenant, SimSpec(iccid(n), imsi(n),
                                            secrets=SimSecrets(K1, OPC1, OpKind.OPC),
                                            state=SimState.ACTIVE), actor="test")
+
+
+def dm_client(env: Env, n: int, imei: str) -> Lwm2mClient:
+    """A client of SIM ``n`` with a DM PSK issued now, pointed at the DM server."""
+    identity, key = env.devices.credentials.issue("dm", imsi(n).value, TENANT)
+    dev = Lwm2mClient(new_endpoint_name(imei, imsi(n).value))
+    dev.values.update({(0, 1, 0): f"coaps://127.0.0.1:{env.devices.dm_port}",
+                       (0, 1, 3): identity.encode(), (0, 1, 5): key})
+    return dev
 
 
 @pytest.fixture

@@ -12,22 +12,13 @@ from simtrust.devices import (
     Lwm2mClient,
     Message,
     Opt,
-    new_endpoint_name,
 )
 
-from .conftest import IMEI1, IMEI2, TENANT, Env, imsi
-
-
-def _dm_client(env: Env, n: int, imei: str) -> Lwm2mClient:
-    identity, key = env.devices.credentials.issue("dm", imsi(n).value, TENANT)
-    dev = Lwm2mClient(new_endpoint_name(imei, imsi(n).value))
-    dev.values.update({(0, 1, 0): f"coaps://127.0.0.1:{env.devices.dm_port}",
-                       (0, 1, 3): identity.encode(), (0, 1, 5): key})
-    return dev
+from .conftest import IMEI1, IMEI2, Env, dm_client
 
 
 def test_replayed_dtls_record_is_dropped(env: Env) -> None:
-    dev = _dm_client(env, 1, IMEI1)
+    dev = dm_client(env, 1, IMEI1)
     counters = env.devices.manager.endpoint.counters
 
     async def scenario() -> tuple[int, int]:
@@ -59,7 +50,7 @@ def test_replayed_dtls_record_is_dropped(env: Env) -> None:
 
 
 def test_malformed_oversized_blockwise_and_flood(env: Env) -> None:
-    dev = _dm_client(env, 2, IMEI2)
+    dev = dm_client(env, 2, IMEI2)
     m = env.devices.manager
 
     async def scenario() -> list[int]:
@@ -105,7 +96,7 @@ def test_malformed_oversized_blockwise_and_flood(env: Env) -> None:
 
 
 def test_imei_change_and_silence_raise_alerts(env: Env) -> None:
-    first = _dm_client(env, 3, IMEI1)
+    first = dm_client(env, 3, IMEI1)
     m = env.devices.manager
 
     async def register(dev: Lwm2mClient) -> None:
@@ -115,7 +106,7 @@ def test_imei_change_and_silence_raise_alerts(env: Env) -> None:
             dev.close()
 
     env.devices.call(register(first))
-    second = _dm_client(env, 3, IMEI2)  # the same SIM now in another device
+    second = dm_client(env, 3, IMEI2)  # the same SIM now in another device
     env.devices.call(register(second))
     kinds = [a.kind for a in env.alerts.alerts]
     assert ["imei-changed"] == kinds
@@ -127,7 +118,7 @@ def test_imei_change_and_silence_raise_alerts(env: Env) -> None:
 
 
 def test_queue_mode_operation_waits_for_the_device_to_wake(env: Env) -> None:
-    dev = _dm_client(env, 1, IMEI1)
+    dev = dm_client(env, 1, IMEI1)
     m = env.devices.manager
 
     async def scenario() -> tuple[list[str], Any]:

@@ -36,8 +36,7 @@ from simtrust.devices._blockwise import (
 )
 from simtrust.errors import DecodeError
 
-from .conftest import IMEI1, IMEI2, TENANT, Env, iccid, imsi
-from .test_bad_input import _dm_client
+from .conftest import IMEI1, IMEI2, TENANT, Env, dm_client, iccid, imsi
 from .test_peers import CLIENTS, AiocoapDevice, coap_client, senml
 
 PACKAGE = b"firmware 3.0.0\n" + bytes(range(256)) * 40  # 10,255 bytes: 21 blocks of 512
@@ -172,7 +171,7 @@ def test_own_client_takes_a_pushed_package_over_dtls(env: Env) -> None:
         installed.append(package)
         return package.split(b"\n")[0].decode().split()[-1]
 
-    dev: Lwm2mClient = _dm_client(env, 2, IMEI2)
+    dev: Lwm2mClient = dm_client(env, 2, IMEI2)
     dev.install = install
     dev.values[(3, 0, 2)] = "N" * 2000
     campaigns = FirmwareCampaigns(env.devices.manager, step_timeout=30)
@@ -213,7 +212,7 @@ def test_coap_client_registers_with_a_block1_body(env: Env, binary: str) -> None
 
 
 def test_block1_registration_over_the_limit_is_refused(env: Env) -> None:
-    dev: Lwm2mClient = _dm_client(env, 1, IMEI1)
+    dev: Lwm2mClient = dm_client(env, 1, IMEI1)
     m = env.devices.manager
 
     async def scenario() -> list[int]:
@@ -240,7 +239,7 @@ def test_block1_registration_over_the_limit_is_refused(env: Env) -> None:
 
 
 def test_observe_notifications_larger_than_a_block_are_joined(env: Env) -> None:
-    dev: Lwm2mClient = _dm_client(env, 3, IMEI1)
+    dev: Lwm2mClient = dm_client(env, 3, IMEI1)
     dev.values[(3, 0, 2)] = "Z" * 1800
     m = env.devices.manager
 

@@ -31,8 +31,7 @@ from simtrust.devices._blockwise import (
     representation_etag,
 )
 
-from .conftest import IMEI1, Env, imsi
-from .test_bad_input import _dm_client
+from .conftest import IMEI1, Env, dm_client, imsi
 from .test_peers import AiocoapDevice, senml
 
 
@@ -112,7 +111,7 @@ def test_a_representation_that_never_holds_still_is_given_up(env: Env) -> None:
 
 
 def test_own_client_notifications_and_reads_carry_the_etag(env: Env) -> None:
-    dev: Lwm2mClient = _dm_client(env, 3, IMEI1)
+    dev: Lwm2mClient = dm_client(env, 3, IMEI1)
     dev.values[(3, 0, 2)] = "Z" * 1800
     m = env.devices.manager
     tags: list[bytes | None] = []

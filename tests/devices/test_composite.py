@@ -32,8 +32,7 @@ from simtrust.devices import (
 )
 from simtrust.errors import DecodeError, InvalidInput
 
-from .conftest import IMEI1, IMEI2, TENANT, Env, iccid, imsi
-from .test_bad_input import _dm_client
+from .conftest import IMEI1, IMEI2, TENANT, Env, dm_client, iccid, imsi
 
 
 @given(st.binary(max_size=200), st.sampled_from([CF_SENML_JSON, CF_SENML_CBOR]))
@@ -117,7 +116,7 @@ def test_aiocoap_device_takes_read_and_write_composite(env: Env) -> None:
 
 
 def test_own_client_read_write_observe_composite_over_dtls(env: Env) -> None:
-    dev: Lwm2mClient = _dm_client(env, 2, IMEI2)
+    dev: Lwm2mClient = dm_client(env, 2, IMEI2)
     m = env.devices.manager
     notes: list[dict[Any, Any]] = []
     changed = asyncio.Event()
@@ -152,7 +151,7 @@ def test_own_client_read_write_observe_composite_over_dtls(env: Env) -> None:
 
 
 def test_composite_notification_larger_than_a_block_is_joined_by_fetch(env: Env) -> None:
-    dev: Lwm2mClient = _dm_client(env, 3, IMEI1)
+    dev: Lwm2mClient = dm_client(env, 3, IMEI1)
     dev.values[(3, 0, 2)] = "Z" * 1800
     m = env.devices.manager
     notes: list[dict[Any, Any]] = []
@@ -188,7 +187,7 @@ def api(env: Env) -> Iterator[Any]:
 def test_api_read_and_write_composite(env: Env, api: Any) -> None:
     key = env.rt.tenants.create_key("tenant-admin", "k", TENANT)
     auth = {"Authorization": f"Bearer {key.secret}"}
-    dev: Lwm2mClient = _dm_client(env, 1, IMEI1)
+    dev: Lwm2mClient = dm_client(env, 1, IMEI1)
     env.devices.call(dev.register())
     try:
         url = f"/v1/lwm2m/devices/{iccid(1).value}"

@@ -24,8 +24,7 @@ from hypothesis import strategies as st
 from simtrust.devices import Lwm2mClient, parse_package_digest
 from simtrust.errors import InvalidInput
 
-from .conftest import IMEI2, TENANT, Env, iccid
-from .test_bad_input import _dm_client
+from .conftest import IMEI2, TENANT, Env, dm_client, iccid
 from .test_cli import Cli, node  # noqa: F401 - node is a fixture
 
 BODY_LIMIT = 64 * 1024
@@ -100,7 +99,7 @@ def test_upload_beyond_the_body_limit_then_push_by_digest(
         installed.append(data)
         return data.split(b"\n")[0].decode().split()[-1]
 
-    dev: Lwm2mClient = _dm_client(env, 2, IMEI2)
+    dev: Lwm2mClient = dm_client(env, 2, IMEI2)
     dev.install = install
     env.devices.call(dev.register())
     try:

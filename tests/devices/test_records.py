@@ -13,8 +13,7 @@ from simtrust.domain import Imei
 from simtrust.runtime import Runtime
 from simtrust.subscriber import OpKind, SimSecrets, SimSpec, SimState
 
-from .conftest import IMEI1, IMEI2, K1, OPC1, TENANT, Env, iccid, imsi
-from .test_bad_input import _dm_client
+from .conftest import IMEI1, IMEI2, K1, OPC1, TENANT, Env, dm_client, iccid, imsi
 from .test_peers import AiocoapDevice, package_server  # noqa: F401  (fixture)
 
 
@@ -38,7 +37,7 @@ def test_read_and_sent_values_of_objects_3_4_5_reach_the_device_record(env: Env)
     _wire(env)
     inv = env.subs.inventory
     inv.add_device(TENANT, Imei(IMEI1), actor="test", label="meter in hall 2")
-    dev = _dm_client(env, 1, IMEI1)
+    dev = dm_client(env, 1, IMEI1)
     m = env.devices.manager
     dev.values[(4, 0, 4, 1)] = "2001:db8::7"
 
@@ -72,7 +71,7 @@ def test_first_report_lists_an_unlisted_device_in_the_sims_tenant_only(env: Env)
     _wire(env)
     inv = env.subs.inventory
     env.rt.tenants.create_tenant("other", "Other Co")
-    dev = _dm_client(env, 2, IMEI2)
+    dev = dm_client(env, 2, IMEI2)
 
     async def scenario() -> None:
         try:

@@ -10,8 +10,7 @@ from typing import Any
 from simtrust.detect import SimEvent
 from simtrust.devices import CF_SENML_JSON, check_bindings, feed_fraud_checks
 
-from .conftest import IMEI1, IMEI2, Env, iccid, imsi
-from .test_bad_input import _dm_client
+from .conftest import IMEI1, IMEI2, Env, dm_client, iccid, imsi
 
 
 def test_registration_imei_and_reported_positions_feed_the_fraud_checks(env: Env) -> None:
@@ -24,7 +23,7 @@ def test_registration_imei_and_reported_positions_feed_the_fraud_checks(env: Env
 
     m = env.devices.manager
     env.devices.run_sync(lambda: feed_fraud_checks(m, observe, env.clock))
-    dev = _dm_client(env, 2, IMEI1)
+    dev = dm_client(env, 2, IMEI1)
 
     async def scenario() -> None:
         try:
@@ -47,7 +46,7 @@ def test_registration_from_an_unbound_device_raises_an_alert(env: Env) -> None:
     m = env.devices.manager
     bound = {iccid(1).value: [IMEI2], iccid(2).value: []}
     env.devices.run_sync(lambda: check_bindings(m, lambda number: bound.get(number, [])))
-    unbound, free = _dm_client(env, 1, IMEI1), _dm_client(env, 2, IMEI1)
+    unbound, free = dm_client(env, 1, IMEI1), dm_client(env, 2, IMEI1)
 
     async def scenario() -> None:
         for dev in (unbound, free):

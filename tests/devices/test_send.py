@@ -12,8 +12,7 @@ import aiocoap
 
 from simtrust.devices import CF_SENML_JSON, Code, new_endpoint_name
 
-from .conftest import IMEI1, IMEI2, Env, imsi
-from .test_bad_input import _dm_client
+from .conftest import IMEI1, IMEI2, Env, dm_client, imsi
 from .test_peers import AiocoapDevice
 
 
@@ -22,7 +21,7 @@ def test_registered_devices_send_values(env: Env) -> None:
     pushed: list[tuple[str, dict[Any, Any]]] = []
     env.devices.run_sync(lambda: m.report_listeners.append(
         lambda reg, values: pushed.append((reg.endpoint, dict(values)))))
-    dev = _dm_client(env, 1, IMEI1)
+    dev = dm_client(env, 1, IMEI1)
     aio = AiocoapDevice(new_endpoint_name(IMEI2, imsi(2).value))
     uri = f"coap://127.0.0.1:{env.devices.nosec_port}/dp"
     senml = json.dumps([{"bn": "/3/0/", "n": "3", "vs": "4.5.6"},

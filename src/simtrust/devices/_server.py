@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,16 +39,12 @@ from simtrust.devices._content import (
     parse_links,
 )
 from simtrust.devices._credentials import DM, CredentialStore
+from simtrust.devices._endpoint import parse_endpoint
 from simtrust.devices._objects import Path, Value, format_path
 from simtrust.devices._send import handle_send
 from simtrust.devices._transport import CoapEndpoint, Peer
-from simtrust.domain import Imei, Imsi
-from simtrust.errors import (
-    DecodeError,
-    InvalidIdentifier,
-    NotFound,
-    SimtrustError,
-)
+from simtrust.domain import Imsi
+from simtrust.errors import DecodeError, NotFound, SimtrustError
 from simtrust.subscriber import Sim, SimState
 
 __all__ = [
@@ -61,7 +56,6 @@ __all__ = [
     "parse_endpoint",
 ]
 
-_ENDPOINT = re.compile(r"[\x21-\x7e]{1,128}")
 #: Core §6.5 / Transport §6.6: a queue-mode client listens for MAX_TRANSMIT_WAIT (93 s)
 #: after it last sent a message.
 AWAKE_S = 93.0
@@ -75,9 +69,16 @@ _MAX_LIFETIME = 0xFFFFFFFF
 
 
 class SimFinder(Protocol):
-    """The inventory as the servers see it (``simtrust.subscriber.Inventory``)."""
+    """The inventory as the servers see it (``simtrust.subscriber.Inventory``). A finder
+    that also has ``sim_standing(imsi)`` (the inventory's four-column read) is asked that
+    at registration instead of building a whole :class:`Sim`."""
 
     def find_sim(self, imsi: Imsi) -> Sim | None: ...
+
+
+#: (ICCID, tenant, state value, group id) of a SIM, read at each registration.
+Standing = tuple[str, str, str, int | None]
+_REGISTERABLE = frozenset({SimState.ACTIVE.value, SimState.TEST.value})
 
 
 class OperationFailed(SimtrustError):
@@ -85,27 +86,6 @@ class OperationFailed(SimtrustError):
 
     code = "lwm2m-operation-failed"
     status = 502
-
-
-def parse_endpoint(name: str) -> tuple[str | None, str | None]:
-    """(IMEI, IMSI) named by an endpoint client name (Core §7.3.1 URNs); DecodeError for
-    names outside the printable-ASCII bound; unknown schemes give (None, None)."""
-    if not _ENDPOINT.fullmatch(name):
-        raise DecodeError("endpoint name is 1-128 printable characters", reason="endpoint")
-    try:
-        if name.startswith("urn:imei-imsi:"):
-            imei, sep, imsi = name[len("urn:imei-imsi:"):].partition("-")
-            if not sep:
-                raise DecodeError("urn:imei-imsi needs <IMEI>-<IMSI>", reason="endpoint")
-            return Imei(imei).value, Imsi(imsi).value
-        if name.startswith("urn:imei:"):
-            return Imei(name[len("urn:imei:"):]).value, None
-        if name.startswith("urn:imsi:"):
-            return None, Imsi(name[len("urn:imsi:"):]).value
-    except InvalidIdentifier as exc:
-        raise DecodeError(f"endpoint name carries a malformed identifier: {exc.detail}",
-                          reason="endpoint") from exc
-    return None, None
 
 
 @dataclass(slots=True, eq=False)
@@ -188,6 +168,9 @@ class DeviceManager:
                  sinks: Sequence[AlertSink[DeviceAlert]], clock: Callable[[], datetime], *,
                  allow_nosec: bool = False, awake_s: float = AWAKE_S) -> None:
         self._sims = sims
+        self._standing: Callable[[str], Standing | None] = getattr(
+            sims, "sim_standing", self._standing_of_sim)
+        self._ids = b""  # registration ids are cut from one urandom read of 3 KiB
         self._credentials = credentials
         self._sinks = list(sinks)
         self._clock = clock
@@ -296,10 +279,11 @@ class DeviceManager:
             imsi = entry.imsi
         elif not self._allow_nosec or imsi is None:
             return self._refuse("nosec", msg, Code.FORBIDDEN)
-        sim = self._sims.find_sim(Imsi(imsi))
-        if sim is None or sim.state not in (SimState.ACTIVE, SimState.TEST):
+        standing = self._standing(imsi)  # read now, never cached: a suspended SIM is refused
+        if standing is None or standing[2] not in _REGISTERABLE:
             return self._refuse("sim-not-active", msg, Code.FORBIDDEN)
-        if peer.entry is not None and peer.entry.tenant_id not in (None, sim.tenant_id):
+        iccid, tenant_id, _, group_id = standing
+        if peer.entry is not None and peer.entry.tenant_id not in (None, tenant_id):
             return self._refuse("wrong-credential", msg, Code.FORBIDDEN)
         now = self._now()
         start, count = self._recent.get(imsi, (now, 0))
@@ -317,14 +301,16 @@ class DeviceManager:
             old = self._regs.get(old_id or "")
             if old is not None:
                 self._drop(old)
-        reg_id = os.urandom(6).hex()
+        if len(self._ids) < 6:
+            self._ids = os.urandom(3072)
+        reg_id, self._ids = self._ids[:6].hex(), self._ids[6:]
         reg = Registration(
-            reg_id=sys.intern(reg_id), endpoint=name, imsi=imsi, iccid=sim.iccid.value,
-            tenant_id=sys.intern(sim.tenant_id), imei=imei, lifetime=lifetime,
+            reg_id=sys.intern(reg_id), endpoint=name, imsi=imsi, iccid=iccid,
+            tenant_id=sys.intern(tenant_id), imei=imei, lifetime=lifetime,
             binding=sys.intern(binding.replace("Q", "") or "U"),
             version=sys.intern(query.get("lwm2m", "1.0")), queue=queue, links=sys.intern(links),
             peer=peer,
-            registered_at=now, updated_at=now, group_id=sim.group_id)
+            registered_at=now, updated_at=now, group_id=group_id)
         self._regs[reg_id] = reg
         self._by_endpoint[name] = reg_id
         self._by_imsi[imsi] = reg_id
@@ -334,6 +320,11 @@ class DeviceManager:
             listener("registered", reg)
         return msg.reply(Code.CREATED, options=[(Opt.LOCATION_PATH, b"rd"),
                                                 (Opt.LOCATION_PATH, reg_id.encode())])
+
+    def _standing_of_sim(self, imsi: str) -> Standing | None:
+        sim = self._sims.find_sim(Imsi(imsi))
+        return None if sim is None else (sim.iccid.value, sim.tenant_id, sim.state.value,
+                                         sim.group_id)
 
     def _owned(self, peer: Peer, msg: Message, reg_id: str) -> Registration | Message:
         reg = self._regs.get(reg_id)
