@@ -140,3 +140,24 @@ def test_queue_mode_operation_waits_for_the_device_to_wake(env: Env) -> None:
     waiting, values = env.devices.call(scenario())
     assert [dev.endpoint_name] == waiting
     assert {(3, 0, 3): "1.0.0"} == values
+
+
+def test_clean_close_is_counted_apart_from_dropped_records(env: Env) -> None:
+    """A device's close_notify ends its session as a close, not as a dropped record, so
+    the dropped-records counter keeps meaning refused input."""
+    dev = dm_client(env, 1, IMEI1)
+    counters = env.devices.manager.endpoint.counters
+
+    async def scenario() -> tuple[dict[str, int], dict[str, int]]:
+        await dev.register()
+        before = counters.as_dict()
+        dev.close()  # close_notify
+        for _ in range(500):  # until the server has ended the session; bounded wait
+            if counters.as_dict() != before:
+                break
+            await asyncio.sleep(0.01)
+        return before, counters.as_dict()
+
+    before, after = env.devices.call(scenario())
+    assert after["closed"] == before["closed"] + 1
+    assert after["dropped_records"] == before["dropped_records"]

@@ -66,6 +66,9 @@ EXCHANGE_LIFETIME = 247.0
 _DEDUP_ENTRIES = 4096
 #: The stubs type the step enum's members as int; compared by identity with the state.
 _OVER: Any = tls.HandshakeStep.HANDSHAKE_OVER
+#: MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY (-0x7880): the peer sent close_notify (RFC 6347 §4.1,
+#: RFC 5246 §7.2.1), a clean end of its session rather than a dropped record.
+_PEER_CLOSE_NOTIFY = 0x7880
 
 
 def _list_cipher_suites_once() -> None:
@@ -146,6 +149,7 @@ class Counters:
     handshake_failures: int = 0
     unknown_identity: int = 0
     dropped_records: int = 0
+    closed: int = 0
     session_limit: int = 0
     unmatched: int = 0
     cert_refused: int = 0
@@ -464,6 +468,8 @@ class DtlsServerLink(asyncio.DatagramProtocol):
             # mbed TLS raises its own TLSError for alerts, bad records and wrong keys.
             if session.peer is None:
                 self.counters.handshake_failures += 1
+            elif getattr(exc, "err", None) == _PEER_CLOSE_NOTIFY:
+                self.counters.closed += 1  # the device ended its session cleanly
             else:
                 self.counters.dropped_records += 1
             log.debug("DTLS session with %s ended: %s", addr, type(exc).__name__)
